@@ -1,0 +1,1 @@
+"""eval_pipeline: scheduled, longitudinal LLM evals on Dagster."""

@@ -1,0 +1,66 @@
+"""Request/response types shared by every provider, the response store and the judge.
+
+Plain data, no I/O. A provider turns a list of `ModelRequest` into a list of
+`ModelResponse` in the same order; failures are *values* (``error_category``),
+never exceptions, so one bad sample never loses the rest of a run.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Error categories. Infrastructure errors are never quality failures downstream.
+INFRA_ERROR_CATEGORIES = (
+    "rate_limited",  # 429 after retries
+    "overloaded",  # 529 after retries
+    "timeout",
+    "connection",
+    "api_error",  # 5xx / unexpected status / malformed body
+    "replay_miss",
+)
+# Model-side outcomes that are recorded but are about the answer, not the plumbing.
+MODEL_ERROR_CATEGORIES = ("refusal", "empty", "max_tokens")
+
+
+@dataclass
+class ModelRequest:
+    sample_id: str
+    model: str  # provider model id, e.g. "claude-haiku-4-5"
+    messages: list[dict[str, Any]]  # Anthropic Messages API format
+    system: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # temperature, max_tokens, top_p, stop_sequences
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    repeat: int = 0  # repeat index: distinct repeats get distinct store keys
+    epoch: str = ""  # optional extra key component (e.g. a date to force fresh daily samples)
+
+
+@dataclass
+class ModelResponse:
+    sample_id: str
+    repeat: int
+    model: str
+    text: str | None
+    stop_reason: str | None
+    latency_s: float | None
+    ttft_s: float | None
+    output_tokens_per_s: float | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_creation_tokens: int
+    cost_usd: float
+    request_id: str | None
+    error_category: str | None  # one of INFRA_ERROR_CATEGORIES / MODEL_ERROR_CATEGORIES or None
+    error_message: str | None
+    cached: bool  # served from the response store (cost still counted in the ledger)
+    cache_key: str
+    tool_input: dict[str, Any] | None = None  # input of the first tool_use block, if any
+    attempts: int = 1
+
+    @property
+    def is_infra_error(self) -> bool:
+        return self.error_category in INFRA_ERROR_CATEGORIES
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)
