@@ -1,0 +1,199 @@
+"""Build the longitudinal history: every scores / responses Parquet file -> aggregate tables.
+
+I/O only; the SQL lives in :mod:`eval_pipeline.history.sql`. Functions take a
+DuckDB connection that can already read the warehouse (a local folder, or
+``s3://`` with httpfs and credentials configured, e.g. by the ``Warehouse``)
+and plain glob strings, so the same code serves tests (``tmp_path``) and S3.
+
+Writes are single-writer and atomic: :func:`refresh_history` holds a file lock
+next to the database file, builds a *new* database file beside it and swaps it
+in with ``os.replace``. Readers (``read_only=True``) therefore see either the
+old or the new history, never a half-written one, and never hit DuckDB's
+"Could not set lock on file" (nobody writes the live file in place).
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from filelock import FileLock
+
+from eval_pipeline.history import sql as q
+
+HISTORY_TABLES = ("score_history", "ops_history", "failure_modes")
+
+
+@dataclass(frozen=True)
+class HistorySources:
+    """Globs of the warehouse tables the history is built from (``None``: table absent)."""
+
+    scores_glob: str | None
+    responses_glob: str | None = None
+    runs_glob: str | None = None
+
+    @classmethod
+    def for_root(cls, root: str | os.PathLike) -> "HistorySources":
+        """Standard layout under a warehouse root (local path or ``s3://bucket/prefix``)."""
+        r = str(root).rstrip("/")
+        return cls(
+            scores_glob=f"{r}/scores/*/*/*/*.parquet",  # family=/date=/model_version=/data.parquet
+            responses_glob=f"{r}/responses/*/*/*.parquet",  # date=/model_version=/data.parquet
+            runs_glob=f"{r}/runs/*/*/run.json",  # date=/model_version=/run.json
+        )
+
+
+@dataclass
+class HistoryRefresh:
+    """What :func:`refresh_history` wrote."""
+
+    db_path: str
+    parquet_paths: dict[str, str]
+    row_counts: dict[str, int]
+    seconds: float
+    sources: HistorySources
+    empty: bool = field(default=False)
+
+
+def has_files(con: duckdb.DuckDBPyConnection, glob: str | None) -> bool:
+    """True if ``glob`` (local or ``s3://``) matches at least one file."""
+    if not glob:
+        return False
+    try:
+        return con.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()[0] > 0
+    except duckdb.IOException:
+        return False
+
+
+def history_selects(con: duckdb.DuckDBPyConnection, sources: HistorySources) -> dict[str, str]:
+    """The SELECT of each history table for these sources (zero-row SELECTs for absent sources)."""
+    scores = q.parquet_source(sources.scores_glob) if has_files(con, sources.scores_glob) else None
+    responses = q.parquet_source(sources.responses_glob) if has_files(con, sources.responses_glob) else None
+    return {
+        "score_history": q.score_history_sql(scores) if scores
+        else q.empty_table_sql(q.SCORE_HISTORY_COLUMNS, q.SCORE_HISTORY_TYPES),
+        "ops_history": q.ops_history_sql(responses) if responses
+        else q.empty_table_sql(q.OPS_HISTORY_COLUMNS, q.OPS_HISTORY_TYPES),
+        "failure_modes": q.failure_modes_sql(scores, responses),
+    }
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, relation: str, dest: str) -> None:
+    """COPY a table to one Parquet file; local files are written to a temp name and renamed in."""
+    if "://" in dest:
+        con.execute(f"COPY (SELECT * FROM {relation}) TO {q._quote(dest)} (FORMAT parquet)")
+        return
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{dest}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        con.execute(f"COPY (SELECT * FROM {relation}) TO {q._quote(tmp)} (FORMAT parquet)")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def refresh_history(
+    con: duckdb.DuckDBPyConnection,
+    sources: HistorySources,
+    *,
+    db_path: str | os.PathLike,
+    parquet_dir: str | None = None,
+    lock_timeout_s: float = 600.0,
+) -> HistoryRefresh:
+    """Re-aggregate every scores / responses file into the history tables; write DB (+ Parquet).
+
+    Args:
+        con: DuckDB connection able to read the sources (httpfs + credentials for ``s3://``).
+        sources: globs of the warehouse tables (:meth:`HistorySources.for_root`).
+        db_path: local DuckDB database file for ad hoc queries (replaced atomically).
+        parquet_dir: where ``<table>.parquet`` files go (local folder or ``s3://``); ``None`` skips them.
+        lock_timeout_s: how long to wait for another writer before ``filelock.Timeout``.
+
+    Empty or missing sources give empty tables with the documented columns.
+    Idempotent: the same files always give the same tables.
+    """
+    t0 = time.perf_counter()
+    db_path = str(db_path)
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    selects = history_selects(con, sources)
+    alias = f"hist_new_{uuid.uuid4().hex[:8]}"
+    tmp_db = f"{db_path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    counts: dict[str, int] = {}
+    parquet_paths: dict[str, str] = {}
+    with FileLock(f"{db_path}.lock", timeout=lock_timeout_s):
+        con.execute(f"ATTACH {q._quote(tmp_db)} AS {alias}")
+        try:
+            for table, select in selects.items():
+                con.execute(f"CREATE TABLE {alias}.{table} AS {select}")
+                counts[table] = con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()[0]
+            if parquet_dir is not None:
+                for table in selects:
+                    dest = f"{str(parquet_dir).rstrip('/')}/{table}.parquet"
+                    _write_parquet(con, f"{alias}.{table}", dest)
+                    parquet_paths[table] = dest
+            con.execute(f"CHECKPOINT {alias}")
+        finally:
+            con.execute(f"DETACH {alias}")
+        os.replace(tmp_db, db_path)
+        if os.path.exists(tmp_db + ".wal"):
+            os.remove(tmp_db + ".wal")
+    return HistoryRefresh(
+        db_path=db_path, parquet_paths=parquet_paths, row_counts=counts,
+        seconds=time.perf_counter() - t0, sources=sources, empty=counts.get("score_history", 0) == 0,
+    )
+
+
+def open_history(db_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+    """Read-only connection to the history database; an in-memory empty history if it does not exist yet."""
+    if os.path.exists(db_path):
+        return duckdb.connect(str(db_path), read_only=True)
+    con = duckdb.connect()
+    for table, cols, types in (
+        ("score_history", q.SCORE_HISTORY_COLUMNS, q.SCORE_HISTORY_TYPES),
+        ("ops_history", q.OPS_HISTORY_COLUMNS, q.OPS_HISTORY_TYPES),
+        ("failure_modes", q.FAILURE_MODE_COLUMNS, {"n": "BIGINT", "share": "DOUBLE"}),
+    ):
+        con.execute(f"CREATE TABLE {table} AS {q.empty_table_sql(cols, types)}")
+    return con
+
+
+def query_history(db_path: str | os.PathLike, sql: str, params: list | None = None) -> pd.DataFrame:
+    """Run one (small-result) query against the history database, e.g. a :data:`sql.EXAMPLE_QUERIES` entry."""
+    con = open_history(db_path)
+    try:
+        return con.execute(sql, params or []).df()
+    finally:
+        con.close()
+
+
+def load_run_scores(
+    con: duckdb.DuckDBPyConnection, scores_glob: str, date: str, model_version: str,
+    families: list[str] | None = None,
+) -> pd.DataFrame:
+    """Per-sample score rows of one run, read with partition pruning (only that run's files).
+
+    Returns an empty frame (with the columns) when the run has no scores.
+    """
+    if not has_files(con, scores_glob):
+        return pd.DataFrame(columns=["suite", "eval_set", "sample_id", "repeat", "family", "metric",
+                                     "value", "passed", "category", "infra_error"])
+    return con.execute(q.run_scores_sql(q.parquet_source(scores_glob), date, model_version, families)).df()
+
+
+def load_runs(con: duckdb.DuckDBPyConnection, runs_glob: str | None) -> pd.DataFrame:
+    """Run artifacts as date, model_version, passed (null when run.json does not say)."""
+    if not has_files(con, runs_glob):
+        return pd.DataFrame(columns=q.RUN_COLUMNS)
+    return con.execute(q.runs_sql(runs_glob)).df()
+
+
+def list_scored_runs(history: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every (date, model_version) that has scores in the history database."""
+    return history.execute(
+        "SELECT DISTINCT date, model_version FROM score_history ORDER BY date, model_version"
+    ).df()
