@@ -1,0 +1,38 @@
+"""Partitions shared by the evaluation assets: date (daily) x model version (dynamic).
+
+Why two dimensions: a model version is evaluated again every night (quality drifts even
+when the config does not: hosted models change, nondeterministic sampling, golden sets
+grow), and backfills run over historical model versions and dates. Model-version keys are
+``<slug>-<config hash>`` from the registry (see ``config.ModelVersion.key``); they are
+registered as dynamic partitions by the config-change sensor or ``eval-pipeline register``.
+Removing a version from the registry never deletes its partitions or stored history.
+"""
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+MODEL_VERSION_PARTITIONS = dg.DynamicPartitionsDefinition(name="model_version")
+
+# The first date evaluations can be backfilled to; override with EVAL_START_DATE.
+START_DATE = os.environ.get("EVAL_START_DATE", "2026-10-01")
+DATE_PARTITIONS = dg.DailyPartitionsDefinition(
+    start_date=START_DATE,
+    timezone=os.environ.get("EVAL_TIMEZONE", "UTC"),
+    end_offset=1,  # today's date is a valid partition, so a nightly run evaluates "today"
+)
+
+EVAL_PARTITIONS = dg.MultiPartitionsDefinition({"date": DATE_PARTITIONS, "model_version": MODEL_VERSION_PARTITIONS})
+
+
+def partition_parts(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[str, str]:
+    """(date, model_version) of the partition being materialized or checked."""
+    key = context.partition_key
+    assert isinstance(key, dg.MultiPartitionKey), f"expected a date|model_version partition, got {key!r}"
+    dims = key.keys_by_dimension
+    return dims["date"], dims["model_version"]
+
+
+def eval_partition_key(date: str, model_version: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"date": date, "model_version": model_version})

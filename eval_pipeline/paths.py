@@ -1,0 +1,17 @@
+"""Where things live. Everything is overridable by environment variables."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """Root of suites, golden sets, prompts and the model registry (``EVAL_DATA_DIR``, default ``./data``)."""
+    return Path(os.environ.get("EVAL_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+
+
+def default_warehouse_url() -> str:
+    """Warehouse root (``EVAL_WAREHOUSE_URL``): a local folder by default, or ``s3://bucket/prefix``."""
+    return os.environ.get("EVAL_WAREHOUSE_URL", str(PROJECT_ROOT / "warehouse"))

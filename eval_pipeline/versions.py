@@ -1,0 +1,37 @@
+"""Model-version snapshots: a historical version stays resolvable after it leaves the registry.
+
+Whenever a version is evaluated its full config (params and prompt texts) is stored in the
+warehouse under ``model_versions/<key>.json``. Backfills and re-scores of a version that was
+since edited or removed read the snapshot, so history is never orphaned.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eval_pipeline.config import ModelVersion, Project
+
+
+def snapshot(mv: ModelVersion) -> dict[str, Any]:
+    return {"key": mv.key, "config": mv.model_dump(), "prompt_texts": dict(mv._prompt_texts)}
+
+
+def save_snapshot(warehouse: Any, mv: ModelVersion) -> str:
+    return warehouse.write_bytes(f"model_versions/{mv.key}.json", json.dumps(snapshot(mv), indent=2, sort_keys=True).encode("utf-8"), content_type="application/json")
+
+
+def resolve(project: Project, warehouse: Any, key: str) -> ModelVersion:
+    """The model version for a partition key: from the registry, else from its stored snapshot."""
+    for m in project.registry.models:
+        if m.key == key:
+            return m
+    path = f"model_versions/{key}.json"
+    if not warehouse.exists(path):
+        raise KeyError(
+            f"model version {key!r} is neither in the registry ({project.base / 'models.yaml'}) nor stored in the warehouse; "
+            f"current keys: {[m.key for m in project.registry.models]}"
+        )
+    snap = json.loads(warehouse.read_bytes(path))
+    mv = ModelVersion.model_validate(snap["config"])
+    mv._prompt_texts = dict(snap["prompt_texts"])
+    return mv
