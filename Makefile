@@ -1,0 +1,36 @@
+# Quick start: `make demo` runs the demo pipeline end to end; `make test` runs the tests.
+# Both create the virtualenv and install everything on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test ui validate benchmarks clean-warehouse
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: pip takes the CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m eval_pipeline.cli demo
+
+test: setup
+	$(PY) -m pytest eval_pipeline_tests
+
+ui: setup
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+validate: setup
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+benchmarks: setup
+	for b in inference faults similarity detection history_scale traffic nightly_demo; do $(PY) -m eval_pipeline_tests.benchmarks.$$b || exit 1; done
+
+clean-warehouse:
+	rm -rf warehouse .dagster_home/storage .dagster_home/history .dagster_home/logs .dagster_home/schedules
