@@ -815,8 +815,8 @@ def build_check(spec: dict[str, Any], where: str = "check", *, base_dir: str | P
         )
     ct = CHECK_TYPES[ctype]
     name = spec.get("name", ctype)
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
-        raise EvaluatorConfigError(f"{where}.name: must be a word ([A-Za-z0-9_.-]), got {name!r}")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", name):
+        raise EvaluatorConfigError(f"{where}.name: must be a word ([A-Za-z0-9_-], no dots: dots separate auxiliary metrics), got {name!r}")
     args = {k: v for k, v in spec.items() if k not in RESERVED_KEYS}
     extra = sorted(set(args) - set(ct.params))
     if extra:
@@ -962,7 +962,8 @@ def score_sample(sample: Sample, checks: list[Check]) -> list[dict[str, Any]]:
             res = CheckResult(False, f"check crashed: {type(exc).__name__}: {exc}")
         passed, reason = res.passed, res.reason
         if sample.error_category in FAILING_MODEL_ERRORS and passed is not None:
-            passed, reason = False, f"model {sample.error_category}: {reason if res.passed is False else 'no usable answer'}"
+            detail = reason if (res.passed is False and sample.text.strip()) else "no usable answer"
+            passed, reason = False, f"model {sample.error_category}: {detail}"
         value = res.value if res.value is not None else (None if passed is None else float(passed))
         rows.append({**base, "value": value, "passed": passed, "reason": reason})
         for suffix, v, why in res.extras:
