@@ -1,0 +1,260 @@
+"""Alert rules over the history tables (``score_history`` / ``ops_history`` frames).
+
+Rules (all configurable through :class:`AlertRules`, defaults from the seeds):
+
+* ``pass_rate_drop``: pass rate more than ``pass_rate_drop`` (3 points) below its
+  trailing ``trailing_days`` (7) calendar-day average.
+* ``dimension_below_threshold``: a metric (e.g. a judge dimension) below its
+  configured minimum on ``consecutive_days`` (2) consecutive days.
+* ``latency_p95_increase``: p95 latency up more than 20 % over its trailing average
+  while the pass rate did not gain at least ``quality_gain``.
+* ``cost_increase``: cost per sample up more than ``cost_increase`` over its trailing average.
+* ``control_chart``: the chosen chart (:mod:`control_charts`) flags the point.
+
+Point-wise breaches are debounced: a rule fires at a point only when at least
+``debounce_k`` of the last ``debounce_m`` points of that series breached
+(``dimension_below_threshold`` is debounced by its consecutive-days definition).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eval_pipeline.history.control_charts import CHARTS, debounce, p_chart
+from eval_pipeline.history.sql import ALL, SEGMENT_ALL
+
+ALERT_COLUMNS = [
+    "rule", "severity", "date", "model_version", "suite", "eval_set", "family", "metric", "segment",
+    "value", "reference", "message",
+]
+RULES = ("pass_rate_drop", "dimension_below_threshold", "latency_p95_increase", "cost_increase", "control_chart")
+SERIES_KEYS = ["model_version", "suite", "eval_set", "family", "metric", "segment"]
+OPS_KEYS = ["model_version", "suite", "eval_set"]
+
+
+@dataclass
+class DimensionThreshold:
+    """Minimum for one metric: ``field`` is ``mean_value`` (e.g. judge score) or ``pass_rate``."""
+
+    min: float
+    field: str = "mean_value"
+
+
+@dataclass
+class AlertRules:
+    """Alert configuration; every field has the seed default. Fractions: 0.03 = 3 points / 3 %."""
+
+    trailing_days: int = 7
+    min_trailing_points: int = 3
+    pass_rate_drop: float = 0.03
+    dimension_thresholds: dict[str, DimensionThreshold] = field(default_factory=dict)
+    consecutive_days: int = 2
+    latency_p95_increase: float = 0.20
+    quality_gain: float = 0.01
+    cost_increase: float = 0.25
+    debounce_k: int = 2
+    debounce_m: int = 3
+    control_chart: str | None = "ewma"
+    control_window: int = 30
+    control_baseline_points: int = 7
+    control_sigma: float | None = None
+    include_segments: bool = False
+    severity: dict[str, str] = field(default_factory=lambda: {
+        "pass_rate_drop": "ERROR", "dimension_below_threshold": "ERROR",
+        "latency_p95_increase": "WARN", "cost_increase": "WARN", "control_chart": "WARN",
+    })
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, where: str = "alerts") -> "AlertRules":
+        """From a config mapping. ``dimension_thresholds`` values may be a number (minimum of
+        ``mean_value``) or ``{min: .., field: mean_value|pass_rate}``. Errors name ``where.<key>``."""
+        data = dict(data or {})
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(cls.__dataclass_fields__)}")
+        dims = {}
+        for metric, spec in (data.pop("dimension_thresholds", None) or {}).items():
+            if isinstance(spec, (int, float)):
+                dims[metric] = DimensionThreshold(float(spec))
+            elif isinstance(spec, dict) and "min" in spec:
+                dims[metric] = DimensionThreshold(float(spec["min"]), spec.get("field", "mean_value"))
+            else:
+                raise ValueError(f"{where}.dimension_thresholds.{metric}: give a number or "
+                                 f"{{min: <number>, field: mean_value|pass_rate}}, got {spec!r}")
+        sev = dict(cls().severity) | dict(data.pop("severity", None) or {})
+        rules = cls(dimension_thresholds=dims, severity=sev, **data)
+        rules.validate(where)
+        return rules
+
+    def validate(self, where: str = "alerts") -> None:
+        """Raise ``ValueError`` naming the bad key and the fix."""
+        if not 1 <= self.debounce_k <= self.debounce_m:
+            raise ValueError(f"{where}.debounce_k/debounce_m: need 1 <= k <= m, got {self.debounce_k}/{self.debounce_m}")
+        if self.control_chart not in (None, "p_chart", *CHARTS):
+            raise ValueError(f"{where}.control_chart={self.control_chart!r}: use one of "
+                             f"{['p_chart', *CHARTS]} or null")
+        for k, v in self.severity.items():
+            if k not in RULES or v not in ("WARN", "ERROR"):
+                raise ValueError(f"{where}.severity.{k}={v!r}: rule must be one of {RULES}, severity WARN or ERROR")
+        for m, t in self.dimension_thresholds.items():
+            if t.field not in ("mean_value", "pass_rate"):
+                raise ValueError(f"{where}.dimension_thresholds.{m}.field={t.field!r}: use mean_value or pass_rate")
+        for name in ("pass_rate_drop", "latency_p95_increase", "cost_increase"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{where}.{name}: must be >= 0 (a fraction)")
+
+
+def _trailing_mean(dates: pd.Series, values: pd.Series, days: int, min_points: int) -> np.ndarray:
+    """Mean of the values in the ``days`` calendar days before each date (current day excluded)."""
+    s = pd.Series(values.to_numpy(dtype=float), index=pd.to_datetime(dates.to_numpy()))
+    r = s.rolling(f"{days}D", closed="left")
+    mean, count = r.mean().to_numpy(), r.count().to_numpy()
+    return np.where(count >= min_points, mean, np.nan)
+
+
+def _alert(rule: str, rules: AlertRules, rec: dict, value: float, reference: float, message: str) -> dict:
+    row = {k: rec.get(k, "") for k in ("date", "model_version", "suite", "eval_set", "family", "metric", "segment")}
+    return {"rule": rule, "severity": rules.severity[rule], **row, "value": value, "reference": reference,
+            "message": message}
+
+
+def _series(df: pd.DataFrame, keys: list[str]):
+    for key, g in df.groupby(keys, sort=True):
+        yield dict(zip(keys, key)), g.sort_values("date").reset_index(drop=True)
+
+
+def pass_rate_drop_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
+    """Debounced 'pass rate more than N points below its trailing average' alerts (every date)."""
+    out = []
+    for key, g in _series(scores.dropna(subset=["pass_rate"]), SERIES_KEYS):
+        ref = _trailing_mean(g["date"], g["pass_rate"], rules.trailing_days, rules.min_trailing_points)
+        breach = g["pass_rate"].to_numpy() < ref - rules.pass_rate_drop
+        fired = debounce(breach, rules.debounce_k, rules.debounce_m) & breach
+        for i in np.flatnonzero(fired):
+            rec = key | {"date": g["date"].iloc[i]}
+            v = float(g["pass_rate"].iloc[i])
+            out.append(_alert("pass_rate_drop", rules, rec, v, float(ref[i]),
+                              f"pass rate {v:.1%} is {(ref[i] - v) * 100:.1f} pts below its trailing "
+                              f"{rules.trailing_days}-day average {ref[i]:.1%} ({rules.debounce_k} of last "
+                              f"{rules.debounce_m} points breached)"))
+    return out
+
+
+def dimension_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
+    """'Metric below its threshold on N consecutive days' alerts."""
+    out = []
+    for key, g in _series(scores[scores["metric"].isin(list(rules.dimension_thresholds))], SERIES_KEYS):
+        t = rules.dimension_thresholds[key["metric"]]
+        vals = g[t.field].to_numpy(dtype=float)
+        days = pd.to_datetime(g["date"]).to_numpy()
+        run = 0
+        for i in range(len(g)):
+            consecutive = i > 0 and (days[i] - days[i - 1]) == np.timedelta64(1, "D")
+            run = (run + 1 if consecutive else 1) if vals[i] < t.min else 0
+            if run >= rules.consecutive_days:
+                out.append(_alert("dimension_below_threshold", rules, key | {"date": g["date"].iloc[i]},
+                                  float(vals[i]), t.min,
+                                  f"{key['metric']} {t.field} {vals[i]:.3g} below {t.min:g} for {run} "
+                                  f"consecutive days"))
+    return out
+
+
+def _quality_by_run(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean overall pass rate per (date, model_version, suite, eval_set): the 'quality' of ops rules."""
+    s = scores[scores["segment"] == SEGMENT_ALL].dropna(subset=["pass_rate"])
+    return s.groupby(["date"] + OPS_KEYS, as_index=False)["pass_rate"].mean()
+
+
+def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
+    """Debounced latency-p95 and cost-per-sample increase alerts per model version and suite."""
+    if ops is None or ops.empty:
+        return []
+    o = ops[ops["suite"] != ALL]  # per (suite, eval_set); the __all__ roll-up mixes suites
+    q = _quality_by_run(scores) if scores is not None and len(scores) else pd.DataFrame(
+        columns=["date", *OPS_KEYS, "pass_rate"])
+    o = o.merge(q, on=["date", *OPS_KEYS], how="left")
+    out = []
+    for key, g in _series(o, OPS_KEYS):
+        qual_ref = _trailing_mean(g["date"], g["pass_rate"], rules.trailing_days, rules.min_trailing_points)
+        gained = (g["pass_rate"].to_numpy(dtype=float) - qual_ref) >= rules.quality_gain
+        for rule, col, share, excuse in (
+            ("latency_p95_increase", "latency_p95", rules.latency_p95_increase, gained),
+            ("cost_increase", "cost_per_sample", rules.cost_increase, np.zeros(len(g), bool)),
+        ):
+            ref = _trailing_mean(g["date"], g[col], rules.trailing_days, rules.min_trailing_points)
+            v = g[col].to_numpy(dtype=float)
+            breach = (v > ref * (1 + share)) & ~excuse
+            fired = debounce(breach, rules.debounce_k, rules.debounce_m) & breach
+            for i in np.flatnonzero(fired):
+                out.append(_alert(rule, rules, key | {"date": g["date"].iloc[i], "metric": col},
+                                  float(v[i]), float(ref[i]),
+                                  f"{col} {v[i]:.4g} is {(v[i] / ref[i] - 1):.0%} above its trailing "
+                                  f"{rules.trailing_days}-day average {ref[i]:.4g}"
+                                  + (" without a quality gain" if rule == "latency_p95_increase" else "")))
+    return out
+
+
+def control_chart_for(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
+    """The configured control chart over the last ``control_window`` points of one pass-rate series."""
+    g = g.tail(rules.control_window)
+    if rules.control_chart == "p_chart":
+        return p_chart(g["n_passed"], g["n_graded"], baseline=rules.control_baseline_points, x=g["date"])
+    return CHARTS[rules.control_chart](g["pass_rate"], baseline=rules.control_baseline_points,
+                                       sigma=rules.control_sigma, x=g["date"])
+
+
+def control_chart_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
+    """Debounced out-of-control (low side) points of the configured chart on each pass-rate series."""
+    if not rules.control_chart:
+        return []
+    out = []
+    for key, g in _series(scores.dropna(subset=["pass_rate"]), SERIES_KEYS):
+        if len(g) <= rules.control_baseline_points:
+            continue
+        ch = control_chart_for(g, rules)
+        low = (ch["direction"] == "low").to_numpy()
+        low[: rules.control_baseline_points] = False
+        fired = debounce(low, rules.debounce_k, rules.debounce_m) & low
+        for i in np.flatnonzero(fired):
+            r = ch.iloc[i]
+            out.append(_alert("control_chart", rules, key | {"date": r["x"]}, float(r["value"]), float(r["lcl"]),
+                              f"{rules.control_chart} chart: {r['statistic']:.4g} below the lower control limit "
+                              f"{r['lcl']:.4g} (centre {r['center']:.4g})"))
+    return out
+
+
+def evaluate_alerts(scores: pd.DataFrame, ops: pd.DataFrame | None = None, rules: AlertRules | None = None,
+                    *, as_of: str | None = None) -> pd.DataFrame:
+    """Run every rule over the history frames; returns :data:`ALERT_COLUMNS` rows.
+
+    Args:
+        scores: ``score_history`` rows (at least date, model_version, suite, eval_set, family, metric,
+            segment, pass_rate, n_graded, n_passed, mean_value).
+        ops: ``ops_history`` rows, or ``None``.
+        rules: :class:`AlertRules` (defaults from the seeds).
+        as_of: only alerts firing on this date (``'YYYY-MM-DD'``); ``None`` = every date.
+    """
+    rules = rules or AlertRules()
+    rules.validate()
+    if scores is None or scores.empty:
+        out: list[dict] = []
+    else:
+        s = scores if rules.include_segments else scores[scores["segment"] == SEGMENT_ALL]
+        s = s.assign(date=s["date"].astype(str))
+        out = (pass_rate_drop_alerts(s, rules) + dimension_alerts(s, rules) + control_chart_alerts(s, rules))
+        if ops is not None:
+            out += ops_alerts(ops.assign(date=ops["date"].astype(str)), s, rules)
+    df = pd.DataFrame(out, columns=ALERT_COLUMNS)
+    if as_of is not None:
+        df = df[df["date"] == as_of]
+    return df.sort_values(["date", "severity", "rule"]).reset_index(drop=True)
+
+
+def worst_severity(alerts: pd.DataFrame) -> str | None:
+    """``"ERROR"`` / ``"WARN"`` / ``None``: what an asset check should report."""
+    if alerts is None or alerts.empty:
+        return None
+    return "ERROR" if (alerts["severity"] == "ERROR").any() else "WARN"

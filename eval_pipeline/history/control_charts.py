@@ -1,0 +1,118 @@
+"""Control charts for daily metric series: Shewhart, p-chart, EWMA, CUSUM, and debouncing.
+
+Every chart takes a series (one point per run/day), estimates the in-control
+centre and spread from a *baseline window* (the first ``baseline`` points, or
+explicit ``center`` / ``sigma``, e.g. from an A/A noise floor) and returns a
+DataFrame with one row per point:
+
+``x, value, statistic, center, lcl, ucl, out_of_control, direction``
+
+``statistic`` is what is compared with the limits (the value itself for
+Shewhart / p-chart, the smoothed value for EWMA, the larger one-sided sum for
+CUSUM). ``direction`` is ``"low"``/``"high"``/``""``.
+
+Note on p-charts for fixed golden sets: re-running the same samples, the day-
+to-day variance of a pass rate is ``sum p_i (1 - p_i) / n**2``, *smaller* than the
+binomial ``p (1 - p) / n`` the p-chart assumes (samples differ in difficulty),
+so p-chart limits are conservative (wide). A Shewhart/EWMA chart with ``sigma``
+from the A/A noise floor (:func:`eval_pipeline.history.noise.aa_noise_floor`)
+has tighter, honest limits.
+
+The limit formulas are textbook arithmetic on numpy / pandas (pandas ``ewm``
+for the EWMA); there is no maintained scipy/statsmodels implementation of
+control charts to wrap.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+CHART_COLUMNS = ["x", "value", "statistic", "center", "lcl", "ucl", "out_of_control", "direction"]
+
+
+def _baseline_stats(values: np.ndarray, baseline: int, center: float | None, sigma: float | None):
+    base = values[: max(int(baseline), 0)]
+    base = base[~np.isnan(base)]
+    c = float(center) if center is not None else (float(base.mean()) if base.size else float("nan"))
+    s = float(sigma) if sigma is not None else (float(base.std(ddof=1)) if base.size > 1 else float("nan"))
+    return c, s
+
+
+def _frame(x, values, stat, center, lcl, ucl) -> pd.DataFrame:
+    stat = np.asarray(stat, dtype=float)
+    low, high = stat < lcl, stat > ucl
+    return pd.DataFrame({
+        "x": list(x) if x is not None else np.arange(len(values)),
+        "value": values, "statistic": stat, "center": center, "lcl": lcl, "ucl": ucl,
+        "out_of_control": low | high, "direction": np.where(low, "low", np.where(high, "high", "")),
+    })
+
+
+def shewhart_chart(values, *, baseline: int = 7, n_sigma: float = 3.0, center: float | None = None,
+                   sigma: float | None = None, x=None) -> pd.DataFrame:
+    """Individuals chart: flag points outside ``center +/- n_sigma * sigma``.
+
+    ``center`` / ``sigma`` default to the mean / standard deviation of the first ``baseline`` points.
+    """
+    v = np.asarray(values, dtype=float)
+    c, s = _baseline_stats(v, baseline, center, sigma)
+    return _frame(x, v, v, np.full(v.shape, c), np.full(v.shape, c - n_sigma * s), np.full(v.shape, c + n_sigma * s))
+
+
+def p_chart(n_passed, n, *, baseline: int = 7, n_sigma: float = 3.0, center: float | None = None,
+            x=None) -> pd.DataFrame:
+    """p-chart for pass rates with per-point sample size ``n``: ``p +/- n_sigma * sqrt(p (1 - p) / n_t)``.
+
+    ``center`` defaults to the pooled pass rate of the first ``baseline`` points. Limits are clipped to [0, 1].
+    """
+    k = np.asarray(n_passed, dtype=float)
+    m = np.asarray(n, dtype=float)
+    rate = np.divide(k, m, out=np.full(k.shape, np.nan), where=m > 0)
+    b = max(int(baseline), 1)
+    c = float(center) if center is not None else float(k[:b].sum() / max(m[:b].sum(), 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = n_sigma * np.sqrt(c * (1 - c) / m)
+    return _frame(x, rate, rate, np.full(k.shape, c), np.clip(c - half, 0, 1), np.clip(c + half, 0, 1))
+
+
+def ewma_chart(values, *, baseline: int = 7, lam: float = 0.2, L: float = 3.0, center: float | None = None,
+               sigma: float | None = None, x=None) -> pd.DataFrame:
+    """EWMA chart for slow drift: ``z_t = lam * x_t + (1 - lam) * z_{t-1}``, ``z_0 = center``.
+
+    Time-varying limits ``center +/- L * sigma * sqrt(lam / (2 - lam) * (1 - (1 - lam)**(2 t)))``.
+    """
+    v = np.asarray(values, dtype=float)
+    c, s = _baseline_stats(v, baseline, center, sigma)
+    z = pd.Series(np.concatenate([[c], v])).ewm(alpha=lam, adjust=False, ignore_na=True).mean().to_numpy()[1:]
+    t = np.arange(1, v.size + 1)
+    half = L * s * np.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * t)))
+    return _frame(x, v, z, np.full(v.shape, c), c - half, c + half)
+
+
+def cusum_chart(values, *, baseline: int = 7, k: float = 0.5, h: float = 5.0, center: float | None = None,
+                sigma: float | None = None, x=None) -> pd.DataFrame:
+    """Tabular CUSUM in sigma units: ``S+_t = max(0, S+_{t-1} + z_t - k)``, ``S-`` likewise; flag when > ``h``.
+
+    ``statistic`` is the signed larger sum (negative = downward drift); limits are ``+/- h``.
+    """
+    v = np.asarray(values, dtype=float)
+    c, s = _baseline_stats(v, baseline, center, sigma)
+    z = (v - c) / s if s and s > 0 else np.zeros_like(v)
+    hi = np.zeros(v.size)
+    lo = np.zeros(v.size)
+    for i, zi in enumerate(np.nan_to_num(z)):
+        hi[i] = max(0.0, (hi[i - 1] if i else 0.0) + zi - k)
+        lo[i] = max(0.0, (lo[i - 1] if i else 0.0) - zi - k)
+    stat = np.where(lo > hi, -lo, hi)
+    return _frame(x, v, stat, np.zeros(v.shape), np.full(v.shape, -h), np.full(v.shape, h))
+
+
+CHARTS = {"shewhart": shewhart_chart, "ewma": ewma_chart, "cusum": cusum_chart}
+
+
+def debounce(flags, k: int = 2, m: int = 3) -> np.ndarray:
+    """Sustained breaches: True at point t when at least ``k`` of the last ``m`` points (t included) are flagged."""
+    if not 1 <= k <= m:
+        raise ValueError(f"debounce needs 1 <= k <= m, got k={k}, m={m}")
+    f = np.asarray(flags, dtype=float)
+    return pd.Series(f).rolling(m, min_periods=1).sum().to_numpy() >= k
