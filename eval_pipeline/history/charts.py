@@ -1,0 +1,121 @@
+"""PNG charts (matplotlib, Agg backend, imported lazily): trend with control limits, candidate vs baseline.
+
+Each function returns PNG bytes; the caller writes them to the warehouse (and
+links them from Dagster metadata) or embeds them in the HTML report. Uses the
+object-oriented ``Figure`` API, no pyplot global state, so it is thread-safe.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+VERDICT_COLORS = {"regression": "#c0392b", "improvement": "#27ae60", "no_change": "#7f8c8d",
+                  "insufficient_data": "#bdc3c7"}
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+def trend_chart_png(chart: pd.DataFrame, title: str = "", ylabel: str = "pass rate") -> bytes:
+    """Trend of one series with its control limits; out-of-control points in red.
+
+    ``chart`` is a control-chart frame (``control_charts.CHART_COLUMNS``). When the chart's
+    statistic differs from the raw value (EWMA) both are drawn; CUSUM frames plot the statistic.
+    """
+    fig = _figure(8, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    x = pd.to_datetime(chart["x"], errors="coerce") if len(chart) else chart["x"]
+    if len(chart) and x.isna().any():
+        x = np.arange(len(chart))
+    stat = chart["statistic"].to_numpy(dtype=float)
+    val = chart["value"].to_numpy(dtype=float)
+    is_cusum = bool(len(chart)) and np.allclose(chart["center"].to_numpy(dtype=float), 0) and not np.allclose(val, stat)
+    if not is_cusum:
+        ax.plot(x, val, "o-", color="#2c3e50", ms=3, lw=1, label="value")
+    if not np.allclose(np.nan_to_num(stat), np.nan_to_num(val)):
+        ax.plot(x, stat, "-", color="#2980b9", lw=1.5, label="statistic")
+    ax.plot(x, chart["center"], "--", color="#7f8c8d", lw=1, label="centre")
+    ax.step(x, chart["ucl"], where="mid", color="#e67e22", lw=1, label="control limits")
+    ax.step(x, chart["lcl"], where="mid", color="#e67e22", lw=1)
+    flagged = chart["out_of_control"].to_numpy(dtype=bool)
+    if flagged.any():
+        xs = np.asarray(x)[flagged]
+        ax.scatter(xs, stat[flagged], s=40, color="#c0392b", zorder=5, label="out of control")
+    ax.set_title(title or "trend")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def comparison_chart_png(rows: pd.DataFrame, title: str = "candidate vs baseline", measure: str = "pass_rate",
+                         max_rows: int = 30) -> bytes:
+    """Effect (candidate - baseline) with its CI per metric / segment, coloured by verdict.
+
+    ``rows`` are :func:`eval_pipeline.history.stats.regression_report` rows; dashed lines mark
+    +/- the minimum effect. Pass-rate effects are shown in points.
+    """
+    df = rows[rows["measure"] == measure].head(max_rows) if len(rows) else rows
+    fig = _figure(8, max(2.2, 0.32 * max(len(df), 1) + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    if df is None or df.empty:
+        ax.text(0.5, 0.5, "no comparisons", ha="center", va="center")
+        ax.set_axis_off()
+        return _png(fig)
+    scale = 100.0 if measure == "pass_rate" else 1.0
+    labels = [f"{r.suite}/{r.metric}" + ("" if r.segment == "__all__" else f" [{r.segment}]")
+              for r in df.itertuples()]
+    y = np.arange(len(df))[::-1]
+    eff = df["effect"].to_numpy(dtype=float) * scale
+    lo = df["ci_low"].to_numpy(dtype=float) * scale
+    hi = df["ci_high"].to_numpy(dtype=float) * scale
+    colors = [VERDICT_COLORS.get(v, "#7f8c8d") for v in df["verdict"]]
+    ax.hlines(y, lo, hi, colors=colors, lw=2)
+    ax.scatter(eff, y, c=colors, s=30, zorder=3)
+    me = float(df["min_effect"].iloc[0]) * scale
+    ax.axvline(0, color="black", lw=0.8)
+    for s in (-me, me):
+        ax.axvline(s, color="#7f8c8d", lw=0.8, ls="--")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("candidate - baseline" + (" (points)" if measure == "pass_rate" else ""))
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def failure_modes_chart_png(failure_modes: pd.DataFrame, title: str = "failure modes over time",
+                            top: int = 8) -> bytes:
+    """Stacked bars of failure-mode counts per date (the ``top`` most frequent labels, rest as 'other')."""
+    fig = _figure(8, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    if failure_modes is None or failure_modes.empty:
+        ax.text(0.5, 0.5, "no failures", ha="center", va="center")
+        ax.set_axis_off()
+        return _png(fig)
+    fm = failure_modes.assign(label=failure_modes["kind"] + ":" + failure_modes["label"].astype(str))
+    keep = fm.groupby("label")["n"].sum().nlargest(top).index
+    fm["label"] = fm["label"].where(fm["label"].isin(keep), "other")
+    pv = fm.pivot_table(index="date", columns="label", values="n", aggfunc="sum", fill_value=0).sort_index()
+    bottom = np.zeros(len(pv))
+    for col in pv.columns:
+        ax.bar(range(len(pv)), pv[col].to_numpy(), bottom=bottom, label=col)
+        bottom += pv[col].to_numpy()
+    ax.set_xticks(range(len(pv)), pv.index, rotation=45, fontsize=7)
+    ax.set_title(title)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1, 1))
+    return _png(fig)
