@@ -132,6 +132,8 @@ class SimilaritySettings(BaseModel):
     model_config = _strict()
     threshold: float = Field(0.85, ge=-1.0, le=1.0)
     model_path: str | None = None  # any sentence-transformers model folder; default: the packaged all-MiniLM-L6-v2
+    reference_field: str | None = None  # JSON path into `expected` when it is an object
+    response_field: str | None = None  # JSON path into the parsed response
 
 
 class EvalSet(BaseModel):

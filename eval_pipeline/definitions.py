@@ -5,10 +5,15 @@ evaluation logic lives in plain modules under ``eval_pipeline/``.
 """
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
+from eval_pipeline.defs.evaluation import assets as evaluation_assets
+from eval_pipeline.defs.inference import assets as inference_assets
 from eval_pipeline.defs.ingestion import assets as ingestion_assets
-from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.paths import data_dir
 
 
 def build_resources() -> dict:
@@ -19,10 +24,21 @@ def build_resources() -> dict:
             endpoint_url=dg.EnvVar("EVAL_S3_ENDPOINT_URL").get_value(None),
             region=dg.EnvVar("AWS_REGION").get_value(None),
         ),
+        "llm": LLMResource(
+            provider=os.environ.get("EVAL_PROVIDER", "auto"),
+            # The key is resolved by Dagster from the environment at run time; never logged or stored.
+            api_key=dg.EnvVar("ANTHROPIC_API_KEY") if os.environ.get("ANTHROPIC_API_KEY") else None,
+            base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
+            max_concurrency=int(os.environ.get("EVAL_MAX_CONCURRENCY", "16")),
+            store_path=os.environ.get("EVAL_RESPONSE_STORE", ""),
+            recordings_path=os.environ.get("EVAL_RECORDINGS_DIR", str(data_dir() / "recordings")),
+        ),
+        "embeddings": EmbeddingResource(model_path=os.environ.get("EVAL_EMBEDDING_MODEL", "")),
     }
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion_assets]),
+    assets=dg.load_assets_from_modules([ingestion_assets, inference_assets, evaluation_assets]),
+    asset_checks=dg.load_asset_checks_from_modules([evaluation_assets]),
     resources=build_resources(),
 )

@@ -37,11 +37,111 @@ class WarehouseResource(dg.ConfigurableResource):
     endpoint_url: Optional[str] = None
     region: Optional[str] = None
 
+    def resolved_url(self) -> str:
+        return self.url or default_warehouse_url()
+
     def get(self):
         from eval_pipeline.warehouse import Warehouse
 
-        return Warehouse.from_url(self.url or default_warehouse_url(), endpoint_url=self.endpoint_url or None, region=self.region or None)
+        return Warehouse.from_url(self.resolved_url(), endpoint_url=self.endpoint_url or None, region=self.region or None)
 
 
 def _env_or_none(name: str) -> Optional[str]:
     return os.environ.get(name) or None
+
+
+class LLMResource(dg.ConfigurableResource):
+    """The model provider and the response store.
+
+    ``provider``: ``anthropic`` calls the Messages API (key from ``ANTHROPIC_API_KEY`` via
+    ``dg.EnvVar``; never logged or stored); ``replay`` serves only from the response store
+    (the demo's recordings) and fails on a miss; ``auto`` = anthropic when a key is set, else replay.
+    """
+
+    provider: str = "auto"
+    api_key: Optional[str] = None
+    base_url: Optional[str] = None
+    max_concurrency: int = 16
+    requests_per_minute: Optional[float] = None
+    tokens_per_minute: Optional[float] = None
+    request_timeout_s: float = 120.0
+    stream: bool = True
+    store_path: str = ""
+    recordings_path: str = ""
+
+    def provider_name(self) -> str:
+        if self.provider == "auto":
+            return "anthropic" if self.api_key else "replay"
+        return self.provider
+
+    def make_provider(self, prices: dict):
+        from eval_pipeline.inference.providers import AnthropicProvider, ReplayProvider
+
+        name = self.provider_name()
+        if name == "replay":
+            return ReplayProvider()
+        if name != "anthropic":
+            raise dg.Failure(f"unknown provider {self.provider!r}; use anthropic, replay or auto")
+        if not self.api_key:
+            raise dg.Failure("provider 'anthropic' needs an API key: set ANTHROPIC_API_KEY in the environment")
+        return AnthropicProvider(
+            self.api_key,
+            base_url=self.base_url or None,
+            max_concurrency=self.max_concurrency,
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            request_timeout_s=self.request_timeout_s,
+            stream=self.stream,
+            prices=prices,
+        )
+
+    def store(self, warehouse_url: str):
+        """The response store (inside a local warehouse, else ``store_path``), seeded with the
+        read-only demo recordings when ``recordings_path`` is set (shards copied once, by name)."""
+        import shutil
+        from pathlib import Path
+
+        from eval_pipeline.inference.store import ResponseStore
+
+        if self.store_path:
+            root = Path(self.store_path)
+        elif "://" not in warehouse_url:
+            root = Path(warehouse_url) / "response_store"
+        else:
+            root = Path.home() / ".eval_pipeline" / "response_store"
+        root.mkdir(parents=True, exist_ok=True)
+        if self.recordings_path:
+            for shard in sorted(Path(self.recordings_path).glob("responses-*.jsonl")):
+                if not (root / shard.name).exists():
+                    shutil.copyfile(shard, root / shard.name)
+        return ResponseStore(root)
+
+
+class EmbeddingResource(dg.ConfigurableResource):
+    """Sentence-transformers model for semantic similarity (default: packaged all-MiniLM-L6-v2)."""
+
+    model_path: str = ""
+    cache_path: str = ""
+
+    def scorer(self, model_path: Optional[str], warehouse_url: str):
+        """A SimilarityScorer whose embedding cache lives beside a local warehouse (or ``cache_path``).
+        Loaded models are shared within the process."""
+        from pathlib import Path
+
+        from eval_pipeline.evaluators.similarity import SimilarityScorer
+
+        if self.cache_path:
+            cache = Path(self.cache_path)
+        elif warehouse_url and "://" not in warehouse_url:
+            cache = Path(warehouse_url) / "embedding_cache"
+        else:
+            cache = Path.home() / ".eval_pipeline" / "embedding_cache"
+        path = model_path or self.model_path or None
+        model = _MODELS.get(path)
+        scorer = SimilarityScorer(path, model=model, cache_dir=cache)
+        if model is None:
+            _MODELS[path] = scorer.model
+        return scorer
+
+
+_MODELS: dict = {}

@@ -1,0 +1,126 @@
+"""Model inference: golden samples x model version -> one stored response per (sample, repeat).
+
+The response store is consulted first, so re-materializing an unchanged partition makes no
+API call and a run that died half-way only pays for what is missing.
+"""
+import time
+
+import dagster as dg
+import pandas as pd
+
+from eval_pipeline import versions
+from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
+from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.golden import decode_golden
+from eval_pipeline.inference.runner import ErrorRateExceeded, check_error_rate, run_requests, summarize
+from eval_pipeline.prompts import build_requests
+from eval_pipeline.schemas import RESPONSE_KEY_COLUMNS
+
+API_POOL = "anthropic_api"
+
+
+def _fmt(x, spec=".3f"):
+    return "-" if x is None else format(x, spec)
+
+
+def _summary_md(summary: dict) -> str:
+    lat, ttft = summary.get("latency_s", {}), summary.get("ttft_s", {})
+    rows = [
+        ("samples", summary.get("samples")),
+        ("api calls", summary.get("api_calls", "-")),
+        ("cache hits", summary.get("cache_hits")),
+        ("latency p50 / p95 / p99 (s)", " / ".join(_fmt(lat.get(k)) for k in ("p50", "p95", "p99"))),
+        ("TTFT p50 / p95 / p99 (s)", " / ".join(_fmt(ttft.get(k)) for k in ("p50", "p95", "p99"))),
+        ("input / output tokens", f"{summary.get('input_tokens', 0):,} / {summary.get('output_tokens', 0):,}"),
+        ("cost (USD, incl. cached)", _fmt(summary.get("cost_usd"), ".4f")),
+        ("errors by category", ", ".join(f"{k}={v}" for k, v in summary.get("errors_by_category", {}).items()) or "none"),
+    ]
+    return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+
+
+@dg.asset(
+    partitions_def=EVAL_PARTITIONS,
+    deps=["golden_samples"],
+    group_name="inference",
+    kinds={"anthropic", "parquet"},
+    pool=API_POOL,
+    description="One response per golden sample (and repeat) from the partition's model version: text, "
+    "stop reason, latency, TTFT, tokens, cost, error category. Served from the response store when possible.",
+)
+def model_responses(
+    context: dg.AssetExecutionContext,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
+    llm: LLMResource,
+) -> dg.MaterializeResult:
+    date, mv_key = partition_parts(context)
+    project = eval_config.load()
+    wh = warehouse.get()
+    mv = versions.resolve(project, wh, mv_key)
+    golden = wh.read_table("golden", {"date": date, "model_version": mv_key})
+    if golden.empty:
+        raise dg.Failure(f"no golden samples for {mv_key} on {date}: materialize golden_samples for this partition first")
+    golden = decode_golden(golden)
+
+    plan = []  # (suite, eval_set, prompt_hash, requests)
+    for suite_name in mv.suites:
+        suite = project.suites[suite_name]
+        for es in suite.eval_sets:
+            g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
+            if g.empty:
+                continue
+            plan.append((suite.name, es.name, mv.prompt_hash(es.task), build_requests(g, suite, es, mv, date)))
+    requests = [r for *_, reqs in plan for r in reqs]
+
+    provider = llm.make_provider(project.registry.price_table())
+    store = llm.store(warehouse.resolved_url())
+    context.log.info(f"{mv_key} on {date}: {len(requests)} requests via {llm.provider_name()} (store: {len(store)} entries)")
+    last_log = [0.0]
+
+    def progress(p):
+        now = time.monotonic()
+        if now - last_log[0] > 5 or p.done == p.total:
+            last_log[0] = now
+            context.log.info(f"inference {p.done}/{p.total} done, {p.cache_hits} from store, {p.errors} errors, {p.elapsed_s:.1f}s")
+
+    from eval_pipeline.inference.runner import RunTiming
+
+    timing = RunTiming()
+    try:
+        responses = run_requests(provider, requests, store, progress=progress, timing=timing)
+    except LookupError as e:  # ReplayMissError: the replay provider has no recording for some samples
+        raise dg.Failure(str(e)) from None
+
+    rows, i = [], 0
+    config_hash = mv.config_hash()
+    for suite_name, es_name, prompt_hash, reqs in plan:
+        for _ in reqs:
+            row = responses[i].to_row()
+            row.update(date=date, model_version=mv_key, suite=suite_name, eval_set=es_name, config_hash=config_hash, prompt_hash=prompt_hash)
+            row.pop("tool_input", None)
+            rows.append(row)
+            i += 1
+    df = pd.DataFrame(rows)
+    df = df[RESPONSE_KEY_COLUMNS + [c for c in df.columns if c not in RESPONSE_KEY_COLUMNS]]
+    uri = wh.write_table("responses", df, {"date": date, "model_version": mv_key})
+
+    summary = summarize(responses)
+    summary["api_calls"] = timing.api_calls
+    metadata = {
+        "dagster/row_count": len(df),
+        "samples": len(df),
+        "api_calls": timing.api_calls,
+        "cache_hits": int(summary.get("cache_hits", 0)),
+        "cost_usd": float(summary.get("cost_usd") or 0.0),
+        "latency_p95_s": float(summary.get("latency_s", {}).get("p95") or 0.0),
+        "ttft_p95_s": float(summary.get("ttft_s", {}).get("p95") or 0.0),
+        "summary": dg.MetadataValue.md(_summary_md(summary)),
+        "path": dg.MetadataValue.path(uri),
+        "provider": llm.provider_name(),
+    }
+    try:
+        check_error_rate(responses, project.suites[mv.suites[0]].error_rate_ceiling)
+    except ErrorRateExceeded as e:
+        # The responses (and every answer in the store) are kept; only the gate fails.
+        raise dg.Failure(str(e), metadata=metadata) from None
+    return dg.MaterializeResult(metadata=metadata)
