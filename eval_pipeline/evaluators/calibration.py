@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import statistics
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -263,7 +264,8 @@ def rating_agreement(
     out["exact_agreement"] = float(np.mean(hr == jr))
     out["agreement_within_one"] = float(np.mean(np.abs(hr - jr) <= 1))
     labels = list(range(lo, hi + 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # undefined kappa (one label only) is reported as NaN
         k = cohen_kappa_score(hr, jr, labels=labels, weights="quadratic")
     out["weighted_kappa"] = float(k)
     if n >= 2 and np.ptp(h) > 0 and np.ptp(j) > 0:
@@ -314,7 +316,8 @@ def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None =
     out["pairwise_accuracy"] = float(np.mean(correct))
     out["pairwise_accuracy_ties_half"] = float(np.mean(correct + 0.5 * ties))
     out["tie_rate"] = float(np.mean(ties))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         out["pairwise_kappa"] = float(cohen_kappa_score(h, f, labels=[1, 2, TIE]))
     return out
 

@@ -1,0 +1,192 @@
+"""Judge calibration: metric functions vs scikit-learn / scipy, dataset sampling, the gate, a full run."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+from sklearn.metrics import cohen_kappa_score
+
+from eval_pipeline.evaluators import calibration as C
+from eval_pipeline.evaluators import judge as J
+from eval_pipeline_tests.judge_support import FakeExecutor, user_text
+
+HUMAN = [1.0, 2.33, 3.67, 4.5, 5.0, 2.0, 3.0, 4.0, 1.67, 5.0]
+JUDGE = [1, 2, 4, 4, 5, 3, 3, 5, 2, 4]
+
+
+# ----------------------------------------------------------------------------- pure metrics
+def test_rating_agreement_matches_sklearn_and_scipy():
+    m = C.rating_agreement(HUMAN, JUDGE, scale=(1, 5))
+    rounded = [1, 2, 4, 5, 5, 2, 3, 4, 2, 5]  # half-up rounding of HUMAN, by hand
+    assert m["n"] == 10
+    assert m["exact_agreement"] == pytest.approx(0.6)  # 6 of 10 equal, counted by hand
+    assert m["agreement_within_one"] == pytest.approx(1.0)
+    assert m["weighted_kappa"] == pytest.approx(cohen_kappa_score(rounded, JUDGE, weights="quadratic", labels=[1, 2, 3, 4, 5]))
+    assert m["spearman"] == pytest.approx(spearmanr(HUMAN, JUDGE).statistic)
+    assert m["spearman_p"] == pytest.approx(spearmanr(HUMAN, JUDGE).pvalue)
+    # quadratic weighting differs from unweighted kappa on this data: the right variant is used
+    assert m["weighted_kappa"] != pytest.approx(cohen_kappa_score(rounded, JUDGE))
+
+
+def test_rating_agreement_maps_human_scale_and_handles_degenerate_input():
+    assert C.map_to_scale([1, 6, 3.5], (1, 6), (1, 5)).tolist() == [1.0, 5.0, 3.0]
+    assert C.round_half_up([0.5, 1.5, 2.5, 2.49]).tolist() == [1, 2, 3, 2]
+    human_1_6 = [1.0, 6.0, 3.5, 2.25]  # -> 1, 5, 3, 1.8 on 1-5 -> rounded 1, 5, 3, 2
+    m = C.rating_agreement(human_1_6, [1, 5, 3, 2], scale=(1, 5), human_scale=(1, 6))
+    assert m["exact_agreement"] == 1.0 and m["weighted_kappa"] == pytest.approx(1.0)
+    const = C.rating_agreement([3, 3, 3], [3, 3, 3], scale=(1, 5))
+    assert const["exact_agreement"] == 1.0 and math.isnan(const["spearman"])
+    empty = C.rating_agreement([math.nan], [3], scale=(1, 5))
+    assert empty["n"] == 0 and math.isnan(empty["weighted_kappa"])
+    with pytest.raises(ValueError, match="equal length"):
+        C.rating_agreement([1, 2], [1], scale=(1, 5))
+
+
+def test_pairwise_agreement_matches_sklearn():
+    human = [1, 1, 2, 2, 1, 2, 1, 2]
+    ab = [1, 1, 2, 1, 0, 2, 1, 2]
+    ba = [1, 2, 2, 1, 0, 1, 1, 2]
+    final, consistent = C.combine_orders(ab, ba)
+    assert final.tolist() == [1, 0, 2, 1, 0, 0, 1, 2]
+    m = C.pairwise_agreement(human, final, consistent)
+    assert m["position_consistency"] == pytest.approx(6 / 8)
+    assert m["pairwise_accuracy"] == pytest.approx(4 / 8)
+    assert m["pairwise_accuracy_ties_half"] == pytest.approx((4 + 1.5) / 8)
+    assert m["tie_rate"] == pytest.approx(3 / 8)
+    assert m["pairwise_kappa"] == pytest.approx(cohen_kappa_score(human, final.tolist(), labels=[1, 2, 0]))
+
+
+def test_rating_metrics_from_frame_groups_by_dimension():
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "dimension": ["a"] * 10 + ["b"] * 4,
+        "human": HUMAN + [1, 2, 3, 3],
+        "judge": JUDGE + [1, 2, 3, 1],
+        "scale_lo": 1, "scale_hi": [5] * 10 + [3] * 4,
+    })
+    out = C.rating_metrics_from_frame(frame, prefix="x/")
+    assert set(out) == {"x/a", "x/b"}
+    assert out["x/a"] == C.rating_agreement(HUMAN, JUDGE, (1, 5))
+    assert out["x/b"]["exact_agreement"] == 0.75 and out["x/b"]["agreement_within_one"] == 0.75
+
+
+# ----------------------------------------------------------------------------- gate
+def test_calibration_gate():
+    good = {"ds/overall": {"n": 40, "agreement_within_one": 0.9, "spearman": 0.9}}
+    mixed = {**good, "ds/naturalness": {"n": 40, "agreement_within_one": 0.7, "spearman": float("nan")}}
+    req = J.MinCalibration(agreement_within_one=0.8, spearman=0.85)
+    assert C.calibration_gate(good, req) == (True, [])
+    ok, reasons = C.calibration_gate(mixed, req)
+    assert not ok and len(reasons) == 2
+    assert any("ds/naturalness: agreement_within_one 0.700 < required 0.8" in r for r in reasons)
+    assert any("spearman undefined (NaN)" in r for r in reasons)
+    ok, reasons = C.calibration_gate(good, {"weighted_kappa": 0.6})
+    assert not ok and "weighted_kappa: no calibration result reports it" in reasons[0]
+    assert C.calibration_gate({"agreement_within_one": 0.95, "n": 10}, {"agreement_within_one": 0.8}) == (True, [])
+    assert C.calibration_gate(mixed, None) == (True, [])
+    with pytest.raises(Exception):
+        C.calibration_gate(good, {"spearmann": 0.8})  # typo in the requirement is an error, not ignored
+
+
+# ----------------------------------------------------------------------------- data
+def test_sample_records_is_deterministic_and_order_invariant():
+    recs = [{"id": f"r{i}"} for i in range(100)]
+    a = [r["id"] for r in C.sample_records(recs, 10, seed=1)]
+    b = [r["id"] for r in C.sample_records(list(reversed(recs)), 10, seed=1)]
+    c = [r["id"] for r in C.sample_records(recs, 10, seed=2)]
+    assert a == b and a != c and len(set(a)) == 10
+    assert len(C.sample_records(recs, None)) == 100
+
+
+def test_build_samples_from_shared_datasets():
+    samples, human = C.build_rating_samples(C.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=12, seed=0)
+    assert len(samples) == 12 and set(human.dimension) == {"informativeness", "naturalness", "overall"}
+    assert len(human) == 36 and human.human.between(1, 6).all()
+    assert isinstance(samples.input.iat[0], dict) and "dialogue_act" in samples.input.iat[0]
+    assert samples.expected.notna().all()  # reference utterance
+    pairs, labels = C.build_pairwise_samples(C.DEFAULT_DATA_DIR / "llmbar_pairwise.jsonl", n=8)
+    assert len(pairs) == 8 and set(labels.unique()) <= {1, 2} and "baseline_text" in pairs.columns
+    assert list(labels.index) == list(pairs.sample_id)
+
+
+def test_bad_dataset_files_name_the_line(tmp_path):
+    with pytest.raises(ValueError, match="unknown calibration dataset 'mystery'"):
+        C.dataset_name(tmp_path / "mystery.jsonl")
+    bad = tmp_path / "llmbar_pairwise.jsonl"
+    rec = {"id": "x", "input": {"instruction": "i", "output_1": "a", "output_2": "b"}, "expected": 3}
+    bad.write_text(json.dumps({**rec, "expected": 1, "id": "ok"}) + "\n" + json.dumps(rec) + "\n")
+    with pytest.raises(ValueError, match=r"llmbar_pairwise\.jsonl:2: expected must be 1 or 2"):
+        C.build_pairwise_samples(bad, n=None)
+    bad.write_text("{not json\n")
+    with pytest.raises(ValueError, match=r"llmbar_pairwise\.jsonl:1: invalid JSON"):
+        C.build_pairwise_samples(bad)
+
+
+# ----------------------------------------------------------------------------- full run
+def rating_oracle(samples, human, noise=None):
+    """A judge that answers the (rounded) human ratings, found by the response text in the prompt."""
+    lookup = {}
+    for rec in samples.itertuples():
+        scores = human[human.sample_id == rec.sample_id].set_index("dimension").human
+        lookup[(rec.input["dialogue_act"], rec.response_text)] = {d: int(C.round_half_up(v)) for d, v in scores.items()}
+
+    def responder(req):
+        text = user_text(req)
+        for (act, resp), scores in lookup.items():
+            if act in text and f"## Response to evaluate\n{resp}\n" in text:
+                return {"tool_input": {"reasoning": "oracle", **scores}}
+        raise AssertionError("prompt not recognised")
+
+    return responder
+
+
+def test_run_calibration_oracle_and_biased_judges():
+    base = J.JudgeConfig(model="claude-sonnet-4-5", repeats=1, dimensions=[{"name": "accuracy", "threshold": 3}])
+    samples, human = C.build_rating_samples(C.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=20, seed=0)
+    res = C.run_calibration(FakeExecutor(rating_oracle(samples, human)), base, ["sf_dialogue_nlg_ratings"], n=20, seed=0)
+    overall = res.metrics["sf_dialogue_nlg_ratings/overall"]
+    assert overall["n"] == 20 and overall["exact_agreement"] == 1.0 and overall["weighted_kappa"] == pytest.approx(1.0)
+    assert overall["spearman"] > 0.95
+    ok, reasons = C.calibration_gate(res.metrics, {"agreement_within_one": 0.8, "spearman": 0.85})
+    assert ok, reasons
+
+    # a judge that always prefers the first answer: orders disagree -> ties, gate fails
+    biased = FakeExecutor(lambda req: {"tool_input": {"reasoning": "first", "winner": "A"}})
+    res2 = C.run_calibration(biased, base, ["llmbar_pairwise"], n=10)
+    m = res2.metrics["llmbar_pairwise"]
+    assert m["position_consistency"] == 0.0 and m["tie_rate"] == 1.0 and m["pairwise_accuracy"] == 0.0
+    assert len(biased.requests) == 20  # both orders
+    ok, reasons = C.calibration_gate(res2.metrics, {"pairwise_accuracy": 0.8, "position_consistency": 0.8})
+    assert not ok and len(reasons) == 2
+
+
+def test_run_calibration_pairwise_oracle_and_failures():
+    base = J.JudgeConfig(model="claude-sonnet-4-5", repeats=1, max_attempts=1, dimensions=[{"name": "accuracy"}])
+    pairs, labels = C.build_pairwise_samples(C.DEFAULT_DATA_DIR / "human_preference_pairwise.jsonl", n=12)
+    by_outputs = {(p.response_text, p.baseline_text): labels[p.sample_id] for p in pairs.itertuples()}
+    broken = pairs.sample_id.iat[0]
+    broken_output = pairs.response_text.iat[0]
+
+    def oracle(req):
+        text = user_text(req)
+        slot_a = text.split("## Answer A\n", 1)[1].split("\n\n## Answer B\n", 1)[0]
+        slot_b = text.split("\n\n## Answer B\n", 1)[1].rsplit("\n\n## Criteria", 1)[0]
+        if broken_output in (slot_a, slot_b):
+            return {"tool_input": {"reasoning": "?", "winner": "first"}}  # invalid: counted, excluded
+        if (slot_a, slot_b) in by_outputs:  # output_1 shown as A
+            return {"tool_input": {"reasoning": "oracle", "winner": "A" if by_outputs[(slot_a, slot_b)] == 1 else "B"}}
+        if (slot_b, slot_a) in by_outputs:  # output_1 shown as B
+            return {"tool_input": {"reasoning": "oracle", "winner": "B" if by_outputs[(slot_b, slot_a)] == 1 else "A"}}
+        raise AssertionError("prompt not recognised")
+
+    res = C.run_calibration(FakeExecutor(oracle), base, ["human_preference_pairwise"], n=12)
+    m = res.metrics["human_preference_pairwise"]
+    assert m["n"] == 11 and m["pairwise_accuracy"] == 1.0 and m["position_consistency"] == 1.0
+    assert m["pairwise_kappa"] == pytest.approx(1.0)
+    assert res.judge_failures["human_preference_pairwise"] == {"judge_unparseable": 2}
+    assert broken not in res.frames["human_preference_pairwise"].index
+    assert res.cost_usd == pytest.approx(0.001 * 24)
