@@ -777,7 +777,7 @@ def custom(function: str, kwargs: dict = {}) -> CheckFn:  # noqa: B006 - never m
         if isinstance(out, CheckResult):
             return out
         if isinstance(out, tuple) and len(out) == 2:
-            return CheckResult(bool(out[0]), str(out[1]) if not out[0] else (str(out[1]) or "ok"))
+            return CheckResult(bool(out[0]), "ok" if out[0] else str(out[1]))
         return CheckResult(bool(out), "ok" if out else f"{function} returned {out!r}")
 
     return run
