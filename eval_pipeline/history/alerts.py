@@ -215,7 +215,7 @@ def control_chart_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
         if len(g) <= rules.control_baseline_points:
             continue
         ch = control_chart_for(g, rules)
-        low = (ch["direction"] == "low").to_numpy()
+        low = (ch["direction"] == "low").to_numpy().copy()
         low[: rules.control_baseline_points] = False
         fired = debounce(low, rules.debounce_k, rules.debounce_m) & low
         for i in np.flatnonzero(fired):

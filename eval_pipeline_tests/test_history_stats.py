@@ -1,0 +1,153 @@
+"""Candidate-vs-baseline statistics: agreement with scipy/statsmodels, verdict logic, baselines."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from eval_pipeline.history import simulate as sim
+from eval_pipeline.history.stats import (
+    RegressionConfig, RunRef, bh_adjust, effect_interval, mcnemar_exact, paired_location_test,
+    regression_report, select_baseline,
+)
+
+
+def _runs(base_pass, cand_pass, *, values_b=None, values_c=None, categories=None, family="deterministic"):
+    n = len(base_pass)
+    cats = categories if categories is not None else ["c"] * n
+
+    def frame(passed, values):
+        return pd.DataFrame({
+            "suite": "s", "eval_set": "e", "sample_id": [f"x{i}" for i in range(n)], "repeat": 0,
+            "family": family, "metric": "m",
+            "value": np.asarray(passed, float) if values is None else values,
+            "passed": pd.array(passed, dtype="boolean"), "category": cats, "infra_error": None,
+        })
+    return frame(cand_pass, values_c), frame(base_pass, values_b)
+
+
+def test_mcnemar_matches_statsmodels_and_binomial():
+    # baseline pass / candidate fail = 15, baseline fail / candidate pass = 4, plus concordant pairs
+    b = np.array([1] * 60 + [1] * 15 + [0] * 4 + [0] * 21, bool)
+    c = np.array([1] * 60 + [0] * 15 + [1] * 4 + [0] * 21, bool)
+    worse, better, p = mcnemar_exact(b, c)
+    assert (worse, better) == (15, 4)
+    from statsmodels.stats.contingency_tables import mcnemar
+    assert p == pytest.approx(mcnemar([[60, 15], [4, 21]], exact=True).pvalue)
+    assert p == pytest.approx(stats.binomtest(4, 19, 0.5).pvalue)
+    assert mcnemar_exact(b, b) == (0, 0, 1.0)
+
+
+def test_bh_matches_hand_computed_values():
+    p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205]
+    expected = [0.008, 0.032, 0.0672, 0.0672, 0.0672, 0.08, 0.0845714, 0.205]
+    np.testing.assert_allclose(bh_adjust(p), expected, rtol=1e-5)
+    out = bh_adjust([0.01, np.nan, 0.04])
+    assert np.isnan(out[1]) and out[0] == pytest.approx(0.02) and out[2] == pytest.approx(0.04)
+
+
+def test_wilcoxon_and_t_interval_match_scipy():
+    rng = np.random.default_rng(3)
+    d = rng.normal(-0.2, 1.0, 60)
+    assert paired_location_test(d) == pytest.approx(stats.wilcoxon(d).pvalue)
+    eff, lo, hi = effect_interval(d, 0.95, "t")
+    ci = stats.ttest_1samp(d, 0).confidence_interval(0.95)
+    assert (eff, lo, hi) == pytest.approx((d.mean(), ci.low, ci.high))
+    eff_b, lo_b, hi_b = effect_interval(d, 0.95, "bootstrap", n_resamples=999)
+    assert lo_b < eff_b < hi_b and abs(lo_b - lo) < 0.15
+    assert paired_location_test(np.zeros(10)) == 1.0
+    assert 0 < paired_location_test(d, "sign_flip", n_resamples=999) <= 1
+
+
+def test_injected_regression_is_flagged_and_unchanged_candidate_is_not():
+    rng = np.random.default_rng(11)
+    p = sim.sample_pass_probabilities(800, mean=0.8, concentration=0.5, rng=rng)
+    cats = np.array(["a", "b"])[np.arange(800) % 2]
+    base = sim.score_frame(sim.draw_outcomes(p, 1, rng), categories=cats)
+    regressed = sim.score_frame(sim.draw_outcomes(sim.shift_probabilities(p, -0.10), 1, rng), categories=cats)
+    same = sim.score_frame(sim.draw_outcomes(p, 1, rng), categories=cats)
+    bad = regression_report(regressed, base, candidate=RunRef("2024-01-02", "new"),
+                            baseline=RunRef("2024-01-01", "prod"))
+    assert bad.status == "ok" and bad.has_regression
+    overall = bad.rows[bad.rows["segment"] == "__all__"].iloc[0]
+    assert overall["verdict"] == "regression" and overall["test"] == "mcnemar_exact"
+    assert overall["ci_low"] < overall["effect"] < overall["ci_high"] < 0
+    assert set(bad.rows["segment"]) == {"__all__", "a", "b"}
+    ok = regression_report(same, base)
+    assert not ok.has_regression
+    assert set(ok.rows["verdict"]) <= {"no_change", "improvement"}
+
+
+def test_min_effect_improvement_and_insufficient_data():
+    n = 5000
+    base = np.ones(n, bool)
+    cand = base.copy()
+    cand[:100] = False  # 2-point drop: highly significant but below the 3-point minimum
+    c, b = _runs(base, cand)
+    assert regression_report(c, b).rows.iloc[0]["verdict"] == "no_change"
+    assert regression_report(c, b, RegressionConfig(min_effect=0.01)).rows.iloc[0]["verdict"] == "regression"
+    # improvement: candidate fixes 200 of 1000 failures
+    base2 = np.r_[np.ones(500, bool), np.zeros(500, bool)]
+    cand2 = base2.copy()
+    cand2[500:700] = True
+    c2, b2 = _runs(base2, cand2)
+    assert regression_report(c2, b2).rows.iloc[0]["verdict"] == "improvement"
+    c3, b3 = _runs(base2[:10], cand2[:10])
+    assert regression_report(c3, b3).rows.iloc[0]["verdict"] == "insufficient_data"
+
+
+def test_repeats_use_wilcoxon_on_pass_fractions_and_infra_errors_are_dropped():
+    rng = np.random.default_rng(5)
+    p = sim.sample_pass_probabilities(300, rng=rng)
+    base = sim.score_frame(sim.draw_outcomes(p, 3, rng))
+    cand = sim.score_frame(sim.draw_outcomes(sim.shift_probabilities(p, -0.12), 3, rng))
+    cand["passed"] = cand["passed"].astype("boolean")
+    cand.loc[cand["sample_id"] == "s00000", "passed"] = pd.NA  # every repeat an infra error
+    rep = regression_report(cand, base)
+    row = rep.rows.iloc[0]
+    assert row["test"] == "wilcoxon_pass_frac" and row["repeats"] == 3
+    assert row["n_pairs"] == 299
+    assert row["verdict"] == "regression"
+
+
+def test_continuous_scores_get_a_mean_value_row():
+    rng = np.random.default_rng(8)
+    n = 200
+    vb = rng.uniform(2, 5, n)
+    vc = vb - 0.4 + rng.normal(0, 0.3, n)
+    c, b = _runs(vb >= 3, vc >= 3, values_b=vb, values_c=vc, family="judge")
+    rep = regression_report(c, b, RegressionConfig(min_effect_by_metric={"m": 0.2}))
+    mv = rep.rows[rep.rows["measure"] == "mean_value"].iloc[0]
+    assert mv["test"] == "wilcoxon" and mv["min_effect"] == 0.2 and mv["verdict"] == "regression"
+    assert mv["p_value"] == pytest.approx(stats.wilcoxon(vc - vb).pvalue)
+
+
+def test_first_run_without_baseline_is_not_an_error():
+    c, _ = _runs(np.ones(30, bool), np.ones(30, bool))
+    rep = regression_report(c, None, candidate=RunRef("2024-01-01", "v1"))
+    assert rep.status == "no_baseline" and "no baseline yet" in rep.message
+    assert rep.rows.empty and not rep.has_regression
+    assert "no baseline yet" in rep.to_markdown()
+    assert select_baseline(pd.DataFrame(columns=["date", "model_version"]), RunRef("2024-01-01", "v1")) == \
+        (None, "no earlier runs")
+
+
+def test_select_baseline_prefers_production_then_last_passing_run():
+    runs = pd.DataFrame({
+        "date": ["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-03", "2024-01-03"],
+        "model_version": ["prod", "prod", "cand", "prod", "cand"],
+        "passed": [True, False, True, True, None],
+    })
+    cand = RunRef("2024-01-03", "cand")
+    assert select_baseline(runs, cand, "prod")[0] == RunRef("2024-01-03", "prod")
+    daily = RunRef("2024-01-03", "prod")  # production's own daily run: its last passing run before today
+    assert select_baseline(runs, daily, "prod")[0] == RunRef("2024-01-01", "prod")
+    assert select_baseline(runs, cand)[0] == RunRef("2024-01-02", "cand")
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ValueError, match=r"regression\.min_effect=3"):
+        RegressionConfig.from_dict({"min_effect": 3})
+    with pytest.raises(ValueError, match="unknown key"):
+        RegressionConfig.from_dict({"alpah": 0.1})
