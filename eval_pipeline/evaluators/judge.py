@@ -126,7 +126,9 @@ class JudgeConfig(BaseModel):
     prompt: str | None = None  # path of a custom template YAML (relative to the suite file)
     min_calibration: MinCalibration | None = None
     max_attempts: int = Field(default=3, ge=1, le=10)  # tries per verdict before judge_unparseable
-    temperature: float = Field(default=1.0, ge=0, le=1)
+    # None = not sent (the API default). Newer Claude models reject non-default sampling
+    # parameters and anthropic SDK >= 1.0 removed the keyword; repeats still vary at the default.
+    temperature: float | None = Field(default=None, ge=0, le=1)
     max_tokens: int = Field(default=1024, ge=64, le=16384)
     pass_rate_threshold: float | None = Field(default=None, ge=0, le=1)  # optional set-level gate
     win_rate_threshold: float | None = Field(default=None, ge=0, le=1)  # pairwise set-level gate
@@ -363,6 +365,14 @@ def evaluator_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) ->
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
+def _params(config: JudgeConfig) -> dict[str, Any]:
+    """Request params: max_tokens always, temperature only when configured."""
+    params: dict[str, Any] = {"max_tokens": config.max_tokens}
+    if config.temperature is not None:
+        params["temperature"] = config.temperature
+    return params
+
+
 def _request(
     config: JudgeConfig,
     prompt: PromptTemplate,
@@ -379,7 +389,7 @@ def _request(
         model=config.model,
         messages=[{"role": "user", "content": user}],
         system=system,
-        params={"temperature": config.temperature, "max_tokens": config.max_tokens},
+        params=_params(config),
         tools=[verdict_tool(config)],
         tool_choice={"type": "tool", "name": TOOL_NAME},
         repeat=judge_repeat,
