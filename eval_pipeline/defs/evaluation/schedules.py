@@ -1,0 +1,148 @@
+"""Schedules: the nightly evaluation, the weekly judge run and calibration, the history refresh.
+
+Cron strings and the timezone come from the environment when the code location loads
+(a schedule's cron is part of its definition, so it cannot be a run-time resource):
+
+=======================  ==============  ================================================
+variable                 default         used by
+=======================  ==============  ================================================
+``EVAL_NIGHTLY_CRON``    ``0 2 * * *``   ``nightly_eval_schedule``
+``EVAL_WEEKLY_CRON``     ``0 3 * * 0``   ``weekly_judge_schedule``, ``weekly_calibration_schedule``
+``EVAL_HISTORY_CRON``    ``0 6 * * *``   ``history_refresh_schedule`` (after the nightly runs)
+``EVAL_TIMEZONE``        ``UTC``         all of them, and the date partitions
+=======================  ==============  ================================================
+
+All schedules are STOPPED by default (a fresh clone never spends API money on its own):
+turn them on in the UI (Automation -> toggle) or with
+``dagster schedule start -w workspace.yaml nightly_eval_schedule``.
+
+The partitioned schedules fan out over the model versions marked ``nightly: true`` in
+``data/models.yaml``, one run per version with the stable run key ``<kind>:<date>:<key>``
+(a tick evaluated twice never launches twice). A schedule cannot register dynamic partitions:
+keys are registered by ``config_change_sensor`` or ``eval_pipeline.defs.evaluation.sensors.
+register_model_versions``; an unregistered key is skipped with a message in the tick log.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from eval_pipeline import registration
+from eval_pipeline.config import ConfigError
+from eval_pipeline.defs.evaluation.jobs import calibration_job, history_job, nightly_eval_job, weekly_judge_job
+from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, START_DATE, eval_partition_key
+from eval_pipeline.defs.resources import EvalConfigResource
+
+NIGHTLY_CRON = os.environ.get("EVAL_NIGHTLY_CRON", "0 2 * * *")
+WEEKLY_CRON = os.environ.get("EVAL_WEEKLY_CRON", "0 3 * * 0")
+HISTORY_CRON = os.environ.get("EVAL_HISTORY_CRON", "0 6 * * *")
+TIMEZONE = os.environ.get("EVAL_TIMEZONE", "UTC")
+
+
+def local_date(when: dt.datetime | None = None) -> str:
+    """``YYYY-MM-DD`` of ``when`` (default: now) in ``EVAL_TIMEZONE``: the date partition to evaluate."""
+    when = when or dt.datetime.now(dt.timezone.utc)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(TIMEZONE))
+    return when.astimezone(ZoneInfo(TIMEZONE)).date().isoformat()
+
+
+def registered_model_versions(instance: dg.DagsterInstance) -> set[str]:
+    """The ``model_version`` partition keys the instance knows."""
+    return set(instance.get_dynamic_partitions(MODEL_VERSION_PARTITIONS.name))
+
+
+def fan_out_requests(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource, kind: str) -> Iterator[dg.RunRequest | dg.SkipReason]:
+    """One ``RunRequest`` per registered nightly model version for the scheduled date.
+
+    Unregistered keys and an invalid registry are reported, never raised: the schedule keeps
+    ticking and the next tick picks up the fix.
+    """
+    date = local_date(context.scheduled_execution_time)
+    if date < START_DATE:
+        yield dg.SkipReason(f"{date} is before the first date partition {START_DATE} (EVAL_START_DATE)")
+        return
+    try:
+        project = eval_config.load()
+    except ConfigError as e:
+        yield dg.SkipReason(f"model registry or suites are invalid, nothing scheduled: {e}")
+        return
+    wanted = registration.nightly_keys(project)
+    registered = registered_model_versions(context.instance)
+    missing = [k for k in wanted if k not in registered]
+    if missing:
+        context.log.warning(
+            f"skipping model versions not registered as partitions yet: {missing}. Turn on config_change_sensor "
+            "(or call register_model_versions) to register them."
+        )
+    keys = [k for k in wanted if k in registered]
+    if not keys:
+        yield dg.SkipReason(
+            f"no registered nightly model version for {date} (wanted {wanted or 'none: no version has nightly: true'}; "
+            f"unregistered: {missing})"
+        )
+        return
+    for key in keys:
+        yield dg.RunRequest(
+            run_key=f"{kind}:{date}:{key}",
+            partition_key=eval_partition_key(date, key),
+            tags={"eval/kind": kind, "eval/model_version": key, "eval/date": date},
+        )
+
+
+@dg.schedule(
+    cron_schedule=NIGHTLY_CRON,
+    execution_timezone=TIMEZONE,
+    job=nightly_eval_job,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description=f"Nightly ({NIGHTLY_CRON}, {TIMEZONE}): deterministic and semantic suites for every model version "
+    "marked nightly: true, one run per version for the scheduled date. STOPPED by default.",
+)
+def nightly_eval_schedule(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource):
+    yield from fan_out_requests(context, eval_config, "nightly")
+
+
+@dg.schedule(
+    cron_schedule=WEEKLY_CRON,
+    execution_timezone=TIMEZONE,
+    job=weekly_judge_job,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description=f"Weekly ({WEEKLY_CRON}, {TIMEZONE}): LLM-judge suites for every model version marked nightly: true. "
+    "STOPPED by default.",
+)
+def weekly_judge_schedule(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource):
+    yield from fan_out_requests(context, eval_config, "weekly_judge")
+
+
+@dg.schedule(
+    cron_schedule=WEEKLY_CRON,
+    execution_timezone=TIMEZONE,
+    job=calibration_job,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description=f"Weekly ({WEEKLY_CRON}, {TIMEZONE}): judge calibration against human ratings and similarity-threshold "
+    "calibration. STOPPED by default.",
+)
+def weekly_calibration_schedule(context: dg.ScheduleEvaluationContext):
+    date = local_date(context.scheduled_execution_time)
+    return dg.RunRequest(run_key=f"calibration:{date}", tags={"eval/kind": "calibration", "eval/date": date})
+
+
+@dg.schedule(
+    cron_schedule=HISTORY_CRON,
+    execution_timezone=TIMEZONE,
+    job=history_job,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description=f"Daily ({HISTORY_CRON}, {TIMEZONE}), after the nightly runs: refresh the DuckDB history, control "
+    "charts and alerts. STOPPED by default.",
+)
+def history_refresh_schedule(context: dg.ScheduleEvaluationContext):
+    date = local_date(context.scheduled_execution_time)
+    return dg.RunRequest(run_key=f"history:{date}", tags={"eval/kind": "history", "eval/date": date})
+
+
+SCHEDULES = [nightly_eval_schedule, weekly_judge_schedule, weekly_calibration_schedule, history_refresh_schedule]
+"""Add to ``dg.Definitions(schedules=...)`` in ``eval_pipeline/definitions.py``."""
