@@ -1,0 +1,21 @@
+"""Model inference: providers (Anthropic, replay), the response store and the batch runner.
+
+Typical use (what the ``model_responses`` asset does)::
+
+    provider = AnthropicProvider(api_key, base_url=..., max_concurrency=32, prices=registry_prices)
+    store = ResponseStore(warehouse_root / "responses")
+    responses = run_requests(provider, requests, store, progress=lambda p: log.info(...))
+    summary = check_error_rate(responses, ceiling=0.05)   # raises ErrorRateExceeded above it
+"""
+from .limits import AdaptiveLimiter, RateLimiter, RetryPolicy
+from .providers import AnthropicProvider, Provider, ReplayMissError, ReplayProvider, compute_cost, validate_prices
+from .runner import ErrorRateExceeded, Progress, RunTiming, arun_requests, check_error_rate, run_requests, summarize
+from .store import ResponseStore, is_storable, request_key
+from .types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, ModelRequest, ModelResponse
+
+__all__ = [
+    "AdaptiveLimiter", "AnthropicProvider", "ErrorRateExceeded", "INFRA_ERROR_CATEGORIES", "MODEL_ERROR_CATEGORIES",
+    "ModelRequest", "ModelResponse", "Progress", "Provider", "RateLimiter", "ReplayMissError", "ReplayProvider",
+    "ResponseStore", "RetryPolicy", "RunTiming", "arun_requests", "check_error_rate", "compute_cost", "is_storable",
+    "request_key", "run_requests", "summarize", "validate_prices",
+]

@@ -19,7 +19,12 @@ INFRA_ERROR_CATEGORIES = (
     "replay_miss",
 )
 # Model-side outcomes that are recorded but are about the answer, not the plumbing.
-MODEL_ERROR_CATEGORIES = ("refusal", "empty", "max_tokens")
+MODEL_ERROR_CATEGORIES = (
+    "refusal",
+    "empty",
+    "max_tokens",
+    "malformed_tool_output",  # tool_use input that is not JSON or violates the tool's input_schema
+)
 
 
 @dataclass

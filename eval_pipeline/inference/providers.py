@@ -1,0 +1,529 @@
+"""Providers: turn one ModelRequest into one ModelResponse, never raising for a failed call.
+
+* :class:`Provider` - the interface (``name`` is part of the store key).
+* :class:`AnthropicProvider` - the official ``anthropic.AsyncAnthropic`` SDK, streaming by default
+  (TTFT measured), with our own retries (the SDK's are disabled), adaptive concurrency, client-side
+  rate limits, a per-request timeout and cost from a price table.
+* :class:`ReplayProvider` - serves only from a :class:`~eval_pipeline.inference.store.ResponseStore`;
+  the runner raises :class:`ReplayMissError` listing what is missing.
+
+The API key is given to the constructor only (the Dagster resource reads it through ``EnvVar``).
+It is held by the SDK client, is not part of any repr, and is scrubbed from every error message.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .limits import AdaptiveLimiter, RateLimiter, RetryPolicy
+from .types import ModelRequest, ModelResponse
+
+log = logging.getLogger(__name__)
+
+PRICE_FIELDS = ("input", "output", "cache_read", "cache_write")
+
+
+# ----------------------------------------------------------------------------- pricing
+
+
+def validate_prices(prices: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Check a ``{model_id: {input, output, cache_read, cache_write}}`` table (USD per million tokens)."""
+    out: dict[str, dict[str, float]] = {}
+    for model, row in prices.items():
+        unknown = set(row) - set(PRICE_FIELDS)
+        if unknown:
+            raise ValueError(f"prices[{model!r}]: unknown field(s) {sorted(unknown)}; use {PRICE_FIELDS} (USD per million tokens)")
+        for k, v in row.items():
+            if not isinstance(v, (int, float)) or v < 0:
+                raise ValueError(f"prices[{model!r}][{k!r}]={v!r}: must be a non-negative number (USD per million tokens)")
+        if "input" not in row or "output" not in row:
+            raise ValueError(f"prices[{model!r}]: 'input' and 'output' are required (USD per million tokens)")
+        out[model] = {k: float(row.get(k, 0.0)) for k in PRICE_FIELDS}
+    return out
+
+
+def compute_cost(prices: Mapping[str, Mapping[str, float]], model: str, input_tokens: int, output_tokens: int,
+                 cache_read_tokens: int = 0, cache_creation_tokens: int = 0) -> float:
+    """USD cost of one call from the price table (0.0 if the model has no price)."""
+    p = prices.get(model)
+    if p is None:
+        return 0.0
+    return (input_tokens * p["input"] + output_tokens * p["output"] + cache_read_tokens * p["cache_read"]
+            + cache_creation_tokens * p["cache_write"]) / 1e6
+
+
+# ----------------------------------------------------------------------------- interface
+
+
+class ReplayMissError(LookupError):
+    """A replay run needed answers the store does not have."""
+
+    def __init__(self, missing_ids: list[str], total: int):
+        self.missing_ids = missing_ids
+        self.total = total
+        shown = ", ".join(missing_ids[:10])
+        super().__init__(
+            f"replay: {len(missing_ids)} of {total} requests have no stored response "
+            f"(first missing sample ids: {shown}). Record them first with a live provider "
+            f"(same model, params, prompt and repeat index), or point the store at the folder that holds them."
+        )
+
+
+class Provider:
+    """Base class. Subclasses implement :meth:`acomplete`; the runner handles store and ordering."""
+
+    name: str = "provider"  # part of the store key
+    replay_only: bool = False
+
+    async def acomplete(self, request: ModelRequest, cache_key: str) -> ModelResponse:
+        """Answer one request. Failures are returned as ``error_category``, never raised."""
+        raise NotImplementedError
+
+    async def astart(self) -> None:
+        """Prepare clients for the running event loop (imports, connection pool); called before timing starts."""
+
+    async def aclose(self) -> None:
+        """Release clients bound to the running event loop."""
+
+
+def error_response(request: ModelRequest, cache_key: str, category: str, message: str, attempts: int = 1,
+                   request_id: str | None = None, latency_s: float | None = None) -> ModelResponse:
+    """A ModelResponse that records a failure."""
+    return ModelResponse(
+        sample_id=request.sample_id, repeat=request.repeat, model=request.model, text=None, stop_reason=None,
+        latency_s=latency_s, ttft_s=None, output_tokens_per_s=None, input_tokens=0, output_tokens=0,
+        cache_read_tokens=0, cache_creation_tokens=0, cost_usd=0.0, request_id=request_id,
+        error_category=category, error_message=message, cached=False, cache_key=cache_key, attempts=attempts,
+    )
+
+
+# ----------------------------------------------------------------------------- Anthropic
+
+
+@dataclass
+class _Failure:
+    """One failed attempt, classified."""
+
+    category: str
+    message: str
+    retryable: bool
+    throttled: bool = False  # 429/529: feeds the adaptive limiter
+    retry_after_s: float | None = None
+    request_id: str | None = None
+
+
+@dataclass
+class _LoopState:
+    """Objects bound to one event loop (a sync caller may run several loops in turn)."""
+
+    loop: asyncio.AbstractEventLoop
+    client: Any
+    limiter: AdaptiveLimiter
+    rate: RateLimiter
+    rng: random.Random = field(default_factory=random.Random)
+
+
+_SDK_MESSAGE_ARGS = {"max_tokens", "stop_sequences", "metadata", "service_tier", "thinking", "system", "tools", "tool_choice"}
+
+
+class AnthropicProvider(Provider):
+    """Anthropic Messages API through the official async SDK.
+
+    Parameters: ``api_key`` (never logged), ``base_url`` (None = SDK default), ``max_concurrency``
+    (upper bound on requests in flight), ``requests_per_minute`` / ``tokens_per_minute`` (client-side
+    limits, None = off), ``adaptive`` (back off on 429/529), ``retry`` (:class:`RetryPolicy`),
+    ``request_timeout_s`` (per attempt, whole response), ``stream`` (True measures TTFT),
+    ``prices`` (``{model: {input, output, cache_read, cache_write}}`` USD per million tokens),
+    ``default_max_tokens`` (used when a request's params have none), ``http_backend``
+    (``"aiohttp"``: the SDK's aiohttp transport, much cheaper per request at high concurrency than
+    ``"httpx"``, whose connection pool costs O(connections) per request).
+    """
+
+    name = "anthropic"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        max_concurrency: int = 16,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        adaptive: bool = True,
+        retry: RetryPolicy | None = None,
+        request_timeout_s: float = 120.0,
+        connect_timeout_s: float = 10.0,
+        stream: bool = True,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+        default_max_tokens: int = 1024,
+        seed: int | None = None,
+        http_backend: str = "aiohttp",
+    ):
+        if not api_key:
+            raise ValueError("AnthropicProvider: api_key is empty; set the environment variable the resource reads (e.g. ANTHROPIC_API_KEY)")
+        self._api_key = api_key
+        self.base_url = base_url
+        self.max_concurrency = max_concurrency
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.adaptive = adaptive
+        self.retry = retry or RetryPolicy()
+        self.request_timeout_s = request_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.stream = stream
+        self.prices = validate_prices(prices or {})
+        self.default_max_tokens = default_max_tokens
+        self.seed = seed
+        if http_backend not in ("aiohttp", "httpx"):
+            raise ValueError(f"AnthropicProvider(http_backend={http_backend!r}): use 'aiohttp' (faster at high concurrency) or 'httpx'")
+        self.http_backend = http_backend
+        self._state: _LoopState | None = None
+        self._unpriced_warned: set[str] = set()
+
+    def __repr__(self) -> str:
+        return (f"AnthropicProvider(base_url={self.base_url!r}, max_concurrency={self.max_concurrency}, "
+                f"stream={self.stream}, api_key=<redacted>)")
+
+    # -- per-loop state
+    def _loop_state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        if self._state is None or self._state.loop is not loop:
+            import anthropic
+
+            httpx = _httpx_module()
+            pool = httpx.Limits(max_connections=self.max_concurrency + 16, max_keepalive_connections=self.max_concurrency + 16)
+            http_timeout = httpx.Timeout(self.request_timeout_s, connect=self.connect_timeout_s)
+            if self.http_backend == "aiohttp":
+                http_client = anthropic.DefaultAioHttpClient(limits=pool, timeout=http_timeout)
+            else:
+                http_client = anthropic.DefaultAsyncHttpxClient(limits=pool, timeout=http_timeout)
+            client = anthropic.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0,
+                                              timeout=httpx.Timeout(self.request_timeout_s, connect=self.connect_timeout_s),
+                                              http_client=http_client)
+            self._state = _LoopState(
+                loop=loop, client=client,
+                limiter=AdaptiveLimiter(self.max_concurrency, adaptive=self.adaptive),
+                rate=RateLimiter(self.requests_per_minute, self.tokens_per_minute),
+                rng=random.Random(self.seed),
+            )
+        return self._state
+
+    @property
+    def limiter(self) -> AdaptiveLimiter | None:
+        """The concurrency limiter of the current/last run (for inspection)."""
+        return self._state.limiter if self._state else None
+
+    async def astart(self) -> None:
+        """Create the SDK client and limiters for the running loop."""
+        self._loop_state()
+
+    async def aclose(self) -> None:
+        """Close the SDK client of the current loop."""
+        state, self._state = self._state, None
+        if state is not None and state.loop is asyncio.get_running_loop():
+            await state.client.close()
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._api_key, "<redacted>") if self._api_key in text else text
+
+    # -- one request, with retries
+    async def acomplete(self, request: ModelRequest, cache_key: str) -> ModelResponse:
+        """Call the API with retries; returns the answer or a categorized failure."""
+        state = self._loop_state()
+        kwargs = self._kwargs(request)
+        estimate = _estimate_tokens(request, kwargs["max_tokens"]) if state.rate.active else 0.0
+        failure: _Failure | None = None
+        attempt = 0
+        while attempt < self.retry.max_attempts:
+            attempt += 1
+            if state.rate.active:
+                await state.rate.acquire(estimate)
+            await state.limiter.acquire(0 if attempt > 1 else 1)
+            throttled: bool | None = None
+            try:
+                result = await self._attempt(state, request, kwargs, cache_key)
+                if isinstance(result, ModelResponse):
+                    throttled = False
+                    result.attempts = attempt
+                    if state.rate.active:
+                        state.rate.settle(estimate, result.input_tokens + result.output_tokens)
+                    return result
+                failure = result
+                throttled = True if failure.throttled else None
+            finally:
+                state.limiter.release(throttled)
+            if not failure.retryable or attempt >= self.retry.max_attempts:
+                break
+            wait = self.retry.delay(attempt, failure.retry_after_s, state.rng)
+            log.debug("sample %s attempt %d failed (%s); retrying in %.2fs", request.sample_id, attempt, failure.category, wait)
+            await asyncio.sleep(wait)
+        assert failure is not None
+        return error_response(request, cache_key, failure.category, self._scrub(failure.message), attempt, failure.request_id)
+
+    def _kwargs(self, request: ModelRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": request.model, "messages": request.messages}
+        # SDK 2.x has no named arguments for sampling params (temperature, top_p, top_k): they go
+        # in the JSON body as extra_body, which the API (and the test server) still reads.
+        extra = {}
+        for k, v in request.params.items():
+            (kwargs if k in _SDK_MESSAGE_ARGS else extra)[k] = v
+        if extra:
+            kwargs["extra_body"] = extra
+        kwargs.setdefault("max_tokens", self.default_max_tokens)
+        if request.system is not None:
+            kwargs["system"] = request.system
+        if request.tools:
+            kwargs["tools"] = request.tools
+        if request.tool_choice:
+            kwargs["tool_choice"] = request.tool_choice
+        return kwargs
+
+    async def _attempt(self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str) -> ModelResponse | _Failure:
+        """One HTTP call: the response, or a classified failure."""
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.request_timeout_s):
+                if self.stream:
+                    return await self._streamed(state, request, kwargs, cache_key, t0)
+                return await self._unary(state, request, kwargs, cache_key, t0)
+        except Exception as exc:  # classified below; nothing escapes
+            return self._classify(exc)
+
+    async def _streamed(self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str, t0: float) -> ModelResponse:
+        """Streaming call. The SDK builds and sends the request and maps HTTP errors; the SSE body is
+        parsed here (plain ``json.loads`` per event), which costs far less per request than the SDK's
+        typed event objects and keeps the pipeline within a few percent of a bare SDK loop."""
+        async with state.client.messages.with_streaming_response.create(**kwargs, stream=True) as resp:
+            request_id = resp.headers.get("request-id")
+            acc = _SSEAccumulator(t0)
+            async for chunk in resp.iter_bytes():
+                acc.feed(chunk)
+            acc.finish()
+        latency = time.perf_counter() - t0
+        return self._response(request, cache_key, "".join(acc.texts), acc.tool_raw(), acc.stop_reason, acc.usage,
+                              request_id, latency, acc.ttft)
+
+    async def _unary(self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str, t0: float) -> ModelResponse:
+        msg = await state.client.messages.create(**kwargs)
+        latency = time.perf_counter() - t0
+        texts = [b.text for b in msg.content if b.type == "text"]
+        tool = next((b for b in msg.content if b.type == "tool_use"), None)
+        u = msg.usage
+        usage = {"input": u.input_tokens or 0, "output": u.output_tokens or 0,
+                 "cache_read": u.cache_read_input_tokens or 0, "cache_write": u.cache_creation_input_tokens or 0}
+        tool_raw = json.dumps(tool.input) if tool is not None else None
+        return self._response(request, cache_key, "".join(texts), tool_raw, msg.stop_reason, usage, msg._request_id, latency, None)
+
+    def _response(self, request: ModelRequest, cache_key: str, text: str, tool_raw: str | None, stop_reason: str | None,
+                  usage: dict[str, int], request_id: str | None, latency: float, ttft: float | None) -> ModelResponse:
+        """Build the ModelResponse, with cost and model-side outcome category."""
+        tool_input, category, message = None, None, None
+        if tool_raw is not None:
+            tool_input, message = _parse_tool_input(tool_raw, request)
+            if message:
+                category = "malformed_tool_output"
+        if stop_reason == "refusal":
+            category, message = "refusal", "the model refused (stop_reason=refusal)"
+        elif stop_reason == "max_tokens" and category is None:
+            category, message = "max_tokens", "the answer hit max_tokens and is truncated"
+        elif not text and tool_raw is None and category is None:
+            category, message = "empty", "the model returned no text and no tool call"
+        out_tok = usage.get("output", 0)
+        gen_time = latency - ttft if ttft is not None and latency - ttft > 0.05 * latency else latency
+        if request.model not in self.prices and request.model not in self._unpriced_warned:
+            self._unpriced_warned.add(request.model)
+            log.warning("no price for model %r in the price table; its cost is recorded as 0. Add it to the model registry prices.", request.model)
+        return ModelResponse(
+            sample_id=request.sample_id, repeat=request.repeat, model=request.model, text=text or None,
+            stop_reason=stop_reason, latency_s=latency, ttft_s=ttft,
+            output_tokens_per_s=(out_tok / gen_time) if gen_time > 0 else None,
+            input_tokens=usage.get("input", 0), output_tokens=out_tok,
+            cache_read_tokens=usage.get("cache_read", 0), cache_creation_tokens=usage.get("cache_write", 0),
+            cost_usd=compute_cost(self.prices, request.model, usage.get("input", 0), out_tok, usage.get("cache_read", 0), usage.get("cache_write", 0)),
+            request_id=request_id, error_category=category, error_message=message, cached=False, cache_key=cache_key,
+            tool_input=tool_input,
+        )
+
+    def _classify(self, exc: BaseException) -> _Failure:
+        """Map an exception from one attempt to an error category and a retry decision."""
+        import anthropic
+
+        httpx = _httpx_module()
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError, anthropic.APITimeoutError, httpx.TimeoutException)):
+            return _Failure("timeout", f"no complete response within {self.request_timeout_s}s", True)
+        if isinstance(exc, anthropic.APIStatusError):
+            status = exc.status_code
+            rid = exc.response.headers.get("request-id")
+            msg = f"HTTP {status}: {self._scrub(str(exc.message))[:300]}"
+            if status == 429:
+                return _Failure("rate_limited", msg, True, True, _retry_after(exc.response.headers), rid)
+            if status == 529 or getattr(exc, "type", None) == "overloaded_error":
+                return _Failure("overloaded", msg, True, True, _retry_after(exc.response.headers), rid)
+            if status >= 500 or status in (408, 409):
+                return _Failure("api_error", msg, True, False, _retry_after(exc.response.headers), rid)
+            if status in (401, 403):
+                msg = f"HTTP {status}: authentication failed; check the API key environment variable (the key is not shown)"
+            return _Failure("api_error", msg, False, False, None, rid)
+        if isinstance(exc, StreamError):
+            if exc.error_type == "overloaded_error":
+                return _Failure("overloaded", f"stream error: {exc}", True, True)
+            if exc.error_type == "rate_limit_error":
+                return _Failure("rate_limited", f"stream error: {exc}", True, True)
+            return _Failure("api_error", f"stream error: {self._scrub(str(exc))[:300]}", True)
+        if isinstance(exc, (anthropic.APIConnectionError, httpx.TransportError, ConnectionError)):
+            return _Failure("connection", f"connection failed: {type(exc).__name__}", True)
+        if isinstance(exc, (ValueError, anthropic.APIResponseValidationError, KeyError, AttributeError)):
+            # malformed JSON body / SSE event, or a body that does not fit the Messages schema
+            return _Failure("api_error", f"malformed response: {type(exc).__name__}: {self._scrub(str(exc))[:200]}", True)
+        if isinstance(exc, anthropic.APIError):
+            return _Failure("api_error", f"{type(exc).__name__}: {self._scrub(str(exc))[:300]}", True)
+        return _Failure("api_error", f"unexpected {type(exc).__name__}: {self._scrub(str(exc))[:300]}", False)
+
+
+def _estimate_tokens(request: ModelRequest, max_tokens: int) -> float:
+    """Rough token budget of a request for the tokens/min limiter (4 characters per token + max_tokens)."""
+    return (len(json.dumps(request.messages)) + len(request.system or "")) / 4 + max_tokens
+
+
+def _httpx_module() -> Any:
+    """The HTTP library the installed SDK is built on (``httpx2`` for anthropic>=2.x, else ``httpx``)."""
+    try:
+        import httpx2
+
+        return httpx2
+    except ImportError:
+        import httpx
+
+        return httpx
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from ``retry-after-ms`` (preferred, as Anthropic sends) or ``retry-after``."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return float(value) / scale
+            except ValueError:
+                continue
+    return None
+
+
+def _parse_tool_input(raw: str, request: ModelRequest) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse a tool_use input and check it against the tool's input_schema; (input, problem)."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        return None, f"tool_use input is not valid JSON: {exc}"
+    if not isinstance(value, dict):
+        return None, "tool_use input is not a JSON object"
+    schema = next((t.get("input_schema") for t in request.tools or [] if t.get("input_schema")), None)
+    if request.tool_choice and request.tool_choice.get("name"):
+        schema = next((t.get("input_schema") for t in request.tools or [] if t.get("name") == request.tool_choice["name"]), schema)
+    if schema:
+        import jsonschema
+
+        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
+        if errors:
+            e = errors[0]
+            where = "/".join(str(p) for p in e.path) or "(root)"
+            return value, f"tool_use input violates the tool's input_schema at {where}: {e.message}"
+    return value, None
+
+
+class StreamError(Exception):
+    """An ``error`` event inside an SSE stream (e.g. overloaded_error mid-response)."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+
+
+class _SSEAccumulator:
+    """Collects text, tool input, usage, stop reason and TTFT from Messages API SSE bytes."""
+
+    __slots__ = ("t0", "buf", "texts", "blocks", "usage", "stop_reason", "ttft", "stopped")
+
+    def __init__(self, t0: float):
+        self.t0 = t0
+        self.buf = b""
+        self.texts: list[str] = []
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.usage: dict[str, int] = {}
+        self.stop_reason: str | None = None
+        self.ttft: float | None = None
+        self.stopped = False
+
+    def feed(self, chunk: bytes) -> None:
+        """Add bytes; handles events split across chunks (events end with a blank line)."""
+        data = self.buf + chunk if self.buf else chunk
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        events = data.split(b"\n\n")
+        self.buf = events.pop()
+        for raw in events:
+            for line in raw.split(b"\n"):
+                if line.startswith(b"data:"):
+                    self._event(json.loads(line[5:]))
+
+    def finish(self) -> None:
+        """Flush a last event without trailing blank line; raise if the stream ended early."""
+        if self.buf.strip():
+            self.feed(b"\n\n")
+        if not self.stopped:
+            raise ConnectionError("stream ended before message_stop")
+
+    def _event(self, ev: dict[str, Any]) -> None:
+        t = ev.get("type")
+        if t == "content_block_delta":
+            if self.ttft is None:
+                self.ttft = time.perf_counter() - self.t0
+            d = ev["delta"]
+            if d["type"] == "text_delta":
+                self.texts.append(d["text"])
+            elif d["type"] == "input_json_delta":
+                self.blocks.setdefault(ev["index"], {"parts": []})["parts"].append(d["partial_json"])
+        elif t == "content_block_start":
+            cb = ev["content_block"]
+            if cb.get("type") == "tool_use":
+                self.blocks[ev["index"]] = {"name": cb.get("name"), "parts": []}
+        elif t == "message_start":
+            u = ev["message"].get("usage") or {}
+            self.usage = {"input": u.get("input_tokens") or 0, "output": u.get("output_tokens") or 0,
+                          "cache_read": u.get("cache_read_input_tokens") or 0,
+                          "cache_write": u.get("cache_creation_input_tokens") or 0}
+        elif t == "message_delta":
+            self.stop_reason = ev["delta"].get("stop_reason")
+            out = (ev.get("usage") or {}).get("output_tokens")
+            if out is not None:
+                self.usage["output"] = out
+        elif t == "message_stop":
+            self.stopped = True
+        elif t == "error":
+            err = ev.get("error") or {}
+            raise StreamError(err.get("type", "api_error"), err.get("message", ""))
+
+    def tool_raw(self) -> str | None:
+        """Concatenated input JSON of the first tool_use block, if any."""
+        return next(("".join(b["parts"]) for b in self.blocks.values() if "name" in b), None)
+
+
+class ReplayProvider(Provider):
+    """Serves answers from a store only. ``key_provider`` is the name of the provider that recorded them."""
+
+    replay_only = True
+
+    def __init__(self, key_provider: str = "anthropic"):
+        self.name = key_provider
+
+    def __repr__(self) -> str:
+        return f"ReplayProvider(key_provider={self.name!r})"
+
+    async def acomplete(self, request: ModelRequest, cache_key: str) -> ModelResponse:
+        """Never called for stored answers (the runner serves them); a call means a miss."""
+        raise ReplayMissError([request.sample_id], 1)

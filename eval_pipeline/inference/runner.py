@@ -1,0 +1,233 @@
+"""Run a batch of requests: store lookup first, provider for misses only, answers stored as they arrive.
+
+Entry points
+------------
+* :func:`run_requests` (sync) / :func:`arun_requests` (async): list of ModelRequest in, list of
+  ModelResponse out, in input order. Never raises for a failed call (failures are
+  ``error_category`` values); raises :class:`ReplayMissError` when a replay provider misses.
+* :func:`summarize`: sample count, cache hits, error categories, latency / TTFT percentiles,
+  tokens, cost - the values the Dagster asset reports as metadata.
+* :func:`check_error_rate`: raises :class:`ErrorRateExceeded` above the ceiling (default 5%).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from .providers import Provider, ReplayMissError
+from .store import ResponseStore, is_storable, request_key
+from .types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, ModelRequest, ModelResponse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Passed to the progress callback every ``progress_every`` completions and at the end."""
+
+    done: int
+    total: int
+    cache_hits: int
+    errors: int  # responses with any error category so far
+    elapsed_s: float
+
+
+@dataclass
+class RunTiming:
+    """Filled in by the runner (``time.perf_counter`` values; None if nothing was called)."""
+
+    first_request_at: float | None = None  # first provider call started
+    last_stored_at: float | None = None  # last response received and stored
+    api_calls: int = 0  # requests sent to the provider (store misses)
+
+    @property
+    def span_s(self) -> float | None:
+        if self.first_request_at is None or self.last_stored_at is None:
+            return None
+        return self.last_stored_at - self.first_request_at
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+async def arun_requests(
+    provider: Provider,
+    requests: Sequence[ModelRequest],
+    store: ResponseStore | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    progress_every: int = 50,
+    timing: RunTiming | None = None,
+) -> list[ModelResponse]:
+    """Answer ``requests`` in order: stored answers first, the provider for the rest.
+
+    Each new answer is stored the moment it arrives (infra errors are not stored, so a rerun
+    retries them). A :class:`ReplayProvider` raises :class:`ReplayMissError` before any work if
+    some answers are missing.
+    """
+    t_start = time.perf_counter()
+    timing = timing if timing is not None else RunTiming()
+    total = len(requests)
+    results: list[ModelResponse | None] = [None] * total
+    keys = [request_key(provider.name, r) for r in requests]
+    misses: list[int] = []
+    if store is not None:
+        store.refresh()
+    for i, (req, key) in enumerate(zip(requests, keys)):
+        hit = store.lookup(req, key) if store is not None else None
+        if hit is None:
+            misses.append(i)
+        else:
+            results[i] = hit
+    if misses and provider.replay_only:
+        raise ReplayMissError([requests[i].sample_id for i in misses], total)
+
+    state = {"done": total - len(misses), "errors": sum(1 for r in results if r is not None and r.error_category)}
+    cache_hits = state["done"]
+
+    def report(force: bool = False) -> None:
+        if progress is not None and (force or state["done"] % progress_every == 0):
+            progress(Progress(state["done"], total, cache_hits, state["errors"], time.perf_counter() - t_start))
+
+    async def one(i: int) -> None:
+        resp = await provider.acomplete(requests[i], keys[i])
+        if store is not None and is_storable(resp):
+            store.put(resp)
+        timing.last_stored_at = time.perf_counter()
+        results[i] = resp
+        state["done"] += 1
+        if resp.error_category:
+            state["errors"] += 1
+        report()
+
+    if misses:
+        await provider.astart()
+        timing.api_calls += len(misses)
+        timing.first_request_at = time.perf_counter()
+        tasks = [asyncio.ensure_future(one(i)) for i in misses]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+    report(force=True)
+    return results  # type: ignore[return-value]
+
+
+def run_requests(
+    provider: Provider,
+    requests: Sequence[ModelRequest],
+    store: ResponseStore | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    progress_every: int = 50,
+    timing: RunTiming | None = None,
+) -> list[ModelResponse]:
+    """Synchronous :func:`arun_requests` (runs its own event loop; works inside a running loop too)."""
+
+    async def main() -> list[ModelResponse]:
+        try:
+            return await arun_requests(provider, requests, store, progress=progress, progress_every=progress_every, timing=timing)
+        finally:
+            await provider.aclose()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    # Called from inside an event loop (e.g. a notebook): run in a helper thread with its own loop.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(main())
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    th = threading.Thread(target=target, name="run_requests")
+    th.start()
+    th.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    import numpy as np
+
+    if not values:
+        return {"p50": None, "p95": None, "p99": None}
+    p = np.percentile(np.asarray(values, dtype=float), [50, 95, 99])
+    return {"p50": float(p[0]), "p95": float(p[1]), "p99": float(p[2])}
+
+
+def summarize(responses: Sequence[ModelResponse]) -> dict[str, Any]:
+    """Run summary for metadata: counts, error categories, latency/TTFT p50/p95/p99, tokens, cost.
+
+    Latency and TTFT percentiles use freshly called, successful responses only (cached answers
+    keep the latency of their original call, which says nothing about this run).
+    """
+    n = len(responses)
+    categories = Counter(r.error_category for r in responses if r.error_category)
+    infra = sum(v for k, v in categories.items() if k in INFRA_ERROR_CATEGORIES)
+    fresh_ok = [r for r in responses if not r.cached and not r.is_infra_error]
+    lat = _percentiles([r.latency_s for r in fresh_ok if r.latency_s is not None])
+    ttft = _percentiles([r.ttft_s for r in fresh_ok if r.ttft_s is not None])
+    tps = _percentiles([r.output_tokens_per_s for r in fresh_ok if r.output_tokens_per_s is not None])
+    cached = [r for r in responses if r.cached]
+    return {
+        "samples": n,
+        "cache_hits": len(cached),
+        "api_calls": n - len(cached),
+        "errors_by_category": dict(sorted(categories.items())),
+        "infra_errors": infra,
+        "model_errors": sum(v for k, v in categories.items() if k in MODEL_ERROR_CATEGORIES),
+        "infra_error_rate": infra / n if n else 0.0,
+        "retries": sum(max(0, r.attempts - 1) for r in responses if not r.cached),
+        "latency_s": lat,
+        "ttft_s": ttft,
+        "output_tokens_per_s": tps,
+        "input_tokens": sum(r.input_tokens for r in responses),
+        "output_tokens": sum(r.output_tokens for r in responses),
+        "cache_read_tokens": sum(r.cache_read_tokens for r in responses),
+        "cache_creation_tokens": sum(r.cache_creation_tokens for r in responses),
+        "cost_usd": sum(r.cost_usd for r in responses),
+        "cost_usd_cached": sum(r.cost_usd for r in cached),
+    }
+
+
+class ErrorRateExceeded(RuntimeError):
+    """Too many samples failed; the message lists the categories. Stored answers are kept."""
+
+    def __init__(self, message: str, summary: dict[str, Any]):
+        super().__init__(message)
+        self.summary = summary
+
+
+def check_error_rate(responses: Sequence[ModelResponse], ceiling: float = 0.05, *, include_model_errors: bool = False) -> dict[str, Any]:
+    """Raise :class:`ErrorRateExceeded` if the error rate is above ``ceiling``; returns the summary.
+
+    Counts infrastructure errors (rate_limited, overloaded, timeout, connection, api_error, ...);
+    with ``include_model_errors`` refusals / empty / max_tokens answers count too.
+    """
+    summary = summarize(responses)
+    counted = set(INFRA_ERROR_CATEGORIES) | (set(MODEL_ERROR_CATEGORIES) if include_model_errors else set())
+    cats = {k: v for k, v in summary["errors_by_category"].items() if k in counted}
+    n_err = sum(cats.values())
+    rate = n_err / summary["samples"] if summary["samples"] else 0.0
+    if rate > ceiling:
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(cats.items(), key=lambda kv: -kv[1]))
+        raise ErrorRateExceeded(
+            f"{n_err} of {summary['samples']} samples ({rate:.1%}) ended in errors, above the {ceiling:.0%} ceiling: {detail}. "
+            f"Answers already received are stored; rerun to retry only the failed samples, or raise the error-rate ceiling.",
+            summary,
+        )
+    return summary
