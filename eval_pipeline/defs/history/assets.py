@@ -1,0 +1,196 @@
+"""Longitudinal history: DuckDB over every scores / responses Parquet file, regression reports
+against the baseline, control charts, alerts and a self-contained HTML report.
+"""
+import json
+
+import dagster as dg
+import pandas as pd
+
+from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
+from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+
+GROUP = "history"
+DUCKDB_POOL = "duckdb_writer"
+MAX_TREND_CHARTS = 12
+
+
+def _root(warehouse: WarehouseResource) -> str:
+    url = warehouse.resolved_url().rstrip("/")
+    return url.removeprefix("file://")
+
+
+def _history_db_path(warehouse: WarehouseResource) -> str:
+    """The DuckDB file is local (DuckDB cannot write a database on S3): beside a local warehouse,
+    else under ~/.eval_pipeline. The Parquet copies of the history tables go to the warehouse itself."""
+    from pathlib import Path
+
+    root = _root(warehouse)
+    if "://" not in root:
+        return str(Path(root) / "history" / "history.duckdb")
+    return str(Path.home() / ".eval_pipeline" / "history.duckdb")
+
+
+def _series_charts(score_history: pd.DataFrame, rules) -> dict[str, pd.DataFrame]:
+    """Control-chart frames of the main pass-rate series (segment ALL, non-auxiliary metrics)."""
+    from eval_pipeline.history import alerts as al
+    from eval_pipeline.history.sql import SEGMENT_ALL
+
+    if score_history.empty:
+        return {}
+    s = score_history[(score_history["segment"] == SEGMENT_ALL) & score_history["pass_rate"].notna()]
+    s = s[~s["metric"].str.contains(".", regex=False) & ~s["metric"].str.endswith("_spread")]
+    out = {}
+    for key, g in s.sort_values("date").groupby(["suite", "eval_set", "metric", "model_version"], sort=True):
+        if len(out) >= MAX_TREND_CHARTS:
+            break
+        g = g.assign(date=g["date"].astype(str))
+        caption = f"{key[0]}/{key[1]} {key[2]} pass rate - {key[3]}"
+        if len(g) > rules.control_baseline_points:
+            out[caption] = al.control_chart_for(g, rules)
+        else:
+            from eval_pipeline.history.control_charts import p_chart
+
+            out[caption] = p_chart(g["n_passed"], g["n_graded"], baseline=len(g), x=g["date"])
+    return out
+
+
+@dg.asset(
+    deps=["eval_run"],
+    group_name=GROUP,
+    kinds={"duckdb", "parquet"},
+    pool=DUCKDB_POOL,
+    description="Aggregates of every scored run (per date, model version, suite, eval set, metric and segment), "
+    "latency / cost per run and failure modes over time: Parquet in the warehouse plus a DuckDB file for ad hoc "
+    "queries. Alerts (debounced) and control charts are computed here and shown as asset checks and an HTML report.",
+)
+def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from eval_pipeline.history import aggregate, alerts, report
+
+    wh = warehouse.get()
+    root = _root(warehouse)
+    con = wh.connect_duckdb()
+    sources = aggregate.HistorySources.for_root(root)
+    db_path = _history_db_path(warehouse)
+    refresh = aggregate.refresh_history(con, sources, db_path=db_path, parquet_dir=f"{root}/history")
+    hist = aggregate.open_history(db_path)
+    try:
+        scores = hist.execute("SELECT * FROM score_history").df()
+        ops = hist.execute("SELECT * FROM ops_history").df()
+        failure_modes = hist.execute("SELECT * FROM failure_modes").df()
+    finally:
+        hist.close()
+    rules = alerts.AlertRules()
+    alert_rows = alerts.evaluate_alerts(scores, ops, rules)
+    latest = scores["date"].astype(str).max() if len(scores) else None
+    current = alert_rows[alert_rows["date"] == latest] if latest else alert_rows
+    trends = _series_charts(scores, rules)
+    html = report.build_history_report(
+        title="eval_pipeline history", alerts=current, trends=trends, failure_modes=failure_modes, ops=ops,
+        subtitle=f"{refresh.row_counts.get('score_history', 0)} aggregate rows; latest date {latest or '-'}",
+    )
+    report_uri = wh.write_bytes("reports/history/latest.html", html.encode("utf-8"), content_type="text/html")
+    alerts_uri = wh.write_bytes("reports/history/alerts.json", alert_rows.to_json(orient="records").encode("utf-8"), content_type="application/json")
+    md = {
+        "dagster/row_count": int(refresh.row_counts.get("score_history", 0)),
+        "row_counts": dg.MetadataValue.json(refresh.row_counts),
+        "refresh_seconds": round(refresh.seconds, 3),
+        "duckdb_file": dg.MetadataValue.path(db_path),
+        "html_report": dg.MetadataValue.path(report_uri),
+        "alerts_json": dg.MetadataValue.path(alerts_uri),
+        "alerts_latest_date": dg.MetadataValue.md(report.markdown_table(current) if len(current) else "No alerts on the latest date."),
+        "n_alerts_latest_date": len(current),
+    }
+    if refresh.empty:
+        md["note"] = "No scored runs yet: history is empty (it fills as evaluation partitions are materialized)."
+    # The first trend chart inline as a small PNG link; all charts are in the HTML report.
+    if trends:
+        from eval_pipeline.history import charts
+
+        caption, frame = next(iter(trends.items()))
+        png_uri = wh.write_bytes("reports/history/trend_0.png", charts.trend_chart_png(frame, title=caption), content_type="image/png")
+        md["trend_chart"] = dg.MetadataValue.path(png_uri)
+        md["trend_preview"] = dg.MetadataValue.md(f"![trend]({png_uri})" if "://" not in png_uri or png_uri.startswith("file://") else f"[trend chart]({png_uri})")
+    context.log.info(f"history refreshed in {refresh.seconds:.2f}s: {refresh.row_counts}; {len(current)} alert(s) on {latest}")
+    return dg.MaterializeResult(metadata=md)
+
+
+@dg.asset_check(asset=eval_history, description="Quality alerts on the latest date (pass-rate drop vs trailing 7-day "
+                "average, dimension below threshold two days running, p95 latency / cost increase, control chart). "
+                "Debounced: only sustained breaches fire.")
+def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    from eval_pipeline.history import alerts
+
+    wh = warehouse.get()
+    if not wh.exists("reports/history/alerts.json"):
+        return dg.AssetCheckResult(passed=True, metadata={"note": "no history yet"})
+    rows = pd.DataFrame(json.loads(wh.read_bytes("reports/history/alerts.json")))
+    if rows.empty:
+        return dg.AssetCheckResult(passed=True, metadata={"alerts": 0})
+    latest = rows["date"].astype(str).max()
+    current = rows[rows["date"].astype(str) == latest]
+    sev = alerts.worst_severity(current)
+    return dg.AssetCheckResult(
+        passed=sev is None,
+        severity=dg.AssetCheckSeverity.ERROR if sev == "ERROR" else dg.AssetCheckSeverity.WARN,
+        metadata={"alerts": len(current), "date": latest,
+                  "table": dg.MetadataValue.md(current[["rule", "severity", "model_version", "suite", "eval_set", "metric", "message"]].to_markdown(index=False))},
+    )
+
+
+@dg.asset(
+    partitions_def=EVAL_PARTITIONS,
+    deps=["eval_run"],
+    group_name=GROUP,
+    kinds={"duckdb", "json"},
+    description="Candidate vs baseline, sample by sample: McNemar's exact test (pass/fail), Wilcoxon signed-rank "
+    "(scores), effect sizes with 95% intervals, Benjamini-Hochberg across metrics and segments. A regression is "
+    "significant AND larger than the minimum effect (3 points). Baseline: the production model version, else the "
+    "last passing run.",
+)
+def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from eval_pipeline.history import aggregate, charts, stats
+
+    date, mv_key = partition_parts(context)
+    project, wh = eval_config.load(), warehouse.get()
+    root = _root(warehouse)
+    con = wh.connect_duckdb()
+    sources = aggregate.HistorySources.for_root(root)
+    runs = aggregate.load_runs(con, sources.runs_glob)
+    prod = project.registry.production
+    candidate = stats.RunRef(date, mv_key)
+    baseline, reason = stats.select_baseline(runs, candidate, prod.key if prod else None)
+    cand = aggregate.load_run_scores(con, sources.scores_glob, date, mv_key)
+    base = aggregate.load_run_scores(con, sources.scores_glob, baseline.date, baseline.model_version) if baseline else None
+    rep = stats.regression_report(cand, base, candidate=candidate, baseline=baseline, baseline_reason=reason)
+    prefix = f"reports/regression/date={date}/model_version={mv_key}"
+    uri = wh.write_bytes(f"{prefix}/report.json", json.dumps(stats.report_dict(rep), default=str, indent=2).encode("utf-8"), content_type="application/json")
+    md = {
+        "status": rep.status,
+        "baseline": str(rep.baseline) if rep.baseline else "none",
+        "baseline_reason": reason,
+        "regressions": int(len(rep.regressions)),
+        "improvements": int(len(rep.improvements)),
+        "report": dg.MetadataValue.md(rep.to_markdown(max_rows=15)),
+        "path": dg.MetadataValue.path(uri),
+    }
+    if len(rep.rows):
+        png = charts.comparison_chart_png(rep.rows, measure="pass_rate", title=f"{mv_key} vs {rep.baseline}")
+        md["chart"] = dg.MetadataValue.path(wh.write_bytes(f"{prefix}/comparison.png", png, content_type="image/png"))
+    context.log.info(rep.message)
+    return dg.MaterializeResult(metadata=md)
+
+
+@dg.asset_check(asset=regression_report, description="Fails (ERROR) when the candidate has a statistically significant "
+                "regression larger than the minimum effect against its baseline; improvements are reported too.")
+def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    date, mv_key = partition_parts(context)
+    data = json.loads(warehouse.get().read_bytes(f"reports/regression/date={date}/model_version={mv_key}/report.json"))
+    rows = pd.DataFrame(data["rows"])
+    regs = rows[rows["verdict"] == "regression"] if len(rows) else rows
+    summary = data["summary"]
+    table = regs[["suite", "eval_set", "metric", "segment", "baseline", "candidate", "effect", "p_adjusted"]].to_markdown(index=False) if len(regs) else "none"
+    return dg.AssetCheckResult(
+        passed=len(regs) == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"status": summary["status"], "message": summary["message"], "regressions": dg.MetadataValue.md(table)},
+    )
