@@ -151,3 +151,21 @@ def test_config_errors_name_the_key():
         RegressionConfig.from_dict({"min_effect": 3})
     with pytest.raises(ValueError, match="unknown key"):
         RegressionConfig.from_dict({"alpah": 0.1})
+
+
+def test_fdr_scopes_tiered_and_report():
+    rng = np.random.default_rng(21)
+    p = sim.sample_pass_probabilities(600, rng=rng)
+    cats = np.array(list("abc"))[np.arange(600) % 3]
+    frames = {}
+    for side, probs in (("b", p), ("c", sim.shift_probabilities(p, -0.04))):
+        frames[side] = pd.concat([sim.score_frame(sim.draw_outcomes(probs, 1, rng), categories=cats, metric=m)
+                                  for m in ("m1", "m2")])
+    rows = regression_report(frames["c"], frames["b"]).rows
+    overall = (rows["segment"] == "__all__").to_numpy()
+    assert overall.sum() == 2 and (~overall).sum() == 6
+    np.testing.assert_allclose(rows["p_adjusted"][overall], bh_adjust(rows["p_value"][overall]))
+    np.testing.assert_allclose(rows["p_adjusted"][~overall], bh_adjust(rows["p_value"][~overall]))
+    flat = regression_report(frames["c"], frames["b"], RegressionConfig(fdr_scope="report")).rows
+    np.testing.assert_allclose(flat["p_adjusted"], bh_adjust(flat["p_value"]))
+    assert (flat["p_adjusted"][overall].to_numpy() >= rows["p_adjusted"][overall].to_numpy() - 1e-12).all()

@@ -177,8 +177,14 @@ def load_run_scores(
 ) -> pd.DataFrame:
     """Per-sample score rows of one run, read with partition pruning (only that run's files).
 
-    Returns an empty frame (with the columns) when the run has no scores.
+    With the standard layout glob (``.../scores/*/*/*/*.parquet``) the glob itself is narrowed
+    to ``.../scores/*/date=<d>/model_version=<mv>/*.parquet`` so DuckDB lists only that run's
+    files (matters on S3 with thousands of partitions). Returns an empty frame (with the
+    columns) when the run has no scores.
     """
+    suffix = "/*/*/*/*.parquet"
+    if scores_glob.endswith(suffix):
+        scores_glob = scores_glob[: -len(suffix)] + f"/*/date={date}/model_version={model_version}/*.parquet"
     if not has_files(con, scores_glob):
         return pd.DataFrame(columns=["suite", "eval_set", "sample_id", "repeat", "family", "metric",
                                      "value", "passed", "category", "infra_error"])

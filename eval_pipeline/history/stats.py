@@ -15,8 +15,11 @@ the baseline's per-sample scores on the samples both runs graded, and for each
 Effect = paired mean difference (candidate - baseline) with a t interval on
 the differences (``statsmodels`` ``DescrStatsW.tconfint_mean``) or a paired
 bootstrap interval (``scipy.stats.bootstrap``). P-values are adjusted with
-Benjamini-Hochberg (``multipletests(method="fdr_bh")``) across all metrics and
-segments of the report (or per family). A row is a **regression** when the
+Benjamini-Hochberg (``multipletests(method="fdr_bh")``). Default scope
+``"tiered"``: one BH family for the overall rows of every metric (the gate),
+a second for all segment rows (the drill-down), so testing five segments does
+not dilute the overall test's power; ``"report"`` puts every row in one BH
+family, ``"family"`` one per metric family (deterministic / similarity / judge). A row is a **regression** when the
 adjusted p < alpha *and* the effect is at least ``min_effect`` worse;
 **improvement** symmetrically; **insufficient_data** below ``min_pairs``
 shared samples; otherwise **no_change**.
@@ -55,7 +58,8 @@ class RegressionConfig:
         ci_method: ``"t"`` (t interval on paired differences) or ``"bootstrap"`` (paired BCa bootstrap).
         continuous_test: ``"wilcoxon"`` or ``"sign_flip"`` (paired permutation test of the mean).
         segments: also test each category segment, not only the overall row.
-        fdr_scope: ``"report"`` (BH across every row) or ``"family"`` (BH within each metric family).
+        fdr_scope: ``"tiered"`` (BH across overall rows, separately across segment rows), ``"report"``
+            (BH across every row) or ``"family"`` (BH within each metric family).
         n_resamples: resamples for bootstrap / permutation.
         seed: random seed for bootstrap / permutation (reproducible reports).
     """
@@ -69,7 +73,7 @@ class RegressionConfig:
     ci_method: str = "t"
     continuous_test: str = "wilcoxon"
     segments: bool = True
-    fdr_scope: str = "report"
+    fdr_scope: str = "tiered"
     n_resamples: int = 2000
     seed: int = 0
 
@@ -99,8 +103,8 @@ class RegressionConfig:
             raise ValueError(f"{where}.ci_method={self.ci_method!r}: use 't' or 'bootstrap'")
         if self.continuous_test not in ("wilcoxon", "sign_flip"):
             raise ValueError(f"{where}.continuous_test={self.continuous_test!r}: use 'wilcoxon' or 'sign_flip'")
-        if self.fdr_scope not in ("report", "family"):
-            raise ValueError(f"{where}.fdr_scope={self.fdr_scope!r}: use 'report' or 'family'")
+        if self.fdr_scope not in ("tiered", "report", "family"):
+            raise ValueError(f"{where}.fdr_scope={self.fdr_scope!r}: use 'tiered', 'report' or 'family'")
         if self.min_pairs < 1:
             raise ValueError(f"{where}.min_pairs={self.min_pairs!r}: must be >= 1")
 
@@ -280,8 +284,11 @@ def _verdicts(df: pd.DataFrame, cfg: RegressionConfig) -> pd.DataFrame:
     df = df.copy()
     enough = df["n_pairs"] >= cfg.min_pairs
     df["p_adjusted"] = np.nan
-    scopes = [df.index[enough]] if cfg.fdr_scope == "report" else [
-        g.index[enough.loc[g.index]] for _, g in df.groupby("family")]
+    if cfg.fdr_scope == "report":
+        scopes = [df.index[enough]]
+    else:
+        by = "family" if cfg.fdr_scope == "family" else df["segment"] == SEGMENT_ALL
+        scopes = [g.index[enough.loc[g.index]] for _, g in df.groupby(by)]
     for idx in scopes:
         if len(idx):
             df.loc[idx, "p_adjusted"] = bh_adjust(df.loc[idx, "p_value"].to_numpy(), cfg.alpha)
