@@ -5,7 +5,7 @@ Re-writing a partition replaces its single file.
 """
 from __future__ import annotations
 
-# golden/suite=<suite>/eval_set=<eval_set>/data.parquet
+# golden/date=<d>/model_version=<mv>/data.parquet  (the exact samples each run used)
 GOLDEN_COLUMNS = [
     "suite", "eval_set", "sample_id", "input_json", "expected_json", "metadata_json",
     "category", "source_file", "source_line",

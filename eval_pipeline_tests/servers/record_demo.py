@@ -62,6 +62,7 @@ class DemoResponder:
         for line in (calib_dir / "sf_dialogue_nlg_ratings.jsonl").read_text().splitlines():
             rec = json.loads(line)
             self.ratings[rec["input"]["system_output"].strip()] = rec["expected"]
+        self.seen: dict[str, int] = {}
         self.pairs = []
         for name in ("llmbar_pairwise.jsonl", "human_preference_pairwise.jsonl"):
             for line in (calib_dir / name).read_text().splitlines():
@@ -104,7 +105,10 @@ class DemoResponder:
     def judge(self, body: dict) -> dict:
         schema = body["tools"][0]["input_schema"]["properties"]
         text = body["messages"][-1]["content"]
-        seed = json.dumps(body["messages"]) + str(body.get("temperature"))
+        # Like a model sampled at temperature > 0, repeats of the same request get different draws.
+        base_seed = json.dumps(body["messages"]) + str(body.get("temperature"))
+        self.seen[base_seed] = self.seen.get(base_seed, 0) + 1
+        seed = f"{base_seed}#{self.seen[base_seed]}"
         if "winner" in schema:
             a = _section(text, "Answer A")
             for o1, o2, label in self.pairs:
@@ -125,12 +129,12 @@ class DemoResponder:
             if human is not None and d in human:
                 base = float(human[d])
             elif response == GENERIC:
-                base = lo + 0.5
+                base = lo + 1.0
             else:
-                base = hi - 0.8
+                base = hi - 0.4
             noise = _u(seed, d)
-            shift = -1 if noise < 0.12 else (1 if noise > 0.88 else 0)
-            out[d] = int(min(hi, max(lo, round(base) + shift)))
+            shift = -1 if noise < 0.15 else (1 if noise > 0.9 else 0)
+            out[d] = int(min(hi, max(lo, int(base + 0.5) + shift)))
         return out
 
 
