@@ -46,6 +46,11 @@ class HistorySources:
             runs_glob=f"{r}/runs/*/*/run.json",  # date=/model_version=/run.json
         )
 
+    @classmethod
+    def for_warehouse(cls, warehouse) -> "HistorySources":
+        """Standard layout under an ``eval_pipeline.warehouse.Warehouse`` (local or S3)."""
+        return cls.for_root(warehouse.root)
+
 
 @dataclass
 class HistoryRefresh:
@@ -146,6 +151,22 @@ def refresh_history(
         db_path=db_path, parquet_paths=parquet_paths, row_counts=counts,
         seconds=time.perf_counter() - t0, sources=sources, empty=counts.get("score_history", 0) == 0,
     )
+
+
+def refresh_warehouse_history(warehouse, *, db_path: str | os.PathLike, parquet_prefix: str = "history",
+                              threads: int | None = None, memory_limit: str | None = None) -> HistoryRefresh:
+    """:func:`refresh_history` for a ``Warehouse``: reads its scores / responses / runs, writes
+    ``<warehouse>/<parquet_prefix>/<table>.parquet`` and the local DuckDB file ``db_path``."""
+    con = warehouse.connect_duckdb()
+    try:
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            con.execute(f"SET memory_limit = {q._quote(memory_limit)}")
+        return refresh_history(con, HistorySources.for_warehouse(warehouse), db_path=db_path,
+                               parquet_dir=warehouse.uri(parquet_prefix).rstrip("/"))
+    finally:
+        con.close()
 
 
 def open_history(db_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:

@@ -116,37 +116,30 @@ def _child(root, rows, s3, q):
 
 
 def _start_seaweed():
-    """Start the warehouse helper's SeaweedFS test server if it exists; returns (ctx, s3 dict) or None."""
+    """Start the SeaweedFS S3 test server; returns (server, s3 settings) or None if unavailable."""
     try:
-        from eval_pipeline_tests.servers import seaweed  # noqa: F401
+        from eval_pipeline_tests.servers.seaweed import SeaweedS3
     except ImportError:
         return None
-    starter = getattr(seaweed, "start_seaweed", None) or getattr(seaweed, "seaweed_server", None)
-    if starter is None:
-        return None
-    ctx = starter()
-    srv = ctx.__enter__() if hasattr(ctx, "__enter__") else ctx
-    endpoint = getattr(srv, "endpoint", None) or getattr(srv, "endpoint_url", None)
-    s3 = {"endpoint": str(endpoint).removeprefix("http://"),
-          "key": getattr(srv, "access_key", "any"), "secret": getattr(srv, "secret_key", "any"),
-          "bucket": getattr(srv, "bucket", None)}
-    return ctx, srv, s3
+    srv = SeaweedS3(bucket="history-bench").start()
+    os.environ.update(srv.env())  # the Warehouse and the generator child read the AWS chain
+    s3 = {"endpoint": srv.endpoint_url.removeprefix("http://"), "key": srv.access_key,
+          "secret": srv.secret_key, "bucket": srv.bucket, "endpoint_url": srv.endpoint_url}
+    return srv, s3
 
 
-def _duckdb(s3: dict | None):
+def _duckdb(root: str, s3: dict | None):
+    """DuckDB connection that can read the data (the Warehouse's own for S3), 2 threads, 1 GB."""
     import duckdb
 
-    con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
     if s3:
-        try:
-            from eval_pipeline.warehouse import configure_duckdb_s3  # type: ignore[attr-defined]
-            configure_duckdb_s3(con, s3)
-        except ImportError:
-            import duckdb_extension_httpfs  # type: ignore[import-not-found]
-            con.execute(f"LOAD '{duckdb_extension_httpfs.extension_path()}'")
-        con.execute(
-            "CREATE OR REPLACE SECRET bench (TYPE s3, KEY_ID ?, SECRET ?, ENDPOINT ?, URL_STYLE 'path', "
-            "USE_SSL false, REGION 'us-east-1')", [s3["key"], s3["secret"], s3["endpoint"]])
+        from eval_pipeline.warehouse import Warehouse
+
+        con = Warehouse.from_url(root, endpoint_url=s3["endpoint_url"]).connect_duckdb()
+    else:
+        con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.execute("SET memory_limit = '1GB'")
     return con
 
 
@@ -163,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     from eval_pipeline.history.stats import regression_report
 
     server = None if args.local else _start_seaweed()
-    s3 = server[2] if server else None
+    s3 = server[1] if server else None
     work = args.keep or tempfile.mkdtemp(prefix="history_scale_")
     root = f"s3://{s3['bucket'] or 'bench'}/history_scale" if s3 else os.path.join(work, "wh")
     where = f"S3 on SeaweedFS ({s3['endpoint']})" if s3 else f"local folder {root}"
@@ -187,10 +180,11 @@ def main(argv: list[str] | None = None) -> None:
               f"({total / gen_s / 1e6 if gen_s == gen_s else float('nan'):.2f} M rows/s)")
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-        con = _duckdb(s3)
+        con = _duckdb(root, s3)
         src = HistorySources.for_root(root)
         db_path = os.path.join(work, "history", "history.duckdb")
-        res = refresh_history(con, src, db_path=db_path, parquet_dir=os.path.join(work, "history"))
+        out_dir = f"{root}/_history" if s3 else os.path.join(work, "history")
+        res = refresh_history(con, src, db_path=db_path, parquet_dir=out_dir)
         print(f"history refresh: {res.seconds:.1f} s -> {res.row_counts['score_history']:,} history rows, "
               f"{res.row_counts['failure_modes']:,} failure-mode rows")
 
@@ -231,9 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"history rows={total} report_query_s={report_s:.3f} peak_rss_mb={peak:.0f}")
     finally:
         if server:
-            ctx = server[0]
-            if hasattr(ctx, "__exit__"):
-                ctx.__exit__(None, None, None)
+            server[0].stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
