@@ -84,3 +84,15 @@ def small_data(dest: Path, n_samples: int = 4, model_names: tuple[str, ...] = ("
     registry = {"models": models, "pricing": {"claude-haiku-4-5": {"input": 1.0, "output": 5.0}}}
     (dest / "models.yaml").write_text(yaml.safe_dump(registry, sort_keys=False), encoding="utf-8")
     return dest
+
+
+def project_defs(**resources) -> dg.Definitions:
+    """The project's assets, checks, jobs, schedules and sensors with some resources replaced
+    (e.g. ``eval_config`` on a temp data folder, ``warehouse`` on a temp folder, ``llm`` on the test server)."""
+    from eval_pipeline import definitions
+
+    d = definitions.defs
+    return dg.Definitions(
+        assets=d.assets, asset_checks=d.asset_checks, jobs=d.jobs, schedules=d.schedules, sensors=d.sensors,
+        resources={**definitions.build_resources(), **resources},
+    )

@@ -38,15 +38,29 @@ def data(tmp_path):
     return copy_data(tmp_path / "data")
 
 
-def _context(instance, data, when=WHEN):
-    return dg.build_schedule_context(instance=instance, scheduled_execution_time=when, resources={"eval_config": EvalConfigResource(data_dir=str(data))})
+def _context(defs, instance, data, when=WHEN):
+    """A schedule context on ``instance`` with the repository (partitioned run requests are resolved against it)."""
+    return dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=when,
+        resources={"eval_config": EvalConfigResource(data_dir=str(data))},
+        repository_def=defs.get_repository_def(),
+    )
 
 
-@pytest.fixture
-def instance():
+@pytest.fixture(scope="module")
+def shared_instance():
     """A persistent temporary instance (schedule contexts need one; ``DAGSTER_HOME`` is not used)."""
     with dg.instance_for_test() as inst:
         yield inst
+
+
+@pytest.fixture
+def instance(shared_instance):
+    """The shared instance with no model_version partition registered."""
+    for key in shared_instance.get_dynamic_partitions("model_version"):
+        shared_instance.delete_dynamic_partition("model_version", key)
+    return shared_instance
 
 
 def _register(instance, keys):
@@ -60,7 +74,8 @@ def _check_requests(defs, schedule, ctx):
     for req in data.run_requests or []:
         assert dg.validate_run_config(job, req.run_config) is not None
         if job.partitions_def is not None:
-            assert job.partitions_def.has_partition_key(str(req.partition_key), dynamic_partitions_store=ctx.instance)
+            with dg.partition_loading_context(dynamic_partitions_store=ctx.instance):
+                assert job.partitions_def.has_partition_key(str(req.partition_key)), req.partition_key
     return data
 
 
@@ -68,7 +83,7 @@ def _check_requests(defs, schedule, ctx):
 def test_fan_out_one_run_per_nightly_version(defs, data, instance, schedule, kind):
     edit_yaml(data / "models.yaml", lambda d: d["models"][1].update(nightly=False))
     keys = registration.model_version_keys(load_project(data))
-    ctx = _context(_register(instance, keys.values()), data)
+    ctx = _context(defs, _register(instance, keys.values()), data)
     result = _check_requests(defs, schedule, ctx)
     (req,) = result.run_requests  # support-bot-v2 is not nightly
     assert req.partition_key == eval_partition_key("2026-11-20", keys["support-bot-v1"])
@@ -80,32 +95,31 @@ def test_fan_out_one_run_per_nightly_version(defs, data, instance, schedule, kin
 def test_nightly_date_follows_the_timezone_of_the_tick(defs, data, instance):
     keys = registration.model_version_keys(load_project(data))
     late = dt.datetime(2026, 11, 20, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))  # 04:30 UTC on the 21st
-    result = _check_requests(defs, nightly_eval_schedule, _context(_register(instance, keys.values()), data, late))
+    result = _check_requests(defs, nightly_eval_schedule, _context(defs, _register(instance, keys.values()), data, late))
     assert {r.partition_key.keys_by_dimension["date"] for r in result.run_requests} == {"2026-11-21"}
     assert len(result.run_requests) == 2
 
 
 def test_unregistered_versions_are_skipped_with_a_message(defs, data, instance):
     keys = registration.model_version_keys(load_project(data))
-    with dg.instance_for_test() as empty:
-        result = nightly_eval_schedule.evaluate_tick(_context(empty, data))
+    result = nightly_eval_schedule.evaluate_tick(_context(defs, instance, data))
     assert not result.run_requests
     assert "unregistered" in result.skip_message and keys["support-bot-v1"] in result.skip_message
 
-    result = _check_requests(defs, nightly_eval_schedule, _context(_register(instance, [keys["support-bot-v2"]]), data))
+    result = _check_requests(defs, nightly_eval_schedule, _context(defs, _register(instance, [keys["support-bot-v2"]]), data))
     assert [r.partition_key.keys_by_dimension["model_version"] for r in result.run_requests] == [keys["support-bot-v2"]]
 
 
 
-def test_invalid_registry_skips_the_tick(data, instance):
+def test_invalid_registry_skips_the_tick(defs, data, instance):
     (data / "models.yaml").write_text("models: [\n", encoding="utf-8")
-    result = nightly_eval_schedule.evaluate_tick(_context(instance, data))
+    result = nightly_eval_schedule.evaluate_tick(_context(defs, instance, data))
     assert not result.run_requests and "models.yaml" in result.skip_message
 
 
 @pytest.mark.parametrize("schedule, prefix", [(weekly_calibration_schedule, "calibration"), (history_refresh_schedule, "history")])
 def test_unpartitioned_schedules(defs, data, instance, schedule, prefix):
-    result = _check_requests(defs, schedule, _context(instance, data))
+    result = _check_requests(defs, schedule, _context(defs, instance, data))
     (req,) = result.run_requests
     assert req.run_key == f"{prefix}:2026-11-20" and req.partition_key is None
 
