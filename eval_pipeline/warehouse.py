@@ -61,7 +61,7 @@ WAREHOUSE_URL_ENV = "EVAL_WAREHOUSE_URL"
 # these tables must give exactly these keys; they are stored in this order, so the same partition
 # always maps to the same key whatever the dict order of the caller.
 TABLE_PARTITION_KEYS: dict[str, tuple[str, ...]] = {
-    "golden": ("suite", "eval_set"),
+    "golden": ("date", "model_version"),
     "responses": ("date", "model_version"),
     "scores": ("family", "date", "model_version"),
 }
@@ -240,11 +240,6 @@ class _LocalBackend:
                     keys.append(key)
         return sorted(keys)
 
-    def list_dirs(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
 
 class _S3Backend:
     """Keys are objects under ``s3://bucket/prefix/``; every write is one whole-object PUT."""
@@ -414,17 +409,6 @@ class _S3Backend:
             ):
                 keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
         return sorted(keys)
-
-    def list_dirs(self) -> list[str]:
-        self._ensure_checked()
-        full = f"{self.prefix}/" if self.prefix else ""
-        out: list[str] = []
-        with self._errors(f"listing of {self.uri('')}"):
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=full, Delimiter="/"
-            ):
-                out.extend(p["Prefix"][len(full):].rstrip("/") for p in page.get("CommonPrefixes", []))
-        return sorted(out)
 
     # -- DuckDB ---------------------------------------------------------------------------
 
@@ -642,8 +626,13 @@ class Warehouse:
     # -- tables ---------------------------------------------------------------------------
 
     def list_tables(self) -> list[str]:
-        """Names of the top-level table folders that exist."""
-        return [t for t in self._backend.list_dirs() if _NAME_RE.match(t)]
+        """Names of the tables that hold at least one partition file."""
+        tables = set()
+        for key in self._backend.list(""):
+            table = key.split("/", 1)[0]
+            if _NAME_RE.match(table) and _parse_partition_key(table, key) is not None:
+                tables.add(table)
+        return sorted(tables)
 
     def partition_uri(self, table: str, partition: Mapping[str, str]) -> str:
         """URI of a partition's data file (whether or not it exists)."""

@@ -11,7 +11,7 @@ As a pytest fixture (one line in a conftest or test module)::
 
 Measured on the 2-core dev box: start ~3-4 s until S3 answers; stop: SIGTERM does not finish
 within seconds (the filer waits 15 s for gRPC streams), so stop() sends SIGKILL after
-``term_timeout`` (default 2 s). The data folder is temporary, so a hard kill loses nothing.
+``term_timeout`` (default 1 s). The data folder is temporary, so a hard kill loses nothing.
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class SeaweedS3:
         access_key: str | None = None,
         secret_key: str | None = None,
         start_timeout: float = 60.0,
-        term_timeout: float = 2.0,
+        term_timeout: float = 1.0,
     ):
         self.bucket = bucket
         self.access_key = access_key or "AKTEST" + secrets.token_hex(6).upper()
