@@ -13,9 +13,12 @@ import pytest
 from eval_pipeline.history import sql as q
 from eval_pipeline.history.aggregate import (
     HistorySources, list_scored_runs, load_run_scores, load_runs, open_history, query_history, refresh_history,
+    refresh_warehouse_history,
 )
 from eval_pipeline.history.stats import RunRef, regression_report, select_baseline
 from eval_pipeline.schemas import SCORE_COLUMNS
+from eval_pipeline.warehouse import Warehouse
+from eval_pipeline_tests.servers.seaweed import seaweed_fixture
 
 DATES = ["2024-03-01", "2024-03-02"]
 MVS = ["prod", "cand"]
@@ -178,3 +181,27 @@ def test_refresh_is_idempotent_single_writer_and_readers_never_see_half_a_db(tre
     pd.testing.assert_frame_equal(before, after)
     leftovers = [p.name for p in (tree / "history").iterdir() if ".tmp-" in p.name]
     assert leftovers == []
+
+
+seaweed_s3 = seaweed_fixture(scope="module")
+
+
+def test_refresh_from_s3_warehouse(tree: Path, tmp_path: Path, seaweed_s3, monkeypatch):
+    """The same tree in S3 (SeaweedFS): same history, history Parquet written back to the bucket."""
+    for k, v in seaweed_s3.env().items():
+        monkeypatch.setenv(k, v)
+    client = seaweed_s3.client()
+    for f in tree.rglob("*"):
+        if f.is_file():
+            client.put_object(Bucket=seaweed_s3.bucket, Key=f"wh/{f.relative_to(tree)}", Body=f.read_bytes())
+    wh = Warehouse.from_url(f"s3://{seaweed_s3.bucket}/wh", endpoint_url=seaweed_s3.endpoint_url)
+    res = refresh_warehouse_history(wh, db_path=tmp_path / "s3hist.duckdb", threads=2)
+    assert res.parquet_paths["score_history"] == f"s3://{seaweed_s3.bucket}/wh/history/score_history.parquet"
+    local = _refresh(tree)
+    cols = "date, model_version, suite, family, metric, segment, n_graded, n_passed"
+    a = query_history(res.db_path, f"SELECT {cols} FROM score_history ORDER BY ALL")
+    b = query_history(local.db_path, f"SELECT {cols} FROM score_history ORDER BY ALL")
+    pd.testing.assert_frame_equal(a, b)
+    assert wh.exists("history/ops_history.parquet")
+    con = wh.connect_duckdb()
+    assert len(load_run_scores(con, HistorySources.for_warehouse(wh).scores_glob, DATES[0], "prod")) == 9
