@@ -205,3 +205,18 @@ def test_refresh_from_s3_warehouse(tree: Path, tmp_path: Path, seaweed_s3, monke
     assert wh.exists("history/ops_history.parquet")
     con = wh.connect_duckdb()
     assert len(load_run_scores(con, HistorySources.for_warehouse(wh).scores_glob, DATES[0], "prod")) == 9
+
+
+def test_regression_report_for_run_picks_baseline_and_flags(tree: Path):
+    from eval_pipeline.history.aggregate import regression_report_for_run
+    from eval_pipeline.history.stats import RegressionConfig
+
+    con = duckdb.connect()
+    src = HistorySources.for_root(tree)
+    cfg = RegressionConfig(min_pairs=1)
+    rep = regression_report_for_run(con, src, RunRef(DATES[1], "cand"), production_model_version="prod", config=cfg)
+    assert rep.baseline == RunRef(DATES[1], "prod") and rep.baseline_reason == "production model version"
+    row = rep.rows[(rep.rows["metric"] == "deterministic_m") & (rep.rows["segment"] == "__all__")].iloc[0]
+    assert (row["n_pairs"], row["n_worse"], row["n_better"]) == (5, 2, 0)
+    first = regression_report_for_run(con, src, RunRef(DATES[0], "prod"), config=cfg)
+    assert first.status == "no_baseline"

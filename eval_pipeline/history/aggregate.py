@@ -224,3 +224,40 @@ def list_scored_runs(history: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return history.execute(
         "SELECT DISTINCT date, model_version FROM score_history ORDER BY date, model_version"
     ).df()
+
+
+def list_runs_from_files(con: duckdb.DuckDBPyConnection, scores_glob: str | None) -> pd.DataFrame:
+    """(date, model_version) of every scores partition, from the file listing only (no file is read)."""
+    if not has_files(con, scores_glob):
+        return pd.DataFrame(columns=["date", "model_version"])
+    return con.execute(
+        "SELECT DISTINCT regexp_extract(file, 'date=([^/]+)', 1) AS date, "
+        "regexp_extract(file, 'model_version=([^/]+)', 1) AS model_version FROM glob(?) ORDER BY 1, 2",
+        [scores_glob],
+    ).df()
+
+
+def regression_report_for_run(
+    con: duckdb.DuckDBPyConnection,
+    sources: HistorySources,
+    candidate,
+    *,
+    production_model_version: str | None = None,
+    config=None,
+    families: list[str] | None = None,
+):
+    """Choose the baseline for ``candidate`` (a ``stats.RunRef``), load both runs and compare them.
+
+    Known runs: ``runs/.../run.json`` (with pass/fail) merged with every scored partition.
+    Returns a ``stats.RegressionReport`` (``status="no_baseline"`` on a first run).
+    """
+    from eval_pipeline.history.stats import regression_report, select_baseline
+
+    scored = list_runs_from_files(con, sources.scores_glob)
+    artifacts = load_runs(con, sources.runs_glob)
+    runs = scored.merge(artifacts, on=["date", "model_version"], how="left") if len(artifacts) else scored
+    baseline, why = select_baseline(runs, candidate, production_model_version)
+    cand = load_run_scores(con, sources.scores_glob, candidate.date, candidate.model_version, families)
+    base = (load_run_scores(con, sources.scores_glob, baseline.date, baseline.model_version, families)
+            if baseline else None)
+    return regression_report(cand, base, config, candidate=candidate, baseline=baseline, baseline_reason=why)

@@ -148,10 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.quick:
         grid = power_grid(ns=(500, 1000, 2000), repeats=(1, 3), concentrations=(CONCENTRATION,),
                           seeds=args.seeds, rng=rng)
-        noise = power_grid(ns=(args.n,), repeats=(1,), concentrations=(0.25, 1.0, 3.0), seeds=args.seeds, rng=rng)
+        noise = power_grid(ns=(args.n, 2 * args.n), repeats=(1, 3), concentrations=(0.25, 1.0, 3.0),
+                           seeds=args.seeds, rng=rng)
         print("\n# paired overall rule vs N and repeats per sample (k > 1: Wilcoxon on per-sample pass fractions)")
         print(grid.to_string(index=False))
-        print("\n# paired overall rule at N=%d, 1 repeat, vs noise level (A/A disagreement)" % args.n)
+        print("\n# paired overall rule vs noise level (A/A disagreement), N and repeats")
         print(noise.to_string(index=False))
     print(f"\nelapsed {time.perf_counter() - t0:.1f} s")
     prim = table.set_index("rule").loc["paired_mcnemar"]
