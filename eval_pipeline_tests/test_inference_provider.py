@@ -132,6 +132,7 @@ def test_repeats_get_distinct_keys_and_answers(srv, tmp_path):
     reqs = [ModelRequest(sample_id="s", model="claude-good", messages=[{"role": "user", "content": "tell me a story"}],
                          params={"max_tokens": 64, "temperature": 1.0}, repeat=k) for k in range(3)]
     out = run_requests(provider(srv), reqs, ResponseStore(tmp_path))
+    assert all(r.error_category is None for r in out), out[0].error_message
     assert len({r.cache_key for r in out}) == 3
     assert len({r.text for r in out}) == 3
     srv.reset_stats()

@@ -159,7 +159,7 @@ def test_store_rejects_infra_errors(tmp_path):
 
 def test_adaptive_limiter_backs_off_and_recovers():
     async def scenario():
-        lim = AdaptiveLimiter(20, cooldown_s=0.0, decrease_factor=0.5)
+        lim = AdaptiveLimiter(20, cooldown_s=0.0, decrease_factor=0.5, throttle_threshold=0.0)
         await lim.acquire()
         lim.release(True)
         assert lim.limit == 10
@@ -171,11 +171,21 @@ def test_adaptive_limiter_backs_off_and_recovers():
             lim.release(False)
         assert lim.limit == 20
         # bursts of throttles inside one cooldown count once
-        lim2 = AdaptiveLimiter(20, cooldown_s=60)
+        lim2 = AdaptiveLimiter(20, cooldown_s=60, decrease_factor=0.9, throttle_threshold=0.0)
         for _ in range(10):
             await lim2.acquire()
             lim2.release(True)
         assert lim2.limit == pytest.approx(18) and lim2.decreases == 1
+        # sporadic throttles (10%) do not shrink the limit; sustained ones (60%) do
+        lim3 = AdaptiveLimiter(32, cooldown_s=0.0)
+        for i in range(300):
+            await lim3.acquire()
+            lim3.release(i % 10 == 0)
+        assert lim3.limit == 32 and lim3.decreases == 0
+        for i in range(100):
+            await lim3.acquire()
+            lim3.release(i % 5 < 3)
+        assert lim3.decreases > 0 and lim3.limit < 32
     asyncio.run(scenario())
 
 

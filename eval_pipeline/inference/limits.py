@@ -1,9 +1,12 @@
 """Flow control for providers: adaptive concurrency, client-side rate limits, retry policy.
 
-* :class:`AdaptiveLimiter` bounds requests in flight. It starts at ``max_concurrency``, multiplies
-  the limit by ``decrease_factor`` on a 429/529 (at most once per ``cooldown_s``, so a burst of
-  throttles counts once) and adds about one slot per window of successes (TCP-style additive
-  increase) back up to the maximum. Waiters are served by priority: retries first, so a retried
+* :class:`AdaptiveLimiter` bounds requests in flight. It starts at ``max_concurrency`` and tracks
+  the share of recent attempts that were throttled (429/529, exponentially weighted over about
+  ``window`` attempts). When a throttle arrives while that share is above ``throttle_threshold``
+  (sustained throttling, as when a rate limit is really exceeded, rather than a sporadic 429 that
+  its own retry-after handles) it multiplies the limit by ``decrease_factor``, at most once per
+  ``cooldown_s``; each success adds 1/limit (about one slot per window of successes, TCP-style)
+  back up to the maximum. Waiters are served by priority: retries first, so a retried
   sample does not queue behind every fresh request.
 * :class:`RateLimiter` enforces requests/min and tokens/min with token buckets (capacity = one
   minute's budget, continuously refilled, as Anthropic's limits work).
@@ -50,8 +53,10 @@ class AdaptiveLimiter:
         max_concurrency: int,
         *,
         min_concurrency: int = 1,
-        decrease_factor: float = 0.9,
+        decrease_factor: float = 0.75,
         cooldown_s: float = 1.0,
+        throttle_threshold: float = 0.35,
+        window: int | None = None,
         adaptive: bool = True,
     ):
         if max_concurrency < 1:
@@ -61,7 +66,11 @@ class AdaptiveLimiter:
         self.decrease_factor = decrease_factor
         self.cooldown_s = cooldown_s
         self.adaptive = adaptive
+        self.throttle_threshold = throttle_threshold
+        self._alpha = 1.0 / max(4, window or max(32, 2 * max_concurrency))
+        self.throttle_rate = 0.0
         self.limit = float(max_concurrency)
+        self.min_seen = float(max_concurrency)
         self.in_flight = 0
         self.peak_in_flight = 0
         self.decreases = 0
@@ -95,11 +104,13 @@ class AdaptiveLimiter:
         """Give the slot back. ``throttled``: True after a 429/529, False after a success, None otherwise."""
         self.in_flight -= 1
         if self.adaptive and throttled is not None:
+            self.throttle_rate += self._alpha * ((1.0 if throttled else 0.0) - self.throttle_rate)
             if throttled:
                 now = time.monotonic()
-                if now - self._last_decrease >= self.cooldown_s:
+                if self.throttle_rate > self.throttle_threshold and now - self._last_decrease >= self.cooldown_s:
                     self._last_decrease = now
                     self.limit = max(float(self.min_concurrency), self.limit * self.decrease_factor)
+                    self.min_seen = min(self.min_seen, self.limit)
                     self.decreases += 1
             elif self.limit < self.max_concurrency:
                 self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)

@@ -141,7 +141,9 @@ class AnthropicProvider(Provider):
     ``prices`` (``{model: {input, output, cache_read, cache_write}}`` USD per million tokens),
     ``default_max_tokens`` (used when a request's params have none), ``http_backend``
     (``"aiohttp"``: the SDK's aiohttp transport, much cheaper per request at high concurrency than
-    ``"httpx"``, whose connection pool costs O(connections) per request).
+    ``"httpx"``, whose connection pool costs O(connections) per request), ``open_telemetry``
+    (passed to the SDK client when not None; ``False`` turns its per-call tracing off, ~10% less CPU
+    per request; None keeps the SDK default / ``ANTHROPIC_OPEN_TELEMETRY`` environment variable).
     """
 
     name = "anthropic"
@@ -163,6 +165,7 @@ class AnthropicProvider(Provider):
         default_max_tokens: int = 1024,
         seed: int | None = None,
         http_backend: str = "aiohttp",
+        open_telemetry: Any = None,
     ):
         if not api_key:
             raise ValueError("AnthropicProvider: api_key is empty; set the environment variable the resource reads (e.g. ANTHROPIC_API_KEY)")
@@ -182,6 +185,7 @@ class AnthropicProvider(Provider):
         if http_backend not in ("aiohttp", "httpx"):
             raise ValueError(f"AnthropicProvider(http_backend={http_backend!r}): use 'aiohttp' (faster at high concurrency) or 'httpx'")
         self.http_backend = http_backend
+        self.open_telemetry = open_telemetry
         self._state: _LoopState | None = None
         self._unpriced_warned: set[str] = set()
 
@@ -202,9 +206,9 @@ class AnthropicProvider(Provider):
                 http_client = anthropic.DefaultAioHttpClient(limits=pool, timeout=http_timeout)
             else:
                 http_client = anthropic.DefaultAsyncHttpxClient(limits=pool, timeout=http_timeout)
+            extra = {} if self.open_telemetry is None else {"open_telemetry": self.open_telemetry}
             client = anthropic.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0,
-                                              timeout=httpx.Timeout(self.request_timeout_s, connect=self.connect_timeout_s),
-                                              http_client=http_client)
+                                              timeout=http_timeout, http_client=http_client, **extra)
             self._state = _LoopState(
                 loop=loop, client=client,
                 limiter=AdaptiveLimiter(self.max_concurrency, adaptive=self.adaptive),
@@ -266,14 +270,16 @@ class AnthropicProvider(Provider):
         return error_response(request, cache_key, failure.category, self._scrub(failure.message), attempt, failure.request_id)
 
     def _kwargs(self, request: ModelRequest) -> dict[str, Any]:
+        """SDK keyword arguments. Params the installed SDK has no argument for (e.g. temperature,
+        top_p, top_k in SDK 2.x) are sent in ``extra_body``, so they still reach the API."""
+        known = _sdk_create_params()
         kwargs: dict[str, Any] = {"model": request.model, "messages": request.messages}
-        # SDK 2.x has no named arguments for sampling params (temperature, top_p, top_k): they go
-        # in the JSON body as extra_body, which the API (and the test server) still reads.
-        extra = {}
+        extra: dict[str, Any] = {}
         for k, v in request.params.items():
-            (kwargs if k in _SDK_MESSAGE_ARGS else extra)[k] = v
-        if extra:
-            kwargs["extra_body"] = extra
+            if k in known:
+                kwargs[k] = v
+            else:
+                extra[k] = v
         kwargs.setdefault("max_tokens", self.default_max_tokens)
         if request.system is not None:
             kwargs["system"] = request.system
@@ -281,6 +287,8 @@ class AnthropicProvider(Provider):
             kwargs["tools"] = request.tools
         if request.tool_choice:
             kwargs["tool_choice"] = request.tool_choice
+        if extra:
+            kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **extra}
         return kwargs
 
     async def _attempt(self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str) -> ModelResponse | _Failure:
@@ -383,6 +391,21 @@ class AnthropicProvider(Provider):
         if isinstance(exc, anthropic.APIError):
             return _Failure("api_error", f"{type(exc).__name__}: {self._scrub(str(exc))[:300]}", True)
         return _Failure("api_error", f"unexpected {type(exc).__name__}: {self._scrub(str(exc))[:300]}", False)
+
+
+_SDK_PARAMS: frozenset[str] | None = None
+
+
+def _sdk_create_params() -> frozenset[str]:
+    """Keyword arguments ``messages.create`` of the installed SDK accepts."""
+    global _SDK_PARAMS
+    if _SDK_PARAMS is None:
+        import inspect
+
+        from anthropic.resources.messages import AsyncMessages
+
+        _SDK_PARAMS = frozenset(inspect.signature(AsyncMessages.create).parameters) - {"self", "stream"}
+    return _SDK_PARAMS
 
 
 def _estimate_tokens(request: ModelRequest, max_tokens: int) -> float:
