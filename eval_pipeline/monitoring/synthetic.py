@@ -17,15 +17,16 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from .pii import luhn_valid
+from .schema import FEEDBACK_TYPES, TRAFFIC_COLUMNS
 
 DATASET_DIR = Path(os.environ.get("EVAL_SHARED_DATASETS", "/work/shared/datasets"))
 PII_KINDS = ("email", "phone_us", "phone_intl", "card", "ipv4", "ipv6")
@@ -171,22 +172,28 @@ _PII_PHRASES = {
 }
 
 
-def _feedback(rng: np.random.Generator, rates: FeedbackRates, ts: datetime) -> list[dict[str, str]]:
-    events = []
-    u = rng.random(5)
-    if u[0] < rates.thumbs_down:
-        events.append("thumbs_down")
-    elif u[0] < rates.thumbs_down + rates.thumbs_up:
-        events.append("thumbs_up")
-    for j, kind in enumerate(("regenerate", "copy", "task_completed"), start=1):
-        if u[j] < getattr(rates, "copy_" if kind == "copy" else kind):
-            events.append(kind)
-    return [{"type": k, "timestamp": (ts + timedelta(seconds=5 + 3 * n)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-            for n, k in enumerate(events)]
+_FB_ORDER = ("thumbs_up", "thumbs_down", "regenerate", "copy", "task_completed")
 
 
-def generate_records(cfg: SyntheticTrafficConfig) -> tuple[list[dict[str, Any]], list[dict[str, str]], list[str]]:
-    """Generate the day's valid records. Returns ``(records, seeded_pii, decoys)``."""
+def _feedback_flags(rng: np.random.Generator, rates: FeedbackRates, n: int) -> dict[str, np.ndarray]:
+    """Boolean per event type and row (thumbs up/down exclusive)."""
+    u = rng.random((n, 4))
+    down = u[:, 0] < rates.thumbs_down
+    up = ~down & (u[:, 0] < rates.thumbs_down + rates.thumbs_up)
+    return {"thumbs_up": up, "thumbs_down": down, "regenerate": u[:, 1] < rates.regenerate,
+            "copy": u[:, 2] < rates.copy_, "task_completed": u[:, 3] < rates.task_completed}
+
+
+def _iso_ms(ts: np.ndarray) -> np.ndarray:
+    return np.char.add(np.datetime_as_string(ts, unit="ms"), "Z")
+
+
+def generate_columns(cfg: SyntheticTrafficConfig) -> tuple[dict[str, Any], list[dict[str, str]], list[str]]:
+    """Generate the day column-wise (fast). Returns ``(columns, seeded_pii, decoys)``.
+
+    ``columns`` holds the log fields as lists/arrays plus ``fb_<type>`` booleans and, in
+    ``feedback``, the event lists of each row.
+    """
     rng = np.random.default_rng(cfg.seed)
     pool = text_pool()
     cats = list(pool)
@@ -203,58 +210,111 @@ def generate_records(cfg: SyntheticTrafficConfig) -> tuple[list[dict[str, Any]],
     tw = np.array([cfg.prompt_templates[t] for t in tnames], dtype=float)
     tw = tw / tw.sum()
     n = cfg.n_rows
+    flat = np.array([t for c in cats for t in pool[c]], dtype=object)
+    sizes = np.array([len(pool[c]) for c in cats])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     cat_idx = rng.choice(len(cats), size=n, p=w)
-    tpl_idx = rng.choice(len(tnames), size=n, p=tw)
+    first = offsets[cat_idx] + (rng.random(n) * sizes[cat_idx]).astype(int)
     extra = rng.poisson(cfg.extra_sentences, size=n)
-    secs = np.sort(rng.integers(0, 86400, size=n))
+    secs = np.sort(rng.integers(0, 86400 * 1000, size=n))
     lat = cfg.latency.median_s * cfg.latency.slow_multiplier * np.exp(rng.normal(0, cfg.latency.sigma, n))
     ttft = lat * cfg.latency.ttft_fraction * rng.uniform(0.6, 1.4, n)
-    n_sessions = max(1, n // 3)
-    sess = rng.integers(0, n_sessions, size=n)
+    sess = rng.integers(0, max(1, n // 3), size=n)
+    tpl = np.asarray(tnames, dtype=object)[rng.choice(len(tnames), size=n, p=tw)]
+    cat_arr = np.asarray(cats, dtype=object)[cat_idx]
+    firsts = flat[first]
+    inputs = firsts.copy()
+    for i in np.flatnonzero(extra):
+        more = offsets[cat_idx[i]] + rng.integers(0, sizes[cat_idx[i]], size=int(extra[i]))
+        inputs[i] = " ".join([inputs[i], *flat[more]])
+    outputs = np.array([
+        f"Thanks for your question about {c.replace('_', ' ')}. Here is what I found: "
+        f"{t.rstrip('?.!')} - let me walk you through it." for c, t in zip(cat_arr, firsts)], dtype=object)
+    rids = np.array([f"{cfg.id_prefix}-{cfg.day}-{i:08d}" for i in range(n)], dtype=object)
     pii_kinds = [*PII_KINDS, "card_luhn_invalid"]
-    pii_draw = rng.random((n, len(pii_kinds)))
     pii_rates = np.array([getattr(cfg.pii, k) for k in pii_kinds])
-    day0 = datetime.fromisoformat(cfg.day).replace(tzinfo=timezone.utc)
-    records, seeded, decoys = [], [], []
-    for i in range(n):
-        cat = cats[cat_idx[i]]
-        texts = pool[cat]
-        picks = rng.integers(0, len(texts), size=1 + int(extra[i]))
-        inp = " ".join(texts[j] for j in picks)
-        rid = f"{cfg.id_prefix}-{cfg.day}-{i:08d}"
-        out = (f"Thanks for your question about {cat.replace('_', ' ')}. "
-               f"Here is what I found: {texts[picks[0]].rstrip('?.!')} - let me walk you through it.")
-        for k_i in np.flatnonzero(pii_draw[i] < pii_rates):
-            kind = pii_kinds[k_i]
-            val = _pii_value(kind, rng, i)
-            inp += " " + _PII_PHRASES[kind].format(val) + "."
-            if kind == "card_luhn_invalid":
-                decoys.append(val)
-            else:
-                seeded.append({"kind": kind, "value": val, "request_id": rid})
-                if rng.random() < cfg.pii.echo_in_output:
-                    out += f" I noted {val} for you."
-        ts = day0 + timedelta(seconds=int(secs[i]), milliseconds=int(rng.integers(1000)))
-        records.append({
-            "request_id": rid,
-            "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-            "model_version": cfg.model_version,
-            "model_snapshot_id": cfg.model_version,
-            "config_hash": cfg.config_hash,
-            "prompt_template": tnames[tpl_idx[i]],
-            "input": inp,
-            "output": out,
-            "latency_s": round(float(lat[i]), 4),
-            "ttft_s": round(float(ttft[i]), 4),
-            "input_tokens": len(inp) // 4 + 1,
-            "output_tokens": len(out) // 4 + 1,
-            "session_id": f"{cfg.id_prefix}-sess-{sess[i]:07d}",
-            "category": cat,
-            "feedback": _feedback(rng, cfg.feedback, ts),
-            "synthetic": True,
-            "metadata": {"synthetic": True, "generator": "eval_pipeline.monitoring.synthetic"},
-        })
+    seeded: list[dict[str, str]] = []
+    decoys: list[str] = []
+    if pii_rates.any():
+        draw = rng.random((n, len(pii_kinds))) < pii_rates
+        for i in np.flatnonzero(draw.any(axis=1)):
+            for k_i in np.flatnonzero(draw[i]):
+                kind = pii_kinds[k_i]
+                val = _pii_value(kind, rng, int(i))
+                inputs[i] += " " + _PII_PHRASES[kind].format(val) + "."
+                if kind == "card_luhn_invalid":
+                    decoys.append(val)
+                else:
+                    seeded.append({"kind": kind, "value": val, "request_id": rids[i]})
+                    if rng.random() < cfg.pii.echo_in_output:
+                        outputs[i] += f" I noted {val} for you."
+    day0 = np.datetime64(cfg.day, "ms")
+    ts = day0 + secs.astype("timedelta64[ms]")
+    flags = _feedback_flags(rng, cfg.feedback, n)
+    fb_ts = _iso_ms(ts + np.timedelta64(5, "s"))
+    feedback: list[list[dict[str, str]]] = [[] for _ in range(n)]
+    for kind in _FB_ORDER:
+        for i in np.flatnonzero(flags[kind]):
+            feedback[i].append({"type": kind, "timestamp": fb_ts[i]})
+    in_len = np.fromiter((len(x) for x in inputs), dtype=np.int64, count=n)
+    out_len = np.fromiter((len(x) for x in outputs), dtype=np.int64, count=n)
+    cols = {
+        "request_id": rids, "timestamp": _iso_ms(ts), "model_version": cfg.model_version,
+        "model_snapshot_id": cfg.model_version, "config_hash": cfg.config_hash, "prompt_template": tpl,
+        "input": inputs, "output": outputs, "latency_s": np.round(lat, 4), "ttft_s": np.round(ttft, 4),
+        "input_tokens": in_len // 4 + 1, "output_tokens": out_len // 4 + 1,
+        "session_id": np.array([f"{cfg.id_prefix}-sess-{x:07d}" for x in sess], dtype=object),
+        "category": cat_arr, "feedback": feedback,
+        **{f"fb_{k}": flags[k] for k in _FB_ORDER},
+    }
+    return cols, seeded, decoys
+
+
+_RECORD_KEYS = ("request_id", "timestamp", "model_version", "model_snapshot_id", "config_hash",
+                "prompt_template", "input", "output", "latency_s", "ttft_s", "input_tokens",
+                "output_tokens", "session_id", "category", "feedback")
+_META = {"synthetic": True, "generator": "eval_pipeline.monitoring.synthetic"}
+
+
+def generate_records(cfg: SyntheticTrafficConfig) -> tuple[list[dict[str, Any]], list[dict[str, str]], list[str]]:
+    """Generate the day's valid log records (JSON-ready dicts). Returns ``(records, seeded_pii, decoys)``."""
+    cols, seeded, decoys = generate_columns(cfg)
+    n = cfg.n_rows
+
+    def val(k: str, i: int) -> Any:
+        v = cols[k]
+        if isinstance(v, str):
+            return v
+        x = v[i]
+        return x.item() if isinstance(x, np.generic) else x
+
+    records = [{**{k: val(k, i) for k in _RECORD_KEYS}, "synthetic": True, "metadata": dict(_META)}
+               for i in range(n)]
     return records, seeded, decoys
+
+
+def generate_frame(cfg: SyntheticTrafficConfig) -> tuple[pd.DataFrame, list[dict[str, str]], list[str]]:
+    """Generate the day directly as a reader-format frame (``TRAFFIC_COLUMNS``), skipping files.
+
+    For benchmarks and drift experiments; equals what :func:`read_traffic_day` returns for the
+    written day (apart from ``source_file`` / ``source_line``).
+    """
+    cols, seeded, decoys = generate_columns(cfg)
+    n = cfg.n_rows
+    frame = pd.DataFrame({
+        "request_id": cols["request_id"],
+        "timestamp": pd.to_datetime(pd.Series(cols["timestamp"]), utc=True, format="ISO8601"),
+        "date": cfg.day,
+        **{k: cols[k] for k in ("model_version", "model_snapshot_id", "config_hash", "prompt_template",
+                                "input", "output", "latency_s", "ttft_s", "input_tokens", "output_tokens",
+                                "session_id", "category")},
+        "synthetic": True,
+        **{f"fb_{k}": cols[f"fb_{k}"] for k in FEEDBACK_TYPES},
+        "n_feedback_events": np.fromiter((len(f) for f in cols["feedback"]), dtype=np.int64, count=n),
+        "source_file": "<generated>",
+        "source_line": np.arange(1, n + 1),
+    }, columns=TRAFFIC_COLUMNS)
+    return frame, seeded, decoys
 
 
 _MALFORMED_KINDS = ("truncated_json", "missing_request_id", "bad_latency", "naive_timestamp")

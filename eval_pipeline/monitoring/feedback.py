@@ -1,0 +1,246 @@
+"""User-feedback (behavioural) metrics with Wilson intervals, and the alert thresholds.
+
+Metric definitions (inputs: the stored sample's ``fb_<type>`` booleans, one row per request):
+
+======================  ==============================================  =========================
+metric                  numerator                                       denominator
+======================  ==============================================  =========================
+thumbs_down_rate        requests with a thumbs_down                     requests with a thumbs up or down
+regenerate_rate         requests with a regenerate                      all requests
+copy_rate               requests with a copy                            all requests
+task_completion_rate    requests with task_completed                    all requests
+implicit_quality        sum of per-request scores (below)               requests with any feedback event
+safety_violation_rate   requests failing a safety check                 requests with a safety verdict
+p99_latency_ratio       p99 latency today / baseline p99 (no interval)
+======================  ==============================================  =========================
+
+Implicit quality score of one request: ``clip(0.5 + sum(weight[type] for each event type seen), 0, 1)``
+with :class:`ImplicitQualityWeights` (default thumbs_up +0.5, task_completed +0.4, copy +0.2,
+regenerate -0.3, thumbs_down -0.5). Its interval treats the summed scores as fractional successes
+in a Wilson interval (an approximation that is exact when every score is 0 or 1).
+
+All intervals: ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .schema import FEEDBACK_TYPES
+
+Level = Literal["ok", "warn", "critical"]
+
+
+@dataclass
+class MetricValue:
+    """A proportion-like metric with its Wilson interval (``value`` is NaN when ``nobs`` is 0)."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    count: float
+    nobs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def wilson(count: float, nobs: int, alpha: float = 0.05) -> MetricValue:
+    """Proportion ``count / nobs`` with a Wilson score interval (statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if nobs <= 0:
+        return MetricValue(float("nan"), float("nan"), float("nan"), float(count), 0)
+    lo, hi = proportion_confint(count, nobs, alpha=alpha, method="wilson")
+    return MetricValue(float(count) / nobs, float(lo), float(hi), float(count), int(nobs))
+
+
+class ImplicitQualityWeights(BaseModel):
+    """Weights of feedback event types in the implicit quality score."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    thumbs_up: float = 0.5
+    task_completed: float = 0.4
+    copy_: float = Field(0.2, alias="copy")
+    regenerate: float = -0.3
+    thumbs_down: float = -0.5
+
+    def weight(self, kind: str) -> float:
+        return self.copy_ if kind == "copy" else getattr(self, kind)
+
+
+def _flag(sample: pd.DataFrame, kind: str) -> np.ndarray:
+    return sample[f"fb_{kind}"].to_numpy(dtype=bool)
+
+
+def implicit_scores(sample: pd.DataFrame, weights: ImplicitQualityWeights | None = None) -> np.ndarray:
+    """Per-request implicit quality score in [0, 1] (NaN for requests without any feedback)."""
+    weights = weights or ImplicitQualityWeights()
+    score = np.full(len(sample), 0.5)
+    any_event = np.zeros(len(sample), dtype=bool)
+    for kind in FEEDBACK_TYPES:
+        f = _flag(sample, kind)
+        score += weights.weight(kind) * f
+        any_event |= f
+    score = np.clip(score, 0.0, 1.0)
+    score[~any_event] = np.nan
+    return score
+
+
+def feedback_metrics(
+    sample: pd.DataFrame,
+    weights: ImplicitQualityWeights | None = None,
+    alpha: float = 0.05,
+) -> dict[str, MetricValue]:
+    """Thumbs-down, regenerate, copy, task-completion rates and implicit quality (see module doc)."""
+    n = len(sample)
+    up, down = _flag(sample, "thumbs_up"), _flag(sample, "thumbs_down")
+    scores = implicit_scores(sample, weights)
+    rated = ~np.isnan(scores)
+    return {
+        "thumbs_down_rate": wilson(int(down.sum()), int((up | down).sum()), alpha),
+        "regenerate_rate": wilson(int(_flag(sample, "regenerate").sum()), n, alpha),
+        "copy_rate": wilson(int(_flag(sample, "copy").sum()), n, alpha),
+        "task_completion_rate": wilson(int(_flag(sample, "task_completed").sum()), n, alpha),
+        "implicit_quality": wilson(float(scores[rated].sum()), int(rated.sum()), alpha),
+    }
+
+
+def safety_violation_rate(
+    scores: pd.DataFrame,
+    safety_metrics: Iterable[str],
+    alpha: float = 0.05,
+) -> MetricValue:
+    """Share of requests (``sample_id``) failing any of ``safety_metrics`` in long-format scores.
+
+    Rows with ``infra_error`` set or ``passed`` null are not verdicts and are ignored.
+    """
+    names = set(safety_metrics)
+    df = scores[scores["metric"].isin(names) & scores["passed"].notna()]
+    if "infra_error" in df.columns:
+        df = df[df["infra_error"].isna()]
+    per_request = (~df["passed"].astype(bool)).groupby(df["sample_id"]).any()
+    return wilson(int(per_request.sum()), int(len(per_request)), alpha)
+
+
+def p99_latency_ratio(latencies: Any, baseline_p99_s: float) -> float:
+    """Today's p99 latency divided by the baseline p99 (e.g. a 7-day reference window)."""
+    if not baseline_p99_s or baseline_p99_s <= 0:
+        raise ValueError(f"baseline_p99_s must be > 0, got {baseline_p99_s!r}; compute it from a reference window")
+    vals = pd.to_numeric(pd.Series(latencies), errors="coerce").dropna().to_numpy(dtype=float)
+    return float(np.quantile(vals, 0.99)) / baseline_p99_s if len(vals) else float("nan")
+
+
+# --------------------------------------------------------------------------------------- thresholds
+
+
+class Threshold(BaseModel):
+    """Warn / critical levels; ``direction="above"`` fires when value >= level (``below``: <=)."""
+
+    model_config = ConfigDict(extra="forbid")
+    warn: float
+    critical: float
+    direction: Literal["above", "below"] = "above"
+
+    @model_validator(mode="after")
+    def _order(self) -> "Threshold":
+        if self.direction == "above" and self.critical < self.warn:
+            raise ValueError(f"critical ({self.critical}) must be >= warn ({self.warn}) for direction 'above'")
+        if self.direction == "below" and self.critical > self.warn:
+            raise ValueError(f"critical ({self.critical}) must be <= warn ({self.warn}) for direction 'below'")
+        return self
+
+    def level(self, value: float) -> Level:
+        """``critical`` / ``warn`` / ``ok`` for ``value`` (boundaries are inclusive)."""
+        if self.direction == "above":
+            return "critical" if value >= self.critical else "warn" if value >= self.warn else "ok"
+        return "critical" if value <= self.critical else "warn" if value <= self.warn else "ok"
+
+
+class AlertThresholds(BaseModel):
+    """Default alert thresholds from the seeds; override any field, add more under ``extra``."""
+
+    model_config = ConfigDict(extra="forbid")
+    thumbs_down_rate: Threshold = Field(default_factory=lambda: Threshold(warn=0.15, critical=0.25))
+    regenerate_rate: Threshold = Field(default_factory=lambda: Threshold(warn=0.20, critical=0.35))
+    safety_violation_rate: Threshold = Field(default_factory=lambda: Threshold(warn=0.001, critical=0.005))
+    p99_latency_ratio: Threshold = Field(default_factory=lambda: Threshold(warn=2.0, critical=5.0))
+    extra: dict[str, Threshold] = Field(default_factory=dict)
+
+    def items(self) -> list[tuple[str, Threshold]]:
+        """All (metric name, threshold) pairs, built-ins first."""
+        fixed = [(k, getattr(self, k)) for k in
+                 ("thumbs_down_rate", "regenerate_rate", "safety_violation_rate", "p99_latency_ratio")]
+        return fixed + sorted(self.extra.items())
+
+
+@dataclass
+class Alert:
+    """Outcome of one threshold on one metric."""
+
+    metric: str
+    value: float
+    level: Level
+    warn: float
+    critical: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _as_float(v: Any, statistic: str) -> float:
+    if isinstance(v, MetricValue):
+        return getattr(v, statistic)
+    if isinstance(v, Mapping):
+        return float(v[statistic])
+    return float(v)
+
+
+def evaluate_thresholds(
+    metrics: Mapping[str, Any],
+    thresholds: AlertThresholds | Mapping[str, Any] | None = None,
+    statistic: Literal["value", "ci_low", "ci_high"] = "value",
+) -> list[Alert]:
+    """One :class:`Alert` (level ok / warn / critical) per threshold whose metric is present.
+
+    ``metrics`` maps names to floats, :class:`MetricValue` or dicts; ``statistic`` picks which
+    number of a MetricValue is compared (``ci_low`` fires only when the whole interval is past the
+    level). Metrics that are missing or NaN produce no alert (no data is not "ok").
+    """
+    if thresholds is None:
+        thresholds = AlertThresholds()
+    elif not isinstance(thresholds, AlertThresholds):
+        thresholds = AlertThresholds.model_validate(thresholds)
+    alerts = []
+    for name, th in thresholds.items():
+        if name not in metrics:
+            continue
+        value = _as_float(metrics[name], statistic)
+        if math.isnan(value):
+            continue
+        level = th.level(value)
+        cmp = ">=" if th.direction == "above" else "<="
+        msg = (f"{name}={value:.4g} ({statistic}); warn {cmp} {th.warn:g}, critical {cmp} {th.critical:g}"
+               f" -> {level}")
+        alerts.append(Alert(name, value, level, th.warn, th.critical, msg))
+    return alerts
+
+
+def metrics_long(metrics: Mapping[str, Any], date: str, model_version: str) -> pd.DataFrame:
+    """Metrics as long rows (``date, model_version, metric, value, ci_low, ci_high, count, nobs``)
+    for the history helper's control charts."""
+    rows = []
+    for name, v in metrics.items():
+        if isinstance(v, MetricValue):
+            rows.append({"date": date, "model_version": model_version, "metric": name, **v.to_dict()})
+        else:
+            rows.append({"date": date, "model_version": model_version, "metric": name, "value": float(v),
+                         "ci_low": float("nan"), "ci_high": float("nan"), "count": float("nan"), "nobs": 0})
+    return pd.DataFrame(rows, columns=["date", "model_version", "metric", "value", "ci_low", "ci_high",
+                                       "count", "nobs"])
