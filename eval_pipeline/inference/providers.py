@@ -142,8 +142,9 @@ class AnthropicProvider(Provider):
     ``default_max_tokens`` (used when a request's params have none), ``http_backend``
     (``"aiohttp"``: the SDK's aiohttp transport, much cheaper per request at high concurrency than
     ``"httpx"``, whose connection pool costs O(connections) per request), ``open_telemetry``
-    (passed to the SDK client when not None; ``False`` turns its per-call tracing off, ~10% less CPU
-    per request; None keeps the SDK default / ``ANTHROPIC_OPEN_TELEMETRY`` environment variable).
+    (passed to the SDK client; ``False`` turns its per-call tracing off, ~10% less CPU per request;
+    None = off when no OpenTelemetry tracer provider is configured and ``ANTHROPIC_OPEN_TELEMETRY``
+    is unset - spans would record nothing then - else the SDK default).
     """
 
     name = "anthropic"
@@ -206,7 +207,8 @@ class AnthropicProvider(Provider):
                 http_client = anthropic.DefaultAioHttpClient(limits=pool, timeout=http_timeout)
             else:
                 http_client = anthropic.DefaultAsyncHttpxClient(limits=pool, timeout=http_timeout)
-            extra = {} if self.open_telemetry is None else {"open_telemetry": self.open_telemetry}
+            otel = self.open_telemetry if self.open_telemetry is not None else _default_open_telemetry()
+            extra = {} if otel is None else {"open_telemetry": otel}
             client = anthropic.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0,
                                               timeout=http_timeout, http_client=http_client, **extra)
             self._state = _LoopState(
@@ -391,6 +393,22 @@ class AnthropicProvider(Provider):
         if isinstance(exc, anthropic.APIError):
             return _Failure("api_error", f"{type(exc).__name__}: {self._scrub(str(exc))[:300]}", True)
         return _Failure("api_error", f"unexpected {type(exc).__name__}: {self._scrub(str(exc))[:300]}", False)
+
+
+def _default_open_telemetry() -> Any:
+    """``False`` when SDK tracing could record nothing (no tracer provider set, no env option), else None."""
+    import os
+
+    if any(k.startswith("ANTHROPIC_OPEN_TELEMETRY") or k.startswith("OTEL_") for k in os.environ):
+        return None
+    try:
+        from opentelemetry import trace
+
+        if type(trace.get_tracer_provider()).__name__ != "ProxyTracerProvider":
+            return None
+    except ImportError:
+        return None
+    return False
 
 
 _SDK_PARAMS: frozenset[str] | None = None
