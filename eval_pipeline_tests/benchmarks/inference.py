@@ -7,7 +7,8 @@ Span = first request sent -> last response stored (client start-up excluded). Id
 ceil(N / C) x latency; efficiency = ideal / span. In the same run, a bare ``AsyncAnthropic`` +
 semaphore loop (streaming, iterating the SDK's events, same connection-pool size and SDK transport)
 is timed over the same server and samples; vs_bare = bare span / our span. Runs alternate
-bare / ours ``--repeats`` times and the best span of each is kept (the machine is shared).
+bare / ours ``--repeats`` times and the best span of each is kept (the machine is shared); the
+client CPU time per request of each run is printed too (less sensitive to other load than spans).
 The server runs in a separate process. Peak RSS is the client process's.
 
 Last line: ``inference efficiency_c32=<x> efficiency_c128=<y> vs_bare_c32=<a> vs_bare_c128=<b> peak_rss_mb=<z>``
@@ -94,12 +95,18 @@ async def run_bare(base_url: str, requests: list[ModelRequest], concurrency: int
 
 def bench_point(base_url: str, n: int, c: int, latency: float, repeats: int) -> dict[str, Any]:
     """Alternate bare / ours ``repeats`` times at (N, C); keep the best span of each."""
-    ours, bare = [], []
+    ours, bare, cpu_ours, cpu_bare = [], [], [], []
     for rep in range(repeats):
+        t = os.times()
         bare.append(asyncio.run(run_bare(base_url, make_requests(n, f"bare{c}r{rep}"), c)))
+        t2 = os.times()
         with tempfile.TemporaryDirectory() as d:
             ours.append(asyncio.run(run_ours(base_url, make_requests(n, f"ours{c}r{rep}"), c, d)))
-        print(f"  N={n} C={c} repeat {rep + 1}: bare span {bare[-1]:.3f}s, ours span {ours[-1]:.3f}s", flush=True)
+        t3 = os.times()
+        cpu_bare.append((t2.user - t.user + t2.system - t.system) / n * 1000)
+        cpu_ours.append((t3.user - t2.user + t3.system - t2.system) / n * 1000)
+        print(f"  N={n} C={c} repeat {rep + 1}: bare span {bare[-1]:.3f}s ({cpu_bare[-1]:.2f} ms CPU/request), "
+              f"ours span {ours[-1]:.3f}s ({cpu_ours[-1]:.2f} ms CPU/request, store writes included)", flush=True)
     ideal = math.ceil(n / c) * latency
     best_ours, best_bare = min(ours), min(bare)
     return {"ideal": ideal, "ours": best_ours, "bare": best_bare, "eff": ideal / best_ours,
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print the figures; the last line is the summary."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--latency", type=float, default=0.25)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--small", action="store_true", help="quick smoke run (100 @ C=32, 400 @ C=128)")
     a = ap.parse_args(argv)
     points = [(100, 32), (400, 128)] if a.small else [(500, 32), (2000, 128)]
