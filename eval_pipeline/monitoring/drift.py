@@ -174,10 +174,16 @@ def embedding_cluster_drift(
     seed: int = 0,
     max_texts: int = 5000,
     eps: float = EPS,
+    n_threads: int = 1,
 ) -> DriftResult:
     """Drift of input-embedding clusters: k-means (scikit-learn) on reference embeddings, then
-    PSI/KL of cluster shares. Each side is subsampled (deterministically) to ``max_texts``."""
+    PSI/KL of cluster shares. Each side is subsampled (deterministically) to ``max_texts``.
+
+    k-means runs with ``n_threads`` BLAS/OpenMP threads (default 1: on a shared 2-core machine
+    more threads oversubscribe and run ~10x slower for a few thousand texts).
+    """
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     _require(len(ref_texts), len(cur_texts), "embedding_cluster")
     embed_fn = embed_fn or minilm_embedder()
@@ -192,9 +198,11 @@ def embedding_cluster_drift(
     ref_x = embed_fn(_sub(ref_texts))
     cur_x = embed_fn(_sub(cur_texts))
     k = max(1, min(k, len(ref_x)))
-    km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(ref_x)
+    with threadpool_limits(limits=n_threads):
+        km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(ref_x)
+        cur_labels = km.predict(cur_x)
     rc = np.bincount(km.labels_, minlength=k).astype(float)
-    cc = np.bincount(km.predict(cur_x), minlength=k).astype(float)
+    cc = np.bincount(cur_labels, minlength=k).astype(float)
     return _result("embedding_cluster", [f"cluster_{i}" for i in range(k)], rc, cc, eps)
 
 
