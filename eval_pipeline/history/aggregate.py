@@ -130,7 +130,11 @@ def refresh_history(
     tmp_db = f"{db_path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     counts: dict[str, int] = {}
     parquet_paths: dict[str, str] = {}
+    # A full scan never re-reads a block: DuckDB's external file cache would only keep every
+    # scanned Parquet block in the buffer pool (RSS ~2x at 10 M rows). Off for the refresh.
+    cache = con.execute("SELECT current_setting('enable_external_file_cache')").fetchone()[0]
     with FileLock(f"{db_path}.lock", timeout=lock_timeout_s):
+        con.execute("SET enable_external_file_cache = false")
         con.execute(f"ATTACH {q._quote(tmp_db)} AS {alias}")
         try:
             for table, select in selects.items():
@@ -144,6 +148,7 @@ def refresh_history(
             con.execute(f"CHECKPOINT {alias}")
         finally:
             con.execute(f"DETACH {alias}")
+            con.execute(f"SET enable_external_file_cache = {'true' if cache else 'false'}")
         os.replace(tmp_db, db_path)
         if os.path.exists(tmp_db + ".wal"):
             os.remove(tmp_db + ".wal")
@@ -192,23 +197,36 @@ def query_history(db_path: str | os.PathLike, sql: str, params: list | None = No
         con.close()
 
 
+def _empty_run_scores() -> pd.DataFrame:
+    return pd.DataFrame(columns=["suite", "eval_set", "sample_id", "repeat", "family", "metric",
+                                 "value", "passed", "category", "infra_error"])
+
+
 def load_run_scores(
     con: duckdb.DuckDBPyConnection, scores_glob: str, date: str, model_version: str,
     families: list[str] | None = None,
 ) -> pd.DataFrame:
     """Per-sample score rows of one run, read with partition pruning (only that run's files).
 
-    With the standard layout glob (``.../scores/*/*/*/*.parquet``) the glob itself is narrowed
-    to ``.../scores/*/date=<d>/model_version=<mv>/*.parquet`` so DuckDB lists only that run's
-    files (matters on S3 with thousands of partitions). Returns an empty frame (with the
+    With the standard layout glob (``.../scores/*/*/*/*.parquet``) the glob is narrowed to
+    that run's partitions; with ``families`` given it becomes exact prefixes
+    (``.../scores/family=<f>/date=<d>/model_version=<mv>/``), so on S3 only that run's
+    objects are listed instead of every partition (seconds saved at 7,300 partitions). Returns an empty frame (with the
     columns) when the run has no scores.
     """
     suffix = "/*/*/*/*.parquet"
     if scores_glob.endswith(suffix):
-        scores_glob = scores_glob[: -len(suffix)] + f"/*/date={date}/model_version={model_version}/*.parquet"
+        root = scores_glob[: -len(suffix)]
+        run = f"date={date}/model_version={model_version}/*.parquet"
+        if families:  # exact prefixes: an S3 listing of only this run's objects
+            globs = [f"{root}/family={f}/{run}" for f in families]
+            globs = [g for g in globs if has_files(con, g)]
+            if not globs:
+                return _empty_run_scores()
+            return con.execute(q.run_scores_sql(q.parquet_source(globs), date, model_version, families)).df()
+        scores_glob = f"{root}/*/{run}"
     if not has_files(con, scores_glob):
-        return pd.DataFrame(columns=["suite", "eval_set", "sample_id", "repeat", "family", "metric",
-                                     "value", "passed", "category", "infra_error"])
+        return _empty_run_scores()
     return con.execute(q.run_scores_sql(q.parquet_source(scores_glob), date, model_version, families)).df()
 
 
@@ -245,15 +263,18 @@ def regression_report_for_run(
     production_model_version: str | None = None,
     config=None,
     families: list[str] | None = None,
+    runs: pd.DataFrame | None = None,
 ):
     """Choose the baseline for ``candidate`` (a ``stats.RunRef``), load both runs and compare them.
 
-    Known runs: ``runs/.../run.json`` (with pass/fail) merged with every scored partition.
+    Known runs: ``runs`` if given (e.g. ``list_scored_runs(history_db)``, cheap), else every scored
+    partition from the file listing; merged with ``runs/.../run.json`` pass/fail. Pass ``families``
+    (e.g. ``SELECT DISTINCT family FROM score_history``) for exact S3 prefixes.
     Returns a ``stats.RegressionReport`` (``status="no_baseline"`` on a first run).
     """
     from eval_pipeline.history.stats import regression_report, select_baseline
 
-    scored = list_runs_from_files(con, sources.scores_glob)
+    scored = runs[["date", "model_version"]] if runs is not None else list_runs_from_files(con, sources.scores_glob)
     artifacts = load_runs(con, sources.runs_glob)
     runs = scored.merge(artifacts, on=["date", "model_version"], how="left") if len(artifacts) else scored
     baseline, why = select_baseline(runs, candidate, production_model_version)

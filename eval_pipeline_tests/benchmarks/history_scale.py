@@ -128,7 +128,7 @@ def _start_seaweed():
     return srv, s3
 
 
-def _duckdb(root: str, s3: dict | None):
+def _duckdb(root: str, s3: dict | None, memory_limit: str = "1GB"):
     """DuckDB connection that can read the data (the Warehouse's own for S3), 2 threads, 1 GB."""
     import duckdb
 
@@ -139,7 +139,7 @@ def _duckdb(root: str, s3: dict | None):
     else:
         con = duckdb.connect()
     con.execute("SET threads = 2")
-    con.execute("SET memory_limit = '1GB'")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
     return con
 
 
@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--local", action="store_true", help="local folder instead of SeaweedFS S3")
     ap.add_argument("--keep", help="use / keep this local folder (reuses existing data)")
+    ap.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit (default 1GB)")
     args = ap.parse_args(argv)
 
     from eval_pipeline.history import sql as q
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     where = f"S3 on SeaweedFS ({s3['endpoint']})" if s3 else f"local folder {root}"
     if not args.local and not s3:
         where += " (SeaweedFS test server not available yet)"
-    print(f"# history scale benchmark: {where}, cores={os.cpu_count()}, DuckDB threads=2, memory_limit=1GB")
+    print(f"# history scale benchmark: {where}, cores={os.cpu_count()}, DuckDB threads=2, "
+          f"memory_limit={args.memory_limit}")
     try:
         dates, mvs = _plan(args.rows)
         if args.keep and os.path.exists(os.path.join(root, "scores")):
@@ -178,14 +180,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"generate: {total:,} rows in {len(dates) * len(mvs):,} partitions "
               f"({len(dates)} days x {len(mvs)} model versions): {gen_s:.1f} s "
               f"({total / gen_s / 1e6 if gen_s == gen_s else float('nan'):.2f} M rows/s)")
+        import duckdb  # noqa: F401  (imported before the baseline RSS reading)
+
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-        con = _duckdb(root, s3)
+        con = _duckdb(root, s3, args.memory_limit)
         src = HistorySources.for_root(root)
         db_path = os.path.join(work, "history", "history.duckdb")
         out_dir = f"{root}/_history" if s3 else os.path.join(work, "history")
         res = refresh_history(con, src, db_path=db_path, parquet_dir=out_dir)
-        print(f"history refresh: {res.seconds:.1f} s -> {res.row_counts['score_history']:,} history rows, "
+        rss_refresh = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"history refresh: {res.seconds:.1f} s (peak RSS so far {rss_refresh:.0f} MB) -> {res.row_counts['score_history']:,} history rows, "
               f"{res.row_counts['failure_modes']:,} failure-mode rows")
 
         # warm imports (a Dagster code server has these loaded): not query time
@@ -202,8 +207,9 @@ def main(argv: list[str] | None = None) -> None:
         timings["trend (one model version)"] = time.perf_counter() - t
         t = time.perf_counter()
         side = hist.execute(q.CANDIDATE_VS_BASELINE_QUERY, [last, mv, base_mv]).df()
-        cand = load_run_scores(con, src.scores_glob, last, mv)
-        base = load_run_scores(con, src.scores_glob, last, base_mv)
+        fams = [r[0] for r in hist.execute("SELECT DISTINCT family FROM score_history").fetchall()]
+        cand = load_run_scores(con, src.scores_glob, last, mv, fams)
+        base = load_run_scores(con, src.scores_glob, last, base_mv, fams)
         rep = regression_report(cand, base)
         timings["candidate vs baseline (+ paired report)"] = time.perf_counter() - t
         t = time.perf_counter()
