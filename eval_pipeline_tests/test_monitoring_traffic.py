@@ -101,3 +101,21 @@ def test_synthetic_rows_are_labelled_and_deterministic():
     assert all(r["request_id"].startswith("syn-") for r in a)
     c, _, _ = generate_records(cfg.model_copy(update={"seed": 10}))
     assert c != a
+
+
+def test_process_day_end_to_end(tmp_path):
+    from eval_pipeline.monitoring.daily import process_day
+    from eval_pipeline.monitoring.synthetic import FeedbackRates, PiiRates
+
+    cfg = SyntheticTrafficConfig(day=DAY, n_rows=1200, seed=21, malformed_rate=0.01, pii=PiiRates(email=0.1),
+                                 feedback=FeedbackRates(thumbs_down=0.2, thumbs_up=0.1, regenerate=0.1))
+    written = write_synthetic_day(tmp_path, cfg)
+    res = process_day(str(tmp_path), DAY, rate=0.5, salt="d", baseline_p99_s=1.0)  # p99 ~2.7 s -> ratio ~2.7
+    assert res.n_read == written.n_rows and 500 < len(res.sample) < 700
+    assert len(res.errors) == len(written.malformed)
+    levels = {a.metric: a.level for a in res.alerts}
+    assert levels["thumbs_down_rate"] == "critical"  # ~2/3 of rated requests are thumbs down
+    assert levels["regenerate_rate"] == "ok" and levels["p99_latency_ratio"] == "warn"
+    summary = res.summary()
+    assert summary["n_malformed"] == len(written.malformed)
+    assert "@" not in json.dumps(summary, default=str)
