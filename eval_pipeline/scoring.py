@@ -243,6 +243,7 @@ def run_artifact(
         "timestamp": pd.Timestamp.utcnow().isoformat(),
         "eval_sets": sets,
         "overall": "FAIL" if blocking_failed else "PASS",
+        "passed": not blocking_failed,
         "blocking_failures": [f"{t.suite}/{t.eval_set}:{t.metric}" for t in blocking_failed],
         "warnings": [f"{t.suite}/{t.eval_set}:{t.metric}" for t in warn_failed],
         "duration_s": round(time.time() - started_at, 3),

@@ -148,7 +148,7 @@ def test_blocking_gate_fails_the_cli_and_leaves_downstream_unmaterialized(tmp_pa
     dagster = str(Path(sys.executable).parent / "dagster")
     instance = dg.DagsterInstance.from_config(str(home))
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [mv.key])
-    select = "golden_samples,model_responses,deterministic_scores,similarity_scores,eval_run,regression_report"
+    select = "golden_samples,model_responses,deterministic_scores,eval_run,regression_report"
     proc = subprocess.run(
         [dagster, "asset", "materialize", "-m", "eval_pipeline.definitions", "--select", select, "--partition", f"{DATE}|{mv.key}"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,

@@ -155,13 +155,9 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
     root = _root(warehouse)
     con = wh.connect_duckdb()
     sources = aggregate.HistorySources.for_root(root)
-    runs = aggregate.load_runs(con, sources.runs_glob)
     prod = project.registry.production
-    candidate = stats.RunRef(date, mv_key)
-    baseline, reason = stats.select_baseline(runs, candidate, prod.key if prod else None)
-    cand = aggregate.load_run_scores(con, sources.scores_glob, date, mv_key)
-    base = aggregate.load_run_scores(con, sources.scores_glob, baseline.date, baseline.model_version) if baseline else None
-    rep = stats.regression_report(cand, base, candidate=candidate, baseline=baseline, baseline_reason=reason)
+    rep = aggregate.regression_report_for_run(con, sources, stats.RunRef(date, mv_key), production_model_version=prod.key if prod else None)
+    reason = rep.baseline_reason
     prefix = f"reports/regression/date={date}/model_version={mv_key}"
     uri = wh.write_bytes(f"{prefix}/report.json", json.dumps(stats.report_dict(rep), default=str, indent=2).encode("utf-8"), content_type="application/json")
     md = {
