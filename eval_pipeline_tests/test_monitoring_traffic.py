@@ -119,3 +119,20 @@ def test_process_day_end_to_end(tmp_path):
     summary = res.summary()
     assert summary["n_malformed"] == len(written.malformed)
     assert "@" not in json.dumps(summary, default=str)
+
+
+def test_reads_through_a_warehouse_object(tmp_path):
+    from eval_pipeline.warehouse import Warehouse
+
+    wh = Warehouse.from_url(str(tmp_path / "wh"))
+    cfg = SyntheticTrafficConfig(day=DAY, n_rows=120, seed=2, n_files=2, malformed_rate=0.05)
+    written = write_synthetic_day(tmp_path / "logs", cfg)
+    for f in written.files:
+        wh.write_bytes(f"traffic/date={DAY}/{f.rsplit('/', 1)[-1]}", open(f, "rb").read())
+    wh.write_bytes("traffic/date=2025-06-02/part-0000.jsonl", b"{}\n")  # another day: not read
+    frame, errors = read_traffic_day("traffic", DAY, warehouse=wh)
+    local, local_errors = read_traffic_day(str(tmp_path / "logs"), DAY)
+    assert frame["request_id"].tolist() == local["request_id"].tolist()
+    assert [(e["file"].rsplit("/", 1)[-1], e["line"]) for e in errors] == \
+        [(e["file"].rsplit("/", 1)[-1], e["line"]) for e in local_errors]
+    assert all(e["file"].startswith(str(tmp_path / "wh")) for e in errors) and errors

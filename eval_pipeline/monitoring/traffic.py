@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass
 from datetime import date as date_type
 from typing import Any, Iterator
 
@@ -22,39 +21,74 @@ from .schema import TRAFFIC_COLUMNS, TrafficRecord
 LOG_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
-@dataclass
 class _Source:
-    fs: Any  # pyarrow.fs.FileSystem
-    root: str  # path inside fs
-    display: str  # what users see in error reports
+    """Where log files live: a pyarrow filesystem (local / ``s3://`` URI) or a warehouse object."""
+
+    def list(self, sub: str, recursive: bool) -> list[str]:  # keys relative to the prefix
+        raise NotImplementedError
+
+    def read(self, key: str) -> bytes:
+        raise NotImplementedError
+
+    def display(self, key: str) -> str:
+        raise NotImplementedError
 
 
-def _resolve(prefix: str, filesystem: Any = None) -> _Source:
-    """Turn ``prefix`` (local path, ``file://`` or ``s3://`` URI) into a pyarrow filesystem + path."""
-    import pyarrow.fs as pafs
-
-    if filesystem is not None:
-        return _Source(filesystem, prefix.split("://", 1)[-1].rstrip("/"), prefix.rstrip("/"))
-    if "://" in prefix:
-        fs, path = pafs.FileSystem.from_uri(prefix)
-        return _Source(fs, path.rstrip("/"), prefix.rstrip("/"))
-    import os
-
-    return _Source(pafs.LocalFileSystem(), os.path.abspath(prefix), os.path.abspath(prefix))
+def _keep(name: str) -> bool:
+    base = posixpath.basename(name)
+    return name.endswith(LOG_SUFFIXES) and not base.startswith((".", "_"))
 
 
-def _list_files(src: _Source, root: str, recursive: bool) -> list[str]:
-    import pyarrow.fs as pafs
+class _FsSource(_Source):
+    def __init__(self, prefix: str, filesystem: Any = None):
+        import os
 
-    info = src.fs.get_file_info(root)
-    if info.type != pafs.FileType.Directory:
-        return []
-    infos = src.fs.get_file_info(pafs.FileSelector(root, recursive=recursive))
-    return sorted(
-        i.path for i in infos
-        if i.type == pafs.FileType.File and i.path.endswith(LOG_SUFFIXES)
-        and not posixpath.basename(i.path).startswith((".", "_"))
-    )
+        import pyarrow.fs as pafs
+
+        if filesystem is not None:
+            self.fs, self.root, self.shown = filesystem, prefix.split("://", 1)[-1].rstrip("/"), prefix.rstrip("/")
+        elif "://" in prefix:
+            self.fs, path = pafs.FileSystem.from_uri(prefix)
+            self.root, self.shown = path.rstrip("/"), prefix.rstrip("/")
+        else:
+            self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(prefix)
+            self.shown = self.root
+
+    def list(self, sub: str, recursive: bool) -> list[str]:
+        import pyarrow.fs as pafs
+
+        root = posixpath.join(self.root, sub) if sub else self.root
+        if self.fs.get_file_info(root).type != pafs.FileType.Directory:
+            return []
+        infos = self.fs.get_file_info(pafs.FileSelector(root, recursive=recursive))
+        return sorted(i.path[len(self.root):].lstrip("/") for i in infos
+                      if i.type == pafs.FileType.File and _keep(i.path))
+
+    def read(self, key: str) -> bytes:
+        with self.fs.open_input_stream(posixpath.join(self.root, key)) as f:
+            return f.read()
+
+    def display(self, key: str) -> str:
+        return posixpath.join(self.shown, key)
+
+
+class _WarehouseSource(_Source):
+    """Any object with ``list_keys(prefix)`` and ``read_bytes(key)`` (e.g. ``eval_pipeline.warehouse.Warehouse``)."""
+
+    def __init__(self, warehouse: Any, prefix: str):
+        self.wh, self.prefix = warehouse, prefix.strip("/")
+
+    def list(self, sub: str, recursive: bool) -> list[str]:
+        base = "/".join(x for x in (self.prefix, sub) if x) + "/"
+        keys = [k[len(base):] for k in self.wh.list_keys(base if base != "/" else "")]
+        keys = [k for k in keys if _keep(k) and (recursive or "/" not in k)]
+        return sorted(posixpath.join(sub, k) if sub else k for k in keys)
+
+    def read(self, key: str) -> bytes:
+        return self.wh.read_bytes("/".join(x for x in (self.prefix, key) if x))
+
+    def display(self, key: str) -> str:
+        return self.wh.uri("/".join(x for x in (self.prefix, key) if x)) if hasattr(self.wh, "uri") else key
 
 
 def _format_validation_error(exc: ValidationError) -> str:
@@ -65,9 +99,7 @@ def _format_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts) + " (fix the producer or the line; schema: eval_pipeline.monitoring.schema)"
 
 
-def _iter_jsonl(src: _Source, path: str) -> Iterator[tuple[int, TrafficRecord | None, str | None]]:
-    with src.fs.open_input_stream(path) as f:
-        data = f.read()
+def _iter_jsonl(data: bytes) -> Iterator[tuple[int, TrafficRecord | None, str | None]]:
     for lineno, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
@@ -81,11 +113,11 @@ def _iter_jsonl(src: _Source, path: str) -> Iterator[tuple[int, TrafficRecord | 
                 yield lineno, None, _format_validation_error(exc)
 
 
-def _iter_parquet(src: _Source, path: str) -> Iterator[tuple[int, TrafficRecord | None, str | None]]:
+def _iter_parquet(data: bytes) -> Iterator[tuple[int, TrafficRecord | None, str | None]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with src.fs.open_input_file(path) as f:
-        table = pq.read_table(f)
+    table = pq.read_table(pa.BufferReader(data))
     for rowno, obj in enumerate(table.to_pylist(), start=1):
         try:
             yield rowno, TrafficRecord.model_validate(obj), None
@@ -97,12 +129,17 @@ def read_traffic_day(
     prefix: str,
     day: str | date_type,
     filesystem: Any = None,
+    warehouse: Any = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Read every valid interaction of ``day`` under ``prefix``.
 
     If ``<prefix>/date=YYYY-MM-DD/`` exists, all log files below it are read (the partition folder
     decides the day). Otherwise the log files directly below ``prefix`` are read and rows are kept
     when their UTC timestamp falls on ``day``.
+
+    ``prefix`` is a local folder or a ``s3://`` URI (pyarrow filesystem; pass ``filesystem=`` for a
+    configured one), or - with ``warehouse=`` (anything with ``list_keys``/``read_bytes``, e.g.
+    :class:`eval_pipeline.warehouse.Warehouse`) - a key prefix inside that warehouse.
 
     Returns ``(frame, errors)``: ``frame`` has ``TRAFFIC_COLUMNS`` (raw text included: keep in
     memory, redact before storing); ``errors`` lists every malformed line as
@@ -111,22 +148,21 @@ def read_traffic_day(
     """
     day_str = day.isoformat() if isinstance(day, date_type) else str(day)
     date_type.fromisoformat(day_str)  # raises ValueError naming the bad value
-    src = _resolve(prefix, filesystem)
-    part = posixpath.join(src.root, f"date={day_str}")
-    files = _list_files(src, part, recursive=True)
+    src: _Source = _WarehouseSource(warehouse, prefix) if warehouse is not None else _FsSource(prefix, filesystem)
+    files = src.list(f"date={day_str}", recursive=True)
     filter_by_timestamp = False
     if not files:
-        files = _list_files(src, src.root, recursive=False)
+        files = src.list("", recursive=False)
         filter_by_timestamp = True
 
     cols: dict[str, list[Any]] = {c: [] for c in TRAFFIC_COLUMNS}
     errors: list[dict[str, Any]] = []
     seen: dict[str, tuple[str, int]] = {}
-    for path in files:
-        display = path if src.display == src.root else src.display + path[len(src.root):]
-        reader = _iter_parquet if path.endswith(".parquet") else _iter_jsonl
+    for key in files:
+        display = src.display(key)
+        reader = _iter_parquet if key.endswith(".parquet") else _iter_jsonl
         try:
-            for lineno, rec, err in reader(src, path):
+            for lineno, rec, err in reader(src.read(key)):
                 if err is not None:
                     errors.append({"file": display, "line": lineno, "error": err})
                     continue
