@@ -69,11 +69,13 @@ def build_stored_sample(
     salt: str = "",
     redactor: Redactor | None = None,
     session_salt: str = "session:",
+    input_salt: str = "",
 ) -> pd.DataFrame:
     """Sample ``frame`` and turn it into the privacy-safe stored form (``SAMPLE_COLUMNS``).
 
-    ``frame`` is the traffic reader's output. ``input_hash`` is sha256 of the raw input (so a replay
-    can check it re-read the same text); ``session_hash`` is a salted sha256 of the session id.
+    ``frame`` is the traffic reader's output. ``input_hash`` is sha256 of ``input_salt`` + the raw
+    input (so a replay can check it re-read the same text; set a secret ``input_salt`` to stop
+    dictionary look-ups of short inputs); ``session_hash`` is a salted sha256 of the session id.
     """
     redactor = redactor or Redactor()
     s = sample_traffic(frame, rate, salt)
@@ -87,7 +89,7 @@ def build_stored_sample(
     out = pd.DataFrame({
         **{c: s[c] for c in ("request_id", "timestamp", "date", "model_version", "model_snapshot_id",
                              "config_hash", "prompt_template")},
-        "input_hash": _str_series(_sha256_hex(inputs)),
+        "input_hash": _str_series(_sha256_hex(inputs, input_salt)),
         "input_redacted": red_in.to_pandas(),
         "output_redacted": red_out.to_pandas(),
         "input_chars": inputs.str.len().astype(np.int64),
@@ -110,9 +112,9 @@ _SHARED: dict[str, object] = {}
 
 
 def _chunk_worker(args: tuple) -> pd.DataFrame:
-    start, stop, rate, salt, config, session_salt = args
+    start, stop, rate, salt, config, session_salt, input_salt = args
     frame = _SHARED["frame"]
-    return build_stored_sample(frame.iloc[start:stop], rate, salt, Redactor(config), session_salt)
+    return build_stored_sample(frame.iloc[start:stop], rate, salt, Redactor(config), session_salt, input_salt)
 
 
 def build_stored_sample_parallel(
@@ -121,6 +123,7 @@ def build_stored_sample_parallel(
     salt: str = "",
     redactor: Redactor | None = None,
     session_salt: str = "session:",
+    input_salt: str = "",
     workers: int = 2,
 ) -> pd.DataFrame:
     """:func:`build_stored_sample` split over ``workers`` forked processes (same result, same order).
@@ -134,12 +137,12 @@ def build_stored_sample_parallel(
 
     config = (redactor or Redactor()).config
     if workers <= 1 or len(frame) < 20_000 or "fork" not in mp.get_all_start_methods():
-        return build_stored_sample(frame, rate, salt, Redactor(config), session_salt)
+        return build_stored_sample(frame, rate, salt, Redactor(config), session_salt, input_salt)
     bounds = np.linspace(0, len(frame), workers + 1).astype(int)
     _SHARED["frame"] = frame
     try:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
-            parts = list(ex.map(_chunk_worker, [(int(a), int(b), rate, salt, config, session_salt)
+            parts = list(ex.map(_chunk_worker, [(int(a), int(b), rate, salt, config, session_salt, input_salt)
                                                 for a, b in zip(bounds[:-1], bounds[1:])]))
     finally:
         _SHARED.clear()
