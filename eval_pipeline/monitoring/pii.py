@@ -128,6 +128,8 @@ def _to_arrow(texts: Any) -> pa.Array:
         else:
             texts = pa.array(list(texts) if not isinstance(texts, (list, np.ndarray)) else texts,
                              type=pa.string())
+    if isinstance(texts, pa.ChunkedArray):  # e.g. a Series built by pd.concat
+        texts = texts.combine_chunks()
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
         texts = texts.cast(pa.string())
     return pc.fill_null(texts, "")
