@@ -110,7 +110,7 @@ def run_demo(date: str | None = None, quiet: bool = False) -> dict:
     summary["timings"]["calibration"] = steps
     if not ok:
         say("   calibration failed: see the Dagster run log (dagster dev -w workspace.yaml)")
-    evaluation = ["golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report"]
+    evaluation = ["golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval"]
     for mv in versions:
         say(f"2/3 evaluating {mv.name} ({mv.key}) ...")
         ok, steps = _materialize(defs, evaluation, instance, partition_key=eval_partition_key(date, mv.key))

@@ -22,7 +22,7 @@ from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, Se
 
 DATE = "2026-11-02"
 API_KEY = "sk-test-e2e-SECRET-0123456789"
-EVAL_ASSETS = ["golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report"]
+EVAL_ASSETS = ["golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval"]
 
 
 def _small_data(tmp: Path, intent_gate: float = 0.5) -> Path:
@@ -88,6 +88,7 @@ def test_pipeline_end_to_end_rerun_is_free_and_key_never_leaks(tmp_path, server,
     assert first_calls >= 24 + 8 + 8 + 4  # every sample (judge calls on top)
     art = json.loads((wh / f"runs/date={DATE}/model_version={mv.key}/run.json").read_text())
     assert art["overall"] == "PASS" and art["model_version"] == mv.key and art["samples"] == 44
+    assert json.loads((wh / f"releases/date={DATE}/model_version={mv.key}.json").read_text())["approved"] is True
     sets = {s["eval_set"]: s for s in art["eval_sets"]}
     assert set(sets) == {"intent_routing", "slot_extraction", "faq_answers", "faq_answer_quality"}
     pr = sets["intent_routing"]["metrics"]["pass_rate"]
@@ -132,7 +133,7 @@ def test_golden_error_stops_run_before_any_model_call(tmp_path, server):
 
 
 def test_blocking_gate_fails_the_cli_and_leaves_downstream_unmaterialized(tmp_path, server):
-    """`dagster asset materialize` works as a CI gate: non-zero exit, regression_report not materialized."""
+    """`dagster asset materialize` works as a CI gate: non-zero exit, release_approval not materialized."""
     data, wh = _small_data(tmp_path, intent_gate=0.99), tmp_path / "wh"
     server.config.model_accuracy = {"claude-haiku-4-5": 0.5}
     _answer_key(data, server)
@@ -148,7 +149,7 @@ def test_blocking_gate_fails_the_cli_and_leaves_downstream_unmaterialized(tmp_pa
     dagster = str(Path(sys.executable).parent / "dagster")
     instance = dg.DagsterInstance.from_config(str(home))
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [mv.key])
-    select = "golden_samples,model_responses,deterministic_scores,eval_run,regression_report"
+    select = "golden_samples,model_responses,deterministic_scores,eval_run,regression_report,release_approval"
     proc = subprocess.run(
         [dagster, "asset", "materialize", "-m", "eval_pipeline.definitions", "--select", select, "--partition", f"{DATE}|{mv.key}"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -158,4 +159,5 @@ def test_blocking_gate_fails_the_cli_and_leaves_downstream_unmaterialized(tmp_pa
     assert API_KEY not in proc.stdout + proc.stderr
     art = json.loads((wh / f"runs/date={DATE}/model_version={mv.key}/run.json").read_text())
     assert art["overall"] == "FAIL" and "customer_support/intent_routing:pass_rate" in art["blocking_failures"]
-    assert not (wh / "reports" / "regression").exists()  # downstream of the failed gate: not materialized
+    assert not (wh / "releases").exists()  # downstream of the failed gate: not materialized
+    assert (wh / f"reports/regression/date={DATE}/model_version={mv.key}/report.json").exists()  # not gated: still reported

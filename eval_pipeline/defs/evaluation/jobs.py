@@ -22,9 +22,9 @@ import dagster as dg
 
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS
 
-NIGHTLY_ASSETS = ("golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "eval_run", "regression_report")
-WEEKLY_JUDGE_ASSETS = ("golden_samples", "model_responses", "judge_scores", "eval_run", "regression_report")
-RESCORE_ASSETS = ("deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report")
+NIGHTLY_ASSETS = ("golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "eval_run", "regression_report", "release_approval")
+WEEKLY_JUDGE_ASSETS = ("golden_samples", "model_responses", "judge_scores", "eval_run", "regression_report", "release_approval")
+RESCORE_ASSETS = ("deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval")
 CALIBRATION_ASSETS = ("judge_calibration", "similarity_calibration")
 HISTORY_ASSETS = ("eval_history",)
 

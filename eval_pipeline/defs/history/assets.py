@@ -139,7 +139,7 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 @dg.asset(
     partitions_def=EVAL_PARTITIONS,
-    deps=["eval_run"],
+    deps=["deterministic_scores", "similarity_scores", "judge_scores"],
     group_name=GROUP,
     kinds={"duckdb", "json"},
     description="Candidate vs baseline, sample by sample: McNemar's exact test (pass/fail), Wilcoxon signed-rank "
@@ -176,7 +176,7 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset_check(asset=regression_report, description="Fails (ERROR) when the candidate has a statistically significant "
+@dg.asset_check(asset=regression_report, blocking=True, description="Fails (ERROR) when the candidate has a statistically significant "
                 "regression larger than the minimum effect against its baseline; improvements are reported too.")
 def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     date, mv_key = partition_parts(context)
@@ -190,3 +190,26 @@ def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse:
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"status": summary["status"], "message": summary["message"], "regressions": dg.MetadataValue.md(table)},
     )
+
+
+@dg.asset(
+    partitions_def=EVAL_PARTITIONS,
+    deps=["eval_run", "regression_report"],
+    group_name="release",
+    kinds={"json"},
+    description="The release decision: materialized only when every blocking quality gate passed and there is no "
+    "significant regression against the baseline (both checks are blocking). A deploy pipeline can wait for this "
+    "partition: releases/date=<d>/model_version=<mv>.json.",
+)
+def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    date, mv_key = partition_parts(context)
+    wh = warehouse.get()
+    art = json.loads(wh.read_bytes(f"runs/date={date}/model_version={mv_key}/run.json"))
+    rep = json.loads(wh.read_bytes(f"reports/regression/date={date}/model_version={mv_key}/report.json"))["summary"]
+    decision = {
+        "date": date, "model_version": mv_key, "approved": True, "run_id": context.run_id,
+        "overall": art["overall"], "warnings": art["warnings"], "baseline": rep.get("baseline"),
+        "improvements": rep.get("improvement", 0), "cost_usd": art["cost_usd"],
+    }
+    uri = wh.write_bytes(f"releases/date={date}/model_version={mv_key}.json", json.dumps(decision, indent=2).encode("utf-8"), content_type="application/json")
+    return dg.MaterializeResult(metadata={"approved": True, "warnings": ", ".join(art["warnings"]) or "none", "baseline": str(rep.get("baseline")), "path": dg.MetadataValue.path(uri)})
