@@ -22,8 +22,11 @@ def _root(warehouse: WarehouseResource) -> str:
 def _history_db_path(warehouse: WarehouseResource) -> str:
     """The DuckDB file is local (DuckDB cannot write a database on S3): beside a local warehouse,
     else under ~/.eval_pipeline. The Parquet copies of the history tables go to the warehouse itself."""
+    import os
     from pathlib import Path
 
+    if os.environ.get("EVAL_HISTORY_DB"):
+        return os.environ["EVAL_HISTORY_DB"]
     root = _root(warehouse)
     if "://" not in root:
         return str(Path(root) / "history" / "history.duckdb")
