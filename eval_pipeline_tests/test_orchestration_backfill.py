@@ -17,8 +17,8 @@ from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, Se
 
 N_SAMPLES = 4
 DATE = "2026-11-20"
-NIGHTLY = ("golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "eval_run", "regression_report")
-RESCORE = ("deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report")
+NIGHTLY = ("golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "eval_run", "regression_report", "release_approval")
+RESCORE = ("deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval")
 
 
 @pytest.fixture

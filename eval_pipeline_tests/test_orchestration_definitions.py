@@ -45,17 +45,18 @@ def test_definitions_validate_and_register_all_jobs_schedules_sensors(defs):
 
 
 def test_job_selections(defs):
-    assert _selected(defs, "nightly_eval_job") == {"golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "eval_run", "regression_report"}
-    assert _selected(defs, "weekly_judge_job") == {"golden_samples", "model_responses", "judge_scores", "eval_run", "regression_report"}
+    gated = {"eval_run", "regression_report", "release_approval"}
+    assert _selected(defs, "nightly_eval_job") == {"golden_samples", "model_responses", "deterministic_scores", "similarity_scores"} | gated
+    assert _selected(defs, "weekly_judge_job") == {"golden_samples", "model_responses", "judge_scores"} | gated
     rescore = _selected(defs, "rescore_job")
     assert "model_responses" not in rescore and "golden_samples" not in rescore
-    assert {"deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report"} == rescore
+    assert {"deterministic_scores", "similarity_scores", "judge_scores"} | gated == rescore
     assert _selected(defs, "calibration_job") == {"judge_calibration", "similarity_calibration"}
     assert _selected(defs, "history_job") == {"eval_history"}
     # The gate checks on eval_run run inside the partitioned jobs.
     for name in ("nightly_eval_job", "weekly_judge_job", "rescore_job"):
         checks = {k.name for k in defs.resolve_job_def(name).asset_layer.asset_graph.asset_check_keys}
-        assert "quality_gate" in checks, name
+        assert {"quality_gate", "no_significant_regression"} <= checks, name
         assert defs.resolve_job_def(name).partitions_def is not None
 
 

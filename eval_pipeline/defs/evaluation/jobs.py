@@ -7,14 +7,19 @@ nothing. Asset checks on the selected assets (the ``eval_run`` gates) run with t
 job                 partitioned  assets
 ==================  ===========  ==============================================================
 nightly_eval_job    date x mv    golden_samples, model_responses, deterministic_scores,
-                                 similarity_scores, eval_run (+ gate checks), regression_report
+                                 similarity_scores, eval_run (+ quality_gate), regression_report
+                                 (+ no_significant_regression), release_approval
 weekly_judge_job    date x mv    golden_samples, model_responses, judge_scores, eval_run,
-                                 regression_report
+                                 regression_report, release_approval
 rescore_job         date x mv    deterministic_scores, similarity_scores, judge_scores, eval_run,
-                                 regression_report: re-scores stored responses, no model calls
+                                 regression_report, release_approval: re-scores stored responses,
+                                 no model calls
 calibration_job     no           judge_calibration, similarity_calibration
-history_job         no           eval_history
+history_job         no           eval_history (+ quality_alerts)
 ==================  ===========  ==============================================================
+
+``release_approval`` only materializes when the blocking checks upstream pass, so a run for a
+regressed candidate stops there (by design; the run fails and ``eval_failure_sensor`` alerts).
 """
 from __future__ import annotations
 
