@@ -182,12 +182,13 @@ def thresholds_markdown(results: list[ThresholdResult]) -> str:
     def f(x):
         return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
-    lines = ["| eval set | metric | value | 95% CI | n | gate | blocking | result |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| eval set | metric | value (95% CI) | n | gate | result |", "|---|---|---|---|---|---|"]
     for r in results:
         gate = " and ".join(x for x in ((f">= {r.min:g}" if r.min is not None else ""), (f"<= {r.max:g}" if r.max is not None else "")) if x)
-        ci = f"[{f(r.ci_low)}, {f(r.ci_high)}]" if r.ci_low is not None else "-"
+        gate += " (blocking)" if r.enforced_blocking else ""
+        ci = f" [{f(r.ci_low)}, {f(r.ci_high)}]" if r.ci_low is not None else ""
         res = "PASS" if r.passed else ("**FAIL**" if r.enforced_blocking else "fail (warn)")
-        lines.append(f"| {r.suite}/{r.eval_set} | {r.metric} | {f(r.value)} | {ci} | {r.n} | {gate} | {'yes' if r.enforced_blocking else 'no'} | {res}{' - ' + r.note if r.note else ''} |")
+        lines.append(f"| {r.eval_set} | {r.metric} | {f(r.value)}{ci} | {r.n} | {gate} | {res}{' - ' + r.note if r.note else ''} |")
     return "\n".join(lines)
 
 

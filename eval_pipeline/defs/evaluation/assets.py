@@ -210,8 +210,11 @@ def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
     )
     uri = wh.write_bytes(f"runs/date={date}/model_version={mv_key}/run.json", scoring.dumps(artifact), content_type="application/json")
     context.log.info(f"run artifact {uri}: overall {artifact['overall']}")
+    # Numeric entries per gated metric: the asset's "Plots" tab then shows them across materializations.
+    plots = {f"{r.eval_set}/{r.metric}": float(r.value) for r in results if r.value is not None}
     return dg.MaterializeResult(
         metadata={
+            **plots,
             "overall": artifact["overall"],
             "thresholds": dg.MetadataValue.md(scoring.thresholds_markdown(results)),
             "blocking_failures": ", ".join(artifact["blocking_failures"]) or "none",

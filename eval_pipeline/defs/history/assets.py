@@ -33,6 +33,14 @@ def _history_db_path(warehouse: WarehouseResource) -> str:
     return str(Path.home() / ".eval_pipeline" / "history.duckdb")
 
 
+def _inline_png(png: bytes) -> str:
+    """A chart the UI shows in the metadata panel (Dagster renders base64 images in markdown).
+    Only one small chart per asset is inlined; every chart is a file in the warehouse too."""
+    import base64
+
+    return f"![chart](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
 def _series_charts(score_history: pd.DataFrame, rules) -> dict[str, pd.DataFrame]:
     """Control-chart frames of the main pass-rate series (segment ALL, non-auxiliary metrics)."""
     from eval_pipeline.history import alerts as al
@@ -110,9 +118,10 @@ def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         from eval_pipeline.history import charts
 
         caption, frame = next(iter(trends.items()))
-        png_uri = wh.write_bytes("reports/history/trend_0.png", charts.trend_chart_png(frame, title=caption), content_type="image/png")
-        md["trend_chart"] = dg.MetadataValue.path(png_uri)
-        md["trend_preview"] = dg.MetadataValue.md(f"![trend]({png_uri})" if "://" not in png_uri or png_uri.startswith("file://") else f"[trend chart]({png_uri})")
+        png = charts.trend_chart_png(frame, title=caption)
+        png_uri = wh.write_bytes("reports/history/trend_0.png", png, content_type="image/png")
+        md["trend_chart"] = dg.MetadataValue.md(f"**{caption}** (all charts: html_report)\n\n" + _inline_png(png))
+        md["trend_chart_png"] = dg.MetadataValue.path(png_uri)
     context.log.info(f"history refreshed in {refresh.seconds:.2f}s: {refresh.row_counts}; {len(current)} alert(s) on {latest}")
     return dg.MaterializeResult(metadata=md)
 
@@ -174,7 +183,8 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
     }
     if len(rep.rows):
         png = charts.comparison_chart_png(rep.rows, measure="pass_rate", title=f"{mv_key} vs {rep.baseline}")
-        md["chart"] = dg.MetadataValue.path(wh.write_bytes(f"{prefix}/comparison.png", png, content_type="image/png"))
+        md["chart"] = dg.MetadataValue.md(_inline_png(png))
+        md["chart_png"] = dg.MetadataValue.path(wh.write_bytes(f"{prefix}/comparison.png", png, content_type="image/png"))
     context.log.info(rep.message)
     return dg.MaterializeResult(metadata=md)
 
