@@ -142,3 +142,17 @@ def test_similarity_config_errors(spec, message):
 def test_similarity_config_defaults():
     assert validate_similarity_config(None, "w").threshold == 0.85
     assert validate_similarity_config({"threshold": 0.7}, "w") == SimilarityConfig(0.7)
+
+
+def test_similarity_config_from_settings_objects(tmp_path):
+    class Settings:  # stands in for the suite's pydantic SimilaritySettings
+        threshold = 0.7
+        reference_field = "answer"
+        response_field = None
+        model_path = None
+
+    cfg = SimilarityConfig.from_any(Settings())
+    assert cfg == SimilarityConfig(0.7, "answer", None, None)
+    assert SimilarityConfig.from_any({"threshold": 0.6}).threshold == 0.6
+    with pytest.raises(EvaluatorConfigError, match=r"^w\.model_path: .* no modules\.json"):
+        validate_similarity_config({"model_path": str(tmp_path)}, "w")

@@ -283,9 +283,19 @@ class SimilarityConfig:
     threshold: float = DEFAULT_THRESHOLD
     reference_field: str | None = None  # JSON path into `expected` when it is an object
     response_field: str | None = None  # JSON path into the parsed response
+    model_path: str | None = None  # sentence-transformers folder; None = packaged all-MiniLM-L6-v2
+
+    @classmethod
+    def from_any(cls, obj: Any) -> "SimilarityConfig":
+        """Accept this class, a mapping, or any object with the same attributes (e.g. a pydantic settings model)."""
+        if isinstance(obj, cls):
+            return obj
+        get = obj.get if isinstance(obj, dict) else (lambda k, d=None: getattr(obj, k, d))
+        return cls(float(get("threshold", DEFAULT_THRESHOLD)), get("reference_field"), get("response_field"), get("model_path"))
 
     def evaluator_hash(self, model_id: str) -> str:
-        blob = json.dumps({"model_id": model_id, **asdict(self)}, sort_keys=True)
+        blob = json.dumps({"model_id": model_id, "threshold": self.threshold, "reference_field": self.reference_field,
+                           "response_field": self.response_field}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -295,7 +305,7 @@ def validate_similarity_config(spec: dict[str, Any] | None, where: str) -> Simil
         return SimilarityConfig()
     if not isinstance(spec, dict):
         raise EvaluatorConfigError(f"{where}: must be a mapping, got {type(spec).__name__}")
-    allowed = {"threshold", "reference_field", "response_field"}
+    allowed = {"threshold", "reference_field", "response_field", "model_path"}
     extra = sorted(set(spec) - allowed)
     if extra:
         raise EvaluatorConfigError(f"{where}.{extra[0]}: unknown key; allowed: {', '.join(sorted(allowed))}")
@@ -308,7 +318,10 @@ def validate_similarity_config(spec: dict[str, Any] | None, where: str) -> Simil
                 parse_field_path(spec[key])
             except ValueError as exc:
                 raise EvaluatorConfigError(f"{where}.{key}: {exc}") from None
-    return SimilarityConfig(float(thr), spec.get("reference_field"), spec.get("response_field"))
+    mp = spec.get("model_path")
+    if mp is not None and not (Path(mp) / "modules.json").is_file():
+        raise EvaluatorConfigError(f"{where}.model_path: {mp!r} is not a sentence-transformers model folder (no modules.json)")
+    return SimilarityConfig(float(thr), spec.get("reference_field"), spec.get("response_field"), mp)
 
 
 def _pick(value: Any, path: str | None, parse_json: bool) -> str | None:
@@ -326,7 +339,7 @@ def _pick(value: Any, path: str | None, parse_json: bool) -> str | None:
 def score_similarity(
     samples: pd.DataFrame,
     scorer: SimilarityScorer,
-    config: SimilarityConfig | None = None,
+    config: SimilarityConfig | Any = None,
     *,
     threshold: float | None = None,
     date: str | None = None,
@@ -339,9 +352,9 @@ def score_similarity(
     Infra errors give ``passed=None`` with ``infra_error`` set; refusals/empty answers fail
     (value 0.0 when there is no text); samples without a string reference give ``passed=None``.
     """
-    cfg = config or SimilarityConfig()
+    cfg = SimilarityConfig.from_any(config) if config is not None else SimilarityConfig()
     if threshold is not None:
-        cfg = SimilarityConfig(threshold, cfg.reference_field, cfg.response_field)
+        cfg = SimilarityConfig(threshold, cfg.reference_field, cfg.response_field, cfg.model_path)
     ehash = cfg.evaluator_hash(scorer.model_id)
     rows: list[dict[str, Any]] = []
     todo: list[tuple[int, str, str]] = []  # (row index, response, reference)
