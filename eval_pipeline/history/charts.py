@@ -78,7 +78,7 @@ def comparison_chart_png(rows: pd.DataFrame, title: str = "candidate vs baseline
         ax.set_axis_off()
         return _png(fig)
     scale = 100.0 if measure == "pass_rate" else 1.0
-    labels = [f"{r.suite}/{r.metric}" + ("" if r.segment == "__all__" else f" [{r.segment}]")
+    labels = [f"{r.eval_set}/{r.metric}" + ("" if r.segment == "__all__" else f" [{r.segment}]")
               for r in df.itertuples()]
     y = np.arange(len(df))[::-1]
     eff = df["effect"].to_numpy(dtype=float) * scale

@@ -182,7 +182,10 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
         "path": dg.MetadataValue.path(uri),
     }
     if len(rep.rows):
-        png = charts.comparison_chart_png(rep.rows, measure="pass_rate", title=f"{mv_key} vs {rep.baseline}")
+        from eval_pipeline.history.sql import SEGMENT_ALL
+
+        overall = rep.rows[rep.rows["segment"] == SEGMENT_ALL]  # segments are in the JSON and the HTML report
+        png = charts.comparison_chart_png(overall if len(overall) else rep.rows, measure="pass_rate", title=f"{mv_key} vs {rep.baseline} (pass rate, 95% CI)")
         md["chart"] = dg.MetadataValue.md(_inline_png(png))
         md["chart_png"] = dg.MetadataValue.path(wh.write_bytes(f"{prefix}/comparison.png", png, content_type="image/png"))
     context.log.info(rep.message)
