@@ -10,12 +10,15 @@ import os
 import dagster as dg
 
 from eval_pipeline.defs.evaluation import assets as evaluation_assets
+from eval_pipeline.defs.evaluation import noise_review
 from eval_pipeline.defs.evaluation.jobs import JOBS
 from eval_pipeline.defs.evaluation.schedules import SCHEDULES
 from eval_pipeline.defs.evaluation.sensors import SENSORS
 from eval_pipeline.defs.history import assets as history_assets
 from eval_pipeline.defs.inference import assets as inference_assets
 from eval_pipeline.defs.ingestion import assets as ingestion_assets
+from eval_pipeline.defs.monitoring import assets as monitoring_assets
+from eval_pipeline.defs.monitoring import schedules as monitoring_schedules
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.paths import data_dir
 
@@ -42,10 +45,10 @@ def build_resources() -> dict:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion_assets, inference_assets, evaluation_assets, history_assets]),
-    asset_checks=dg.load_asset_checks_from_modules([evaluation_assets, history_assets]),
-    jobs=JOBS,
-    schedules=SCHEDULES,
+    assets=dg.load_assets_from_modules([ingestion_assets, inference_assets, evaluation_assets, noise_review, history_assets, monitoring_assets]),
+    asset_checks=dg.load_asset_checks_from_modules([evaluation_assets, noise_review, history_assets, monitoring_assets]),
+    jobs=[*JOBS, *monitoring_schedules.JOBS],
+    schedules=[*SCHEDULES, *monitoring_schedules.SCHEDULES],
     sensors=SENSORS,
     resources=build_resources(),
 )
