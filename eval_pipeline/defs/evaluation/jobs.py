@@ -16,6 +16,7 @@ rescore_job         date x mv    deterministic_scores, similarity_scores, judge_
                                  no model calls
 calibration_job     no           judge_calibration, similarity_calibration
 history_job         no           eval_history (+ quality_alerts)
+aa_noise_job        date x mv    aa_noise_floor (+ thresholds_clear_noise_floor)
 ==================  ===========  ==============================================================
 
 ``release_approval`` only materializes when the blocking checks upstream pass, so a run for a
@@ -32,6 +33,7 @@ WEEKLY_JUDGE_ASSETS = ("golden_samples", "model_responses", "judge_scores", "eva
 RESCORE_ASSETS = ("deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval")
 CALIBRATION_ASSETS = ("judge_calibration", "similarity_calibration")
 HISTORY_ASSETS = ("eval_history",)
+AA_NOISE_ASSETS = ("aa_noise_floor",)
 
 nightly_eval_job = dg.define_asset_job(
     name="nightly_eval_job",
@@ -75,7 +77,17 @@ history_job = dg.define_asset_job(
     description="Refresh the longitudinal DuckDB history, control charts and alerts from the warehouse.",
 )
 
-JOBS = [nightly_eval_job, weekly_judge_job, rescore_job, calibration_job, history_job]
+aa_noise_job = dg.define_asset_job(
+    name="aa_noise_job",
+    selection=dg.AssetSelection.assets(*AA_NOISE_ASSETS),
+    partitions_def=EVAL_PARTITIONS,
+    tags={"eval/kind": "aa_noise"},
+    description="A/A noise floor for one (date, model version) partition: the version runs twice (fresh samples), "
+    "their disagreement and difference bands are reported and checked against the thresholds. Needs golden_samples "
+    "for the partition and live model answers (no A/A demo recordings).",
+)
+
+JOBS = [nightly_eval_job, weekly_judge_job, rescore_job, calibration_job, history_job, aa_noise_job]
 """Add to ``dg.Definitions(jobs=...)`` in ``eval_pipeline/definitions.py``."""
 
 PARTITIONED_JOBS = (nightly_eval_job, weekly_judge_job, rescore_job)

@@ -9,6 +9,7 @@ variable                 default         used by
 ``EVAL_NIGHTLY_CRON``    ``0 2 * * *``   ``nightly_eval_schedule``
 ``EVAL_WEEKLY_CRON``     ``0 3 * * 0``   ``weekly_judge_schedule``, ``weekly_calibration_schedule``
 ``EVAL_HISTORY_CRON``    ``0 6 * * *``   ``history_refresh_schedule`` (after the nightly runs)
+``EVAL_AA_NOISE_CRON``   ``0 4 * * 0``   ``aa_noise_schedule`` (production version only)
 ``EVAL_TIMEZONE``        ``UTC``         all of them, and the date partitions
 =======================  ==============  ================================================
 
@@ -33,13 +34,14 @@ import dagster as dg
 
 from eval_pipeline import registration
 from eval_pipeline.config import ConfigError
-from eval_pipeline.defs.evaluation.jobs import calibration_job, history_job, nightly_eval_job, weekly_judge_job
+from eval_pipeline.defs.evaluation.jobs import aa_noise_job, calibration_job, history_job, nightly_eval_job, weekly_judge_job
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, START_DATE, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
 
 NIGHTLY_CRON = os.environ.get("EVAL_NIGHTLY_CRON", "0 2 * * *")
 WEEKLY_CRON = os.environ.get("EVAL_WEEKLY_CRON", "0 3 * * 0")
 HISTORY_CRON = os.environ.get("EVAL_HISTORY_CRON", "0 6 * * *")
+AA_NOISE_CRON = os.environ.get("EVAL_AA_NOISE_CRON", "0 4 * * 0")
 TIMEZONE = os.environ.get("EVAL_TIMEZONE", "UTC")
 
 
@@ -144,5 +146,29 @@ def history_refresh_schedule(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"history:{date}", tags={"eval/kind": "history", "eval/date": date})
 
 
-SCHEDULES = [nightly_eval_schedule, weekly_judge_schedule, weekly_calibration_schedule, history_refresh_schedule]
+@dg.schedule(
+    cron_schedule=AA_NOISE_CRON,
+    execution_timezone=TIMEZONE,
+    job=aa_noise_job,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description=f"Weekly ({AA_NOISE_CRON}, {TIMEZONE}): A/A noise floor of the production model version (runs it "
+    "twice; needs golden_samples for the date, so schedule it after the nightly run). STOPPED by default.",
+)
+def aa_noise_schedule(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource):
+    date = local_date(context.scheduled_execution_time)
+    if date < START_DATE:
+        return dg.SkipReason(f"{date} is before the first date partition {START_DATE} (EVAL_START_DATE)")
+    try:
+        prod = eval_config.load().registry.production
+    except ConfigError as e:
+        return dg.SkipReason(f"model registry or suites are invalid, nothing scheduled: {e}")
+    if prod is None:
+        return dg.SkipReason("no production model version in the registry: nothing to A/A test")
+    if prod.key not in registered_model_versions(context.instance):
+        return dg.SkipReason(f"production version {prod.key} is not registered as a partition yet (config_change_sensor registers it)")
+    return dg.RunRequest(run_key=f"aa_noise:{date}:{prod.key}", partition_key=eval_partition_key(date, prod.key),
+                         tags={"eval/kind": "aa_noise", "eval/model_version": prod.key, "eval/date": date})
+
+
+SCHEDULES = [nightly_eval_schedule, weekly_judge_schedule, weekly_calibration_schedule, history_refresh_schedule, aa_noise_schedule]
 """Add to ``dg.Definitions(schedules=...)`` in ``eval_pipeline/definitions.py``."""

@@ -1,0 +1,132 @@
+"""A/A noise floor and the human review queue: thin assets over ``eval_pipeline/noise_floor.py``.
+
+* ``aa_noise_floor`` (group history): two fresh runs of the same model version, their disagreement
+  and difference bands, and the check ``thresholds_clear_noise_floor``.
+* ``review_queue`` (group evaluation): judge samples worth a human look, exported as JSONL.
+"""
+import dagster as dg
+import pandas as pd
+
+from eval_pipeline import noise_floor as nf
+from eval_pipeline import scoring, versions
+from eval_pipeline.defs.inference.assets import API_POOL
+from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
+from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.golden import decode_golden
+
+
+@dg.asset(
+    partitions_def=EVAL_PARTITIONS,
+    deps=["golden_samples"],
+    group_name="history",
+    kinds={"anthropic", "json"},
+    pool=API_POOL,
+    description="A/A noise floor: the partition's model version runs twice on its deterministic and similarity eval "
+    "sets (request epochs aa:<date>:A and aa:<date>:B, so both are fresh samples; reruns come from the response "
+    "store). Reports per eval set and metric the share of samples on which the runs disagree and the 95% / 99% "
+    "bands of the pass-rate difference noise alone produces: reports/noise/date=<d>/model_version=<mv>/noise.json. "
+    "Meant for the production version, weekly (aa_noise_job). The replay provider (demo recordings) has no A/A "
+    "recordings, so without an API key this asset fails with the replay-miss message; it is not part of the demo.",
+)
+def aa_noise_floor(
+    context: dg.AssetExecutionContext,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
+    llm: LLMResource,
+    embeddings: EmbeddingResource,
+) -> dg.MaterializeResult:
+    from eval_pipeline.inference.runner import run_requests
+
+    date, mv_key = partition_parts(context)
+    project, wh = eval_config.load(), warehouse.get()
+    mv = versions.resolve(project, wh, mv_key)
+    golden = wh.read_table("golden", {"date": date, "model_version": mv_key})
+    if golden.empty:
+        raise dg.Failure(f"no golden samples for {mv_key} on {date}: materialize golden_samples for this partition first")
+    golden = decode_golden(golden)
+    provider = llm.make_provider(project.registry.price_table())
+    store = llm.store(warehouse.resolved_url())
+    scorers = {}
+
+    def factory(model_path):
+        key = model_path or embeddings.model_path or None
+        if key not in scorers:
+            scorers[key] = embeddings.scorer(key, warehouse.resolved_url())
+        return scorers[key]
+
+    try:
+        run = nf.run_aa(project, mv, golden, date, mv_key, lambda reqs: run_requests(provider, reqs, store), factory)
+    except LookupError as e:  # ReplayMissError: no A/A recordings
+        raise dg.Failure(f"A/A run needs fresh model answers: {e}") from None
+    noise = nf.noise_frame(run)
+    report = nf.noise_threshold_report(project, mv, noise, run)
+    uri = wh.write_bytes(nf.noise_key(date, mv_key), scoring.dumps(nf.noise_payload(date, mv_key, noise, report, run)),
+                         content_type="application/json")
+    context.log.info(f"A/A {mv_key} on {date}: {run.requests} requests ({run.cache_hits} from store), {len(noise)} metrics")
+    overall = noise[noise["metric"].isin([nf.COMPOSITE_PASS_METRIC, "cosine"])] if len(noise) else noise
+    return dg.MaterializeResult(metadata={
+        "disagreement_rate": float(overall["disagreement_rate"].mean()) if len(overall) else 0.0,
+        "max_diff_q95_pts": float(noise["diff_q95"].max() * 100) if len(noise) else 0.0,
+        "noise_floor": dg.MetadataValue.md(nf.noise_markdown(noise)),
+        "too_noisy": dg.MetadataValue.md(nf.too_noisy_summary(report)),
+        "requests": run.requests,
+        "cache_hits": run.cache_hits,
+        "path": dg.MetadataValue.path(uri),
+    })
+
+
+@dg.asset_check(
+    asset=aa_noise_floor,
+    description="WARN when a threshold sits inside the A/A noise band (95%): the regression minimum effect and the "
+    "pass-rate-drop alert (3 points) against every metric's band, and each gated pass-rate threshold's margin. "
+    "Lists the eval sets too noisy to gate at that effect size.",
+)
+def thresholds_clear_noise_floor(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    import json
+
+    date, mv_key = partition_parts(context)
+    data = json.loads(warehouse.get().read_bytes(nf.noise_key(date, mv_key)))
+    report = pd.DataFrame(data["thresholds"])
+    bad = report[~report["clears_noise"].astype(bool)] if len(report) else report
+    return dg.AssetCheckResult(
+        passed=bad.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "too_noisy_eval_sets": ", ".join(data["too_noisy"]) or "none",
+            "n_thresholds_inside_noise": len(bad),
+            "details": dg.MetadataValue.md(nf.too_noisy_summary(report)),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=EVAL_PARTITIONS,
+    deps=["judge_scores", "similarity_scores"],
+    group_name="evaluation",
+    kinds={"json"},
+    description="Human review queue: judge samples whose repeats disagree, whose median sits within 0.5 of a "
+    "threshold, where judge and cosine disagree, or where the judge failed; exported to "
+    "review/date=<d>/model_version=<mv>/review.jsonl with empty human_label fields. Labelled files placed in "
+    "data/reviews/*.jsonl (or .csv) are read by judge_calibration (eval_pipeline.noise_floor.labelled_review_metrics) "
+    "as judge-vs-human agreement entries human_review/<dimension>.",
+)
+def review_queue(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from eval_pipeline.defs.evaluation.assets import _graded
+
+    date, mv_key = partition_parts(context)
+    project, wh = eval_config.load(), warehouse.get()
+    mv = versions.resolve(project, wh, mv_key)
+    part = {"date": date, "model_version": mv_key}
+    judge_rows = wh.read_table("scores", {"family": "judge", **part})
+    sim_rows = wh.read_table("scores", {"family": "similarity", **part})
+    graded = _graded(wh, date, mv_key) if len(judge_rows) else pd.DataFrame()
+    items = nf.review_items(project, mv, graded, judge_rows, sim_rows)
+    uri = wh.write_bytes(nf.review_key(date, mv_key), nf.export_review_bytes(items), content_type="application/x-ndjson")
+    counts = nf.reason_counts(items)
+    context.log.info(f"review queue {mv_key} on {date}: {len(items)} item(s) {counts}")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(items),
+        "by_reason": dg.MetadataValue.json(counts),
+        "preview": dg.MetadataValue.md(nf.review_preview(items)),
+        "path": dg.MetadataValue.path(uri),
+    })

@@ -1,0 +1,377 @@
+"""Glue for two maintenance loops: the A/A noise floor and the human review queue.
+
+A/A noise floor (``aa_noise_floor`` asset)
+    :func:`aa_plan` builds the requests of one model version's deterministic and similarity
+    eval sets twice, with request epochs ``aa:<date>:A`` / ``aa:<date>:B`` (distinct response-store
+    keys, so both are fresh samples and a rerun is free). :func:`run_aa` executes and scores both
+    runs; :func:`noise_frame` hands them to :func:`eval_pipeline.history.noise.aa_noise_floor`
+    and :func:`noise_threshold_report` says which eval sets are too noisy to gate at the
+    configured effect sizes.
+
+Review queue (``review_queue`` asset)
+    :func:`review_items` runs :func:`eval_pipeline.evaluators.review.select_for_review` over
+    every pointwise judge eval set of a partition (cosine rows of a similarity eval set over the
+    same golden source and task are matched in, for the judge/cosine disagreement reason).
+    :func:`labelled_review_metrics` reads labelled files back (``data/reviews/*.jsonl`` or
+    ``*.csv``) into judge-vs-human agreement metrics for ``judge_calibration``.
+
+Plain Python (no Dagster): the CLI and tests call these directly.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from eval_pipeline import scoring
+from eval_pipeline.config import ModelVersion, Project
+from eval_pipeline.inference.types import ModelRequest, ModelResponse
+
+AA_FAMILIES = ("deterministic", "similarity")
+AA_RUNS = ("A", "B")
+COMPOSITE_PASS_METRIC = "pass_rate"  # synthetic deterministic metric: every main check passed
+REVIEW_GLOBS = ("*.jsonl", "*.csv")
+
+
+def aa_epoch(date: str, run: str) -> str:
+    """Request epoch of one A/A run: ``aa:<date>:<A|B>``."""
+    return f"aa:{date}:{run}"
+
+
+def noise_key(date: str, mv_key: str) -> str:
+    return f"reports/noise/date={date}/model_version={mv_key}/noise.json"
+
+
+def review_key(date: str, mv_key: str) -> str:
+    return f"review/date={date}/model_version={mv_key}/review.jsonl"
+
+
+# --------------------------------------------------------------------------- A/A run
+
+
+@dataclasses.dataclass
+class AAPlanItem:
+    suite: str
+    eval_set: str
+    requests: list[ModelRequest]  # one run's requests (epoch already set)
+
+
+def aa_plan(project: Project, mv: ModelVersion, golden: pd.DataFrame, date: str, run: str) -> list[AAPlanItem]:
+    """Requests of one A/A run over the model version's deterministic and similarity eval sets.
+
+    ``golden`` is the decoded golden frame of the partition. Eval sets without golden rows are skipped.
+    """
+    from eval_pipeline.prompts import build_requests
+
+    epoch = aa_epoch(date, run)
+    plan = []
+    for suite_name in mv.suites:
+        suite = project.suites[suite_name]
+        for es in suite.eval_sets:
+            if es.family not in AA_FAMILIES:
+                continue
+            g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
+            if g.empty:
+                continue
+            reqs = [dataclasses.replace(r, epoch=epoch) for r in build_requests(g, suite, es, mv, date)]
+            plan.append(AAPlanItem(suite.name, es.name, reqs))
+    return plan
+
+
+def responses_frame(plan: Sequence[AAPlanItem], responses: Sequence[ModelResponse]) -> pd.DataFrame:
+    """Response rows (suite, eval_set, sample_id, repeat, text, error_category, ...) in plan order."""
+    rows, i = [], 0
+    for item in plan:
+        for _ in item.requests:
+            row = responses[i].to_row()
+            row.pop("tool_input", None)
+            row.update(suite=item.suite, eval_set=item.eval_set)
+            rows.append(row)
+            i += 1
+    if i != len(responses):
+        raise ValueError(f"responses_frame: {len(responses)} responses for {i} planned requests")
+    return pd.DataFrame(rows)
+
+
+@dataclasses.dataclass
+class AARun:
+    """Scores (SCORE_COLUMNS) of run A and run B, plus request accounting."""
+
+    scores_a: pd.DataFrame
+    scores_b: pd.DataFrame
+    requests: int
+    cache_hits: int
+    eval_sets: list[str]
+
+
+def run_aa(
+    project: Project,
+    mv: ModelVersion,
+    golden: pd.DataFrame,
+    date: str,
+    mv_key: str,
+    execute: Callable[[list[ModelRequest]], list[ModelResponse]],
+    scorer_factory: Callable[[str | None], Any],
+) -> AARun:
+    """Run the model version twice (epochs A and B, one batch), score both runs.
+
+    ``execute`` runs requests through a provider and the response store (and raises
+    ``LookupError`` on a replay miss); ``scorer_factory(model_path)`` returns a similarity scorer.
+    """
+    plans = {run: aa_plan(project, mv, golden, date, run) for run in AA_RUNS}
+    requests = [r for run in AA_RUNS for item in plans[run] for r in item.requests]
+    responses = execute(requests) if requests else []
+    n_a = sum(len(item.requests) for item in plans["A"])
+    out = {}
+    for run, chunk in (("A", responses[:n_a]), ("B", responses[n_a:])):
+        graded = scoring.graded_samples(golden, responses_frame(plans[run], chunk)) if chunk else pd.DataFrame()
+        if graded.empty:
+            out[run] = scoring.empty_scores()
+            continue
+        det = scoring.score_deterministic_family(project, mv, graded, date, mv_key)
+        sim = scoring.score_similarity_family(project, mv, graded, date, mv_key, scorer_factory)
+        parts = [f for f in (det, sim) if not f.empty]
+        out[run] = pd.concat(parts, ignore_index=True) if parts else scoring.empty_scores()
+    return AARun(
+        scores_a=out["A"], scores_b=out["B"], requests=len(requests),
+        cache_hits=sum(1 for r in responses if r.cached),
+        eval_sets=[f"{i.suite}/{i.eval_set}" for i in plans["A"]],
+    )
+
+
+def with_composite_pass(scores: pd.DataFrame) -> pd.DataFrame:
+    """Add one ``pass_rate`` row per deterministic (sample, repeat): passed every main check.
+
+    That is the outcome behind an eval set's ``pass_rate`` metric, so its noise floor is the one a
+    ``pass_rate`` threshold or alert sees. Aux metrics (``check.suffix``) and ungraded rows are ignored.
+    """
+    det = scores[(scores["family"] == "deterministic") & ~scores["metric"].astype(str).str.contains(".", regex=False)]
+    det = det[det["passed"].notna() & det["infra_error"].isna()]
+    if det.empty:
+        return scores
+    keys = ["date", "model_version", "suite", "eval_set", "sample_id", "repeat"]
+    comp = det.groupby(keys, as_index=False, sort=True).agg(
+        passed=("passed", lambda s: bool(s.astype(bool).all())), category=("category", "first"))
+    comp = comp.assign(family="deterministic", metric=COMPOSITE_PASS_METRIC, value=comp["passed"].astype(float),
+                       reason="every check passed", infra_error=None, evaluator_hash=None)
+    return pd.concat([scores, comp[scores.columns]], ignore_index=True)
+
+
+def noise_frame(run: AARun) -> pd.DataFrame:
+    """:func:`eval_pipeline.history.noise.aa_noise_floor` of the two runs (with the composite pass metric)."""
+    from eval_pipeline.history.noise import aa_noise_floor
+
+    return aa_noise_floor(with_composite_pass(run.scores_a), with_composite_pass(run.scores_b))
+
+
+# --------------------------------------------------------------------------- thresholds vs noise
+
+# threshold metric of an eval set -> the score-row metric whose pass/fail is behind it
+_THRESHOLD_ROW_METRIC = {"pass_rate": COMPOSITE_PASS_METRIC, "cosine_pass_rate": "cosine"}
+
+
+def effect_sizes() -> dict[str, float]:
+    """The effect sizes the pipeline acts on (fractions): the regression report's minimum
+    effect and the pass-rate-drop alert (both 3 points by default)."""
+    from eval_pipeline.history.alerts import AlertRules
+    from eval_pipeline.history.stats import RegressionConfig
+
+    return {"regression_min_effect": RegressionConfig().min_effect, "alert_pass_rate_drop": AlertRules().pass_rate_drop}
+
+
+def noise_threshold_report(project: Project, mv: ModelVersion, noise: pd.DataFrame, run: AARun | None = None,
+                           quantile: str = "diff_q95") -> pd.DataFrame:
+    """Which thresholds clear the A/A noise floor.
+
+    Two kinds of rows (columns of :func:`eval_pipeline.history.noise.check_thresholds`):
+
+    * effect sizes (:func:`effect_sizes`) against every metric's noise band: a regression or
+      alert smaller than the band cannot be told from noise;
+    * gated eval-set thresholds on pass rates (``pass_rate`` / ``cosine_pass_rate``): the margin
+      between the observed rate (mean of A and B) and the bound must exceed the band, else the
+      gate's verdict flips by chance. Needs ``run`` (the observed rates).
+    """
+    from eval_pipeline.history.noise import check_thresholds
+
+    if noise.empty:
+        return pd.DataFrame(columns=["suite", "eval_set", "family", "metric", "threshold", "value", "noise_floor", "clears_noise", "message"])
+    frames = [check_thresholds(noise, effect_sizes(), quantile=quantile)]
+    if run is not None:
+        both = pd.concat([with_composite_pass(run.scores_a), with_composite_pass(run.scores_b)], ignore_index=True)
+        for suite_name in mv.suites:
+            suite = project.suites[suite_name]
+            for es in suite.eval_sets:
+                for t in es.thresholds:
+                    row_metric = _THRESHOLD_ROW_METRIC.get(t.metric)
+                    if row_metric is None:
+                        continue
+                    nz = noise[(noise["suite"] == suite.name) & (noise["eval_set"] == es.name) & (noise["metric"] == row_metric)]
+                    s = both[(both["suite"] == suite.name) & (both["eval_set"] == es.name) & (both["metric"] == row_metric)]
+                    graded = s["passed"].dropna()
+                    if nz.empty or graded.empty:
+                        continue
+                    observed = float(graded.astype(bool).mean())
+                    bounds = [b for b in (t.min, t.max) if b is not None]
+                    if not bounds:
+                        continue
+                    margin = min(abs(observed - b) for b in bounds)
+                    name = f"gate {t.metric} {'>=' if t.min is not None else '<='} {bounds[0]:g} (margin at {observed:.3f})"
+                    frames.append(check_thresholds(nz, {name: margin}, quantile=quantile))
+    return pd.concat(frames, ignore_index=True)
+
+
+def noise_markdown(noise: pd.DataFrame) -> str:
+    """Disagreement rate and 95 % / 99 % difference bands per eval set and metric (points)."""
+    if noise.empty:
+        return "No pass/fail metrics in common between run A and run B."
+    t = pd.DataFrame({
+        "eval set": noise["suite"] + "/" + noise["eval_set"],
+        "metric": noise["metric"],
+        "n": noise["n_pairs"],
+        "repeats": noise["repeats"],
+        "disagreement": noise["disagreement_rate"].map(lambda x: f"{x:.1%}"),
+        "B - A (pts)": (noise["observed_diff"] * 100).round(1),
+        "95% band (pts)": (noise["diff_q95"] * 100).map(lambda x: f"±{x:.1f}"),
+        "99% band (pts)": (noise["diff_q99"] * 100).map(lambda x: f"±{x:.1f}"),
+    })
+    return t.to_markdown(index=False)
+
+
+def too_noisy_summary(report: pd.DataFrame) -> str:
+    """Markdown list of the thresholds inside the noise floor (``"none"`` when all clear)."""
+    bad = report[~report["clears_noise"].astype(bool)] if len(report) else report
+    if bad.empty:
+        return "none: every threshold clears the A/A noise floor"
+    return "\n".join(f"- {r.suite}/{r.eval_set} [{r.metric}]: {r.message}" for r in bad.itertuples())
+
+
+def noise_payload(date: str, mv_key: str, noise: pd.DataFrame, report: pd.DataFrame, run: AARun) -> dict[str, Any]:
+    """The JSON written to ``reports/noise/...``: the noise frame, the threshold report, run facts."""
+    return {
+        "date": date, "model_version": mv_key, "runs": [aa_epoch(date, r) for r in AA_RUNS],
+        "requests": run.requests, "cache_hits": run.cache_hits, "eval_sets": run.eval_sets,
+        "effect_sizes": effect_sizes(),
+        "noise": noise.to_dict(orient="records"),
+        "thresholds": report.to_dict(orient="records"),
+        "too_noisy": sorted({f"{r['suite']}/{r['eval_set']}" for r in report.to_dict(orient="records") if not r["clears_noise"]}),
+    }
+
+
+# --------------------------------------------------------------------------- review queue
+
+
+def review_items(project: Project, mv: ModelVersion, graded: pd.DataFrame, judge_rows: pd.DataFrame,
+                 similarity_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`select_for_review` over every pointwise judge eval set of the model version.
+
+    Cosine rows of a similarity eval set in the same suite with the same golden ``source`` and
+    ``task`` (the same responses) are matched to the judge's rows by sample and repeat.
+    Pairwise judge sets are skipped (their verdicts have no per-dimension scores).
+    """
+    from eval_pipeline.evaluators import judge, review
+
+    frames = []
+    for suite_name in mv.suites:
+        suite = project.suites[suite_name]
+        for es in suite.eval_sets:
+            if es.family != "judge":
+                continue
+            cfg = judge.validate_judge_config(es.judge)
+            if cfg.mode != "pointwise":
+                continue
+            rows = judge_rows[(judge_rows["suite"] == suite.name) & (judge_rows["eval_set"] == es.name)] if len(judge_rows) else judge_rows
+            if rows.empty:
+                continue
+            samples = graded[(graded["suite"] == suite.name) & (graded["eval_set"] == es.name)]
+            sim = None
+            if similarity_rows is not None and len(similarity_rows):
+                twins = [o.name for o in suite.eval_sets if o.family == "similarity" and o.source == es.source and o.task == es.task]
+                sim = similarity_rows[(similarity_rows["suite"] == suite.name) & similarity_rows["eval_set"].isin(twins)]
+                sim = sim.assign(eval_set=es.name) if len(sim) else None
+            frames.append(review.select_for_review(samples, rows, cfg, sim))
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=review.REVIEW_FIELDS)
+    return pd.concat(frames, ignore_index=True).sort_values("review_id", kind="stable").reset_index(drop=True)
+
+
+def export_review_bytes(items: pd.DataFrame) -> bytes:
+    """JSONL bytes of review items, exactly as :func:`export_review` writes them."""
+    import tempfile
+
+    from eval_pipeline.evaluators.review import export_review
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return export_review(items, Path(tmp) / "review.jsonl").read_bytes()
+
+
+def reason_counts(items: pd.DataFrame) -> dict[str, int]:
+    """Items per reason kind (the text before ``:``); an item with two reasons counts for both."""
+    c: Counter[str] = Counter()
+    for reasons in items.get("reasons", []):
+        c.update({str(r).split(":", 1)[0] for r in reasons})
+    return dict(sorted(c.items()))
+
+
+def review_preview(items: pd.DataFrame, n: int = 20, excerpt_chars: int = 80) -> str:
+    """Markdown preview: sample id, reasons, response excerpt (first ``n`` items)."""
+    if items.empty:
+        return "Nothing to review: no judge disagreement, low margin or failure in this partition."
+
+    def cell(x: Any) -> str:
+        s = " ".join(str(x or "").split())
+        s = s[:excerpt_chars] + ("…" if len(s) > excerpt_chars else "")
+        return s.replace("|", "\\|")
+
+    lines = ["| sample id | reason | response excerpt |", "|---|---|---|"]
+    for r in items.head(n).itertuples():
+        lines.append(f"| {cell(r.review_id)} | {cell('; '.join(r.reasons))} | {cell(r.response_text)} |")
+    if len(items) > n:
+        lines.append(f"\n… and {len(items) - n} more (see the exported file)")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- labelled reviews back
+
+
+def labelled_review_files(data_dir: str | Path) -> list[Path]:
+    """Labelled review files under ``<data_dir>/reviews`` (``*.jsonl`` and ``*.csv``), sorted."""
+    d = Path(data_dir) / "reviews"
+    return sorted({p for g in REVIEW_GLOBS for p in d.glob(g) if p.is_file()})
+
+
+def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None, project: Project | None = None,
+                            prefix: str = "human_review/") -> dict[str, dict[str, float]]:
+    """Judge-vs-human agreement per dimension from the labelled files in ``<data_dir>/reviews``.
+
+    Each file is validated by :func:`eval_pipeline.evaluators.review.ingest_review` (errors name
+    file, line and field). With ``judge_model``, only rows of eval sets judged by that model count
+    (eval sets are looked up in ``project``, loaded from ``data_dir`` when not given). Returns
+    ``{"human_review/<dimension>": rating_agreement(...)}`` in the shape of
+    ``CalibrationResult.metrics`` (empty when there are no labelled rows).
+    """
+    from eval_pipeline.evaluators.calibration import rating_metrics_from_frame
+    from eval_pipeline.evaluators.review import ingest_review
+
+    files = labelled_review_files(data_dir)
+    if not files:
+        return {}
+    frames = [ingest_review(p).ratings for p in files]
+    ratings = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame()
+    if ratings.empty:
+        return {}
+    if judge_model is not None:
+        from eval_pipeline.config import load_project
+        from eval_pipeline.evaluators import judge
+
+        project = project or load_project(Path(data_dir))
+        sets = {(s.name, es.name) for s in project.suites.values() for es in s.eval_sets
+                if es.family == "judge" and judge.validate_judge_config(es.judge).model == judge_model}
+        keep = [(s, e) in sets for s, e in zip(ratings["suite"], ratings["eval_set"])]
+        ratings = ratings[keep]
+        if ratings.empty:
+            return {}
+    return rating_metrics_from_frame(ratings.dropna(subset=["judge"]), prefix=prefix)
