@@ -186,3 +186,28 @@ def test_review_queue_exports_disagreeing_judge_repeats_and_round_trips(tmp_path
     assert metrics["human_review/tone"]["exact_agreement"] == 1.0  # judge 5, human 5
     assert metrics["human_review/accuracy"]["agreement_within_one"] == pytest.approx(0.75)  # human 2..5 vs judge 3
     assert nf.labelled_review_metrics(data, judge_model="another-judge", project=project) == {}
+
+
+def test_aa_noise_schedule_targets_the_registered_production_version():
+    import datetime as dt
+
+    from eval_pipeline.definitions import defs
+    from eval_pipeline.defs.evaluation.schedules import aa_noise_schedule
+    from eval_pipeline.defs.resources import EvalConfigResource
+
+    data = PROJECT_ROOT / "data"
+    prod = load_project(data).registry.production
+    assert aa_noise_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert defs.resolve_job_def("aa_noise_job").partitions_def is not None
+    with dg.instance_for_test() as instance:
+        def tick():
+            ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2026, 11, 22, 4, tzinfo=dt.timezone.utc),
+                                            resources={"eval_config": EvalConfigResource(data_dir=str(data))},
+                                            repository_def=defs.get_repository_def())
+            return aa_noise_schedule.evaluate_tick(ctx)
+
+        skipped = tick()
+        assert not skipped.run_requests and prod.key in skipped.skip_message  # not registered yet
+        instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [m.key for m in load_project(data).registry.models])
+        (req,) = tick().run_requests
+        assert req.partition_key == eval_partition_key("2026-11-22", prod.key) and req.run_key == f"aa_noise:2026-11-22:{prod.key}"
