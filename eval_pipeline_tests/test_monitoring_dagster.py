@@ -226,3 +226,40 @@ def test_demo_traffic_is_labelled_synthetic_and_drifts_last_day(tmp_path, monkey
     assert rows and all(r.get("synthetic") is True and r["metadata"]["synthetic"] for r in rows if "metadata" in r)
     again = online.write_demo_traffic(wh, days=3, end_date="2026-10-10", seed=1, n_rows=50)
     assert wh.list_keys("traffic/") == sorted(k for d in again for k in wh.list_keys(f"traffic/date={d['day']}/"))
+
+
+def test_shadow_candidate_judged_in_both_orders_on_redacted_inputs(tmp_path, monkeypatch):
+    from eval_pipeline_tests.orchestration_support import small_data
+    from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
+
+    data = small_data(tmp_path / "data", n_samples=4)
+    cfg = {"sample_rate": 1.0, "drift": {"embeddings": False},
+           "shadow": {"candidate_model_version": "bot-b", "task": "classify_intent", "max_samples": 40, "min_n": 10,
+                      "judge": {"model": "claude-haiku-4-5", "mode": "pairwise", "repeats": 1, "use_reference": False,
+                                "dimensions": [{"name": "overall"}]}}}
+    (data / "monitoring.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    monkeypatch.setenv("EVAL_TRAFFIC_PREFIX", str(tmp_path / "traffic"))
+    monkeypatch.delenv("EVAL_TRAFFIC_SAMPLE_RATE", raising=False)
+    day = "2026-10-12"
+    written = write_synthetic_day(tmp_path / "traffic", SyntheticTrafficConfig(
+        day=day, n_rows=60, seed=5, pii=PiiRates(email=0.3, card=0.3, phone_us=0.3)))
+    from eval_pipeline.definitions import defs
+
+    with AnthropicTestServer(ServerConfig(api_key="k")) as server:
+        resources = {"eval_config": EvalConfigResource(data_dir=str(data)), "warehouse": WarehouseResource(url=str(tmp_path / "wh")),
+                     "llm": LLMResource(provider="anthropic", api_key="k", base_url=server.base_url, max_concurrency=8),
+                     "embeddings": EmbeddingResource()}
+        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=["traffic_sample", "shadow_comparison"],
+                                partition_key=day, instance=dg.DagsterInstance.ephemeral(), resources=resources)
+        stats = server.stats()
+    assert result.success
+    md = _md(result, "shadow_comparison")
+    assert md["status"] == "ok" and "__all__" in md["win_rates"]
+    rep = json.loads((tmp_path / "wh" / "reports" / "monitoring" / f"date={day}" / "shadow.json").read_text())
+    assert rep["decision"]["n"] == 40 and rep["decision"]["verdict"] in ("better", "worse", "inconclusive")
+    assert stats["total"] == 40 + 2 * 40  # candidate answers + judge in both orders
+    sent = " ".join(stats["by_user_text"])
+    assert written.seeded_pii and not [s for s in written.seeded_pii if s["value"] in sent]
+    assert "[EMAIL]" in sent or "[CARD]" in sent or "[PHONE]" in sent
+    verdicts = pq.read_table(tmp_path / "wh" / online.SHADOW_TABLE / f"date={day}" / "data.parquet").to_pandas()
+    assert set(verdicts["status_ab"]) == {"ok"} and set(verdicts["status_ba"]) == {"ok"}

@@ -728,7 +728,11 @@ def demo_day_config(day: str, seed: int, n_rows: int, drifted: bool) -> Any:
 
     pii = PiiRates(email=0.02, phone_us=0.02, phone_intl=0.01, card=0.01, ipv4=0.01, ipv6=0.005,
                    card_luhn_invalid=0.01, echo_in_output=0.0)
-    cfg = SyntheticTrafficConfig(day=day, n_rows=n_rows, seed=seed, pii=pii, malformed_rate=0.002)
+    from .synthetic import FeedbackRates
+
+    # Normal days well below the default thumbs-down warn level (15% of rated requests).
+    fb = FeedbackRates(thumbs_up=0.25, thumbs_down=0.02, regenerate=0.05, task_completed=0.45)
+    cfg = SyntheticTrafficConfig(day=day, n_rows=n_rows, seed=seed, pii=pii, feedback=fb, malformed_rate=0.002)
     if drifted:
         cats = list(text_pool())
         shifted = cats[: max(1, min(3, len(cats)))]
