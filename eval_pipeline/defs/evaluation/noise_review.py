@@ -57,7 +57,8 @@ def aa_noise_floor(
     try:
         run = nf.run_aa(project, mv, golden, date, mv_key, lambda reqs: run_requests(provider, reqs, store), factory)
     except LookupError as e:  # ReplayMissError: no A/A recordings
-        raise dg.Failure(f"A/A run needs fresh model answers: {e}") from None
+        raise dg.Failure(f"A/A run needs fresh model answers (the demo recordings have none for the aa:<date>:A/B epochs; "
+                         f"use provider anthropic with ANTHROPIC_API_KEY): {e}") from None
     noise = nf.noise_frame(run)
     report = nf.noise_threshold_report(project, mv, noise, run)
     uri = wh.write_bytes(nf.noise_key(date, mv_key), scoring.dumps(nf.noise_payload(date, mv_key, noise, report, run)),
