@@ -344,14 +344,16 @@ def labelled_review_files(data_dir: str | Path) -> list[Path]:
 
 
 def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None, project: Project | None = None,
-                            prefix: str = "human_review/") -> dict[str, dict[str, float]]:
+                            prefix: str = "human_review/", min_n: int = 1) -> dict[str, dict[str, float]]:
     """Judge-vs-human agreement per dimension from the labelled files in ``<data_dir>/reviews``.
 
     Each file is validated by :func:`eval_pipeline.evaluators.review.ingest_review` (errors name
     file, line and field). With ``judge_model``, only rows of eval sets judged by that model count
     (eval sets are looked up in ``project``, loaded from ``data_dir`` when not given). Returns
     ``{"human_review/<dimension>": rating_agreement(...)}`` in the shape of
-    ``CalibrationResult.metrics`` (empty when there are no labelled rows).
+    ``CalibrationResult.metrics`` (empty when there are no labelled rows). Dimensions with fewer
+    than ``min_n`` labelled rows are left out (a handful of labels should not decide whether a
+    judge may block).
     """
     from eval_pipeline.evaluators.calibration import rating_metrics_from_frame
     from eval_pipeline.evaluators.review import ingest_review
@@ -374,4 +376,7 @@ def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None
         ratings = ratings[keep]
         if ratings.empty:
             return {}
-    return rating_metrics_from_frame(ratings.dropna(subset=["judge"]), prefix=prefix)
+    ratings = ratings.dropna(subset=["judge"])
+    counts = ratings["dimension"].value_counts()
+    ratings = ratings[ratings["dimension"].isin(counts[counts >= min_n].index)]
+    return rating_metrics_from_frame(ratings, prefix=prefix) if len(ratings) else {}

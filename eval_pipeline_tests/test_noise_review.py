@@ -186,6 +186,7 @@ def test_review_queue_exports_disagreeing_judge_repeats_and_round_trips(tmp_path
     assert metrics["human_review/tone"]["exact_agreement"] == 1.0  # judge 5, human 5
     assert metrics["human_review/accuracy"]["agreement_within_one"] == pytest.approx(0.75)  # human 2..5 vs judge 3
     assert nf.labelled_review_metrics(data, judge_model="another-judge", project=project) == {}
+    assert nf.labelled_review_metrics(data, judge_model="claude-sonnet-4-5", project=project, min_n=5) == {}
 
 
 def test_aa_noise_schedule_targets_the_registered_production_version():
