@@ -263,3 +263,21 @@ def test_shadow_candidate_judged_in_both_orders_on_redacted_inputs(tmp_path, mon
     assert "[EMAIL]" in sent or "[CARD]" in sent or "[PHONE]" in sent
     verdicts = pq.read_table(tmp_path / "wh" / online.SHADOW_TABLE / f"date={day}" / "data.parquet").to_pandas()
     assert set(verdicts["status_ab"]) == {"ok"} and set(verdicts["status_ba"]) == {"ok"}
+
+
+def test_empty_day_still_materializes_every_asset(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVAL_TRAFFIC_PREFIX", str(tmp_path / "no_traffic_here"))
+    monkeypatch.setenv("EVAL_MONITORING_EMBEDDER", "hashing")
+    (tmp_path / "data").mkdir()
+    from eval_pipeline.definitions import defs
+
+    resources = {"eval_config": EvalConfigResource(data_dir=str(tmp_path / "data")), "warehouse": WarehouseResource(url=str(tmp_path / "wh")),
+                 "llm": LLMResource(provider="replay"), "embeddings": EmbeddingResource()}
+    day = "2026-10-20"
+    result = dg.materialize([*defs.assets, *defs.asset_checks], selection=ASSETS, partition_key=day,
+                            instance=dg.DagsterInstance.ephemeral(), resources=resources)
+    assert result.success
+    assert "No valid traffic" in _md(result, "traffic_sample")["note"]
+    assert pq.read_table(tmp_path / "wh" / online.SAMPLE_TABLE / f"date={day}" / "data.parquet").num_rows == 0
+    assert _md(result, "traffic_drift")["status"] == "no_traffic"
+    assert all(e.passed for e in result.get_asset_check_evaluations())

@@ -303,7 +303,10 @@ def build_day_sample(wh: Any, day: str, cfg: MonitoringConfig) -> DaySample:
         frame, errors = read_traffic_day(loc.prefix, day)
     redactor = Redactor(cfg.redaction)
     rate = cfg.effective_rate()
-    sample = build_stored_sample(frame, rate, cfg.salt(), redactor, input_salt=cfg.input_salt())
+    if len(frame):
+        sample = build_stored_sample(frame, rate, cfg.salt(), redactor, input_salt=cfg.input_salt())
+    else:  # an empty day still writes its (empty, typed) partition
+        sample = empty_sample()
     n_read = len(frame)
     del frame
     sample["date"] = day  # the partition decides the day (late events stay with the file's day)
@@ -323,8 +326,17 @@ def write_day_sample(wh: Any, ds: DaySample) -> dict[str, str]:
     return {"sample": uri, "malformed": err_uri}
 
 
+_SAMPLE_DTYPES = {"input_chars": "int64", "output_chars": "int64", "latency_s": "float64", "ttft_s": "float64",
+                  "input_tokens": "int64", "output_tokens": "int64", "synthetic": "bool", "n_feedback_events": "int64",
+                  "pii_redactions": "int64", "timestamp": "datetime64[ns, UTC]"}
+
+
 def empty_sample() -> pd.DataFrame:
-    return pd.DataFrame(columns=SAMPLE_COLUMNS)
+    """A zero-row stored sample with the column types of a real one (strings as str)."""
+    from .schema import FEEDBACK_TYPES
+
+    dtypes = {**_SAMPLE_DTYPES, **{f"fb_{t}": "bool" for t in FEEDBACK_TYPES}}
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(c, "str")) for c in SAMPLE_COLUMNS})
 
 
 def read_sample(wh: Any, day: str) -> pd.DataFrame:
@@ -533,11 +545,15 @@ def control_chart(history: pd.DataFrame, today: Mapping[str, Any], day: str, met
     for dd in days:
         v = by_day[dd].get(metric)
         if v and v.get("nobs"):
-            xs.append(dd), k.append(float(v["count"])), n.append(int(v["nobs"]))
+            xs.append(dd)
+            k.append(float(v["count"]))
+            n.append(int(v["nobs"]))
     ref_points = len(xs)
     t = today.get(metric)
     if isinstance(t, MetricValue) and t.nobs:
-        xs.append(day), k.append(t.count), n.append(t.nobs)
+        xs.append(day)
+        k.append(t.count)
+        n.append(t.nobs)
     if not ref_points or len(xs) == ref_points:
         return pd.DataFrame()
     return p_chart(k, n, baseline=ref_points, x=xs)
