@@ -82,7 +82,7 @@ def _materialize(defs, selection: list[str], instance, partition_key=None) -> tu
     return result.success, steps
 
 
-def run_demo(date: str | None = None, quiet: bool = False) -> dict:
+def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool = True) -> dict:
     """The demo: calibrations, then every nightly model version (production first), then the history."""
     import dagster as dg
 
@@ -93,6 +93,11 @@ def run_demo(date: str | None = None, quiet: bool = False) -> dict:
     from eval_pipeline.definitions import defs
 
     say = (lambda *a: None) if quiet else print
+    # The demo prints its own summary; Dagster's console log (stack traces of the expected gate
+    # failure included) stays in the run's event log, visible in the UI.
+    import logging
+
+    logging.getLogger("dagster").setLevel(logging.CRITICAL)
     instance = _instance()
     project = load_project()
     date = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
@@ -105,14 +110,14 @@ def run_demo(date: str | None = None, quiet: bool = False) -> dict:
     summary: dict = {"date": date, "warehouse": wh_url, "versions": {}, "timings": {}}
     say(f"eval_pipeline demo: date {date}, warehouse {wh_url}, provider {os.environ.get('EVAL_PROVIDER', 'auto')}")
 
-    say("1/3 calibrating the judge and the similarity threshold on human-labelled data ...")
+    say("1/4 calibrating the judge and the similarity threshold on human-labelled data ...")
     ok, steps = _materialize(defs, ["judge_calibration", "similarity_calibration"], instance)
     summary["timings"]["calibration"] = steps
     if not ok:
         say("   calibration failed: see the Dagster run log (dagster dev -w workspace.yaml)")
     evaluation = ["golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval"]
     for mv in versions:
-        say(f"2/3 evaluating {mv.name} ({mv.key}) ...")
+        say(f"2/4 evaluating {mv.name} ({mv.key}) ...")
         ok, steps = _materialize(defs, evaluation, instance, partition_key=eval_partition_key(date, mv.key))
         summary["timings"][mv.key] = steps
         from eval_pipeline.defs.resources import WarehouseResource
@@ -130,10 +135,16 @@ def run_demo(date: str | None = None, quiet: bool = False) -> dict:
         summary["versions"][mv.name] = entry
         status = entry.get("overall", "not evaluated")
         say(f"   {mv.name}: {status}" + (f" (blocking: {', '.join(entry['blocking_failures'])})" if entry.get("blocking_failures") else ""))
-    say("3/3 refreshing the history (DuckDB, alerts, control charts, HTML report) ...")
+    say("3/4 refreshing the history (DuckDB, alerts, control charts, HTML report) ...")
     ok, steps = _materialize(defs, ["eval_history"], instance)
     summary["timings"]["history"] = steps
     summary["history_report"] = str(Path(wh_url) / "reports" / "history" / "latest.html") if "://" not in wh_url else f"{wh_url}/reports/history/latest.html"
+    if with_monitoring:
+        say("4/4 online monitoring on SYNTHETIC production traffic (8 days, drift injected on the last day) ...")
+        from eval_pipeline.defs.monitoring.demo import run_monitoring_demo
+
+        yesterday = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()  # only complete days are sampled
+        summary["monitoring"] = run_monitoring_demo(instance, days=8, end_date=yesterday, n_rows=1000, say=say)
     return summary
 
 
@@ -146,6 +157,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"    vs baseline: {e['regression']}")
     print(f"  warehouse (Parquet, run artifacts, reports): {s['warehouse']}")
     print(f"  history report (open in a browser): {s['history_report']}")
+    mon = s.get("monitoring")
+    if mon:
+        print(f"  online monitoring: {len(mon.get('days', []))} synthetic days; drift flagged on the last day: {mon.get('drift_flagged_last_day')}")
     print("  inspect it all in the UI:  make ui   (dagster dev -w workspace.yaml, then http://127.0.0.1:3000)")
     failed = [n for n, e in s["versions"].items() if "overall" not in e]
     if failed:

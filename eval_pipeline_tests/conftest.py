@@ -12,3 +12,18 @@ from eval_pipeline_tests.servers.seaweed import seaweed_fixture  # noqa: E402
 
 # One real SeaweedFS S3 server on 127.0.0.1 for the whole session (modules may define their own).
 seaweed_s3 = seaweed_fixture()
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_dagster_defs_state_storage():
+    """Dagster keeps the "current" defs-state storage in a ContextVar set by ``with instance:``.
+    A module-scoped ``instance_for_test()`` fixture torn down in another context leaves it pointing
+    at a dead instance, and the next ``materialize`` fails with "undefined DagsterInstance weakref".
+    Each test starts with none; a test's own ``with instance`` sets it again."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield

@@ -37,7 +37,9 @@ def test_definitions_validate_and_register_all_jobs_schedules_sensors(defs):
     dg.Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     assert {j.name for j in JOBS} <= {j.name for j in repo.get_all_jobs()}
-    assert {s.name for s in SCHEDULES} == {s.name for s in repo.schedule_defs}
+    from eval_pipeline.defs.monitoring.schedules import SCHEDULES as MONITORING_SCHEDULES
+
+    assert {s.name for s in [*SCHEDULES, *MONITORING_SCHEDULES]} == {s.name for s in repo.schedule_defs}
     assert {s.name for s in SENSORS} <= {s.name for s in repo.sensor_defs}
     for sensor in SENSORS:
         assert repo.get_sensor_def(sensor.name).default_status == dg.DefaultSensorStatus.STOPPED

@@ -44,6 +44,13 @@ def _small_data(tmp: Path, intent_gate: float = 0.5) -> Path:
 
 
 @pytest.fixture
+def instance():
+    """A live test instance that is also Dagster's current one (defs-state storage included)."""
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture
 def server():
     s = AnthropicTestServer(ServerConfig(api_key=API_KEY)).start()
     yield s
@@ -72,12 +79,11 @@ def _run(resources, instance, key, selection=EVAL_ASSETS):
                           instance=instance, resources=resources, raise_on_error=False)
 
 
-def test_pipeline_end_to_end_rerun_is_free_and_key_never_leaks(tmp_path, server, caplog):
+def test_pipeline_end_to_end_rerun_is_free_and_key_never_leaks(tmp_path, server, instance, caplog):
     data, wh = _small_data(tmp_path), tmp_path / "wh"
     _answer_key(data, server)
     project = load_project(data)
     mv = project.registry.by_name("support-bot-v1")
-    instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [mv.key])
     resources = _resources(data, wh, server)
     key = eval_partition_key(DATE, mv.key)
@@ -113,7 +119,7 @@ def test_pipeline_end_to_end_rerun_is_free_and_key_never_leaks(tmp_path, server,
     assert API_KEY not in caplog.text
 
 
-def test_golden_error_stops_run_before_any_model_call(tmp_path, server):
+def test_golden_error_stops_run_before_any_model_call(tmp_path, server, instance):
     data, wh = _small_data(tmp_path), tmp_path / "wh"
     lines = (data / "golden" / "banking77_intent.jsonl").read_text().splitlines()
     rec = json.loads(lines[36])
@@ -121,7 +127,6 @@ def test_golden_error_stops_run_before_any_model_call(tmp_path, server):
     lines[36] = json.dumps(rec)
     (data / "golden" / "banking77_intent.jsonl").write_text("\n".join(lines) + "\n")
     mv = load_project(data).registry.by_name("support-bot-v1")
-    instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [mv.key])
     result = _run(_resources(data, wh, server), instance, eval_partition_key(DATE, mv.key))
     assert not result.success

@@ -9,13 +9,13 @@ from eval_pipeline.config import load_project
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
-from eval_pipeline_tests.test_pipeline_e2e import _answer_key, _small_data
+from eval_pipeline_tests.test_pipeline_e2e import _answer_key, _small_data, instance  # noqa: F401 (fixture)
 
 DATE = "2026-11-03"
 SELECTION = ["golden_samples", "model_responses", "deterministic_scores", "eval_run", "eval_history"]
 
 
-def test_pipeline_on_s3_warehouse(tmp_path, seaweed_s3, monkeypatch):
+def test_pipeline_on_s3_warehouse(tmp_path, seaweed_s3, monkeypatch, instance):
     for k, v in seaweed_s3.env().items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("EVAL_HISTORY_DB", str(tmp_path / "history.duckdb"))
@@ -24,7 +24,6 @@ def test_pipeline_on_s3_warehouse(tmp_path, seaweed_s3, monkeypatch):
     try:
         _answer_key(data, server)
         mvs = load_project(data).registry.models
-        instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [m.key for m in mvs])
         url = f"s3://{seaweed_s3.bucket}/evals"
         resources = {
