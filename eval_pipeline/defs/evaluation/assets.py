@@ -285,6 +285,10 @@ def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfig
             result = calibration.run_calibration(lambda reqs: run_requests(provider, reqs, store), cfg, datasets, n=calibration_n(), seed=0, data_dir=cal_dir)
         except LookupError as e:
             raise dg.Failure(str(e)) from None
+        # Human labels from the review loop (data/reviews/*.jsonl) count as calibration data too.
+        from eval_pipeline.noise_floor import labelled_review_metrics
+
+        result.metrics.update(labelled_review_metrics(project.base, judge_model=model, project=project, min_n=20))
         ok, reasons = calibration.calibration_gate(result.metrics, cfg.min_calibration)
         payload = {"judge_model": model, "metrics": result.metrics, "may_block": ok, "reasons": reasons,
                    "judge_failures": result.judge_failures, "cost_usd": result.cost_usd}
