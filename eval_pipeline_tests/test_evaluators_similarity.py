@@ -22,7 +22,7 @@ from eval_pipeline.evaluators.similarity import (
 )
 from eval_pipeline.schemas import SCORE_COLUMNS
 
-PARAPHRASE_SET = Path("/work/shared/datasets/covid_question_similarity.jsonl")
+PARAPHRASE_SET = Path(__file__).resolve().parents[1] / "data" / "calibration" / "covid_question_similarity.jsonl"
 LOCAL_COPY = Path(__file__).resolve().parents[1] / "data" / "golden" / "covid_question_similarity.jsonl"
 
 
@@ -154,5 +154,5 @@ def test_similarity_config_from_settings_objects(tmp_path):
     cfg = SimilarityConfig.from_any(Settings())
     assert cfg == SimilarityConfig(0.7, "answer", None, None)
     assert SimilarityConfig.from_any({"threshold": 0.6}).threshold == 0.6
-    with pytest.raises(EvaluatorConfigError, match=r"^w\.model_path: .* no modules\.json"):
+    with pytest.raises(EvaluatorConfigError, match=r"^w\.model_path: .* \(no modules\.json\)"):
         validate_similarity_config({"model_path": str(tmp_path)}, "w")
