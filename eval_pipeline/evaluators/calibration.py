@@ -44,7 +44,7 @@ from eval_pipeline.evaluators.judge import (
     judge_pointwise_verdicts,
 )
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "calibration"
 
 
 # --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ extra sentences per input), PII injection rate per kind (plus Luhn-invalid decoy
 must *not* be redacted), feedback rates, latency distribution, malformed-line injection.
 Deterministic by ``seed``: the same config writes byte-identical files.
 
-Base texts are user utterances from ``/work/shared/datasets/clinc150_intent.jsonl`` (category =
+Base texts are user utterances from ``data/synthetic/clinc150_intent.jsonl`` (category =
 CLINC domain) and ``banking77_intent.jsonl`` (category ``banking``); if those files are missing a
 small built-in pool is used.
 """
@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .pii import luhn_valid
 from .schema import FEEDBACK_TYPES, TRAFFIC_COLUMNS
 
-DATASET_DIR = Path(os.environ.get("EVAL_SHARED_DATASETS", "/work/shared/datasets"))
+DATASET_DIR = Path(os.environ.get("EVAL_SYNTHETIC_TEXTS_DIR", Path(__file__).resolve().parents[2] / "data" / "synthetic"))
 PII_KINDS = ("email", "phone_us", "phone_intl", "card", "ipv4", "ipv6")
 
 _FALLBACK = {
@@ -110,6 +110,8 @@ def text_pool() -> dict[str, tuple[str, ...]]:
     pool: dict[str, list[str]] = {}
     for name, fixed in (("clinc150_intent.jsonl", None), ("banking77_intent.jsonl", "banking")):
         path = DATASET_DIR / name
+        if not path.exists():
+            path = DATASET_DIR.parent / "golden" / name  # banking77 is one of the demo golden sets
         if not path.exists():
             continue
         with open(path, encoding="utf-8") as f:
