@@ -3,8 +3,8 @@
 Commands
 --------
 demo        Run the nightly evaluation of the demo suite end to end, headless, on the embedded
-            defaults (local warehouse, replayed synthetic recordings, real MiniLM embeddings),
-            then print where the results and the run artifacts are.
+            defaults (local warehouse, replayed synthetic recordings of one week, real MiniLM
+            embeddings), then print where the results and the run artifacts are.
 validate    Load and cross-check every suite, golden-set path and the model registry.
 register    Register the registry's model versions as Dagster partitions (what the sensor does).
 """
@@ -83,14 +83,15 @@ def _materialize(defs, selection: list[str], instance, partition_key=None) -> tu
 
 
 def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool = True) -> dict:
-    """The demo: calibrations, then every nightly model version (production first), then the history."""
-    import dagster as dg
-
+    """The demo: calibrations; the recorded week (the production version every night, the candidate
+    on the last two nights, production first each night); the history; online monitoring."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from eval_pipeline.config import load_project
     from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
+    from eval_pipeline.defs.resources import WarehouseResource
     from eval_pipeline.definitions import defs
+    from eval_pipeline.demo_calendar import CANDIDATE_DATES, DEMO_DATES
 
     say = (lambda *a: None) if quiet else print
     # The demo prints its own summary; Dagster's console log (stack traces of the expected gate
@@ -100,41 +101,43 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     logging.getLogger("dagster").setLevel(logging.CRITICAL)
     instance = _instance()
     project = load_project()
-    date = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
+    dates = [date] if date else list(DEMO_DATES)
     versions = sorted((m for m in project.registry.models if m.nightly), key=lambda m: not m.production)
     keys = [m.key for m in versions]
     existing = set(instance.get_dynamic_partitions(MODEL_VERSION_PARTITIONS.name))
     if set(keys) - existing:
         instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [k for k in keys if k not in existing])
     wh_url = default_warehouse_url()
-    summary: dict = {"date": date, "warehouse": wh_url, "versions": {}, "timings": {}}
-    say(f"eval_pipeline demo: date {date}, warehouse {wh_url}, provider {os.environ.get('EVAL_PROVIDER', 'auto')}")
+    wh = WarehouseResource(url=wh_url).get()
+    last = dates[-1]
+    summary: dict = {"dates": dates, "warehouse": wh_url, "versions": {}, "timings": {}}
+    say(f"eval_pipeline demo: {dates[0]} .. {last}, warehouse {wh_url}, provider {os.environ.get('EVAL_PROVIDER', 'auto')}"
+        + (" (replaying the synthetic recordings in data/recordings)" if os.environ.get("EVAL_PROVIDER", "auto") != "anthropic" and not os.environ.get("ANTHROPIC_API_KEY") else ""))
 
     say("1/4 calibrating the judge and the similarity threshold on human-labelled data ...")
     ok, steps = _materialize(defs, ["judge_calibration", "similarity_calibration"], instance)
     summary["timings"]["calibration"] = steps
     if not ok:
-        say("   calibration failed: see the Dagster run log (dagster dev -w workspace.yaml)")
+        say("   calibration failed: see the Dagster run log (make ui)")
     evaluation = ["golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval"]
-    for mv in versions:
-        say(f"2/4 evaluating {mv.name} ({mv.key}) ...")
-        ok, steps = _materialize(defs, evaluation, instance, partition_key=eval_partition_key(date, mv.key))
-        summary["timings"][mv.key] = steps
-        from eval_pipeline.defs.resources import WarehouseResource
-
-        wh = WarehouseResource(url=wh_url).get()
-        art_key = f"runs/date={date}/model_version={mv.key}/run.json"
-        entry = {"pipeline_ok": ok}
-        if wh.exists(art_key):
-            art = json.loads(wh.read_bytes(art_key))
-            entry.update(overall=art["overall"], blocking_failures=art["blocking_failures"], warnings=art["warnings"], artifact=wh.uri(art_key), cost_usd=art["cost_usd"])
-        rep_key = f"reports/regression/date={date}/model_version={mv.key}/report.json"
-        if wh.exists(rep_key):
-            rep = json.loads(wh.read_bytes(rep_key))["summary"]
-            entry.update(regression=rep["message"])
-        summary["versions"][mv.name] = entry
-        status = entry.get("overall", "not evaluated")
-        say(f"   {mv.name}: {status}" + (f" (blocking: {', '.join(entry['blocking_failures'])})" if entry.get("blocking_failures") else ""))
+    for day in dates:
+        for mv in versions:
+            if not mv.production and date is None and day not in CANDIDATE_DATES:
+                continue  # the candidate was introduced on the last two nights of the recorded week
+            ok, steps = _materialize(defs, evaluation, instance, partition_key=eval_partition_key(day, mv.key))
+            summary["timings"][f"{mv.key}@{day}"] = steps
+            art_key = f"runs/date={day}/model_version={mv.key}/run.json"
+            entry = {"pipeline_ok": ok}
+            if wh.exists(art_key):
+                art = json.loads(wh.read_bytes(art_key))
+                entry.update(overall=art["overall"], blocking_failures=art["blocking_failures"], warnings=art["warnings"], artifact=wh.uri(art_key), cost_usd=art["cost_usd"])
+            rep_key = f"reports/regression/date={day}/model_version={mv.key}/report.json"
+            if wh.exists(rep_key):
+                entry.update(regression=json.loads(wh.read_bytes(rep_key))["summary"]["message"])
+            if day == last:
+                summary["versions"][mv.name] = entry
+            status = entry.get("overall", "not evaluated (see the run log: make ui)")
+            say(f"2/4 {day} {mv.name}: {status}" + (f" (blocking: {', '.join(entry['blocking_failures'])})" if entry.get("blocking_failures") else ""))
     say("3/4 refreshing the history (DuckDB, alerts, control charts, HTML report) ...")
     ok, steps = _materialize(defs, ["eval_history"], instance)
     summary["timings"]["history"] = steps
@@ -143,7 +146,7 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
         say("4/4 online monitoring on SYNTHETIC production traffic (8 days, drift injected on the last day) ...")
         from eval_pipeline.defs.monitoring.demo import run_monitoring_demo
 
-        yesterday = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()  # only complete days are sampled
+        yesterday = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()  # only complete days are sampled
         summary["monitoring"] = run_monitoring_demo(instance, days=8, end_date=yesterday, n_rows=1000, say=say)
     return summary
 
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="eval-pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="run the demo pipeline end to end")
-    d.add_argument("--date", help="partition date (default: today, UTC)")
+    d.add_argument("--date", help="evaluate this one date (default: the recorded demo week; other dates need a key, "
+                   "since the replay provider only has the recordings)")
     d.set_defaults(fn=cmd_demo)
     sub.add_parser("validate", help="validate suites, golden-set paths and the model registry").set_defaults(fn=cmd_validate)
     sub.add_parser("register", help="register model versions as Dagster partitions").set_defaults(fn=cmd_register)

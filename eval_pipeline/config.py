@@ -158,6 +158,7 @@ class EvalSet(BaseModel):
     thresholds: list[Threshold] = Field(default_factory=list)
 
     _source_path: Path | None = PrivateAttr(default=None)
+    _base: Path | None = PrivateAttr(default=None)  # the data folder: relative paths in checks resolve here
 
     @field_validator("name")
     @classmethod
@@ -249,7 +250,7 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(path, "", f"{where}invalid YAML ({getattr(e, 'problem', e)})") from None
 
 
-def _validate_family_specs(suite: Suite, path: Path) -> None:
+def _validate_family_specs(suite: Suite, path: Path, base: Path) -> None:
     """Let the evaluator modules validate their own sections, so errors carry the key path."""
     from eval_pipeline.evaluators import deterministic, judge  # local: keeps config import light
 
@@ -257,7 +258,7 @@ def _validate_family_specs(suite: Suite, path: Path) -> None:
         where = f"{path}: eval_sets[{i}]"
         if es.checks:
             try:
-                deterministic.validate_check_specs(es.checks, where=f"{where}.checks")
+                deterministic.validate_check_specs(es.checks, where=f"{where}.checks", base_dir=base)
             except ValueError as e:
                 raise ConfigError(path, "", str(e).removeprefix(f"{path}: ")) from None
         if es.judge:
@@ -281,8 +282,9 @@ def load_suite(path: str | Path, base: Path | None = None, validate_evaluators: 
     suite._file = path
     for i, es in enumerate(suite.eval_sets):
         es._source_path = resolve_data_path(es.source, base, path, f"eval_sets[{i}].source")
+        es._base = base
     if validate_evaluators:
-        _validate_family_specs(suite, path)
+        _validate_family_specs(suite, path, base)
     return suite
 
 

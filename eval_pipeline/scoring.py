@@ -53,7 +53,7 @@ def score_deterministic_family(project: Project, mv: ModelVersion, graded: pd.Da
         g = graded[(graded["suite"] == suite.name) & (graded["eval_set"] == es.name)]
         if g.empty:
             continue
-        checks = deterministic.validate_check_specs(es.checks, where=f"{suite.file}: eval_sets[{suite.eval_sets.index(es)}].checks")
+        checks = deterministic.validate_check_specs(es.checks, where=f"{suite.file}: eval_sets[{suite.eval_sets.index(es)}].checks", base_dir=es._base)
         frames.append(deterministic.score_deterministic(g, checks, date=date, model_version=mv_key, suite=suite.name, eval_set=es.name))
     return _concat(frames)
 

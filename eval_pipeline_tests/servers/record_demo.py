@@ -30,7 +30,7 @@ from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.prompts import build_requests
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, Answer, ServerConfig
 
-DEMO_DATE = "2026-11-01"
+from eval_pipeline.demo_calendar import DEMO_DATES, CANDIDATE_DATES  # noqa: E402  (the recorded window)
 GENERIC = "Thanks for your question. Please check the official guidance of your local health authority for the latest information."
 # Per provider model id: (intent accuracy, extraction accuracy, FAQ off-topic rate)
 PROFILES = {
@@ -76,7 +76,10 @@ class DemoResponder:
         model = body["model"]
         acc_intent, acc_extract, offtopic = PROFILES.get(model, (0.9, 0.8, 0.1))
         text = body["messages"][-1]["content"]
-        seed = json.dumps([model, body.get("system"), text])
+        base_seed = json.dumps([model, body.get("system"), text])
+        # The same request on another day gets another draw (a hosted model is not deterministic).
+        self.seen[base_seed] = self.seen.get(base_seed, 0) + 1
+        seed = f"{base_seed}#{self.seen[base_seed]}"
         for inp, label in self.intent.items():
             if text.endswith(f"Message: {inp}\n  Intent:") or text.endswith(inp) or f"Message: {inp}\nIntent:" in text:
                 if _u(seed, "i") < acc_intent:
@@ -165,23 +168,25 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
             return run_requests(provider, reqs, store)
 
         for mv in project.registry.models:
-            requests, plan = [], []
-            for s in mv.suites:
-                suite = project.suites[s]
-                for es in suite.eval_sets:
-                    g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
-                    reqs = build_requests(g, suite, es, mv, DEMO_DATE)
-                    plan.append((suite.name, es.name, len(reqs)))
-                    requests.extend(reqs)
-            responses = execute(requests)
-            rows, i = [], 0
-            for suite_name, es_name, n in plan:
-                for r in responses[i:i + n]:
-                    rows.append({**r.to_row(), "suite": suite_name, "eval_set": es_name})
-                i += n
-            graded = scoring.graded_samples(golden, pd.DataFrame(rows))
-            scoring.score_judge_family(project, mv, graded, DEMO_DATE, mv.key, execute)
-            counts[mv.name] = len(responses)
+            dates = DEMO_DATES if mv.production else CANDIDATE_DATES
+            for date in dates:
+                requests, plan = [], []
+                for s in mv.suites:
+                    suite = project.suites[s]
+                    for es in suite.eval_sets:
+                        g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
+                        reqs = build_requests(g, suite, es, mv, date)
+                        plan.append((suite.name, es.name, len(reqs)))
+                        requests.extend(reqs)
+                responses = execute(requests)
+                rows, i = [], 0
+                for suite_name, es_name, n in plan:
+                    for r in responses[i:i + n]:
+                        rows.append({**r.to_row(), "suite": suite_name, "eval_set": es_name})
+                    i += n
+                graded = scoring.graded_samples(golden, pd.DataFrame(rows))
+                scoring.score_judge_family(project, mv, graded, date, mv.key, execute)
+                counts[f"{mv.name}@{date}"] = len(responses)
         cal_dir = project.base / "calibration"
         for suite in project.suites.values():
             for es in suite.eval_sets:
