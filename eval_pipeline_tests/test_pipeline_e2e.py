@@ -72,11 +72,19 @@ def _answer_key(data: Path, server) -> None:
         server.config.answer_key[rec["input"]] = rec["expected"]
 
 
-def _run(resources, instance, key, selection=EVAL_ASSETS):
+def materialize(**kwargs):
+    """``dg.materialize`` of the project's assets and checks. Our definitions keep no Dagster
+    defs-state, so none is looked up (a stale one left by another test module cannot break this)."""
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
     from eval_pipeline.definitions import defs
 
-    return dg.materialize([*defs.assets, *defs.asset_checks], selection=selection, partition_key=key,
-                          instance=instance, resources=resources, raise_on_error=False)
+    with set_defs_state_storage(None):
+        return dg.materialize([*defs.assets, *defs.asset_checks], raise_on_error=False, **kwargs)
+
+
+def _run(resources, instance, key, selection=EVAL_ASSETS):
+    return materialize(selection=selection, partition_key=key, instance=instance, resources=resources)
 
 
 def test_pipeline_end_to_end_rerun_is_free_and_key_never_leaks(tmp_path, server, instance, caplog):

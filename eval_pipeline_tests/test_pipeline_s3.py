@@ -9,7 +9,7 @@ from eval_pipeline.config import load_project
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
-from eval_pipeline_tests.test_pipeline_e2e import _answer_key, _small_data, instance  # noqa: F401 (fixture)
+from eval_pipeline_tests.test_pipeline_e2e import _answer_key, _small_data, instance, materialize  # noqa: F401 (fixture)
 
 DATE = "2026-11-03"
 SELECTION = ["golden_samples", "model_responses", "deterministic_scores", "eval_run", "eval_history"]
@@ -32,12 +32,9 @@ def test_pipeline_on_s3_warehouse(tmp_path, seaweed_s3, monkeypatch, instance):
             "llm": LLMResource(provider="anthropic", api_key="k3", base_url=server.base_url, store_path=str(tmp_path / "store")),
             "embeddings": EmbeddingResource(cache_path=str(tmp_path / "emb")),
         }
-        from eval_pipeline.definitions import defs
-
         for _ in range(2):  # the second pass re-materializes: partitions are replaced, not duplicated
             for m in mvs:
-                res = dg.materialize([*defs.assets, *defs.asset_checks], selection=SELECTION, partition_key=eval_partition_key(DATE, m.key),
-                                     instance=instance, resources=resources, raise_on_error=False)
+                res = materialize(selection=SELECTION, partition_key=eval_partition_key(DATE, m.key), instance=instance, resources=resources)
                 assert res.success, [e.message for e in res.all_events if e.is_failure]
         s3 = boto3.client("s3", endpoint_url=seaweed_s3.endpoint_url)
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=seaweed_s3.bucket, Prefix="evals/")["Contents"]]
