@@ -28,7 +28,7 @@ class RetryPolicy:
     """Retries for 429, 529, 5xx, timeouts, connection errors and malformed bodies."""
 
     max_attempts: int = 8  # total attempts per request, first one included
-    initial_backoff_s: float = 0.25
+    initial_backoff_s: float = 0.1  # 5xx / 529 / dropped connections are usually transient
     multiplier: float = 2.0
     max_backoff_s: float = 20.0
     jitter: float = 0.5  # share of the backoff that is randomized (0 = none, 1 = full jitter)
@@ -36,7 +36,8 @@ class RetryPolicy:
     retry_after_jitter: float = 0.05  # up to +5% on top of retry-after, to de-synchronize clients
 
     def delay(self, attempt: int, retry_after_s: float | None, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        """Seconds to wait after a failure: the server's ``retry-after`` if given, else the backoff for
+        the ``attempt``-th (1-based) failure that came without one."""
         r = (rng or random).random()
         if retry_after_s is not None and retry_after_s >= 0:
             base = min(retry_after_s, self.max_retry_after_s)

@@ -244,7 +244,7 @@ class AnthropicProvider(Provider):
         kwargs = self._kwargs(request)
         estimate = _estimate_tokens(request, kwargs["max_tokens"]) if state.rate.active else 0.0
         failure: _Failure | None = None
-        attempt = 0
+        attempt = backoffs = 0
         while attempt < self.retry.max_attempts:
             attempt += 1
             if state.rate.active:
@@ -265,7 +265,11 @@ class AnthropicProvider(Provider):
                 state.limiter.release(throttled)
             if not failure.retryable or attempt >= self.retry.max_attempts:
                 break
-            wait = self.retry.delay(attempt, failure.retry_after_s, state.rng)
+            # The exponential backoff grows with the failures that gave no retry-after only: a
+            # 429 already waited what the server asked, and must not lengthen the next backoff.
+            if failure.retry_after_s is None:
+                backoffs += 1
+            wait = self.retry.delay(max(backoffs, 1), failure.retry_after_s, state.rng)
             log.debug("sample %s attempt %d failed (%s); retrying in %.2fs", request.sample_id, attempt, failure.category, wait)
             await asyncio.sleep(wait)
         assert failure is not None
