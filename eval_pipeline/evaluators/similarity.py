@@ -42,7 +42,7 @@ from eval_pipeline.evaluators.deterministic import (
 FAMILY = "similarity"
 METRIC = "cosine"
 DEFAULT_THRESHOLD = 0.85
-DEFAULT_BATCH_SIZE = 64
+DEFAULT_BATCH_SIZE = 32
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_CALIBRATION_SET = "data/golden/covid_question_similarity.jsonl"
 

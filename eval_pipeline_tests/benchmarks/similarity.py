@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=2000)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0 = torch default)")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default, as the pipeline runs; 1 = steadier figures on a busy machine)")
     args = ap.parse_args(argv)
 
     from eval_pipeline.evaluators.similarity import SimilarityScorer, load_model
