@@ -220,3 +220,62 @@ def test_regression_report_for_run_picks_baseline_and_flags(tree: Path):
     assert (row["n_pairs"], row["n_worse"], row["n_better"]) == (5, 2, 0)
     first = regression_report_for_run(con, src, RunRef(DATES[0], "prod"), config=cfg)
     assert first.status == "no_baseline"
+
+
+def _tables(db_path) -> dict[str, pd.DataFrame]:
+    return {t: query_history(db_path, f"SELECT * FROM {t} ORDER BY ALL") for t in ("score_history", "ops_history",
+                                                                                   "failure_modes")}
+
+
+def _add_date(root: Path, date: str) -> None:
+    for mv in MVS:
+        _write(root, f"scores/family=deterministic/date={date}/model_version={mv}",
+               _scores(date, mv, "deterministic", [True, False, True], ["a", "b", "b"]))
+        _write(root, f"responses/date={date}/model_version={mv}", pd.DataFrame({
+            "date": date, "model_version": mv, "suite": "qa", "eval_set": "golden", "sample_id": ["s0", "s1"],
+            "repeat": 0, "latency_s": [1.0, 3.0], "ttft_s": 0.1, "cost_usd": 0.01, "input_tokens": 5,
+            "output_tokens": 7, "error_category": [None, "refusal"],
+        }))
+
+
+def test_incremental_refresh_reaggregates_only_changed_dates(tree: Path, tmp_path: Path):
+    first = _refresh(tree)
+    assert sorted(first.dates_aggregated) == DATES and first.dates_reused == []
+    again = _refresh(tree)  # nothing changed: every date reused, same tables
+    assert again.dates_aggregated == [] and sorted(again.dates_reused) == DATES
+    pd.testing.assert_frame_equal(_tables(first.db_path)["score_history"], _tables(again.db_path)["score_history"])
+
+    _add_date(tree, "2024-03-03")
+    inc = _refresh(tree)
+    assert inc.dates_aggregated == ["2024-03-03"] and sorted(inc.dates_reused) == DATES
+    assert (tree / "history" / "score_history" / "date=2024-03-03.parquet").exists()
+    # the same tables as a full rebuild from scratch (fresh db and parts folder)
+    con = duckdb.connect()
+    full = refresh_history(con, HistorySources.for_root(tree), db_path=tmp_path / "full" / "h.duckdb")
+    assert sorted(full.dates_aggregated) == DATES + ["2024-03-03"]
+    inc_t, full_t = _tables(inc.db_path), _tables(full.db_path)
+    for t in inc_t:
+        pd.testing.assert_frame_equal(inc_t[t], full_t[t])
+    assert set(inc_t["score_history"]["date"]) == set(DATES + ["2024-03-03"])
+    assert inc.row_counts == full.row_counts
+
+    # a rewritten partition (different content) re-aggregates its date only
+    _write(tree, f"scores/family=judge/date={DATES[0]}/model_version=prod",
+           _scores(DATES[0], "prod", "judge", [False, False, False], ["a", "a", "b"], values=[1.0, 1.0, 1.0]))
+    rw = _refresh(tree)
+    assert rw.dates_aggregated == [DATES[0]]
+    judge = query_history(rw.db_path, "SELECT mean_value FROM score_history WHERE date = ? AND model_version = "
+                          "'prod' AND family = 'judge' AND segment = '__all__'", [DATES[0]])
+    assert judge["mean_value"].tolist() == pytest.approx([1.0])
+
+    # a deleted date drops its aggregates; a lost part file forces that date to be rebuilt
+    import shutil
+    for sub in ("scores/family=deterministic", "scores/family=judge", "responses", "runs"):
+        shutil.rmtree(tree / sub / f"date={DATES[1]}")
+    (tree / "history" / "ops_history" / "date=2024-03-03.parquet").unlink()
+    gone = _refresh(tree)
+    assert gone.dates_removed == [DATES[1]] and gone.dates_aggregated == ["2024-03-03"]
+    assert not (tree / "history" / "score_history" / f"date={DATES[1]}.parquet").exists()
+    for t, frame in _tables(gone.db_path).items():
+        assert DATES[1] not in set(frame["date"]), t
+    assert set(pd.read_parquet(gone.parquet_paths["score_history"])["date"]) == {DATES[0], "2024-03-03"}

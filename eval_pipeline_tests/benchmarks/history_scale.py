@@ -5,7 +5,9 @@
    ~1,370 rows per partition (274 samples x 5 metrics), vectorized numpy, written by
    parallel threads; into S3 on SeaweedFS (``eval_pipeline_tests/servers/seaweed.py``)
    or, with ``--local`` / when that server is unavailable, into a local folder.
-2. ``refresh_history`` over every partition (DuckDB, 2 threads): time.
+2. ``refresh_history`` over every partition (DuckDB, 2 threads; incremental, one date at a
+   time): time of the first refresh, then one more day is written and the incremental
+   refresh (only that date re-aggregated) is timed.
 3. Report queries against the history: trend for one model version, candidate vs
    baseline (history query + both runs' per-sample rows + paired regression report),
    alert window (window query + alert rules over 30 days): time each and in total.
@@ -33,9 +35,9 @@ N_MODELS = 20
 TARGET_QUERY_S = 3.0
 
 
-def _plan(rows: int) -> tuple[list[str], list[str]]:
+def _plan(rows: int, extra_days: int = 0) -> tuple[list[str], list[str]]:
     """Dates and model versions so that dates x versions x 1,370 ~= rows (365 x 20 for 10 M)."""
-    n_days = max(1, round(rows / (ROWS_PER_PARTITION * N_MODELS)))
+    n_days = max(1, round(rows / (ROWS_PER_PARTITION * N_MODELS))) + extra_days
     start = dt.date(2024, 1, 1)
     dates = [(start + dt.timedelta(days=i)).isoformat() for i in range(n_days)]
     return dates, [f"model-v{i:02d}" for i in range(N_MODELS)]
@@ -59,8 +61,8 @@ def _template():
     }
 
 
-def _generate(root: str, rows: int, s3: dict | None, workers: int = 4) -> tuple[int, float]:
-    """Write every partition; returns (rows written, seconds). Runs in a child process."""
+def _generate(root: str, rows: int, s3: dict | None, workers: int = 4, new_day: bool = False) -> tuple[int, float]:
+    """Write every partition (``new_day``: only the next day's); returns (rows written, seconds). Child process."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -68,7 +70,7 @@ def _generate(root: str, rows: int, s3: dict | None, workers: int = 4) -> tuple[
     from eval_pipeline.schemas import SCORE_COLUMNS
 
     t0 = time.perf_counter()
-    dates, mvs = _plan(rows)
+    dates, mvs = _plan(rows, extra_days=1 if new_day else 0)
     rng = np.random.default_rng(7)
     tmpl = _template()
     # per model version and (sample, metric) pass probability; later versions slightly better
@@ -107,12 +109,23 @@ def _generate(root: str, rows: int, s3: dict | None, workers: int = 4) -> tuple[
         return n
 
     with ThreadPoolExecutor(workers) as ex:
-        total = sum(ex.map(write_day, range(len(dates))))
+        total = sum(ex.map(write_day, [len(dates) - 1] if new_day else range(len(dates))))
     return total, time.perf_counter() - t0
 
 
-def _child(root, rows, s3, q):
-    q.put(_generate(root, rows, s3))
+def _child(root, rows, s3, q, new_day=False):
+    q.put(_generate(root, rows, s3, new_day=new_day))
+
+
+def _generate_in_child(root, rows, s3, new_day=False) -> tuple[int, float]:
+    """Run :func:`_generate` in a spawned child so its memory does not count in this process's RSS."""
+    ctx = mp.get_context("spawn")
+    qu = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(root, rows, s3, qu, new_day))
+    proc.start()
+    out = qu.get()
+    proc.join()
+    return out
 
 
 def _start_seaweed():
@@ -171,12 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             total, gen_s = len(dates) * len(mvs) * ROWS_PER_PARTITION, float("nan")
             print("reusing existing data")
         else:
-            ctx = mp.get_context("spawn")
-            qu = ctx.Queue()
-            proc = ctx.Process(target=_child, args=(root, args.rows, s3, qu))
-            proc.start()
-            total, gen_s = qu.get()
-            proc.join()
+            total, gen_s = _generate_in_child(root, args.rows, s3)
         print(f"generate: {total:,} rows in {len(dates) * len(mvs):,} partitions "
               f"({len(dates)} days x {len(mvs)} model versions): {gen_s:.1f} s "
               f"({total / gen_s / 1e6 if gen_s == gen_s else float('nan'):.2f} M rows/s)")
@@ -190,8 +198,18 @@ def main(argv: list[str] | None = None) -> None:
         out_dir = f"{root}/_history" if s3 else os.path.join(work, "history")
         res = refresh_history(con, src, db_path=db_path, parquet_dir=out_dir)
         rss_refresh = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"history refresh: {res.seconds:.1f} s (peak RSS so far {rss_refresh:.0f} MB) -> {res.row_counts['score_history']:,} history rows, "
-              f"{res.row_counts['failure_modes']:,} failure-mode rows")
+        print(f"history refresh (first, per date): {res.seconds:.1f} s, {len(res.dates_aggregated)} dates aggregated, "
+              f"{len(res.dates_reused)} reused (peak RSS so far {rss_refresh:.0f} MB) -> "
+              f"{res.row_counts['score_history']:,} history rows, {res.row_counts['failure_modes']:,} failure-mode rows")
+        # the next day arrives: only its date is re-aggregated
+        new_rows, _ = _generate_in_child(root, args.rows, s3, new_day=True)
+        inc = refresh_history(con, src, db_path=db_path, parquet_dir=out_dir)
+        rss_inc = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"history refresh (incremental, +1 day = {new_rows:,} rows): {inc.seconds:.1f} s, "
+              f"{len(inc.dates_aggregated)} date re-aggregated, {len(inc.dates_reused)} reused "
+              f"(target: only the new date; peak RSS so far {rss_inc:.0f} MB)")
+        total += new_rows
+        dates, _ = _plan(args.rows, extra_days=1)
 
         # warm imports (a Dagster code server has these loaded): not query time
         import scipy.stats  # noqa: F401

@@ -105,6 +105,9 @@ def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         "dagster/row_count": int(refresh.row_counts.get("score_history", 0)),
         "row_counts": dg.MetadataValue.json(refresh.row_counts),
         "refresh_seconds": round(refresh.seconds, 3),
+        "dates_reaggregated": len(refresh.dates_aggregated),
+        "dates_reused": len(refresh.dates_reused),
+        "dates_removed": len(refresh.dates_removed),
         "duckdb_file": dg.MetadataValue.path(db_path),
         "html_report": dg.MetadataValue.path(report_uri),
         "alerts_json": dg.MetadataValue.path(alerts_uri),
@@ -122,7 +125,8 @@ def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         png_uri = wh.write_bytes("reports/history/trend_0.png", png, content_type="image/png")
         md["trend_chart"] = dg.MetadataValue.md(f"**{caption}** (all charts: html_report)\n\n" + _inline_png(png))
         md["trend_chart_png"] = dg.MetadataValue.path(png_uri)
-    context.log.info(f"history refreshed in {refresh.seconds:.2f}s: {refresh.row_counts}; {len(current)} alert(s) on {latest}")
+    context.log.info(f"history refreshed in {refresh.seconds:.2f}s ({len(refresh.dates_aggregated)} date(s) "
+                     f"re-aggregated, {len(refresh.dates_reused)} reused): {refresh.row_counts}; {len(current)} alert(s) on {latest}")
     return dg.MaterializeResult(metadata=md)
 
 
