@@ -152,7 +152,14 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    s = run_demo(args.date)
+    import contextlib
+
+    # Dagster's per-run console logs go to a file; the terminal shows the demo's own progress.
+    log_path = Path(default_warehouse_url()) / "demo-dagster.log" if "://" not in default_warehouse_url() else Path("demo-dagster.log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stderr(log):
+        s = run_demo(args.date)
+    print(f"  Dagster run logs of this demo: {log_path}")
     print("\nResults")
     for name, e in s["versions"].items():
         print(f"  {name}: {e.get('overall', 'not evaluated')}  artifact: {e.get('artifact', '-')}")
