@@ -174,3 +174,46 @@ def test_blocking_gate_fails_the_cli_and_leaves_downstream_unmaterialized(tmp_pa
     assert art["overall"] == "FAIL" and "customer_support/intent_routing:pass_rate" in art["blocking_failures"]
     assert not (wh / "releases").exists()  # downstream of the failed gate: not materialized
     assert (wh / f"reports/regression/date={DATE}/model_version={mv.key}/report.json").exists()  # not gated: still reported
+
+
+def test_degraded_candidate_is_flagged_and_unchanged_candidate_is_not(tmp_path, server, instance):
+    """Through the test server: a candidate whose model answers worse is a significant regression
+    against the production baseline (its release is not approved); one that answers as well is not."""
+    data, wh = _small_data(tmp_path), tmp_path / "wh"
+    suite_path = data / "suites" / "customer_support.yaml"
+    suite = yaml.safe_load(suite_path.read_text())
+    for es in suite["eval_sets"]:
+        if es["name"] == "intent_routing":
+            es["sample"]["n"] = 150
+            es["thresholds"] = [{"metric": "pass_rate", "min": 0.0}]  # the gate is not what is tested here
+    suite_path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    _answer_key(data, server)
+    project = load_project(data)
+    v1, v2 = project.registry.by_name("support-bot-v1"), project.registry.by_name("support-bot-v2")
+    instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [v1.key, v2.key])
+    resources = _resources(data, wh, server)
+    selection = ["golden_samples", "model_responses", "deterministic_scores", "eval_run", "regression_report", "release_approval"]
+
+    def evaluate(date, key):
+        return _run(resources, instance, eval_partition_key(date, key), selection)
+
+    def report(date, key):
+        return json.loads((wh / f"reports/regression/date={date}/model_version={key}/report.json").read_text())
+
+    server.config.model_accuracy = {v1.model: 0.95, v2.model: 0.55}
+    assert evaluate("2026-11-04", v1.key).success
+    degraded = evaluate("2026-11-04", v2.key)
+    assert not degraded.success  # no_significant_regression is blocking
+    rep = report("2026-11-04", v2.key)
+    assert rep["summary"]["baseline"] == f"{v1.key}@2026-11-04"
+    regs = [r for r in rep["rows"] if r["verdict"] == "regression"]
+    assert any(r["eval_set"] == "intent_routing" and r["metric"] == "exact_match" and r["segment"] == "__all__" for r in regs)
+    assert not (wh / f"releases/date=2026-11-04/model_version={v2.key}.json").exists()
+
+    server.config.model_accuracy = {v1.model: 0.95, v2.model: 0.95}
+    assert evaluate("2026-11-05", v1.key).success
+    unchanged = evaluate("2026-11-05", v2.key)
+    assert unchanged.success, [e.message for e in unchanged.all_events if e.is_failure]
+    rep = report("2026-11-05", v2.key)
+    assert rep["summary"]["status"] == "ok" and rep["summary"]["regression"] == 0
+    assert (wh / f"releases/date=2026-11-05/model_version={v2.key}.json").exists()
