@@ -23,7 +23,16 @@ def _no_stale_dagster_defs_state_storage():
     A module-scoped ``instance_for_test()`` fixture torn down in another context leaves it pointing
     at a dead instance, and the next ``materialize`` fails with "undefined DagsterInstance weakref".
     Each test starts with none; a test's own ``with instance`` sets it again."""
+    from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
     from dagster._core.storage.defs_state.base import set_defs_state_storage
 
     with set_defs_state_storage(None):
-        yield
+        # Our definitions keep no defs-state: pin a load context with none, so building a repository
+        # never consults whatever storage some earlier code left current (seen as a flaky
+        # "Attempted to resolve undefined DagsterInstance weakref" depending on test order).
+        previous = DefinitionsLoadContext._instance
+        DefinitionsLoadContext.set(DefinitionsLoadContext(load_type=DefinitionsLoadType.INITIALIZATION))
+        try:
+            yield
+        finally:
+            DefinitionsLoadContext._instance = previous
