@@ -223,7 +223,7 @@ def run_artifact(
             tr = [asdict(t) for t in thresholds if t.suite == suite.name and t.eval_set == es.name]
             sets.append({
                 "suite": suite.name, "eval_set": es.name, "family": es.family,
-                "metrics": {k: v for k, v in m.items()},
+                "metrics": m,
                 "thresholds": tr,
                 "pass": all(t["passed"] for t in tr),
             })

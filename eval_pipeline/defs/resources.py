@@ -4,7 +4,6 @@ Configured with ``dg.EnvVar`` so secrets and deployment settings come from the e
 (never read at import time). ``resources_for_env()`` picks the set for the deployment.
 """
 
-import os
 from typing import Optional
 
 import dagster as dg
@@ -44,10 +43,6 @@ class WarehouseResource(dg.ConfigurableResource):
         from eval_pipeline.warehouse import Warehouse
 
         return Warehouse.from_url(self.resolved_url(), endpoint_url=self.endpoint_url or None, region=self.region or None)
-
-
-def _env_or_none(name: str) -> Optional[str]:
-    return os.environ.get(name) or None
 
 
 class LLMResource(dg.ConfigurableResource):

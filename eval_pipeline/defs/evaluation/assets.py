@@ -46,11 +46,10 @@ def _family_metadata(project, mv, scores: pd.DataFrame, graded: pd.DataFrame, fa
             if infra:
                 rows.append({"eval set": f"{suite.name}/{es.name}", "metric": "infra errors (excluded)", "value": infra, "95% CI": "-", "n": m["infra_error_count"]["n"]})
     md = pd.DataFrame(rows).to_markdown(index=False) if rows else f"No {family} eval sets for this model version."
-    samples = graded.rename(columns={"response_text": "response_text"})
     return {
         "dagster/row_count": len(scores),
         "metrics": dg.MetadataValue.md(md),
-        "top_failures": dg.MetadataValue.md(top_failures(scores, samples, n=10) if len(scores) else "No scores."),
+        "top_failures": dg.MetadataValue.md(top_failures(scores, graded, n=10) if len(scores) else "No scores."),
         "path": dg.MetadataValue.path(uri),
     }
 
