@@ -4,6 +4,10 @@ Every problem names the file, the line (or row) and the field, and says how to f
 All problems of a file are collected (up to ``MAX_REPORTED``) so one run shows them all.
 Nothing is returned for a file with any problem: a bad golden set never reaches the model.
 
+The line-level readers :func:`jsonl_objects` and :func:`csv_rows` (path in; ``(line, record)``
+out, one :class:`Problem` per bad line) are shared with the human-review ingest
+(``evaluators/review.py``).
+
 Plain Python: no Dagster here.
 """
 from __future__ import annotations
@@ -13,7 +17,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
@@ -73,51 +77,76 @@ def _get_path(obj: dict[str, Any], dotted: str) -> tuple[bool, Any]:
     return True, cur
 
 
-def _raw_rows_jsonl(path: Path, max_record_bytes: int, problems: list[Problem]) -> Iterable[tuple[int, dict[str, Any]]]:
+def _file_bytes(path: Path, problems: list[Problem], empty_hint: str, allow_blank: bool) -> bytes | None:
+    """The file's bytes without a UTF-8 BOM (reported); None for an empty file (reported unless ``allow_blank``)."""
     data = path.read_bytes()
-    name = str(path)
     if not data.strip():
-        problems.append(Problem(name, None, None, "file is empty; add at least one JSON object per line"))
-        return
+        if not allow_blank:
+            problems.append(Problem(str(path), None, None, f"file is empty; {empty_hint}"))
+        return None
     if data.startswith(UTF8_BOM):
-        problems.append(Problem(name, 1, None, "file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM"))
+        problems.append(Problem(str(path), 1, None, "file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM"))
         data = data[len(UTF8_BOM):]
+    return data
+
+
+def _jsonl_object(raw: bytes, max_record_bytes: int, allow_blank: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """One JSONL line: (object, None), (None, problem), or (None, None) for an allowed blank line."""
+    if len(raw) > max_record_bytes:
+        return None, f"record is {len(raw):,} bytes, over the limit of {max_record_bytes:,} (raise max_record_bytes in the suite or shorten it)"
+    if not raw.strip():
+        return None, None if allow_blank else "blank line; remove it (JSONL needs one JSON object per line)"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, f"invalid UTF-8 at byte {e.start} of the line; re-encode the file as UTF-8"
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        return None, f"invalid JSON at column {e.colno}: {e.msg}"
+    if not isinstance(obj, dict):
+        return None, f"expected a JSON object, got {type(obj).__name__}"
+    return obj, None
+
+
+def jsonl_objects(
+    path: Path, max_record_bytes: int, problems: list[Problem], *, allow_blank: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(1-based line, object) per valid line of a JSONL file; every bad line goes to ``problems``.
+
+    Checked per line: size, blank, UTF-8, JSON, object. ``allow_blank`` skips blank lines and
+    an empty file instead of reporting them (review files edited by hand).
+    """
+    data = _file_bytes(path, problems, "add at least one JSON object per line", allow_blank)
+    if data is None:
+        return
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()  # trailing newline
     for i, raw in enumerate(lines, start=1):
-        raw = raw.rstrip(b"\r")
-        if len(raw) > max_record_bytes:
-            problems.append(Problem(name, i, None, f"record is {len(raw):,} bytes, over the limit of {max_record_bytes:,} (raise max_record_bytes in the suite or shorten it)"))
-            continue
-        if not raw.strip():
-            problems.append(Problem(name, i, None, "blank line; remove it (JSONL needs one JSON object per line)"))
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            problems.append(Problem(name, i, None, f"invalid UTF-8 at byte {e.start} of the line; re-encode the file as UTF-8"))
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            problems.append(Problem(name, i, None, f"invalid JSON at column {e.colno}: {e.msg}"))
-            continue
-        if not isinstance(obj, dict):
-            problems.append(Problem(name, i, None, f"expected a JSON object, got {type(obj).__name__}"))
-            continue
-        yield i, obj
+        obj, message = _jsonl_object(raw.rstrip(b"\r"), max_record_bytes, allow_blank)
+        if message:
+            problems.append(Problem(str(path), i, None, message))
+        if obj is not None:
+            yield i, obj
 
 
-def _raw_rows_csv(path: Path, max_record_bytes: int, problems: list[Problem]) -> Iterable[tuple[int, dict[str, Any]]]:
-    data = path.read_bytes()
+def _is_blank_row(row: dict[str | None, Any]) -> bool:
+    return all(str(v or "").strip() == "" for v in row.values())
+
+
+def csv_rows(
+    path: Path, max_record_bytes: int, problems: list[Problem], *, allow_blank: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, {header: cell text}) per data row of a CSV file; every bad row goes to ``problems``.
+
+    Checked: UTF-8, blank rows, size, more cells than header columns (the extra cells are dropped).
+    ``allow_blank`` skips blank rows and an empty file instead of reporting them.
+    """
     name = str(path)
-    if not data.strip():
-        problems.append(Problem(name, None, None, "file is empty; add a header row and at least one record"))
+    data = _file_bytes(path, problems, "add a header row and at least one record", allow_blank)
+    if data is None:
         return
-    if data.startswith(UTF8_BOM):
-        problems.append(Problem(name, 1, None, "file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM"))
-        data = data[len(UTF8_BOM):]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -127,25 +156,35 @@ def _raw_rows_csv(path: Path, max_record_bytes: int, problems: list[Problem]) ->
     reader = csv.DictReader(io.StringIO(text, newline=""))
     for row in reader:
         line = reader.line_num
-        if all((v or "").strip() == "" for v in row.values()):
-            problems.append(Problem(name, line, None, "blank row; remove it"))
+        if _is_blank_row(row):
+            if not allow_blank:
+                problems.append(Problem(name, line, None, "blank row; remove it"))
             continue
         if sum(len(str(v or "")) for v in row.values()) > max_record_bytes:
             problems.append(Problem(name, line, None, f"record is over the limit of {max_record_bytes:,} bytes"))
             continue
-        obj: dict[str, Any] = {}
-        for k, v in row.items():
-            if k is None:
-                problems.append(Problem(name, line, None, "more cells than header columns; quote cells that contain commas"))
-                continue
-            # Cells holding JSON objects/arrays/numbers are decoded; anything else stays text.
-            if isinstance(v, str) and v[:1] in "{[":
-                try:
-                    v = json.loads(v)
-                except json.JSONDecodeError:
-                    pass
-            obj[k] = v
-        yield line, obj
+        if row.pop(None, None) is not None:
+            problems.append(Problem(name, line, None, "more cells than header columns; quote cells that contain commas"))
+        yield line, row
+
+
+def _json_cell(v: Any) -> Any:
+    """Cells holding JSON objects/arrays are decoded; anything else stays text."""
+    if not (isinstance(v, str) and v[:1] in "{["):
+        return v
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
+
+
+def _raw_rows_jsonl(path: Path, max_record_bytes: int, problems: list[Problem]) -> Iterable[tuple[int, dict[str, Any]]]:
+    return jsonl_objects(path, max_record_bytes, problems)
+
+
+def _raw_rows_csv(path: Path, max_record_bytes: int, problems: list[Problem]) -> Iterable[tuple[int, dict[str, Any]]]:
+    for line, row in csv_rows(path, max_record_bytes, problems):
+        yield line, {k: _json_cell(v) for k, v in row.items()}
 
 
 def _raw_rows_parquet(path: Path, max_record_bytes: int, problems: list[Problem]) -> Iterable[tuple[int, dict[str, Any]]]:

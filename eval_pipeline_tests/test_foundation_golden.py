@@ -152,6 +152,12 @@ def test_csv_and_parquet_sources(tmp_path):
         read_golden_set(bad, fmt="csv")
     (pr,) = ei.value.problems
     assert pr.line == 3 and pr.field == "input"
+    extra = tmp_path / "extra.csv"
+    extra.write_text("id,input,expected\na,hello,x\n,,,stray\n")  # empty cells plus one past the header
+    with pytest.raises(GoldenSetError) as ei:
+        read_golden_set(extra, fmt="csv")
+    assert [(pr.line, pr.field) for pr in ei.value.problems][0] == (3, None)
+    assert "more cells than header columns" in ei.value.problems[0].message
     pq = tmp_path / "g.parquet"
     pd.DataFrame([{"id": r["id"], "input": r["input"], "expected": r["expected"]} for r in rows]).to_parquet(pq)
     assert len(read_golden_set(pq, fmt="parquet")) == 5

@@ -150,3 +150,35 @@ def test_ingest_without_config_uses_exported_scales_and_rejects_duplicates(tmp_p
         R.ingest_review(path)
     with pytest.raises(ValueError, match=r"\.txt: review files must end in \.jsonl or \.csv"):
         R.export_review(pd.DataFrame(columns=R.REVIEW_FIELDS), tmp_path / "x.txt")
+
+
+def test_ingest_reads_lines_like_the_golden_reader(tmp_path):
+    """Review files go through the golden-set line readers: BOM, bad UTF-8 and an empty object are named by line."""
+    samples, rows, sim = judged()
+    path = R.export_review(R.select_for_review(samples, rows, CFG, sim), tmp_path / "labels.jsonl")
+    lines = path.read_bytes().splitlines()
+    lines[1] = '{"review_id": "caf\xe9"}'.encode("latin-1")
+    lines[2] = b"{}"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n\n")  # a trailing blank line is fine
+    with pytest.raises(R.ReviewFileError) as exc:
+        R.ingest_review(path, CFG)
+    errs = exc.value.errors
+    assert errs[0] == f"{path}:1: file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM"
+    assert errs[1].startswith(f"{path}:2: invalid UTF-8")
+    assert errs[2:] == [f"{path}:3: field '{f}': missing; keep the exported columns" for f in ("review_id", "sample_id", "input", "human_label")]
+
+
+def test_ingest_csv_bom_and_extra_cells_are_named(tmp_path):
+    samples, rows, sim = judged()
+    path = R.export_review(R.select_for_review(samples, rows, CFG, sim), tmp_path / "labels.csv")
+    text = path.read_text().splitlines()
+    text[1] += ",extra"
+    path.write_bytes(b"\xef\xbb\xbf" + ("\n".join(text) + "\n").encode())
+    with pytest.raises(R.ReviewFileError) as exc:
+        R.ingest_review(path, CFG)
+    assert exc.value.errors == [
+        f"{path}:1: file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM",
+        f"{path}:2: more cells than header columns; quote cells that contain commas",
+    ]
+    path.write_text("")  # an empty review file is nothing to ingest, not an error
+    assert R.ingest_review(path, CFG).n_rows == 0

@@ -24,11 +24,12 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
 from eval_pipeline.evaluators.judge import FAMILY, STATUS_REFUSAL, STATUS_UNPARSEABLE, JudgeConfig
+from eval_pipeline.golden import Problem, csv_rows, jsonl_objects
 
 HUMAN_FIELDS = ("human_label", "human_expected", "human_notes")
 REVIEW_FIELDS = [
@@ -37,6 +38,8 @@ REVIEW_FIELDS = [
     "cosine", "cosine_passed", "evaluator_hash", *HUMAN_FIELDS,
 ]
 _JSON_CSV_FIELDS = ("reasons", "input", "expected", "judge_scores", "judge_spread", "thresholds", "scales")
+_NULLABLE_CSV_FIELDS = ("human_expected", "cosine", "cosine_passed", "suite", "eval_set", "category")  # "" -> None
+MAX_RECORD_BYTES = 10_000_000  # one review line; the golden-set reader reports a longer one
 RATING_COLUMNS = ["review_id", "suite", "eval_set", "sample_id", "repeat", "dimension", "human", "judge", "scale_lo", "scale_hi"]
 
 
@@ -201,48 +204,44 @@ class ReviewIngest:
     unlabelled: list[str] = field(default_factory=list)  # review_ids left empty
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, Any], list[str]]]:
-    """(line, record, parse errors) per data row of a JSONL or CSV review file."""
-    out: list[tuple[int, dict[str, Any], list[str]]] = []
+def _error_text(p: Problem) -> str:
+    """``file:line: field 'f': problem; fix`` (``file: problem`` for whole-file problems)."""
+    where = p.file if p.line is None else f"{p.file}:{p.line}"
+    return f"{where}: field '{p.field}': {p.message}" if p.field else f"{where}: {p.message}"
+
+
+def _csv_record(name: str, line: int, row: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """A CSV row as the JSONL record shape: JSON columns decoded, ``human_label.<dim>`` nested."""
+    rec: dict[str, Any] = {}
+    labels: dict[str, Any] = {}
+    for k, v in row.items():
+        if k.startswith("human_label."):
+            labels[k[len("human_label."):]] = None if v in (None, "") else v
+        elif k in _JSON_CSV_FIELDS:
+            _decode_json_cell(rec, k, v, problems, name, line)
+        else:
+            rec[k] = None if v == "" and k in _NULLABLE_CSV_FIELDS else v
+    rec["human_label"] = labels
+    return rec
+
+
+def _decode_json_cell(rec: dict[str, Any], k: str, v: Any, problems: list[Problem], name: str, line: int) -> None:
+    try:
+        rec[k] = json.loads(v) if v not in (None, "") else None
+    except json.JSONDecodeError:
+        problems.append(Problem(name, line, k, "not valid JSON; do not edit this column"))
+
+
+def _read_rows(path: Path, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) per data row of a JSONL or CSV review file, through the golden-set line readers.
+
+    Blank lines and an empty file are skipped; every other bad line goes to ``problems``.
+    """
     if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    out.append((lineno, {}, [f"{path}:{lineno}: invalid JSON ({exc.msg}); each line must be one JSON object"]))
-                    continue
-                if not isinstance(rec, dict):
-                    out.append((lineno, {}, [f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}"]))
-                    continue
-                out.append((lineno, rec, []))
-    elif path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            for raw in reader:
-                lineno = reader.line_num
-                rec: dict[str, Any] = {}
-                errs: list[str] = []
-                labels: dict[str, Any] = {}
-                for k, v in raw.items():
-                    if k is None:
-                        errs.append(f"{path}:{lineno}: more cells than header columns; quote fields containing commas")
-                    elif k.startswith("human_label."):
-                        labels[k[len("human_label."):]] = None if v in (None, "") else v
-                    elif k in _JSON_CSV_FIELDS:
-                        try:
-                            rec[k] = json.loads(v) if v not in (None, "") else None
-                        except json.JSONDecodeError:
-                            errs.append(f"{path}:{lineno}: field '{k}': not valid JSON; do not edit this column")
-                    else:
-                        rec[k] = None if v == "" and k in ("human_expected", "cosine", "cosine_passed", "suite", "eval_set", "category") else v
-                rec["human_label"] = labels
-                out.append((lineno, rec, errs))
-    else:
-        raise ValueError(f"{path}: review files must end in .jsonl or .csv")
-    return out
+        yield from jsonl_objects(path, MAX_RECORD_BYTES, problems, allow_blank=True)
+        return
+    for line, row in csv_rows(path, MAX_RECORD_BYTES, problems, allow_blank=True):
+        yield line, _csv_record(str(path), line, row, problems)
 
 
 def _parse_label(value: Any, scale: tuple[int, int]) -> int:
@@ -263,88 +262,107 @@ def _parse_label(value: Any, scale: tuple[int, int]) -> int:
     return v
 
 
-def ingest_review(path: str | Path, config: JudgeConfig | None = None) -> ReviewIngest:
-    """Validate a labelled review file and turn it into calibration rows and golden records.
+def _human_expected(rec: dict[str, Any]) -> Any:
+    value = rec.get("human_expected")
+    return None if isinstance(value, str) and not value.strip() else value
 
-    Scales come from ``config`` when given (the suite's rubric), else from each row's
-    ``scales`` field. A row with no label and no ``human_expected`` is unlabelled (listed,
-    not an error). All problems are collected and raised together as
-    :class:`ReviewFileError` (``file:line: field: problem; fix``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"review file {path} not found")
-    errors: list[str] = []
-    ratings: list[dict[str, Any]] = []
-    golden: dict[str, dict[str, Any]] = {}
-    unlabelled: list[str] = []
-    seen_ids: dict[str, int] = {}
-    rows = _read_rows(path)
-    for lineno, rec, parse_errors in rows:
-        errors.extend(parse_errors)
-        if not rec:
-            continue
-        where = f"{path}:{lineno}"
+
+@dataclass
+class _Ingest:
+    """Accumulates one review file's rows; every check reports a :class:`Problem` and skips the row."""
+
+    path: Path
+    config: JudgeConfig | None
+    problems: list[Problem] = field(default_factory=list)
+    ratings: list[dict[str, Any]] = field(default_factory=list)
+    golden: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unlabelled: list[str] = field(default_factory=list)
+    seen_ids: dict[str, int] = field(default_factory=dict)
+    n_rows: int = 0
+
+    def error(self, line: int, fld: str | None, message: str) -> None:
+        self.problems.append(Problem(str(self.path), line, fld, message))
+
+    def add(self, line: int, rec: dict[str, Any]) -> None:
+        self.n_rows += 1
+        if not self._has_required(line, rec) or not self._first_of_id(line, rec):
+            return
+        rid = str(rec["review_id"])
+        scales = self._scales(line, rec)
+        parsed = self._labels(line, rec, scales) if scales is not None else None
+        if parsed is None:
+            return
+        human_expected = _human_expected(rec)
+        if not parsed and human_expected is None:
+            self.unlabelled.append(rid)
+            return
+        repeat = self._repeat(line, rec)
+        if repeat is None:
+            return
+        self.ratings.extend(_rating_rows(rid, rec, repeat, parsed, scales))
+        # another reviewed repeat of the same sample: the first labelled one wins
+        self.golden.setdefault(f"hr-{rec['sample_id']}", self._golden_record(line, rid, rec, parsed, human_expected))
+
+    def _has_required(self, line: int, rec: dict[str, Any]) -> bool:
         for req in ("review_id", "sample_id", "input", "human_label"):
             if req not in rec:
-                errors.append(f"{where}: field '{req}' is missing; keep the exported columns")
-        if any(req not in rec for req in ("review_id", "sample_id", "human_label")):
-            continue
+                self.error(line, req, "missing; keep the exported columns")
+        return all(req in rec for req in ("review_id", "sample_id", "human_label"))
+
+    def _first_of_id(self, line: int, rec: dict[str, Any]) -> bool:
         rid = str(rec["review_id"])
-        if rid in seen_ids:
-            errors.append(f"{where}: review_id {rid!r} duplicates line {seen_ids[rid]}; keep one row per item")
-            continue
-        seen_ids[rid] = lineno
-        if config is not None:
-            scales = {d.name: tuple(d.scale) for d in config.dimensions}
-        else:
-            raw_scales = rec.get("scales") or {}
-            if not isinstance(raw_scales, dict):
-                errors.append(f"{where}: field 'scales' must be an object {{dimension: [low, high]}}")
-                continue
-            scales = {k: (int(v[0]), int(v[1])) for k, v in raw_scales.items()}
-        labels = rec["human_label"]
-        if labels is None:
-            labels = {}
+        if rid in self.seen_ids:
+            self.error(line, None, f"review_id {rid!r} duplicates line {self.seen_ids[rid]}; keep one row per item")
+            return False
+        self.seen_ids[rid] = line
+        return True
+
+    def _scales(self, line: int, rec: dict[str, Any]) -> dict[str, tuple[int, int]] | None:
+        """The suite's rubric scales when a config is given, else the row's exported ``scales``."""
+        if self.config is not None:
+            return {d.name: tuple(d.scale) for d in self.config.dimensions}
+        raw_scales = rec.get("scales") or {}
+        if not isinstance(raw_scales, dict):
+            self.error(line, "scales", "must be an object {dimension: [low, high]}")
+            return None
+        return {k: (int(v[0]), int(v[1])) for k, v in raw_scales.items()}
+
+    def _labels(self, line: int, rec: dict[str, Any], scales: dict[str, tuple[int, int]]) -> dict[str, int] | None:
+        """Parsed ``human_label`` ratings ({} when none); None when the field is not an object."""
+        labels = {} if rec["human_label"] is None else rec["human_label"]
         if not isinstance(labels, dict):
-            errors.append(f"{where}: field 'human_label' must be an object {{dimension: integer or null}}")
-            continue
-        parsed: dict[str, int] = {}
-        for dim, value in labels.items():
-            if dim not in scales:
-                errors.append(f"{where}: field 'human_label.{dim}': unknown dimension; known: {sorted(scales)}")
-                continue
-            if _missing(value) or value == "":
-                continue
-            try:
-                parsed[dim] = _parse_label(value, scales[dim])
-            except ValueError as exc:
-                errors.append(f"{where}: field 'human_label.{dim}': {exc}; use an integer in [{scales[dim][0]}, {scales[dim][1]}] or leave empty")
-        human_expected = rec.get("human_expected")
-        if isinstance(human_expected, str) and not human_expected.strip():
-            human_expected = None
-        if not parsed and human_expected is None:
-            unlabelled.append(rid)
-            continue
-        judge_scores = rec.get("judge_scores") or {}
-        repeat = rec.get("repeat")
+            self.error(line, "human_label", "must be an object {dimension: integer or null}")
+            return None
+        parsed = {dim: self._label(line, dim, value, scales) for dim, value in labels.items()}
+        return {dim: v for dim, v in parsed.items() if v is not None}
+
+    def _label(self, line: int, dim: str, value: Any, scales: dict[str, tuple[int, int]]) -> int | None:
+        if dim not in scales:
+            self.error(line, f"human_label.{dim}", f"unknown dimension; known: {sorted(scales)}")
+            return None
+        if _missing(value) or value == "":
+            return None
         try:
-            repeat = int(repeat) if repeat not in (None, "") else 0
+            return _parse_label(value, scales[dim])
+        except ValueError as exc:
+            lo, hi = scales[dim]
+            self.error(line, f"human_label.{dim}", f"{exc}; use an integer in [{lo}, {hi}] or leave empty")
+            return None
+
+    def _repeat(self, line: int, rec: dict[str, Any]) -> int | None:
+        repeat = rec.get("repeat")
+        if repeat in (None, ""):
+            return 0
+        try:
+            return int(repeat)
         except (TypeError, ValueError):
-            errors.append(f"{where}: field 'repeat': {repeat!r} is not an integer; do not edit this column")
-            continue
-        for dim, h in parsed.items():
-            j = judge_scores.get(dim) if isinstance(judge_scores, dict) else None
-            ratings.append({
-                "review_id": rid, "suite": rec.get("suite"), "eval_set": rec.get("eval_set"),
-                "sample_id": str(rec["sample_id"]), "repeat": repeat, "dimension": dim, "human": float(h),
-                "judge": math.nan if _missing(j) else float(j), "scale_lo": scales[dim][0], "scale_hi": scales[dim][1],
-            })
-        gid = f"hr-{rec['sample_id']}"
-        if gid in golden:
-            continue  # another reviewed repeat of the same sample: the first labelled one wins
-        golden[gid] = {
-            "id": gid,
+            self.error(line, "repeat", f"{repeat!r} is not an integer; do not edit this column")
+            return None
+
+    def _golden_record(self, line: int, rid: str, rec: dict[str, Any], parsed: dict[str, int],
+                       human_expected: Any) -> dict[str, Any]:
+        return {
+            "id": f"hr-{rec['sample_id']}",
             "input": rec.get("input"),
             "expected": human_expected if human_expected is not None else rec.get("expected"),
             "metadata": {
@@ -352,20 +370,57 @@ def ingest_review(path: str | Path, config: JudgeConfig | None = None) -> Review
                 "category": rec.get("category"),
                 "original_sample_id": str(rec["sample_id"]),
                 "suite": rec.get("suite"), "eval_set": rec.get("eval_set"),
-                "review_id": rid, "review_file": path.name, "review_line": lineno,
+                "review_id": rid, "review_file": self.path.name, "review_line": line,
                 "human_label": parsed, "human_notes": rec.get("human_notes") or "",
-                "judge_scores": judge_scores, "reasons": rec.get("reasons") or [],
+                "judge_scores": rec.get("judge_scores") or {}, "reasons": rec.get("reasons") or [],
             },
         }
-    if errors:
-        raise ReviewFileError(errors)
-    return ReviewIngest(
-        ratings=pd.DataFrame(ratings, columns=RATING_COLUMNS),
-        golden=list(golden.values()),
-        n_rows=len(rows),
-        n_labelled=len(rows) - len(unlabelled),
-        unlabelled=unlabelled,
-    )
+
+    def result(self) -> ReviewIngest:
+        return ReviewIngest(
+            ratings=pd.DataFrame(self.ratings, columns=RATING_COLUMNS),
+            golden=list(self.golden.values()),
+            n_rows=self.n_rows,
+            n_labelled=self.n_rows - len(self.unlabelled),
+            unlabelled=self.unlabelled,
+        )
+
+
+def _rating_rows(rid: str, rec: dict[str, Any], repeat: int, parsed: dict[str, int],
+                 scales: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
+    """Long RATING_COLUMNS rows: one per labelled dimension, with the judge's score beside the human's."""
+    judge_scores = rec.get("judge_scores") or {}
+    rows = []
+    for dim, h in parsed.items():
+        j = judge_scores.get(dim) if isinstance(judge_scores, dict) else None
+        rows.append({
+            "review_id": rid, "suite": rec.get("suite"), "eval_set": rec.get("eval_set"),
+            "sample_id": str(rec["sample_id"]), "repeat": repeat, "dimension": dim, "human": float(h),
+            "judge": math.nan if _missing(j) else float(j), "scale_lo": scales[dim][0], "scale_hi": scales[dim][1],
+        })
+    return rows
+
+
+def ingest_review(path: str | Path, config: JudgeConfig | None = None) -> ReviewIngest:
+    """Validate a labelled review file and turn it into calibration rows and golden records.
+
+    Scales come from ``config`` when given (the suite's rubric), else from each row's
+    ``scales`` field. A row with no label and no ``human_expected`` is unlabelled (listed,
+    not an error). Lines are read by the golden-set readers (``golden.jsonl_objects`` /
+    ``golden.csv_rows``: BOM, UTF-8, JSON, size; blank lines skipped). All problems are
+    collected and raised together as :class:`ReviewFileError` (``file:line: field: problem; fix``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"review file {path} not found")
+    if path.suffix not in (".jsonl", ".csv"):
+        raise ValueError(f"{path}: review files must end in .jsonl or .csv")
+    state = _Ingest(path, config)
+    for line, rec in _read_rows(path, state.problems):
+        state.add(line, rec)
+    if state.problems:
+        raise ReviewFileError([_error_text(p) for p in state.problems])
+    return state.result()
 
 
 def write_golden_jsonl(records: list[dict[str, Any]], path: str | Path) -> Path:
