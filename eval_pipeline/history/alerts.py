@@ -2,14 +2,27 @@
 
 Rules (all configurable through :class:`AlertRules`, defaults from the seeds):
 
-* ``pass_rate_drop``: pass rate more than ``pass_rate_drop`` (3 points) below its
-  trailing ``trailing_days`` (7) calendar-day average.
+* ``pass_rate_drop``: pass rate more than ``pass_rate_drop`` (3 points, the effect size) below its
+  trailing ``trailing_days`` (7) calendar-day average AND significantly below the pooled trailing
+  rate: one-sided two-proportion score test (statsmodels ``test_proportions_2indep``) of today's
+  ``n_passed / n_graded`` against the trailing days' pooled counts, ``p < trend_alpha`` (0.01).
+  Without counts there is no evidence and the rule does not fire.
 * ``dimension_below_threshold``: a metric (e.g. a judge dimension) below its
   configured minimum on ``consecutive_days`` (2) consecutive days.
 * ``latency_p95_increase``: p95 latency up more than 20 % over its trailing average
-  while the pass rate did not gain at least ``quality_gain``.
-* ``cost_increase``: cost per sample up more than ``cost_increase`` over its trailing average.
-* ``control_chart``: the chosen chart (:mod:`control_charts`) flags the point.
+  while the pass rate did not gain at least ``quality_gain`` *with evidence*: the gain excuses the
+  latency only when it is >= ``quality_gain`` and the lower bound of its 95 % score interval
+  (statsmodels ``confint_proportions_2indep``, pooled counts vs the trailing days) is above 0.
+* ``cost_increase``: cost per sample (per response without an infrastructure error) up more than
+  ``cost_increase`` over its trailing average.
+* ``control_chart``: the chosen chart (:mod:`control_charts`) flags the point. Its centre is the
+  pooled pass rate of the baseline points and its sigma the larger of the binomial sigma
+  (:func:`~eval_pipeline.history.control_charts.binomial_baseline`, floored, never 0) and the
+  baseline points' standard deviation (or ``control_sigma``, e.g. the A/A noise floor); the
+  limits also carry the centre's standard error.
+
+Every alert row states ``n`` (today's graded samples / responses), ``p_value`` and a 95 % Wilson
+interval ``ci_low`` / ``ci_high`` of today's pass rate where the rule has one (NaN otherwise).
 
 Point-wise breaches are debounced: a rule fires at a point only when at least
 ``debounce_k`` of the last ``debounce_m`` points of that series breached
@@ -23,12 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.history.control_charts import CHARTS, debounce, p_chart
+from eval_pipeline.history.control_charts import CHARTS, binomial_baseline, debounce, p_chart
 from eval_pipeline.history.sql import ALL, SEGMENT_ALL
 
 ALERT_COLUMNS = [
     "rule", "severity", "date", "model_version", "suite", "eval_set", "family", "metric", "segment",
-    "value", "reference", "message",
+    "value", "reference", "n", "p_value", "ci_low", "ci_high", "message",
 ]
 RULES = ("pass_rate_drop", "dimension_below_threshold", "latency_p95_increase", "cost_increase", "control_chart")
 SERIES_KEYS = ["model_version", "suite", "eval_set", "family", "metric", "segment"]
@@ -50,6 +63,7 @@ class AlertRules:
     trailing_days: int = 7
     min_trailing_points: int = 3
     pass_rate_drop: float = 0.03
+    trend_alpha: float = 0.01
     dimension_thresholds: dict[str, DimensionThreshold] = field(default_factory=dict)
     consecutive_days: int = 2
     latency_p95_increase: float = 0.20
@@ -102,6 +116,8 @@ class AlertRules:
         for m, t in self.dimension_thresholds.items():
             if t.field not in ("mean_value", "pass_rate"):
                 raise ValueError(f"{where}.dimension_thresholds.{m}.field={t.field!r}: use mean_value or pass_rate")
+        if not 0 < self.trend_alpha < 1:
+            raise ValueError(f"{where}.trend_alpha: must be in (0, 1), got {self.trend_alpha}")
         for name in ("pass_rate_drop", "latency_p95_increase", "cost_increase"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{where}.{name}: must be >= 0 (a fraction)")
@@ -115,10 +131,50 @@ def _trailing_mean(dates: pd.Series, values: pd.Series, days: int, min_points: i
     return np.where(count >= min_points, mean, np.nan)
 
 
-def _alert(rule: str, rules: AlertRules, rec: dict, value: float, reference: float, message: str) -> dict:
+def _trailing_sum(dates: pd.Series, values: pd.Series, days: int) -> np.ndarray:
+    """Sum of the values in the ``days`` calendar days before each date (current day excluded)."""
+    s = pd.Series(np.asarray(values, dtype=float), index=pd.to_datetime(dates.to_numpy()))
+    return s.rolling(f"{days}D", closed="left").sum().to_numpy()
+
+
+def _counts(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_passed, n_graded)`` as floats (NaN where the frame has no counts)."""
+    nan = np.full(len(g), np.nan)
+    k = pd.to_numeric(g["n_passed"], errors="coerce").to_numpy(dtype=float) if "n_passed" in g else nan
+    n = pd.to_numeric(g["n_graded"], errors="coerce").to_numpy(dtype=float) if "n_graded" in g else nan
+    return k, n
+
+
+def lower_test(k, n, k_ref, n_ref) -> np.ndarray:
+    """One-sided p-values of "today's rate k/n is below the reference rate k_ref/n_ref" (two-proportion
+    score test, statsmodels ``test_proportions_2indep``); NaN where either side has no counts."""
+    from statsmodels.stats.proportion import test_proportions_2indep
+
+    k, n, k_ref, n_ref = (np.asarray(a, dtype=float) for a in (k, n, k_ref, n_ref))
+    out = np.full(k.shape, np.nan)
+    ok = ~np.isnan(k + n + k_ref + n_ref) & (n > 0) & (n_ref > 0)
+    if ok.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res = test_proportions_2indep(k[ok], n[ok], k_ref[ok], n_ref[ok], alternative="smaller", method="score")
+        out[ok] = np.nan_to_num(np.asarray(res.pvalue, dtype=float), nan=1.0)
+    return out
+
+
+def _wilson(k: float, n: float) -> tuple[float, float]:
+    from statsmodels.stats.proportion import proportion_confint
+
+    if not n or np.isnan(n) or np.isnan(k):
+        return float("nan"), float("nan")
+    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    return float(lo), float(hi)
+
+
+def _alert(rule: str, rules: AlertRules, rec: dict, value: float, reference: float, message: str,
+           n: float = float("nan"), p_value: float = float("nan"), ci: tuple[float, float] | None = None) -> dict:
     row = {k: rec.get(k, "") for k in ("date", "model_version", "suite", "eval_set", "family", "metric", "segment")}
+    lo, hi = ci if ci is not None else (float("nan"), float("nan"))
     return {"rule": rule, "severity": rules.severity[rule], **row, "value": value, "reference": reference,
-            "message": message}
+            "n": n, "p_value": p_value, "ci_low": lo, "ci_high": hi, "message": message}
 
 
 def _series(df: pd.DataFrame, keys: list[str]):
@@ -127,19 +183,27 @@ def _series(df: pd.DataFrame, keys: list[str]):
 
 
 def pass_rate_drop_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
-    """Debounced 'pass rate more than N points below its trailing average' alerts (every date)."""
+    """Debounced 'pass rate more than N points below its trailing average, and significantly below
+    the pooled trailing rate' alerts (every date). A day breaches only on both: effect and evidence."""
     out = []
     for key, g in _series(scores.dropna(subset=["pass_rate"]), SERIES_KEYS):
         ref = _trailing_mean(g["date"], g["pass_rate"], rules.trailing_days, rules.min_trailing_points)
-        breach = g["pass_rate"].to_numpy() < ref - rules.pass_rate_drop
+        k, n = _counts(g)
+        k_ref = _trailing_sum(g["date"], k, rules.trailing_days)
+        n_ref = _trailing_sum(g["date"], n, rules.trailing_days)
+        p = lower_test(k, n, k_ref, n_ref)
+        breach = (g["pass_rate"].to_numpy() < ref - rules.pass_rate_drop) & (p < rules.trend_alpha)
         fired = debounce(breach, rules.debounce_k, rules.debounce_m) & breach
         for i in np.flatnonzero(fired):
             rec = key | {"date": g["date"].iloc[i]}
             v = float(g["pass_rate"].iloc[i])
+            lo, hi = _wilson(k[i], n[i])
             out.append(_alert("pass_rate_drop", rules, rec, v, float(ref[i]),
-                              f"pass rate {v:.1%} is {(ref[i] - v) * 100:.1f} pts below its trailing "
-                              f"{rules.trailing_days}-day average {ref[i]:.1%} ({rules.debounce_k} of last "
-                              f"{rules.debounce_m} points breached)"))
+                              f"pass rate {v:.1%} [95% CI {lo:.1%}, {hi:.1%}] (n={int(n[i])}) is "
+                              f"{(ref[i] - v) * 100:.1f} pts below its trailing {rules.trailing_days}-day average "
+                              f"{ref[i]:.1%} (n={int(n_ref[i])}); one-sided two-proportion score test p={p[i]:.2g} "
+                              f"< {rules.trend_alpha:g} ({rules.debounce_k} of last {rules.debounce_m} points breached)",
+                              n=float(n[i]), p_value=float(p[i]), ci=(lo, hi)))
     return out
 
 
@@ -198,12 +262,27 @@ def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> li
 
 
 def control_chart_for(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
-    """The configured control chart over the last ``control_window`` points of one pass-rate series."""
+    """The configured control chart over the last ``control_window`` points of one pass-rate series.
+
+    Centre: the pooled baseline pass rate; sigma: ``control_sigma`` if set, else the larger of the
+    binomial sigma from n (floored, never 0) and the baseline points' standard deviation; the limits
+    include the centre's standard error. Without counts, the baseline mean / standard deviation
+    (a constant baseline then has no limits and flags nothing)."""
     g = g.tail(rules.control_window)
+    b = rules.control_baseline_points
+    k, n = _counts(g)
+    center, sigma, se = binomial_baseline(k, n, baseline=b)
     if rules.control_chart == "p_chart":
-        return p_chart(g["n_passed"], g["n_graded"], baseline=rules.control_baseline_points, x=g["date"])
-    return CHARTS[rules.control_chart](g["pass_rate"], baseline=rules.control_baseline_points,
-                                       sigma=rules.control_sigma, x=g["date"])
+        return p_chart(k, n, baseline=b, center_se=0.0 if np.isnan(se) else se, x=g["date"])
+    vals = g["pass_rate"].to_numpy(dtype=float)
+    if np.isnan(sigma):
+        center, se = None, 0.0
+        sigma = rules.control_sigma
+    else:
+        base = vals[:b][~np.isnan(vals[:b])]
+        emp = float(base.std(ddof=1)) if base.size > 1 else 0.0
+        sigma = float(rules.control_sigma) if rules.control_sigma else max(sigma, emp)
+    return CHARTS[rules.control_chart](vals, baseline=b, center=center, sigma=sigma, center_se=se, x=g["date"])
 
 
 def control_chart_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
