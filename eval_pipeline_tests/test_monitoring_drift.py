@@ -85,3 +85,26 @@ def test_divergence_flag_and_report(frames):
     diverged = drift_quality_report([], quality={"judge_pass_rate": (0.91, 0.92)},
                                     behaviour={"implicit_quality": (0.55, 0.68)}, divergence=div)
     assert diverged.iloc[-1]["note"].startswith("divergence") and diverged.iloc[-1]["level"] == "flag"
+
+
+def test_psi_needs_evidence_small_samples_from_the_same_distribution_rarely_drift():
+    from scipy.stats import chi2_contingency
+
+    from eval_pipeline.monitoring.drift import homogeneity_p_value, numeric_drift
+
+    rng = np.random.default_rng(0)
+    ref = rng.lognormal(4, 0.5, 5000)
+    results = [numeric_drift(ref, rng.lognormal(4, 0.5, 50)) for _ in range(200)]
+    high_psi = np.mean([r.psi >= 0.25 for r in results])
+    significant = np.mean([r.level == "significant" for r in results])
+    assert high_psi > 0.15  # PSI alone: same distribution, 50 requests -> "significant" on many days
+    assert significant <= 0.05  # PSI and the chi-square test together: about alpha at most
+    r = results[0]
+    assert 0 <= r.p_value <= 1 and r.to_dict()["p_value"] == r.p_value and r.to_dict()["n_cur"] == 50
+    t = r.table
+    assert r.p_value == pytest.approx(chi2_contingency(np.vstack([t["ref_n"], t["cur_n"]])[:, (t["ref_n"] + t["cur_n"]) > 0],
+                                                       correction=False).pvalue)
+    # a real shift with enough requests is both large and significant
+    shifted = numeric_drift(ref, rng.lognormal(4.6, 0.5, 200))
+    assert shifted.psi >= 0.25 and shifted.p_value < 1e-6 and shifted.level == "significant"
+    assert homogeneity_p_value([5, 0, 5], [5, 0, 5]) == pytest.approx(1.0)

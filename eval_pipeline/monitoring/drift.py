@@ -6,8 +6,11 @@ injected: default MiniLM, tests may use :func:`hashing_embedder`).
 
 Divergences (scipy): ``kl = scipy.stats.entropy(p_today, p_ref)`` and
 ``psi = entropy(p_today, p_ref) + entropy(p_ref, p_today)`` (= sum (p - q) ln(p / q)), on bin shares
-smoothed by ``eps`` so empty bins stay finite. Levels: ``psi >= 0.25`` significant,
-``0.1 <= psi < 0.25`` moderate, else none.
+smoothed by ``eps`` so empty bins stay finite. PSI alone ignores sample size (50 requests from the
+same distribution give PSI >= 0.25 on ~30 % of days), so every result also carries ``p_value``: the
+chi-square test of homogeneity of the binned counts (``scipy.stats.chi2_contingency``, reference vs
+today, bins empty on both sides dropped). Levels need both effect and evidence: ``psi >= 0.25`` and
+``p < alpha`` (0.05) significant, ``psi >= 0.1`` and ``p < alpha`` moderate, else none.
 
 :func:`drift_quality_report` puts drift rows next to quality and behaviour rows and gives a
 diagnosis (distribution shift vs model degradation); :func:`divergence_flag` flags automated
@@ -23,6 +26,7 @@ import pandas as pd
 
 PSI_MODERATE = 0.10
 PSI_SIGNIFICANT = 0.25
+DRIFT_ALPHA = 0.05
 EPS = 1e-4
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
@@ -39,15 +43,36 @@ class DriftResult:
     n_ref: int
     n_cur: int
     table: pd.DataFrame = field(repr=False)
+    p_value: float = float("nan")
+    test: str = "chi-square test of homogeneity (scipy chi2_contingency)"
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature": self.feature, "psi": self.psi, "kl": self.kl, "level": self.level,
-                "n_ref": self.n_ref, "n_cur": self.n_cur}
+                "p_value": self.p_value, "n_ref": self.n_ref, "n_cur": self.n_cur, "test": self.test}
 
 
-def psi_level(psi: float, moderate: float = PSI_MODERATE, significant: float = PSI_SIGNIFICANT) -> str:
-    """``none`` / ``moderate`` / ``significant`` for a PSI value."""
+def psi_level(psi: float, moderate: float = PSI_MODERATE, significant: float = PSI_SIGNIFICANT,
+              p_value: float | None = None, alpha: float = DRIFT_ALPHA) -> str:
+    """``none`` / ``moderate`` / ``significant`` for a PSI value; with ``p_value``, a level above
+    ``none`` also needs ``p_value < alpha`` (a NaN p-value is no evidence)."""
+    if p_value is not None and not p_value < alpha:
+        return "none"
     return "significant" if psi >= significant else "moderate" if psi >= moderate else "none"
+
+
+def homogeneity_p_value(ref_counts: Sequence[float], cur_counts: Sequence[float]) -> float:
+    """p-value of "both samples come from the same binned distribution": Pearson chi-square test of
+    homogeneity on the 2 x bins table (``scipy.stats.chi2_contingency``); bins empty on both sides
+    are dropped; 1.0 with a single non-empty bin, NaN when a side is empty."""
+    from scipy.stats import chi2_contingency
+
+    table = np.vstack([np.asarray(ref_counts, dtype=float), np.asarray(cur_counts, dtype=float)])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] == 0 or (table.sum(axis=1) == 0).any():
+        return float("nan")
+    if table.shape[1] == 1:
+        return 1.0
+    return float(chi2_contingency(table, correction=False).pvalue)
 
 
 def _shares(counts: np.ndarray, eps: float) -> np.ndarray:
@@ -69,11 +94,13 @@ def psi_kl(ref_counts: Sequence[float], cur_counts: Sequence[float], eps: float 
 def _result(feature: str, labels: Sequence[Any], ref_counts: np.ndarray, cur_counts: np.ndarray,
             eps: float) -> DriftResult:
     psi, kl = psi_kl(ref_counts, cur_counts, eps)
+    p = homogeneity_p_value(ref_counts, cur_counts)
     table = pd.DataFrame({
         "bin": [str(x) for x in labels], "ref_n": ref_counts.astype(int), "cur_n": cur_counts.astype(int),
         "ref_share": ref_counts / max(ref_counts.sum(), 1), "cur_share": cur_counts / max(cur_counts.sum(), 1),
     })
-    return DriftResult(feature, psi, kl, psi_level(psi), int(ref_counts.sum()), int(cur_counts.sum()), table)
+    return DriftResult(feature, psi, kl, psi_level(psi, p_value=p), int(ref_counts.sum()), int(cur_counts.sum()),
+                       table, p)
 
 
 def _require(n_ref: int, n_cur: int, feature: str) -> None:
@@ -256,7 +283,8 @@ def drift_quality_report(
     rows: list[dict[str, Any]] = []
     for d in drift:
         rows.append({"kind": "drift", "signal": d.feature, "today": d.psi, "reference": 0.0, "change": d.psi,
-                     "level": d.level, "note": f"PSI {d.psi:.3f}, KL {d.kl:.3f} (n {d.n_cur} vs {d.n_ref})"})
+                     "level": d.level, "note": f"PSI {d.psi:.3f}, KL {d.kl:.3f}, chi-square p={d.p_value:.2g} "
+                                               f"(n {d.n_cur} vs {d.n_ref})"})
     dropped = False
     for kind, table in (("quality", quality or {}), ("behaviour", behaviour or {})):
         for name, (today, ref) in table.items():

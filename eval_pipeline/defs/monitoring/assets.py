@@ -302,18 +302,22 @@ def _drift_report(context, warehouse: WarehouseResource) -> dict:
     return json.loads(warehouse.get().read_bytes(_report_key(context.partition_key, "drift.json")))
 
 
-@dg.asset_check(asset=traffic_drift, description="WARN when any drift feature has PSI >= 0.25 (significant shift) "
-                "against the reference window. Passes with a note when there is no reference yet (first day).")
+@dg.asset_check(asset=traffic_drift, description="WARN when any drift feature has PSI >= 0.25 (a large shift) AND "
+                "the chi-square test of homogeneity of its binned counts gives p < 0.05 (not sampling noise) against "
+                "the reference window. Passes with a note when there is no reference yet (first day).")
 def no_significant_drift(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    from eval_pipeline.monitoring.drift import PSI_SIGNIFICANT
+    from eval_pipeline.monitoring.drift import DRIFT_ALPHA, PSI_SIGNIFICANT
 
     rep = _drift_report(context, warehouse)
-    rows = pd.DataFrame([{k: d[k] for k in ("feature", "psi", "kl", "level", "n_ref", "n_cur")} for d in rep["drift"]])
-    sig = rows[rows["psi"] >= PSI_SIGNIFICANT] if len(rows) else rows
+    rows = pd.DataFrame([{k: d.get(k) for k in ("feature", "psi", "p_value", "kl", "level", "n_ref", "n_cur")}
+                         for d in rep["drift"]])
+    sig = rows[rows["level"] == "significant"] if len(rows) else rows
     return dg.AssetCheckResult(
         passed=sig.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"status": rep["status"], "summary": rep["message"],
+                  "rule": f"PSI >= {PSI_SIGNIFICANT} and chi-square p < {DRIFT_ALPHA}",
+                  "drift": dg.MetadataValue.md(online.md_table(rows, 10, empty="none")),
                   "significant": dg.MetadataValue.md(online.md_table(sig, 10, empty="none")),
                   "max_psi": round(float(rows["psi"].max()), 4) if len(rows) else 0.0},
     )
