@@ -108,7 +108,9 @@ def test_aggregate_counts(tree: Path):
     assert o["latency_p50"] == pytest.approx(np.quantile(lat_ok, 0.5))
     assert o["latency_p95"] == pytest.approx(np.quantile(lat_ok, 0.95))
     assert (o["n_infra_error"], o["n_model_error"]) == (1, 1)
-    assert o["cost_per_sample"] == pytest.approx(0.07 / 6)
+    # per response without an infrastructure error: the timeout cost nothing and answered nothing
+    assert o["cost_per_sample"] == pytest.approx(0.07 / 5)
+    assert o["n_responses"] - o["n_infra_error"] == 5
     assert len(ops[ops["suite"] == "__all__"]) == 4
 
     fm = pd.read_parquet(res.parquet_paths["failure_modes"])

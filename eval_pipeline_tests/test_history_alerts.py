@@ -167,3 +167,16 @@ def test_pass_rate_drop_needs_evidence_not_just_three_points():
     # effect size still required: significant but smaller than 3 points does not fire
     small = np.r_[np.full(7, 0.80), 0.78, 0.78]
     assert evaluate_alerts(_history(small, n=100_000), rules=NO_CHART).empty
+
+
+def test_latency_is_excused_only_by_an_evidenced_quality_gain():
+    lat = np.r_[np.full(10, 2.0), np.full(3, 2.6)]
+    ops = _ops(lat, np.full(13, 0.01)).assign(n_responses=50, n_infra_error=0)
+    # +2 points at n = 50 is noise: it no longer excuses a 30 % slower p95 (the old rule took any >= 1 pt)
+    noisy_gain = _history(np.r_[np.full(10, 0.80), np.full(3, 0.82)], n=50)
+    alerts = evaluate_alerts(noisy_gain, ops, rules=NO_CHART)
+    assert set(alerts["rule"]) == {"latency_p95_increase"}
+    assert "score test p=" in alerts.iloc[0]["message"] and alerts.iloc[0]["n"] == 50
+    # a 10-point gain at n = 500 is evidence: excused
+    real_gain = _history(np.r_[np.full(10, 0.80), np.full(3, 0.90)], n=500)
+    assert evaluate_alerts(real_gain, ops, rules=NO_CHART).empty

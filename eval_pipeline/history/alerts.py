@@ -227,9 +227,13 @@ def dimension_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
 
 
 def _quality_by_run(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean overall pass rate per (date, model_version, suite, eval_set): the 'quality' of ops rules."""
+    """Mean overall pass rate per (date, model_version, suite, eval_set): the 'quality' of ops rules,
+    with the pooled counts ``q_passed`` / ``q_graded`` its evidence test uses."""
     s = scores[scores["segment"] == SEGMENT_ALL].dropna(subset=["pass_rate"])
-    return s.groupby(["date"] + OPS_KEYS, as_index=False)["pass_rate"].mean()
+    k, n = _counts(s)
+    s = s.assign(q_passed=k, q_graded=n)
+    return s.groupby(["date"] + OPS_KEYS, as_index=False).agg(
+        pass_rate=("pass_rate", "mean"), q_passed=("q_passed", "sum"), q_graded=("q_graded", "sum"))
 
 
 def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
@@ -238,12 +242,20 @@ def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> li
         return []
     o = ops[ops["suite"] != ALL]  # per (suite, eval_set); the __all__ roll-up mixes suites
     q = _quality_by_run(scores) if scores is not None and len(scores) else pd.DataFrame(
-        columns=["date", *OPS_KEYS, "pass_rate"])
+        columns=["date", *OPS_KEYS, "pass_rate", "q_passed", "q_graded"])
     o = o.merge(q, on=["date", *OPS_KEYS], how="left")
     out = []
     for key, g in _series(o, OPS_KEYS):
         qual_ref = _trailing_mean(g["date"], g["pass_rate"], rules.trailing_days, rules.min_trailing_points)
-        gained = (g["pass_rate"].to_numpy(dtype=float) - qual_ref) >= rules.quality_gain
+        qk = g["q_passed"].to_numpy(dtype=float)
+        qn = g["q_graded"].to_numpy(dtype=float)
+        # evidence of a gain: reference significantly below today (one-sided 2.5 %, i.e. the lower
+        # bound of the 95 % interval of the gain above 0), and the gain at least quality_gain
+        p_gain = lower_test(_trailing_sum(g["date"], qk, rules.trailing_days),
+                            _trailing_sum(g["date"], qn, rules.trailing_days), qk, qn)
+        gained = ((g["pass_rate"].to_numpy(dtype=float) - qual_ref) >= rules.quality_gain) & (p_gain < 0.025)
+        n_ok = (pd.to_numeric(g["n_responses"], errors="coerce") - pd.to_numeric(g["n_infra_error"], errors="coerce")
+                ).to_numpy(dtype=float) if {"n_responses", "n_infra_error"} <= set(g.columns) else np.full(len(g), np.nan)
         for rule, col, share, excuse in (
             ("latency_p95_increase", "latency_p95", rules.latency_p95_increase, gained),
             ("cost_increase", "cost_per_sample", rules.cost_increase, np.zeros(len(g), bool)),
@@ -253,11 +265,18 @@ def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> li
             breach = (v > ref * (1 + share)) & ~excuse
             fired = debounce(breach, rules.debounce_k, rules.debounce_m) & breach
             for i in np.flatnonzero(fired):
+                if rule == "latency_p95_increase":
+                    why = (f" without an evidenced quality gain (pass rate {g['pass_rate'].iloc[i]:.1%} vs trailing "
+                           f"{qual_ref[i]:.1%}, one-sided score test p={p_gain[i]:.2g}, needs >= "
+                           f"{rules.quality_gain * 100:g} pts and p < 0.025)")
+                else:
+                    why = " (per response without an infrastructure error)"
                 out.append(_alert(rule, rules, key | {"date": g["date"].iloc[i], "metric": col},
                                   float(v[i]), float(ref[i]),
-                                  f"{col} {v[i]:.4g} is {(v[i] / ref[i] - 1):.0%} above its trailing "
-                                  f"{rules.trailing_days}-day average {ref[i]:.4g}"
-                                  + (" without a quality gain" if rule == "latency_p95_increase" else "")))
+                                  f"{col} {v[i]:.4g} (n={n_ok[i]:.0f} responses) is {(v[i] / ref[i] - 1):.0%} above "
+                                  f"its trailing {rules.trailing_days}-day average {ref[i]:.4g}" + why,
+                                  n=float(n_ok[i]), p_value=float(p_gain[i]) if rule == "latency_p95_increase"
+                                  else float("nan")))
     return out
 
 

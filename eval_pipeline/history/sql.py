@@ -13,7 +13,8 @@ Tables produced (one row per group):
   categories) -> n_rows, n_graded, n_passed, pass_rate, mean_value, std_value,
   n_infra_error.
 * ``ops_history``: date, model_version, suite, eval_set (``__all__`` roll-up)
-  -> responses, infra / model error counts, latency and TTFT quantiles, cost.
+  -> responses, infra / model error counts, latency and TTFT quantiles, cost, and how many
+  answers were live / replayed / synthetic (``n_live`` / ``n_replay`` / ``n_synthetic``).
 * ``failure_modes``: date, model_version, suite, kind, label -> n, share,
   example_reason.
 """
@@ -33,6 +34,7 @@ OPS_HISTORY_COLUMNS = [
     "date", "model_version", "suite", "eval_set", "n_responses", "n_infra_error", "n_model_error",
     "infra_error_rate", "latency_p50", "latency_p95", "latency_p99", "ttft_p50", "ttft_p95",
     "cost_usd", "cost_per_sample", "input_tokens", "output_tokens",
+    "n_live", "n_replay", "n_synthetic",  # answer provenance (rows written before it was recorded: in none)
 ]
 FAILURE_MODE_COLUMNS = ["date", "model_version", "suite", "kind", "label", "n", "share", "example_reason"]
 RUN_COLUMNS = ["date", "model_version", "passed"]
@@ -95,8 +97,9 @@ def ops_history_sql(responses: str) -> str:
     """Latency / cost / error aggregates of response rows per run and suite (plus a per-run roll-up).
 
     Latency quantiles exclude infrastructure failures (their latency is the
-    time to fail, not the model's); cost per sample is total cost / responses.
-    """
+    time to fail, not the model's); cost per sample is total cost / responses without an
+    infrastructure error (a run full of 429s is not "cheap": those responses cost nothing and
+    answered nothing); its n is ``n_responses - n_infra_error`` (NULL when every response failed)."""
     infra = _in_list(INFRA_ERROR_CATEGORIES)
     model = _in_list(MODEL_ERROR_CATEGORIES)
     ok = f"(error_category IS NULL OR error_category NOT IN {infra})"
@@ -107,8 +110,10 @@ WITH r AS (
            CAST(error_category AS VARCHAR) AS error_category,
            CAST(latency_s AS DOUBLE) AS latency_s, CAST(ttft_s AS DOUBLE) AS ttft_s,
            CAST(cost_usd AS DOUBLE) AS cost_usd,
-           CAST(input_tokens AS BIGINT) AS input_tokens, CAST(output_tokens AS BIGINT) AS output_tokens
-    FROM {responses}
+           CAST(input_tokens AS BIGINT) AS input_tokens, CAST(output_tokens AS BIGINT) AS output_tokens,
+           CAST(provenance AS VARCHAR) AS provenance
+    -- UNION BY NAME adds a NULL provenance column to files written before it existed
+    FROM (SELECT * FROM {responses} UNION ALL BY NAME SELECT CAST(NULL AS VARCHAR) AS provenance WHERE false)
 )
 SELECT date, model_version,
        CASE WHEN grouping(suite) = 1 THEN {_quote(ALL)} ELSE suite END AS suite,
@@ -123,9 +128,12 @@ SELECT date, model_version,
        quantile_cont(ttft_s, 0.50) FILTER (WHERE {ok}) AS ttft_p50,
        quantile_cont(ttft_s, 0.95) FILTER (WHERE {ok}) AS ttft_p95,
        coalesce(sum(cost_usd), 0) AS cost_usd,
-       coalesce(sum(cost_usd), 0) / count(*) AS cost_per_sample,
+       coalesce(sum(cost_usd), 0) / nullif(count(*) FILTER (WHERE {ok}), 0) AS cost_per_sample,
        CAST(coalesce(sum(input_tokens), 0) AS BIGINT) AS input_tokens,
-       CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens
+       CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens,
+       count(*) FILTER (WHERE provenance = 'live') AS n_live,
+       count(*) FILTER (WHERE provenance = 'replay') AS n_replay,
+       count(*) FILTER (WHERE provenance = 'synthetic') AS n_synthetic
 FROM r
 GROUP BY GROUPING SETS ((date, model_version, suite, eval_set), (date, model_version))
 ORDER BY date, model_version, suite, eval_set
@@ -212,6 +220,7 @@ SCORE_HISTORY_TYPES = {
 OPS_HISTORY_TYPES = {c: "DOUBLE" for c in OPS_HISTORY_COLUMNS[4:]} | {
     "n_responses": "BIGINT", "n_infra_error": "BIGINT", "n_model_error": "BIGINT",
     "input_tokens": "BIGINT", "output_tokens": "BIGINT",
+    "n_live": "BIGINT", "n_replay": "BIGINT", "n_synthetic": "BIGINT",
 }
 
 
