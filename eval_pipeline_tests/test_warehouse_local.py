@@ -10,7 +10,7 @@ import filelock
 import pandas as pd
 import pytest
 
-from eval_pipeline import warehouse as wh_mod
+from eval_pipeline.storage import local as local_backend
 from eval_pipeline.warehouse import (
     Warehouse,
     WarehouseError,
@@ -93,7 +93,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(wh: Warehouse, tmp_path:
     def broken_fsync(fd):  # the temp file is half written when the disk "fails"
         raise OSError("disk full")
 
-    monkeypatch.setattr(wh_mod.os, "fsync", broken_fsync)
+    monkeypatch.setattr(local_backend.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         wh.write_table("responses", _responses(50, "new"), DAY)
     monkeypatch.undo()

@@ -1,0 +1,281 @@
+"""Every storage key of the pipeline, in one place.
+
+In: a table name, a date, a model-version key, a judge model, a report name. Out: the key
+(a relative path under the warehouse root, ``/``-separated, no leading ``/``) of that table
+partition or artifact, or the partition dict a table is read/written with. Also the validation of
+partitions and keys the warehouse applies to every read and write.
+
+Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
+
+    golden/date=<d>/model_version=<mv>/data.parquet              table_partition("golden", d, mv)
+    responses/date=<d>/model_version=<mv>/data.parquet           table_partition("responses", d, mv)
+    scores/family=<f>/date=<d>/model_version=<mv>/data.parquet   table_partition("scores", d, mv, family=f)
+    <monitoring table>/date=<d>/data.parquet                     day_partition(d) for DAY_TABLES
+    runs/date=<d>/model_version=<mv>/run.json                    run_artifact(d, mv)
+    model_versions/<mv>.json                                     model_version_snapshot(mv)
+    releases/date=<d>/model_version=<mv>.json                    release(d, mv)
+    reports/regression/date=<d>/model_version=<mv>/report.json   regression_report(d, mv)
+    reports/regression/date=<d>/model_version=<mv>/comparison.png  regression_chart(d, mv)
+    reports/noise/date=<d>/model_version=<mv>/noise.json         noise_report(d, mv)
+    review/date=<d>/model_version=<mv>/review.jsonl              review_file(d, mv)
+    calibration/judge/<model>.json                               judge_calibration(model)
+    calibration/similarity/latest.json                           similarity_calibration()
+    reports/history/latest.html | alerts.json | trend_<i>.png    history_report(), history_alerts(), history_trend_chart(i)
+    history/                                                     HISTORY_AGGREGATES (per-date Parquet aggregates)
+    reports/monitoring/date=<d>/<name>                           monitoring_report(d, name)
+    traffic/date=<d>/<file>.jsonl|.parquet                       traffic_day(d, TRAFFIC_PREFIX)
+
+Artifact keys are built as given (no validation); the warehouse checks every key on use.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from eval_pipeline.storage.errors import WarehouseError
+
+__all__ = [
+    "DATA_FILE", "DAY_TABLES", "GOLDEN", "HISTORY_AGGREGATES", "MONITORING_REPORTS", "RESPONSES",
+    "SCORES", "TABLE_PARTITION_KEYS", "TRAFFIC_PREFIX",
+    "check_key", "check_name", "day_partition", "history_alerts", "history_report",
+    "history_trend_chart", "is_name", "judge_calibration", "model_version_snapshot",
+    "monitoring_report", "noise_report", "parse_partition_key", "partition_files_glob",
+    "partition_key", "regression_chart", "regression_report", "release", "review_file",
+    "run_artifact", "run_artifacts_glob", "run_partition", "scores_partition",
+    "similarity_calibration", "table_glob", "table_partition", "traffic_day", "validate_partition",
+]
+
+DATA_FILE = "data.parquet"
+
+# Tables partitioned by run: (date, model_version), scores also by evaluator family.
+GOLDEN, RESPONSES, SCORES = "golden", "responses", "scores"
+# Canonical partition key order of the run tables (see eval_pipeline/schemas.py). Writes to these
+# tables must give exactly these keys; they are stored in this order, so the same partition always
+# maps to the same key whatever the dict order of the caller.
+TABLE_PARTITION_KEYS: dict[str, tuple[str, ...]] = {
+    GOLDEN: ("date", "model_version"),
+    RESPONSES: ("date", "model_version"),
+    SCORES: ("family", "date", "model_version"),
+}
+# Online-monitoring tables, partitioned by day only (names as in eval_pipeline/monitoring/online.py).
+DAY_TABLES = ("traffic_sample", "online_scores", "monitoring_metrics", "traffic_drift", "shadow_verdicts")
+
+MONITORING_REPORTS = "reports/monitoring"
+HISTORY_AGGREGATES = "history"
+TRAFFIC_PREFIX = "traffic"
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@:-]*$")
+_VALUE_RULE = (
+    "partition values must be non-empty and use only letters, digits and . _ + @ : - "
+    "(first character a letter or digit; no '/', '=' or spaces)"
+)
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+def is_name(name: Any) -> bool:
+    """Whether ``name`` is a valid table or partition-key name."""
+    return isinstance(name, str) and bool(_NAME_RE.match(name))
+
+
+def check_name(kind: str, name: Any) -> str:
+    """``name`` if it is a valid table/partition-key name, else WarehouseError."""
+    if not is_name(name):
+        raise WarehouseError(
+            f"invalid {kind} name {name!r}: use lowercase letters, digits and '_' "
+            "(starting with a letter)"
+        )
+    return name
+
+
+def _value_problem(value: str) -> str:
+    if value == "":
+        return "is empty"
+    for bad in ("/", "="):
+        if bad in value:
+            return f"contains {bad!r}"
+    return "is not allowed"
+
+
+def validate_partition(table: str, partition: Mapping[str, Any]) -> dict[str, str]:
+    """Check a partition dict and return it in canonical key order.
+
+    Raises WarehouseError naming the table, key and value when a key or value is invalid, or
+    when a known table (``TABLE_PARTITION_KEYS``) is given the wrong set of keys.
+    """
+    check_name("table", table)
+    if not isinstance(partition, Mapping) or not partition:
+        raise WarehouseError(
+            f"table {table!r}: partition must be a non-empty dict of key -> value, got {partition!r}"
+        )
+    for key, value in partition.items():
+        check_name(f"partition key (table {table!r})", key)
+        if not isinstance(value, str):
+            raise WarehouseError(
+                f"table {table!r}, partition key {key!r}: value {value!r} is a "
+                f"{type(value).__name__}; pass it as a string (e.g. {str(value)!r})"
+            )
+        if not _VALUE_RE.match(value):
+            raise WarehouseError(
+                f"table {table!r}, partition key {key!r}: value {value!r} "
+                f"{_value_problem(value)}; {_VALUE_RULE}"
+            )
+    expected = TABLE_PARTITION_KEYS.get(table)
+    if expected is None:
+        return dict(partition)
+    if set(partition) != set(expected):
+        raise WarehouseError(
+            f"table {table!r} is partitioned by {list(expected)}, got keys {list(partition)}"
+        )
+    return {k: partition[k] for k in expected}
+
+
+def check_key(key: str) -> str:
+    """``key`` if it is a relative object key without empty, '.' or '..' segments."""
+    if not isinstance(key, str) or not key or key.startswith("/") or any(
+        seg in ("", ".", "..") for seg in key.split("/")
+    ):
+        raise WarehouseError(
+            f"invalid warehouse key {key!r}: use a relative path like 'reports/2025-01-01/x.html' "
+            "without empty, '.' or '..' segments"
+        )
+    return key
+
+
+# -- table partitions -------------------------------------------------------------------------
+
+
+def partition_key(table: str, partition: Mapping[str, Any]) -> str:
+    """Key of a partition's single data file: ``<table>/<k1>=<v1>/.../data.parquet``."""
+    part = validate_partition(table, partition)
+    return "/".join([table, *(f"{k}={v}" for k, v in part.items()), DATA_FILE])
+
+
+def parse_partition_key(table: str, key: str) -> dict[str, str] | None:
+    """Inverse of partition_key; None for keys that are not partition data files."""
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] != table or parts[-1] != DATA_FILE:
+        return None
+    out: dict[str, str] = {}
+    for seg in parts[1:-1]:
+        k, sep, v = seg.partition("=")
+        if not sep:
+            return None
+        out[k] = v
+    return out
+
+
+def run_partition(date: str, mv_key: str) -> dict[str, str]:
+    """Partition of one run in ``golden`` / ``responses``: ``{"date", "model_version"}``."""
+    return {"date": date, "model_version": mv_key}
+
+
+def scores_partition(family: str, date: str, mv_key: str) -> dict[str, str]:
+    """Partition of one run's scores of one evaluator family."""
+    return {"family": family, **run_partition(date, mv_key)}
+
+
+def day_partition(day: str) -> dict[str, str]:
+    """Partition of one day in a monitoring table (``DAY_TABLES``)."""
+    return {"date": day}
+
+
+def table_partition(table: str, date: str, mv_key: str, family: str | None = None) -> str:
+    """Data-file key of one run's partition of ``table`` (``family`` for ``scores``)."""
+    part = run_partition(date, mv_key) if family is None else scores_partition(family, date, mv_key)
+    return partition_key(table, part)
+
+
+def table_glob(table: str) -> str:
+    """Glob of every data file of ``table`` at any depth: ``<table>/**/*.parquet``."""
+    return f"{check_name('table', table)}/**/*.parquet"
+
+
+def partition_files_glob(table: str) -> str:
+    """Glob with one ``*`` per partition level of a run table, e.g. ``scores/*/*/*/*.parquet``."""
+    return "/".join([table, *("*" for _ in TABLE_PARTITION_KEYS[table]), "*.parquet"])
+
+
+# -- artifacts --------------------------------------------------------------------------------
+
+
+def _run_dir(prefix: str, date: str, mv_key: str) -> str:
+    return f"{prefix}/date={date}/model_version={mv_key}"
+
+
+def run_artifact(date: str, mv_key: str) -> str:
+    """The run artifact (scores summary, gate verdict, versions) of one run."""
+    return f"{_run_dir('runs', date, mv_key)}/run.json"
+
+
+def run_artifacts_glob() -> str:
+    """Glob of every run artifact: ``runs/*/*/run.json``."""
+    return "runs/*/*/run.json"
+
+
+def model_version_snapshot(mv_key: str) -> str:
+    """The frozen snapshot (model, prompt, params, suites) of a model version."""
+    return f"model_versions/{mv_key}.json"
+
+
+def release(date: str, mv_key: str) -> str:
+    """The release decision of one run."""
+    return f"{_run_dir('releases', date, mv_key)}.json"
+
+
+def regression_report(date: str, mv_key: str) -> str:
+    """The regression report (candidate vs baseline) of one run."""
+    return f"{_run_dir('reports/regression', date, mv_key)}/report.json"
+
+
+def regression_chart(date: str, mv_key: str) -> str:
+    """The comparison chart beside the regression report."""
+    return f"{_run_dir('reports/regression', date, mv_key)}/comparison.png"
+
+
+def noise_report(date: str, mv_key: str) -> str:
+    """The A/A noise-floor report of one run."""
+    return f"{_run_dir('reports/noise', date, mv_key)}/noise.json"
+
+
+def review_file(date: str, mv_key: str) -> str:
+    """The human-review queue (JSON lines) of one run."""
+    return f"{_run_dir('review', date, mv_key)}/review.jsonl"
+
+
+def judge_calibration(model: str) -> str:
+    """Calibration metrics of one judge model."""
+    return f"calibration/judge/{model}.json"
+
+
+def similarity_calibration() -> str:
+    """The latest similarity-threshold calibration."""
+    return "calibration/similarity/latest.json"
+
+
+def history_report() -> str:
+    """The HTML history report (latest refresh)."""
+    return "reports/history/latest.html"
+
+
+def history_alerts() -> str:
+    """The history alerts (JSON records) of the latest refresh."""
+    return "reports/history/alerts.json"
+
+
+def history_trend_chart(index: int = 0) -> str:
+    """The ``index``-th trend chart of the history report."""
+    return f"reports/history/trend_{index}.png"
+
+
+def monitoring_report(day: str, name: str) -> str:
+    """A monitoring report of one day (``malformed.json``, ``alerts.json``, ``drift.json``, ``shadow.json``)."""
+    return f"{MONITORING_REPORTS}/date={day}/{name}"
+
+
+def traffic_day(day: str, prefix: str = "") -> str:
+    """The folder of one day of production logs: ``<prefix>/date=<day>`` (no trailing ``/``)."""
+    return "/".join(x for x in (prefix, f"date={day}") if x)
