@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 
@@ -49,6 +49,21 @@ def review_key(date: str, mv_key: str) -> str:
     return f"review/date={date}/model_version={mv_key}/review.jsonl"
 
 
+def _eval_sets(project: Project, mv: ModelVersion, families: Sequence[str]) -> Iterator[tuple[Any, Any]]:
+    """(suite, eval set) of the model version's suites whose family is one of ``families``."""
+    for suite_name in mv.suites:
+        suite = project.suites[suite_name]
+        yield from ((suite, es) for es in suite.eval_sets if es.family in families)
+
+
+def _rows_of(frame: pd.DataFrame, suite: str, eval_set: str | Sequence[str]) -> pd.DataFrame:
+    """The rows of ``frame`` for one suite and one eval set (or any of several)."""
+    if not len(frame):
+        return frame
+    sets = [eval_set] if isinstance(eval_set, str) else list(eval_set)
+    return frame[(frame["suite"] == suite) & frame["eval_set"].isin(sets)]
+
+
 # --------------------------------------------------------------------------- A/A run
 
 
@@ -68,16 +83,12 @@ def aa_plan(project: Project, mv: ModelVersion, golden: pd.DataFrame, date: str,
 
     epoch = aa_epoch(date, run)
     plan = []
-    for suite_name in mv.suites:
-        suite = project.suites[suite_name]
-        for es in suite.eval_sets:
-            if es.family not in AA_FAMILIES:
-                continue
-            g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
-            if g.empty:
-                continue
-            reqs = [dataclasses.replace(r, epoch=epoch) for r in build_requests(g, suite, es, mv, date)]
-            plan.append(AAPlanItem(suite.name, es.name, reqs))
+    for suite, es in _eval_sets(project, mv, AA_FAMILIES):
+        g = _rows_of(golden, suite.name, es.name)
+        if g.empty:
+            continue
+        reqs = [dataclasses.replace(r, epoch=epoch) for r in build_requests(g, suite, es, mv, date)]
+        plan.append(AAPlanItem(suite.name, es.name, reqs))
     return plan
 
 
@@ -107,6 +118,19 @@ class AARun:
     eval_sets: list[str]
 
 
+def _score_run(project: Project, mv: ModelVersion, golden: pd.DataFrame, date: str, mv_key: str,
+               plan: Sequence[AAPlanItem], responses: Sequence[ModelResponse],
+               scorer_factory: Callable[[str | None], Any]) -> pd.DataFrame:
+    """Deterministic and similarity scores (SCORE_COLUMNS) of one run's responses."""
+    graded = scoring.graded_samples(golden, responses_frame(plan, responses)) if responses else pd.DataFrame()
+    if graded.empty:
+        return scoring.empty_scores()
+    det = scoring.score_deterministic_family(project, mv, graded, date, mv_key)
+    sim = scoring.score_similarity_family(project, mv, graded, date, mv_key, scorer_factory)
+    parts = [f for f in (det, sim) if not f.empty]
+    return pd.concat(parts, ignore_index=True) if parts else scoring.empty_scores()
+
+
 def run_aa(
     project: Project,
     mv: ModelVersion,
@@ -125,18 +149,10 @@ def run_aa(
     requests = [r for run in AA_RUNS for item in plans[run] for r in item.requests]
     responses = execute(requests) if requests else []
     n_a = sum(len(item.requests) for item in plans["A"])
-    out = {}
-    for run, chunk in (("A", responses[:n_a]), ("B", responses[n_a:])):
-        graded = scoring.graded_samples(golden, responses_frame(plans[run], chunk)) if chunk else pd.DataFrame()
-        if graded.empty:
-            out[run] = scoring.empty_scores()
-            continue
-        det = scoring.score_deterministic_family(project, mv, graded, date, mv_key)
-        sim = scoring.score_similarity_family(project, mv, graded, date, mv_key, scorer_factory)
-        parts = [f for f in (det, sim) if not f.empty]
-        out[run] = pd.concat(parts, ignore_index=True) if parts else scoring.empty_scores()
+    chunks = {"A": responses[:n_a], "B": responses[n_a:]}
+    scores = {run: _score_run(project, mv, golden, date, mv_key, plans[run], chunks[run], scorer_factory) for run in AA_RUNS}
     return AARun(
-        scores_a=out["A"], scores_b=out["B"], requests=len(requests),
+        scores_a=scores["A"], scores_b=scores["B"], requests=len(requests),
         cache_hits=sum(1 for r in responses if r.cached),
         eval_sets=[f"{i.suite}/{i.eval_set}" for i in plans["A"]],
     )
@@ -182,6 +198,37 @@ def effect_sizes() -> dict[str, float]:
     return {"regression_min_effect": RegressionConfig().min_effect, "alert_pass_rate_drop": AlertRules().pass_rate_drop}
 
 
+def _gate_check(t: Any, noise: pd.DataFrame, scores: pd.DataFrame, quantile: str) -> pd.DataFrame | None:
+    """:func:`check_thresholds` of one gated pass-rate threshold's margin (None when it has no noise row or bound).
+
+    ``noise`` and ``scores`` are already the eval set's rows of the metric behind the threshold.
+    """
+    from eval_pipeline.history.noise import check_thresholds
+
+    graded = scores["passed"].dropna()
+    bounds = [b for b in (t.min, t.max) if b is not None]
+    if noise.empty or graded.empty or not bounds:
+        return None
+    observed = float(graded.astype(bool).mean())
+    margin = min(abs(observed - b) for b in bounds)
+    name = f"gate {t.metric} {'>=' if t.min is not None else '<='} {bounds[0]:g} (margin at {observed:.3f})"
+    return check_thresholds(noise, {name: margin}, quantile=quantile)
+
+
+def _gate_checks(project: Project, mv: ModelVersion, noise: pd.DataFrame, run: AARun, quantile: str) -> list[pd.DataFrame]:
+    """One :func:`_gate_check` per gated ``pass_rate`` / ``cosine_pass_rate`` threshold of the model version."""
+    both = pd.concat([with_composite_pass(run.scores_a), with_composite_pass(run.scores_b)], ignore_index=True)
+    out = []
+    for suite, es in _eval_sets(project, mv, AA_FAMILIES):
+        for t in es.thresholds:
+            row_metric = _THRESHOLD_ROW_METRIC.get(t.metric)
+            if row_metric is None:
+                continue
+            nz, s = (_rows_of(f[f["metric"] == row_metric], suite.name, es.name) for f in (noise, both))
+            out.append(_gate_check(t, nz, s, quantile))
+    return [f for f in out if f is not None]
+
+
 def noise_threshold_report(project: Project, mv: ModelVersion, noise: pd.DataFrame, run: AARun | None = None,
                            quantile: str = "diff_q95") -> pd.DataFrame:
     """Which thresholds clear the A/A noise floor.
@@ -194,32 +241,13 @@ def noise_threshold_report(project: Project, mv: ModelVersion, noise: pd.DataFra
       between the observed rate (mean of A and B) and the bound must exceed the band, else the
       gate's verdict flips by chance. Needs ``run`` (the observed rates).
     """
-    from eval_pipeline.history.noise import check_thresholds
+    from eval_pipeline.history.noise import THRESHOLD_COLUMNS, check_thresholds
 
     if noise.empty:
-        return pd.DataFrame(columns=["suite", "eval_set", "family", "metric", "threshold", "value", "noise_floor", "clears_noise", "message"])
+        return pd.DataFrame(columns=THRESHOLD_COLUMNS)
     frames = [check_thresholds(noise, effect_sizes(), quantile=quantile)]
     if run is not None:
-        both = pd.concat([with_composite_pass(run.scores_a), with_composite_pass(run.scores_b)], ignore_index=True)
-        for suite_name in mv.suites:
-            suite = project.suites[suite_name]
-            for es in suite.eval_sets:
-                for t in es.thresholds:
-                    row_metric = _THRESHOLD_ROW_METRIC.get(t.metric)
-                    if row_metric is None:
-                        continue
-                    nz = noise[(noise["suite"] == suite.name) & (noise["eval_set"] == es.name) & (noise["metric"] == row_metric)]
-                    s = both[(both["suite"] == suite.name) & (both["eval_set"] == es.name) & (both["metric"] == row_metric)]
-                    graded = s["passed"].dropna()
-                    if nz.empty or graded.empty:
-                        continue
-                    observed = float(graded.astype(bool).mean())
-                    bounds = [b for b in (t.min, t.max) if b is not None]
-                    if not bounds:
-                        continue
-                    margin = min(abs(observed - b) for b in bounds)
-                    name = f"gate {t.metric} {'>=' if t.min is not None else '<='} {bounds[0]:g} (margin at {observed:.3f})"
-                    frames.append(check_thresholds(nz, {name: margin}, quantile=quantile))
+        frames += _gate_checks(project, mv, noise, run, quantile)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -240,9 +268,20 @@ def noise_markdown(noise: pd.DataFrame) -> str:
     return t.to_markdown(index=False)
 
 
+def inside_noise(report: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a threshold report whose threshold does not clear the noise floor."""
+    return report[~report["clears_noise"].astype(bool)] if len(report) else report
+
+
+def too_noisy_eval_sets(report: pd.DataFrame) -> list[str]:
+    """``suite/eval_set`` of every threshold inside the noise floor, sorted."""
+    bad = inside_noise(report)
+    return sorted(set(bad["suite"] + "/" + bad["eval_set"])) if len(bad) else []
+
+
 def too_noisy_summary(report: pd.DataFrame) -> str:
     """Markdown list of the thresholds inside the noise floor (``"none"`` when all clear)."""
-    bad = report[~report["clears_noise"].astype(bool)] if len(report) else report
+    bad = inside_noise(report)
     if bad.empty:
         return "none: every threshold clears the A/A noise floor"
     return "\n".join(f"- {r.suite}/{r.eval_set} [{r.metric}]: {r.message}" for r in bad.itertuples())
@@ -256,11 +295,20 @@ def noise_payload(date: str, mv_key: str, noise: pd.DataFrame, report: pd.DataFr
         "effect_sizes": effect_sizes(),
         "noise": noise.to_dict(orient="records"),
         "thresholds": report.to_dict(orient="records"),
-        "too_noisy": sorted({f"{r['suite']}/{r['eval_set']}" for r in report.to_dict(orient="records") if not r["clears_noise"]}),
+        "too_noisy": too_noisy_eval_sets(report),
     }
 
 
 # --------------------------------------------------------------------------- review queue
+
+
+def _twin_cosine_rows(suite: Any, es: Any, similarity_rows: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Cosine rows of the suite's similarity eval sets over the same golden source and task, relabelled ``es``."""
+    if similarity_rows is None or not len(similarity_rows):
+        return None
+    twins = [o.name for o in suite.eval_sets if o.family == "similarity" and o.source == es.source and o.task == es.task]
+    sim = _rows_of(similarity_rows, suite.name, twins)
+    return sim.assign(eval_set=es.name) if len(sim) else None
 
 
 def review_items(project: Project, mv: ModelVersion, graded: pd.DataFrame, judge_rows: pd.DataFrame,
@@ -274,24 +322,13 @@ def review_items(project: Project, mv: ModelVersion, graded: pd.DataFrame, judge
     from eval_pipeline.evaluators import judge, review
 
     frames = []
-    for suite_name in mv.suites:
-        suite = project.suites[suite_name]
-        for es in suite.eval_sets:
-            if es.family != "judge":
-                continue
-            cfg = judge.validate_judge_config(es.judge)
-            if cfg.mode != "pointwise":
-                continue
-            rows = judge_rows[(judge_rows["suite"] == suite.name) & (judge_rows["eval_set"] == es.name)] if len(judge_rows) else judge_rows
-            if rows.empty:
-                continue
-            samples = graded[(graded["suite"] == suite.name) & (graded["eval_set"] == es.name)]
-            sim = None
-            if similarity_rows is not None and len(similarity_rows):
-                twins = [o.name for o in suite.eval_sets if o.family == "similarity" and o.source == es.source and o.task == es.task]
-                sim = similarity_rows[(similarity_rows["suite"] == suite.name) & similarity_rows["eval_set"].isin(twins)]
-                sim = sim.assign(eval_set=es.name) if len(sim) else None
-            frames.append(review.select_for_review(samples, rows, cfg, sim))
+    for suite, es in _eval_sets(project, mv, ("judge",)):
+        cfg = judge.validate_judge_config(es.judge)
+        rows = _rows_of(judge_rows, suite.name, es.name)
+        if cfg.mode != "pointwise" or rows.empty:
+            continue
+        samples = _rows_of(graded, suite.name, es.name)
+        frames.append(review.select_for_review(samples, rows, cfg, _twin_cosine_rows(suite, es, similarity_rows)))
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=review.REVIEW_FIELDS)
@@ -343,6 +380,23 @@ def labelled_review_files(data_dir: str | Path) -> list[Path]:
     return sorted({p for g in REVIEW_GLOBS for p in d.glob(g) if p.is_file()})
 
 
+def _labelled_ratings(files: Sequence[Path]) -> pd.DataFrame:
+    """Rating rows of every file, each validated by :func:`eval_pipeline.evaluators.review.ingest_review`."""
+    from eval_pipeline.evaluators.review import ingest_review
+
+    frames = [f for f in (ingest_review(p).ratings for p in files) if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _judged_by(ratings: pd.DataFrame, project: Project, judge_model: str) -> pd.DataFrame:
+    """The rating rows of eval sets judged by ``judge_model``."""
+    from eval_pipeline.evaluators import judge
+
+    sets = {(s.name, es.name) for s in project.suites.values() for es in s.eval_sets
+            if es.family == "judge" and judge.validate_judge_config(es.judge).model == judge_model}
+    return ratings[[(s, e) in sets for s, e in zip(ratings["suite"], ratings["eval_set"])]]
+
+
 def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None, project: Project | None = None,
                             prefix: str = "human_review/", min_n: int = 1) -> dict[str, dict[str, float]]:
     """Judge-vs-human agreement per dimension from the labelled files in ``<data_dir>/reviews``.
@@ -355,27 +409,14 @@ def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None
     than ``min_n`` labelled rows are left out (a handful of labels should not decide whether a
     judge may block).
     """
+    from eval_pipeline.config import load_project
     from eval_pipeline.evaluators.calibration import rating_metrics_from_frame
-    from eval_pipeline.evaluators.review import ingest_review
 
-    files = labelled_review_files(data_dir)
-    if not files:
-        return {}
-    frames = [ingest_review(p).ratings for p in files]
-    ratings = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(len(f) for f in frames) else pd.DataFrame()
+    ratings = _labelled_ratings(labelled_review_files(data_dir))
+    if not ratings.empty and judge_model is not None:
+        ratings = _judged_by(ratings, project or load_project(Path(data_dir)), judge_model)
     if ratings.empty:
         return {}
-    if judge_model is not None:
-        from eval_pipeline.config import load_project
-        from eval_pipeline.evaluators import judge
-
-        project = project or load_project(Path(data_dir))
-        sets = {(s.name, es.name) for s in project.suites.values() for es in s.eval_sets
-                if es.family == "judge" and judge.validate_judge_config(es.judge).model == judge_model}
-        keep = [(s, e) in sets for s, e in zip(ratings["suite"], ratings["eval_set"])]
-        ratings = ratings[keep]
-        if ratings.empty:
-            return {}
     ratings = ratings.dropna(subset=["judge"])
     counts = ratings["dimension"].value_counts()
     ratings = ratings[ratings["dimension"].isin(counts[counts >= min_n].index)]

@@ -132,6 +132,18 @@ def test_threshold_report_clears_small_noise_and_flags_a_gate_inside_it():
     assert len(gate) == 1 and not gate["clears_noise"].iat[0]
     assert "raise the threshold" in gate["message"].iat[0]
     assert nf.too_noisy_summary(rep).count("\n") == 0 and "intent_routing [pass_rate]" in nf.too_noisy_summary(rep)
+    assert nf.too_noisy_eval_sets(rep) == ["customer_support/intent_routing"] == nf.noise_payload(DATE, "m", noise, rep, run)["too_noisy"]
+    assert nf.inside_noise(rep).equals(rep[~rep["clears_noise"].astype(bool)])
+
+
+def test_threshold_check_of_nothing_keeps_its_columns():
+    """An empty check (no noise rows, or no thresholds) has the report's columns, so callers can filter it."""
+    from eval_pipeline.history.noise import THRESHOLD_COLUMNS, check_thresholds
+
+    noise = nf.noise_frame(nf.AARun(_frame([True, False]), _frame([False, True]), 4, 0, []))
+    assert list(check_thresholds(noise, {}).columns) == THRESHOLD_COLUMNS
+    assert list(check_thresholds(noise.iloc[:0], {"x": 0.03}).columns) == THRESHOLD_COLUMNS
+    assert nf.too_noisy_eval_sets(check_thresholds(noise, {})) == []
 
 
 def test_review_queue_exports_disagreeing_judge_repeats_and_round_trips(tmp_path):

@@ -22,6 +22,7 @@ from eval_pipeline.history.stats import GROUP_KEYS, pair_runs
 NOISE_COLUMNS = GROUP_KEYS + [
     "n_pairs", "repeats", "disagreement_rate", "observed_diff", "diff_sd", "diff_q95", "diff_q99",
 ]
+THRESHOLD_COLUMNS = GROUP_KEYS + ["threshold", "value", "noise_floor", "clears_noise", "message"]
 
 
 def _abs_diff_quantile(d: np.ndarray, level: float) -> float:
@@ -78,4 +79,4 @@ def check_thresholds(noise: pd.DataFrame, thresholds: dict[str, float], quantile
                    f"or repeats, or debounce the alert")
             rows.append({k: rec[k] for k in GROUP_KEYS} | {
                 "threshold": name, "value": thr, "noise_floor": floor, "clears_noise": ok, "message": msg})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=THRESHOLD_COLUMNS)

@@ -40,10 +40,7 @@ def aa_noise_floor(
     date, mv_key = partition_parts(context)
     project, wh = eval_config.load(), warehouse.get()
     mv = versions.resolve(project, wh, mv_key)
-    golden = wh.read_table("golden", {"date": date, "model_version": mv_key})
-    if golden.empty:
-        raise dg.Failure(f"no golden samples for {mv_key} on {date}: materialize golden_samples for this partition first")
-    golden = decode_golden(golden)
+    golden = _golden(wh, date, mv_key)
     provider = llm.make_provider(project.registry.price_table())
     store = llm.store(warehouse.resolved_url())
     scorers = {}
@@ -64,8 +61,20 @@ def aa_noise_floor(
     uri = wh.write_bytes(nf.noise_key(date, mv_key), scoring.dumps(nf.noise_payload(date, mv_key, noise, report, run)),
                          content_type="application/json")
     context.log.info(f"A/A {mv_key} on {date}: {run.requests} requests ({run.cache_hits} from store), {len(noise)} metrics")
+    return dg.MaterializeResult(metadata=_aa_metadata(noise, report, run, uri))
+
+
+def _golden(wh, date: str, mv_key: str) -> pd.DataFrame:
+    """The partition's decoded golden rows; ``dg.Failure`` when golden_samples has not run."""
+    golden = wh.read_table("golden", {"date": date, "model_version": mv_key})
+    if golden.empty:
+        raise dg.Failure(f"no golden samples for {mv_key} on {date}: materialize golden_samples for this partition first")
+    return decode_golden(golden)
+
+
+def _aa_metadata(noise: pd.DataFrame, report: pd.DataFrame, run: nf.AARun, uri: str) -> dict:
     overall = noise[noise["metric"].isin([nf.COMPOSITE_PASS_METRIC, "cosine"])] if len(noise) else noise
-    return dg.MaterializeResult(metadata={
+    return {
         "disagreement_rate": float(overall["disagreement_rate"].mean()) if len(overall) else 0.0,
         "max_diff_q95_pts": float(noise["diff_q95"].max() * 100) if len(noise) else 0.0,
         "noise_floor": dg.MetadataValue.md(nf.noise_markdown(noise)),
@@ -73,7 +82,7 @@ def aa_noise_floor(
         "requests": run.requests,
         "cache_hits": run.cache_hits,
         "path": dg.MetadataValue.path(uri),
-    })
+    }
 
 
 @dg.asset_check(
@@ -88,7 +97,7 @@ def thresholds_clear_noise_floor(context: dg.AssetCheckExecutionContext, warehou
     date, mv_key = partition_parts(context)
     data = json.loads(warehouse.get().read_bytes(nf.noise_key(date, mv_key)))
     report = pd.DataFrame(data["thresholds"])
-    bad = report[~report["clears_noise"].astype(bool)] if len(report) else report
+    bad = nf.inside_noise(report)
     return dg.AssetCheckResult(
         passed=bad.empty,
         severity=dg.AssetCheckSeverity.WARN,
