@@ -29,6 +29,7 @@ import pandas as pd
 from eval_pipeline import scoring
 from eval_pipeline.config import ModelVersion, Project
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
+from eval_pipeline.storage import keys
 
 AA_FAMILIES = ("deterministic", "similarity")
 AA_RUNS = ("A", "B")
@@ -41,12 +42,8 @@ def aa_epoch(date: str, run: str) -> str:
     return f"aa:{date}:{run}"
 
 
-def noise_key(date: str, mv_key: str) -> str:
-    return f"reports/noise/date={date}/model_version={mv_key}/noise.json"
-
-
-def review_key(date: str, mv_key: str) -> str:
-    return f"review/date={date}/model_version={mv_key}/review.jsonl"
+noise_key = keys.noise_report  # reports/noise/date=<d>/model_version=<mv>/noise.json
+review_key = keys.review_file  # review/date=<d>/model_version=<mv>/review.jsonl
 
 
 def _eval_sets(project: Project, mv: ModelVersion, families: Sequence[str]) -> Iterator[tuple[Any, Any]]:
