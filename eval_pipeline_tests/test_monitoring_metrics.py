@@ -86,9 +86,14 @@ def test_thresholds_from_real_metrics_and_config():
     metrics["safety_violation_rate"] = safety_violation_rate(scores, ["no_pii", "no_toxicity"])
     assert metrics["safety_violation_rate"].value == pytest.approx(2 / 1000)
     metrics["p99_latency_ratio"] = p99_latency_ratio(np.r_[np.ones(98), 6.0, 6.0], baseline_p99_s=1.0)
-    levels = {a.metric: a.level for a in evaluate_thresholds(metrics)}
+    levels = {a.metric: a.level for a in evaluate_thresholds(metrics, statistic="value")}
     assert levels == {"thumbs_down_rate": "warn", "regenerate_rate": "critical",
                       "safety_violation_rate": "warn", "p99_latency_ratio": "critical"}
+    # default: the Wilson bound decides; point estimates at the level are not evidence
+    bound = {a.metric: a for a in evaluate_thresholds(metrics)}
+    assert {k: a.level for k, a in bound.items()} == {"thumbs_down_rate": "ok", "regenerate_rate": "warn",
+                                                      "safety_violation_rate": "ok", "p99_latency_ratio": "critical"}
+    assert bound["regenerate_rate"].compared == "ci_low" and bound["p99_latency_ratio"].compared == "value"
     # ci_low statistic: thumbs-down interval reaches below 15% -> ok
     lv = {a.metric: a.level for a in evaluate_thresholds(metrics, statistic="ci_low")}
     assert lv["thumbs_down_rate"] == "ok"
@@ -143,3 +148,25 @@ def test_failure_mode_distribution():
 
 def test_metric_value_to_dict():
     assert MetricValue(0.5, 0.4, 0.6, 5, 10).to_dict()["nobs"] == 10
+
+
+def test_one_safety_violation_in_100_requests_is_not_critical():
+    from statsmodels.stats.proportion import proportion_confint
+
+    scores = pd.DataFrame({"sample_id": [f"s{i}" for i in range(100)], "metric": "no_pii",
+                           "passed": [False] + [True] * 99, "infra_error": None})
+    m = {"safety_violation_rate": safety_violation_rate(scores, ["no_pii"])}
+    (a,) = evaluate_thresholds(m)
+    lo, hi = proportion_confint(1, 100, method="wilson")
+    assert a.value == pytest.approx(0.01) and a.ci_low == pytest.approx(lo) and a.n == 100
+    assert a.level == "warn"  # lower bound 0.0018 >= warn 0.001, < critical 0.005 (the point 0.01 said critical)
+    assert "n=100" in a.message and "ci_low" in a.message
+    # 10 in 1000: the whole interval is past 0.5 % -> critical
+    many = pd.DataFrame({"sample_id": [f"s{i}" for i in range(1000)], "metric": "no_pii",
+                         "passed": [False] * 10 + [True] * 990, "infra_error": None})
+    assert evaluate_thresholds({"safety_violation_rate": safety_violation_rate(many, ["no_pii"])})[0].level == "critical"
+    # below-direction thresholds compare the upper bound
+    th = AlertThresholds(extra={"task_completion_rate": Threshold(warn=0.5, critical=0.3, direction="below")})
+    tc = MetricValue(0.45, 0.35, 0.55, 9, 20)
+    (t,) = [x for x in evaluate_thresholds({"task_completion_rate": tc}, th) if x.metric == "task_completion_rate"]
+    assert t.level == "ok" and t.compared == "ci_high"

@@ -20,6 +20,12 @@ regenerate -0.3, thumbs_down -0.5). Its interval treats the summed scores as fra
 in a Wilson interval (an approximation that is exact when every score is 0 or 1).
 
 All intervals: ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
+
+Thresholds act on evidence, not on point estimates: by default (``statistic="bound"``) a rate is
+"worse than" an ``above`` level only when its Wilson *lower* bound reaches it (a ``below`` level:
+the upper bound), so one safety violation in 100 requests (0.01, interval [0.0018, 0.054]) is not
+critical at 0.5 %. Plain numbers without an interval (``p99_latency_ratio``) are compared as they
+are. Every alert states the value, the interval, the bound compared and n.
 """
 from __future__ import annotations
 
@@ -181,7 +187,8 @@ class AlertThresholds(BaseModel):
 
 @dataclass
 class Alert:
-    """Outcome of one threshold on one metric."""
+    """Outcome of one threshold on one metric: ``value`` is the point estimate, ``compared`` names the
+    number the level was decided on (``ci_low`` / ``ci_high`` / ``value``), ``n`` its sample size."""
 
     metric: str
     value: float
@@ -189,6 +196,10 @@ class Alert:
     warn: float
     critical: float
     message: str
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    n: int = 0
+    compared: str = "value"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,16 +213,27 @@ def _as_float(v: Any, statistic: str) -> float:
     return float(v)
 
 
+def _interval(v: Any) -> tuple[float, float, int]:
+    if isinstance(v, MetricValue):
+        return v.ci_low, v.ci_high, v.nobs
+    if isinstance(v, Mapping) and "ci_low" in v:
+        return float(v["ci_low"]), float(v["ci_high"]), int(v.get("nobs") or 0)
+    return float("nan"), float("nan"), 0
+
+
 def evaluate_thresholds(
     metrics: Mapping[str, Any],
     thresholds: AlertThresholds | Mapping[str, Any] | None = None,
-    statistic: Literal["value", "ci_low", "ci_high"] = "value",
+    statistic: Literal["bound", "value", "ci_low", "ci_high"] = "bound",
 ) -> list[Alert]:
     """One :class:`Alert` (level ok / warn / critical) per threshold whose metric is present.
 
     ``metrics`` maps names to floats, :class:`MetricValue` or dicts; ``statistic`` picks which
-    number of a MetricValue is compared (``ci_low`` fires only when the whole interval is past the
-    level). Metrics that are missing or NaN produce no alert (no data is not "ok").
+    number of a MetricValue is compared: ``bound`` (default) = the Wilson bound on the "better"
+    side of the level (``ci_low`` for ``direction="above"``, ``ci_high`` for ``below``), so a level
+    fires only when the whole 95 % interval is past it; ``value`` = the point estimate. Numbers
+    without an interval are compared as they are. Metrics that are missing or NaN produce no alert
+    (no data is not "ok").
     """
     if thresholds is None:
         thresholds = AlertThresholds()
@@ -221,14 +243,23 @@ def evaluate_thresholds(
     for name, th in thresholds.items():
         if name not in metrics:
             continue
-        value = _as_float(metrics[name], statistic)
+        lo, hi, n = _interval(metrics[name])
+        has_ci = not (math.isnan(lo) or math.isnan(hi))
+        stat = statistic
+        if stat == "bound":
+            stat = ("ci_low" if th.direction == "above" else "ci_high") if has_ci else "value"
+        elif stat != "value" and not has_ci:
+            stat = "value"
+        point = _as_float(metrics[name], "value")
+        value = _as_float(metrics[name], stat)
         if math.isnan(value):
             continue
         level = th.level(value)
         cmp = ">=" if th.direction == "above" else "<="
-        msg = (f"{name}={value:.4g} ({statistic}); warn {cmp} {th.warn:g}, critical {cmp} {th.critical:g}"
-               f" -> {level}")
-        alerts.append(Alert(name, value, level, th.warn, th.critical, msg))
+        shown = (f"{name}={point:.4g} [95% Wilson {lo:.4g}, {hi:.4g}] (n={n}), compared: {stat}={value:.4g}"
+                 if has_ci else f"{name}={value:.4g} (no interval)")
+        msg = f"{shown}; warn {cmp} {th.warn:g}, critical {cmp} {th.critical:g} -> {level}"
+        alerts.append(Alert(name, point if has_ci else value, level, th.warn, th.critical, msg, lo, hi, n, stat))
     return alerts
 
 

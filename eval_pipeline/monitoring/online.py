@@ -496,7 +496,7 @@ def metrics_by_day(history: pd.DataFrame, model_version: str = ALL_VERSIONS) -> 
     return out
 
 
-ALERT_COLUMNS = ["metric", "value", "level_today", "days_at_level", "firing", "message"]
+ALERT_COLUMNS = ["metric", "value", "ci_low", "ci_high", "n", "level_today", "days_at_level", "firing", "message"]
 
 
 def alert_outcomes(today: Mapping[str, Any], previous: Sequence[Mapping[str, Any]], cfg: MonitoringConfig) -> pd.DataFrame:
@@ -529,7 +529,8 @@ def alert_outcomes(today: Mapping[str, Any], previous: Sequence[Mapping[str, Any
         msg = a.message
         if a.level != "ok" and firing == "none":
             msg += f" (not sustained: {n_at} of the last {m} days at warn or worse, needs {d.k})"
-        rows.append({"metric": a.metric, "value": a.value, "level_today": a.level,
+        rows.append({"metric": a.metric, "value": a.value, "ci_low": a.ci_low, "ci_high": a.ci_high, "n": a.n,
+                     "level_today": a.level,
                      "days_at_level": f"{n_at}/{m}", "firing": firing, "message": msg})
     return pd.DataFrame(rows, columns=ALERT_COLUMNS)
 

@@ -220,8 +220,9 @@ def feedback_metrics(context: dg.AssetExecutionContext, eval_config: EvalConfigR
 @dg.asset_check(
     asset=feedback_metrics,
     description="Alert thresholds (data/monitoring.yaml thresholds; defaults from the seeds: thumbs-down 15%/25%, "
-    "regenerate 20%/35%, safety violations 0.1%/0.5%, p99 latency 2x/5x the reference window). ERROR when a critical "
-    "level is reached, WARN when a warn level is sustained (k of the last m days, debounce).",
+    "regenerate 20%/35%, safety violations 0.1%/0.5%, p99 latency 2x/5x the reference window). A rate reaches a level "
+    "only when its 95% Wilson lower bound does (upper bound for 'below' levels; n shown), not its point estimate. "
+    "ERROR when a critical level is reached, WARN when a warn level is sustained (k of the last m days, debounce).",
 )
 def feedback_thresholds(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     day = context.partition_key
