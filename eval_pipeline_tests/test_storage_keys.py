@@ -6,6 +6,7 @@ monitoring reports), so replacing those literals with keys.* keeps the layout id
 """
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from pathlib import Path, PurePosixPath
@@ -124,3 +125,22 @@ def test_shim_reexports_the_old_names_from_storage():
                  "httpfs_extension_path", "load_httpfs", "new_duckdb_connection", "validate_partition"]:
         assert getattr(shim, name) is getattr(storage, name)
     assert shim.partition_key is keys.partition_key
+
+
+def test_provenance_history_and_store_keys_are_where_the_modules_write(wh: Warehouse, tmp_path: Path, monkeypatch):
+    from eval_pipeline.defs.history.assets import _history_db_path
+    from eval_pipeline.defs.resources import LLMResource, WarehouseResource
+    from eval_pipeline.inference.provenance import write_stage_provenance
+
+    uri = write_stage_provenance(wh, "responses", D, MV, {"live": 2})
+    assert uri == wh.uri(keys.provenance("responses", D, MV))
+    assert keys.provenance("judge", D, MV) == f"provenance/judge/date={D}/model_version={MV}.json"
+    assert aggregate._part_path("P", "score_history", D) == f"P/{keys.history_part('score_history', D)}"
+    assert aggregate.MANIFEST_NAME == keys.HISTORY_MANIFEST
+    prefix = inspect.signature(aggregate.refresh_warehouse_history).parameters["parquet_prefix"].default
+    assert prefix == keys.HISTORY_AGGREGATES
+    monkeypatch.delenv("EVAL_HISTORY_DB", raising=False)
+    root = tmp_path / "w"
+    assert _history_db_path(WarehouseResource(url=str(root))) == str(root / keys.HISTORY_DB)
+    store = LLMResource(provider="replay").store(str(root))
+    assert Path(store.root) == root / keys.RESPONSE_STORE

@@ -21,7 +21,10 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     calibration/judge/<model>.json                               judge_calibration(model)
     calibration/similarity/latest.json                           similarity_calibration()
     reports/history/latest.html | alerts.json | trend_<i>.png    history_report(), history_alerts(), history_trend_chart(i)
-    history/                                                     HISTORY_AGGREGATES (per-date Parquet aggregates)
+    provenance/<stage>/date=<d>/model_version=<mv>.json          provenance(stage, d, mv)
+    history/<table>/date=<d>.parquet, history/_manifest.parquet  HISTORY_AGGREGATES + history_part(table, d), HISTORY_MANIFEST
+    history/history.duckdb                                       HISTORY_DB (local warehouse only)
+    response_store/responses-*.jsonl                             RESPONSE_STORE (local warehouse only)
     reports/monitoring/date=<d>/<name>                           monitoring_report(d, name)
     traffic/date=<d>/<file>.jsonl|.parquet                       traffic_day(d, TRAFFIC_PREFIX)
 
@@ -36,12 +39,13 @@ from typing import Any
 from eval_pipeline.storage.errors import WarehouseError
 
 __all__ = [
-    "DATA_FILE", "DAY_TABLES", "GOLDEN", "HISTORY_AGGREGATES", "MONITORING_REPORTS", "RESPONSES",
-    "SCORES", "TABLE_PARTITION_KEYS", "TRAFFIC_PREFIX",
-    "check_key", "check_name", "day_partition", "history_alerts", "history_report",
+    "DATA_FILE", "DAY_TABLES", "GOLDEN", "HISTORY_AGGREGATES", "HISTORY_DB", "HISTORY_MANIFEST",
+    "MONITORING_REPORTS", "RESPONSES", "RESPONSE_STORE", "SCORES", "TABLE_PARTITION_KEYS",
+    "TRAFFIC_PREFIX",
+    "check_key", "check_name", "day_partition", "history_alerts", "history_part", "history_report",
     "history_trend_chart", "is_name", "judge_calibration", "model_version_snapshot",
     "monitoring_report", "noise_report", "parse_partition_key", "partition_files_glob",
-    "partition_key", "regression_chart", "regression_report", "release", "review_file",
+    "partition_key", "provenance", "regression_chart", "regression_report", "release", "review_file",
     "run_artifact", "run_artifacts_glob", "run_partition", "scores_partition",
     "similarity_calibration", "table_glob", "table_partition", "traffic_day", "validate_partition",
 ]
@@ -62,7 +66,10 @@ TABLE_PARTITION_KEYS: dict[str, tuple[str, ...]] = {
 DAY_TABLES = ("traffic_sample", "online_scores", "monitoring_metrics", "traffic_drift", "shadow_verdicts")
 
 MONITORING_REPORTS = "reports/monitoring"
-HISTORY_AGGREGATES = "history"
+HISTORY_AGGREGATES = "history"  # per-date aggregates of the history refresh
+HISTORY_MANIFEST = "_manifest.parquet"  # inside the aggregates folder
+HISTORY_DB = "history/history.duckdb"  # default history DB under a local warehouse
+RESPONSE_STORE = "response_store"  # default response-store folder under a local warehouse
 TRAFFIC_PREFIX = "traffic"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -246,6 +253,11 @@ def review_file(date: str, mv_key: str) -> str:
     return f"{_run_dir('review', date, mv_key)}/review.jsonl"
 
 
+def provenance(stage: str, date: str, mv_key: str) -> str:
+    """Answer provenance counts (live / replay / synthetic) of one stage of one run."""
+    return f"{_run_dir(f'provenance/{stage}', date, mv_key)}.json"
+
+
 def judge_calibration(model: str) -> str:
     """Calibration metrics of one judge model."""
     return f"calibration/judge/{model}.json"
@@ -269,6 +281,11 @@ def history_alerts() -> str:
 def history_trend_chart(index: int = 0) -> str:
     """The ``index``-th trend chart of the history report."""
     return f"reports/history/trend_{index}.png"
+
+
+def history_part(table: str, date: str) -> str:
+    """One date's aggregate of a history table, relative to the aggregates folder."""
+    return f"{table}/date={date}.parquet"
 
 
 def monitoring_report(day: str, name: str) -> str:
