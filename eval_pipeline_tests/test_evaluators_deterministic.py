@@ -239,3 +239,58 @@ def test_expected_json_column_is_decoded_and_labels_come_from_the_set():
                        "expected_json": ['"x"', '"y"'], "metadata_json": ["{}", "{}"], "category": ["c", "c"]})
     out = score_deterministic(df, checks)
     assert out.set_index("sample_id")["passed"].to_dict() == {"a": True, "b": False}
+
+
+# ------------------------------------------------------------------ the package layout
+def test_evaluator_hash_follows_the_schema_file_and_the_custom_source(tmp_path, monkeypatch):
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"type": "object"}))
+    spec = {"type": "json_schema", "schema_file": "s.json"}
+    first = build_check(spec, "t", base_dir=tmp_path).evaluator_hash
+    assert build_check(spec, "t", base_dir=tmp_path).evaluator_hash == first
+    schema.write_text(json.dumps({"type": "object", "required": ["label"]}))
+    assert build_check(spec, "t", base_dir=tmp_path).evaluator_hash != first
+
+    (tmp_path / "my_det_checks.py").write_text("def ok(sample):\n    return True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = {"type": "custom", "function": "my_det_checks:ok"}
+    before = build_check(spec, "t").evaluator_hash
+    (tmp_path / "my_det_checks.py").write_text("def ok(sample):\n    return 'x' in sample.text\n")
+    assert build_check(spec, "t").evaluator_hash != before  # same spec, edited function
+
+
+def test_docstring_example_adds_a_working_check():
+    import re
+
+    from eval_pipeline.evaluators import deterministic
+
+    doc = deterministic.__doc__
+    code = doc[doc.index("Adding a check"):].split("::\n", 1)[1].split("\n\nand a suite", 1)[0]
+    code = "\n".join(line[4:] for line in code.splitlines())
+    assert 8 <= len([line for line in code.splitlines() if line.strip()]) <= 10
+    namespace = dict(vars(deterministic))
+    try:
+        exec(compile(code, "<docstring example>", "exec"), namespace)  # noqa: S102 - our own docstring
+        spec = {"type": "starts_with", "prefix": "Dear", "field": "greeting"}
+        assert run(spec, '{"greeting": "Dear Ann"}').passed is True
+        res = run(spec, '{"greeting": "Hi Ann"}')
+        assert res.passed is False and res.reason == "does not start with 'Dear'"
+        with pytest.raises(EvaluatorConfigError, match=re.escape("t.prefix: must not be empty")):
+            build_check({"type": "starts_with", "prefix": ""}, "t")
+    finally:
+        CHECK_TYPES.pop("starts_with", None)
+
+
+def test_package_files_are_small_and_say_what_flows_in_and_out():
+    import ast
+    from pathlib import Path
+
+    from eval_pipeline.evaluators import deterministic
+
+    files = sorted(Path(deterministic.__file__).parent.glob("*.py"))
+    assert len(files) >= 8
+    for f in files:
+        text = f.read_text()
+        assert len(text.splitlines()) <= 300, f.name
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        assert "In:" in doc and "Out:" in doc, f.name
