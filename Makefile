@@ -17,14 +17,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo replays the SYNTHETIC recordings in data/recordings: it selects EVAL_PROVIDER=replay
+# explicitly (EVAL_PROVIDER=auto without ANTHROPIC_API_KEY fails instead of replaying).
 demo: setup
-	$(PY) -m eval_pipeline.cli demo
+	EVAL_PROVIDER=$${EVAL_PROVIDER:-replay} $(PY) -m eval_pipeline.cli demo
 
 test: setup
 	$(PY) -m pytest eval_pipeline_tests
 
+# The local UI inspects the demo, so it replays too unless EVAL_PROVIDER is set (e.g. anthropic with a key).
 ui: setup
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	EVAL_PROVIDER=$${EVAL_PROVIDER:-replay} DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 validate: setup
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster definitions validate -w workspace.yaml

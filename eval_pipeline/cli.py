@@ -4,7 +4,9 @@ Commands
 --------
 demo        Run the nightly evaluation of the demo suite end to end, headless, on the embedded
             defaults (local warehouse, replayed synthetic recordings of one week, real MiniLM
-            embeddings), then print where the results and the run artifacts are.
+            embeddings), then print where the results and the run artifacts are. The demo selects
+            EVAL_PROVIDER=replay itself (unless EVAL_PROVIDER is set); its results say they rest on
+            synthetic answers. Everything else needs ANTHROPIC_API_KEY or an explicit EVAL_PROVIDER.
 validate    Load and cross-check every suite, golden-set path and the model registry.
 register    Register the registry's model versions as Dagster partitions (what the sensor does).
 """
@@ -84,7 +86,11 @@ def _materialize(defs, selection: list[str], instance, partition_key=None) -> tu
 
 def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool = True) -> dict:
     """The demo: calibrations; the recorded week (the production version every night, the candidate
-    on the last two nights, production first each night); the history; online monitoring."""
+    on the last two nights, production first each night); the history; online monitoring.
+
+    Selects the ``replay`` provider explicitly (``EVAL_PROVIDER=replay``) unless ``EVAL_PROVIDER``
+    is already set: ``auto`` no longer falls back to replay without a key."""
+    os.environ.setdefault("EVAL_PROVIDER", "replay")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from eval_pipeline.config import load_project
@@ -111,8 +117,9 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     wh = WarehouseResource(url=wh_url).get()
     last = dates[-1]
     summary: dict = {"dates": dates, "warehouse": wh_url, "versions": {}, "timings": {}}
-    say(f"eval_pipeline demo: {dates[0]} .. {last}, warehouse {wh_url}, provider {os.environ.get('EVAL_PROVIDER', 'auto')}"
-        + (" (replaying the synthetic recordings in data/recordings)" if os.environ.get("EVAL_PROVIDER", "auto") != "anthropic" and not os.environ.get("ANTHROPIC_API_KEY") else ""))
+    provider = os.environ["EVAL_PROVIDER"]
+    say(f"eval_pipeline demo: {dates[0]} .. {last}, warehouse {wh_url}, provider {provider}"
+        + (" (replaying the SYNTHETIC recordings in data/recordings: no model wrote these answers)" if provider == "replay" else ""))
 
     say("1/4 calibrating the judge and the similarity threshold on human-labelled data ...")
     ok, steps = _materialize(defs, ["judge_calibration", "similarity_calibration"], instance)
@@ -130,7 +137,8 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
             entry = {"pipeline_ok": ok}
             if wh.exists(art_key):
                 art = json.loads(wh.read_bytes(art_key))
-                entry.update(overall=art["overall"], blocking_failures=art["blocking_failures"], warnings=art["warnings"], artifact=wh.uri(art_key), cost_usd=art["cost_usd"])
+                entry.update(overall=art["overall"], blocking_failures=art["blocking_failures"], warnings=art["warnings"], artifact=wh.uri(art_key), cost_usd=art["cost_usd"],
+                             answers=art.get("answers"), answer_provenance=art.get("answer_provenance"))
             rep_key = f"reports/regression/date={day}/model_version={mv.key}/report.json"
             if wh.exists(rep_key):
                 entry.update(regression=json.loads(wh.read_bytes(rep_key))["summary"]["message"])
@@ -163,6 +171,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("\nResults")
     for name, e in s["versions"].items():
         print(f"  {name}: {e.get('overall', 'not evaluated')}  artifact: {e.get('artifact', '-')}")
+        if e.get("answers"):
+            print(f"    answers: {e['answers']}")
         if e.get("regression"):
             print(f"    vs baseline: {e['regression']}")
     print(f"  warehouse (Parquet, run artifacts, reports): {s['warehouse']}")
@@ -183,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="eval-pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="run the demo pipeline end to end")
-    d.add_argument("--date", help="evaluate this one date (default: the recorded demo week; other dates need a key, "
-                   "since the replay provider only has the recordings)")
+    d.add_argument("--date", help="evaluate this one date (default: the recorded demo week; other dates need "
+                   "EVAL_PROVIDER=anthropic and ANTHROPIC_API_KEY, since the replay provider only has the recordings)")
     d.set_defaults(fn=cmd_demo)
     sub.add_parser("validate", help="validate suites, golden-set paths and the model registry").set_defaults(fn=cmd_validate)
     sub.add_parser("register", help="register model versions as Dagster partitions").set_defaults(fn=cmd_register)

@@ -211,8 +211,21 @@ def run_artifact(
     thresholds: list[ThresholdResult],
     responses: pd.DataFrame,
     started_at: float,
+    judge_provenance: dict[str, int] | None = None,
+    recordings_label: str = "",
 ) -> dict[str, Any]:
-    """The run artifact: one JSON per evaluated partition."""
+    """The run artifact: one JSON per evaluated partition.
+
+    ``answer_provenance`` counts the responses' ``provenance`` (live / replay / synthetic;
+    ``unknown`` for rows written before it was recorded), ``judge_verdict_provenance`` the
+    judge verdicts' (when given); ``live_answers_only`` is false and ``answers`` says so
+    whenever anything but live answers was used.
+    """
+    from eval_pipeline.inference.runner import provenance_counts, provenance_label
+
+    answer_prov = provenance_counts(responses["provenance"] if "provenance" in responses else [None] * len(responses))
+    judge_prov = dict(judge_provenance or {})
+    live_only = all(k == "live" for k in answer_prov) and all(k == "live" for k in judge_prov)
     sets = []
     for suite_name in mv.suites:
         suite = project.suites[suite_name]
@@ -251,6 +264,11 @@ def run_artifact(
         "cost_usd": round(cost, 6),
         "cost_usd_cached": round(float(responses.loc[responses["cached"].astype(bool), "cost_usd"].sum()), 6) if "cached" in responses else None,
         "samples": int(len(responses)),
+        "answer_provenance": answer_prov,
+        "judge_verdict_provenance": judge_prov or None,
+        "live_answers_only": live_only,
+        "answers": provenance_label(answer_prov, recordings_label)
+        + (f"; judge verdicts: {provenance_label(judge_prov, recordings_label)}" if judge_prov else ""),
     }
 
 

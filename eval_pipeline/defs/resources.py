@@ -45,12 +45,25 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse.from_url(self.resolved_url(), endpoint_url=self.endpoint_url or None, region=self.region or None)
 
 
+AUTO_WITHOUT_KEY = (
+    "no model provider: EVAL_PROVIDER is 'auto' (the default) and ANTHROPIC_API_KEY is not set. "
+    "To call the Anthropic API set the key (export ANTHROPIC_API_KEY=sk-ant-..., or in the deployment's environment). "
+    "To serve stored answers and the synthetic demo recordings instead, choose it explicitly: EVAL_PROVIDER=replay "
+    "(its results are labelled synthetic). 'auto' never falls back to replay."
+)
+
+
 class LLMResource(dg.ConfigurableResource):
     """The model provider and the response store.
 
     ``provider``: ``anthropic`` calls the Messages API (key from ``ANTHROPIC_API_KEY`` via
-    ``dg.EnvVar``; never logged or stored); ``replay`` serves only from the response store
-    (the demo's recordings) and fails on a miss; ``auto`` = anthropic when a key is set, else replay.
+    ``dg.EnvVar``; never logged or stored); ``replay`` serves only from the response store and
+    the recordings (``recordings_path``, the demo's synthetic answers) and fails on a miss;
+    ``auto`` = anthropic when a key is set, else the run fails at once with :data:`AUTO_WITHOUT_KEY`
+    (auto never turns a deployment into a replay; the demo selects ``replay`` explicitly).
+
+    The recordings are indexed in their own namespace of the store: only ``replay`` is served
+    from them; a live provider never is (see :mod:`eval_pipeline.inference.store`).
     """
 
     provider: str = "auto"
@@ -65,9 +78,26 @@ class LLMResource(dg.ConfigurableResource):
     recordings_path: str = ""
 
     def provider_name(self) -> str:
+        """``anthropic`` or ``replay``; raises ``dg.Failure`` for ``auto`` without a key."""
         if self.provider == "auto":
-            return "anthropic" if self.api_key else "replay"
+            if not self.api_key:
+                raise dg.Failure(AUTO_WITHOUT_KEY)
+            return "anthropic"
         return self.provider
+
+    def recordings_label(self) -> str:
+        """``recordings_path`` as shown in provenance labels (relative to the project when inside it)."""
+        from pathlib import Path
+
+        from eval_pipeline.paths import PROJECT_ROOT
+
+        if not self.recordings_path:
+            return "the response store"
+        p = Path(self.recordings_path).resolve()
+        try:
+            return str(p.relative_to(PROJECT_ROOT))
+        except ValueError:
+            return str(p)
 
     def make_provider(self, prices: dict):
         from eval_pipeline.inference.providers import AnthropicProvider, ReplayProvider
@@ -91,9 +121,10 @@ class LLMResource(dg.ConfigurableResource):
         )
 
     def store(self, warehouse_url: str):
-        """The response store (inside a local warehouse, else ``store_path``), seeded with the
-        read-only demo recordings when ``recordings_path`` is set (shards copied once, by name)."""
-        import shutil
+        """The response store (inside a local warehouse, else ``store_path``). The read-only
+        recordings (``recordings_path``) are read in place into the store's recordings namespace:
+        served to ``replay`` only, and used to recognise old copies of them inside the store
+        (earlier versions copied them in), which a live provider then never gets either."""
         from pathlib import Path
 
         from eval_pipeline.inference.store import ResponseStore
@@ -105,11 +136,7 @@ class LLMResource(dg.ConfigurableResource):
         else:
             root = Path.home() / ".eval_pipeline" / "response_store"
         root.mkdir(parents=True, exist_ok=True)
-        if self.recordings_path:
-            for shard in sorted(Path(self.recordings_path).glob("responses-*.jsonl")):
-                if not (root / shard.name).exists():
-                    shutil.copyfile(shard, root / shard.name)
-        return ResponseStore(root)
+        return ResponseStore(root, recordings=[self.recordings_path] if self.recordings_path else ())
 
 
 class EmbeddingResource(dg.ConfigurableResource):

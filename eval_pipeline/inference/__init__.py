@@ -9,13 +9,14 @@ Typical use (what the ``model_responses`` asset does)::
 """
 from .limits import AdaptiveLimiter, RateLimiter, RetryPolicy
 from .providers import AnthropicProvider, Provider, ReplayMissError, ReplayProvider, compute_cost, validate_prices
-from .runner import ErrorRateExceeded, Progress, RunTiming, arun_requests, check_error_rate, run_requests, summarize
+from .runner import (ErrorRateExceeded, Progress, RunTiming, arun_requests, check_error_rate, provenance_counts, provenance_label,
+                     run_requests, summarize)
 from .store import ResponseStore, is_storable, request_key
-from .types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, ModelRequest, ModelResponse
+from .types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, PROVENANCES, ModelRequest, ModelResponse
 
 __all__ = [
     "AdaptiveLimiter", "AnthropicProvider", "ErrorRateExceeded", "INFRA_ERROR_CATEGORIES", "MODEL_ERROR_CATEGORIES",
-    "ModelRequest", "ModelResponse", "Progress", "Provider", "RateLimiter", "ReplayMissError", "ReplayProvider",
+    "ModelRequest", "ModelResponse", "PROVENANCES", "Progress", "Provider", "RateLimiter", "ReplayMissError", "ReplayProvider",
     "ResponseStore", "RetryPolicy", "RunTiming", "arun_requests", "check_error_rate", "compute_cost", "is_storable",
-    "request_key", "run_requests", "summarize", "validate_prices",
+    "provenance_counts", "provenance_label", "request_key", "run_requests", "summarize", "validate_prices",
 ]

@@ -4,8 +4,9 @@
 * :class:`AnthropicProvider` - the official ``anthropic.AsyncAnthropic`` SDK, streaming by default
   (TTFT measured), with our own retries (the SDK's are disabled), adaptive concurrency, client-side
   rate limits, a per-request timeout and cost from a price table.
-* :class:`ReplayProvider` - serves only from a :class:`~eval_pipeline.inference.store.ResponseStore`;
-  the runner raises :class:`ReplayMissError` listing what is missing.
+* :class:`ReplayProvider` - serves only from a :class:`~eval_pipeline.inference.store.ResponseStore`
+  (its live answers and its recordings namespace); the runner raises :class:`ReplayMissError`
+  listing what is missing. Live providers never see the recordings (``provenance = "live"``).
 
 The API key is given to the constructor only (the Dagster resource reads it through ``EnvVar``).
 It is held by the SDK client, is not part of any repr, and is scrubbed from every error message.
@@ -79,6 +80,7 @@ class Provider:
 
     name: str = "provider"  # part of the store key
     replay_only: bool = False
+    provenance: str = "live"  # what its fresh answers are (ModelResponse.provenance)
 
     async def acomplete(self, request: ModelRequest, cache_key: str) -> ModelResponse:
         """Answer one request. Failures are returned as ``error_category``, never raised."""
@@ -562,6 +564,7 @@ class ReplayProvider(Provider):
     """Serves answers from a store only. ``key_provider`` is the name of the provider that recorded them."""
 
     replay_only = True
+    provenance = "replay"
 
     def __init__(self, key_provider: str = "anthropic"):
         self.name = key_provider

@@ -6,7 +6,8 @@ Entry points
   ModelResponse out, in input order. Never raises for a failed call (failures are
   ``error_category`` values); raises :class:`ReplayMissError` when a replay provider misses.
 * :func:`summarize`: sample count, cache hits, error categories, latency / TTFT percentiles,
-  tokens, cost - the values the Dagster asset reports as metadata.
+  tokens, cost, answer provenance (live / replay / synthetic) - the values the Dagster asset
+  reports as metadata. :func:`provenance_label` says in one line when answers were not live.
 * :func:`check_error_rate`: raises :class:`ErrorRateExceeded` above the ceiling (default 5%).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .providers import Provider, ReplayMissError
+from .provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
 from .store import ResponseStore, is_storable, request_key
 from .types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, ModelRequest, ModelResponse
 
@@ -79,7 +81,7 @@ async def arun_requests(
     if store is not None:
         store.refresh()
     for i, (req, key) in enumerate(zip(requests, keys)):
-        hit = store.lookup(req, key) if store is not None else None
+        hit = store.lookup(req, key, replay=provider.replay_only) if store is not None else None
         if hit is None:
             misses.append(i)
         else:
@@ -96,6 +98,7 @@ async def arun_requests(
 
     async def one(i: int) -> None:
         resp = await provider.acomplete(requests[i], keys[i])
+        resp.provenance = resp.provenance or provider.provenance
         if store is not None and is_storable(resp):
             store.put(resp)
         timing.last_stored_at = time.perf_counter()
@@ -201,6 +204,7 @@ def summarize(responses: Sequence[ModelResponse]) -> dict[str, Any]:
         "cache_creation_tokens": sum(r.cache_creation_tokens for r in responses),
         "cost_usd": sum(r.cost_usd for r in responses),
         "cost_usd_cached": sum(r.cost_usd for r in cached),
+        "answer_provenance": provenance_counts(r.provenance for r in responses),
     }
 
 

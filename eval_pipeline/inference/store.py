@@ -19,6 +19,16 @@ Model answers, including model-side outcomes (refusal, empty, max_tokens, malfor
 Infrastructure errors (rate_limited, overloaded, timeout, connection, api_error) are *not* stored,
 so a rerun retries them. Nothing secret is ever stored: the request's API key is not part of a
 response.
+
+Provenance and the recordings namespace
+---------------------------------------
+Every stored line carries ``provenance``: ``live`` (a live provider wrote it) or ``synthetic`` (a
+scripted recording such as ``data/recordings/``). ``recordings=[folder, ...]`` are read-only
+recording folders indexed in their *own* namespace (lines without ``provenance`` there count as
+``synthetic``): ``lookup(..., replay=False)`` - what a live provider gets - never returns a recording
+nor any ``synthetic`` line (also not an old copy of a recording shard inside ``root``, recognised by
+its cache key and request id, or by ``provenance``). ``lookup(..., replay=True)`` serves stored live
+answers first, then recordings, labelled ``replay`` (a replayed live answer) or ``synthetic``.
 """
 from __future__ import annotations
 
@@ -32,7 +42,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable
 
-from .types import INFRA_ERROR_CATEGORIES, ModelRequest, ModelResponse
+from .types import INFRA_ERROR_CATEGORIES, PROVENANCE_LIVE, PROVENANCE_REPLAY, PROVENANCE_SYNTHETIC, ModelRequest, ModelResponse
 
 log = logging.getLogger(__name__)
 
@@ -67,21 +77,52 @@ class ResponseStore:
     ``ResponseStore(root)`` reads every shard under ``root`` (creating the folder if needed).
     ``get(key)`` / ``lookup(request, key)`` read, ``put(response)`` appends and flushes at once
     (``fsync=True`` also survives power loss, at a cost per write). ``refresh()`` picks up lines
-    that other processes appended since.
+    that other processes appended since. ``recordings``: read-only recording folders, served only
+    to ``lookup(..., replay=True)`` (see the module docstring).
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False):
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False,
+                 recordings: Iterable[str | os.PathLike[str]] = ()):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         self._index: dict[str, dict[str, Any]] = {}
+        self._recorded: dict[str, dict[str, Any]] = {}  # the recordings namespace (replay only)
+        self._synthetic_ids: set[tuple[str, Any]] = set()  # (cache_key, request_id) of every synthetic recorded line
+        self.recordings = [Path(r) for r in recordings]
+        for folder in self.recordings:
+            self._read_recordings(folder)
         self._offsets: dict[Path, int] = {}
         self._fh: Any = None
         self._shard: Path | None = None
         self.refresh()
 
     def __repr__(self) -> str:
-        return f"ResponseStore(root={str(self.root)!r}, entries={len(self._index)})"
+        return f"ResponseStore(root={str(self.root)!r}, entries={len(self._index)}, recordings={len(self._recorded)})"
+
+    def _read_recordings(self, folder: Path) -> None:
+        """Index a read-only recording folder in its own namespace (``synthetic`` unless a line says otherwise)."""
+        for path in sorted(folder.glob("responses-*.jsonl")):
+            for raw in path.read_bytes().split(b"\n"):
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if record.get("cache_key"):
+                    record["provenance"] = record.get("provenance") or PROVENANCE_SYNTHETIC
+                    self._recorded[record["cache_key"]] = record
+                    if record["provenance"] == PROVENANCE_SYNTHETIC:
+                        self._synthetic_ids.add((record["cache_key"], record.get("request_id")))
+
+    def _provenance_of(self, record: dict[str, Any]) -> str:
+        """``synthetic`` for synthetic lines and for old copies of a recording inside ``root``, else ``live``."""
+        if record.get("provenance"):
+            return record["provenance"]
+        if (record.get("cache_key"), record.get("request_id")) in self._synthetic_ids:
+            return PROVENANCE_SYNTHETIC
+        return PROVENANCE_LIVE
 
     def __len__(self) -> int:
         return len(self._index)
@@ -117,20 +158,41 @@ class ResponseStore:
                 continue
             key = record.get("cache_key")
             if key:
-                self._index[key] = record
+                record["provenance"] = self._provenance_of(record)
+                old = self._index.get(key)
+                # a synthetic line (e.g. an old copy of the demo recordings) never shadows a live answer
+                if old is None or record["provenance"] != PROVENANCE_SYNTHETIC or old["provenance"] == PROVENANCE_SYNTHETIC:
+                    self._index[key] = record
         self._offsets[path] = start + consumed
 
     def get(self, key: str) -> dict[str, Any] | None:
-        """The stored record (a ModelResponse row) for a key, or None."""
+        """The stored record (a ModelResponse row, with its ``provenance``) for a key, or None."""
         return self._index.get(key)
 
-    def lookup(self, request: ModelRequest, key: str) -> ModelResponse | None:
-        """The stored answer as a ModelResponse for *this* request (its sample id), flagged cached."""
+    @property
+    def recorded_count(self) -> int:
+        """How many answers the recordings namespace holds (served to replay only)."""
+        return len(self._recorded)
+
+    def lookup(self, request: ModelRequest, key: str, *, replay: bool = False) -> ModelResponse | None:
+        """The stored answer as a ModelResponse for *this* request (its sample id), flagged cached.
+
+        ``replay=False`` (a live provider): stored live answers only, provenance ``live``.
+        ``replay=True``: stored live answers, else the recordings; provenance ``replay`` or ``synthetic``.
+        """
         record = self._index.get(key)
+        if record is not None and record["provenance"] == PROVENANCE_SYNTHETIC and not replay:
+            record = None
+        if record is None and replay:
+            record = self._recorded.get(key)
         if record is None:
             return None
         row = {k: v for k, v in record.items() if k in _RESPONSE_FIELDS}
-        row.update(sample_id=request.sample_id, repeat=request.repeat, cached=True, cache_key=key)
+        if record["provenance"] == PROVENANCE_SYNTHETIC:
+            provenance = PROVENANCE_SYNTHETIC
+        else:
+            provenance = PROVENANCE_REPLAY if replay else PROVENANCE_LIVE
+        row.update(sample_id=request.sample_id, repeat=request.repeat, cached=True, cache_key=key, provenance=provenance)
         return ModelResponse(**row)
 
     def put(self, response: ModelResponse) -> bool:
@@ -139,6 +201,7 @@ class ResponseStore:
             return False
         record = dict(response.__dict__)  # flat copy; much cheaper than dataclasses.asdict per response
         record["cached"] = False
+        record["provenance"] = response.provenance or PROVENANCE_LIVE
         record["stored_at"] = time.time()
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
         fh = self._writer()

@@ -25,6 +25,11 @@ MODEL_ERROR_CATEGORIES = (
     "max_tokens",
     "malformed_tool_output",  # tool_use input that is not JSON or violates the tool's input_schema
 )
+# What produced a stored answer (``ModelResponse.provenance``, the ``provenance`` column of the
+# responses table): a live provider call (or its stored copy), a replay of a live recording, or a
+# synthetic recording (``data/recordings/``, scripted; no model wrote it).
+PROVENANCE_LIVE, PROVENANCE_REPLAY, PROVENANCE_SYNTHETIC = "live", "replay", "synthetic"
+PROVENANCES = (PROVENANCE_LIVE, PROVENANCE_REPLAY, PROVENANCE_SYNTHETIC)
 
 
 @dataclass
@@ -62,6 +67,7 @@ class ModelResponse:
     cache_key: str
     tool_input: dict[str, Any] | None = None  # input of the first tool_use block, if any
     attempts: int = 1
+    provenance: str | None = None  # one of PROVENANCES (set by the runner); None = unknown (old rows)
 
     @property
     def is_infra_error(self) -> bool:

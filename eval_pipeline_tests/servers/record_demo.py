@@ -203,6 +203,8 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
         lines = []
         for shard in sorted(tmp.glob("responses-*.jsonl")):
             lines.extend(x for x in shard.read_text().splitlines() if x.strip())
+        # Scripted answers: marked synthetic, so no reader ever mistakes them for live ones.
+        lines = [json.dumps({**json.loads(x), "provenance": "synthetic"}, ensure_ascii=False, separators=(",", ":")) for x in lines]
         lines.sort(key=lambda x: json.loads(x)["cache_key"])
         out_dir.mkdir(parents=True, exist_ok=True)
         for old in out_dir.glob("responses-*.jsonl"):

@@ -1,7 +1,8 @@
 """Model inference: golden samples x model version -> one stored response per (sample, repeat).
 
 The response store is consulted first, so re-materializing an unchanged partition makes no
-API call and a run that died half-way only pays for what is missing.
+API call and a run that died half-way only pays for what is missing. Every row carries its
+``provenance`` (live / replay / synthetic); the metadata says when any answer was not live.
 """
 import time
 
@@ -12,7 +13,7 @@ from eval_pipeline import versions
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.golden import decode_golden
-from eval_pipeline.inference.runner import ErrorRateExceeded, check_error_rate, run_requests, summarize
+from eval_pipeline.inference.runner import ErrorRateExceeded, check_error_rate, provenance_label, run_requests, summarize
 from eval_pipeline.prompts import build_requests
 from eval_pipeline.schemas import RESPONSE_KEY_COLUMNS
 
@@ -34,6 +35,7 @@ def _summary_md(summary: dict) -> str:
         ("input / output tokens", f"{summary.get('input_tokens', 0):,} / {summary.get('output_tokens', 0):,}"),
         ("cost (USD, incl. cached)", _fmt(summary.get("cost_usd"), ".4f")),
         ("errors by category", ", ".join(f"{k}={v}" for k, v in summary.get("errors_by_category", {}).items()) or "none"),
+        ("answer provenance", ", ".join(f"{k}={v}" for k, v in summary.get("answer_provenance", {}).items()) or "-"),
     ]
     return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
 
@@ -117,7 +119,15 @@ def model_responses(
         "summary": dg.MetadataValue.md(_summary_md(summary)),
         "path": dg.MetadataValue.path(uri),
         "provider": llm.provider_name(),
+        "answer_provenance": dg.MetadataValue.json(summary["answer_provenance"]),
+        "answers": provenance_label(summary["answer_provenance"], llm.recordings_label()),
+        "non_live_answers": int(len(df) - summary["answer_provenance"].get("live", 0)),
     }
+    from eval_pipeline.inference.provenance import write_stage_provenance
+
+    write_stage_provenance(wh, "responses", date, mv_key, summary["answer_provenance"], llm.recordings_label())
+    if metadata["non_live_answers"]:
+        context.log.warning(f"{mv_key} on {date}: {metadata['answers']}")
     try:
         check_error_rate(responses, project.suites[mv.suites[0]].error_rate_ceiling)
     except ErrorRateExceeded as e:
