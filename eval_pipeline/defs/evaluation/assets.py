@@ -136,10 +136,13 @@ def judge_scores(
     provider = llm.make_provider(project.registry.price_table())
     store = llm.store(warehouse.resolved_url())
     calls = {"requests": 0, "api_calls": 0, "cost": 0.0}
+    provenance: dict = {}
 
     def execute(requests):
         out = run_requests(provider, requests, store)
         s = summarize(out)
+        for k, v in s["answer_provenance"].items():
+            provenance[k] = provenance.get(k, 0) + v
         calls["requests"] += len(out)
         calls["api_calls"] += s["api_calls"]
         calls["cost"] += s["cost_usd"]
@@ -153,6 +156,12 @@ def judge_scores(
     uri = _write_scores(wh, "judge", date, mv_key, scores)
     md = _family_metadata(project, mv, scores, graded, "judge", uri)
     md.update(judge_requests=calls["requests"], judge_api_calls=calls["api_calls"], judge_cost_usd=round(calls["cost"], 6))
+    if provenance:  # what produced the verdicts (live / replay / synthetic); eval_run reports it in run.json
+        from eval_pipeline.inference.provenance import provenance_label, write_stage_provenance
+
+        write_stage_provenance(wh, "judge", date, mv_key, provenance, llm.recordings_label())
+        md.update(judge_verdict_provenance=dg.MetadataValue.json(provenance),
+                  judge_verdicts=provenance_label(provenance, llm.recordings_label()))
     return dg.MaterializeResult(metadata=md)
 
 
@@ -203,9 +212,15 @@ def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
             metrics_by_set[(suite.name, es.name)] = m
             may_block, note = judge_calibration_status(wh, es) if es.family == "judge" else (True, "")
             results.extend(scoring.apply_thresholds(suite, es, m, may_block, note))
+    from eval_pipeline.inference.provenance import read_stage_provenance
+
+    resp_prov, judge_prov = (read_stage_provenance(wh, stage, date, mv_key) for stage in ("responses", "judge"))
+    has_judge = len(scores) and (scores["family"] == "judge").any()
     artifact = scoring.run_artifact(
         run_id=context.run_id, date=date, mv=mv, mv_key=mv_key, project=project,
         metrics_by_set=metrics_by_set, thresholds=results, responses=responses, started_at=started,
+        judge_provenance=judge_prov["counts"] if judge_prov and has_judge else None,
+        recordings_label=(resp_prov or judge_prov or {}).get("source", ""),
     )
     uri = wh.write_bytes(f"runs/date={date}/model_version={mv_key}/run.json", scoring.dumps(artifact), content_type="application/json")
     context.log.info(f"run artifact {uri}: overall {artifact['overall']}")
@@ -220,6 +235,12 @@ def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
             "cost_usd": artifact["cost_usd"],
             "samples": artifact["samples"],
             "artifact": dg.MetadataValue.path(uri),
+            # Which answers this run's verdict rests on: anything but live answers is said here.
+            "answers": artifact["answers"],
+            "live_answers_only": artifact["live_answers_only"],
+            "answer_provenance": dg.MetadataValue.json(artifact["answer_provenance"]),
+            **({"judge_verdict_provenance": dg.MetadataValue.json(artifact["judge_verdict_provenance"])}
+               if artifact["judge_verdict_provenance"] else {}),
         }
     )
 
@@ -278,10 +299,21 @@ def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfig
                 judges.setdefault(cfg.model, (cfg, suite))
     tables, summary = [], {}
     cal_dir = project.base / "calibration"
+    from eval_pipeline.inference.provenance import provenance_counts, provenance_label
+
+    all_prov: dict = {}
     for model, (cfg, suite) in sorted(judges.items()):
         datasets = [cal_dir / "sf_dialogue_nlg_ratings.jsonl", cal_dir / "llmbar_pairwise.jsonl", cal_dir / "human_preference_pairwise.jsonl"]
+        prov: dict = {}
+
+        def execute(reqs):
+            out = run_requests(provider, reqs, store)
+            for k, v in provenance_counts(r.provenance for r in out).items():
+                prov[k] = prov.get(k, 0) + v
+            return out
+
         try:
-            result = calibration.run_calibration(lambda reqs: run_requests(provider, reqs, store), cfg, datasets, n=calibration_n(), seed=0, data_dir=cal_dir)
+            result = calibration.run_calibration(execute, cfg, datasets, n=calibration_n(), seed=0, data_dir=cal_dir)
         except LookupError as e:
             raise dg.Failure(str(e)) from None
         # Human labels from the review loop (data/reviews/*.jsonl) count as calibration data too.
@@ -289,15 +321,22 @@ def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfig
 
         result.metrics.update(labelled_review_metrics(project.base, judge_model=model, project=project, min_n=20))
         ok, reasons = calibration.calibration_gate(result.metrics, cfg.min_calibration)
+        for k, v in prov.items():
+            all_prov[k] = all_prov.get(k, 0) + v
         payload = {"judge_model": model, "metrics": result.metrics, "may_block": ok, "reasons": reasons,
-                   "judge_failures": result.judge_failures, "cost_usd": result.cost_usd}
+                   "judge_failures": result.judge_failures, "cost_usd": result.cost_usd,
+                   "verdict_provenance": prov, "live_verdicts_only": set(prov) <= {"live"},
+                   "verdicts": provenance_label(prov, llm.recordings_label())}
         wh.write_bytes(f"calibration/judge/{model}.json", scoring.dumps(payload), content_type="application/json")
         summary[model] = ok
-        tables.append(f"### {model}: {'may block' if ok else 'warn only'}\n" + ("\n".join(f"- {r}" for r in reasons) + "\n\n" if reasons else "\n")
+        tables.append(f"### {model}: {'may block' if ok else 'warn only'} ({payload['verdicts']})\n" + ("\n".join(f"- {r}" for r in reasons) + "\n\n" if reasons else "\n")
                       + calibration.metrics_table(result.metrics).round(3).to_markdown(index=False))
     return dg.MaterializeResult(metadata={
         "calibration": dg.MetadataValue.md("\n\n".join(tables) or "No judge eval sets configured."),
         "judges_may_block": dg.MetadataValue.json(summary),
+        "verdicts": provenance_label(all_prov, llm.recordings_label()),
+        "verdict_provenance": dg.MetadataValue.json(all_prov),
+        "live_verdicts_only": set(all_prov) <= {"live"},
     })
 
 
