@@ -150,7 +150,11 @@ def test_run_calibration_oracle_and_biased_judges():
     overall = res.metrics["sf_dialogue_nlg_ratings/overall"]
     assert overall["n"] == 20 and overall["exact_agreement"] == 1.0 and overall["weighted_kappa"] == pytest.approx(1.0)
     assert overall["spearman"] > 0.95
+    # 20 items: every point estimate clears spearman 0.85, but two lower bounds do not -> no evidence yet
     ok, reasons = C.calibration_gate(res.metrics, {"agreement_within_one": 0.8, "spearman": 0.85})
+    assert not ok and all("lower bound" in r and "(n=20)" in r for r in reasons)
+    assert all(m["spearman"] >= 0.85 for m in res.metrics.values())
+    ok, reasons = C.calibration_gate(res.metrics, {"agreement_within_one": 0.8, "spearman": 0.6})
     assert ok, reasons
 
     # a judge that always prefers the first answer: orders disagree -> ties, gate fails
@@ -189,3 +193,26 @@ def test_run_calibration_pairwise_oracle_and_failures():
     assert res.judge_failures["human_preference_pairwise"] == {"judge_unparseable": 2}
     assert broken not in res.frames["human_preference_pairwise"].index
     assert res.cost_usd == pytest.approx(0.001 * 24)
+
+
+def test_calibration_metrics_have_bootstrap_intervals_and_the_gate_uses_the_lower_bound():
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    m = C.rating_agreement(HUMAN, JUDGE, scale=(1, 5))
+    for k in ("exact_agreement", "agreement_within_one", "weighted_kappa", "spearman"):
+        assert m[f"{k}_ci_low"] <= m[k] <= m[f"{k}_ci_high"], k
+    rounded = np.array([1, 2, 4, 5, 5, 2, 3, 4, 2, 5])
+    ref = bootstrap((rounded, np.array(JUDGE)), lambda a, b: float(np.mean(a == b)), paired=True, vectorized=False,
+                    n_resamples=C.BOOTSTRAP_RESAMPLES, method="percentile", random_state=np.random.default_rng(0))
+    assert m["exact_agreement_ci_low"] == pytest.approx(np.quantile(ref.bootstrap_distribution, 0.025))
+    # pairwise: accuracy 0.85 on 20 items clears 0.8 as a point estimate, not as a lower bound
+    human = [1, 2] * 10
+    final = list(human)
+    final[0], final[1], final[2] = 2, 1, 2
+    p = C.pairwise_agreement(human, final, [True] * 20)
+    assert p["pairwise_accuracy"] == pytest.approx(0.85) and p["pairwise_accuracy_ci_low"] < 0.8
+    assert p["position_consistency_ci_low"] < 1.0 == p["position_consistency"]
+    ok, reasons = C.calibration_gate({"ds": p}, {"pairwise_accuracy": 0.8})
+    assert not ok and "lower bound" in reasons[0] and "(n=20)" in reasons[0]
+    assert C.calibration_gate({"ds": p}, {"pairwise_accuracy": 0.6}) == (True, [])

@@ -12,8 +12,13 @@ Stages:
    :func:`rating_agreement` (quadratic-weighted Cohen's kappa, Spearman, exact and
    within-one agreement) and :func:`pairwise_agreement` (accuracy, Cohen's kappa, position
    consistency, tie rate).
-4. **Gate** - :func:`calibration_gate` compares the metrics with the suite's
-   ``min_calibration``; below it, judge thresholds only warn.
+   Every agreement metric also gets a 95 % paired bootstrap interval (``scipy.stats.bootstrap``,
+   percentile, 1000 resamples, fixed seed): ``<metric>_ci_low`` / ``<metric>_ci_high``;
+   ``position_consistency`` a Wilson interval (statsmodels).
+4. **Gate** - :func:`calibration_gate` compares the *lower bound* of each metric's interval with
+   the suite's ``min_calibration`` (a point estimate of 0.82 from 20 items is not evidence of
+   >= 0.8); below it, judge thresholds only warn. Entries without an interval (older files)
+   fall back to the point estimate, and the reason says so.
 
 Metric entries are keyed ``"<dataset>/<dimension>"`` for ratings and ``"<dataset>"`` for
 pairwise sets; each is a flat ``{metric_name: value}`` dict whose names match the fields of
@@ -215,6 +220,37 @@ def pairwise_judge_config(base: JudgeConfig, dataset: str) -> JudgeConfig:
 # --------------------------------------------------------------------------------------
 # 3. Pure metric functions (wrapping scikit-learn / scipy)
 # --------------------------------------------------------------------------------------
+BOOTSTRAP_RESAMPLES = 1000
+CI_LEVEL = 0.95
+
+
+def bootstrap_interval(statistic, *arrays: np.ndarray, n_resamples: int = BOOTSTRAP_RESAMPLES,
+                       seed: int = 0, level: float = CI_LEVEL) -> tuple[float, float]:
+    """Paired percentile bootstrap interval of ``statistic(*arrays)`` (``scipy.stats.bootstrap``).
+
+    Resamples where the statistic is undefined (NaN, e.g. a constant resample for Spearman) are
+    dropped; with more than 10 % of them, or fewer than 3 items, the interval is ``(nan, nan)``."""
+    from scipy.stats import bootstrap
+
+    if len(arrays[0]) < 3:
+        return math.nan, math.nan
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bootstrap(arrays, statistic, paired=True, vectorized=False, n_resamples=n_resamples,
+                        method="percentile", confidence_level=level, random_state=np.random.default_rng(seed))
+    dist = np.asarray(res.bootstrap_distribution, dtype=float)
+    ok = dist[~np.isnan(dist)]
+    if ok.size < 0.9 * dist.size:
+        return math.nan, math.nan
+    a = (1 - level) / 2
+    return float(np.quantile(ok, a)), float(np.quantile(ok, 1 - a))
+
+
+def _with_ci(out: dict[str, Any], name: str, interval: tuple[float, float]) -> None:
+    lo, hi = interval
+    out[f"{name}_ci_low"] = math.nan if math.isnan(lo) else lo
+    out[f"{name}_ci_high"] = math.nan if math.isnan(hi) else hi
+
 def round_half_up(values: Any) -> np.ndarray:
     """Round to the nearest integer, .5 upwards (numpy's default rounds half to even)."""
     return np.floor(np.asarray(values, dtype=float) + 0.5).astype(int)
@@ -228,7 +264,8 @@ def map_to_scale(values: Any, src: tuple[float, float], dst: tuple[float, float]
 
 
 def rating_agreement(
-    human: Any, judge: Any, scale: tuple[int, int], human_scale: tuple[float, float] | None = None
+    human: Any, judge: Any, scale: tuple[int, int], human_scale: tuple[float, float] | None = None,
+    ci: bool = True, seed: int = 0,
 ) -> dict[str, float]:
     """Agreement of judge scores with human ratings on an ordinal scale.
 
@@ -239,8 +276,9 @@ def rating_agreement(
     Returns ``n``, ``exact_agreement`` (share of rounded equal), ``agreement_within_one``
     (share with |difference| <= 1), ``weighted_kappa`` (sklearn ``cohen_kappa_score``,
     ``weights="quadratic"``, labels = the whole scale), ``spearman`` and ``spearman_p``
-    (scipy ``spearmanr`` on the unrounded values). Undefined values (e.g. a constant
-    input) are NaN.
+    (scipy ``spearmanr`` on the unrounded values), and for each of the four a 95 % paired
+    bootstrap interval ``<name>_ci_low`` / ``<name>_ci_high`` (:func:`bootstrap_interval`; off
+    with ``ci=False``). Undefined values (e.g. a constant input) are NaN.
     """
     from scipy.stats import spearmanr
     from sklearn.metrics import cohen_kappa_score
@@ -259,18 +297,35 @@ def rating_agreement(
     n = int(len(h))
     out = {"n": n, "exact_agreement": math.nan, "agreement_within_one": math.nan,
            "weighted_kappa": math.nan, "spearman": math.nan, "spearman_p": math.nan}
+    names = ("exact_agreement", "agreement_within_one", "weighted_kappa", "spearman")
+    if ci:
+        for name in names:
+            _with_ci(out, name, (math.nan, math.nan))
     if n == 0:
         return out
+    labels = list(range(lo, hi + 1))
+
+    def kappa(a, b):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # undefined kappa (one label only) is reported as NaN
+            return float(cohen_kappa_score(a, b, labels=labels, weights="quadratic"))
+
+    def spearman(a, b):
+        return float(spearmanr(a, b).statistic) if np.ptp(a) > 0 and np.ptp(b) > 0 else math.nan
+
     out["exact_agreement"] = float(np.mean(hr == jr))
     out["agreement_within_one"] = float(np.mean(np.abs(hr - jr) <= 1))
-    labels = list(range(lo, hi + 1))
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # undefined kappa (one label only) is reported as NaN
-        k = cohen_kappa_score(hr, jr, labels=labels, weights="quadratic")
-    out["weighted_kappa"] = float(k)
+    out["weighted_kappa"] = kappa(hr, jr)
     if n >= 2 and np.ptp(h) > 0 and np.ptp(j) > 0:
         res = spearmanr(h, j)
         out["spearman"], out["spearman_p"] = float(res.statistic), float(res.pvalue)
+    if ci:
+        _with_ci(out, "exact_agreement", bootstrap_interval(lambda a, b: float(np.mean(a == b)), hr, jr, seed=seed))
+        _with_ci(out, "agreement_within_one",
+                 bootstrap_interval(lambda a, b: float(np.mean(np.abs(a - b) <= 1)), hr, jr, seed=seed))
+        _with_ci(out, "weighted_kappa", bootstrap_interval(kappa, hr, jr, seed=seed))
+        if not math.isnan(out["spearman"]):
+            _with_ci(out, "spearman", bootstrap_interval(spearman, h, j, seed=seed))
     return out
 
 
@@ -290,13 +345,16 @@ def combine_orders(label_ab: Any, label_ba: Any) -> tuple[np.ndarray, np.ndarray
     return np.where(consistent, ab, TIE), consistent
 
 
-def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None = None) -> dict[str, float]:
+def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None = None,
+                       ci: bool = True, seed: int = 0) -> dict[str, float]:
     """Agreement of final pairwise verdicts (1, 2 or 0 = tie) with human labels (1 or 2).
 
     Returns ``n``, ``pairwise_accuracy`` (a tie counts as wrong), ``pairwise_accuracy_ties_half``
     (a tie counts half), ``pairwise_kappa`` (sklearn ``cohen_kappa_score`` over labels 1, 2, 0),
     ``tie_rate`` and ``position_consistency`` (share of judgements where both orders agreed;
-    NaN if not given).
+    NaN if not given); with ``ci``, 95 % intervals ``<name>_ci_low`` / ``<name>_ci_high`` for
+    accuracy and kappa (paired bootstrap, :func:`bootstrap_interval`) and position consistency
+    (Wilson, statsmodels).
     """
     from sklearn.metrics import cohen_kappa_score
 
@@ -307,8 +365,17 @@ def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None =
     n = int(len(h))
     out = {"n": n, "pairwise_accuracy": math.nan, "pairwise_accuracy_ties_half": math.nan,
            "pairwise_kappa": math.nan, "tie_rate": math.nan, "position_consistency": math.nan}
+    if ci:
+        for name in ("pairwise_accuracy", "pairwise_kappa", "position_consistency"):
+            _with_ci(out, name, (math.nan, math.nan))
     if position_consistent is not None and len(position_consistent):
-        out["position_consistency"] = float(np.mean(np.asarray(position_consistent, dtype=bool)))
+        pc = np.asarray(position_consistent, dtype=bool)
+        out["position_consistency"] = float(np.mean(pc))
+        if ci:
+            from statsmodels.stats.proportion import proportion_confint
+
+            _with_ci(out, "position_consistency", tuple(float(x) for x in proportion_confint(
+                int(pc.sum()), len(pc), alpha=1 - CI_LEVEL, method="wilson")))
     if n == 0:
         return out
     correct = f == h
@@ -316,9 +383,15 @@ def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None =
     out["pairwise_accuracy"] = float(np.mean(correct))
     out["pairwise_accuracy_ties_half"] = float(np.mean(correct + 0.5 * ties))
     out["tie_rate"] = float(np.mean(ties))
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out["pairwise_kappa"] = float(cohen_kappa_score(h, f, labels=[1, 2, TIE]))
+    def kappa(a, b):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(cohen_kappa_score(a, b, labels=[1, 2, TIE]))
+
+    out["pairwise_kappa"] = kappa(h, f)
+    if ci:
+        _with_ci(out, "pairwise_accuracy", bootstrap_interval(lambda a, b: float(np.mean(a == b)), h, f, seed=seed))
+        _with_ci(out, "pairwise_kappa", bootstrap_interval(kappa, h, f, seed=seed))
     return out
 
 
@@ -442,8 +515,10 @@ def calibration_gate(
 
     ``metrics`` is either one flat metric dict or ``{entry: metric dict}``. Every metric set
     in ``min_calibration`` must be reported by at least one entry, and every entry that
-    reports it must reach the minimum (NaN fails). With no ``min_calibration`` the judge may
-    block: ``(True, [])``. ``reasons`` explains each failure (entry, value, minimum, n).
+    reports it must reach the minimum with the LOWER bound of its 95 % interval
+    (``<metric>_ci_low``; NaN fails); an entry without an interval key is judged on its point
+    estimate. With no ``min_calibration`` the judge may block: ``(True, [])``. ``reasons``
+    explains each failure (entry, value, interval, minimum, n).
     """
     if min_calibration is None:
         return True, []
@@ -466,10 +541,21 @@ def calibration_gate(
             continue
         for entry, value in sorted(reporting.items()):
             value = float(value)
-            n = entries[entry].get("n")
-            if math.isnan(value) or value < minimum:
+            e = entries[entry]
+            n = e.get("n")
+            has_ci = f"{metric}_ci_low" in e
+            lo = float(e[f"{metric}_ci_low"]) if has_ci and e[f"{metric}_ci_low"] is not None else math.nan
+            decided = lo if has_ci else value
+            if math.isnan(value) or math.isnan(decided) or decided < minimum:
                 shown = "undefined (NaN)" if math.isnan(value) else f"{value:.3f}"
-                reasons.append(f"{entry}: {metric} {shown} < required {minimum:g} (n={n})")
+                note = ""
+                if has_ci and not math.isnan(value):
+                    hi = e.get(f"{metric}_ci_high")
+                    shown += (f" [95% CI {lo:.3f}, {float(hi):.3f}]: lower bound {lo:.3f}" if not math.isnan(lo)
+                              else " [95% CI undefined]: lower bound")
+                elif not has_ci:
+                    note = "; point estimate, no interval reported"
+                reasons.append(f"{entry}: {metric} {shown} < required {minimum:g} (n={n}{note})")
     return (not reasons), reasons
 
 
