@@ -240,3 +240,25 @@ def test_cli_demo_selects_replay_explicitly(monkeypatch):
     with pytest.raises(Stop):
         cli.run_demo(quiet=True)
     assert seen["provider"] == "anthropic"
+
+
+def test_a_calibration_from_synthetic_verdicts_never_lets_a_live_run_block(tmp_path):
+    from eval_pipeline.defs.evaluation.assets import judge_calibration_status
+
+    project = load_project()
+    es = next(e for s in project.suites.values() for e in s.eval_sets if e.family == "judge" and e.judge.get("min_calibration"))
+    wh = WarehouseResource(url=str(tmp_path / "wh")).get()
+    metrics = {"sf_dialogue_nlg_ratings": {"agreement_within_one": 0.97, "agreement_within_one_ci_low": 0.92, "n": 50,
+                                           "spearman": 0.96, "spearman_ci_low": 0.9}}
+
+    def write(live_only):
+        payload = {"judge_model": es.judge["model"], "metrics": metrics, "live_verdicts_only": live_only,
+                   "verdicts": "NOT LIVE - synthetic answers: 50/50 (replay of data/recordings)" if not live_only else "live answers: 50/50"}
+        wh.write_bytes(f"calibration/judge/{es.judge['model']}.json", json.dumps(payload).encode())
+
+    write(False)
+    ok, note = judge_calibration_status(wh, es, live_run=True)
+    assert not ok and "non-live verdicts" in note and "synthetic answers: 50/50" in note
+    assert judge_calibration_status(wh, es, live_run=False) == (True, "calibrated")  # the demo replay itself
+    write(True)
+    assert judge_calibration_status(wh, es, live_run=True) == (True, "calibrated")

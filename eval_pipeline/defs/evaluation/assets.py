@@ -168,8 +168,11 @@ def judge_scores(
 # --------------------------------------------------------------------------- run artifact + gate
 
 
-def judge_calibration_status(wh, es) -> tuple[bool, str]:
-    """May this judge eval set's thresholds block? Reads the latest judge_calibration result."""
+def judge_calibration_status(wh, es, live_run: bool = False) -> tuple[bool, str]:
+    """May this judge eval set's thresholds block? Reads the latest judge_calibration result.
+
+    ``live_run``: the run's answers are all live; a calibration computed from replayed or
+    synthetic verdicts (``live_verdicts_only: false``) then never lets the judge block."""
     import json
 
     from eval_pipeline.evaluators import calibration, judge
@@ -180,8 +183,11 @@ def judge_calibration_status(wh, es) -> tuple[bool, str]:
     key = f"calibration/judge/{cfg.model}.json"
     if not wh.exists(key):
         return False, f"no calibration for judge {cfg.model} yet (materialize judge_calibration)"
-    metrics = json.loads(wh.read_bytes(key))["metrics"]
-    ok, reasons = calibration.calibration_gate(metrics, cfg.min_calibration)
+    payload = json.loads(wh.read_bytes(key))
+    if live_run and payload.get("live_verdicts_only") is False:
+        return False, (f"judge {cfg.model} was calibrated on non-live verdicts ({payload.get('verdicts', 'replay')}); "
+                       f"materialize judge_calibration with a live provider")
+    ok, reasons = calibration.calibration_gate(payload["metrics"], cfg.min_calibration)
     return ok, "calibrated" if ok else "; ".join(reasons[:3])
 
 
@@ -202,6 +208,7 @@ def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
     scores = pd.concat([wh.read_table("scores", {"family": f, **part}) for f in scoring.FAMILIES], ignore_index=True)
     responses = wh.read_table("responses", part)
     metrics_by_set, results = {}, []
+    live_run = "provenance" in responses and len(responses) > 0 and bool((responses["provenance"] == "live").all())
     for suite_name in mv.suites:
         suite = project.suites[suite_name]
         for es in suite.eval_sets:
@@ -210,7 +217,7 @@ def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
                 continue  # family not run in this partition (e.g. the judge runs weekly)
             m = scoring.set_metrics(s, es)
             metrics_by_set[(suite.name, es.name)] = m
-            may_block, note = judge_calibration_status(wh, es) if es.family == "judge" else (True, "")
+            may_block, note = judge_calibration_status(wh, es, live_run) if es.family == "judge" else (True, "")
             results.extend(scoring.apply_thresholds(suite, es, m, may_block, note))
     from eval_pipeline.inference.provenance import read_stage_provenance
 
