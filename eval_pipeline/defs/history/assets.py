@@ -130,9 +130,11 @@ def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset_check(asset=eval_history, description="Quality alerts on the latest date (pass-rate drop vs trailing 7-day "
-                "average, dimension below threshold two days running, p95 latency / cost increase, control chart). "
-                "Debounced: only sustained breaches fire.")
+@dg.asset_check(asset=eval_history, description="Quality alerts on the latest date: pass-rate drop > 3 points below "
+                "the trailing 7-day average AND a one-sided two-proportion score test p < 0.05 against the pooled "
+                "trailing counts; dimension below threshold two days running; p95 latency up without an evidenced "
+                "quality gain; cost per (non-infra-error) response up; control chart with binomial sigma from n "
+                "(never zero-width). Debounced: only sustained breaches fire. Rows state n, p-value and Wilson interval.")
 def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     from eval_pipeline.history import alerts
 
@@ -149,7 +151,7 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         passed=sev is None,
         severity=dg.AssetCheckSeverity.ERROR if sev == "ERROR" else dg.AssetCheckSeverity.WARN,
         metadata={"alerts": len(current), "date": latest,
-                  "table": dg.MetadataValue.md(current[["rule", "severity", "model_version", "suite", "eval_set", "metric", "message"]].to_markdown(index=False))},
+                  "table": dg.MetadataValue.md(current[[c for c in ("rule", "severity", "model_version", "suite", "eval_set", "metric", "n", "p_value", "message") if c in current.columns]].to_markdown(index=False))},
     )
 
 
