@@ -153,19 +153,23 @@ def test_config_errors_name_the_key():
         RegressionConfig.from_dict({"alpah": 0.1})
 
 
-def test_fdr_scopes_tiered_and_report():
+def test_gate_family_is_holm_over_overall_rows_and_segments_are_bh_drill_down():
     rng = np.random.default_rng(21)
     p = sim.sample_pass_probabilities(600, rng=rng)
     cats = np.array(list("abc"))[np.arange(600) % 3]
     frames = {}
     for side, probs in (("b", p), ("c", sim.shift_probabilities(p, -0.04))):
         frames[side] = pd.concat([sim.score_frame(sim.draw_outcomes(probs, 1, rng), categories=cats, metric=m)
-                                  for m in ("m1", "m2")])
-    rows = regression_report(frames["c"], frames["b"]).rows
+                                  for m in ("m1", "m2", "m3")])
+    rep = regression_report(frames["c"], frames["b"])
+    rows = rep.rows
     overall = (rows["segment"] == "__all__").to_numpy()
-    assert overall.sum() == 2 and (~overall).sum() == 6
-    np.testing.assert_allclose(rows["p_adjusted"][overall], bh_adjust(rows["p_value"][overall]))
+    assert overall.sum() == 3 and (~overall).sum() == 9
+    assert rows["gating"].to_numpy().tolist() == overall.tolist()
+    from statsmodels.stats.multitest import multipletests
+    np.testing.assert_allclose(rows["p_adjusted"][overall], multipletests(rows["p_value"][overall], method="holm")[1])
     np.testing.assert_allclose(rows["p_adjusted"][~overall], bh_adjust(rows["p_value"][~overall]))
-    flat = regression_report(frames["c"], frames["b"], RegressionConfig(fdr_scope="report")).rows
-    np.testing.assert_allclose(flat["p_adjusted"], bh_adjust(flat["p_value"]))
-    assert (flat["p_adjusted"][overall].to_numpy() >= rows["p_adjusted"][overall].to_numpy() - 1e-12).all()
+    assert rep.summary()["gate_procedure"] == "holm" and rep.summary()["gate_family_size"] == 3
+    opt_in = regression_report(frames["c"], frames["b"], RegressionConfig(gate_segments=True)).rows
+    assert opt_in["gating"].all()
+    np.testing.assert_allclose(opt_in["p_adjusted"], multipletests(opt_in["p_value"], method="holm")[1])

@@ -204,7 +204,7 @@ def test_invalid_verdict_is_retried_with_new_key_then_unparseable():
     assert un.value == 3
     acc = rows[(rows.sample_id == "s1") & (rows.metric == "accuracy")].iloc[0]
     assert pd.isna(acc.value)  # null, not a fake score
-    assert acc.passed is None and "judge_unparseable=3" in acc.reason
+    assert acc.passed is False and "judge_unparseable=3" in acc.reason and "counted as a failure" in acc.reason
     assert J.summarize_pointwise(rows, cfg())["judge_unparseable"] == 3
 
 
@@ -231,7 +231,7 @@ def test_refusal_and_infra_errors_are_counted_not_scored():
     get = lambda sid, m: rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
     # refusal: not retried, counted
     assert len([r for r in ex.requests if "ANS-REFUSE" in user_text(r)]) == 3
-    assert get("s0", "judge_refusal").value == 3 and get("s0", "accuracy").passed is None
+    assert get("s0", "judge_refusal").value == 3 and get("s0", "accuracy").passed is False  # counted, a failure
     assert pd.isna(get("s0", "accuracy").infra_error)
     # judge infra error: infra, never a score
     assert get("s1", "accuracy").infra_error == "rate_limited" and get("s1", "accuracy").passed is None

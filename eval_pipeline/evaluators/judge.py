@@ -763,7 +763,10 @@ def aggregate_pointwise(
             infra = infra_statuses[0] if infra_statuses and STATUS_UNPARSEABLE not in statuses and STATUS_REFUSAL not in statuses else None
             reason = f"no valid judge verdict: {note}; {_excerpt(msg, 200)}"
             for d in config.dimensions:
-                out.append(_score_row(base, d.name, None, None, reason, infra))
+                # Every repeat unparseable / refused (not an infrastructure error): the sample stays in the
+                # denominator as a failure of each thresholded dimension (no score: the mean skips it).
+                failed = None if infra or d.threshold is None else False
+                out.append(_score_row(base, d.name, None, failed, reason + ("; counted as a failure" if failed is False else ""), infra))
                 out.append(_score_row(base, f"{d.name}_spread", None, None, reason, infra))
         else:
             for d in config.dimensions:
@@ -896,11 +899,22 @@ def wilson_interval(successes: float, n: int, alpha: float = 0.05) -> tuple[floa
     return float(lo), float(hi)
 
 
+def _pass_interval(rows: pd.DataFrame) -> tuple[float, float]:
+    """95% interval of a pass share over (sample, repeat) rows: Wilson with one repeat per sample,
+    clustered by sample with several (``metrics.clustered_proportion``)."""
+    from eval_pipeline.evaluators.metrics import clustered_proportion
+
+    keys = rows["eval_set"].astype(str) + "\x1f" + rows["sample_id"].astype(str) if "eval_set" in rows else rows["sample_id"]
+    m = clustered_proportion(rows["passed"].astype(bool).to_numpy(), keys.to_numpy())
+    return (math.nan, math.nan) if m["value"] is None else (m["ci_low"], m["ci_high"])
+
+
 def summarize_pointwise(rows: pd.DataFrame, config: JudgeConfig) -> dict[str, Any]:
     """Per-dimension summary of pointwise score rows.
 
     For each dimension: ``n`` (samples with a valid verdict), ``mean`` of medians,
-    ``pass_rate`` with a Wilson 95% ``ci``, ``mean_spread``; plus totals
+    ``pass_rate`` over every graded sample (a sample whose judge repeats were all unparseable or
+    refused counts as a failure, ``n_no_verdict``) with a 95% ``ci``, ``mean_spread``; plus totals
     ``judge_unparseable``, ``judge_refusal`` (judge repeats) and ``infra_errors`` (samples).
     ``all_pass_rate`` is the share of samples passing every thresholded dimension.
     """
@@ -914,15 +928,18 @@ def summarize_pointwise(rows: pd.DataFrame, config: JudgeConfig) -> dict[str, An
                                  "mean_spread": float(sp["value"].mean()) if len(sp) else math.nan,
                                  "threshold": d.threshold}
         if d.threshold is not None:
-            k = int(r["passed"].astype(bool).sum())
-            entry.update(pass_rate=k / n if n else math.nan, ci=wilson_interval(k, n))
+            g = rows[(rows["metric"] == d.name) & rows["passed"].notna()]
+            k, m = int(g["passed"].astype(bool).sum()), len(g)
+            entry.update(pass_rate=k / m if m else math.nan, ci=_pass_interval(g), n_graded=m,
+                         n_no_verdict=int(g["value"].isna().sum()))
         out["dimensions"][d.name] = entry
     thr_dims = [d.name for d in config.dimensions if d.threshold is not None]
     gated = rows[rows["metric"].isin(thr_dims) & rows["passed"].notna()]
     if thr_dims and not gated.empty:
         per_sample = gated.groupby(["eval_set", "sample_id", "repeat"], dropna=False)["passed"].agg(lambda s: bool(s.astype(bool).all()))
         k, n = int(per_sample.sum()), len(per_sample)
-        out.update(all_pass_rate=k / n, all_pass_ci=wilson_interval(k, n), n_samples=n)
+        ok = per_sample.rename("passed").reset_index()
+        out.update(all_pass_rate=k / n, all_pass_ci=_pass_interval(ok), n_samples=n)
     for status in (STATUS_UNPARSEABLE, STATUS_REFUSAL):
         out[status] = int(rows.loc[rows["metric"] == status, "value"].sum())
     first_dim = config.dimensions[0].name

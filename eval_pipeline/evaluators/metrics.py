@@ -5,7 +5,8 @@ intervals; ``None`` where no interval applies), so the Dagster checks can compar
 with a threshold the same way. :func:`eval_set_metrics` computes all that apply:
 
 ==================  ==========================================================================
-pass_rate           deterministic: share of (sample, repeat) passing every check; Wilson CI
+pass_rate           deterministic: share of (sample, repeat) passing every check; Wilson CI with one
+                    repeat per sample, cluster-robust (by sample) t interval with several
 <check>.pass_rate   the same for one check
 accuracy, macro_f1  from ``<check>.prediction`` rows of ``exact_match`` (string gold labels)
 ece                 expected calibration error (10 uniform bins) when predictions carry a confidence
@@ -56,9 +57,42 @@ def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float,
     return float(lo), float(hi)
 
 
-def proportion_metric(passed: Iterable[bool], alpha: float = 0.05) -> MetricValue:
-    """Share of true values with its Wilson interval."""
+def clustered_proportion(passed: Sequence[bool], clusters: Sequence[Any], alpha: float = 0.05) -> MetricValue:
+    """Share of true values when rows come in clusters (the repeats of one sample are correlated).
+
+    One row per cluster: the Wilson interval. Several: a cluster-robust interval - the pooled share
+    with a CR1 sandwich standard error over clusters and a t quantile with (clusters - 1) degrees of
+    freedom (statsmodels ``OLS(...).fit(cov_type="cluster", use_t=True)``), clipped to [0, 1]; when
+    every cluster is constant and identical (zero variance), the Wilson interval with n = clusters.
+    ``n`` is the number of rows, ``n_clusters`` the number of samples, ``interval`` the method.
+    """
+    from statsmodels.regression.linear_model import OLS
+
+    y = np.asarray(list(passed), dtype=float)
+    g = pd.factorize(pd.Series(list(clusters), dtype=object))[0]
+    if y.size == 0:
+        return metric_value(None, n=0)
+    n_cl = int(g.max()) + 1
+    k = float(y.sum())
+    if n_cl == y.size:
+        lo, hi = wilson_interval(int(k), y.size, alpha)
+        return metric_value(k / y.size, lo, hi, y.size, n_clusters=n_cl, interval="wilson")
+    if n_cl < 2 or np.all(y == y[0]):
+        share = k / y.size
+        lo, hi = wilson_interval(int(round(share * n_cl)), n_cl, alpha)
+        return metric_value(share, lo, hi, y.size, n_clusters=n_cl, interval="wilson over samples")
+    fit = OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": g}, use_t=True)
+    lo, hi = fit.conf_int(alpha=alpha)[0]
+    return metric_value(k / y.size, max(0.0, float(lo)), min(1.0, float(hi)), y.size, n_clusters=n_cl,
+                        interval="cluster-robust t by sample")
+
+
+def proportion_metric(passed: Iterable[bool], alpha: float = 0.05, clusters: Sequence[Any] | None = None) -> MetricValue:
+    """Share of true values with its Wilson interval; with ``clusters`` (e.g. the sample id of each
+    (sample, repeat) row) the interval accounts for clustering (:func:`clustered_proportion`)."""
     arr = np.asarray(list(passed), dtype=bool)
+    if clusters is not None:
+        return clustered_proportion(arr, clusters, alpha)
     if arr.size == 0:
         return metric_value(None, n=0)
     k = int(arr.sum())
@@ -223,10 +257,12 @@ def eval_set_metrics(scores: pd.DataFrame) -> dict[str, MetricValue]:
     det = df[df["family"] == "deterministic"]
     main = det[~_is_aux(det["metric"])]
     if main["passed"].notna().any():
-        out["pass_rate"] = proportion_metric(_outcomes(main)["ok"])
+        oc = _outcomes(main)
+        out["pass_rate"] = proportion_metric(oc["ok"], clusters=oc["sample_id"])
         for m, g in main.groupby("metric", sort=True):
             if g["passed"].notna().any():
-                out[f"{m}.pass_rate"] = proportion_metric(g["passed"].dropna().astype(bool))
+                gp = g[g["passed"].notna()]
+                out[f"{m}.pass_rate"] = proportion_metric(gp["passed"].astype(bool), clusters=gp["sample_id"])
         out.update(_pass_at_k_metrics(main))
     for m, g in main.groupby("metric", sort=True):
         if m.startswith(("rouge_l", "bleu")):
@@ -245,13 +281,15 @@ def eval_set_metrics(scores: pd.DataFrame) -> dict[str, MetricValue]:
     if not sim.empty:
         out["mean_cosine"] = mean_metric(sim["value"].dropna(), bounds=(-1.0, 1.0))
         if sim["passed"].notna().any():
-            out["cosine_pass_rate"] = proportion_metric(sim["passed"].dropna().astype(bool))
+            sp = sim[sim["passed"].notna()]
+            out["cosine_pass_rate"] = proportion_metric(sp["passed"].astype(bool), clusters=sp["sample_id"])
 
     for (fam, m), g in df[~df["family"].isin(["deterministic", "similarity"])].groupby(["family", "metric"], sort=True):
         if g["value"].notna().any():
             out[f"{fam}.{m}.mean"] = mean_metric(g["value"].dropna())
         if g["passed"].notna().any():
-            out[f"{fam}.{m}.pass_rate"] = proportion_metric(g["passed"].dropna().astype(bool))
+            gp = g[g["passed"].notna()]
+            out[f"{fam}.{m}.pass_rate"] = proportion_metric(gp["passed"].astype(bool), clusters=gp["sample_id"])
 
     out["infra_error_count"] = metric_value(len(infra_keys), n=len(keys))
     return out
@@ -277,7 +315,7 @@ def _prediction_metrics(rows: pd.DataFrame) -> dict[str, MetricValue]:
     cls = classification_metrics(gold, pred)
     correct = [p == g for p, g in zip(pred, gold)]
     out = {
-        "accuracy": proportion_metric(correct),
+        "accuracy": proportion_metric(correct, clusters=list(rows["sample_id"]) if "sample_id" in rows else None),
         "macro_f1": metric_value(cls["macro_f1"], n=cls["n"]),
     }
     conf = [(r["confidence"], ok) for r, ok in zip(recs, correct) if r.get("confidence") is not None]

@@ -1,31 +1,42 @@
-"""Candidate vs baseline: paired per-sample tests, effect sizes, FDR control, verdicts.
+"""Candidate vs baseline: paired per-sample tests, effect sizes, one gated family, verdicts.
 
-The one entry point is :func:`regression_report`. It pairs the candidate's and
-the baseline's per-sample scores on the samples both runs graded, and for each
-(suite, eval_set, family, metric, segment) tests:
+In: the candidate's and the baseline's long-format score rows (``SCORE_COLUMNS``).
+Out: a :class:`RegressionReport` whose rows say, per (suite, eval_set, family, metric,
+segment, measure), the test, n, effect with its interval, p / adjusted p, direction,
+whether the row gates the release, and a verdict.
 
-* ``pass_rate``: McNemar's exact test (statsmodels) when every sample has one
-  graded repeat on each side; with k > 1 repeats the per-sample pass fractions
-  are compared with the Wilcoxon signed-rank test (scipy; zero differences are
-  dropped, which mirrors McNemar ignoring concordant pairs).
-* ``mean_value``: Wilcoxon signed-rank (default) or a sign-flip permutation test
-  (``scipy.stats.permutation_test``) on the per-sample differences, for
-  continuous scores (cosine, judge scores). Skipped for 0/1 check values.
+Tests (one per piece of evidence):
 
-Effect = paired mean difference (candidate - baseline) with a t interval on
-the differences (``statsmodels`` ``DescrStatsW.tconfint_mean``) or a paired
-bootstrap interval (``scipy.stats.bootstrap``). P-values are adjusted with
-Benjamini-Hochberg (``multipletests(method="fdr_bh")``). Default scope
-``"tiered"``: one BH family for the overall rows of every metric (the gate),
-a second for all segment rows (the drill-down), so testing five segments does
-not dilute the overall test's power; ``"report"`` puts every row in one BH
-family, ``"family"`` one per metric family (deterministic / similarity / judge). A row is a **regression** when the
-adjusted p < alpha *and* the effect is at least ``min_effect`` worse;
-**improvement** symmetrically; **insufficient_data** below ``min_pairs``
-shared samples; otherwise **no_change**.
+* ``pass_rate``: McNemar's exact test (statsmodels) when every sample has one graded
+  repeat on each side; with k > 1 repeats the per-sample pass fractions (the sample is
+  the unit, so repeats of one sample are not counted as independent) are compared with
+  the Wilcoxon signed-rank test, **exact** (sign-flip enumeration of the tie-corrected
+  statistic, ``scipy.stats.permutation_test``) when at most ``EXACT_MAX_NONZERO``
+  differences are non-zero, tie-corrected normal approximation above.
+* ``mean_value``: the same paired test on per-sample mean values, only for metrics whose
+  raw values are not 0/1 (a binary check with repeats gets its ``pass_rate`` row only).
+
+Direction: every metric has one (:func:`metric_direction`); "worse" is a drop for
+higher-is-better metrics and a rise for lower-is-better ones (``*_spread``,
+``judge_unparseable``, ``judge_refusal``, latency, cost, counts). Auxiliary metrics
+(those, and ``check.suffix`` diagnostics) are tested in their own direction but never gate.
+
+Multiplicity (what the release gate acts on): the **gated family** is every overall
+(segment ``__all__``) row of a non-auxiliary metric; it is corrected as one family with
+``gate_procedure`` (default Holm: family-wise error <= alpha, i.e. the chance that the gate
+blocks on any false row is at most alpha; ``"bh"`` gives Benjamini-Hochberg, which equals
+that bound only under the global null). Segment rows and auxiliary rows are drill-down:
+Benjamini-Hochberg within their own family, labelled but ``gating=False`` - unless the suite
+opts in with ``gate_segments: true``, which puts segment rows into the gated family.
+
+A row is a **regression** when the adjusted p < alpha *and* the effect is at least
+``min_effect`` worse in the metric's direction; **improvement** symmetrically;
+**insufficient_data** below ``min_pairs`` shared samples; otherwise **no_change**.
+:func:`gate_rows` returns the rows that block.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,12 +46,34 @@ import pandas as pd
 from eval_pipeline.history.sql import SEGMENT_ALL
 
 VERDICTS = ("regression", "improvement", "no_change", "insufficient_data")
+GATE_PROCEDURES = ("holm", "bh", "bonferroni")
+EXACT_MAX_NONZERO = 13  # up to this many non-zero paired differences: exact sign-flip enumeration (2^n)
+PERMUTATION_MAX_NONZERO = 50  # up to this many: Monte Carlo sign-flip p-value (valid: (hits+1)/(B+1))
+PERMUTATION_RESAMPLES = 4999
 GROUP_KEYS = ["suite", "eval_set", "family", "metric"]
 REPORT_COLUMNS = [
     "suite", "eval_set", "family", "metric", "segment", "measure", "test", "n_pairs", "repeats",
     "baseline", "candidate", "effect", "ci_low", "ci_high", "n_worse", "n_better",
-    "p_value", "p_adjusted", "min_effect", "verdict",
+    "p_value", "p_adjusted", "min_effect", "direction", "gating", "verdict",
 ]
+_LOWER_TOKENS = {"spread", "unparseable", "refusal", "latency", "cost", "count", "tokens"}
+_AUX_HIGHER = {"position_consistency"}
+
+
+def metric_direction(metric: str) -> str:
+    """Direction of a metric's *value*: ``"lower"`` is better for spreads, judge failures
+    (``judge_unparseable`` / ``judge_refusal``), latency, cost, token and other counts; else ``"higher"``.
+    (A ``pass_rate`` row is always higher-is-better: passing is good.)"""
+    m = str(metric)
+    tokens = set(re.split(r"[._]", m.lower()))
+    return "lower" if tokens & _LOWER_TOKENS or m.startswith("n_") else "higher"
+
+
+def is_auxiliary(metric: str) -> bool:
+    """Auxiliary (diagnostic) metrics are tested in their own direction but never gate: lower-is-better
+    metrics, judge self-consistency and ``check.suffix`` diagnostic rows."""
+    m = str(metric)
+    return metric_direction(m) == "lower" or m in _AUX_HIGHER or "." in m
 
 
 @dataclass
@@ -57,9 +90,10 @@ class RegressionConfig:
         ci_level: confidence level of the effect interval.
         ci_method: ``"t"`` (t interval on paired differences) or ``"bootstrap"`` (paired BCa bootstrap).
         continuous_test: ``"wilcoxon"`` or ``"sign_flip"`` (paired permutation test of the mean).
-        segments: also test each category segment, not only the overall row.
-        fdr_scope: ``"tiered"`` (BH across overall rows, separately across segment rows), ``"report"``
-            (BH across every row) or ``"family"`` (BH within each metric family).
+        segments: also test each category segment (drill-down rows), not only the overall row.
+        gate_procedure: correction of the gated family: ``"holm"`` (default, family-wise error <= alpha),
+            ``"bonferroni"`` or ``"bh"`` (Benjamini-Hochberg).
+        gate_segments: put segment rows into the gated family (default: drill-down only).
         n_resamples: resamples for bootstrap / permutation.
         seed: random seed for bootstrap / permutation (reproducible reports).
     """
@@ -73,7 +107,8 @@ class RegressionConfig:
     ci_method: str = "t"
     continuous_test: str = "wilcoxon"
     segments: bool = True
-    fdr_scope: str = "tiered"
+    gate_procedure: str = "holm"
+    gate_segments: bool = False
     n_resamples: int = 2000
     seed: int = 0
 
@@ -103,8 +138,8 @@ class RegressionConfig:
             raise ValueError(f"{where}.ci_method={self.ci_method!r}: use 't' or 'bootstrap'")
         if self.continuous_test not in ("wilcoxon", "sign_flip"):
             raise ValueError(f"{where}.continuous_test={self.continuous_test!r}: use 'wilcoxon' or 'sign_flip'")
-        if self.fdr_scope not in ("tiered", "report", "family"):
-            raise ValueError(f"{where}.fdr_scope={self.fdr_scope!r}: use 'tiered', 'report' or 'family'")
+        if self.gate_procedure not in GATE_PROCEDURES:
+            raise ValueError(f"{where}.gate_procedure={self.gate_procedure!r}: use one of {list(GATE_PROCEDURES)}")
         if self.min_pairs < 1:
             raise ValueError(f"{where}.min_pairs={self.min_pairs!r}: must be >= 1")
 
@@ -134,9 +169,13 @@ def paired_location_test(diff: np.ndarray, method: str = "wilcoxon", n_resamples
                          seed: int = 0) -> float:
     """Two-sided p-value that paired differences are centred on 0.
 
-    ``wilcoxon``: ``scipy.stats.wilcoxon(zero_method="wilcox")``; ``sign_flip``:
-    ``scipy.stats.permutation_test`` of the mean with random sign flips.
-    All-zero differences give p = 1.
+    ``wilcoxon``: signed-rank test on the non-zero differences (``zero_method="wilcox"``), statistic
+    T+ with mid-ranks. With at most :data:`EXACT_MAX_NONZERO` of them the p-value is exact (all 2^n
+    sign flips enumerated, ``scipy.stats.permutation_test``); up to :data:`PERMUTATION_MAX_NONZERO`
+    a Monte Carlo sign-flip p-value (valid at any n); above that scipy's tie-corrected normal
+    approximation. So ties (e.g. pass fractions of 3 repeats) never make a small test
+    anti-conservative. ``sign_flip``: ``scipy.stats.permutation_test`` of the mean
+    (exact when 2^n <= ``n_resamples``). All-zero differences give p = 1.
     """
     from scipy import stats
 
@@ -145,7 +184,21 @@ def paired_location_test(diff: np.ndarray, method: str = "wilcoxon", n_resamples
     if d.size == 0 or np.all(d == 0):
         return 1.0
     if method == "wilcoxon":
-        return float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+        nz = d[d != 0]
+        if nz.size == 1:
+            return 1.0  # both sign flips are as extreme
+        if nz.size <= PERMUTATION_MAX_NONZERO:
+            ranks = stats.rankdata(np.abs(nz))  # mid-ranks; |d| is unchanged by any sign flip
+
+            def t_plus(x, axis=-1):
+                return np.sum(ranks * (x > 0), axis=axis)
+
+            b = 2 ** nz.size if nz.size <= EXACT_MAX_NONZERO else PERMUTATION_RESAMPLES
+            res = stats.permutation_test((nz,), t_plus, permutation_type="samples", n_resamples=b,
+                                         alternative="two-sided", vectorized=True, batch=2 ** 14,
+                                         rng=np.random.default_rng(seed))
+            return float(min(1.0, res.pvalue))
+        return float(stats.wilcoxon(nz, zero_method="wilcox", alternative="two-sided", method="approx").pvalue)
     if method == "sign_flip":
         res = stats.permutation_test(
             (d,), np.mean, permutation_type="samples", n_resamples=n_resamples,
@@ -183,14 +236,7 @@ def effect_interval(diff: np.ndarray, level: float = 0.95, method: str = "t", n_
 
 def bh_adjust(p_values, alpha: float = 0.05) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (statsmodels ``multipletests(method="fdr_bh")``); NaN stays NaN."""
-    from statsmodels.stats.multitest import multipletests
-
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], alpha=alpha, method="fdr_bh")[1]
-    return out
+    return adjust(p_values, "bh", alpha)
 
 
 # ---------------------------------------------------------------------------
@@ -202,17 +248,18 @@ def per_sample(scores: pd.DataFrame) -> pd.DataFrame:
 
     ``pass_frac`` = share of graded repeats that passed (NaN if none graded,
     e.g. every repeat was an infrastructure error), ``value`` = mean value,
-    ``k`` = graded repeats.
+    ``k`` = graded repeats, ``nonbinary`` = some raw value is neither 0 nor 1.
     """
     df = scores.copy()
     df["passed_f"] = df["passed"].astype("Float64").astype(float)
     df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
+    df["nonbinary"] = df["value"].notna() & ~df["value"].isin([0.0, 1.0])
     if "category" not in df:
         df["category"] = None
     df["category"] = df["category"].fillna("(none)").astype(str)
     g = df.groupby(GROUP_KEYS + ["sample_id"], sort=False, dropna=False)
     return g.agg(pass_frac=("passed_f", "mean"), k=("passed_f", "count"), value=("value", "mean"),
-                 category=("category", "first")).reset_index()
+                 nonbinary=("nonbinary", "any"), category=("category", "first")).reset_index()
 
 
 def pair_runs(candidate: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
@@ -224,28 +271,30 @@ def pair_runs(candidate: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def _is_binary(values: pd.Series) -> bool:
-    v = values.dropna()
-    return len(v) == 0 or bool(v.isin([0.0, 1.0]).all())
-
-
 def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig) -> list[dict[str, Any]]:
-    """Test every (group, segment, measure) of a paired frame; verdicts without FDR yet."""
+    """Test every (group, segment, measure) of a paired frame; verdicts without correction yet.
+
+    A metric gets a ``mean_value`` row only when its *raw* values are not all 0/1 (per-sample means
+    of a binary check with repeats are fractions, but the evidence is the 0/1 rows: one test)."""
     rows: list[dict[str, Any]] = []
     for keys, grp in pairs.groupby(GROUP_KEYS, sort=True, dropna=False):
         segments = [(SEGMENT_ALL, grp)]
         if cfg.segments and grp["category"].nunique() > 1:
             segments += [(str(s), sg) for s, sg in grp.groupby("category", sort=True)]
-        continuous = not _is_binary(grp["value_c"]) or not _is_binary(grp["value_b"])
+        continuous = bool(grp["nonbinary_c"].any() or grp["nonbinary_b"].any())
+        metric = str(keys[3])
+        aux = is_auxiliary(metric)
         for segment, sg in segments:
             base = dict(zip(GROUP_KEYS, keys)) | {"segment": segment}
+            gated = not aux and (segment == SEGMENT_ALL or cfg.gate_segments)
             graded = sg.dropna(subset=["pass_frac_c", "pass_frac_b"])
             if len(graded):
-                rows.append(base | _pass_rate_row(graded, cfg))
+                rows.append(base | _pass_rate_row(graded, cfg) | {"direction": "higher", "gating": gated})
             if continuous:
                 valued = sg.dropna(subset=["value_c", "value_b"])
                 if len(valued):
-                    rows.append(base | _value_row(valued, cfg, str(keys[3])))
+                    rows.append(base | _value_row(valued, cfg, metric)
+                                | {"direction": metric_direction(metric), "gating": gated})
     return rows
 
 
@@ -279,25 +328,62 @@ def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str,
                 min_effect=cfg.min_effect_by_metric.get(metric, cfg.min_effect_value))
 
 
+def adjust(p_values, procedure: str = "bh", alpha: float = 0.05) -> np.ndarray:
+    """Adjusted p-values of one family (statsmodels ``multipletests``: ``holm``, ``bonferroni`` or
+    ``bh`` = ``fdr_bh``); NaN stays NaN."""
+    from statsmodels.stats.multitest import multipletests
+
+    method = {"bh": "fdr_bh", "holm": "holm", "bonferroni": "bonferroni"}[procedure]
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], alpha=alpha, method=method)[1]
+    return out
+
+
 def _verdicts(df: pd.DataFrame, cfg: RegressionConfig) -> pd.DataFrame:
-    """Apply BH within the configured scope, then the significance + minimum-effect rule."""
+    """Correct the gated family with ``cfg.gate_procedure`` and each drill-down family (segments,
+    auxiliary overall rows) with BH; then the significance + minimum-effect rule, in each row's direction."""
     df = df.copy()
     enough = df["n_pairs"] >= cfg.min_pairs
     df["p_adjusted"] = np.nan
-    if cfg.fdr_scope == "report":
-        scopes = [df.index[enough]]
-    else:
-        by = "family" if cfg.fdr_scope == "family" else df["segment"] == SEGMENT_ALL
-        scopes = [g.index[enough.loc[g.index]] for _, g in df.groupby(by)]
-    for idx in scopes:
+    gating = df["gating"].astype(bool)
+    families = {
+        "gate": (gating, cfg.gate_procedure),
+        "segments": (~gating & (df["segment"] != SEGMENT_ALL), "bh"),
+        "auxiliary": (~gating & (df["segment"] == SEGMENT_ALL), "bh"),
+    }
+    for mask, procedure in families.values():
+        idx = df.index[mask & enough]
         if len(idx):
-            df.loc[idx, "p_adjusted"] = bh_adjust(df.loc[idx, "p_value"].to_numpy(), cfg.alpha)
+            df.loc[idx, "p_adjusted"] = adjust(df.loc[idx, "p_value"].to_numpy(), procedure, cfg.alpha)
+    df.loc[~enough, "gating"] = False
     sig = df["p_adjusted"] < cfg.alpha
+    sign = np.where(df["direction"] == "lower", -1.0, 1.0)
+    better = df["effect"].astype(float) * sign  # > 0: the candidate is better in the metric's direction
     df["verdict"] = "no_change"
-    df.loc[sig & (df["effect"] <= -df["min_effect"]), "verdict"] = "regression"
-    df.loc[sig & (df["effect"] >= df["min_effect"]), "verdict"] = "improvement"
+    df.loc[sig & (better <= -df["min_effect"]), "verdict"] = "regression"
+    df.loc[sig & (better >= df["min_effect"]), "verdict"] = "improvement"
     df.loc[~enough, "verdict"] = "insufficient_data"
     return df
+
+
+def gate_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows that block a release: gated rows with a ``regression`` verdict."""
+    if rows is None or len(rows) == 0:
+        return pd.DataFrame(columns=REPORT_COLUMNS)
+    gating = rows["gating"].fillna(False).astype(bool) if "gating" in rows else pd.Series(True, index=rows.index)
+    return rows[gating & (rows["verdict"] == "regression")]
+
+
+def gate_description(cfg: RegressionConfig) -> str:
+    """One line saying what the gate tests and how it is corrected (for the report metadata)."""
+    proc = {"holm": "Holm (family-wise error <= alpha)", "bonferroni": "Bonferroni (family-wise error <= alpha)",
+            "bh": "Benjamini-Hochberg (FDR <= alpha; family-wise only under the global null)"}[cfg.gate_procedure]
+    scope = "overall and segment rows" if cfg.gate_segments else "overall rows (segments are drill-down)"
+    return (f"{proc} over the {scope} of every non-auxiliary metric, alpha={cfg.alpha}; regression = adjusted "
+            f"p < alpha and >= {cfg.min_effect * 100:g} points worse in the metric's direction")
 
 
 # ---------------------------------------------------------------------------
@@ -342,8 +428,14 @@ class RegressionReport:
         return self.rows[self.rows["verdict"] == "improvement"]
 
     @property
+    def gate_regressions(self) -> pd.DataFrame:
+        """Regression rows that block the release (the gated family, see :func:`gate_rows`)."""
+        return gate_rows(self.rows)
+
+    @property
     def has_regression(self) -> bool:
-        return bool(len(self.regressions))
+        """True when the gate blocks: a gated row is a regression (drill-down rows never block)."""
+        return bool(len(self.gate_regressions))
 
     def summary(self) -> dict[str, Any]:
         """Small JSON-able summary (for Dagster metadata)."""
@@ -353,6 +445,10 @@ class RegressionReport:
             "candidate": str(self.candidate) if self.candidate else None,
             "baseline": str(self.baseline) if self.baseline else None,
             "baseline_reason": self.baseline_reason, "rows": len(self.rows), **counts,
+            "gate_regressions": int(len(self.gate_regressions)),
+            "gate_family_size": int(self.rows["gating"].fillna(False).astype(bool).sum()) if len(self.rows) else 0,
+            "gate_procedure": self.config.gate_procedure, "gate_segments": self.config.gate_segments,
+            "gate": gate_description(self.config),
             "alpha": self.config.alpha, "min_effect": self.config.min_effect,
         }
 
@@ -367,7 +463,7 @@ class RegressionReport:
         df = self.rows.assign(_o=self.rows["verdict"].map(order)).sort_values(["_o", "p_adjusted", "effect"])
         if only_changes:
             df = df[df["verdict"].isin(["regression", "improvement"])]
-        cols = ["verdict", "suite", "family", "metric", "segment", "measure", "n_pairs",
+        cols = ["verdict", "gating", "suite", "family", "metric", "segment", "measure", "test", "n_pairs",
                 "baseline", "candidate", "effect", "ci_low", "ci_high", "p_adjusted"]
         return head + markdown_table(df[cols], max_rows=max_rows)
 
@@ -413,8 +509,11 @@ def regression_report(
                                 baseline_reason)
     df = _verdicts(pd.DataFrame(rows), cfg)[REPORT_COLUMNS]
     n_reg, n_imp = int((df["verdict"] == "regression").sum()), int((df["verdict"] == "improvement").sum())
-    msg = (f"{candidate or 'candidate'} vs {baseline or 'baseline'}: {n_reg} regression(s), {n_imp} improvement(s) "
-           f"over {len(df)} comparisons (BH alpha={cfg.alpha}, min effect {cfg.min_effect * 100:g} points)")
+    n_gate, n_block = int(df["gating"].sum()), int(len(gate_rows(df)))
+    msg = (f"{candidate or 'candidate'} vs {baseline or 'baseline'}: {n_block} blocking regression(s) among "
+           f"{n_gate} gated comparisons ({cfg.gate_procedure}, alpha={cfg.alpha}, min effect "
+           f"{cfg.min_effect * 100:g} points); {n_reg} regression(s), {n_imp} improvement(s) over all {len(df)} "
+           f"rows incl. drill-down")
     return RegressionReport("ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason)
 
 

@@ -1,162 +1,202 @@
-"""Detection-quality benchmark: power and false-alarm rate of each regression / alert rule.
+"""Detection benchmark of the WHOLE release gate on a realistic simulated suite.
 
-Simulation (``eval_pipeline.history.simulate``): N golden samples, each with its
-own pass probability p_i ~ Beta(0.8 c, 0.2 c) (sample difficulty; small c = most
-samples almost always right or wrong, some borderline). Every run re-draws every
-outcome from p_i, so two runs of the same model disagree on a share of samples
-(the A/A disagreement rate, printed). A *regressed* candidate shifts every p_i on
-the logit scale so the mean pass probability drops by exactly 5 points; a *null*
-candidate keeps p_i. Samples fall in 5 categories (segments).
+What is measured is the decision ``release_approval`` acts on: ``release_gate.release_decision``
+(quality gate over ``scoring.set_metrics`` + ``scoring.apply_thresholds``, and the regression gate over
+``stats.regression_report`` -> ``stats.gate_rows``), i.e. the very functions the ``quality_gate`` and
+``no_significant_regression`` checks call - nothing is re-implemented here.
 
-Rules measured (detection = the rule flags a regression for the metric family):
-  paired_mcnemar      regression_report defaults: McNemar exact on the overall row and on each of
-                      the 5 segments, tiered BH (overall rows one family, segment rows another),
-                      regression = adjusted p < 0.05 and drop >= 3 points, in any row  (PRIMARY)
-  paired_flat_bh      the same with one BH family over overall + segment rows (fdr_scope="report")
-  paired_overall      the same, overall row only (no segments)
-  trend_drop          pass rate > 3 pts below trailing 7-day average, debounced 2 of 3 days;
-                      7 baseline days then 3 candidate days (daily fresh draws of the same samples)
-  ewma_chart          EWMA chart (sigma from the 7 baseline days), debounced 2 of 3
-  p_chart             binomial p-chart, debounced 2 of 3
+Simulated suite (N samples per eval set, 5 category segments, fresh draws every run):
 
-Then power of the paired rule for other N and repeats per sample (k repeats ->
-Wilcoxon on per-sample pass fractions) and for other noise levels.
+* ``answers`` (deterministic): three checks per response - ``exact_match`` (per-sample pass
+  probability p_i ~ Beta(0.8c, 0.2c), c = 0.5: most samples almost always right or wrong, some
+  borderline, A/A disagreement ~10 %), ``valid_json`` (~97 %) and ``has_citation`` (~90 %).
+  Threshold: pass_rate >= 0.55 (blocking).
+* ``summaries`` (similarity): cosine = per-sample level mu_i ~ Beta(16, 4) + N(0, 0.04) per run;
+  passed = cosine >= 0.75. Threshold: cosine_pass_rate >= 0.5 (blocking).
+* ``support`` (judge, 3 judge repeats, 3 dimensions on 1-5): per-sample latent quality per
+  dimension, each judge repeat rounds latent + N(0, 0.6); 2 % of judge repeats unparseable, 1 %
+  refused; scored by ``judge.aggregate_pointwise`` (median, ``*_spread``, ``judge_unparseable``,
+  ``judge_refusal``, all-failed verdicts count as failures). Threshold: pass_rate >= 0.5 (blocking).
 
-    python -m eval_pipeline_tests.benchmarks.detection [--seeds 200] [--n 500] [--quick]
+A/A: the candidate is the same model (fresh draws of every family). 5-point drop: the candidate's
+``exact_match`` probabilities are shifted on the logit scale so their mean drops by exactly 5 points
+(the other families: fresh draws of the same model). Targets: A/A blocked <= 5 %, drop blocked >= 80 %.
+Rates carry a 95 % Wilson interval over the seeds.
+
+    python -m eval_pipeline_tests.benchmarks.detection [--seeds 120] [--n 500]
 """
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 
+from eval_pipeline import scoring
+from eval_pipeline.config import EvalSet, Suite, Threshold
+from eval_pipeline.evaluators import judge
 from eval_pipeline.history import simulate as sim
-from eval_pipeline.history.alerts import AlertRules, evaluate_alerts
-from eval_pipeline.history.stats import (
-    RegressionConfig, effect_interval, mcnemar_exact, paired_location_test, regression_report,
-)
+from eval_pipeline.history.stats import RegressionConfig, regression_report, report_dict
+from eval_pipeline.release_gate import release_decision
 
-MEAN = 0.80
+CATEGORIES = np.array(["billing", "shipping", "returns", "account", "technical"])
 DROP = 0.05
-CONCENTRATION = 0.5  # Beta(0.4, 0.1): expected A/A disagreement ~10.7 %
-BASELINE_DAYS, CANDIDATE_DAYS = 7, 3
-TARGET_POWER, TARGET_FA = 0.80, 0.05
+TARGET_FALSE_BLOCK, TARGET_POWER = 0.05, 0.80
+JUDGE = {"model": "sim-judge", "mode": "pointwise", "repeats": 3, "dimensions": [
+    {"name": "accuracy", "scale": [1, 5], "threshold": 3.5},
+    {"name": "helpfulness", "scale": [1, 5], "threshold": 3.5},
+    {"name": "tone", "scale": [1, 5], "threshold": 3.5},
+]}
+UNPARSEABLE, REFUSAL = 0.02, 0.01
 
 
-def _daily_history(p_base: np.ndarray, p_cand: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    """score_history-like rows: BASELINE_DAYS of the baseline model then CANDIDATE_DAYS of the candidate."""
-    rates = [sim.draw_outcomes(p_base, 1, rng).mean() for _ in range(BASELINE_DAYS)]
-    rates += [sim.draw_outcomes(p_cand, 1, rng).mean() for _ in range(CANDIDATE_DAYS)]
-    n = len(p_base)
-    rates = np.asarray(rates)
-    return pd.DataFrame({
-        "date": pd.date_range("2024-01-01", periods=len(rates)).strftime("%Y-%m-%d"), "model_version": "m",
-        "suite": "sim", "eval_set": "golden", "family": "deterministic", "metric": "correct",
-        "segment": "__all__", "pass_rate": rates, "n_graded": n, "n_passed": np.round(rates * n),
-        "mean_value": rates,
-    })
+def _suite() -> Suite:
+    sets = [
+        EvalSet(name="answers", family="deterministic", task="t", source="x.jsonl", checks=[{"type": "valid_json"}],
+                thresholds=[Threshold(metric="pass_rate", min=0.55, blocking=True)]),
+        EvalSet(name="summaries", family="similarity", task="t", source="x.jsonl",
+                thresholds=[Threshold(metric="cosine_pass_rate", min=0.5, blocking=True)]),
+        EvalSet(name="support", family="judge", task="t", source="x.jsonl", judge=JUDGE,
+                thresholds=[Threshold(metric="pass_rate", min=0.5, blocking=True)]),
+    ]
+    return Suite(name="sim", eval_sets=sets)
 
 
-TREND_RULES = {
-    "trend_drop": AlertRules(control_chart=None),
-    "ewma_chart": AlertRules(control_chart="ewma", pass_rate_drop=1.0, control_baseline_points=BASELINE_DAYS),
-    "p_chart": AlertRules(control_chart="p_chart", pass_rate_drop=1.0, control_baseline_points=BASELINE_DAYS),
-}
+class Model:
+    """Per-sample latent parameters of one model version (its 'difficulty profile')."""
+
+    def __init__(self, n: int, rng: np.random.Generator):
+        self.n = n
+        self.p_exact = sim.sample_pass_probabilities(n, 0.8, 0.5, rng)
+        self.p_json = rng.beta(29.1, 0.9, n)
+        self.p_cite = rng.beta(9.0, 1.0, n)
+        self.mu_cos = rng.beta(16.0, 4.0, n)
+        self.quality = np.clip(rng.normal(4.3, 0.6, (n, 3)), 1, 5)
+
+    def dropped(self, delta: float) -> "Model":
+        m = object.__new__(Model)
+        m.__dict__.update(self.__dict__)
+        m.p_exact = sim.shift_probabilities(self.p_exact, -delta)
+        return m
 
 
-def _trend_fired(hist: pd.DataFrame, rules: AlertRules) -> bool:
-    alerts = evaluate_alerts(hist, rules=rules)
-    first_candidate_day = hist["date"].iloc[BASELINE_DAYS]
-    return bool((alerts["date"] >= first_candidate_day).any())
+def _base_frame(n: int, eval_set: str, family: str) -> dict:
+    sid = pd.Series(np.arange(n)).map("s{:05d}".format)
+    return {"date": "2024-01-01", "model_version": "sim", "suite": "sim", "eval_set": eval_set,
+            "sample_id": sid, "repeat": 0, "family": family, "category": CATEGORIES[np.arange(n) % 5],
+            "infra_error": None, "evaluator_hash": "sim"}
 
 
-def main_rules(n: int, seeds: int, rng: np.random.Generator) -> tuple[pd.DataFrame, float]:
-    """Power / false alarms of every rule at sample size ``n``; returns (table, mean A/A disagreement)."""
-    cats = np.array(list("abcde"))[np.arange(n) % 5]
-    paired = {"paired_mcnemar": RegressionConfig(), "paired_flat_bh": RegressionConfig(fdr_scope="report"),
-              "paired_overall": RegressionConfig(segments=False)}
-    hits = {r: {"regressed": 0, "null": 0} for r in [*paired, *TREND_RULES]}
-    disagreement = []
+def _deterministic(m: Model, rng: np.random.Generator) -> pd.DataFrame:
+    frames = []
+    for metric, p in (("exact_match", m.p_exact), ("valid_json", m.p_json), ("has_citation", m.p_cite)):
+        ok = rng.random(m.n) < p
+        frames.append(pd.DataFrame({**_base_frame(m.n, "answers", "deterministic"), "metric": metric,
+                                    "value": ok.astype(float), "passed": ok,
+                                    "reason": np.where(ok, "ok", "failed")}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _similarity(m: Model, rng: np.random.Generator) -> pd.DataFrame:
+    cos = np.clip(m.mu_cos + rng.normal(0, 0.04, m.n), -1, 1)
+    return pd.DataFrame({**_base_frame(m.n, "summaries", "similarity"), "metric": "cosine", "value": cos,
+                         "passed": cos >= 0.75, "reason": ""})
+
+
+def _judge(m: Model, rng: np.random.Generator, cfg: judge.JudgeConfig) -> pd.DataFrame:
+    n, k = m.n, cfg.repeats
+    samples = pd.DataFrame({"sample_id": pd.Series(np.arange(n)).map("s{:05d}".format), "repeat": 0,
+                            "category": CATEGORIES[np.arange(n) % 5], "response_text": "answer", "error_category": None})
+    scores = np.clip(np.rint(m.quality[:, None, :] + rng.normal(0, 0.6, (n, k, 3))), 1, 5).astype(int)
+    u = rng.random((n, k))
+    status = np.where(u < UNPARSEABLE, judge.STATUS_UNPARSEABLE, np.where(u < UNPARSEABLE + REFUSAL, judge.STATUS_REFUSAL, judge.STATUS_OK))
+    dims = [d.name for d in cfg.dimensions]
+    rows = [{"row": i, "sample_id": samples["sample_id"].iat[i], "repeat": 0, "judge_repeat": r, "status": status[i, r],
+             "scores": dict(zip(dims, map(int, scores[i, r]))) if status[i, r] == judge.STATUS_OK else None,
+             "reasoning": "sim" if status[i, r] == judge.STATUS_OK else None, "attempts": 1, "cost_usd": 0.0,
+             "cached": False, "message": None if status[i, r] == judge.STATUS_OK else str(status[i, r])}
+            for i in range(n) for r in range(k)]
+    verdicts = pd.DataFrame(rows, columns=judge.VERDICT_COLUMNS)
+    keys = {"date": "2024-01-01", "model_version": "sim", "suite": "sim", "eval_set": "support"}
+    return judge.aggregate_pointwise(samples, verdicts, cfg, keys=keys)
+
+
+def draw_run(m: Model, rng: np.random.Generator, cfg: judge.JudgeConfig) -> pd.DataFrame:
+    """One scored run of the whole suite (all three families), fresh draws."""
+    return pd.concat([_deterministic(m, rng), _similarity(m, rng), _judge(m, rng, cfg)], ignore_index=True)
+
+
+def thresholds(suite: Suite, scores: pd.DataFrame) -> list[dict]:
+    """The quality gate's inputs, exactly as ``eval_run`` computes them (set_metrics + apply_thresholds)."""
+    out = []
+    for es in suite.eval_sets:
+        s = scores[scores["eval_set"] == es.name]
+        out.extend(asdict(t) for t in scoring.apply_thresholds(suite, es, scoring.set_metrics(s, es)))
+    return out
+
+
+def gate(suite: Suite, cand: pd.DataFrame, base: pd.DataFrame, cfg: RegressionConfig) -> dict:
+    """``release_decision`` on the artifact's thresholds and the regression report, as release_approval does."""
+    artifact = {"eval_sets": [{"thresholds": thresholds(suite, cand)}]}
+    return release_decision(artifact, report_dict(regression_report(cand, base, cfg)))
+
+
+def _interval(k: int, n: int) -> str:
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(k, n, method="wilson")
+    return f"{k / n:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def run_gate_benchmark(seeds: int, n: int, seed: int = 20240601) -> dict:
+    suite, cfg = _suite(), RegressionConfig()
+    jcfg = judge.validate_judge_config(JUDGE)
+    rng = np.random.default_rng(seed)
+    aa = {"blocked": 0, "quality": 0, "regression": 0}
+    drop = {"blocked": 0, "quality": 0, "regression": 0}
+    family_size, procedure = 0, cfg.gate_procedure
     for _ in range(seeds):
-        p = sim.sample_pass_probabilities(n, MEAN, CONCENTRATION, rng)
-        q = sim.shift_probabilities(p, -DROP)
-        base_out = sim.draw_outcomes(p, 1, rng)
-        base = sim.score_frame(base_out, categories=cats)
-        for name, probs in (("regressed", q), ("null", p)):
-            cand_out = sim.draw_outcomes(probs, 1, rng)
-            if name == "null":
-                disagreement.append(float(np.mean(cand_out != base_out)))
-            cand = sim.score_frame(cand_out, categories=cats)
-            for rule, cfg in paired.items():
-                hits[rule][name] += regression_report(cand, base, cfg).has_regression
-            hist = _daily_history(p, probs, rng)
-            for rule, rules in TREND_RULES.items():
-                hits[rule][name] += _trend_fired(hist, rules)
-    table = pd.DataFrame([{"rule": r, "power_5pt": h["regressed"] / seeds, "false_alarm": h["null"] / seeds}
-                          for r, h in hits.items()])
-    return table, float(np.mean(disagreement))
-
-
-def _paired_rule(base: np.ndarray, cand: np.ndarray, alpha=0.05, min_effect=0.03) -> bool:
-    """The paired overall rule on outcome matrices (samples x repeats), via the same primitives."""
-    if base.shape[1] == 1:
-        _, _, pv = mcnemar_exact(base[:, 0], cand[:, 0])
-    else:
-        pv = paired_location_test(cand.mean(1) - base.mean(1))
-    eff = effect_interval(cand.mean(1) - base.mean(1))[0]
-    return pv < alpha and eff <= -min_effect
-
-
-def power_grid(ns, repeats, concentrations, seeds: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Power / false alarms of the paired overall rule for each N x repeats x noise level."""
-    rows = []
-    for c in concentrations:
-        for n in ns:
-            for k in repeats:
-                hit = {"regressed": 0, "null": 0}
-                dis = []
-                for _ in range(seeds):
-                    p = sim.sample_pass_probabilities(n, MEAN, c, rng)
-                    base = sim.draw_outcomes(p, k, rng)
-                    reg = sim.draw_outcomes(sim.shift_probabilities(p, -DROP), k, rng)
-                    null = sim.draw_outcomes(p, k, rng)
-                    dis.append(np.mean(base[:, 0] != null[:, 0]))
-                    hit["regressed"] += _paired_rule(base, reg)
-                    hit["null"] += _paired_rule(base, null)
-                rows.append({"aa_disagreement": round(float(np.mean(dis)), 3), "n": n, "repeats": k,
-                             "power_5pt": hit["regressed"] / seeds, "false_alarm": hit["null"] / seeds})
-    return pd.DataFrame(rows)
+        model = Model(n, rng)
+        base = draw_run(model, rng, jcfg)
+        for tally, cand_model in ((aa, model), (drop, model.dropped(DROP))):
+            d = gate(suite, draw_run(cand_model, rng, jcfg), base, cfg)
+            tally["blocked"] += not d["approved"]
+            tally["quality"] += not d["quality_gate"]["passed"]
+            tally["regression"] += not d["regression_gate"]["passed"]
+            family_size = d["regression_gate"]["gate_family_size"]
+    print(f"# release gate (quality gate + no_significant_regression): N={n} per eval set, {seeds} seeds, "
+          f"5 segments; gated family: {family_size} overall rows, {procedure}")
+    print(f"{'scenario':<28}{'blocked (95% CI)':<26}{'target':<10}{'quality gate':<14}{'regression gate':<16}")
+    print(f"{'A/A (same model)':<28}{_interval(aa['blocked'], seeds):<26}{'<= 0.05':<10}"
+          f"{aa['quality'] / seeds:<14.3f}{aa['regression'] / seeds:<16.3f}")
+    print(f"{'5-pt drop in answers':<28}{_interval(drop['blocked'], seeds):<26}{'>= 0.80':<10}"
+          f"{drop['quality'] / seeds:<14.3f}{drop['regression'] / seeds:<16.3f}")
+    return {"gate_false_block": aa["blocked"] / seeds, "gate_power_5pt": drop["blocked"] / seeds,
+            "seeds": seeds, "n": n, "gate_procedure": procedure, "gate_family_size": family_size}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=200)
+    ap.add_argument("--seeds", type=int, default=120)
     ap.add_argument("--n", type=int, default=500)
-    ap.add_argument("--quick", action="store_true", help="skip the N / repeats / noise grid")
+    ap.add_argument("--alert-seeds", type=int, default=50)
     args = ap.parse_args(argv)
-    rng = np.random.default_rng(20240601)
     t0 = time.perf_counter()
-    table, dis = main_rules(args.n, args.seeds, rng)
-    print(f"# detection benchmark: N={args.n} samples, {args.seeds} seeds, mean pass prob {MEAN}, "
-          f"Beta concentration {CONCENTRATION}, regression = {DROP * 100:.0f}-point logit-scale drop")
-    print(f"A/A disagreement rate (two runs, same model): {dis:.3f}   (target >= 0.08)")
-    print(f"targets: power >= {TARGET_POWER:.2f}, false alarm <= {TARGET_FA:.2f} per metric family")
-    with pd.option_context("display.width", 120):
-        print(table.to_string(index=False))
-    if not args.quick:
-        grid = power_grid(ns=(500, 1000, 2000), repeats=(1, 3), concentrations=(CONCENTRATION,),
-                          seeds=args.seeds, rng=rng)
-        noise = power_grid(ns=(args.n, 2 * args.n), repeats=(1, 3), concentrations=(0.25, 1.0, 3.0),
-                           seeds=args.seeds, rng=rng)
-        print("\n# paired overall rule vs N and repeats per sample (k > 1: Wilcoxon on per-sample pass fractions)")
-        print(grid.to_string(index=False))
-        print("\n# paired overall rule vs noise level (A/A disagreement), N and repeats")
-        print(noise.to_string(index=False))
-    print(f"\nelapsed {time.perf_counter() - t0:.1f} s")
-    prim = table.set_index("rule").loc["paired_mcnemar"]
-    print(f"detection power_5pt={prim['power_5pt']:.3f} false_alarm={prim['false_alarm']:.3f}")
+    g = run_gate_benchmark(args.seeds, args.n)
+    print(f"gate elapsed {time.perf_counter() - t0:.1f} s")
+    # ---- ALERT BENCHMARK (wired by the lead) ------------------------------------------------
+    # The alert-rule figures come from eval_pipeline_tests/benchmarks/alert_detection.py
+    # (``run_alert_benchmark(seeds) -> dict``, prints its own table), written by another engineer.
+    # The lead wires it here, e.g.:
+    #     from eval_pipeline_tests.benchmarks.alert_detection import run_alert_benchmark
+    #     alerts = run_alert_benchmark(args.alert_seeds)
+    alerts: dict = {}
+    z = alerts.get("alert_false_per_30d_n50", float("nan"))
+    # -----------------------------------------------------------------------------------------
+    print(f"detection gate_false_block={g['gate_false_block']:.3f} gate_power_5pt={g['gate_power_5pt']:.3f} "
+          f"alert_false_per_30d_n50={z:.3f}")
 
 
 if __name__ == "__main__":

@@ -264,7 +264,10 @@ def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRes
     date, mv_key = partition_parts(context)
     wh = warehouse.get()
     art = json.loads(wh.read_bytes(f"runs/date={date}/model_version={mv_key}/run.json"))
-    failing = [t for s in art["eval_sets"] for t in s["thresholds"] if not t["passed"]]
+    from eval_pipeline.release_gate import quality_gate as gate_of
+
+    gate = gate_of(art)  # the same function release_approval and the detection benchmark use
+    failing = gate["failing"]
     blocking = [t for t in failing if t["enforced_blocking"]]
     table = "\n".join(
         f"- {t['suite']}/{t['eval_set']} {t['metric']} = {t['value'] if t['value'] is None else round(t['value'], 4)} "

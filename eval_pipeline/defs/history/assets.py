@@ -161,9 +161,10 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     group_name=GROUP,
     kinds={"duckdb", "json"},
     description="Candidate vs baseline, sample by sample: McNemar's exact test (pass/fail), Wilcoxon signed-rank "
-    "(scores), effect sizes with 95% intervals, Benjamini-Hochberg across metrics and segments. A regression is "
-    "significant AND larger than the minimum effect (3 points). Baseline: the production model version, else the "
-    "last passing run.",
+    "(exact for few non-zero differences) on per-sample pass fractions / scores, effect sizes with 95% intervals, each "
+    "metric in its own direction. Gate: Holm over the overall rows of every non-auxiliary metric (family-wise "
+    "error <= alpha); segment and auxiliary rows are BH-corrected drill-down. A regression is significant AND larger "
+    "than the minimum effect (3 points). Baseline: the production model version, else the last passing run.",
 )
 def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from eval_pipeline.history import aggregate, charts, stats
@@ -183,6 +184,9 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
         "baseline": str(rep.baseline) if rep.baseline else "none",
         "baseline_reason": reason,
         "regressions": int(len(rep.regressions)),
+        "gate_regressions": int(len(rep.gate_regressions)),
+        "gate_procedure": rep.config.gate_procedure,
+        "gate": stats.gate_description(rep.config),
         "improvements": int(len(rep.improvements)),
         "report": dg.MetadataValue.md(rep.to_markdown(max_rows=15)),
         "path": dg.MetadataValue.path(uri),
@@ -198,19 +202,25 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset_check(asset=regression_report, blocking=True, description="Fails (ERROR) when the candidate has a statistically significant "
-                "regression larger than the minimum effect against its baseline; improvements are reported too.")
+@dg.asset_check(asset=regression_report, blocking=True, description="Fails (ERROR) when a row of the gated family (overall "
+                "rows of every non-auxiliary metric; Holm-corrected so the chance of any false block is <= alpha) is a "
+                "significant regression larger than the minimum effect. Segment and auxiliary rows are drill-down.")
 def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    from eval_pipeline.release_gate import regression_gate
+
     date, mv_key = partition_parts(context)
     data = json.loads(warehouse.get().read_bytes(f"reports/regression/date={date}/model_version={mv_key}/report.json"))
-    rows = pd.DataFrame(data["rows"])
-    regs = rows[rows["verdict"] == "regression"] if len(rows) else rows
-    summary = data["summary"]
-    table = regs[["suite", "eval_set", "metric", "segment", "baseline", "candidate", "effect", "p_adjusted"]].to_markdown(index=False) if len(regs) else "none"
+    gate = regression_gate(data)
+    regs = pd.DataFrame(gate["blocking"])
+    cols = ["suite", "eval_set", "metric", "segment", "measure", "test", "n_pairs", "baseline", "candidate", "effect",
+            "ci_low", "ci_high", "p_adjusted"]
+    table = regs[[c for c in cols if c in regs]].to_markdown(index=False) if len(regs) else "none"
     return dg.AssetCheckResult(
-        passed=len(regs) == 0,
+        passed=gate["passed"],
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"status": summary["status"], "message": summary["message"], "regressions": dg.MetadataValue.md(table)},
+        metadata={"status": gate["status"] or "", "message": gate["message"] or "", "regressions": dg.MetadataValue.md(table),
+                  "gate_procedure": str(gate["gate_procedure"]), "gate": str(gate["gate"]),
+                  "gate_family_size": int(gate["gate_family_size"] or 0), "alpha": float(gate["alpha"] or 0.0)},
     )
 
 
@@ -227,9 +237,17 @@ def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     date, mv_key = partition_parts(context)
     wh = warehouse.get()
     art = json.loads(wh.read_bytes(f"runs/date={date}/model_version={mv_key}/run.json"))
-    rep = json.loads(wh.read_bytes(f"reports/regression/date={date}/model_version={mv_key}/report.json"))["summary"]
+    from eval_pipeline.release_gate import release_decision
+
+    report = json.loads(wh.read_bytes(f"reports/regression/date={date}/model_version={mv_key}/report.json"))
+    rep = report["summary"]
+    gate = release_decision(art, report)  # the same decision the two blocking checks made
+    if not gate["approved"]:
+        raise dg.Failure(f"release gate not passed for {mv_key}@{date}: quality {gate['quality_gate']['blocking_failures']}, "
+                         f"{gate['regression_gate']['n_blocking']} blocking regression(s)")
     decision = {
         "date": date, "model_version": mv_key, "approved": True, "run_id": context.run_id,
+        "gate_procedure": rep.get("gate_procedure"), "gate": rep.get("gate"),
         "overall": art["overall"], "warnings": art["warnings"], "baseline": rep.get("baseline"),
         "improvements": rep.get("improvement", 0), "cost_usd": art["cost_usd"],
     }
