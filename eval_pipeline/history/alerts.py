@@ -5,7 +5,7 @@ Rules (all configurable through :class:`AlertRules`, defaults from the seeds):
 * ``pass_rate_drop``: pass rate more than ``pass_rate_drop`` (3 points, the effect size) below its
   trailing ``trailing_days`` (7) calendar-day average AND significantly below the pooled trailing
   rate: one-sided two-proportion score test (statsmodels ``test_proportions_2indep``) of today's
-  ``n_passed / n_graded`` against the trailing days' pooled counts, ``p < trend_alpha`` (0.01).
+  ``n_passed / n_graded`` against the trailing days' pooled counts, ``p < trend_alpha`` (0.05) on a debounced 2 of 3 days.
   Without counts there is no evidence and the rule does not fire.
 * ``dimension_below_threshold``: a metric (e.g. a judge dimension) below its
   configured minimum on ``consecutive_days`` (2) consecutive days.
@@ -63,7 +63,7 @@ class AlertRules:
     trailing_days: int = 7
     min_trailing_points: int = 3
     pass_rate_drop: float = 0.03
-    trend_alpha: float = 0.01
+    trend_alpha: float = 0.05
     dimension_thresholds: dict[str, DimensionThreshold] = field(default_factory=dict)
     consecutive_days: int = 2
     latency_p95_increase: float = 0.20
