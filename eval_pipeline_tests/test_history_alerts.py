@@ -180,3 +180,14 @@ def test_latency_is_excused_only_by_an_evidenced_quality_gain():
     # a 10-point gain at n = 500 is evidence: excused
     real_gain = _history(np.r_[np.full(10, 0.80), np.full(3, 0.90)], n=500)
     assert evaluate_alerts(real_gain, ops, rules=NO_CHART).empty
+
+
+def test_alert_benchmark_runs_the_real_rules_and_reports_the_headline_key():
+    from eval_pipeline_tests.benchmarks.alert_detection import run_alert_benchmark
+
+    res = run_alert_benchmark(seeds=3, ns=(50,), verbose=False)
+    rules = {r["rule"] for r in res["rows"]}
+    assert rules == {"pass_rate_drop", "control_chart:ewma", "control_chart:shewhart", "control_chart:cusum",
+                     "control_chart:p_chart"}
+    assert res["alert_false_per_30d_n50"] == max(r["false_per_30d"] for r in res["rows"])
+    assert all(0 <= r["detected"] <= 1 for r in res["rows"])
