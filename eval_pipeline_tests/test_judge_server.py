@@ -88,12 +88,12 @@ def test_pointwise_judge_against_test_server(server, tmp_path):
     assert (always.status == "judge_unparseable").all() and (always.attempts == 3).all()
     assert "input_schema" in always.message.iat[0] or "invalid verdict" in always.message.iat[0]
     assert get("s3", "judge_unparseable").value == 2 and pd.isna(get("s3", "accuracy").value)
-    assert get("s3", "accuracy").passed is None
+    assert get("s3", "accuracy").passed is False  # no verdict at all: counted as a failure, not dropped
 
     # refusal: counted, not retried
     refused = verdicts[verdicts.sample_id == "s4"]
     assert (refused.status == "judge_refusal").all() and (refused.attempts == 1).all()
-    assert get("s4", "judge_refusal").value == 2 and get("s4", "accuracy").passed is None
+    assert get("s4", "judge_refusal").value == 2 and get("s4", "accuracy").passed is False  # counted as a failure
 
     calls = server.stats()["total"]
     assert calls == 2 + 2 + 3 + 6 + 2  # s0, s1, s2 (one retry), s3 (3 attempts x 2), s4

@@ -21,8 +21,9 @@ higher-is-better metrics and a rise for lower-is-better ones (``*_spread``,
 ``judge_unparseable``, ``judge_refusal``, latency, cost, counts). Auxiliary metrics
 (those, and ``check.suffix`` diagnostics) are tested in their own direction but never gate.
 
-Multiplicity (what the release gate acts on): the **gated family** is every overall
-(segment ``__all__``) row of a non-auxiliary metric; it is corrected as one family with
+Multiplicity (what the release gate acts on): the **gated family** is one overall
+(segment ``__all__``) row per non-auxiliary metric - ``pass_rate`` for pass/fail checks,
+``mean_value`` for continuous scores (their thresholded pass rate is drill-down); it is corrected as one family with
 ``gate_procedure`` (default Holm: family-wise error <= alpha, i.e. the chance that the gate
 blocks on any false row is at most alpha; ``"bh"`` gives Benjamini-Hochberg, which equals
 that bound only under the global null). Segment rows and auxiliary rows are drill-down:
@@ -288,8 +289,8 @@ def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig) -> list[dict[str, Any
             base = dict(zip(GROUP_KEYS, keys)) | {"segment": segment}
             gated = not aux and (segment == SEGMENT_ALL or cfg.gate_segments)
             graded = sg.dropna(subset=["pass_frac_c", "pass_frac_b"])
-            if len(graded):
-                rows.append(base | _pass_rate_row(graded, cfg) | {"direction": "higher", "gating": gated})
+            if len(graded):  # a continuous metric gates on its mean value; its thresholded pass rate is drill-down
+                rows.append(base | _pass_rate_row(graded, cfg) | {"direction": "higher", "gating": gated and not continuous})
             if continuous:
                 valued = sg.dropna(subset=["value_c", "value_b"])
                 if len(valued):
@@ -382,7 +383,8 @@ def gate_description(cfg: RegressionConfig) -> str:
     proc = {"holm": "Holm (family-wise error <= alpha)", "bonferroni": "Bonferroni (family-wise error <= alpha)",
             "bh": "Benjamini-Hochberg (FDR <= alpha; family-wise only under the global null)"}[cfg.gate_procedure]
     scope = "overall and segment rows" if cfg.gate_segments else "overall rows (segments are drill-down)"
-    return (f"{proc} over the {scope} of every non-auxiliary metric, alpha={cfg.alpha}; regression = adjusted "
+    return (f"{proc} over the {scope} of every non-auxiliary metric (pass rate for pass/fail checks, mean for "
+            f"continuous scores), alpha={cfg.alpha}; regression = adjusted "
             f"p < alpha and >= {cfg.min_effect * 100:g} points worse in the metric's direction")
 
 

@@ -179,7 +179,7 @@ def run_gate_benchmark(seeds: int, n: int, seed: int = 20240601) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=120)
+    ap.add_argument("--seeds", type=int, default=40)
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--alert-seeds", type=int, default=50)
     args = ap.parse_args(argv)
