@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
@@ -44,13 +44,6 @@ def aa_epoch(date: str, run: str) -> str:
 
 noise_key = keys.noise_report  # reports/noise/date=<d>/model_version=<mv>/noise.json
 review_key = keys.review_file  # review/date=<d>/model_version=<mv>/review.jsonl
-
-
-def _eval_sets(project: Project, mv: ModelVersion, families: Sequence[str]) -> Iterator[tuple[Any, Any]]:
-    """(suite, eval set) of the model version's suites whose family is one of ``families``."""
-    for suite_name in mv.suites:
-        suite = project.suites[suite_name]
-        yield from ((suite, es) for es in suite.eval_sets if es.family in families)
 
 
 def _rows_of(frame: pd.DataFrame, suite: str, eval_set: str | Sequence[str]) -> pd.DataFrame:
@@ -80,7 +73,7 @@ def aa_plan(project: Project, mv: ModelVersion, golden: pd.DataFrame, date: str,
 
     epoch = aa_epoch(date, run)
     plan = []
-    for suite, es in _eval_sets(project, mv, AA_FAMILIES):
+    for suite, es in mv.eval_sets(project, AA_FAMILIES):
         g = _rows_of(golden, suite.name, es.name)
         if g.empty:
             continue
@@ -216,7 +209,7 @@ def _gate_checks(project: Project, mv: ModelVersion, noise: pd.DataFrame, run: A
     """One :func:`_gate_check` per gated ``pass_rate`` / ``cosine_pass_rate`` threshold of the model version."""
     both = pd.concat([with_composite_pass(run.scores_a), with_composite_pass(run.scores_b)], ignore_index=True)
     out = []
-    for suite, es in _eval_sets(project, mv, AA_FAMILIES):
+    for suite, es in mv.eval_sets(project, AA_FAMILIES):
         for t in es.thresholds:
             row_metric = _THRESHOLD_ROW_METRIC.get(t.metric)
             if row_metric is None:
@@ -319,7 +312,7 @@ def review_items(project: Project, mv: ModelVersion, graded: pd.DataFrame, judge
     from eval_pipeline.evaluators import judge, review
 
     frames = []
-    for suite, es in _eval_sets(project, mv, ("judge",)):
+    for suite, es in mv.eval_sets(project, "judge"):
         cfg = judge.validate_judge_config(es.judge)
         rows = _rows_of(judge_rows, suite.name, es.name)
         if cfg.mode != "pointwise" or rows.empty:

@@ -30,21 +30,17 @@ def _family_metadata(project, mv, scores: pd.DataFrame, graded: pd.DataFrame, fa
     from eval_pipeline.evaluators.metrics import top_failures
 
     rows = []
-    for suite_name in mv.suites:
-        suite = project.suites[suite_name]
-        for es in suite.eval_sets:
-            if es.family != family:
-                continue
-            s = scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)]
-            m = scoring.set_metrics(s, es)
-            for name in ("pass_rate", "cosine_pass_rate", "mean_cosine", "accuracy", "macro_f1", "win_rate"):
-                if name in m and m[name].get("value") is not None:
-                    v = m[name]
-                    ci = f"[{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else "-"
-                    rows.append({"eval set": f"{suite.name}/{es.name}", "metric": name, "value": round(v["value"], 4), "95% CI": ci, "n": v["n"]})
-            infra = m.get("infra_error_count", {}).get("value") or 0
-            if infra:
-                rows.append({"eval set": f"{suite.name}/{es.name}", "metric": "infra errors (excluded)", "value": infra, "95% CI": "-", "n": m["infra_error_count"]["n"]})
+    for suite, es in mv.eval_sets(project, family):
+        s = scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)]
+        m = scoring.set_metrics(s, es)
+        for name in ("pass_rate", "cosine_pass_rate", "mean_cosine", "accuracy", "macro_f1", "win_rate"):
+            if name in m and m[name].get("value") is not None:
+                v = m[name]
+                ci = f"[{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else "-"
+                rows.append({"eval set": f"{suite.name}/{es.name}", "metric": name, "value": round(v["value"], 4), "95% CI": ci, "n": v["n"]})
+        infra = m.get("infra_error_count", {}).get("value") or 0
+        if infra:
+            rows.append({"eval set": f"{suite.name}/{es.name}", "metric": "infra errors (excluded)", "value": infra, "95% CI": "-", "n": m["infra_error_count"]["n"]})
     md = pd.DataFrame(rows).to_markdown(index=False) if rows else f"No {family} eval sets for this model version."
     return {
         "dagster/row_count": len(scores),
@@ -209,16 +205,14 @@ def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
     responses = wh.read_table("responses", part)
     metrics_by_set, results = {}, []
     live_run = "provenance" in responses and len(responses) > 0 and bool((responses["provenance"] == "live").all())
-    for suite_name in mv.suites:
-        suite = project.suites[suite_name]
-        for es in suite.eval_sets:
-            s = scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)] if len(scores) else scores
-            if s.empty:
-                continue  # family not run in this partition (e.g. the judge runs weekly)
-            m = scoring.set_metrics(s, es)
-            metrics_by_set[(suite.name, es.name)] = m
-            may_block, note = judge_calibration_status(wh, es, live_run) if es.family == "judge" else (True, "")
-            results.extend(scoring.apply_thresholds(suite, es, m, may_block, note))
+    for suite, es in mv.eval_sets(project):
+        s = scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)] if len(scores) else scores
+        if s.empty:
+            continue  # family not run in this partition (e.g. the judge runs weekly)
+        m = scoring.set_metrics(s, es)
+        metrics_by_set[(suite.name, es.name)] = m
+        may_block, note = judge_calibration_status(wh, es, live_run) if es.family == "judge" else (True, "")
+        results.extend(scoring.apply_thresholds(suite, es, m, may_block, note))
     from eval_pipeline.inference.provenance import read_stage_provenance
 
     resp_prov, judge_prov = (read_stage_provenance(wh, stage, date, mv_key) for stage in ("responses", "judge"))

@@ -65,13 +65,11 @@ def model_responses(
     golden = decode_golden(golden)
 
     plan = []  # (suite, eval_set, prompt_hash, requests)
-    for suite_name in mv.suites:
-        suite = project.suites[suite_name]
-        for es in suite.eval_sets:
-            g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
-            if g.empty:
-                continue
-            plan.append((suite.name, es.name, mv.prompt_hash(es.task), build_requests(g, suite, es, mv, date)))
+    for suite, es in mv.eval_sets(project):
+        g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
+        if g.empty:
+            continue
+        plan.append((suite.name, es.name, mv.prompt_hash(es.task), build_requests(g, suite, es, mv, date)))
     requests = [r for *_, reqs in plan for r in reqs]
 
     provider = llm.make_provider(project.registry.price_table())

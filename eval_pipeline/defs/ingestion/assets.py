@@ -37,19 +37,17 @@ def golden_samples(context: dg.AssetExecutionContext, eval_config: EvalConfigRes
     if mv in project.registry.models:
         versions.save_snapshot(wh, mv)
     frames, summary, problems = [], [], []
-    for suite_name in mv.suites:
-        suite = project.suites[suite_name]
-        for es in suite.eval_sets:
-            try:
-                records = read_golden_set(es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes)
-            except GoldenSetError as e:
-                problems.append(str(e))
-                continue
-            picked = sample_records(records, es.sample.n if es.sample else None, es.sample.seed if es.sample else 0)
-            rel = str(es.source_path.relative_to(project.base))
-            frames.append(golden_frame(suite.name, es.name, picked, rel))
-            summary.append({"suite": suite.name, "eval_set": es.name, "family": es.family, "source": rel,
-                            "records": len(records), "sampled": len(picked), "sha256": file_fingerprint(es.source_path)})
+    for suite, es in mv.eval_sets(project):
+        try:
+            records = read_golden_set(es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes)
+        except GoldenSetError as e:
+            problems.append(str(e))
+            continue
+        picked = sample_records(records, es.sample.n if es.sample else None, es.sample.seed if es.sample else 0)
+        rel = str(es.source_path.relative_to(project.base))
+        frames.append(golden_frame(suite.name, es.name, picked, rel))
+        summary.append({"suite": suite.name, "eval_set": es.name, "family": es.family, "source": rel,
+                        "records": len(records), "sampled": len(picked), "sha256": file_fingerprint(es.source_path)})
     if problems:
         raise dg.Failure(
             description="Golden-set validation failed; no model was called.\n" + "\n".join(problems),

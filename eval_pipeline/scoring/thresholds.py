@@ -1,0 +1,103 @@
+"""Eval-set metrics and the thresholds of the suite files applied to them.
+
+In: the score rows of one eval set (``SCORE_COLUMNS``) and its ``EvalSet`` config (family, thresholds,
+judge settings); for judge sets, whether the judge is calibrated enough to block.
+Out: ``set_metrics`` -> metric name -> {value, ci_low, ci_high, n}; ``apply_thresholds`` -> one
+``ThresholdResult`` per configured threshold (passed, blocking as configured, blocking as enforced);
+``thresholds_markdown`` -> the table shown in the run's metadata.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from eval_pipeline.config import EvalSet, Suite
+
+
+@dataclass
+class ThresholdResult:
+    suite: str
+    eval_set: str
+    family: str
+    metric: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    min: float | None
+    max: float | None
+    blocking: bool
+    passed: bool
+    enforced_blocking: bool  # blocking after the judge-calibration rule
+    note: str = ""
+
+
+def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
+    """Eval-set metrics (with intervals). Judge sets also get ``pass_rate`` (all thresholded dimensions
+    pass) and, in pairwise mode, ``win_rate``."""
+    from eval_pipeline.evaluators import judge, metrics
+
+    out = metrics.eval_set_metrics(scores)
+    if es.family == "judge" and not scores.empty:
+        cfg = judge.validate_judge_config(es.judge)
+        if cfg.mode == "pairwise":
+            s = judge.summarize_pairwise(scores)
+            lo, hi = s["win_rate_ci"]
+            out["win_rate"] = metrics.metric_value(s["win_rate"], lo, hi, n=s["n"])
+            out["position_consistency"] = metrics.metric_value(s["position_consistency"], n=s["n"])
+        else:
+            s = judge.summarize_pointwise(scores, cfg)
+            if "all_pass_rate" in s:
+                lo, hi = s["all_pass_ci"]
+                out["pass_rate"] = metrics.metric_value(s["all_pass_rate"], lo, hi, n=s["n_samples"])
+            for name, d in s["dimensions"].items():
+                out[f"{name}.mean"] = metrics.metric_value(d["mean"], n=d["n"])
+            out["judge_unparseable"] = metrics.metric_value(s.get("judge_unparseable", 0), n=len(scores))
+    return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def apply_thresholds(suite: Suite, es: EvalSet, m: dict[str, dict[str, Any]], judge_may_block: bool = True, judge_note: str = "") -> list[ThresholdResult]:
+    out = []
+    for t in es.thresholds:
+        mv = m.get(t.metric)
+        value = None if mv is None else mv.get("value")
+        if _missing(value):
+            passed, note = False, f"metric {t.metric!r} was not produced (available: {', '.join(sorted(m)) or 'none'})"
+        else:
+            passed = (t.min is None or value >= t.min) and (t.max is None or value <= t.max)
+            note = ""
+        enforced = t.blocking
+        if es.family == "judge" and t.blocking and not judge_may_block:
+            enforced = False
+            note = (note + "; " if note else "") + f"judge not calibrated enough to block ({judge_note}): warning only"
+        out.append(
+            ThresholdResult(
+                suite.name, es.name, es.family, t.metric, value, (mv or {}).get("ci_low"), (mv or {}).get("ci_high"),
+                int((mv or {}).get("n") or 0), t.min, t.max, t.blocking, bool(passed), enforced, note,
+            )
+        )
+    return out
+
+
+def thresholds_markdown(results: list[ThresholdResult]) -> str:
+    if not results:
+        return "No thresholds configured."
+
+    def f(x):
+        return "-" if _missing(x) else f"{x:.3f}"
+
+    lines = ["| eval set | metric | value (95% CI) | n | gate | result |", "|---|---|---|---|---|---|"]
+    for r in results:
+        gate = " and ".join(x for x in ((f">= {r.min:g}" if r.min is not None else ""), (f"<= {r.max:g}" if r.max is not None else "")) if x)
+        gate += " (blocking)" if r.enforced_blocking else ""
+        ci = f" [{f(r.ci_low)}, {f(r.ci_high)}]" if r.ci_low is not None else ""
+        res = "PASS" if r.passed else ("**FAIL**" if r.enforced_blocking else "fail (warn)")
+        lines.append(f"| {r.eval_set} | {r.metric} | {f(r.value)}{ci} | {r.n} | {gate} | {res}{' - ' + r.note if r.note else ''} |")
+    return "\n".join(lines)
