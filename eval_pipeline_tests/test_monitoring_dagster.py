@@ -25,8 +25,10 @@ import pytest
 import yaml
 
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.monitoring import online
-from eval_pipeline.monitoring.synthetic import FeedbackRates, PiiRates, SyntheticTrafficConfig, text_pool, write_synthetic_day
+from eval_pipeline.monitoring.config import (DRIFT_TABLE, METRICS_TABLE, SAMPLE_TABLE, SCORES_TABLE, SHADOW_TABLE,
+                                             load_monitoring_config)
+from eval_pipeline.monitoring.synthetic import (FeedbackRates, PiiRates, SyntheticTrafficConfig, text_pool,
+                                                write_demo_traffic, write_synthetic_day)
 
 DAYS = ["2026-10-05", "2026-10-06", "2026-10-07", "2026-10-08"]
 ASSETS = ["traffic_sample", "online_scores", "feedback_metrics", "traffic_drift", "shadow_comparison"]
@@ -99,7 +101,7 @@ def _check(result, name: str):
 def test_every_day_materializes_and_writes_its_tables(run):
     for d, res in run["results"].items():
         assert res.success, d
-        for table in (online.SAMPLE_TABLE, online.SCORES_TABLE, online.METRICS_TABLE, online.DRIFT_TABLE):
+        for table in (SAMPLE_TABLE, SCORES_TABLE, METRICS_TABLE, DRIFT_TABLE):
             assert (run["wh"] / table / f"date={d}" / "data.parquet").exists(), (table, d)
     # No shadow candidate configured: skipped, but materialized with a reason.
     md = _md(run["results"][DAYS[0]], "shadow_comparison")
@@ -121,7 +123,7 @@ def test_no_seeded_pii_in_any_written_file(run):
         leaks += [(p.name, s["kind"]) for s in seeded if s["value"] in text]
     assert not leaks, leaks[:10]
     # Redaction happened on D3 and Luhn-invalid decoys were left alone (not over-redacting).
-    sample = pq.read_table(run["wh"] / online.SAMPLE_TABLE / f"date={DAYS[2]}" / "data.parquet").to_pandas()
+    sample = pq.read_table(run["wh"] / SAMPLE_TABLE / f"date={DAYS[2]}" / "data.parquet").to_pandas()
     assert sample["pii_redactions"].sum() > 0
     kept = " ".join(sample["input_redacted"])
     decoys = [x for x in run["written"][2].decoys if x in kept]
@@ -186,10 +188,10 @@ def test_online_scores_catch_pii_echo_and_profile_latency(run):
     md = _md(run["results"][DAYS[2]], "online_scores")
     assert "no_pii_echo" in md["failure_modes"]
     assert "support_v3" in md["latency_by_template"] and "latency_p99" in md["latency_by_input_length"]
-    scores = pq.read_table(run["wh"] / online.SCORES_TABLE / f"date={DAYS[2]}" / "data.parquet").to_pandas()
+    scores = pq.read_table(run["wh"] / SCORES_TABLE / f"date={DAYS[2]}" / "data.parquet").to_pandas()
     echo = scores[scores["metric"] == "no_pii_echo"]
     assert (~echo["passed"].astype(bool)).sum() > 0
-    clean = pq.read_table(run["wh"] / online.SCORES_TABLE / f"date={DAYS[0]}" / "data.parquet").to_pandas()
+    clean = pq.read_table(run["wh"] / SCORES_TABLE / f"date={DAYS[0]}" / "data.parquet").to_pandas()
     assert clean[clean["metric"] == "no_pii_echo"]["passed"].astype(bool).all()
 
 
@@ -208,7 +210,7 @@ def test_config_errors_name_the_key_path(tmp_path, monkeypatch):
     for raw, key in cases:
         (tmp_path / "monitoring.yaml").write_text(yaml.safe_dump(raw))
         with pytest.raises(ConfigError) as e:
-            online.load_monitoring_config(tmp_path)
+            load_monitoring_config(tmp_path)
         assert key in str(e.value) and "monitoring.yaml" in str(e.value), (key, str(e.value))
 
 
@@ -217,14 +219,14 @@ def test_demo_traffic_is_labelled_synthetic_and_drifts_last_day(tmp_path, monkey
 
     monkeypatch.delenv("EVAL_TRAFFIC_PREFIX", raising=False)
     wh = Warehouse.from_url(str(tmp_path / "wh"))
-    out = online.write_demo_traffic(wh, days=3, end_date="2026-10-10", seed=1, n_rows=50)
+    out = write_demo_traffic(wh, days=3, end_date="2026-10-10", seed=1, n_rows=50)
     assert [d["day"] for d in out] == ["2026-10-08", "2026-10-09", "2026-10-10"]
     assert [d["drifted"] for d in out] == [False, False, True]
     keys = wh.list_keys("traffic/date=2026-10-10/")
     assert keys
     rows = [json.loads(x) for x in wh.read_bytes(keys[0]).decode().splitlines() if x.startswith("{") and x.endswith("}")]
     assert rows and all(r.get("synthetic") is True and r["metadata"]["synthetic"] for r in rows if "metadata" in r)
-    again = online.write_demo_traffic(wh, days=3, end_date="2026-10-10", seed=1, n_rows=50)
+    again = write_demo_traffic(wh, days=3, end_date="2026-10-10", seed=1, n_rows=50)
     assert wh.list_keys("traffic/") == sorted(k for d in again for k in wh.list_keys(f"traffic/date={d['day']}/"))
 
 
@@ -261,7 +263,7 @@ def test_shadow_candidate_judged_in_both_orders_on_redacted_inputs(tmp_path, mon
     sent = " ".join(stats["by_user_text"])
     assert written.seeded_pii and not [s for s in written.seeded_pii if s["value"] in sent]
     assert "[EMAIL]" in sent or "[CARD]" in sent or "[PHONE]" in sent
-    verdicts = pq.read_table(tmp_path / "wh" / online.SHADOW_TABLE / f"date={day}" / "data.parquet").to_pandas()
+    verdicts = pq.read_table(tmp_path / "wh" / SHADOW_TABLE / f"date={day}" / "data.parquet").to_pandas()
     assert set(verdicts["status_ab"]) == {"ok"} and set(verdicts["status_ba"]) == {"ok"}
 
 
@@ -278,6 +280,6 @@ def test_empty_day_still_materializes_every_asset(tmp_path, monkeypatch):
                             instance=dg.DagsterInstance.ephemeral(), resources=resources)
     assert result.success
     assert "No valid traffic" in _md(result, "traffic_sample")["note"]
-    assert pq.read_table(tmp_path / "wh" / online.SAMPLE_TABLE / f"date={day}" / "data.parquet").num_rows == 0
+    assert pq.read_table(tmp_path / "wh" / SAMPLE_TABLE / f"date={day}" / "data.parquet").num_rows == 0
     assert _md(result, "traffic_drift")["status"] == "no_traffic"
     assert all(e.passed for e in result.get_asset_check_evaluations())

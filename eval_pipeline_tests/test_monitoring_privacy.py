@@ -159,11 +159,9 @@ def test_same_requests_sampled_whatever_the_file_layout(tmp_path):
 
 
 def test_parallel_builder_equals_single_process_and_salts_change_hashes():
-    from eval_pipeline.monitoring.sampling import build_stored_sample_parallel
-
     frame, _, _ = generate_frame(SyntheticTrafficConfig(n_rows=24000, seed=12, pii=PiiRates(email=0.02)))
     one = build_stored_sample(frame, rate=0.3, salt="p")
-    two = build_stored_sample_parallel(frame, rate=0.3, salt="p", workers=2)
+    two = build_stored_sample(frame, rate=0.3, salt="p", workers=2)
     pd.testing.assert_frame_equal(one, two)
     salted = build_stored_sample(frame.head(50), rate=1.0, input_salt="secret", session_salt="k")
     plain = build_stored_sample(frame.head(50), rate=1.0)

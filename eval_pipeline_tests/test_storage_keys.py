@@ -18,7 +18,7 @@ from eval_pipeline import noise_floor, versions
 from eval_pipeline import warehouse as shim
 from eval_pipeline.config import load_project
 from eval_pipeline.history import aggregate
-from eval_pipeline.monitoring import online
+from eval_pipeline.monitoring import config as monitoring_config
 from eval_pipeline.storage import Warehouse, WarehouseError, keys
 
 D, MV = "2025-01-02", "bot-v1"
@@ -79,9 +79,10 @@ def test_model_version_snapshot_key_is_where_versions_saves_and_resolves(wh: War
 def test_artifact_keys_equal_the_literals_spelled_out_in_the_modules():
     assert keys.noise_report(D, MV) == noise_floor.noise_key(D, MV)
     assert keys.review_file(D, MV) == noise_floor.review_key(D, MV)
-    assert keys.MONITORING_REPORTS == online.REPORT_PREFIX
-    assert keys.DAY_TABLES == (online.SAMPLE_TABLE, online.SCORES_TABLE, online.METRICS_TABLE,
-                               online.DRIFT_TABLE, online.SHADOW_TABLE)
+    assert keys.MONITORING_REPORTS == monitoring_config.REPORT_PREFIX
+    assert keys.DAY_TABLES == (monitoring_config.SAMPLE_TABLE, monitoring_config.SCORES_TABLE,
+                               monitoring_config.METRICS_TABLE, monitoring_config.DRIFT_TABLE,
+                               monitoring_config.SHADOW_TABLE)
     from eval_pipeline.defs.monitoring.assets import _report_key
 
     assert keys.monitoring_report(D, "drift.json") == _report_key(D, "drift.json")

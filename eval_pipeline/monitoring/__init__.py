@@ -1,15 +1,28 @@
-"""Online monitoring of production traffic (plain Python; the Dagster assets live in ``defs/``).
+"""Online monitoring of production traffic (plain Python; the Dagster assets live in ``defs/monitoring``).
 
-Stages, one module each, in the order a daily run uses them:
+Modules, in the order a daily run uses them (each asset of ``defs/monitoring`` is a few lines over one step):
 
-1. :mod:`.schema`    - log schema (``TrafficRecord``) and stored-sample columns.
-2. :mod:`.traffic`   - ``read_traffic_day(prefix, day) -> (frame, errors)``; malformed lines reported.
-3. :mod:`.sampling`  - deterministic hash sampling + ``build_stored_sample`` (hashes + redacted text).
-   :mod:`.pii`       - vectorized PII redaction (email, phone, Luhn-checked cards, IPv4/IPv6, extras).
-4. :mod:`.profile`   - latency/TTFT percentiles by template and input-length bucket, failure modes.
-5. :mod:`.feedback`  - behavioural metrics with Wilson intervals, ``AlertThresholds``, ``evaluate_thresholds``.
-6. :mod:`.drift`     - PSI/KL for input length, category mix, embedding clusters; drift-vs-quality report.
-7. :mod:`.shadow`    - candidate-vs-production pairs for the pairwise judge; win rates per category.
-8. :mod:`.synthetic` - labelled synthetic traffic (demo/tests/benchmark).
-:mod:`.daily` chains 2-5 for one day (``process_day``).
+==================  ==============================================  ==========================================
+asset               step (module: functions)                        warehouse output
+==================  ==============================================  ==========================================
+(all)               :mod:`.config`: ``load_monitoring_config``        - (``data/monitoring.yaml``, env, table names)
+traffic_sample      :mod:`.day`: ``build_day_sample``,                 ``traffic_sample/date=<d>/``,
+                    ``write_day_sample`` (over :mod:`.traffic`,       ``reports/monitoring/date=<d>/malformed.json``
+                    :mod:`.sampling`, :mod:`.pii`)
+online_scores       :mod:`.scoring`: ``score_invariants``,             ``online_scores/date=<d>/``
+                    ``judge_sample``; :mod:`.profile` (latency)
+feedback_metrics    :mod:`.scoring`: ``metrics_frame``;                ``monitoring_metrics/date=<d>/``,
+                    :mod:`.feedback`: ``alert_outcomes``,             ``reports/monitoring/date=<d>/alerts.json``
+                    ``control_chart``
+traffic_drift       :mod:`.drift`: ``compute_drift``, ``embedder``     ``traffic_drift/date=<d>/``, ``.../drift.json``
+shadow_comparison   :mod:`.shadow`: ``run_shadow``                     ``shadow_verdicts/date=<d>/``, ``.../shadow.json``
+==================  ==============================================  ==========================================
+
+:mod:`.schema` holds the log schema (``TrafficRecord``) and the stored-sample columns;
+:mod:`.synthetic` the labelled synthetic traffic and the demo days (demo/tests/benchmark only);
+:mod:`.daily` chains read -> sample -> profile -> feedback for one day (tests only).
+
+Privacy: only the stored sample (hashes + redacted text, see :mod:`.sampling`) is ever written;
+every later step reads that sample, so raw production text never reaches the warehouse, the
+response store or a model other than the one that served it.
 """

@@ -15,14 +15,25 @@ today, bins empty on both sides dropped). Levels need both effect and evidence: 
 :func:`drift_quality_report` puts drift rows next to quality and behaviour rows and gives a
 diagnosis (distribution shift vs model degradation); :func:`divergence_flag` flags automated
 scores that stay high while behavioural signals fall.
+
+The ``traffic_drift`` step: :func:`compute_drift` takes today's stored sample, the reference
+window's samples (:mod:`.day`), the config and an embedder (:func:`embedder`: MiniLM, or hashing
+with ``EVAL_MONITORING_EMBEDDER=hashing``) and returns a :class:`DriftOutcome` (results, report,
+divergence; ``to_json`` is ``reports/monitoring/date=<d>/drift.json``).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .config import EMBEDDER_ENV
+
+if TYPE_CHECKING:
+    from .config import MonitoringConfig
 
 PSI_MODERATE = 0.10
 PSI_SIGNIFICANT = 0.25
@@ -299,3 +310,89 @@ def drift_quality_report(
                  "change": np.nan, "level": "flag" if diag != "stable" else "ok",
                  "note": diag + (f" | {divergence.message}" if divergence else "")})
     return pd.DataFrame(rows, columns=["kind", "signal", "today", "reference", "change", "level", "note"])
+
+
+# ------------------------------------------------------------------ the traffic_drift step
+
+
+def embedder(kind: str | None = None, scorer_factory: Callable[[], Any] | None = None) -> tuple[Callable, str]:
+    """``(embed_fn, name)``: MiniLM through ``scorer_factory()`` (a SimilarityScorer, cached) or the
+    hashing embedder when ``EVAL_MONITORING_EMBEDDER=hashing``."""
+    kind = (kind or os.environ.get(EMBEDDER_ENV) or "minilm").lower()
+    if kind == "hashing":
+        return hashing_embedder(), "hashing (char n-grams; not semantic)"
+    if kind != "minilm":
+        raise ValueError(f"{EMBEDDER_ENV}={kind!r}: use 'minilm' or 'hashing'")
+    if scorer_factory is None:
+        return minilm_embedder(), "all-MiniLM-L6-v2"
+    state: dict[str, Any] = {}
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        if "s" not in state:
+            state["s"] = scorer_factory()
+        return np.asarray(state["s"].embed([str(t) for t in texts], persist=True), dtype=np.float32)
+
+    return embed, "all-MiniLM-L6-v2"
+
+
+@dataclass
+class DriftOutcome:
+    """Drift of today vs the reference window, next to quality."""
+
+    status: str  # "ok" | "no_reference" | "no_traffic"
+    message: str
+    results: list = field(default_factory=list)  # DriftResult
+    report: pd.DataFrame = field(default_factory=pd.DataFrame)
+    divergence: Any = None
+    reference_dates: list[str] = field(default_factory=list)
+
+    @property
+    def significant(self) -> list:
+        return [r for r in self.results if r.level == "significant"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "message": self.message, "reference_dates": self.reference_dates,
+            "drift": [{**r.to_dict(), "bins": r.table.to_dict("records")} for r in self.results],
+            "divergence": None if self.divergence is None else {
+                "flagged": self.divergence.flagged, "automated_change": self.divergence.automated_change,
+                "behavioural_change": self.divergence.behavioural_change, "message": self.divergence.message},
+            "report": self.report.replace({np.nan: None}).to_dict("records"),
+        }
+
+
+def compute_drift(today: pd.DataFrame, reference: pd.DataFrame, ref_dates: list[str], cfg: MonitoringConfig,
+                  embed_fn: Callable | None, quality: Mapping[str, tuple[float, float]] | None = None,
+                  behaviour: Mapping[str, tuple[float, float]] | None = None) -> DriftOutcome:
+    """PSI/KL for input length, category mix and (if ``embed_fn``) embedding clusters; the
+    drift-next-to-quality report and the divergence flag. ``quality``/``behaviour`` map a metric
+    to ``(today, reference)``, higher is better; NaN pairs are left out."""
+    if today.empty:
+        return DriftOutcome("no_traffic", "no sampled traffic today: nothing to compare", reference_dates=ref_dates)
+    if reference is None or reference.empty:
+        return DriftOutcome("no_reference", f"no reference: no stored samples in the {cfg.reference_window_days} "
+                            "days before this date (first day, or earlier days not materialized yet). Drift starts "
+                            "from the next day.", reference_dates=ref_dates)
+    dc = cfg.drift
+    results = [
+        input_length_drift(reference["input_chars"], today["input_chars"], n_bins=dc.length_bins),
+        category_drift(reference["category"], today["category"]),
+    ]
+    if embed_fn is not None and dc.embeddings:
+        results.append(embedding_cluster_drift(reference["input_redacted"].astype(str).tolist(),
+                                               today["input_redacted"].astype(str).tolist(), embed_fn,
+                                               k=dc.embedding_clusters, max_texts=dc.max_texts))
+
+    def clean(d):
+        return {k: v for k, v in (d or {}).items() if not any(pd.isna(x) for x in v)}
+
+    quality, behaviour = clean(quality), clean(behaviour)
+    div = None
+    if quality and behaviour:
+        (qa, qr), (ba, br) = next(iter(quality.values())), next(iter(behaviour.values()))
+        div = divergence_flag(qa, qr, ba, br)
+    report = drift_quality_report(results, quality, behaviour, divergence=div)
+    sig = [r.feature for r in results if r.level == "significant"]
+    msg = (f"significant drift in {', '.join(sig)}" if sig else "no significant drift") + \
+        f" vs {len(ref_dates)} reference day(s) ({len(reference)} requests)"
+    return DriftOutcome("ok", msg, results, report, div, ref_dates)

@@ -26,18 +26,27 @@ Thresholds act on evidence, not on point estimates: by default (``statistic="bou
 the upper bound), so one safety violation in 100 requests (0.01, interval [0.0018, 0.054]) is not
 critical at 0.5 %. Plain numbers without an interval (``p99_latency_ratio``) are compared as they
 are. Every alert states the value, the interval, the bound compared and n.
+
+Over days (in: today's metrics and the ``monitoring_metrics`` rows of earlier days, read back with
+:func:`metrics_by_day`): :func:`alert_outcomes` debounces the levels (k of the last m days, history's
+``debounce``; a critical level may fire at once) into the ``ALERT_COLUMNS`` frame the
+``feedback_thresholds`` check reads, and :func:`control_chart` draws a p-chart of a rate with the
+reference days as center line.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .schema import FEEDBACK_TYPES
+
+if TYPE_CHECKING:  # config imports this module (AlertThresholds)
+    from .config import MonitoringConfig
 
 Level = Literal["ok", "warn", "critical"]
 
@@ -275,3 +284,81 @@ def metrics_long(metrics: Mapping[str, Any], date: str, model_version: str) -> p
                          "ci_low": float("nan"), "ci_high": float("nan"), "count": float("nan"), "nobs": 0})
     return pd.DataFrame(rows, columns=["date", "model_version", "metric", "value", "ci_low", "ci_high",
                                        "count", "nobs"])
+
+
+ALL_VERSIONS = "__all__"  # model_version of the all-traffic rows of ``monitoring_metrics``
+
+
+def metrics_by_day(history: pd.DataFrame, model_version: str = ALL_VERSIONS) -> dict[str, dict[str, dict[str, float]]]:
+    """``monitoring_metrics`` rows -> ``{date: {metric: {value, ci_low, ci_high, count, nobs}}}``."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    if history is None or history.empty:
+        return out
+    h = history[history["model_version"] == model_version]
+    for r in h.to_dict("records"):
+        out.setdefault(str(r["date"]), {})[r["metric"]] = {k: r[k] for k in ("value", "ci_low", "ci_high", "count", "nobs")}
+    return out
+
+
+ALERT_COLUMNS = ["metric", "value", "ci_low", "ci_high", "n", "level_today", "days_at_level", "firing", "message"]
+
+
+def alert_outcomes(today: Mapping[str, Any], previous: Sequence[Mapping[str, Any]], cfg: MonitoringConfig) -> pd.DataFrame:
+    """Threshold levels today, debounced over the previous days (history's ``debounce``).
+
+    ``previous`` holds the metrics of the ``debounce.m - 1`` days before today (oldest first, ``{}``
+    for a day without data). ``firing`` is ``critical`` / ``warn`` / ``none``: a warn fires when at
+    least ``k`` of the last ``m`` days were at warn or worse; a critical fires at once when
+    ``critical_immediate`` (else like a warn, with critical days counted).
+    """
+    from eval_pipeline.history.control_charts import debounce
+
+    d = cfg.debounce
+    m = max(d.m, d.k)
+    past = list(previous)[-(m - 1):] if m > 1 else []
+    past_levels = [{a.metric: a.level for a in evaluate_thresholds(p, cfg.thresholds)} for p in past]
+    rows = []
+    for a in evaluate_thresholds(today, cfg.thresholds):
+        warn_flags = [lv.get(a.metric) in ("warn", "critical") for lv in past_levels] + [a.level in ("warn", "critical")]
+        crit_flags = [lv.get(a.metric) == "critical" for lv in past_levels] + [a.level == "critical"]
+        sustained_warn = bool(debounce(warn_flags, d.k, m)[-1])
+        sustained_crit = bool(debounce(crit_flags, d.k, m)[-1])
+        if a.level == "critical" and (d.critical_immediate or sustained_crit):
+            firing = "critical"
+        elif a.level in ("warn", "critical") and sustained_warn:
+            firing = "warn"
+        else:
+            firing = "none"
+        n_at = int(sum(warn_flags[-m:]))
+        msg = a.message
+        if a.level != "ok" and firing == "none":
+            msg += f" (not sustained: {n_at} of the last {m} days at warn or worse, needs {d.k})"
+        rows.append({"metric": a.metric, "value": a.value, "ci_low": a.ci_low, "ci_high": a.ci_high, "n": a.n,
+                     "level_today": a.level,
+                     "days_at_level": f"{n_at}/{m}", "firing": firing, "message": msg})
+    return pd.DataFrame(rows, columns=ALERT_COLUMNS)
+
+
+def control_chart(history: pd.DataFrame, today: Mapping[str, Any], day: str, metric: str) -> pd.DataFrame:
+    """p-chart of a proportion metric over the reference window + today (history's ``p_chart``);
+    the reference days set the center line."""
+    from eval_pipeline.history.control_charts import p_chart
+
+    by_day = metrics_by_day(history)
+    days = sorted(by_day)
+    xs, k, n = [], [], []
+    for dd in days:
+        v = by_day[dd].get(metric)
+        if v and v.get("nobs"):
+            xs.append(dd)
+            k.append(float(v["count"]))
+            n.append(int(v["nobs"]))
+    ref_points = len(xs)
+    t = today.get(metric)
+    if isinstance(t, MetricValue) and t.nobs:
+        xs.append(day)
+        k.append(t.count)
+        n.append(t.nobs)
+    if not ref_points or len(xs) == ref_points:
+        return pd.DataFrame()
+    return p_chart(k, n, baseline=ref_points, x=xs)

@@ -4,7 +4,8 @@ Sampling: ``u = unit_interval(f"{salt}:{request_id}")`` (sha256, first 60 bits, 
 :func:`eval_pipeline.hashing.unit_interval`); a request is in the sample iff ``u < rate``. The
 decision depends only on the request id, the salt and the rate, so the same request is always in or
 always out, whatever the file layout, chunking or day it is read with; raising the rate only adds
-requests (samples are nested).
+requests (samples are nested). :func:`judge_subsample` picks the judge's (and the shadow
+candidate's) stable subsample the same way.
 
 Privacy: :func:`build_stored_sample` keeps only hashes of the raw input and session id, redacted
 input/output text (see :mod:`eval_pipeline.monitoring.pii`), numbers, feedback flags and the replay
@@ -70,14 +71,22 @@ def build_stored_sample(
     redactor: Redactor | None = None,
     session_salt: str = "session:",
     input_salt: str = "",
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Sample ``frame`` and turn it into the privacy-safe stored form (``SAMPLE_COLUMNS``).
 
     ``frame`` is the traffic reader's output. ``input_hash`` is sha256 of ``input_salt`` + the raw
     input (so a replay can check it re-read the same text; set a secret ``input_salt`` to stop
     dictionary look-ups of short inputs); ``session_hash`` is a salted sha256 of the session id.
+
+    ``workers > 1`` splits the work over that many forked processes (same result, same order): the
+    frame is shared with the workers by ``fork`` (copy-on-write, not pickled) and only the (smaller,
+    redacted) results come back. One process is used when the frame is small (< 20,000 rows) or
+    ``fork`` is unavailable.
     """
     redactor = redactor or Redactor()
+    if workers > 1:
+        return _build_parallel(frame, rate, salt, redactor.config, session_salt, input_salt, workers)
     s = sample_traffic(frame, rate, salt)
     inputs = s["input"].fillna("")
     outputs = s["output"].fillna("")
@@ -117,26 +126,12 @@ def _chunk_worker(args: tuple) -> pd.DataFrame:
     return build_stored_sample(frame.iloc[start:stop], rate, salt, Redactor(config), session_salt, input_salt)
 
 
-def build_stored_sample_parallel(
-    frame: pd.DataFrame,
-    rate: float,
-    salt: str = "",
-    redactor: Redactor | None = None,
-    session_salt: str = "session:",
-    input_salt: str = "",
-    workers: int = 2,
-) -> pd.DataFrame:
-    """:func:`build_stored_sample` split over ``workers`` forked processes (same result, same order).
-
-    The frame is shared with the workers by ``fork`` (copy-on-write, not pickled); only the
-    (smaller, redacted) results come back. Falls back to one process when ``workers <= 1``, the
-    frame is small, or ``fork`` is unavailable.
-    """
+def _build_parallel(frame: pd.DataFrame, rate: float, salt: str, config, session_salt: str, input_salt: str,
+                    workers: int) -> pd.DataFrame:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    config = (redactor or Redactor()).config
-    if workers <= 1 or len(frame) < 20_000 or "fork" not in mp.get_all_start_methods():
+    if len(frame) < 20_000 or "fork" not in mp.get_all_start_methods():
         return build_stored_sample(frame, rate, salt, Redactor(config), session_salt, input_salt)
     bounds = np.linspace(0, len(frame), workers + 1).astype(int)
     _SHARED["frame"] = frame
@@ -147,3 +142,12 @@ def build_stored_sample_parallel(
     finally:
         _SHARED.clear()
     return pd.concat(parts, ignore_index=True)
+
+
+def judge_subsample(sample: pd.DataFrame, n: int) -> pd.DataFrame:
+    """At most ``n`` rows, chosen by request id hash (stable across reruns); the judge and the
+    shadow candidate see this subsample."""
+    if len(sample) <= n:
+        return sample
+    order = np.argsort(unit_hashes(sample["request_id"], "judge"), kind="stable")[:n]
+    return sample.iloc[np.sort(order)].reset_index(drop=True)

@@ -12,15 +12,27 @@ Flow (lead wiring):
    ``candidate`` / ``baseline`` / ``tie``).
 4. :func:`shadow_win_rates` - win rate of the candidate with a Wilson interval, overall and per
    category (ties count half), from the verdicts (``outcome``) or the ``pairwise_win`` scores.
+
+:func:`run_shadow` is that flow for the ``shadow_comparison`` asset: in the day's stored sample, the
+candidate model version, the config (``shadow``: candidate, tasks, pairwise judge, ``max_samples``,
+``min_n``) and two ``execute(requests) -> responses`` functions (candidate, judge); out a
+:class:`ShadowOutcome` (pairs, verdicts, win rates, ``shadow_decision`` verdict with interval and n).
+The candidate's prompts are rendered by :func:`shadow_model_requests`.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from .feedback import wilson
+from .pii import Redactor
+from .sampling import judge_subsample
+
+if TYPE_CHECKING:
+    from .config import MonitoringConfig, ShadowConfig
 
 PAIR_COLUMNS = [
     "sample_id", "repeat", "input", "expected", "response_text", "baseline_text", "error_category",
@@ -143,3 +155,71 @@ def shadow_decision(win_rates: pd.DataFrame, min_n: int = 30) -> dict[str, Any]:
     worse = win_rates[(win_rates["category"] != "__all__") & (win_rates["ci_high"] < 0.5)]["category"].tolist()
     return {"verdict": verdict, "win_rate": float(row["win_rate"]), "ci": [float(row["ci_low"]), float(row["ci_high"])],
             "n": int(row["n"]), "categories_worse": worse}
+
+
+# --------------------------------------------------------------- the shadow_comparison step
+
+
+def shadow_model_requests(sample: pd.DataFrame, mv: Any, sc: ShadowConfig, day: str) -> list:
+    """One request per sampled (redacted) input, rendered with the candidate's prompt for the task."""
+    from eval_pipeline.inference.types import ModelRequest
+    from eval_pipeline.prompts import render
+
+    params = mv.params.api_params()
+    out, templates = [], {}
+    for rid, tpl, text in zip(sample["request_id"].astype(str), sample["prompt_template"].astype(str),
+                              sample["input_redacted"].astype(str)):
+        task = sc.tasks.get(tpl, sc.task)
+        if task not in templates:
+            templates[task] = mv.prompt_template(task)
+        system, user = render(templates[task], {"input": text, "metadata": {}, "sample_id": rid, "labels": []},
+                              f"shadow prompt {task} of {mv.name}")
+        out.append(ModelRequest(sample_id=rid, model=mv.model, messages=[{"role": "user", "content": user}],
+                                system=system, params=params, epoch=f"shadow:{day}"))
+    return out
+
+
+@dataclass
+class ShadowOutcome:
+    """What ``shadow_comparison`` stores and shows: the pairs, the verdicts, win rates, the decision."""
+
+    status: str  # "skipped" | "ok"
+    message: str
+    pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    win_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    decision: dict[str, Any] = field(default_factory=dict)
+    cost_usd: float = 0.0
+
+
+def run_shadow(sample: pd.DataFrame, mv: Any, cfg: MonitoringConfig, day: str,
+               answer: Callable[[list], list], judge_execute: Callable) -> ShadowOutcome:
+    """Candidate answers the sampled inputs (``answer(requests) -> responses``), the pairwise judge
+    compares with production outputs in both orders, win rates with Wilson intervals per category."""
+    from eval_pipeline.evaluators import judge
+
+    sc = cfg.shadow
+    sub = judge_subsample(sample, sc.max_samples)
+    if sub.empty:
+        return ShadowOutcome("skipped", "no sampled traffic today")
+    responses = answer(shadow_model_requests(sub, mv, sc, day))
+    redactor = Redactor(cfg.redaction)
+    texts, _ = redactor.redact_series([r.text or "" for r in responses])
+    cand = pd.DataFrame({"request_id": [r.sample_id for r in responses],
+                         "text": [t if r.text is not None else None for t, r in zip(texts, responses)],
+                         "error_category": [r.error_category for r in responses]})
+    pairs = build_shadow_pairs(sub, cand, mv.name)
+    jc = cfg.shadow_judge_config()
+    prompt = judge.load_prompt(jc, base_dir=cfg.base_dir)
+    verdicts = judge.judge_pairwise_verdicts(pairs, jc, judge_execute, prompt=prompt)
+    verdicts = verdicts.merge(pairs[["sample_id", "category"]], on="sample_id", how="left")
+    valid = verdicts[verdicts["outcome"].notna()]
+    if valid.empty:
+        return ShadowOutcome("ok", "no valid pairwise verdicts (candidate or judge errors)", pairs, verdicts,
+                             cost_usd=float(sum(r.cost_usd for r in responses) + verdicts["cost_usd"].sum()))
+    rates = shadow_win_rates(valid, pairs)
+    decision = shadow_decision(rates, sc.min_n)
+    msg = (f"{mv.name} vs production: win rate {decision['win_rate']:.3f} "
+           f"[{decision['ci'][0]:.3f}, {decision['ci'][1]:.3f}] on {decision['n']} requests -> {decision['verdict']}")
+    return ShadowOutcome("ok", msg, pairs, verdicts, rates, decision,
+                         float(sum(r.cost_usd for r in responses) + verdicts["cost_usd"].sum()))

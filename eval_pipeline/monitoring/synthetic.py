@@ -11,6 +11,11 @@ Deterministic by ``seed``: the same config writes byte-identical files.
 Base texts are user utterances from ``data/synthetic/clinc150_intent.jsonl`` (category =
 CLINC domain) and ``banking77_intent.jsonl`` (category ``banking``); if those files are missing a
 small built-in pool is used.
+
+Demo (``eval_pipeline demo``): :func:`write_demo_traffic` writes a few such days under the
+traffic prefix (``EVAL_TRAFFIC_PREFIX`` or ``<warehouse>/traffic``), the last one drifted
+(:func:`demo_day_config`). Not part of the serving path: no asset imports this module; it stays
+with the generator (so ~430 lines) until both move to ``eval_pipeline/demo/``.
 """
 from __future__ import annotations
 
@@ -368,3 +373,65 @@ def write_synthetic_day(prefix: str | Path, cfg: SyntheticTrafficConfig) -> Writ
     seeded = [s for s in seeded if s["request_id"] not in bad_ids]
     return WrittenDay(files=files, n_rows=len(records) - len(bad_rows), malformed=malformed,
                       seeded_pii=seeded, decoys=decoys)
+
+
+# ---------------------------------------------------------------- demo days in the warehouse
+
+
+def demo_day_config(day: str, seed: int, n_rows: int, drifted: bool) -> SyntheticTrafficConfig:
+    """The synthetic-traffic config of one demo day; ``drifted`` shifts the category mix to a few
+    travel-like categories, makes inputs longer and users unhappier (a drift and a behaviour drop)."""
+    pii = PiiRates(email=0.02, phone_us=0.02, phone_intl=0.01, card=0.01, ipv4=0.01, ipv6=0.005,
+                   card_luhn_invalid=0.01, echo_in_output=0.0)
+    # Normal days well below the default thumbs-down warn level (15% of rated requests).
+    fb = FeedbackRates(thumbs_up=0.25, thumbs_down=0.02, regenerate=0.05, task_completed=0.45)
+    cfg = SyntheticTrafficConfig(day=day, n_rows=n_rows, seed=seed, pii=pii, feedback=fb, malformed_rate=0.002)
+    if drifted:
+        cats = list(text_pool())
+        shifted = cats[: max(1, min(3, len(cats)))]
+        cfg = cfg.model_copy(update={
+            "category_weights": {c: 1.0 for c in shifted}, "extra_sentences": 2.0,
+            "feedback": cfg.feedback.model_copy(update={"thumbs_down": 0.06, "thumbs_up": 0.04, "regenerate": 0.12}),
+        })
+    return cfg
+
+
+def write_demo_traffic(wh: Any, days: int = 8, end_date: str | None = None, seed: int = 0,
+                       n_rows: int = 2000, drift_last_day: bool = True) -> list[dict[str, Any]]:
+    """Write ``days`` days of SYNTHETIC production traffic ending at ``end_date`` (default: yesterday,
+    UTC) under the traffic prefix (``EVAL_TRAFFIC_PREFIX`` or ``<warehouse>/traffic``), with a drift
+    on the last day. Every row is labelled synthetic. Idempotent (same seed -> same files).
+
+    Returns one ``{day, files, n_rows, malformed, seeded_pii, drifted}`` summary per day.
+    """
+    import tempfile
+    from datetime import datetime, timedelta, timezone
+
+    from .config import TRAFFIC_PREFIX_ENV
+    from .day import previous_days, traffic_location
+
+    end = end_date or (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+    dates = [*previous_days(end, days - 1), end] if days > 1 else [end]
+    loc = traffic_location(wh)
+    if not loc.in_warehouse and "://" in loc.prefix:
+        raise ValueError(f"{TRAFFIC_PREFIX_ENV}={loc.prefix} is outside the warehouse on object storage; the demo "
+                         "writes local folders or warehouse prefixes only")
+    out = []
+    for i, day in enumerate(dates):
+        drifted = drift_last_day and i == len(dates) - 1
+        cfg = demo_day_config(day, seed + i, n_rows, drifted)
+        if loc.in_warehouse:
+            with tempfile.TemporaryDirectory() as tmp:
+                written = write_synthetic_day(tmp, cfg)
+                for old in wh.list_keys(f"{loc.prefix}/date={day}/"):
+                    wh.delete(old)
+                files = []
+                for f in written.files:
+                    key = f"{loc.prefix}/date={day}/{Path(f).name}"
+                    files.append(wh.write_bytes(key, Path(f).read_bytes(), content_type="application/x-ndjson"))
+        else:
+            written = write_synthetic_day(loc.prefix, cfg)
+            files = written.files
+        out.append({"day": day, "files": files, "n_rows": written.n_rows, "malformed": len(written.malformed),
+                    "seeded_pii": len(written.seeded_pii), "drifted": drifted, "synthetic": True})
+    return out

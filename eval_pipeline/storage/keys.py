@@ -62,7 +62,7 @@ TABLE_PARTITION_KEYS: dict[str, tuple[str, ...]] = {
     RESPONSES: ("date", "model_version"),
     SCORES: ("family", "date", "model_version"),
 }
-# Online-monitoring tables, partitioned by day only (names as in eval_pipeline/monitoring/online.py).
+# Online-monitoring tables, partitioned by day only (names as in eval_pipeline/monitoring/config.py).
 DAY_TABLES = ("traffic_sample", "online_scores", "monitoring_metrics", "traffic_drift", "shadow_verdicts")
 
 MONITORING_REPORTS = "reports/monitoring"

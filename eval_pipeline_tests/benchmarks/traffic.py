@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     from eval_pipeline.monitoring.feedback import feedback_metrics
     from eval_pipeline.monitoring.pii import Redactor
     from eval_pipeline.monitoring.profile import profile_sample
-    from eval_pipeline.monitoring.sampling import build_stored_sample_parallel
+    from eval_pipeline.monitoring.sampling import build_stored_sample
     from eval_pipeline.monitoring.synthetic import (PiiRates, SyntheticTrafficConfig, generate_frame,
                                                     write_synthetic_day)
     from eval_pipeline.monitoring.traffic import read_traffic_day
@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     redactor = Redactor()
     t0 = time.perf_counter()
     c0 = time.process_time()
-    sample = build_stored_sample_parallel(frame, rate=args.rate, salt="bench", redactor=redactor,
-                                          workers=args.workers)
+    sample = build_stored_sample(frame, rate=args.rate, salt="bench", redactor=redactor, workers=args.workers)
     t_sample = time.perf_counter() - t0
     prof = profile_sample(sample)
     fb = feedback_metrics(sample)

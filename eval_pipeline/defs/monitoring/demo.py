@@ -15,7 +15,9 @@ from typing import Any, Callable
 import dagster as dg
 
 from eval_pipeline.defs.monitoring.schedules import MONITORING_ASSETS
-from eval_pipeline.monitoring import online
+from eval_pipeline.monitoring.config import REPORT_PREFIX
+from eval_pipeline.monitoring.day import traffic_location
+from eval_pipeline.monitoring.synthetic import write_demo_traffic
 
 
 def run_monitoring_demo(
@@ -35,10 +37,10 @@ def run_monitoring_demo(
     resources = resources or build_resources()
     instance = instance or dg.DagsterInstance.ephemeral()
     wh = resources["warehouse"].get()
-    written = online.write_demo_traffic(wh, days=days, end_date=end_date, seed=seed, n_rows=n_rows)
-    say(f"monitoring: wrote {len(written)} days of SYNTHETIC traffic to {online.traffic_location(wh).display} "
+    written = write_demo_traffic(wh, days=days, end_date=end_date, seed=seed, n_rows=n_rows)
+    say(f"monitoring: wrote {len(written)} days of SYNTHETIC traffic to {traffic_location(wh).display} "
         f"({written[0]['day']} .. {written[-1]['day']}, drift injected on the last day)")
-    out: dict = {"days": [], "traffic": online.traffic_location(wh).display}
+    out: dict = {"days": [], "traffic": traffic_location(wh).display}
     for w in written:
         day = w["day"]
         result = dg.materialize([*defs.assets, *defs.asset_checks], selection=list(MONITORING_ASSETS), partition_key=day,
@@ -60,5 +62,5 @@ def run_monitoring_demo(
             f"{entry.get('drift')}; checks {checks}")
     last = out["days"][-1]
     out["drift_flagged_last_day"] = last["checks"].get("no_significant_drift") not in (None, "pass")
-    out["reports"] = wh.uri(online.REPORT_PREFIX)
+    out["reports"] = wh.uri(REPORT_PREFIX)
     return out
