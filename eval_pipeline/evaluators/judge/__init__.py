@@ -1,3 +1,67 @@
-"""LLM-as-judge evaluator (package; the code is in :mod:`.base` until the split)."""
-from eval_pipeline.evaluators.judge.base import *  # noqa: F401,F403
-from eval_pipeline.evaluators.judge.base import _SAMPLE_COLUMNS, _prompt_context  # noqa: F401
+"""LLM-as-judge evaluator: rubric config, prompt rendering, verdicts, scoring.
+
+In: a suite's ``judge:`` block, a graded-samples frame and an ``execute(requests) -> responses``
+provider function. Out: verdict frames (one row per judge call outcome, nothing dropped), score
+rows in the long format :data:`eval_pipeline.schemas.SCORE_COLUMNS` (``family="judge"``) and
+summaries with intervals and n for asset metadata and gates.
+
+The stages, one module each, in the order a run uses them:
+
+1. :mod:`.config` - :class:`JudgeConfig` (pydantic v2, ``extra="forbid"``), the ``judge:``
+   block of a suite YAML; bad values fail at load with the key path.
+2. :mod:`.prompts` - :func:`load_prompt` (optional custom YAML template with ``system`` and
+   ``user`` Jinja2 strings), :func:`render_prompt` (sandbox, ``StrictUndefined``) and
+   :func:`verdict_tool`, the forced ``record_verdict`` tool.
+3. :mod:`.requests` - :func:`evaluator_hash` of model + rubric + prompt + sampling params,
+   written to the ``evaluator_hash`` column and into every request key (:func:`judge_call_key`),
+   so changing the rubric re-judges instead of reusing stored verdicts.
+4. :mod:`.parse` - execute, validate each tool input with ``jsonschema``, retry invalid
+   verdicts under a new attempt key; a call ends ``ok``, ``judge_unparseable``,
+   ``judge_refusal`` or with an infrastructure error category.
+5. :mod:`.pointwise` / :mod:`.pairwise` - :func:`judge_pointwise_verdicts` /
+   :func:`judge_pairwise_verdicts`, :func:`aggregate_pointwise` / :func:`aggregate_pairwise`
+   (score rows; :mod:`.rows` holds what both share), :func:`score_pointwise` /
+   :func:`score_pairwise` (both steps in one call) and :func:`summarize_pointwise` /
+   :func:`summarize_pairwise` (per-dimension pass rates with intervals; win rate with a Wilson
+   interval, ties count half, and position consistency).
+
+:mod:`.samples` reads the graded-samples frame. :func:`score` dispatches on ``config.mode``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from eval_pipeline.evaluators.judge.config import JudgeConfig, JudgeDimension, MinCalibration, validate_judge_config
+from eval_pipeline.evaluators.judge.pairwise import PAIR_VERDICT_COLUMNS, aggregate_pairwise, judge_pairwise_verdicts
+from eval_pipeline.evaluators.judge.pairwise import score_pairwise, summarize_pairwise, wilson_interval
+from eval_pipeline.evaluators.judge.parse import STATUS_OK, STATUS_REFUSAL, STATUS_UNPARSEABLE
+from eval_pipeline.evaluators.judge.pointwise import VERDICT_COLUMNS, aggregate_pointwise, judge_pointwise_verdicts
+from eval_pipeline.evaluators.judge.pointwise import score_pointwise, summarize_pointwise
+from eval_pipeline.evaluators.judge.prompts import DEFAULT_PAIRWISE, DEFAULT_POINTWISE, TOOL_NAME, PromptTemplate
+from eval_pipeline.evaluators.judge.prompts import _prompt_context, default_prompt, load_prompt, render_prompt, verdict_tool
+from eval_pipeline.evaluators.judge.requests import JUDGE_VERSION, Executor, evaluator_hash, judge_call_key
+from eval_pipeline.evaluators.judge.rows import FAMILY, REASON_EXCERPT_CHARS
+from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS
+
+__all__ = [
+    "DEFAULT_PAIRWISE", "DEFAULT_POINTWISE", "Executor", "FAMILY", "JUDGE_VERSION", "JudgeConfig",
+    "JudgeDimension", "MinCalibration", "PAIR_VERDICT_COLUMNS", "PromptTemplate", "REASON_EXCERPT_CHARS",
+    "STATUS_OK", "STATUS_REFUSAL", "STATUS_UNPARSEABLE", "TOOL_NAME", "VERDICT_COLUMNS",
+    "aggregate_pairwise", "aggregate_pointwise", "default_prompt", "evaluator_hash",
+    "judge_pairwise_verdicts", "judge_pointwise_verdicts", "load_prompt", "render_prompt",
+    "judge_call_key", "score", "score_pairwise", "score_pointwise", "summarize_pairwise",
+    "summarize_pointwise", "validate_judge_config", "verdict_tool", "wilson_interval",
+    # private, kept for the tests that read them: the required sample columns, the prompt context
+    "_SAMPLE_COLUMNS", "_prompt_context",
+]
+
+
+def score(
+    samples: pd.DataFrame, config: JudgeConfig, execute: Executor, *,
+    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Dispatch on ``config.mode`` to :func:`score_pointwise` or :func:`score_pairwise`."""
+    fn = score_pairwise if config.mode == "pairwise" else score_pointwise
+    return fn(samples, config, execute, prompt=prompt, keys=keys)

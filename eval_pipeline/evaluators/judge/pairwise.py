@@ -1,0 +1,194 @@
+"""Pairwise judging: candidate vs baseline answer, judged in both orders, ``repeats`` times.
+
+In: a graded-samples frame with the candidate in ``response_text`` and the baseline in
+``baseline_column``, a pairwise :class:`~.config.JudgeConfig` and an ``execute`` provider
+function. Out:
+
+* :func:`judge_pairwise_verdicts` - one row per (sample row, judge repeat)
+  (:data:`PAIR_VERDICT_COLUMNS`): the raw winners of order AB (candidate shown as A) and BA, and
+  the candidate-perspective ``outcome``; orders that disagree become a tie (position bias
+  cancelled) and ``position_consistent`` False.
+* :func:`aggregate_pairwise` - score rows ``pairwise_win`` (1 win / 0.5 tie / 0 loss, median
+  over judge repeats), ``position_consistency`` and the unparseable / refusal counts;
+  :func:`score_pairwise` does both.
+* :func:`summarize_pairwise` - win rate with a Wilson 95% interval (ties count half), n, wins,
+  ties, losses and position consistency.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+import pandas as pd
+
+from eval_pipeline.evaluators.judge.config import JudgeConfig
+from eval_pipeline.evaluators.judge.parse import STATUS_OK, STATUS_REFUSAL, STATUS_UNPARSEABLE
+from eval_pipeline.evaluators.judge.parse import _Call, _infra_only, _prepare_run, _run_calls, _verdict_frame
+from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_context
+from eval_pipeline.evaluators.judge.requests import Executor
+from eval_pipeline.evaluators.judge.rows import FAMILY, _count_statuses, _excerpt, _sample_groups, _score_row, _status_totals
+from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _is_missing, _response_skip_reason, _row_ids
+from eval_pipeline.schemas import SCORE_COLUMNS
+
+PAIR_VERDICT_COLUMNS = [
+    "row", "sample_id", "repeat", "judge_repeat", "status_ab", "status_ba",
+    "winner_ab", "winner_ba", "outcome", "position_consistent", "reasoning",
+    "attempts", "cost_usd", "message",
+]
+
+
+def _pair_outcome(winner_ab: str | None, winner_ba: str | None) -> tuple[str | None, bool | None]:
+    """Combine both orders into a candidate-perspective outcome.
+
+    Order AB shows the candidate as A, order BA shows it as B. Each winner is mapped to
+    ``candidate`` / ``baseline`` / ``tie``; if the two orders disagree the result is a tie
+    (position bias cancelled). Returns (outcome, position_consistent); (None, None) if
+    either order has no valid verdict.
+    """
+    if winner_ab is None or winner_ba is None:
+        return None, None
+    ab = {"A": "candidate", "B": "baseline", "tie": "tie"}[winner_ab]
+    ba = {"A": "baseline", "B": "candidate", "tie": "tie"}[winner_ba]
+    consistent = ab == ba
+    return (ab if consistent else "tie"), consistent
+
+
+def judge_pairwise_verdicts(
+    samples: pd.DataFrame, config: JudgeConfig, execute: Executor, *,
+    prompt: PromptTemplate | None = None, baseline_column: str = "baseline_text",
+) -> pd.DataFrame:
+    """Judge candidate (``response_text``) vs baseline in both orders, ``repeats`` times.
+
+    Returns one row per (sample row, judge repeat) with ``status_ab/status_ba``, the raw
+    ``winner_ab/winner_ba`` (``A``/``B``/``tie``), the combined candidate-perspective
+    ``outcome`` (``candidate``/``baseline``/``tie``, None if either order failed) and
+    ``position_consistent``.
+    """
+    columns = (*_SAMPLE_COLUMNS, baseline_column)
+    prompt, h = _prepare_run(samples, config, prompt, "pairwise", columns, "judge_pairwise_verdicts")
+    calls: list[_Call] = []
+    skipped: list[tuple[int, str]] = []
+    for i in range(len(samples)):
+        _, why = _response_skip_reason(samples, i)
+        if why is None:
+            base = samples[baseline_column].iat[i]
+            if _is_missing(base) or not str(base).strip():
+                why = "no baseline text"
+        if why is not None:
+            skipped.append((i, why))
+            continue
+        cand, base = str(samples["response_text"].iat[i]), str(samples[baseline_column].iat[i])
+        ctx_ab = _sample_context(config, samples, i, answer_a=cand, answer_b=base)
+        ctx_ba = _sample_context(config, samples, i, answer_a=base, answer_b=cand)
+        for r in range(config.repeats):
+            calls.append(_Call(i, r, "AB", ctx_ab))
+            calls.append(_Call(i, r, "BA", ctx_ba))
+    _run_calls(calls, config, prompt, execute, samples, h)
+    rows = []
+    for ab, ba in zip(calls[0::2], calls[1::2]):
+        w_ab = ab.verdict.get("winner") if ab.status == STATUS_OK else None
+        w_ba = ba.verdict.get("winner") if ba.status == STATUS_OK else None
+        outcome, consistent = _pair_outcome(w_ab, w_ba)
+        msgs = [f"{o}: {c.status}: {c.error_message}" for o, c in (("AB", ab), ("BA", ba)) if c.status != STATUS_OK]
+        rows.append({
+            **_row_ids(samples, ab.row),
+            "judge_repeat": ab.judge_repeat, "status_ab": ab.status, "status_ba": ba.status,
+            "winner_ab": w_ab, "winner_ba": w_ba, "outcome": outcome, "position_consistent": consistent,
+            "reasoning": (ab.verdict or {}).get("reasoning") or (ba.verdict or {}).get("reasoning"),
+            "attempts": ab.attempts + ba.attempts, "cost_usd": ab.cost_usd + ba.cost_usd,
+            "message": "; ".join(msgs) or None,
+        })
+    for i, why in skipped:
+        rows.append({
+            **_row_ids(samples, i), "judge_repeat": None, "status_ab": "skipped", "status_ba": "skipped",
+            "winner_ab": None, "winner_ba": None, "outcome": None, "position_consistent": None, "reasoning": None,
+            "attempts": 0, "cost_usd": 0.0, "message": why,
+        })
+    return _verdict_frame(rows, PAIR_VERDICT_COLUMNS)
+
+
+def aggregate_pairwise(
+    samples: pd.DataFrame, verdicts: pd.DataFrame, config: JudgeConfig, *,
+    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Long-format score rows from pairwise verdicts (``SCORE_COLUMNS``).
+
+    Per sample row: ``pairwise_win`` (value = median over judge repeats of 1 win /
+    0.5 tie / 0 loss for the candidate; passed None), ``position_consistency`` (fraction of
+    judge repeats whose two orders agreed), and ``judge_unparseable`` / ``judge_refusal``
+    counts over the individual order calls.
+    """
+    value_of = {"candidate": 1.0, "tie": 0.5, "baseline": 0.0}
+    out: list[dict[str, Any]] = []
+    for i, base, g in _sample_groups(samples, verdicts, config, prompt, keys):
+        statuses = _count_statuses([*g["status_ab"], *g["status_ba"]])
+        if (g["status_ab"] == "skipped").all():
+            why = str(g["message"].iat[0])
+            infra, _ = _response_skip_reason(samples, i)
+            value = None if infra or why == "no baseline text" else 0.0
+            out.append(_score_row(base, "pairwise_win", value, None, why, infra))
+            out.append(_score_row(base, "position_consistency", None, None, why, infra))
+            continue
+        done = g[g["outcome"].notna()]
+        if done.empty:
+            infra = _infra_only(statuses)
+            reason = f"no valid judge verdict in both orders: {_excerpt(str(g['message'].iat[0]), 200)}"
+            out.append(_score_row(base, "pairwise_win", None, None, reason, infra))
+            out.append(_score_row(base, "position_consistency", None, None, reason, infra))
+        else:
+            values = [value_of[o] for o in done["outcome"]]
+            med = statistics.median(values)
+            cons = float(sum(bool(c) for c in done["position_consistent"]) / len(done))
+            outcomes = list(done["outcome"])
+            reason = f"outcomes {outcomes} ({len(done)}/{len(g)} repeats complete). {_excerpt(done['reasoning'].iat[0])}"
+            out.append(_score_row(base, "pairwise_win", med, None, reason, None))
+            out.append(_score_row(base, "position_consistency", cons, None, f"orders agreed in {cons:.0%} of repeats", None))
+        for status in (STATUS_UNPARSEABLE, STATUS_REFUSAL):
+            out.append(_score_row(base, status, statuses.get(status, 0), None, "", None))
+    return pd.DataFrame(out, columns=SCORE_COLUMNS)
+
+
+def score_pairwise(
+    samples: pd.DataFrame, config: JudgeConfig, execute: Executor, *,
+    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None, baseline_column: str = "baseline_text",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pairwise judge and aggregate in one call: returns ``(score_rows, verdicts)``."""
+    verdicts = judge_pairwise_verdicts(samples, config, execute, prompt=prompt, baseline_column=baseline_column)
+    return aggregate_pairwise(samples, verdicts, config, prompt=prompt, keys=keys), verdicts
+
+
+def wilson_interval(successes: float, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval via statsmodels (``successes`` may be fractional: ties count half)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if n <= 0:
+        return (math.nan, math.nan)
+    lo, hi = proportion_confint(successes, n, alpha=alpha, method="wilson")
+    return float(lo), float(hi)
+
+
+def summarize_pairwise(rows: pd.DataFrame) -> dict[str, Any]:
+    """Win rate of the candidate with a Wilson 95% interval and position consistency.
+
+    Unit = sample row; each contributes its ``pairwise_win`` value (1 win, 0.5 tie,
+    0 loss; the median over judge repeats). Win rate = sum / n; the interval is the Wilson
+    score interval (statsmodels ``proportion_confint(method="wilson")``) on the fractional
+    count wins + ties/2, which treats a tie as half a win (approximate when ties are many).
+    """
+    rows = rows[rows["family"] == FAMILY]
+    win = rows[(rows["metric"] == "pairwise_win") & rows["value"].notna()]["value"].astype(float)
+    cons = rows[(rows["metric"] == "position_consistency") & rows["value"].notna()]["value"].astype(float)
+    n = len(win)
+    total = float(win.sum())
+    return {
+        "n": n,
+        "wins": int((win == 1.0).sum()),
+        "ties": int(((win > 0) & (win < 1)).sum()),
+        "losses": int((win == 0.0).sum()),
+        "win_rate": total / n if n else math.nan,
+        "win_rate_ci": wilson_interval(total, n),
+        "interval_method": "wilson (statsmodels), ties counted as half a win",
+        "position_consistency": float(cons.mean()) if len(cons) else math.nan,
+        **_status_totals(rows),
+    }

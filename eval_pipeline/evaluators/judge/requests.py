@@ -1,0 +1,85 @@
+"""Judge requests: the evaluator hash and the provider requests built from a rendered prompt.
+
+In: a :class:`~.config.JudgeConfig`, a :class:`~.prompts.PromptTemplate` and one call's prompt
+context. Out: :func:`evaluator_hash` (16 hex digits over model + mode + rubric + prompt + sampling
+params + tool, written to the ``evaluator_hash`` column), :func:`judge_call_key` (the ``epoch`` of a
+judge request: the hash, the response repeat and, pairwise, the order) and the
+:class:`~eval_pipeline.inference.types.ModelRequest` that forces the verdict tool. Changing the
+rubric changes the hash and so every key: stored verdicts are re-judged, never reused.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Callable
+
+from eval_pipeline.evaluators.judge.config import JudgeConfig
+from eval_pipeline.evaluators.judge.prompts import TOOL_NAME, PromptTemplate, default_prompt, render_prompt, verdict_tool
+from eval_pipeline.inference.types import ModelRequest, ModelResponse
+
+Executor = Callable[[list[ModelRequest]], list[ModelResponse]]
+
+JUDGE_VERSION = "judge-v1"  # bump when the verdict logic changes in a way that must re-judge
+
+
+def evaluator_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) -> str:
+    """Hash of everything that changes a verdict: judge model, mode, rubric, prompt, sampling.
+
+    ``repeats``, ``max_attempts``, gates and ``min_calibration`` are excluded (they do not
+    change any single verdict).
+    """
+    prompt = prompt or default_prompt(config.mode)
+    payload = {
+        "version": JUDGE_VERSION,
+        "model": config.model,
+        "mode": config.mode,
+        "use_reference": config.use_reference,
+        "dimensions": [d.model_dump() for d in config.dimensions],
+        "prompt": {"system": prompt.system, "user": prompt.user},
+        "temperature": config.temperature,
+        "max_tokens": config.max_tokens,
+        "tool": verdict_tool(config),
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=list)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def _params(config: JudgeConfig) -> dict[str, Any]:
+    """Request params: max_tokens always, temperature only when configured."""
+    params: dict[str, Any] = {"max_tokens": config.max_tokens}
+    if config.temperature is not None:
+        params["temperature"] = config.temperature
+    return params
+
+
+def judge_call_key(evaluator: str, sample_repeat: Any, order: str = "") -> str:
+    """The stored-response key of one logical judge call (before the ``:a<attempt>`` suffix).
+
+    ``order`` is ``""`` for pointwise calls and ``"AB"`` / ``"BA"`` for the two pairwise orders.
+    """
+    return f"judge:{evaluator}:sr{sample_repeat}" + (f":{order}" if order else "")
+
+
+def _request(
+    config: JudgeConfig,
+    prompt: PromptTemplate,
+    context: dict[str, Any],
+    *,
+    sample_id: str,
+    judge_repeat: int,
+    key: str,
+    attempt: int,
+) -> ModelRequest:
+    system, user = render_prompt(prompt, context)
+    return ModelRequest(
+        sample_id=sample_id,
+        model=config.model,
+        messages=[{"role": "user", "content": user}],
+        system=system,
+        params=_params(config),
+        tools=[verdict_tool(config)],
+        tool_choice={"type": "tool", "name": TOOL_NAME},
+        repeat=judge_repeat,
+        # The attempt is part of the key so a retry is never served the stored bad answer.
+        epoch=f"{key}:a{attempt}",
+    )
