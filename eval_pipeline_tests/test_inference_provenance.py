@@ -95,7 +95,7 @@ def test_store_keeps_recordings_in_their_own_namespace(tmp_path):
 
 
 def test_runner_labels_live_answers_and_replays(server, tmp_path):
-    from eval_pipeline.inference.providers import AnthropicProvider
+    from eval_pipeline.inference.anthropic_provider import AnthropicProvider
 
     reqs = [ModelRequest(sample_id=f"s{i}", model="claude-haiku-4-5", messages=[{"role": "user", "content": f"q{i}"}]) for i in range(3)]
     store = ResponseStore(tmp_path)

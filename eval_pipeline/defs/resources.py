@@ -100,7 +100,8 @@ class LLMResource(dg.ConfigurableResource):
             return str(p)
 
     def make_provider(self, prices: dict):
-        from eval_pipeline.inference.providers import AnthropicProvider, ReplayProvider
+        from eval_pipeline.inference.anthropic_provider import AnthropicProvider
+        from eval_pipeline.inference.providers import ReplayProvider
 
         name = self.provider_name()
         if name == "replay":

@@ -8,7 +8,8 @@ Typical use (what the ``model_responses`` asset does)::
     summary = check_error_rate(responses, ceiling=0.05)   # raises ErrorRateExceeded above it
 """
 from .limits import AdaptiveLimiter, RateLimiter, RetryPolicy
-from .providers import AnthropicProvider, Provider, ReplayMissError, ReplayProvider, compute_cost, validate_prices
+from .anthropic_provider import AnthropicProvider
+from .providers import Provider, ReplayMissError, ReplayProvider, compute_cost, validate_prices
 from .runner import (ErrorRateExceeded, Progress, RunTiming, arun_requests, check_error_rate, provenance_counts, provenance_label,
                      run_requests, summarize)
 from .store import ResponseStore, is_storable, request_key

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypedDict, Unpack
 
 from .providers import Provider, ReplayMissError
 from .provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
@@ -122,20 +122,27 @@ async def arun_requests(
     return results  # type: ignore[return-value]
 
 
+class RunOptions(TypedDict, total=False):
+    """Keyword options of :func:`arun_requests`, passed on unchanged by :func:`run_requests`."""
+
+    progress: ProgressCallback | None
+    progress_every: int
+    timing: RunTiming | None
+
+
 def run_requests(
     provider: Provider,
     requests: Sequence[ModelRequest],
     store: ResponseStore | None = None,
-    *,
-    progress: ProgressCallback | None = None,
-    progress_every: int = 50,
-    timing: RunTiming | None = None,
+    **options: Unpack[RunOptions],
 ) -> list[ModelResponse]:
-    """Synchronous :func:`arun_requests` (runs its own event loop; works inside a running loop too)."""
+    """Synchronous :func:`arun_requests` (runs its own event loop; works inside a running loop too).
+
+    ``options``: ``progress``, ``progress_every``, ``timing``, as for :func:`arun_requests`."""
 
     async def main() -> list[ModelResponse]:
         try:
-            return await arun_requests(provider, requests, store, progress=progress, progress_every=progress_every, timing=timing)
+            return await arun_requests(provider, requests, store, **options)
         finally:
             await provider.aclose()
 

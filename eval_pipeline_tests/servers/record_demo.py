@@ -24,7 +24,7 @@ from eval_pipeline.config import load_project
 from eval_pipeline.evaluators import calibration, judge
 from eval_pipeline.golden import decode_golden, golden_frame, read_golden_set, sample_records
 from eval_pipeline.hashing import unit_interval
-from eval_pipeline.inference.providers import AnthropicProvider
+from eval_pipeline.inference.anthropic_provider import AnthropicProvider
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.prompts import build_requests
