@@ -6,7 +6,8 @@ Nothing is returned for a file with any problem: a bad golden set never reaches 
 
 The line-level readers :func:`jsonl_objects` and :func:`csv_rows` (path in; ``(line, record)``
 out, one :class:`Problem` per bad line) are shared with the human-review ingest
-(``evaluators/review.py``).
+(``evaluators/review.py``); :func:`read_jsonl` (path in; every ``(line, object)`` out, or a
+``ValueError`` listing the bad lines) serves the calibration sets.
 
 Plain Python: no Dagster here.
 """
@@ -129,6 +130,23 @@ def jsonl_objects(
             problems.append(Problem(str(path), i, None, message))
         if obj is not None:
             yield i, obj
+
+
+def read_jsonl(path: str | Path, max_record_bytes: int = 10_000_000) -> list[tuple[int, dict[str, Any]]]:
+    """Every ``(1-based line, object)`` of a JSONL file (blank lines skipped), or ``ValueError``.
+
+    The lines are read by :func:`jsonl_objects`; with any bad line nothing is returned and the
+    error lists the problems as ``<file>:<line>: <what is wrong and how to fix it>`` (the first
+    ``MAX_REPORTED``). For data files that are not golden sets (calibration sets).
+    """
+    problems: list[Problem] = []
+    records = list(jsonl_objects(Path(path), max_record_bytes, problems, allow_blank=True))
+    if problems:
+        shown = [f"{p.file}:{p.line}: {p.message}" if p.line is not None else f"{p.file}: {p.message}"
+                 for p in problems[:MAX_REPORTED]]
+        more = [f"... and {len(problems) - len(shown)} more"] if len(problems) > len(shown) else []
+        raise ValueError(f"{path}: {len(problems)} invalid line(s)\n  " + "\n  ".join(shown + more))
+    return records
 
 
 def _is_blank_row(row: dict[str | None, Any]) -> bool:

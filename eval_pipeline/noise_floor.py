@@ -400,7 +400,7 @@ def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None
     judge may block).
     """
     from eval_pipeline.config import load_project
-    from eval_pipeline.evaluators.calibration import rating_metrics_from_frame
+    from eval_pipeline.evaluators.calibration_metrics import rating_metrics_from_frame
 
     ratings = _labelled_ratings(labelled_review_files(data_dir))
     if not ratings.empty and judge_model is not None:

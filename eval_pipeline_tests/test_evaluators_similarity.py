@@ -9,17 +9,15 @@ import pandas as pd
 import pytest
 
 from eval_pipeline.evaluators.deterministic import EvaluatorConfigError
-from eval_pipeline.evaluators.similarity import (
+from eval_pipeline.evaluators.embeddings import (
     DEFAULT_MODEL_ID,
     EmbeddingCache,
-    SimilarityConfig,
     SimilarityScorer,
-    calibrate_similarity,
     default_model_path,
     model_id_for,
-    score_similarity,
-    validate_similarity_config,
 )
+from eval_pipeline.evaluators.similarity import SimilarityConfig, score_similarity, validate_similarity_config
+from eval_pipeline.evaluators.similarity_calibration import calibrate_similarity
 from eval_pipeline.schemas import SCORE_COLUMNS
 
 PARAPHRASE_SET = Path(__file__).resolve().parents[1] / "data" / "calibration" / "covid_question_similarity.jsonl"
@@ -29,7 +27,7 @@ LOCAL_COPY = Path(__file__).resolve().parents[1] / "data" / "golden" / "covid_qu
 @pytest.fixture(scope="module")
 def model():
     """The packaged model, loaded once for the whole module (loading dominates test time)."""
-    from eval_pipeline.evaluators.similarity import load_model
+    from eval_pipeline.evaluators.embeddings import load_model
 
     return load_model()
 
@@ -156,3 +154,19 @@ def test_similarity_config_from_settings_objects(tmp_path):
     assert SimilarityConfig.from_any({"threshold": 0.6}).threshold == 0.6
     with pytest.raises(EvaluatorConfigError, match=r"^w\.model_path: .* \(no modules\.json\)"):
         validate_similarity_config({"model_path": str(tmp_path)}, "w")
+
+
+def test_paraphrase_loader_reports_every_bad_line_as_value_error(tmp_path):
+    """Lines are read by golden.read_jsonl: a non-object line and a broken line are both named
+    (file and line) in one ValueError, instead of an AttributeError / the first line only."""
+    from eval_pipeline.evaluators.similarity_calibration import load_pair_labels
+
+    good = '{"input": {"question_1": "a", "question_2": "b"}, "expected": 1}'
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("\n".join([good, "[1, 2]", "{broken", "", good]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        load_pair_labels(path)
+    text = str(err.value)
+    assert "2 invalid line(s)" in text
+    assert f"{path}:2: expected a JSON object, got list" in text
+    assert f"{path}:3: invalid JSON" in text

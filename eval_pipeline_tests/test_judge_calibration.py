@@ -9,6 +9,8 @@ from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
 from eval_pipeline.evaluators import calibration as C
+from eval_pipeline.evaluators import calibration_data as CD
+from eval_pipeline.evaluators import calibration_metrics as CM
 from eval_pipeline.evaluators import judge as J
 from eval_pipeline_tests.judge_support import FakeExecutor, user_text
 
@@ -18,7 +20,7 @@ JUDGE = [1, 2, 4, 4, 5, 3, 3, 5, 2, 4]
 
 # ----------------------------------------------------------------------------- pure metrics
 def test_rating_agreement_matches_sklearn_and_scipy():
-    m = C.rating_agreement(HUMAN, JUDGE, scale=(1, 5))
+    m = CM.rating_agreement(HUMAN, JUDGE, scale=(1, 5))
     rounded = [1, 2, 4, 5, 5, 2, 3, 4, 2, 5]  # half-up rounding of HUMAN, by hand
     assert m["n"] == 10
     assert m["exact_agreement"] == pytest.approx(0.6)  # 6 of 10 equal, counted by hand
@@ -31,26 +33,26 @@ def test_rating_agreement_matches_sklearn_and_scipy():
 
 
 def test_rating_agreement_maps_human_scale_and_handles_degenerate_input():
-    assert C.map_to_scale([1, 6, 3.5], (1, 6), (1, 5)).tolist() == [1.0, 5.0, 3.0]
-    assert C.round_half_up([0.5, 1.5, 2.5, 2.49]).tolist() == [1, 2, 3, 2]
+    assert CM.map_to_scale([1, 6, 3.5], (1, 6), (1, 5)).tolist() == [1.0, 5.0, 3.0]
+    assert CM.round_half_up([0.5, 1.5, 2.5, 2.49]).tolist() == [1, 2, 3, 2]
     human_1_6 = [1.0, 6.0, 3.5, 2.25]  # -> 1, 5, 3, 1.8 on 1-5 -> rounded 1, 5, 3, 2
-    m = C.rating_agreement(human_1_6, [1, 5, 3, 2], scale=(1, 5), human_scale=(1, 6))
+    m = CM.rating_agreement(human_1_6, [1, 5, 3, 2], scale=(1, 5), human_scale=(1, 6))
     assert m["exact_agreement"] == 1.0 and m["weighted_kappa"] == pytest.approx(1.0)
-    const = C.rating_agreement([3, 3, 3], [3, 3, 3], scale=(1, 5))
+    const = CM.rating_agreement([3, 3, 3], [3, 3, 3], scale=(1, 5))
     assert const["exact_agreement"] == 1.0 and math.isnan(const["spearman"])
-    empty = C.rating_agreement([math.nan], [3], scale=(1, 5))
+    empty = CM.rating_agreement([math.nan], [3], scale=(1, 5))
     assert empty["n"] == 0 and math.isnan(empty["weighted_kappa"])
     with pytest.raises(ValueError, match="equal length"):
-        C.rating_agreement([1, 2], [1], scale=(1, 5))
+        CM.rating_agreement([1, 2], [1], scale=(1, 5))
 
 
 def test_pairwise_agreement_matches_sklearn():
     human = [1, 1, 2, 2, 1, 2, 1, 2]
     ab = [1, 1, 2, 1, 0, 2, 1, 2]
     ba = [1, 2, 2, 1, 0, 1, 1, 2]
-    final, consistent = C.combine_orders(ab, ba)
+    final, consistent = CM.combine_orders(ab, ba)
     assert final.tolist() == [1, 0, 2, 1, 0, 0, 1, 2]
-    m = C.pairwise_agreement(human, final, consistent)
+    m = CM.pairwise_agreement(human, final, consistent)
     assert m["position_consistency"] == pytest.approx(6 / 8)
     assert m["pairwise_accuracy"] == pytest.approx(4 / 8)
     assert m["pairwise_accuracy_ties_half"] == pytest.approx((4 + 1.5) / 8)
@@ -67,9 +69,9 @@ def test_rating_metrics_from_frame_groups_by_dimension():
         "judge": JUDGE + [1, 2, 3, 1],
         "scale_lo": 1, "scale_hi": [5] * 10 + [3] * 4,
     })
-    out = C.rating_metrics_from_frame(frame, prefix="x/")
+    out = CM.rating_metrics_from_frame(frame, prefix="x/")
     assert set(out) == {"x/a", "x/b"}
-    assert out["x/a"] == C.rating_agreement(HUMAN, JUDGE, (1, 5))
+    assert out["x/a"] == CM.rating_agreement(HUMAN, JUDGE, (1, 5))
     assert out["x/b"]["exact_agreement"] == 0.75 and out["x/b"]["agreement_within_one"] == 0.75
 
 
@@ -94,35 +96,35 @@ def test_calibration_gate():
 # ----------------------------------------------------------------------------- data
 def test_sample_records_is_deterministic_and_order_invariant():
     recs = [{"id": f"r{i}"} for i in range(100)]
-    a = [r["id"] for r in C.sample_records(recs, 10, seed=1)]
-    b = [r["id"] for r in C.sample_records(list(reversed(recs)), 10, seed=1)]
-    c = [r["id"] for r in C.sample_records(recs, 10, seed=2)]
+    a = [r["id"] for r in CD.sample_records(recs, 10, seed=1)]
+    b = [r["id"] for r in CD.sample_records(list(reversed(recs)), 10, seed=1)]
+    c = [r["id"] for r in CD.sample_records(recs, 10, seed=2)]
     assert a == b and a != c and len(set(a)) == 10
-    assert len(C.sample_records(recs, None)) == 100
+    assert len(CD.sample_records(recs, None)) == 100
 
 
 def test_build_samples_from_shared_datasets():
-    samples, human = C.build_rating_samples(C.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=12, seed=0)
+    samples, human = CD.build_rating_samples(CD.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=12, seed=0)
     assert len(samples) == 12 and set(human.dimension) == {"informativeness", "naturalness", "overall"}
     assert len(human) == 36 and human.human.between(1, 6).all()
     assert isinstance(samples.input.iat[0], dict) and "dialogue_act" in samples.input.iat[0]
     assert samples.expected.notna().all()  # reference utterance
-    pairs, labels = C.build_pairwise_samples(C.DEFAULT_DATA_DIR / "llmbar_pairwise.jsonl", n=8)
+    pairs, labels = CD.build_pairwise_samples(CD.DEFAULT_DATA_DIR / "llmbar_pairwise.jsonl", n=8)
     assert len(pairs) == 8 and set(labels.unique()) <= {1, 2} and "baseline_text" in pairs.columns
     assert list(labels.index) == list(pairs.sample_id)
 
 
 def test_bad_dataset_files_name_the_line(tmp_path):
     with pytest.raises(ValueError, match="unknown calibration dataset 'mystery'"):
-        C.dataset_name(tmp_path / "mystery.jsonl")
+        CD.dataset_name(tmp_path / "mystery.jsonl")
     bad = tmp_path / "llmbar_pairwise.jsonl"
     rec = {"id": "x", "input": {"instruction": "i", "output_1": "a", "output_2": "b"}, "expected": 3}
     bad.write_text(json.dumps({**rec, "expected": 1, "id": "ok"}) + "\n" + json.dumps(rec) + "\n")
     with pytest.raises(ValueError, match=r"llmbar_pairwise\.jsonl:2: expected must be 1 or 2"):
-        C.build_pairwise_samples(bad, n=None)
+        CD.build_pairwise_samples(bad, n=None)
     bad.write_text("{not json\n")
     with pytest.raises(ValueError, match=r"llmbar_pairwise\.jsonl:1: invalid JSON"):
-        C.build_pairwise_samples(bad)
+        CD.build_pairwise_samples(bad)
 
 
 # ----------------------------------------------------------------------------- full run
@@ -131,7 +133,7 @@ def rating_oracle(samples, human, noise=None):
     lookup = {}
     for rec in samples.itertuples():
         scores = human[human.sample_id == rec.sample_id].set_index("dimension").human
-        lookup[(rec.input["dialogue_act"], rec.response_text)] = {d: int(C.round_half_up(v)) for d, v in scores.items()}
+        lookup[(rec.input["dialogue_act"], rec.response_text)] = {d: int(CM.round_half_up(v)) for d, v in scores.items()}
 
     def responder(req):
         text = user_text(req)
@@ -145,7 +147,7 @@ def rating_oracle(samples, human, noise=None):
 
 def test_run_calibration_oracle_and_biased_judges():
     base = J.JudgeConfig(model="claude-sonnet-4-5", repeats=1, dimensions=[{"name": "accuracy", "threshold": 3}])
-    samples, human = C.build_rating_samples(C.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=20, seed=0)
+    samples, human = CD.build_rating_samples(CD.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=20, seed=0)
     res = C.run_calibration(FakeExecutor(rating_oracle(samples, human)), base, ["sf_dialogue_nlg_ratings"], n=20, seed=0)
     overall = res.metrics["sf_dialogue_nlg_ratings/overall"]
     assert overall["n"] == 20 and overall["exact_agreement"] == 1.0 and overall["weighted_kappa"] == pytest.approx(1.0)
@@ -169,7 +171,7 @@ def test_run_calibration_oracle_and_biased_judges():
 
 def test_run_calibration_pairwise_oracle_and_failures():
     base = J.JudgeConfig(model="claude-sonnet-4-5", repeats=1, max_attempts=1, dimensions=[{"name": "accuracy"}])
-    pairs, labels = C.build_pairwise_samples(C.DEFAULT_DATA_DIR / "human_preference_pairwise.jsonl", n=12)
+    pairs, labels = CD.build_pairwise_samples(CD.DEFAULT_DATA_DIR / "human_preference_pairwise.jsonl", n=12)
     by_outputs = {(p.response_text, p.baseline_text): labels[p.sample_id] for p in pairs.itertuples()}
     broken = pairs.sample_id.iat[0]
     broken_output = pairs.response_text.iat[0]
@@ -199,20 +201,32 @@ def test_calibration_metrics_have_bootstrap_intervals_and_the_gate_uses_the_lowe
     import numpy as np
     from scipy.stats import bootstrap
 
-    m = C.rating_agreement(HUMAN, JUDGE, scale=(1, 5))
+    m = CM.rating_agreement(HUMAN, JUDGE, scale=(1, 5))
     for k in ("exact_agreement", "agreement_within_one", "weighted_kappa", "spearman"):
         assert m[f"{k}_ci_low"] <= m[k] <= m[f"{k}_ci_high"], k
     rounded = np.array([1, 2, 4, 5, 5, 2, 3, 4, 2, 5])
     ref = bootstrap((rounded, np.array(JUDGE)), lambda a, b: float(np.mean(a == b)), paired=True, vectorized=False,
-                    n_resamples=C.BOOTSTRAP_RESAMPLES, method="percentile", random_state=np.random.default_rng(0))
+                    n_resamples=CM.BOOTSTRAP_RESAMPLES, method="percentile", random_state=np.random.default_rng(0))
     assert m["exact_agreement_ci_low"] == pytest.approx(np.quantile(ref.bootstrap_distribution, 0.025))
     # pairwise: accuracy 0.85 on 20 items clears 0.8 as a point estimate, not as a lower bound
     human = [1, 2] * 10
     final = list(human)
     final[0], final[1], final[2] = 2, 1, 2
-    p = C.pairwise_agreement(human, final, [True] * 20)
+    p = CM.pairwise_agreement(human, final, [True] * 20)
     assert p["pairwise_accuracy"] == pytest.approx(0.85) and p["pairwise_accuracy_ci_low"] < 0.8
     assert p["position_consistency_ci_low"] < 1.0 == p["position_consistency"]
     ok, reasons = C.calibration_gate({"ds": p}, {"pairwise_accuracy": 0.8})
     assert not ok and "lower bound" in reasons[0] and "(n=20)" in reasons[0]
     assert C.calibration_gate({"ds": p}, {"pairwise_accuracy": 0.6}) == (True, [])
+
+
+def test_load_jsonl_names_every_bad_line_and_keeps_line_numbers(tmp_path):
+    """Calibration files are read by golden.read_jsonl: all bad lines in one ValueError; good
+    records keep their 1-based line (blank lines counted) for later messages."""
+    p = tmp_path / "llmbar_pairwise.jsonl"
+    p.write_text('{"id": "a"}\n\n{"id": "b"}\n', encoding="utf-8")
+    assert [(r["id"], r["_line"]) for r in CD.load_jsonl(p)] == [("a", 1), ("b", 3)]
+    p.write_text('{"id": "a"}\n"text"\n{oops\n{"x": 1}\n', encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        CD.load_jsonl(p)
+    assert f"{p}:2: expected a JSON object" in str(err.value) and f"{p}:3: invalid JSON" in str(err.value)

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from eval_pipeline.evaluators import calibration as C
+from eval_pipeline.evaluators import calibration_metrics as CM
 from eval_pipeline.evaluators import judge as J
 from eval_pipeline.evaluators import review as R
 from eval_pipeline_tests.judge_support import FakeExecutor, samples_frame, user_text
@@ -106,7 +106,7 @@ def test_export_label_ingest_round_trip(tmp_path, suffix):
     r = got.ratings.sort_values(["sample_id", "dimension"]).reset_index(drop=True)
     assert r[["sample_id", "dimension", "human"]].values.tolist() == [["s1", "accuracy", 2.0], ["s1", "tone", 5.0], ["s2", "tone", 3.0]]
     assert r.judge.tolist() == [4.0, 5.0, 4.0]
-    metrics = C.rating_metrics_from_frame(r)
+    metrics = CM.rating_metrics_from_frame(r)
     assert metrics["accuracy"]["n"] == 1 and metrics["tone"]["exact_agreement"] == 0.5
     g = {x["metadata"]["original_sample_id"]: x for x in got.golden}
     assert set(g) == {"s1", "s2"}

@@ -11,8 +11,8 @@ import pytest
 
 from eval_pipeline.evaluators import calibration as C
 from eval_pipeline.evaluators import judge as J
-from eval_pipeline.inference.limits import RetryPolicy
 from eval_pipeline.inference.anthropic_provider import AnthropicProvider
+from eval_pipeline.inference.limits import RetryPolicy
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline_tests.judge_support import samples_frame

@@ -151,7 +151,7 @@ class EmbeddingResource(dg.ConfigurableResource):
         Loaded models are shared within the process."""
         from pathlib import Path
 
-        from eval_pipeline.evaluators.similarity import SimilarityScorer
+        from eval_pipeline.evaluators.embeddings import SimilarityScorer
 
         if self.cache_path:
             cache = Path(self.cache_path)

@@ -4,8 +4,9 @@ One module per family, each a plain-Python layer (no dagster):
 
 * :mod:`eval_pipeline.evaluators.deterministic`: configurable checks (valid JSON, JSON Schema,
   label in set, exact match, regex, forbidden phrases, contains, length, ROUGE-L/BLEU, custom).
-* :mod:`eval_pipeline.evaluators.similarity`: sentence-embedding cosine against a reference,
-  with an on-disk embedding cache and threshold calibration.
+* :mod:`eval_pipeline.evaluators.similarity`: sentence-embedding cosine against a reference
+  (embeddings and their on-disk cache in ``embeddings.py``, threshold calibration in
+  ``similarity_calibration.py``).
 * :mod:`eval_pipeline.evaluators.metrics`: eval-set metrics over score rows (pass rate with a
   Wilson interval, accuracy / macro-F1, pass@k, ECE, ROUGE-L, BLEU, top failures).
 * ``judge.py`` / ``calibration.py`` / ``review.py``: LLM-as-judge family.

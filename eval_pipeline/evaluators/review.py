@@ -12,7 +12,7 @@
    columns) with empty ``human_label`` / ``human_expected`` / ``human_notes`` fields.
 3. :func:`ingest_review` validates a labelled file (every error names file, line and field)
    and returns (a) long rating rows for
-   :func:`eval_pipeline.evaluators.calibration.rating_metrics_from_frame` and (b) golden-set
+   :func:`eval_pipeline.evaluators.calibration_metrics.rating_metrics_from_frame` and (b) golden-set
    records (``id, input, expected, metadata``) with ``metadata.source = "human_review"``.
 """
 from __future__ import annotations

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default, as the pipeline runs; 1 = steadier figures on a busy machine)")
     args = ap.parse_args(argv)
 
-    from eval_pipeline.evaluators.similarity import SimilarityScorer, load_model
+    from eval_pipeline.evaluators.embeddings import SimilarityScorer, load_model
 
     responses, references = build_pairs(args.pairs)
     rng = random.Random(1)

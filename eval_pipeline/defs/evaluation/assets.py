@@ -357,12 +357,12 @@ def calibration_n() -> int:
     "them (Youden's J): choose similarity thresholds from data.",
 )
 def similarity_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, embeddings: EmbeddingResource) -> dg.MaterializeResult:
-    from eval_pipeline.evaluators import similarity
+    from eval_pipeline.evaluators import similarity_calibration
 
     project, wh = eval_config.load(), warehouse.get()
     configured = sorted({es.similarity.threshold for s in project.suites.values() for es in s.eval_sets if es.family == "similarity"}) or [0.85]
     scorer = embeddings.scorer(None, warehouse.resolved_url())
-    cal = similarity.calibrate_similarity(scorer, project.base / "calibration" / "covid_question_similarity.jsonl", configured_threshold=configured[0])
+    cal = similarity_calibration.calibrate_similarity(scorer, project.base / "calibration" / "covid_question_similarity.jsonl", configured_threshold=configured[0])
     payload = cal.to_dict()
     uri = wh.write_bytes("calibration/similarity/latest.json", scoring.dumps(payload), content_type="application/json")
     return dg.MaterializeResult(metadata={
