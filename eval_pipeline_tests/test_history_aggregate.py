@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 
 from eval_pipeline.history import sql as q
-from eval_pipeline.history.aggregate import (
-    HistorySources, list_scored_runs, load_run_scores, load_runs, open_history, query_history, refresh_history,
-    refresh_warehouse_history,
-)
+from eval_pipeline.history.aggregate import refresh_history, refresh_warehouse_history
+from eval_pipeline.history.runs import list_scored_runs, load_run_scores, load_runs, open_history, query_history
+from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.history.stats import RunRef, regression_report, select_baseline
 from eval_pipeline.schemas import SCORE_COLUMNS
 from eval_pipeline.warehouse import Warehouse
@@ -210,7 +209,7 @@ def test_refresh_from_s3_warehouse(tree: Path, tmp_path: Path, seaweed_s3, monke
 
 
 def test_regression_report_for_run_picks_baseline_and_flags(tree: Path):
-    from eval_pipeline.history.aggregate import regression_report_for_run
+    from eval_pipeline.history.runs import regression_report_for_run
     from eval_pipeline.history.stats import RegressionConfig
 
     con = duckdb.connect()

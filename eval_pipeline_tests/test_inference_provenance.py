@@ -207,7 +207,8 @@ def test_demo_replay_is_labelled_synthetic_in_run_json_metadata_and_history(inst
     assert md["live_answers_only"] is False and md["answer_provenance"] == {"synthetic": n} and md["answers"] == art["answers"]
     assert _md(result, "model_responses")["answers"] == f"NOT LIVE - synthetic answers: {n}/{n} (replay of data/recordings)"
 
-    from eval_pipeline.history.aggregate import query_history, refresh_warehouse_history
+    from eval_pipeline.history.aggregate import refresh_warehouse_history
+    from eval_pipeline.history.runs import query_history
 
     refresh_warehouse_history(WarehouseResource(url=str(wh)).get(), db_path=tmp_path / "history.duckdb")
     ops = query_history(tmp_path / "history.duckdb", "SELECT * FROM ops_history WHERE suite = '__all__'")

@@ -18,6 +18,7 @@ from eval_pipeline import noise_floor, versions
 from eval_pipeline import warehouse as shim
 from eval_pipeline.config import load_project
 from eval_pipeline.history import aggregate
+from eval_pipeline.history import runs as history_runs
 from eval_pipeline.monitoring import config as monitoring_config
 from eval_pipeline.storage import Warehouse, WarehouseError, keys
 
@@ -58,7 +59,7 @@ def test_run_artifact_key_is_read_back_by_the_history(wh: Warehouse):
     assert keys.run_artifact(D, MV) == f"runs/date={D}/model_version={MV}/run.json"
     con = wh.connect_duckdb()
     try:
-        runs = aggregate.load_runs(con, aggregate.HistorySources.for_warehouse(wh).runs_glob)
+        runs = history_runs.load_runs(con, aggregate.HistorySources.for_warehouse(wh).runs_glob)
     finally:
         con.close()
     assert runs.to_dict("records") == [

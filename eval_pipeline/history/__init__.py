@@ -3,8 +3,11 @@
 Plain Python (no Dagster). One stage per module:
 
 * ``sql.py``            every SQL string (aggregation, run loading, example queries); no I/O.
+* ``sources.py``        the warehouse globs the history is built from (scores, responses, runs).
 * ``aggregate.py``      DuckDB over the warehouse Parquet -> ``score_history`` / ``ops_history`` /
                         ``failure_modes`` (Parquet + a DuckDB file, one writer, atomic swap).
+* ``runs.py``           read it back: the history database, one run's scores, the run list,
+                        the regression report of a candidate run.
 * ``stats.py``          candidate vs baseline: paired tests, effect CIs, BH, verdicts, baseline choice.
 * ``control_charts.py`` Shewhart, p-chart, EWMA, CUSUM, debounce.
 * ``alerts.py``         the configurable alert rules over the history tables.
@@ -16,7 +19,7 @@ Plain Python (no Dagster). One stage per module:
 Example queries over the history database (``sql.EXAMPLE_QUERIES``)::
 
     from eval_pipeline.history import sql
-    from eval_pipeline.history.aggregate import query_history
+    from eval_pipeline.history.runs import query_history
     query_history(db, sql.TREND_QUERY, ["claude-haiku-4-5", "exact_match"])
     query_history(db, sql.CANDIDATE_VS_BASELINE_QUERY, ["2025-01-31", "candidate-mv", "production-mv"])
     query_history(db, sql.ALERT_WINDOW_QUERY, ["claude-haiku-4-5", "2025-01-01"])

@@ -1,5 +1,11 @@
 """Build the longitudinal history: every scores / responses Parquet file -> aggregate tables.
 
+In: a DuckDB connection that can read the warehouse and its
+:class:`~eval_pipeline.history.sources.HistorySources`. Out: ``score_history`` /
+``ops_history`` / ``failure_modes`` as per-date Parquet parts, ``<table>.parquet`` files and a
+DuckDB database file, described by a :class:`HistoryRefresh`. Reading them back (and one run's
+scores, the regression report) is :mod:`eval_pipeline.history.runs`.
+
 I/O only; the SQL lives in :mod:`eval_pipeline.history.sql`. Functions take a
 DuckDB connection that can already read the warehouse (a local folder, or
 ``s3://`` with httpfs and credentials configured, e.g. by the ``Warehouse``)
@@ -34,32 +40,10 @@ import pandas as pd
 from filelock import FileLock
 
 from eval_pipeline.history import sql as q
+from eval_pipeline.history.runs import open_history, regression_report_for_run  # noqa: F401  (re-exported: defs/history/assets.py)
+from eval_pipeline.history.sources import HistorySources, has_files
 
 HISTORY_TABLES = ("score_history", "ops_history", "failure_modes")
-
-
-@dataclass(frozen=True)
-class HistorySources:
-    """Globs of the warehouse tables the history is built from (``None``: table absent)."""
-
-    scores_glob: str | None
-    responses_glob: str | None = None
-    runs_glob: str | None = None
-
-    @classmethod
-    def for_root(cls, root: str | os.PathLike) -> "HistorySources":
-        """Standard layout under a warehouse root (local path or ``s3://bucket/prefix``)."""
-        r = str(root).rstrip("/")
-        return cls(
-            scores_glob=f"{r}/scores/*/*/*/*.parquet",  # family=/date=/model_version=/data.parquet
-            responses_glob=f"{r}/responses/*/*/*.parquet",  # date=/model_version=/data.parquet
-            runs_glob=f"{r}/runs/*/*/run.json",  # date=/model_version=/run.json
-        )
-
-    @classmethod
-    def for_warehouse(cls, warehouse) -> "HistorySources":
-        """Standard layout under an ``eval_pipeline.warehouse.Warehouse`` (local or S3)."""
-        return cls.for_root(warehouse.root)
 
 
 @dataclass
@@ -81,16 +65,6 @@ class HistoryRefresh:
     dates_reused: list[str] = field(default_factory=list)
     dates_removed: list[str] = field(default_factory=list)
     parts_dir: str | None = None
-
-
-def has_files(con: duckdb.DuckDBPyConnection, glob: str | None) -> bool:
-    """True if ``glob`` (local or ``s3://``) matches at least one file."""
-    if not glob:
-        return False
-    try:
-        return con.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()[0] > 0
-    except duckdb.IOException:
-        return False
 
 
 def history_selects(con: duckdb.DuckDBPyConnection, sources: HistorySources) -> dict[str, str]:
@@ -362,113 +336,3 @@ def refresh_warehouse_history(warehouse, *, db_path: str | os.PathLike, parquet_
                                parquet_dir=warehouse.uri(parquet_prefix).rstrip("/"))
     finally:
         con.close()
-
-
-def open_history(db_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
-    """Read-only connection to the history database; an in-memory empty history if it does not exist yet."""
-    if os.path.exists(db_path):
-        return duckdb.connect(str(db_path), read_only=True)
-    con = duckdb.connect()
-    for table, cols, types in (
-        ("score_history", q.SCORE_HISTORY_COLUMNS, q.SCORE_HISTORY_TYPES),
-        ("ops_history", q.OPS_HISTORY_COLUMNS, q.OPS_HISTORY_TYPES),
-        ("failure_modes", q.FAILURE_MODE_COLUMNS, {"n": "BIGINT", "share": "DOUBLE"}),
-    ):
-        con.execute(f"CREATE TABLE {table} AS {q.empty_table_sql(cols, types)}")
-    return con
-
-
-def query_history(db_path: str | os.PathLike, sql: str, params: list | None = None) -> pd.DataFrame:
-    """Run one (small-result) query against the history database, e.g. a :data:`sql.EXAMPLE_QUERIES` entry."""
-    con = open_history(db_path)
-    try:
-        return con.execute(sql, params or []).df()
-    finally:
-        con.close()
-
-
-def _empty_run_scores() -> pd.DataFrame:
-    return pd.DataFrame(columns=["suite", "eval_set", "sample_id", "repeat", "family", "metric",
-                                 "value", "passed", "category", "infra_error"])
-
-
-def load_run_scores(
-    con: duckdb.DuckDBPyConnection, scores_glob: str, date: str, model_version: str,
-    families: list[str] | None = None,
-) -> pd.DataFrame:
-    """Per-sample score rows of one run, read with partition pruning (only that run's files).
-
-    With the standard layout glob (``.../scores/*/*/*/*.parquet``) the glob is narrowed to
-    that run's partitions; with ``families`` given it becomes exact prefixes
-    (``.../scores/family=<f>/date=<d>/model_version=<mv>/``), so on S3 only that run's
-    objects are listed instead of every partition (seconds saved at 7,300 partitions). Returns an empty frame (with the
-    columns) when the run has no scores.
-    """
-    suffix = "/*/*/*/*.parquet"
-    if scores_glob.endswith(suffix):
-        root = scores_glob[: -len(suffix)]
-        run = f"date={date}/model_version={model_version}/*.parquet"
-        if families:  # exact prefixes: an S3 listing of only this run's objects
-            globs = [f"{root}/family={f}/{run}" for f in families]
-            globs = [g for g in globs if has_files(con, g)]
-            if not globs:
-                return _empty_run_scores()
-            return con.execute(q.run_scores_sql(q.parquet_source(globs), date, model_version, families)).df()
-        scores_glob = f"{root}/*/{run}"
-    if not has_files(con, scores_glob):
-        return _empty_run_scores()
-    return con.execute(q.run_scores_sql(q.parquet_source(scores_glob), date, model_version, families)).df()
-
-
-def load_runs(con: duckdb.DuckDBPyConnection, runs_glob: str | None) -> pd.DataFrame:
-    """Run artifacts as date, model_version, passed (null when run.json does not say)."""
-    if not has_files(con, runs_glob):
-        return pd.DataFrame(columns=q.RUN_COLUMNS)
-    return con.execute(q.runs_sql(runs_glob)).df()
-
-
-def list_scored_runs(history: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every (date, model_version) that has scores in the history database."""
-    return history.execute(
-        "SELECT DISTINCT date, model_version FROM score_history ORDER BY date, model_version"
-    ).df()
-
-
-def list_runs_from_files(con: duckdb.DuckDBPyConnection, scores_glob: str | None) -> pd.DataFrame:
-    """(date, model_version) of every scores partition, from the file listing only (no file is read)."""
-    if not has_files(con, scores_glob):
-        return pd.DataFrame(columns=["date", "model_version"])
-    return con.execute(
-        "SELECT DISTINCT regexp_extract(file, 'date=([^/]+)', 1) AS date, "
-        "regexp_extract(file, 'model_version=([^/]+)', 1) AS model_version FROM glob(?) ORDER BY 1, 2",
-        [scores_glob],
-    ).df()
-
-
-def regression_report_for_run(
-    con: duckdb.DuckDBPyConnection,
-    sources: HistorySources,
-    candidate,
-    *,
-    production_model_version: str | None = None,
-    config=None,
-    families: list[str] | None = None,
-    runs: pd.DataFrame | None = None,
-):
-    """Choose the baseline for ``candidate`` (a ``stats.RunRef``), load both runs and compare them.
-
-    Known runs: ``runs`` if given (e.g. ``list_scored_runs(history_db)``, cheap), else every scored
-    partition from the file listing; merged with ``runs/.../run.json`` pass/fail. Pass ``families``
-    (e.g. ``SELECT DISTINCT family FROM score_history``) for exact S3 prefixes.
-    Returns a ``stats.RegressionReport`` (``status="no_baseline"`` on a first run).
-    """
-    from eval_pipeline.history.stats import regression_report, select_baseline
-
-    scored = runs[["date", "model_version"]] if runs is not None else list_runs_from_files(con, sources.scores_glob)
-    artifacts = load_runs(con, sources.runs_glob)
-    runs = scored.merge(artifacts, on=["date", "model_version"], how="left") if len(artifacts) else scored
-    baseline, why = select_baseline(runs, candidate, production_model_version)
-    cand = load_run_scores(con, sources.scores_glob, candidate.date, candidate.model_version, families)
-    base = (load_run_scores(con, sources.scores_glob, baseline.date, baseline.model_version, families)
-            if baseline else None)
-    return regression_report(cand, base, config, candidate=candidate, baseline=baseline, baseline_reason=why)

@@ -1,0 +1,46 @@
+"""Where the history is built from: the warehouse globs and a cheap "are there files" check.
+
+In: a warehouse root (local folder or ``s3://bucket/prefix``) or a ``Warehouse``, and a DuckDB
+connection able to list it. Out: :class:`HistorySources` (globs of the scores, responses and
+run artifacts) and :func:`has_files` (does a glob match anything; nothing is read).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class HistorySources:
+    """Globs of the warehouse tables the history is built from (``None``: table absent)."""
+
+    scores_glob: str | None
+    responses_glob: str | None = None
+    runs_glob: str | None = None
+
+    @classmethod
+    def for_root(cls, root: str | os.PathLike) -> "HistorySources":
+        """Standard layout under a warehouse root (local path or ``s3://bucket/prefix``)."""
+        r = str(root).rstrip("/")
+        return cls(
+            scores_glob=f"{r}/scores/*/*/*/*.parquet",  # family=/date=/model_version=/data.parquet
+            responses_glob=f"{r}/responses/*/*/*.parquet",  # date=/model_version=/data.parquet
+            runs_glob=f"{r}/runs/*/*/run.json",  # date=/model_version=/run.json
+        )
+
+    @classmethod
+    def for_warehouse(cls, warehouse) -> "HistorySources":
+        """Standard layout under an ``eval_pipeline.warehouse.Warehouse`` (local or S3)."""
+        return cls.for_root(warehouse.root)
+
+
+def has_files(con: duckdb.DuckDBPyConnection, glob: str | None) -> bool:
+    """True if ``glob`` (local or ``s3://``) matches at least one file."""
+    if not glob:
+        return False
+    try:
+        return con.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()[0] > 0
+    except duckdb.IOException:
+        return False
