@@ -205,9 +205,19 @@ class Suite(BaseModel):
     owner: str = ""
     baseline_model_version: str | None = Field(None, description="Registry name of the production model version used as the baseline.")
     error_rate_ceiling: float = Field(0.05, ge=0.0, le=1.0)
+    regression: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of the regression report / release gate for this suite's rows (keys of "
+        "eval_pipeline.history.stats.RegressionConfig: alpha, min_effect, gate_segments, gate_procedure, ...).")
     eval_sets: list[EvalSet] = Field(min_length=1)
 
     _file: Path | None = PrivateAttr(default=None)
+
+    def regression_config(self):
+        """The suite's ``regression:`` section as a validated ``stats.RegressionConfig`` (defaults for missing keys)."""
+        from eval_pipeline.history.stats import RegressionConfig  # local: keeps config import light
+
+        return RegressionConfig.from_dict(self.regression, where="regression")
 
     @field_validator("name")
     @classmethod
@@ -283,6 +293,12 @@ def load_suite(path: str | Path, base: Path | None = None, validate_evaluators: 
     for i, es in enumerate(suite.eval_sets):
         es._source_path = resolve_data_path(es.source, base, path, f"eval_sets[{i}].source")
         es._base = base
+    from eval_pipeline.history.stats import RegressionConfigError
+
+    try:
+        suite.regression_config()
+    except RegressionConfigError as e:
+        raise ConfigError(path, e.key, e.reason) from None
     if validate_evaluators:
         _validate_family_specs(suite, path, base)
     return suite

@@ -9,7 +9,8 @@ Out: JSON-able decisions. The Dagster checks ``quality_gate`` / ``no_significant
   only when the judge is calibrated; that is decided upstream in ``scoring.apply_thresholds``).
 * :func:`regression_gate`: blocked when a row of the gated family is a significant regression
   (:func:`eval_pipeline.history.stats.gate_rows`; the family and its correction are named in the
-  report summary ``gate_procedure`` / ``gate``); no baseline or no overlap does not block.
+  report summary ``gate_procedure`` / ``gate``, the rows in ``gated_rows``; gated rows are decided on
+  their one-sided ``p_gate``); no baseline or no overlap does not block.
 * :func:`release_decision`: approved iff neither blocks.
 """
 from __future__ import annotations
@@ -40,10 +41,13 @@ def regression_gate(report: dict[str, Any]) -> dict[str, Any]:
     summary = report.get("summary", {})
     rows = pd.DataFrame(report.get("rows") or [])
     blocking = gate_rows(rows)
+    gated = rows[rows["gating"].fillna(False).astype(bool)] if "gating" in rows else rows.iloc[0:0]
     return {
         "passed": len(blocking) == 0, "status": summary.get("status"), "message": summary.get("message"),
         "gate_procedure": summary.get("gate_procedure"), "gate": summary.get("gate"),
         "gate_family_size": summary.get("gate_family_size"), "alpha": summary.get("alpha"),
+        "gated_rows": [f"{r['suite']}/{r['eval_set']}:{r['metric']}.{r['measure']}"
+                       + ("" if r["segment"] == "__all__" else f"[{r['segment']}]") for _, r in gated.iterrows()],
         "n_blocking": int(len(blocking)), "blocking": blocking.to_dict(orient="records"),
     }
 

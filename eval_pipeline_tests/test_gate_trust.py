@@ -76,7 +76,13 @@ def test_five_samples_dropping_from_3_of_3_to_2_of_3_get_the_exact_p_value():
     c = sim.score_frame(cand)
     b = sim.score_frame(base)
     row = regression_report(c, b, RegressionConfig(min_pairs=5)).rows.iloc[0]
-    assert row["p_value"] == pytest.approx(0.0625) and row["verdict"] == "no_change"
+    assert row["p_value"] == pytest.approx(0.0625)  # two-sided, descriptive
+    # the gate's one-sided exact p: all 5 non-zero differences are drops -> 1 / 2^5
+    assert row["p_worse"] == pytest.approx(1 / 32) and row["p_gate"] == pytest.approx(1 / 32)
+    assert row["verdict"] == "regression"
+    cand[4, 0] = True  # only 4 samples drop: one-sided exact p = 1 / 2^4 = 0.0625 -> not significant
+    row4 = regression_report(sim.score_frame(cand), b, RegressionConfig(min_pairs=5)).rows.iloc[0]
+    assert row4["p_worse"] == pytest.approx(1 / 16) and row4["verdict"] == "no_change"
 
 
 def test_nominal_5_percent_size_is_not_exceeded_with_few_tied_samples():
@@ -164,3 +170,129 @@ def test_release_decision_combines_quality_gate_and_gated_regressions():
     d = release_decision(art_fail, good)
     assert not d["approved"] and d["quality_gate"]["blocking_failures"] == ["s/e:pass_rate"]
     assert release_decision(art_ok, {"summary": {"status": "no_baseline"}, "rows": []})["approved"]
+
+
+# --------------------------------------------------------------------------- one-sided gate
+def _mcnemar_runs(n_worse: int, n_better: int, n_same: int = 200, metric: str = "m"):
+    """Paired single-repeat pass/fail runs with the given discordant counts (the rest pass on both sides)."""
+    base = np.r_[np.ones(n_worse, bool), np.zeros(n_better, bool), np.ones(n_same, bool)]
+    cand = np.r_[np.zeros(n_worse, bool), np.ones(n_better, bool), np.ones(n_same, bool)]
+    return (_frame(cand.astype(float), cand, metric, "deterministic"),
+            _frame(base.astype(float), base, metric, "deterministic"))
+
+
+def test_gated_p_value_is_the_one_sided_mcnemar_binomial_test():
+    c, b = _mcnemar_runs(15, 6)
+    row = regression_report(c, b).rows.iloc[0]
+    assert row["p_worse"] == pytest.approx(stats.binomtest(15, 21, 0.5, alternative="greater").pvalue)
+    assert row["p_value"] == pytest.approx(stats.binomtest(15, 21, 0.5).pvalue)  # two-sided, descriptive
+    # 9 points worse, two-sided p = 0.078 (the old gate: no_change), one-sided p = 0.039 < 0.05: blocks
+    assert row["p_value"] > 0.05 and row["p_gate"] == pytest.approx(row["p_worse"]) and row["p_gate"] < 0.05
+    assert row["verdict"] == "regression" and row["gating"]
+    assert not regression_gate(report_dict(regression_report(c, b)))["passed"]
+
+
+def test_a_candidate_that_improves_a_lot_never_produces_a_gated_regression():
+    rng = np.random.default_rng(7)
+    c, b = _mcnemar_runs(2, 60)  # candidate fixes 60 failures, breaks 2
+    rep = regression_report(c, b)
+    row = rep.rows.iloc[0]
+    assert row["verdict"] == "improvement" and row["p_worse"] > 0.99 and not rep.has_regression
+    # continuous scores, both directions: a judge score that rises / a spread that falls is never gated as worse
+    n = 300
+    vb = rng.uniform(1, 4, n)
+    up = pd.concat([_frame(vb + 1.0 + rng.normal(0, 0.2, n), [None] * n, "helpfulness"),
+                    _frame(np.zeros(n), [None] * n, "helpfulness_spread")])
+    down = pd.concat([_frame(vb, [None] * n, "helpfulness"), _frame(np.full(n, 2.0), [None] * n, "helpfulness_spread")])
+    rep2 = regression_report(up, down)
+    assert set(rep2.rows["verdict"]) == {"improvement"} and (rep2.rows["p_worse"] > 0.99).all()
+    assert not rep2.has_regression
+    gated = rep2.rows[rep2.rows["gating"]]
+    assert gated["metric"].tolist() == ["helpfulness"] and gated["p_gate"].iloc[0] > 0.99
+
+
+def test_one_sided_wilcoxon_matches_scipy_and_sign_flip_in_the_metric_direction():
+    rng = np.random.default_rng(5)
+    d = rng.normal(-0.2, 1.0, 80)
+    assert paired_location_test(d, alternative="less") == pytest.approx(stats.wilcoxon(d, alternative="less").pvalue)
+    assert paired_location_test(d, alternative="greater") == pytest.approx(stats.wilcoxon(d, alternative="greater").pvalue)
+    small = np.r_[-2.0, -1, -1, -3, -0.5, 1, 2, np.zeros(5)]  # exact: P(T+ <= observed T+) over 2^7 sign flips
+    nz = small[small != 0]
+    ranks = stats.rankdata(np.abs(nz))
+    observed = ranks[nz > 0].sum()
+    exact_less = np.mean([sum(r for r, s in zip(ranks, bits) if s) <= observed for bits in np.ndindex(*(2,) * 7)])
+    assert paired_location_test(small, alternative="less") == pytest.approx(exact_less)
+    assert paired_location_test(small, alternative="less") < paired_location_test(small) / 2 + 1e-12
+    assert paired_location_test(np.r_[-1.0, 0, 0], alternative="less") == 0.5
+    assert paired_location_test(np.r_[-1.0, 0, 0], alternative="greater") == 1.0
+
+
+def test_one_sided_gate_keeps_the_whole_gate_false_block_rate_within_alpha():
+    """A/A (same model, fresh draws) on 4 gated metrics: one-sided McNemar + Holm, as the gate does, blocks
+    at most 5 % of equally good candidates (upper bound of its rate checked with a binomial test)."""
+    from eval_pipeline.history.stats import adjust, mcnemar_exact
+
+    rng = np.random.default_rng(12)
+    blocked, sims = 0, 800
+    for _ in range(sims):
+        p = [mcnemar_exact(*sim.draw_outcomes(sim.sample_pass_probabilities(300, 0.8, 0.5, rng), 2, rng).T,
+                           alternative="worse")[2] for _ in range(4)]
+        blocked += bool((adjust(p, "holm") < 0.05).any())
+    assert blocked / sims <= 0.05 and stats.binomtest(blocked, sims, 0.05, alternative="greater").pvalue > 0.05
+    assert blocked > 0  # not vacuous: the gate does fire on noise sometimes, just not more than alpha
+
+
+# --------------------------------------------------------------------------- suite YAML `regression:`
+def _suite_yaml(tmp_path, regression: dict | None) -> "Path":
+    import yaml
+
+    (tmp_path / "suites").mkdir(exist_ok=True)
+    (tmp_path / "golden").mkdir(exist_ok=True)
+    (tmp_path / "golden" / "g.jsonl").write_text('{"id": "1", "input": "hi", "expected": "x"}\n')
+    suite = {"name": "s", "eval_sets": [{"name": "e", "family": "deterministic", "task": "t", "source": "golden/g.jsonl",
+                                         "checks": [{"type": "exact_match"}]}]}
+    if regression is not None:
+        suite["regression"] = regression
+    p = tmp_path / "suites" / "s.yaml"
+    p.write_text(yaml.safe_dump(suite))
+    return p
+
+
+def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tmp_path):
+    from eval_pipeline.config import load_suite
+
+    n = 1000
+    cats = np.array(list("abcde"))[np.arange(n) % 5]
+    base = np.ones(n, bool)
+    cand = base.copy()
+    cand[cats == "a"] = np.r_[np.zeros(60, bool), np.ones(140, bool)]  # segment a: -30 points, overall -6
+    c = _frame(cand.astype(float), cand, "m", "deterministic", cats=cats)
+    b = _frame(base.astype(float), base, "m", "deterministic", cats=cats)
+    opted = load_suite(_suite_yaml(tmp_path, {"gate_segments": True, "min_effect": 0.07}), tmp_path, validate_evaluators=False)
+    cfg = opted.regression_config()
+    assert cfg.gate_segments and cfg.min_effect == 0.07 and cfg.alpha == 0.05
+    rep = regression_report(c, b, {"s": cfg})  # the mapping the regression_report asset passes
+    assert rep.has_regression and rep.summary()["gate_segments"] is True
+    assert rep.gate_regressions["segment"].tolist() == ["a"]
+    assert not regression_gate(report_dict(rep))["passed"]
+    assert report_dict(rep)["suite_configs"]["s"]["gate_segments"] is True
+    plain = load_suite(_suite_yaml(tmp_path, {"min_effect": 0.07}), tmp_path, validate_evaluators=False)
+    assert not regression_report(c, b, {"s": plain.regression_config()}).has_regression  # segments: drill-down only
+    default = load_suite(_suite_yaml(tmp_path, None), tmp_path, validate_evaluators=False)
+    assert default.regression_config() == RegressionConfig()
+
+
+@pytest.mark.parametrize("section, key, needle", [
+    ({"gate_segmnts": True}, "regression.gate_segmnts", "unknown key"),
+    ({"alpha": 1.5}, "regression.alpha", "must be in (0, 1)"),
+    ({"gate_procedure": "fdr"}, "regression.gate_procedure", "use one of"),
+    ({"gate_segments": "yes"}, "regression.gate_segments", "is not a bool"),
+])
+def test_bad_regression_section_fails_at_load_naming_file_and_key(tmp_path, section, key, needle):
+    from eval_pipeline.config import ConfigError, load_suite
+
+    p = _suite_yaml(tmp_path, section)
+    with pytest.raises(ConfigError) as ei:
+        load_suite(p, tmp_path, validate_evaluators=False)
+    msg = str(ei.value)
+    assert str(p) in msg and key in msg and needle in msg and ei.value.key == key

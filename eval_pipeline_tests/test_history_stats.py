@@ -147,7 +147,7 @@ def test_select_baseline_prefers_production_then_last_passing_run():
 
 
 def test_config_errors_name_the_key():
-    with pytest.raises(ValueError, match=r"regression\.min_effect=3"):
+    with pytest.raises(ValueError, match=r"regression\.min_effect: 3: give a fraction"):
         RegressionConfig.from_dict({"min_effect": 3})
     with pytest.raises(ValueError, match="unknown key"):
         RegressionConfig.from_dict({"alpah": 0.1})
@@ -173,3 +173,20 @@ def test_gate_family_is_holm_over_overall_rows_and_segments_are_bh_drill_down():
     opt_in = regression_report(frames["c"], frames["b"], RegressionConfig(gate_segments=True)).rows
     assert opt_in["gating"].all()
     np.testing.assert_allclose(opt_in["p_adjusted"], multipletests(opt_in["p_value"], method="holm")[1])
+
+
+def test_declared_primary_metric_is_the_only_gated_row_of_its_eval_set():
+    rng = np.random.default_rng(31)
+    p = sim.sample_pass_probabilities(600, rng=rng)
+    frames = {side: pd.concat([sim.score_frame(sim.draw_outcomes(sim.shift_probabilities(p, d), 1, rng), metric=m)
+                               for m, d in (("main", 0.0), ("side", -0.15 if side == "c" else 0.0))])
+              for side in ("b", "c")}
+    default = regression_report(frames["c"], frames["b"], RegressionConfig(segments=False))
+    assert default.has_regression and default.summary()["gate_family_size"] == 2
+    primary = regression_report(frames["c"], frames["b"], RegressionConfig(segments=False, primary_metrics={"golden": "main"}))
+    rows = primary.rows.set_index("metric")
+    assert bool(rows.loc["main", "gating"]) and not bool(rows.loc["side", "gating"])
+    assert rows.loc["side", "verdict"] == "regression" and not primary.has_regression  # drill-down only
+    assert primary.summary()["gate_family_size"] == 1 and "primary metric of golden: main" in primary.summary()["gate"]
+    with pytest.raises(ValueError, match=r"regression\.primary_metrics"):
+        RegressionConfig.from_dict({"primary_metrics": ["main"]})

@@ -21,17 +21,23 @@ higher-is-better metrics and a rise for lower-is-better ones (``*_spread``,
 ``judge_unparseable``, ``judge_refusal``, latency, cost, counts). Auxiliary metrics
 (those, and ``check.suffix`` diagnostics) are tested in their own direction but never gate.
 
+Two p-values per row: ``p_value`` two-sided (descriptive; improvements and drill-down rows) and
+``p_worse`` one-sided, "is the candidate worse in the metric's direction?" (McNemar: ``binomtest(n_worse,
+n_worse + n_better, 0.5, alternative="greater")``; Wilcoxon / sign-flip with the matching one-sided
+alternative). The gate asks only that one-sided question, so gated rows are decided on ``p_worse``.
+
 Multiplicity (what the release gate acts on): the **gated family** is one overall
 (segment ``__all__``) row per non-auxiliary metric - ``pass_rate`` for pass/fail checks,
-``mean_value`` for continuous scores (their thresholded pass rate is drill-down); it is corrected as one family with
+``mean_value`` for continuous scores (their thresholded pass rate is drill-down); it is corrected as one family (their ``p_worse`` -> ``p_gate``) with
 ``gate_procedure`` (default Holm: family-wise error <= alpha, i.e. the chance that the gate
 blocks on any false row is at most alpha; ``"bh"`` gives Benjamini-Hochberg, which equals
 that bound only under the global null). Segment rows and auxiliary rows are drill-down:
 Benjamini-Hochberg within their own family, labelled but ``gating=False`` - unless the suite
 opts in with ``gate_segments: true``, which puts segment rows into the gated family.
 
-A row is a **regression** when the adjusted p < alpha *and* the effect is at least
-``min_effect`` worse in the metric's direction; **improvement** symmetrically;
+A gated row is a **regression** when ``p_gate`` < alpha *and* the effect is at least ``min_effect``
+worse in the metric's direction; a drill-down row when its (two-sided, BH) ``p_adjusted`` < alpha and
+the same effect rule; **improvement**: ``p_adjusted`` < alpha and at least ``min_effect`` better;
 **insufficient_data** below ``min_pairs`` shared samples; otherwise **no_change**.
 :func:`gate_rows` returns the rows that block.
 """
@@ -55,7 +61,7 @@ GROUP_KEYS = ["suite", "eval_set", "family", "metric"]
 REPORT_COLUMNS = [
     "suite", "eval_set", "family", "metric", "segment", "measure", "test", "n_pairs", "repeats",
     "baseline", "candidate", "effect", "ci_low", "ci_high", "n_worse", "n_better",
-    "p_value", "p_adjusted", "min_effect", "direction", "gating", "verdict",
+    "p_value", "p_adjusted", "p_worse", "p_gate", "min_effect", "direction", "gating", "verdict",
 ]
 _LOWER_TOKENS = {"spread", "unparseable", "refusal", "latency", "cost", "count", "tokens"}
 _AUX_HIGHER = {"position_consistency"}
@@ -77,6 +83,14 @@ def is_auxiliary(metric: str) -> bool:
     return metric_direction(m) == "lower" or m in _AUX_HIGHER or "." in m
 
 
+class RegressionConfigError(ValueError):
+    """A bad ``regression:`` option; ``key`` is its path (``regression.alpha``), ``reason`` the fix."""
+
+    def __init__(self, key: str, reason: str):
+        self.key, self.reason = key, reason
+        super().__init__(f"{key}: {reason}")
+
+
 @dataclass
 class RegressionConfig:
     """Knobs of :func:`regression_report` (all have sensible defaults).
@@ -95,6 +109,9 @@ class RegressionConfig:
         gate_procedure: correction of the gated family: ``"holm"`` (default, family-wise error <= alpha),
             ``"bonferroni"`` or ``"bh"`` (Benjamini-Hochberg).
         gate_segments: put segment rows into the gated family (default: drill-down only).
+        primary_metrics: ``{eval_set: metric}``; an eval set listed here gates on that metric's overall row only
+            (its other metrics become drill-down), which makes the gated family smaller and the gate more
+            powerful for the declared headline metric. Eval sets not listed gate on every non-auxiliary metric.
         n_resamples: resamples for bootstrap / permutation.
         seed: random seed for bootstrap / permutation (reproducible reports).
     """
@@ -110,6 +127,7 @@ class RegressionConfig:
     segments: bool = True
     gate_procedure: str = "holm"
     gate_segments: bool = False
+    primary_metrics: dict[str, str] = field(default_factory=dict)
     n_resamples: int = 2000
     seed: int = 0
 
@@ -120,41 +138,60 @@ class RegressionConfig:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+            raise RegressionConfigError(f"{where}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(known))})")
+        defaults = cls()
+        for key, value in data.items():
+            want = type(getattr(defaults, key))
+            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want is float else (
+                isinstance(value, want) and (want is bool or not isinstance(value, bool)))
+            if not ok:
+                raise RegressionConfigError(f"{where}.{key}", f"{value!r} is not a {want.__name__}")
         cfg = cls(**data)
         cfg.validate(where)
         return cfg
 
     def validate(self, where: str = "regression") -> None:
-        """Raise ``ValueError`` naming the offending key and the fix."""
+        """Raise :class:`RegressionConfigError` (a ``ValueError``) naming the offending key and the fix."""
+        def bad(key: str, reason: str) -> None:
+            raise RegressionConfigError(f"{where}.{key}", f"{getattr(self, key)!r}: {reason}")
+
         if not 0 < self.alpha < 1:
-            raise ValueError(f"{where}.alpha={self.alpha!r}: must be in (0, 1), e.g. 0.05")
+            bad("alpha", "must be in (0, 1), e.g. 0.05")
         if not 0 < self.ci_level < 1:
-            raise ValueError(f"{where}.ci_level={self.ci_level!r}: must be in (0, 1), e.g. 0.95")
-        if self.min_effect < 0 or self.min_effect_value < 0:
-            raise ValueError(f"{where}.min_effect: must be >= 0 (a fraction: 0.03 = 3 points)")
+            bad("ci_level", "must be in (0, 1), e.g. 0.95")
+        if self.min_effect < 0:
+            bad("min_effect", "must be >= 0 (a fraction: 0.03 = 3 points)")
+        if self.min_effect_value < 0:
+            bad("min_effect_value", "must be >= 0")
         if self.min_effect >= 1:
-            raise ValueError(f"{where}.min_effect={self.min_effect!r}: give a fraction (0.03 = 3 points), not points")
+            bad("min_effect", "give a fraction (0.03 = 3 points), not points")
         if self.ci_method not in ("t", "bootstrap"):
-            raise ValueError(f"{where}.ci_method={self.ci_method!r}: use 't' or 'bootstrap'")
+            bad("ci_method", "use 't' or 'bootstrap'")
         if self.continuous_test not in ("wilcoxon", "sign_flip"):
-            raise ValueError(f"{where}.continuous_test={self.continuous_test!r}: use 'wilcoxon' or 'sign_flip'")
+            bad("continuous_test", "use 'wilcoxon' or 'sign_flip'")
         if self.gate_procedure not in GATE_PROCEDURES:
-            raise ValueError(f"{where}.gate_procedure={self.gate_procedure!r}: use one of {list(GATE_PROCEDURES)}")
+            bad("gate_procedure", f"use one of {list(GATE_PROCEDURES)}")
         if self.min_pairs < 1:
-            raise ValueError(f"{where}.min_pairs={self.min_pairs!r}: must be >= 1")
+            bad("min_pairs", "must be >= 1")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.primary_metrics.items()):
+            bad("primary_metrics", "give a mapping eval_set -> metric name, e.g. {answers: exact_match}")
 
 
 # ---------------------------------------------------------------------------
 # Test primitives (thin wrappers over statsmodels / scipy)
 # ---------------------------------------------------------------------------
 
-def mcnemar_exact(baseline_pass: np.ndarray, candidate_pass: np.ndarray) -> tuple[int, int, float]:
+def mcnemar_exact(baseline_pass: np.ndarray, candidate_pass: np.ndarray,
+                  alternative: str = "two-sided") -> tuple[int, int, float]:
     """McNemar's exact test on paired pass/fail outcomes.
 
     Returns ``(n_worse, n_better, p_value)`` where ``n_worse`` counts samples the
-    baseline passed and the candidate failed. Two-sided, statsmodels ``mcnemar(exact=True)``.
+    baseline passed and the candidate failed. ``alternative="two-sided"``: statsmodels
+    ``mcnemar(exact=True)``; ``"worse"``: one-sided, the candidate fails more often -
+    ``scipy.stats.binomtest(n_worse, n_worse + n_better, 0.5, alternative="greater")`` on the
+    discordant pairs; ``"better"``: the mirror image.
     """
+    from scipy import stats
     from statsmodels.stats.contingency_tables import mcnemar
 
     b = np.asarray(baseline_pass, dtype=bool)
@@ -163,31 +200,41 @@ def mcnemar_exact(baseline_pass: np.ndarray, candidate_pass: np.ndarray) -> tupl
     worse, better = table[0][1], table[1][0]
     if worse + better == 0:
         return 0, 0, 1.0
-    return worse, better, float(mcnemar(table, exact=True).pvalue)
+    if alternative == "two-sided":
+        return worse, better, float(mcnemar(table, exact=True).pvalue)
+    if alternative not in ("worse", "better"):
+        raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'worse' or 'better'")
+    k = worse if alternative == "worse" else better
+    return worse, better, float(stats.binomtest(k, worse + better, 0.5, alternative="greater").pvalue)
 
 
 def paired_location_test(diff: np.ndarray, method: str = "wilcoxon", n_resamples: int = 2000,
-                         seed: int = 0) -> float:
-    """Two-sided p-value that paired differences are centred on 0.
+                         seed: int = 0, alternative: str = "two-sided") -> float:
+    """p-value that paired differences are centred on 0.
 
-    ``wilcoxon``: signed-rank test on the non-zero differences (``zero_method="wilcox"``), statistic
-    T+ with mid-ranks. With at most :data:`EXACT_MAX_NONZERO` of them the p-value is exact (all 2^n
-    sign flips enumerated, ``scipy.stats.permutation_test``); up to :data:`PERMUTATION_MAX_NONZERO`
-    a Monte Carlo sign-flip p-value (valid at any n); above that scipy's tie-corrected normal
-    approximation. So ties (e.g. pass fractions of 3 repeats) never make a small test
-    anti-conservative. ``sign_flip``: ``scipy.stats.permutation_test`` of the mean
-    (exact when 2^n <= ``n_resamples``). All-zero differences give p = 1.
+    ``alternative``: ``"two-sided"`` (default), ``"less"`` (the differences tend to be negative)
+    or ``"greater"``, as in scipy. ``wilcoxon``: signed-rank test on the non-zero differences
+    (``zero_method="wilcox"``), statistic T+ with mid-ranks. With at most :data:`EXACT_MAX_NONZERO`
+    of them the p-value is exact (all 2^n sign flips enumerated, ``scipy.stats.permutation_test``);
+    up to :data:`PERMUTATION_MAX_NONZERO` a Monte Carlo sign-flip p-value (valid at any n); above
+    that scipy's tie-corrected normal approximation. So ties (e.g. pass fractions of 3 repeats)
+    never make a small test anti-conservative. ``sign_flip``: ``scipy.stats.permutation_test`` of
+    the mean (exact when 2^n <= ``n_resamples``). All-zero differences give p = 1.
     """
     from scipy import stats
 
+    if alternative not in ("two-sided", "less", "greater"):
+        raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'less' or 'greater'")
     d = np.asarray(diff, dtype=float)
     d = d[~np.isnan(d)]
     if d.size == 0 or np.all(d == 0):
         return 1.0
     if method == "wilcoxon":
         nz = d[d != 0]
-        if nz.size == 1:
-            return 1.0  # both sign flips are as extreme
+        if nz.size == 1:  # exact over the 2 sign flips: two-sided both are as extreme; one-sided 1/2 or 1
+            if alternative == "two-sided":
+                return 1.0
+            return 0.5 if (nz[0] < 0) == (alternative == "less") else 1.0
         if nz.size <= PERMUTATION_MAX_NONZERO:
             ranks = stats.rankdata(np.abs(nz))  # mid-ranks; |d| is unchanged by any sign flip
 
@@ -196,14 +243,14 @@ def paired_location_test(diff: np.ndarray, method: str = "wilcoxon", n_resamples
 
             b = 2 ** nz.size if nz.size <= EXACT_MAX_NONZERO else PERMUTATION_RESAMPLES
             res = stats.permutation_test((nz,), t_plus, permutation_type="samples", n_resamples=b,
-                                         alternative="two-sided", vectorized=True, batch=2 ** 14,
+                                         alternative=alternative, vectorized=True, batch=2 ** 14,
                                          rng=np.random.default_rng(seed))
             return float(min(1.0, res.pvalue))
-        return float(stats.wilcoxon(nz, zero_method="wilcox", alternative="two-sided", method="approx").pvalue)
+        return float(stats.wilcoxon(nz, zero_method="wilcox", alternative=alternative, method="approx").pvalue)
     if method == "sign_flip":
         res = stats.permutation_test(
             (d,), np.mean, permutation_type="samples", n_resamples=n_resamples,
-            alternative="two-sided", rng=np.random.default_rng(seed),
+            alternative=alternative, rng=np.random.default_rng(seed),
         )
         return float(res.pvalue)
     raise ValueError(f"unknown paired test {method!r}: use 'wilcoxon' or 'sign_flip'")
@@ -284,7 +331,8 @@ def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig) -> list[dict[str, Any
             segments += [(str(s), sg) for s, sg in grp.groupby("category", sort=True)]
         continuous = bool(grp["nonbinary_c"].any() or grp["nonbinary_b"].any())
         metric = str(keys[3])
-        aux = is_auxiliary(metric)
+        primary = cfg.primary_metrics.get(str(keys[1]))
+        aux = is_auxiliary(metric) or (primary is not None and metric != primary)
         for segment, sg in segments:
             base = dict(zip(GROUP_KEYS, keys)) | {"segment": segment}
             gated = not aux and (segment == SEGMENT_ALL or cfg.gate_segments)
@@ -305,27 +353,33 @@ def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
     d = cp - bp
     if single:
         worse, better, p = mcnemar_exact(bp >= 0.5, cp >= 0.5)
+        p_worse = mcnemar_exact(bp >= 0.5, cp >= 0.5, alternative="worse")[2]
         test = "mcnemar_exact"
     else:
         worse, better = int(np.sum(d < 0)), int(np.sum(d > 0))
         p = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed)
+        p_worse = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed, alternative="less")
         test = f"{cfg.continuous_test}_pass_frac"
     eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
     repeats = int(max(g["k_c"].max(), g["k_b"].max()))
     return dict(measure="pass_rate", test=test, n_pairs=len(g), repeats=repeats,
                 baseline=float(bp.mean()), candidate=float(cp.mean()), effect=eff, ci_low=lo, ci_high=hi,
-                n_worse=worse, n_better=better, p_value=p, min_effect=cfg.min_effect)
+                n_worse=worse, n_better=better, p_value=p, p_worse=p_worse, min_effect=cfg.min_effect)
 
 
 def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str, Any]:
     bv, cv = g["value_b"].to_numpy(), g["value_c"].to_numpy()
     d = cv - bv
     p = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed)
+    worse_side = "greater" if metric_direction(metric) == "lower" else "less"
+    p_worse = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed, alternative=worse_side)
     eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
+    lower = metric_direction(metric) == "lower"
     return dict(measure="mean_value", test=cfg.continuous_test, n_pairs=len(g),
                 repeats=int(max(g["k_c"].max(), g["k_b"].max())),
                 baseline=float(bv.mean()), candidate=float(cv.mean()), effect=eff, ci_low=lo, ci_high=hi,
-                n_worse=int(np.sum(d < 0)), n_better=int(np.sum(d > 0)), p_value=p,
+                n_worse=int(np.sum(d > 0) if lower else np.sum(d < 0)),
+                n_better=int(np.sum(d < 0) if lower else np.sum(d > 0)), p_value=p, p_worse=p_worse,
                 min_effect=cfg.min_effect_by_metric.get(metric, cfg.min_effect_value))
 
 
@@ -343,15 +397,26 @@ def adjust(p_values, procedure: str = "bh", alpha: float = 0.05) -> np.ndarray:
     return out
 
 
-def _verdicts(df: pd.DataFrame, cfg: RegressionConfig) -> pd.DataFrame:
-    """Correct the gated family with ``cfg.gate_procedure`` and each drill-down family (segments,
-    auxiliary overall rows) with BH; then the significance + minimum-effect rule, in each row's direction."""
+def _verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = None) -> pd.DataFrame:
+    """Correct each family, then the significance + minimum-effect rule, in each row's direction.
+
+    * ``p_adjusted``: the two-sided ``p_value`` corrected within the row's family (gated family:
+      ``cfg.gate_procedure``; drill-down families - segments, auxiliary overall rows - BH). Descriptive;
+      decides ``improvement`` on every row and ``regression`` on drill-down rows.
+    * ``p_gate`` (gated rows only): the one-sided ``p_worse`` ("is the candidate worse in the metric's
+      direction?", the question the gate asks) corrected over the gated family with ``cfg.gate_procedure``.
+      A gated row is a ``regression`` iff ``p_gate < alpha`` and the effect is >= ``min_effect`` worse:
+      with Holm the chance that any gated row of an equally good candidate blocks is <= alpha.
+    """
     df = df.copy()
-    enough = df["n_pairs"] >= cfg.min_pairs
+    gate_procedure = procedure or cfg.gate_procedure
+    alpha = df["_alpha"].astype(float) if "_alpha" in df else pd.Series(cfg.alpha, index=df.index)
+    enough = df["n_pairs"] >= df["_min_pairs"] if "_min_pairs" in df else df["n_pairs"] >= cfg.min_pairs
     df["p_adjusted"] = np.nan
+    df["p_gate"] = np.nan
     gating = df["gating"].astype(bool)
     families = {
-        "gate": (gating, cfg.gate_procedure),
+        "gate": (gating, gate_procedure),
         "segments": (~gating & (df["segment"] != SEGMENT_ALL), "bh"),
         "auxiliary": (~gating & (df["segment"] == SEGMENT_ALL), "bh"),
     }
@@ -359,12 +424,17 @@ def _verdicts(df: pd.DataFrame, cfg: RegressionConfig) -> pd.DataFrame:
         idx = df.index[mask & enough]
         if len(idx):
             df.loc[idx, "p_adjusted"] = adjust(df.loc[idx, "p_value"].to_numpy(), procedure, cfg.alpha)
+    gate_idx = df.index[gating & enough]
+    if len(gate_idx):
+        df.loc[gate_idx, "p_gate"] = adjust(df.loc[gate_idx, "p_worse"].to_numpy(), gate_procedure, cfg.alpha)
     df.loc[~enough, "gating"] = False
-    sig = df["p_adjusted"] < cfg.alpha
+    gated = df["gating"].astype(bool)
+    sig = df["p_adjusted"] < alpha
+    sig_worse = np.where(gated, df["p_gate"] < alpha, sig)
     sign = np.where(df["direction"] == "lower", -1.0, 1.0)
     better = df["effect"].astype(float) * sign  # > 0: the candidate is better in the metric's direction
     df["verdict"] = "no_change"
-    df.loc[sig & (better <= -df["min_effect"]), "verdict"] = "regression"
+    df.loc[sig_worse & (better <= -df["min_effect"]), "verdict"] = "regression"
     df.loc[sig & (better >= df["min_effect"]), "verdict"] = "improvement"
     df.loc[~enough, "verdict"] = "insufficient_data"
     return df
@@ -383,9 +453,13 @@ def gate_description(cfg: RegressionConfig) -> str:
     proc = {"holm": "Holm (family-wise error <= alpha)", "bonferroni": "Bonferroni (family-wise error <= alpha)",
             "bh": "Benjamini-Hochberg (FDR <= alpha; family-wise only under the global null)"}[cfg.gate_procedure]
     scope = "overall and segment rows" if cfg.gate_segments else "overall rows (segments are drill-down)"
-    return (f"{proc} over the {scope} of every non-auxiliary metric (pass rate for pass/fail checks, mean for "
-            f"continuous scores), alpha={cfg.alpha}; regression = adjusted "
-            f"p < alpha and >= {cfg.min_effect * 100:g} points worse in the metric's direction")
+    if cfg.primary_metrics:
+        scope += " (only the primary metric of " + ", ".join(f"{k}: {v}" for k, v in sorted(cfg.primary_metrics.items())) + ")"
+    return (f"one-sided paired tests (candidate worse in the metric's direction: McNemar exact = binomial test on "
+            f"the discordant pairs, Wilcoxon signed-rank exact/sign-flip for few non-zero differences), {proc} over "
+            f"the {scope} of every non-auxiliary metric (pass rate for pass/fail checks, mean for continuous scores), "
+            f"alpha={cfg.alpha}; regression = p_gate < alpha and >= {cfg.min_effect * 100:g} points worse; "
+            f"p_value / p_adjusted are two-sided (descriptive, improvements, drill-down)")
 
 
 # ---------------------------------------------------------------------------
@@ -420,6 +494,7 @@ class RegressionReport:
     rows: pd.DataFrame
     config: RegressionConfig
     baseline_reason: str = ""
+    suite_configs: dict[str, RegressionConfig] = field(default_factory=dict)
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -452,6 +527,7 @@ class RegressionReport:
             "gate_procedure": self.config.gate_procedure, "gate_segments": self.config.gate_segments,
             "gate": gate_description(self.config),
             "alpha": self.config.alpha, "min_effect": self.config.min_effect,
+            "suite_configs": {s: gate_description(c) for s, c in self.suite_configs.items()},
         }
 
     def to_markdown(self, max_rows: int = 25, only_changes: bool = False) -> str:
@@ -466,7 +542,7 @@ class RegressionReport:
         if only_changes:
             df = df[df["verdict"].isin(["regression", "improvement"])]
         cols = ["verdict", "gating", "suite", "family", "metric", "segment", "measure", "test", "n_pairs",
-                "baseline", "candidate", "effect", "ci_low", "ci_high", "p_adjusted"]
+                "baseline", "candidate", "effect", "ci_low", "ci_high", "p_adjusted", "p_gate"]
         return head + markdown_table(df[cols], max_rows=max_rows)
 
 
@@ -477,11 +553,12 @@ def _empty_rows() -> pd.DataFrame:
 def regression_report(
     candidate_scores: pd.DataFrame,
     baseline_scores: pd.DataFrame | None,
-    config: RegressionConfig | None = None,
+    config: RegressionConfig | dict[str, RegressionConfig] | None = None,
     *,
     candidate: RunRef | None = None,
     baseline: RunRef | None = None,
     baseline_reason: str = "",
+    suite_configs: dict[str, RegressionConfig] | None = None,
 ) -> RegressionReport:
     """Compare a candidate run with its baseline, sample by sample.
 
@@ -489,34 +566,54 @@ def regression_report(
         candidate_scores: long-format score rows of the candidate run (``SCORE_COLUMNS``; at least
             suite, eval_set, sample_id, family, metric, value, passed, category).
         baseline_scores: the same for the baseline run, or ``None`` / empty on a first run.
-        config: thresholds and methods (:class:`RegressionConfig`).
+        config: thresholds and methods (:class:`RegressionConfig`), or a ``{suite: RegressionConfig}`` mapping
+            (taken as ``suite_configs``).
         candidate, baseline: run identities, only for messages.
+        suite_configs: per-suite options (a suite's ``regression:`` YAML section); a suite not in it uses
+            ``config``. Each suite's rows are tested with its own options (min effect, tests, segments,
+            ``gate_segments``, alpha); the gated rows of all suites form ONE family, corrected with the common
+            ``gate_procedure`` (Holm when the suites disagree), each row compared with its suite's alpha -
+            so the whole gate's false-block rate is at most the largest alpha.
 
     Returns:
         A :class:`RegressionReport`; ``status="no_baseline"`` with an explanatory message when
         there is nothing to compare to yet.
     """
+    if isinstance(config, dict):  # {suite: RegressionConfig}: each suite's ``regression:`` section
+        suite_configs, config = {**config, **(suite_configs or {})}, None
     cfg = config or RegressionConfig()
     cfg.validate()
     if baseline_scores is None or len(baseline_scores) == 0:
         msg = ("no baseline yet: this is the first scored run"
                + (f" ({candidate})" if candidate else "")
                + "; it becomes the baseline once it passes or is configured as the production model version")
-        return RegressionReport("no_baseline", msg, candidate, None, _empty_rows(), cfg, baseline_reason)
+        return RegressionReport("no_baseline", msg, candidate, None, _empty_rows(), cfg, baseline_reason,
+                                dict(suite_configs or {}))
     pairs = pair_runs(candidate_scores, baseline_scores)
-    rows = _test_rows(pairs, cfg) if len(pairs) else []
+    rows: list[dict[str, Any]] = []
+    configs = dict(suite_configs or {})
+    for c in configs.values():
+        c.validate()
+    for suite_name, sp in (pairs.groupby("suite", sort=True) if len(pairs) else []):
+        scfg = configs.get(str(suite_name), cfg)
+        rows += [r | {"_alpha": scfg.alpha, "_min_pairs": scfg.min_pairs} for r in _test_rows(sp, scfg)]
+    present = sorted(set(pairs["suite"].astype(str))) if len(pairs) else []
+    if len(present) == 1 and present[0] in configs:
+        cfg = configs[present[0]]  # one suite (the usual case): its options are the report's options
+    used = {configs.get(s, cfg).gate_procedure for s in present} or {cfg.gate_procedure}
+    procedure = used.pop() if len(used) == 1 else "holm"
     if not rows:
         msg = f"baseline {baseline or ''} shares no graded samples with the candidate; nothing to compare"
         return RegressionReport("no_overlap", msg.replace("  ", " "), candidate, baseline, _empty_rows(), cfg,
-                                baseline_reason)
-    df = _verdicts(pd.DataFrame(rows), cfg)[REPORT_COLUMNS]
+                                baseline_reason, configs)
+    df = _verdicts(pd.DataFrame(rows), cfg, procedure)[REPORT_COLUMNS]
     n_reg, n_imp = int((df["verdict"] == "regression").sum()), int((df["verdict"] == "improvement").sum())
     n_gate, n_block = int(df["gating"].sum()), int(len(gate_rows(df)))
     msg = (f"{candidate or 'candidate'} vs {baseline or 'baseline'}: {n_block} blocking regression(s) among "
            f"{n_gate} gated comparisons ({cfg.gate_procedure}, alpha={cfg.alpha}, min effect "
            f"{cfg.min_effect * 100:g} points); {n_reg} regression(s), {n_imp} improvement(s) over all {len(df)} "
            f"rows incl. drill-down")
-    return RegressionReport("ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason)
+    return RegressionReport("ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason, configs)
 
 
 # ---------------------------------------------------------------------------
@@ -568,4 +665,5 @@ def select_baseline(
 def report_dict(report: RegressionReport) -> dict[str, Any]:
     """JSON-able form of a report (summary + rows + config)."""
     return {"summary": report.summary(), "config": asdict(report.config),
+            "suite_configs": {s: asdict(c) for s, c in report.suite_configs.items()},
             "rows": report.rows.replace({np.nan: None}).to_dict(orient="records")}

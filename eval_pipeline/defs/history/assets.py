@@ -162,8 +162,9 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     kinds={"duckdb", "json"},
     description="Candidate vs baseline, sample by sample: McNemar's exact test (pass/fail), Wilcoxon signed-rank "
     "(exact for few non-zero differences) on per-sample pass fractions / scores, effect sizes with 95% intervals, each "
-    "metric in its own direction. Gate: Holm over the overall rows of every non-auxiliary metric (family-wise "
-    "error <= alpha); segment and auxiliary rows are BH-corrected drill-down. A regression is significant AND larger "
+    "metric in its own direction. Gate: one-sided tests (candidate worse), Holm over the overall rows of every "
+    "non-auxiliary metric (family-wise error <= alpha); segment and auxiliary rows are BH-corrected two-sided drill-down; "
+    "options from each suite's `regression:` YAML section. A regression is significant AND larger "
     "than the minimum effect (3 points). Baseline: the production model version, else the last passing run.",
 )
 def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -175,7 +176,9 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
     con = wh.connect_duckdb()
     sources = aggregate.HistorySources.for_root(root)
     prod = project.registry.production
-    rep = aggregate.regression_report_for_run(con, sources, stats.RunRef(date, mv_key), production_model_version=prod.key if prod else None)
+    suite_configs = {name: suite.regression_config() for name, suite in project.suites.items()}  # suite YAML `regression:`
+    rep = aggregate.regression_report_for_run(con, sources, stats.RunRef(date, mv_key), production_model_version=prod.key if prod else None,
+                                              config=suite_configs)
     reason = rep.baseline_reason
     prefix = f"reports/regression/date={date}/model_version={mv_key}"
     uri = wh.write_bytes(f"{prefix}/report.json", json.dumps(stats.report_dict(rep), default=str, indent=2).encode("utf-8"), content_type="application/json")
@@ -203,7 +206,8 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
 
 
 @dg.asset_check(asset=regression_report, blocking=True, description="Fails (ERROR) when a row of the gated family (overall "
-                "rows of every non-auxiliary metric; Holm-corrected so the chance of any false block is <= alpha) is a "
+                "rows of every non-auxiliary metric, one-sided test 'candidate worse'; Holm-corrected so the chance of "
+                "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "
                 "significant regression larger than the minimum effect. Segment and auxiliary rows are drill-down.")
 def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     from eval_pipeline.release_gate import regression_gate
@@ -213,14 +217,15 @@ def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse:
     gate = regression_gate(data)
     regs = pd.DataFrame(gate["blocking"])
     cols = ["suite", "eval_set", "metric", "segment", "measure", "test", "n_pairs", "baseline", "candidate", "effect",
-            "ci_low", "ci_high", "p_adjusted"]
+            "ci_low", "ci_high", "p_worse", "p_gate"]
     table = regs[[c for c in cols if c in regs]].to_markdown(index=False) if len(regs) else "none"
     return dg.AssetCheckResult(
         passed=gate["passed"],
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"status": gate["status"] or "", "message": gate["message"] or "", "regressions": dg.MetadataValue.md(table),
                   "gate_procedure": str(gate["gate_procedure"]), "gate": str(gate["gate"]),
-                  "gate_family_size": int(gate["gate_family_size"] or 0), "alpha": float(gate["alpha"] or 0.0)},
+                  "gate_family_size": int(gate["gate_family_size"] or 0), "alpha": float(gate["alpha"] or 0.0),
+                  "gated_rows": dg.MetadataValue.json(gate["gated_rows"])},
     )
 
 
