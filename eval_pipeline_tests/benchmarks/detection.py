@@ -15,15 +15,23 @@ Simulated suite (N samples per eval set, 5 category segments, fresh draws every 
   passed = cosine >= 0.75. Threshold: cosine_pass_rate >= 0.5 (blocking).
 * ``support`` (judge, 3 judge repeats, 3 dimensions on 1-5): per-sample latent quality per
   dimension, each judge repeat rounds latent + N(0, 0.6); 2 % of judge repeats unparseable, 1 %
-  refused; scored by ``judge.aggregate_pointwise`` (median, ``*_spread``, ``judge_unparseable``,
-  ``judge_refusal``, all-failed verdicts count as failures). Threshold: pass_rate >= 0.5 (blocking).
+  refused; aggregated as ``judge.aggregate_pointwise`` does (median, ``*_spread``, ``judge_unparseable``,
+  ``judge_refusal``, all-failed verdicts count as failures) by a vectorized copy that
+  :func:`check_judge_aggregation` asserts equal to the real function on a full run before the loop
+  (the real one is a per-row Python loop, 40x slower). Threshold: pass_rate >= 0.5 (blocking).
+
+The output states the simulated A/A discordance per metric (share of samples whose pass/fail flips
+between two runs of the same model: about 5-17 %, as reruns at temperature 0-1 show). Two gate
+configurations are measured on the same draws: the default (every non-auxiliary metric's overall row
+gated, one-sided tests, Holm) and declared primary metrics (``RegressionConfig.primary_metrics``, one
+gated row per eval set).
 
 A/A: the candidate is the same model (fresh draws of every family). 5-point drop: the candidate's
 ``exact_match`` probabilities are shifted on the logit scale so their mean drops by exactly 5 points
 (the other families: fresh draws of the same model). Targets: A/A blocked <= 5 %, drop blocked >= 80 %.
 Rates carry a 95 % Wilson interval over the seeds.
 
-    python -m eval_pipeline_tests.benchmarks.detection [--seeds 120] [--n 500]
+    python -m eval_pipeline_tests.benchmarks.detection [--seeds 150] [--n 500] [--alert-seeds 40]
 """
 from __future__ import annotations
 
