@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from eval_pipeline.paths import PROJECT_ROOT, default_warehouse_url
+from eval_pipeline.project.paths import PROJECT_ROOT, default_warehouse_url
 
 
 def _instance():
@@ -32,7 +32,7 @@ def _instance():
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from eval_pipeline.config import ConfigError, load_project
+    from eval_pipeline.project.config import ConfigError, load_project
 
     try:
         project = load_project()
@@ -48,7 +48,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from eval_pipeline.config import load_project
+    from eval_pipeline.project.config import load_project
     from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS
 
     instance = _instance()
@@ -93,11 +93,11 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     os.environ.setdefault("EVAL_PROVIDER", "replay")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from eval_pipeline.config import load_project
+    from eval_pipeline.project.config import load_project
     from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
     from eval_pipeline.defs.resources import WarehouseResource
     from eval_pipeline.definitions import defs
-    from eval_pipeline.demo_calendar import CANDIDATE_DATES, DEMO_DATES
+    from eval_pipeline.demo.calendar import CANDIDATE_DATES, DEMO_DATES
 
     say = (lambda *a: None) if quiet else print
     # The demo prints its own summary; Dagster's console log (stack traces of the expected gate
@@ -152,7 +152,7 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     summary["history_report"] = str(Path(wh_url) / "reports" / "history" / "latest.html") if "://" not in wh_url else f"{wh_url}/reports/history/latest.html"
     if with_monitoring:
         say("4/4 online monitoring on SYNTHETIC production traffic (8 days, drift injected on the last day) ...")
-        from eval_pipeline.defs.monitoring.demo import run_monitoring_demo
+        from eval_pipeline.demo.monitoring import run_monitoring_demo
 
         yesterday = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()  # only complete days are sampled
         summary["monitoring"] = run_monitoring_demo(instance, days=8, end_date=yesterday, n_rows=1000, say=say)

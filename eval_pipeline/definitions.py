@@ -10,17 +10,17 @@ import os
 import dagster as dg
 
 from eval_pipeline.defs.evaluation import assets as evaluation_assets
-from eval_pipeline.defs.evaluation import noise_review
-from eval_pipeline.defs.evaluation.jobs import JOBS
-from eval_pipeline.defs.evaluation.schedules import SCHEDULES
-from eval_pipeline.defs.evaluation.sensors import SENSORS
+from eval_pipeline.defs.noise import assets as noise_review
+from eval_pipeline.defs.jobs import JOBS
+from eval_pipeline.defs.schedules import SCHEDULES
+from eval_pipeline.defs.sensors import SENSORS
 from eval_pipeline.defs.history import assets as history_assets
 from eval_pipeline.defs.inference import assets as inference_assets
 from eval_pipeline.defs.ingestion import assets as ingestion_assets
 from eval_pipeline.defs.monitoring import assets as monitoring_assets
 from eval_pipeline.defs.monitoring import schedules as monitoring_schedules
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.paths import data_dir
+from eval_pipeline.project.paths import data_dir
 
 
 def build_resources() -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from eval_pipeline.paths import PROJECT_ROOT
+from eval_pipeline.project.paths import PROJECT_ROOT
 
 REPO_DATA = PROJECT_ROOT / "data"
 

@@ -16,7 +16,7 @@ from eval_pipeline.evaluators.deterministic import (
     score_deterministic,
     validate_check_specs,
 )
-from eval_pipeline.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import SCORE_COLUMNS
 
 WHERE = "data/suites/x.yaml: eval_sets[0].checks"
 

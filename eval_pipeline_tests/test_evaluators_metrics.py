@@ -13,7 +13,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from eval_pipeline.evaluators import metrics as M
 from eval_pipeline.evaluators.deterministic import score_deterministic, validate_check_specs
-from eval_pipeline.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import SCORE_COLUMNS
 
 
 def test_wilson_matches_statsmodels_and_known_value():

@@ -18,7 +18,7 @@ from eval_pipeline.evaluators.embeddings import (
 )
 from eval_pipeline.evaluators.similarity import SimilarityConfig, score_similarity, validate_similarity_config
 from eval_pipeline.evaluators.similarity_calibration import calibrate_similarity
-from eval_pipeline.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import SCORE_COLUMNS
 
 PARAPHRASE_SET = Path(__file__).resolve().parents[1] / "data" / "calibration" / "covid_question_similarity.jsonl"
 LOCAL_COPY = Path(__file__).resolve().parents[1] / "data" / "golden" / "covid_question_similarity.jsonl"

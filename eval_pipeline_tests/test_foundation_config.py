@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eval_pipeline.config import FORBIDDEN_KEY_PARTS, ConfigError, load_project, load_registry, load_suite
+from eval_pipeline.project.config import FORBIDDEN_KEY_PARTS, ConfigError, load_project, load_registry, load_suite
 
 SUITE = {
     "name": "mini",

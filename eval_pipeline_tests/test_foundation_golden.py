@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from eval_pipeline.config import FieldMapping
-from eval_pipeline.golden import GoldenSetError, decode_golden, golden_frame, read_golden_set, sample_records
+from eval_pipeline.project.config import FieldMapping
+from eval_pipeline.ingestion.golden import GoldenSetError, decode_golden, golden_frame, read_golden_set, sample_records
 
 
 def _rows(n: int) -> list[dict]:

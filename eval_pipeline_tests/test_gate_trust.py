@@ -9,11 +9,11 @@ from scipy import stats
 
 from eval_pipeline.evaluators import judge
 from eval_pipeline.evaluators import metrics as M
-from eval_pipeline.history import simulate as sim
+from eval_pipeline_tests import simulate as sim
 from eval_pipeline.history.stats import (
     RegressionConfig, metric_direction, paired_location_test, regression_report, report_dict,
 )
-from eval_pipeline.release_gate import regression_gate, release_decision
+from eval_pipeline.scoring.release import regression_gate, release_decision
 
 
 def _frame(values, passed, metric, family="judge", n_rep=1, cats=None):
@@ -259,7 +259,7 @@ def _suite_yaml(tmp_path, regression: dict | None) -> "Path":
 
 
 def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tmp_path):
-    from eval_pipeline.config import load_suite
+    from eval_pipeline.project.config import load_suite
 
     n = 1000
     cats = np.array(list("abcde"))[np.arange(n) % 5]
@@ -289,7 +289,7 @@ def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tm
     ({"gate_segments": "yes"}, "regression.gate_segments", "is not a bool"),
 ])
 def test_bad_regression_section_fails_at_load_naming_file_and_key(tmp_path, section, key, needle):
-    from eval_pipeline.config import ConfigError, load_suite
+    from eval_pipeline.project.config import ConfigError, load_suite
 
     p = _suite_yaml(tmp_path, section)
     with pytest.raises(ConfigError) as ei:

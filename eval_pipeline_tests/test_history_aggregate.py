@@ -15,8 +15,8 @@ from eval_pipeline.history.aggregate import refresh_history, refresh_warehouse_h
 from eval_pipeline.history.runs import list_scored_runs, load_run_scores, load_runs, open_history, query_history
 from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.history.stats import RunRef, regression_report, select_baseline
-from eval_pipeline.schemas import SCORE_COLUMNS
-from eval_pipeline.warehouse import Warehouse
+from eval_pipeline.project.schemas import SCORE_COLUMNS
+from eval_pipeline.storage import Warehouse
 from eval_pipeline_tests.servers.seaweed import seaweed_fixture
 
 DATES = ["2024-03-01", "2024-03-02"]

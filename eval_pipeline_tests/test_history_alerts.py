@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from eval_pipeline.history import simulate as sim
+from eval_pipeline_tests import simulate as sim
 from eval_pipeline.history.alerts import AlertRules, evaluate_alerts, worst_severity
 from eval_pipeline.history.control_charts import cusum_chart, debounce, ewma_chart, p_chart, shewhart_chart
-from eval_pipeline.history.noise import aa_noise_floor, check_thresholds
+from eval_pipeline.noise.stats import aa_noise_floor, check_thresholds
 
 
 def _history(pass_rates, *, metric="correct", mean_values=None, start="2024-01-01", n=500, mv="v1"):

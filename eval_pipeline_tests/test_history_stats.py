@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from eval_pipeline.history import simulate as sim
+from eval_pipeline_tests import simulate as sim
 from eval_pipeline.history.stats import (
     RegressionConfig, RunRef, bh_adjust, effect_interval, mcnemar_exact, paired_location_test,
     regression_report, select_baseline,

@@ -17,15 +17,15 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from eval_pipeline.config import load_project
+from eval_pipeline.project.config import load_project
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.defs.resources import AUTO_WITHOUT_KEY, EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.demo_calendar import DEMO_DATES
+from eval_pipeline.demo.calendar import DEMO_DATES
 from eval_pipeline.inference.providers import ReplayProvider
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore, request_key
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
-from eval_pipeline.paths import PROJECT_ROOT
+from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
 API_KEY = "sk-test-provenance-0123456789"

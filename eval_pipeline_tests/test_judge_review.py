@@ -9,7 +9,7 @@ import pytest
 
 from eval_pipeline.evaluators import calibration_metrics as CM
 from eval_pipeline.evaluators import judge as J
-from eval_pipeline.evaluators import review as R
+from eval_pipeline.noise import review as R
 from eval_pipeline_tests.judge_support import FakeExecutor, samples_frame, user_text
 
 CFG = J.JudgeConfig(

@@ -9,7 +9,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from eval_pipeline.evaluators import judge as J
-from eval_pipeline.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import SCORE_COLUMNS
 from eval_pipeline_tests.judge_support import FakeExecutor, samples_frame, user_text
 
 RUBRIC = {

@@ -27,7 +27,7 @@ import yaml
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.monitoring.config import (DRIFT_TABLE, METRICS_TABLE, SAMPLE_TABLE, SCORES_TABLE, SHADOW_TABLE,
                                              load_monitoring_config)
-from eval_pipeline.monitoring.synthetic import (FeedbackRates, PiiRates, SyntheticTrafficConfig, text_pool,
+from eval_pipeline.demo.synthetic_traffic import (FeedbackRates, PiiRates, SyntheticTrafficConfig, text_pool,
                                                 write_demo_traffic, write_synthetic_day)
 
 DAYS = ["2026-10-05", "2026-10-06", "2026-10-07", "2026-10-08"]
@@ -196,7 +196,7 @@ def test_online_scores_catch_pii_echo_and_profile_latency(run):
 
 
 def test_config_errors_name_the_key_path(tmp_path, monkeypatch):
-    from eval_pipeline.config import ConfigError
+    from eval_pipeline.project.config import ConfigError
 
     monkeypatch.delenv("EVAL_MONITORING_CONFIG", raising=False)
     cases = [
@@ -215,7 +215,7 @@ def test_config_errors_name_the_key_path(tmp_path, monkeypatch):
 
 
 def test_demo_traffic_is_labelled_synthetic_and_drifts_last_day(tmp_path, monkeypatch):
-    from eval_pipeline.warehouse import Warehouse
+    from eval_pipeline.storage import Warehouse
 
     monkeypatch.delenv("EVAL_TRAFFIC_PREFIX", raising=False)
     wh = Warehouse.from_url(str(tmp_path / "wh"))

@@ -13,7 +13,7 @@ from eval_pipeline.monitoring.profile import (failure_mode_distribution, latency
                                               profile_sample)
 from eval_pipeline.monitoring.sampling import build_stored_sample
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
-from eval_pipeline.monitoring.synthetic import FeedbackRates, SyntheticTrafficConfig, generate_frame
+from eval_pipeline.demo.synthetic_traffic import FeedbackRates, SyntheticTrafficConfig, generate_frame
 
 
 def _fb_frame(n: int, **counts: int) -> pd.DataFrame:

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eval_pipeline.hashing import unit_interval
+from eval_pipeline.project.hashing import unit_interval
 from eval_pipeline.monitoring.pii import RedactionConfig, Redactor, luhn_valid
 from eval_pipeline.monitoring.profile import profile_sample
 from eval_pipeline.monitoring.sampling import build_stored_sample, sample_mask, unit_hashes
 from eval_pipeline.monitoring.schema import SAMPLE_COLUMNS
-from eval_pipeline.monitoring.synthetic import (PII_KINDS, PiiRates, SyntheticTrafficConfig, generate_frame,
+from eval_pipeline.demo.synthetic_traffic import (PII_KINDS, PiiRates, SyntheticTrafficConfig, generate_frame,
                                                 write_synthetic_day)
 from eval_pipeline.monitoring.traffic import read_traffic_day
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import uuid
 
 from eval_pipeline.monitoring.sampling import build_stored_sample
-from eval_pipeline.monitoring.synthetic import PiiRates, SyntheticTrafficConfig, write_synthetic_day
+from eval_pipeline.demo.synthetic_traffic import PiiRates, SyntheticTrafficConfig, write_synthetic_day
 from eval_pipeline.monitoring.traffic import read_traffic_day
-from eval_pipeline.warehouse import Warehouse
+from eval_pipeline.storage import Warehouse
 from eval_pipeline_tests.servers.seaweed import seaweed_fixture
 
 seaweed_s3 = seaweed_fixture()

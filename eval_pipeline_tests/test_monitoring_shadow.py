@@ -8,7 +8,7 @@ from statsmodels.stats.proportion import proportion_confint
 from eval_pipeline.monitoring.sampling import build_stored_sample
 from eval_pipeline.monitoring.shadow import (PAIR_COLUMNS, build_shadow_pairs, shadow_decision, shadow_requests,
                                              shadow_win_rates)
-from eval_pipeline.monitoring.synthetic import PiiRates, SyntheticTrafficConfig, generate_frame
+from eval_pipeline.demo.synthetic_traffic import PiiRates, SyntheticTrafficConfig, generate_frame
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from eval_pipeline.monitoring.schema import TRAFFIC_COLUMNS
-from eval_pipeline.monitoring.synthetic import SyntheticTrafficConfig, generate_records, write_synthetic_day
+from eval_pipeline.demo.synthetic_traffic import SyntheticTrafficConfig, generate_records, write_synthetic_day
 from eval_pipeline.monitoring.traffic import errors_frame, malformed_summary, read_traffic_day
 
 DAY = "2025-06-01"
@@ -104,8 +104,8 @@ def test_synthetic_rows_are_labelled_and_deterministic():
 
 
 def test_process_day_end_to_end(tmp_path):
-    from eval_pipeline.monitoring.daily import process_day
-    from eval_pipeline.monitoring.synthetic import FeedbackRates, PiiRates
+    from eval_pipeline_tests.monitoring_daily import process_day
+    from eval_pipeline.demo.synthetic_traffic import FeedbackRates, PiiRates
 
     cfg = SyntheticTrafficConfig(day=DAY, n_rows=1200, seed=21, malformed_rate=0.01, pii=PiiRates(email=0.1),
                                  feedback=FeedbackRates(thumbs_down=0.2, thumbs_up=0.1, regenerate=0.1))
@@ -122,7 +122,7 @@ def test_process_day_end_to_end(tmp_path):
 
 
 def test_reads_through_a_warehouse_object(tmp_path):
-    from eval_pipeline.warehouse import Warehouse
+    from eval_pipeline.storage import Warehouse
 
     wh = Warehouse.from_url(str(tmp_path / "wh"))
     cfg = SyntheticTrafficConfig(day=DAY, n_rows=120, seed=2, n_files=2, malformed_rate=0.05)

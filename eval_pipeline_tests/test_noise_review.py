@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from eval_pipeline import noise_floor as nf
-from eval_pipeline.config import load_project
+from eval_pipeline.noise import floor as nf
+from eval_pipeline.project.config import load_project
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
-from eval_pipeline.evaluators import review as R
-from eval_pipeline.paths import PROJECT_ROOT
+from eval_pipeline.noise import review as R
+from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.test_pipeline_e2e import API_KEY, _answer_key, _resources, _small_data
 
@@ -138,7 +138,7 @@ def test_threshold_report_clears_small_noise_and_flags_a_gate_inside_it():
 
 def test_threshold_check_of_nothing_keeps_its_columns():
     """An empty check (no noise rows, or no thresholds) has the report's columns, so callers can filter it."""
-    from eval_pipeline.history.noise import THRESHOLD_COLUMNS, check_thresholds
+    from eval_pipeline.noise.stats import THRESHOLD_COLUMNS, check_thresholds
 
     noise = nf.noise_frame(nf.AARun(_frame([True, False]), _frame([False, True]), 4, 0, []))
     assert list(check_thresholds(noise, {}).columns) == THRESHOLD_COLUMNS
@@ -205,7 +205,7 @@ def test_aa_noise_schedule_targets_the_registered_production_version():
     import datetime as dt
 
     from eval_pipeline.definitions import defs
-    from eval_pipeline.defs.evaluation.schedules import aa_noise_schedule
+    from eval_pipeline.defs.schedules import aa_noise_schedule
     from eval_pipeline.defs.resources import EvalConfigResource
 
     data = PROJECT_ROOT / "data"

@@ -13,12 +13,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from eval_pipeline.defs.evaluation.jobs import JOBS
-from eval_pipeline.defs.evaluation.schedules import SCHEDULES
-from eval_pipeline.defs.evaluation.sensors import SENSORS, eval_failure_sensor, failure_summary
+from eval_pipeline.defs.jobs import JOBS
+from eval_pipeline.defs.schedules import SCHEDULES
+from eval_pipeline.defs.sensors import SENSORS, eval_failure_sensor, failure_summary
 from eval_pipeline.defs.partitions import eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
-from eval_pipeline.paths import PROJECT_ROOT
+from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.orchestration_support import project_defs, small_data
 
 
@@ -90,7 +90,7 @@ def test_failure_sensor_logs_and_posts_a_real_failed_run(tmp_path, monkeypatch):
     data = small_data(tmp_path / "data")
     (data / "golden" / "intents.jsonl").write_text('{"id": "s1", "input": "hello"}\n', encoding="utf-8")  # no "expected"
     test_defs = project_defs(eval_config=EvalConfigResource(data_dir=str(data)), warehouse=WarehouseResource(url=str(tmp_path / "wh")))
-    from eval_pipeline.config import load_project
+    from eval_pipeline.project.config import load_project
 
     key = load_project(data).registry.models[0].key
     instance = dg.DagsterInstance.ephemeral()

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from eval_pipeline.paths import PROJECT_ROOT
+from eval_pipeline.project.paths import PROJECT_ROOT
 
 CONFIG = PROJECT_ROOT / ".dagster_home" / "dagster.yaml"
 

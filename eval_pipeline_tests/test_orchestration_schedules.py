@@ -9,9 +9,9 @@ import sys
 import dagster as dg
 import pytest
 
-from eval_pipeline import registration
-from eval_pipeline.config import load_project
-from eval_pipeline.defs.evaluation.schedules import (
+from eval_pipeline.project import registration
+from eval_pipeline.project.config import load_project
+from eval_pipeline.defs.schedules import (
     SCHEDULES,
     history_refresh_schedule,
     nightly_eval_schedule,
@@ -20,7 +20,7 @@ from eval_pipeline.defs.evaluation.schedules import (
 )
 from eval_pipeline.defs.partitions import eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
-from eval_pipeline.paths import PROJECT_ROOT
+from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.orchestration_support import copy_data, edit_yaml
 
 WHEN = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.timezone.utc)
@@ -135,7 +135,7 @@ def test_schedules_are_registered_described_and_stopped_by_default(defs):
 
 def test_cron_and_timezone_come_from_the_environment():
     env = {**os.environ, "EVAL_NIGHTLY_CRON": "30 1 * * 1-5", "EVAL_TIMEZONE": "Europe/Paris"}
-    code = "from eval_pipeline.defs.evaluation.schedules import nightly_eval_schedule as s; print(s.cron_schedule, s.execution_timezone)"
+    code = "from eval_pipeline.defs.schedules import nightly_eval_schedule as s; print(s.cron_schedule, s.execution_timezone)"
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["30", "1", "*", "*", "1-5", "Europe/Paris"]

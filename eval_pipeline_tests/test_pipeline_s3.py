@@ -5,7 +5,7 @@ import json
 import boto3
 import dagster as dg
 
-from eval_pipeline.config import load_project
+from eval_pipeline.project.config import load_project
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig

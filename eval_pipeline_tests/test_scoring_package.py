@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from eval_pipeline import scoring
-from eval_pipeline.config import load_project
+from eval_pipeline.project.config import load_project
 from eval_pipeline.scoring import families, thresholds
 
 DET = {"family": "deterministic", "task": "t", "source": "golden/g.jsonl", "checks": [{"type": "exact_match"}],
@@ -56,9 +56,7 @@ def test_eval_sets_follow_model_version_suite_order_and_filter_by_family(project
 def test_package_reexports_the_split_modules():
     assert scoring.graded_samples is families.graded_samples and scoring.FAMILIES == ("deterministic", "similarity", "judge")
     assert scoring.set_metrics is thresholds.set_metrics and scoring.ThresholdResult is thresholds.ThresholdResult
-    # On the package the function ``run_artifact`` shadows its submodule of the same name (callers keep
-    # calling ``scoring.run_artifact(...)``); the module itself is reached through importlib.
-    module = importlib.import_module("eval_pipeline.scoring.run_artifact")
+    module = importlib.import_module("eval_pipeline.scoring.artifact")
     assert scoring.run_artifact is module.run_artifact and scoring.dumps is module.dumps
 
 

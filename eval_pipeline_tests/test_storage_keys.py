@@ -14,9 +14,9 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import pytest
 
-from eval_pipeline import noise_floor, versions
-from eval_pipeline import warehouse as shim
-from eval_pipeline.config import load_project
+from eval_pipeline.noise import floor as noise_floor
+from eval_pipeline.project import versions
+from eval_pipeline.project.config import load_project
 from eval_pipeline.history import aggregate
 from eval_pipeline.history import runs as history_runs
 from eval_pipeline.monitoring import config as monitoring_config
@@ -118,15 +118,6 @@ def test_validation_rejects_bad_partitions_and_keys():
     with pytest.raises(WarehouseError, match="invalid warehouse key"):
         keys.check_key("runs/../x")
     assert keys.day_partition(D) == {"date": D}
-
-
-def test_shim_reexports_the_old_names_from_storage():
-    import eval_pipeline.storage as storage
-
-    for name in ["DATA_FILE", "TABLE_PARTITION_KEYS", "Warehouse", "WarehouseError", "duckdb_writer_lock",
-                 "httpfs_extension_path", "load_httpfs", "new_duckdb_connection", "validate_partition"]:
-        assert getattr(shim, name) is getattr(storage, name)
-    assert shim.partition_key is keys.partition_key
 
 
 def test_provenance_history_and_store_keys_are_where_the_modules_write(wh: Warehouse, tmp_path: Path, monkeypatch):

@@ -23,8 +23,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from eval_pipeline.config import load_project
-from eval_pipeline.paths import PROJECT_ROOT
+from eval_pipeline.project.config import load_project
+from eval_pipeline.project.paths import PROJECT_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]

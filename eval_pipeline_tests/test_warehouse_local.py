@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from eval_pipeline.storage import local as local_backend
-from eval_pipeline.warehouse import (
+from eval_pipeline.storage import (
     Warehouse,
     WarehouseError,
     duckdb_writer_lock,

@@ -8,7 +8,7 @@ import botocore.exceptions
 import pandas as pd
 import pytest
 
-from eval_pipeline.warehouse import Warehouse, WarehouseError
+from eval_pipeline.storage import Warehouse, WarehouseError
 from eval_pipeline_tests.servers.seaweed import seaweed_fixture
 
 seaweed_s3 = seaweed_fixture()  # session-scoped fixture "seaweed_s3"

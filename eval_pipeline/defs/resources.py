@@ -9,8 +9,8 @@ from typing import Optional
 import dagster as dg
 from pydantic import PrivateAttr
 
-from eval_pipeline.config import Project, load_project
-from eval_pipeline.paths import data_dir, default_warehouse_url
+from eval_pipeline.project.config import Project, load_project
+from eval_pipeline.project.paths import data_dir, default_warehouse_url
 
 
 class EvalConfigResource(dg.ConfigurableResource):
@@ -40,7 +40,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return self.url or default_warehouse_url()
 
     def get(self):
-        from eval_pipeline.warehouse import Warehouse
+        from eval_pipeline.storage import Warehouse
 
         return Warehouse.from_url(self.resolved_url(), endpoint_url=self.endpoint_url or None, region=self.region or None)
 
@@ -89,7 +89,7 @@ class LLMResource(dg.ConfigurableResource):
         """``recordings_path`` as shown in provenance labels (relative to the project when inside it)."""
         from pathlib import Path
 
-        from eval_pipeline.paths import PROJECT_ROOT
+        from eval_pipeline.project.paths import PROJECT_ROOT
 
         if not self.recordings_path:
             return "the response store"

@@ -11,6 +11,6 @@ One module per family, each a plain-Python layer (no dagster):
   Wilson interval, accuracy / macro-F1, pass@k, ECE, ROUGE-L, BLEU, top failures).
 * ``judge.py`` / ``calibration.py`` / ``review.py``: LLM-as-judge family.
 
-Every family returns a DataFrame with exactly :data:`eval_pipeline.schemas.SCORE_COLUMNS`.
+Every family returns a DataFrame with exactly :data:`eval_pipeline.project.schemas.SCORE_COLUMNS`.
 Submodules are imported explicitly (this package imports nothing heavy on its own).
 """

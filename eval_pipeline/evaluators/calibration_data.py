@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from eval_pipeline.evaluators.judge import JudgeConfig, JudgeDimension
-from eval_pipeline.golden import read_jsonl
+from eval_pipeline.ingestion.golden import read_jsonl
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "calibration"
 
@@ -87,7 +87,7 @@ def dataset_name(path: str | Path) -> str:
 # 1. Data
 # --------------------------------------------------------------------------------------
 def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file (lines by :func:`eval_pipeline.golden.read_jsonl`); errors name the file and line."""
+    """Read a JSONL file (lines by :func:`eval_pipeline.ingestion.golden.read_jsonl`); errors name the file and line."""
     path = Path(path)
     out = []
     for lineno, rec in read_jsonl(path):

@@ -16,7 +16,7 @@ import numpy as np
 
 from eval_pipeline.evaluators.embeddings import SimilarityScorer
 from eval_pipeline.evaluators.similarity import DEFAULT_THRESHOLD
-from eval_pipeline.golden import read_jsonl
+from eval_pipeline.ingestion.golden import read_jsonl
 
 DEFAULT_CALIBRATION_SET = "data/golden/covid_question_similarity.jsonl"
 

@@ -111,7 +111,7 @@ def build_history_report(
         alerts: :func:`~eval_pipeline.history.alerts.evaluate_alerts` rows.
         trends: ``{caption: control-chart frame}``, each drawn with its control limits.
         failure_modes: ``failure_modes`` history rows (shown as a chart and the latest date's table).
-        noise_floor: :func:`~eval_pipeline.history.noise.aa_noise_floor` rows.
+        noise_floor: :func:`~eval_pipeline.noise.stats.aa_noise_floor` rows.
         ops: ``ops_history`` rows (latest 30 shown).
     """
     from eval_pipeline.history import charts

@@ -32,7 +32,7 @@ class HistorySources:
 
     @classmethod
     def for_warehouse(cls, warehouse) -> "HistorySources":
-        """Standard layout under an ``eval_pipeline.warehouse.Warehouse`` (local or S3)."""
+        """Standard layout under an ``eval_pipeline.storage.Warehouse`` (local or S3)."""
         return cls.for_root(warehouse.root)
 
 

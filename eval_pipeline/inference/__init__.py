@@ -7,13 +7,13 @@ Typical use (what the ``model_responses`` asset does)::
     responses = run_requests(provider, requests, store, progress=lambda p: log.info(...))
     summary = check_error_rate(responses, ceiling=0.05)   # raises ErrorRateExceeded above it
 """
-from .limits import AdaptiveLimiter, RateLimiter, RetryPolicy
-from .anthropic_provider import AnthropicProvider
-from .providers import Provider, ReplayMissError, ReplayProvider, compute_cost, validate_prices
-from .runner import (ErrorRateExceeded, Progress, RunTiming, arun_requests, check_error_rate, provenance_counts, provenance_label,
+from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
+from eval_pipeline.inference.anthropic_provider import AnthropicProvider
+from eval_pipeline.inference.providers import Provider, ReplayMissError, ReplayProvider, compute_cost, validate_prices
+from eval_pipeline.inference.runner import (ErrorRateExceeded, Progress, RunTiming, arun_requests, check_error_rate, provenance_counts, provenance_label,
                      run_requests, summarize)
-from .store import ResponseStore, is_storable, request_key
-from .types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, PROVENANCES, ModelRequest, ModelResponse
+from eval_pipeline.inference.store import ResponseStore, is_storable, request_key
+from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, PROVENANCES, ModelRequest, ModelResponse
 
 __all__ = [
     "AdaptiveLimiter", "AnthropicProvider", "ErrorRateExceeded", "INFRA_ERROR_CATEGORIES", "MODEL_ERROR_CATEGORIES",

@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .limits import AdaptiveLimiter, RateLimiter, RetryPolicy
-from .providers import Provider, compute_cost, error_response, validate_prices
-from .sse import SSEAccumulator, StreamError, parse_tool_input
-from .types import ModelRequest, ModelResponse
+from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
+from eval_pipeline.inference.providers import Provider, compute_cost, error_response, validate_prices
+from eval_pipeline.inference.sse import SSEAccumulator, StreamError, parse_tool_input
+from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .types import ModelRequest, ModelResponse
+from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write")
 

@@ -20,10 +20,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypedDict, Unpack
 
-from .providers import Provider, ReplayMissError
-from .provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
-from .store import ResponseStore, is_storable, request_key
-from .types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, ModelRequest, ModelResponse
+from eval_pipeline.inference.providers import Provider, ReplayMissError
+from eval_pipeline.inference.provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
+from eval_pipeline.inference.store import ResponseStore, is_storable, request_key
+from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, ModelRequest, ModelResponse
 
 log = logging.getLogger(__name__)
 

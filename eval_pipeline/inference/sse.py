@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from .types import ModelRequest
+from eval_pipeline.inference.types import ModelRequest
 
 
 def parse_tool_input(raw: str, request: ModelRequest) -> tuple[dict[str, Any] | None, str | None]:

@@ -42,7 +42,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable
 
-from .types import INFRA_ERROR_CATEGORIES, PROVENANCE_LIVE, PROVENANCE_REPLAY, PROVENANCE_SYNTHETIC, ModelRequest, ModelResponse
+from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, PROVENANCE_LIVE, PROVENANCE_REPLAY, PROVENANCE_SYNTHETIC, ModelRequest, ModelResponse
 
 log = logging.getLogger(__name__)
 

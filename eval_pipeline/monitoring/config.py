@@ -3,7 +3,7 @@
 In: ``<data dir>/monitoring.yaml`` (or ``EVAL_MONITORING_CONFIG``) and the environment. Out: a fully
 validated :class:`MonitoringConfig` (check specs and judge configs included) from
 :func:`load_monitoring_config`; a missing file means the defaults; errors are
-:class:`eval_pipeline.config.ConfigError` naming the file and key path. This module imports no
+:class:`eval_pipeline.project.config.ConfigError` naming the file and key path. This module imports no
 other monitoring step (only the config models of :mod:`.feedback` and :mod:`.pii`), so every step
 can import it.
 
@@ -28,8 +28,8 @@ from typing import Any, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .feedback import AlertThresholds
-from .pii import RedactionConfig
+from eval_pipeline.monitoring.feedback import AlertThresholds
+from eval_pipeline.monitoring.pii import RedactionConfig
 
 CONFIG_FILE = "monitoring.yaml"
 CONFIG_ENV = "EVAL_MONITORING_CONFIG"
@@ -153,7 +153,7 @@ def _key_path(loc: Sequence[Any]) -> str:
 
 def config_path(data_dir: str | Path | None = None) -> Path:
     """``EVAL_MONITORING_CONFIG`` if set, else ``<data dir>/monitoring.yaml``."""
-    from eval_pipeline.paths import data_dir as default_data_dir
+    from eval_pipeline.project.paths import data_dir as default_data_dir
 
     env = os.environ.get(CONFIG_ENV)
     if env:
@@ -165,9 +165,9 @@ def load_monitoring_config(data_dir: str | Path | None = None) -> MonitoringConf
     """Load and fully validate the monitoring config (check specs and judge configs included).
 
     A missing ``<data dir>/monitoring.yaml`` means the defaults; a missing ``EVAL_MONITORING_CONFIG``
-    file is an error. Errors are :class:`eval_pipeline.config.ConfigError` naming file and key path.
+    file is an error. Errors are :class:`eval_pipeline.project.config.ConfigError` naming file and key path.
     """
-    from eval_pipeline.config import ConfigError
+    from eval_pipeline.project.config import ConfigError
 
     path = config_path(data_dir)
     if not path.exists():
@@ -196,7 +196,7 @@ def load_monitoring_config(data_dir: str | Path | None = None) -> MonitoringConf
 
 
 def _validate_semantics(cfg: MonitoringConfig, path: Path) -> None:
-    from eval_pipeline.config import ConfigError
+    from eval_pipeline.project.config import ConfigError
     from eval_pipeline.evaluators.deterministic import validate_check_specs
 
     names: set[str] = set()

@@ -17,11 +17,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .config import REPORT_PREFIX, SAMPLE_TABLE, TRAFFIC_PREFIX_ENV, MonitoringConfig
-from .pii import Redactor
-from .sampling import build_stored_sample
-from .schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
-from .traffic import read_traffic_day
+from eval_pipeline.monitoring.config import REPORT_PREFIX, SAMPLE_TABLE, TRAFFIC_PREFIX_ENV, MonitoringConfig
+from eval_pipeline.monitoring.pii import Redactor
+from eval_pipeline.monitoring.sampling import build_stored_sample
+from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
+from eval_pipeline.monitoring.traffic import read_traffic_day
 
 
 @dataclass

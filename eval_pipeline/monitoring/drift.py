@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import EMBEDDER_ENV
+from eval_pipeline.monitoring.config import EMBEDDER_ENV
 
 if TYPE_CHECKING:
-    from .config import MonitoringConfig
+    from eval_pipeline.monitoring.config import MonitoringConfig
 
 PSI_MODERATE = 0.10
 PSI_SIGNIFICANT = 0.25

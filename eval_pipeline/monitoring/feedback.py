@@ -43,10 +43,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .schema import FEEDBACK_TYPES
+from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
 
 if TYPE_CHECKING:  # config imports this module (AlertThresholds)
-    from .config import MonitoringConfig
+    from eval_pipeline.monitoring.config import MonitoringConfig
 
 Level = Literal["ok", "warn", "critical"]
 

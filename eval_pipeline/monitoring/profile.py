@@ -2,7 +2,7 @@
 
 Inputs are the stored sample (``SAMPLE_COLUMNS``) or the reader frame; the deterministic
 invariants and the judge rubric are applied by the evaluators (lead wiring) and come back as
-long-format scores (``eval_pipeline.schemas.SCORE_COLUMNS``), which
+long-format scores (``eval_pipeline.project.schemas.SCORE_COLUMNS``), which
 :func:`failure_mode_distribution` groups.
 """
 from __future__ import annotations
@@ -89,7 +89,7 @@ def failure_mode_distribution(
     by = list(by)
     missing = [c for c in [*by, "passed"] if c not in scores.columns]
     if missing:
-        raise KeyError(f"scores lack columns {missing}; expected long format (eval_pipeline.schemas.SCORE_COLUMNS)")
+        raise KeyError(f"scores lack columns {missing}; expected long format (eval_pipeline.project.schemas.SCORE_COLUMNS)")
     df = scores
     if "infra_error" in df.columns:
         df = df[df["infra_error"].isna()]

@@ -1,7 +1,7 @@
 """Deterministic hash-based sampling and the privacy step that builds the stored sample.
 
 Sampling: ``u = unit_interval(f"{salt}:{request_id}")`` (sha256, first 60 bits, see
-:func:`eval_pipeline.hashing.unit_interval`); a request is in the sample iff ``u < rate``. The
+:func:`eval_pipeline.project.hashing.unit_interval`); a request is in the sample iff ``u < rate``. The
 decision depends only on the request id, the salt and the rate, so the same request is always in or
 always out, whatever the file layout, chunking or day it is read with; raising the rate only adds
 requests (samples are nested). :func:`judge_subsample` picks the judge's (and the shadow
@@ -19,8 +19,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .pii import Redactor
-from .schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
+from eval_pipeline.monitoring.pii import Redactor
+from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
 
 
 def _as_list(values: Iterable) -> list:

@@ -16,9 +16,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .config import ONLINE_SUITE, MonitoringConfig
-from .feedback import ALL_VERSIONS, feedback_metrics, metrics_long, p99_latency_ratio, safety_violation_rate
-from .sampling import judge_subsample
+from eval_pipeline.monitoring.config import ONLINE_SUITE, MonitoringConfig
+from eval_pipeline.monitoring.feedback import ALL_VERSIONS, feedback_metrics, metrics_long, p99_latency_ratio, safety_violation_rate
+from eval_pipeline.monitoring.sampling import judge_subsample
 
 
 def graded_frame(sample: pd.DataFrame) -> pd.DataFrame:

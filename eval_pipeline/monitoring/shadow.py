@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .feedback import wilson
-from .pii import Redactor
-from .sampling import judge_subsample
+from eval_pipeline.monitoring.feedback import wilson
+from eval_pipeline.monitoring.pii import Redactor
+from eval_pipeline.monitoring.sampling import judge_subsample
 
 if TYPE_CHECKING:
-    from .config import MonitoringConfig, ShadowConfig
+    from eval_pipeline.monitoring.config import MonitoringConfig, ShadowConfig
 
 PAIR_COLUMNS = [
     "sample_id", "repeat", "input", "expected", "response_text", "baseline_text", "error_category",
@@ -163,7 +163,7 @@ def shadow_decision(win_rates: pd.DataFrame, min_n: int = 30) -> dict[str, Any]:
 def shadow_model_requests(sample: pd.DataFrame, mv: Any, sc: ShadowConfig, day: str) -> list:
     """One request per sampled (redacted) input, rendered with the candidate's prompt for the task."""
     from eval_pipeline.inference.types import ModelRequest
-    from eval_pipeline.prompts import render
+    from eval_pipeline.inference.prompts import render
 
     params = mv.params.api_params()
     out, templates = [], {}

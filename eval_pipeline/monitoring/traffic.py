@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pandas as pd
 from pydantic import ValidationError
 
-from .schema import TRAFFIC_COLUMNS, TrafficRecord
+from eval_pipeline.monitoring.schema import TRAFFIC_COLUMNS, TrafficRecord
 
 LOG_SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -73,7 +73,7 @@ class _FsSource(_Source):
 
 
 class _WarehouseSource(_Source):
-    """Any object with ``list_keys(prefix)`` and ``read_bytes(key)`` (e.g. ``eval_pipeline.warehouse.Warehouse``)."""
+    """Any object with ``list_keys(prefix)`` and ``read_bytes(key)`` (e.g. ``eval_pipeline.storage.Warehouse``)."""
 
     def __init__(self, warehouse: Any, prefix: str):
         self.wh, self.prefix = warehouse, prefix.strip("/")
@@ -139,7 +139,7 @@ def read_traffic_day(
 
     ``prefix`` is a local folder or a ``s3://`` URI (pyarrow filesystem; pass ``filesystem=`` for a
     configured one), or - with ``warehouse=`` (anything with ``list_keys``/``read_bytes``, e.g.
-    :class:`eval_pipeline.warehouse.Warehouse`) - a key prefix inside that warehouse.
+    :class:`eval_pipeline.storage.Warehouse`) - a key prefix inside that warehouse.
 
     Returns ``(frame, errors)``: ``frame`` has ``TRAFFIC_COLUMNS`` (raw text included: keep in
     memory, redact before storing); ``errors`` lists every malformed line as

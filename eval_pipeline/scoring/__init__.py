@@ -9,7 +9,7 @@ version. Flow, one module per step:
   to them (``apply_thresholds`` -> ``ThresholdResult``, ``thresholds_markdown``);
 * ``run_artifact``: the per-partition run JSON (``run_artifact``, ``dumps``).
 
-The release decision over run artifacts is ``eval_pipeline/release_gate.py``. The Dagster assets in
+The release decision over run artifacts is ``eval_pipeline/scoring/release.py``. The Dagster assets in
 ``eval_pipeline/defs/evaluation/`` are thin wrappers over these; the CLI and tests call them directly.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from eval_pipeline.scoring.families import (
     score_judge_family,
     score_similarity_family,
 )
-from eval_pipeline.scoring.run_artifact import code_commit, dumps, json_default, provenance_fields, run_artifact
+from eval_pipeline.scoring.artifact import code_commit, dumps, json_default, provenance_fields, run_artifact
 from eval_pipeline.scoring.thresholds import ThresholdResult, apply_thresholds, set_metrics, thresholds_markdown
 
 __all__ = [

@@ -12,8 +12,8 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
-from eval_pipeline.config import EvalSet, ModelVersion, Project, Suite
-from eval_pipeline.schemas import SCORE_COLUMNS
+from eval_pipeline.project.config import EvalSet, ModelVersion, Project, Suite
+from eval_pipeline.project.schemas import SCORE_COLUMNS
 
 FAMILIES = ("deterministic", "similarity", "judge")
 

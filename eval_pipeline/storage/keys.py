@@ -54,7 +54,7 @@ DATA_FILE = "data.parquet"
 
 # Tables partitioned by run: (date, model_version), scores also by evaluator family.
 GOLDEN, RESPONSES, SCORES = "golden", "responses", "scores"
-# Canonical partition key order of the run tables (see eval_pipeline/schemas.py). Writes to these
+# Canonical partition key order of the run tables (see eval_pipeline/project/schemas.py). Writes to these
 # tables must give exactly these keys; they are stored in this order, so the same partition always
 # maps to the same key whatever the dict order of the caller.
 TABLE_PARTITION_KEYS: dict[str, tuple[str, ...]] = {

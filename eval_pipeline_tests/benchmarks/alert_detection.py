@@ -1,7 +1,7 @@
 """Benchmark of the history alert rules: false alarms on quiet days and delay to detect a real drop.
 
 In: ``seeds`` simulated histories per sample size n in (50, 200, 500). Each history is one golden
-set of n samples with per-sample pass probabilities from :mod:`eval_pipeline.history.simulate`
+set of n samples with per-sample pass probabilities from :mod:`eval_pipeline_tests.simulate`
 (Beta, mean 0.8, fresh Bernoulli draws every day: the realistic day-to-day noise of re-running the
 same set). Out: a dict (and a printed table next to the ideal: 0 false alarms, delay 1 day) with,
 per rule and n,
@@ -33,7 +33,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.history import simulate as sim
+from eval_pipeline_tests import simulate as sim
 from eval_pipeline.history.alerts import AlertRules, control_chart_alerts, evaluate_alerts
 
 NS = (50, 200, 500)

@@ -43,11 +43,11 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.config import EvalSet, Suite, Threshold
+from eval_pipeline.project.config import EvalSet, Suite, Threshold
 from eval_pipeline.evaluators import judge
-from eval_pipeline.history import simulate as sim
+from eval_pipeline_tests import simulate as sim
 from eval_pipeline.history.stats import RegressionConfig, regression_report, report_dict
-from eval_pipeline.release_gate import release_decision
+from eval_pipeline.scoring.release import release_decision
 
 CATEGORIES = np.array(["billing", "shipping", "returns", "account", "technical"])
 DROP = 0.05

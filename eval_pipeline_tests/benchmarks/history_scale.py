@@ -66,8 +66,8 @@ def _generate(root: str, rows: int, s3: dict | None, workers: int = 4, new_day: 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from eval_pipeline.history import simulate as sim
-    from eval_pipeline.schemas import SCORE_COLUMNS
+    from eval_pipeline_tests import simulate as sim
+    from eval_pipeline.project.schemas import SCORE_COLUMNS
 
     t0 = time.perf_counter()
     dates, mvs = _plan(rows, extra_days=1 if new_day else 0)
@@ -146,7 +146,7 @@ def _duckdb(root: str, s3: dict | None, memory_limit: str = "1GB"):
     import duckdb
 
     if s3:
-        from eval_pipeline.warehouse import Warehouse
+        from eval_pipeline.storage import Warehouse
 
         con = Warehouse.from_url(root, endpoint_url=s3["endpoint_url"]).connect_duckdb()
     else:

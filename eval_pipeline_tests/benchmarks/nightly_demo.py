@@ -60,11 +60,11 @@ def run_nightly(date: str | None, work: Path) -> tuple[float, dict[str, float], 
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import dagster as dg
 
-    from eval_pipeline.config import load_project
-    from eval_pipeline.defs.evaluation.schedules import local_date
+    from eval_pipeline.project.config import load_project
+    from eval_pipeline.defs.schedules import local_date
     from eval_pipeline.defs.partitions import eval_partition_key
     from eval_pipeline.defs.resources import LLMResource, WarehouseResource
-    from eval_pipeline.paths import PROJECT_ROOT
+    from eval_pipeline.project.paths import PROJECT_ROOT
     from eval_pipeline_tests.orchestration_support import project_defs
 
     date = date or local_date()

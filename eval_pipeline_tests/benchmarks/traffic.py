@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     from eval_pipeline.monitoring.pii import Redactor
     from eval_pipeline.monitoring.profile import profile_sample
     from eval_pipeline.monitoring.sampling import build_stored_sample
-    from eval_pipeline.monitoring.synthetic import (PiiRates, SyntheticTrafficConfig, generate_frame,
+    from eval_pipeline.demo.synthetic_traffic import (PiiRates, SyntheticTrafficConfig, generate_frame,
                                                     write_synthetic_day)
     from eval_pipeline.monitoring.traffic import read_traffic_day
 

@@ -20,17 +20,17 @@ from pathlib import Path
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.config import load_project
+from eval_pipeline.project.config import load_project
 from eval_pipeline.evaluators import calibration, judge
-from eval_pipeline.golden import decode_golden, golden_frame, read_golden_set, sample_records
-from eval_pipeline.hashing import unit_interval
+from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_records
+from eval_pipeline.project.hashing import unit_interval
 from eval_pipeline.inference.anthropic_provider import AnthropicProvider
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
-from eval_pipeline.prompts import build_requests
+from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, Answer, ServerConfig
 
-from eval_pipeline.demo_calendar import DEMO_DATES, CANDIDATE_DATES  # noqa: E402  (the recorded window)
+from eval_pipeline.demo.calendar import DEMO_DATES, CANDIDATE_DATES  # noqa: E402  (the recorded window)
 GENERIC = "Thanks for your question. Please check the official guidance of your local health authority for the latest information."
 # Per provider model id: (intent accuracy, extraction accuracy, FAQ off-topic rate)
 PROFILES = {

@@ -1,6 +1,6 @@
 """Evaluation: one asset per evaluator family, the run artifact with its quality gate, calibrations.
 
-Scores are long-format rows (``eval_pipeline.schemas.SCORE_COLUMNS``) written to
+Scores are long-format rows (``eval_pipeline.project.schemas.SCORE_COLUMNS``) written to
 ``scores/family=<f>/date=<d>/model_version=<mv>/data.parquet``. Every partition run writes its
 file, even when the model version has no eval set of that family, so backfills never hang.
 """
@@ -9,11 +9,12 @@ import time
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline import scoring, versions
+from eval_pipeline import scoring
+from eval_pipeline.project import versions
 from eval_pipeline.defs.inference.assets import API_POOL
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.golden import decode_golden
+from eval_pipeline.ingestion.golden import decode_golden
 
 GROUP = "evaluation"
 
@@ -258,7 +259,7 @@ def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRes
     date, mv_key = partition_parts(context)
     wh = warehouse.get()
     art = json.loads(wh.read_bytes(f"runs/date={date}/model_version={mv_key}/run.json"))
-    from eval_pipeline.release_gate import quality_gate as gate_of
+    from eval_pipeline.scoring.release import quality_gate as gate_of
 
     gate = gate_of(art)  # the same function release_approval and the detection benchmark use
     failing = gate["failing"]
@@ -321,7 +322,7 @@ def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfig
         except LookupError as e:
             raise dg.Failure(str(e)) from None
         # Human labels from the review loop (data/reviews/*.jsonl) count as calibration data too.
-        from eval_pipeline.noise_floor import labelled_review_metrics
+        from eval_pipeline.noise.floor import labelled_review_metrics
 
         result.metrics.update(labelled_review_metrics(project.base, judge_model=model, project=project, min_n=20))
         ok, reasons = calibration.calibration_gate(result.metrics, cfg.min_calibration)

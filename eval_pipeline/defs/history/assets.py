@@ -210,7 +210,7 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
                 "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "
                 "significant regression larger than the minimum effect. Segment and auxiliary rows are drill-down.")
 def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    from eval_pipeline.release_gate import regression_gate
+    from eval_pipeline.scoring.release import regression_gate
 
     date, mv_key = partition_parts(context)
     data = json.loads(warehouse.get().read_bytes(f"reports/regression/date={date}/model_version={mv_key}/report.json"))
@@ -242,7 +242,7 @@ def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     date, mv_key = partition_parts(context)
     wh = warehouse.get()
     art = json.loads(wh.read_bytes(f"runs/date={date}/model_version={mv_key}/run.json"))
-    from eval_pipeline.release_gate import release_decision
+    from eval_pipeline.scoring.release import release_decision
 
     report = json.loads(wh.read_bytes(f"reports/regression/date={date}/model_version={mv_key}/report.json"))
     rep = report["summary"]

@@ -9,13 +9,13 @@ import time
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline import versions
+from eval_pipeline.project import versions
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.golden import decode_golden
+from eval_pipeline.ingestion.golden import decode_golden
 from eval_pipeline.inference.runner import ErrorRateExceeded, check_error_rate, provenance_label, run_requests, summarize
-from eval_pipeline.prompts import build_requests
-from eval_pipeline.schemas import RESPONSE_KEY_COLUMNS
+from eval_pipeline.inference.prompts import build_requests
+from eval_pipeline.project.schemas import RESPONSE_KEY_COLUMNS
 
 API_POOL = "anthropic_api"
 

@@ -7,11 +7,11 @@ fails the run with file, line and field *before* a single model call is made.
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline import versions
+from eval_pipeline.project import versions
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
-from eval_pipeline.golden import GoldenSetError, file_fingerprint, golden_frame, read_golden_set, sample_records
-from eval_pipeline.schemas import GOLDEN_COLUMNS
+from eval_pipeline.ingestion.golden import GoldenSetError, file_fingerprint, golden_frame, read_golden_set, sample_records
+from eval_pipeline.project.schemas import GOLDEN_COLUMNS
 
 
 def _preview(df: pd.DataFrame, n: int = 5) -> str:

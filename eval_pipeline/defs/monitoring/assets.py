@@ -41,7 +41,7 @@ def _day_asset(deps: tuple[str, ...] = (), kinds: tuple[str, ...] = ("python", "
 
 def _partition(context, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> tuple[str, MonitoringConfig, Any]:
     """``(day, monitoring config, warehouse)`` of the partition being materialized."""
-    from eval_pipeline.config import ConfigError
+    from eval_pipeline.project.config import ConfigError
 
     try:
         cfg = load_monitoring_config(eval_config.data_dir or None)

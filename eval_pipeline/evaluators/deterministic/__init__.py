@@ -1,7 +1,7 @@
 """Deterministic checks: configured per eval set in the suite YAML, one pass/fail + reason per sample.
 
 In: a suite's check list and the graded-samples frame of one eval set. Out: score rows in the
-long format :data:`eval_pipeline.schemas.SCORE_COLUMNS`. A suite lists checks by ``type`` with
+long format :data:`eval_pipeline.project.schemas.SCORE_COLUMNS`. A suite lists checks by ``type`` with
 the check's arguments next to it::
 
     checks:

@@ -2,7 +2,7 @@
 
 In: the graded-samples frame (columns sample_id, repeat, response_text, error_category, input,
 expected, metadata, category; ``*_json`` variants are decoded) and a list of
-:class:`.registry.Check`. Out: a DataFrame with exactly :data:`eval_pipeline.schemas.SCORE_COLUMNS`,
+:class:`.registry.Check`. Out: a DataFrame with exactly :data:`eval_pipeline.project.schemas.SCORE_COLUMNS`,
 one row per (sample, repeat, check) plus the checks' auxiliary rows. Infrastructure errors give
 ``passed=None`` and ``infra_error=<category>`` (never a failed answer); refusals and empty
 answers fail every check. :func:`finish_score_frame` is shared with the similarity family.
@@ -18,7 +18,7 @@ import pandas as pd
 from eval_pipeline.evaluators.deterministic.base import CheckResult, Sample
 from eval_pipeline.evaluators.deterministic.registry import Check
 from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES
-from eval_pipeline.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import SCORE_COLUMNS
 
 FAMILY = "deterministic"
 # Model-side outcomes that fail every check regardless of the text (max_tokens is scored as is).

@@ -2,7 +2,7 @@
 
 In: a suite's ``judge:`` block, a graded-samples frame and an ``execute(requests) -> responses``
 provider function. Out: verdict frames (one row per judge call outcome, nothing dropped), score
-rows in the long format :data:`eval_pipeline.schemas.SCORE_COLUMNS` (``family="judge"``) and
+rows in the long format :data:`eval_pipeline.project.schemas.SCORE_COLUMNS` (``family="judge"``) and
 summaries with intervals and n for asset metadata and gates.
 
 The stages, one module each, in the order a run uses them:

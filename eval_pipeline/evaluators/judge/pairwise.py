@@ -29,7 +29,7 @@ from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_conte
 from eval_pipeline.evaluators.judge.requests import Executor
 from eval_pipeline.evaluators.judge.rows import FAMILY, _count_statuses, _excerpt, _sample_groups, _score_row, _status_totals
 from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _is_missing, _response_skip_reason, _row_ids
-from eval_pipeline.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import SCORE_COLUMNS
 
 PAIR_VERDICT_COLUMNS = [
     "row", "sample_id", "repeat", "judge_repeat", "status_ab", "status_ba",

@@ -3,7 +3,7 @@
 In: a graded-samples frame and its verdict frame (pointwise or pairwise), the config and the
 prompt. Out: per sample row the common columns of its score rows (key columns, ``sample_id``,
 ``repeat``, ``family="judge"``, ``category``, ``evaluator_hash``) with its verdicts
-(:func:`_sample_groups`), and one row of :data:`eval_pipeline.schemas.SCORE_COLUMNS` per metric
+(:func:`_sample_groups`), and one row of :data:`eval_pipeline.project.schemas.SCORE_COLUMNS` per metric
 (:func:`_score_row`), with reasons cut to an excerpt.
 """
 from __future__ import annotations

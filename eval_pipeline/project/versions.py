@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eval_pipeline.config import ModelVersion, Project
+from eval_pipeline.project.config import ModelVersion, Project
 
 
 def snapshot(mv: ModelVersion) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Plain Python (no Dagster): content hashes of the watched files, the current model-version
 partition keys, and a *change plan* that says which model versions to evaluate, re-run or
-re-score after a file changed. The Dagster layer (``eval_pipeline/defs/evaluation/sensors.py``)
+re-score after a file changed. The Dagster layer (``eval_pipeline/defs/sensors.py``)
 turns the plan into dynamic-partition requests and run requests.
 
 Watched files (paths relative to the data folder):
@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval_pipeline.config import ModelVersion, Project, Suite
-from eval_pipeline.hashing import sha256_file, sha256_obj
+from eval_pipeline.project.config import ModelVersion, Project, Suite
+from eval_pipeline.project.hashing import sha256_file, sha256_obj
 
 WATCHED_PATTERNS = ("models.yaml", "prompts/*", "suites/*.yaml", "suites/*.yml", "golden/*")
 

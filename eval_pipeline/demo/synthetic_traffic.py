@@ -1,7 +1,7 @@
 """Synthetic production traffic for the demo, tests and benchmark. SYNTHETIC - not real users.
 
 Every generated row carries ``"synthetic": true`` and ``"metadata": {"synthetic": true,
-"generator": "eval_pipeline.monitoring.synthetic"}``. Request ids start with ``syn-``.
+"generator": "eval_pipeline.demo.synthetic_traffic"}``. Request ids start with ``syn-``.
 
 Controls (:class:`SyntheticTrafficConfig`): volume, category mix (drift), input length (drift, as
 extra sentences per input), PII injection rate per kind (plus Luhn-invalid decoy digit runs that
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from .pii import luhn_valid
-from .schema import FEEDBACK_TYPES, TRAFFIC_COLUMNS
+from eval_pipeline.monitoring.pii import luhn_valid
+from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, TRAFFIC_COLUMNS
 
 DATASET_DIR = Path(os.environ.get("EVAL_SYNTHETIC_TEXTS_DIR", Path(__file__).resolve().parents[2] / "data" / "synthetic"))
 PII_KINDS = ("email", "phone_us", "phone_intl", "card", "ipv4", "ipv6")
@@ -280,7 +280,7 @@ def generate_columns(cfg: SyntheticTrafficConfig) -> tuple[dict[str, Any], list[
 _RECORD_KEYS = ("request_id", "timestamp", "model_version", "model_snapshot_id", "config_hash",
                 "prompt_template", "input", "output", "latency_s", "ttft_s", "input_tokens",
                 "output_tokens", "session_id", "category", "feedback")
-_META = {"synthetic": True, "generator": "eval_pipeline.monitoring.synthetic"}
+_META = {"synthetic": True, "generator": "eval_pipeline.demo.synthetic_traffic"}
 
 
 def generate_records(cfg: SyntheticTrafficConfig) -> tuple[list[dict[str, Any]], list[dict[str, str]], list[str]]:
@@ -407,8 +407,8 @@ def write_demo_traffic(wh: Any, days: int = 8, end_date: str | None = None, seed
     import tempfile
     from datetime import datetime, timedelta, timezone
 
-    from .config import TRAFFIC_PREFIX_ENV
-    from .day import previous_days, traffic_location
+    from eval_pipeline.monitoring.config import TRAFFIC_PREFIX_ENV
+    from eval_pipeline.monitoring.day import previous_days, traffic_location
 
     end = end_date or (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
     dates = [*previous_days(end, days - 1), end] if days > 1 else [end]

@@ -1,7 +1,7 @@
 """Sensors: react to configuration changes and to failed evaluation runs.
 
 ``config_change_sensor`` hashes the watched files of the data folder (model registry, prompt
-templates, suites, golden sets; see ``eval_pipeline/registration.py``) and keeps the last good
+templates, suites, golden sets; see ``eval_pipeline/project/registration.py``) and keeps the last good
 state in its cursor, a JSON map ``{"files": {path: sha256}, "suite_inputs": {suite: hash}}``.
 On each tick:
 
@@ -33,10 +33,10 @@ from typing import Any
 
 import dagster as dg
 
-from eval_pipeline import registration
-from eval_pipeline.config import ConfigError, Project
-from eval_pipeline.defs.evaluation.jobs import EVAL_JOBS, nightly_eval_job, rescore_job
-from eval_pipeline.defs.evaluation.schedules import local_date, registered_model_versions
+from eval_pipeline.project import registration
+from eval_pipeline.project.config import ConfigError, Project
+from eval_pipeline.defs.jobs import EVAL_JOBS, nightly_eval_job, rescore_job
+from eval_pipeline.defs.schedules import local_date, registered_model_versions
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
 

@@ -4,12 +4,12 @@ A/A noise floor (``aa_noise_floor`` asset)
     :func:`aa_plan` builds the requests of one model version's deterministic and similarity
     eval sets twice, with request epochs ``aa:<date>:A`` / ``aa:<date>:B`` (distinct response-store
     keys, so both are fresh samples and a rerun is free). :func:`run_aa` executes and scores both
-    runs; :func:`noise_frame` hands them to :func:`eval_pipeline.history.noise.aa_noise_floor`
+    runs; :func:`noise_frame` hands them to :func:`eval_pipeline.noise.stats.aa_noise_floor`
     and :func:`noise_threshold_report` says which eval sets are too noisy to gate at the
     configured effect sizes.
 
 Review queue (``review_queue`` asset)
-    :func:`review_items` runs :func:`eval_pipeline.evaluators.review.select_for_review` over
+    :func:`review_items` runs :func:`eval_pipeline.noise.review.select_for_review` over
     every pointwise judge eval set of a partition (cosine rows of a similarity eval set over the
     same golden source and task are matched in, for the judge/cosine disagreement reason).
     :func:`labelled_review_metrics` reads labelled files back (``data/reviews/*.jsonl`` or
@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.config import ModelVersion, Project
+from eval_pipeline.project.config import ModelVersion, Project
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.storage import keys
 
@@ -69,7 +69,7 @@ def aa_plan(project: Project, mv: ModelVersion, golden: pd.DataFrame, date: str,
 
     ``golden`` is the decoded golden frame of the partition. Eval sets without golden rows are skipped.
     """
-    from eval_pipeline.prompts import build_requests
+    from eval_pipeline.inference.prompts import build_requests
 
     epoch = aa_epoch(date, run)
     plan = []
@@ -167,8 +167,8 @@ def with_composite_pass(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def noise_frame(run: AARun) -> pd.DataFrame:
-    """:func:`eval_pipeline.history.noise.aa_noise_floor` of the two runs (with the composite pass metric)."""
-    from eval_pipeline.history.noise import aa_noise_floor
+    """:func:`eval_pipeline.noise.stats.aa_noise_floor` of the two runs (with the composite pass metric)."""
+    from eval_pipeline.noise.stats import aa_noise_floor
 
     return aa_noise_floor(with_composite_pass(run.scores_a), with_composite_pass(run.scores_b))
 
@@ -193,7 +193,7 @@ def _gate_check(t: Any, noise: pd.DataFrame, scores: pd.DataFrame, quantile: str
 
     ``noise`` and ``scores`` are already the eval set's rows of the metric behind the threshold.
     """
-    from eval_pipeline.history.noise import check_thresholds
+    from eval_pipeline.noise.stats import check_thresholds
 
     graded = scores["passed"].dropna()
     bounds = [b for b in (t.min, t.max) if b is not None]
@@ -223,7 +223,7 @@ def noise_threshold_report(project: Project, mv: ModelVersion, noise: pd.DataFra
                            quantile: str = "diff_q95") -> pd.DataFrame:
     """Which thresholds clear the A/A noise floor.
 
-    Two kinds of rows (columns of :func:`eval_pipeline.history.noise.check_thresholds`):
+    Two kinds of rows (columns of :func:`eval_pipeline.noise.stats.check_thresholds`):
 
     * effect sizes (:func:`effect_sizes`) against every metric's noise band: a regression or
       alert smaller than the band cannot be told from noise;
@@ -231,7 +231,7 @@ def noise_threshold_report(project: Project, mv: ModelVersion, noise: pd.DataFra
       between the observed rate (mean of A and B) and the bound must exceed the band, else the
       gate's verdict flips by chance. Needs ``run`` (the observed rates).
     """
-    from eval_pipeline.history.noise import THRESHOLD_COLUMNS, check_thresholds
+    from eval_pipeline.noise.stats import THRESHOLD_COLUMNS, check_thresholds
 
     if noise.empty:
         return pd.DataFrame(columns=THRESHOLD_COLUMNS)
@@ -309,7 +309,8 @@ def review_items(project: Project, mv: ModelVersion, graded: pd.DataFrame, judge
     ``task`` (the same responses) are matched to the judge's rows by sample and repeat.
     Pairwise judge sets are skipped (their verdicts have no per-dimension scores).
     """
-    from eval_pipeline.evaluators import judge, review
+    from eval_pipeline.evaluators import judge
+    from eval_pipeline.noise import review
 
     frames = []
     for suite, es in mv.eval_sets(project, "judge"):
@@ -329,7 +330,7 @@ def export_review_bytes(items: pd.DataFrame) -> bytes:
     """JSONL bytes of review items, exactly as :func:`export_review` writes them."""
     import tempfile
 
-    from eval_pipeline.evaluators.review import export_review
+    from eval_pipeline.noise.review import export_review
 
     with tempfile.TemporaryDirectory() as tmp:
         return export_review(items, Path(tmp) / "review.jsonl").read_bytes()
@@ -371,8 +372,8 @@ def labelled_review_files(data_dir: str | Path) -> list[Path]:
 
 
 def _labelled_ratings(files: Sequence[Path]) -> pd.DataFrame:
-    """Rating rows of every file, each validated by :func:`eval_pipeline.evaluators.review.ingest_review`."""
-    from eval_pipeline.evaluators.review import ingest_review
+    """Rating rows of every file, each validated by :func:`eval_pipeline.noise.review.ingest_review`."""
+    from eval_pipeline.noise.review import ingest_review
 
     frames = [f for f in (ingest_review(p).ratings for p in files) if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -391,7 +392,7 @@ def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None
                             prefix: str = "human_review/", min_n: int = 1) -> dict[str, dict[str, float]]:
     """Judge-vs-human agreement per dimension from the labelled files in ``<data_dir>/reviews``.
 
-    Each file is validated by :func:`eval_pipeline.evaluators.review.ingest_review` (errors name
+    Each file is validated by :func:`eval_pipeline.noise.review.ingest_review` (errors name
     file, line and field). With ``judge_model``, only rows of eval sets judged by that model count
     (eval sets are looked up in ``project``, loaded from ``data_dir`` when not given). Returns
     ``{"human_review/<dimension>": rating_agreement(...)}`` in the shape of
@@ -399,7 +400,7 @@ def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None
     than ``min_n`` labelled rows are left out (a handful of labels should not decide whether a
     judge may block).
     """
-    from eval_pipeline.config import load_project
+    from eval_pipeline.project.config import load_project
     from eval_pipeline.evaluators.calibration_metrics import rating_metrics_from_frame
 
     ratings = _labelled_ratings(labelled_review_files(data_dir))

@@ -2,7 +2,7 @@
 
 Called by ``eval_pipeline/cli.py demo`` (after the evaluation demo)::
 
-    from eval_pipeline.defs.monitoring.demo import run_monitoring_demo
+    from eval_pipeline.demo.monitoring import run_monitoring_demo
     summary["monitoring"] = run_monitoring_demo(instance, days=8, say=say)
 
 The last day carries an injected drift (category mix and input length) and unhappier users, so
@@ -17,7 +17,7 @@ import dagster as dg
 from eval_pipeline.defs.monitoring.schedules import MONITORING_ASSETS
 from eval_pipeline.monitoring.config import REPORT_PREFIX
 from eval_pipeline.monitoring.day import traffic_location
-from eval_pipeline.monitoring.synthetic import write_demo_traffic
+from eval_pipeline.demo.synthetic_traffic import write_demo_traffic
 
 
 def run_monitoring_demo(

@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from .feedback import AlertThresholds, MetricValue, evaluate_thresholds, feedback_metrics, p99_latency_ratio
-from .pii import RedactionConfig, Redactor
-from .profile import profile_sample
-from .sampling import build_stored_sample
-from .traffic import malformed_summary, read_traffic_day
+from eval_pipeline.monitoring.feedback import AlertThresholds, MetricValue, evaluate_thresholds, feedback_metrics, p99_latency_ratio
+from eval_pipeline.monitoring.pii import RedactionConfig, Redactor
+from eval_pipeline.monitoring.profile import profile_sample
+from eval_pipeline.monitoring.sampling import build_stored_sample
+from eval_pipeline.monitoring.traffic import malformed_summary, read_traffic_day
 
 
 @dataclass

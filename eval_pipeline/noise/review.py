@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from eval_pipeline.evaluators.judge import FAMILY, STATUS_REFUSAL, STATUS_UNPARSEABLE, JudgeConfig
-from eval_pipeline.golden import Problem, csv_rows, jsonl_objects
+from eval_pipeline.ingestion.golden import Problem, csv_rows, jsonl_objects
 
 HUMAN_FIELDS = ("human_label", "human_expected", "human_notes")
 REVIEW_FIELDS = [

@@ -20,7 +20,7 @@ turn them on in the UI (Automation -> toggle) or with
 The partitioned schedules fan out over the model versions marked ``nightly: true`` in
 ``data/models.yaml``, one run per version with the stable run key ``<kind>:<date>:<key>``
 (a tick evaluated twice never launches twice). A schedule cannot register dynamic partitions:
-keys are registered by ``config_change_sensor`` or ``eval_pipeline.defs.evaluation.sensors.
+keys are registered by ``config_change_sensor`` or ``eval_pipeline.defs.sensors.
 register_model_versions``; an unregistered key is skipped with a message in the tick log.
 """
 from __future__ import annotations
@@ -32,9 +32,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from eval_pipeline import registration
-from eval_pipeline.config import ConfigError
-from eval_pipeline.defs.evaluation.jobs import aa_noise_job, calibration_job, history_job, nightly_eval_job, weekly_judge_job
+from eval_pipeline.project import registration
+from eval_pipeline.project.config import ConfigError
+from eval_pipeline.defs.jobs import aa_noise_job, calibration_job, history_job, nightly_eval_job, weekly_judge_job
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, START_DATE, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
 

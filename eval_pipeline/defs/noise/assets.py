@@ -1,4 +1,4 @@
-"""A/A noise floor and the human review queue: thin assets over ``eval_pipeline/noise_floor.py``.
+"""A/A noise floor and the human review queue: thin assets over ``eval_pipeline/noise/floor.py``.
 
 * ``aa_noise_floor`` (group history): two fresh runs of the same model version, their disagreement
   and difference bands, and the check ``thresholds_clear_noise_floor``.
@@ -7,12 +7,13 @@
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline import noise_floor as nf
-from eval_pipeline import scoring, versions
+from eval_pipeline.noise import floor as nf
+from eval_pipeline import scoring
+from eval_pipeline.project import versions
 from eval_pipeline.defs.inference.assets import API_POOL
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.golden import decode_golden
+from eval_pipeline.ingestion.golden import decode_golden
 
 
 @dg.asset(
@@ -117,7 +118,7 @@ def thresholds_clear_noise_floor(context: dg.AssetCheckExecutionContext, warehou
     description="Human review queue: judge samples whose repeats disagree, whose median sits within 0.5 of a "
     "threshold, where judge and cosine disagree, or where the judge failed; exported to "
     "review/date=<d>/model_version=<mv>/review.jsonl with empty human_label fields. Labelled files placed in "
-    "data/reviews/*.jsonl (or .csv) are read by judge_calibration (eval_pipeline.noise_floor.labelled_review_metrics) "
+    "data/reviews/*.jsonl (or .csv) are read by judge_calibration (eval_pipeline.noise.floor.labelled_review_metrics) "
     "as judge-vs-human agreement entries human_review/<dimension>.",
 )
 def review_queue(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:

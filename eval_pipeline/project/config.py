@@ -18,8 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from eval_pipeline.hashing import sha256_obj, sha256_text
-from eval_pipeline.paths import data_dir
+from eval_pipeline.project.hashing import sha256_obj, sha256_text
+from eval_pipeline.project.paths import data_dir
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # Dagster partition keys must not contain "," "|" or "..." (UI backfills and multi-partitions break).

@@ -22,8 +22,8 @@ from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
-from eval_pipeline.hashing import sha256_file, unit_interval
-from eval_pipeline.schemas import GOLDEN_COLUMNS
+from eval_pipeline.project.hashing import sha256_file, unit_interval
+from eval_pipeline.project.schemas import GOLDEN_COLUMNS
 
 MAX_REPORTED = 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -233,7 +233,7 @@ def read_golden_set(
     ``fields`` is a mapping object with attributes id/input/expected/metadata/category (see
     ``config.FieldMapping``); dotted names reach into nested objects.
     """
-    from eval_pipeline.config import FieldMapping
+    from eval_pipeline.project.config import FieldMapping
 
     path = Path(path)
     fields = fields or FieldMapping()

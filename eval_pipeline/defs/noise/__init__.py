@@ -1,0 +1,1 @@
+"""Dagster layer of the noise stage: ``aa_noise_floor`` and ``review_queue``."""

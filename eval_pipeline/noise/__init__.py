@@ -1,0 +1,5 @@
+"""Noise: the A/A noise floor and the human review queue.
+
+In: repeated runs of one model version, judge and similarity scores, labelled review files.
+Out: noise-floor tables, review items, labelled-review calibration metrics. No Dagster here.
+"""
