@@ -27,10 +27,10 @@ test: setup
 
 # The local UI inspects the demo, so it replays too unless EVAL_PROVIDER is set (e.g. anthropic with a key).
 ui: setup
-	EVAL_PROVIDER=$${EVAL_PROVIDER:-replay} DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	EVAL_PROVIDER=$${EVAL_PROVIDER:-replay} DAGSTER_HOME=$(CURDIR)/.dagster_home VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg dev -h 127.0.0.1 -p 3000
 
 validate: setup
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster definitions validate -w workspace.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
 
 benchmarks: setup
 	for b in inference faults similarity detection history_scale traffic nightly_demo; do $(PY) -m eval_pipeline_tests.benchmarks.$$b || exit 1; done

@@ -65,7 +65,7 @@ def _materialize(defs, selection: list[str], instance, partition_key=None) -> tu
     """Materialize an asset selection (with its checks) in process; returns (success, seconds per step)."""
     import dagster as dg
 
-    from eval_pipeline.definitions import build_resources
+    from eval_pipeline.defs.resources import build_resources
 
     t0 = time.monotonic()
     result = dg.materialize(

@@ -90,9 +90,10 @@ def project_defs(**resources) -> dg.Definitions:
     """The project's assets, checks, jobs, schedules and sensors with some resources replaced
     (e.g. ``eval_config`` on a temp data folder, ``warehouse`` on a temp folder, ``llm`` on the test server)."""
     from eval_pipeline import definitions
+    from eval_pipeline.defs.resources import build_resources
 
     d = definitions.defs
     return dg.Definitions(
         assets=d.assets, asset_checks=d.asset_checks, jobs=d.jobs, schedules=d.schedules, sensors=d.sensors,
-        resources={**definitions.build_resources(), **resources},
+        resources={**build_resources(), **resources},
     )

@@ -169,7 +169,7 @@ def test_auto_without_a_key_fails_at_once_with_how_to_fix(server, instance, tmp_
     assert LLMResource(provider="auto", api_key="k").provider_name() == "anthropic"
 
     # Through the shipped definitions (EVAL_PROVIDER unset = auto): the run fails at model_responses, no replay.
-    from eval_pipeline.definitions import build_resources
+    from eval_pipeline.defs.resources import build_resources
 
     project = load_project()
     mv = project.registry.production
@@ -186,7 +186,7 @@ def test_auto_without_a_key_fails_at_once_with_how_to_fix(server, instance, tmp_
 
 def test_demo_replay_is_labelled_synthetic_in_run_json_metadata_and_history(instance, tmp_path, monkeypatch):
     monkeypatch.setenv("EVAL_PROVIDER", "replay")  # what the demo selects (test_cli_demo_selects_replay_explicitly)
-    from eval_pipeline.definitions import build_resources
+    from eval_pipeline.defs.resources import build_resources
 
     project = load_project()
     mv = project.registry.production

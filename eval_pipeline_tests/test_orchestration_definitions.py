@@ -73,6 +73,16 @@ def test_dagster_cli_validates_the_workspace(tmp_path):
     assert "eval_pipeline" in out.stdout + out.stderr
 
 
+def test_dg_check_defs(tmp_path):
+    """``dg check defs`` (Dagster 1.13's project CLI) loads every autoloaded definition under ``defs/``."""
+    dg_bin = Path(sys.executable).parent / "dg"
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
+    shutil.copy(PROJECT_ROOT / ".dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
+    out = subprocess.run([str(dg_bin), "check", "defs"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "All definitions loaded successfully" in out.stdout + out.stderr
+
+
 class _Hook(http.server.BaseHTTPRequestHandler):
     received: list = []
 

@@ -4,6 +4,7 @@ Configured with ``dg.EnvVar`` so secrets and deployment settings come from the e
 (never read at import time). ``resources_for_env()`` picks the set for the deployment.
 """
 
+import os
 from typing import Optional
 
 import dagster as dg
@@ -168,3 +169,32 @@ class EmbeddingResource(dg.ConfigurableResource):
 
 
 _MODELS: dict = {}
+
+
+def build_resources() -> dict:
+    """The deployment's resources: values from the environment (secrets through ``dg.EnvVar``)."""
+    return {
+        "eval_config": EvalConfigResource(data_dir=dg.EnvVar("EVAL_DATA_DIR").get_value("") or ""),
+        "warehouse": WarehouseResource(
+            url=dg.EnvVar("EVAL_WAREHOUSE_URL").get_value("") or "",
+            endpoint_url=dg.EnvVar("EVAL_S3_ENDPOINT_URL").get_value(None),
+            region=dg.EnvVar("AWS_REGION").get_value(None),
+        ),
+        "llm": LLMResource(
+            provider=os.environ.get("EVAL_PROVIDER", "auto"),
+            # The key is resolved by Dagster from the environment at run time; never logged or stored.
+            api_key=dg.EnvVar("ANTHROPIC_API_KEY") if os.environ.get("ANTHROPIC_API_KEY") else None,
+            base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
+            max_concurrency=int(os.environ.get("EVAL_MAX_CONCURRENCY", "16")),
+            store_path=os.environ.get("EVAL_RESPONSE_STORE", ""),
+            recordings_path=os.environ.get("EVAL_RECORDINGS_DIR", str(data_dir() / "recordings")),
+        ),
+        "embeddings": EmbeddingResource(model_path=os.environ.get("EVAL_EMBEDDING_MODEL", "")),
+    }
+
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    """Autoloaded by ``dg``: the resources every asset, check, schedule and sensor uses."""
+    return dg.Definitions(resources=build_resources())
