@@ -164,3 +164,42 @@ def test_demo_project_loads_with_evaluator_validation():
     project = load_project()
     assert "customer_support" in project.suites
     assert len(project.registry.models) >= 2
+
+
+def test_config_is_split_into_small_modules_and_reexports_the_same_objects():
+    """project/config.py was one 520-line file; now errors / suites / registry / config, each small,
+    and the old import path still gives the very same classes and functions."""
+    import ast
+
+    from eval_pipeline.project import config, errors, registry, suites
+
+    for mod in (errors, suites, registry, config):
+        text = Path(mod.__file__).read_text()
+        assert text.count("\n") < 300, mod.__name__
+        assert "In:" in ast.get_docstring(ast.parse(text)), mod.__name__
+    assert config.ConfigError is errors.ConfigError
+    assert (config.Suite, config.EvalSet, config.Threshold, config.FieldMapping, config.load_suite) == (
+        suites.Suite, suites.EvalSet, suites.Threshold, suites.FieldMapping, suites.load_suite)
+    assert (config.ModelVersion, config.ModelRegistry, config.load_registry, config.FORBIDDEN_KEY_PARTS) == (
+        registry.ModelVersion, registry.ModelRegistry, registry.load_registry, registry.FORBIDDEN_KEY_PARTS)
+
+
+def test_top_level_must_be_a_mapping_in_suites_and_registry(data):
+    """The shared read-and-validate step (errors.load_mapping) keeps each file's own message."""
+    p = data / "suites" / "mini.yaml"
+    p.write_text("- just\n- a list\n")
+    assert _err(load_suite, p, data) == f"{p.resolve()}: expected a mapping with 'name' and 'eval_sets' at the top level"
+    m = data / "models.yaml"
+    m.write_text("3\n")
+    assert _err(load_registry, m, data) == f"{m.resolve()}: expected a mapping with a 'models' list at the top level"
+
+
+def test_evaluator_sections_fail_as_config_errors_of_the_suite_file(data):
+    p = _suite(data, lambda s: s["eval_sets"][0].update(checks=[{"type": "no_such_check"}]))
+    msg = _err(load_suite, p, data)
+    assert msg.startswith(f"{p.resolve()}: eval_sets[0].checks[0]") and "unknown check 'no_such_check'" in msg
+    p = _suite(data, lambda s: s["eval_sets"][0].update(family="judge", checks=[], judge={"model": 3}))
+    msg = _err(load_suite, p, data)
+    assert msg.startswith(f"{p.resolve()}: ") and "eval_sets[0].judge" in msg
+    with pytest.raises(ConfigError):
+        load_suite(p, data)

@@ -13,7 +13,8 @@ import pandas as pd
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from eval_pipeline.project.config import EvalSet, ModelVersion, PromptTemplate, Suite
+from eval_pipeline.project.registry import ModelVersion, PromptTemplate
+from eval_pipeline.project.suites import EvalSet, Suite
 from eval_pipeline.inference.types import ModelRequest
 
 

@@ -233,7 +233,7 @@ def read_golden_set(
     ``fields`` is a mapping object with attributes id/input/expected/metadata/category (see
     ``config.FieldMapping``); dotted names reach into nested objects.
     """
-    from eval_pipeline.project.config import FieldMapping
+    from eval_pipeline.project.suites import FieldMapping
 
     path = Path(path)
     fields = fields or FieldMapping()

@@ -3,7 +3,7 @@
 In: ``<data dir>/monitoring.yaml`` (or ``EVAL_MONITORING_CONFIG``) and the environment. Out: a fully
 validated :class:`MonitoringConfig` (check specs and judge configs included) from
 :func:`load_monitoring_config`; a missing file means the defaults; errors are
-:class:`eval_pipeline.project.config.ConfigError` naming the file and key path. This module imports no
+:class:`eval_pipeline.project.errors.ConfigError` naming the file and key path. This module imports no
 other monitoring step (only the config models of :mod:`.feedback` and :mod:`.pii`), so every step
 can import it.
 
@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eval_pipeline.monitoring.feedback import AlertThresholds
 from eval_pipeline.monitoring.pii import RedactionConfig
+from eval_pipeline.project.errors import ConfigError, key_path
 
 CONFIG_FILE = "monitoring.yaml"
 CONFIG_ENV = "EVAL_MONITORING_CONFIG"
@@ -144,13 +145,6 @@ class MonitoringConfig(BaseModel):
         return validate_judge_config(self.shadow.judge, "shadow.judge") if self.shadow.judge else None
 
 
-def _key_path(loc: Sequence[Any]) -> str:
-    out = ""
-    for p in loc:
-        out += f"[{p}]" if isinstance(p, int) else ("." if out else "") + str(p)
-    return out
-
-
 def config_path(data_dir: str | Path | None = None) -> Path:
     """``EVAL_MONITORING_CONFIG`` if set, else ``<data dir>/monitoring.yaml``."""
     from eval_pipeline.project.paths import data_dir as default_data_dir
@@ -165,10 +159,8 @@ def load_monitoring_config(data_dir: str | Path | None = None) -> MonitoringConf
     """Load and fully validate the monitoring config (check specs and judge configs included).
 
     A missing ``<data dir>/monitoring.yaml`` means the defaults; a missing ``EVAL_MONITORING_CONFIG``
-    file is an error. Errors are :class:`eval_pipeline.project.config.ConfigError` naming file and key path.
+    file is an error. Errors are :class:`eval_pipeline.project.errors.ConfigError` naming file and key path.
     """
-    from eval_pipeline.project.config import ConfigError
-
     path = config_path(data_dir)
     if not path.exists():
         if os.environ.get(CONFIG_ENV):
@@ -190,13 +182,12 @@ def load_monitoring_config(data_dir: str | Path | None = None) -> MonitoringConf
         err = next((e for e in errs if e["type"] == "extra_forbidden"), errs[0])  # a typo explains the rest
         msg = "unknown key (check the spelling; see the README 'Online monitoring' section)" \
             if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(path, _key_path(err["loc"]), msg) from None
+        raise ConfigError(path, key_path(tuple(err["loc"])), msg) from None
     _validate_semantics(cfg, path)
     return cfg
 
 
 def _validate_semantics(cfg: MonitoringConfig, path: Path) -> None:
-    from eval_pipeline.project.config import ConfigError
     from eval_pipeline.evaluators.deterministic import validate_check_specs
 
     names: set[str] = set()

@@ -27,7 +27,8 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.project.config import ModelVersion, Project
+from eval_pipeline.project.config import Project
+from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.storage import keys
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval_pipeline.project.config import ModelVersion, Project, Suite
+from eval_pipeline.project.config import Project
+from eval_pipeline.project.registry import ModelVersion
+from eval_pipeline.project.suites import Suite
 from eval_pipeline.project.hashing import sha256_file, sha256_obj
 
 WATCHED_PATTERNS = ("models.yaml", "prompts/*", "suites/*.yaml", "suites/*.yml", "golden/*")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eval_pipeline.project.config import ModelVersion, Project
+from eval_pipeline.project.config import Project
+from eval_pipeline.project.registry import ModelVersion
 
 
 def snapshot(mv: ModelVersion) -> dict[str, Any]:

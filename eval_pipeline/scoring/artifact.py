@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.project.config import ModelVersion, Project
+from eval_pipeline.project.config import Project
+from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.scoring.thresholds import ThresholdResult
 

@@ -12,7 +12,9 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
-from eval_pipeline.project.config import EvalSet, ModelVersion, Project, Suite
+from eval_pipeline.project.config import Project
+from eval_pipeline.project.registry import ModelVersion
+from eval_pipeline.project.suites import EvalSet, Suite
 from eval_pipeline.project.schemas import SCORE_COLUMNS
 
 FAMILIES = ("deterministic", "similarity", "judge")

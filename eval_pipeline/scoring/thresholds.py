@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.project.config import EvalSet, Suite
+from eval_pipeline.project.suites import EvalSet, Suite
 
 
 @dataclass
