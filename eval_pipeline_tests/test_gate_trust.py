@@ -250,7 +250,7 @@ def _suite_yaml(tmp_path, regression: dict | None) -> "Path":
     (tmp_path / "golden").mkdir(exist_ok=True)
     (tmp_path / "golden" / "g.jsonl").write_text('{"id": "1", "input": "hi", "expected": "x"}\n')
     suite = {"name": "s", "eval_sets": [{"name": "e", "family": "deterministic", "task": "t", "source": "golden/g.jsonl",
-                                         "checks": [{"type": "exact_match"}]}]}
+                                         "checks": [{"type": "exact_match", "name": "m"}]}]}  # the rows' metric
     if regression is not None:
         suite["regression"] = regression
     p = tmp_path / "suites" / "s.yaml"
@@ -279,7 +279,8 @@ def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tm
     plain = load_suite(_suite_yaml(tmp_path, {"min_effect": 0.07}), tmp_path, validate_evaluators=False)
     assert not regression_report(c, b, {"s": plain.regression_config()}).has_regression  # segments: drill-down only
     default = load_suite(_suite_yaml(tmp_path, None), tmp_path, validate_evaluators=False)
-    assert default.regression_config() == RegressionConfig()
+    # no regression section: default options; the gated family is the suite's primary row (first check)
+    assert default.regression_config() == RegressionConfig(blocking_metrics={"e": ["m:pass_rate"]})
 
 
 @pytest.mark.parametrize("section, key, needle", [

@@ -190,3 +190,77 @@ def test_declared_primary_metric_is_the_only_gated_row_of_its_eval_set():
     assert primary.summary()["gate_family_size"] == 1 and "primary metric of golden: main" in primary.summary()["gate"]
     with pytest.raises(ValueError, match=r"regression\.primary_metrics"):
         RegressionConfig.from_dict({"primary_metrics": ["main"]})
+
+
+def _two_check_frames(drop_main: float, drop_side: float, seed: int = 37):
+    rng = np.random.default_rng(seed)
+    p = sim.sample_pass_probabilities(600, rng=rng)
+    return {side: pd.concat([sim.score_frame(sim.draw_outcomes(sim.shift_probabilities(p, d if side == "c" else 0.0), 1, rng),
+                                             metric=m) for m, d in (("main", drop_main), ("side", drop_side))])
+            for side in ("b", "c")}
+
+
+def _suite(*thresholds):
+    from eval_pipeline.project.suites import EvalSet, Suite, Threshold
+
+    es = EvalSet(name="golden", family="deterministic", task="t", source="x.jsonl",
+                 checks=[{"type": "exact_match", "name": "main"}, {"type": "valid_json", "name": "side"}],
+                 thresholds=[Threshold(**t) for t in thresholds])
+    return Suite(name="s", eval_sets=[es])
+
+
+def test_gated_family_is_what_the_blocking_thresholds_name():
+    """A drop only in a metric no blocking threshold names is drill-down; a drop in the blocking threshold's metric
+    blocks. (Before: every non-auxiliary metric was gated, so the side-check drop blocked.)"""
+    side_drop = _two_check_frames(0.0, -0.15)
+    for suite in (_suite({"metric": "pass_rate", "min": 0.5, "blocking": True},  # pass_rate -> first check
+                         {"metric": "side.pass_rate", "min": 0.5}),  # not blocking: drill-down
+                  _suite()):  # no blocking threshold: one primary row (first check)
+        cfg = suite.regression_config()
+        assert cfg.blocking_metrics == {"golden": ["main:pass_rate"]}
+        rep = regression_report(side_drop["c"], side_drop["b"], cfg)
+        rows = rep.rows[rep.rows["segment"] == "__all__"].set_index("metric")
+        assert rows.loc["side", "verdict"] == "regression" and not bool(rows.loc["side", "gating"])
+        assert not rep.has_regression
+        assert [r.split("/", 1)[1] for r in rep.summary()["gate_family"]] == ["golden:main.pass_rate"]
+        assert rep.summary()["gate_family_size"] == 1
+    blocking_side = _suite({"metric": "side.pass_rate", "min": 0.5, "blocking": True})
+    rep = regression_report(side_drop["c"], side_drop["b"], blocking_side.regression_config())
+    assert rep.has_regression and list(rep.gate_regressions["metric"]) == ["side"]
+    main_drop = _two_check_frames(-0.15, 0.0)
+    rep = regression_report(main_drop["c"], main_drop["b"], _suite({"metric": "pass_rate", "min": 0.5, "blocking": True}).regression_config())
+    assert rep.has_regression and list(rep.gate_regressions["metric"]) == ["main"]
+    # declared primary metrics override the thresholds
+    over = _suite({"metric": "pass_rate", "min": 0.5, "blocking": True})
+    over.regression = {"primary_metrics": {"golden": "side"}}
+    assert regression_report(side_drop["c"], side_drop["b"], over.regression_config()).has_regression
+
+
+def test_threshold_metrics_map_to_regression_rows():
+    from eval_pipeline.project.suites import EvalSet, Threshold, gated_rows
+
+    judge = {"model": "j", "dimensions": [{"name": "accuracy", "threshold": 3.5}, {"name": "tone", "threshold": 3.5}]}
+    sim_set = EvalSet(name="f", family="similarity", task="t", source="x.jsonl",
+                      thresholds=[Threshold(metric="cosine_pass_rate", min=0.7, blocking=True), Threshold(metric="mean_cosine", min=0.6)])
+    assert gated_rows(sim_set) == ["cosine:pass_rate"]
+    assert gated_rows(EvalSet(name="f", family="similarity", task="t", source="x.jsonl")) == ["cosine:mean_value"]
+    j = EvalSet(name="q", family="judge", task="t", source="x.jsonl", judge=judge,
+                thresholds=[Threshold(metric="tone.mean", min=3, blocking=True)])
+    assert gated_rows(j) == ["tone:mean_value"]
+    assert gated_rows(EvalSet(name="q", family="judge", task="t", source="x.jsonl", judge=judge,
+                              thresholds=[Threshold(metric="pass_rate", min=0.7, blocking=True)])) == ["accuracy:pass_rate"]
+    assert gated_rows(EvalSet(name="q", family="judge", task="t", source="x.jsonl", judge=judge)) == ["accuracy:mean_value"]
+
+
+def test_vectorized_adjust_equals_multipletests():
+    from statsmodels.stats.multitest import multipletests
+
+    from eval_pipeline.history.stats import adjust
+
+    rng = np.random.default_rng(5)
+    for m in (1, 2, 3, 7, 20):
+        for _ in range(30):
+            p = np.round(rng.beta(0.5, 2.0, m), 2)  # rounded: ties
+            for proc, method in (("holm", "holm"), ("bh", "fdr_bh"), ("bonferroni", "bonferroni")):
+                np.testing.assert_allclose(adjust(p, proc), multipletests(p, method=method)[1], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(adjust([0.01, np.nan, 0.04], "holm"), [0.02, np.nan, 0.04])

@@ -26,9 +26,13 @@ Two p-values per row: ``p_value`` two-sided (descriptive; improvements and drill
 n_worse + n_better, 0.5, alternative="greater")``; Wilcoxon / sign-flip with the matching one-sided
 alternative). The gate asks only that one-sided question, so gated rows are decided on ``p_worse``.
 
-Multiplicity (what the release gate acts on): the **gated family** is one overall
-(segment ``__all__``) row per non-auxiliary metric - ``pass_rate`` for pass/fail checks,
-``mean_value`` for continuous scores (their thresholded pass rate is drill-down); it is corrected as one family (their ``p_worse`` -> ``p_gate``) with
+Multiplicity (what the release gate acts on): the **gated family** is, per eval set, the overall
+(segment ``__all__``) rows of the metrics its **blocking thresholds** name (``RegressionConfig.blocking_metrics``,
+derived by ``Suite.regression_config``: ``pass_rate`` -> first check's / first judge dimension's pass rate,
+``<check>.pass_rate`` -> that check, ``cosine_pass_rate`` / ``mean_cosine`` -> cosine pass rate / mean,
+``<dimension>.mean`` -> that dimension's mean), else one primary row per eval set; declared
+``primary_metrics`` override; without suite information every non-auxiliary metric's row (pass rate for
+pass/fail checks, mean value for continuous scores). It is corrected as one family (their ``p_worse`` -> ``p_gate``) with
 ``gate_procedure`` (default Holm: family-wise error <= alpha, i.e. the chance that the gate
 blocks on any false row is at most alpha; ``"bh"`` gives Benjamini-Hochberg, which equals
 that bound only under the global null). Segment rows and auxiliary rows are drill-down:
@@ -111,7 +115,12 @@ class RegressionConfig:
         gate_segments: put segment rows into the gated family (default: drill-down only).
         primary_metrics: ``{eval_set: metric}``; an eval set listed here gates on that metric's overall row only
             (its other metrics become drill-down), which makes the gated family smaller and the gate more
-            powerful for the declared headline metric. Eval sets not listed gate on every non-auxiliary metric.
+            powerful for the declared headline metric; it overrides ``blocking_metrics``.
+        blocking_metrics: ``{eval_set: ["<metric>:<measure>", ...]}``, the regression rows that gate for that eval
+            set (``Suite.regression_config`` derives it from the eval set's **blocking thresholds**, falling back to
+            one primary row per eval set; see ``project.suites.gated_rows``). Every other row of that eval set is
+            drill-down. An eval set in neither mapping (a report built without its suite) gates on every
+            non-auxiliary metric.
         n_resamples: resamples for bootstrap / permutation.
         seed: random seed for bootstrap / permutation (reproducible reports).
     """
@@ -128,6 +137,7 @@ class RegressionConfig:
     gate_procedure: str = "holm"
     gate_segments: bool = False
     primary_metrics: dict[str, str] = field(default_factory=dict)
+    blocking_metrics: dict[str, list[str]] = field(default_factory=dict)
     n_resamples: int = 2000
     seed: int = 0
 
@@ -175,6 +185,9 @@ class RegressionConfig:
             bad("min_pairs", "must be >= 1")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.primary_metrics.items()):
             bad("primary_metrics", "give a mapping eval_set -> metric name, e.g. {answers: exact_match}")
+        if not all(isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) and ":" in x for x in v)
+                   for k, v in self.blocking_metrics.items()):
+            bad("blocking_metrics", "give a mapping eval_set -> list of '<metric>:<measure>', e.g. {answers: ['exact_match:pass_rate']}")
 
 
 # ---------------------------------------------------------------------------
@@ -331,20 +344,33 @@ def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig) -> list[dict[str, Any
             segments += [(str(s), sg) for s, sg in grp.groupby("category", sort=True)]
         continuous = bool(grp["nonbinary_c"].any() or grp["nonbinary_b"].any())
         metric = str(keys[3])
-        primary = cfg.primary_metrics.get(str(keys[1]))
-        aux = is_auxiliary(metric) or (primary is not None and metric != primary)
+        in_family = _family_measures(cfg, str(keys[1]), metric, continuous)
         for segment, sg in segments:
             base = dict(zip(GROUP_KEYS, keys)) | {"segment": segment}
-            gated = not aux and (segment == SEGMENT_ALL or cfg.gate_segments)
+            gated = segment == SEGMENT_ALL or cfg.gate_segments
             graded = sg.dropna(subset=["pass_frac_c", "pass_frac_b"])
-            if len(graded):  # a continuous metric gates on its mean value; its thresholded pass rate is drill-down
-                rows.append(base | _pass_rate_row(graded, cfg) | {"direction": "higher", "gating": gated and not continuous})
+            if len(graded):
+                rows.append(base | _pass_rate_row(graded, cfg)
+                            | {"direction": "higher", "gating": gated and "pass_rate" in in_family})
             if continuous:
                 valued = sg.dropna(subset=["value_c", "value_b"])
                 if len(valued):
                     rows.append(base | _value_row(valued, cfg, metric)
-                                | {"direction": metric_direction(metric), "gating": gated})
+                                | {"direction": metric_direction(metric), "gating": gated and "mean_value" in in_family})
     return rows
+
+
+def _family_measures(cfg: RegressionConfig, eval_set: str, metric: str, continuous: bool) -> set[str]:
+    """Measures of ``metric`` that are in the gated family: the declared primary metric, else the eval set's
+    ``blocking_metrics`` rows, else (no suite information) every non-auxiliary metric - pass rate for pass/fail
+    checks, mean value for continuous scores."""
+    natural = "mean_value" if continuous else "pass_rate"
+    primary = cfg.primary_metrics.get(eval_set)
+    if primary is not None:
+        return {natural} if metric == primary else set()
+    if eval_set in cfg.blocking_metrics:
+        return {m.split(":", 1)[1] for m in cfg.blocking_metrics[eval_set] if m.split(":", 1)[0] == metric}
+    return set() if is_auxiliary(metric) else {natural}
 
 
 def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
@@ -386,14 +412,30 @@ def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str,
 def adjust(p_values, procedure: str = "bh", alpha: float = 0.05) -> np.ndarray:
     """Adjusted p-values of one family (statsmodels ``multipletests``: ``holm``, ``bonferroni`` or
     ``bh`` = ``fdr_bh``); NaN stays NaN."""
-    from statsmodels.stats.multitest import multipletests
-
-    method = {"bh": "fdr_bh", "holm": "holm", "bonferroni": "bonferroni"}[procedure]
+    if procedure not in GATE_PROCEDURES:
+        raise ValueError(f"procedure={procedure!r}: use one of {list(GATE_PROCEDURES)}")
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     if ok.any():
-        out[ok] = multipletests(p[ok], alpha=alpha, method=method)[1]
+        out[ok] = _adjusted(p[ok], procedure)
+    return out
+
+
+def _adjusted(p: np.ndarray, procedure: str) -> np.ndarray:
+    """The adjusted p-values of statsmodels ``multipletests(method=holm|bonferroni|fdr_bh)[1]``, vectorized
+    (multipletests runs a garbage collection per call; a test checks the equality)."""
+    m = p.size
+    if procedure == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    order = np.argsort(p, kind="mergesort")
+    ps = p[order]
+    if procedure == "holm":
+        adj = np.minimum(np.maximum.accumulate((m - np.arange(m)) * ps), 1.0)
+    else:  # bh
+        adj = np.minimum(np.minimum.accumulate((ps * m / np.arange(1, m + 1))[::-1])[::-1], 1.0)
+    out = np.empty(m)
+    out[order] = adj
     return out
 
 
@@ -448,16 +490,33 @@ def gate_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[gating & (rows["verdict"] == "regression")]
 
 
+def gate_family(rows: pd.DataFrame) -> list[str]:
+    """The gated family's rows as ``suite/eval_set:metric.measure[segment]`` (for the summary and check metadata)."""
+    if rows is None or len(rows) == 0 or "gating" not in rows:
+        return []
+    g = rows[rows["gating"].fillna(False).astype(bool)]
+    return [f"{r['suite']}/{r['eval_set']}:{r['metric']}.{r['measure']}"
+            + ("" if r["segment"] == SEGMENT_ALL else f"[{r['segment']}]") for _, r in g.iterrows()]
+
+
 def gate_description(cfg: RegressionConfig) -> str:
     """One line saying what the gate tests and how it is corrected (for the report metadata)."""
     proc = {"holm": "Holm (family-wise error <= alpha)", "bonferroni": "Bonferroni (family-wise error <= alpha)",
             "bh": "Benjamini-Hochberg (FDR <= alpha; family-wise only under the global null)"}[cfg.gate_procedure]
     scope = "overall and segment rows" if cfg.gate_segments else "overall rows (segments are drill-down)"
+    what = []
     if cfg.primary_metrics:
-        scope += " (only the primary metric of " + ", ".join(f"{k}: {v}" for k, v in sorted(cfg.primary_metrics.items())) + ")"
+        what.append("the declared primary metric of " + ", ".join(f"{k}: {v}" for k, v in sorted(cfg.primary_metrics.items())))
+    rest = {k: v for k, v in cfg.blocking_metrics.items() if k not in cfg.primary_metrics}
+    if rest:
+        what.append("the metrics the blocking thresholds name (else one primary row) of "
+                    + "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(rest.items())))
+    what.append("every non-auxiliary metric of any other eval set (pass rate for pass/fail checks, mean for "
+                "continuous scores)" if what else "every non-auxiliary metric (pass rate for pass/fail checks, mean "
+                "for continuous scores)")
     return (f"one-sided paired tests (candidate worse in the metric's direction: McNemar exact = binomial test on "
             f"the discordant pairs, Wilcoxon signed-rank exact/sign-flip for few non-zero differences), {proc} over "
-            f"the {scope} of every non-auxiliary metric (pass rate for pass/fail checks, mean for continuous scores), "
+            f"the {scope} of {'; '.join(what)}; other rows are drill-down (two-sided, BH, never block), "
             f"alpha={cfg.alpha}; regression = p_gate < alpha and >= {cfg.min_effect * 100:g} points worse; "
             f"p_value / p_adjusted are two-sided (descriptive, improvements, drill-down)")
 
@@ -523,6 +582,7 @@ class RegressionReport:
             "baseline": str(self.baseline) if self.baseline else None,
             "baseline_reason": self.baseline_reason, "rows": len(self.rows), **counts,
             "gate_regressions": int(len(self.gate_regressions)),
+            "gate_family": gate_family(self.rows),
             "gate_family_size": int(self.rows["gating"].fillna(False).astype(bool).sum()) if len(self.rows) else 0,
             "gate_procedure": self.config.gate_procedure, "gate_segments": self.config.gate_segments,
             "gate": gate_description(self.config),

@@ -19,7 +19,7 @@ from eval_pipeline.project.errors import ConfigError, check_slug, load_mapping, 
 from eval_pipeline.project.hashing import sha256_obj
 from eval_pipeline.project.paths import data_dir
 
-__all__ = ["EvalSet", "FieldMapping", "SampleSpec", "SimilaritySettings", "Suite", "Threshold", "load_suite", "load_suites"]
+__all__ = ["EvalSet", "FieldMapping", "SampleSpec", "SimilaritySettings", "Suite", "Threshold", "gated_rows", "load_suite", "load_suites"]
 
 class FieldMapping(BaseModel):
     """Maps the golden set's column names onto ours (e.g. ``input: question``). Dotted paths reach into objects."""
@@ -152,7 +152,10 @@ class Suite(BaseModel):
         """The suite's ``regression:`` section as a validated ``stats.RegressionConfig`` (defaults for missing keys)."""
         from eval_pipeline.history.stats import RegressionConfig  # local: keeps config import light
 
-        return RegressionConfig.from_dict(self.regression, where="regression")
+        data = dict(self.regression)
+        if "blocking_metrics" not in data:  # the gated family: what the blocking thresholds name
+            data["blocking_metrics"] = {es.name: rows for es in self.eval_sets if (rows := gated_rows(es))}
+        return RegressionConfig.from_dict(data, where="regression")
 
     @field_validator("name")
     @classmethod
@@ -178,6 +181,46 @@ class Suite(BaseModel):
             if es.name == name:
                 return es
         raise KeyError(f"suite {self.name!r} has no eval set {name!r}")
+
+
+def _threshold_rows(es: EvalSet, metric: str) -> list[str]:
+    """Regression rows (``<metric>:<measure>`` of ``history.stats``) that an eval-set threshold metric is about."""
+    checks = [str(c.get("name", c.get("type"))) for c in es.checks]
+    dims = [d for d in (es.judge or {}).get("dimensions", []) if isinstance(d, dict) and "name" in d]
+    first_dim = next((d["name"] for d in dims if d.get("threshold") is not None), dims[0]["name"] if dims else None)
+    if metric == "pass_rate":
+        if es.family == "deterministic" and checks:
+            return [f"{checks[0]}:pass_rate"]
+        if es.family == "judge" and first_dim:
+            return [f"{first_dim}:pass_rate"]
+    if metric == "cosine_pass_rate":
+        return ["cosine:pass_rate"]
+    if metric == "mean_cosine":
+        return ["cosine:mean_value"]
+    if metric.endswith(".pass_rate"):
+        return [f"{metric.removesuffix('.pass_rate')}:pass_rate"]
+    if metric.endswith(".mean"):
+        return [f"{metric.removesuffix('.mean').removeprefix('judge.')}:mean_value"]
+    if metric in checks:
+        return [f"{metric}:mean_value"]
+    return []
+
+
+def gated_rows(es: EvalSet) -> list[str]:
+    """The eval set's gated regression rows: those its blocking thresholds name (``pass_rate`` -> the first
+    check's / first thresholded judge dimension's pass rate, ``<check>.pass_rate``, ``cosine_pass_rate`` ->
+    cosine pass rate, ``mean_cosine`` -> cosine mean, ``<dimension>.mean``); with no blocking threshold that
+    maps, one primary row (deterministic: first check's pass rate; similarity: cosine mean; pointwise judge:
+    first dimension's mean). ``[]`` (pairwise judge, nothing known): ``history.stats`` gates every metric."""
+    rows = [r for t in es.thresholds if t.blocking for r in _threshold_rows(es, t.metric)]
+    if not rows:
+        if es.family == "deterministic" and es.checks:
+            rows = _threshold_rows(es, "pass_rate")
+        elif es.family == "similarity":
+            rows = ["cosine:mean_value"]
+        elif es.family == "judge" and (es.judge or {}).get("mode", "pointwise") == "pointwise":
+            rows = [f"{r.split(':')[0]}:mean_value" for r in _threshold_rows(es, "pass_rate")]
+    return list(dict.fromkeys(rows))
 
 
 def _in_file(path: Path, validate: Callable[..., Any], *args: Any, **kw: Any) -> None:

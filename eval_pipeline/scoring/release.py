@@ -45,6 +45,7 @@ def regression_gate(report: dict[str, Any]) -> dict[str, Any]:
     return {
         "passed": len(blocking) == 0, "status": summary.get("status"), "message": summary.get("message"),
         "gate_procedure": summary.get("gate_procedure"), "gate": summary.get("gate"),
+        "gate_family": summary.get("gate_family"),
         "gate_family_size": summary.get("gate_family_size"), "alpha": summary.get("alpha"),
         "gated_rows": [f"{r['suite']}/{r['eval_set']}:{r['metric']}.{r['measure']}"
                        + ("" if r["segment"] == "__all__" else f"[{r['segment']}]") for _, r in gated.iterrows()],

@@ -190,6 +190,8 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
         "gate_regressions": int(len(rep.gate_regressions)),
         "gate_procedure": rep.config.gate_procedure,
         "gate": stats.gate_description(rep.config),
+        "gate_family": dg.MetadataValue.json(stats.gate_family(rep.rows)),
+        "gate_family_size": len(stats.gate_family(rep.rows)),
         "improvements": int(len(rep.improvements)),
         "report": dg.MetadataValue.md(rep.to_markdown(max_rows=15)),
         "path": dg.MetadataValue.path(uri),
@@ -206,7 +208,8 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
 
 
 @dg.asset_check(asset=regression_report, blocking=True, description="Fails (ERROR) when a row of the gated family (overall "
-                "rows of every non-auxiliary metric, one-sided test 'candidate worse'; Holm-corrected so the chance of "
+                "rows of the metrics each eval set's blocking thresholds name, else one primary row per eval set; "
+                "`regression: primary_metrics` overrides; one-sided test 'candidate worse'; Holm-corrected so the chance of "
                 "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "
                 "significant regression larger than the minimum effect. Segment and auxiliary rows are drill-down.")
 def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
