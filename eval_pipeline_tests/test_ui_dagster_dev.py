@@ -123,7 +123,7 @@ def test_launch_demo_partition_from_the_ui(dagster_dev):
         try:
             # 1. The asset graph: every stage of the pipeline is a group.
             page.goto(f"{base}/asset-groups", wait_until="networkidle")
-            for group in ("ingestion", "inference", "evaluation", "history", "calibration"):
+            for group in ("ingestion", "inference", "evaluators", "calibration", "scoring", "history", "noise"):
                 expect(page.get_by_text(group, exact=True).first).to_be_visible()
             page.screenshot(path=ARTIFACTS / "ui_1_asset_graph.png")
 

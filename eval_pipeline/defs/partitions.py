@@ -36,3 +36,35 @@ def partition_parts(context: dg.AssetExecutionContext | dg.AssetCheckExecutionCo
 
 def eval_partition_key(date: str, model_version: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": date, "model_version": model_version})
+
+
+def local_instance() -> dg.DagsterInstance:
+    """The Dagster instance of ``DAGSTER_HOME`` (default ``<project>/.dagster_home``, created), for the CLI and the demo."""
+    from pathlib import Path
+
+    from eval_pipeline.project.paths import PROJECT_ROOT
+
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def unregistered(instance: dg.DagsterInstance, keys) -> list[str]:
+    """The model-version ``keys`` (in order, without repeats) the instance does not know as partitions yet."""
+    known = set(instance.get_dynamic_partitions(MODEL_VERSION_PARTITIONS.name))
+    return [k for k in dict.fromkeys(keys) if k not in known]
+
+
+def register_model_versions(instance: dg.DagsterInstance, keys) -> list[str]:
+    """Register ``keys`` as ``model_version`` partitions (idempotent); returns the keys that were new.
+    For scripts, the CLI and the demo; a sensor returns :func:`add_requests` instead."""
+    new = unregistered(instance, keys)
+    if new:
+        instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, new)
+    return new
+
+
+def add_requests(keys) -> list:
+    """The ``dynamic_partitions_requests`` of a sensor result that registers ``keys`` (none when empty)."""
+    keys = list(keys)
+    return [MODEL_VERSION_PARTITIONS.build_add_request(keys)] if keys else []

@@ -167,6 +167,20 @@ class EmbeddingResource(dg.ConfigurableResource):
             _MODELS[path] = scorer.model
         return scorer
 
+    def scorer_factory(self, warehouse_url: str):
+        """``model_path -> SimilarityScorer`` for the scoring functions: one scorer per model path
+        (None: this resource's model); the scorers made so far are in the function's ``scorers``."""
+        scorers: dict = {}
+
+        def factory(model_path: Optional[str] = None):
+            key = model_path or self.model_path or None
+            if key not in scorers:
+                scorers[key] = self.scorer(key, warehouse_url)
+            return scorers[key]
+
+        factory.scorers = scorers
+        return factory
+
 
 _MODELS: dict = {}
 

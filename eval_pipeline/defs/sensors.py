@@ -37,7 +37,8 @@ from eval_pipeline.project import registration
 from eval_pipeline.project.config import ConfigError, Project
 from eval_pipeline.defs.jobs import EVAL_JOBS, nightly_eval_job, rescore_job
 from eval_pipeline.defs.schedules import local_date, registered_model_versions
-from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
+from eval_pipeline.defs import partitions
+from eval_pipeline.defs.partitions import add_requests, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
 
 CURSOR_VERSION = 1
@@ -49,11 +50,7 @@ def register_model_versions(instance: dg.DagsterInstance, project: Project) -> l
     Returns the keys that were new. For scripts and the CLI; the sensor returns the same keys
     as a ``dynamic_partitions_request`` instead of mutating the instance itself.
     """
-    known = registered_model_versions(instance)
-    new = [k for k in registration.model_version_keys(project).values() if k not in known]
-    if new:
-        instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, new)
-    return new
+    return partitions.register_model_versions(instance, registration.model_version_keys(project).values())
 
 
 def read_cursor(raw: str | None) -> dict[str, Any] | None:
@@ -92,38 +89,22 @@ def _short(reasons: list[str]) -> str:
 def change_requests(context: dg.SensorEvaluationContext, plan: registration.ChangePlan, digest: str) -> tuple[list[dg.RunRequest], list[str]]:
     """Turn a change plan into run requests (and notes about what was left out)."""
     date = local_date()
-    requests, notes = [], []
-    for key in plan.new_keys:
-        requests.append(
-            dg.RunRequest(
-                run_key=f"config:{date}:{key}",
-                job_name=nightly_eval_job.name,
-                partition_key=eval_partition_key(date, key),
-                tags={"eval/kind": "config_change", "eval/reason": "new or changed model version", "eval/model_version": key},
-            )
-        )
-    for key, reasons in sorted(plan.rerun.items()):
-        requests.append(
-            dg.RunRequest(
-                run_key=f"config:{date}:{key}:{digest}",
-                job_name=nightly_eval_job.name,
-                partition_key=eval_partition_key(date, key),
-                tags={"eval/kind": "config_change", "eval/reason": _short(reasons), "eval/model_version": key},
-            )
-        )
+    notes = []
+
+    def request(run_key: str, job: dg.JobDefinition, day: str, key: str, kind: str, reason: str) -> dg.RunRequest:
+        return dg.RunRequest(run_key=run_key, job_name=job.name, partition_key=eval_partition_key(day, key),
+                             tags={"eval/kind": kind, "eval/reason": reason, "eval/model_version": key})
+
+    requests = [request(f"config:{date}:{key}", nightly_eval_job, date, key, "config_change", "new or changed model version")
+                for key in plan.new_keys]
+    requests += [request(f"config:{date}:{key}:{digest}", nightly_eval_job, date, key, "config_change", _short(reasons))
+                 for key, reasons in sorted(plan.rerun.items())]
     for key, reasons in sorted(plan.rescore.items()):
         last = latest_response_date(context.instance, key)
         if last is None:
             notes.append(f"{key}: no stored responses to re-score yet (the next nightly run scores with the new settings)")
             continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"rescore:{last}:{key}:{digest}",
-                job_name=rescore_job.name,
-                partition_key=eval_partition_key(last, key),
-                tags={"eval/kind": "rescore", "eval/reason": _short(reasons), "eval/model_version": key},
-            )
-        )
+        requests.append(request(f"rescore:{last}:{key}:{digest}", rescore_job, last, key, "rescore", _short(reasons)))
     return requests, notes
 
 
@@ -151,7 +132,7 @@ def config_change_sensor(context: dg.SensorEvaluationContext, eval_config: EvalC
     if previous is None:
         new_keys = [k for k in registration.model_version_keys(project).values() if k not in registered]
         return dg.SensorResult(
-            dynamic_partitions_requests=[MODEL_VERSION_PARTITIONS.build_add_request(new_keys)] if new_keys else [],
+            dynamic_partitions_requests=add_requests(new_keys),
             cursor=cursor,
             skip_reason=f"first tick: registered {len(new_keys)} model version(s) {new_keys} and recorded {len(hashes)} "
             "watched files as the baseline; later changes trigger runs",
@@ -168,7 +149,7 @@ def config_change_sensor(context: dg.SensorEvaluationContext, eval_config: EvalC
         context.log.info(note)
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[MODEL_VERSION_PARTITIONS.build_add_request(plan.new_keys)] if plan.new_keys else [],
+        dynamic_partitions_requests=add_requests(plan.new_keys),
         cursor=cursor,
         skip_reason=None if requests else "; ".join(notes),
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from eval_pipeline.project.config import Project
 from eval_pipeline.project.registry import ModelVersion
+from eval_pipeline.storage import keys
 
 
 def snapshot(mv: ModelVersion) -> dict[str, Any]:
@@ -18,7 +19,7 @@ def snapshot(mv: ModelVersion) -> dict[str, Any]:
 
 
 def save_snapshot(warehouse: Any, mv: ModelVersion) -> str:
-    return warehouse.write_bytes(f"model_versions/{mv.key}.json", json.dumps(snapshot(mv), indent=2, sort_keys=True).encode("utf-8"), content_type="application/json")
+    return warehouse.write_bytes(keys.model_version_snapshot(mv.key), json.dumps(snapshot(mv), indent=2, sort_keys=True).encode("utf-8"), content_type="application/json")
 
 
 def resolve(project: Project, warehouse: Any, key: str) -> ModelVersion:
@@ -26,7 +27,7 @@ def resolve(project: Project, warehouse: Any, key: str) -> ModelVersion:
     for m in project.registry.models:
         if m.key == key:
             return m
-    path = f"model_versions/{key}.json"
+    path = keys.model_version_snapshot(key)
     if not warehouse.exists(path):
         raise KeyError(
             f"model version {key!r} is neither in the registry ({project.base / 'models.yaml'}) nor stored in the warehouse; "

@@ -10,7 +10,7 @@ version. Flow, one module per step:
 * ``run_artifact``: the per-partition run JSON (``run_artifact``, ``dumps``).
 
 The release decision over run artifacts is ``eval_pipeline/scoring/release.py``. The Dagster assets in
-``eval_pipeline/defs/evaluation/`` are thin wrappers over these; the CLI and tests call them directly.
+``eval_pipeline/defs/scoring/`` and ``defs/evaluators/`` are thin wrappers over these; the CLI and tests call them directly.
 """
 from __future__ import annotations
 

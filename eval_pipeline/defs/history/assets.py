@@ -1,13 +1,19 @@
 """Longitudinal history: DuckDB over every scores / responses Parquet file, regression reports
 against the baseline, control charts, alerts and a self-contained HTML report.
+
+In: every run's scores, responses and run artifacts in the warehouse. Out: ``eval_history`` (the
+DuckDB history, ``keys.history_report()`` / ``history_alerts()``; check ``quality_alerts``) and the
+partitioned ``regression_report`` (``keys.regression_report(date, mv)``; blocking check
+``no_significant_regression``). ``release_approval`` is in ``defs/scoring/assets.py``.
 """
 import json
 
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
+from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.storage import keys
 
 GROUP = "history"
 DUCKDB_POOL = "duckdb_writer"
@@ -99,8 +105,8 @@ def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         title="eval_pipeline history", alerts=current, trends=trends, failure_modes=failure_modes, ops=ops,
         subtitle=f"{refresh.row_counts.get('score_history', 0)} aggregate rows; latest date {latest or '-'}",
     )
-    report_uri = wh.write_bytes("reports/history/latest.html", html.encode("utf-8"), content_type="text/html")
-    alerts_uri = wh.write_bytes("reports/history/alerts.json", alert_rows.to_json(orient="records").encode("utf-8"), content_type="application/json")
+    report_uri = wh.write_bytes(keys.history_report(), html.encode("utf-8"), content_type="text/html")
+    alerts_uri = wh.write_bytes(keys.history_alerts(), alert_rows.to_json(orient="records").encode("utf-8"), content_type="application/json")
     md = {
         "dagster/row_count": int(refresh.row_counts.get("score_history", 0)),
         "row_counts": dg.MetadataValue.json(refresh.row_counts),
@@ -122,7 +128,7 @@ def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource
 
         caption, frame = next(iter(trends.items()))
         png = charts.trend_chart_png(frame, title=caption)
-        png_uri = wh.write_bytes("reports/history/trend_0.png", png, content_type="image/png")
+        png_uri = wh.write_bytes(keys.history_trend_chart(0), png, content_type="image/png")
         md["trend_chart"] = dg.MetadataValue.md(f"**{caption}** (all charts: html_report)\n\n" + _inline_png(png))
         md["trend_chart_png"] = dg.MetadataValue.path(png_uri)
     context.log.info(f"history refreshed in {refresh.seconds:.2f}s ({len(refresh.dates_aggregated)} date(s) "
@@ -139,9 +145,9 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     from eval_pipeline.history import alerts
 
     wh = warehouse.get()
-    if not wh.exists("reports/history/alerts.json"):
+    if not wh.exists(keys.history_alerts()):
         return dg.AssetCheckResult(passed=True, metadata={"note": "no history yet"})
-    rows = pd.DataFrame(json.loads(wh.read_bytes("reports/history/alerts.json")))
+    rows = pd.DataFrame(json.loads(wh.read_bytes(keys.history_alerts())))
     if rows.empty:
         return dg.AssetCheckResult(passed=True, metadata={"alerts": 0})
     latest = rows["date"].astype(str).max()
@@ -155,23 +161,23 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset(
-    partitions_def=EVAL_PARTITIONS,
-    deps=["deterministic_scores", "similarity_scores", "judge_scores"],
-    group_name=GROUP,
-    kinds={"duckdb", "json"},
+@partitioned_asset(
+    group=GROUP,
+    deps=["deterministic_scores", "similarity_scores", "judge_scores", "eval_run"],
+    kinds=("duckdb", "json"),
     description="Candidate vs baseline, sample by sample: McNemar's exact test (pass/fail), Wilcoxon signed-rank "
     "(exact for few non-zero differences) on per-sample pass fractions / scores, effect sizes with 95% intervals, each "
     "metric in its own direction. Gate: one-sided tests (candidate worse), Holm over the overall rows of every "
     "non-auxiliary metric (family-wise error <= alpha); segment and auxiliary rows are BH-corrected two-sided drill-down; "
     "options from each suite's `regression:` YAML section. A regression is significant AND larger "
-    "than the minimum effect (3 points). Baseline: the production model version, else the last passing run.",
+    "than the minimum effect (3 points). Baseline: the production model version, else the last passing run (from the "
+    "run artifacts of eval_run).",
 )
 def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from eval_pipeline.history import aggregate, charts, stats
 
-    date, mv_key = partition_parts(context)
-    project, wh = eval_config.load(), warehouse.get()
+    p = partition(context, eval_config, warehouse)
+    date, mv_key, project, wh = p.date, p.mv_key, p.project, p.wh
     root = _root(warehouse)
     con = wh.connect_duckdb()
     sources = aggregate.HistorySources.for_root(root)
@@ -180,8 +186,7 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
     rep = aggregate.regression_report_for_run(con, sources, stats.RunRef(date, mv_key), production_model_version=prod.key if prod else None,
                                               config=suite_configs)
     reason = rep.baseline_reason
-    prefix = f"reports/regression/date={date}/model_version={mv_key}"
-    uri = wh.write_bytes(f"{prefix}/report.json", json.dumps(stats.report_dict(rep), default=str, indent=2).encode("utf-8"), content_type="application/json")
+    uri = wh.write_bytes(keys.regression_report(date, mv_key), json.dumps(stats.report_dict(rep), default=str, indent=2).encode("utf-8"), content_type="application/json")
     md = {
         "status": rep.status,
         "baseline": str(rep.baseline) if rep.baseline else "none",
@@ -202,7 +207,7 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
         overall = rep.rows[rep.rows["segment"] == SEGMENT_ALL]  # segments are in the JSON and the HTML report
         png = charts.comparison_chart_png(overall if len(overall) else rep.rows, measure="pass_rate", title=f"{mv_key} vs {rep.baseline} (pass rate, 95% CI)")
         md["chart"] = dg.MetadataValue.md(_inline_png(png))
-        md["chart_png"] = dg.MetadataValue.path(wh.write_bytes(f"{prefix}/comparison.png", png, content_type="image/png"))
+        md["chart_png"] = dg.MetadataValue.path(wh.write_bytes(keys.regression_chart(date, mv_key), png, content_type="image/png"))
     context.log.info(rep.message)
     return dg.MaterializeResult(metadata=md)
 
@@ -215,8 +220,8 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
 def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     from eval_pipeline.scoring.release import regression_gate
 
-    date, mv_key = partition_parts(context)
-    data = json.loads(warehouse.get().read_bytes(f"reports/regression/date={date}/model_version={mv_key}/report.json"))
+    p = partition(context, None, warehouse)
+    data = p.read_json(keys.regression_report(p.date, p.mv_key))
     gate = regression_gate(data)
     regs = pd.DataFrame(gate["blocking"])
     cols = ["suite", "eval_set", "metric", "segment", "measure", "test", "n_pairs", "baseline", "candidate", "effect",
@@ -230,34 +235,3 @@ def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse:
                   "gate_family_size": int(gate["gate_family_size"] or 0), "alpha": float(gate["alpha"] or 0.0),
                   "gated_rows": dg.MetadataValue.json(gate["gated_rows"])},
     )
-
-
-@dg.asset(
-    partitions_def=EVAL_PARTITIONS,
-    deps=["eval_run", "regression_report"],
-    group_name="release",
-    kinds={"json"},
-    description="The release decision: materialized only when every blocking quality gate passed and there is no "
-    "significant regression against the baseline (both checks are blocking). A deploy pipeline can wait for this "
-    "partition: releases/date=<d>/model_version=<mv>.json.",
-)
-def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    date, mv_key = partition_parts(context)
-    wh = warehouse.get()
-    art = json.loads(wh.read_bytes(f"runs/date={date}/model_version={mv_key}/run.json"))
-    from eval_pipeline.scoring.release import release_decision
-
-    report = json.loads(wh.read_bytes(f"reports/regression/date={date}/model_version={mv_key}/report.json"))
-    rep = report["summary"]
-    gate = release_decision(art, report)  # the same decision the two blocking checks made
-    if not gate["approved"]:
-        raise dg.Failure(f"release gate not passed for {mv_key}@{date}: quality {gate['quality_gate']['blocking_failures']}, "
-                         f"{gate['regression_gate']['n_blocking']} blocking regression(s)")
-    decision = {
-        "date": date, "model_version": mv_key, "approved": True, "run_id": context.run_id,
-        "gate_procedure": rep.get("gate_procedure"), "gate": rep.get("gate"),
-        "overall": art["overall"], "warnings": art["warnings"], "baseline": rep.get("baseline"),
-        "improvements": rep.get("improvement", 0), "cost_usd": art["cost_usd"],
-    }
-    uri = wh.write_bytes(f"releases/date={date}/model_version={mv_key}.json", json.dumps(decision, indent=2).encode("utf-8"), content_type="application/json")
-    return dg.MaterializeResult(metadata={"approved": True, "warnings": ", ".join(art["warnings"]) or "none", "baseline": str(rep.get("baseline")), "path": dg.MetadataValue.path(uri)})

@@ -9,10 +9,8 @@ import time
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.project import versions
-from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
+from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.ingestion.golden import decode_golden
 from eval_pipeline.inference.runner import ErrorRateExceeded, check_error_rate, provenance_label, run_requests, summarize
 from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.project.schemas import RESPONSE_KEY_COLUMNS
@@ -40,11 +38,10 @@ def _summary_md(summary: dict) -> str:
     return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
 
 
-@dg.asset(
-    partitions_def=EVAL_PARTITIONS,
+@partitioned_asset(
+    group="inference",
     deps=["golden_samples"],
-    group_name="inference",
-    kinds={"anthropic", "parquet"},
+    kinds=("anthropic", "parquet"),
     pool=API_POOL,
     description="One response per golden sample (and repeat) from the partition's model version: text, "
     "stop reason, latency, TTFT, tokens, cost, error category. Served from the response store when possible.",
@@ -55,17 +52,12 @@ def model_responses(
     warehouse: WarehouseResource,
     llm: LLMResource,
 ) -> dg.MaterializeResult:
-    date, mv_key = partition_parts(context)
-    project = eval_config.load()
-    wh = warehouse.get()
-    mv = versions.resolve(project, wh, mv_key)
-    golden = wh.read_table("golden", {"date": date, "model_version": mv_key})
-    if golden.empty:
-        raise dg.Failure(f"no golden samples for {mv_key} on {date}: materialize golden_samples for this partition first")
-    golden = decode_golden(golden)
+    p = partition(context, eval_config, warehouse)
+    date, mv_key, project, wh, mv = p.date, p.mv_key, p.project, p.wh, p.mv
+    golden = p.golden()
 
     plan = []  # (suite, eval_set, prompt_hash, requests)
-    for suite, es in mv.eval_sets(project):
+    for suite, es in p.eval_sets():
         g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
         if g.empty:
             continue
@@ -102,7 +94,7 @@ def model_responses(
             i += 1
     df = pd.DataFrame(rows)
     df = df[RESPONSE_KEY_COLUMNS + [c for c in df.columns if c not in RESPONSE_KEY_COLUMNS]]
-    uri = wh.write_table("responses", df, {"date": date, "model_version": mv_key})
+    uri = p.write("responses", df)
 
     summary = summarize(responses)
     summary["api_calls"] = timing.api_calls

@@ -7,9 +7,9 @@ fails the run with file, line and field *before* a single model call is made.
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.project import versions
-from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
+from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.project import versions
 from eval_pipeline.ingestion.golden import GoldenSetError, file_fingerprint, golden_frame, read_golden_set, sample_records
 from eval_pipeline.project.schemas import GOLDEN_COLUMNS
 
@@ -22,22 +22,19 @@ def _preview(df: pd.DataFrame, n: int = 5) -> str:
     return short.to_markdown(index=False)
 
 
-@dg.asset(
-    partitions_def=EVAL_PARTITIONS,
-    group_name="ingestion",
-    kinds={"python", "parquet"},
+@partitioned_asset(
+    group="ingestion",
+    kinds=("python", "parquet"),
     description="Validated, deterministically sampled golden sets for every eval set the model version runs. "
     "Fails loudly (file, line, field) before any model call.",
 )
 def golden_samples(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    date, mv_key = partition_parts(context)
-    project = eval_config.load()
-    wh = warehouse.get()
-    mv = versions.resolve(project, wh, mv_key)
+    p = partition(context, eval_config, warehouse)
+    date, mv_key, project, wh, mv = p.date, p.mv_key, p.project, p.wh, p.mv
     if mv in project.registry.models:
         versions.save_snapshot(wh, mv)
     frames, summary, problems = [], [], []
-    for suite, es in mv.eval_sets(project):
+    for suite, es in p.eval_sets():
         try:
             records = read_golden_set(es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes)
         except GoldenSetError as e:
@@ -54,7 +51,7 @@ def golden_samples(context: dg.AssetExecutionContext, eval_config: EvalConfigRes
             metadata={"problems": dg.MetadataValue.md("```\n" + "\n".join(problems) + "\n```")},
         )
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GOLDEN_COLUMNS)
-    uri = wh.write_table("golden", df, {"date": date, "model_version": mv_key})
+    uri = p.write("golden", df)
     table = pd.DataFrame(summary)
     context.log.info(f"golden samples for {mv_key} on {date}: {len(df)} rows from {len(summary)} eval sets")
     return dg.MaterializeResult(

@@ -1,26 +1,27 @@
 """A/A noise floor and the human review queue: thin assets over ``eval_pipeline/noise/floor.py``.
 
-* ``aa_noise_floor`` (group history): two fresh runs of the same model version, their disagreement
+In: the partition's golden samples (A/A) or its judge and similarity scores (review). Out:
+``keys.noise_report(date, mv)`` and ``keys.review_file(date, mv)``. Group ``noise``.
+
+* ``aa_noise_floor``: two fresh runs of the same model version, their disagreement
   and difference bands, and the check ``thresholds_clear_noise_floor``.
-* ``review_queue`` (group evaluation): judge samples worth a human look, exported as JSONL.
+* ``review_queue``: judge samples worth a human look, exported as JSONL.
 """
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.noise import floor as nf
-from eval_pipeline import scoring
-from eval_pipeline.project import versions
 from eval_pipeline.defs.inference.assets import API_POOL
-from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
+from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.ingestion.golden import decode_golden
+from eval_pipeline.noise import floor as nf
+
+GROUP = "noise"
 
 
-@dg.asset(
-    partitions_def=EVAL_PARTITIONS,
+@partitioned_asset(
+    group=GROUP,
     deps=["golden_samples"],
-    group_name="history",
-    kinds={"anthropic", "json"},
+    kinds=("anthropic", "json"),
     pool=API_POOL,
     description="A/A noise floor: the partition's model version runs twice on its deterministic and similarity eval "
     "sets (request epochs aa:<date>:A and aa:<date>:B, so both are fresh samples; reruns come from the response "
@@ -38,39 +39,22 @@ def aa_noise_floor(
 ) -> dg.MaterializeResult:
     from eval_pipeline.inference.runner import run_requests
 
-    date, mv_key = partition_parts(context)
-    project, wh = eval_config.load(), warehouse.get()
-    mv = versions.resolve(project, wh, mv_key)
-    golden = _golden(wh, date, mv_key)
-    provider = llm.make_provider(project.registry.price_table())
+    p = partition(context, eval_config, warehouse)
+    date, mv_key = p.date, p.mv_key
+    golden = p.golden()
+    provider = llm.make_provider(p.project.registry.price_table())
     store = llm.store(warehouse.resolved_url())
-    scorers = {}
-
-    def factory(model_path):
-        key = model_path or embeddings.model_path or None
-        if key not in scorers:
-            scorers[key] = embeddings.scorer(key, warehouse.resolved_url())
-        return scorers[key]
-
+    factory = embeddings.scorer_factory(warehouse.resolved_url())
     try:
-        run = nf.run_aa(project, mv, golden, date, mv_key, lambda reqs: run_requests(provider, reqs, store), factory)
+        run = nf.run_aa(p.project, p.mv, golden, date, mv_key, lambda reqs: run_requests(provider, reqs, store), factory)
     except LookupError as e:  # ReplayMissError: no A/A recordings
         raise dg.Failure(f"A/A run needs fresh model answers (the demo recordings have none for the aa:<date>:A/B epochs; "
                          f"use provider anthropic with ANTHROPIC_API_KEY): {e}") from None
     noise = nf.noise_frame(run)
-    report = nf.noise_threshold_report(project, mv, noise, run)
-    uri = wh.write_bytes(nf.noise_key(date, mv_key), scoring.dumps(nf.noise_payload(date, mv_key, noise, report, run)),
-                         content_type="application/json")
+    report = nf.noise_threshold_report(p.project, p.mv, noise, run)
+    uri = p.write_json(nf.noise_key(date, mv_key), nf.noise_payload(date, mv_key, noise, report, run))
     context.log.info(f"A/A {mv_key} on {date}: {run.requests} requests ({run.cache_hits} from store), {len(noise)} metrics")
     return dg.MaterializeResult(metadata=_aa_metadata(noise, report, run, uri))
-
-
-def _golden(wh, date: str, mv_key: str) -> pd.DataFrame:
-    """The partition's decoded golden rows; ``dg.Failure`` when golden_samples has not run."""
-    golden = wh.read_table("golden", {"date": date, "model_version": mv_key})
-    if golden.empty:
-        raise dg.Failure(f"no golden samples for {mv_key} on {date}: materialize golden_samples for this partition first")
-    return decode_golden(golden)
 
 
 def _aa_metadata(noise: pd.DataFrame, report: pd.DataFrame, run: nf.AARun, uri: str) -> dict:
@@ -93,10 +77,8 @@ def _aa_metadata(noise: pd.DataFrame, report: pd.DataFrame, run: nf.AARun, uri: 
     "Lists the eval sets too noisy to gate at that effect size.",
 )
 def thresholds_clear_noise_floor(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    import json
-
-    date, mv_key = partition_parts(context)
-    data = json.loads(warehouse.get().read_bytes(nf.noise_key(date, mv_key)))
+    p = partition(context, None, warehouse)
+    data = p.read_json(nf.noise_key(p.date, p.mv_key))
     report = pd.DataFrame(data["thresholds"])
     bad = nf.inside_noise(report)
     return dg.AssetCheckResult(
@@ -110,11 +92,10 @@ def thresholds_clear_noise_floor(context: dg.AssetCheckExecutionContext, warehou
     )
 
 
-@dg.asset(
-    partitions_def=EVAL_PARTITIONS,
+@partitioned_asset(
+    group=GROUP,
     deps=["judge_scores", "similarity_scores"],
-    group_name="evaluation",
-    kinds={"json"},
+    kinds=("json",),
     description="Human review queue: judge samples whose repeats disagree, whose median sits within 0.5 of a "
     "threshold, where judge and cosine disagree, or where the judge failed; exported to "
     "review/date=<d>/model_version=<mv>/review.jsonl with empty human_label fields. Labelled files placed in "
@@ -122,17 +103,12 @@ def thresholds_clear_noise_floor(context: dg.AssetCheckExecutionContext, warehou
     "as judge-vs-human agreement entries human_review/<dimension>.",
 )
 def review_queue(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from eval_pipeline.defs.evaluation.assets import _graded
-
-    date, mv_key = partition_parts(context)
-    project, wh = eval_config.load(), warehouse.get()
-    mv = versions.resolve(project, wh, mv_key)
-    part = {"date": date, "model_version": mv_key}
-    judge_rows = wh.read_table("scores", {"family": "judge", **part})
-    sim_rows = wh.read_table("scores", {"family": "similarity", **part})
-    graded = _graded(wh, date, mv_key) if len(judge_rows) else pd.DataFrame()
-    items = nf.review_items(project, mv, graded, judge_rows, sim_rows)
-    uri = wh.write_bytes(nf.review_key(date, mv_key), nf.export_review_bytes(items), content_type="application/x-ndjson")
+    p = partition(context, eval_config, warehouse)
+    date, mv_key = p.date, p.mv_key
+    judge_rows, sim_rows = p.read("scores", family="judge"), p.read("scores", family="similarity")
+    graded = p.graded() if len(judge_rows) else pd.DataFrame()
+    items = nf.review_items(p.project, p.mv, graded, judge_rows, sim_rows)
+    uri = p.wh.write_bytes(nf.review_key(date, mv_key), nf.export_review_bytes(items), content_type="application/x-ndjson")
     counts = nf.reason_counts(items)
     context.log.info(f"review queue {mv_key} on {date}: {len(items)} item(s) {counts}")
     return dg.MaterializeResult(metadata={

@@ -1,0 +1,132 @@
+"""Evaluators: one asset per evaluator family, over ``eval_pipeline/evaluators`` and ``scoring/families.py``.
+
+In: the partition's golden samples and model responses. Out: long-format score rows
+(``eval_pipeline.project.schemas.SCORE_COLUMNS``) in ``keys.scores_partition(family, date, mv)``.
+Every partition run writes its file, even when the model version has no eval set of that family,
+so backfills never hang.
+"""
+import time
+
+import dagster as dg
+import pandas as pd
+
+from eval_pipeline import scoring
+from eval_pipeline.defs.inference.assets import API_POOL
+from eval_pipeline.defs.partition import Partition, partition, partitioned_asset
+from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+
+GROUP = "evaluators"
+METRICS_SHOWN = ("pass_rate", "cosine_pass_rate", "mean_cosine", "accuracy", "macro_f1", "win_rate")
+
+
+def _family_metadata(p: Partition, scores: pd.DataFrame, graded: pd.DataFrame, family: str, uri: str) -> dict:
+    from eval_pipeline.evaluators.metrics import top_failures
+
+    rows = []
+    for suite, es in p.eval_sets(family):
+        s = scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)]
+        m = scoring.set_metrics(s, es)
+        for name in METRICS_SHOWN:
+            if name in m and m[name].get("value") is not None:
+                v = m[name]
+                ci = f"[{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else "-"
+                rows.append({"eval set": f"{suite.name}/{es.name}", "metric": name, "value": round(v["value"], 4), "95% CI": ci, "n": v["n"]})
+        infra = m.get("infra_error_count", {}).get("value") or 0
+        if infra:
+            rows.append({"eval set": f"{suite.name}/{es.name}", "metric": "infra errors (excluded)", "value": infra, "95% CI": "-", "n": m["infra_error_count"]["n"]})
+    md = pd.DataFrame(rows).to_markdown(index=False) if rows else f"No {family} eval sets for this model version."
+    return {
+        "dagster/row_count": len(scores),
+        "metrics": dg.MetadataValue.md(md),
+        "top_failures": dg.MetadataValue.md(top_failures(scores, graded, n=10) if len(scores) else "No scores."),
+        "path": dg.MetadataValue.path(uri),
+    }
+
+
+def _scored(p: Partition, family: str, scores: pd.DataFrame, graded: pd.DataFrame) -> dict:
+    """Write the family's scores of the partition; their metadata."""
+    uri = p.write("scores", scores, family=family)
+    return _family_metadata(p, scores, graded, family, uri)
+
+
+@partitioned_asset(
+    group=GROUP,
+    deps=["model_responses"],
+    kinds=("python", "parquet"),
+    description="Deterministic checks (JSON schema, label in set, exact match, regex, forbidden phrases...) per sample, with reasons.",
+)
+def deterministic_scores(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    p = partition(context, eval_config, warehouse)
+    graded = p.graded()
+    scores = scoring.score_deterministic_family(p.project, p.mv, graded, p.date, p.mv_key)
+    return dg.MaterializeResult(metadata=_scored(p, "deterministic", scores, graded))
+
+
+@partitioned_asset(
+    group=GROUP,
+    deps=["model_responses"],
+    kinds=("pytorch", "parquet"),
+    description="Cosine similarity of each response to its reference answer (sentence-transformers all-MiniLM-L6-v2, "
+    "reference embeddings cached by content hash).",
+)
+def similarity_scores(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, embeddings: EmbeddingResource
+) -> dg.MaterializeResult:
+    p = partition(context, eval_config, warehouse)
+    graded = p.graded()
+    t0 = time.monotonic()
+    factory = embeddings.scorer_factory(warehouse.resolved_url())
+    scores = scoring.score_similarity_family(p.project, p.mv, graded, p.date, p.mv_key, factory)
+    encoded = sum(s.encoded_texts for s in factory.scorers.values())
+    context.log.info(f"similarity: {len(scores)} rows in {time.monotonic() - t0:.1f}s, {encoded} texts encoded (rest from the embedding cache)")
+    md = _scored(p, "similarity", scores, graded)
+    md["texts_encoded"] = encoded
+    return dg.MaterializeResult(metadata=md)
+
+
+@partitioned_asset(
+    group=GROUP,
+    deps=["model_responses"],
+    kinds=("anthropic", "parquet"),
+    pool=API_POOL,
+    description="LLM-as-judge rubric scores (median of repeats, spread) or pairwise wins against the production "
+    "baseline (both orders). Verdicts via tool use; unparseable verdicts are counted, never dropped.",
+)
+def judge_scores(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, llm: LLMResource
+) -> dg.MaterializeResult:
+    from eval_pipeline.inference.runner import run_requests, summarize
+
+    p = partition(context, eval_config, warehouse)
+    graded = p.graded()
+    prod = p.project.registry.production
+    baseline = p.samples(prod.key) if prod is not None and prod.key != p.mv_key else None
+    provider = llm.make_provider(p.project.registry.price_table())
+    store = llm.store(warehouse.resolved_url())
+    calls = {"requests": 0, "api_calls": 0, "cost": 0.0}
+    provenance: dict = {}
+
+    def execute(requests):
+        out = run_requests(provider, requests, store)
+        s = summarize(out)
+        for k, v in s["answer_provenance"].items():
+            provenance[k] = provenance.get(k, 0) + v
+        calls["requests"] += len(out)
+        calls["api_calls"] += s["api_calls"]
+        calls["cost"] += s["cost_usd"]
+        context.log.info(f"judge: {len(out)} verdict requests, {s['cache_hits']} from store")
+        return out
+
+    try:
+        scores = scoring.score_judge_family(p.project, p.mv, graded, p.date, p.mv_key, execute, baseline)
+    except LookupError as e:
+        raise dg.Failure(str(e)) from None
+    md = _scored(p, "judge", scores, graded)
+    md.update(judge_requests=calls["requests"], judge_api_calls=calls["api_calls"], judge_cost_usd=round(calls["cost"], 6))
+    if provenance:  # what produced the verdicts (live / replay / synthetic); eval_run reports it in run.json
+        from eval_pipeline.inference.provenance import provenance_label, write_stage_provenance
+
+        write_stage_provenance(p.wh, "judge", p.date, p.mv_key, provenance, llm.recordings_label())
+        md.update(judge_verdict_provenance=dg.MetadataValue.json(provenance),
+                  judge_verdicts=provenance_label(provenance, llm.recordings_label()))
+    return dg.MaterializeResult(metadata=md)

@@ -1,0 +1,108 @@
+"""Calibrations: how far the judge and the similarity threshold agree with human labels (unpartitioned).
+
+In: the project's judge eval sets and similarity thresholds, the human-labelled files under
+``data/calibration/`` and ``data/reviews/``. Out: ``keys.judge_calibration(model)`` per judge model
+(read by ``eval_run``: judge thresholds block only when calibrated) and
+``keys.similarity_calibration()``.
+"""
+import dagster as dg
+
+from eval_pipeline import scoring
+from eval_pipeline.defs.inference.assets import API_POOL
+from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.storage import keys
+
+GROUP = "calibration"
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"anthropic", "json"},
+    pool=API_POOL,
+    description="Runs each suite's judge over human-labelled data (ratings and pairwise preferences) and reports "
+    "weighted kappa, Spearman, exact / within-one agreement and position consistency. Judge thresholds only block "
+    "when the suite's min_calibration is met.",
+)
+def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, llm: LLMResource) -> dg.MaterializeResult:
+    from eval_pipeline.evaluators import calibration, judge
+    from eval_pipeline.inference.runner import run_requests
+
+    project, wh = eval_config.load(), warehouse.get()
+    provider = llm.make_provider(project.registry.price_table())
+    store = llm.store(warehouse.resolved_url())
+    judges = {}
+    for suite in project.suites.values():
+        for es in suite.eval_sets:
+            if es.family == "judge":
+                cfg = judge.validate_judge_config(es.judge)
+                judges.setdefault(cfg.model, (cfg, suite))
+    tables, summary = [], {}
+    cal_dir = project.base / "calibration"
+    from eval_pipeline.inference.provenance import provenance_counts, provenance_label
+
+    all_prov: dict = {}
+    for model, (cfg, suite) in sorted(judges.items()):
+        datasets = [cal_dir / "sf_dialogue_nlg_ratings.jsonl", cal_dir / "llmbar_pairwise.jsonl", cal_dir / "human_preference_pairwise.jsonl"]
+        prov: dict = {}
+
+        def execute(reqs):
+            out = run_requests(provider, reqs, store)
+            for k, v in provenance_counts(r.provenance for r in out).items():
+                prov[k] = prov.get(k, 0) + v
+            return out
+
+        try:
+            result = calibration.run_calibration(execute, cfg, datasets, n=calibration_n(), seed=0, data_dir=cal_dir)
+        except LookupError as e:
+            raise dg.Failure(str(e)) from None
+        # Human labels from the review loop (data/reviews/*.jsonl) count as calibration data too.
+        from eval_pipeline.noise.floor import labelled_review_metrics
+
+        result.metrics.update(labelled_review_metrics(project.base, judge_model=model, project=project, min_n=20))
+        ok, reasons = calibration.calibration_gate(result.metrics, cfg.min_calibration)
+        for k, v in prov.items():
+            all_prov[k] = all_prov.get(k, 0) + v
+        payload = {"judge_model": model, "metrics": result.metrics, "may_block": ok, "reasons": reasons,
+                   "judge_failures": result.judge_failures, "cost_usd": result.cost_usd,
+                   "verdict_provenance": prov, "live_verdicts_only": set(prov) <= {"live"},
+                   "verdicts": provenance_label(prov, llm.recordings_label())}
+        wh.write_bytes(keys.judge_calibration(model), scoring.dumps(payload), content_type="application/json")
+        summary[model] = ok
+        tables.append(f"### {model}: {'may block' if ok else 'warn only'} ({payload['verdicts']})\n" + ("\n".join(f"- {r}" for r in reasons) + "\n\n" if reasons else "\n")
+                      + calibration.metrics_table(result.metrics).round(3).to_markdown(index=False))
+    return dg.MaterializeResult(metadata={
+        "calibration": dg.MetadataValue.md("\n\n".join(tables) or "No judge eval sets configured."),
+        "judges_may_block": dg.MetadataValue.json(summary),
+        "verdicts": provenance_label(all_prov, llm.recordings_label()),
+        "verdict_provenance": dg.MetadataValue.json(all_prov),
+        "live_verdicts_only": set(all_prov) <= {"live"},
+    })
+
+
+def calibration_n() -> int:
+    import os
+
+    return int(os.environ.get("EVAL_CALIBRATION_N", "50"))
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"pytorch", "json"},
+    description="ROC AUC of MiniLM cosine on human-labelled paraphrase pairs and the threshold that best separates "
+    "them (Youden's J): choose similarity thresholds from data.",
+)
+def similarity_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, embeddings: EmbeddingResource) -> dg.MaterializeResult:
+    from eval_pipeline.evaluators import similarity_calibration
+
+    project, wh = eval_config.load(), warehouse.get()
+    configured = sorted({es.similarity.threshold for s in project.suites.values() for es in s.eval_sets if es.family == "similarity"}) or [0.85]
+    scorer = embeddings.scorer(None, warehouse.resolved_url())
+    cal = similarity_calibration.calibrate_similarity(scorer, project.base / "calibration" / "covid_question_similarity.jsonl", configured_threshold=configured[0])
+    payload = cal.to_dict()
+    uri = wh.write_bytes(keys.similarity_calibration(), scoring.dumps(payload), content_type="application/json")
+    return dg.MaterializeResult(metadata={
+        "roc_auc": float(cal.auc),
+        "best_threshold": float(payload.get("best_threshold", float("nan"))),
+        "report": dg.MetadataValue.md(cal.to_markdown()),
+        "path": dg.MetadataValue.path(uri),
+    })

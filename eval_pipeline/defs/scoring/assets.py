@@ -1,0 +1,154 @@
+"""Scoring: the run artifact with its quality gate, and the release decision.
+
+In: the partition's scores of every family, its responses, the judge calibration (judge thresholds
+block only when the judge is calibrated) and, for the release, the regression report. Out:
+``keys.run_artifact(date, mv)`` (per-eval-set metrics, thresholds, PASS/FAIL, cost, provenance)
+and ``keys.release(date, mv)``. The decisions are :mod:`eval_pipeline.scoring.release`'s.
+"""
+import time
+
+import dagster as dg
+import pandas as pd
+
+from eval_pipeline import scoring
+from eval_pipeline.defs.partition import partition, partitioned_asset
+from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.storage import keys
+
+GROUP = "scoring"
+
+
+def judge_calibration_status(wh, es, live_run: bool = False) -> tuple[bool, str]:
+    """May this judge eval set's thresholds block? Reads the latest judge_calibration result.
+
+    ``live_run``: the run's answers are all live; a calibration computed from replayed or
+    synthetic verdicts (``live_verdicts_only: false``) then never lets the judge block."""
+    import json
+
+    from eval_pipeline.evaluators import calibration, judge
+
+    cfg = judge.validate_judge_config(es.judge)
+    if cfg.min_calibration is None:
+        return True, "no minimum calibration required"
+    key = keys.judge_calibration(cfg.model)
+    if not wh.exists(key):
+        return False, f"no calibration for judge {cfg.model} yet (materialize judge_calibration)"
+    payload = json.loads(wh.read_bytes(key))
+    if live_run and payload.get("live_verdicts_only") is False:
+        return False, (f"judge {cfg.model} was calibrated on non-live verdicts ({payload.get('verdicts', 'replay')}); "
+                       f"materialize judge_calibration with a live provider")
+    ok, reasons = calibration.calibration_gate(payload["metrics"], cfg.min_calibration)
+    return ok, "calibrated" if ok else "; ".join(reasons[:3])
+
+
+@partitioned_asset(
+    group=GROUP,
+    deps=["deterministic_scores", "similarity_scores", "judge_scores", "judge_calibration"],
+    kinds=("json",),
+    description="The run artifact: per-eval-set metrics with 95% intervals, thresholds and PASS/FAIL, cost, duration, "
+    "prompt version and code commit. Judge thresholds block only when judge_calibration says the judge is calibrated. "
+    "Written to runs/date=<d>/model_version=<mv>/run.json.",
+)
+def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from eval_pipeline.inference.provenance import read_stage_provenance
+
+    started = time.time()
+    p = partition(context, eval_config, warehouse)
+    scores = pd.concat([p.read("scores", family=f) for f in scoring.FAMILIES], ignore_index=True)
+    responses = p.read("responses")
+    metrics_by_set, results = {}, []
+    live_run = "provenance" in responses and len(responses) > 0 and bool((responses["provenance"] == "live").all())
+    for suite, es in p.eval_sets():
+        s = scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)] if len(scores) else scores
+        if s.empty:
+            continue  # family not run in this partition (e.g. the judge runs weekly)
+        m = scoring.set_metrics(s, es)
+        metrics_by_set[(suite.name, es.name)] = m
+        may_block, note = judge_calibration_status(p.wh, es, live_run) if es.family == "judge" else (True, "")
+        results.extend(scoring.apply_thresholds(suite, es, m, may_block, note))
+    resp_prov, judge_prov = (read_stage_provenance(p.wh, stage, p.date, p.mv_key) for stage in ("responses", "judge"))
+    has_judge = len(scores) and (scores["family"] == "judge").any()
+    artifact = scoring.run_artifact(
+        run_id=context.run_id, date=p.date, mv=p.mv, mv_key=p.mv_key, project=p.project,
+        metrics_by_set=metrics_by_set, thresholds=results, responses=responses, started_at=started,
+        judge_provenance=judge_prov["counts"] if judge_prov and has_judge else None,
+        recordings_label=(resp_prov or judge_prov or {}).get("source", ""),
+    )
+    uri = p.write_json(keys.run_artifact(p.date, p.mv_key), artifact)
+    context.log.info(f"run artifact {uri}: overall {artifact['overall']}")
+    # Numeric entries per gated metric: the asset's "Plots" tab then shows them across materializations.
+    plots = {f"{r.eval_set}/{r.metric}": float(r.value) for r in results if r.value is not None}
+    return dg.MaterializeResult(
+        metadata={
+            **plots,
+            "overall": artifact["overall"],
+            "thresholds": dg.MetadataValue.md(scoring.thresholds_markdown(results)),
+            "blocking_failures": ", ".join(artifact["blocking_failures"]) or "none",
+            "cost_usd": artifact["cost_usd"],
+            "samples": artifact["samples"],
+            "artifact": dg.MetadataValue.path(uri),
+            # Which answers this run's verdict rests on: anything but live answers is said here.
+            "answers": artifact["answers"],
+            "live_answers_only": artifact["live_answers_only"],
+            "answer_provenance": dg.MetadataValue.json(artifact["answer_provenance"]),
+            **({"judge_verdict_provenance": dg.MetadataValue.json(artifact["judge_verdict_provenance"])}
+               if artifact["judge_verdict_provenance"] else {}),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=eval_run,
+    description="Quality gate: ERROR when a blocking threshold fails; WARN when only non-blocking thresholds fail. "
+    "Judge thresholds block only when the judge is calibrated. Not a Dagster-blocking check, so regression_report "
+    "(which reads the run artifacts) still reports a failing candidate; release_approval applies the same gate "
+    "(scoring.release.quality_gate) and fails the run.",
+)
+def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    from eval_pipeline.scoring.release import quality_gate as gate_of
+
+    p = partition(context, None, warehouse)
+    art = p.read_json(keys.run_artifact(p.date, p.mv_key))
+    gate = gate_of(art)  # the same function release_approval and the detection benchmark use
+    failing = gate["failing"]
+    blocking = [t for t in failing if t["enforced_blocking"]]
+    table = "\n".join(
+        f"- {t['suite']}/{t['eval_set']} {t['metric']} = {t['value'] if t['value'] is None else round(t['value'], 4)} "
+        f"(min {t['min']}, max {t['max']}){' BLOCKING' if t['enforced_blocking'] else ''} {t['note']}"
+        for t in failing
+    ) or "all thresholds pass"
+    return dg.AssetCheckResult(
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
+        metadata={"overall": art["overall"], "failing_thresholds": dg.MetadataValue.md(table), "n_failing": len(failing), "n_blocking": len(blocking)},
+    )
+
+
+@partitioned_asset(
+    group=GROUP,
+    deps=["eval_run", "regression_report"],
+    kinds=("json",),
+    description="The release decision: materialized only when every blocking quality-gate threshold passed and there "
+    "is no significant regression against the baseline (no_significant_regression is a blocking check; the quality "
+    "gate is re-applied here). A deploy pipeline can wait for this partition: releases/date=<d>/model_version=<mv>.json.",
+)
+def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from eval_pipeline.scoring.release import release_decision
+
+    p = partition(context, None, warehouse)
+    date, mv_key = p.date, p.mv_key
+    art = p.read_json(keys.run_artifact(date, mv_key))
+    report = p.read_json(keys.regression_report(date, mv_key))
+    rep = report["summary"]
+    gate = release_decision(art, report)  # the same decision the two checks made
+    if not gate["approved"]:
+        raise dg.Failure(f"release gate not passed for {mv_key}@{date}: quality {gate['quality_gate']['blocking_failures']}, "
+                         f"{gate['regression_gate']['n_blocking']} blocking regression(s)")
+    decision = {
+        "date": date, "model_version": mv_key, "approved": True, "run_id": context.run_id,
+        "gate_procedure": rep.get("gate_procedure"), "gate": rep.get("gate"),
+        "overall": art["overall"], "warnings": art["warnings"], "baseline": rep.get("baseline"),
+        "improvements": rep.get("improvement", 0), "cost_usd": art["cost_usd"],
+    }
+    uri = p.write_json(keys.release(date, mv_key), decision)
+    return dg.MaterializeResult(metadata={"approved": True, "warnings": ", ".join(art["warnings"]) or "none", "baseline": str(rep.get("baseline")), "path": dg.MetadataValue.path(uri)})
