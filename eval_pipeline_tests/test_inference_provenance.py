@@ -218,7 +218,7 @@ def test_demo_replay_is_labelled_synthetic_in_run_json_metadata_and_history(inst
 def test_cli_demo_selects_replay_explicitly(monkeypatch):
     import logging
 
-    import eval_pipeline.cli as cli
+    import eval_pipeline.demo.driver as driver
 
     dagster_logger = logging.getLogger("dagster")
     monkeypatch.setattr(dagster_logger, "level", dagster_logger.level)  # run_demo quiets it; restored after
@@ -230,21 +230,21 @@ def test_cli_demo_selects_replay_explicitly(monkeypatch):
         pass
 
     def fake_instance():
-        seen["provider"] = cli.os.environ.get("EVAL_PROVIDER")
+        seen["provider"] = driver.os.environ.get("EVAL_PROVIDER")
         raise Stop
 
-    monkeypatch.setattr(cli, "_instance", fake_instance)
+    monkeypatch.setattr(driver, "local_instance", fake_instance)
     with pytest.raises(Stop):
-        cli.run_demo(quiet=True)
+        driver.run_demo(quiet=True)
     assert seen["provider"] == "replay"
     monkeypatch.setenv("EVAL_PROVIDER", "anthropic")  # an explicit choice is kept
     with pytest.raises(Stop):
-        cli.run_demo(quiet=True)
+        driver.run_demo(quiet=True)
     assert seen["provider"] == "anthropic"
 
 
 def test_a_calibration_from_synthetic_verdicts_never_lets_a_live_run_block(tmp_path):
-    from eval_pipeline.defs.evaluation.assets import judge_calibration_status
+    from eval_pipeline.defs.scoring.assets import judge_calibration_status
 
     project = load_project()
     es = next(e for s in project.suites.values() for e in s.eval_sets if e.family == "judge" and e.judge.get("min_calibration"))

@@ -1,6 +1,6 @@
 """Monitoring demo: SYNTHETIC production traffic for a few days, then the monitoring assets per day.
 
-Called by ``eval_pipeline/cli.py demo`` (after the evaluation demo)::
+Called by ``eval_pipeline/demo/driver.py`` (after the evaluation demo)::
 
     from eval_pipeline.demo.monitoring import run_monitoring_demo
     summary["monitoring"] = run_monitoring_demo(instance, days=8, say=say)
@@ -32,7 +32,8 @@ def run_monitoring_demo(
     """Write ``days`` synthetic days ending ``end_date`` (default yesterday, UTC) under the traffic
     prefix and materialize the monitoring assets for each, oldest first. Returns a summary:
     ``{"days": [{day, ok, n_sampled, max_psi, drift, alerts_firing, checks}], "drift_flagged_last_day", ...}``."""
-    from eval_pipeline.definitions import build_resources, defs
+    from eval_pipeline.definitions import defs
+    from eval_pipeline.defs.resources import build_resources
 
     resources = resources or build_resources()
     instance = instance or dg.DagsterInstance.ephemeral()
