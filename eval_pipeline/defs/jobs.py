@@ -19,8 +19,10 @@ history_job         no           eval_history (+ quality_alerts)
 aa_noise_job        date x mv    aa_noise_floor (+ thresholds_clear_noise_floor)
 ==================  ===========  ==============================================================
 
-``release_approval`` only materializes when the blocking checks upstream pass, so a run for a
-regressed candidate stops there (by design; the run fails and ``eval_failure_sensor`` alerts).
+``release_approval`` only materializes when the release decision passes (the quality gate and the
+blocking ``no_significant_regression`` check), so a run for a failing or regressed candidate stops
+there (by design; the run fails and ``eval_failure_sensor`` alerts). ``regression_report`` still runs
+for a candidate that fails the quality gate.
 """
 from __future__ import annotations
 
@@ -35,57 +37,35 @@ CALIBRATION_ASSETS = ("judge_calibration", "similarity_calibration")
 HISTORY_ASSETS = ("eval_history",)
 AA_NOISE_ASSETS = ("aa_noise_floor",)
 
-nightly_eval_job = dg.define_asset_job(
-    name="nightly_eval_job",
-    selection=dg.AssetSelection.assets(*NIGHTLY_ASSETS),
-    partitions_def=EVAL_PARTITIONS,
-    tags={"eval/kind": "nightly"},
-    description="Deterministic and semantic-similarity suites for one (date, model version) partition: golden "
-    "samples -> model responses (response store first) -> scores -> eval_run with its gate checks -> regression "
-    "report against the baseline. Started by the nightly schedule, the config-change sensor or a UI backfill.",
-)
+def asset_job(name: str, assets, kind: str, partitions_def, description: str) -> dg.UnresolvedAssetJobDefinition:
+    """A job over the named ``assets`` (and their checks), tagged ``eval/kind=<kind>``."""
+    return dg.define_asset_job(name=name, selection=dg.AssetSelection.assets(*assets), partitions_def=partitions_def,
+                               tags={"eval/kind": kind}, description=description)
 
-weekly_judge_job = dg.define_asset_job(
-    name="weekly_judge_job",
-    selection=dg.AssetSelection.assets(*WEEKLY_JUDGE_ASSETS),
-    partitions_def=EVAL_PARTITIONS,
-    tags={"eval/kind": "weekly_judge"},
-    description="LLM-judge suites for one (date, model version) partition, then eval_run and the regression "
-    "report. Judge calls share the anthropic_api concurrency pool with inference.",
-)
 
-rescore_job = dg.define_asset_job(
-    name="rescore_job",
-    selection=dg.AssetSelection.assets(*RESCORE_ASSETS),
-    partitions_def=EVAL_PARTITIONS,
-    tags={"eval/kind": "rescore"},
-    description="Re-score stored responses after an evaluator, rubric or threshold change: no model_responses "
-    "step, so no new model calls. Backfill it over the partitions whose responses you want re-scored.",
-)
+nightly_eval_job = asset_job("nightly_eval_job", NIGHTLY_ASSETS, "nightly", EVAL_PARTITIONS,
+                   "Deterministic and semantic-similarity suites for one (date, model version) partition: golden "
+                   "samples -> model responses (response store first) -> scores -> eval_run with its gate checks -> regression "
+                   "report against the baseline. Started by the nightly schedule, the config-change sensor or a UI backfill.")
 
-calibration_job = dg.define_asset_job(
-    name="calibration_job",
-    selection=dg.AssetSelection.assets(*CALIBRATION_ASSETS),
-    tags={"eval/kind": "calibration"},
-    description="Judge calibration against human ratings and similarity-threshold calibration (unpartitioned).",
-)
+weekly_judge_job = asset_job("weekly_judge_job", WEEKLY_JUDGE_ASSETS, "weekly_judge", EVAL_PARTITIONS,
+                   "LLM-judge suites for one (date, model version) partition, then eval_run and the regression "
+                   "report. Judge calls share the anthropic_api concurrency pool with inference.")
 
-history_job = dg.define_asset_job(
-    name="history_job",
-    selection=dg.AssetSelection.assets(*HISTORY_ASSETS),
-    tags={"eval/kind": "history"},
-    description="Refresh the longitudinal DuckDB history, control charts and alerts from the warehouse.",
-)
+rescore_job = asset_job("rescore_job", RESCORE_ASSETS, "rescore", EVAL_PARTITIONS,
+                   "Re-score stored responses after an evaluator, rubric or threshold change: no model_responses "
+                   "step, so no new model calls. Backfill it over the partitions whose responses you want re-scored.")
 
-aa_noise_job = dg.define_asset_job(
-    name="aa_noise_job",
-    selection=dg.AssetSelection.assets(*AA_NOISE_ASSETS),
-    partitions_def=EVAL_PARTITIONS,
-    tags={"eval/kind": "aa_noise"},
-    description="A/A noise floor for one (date, model version) partition: the version runs twice (fresh samples), "
-    "their disagreement and difference bands are reported and checked against the thresholds. Needs golden_samples "
-    "for the partition and live model answers (no A/A demo recordings).",
-)
+calibration_job = asset_job("calibration_job", CALIBRATION_ASSETS, "calibration", None,
+                   "Judge calibration against human ratings and similarity-threshold calibration (unpartitioned).")
+
+history_job = asset_job("history_job", HISTORY_ASSETS, "history", None,
+                   "Refresh the longitudinal DuckDB history, control charts and alerts from the warehouse.")
+
+aa_noise_job = asset_job("aa_noise_job", AA_NOISE_ASSETS, "aa_noise", EVAL_PARTITIONS,
+                   "A/A noise floor for one (date, model version) partition: the version runs twice (fresh samples), "
+                   "their disagreement and difference bands are reported and checked against the thresholds. Needs golden_samples "
+                   "for the partition and live model answers (no A/A demo recordings).")
 
 JOBS = [nightly_eval_job, weekly_judge_job, rescore_job, calibration_job, history_job, aa_noise_job]
 """Add to ``dg.Definitions(jobs=...)`` in ``eval_pipeline/definitions.py``."""

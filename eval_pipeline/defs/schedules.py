@@ -45,6 +45,12 @@ AA_NOISE_CRON = os.environ.get("EVAL_AA_NOISE_CRON", "0 4 * * 0")
 TIMEZONE = os.environ.get("EVAL_TIMEZONE", "UTC")
 
 
+def stopped_schedule(cron: str, job, description: str):
+    """``dg.schedule`` on ``cron`` in ``EVAL_TIMEZONE``, STOPPED by default."""
+    return dg.schedule(cron_schedule=cron, execution_timezone=TIMEZONE, job=job,
+                       default_status=dg.DefaultScheduleStatus.STOPPED, description=description)
+
+
 def local_date(when: dt.datetime | None = None) -> str:
     """``YYYY-MM-DD`` of ``when`` (default: now) in ``EVAL_TIMEZONE``: the date partition to evaluate."""
     when = when or dt.datetime.now(dt.timezone.utc)
@@ -56,6 +62,12 @@ def local_date(when: dt.datetime | None = None) -> str:
 def registered_model_versions(instance: dg.DagsterInstance) -> set[str]:
     """The ``model_version`` partition keys the instance knows."""
     return set(instance.get_dynamic_partitions(MODEL_VERSION_PARTITIONS.name))
+
+
+def dated_request(context: dg.ScheduleEvaluationContext, kind: str) -> dg.RunRequest:
+    """The one run of an unpartitioned job for the scheduled date (run key ``<kind>:<date>``)."""
+    date = local_date(context.scheduled_execution_time)
+    return dg.RunRequest(run_key=f"{kind}:{date}", tags={"eval/kind": kind, "eval/date": date})
 
 
 def fan_out_requests(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource, kind: str) -> Iterator[dg.RunRequest | dg.SkipReason]:
@@ -96,11 +108,8 @@ def fan_out_requests(context: dg.ScheduleEvaluationContext, eval_config: EvalCon
         )
 
 
-@dg.schedule(
-    cron_schedule=NIGHTLY_CRON,
-    execution_timezone=TIMEZONE,
-    job=nightly_eval_job,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+@stopped_schedule(
+    NIGHTLY_CRON, nightly_eval_job,
     description=f"Nightly ({NIGHTLY_CRON}, {TIMEZONE}): deterministic and semantic suites for every model version "
     "marked nightly: true, one run per version for the scheduled date. STOPPED by default.",
 )
@@ -108,11 +117,8 @@ def nightly_eval_schedule(context: dg.ScheduleEvaluationContext, eval_config: Ev
     yield from fan_out_requests(context, eval_config, "nightly")
 
 
-@dg.schedule(
-    cron_schedule=WEEKLY_CRON,
-    execution_timezone=TIMEZONE,
-    job=weekly_judge_job,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+@stopped_schedule(
+    WEEKLY_CRON, weekly_judge_job,
     description=f"Weekly ({WEEKLY_CRON}, {TIMEZONE}): LLM-judge suites for every model version marked nightly: true. "
     "STOPPED by default.",
 )
@@ -120,37 +126,26 @@ def weekly_judge_schedule(context: dg.ScheduleEvaluationContext, eval_config: Ev
     yield from fan_out_requests(context, eval_config, "weekly_judge")
 
 
-@dg.schedule(
-    cron_schedule=WEEKLY_CRON,
-    execution_timezone=TIMEZONE,
-    job=calibration_job,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+@stopped_schedule(
+    WEEKLY_CRON, calibration_job,
     description=f"Weekly ({WEEKLY_CRON}, {TIMEZONE}): judge calibration against human ratings and similarity-threshold "
     "calibration. STOPPED by default.",
 )
 def weekly_calibration_schedule(context: dg.ScheduleEvaluationContext):
-    date = local_date(context.scheduled_execution_time)
-    return dg.RunRequest(run_key=f"calibration:{date}", tags={"eval/kind": "calibration", "eval/date": date})
+    return dated_request(context, "calibration")
 
 
-@dg.schedule(
-    cron_schedule=HISTORY_CRON,
-    execution_timezone=TIMEZONE,
-    job=history_job,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+@stopped_schedule(
+    HISTORY_CRON, history_job,
     description=f"Daily ({HISTORY_CRON}, {TIMEZONE}), after the nightly runs: refresh the DuckDB history, control "
     "charts and alerts. STOPPED by default.",
 )
 def history_refresh_schedule(context: dg.ScheduleEvaluationContext):
-    date = local_date(context.scheduled_execution_time)
-    return dg.RunRequest(run_key=f"history:{date}", tags={"eval/kind": "history", "eval/date": date})
+    return dated_request(context, "history")
 
 
-@dg.schedule(
-    cron_schedule=AA_NOISE_CRON,
-    execution_timezone=TIMEZONE,
-    job=aa_noise_job,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+@stopped_schedule(
+    AA_NOISE_CRON, aa_noise_job,
     description=f"Weekly ({AA_NOISE_CRON}, {TIMEZONE}): A/A noise floor of the production model version (runs it "
     "twice; needs golden_samples for the date, so schedule it after the nightly run). STOPPED by default.",
 )

@@ -16,17 +16,15 @@ import os
 
 import dagster as dg
 
+from eval_pipeline.defs.jobs import asset_job
 from eval_pipeline.defs.monitoring.partitions import TRAFFIC_DATE_PARTITIONS
 
 MONITORING_ASSETS = ("traffic_sample", "online_scores", "feedback_metrics", "traffic_drift", "shadow_comparison")
 HOUR = int(os.environ.get("EVAL_MONITORING_HOUR", "1"))
 MINUTE = int(os.environ.get("EVAL_MONITORING_MINUTE", "30"))
 
-monitoring_daily_job = dg.define_asset_job(
-    name="monitoring_daily_job",
-    selection=dg.AssetSelection.assets(*MONITORING_ASSETS),
-    partitions_def=TRAFFIC_DATE_PARTITIONS,
-    tags={"eval/kind": "monitoring"},
+monitoring_daily_job = asset_job(
+    "monitoring_daily_job", MONITORING_ASSETS, "monitoring", TRAFFIC_DATE_PARTITIONS,
     description="Online monitoring of one day of production traffic: sample + redact, reference-free scores, "
     "feedback metrics with alert thresholds, drift against the reference window, shadow comparison (if configured).",
 )
