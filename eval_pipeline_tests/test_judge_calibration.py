@@ -230,3 +230,65 @@ def test_load_jsonl_names_every_bad_line_and_keeps_line_numbers(tmp_path):
     with pytest.raises(ValueError) as err:
         CD.load_jsonl(p)
     assert f"{p}:2: expected a JSON object" in str(err.value) and f"{p}:3: invalid JSON" in str(err.value)
+
+
+def test_vectorized_kappa_and_spearman_equal_sklearn_and_scipy_per_resample():
+    """The bootstrap computes kappa from numpy confusion matrices for all resamples at once: each row
+    equals sklearn cohen_kappa_score (quadratic, unweighted, labels outside the list, one-label rows)."""
+    import warnings
+
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(1, 6, (300, 12))
+    b = np.clip(a + rng.integers(-2, 3, a.shape), 0, 6)  # 0 and 6 fall outside labels 1..5: ignored as sklearn does
+    a[0], b[0] = 3, 3  # one label only: undefined
+    a[1], b[1] = 2, 4
+    for weights in ("quadratic", "linear", None):
+        got = CM.kappa_along_axis(a, b, [1, 2, 3, 4, 5], weights=weights)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = [cohen_kappa_score(x, y, labels=[1, 2, 3, 4, 5], weights=weights) for x, y in zip(a, b)]
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert np.isnan(CM.kappa_along_axis(a, b, [1, 2, 3, 4, 5], "quadratic")[0])
+    h, f = rng.choice([1, 2], (200, 9)), rng.choice([1, 2, 0], (200, 9))
+    ref = [cohen_kappa_score(x, y, labels=[1, 2, 0]) for x, y in zip(h, f)]
+    np.testing.assert_allclose(CM.kappa_along_axis(h, f, [1, 2, 0]), ref, rtol=1e-12, atol=1e-12, equal_nan=True)
+    x, y = rng.normal(size=(200, 10)).round(1), rng.integers(1, 4, (200, 10)).astype(float)
+    y[0] = 2.0  # constant: NaN
+    ref = [spearmanr(u, v).statistic if np.ptp(v) > 0 else math.nan for u, v in zip(x, y)]
+    np.testing.assert_allclose(CM.spearman_along_axis(x, y), ref, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_vectorized_bootstrap_intervals_equal_the_per_resample_sklearn_intervals():
+    """Same seed, same resamples: the fast intervals are the ones the scalar sklearn / scipy statistic gives."""
+    import warnings
+
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    human = rng.integers(1, 7, 40) + rng.choice([0.0, 0.33, 0.5], 40)
+    judge = np.clip(np.round(CM.map_to_scale(human, (1, 6), (1, 5)) + rng.normal(0, 0.8, 40)), 1, 5)
+    m = CM.rating_agreement(human, judge, (1, 5), human_scale=(1, 6), seed=3)
+    h = CM.map_to_scale(human, (1, 6), (1, 5))
+    hr, jr = np.clip(CM.round_half_up(h), 1, 5), np.clip(CM.round_half_up(judge), 1, 5)
+
+    def kappa(a, b):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights="quadratic"))
+
+    scalar = {  # the per-resample statistics, as before vectorization
+        "weighted_kappa": CM.bootstrap_interval(kappa, hr, jr, seed=3),
+        "spearman": CM.bootstrap_interval(lambda a, b: float(spearmanr(a, b).statistic), h, judge, seed=3),
+        "agreement_within_one": CM.bootstrap_interval(lambda a, b: float(np.mean(np.abs(a - b) <= 1)), hr, jr, seed=3),
+    }
+    for name, (lo, hi) in scalar.items():
+        assert m[f"{name}_ci_low"] == pytest.approx(lo, abs=1e-12) and m[f"{name}_ci_high"] == pytest.approx(hi, abs=1e-12), name
+        assert lo < m[name] < hi, name
+    human_p = rng.choice([1, 2], 30)
+    final = np.where(rng.random(30) < 0.8, human_p, rng.choice([1, 2, 0], 30))
+    p = CM.pairwise_agreement(human_p, final, seed=4)
+    lo, hi = CM.bootstrap_interval(lambda a, b: float(cohen_kappa_score(a, b, labels=[1, 2, 0])), human_p, final,
+                                   seed=4, n_resamples=CM.BOOTSTRAP_RESAMPLES)
+    assert (p["pairwise_kappa_ci_low"], p["pairwise_kappa_ci_high"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
