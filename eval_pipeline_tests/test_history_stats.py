@@ -213,7 +213,7 @@ def test_gated_family_is_what_the_blocking_thresholds_name():
     """A drop only in a metric no blocking threshold names is drill-down; a drop in the blocking threshold's metric
     blocks. (Before: every non-auxiliary metric was gated, so the side-check drop blocked.)"""
     side_drop = _two_check_frames(0.0, -0.15)
-    for suite in (_suite({"metric": "pass_rate", "min": 0.5, "blocking": True},  # pass_rate -> first check
+    for suite in (_suite({"metric": "main.pass_rate", "min": 0.5, "blocking": True},  # only the main check gates
                          {"metric": "side.pass_rate", "min": 0.5}),  # not blocking: drill-down
                   _suite()):  # no blocking threshold: one primary row (first check)
         cfg = suite.regression_config()
@@ -224,6 +224,12 @@ def test_gated_family_is_what_the_blocking_thresholds_name():
         assert not rep.has_regression
         assert [r.split("/", 1)[1] for r in rep.summary()["gate_family"]] == ["golden:main.pass_rate"]
         assert rep.summary()["gate_family_size"] == 1
+    # The composite pass_rate (every check must pass) is made of both checks: a drop in either breaks it, so
+    # both rows gate (before: only the first check's row did, and the side-check drop never blocked).
+    composite = _suite({"metric": "pass_rate", "min": 0.5, "blocking": True})
+    assert composite.regression_config().blocking_metrics == {"golden": ["main:pass_rate", "side:pass_rate"]}
+    rep = regression_report(side_drop["c"], side_drop["b"], composite.regression_config())
+    assert rep.has_regression and list(rep.gate_regressions["metric"]) == ["side"]
     blocking_side = _suite({"metric": "side.pass_rate", "min": 0.5, "blocking": True})
     rep = regression_report(side_drop["c"], side_drop["b"], blocking_side.regression_config())
     assert rep.has_regression and list(rep.gate_regressions["metric"]) == ["side"]
@@ -248,7 +254,7 @@ def test_threshold_metrics_map_to_regression_rows():
                 thresholds=[Threshold(metric="tone.mean", min=3, blocking=True)])
     assert gated_rows(j) == ["tone:mean_value"]
     assert gated_rows(EvalSet(name="q", family="judge", task="t", source="x.jsonl", judge=judge,
-                              thresholds=[Threshold(metric="pass_rate", min=0.7, blocking=True)])) == ["accuracy:pass_rate"]
+                              thresholds=[Threshold(metric="pass_rate", min=0.7, blocking=True)])) == ["accuracy:pass_rate", "tone:pass_rate"]
     assert gated_rows(EvalSet(name="q", family="judge", task="t", source="x.jsonl", judge=judge)) == ["accuracy:mean_value"]
 
 

@@ -28,7 +28,7 @@ alternative). The gate asks only that one-sided question, so gated rows are deci
 
 Multiplicity (what the release gate acts on): the **gated family** is, per eval set, the overall
 (segment ``__all__``) rows of the metrics its **blocking thresholds** name (``RegressionConfig.blocking_metrics``,
-derived by ``Suite.regression_config``: ``pass_rate`` -> first check's / first judge dimension's pass rate,
+derived by ``Suite.regression_config``: ``pass_rate`` (the composite) -> the pass rate of every check / thresholded judge dimension in it,
 ``<check>.pass_rate`` -> that check, ``cosine_pass_rate`` / ``mean_cosine`` -> cosine pass rate / mean,
 ``<dimension>.mean`` -> that dimension's mean), else one primary row per eval set; declared
 ``primary_metrics`` override; without suite information every non-auxiliary metric's row (pass rate for
@@ -43,6 +43,10 @@ A gated row is a **regression** when ``p_gate`` < alpha *and* the effect is at l
 worse in the metric's direction; a drill-down row when its (two-sided, BH) ``p_adjusted`` < alpha and
 the same effect rule; **improvement**: ``p_adjusted`` < alpha and at least ``min_effect`` better;
 **insufficient_data** below ``min_pairs`` shared samples; otherwise **no_change**.
+
+Why this module is long: it is the whole decision path of the regression gate (tests, directions,
+gate family, verdicts, report), kept in one file so a reviewer can read it top to bottom; the
+paired-test primitives are the candidates to move out next.
 :func:`gate_rows` returns the rows that block.
 """
 from __future__ import annotations

@@ -187,12 +187,14 @@ def _threshold_rows(es: EvalSet, metric: str) -> list[str]:
     """Regression rows (``<metric>:<measure>`` of ``history.stats``) that an eval-set threshold metric is about."""
     checks = [str(c.get("name", c.get("type"))) for c in es.checks]
     dims = [d for d in (es.judge or {}).get("dimensions", []) if isinstance(d, dict) and "name" in d]
-    first_dim = next((d["name"] for d in dims if d.get("threshold") is not None), dims[0]["name"] if dims else None)
+    scored = [d["name"] for d in dims if d.get("threshold") is not None] or [d["name"] for d in dims[:1]]
     if metric == "pass_rate":
+        # The composite (a sample passes when every check / thresholded dimension passes): a regression
+        # in any of its components can break it, so every component's row is gated.
         if es.family == "deterministic" and checks:
-            return [f"{checks[0]}:pass_rate"]
-        if es.family == "judge" and first_dim:
-            return [f"{first_dim}:pass_rate"]
+            return [f"{c}:pass_rate" for c in checks]
+        if es.family == "judge" and scored:
+            return [f"{d}:pass_rate" for d in scored]
     if metric == "cosine_pass_rate":
         return ["cosine:pass_rate"]
     if metric == "mean_cosine":
@@ -207,19 +209,19 @@ def _threshold_rows(es: EvalSet, metric: str) -> list[str]:
 
 
 def gated_rows(es: EvalSet) -> list[str]:
-    """The eval set's gated regression rows: those its blocking thresholds name (``pass_rate`` -> the first
-    check's / first thresholded judge dimension's pass rate, ``<check>.pass_rate``, ``cosine_pass_rate`` ->
+    """The eval set's gated regression rows: those its blocking thresholds name (``pass_rate``, the composite
+    -> the pass rate of every check / every thresholded judge dimension it is made of, ``<check>.pass_rate``, ``cosine_pass_rate`` ->
     cosine pass rate, ``mean_cosine`` -> cosine mean, ``<dimension>.mean``); with no blocking threshold that
     maps, one primary row (deterministic: first check's pass rate; similarity: cosine mean; pointwise judge:
     first dimension's mean). ``[]`` (pairwise judge, nothing known): ``history.stats`` gates every metric."""
     rows = [r for t in es.thresholds if t.blocking for r in _threshold_rows(es, t.metric)]
     if not rows:
         if es.family == "deterministic" and es.checks:
-            rows = _threshold_rows(es, "pass_rate")
+            rows = _threshold_rows(es, "pass_rate")[:1]
         elif es.family == "similarity":
             rows = ["cosine:mean_value"]
         elif es.family == "judge" and (es.judge or {}).get("mode", "pointwise") == "pointwise":
-            rows = [f"{r.split(':')[0]}:mean_value" for r in _threshold_rows(es, "pass_rate")]
+            rows = [f"{r.split(':')[0]}:mean_value" for r in _threshold_rows(es, "pass_rate")[:1]]
     return list(dict.fromkeys(rows))
 
 

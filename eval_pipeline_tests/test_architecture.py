@@ -1,0 +1,167 @@
+"""The layout rules of ARCHITECTURE.md, checked: the asset graph is the data flow, plain modules
+never import Dagster, modules stay small, storage keys live in one module."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "eval_pipeline"
+
+# (asset, group) -> what it reads. The data flow of ARCHITECTURE.md; a change here is a change of the graph.
+EXPECTED_ASSETS = {
+    "golden_samples": ("ingestion", set()),
+    "model_responses": ("inference", {"golden_samples"}),
+    "deterministic_scores": ("evaluators", {"model_responses"}),
+    "similarity_scores": ("evaluators", {"model_responses"}),
+    "judge_scores": ("evaluators", {"model_responses"}),
+    "judge_calibration": ("calibration", set()),
+    "similarity_calibration": ("calibration", set()),
+    "eval_run": ("scoring", {"deterministic_scores", "similarity_scores", "judge_scores", "judge_calibration"}),
+    "regression_report": ("history", {"deterministic_scores", "similarity_scores", "judge_scores", "eval_run"}),
+    "release_approval": ("scoring", {"eval_run", "regression_report"}),
+    "eval_history": ("history", {"eval_run"}),
+    "review_queue": ("noise", {"judge_scores", "similarity_scores"}),
+    "aa_noise_floor": ("noise", {"golden_samples"}),
+    "traffic_sample": ("monitoring", set()),
+    "online_scores": ("monitoring", {"traffic_sample"}),
+    "feedback_metrics": ("monitoring", {"online_scores", "traffic_sample"}),
+    "traffic_drift": ("monitoring", {"online_scores", "traffic_sample"}),
+    "shadow_comparison": ("monitoring", {"traffic_sample"}),
+}
+EXPECTED_CHECKS = {
+    ("aa_noise_floor", "thresholds_clear_noise_floor"),
+    ("eval_history", "quality_alerts"),
+    ("eval_run", "quality_gate"),
+    ("feedback_metrics", "feedback_thresholds"),
+    ("regression_report", "no_significant_regression"),
+    ("shadow_comparison", "shadow_not_worse"),
+    ("traffic_drift", "no_feedback_divergence"),
+    ("traffic_drift", "no_significant_drift"),
+}
+EXPECTED_JOBS = {"nightly_eval_job", "weekly_judge_job", "rescore_job", "calibration_job", "history_job", "aa_noise_job",
+                 "monitoring_daily_job"}
+EXPECTED_SCHEDULES = {"nightly_eval_schedule", "weekly_judge_schedule", "weekly_calibration_schedule",
+                      "history_refresh_schedule", "aa_noise_schedule", "monitoring_daily_schedule"}
+EXPECTED_SENSORS = {"config_change_sensor", "eval_failure_sensor"}
+
+
+def test_asset_graph_is_the_data_flow():
+    from eval_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    found = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        found[key.to_user_string()] = (node.group_name, {p.to_user_string() for p in node.parent_keys})
+    assert found == EXPECTED_ASSETS
+    checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
+    assert checks == EXPECTED_CHECKS
+    assert {j.name for j in defs.jobs} == EXPECTED_JOBS
+    assert {s.name for s in defs.schedules} == EXPECTED_SCHEDULES
+    assert {s.name for s in defs.sensors} == EXPECTED_SENSORS
+
+
+def _modules(root: Path):
+    for path in sorted(root.rglob("*.py")):
+        yield path, ast.parse(path.read_text(), filename=str(path))
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+# Entry points that drive Dagster (they run materializations); every other module outside defs/ is plain.
+ENTRY_POINTS = {"cli.py", "definitions.py"}
+
+
+def _is_layer(path: Path) -> bool:
+    rel = path.relative_to(PKG)
+    return rel.parts[0] in {"defs", "demo"} or str(rel) in ENTRY_POINTS
+
+
+def test_plain_modules_never_import_dagster_or_the_dagster_layer():
+    offenders = []
+    for path, tree in _modules(PKG):
+        if _is_layer(path):
+            continue
+        for mod in _imports(tree):
+            if mod == "dagster" or mod.startswith("dagster.") or mod.startswith("eval_pipeline.defs") or mod.startswith("eval_pipeline.demo"):
+                offenders.append(f"{path.relative_to(PKG)} imports {mod}")
+    assert not offenders, offenders
+
+
+def test_serving_path_never_imports_the_demo_or_the_tests():
+    offenders = []
+    for path, tree in _modules(PKG):
+        rel = path.relative_to(PKG)
+        if rel.parts[0] == "demo" or str(rel) == "cli.py":
+            continue
+        for mod in _imports(tree):
+            if mod.startswith("eval_pipeline.demo") or mod.startswith("eval_pipeline_tests"):
+                offenders.append(f"{rel} imports {mod}")
+    assert not offenders, offenders
+
+
+MAX_LINES = 450
+
+
+def test_modules_are_small_or_say_why():
+    big = []
+    for path in sorted(PKG.rglob("*.py")):
+        text = path.read_text()
+        n = text.count("\n")
+        if n > MAX_LINES:
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            if "Why this module is long" not in doc:
+                big.append(f"{path.relative_to(PKG)}: {n} lines")
+    assert not big, big
+
+
+def test_every_module_has_a_docstring():
+    missing = [str(p.relative_to(PKG)) for p, tree in _modules(PKG)
+               if p.name != "__init__.py" and not ast.get_docstring(tree)]
+    assert not missing, missing
+
+
+def test_stage_folders_exist_with_their_dagster_mirror():
+    for stage in ("project", "ingestion", "inference", "evaluators", "scoring", "history", "noise", "monitoring", "storage"):
+        init = PKG / stage / "__init__.py"
+        assert init.exists(), stage
+        assert ast.get_docstring(ast.parse(init.read_text())), f"{stage}/__init__.py needs a docstring saying what flows in and out"
+    for stage in ("ingestion", "inference", "evaluators", "scoring", "history", "noise", "monitoring"):
+        assert (PKG / "defs" / stage).is_dir(), stage
+    roots = sorted(p.name for p in PKG.glob("*.py"))
+    assert roots == ["__init__.py", "cli.py", "definitions.py"], roots
+
+
+KEY_LITERAL = re.compile(r"""["'](?:runs|releases|model_versions|reports/regression|reports/history|calibration)/""")
+
+
+def test_storage_keys_are_spelled_out_only_in_storage_keys():
+    offenders = []
+    for path in sorted(PKG.rglob("*.py")):
+        if path.relative_to(PKG).as_posix() == "storage/keys.py":
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if KEY_LITERAL.search(code) or re.search(r"""f["'](?:runs|releases|model_versions)/""", code):
+                offenders.append(f"{path.relative_to(PKG)}:{i}: {line.strip()}")
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize("name", ["dg"])
+def test_dg_project_config(name):
+    import tomllib
+
+    cfg = tomllib.loads((PKG.parent / "pyproject.toml").read_text())
+    assert cfg["tool"]["dg"]["project"]["root_module"] == "eval_pipeline"
+    assert "load_from_defs_folder" in (PKG / "definitions.py").read_text()
