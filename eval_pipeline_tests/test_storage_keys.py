@@ -137,3 +137,69 @@ def test_provenance_history_and_store_keys_are_where_the_modules_write(wh: Wareh
     assert _history_db_path(WarehouseResource(url=str(root))) == str(root / keys.HISTORY_DB)
     store = LLMResource(provider="replay").store(str(root))
     assert Path(store.root) == root / keys.RESPONSE_STORE
+
+
+def _scores(date: str, mv: str, family: str) -> pd.DataFrame:
+    return pd.DataFrame({"date": [date], "model_version": [mv], "suite": ["s"], "eval_set": ["e"], "sample_id": ["a"],
+                         "repeat": [0], "family": [family], "metric": ["m"], "value": [1.0], "passed": [True],
+                         "category": ["c"], "infra_error": [None]})
+
+
+def test_run_files_glob_narrows_the_history_read_to_one_run(wh: Warehouse):
+    """keys.run_files_glob is what history.runs.load_run_scores narrows the scores glob to."""
+    for date, mv in ((D, MV), ("2025-01-03", MV), (D, "bot-v2")):
+        for family in ("judge", "deterministic"):
+            wh.write_table(keys.SCORES, _scores(date, mv, family), keys.scores_partition(family, date, mv))
+    key = keys.table_partition(keys.SCORES, D, MV, family="judge")
+    assert PurePosixPath(key).match(f"{keys.SCORES}/{keys.run_files_glob(D, MV, 'judge')}")
+    assert PurePosixPath(key).match(f"{keys.SCORES}/{keys.run_files_glob(D, MV)}")
+    assert not PurePosixPath(key).match(f"{keys.SCORES}/{keys.run_files_glob(D, 'bot-v2')}")
+    assert keys.run_files_glob(D, MV, table=keys.RESPONSES) == f"date={D}/model_version={MV}/*.parquet"
+    con = wh.connect_duckdb()
+    try:
+        glob = aggregate.HistorySources.for_warehouse(wh).scores_glob
+        every = history_runs.load_run_scores(con, glob, D, MV)
+        judge = history_runs.load_run_scores(con, glob, D, MV, families=["judge"])
+    finally:
+        con.close()
+    assert sorted(every["family"]) == ["deterministic", "judge"] and list(judge["family"]) == ["judge"]
+
+
+def test_history_part_glob_and_table_files_are_where_the_refresh_writes():
+    part = aggregate._part_path("P", "score_history", D)
+    assert PurePosixPath(part).match(f"P/{keys.history_parts_glob()}")
+    assert not PurePosixPath(f"P/{keys.HISTORY_MANIFEST}").match(f"P/{keys.history_parts_glob()}")
+    assert keys.history_table("ops_history") == "ops_history.parquet"
+
+
+def test_response_store_shards_are_named_by_keys(tmp_path: Path):
+    from eval_pipeline.inference.store import ResponseStore
+    from eval_pipeline.inference.types import ModelResponse
+
+    store = ResponseStore(tmp_path / "rs")
+    resp = ModelResponse("s1", 0, "m", "hi", "end_turn", 0.1, None, None, 1, 1, 0, 0, 0.0, None, None, None, False, "ck1")
+    assert store.put(resp)
+    store.close()
+    shards = sorted((tmp_path / "rs").glob(keys.RESPONSE_SHARD_GLOB))
+    assert len(shards) == 1 and shards[0].name.startswith("responses-") and shards[0].suffix == ".jsonl"
+    assert keys.response_shard("x") == "responses-x.jsonl"
+    assert ResponseStore(tmp_path / "rs").get("ck1") is not None  # a fresh store finds it through the same glob
+
+
+def test_monitoring_day_sample_and_traffic_folder_use_keys(wh: Warehouse, monkeypatch):
+    from eval_pipeline.monitoring import day
+
+    monkeypatch.delenv("EVAL_TRAFFIC_PREFIX", raising=False)
+    loc = day.traffic_location(wh)
+    assert (loc.prefix, loc.in_warehouse, loc.display) == (
+        keys.TRAFFIC_PREFIX, True, f"{wh.root.rstrip('/')}/{keys.TRAFFIC_PREFIX}")
+    from types import SimpleNamespace
+
+    from eval_pipeline.monitoring.schema import SAMPLE_COLUMNS
+
+    ds = SimpleNamespace(day=D, sample=pd.DataFrame({c: pd.Series(dtype="string") for c in SAMPLE_COLUMNS}),
+                         location="x", n_read=0, errors=[])
+    uris = day.write_day_sample(wh, ds)
+    assert uris["malformed"] == wh.uri(keys.monitoring_report(D, "malformed.json"))
+    assert uris["sample"] == wh.uri(keys.partition_key(keys.TRAFFIC_SAMPLE, keys.day_partition(D)))
+    assert (monitoring_config.SAMPLE_TABLE, monitoring_config.SHADOW_TABLE) == (keys.TRAFFIC_SAMPLE, keys.SHADOW_VERDICTS)

@@ -1,5 +1,10 @@
 """Longitudinal history: aggregation, regression detection, control charts, alerts, charts, report.
 
+In: every run's score rows, responses and run artifacts in the warehouse (globs from
+:mod:`eval_pipeline.storage.keys`). Out: the ``score_history`` / ``ops_history`` /
+``failure_modes`` tables (Parquet + DuckDB), paired candidate-vs-baseline regression reports,
+control-chart alerts, PNG charts and the HTML report.
+
 Plain Python (no Dagster). One stage per module:
 
 * ``sql.py``            every SQL string (aggregation, run loading, example queries); no I/O.
@@ -11,10 +16,11 @@ Plain Python (no Dagster). One stage per module:
 * ``stats.py``          candidate vs baseline: paired tests, effect CIs, BH, verdicts, baseline choice.
 * ``control_charts.py`` Shewhart, p-chart, EWMA, CUSUM, debounce.
 * ``alerts.py``         the configurable alert rules over the history tables.
-* ``noise.py``          A/A noise floor and threshold checks.
 * ``charts.py``         PNG charts (matplotlib, lazy).
 * ``report.py``         markdown tables and the self-contained HTML report.
-* ``simulate.py``       simulated runs with per-sample difficulty (benchmarks, power analysis).
+
+The A/A noise floor is in :mod:`eval_pipeline.noise`; simulated runs (benchmarks, power analysis)
+are in ``eval_pipeline_tests/simulate.py``.
 
 Example queries over the history database (``sql.EXAMPLE_QUERIES``)::
 

@@ -42,6 +42,7 @@ from filelock import FileLock
 from eval_pipeline.history import sql as q
 from eval_pipeline.history.runs import open_history, regression_report_for_run  # noqa: F401  (re-exported: defs/history/assets.py)
 from eval_pipeline.history.sources import HistorySources, has_files
+from eval_pipeline.storage import keys
 
 HISTORY_TABLES = ("score_history", "ops_history", "failure_modes")
 
@@ -95,7 +96,7 @@ def _selects(scores: str | None, responses: str | None) -> dict[str, str]:
 
 #: Group of source files whose path has no ``date=<d>`` segment (custom globs).
 NO_DATE = "__nodate__"
-MANIFEST_NAME = "_manifest.parquet"
+MANIFEST_NAME = keys.HISTORY_MANIFEST
 #: Sort keys of each table in the database (the same order a full rebuild gives).
 _ORDER = {
     "score_history": "date, model_version, suite, eval_set, family, metric, segment",
@@ -155,7 +156,7 @@ def date_fingerprints(files: pd.DataFrame) -> dict[str, str]:
 
 
 def _part_path(parts_dir: str, table: str, date: str) -> str:
-    return f"{parts_dir}/{table}/date={date}.parquet"
+    return f"{parts_dir}/{keys.history_part(table, date)}"
 
 
 def _read_manifest(con: duckdb.DuckDBPyConnection, parts_dir: str) -> dict[str, str]:
@@ -172,7 +173,7 @@ def _read_manifest(con: duckdb.DuckDBPyConnection, parts_dir: str) -> dict[str, 
 
 def _existing_parts(con: duckdb.DuckDBPyConnection, parts_dir: str) -> set[tuple[str, str]]:
     """(table, date) of the per-date part files that exist (one listing)."""
-    glob = f"{parts_dir}/*/date=*.parquet"
+    glob = f"{parts_dir}/{keys.history_parts_glob()}"
     if not has_files(con, glob):
         return set()
     rows = con.execute(
@@ -285,7 +286,7 @@ def refresh_history(
                     counts[table] = con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()[0]
                 if parquet_dir is not None:
                     for table in HISTORY_TABLES:
-                        dest = f"{parts_dir}/{table}.parquet"
+                        dest = f"{parts_dir}/{keys.history_table(table)}"
                         _write_parquet(con, f"{alias}.{table}", dest)
                         parquet_paths[table] = dest
                 con.execute(f"CHECKPOINT {alias}")
@@ -322,7 +323,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, relation: str, dest: str) -> 
             os.remove(tmp)
 
 
-def refresh_warehouse_history(warehouse, *, db_path: str | os.PathLike, parquet_prefix: str = "history",
+def refresh_warehouse_history(warehouse, *, db_path: str | os.PathLike, parquet_prefix: str = keys.HISTORY_AGGREGATES,
                               threads: int | None = None, memory_limit: str | None = None) -> HistoryRefresh:
     """:func:`refresh_history` for a ``Warehouse``: reads its scores / responses / runs, writes
     ``<warehouse>/<parquet_prefix>/<table>.parquet`` and the local DuckDB file ``db_path``."""

@@ -1,4 +1,8 @@
-"""Human-facing output: markdown tables for Dagster metadata, a self-contained HTML report."""
+"""Human-facing output: markdown tables for Dagster metadata, a self-contained HTML report.
+
+In: DataFrames (history tables, regression rows, alerts) and PNG bytes. Out: markdown text and
+one HTML page with the charts inlined as data URIs.
+"""
 from __future__ import annotations
 
 import base64

@@ -17,6 +17,7 @@ import pandas as pd
 
 from eval_pipeline.history import sql as q
 from eval_pipeline.history.sources import HistorySources, has_files
+from eval_pipeline.storage import keys
 
 
 def open_history(db_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
@@ -59,17 +60,16 @@ def load_run_scores(
     objects are listed instead of every partition (seconds saved at 7,300 partitions). Returns an empty frame (with the
     columns) when the run has no scores.
     """
-    suffix = "/*/*/*/*.parquet"
+    suffix = keys.partition_files_glob(keys.SCORES).removeprefix(keys.SCORES)  # "/*/*/*/*.parquet"
     if scores_glob.endswith(suffix):
         root = scores_glob[: -len(suffix)]
-        run = f"date={date}/model_version={model_version}/*.parquet"
         if families:  # exact prefixes: an S3 listing of only this run's objects
-            globs = [f"{root}/family={f}/{run}" for f in families]
+            globs = [f"{root}/{keys.run_files_glob(date, model_version, f)}" for f in families]
             globs = [g for g in globs if has_files(con, g)]
             if not globs:
                 return _empty_run_scores()
             return con.execute(q.run_scores_sql(q.parquet_source(globs), date, model_version, families)).df()
-        scores_glob = f"{root}/*/{run}"
+        scores_glob = f"{root}/{keys.run_files_glob(date, model_version)}"
     if not has_files(con, scores_glob):
         return _empty_run_scores()
     return con.execute(q.run_scores_sql(q.parquet_source(scores_glob), date, model_version, families)).df()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from eval_pipeline.storage import keys
+
 
 @dataclass(frozen=True)
 class HistorySources:
@@ -25,9 +27,9 @@ class HistorySources:
         """Standard layout under a warehouse root (local path or ``s3://bucket/prefix``)."""
         r = str(root).rstrip("/")
         return cls(
-            scores_glob=f"{r}/scores/*/*/*/*.parquet",  # family=/date=/model_version=/data.parquet
-            responses_glob=f"{r}/responses/*/*/*.parquet",  # date=/model_version=/data.parquet
-            runs_glob=f"{r}/runs/*/*/run.json",  # date=/model_version=/run.json
+            scores_glob=f"{r}/{keys.partition_files_glob(keys.SCORES)}",  # family=/date=/model_version=/data.parquet
+            responses_glob=f"{r}/{keys.partition_files_glob(keys.RESPONSES)}",  # date=/model_version=/data.parquet
+            runs_glob=f"{r}/{keys.run_artifacts_glob()}",  # date=/model_version=/run.json
         )
 
     @classmethod

@@ -1,9 +1,17 @@
-"""Model inference: providers (Anthropic, replay), the response store and the batch runner.
+"""Model inference: prompt rendering, providers (Anthropic, replay), the response store and the batch runner.
+
+In: the golden samples of one run, the model version's prompt templates (rendered into
+``ModelRequest`` by :mod:`.prompts`) and a provider. Out: one ``ModelResponse`` per request (the
+``responses`` table), persisted in the response store (:mod:`.store`) so a re-run re-asks nothing,
+with its answer provenance (live / replay / synthetic, :mod:`.provenance`) and an error-rate check.
+Modules: :mod:`.types`, :mod:`.prompts`, :mod:`.providers` (interface, replay, cost),
+:mod:`.anthropic_provider`, :mod:`.sse`, :mod:`.limits` (rate, concurrency, retries),
+:mod:`.runner`, :mod:`.store`, :mod:`.provenance`. No Dagster here.
 
 Typical use (what the ``model_responses`` asset does)::
 
     provider = AnthropicProvider(api_key, base_url=..., max_concurrency=32, prices=registry_prices)
-    store = ResponseStore(warehouse_root / "responses")
+    store = ResponseStore(warehouse_root / keys.RESPONSE_STORE)   # eval_pipeline.storage.keys
     responses = run_requests(provider, requests, store, progress=lambda p: log.info(...))
     summary = check_error_rate(responses, ceiling=0.05)   # raises ErrorRateExceeded above it
 """

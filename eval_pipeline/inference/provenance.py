@@ -17,6 +17,8 @@ import json
 from collections import Counter
 from typing import Any, Iterable
 
+from eval_pipeline.storage import keys
+
 
 def provenance_counts(values: Iterable[Any]) -> dict[str, int]:
     """``{"live": n, "replay": m, "synthetic": k}`` (only non-zero; None / NaN counted as ``unknown``)."""
@@ -41,7 +43,7 @@ def provenance_label(counts: dict[str, int], source: str = "") -> str:
 
 
 def _key(stage: str, date: str, model_version: str) -> str:
-    return f"provenance/{stage}/date={date}/model_version={model_version}.json"
+    return keys.provenance(stage, date, model_version)
 
 
 def write_stage_provenance(wh, stage: str, date: str, model_version: str, counts: dict[str, int], source: str = "") -> str:

@@ -42,6 +42,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from eval_pipeline.storage import keys
 from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, PROVENANCE_LIVE, PROVENANCE_REPLAY, PROVENANCE_SYNTHETIC, ModelRequest, ModelResponse
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class ResponseStore:
 
     def _read_recordings(self, folder: Path) -> None:
         """Index a read-only recording folder in its own namespace (``synthetic`` unless a line says otherwise)."""
-        for path in sorted(folder.glob("responses-*.jsonl")):
+        for path in sorted(folder.glob(keys.RESPONSE_SHARD_GLOB)):
             for raw in path.read_bytes().split(b"\n"):
                 if not raw.strip():
                     continue
@@ -133,7 +134,7 @@ class ResponseStore:
     def refresh(self) -> int:
         """Read lines appended to any shard since the last read; returns how many entries were added."""
         before = len(self._index)
-        for path in sorted(self.root.glob("responses-*.jsonl")):
+        for path in sorted(self.root.glob(keys.RESPONSE_SHARD_GLOB)):
             if path == self._shard:
                 continue
             self._read_shard(path)
@@ -219,7 +220,7 @@ class ResponseStore:
     def _writer(self) -> Any:
         if self._fh is None:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            self._shard = self.root / f"responses-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+            self._shard = self.root / keys.response_shard(f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             self._fh = open(self._shard, "a", encoding="utf-8")
         return self._fh
 

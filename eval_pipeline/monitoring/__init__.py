@@ -1,5 +1,10 @@
 """Online monitoring of production traffic (plain Python; the Dagster assets live in ``defs/monitoring``).
 
+In: one day of production logs (``<traffic prefix>/date=<d>/*.jsonl|parquet``), ``data/monitoring.yaml``
+and, for the shadow step, a candidate model. Out: the redacted stored sample, reference-free
+scores, feedback metrics and alerts, drift tests and shadow verdicts of that day (tables and reports
+below; keys from :mod:`eval_pipeline.storage.keys`).
+
 Modules, in the order a daily run uses them (each asset of ``defs/monitoring`` is a few lines over one step):
 
 ==================  ==============================================  ==========================================
@@ -18,9 +23,9 @@ traffic_drift       :mod:`.drift`: ``compute_drift``, ``embedder``     ``traffic
 shadow_comparison   :mod:`.shadow`: ``run_shadow``                     ``shadow_verdicts/date=<d>/``, ``.../shadow.json``
 ==================  ==============================================  ==========================================
 
-:mod:`.schema` holds the log schema (``TrafficRecord``) and the stored-sample columns;
-:mod:`.synthetic` the labelled synthetic traffic and the demo days (demo/tests/benchmark only);
-:mod:`.daily` chains read -> sample -> profile -> feedback for one day (tests only).
+:mod:`.schema` holds the log schema (``TrafficRecord``) and the stored-sample columns. The labelled
+synthetic traffic and demo days are in ``eval_pipeline/demo/synthetic_traffic.py``; the one-day
+chain read -> sample -> profile -> feedback used by the tests is ``eval_pipeline_tests/monitoring_daily.py``.
 
 Privacy: only the stored sample (hashes + redacted text, see :mod:`.sampling`) is ever written;
 every later step reads that sample, so raw production text never reaches the warehouse, the

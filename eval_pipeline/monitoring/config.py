@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from eval_pipeline.monitoring.feedback import AlertThresholds
 from eval_pipeline.monitoring.pii import RedactionConfig
 from eval_pipeline.project.errors import ConfigError, key_path
+from eval_pipeline.storage import keys
 
 CONFIG_FILE = "monitoring.yaml"
 CONFIG_ENV = "EVAL_MONITORING_CONFIG"
@@ -38,12 +39,12 @@ TRAFFIC_PREFIX_ENV = "EVAL_TRAFFIC_PREFIX"
 SAMPLE_RATE_ENV = "EVAL_TRAFFIC_SAMPLE_RATE"
 EMBEDDER_ENV = "EVAL_MONITORING_EMBEDDER"
 
-SAMPLE_TABLE = "traffic_sample"
-SCORES_TABLE = "online_scores"
-METRICS_TABLE = "monitoring_metrics"
-DRIFT_TABLE = "traffic_drift"
-SHADOW_TABLE = "shadow_verdicts"
-REPORT_PREFIX = "reports/monitoring"
+SAMPLE_TABLE = keys.TRAFFIC_SAMPLE
+SCORES_TABLE = keys.ONLINE_SCORES
+METRICS_TABLE = keys.MONITORING_METRICS
+DRIFT_TABLE = keys.TRAFFIC_DRIFT
+SHADOW_TABLE = keys.SHADOW_VERDICTS
+REPORT_PREFIX = keys.MONITORING_REPORTS
 ONLINE_SUITE = "online"
 
 # Check types that compare with a reference answer: production traffic has none.

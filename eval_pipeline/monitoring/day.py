@@ -17,11 +17,12 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from eval_pipeline.monitoring.config import REPORT_PREFIX, SAMPLE_TABLE, TRAFFIC_PREFIX_ENV, MonitoringConfig
+from eval_pipeline.monitoring.config import SAMPLE_TABLE, TRAFFIC_PREFIX_ENV, MonitoringConfig
 from eval_pipeline.monitoring.pii import Redactor
 from eval_pipeline.monitoring.sampling import build_stored_sample
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
 from eval_pipeline.monitoring.traffic import read_traffic_day
+from eval_pipeline.storage import keys
 
 
 @dataclass
@@ -39,7 +40,7 @@ def traffic_location(wh: Any) -> TrafficLocation:
     env = (os.environ.get(TRAFFIC_PREFIX_ENV) or "").rstrip("/")
     root = wh.root.rstrip("/")
     if not env:
-        return TrafficLocation("traffic", True, f"{root}/traffic")
+        return TrafficLocation(keys.TRAFFIC_PREFIX, True, f"{root}/{keys.TRAFFIC_PREFIX}")
     norm = env if "://" in env else os.path.abspath(env)
     if norm == root or norm.startswith(root + "/"):
         return TrafficLocation(norm[len(root):].strip("/"), True, norm)
@@ -82,10 +83,10 @@ def build_day_sample(wh: Any, day: str, cfg: MonitoringConfig) -> DaySample:
 
 def write_day_sample(wh: Any, ds: DaySample) -> dict[str, str]:
     """Write the stored sample (always, even empty) and the full malformed-line list; returns URIs."""
-    uri = wh.write_table(SAMPLE_TABLE, ds.sample, {"date": ds.day})
+    uri = wh.write_table(SAMPLE_TABLE, ds.sample, keys.day_partition(ds.day))
     payload = {"day": ds.day, "location": ds.location, "n_read": ds.n_read, "n_malformed": len(ds.errors),
                "errors": ds.errors}
-    err_uri = wh.write_bytes(f"{REPORT_PREFIX}/date={ds.day}/malformed.json",
+    err_uri = wh.write_bytes(keys.monitoring_report(ds.day, "malformed.json"),
                              json.dumps(payload, indent=1, default=str).encode("utf-8"), content_type="application/json")
     return {"sample": uri, "malformed": err_uri}
 
@@ -103,7 +104,7 @@ def empty_sample() -> pd.DataFrame:
 
 def read_sample(wh: Any, day: str) -> pd.DataFrame:
     """The stored sample of ``day`` (empty frame if the partition was never written)."""
-    df = wh.read_table(SAMPLE_TABLE, {"date": day})
+    df = wh.read_table(SAMPLE_TABLE, keys.day_partition(day))
     return df if len(df.columns) else empty_sample()
 
 
@@ -121,7 +122,7 @@ def reference_dates(wh: Any, table: str, day: str, n: int) -> list[str]:
 
 def read_window(wh: Any, table: str, dates: Sequence[str]) -> pd.DataFrame:
     """The partitions of ``table`` for ``dates`` that have rows, concatenated (empty frame if none)."""
-    frames = [wh.read_table(table, {"date": d}) for d in dates]
+    frames = [wh.read_table(table, keys.day_partition(d)) for d in dates]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

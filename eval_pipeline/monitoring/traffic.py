@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from eval_pipeline.monitoring.schema import TRAFFIC_COLUMNS, TrafficRecord
+from eval_pipeline.storage import keys
 
 LOG_SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -149,7 +150,7 @@ def read_traffic_day(
     day_str = day.isoformat() if isinstance(day, date_type) else str(day)
     date_type.fromisoformat(day_str)  # raises ValueError naming the bad value
     src: _Source = _WarehouseSource(warehouse, prefix) if warehouse is not None else _FsSource(prefix, filesystem)
-    files = src.list(f"date={day_str}", recursive=True)
+    files = src.list(keys.traffic_day(day_str), recursive=True)
     filter_by_timestamp = False
     if not files:
         files = src.list("", recursive=False)

@@ -1,4 +1,8 @@
-"""Stable content hashes used for cache keys, partition keys and lineage."""
+"""Stable content hashes used for cache keys, partition keys and lineage.
+
+In: text, a JSON-able object or a file. Out: its SHA-256 hex digest (objects via canonical JSON:
+sorted keys, no spaces), or a key mapped to a uniform number in [0, 1) for deterministic sampling.
+"""
 from __future__ import annotations
 
 import hashlib

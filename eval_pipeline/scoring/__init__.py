@@ -7,7 +7,11 @@ version. Flow, one module per step:
   over its eval sets (``score_deterministic_family``, ``score_similarity_family``, ``score_judge_family``);
 * ``thresholds``: eval-set metrics with intervals (``set_metrics``) and the suite thresholds applied
   to them (``apply_thresholds`` -> ``ThresholdResult``, ``thresholds_markdown``);
-* ``run_artifact``: the per-partition run JSON (``run_artifact``, ``dumps``).
+* ``artifact``: the per-partition run JSON (``run_artifact``, ``dumps``).
+
+Out: the ``scores`` rows of each family, the eval-set metrics and threshold verdicts, and the run
+artifact (``keys.run_artifact(date, mv)``); the release decision is built from run artifacts and
+the regression report.
 
 The release decision over run artifacts is ``eval_pipeline/scoring/release.py``. The Dagster assets in
 ``eval_pipeline/defs/scoring/`` and ``defs/evaluators/`` are thin wrappers over these; the CLI and tests call them directly.

@@ -23,8 +23,9 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     reports/history/latest.html | alerts.json | trend_<i>.png    history_report(), history_alerts(), history_trend_chart(i)
     provenance/<stage>/date=<d>/model_version=<mv>.json          provenance(stage, d, mv)
     history/<table>/date=<d>.parquet, history/_manifest.parquet  HISTORY_AGGREGATES + history_part(table, d), HISTORY_MANIFEST
+    history/<table>.parquet                                      HISTORY_AGGREGATES + history_table(table)
     history/history.duckdb                                       HISTORY_DB (local warehouse only)
-    response_store/responses-*.jsonl                             RESPONSE_STORE (local warehouse only)
+    response_store/responses-<id>.jsonl                          RESPONSE_STORE + response_shard(id), RESPONSE_SHARD_GLOB
     reports/monitoring/date=<d>/<name>                           monitoring_report(d, name)
     traffic/date=<d>/<file>.jsonl|.parquet                       traffic_day(d, TRAFFIC_PREFIX)
 
@@ -40,13 +41,15 @@ from eval_pipeline.storage.errors import WarehouseError
 
 __all__ = [
     "DATA_FILE", "DAY_TABLES", "GOLDEN", "HISTORY_AGGREGATES", "HISTORY_DB", "HISTORY_MANIFEST",
-    "MONITORING_REPORTS", "RESPONSES", "RESPONSE_STORE", "SCORES", "TABLE_PARTITION_KEYS",
-    "TRAFFIC_PREFIX",
-    "check_key", "check_name", "day_partition", "history_alerts", "history_part", "history_report",
-    "history_trend_chart", "is_name", "judge_calibration", "model_version_snapshot",
-    "monitoring_report", "noise_report", "parse_partition_key", "partition_files_glob",
-    "partition_key", "provenance", "regression_chart", "regression_report", "release", "review_file",
-    "run_artifact", "run_artifacts_glob", "run_partition", "scores_partition",
+    "MONITORING_METRICS", "MONITORING_REPORTS", "ONLINE_SCORES", "RESPONSES", "RESPONSE_SHARD_GLOB",
+    "RESPONSE_STORE", "SCORES", "SHADOW_VERDICTS", "TABLE_PARTITION_KEYS", "TRAFFIC_DRIFT",
+    "TRAFFIC_PREFIX", "TRAFFIC_SAMPLE",
+    "check_key", "check_name", "day_partition", "history_alerts", "history_part", "history_parts_glob",
+    "history_report", "history_table", "history_trend_chart", "is_name", "judge_calibration",
+    "model_version_snapshot", "monitoring_report", "noise_report", "parse_partition_key",
+    "partition_files_glob", "partition_key", "provenance", "regression_chart", "regression_report",
+    "release", "response_shard", "review_file", "run_artifact", "run_artifacts_glob", "run_files_glob",
+    "run_partition", "scores_partition",
     "similarity_calibration", "table_glob", "table_partition", "traffic_day", "validate_partition",
 ]
 
@@ -62,14 +65,17 @@ TABLE_PARTITION_KEYS: dict[str, tuple[str, ...]] = {
     RESPONSES: ("date", "model_version"),
     SCORES: ("family", "date", "model_version"),
 }
-# Online-monitoring tables, partitioned by day only (names as in eval_pipeline/monitoring/config.py).
-DAY_TABLES = ("traffic_sample", "online_scores", "monitoring_metrics", "traffic_drift", "shadow_verdicts")
+# Online-monitoring tables, partitioned by day only (eval_pipeline/monitoring/config.py names them by role).
+TRAFFIC_SAMPLE, ONLINE_SCORES, MONITORING_METRICS = "traffic_sample", "online_scores", "monitoring_metrics"
+TRAFFIC_DRIFT, SHADOW_VERDICTS = "traffic_drift", "shadow_verdicts"
+DAY_TABLES = (TRAFFIC_SAMPLE, ONLINE_SCORES, MONITORING_METRICS, TRAFFIC_DRIFT, SHADOW_VERDICTS)
 
 MONITORING_REPORTS = "reports/monitoring"
 HISTORY_AGGREGATES = "history"  # per-date aggregates of the history refresh
 HISTORY_MANIFEST = "_manifest.parquet"  # inside the aggregates folder
 HISTORY_DB = "history/history.duckdb"  # default history DB under a local warehouse
 RESPONSE_STORE = "response_store"  # default response-store folder under a local warehouse
+RESPONSE_SHARD_GLOB = "responses-*.jsonl"  # the append-only shards inside a response-store folder
 TRAFFIC_PREFIX = "traffic"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -206,6 +212,16 @@ def partition_files_glob(table: str) -> str:
     return "/".join([table, *("*" for _ in TABLE_PARTITION_KEYS[table]), "*.parquet"])
 
 
+def run_files_glob(date: str, mv_key: str, family: str | None = None, *, table: str = SCORES) -> str:
+    """Glob of one run's data files, relative to the folder of ``table``: for ``scores``
+    ``family=<f>/date=<d>/model_version=<mv>/*.parquet`` (``*/...`` for every family when ``family``
+    is None); for ``golden`` / ``responses`` ``date=<d>/model_version=<mv>/*.parquet``."""
+    run = f"date={date}/model_version={mv_key}/*.parquet"
+    if "family" not in TABLE_PARTITION_KEYS[table]:
+        return run
+    return f"{'*' if family is None else f'family={family}'}/{run}"
+
+
 # -- artifacts --------------------------------------------------------------------------------
 
 
@@ -286,6 +302,21 @@ def history_trend_chart(index: int = 0) -> str:
 def history_part(table: str, date: str) -> str:
     """One date's aggregate of a history table, relative to the aggregates folder."""
     return f"{table}/date={date}.parquet"
+
+
+def history_parts_glob() -> str:
+    """Glob of every per-date aggregate, relative to the aggregates folder: ``*/date=*.parquet``."""
+    return history_part("*", "*")
+
+
+def history_table(table: str) -> str:
+    """The whole exported history table, relative to the aggregates folder: ``<table>.parquet``."""
+    return f"{table}.parquet"
+
+
+def response_shard(shard_id: str) -> str:
+    """One append-only shard of a response store, relative to its folder: ``responses-<id>.jsonl``."""
+    return RESPONSE_SHARD_GLOB.replace("*", shard_id)
 
 
 def monitoring_report(day: str, name: str) -> str:
