@@ -69,7 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     mon = s.get("monitoring")
     if mon:
         print(f"  online monitoring: {len(mon.get('days', []))} synthetic days; drift flagged on the last day: {mon.get('drift_flagged_last_day')}")
-    print("  inspect it all in the UI:  make ui   (dagster dev -w workspace.yaml, then http://127.0.0.1:3000)")
+    print("  inspect it all in the UI:  make ui   (dg dev, then http://127.0.0.1:3000)")
     failed = [n for n, e in s["versions"].items() if "overall" not in e]
     if failed:
         print(f"\nthe pipeline did not complete for: {', '.join(failed)} (see the run logs in the UI)", file=sys.stderr)
