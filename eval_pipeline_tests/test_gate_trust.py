@@ -48,14 +48,19 @@ def test_lower_spread_and_fewer_refusals_are_never_a_regression():
 
 
 # --------------------------------------------------------------------------- family-wise error
-def test_segment_only_regression_does_not_block_unless_the_suite_opts_in():
+def _segment_a_drop():
+    """Candidate and baseline frames of 1,000 samples in 5 segments: segment a drops 30 points, overall 6."""
     n = 1000
     cats = np.array(list("abcde"))[np.arange(n) % 5]
     base = np.ones(n, bool)
     cand = base.copy()
-    cand[cats == "a"] = np.r_[np.zeros(60, bool), np.ones(140, bool)]  # segment a: -30 points, overall -6
-    c = _frame(cand.astype(float), cand, "m", "deterministic", cats=cats)
-    b = _frame(base.astype(float), base, "m", "deterministic", cats=cats)
+    cand[cats == "a"] = np.r_[np.zeros(60, bool), np.ones(140, bool)]
+    return (_frame(cand.astype(float), cand, "m", "deterministic", cats=cats),
+            _frame(base.astype(float), base, "m", "deterministic", cats=cats))
+
+
+def test_segment_only_regression_does_not_block_unless_the_suite_opts_in():
+    c, b = _segment_a_drop()
     rep = regression_report(c, b, RegressionConfig(min_effect=0.07))  # overall -6 points < 7: no gated regression
     seg = rep.rows[rep.rows["segment"] == "a"].iloc[0]
     assert seg["verdict"] == "regression" and not seg["gating"]
@@ -266,13 +271,7 @@ def _suite_yaml(tmp_path, regression: dict | None) -> "Path":
 def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tmp_path):
     from eval_pipeline.project.config import load_suite
 
-    n = 1000
-    cats = np.array(list("abcde"))[np.arange(n) % 5]
-    base = np.ones(n, bool)
-    cand = base.copy()
-    cand[cats == "a"] = np.r_[np.zeros(60, bool), np.ones(140, bool)]  # segment a: -30 points, overall -6
-    c = _frame(cand.astype(float), cand, "m", "deterministic", cats=cats)
-    b = _frame(base.astype(float), base, "m", "deterministic", cats=cats)
+    c, b = _segment_a_drop()
     opted = load_suite(_suite_yaml(tmp_path, {"gate_segments": True, "min_effect": 0.07}), tmp_path, validate_evaluators=False)
     cfg = opted.regression_config()
     assert cfg.gate_segments and cfg.min_effect == 0.07 and cfg.alpha == 0.05
