@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test ui validate benchmarks clean-warehouse
+.PHONY: setup chromium demo test ui validate benchmarks clean-warehouse
 
 setup: $(STAMP)
 
@@ -22,7 +22,14 @@ $(STAMP): pyproject.toml
 demo: setup
 	EVAL_PROVIDER=$${EVAL_PROVIDER:-replay} $(PY) -m eval_pipeline.cli demo
 
-test: setup
+# The UI test drives Debian's chromium (/usr/bin/chromium) through Playwright: installed here when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the UI test (apt-get)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+test: setup chromium
 	$(PY) -m pytest eval_pipeline_tests
 
 # The local UI inspects the demo, so it replays too unless EVAL_PROVIDER is set (e.g. anthropic with a key).
