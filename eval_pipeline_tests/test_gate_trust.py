@@ -10,9 +10,10 @@ from scipy import stats
 from eval_pipeline.evaluators import judge
 from eval_pipeline.evaluators import metrics as M
 from eval_pipeline_tests import simulate as sim
-from eval_pipeline.history.stats import (
-    RegressionConfig, metric_direction, paired_location_test, regression_report, report_dict,
-)
+from eval_pipeline.history.paired_tests import paired_location_test
+from eval_pipeline.history.regression_config import RegressionConfig
+from eval_pipeline.history.regression_schema import metric_direction
+from eval_pipeline.history.stats import regression_report, report_dict
 from eval_pipeline.scoring.release import regression_gate, release_decision
 
 
@@ -237,7 +238,7 @@ def test_one_sided_gate_keeps_the_whole_gate_false_block_rate_within_alpha():
     at most 5 % of equally good candidates (upper bound of its rate checked with a binomial test)."""
     import gc
 
-    from eval_pipeline.history.stats import adjust, mcnemar_exact
+    from eval_pipeline.history.paired_tests import adjust, mcnemar_exact
 
     adjust([0.5], "holm")  # import statsmodels' multitest first, then freeze the heap built so far:
     gc.collect()  # its Holm runs gc.collect() on every call (800 here), which otherwise walks every

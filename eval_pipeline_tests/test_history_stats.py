@@ -7,10 +7,9 @@ import pytest
 from scipy import stats
 
 from eval_pipeline_tests import simulate as sim
-from eval_pipeline.history.stats import (
-    RegressionConfig, RunRef, bh_adjust, effect_interval, mcnemar_exact, paired_location_test,
-    regression_report, select_baseline,
-)
+from eval_pipeline.history.paired_tests import bh_adjust, effect_interval, mcnemar_exact, paired_location_test
+from eval_pipeline.history.regression_config import RegressionConfig
+from eval_pipeline.history.stats import RunRef, regression_report, select_baseline
 
 
 def _runs(base_pass, cand_pass, *, values_b=None, values_c=None, categories=None, family="deterministic"):
@@ -261,7 +260,7 @@ def test_threshold_metrics_map_to_regression_rows():
 def test_vectorized_adjust_equals_multipletests():
     from statsmodels.stats.multitest import multipletests
 
-    from eval_pipeline.history.stats import adjust
+    from eval_pipeline.history.paired_tests import adjust
 
     rng = np.random.default_rng(5)
     for m in (1, 2, 3, 7, 20):

@@ -184,7 +184,7 @@ def effect_sizes() -> dict[str, float]:
     """The effect sizes the pipeline acts on (fractions): the regression report's minimum
     effect and the pass-rate-drop alert (both 3 points by default)."""
     from eval_pipeline.history.alerts import AlertRules
-    from eval_pipeline.history.stats import RegressionConfig
+    from eval_pipeline.history.regression_config import RegressionConfig
 
     return {"regression_min_effect": RegressionConfig().min_effect, "alert_pass_rate_drop": AlertRules().pass_rate_drop}
 

@@ -143,14 +143,14 @@ class Suite(BaseModel):
     regression: dict[str, Any] = Field(
         default_factory=dict,
         description="Options of the regression report / release gate for this suite's rows (keys of "
-        "eval_pipeline.history.stats.RegressionConfig: alpha, min_effect, gate_segments, gate_procedure, ...).")
+        "eval_pipeline.history.regression_config.RegressionConfig: alpha, min_effect, gate_segments, gate_procedure, ...).")
     eval_sets: list[EvalSet] = Field(min_length=1)
 
     _file: Path | None = PrivateAttr(default=None)
 
     def regression_config(self):
         """The suite's ``regression:`` section as a validated ``stats.RegressionConfig`` (defaults for missing keys)."""
-        from eval_pipeline.history.stats import RegressionConfig  # local: keeps config import light
+        from eval_pipeline.history.regression_config import RegressionConfig  # local: keeps config import light
 
         data = dict(self.regression)
         if "blocking_metrics" not in data:  # the gated family: what the blocking thresholds name
@@ -254,7 +254,7 @@ def load_suite(path: str | Path, base: Path | None = None, validate_evaluators: 
     for i, es in enumerate(suite.eval_sets):
         es._source_path = resolve_data_path(es.source, base, path, f"eval_sets[{i}].source")
         es._base = base
-    from eval_pipeline.history.stats import RegressionConfigError
+    from eval_pipeline.history.regression_config import RegressionConfigError
 
     try:
         suite.regression_config()

@@ -1,0 +1,151 @@
+"""Paired-test primitives of the regression gate (thin wrappers over statsmodels / scipy).
+
+In: paired outcomes or differences (numpy arrays). Out: p-values (two-sided or one-sided), effects with
+confidence intervals, and multiplicity-adjusted p-values (Holm, Bonferroni, Benjamini-Hochberg).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+GATE_PROCEDURES = ("holm", "bh", "bonferroni")
+EXACT_MAX_NONZERO = 13  # up to this many non-zero paired differences: exact sign-flip enumeration (2^n)
+PERMUTATION_MAX_NONZERO = 50  # up to this many: Monte Carlo sign-flip p-value (valid: (hits+1)/(B+1))
+PERMUTATION_RESAMPLES = 4999
+
+
+# ---------------------------------------------------------------------------
+
+def mcnemar_exact(baseline_pass: np.ndarray, candidate_pass: np.ndarray,
+                  alternative: str = "two-sided") -> tuple[int, int, float]:
+    """McNemar's exact test on paired pass/fail outcomes.
+
+    Returns ``(n_worse, n_better, p_value)`` where ``n_worse`` counts samples the
+    baseline passed and the candidate failed. ``alternative="two-sided"``: statsmodels
+    ``mcnemar(exact=True)``; ``"worse"``: one-sided, the candidate fails more often -
+    ``scipy.stats.binomtest(n_worse, n_worse + n_better, 0.5, alternative="greater")`` on the
+    discordant pairs; ``"better"``: the mirror image.
+    """
+    from scipy import stats
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    b = np.asarray(baseline_pass, dtype=bool)
+    c = np.asarray(candidate_pass, dtype=bool)
+    table = [[int(np.sum(b & c)), int(np.sum(b & ~c))], [int(np.sum(~b & c)), int(np.sum(~b & ~c))]]
+    worse, better = table[0][1], table[1][0]
+    if worse + better == 0:
+        return 0, 0, 1.0
+    if alternative == "two-sided":
+        return worse, better, float(mcnemar(table, exact=True).pvalue)
+    if alternative not in ("worse", "better"):
+        raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'worse' or 'better'")
+    k = worse if alternative == "worse" else better
+    return worse, better, float(stats.binomtest(k, worse + better, 0.5, alternative="greater").pvalue)
+
+
+def paired_location_test(diff: np.ndarray, method: str = "wilcoxon", n_resamples: int = 2000,
+                         seed: int = 0, alternative: str = "two-sided") -> float:
+    """p-value that paired differences are centred on 0.
+
+    ``alternative``: ``"two-sided"`` (default), ``"less"`` (the differences tend to be negative)
+    or ``"greater"``, as in scipy. ``wilcoxon``: signed-rank test on the non-zero differences
+    (``zero_method="wilcox"``), statistic T+ with mid-ranks. With at most :data:`EXACT_MAX_NONZERO`
+    of them the p-value is exact (all 2^n sign flips enumerated, ``scipy.stats.permutation_test``);
+    up to :data:`PERMUTATION_MAX_NONZERO` a Monte Carlo sign-flip p-value (valid at any n); above
+    that scipy's tie-corrected normal approximation. So ties (e.g. pass fractions of 3 repeats)
+    never make a small test anti-conservative. ``sign_flip``: ``scipy.stats.permutation_test`` of
+    the mean (exact when 2^n <= ``n_resamples``). All-zero differences give p = 1.
+    """
+    from scipy import stats
+
+    if alternative not in ("two-sided", "less", "greater"):
+        raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'less' or 'greater'")
+    d = np.asarray(diff, dtype=float)
+    d = d[~np.isnan(d)]
+    if d.size == 0 or np.all(d == 0):
+        return 1.0
+    if method == "wilcoxon":
+        nz = d[d != 0]
+        if nz.size == 1:  # exact over the 2 sign flips: two-sided both are as extreme; one-sided 1/2 or 1
+            if alternative == "two-sided":
+                return 1.0
+            return 0.5 if (nz[0] < 0) == (alternative == "less") else 1.0
+        if nz.size <= PERMUTATION_MAX_NONZERO:
+            ranks = stats.rankdata(np.abs(nz))  # mid-ranks; |d| is unchanged by any sign flip
+
+            def t_plus(x, axis=-1):
+                return np.sum(ranks * (x > 0), axis=axis)
+
+            b = 2 ** nz.size if nz.size <= EXACT_MAX_NONZERO else PERMUTATION_RESAMPLES
+            res = stats.permutation_test((nz,), t_plus, permutation_type="samples", n_resamples=b,
+                                         alternative=alternative, vectorized=True, batch=2 ** 14,
+                                         rng=np.random.default_rng(seed))
+            return float(min(1.0, res.pvalue))
+        return float(stats.wilcoxon(nz, zero_method="wilcox", alternative=alternative, method="approx").pvalue)
+    if method == "sign_flip":
+        res = stats.permutation_test(
+            (d,), np.mean, permutation_type="samples", n_resamples=n_resamples,
+            alternative=alternative, rng=np.random.default_rng(seed),
+        )
+        return float(res.pvalue)
+    raise ValueError(f"unknown paired test {method!r}: use 'wilcoxon' or 'sign_flip'")
+
+
+def effect_interval(diff: np.ndarray, level: float = 0.95, method: str = "t", n_resamples: int = 2000,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """Mean paired difference and its confidence interval: ``(effect, low, high)``.
+
+    ``t``: statsmodels ``DescrStatsW(diff).tconfint_mean``; ``bootstrap``:
+    ``scipy.stats.bootstrap`` (BCa) of the mean difference.
+    """
+    from scipy import stats
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    d = np.asarray(diff, dtype=float)
+    d = d[~np.isnan(d)]
+    if d.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    eff = float(d.mean())
+    if d.size < 2 or np.all(d == d[0]):
+        return eff, eff, eff
+    if method == "t":
+        lo, hi = DescrStatsW(d).tconfint_mean(alpha=1 - level)
+    else:
+        res = stats.bootstrap((d,), np.mean, confidence_level=level, n_resamples=n_resamples,
+                              method="BCa", rng=np.random.default_rng(seed))
+        lo, hi = res.confidence_interval
+    return eff, float(lo), float(hi)
+
+
+def bh_adjust(p_values, alpha: float = 0.05) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (statsmodels ``multipletests(method="fdr_bh")``); NaN stays NaN."""
+    return adjust(p_values, "bh", alpha)
+
+
+def adjust(p_values, procedure: str = "bh", alpha: float = 0.05) -> np.ndarray:
+    """Adjusted p-values of one family (statsmodels ``multipletests``: ``holm``, ``bonferroni`` or
+    ``bh`` = ``fdr_bh``); NaN stays NaN."""
+    if procedure not in GATE_PROCEDURES:
+        raise ValueError(f"procedure={procedure!r}: use one of {list(GATE_PROCEDURES)}")
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = _adjusted(p[ok], procedure)
+    return out
+
+
+def _adjusted(p: np.ndarray, procedure: str) -> np.ndarray:
+    """The adjusted p-values of statsmodels ``multipletests(method=holm|bonferroni|fdr_bh)[1]``, vectorized
+    (multipletests runs a garbage collection per call; a test checks the equality)."""
+    m = p.size
+    if procedure == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    order = np.argsort(p, kind="mergesort")
+    ps = p[order]
+    if procedure == "holm":
+        adj = np.minimum(np.maximum.accumulate((m - np.arange(m)) * ps), 1.0)
+    else:  # bh
+        adj = np.minimum(np.minimum.accumulate((ps * m / np.arange(1, m + 1))[::-1])[::-1], 1.0)
+    out = np.empty(m)
+    out[order] = adj
+    return out
