@@ -37,7 +37,8 @@ class ThresholdResult:
 
 def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
     """Eval-set metrics (with intervals). Judge sets also get ``pass_rate`` (all thresholded dimensions
-    pass) and, in pairwise mode, ``win_rate``."""
+    pass) and, in pairwise mode, ``win_rate`` and the length-controlled ``lc_win_rate`` (with
+    ``length_bias``); pointwise, per dimension ``<dim>.length_spearman`` and ``<dim>.length_adjusted_mean``."""
     from eval_pipeline.evaluators import judge, metrics
 
     out = metrics.eval_set_metrics(scores)
@@ -48,6 +49,10 @@ def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
             lo, hi = s["win_rate_ci"]
             out["win_rate"] = metrics.metric_value(s["win_rate"], lo, hi, n=s["n"])
             out["position_consistency"] = metrics.metric_value(s["position_consistency"], n=s["n"])
+            lc = s["length_control"]  # gate on it with a threshold on `lc_win_rate` (length-controlled)
+            out["lc_win_rate"] = metrics.metric_value(
+                lc["lc_win_rate"], *lc["lc_win_rate_ci"], n=lc["n"], length_bias=lc["length_bias"],
+                length_p=lc["length_p"], length_coef=lc["length_coef"], mean_length_diff=lc["mean_length_diff"], test=lc["test"])
         else:
             s = judge.summarize_pointwise(scores, cfg)
             if "all_pass_rate" in s:
@@ -55,6 +60,12 @@ def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
                 out["pass_rate"] = metrics.metric_value(s["all_pass_rate"], lo, hi, n=s["n_samples"])
             for name, d in s["dimensions"].items():
                 out[f"{name}.mean"] = metrics.metric_value(d["mean"], n=d["n"])
+                la = s["length_association"].get(name)
+                if la and la["n"]:  # score vs length; the adjusted mean differs from the mean only when significant
+                    out[f"{name}.length_spearman"] = metrics.metric_value(
+                        la["spearman"], *la["spearman_ci"], n=la["n"], p_value=la["spearman_p"], length_bias=la["length_bias"], test=la["test"])
+                    out[f"{name}.length_adjusted_mean"] = metrics.metric_value(
+                        la["adjusted_mean"], *la["adjusted_mean_ci"], n=la["n"], reference_length=la["reference_length"])
             out["judge_unparseable"] = metrics.metric_value(s.get("judge_unparseable", 0), n=len(scores))
     return out
 

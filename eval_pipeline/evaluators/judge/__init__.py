@@ -25,6 +25,10 @@ The stages, one module each, in the order a run uses them:
    :func:`summarize_pairwise` (per-dimension pass rates with intervals; win rate with a Wilson
    interval, ties count half, and position consistency).
 
+6. :mod:`.length_control` - verbosity bias: the length-controlled win rate (logistic regression
+   of the pairwise outcome on the length difference, AlpacaEval 2.0 style) and, pointwise, the
+   score-vs-length Spearman per dimension with a length-adjusted mean.
+
 :mod:`.samples` reads the graded-samples frame. :func:`score` dispatches on ``config.mode``.
 """
 from __future__ import annotations

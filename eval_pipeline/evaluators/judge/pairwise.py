@@ -12,7 +12,8 @@ function. Out:
   over judge repeats), ``position_consistency`` and the unparseable / refusal counts;
   :func:`score_pairwise` does both.
 * :func:`summarize_pairwise` - win rate with a Wilson 95% interval (ties count half), n, wins,
-  ties, losses and position consistency.
+  ties, losses, position consistency and ``length_control`` (the length-controlled win rate,
+  :func:`.length_control.length_controlled_win_rate`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.evaluators.judge.config import JudgeConfig
+from eval_pipeline.evaluators.judge.length_control import BASELINE_LENGTH_METRIC, LENGTH_METRIC, summarize_length_pairwise, word_count
 from eval_pipeline.evaluators.judge.parse import STATUS_OK, STATUS_REFUSAL, STATUS_UNPARSEABLE
 from eval_pipeline.evaluators.judge.parse import _Call, _infra_only, _prepare_run, _run_calls, _verdict_frame
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_context
@@ -110,14 +112,15 @@ def judge_pairwise_verdicts(
 
 def aggregate_pairwise(
     samples: pd.DataFrame, verdicts: pd.DataFrame, config: JudgeConfig, *,
-    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None,
+    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None, baseline_column: str = "baseline_text",
 ) -> pd.DataFrame:
     """Long-format score rows from pairwise verdicts (``SCORE_COLUMNS``).
 
     Per sample row: ``pairwise_win`` (value = median over judge repeats of 1 win /
     0.5 tie / 0 loss for the candidate; passed None), ``position_consistency`` (fraction of
     judge repeats whose two orders agreed), and ``judge_unparseable`` / ``judge_refusal``
-    counts over the individual order calls.
+    counts over the individual order calls, and the words of both answers
+    (``response_word_count`` / ``baseline_word_count``, for :mod:`.length_control`).
     """
     value_of = {"candidate": 1.0, "tie": 0.5, "baseline": 0.0}
     out: list[dict[str, Any]] = []
@@ -146,6 +149,9 @@ def aggregate_pairwise(
             out.append(_score_row(base, "position_consistency", cons, None, f"orders agreed in {cons:.0%} of repeats", None))
         for status in (STATUS_UNPARSEABLE, STATUS_REFUSAL):
             out.append(_score_row(base, status, statuses.get(status, 0), None, "", None))
+        # Answer lengths (words): the length-controlled win rate regresses the outcome on their difference.
+        out.append(_score_row(base, LENGTH_METRIC, word_count(samples["response_text"].iat[i]), None, "words of the candidate answer", None))
+        out.append(_score_row(base, BASELINE_LENGTH_METRIC, word_count(samples[baseline_column].iat[i]), None, "words of the baseline answer", None))
     return pd.DataFrame(out, columns=SCORE_COLUMNS)
 
 
@@ -155,7 +161,7 @@ def score_pairwise(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pairwise judge and aggregate in one call: returns ``(score_rows, verdicts)``."""
     verdicts = judge_pairwise_verdicts(samples, config, execute, prompt=prompt, baseline_column=baseline_column)
-    return aggregate_pairwise(samples, verdicts, config, prompt=prompt, keys=keys), verdicts
+    return aggregate_pairwise(samples, verdicts, config, prompt=prompt, keys=keys, baseline_column=baseline_column), verdicts
 
 
 def wilson_interval(successes: float, n: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -190,5 +196,6 @@ def summarize_pairwise(rows: pd.DataFrame) -> dict[str, Any]:
         "win_rate_ci": wilson_interval(total, n),
         "interval_method": "wilson (statsmodels), ties counted as half a win",
         "position_consistency": float(cons.mean()) if len(cons) else math.nan,
+        "length_control": summarize_length_pairwise(rows),
         **_status_totals(rows),
     }

@@ -7,9 +7,11 @@ In: a graded-samples frame (``response_text`` per sample row), a pointwise
   (:data:`VERDICT_COLUMNS`); rows with an infrastructure error or no text are ``skipped``.
 * :func:`aggregate_pointwise` - score rows: per dimension the median over valid judge repeats
   (passed = median >= threshold), a ``<dim>_spread`` row (max - min), and per sample the counts of
-  ``judge_unparseable`` / ``judge_refusal`` repeats. :func:`score_pointwise` does both.
+  ``judge_unparseable`` / ``judge_refusal`` repeats, and the words of the answer and of a text
+  reference (``response_word_count`` / ``reference_word_count``). :func:`score_pointwise` does both.
 * :func:`summarize_pointwise` - per-dimension mean, pass rate with a 95% interval (Wilson, or
-  clustered by sample with several response repeats) and n, for asset metadata and gates.
+  clustered by sample with several response repeats) and n, for asset metadata and gates, and
+  ``length_association`` (score vs length per dimension, :mod:`.length_control`).
 """
 from __future__ import annotations
 
@@ -20,12 +22,13 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.evaluators.judge.config import JudgeConfig
+from eval_pipeline.evaluators.judge.length_control import LENGTH_METRIC, REFERENCE_LENGTH_METRIC, summarize_length_pointwise, word_count
 from eval_pipeline.evaluators.judge.parse import STATUS_OK, STATUS_REFUSAL, STATUS_UNPARSEABLE
 from eval_pipeline.evaluators.judge.parse import _Call, _infra_only, _prepare_run, _run_calls, _verdict_frame
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_context
 from eval_pipeline.evaluators.judge.requests import Executor
 from eval_pipeline.evaluators.judge.rows import FAMILY, _count_statuses, _excerpt, _sample_groups, _score_row, _status_totals
-from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _response_skip_reason, _row_ids
+from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _response_skip_reason, _row_ids, _row_value
 from eval_pipeline.project.schemas import SCORE_COLUMNS
 
 VERDICT_COLUMNS = [
@@ -137,6 +140,11 @@ def aggregate_pointwise(
             n = statuses.get(status, 0)
             msg = next((m for s, m in zip(g["status"], g["message"]) if s == status), None)
             out.append(_score_row(base, status, n, None, _excerpt(msg, 200) if n else "", None))
+        # Lengths (words) of the answer and of a text reference: the score-vs-length association (length_control).
+        out.append(_score_row(base, LENGTH_METRIC, word_count(samples["response_text"].iat[i]), None, "words of the answer", None))
+        ref = _row_value(samples, "expected", i)
+        if isinstance(ref, str) and ref.strip():
+            out.append(_score_row(base, REFERENCE_LENGTH_METRIC, word_count(ref), None, "words of the reference answer", None))
     return pd.DataFrame(out, columns=SCORE_COLUMNS)
 
 
@@ -190,6 +198,7 @@ def summarize_pointwise(rows: pd.DataFrame, config: JudgeConfig) -> dict[str, An
         k, n = int(per_sample.sum()), len(per_sample)
         ok = per_sample.rename("passed").reset_index()
         out.update(all_pass_rate=k / n, all_pass_ci=_pass_interval(ok), n_samples=n)
+    out["length_association"] = summarize_length_pointwise(rows, [d.name for d in config.dimensions])
     out.update(_status_totals(rows))
     first_dim = config.dimensions[0].name
     out["infra_errors"] = int(rows.loc[rows["metric"] == first_dim, "infra_error"].notna().sum())
