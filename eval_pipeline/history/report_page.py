@@ -1,0 +1,184 @@
+"""The interactive history report as one self-contained HTML file (offline: no CDN, no fetch).
+
+In: ``score_history`` / ``ops_history`` frames, alert rows, event rows, the regression rows of each
+version's latest run against production (:func:`eval_pipeline.history.report_sources.comparisons`),
+failing samples (:func:`~eval_pipeline.history.report_sources.failing_samples`). Out: HTML text.
+
+Why Plotly: the charts need bands, legends that toggle a version (and its band) and rich hover;
+plotly.js is inlined **once** (``plotly.offline.get_plotlyjs()``, ~4.8 MB) and every chart is drawn
+in the browser by ``report_page.js`` from ONE compact JSON blob (:mod:`report_data`), so each
+number is in the file once, not once per figure. Tables (comparison matrix, alerts, drill-down)
+are plain HTML, coloured by verdict / severity; every alert and matrix row links to its chart.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from importlib import resources
+
+import pandas as pd
+
+from eval_pipeline.history import report_data as rd
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+h3{font-size:1.05em;margin-top:1.2em}nav a{margin-right:1em}
+table{border-collapse:collapse;font-size:.82em;margin:.5em 0}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.num{text-align:right;white-space:nowrap}
+.regression{background:#f5b7b1}.improvement{background:#abebc6}.no_change{background:#f2f3f4}.insufficient_data{background:#fdfefe;color:#888}
+.ERROR{background:#fdecea}.WARN{background:#fef9e7}
+.note{color:#555;font-size:.88em}.chart{min-height:300px;border:1px solid #eee;margin:.4em 0}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:.6em}
+td.excerpt{max-width:28em;font-family:ui-monospace,monospace;font-size:.95em}
+"""
+
+
+def _e(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return html.escape(f"{v:.4g}")
+    return html.escape(str(v))
+
+
+def _effect_text(r) -> str:
+    scale, unit = (100.0, " pts") if r.measure == "pass_rate" else (1.0, "")
+    if r.effect is None or (isinstance(r.effect, float) and math.isnan(r.effect)):
+        return r.verdict
+    return (f"{r.effect * scale:+.3g}{unit} [{r.ci_low * scale:+.3g}, {r.ci_high * scale:+.3g}] "
+            f"{r.verdict.replace('_', ' ')}")
+
+
+def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) -> str:
+    """Rows: eval set / metric / measure; columns: versions; cell: effect [95 % CI] verdict (coloured).
+
+    The hover title of each cell states the test, n pairs, the (corrected) p and the baseline."""
+    if rows is None or rows.empty:
+        return '<p class="note">No regression reports yet (a version needs a run with a baseline).</p>'
+    versions = sorted(rows["model_version"].unique())
+    head = "".join(f"<th>{html.escape(v)}</th>" for v in versions)
+    body = []
+    keys = ["suite", "eval_set", "metric", "measure"]
+    for key, g in rows.sort_values(keys).groupby(keys, sort=False):
+        suite, eval_set, metric, measure = key
+        cells = []
+        for v in versions:
+            hit = g[g["model_version"] == v]
+            if hit.empty:
+                cells.append("<td></td>")
+                continue
+            r = hit.iloc[0]
+            p = r.get("p_gate") if bool(r.get("gating")) else r.get("p_adjusted")
+            title = (f"{r['test']}, n={r['n_pairs']} pairs, {'gated: p_gate' if bool(r.get('gating')) else 'p_adjusted'}="
+                     f"{_e(p)}, baseline {r.get('baseline')!s:.6} -> candidate {r.get('candidate')!s:.6}; "
+                     f"{v}@{r['date']} vs {r.get('against')}")
+            cells.append(f'<td class="num {html.escape(str(r["verdict"]))}" title="{html.escape(title)}">'
+                         f"{html.escape(_effect_text(r))}</td>")
+        link = rd.chart_id(suite, eval_set, metric)
+        body.append(f'<tr><td><a href="#{link}">{html.escape(f"{suite}/{eval_set}")}</a></td>'
+                    f"<td>{html.escape(metric)}</td><td>{html.escape(measure)}</td>{''.join(cells)}</tr>")
+    return (f'<p class="note">Latest run of each version against {html.escape(production or "its baseline")}: '
+            "candidate - baseline with the 95% interval of the paired regression report (pass rates in points), "
+            "verdict from its test (gated rows: one-sided, Holm-corrected p_gate; others: BH p_adjusted) and the "
+            "minimum effect. Hover a cell for the test, n and p.</p>"
+            f'<table id="matrix"><thead><tr><th>eval set</th><th>metric</th><th>measure</th>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _alert_anchor(r) -> str:
+    if r.rule == "latency_p95_increase":
+        return "ops-latency_p95"
+    if r.rule == "cost_increase":
+        return "ops-cost_per_sample"
+    return rd.chart_id(r.suite, r.eval_set, r.metric)
+
+
+def alerts_html(alerts: pd.DataFrame | None, max_rows: int = 300) -> str:
+    """The alerts table, newest first; each row links to its chart."""
+    if alerts is None or alerts.empty:
+        return '<p class="note">No alerts.</p>'
+    a = alerts.sort_values(["date", "severity"], ascending=[False, True]).head(max_rows)
+    cols = ["severity", "rule", "date", "model_version", "eval_set", "metric", "value", "reference", "n",
+            "p_value", "ci_low", "ci_high", "message"]
+    head = "".join(f"<th>{c}</th>" for c in cols) + "<th>chart</th>"
+    body = []
+    for r in a.itertuples():
+        tds = "".join(f'<td class="{"num" if isinstance(getattr(r, c), float) else ""}">{_e(getattr(r, c))}</td>' for c in cols)
+        body.append(f'<tr class="{html.escape(str(r.severity))}">{tds}<td><a class="alert-link" '
+                    f'href="#{_alert_anchor(r)}">chart</a></td></tr>')
+    more = f'<p class="note">{len(alerts) - max_rows} older alert(s) not shown</p>' if len(alerts) > max_rows else ""
+    return f'<table id="alerts"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
+
+
+def samples_html(samples: pd.DataFrame | None, eval_set: str) -> str:
+    if samples is None or samples.empty:
+        return ""
+    s = samples[samples["eval_set"] == eval_set]
+    if s.empty:
+        return ""
+    cols = ["model_version", "sample_id", "n_failed", "failed", "reason", "input", "expected", "output"]
+    head = "".join(f"<th>{c}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f'<td class="{"excerpt" if c in ("reason", "input", "expected", "output") else ""}">'
+                                    f"{_e(getattr(r, c))}</td>" for c in cols) + "</tr>" for r in s.itertuples())
+    date = s["date"].iloc[0]
+    return (f"<h3>Top failing samples of the latest run ({html.escape(str(date))})</h3>"
+            f'<p class="note">Excerpts (at most 160 characters) from the score, golden and response tables.</p>'
+            f'<table class="samples"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+
+
+def _json_script(data: dict) -> str:
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return text.replace("</", "<\\/")
+
+
+def build_report_html(scores: pd.DataFrame, ops: pd.DataFrame | None = None, *, title: str = "Eval history",
+                      subtitle: str = "", production: str | None = None, rules=None,
+                      alerts: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
+                      comparisons: pd.DataFrame | None = None, samples: pd.DataFrame | None = None) -> str:
+    """The report: comparison matrix, alerts, one chart per eval set and metric (every version, 95 %
+    bands, production control limits, events, alerts), operations, failure modes, drill-down."""
+    import plotly.offline
+
+    data = rd.build_report_data(scores, ops, production=production, rules=rules, alerts=alerts, events=events)
+    versions = data["versions"]
+    by_set: dict[tuple[str, str], list[dict]] = {}
+    for c in data["charts"]:
+        by_set.setdefault((c["suite"], c["eval_set"]), []).append(c)
+    failures = {(f["suite"], f["eval_set"]): f for f in data["failures"]}
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{_CSS}</style><script>{plotly.offline.get_plotlyjs()}</script></head><body>",
+             f"<h1>{html.escape(title)}</h1>",
+             f'<p class="note">{html.escape(subtitle)} {len(data["dates"])} date(s) '
+             f'{html.escape(data["dates"][0] if data["dates"] else "")} .. {html.escape(data["dates"][-1] if data["dates"] else "")}; '
+             f"{len(versions)} model version(s); production: {html.escape(production or 'none')}. "
+             "Click a legend entry to hide / show a version; hover a point for its n and 95% interval.</p>",
+             '<nav><a href="#sec-matrix">comparison</a><a href="#sec-alerts">alerts</a><a href="#sec-quality">quality</a>'
+             '<a href="#sec-ops">operations</a></nav>',
+             '<h2 id="sec-matrix">Every version against production (latest run)</h2>',
+             comparison_matrix_html(comparisons, production),
+             f'<h2 id="sec-alerts">Alerts ({0 if alerts is None else len(alerts)})</h2>', alerts_html(alerts),
+             '<h2 id="sec-quality">Quality over time</h2>',
+             '<p class="note">Per eval set and metric: every model version a line with its 95% interval band (Wilson '
+             "for pass rates, t for means), the production version's control limits (dashed), events (markers at the top; config and judge changes also as dotted lines; "
+             "star: release approved, diamond: config change, square: judge change) and alerts (red x).</p>"]
+    for (suite, eval_set), charts in sorted(by_set.items()):
+        parts.append(f'<h3 id="set-{html.escape(rd.chart_id(suite, eval_set, ""))}">{html.escape(f"{suite}/{eval_set}")}</h3><div class="grid">')
+        parts += [f'<div class="chart metric-chart" id="{c["id"]}"></div>' for c in charts]
+        parts.append("</div>")
+        f = failures.get((suite, eval_set))
+        if f:
+            opts = "".join(f'<option value="{p["v"]}">{html.escape(versions[p["v"]])}</option>' for p in f["versions"])
+            parts.append(f'<p class="note">Failure modes over time: <select id="{f["id"]}-select">{opts}</select></p>'
+                         f'<div class="chart failure-chart" id="{f["id"]}"></div>')
+        parts.append(samples_html(samples, eval_set))
+    parts.append('<h2 id="sec-ops">Operations</h2><p class="note">Per run (all eval sets): latency quantiles and TTFT '
+                 "over responses without an infrastructure error, cost per such response, infrastructure error rate; "
+                 "n = the responses each is over.</p><div class=\"grid\">")
+    parts += [f'<div class="chart ops-chart" id="{c["id"]}"></div>' for c in data["ops"]]
+    parts.append("</div>")
+    script = resources.files("eval_pipeline.history").joinpath("report_page.js").read_text(encoding="utf-8")
+    parts.append(f'<script type="application/json" id="report-data">{_json_script(data)}</script>'
+                 f"<script>{script}</script></body></html>")
+    return "\n".join(parts)
