@@ -71,6 +71,20 @@ def _series_charts(score_history: pd.DataFrame, rules) -> dict[str, pd.DataFrame
     return out
 
 
+def _interactive_report(wh, eval_config: EvalConfigResource, scores: pd.DataFrame, ops: pd.DataFrame,
+                        alert_rows: pd.DataFrame, rules, refresh, latest: str | None) -> str:
+    """The interactive HTML history report (every version per eval set and metric, the comparison
+    matrix from the regression reports, operations, failure modes, alerts, failing samples)."""
+    from eval_pipeline.history import report, report_sources
+
+    prod = eval_config.load().registry.production
+    production = prod.key if prod else None
+    inputs = report_sources.report_inputs(wh, scores, production)
+    return report.build_history_report(
+        scores, ops, title="eval_pipeline history", production=production, rules=rules, alerts=alert_rows,
+        subtitle=f"{refresh.row_counts.get('score_history', 0)} aggregate rows; latest date {latest or '-'}.", **inputs)
+
+
 @dg.asset(
     deps=["eval_run"],
     group_name=GROUP,
@@ -80,7 +94,8 @@ def _series_charts(score_history: pd.DataFrame, rules) -> dict[str, pd.DataFrame
     "latency / cost per run and failure modes over time: Parquet in the warehouse plus a DuckDB file for ad hoc "
     "queries. Alerts (debounced) and control charts are computed here and shown as asset checks and an HTML report.",
 )
-def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def eval_history(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
+                 warehouse: WarehouseResource) -> dg.MaterializeResult:
     from eval_pipeline.history import aggregate, alerts, report
 
     wh = warehouse.get()
@@ -93,7 +108,6 @@ def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     try:
         scores = hist.execute("SELECT * FROM score_history").df()
         ops = hist.execute("SELECT * FROM ops_history").df()
-        failure_modes = hist.execute("SELECT * FROM failure_modes").df()
     finally:
         hist.close()
     rules = alerts.AlertRules()
@@ -101,10 +115,7 @@ def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     latest = scores["date"].astype(str).max() if len(scores) else None
     current = alert_rows[alert_rows["date"] == latest] if latest else alert_rows
     trends = _series_charts(scores, rules)
-    html = report.build_history_report(
-        title="eval_pipeline history", alerts=current, trends=trends, failure_modes=failure_modes, ops=ops,
-        subtitle=f"{refresh.row_counts.get('score_history', 0)} aggregate rows; latest date {latest or '-'}",
-    )
+    html = _interactive_report(wh, eval_config, scores, ops, alert_rows, rules, refresh, latest)
     report_uri = wh.write_bytes(keys.history_report(), html.encode("utf-8"), content_type="text/html")
     alerts_uri = wh.write_bytes(keys.history_alerts(), alert_rows.to_json(orient="records").encode("utf-8"), content_type="application/json")
     md = {
@@ -116,6 +127,8 @@ def eval_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         "dates_removed": len(refresh.dates_removed),
         "duckdb_file": dg.MetadataValue.path(db_path),
         "html_report": dg.MetadataValue.path(report_uri),
+        "html_report_link": dg.MetadataValue.url(report_uri if "://" in report_uri else f"file://{report_uri}"),
+        "html_report_mb": round(len(html.encode("utf-8")) / 1e6, 2),
         "alerts_json": dg.MetadataValue.path(alerts_uri),
         "alerts_latest_date": dg.MetadataValue.md(report.markdown_table(current) if len(current) else "No alerts on the latest date."),
         "n_alerts_latest_date": len(current),
