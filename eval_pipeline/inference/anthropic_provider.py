@@ -5,6 +5,8 @@ TTFT) or a categorized failure (``error_category``), never an exception. Streami
 (the SSE body is parsed by :mod:`eval_pipeline.inference.sse`, TTFT measured), with our own
 retries (the SDK's are disabled), adaptive concurrency, client-side rate limits, a per-request
 timeout and cost from a price table (:func:`~eval_pipeline.inference.providers.compute_cost`).
+``cache_prompt`` requests carry ``cache_control`` on their static prefix (:func:`_mark_cache`); the
+Message Batches helpers (``batch_params`` / ``batch_response``) serve :mod:`.batches`.
 
 The API key is given to the constructor only (the Dagster resource reads it through ``EnvVar``).
 It is held by the SDK client, is not part of any repr, and is scrubbed from every error message.
@@ -212,9 +214,35 @@ class AnthropicProvider(Provider):
             kwargs["tools"] = request.tools
         if request.tool_choice:
             kwargs["tool_choice"] = request.tool_choice
+        if request.cache_prompt:
+            _mark_cache(kwargs, request.static_prefix_chars)
         if extra:
             kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **extra}
         return kwargs
+
+    # -- Message Batches (driven by eval_pipeline.inference.batches)
+    def batch_params(self, request: ModelRequest) -> dict[str, Any]:
+        """The ``params`` of one Message Batches request: the same body a live call sends."""
+        kwargs = self._kwargs(request)
+        extra = kwargs.pop("extra_body", None) or {}
+        return {**kwargs, **extra}
+
+    async def batch_client(self) -> Any:
+        """The SDK client of the running loop (``client.messages.batches``)."""
+        return self._loop_state().client
+
+    def batch_response(self, request: ModelRequest, cache_key: str, message: Any, batch_id: str) -> ModelResponse:
+        """A succeeded batch result (an SDK ``Message``) as a ModelResponse: no latency or TTFT (a
+        batch answer has none that means anything), cost at the batch discount."""
+        texts = [b.text for b in message.content if b.type == "text"]
+        tool = next((b for b in message.content if b.type == "tool_use"), None)
+        u = message.usage
+        usage = {"input": u.input_tokens or 0, "output": u.output_tokens or 0,
+                 "cache_read": u.cache_read_input_tokens or 0, "cache_write": u.cache_creation_input_tokens or 0}
+        tool_raw = json.dumps(tool.input) if tool is not None else None
+        resp = self._response(request, cache_key, "".join(texts), tool_raw, message.stop_reason, usage, message.id, None, None, batch=True)
+        resp.batch_id = batch_id
+        return resp
 
     async def _attempt(self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str) -> ModelResponse | _Failure:
         """One HTTP call: the response, or a classified failure."""
@@ -253,7 +281,8 @@ class AnthropicProvider(Provider):
         return self._response(request, cache_key, "".join(texts), tool_raw, msg.stop_reason, usage, msg._request_id, latency, None)
 
     def _response(self, request: ModelRequest, cache_key: str, text: str, tool_raw: str | None, stop_reason: str | None,
-                  usage: dict[str, int], request_id: str | None, latency: float, ttft: float | None) -> ModelResponse:
+                  usage: dict[str, int], request_id: str | None, latency: float | None, ttft: float | None,
+                  batch: bool = False) -> ModelResponse:
         """Build the ModelResponse, with cost and model-side outcome category."""
         tool_input, category, message = None, None, None
         if tool_raw is not None:
@@ -267,17 +296,21 @@ class AnthropicProvider(Provider):
         elif not text and tool_raw is None and category is None:
             category, message = "empty", "the model returned no text and no tool call"
         out_tok = usage.get("output", 0)
-        gen_time = latency - ttft if ttft is not None and latency - ttft > 0.05 * latency else latency
+        if latency is None:
+            gen_time = None
+        else:
+            gen_time = latency - ttft if ttft is not None and latency - ttft > 0.05 * latency else latency
         if request.model not in self.prices and request.model not in self._unpriced_warned:
             self._unpriced_warned.add(request.model)
             log.warning("no price for model %r in the price table; its cost is recorded as 0. Add it to the model registry prices.", request.model)
         return ModelResponse(
             sample_id=request.sample_id, repeat=request.repeat, model=request.model, text=text or None,
             stop_reason=stop_reason, latency_s=latency, ttft_s=ttft,
-            output_tokens_per_s=(out_tok / gen_time) if gen_time > 0 else None,
+            output_tokens_per_s=(out_tok / gen_time) if gen_time else None,
             input_tokens=usage.get("input", 0), output_tokens=out_tok,
             cache_read_tokens=usage.get("cache_read", 0), cache_creation_tokens=usage.get("cache_write", 0),
-            cost_usd=compute_cost(self.prices, request.model, usage.get("input", 0), out_tok, usage.get("cache_read", 0), usage.get("cache_write", 0)),
+            cost_usd=compute_cost(self.prices, request.model, usage.get("input", 0), out_tok, usage.get("cache_read", 0), usage.get("cache_write", 0),
+                                  batch=batch),
             request_id=request_id, error_category=category, error_message=message, cached=False, cache_key=cache_key,
             tool_input=tool_input,
         )
@@ -316,6 +349,28 @@ class AnthropicProvider(Provider):
         if isinstance(exc, anthropic.APIError):
             return _Failure("api_error", f"{type(exc).__name__}: {self._scrub(str(exc))[:300]}", True)
         return _Failure("api_error", f"unexpected {type(exc).__name__}: {self._scrub(str(exc))[:300]}", False)
+
+
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+def _mark_cache(kwargs: dict[str, Any], static_prefix_chars: int) -> None:
+    """Put ``cache_control`` breakpoints on the static prefix (at most 3 of the API's 4): the last
+    tool definition, the system prompt, and the first ``static_prefix_chars`` characters of the
+    first user message (split into a cached text block and the per-sample rest)."""
+    if kwargs.get("tools"):
+        tools = [dict(t) for t in kwargs["tools"]]
+        tools[-1]["cache_control"] = _EPHEMERAL
+        kwargs["tools"] = tools
+    if isinstance(kwargs.get("system"), str) and kwargs["system"]:
+        kwargs["system"] = [{"type": "text", "text": kwargs["system"], "cache_control": _EPHEMERAL}]
+    messages = kwargs["messages"]
+    if static_prefix_chars > 0 and messages and messages[0].get("role") == "user" and isinstance(messages[0].get("content"), str):
+        text = messages[0]["content"]
+        head, rest = text[:static_prefix_chars], text[static_prefix_chars:]
+        if head.strip() and rest:
+            blocks = [{"type": "text", "text": head, "cache_control": _EPHEMERAL}, {"type": "text", "text": rest}]
+            kwargs["messages"] = [{**messages[0], "content": blocks}, *messages[1:]]
 
 
 def _default_open_telemetry() -> Any:

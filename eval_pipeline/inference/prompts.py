@@ -3,6 +3,8 @@
 Template variables: ``input`` (string or object), ``metadata``, ``sample_id``, ``labels``
 (sorted distinct expected labels of the eval set, when they are strings) and any
 ``prompt_vars`` of the eval set. The expected answer is never available to the prompt.
+With ``cache_prompt`` on the model version, each request says how long its static user-message
+prefix is (:func:`static_prefix_chars`), which the provider marks with ``cache_control``.
 """
 from __future__ import annotations
 
@@ -60,20 +62,39 @@ def build_requests(
     where = f"{mv._prompt_paths.get(eval_set.task, eval_set.task)} (model version {mv.name}, eval set {suite.name}/{eval_set.name})"
     epoch = date if mv.fresh_samples_daily else ""
     params = mv.params.api_params()
-    out: list[ModelRequest] = []
+    rendered = []
     for row in golden.itertuples(index=False):
         ctx = {"input": row.input, "metadata": row.metadata, "sample_id": row.sample_id, "labels": labels, **eval_set.prompt_vars}
-        system, user = render(template, ctx, where)
+        rendered.append((row.sample_id, *render(template, ctx, where)))
+    cache = getattr(mv, "cache_prompt", False)
+    prefix = static_prefix_chars([user for *_, user in rendered]) if cache else 0
+    out: list[ModelRequest] = []
+    for sample_id, system, user in rendered:
         for rep in range(eval_set.repeats):
             out.append(
                 ModelRequest(
-                    sample_id=row.sample_id,
+                    sample_id=sample_id,
                     model=mv.model,
                     messages=[{"role": "user", "content": user}],
                     system=system,
                     params=params,
                     repeat=rep,
                     epoch=epoch,
+                    cache_prompt=cache,
+                    static_prefix_chars=prefix,
                 )
             )
     return out
+
+
+def static_prefix_chars(users: list[str]) -> int:
+    """Length of the static part of an eval set's rendered user messages (the text every sample
+    shares before its own values, e.g. the routing label list), cut at a line end so no sample's
+    value is part of it; 0 for fewer than two messages or no shared line."""
+    import os
+
+    if len(users) < 2:
+        return 0
+    common = os.path.commonprefix(users)
+    cut = common.rfind("\n")
+    return cut + 1 if cut >= 0 else 0

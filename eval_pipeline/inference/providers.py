@@ -20,6 +20,9 @@ from typing import Mapping
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write")
+# Anthropic's multipliers of the input price when a row gives no cache price, and the Message
+# Batches discount (every token of a batch answer, cache reads/writes included, at half price).
+CACHE_READ_FACTOR, CACHE_WRITE_FACTOR, BATCH_DISCOUNT = 0.1, 1.25, 0.5
 
 
 # ----------------------------------------------------------------------------- pricing
@@ -33,22 +36,29 @@ def validate_prices(prices: Mapping[str, Mapping[str, float]]) -> dict[str, dict
         if unknown:
             raise ValueError(f"prices[{model!r}]: unknown field(s) {sorted(unknown)}; use {PRICE_FIELDS} (USD per million tokens)")
         for k, v in row.items():
+            if v is None and k in ("cache_read", "cache_write"):
+                continue  # default: the input price x CACHE_READ_FACTOR / CACHE_WRITE_FACTOR
             if not isinstance(v, (int, float)) or v < 0:
                 raise ValueError(f"prices[{model!r}][{k!r}]={v!r}: must be a non-negative number (USD per million tokens)")
         if "input" not in row or "output" not in row:
             raise ValueError(f"prices[{model!r}]: 'input' and 'output' are required (USD per million tokens)")
-        out[model] = {k: float(row.get(k, 0.0)) for k in PRICE_FIELDS}
+        out[model] = {k: float(row.get(k) or 0.0) for k in PRICE_FIELDS}
+        for k, factor in (("cache_read", CACHE_READ_FACTOR), ("cache_write", CACHE_WRITE_FACTOR)):
+            if row.get(k) is None:
+                out[model][k] = out[model]["input"] * factor
     return out
 
 
 def compute_cost(prices: Mapping[str, Mapping[str, float]], model: str, input_tokens: int, output_tokens: int,
-                 cache_read_tokens: int = 0, cache_creation_tokens: int = 0) -> float:
-    """USD cost of one call from the price table (0.0 if the model has no price)."""
+                 cache_read_tokens: int = 0, cache_creation_tokens: int = 0, *, batch: bool = False) -> float:
+    """USD cost of one call from the price table (0.0 if the model has no price); ``batch``: a
+    Message Batches answer, at :data:`BATCH_DISCOUNT` of the price."""
     p = prices.get(model)
     if p is None:
         return 0.0
-    return (input_tokens * p["input"] + output_tokens * p["output"] + cache_read_tokens * p["cache_read"]
+    cost = (input_tokens * p["input"] + output_tokens * p["output"] + cache_read_tokens * p["cache_read"]
             + cache_creation_tokens * p["cache_write"]) / 1e6
+    return cost * BATCH_DISCOUNT if batch else cost
 
 
 # ----------------------------------------------------------------------------- interface

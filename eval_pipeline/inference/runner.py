@@ -3,11 +3,12 @@
 Entry points
 ------------
 * :func:`run_requests` (sync) / :func:`arun_requests` (async): list of ModelRequest in, list of
-  ModelResponse out, in input order. Never raises for a failed call (failures are
+  ModelResponse out, in input order (live calls, or Message Batches with ``batch=BatchOptions()``). Never raises for a failed call (failures are
   ``error_category`` values); raises :class:`ReplayMissError` when a replay provider misses.
 * :func:`summarize`: sample count, cache hits, error categories, latency / TTFT percentiles,
-  tokens, cost, answer provenance (live / replay / synthetic) - the values the Dagster asset
-  reports as metadata. :func:`provenance_label` says in one line when answers were not live.
+  tokens, cost, answer provenance (live / replay / synthetic), batch answers and the prompt-cache
+  split (:func:`prompt_cache_split`: hit rate, latency / TTFT of hits vs misses) - the values the
+  Dagster asset reports as metadata. :func:`provenance_label` says in one line when answers were not live.
 * :func:`check_error_rate`: raises :class:`ErrorRateExceeded` above the ceiling (default 5%).
 """
 from __future__ import annotations
@@ -17,9 +18,10 @@ import logging
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence, TypedDict, Unpack
 
+from eval_pipeline.inference.batches import BatchLedger, BatchOptions, BatchStats, arun_batches
 from eval_pipeline.inference.providers import Provider, ReplayMissError
 from eval_pipeline.inference.provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
 from eval_pipeline.inference.store import ResponseStore, is_storable, request_key
@@ -46,6 +48,7 @@ class RunTiming:
     first_request_at: float | None = None  # first provider call started
     last_stored_at: float | None = None  # last response received and stored
     api_calls: int = 0  # requests sent to the provider (store misses)
+    batch: BatchStats | None = None  # what batch mode did (batch runs only)
 
     @property
     def span_s(self) -> float | None:
@@ -65,12 +68,15 @@ async def arun_requests(
     progress: ProgressCallback | None = None,
     progress_every: int = 50,
     timing: RunTiming | None = None,
+    batch: BatchOptions | None = None,
 ) -> list[ModelResponse]:
     """Answer ``requests`` in order: stored answers first, the provider for the rest.
 
     Each new answer is stored the moment it arrives (infra errors are not stored, so a rerun
     retries them). A :class:`ReplayProvider` raises :class:`ReplayMissError` before any work if
-    some answers are missing.
+    some answers are missing. ``batch``: send the misses through Message Batches
+    (:mod:`.batches`; needs a store, whose folder keeps the batch ledger); the
+    :class:`BatchStats` of the run are then in ``timing.batch``.
     """
     t_start = time.perf_counter()
     timing = timing if timing is not None else RunTiming()
@@ -97,7 +103,9 @@ async def arun_requests(
             progress(Progress(state["done"], total, cache_hits, state["errors"], time.perf_counter() - t_start))
 
     async def one(i: int) -> None:
-        resp = await provider.acomplete(requests[i], keys[i])
+        deliver(i, await provider.acomplete(requests[i], keys[i]))
+
+    def deliver(i: int, resp: ModelResponse) -> None:
         resp.provenance = resp.provenance or provider.provenance
         if store is not None and is_storable(resp):
             store.put(resp)
@@ -108,7 +116,23 @@ async def arun_requests(
             state["errors"] += 1
         report()
 
-    if misses:
+    if misses and batch is not None:
+        if store is None:
+            raise ValueError("batch mode needs a response store (it keeps the batch ledger, so a killed run re-attaches)")
+        by_key: dict[str, list[int]] = {}
+        for i in misses:
+            by_key.setdefault(keys[i], []).append(i)
+
+        def deliver_key(key: str, resp: ModelResponse) -> None:
+            for n, i in enumerate(by_key.get(key, ())):
+                r = resp if n == 0 else replace(resp, sample_id=requests[i].sample_id, repeat=requests[i].repeat)
+                deliver(i, r)
+
+        timing.api_calls += len(by_key)
+        timing.first_request_at = time.perf_counter()
+        timing.batch = await arun_batches(provider, [(requests[i], keys[i]) for i in misses], deliver_key,
+                                          BatchLedger(store.root), batch)
+    elif misses:
         await provider.astart()
         timing.api_calls += len(misses)
         timing.first_request_at = time.perf_counter()
@@ -128,6 +152,7 @@ class RunOptions(TypedDict, total=False):
     progress: ProgressCallback | None
     progress_every: int
     timing: RunTiming | None
+    batch: BatchOptions | None
 
 
 def run_requests(
@@ -138,7 +163,7 @@ def run_requests(
 ) -> list[ModelResponse]:
     """Synchronous :func:`arun_requests` (runs its own event loop; works inside a running loop too).
 
-    ``options``: ``progress``, ``progress_every``, ``timing``, as for :func:`arun_requests`."""
+    ``options``: ``progress``, ``progress_every``, ``timing``, ``batch``, as for :func:`arun_requests`."""
 
     async def main() -> list[ModelResponse]:
         try:
@@ -212,6 +237,35 @@ def summarize(responses: Sequence[ModelResponse]) -> dict[str, Any]:
         "cost_usd": sum(r.cost_usd for r in responses),
         "cost_usd_cached": sum(r.cost_usd for r in cached),
         "answer_provenance": provenance_counts(r.provenance for r in responses),
+        "batch_answers": sum(1 for r in responses if r.batch_id is not None and not r.cached),
+        "prompt_cache": prompt_cache_split(responses),
+    }
+
+
+def prompt_cache_split(responses: Sequence[ModelResponse]) -> dict[str, Any]:
+    """Prompt-cache hit rate and latency / TTFT of hits vs misses over this run's API answers.
+
+    A hit is an answer whose usage reports ``cache_read_input_tokens`` > 0. Over the successful
+    answers called in this run (response-store hits are not calls); ``hit_rate_ci95`` is the Wilson
+    interval of the hit rate, ``n`` its denominator. Latency / TTFT medians of live answers only
+    (batch answers have none)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    fresh = [r for r in responses if not r.cached and not r.is_infra_error]
+    hits = [r for r in fresh if r.cache_hit]
+    misses = [r for r in fresh if not r.cache_hit]
+    n = len(fresh)
+    ci = [float(x) for x in proportion_confint(len(hits), n, alpha=0.05, method="wilson")] if n else [None, None]
+
+    def p50(rows: list[ModelResponse], attr: str) -> float | None:
+        return _percentiles([getattr(r, attr) for r in rows if getattr(r, attr) is not None])["p50"]
+
+    return {
+        "n": n, "hits": len(hits), "hit_rate": len(hits) / n if n else None, "hit_rate_ci95": ci,
+        "cache_read_tokens": sum(r.cache_read_tokens for r in fresh),
+        "cache_creation_tokens": sum(r.cache_creation_tokens for r in fresh),
+        "latency_p50_hit": p50(hits, "latency_s"), "latency_p50_miss": p50(misses, "latency_s"),
+        "ttft_p50_hit": p50(hits, "ttft_s"), "ttft_p50_miss": p50(misses, "ttft_s"),
     }
 
 

@@ -43,6 +43,12 @@ class ModelRequest:
     tool_choice: dict[str, Any] | None = None
     repeat: int = 0  # repeat index: distinct repeats get distinct store keys
     epoch: str = ""  # optional extra key component (e.g. a date to force fresh daily samples)
+    # Prompt caching (not part of the store key: the answer does not depend on it). ``cache_prompt``
+    # marks the static prefix with ``cache_control``: the tool definitions, the system prompt and the
+    # first ``static_prefix_chars`` characters of the user message (a template's static part, e.g.
+    # the routing label list; 0 = none).
+    cache_prompt: bool = False
+    static_prefix_chars: int = 0
 
 
 @dataclass
@@ -68,6 +74,14 @@ class ModelResponse:
     tool_input: dict[str, Any] | None = None  # input of the first tool_use block, if any
     attempts: int = 1
     provenance: str | None = None  # one of PROVENANCES (set by the runner); None = unknown (old rows)
+    # Message Batches id when the answer came from a batch (then latency_s / ttft_s are None: a batch
+    # answer has no measurable latency, and cost_usd carries the batch discount); None = a live call.
+    batch_id: str | None = None
+
+    @property
+    def cache_hit(self) -> bool:
+        """The API read part of the prompt from its prompt cache."""
+        return self.cache_read_tokens > 0
 
     @property
     def is_infra_error(self) -> bool:

@@ -46,8 +46,8 @@ class Pricing(BaseModel):
     model_config = strict()
     input: float = Field(ge=0)
     output: float = Field(ge=0)
-    cache_read: float = Field(0.0, ge=0)
-    cache_write: float = Field(0.0, ge=0)
+    cache_read: float | None = Field(None, ge=0, description="default: 0.1 x input (Anthropic's cache-read price)")
+    cache_write: float | None = Field(None, ge=0, description="default: 1.25 x input (Anthropic's 5-minute cache-write price)")
 
 
 class PromptTemplate(BaseModel):
@@ -73,6 +73,8 @@ class ModelVersion(BaseModel):
     nightly: bool = True
     production: bool = False
     fresh_samples_daily: bool = Field(False, description="Put the date into the response-store key, so each day samples anew.")
+    batch: bool = Field(False, description="Send this version's requests through the Message Batches API (half price, no latency figures).")
+    cache_prompt: bool = Field(False, description="Mark the static prompt prefix (system, tools, the template's static part) with cache_control.")
 
     _prompt_paths: dict[str, Path] = PrivateAttr(default_factory=dict)
     _prompt_texts: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -26,6 +26,7 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     history/<table>.parquet                                      HISTORY_AGGREGATES + history_table(table)
     history/history.duckdb                                       HISTORY_DB (local warehouse only)
     response_store/responses-<id>.jsonl                          RESPONSE_STORE + response_shard(id), RESPONSE_SHARD_GLOB
+    response_store/batches/batch-<id>.json                       RESPONSE_STORE + batch_record(id), BATCH_LEDGER, BATCH_RECORD_GLOB
     reports/monitoring/date=<d>/<name>                           monitoring_report(d, name)
     traffic/date=<d>/<file>.jsonl|.parquet                       traffic_day(d, TRAFFIC_PREFIX)
 
@@ -40,11 +41,11 @@ from typing import Any
 from eval_pipeline.storage.errors import WarehouseError
 
 __all__ = [
-    "DATA_FILE", "DAY_TABLES", "GOLDEN", "HISTORY_AGGREGATES", "HISTORY_DB", "HISTORY_MANIFEST",
+    "BATCH_LEDGER", "BATCH_RECORD_GLOB", "DATA_FILE", "DAY_TABLES", "GOLDEN", "HISTORY_AGGREGATES", "HISTORY_DB", "HISTORY_MANIFEST",
     "MONITORING_METRICS", "MONITORING_REPORTS", "ONLINE_SCORES", "RESPONSES", "RESPONSE_SHARD_GLOB",
     "RESPONSE_STORE", "SCORES", "SHADOW_VERDICTS", "TABLE_PARTITION_KEYS", "TRAFFIC_DRIFT",
     "TRAFFIC_PREFIX", "TRAFFIC_SAMPLE",
-    "check_key", "check_name", "day_partition", "history_alerts", "history_part", "history_parts_glob",
+    "batch_record", "check_key", "check_name", "day_partition", "history_alerts", "history_part", "history_parts_glob",
     "history_report", "history_table", "history_trend_chart", "is_name", "judge_calibration",
     "model_version_snapshot", "monitoring_report", "noise_report", "parse_partition_key",
     "partition_files_glob", "partition_key", "provenance", "regression_chart", "regression_report",
@@ -76,6 +77,8 @@ HISTORY_MANIFEST = "_manifest.parquet"  # inside the aggregates folder
 HISTORY_DB = "history/history.duckdb"  # default history DB under a local warehouse
 RESPONSE_STORE = "response_store"  # default response-store folder under a local warehouse
 RESPONSE_SHARD_GLOB = "responses-*.jsonl"  # the append-only shards inside a response-store folder
+BATCH_LEDGER = "batches"  # Message Batches ids of a response store (inside its folder)
+BATCH_RECORD_GLOB = "batch-*.json"  # one record per batch inside BATCH_LEDGER
 TRAFFIC_PREFIX = "traffic"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -312,6 +315,11 @@ def history_parts_glob() -> str:
 def history_table(table: str) -> str:
     """The whole exported history table, relative to the aggregates folder: ``<table>.parquet``."""
     return f"{table}.parquet"
+
+
+def batch_record(batch_id: str) -> str:
+    """The ledger record of one Message Batch, relative to a response-store folder."""
+    return f"{BATCH_LEDGER}/{BATCH_RECORD_GLOB.replace('*', batch_id)}"
 
 
 def response_shard(shard_id: str) -> str:

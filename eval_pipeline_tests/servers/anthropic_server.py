@@ -25,6 +25,15 @@ What it implements
   correctly with probability 0.95, the degraded one 0.6; a wrong answer is another label listed in
   the prompt. Requests with ``tools`` get a ``tool_use`` block whose input fits the tool's
   ``input_schema`` (override with ``judge_hook(request_json) -> dict``).
+* Prompt cache: ``cache_control`` breakpoints (on tools, system blocks or message text blocks) mark
+  prefixes; a request whose longest marked prefix was seen before (same model) reports it as
+  ``cache_read_input_tokens``, else as ``cache_creation_input_tokens`` (4 characters per token),
+  and a hit's TTFT is ``cache_hit_ttft_factor`` of a miss's.
+* Message Batches: ``POST /v1/messages/batches`` (create), ``GET .../{id}`` (retrieve),
+  ``GET .../{id}/results`` (JSONL), ``POST .../{id}/cancel``. A batch ends ``batch_delay_s`` after
+  creation; per-request outcomes are scripted by ``batch_outcome_by_match`` (substring of the user
+  message -> outcome per submission: ``errored`` / ``errored_invalid`` / ``expired`` / ``canceled`` /
+  None = succeeded). Counted in ``stats()["batches_created"]`` / ``["batch_requests"]``.
 * Request counting (total, by model, by status, by fault): ``server.stats()`` in-process or
   ``GET /_admin/stats`` across processes; ``POST /_admin/reset``; ``POST /_admin/config`` patches
   the configuration (JSON of :class:`ServerConfig` fields).
@@ -84,6 +93,9 @@ class ServerConfig:
     model_accuracy: dict[str, float] = field(default_factory=dict)  # model id -> accuracy (overrides defaults)
     refuse_matching: list[str] = field(default_factory=list)  # user-message substrings that get refused
     seed: int = 0
+    cache_hit_ttft_factor: float = 0.3  # TTFT of a prompt-cache hit relative to a miss
+    batch_delay_s: float = 0.0  # a Message Batch ends this long after it was created
+    batch_outcome_by_match: dict[str, list[str | None]] = field(default_factory=dict)  # substring -> outcome per submission
 
     def validate(self) -> None:
         """Raise ValueError naming the bad field."""
@@ -204,6 +216,40 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+def _plain_text(body: dict[str, Any]) -> str:
+    """Tools, system and message text of a request, without cache markers (for token counts)."""
+    parts = [json.dumps(t.get("input_schema", {})) + t.get("name", "") for t in body.get("tools") or []]
+    parts.append(_system_text(body))
+    for msg in body.get("messages") or []:
+        content = msg.get("content")
+        parts.append(content if isinstance(content, str) else "".join(b.get("text", "") for b in content or [] if isinstance(b, dict)))
+    return "".join(parts)
+
+
+def _cache_prefixes(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """(model, prefix text) at each ``cache_control`` breakpoint, in prompt order (tools, system, messages)."""
+    model = body.get("model", "")
+    out: list[tuple[str, str]] = []
+    text = ""
+    for tool in body.get("tools") or []:
+        text += json.dumps(tool.get("input_schema", {})) + tool.get("name", "")
+        if tool.get("cache_control"):
+            out.append((model, text))
+    system = body.get("system")
+    blocks = system if isinstance(system, list) else ([{"text": system}] if system else [])
+    for b in blocks:
+        text += b.get("text", "")
+        if b.get("cache_control"):
+            out.append((model, text))
+    for msg in body.get("messages") or []:
+        content = msg.get("content")
+        for b in [{"text": content}] if isinstance(content, str) else (content or []):
+            text += b.get("text", "") if isinstance(b, dict) else ""
+            if isinstance(b, dict) and b.get("cache_control"):
+                out.append((model, text))
+    return out
+
+
 # ----------------------------------------------------------------------------- server
 
 
@@ -227,7 +273,7 @@ class AnthropicTestServer:
         self._lock = threading.Lock()
         self._occurrences: Counter[str] = Counter()
         self._match_attempts: Counter[str] = Counter()
-        self._cached_prefixes: set[str] = set()
+        self._cached_prefixes: set[tuple[str, str]] = set()
         self.reset_stats()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -246,6 +292,10 @@ class AnthropicTestServer:
             self.in_flight = 0
             self.max_in_flight = 0
             self._match_attempts = Counter()
+            self.batches_created = 0
+            self.batch_requests = 0
+            self._batch_match_attempts: Counter[str] = Counter()
+            self.batches: dict[str, dict[str, Any]] = {}
 
     def stats(self) -> dict[str, Any]:
         """Request counts: total, by model, by status ("200", "429", "dropped", ...), by fault."""
@@ -256,6 +306,8 @@ class AnthropicTestServer:
             "by_fault": dict(self.by_fault),
             "by_user_text": dict(self.by_user_text),
             "max_in_flight": self.max_in_flight,
+            "batches_created": self.batches_created,
+            "batch_requests": self.batch_requests,
         }
 
     def occurrence(self, body: dict[str, Any]) -> int:
@@ -276,6 +328,10 @@ class AnthropicTestServer:
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/messages", self.handle_messages)
+        app.router.add_post("/v1/messages/batches", self.handle_batch_create)
+        app.router.add_get("/v1/messages/batches/{batch_id}", self.handle_batch_retrieve)
+        app.router.add_get("/v1/messages/batches/{batch_id}/results", self.handle_batch_results)
+        app.router.add_post("/v1/messages/batches/{batch_id}/cancel", self.handle_batch_cancel)
         app.router.add_get("/_admin/stats", self.handle_stats)
         app.router.add_post("/_admin/reset", self.handle_reset)
         app.router.add_post("/_admin/config", self.handle_config)
@@ -422,6 +478,8 @@ class AnthropicTestServer:
                 return self._error(529, "overloaded_error", "Overloaded", request_id)
             return self._error(500, "api_error", "Internal server error", request_id)
         ttft, rest = self._latency()
+        if self._cache_hit(body):
+            ttft *= cfg.cache_hit_ttft_factor
         if fault == "slow":
             ttft = cfg.slow_s
         if fault == "drop":
@@ -460,25 +518,119 @@ class AnthropicTestServer:
         return answer
 
     def _usage(self, body: dict[str, Any], out_text: str) -> dict[str, int]:
-        system = body.get("system")
-        cache_read = cache_write = 0
-        if isinstance(system, list) and any(isinstance(b, dict) and b.get("cache_control") for b in system):
-            prefix = _system_text(body)
-            key = hashlib.sha256(prefix.encode()).hexdigest()
-            if key in self._cached_prefixes:
-                cache_read = _tokens(prefix)
-            else:
-                self._cached_prefixes.add(key)
-                cache_write = _tokens(prefix)
-            input_tokens = _tokens(json.dumps(body.get("messages")))
+        prefixes = _cache_prefixes(body)
+        if prefixes:
+            with self._lock:
+                seen = [p for p in prefixes if p in self._cached_prefixes]
+                self._cached_prefixes.update(prefixes)
+            longest = prefixes[-1]
+            read = _tokens(seen[-1][1]) if seen else 0
+            cache_write = _tokens(longest[1]) - read
+            cache_read = read
+            input_tokens = max(1, _tokens(_plain_text(body)) - _tokens(longest[1]))
         else:
-            input_tokens = _tokens(_system_text(body) + json.dumps(body.get("messages")))
+            cache_read = cache_write = 0
+            input_tokens = _tokens(_plain_text(body))
         return {
             "input_tokens": input_tokens,
             "output_tokens": _tokens(out_text),
             "cache_creation_input_tokens": cache_write,
             "cache_read_input_tokens": cache_read,
         }
+
+    def _cache_hit(self, body: dict[str, Any]) -> bool:
+        """Whether a marked prefix of this request is in the simulated cache (without changing it)."""
+        return any(p in self._cached_prefixes for p in _cache_prefixes(body))
+
+    # -- Message Batches
+    def _batch_json(self, batch: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        status = batch["status"]
+        if status == "in_progress" and now >= batch["ends_at"]:
+            status = batch["status"] = "ended"
+        n = len(batch["requests"])
+        counts = {"processing": n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        if status == "ended":
+            counts["processing"] = 0
+            for item in batch["results"]:
+                kind = item["result"]["type"]
+                counts[kind] += 1
+        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+        return {
+            "id": batch["id"], "type": "message_batch", "processing_status": status, "request_counts": counts,
+            "created_at": iso(batch["created_at"]), "expires_at": iso(batch["created_at"] + 86400),
+            "ended_at": iso(batch["ends_at"]) if status == "ended" else None, "archived_at": None,
+            "cancel_initiated_at": iso(batch["canceled_at"]) if batch.get("canceled_at") else None,
+            "results_url": f"{self.base_url}/v1/messages/batches/{batch['id']}/results" if status == "ended" else None,
+        }
+
+    def _batch_outcome(self, text: str) -> str | None:
+        for needle, script in self.config.batch_outcome_by_match.items():
+            if needle in text:
+                i = self._batch_match_attempts[needle]
+                self._batch_match_attempts[needle] += 1
+                return script[i] if i < len(script) else None
+        return None
+
+    def _batch_result(self, custom_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        outcome = self._batch_outcome(_user_text(params))
+        if outcome in ("errored", "errored_invalid"):
+            etype = "invalid_request_error" if outcome == "errored_invalid" else "api_error"
+            return {"custom_id": custom_id, "result": {"type": "errored", "error": {"type": "error", "error": {"type": etype, "message": "scripted batch error"}}}}
+        if outcome in ("expired", "canceled"):
+            return {"custom_id": custom_id, "result": {"type": outcome}}
+        self.by_model[params.get("model", "")] += 1
+        answer = self._answer(params, None)
+        message = self._message(params, answer, "req_" + uuid.uuid4().hex[:24])
+        return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
+
+    def _auth_ok(self, request: web.Request) -> bool:
+        key = self.config.api_key
+        return request.headers.get("x-api-key") == key or request.headers.get("authorization", "") == f"Bearer {key}"
+
+    async def handle_batch_create(self, request: web.Request) -> web.Response:
+        request_id = "req_" + uuid.uuid4().hex[:24]
+        if not self._auth_ok(request):
+            return self._error(401, "authentication_error", "invalid x-api-key / authorization", request_id)
+        body = json.loads(await request.read())
+        reqs = body.get("requests") or []
+        ids = [r.get("custom_id") for r in reqs]
+        if not reqs or len(set(ids)) != len(ids) or any(not isinstance(i, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", i) for i in ids):
+            return self._error(400, "invalid_request_error", "requests: custom_id must be unique and match ^[a-zA-Z0-9_-]{1,64}$", request_id)
+        batch_id = "msgbatch_" + uuid.uuid4().hex[:24]
+        now = time.time()
+        batch = {"id": batch_id, "requests": reqs, "created_at": now, "ends_at": now + self.config.batch_delay_s, "status": "in_progress",
+                 "results": [self._batch_result(r["custom_id"], r["params"]) for r in reqs]}
+        self.batches[batch_id] = batch
+        self.batches_created += 1
+        self.batch_requests += len(reqs)
+        return web.json_response(self._batch_json(batch), headers={"request-id": request_id})
+
+    def _get_batch(self, request: web.Request) -> dict[str, Any] | None:
+        return self.batches.get(request.match_info["batch_id"])
+
+    async def handle_batch_retrieve(self, request: web.Request) -> web.Response:
+        batch = self._get_batch(request)
+        if batch is None:
+            return self._error(404, "not_found_error", "batch not found", "req_none")
+        return web.json_response(self._batch_json(batch))
+
+    async def handle_batch_results(self, request: web.Request) -> web.Response:
+        batch = self._get_batch(request)
+        if batch is None or self._batch_json(batch)["processing_status"] != "ended":
+            return self._error(404, "not_found_error", "batch not found or not ended", "req_none")
+        lines = "\n".join(json.dumps(item) for item in batch["results"]) + "\n"
+        return web.Response(body=lines.encode(), content_type="application/binary")
+
+    async def handle_batch_cancel(self, request: web.Request) -> web.Response:
+        batch = self._get_batch(request)
+        if batch is None:
+            return self._error(404, "not_found_error", "batch not found", "req_none")
+        if self._batch_json(batch)["processing_status"] != "ended":
+            batch["canceled_at"] = batch["ends_at"] = time.time()
+            batch["status"] = "ended"
+            batch["results"] = [{"custom_id": r["custom_id"], "result": {"type": "canceled"}} for r in batch["requests"]]
+        return web.json_response(self._batch_json(batch))
 
     def _finish(self, body: dict[str, Any], answer: Answer) -> tuple[list[dict[str, Any]], str, dict[str, int]]:
         """Content blocks, stop reason and usage for an answer (applies max_tokens truncation)."""

@@ -5,21 +5,41 @@ API call and a run that died half-way only pays for what is missing. Every row c
 ``provenance`` (live / replay / synthetic); the metadata says when any answer was not live.
 """
 import time
+from typing import Optional
 
 import dagster as dg
 import pandas as pd
 
 from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.inference.runner import ErrorRateExceeded, check_error_rate, provenance_label, run_requests, summarize
+from eval_pipeline.inference.runner import ErrorRateExceeded, check_error_rate, prompt_cache_split, provenance_label, run_requests, summarize
 from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.project.schemas import RESPONSE_KEY_COLUMNS
 
 API_POOL = "anthropic_api"
 
 
+class InferenceConfig(dg.Config):
+    """Run config of ``model_responses``: ``batch`` overrides the model version's ``batch:`` (None = as
+    registered); the batch poll interval and retry policy (see eval_pipeline/inference/batches.py)."""
+
+    batch: Optional[bool] = None
+    batch_poll_interval_s: float = 30.0
+    batch_retry_batches: int = 1
+    batch_then_live: bool = True
+
+
 def _fmt(x, spec=".3f"):
     return "-" if x is None else format(x, spec)
+
+
+def _per_plan(plan, responses, fn):
+    """``fn`` over each plan entry's slice of ``responses`` (the plan's order)."""
+    out, i = [], 0
+    for *_, reqs in plan:
+        out.append(fn(responses[i:i + len(reqs)]))
+        i += len(reqs)
+    return out
 
 
 def _summary_md(summary: dict) -> str:
@@ -34,8 +54,19 @@ def _summary_md(summary: dict) -> str:
         ("cost (USD, incl. cached)", _fmt(summary.get("cost_usd"), ".4f")),
         ("errors by category", ", ".join(f"{k}={v}" for k, v in summary.get("errors_by_category", {}).items()) or "none"),
         ("answer provenance", ", ".join(f"{k}={v}" for k, v in summary.get("answer_provenance", {}).items()) or "-"),
+        ("batch answers (no latency/TTFT measured)", summary.get("batch_answers", 0)),
+        ("prompt cache hit rate (n)", _cache_cell(summary.get("prompt_cache") or {})),
+        ("latency p50 cache hit / miss (s)", " / ".join(_fmt((summary.get("prompt_cache") or {}).get(k)) for k in ("latency_p50_hit", "latency_p50_miss"))),
+        ("TTFT p50 cache hit / miss (s)", " / ".join(_fmt((summary.get("prompt_cache") or {}).get(k)) for k in ("ttft_p50_hit", "ttft_p50_miss"))),
     ]
     return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
+
+
+def _cache_cell(c: dict) -> str:
+    if not c.get("n"):
+        return "-"
+    lo, hi = c["hit_rate_ci95"]
+    return f"{c['hit_rate']:.1%} [{lo:.1%}, {hi:.1%}] (n={c['n']})"
 
 
 @partitioned_asset(
@@ -48,6 +79,7 @@ def _summary_md(summary: dict) -> str:
 )
 def model_responses(
     context: dg.AssetExecutionContext,
+    config: InferenceConfig,
     eval_config: EvalConfigResource,
     warehouse: WarehouseResource,
     llm: LLMResource,
@@ -78,8 +110,16 @@ def model_responses(
     from eval_pipeline.inference.runner import RunTiming
 
     timing = RunTiming()
+    use_batch = mv.batch if config.batch is None else config.batch
+    batch = None
+    if use_batch and not getattr(provider, "replay_only", False):
+        from eval_pipeline.inference.batches import BatchOptions
+
+        batch = BatchOptions(poll_interval_s=config.batch_poll_interval_s, retry_batches=config.batch_retry_batches,
+                             then_live=config.batch_then_live, log=context.log.info)
+        context.log.info(f"batch mode: store misses go to the Message Batches API (half price; no latency/TTFT for those answers)")
     try:
-        responses = run_requests(provider, requests, store, progress=progress, timing=timing)
+        responses = run_requests(provider, requests, store, progress=progress, timing=timing, batch=batch)
     except LookupError as e:  # ReplayMissError: the replay provider has no recording for some samples
         raise dg.Failure(str(e)) from None
 
@@ -98,7 +138,15 @@ def model_responses(
 
     summary = summarize(responses)
     summary["api_calls"] = timing.api_calls
+    cache_by_template = {
+        f"{es_name} ({prompt_hash})": split
+        for (_, es_name, prompt_hash, _), split in zip(plan, _per_plan(plan, responses, prompt_cache_split))
+    }
     metadata = {
+        "batch_answers": int(summary.get("batch_answers", 0)),
+        "prompt_cache_hit_rate": float(summary["prompt_cache"]["hit_rate"] or 0.0),
+        "prompt_cache": dg.MetadataValue.json({"all": summary["prompt_cache"], "by_prompt_template": cache_by_template}),
+        **({"batch": dg.MetadataValue.json(timing.batch.as_dict())} if timing.batch is not None else {}),
         "dagster/row_count": len(df),
         "samples": len(df),
         "api_calls": timing.api_calls,
