@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from eval_pipeline.monitoring.canary import CanaryConfig
 from eval_pipeline.monitoring.feedback import AlertThresholds
 from eval_pipeline.monitoring.pii import RedactionConfig
 from eval_pipeline.project.errors import ConfigError, key_path
@@ -101,6 +102,7 @@ class MonitoringConfig(BaseModel):
     reference_window_days: int = Field(7, ge=1, le=90)
     drift: DriftConfig = Field(default_factory=DriftConfig)
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
 
     # filled by load_monitoring_config
     file: str = Field("<defaults>", exclude=True)

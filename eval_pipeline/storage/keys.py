@@ -29,6 +29,9 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     response_store/batches/batch-<id>.json                       RESPONSE_STORE + batch_record(id), BATCH_LEDGER, BATCH_RECORD_GLOB
     reports/monitoring/date=<d>/<name>                           monitoring_report(d, name)
     traffic/date=<d>/<file>.jsonl|.parquet                       traffic_day(d, TRAFFIC_PREFIX)
+    traffic/date=<d>/hour=<HH>/<file>.jsonl|.parquet             traffic_hour(d, HH, TRAFFIC_PREFIX)
+    <hourly table>/date=<d>/hour=<HH>/data.parquet               hour_partition(d, HH) for HOUR_TABLES
+    reports/monitoring/date=<d>/hour=<HH>/<name>                 monitoring_hour_report(d, HH, name)
 
 Artifact keys are built as given (no validation); the warehouse checks every key on use.
 """
@@ -44,7 +47,8 @@ __all__ = [
     "BATCH_LEDGER", "BATCH_RECORD_GLOB", "DATA_FILE", "DAY_TABLES", "GOLDEN", "HISTORY_AGGREGATES", "HISTORY_DB", "HISTORY_MANIFEST",
     "MONITORING_METRICS", "MONITORING_REPORTS", "ONLINE_SCORES", "RESPONSES", "RESPONSE_SHARD_GLOB",
     "RESPONSE_STORE", "SCORES", "SHADOW_VERDICTS", "TABLE_PARTITION_KEYS", "TRAFFIC_DRIFT",
-    "TRAFFIC_PREFIX", "TRAFFIC_SAMPLE",
+    "TRAFFIC_PREFIX", "TRAFFIC_SAMPLE", "TRAFFIC_HOURLY", "CANARY_VERDICTS", "HOUR_TABLES",
+    "hour_partition", "traffic_hour", "monitoring_hour_report",
     "batch_record", "check_key", "check_name", "day_partition", "history_alerts", "history_part", "history_parts_glob",
     "history_report", "history_table", "history_trend_chart", "is_name", "judge_calibration",
     "model_version_snapshot", "monitoring_report", "noise_report", "parse_partition_key",
@@ -70,6 +74,9 @@ TABLE_PARTITION_KEYS: dict[str, tuple[str, ...]] = {
 TRAFFIC_SAMPLE, ONLINE_SCORES, MONITORING_METRICS = "traffic_sample", "online_scores", "monitoring_metrics"
 TRAFFIC_DRIFT, SHADOW_VERDICTS = "traffic_drift", "shadow_verdicts"
 DAY_TABLES = (TRAFFIC_SAMPLE, ONLINE_SCORES, MONITORING_METRICS, TRAFFIC_DRIFT, SHADOW_VERDICTS)
+# Canary analysis tables, partitioned by day and hour (eval_pipeline/monitoring/hourly.py, canary.py).
+TRAFFIC_HOURLY, CANARY_VERDICTS = "traffic_hourly", "canary_verdicts"
+HOUR_TABLES = (TRAFFIC_HOURLY, CANARY_VERDICTS)
 
 MONITORING_REPORTS = "reports/monitoring"
 HISTORY_AGGREGATES = "history"  # per-date aggregates of the history refresh
@@ -335,3 +342,18 @@ def monitoring_report(day: str, name: str) -> str:
 def traffic_day(day: str, prefix: str = "") -> str:
     """The folder of one day of production logs: ``<prefix>/date=<day>`` (no trailing ``/``)."""
     return "/".join(x for x in (prefix, f"date={day}") if x)
+
+
+def hour_partition(day: str, hour: str) -> dict[str, str]:
+    """Partition of one hour in an hourly table (``HOUR_TABLES``): ``{"date": d, "hour": "HH"}``."""
+    return {"date": day, "hour": hour}
+
+
+def traffic_hour(day: str, hour: str, prefix: str = "") -> str:
+    """The folder of one hour of production logs: ``<prefix>/date=<day>/hour=<HH>`` (no trailing ``/``)."""
+    return f"{traffic_day(day, prefix)}/hour={hour}"
+
+
+def monitoring_hour_report(day: str, hour: str, name: str) -> str:
+    """A monitoring report of one hour (``canary.json``): ``reports/monitoring/date=<d>/hour=<HH>/<name>``."""
+    return f"{MONITORING_REPORTS}/date={day}/hour={hour}/{name}"

@@ -1,0 +1,314 @@
+"""Canary analysis: every model version serving next to production, compared with it every hour.
+
+In: the per-request hourly rows of :mod:`.hourly` (``HOUR_COLUMNS``: numbers, feedback and check
+flags, no text) of the rollout so far, and :class:`CanaryConfig` (``canary:`` in
+``data/monitoring.yaml``). Out: one :class:`CanaryResult` per canary version: the verdict
+``promote`` / ``continue`` / ``roll back`` of this hour with the metrics that decided it, a metrics
+table (effect, always-valid interval, p-value, n) and the hourly story (the verdict at every look).
+
+How the verdict is made (Kayenta-style metric-by-metric comparison, with sequential statistics):
+
+* Looks: one per hour since the canary first served traffic (within ``lookback_hours``).
+* Rates (thumbs-down among rated requests, regenerate, copy, task completion, invariant failures,
+  safety violations, errors): mixture SPRT on the difference of proportions
+  (:func:`.sequential.msprt_two_proportions`, Johari et al. 2017): always-valid p-value and
+  confidence sequence. Latency p95 / p99 and TTFT p95: one-sided Mann-Whitney on the cumulative
+  cohorts with alpha spending over ``planned_looks`` (:func:`.sequential.spent_p_values`), effect =
+  quantile ratio with an order-statistic interval at the look's spent level.
+* Correction: Bonferroni over the ``m`` gated metrics with data, each at ``alpha / m`` with an
+  always-valid p-value, so P(any false rollback over every look and metric) <= ``alpha``.
+* Minimum effects (``min_effect``; defaults from the alert threshold table, read as the harm that
+  matters: thumbs-down +15 % relative, regenerate +20 %, safety +0.1 percentage point, p99 latency
+  2x; ``critical_effect`` 25 %, 35 %, 0.5 pp, 5x).
+* ``roll back``: some gated metric is significantly worse (always-valid p <= alpha/m, harm side)
+  AND its estimated harm is at least its minimum effect (Kayenta's effect-size tolerance; only
+  makes rollbacks rarer). Severity ``critical`` when the interval's lower bound clears the
+  critical effect.
+* ``promote``: at least ``min_looks`` looks and, for every gated metric, the always-valid interval
+  excludes a harm of the minimum effect (non-inferiority).
+* ``continue``: otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from eval_pipeline.monitoring import sequential as seq
+
+Verdict = Literal["promote", "continue", "roll back"]
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """What one canary metric measures: ``kind`` rate (``num`` / ``den`` columns) or latency
+    (``col``, quantile ``q``); ``harm`` the worse direction; ``effect`` the unit of the minimum effect
+    (``relative`` to production's rate, ``absolute`` difference, ``ratio`` of quantiles)."""
+
+    kind: Literal["rate", "latency"]
+    num: str = ""
+    den: str = ""
+    col: str = ""
+    q: float = 0.0
+    harm: Literal["higher", "lower"] = "higher"
+    effect: Literal["relative", "absolute", "ratio"] = "relative"
+    min_effect: float = 0.15
+    critical_effect: float = 0.25
+    gate: bool = True
+
+
+METRICS: dict[str, MetricDef] = {
+    "thumbs_down_rate": MetricDef("rate", "fb_thumbs_down", "rated", min_effect=0.15, critical_effect=0.25),
+    "regenerate_rate": MetricDef("rate", "fb_regenerate", "one", min_effect=0.20, critical_effect=0.35),
+    "copy_rate": MetricDef("rate", "fb_copy", "one", harm="lower", min_effect=0.15, critical_effect=0.25),
+    "task_completion_rate": MetricDef("rate", "fb_task_completed", "one", harm="lower", min_effect=0.15,
+                                      critical_effect=0.25),
+    "invariant_failure_rate": MetricDef("rate", "invariant_failed", "invariant_checked", min_effect=0.20,
+                                        critical_effect=0.35),
+    "safety_violation_rate": MetricDef("rate", "safety_violation", "safety_checked", effect="absolute",
+                                       min_effect=0.001, critical_effect=0.005),
+    "error_rate": MetricDef("rate", "error", "one", effect="absolute", min_effect=0.005, critical_effect=0.02),
+    "latency_p95": MetricDef("latency", col="latency_s", q=0.95, effect="ratio", min_effect=1.5, critical_effect=3.0),
+    "latency_p99": MetricDef("latency", col="latency_s", q=0.99, effect="ratio", min_effect=2.0, critical_effect=5.0),
+    "ttft_p95": MetricDef("latency", col="ttft_s", q=0.95, effect="ratio", min_effect=2.0, critical_effect=5.0),
+    "session_continuation_rate": MetricDef("rate", "continued", "one", harm="lower", min_effect=0.15,
+                                           critical_effect=0.25, gate=False),
+}
+
+
+class CanaryMetricConfig(BaseModel):
+    """Override of one metric's minimum / critical effect, or whether it gates the verdict."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_effect: float | None = Field(None, gt=0)
+    critical_effect: float | None = Field(None, gt=0)
+    gate: bool | None = None
+
+
+class CanaryConfig(BaseModel):
+    """``canary:`` in ``data/monitoring.yaml``. Every key is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    production_model_version: str | None = Field(None, description="null: the version with most traffic in the window")
+    alpha: float = Field(0.05, gt=0, lt=1, description="false-rollback rate over the whole rollout")
+    planned_looks: int = Field(48, ge=1, description="hours the latency alpha spending is spread over")
+    min_looks: int = Field(6, ge=1, description="hours before a canary can be promoted")
+    min_n: int = Field(50, ge=1, description="fewer requests in an arm: the look carries no evidence")
+    lookback_hours: int = Field(72, ge=1, le=24 * 14, description="longest rollout analysed")
+    short_window_hours: int = Field(1, ge=1)
+    long_window_hours: int = Field(24, ge=1)
+    max_latency_values: int = Field(2000, ge=100, description="latency values per arm and look (hash subsample)")
+    metrics: dict[str, CanaryMetricConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> "CanaryConfig":
+        unknown = sorted(set(self.metrics) - set(METRICS))
+        if unknown:
+            raise ValueError(f"unknown canary metrics {unknown}; known: {sorted(METRICS)}")
+        return self
+
+    def metric_defs(self) -> dict[str, MetricDef]:
+        """The metric table with this config's overrides applied."""
+        from dataclasses import replace
+
+        out = {}
+        for name, d in METRICS.items():
+            o = self.metrics.get(name)
+            out[name] = replace(d, **{k: v for k, v in (o.model_dump() if o else {}).items() if v is not None})
+        return out
+
+
+@dataclass
+class CanaryResult:
+    """The verdict of one canary at one hour, its metrics table and the hourly story."""
+
+    canary: str
+    production: str
+    hour: str
+    verdict: Verdict
+    deciding: list[str]
+    reason: str
+    severity: str
+    n_looks: int
+    alpha: float
+    m: int
+    metrics: pd.DataFrame
+    story: pd.DataFrame
+    windows: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"canary": self.canary, "production": self.production, "hour": self.hour, "verdict": self.verdict,
+                "deciding_metrics": self.deciding, "reason": self.reason, "severity": self.severity,
+                "n_looks": self.n_looks, "alpha": self.alpha, "bonferroni_m": self.m,
+                "test": "rates: mSPRT always-valid p (Johari et al. 2017); latency: Mann-Whitney + alpha spending; "
+                        f"Bonferroni over {self.m} gated metrics at alpha={self.alpha}",
+                "metrics": self.metrics.to_dict("records"), "story": self.story.to_dict("records"),
+                "windows": self.windows.to_dict("records")}
+
+
+METRIC_COLUMNS = ["metric", "gated", "test", "harm", "n_canary", "n_production", "canary", "production", "effect",
+                  "effect_unit", "ci_low", "ci_high", "min_effect", "critical_effect", "p_value", "naive_p",
+                  "level", "status"]
+
+
+def production_version(rows: pd.DataFrame, cfg: CanaryConfig) -> str | None:
+    """The configured production version, else the version with most requests in ``rows``."""
+    if cfg.production_model_version:
+        return cfg.production_model_version
+    if rows.empty:
+        return None
+    return str(rows["model_version"].value_counts().sort_index().idxmax())
+
+
+def _look_index(rows: pd.DataFrame, hours: list[str]) -> np.ndarray:
+    pos = {h: i for i, h in enumerate(hours)}
+    return rows["hour"].map(pos).to_numpy(dtype=int)
+
+
+def _rate_counts(part: pd.DataFrame, look: np.ndarray, d: MetricDef, k: int) -> tuple[np.ndarray, np.ndarray]:
+    den = np.ones(len(part), dtype=bool) if d.den == "one" else part[d.den].to_numpy(dtype=bool)
+    num = part[d.num].to_numpy(dtype=bool) & den
+    x = np.bincount(look, weights=num, minlength=k)[:k]
+    n = np.bincount(look, weights=den, minlength=k)[:k]
+    return np.cumsum(x), np.cumsum(n)
+
+
+def _tau(d: MetricDef, p0: float) -> float:
+    """Mixture scale = the minimum effect in absolute units (relative effects scaled by production's rate)."""
+    if d.effect == "absolute":
+        return d.min_effect
+    return max(d.min_effect * p0, 1e-4)
+
+
+def _capped(values: np.ndarray, u: np.ndarray, cap: int) -> np.ndarray:
+    ok = np.isfinite(values)
+    values, u = values[ok], u[ok]
+    if len(values) <= cap:
+        return values
+    return values[np.argsort(u, kind="stable")[:cap]]  # nested deterministic subsample (request-id hash)
+
+
+def analyze_canary(rows: pd.DataFrame, canary: str, production: str, hours: list[str],
+                   cfg: CanaryConfig) -> CanaryResult:
+    """The canary's verdict at the last of ``hours`` (one look per hour, oldest first) from ``rows``
+    (``HOUR_COLUMNS`` with an ``hour`` column among ``hours``)."""
+    defs = cfg.metric_defs()
+    k = len(hours)
+    rows = rows[rows["hour"].isin(hours)]
+    c = rows[rows["model_version"] == canary]
+    p = rows[rows["model_version"] == production]
+    lc, lp = _look_index(c, hours), _look_index(p, hours)
+    # Bonferroni family: gated metrics with any data in the window (fixed over the looks)
+    usable = {}
+    for name, d in defs.items():
+        if d.kind == "rate":
+            has = (d.den == "one" or (d.den in rows and rows[d.den].astype(bool).any())) and d.num in rows
+        else:
+            has = d.col in rows and np.isfinite(pd.to_numeric(rows[d.col], errors="coerce")).any()
+        usable[name] = bool(has) and len(c) > 0 and len(p) > 0
+    m = max(1, sum(1 for n, d in defs.items() if d.gate and usable[n]))
+    level = cfg.alpha / m
+    inc = seq.spending_increments(cfg.planned_looks, cfg.alpha, k)
+    per_look: dict[str, dict[str, np.ndarray]] = {}
+    table = []
+    for name, d in defs.items():
+        if not usable[name]:
+            table.append({"metric": name, "gated": d.gate, "status": "no_data", "test": "-", "harm": d.harm,
+                          "n_canary": 0, "n_production": 0})
+            continue
+        sign = 1.0 if d.harm == "higher" else -1.0
+        if d.kind == "rate":
+            xc, nc = _rate_counts(c, lc, d, k)
+            xp, np_ = _rate_counts(p, lp, d, k)
+            first = int(np.argmax(np_ >= cfg.min_n)) if (np_ >= cfg.min_n).any() else k - 1
+            p0 = float(xp[first] / np_[first]) if np_[first] else 0.0
+            r = seq.msprt_two_proportions(xc, nc, xp, np_, _tau(d, p0), level, cfg.min_n)
+            naive = seq.naive_two_proportions(xc, nc, xp, np_, "larger" if d.harm == "higher" else "smaller")
+            harm = sign * r["diff"]
+            lo, hi = (r["ci_low"], r["ci_high"]) if sign > 0 else (-r["ci_high"], -r["ci_low"])
+            prod_rate = np.where(np_ > 0, xp / np.maximum(np_, 1), np.nan)
+            scale = prod_rate if d.effect == "relative" else np.ones(k)
+            min_abs, crit_abs = d.min_effect * scale, d.critical_effect * scale
+            pv = r["p_value"]
+            row = {"test": "mSPRT (always valid)", "n_canary": int(nc[-1]), "n_production": int(np_[-1]),
+                   "canary": xc[-1] / nc[-1] if nc[-1] else np.nan, "production": prod_rate[-1],
+                   "effect": harm[-1], "effect_unit": "difference (harm side)"}
+        else:
+            pv_look, eff, lo, hi, naive = (np.full(k, np.nan) for _ in range(5))
+            vc = pd.to_numeric(c[d.col], errors="coerce").to_numpy(dtype=float)
+            vp = pd.to_numeric(p[d.col], errors="coerce").to_numpy(dtype=float)
+            uc, up = c["u"].to_numpy(dtype=float), p["u"].to_numpy(dtype=float)
+            for j in range(k):
+                a = _capped(vc[lc <= j], uc[lc <= j], cfg.max_latency_values)
+                b = _capped(vp[lp <= j], up[lp <= j], cfg.max_latency_values)
+                if len(a) < cfg.min_n or len(b) < cfg.min_n:
+                    pv_look[j] = naive[j] = 1.0
+                    continue
+                naive[j] = pv_look[j] = float(seq.mann_whitney_greater(a, b))
+                lvl = 1 - (inc[j] / m if inc[j] > 0 else 1e-12)
+                eff[j], lo[j], hi[j] = seq.quantile_ratio(a, b, d.q, lvl)
+            pv = seq.spent_p_values(pv_look, inc, cfg.alpha)
+            harm, min_abs, crit_abs = eff, np.full(k, d.min_effect), np.full(k, d.critical_effect)
+            sign = 1.0
+            row = {"test": "Mann-Whitney + alpha spending", "n_canary": int(np.isfinite(vc).sum()),
+                   "n_production": int(np.isfinite(vp).sum()),
+                   "canary": float(np.nanquantile(vc, d.q)) if np.isfinite(vc).any() else np.nan,
+                   "production": float(np.nanquantile(vp, d.q)) if np.isfinite(vp).any() else np.nan,
+                   "effect": eff[-1], "effect_unit": f"p{int(d.q * 100)} ratio"}
+        sig = pv <= level
+        direction = np.nan_to_num(harm, nan=0.0) - (1.0 if d.kind == "latency" else 0.0)
+        worse = sig & (direction > 0) & (np.nan_to_num(harm, nan=-np.inf) >= min_abs)
+        better = sig & (direction < 0)
+        noninf = np.nan_to_num(hi, nan=np.inf) < min_abs
+        per_look[name] = {"worse": worse, "noninf": noninf, "critical": worse & (np.nan_to_num(lo, nan=-np.inf) >= crit_abs)}
+        status = "worse" if worse[-1] else "better" if better[-1] else "non_inferior" if noninf[-1] else "inconclusive"
+        table.append({"metric": name, "gated": d.gate, "harm": d.harm, **row, "ci_low": lo[-1], "ci_high": hi[-1],
+                      "min_effect": min_abs[-1], "critical_effect": crit_abs[-1], "p_value": pv[-1],
+                      "naive_p": naive[-1], "level": level, "status": status})
+    metrics = pd.DataFrame(table, columns=METRIC_COLUMNS)
+    story = _story(per_look, defs, hours, cfg, c, lc)
+    last = story.iloc[-1]
+    return CanaryResult(canary, production, hours[-1], last["verdict"], list(last["deciding"]), last["reason"],
+                        last["severity"], k, cfg.alpha, m, metrics, story)
+
+
+def _story(per_look, defs, hours, cfg: CanaryConfig, c: pd.DataFrame, lc: np.ndarray) -> pd.DataFrame:
+    """The verdict at every look (the first rollback / promotion is final: later looks keep it)."""
+    gated = [n for n in per_look if defs[n].gate]
+    n_by_look = np.bincount(lc, minlength=len(hours))[:len(hours)]
+    rows, final = [], None
+    for j, h in enumerate(hours):
+        worse = [n for n in gated if per_look[n]["worse"][j]]
+        if final is None:
+            if worse:
+                crit = any(per_look[n]["critical"][j] for n in worse)
+                final = ("roll back", worse, "critical" if crit else "warn",
+                         f"significantly worse by at least the minimum effect: {', '.join(worse)}")
+            elif j + 1 >= cfg.min_looks and gated and all(per_look[n]["noninf"][j] for n in gated):
+                final = ("promote", gated, "info", "every gated metric is non-inferior (interval below its minimum effect)")
+        if final is not None:
+            verdict, deciding, severity, reason = final
+        else:
+            pending = [n for n in gated if not per_look[n]["noninf"][j]]
+            verdict, deciding, severity = "continue", pending, "info"
+            reason = (f"not yet non-inferior on {', '.join(pending)}" if pending else
+                      f"non-inferior, waiting for {cfg.min_looks} looks")
+        rows.append({"look": j + 1, "hour": h, "n_canary_hour": int(n_by_look[j]), "verdict": verdict,
+                     "deciding": list(deciding), "severity": severity, "reason": reason})
+    return pd.DataFrame(rows)
+
+
+def canaries(rows: pd.DataFrame, production: str, hour: str) -> list[str]:
+    """Versions other than production that served traffic in ``hour``."""
+    now = rows[(rows["hour"] == hour) & (rows["model_version"] != production)]
+    return sorted(now["model_version"].astype(str).unique())
+
+
+def rollout_hours(rows: pd.DataFrame, canary: str, hours: list[str]) -> list[str]:
+    """The looks of ``canary``: the hours from its first request in ``hours`` to the last hour."""
+    seen = set(rows.loc[rows["model_version"] == canary, "hour"])
+    first = next((i for i, h in enumerate(hours) if h in seen), len(hours) - 1)
+    return hours[first:]
