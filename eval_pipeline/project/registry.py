@@ -3,7 +3,9 @@
 In: ``data/models.yaml``, the data folder and (optionally) the loaded suites. Out: a validated
 :class:`ModelRegistry` of :class:`ModelVersion` (``load_registry``) whose prompt files exist inside
 the data folder and parse as templates, whose suites are known and have a prompt for each task, and
-whose partition keys (``ModelVersion.key``: slug + config hash) are safe. Errors are
+whose partition keys (``ModelVersion.key``: slug + config hash) are safe, and whose judges are of
+another model family than the model they grade (:func:`model_family`; same family = a warning in
+``ModelRegistry.warnings``, an error under the suite's ``forbid_same_family_judge``). Errors are
 :class:`ConfigError` naming the file and key path.
 
 Plain Python: no Dagster here.
@@ -24,10 +26,29 @@ from eval_pipeline.project.suites import EvalSet, Suite
 if TYPE_CHECKING:
     from eval_pipeline.project.config import Project
 
-__all__ = ["FORBIDDEN_KEY_PARTS", "ModelParams", "ModelRegistry", "ModelVersion", "Pricing", "PromptTemplate", "load_registry"]
+__all__ = ["DEFAULT_MODEL_FAMILIES", "FORBIDDEN_KEY_PARTS", "judge_models", "model_family", "ModelParams", "ModelRegistry", "ModelVersion", "Pricing", "PromptTemplate", "load_registry"]
 
 # Dagster partition keys must not contain "," "|" or "..." (UI backfills and multi-partitions break).
 FORBIDDEN_KEY_PARTS = (",", "|", "...", "/", "=")
+
+# Model id prefix -> model family (self-preference: a judge should not grade its own family). The
+# registry's ``model_families:`` adds to / overrides these; the longest matching prefix wins.
+DEFAULT_MODEL_FAMILIES: dict[str, str] = {
+    "claude": "anthropic-claude", "anthropic.claude": "anthropic-claude", "us.anthropic.claude": "anthropic-claude",
+    "gpt": "openai-gpt", "chatgpt": "openai-gpt", "o1": "openai-gpt", "o3": "openai-gpt", "o4": "openai-gpt",
+    "gemini": "google-gemini", "gemma": "google-gemma", "llama": "meta-llama", "meta-llama": "meta-llama",
+    "mistral": "mistral", "mixtral": "mistral", "codestral": "mistral", "ministral": "mistral",
+    "command": "cohere-command", "qwen": "alibaba-qwen", "deepseek": "deepseek", "grok": "xai-grok",
+}
+
+
+def model_family(model_id: str, families: dict[str, str] | None = None) -> str:
+    """The family of a model id: the longest matching prefix (case-insensitive) of ``families``
+    (default :data:`DEFAULT_MODEL_FAMILIES`); ``"unknown"`` when none matches."""
+    table = DEFAULT_MODEL_FAMILIES if families is None else families
+    mid = str(model_id).lower()
+    best = max((p for p in table if mid.startswith(p.lower())), key=len, default=None)
+    return table[best] if best is not None else "unknown"
 
 class ModelParams(BaseModel):
     model_config = strict()
@@ -125,8 +146,20 @@ class ModelRegistry(BaseModel):
     model_config = strict()
     models: list[ModelVersion] = Field(min_length=1)
     pricing: dict[str, Pricing] = Field(default_factory=dict)
+    model_families: dict[str, str] = Field(
+        default_factory=dict, description="model id prefix -> family, added to / overriding DEFAULT_MODEL_FAMILIES")
 
     _file: Path | None = PrivateAttr(default=None)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    def family_of(self, model_id: str) -> str:
+        """The model family of ``model_id`` (:func:`model_family` over the defaults + ``model_families``)."""
+        return model_family(model_id, {**DEFAULT_MODEL_FAMILIES, **self.model_families})
+
+    @property
+    def warnings(self) -> list[str]:
+        """Configuration warnings found at load (e.g. a judge of the candidate's own family)."""
+        return list(self._warnings)
 
     @model_validator(mode="after")
     def _unique(self) -> "ModelRegistry":
@@ -161,6 +194,35 @@ class ModelRegistry(BaseModel):
         return {k: v.model_dump() for k, v in self.pricing.items()}
 
 
+def judge_models(es: EvalSet) -> list[str]:
+    """The judge model ids of an eval set (``judge.models`` of a panel, else ``judge.model``)."""
+    j = es.judge or {}
+    models = j.get("models") or ([j["model"]] if j.get("model") else [])
+    return [str(x) for x in models]
+
+
+def _check_judge_family(reg: ModelRegistry, path: Path, i: int, m: ModelVersion, suite: Suite, es: EvalSet) -> None:
+    """Self-preference: a judge of the candidate's own family is a warning, an error with
+    ``forbid_same_family_judge: true`` on the suite."""
+    fam = reg.family_of(m.model)
+    same = [j for j in judge_models(es) if fam != "unknown" and reg.family_of(j) == fam]
+    if not same:
+        return
+    msg = (f"suite {suite.name!r} eval set {es.name!r}: judge {', '.join(same)} is of the same model family ({fam}) as "
+           f"model version {m.name!r} ({m.model}); LLM judges tend to prefer their own family's answers - use a judge of another family")
+    if suite.forbid_same_family_judge:
+        raise ConfigError(suite.file, f"eval_sets[{suite.eval_sets.index(es)}].judge", msg + " (forbid_same_family_judge: true)")
+    reg._warnings.append(f"{path}: models[{i}]: {msg}")
+    if msg not in _LOGGED:  # once per process: the project is loaded by every asset
+        _LOGGED.add(msg)
+        import logging
+
+        logging.getLogger(__name__).warning(msg)
+
+
+_LOGGED: set[str] = set()
+
+
 def load_registry(path: str | Path | None = None, base: Path | None = None, suites: dict[str, Suite] | None = None) -> ModelRegistry:
     """Parse ``models.yaml``; check prompt files exist inside the data folder and suites are known."""
     base = (base or data_dir()).resolve()
@@ -185,6 +247,7 @@ def load_registry(path: str | Path | None = None, base: Path | None = None, suit
                 if s not in suites:
                     raise ConfigError(path, f"models[{i}].suites[{j}]", f"unknown suite {s!r}; known: {sorted(suites)}")
                 for es in suites[s].eval_sets:
+                    _check_judge_family(reg, path, i, m, suites[s], es)
                     if es.task not in m.prompts:
                         raise ConfigError(
                             path, f"models[{i}].prompts",

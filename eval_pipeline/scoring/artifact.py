@@ -63,8 +63,21 @@ def _set_entries(project: Project, mv: ModelVersion, metrics_by_set: dict[tuple[
             "metrics": m,
             "thresholds": tr,
             "pass": all(t["passed"] for t in tr),
+            **(_judge_identity(project, mv, es) if es.family == "judge" else {}),
         })
     return sets
+
+
+def _judge_identity(project: Project, mv: ModelVersion, es: Any) -> dict[str, Any]:
+    """Who judged (self-preference): judge model(s) and families, the candidate's family, same-family flag."""
+    from eval_pipeline.project.registry import judge_models
+
+    reg = project.registry
+    judges = judge_models(es)
+    fams = {j: reg.family_of(j) for j in judges}
+    cand = reg.family_of(mv.model)
+    return {"judge": {"models": judges, "families": fams, "candidate_model": mv.model, "candidate_family": cand,
+                      "same_family": cand != "unknown" and cand in fams.values()}}
 
 
 def run_artifact(

@@ -66,13 +66,18 @@ class JudgeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1)  # a panel's first judge when only ``models`` is given
+    # A panel ("jury"): each judge scores independently; verdicts aggregated by ``aggregate``. One judge = default.
+    models: list[str] = Field(default_factory=list)
+    aggregate: Literal["mean", "majority"] = "mean"
     mode: Literal["pointwise", "pairwise"] = "pointwise"
     repeats: int = Field(default=3, ge=1, le=50)
     use_reference: bool = True
     dimensions: list[JudgeDimension] = Field(min_length=1)
     prompt: str | None = None  # path of a custom template YAML (relative to the suite file)
     min_calibration: MinCalibration | None = None
+    # ``lower_bound``: min_calibration is met only when the 95 % interval's lower bound clears it; ``point``: the estimate.
+    calibration_gate: Literal["lower_bound", "point"] = "lower_bound"
     max_attempts: int = Field(default=3, ge=1, le=10)  # tries per verdict before judge_unparseable
     # None = not sent (the API default). Newer Claude models reject non-default sampling
     # parameters and anthropic SDK >= 1.0 removed the keyword; repeats still vary at the default.
@@ -80,6 +85,33 @@ class JudgeConfig(BaseModel):
     max_tokens: int = Field(default=1024, ge=64, le=16384)
     pass_rate_threshold: float | None = Field(default=None, ge=0, le=1)  # optional set-level gate
     win_rate_threshold: float | None = Field(default=None, ge=0, le=1)  # pairwise set-level gate
+
+    @model_validator(mode="before")
+    @classmethod
+    def _panel_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("models") and not data.get("model"):
+            data = {**data, "model": data["models"][0]}
+        return data
+
+    @field_validator("models")
+    @classmethod
+    def _panel(cls, models: list[str]) -> list[str]:
+        if models and (len(models) < 2 or len(set(models)) != len(models) or not all(m.strip() for m in models)):
+            raise ValueError("a judge panel needs at least two distinct, non-empty model ids (or use 'model' for one judge)")
+        return models
+
+    @property
+    def judge_models(self) -> list[str]:
+        """The panel's judges, or the one judge."""
+        return list(self.models) or [self.model]
+
+    @property
+    def is_panel(self) -> bool:
+        return len(self.models) >= 2
+
+    def single(self, model: str) -> "JudgeConfig":
+        """This config with one judge ``model`` (a panel member scoring on its own)."""
+        return self.model_copy(update={"model": model, "models": []})
 
     @field_validator("dimensions")
     @classmethod

@@ -40,8 +40,27 @@ def evaluator_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) ->
         "max_tokens": config.max_tokens,
         "tool": verdict_tool(config),
     }
+    if config.is_panel:  # a panel's aggregated rows: the jury and its rule decide them too
+        payload.update(models=list(config.models), aggregate=config.aggregate)
+    return _hash(payload)
+
+
+def _hash(payload: dict[str, Any]) -> str:
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=list)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def rubric_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) -> str:
+    """Hash of what the judge is asked, without who asks: mode, rubric, reference use and prompt text.
+    With the judge model it is the judge's identity (``judge_model`` + ``rubric_hash`` in history)."""
+    prompt = prompt or default_prompt(config.mode)
+    return _hash({"mode": config.mode, "use_reference": config.use_reference,
+                  "dimensions": [d.model_dump() for d in config.dimensions], "prompt": {"system": prompt.system, "user": prompt.user}})
+
+
+def judge_identity(config: JudgeConfig, prompt: PromptTemplate | None = None) -> dict[str, str]:
+    """``{"judge_model", "rubric_hash"}``: the panel's models joined by ``+`` for a panel."""
+    return {"judge_model": "+".join(config.judge_models), "rubric_hash": rubric_hash(config, prompt)}
 
 
 def _params(config: JudgeConfig) -> dict[str, Any]:
