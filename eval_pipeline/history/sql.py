@@ -14,7 +14,9 @@ Tables produced (one row per group):
   n_infra_error.
 * ``ops_history``: date, model_version, suite, eval_set (``__all__`` roll-up)
   -> responses, infra / model error counts, latency and TTFT quantiles, cost, and how many
-  answers were live / replayed / synthetic (``n_live`` / ``n_replay`` / ``n_synthetic``).
+  answers were live / replayed / synthetic (``n_live`` / ``n_replay`` / ``n_synthetic``), the
+  prompt-cache hit rate with latency / TTFT medians of hits vs misses (per eval set, i.e. per
+  prompt template), and how many answers came from Message Batches (``n_batch``).
 * ``failure_modes``: date, model_version, suite, kind, label -> n, share,
   example_reason.
 """
@@ -35,6 +37,10 @@ OPS_HISTORY_COLUMNS = [
     "infra_error_rate", "latency_p50", "latency_p95", "latency_p99", "ttft_p50", "ttft_p95",
     "cost_usd", "cost_per_sample", "input_tokens", "output_tokens",
     "n_live", "n_replay", "n_synthetic",  # answer provenance (rows written before it was recorded: in none)
+    # prompt cache (a hit: usage reported cache reads) over answers without an infra error, and
+    # latency / TTFT medians of hits vs misses (live answers only); answers from Message Batches
+    "n_cache_hit", "cache_hit_rate", "cache_read_tokens", "cache_creation_tokens",
+    "latency_p50_cache_hit", "latency_p50_cache_miss", "ttft_p50_cache_hit", "ttft_p50_cache_miss", "n_batch",
 ]
 FAILURE_MODE_COLUMNS = ["date", "model_version", "suite", "kind", "label", "n", "share", "example_reason"]
 RUN_COLUMNS = ["date", "model_version", "passed"]
@@ -111,9 +117,14 @@ WITH r AS (
            CAST(latency_s AS DOUBLE) AS latency_s, CAST(ttft_s AS DOUBLE) AS ttft_s,
            CAST(cost_usd AS DOUBLE) AS cost_usd,
            CAST(input_tokens AS BIGINT) AS input_tokens, CAST(output_tokens AS BIGINT) AS output_tokens,
-           CAST(provenance AS VARCHAR) AS provenance
-    -- UNION BY NAME adds a NULL provenance column to files written before it existed
-    FROM (SELECT * FROM {responses} UNION ALL BY NAME SELECT CAST(NULL AS VARCHAR) AS provenance WHERE false)
+           CAST(provenance AS VARCHAR) AS provenance,
+           coalesce(CAST(cache_read_tokens AS BIGINT), 0) AS cache_read_tokens,
+           coalesce(CAST(cache_creation_tokens AS BIGINT), 0) AS cache_creation_tokens,
+           CAST(batch_id AS VARCHAR) AS batch_id
+    -- UNION BY NAME adds NULL columns to files written before they existed
+    FROM (SELECT * FROM {responses} UNION ALL BY NAME SELECT CAST(NULL AS VARCHAR) AS provenance,
+          CAST(NULL AS BIGINT) AS cache_read_tokens, CAST(NULL AS BIGINT) AS cache_creation_tokens,
+          CAST(NULL AS VARCHAR) AS batch_id WHERE false)
 )
 SELECT date, model_version,
        CASE WHEN grouping(suite) = 1 THEN {_quote(ALL)} ELSE suite END AS suite,
@@ -133,7 +144,16 @@ SELECT date, model_version,
        CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens,
        count(*) FILTER (WHERE provenance = 'live') AS n_live,
        count(*) FILTER (WHERE provenance = 'replay') AS n_replay,
-       count(*) FILTER (WHERE provenance = 'synthetic') AS n_synthetic
+       count(*) FILTER (WHERE provenance = 'synthetic') AS n_synthetic,
+       count(*) FILTER (WHERE {ok} AND cache_read_tokens > 0) AS n_cache_hit,
+       count(*) FILTER (WHERE {ok} AND cache_read_tokens > 0) / nullif(count(*) FILTER (WHERE {ok}), 0) AS cache_hit_rate,
+       CAST(coalesce(sum(cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
+       CAST(coalesce(sum(cache_creation_tokens), 0) AS BIGINT) AS cache_creation_tokens,
+       quantile_cont(latency_s, 0.50) FILTER (WHERE {ok} AND cache_read_tokens > 0) AS latency_p50_cache_hit,
+       quantile_cont(latency_s, 0.50) FILTER (WHERE {ok} AND cache_read_tokens = 0) AS latency_p50_cache_miss,
+       quantile_cont(ttft_s, 0.50) FILTER (WHERE {ok} AND cache_read_tokens > 0) AS ttft_p50_cache_hit,
+       quantile_cont(ttft_s, 0.50) FILTER (WHERE {ok} AND cache_read_tokens = 0) AS ttft_p50_cache_miss,
+       count(batch_id) AS n_batch
 FROM r
 GROUP BY GROUPING SETS ((date, model_version, suite, eval_set), (date, model_version))
 ORDER BY date, model_version, suite, eval_set
@@ -221,6 +241,7 @@ OPS_HISTORY_TYPES = {c: "DOUBLE" for c in OPS_HISTORY_COLUMNS[4:]} | {
     "n_responses": "BIGINT", "n_infra_error": "BIGINT", "n_model_error": "BIGINT",
     "input_tokens": "BIGINT", "output_tokens": "BIGINT",
     "n_live": "BIGINT", "n_replay": "BIGINT", "n_synthetic": "BIGINT",
+    "n_cache_hit": "BIGINT", "cache_read_tokens": "BIGINT", "cache_creation_tokens": "BIGINT", "n_batch": "BIGINT",
 }
 
 

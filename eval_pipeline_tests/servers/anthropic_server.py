@@ -181,7 +181,8 @@ class DefaultResponder:
         cfg = self.server.config
         model = body.get("model", "")
         text = _user_text(body)
-        seed = [model, body.get("system"), body.get("messages"), body.get("tools"), self.server.occurrence(body)]
+        plain = _without_cache_marks(body)  # a model's answer does not depend on cache_control
+        seed = [model, plain.get("system"), plain.get("messages"), plain.get("tools"), self.server.occurrence(plain)]
         u = _unit(seed)
         if any(s in text for s in cfg.refuse_matching):
             return Answer(text=REFUSAL_TEXT, stop_reason="refusal")
@@ -210,6 +211,25 @@ def _system_text(body: dict[str, Any]) -> str:
     if isinstance(system, list):
         return "\n".join(b.get("text", "") for b in system if isinstance(b, dict))
     return system or ""
+
+
+def _without_cache_marks(body: dict[str, Any]) -> dict[str, Any]:
+    """The request as it would be without prompt caching: ``cache_control`` removed, text blocks
+    that only carried it joined back into strings (unchanged when nothing is marked)."""
+    if "cache_control" not in json.dumps(body):
+        return body
+
+    def text_only(blocks: Any) -> bool:
+        return isinstance(blocks, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in blocks)
+
+    out = dict(body)
+    if text_only(body.get("system")):
+        out["system"] = "".join(b["text"] for b in body["system"])
+    out["messages"] = [{**m, "content": "".join(b["text"] for b in m["content"])} if text_only(m.get("content")) else m
+                       for m in body.get("messages") or []]
+    if body.get("tools"):
+        out["tools"] = [{k: v for k, v in t.items() if k != "cache_control"} for t in body["tools"]]
+    return out
 
 
 def _tokens(text: str) -> int:
