@@ -30,9 +30,12 @@ EXPECTED_ASSETS = {
     "feedback_metrics": ("monitoring", {"online_scores", "traffic_sample"}),
     "traffic_drift": ("monitoring", {"online_scores", "traffic_sample"}),
     "shadow_comparison": ("monitoring", {"traffic_sample"}),
+    "traffic_hourly": ("monitoring", set()),
+    "canary_analysis": ("monitoring", {"traffic_hourly"}),
 }
 EXPECTED_CHECKS = {
     ("aa_noise_floor", "thresholds_clear_noise_floor"),
+    ("canary_analysis", "canary_not_rolled_back"),
     ("eval_history", "quality_alerts"),
     ("eval_run", "quality_gate"),
     ("feedback_metrics", "feedback_thresholds"),
@@ -42,9 +45,10 @@ EXPECTED_CHECKS = {
     ("traffic_drift", "no_significant_drift"),
 }
 EXPECTED_JOBS = {"nightly_eval_job", "weekly_judge_job", "rescore_job", "calibration_job", "history_job", "aa_noise_job",
-                 "monitoring_daily_job"}
+                 "monitoring_daily_job", "canary_hourly_job"}
 EXPECTED_SCHEDULES = {"nightly_eval_schedule", "weekly_judge_schedule", "weekly_calibration_schedule",
-                      "history_refresh_schedule", "aa_noise_schedule", "monitoring_daily_schedule"}
+                      "history_refresh_schedule", "aa_noise_schedule", "monitoring_daily_schedule",
+                      "canary_hourly_schedule"}
 EXPECTED_SENSORS = {"config_change_sensor", "eval_failure_sensor"}
 
 

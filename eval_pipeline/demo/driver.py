@@ -110,4 +110,8 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
 
         yesterday = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()  # only complete days are sampled
         summary["monitoring"] = run_monitoring_demo(instance, days=8, end_date=yesterday, n_rows=1000, say=say)
+        say("   canary rollout on SYNTHETIC hourly traffic: one degraded canary, analysed hour by hour ...")
+        from eval_pipeline.demo.monitoring import run_canary_demo
+
+        summary["canary"] = run_canary_demo(instance, day=last, say=say)
     return summary

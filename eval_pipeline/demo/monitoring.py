@@ -65,3 +65,56 @@ def run_monitoring_demo(
     out["drift_flagged_last_day"] = last["checks"].get("no_significant_drift") not in (None, "pass")
     out["reports"] = wh.uri(REPORT_PREFIX)
     return out
+
+
+def run_canary_demo(
+    instance: dg.DagsterInstance | None = None,
+    day: str = "2026-11-22",
+    hours: int = 6,
+    requests_per_hour: int = 3000,
+    say: Callable[..., Any] = print,
+    resources: dict | None = None,
+) -> dict:
+    """A SYNTHETIC canary rollout on ``day`` (hour folders under the traffic prefix): the canary takes
+    20% -> 30% of the traffic and degrades from its third hour (thumbs-down 10% -> 20% of rated
+    requests). ``traffic_hourly`` and ``canary_analysis`` are materialized hour by hour until the
+    verdict is ``roll back`` (the hourly story is the partition list of ``canary_analysis`` in the UI).
+    Returns ``{"hours": [{hour, verdict, deciding, check}], "rolled_back_at", "canary", ...}``."""
+    from eval_pipeline.definitions import defs
+    from eval_pipeline.defs.monitoring.canary import CANARY_ASSETS
+    from eval_pipeline.defs.resources import build_resources
+    from eval_pipeline.demo.rollout import RolloutConfig, write_rollout
+
+    resources = resources or build_resources()
+    instance = instance or dg.DagsterInstance.ephemeral()
+    wh = resources["warehouse"].get()
+    loc = traffic_location(wh)
+    cfg = RolloutConfig(start=f"{day}T00:00:00Z", hours=hours, requests_per_hour=requests_per_hour, share_start=0.20,
+                        share_end=0.30, ramp_hours=3, degrade_from_hour=2,
+                        effects={"thumbs_down": 0.08, "thumbs_up": 0.32})
+    cfg = cfg.model_copy(update={"base_feedback": cfg.base_feedback.model_copy(update={"thumbs_up": 0.36, "thumbs_down": 0.04})})
+    if loc.in_warehouse:
+        written = write_rollout(loc.prefix, cfg, wh=wh)
+    else:
+        written = write_rollout(loc.prefix, cfg)
+    say(f"canary: SYNTHETIC rollout of {cfg.canary_version} next to {cfg.production_version} on {day} "
+        f"({requests_per_hour} requests/hour, canary 20% -> 30%, degraded from hour 02: thumbs-down 10% -> 20% of rated requests)")
+    out: dict = {"canary": cfg.canary_version, "production": cfg.production_version, "hours": [], "rolled_back_at": None,
+                 "synthetic": True}
+    for w in written:
+        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=list(CANARY_ASSETS), partition_key=w["hour"],
+                                instance=instance, resources=resources, raise_on_error=False)
+        checks = {e.check_name: ("pass" if e.passed else e.severity.value) for e in result.get_asset_check_evaluations()}
+        verdict = "none"
+        for mat in result.get_asset_materialization_events():
+            md = {k: getattr(v, "value", v) for k, v in mat.materialization.metadata.items()}
+            if mat.materialization.asset_key.to_user_string() == "canary_analysis":
+                verdict = str(md.get(f"{cfg.canary_version}: verdict", "none"))
+        entry = {"hour": w["hour"], "n_canary": w["n_canary"], "verdict": verdict,
+                 "check": checks.get("canary_not_rolled_back")}
+        out["hours"].append(entry)
+        say(f"   {w['hour']}: {w['n_canary']} canary of {w['n_rows']} requests -> {verdict}")
+        if verdict.startswith("roll back"):
+            out["rolled_back_at"] = w["hour"]
+            break
+    return out

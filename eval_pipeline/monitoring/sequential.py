@@ -18,9 +18,10 @@ the information scale ``v``)::
 Under H0 it is a nonnegative martingale (normal approximation), so by Ville's inequality
 ``P(exists n: Lambda_n >= 1/alpha) <= alpha``: the p-value ``p_n = min(1, min_{m<=n} 1/Lambda_m)``
 is valid at every look, however often one looks. Inverting the test gives the confidence sequence
-``d +- sqrt(2 v (v + tau^2) / tau^2 * (log(1/alpha) + log((v + tau^2)/v) / 2))`` (running
-intersection over looks), which covers the true difference at every look simultaneously with
-probability >= 1 - alpha. ``tau`` is set to the metric's minimum effect (Johari et al. recommend a
+``d +- sqrt(2 v (v + tau^2) / tau^2 * (log(1/alpha) + log((v + tau^2)/v) / 2))``, which covers a
+constant true difference at every look simultaneously with probability >= 1 - alpha (not
+intersected over looks: a canary that degrades mid-rollout has no constant difference, and the
+interval should follow the current estimate). ``tau`` is set to the metric's minimum effect (Johari et al. recommend a
 mixture matched to the effects one expects to detect).
 
 Latency: one-sided Mann-Whitney U (``scipy.stats.mannwhitneyu``) on the cumulative cohorts at each
@@ -43,26 +44,25 @@ def _running_min(a: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(a, axis=-1)
 
 
-def _running_max(a: np.ndarray) -> np.ndarray:
-    return np.maximum.accumulate(a, axis=-1)
-
-
 def msprt_two_proportions(x_c, n_c, x_p, n_p, tau, alpha: float, min_n: int = 50) -> dict[str, np.ndarray]:
     """Always-valid test and confidence sequence of ``p_c - p_p`` over looks (last axis).
 
     ``x_*`` / ``n_*``: cumulative successes / trials of canary and production at each look; ``tau``:
     mixture scale (absolute, same units as the difference; broadcastable); ``alpha``: level of the
     confidence sequence. Looks where an arm has fewer than ``min_n`` trials carry no evidence
-    (Lambda = 1, interval [-1, 1]).
+    (Lambda = 1, interval [-1, 1]). The pooled rate is kept half an event away from 0 and 1, so arms
+    without any event (e.g. no safety violation) still bound the difference.
 
     Returns arrays of the looks' shape: ``diff``, ``p_value`` (always valid, non-increasing),
-    ``ci_low`` / ``ci_high`` (always-valid 1 - alpha, running intersection), ``log_lr``.
+    ``ci_low`` / ``ci_high`` (always-valid 1 - alpha), ``log_lr``.
     """
     x_c, n_c, x_p, n_p = (np.asarray(a, dtype=float) for a in (x_c, n_c, x_p, n_p))
     tau2 = np.asarray(tau, dtype=float) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         pc, pp = x_c / n_c, x_p / n_p
-        pooled = (x_c + x_p) / (n_c + n_p)
+        # pooled rate kept off 0 and 1 by half an event, so all-zero arms still give a (narrow) interval
+        half_event = 0.5 / (n_c + n_p)
+        pooled = np.clip((x_c + x_p) / (n_c + n_p), half_event, 1 - half_event)
         v = pooled * (1 - pooled) * (1 / n_c + 1 / n_p)
         ok = (n_c >= min_n) & (n_p >= min_n) & (v > 0) & (tau2 > 0)
         v = np.where(ok, v, 1.0)
@@ -72,9 +72,7 @@ def msprt_two_proportions(x_c, n_c, x_p, n_p, tau, alpha: float, min_n: int = 50
         half = np.sqrt(2 * v * (v + tau2) / tau2 * (math.log(1 / alpha) + 0.5 * np.log((v + tau2) / v)))
     half = np.where(ok, half, np.inf)
     p_value = _running_min(np.minimum(1.0, np.exp(-log_lr)))
-    lo = np.clip(_running_max(d - half), -1.0, 1.0)
-    hi = np.clip(_running_min(d + half), -1.0, 1.0)
-    hi = np.maximum(hi, lo)  # an empty running intersection (rare) collapses to a point
+    lo, hi = np.clip(d - half, -1.0, 1.0), np.clip(d + half, -1.0, 1.0)
     return {"diff": np.where(ok, pc - pp, np.nan), "p_value": p_value, "ci_low": lo, "ci_high": hi, "log_lr": log_lr}
 
 
