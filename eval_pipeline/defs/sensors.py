@@ -13,6 +13,8 @@ On each tick:
   every model version on that suite (the response store serves every answer it already has).
 * only scoring settings of a suite changed (checks, rubric, thresholds): ``rescore_job`` on
   the latest date with stored responses of each affected version: no model calls.
+* a judge's version changed (judge model, rubric or prompt hash; the cursor's ``judges``):
+  ``calibration_job``; until it ran, that judge's thresholds warn instead of blocking.
 * nothing changed: skip. An invalid file: skip with the error (file and key path); the cursor
   keeps the last good state, so fixing the file resumes from there.
 
@@ -35,7 +37,7 @@ import dagster as dg
 
 from eval_pipeline.project import registration
 from eval_pipeline.project.config import ConfigError, Project
-from eval_pipeline.defs.jobs import EVAL_JOBS, nightly_eval_job, rescore_job
+from eval_pipeline.defs.jobs import EVAL_JOBS, calibration_job, nightly_eval_job, rescore_job
 from eval_pipeline.defs.schedules import local_date, registered_model_versions
 from eval_pipeline.defs import partitions
 from eval_pipeline.defs.partitions import add_requests, eval_partition_key
@@ -66,9 +68,25 @@ def read_cursor(raw: str | None) -> dict[str, Any] | None:
     return state
 
 
-def make_cursor(files: dict[str, str], suite_inputs: dict[str, str]) -> str:
-    """Serialize the state the next tick compares against."""
-    return json.dumps({"v": CURSOR_VERSION, "files": files, "suite_inputs": suite_inputs}, sort_keys=True)
+def make_cursor(files: dict[str, str], suite_inputs: dict[str, str], judges: dict[str, list[str]] | None = None) -> str:
+    """Serialize the state the next tick compares against (``judges``: judge model -> calibration versions)."""
+    state: dict[str, Any] = {"v": CURSOR_VERSION, "files": files, "suite_inputs": suite_inputs}
+    if judges is not None:
+        state["judges"] = judges
+    return json.dumps(state, sort_keys=True)
+
+
+def recalibration_request(previous: dict[str, Any], judges: dict[str, list[str]], digest: str) -> dg.RunRequest | None:
+    """``calibration_job`` when a judge's version (model, rubric or prompt hash) is new since the last tick:
+    until it has run, that judge's thresholds warn instead of blocking (``calibration.may_block``)."""
+    before = previous.get("judges")
+    if before is None:  # a cursor from before judge versions were recorded: record them, request nothing
+        return None
+    changed = sorted(m for m, v in judges.items() if set(v) - set(before.get(m, [])))
+    if not changed:
+        return None
+    return dg.RunRequest(run_key=f"recalibrate:{digest}", job_name=calibration_job.name,
+                         tags={"eval/kind": "recalibration", "eval/reason": _short([f"judge changed: {', '.join(changed)}"])})
 
 
 def latest_response_date(instance: dg.DagsterInstance, model_version: str) -> str | None:
@@ -110,7 +128,7 @@ def change_requests(context: dg.SensorEvaluationContext, plan: registration.Chan
 
 @dg.sensor(
     name="config_change_sensor",
-    jobs=[nightly_eval_job, rescore_job],
+    jobs=[nightly_eval_job, rescore_job, calibration_job],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Watches data/models.yaml, prompts/, suites/ and golden/ (sha256 per file in the cursor). Registers "
@@ -125,7 +143,10 @@ def config_change_sensor(context: dg.SensorEvaluationContext, eval_config: EvalC
         return dg.SkipReason(f"invalid configuration, nothing registered or requested; fix the file and the next tick resumes: {e}")
     hashes = registration.content_hashes(project.base)
     inputs = registration.suite_inference_hashes(project)
-    cursor = make_cursor(hashes, inputs)
+    from eval_pipeline.evaluators.calibration import project_judge_versions
+
+    judges = project_judge_versions(project)
+    cursor = make_cursor(hashes, inputs, judges)
     registered = registered_model_versions(context.instance)
     previous = read_cursor(context.cursor)
 
@@ -139,11 +160,14 @@ def config_change_sensor(context: dg.SensorEvaluationContext, eval_config: EvalC
         )
 
     plan = registration.plan_changes(project, previous["files"], hashes, previous.get("suite_inputs", {}), registered)
-    if plan.empty:
+    recal = recalibration_request(previous, judges, registration.state_digest(hashes))
+    if plan.empty and recal is None:
         what = f"files changed but no evaluation is affected ({plan.files.summary()})" if plan.files else f"no change in {len(hashes)} watched files"
         return dg.SensorResult(skip_reason=what, cursor=cursor)
 
     requests, notes = change_requests(context, plan, registration.state_digest(hashes))
+    if recal is not None:
+        requests.insert(0, recal)
     context.log.info(f"{plan.files.summary()}; new keys {plan.new_keys}; re-run {sorted(plan.rerun)}; re-score {sorted(plan.rescore)}")
     for note in notes:
         context.log.info(note)

@@ -16,7 +16,11 @@ Stages:
 4. **Gate** - :func:`calibration_gate` compares the *lower bound* of each metric's interval with
    the suite's ``min_calibration`` (a point estimate of 0.82 from 20 items is not evidence of
    >= 0.8); below it, judge thresholds only warn. Entries without an interval (older files)
-   fall back to the point estimate, and the reason says so.
+   fall back to the point estimate, and the reason says so; ``judge.calibration_gate: point``
+   opts into the point estimate.
+5. **Versions** - :func:`calibration_version` (judge model + rubric + prompt hash); a calibration
+   holds only for the versions it lists (:func:`may_block`): after a judge change the judge warns
+   instead of blocking until re-calibrated (:func:`project_judge_versions` lists what is current).
 
 Metric entries are keyed ``"<dataset>/<dimension>"`` for ratings and ``"<dataset>"`` for
 pairwise sets; each is a flat ``{metric_name: value}`` dict whose names match the fields of
@@ -150,7 +154,7 @@ def run_calibration(
 # 4. Gate
 # --------------------------------------------------------------------------------------
 def calibration_gate(
-    metrics: Mapping[str, Any], min_calibration: MinCalibration | Mapping[str, float] | None
+    metrics: Mapping[str, Any], min_calibration: MinCalibration | Mapping[str, float] | None, use: str = "lower_bound",
 ) -> tuple[bool, list[str]]:
     """May judge thresholds block? ``(ok, reasons)``.
 
@@ -158,9 +162,12 @@ def calibration_gate(
     in ``min_calibration`` must be reported by at least one entry, and every entry that
     reports it must reach the minimum with the LOWER bound of its 95 % interval
     (``<metric>_ci_low``; NaN fails); an entry without an interval key is judged on its point
-    estimate. With no ``min_calibration`` the judge may block: ``(True, [])``. ``reasons``
+    estimate. ``use="point"`` (the suite's ``judge.calibration_gate: point``) judges every entry on its
+    point estimate instead. With no ``min_calibration`` the judge may block: ``(True, [])``. ``reasons``
     explains each failure (entry, value, interval, minimum, n).
     """
+    if use not in ("lower_bound", "point"):
+        raise ValueError(f"calibration gate use={use!r}: 'lower_bound' or 'point'")
     if min_calibration is None:
         return True, []
     required = (
@@ -184,7 +191,7 @@ def calibration_gate(
             value = float(value)
             e = entries[entry]
             n = e.get("n")
-            has_ci = f"{metric}_ci_low" in e
+            has_ci = f"{metric}_ci_low" in e and use == "lower_bound"
             lo = float(e[f"{metric}_ci_low"]) if has_ci and e[f"{metric}_ci_low"] is not None else math.nan
             decided = lo if has_ci else value
             if math.isnan(value) or math.isnan(decided) or decided < minimum:
@@ -195,7 +202,7 @@ def calibration_gate(
                     shown += (f" [95% CI {lo:.3f}, {float(hi):.3f}]: lower bound {lo:.3f}" if not math.isnan(lo)
                               else " [95% CI undefined]: lower bound")
                 elif not has_ci:
-                    note = "; point estimate, no interval reported"
+                    note = "; point estimate (calibration_gate: point)" if use == "point" else "; point estimate, no interval reported"
                 reasons.append(f"{entry}: {metric} {shown} < required {minimum:g} (n={n}{note})")
     return (not reasons), reasons
 
@@ -203,3 +210,55 @@ def calibration_gate(
 def metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     """Calibration metrics as a table (one row per entry) for reports and asset metadata."""
     return pd.DataFrame([{"entry": k, **dict(v)} for k, v in sorted(metrics.items())])
+
+
+# --------------------------------------------------------------------------------------
+# 5. Versions: a calibration holds for one judge model + rubric + prompt
+# --------------------------------------------------------------------------------------
+def calibration_version(config: JudgeConfig, prompt: PromptTemplate | None = None) -> str:
+    """The version a calibration is valid for: hash of the judge model, the suite's rubric and the prompt
+    (:func:`eval_pipeline.evaluators.judge.requests.judge_identity`)."""
+    from eval_pipeline.evaluators.judge.requests import _hash, judge_identity
+
+    return _hash({"model": config.model, **judge_identity(config, prompt)})
+
+
+def may_block(payload: Mapping[str, Any] | None, config: JudgeConfig, prompt: PromptTemplate | None = None,
+              live_run: bool = False) -> tuple[bool, str]:
+    """May a judge eval set's thresholds block, given the stored calibration ``payload`` (None: none yet)?
+
+    No ``min_calibration``: yes. No calibration, a calibration of another judge version (the judge model,
+    rubric or prompt changed since: the config-change sensor schedules a re-calibration), or one from
+    non-live verdicts for a live run: no, warn only. Else :func:`calibration_gate` with the suite's
+    ``calibration_gate`` (lower bound by default)."""
+    if config.min_calibration is None:
+        return True, "no minimum calibration required"
+    if payload is None:
+        return False, f"no calibration for judge {config.model} yet (materialize judge_calibration)"
+    version = calibration_version(config, prompt)
+    versions = payload.get("calibration_versions")
+    if versions is not None and version not in versions:
+        return False, (f"judge changed since calibration (version {version} not among calibrated {sorted(versions)}: judge model, "
+                       f"rubric or prompt changed); warning only until judge_calibration re-runs (scheduled by the config-change sensor)")
+    if live_run and payload.get("live_verdicts_only") is False:
+        return False, (f"judge {config.model} was calibrated on non-live verdicts ({payload.get('verdicts', 'replay')}); "
+                       f"materialize judge_calibration with a live provider")
+    ok, reasons = calibration_gate(payload["metrics"], config.min_calibration, use=config.calibration_gate)
+    return ok, ("calibrated" if config.calibration_gate == "lower_bound" else "calibrated (point estimate)") if ok else "; ".join(reasons[:3])
+
+
+def project_judge_versions(project: Any) -> dict[str, list[str]]:
+    """Judge model -> the calibration versions of every judge eval set of the project using it."""
+    from eval_pipeline.evaluators.judge import load_prompt, validate_judge_config
+
+    out: dict[str, set[str]] = {}
+    for suite in project.suites.values():
+        for es in suite.eval_sets:
+            if es.family != "judge":
+                continue
+            cfg = validate_judge_config(es.judge)
+            prompt = load_prompt(cfg, base_dir=suite.file.parent)
+            for model in cfg.judge_models:
+                single = cfg.single(model)
+                out.setdefault(model, set()).add(calibration_version(single, prompt))
+    return {k: sorted(v) for k, v in sorted(out.items())}

@@ -2,7 +2,9 @@
 
 In: the project's judge eval sets and similarity thresholds, the human-labelled files under
 ``data/calibration/`` and ``data/reviews/``. Out: ``keys.judge_calibration(model)`` per judge model
-(read by ``eval_run``: judge thresholds block only when calibrated) and
+(read by ``eval_run``: judge thresholds block only when calibrated, for the judge versions - model +
+rubric + prompt hash - listed in ``calibration_versions``; after a judge change the judge warns until
+this asset re-runs, which the config-change sensor requests) and
 ``keys.similarity_calibration()``.
 """
 import dagster as dg
@@ -35,7 +37,9 @@ def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfig
         for es in suite.eval_sets:
             if es.family == "judge":
                 cfg = judge.validate_judge_config(es.judge)
-                judges.setdefault(cfg.model, (cfg, suite))
+                for model in cfg.judge_models:  # each member of a panel is calibrated on its own
+                    judges.setdefault(model, (cfg.single(model), suite))
+    versions = calibration.project_judge_versions(project)
     tables, summary = [], {}
     cal_dir = project.base / "calibration"
     from eval_pipeline.inference.provenance import provenance_counts, provenance_label
@@ -59,10 +63,12 @@ def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfig
         from eval_pipeline.noise.floor import labelled_review_metrics
 
         result.metrics.update(labelled_review_metrics(project.base, judge_model=model, project=project, min_n=20))
-        ok, reasons = calibration.calibration_gate(result.metrics, cfg.min_calibration)
+        ok, reasons = calibration.calibration_gate(result.metrics, cfg.min_calibration, use=cfg.calibration_gate)
         for k, v in prov.items():
             all_prov[k] = all_prov.get(k, 0) + v
-        payload = {"judge_model": model, "metrics": result.metrics, "may_block": ok, "reasons": reasons,
+        # Valid for these judge versions (model + rubric + prompt of each eval set using the judge): a change re-calibrates.
+        payload = {"judge_model": model, "calibration_versions": versions.get(model, []), "calibration_gate": cfg.calibration_gate,
+                   "metrics": result.metrics, "may_block": ok, "reasons": reasons,
                    "judge_failures": result.judge_failures, "cost_usd": result.cost_usd,
                    "verdict_provenance": prov, "live_verdicts_only": set(prov) <= {"live"},
                    "verdicts": provenance_label(prov, llm.recordings_label())}

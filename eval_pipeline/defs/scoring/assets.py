@@ -18,27 +18,28 @@ from eval_pipeline.storage import keys
 GROUP = "scoring"
 
 
-def judge_calibration_status(wh, es, live_run: bool = False) -> tuple[bool, str]:
+def judge_calibration_status(wh, es, live_run: bool = False, suite=None) -> tuple[bool, str]:
     """May this judge eval set's thresholds block? Reads the latest judge_calibration result.
 
     ``live_run``: the run's answers are all live; a calibration computed from replayed or
-    synthetic verdicts (``live_verdicts_only: false``) then never lets the judge block."""
+    synthetic verdicts (``live_verdicts_only: false``) then never lets the judge block. A calibration
+    of another judge version (model, rubric or prompt changed) never does either
+    (:func:`eval_pipeline.evaluators.calibration.may_block`)."""
     import json
 
     from eval_pipeline.evaluators import calibration, judge
 
     cfg = judge.validate_judge_config(es.judge)
-    if cfg.min_calibration is None:
-        return True, "no minimum calibration required"
-    key = keys.judge_calibration(cfg.model)
-    if not wh.exists(key):
-        return False, f"no calibration for judge {cfg.model} yet (materialize judge_calibration)"
-    payload = json.loads(wh.read_bytes(key))
-    if live_run and payload.get("live_verdicts_only") is False:
-        return False, (f"judge {cfg.model} was calibrated on non-live verdicts ({payload.get('verdicts', 'replay')}); "
-                       f"materialize judge_calibration with a live provider")
-    ok, reasons = calibration.calibration_gate(payload["metrics"], cfg.min_calibration)
-    return ok, "calibrated" if ok else "; ".join(reasons[:3])
+    prompt = judge.load_prompt(cfg, base_dir=suite.file.parent) if suite is not None else None  # the version includes it
+    notes = []
+    for model in cfg.judge_models:  # a panel blocks only when every member is calibrated
+        key = keys.judge_calibration(model)
+        payload = json.loads(wh.read_bytes(key)) if cfg.min_calibration is not None and wh.exists(key) else None
+        ok, note = calibration.may_block(payload, cfg.single(model), prompt, live_run)
+        if not ok:
+            return False, note
+        notes.append(note)
+    return True, notes[0] if len(notes) == 1 else "; ".join(f"{m}: {n}" for m, n in zip(cfg.judge_models, notes))
 
 
 @partitioned_asset(
@@ -64,7 +65,7 @@ def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
             continue  # family not run in this partition (e.g. the judge runs weekly)
         m = scoring.set_metrics(s, es)
         metrics_by_set[(suite.name, es.name)] = m
-        may_block, note = judge_calibration_status(p.wh, es, live_run) if es.family == "judge" else (True, "")
+        may_block, note = judge_calibration_status(p.wh, es, live_run, suite) if es.family == "judge" else (True, "")
         results.extend(scoring.apply_thresholds(suite, es, m, may_block, note))
     resp_prov, judge_prov = (read_stage_provenance(p.wh, stage, p.date, p.mv_key) for stage in ("responses", "judge"))
     has_judge = len(scores) and (scores["family"] == "judge").any()
