@@ -6,7 +6,8 @@
    * ``low_margin`` - a dimension's median is strictly within ``margin`` (0.5) of its threshold;
    * ``judge_similarity_disagree`` - the judge passes every thresholded dimension but the
      cosine check fails, or the other way round;
-   * ``judge_failed`` - some judge repeats were ``judge_unparseable`` / ``judge_refusal``.
+   * ``judge_failed`` - some judge repeats were ``judge_unparseable`` / ``judge_refusal``;
+   * ``judges_disagree`` - the judges of a panel (``judge.models``) disagree on a dimension.
 
 2. :func:`export_review` writes the items as JSONL (nested) or CSV (flat; ``human_label.<dim>``
    columns) with empty ``human_label`` / ``human_expected`` / ``human_notes`` fields.
@@ -96,6 +97,8 @@ def select_for_review(
             e["spread"][r.metric[: -len("_spread")]] = val
         elif r.metric in (STATUS_UNPARSEABLE, STATUS_REFUSAL) and val:
             e["failures"][r.metric] = int(val)
+        elif r.metric == "panel_disagreement_count" and val:  # a judge panel split (judge/panel.py)
+            e["panel"] = [x for x in str(r.reason).split("; ") if x]
     cosine: dict[tuple, tuple[float | None, bool | None]] = {}
     if similarity_rows is not None and not similarity_rows.empty:
         sim = similarity_rows[similarity_rows["metric"] == cosine_metric]
@@ -125,6 +128,7 @@ def select_for_review(
                 reasons.append(f"judge_similarity_disagree: {side} (cosine {cos:.3f})" if cos is not None else f"judge_similarity_disagree: {side}")
         for status, n in e["failures"].items():
             reasons.append(f"judge_failed: {n} judge repeat(s) {status}")
+        reasons.extend(e.get("panel", []))
         if not reasons:
             continue
         i = sample_by_key.get(k)

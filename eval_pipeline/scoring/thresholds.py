@@ -44,6 +44,13 @@ def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
     out = metrics.eval_set_metrics(scores)
     if es.family == "judge" and not scores.empty:
         cfg = judge.validate_judge_config(es.judge)
+        if cfg.is_panel:  # inter-judge agreement of the panel, per dimension (Krippendorff's alpha)
+            from eval_pipeline.evaluators.judge.panel import DISAGREEMENT_METRIC, panel_agreement, votes_by_judge
+
+            for name, a in panel_agreement(votes_by_judge(scores, cfg), cfg).items():
+                out[f"{name}.panel_alpha"] = metrics.metric_value(a["alpha"], *a["alpha_ci"], n=a["n"], judges=a["judges"], test=a["test"])
+            dis = scores[(scores["metric"] == DISAGREEMENT_METRIC) & scores["value"].notna()]
+            out["panel_disagreements"] = metrics.metric_value(int((dis["value"] > 0).sum()), n=len(dis))
         if cfg.mode == "pairwise":
             s = judge.summarize_pairwise(scores)
             lo, hi = s["win_rate_ci"]

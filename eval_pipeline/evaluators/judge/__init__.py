@@ -28,6 +28,8 @@ The stages, one module each, in the order a run uses them:
 6. :mod:`.length_control` - verbosity bias: the length-controlled win rate (logistic regression
    of the pairwise outcome on the length difference, AlpacaEval 2.0 style) and, pointwise, the
    score-vs-length Spearman per dimension with a length-adjusted mean.
+7. :mod:`.panel` - a judge panel (``judge.models``): independent judges, mean / majority verdict,
+   Krippendorff's alpha per dimension, disagreements to the review queue.
 
 :mod:`.samples` reads the graded-samples frame. :func:`score` dispatches on ``config.mode``.
 """
@@ -66,6 +68,12 @@ def score(
     samples: pd.DataFrame, config: JudgeConfig, execute: Executor, *,
     prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Dispatch on ``config.mode`` to :func:`score_pointwise` or :func:`score_pairwise`."""
+    """Dispatch on ``config.mode`` to :func:`score_pointwise` or :func:`score_pairwise`; a panel
+    (``judge.models``) to :func:`.panel.score_panel` (the second item is then every judge's score rows)."""
+    if config.is_panel:
+        from eval_pipeline.evaluators.judge.panel import score_panel
+
+        rows, per_judge = score_panel(samples, config, execute, prompt=prompt, keys=keys)
+        return rows, pd.concat(list(per_judge.values()), ignore_index=True)
     fn = score_pairwise if config.mode == "pairwise" else score_pointwise
     return fn(samples, config, execute, prompt=prompt, keys=keys)
