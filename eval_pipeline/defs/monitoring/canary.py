@@ -8,8 +8,8 @@ Why hourly partitions and not a sensor over new traffic files: an hour is then a
 knows - it can be backfilled, re-run when late files arrive (re-materialize that hour), and every
 hour's verdict is a materialization with its metadata, so the rollout's hourly story is the
 partition list of ``canary_analysis`` in the UI. A file sensor would need its own cursor and
-de-duplication and shows no per-hour view; the hourly schedule (``canary_hourly_schedule``, a few
-minutes after each hour) runs the last complete hour instead.
+de-duplication and shows no per-hour view; the hourly schedule (``canary_hourly_schedule`` in
+``schedules.py``, a few minutes after each hour) runs the last complete hour instead.
 
 A verdict of ``promote`` or ``roll back`` is appended to the alert log and POSTed to
 ``EVAL_ALERT_WEBHOOK_URL`` (the ``eval_failure_sensor`` mechanism, :func:`defs.sensors.post_alert`)
@@ -22,7 +22,6 @@ import os
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.jobs import asset_job
 from eval_pipeline.defs.monitoring.assets import GROUP, md_table
 from eval_pipeline.defs.partitions import START_DATE
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
@@ -166,15 +165,3 @@ def canary_not_rolled_back(context: dg.AssetCheckExecutionContext, warehouse: Wa
     return dg.AssetCheckResult(passed=rolled.empty, severity=dg.AssetCheckSeverity.ERROR,
                                metadata={"rolled_back": dg.MetadataValue.md(md_table(rolled, 20, empty="none")),
                                          "verdicts": dg.MetadataValue.md(md_table(rows, 20, empty="no canary"))})
-
-
-canary_hourly_job = asset_job(
-    "canary_hourly_job", CANARY_ASSETS, "canary", TRAFFIC_HOUR_PARTITIONS,
-    description="Canary analysis of one hour of production traffic: hourly cohorts, then the sequential comparison of "
-    "every canary version with production (verdict, alert log, webhook, blocking check).")
-
-canary_hourly_schedule = dg.build_schedule_from_partitioned_job(
-    canary_hourly_job, name="canary_hourly_schedule", minute_of_hour=int(os.environ.get("EVAL_CANARY_MINUTE", "5")),
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Every hour (minute EVAL_CANARY_MINUTE, default 05): the canary analysis of the last complete hour. "
-    "STOPPED by default; turn on in the UI or with `dagster schedule start -w workspace.yaml canary_hourly_schedule`.")

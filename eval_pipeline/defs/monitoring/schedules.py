@@ -8,6 +8,9 @@ monitoring_daily_job         date         traffic_sample, online_scores, feedbac
 monitoring_daily_schedule    -            runs the job for *yesterday* (the last complete day) at
                                           ``EVAL_MONITORING_HOUR``:``EVAL_MONITORING_MINUTE``
                                           (default 01:30) in ``EVAL_TIMEZONE``; STOPPED by default
+canary_hourly_job            hour         traffic_hourly, canary_analysis (+ canary_not_rolled_back)
+canary_hourly_schedule       -            runs the job for the last complete hour at minute
+                                          ``EVAL_CANARY_MINUTE`` (default 05); STOPPED by default
 ===========================  ===========  =====================================================
 """
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import dagster as dg
 
 from eval_pipeline.defs.jobs import asset_job
+from eval_pipeline.defs.monitoring.canary import CANARY_ASSETS, TRAFFIC_HOUR_PARTITIONS
 from eval_pipeline.defs.monitoring.partitions import TRAFFIC_DATE_PARTITIONS
 
 MONITORING_ASSETS = ("traffic_sample", "online_scores", "feedback_metrics", "traffic_drift", "shadow_comparison")
@@ -40,5 +44,16 @@ monitoring_daily_schedule = dg.build_schedule_from_partitioned_job(
     "`dagster schedule start -w workspace.yaml monitoring_daily_schedule`.",
 )
 
-JOBS = [monitoring_daily_job]
-SCHEDULES = [monitoring_daily_schedule]
+canary_hourly_job = asset_job(
+    "canary_hourly_job", CANARY_ASSETS, "canary", TRAFFIC_HOUR_PARTITIONS,
+    description="Canary analysis of one hour of production traffic: hourly cohorts, then the sequential comparison of "
+    "every canary version with production (verdict, alert log, webhook, blocking check).")
+
+canary_hourly_schedule = dg.build_schedule_from_partitioned_job(
+    canary_hourly_job, name="canary_hourly_schedule", minute_of_hour=int(os.environ.get("EVAL_CANARY_MINUTE", "5")),
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Every hour (minute EVAL_CANARY_MINUTE, default 05): the canary analysis of the last complete hour. "
+    "STOPPED by default; turn on in the UI or with `dagster schedule start -w workspace.yaml canary_hourly_schedule`.")
+
+JOBS = [monitoring_daily_job, canary_hourly_job]
+SCHEDULES = [monitoring_daily_schedule, canary_hourly_schedule]
