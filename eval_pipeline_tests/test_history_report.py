@@ -1,7 +1,6 @@
-"""HTML report is self-contained; charts are real PNGs; markdown summary."""
+"""HTML report is self-contained and interactive (plotly.js inline once); charts are real PNGs; markdown summary."""
 from __future__ import annotations
 
-import base64
 import re
 
 import numpy as np
@@ -17,30 +16,25 @@ from eval_pipeline.history.stats import regression_report
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_html_report_is_self_contained_with_embedded_charts():
+def test_html_report_is_self_contained_interactive_and_shows_verdicts_and_alerts():
     rng = np.random.default_rng(0)
     p = sim.sample_pass_probabilities(400, rng=rng)
-    cats = np.array(["x", "y"])[np.arange(400) % 2]
-    base = sim.score_frame(sim.draw_outcomes(p, 1, rng), categories=cats)
-    cand = sim.score_frame(sim.draw_outcomes(sim.shift_probabilities(p, -0.1), 1, rng), categories=cats)
+    base = sim.score_frame(sim.draw_outcomes(p, 1, rng), metric="m", eval_set="e", suite="s")
+    cand = sim.score_frame(sim.draw_outcomes(sim.shift_probabilities(p, -0.1), 1, rng), metric="m", eval_set="e", suite="s")
     rep = regression_report(cand, base)
+    rows = rep.rows[rep.rows["segment"] == "__all__"].assign(model_version="cand", date="2024-01-20", against="v")
     series = np.r_[0.8 + rng.normal(0, 0.01, 15), 0.74 + rng.normal(0, 0.01, 5)]
     dates = pd.date_range("2024-01-01", periods=20).strftime("%Y-%m-%d")
     hist = pd.DataFrame({"date": dates, "model_version": "v", "suite": "s", "eval_set": "e", "family": "d",
                          "metric": "m", "segment": "__all__", "pass_rate": series, "n_graded": 400,
-                         "n_passed": series * 400, "mean_value": series})
+                         "n_passed": series * 400, "mean_value": series, "std_value": 0.4, "n_rows": 400,
+                         "n_infra_error": 0})
     alerts = evaluate_alerts(hist, rules=AlertRules())
-    fm = pd.DataFrame({"date": ["2024-01-01", "2024-01-02"], "model_version": "v", "suite": "s",
-                       "kind": "error_category", "label": ["timeout", "rate_limited"], "n": [3, 1],
-                       "share": [0.01, 0.002], "example_reason": None})
-    html = build_history_report(regression=rep, alerts=alerts, failure_modes=fm,
-                                trends={"m pass rate (EWMA)": ewma_chart(series, x=dates)})
-    assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:)?//", html)
-    assert "http://" not in html and "https://" not in html
-    uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(uris) >= 3
-    assert all(base64.b64decode(u).startswith(PNG_MAGIC) for u in uris)
-    assert 'class="regression"' in html and "pass_rate_drop" in html
+    html = build_history_report(hist, None, production="v", alerts=alerts, comparisons=rows)
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)\s*=", html)  # no external asset
+    assert html.count("* plotly.js v") == 1  # plotly.js inlined once
+    assert 'class="num regression"' in html and "pass_rate_drop" in html and 'class="alert-link" href="#c-s-e-m"' in html
+    assert '<div class="chart metric-chart" id="c-s-e-m">' in html
 
 
 def test_chart_functions_return_png_and_markdown_is_small():

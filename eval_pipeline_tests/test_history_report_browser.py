@@ -172,3 +172,31 @@ def test_single_date_history_is_a_point_on_a_date_axis(tmp_path, browser):
     assert pts == ["2026-11-20"]
     page.locator(".metric-chart").first.screenshot(path=str(ARTIFACTS / "history_report_single_date.png"))
     page.close()
+
+
+def test_older_versions_start_hidden_and_a_legend_click_draws_line_and_band(tmp_path, browser):
+    """With many versions the page draws production + the 5 latest; the others are one legend click away
+    (their band gets its data on that click); ``#all`` draws every version."""
+    from eval_pipeline.history.report_page import build_report_html
+    from eval_pipeline_tests.report_synthetic import synthetic_history
+
+    h = synthetic_history(n_versions=8, n_metrics=3, n_days=30, n=200)
+    path = tmp_path / "many.html"
+    path.write_text(build_report_html(h["scores"], h["ops"], production=h["versions"][0], events=h["events"]))
+    page, outside, errors = _open(browser, path)
+    assert outside == [] and errors == []
+    cid = page.locator("div.metric-chart").first.get_attribute("id")
+    old = h["versions"][1]  # the oldest non-production version: hidden
+    get = f"""() => document.getElementById('{cid}').data.filter(t => t.legendgroup === '{old}')
+              .map(t => [t.fill || 'line', t.visible, t.x.length])"""
+    assert sorted(page.evaluate(get)) == [["line", "legendonly", 30], ["toself", "legendonly", 0]]
+    page.locator(f"#{cid} g.legend g.traces", has_text=old).first.click()
+    page.wait_for_function(f"() => ({get})().every(t => t[1] === true && t[2] > 0)", timeout=5000)
+    assert sorted(page.evaluate(get)) == [["line", True, 30], ["toself", True, 60]]
+    page.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(path.as_uri() + "#all")
+    page.wait_for_function("window.reportStatus && window.reportStatus.done_ms !== null", timeout=60_000)
+    vis = page.evaluate(f"() => document.getElementById('{cid}').data.filter(t => t.legendgroup && t.legendgroup.startsWith('bot-')).map(t => t.visible)")
+    assert len(vis) == 16 and all(v is True for v in vis)
+    page.close()

@@ -51,17 +51,24 @@ def chart_id(suite: str, eval_set: str, metric: str) -> str:
 
 
 def quantum(values: np.ndarray) -> float:
-    """Unit of the integer encoding: 4 significant digits of the largest absolute value."""
+    """Unit of the integer encoding: a thousandth of the decade above the largest absolute value
+    (pass rates: 0.001 = 0.1 point; 0.35 s latency: 1 ms; 0.0004 USD: 1e-6 USD)."""
     finite = np.abs(values[np.isfinite(values)])
     top = float(finite.max()) if finite.size else 0.0
     if top == 0:
         return 1e-3
-    return 10.0 ** (math.floor(math.log10(top)) - 3)
+    return 10.0 ** (math.ceil(math.log10(top)) - 3)
 
 
 def _ints(values: np.ndarray, q: float) -> list:
-    out = np.round(values / q)
-    return [None if not np.isfinite(v) else int(v) for v in out]
+    out = np.round(np.asarray(values, dtype=float) / q)
+    ok = np.isfinite(out)
+    if ok.all():
+        return out.astype(np.int64).tolist()
+    res = out.astype(object)
+    res[~ok] = None
+    res[ok] = out[ok].astype(np.int64).tolist()
+    return res.tolist()
 
 
 def _x_encoding(idx: np.ndarray) -> dict:
@@ -110,7 +117,7 @@ def _limits(g: pd.DataFrame, measure: str, rules, date_index: dict[str, int], q:
         how = f"Shewhart, 3 sigma of the first {min(b, len(g))} of the last {len(g)} runs"
     if not np.isfinite(ch["ucl"].to_numpy(float)).any():
         return None
-    idx = np.array([date_index[d] for d in g["date"]])
+    idx = g["_di"].to_numpy()
     return {**_x_encoding(idx), "lcl": _ints(ch["lcl"].to_numpy(float), q), "ucl": _ints(ch["ucl"].to_numpy(float), q),
             "center": _ints(ch["center"].to_numpy(float)[:1], q)[0], "how": how}
 
@@ -125,7 +132,7 @@ def metric_charts(scores: pd.DataFrame, date_index: dict[str, int], version_inde
     s = scores[scores["segment"] == SEGMENT_ALL]
     if s.empty:
         return []
-    s = s.sort_values(["suite", "eval_set", "metric", "model_version", "date"])
+    s = s.sort_values(["suite", "eval_set", "metric", "_vi", "_di"])
     al = alerts if alerts is not None and len(alerts) else None
     charts = []
     for (suite, eval_set, family, metric), g in s.groupby(SERIES_KEYS, sort=True):
@@ -135,10 +142,10 @@ def metric_charts(scores: pd.DataFrame, date_index: dict[str, int], version_inde
         q = quantum(np.concatenate([val, hi]))
         g = g.assign(_v=val, _lo=lo, _hi=hi)
         series = []
-        for mv, h in g.groupby("model_version", sort=False):
-            idx = np.array([date_index[d] for d in h["date"]])
+        for vi, h in g.groupby("_vi", sort=True):
+            idx = h["_di"].to_numpy()
             v = h["_v"].to_numpy(float)
-            series.append({"v": version_index[mv], **_x_encoding(idx), "y": _ints(v, q),
+            series.append({"v": int(vi), **_x_encoding(idx), "y": _ints(v, q),
                            "lo": _ints(v - h["_lo"].to_numpy(float), q), "hi": _ints(h["_hi"].to_numpy(float) - v, q),
                            "n": _n_encoding(h["n_graded"].to_numpy())})
         chart = {"id": chart_id(suite, eval_set, metric), "suite": suite, "eval_set": eval_set, "family": family,
@@ -162,37 +169,36 @@ def ops_charts(ops: pd.DataFrame, date_index: dict[str, int], version_index: dic
     """One chart per ops field over the per-run roll-up (suite ``__all__``), every version a line."""
     if ops is None or ops.empty:
         return []
-    o = ops[(ops["suite"] == ALL) & (ops["eval_set"] == ALL)].sort_values(["model_version", "date"])
+    o = ops[(ops["suite"] == ALL) & (ops["eval_set"] == ALL)].sort_values(["_vi", "_di"])
     out = []
     for field, title in OPS_FIELDS.items():
         if field not in o or not o[field].notna().any():
             continue
         q = quantum(o[field].to_numpy(float))
         series = []
-        for mv, h in o.groupby("model_version", sort=True):
-            idx = np.array([date_index[d] for d in h["date"]])
+        for vi, h in o.groupby("_vi", sort=True):
+            idx = h["_di"].to_numpy()
             n = h["n_responses"] - (h["n_infra_error"] if field != "infra_error_rate" else 0)
-            series.append({"v": version_index[mv], **_x_encoding(idx), "y": _ints(h[field].to_numpy(float), q),
+            series.append({"v": int(vi), **_x_encoding(idx), "y": _ints(h[field].to_numpy(float), q),
                            "n": _n_encoding(n.to_numpy())})
         out.append({"id": f"ops-{field}", "field": field, "title": title, "q": q, "series": series})
     return out
 
 
-def failure_charts(scores: pd.DataFrame, ops: pd.DataFrame | None, date_index: dict[str, int],
-                   version_index: dict[str, int], top: int = 8) -> list[dict]:
-    """Per eval set and version: failed samples per check / dimension and errors per date (stacked).
+def failure_charts(scores: pd.DataFrame, ops: pd.DataFrame | None, versions: list[int], top: int = 8) -> list[dict]:
+    """Per eval set and version (``versions``: indices): failed samples per check / dimension and errors per date.
 
     From the aggregates: ``n_graded - n_passed`` of each pass/fail metric (overall segment;
     auxiliary ``check.suffix`` rows left out) and ``n_infra_error`` / ``n_model_error`` of ops.
     The ``top`` largest labels of the eval set are kept, the rest summed as ``other``."""
-    s = scores[(scores["segment"] == SEGMENT_ALL) & scores["pass_rate"].notna()
+    cols = ["_di", "_vi", "suite", "eval_set", "label", "count"]
+    s = scores[(scores["segment"] == SEGMENT_ALL) & scores["pass_rate"].notna() & scores["_vi"].isin(versions)
                & ~scores["metric"].str.contains(".", regex=False)]
-    frames = [s.assign(label=s["family"] + ":" + s["metric"], count=s["n_graded"] - s["n_passed"])
-              [["date", "model_version", "suite", "eval_set", "label", "count"]]]
+    frames = [s.assign(label=s["family"] + ":" + s["metric"], count=s["n_graded"] - s["n_passed"])[cols]]
     if ops is not None and len(ops):
-        o = ops[(ops["eval_set"] != ALL)]
+        o = ops[(ops["eval_set"] != ALL) & ops["_vi"].isin(versions)]
         for col, label in (("n_infra_error", "error:infrastructure"), ("n_model_error", "error:model")):
-            frames.append(o.assign(label=label, count=o[col])[["date", "model_version", "suite", "eval_set", "label", "count"]])
+            frames.append(o.assign(label=label, count=o[col])[cols])
     f = pd.concat(frames, ignore_index=True)
     f = f[f["count"].fillna(0) > 0]
     out = []
@@ -200,22 +206,31 @@ def failure_charts(scores: pd.DataFrame, ops: pd.DataFrame | None, date_index: d
         keep = list(g.groupby("label")["count"].sum().nlargest(top).index)
         g = g.assign(label=g["label"].where(g["label"].isin(keep), "other"))
         labels = keep + (["other"] if (g["label"] == "other").any() else [])
+        wide = g.groupby(["_vi", "_di", "label"])["count"].sum().unstack("label", fill_value=0)
+        wide = wide.reindex(columns=labels, fill_value=0)
         per_version = []
-        for mv, h in g.groupby("model_version", sort=True):
-            pv = h.pivot_table(index="date", columns="label", values="count", aggfunc="sum", fill_value=0)
-            pv = pv.reindex(columns=labels, fill_value=0).sort_index()
-            idx = np.array([date_index[d] for d in pv.index])
-            per_version.append({"v": version_index[mv], **_x_encoding(idx),
-                                "counts": [[int(c) for c in pv[lab]] for lab in labels]})
+        for vi, h in wide.groupby(level="_vi", sort=True):
+            idx = h.index.get_level_values("_di").to_numpy()
+            per_version.append({"v": int(vi), **_x_encoding(idx),
+                                "counts": [h[lab].to_numpy(np.int64).tolist() for lab in labels]})
         out.append({"id": chart_id(suite, eval_set, "failures"), "suite": suite, "eval_set": eval_set,
                     "labels": labels, "versions": per_version})
     return out
 
 
+def default_visible(scores: pd.DataFrame, production: str | None, versions: list[str], recent: int = 5) -> list[int]:
+    """Versions drawn when the page opens: production and the ``recent`` versions with the latest runs
+    (the others are in every legend, one click away; ``#all`` in the URL draws every version)."""
+    last = scores.groupby("model_version")["date"].max()
+    others = sorted((v for v in last.index if v != production), key=lambda v: (last[v], v), reverse=True)
+    keep = ([production] if production in versions else []) + others[:recent]
+    return sorted(versions.index(v) for v in keep)
+
+
 def judge_change_events(scores: pd.DataFrame) -> pd.DataFrame:
     """Judge changes from a judge-identity column of ``score_history`` when the history has one
-    (any text column named ``judge*``): a change of its value between consecutive runs of a version."""
-    cols = [c for c in scores.columns if c.startswith("judge") and scores[c].dtype == object]
+    (any non-numeric column named ``judge*``, e.g. ``judge_identity``): a change of its value between consecutive runs of a version."""
+    cols = [c for c in scores.columns if c.startswith("judge") and not pd.api.types.is_numeric_dtype(scores[c])]
     rows = []
     for col in cols:
         s = scores[scores[col].notna()].drop_duplicates(["model_version", "eval_set", "date", col])
@@ -234,23 +249,32 @@ def build_report_data(scores: pd.DataFrame, ops: pd.DataFrame | None, *, product
     from eval_pipeline.history.alerts import AlertRules
 
     rules = rules or AlertRules()
-    scores = scores.assign(date=scores["date"].astype(str))
-    ops = ops.assign(date=ops["date"].astype(str)) if ops is not None else None
+    scores = scores.assign(date=scores["date"].astype(str), model_version=scores["model_version"].astype(str))
+    if ops is not None:
+        ops = ops.assign(date=ops["date"].astype(str), model_version=ops["model_version"].astype(str))
     dates = sorted(set(scores["date"]) | (set(ops["date"]) if ops is not None else set()))
     versions = sorted(set(scores["model_version"]) | (set(ops["model_version"]) if ops is not None else set()))
     if production in versions:  # production first: it gets the first colour and the limits
         versions = [production] + [v for v in versions if v != production]
     date_index = {d: i for i, d in enumerate(dates)}
     version_index = {v: i for i, v in enumerate(versions)}
+
+    def coded(df: pd.DataFrame) -> pd.DataFrame:
+        return df.assign(_di=pd.Categorical(df["date"], categories=dates).codes,
+                         _vi=pd.Categorical(df["model_version"], categories=versions).codes)
+
+    scores = coded(scores)
+    ops = coded(ops) if ops is not None else None
     ev = pd.concat([e for e in (events, judge_change_events(scores)) if e is not None and len(e)]
                    or [pd.DataFrame(columns=["date", "model_version", "kind", "label"])], ignore_index=True)
     ev = ev.assign(date=ev["date"].astype(str))
     ev = ev[ev["date"].isin(date_index)]
+    visible = default_visible(scores, production, versions)
     return {
-        "dates": dates, "versions": versions, "production": production,
+        "dates": dates, "versions": versions, "production": production, "visible": visible,
         "charts": metric_charts(scores, date_index, version_index, production, rules, alerts),
         "ops": ops_charts(ops, date_index, version_index),
-        "failures": failure_charts(scores, ops, date_index, version_index),
+        "failures": failure_charts(scores, ops, visible),
         "events": [{"x": date_index[r.date], "v": version_index.get(r.model_version), "kind": r.kind, "label": r.label}
                    for r in ev.itertuples()],
     }

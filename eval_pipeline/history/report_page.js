@@ -10,6 +10,9 @@
   const DAY = 86400000;
   const EVENT_SYMBOL = {"release approved": "star", "config change": "diamond", "judge change": "square", "alert": "x"};
   const color = (v) => PALETTE[v % PALETTE.length];
+  const ALL = window.location.hash === "#all";  // #all: draw every version at once
+  const VIS = new Set(D.visible || []);
+  const vis = (v) => (ALL || VIS.has(v) ? true : "legendonly");
   const status = window.reportStatus = {total: 0, rendered: 0, traces: 0, done_ms: null, errors: []};
 
   function xs(s, n) {  // decode date indices: x0 + steps (dx) or consecutive days
@@ -51,12 +54,17 @@
       const lo = y.map((v, i) => (v === null || s.lo[i] === null ? null : v - s.lo[i] * c.q));
       const hi = y.map((v, i) => (v === null || s.hi[i] === null ? null : v + s.hi[i] * c.q));
       const nn = ns(s.n, n);
-      shown.add(s.v); allDates.push(...x);
-      traces.push({type: "scatter", mode: "lines", x: x.concat(x.slice().reverse()),
-        y: hi.concat(lo.slice().reverse()), fill: "toself", fillcolor: color(s.v), opacity: 0.15,
-        line: {width: 0}, hoverinfo: "skip", legendgroup: name, showlegend: false, name: name + " 95% interval"});
+      if (vis(s.v) === true) shown.add(s.v);
+      allDates.push(...x);
+      // the band of a hidden version is filled in when it is first shown (see fillBands)
+      const bx = x.concat(x.slice().reverse()), by = hi.concat(lo.slice().reverse());
+      const hidden = vis(s.v) !== true;
+      traces.push({type: "scatter", mode: "lines", x: hidden ? [] : bx, y: hidden ? [] : by,
+        _band: hidden ? [bx, by] : null, fill: "toself", fillcolor: color(s.v), opacity: 0.15,
+        line: {width: 0}, hoverinfo: "skip", legendgroup: name, showlegend: false, name: name + " 95% interval",
+        visible: vis(s.v)});
       traces.push({type: "scatter", mode: n > 60 ? "lines" : "lines+markers", x: x, y: y, name: name,
-        legendgroup: name, line: {color: color(s.v), width: 1.6}, marker: {size: 6},
+        legendgroup: name, line: {color: color(s.v), width: 1.6}, marker: {size: 6}, visible: vis(s.v),
         customdata: nn.map((v, i) => [v, lo[i], hi[i]]),
         hovertemplate: `%{x}<br>${name}${s.v === 0 && D.production ? " (production)" : ""}<br>${c.measure} %{y:${fmt}}` +
           `<br>95% interval [%{customdata[1]:${fmt}}, %{customdata[2]:${fmt}}]<br>n=%{customdata[0]}<extra></extra>`});
@@ -90,7 +98,7 @@
       const n = s.y.length, x = xs(s, n), name = D.versions[s.v];
       allDates.push(...x);
       traces.push({type: "scatter", mode: n > 60 ? "lines" : "lines+markers", x: x, y: scaled(s.y, c.q), name: name,
-        legendgroup: name, line: {color: color(s.v), width: 1.5}, customdata: ns(s.n, n),
+        legendgroup: name, line: {color: color(s.v), width: 1.5}, customdata: ns(s.n, n), visible: vis(s.v),
         hovertemplate: `%{x}<br>${name}<br>${c.title} %{y:.4g}<br>n=%{customdata}<extra></extra>`});
     }
     return {traces, layout: {title: {text: c.title, font: {size: 14}}, xaxis: dateAxis(allDates),
@@ -101,11 +109,23 @@
   function failureFigure(c, v) {
     const pv = c.versions.find((p) => p.v === v) || c.versions[0];
     const n = pv.counts[0].length, x = xs(pv, n);
-    const traces = c.labels.map((label, i) => ({type: "bar", x: x, y: pv.counts[i], name: label,
+    const area = n > 60;  // a year of bars is thousands of rectangles: stacked areas instead
+    const traces = c.labels.map((label, i) => ({type: area ? "scatter" : "bar", x: x, y: pv.counts[i], name: label,
+      stackgroup: area ? "f" : undefined, mode: area ? "lines" : undefined, line: area ? {width: 0.5} : undefined,
       hovertemplate: `%{x}<br>${label}: %{y} failed<extra></extra>`}));
     return {traces, layout: {barmode: "stack", title: {text: `${c.suite}/${c.eval_set}: failures of ${D.versions[pv.v]}`,
       font: {size: 14}}, xaxis: dateAxis(x), yaxis: {title: "failed samples / errors"}, height: 320,
       margin: {l: 60, r: 10, t: 40, b: 40}, legend: {font: {size: 10}}}};
+  }
+
+  function fillBands(el) {  // after a legend click: a newly shown version's band gets its data
+    const shown = new Set(el.data.filter((t) => !t._band && t.fill !== "toself" && t.visible === true)
+      .map((t) => t.legendgroup));
+    const idx = [], xs_ = [], ys_ = [];
+    el.data.forEach((t, i) => {
+      if (t._band && shown.has(t.legendgroup)) { idx.push(i); xs_.push(t._band[0]); ys_.push(t._band[1]); t._band = null; }
+    });
+    if (idx.length) Plotly.restyle(el, {x: xs_, y: ys_, visible: true}, idx);
   }
 
   const CONFIG = {displaylogo: false, responsive: true};
@@ -126,9 +146,12 @@
   async function drawAll() {
     for (const [id, make] of jobs) {
       const el = document.getElementById(id);
+      const t1 = performance.now();
       try {
         const f = make();
         await Plotly.newPlot(el, f.traces, f.layout, CONFIG);
+        el.dataset.ms = String(Math.round(performance.now() - t1));
+        if (el.on) el.on("plotly_restyle", () => fillBands(el));
         el.dataset.rendered = "1";
         el.dataset.traces = String(f.traces.length);
         status.traces += f.traces.length;

@@ -128,6 +128,17 @@ def samples_html(samples: pd.DataFrame | None, eval_set: str) -> str:
             f'<table class="samples"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
 
 
+def _visible_note(data: dict) -> str:
+    hidden = [v for i, v in enumerate(data["versions"]) if i not in set(data["visible"])]
+    if not hidden:
+        return ""
+    return (f'<p class="note" id="hidden-versions">Drawn when the page opens: production and the '
+            f'{len(data["visible"]) - (1 if data["production"] else 0)} version(s) with the latest runs; '
+            f"{len(hidden)} older version(s) are in every legend, one click away "
+            '(<a href="#all" onclick="setTimeout(() => location.reload(), 0)">draw every version</a>). '
+            "Failure modes: the drawn versions.</p>")
+
+
 def _json_script(data: dict) -> str:
     text = json.dumps(data, separators=(",", ":"), allow_nan=False)
     return text.replace("</", "<\\/")
@@ -154,6 +165,7 @@ def build_report_html(scores: pd.DataFrame, ops: pd.DataFrame | None = None, *, 
              f'{html.escape(data["dates"][0] if data["dates"] else "")} .. {html.escape(data["dates"][-1] if data["dates"] else "")}; '
              f"{len(versions)} model version(s); production: {html.escape(production or 'none')}. "
              "Click a legend entry to hide / show a version; hover a point for its n and 95% interval.</p>",
+             _visible_note(data),
              '<nav><a href="#sec-matrix">comparison</a><a href="#sec-alerts">alerts</a><a href="#sec-quality">quality</a>'
              '<a href="#sec-ops">operations</a></nav>',
              '<h2 id="sec-matrix">Every version against production (latest run)</h2>',

@@ -1,0 +1,115 @@
+"""Benchmark: the interactive history report at a year of history.
+
+    python -m eval_pipeline_tests.benchmarks.report [--versions 20] [--metrics 30] [--days 365] [--keep FILE]
+
+Synthetic aggregates (``eval_pipeline_tests/report_synthetic.py``): 20 model versions x 30 metrics
+(5 eval sets) x 365 days, every version every day (219,000 ``score_history`` rows, 43,800
+``ops_history`` rows), weekly release approvals, one config change per version, the alerts of the
+real rules (:func:`~eval_pipeline.history.alerts.evaluate_alerts`, timed apart), and the
+comparison matrix from real paired regression reports (``stats.regression_report`` of every
+version's latest run against production, 200 samples x 30 metrics, timed apart: in the pipeline
+the ``regression_report`` asset computes them per run, the report only reads them).
+
+Measured: the report build (``build_report_html``: aggregates -> JSON blob -> HTML), the file
+size, and the time from opening the file in Debian's Chromium (Playwright, headless) until the
+page reports every chart rendered (``window.reportStatus.done_ms`` set; wall clock from
+``goto``). Targets: build < 10 s, file < 10 MB, render < 5 s.
+
+Last line: ``report build_s=<b> size_mb=<s> render_s=<r>``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+TARGETS = {"build_s": 10.0, "size_mb": 10.0, "render_s": 5.0}
+CHROMIUM = "/usr/bin/chromium"
+
+
+def comparisons(n_versions: int, n_metrics: int, versions: list[str], date: str) -> pd.DataFrame:
+    """Overall rows of the paired regression report of each version's latest run vs production."""
+    from eval_pipeline.history.stats import RunRef, regression_report
+    from eval_pipeline_tests.report_synthetic import latest_run_samples
+
+    base = latest_run_samples(0, n_metrics)
+    frames = []
+    for i in range(1, n_versions):
+        rep = regression_report(latest_run_samples(i, n_metrics, seed=i), base,
+                                candidate=RunRef(date, versions[i]), baseline=RunRef(date, versions[0]))
+        rows = rep.rows[rep.rows["segment"] == "__all__"]
+        frames.append(rows.assign(model_version=versions[i], date=date, against=str(rep.baseline)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def render_seconds(path: Path) -> tuple[float, dict]:
+    """Wall time from opening the file until every chart reports rendered, and the page's status."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        t0 = time.perf_counter()
+        page.goto(path.as_uri(), timeout=120_000)
+        page.wait_for_function("window.reportStatus && window.reportStatus.done_ms !== null", timeout=120_000,
+                               polling=50)
+        seconds = time.perf_counter() - t0
+        status = page.evaluate("window.reportStatus")
+        browser.close()
+    return seconds, status
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--versions", type=int, default=20)
+    ap.add_argument("--metrics", type=int, default=30)
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--keep", help="write the report here (default: a temp file, removed)")
+    args = ap.parse_args(argv)
+
+    from eval_pipeline.history.alerts import AlertRules, evaluate_alerts
+    from eval_pipeline.history.report_page import build_report_html
+    from eval_pipeline_tests.report_synthetic import synthetic_history
+
+    t = time.perf_counter()
+    h = synthetic_history(args.versions, args.metrics, args.days)
+    gen_s = time.perf_counter() - t
+    t = time.perf_counter()
+    alerts = evaluate_alerts(h["scores"], h["ops"], AlertRules())
+    alerts_s = time.perf_counter() - t
+    t = time.perf_counter()
+    comp = comparisons(args.versions, args.metrics, h["versions"], h["dates"][-1])
+    comp_s = time.perf_counter() - t
+    print(f"synthetic aggregates: {len(h['scores']):,} score_history rows, {len(h['ops']):,} ops_history rows "
+          f"({args.versions} versions x {args.metrics} metrics x {args.days} days) in {gen_s:.1f}s")
+    print(f"outside the build: alerts {len(alerts):,} rows in {alerts_s:.1f}s; "
+          f"{len(comp):,} comparison rows (paired regression reports) in {comp_s:.1f}s")
+
+    t = time.perf_counter()
+    html = build_report_html(h["scores"], h["ops"], production=h["versions"][0], alerts=alerts,
+                             events=h["events"], comparisons=comp, title="synthetic year")
+    build_s = time.perf_counter() - t
+    out = Path(args.keep) if args.keep else Path(tempfile.mkstemp(suffix=".html")[1])
+    out.write_text(html, encoding="utf-8")
+    size_mb = out.stat().st_size / 1e6
+    try:
+        render_s, status = render_seconds(out)
+    finally:
+        if not args.keep:
+            os.unlink(out)
+    print(f"charts: {status['total']} ({status['traces']:,} traces), rendered {status['rendered']}, "
+          f"errors {len(status['errors'])}; in-page draw time {status['done_ms'] / 1000:.2f}s")
+    figures = {"build_s": build_s, "size_mb": size_mb, "render_s": render_s}
+    for key, value in figures.items():
+        ok = "ok" if value < TARGETS[key] else "OVER TARGET"
+        print(f"{key:>9}: {value:7.2f}   target < {TARGETS[key]:g}   {ok}")
+    print("peer: the PNG report it replaces held one matplotlib image per (metric, version): 600 images at this scale")
+    print(f"report build_s={build_s:.2f} size_mb={size_mb:.2f} render_s={render_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
