@@ -14,8 +14,9 @@ small built-in pool is used.
 
 Demo (``eval_pipeline demo``): :func:`write_demo_traffic` writes a few such days under the
 traffic prefix (``EVAL_TRAFFIC_PREFIX`` or ``<warehouse>/traffic``), the last one drifted
-(:func:`demo_day_config`). Not part of the serving path: no asset imports this module; it stays
-with the generator (so ~430 lines) until both move to ``eval_pipeline/demo/``.
+(:func:`demo_day_config`). Simulated canary rollouts (share ramp, degradation hour, per-metric
+effects; hourly files) are built on this generator in ``eval_pipeline/demo/rollout.py``. Not part
+of the serving path: no asset imports this module; it stays with the generator (so ~430 lines) until both move to ``eval_pipeline/demo/``.
 """
 from __future__ import annotations
 

@@ -21,7 +21,13 @@ feedback_metrics    :mod:`.scoring`: ``metrics_frame``;                ``monitor
                     ``control_chart``
 traffic_drift       :mod:`.drift`: ``compute_drift``, ``embedder``     ``traffic_drift/date=<d>/``, ``.../drift.json``
 shadow_comparison   :mod:`.shadow`: ``run_shadow``                     ``shadow_verdicts/date=<d>/``, ``.../shadow.json``
+traffic_hourly      :mod:`.hourly`: ``read_traffic_hour``,             ``traffic_hourly/date=<d>/hour=<HH>/``
+                    ``build_hour_rows``, ``cohort_windows``
+canary_analysis     :mod:`.canary`: ``analyze_canary`` (over           ``canary_verdicts/date=<d>/hour=<HH>/``,
+                    :mod:`.sequential`: mSPRT, alpha spending)        ``.../date=<d>/hour=<HH>/canary.json``
 ==================  ==============================================  ==========================================
+
+The canary assets are partitioned by hour (``defs/monitoring/canary.py``); the rest by day.
 
 :mod:`.schema` holds the log schema (``TrafficRecord``) and the stored-sample columns. The labelled
 synthetic traffic and demo days are in ``eval_pipeline/demo/synthetic_traffic.py``; the one-day
