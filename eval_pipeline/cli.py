@@ -8,6 +8,12 @@ demo        Run the nightly evaluation of the demo suite end to end, headless, o
             EVAL_PROVIDER=replay itself (unless EVAL_PROVIDER is set); its results say they rest on
             synthetic answers. Everything else needs ANTHROPIC_API_KEY or an explicit EVAL_PROVIDER.
             The driver is ``eval_pipeline/demo/driver.py``; this module only parses arguments and prints.
+run         The command a CI job runs: evaluate model versions for one date through the nightly job
+            (same assets, same Dagster instance: DAGSTER_HOME; the run shows in the UI), print a
+            PASS/FAIL table with the thresholds that decided it and the regression summary, write
+            JUnit XML (--junit) and a markdown summary ($GITHUB_STEP_SUMMARY when set). Exit 0 pass,
+            1 a blocking gate failed, 2 an error of configuration or data.
+compare     Print the regression report of CANDIDATE against BASELINE (stored runs of one date).
 validate    Load and cross-check every suite, golden-set path and the model registry.
 register    Register the registry's model versions as Dagster partitions (what the sensor does).
 """
@@ -34,6 +40,82 @@ def cmd_validate(args: argparse.Namespace) -> int:
         flags = ", ".join(x for x in ("production" if mv.production else "", "nightly" if mv.nightly else "") if x)
         print(f"model version {mv.name}: key {mv.key}, {mv.provider}/{mv.model}{' (' + flags + ')' if flags else ''}")
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import os
+
+    from eval_pipeline.project.config import ConfigError, load_project
+    from eval_pipeline.scoring import ci_report
+
+    try:
+        project = load_project()
+        date = args.date or dt.datetime.now(dt.timezone.utc).date().isoformat()
+        dt.date.fromisoformat(date)
+        families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
+        names = _versions(project, args.model_version, args.suite)
+        if args.baseline:
+            project.registry.by_name(args.baseline)
+        from eval_pipeline.defs.ci import DEFAULT_FAMILIES, evaluate, selection
+        from eval_pipeline.defs.partitions import local_instance
+
+        families = families or list(DEFAULT_FAMILIES)
+        selection(families)
+        instance = local_instance()
+        run_config = {"ops": {"model_responses": {"config": {"batch": True}}}} if args.batch else None
+        results = evaluate(instance, project, names, date, families, baseline=args.baseline, suite=args.suite, run_config=run_config,
+                           log_level="INFO" if args.verbose else "WARNING")
+    except (ConfigError, ValueError, KeyError, LookupError) as e:
+        print(f"eval-pipeline run: configuration error: {e}", file=sys.stderr)
+        return ci_report.EXIT_ERROR
+    print(ci_report.table(results))
+    if args.junit:
+        Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.junit).write_text(ci_report.junit_xml(results), encoding="utf-8")
+        print(f"JUnit XML: {args.junit}")
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as fh:
+            fh.write(ci_report.markdown(results) + "\n")
+    print(f"Dagster runs (DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}): {', '.join(r.run_id or '-' for r in results)}")
+    return ci_report.exit_code(results)
+
+
+def _versions(project, name: str | None, suite: str | None) -> list[str]:
+    """The model versions to evaluate: the one named, else the nightly ones (of ``suite``), production first."""
+    if suite is not None and suite not in project.suites:
+        raise ConfigErrorLike(f"unknown suite {suite!r}; known: {sorted(project.suites)}")
+    if name:
+        mv = project.registry.by_name(name)
+        if suite is not None and suite not in mv.suites:
+            raise ConfigErrorLike(f"model version {name!r} does not run suite {suite!r} (its suites: {mv.suites})")
+        return [mv.name]
+    mvs = sorted((m for m in project.registry.models if m.nightly and (suite is None or suite in m.suites)), key=lambda m: not m.production)
+    if not mvs:
+        raise ConfigErrorLike("no nightly model version to evaluate" + (f" for suite {suite!r}" if suite else ""))
+    return [m.name for m in mvs]
+
+
+class ConfigErrorLike(ValueError):
+    """A bad command-line choice (exit 2)."""
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from eval_pipeline.project.config import ConfigError, load_project
+    from eval_pipeline.scoring.release import regression_gate
+
+    try:
+        from eval_pipeline.defs.ci import compare
+
+        report, md = compare(load_project(), args.candidate, args.baseline, args.date)
+    except (ConfigError, ValueError, KeyError, LookupError) as e:
+        print(f"eval-pipeline compare: {e}", file=sys.stderr)
+        return 2
+    print(md)
+    gate = regression_gate(report)
+    print(f"\nregression gate: {'BLOCKS' if not gate['passed'] else 'ok'} ({gate['gate']}; {gate['n_blocking']} blocking rows)")
+    return 0 if gate["passed"] else 1
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -85,6 +167,21 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--date", help="evaluate this one date (default: the recorded demo week; other dates need "
                    "EVAL_PROVIDER=anthropic and ANTHROPIC_API_KEY, since the replay provider only has the recordings)")
     d.set_defaults(fn=cmd_demo)
+    r = sub.add_parser("run", help="evaluate model versions for one date (CI): PASS/FAIL table, JUnit XML, exit 0/1/2")
+    r.add_argument("--suite", help="only the model versions that run this suite, and only its thresholds decide")
+    r.add_argument("--model-version", help="model version name (default: every nightly version, production first)")
+    r.add_argument("--date", help="partition date YYYY-MM-DD (default: today, UTC)")
+    r.add_argument("--families", help="comma-separated score families (default: deterministic,similarity; also judge)")
+    r.add_argument("--baseline", help="compare against this model version on the same date (run first if it has no run)")
+    r.add_argument("--junit", help="write JUnit XML here")
+    r.add_argument("--verbose", action="store_true", help="Dagster's step log on the console (always in the instance's event log)")
+    r.add_argument("--batch", action="store_true", help="send the model requests through the Message Batches API (half price, slower)")
+    r.set_defaults(fn=cmd_run)
+    c = sub.add_parser("compare", help="regression report of CANDIDATE against BASELINE")
+    c.add_argument("candidate", help="model version name or partition key")
+    c.add_argument("baseline", help="model version name or partition key")
+    c.add_argument("--date", help="date of both runs (default: the latest date both were scored)")
+    c.set_defaults(fn=cmd_compare)
     sub.add_parser("validate", help="validate suites, golden-set paths and the model registry").set_defaults(fn=cmd_validate)
     sub.add_parser("register", help="register model versions as Dagster partitions").set_defaults(fn=cmd_register)
     args = ap.parse_args(argv)

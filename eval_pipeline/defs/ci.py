@@ -1,0 +1,152 @@
+"""The Dagster side of ``eval-pipeline run`` / ``compare``: one partition of the nightly job, in process.
+
+In: the project, model-version names, a date, the score families, an optional baseline name, the
+Dagster instance of ``DAGSTER_HOME``. Out: one :class:`~eval_pipeline.scoring.ci_report.CIResult`
+per model version (run artifact, quality gate, regression gate, or the error that stopped it);
+:func:`compare` returns the regression report of two stored runs.
+
+``run_partition`` executes ``nightly_eval_job`` itself (``execute_in_process``, so the run is in the
+instance's run storage under the job's name and shows in the UI, tagged ``eval/trigger=cli``) on
+the asset subset of the chosen families. The in-process executor keeps the orchestration overhead
+small (no process per step); a failed step still only skips what depends on it: the other
+families' steps run. The resources are built from the environment at call time
+(:func:`~eval_pipeline.defs.resources.build_resources`).
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import dagster as dg
+
+from eval_pipeline.scoring.ci_report import CIResult
+
+FAMILY_ASSETS = {"deterministic": "deterministic_scores", "similarity": "similarity_scores", "judge": "judge_scores"}
+DEFAULT_FAMILIES = ("deterministic", "similarity")  # the nightly job's families
+# A failing release_approval is the gate doing its job (the decision is read from the artifacts).
+GATE_STEPS = ("release_approval",)
+
+
+def _warehouse():
+    """(resource, warehouse) of ``EVAL_WAREHOUSE_URL`` read now (outside a run, so no EnvVar to resolve)."""
+    import os
+
+    from eval_pipeline.defs.resources import WarehouseResource
+
+    res = WarehouseResource(url=os.environ.get("EVAL_WAREHOUSE_URL", ""), endpoint_url=os.environ.get("EVAL_S3_ENDPOINT_URL") or None)
+    return res, res.get()
+
+
+def selection(families) -> list[str]:
+    """The nightly job's assets for ``families`` (score assets of those families only)."""
+    unknown = [f for f in families if f not in FAMILY_ASSETS]
+    if unknown:
+        raise ValueError(f"unknown famil{'ies' if len(unknown) > 1 else 'y'} {unknown}; use {sorted(FAMILY_ASSETS)}")
+    return ["golden_samples", "model_responses", *(FAMILY_ASSETS[f] for f in families), "eval_run", "regression_report", "release_approval"]
+
+
+def _job() -> dg.JobDefinition:
+    from eval_pipeline.definitions import defs
+    from eval_pipeline.defs.jobs import nightly_eval_job
+    from eval_pipeline.defs.resources import build_resources
+
+    fresh = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[nightly_eval_job], resources=build_resources())
+    return fresh.resolve_job_def(nightly_eval_job.name)
+
+
+def run_partition(instance: dg.DagsterInstance, date: str, mv_key: str, families, run_config: dict | None = None,
+                  log_level: str = "WARNING") -> dict[str, Any]:
+    """Execute the nightly job for one partition; returns run id, success, failed steps (with messages), seconds.
+    ``log_level``: of the console log only (the instance's event log, which the UI shows, keeps every event)."""
+    from eval_pipeline.defs.partitions import eval_partition_key
+
+    t0 = time.perf_counter()
+    result = _job().execute_in_process(
+        instance=instance, partition_key=eval_partition_key(date, mv_key), raise_on_error=False,
+        asset_selection=[dg.AssetKey(a) for a in selection(families)],
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},
+        tags={"eval/trigger": "cli", "eval/kind": "nightly"},
+    )
+    failed = {}
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            err = getattr(ev.event_specific_data, "error", None)
+            failed[ev.step_key] = (getattr(err, "message", "") or "").strip().splitlines()[0:3]
+    return {"run_id": result.run_id, "success": result.success, "failed": failed, "seconds": time.perf_counter() - t0}
+
+
+def evaluate(instance: dg.DagsterInstance, project, names: list[str], date: str, families, *, baseline: str | None = None,
+             suite: str | None = None, run_config: dict | None = None, log_level: str = "WARNING") -> list[CIResult]:
+    """Register and run each model version's partition (the baseline's first, when it has no run
+    for ``date``); read back its artifact and decide its gates."""
+    from eval_pipeline.defs.partitions import register_model_versions
+    from eval_pipeline.scoring.release import quality_gate, regression_gate
+    from eval_pipeline.storage import keys
+
+    reg = project.registry
+    mvs = [reg.by_name(n) for n in names]
+    base_mv = reg.by_name(baseline) if baseline else None
+    register_model_versions(instance, [m.key for m in mvs] + ([base_mv.key] if base_mv else []))
+    _, wh = _warehouse()
+    if base_mv is not None and base_mv.name not in names and not wh.exists(keys.run_artifact(date, base_mv.key)):
+        run_partition(instance, date, base_mv.key, families, run_config, log_level)
+    out = []
+    for mv in mvs:
+        res = CIResult(name=mv.name, model_version=mv.key, date=date, suite=suite, baseline=None)
+        run = run_partition(instance, date, mv.key, families, run_config, log_level)
+        res.run_id, res.seconds = run["run_id"], run["seconds"]
+        errors = {k: v for k, v in run["failed"].items() if k not in GATE_STEPS}
+        art_key = keys.run_artifact(date, mv.key)
+        if errors or not wh.exists(art_key):
+            detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()) or "no run artifact was written"
+            res.error = f"the pipeline did not complete (run {run['run_id']}): {detail}"
+            out.append(res)
+            continue
+        res.artifact = json.loads(wh.read_bytes(art_key))
+        res.quality = quality_gate(res.artifact)
+        if base_mv is not None and base_mv.key != mv.key:
+            report, _ = compare(project, mv.key, base_mv.key, date)
+            res.baseline = f"{base_mv.name} ({base_mv.key}@{date})"
+        else:
+            rep_key = keys.regression_report(date, mv.key)
+            report = json.loads(wh.read_bytes(rep_key)) if wh.exists(rep_key) else None
+            if report:
+                res.baseline = (report.get("summary") or {}).get("baseline")
+        res.regression = regression_gate(report) if report else None
+        out.append(res)
+    return out
+
+
+def compare(project, candidate: str, baseline: str, date: str | None = None) -> tuple[dict[str, Any], str]:
+    """Regression report (dict, markdown) of two stored runs (model-version names or keys) on
+    ``date`` (default: the latest date both were scored). Raises LookupError when a run is missing."""
+    from eval_pipeline.history import stats
+    from eval_pipeline.history.runs import list_runs_from_files, load_run_scores
+    from eval_pipeline.history.sources import HistorySources
+
+    def key_of(name: str) -> str:
+        for m in project.registry.models:
+            if name in (m.name, m.key):
+                return m.key
+        return name  # a key of a version no longer in the registry
+
+    cand, base = key_of(candidate), key_of(baseline)
+    resource, wh = _warehouse()
+    con = wh.connect_duckdb()
+    sources = HistorySources.for_root(resource.resolved_url().rstrip("/").removeprefix("file://"))
+    runs = list_runs_from_files(con, sources.scores_glob)
+    if date is None:
+        both = set(runs.loc[runs["model_version"] == cand, "date"]) & set(runs.loc[runs["model_version"] == base, "date"])
+        if not both:
+            raise LookupError(f"no date on which both {cand} and {base} were scored; run them first (eval-pipeline run --model-version ...)")
+        date = max(both)
+    c = load_run_scores(con, sources.scores_glob, date, cand)
+    b = load_run_scores(con, sources.scores_glob, date, base)
+    for key, frame in ((cand, c), (base, b)):
+        if frame.empty:
+            raise LookupError(f"no scores for {key} on {date}; run it first (eval-pipeline run --model-version ... --date {date})")
+    configs = {name: suite.regression_config() for name, suite in project.suites.items()}
+    rep = stats.regression_report(c, b, configs, candidate=stats.RunRef(date, cand), baseline=stats.RunRef(date, base),
+                                  baseline_reason="given on the command line")
+    return json.loads(json.dumps(stats.report_dict(rep), default=str)), rep.to_markdown(max_rows=25)
