@@ -40,6 +40,7 @@ OPS_FIELDS = {  # ops_history column -> title
     "latency_p50": "latency p50 (s)", "latency_p95": "latency p95 (s)", "latency_p99": "latency p99 (s)",
     "ttft_p50": "time to first token p50 (s)", "cost_per_sample": "cost per sample (USD)",
     "infra_error_rate": "infrastructure error rate",
+    "cache_hit_rate": "prompt cache hit rate",  # ops_history columns added later are drawn when present
 }
 SERIES_KEYS = ["suite", "eval_set", "family", "metric"]
 

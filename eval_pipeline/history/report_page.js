@@ -72,7 +72,7 @@
     if (c.limits) {
       const L = c.limits, n = L.lcl.length, x = xs(L, n);
       for (const [key, label] of [["lcl", "production control limits (lower)"], ["ucl", "production control limits (upper)"]]) {
-        traces.push({type: "scatter", mode: "lines", x: x, y: scaled(L[key], c.q), name: label,
+        traces.push({type: "scatter", mode: "lines", x: x, y: scaled(L[key], c.q), name: key === "lcl" ? "production control limits" : label,
           legendgroup: "limits", showlegend: key === "lcl", line: {color: "#e67e22", width: 1, dash: "dash", shape: "hv"},
           hovertemplate: `%{x}<br>${label} %{y:${fmt}}<br>${L.how}<extra></extra>`});
       }
@@ -85,7 +85,7 @@
     }
     const ev = eventTraces(shown);
     return {traces: traces.concat(ev.traces), layout: {
-      title: {text: `${c.suite}/${c.eval_set}: ${c.metric} (${c.measure.replace("_", " ")})`, font: {size: 14}},
+      title: {text: `${c.suite}/${c.eval_set}: ${c.metric} (${c.measure.replace("_", " ")})`, font: {size: 14}, x: 0.01, xanchor: "left"},
       xaxis: dateAxis(allDates), yaxis: {tickformat: pct ? ".0%" : "", title: c.measure},
       yaxis2: {overlaying: "y", range: [0, 1], visible: false, fixedrange: true},
       shapes: ev.shapes, hovermode: "closest", margin: {l: 60, r: 10, t: 40, b: 40}, height: 360,
@@ -102,7 +102,7 @@
         hovertemplate: `%{x}<br>${name}<br>${c.title} %{y:.4g}<br>n=%{customdata}<extra></extra>`});
     }
     return {traces, layout: {title: {text: c.title, font: {size: 14}}, xaxis: dateAxis(allDates),
-      yaxis: {tickformat: c.field === "infra_error_rate" ? ".1%" : ""}, height: 300,
+      yaxis: {tickformat: c.field.endsWith("_rate") ? ".1%" : ""}, height: 300,
       margin: {l: 60, r: 10, t: 40, b: 40}, legend: {font: {size: 10}}}};
   }
 
