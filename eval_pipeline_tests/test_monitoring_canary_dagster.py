@@ -104,3 +104,20 @@ def test_hour_folders_and_timestamps_in_day_files_read_the_same(tmp_path, monkey
     assert set(windows["window"]) == {"short (1h)", "long (24h)"} and set(windows["model_version"]) == {
         ROLLOUT.canary_version, ROLLOUT.production_version}
     assert (windows["session_length"] >= 1).all() and windows["session_continuation_rate"].between(0, 1).all()
+
+
+def test_demo_rollout_ends_with_the_degraded_canary_rolled_back(tmp_path, monkeypatch):
+    from eval_pipeline.defs.resources import build_resources
+    from eval_pipeline.demo.monitoring import run_canary_demo
+
+    monkeypatch.delenv("EVAL_TRAFFIC_PREFIX", raising=False)
+    monkeypatch.delenv("EVAL_ALERT_WEBHOOK_URL", raising=False)
+    monkeypatch.setenv("EVAL_ALERT_LOG", str(tmp_path / "alerts.jsonl"))
+    resources = {**build_resources(), "warehouse": WarehouseResource(url=str(tmp_path / "wh"))}
+    out = run_canary_demo(dg.DagsterInstance.ephemeral(), day="2026-11-22", say=lambda *a: None, resources=resources)
+    story = [h["verdict"].split(" (")[0] for h in out["hours"]]
+    assert story[-1] == "roll back" and set(story[:-1]) == {"continue"} and len(story) <= 6
+    assert out["rolled_back_at"] == out["hours"][-1]["hour"] and out["hours"][-1]["check"] == "ERROR"
+    (alert,) = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert alert["verdict"] == "roll back" and alert["canary"] == out["canary"]
+    assert (tmp_path / "wh" / "traffic" / "date=2026-11-22" / "hour=00").is_dir()  # hour folders, labelled synthetic
