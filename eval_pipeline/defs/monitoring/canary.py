@@ -22,7 +22,7 @@ import os
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.monitoring.assets import GROUP, md_table
+from eval_pipeline.defs.monitoring.assets import GROUP, _partition, md_table
 from eval_pipeline.defs.partitions import START_DATE
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.monitoring.canary import analyze_canary, canaries, production_version, rollout_hours
@@ -34,21 +34,17 @@ TRAFFIC_HOUR_PARTITIONS = dg.HourlyPartitionsDefinition(start_date=f"{START_DATE
 CANARY_ASSETS = ("traffic_hourly", "canary_analysis")
 
 
-def _hour(context) -> tuple[str, str, str]:
-    """``(hour key, date, HH)`` of the partition."""
-    key = context.partition_key
+def _hour_asset(deps: tuple[str, ...] = (), **kwargs):
+    """``dg.asset`` of one traffic hour (hourly partitions, the monitoring group)."""
+    return dg.asset(partitions_def=TRAFFIC_HOUR_PARTITIONS, deps=list(deps), group_name=GROUP,
+                    kinds={"python", "parquet"}, **kwargs)
+
+
+def _hour(context, eval_config: EvalConfigResource, warehouse: WarehouseResource):
+    """``(hour key, date, HH, monitoring config, warehouse)`` of the partition."""
+    key, cfg, wh = _partition(context, eval_config, warehouse)
     t = parse_hour(key)
-    return key, t.date().isoformat(), f"{t.hour:02d}"
-
-
-def _config(eval_config: EvalConfigResource):
-    from eval_pipeline.monitoring.config import load_monitoring_config
-    from eval_pipeline.project.config import ConfigError
-
-    try:
-        return load_monitoring_config(eval_config.data_dir or None)
-    except (ConfigError, ValueError) as e:
-        raise dg.Failure(f"invalid monitoring config: {e}") from None
+    return key, t.date().isoformat(), f"{t.hour:02d}", cfg, wh
 
 
 def read_hours(wh, hours: list[str]) -> pd.DataFrame:
@@ -65,8 +61,7 @@ def read_hours(wh, hours: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-@dg.asset(
-    partitions_def=TRAFFIC_HOUR_PARTITIONS, group_name=GROUP, kinds={"python", "parquet"},
+@_hour_asset(
     description="One hour of production logs (date=YYYY-MM-DD/hour=HH/ folders, else the day's files filtered by "
     "timestamp) as per-request numbers and flags: latency, TTFT, feedback, error (no output), reference-free invariant "
     "and safety verdicts (run in memory on the PII-redacted text), session signals. No text is stored. Metadata: "
@@ -75,8 +70,7 @@ def read_hours(wh, hours: list[str]) -> pd.DataFrame:
 )
 def traffic_hourly(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
-    hour, day, hh = _hour(context)
-    cfg, wh = _config(eval_config), warehouse.get()
+    hour, day, hh, cfg, wh = _hour(context, eval_config, warehouse)
     frame, errors, where = read_traffic_hour(wh, hour)
     rows = build_hour_rows(frame, cfg, hour)
     uri = wh.write_table(keys.TRAFFIC_HOURLY, rows.drop(columns=["hour"]), keys.hour_partition(day, hh))
@@ -101,8 +95,8 @@ def _verdict_rows(results, hour: str) -> pd.DataFrame:
                                  "bonferroni_m", "alpha", "reason"])
 
 
-@dg.asset(
-    partitions_def=TRAFFIC_HOUR_PARTITIONS, group_name=GROUP, kinds={"python", "parquet"}, deps=["traffic_hourly"],
+@_hour_asset(
+    deps=("traffic_hourly",),
     description="Every model version serving next to production this hour, compared with it on every look since its "
     "rollout started: rates by mixture SPRT (always-valid p-values and confidence sequences, Johari et al. 2017), "
     "latency p95/p99 and TTFT by Mann-Whitney with alpha spending; Bonferroni over the gated metrics, so the false "
@@ -113,8 +107,7 @@ def canary_analysis(context: dg.AssetExecutionContext, eval_config: EvalConfigRe
                     warehouse: WarehouseResource) -> dg.MaterializeResult:
     from eval_pipeline.defs.sensors import post_alert
 
-    hour, day, hh = _hour(context)
-    cfg, wh = _config(eval_config), warehouse.get()
+    hour, day, hh, cfg, wh = _hour(context, eval_config, warehouse)
     ccfg = cfg.canary
     hours = previous_hours(hour, ccfg.lookback_hours)
     rows = read_hours(wh, hours)
