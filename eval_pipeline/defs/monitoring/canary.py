@@ -112,7 +112,7 @@ def canary_analysis(context: dg.AssetExecutionContext, eval_config: EvalConfigRe
     hours = previous_hours(hour, ccfg.lookback_hours)
     rows = read_hours(wh, hours)
     results = []
-    prod = production_version(rows[rows["hour"] == hour], ccfg) if len(rows) else None
+    prod = production_version(rows, ccfg) if len(rows) else None  # most traffic over the lookback window
     if prod is not None:
         for canary in canaries(rows, prod, hour):
             results.append(analyze_canary(rows, canary, prod, rollout_hours(rows, canary, hours), ccfg))
