@@ -140,7 +140,8 @@ def test_pointwise_median_spread_and_threshold():
     ])
     ex = FakeExecutor(scripted({"ANS-GOOD": [5, 4, 5], "ANS-SPLIT": [2, 5, 4], "ANS-BAD": [1, 2, 1]}))
     rows, verdicts = J.score_pointwise(samples, cfg(), ex)
-    assert list(rows.columns) == SCORE_COLUMNS
+    assert list(rows.columns) == SCORE_COLUMNS + ["judge_model", "rubric_hash"]  # + the judge identity (history)
+    assert set(rows.judge_model) == {cfg().model} and rows.rubric_hash.nunique() == 1
     assert len(ex.requests) == 9 and ex.batches == [9]
     get = lambda sid, m: rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
     assert get("s0", "accuracy").value == 5 and bool(get("s0", "accuracy").passed)

@@ -283,11 +283,26 @@ def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> li
 def control_chart_for(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
     """The configured control chart over the last ``control_window`` points of one pass-rate series.
 
+    A judge series breaks at every judge change (``judge_model`` / ``rubric_hash`` columns of
+    ``score_history``): limits are recomputed per judge (:func:`~eval_pipeline.history.control_charts.segmented_chart`)
+    and the chart has a ``judge_change`` marker column.
+
     Centre: the pooled baseline pass rate; sigma: ``control_sigma`` if set, else the larger of the
     binomial sigma from n (floored, never 0) and the baseline points' standard deviation; the limits
     include the centre's standard error. Without counts, the baseline mean / standard deviation
     (a constant baseline then has no limits and flags nothing)."""
     g = g.tail(rules.control_window)
+    if "judge_model" in g and g["judge_model"].notna().any():
+        from eval_pipeline.history.control_charts import segmented_chart
+        from eval_pipeline.history.judge_changes import judge_segments
+
+        seg = judge_segments(g["judge_model"], g["rubric_hash"])
+        if seg.max() > 0:
+            return segmented_chart(lambda sub: _one_chart(sub, rules), g, seg, baseline=rules.control_baseline_points)
+    return _one_chart(g, rules)
+
+
+def _one_chart(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
     b = rules.control_baseline_points
     k, n = _counts(g)
     center, sigma, se = binomial_baseline(k, n, baseline=b)

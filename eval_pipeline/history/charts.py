@@ -51,6 +51,10 @@ def trend_chart_png(chart: pd.DataFrame, title: str = "", ylabel: str = "pass ra
     ax.plot(x, chart["center"], "--", color="#7f8c8d", lw=1, label="centre")
     ax.step(x, chart["ucl"], where="mid", color="#e67e22", lw=1, label="control limits")
     ax.step(x, chart["lcl"], where="mid", color="#e67e22", lw=1)
+    if "judge_change" in chart and chart["judge_change"].fillna(False).astype(bool).any():
+        changes = np.asarray(x)[chart["judge_change"].fillna(False).to_numpy(dtype=bool)]
+        for i, xc in enumerate(changes):  # the trend breaks here: limits recomputed after a judge change
+            ax.axvline(xc, color="#8e44ad", ls=":", lw=1.5, label="judge changed" if i == 0 else None)
     flagged = chart["out_of_control"].to_numpy(dtype=bool)
     if flagged.any():
         xs = np.asarray(x)[flagged]

@@ -148,6 +148,29 @@ def cusum_chart(values, *, baseline: int = 7, k: float = 0.5, h: float = 5.0, ce
 CHARTS = {"shewhart": shewhart_chart, "ewma": ewma_chart, "cusum": cusum_chart}
 
 
+def segmented_chart(build, frame: pd.DataFrame, segments, *, baseline: int = 7) -> pd.DataFrame:
+    """A chart that breaks where the measuring instrument changed (e.g. a judge change).
+
+    ``build(sub_frame) -> chart frame`` is run on each run of equal ``segments`` values separately, so
+    every segment has its own centre and limits from its own first ``baseline`` points; the frames are
+    concatenated with ``segment`` and ``judge_change`` (True at the first point of every later segment:
+    the chart's marker). The baseline points of a later segment are never flagged (they set its limits)."""
+    seg = np.asarray(segments)
+    parts = []
+    for s in pd.unique(seg):
+        idx = np.flatnonzero(seg == s)
+        ch = build(frame.iloc[idx]).reset_index(drop=True)
+        ch["segment"] = int(s)
+        ch["judge_change"] = False
+        if parts:
+            ch.loc[0, "judge_change"] = True
+            base = np.arange(len(ch)) < baseline
+            ch.loc[base, "out_of_control"] = False
+            ch.loc[base, "direction"] = ""
+        parts.append(ch)
+    return pd.concat(parts, ignore_index=True) if parts else build(frame)
+
+
 def debounce(flags, k: int = 2, m: int = 3) -> np.ndarray:
     """Sustained breaches: True at point t when at least ``k`` of the last ``m`` points (t included) are flagged."""
     if not 1 <= k <= m:

@@ -11,7 +11,8 @@ Tables produced (one row per group):
 * ``score_history``: date, model_version, suite, eval_set, family, metric,
   segment (golden ``category``; :data:`SEGMENT_ALL` for the roll-up over all
   categories) -> n_rows, n_graded, n_passed, pass_rate, mean_value, std_value,
-  n_infra_error.
+  n_infra_error, judge_model, rubric_hash (the judge's identity on judge rows; NULL for other
+  families and for judge rows written before it was recorded).
 * ``ops_history``: date, model_version, suite, eval_set (``__all__`` roll-up)
   -> responses, infra / model error counts, latency and TTFT quantiles, cost, and how many
   answers were live / replayed / synthetic (``n_live`` / ``n_replay`` / ``n_synthetic``), the
@@ -31,6 +32,7 @@ NO_CATEGORY = "(none)"  # segment of rows whose golden sample has no category
 SCORE_HISTORY_COLUMNS = [
     "date", "model_version", "suite", "eval_set", "family", "metric", "segment",
     "n_rows", "n_graded", "n_passed", "pass_rate", "mean_value", "std_value", "n_infra_error",
+    "judge_model", "rubric_hash",  # the judge's identity on judge rows (NULL elsewhere): a change breaks the trend
 ]
 OPS_HISTORY_COLUMNS = [
     "date", "model_version", "suite", "eval_set", "n_responses", "n_infra_error", "n_model_error",
@@ -78,8 +80,11 @@ WITH s AS (
            CAST(suite AS VARCHAR) AS suite, CAST(eval_set AS VARCHAR) AS eval_set,
            CAST(family AS VARCHAR) AS family, CAST(metric AS VARCHAR) AS metric,
            coalesce(CAST(category AS VARCHAR), {_quote(NO_CATEGORY)}) AS category,
-           CAST(value AS DOUBLE) AS value, CAST(passed AS BOOLEAN) AS passed, infra_error
-    FROM {scores}
+           CAST(value AS DOUBLE) AS value, CAST(passed AS BOOLEAN) AS passed, infra_error,
+           CAST(judge_model AS VARCHAR) AS judge_model, CAST(rubric_hash AS VARCHAR) AS rubric_hash
+    -- UNION BY NAME adds the judge identity (NULL) to files without it (other families, older judge rows)
+    FROM (SELECT * FROM {scores} UNION ALL BY NAME SELECT CAST(NULL AS VARCHAR) AS judge_model,
+          CAST(NULL AS VARCHAR) AS rubric_hash WHERE false)
 )
 SELECT date, model_version, suite, eval_set, family, metric,
        CASE WHEN grouping(category) = 1 THEN {_quote(SEGMENT_ALL)} ELSE category END AS segment,
@@ -89,7 +94,9 @@ SELECT date, model_version, suite, eval_set, family, metric,
        avg(CAST(passed AS DOUBLE)) AS pass_rate,
        avg(value) AS mean_value,
        stddev_samp(value) AS std_value,
-       count(infra_error) AS n_infra_error
+       count(infra_error) AS n_infra_error,
+       string_agg(DISTINCT judge_model, '|' ORDER BY judge_model) AS judge_model,
+       string_agg(DISTINCT rubric_hash, '|' ORDER BY rubric_hash) AS rubric_hash
 FROM s
 GROUP BY GROUPING SETS (
     (date, model_version, suite, eval_set, family, metric, category),
@@ -236,6 +243,7 @@ def empty_table_sql(columns: list[str], types: dict[str, str] | None = None) -> 
 SCORE_HISTORY_TYPES = {
     "n_rows": "BIGINT", "n_graded": "BIGINT", "n_passed": "BIGINT", "pass_rate": "DOUBLE",
     "mean_value": "DOUBLE", "std_value": "DOUBLE", "n_infra_error": "BIGINT",
+    "judge_model": "VARCHAR", "rubric_hash": "VARCHAR",
 }
 OPS_HISTORY_TYPES = {c: "DOUBLE" for c in OPS_HISTORY_COLUMNS[4:]} | {
     "n_responses": "BIGINT", "n_infra_error": "BIGINT", "n_model_error": "BIGINT",

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.history.gating import family_measures, gate_description, gate_family, gate_rows, verdicts
+from eval_pipeline.history.judge_changes import refuse_mixed_judges
 from eval_pipeline.history.paired_tests import effect_interval, mcnemar_exact, paired_location_test
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, metric_direction
@@ -290,6 +291,8 @@ def regression_report(
                + "; it becomes the baseline once it passes or is configured as the production model version")
         return RegressionReport("no_baseline", msg, candidate, None, _empty_rows(), cfg, baseline_reason,
                                 dict(suite_configs or {}))
+    # judge rows of an eval set judged by different judges are not compared (unless both were re-judged by one)
+    candidate_scores, baseline_scores, refused = refuse_mixed_judges(candidate_scores, baseline_scores)
     pairs = pair_runs(candidate_scores, baseline_scores)
     rows: list[dict[str, Any]] = []
     configs = dict(suite_configs or {})
@@ -303,17 +306,21 @@ def regression_report(
         cfg = configs[present[0]]  # one suite (the usual case): its options are the report's options
     used = {configs.get(s, cfg).gate_procedure for s in present} or {cfg.gate_procedure}
     procedure = used.pop() if len(used) == 1 else "holm"
-    if not rows:
+    if not rows and not refused:
         msg = f"baseline {baseline or ''} shares no graded samples with the candidate; nothing to compare"
         return RegressionReport("no_overlap", msg.replace("  ", " "), candidate, baseline, _empty_rows(), cfg,
                                 baseline_reason, configs)
-    df = verdicts(pd.DataFrame(rows), cfg, procedure)[REPORT_COLUMNS]
+    df = verdicts(pd.DataFrame(rows), cfg, procedure)[REPORT_COLUMNS] if rows else pd.DataFrame(columns=REPORT_COLUMNS)
+    if refused:
+        df = pd.concat([df, pd.DataFrame(refused).reindex(columns=REPORT_COLUMNS)], ignore_index=True)
     n_reg, n_imp = int((df["verdict"] == "regression").sum()), int((df["verdict"] == "improvement").sum())
     n_gate, n_block = int(df["gating"].sum()), int(len(gate_rows(df)))
     msg = (f"{candidate or 'candidate'} vs {baseline or 'baseline'}: {n_block} blocking regression(s) among "
            f"{n_gate} gated comparisons ({cfg.gate_procedure}, alpha={cfg.alpha}, min effect "
            f"{cfg.min_effect * 100:g} points); {n_reg} regression(s), {n_imp} improvement(s) over all {len(df)} "
-           f"rows incl. drill-down")
+           f"rows incl. drill-down"
+           + (f"; {len(refused)} judge eval set(s) NOT compared: judged by different judges (re-score the baseline "
+              f"with the new judge, rescore_job)" if refused else ""))
     return RegressionReport("ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason, configs)
 
 

@@ -31,3 +31,9 @@ SCORE_COLUMNS = [
     "infra_error",     # error category of the response if it was an infrastructure failure, else null
     "evaluator_hash",  # hash of evaluator config (rubric, judge model, check config)
 ]
+# Judge score rows add the judge's identity (the history's judge columns; a change breaks the trend):
+JUDGE_IDENTITY_COLUMNS = [
+    "judge_model",     # judge model id ("a+b+c" for a panel)
+    "rubric_hash",     # hash of mode + rubric + reference use + prompt (evaluators.judge.requests.rubric_hash)
+]
+JUDGE_SCORE_COLUMNS = SCORE_COLUMNS + JUDGE_IDENTITY_COLUMNS

@@ -15,7 +15,7 @@ import pandas as pd
 from eval_pipeline.project.config import Project
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.project.suites import EvalSet, Suite
-from eval_pipeline.project.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import JUDGE_IDENTITY_COLUMNS, SCORE_COLUMNS
 
 FAMILIES = ("deterministic", "similarity", "judge")
 
@@ -36,7 +36,10 @@ def empty_scores() -> pd.DataFrame:
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS] if frames else empty_scores()
+    if not frames:
+        return empty_scores()
+    out = pd.concat(frames, ignore_index=True)
+    return out[SCORE_COLUMNS + [c for c in JUDGE_IDENTITY_COLUMNS if c in out.columns]]  # judge rows: + the judge identity
 
 
 def _graded_sets(project: Project, mv: ModelVersion, graded: pd.DataFrame, family: str) -> Iterator[tuple[Suite, EvalSet, pd.DataFrame]]:

@@ -31,7 +31,7 @@ from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_conte
 from eval_pipeline.evaluators.judge.requests import Executor
 from eval_pipeline.evaluators.judge.rows import FAMILY, _count_statuses, _excerpt, _sample_groups, _score_row, _status_totals
 from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _is_missing, _response_skip_reason, _row_ids
-from eval_pipeline.project.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
 PAIR_VERDICT_COLUMNS = [
     "row", "sample_id", "repeat", "judge_repeat", "status_ab", "status_ba",
@@ -114,7 +114,7 @@ def aggregate_pairwise(
     samples: pd.DataFrame, verdicts: pd.DataFrame, config: JudgeConfig, *,
     prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None, baseline_column: str = "baseline_text",
 ) -> pd.DataFrame:
-    """Long-format score rows from pairwise verdicts (``SCORE_COLUMNS``).
+    """Long-format score rows from pairwise verdicts (``JUDGE_SCORE_COLUMNS``: ``SCORE_COLUMNS`` + the judge identity).
 
     Per sample row: ``pairwise_win`` (value = median over judge repeats of 1 win /
     0.5 tie / 0 loss for the candidate; passed None), ``position_consistency`` (fraction of
@@ -152,7 +152,7 @@ def aggregate_pairwise(
         # Answer lengths (words): the length-controlled win rate regresses the outcome on their difference.
         out.append(_score_row(base, LENGTH_METRIC, word_count(samples["response_text"].iat[i]), None, "words of the candidate answer", None))
         out.append(_score_row(base, BASELINE_LENGTH_METRIC, word_count(samples[baseline_column].iat[i]), None, "words of the baseline answer", None))
-    return pd.DataFrame(out, columns=SCORE_COLUMNS)
+    return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
 
 
 def score_pairwise(

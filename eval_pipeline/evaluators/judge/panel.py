@@ -34,9 +34,9 @@ from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.length_control import LENGTH_METRICS
 from eval_pipeline.evaluators.judge.parse import STATUS_REFUSAL, STATUS_UNPARSEABLE
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, default_prompt
-from eval_pipeline.evaluators.judge.requests import Executor, evaluator_hash
+from eval_pipeline.evaluators.judge.requests import Executor, evaluator_hash, judge_identity
 from eval_pipeline.evaluators.judge.rows import FAMILY
-from eval_pipeline.project.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
 DISAGREE_SPREAD = 2.0
 DISAGREEMENT_METRIC = "panel_disagreement_count"
@@ -72,6 +72,7 @@ def aggregate_panel(per_judge: dict[str, pd.DataFrame], config: JudgeConfig, pro
     models = list(per_judge)
     first = per_judge[models[0]]
     h = evaluator_hash(config, prompt or default_prompt(config.mode))
+    identity = judge_identity(config, prompt or default_prompt(config.mode))  # the panel: "a+b+c"
     dims = {d.name: d for d in config.dimensions}
     decided = ["pairwise_win"] if config.mode == "pairwise" else list(dims)
     out: list[dict[str, Any]] = []
@@ -82,7 +83,7 @@ def aggregate_panel(per_judge: dict[str, pd.DataFrame], config: JudgeConfig, pro
             continue  # per-judge spreads: replaced by the across-judge spread below
         rs = [index[m].get((key, metric)) for m in models]
         vals = {m: float(r["value"]) for m, r in zip(models, rs) if r is not None and not _nan(r["value"])}
-        row = {**base, "evaluator_hash": h}
+        row = {**base, "evaluator_hash": h, **identity}
         if metric in (STATUS_UNPARSEABLE, STATUS_REFUSAL):
             row["value"] = float(sum(vals.values()))
         elif metric in LENGTH_METRICS:
@@ -107,7 +108,7 @@ def aggregate_panel(per_judge: dict[str, pd.DataFrame], config: JudgeConfig, pro
             n, why = _disagreement(key, index, models, decided, dims, config.mode)
             out.append({**row, "metric": DISAGREEMENT_METRIC, "value": float(n), "passed": None, "infra_error": None,
                         "reason": "; ".join(why) or "the judges agree"})
-    return pd.DataFrame(out, columns=SCORE_COLUMNS)
+    return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
 
 
 def vote_metric(k: int, metric: str) -> str:

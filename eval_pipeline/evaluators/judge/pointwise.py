@@ -29,7 +29,7 @@ from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_conte
 from eval_pipeline.evaluators.judge.requests import Executor
 from eval_pipeline.evaluators.judge.rows import FAMILY, _count_statuses, _excerpt, _sample_groups, _score_row, _status_totals
 from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _response_skip_reason, _row_ids, _row_value
-from eval_pipeline.project.schemas import SCORE_COLUMNS
+from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
 VERDICT_COLUMNS = [
     "row", "sample_id", "repeat", "judge_repeat", "status", "scores", "reasoning",
@@ -86,7 +86,7 @@ def aggregate_pointwise(
     samples: pd.DataFrame, verdicts: pd.DataFrame, config: JudgeConfig, *,
     prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Long-format score rows from pointwise verdicts (``SCORE_COLUMNS``).
+    """Long-format score rows from pointwise verdicts (``JUDGE_SCORE_COLUMNS``: ``SCORE_COLUMNS`` + the judge identity).
 
     Per sample row and dimension: ``value`` = median over valid judge repeats, ``passed`` =
     median >= threshold (None without a threshold or without a valid verdict); a
@@ -145,7 +145,7 @@ def aggregate_pointwise(
         ref = _row_value(samples, "expected", i)
         if isinstance(ref, str) and ref.strip():
             out.append(_score_row(base, REFERENCE_LENGTH_METRIC, word_count(ref), None, "words of the reference answer", None))
-    return pd.DataFrame(out, columns=SCORE_COLUMNS)
+    return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
 
 
 def score_pointwise(

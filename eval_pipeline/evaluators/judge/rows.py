@@ -2,7 +2,7 @@
 
 In: a graded-samples frame and its verdict frame (pointwise or pairwise), the config and the
 prompt. Out: per sample row the common columns of its score rows (key columns, ``sample_id``,
-``repeat``, ``family="judge"``, ``category``, ``evaluator_hash``) with its verdicts
+``repeat``, ``family="judge"``, ``category``, ``evaluator_hash``, ``judge_model``, ``rubric_hash``) with its verdicts
 (:func:`_sample_groups`), and one row of :data:`eval_pipeline.project.schemas.SCORE_COLUMNS` per metric
 (:func:`_score_row`), with reasons cut to an excerpt.
 """
@@ -15,7 +15,7 @@ import pandas as pd
 from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.parse import STATUS_REFUSAL, STATUS_UNPARSEABLE
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, default_prompt
-from eval_pipeline.evaluators.judge.requests import evaluator_hash
+from eval_pipeline.evaluators.judge.requests import evaluator_hash, judge_identity
 from eval_pipeline.evaluators.judge.samples import _key_columns, _row_value
 
 FAMILY = "judge"
@@ -54,6 +54,7 @@ def _sample_groups(
     """
     keys = keys or {}
     h = evaluator_hash(config, prompt or default_prompt(config.mode))
+    identity = judge_identity(config, prompt or default_prompt(config.mode))
     by_row = {r: g for r, g in verdicts.groupby("row", sort=True)}
     for i in range(len(samples)):
         base = {
@@ -63,6 +64,7 @@ def _sample_groups(
             "family": FAMILY,
             "category": _row_value(samples, "category", i),
             "evaluator_hash": h,
+            **identity,
         }
         g = by_row.get(i)
         if g is None:
