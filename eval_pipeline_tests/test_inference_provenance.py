@@ -194,7 +194,8 @@ def test_demo_replay_is_labelled_synthetic_in_run_json_metadata_and_history(inst
     wh = tmp_path / "wh"
     resources = {**build_resources(), "warehouse": WarehouseResource(url=str(wh)),
                  "llm": LLMResource(provider="replay", store_path=str(tmp_path / "store"), recordings_path=str(RECORDINGS))}
-    assert build_resources()["llm"].provider == "replay"
+    provider = build_resources()["llm"].provider  # a dg.EnvVar, read when the run starts
+    assert provider.env_var_name == "EVAL_PROVIDER" and provider.get_value() == "replay"
     sel = ["golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "judge_scores", "eval_run"]
     result = _materialize(selection=sel, partition_key=eval_partition_key(DATE, mv.key), instance=instance, resources=resources)
     assert result.success

@@ -76,11 +76,15 @@ class LLMResource(dg.ConfigurableResource):
     request_timeout_s: float = 120.0
     stream: bool = True
     store_path: str = ""
+    s3_endpoint_url: Optional[str] = None
     recordings_path: str = ""
+    seal_every: int = 200
+
+    _stores: list = PrivateAttr(default_factory=list)
 
     def provider_name(self) -> str:
         """``anthropic`` or ``replay``; raises ``dg.Failure`` for ``auto`` without a key."""
-        if self.provider == "auto":
+        if self.provider in ("auto", ""):
             if not self.api_key:
                 raise dg.Failure(AUTO_WITHOUT_KEY)
             return "anthropic"
@@ -123,22 +127,42 @@ class LLMResource(dg.ConfigurableResource):
         )
 
     def store(self, warehouse_url: str):
-        """The response store (inside a local warehouse, else ``store_path``). The read-only
-        recordings (``recordings_path``) are read in place into the store's recordings namespace:
-        served to ``replay`` only, and used to recognise old copies of them inside the store
-        (earlier versions copied them in), which a live provider then never gets either."""
+        """The response store. Its journals live in a local folder: ``store_path`` if set, else
+        ``<local warehouse>/response_store``, else (S3 warehouse) ``~/.eval_pipeline/response_store``.
+        Its segments live beside the journals for a local warehouse, and in the warehouse's bucket
+        under ``<prefix>/response_store/`` for an S3 warehouse - shared by every process and host, so
+        an answer any worker paid for is never paid again. Stores made here are closed (sealed)
+        when the step's resources are torn down.
+
+        The read-only recordings (``recordings_path``) are read in place into the store's recordings
+        namespace: served to ``replay`` only, and used to recognise old copies of them inside the
+        store (earlier versions copied them in), which a live provider then never gets either."""
         from pathlib import Path
 
+        from eval_pipeline.inference.segments import SegmentStore
         from eval_pipeline.inference.store import ResponseStore
+        from eval_pipeline.storage import keys
+        from eval_pipeline.storage.warehouse import open_backend
 
+        remote = "://" in warehouse_url and not warehouse_url.startswith("file://")
         if self.store_path:
             root = Path(self.store_path)
-        elif "://" not in warehouse_url:
-            root = Path(warehouse_url) / "response_store"
+        elif not remote:
+            root = Path(warehouse_url.removeprefix("file://")) / keys.RESPONSE_STORE
         else:
-            root = Path.home() / ".eval_pipeline" / "response_store"
+            root = Path.home() / ".eval_pipeline" / keys.RESPONSE_STORE
         root.mkdir(parents=True, exist_ok=True)
-        return ResponseStore(root, recordings=[self.recordings_path] if self.recordings_path else ())
+        segments = SegmentStore(open_backend(warehouse_url, self.s3_endpoint_url or None), keys.RESPONSE_STORE) if remote else None
+        store = ResponseStore(root, recordings=[self.recordings_path] if self.recordings_path else (), segments=segments,
+                              seal_every=self.seal_every)
+        self._stores.append(store)
+        return store
+
+    def teardown_after_execution(self, context) -> None:
+        """Close every store this resource made: a shared store seals its last answers into a segment."""
+        for store in self._stores:
+            store.close()
+        self._stores.clear()
 
 
 class EmbeddingResource(dg.ConfigurableResource):
@@ -146,23 +170,30 @@ class EmbeddingResource(dg.ConfigurableResource):
 
     model_path: str = ""
     cache_path: str = ""
+    s3_endpoint_url: Optional[str] = None
 
     def scorer(self, model_path: Optional[str], warehouse_url: str):
-        """A SimilarityScorer whose embedding cache lives beside a local warehouse (or ``cache_path``).
+        """A SimilarityScorer whose embedding cache lives beside a local warehouse (or ``cache_path``);
+        for an S3 warehouse also in its bucket under ``<prefix>/embedding_cache/`` (shared by every
+        host; the local folder, default ``~/.eval_pipeline/embedding_cache``, keeps a copy).
         Loaded models are shared within the process."""
         from pathlib import Path
 
         from eval_pipeline.evaluators.embeddings import SimilarityScorer
+        from eval_pipeline.storage import keys
+        from eval_pipeline.storage.warehouse import open_backend
 
+        remote = bool(warehouse_url) and "://" in warehouse_url and not warehouse_url.startswith("file://")
         if self.cache_path:
             cache = Path(self.cache_path)
-        elif warehouse_url and "://" not in warehouse_url:
-            cache = Path(warehouse_url) / "embedding_cache"
+        elif warehouse_url and not remote:
+            cache = Path(warehouse_url.removeprefix("file://")) / keys.EMBEDDING_CACHE
         else:
-            cache = Path.home() / ".eval_pipeline" / "embedding_cache"
+            cache = Path.home() / ".eval_pipeline" / keys.EMBEDDING_CACHE
+        shared = (open_backend(warehouse_url, self.s3_endpoint_url or None), keys.EMBEDDING_CACHE) if remote else None
         path = model_path or self.model_path or None
         model = _MODELS.get(path)
-        scorer = SimilarityScorer(path, model=model, cache_dir=cache)
+        scorer = SimilarityScorer(path, model=model, cache_dir=cache, shared_cache=shared)
         if model is None:
             _MODELS[path] = scorer.model
         return scorer
@@ -185,27 +216,54 @@ class EmbeddingResource(dg.ConfigurableResource):
 _MODELS: dict = {}
 
 
-def build_resources() -> dict:
-    """The deployment's resources: values from the environment (secrets through ``dg.EnvVar``)."""
-    return {
-        "eval_config": EvalConfigResource(data_dir=dg.EnvVar("EVAL_DATA_DIR").get_value("") or ""),
-        "warehouse": WarehouseResource(
-            url=dg.EnvVar("EVAL_WAREHOUSE_URL").get_value("") or "",
-            endpoint_url=dg.EnvVar("EVAL_S3_ENDPOINT_URL").get_value(None),
-            region=dg.EnvVar("AWS_REGION").get_value(None),
-        ),
-        "llm": LLMResource(
-            provider=os.environ.get("EVAL_PROVIDER", "auto"),
-            # The key is resolved by Dagster from the environment at run time; never logged or stored.
-            api_key=dg.EnvVar("ANTHROPIC_API_KEY") if os.environ.get("ANTHROPIC_API_KEY") else None,
-            base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
-            max_concurrency=int(os.environ.get("EVAL_MAX_CONCURRENCY", "16")),
-            store_path=os.environ.get("EVAL_RESPONSE_STORE", ""),
-            recordings_path=os.environ.get("EVAL_RECORDINGS_DIR", str(data_dir() / "recordings")),
-        ),
-        "embeddings": EmbeddingResource(model_path=os.environ.get("EVAL_EMBEDDING_MODEL", "")),
-    }
+# Deployment settings: (environment variable, default when unset). Every resource field below is
+# given ``dg.EnvVar(name)`` unconditionally, so Dagster reads the value when a run starts (in the
+# run worker), never when the code location loads: a rotated key or a moved warehouse needs no
+# redeploy. Dagster fails a run whose EnvVar is unset, so ``declare_settings()`` gives each unset
+# variable its documented default (an empty string means "not configured") - it only ever
+# *adds* a missing name, it never reads a value into the definitions.
+SETTINGS: dict[str, str] = {
+    "EVAL_DATA_DIR": "",            # suites, golden sets, models.yaml (empty: the project's data/)
+    "EVAL_WAREHOUSE_URL": "",       # folder or s3://bucket/prefix (empty: <project>/warehouse)
+    "EVAL_S3_ENDPOINT_URL": "",     # S3-compatible endpoint (empty: AWS_ENDPOINT_URL_S3 / AWS default)
+    "EVAL_PROVIDER": "",            # anthropic | replay | auto (empty: auto)
+    "ANTHROPIC_API_KEY": "",        # the secret; never logged, never stored (only its name is in run config)
+    "ANTHROPIC_BASE_URL": "",       # empty: the SDK default
+    "EVAL_MAX_CONCURRENCY": "16",   # in-flight requests per run worker
+    "EVAL_RESPONSE_STORE": "",      # local folder of the store's journals (empty: see LLMResource.store)
+    "EVAL_EMBEDDING_MODEL": "",     # sentence-transformers folder (empty: packaged MiniLM)
+    "EVAL_EMBEDDING_CACHE": "",     # local embedding-cache folder (empty: beside a local warehouse)
+}
 
+
+def declare_settings() -> None:
+    """Give every unset deployment setting its default (see :data:`SETTINGS`), so the
+    ``dg.EnvVar`` fields resolve at run time; values already set are left alone."""
+    from eval_pipeline.project.paths import PROJECT_ROOT
+
+    for name, default in {**SETTINGS, "EVAL_RECORDINGS_DIR": str(PROJECT_ROOT / "data" / "recordings")}.items():
+        os.environ.setdefault(name, default)
+
+
+def build_resources() -> dict:
+    """The deployment's resources, every setting a ``dg.EnvVar`` read when the run starts."""
+    declare_settings()
+    env = dg.EnvVar
+    return {
+        "eval_config": EvalConfigResource(data_dir=env("EVAL_DATA_DIR")),
+        "warehouse": WarehouseResource(url=env("EVAL_WAREHOUSE_URL"), endpoint_url=env("EVAL_S3_ENDPOINT_URL")),
+        "llm": LLMResource(
+            provider=env("EVAL_PROVIDER"),
+            api_key=env("ANTHROPIC_API_KEY"),
+            base_url=env("ANTHROPIC_BASE_URL"),
+            max_concurrency=env.int("EVAL_MAX_CONCURRENCY"),
+            store_path=env("EVAL_RESPONSE_STORE"),
+            s3_endpoint_url=env("EVAL_S3_ENDPOINT_URL"),
+            recordings_path=env("EVAL_RECORDINGS_DIR"),
+        ),
+        "embeddings": EmbeddingResource(model_path=env("EVAL_EMBEDDING_MODEL"), cache_path=env("EVAL_EMBEDDING_CACHE"),
+                                        s3_endpoint_url=env("EVAL_S3_ENDPOINT_URL")),
+    }
 
 
 @dg.definitions

@@ -47,7 +47,8 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
 
     Selects the ``replay`` provider explicitly (``EVAL_PROVIDER=replay``) unless ``EVAL_PROVIDER``
     is already set: ``auto`` no longer falls back to replay without a key."""
-    os.environ.setdefault("EVAL_PROVIDER", "replay")
+    if not os.environ.get("EVAL_PROVIDER"):  # unset or empty (= not configured, see defs/resources.py SETTINGS)
+        os.environ["EVAL_PROVIDER"] = "replay"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from eval_pipeline.definitions import defs

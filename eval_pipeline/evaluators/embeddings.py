@@ -10,7 +10,10 @@ row-wise cosines (:meth:`SimilarityScorer.cosine`).
   dot product; all texts still missing from the cache are encoded in one batched call.
 * Cache (:class:`EmbeddingCache`): vectors keyed by ``sha256(model_id + "\\0" + text)`` in
   ``.npz`` shards under ``<cache_dir>/<model_id>/``; a rerun encodes only texts it has not seen.
-  References are always cached; responses too unless ``cache_responses=False``.
+  References are always cached; responses too unless ``cache_responses=False``. With
+  ``shared=(backend, prefix)`` (an S3 warehouse) every shard is also written to
+  ``<prefix>/<model_id>/`` of that backend and the shards other hosts wrote are read from there
+  (copied into the local folder once), so no host encodes a text another one already encoded.
 """
 from __future__ import annotations
 
@@ -85,9 +88,11 @@ class EmbeddingCache:
     never corrupt each other; more than ``max_shards`` shards are merged on load.
     """
 
-    def __init__(self, folder: str | Path | None, model_id: str, max_shards: int = 64):
+    def __init__(self, folder: str | Path | None, model_id: str, max_shards: int = 64, shared: tuple[Any, str] | None = None):
         self.model_id = model_id
-        self.folder = Path(folder) / re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id) if folder is not None else None
+        self.model_dir = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id)
+        self.folder = Path(folder) / self.model_dir if folder is not None else None
+        self.shared = shared
         self.max_shards = max_shards
         self._index: dict[str, int] = {}
         self._blocks: list[np.ndarray] = []
@@ -106,6 +111,7 @@ class EmbeddingCache:
         if self._loaded:
             return
         self._loaded = True
+        self._pull_shared()
         if self.folder is None or not self.folder.is_dir():
             return
         shards = sorted(self.folder.glob("shard-*.npz"))
@@ -115,11 +121,31 @@ class EmbeddingCache:
                     self._append([k.decode() if isinstance(k, bytes) else str(k) for k in z["keys"]], z["vectors"])
             except (OSError, ValueError, KeyError):
                 continue  # a foreign or damaged file: ignore it, the texts are simply re-encoded
-        if len(shards) > self.max_shards and self._index:
+        if len(shards) > self.max_shards and self._index and self.shared is None:  # shared shards are never merged locally
             keys = list(self._index)
             self._write(keys, self.matrix()[[self._index[k] for k in keys]])
             for shard in shards:
                 shard.unlink(missing_ok=True)
+
+    def _shared_key(self, name: str) -> str:
+        from eval_pipeline.storage import keys
+
+        backend, prefix = self.shared
+        return f"{prefix}/{keys.embedding_shard(self.model_dir, name.removeprefix('shard-').removesuffix('.npz'))}"
+
+    def _pull_shared(self) -> None:
+        """Copy the shards other hosts wrote to the shared prefix into the local folder (once each)."""
+        if self.shared is None or self.folder is None:
+            return
+        backend, _ = self.shared
+        self.folder.mkdir(parents=True, exist_ok=True)
+        base = self._shared_key("shard-x.npz").rsplit("/", 1)[0] + "/"
+        for key in backend.list(base):
+            name = key.rsplit("/", 1)[-1]
+            if name.startswith("shard-") and name.endswith(".npz") and not (self.folder / name).exists():
+                tmp = self.folder / f".{name}.tmp"
+                tmp.write_bytes(backend.get(key))
+                os.replace(tmp, self.folder / name)
 
     def _append(self, keys: list[str], vectors: np.ndarray) -> None:
         new = [i for i, k in enumerate(keys) if k not in self._index]
@@ -159,6 +185,8 @@ class EmbeddingCache:
         tmp = self.folder / f".{name}.tmp"
         with open(tmp, "wb") as f:
             np.savez(f, keys=np.array(keys, dtype="S64"), vectors=np.asarray(vectors, dtype=np.float32))
+        if self.shared is not None:
+            self.shared[0].put(self._shared_key(name), tmp.read_bytes(), "application/octet-stream")
         os.replace(tmp, self.folder / name)
 
 
@@ -175,6 +203,7 @@ class SimilarityScorer:
         cache_dir: folder for embedding shards (e.g. ``<warehouse>/embeddings``); None = memory only.
         batch_size: encode batch size.
         cache_responses: also persist response embeddings (references are always persisted).
+        shared_cache: ``(storage backend, prefix)`` where the shards are also kept for other hosts.
     """
 
     def __init__(
@@ -187,11 +216,12 @@ class SimilarityScorer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         device: str = "cpu",
         cache_responses: bool = True,
+        shared_cache: tuple[Any, str] | None = None,
     ):
         self.model_path = Path(model_path) if model_path is not None else None
         self._model = model
         self.model_id = model_id or model_id_for(self.model_path)
-        self.cache = EmbeddingCache(cache_dir, self.model_id)
+        self.cache = EmbeddingCache(cache_dir, self.model_id, shared=shared_cache)
         self.batch_size = batch_size
         self.device = device
         self.cache_responses = cache_responses

@@ -86,6 +86,7 @@ async def arun_requests(
     misses: list[int] = []
     if store is not None:
         store.refresh()
+        store.prefetch(keys)  # one batched segment lookup for the whole run (eval_pipeline/inference/segments.py)
     for i, (req, key) in enumerate(zip(requests, keys)):
         hit = store.lookup(req, key, replay=provider.replay_only) if store is not None else None
         if hit is None:

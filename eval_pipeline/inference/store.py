@@ -8,10 +8,21 @@ gets distinct answers) while a rerun of the same requests hits the store.
 
 Layout
 ------
-``<root>/responses-<utc time>-<pid>-<random>.jsonl``: append-only shards, one per writer, one JSON
+``<root>/responses-<utc time>-<pid>-<random>.jsonl``: append-only journals, one per writer, one JSON
 line per response, flushed after each line. A process that dies mid-run keeps every line it wrote;
 a torn last line is skipped on read. Several processes may write to the same root at once (each has
-its own shard). ``root`` can live inside the warehouse folder or anywhere on local disk.
+its own journal, held under an exclusive ``flock`` while its writer lives). ``root`` is a local
+folder: inside a local warehouse, or any folder of the host.
+
+Segments (:mod:`eval_pipeline.inference.segments`): immutable Parquet files sharded by key prefix,
+under ``<root>/segments/`` (local) or ``<s3 warehouse>/response_store/segments/`` (shared by every
+host). A *shared* store (segments on S3) also seals its answers into a new fresh segment every
+``seal_every`` answers and when closed, then deletes its journal; a journal whose writer died
+(its lock is free) is sealed by the next store opened on that root. :meth:`ResponseStore.compact`
+seals dead journals and merges the segments per shard. Journals are read whole when a store opens
+(they are recent and small); segments only for the keys asked for (:meth:`ResponseStore.prefetch`,
+which the runner calls with the keys of a run), so opening a store of millions of answers and
+looking up one night's keys reads a few hundred footers and row groups, not the store.
 
 What is stored
 --------------
@@ -32,6 +43,7 @@ answers first, then recordings, labelled ``replay`` (a replayed live answer) or 
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -42,6 +54,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from eval_pipeline.inference.segments import SegmentStore, prefer
 from eval_pipeline.storage import keys
 from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, PROVENANCE_LIVE, PROVENANCE_REPLAY, PROVENANCE_SYNTHETIC, ModelRequest, ModelResponse
 
@@ -73,20 +86,33 @@ def is_storable(response: ModelResponse) -> bool:
 
 
 class ResponseStore:
-    """Append-only JSONL store indexed in memory by cache key.
+    """Journals (JSONL, read at open) plus segments (Parquet, read per key), indexed in memory by key.
 
-    ``ResponseStore(root)`` reads every shard under ``root`` (creating the folder if needed).
-    ``get(key)`` / ``lookup(request, key)`` read, ``put(response)`` appends and flushes at once
+    ``ResponseStore(root)`` reads every journal under ``root`` (creating the folder if needed).
+    ``get(key)`` / ``lookup(request, key)`` read (a key not in memory is looked up in the segments;
+    ``prefetch(keys)`` does that for many keys at once), ``put(response)`` appends and flushes at once
     (``fsync=True`` also survives power loss, at a cost per write). ``refresh()`` picks up lines
-    that other processes appended since. ``recordings``: read-only recording folders, served only
-    to ``lookup(..., replay=True)`` (see the module docstring).
+    and segments that other processes wrote since. ``recordings``: read-only recording folders,
+    served only to ``lookup(..., replay=True)`` (see the module docstring). ``segments``: where the
+    segments live (default ``<root>/segments``); a store on S3 segments is *shared*. ``len(store)``
+    counts the answers in memory (journals plus those fetched from segments so far).
     """
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False,
-                 recordings: Iterable[str | os.PathLike[str]] = ()):
+                 recordings: Iterable[str | os.PathLike[str]] = (), segments: SegmentStore | None = None,
+                 seal_every: int = 200):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
+        if segments is None:
+            from eval_pipeline.storage.local import LocalBackend
+
+            segments = SegmentStore(LocalBackend(self.root))
+        self.segments = segments
+        self.shared = segments.shared
+        self.seal_every = seal_every
+        self._pending: list[dict[str, Any]] = []  # written to the journal, not yet sealed (shared stores)
+        self._probed: set[str] = set()  # keys already looked up in the segments
         self._index: dict[str, dict[str, Any]] = {}
         self._recorded: dict[str, dict[str, Any]] = {}  # the recordings namespace (replay only)
         self._synthetic_ids: set[tuple[str, Any]] = set()  # (cache_key, request_id) of every synthetic recorded line
@@ -96,10 +122,13 @@ class ResponseStore:
         self._offsets: dict[Path, int] = {}
         self._fh: Any = None
         self._shard: Path | None = None
+        if self.shared:
+            self.seal_dead_journals()
         self.refresh()
 
     def __repr__(self) -> str:
-        return f"ResponseStore(root={str(self.root)!r}, entries={len(self._index)}, recordings={len(self._recorded)})"
+        return (f"ResponseStore(root={str(self.root)!r}, segments={self.segments!r}, entries={len(self._index)}, "
+                f"recordings={len(self._recorded)})")
 
     def _read_recordings(self, folder: Path) -> None:
         """Index a read-only recording folder in its own namespace (``synthetic`` unless a line says otherwise)."""
@@ -129,10 +158,13 @@ class ResponseStore:
         return len(self._index)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._index
+        return self.get(key) is not None
 
     def refresh(self) -> int:
-        """Read lines appended to any shard since the last read; returns how many entries were added."""
+        """Read lines appended to any journal since the last read, and forget which keys the segments
+        lacked (they may hold them now); returns how many journal entries were added."""
+        self.segments.refresh()
+        self._probed.clear()
         before = len(self._index)
         for path in sorted(self.root.glob(keys.RESPONSE_SHARD_GLOB)):
             if path == self._shard:
@@ -157,17 +189,33 @@ class ResponseStore:
             except ValueError:
                 log.warning("response store %s: unreadable line ending at byte %d skipped (corrupt entry; it will be re-requested)", path, start + consumed)
                 continue
-            key = record.get("cache_key")
-            if key:
-                record["provenance"] = self._provenance_of(record)
-                old = self._index.get(key)
-                # a synthetic line (e.g. an old copy of the demo recordings) never shadows a live answer
-                if old is None or record["provenance"] != PROVENANCE_SYNTHETIC or old["provenance"] == PROVENANCE_SYNTHETIC:
-                    self._index[key] = record
+            if record.get("cache_key"):
+                self._remember(record)
         self._offsets[path] = start + consumed
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        record["provenance"] = self._provenance_of(record)
+        key = record["cache_key"]
+        old = self._index.get(key)
+        # a synthetic line (e.g. an old copy of the demo recordings) never shadows a live answer
+        if old is None or record["provenance"] != PROVENANCE_SYNTHETIC or old["provenance"] == PROVENANCE_SYNTHETIC:
+            self._index[key] = record
+
+    def prefetch(self, wanted: Iterable[str]) -> int:
+        """Look up in the segments, at once, every key of ``wanted`` not in memory yet; returns how many were found."""
+        todo = [k for k in dict.fromkeys(wanted) if k not in self._index and k not in self._probed]
+        if not todo:
+            return 0
+        found = self.segments.get_many(todo)
+        self._probed.update(todo)
+        for rec in found.values():
+            self._remember(rec)
+        return len(found)
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored record (a ModelResponse row, with its ``provenance``) for a key, or None."""
+        if key not in self._index:
+            self.prefetch([key])
         return self._index.get(key)
 
     @property
@@ -181,7 +229,7 @@ class ResponseStore:
         ``replay=False`` (a live provider): stored live answers only, provenance ``live``.
         ``replay=True``: stored live answers, else the recordings; provenance ``replay`` or ``synthetic``.
         """
-        record = self._index.get(key)
+        record = self.get(key)
         if record is not None and record["provenance"] == PROVENANCE_SYNTHETIC and not replay:
             record = None
         if record is None and replay:
@@ -211,7 +259,63 @@ class ResponseStore:
         if self.fsync:
             os.fsync(fh.fileno())
         self._index[response.cache_key] = record
+        if self.shared:
+            self._pending.append(record)
+            if len(self._pending) >= self.seal_every:
+                self.seal()
         return True
+
+    def seal(self) -> str | None:
+        """Write the answers put since the last seal into one new segment (shared stores do this
+        every ``seal_every`` answers and on close); returns its key."""
+        key = self.segments.write_fresh(self._pending)
+        self._pending = []
+        return key
+
+    def seal_dead_journals(self) -> int:
+        """Seal every journal under ``root`` whose writer is gone (its lock is free) into a segment,
+        then delete it; returns how many answers were sealed. A live writer's journal is left alone."""
+        sealed = 0
+        for path in sorted(self.root.glob(keys.RESPONSE_SHARD_GLOB)):
+            if path == self._shard:
+                continue
+            try:
+                fh = open(path, "rb")
+            except FileNotFoundError:
+                continue
+            with fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # its writer is alive
+                if not path.exists():
+                    continue  # sealed by another process meanwhile
+                records = []
+                for raw in fh.read().split(b"\n"):
+                    try:
+                        rec = json.loads(raw) if raw.strip() else None
+                    except ValueError:
+                        rec = None  # torn or corrupt line: that answer is simply requested again
+                    if rec and rec.get("cache_key"):
+                        rec["provenance"] = self._provenance_of(rec)
+                        records.append(rec)
+                best: dict[str, dict[str, Any]] = {}
+                for rec in records:
+                    if prefer(best.get(rec["cache_key"]), rec):
+                        best[rec["cache_key"]] = rec
+                self.segments.write_fresh(list(best.values()))
+                path.unlink(missing_ok=True)
+                self._offsets.pop(path, None)
+                sealed += len(best)
+        return sealed
+
+    def compact(self) -> dict[str, Any]:
+        """Seal the dead journals under ``root``, then merge the segments per shard (idempotent);
+        returns the counts of :meth:`SegmentStore.compact` plus ``journal_answers_sealed``."""
+        sealed = self.seal_dead_journals()
+        report = self.segments.compact()
+        report["journal_answers_sealed"] = sealed
+        return report
 
     def put_many(self, responses: Iterable[ModelResponse]) -> int:
         """Persist several responses; returns how many were stored."""
@@ -222,15 +326,22 @@ class ResponseStore:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             self._shard = self.root / keys.response_shard(f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             self._fh = open(self._shard, "a", encoding="utf-8")
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when this writer closes or dies
         return self._fh
 
     def close(self) -> None:
-        """Close the shard this store writes to (reopened on the next put)."""
+        """Close the journal this store writes to (reopened on the next put). A shared store first
+        seals what it wrote into a segment, then deletes its journal (every line is in the segments)."""
+        if self._pending:
+            self.seal()
         if self._fh is not None:
             self._fh.close()
             self._fh = None
             if self._shard is not None:
-                self._offsets[self._shard] = self._shard.stat().st_size
+                if self.shared:
+                    self._shard.unlink(missing_ok=True)
+                else:
+                    self._offsets[self._shard] = self._shard.stat().st_size
             self._shard = None
 
     def __enter__(self) -> "ResponseStore":

@@ -13,9 +13,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def data_dir() -> Path:
     """Root of suites, golden sets, prompts and the model registry (``EVAL_DATA_DIR``, default ``./data``)."""
-    return Path(os.environ.get("EVAL_DATA_DIR", PROJECT_ROOT / "data")).resolve()
+    return Path(os.environ.get("EVAL_DATA_DIR") or PROJECT_ROOT / "data").resolve()  # empty = not configured
 
 
 def default_warehouse_url() -> str:
     """Warehouse root (``EVAL_WAREHOUSE_URL``): a local folder by default, or ``s3://bucket/prefix``."""
-    return os.environ.get("EVAL_WAREHOUSE_URL", str(PROJECT_ROOT / "warehouse"))
+    return os.environ.get("EVAL_WAREHOUSE_URL") or str(PROJECT_ROOT / "warehouse")  # empty = not configured

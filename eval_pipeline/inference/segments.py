@@ -1,0 +1,336 @@
+"""Immutable Parquet segments of the response store, on a local folder or S3, shared by many writers.
+
+In: a storage backend (:class:`~eval_pipeline.storage.local.LocalBackend` or
+:class:`~eval_pipeline.storage.s3.S3Backend`) and a prefix inside it; store records (dicts with a
+``cache_key``). Out: the records of the keys asked for, new segments, a compaction report.
+
+Layout (``keys.response_segment`` / ``keys.response_shard_segment``, relative to the prefix)::
+
+    segments/fresh/seg-<utc>-<pid>-<rand>.parquet     what one writer sealed (any keys, sorted)
+    segments/shard=<xx>/c-<utc>-<pid>-<rand>.parquet  compacted: every key starting with <xx>
+
+Every segment has the columns ``cache_key``, ``provenance``, ``stored_at`` and ``record`` (the whole
+store record as JSON) and is sorted by key, in row groups of :data:`ROW_GROUP` rows with min/max
+statistics on ``cache_key`` only. Segments are never modified: a writer only ever creates new,
+uniquely named objects (one whole-object PUT, atomic for readers), so any number of processes on
+any number of hosts may append at once and none can lose another's answers.
+
+Lookup of ``k`` keys (:meth:`SegmentStore.get_many`): one listing; the fresh segments are read whole
+(they are few and small: compaction folds them away); of each compacted shard only the footer and
+the row groups whose key range holds a wanted key are read (ranged GETs on S3), in parallel over
+shards. So a lookup costs about ``256 footers + k row groups``, independent of how many answers
+the store holds beyond that (see ``eval_pipeline_tests/benchmarks/store.py``).
+
+Duplicates (two writers that both missed and both called the model) are harmless: a reader serves
+one answer per key, :func:`prefer` (a non-synthetic answer over a synthetic one, then the earliest
+stored). :meth:`SegmentStore.compact` merges, per shard, the compacted segment(s) and the fresh rows
+of that shard into one new segment, then deletes exactly the inputs it read: idempotent, safe to
+interrupt (a reader may briefly see old and new copies; both are deduplicated) and safe to run
+concurrently with writers (a segment written after the listing is not touched).
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import time
+import uuid
+from bisect import bisect_right
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from eval_pipeline.storage import keys
+from eval_pipeline.storage.errors import WarehouseError
+
+log = logging.getLogger(__name__)
+
+SHARD_CHARS = 2  # shard = first 2 hex characters of the key: 256 shards
+ROW_GROUP = 128  # rows per row group of a compacted shard (the unit a lookup reads)
+SCHEMA = pa.schema([("cache_key", pa.string()), ("provenance", pa.string()), ("stored_at", pa.float64()), ("record", pa.string())])
+_SYNTHETIC = "synthetic"
+
+
+def new_segment_id() -> str:
+    """A name no other writer can pick: UTC time, pid, random."""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+
+def shard_of(key: str) -> str:
+    return key[:SHARD_CHARS]
+
+
+def prefer(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether ``new`` should replace ``old`` for the same key: live over synthetic, then earliest stored."""
+    if old is None:
+        return True
+    o_syn, n_syn = old.get("provenance") == _SYNTHETIC, new.get("provenance") == _SYNTHETIC
+    if o_syn != n_syn:
+        return o_syn
+    return float(new.get("stored_at") or 0.0) < float(old.get("stored_at") or 0.0)
+
+
+def records_table(records: Iterable[dict[str, Any]]) -> pa.Table:
+    """Records -> a segment table sorted by key (the record itself as JSON)."""
+    rows = sorted(records, key=lambda r: r["cache_key"])
+    return pa.table({
+        "cache_key": [r["cache_key"] for r in rows],
+        "provenance": [r.get("provenance") for r in rows],
+        "stored_at": [float(r.get("stored_at") or 0.0) for r in rows],
+        "record": [json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str) for r in rows],
+    }, schema=SCHEMA)
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    """A segment table as Parquet bytes: zstd, row groups of ROW_GROUP, key statistics only."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=ROW_GROUP, compression="zstd", write_statistics=["cache_key"],
+                   use_dictionary=["provenance"])
+    return buf.getvalue()
+
+
+class _S3Range(io.RawIOBase):
+    """A read-only file over one S3 object: every read is a ranged GET; the tail (footer) is fetched once."""
+
+    TAIL = 256 * 1024
+
+    def __init__(self, backend: Any, key: str):
+        self._client, self._bucket, self._key = backend.client, backend.bucket, backend.object_key(key)
+        got = self._client.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes=-{self.TAIL}")
+        self._tail = got["Body"].read()
+        self._size = int(got["ContentRange"].rsplit("/", 1)[1]) if got.get("ContentRange") else len(self._tail)
+        self._tail_at = self._size - len(self._tail)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = offset if whence == 0 else self._pos + offset if whence == 1 else self._size + offset
+        return self._pos
+
+    def size(self) -> int:
+        return self._size
+
+    def read(self, n: int = -1) -> bytes:
+        end = self._size if n is None or n < 0 else min(self._size, self._pos + n)
+        if end <= self._pos:
+            return b""
+        if self._pos >= self._tail_at:
+            data = self._tail[self._pos - self._tail_at:end - self._tail_at]
+        else:
+            data = self._client.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-{end - 1}")["Body"].read()
+        self._pos += len(data)
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
+class SegmentStore:
+    """Segments of one response store under ``prefix`` of ``backend`` (see the module docstring)."""
+
+    def __init__(self, backend: Any, prefix: str = "", *, threads: int = 16):
+        self.backend = backend
+        self.prefix = prefix.strip("/")
+        self.threads = threads
+        self._listing: tuple[list[str], dict[str, list[str]]] | None = None
+        self._fresh_cache: dict[str, pa.Table] = {}
+        self.stats = {"footers": 0, "row_groups": 0, "fresh_read": 0}
+
+    def __repr__(self) -> str:
+        return f"SegmentStore({self.backend.describe()}/{self.prefix})"
+
+    @property
+    def shared(self) -> bool:
+        """Whether other hosts see these segments (S3) rather than only this disk."""
+        return getattr(self.backend, "kind", "local") == "s3"
+
+    def _key(self, rel: str) -> str:
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Forget the cached listing (segments written since become visible)."""
+        self._listing = None
+
+    def listing(self) -> tuple[list[str], dict[str, list[str]]]:
+        """(fresh segment keys, {shard: compacted segment keys}), relative to the backend root."""
+        if self._listing is None:
+            fresh: list[str] = []
+            shards: dict[str, list[str]] = defaultdict(list)
+            base = self._key(keys.RESPONSE_SEGMENTS) + "/"
+            for k in self.backend.list(base):
+                if not k.endswith(".parquet"):
+                    continue
+                rel = k[len(base):]
+                if rel.startswith("fresh/"):
+                    fresh.append(k)
+                elif rel.startswith("shard="):
+                    shards[rel[len("shard="):].split("/", 1)[0]].append(k)
+            self._listing = (fresh, dict(shards))
+        return self._listing
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write_fresh(self, records: list[dict[str, Any]]) -> str | None:
+        """Seal ``records`` into one new fresh segment; returns its key (None if nothing to write)."""
+        if not records:
+            return None
+        key = self._key(keys.response_segment(new_segment_id()))
+        self.backend.put(key, table_bytes(records_table(records)), "application/vnd.apache.parquet")
+        if self._listing is not None:
+            self._listing[0].append(key)
+        return key
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _fresh(self, key: str) -> pa.Table | None:
+        if key not in self._fresh_cache:
+            try:
+                self._fresh_cache[key] = pq.read_table(io.BytesIO(self.backend.get(key)))
+            except WarehouseError:  # compacted away since the listing
+                return None
+            self.stats["fresh_read"] += 1
+        return self._fresh_cache[key]
+
+    def _open(self, key: str) -> pq.ParquetFile:
+        if self.backend.kind == "s3":
+            return pq.ParquetFile(_S3Range(self.backend, key), pre_buffer=True)
+        return pq.ParquetFile(self.backend.path(key), pre_buffer=True)
+
+    def _read_compacted(self, key: str, wanted: list[str]) -> pa.Table:
+        """Rows of ``wanted`` (sorted) in one compacted segment, reading only the row groups that may hold them."""
+        try:
+            pf = self._open(key)
+        except (FileNotFoundError, OSError, WarehouseError) as e:
+            if "NoSuchKey" in str(e) or isinstance(e, FileNotFoundError) or "Not Found" in str(e):
+                return SCHEMA.empty_table()
+            raise
+        except Exception as e:  # botocore ClientError NoSuchKey: compacted away since the listing
+            if "NoSuchKey" in str(e):
+                return SCHEMA.empty_table()
+            raise
+        self.stats["footers"] += 1
+        md = pf.metadata
+        mins, maxs = [], []
+        for i in range(md.num_row_groups):
+            st = md.row_group(i).column(0).statistics
+            mins.append(st.min if st is not None and st.has_min_max else "")
+            maxs.append(st.max if st is not None and st.has_min_max else "\uffff")
+        groups = sorted({g for k in wanted if (g := bisect_right(mins, k) - 1) >= 0 and k <= maxs[g]})
+        if not groups:
+            return SCHEMA.empty_table()
+        self.stats["row_groups"] += len(groups)
+        t = pf.read_row_groups(groups)
+        return t.filter(pc.is_in(t["cache_key"], value_set=pa.array(wanted, pa.string())))
+
+    def get_many(self, wanted: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored record of every key in ``wanted`` that some segment holds (one per key, :func:`prefer`)."""
+        want = sorted(set(wanted))
+        if not want:
+            return {}
+        fresh, shards = self.listing()
+        by_shard: dict[str, list[str]] = defaultdict(list)
+        for k in want:
+            by_shard[shard_of(k)].append(k)
+        jobs = [(seg, by_shard[s]) for s in by_shard for seg in shards.get(s, ())]
+        tables: list[pa.Table] = []
+        value_set = pa.array(want, pa.string())
+        for seg in fresh:
+            t = self._fresh(seg)
+            if t is not None and t.num_rows:
+                tables.append(t.filter(pc.is_in(t["cache_key"], value_set=value_set)))
+        if jobs:
+            with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs))) as pool:
+                tables.extend(pool.map(lambda job: self._read_compacted(*job), jobs))
+        out: dict[str, dict[str, Any]] = {}
+        for t in tables:
+            for raw in t.column("record").to_pylist():
+                rec = json.loads(raw)
+                if prefer(out.get(rec["cache_key"]), rec):
+                    out[rec["cache_key"]] = rec
+        return out
+
+    # -- compaction ------------------------------------------------------------------------
+
+    def write_shard(self, shard: str, table: pa.Table) -> str:
+        """Write one compacted segment of ``shard`` (``table`` sorted by key, one row per key)."""
+        key = self._key(keys.response_shard_segment(shard, new_segment_id()))
+        self.backend.put(key, table_bytes(table), "application/vnd.apache.parquet")
+        return key
+
+    def compact(self) -> dict[str, Any]:
+        """Merge, per shard, its compacted segments and the fresh rows of its keys into one segment.
+
+        Deletes only the segments it read, after their rows are in the new shard segments. Returns
+        counts: ``fresh_in``, ``compacted_in``, ``rows_in``, ``rows_out`` (= distinct keys),
+        ``shards_written``, ``deleted``."""
+        self.refresh()
+        fresh, shards = self.listing()
+        fresh_tables = [t for t in (self._fresh(k) for k in fresh) if t is not None]
+        fresh_all = pa.concat_tables(fresh_tables) if fresh_tables else SCHEMA.empty_table()
+        fresh_shard = pc.utf8_slice_codeunits(fresh_all["cache_key"], 0, SHARD_CHARS) if fresh_all.num_rows else None
+        touched = set(shards) | (set(fresh_shard.unique().to_pylist()) if fresh_shard is not None else set())
+        report = {"fresh_in": len(fresh), "compacted_in": sum(len(v) for v in shards.values()), "rows_in": 0,
+                  "rows_out": 0, "shards_written": 0, "deleted": 0}
+
+        def one(shard: str) -> tuple[int, int, list[str]]:
+            inputs = list(shards.get(shard, ()))
+            if len(inputs) == 1 and (fresh_shard is None or not pc.any(pc.equal(fresh_shard, shard)).as_py()):
+                return 0, 0, []  # already one segment and nothing new: leave it (idempotent, no rewrite)
+            parts = [self.backend_read(k) for k in inputs]
+            if fresh_shard is not None:
+                parts.append(fresh_all.filter(pc.equal(fresh_shard, shard)))
+            t = pa.concat_tables([p for p in parts if p is not None])
+            merged = dedupe(t)
+            self.write_shard(shard, merged)
+            return t.num_rows, merged.num_rows, inputs
+
+        with ThreadPoolExecutor(max_workers=min(self.threads, max(1, len(touched)))) as pool:
+            results = list(pool.map(one, sorted(touched)))
+        done_inputs = []
+        for rows_in, rows_out, inputs in results:
+            report["rows_in"] += rows_in
+            report["rows_out"] += rows_out
+            report["shards_written"] += 1 if rows_out else 0
+            done_inputs += inputs
+        for k in done_inputs + fresh:  # only now: every row is in a new shard segment
+            self.backend.delete(k)
+            report["deleted"] += 1
+        self._fresh_cache.clear()
+        self.refresh()
+        return report
+
+    def backend_read(self, key: str) -> pa.Table | None:
+        try:
+            return pq.read_table(io.BytesIO(self.backend.get(key)), schema=SCHEMA)
+        except WarehouseError:
+            return None
+
+
+def dedupe(t: pa.Table) -> pa.Table:
+    """One row per key, sorted by key: a non-synthetic row over a synthetic one, then the earliest stored."""
+    if t.num_rows == 0:
+        return t
+    syn = pc.fill_null(pc.equal(t["provenance"], _SYNTHETIC), False)
+    t = t.append_column("_syn", syn)
+    t = t.sort_by([("cache_key", "ascending"), ("_syn", "ascending"), ("stored_at", "ascending")])
+    k = t["cache_key"].combine_chunks()
+    keep = pc.not_equal(k, pa.concat_arrays([pa.array([None], pa.string()), k.slice(0, len(k) - 1)]))
+    keep = pc.fill_null(keep, True)
+    return t.filter(keep).drop_columns(["_syn"])
