@@ -142,12 +142,32 @@ def run_calibration(
             frame = pd.DataFrame({"human": human_labels, "final": final}).dropna()
             frame.index.name = "sample_id"
             result.metrics[name] = pairwise_agreement(frame["human"].astype(int), frame["final"].astype(int), consistent)
+            result.metrics[name].update(pairwise_length_metrics(samples, frame))
             statuses = pd.concat([verdicts["status_ab"], verdicts["status_ba"]]).value_counts().to_dict()
         result.verdicts[name] = verdicts
         result.frames[name] = frame
         result.cost_usd += float(verdicts["cost_usd"].sum())
         result.judge_failures[name] = {str(k): int(v) for k, v in statuses.items() if k != STATUS_OK}
     return result
+
+
+def pairwise_length_metrics(samples: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
+    """Verbosity bias on a human-labelled pairwise set: the length-controlled rate at which the judge prefers
+    output_1 (``lc_win_rate`` with its interval, ``length_coef`` / ``length_p`` / ``length_bias``) next to the
+    same regression on the human labels (``human_length_coef``): a judge coefficient above the humans' is a
+    length preference the humans do not share."""
+    from eval_pipeline.evaluators.judge.length_control import length_controlled_win_rate, word_count
+
+    s = samples.set_index("sample_id")
+    diff = pd.Series({sid: word_count(s.at[sid, "response_text"]) - word_count(s.at[sid, "baseline_text"]) for sid in frame.index})
+    judge_y = frame["final"].map({1: 1.0, 2: 0.0, TIE: 0.5})
+    human_y = frame["human"].map({1: 1.0, 2: 0.0})
+    j = length_controlled_win_rate(judge_y.to_numpy(), diff.reindex(frame.index).to_numpy())
+    h = length_controlled_win_rate(human_y.to_numpy(), diff.reindex(frame.index).to_numpy())
+    return {"win_rate_output_1": j["win_rate"], "lc_win_rate": j["lc_win_rate"], "lc_win_rate_ci_low": j["lc_win_rate_ci"][0],
+            "lc_win_rate_ci_high": j["lc_win_rate_ci"][1], "length_coef": j["length_coef"], "length_p": j["length_p"],
+            "length_bias": j["length_bias"], "human_lc_win_rate": h["lc_win_rate"], "human_length_coef": h["length_coef"],
+            "human_length_p": h["length_p"]}
 
 
 # --------------------------------------------------------------------------------------

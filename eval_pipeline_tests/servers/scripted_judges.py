@@ -13,7 +13,8 @@ Out: the tool input of a verdict. Which judge answers is chosen by a substring o
 * ``contrarian-judge`` - the mirror of the quality judge: pointwise ``hi + lo - score``, pairwise
   the other answer.
 * ``noisy-judge`` - a noisy copy of human labels (:func:`noisy_copy_judge` with the labelled
-  pairs): the human's choice with probability ``accuracy``, else the other answer.
+  pairs): the human's choice with probability ``accuracy``, else the other answer; a share
+  ``position_bias`` of presentations answers "A" whatever they show.
 
 Anything else falls back to a schema-valid synthetic verdict.
 """
@@ -96,12 +97,16 @@ def quality_judge(body: dict[str, Any], contrarian: bool = False) -> dict[str, A
     return _pointwise(body, score, "contrarian" if contrarian else "judged on content")
 
 
-def noisy_copy_judge(labelled: Mapping[tuple[str, str], int], accuracy: float = 0.8) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A pairwise judge copying human labels (``{(output_1, output_2): 1 or 2}``) with probability
-    ``accuracy`` per pair (the same draw in both orders); unknown pairs get a coin flip."""
+def noisy_copy_judge(labelled: Mapping[tuple[str, str], int], accuracy: float = 0.8,
+                     position_bias: float = 0.1) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A pairwise judge copying human labels (``{(output_1, output_2): 1 or 2}``, texts stripped) with
+    probability ``accuracy`` per pair (the same draw in both orders); unknown pairs get a coin flip. With
+    probability ``position_bias`` per presentation it just answers "A" (a position-biased verdict)."""
     def hook(body: dict[str, Any]) -> dict[str, Any]:
         a, b = _answers(_user_text(body))
         a_s, b_s = a.strip(), b.strip()
+        if _unit("position", a_s, b_s) < position_bias:
+            return {"reasoning": "the first answer", "winner": "A"}
         if (a_s, b_s) in labelled:
             human_a = labelled[(a_s, b_s)] == 1
         elif (b_s, a_s) in labelled:
@@ -112,6 +117,20 @@ def noisy_copy_judge(labelled: Mapping[tuple[str, str], int], accuracy: float = 
         return {"reasoning": "noisy copy of the human label", "winner": "A" if human_a == copy else "B"}
 
     return hook
+
+
+def labelled_pairs(*paths: Any) -> dict[tuple[str, str], int]:
+    """``{(output_1, output_2): human label}`` of human-labelled pairwise JSONL files (for :func:`noisy_copy_judge`)."""
+    import json
+
+    out = {}
+    for p in paths:
+        with open(p, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    r = json.loads(line)
+                    out[(str(r["input"]["output_1"]).strip(), str(r["input"]["output_2"]).strip())] = int(r["expected"])
+    return out
 
 
 def scripted_judge(body: dict[str, Any], noisy: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
