@@ -113,8 +113,9 @@ def test_demo_rollout_ends_with_the_degraded_canary_rolled_back(tmp_path, monkey
     monkeypatch.delenv("EVAL_TRAFFIC_PREFIX", raising=False)
     monkeypatch.delenv("EVAL_ALERT_WEBHOOK_URL", raising=False)
     monkeypatch.setenv("EVAL_ALERT_LOG", str(tmp_path / "alerts.jsonl"))
-    resources = {**build_resources(), "warehouse": WarehouseResource(url=str(tmp_path / "wh"))}
-    out = run_canary_demo(dg.DagsterInstance.ephemeral(), day="2026-11-22", say=lambda *a: None, resources=resources)
+    monkeypatch.setenv("EVAL_WAREHOUSE_URL", str(tmp_path / "wh"))  # build_resources() reads it at run time (EnvVar)
+    out = run_canary_demo(dg.DagsterInstance.ephemeral(), day="2026-11-22", say=lambda *a: None,
+                          resources=build_resources())
     story = [h["verdict"].split(" (")[0] for h in out["hours"]]
     assert story[-1] == "roll back" and set(story[:-1]) == {"continue"} and len(story) <= 6
     assert out["rolled_back_at"] == out["hours"][-1]["hour"] and out["hours"][-1]["check"] == "ERROR"

@@ -20,6 +20,13 @@ from eval_pipeline.monitoring.day import traffic_location
 from eval_pipeline.demo.synthetic_traffic import write_demo_traffic
 
 
+def warehouse_of(resources: dict):
+    """The warehouse of ``resources`` outside a run: ``dg.build_resources`` resolves the resource's
+    ``dg.EnvVar`` settings (``build_resources()`` gives every setting as an EnvVar, read at run time)."""
+    with dg.build_resources({"warehouse": resources["warehouse"]}) as res:
+        return res.warehouse.get()
+
+
 def run_monitoring_demo(
     instance: dg.DagsterInstance | None = None,
     days: int = 8,
@@ -37,7 +44,7 @@ def run_monitoring_demo(
 
     resources = resources or build_resources()
     instance = instance or dg.DagsterInstance.ephemeral()
-    wh = resources["warehouse"].get()
+    wh = warehouse_of(resources)
     written = write_demo_traffic(wh, days=days, end_date=end_date, seed=seed, n_rows=n_rows)
     say(f"monitoring: wrote {len(written)} days of SYNTHETIC traffic to {traffic_location(wh).display} "
         f"({written[0]['day']} .. {written[-1]['day']}, drift injected on the last day)")
@@ -87,7 +94,7 @@ def run_canary_demo(
 
     resources = resources or build_resources()
     instance = instance or dg.DagsterInstance.ephemeral()
-    wh = resources["warehouse"].get()
+    wh = warehouse_of(resources)
     loc = traffic_location(wh)
     cfg = RolloutConfig(start=f"{day}T00:00:00Z", hours=hours, requests_per_hour=requests_per_hour, share_start=0.20,
                         share_end=0.30, ramp_hours=3, degrade_from_hour=2,
