@@ -24,7 +24,9 @@ What it implements
   with an answer key (substring of the user message -> expected answer) the good model answers
   correctly with probability 0.95, the degraded one 0.6; a wrong answer is another label listed in
   the prompt. Requests with ``tools`` get a ``tool_use`` block whose input fits the tool's
-  ``input_schema`` (override with ``judge_hook(request_json) -> dict``).
+  ``input_schema`` (override with ``judge_hook(request_json) -> dict``; scripted judges - length-preferring,
+  quality-driven, contrarian, noisy copy of human labels - are in ``servers/scripted_judges.py``:
+  ``judge_hook=scripted_judge`` dispatches on the judge model id).
 * Prompt cache: ``cache_control`` breakpoints (on tools, system blocks or message text blocks) mark
   prefixes; a request whose longest marked prefix was seen before (same model) reports it as
   ``cache_read_input_tokens``, else as ``cache_creation_input_tokens`` (4 characters per token),

@@ -16,7 +16,9 @@ from eval_pipeline.defs.partition import Partition, partition, partitioned_asset
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 
 GROUP = "evaluators"
-METRICS_SHOWN = ("pass_rate", "cosine_pass_rate", "mean_cosine", "accuracy", "macro_f1", "win_rate")
+METRICS_SHOWN = ("pass_rate", "cosine_pass_rate", "mean_cosine", "accuracy", "macro_f1", "win_rate", "lc_win_rate", "panel_disagreements")
+# judge bias controls per dimension: score vs length, length-adjusted mean, panel agreement (Krippendorff's alpha)
+JUDGE_SUFFIXES = (".length_spearman", ".length_adjusted_mean", ".panel_alpha")
 
 
 def _family_metadata(p: Partition, scores: pd.DataFrame, graded: pd.DataFrame, family: str, uri: str) -> dict:
@@ -26,11 +28,12 @@ def _family_metadata(p: Partition, scores: pd.DataFrame, graded: pd.DataFrame, f
     for suite, es in p.eval_sets(family):
         s = scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)]
         m = scoring.set_metrics(s, es)
-        for name in METRICS_SHOWN:
+        for name in (*METRICS_SHOWN, *sorted(k for k in m if k.endswith(JUDGE_SUFFIXES))):
             if name in m and m[name].get("value") is not None:
                 v = m[name]
                 ci = f"[{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else "-"
-                rows.append({"eval set": f"{suite.name}/{es.name}", "metric": name, "value": round(v["value"], 4), "95% CI": ci, "n": v["n"]})
+                flag = " (length bias: p < 0.05)" if v.get("length_bias") else ""
+                rows.append({"eval set": f"{suite.name}/{es.name}", "metric": name + flag, "value": round(v["value"], 4), "95% CI": ci, "n": v["n"]})
         infra = m.get("infra_error_count", {}).get("value") or 0
         if infra:
             rows.append({"eval set": f"{suite.name}/{es.name}", "metric": "infra errors (excluded)", "value": infra, "95% CI": "-", "n": m["infra_error_count"]["n"]})
