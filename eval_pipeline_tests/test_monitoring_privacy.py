@@ -124,8 +124,10 @@ def test_extra_patterns_and_config_errors():
     assert counts.tolist() == [2, 0, 0]
     with pytest.raises(ValueError, match=r"extra_patterns\[0\].*RE2"):
         RedactionConfig(extra_patterns=[{"name": "bad", "regex": r"(?<=x)y", "token": "[X]"}])
-    with pytest.raises(ValueError, match=r"kinds\[0\]"):
-        RedactionConfig(kinds=["ssn"])
+    with pytest.raises(ValueError, match=r"entities\[0\]"):
+        RedactionConfig(entities=["social"])
+    with pytest.raises(ValueError, match=r"locales\[0\]"):
+        RedactionConfig(locales=["XX"])
     with pytest.raises(ValueError, match="extra"):
         RedactionConfig(extra_pattern=[])
 

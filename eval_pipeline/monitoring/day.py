@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from eval_pipeline.monitoring.config import SAMPLE_TABLE, TRAFFIC_PREFIX_ENV, MonitoringConfig
-from eval_pipeline.monitoring.pii import Redactor
+from eval_pipeline.monitoring.pii import redactor_for
 from eval_pipeline.monitoring.sampling import build_stored_sample
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
 from eval_pipeline.monitoring.traffic import read_traffic_day
@@ -66,7 +66,7 @@ def build_day_sample(wh: Any, day: str, cfg: MonitoringConfig) -> DaySample:
         frame, errors = read_traffic_day(loc.prefix, day, warehouse=wh)
     else:
         frame, errors = read_traffic_day(loc.prefix, day)
-    redactor = Redactor(cfg.redaction)
+    redactor = redactor_for(cfg.redaction, day)
     rate = cfg.effective_rate()
     if len(frame):
         sample = build_stored_sample(frame, rate, cfg.salt(), redactor, input_salt=cfg.input_salt())

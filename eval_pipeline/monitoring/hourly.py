@@ -71,14 +71,15 @@ def read_traffic_hour(wh: Any, hour: str) -> tuple[pd.DataFrame, list[dict[str, 
 
 def build_hour_rows(frame: pd.DataFrame, cfg: MonitoringConfig, hour: str) -> pd.DataFrame:
     """Per-request numeric rows (``HOUR_COLUMNS``) of one hour's reader frame."""
-    from eval_pipeline.monitoring.pii import Redactor
+    from eval_pipeline.monitoring.pii import redactor_for
     from eval_pipeline.monitoring.sampling import build_stored_sample, unit_hashes
     from eval_pipeline.monitoring.scoring import score_invariants
 
     if frame.empty:
         return pd.DataFrame({c: pd.Series([], dtype="float64" if c in ("u", "latency_s", "ttft_s") else "object")
                              for c in HOUR_COLUMNS})
-    sample = build_stored_sample(frame, 1.0, cfg.salt(), Redactor(cfg.redaction), input_salt=cfg.input_salt())
+    sample = build_stored_sample(frame, 1.0, cfg.salt(), redactor_for(cfg.redaction, hour[:10]),
+                                 input_salt=cfg.input_salt())
     scores = score_invariants(sample, cfg, hour[:10])
     rid = sample["request_id"].astype(str)
     checked = failed = s_checked = s_failed = pd.Series(False, index=rid.to_numpy())

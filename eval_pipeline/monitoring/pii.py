@@ -1,122 +1,43 @@
-"""PII redaction for traffic text, vectorized over Arrow string arrays.
+"""PII redaction for traffic text: Presidio recognizers, libphonenumber and a spaCy NER model.
 
-Kinds and replacement tokens (applied in this order on every text):
+In: an array-like of strings and a :class:`~.pii_config.RedactionConfig` (``redaction:`` of
+``data/monitoring.yaml``). Out: the redacted Arrow array and the number of redactions per text
+(:meth:`Redactor.redact_array`), or the detected spans (:meth:`Redactor.analyze`). Every path that
+stores traffic text (stored sample, hourly canary rows, shadow candidate answers, malformed-line
+reports and the logs quoting them) goes through :func:`redactor_for`, the one place a redactor is
+built; the recognizers are listed in :mod:`.pii_recognizers`.
 
-=============  ========  ===================================================================
-kind           token     what is matched
-=============  ========  ===================================================================
-email          [EMAIL]   ``local@domain.tld``
-phone_intl     [PHONE]   ``+<country code>`` followed by 2-5 digit groups (``+44 20 7946 0958``)
-card           [CARD]    13-19 digits, optionally grouped by single spaces/dashes, **only if
-                         the digits pass the Luhn check** (other digit runs are left alone)
-ipv6           [IP]      IPv6 addresses (full or ``::``-compressed), validated by :mod:`ipaddress`
-ipv4           [IP]      dotted-quad IPv4 addresses with octets 0-255
-phone_us       [PHONE]   US numbers ``(555) 123-4567``, ``555-123-4567``, ``555.123.4567``,
-                         ``5551234567``, optional ``1-`` prefix (area code 2-9xx)
-extra          config    any number of configured ``{name, regex, token}`` patterns (RE2 syntax)
-=============  ========  ===================================================================
+Modes: ``full`` (default) = structured recognizers + NER (PERSON, LOCATION; addresses join NER
+places with the address patterns); ``structured`` = no NER, for very large days.
 
-How it is fast: one RE2 pre-filter pass (``[@0-9]`` or a hex-colon pair) selects the texts that
-can hold built-in PII at all; only those go through the per-kind passes. RE2 patterns run inside
-Arrow (``pyarrow.compute.replace_substring_regex``); the two kinds that need validation (Luhn for
-cards, ``ipaddress`` for IPv6) find candidate rows with RE2 and run a Python callback on those rows
-only. Configured extra patterns run on every text (they may not need digits).
+How it is fast: each recognizer has an RE2 pre-filter that runs vectorized in Arrow over all texts;
+the (Python) recognizer runs only on the texts its pre-filter matched. NER runs only on texts with a
+mid-sentence capitalised word (``NER_PREFILTER``), in ``nlp.pipe`` batches with only ``tok2vec`` and
+``ner`` enabled. Overlapping detections are resolved and replaced by Presidio's ``AnonymizerEngine``.
+
+Replacement: ``token`` -> ``[PERSON]``; ``hash`` -> ``[PERSON:<8 hex>]``, an HMAC-SHA256 of the
+normalized value keyed by the salt in ``hash_salt_env`` and the day, so equal values are equal
+within a day and unlinkable across days; the salt is read from the environment, never stored.
 """
 from __future__ import annotations
 
-import ipaddress
+import hashlib
+import hmac
+import os
 import re
-from typing import Any, Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-PREFILTER = r"[@0-9]|[0-9A-Fa-f]:[0-9A-Fa-f:]"
+from eval_pipeline.monitoring.pii_config import ENTITIES, ExtraPattern, RedactionConfig  # noqa: F401 (re-export)
+from eval_pipeline.monitoring.pii_recognizers import NER_PREFILTER, luhn_valid  # noqa: F401 (re-export)
 
-EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
-PHONE_INTL = r"\+\d{1,3}[ .\-]?\(?\d{1,4}\)?(?:[ .\-]?\d{2,4}){2,4}\b"
-CARD = r"\b(?:\d[ \-]?){12,18}\d\b"
-_H = r"[0-9A-Fa-f]{1,4}"
-IPV6 = (
-    rf"\b(?:{_H}:){{7}}{_H}\b"  # full form
-    rf"|\b(?:{_H}:){{1,7}}(?::{_H}){{1,7}}\b"  # compressed in the middle
-    rf"|::(?:{_H}:){{0,6}}{_H}\b"  # leading ::
-    rf"|\b(?:{_H}:){{1,7}}:"  # trailing ::
-)
-_OCT = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-IPV4 = rf"\b(?:{_OCT}\.){{3}}{_OCT}\b"
-PHONE_US = r"(?:\b1[ .\-])?(?:\(\b[2-9]\d{2}\)|\b[2-9]\d{2})[ .\-]?\d{3}[ .\-]?\d{4}\b"
-
-BUILTIN_KINDS = ("email", "phone_intl", "card", "ipv6", "ipv4", "phone_us")
-TOKENS = {"email": "[EMAIL]", "phone_intl": "[PHONE]", "card": "[CARD]", "ipv6": "[IP]",
-          "ipv4": "[IP]", "phone_us": "[PHONE]"}
-_PATTERNS = {"email": EMAIL, "phone_intl": PHONE_INTL, "card": CARD, "ipv6": IPV6,
-             "ipv4": IPV4, "phone_us": PHONE_US}
-
-
-def luhn_valid(digits: str) -> bool:
-    """Luhn checksum of a string of digits (non-digits are ignored)."""
-    ds = [int(c) for c in digits if c.isdigit()]
-    if not ds:
-        return False
-    total = 0
-    for i, d in enumerate(reversed(ds)):
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
-def _card_ok(m: str) -> bool:
-    digits = re.sub(r"\D", "", m)
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
-
-
-def _ipv6_ok(m: str) -> bool:
-    try:
-        ipaddress.IPv6Address(m)
-    except ValueError:
-        return False
-    return True
-
-
-_VALIDATORS: dict[str, Callable[[str], bool]] = {"card": _card_ok, "ipv6": _ipv6_ok}
-
-
-class ExtraPattern(BaseModel):
-    """A configured extra redaction pattern (RE2 syntax, as used by Arrow)."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1)
-    regex: str = Field(min_length=1)
-    token: str = Field(min_length=1)
-
-
-class RedactionConfig(BaseModel):
-    """Which built-in kinds to redact and which extra patterns to add."""
-
-    model_config = ConfigDict(extra="forbid")
-    kinds: list[str] = Field(default_factory=lambda: list(BUILTIN_KINDS))
-    extra_patterns: list[ExtraPattern] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _check(self) -> "RedactionConfig":
-        for i, k in enumerate(self.kinds):
-            if k not in BUILTIN_KINDS:
-                raise ValueError(f"kinds[{i}]={k!r} is unknown; use some of {list(BUILTIN_KINDS)}")
-        for i, p in enumerate(self.extra_patterns):
-            try:
-                pc.replace_substring_regex(pa.array(["x"]), pattern=p.regex, replacement=p.token)
-            except pa.ArrowInvalid as exc:
-                raise ValueError(
-                    f"extra_patterns[{i}] ({p.name!r}): regex does not compile in RE2: {exc}. "
-                    "Fix the pattern (RE2 has no lookaround or backreferences)."
-                ) from None
-        return self
+TOKENS = {etype: token for etype, token in ENTITIES.values()}
+# what may separate two pieces of one address: commas, spaces, and up to four capitalised words (a town)
+_MERGE_GAP = re.compile(r"^[\s,]*(?:[A-ZÀ-ÖØ-Þ][\w'’\-]*[\s,]+){0,4}$")
 
 
 def _to_arrow(texts: Any) -> pa.Array:
@@ -135,41 +56,125 @@ def _to_arrow(texts: Any) -> pa.Array:
     return pc.fill_null(texts, "")
 
 
-class Redactor:
-    """Redacts PII from many texts at once; build once, reuse (patterns are validated up front)."""
+def _rows(mask: pa.Array) -> np.ndarray:
+    return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
 
-    def __init__(self, config: RedactionConfig | dict | None = None):
+
+class Redactor:
+    """Finds and replaces PII in many texts at once; build once and reuse (:func:`redactor_for` caches)."""
+
+    def __init__(self, config: RedactionConfig | dict | None = None, day: str | None = None):
+        from eval_pipeline.monitoring.pii_recognizers import NerRecognizer, build_recognizers
+
         if isinstance(config, dict):
             config = RedactionConfig.model_validate(config)
-        self.config = config or RedactionConfig()
-        self.kinds = [k for k in BUILTIN_KINDS if k in self.config.kinds]
-        self._py = {k: re.compile(_PATTERNS[k]) for k in _VALIDATORS}
+        self.config = cfg = config or RedactionConfig()
+        self.day = day
+        self.recognizers = build_recognizers(cfg)
+        self._union = "|".join(f"(?:{r.prefilter})" for r in self.recognizers)
+        want = {ENTITIES[e][0] for e in cfg.entities}
+        ner_types = {t for t in ("PERSON", "LOCATION") if t in want}
+        if "ADDRESS" in want:
+            ner_types.add("LOCATION")  # joined with address patterns; a lone place stays LOCATION-or-nothing
+        self.ner = NerRecognizer(cfg.ner_model, cfg.ner_batch_size, ner_types) if cfg.uses_ner and ner_types else None
+        self._keep_location = "LOCATION" in want
+        self._want = want
+        self._allow = {a.lower() for a in cfg.allow_list}
+        self._extra = [(p, re.compile(p.regex)) for p in cfg.extra_patterns]
+        if cfg.replacement == "hash" and not os.environ.get(cfg.hash_salt_env):
+            raise ValueError(f"redaction.replacement: hash needs a secret salt in ${cfg.hash_salt_env} "
+                             "(the salt is read from the environment and never stored)")
+        self._anonymizer = None
 
-    def _validated_pass(self, kind: str, sub: pa.Array) -> tuple[pa.Array, np.ndarray]:
-        """Redact ``kind`` where the RE2 match also passes the Python validator (Luhn / ipaddress)."""
-        counts = np.zeros(len(sub), dtype=np.int64)
-        hit = pc.match_substring_regex(sub, _PATTERNS[kind])
-        rows = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
-        if len(rows) == 0:
-            return sub, counts
-        rx, ok, token = self._py[kind], _VALIDATORS[kind], TOKENS[kind]
-        new_vals = []
-        for r in rows:
-            n = 0
+    # ------------------------------------------------------------------ detection
+    def analyze(self, texts: Any) -> list[list[Any]]:
+        """Detected spans (Presidio ``RecognizerResult``: entity_type, start, end, score) per text,
+        after threshold, allow-list, address joining and overlap resolution."""
+        arr = _to_arrow(texts)
+        return self._analyze(arr, arr.to_pylist() if len(arr) < 64 else None)
 
-            def _sub(m: re.Match) -> str:
-                nonlocal n
-                if ok(m.group(0)):
-                    n += 1
-                    return token
-                return m.group(0)
+    def _analyze(self, arr: pa.Array, pylist: list[str] | None) -> list[list[Any]]:
+        n = len(arr)
+        found: dict[int, list] = {}
+        cache: dict[int, str] = {}
 
-            new_vals.append(rx.sub(_sub, sub[int(r)].as_py()))
-            counts[r] = n
-        mask = np.zeros(len(sub), dtype=bool)
-        mask[rows] = True
-        sub = pc.replace_with_mask(sub, pa.array(mask), pa.array(new_vals, type=sub.type))
-        return sub, counts
+        def text(i: int) -> str:
+            if pylist is not None:
+                return pylist[i]
+            t = cache.get(i)
+            if t is None:
+                t = cache[i] = arr[i].as_py()
+            return t
+
+        thr = self.config.score_threshold
+        if self.recognizers:
+            # one RE2 pass with the union of the pre-filters, then each pre-filter on the survivors only
+            cand = _rows(pc.match_substring_regex(arr, self._union))
+            sub = arr.take(pa.array(cand, type=pa.int64())) if len(cand) else None
+            for rec in self.recognizers if len(cand) else ():
+                for j in _rows(pc.match_substring_regex(sub, rec.prefilter)):
+                    i = int(cand[j])
+                    hits = [r for r in rec.find(text(i)) if r.score >= thr]
+                    if hits:
+                        found.setdefault(i, []).extend(hits)
+        for p, rx in self._extra:
+            for i in _rows(pc.match_substring_regex(arr, p.regex)):
+                from presidio_analyzer import RecognizerResult
+
+                hits = [RecognizerResult(f"EXTRA:{p.token}", m.start(), m.end(), 1.0) for m in rx.finditer(text(int(i)))]
+                found.setdefault(int(i), []).extend(hits)
+        if self.ner is not None:
+            idx = [int(i) for i in _rows(pc.match_substring_regex(arr, NER_PREFILTER))]
+            if idx:
+                for i, spans in zip(idx, self.ner.find_many([text(i) for i in idx])):
+                    if spans:
+                        found.setdefault(i, []).extend(spans)
+        out: list[list] = [[] for _ in range(n)]
+        for i, spans in found.items():
+            out[i] = self._finish(text(i), spans)
+        return out
+
+    def _allowed(self, value: str) -> bool:
+        """An allow-listed term, a country, or a span holding an allow-listed word (``Mastercard ATM``)."""
+        from eval_pipeline.monitoring.pii_recognizers import country_names
+
+        v = value.strip(" .,").lower()
+        if v in self._allow or v in country_names() or (v.startswith("the ") and v[4:] in country_names()):
+            return True
+        return any(w in self._allow for w in v.split()) and len(v.split()) <= 3
+
+    def _finish(self, text: str, spans: list) -> list:
+        spans = [s for s in spans if not self._allowed(text[s.start:s.end])]
+        spans = _join_addresses(text, spans)
+        if not self._keep_location:
+            spans = [s for s in spans if s.entity_type != "LOCATION"]
+        return _resolve(spans)
+
+    # ---------------------------------------------------------------- replacement
+    def _operators(self) -> dict:
+        from presidio_anonymizer.entities import OperatorConfig
+
+        types = set(TOKENS) | {f"EXTRA:{p.token}" for p, _ in self._extra}
+        if self.config.replacement == "token":
+            return {t: OperatorConfig("replace", {"new_value": _token(t)}) for t in types}
+        key = f"{os.environ.get(self.config.hash_salt_env, '')}:{self.day or _today()}".encode()
+
+        def hasher(token: str):
+            def h(value: str) -> str:
+                norm = re.sub(r"[\s\-.]", "", value).lower()
+                digest = hmac.new(key, norm.encode("utf-8"), hashlib.sha256).hexdigest()[:8]
+                return f"{token[:-1]}:{digest}]"
+            return h
+
+        return {t: OperatorConfig("custom", {"lambda": hasher(_token(t))}) for t in types}
+
+    def _replace(self, text: str, spans: list) -> str:
+        if self._anonymizer is None:
+            from presidio_anonymizer import AnonymizerEngine
+
+            self._anonymizer = AnonymizerEngine()
+            self._ops = self._operators()
+        return self._anonymizer.anonymize(text=text, analyzer_results=spans, operators=self._ops).text
 
     def redact_array(self, texts: Any) -> tuple[pa.Array, np.ndarray]:
         """Redact an array-like of strings. Returns ``(redacted Arrow array, redactions per text)``.
@@ -180,29 +185,15 @@ class Redactor:
         counts = np.zeros(len(arr), dtype=np.int64)
         if len(arr) == 0:
             return arr, counts
-        if self.kinds:
-            cand = pc.match_substring_regex(arr, PREFILTER)
-            cand_np = cand.to_numpy(zero_copy_only=False)
-            idx = np.flatnonzero(cand_np)
-            if len(idx):
-                sub = arr.take(pa.array(idx))
-                sub_counts = np.zeros(len(sub), dtype=np.int64)
-                for kind in self.kinds:
-                    if kind in _VALIDATORS:
-                        sub, c = self._validated_pass(kind, sub)
-                    else:
-                        c = pc.count_substring_regex(sub, _PATTERNS[kind]).to_numpy(zero_copy_only=False)
-                        if c.any():
-                            sub = pc.replace_substring_regex(sub, pattern=_PATTERNS[kind],
-                                                             replacement=TOKENS[kind])
-                    sub_counts += c
-                arr = pc.replace_with_mask(arr, cand, sub)
-                counts[idx] += sub_counts
-        for p in self.config.extra_patterns:
-            c = pc.count_substring_regex(arr, p.regex).to_numpy(zero_copy_only=False)
-            if c.any():
-                arr = pc.replace_substring_regex(arr, pattern=p.regex, replacement=p.token)
-                counts += c
+        spans = self._analyze(arr, None)
+        rows = [i for i, s in enumerate(spans) if s]
+        if not rows:
+            return arr, counts
+        new_vals = [self._replace(arr[i].as_py(), spans[i]) for i in rows]
+        counts[rows] = [len(spans[i]) for i in rows]
+        mask = np.zeros(len(arr), dtype=bool)
+        mask[rows] = True
+        arr = pc.replace_with_mask(arr, pa.array(mask), pa.array(new_vals, type=arr.type))
         return arr, counts
 
     def redact_text(self, text: str | None) -> str:
@@ -212,10 +203,79 @@ class Redactor:
 
     def redact_series(self, texts: Iterable[str]) -> tuple[list[str], np.ndarray]:
         """Like :meth:`redact_array` but returns a Python list (convenient for small inputs)."""
-        out, counts = self.redact_array(texts)
+        out, counts = self.redact_array(list(texts))
         return out.to_pylist(), counts
+
+
+def _token(entity_type: str) -> str:
+    return entity_type.split(":", 1)[1] if entity_type.startswith("EXTRA:") else TOKENS[entity_type]
+
+
+def _today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def _join_addresses(text: str, spans: list) -> list:
+    """Address pieces (pattern spans and NER places) that touch or are separated only by commas and
+    spaces become one ADDRESS span; a NER place next to no address piece stays LOCATION."""
+    from presidio_analyzer import RecognizerResult
+
+    parts = ("ADDRESS", "LOCATION", "ADDRESS_PART")
+    addr = sorted([s for s in spans if s.entity_type in parts], key=lambda s: s.start)
+    if not any(s.entity_type == "ADDRESS" for s in addr):
+        return [s for s in spans if s.entity_type != "ADDRESS_PART"]
+    rest = [s for s in spans if s.entity_type not in parts]
+    groups: list[list] = []
+    end = -1
+    for s in addr:
+        if groups and (s.start <= end or _MERGE_GAP.match(text[end:s.start])):
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+        end = max(end, s.end) if len(groups[-1]) > 1 else s.end
+    for g in groups:
+        if any(s.entity_type == "ADDRESS" for s in g):
+            rest.append(RecognizerResult("ADDRESS", min(s.start for s in g), max(s.end for s in g),
+                                         max(s.score for s in g)))
+        else:
+            rest.extend(s for s in g if s.entity_type == "LOCATION")
+    return rest
+
+
+def _resolve(spans: list) -> list:
+    """Non-overlapping spans: the longer (then higher-scoring) span wins an overlap; overlapping
+    spans of different entities are merged under the winner's type, so nothing partly survives."""
+    from presidio_analyzer import RecognizerResult
+
+    out: list = []
+    for s in sorted(spans, key=lambda s: (s.start, -(s.end - s.start), -s.score)):
+        if out and s.start < out[-1].end:
+            last = out[-1]
+            if s.end > last.end:
+                keep = last if (last.end - last.start, last.score) >= (s.end - s.start, s.score) else s
+                out[-1] = RecognizerResult(keep.entity_type, last.start, s.end, max(last.score, s.score))
+            continue
+        out.append(s)
+    return out
+
+
+_CACHE: dict[tuple[str, str | None], Redactor] = {}
+
+
+def redactor_for(config: RedactionConfig | dict | None = None, day: str | None = None) -> Redactor:
+    """The redactor of a configuration (and day, for hash replacement), built once per process.
+
+    This is the one place the monitoring steps get a redactor from (recognizers and the NER model
+    load once)."""
+    if isinstance(config, dict) or config is None:
+        config = RedactionConfig.model_validate(config or {})
+    key = (config.model_dump_json(), day if config.replacement == "hash" else None)
+    red = _CACHE.get(key)
+    if red is None:
+        red = _CACHE[key] = Redactor(config, day)
+    return red
 
 
 def redact_text(text: str | None, config: RedactionConfig | dict | None = None) -> str:
     """Convenience: redact one string with the default (or given) configuration."""
-    return Redactor(config).redact_text(text)
+    return redactor_for(config).redact_text(text)

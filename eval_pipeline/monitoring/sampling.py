@@ -19,7 +19,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.monitoring.pii import Redactor
+from eval_pipeline.monitoring.pii import Redactor, redactor_for
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
 
 
@@ -84,9 +84,9 @@ def build_stored_sample(
     redacted) results come back. One process is used when the frame is small (< 20,000 rows) or
     ``fork`` is unavailable.
     """
-    redactor = redactor or Redactor()
+    redactor = redactor or redactor_for()
     if workers > 1:
-        return _build_parallel(frame, rate, salt, redactor.config, session_salt, input_salt, workers)
+        return _build_parallel(frame, rate, salt, redactor, session_salt, input_salt, workers)
     s = sample_traffic(frame, rate, salt)
     inputs = s["input"].fillna("")
     outputs = s["output"].fillna("")
@@ -121,23 +121,24 @@ _SHARED: dict[str, object] = {}
 
 
 def _chunk_worker(args: tuple) -> pd.DataFrame:
-    start, stop, rate, salt, config, session_salt, input_salt = args
+    start, stop, rate, salt, session_salt, input_salt = args
     frame = _SHARED["frame"]
-    return build_stored_sample(frame.iloc[start:stop], rate, salt, Redactor(config), session_salt, input_salt)
+    return build_stored_sample(frame.iloc[start:stop], rate, salt, _SHARED["redactor"], session_salt, input_salt)
 
 
-def _build_parallel(frame: pd.DataFrame, rate: float, salt: str, config, session_salt: str, input_salt: str,
-                    workers: int) -> pd.DataFrame:
+def _build_parallel(frame: pd.DataFrame, rate: float, salt: str, redactor: Redactor, session_salt: str,
+                    input_salt: str, workers: int) -> pd.DataFrame:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     if len(frame) < 20_000 or "fork" not in mp.get_all_start_methods():
-        return build_stored_sample(frame, rate, salt, Redactor(config), session_salt, input_salt)
+        return build_stored_sample(frame, rate, salt, redactor, session_salt, input_salt)
     bounds = np.linspace(0, len(frame), workers + 1).astype(int)
     _SHARED["frame"] = frame
+    _SHARED["redactor"] = redactor  # inherited by the forked workers (NER model loaded once, in the parent)
     try:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
-            parts = list(ex.map(_chunk_worker, [(int(a), int(b), rate, salt, config, session_salt, input_salt)
+            parts = list(ex.map(_chunk_worker, [(int(a), int(b), rate, salt, session_salt, input_salt)
                                                 for a, b in zip(bounds[:-1], bounds[1:])]))
     finally:
         _SHARED.clear()

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.monitoring.feedback import wilson
-from eval_pipeline.monitoring.pii import Redactor
+from eval_pipeline.monitoring.pii import redactor_for
 from eval_pipeline.monitoring.sampling import judge_subsample
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def run_shadow(sample: pd.DataFrame, mv: Any, cfg: MonitoringConfig, day: str,
     if sub.empty:
         return ShadowOutcome("skipped", "no sampled traffic today")
     responses = answer(shadow_model_requests(sub, mv, sc, day))
-    redactor = Redactor(cfg.redaction)
+    redactor = redactor_for(cfg.redaction, day)
     texts, _ = redactor.redact_series([r.text or "" for r in responses])
     cand = pd.DataFrame({"request_id": [r.sample_id for r in responses],
                          "text": [t if r.text is not None else None for t, r in zip(texts, responses)],
