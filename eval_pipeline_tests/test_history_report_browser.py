@@ -174,9 +174,9 @@ def test_single_date_history_is_a_point_on_a_date_axis(tmp_path, browser):
     page.close()
 
 
-def test_older_versions_start_hidden_and_a_legend_click_draws_line_and_band(tmp_path, browser):
-    """With many versions the page draws production + the 5 latest; the others are one legend click away
-    (their band gets its data on that click); ``#all`` draws every version."""
+def test_older_versions_start_undrawn_and_the_version_picker_draws_them_everywhere(tmp_path, browser):
+    """With many versions the page draws production + the 5 latest; ticking another version in the
+    picker draws its line and band in every metric chart; ``#all`` draws every version."""
     from eval_pipeline.history.report_page import build_report_html
     from eval_pipeline_tests.report_synthetic import synthetic_history
 
@@ -185,18 +185,22 @@ def test_older_versions_start_hidden_and_a_legend_click_draws_line_and_band(tmp_
     path.write_text(build_report_html(h["scores"], h["ops"], production=h["versions"][0], events=h["events"]))
     page, outside, errors = _open(browser, path)
     assert outside == [] and errors == []
-    cid = page.locator("div.metric-chart").first.get_attribute("id")
-    old = h["versions"][1]  # the oldest non-production version: hidden
-    get = f"""() => document.getElementById('{cid}').data.filter(t => t.legendgroup === '{old}')
-              .map(t => [t.fill || 'line', t.visible, t.x.length])"""
-    assert sorted(page.evaluate(get)) == [["line", "legendonly", 30], ["toself", "legendonly", 0]]
-    page.locator(f"#{cid} g.legend g.traces", has_text=old).first.click()
-    page.wait_for_function(f"() => ({get})().every(t => t[1] === true && t[2] > 0)", timeout=5000)
-    assert sorted(page.evaluate(get)) == [["line", True, 30], ["toself", True, 60]]
+    old = h["versions"][1]  # the oldest non-production version: not drawn on opening
+    per_chart = f"""() => [...document.querySelectorAll('div.metric-chart')].map(el => el.data
+        .filter(t => t.legendgroup === '{old}').map(t => [t.fill || 'line', t.x.length]).sort())"""
+    drawn = "() => [...document.querySelectorAll('div.metric-chart')][0].data.filter(t => t.legendgroup && t.legendgroup.startsWith('bot-')).length"
+    assert page.evaluate(per_chart) == [[], [], []] and page.evaluate(drawn) == 12  # 6 versions x (line + band)
+    box = page.locator(f"#version-picker input[data-v='1']")
+    assert not box.is_checked() and page.locator("#version-picker input:checked").count() == 6
+    box.check()
+    page.wait_for_function("document.getElementById('version-picker').dataset.redrawn === '1'", timeout=10_000)
+    assert page.evaluate(per_chart) == [[["line", 30], ["toself", 60]]] * 3
+    box.uncheck()
+    page.wait_for_function("document.getElementById('version-picker').dataset.redrawn === '1'", timeout=10_000)
+    assert page.evaluate(per_chart) == [[], [], []]
     page.close()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(path.as_uri() + "#all")
     page.wait_for_function("window.reportStatus && window.reportStatus.done_ms !== null", timeout=60_000)
-    vis = page.evaluate(f"() => document.getElementById('{cid}').data.filter(t => t.legendgroup && t.legendgroup.startsWith('bot-')).map(t => t.visible)")
-    assert len(vis) == 16 and all(v is True for v in vis)
+    assert page.evaluate(drawn) == 16 and page.locator("#version-picker input:checked").count() == 8
     page.close()

@@ -143,10 +143,20 @@ def test_judge_change_events_come_from_a_judge_identity_column():
 def test_page_is_one_file_with_plotly_inlined_once_and_hidden_versions_listed():
     h = synthetic_history(n_versions=9, n_metrics=6, n_days=20, n=100)
     html = build_report_html(h["scores"], h["ops"], production=h["versions"][0], events=h["events"])
-    assert html.count("* plotly.js v") == 1 and html.count('id="report-data"') == 1
+    assert html.count("* plotly.js") == 1 and html.count('id="report-data"') == 1
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", html)  # nothing loaded from elsewhere
     data = rd.build_report_data(h["scores"], h["ops"], production=h["versions"][0], events=h["events"])
     assert data["visible"] == [0, 4, 5, 6, 7, 8]  # production + the 5 most recent (ties: by name, newest first)
-    assert "3 older version(s)" in html and len(data["failures"]) == 1
+    assert "(3 not drawn" in html and 'id="version-picker"' in html and len(data["failures"]) == 1
     assert {f["v"] for f in data["failures"][0]["versions"]} == set(data["visible"])
     assert sum(e["kind"] == "config change" for e in data["events"]) == 9
+
+
+def test_the_inlined_plotly_is_the_vendored_basic_bundle_of_the_pinned_plotly_version():
+    import plotly.offline
+
+    from eval_pipeline.history.report_page import plotly_js
+
+    js = plotly_js()
+    assert js.startswith("/**\n* plotly.js (basic - minified) v" + plotly.offline.get_plotlyjs_version() + "\n")
+    assert len(js) < 1.5e6 < len(plotly.offline.get_plotlyjs())  # the basic bundle, not the 4.8 MB full one

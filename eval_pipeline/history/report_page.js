@@ -10,9 +10,9 @@
   const DAY = 86400000;
   const EVENT_SYMBOL = {"release approved": "star", "config change": "diamond", "judge change": "square", "alert": "x"};
   const color = (v) => PALETTE[v % PALETTE.length];
-  const ALL = window.location.hash === "#all";  // #all: draw every version at once
-  const VIS = new Set(D.visible || []);
-  const vis = (v) => (ALL || VIS.has(v) ? true : "legendonly");
+  // The versions drawn: production + the latest ones (D.visible), or every version with #all; the
+  // version picker (#version-picker) adds / removes a version in every chart, a legend click in one.
+  const DRAWN = new Set(window.location.hash === "#all" ? D.versions.map((_, i) => i) : (D.visible || []));
   const status = window.reportStatus = {total: 0, rendered: 0, traces: 0, done_ms: null, errors: []};
 
   function xs(s, n) {  // decode date indices: x0 + steps (dx) or consecutive days
@@ -49,22 +49,18 @@
     const traces = [], pct = c.measure === "pass_rate";
     const fmt = pct ? ".1%" : ".4g";
     const shown = new Set(), allDates = [];
-    for (const s of c.series) {
+    for (const s of c.series.filter((s) => DRAWN.has(s.v))) {
       const n = s.y.length, x = xs(s, n), y = scaled(s.y, c.q), name = D.versions[s.v];
       const lo = y.map((v, i) => (v === null || s.lo[i] === null ? null : v - s.lo[i] * c.q));
       const hi = y.map((v, i) => (v === null || s.hi[i] === null ? null : v + s.hi[i] * c.q));
       const nn = ns(s.n, n);
-      if (vis(s.v) === true) shown.add(s.v);
+      shown.add(s.v);
       allDates.push(...x);
-      // the band of a hidden version is filled in when it is first shown (see fillBands)
-      const bx = x.concat(x.slice().reverse()), by = hi.concat(lo.slice().reverse());
-      const hidden = vis(s.v) !== true;
-      traces.push({type: "scatter", mode: "lines", x: hidden ? [] : bx, y: hidden ? [] : by,
-        _band: hidden ? [bx, by] : null, fill: "toself", fillcolor: color(s.v), opacity: 0.15,
-        line: {width: 0}, hoverinfo: "skip", legendgroup: name, showlegend: false, name: name + " 95% interval",
-        visible: vis(s.v)});
+      traces.push({type: "scatter", mode: "lines", x: x.concat(x.slice().reverse()),
+        y: hi.concat(lo.slice().reverse()), fill: "toself", fillcolor: color(s.v), opacity: 0.15,
+        line: {width: 0}, hoverinfo: "skip", legendgroup: name, showlegend: false, name: name + " 95% interval"});
       traces.push({type: "scatter", mode: n > 60 ? "lines" : "lines+markers", x: x, y: y, name: name,
-        legendgroup: name, line: {color: color(s.v), width: 1.6}, marker: {size: 6}, visible: vis(s.v),
+        legendgroup: name, line: {color: color(s.v), width: 1.6}, marker: {size: 6},
         customdata: nn.map((v, i) => [v, lo[i], hi[i]]),
         hovertemplate: `%{x}<br>${name}${s.v === 0 && D.production ? " (production)" : ""}<br>${c.measure} %{y:${fmt}}` +
           `<br>95% interval [%{customdata[1]:${fmt}}, %{customdata[2]:${fmt}}]<br>n=%{customdata[0]}<extra></extra>`});
@@ -94,11 +90,11 @@
 
   function opsFigure(c) {
     const traces = [], allDates = [];
-    for (const s of c.series) {
+    for (const s of c.series.filter((s) => DRAWN.has(s.v))) {
       const n = s.y.length, x = xs(s, n), name = D.versions[s.v];
       allDates.push(...x);
       traces.push({type: "scatter", mode: n > 60 ? "lines" : "lines+markers", x: x, y: scaled(s.y, c.q), name: name,
-        legendgroup: name, line: {color: color(s.v), width: 1.5}, customdata: ns(s.n, n), visible: vis(s.v),
+        legendgroup: name, line: {color: color(s.v), width: 1.5}, customdata: ns(s.n, n),
         hovertemplate: `%{x}<br>${name}<br>${c.title} %{y:.4g}<br>n=%{customdata}<extra></extra>`});
     }
     return {traces, layout: {title: {text: c.title, font: {size: 14}}, xaxis: dateAxis(allDates),
@@ -118,16 +114,6 @@
       margin: {l: 60, r: 10, t: 40, b: 40}, legend: {font: {size: 10}}}};
   }
 
-  function fillBands(el) {  // after a legend click: a newly shown version's band gets its data
-    const shown = new Set(el.data.filter((t) => !t._band && t.fill !== "toself" && t.visible === true)
-      .map((t) => t.legendgroup));
-    const idx = [], xs_ = [], ys_ = [];
-    el.data.forEach((t, i) => {
-      if (t._band && shown.has(t.legendgroup)) { idx.push(i); xs_.push(t._band[0]); ys_.push(t._band[1]); t._band = null; }
-    });
-    if (idx.length) Plotly.restyle(el, {x: xs_, y: ys_, visible: true}, idx);
-  }
-
   const CONFIG = {displaylogo: false, responsive: true};
   const jobs = [];
   for (const c of D.charts) jobs.push([c.id, () => metricFigure(c)]);
@@ -143,6 +129,28 @@
   status.total = jobs.length;
   const t0 = performance.now();
 
+  // The version picker: one checkbox per version (its colour), checked = drawn in every chart.
+  const picker = document.getElementById("version-picker");
+  let redrawing = Promise.resolve();
+  if (picker) {
+    picker.innerHTML = D.versions.map((v, i) => `<label style="margin-right:.8em;white-space:nowrap">` +
+      `<input type="checkbox" data-v="${i}"${DRAWN.has(i) ? " checked" : ""}> ` +
+      `<span style="color:${color(i)}">\u25A0</span> ${v}${i === 0 && D.production ? " (production)" : ""}</label>`).join(" ");
+    picker.addEventListener("change", (ev) => {
+      const v = Number(ev.target.dataset.v);
+      if (ev.target.checked) DRAWN.add(v); else DRAWN.delete(v);
+      picker.dataset.redrawn = "0";
+      redrawing = redrawing.then(async () => {  // metric and ops charts again, with the new set
+        for (const [id, make] of jobs.slice(0, D.charts.length + D.ops.length)) {
+          const f = make();
+          await Plotly.react(id, f.traces, f.layout, CONFIG);
+          document.getElementById(id).dataset.traces = String(f.traces.length);
+        }
+        picker.dataset.redrawn = "1";
+      });
+    });
+  }
+
   async function drawAll() {
     for (const [id, make] of jobs) {
       const el = document.getElementById(id);
@@ -151,7 +159,6 @@
         const f = make();
         await Plotly.newPlot(el, f.traces, f.layout, CONFIG);
         el.dataset.ms = String(Math.round(performance.now() - t1));
-        if (el.on) el.on("plotly_restyle", () => fillBands(el));
         el.dataset.rendered = "1";
         el.dataset.traces = String(f.traces.length);
         status.traces += f.traces.length;

@@ -5,7 +5,8 @@ version's latest run against production (:func:`eval_pipeline.history.report_sou
 failing samples (:func:`~eval_pipeline.history.report_sources.failing_samples`). Out: HTML text.
 
 Why Plotly: the charts need bands, legends that toggle a version (and its band) and rich hover;
-plotly.js is inlined **once** (``plotly.offline.get_plotlyjs()``, ~4.8 MB) and every chart is drawn
+plotly.js is inlined **once** (:func:`plotly_js`: the vendored 1.2 MB basic bundle, the same plotly.js
+version as the pinned ``plotly`` package, whose 4.8 MB full bundle is the fallback) and every chart is drawn
 in the browser by ``report_page.js`` from ONE compact JSON blob (:mod:`report_data`), so each
 number is in the file once, not once per figure. Tables (comparison matrix, alerts, drill-down)
 are plain HTML, coloured by verdict / severity; every alert and matrix row links to its chart.
@@ -129,14 +130,29 @@ def samples_html(samples: pd.DataFrame | None, eval_set: str) -> str:
 
 
 def _visible_note(data: dict) -> str:
-    hidden = [v for i, v in enumerate(data["versions"]) if i not in set(data["visible"])]
-    if not hidden:
-        return ""
-    return (f'<p class="note" id="hidden-versions">Drawn when the page opens: production and the '
-            f'{len(data["visible"]) - (1 if data["production"] else 0)} version(s) with the latest runs; '
-            f"{len(hidden)} older version(s) are in every legend, one click away "
-            '(<a href="#all" onclick="setTimeout(() => location.reload(), 0)">draw every version</a>). '
-            "Failure modes: the drawn versions.</p>")
+    """The version picker (filled by the page's script) and what is drawn when the page opens."""
+    hidden = len(data["versions"]) - len(data["visible"])
+    why = (f"Drawn when the page opens: production and the {len(data['visible']) - (1 if data['production'] else 0)} "
+           f"version(s) with the latest runs; tick a version to draw it in every chart ({hidden} not drawn; "
+           '<a href="#all" onclick="setTimeout(() => location.reload(), 0)">draw every version</a>). '
+           "Failure modes: the versions drawn on opening." if hidden else "Untick a version to hide it in every chart.")
+    return f'<p class="note">Versions: <span id="version-picker"></span><br>{why}</p>'
+
+
+VENDORED_PLOTLY = "vendor/plotly-basic.min.js"
+
+
+def plotly_js() -> str:
+    """plotly.js to inline: the vendored basic bundle (scatter + bar, 1.2 MB; ``vendor/README.md``) when
+    its version equals the pinned ``plotly`` package's plotly.js, else that package's full bundle (4.8 MB)."""
+    import plotly.offline
+
+    f = resources.files("eval_pipeline.history").joinpath(VENDORED_PLOTLY)
+    if f.is_file():
+        text = f.read_text(encoding="utf-8")
+        if f"v{plotly.offline.get_plotlyjs_version()}\n" in text[:200]:
+            return text
+    return plotly.offline.get_plotlyjs()
 
 
 def _json_script(data: dict) -> str:
@@ -150,8 +166,6 @@ def build_report_html(scores: pd.DataFrame, ops: pd.DataFrame | None = None, *, 
                       comparisons: pd.DataFrame | None = None, samples: pd.DataFrame | None = None) -> str:
     """The report: comparison matrix, alerts, one chart per eval set and metric (every version, 95 %
     bands, production control limits, events, alerts), operations, failure modes, drill-down."""
-    import plotly.offline
-
     data = rd.build_report_data(scores, ops, production=production, rules=rules, alerts=alerts, events=events)
     versions = data["versions"]
     by_set: dict[tuple[str, str], list[dict]] = {}
@@ -159,7 +173,7 @@ def build_report_html(scores: pd.DataFrame, ops: pd.DataFrame | None = None, *, 
         by_set.setdefault((c["suite"], c["eval_set"]), []).append(c)
     failures = {(f["suite"], f["eval_set"]): f for f in data["failures"]}
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_CSS}</style><script>{plotly.offline.get_plotlyjs()}</script></head><body>",
+             f"<style>{_CSS}</style><script>{plotly_js()}</script></head><body>",
              f"<h1>{html.escape(title)}</h1>",
              f'<p class="note">{html.escape(subtitle)} {len(data["dates"])} date(s) '
              f'{html.escape(data["dates"][0] if data["dates"] else "")} .. {html.escape(data["dates"][-1] if data["dates"] else "")}; '
