@@ -284,7 +284,7 @@ def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tm
     plain = load_suite(_suite_yaml(tmp_path, {"min_effect": 0.07}), tmp_path, validate_evaluators=False)
     assert not regression_report(c, b, {"s": plain.regression_config()}).has_regression  # segments: drill-down only
     default = load_suite(_suite_yaml(tmp_path, None), tmp_path, validate_evaluators=False)
-    # no regression section: default options; the gated family is the suite's primary row (first check)
+    # no regression section: default options; the gated family is the suite's primary row (its one check = the composite)
     assert default.regression_config() == RegressionConfig(blocking_metrics={"e": ["m:pass_rate"]})
 
 

@@ -56,6 +56,22 @@ def test_dimension_below_threshold_needs_consecutive_days():
     assert evaluate_alerts(gap, rules=rules).empty
 
 
+def test_dimension_below_threshold_needs_evidence_not_a_point_estimate():
+    """n=20 judge scores with SD 1.0: a mean of 3.3 two days running is below 3.5 as a point estimate, but its
+    upper bound (3.3 + 1.73 * 1.0 / sqrt(20) = 3.69) is not: no alert (before: alerted on the point estimate).
+    At n=500 the same means are evidence (bound 3.37) and alert, stating the bound and n."""
+    rules = AlertRules.from_dict({"dimension_thresholds": {"helpfulness": 3.5}, "control_chart": None,
+                                  "pass_rate_drop": 0.5})
+    vals = [4.0, 4.1, 3.3, 3.3, 4.0]
+    small = _history(np.full(5, 0.9), metric="helpfulness", mean_values=vals, n=20).assign(std_value=1.0)
+    assert evaluate_alerts(small, rules=rules).empty
+    big = _history(np.full(5, 0.9), metric="helpfulness", mean_values=vals, n=500).assign(std_value=1.0)
+    alerts = evaluate_alerts(big, rules=rules)
+    assert list(alerts["date"]) == ["2024-01-04"] and alerts.iloc[0]["n"] == 500
+    assert alerts.iloc[0]["ci_high"] == pytest.approx(3.3 + 1.6479 / np.sqrt(500), abs=1e-3)
+    assert "upper bound" in alerts.iloc[0]["message"]
+
+
 def _ops(lat, cost, mv="v1"):
     dates = pd.date_range("2024-01-01", periods=len(lat), freq="D").strftime("%Y-%m-%d")
     return pd.DataFrame({"date": dates, "model_version": mv, "suite": "s", "eval_set": "e",

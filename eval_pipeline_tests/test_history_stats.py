@@ -162,16 +162,19 @@ def test_gate_family_is_holm_over_overall_rows_and_segments_are_bh_drill_down():
                                   for m in ("m1", "m2", "m3")])
     rep = regression_report(frames["c"], frames["b"])
     rows = rep.rows
-    overall = (rows["segment"] == "__all__").to_numpy()
-    assert overall.sum() == 3 and (~overall).sum() == 9
+    composite = (rows["metric"] == "pass_rate").to_numpy()  # all three checks passed: drill-down without a suite
+    overall = (rows["segment"] == "__all__").to_numpy() & ~composite
+    assert overall.sum() == 3 and (~overall & ~composite).sum() == 9 and composite.sum() == 4
     assert rows["gating"].to_numpy().tolist() == overall.tolist()
     from statsmodels.stats.multitest import multipletests
     np.testing.assert_allclose(rows["p_adjusted"][overall], multipletests(rows["p_value"][overall], method="holm")[1])
-    np.testing.assert_allclose(rows["p_adjusted"][~overall], bh_adjust(rows["p_value"][~overall]))
+    seg = (rows["segment"] != "__all__").to_numpy()
+    np.testing.assert_allclose(rows["p_adjusted"][seg], bh_adjust(rows["p_value"][seg]))
     assert rep.summary()["gate_procedure"] == "holm" and rep.summary()["gate_family_size"] == 3
     opt_in = regression_report(frames["c"], frames["b"], RegressionConfig(gate_segments=True)).rows
-    assert opt_in["gating"].all()
-    np.testing.assert_allclose(opt_in["p_adjusted"], multipletests(opt_in["p_value"], method="holm")[1])
+    gated = opt_in["metric"] != "pass_rate"
+    assert opt_in["gating"].tolist() == gated.tolist()
+    np.testing.assert_allclose(opt_in["p_adjusted"][gated], multipletests(opt_in["p_value"][gated], method="holm")[1])
 
 
 def test_declared_primary_metric_is_the_only_gated_row_of_its_eval_set():
@@ -212,33 +215,48 @@ def test_gated_family_is_what_the_blocking_thresholds_name():
     """A drop only in a metric no blocking threshold names is drill-down; a drop in the blocking threshold's metric
     blocks. (Before: every non-auxiliary metric was gated, so the side-check drop blocked.)"""
     side_drop = _two_check_frames(0.0, -0.15)
-    for suite in (_suite({"metric": "main.pass_rate", "min": 0.5, "blocking": True},  # only the main check gates
-                         {"metric": "side.pass_rate", "min": 0.5}),  # not blocking: drill-down
-                  _suite()):  # no blocking threshold: one primary row (first check)
-        cfg = suite.regression_config()
-        assert cfg.blocking_metrics == {"golden": ["main:pass_rate"]}
-        rep = regression_report(side_drop["c"], side_drop["b"], cfg)
-        rows = rep.rows[rep.rows["segment"] == "__all__"].set_index("metric")
-        assert rows.loc["side", "verdict"] == "regression" and not bool(rows.loc["side", "gating"])
-        assert not rep.has_regression
-        assert [r.split("/", 1)[1] for r in rep.summary()["gate_family"]] == ["golden:main.pass_rate"]
-        assert rep.summary()["gate_family_size"] == 1
+    suite = _suite({"metric": "main.pass_rate", "min": 0.5, "blocking": True},  # only the main check gates
+                   {"metric": "side.pass_rate", "min": 0.5})  # not blocking: drill-down
+    cfg = suite.regression_config()
+    assert cfg.blocking_metrics == {"golden": ["main:pass_rate"]}
+    rep = regression_report(side_drop["c"], side_drop["b"], cfg)
+    rows = rep.rows[rep.rows["segment"] == "__all__"].set_index("metric")
+    assert rows.loc["side", "verdict"] == "regression" and not bool(rows.loc["side", "gating"])
+    assert not rep.has_regression
+    assert [r.split("/", 1)[1] for r in rep.summary()["gate_family"]] == ["golden:main.pass_rate"]
+    assert rep.summary()["gate_family_size"] == 1
     # The composite pass_rate (every check must pass) is made of both checks: a drop in either breaks it, so
     # both rows gate (before: only the first check's row did, and the side-check drop never blocked).
     composite = _suite({"metric": "pass_rate", "min": 0.5, "blocking": True})
     assert composite.regression_config().blocking_metrics == {"golden": ["main:pass_rate", "side:pass_rate"]}
-    rep = regression_report(side_drop["c"], side_drop["b"], composite.regression_config())
-    assert rep.has_regression and list(rep.gate_regressions["metric"]) == ["side"]
+    for drop, metric in ((side_drop, "side"), (_two_check_frames(-0.15, 0.0), "main")):
+        rep = regression_report(drop["c"], drop["b"], composite.regression_config())
+        assert rep.has_regression and list(rep.gate_regressions["metric"]) == [metric]
+        assert rep.summary()["gate_family_size"] == 2
+    assert _suite().regression_config().blocking_metrics == {"golden": ["main:pass_rate"]}  # no blocking threshold
     blocking_side = _suite({"metric": "side.pass_rate", "min": 0.5, "blocking": True})
     rep = regression_report(side_drop["c"], side_drop["b"], blocking_side.regression_config())
     assert rep.has_regression and list(rep.gate_regressions["metric"]) == ["side"]
-    main_drop = _two_check_frames(-0.15, 0.0)
-    rep = regression_report(main_drop["c"], main_drop["b"], _suite({"metric": "pass_rate", "min": 0.5, "blocking": True}).regression_config())
-    assert rep.has_regression and list(rep.gate_regressions["metric"]) == ["main"]
     # declared primary metrics override the thresholds
     over = _suite({"metric": "pass_rate", "min": 0.5, "blocking": True})
     over.regression = {"primary_metrics": {"golden": "side"}}
     assert regression_report(side_drop["c"], side_drop["b"], over.regression_config()).has_regression
+
+
+def test_composite_row_is_the_share_of_samples_passing_every_check():
+    """The composite regression row (drill-down) compares exactly the outcome the quality gate's ``pass_rate``
+    measures, so the report shows the eval set's pass rate next to its checks."""
+    from eval_pipeline.history.composite import with_composite_pass
+
+    f = _two_check_frames(-0.15, -0.10)
+    rep = regression_report(f["c"], f["b"], _suite({"metric": "pass_rate", "min": 0.5, "blocking": True}).regression_config())
+    row = rep.rows[(rep.rows["metric"] == "pass_rate") & (rep.rows["segment"] == "__all__")].iloc[0]
+    for side, col in (("c", "candidate"), ("b", "baseline")):
+        wide = f[side].pivot_table(index=["sample_id", "repeat"], columns="metric", values="passed", aggfunc="first")
+        assert row[col] == pytest.approx(float(wide.astype(bool).all(axis=1).mean()))
+    assert row["n_pairs"] == f["c"]["sample_id"].nunique() and not bool(row["gating"])
+    twice = with_composite_pass(with_composite_pass(f["c"]))  # idempotent: recomputed, never doubled
+    assert (twice["metric"] == "pass_rate").sum() == len(f["c"].drop_duplicates(["sample_id", "repeat"]))
 
 
 def test_threshold_metrics_map_to_regression_rows():

@@ -7,8 +7,9 @@ Rules (all configurable through :class:`AlertRules`, defaults from the seeds):
   rate: one-sided two-proportion score test (statsmodels ``test_proportions_2indep``) of today's
   ``n_passed / n_graded`` against the trailing days' pooled counts, ``p < trend_alpha`` (0.05) on a debounced 2 of 3 days.
   Without counts there is no evidence and the rule does not fire.
-* ``dimension_below_threshold``: a metric (e.g. a judge dimension) below its
-  configured minimum on ``consecutive_days`` (2) consecutive days.
+* ``dimension_below_threshold``: a metric (e.g. a judge dimension) below its configured minimum on
+  ``consecutive_days`` (2) consecutive days, on evidence: the day's one-sided 95 % upper bound (Wilson for
+  a pass rate, t for a mean from ``std_value`` and n) is below the minimum (:func:`upper_bound`).
 * ``latency_p95_increase``: p95 latency up more than 20 % over its trailing average
   while the pass rate did not gain at least ``quality_gain`` *with evidence*: the gain excuses the
   latency only when it is >= ``quality_gain`` and the lower bound of its 95 % score interval
@@ -207,22 +208,47 @@ def pass_rate_drop_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]
     return out
 
 
+def upper_bound(g: pd.DataFrame, field: str, level: float = 0.95) -> np.ndarray:
+    """One-sided ``level`` upper confidence bound of each day's ``field``: for ``pass_rate`` the Wilson bound of
+    ``n_passed / n_graded`` (statsmodels, two-sided ``2 * level - 1``), for a mean the t bound ``mean + t * std /
+    sqrt(n)`` (scipy) with n = graded rows. NaN (no evidence) where counts or spread are missing."""
+    from scipy import stats
+    from statsmodels.stats.proportion import proportion_confint
+
+    vals = pd.to_numeric(g[field], errors="coerce").to_numpy(dtype=float)
+    k, n = _counts(g)
+    if field == "pass_rate":
+        ok = ~np.isnan(k) & (n > 0)
+        out = np.full(len(g), np.nan)
+        if ok.any():
+            out[ok] = proportion_confint(k[ok], n[ok], alpha=2 * (1 - level), method="wilson")[1]
+        return out
+    sd = pd.to_numeric(g["std_value"], errors="coerce").to_numpy(dtype=float) if "std_value" in g else np.full(len(g), np.nan)
+    with np.errstate(all="ignore"):
+        return np.where(n > 1, vals + stats.t.ppf(level, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
+
+
 def dimension_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
-    """'Metric below its threshold on N consecutive days' alerts."""
+    """'Metric below its threshold on N consecutive days' alerts, on evidence: a day counts as below only when
+    the one-sided 95 % upper bound of its value (:func:`upper_bound`) is below the minimum, so a noisy day of a
+    small set whose interval still reaches the threshold does not count."""
     out = []
     for key, g in _series(scores[scores["metric"].isin(list(rules.dimension_thresholds))], SERIES_KEYS):
         t = rules.dimension_thresholds[key["metric"]]
         vals = g[t.field].to_numpy(dtype=float)
+        upper = upper_bound(g, t.field)
+        _, n = _counts(g)
         days = pd.to_datetime(g["date"]).to_numpy()
         run = 0
         for i in range(len(g)):
             consecutive = i > 0 and (days[i] - days[i - 1]) == np.timedelta64(1, "D")
-            run = (run + 1 if consecutive else 1) if vals[i] < t.min else 0
+            run = (run + 1 if consecutive else 1) if upper[i] < t.min else 0
             if run >= rules.consecutive_days:
                 out.append(_alert("dimension_below_threshold", rules, key | {"date": g["date"].iloc[i]},
                                   float(vals[i]), t.min,
-                                  f"{key['metric']} {t.field} {vals[i]:.3g} below {t.min:g} for {run} "
-                                  f"consecutive days"))
+                                  f"{key['metric']} {t.field} {vals[i]:.3g} (one-sided 95% upper bound "
+                                  f"{upper[i]:.3g}, n={int(n[i])}) below {t.min:g} for {run} consecutive days",
+                                  n=float(n[i]), ci=(float("nan"), float(upper[i]))))
     return out
 
 

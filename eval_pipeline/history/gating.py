@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from eval_pipeline.history.composite import COMPOSITE_PASS_METRIC
 from eval_pipeline.history.paired_tests import adjust
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import REPORT_COLUMNS, is_auxiliary
@@ -18,14 +19,15 @@ from eval_pipeline.history.sql import SEGMENT_ALL
 def family_measures(cfg: RegressionConfig, eval_set: str, metric: str, continuous: bool) -> set[str]:
     """Measures of ``metric`` that are in the gated family: the declared primary metric, else the eval set's
     ``blocking_metrics`` rows, else (no suite information) every non-auxiliary metric - pass rate for pass/fail
-    checks, mean value for continuous scores."""
+    checks, mean value for continuous scores; the composite ``pass_rate`` row is then drill-down."""
     natural = "mean_value" if continuous else "pass_rate"
     primary = cfg.primary_metrics.get(eval_set)
     if primary is not None:
         return {natural} if metric == primary else set()
     if eval_set in cfg.blocking_metrics:
         return {m.split(":", 1)[1] for m in cfg.blocking_metrics[eval_set] if m.split(":", 1)[0] == metric}
-    return set() if is_auxiliary(metric) else {natural}
+    # without suite information the composite is drill-down: its components are gated already
+    return set() if is_auxiliary(metric) or metric == COMPOSITE_PASS_METRIC else {natural}
 
 
 

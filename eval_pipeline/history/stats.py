@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eval_pipeline.history.composite import with_composite_pass
 from eval_pipeline.history.gating import family_measures, gate_description, gate_family, gate_rows, verdicts
 from eval_pipeline.history.judge_changes import refuse_mixed_judges
 from eval_pipeline.history.paired_tests import effect_interval, mcnemar_exact, paired_location_test
@@ -293,7 +294,7 @@ def regression_report(
                                 dict(suite_configs or {}))
     # judge rows of an eval set judged by different judges are not compared (unless both were re-judged by one)
     candidate_scores, baseline_scores, refused = refuse_mixed_judges(candidate_scores, baseline_scores)
-    pairs = pair_runs(candidate_scores, baseline_scores)
+    pairs = pair_runs(with_composite_pass(candidate_scores), with_composite_pass(baseline_scores))
     rows: list[dict[str, Any]] = []
     configs = dict(suite_configs or {})
     for c in configs.values():

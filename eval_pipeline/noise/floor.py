@@ -30,11 +30,11 @@ from eval_pipeline import scoring
 from eval_pipeline.project.config import Project
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
+from eval_pipeline.history.composite import COMPOSITE_PASS_METRIC, with_composite_pass
 from eval_pipeline.storage import keys
 
 AA_FAMILIES = ("deterministic", "similarity")
 AA_RUNS = ("A", "B")
-COMPOSITE_PASS_METRIC = "pass_rate"  # synthetic deterministic metric: every main check passed
 REVIEW_GLOBS = ("*.jsonl", "*.csv")
 
 
@@ -149,29 +149,11 @@ def run_aa(
     )
 
 
-def with_composite_pass(scores: pd.DataFrame) -> pd.DataFrame:
-    """Add one ``pass_rate`` row per deterministic (sample, repeat): passed every main check.
-
-    That is the outcome behind an eval set's ``pass_rate`` metric, so its noise floor is the one a
-    ``pass_rate`` threshold or alert sees. Aux metrics (``check.suffix``) and ungraded rows are ignored.
-    """
-    det = scores[(scores["family"] == "deterministic") & ~scores["metric"].astype(str).str.contains(".", regex=False)]
-    det = det[det["passed"].notna() & det["infra_error"].isna()]
-    if det.empty:
-        return scores
-    keys = ["date", "model_version", "suite", "eval_set", "sample_id", "repeat"]
-    comp = det.groupby(keys, as_index=False, sort=True).agg(
-        passed=("passed", lambda s: bool(s.astype(bool).all())), category=("category", "first"))
-    comp = comp.assign(family="deterministic", metric=COMPOSITE_PASS_METRIC, value=comp["passed"].astype(float),
-                       reason="every check passed", infra_error=None, evaluator_hash=None)
-    return pd.concat([scores, comp[scores.columns]], ignore_index=True)
-
-
 def noise_frame(run: AARun) -> pd.DataFrame:
     """:func:`eval_pipeline.noise.stats.aa_noise_floor` of the two runs (with the composite pass metric)."""
     from eval_pipeline.noise.stats import aa_noise_floor
 
-    return aa_noise_floor(with_composite_pass(run.scores_a), with_composite_pass(run.scores_b))
+    return aa_noise_floor(with_composite_pass(run.scores_a, 1), with_composite_pass(run.scores_b, 1))
 
 
 # --------------------------------------------------------------------------- thresholds vs noise
@@ -208,7 +190,7 @@ def _gate_check(t: Any, noise: pd.DataFrame, scores: pd.DataFrame, quantile: str
 
 def _gate_checks(project: Project, mv: ModelVersion, noise: pd.DataFrame, run: AARun, quantile: str) -> list[pd.DataFrame]:
     """One :func:`_gate_check` per gated ``pass_rate`` / ``cosine_pass_rate`` threshold of the model version."""
-    both = pd.concat([with_composite_pass(run.scores_a), with_composite_pass(run.scores_b)], ignore_index=True)
+    both = pd.concat([with_composite_pass(run.scores_a, 1), with_composite_pass(run.scores_b, 1)], ignore_index=True)
     out = []
     for suite, es in mv.eval_sets(project, AA_FAMILIES):
         for t in es.thresholds:

@@ -23,14 +23,19 @@ Simulated suite (N samples per eval set, 5 category segments, fresh draws every 
 The output states the simulated A/A discordance per metric (share of samples whose pass/fail flips
 between two runs of the same model: about 5-17 %, as reruns at temperature 0-1 show). Two gate
 configurations are measured on the same draws: the default (``Suite.regression_config()``: the gated family
-is the rows the blocking thresholds name - answers/exact_match (first check) pass rate, summaries/cosine
-pass rate, support/accuracy pass rate - one-sided tests, Holm) and, for comparison, every non-auxiliary
-metric's overall row gated (``RegressionConfig()`` without suite information).
+is the rows the blocking thresholds name - the composite ``answers.pass_rate`` -> the pass rate of each of
+its three checks, summaries/cosine pass rate, the composite ``support.pass_rate`` -> the pass rate of each
+thresholded dimension: 7 rows - one-sided tests, Holm) and, for comparison, every non-auxiliary metric's
+overall row gated (``RegressionConfig()`` without suite information: checks' pass rates, cosine and judge
+dimension means). The composite rows themselves (``history.composite``: every check passed) are drill-down: a
+run of this benchmark gating on them instead (3 rows) blocked a 5-point drop in one check only 0.32 of the
+time, because their run-to-run noise is the sum of the checks' flips.
 
-A/A: the candidate is the same model (fresh draws of every family). 5-point drop: the candidate's
-``exact_match`` probabilities are shifted on the logit scale so their mean drops by exactly 5 points
-(the other families: fresh draws of the same model). Targets: A/A blocked <= 5 %, drop blocked >= 80 %.
-Rates carry a 95 % Wilson interval over the seeds.
+A/A: the candidate is the same model (fresh draws of every family). 5-point drops: the candidate's
+``exact_match`` (first check) or ``has_citation`` (third check) probabilities are shifted on the logit scale
+so their mean drops by exactly 5 points (the other checks and families: fresh draws of the same model). The
+headline power is the weaker of the two. Targets: A/A blocked <= 5 %, drop blocked >= 80 %. Rates carry a
+95 % Wilson interval over the seeds.
 
     python -m eval_pipeline_tests.benchmarks.detection [--seeds 120] [--n 500] [--alert-seeds 40]
 """
@@ -88,10 +93,12 @@ class Model:
         self.mu_cos = rng.beta(16.0, 4.0, n)
         self.quality = np.clip(rng.normal(4.3, 0.6, (n, 3)), 1, 5)
 
-    def dropped(self, delta: float) -> "Model":
+    def dropped(self, delta: float, check: str = "exact_match") -> "Model":
+        """The same model with one check's pass probabilities lowered by ``delta`` on average (logit shift)."""
+        attr = {"exact_match": "p_exact", "has_citation": "p_cite"}[check]
         m = object.__new__(Model)
         m.__dict__.update(self.__dict__)
-        m.p_exact = sim.shift_probabilities(self.p_exact, -delta)
+        setattr(m, attr, sim.shift_probabilities(getattr(self, attr), -delta))
         return m
 
 
@@ -175,6 +182,7 @@ def check_judge_aggregation(m: Model, rng: np.random.Generator, cfg: judge.Judge
     real = judge.aggregate_pointwise(samples, pd.DataFrame(rows, columns=judge.VERDICT_COLUMNS), cfg,
                                      keys={"suite": "sim", "eval_set": "support"})
     fast = _judge_rows(scores, status, cfg)
+    real = real[real["metric"].isin(set(fast["metric"]))]  # answer-length rows are descriptive, not simulated here
     key = ["sample_id", "metric"]
     a = real.sort_values(key).reset_index(drop=True)
     b = fast.sort_values(key).reset_index(drop=True)
@@ -231,14 +239,17 @@ def run_gate_benchmark(seeds: int, n: int, seed: int = 20240601) -> dict:
     pcfg = RegressionConfig(segments=False)
     aa = {"blocked": 0, "quality": 0, "regression": 0, "every": 0}
     drop = {"blocked": 0, "quality": 0, "regression": 0, "every": 0}
+    drop2 = {"blocked": 0, "quality": 0, "regression": 0, "every": 0}
     pfamily: list = []
-    family, disc, drop_size = [], [], []
+    family, disc, drop_size, comp_drop = [], [], [], []
     for _ in range(seeds):
         model = Model(n, rng)
         base = draw_run(model, rng, jcfg)
-        dropped = model.dropped(DROP)
+        dropped, dropped2 = model.dropped(DROP), model.dropped(DROP, "has_citation")
         drop_size.append(float(model.p_exact.mean() - dropped.p_exact.mean()))
-        for name, tally, cand_model in (("aa", aa, model), ("drop", drop, dropped)):
+        comp_drop.append(float((model.p_exact * model.p_json * model.p_cite).mean()
+                               - (dropped.p_exact * dropped.p_json * dropped.p_cite).mean()))
+        for name, tally, cand_model in (("aa", aa, model), ("drop", drop, dropped), ("drop2", drop2, dropped2)):
             cand = draw_run(cand_model, rng, jcfg)
             d = gate(suite, cand, base, cfg)
             tally["blocked"] += not d["approved"]
@@ -257,20 +268,27 @@ def run_gate_benchmark(seeds: int, n: int, seed: int = 20240601) -> dict:
     print(f"# gated family = the metrics the blocking thresholds name ({len(family)} overall rows): {', '.join(family)}")
     print("# simulated A/A discordance (share of samples whose pass/fail flips between two runs of the same model): "
           + ", ".join(f"{es}/{mt} {v:.3f}" for (es, mt), v in disc_mean.items()))
-    print(f"# drop scenario: answers/exact_match mean pass probability lowered by {np.mean(drop_size) * 100:.2f} points "
-          f"(logit shift; other families fresh draws of the same model)")
-    print(f"{'scenario':<24}{'blocked (95% Wilson CI)':<26}{'target':<10}{'quality gate':<26}{'regression gate':<26}")
-    for label, t, target in (("A/A (same model)", aa, "<= 0.05"), ("5-pt drop in answers", drop, ">= 0.80")):
-        print(f"{label:<24}{_interval(t['blocked'], seeds):<26}{target:<10}{_interval(t['quality'], seeds):<26}"
+    print(f"# drop scenarios: one check's mean pass probability lowered by {np.mean(drop_size) * 100:.2f} points "
+          f"(logit shift; other checks and families fresh draws of the same model): answers/exact_match (the first "
+          f"check) or answers/has_citation (the third); the answers composite pass rate (all checks pass) drops by "
+          f"about {np.mean(comp_drop) * 100:.2f} points in the exact_match scenario")
+    print(f"{'scenario':<30}{'blocked (95% Wilson CI)':<26}{'target':<10}{'quality gate':<26}{'regression gate':<26}")
+    scen = (("A/A (same model)", aa, "<= 0.05"), ("5-pt drop, exact_match", drop, ">= 0.80"),
+            ("5-pt drop, has_citation", drop2, ">= 0.80"))
+    for label, t, target in scen:
+        print(f"{label:<30}{_interval(t['blocked'], seeds):<26}{target:<10}{_interval(t['quality'], seeds):<26}"
               f"{_interval(t['regression'], seeds):<26}")
     print(f"# comparison, every non-auxiliary metric gated ({len(pfamily)} overall rows): {', '.join(pfamily)}")
-    for label, t, target in (("A/A, every metric", aa, "<= 0.05"), ("5-pt drop, every metric", drop, ">= 0.80")):
-        print(f"{label:<24}{_interval(t['every'], seeds):<26}{target:<10}")
-    fb, pw = aa["blocked"] / seeds, drop["blocked"] / seeds
+    for label, t, target in scen:
+        print(f"{label + ', every metric':<30}{_interval(t['every'], seeds):<26}{target:<10}")
+    fb = aa["blocked"] / seeds
+    worst = min((drop, drop2), key=lambda t: t["blocked"])  # the headline power: the weaker of the two drop scenarios
+    pw = worst["blocked"] / seeds
     print(f"targets: false block <= {TARGET_FALSE_BLOCK} {'met' if fb <= TARGET_FALSE_BLOCK else 'NOT met'}; "
           f"power >= {TARGET_POWER} {'met' if pw >= TARGET_POWER else 'NOT met'} (point estimates; see intervals)")
     return {"gate_false_block": fb, "gate_power_5pt": pw, "seeds": seeds, "n": n,
-            "gate_false_block_ci": _wilson(aa["blocked"], seeds), "gate_power_5pt_ci": _wilson(drop["blocked"], seeds),
+            "gate_false_block_ci": _wilson(aa["blocked"], seeds), "gate_power_5pt_ci": _wilson(worst["blocked"], seeds),
+            "gate_power_exact_match": drop["blocked"] / seeds, "gate_power_has_citation": drop2["blocked"] / seeds,
             "gate_procedure": cfg.gate_procedure, "gate_family": family,
             "gate_false_block_every_metric": aa["every"] / seeds, "gate_power_5pt_every_metric": drop["every"] / seeds,
             "aa_discordance": {f"{es}/{mt}": float(v) for (es, mt), v in disc_mean.items()}}
