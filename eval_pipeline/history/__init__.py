@@ -16,8 +16,11 @@ Plain Python (no Dagster). One stage per module:
 * ``stats.py``          candidate vs baseline: paired tests, effect CIs, BH, verdicts, baseline choice.
 * ``control_charts.py`` Shewhart, p-chart, EWMA, CUSUM, debounce.
 * ``alerts.py``         the configurable alert rules over the history tables.
-* ``charts.py``         PNG charts (matplotlib, lazy).
-* ``report.py``         markdown tables and the self-contained HTML report.
+* ``charts.py``         PNG charts (matplotlib, lazy) for the Dagster UI's inline charts.
+* ``report.py``         markdown tables; ``build_history_report`` (the interactive HTML report):
+  ``report_data.py`` (aggregates -> one compact JSON blob: series, 95 % intervals, control limits,
+  ops, failures, events), ``report_sources.py`` (events, regression-report rows, failing samples
+  from the warehouse), ``report_page.py`` + ``report_page.js`` (the self-contained Plotly page).
 
 The A/A noise floor is in :mod:`eval_pipeline.noise`; simulated runs (benchmarks, power analysis)
 are in ``eval_pipeline_tests/simulate.py``.
