@@ -114,7 +114,8 @@ class Redactor:
             for rec in self.recognizers if len(cand) else ():
                 for j in _rows(pc.match_substring_regex(sub, rec.prefilter)):
                     i = int(cand[j])
-                    hits = [r for r in rec.find(text(i)) if r.score >= thr]
+                    t = _blank(text(i), found.get(i, ())) if rec.masked else text(i)
+                    hits = [r for r in rec.find(t) if r.score >= thr]
                     if hits:
                         found.setdefault(i, []).extend(hits)
         for p, rx in self._extra:
@@ -182,10 +183,31 @@ class Redactor:
         Nulls become empty strings.
         """
         arr = _to_arrow(texts)
-        counts = np.zeros(len(arr), dtype=np.int64)
         if len(arr) == 0:
-            return arr, counts
-        spans = self._analyze(arr, None)
+            return arr, np.zeros(0, dtype=np.int64)
+        return self._apply(arr, self._analyze(arr, None))
+
+    def redact_columns(self, *columns: Any) -> list[tuple[pa.Array, np.ndarray]]:
+        """Redact aligned columns of the same rows (a request's input and output): a value found in
+        one column of a row is also redacted wherever it appears in the row's other columns, so an
+        answer that echoes an account number without its context word does not keep it."""
+        from presidio_analyzer import RecognizerResult
+
+        arrs = [_to_arrow(c) for c in columns]
+        spans = [self._analyze(a, None) if len(a) else [] for a in arrs]
+        rows = sorted({i for sp in spans for i, s in enumerate(sp) if s})
+        for i in rows:
+            texts = [a[i].as_py() for a in arrs]
+            values = {(t[s.start:s.end], s.entity_type) for t, sp in zip(texts, spans) for s in sp[i]}
+            for c, t in enumerate(texts):
+                extra = [RecognizerResult(e, m.start(), m.end(), 1.0) for v, e in values if len(v.strip()) >= 3
+                         for m in re.finditer(re.escape(v), t)]
+                if extra:
+                    spans[c][i] = _resolve(list(spans[c][i]) + extra)
+        return [self._apply(a, sp) if len(a) else (a, np.zeros(0, dtype=np.int64)) for a, sp in zip(arrs, spans)]
+
+    def _apply(self, arr: pa.Array, spans: list[list]) -> tuple[pa.Array, np.ndarray]:
+        counts = np.zeros(len(arr), dtype=np.int64)
         rows = [i for i, s in enumerate(spans) if s]
         if not rows:
             return arr, counts
@@ -205,6 +227,13 @@ class Redactor:
         """Like :meth:`redact_array` but returns a Python list (convenient for small inputs)."""
         out, counts = self.redact_array(list(texts))
         return out.to_pylist(), counts
+
+
+def _blank(text: str, spans: Iterable) -> str:
+    """``text`` with the characters of ``spans`` replaced by spaces (offsets unchanged)."""
+    for s in spans:
+        text = text[:s.start] + " " * (s.end - s.start) + text[s.end:]
+    return text
 
 
 def _token(entity_type: str) -> str:

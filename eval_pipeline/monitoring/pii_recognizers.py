@@ -50,6 +50,7 @@ class Recognizer:
     prefilter: str
     find: Callable[[str], list[RecognizerResult]]
     source: str = "presidio"
+    masked: bool = False  # runs on the text with the spans found so far blanked out (phone numbers)
 
 
 def _presidio(rec, entity: str) -> Callable[[str], list[RecognizerResult]]:
@@ -136,6 +137,8 @@ PHONE_SHAPE_RX = re.compile(
     r"(?P<v>\+\d{1,3}[ .\-]?(?:\(0\))?\(?\d{1,4}\)?(?:[ .\-]?\d{2,4}){2,4}\b"
     r"|(?:\b(?:1|001)[ .\-])?(?:\(\b[2-9]\d{2}\)|\b[2-9]\d{2})[ .\-]?\d{3}[ .\-]\d{4}\b"
     r"|\(0\d{2,5}\)\s?\d{3,9}\b)")
+PHONE_PREFILTER = r"\d(?:[ \t().\-/]{0,3}\d){6,}"  # seven digits or more, in groups
+_PHONE_RUN = re.compile(PHONE_PREFILTER)
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"
 _PARTICLE = r"(?:van|von|de|der|den|du|le|la|di|da|del|dos|ten|ter|zu)"
 NAME_CONTEXT_RX = re.compile(
@@ -163,22 +166,23 @@ _STREET_WORDS = (
     r"rue|avenue|boulevard|bd|chemin|all[ée]e|impasse|quai|cours|rond-point|"
     r"calle|avenida|paseo|plaza|carrer|via|viale|piazza|corso|vicolo|largo"
 )
+_CAPW = r"[A-ZÀ-ÖØ-Þ][\w'’\-]+"  # a capitalised word of two letters or more ("I" is not a street)
 _SW = rf"(?i:{_STREET_WORDS})\b"
 _DE_COMPOUND = r"[\w\-]+(?:stra(?:ß|ss)e|str\.|weg|gasse|platz|allee|ring|damm|ufer)"
 ADDRESS_RXS = [
     # number first: "77763 Tony Village Suite 690", "8, avenue Manon Gillet", "221B Baker Street"
-    re.compile(rf"\b(?P<v>\d{{1,5}}[A-Za-z]?,?\s+(?:(?:{_CAP}|{_SW}|{_PARTICLE}|d'|l')\.?\s+){{0,5}}"
-               rf"(?:{_CAP}|{_SW})\.?"
+    re.compile(rf"\b(?P<v>\d{{1,5}}[A-Za-z]?,?\s+(?:(?:{_CAPW}|{_SW}|{_PARTICLE}|d'|l')\.?\s+){{0,5}}"
+               rf"(?:{_CAPW}|{_SW})"
                r"(?:,?\s+(?i:apt\.?|apartment|suite|unit|flat|#)\s*\w+)?)"),
     # street word first / German compounds: "Agnes-Wesack-Straße 26-83", "Hauptstr. 5/1", "Calle Mayor 3"
-    re.compile(rf"(?P<v>(?:(?:{_CAP}[\s\-])*{_SW}|{_DE_COMPOUND})\.?(?:\s+{_CAP}|\s+{_PARTICLE}){{0,4}}"
+    re.compile(rf"(?P<v>(?:(?:{_CAPW}[\s\-])*{_SW}|{_DE_COMPOUND})\.?(?:\s+{_CAPW}|\s+{_PARTICLE}){{0,4}}"
                r"\s+\d{1,5}[a-zA-Z]?(?:\s*[-/]\s*\d{1,5}[a-zA-Z]?)?)\b"),
     # "Flat 7, ..." / "Apt. 5" / "Studio 3"
     re.compile(r"\b(?P<v>(?i:flat|apartment|apt\.?|suite|unit|studio)\s+\d+[A-Za-z]?)\b"),
     # postcode + town: "66907 Werdau", "75001 Paris", "1012 AB Amsterdam"
-    re.compile(rf"\b(?P<v>\d{{4,5}}(?:\s?[A-Z]{{2}})?\s+(?:{_CAP}|{_PARTICLE})(?:[\s\-](?:{_CAP}|{_PARTICLE}|sur|en|am|an|bei)){{0,4}})"),
+    re.compile(rf"\b(?P<v>\d{{4,5}}(?:\s?[A-Z]{{2}})?\s+(?:{_CAPW}|{_PARTICLE})(?:[\s\-](?:{_CAPW}|{_PARTICLE}|sur|en|am|an|bei)){{0,4}})"),
     # US town, state zip: "Port Judy, NV 12345"
-    re.compile(rf"(?P<v>(?:{_CAP}\s+){{0,3}}{_CAP},?\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?)\b"),
+    re.compile(rf"(?P<v>(?:{_CAPW}\s+){{0,3}}{_CAPW},?\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?)\b"),
     # UK postcode: "S6 7LJ", "SW1A 1AA"
     re.compile(r"\b(?P<v>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b"),
 ]
@@ -218,11 +222,24 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
         recs.append(Recognizer("ip", "IP_ADDRESS", r"\d\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:",
                                _presidio(IpRecognizer(), "IP_ADDRESS")))
     if "phone" in want:
-        phone = PhoneRecognizer(supported_regions=list(cfg.locales), leniency=1)
-        recs.append(Recognizer("phone", "PHONE_NUMBER", r"\d[\d \t().\-/]{5,}\d",
-                               _min_digits(_presidio(phone, "PHONE_NUMBER"), 7)))
+        per_region = [_min_digits(_presidio(PhoneRecognizer(supported_regions=[r], leniency=1), "PHONE_NUMBER"), 7)
+                      for r in cfg.locales]
+
+        def phones(text: str) -> list[RecognizerResult]:
+            """libphonenumber region by region; numbers found are blanked, and the loop stops as soon as
+            no phone-like digit run is left (a ``+<cc>`` number is found by the first region)."""
+            out: list[RecognizerResult] = []
+            for find in per_region:
+                if not _PHONE_RUN.search(text):
+                    break
+                hits = find(text)
+                for h in hits:
+                    text = text[:h.start] + " " * (h.end - h.start) + text[h.end:]
+                out += hits
+            return out
+        recs.append(Recognizer("phone", "PHONE_NUMBER", PHONE_PREFILTER, phones, masked=True))
         recs.append(Recognizer("phone_shape", "PHONE_NUMBER", r"\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}|\+\d|\(0\d",
-                               _pattern(PHONE_SHAPE_RX, "PHONE_NUMBER", 0.4), source="project"))
+                               _pattern(PHONE_SHAPE_RX, "PHONE_NUMBER", 0.4), source="project", masked=True))
     if "date_of_birth" in want:
         recs.append(Recognizer("date_of_birth", "DATE_OF_BIRTH", r"(?i)(?:born|birth|d\.?o\.?b|geboren|n[ée]e? le)\D{0,30}\d",
                                _pattern(DOB_RX, "DATE_OF_BIRTH", 0.85), source="project"))
@@ -255,7 +272,8 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
                 out.append(RecognizerResult("ADDRESS_PART", m.start("v"), m.end("v"), 0.6))
             return out
         recs.append(Recognizer("address", "ADDRESS", ADDRESS_PREFILTER, addresses, source="project"))
-    return recs
+    # masked recognizers (phone numbers) last: they only see the digits nothing else explained
+    return [r for r in recs if not r.masked] + [r for r in recs if r.masked]
 
 
 # Mid-sentence capitalised word (or two capitalised words at the start): the texts NER runs on.

@@ -90,8 +90,7 @@ def build_stored_sample(
     s = sample_traffic(frame, rate, salt)
     inputs = s["input"].fillna("")
     outputs = s["output"].fillna("")
-    red_in, n_in = redactor.redact_array(inputs)
-    red_out, n_out = redactor.redact_array(outputs)
+    (red_in, n_in), (red_out, n_out) = redactor.redact_columns(inputs, outputs)  # a value of one is redacted in both
     codes, uniq = pd.factorize(s["session_id"].fillna(""))  # hash each session once
     session_hashes = np.asarray([h[:32] for h in _sha256_hex(uniq, session_salt)] or [""], dtype=object)
     # Columns are copied as Series (no object round-trips: those dominate the cost at 1M rows).

@@ -1,0 +1,180 @@
+"""PII redaction on Presidio + libphonenumber + spaCy NER: entities, modes, configuration, and a
+monitoring run over the Faker-labelled PII set that writes no PII value to any file."""
+from __future__ import annotations
+
+import json
+import re
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from eval_pipeline.monitoring.pii import RedactionConfig, Redactor, redactor_for
+from eval_pipeline_tests.pii_testset import (FREE_KINDS, KINDS, STRUCTURED_KINDS, clean_messages, generate,
+                                             value_caught)
+
+
+@pytest.fixture(scope="module")
+def full():
+    return redactor_for({"mode": "full"})
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("my iban is DE89 3704 0044 0532 0130 00 thanks", "my iban is [IBAN] thanks"),
+    ("send it to GB82WEST12345698765432", "send it to [IBAN]"),
+    ("ref GB82WEST12345698765431 ok", "ref GB82WEST12345698765431 ok"),  # mod-97 checksum fails
+    ("my SSN is 536-90-4399", "my SSN is [SSN]"),
+    ("ruf mich an: 030 12345678", "ruf mich an: [PHONE]"),  # German national format
+    ("appelle-moi au 06 12 34 56 78", "appelle-moi au [PHONE]"),  # French mobile
+    ("call +44 20 7946 0958 please", "call [PHONE] please"),
+    ("my date of birth is 12.03.1985", "my date of birth is [DOB]"),
+    ("I was born on March 3, 1985", "I was born on [DOB]"),
+    ("the payment on 12.03.2024 failed", "the payment on 12.03.2024 failed"),  # a date, no birth context
+    ("account number 12345678, sort code 12-34-56", "account number [ACCOUNT], sort code [ACCOUNT]"),
+    ("passport number C01X00T47", "passport number [PASSPORT]"),
+    ("Hi, my name is Grégoire Colas and my card was stolen", "Hi, my name is [PERSON] and my card was stolen"),
+    ("Please send it to Agnes-Wesack-Straße 26, 66907 Werdau.", "Please send it to [ADDRESS]."),
+    ("new address: 8, avenue Manon Gillet, 97636 Sainte Antoinenec", "new address: [ADDRESS]"),
+    ("I moved to 3608 Kathryn Park, West Jerry, IN 60742", "I moved to [ADDRESS]"),
+    ("order 12345 costs $19.99", "order 12345 costs $19.99"),
+    ("I am in the UK and my Mastercard does not work", "I am in the UK and my Mastercard does not work"),
+])
+def test_entities_found_by_presidio_phonenumbers_ner_and_project_patterns(full, text, expected):
+    assert full.redact_text(text) == expected
+
+
+def test_generated_set_recall_precision_and_clean_messages(full):
+    msgs = generate(25, seed=5)
+    spans = full.analyze([m.text for m in msgs])
+    by_kind = {k: [value_caught(m, s) for m, s in zip(msgs, spans) if m.kind == k] for k in KINDS}
+    for k in STRUCTURED_KINDS:
+        assert sum(by_kind[k]) / len(by_kind[k]) >= 0.95, (k, by_kind[k])
+    for k in FREE_KINDS:
+        assert sum(by_kind[k]) / len(by_kind[k]) >= 0.85, (k, by_kind[k])
+    n_spans = sum(len(s) for s in spans)
+    tp = sum(1 for m, sp in zip(msgs, spans) for s in sp if s.start < m.end and s.end > m.start)
+    assert tp / n_spans >= 0.95
+    clean = clean_messages(1500)
+    altered = [c for c, s in zip(clean, full.analyze(clean)) if s]
+    assert len(clean) == 1500 and len(altered) / len(clean) <= 0.02, altered[:10]
+
+
+def test_value_caught_needs_every_identifying_character():
+    (m,) = generate(1, seed=1, kinds=("iban",))
+
+    class S:
+        def __init__(self, a, b):
+            self.start, self.end = a, b
+    assert value_caught(m, [S(m.start, m.end)])
+    assert not value_caught(m, [S(m.start, m.end - 2)])
+    assert not value_caught(m, [])
+
+
+def test_structured_mode_runs_no_ner_and_full_mode_finds_places():
+    fast = Redactor({"mode": "structured"})
+    assert fast.ner is None
+    text = "My card was swallowed by the ATM in Leeds yesterday, email me at a.b@example.org"
+    assert fast.redact_text(text) == "My card was swallowed by the ATM in Leeds yesterday, email me at [EMAIL]"
+    assert redactor_for().redact_text(text) == \
+        "My card was swallowed by the ATM in [LOCATION] yesterday, email me at [EMAIL]"
+
+
+def test_entities_threshold_allow_list_and_extra_patterns():
+    text = "Hi, I opened a Nova Saver account, IBAN DE89370400440532013000, call 030 12345678"
+    assert re.fullmatch(r"Hi, I opened a \[(PERSON|LOCATION)\] account, IBAN \[IBAN\], call \[PHONE\]",
+                        redactor_for().redact_text(text))  # a product name that looks like a name
+    allowed = Redactor({"allow_list": ["Nova Saver"]})
+    assert allowed.redact_text(text) == "Hi, I opened a Nova Saver account, IBAN [IBAN], call [PHONE]"
+    only_email = Redactor({"entities": ["email"], "mode": "structured"})
+    assert only_email.redact_text(text) == text
+    strict = Redactor({"score_threshold": 0.95, "mode": "structured"})  # phone scores 0.4, IBAN 1.0
+    assert strict.redact_text(text) == "Hi, I opened a Nova Saver account, IBAN [IBAN], call 030 12345678"
+    extra = Redactor({"mode": "structured", "extra_patterns": [{"name": "member", "regex": r"MBR-\d{6}",
+                                                                "token": "[MEMBER]"}]})
+    out, counts = extra.redact_array(["member MBR-123456 here", "nothing"])
+    assert out.to_pylist() == ["member [MEMBER] here", "nothing"] and counts.tolist() == [1, 0]
+    with pytest.raises(ValueError, match="mode"):
+        RedactionConfig(mode="fastest")
+
+
+def test_salted_hash_replacement_is_stable_within_a_day_only(monkeypatch):
+    cfg = {"replacement": "hash", "mode": "structured", "hash_salt_env": "TEST_PII_SALT"}
+    monkeypatch.delenv("TEST_PII_SALT", raising=False)
+    with pytest.raises(ValueError, match="TEST_PII_SALT"):
+        Redactor(cfg, day="2026-01-01")
+    monkeypatch.setenv("TEST_PII_SALT", "s3cret-salt")
+    d1, d2 = Redactor(cfg, day="2026-01-01"), Redactor(cfg, day="2026-01-02")
+    texts = ["mail jane@example.org now", "again jane@example.org", "other bob@example.org"]
+    a = d1.redact_series(texts)[0]
+    toks = [re.search(r"\[EMAIL:[0-9a-f]{8}\]", t).group(0) for t in a]
+    assert toks[0] == toks[1] != toks[2]
+    assert d2.redact_series(texts)[0][0] != a[0]  # another day: not linkable
+    monkeypatch.setenv("TEST_PII_SALT", "other-salt")
+    assert Redactor(cfg, day="2026-01-01").redact_series(texts)[0][0] != a[0]
+    assert not any("s3cret" in t or "jane" in t for t in a)
+
+
+# ------------------------------------------------------------- a monitoring run over the PII set
+
+DAY = "2026-10-20"
+
+
+def _write_pii_traffic(traffic, msgs) -> None:
+    from eval_pipeline.demo.synthetic_traffic import SyntheticTrafficConfig, generate_records
+
+    records, _, _ = generate_records(SyntheticTrafficConfig(day=DAY, n_rows=len(msgs), seed=7))
+    lines = []
+    for rec, m in zip(records, msgs):
+        rec = {**rec, "input": m.text, "output": f"Thanks, I noted {m.value} for you."}  # the answer echoes it
+        lines.append(json.dumps(rec))
+    lines.append(json.dumps(records[0])[:-40] + f" {msgs[0].value}")  # a malformed line holding PII
+    folder = traffic / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "part-0000.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_monitoring_run_over_the_generated_pii_set_writes_no_pii(tmp_path, monkeypatch):
+    from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+
+    msgs = generate(12, seed=23)
+    traffic, wh, data = tmp_path / "traffic", tmp_path / "wh", tmp_path / "data"
+    data.mkdir()
+    (data / "monitoring.yaml").write_text(yaml.safe_dump({
+        "sample_rate": 1.0, "drift": {"embedding_clusters": 2, "max_texts": 200},
+        "invariants": {"*": [{"type": "length", "min_chars": 1, "max_chars": 4000}]}}), encoding="utf-8")
+    _write_pii_traffic(traffic, msgs)
+    monkeypatch.setenv("EVAL_TRAFFIC_PREFIX", str(traffic))
+    monkeypatch.setenv("EVAL_MONITORING_EMBEDDER", "hashing")
+    monkeypatch.delenv("EVAL_TRAFFIC_SAMPLE_RATE", raising=False)
+    monkeypatch.delenv("EVAL_MONITORING_CONFIG", raising=False)
+    from eval_pipeline.definitions import defs
+
+    resources = {"eval_config": EvalConfigResource(data_dir=str(data)), "warehouse": WarehouseResource(url=str(wh)),
+                 "llm": LLMResource(provider="replay"), "embeddings": EmbeddingResource()}
+    result = dg.materialize([*defs.assets, *defs.asset_checks],
+                            selection=["traffic_sample", "online_scores", "feedback_metrics", "traffic_drift",
+                                       "shadow_comparison"],
+                            partition_key=DAY, instance=dg.DagsterInstance.ephemeral(), resources=resources)
+    assert result.success
+    files = [p for p in wh.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in files) and any(p.name == "malformed.json" for p in files)
+    decoded = []
+    for p in files:
+        text = p.read_bytes().decode("utf-8", "replace")
+        if p.suffix == ".parquet":
+            text += json.dumps(pq.read_table(p).to_pylist(), default=str, ensure_ascii=False)
+        elif p.suffix == ".json":
+            text += json.dumps(json.loads(text), ensure_ascii=False)
+        decoded.append((p, text))
+    logs = " ".join(str(getattr(e, "message", "")) for e in result.all_events)  # run logs and metadata
+    decoded.append(("run events", logs))
+    sample = pq.read_table(wh / "traffic_sample" / f"date={DAY}" / "data.parquet").to_pandas()
+    assert len(sample) == len(msgs) and (sample["pii_redactions"] >= 2).mean() > 0.95
+    squash = lambda s: re.sub(r"[\s\-.()/]", "", s)  # noqa: E731 (IBANs/cards/phones without separators too)
+    leaks = [(str(p)[-40:], m.kind, m.value) for m in msgs for p, text in decoded
+             if m.value in text or (m.kind in STRUCTURED_KINDS and squash(m.value) in squash(text))]
+    assert not leaks, leaks[:10]
+    # Control: the raw logs do hold every value, so the search above can see a leak.
+    raw = (traffic / f"date={DAY}" / "part-0000.jsonl").read_text(encoding="utf-8")
+    assert all(json.dumps(m.value)[1:-1] in raw for m in msgs)
