@@ -40,7 +40,7 @@ validate: setup
 	DAGSTER_HOME=$(CURDIR)/.dagster_home VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
 
 benchmarks: setup
-	for b in inference faults similarity detection history_scale traffic nightly_demo judge_bias judge_human_data canary cost report; do $(PY) -m eval_pipeline_tests.benchmarks.$$b || exit 1; done
+	for b in inference faults similarity detection history_scale traffic nightly_demo judge_bias judge_human_data canary cost report pii; do $(PY) -m eval_pipeline_tests.benchmarks.$$b || exit 1; done
 
 clean-warehouse:
 	rm -rf warehouse .dagster_home/storage .dagster_home/history .dagster_home/logs .dagster_home/schedules
