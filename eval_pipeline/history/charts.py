@@ -1,7 +1,7 @@
 """PNG charts (matplotlib, Agg backend, imported lazily): trend with control limits, candidate vs baseline.
 
-Each function returns PNG bytes; the caller writes them to the warehouse (and
-links them from Dagster metadata) or embeds them in the HTML report. Uses the
+Each function returns PNG bytes; the caller writes them to the warehouse and inlines one small
+chart in the Dagster metadata. The interactive HTML report draws its own charts (``report_page``). Uses the
 object-oriented ``Figure`` API, no pyplot global state, so it is thread-safe.
 """
 from __future__ import annotations
@@ -99,27 +99,4 @@ def comparison_chart_png(rows: pd.DataFrame, title: str = "candidate vs baseline
     ax.set_xlabel("candidate - baseline" + (" (points)" if measure == "pass_rate" else ""))
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    return _png(fig)
-
-
-def failure_modes_chart_png(failure_modes: pd.DataFrame, title: str = "failure modes over time",
-                            top: int = 8) -> bytes:
-    """Stacked bars of failure-mode counts per date (the ``top`` most frequent labels, rest as 'other')."""
-    fig = _figure(8, 3.6)
-    ax = fig.add_subplot(1, 1, 1)
-    if failure_modes is None or failure_modes.empty:
-        ax.text(0.5, 0.5, "no failures", ha="center", va="center")
-        ax.set_axis_off()
-        return _png(fig)
-    fm = failure_modes.assign(label=failure_modes["kind"] + ":" + failure_modes["label"].astype(str))
-    keep = fm.groupby("label")["n"].sum().nlargest(top).index
-    fm["label"] = fm["label"].where(fm["label"].isin(keep), "other")
-    pv = fm.pivot_table(index="date", columns="label", values="n", aggfunc="sum", fill_value=0).sort_index()
-    bottom = np.zeros(len(pv))
-    for col in pv.columns:
-        ax.bar(range(len(pv)), pv[col].to_numpy(), bottom=bottom, label=col)
-        bottom += pv[col].to_numpy()
-    ax.set_xticks(range(len(pv)), pv.index, rotation=45, fontsize=7)
-    ax.set_title(title)
-    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1, 1))
     return _png(fig)
