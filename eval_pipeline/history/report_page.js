@@ -27,7 +27,7 @@
   function dateAxis(dates) {
     const t = dates.map((d) => Date.parse(d));
     const lo = Math.min(...t), hi = Math.max(...t);
-    const axis = {type: "date", tickformat: "%Y-%m-%d", hoverformat: "%Y-%m-%d",
+    const axis = {type: "date", tickformat: "%Y-%m-%d", hoverformat: "%Y-%m-%d", automargin: true,
       range: [new Date(lo - DAY / 2).toISOString(), new Date(hi + DAY / 2).toISOString()]};
     if ((hi - lo) / DAY <= 14) axis.dtick = DAY;  // never hourly ticks
     return axis;
