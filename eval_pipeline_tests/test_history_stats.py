@@ -132,6 +132,34 @@ def test_first_run_without_baseline_is_not_an_error():
         (None, "no earlier runs")
 
 
+def test_live_candidate_is_never_compared_with_a_non_live_baseline():
+    """A run whose answers were replayed / synthetic (run.json live_answers_only false) never decides a live
+    candidate's gate (before: the production version's replayed run on the same date was chosen)."""
+    runs = pd.DataFrame({"date": ["2024-01-01", "2024-01-02", "2024-01-02"],
+                         "model_version": ["prod", "prod", "cand"], "passed": [True, True, None],
+                         "live_answers_only": [True, False, True]})
+    ref, why = select_baseline(runs, RunRef("2024-01-02", "cand"), "prod")
+    assert ref == RunRef("2024-01-01", "prod") and "NOT LIVE" not in why
+    only_replay = runs.assign(live_answers_only=[False, False, True])
+    assert select_baseline(only_replay, RunRef("2024-01-02", "cand"), "prod")[0] is None
+    demo = runs.assign(live_answers_only=[False, False, False])  # the demo: replay vs replay is allowed, and said
+    ref, why = select_baseline(demo, RunRef("2024-01-02", "cand"), "prod")
+    assert ref == RunRef("2024-01-02", "prod") and "NOT LIVE" in why
+    unknown = runs.drop(columns="live_answers_only")  # artifacts from before the flag: unchanged behaviour
+    assert select_baseline(unknown, RunRef("2024-01-02", "cand"), "prod")[0] == RunRef("2024-01-02", "prod")
+
+
+def test_non_live_runs_are_listed_from_ops_history():
+    from eval_pipeline.history.runs import non_live_runs
+
+    ops = pd.DataFrame({"date": ["d1", "d1", "d2", "d2"], "model_version": ["a", "a", "a", "b"],
+                        "eval_set": ["__all__", "x", "__all__", "__all__"], "n_live": [10, 5, 0, 8],
+                        "n_replay": [0, 0, 10, 0], "n_synthetic": [0, 0, 0, 2]})
+    got = non_live_runs(ops)
+    assert got[["date", "model_version"]].values.tolist() == [["d2", "a"], ["d2", "b"]]
+    assert non_live_runs(ops.iloc[:2]).empty
+
+
 def test_select_baseline_prefers_production_then_last_passing_run():
     runs = pd.DataFrame({
         "date": ["2024-01-01", "2024-01-02", "2024-01-02", "2024-01-03", "2024-01-03"],

@@ -36,6 +36,8 @@ def test_pipeline_on_s3_warehouse(tmp_path, seaweed_s3, monkeypatch, instance):
             for m in mvs:
                 res = materialize(selection=SELECTION, partition_key=eval_partition_key(DATE, m.key), instance=instance, resources=resources)
                 assert res.success, [e.message for e in res.all_events if e.is_failure]
+                hist_md = res.asset_materializations_for_node("eval_history")[0].metadata
+                assert hist_md["n_non_live_runs"].value == 0  # every answer came from the (test) live endpoint
         s3 = boto3.client("s3", endpoint_url=seaweed_s3.endpoint_url)
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=seaweed_s3.bucket, Prefix="evals/")["Contents"]]
         det = [k for k in keys if k.startswith("evals/scores/family=deterministic/")]

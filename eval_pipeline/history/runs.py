@@ -76,7 +76,7 @@ def load_run_scores(
 
 
 def load_runs(con: duckdb.DuckDBPyConnection, runs_glob: str | None) -> pd.DataFrame:
-    """Run artifacts as date, model_version, passed (null when run.json does not say)."""
+    """Run artifacts as date, model_version, passed, live_answers_only (null when run.json does not say)."""
     if not has_files(con, runs_glob):
         return pd.DataFrame(columns=q.RUN_COLUMNS)
     return con.execute(q.runs_sql(runs_glob)).df()
@@ -127,3 +127,14 @@ def regression_report_for_run(
     base = (load_run_scores(con, sources.scores_glob, baseline.date, baseline.model_version, families)
             if baseline else None)
     return regression_report(cand, base, config, candidate=candidate, baseline=baseline, baseline_reason=why)
+
+
+def non_live_runs(ops_history: pd.DataFrame) -> pd.DataFrame:
+    """Runs (date, model_version) whose answers were not all live, from the ``ops_history`` roll-up rows:
+    n_live / n_replay / n_synthetic; empty when every recorded answer was live."""
+    cols = ["date", "model_version", "n_live", "n_replay", "n_synthetic"]
+    if ops_history is None or not len(ops_history) or "n_replay" not in ops_history:
+        return pd.DataFrame(columns=cols)
+    roll = ops_history[ops_history["eval_set"].astype(str) == q.ALL] if "eval_set" in ops_history else ops_history
+    bad = roll[(roll["n_replay"].fillna(0) + roll["n_synthetic"].fillna(0)) > 0]
+    return bad[cols].sort_values(["date", "model_version"]).reset_index(drop=True)

@@ -45,7 +45,7 @@ OPS_HISTORY_COLUMNS = [
     "latency_p50_cache_hit", "latency_p50_cache_miss", "ttft_p50_cache_hit", "ttft_p50_cache_miss", "n_batch",
 ]
 FAILURE_MODE_COLUMNS = ["date", "model_version", "suite", "kind", "label", "n", "share", "example_reason"]
-RUN_COLUMNS = ["date", "model_version", "passed"]
+RUN_COLUMNS = ["date", "model_version", "passed", "live_answers_only"]
 
 
 def _quote(literal: str) -> str:
@@ -211,7 +211,9 @@ ORDER BY date, model_version, suite, kind, n DESC, label
 
 
 def runs_sql(runs_glob: str) -> str:
-    """Run artifacts (``runs/date=<d>/model_version=<mv>/run.json``) -> date, model_version, passed.
+    """Run artifacts (``runs/date=<d>/model_version=<mv>/run.json``) -> date, model_version, passed,
+    live_answers_only (the artifact's flag: every answer and verdict came from a live provider; null when the
+    artifact predates it).
 
     ``passed`` is the JSON's boolean ``passed`` if present, else true when its
     ``status`` is ``passed``/``success``/``succeeded``, else null (unknown).
@@ -222,7 +224,8 @@ SELECT CAST(date AS VARCHAR) AS date, CAST(model_version AS VARCHAR) AS model_ve
          WHEN json_extract(j, '$.passed') IS NOT NULL THEN CAST(json_extract(j, '$.passed') AS BOOLEAN)
          WHEN json_extract_string(j, '$.status') IS NOT NULL
               THEN lower(json_extract_string(j, '$.status')) IN ('passed', 'success', 'succeeded')
-         ELSE NULL END AS passed
+         ELSE NULL END AS passed,
+       CAST(json_extract(j, '$.live_answers_only') AS BOOLEAN) AS live_answers_only
 FROM (
     SELECT regexp_extract(filename, 'date=([^/]+)', 1) AS date,
            regexp_extract(filename, 'model_version=([^/]+)', 1) AS model_version,

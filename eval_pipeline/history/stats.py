@@ -341,6 +341,10 @@ def select_baseline(
     2. Otherwise the last passing run before the candidate's date, preferring the candidate's own
        model version (``passed`` true; when no run records a pass/fail, any earlier run).
 
+    A candidate whose answers were all live (``live_answers_only`` true in its run artifact) is never compared
+    with a run that used replayed or synthetic answers (``live_answers_only`` false): invented answers never
+    decide a live gate. A non-live candidate (the demo) may use any run; the reason then says NOT LIVE.
+
     Returns ``(run or None, reason)``; ``None`` means "no baseline yet".
     """
     if runs is None or len(runs) == 0:
@@ -349,7 +353,30 @@ def select_baseline(
     df["date"] = df["date"].astype(str)
     if "passed" not in df:
         df["passed"] = None
-    df = df[~((df["date"] == candidate.date) & (df["model_version"] == candidate.model_version))]
+    live = df["live_answers_only"].map(_flag) if "live_answers_only" in df else pd.Series(None, index=df.index, dtype=object)
+    is_cand = (df["date"] == candidate.date) & (df["model_version"] == candidate.model_version)
+    cand_live = live[is_cand].dropna()
+    if len(cand_live) and bool(cand_live.iloc[0]):
+        df = df[live.map(lambda v: v is not False)]  # a live candidate: drop baselines known to be non-live
+        suffix = ""
+    else:
+        suffix = ("; NOT LIVE: candidate or baseline may use replayed / synthetic answers"
+                  if live.map(lambda v: v is False).any() else "")
+    ref, why = _pick_baseline(df[~is_cand.loc[df.index]], candidate, production_model_version)
+    return ref, why + (suffix if ref else "")
+
+
+def _flag(v: Any) -> bool | None:
+    """A nullable boolean from a runs-table cell (None / NaN / pd.NA -> None)."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return bool(v)
+
+
+def _pick_baseline(df: pd.DataFrame, candidate: RunRef, production_model_version: str | None) -> tuple[RunRef | None, str]:
+    """:func:`select_baseline`'s rules on the eligible runs (the candidate itself removed)."""
+    if not len(df):
+        return None, "no earlier runs"
     not_failed = df["passed"].map(lambda v: v is None or (isinstance(v, float) and np.isnan(v)) or bool(v))
     if production_model_version and production_model_version != candidate.model_version:
         prod = df[(df["model_version"] == production_model_version) & (df["date"] <= candidate.date) & not_failed]

@@ -96,7 +96,7 @@ def _interactive_report(wh, eval_config: EvalConfigResource, scores: pd.DataFram
 )
 def eval_history(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
                  warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from eval_pipeline.history import aggregate, alerts, report
+    from eval_pipeline.history import aggregate, alerts, report, runs
 
     wh = warehouse.get()
     root = _root(warehouse)
@@ -133,6 +133,11 @@ def eval_history(context: dg.AssetExecutionContext, eval_config: EvalConfigResou
         "alerts_latest_date": dg.MetadataValue.md(report.markdown_table(current) if len(current) else "No alerts on the latest date."),
         "n_alerts_latest_date": len(current),
     }
+    non_live = runs.non_live_runs(ops)
+    md["n_non_live_runs"] = len(non_live)
+    md["non_live_runs"] = dg.MetadataValue.md(
+        "NOT LIVE - these runs used replayed or synthetic answers; a live candidate is never compared with them:\n\n"
+        + report.markdown_table(non_live) if len(non_live) else "Every recorded answer was live.")
     if refresh.empty:
         md["note"] = "No scored runs yet: history is empty (it fills as evaluation partitions are materialized)."
     # The first trend chart inline as a small PNG link; all charts are in the HTML report.
