@@ -136,7 +136,7 @@ PASSPORT_RX = re.compile(
 PHONE_SHAPE_RX = re.compile(
     r"(?P<v>\+\d{1,3}[ .\-]?(?:\(0\))?\(?\d{1,4}\)?(?:[ .\-]?\d{2,4}){2,4}\b"
     r"|(?:\b(?:1|001)[ .\-])?(?:\(\b[2-9]\d{2}\)|\b[2-9]\d{2})[ .\-]?\d{3}[ .\-]\d{4}\b"
-    r"|\(0\d{2,5}\)\s?\d{3,9}\b)")
+    r"|\(0\d{2,5}\)\s?\d{2,9}(?:[ .\-]\d{2,5}){0,2}\b)")
 PHONE_PREFILTER = r"\d(?:[ \t().\-/]{0,3}\d){6,}"  # seven digits or more, in groups
 _PHONE_RUN = re.compile(PHONE_PREFILTER)
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"
@@ -239,7 +239,7 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
             return out
         recs.append(Recognizer("phone", "PHONE_NUMBER", PHONE_PREFILTER, phones, masked=True))
         recs.append(Recognizer("phone_shape", "PHONE_NUMBER", r"\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}|\+\d|\(0\d",
-                               _pattern(PHONE_SHAPE_RX, "PHONE_NUMBER", 0.4), source="project", masked=True))
+                               _pattern(PHONE_SHAPE_RX, "PHONE_NUMBER", 0.4), source="project"))
     if "date_of_birth" in want:
         recs.append(Recognizer("date_of_birth", "DATE_OF_BIRTH", r"(?i)(?:born|birth|d\.?o\.?b|geboren|n[ée]e? le)\D{0,30}\d",
                                _pattern(DOB_RX, "DATE_OF_BIRTH", 0.85), source="project"))
