@@ -331,3 +331,21 @@ def test_mode_mismatch_and_missing_columns_are_clear():
         J.judge_pointwise_verdicts(samples, pair_cfg(), FakeExecutor(lambda r: {}))
     with pytest.raises(ValueError, match=re.escape("missing column(s) ['baseline_text']")):
         J.judge_pairwise_verdicts(samples, pair_cfg(), FakeExecutor(lambda r: {}))
+
+
+def test_pairwise_win_rate_interval_is_clustered_by_sample_with_repeats():
+    """30 samples x 4 response repeats, each sample's repeats identical (win or loss): the evidence is 30
+    samples, not 120 rows. The interval must be about as wide as a Wilson interval over 30 (before: Wilson
+    over 120 rows, about half as wide, covering the true rate far less often than 95%)."""
+    import numpy as np
+    from statsmodels.stats.proportion import proportion_confint
+
+    wins = np.repeat([1.0] * 18 + [0.0] * 12, 4)
+    rows = pd.DataFrame({"family": "judge", "metric": "pairwise_win", "value": wins, "eval_set": "e", "suite": "s",
+                         "sample_id": np.repeat([f"s{i}" for i in range(30)], 4), "repeat": np.tile(range(4), 30)})
+    s = J.summarize_pairwise(rows)
+    lo, hi = s["win_rate_ci"]
+    lo30, hi30 = proportion_confint(18, 30, method="wilson")
+    lo120, hi120 = proportion_confint(72, 120, method="wilson")
+    assert s["win_rate"] == 0.6 and "cluster" in s["interval_method"]
+    assert (hi - lo) > 1.5 * (hi120 - lo120) and (hi - lo) == pytest.approx(hi30 - lo30, rel=0.2)

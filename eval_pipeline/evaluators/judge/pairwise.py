@@ -180,21 +180,31 @@ def summarize_pairwise(rows: pd.DataFrame) -> dict[str, Any]:
     Unit = sample row; each contributes its ``pairwise_win`` value (1 win, 0.5 tie,
     0 loss; the median over judge repeats). Win rate = sum / n; the interval is the Wilson
     score interval (statsmodels ``proportion_confint(method="wilson")``) on the fractional
-    count wins + ties/2, which treats a tie as half a win (approximate when ties are many).
+    count wins + ties/2, which treats a tie as half a win (approximate when ties are many). With response
+    repeats (several rows per sample) the interval is cluster-robust by sample
+    (:func:`~eval_pipeline.evaluators.metrics.clustered_proportion`): repeats of one sample are not independent.
     """
     rows = rows[rows["family"] == FAMILY]
-    win = rows[(rows["metric"] == "pairwise_win") & rows["value"].notna()]["value"].astype(float)
+    won = rows[(rows["metric"] == "pairwise_win") & rows["value"].notna()]
+    win = won["value"].astype(float)
     cons = rows[(rows["metric"] == "position_consistency") & rows["value"].notna()]["value"].astype(float)
     n = len(win)
     total = float(win.sum())
+    ci, method = wilson_interval(total, n), "wilson (statsmodels), ties counted as half a win"
+    if n and won["sample_id"].duplicated().any():  # response repeats: the sample is the unit, not the repeat
+        from eval_pipeline.evaluators.metrics import clustered_proportion
+
+        m = clustered_proportion(win.to_numpy(), won["sample_id"].to_numpy())
+        ci = (m["ci_low"], m["ci_high"])
+        method = f"{m['interval']} (ties counted as half a win; {m['n_clusters']} samples)"
     return {
         "n": n,
         "wins": int((win == 1.0).sum()),
         "ties": int(((win > 0) & (win < 1)).sum()),
         "losses": int((win == 0.0).sum()),
         "win_rate": total / n if n else math.nan,
-        "win_rate_ci": wilson_interval(total, n),
-        "interval_method": "wilson (statsmodels), ties counted as half a win",
+        "win_rate_ci": ci,
+        "interval_method": method,
         "position_consistency": float(cons.mean()) if len(cons) else math.nan,
         "length_control": summarize_length_pairwise(rows),
         **_status_totals(rows),
