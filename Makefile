@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chromium demo test ui validate benchmarks clean-warehouse
+.PHONY: setup chromium postgresql demo test ui validate benchmarks clean-warehouse
 
 setup: $(STAMP)
 
@@ -29,7 +29,15 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: setup chromium
+# The deployment test (eval_pipeline_tests/test_deploy_daemon.py) starts a real PostgreSQL from Debian's
+# postgresql package (initdb + pg_ctl under /usr/lib/postgresql/*/bin): installed here when missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then echo "installing Debian postgresql for the deployment test (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "the deployment test needs PostgreSQL's initdb/pg_ctl: install it (Debian/Ubuntu: sudo apt-get install postgresql)"; exit 1; fi; }
+
+test: setup chromium postgresql
 	$(PY) -m pytest eval_pipeline_tests
 
 # The local UI inspects the demo, so it replays too unless EVAL_PROVIDER is set (e.g. anthropic with a key).
@@ -40,7 +48,7 @@ validate: setup
 	DAGSTER_HOME=$(CURDIR)/.dagster_home VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
 
 benchmarks: setup
-	for b in inference faults similarity detection history_scale traffic nightly_demo judge_bias judge_human_data canary cost report pii; do $(PY) -m eval_pipeline_tests.benchmarks.$$b || exit 1; done
+	for b in inference faults similarity detection history_scale traffic nightly_demo judge_bias judge_human_data canary cost report store pii; do $(PY) -m eval_pipeline_tests.benchmarks.$$b || exit 1; done
 
 clean-warehouse:
 	rm -rf warehouse .dagster_home/storage .dagster_home/history .dagster_home/logs .dagster_home/schedules

@@ -143,7 +143,7 @@ class _S3Range(io.RawIOBase):
 class SegmentStore:
     """Segments of one response store under ``prefix`` of ``backend`` (see the module docstring)."""
 
-    def __init__(self, backend: Any, prefix: str = "", *, threads: int = 16):
+    def __init__(self, backend: Any, prefix: str = "", *, threads: int = 8):
         self.backend = backend
         self.prefix = prefix.strip("/")
         self.threads = threads
@@ -208,9 +208,33 @@ class SegmentStore:
             self.stats["fresh_read"] += 1
         return self._fresh_cache[key]
 
-    def _open(self, key: str) -> pq.ParquetFile:
+    def _arrow_s3(self) -> Any:
+        """pyarrow's own S3 client (C++: ranged reads without the GIL), with the backend's credentials and endpoint."""
+        if getattr(self, "_s3fs", None) is None:
+            from urllib.parse import urlparse
+
+            import pyarrow.fs as pafs
+
+            creds = self.backend.session.get_credentials()
+            frozen = creds.get_frozen_credentials() if creds is not None else None
+            opts: dict[str, Any] = {"region": self.backend.region}
+            if frozen is not None:
+                opts.update(access_key=frozen.access_key, secret_key=frozen.secret_key, session_token=frozen.token)
+            if self.backend.endpoint_url:
+                u = urlparse(self.backend.endpoint_url)
+                opts.update(endpoint_override=u.netloc + u.path.rstrip("/"), scheme=u.scheme)
+            self._s3fs = pafs.S3FileSystem(**opts)
+        return self._s3fs
+
+    def _open(self, key: str, size: int | None = None) -> pq.ParquetFile:
         if self.backend.kind == "s3":
-            return pq.ParquetFile(_S3Range(self.backend, key), pre_buffer=True)
+            if os.environ.get("EVAL_SEGMENTS_BOTO_READS"):
+                return pq.ParquetFile(_S3Range(self.backend, key), pre_buffer=True)
+            import pyarrow.fs as pafs
+
+            info = pafs.FileInfo(f"{self.backend.bucket}/{self.backend.object_key(key)}", pafs.FileType.File, size=size) if size else None
+            return pq.ParquetFile(self._arrow_s3().open_input_file(info or f"{self.backend.bucket}/{self.backend.object_key(key)}"),
+                                  pre_buffer=True)
         return pq.ParquetFile(self.backend.path(key), pre_buffer=True)
 
     def _read_compacted(self, key: str, wanted: list[str]) -> pa.Table:
@@ -245,25 +269,27 @@ class SegmentStore:
         if not want:
             return {}
         fresh, shards = self.listing()
+        out: dict[str, dict[str, Any]] = {}
+
+        def take(tables: Iterable[pa.Table]) -> None:
+            for t in tables:
+                for raw in t.column("record").to_pylist():
+                    rec = json.loads(raw)
+                    if prefer(out.get(rec["cache_key"]), rec):
+                        out[rec["cache_key"]] = rec
+
+        # Fresh segments first (tonight's answers are there until compaction); the keys they hold
+        # are not looked for in the compacted shards (a duplicate there would be an equally valid answer).
+        value_set = pa.array(want, pa.string())
+        take(t.filter(pc.is_in(t["cache_key"], value_set=value_set)) for t in map(self._fresh, fresh) if t is not None and t.num_rows)
         by_shard: dict[str, list[str]] = defaultdict(list)
         for k in want:
-            by_shard[shard_of(k)].append(k)
+            if k not in out:
+                by_shard[shard_of(k)].append(k)
         jobs = [(seg, by_shard[s]) for s in by_shard for seg in shards.get(s, ())]
-        tables: list[pa.Table] = []
-        value_set = pa.array(want, pa.string())
-        for seg in fresh:
-            t = self._fresh(seg)
-            if t is not None and t.num_rows:
-                tables.append(t.filter(pc.is_in(t["cache_key"], value_set=value_set)))
         if jobs:
             with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs))) as pool:
-                tables.extend(pool.map(lambda job: self._read_compacted(*job), jobs))
-        out: dict[str, dict[str, Any]] = {}
-        for t in tables:
-            for raw in t.column("record").to_pylist():
-                rec = json.loads(raw)
-                if prefer(out.get(rec["cache_key"]), rec):
-                    out[rec["cache_key"]] = rec
+                take(pool.map(lambda job: self._read_compacted(*job), jobs))
         return out
 
     # -- compaction ------------------------------------------------------------------------
