@@ -31,12 +31,14 @@ from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
+import regex
 import pyarrow.compute as pc
 
 from eval_pipeline.monitoring.pii_config import ENTITIES, ExtraPattern, RedactionConfig  # noqa: F401 (re-export)
 from eval_pipeline.monitoring.pii_recognizers import NER_PREFILTER, luhn_valid  # noqa: F401 (re-export)
 
 TOKENS = {etype: token for etype, token in ENTITIES.values()}
+_NER_RX = regex.compile(NER_PREFILTER)
 # what may separate two pieces of one address: commas, spaces, and up to four capitalised words (a town)
 _MERGE_GAP = re.compile(r"^[\s,]*(?:[A-ZÀ-ÖØ-Þ][\w'’\-]*[\s,]+){0,4}$")
 
@@ -126,7 +128,9 @@ class Redactor:
                 hits = [RecognizerResult(f"EXTRA:{p.token}", m.start(), m.end(), 1.0) for m in rx.finditer(text(int(i)))]
                 found.setdefault(int(i), []).extend(hits)
         if self.ner is not None:
+            # NER only where a capitalised word is left that no pattern explained already
             idx = [int(i) for i in _rows(pc.match_substring_regex(arr, NER_PREFILTER))]
+            idx = [i for i in idx if i not in found or _NER_RX.search(_blank(text(i), found[i]))]
             if idx:
                 for i, spans in zip(idx, self.ner.find_many([text(i) for i in idx])):
                     if spans:

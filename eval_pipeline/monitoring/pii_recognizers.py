@@ -136,7 +136,10 @@ PASSPORT_RX = re.compile(
 PHONE_SHAPE_RX = re.compile(
     r"(?P<v>\+\d{1,3}[ .\-]?(?:\(0\))?\(?\d{1,4}\)?(?:[ .\-]?\d{2,4}){2,4}\b"
     r"|(?:\b(?:1|001)[ .\-])?(?:\(\b[2-9]\d{2}\)|\b[2-9]\d{2})[ .\-]?\d{3}[ .\-]\d{4}\b"
-    r"|\(0\d{2,5}\)\s?\d{2,9}(?:[ .\-]\d{2,5}){0,2}\b)")
+    r"|\(0\d{2,5}\)\s?\d{2,9}(?:[ .\-]\d{2,5}){0,2}\b"
+    # national format with a trunk 0 ("0466 12018"), bare 10-digit NANP numbers ("7295868430"); not
+    # inside a longer run of digit groups (card-like references stay)
+    r"|(?<!\d[ \-])(?<![\d\-])(?:0\d{2,5}[ /\-]?\d{4,8}|[2-9]\d{2}[2-9]\d{6})(?![ \-]?\d))")
 PHONE_PREFILTER = r"\d(?:[ \t().\-/]{0,3}\d){6,}"  # seven digits or more, in groups
 _PHONE_RUN = re.compile(PHONE_PREFILTER)
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"
@@ -238,7 +241,7 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
                 out += hits
             return out
         recs.append(Recognizer("phone", "PHONE_NUMBER", PHONE_PREFILTER, phones, masked=True))
-        recs.append(Recognizer("phone_shape", "PHONE_NUMBER", r"\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}|\+\d|\(0\d",
+        recs.append(Recognizer("phone_shape", "PHONE_NUMBER", r"\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}|\+\d|\(0\d|\b0\d{2,5}[ /\-]?\d{4}|\b[2-9]\d{9}\b",
                                _pattern(PHONE_SHAPE_RX, "PHONE_NUMBER", 0.4), source="project"))
     if "date_of_birth" in want:
         recs.append(Recognizer("date_of_birth", "DATE_OF_BIRTH", r"(?i)(?:born|birth|d\.?o\.?b|geboren|n[ée]e? le)\D{0,30}\d",
