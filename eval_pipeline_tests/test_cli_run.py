@@ -112,3 +112,14 @@ def test_baseline_and_compare(env, server, capsys):
     assert "regression vs bot-a" in out
     assert cli.main(["compare", "bot-b", "bot-a"]) in (0, 1)
     assert "vs" in capsys.readouterr().out
+
+
+def test_the_cli_job_is_the_code_locations_nightly_job():
+    """The CLI loads only the evaluation modules; its nightly job selects the same assets and checks."""
+    from eval_pipeline.definitions import defs
+    from eval_pipeline.defs.ci import eval_definitions
+
+    full = defs.resolve_job_def("nightly_eval_job")
+    mine = eval_definitions().resolve_job_def("nightly_eval_job")
+    assert mine.asset_layer.executable_asset_keys == full.asset_layer.executable_asset_keys
+    assert set(mine.asset_layer.asset_graph.asset_check_keys) == set(full.asset_layer.asset_graph.asset_check_keys)

@@ -46,13 +46,29 @@ def selection(families) -> list[str]:
     return ["golden_samples", "model_responses", *(FAMILY_ASSETS[f] for f in families), "eval_run", "regression_report", "release_approval"]
 
 
-def _job() -> dg.JobDefinition:
-    from eval_pipeline.definitions import defs
+# The Dagster modules of the evaluation graph (what nightly_eval_job / weekly_judge_job select and
+# read). Loading only these, not the whole code location (monitoring, PII recognizers, canary),
+# keeps the command's start-up small; test_cli_run checks the job is the code location's.
+EVAL_MODULES = ("eval_pipeline.defs.ingestion.assets", "eval_pipeline.defs.inference.assets", "eval_pipeline.defs.evaluators.assets",
+                "eval_pipeline.defs.evaluators.calibration", "eval_pipeline.defs.scoring.assets", "eval_pipeline.defs.history.assets")
+
+
+def eval_definitions() -> dg.Definitions:
+    """The evaluation assets, their checks and the nightly job, with resources built from the environment now."""
+    import importlib
+
     from eval_pipeline.defs.jobs import nightly_eval_job
     from eval_pipeline.defs.resources import build_resources
 
-    fresh = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[nightly_eval_job], resources=build_resources())
-    return fresh.resolve_job_def(nightly_eval_job.name)
+    mods = [importlib.import_module(m) for m in EVAL_MODULES]
+    return dg.Definitions(assets=dg.load_assets_from_modules(mods), asset_checks=dg.load_asset_checks_from_modules(mods),
+                          jobs=[nightly_eval_job], resources=build_resources())
+
+
+def _job() -> dg.JobDefinition:
+    from eval_pipeline.defs.jobs import nightly_eval_job
+
+    return eval_definitions().resolve_job_def(nightly_eval_job.name)
 
 
 def run_partition(instance: dg.DagsterInstance, date: str, mv_key: str, families, run_config: dict | None = None,

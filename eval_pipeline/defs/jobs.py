@@ -19,6 +19,10 @@ history_job         no           eval_history (+ quality_alerts)
 aa_noise_job        date x mv    aa_noise_floor (+ thresholds_clear_noise_floor)
 ==================  ===========  ==============================================================
 
+Executor: ``nightly_eval_job`` and ``weekly_judge_job`` run on :data:`EVAL_EXECUTOR` (multiprocess,
+forkserver, the package preloaded): failure isolation and parallel families of the multiprocess
+executor without an interpreter start and package import per step.
+
 ``release_approval`` only materializes when the release decision passes (the quality gate and the
 blocking ``no_significant_regression`` check), so a run for a failing or regressed candidate stops
 there (by design; the run fails and ``eval_failure_sensor`` alerts). ``regression_report`` still runs
@@ -37,20 +41,33 @@ CALIBRATION_ASSETS = ("judge_calibration", "similarity_calibration")
 HISTORY_ASSETS = ("eval_history",)
 AA_NOISE_ASSETS = ("aa_noise_floor",)
 
-def asset_job(name: str, assets, kind: str, partitions_def, description: str) -> dg.UnresolvedAssetJobDefinition:
+# Launched runs (schedule, sensor, UI) of the evaluation jobs: the multiprocess executor - a failed
+# step does not take the run down and the score families run in parallel - with the ``forkserver``
+# start method and the package (and the libraries every step imports) preloaded once in the fork
+# server, so a step process starts by forking that server instead of a fresh interpreter importing
+# everything again (``spawn``, Dagster's default). torch is not preloaded (not fork-safe once
+# initialised); the similarity step loads it. ``execute_in_process`` (``eval-pipeline run``, tests)
+# runs in process whatever this says.
+PRELOAD_MODULES = ["eval_pipeline.definitions", "pandas", "pyarrow.parquet", "duckdb", "scipy.stats", "anthropic"]
+EVAL_EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}, name="eval_multiprocess_forkserver")
+
+
+def asset_job(name: str, assets, kind: str, partitions_def, description: str, executor_def=None) -> dg.UnresolvedAssetJobDefinition:
     """A job over the named ``assets`` (and their checks), tagged ``eval/kind=<kind>``."""
     return dg.define_asset_job(name=name, selection=dg.AssetSelection.assets(*assets), partitions_def=partitions_def,
-                               tags={"eval/kind": kind}, description=description)
+                               tags={"eval/kind": kind}, description=description, executor_def=executor_def)
 
 
 nightly_eval_job = asset_job("nightly_eval_job", NIGHTLY_ASSETS, "nightly", EVAL_PARTITIONS,
                    "Deterministic and semantic-similarity suites for one (date, model version) partition: golden "
                    "samples -> model responses (response store first) -> scores -> eval_run with its gate checks -> regression "
-                   "report against the baseline. Started by the nightly schedule, the config-change sensor or a UI backfill.")
+                   "report against the baseline. Started by the nightly schedule, the config-change sensor or a UI backfill.",
+                   executor_def=EVAL_EXECUTOR)
 
 weekly_judge_job = asset_job("weekly_judge_job", WEEKLY_JUDGE_ASSETS, "weekly_judge", EVAL_PARTITIONS,
                    "LLM-judge suites for one (date, model version) partition, then eval_run and the regression "
-                   "report. Judge calls share the anthropic_api concurrency pool with inference.")
+                   "report. Judge calls share the anthropic_api concurrency pool with inference.", executor_def=EVAL_EXECUTOR)
 
 rescore_job = asset_job("rescore_job", RESCORE_ASSETS, "rescore", EVAL_PARTITIONS,
                    "Re-score stored responses after an evaluator, rubric or threshold change: no model_responses "
