@@ -54,7 +54,7 @@ def test_table_partition_is_the_file_write_table_writes_and_the_history_glob_mat
 
 
 def test_run_artifact_key_is_read_back_by_the_history(wh: Warehouse):
-    wh.write_bytes(keys.run_artifact(D, MV), json.dumps({"passed": False}).encode())
+    wh.write_bytes(keys.run_artifact(D, MV), json.dumps({"passed": False, "live_answers_only": True}).encode())
     wh.write_bytes(keys.run_artifact("2025-01-03", MV), json.dumps({"status": "passed"}).encode())
     assert keys.run_artifact(D, MV) == f"runs/date={D}/model_version={MV}/run.json"
     con = wh.connect_duckdb()
@@ -63,8 +63,8 @@ def test_run_artifact_key_is_read_back_by_the_history(wh: Warehouse):
     finally:
         con.close()
     assert runs.to_dict("records") == [
-        {"date": D, "model_version": MV, "passed": False},
-        {"date": "2025-01-03", "model_version": MV, "passed": True},
+        {"date": D, "model_version": MV, "passed": False, "live_answers_only": True},
+        {"date": "2025-01-03", "model_version": MV, "passed": True, "live_answers_only": None},
     ]
 
 
