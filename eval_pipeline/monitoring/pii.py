@@ -12,8 +12,8 @@ places with the address patterns); ``structured`` = no NER, for very large days.
 
 How it is fast: each recognizer has an RE2 pre-filter that runs vectorized in Arrow over all texts;
 the (Python) recognizer runs only on the texts its pre-filter matched. NER runs only on texts with a
-mid-sentence capitalised word (``NER_PREFILTER``), in ``nlp.pipe`` batches with only ``tok2vec`` and
-``ner`` enabled. Overlapping detections are merged (the longer span wins), then spliced out
+mid-sentence capitalised word that no pattern explained (``NER_PREFILTER``), in ``nlp.pipe`` batches
+with only the ``ner`` component enabled. Overlapping detections are merged (the longer span wins), then spliced out
 (Presidio's ``AnonymizerEngine`` did the same at a quarter of the redaction time, so it is not used).
 
 Replacement: ``token`` -> ``[PERSON]``; ``hash`` -> ``[PERSON:<8 hex>]``, an HMAC-SHA256 of the

@@ -302,7 +302,7 @@ def country_names() -> frozenset[str]:
 
 @dataclass
 class NerRecognizer:
-    """spaCy NER (only ``tok2vec`` + ``ner`` run) over the texts that pass :data:`NER_PREFILTER`."""
+    """spaCy NER (only the ``ner`` component runs) over the texts that pass :data:`NER_PREFILTER`."""
 
     model: str
     batch_size: int = 256
@@ -331,7 +331,9 @@ def load_ner(model: str):
     import spacy
 
     try:
-        return spacy.load(model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+        # en_core_web_sm's NER has its own embedding layer: without the shared tok2vec it finds the
+        # same entities, ~1.4x faster
+        return spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
     except OSError as exc:
         raise RuntimeError(
             f"NER model {model!r} is not installed: it is a pinned dependency in pyproject.toml "
