@@ -178,3 +178,18 @@ def test_monitoring_run_over_the_generated_pii_set_writes_no_pii(tmp_path, monke
     # Control: the raw logs do hold every value, so the search above can see a leak.
     raw = (traffic / f"date={DAY}" / "part-0000.jsonl").read_text(encoding="utf-8")
     assert all(json.dumps(m.value)[1:-1] in raw for m in msgs)
+
+
+def test_redaction_block_of_monitoring_yaml(tmp_path, monkeypatch):
+    from eval_pipeline.monitoring.config import load_monitoring_config
+    from eval_pipeline.project.errors import ConfigError
+
+    monkeypatch.delenv("EVAL_MONITORING_CONFIG", raising=False)
+    (tmp_path / "monitoring.yaml").write_text(yaml.safe_dump({"redaction": {
+        "mode": "structured", "locales": ["DE", "FR"], "allow_list": ["Nova Saver"], "score_threshold": 0.5}}))
+    cfg = load_monitoring_config(tmp_path)
+    assert cfg.redaction.mode == "structured" and cfg.redaction.locales == ["DE", "FR"]
+    assert redactor_for(cfg.redaction).ner is None
+    (tmp_path / "monitoring.yaml").write_text(yaml.safe_dump({"redaction": {"modes": "full"}}))
+    with pytest.raises(ConfigError, match=r"redaction\.modes"):
+        load_monitoring_config(tmp_path)

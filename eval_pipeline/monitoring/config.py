@@ -14,6 +14,8 @@ can import it.
 ``EVAL_TRAFFIC_SALT``          sampling salt (the variable's name is ``salt_env`` in the config)
 ``EVAL_MONITORING_CONFIG``     another config file instead of ``<data dir>/monitoring.yaml``
 ``EVAL_MONITORING_EMBEDDER``   ``minilm`` (default) or ``hashing`` (fast, not semantic: tests)
+``EVAL_PII_HASH_SALT``         HMAC salt of ``redaction.replacement: hash`` (the variable's name is
+                               ``redaction.hash_salt_env``); read at run time, never stored
 =============================  =====================================================================
 
 Tables (partitioned by ``date``): ``traffic_sample``, ``online_scores``, ``monitoring_metrics``,
@@ -91,7 +93,9 @@ class MonitoringConfig(BaseModel):
     sample_rate: float = Field(0.1, ge=0.0, le=1.0)
     salt_env: str = Field("EVAL_TRAFFIC_SALT", description="environment variable holding the sampling salt")
     input_salt_env: str = Field("EVAL_TRAFFIC_INPUT_SALT", description="environment variable salting input hashes")
-    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig,
+                                       description="PII redaction: mode, entities, locales, threshold, allow_list, "
+                                       "extra_patterns, replacement (see monitoring/pii_config.py)")
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
     debounce: DebounceConfig = Field(default_factory=DebounceConfig)
     invariants: dict[str, list[dict[str, Any]]] = Field(
