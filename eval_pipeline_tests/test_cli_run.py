@@ -123,3 +123,22 @@ def test_the_cli_job_is_the_code_locations_nightly_job():
     mine = eval_definitions().resolve_job_def("nightly_eval_job")
     assert mine.asset_layer.executable_asset_keys == full.asset_layer.executable_asset_keys
     assert set(mine.asset_layer.asset_graph.asset_check_keys) == set(full.asset_layer.asset_graph.asset_check_keys)
+
+
+def test_a_failed_gate_check_step_is_a_gate_not_an_error(env, monkeypatch, capsys):
+    """A blocking check (no_significant_regression) that fails shows as a failed step; it must not turn
+    the verdict into an error (exit 2): the decision is read from the artifacts."""
+    from eval_pipeline.defs import ci
+
+    real = ci.run_partition
+
+    def with_failed_check(*a, **kw):
+        run = real(*a, **kw)
+        run["failed"]["regression_report_no_significant_regression"] = ["blocking check failed"]
+        return run
+
+    monkeypatch.setattr(ci, "run_partition", with_failed_check)
+    assert _run("--model-version", "bot-a") == 0
+    monkeypatch.setattr(ci, "run_partition", lambda *a, **kw: {**real(*a, **kw), "failed": {"deterministic_scores": ["boom"]}})
+    assert _run("--model-version", "bot-a") == 2
+    assert "deterministic_scores: boom" in capsys.readouterr().out

@@ -24,8 +24,9 @@ from eval_pipeline.scoring.ci_report import CIResult
 
 FAMILY_ASSETS = {"deterministic": "deterministic_scores", "similarity": "similarity_scores", "judge": "judge_scores"}
 DEFAULT_FAMILIES = ("deterministic", "similarity")  # the nightly job's families
-# A failing release_approval is the gate doing its job (the decision is read from the artifacts).
-GATE_STEPS = ("release_approval",)
+# Steps whose failure is a gate doing its job, not an error: the blocking regression check and
+# release_approval (the decision itself is read from the artifacts).
+GATE_STEPS = ("release_approval", "regression_report_no_significant_regression", "eval_run_quality_gate")
 
 
 def _warehouse():
