@@ -45,7 +45,7 @@ EXPECTED_CHECKS = {
     ("traffic_drift", "no_significant_drift"),
 }
 EXPECTED_JOBS = {"nightly_eval_job", "weekly_judge_job", "rescore_job", "calibration_job", "history_job", "aa_noise_job",
-                 "monitoring_daily_job", "canary_hourly_job"}
+                 "monitoring_daily_job", "canary_hourly_job", "response_store_compaction_job"}
 EXPECTED_SCHEDULES = {"nightly_eval_schedule", "weekly_judge_schedule", "weekly_calibration_schedule",
                       "history_refresh_schedule", "aa_noise_schedule", "monitoring_daily_schedule",
                       "canary_hourly_schedule"}

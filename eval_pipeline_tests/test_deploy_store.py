@@ -170,3 +170,29 @@ def test_local_store_compaction_keeps_every_answer(tmp_path):
     assert not list(tmp_path.glob("responses-*.jsonl"))
     fresh = ResponseStore(tmp_path)
     assert len(fresh) == 0 and all(fresh.get(_key(i))["text"] == f"t{i}" for i in range(30))
+
+
+def test_compaction_job_seals_and_merges_the_deployment_store(tmp_path):
+    import dagster as dg
+
+    from eval_pipeline.defs.inference.compaction import response_store_compaction_job
+    from eval_pipeline.defs.resources import LLMResource, WarehouseResource
+
+    wh = tmp_path / "wh"
+    root = wh / "response_store"
+    for batch in range(2):  # two writers that finished (their journals are unlocked)
+        s = ResponseStore(root)
+        for i in range(10):
+            j = batch * 10 + i
+            s.put(ModelResponse(f"s{j}", 0, "m", f"t{j}", "end_turn", 0.1, None, None, 1, 1, 0, 0, 0.0, None, None, None, False, _key(j)))
+        s.close()
+    defs = dg.Definitions(jobs=[response_store_compaction_job],
+                          resources={"llm": LLMResource(provider="replay"), "warehouse": WarehouseResource(url=str(wh))})
+    job = defs.resolve_job_def("response_store_compaction_job")
+    first = job.execute_in_process()
+    assert first.success and first.output_for_node("compact_response_store")["journal_answers_sealed"] == 20
+    assert first.output_for_node("compact_response_store")["rows_out"] == 20 and not list(root.glob("responses-*.jsonl"))
+    again = job.execute_in_process().output_for_node("compact_response_store")
+    assert again["shards_written"] == 0 and again["deleted"] == 0
+    store = ResponseStore(root)
+    assert all(store.get(_key(j))["text"] == f"t{j}" for j in range(20))
