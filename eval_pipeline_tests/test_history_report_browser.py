@@ -169,7 +169,7 @@ def test_single_date_history_is_a_point_on_a_date_axis(tmp_path, browser):
     ticks = page.evaluate("() => [...document.querySelectorAll('.metric-chart .xtick text')].map(t => t.textContent)")
     assert ticks == ["2026-11-20"], ticks
     pts = page.evaluate("() => document.querySelector('.metric-chart').data.filter(t => t.fill !== 'toself' && t.name === 'v1')[0].x")
-    assert pts == ["2026-11-20"]
+    assert pts == [page.evaluate("Date.parse('2026-11-20')")]  # one point, at that date's UTC midnight
     page.locator(".metric-chart").first.screenshot(path=str(ARTIFACTS / "history_report_single_date.png"))
     page.close()
 

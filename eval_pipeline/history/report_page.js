@@ -15,18 +15,21 @@
   const DRAWN = new Set(window.location.hash === "#all" ? D.versions.map((_, i) => i) : (D.visible || []));
   const status = window.reportStatus = {total: 0, rendered: 0, traces: 0, done_ms: null, errors: []};
 
+  // x values are epoch milliseconds (UTC midnight of each date): Plotly would parse a date string per point
+  const DMS = D.dates.map((d) => Date.parse(d));
+
   function xs(s, n) {  // decode date indices: x0 + steps (dx) or consecutive days
     const out = new Array(n);
     let x = s.x0;
-    for (let i = 0; i < n; i++) { out[i] = D.dates[x]; if (i < n - 1) x += s.dx ? s.dx[i] : 1; }
+    for (let i = 0; i < n; i++) { out[i] = DMS[x]; if (i < n - 1) x += s.dx ? s.dx[i] : 1; }
     return out;
   }
   const scaled = (a, q) => a.map((v) => (v === null ? null : v * q));
   const ns = (n, len) => (Array.isArray(n) ? n : new Array(len).fill(n));
 
   function dateAxis(dates) {
-    const t = dates.map((d) => Date.parse(d));
-    const lo = Math.min(...t), hi = Math.max(...t);
+    let lo = Infinity, hi = -Infinity;
+    for (const t of dates) { if (t < lo) lo = t; if (t > hi) hi = t; }
     const axis = {type: "date", tickformat: "%Y-%m-%d", hoverformat: "%Y-%m-%d", automargin: true,
       range: [new Date(lo - DAY / 2).toISOString(), new Date(hi + DAY / 2).toISOString()]};
     if ((hi - lo) / DAY <= 14) axis.dtick = DAY;  // never hourly ticks
@@ -36,10 +39,10 @@
   function eventTraces(versionsShown) {
     const ev = D.events.filter((e) => e.v === null || e.v === undefined || versionsShown.has(e.v));
     if (!ev.length) return {traces: [], shapes: []};
-    const shapes = ev.filter((e) => e.kind !== "release approved").map((e) => ({type: "line", xref: "x", yref: "paper", x0: D.dates[e.x], x1: D.dates[e.x],
+    const shapes = ev.filter((e) => e.kind !== "release approved").map((e) => ({type: "line", xref: "x", yref: "paper", x0: DMS[e.x], x1: DMS[e.x],
       y0: 0, y1: 1, line: {color: "#999", width: 1, dash: "dot"}}));
     const traces = [{type: "scatter", mode: "markers", name: "events", yaxis: "y2", legendgroup: "events",
-      x: ev.map((e) => D.dates[e.x]), y: ev.map(() => 0.96),
+      x: ev.map((e) => DMS[e.x]), y: ev.map(() => 0.96),
       marker: {symbol: ev.map((e) => EVENT_SYMBOL[e.kind] || "circle"), size: 9, color: "#555"},
       text: ev.map((e) => `${e.kind}: ${e.label}`), hovertemplate: "%{x}<br>%{text}<extra></extra>"}];
     return {traces, shapes};
@@ -75,7 +78,7 @@
     }
     if (c.alerts && c.alerts.length) {
       traces.push({type: "scatter", mode: "markers", name: "alerts", legendgroup: "alerts",
-        x: c.alerts.map((a) => D.dates[a.x]), y: c.alerts.map((a) => (a.y === null ? null : a.y * c.q)),
+        x: c.alerts.map((a) => DMS[a.x]), y: c.alerts.map((a) => (a.y === null ? null : a.y * c.q)),
         marker: {symbol: "x", size: 11, color: "#c0392b", line: {width: 2}}, text: c.alerts.map((a) => a.text),
         hovertemplate: "%{x}<br>%{text}<extra></extra>"});
     }

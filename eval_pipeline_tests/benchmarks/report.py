@@ -49,6 +49,21 @@ def comparisons(n_versions: int, n_metrics: int, versions: list[str], date: str)
     return pd.concat(frames, ignore_index=True)
 
 
+def _renderer_cpu() -> float:
+    """User + system CPU seconds of every Chromium renderer process below this process."""
+    import psutil
+
+    total = 0.0
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "--type=renderer" in " ".join(proc.cmdline()):
+                t = proc.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
 def render_seconds(path: Path, fragment: str = "") -> tuple[float, dict]:
     """Wall time from opening the file until every chart reports rendered, and the page's status
     (``fragment="#all"``: every version drawn, not only production + the 5 latest)."""
@@ -57,12 +72,14 @@ def render_seconds(path: Path, fragment: str = "") -> tuple[float, dict]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        cpu0 = _renderer_cpu()
         t0 = time.perf_counter()
         page.goto(path.as_uri() + fragment, timeout=120_000)
         page.wait_for_function("window.reportStatus && window.reportStatus.done_ms !== null", timeout=120_000,
                                polling=50)
         seconds = time.perf_counter() - t0
         status = page.evaluate("window.reportStatus")
+        status["cpu_s"] = _renderer_cpu() - cpu0  # CPU seconds of Chromium's renderer processes
         browser.close()
     return seconds, status
 
@@ -110,6 +127,8 @@ def main(argv=None) -> None:
           f"rendered {status['rendered']}, errors {len(status['errors'])}; in-page draw time {status['done_ms'] / 1000:.2f}s")
     print(f"every version drawn (#all): {all_status['traces']:,} traces, all {all_status['rendered']} charts in "
           f"{all_s:.2f}s (informational)")
+    print(f"CPU time of Chromium's renderer processes until every chart is drawn (parse, script, layout, paint; "
+          f"unlike wall time not inflated by other processes on the machine): {status['cpu_s']:.2f}s")
     print(f"load average (2 cores, shared): {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     figures = {"build_s": build_s, "size_mb": size_mb, "render_s": render_s}
     for key, value in figures.items():
