@@ -151,8 +151,13 @@ def main(argv: list[str] | None = None) -> None:
     work = args.keep or tempfile.mkdtemp(prefix="store-bench-")
     from eval_pipeline_tests.servers.seaweed import SeaweedS3
 
+    class BigSeaweed(SeaweedS3):  # the test fixture's 4 x 64 MB volumes cannot hold a 5M-answer store (~550 MB)
+        def _command(self):
+            return [{"-volume.max=4": "-volume.max=40", "-master.volumeSizeLimitMB=64": "-master.volumeSizeLimitMB=256"}.get(a, a)
+                    for a in super()._command()]
+
     results = {}
-    with SeaweedS3() as s3srv:
+    with BigSeaweed() as s3srv:
         s3 = {"env": s3srv.env(), "endpoint": s3srv.endpoint_url}
         for name, where, cfg in (("local", os.path.join(work, "wh"), None), ("s3", f"s3://{s3srv.bucket}/bench", s3)):
             if args.only and name != args.only:
