@@ -34,9 +34,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from presidio_analyzer import RecognizerResult
+if TYPE_CHECKING:  # presidio pulls in transformers / torch: imported when a redactor is built, not at load
+    from presidio_analyzer import RecognizerResult
 
 from eval_pipeline.monitoring.pii_config import RedactionConfig
 
@@ -51,6 +52,13 @@ class Recognizer:
     find: Callable[[str], list[RecognizerResult]]
     source: str = "presidio"
     masked: bool = False  # runs on the text with the spans found so far blanked out (phone numbers)
+
+
+def _result(entity: str, start: int, end: int, score: float) -> "RecognizerResult":
+    """A presidio ``RecognizerResult`` (imported lazily: the definitions load without presidio)."""
+    from presidio_analyzer import RecognizerResult
+
+    return RecognizerResult(entity, start, end, score)
 
 
 def _presidio(rec, entity: str) -> Callable[[str], list[RecognizerResult]]:
@@ -74,7 +82,7 @@ def _pattern(rx: re.Pattern, entity: str, score: float, group: int | str = "v",
             s, e = m.span(group)
             if s < 0 or (ok and not ok(m.group(group))):
                 continue
-            out.append(RecognizerResult(entity, s, e, score))
+            out.append(_result(entity, s, e, score))
         return out
     return find
 
@@ -260,7 +268,7 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
                     words = [w for w in m.group("v").split() if w[:1].isupper()]
                     if any(w.strip(".,") in _NOT_NAMES or w.isupper() for w in words):
                         continue
-                    out.append(RecognizerResult("PERSON", m.start("v"), m.end("v"), score))
+                    out.append(_result("PERSON", m.start("v"), m.end("v"), score))
             return out
         recs.append(Recognizer("person_context", "PERSON", PERSON_PREFILTER,
                                names, source="project"))
@@ -270,9 +278,9 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
             for rx in ADDRESS_RXS:
                 for m in rx.finditer(text):
                     if any(c.isupper() for c in m.group("v")):
-                        out.append(RecognizerResult("ADDRESS", m.start("v"), m.end("v"), 0.6))
+                        out.append(_result("ADDRESS", m.start("v"), m.end("v"), 0.6))
             for m in ADDRESS_PART_RX.finditer(text):
-                out.append(RecognizerResult("ADDRESS_PART", m.start("v"), m.end("v"), 0.6))
+                out.append(_result("ADDRESS_PART", m.start("v"), m.end("v"), 0.6))
             return out
         recs.append(Recognizer("address", "ADDRESS", ADDRESS_PREFILTER, addresses, source="project"))
     # masked recognizers (phone numbers) last: they only see the digits nothing else explained
@@ -320,7 +328,7 @@ class NerRecognizer:
                     continue
                 if kind == "LOCATION" and ent.text.lower().strip(" .") in countries:
                     continue
-                spans.append(RecognizerResult(kind, ent.start_char, ent.end_char, 0.85))
+                spans.append(_result(kind, ent.start_char, ent.end_char, 0.85))
             out.append(spans)
         return out
 
