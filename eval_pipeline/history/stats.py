@@ -311,7 +311,9 @@ def regression_report(
         msg = f"baseline {baseline or ''} shares no graded samples with the candidate; nothing to compare"
         return RegressionReport("no_overlap", msg.replace("  ", " "), candidate, baseline, _empty_rows(), cfg,
                                 baseline_reason, configs)
-    df = verdicts(pd.DataFrame(rows), cfg, procedure)[REPORT_COLUMNS] if rows else pd.DataFrame(columns=REPORT_COLUMNS)
+    pre = pd.DataFrame(rows)
+    short = pre[pre["gating"].astype(bool) & (pre["n_pairs"] < pre["_min_pairs"])]
+    df = verdicts(pre, cfg, procedure)[REPORT_COLUMNS] if rows else pd.DataFrame(columns=REPORT_COLUMNS)
     if refused:
         df = pd.concat([df, pd.DataFrame(refused).reindex(columns=REPORT_COLUMNS)], ignore_index=True)
     n_reg, n_imp = int((df["verdict"] == "regression").sum()), int((df["verdict"] == "improvement").sum())
@@ -322,6 +324,11 @@ def regression_report(
            f"rows incl. drill-down"
            + (f"; {len(refused)} judge eval set(s) NOT compared: judged by different judges (re-score the baseline "
               f"with the new judge, rescore_job)" if refused else ""))
+    if len(short):  # a gated comparison that could not be tested must be said, not look like a pass
+        names = ", ".join(f"{r['eval_set']}:{r['metric']}.{r['measure']} (n={r['n_pairs']} < {r['_min_pairs']})"
+                          for _, r in short.iterrows())
+        msg += (f"; NOT TESTED, too few shared samples for the regression gate (min_pairs): {names} - "
+                f"only the thresholds decide these")
     return RegressionReport("ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason, configs)
 
 
