@@ -94,6 +94,7 @@ def test_min_effect_improvement_and_insufficient_data():
     assert regression_report(c2, b2).rows.iloc[0]["verdict"] == "improvement"
     c3, b3 = _runs(base2[:10], cand2[:10])
     assert regression_report(c3, b3).rows.iloc[0]["verdict"] == "insufficient_data"
+    assert "NOT TESTED, too few shared samples" in regression_report(c3, b3).message  # said, not a silent pass
 
 
 def test_repeats_use_wilcoxon_on_pass_fractions_and_infra_errors_are_dropped():
