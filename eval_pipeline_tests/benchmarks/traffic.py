@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate", type=float, default=1.0, help="sampling rate (1.0 = redact every row)")
     ap.add_argument("--pii-rate", type=float, default=0.005, help="rate per PII kind (6 kinds + decoys)")
     ap.add_argument("--workers", type=int, default=1, help="processes for sampling+redaction (fork)")
+    ap.add_argument("--mode", choices=["full", "structured"], default="structured",
+                    help="redaction mode (structured: recognizers only, the mode for very large days; full adds NER)")
     ap.add_argument("--read-rows", type=int, default=100_000, help="rows for the separate JSONL read timing (0: skip)")
     args = ap.parse_args(argv)
 
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     import scipy.stats  # noqa: F401  one-time imports are not per-row work: load them before timing
     import statsmodels.stats.proportion  # noqa: F401
 
-    redactor = Redactor()
+    redactor = Redactor({"mode": args.mode})
+    print(f"redaction mode: {args.mode} (python -m eval_pipeline_tests.benchmarks.pii measures both modes)")
     t0 = time.perf_counter()
     c0 = time.process_time()
     sample = build_stored_sample(frame, rate=args.rate, salt="bench", redactor=redactor, workers=args.workers)
