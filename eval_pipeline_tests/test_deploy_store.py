@@ -133,6 +133,46 @@ def test_lookup_reads_only_the_row_groups_of_the_wanted_keys(tmp_path):
     assert got.stats["footers"] == 1 and got.stats["row_groups"] <= len(wanted)  # shard 0b never opened; 3 of 20 row groups read
 
 
+def test_lookup_with_a_manifest_reads_no_footer_and_a_stale_manifest_hides_nothing(seaweed_s3, s3_prefix):
+    backend = open_backend(s3_prefix, seaweed_s3.endpoint_url)
+    seg = SegmentStore(backend, "rs")
+    shards = [f"{i:02x}" for i in range(6)]
+    for shard in shards:
+        seg.write_shard(shard, records_table([_resp(shard + _key(i)[2:], text=f"{shard}-{i}") for i in range(ROW_GROUP * 3)]))
+    assert seg.write_manifest() is not None
+    assert seg.write_manifest() is None and len(SegmentStore(backend, "rs").listing() and seg._manifest_keys) == 1  # idempotent
+    wanted = [s + _key(i)[2:] for s in shards for i in (0, ROW_GROUP * 2)]
+    calls: list[str] = []
+    backend.client.meta.events.register("before-call.s3", lambda event_name, **kw: calls.append(event_name))
+    reader = SegmentStore(backend, "rs")
+    got = reader.get_many(wanted)
+    assert {k: v["text"] for k, v in got.items()} == {s + _key(i)[2:]: f"{s}-{i}" for s in shards for i in (0, ROW_GROUP * 2)}
+    # one listing + one manifest GET through boto3; no footer read; only the row groups that hold the keys (<= 2 of 3 per shard)
+    assert sorted(c.rsplit(".", 1)[1] for c in calls) == ["GetObject", "ListObjectsV2"], calls
+    assert reader.stats["footers"] == 0 and reader.stats["manifests_read"] == 1 and reader.stats["row_groups"] <= len(wanted)
+
+    # answers written after the manifest: a second compacted segment of shard 00, a new shard ff, a fresh segment
+    seg.write_shard("00", records_table([_resp("00" + "e" * 62, text="late-00")]))
+    seg.write_shard("ff", records_table([_resp("ff" + "e" * 62, text="late-ff")]))
+    seg.write_fresh([_resp("01" + "e" * 62, text="late-fresh")])
+    late = ["00" + "e" * 62, "ff" + "e" * 62, "01" + "e" * 62]
+    stale = SegmentStore(backend, "rs")
+    got = stale.get_many(wanted + late)
+    assert len(got) == len(wanted) + 3 and [got[k]["text"] for k in late] == ["late-00", "late-ff", "late-fresh"]
+    assert stale.stats["footers"] == 2 and stale.stats["manifests_read"] == 1  # only the two segments the manifest lacks
+
+    # the manifest vanishes between the listing and the lookup (a concurrent compaction replaced it): footers are read
+    gone = SegmentStore(backend, "rs")
+    gone.listing()
+    backend.delete(gone._manifest_keys[-1])
+    assert len(gone.get_many(wanted + late)) == len(wanted) + 3 and gone.stats["footers"] == len(shards) + 2
+
+    report = SegmentStore(backend, "rs").compact()  # compaction folds them in and writes a manifest of everything
+    assert report["manifest_written"] == 1 and SegmentStore(backend, "rs").compact()["manifest_written"] == 0
+    after = SegmentStore(backend, "rs")
+    assert len(after.get_many(wanted + late)) == len(wanted) + 3 and after.stats["footers"] == 0
+
+
 def test_killed_writer_journal_is_sealed_by_the_next_store_and_shared(tmp_path, seaweed_s3, s3_prefix):
     backend = open_backend(s3_prefix, seaweed_s3.endpoint_url)
     host_a, host_b = tmp_path / "a", tmp_path / "b"

@@ -8,6 +8,7 @@ Layout (``keys.response_segment`` / ``keys.response_shard_segment``, relative to
 
     segments/fresh/seg-<utc>-<pid>-<rand>.parquet     what one writer sealed (any keys, sorted)
     segments/shard=<xx>/c-<utc>-<pid>-<rand>.parquet  compacted: every key starting with <xx>
+    segments/manifest/m-<utc>-<pid>-<rand>.parquet    index: footer + size of every compacted segment
 
 Every segment has the columns ``cache_key``, ``provenance``, ``stored_at`` and ``record`` (the whole
 store record as JSON) and is sorted by key, in row groups of :data:`ROW_GROUP` rows with min/max
@@ -20,6 +21,17 @@ Lookup of ``k`` keys (:meth:`SegmentStore.get_many`): one listing; the fresh seg
 the row groups whose key range holds a wanted key are read (ranged GETs on S3), in parallel over
 shards. So a lookup costs about ``256 footers + k row groups``, independent of how many answers
 the store holds beyond that (see ``eval_pipeline_tests/benchmarks/store.py``).
+
+The **manifest** (written by :meth:`SegmentStore.compact` / :meth:`SegmentStore.write_manifest`,
+idempotently: nothing is written when it already covers exactly the listed compacted segments)
+holds, per compacted segment, its object size and its Parquet footer (row-group key min/max and
+byte ranges). A lookup reads the newest manifest (one GET) instead of 256 footers and fetches the
+needed row groups concurrently (32 workers on S3; pyarrow still sends one HEAD per opened segment,
+its Python API taking no known size). The
+listing stays the truth: a listed segment the manifest lacks (written after it) is read through its
+own footer as before, a manifest entry for a segment no longer listed is ignored, and a manifest
+that vanished (a concurrent compaction replaced it) means footers are read. Segments are
+immutable, so a manifest entry is never wrong, at most incomplete, and cannot hide an answer.
 
 Duplicates (two writers that both missed and both called the model) are harmless: a reader serves
 one answer per key, :func:`prefer` (a non-synthetic answer over a synthetic one, then the earliest
@@ -143,13 +155,15 @@ class _S3Range(io.RawIOBase):
 class SegmentStore:
     """Segments of one response store under ``prefix`` of ``backend`` (see the module docstring)."""
 
-    def __init__(self, backend: Any, prefix: str = "", *, threads: int = 8):
+    def __init__(self, backend: Any, prefix: str = "", *, threads: int | None = None):
         self.backend = backend
         self.prefix = prefix.strip("/")
-        self.threads = threads
+        self.threads = threads or (32 if getattr(backend, "kind", "local") == "s3" else 8)
         self._listing: tuple[list[str], dict[str, list[str]]] | None = None
+        self._manifest_keys: list[str] = []
+        self._manifest: tuple[str | None, dict[str, tuple[int, bytes, Any]]] | None = None
         self._fresh_cache: dict[str, pa.Table] = {}
-        self.stats = {"footers": 0, "row_groups": 0, "fresh_read": 0}
+        self.stats = {"footers": 0, "row_groups": 0, "fresh_read": 0, "manifests_read": 0}
 
     def __repr__(self) -> str:
         return f"SegmentStore({self.backend.describe()}/{self.prefix})"
@@ -172,6 +186,7 @@ class SegmentStore:
         """(fresh segment keys, {shard: compacted segment keys}), relative to the backend root."""
         if self._listing is None:
             fresh: list[str] = []
+            manifests: list[str] = []
             shards: dict[str, list[str]] = defaultdict(list)
             base = self._key(keys.RESPONSE_SEGMENTS) + "/"
             for k in self.backend.list(base):
@@ -182,6 +197,9 @@ class SegmentStore:
                     fresh.append(k)
                 elif rel.startswith("shard="):
                     shards[rel[len("shard="):].split("/", 1)[0]].append(k)
+                elif rel.startswith("manifest/"):
+                    manifests.append(k)
+            self._manifest_keys = sorted(manifests)
             self._listing = (fresh, dict(shards))
         return self._listing
 
@@ -195,6 +213,83 @@ class SegmentStore:
         self.backend.put(key, table_bytes(records_table(records)), "application/vnd.apache.parquet")
         if self._listing is not None:
             self._listing[0].append(key)
+        return key
+
+    # -- manifest --------------------------------------------------------------------------
+
+    def _tail(self, key: str) -> tuple[int, bytes]:
+        """(object size, footer as a minimal Parquet file) of one segment: one ranged GET on S3 (two if the footer is big)."""
+        want = 64 * 1024
+        while True:
+            if self.backend.kind == "s3":
+                got = self.backend.client.get_object(Bucket=self.backend.bucket, Key=self.backend.object_key(key), Range=f"bytes=-{want}")
+                data = got["Body"].read()
+                size = int(got["ContentRange"].rsplit("/", 1)[1]) if got.get("ContentRange") else len(data)
+            else:
+                path = self.backend.path(key)
+                size = os.path.getsize(path)
+                with open(path, "rb") as f:
+                    f.seek(max(0, size - want))
+                    data = f.read()
+            n = int.from_bytes(data[-8:-4], "little")
+            if n + 8 <= len(data):
+                return size, b"PAR1" + data[-8 - n:]
+            want = n + 8
+
+    def _load_manifest(self) -> dict[str, tuple[int, bytes, Any]]:
+        """{segment key: (size, footer bytes, FileMetaData)} from the newest listed manifest ({} if none / vanished)."""
+        self.listing()
+        newest = self._manifest_keys[-1] if self._manifest_keys else None
+        if self._manifest is None or self._manifest[0] != newest:
+            entries: dict[str, tuple[int, bytes, Any]] = {}
+            if newest is not None:
+                try:
+                    t = pq.read_table(io.BytesIO(self.backend.get(newest)))
+                    self.stats["manifests_read"] += 1
+                    for rel, size, footer in zip(t["segment"].to_pylist(), t["size"].to_pylist(), t["footer"].to_pylist()):
+                        entries[self._key(rel)] = (size, footer, pq.read_metadata(io.BytesIO(footer)))
+                except (WarehouseError, FileNotFoundError):  # replaced by a concurrent compaction: read footers
+                    entries = {}
+            self._manifest = (newest, entries)
+        return self._manifest[1]
+
+    def write_manifest(self) -> str | None:
+        """Write a manifest of every listed compacted segment, then delete the older manifests; returns its key.
+
+        Idempotent: if the newest manifest already covers exactly the listed compacted segments, nothing is written
+        (None). Footers it lacks are read (one ranged GET each, concurrently); known ones are copied."""
+        self.refresh()
+        _, shards = self.listing()
+        current = sorted(k for segs in shards.values() for k in segs)
+        old = self._load_manifest()
+        if set(old) == set(current) and (self._manifest_keys or not current):
+            return None
+        missing = [k for k in current if k not in old]
+
+        def tail(k: str) -> tuple[str, tuple[int, bytes] | None]:
+            try:
+                return k, self._tail(k)
+            except Exception as e:  # compacted away since the listing
+                if "NoSuchKey" in str(e) or isinstance(e, FileNotFoundError):
+                    return k, None
+                raise
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(missing) or 1))) as pool:
+            got = {k: v for k, v in pool.map(tail, missing) if v is not None}
+        rows = [(k, *(old[k][:2] if k in old else got[k])) for k in current if k in old or k in got]
+        base = len(self.prefix) + 1 if self.prefix else 0
+        table = pa.table({"segment": [k[base:] for k, _, _ in rows], "size": pa.array([s for _, s, _ in rows], pa.int64()),
+                          "footer": pa.array([f for _, _, f in rows], pa.binary())})
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd")
+        key = self._key(keys.response_manifest(new_segment_id()))
+        self.backend.put(key, buf.getvalue(), "application/vnd.apache.parquet")
+        for k in self._manifest_keys:  # older manifests: a reader that still picks one falls back to footers
+            try:
+                self.backend.delete(k)
+            except (WarehouseError, FileNotFoundError):
+                pass
+        self.refresh()
         return key
 
     # -- reading ---------------------------------------------------------------------------
@@ -226,21 +321,26 @@ class SegmentStore:
             self._s3fs = pafs.S3FileSystem(**opts)
         return self._s3fs
 
-    def _open(self, key: str, size: int | None = None) -> pq.ParquetFile:
+    def _open(self, key: str, size: int | None = None, metadata: Any = None) -> pq.ParquetFile:
         if self.backend.kind == "s3":
             if os.environ.get("EVAL_SEGMENTS_BOTO_READS"):
-                return pq.ParquetFile(_S3Range(self.backend, key), pre_buffer=True)
-            import pyarrow.fs as pafs
+                return pq.ParquetFile(_S3Range(self.backend, key), pre_buffer=True, metadata=metadata)
+            # (pyarrow's Python API takes no FileInfo here, so opening costs one HEAD even when the size is known;
+            # the HEADs run concurrently over the lookup's workers)
+            return pq.ParquetFile(self._arrow_s3().open_input_file(f"{self.backend.bucket}/{self.backend.object_key(key)}"),
+                                  pre_buffer=True, metadata=metadata)
+        return pq.ParquetFile(self.backend.path(key), pre_buffer=True, metadata=metadata)
 
-            info = pafs.FileInfo(f"{self.backend.bucket}/{self.backend.object_key(key)}", pafs.FileType.File, size=size) if size else None
-            return pq.ParquetFile(self._arrow_s3().open_input_file(info or f"{self.backend.bucket}/{self.backend.object_key(key)}"),
-                                  pre_buffer=True)
-        return pq.ParquetFile(self.backend.path(key), pre_buffer=True)
+    def _read_compacted(self, key: str, wanted: list[str], known: tuple[int, bytes, Any] | None = None) -> pa.Table:
+        """Rows of ``wanted`` (sorted) in one compacted segment, reading only the row groups that may hold them.
 
-    def _read_compacted(self, key: str, wanted: list[str]) -> pa.Table:
-        """Rows of ``wanted`` (sorted) in one compacted segment, reading only the row groups that may hold them."""
+        ``known``: (size, footer, metadata) from the manifest - then no footer is read."""
+        if known is not None:
+            groups = self._groups(known[2], wanted)
+            if not groups:
+                return SCHEMA.empty_table()
         try:
-            pf = self._open(key)
+            pf = self._open(key, *(known[0], known[2]) if known is not None else ())
         except (FileNotFoundError, OSError, WarehouseError) as e:
             if "NoSuchKey" in str(e) or isinstance(e, FileNotFoundError) or "Not Found" in str(e):
                 return SCHEMA.empty_table()
@@ -249,19 +349,29 @@ class SegmentStore:
             if "NoSuchKey" in str(e):
                 return SCHEMA.empty_table()
             raise
-        self.stats["footers"] += 1
-        md = pf.metadata
+        if known is None:
+            self.stats["footers"] += 1
+            groups = self._groups(pf.metadata, wanted)
+            if not groups:
+                return SCHEMA.empty_table()
+        self.stats["row_groups"] += len(groups)
+        try:
+            t = pf.read_row_groups(groups)
+        except (FileNotFoundError, OSError) as e:  # compacted away since the listing
+            if isinstance(e, FileNotFoundError) or "NoSuchKey" in str(e) or "Not Found" in str(e) or "404" in str(e):
+                return SCHEMA.empty_table()
+            raise
+        return t.filter(pc.is_in(t["cache_key"], value_set=pa.array(wanted, pa.string())))
+
+    @staticmethod
+    def _groups(md: Any, wanted: list[str]) -> list[int]:
+        """Row groups of a segment (its footer ``md``) whose key range may hold one of ``wanted`` (sorted)."""
         mins, maxs = [], []
         for i in range(md.num_row_groups):
             st = md.row_group(i).column(0).statistics
             mins.append(st.min if st is not None and st.has_min_max else "")
             maxs.append(st.max if st is not None and st.has_min_max else "\uffff")
-        groups = sorted({g for k in wanted if (g := bisect_right(mins, k) - 1) >= 0 and k <= maxs[g]})
-        if not groups:
-            return SCHEMA.empty_table()
-        self.stats["row_groups"] += len(groups)
-        t = pf.read_row_groups(groups)
-        return t.filter(pc.is_in(t["cache_key"], value_set=pa.array(wanted, pa.string())))
+        return sorted({g for k in wanted if (g := bisect_right(mins, k) - 1) >= 0 and k <= maxs[g]})
 
     def get_many(self, wanted: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The stored record of every key in ``wanted`` that some segment holds (one per key, :func:`prefer`)."""
@@ -281,6 +391,10 @@ class SegmentStore:
         # Fresh segments first (tonight's answers are there until compaction); the keys they hold
         # are not looked for in the compacted shards (a duplicate there would be an equally valid answer).
         value_set = pa.array(want, pa.string())
+        todo = [k for k in fresh if k not in self._fresh_cache]
+        if len(todo) > 1:  # fetch the new fresh segments concurrently (then cached)
+            with ThreadPoolExecutor(max_workers=min(self.threads, len(todo))) as pool:
+                list(pool.map(self._fresh, todo))
         take(t.filter(pc.is_in(t["cache_key"], value_set=value_set)) for t in map(self._fresh, fresh) if t is not None and t.num_rows)
         by_shard: dict[str, list[str]] = defaultdict(list)
         for k in want:
@@ -288,6 +402,10 @@ class SegmentStore:
                 by_shard[shard_of(k)].append(k)
         jobs = [(seg, by_shard[s]) for s in by_shard for seg in shards.get(s, ())]
         if jobs:
+            manifest = self._load_manifest()
+            jobs = [(seg, w, manifest.get(seg)) for seg, w in jobs]
+            if self.backend.kind == "s3" and pa.io_thread_count() < self.threads:
+                pa.set_io_thread_count(self.threads)  # pyarrow's S3 reads run on its IO pool: as many as our workers
             with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs))) as pool:
                 take(pool.map(lambda job: self._read_compacted(*job), jobs))
         return out
@@ -305,7 +423,7 @@ class SegmentStore:
 
         Deletes only the segments it read, after their rows are in the new shard segments. Returns
         counts: ``fresh_in``, ``compacted_in``, ``rows_in``, ``rows_out`` (= distinct keys),
-        ``shards_written``, ``deleted``."""
+        ``shards_written``, ``deleted``, ``manifest_written`` (then a new manifest: :meth:`write_manifest`)."""
         self.refresh()
         fresh, shards = self.listing()
         fresh_tables = [t for t in (self._fresh(k) for k in fresh) if t is not None]
@@ -339,7 +457,7 @@ class SegmentStore:
             self.backend.delete(k)
             report["deleted"] += 1
         self._fresh_cache.clear()
-        self.refresh()
+        report["manifest_written"] = int(self.write_manifest() is not None)  # 0: the newest manifest already covers every segment
         return report
 
     def backend_read(self, key: str) -> pa.Table | None:

@@ -28,6 +28,7 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     response_store/responses-<id>.jsonl                          RESPONSE_STORE + response_shard(id), RESPONSE_SHARD_GLOB
     response_store/segments/fresh/seg-<id>.parquet               RESPONSE_STORE + response_segment(id) (new answers, any key)
     response_store/segments/shard=<xx>/c-<id>.parquet            RESPONSE_STORE + response_shard_segment(xx, id) (compacted)
+    response_store/segments/manifest/m-<id>.parquet              RESPONSE_STORE + response_manifest(id) (footers of compacted segments)
     embedding_cache/<model id>/shard-<id>.npz                    EMBEDDING_CACHE + embedding_shard(model, id)
     response_store/batches/batch-<id>.json                       RESPONSE_STORE + batch_record(id), BATCH_LEDGER, BATCH_RECORD_GLOB
     reports/monitoring/date=<d>/<name>                           monitoring_report(d, name)
@@ -49,14 +50,14 @@ from eval_pipeline.storage.errors import WarehouseError
 __all__ = [
     "BATCH_LEDGER", "BATCH_RECORD_GLOB", "DATA_FILE", "DAY_TABLES", "GOLDEN", "HISTORY_AGGREGATES", "HISTORY_DB", "HISTORY_MANIFEST",
     "MONITORING_METRICS", "MONITORING_REPORTS", "ONLINE_SCORES", "RESPONSES", "RESPONSE_SHARD_GLOB",
-    "RESPONSE_STORE", "RESPONSE_SEGMENTS", "RESPONSE_FRESH", "EMBEDDING_CACHE", "SCORES", "SHADOW_VERDICTS", "TABLE_PARTITION_KEYS", "TRAFFIC_DRIFT",
+    "RESPONSE_STORE", "RESPONSE_SEGMENTS", "RESPONSE_FRESH", "RESPONSE_MANIFESTS", "EMBEDDING_CACHE", "SCORES", "SHADOW_VERDICTS", "TABLE_PARTITION_KEYS", "TRAFFIC_DRIFT",
     "TRAFFIC_PREFIX", "TRAFFIC_SAMPLE", "TRAFFIC_HOURLY", "CANARY_VERDICTS", "HOUR_TABLES",
     "hour_partition", "traffic_hour", "monitoring_hour_report",
     "batch_record", "check_key", "check_name", "day_partition", "history_alerts", "history_part", "history_parts_glob",
     "history_report", "history_table", "history_trend_chart", "is_name", "judge_calibration",
     "model_version_snapshot", "monitoring_report", "noise_report", "parse_partition_key",
     "partition_files_glob", "partition_key", "provenance", "regression_chart", "regression_report",
-    "release", "response_shard", "response_segment", "response_shard_segment", "embedding_shard", "review_file", "run_artifact", "run_artifacts_glob", "run_files_glob",
+    "release", "response_shard", "response_segment", "response_shard_segment", "response_manifest", "embedding_shard", "review_file", "run_artifact", "run_artifacts_glob", "run_files_glob",
     "run_partition", "scores_partition",
     "similarity_calibration", "table_glob", "table_partition", "traffic_day", "validate_partition",
 ]
@@ -89,6 +90,7 @@ RESPONSE_STORE = "response_store"  # default response-store folder under a local
 RESPONSE_SHARD_GLOB = "responses-*.jsonl"  # the append-only shards inside a response-store folder
 RESPONSE_SEGMENTS = "segments"  # immutable Parquet segments of a response store (inside its folder / prefix)
 RESPONSE_FRESH = f"{RESPONSE_SEGMENTS}/fresh"  # segments as writers seal them (any key)
+RESPONSE_MANIFESTS = f"{RESPONSE_SEGMENTS}/manifest"  # footers + sizes of the compacted segments (a lookup index)
 EMBEDDING_CACHE = "embedding_cache"  # default embedding-cache folder / prefix of a warehouse
 BATCH_LEDGER = "batches"  # Message Batches ids of a response store (inside its folder)
 BATCH_RECORD_GLOB = "batch-*.json"  # one record per batch inside BATCH_LEDGER
@@ -343,6 +345,11 @@ def response_segment(segment_id: str) -> str:
 def response_shard_segment(shard: str, segment_id: str) -> str:
     """A compacted segment of one key-prefix shard, relative to the store's folder or prefix."""
     return f"{RESPONSE_SEGMENTS}/shard={shard}/c-{segment_id}.parquet"
+
+
+def response_manifest(manifest_id: str) -> str:
+    """A manifest (footers and sizes of the compacted segments) of a response store, relative to its folder or prefix."""
+    return f"{RESPONSE_MANIFESTS}/m-{manifest_id}.parquet"
 
 
 def embedding_shard(model_dir: str, shard_id: str) -> str:

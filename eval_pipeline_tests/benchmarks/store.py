@@ -4,7 +4,8 @@
    ten model versions) as :mod:`eval_pipeline.inference.segments` writes it - 256 key-prefix shards,
    Parquet, sorted by key, row groups of ``ROW_GROUP`` - on local disk and on S3 (a SeaweedFS
    server on 127.0.0.1, ``eval_pipeline_tests/servers/seaweed.py``), plus one night of fresh
-   (uncompacted) segments. Answer ``i`` belongs to night ``i // 2000``; its key is a sha256, so one
+   (uncompacted) segments, and the manifest compaction writes at its end (``write_manifest``: footer +
+   size of every compacted segment; ``--no-manifest`` leaves it out). Answer ``i`` belongs to night ``i // 2000``; its key is a sha256, so one
    night's keys are spread over every shard, as real request keys are.
 2. In a fresh child process (so imports and the build do not count): open a ``ResponseStore`` on
    those segments and look up the 2,000 keys of one night (``prefetch`` + ``get``), timed from
@@ -63,7 +64,7 @@ def _backend(where: str, s3: dict | None):
     return open_backend(where)
 
 
-def _build(where: str, s3: dict | None, entries: int, fresh_night: int) -> None:
+def _build(where: str, s3: dict | None, entries: int, fresh_night: int, manifest: bool = True) -> None:
     """Write the compacted shards (and one night of fresh segments) of ``entries`` answers."""
     import pyarrow as pa
 
@@ -91,6 +92,8 @@ def _build(where: str, s3: dict | None, entries: int, fresh_night: int) -> None:
 
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(shard, sorted(by_shard.items())))
+    if manifest:
+        seg.write_manifest()  # as SegmentStore.compact() does after merging the shards
     night = [i for i in range(fresh_night * PER_NIGHT, min(entries, (fresh_night + 1) * PER_NIGHT))]
     for chunk in range(0, len(night), 500):  # the night's writers sealed 500 answers at a time
         seg.write_fresh([json.loads(_record(i, _key(i))) for i in night[chunk:chunk + 500]])
@@ -124,6 +127,8 @@ def _scan(where: str, s3: dict | None, night: int, out: mp.Queue) -> None:
     backend = _backend(where, s3)
     hits = 0
     for key in backend.list(f"{PREFIX}/segments/"):
+        if "/manifest/" in key:  # the index, not answers
+            continue
         t = pq.read_table(io.BytesIO(backend.get(key)), columns=["cache_key", "record"])
         hits += t.filter(pc.is_in(t["cache_key"], value_set=wanted)).num_rows
     out.put({"s": time.perf_counter() - t0, "hits": hits, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
@@ -144,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--entries", type=int, default=5_000_000)
     ap.add_argument("--keep", help="build the local store in this folder and keep it")
     ap.add_argument("--only", choices=("local", "s3"), help="measure one backend only (the last line then repeats it)")
+    ap.add_argument("--no-manifest", action="store_true", help="build without the manifest (lookups read every shard's footer)")
     args = ap.parse_args(argv)
     n = args.entries
     nights = max(1, n // PER_NIGHT)
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.only and name != args.only:
                 continue
             t0 = time.perf_counter()
-            p = mp.get_context("spawn").Process(target=_build, args=(where, cfg, n, fresh_night))
+            p = mp.get_context("spawn").Process(target=_build, args=(where, cfg, n, fresh_night, not args.no_manifest))
             p.start()
             p.join()
             assert p.exitcode == 0, f"build on {name} failed"
@@ -175,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             results[name] = {"build_s": build_s, "lookup": look, "lookup_fresh": look_fresh, "scan": scan}
             print(f"{name:5s}: built {n:,} answers in {build_s:.0f} s; open + lookup of one compacted night's {PER_NIGHT:,} keys "
                   f"{look['s']:.2f} s (target < {TARGET_LOCAL_S if name == 'local' else TARGET_S3_S:.0f} s), peak RSS {look['rss_mb']:.0f} MB "
-                  f"(target < {TARGET_RSS_MB:.0f} MB; {look['footers']} footers, {look['row_groups']} row groups read); "
+                  f"(target < {TARGET_RSS_MB:.0f} MB; {look['manifests_read']} manifest, {look['footers']} footers, {look['row_groups']} row groups read); "
                   f"tonight's fresh keys {look_fresh['s']:.2f} s; full scan {scan['s']:.2f} s, peak RSS {scan['rss_mb']:.0f} MB", flush=True)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
