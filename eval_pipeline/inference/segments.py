@@ -57,6 +57,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from eval_pipeline.inference.s3_range import S3Range
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.errors import WarehouseError
 
@@ -104,52 +105,6 @@ def table_bytes(table: pa.Table) -> bytes:
     pq.write_table(table, buf, row_group_size=ROW_GROUP, compression="zstd", write_statistics=["cache_key"],
                    use_dictionary=["provenance"])
     return buf.getvalue()
-
-
-class _S3Range(io.RawIOBase):
-    """A read-only file over one S3 object: every read is a ranged GET; the tail (footer) is fetched once."""
-
-    TAIL = 256 * 1024
-
-    def __init__(self, backend: Any, key: str):
-        self._client, self._bucket, self._key = backend.client, backend.bucket, backend.object_key(key)
-        got = self._client.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes=-{self.TAIL}")
-        self._tail = got["Body"].read()
-        self._size = int(got["ContentRange"].rsplit("/", 1)[1]) if got.get("ContentRange") else len(self._tail)
-        self._tail_at = self._size - len(self._tail)
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self._pos = offset if whence == 0 else self._pos + offset if whence == 1 else self._size + offset
-        return self._pos
-
-    def size(self) -> int:
-        return self._size
-
-    def read(self, n: int = -1) -> bytes:
-        end = self._size if n is None or n < 0 else min(self._size, self._pos + n)
-        if end <= self._pos:
-            return b""
-        if self._pos >= self._tail_at:
-            data = self._tail[self._pos - self._tail_at:end - self._tail_at]
-        else:
-            data = self._client.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-{end - 1}")["Body"].read()
-        self._pos += len(data)
-        return data
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[:len(data)] = data
-        return len(data)
 
 
 class SegmentStore:
@@ -324,7 +279,7 @@ class SegmentStore:
     def _open(self, key: str, size: int | None = None, metadata: Any = None) -> pq.ParquetFile:
         if self.backend.kind == "s3":
             if os.environ.get("EVAL_SEGMENTS_BOTO_READS"):
-                return pq.ParquetFile(_S3Range(self.backend, key), pre_buffer=True, metadata=metadata)
+                return pq.ParquetFile(S3Range(self.backend, key), pre_buffer=True, metadata=metadata)
             # (pyarrow's Python API takes no FileInfo here, so opening costs one HEAD even when the size is known;
             # the HEADs run concurrently over the lookup's workers)
             return pq.ParquetFile(self._arrow_s3().open_input_file(f"{self.backend.bucket}/{self.backend.object_key(key)}"),
