@@ -26,11 +26,11 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     history/<table>.parquet                                      HISTORY_AGGREGATES + history_table(table)
     history/history.duckdb                                       HISTORY_DB (local warehouse only)
     response_store/responses-<id>.jsonl                          RESPONSE_STORE + response_shard(id), RESPONSE_SHARD_GLOB
+    response_store/batches/batch-<id>.json                       RESPONSE_STORE + batch_record(id), BATCH_LEDGER, BATCH_RECORD_GLOB
     response_store/segments/fresh/seg-<id>.parquet               RESPONSE_STORE + response_segment(id) (new answers, any key)
     response_store/segments/shard=<xx>/c-<id>.parquet            RESPONSE_STORE + response_shard_segment(xx, id) (compacted)
     response_store/segments/manifest/m-<id>.parquet              RESPONSE_STORE + response_manifest(id) (footers of compacted segments)
     embedding_cache/<model id>/shard-<id>.npz                    EMBEDDING_CACHE + embedding_shard(model, id)
-    response_store/batches/batch-<id>.json                       RESPONSE_STORE + batch_record(id), BATCH_LEDGER, BATCH_RECORD_GLOB
     reports/monitoring/date=<d>/<name>                           monitoring_report(d, name)
     traffic/date=<d>/<file>.jsonl|.parquet                       traffic_day(d, TRAFFIC_PREFIX)
     traffic/date=<d>/hour=<HH>/<file>.jsonl|.parquet             traffic_hour(d, HH, TRAFFIC_PREFIX)
@@ -88,12 +88,12 @@ HISTORY_MANIFEST = "_manifest.parquet"  # inside the aggregates folder
 HISTORY_DB = "history/history.duckdb"  # default history DB under a local warehouse
 RESPONSE_STORE = "response_store"  # default response-store folder under a local warehouse
 RESPONSE_SHARD_GLOB = "responses-*.jsonl"  # the append-only shards inside a response-store folder
+BATCH_LEDGER = "batches"  # Message Batches ids of a response store (inside its folder)
+BATCH_RECORD_GLOB = "batch-*.json"  # one record per batch inside BATCH_LEDGER
 RESPONSE_SEGMENTS = "segments"  # immutable Parquet segments of a response store (inside its folder / prefix)
 RESPONSE_FRESH = f"{RESPONSE_SEGMENTS}/fresh"  # segments as writers seal them (any key)
 RESPONSE_MANIFESTS = f"{RESPONSE_SEGMENTS}/manifest"  # footers + sizes of the compacted segments (a lookup index)
 EMBEDDING_CACHE = "embedding_cache"  # default embedding-cache folder / prefix of a warehouse
-BATCH_LEDGER = "batches"  # Message Batches ids of a response store (inside its folder)
-BATCH_RECORD_GLOB = "batch-*.json"  # one record per batch inside BATCH_LEDGER
 TRAFFIC_PREFIX = "traffic"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
