@@ -6,7 +6,12 @@ Simulated pairwise comparisons (``--pairs`` per run, ``--runs`` runs per bias st
   true rates range over about 0.3-0.7), length difference ``d ~ N(0.5, 1)`` standard deviations
   (the candidate is longer on average), independent of quality;
 * the judge prefers the candidate with probability ``expit(q + bias * d)``: ``bias`` is the judge's
-  length preference in logits per standard deviation of the length difference (0 = none).
+  length preference in logits per standard deviation of the length difference (0 = none);
+* each pair is judged as the project's pairwise judge does it (``evaluators/judge/pairwise.py``): in both
+  orders (candidate shown as A, then as B), two independent verdicts, combined by the real
+  ``_pair_outcome`` - both orders agree: a win (1) or a loss (0); they disagree: a tie (0.5). The judge
+  here has no position preference, so the two orders are exchangeable; ``--single-order`` measures one
+  verdict per pair instead (what a judge run in one order only would give).
 
 The true quality win rate of a run is what the judge would give at equal length, over the run's
 pairs: ``mean(expit(q))`` - exactly what the length-controlled estimator targets (the predicted win
@@ -27,18 +32,30 @@ import numpy as np
 from scipy.special import expit
 
 from eval_pipeline.evaluators.judge.length_control import length_controlled_win_rate
+from eval_pipeline.evaluators.judge.pairwise import _pair_outcome
+
+VALUE = {"candidate": 1.0, "tie": 0.5, "baseline": 0.0}
 
 STRENGTHS = (0.0, 0.5, 1.0, 2.0)
 
 
-def simulate(bias: float, runs: int, pairs: int, seed: int) -> dict[str, float]:
+def _both_orders(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Candidate-perspective outcomes of pairs judged in both orders (each order prefers the candidate
+    with probability ``p``), combined by the pairwise judge's own ``_pair_outcome``."""
+    ab = np.where(rng.uniform(size=len(p)) < p, "A", "B")  # candidate shown as A
+    ba = np.where(rng.uniform(size=len(p)) < p, "B", "A")  # candidate shown as B
+    return np.array([VALUE[_pair_outcome(x, y)[0]] for x, y in zip(ab, ba)])
+
+
+def simulate(bias: float, runs: int, pairs: int, seed: int, single_order: bool = False) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     raw_err, lc_err, covered, flagged, widths = [], [], [], [], []
     for _ in range(runs):
         mu = rng.uniform(-1, 1)
         q = rng.normal(mu, 1.0, pairs)
         d = rng.normal(0.5, 1.0, pairs)
-        y = (rng.uniform(size=pairs) < expit(q + bias * d)).astype(float)
+        p = expit(q + bias * d)
+        y = (rng.uniform(size=pairs) < p).astype(float) if single_order else _both_orders(p, rng)
         truth = float(np.mean(expit(q)))
         r = length_controlled_win_rate(y, d * 37.0)  # in "words": the estimator standardizes itself
         lo, hi = r["lc_win_rate_ci"]
@@ -58,14 +75,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--pairs", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--single-order", action="store_true", help="one verdict per pair instead of both orders")
     a = ap.parse_args(argv)
     t0 = time.time()
-    print(f"judge_bias: {a.runs} runs x {a.pairs} pairs per bias strength (logit per sd of length difference)")
+    how = "one order per pair" if a.single_order else "both orders per pair, disagreement = tie (the project's pairwise judge)"
+    print(f"judge_bias: {a.runs} runs x {a.pairs} pairs per bias strength (logit per sd of length difference); {how}")
     print("target: LC MAE <= 0.03 at every strength, LC 95% interval coverage >= 0.93")
     print(f"{'bias':>5} {'raw MAE':>8} {'LC MAE':>7} {'raw bias':>9} {'LC bias':>8} {'LC cover':>9} {'CI width':>9} {'flagged':>8}")
     results = {}
     for i, b in enumerate(STRENGTHS):
-        r = simulate(b, a.runs, a.pairs, a.seed + i)
+        r = simulate(b, a.runs, a.pairs, a.seed + i, a.single_order)
         results[b] = r
         print(f"{b:>5.1f} {r['raw_mae']:>8.3f} {r['lc_mae']:>7.3f} {r['raw_bias']:>+9.3f} {r['lc_bias']:>+8.3f} "
               f"{r['coverage']:>9.3f} {r['ci_width']:>9.3f} {r['flag_rate']:>8.3f}")
