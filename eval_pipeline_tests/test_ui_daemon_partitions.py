@@ -33,7 +33,8 @@ from eval_pipeline.project.config import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.orchestration_support import small_data
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
-from eval_pipeline_tests.test_ui_dagster_dev import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port, _stop_group, _wait_http
+from eval_pipeline_tests.test_ui_dagster_dev import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port, _stop_group, _wait_http,
+                                                     pick_partitions)
 
 DATE = "2026-11-24"
 N = 4
@@ -105,8 +106,7 @@ def _materialize_all(page, model_versions: list[str]):
     date_input.fill(DATE)
     date_input.press("Enter")
     dialog.get_by_text("Select a partition or create one").click()
-    for mv in model_versions:
-        page.get_by_text(mv, exact=True).first.click()
+    pick_partitions(page, model_versions)
     page.keyboard.press("Escape")  # close the dropdown, keep the dialog
     return dialog
 

@@ -93,6 +93,25 @@ def dagster_dev(tmp_path):
         _stop_group(proc)
 
 
+
+def pick_partitions(page, keys: list[str]) -> None:
+    """In the open "Select a partition" dropdown of a launch dialog, check each of ``keys``.
+
+    The dropdown is its own popover whose options are checkbox menu items. Scoped to it (a bare text
+    locator can resolve to the same name elsewhere on the page, hidden behind the dialog, and the list
+    re-renders while partition statuses load), each option is found through the popover's filter box,
+    clicked, and confirmed checked before the next one."""
+    from playwright.sync_api import expect
+
+    popover = page.locator(".dagster-popover[data-state='open']").filter(has=page.get_by_placeholder("Filter partitions"))
+    for key in keys:
+        popover.get_by_placeholder("Filter partitions").fill(key)
+        option = popover.locator("[role=menuitem]:has(input[type=checkbox])").filter(has=page.get_by_text(key, exact=True))
+        expect(option).to_have_count(1)
+        option.click()
+        expect(option.locator("input[type=checkbox]")).to_be_checked()
+    popover.get_by_placeholder("Filter partitions").fill("")
+
 def _stop_group(proc: subprocess.Popen) -> None:
     """Stop ``dagster dev`` and everything it started (its own process group, by id)."""
     os.killpg(proc.pid, signal.SIGTERM)
@@ -135,7 +154,7 @@ def test_launch_demo_partition_from_the_ui(dagster_dev):
             date_input.fill(DATE)
             date_input.press("Enter")
             dialog.get_by_text("Select a partition or create one").click()
-            page.get_by_text(key, exact=True).first.click()
+            pick_partitions(page, [key])
             page.keyboard.press("Escape")  # close the dropdown, keep the dialog
             expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
             page.screenshot(path=ARTIFACTS / "ui_2_launch_dialog.png")
