@@ -12,6 +12,9 @@ As a pytest fixture (one line in a conftest or test module)::
 Measured on the 2-core dev box: start ~3-4 s until S3 answers; stop: SIGTERM does not finish
 within seconds (the filer waits 15 s for gRPC streams), so stop() sends SIGKILL after
 ``term_timeout`` (default 1 s). The data folder is temporary, so a hard kill loses nothing.
+
+``SeaweedS3(workdir=folder)`` keeps its data in ``folder`` instead (not removed on stop) and restarts
+on the same ports (``folder/ports.json``), so a benchmark can reuse what an earlier run wrote.
 """
 from __future__ import annotations
 
@@ -80,6 +83,7 @@ class SeaweedS3:
         secret_key: str | None = None,
         start_timeout: float = 60.0,
         term_timeout: float = 1.0,
+        workdir: str | os.PathLike[str] | None = None,
     ):
         self.bucket = bucket
         self.access_key = access_key or "AKTEST" + secrets.token_hex(6).upper()
@@ -89,6 +93,7 @@ class SeaweedS3:
         self.term_timeout = term_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.workdir: Path | None = None
+        self.keep = Path(workdir) if workdir is not None else None  # persistent data folder (kept on stop)
         self.ports: dict[str, int] = {}
         self.start_seconds: float | None = None
         self.stop_seconds: float | None = None
@@ -174,10 +179,20 @@ class SeaweedS3:
         if self.proc is not None:
             return self
         t0 = time.monotonic()
-        self.workdir = Path(tempfile.mkdtemp(prefix="seaweed-s3-"))
-        (self.workdir / "data").mkdir()
+        if self.keep is not None:
+            self.workdir = self.keep
+            (self.workdir / "data").mkdir(parents=True, exist_ok=True)
+        else:
+            self.workdir = Path(tempfile.mkdtemp(prefix="seaweed-s3-"))
+            (self.workdir / "data").mkdir()
         self._write_identities()
-        self.ports = dict(zip(_PORT_NAMES, free_ports(len(_PORT_NAMES))))
+        saved = self.workdir / "ports.json"
+        if self.keep is not None and saved.exists():  # the master's state names its old ports
+            self.ports = json.loads(saved.read_text())
+        else:
+            self.ports = dict(zip(_PORT_NAMES, free_ports(len(_PORT_NAMES))))
+            if self.keep is not None:
+                saved.write_text(json.dumps(self.ports))
         env = dict(os.environ)
         for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
             env.pop(var, None)
@@ -190,7 +205,11 @@ class SeaweedS3:
         try:
             self._wait_ready(t0)
             client = self.client()
-            client.create_bucket(Bucket=self.bucket)
+            try:
+                client.create_bucket(Bucket=self.bucket)
+            except client.exceptions.ClientError as e:  # a kept data folder already has it
+                if self.keep is None or "Bucket" not in str(e):
+                    raise
             # The first write waits until the volume server has joined the master; do it now so
             # tests see steady-state latency.
             client.put_object(Bucket=self.bucket, Key=".warmup", Body=b"ok")
@@ -239,7 +258,8 @@ class SeaweedS3:
                 for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
                     sock.unlink(missing_ok=True)
         if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.keep is None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
     def __enter__(self) -> "SeaweedS3":
