@@ -22,12 +22,16 @@ the row groups whose key range holds a wanted key are read (ranged GETs on S3), 
 shards. So a lookup costs about ``256 footers + k row groups``, independent of how many answers
 the store holds beyond that (see ``eval_pipeline_tests/benchmarks/store.py``).
 
-The **manifest** (written by :meth:`SegmentStore.compact` / :meth:`SegmentStore.write_manifest`,
-idempotently: nothing is written when it already covers exactly the listed compacted segments)
-holds, per compacted segment, its object size and its Parquet footer (row-group key min/max and
-byte ranges). A lookup reads the newest manifest (one GET) instead of 256 footers and fetches the
-needed row groups concurrently (32 workers on S3; pyarrow still sends one HEAD per opened segment,
-its Python API taking no known size). The
+The **manifest** (:mod:`eval_pipeline.inference.manifest`, written by :meth:`SegmentStore.compact` /
+:meth:`SegmentStore.write_manifest`, idempotently: nothing is written when it already covers exactly
+the listed compacted segments) holds, per compacted segment, its object size, its Parquet footer and
+a key index (row-group key min/max). A lookup reads the newest manifest (one GET) instead of 256
+footers, picks the row groups from the key index, parses the footer of only the segments it reads
+(one at a time per worker: parsed footers of a 5M-answer store would take ~240 MB), and reads only
+the ``cache_key`` and ``record`` chunks of the needed row groups, 8 segments at a time. On S3 the
+chunks of one segment less than ``hole`` (1 MiB) apart are fetched in one ranged GET
+(:func:`eval_pipeline.inference.s3_range.coalesced`; one HEAD per segment remains, pyarrow's Python
+API taking no known size): 2,000 keys of a 5M-answer store cost ~270 GETs instead of ~2,000. The
 listing stays the truth: a listed segment the manifest lacks (written after it) is read through its
 own footer as before, a manifest entry for a segment no longer listed is ignored, and a manifest
 that vanished (a concurrent compaction replaced it) means footers are read. Segments are
@@ -48,7 +52,6 @@ import logging
 import os
 import time
 import uuid
-from bisect import bisect_right
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable
@@ -57,7 +60,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from eval_pipeline.inference.s3_range import S3Range
+from eval_pipeline.inference import manifest as mf
+from eval_pipeline.inference.s3_range import HOLE, S3Range, coalesced
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.errors import WarehouseError
 
@@ -67,6 +71,8 @@ SHARD_CHARS = 2  # shard = first 2 hex characters of the key: 256 shards
 ROW_GROUP = 128  # rows per row group of a compacted shard (the unit a lookup reads)
 SCHEMA = pa.schema([("cache_key", pa.string()), ("provenance", pa.string()), ("stored_at", pa.float64()), ("record", pa.string())])
 _SYNTHETIC = "synthetic"
+COALESCED_WORKERS = 8  # lookup workers when the manifest covers every segment read
+_READ_COLUMNS = ["cache_key", "record"]  # what a lookup reads (the record holds provenance and stored_at)
 
 
 def new_segment_id() -> str:
@@ -110,15 +116,16 @@ def table_bytes(table: pa.Table) -> bytes:
 class SegmentStore:
     """Segments of one response store under ``prefix`` of ``backend`` (see the module docstring)."""
 
-    def __init__(self, backend: Any, prefix: str = "", *, threads: int | None = None):
+    def __init__(self, backend: Any, prefix: str = "", *, threads: int | None = None, hole: int = HOLE):
         self.backend = backend
         self.prefix = prefix.strip("/")
         self.threads = threads or (32 if getattr(backend, "kind", "local") == "s3" else 8)
+        self.hole = hole  # S3: column chunks of one segment closer than this are fetched in one ranged GET
         self._listing: tuple[list[str], dict[str, list[str]]] | None = None
         self._manifest_keys: list[str] = []
-        self._manifest: tuple[str | None, dict[str, tuple[int, bytes, Any]]] | None = None
+        self._manifest: tuple[str | None, mf.Manifest] | None = None
         self._fresh_cache: dict[str, pa.Table] = {}
-        self.stats = {"footers": 0, "row_groups": 0, "fresh_read": 0, "manifests_read": 0}
+        self.stats = {"footers": 0, "row_groups": 0, "fresh_read": 0, "manifests_read": 0, "gets": 0}
 
     def __repr__(self) -> str:
         return f"SegmentStore({self.backend.describe()}/{self.prefix})"
@@ -191,21 +198,19 @@ class SegmentStore:
                 return size, b"PAR1" + data[-8 - n:]
             want = n + 8
 
-    def _load_manifest(self) -> dict[str, tuple[int, bytes, Any]]:
-        """{segment key: (size, footer bytes, FileMetaData)} from the newest listed manifest ({} if none / vanished)."""
+    def _load_manifest(self) -> mf.Manifest:
+        """The newest listed manifest (empty if none / vanished: then footers are read)."""
         self.listing()
         newest = self._manifest_keys[-1] if self._manifest_keys else None
         if self._manifest is None or self._manifest[0] != newest:
-            entries: dict[str, tuple[int, bytes, Any]] = {}
+            got = mf.Manifest({})
             if newest is not None:
                 try:
-                    t = pq.read_table(io.BytesIO(self.backend.get(newest)))
+                    got = mf.read_manifest(self.backend.get(newest), self._key)
                     self.stats["manifests_read"] += 1
-                    for rel, size, footer in zip(t["segment"].to_pylist(), t["size"].to_pylist(), t["footer"].to_pylist()):
-                        entries[self._key(rel)] = (size, footer, pq.read_metadata(io.BytesIO(footer)))
                 except (WarehouseError, FileNotFoundError):  # replaced by a concurrent compaction: read footers
-                    entries = {}
-            self._manifest = (newest, entries)
+                    pass
+            self._manifest = (newest, got)
         return self._manifest[1]
 
     def write_manifest(self) -> str | None:
@@ -216,8 +221,9 @@ class SegmentStore:
         self.refresh()
         _, shards = self.listing()
         current = sorted(k for segs in shards.values() for k in segs)
-        old = self._load_manifest()
-        if set(old) == set(current) and (self._manifest_keys or not current):
+        loaded = self._load_manifest()
+        old = loaded.entries
+        if set(old) == set(current) and loaded.indexed and (self._manifest_keys or not current):
             return None
         missing = [k for k in current if k not in old]
 
@@ -231,14 +237,11 @@ class SegmentStore:
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(missing) or 1))) as pool:
             got = {k: v for k, v in pool.map(tail, missing) if v is not None}
-        rows = [(k, *(old[k][:2] if k in old else got[k])) for k in current if k in old or k in got]
         base = len(self.prefix) + 1 if self.prefix else 0
-        table = pa.table({"segment": [k[base:] for k, _, _ in rows], "size": pa.array([s for _, s, _ in rows], pa.int64()),
-                          "footer": pa.array([f for _, _, f in rows], pa.binary())})
-        buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd")
+        rows = [(k[base:], *((old[k].size, old[k].footer) if k in old else got[k])) for k in current if k in old or k in got]
+        index = {k[base:]: (e.mins, e.maxs) for k, e in old.items()}
         key = self._key(keys.response_manifest(new_segment_id()))
-        self.backend.put(key, buf.getvalue(), "application/vnd.apache.parquet")
+        self.backend.put(key, mf.manifest_bytes(rows, index), "application/vnd.apache.parquet")
         for k in self._manifest_keys:  # older manifests: a reader that still picks one falls back to footers
             try:
                 self.backend.delete(k)
@@ -286,18 +289,25 @@ class SegmentStore:
                                   pre_buffer=True, metadata=metadata)
         return pq.ParquetFile(self.backend.path(key), pre_buffer=True, metadata=metadata)
 
-    def _read_compacted(self, key: str, wanted: list[str], known: tuple[int, bytes, Any] | None = None) -> pa.Table:
+    def _read_compacted(self, key: str, wanted: list[str], known: mf.Entry | None = None) -> pa.Table:
         """Rows of ``wanted`` (sorted) in one compacted segment, reading only the row groups that may hold them.
 
-        ``known``: (size, footer, metadata) from the manifest - then no footer is read."""
+        ``known``: the segment's manifest entry - then no footer is read (the manifest's is parsed)."""
         if known is not None:
-            groups = self._groups(known[2], wanted)
+            groups = known.groups(wanted)
             if not groups:
                 return SCHEMA.empty_table()
         try:
-            pf = self._open(key, *(known[0], known[2]) if known is not None else ())
+            if known is not None and self.backend.kind == "s3" and not os.environ.get("EVAL_SEGMENTS_BOTO_READS"):
+                md = known.metadata()  # only the wanted column chunks, neighbours merged into one ranged GET
+                f = self._arrow_s3().open_input_file(f"{self.backend.bucket}/{self.backend.object_key(key)}")
+                reader, gets = coalesced(f, known.size, md, groups, _READ_COLUMNS, self.hole)
+                self.stats["gets"] += gets
+                pf = pq.ParquetFile(reader, metadata=md)
+            else:
+                pf = self._open(key, *(known.size, known.metadata()) if known is not None else ())
         except (FileNotFoundError, OSError, WarehouseError) as e:
-            if "NoSuchKey" in str(e) or isinstance(e, FileNotFoundError) or "Not Found" in str(e):
+            if "NoSuchKey" in str(e) or isinstance(e, FileNotFoundError) or "Not Found" in str(e) or "404" in str(e):
                 return SCHEMA.empty_table()
             raise
         except Exception as e:  # botocore ClientError NoSuchKey: compacted away since the listing
@@ -306,27 +316,17 @@ class SegmentStore:
             raise
         if known is None:
             self.stats["footers"] += 1
-            groups = self._groups(pf.metadata, wanted)
+            groups = mf.row_groups(*mf.key_ranges(pf.metadata), wanted)
             if not groups:
                 return SCHEMA.empty_table()
         self.stats["row_groups"] += len(groups)
         try:
-            t = pf.read_row_groups(groups)
+            t = pf.read_row_groups(groups, columns=_READ_COLUMNS)
         except (FileNotFoundError, OSError) as e:  # compacted away since the listing
             if isinstance(e, FileNotFoundError) or "NoSuchKey" in str(e) or "Not Found" in str(e) or "404" in str(e):
                 return SCHEMA.empty_table()
             raise
         return t.filter(pc.is_in(t["cache_key"], value_set=pa.array(wanted, pa.string())))
-
-    @staticmethod
-    def _groups(md: Any, wanted: list[str]) -> list[int]:
-        """Row groups of a segment (its footer ``md``) whose key range may hold one of ``wanted`` (sorted)."""
-        mins, maxs = [], []
-        for i in range(md.num_row_groups):
-            st = md.row_group(i).column(0).statistics
-            mins.append(st.min if st is not None and st.has_min_max else "")
-            maxs.append(st.max if st is not None and st.has_min_max else "\uffff")
-        return sorted({g for k in wanted if (g := bisect_right(mins, k) - 1) >= 0 and k <= maxs[g]})
 
     def get_many(self, wanted: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The stored record of every key in ``wanted`` that some segment holds (one per key, :func:`prefer`)."""
@@ -357,11 +357,14 @@ class SegmentStore:
                 by_shard[shard_of(k)].append(k)
         jobs = [(seg, by_shard[s]) for s in by_shard for seg in shards.get(s, ())]
         if jobs:
-            manifest = self._load_manifest()
-            jobs = [(seg, w, manifest.get(seg)) for seg, w in jobs]
-            if self.backend.kind == "s3" and pa.io_thread_count() < self.threads:
-                pa.set_io_thread_count(self.threads)  # pyarrow's S3 reads run on its IO pool: as many as our workers
-            with ThreadPoolExecutor(max_workers=min(self.threads, len(jobs))) as pool:
+            entries = self._load_manifest().entries
+            jobs = [(seg, w, entries.get(seg)) for seg, w in jobs]
+            # coalesced reads (every segment in the manifest) are few and large: 8 workers keep the server busy
+            # without 32 workers' buffers; footer reads are many small requests: self.threads workers
+            workers = COALESCED_WORKERS if all(e is not None for _, _, e in jobs) else self.threads
+            if self.backend.kind == "s3" and pa.io_thread_count() < workers:
+                pa.set_io_thread_count(workers)  # pyarrow's S3 reads run on its IO pool: as many as our workers
+            with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
                 take(pool.map(lambda job: self._read_compacted(*job), jobs))
         return out
 
