@@ -173,6 +173,43 @@ def test_lookup_with_a_manifest_reads_no_footer_and_a_stale_manifest_hides_nothi
     assert len(after.get_many(wanted + late)) == len(wanted) + 3 and after.stats["footers"] == 0
 
 
+def test_coalesced_s3_reads_and_a_manifest_without_key_index_are_read_right_and_replaced(seaweed_s3, s3_prefix):
+    import io
+
+    import pyarrow.parquet as pq
+
+    from eval_pipeline.storage import keys
+
+    backend = open_backend(s3_prefix, seaweed_s3.endpoint_url)
+    seg = SegmentStore(backend, "rs")
+    for shard in ("00", "01"):
+        seg.write_shard(shard, records_table([_resp(shard + _key(i)[2:], text=f"{shard}-{i}") for i in range(ROW_GROUP * 8)]))
+    assert seg.write_manifest() is not None
+    text = {s + _key(i)[2:]: f"{s}-{i}" for s in ("00", "01") for i in range(ROW_GROUP * 8)}
+    expect = {k: text[k] for s in ("00", "01") for k in sorted(k for k in text if k[:2] == s)[::ROW_GROUP // 2]}  # 2 per row group
+    wanted = list(expect) + ["00" + "f" * 62]  # + one key no segment holds
+    one_by_one, merged = SegmentStore(backend, "rs", hole=0), SegmentStore(backend, "rs")
+    for reader in (one_by_one, merged):
+        assert {k: v["text"] for k, v in reader.get_many(wanted).items()} == expect
+        assert reader.stats["footers"] == 0 and reader.stats["row_groups"] == 16
+    assert one_by_one.stats["gets"] == 16 * 2 and merged.stats["gets"] == 2  # key + record chunk of each row group / one GET per segment
+
+    # a manifest as the code before the key index wrote it (segment, size, footer): still read right, then replaced
+    newest = seg.listing() and seg._manifest_keys[-1]
+    t = pq.read_table(io.BytesIO(backend.get(newest))).select(["segment", "size", "footer"])
+    buf = io.BytesIO()
+    pq.write_table(t, buf)
+    for k in seg._manifest_keys:
+        backend.delete(k)
+    backend.put(f"rs/{keys.response_manifest('old')}", buf.getvalue())
+    old = SegmentStore(backend, "rs")
+    assert {k: v["text"] for k, v in old.get_many(wanted).items()} == expect and old.stats["footers"] == 0
+    assert not old._load_manifest().indexed
+    assert SegmentStore(backend, "rs").write_manifest() is not None and SegmentStore(backend, "rs").write_manifest() is None
+    current = SegmentStore(backend, "rs")
+    assert current._load_manifest().indexed and len(current._manifest_keys) == 1
+
+
 def test_killed_writer_journal_is_sealed_by_the_next_store_and_shared(tmp_path, seaweed_s3, s3_prefix):
     backend = open_backend(s3_prefix, seaweed_s3.endpoint_url)
     host_a, host_b = tmp_path / "a", tmp_path / "b"
