@@ -87,6 +87,12 @@ def similarity_scores(
     return dg.MaterializeResult(metadata=md)
 
 
+class JudgeRunConfig(dg.Config):
+    """Run config of ``judge_scores``: how often a judge with ``batch: true`` polls its Message Batches."""
+
+    batch_poll_interval_s: float = 30.0
+
+
 @partitioned_asset(
     group=GROUP,
     deps=["model_responses"],
@@ -96,9 +102,12 @@ def similarity_scores(
     "baseline (both orders). Verdicts via tool use; unparseable verdicts are counted, never dropped.",
 )
 def judge_scores(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, llm: LLMResource
+    context: dg.AssetExecutionContext, config: JudgeRunConfig, eval_config: EvalConfigResource, warehouse: WarehouseResource,
+    llm: LLMResource,
 ) -> dg.MaterializeResult:
-    from eval_pipeline.inference.runner import run_requests, summarize
+    from eval_pipeline.evaluators.judge.executor import store_executor
+    from eval_pipeline.inference.batches import BatchOptions
+    from eval_pipeline.inference.runner import summarize
 
     p = partition(context, eval_config, warehouse)
     graded = p.graded()
@@ -106,26 +115,37 @@ def judge_scores(
     baseline = p.samples(prod.key) if prod is not None and prod.key != p.mv_key else None
     provider = llm.make_provider(p.project.registry.price_table())
     store = llm.store(warehouse.resolved_url())
-    calls = {"requests": 0, "api_calls": 0, "cost": 0.0}
+    calls = {"requests": 0, "api_calls": 0, "cost": 0.0, "batch": 0}
     provenance: dict = {}
+    answers: list = []  # every verdict response of this run: prompt-cache split at the end
 
-    def execute(requests):
-        out = run_requests(provider, requests, store)
+    def count(out):
+        answers.extend(out)
         s = summarize(out)
         for k, v in s["answer_provenance"].items():
             provenance[k] = provenance.get(k, 0) + v
         calls["requests"] += len(out)
         calls["api_calls"] += s["api_calls"]
         calls["cost"] += s["cost_usd"]
-        context.log.info(f"judge: {len(out)} verdict requests, {s['cache_hits']} from store")
-        return out
+        calls["batch"] += s["batch_answers"]
+        context.log.info(f"judge: {len(out)} verdict requests, {s['cache_hits']} from store, {s['batch_answers']} by Message Batches")
+
+    batch = BatchOptions(poll_interval_s=config.batch_poll_interval_s, log=context.log.info)
+    execute = store_executor(provider, store, batch_options=batch, on_responses=count)
 
     try:
         scores = scoring.score_judge_family(p.project, p.mv, graded, p.date, p.mv_key, execute, baseline)
     except LookupError as e:
         raise dg.Failure(str(e)) from None
     md = _scored(p, "judge", scores, graded)
-    md.update(judge_requests=calls["requests"], judge_api_calls=calls["api_calls"], judge_cost_usd=round(calls["cost"], 6))
+    md.update(judge_requests=calls["requests"], judge_api_calls=calls["api_calls"], judge_cost_usd=round(calls["cost"], 6),
+              judge_batch_answers=calls["batch"])
+    if calls["api_calls"]:
+        from eval_pipeline.inference.runner import prompt_cache_split
+
+        split = prompt_cache_split(answers)
+        if split["cache_read_tokens"] or split["cache_creation_tokens"]:  # a judge with cache_prompt: true
+            md["judge_prompt_cache"] = dg.MetadataValue.json(split)
     if provenance:  # what produced the verdicts (live / replay / synthetic); eval_run reports it in run.json
         from eval_pipeline.inference.provenance import provenance_label, write_stage_provenance
 

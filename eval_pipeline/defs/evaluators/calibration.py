@@ -27,7 +27,8 @@ GROUP = "calibration"
 )
 def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, llm: LLMResource) -> dg.MaterializeResult:
     from eval_pipeline.evaluators import calibration, judge
-    from eval_pipeline.inference.runner import run_requests
+    from eval_pipeline.evaluators.judge.executor import store_executor
+    from eval_pipeline.inference.batches import BatchOptions
 
     project, wh = eval_config.load(), warehouse.get()
     provider = llm.make_provider(project.registry.price_table())
@@ -49,11 +50,11 @@ def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfig
         datasets = [cal_dir / "sf_dialogue_nlg_ratings.jsonl", cal_dir / "llmbar_pairwise.jsonl", cal_dir / "human_preference_pairwise.jsonl"]
         prov: dict = {}
 
-        def execute(reqs):
-            out = run_requests(provider, reqs, store)
+        def count(out, prov=prov):
             for k, v in provenance_counts(r.provenance for r in out).items():
                 prov[k] = prov.get(k, 0) + v
-            return out
+
+        execute = store_executor(provider, store, batch_options=BatchOptions(log=context.log.info), on_responses=count)
 
         try:
             result = calibration.run_calibration(execute, cfg, datasets, n=calibration_n(), seed=0, data_dir=cal_dir)

@@ -83,6 +83,11 @@ class JudgeConfig(BaseModel):
     # parameters and anthropic SDK >= 1.0 removed the keyword; repeats still vary at the default.
     temperature: float | None = Field(default=None, ge=0, le=1)
     max_tokens: int = Field(default=1024, ge=64, le=16384)
+    # Cost, not verdicts (neither is in the evaluator hash): ``batch`` sends the judge's store misses through the
+    # Message Batches API (half price; no latency measured); ``cache_prompt`` marks the static prefix (system
+    # prompt with the rubric, the verdict tool) with cache_control (cache reads at a tenth of the input price).
+    batch: bool = False
+    cache_prompt: bool = False
     pass_rate_threshold: float | None = Field(default=None, ge=0, le=1)  # optional set-level gate
     win_rate_threshold: float | None = Field(default=None, ge=0, le=1)  # pairwise set-level gate
 

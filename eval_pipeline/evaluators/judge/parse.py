@@ -90,7 +90,7 @@ def _run_calls(
             )
             for c in pending
         ]
-        responses = execute(requests)
+        responses = execute(requests, batch=True) if config.batch else execute(requests)
         if len(responses) != len(requests):
             raise RuntimeError(f"executor returned {len(responses)} responses for {len(requests)} requests")
         retry: list[_Call] = []

@@ -17,7 +17,9 @@ from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.prompts import TOOL_NAME, PromptTemplate, default_prompt, render_prompt, verdict_tool
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
-Executor = Callable[[list[ModelRequest]], list[ModelResponse]]
+# ``execute(requests) -> responses``, in order. A judge whose config sets ``batch: true`` calls it as
+# ``execute(requests, batch=True)`` (Message Batches; see :mod:`.executor`, which builds the standard one).
+Executor = Callable[..., list[ModelResponse]]
 
 JUDGE_VERSION = "judge-v1"  # bump when the verdict logic changes in a way that must re-judge
 
@@ -101,4 +103,5 @@ def _request(
         repeat=judge_repeat,
         # The attempt is part of the key so a retry is never served the stored bad answer.
         epoch=f"{key}:a{attempt}",
+        cache_prompt=config.cache_prompt,  # not in the key: caching does not change the verdict
     )
