@@ -187,12 +187,15 @@ def _mcnemar_runs(n_worse: int, n_better: int, n_same: int = 200, metric: str = 
             _frame(base.astype(float), base, metric, "deterministic"))
 
 
-def test_gated_p_value_is_the_one_sided_mcnemar_binomial_test():
+def test_gated_p_value_is_the_one_sided_mcnemar_mid_p():
     c, b = _mcnemar_runs(15, 6)
     row = regression_report(c, b).rows.iloc[0]
-    assert row["p_worse"] == pytest.approx(stats.binomtest(15, 21, 0.5, alternative="greater").pvalue)
-    assert row["p_value"] == pytest.approx(stats.binomtest(15, 21, 0.5).pvalue)  # two-sided, descriptive
-    # 9 points worse, two-sided p = 0.078 (the old gate: no_change), one-sided p = 0.039 < 0.05: blocks
+    assert row["test"] == "mcnemar_midp"
+    # mid-p (Fagerland et al. 2013) = P(X > 15) + 0.5 P(X = 15), X ~ Binomial(21, 1/2), computed from scipy here
+    assert row["p_worse"] == pytest.approx(stats.binom.sf(15, 21, 0.5) + 0.5 * stats.binom.pmf(15, 21, 0.5))
+    # two-sided, descriptive: 2 [P(X < 6) + 0.5 P(X = 6)]
+    assert row["p_value"] == pytest.approx(2 * (stats.binom.cdf(5, 21, 0.5) + 0.5 * stats.binom.pmf(6, 21, 0.5)))
+    # 9 points worse, two-sided mid-p = 0.052 (no_change as a two-sided row), one-sided mid-p = 0.026 < 0.05: blocks
     assert row["p_value"] > 0.05 and row["p_gate"] == pytest.approx(row["p_worse"]) and row["p_gate"] < 0.05
     assert row["verdict"] == "regression" and row["gating"]
     assert not regression_gate(report_dict(regression_report(c, b)))["passed"]
@@ -234,11 +237,11 @@ def test_one_sided_wilcoxon_matches_scipy_and_sign_flip_in_the_metric_direction(
 
 
 def test_one_sided_gate_keeps_the_whole_gate_false_block_rate_within_alpha():
-    """A/A (same model, fresh draws) on 4 gated metrics: one-sided McNemar + Holm, as the gate does, blocks
+    """A/A (same model, fresh draws) on 4 gated metrics: one-sided McNemar mid-p + Holm, as the gate does, blocks
     at most 5 % of equally good candidates (upper bound of its rate checked with a binomial test)."""
     import gc
 
-    from eval_pipeline.history.paired_tests import adjust, mcnemar_exact
+    from eval_pipeline.history.paired_tests import adjust, mcnemar_midp
 
     adjust([0.5], "holm")  # import statsmodels' multitest first, then freeze the heap built so far:
     gc.collect()  # its Holm runs gc.collect() on every call (800 here), which otherwise walks every
@@ -246,7 +249,7 @@ def test_one_sided_gate_keeps_the_whole_gate_false_block_rate_within_alpha():
     rng = np.random.default_rng(12)
     blocked, sims = 0, 800
     for _ in range(sims):
-        p = [mcnemar_exact(*sim.draw_outcomes(sim.sample_pass_probabilities(300, 0.8, 0.5, rng), 2, rng).T,
+        p = [mcnemar_midp(*sim.draw_outcomes(sim.sample_pass_probabilities(300, 0.8, 0.5, rng), 2, rng).T,
                            alternative="worse")[2] for _ in range(4)]
         blocked += bool((adjust(p, "holm") < 0.05).any())
     assert blocked / sims <= 0.05 and stats.binomtest(blocked, sims, 0.05, alternative="greater").pvalue > 0.05

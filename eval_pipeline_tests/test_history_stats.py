@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from eval_pipeline_tests import simulate as sim
-from eval_pipeline.history.paired_tests import bh_adjust, effect_interval, mcnemar_exact, paired_location_test
+from eval_pipeline.history.paired_tests import (bh_adjust, effect_interval, mcnemar_exact, mcnemar_midp,
+                                               paired_location_test)
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.stats import RunRef, regression_report, select_baseline
 
@@ -36,6 +37,27 @@ def test_mcnemar_matches_statsmodels_and_binomial():
     assert p == pytest.approx(mcnemar([[60, 15], [4, 21]], exact=True).pvalue)
     assert p == pytest.approx(stats.binomtest(4, 19, 0.5).pvalue)
     assert mcnemar_exact(b, b) == (0, 0, 1.0)
+
+
+def test_mcnemar_midp_is_the_exact_p_minus_half_the_observed_probability():
+    """Fagerland, Lydersen & Laake (2013): mid-p = exact conditional p - 0.5 P(X = x) one-sided; two-sided
+    (b != c) = exact two-sided p - P(X = min(b, c)), X ~ Binomial(b + c, 1/2); checked against scipy."""
+    b = np.array([1] * 60 + [1] * 15 + [0] * 4 + [0] * 21, bool)
+    c = np.array([1] * 60 + [0] * 15 + [1] * 4 + [0] * 21, bool)
+    worse, better, p = mcnemar_midp(b, c)
+    assert (worse, better) == (15, 4)
+    assert p == pytest.approx(stats.binomtest(4, 19, 0.5).pvalue - stats.binom.pmf(4, 19, 0.5))
+    assert mcnemar_midp(b, c, "worse")[2] == pytest.approx(
+        stats.binomtest(15, 19, 0.5, alternative="greater").pvalue - 0.5 * stats.binom.pmf(15, 19, 0.5))
+    assert mcnemar_midp(b, c, "better")[2] == pytest.approx(
+        stats.binomtest(4, 19, 0.5, alternative="greater").pvalue - 0.5 * stats.binom.pmf(4, 19, 0.5))
+    assert mcnemar_midp(b, c, "worse")[2] + mcnemar_midp(b, c, "better")[2] == pytest.approx(1.0)
+    assert mcnemar_midp(b, c)[2] < mcnemar_exact(b, c)[2]  # less conservative than the exact test
+    tie = np.array([1] * 5 + [0] * 5, bool)
+    assert mcnemar_midp(tie, ~tie)[2] == pytest.approx(1.0)  # b == c: two-sided mid-p is 1
+    assert mcnemar_midp(b, b) == (0, 0, 1.0)
+    with pytest.raises(ValueError):
+        mcnemar_midp(b, c, "less")
 
 
 def test_bh_matches_hand_computed_values():
@@ -70,7 +92,7 @@ def test_injected_regression_is_flagged_and_unchanged_candidate_is_not():
                             baseline=RunRef("2024-01-01", "prod"))
     assert bad.status == "ok" and bad.has_regression
     overall = bad.rows[bad.rows["segment"] == "__all__"].iloc[0]
-    assert overall["verdict"] == "regression" and overall["test"] == "mcnemar_exact"
+    assert overall["verdict"] == "regression" and overall["test"] == "mcnemar_midp"
     assert overall["ci_low"] < overall["effect"] < overall["ci_high"] < 0
     assert set(bad.rows["segment"]) == {"__all__", "a", "b"}
     ok = regression_report(same, base)

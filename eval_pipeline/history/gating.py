@@ -106,8 +106,8 @@ def gate_description(cfg: RegressionConfig) -> str:
     what.append("every non-auxiliary metric of any other eval set (pass rate for pass/fail checks, mean for "
                 "continuous scores)" if what else "every non-auxiliary metric (pass rate for pass/fail checks, mean "
                 "for continuous scores)")
-    return (f"one-sided paired tests (candidate worse in the metric's direction: McNemar exact = binomial test on "
-            f"the discordant pairs, Wilcoxon signed-rank exact/sign-flip for few non-zero differences), {proc} over "
+    return (f"one-sided paired tests (candidate worse in the metric's direction: McNemar mid-p = binomial mid-p on "
+            f"the discordant pairs (Fagerland et al. 2013), Wilcoxon signed-rank exact/sign-flip for few non-zero differences), {proc} over "
             f"the {scope} of {'; '.join(what)}; other rows are drill-down (two-sided, BH, never block), "
             f"alpha={cfg.alpha}; regression = p_gate < alpha and >= {cfg.min_effect * 100:g} points worse; "
             f"p_value / p_adjusted are two-sided (descriptive, improvements, drill-down)")

@@ -7,8 +7,8 @@ whether the row gates the release, and a verdict.
 
 Tests (one per piece of evidence):
 
-* ``pass_rate``: McNemar's exact test (statsmodels) when every sample has one graded
-  repeat on each side; with k > 1 repeats the per-sample pass fractions (the sample is
+* ``pass_rate``: McNemar's mid-p test (``mcnemar_midp``: Fagerland, Lydersen & Laake 2013; the exact
+  conditional test is conservative) when every sample has one graded repeat on each side; with k > 1 repeats the per-sample pass fractions (the sample is
   the unit, so repeats of one sample are not counted as independent) are compared with
   the Wilcoxon signed-rank test, **exact** (sign-flip enumeration of the tie-corrected
   statistic, ``scipy.stats.permutation_test``) when at most ``EXACT_MAX_NONZERO``
@@ -22,8 +22,8 @@ higher-is-better metrics and a rise for lower-is-better ones (``*_spread``,
 (those, and ``check.suffix`` diagnostics) are tested in their own direction but never gate.
 
 Two p-values per row: ``p_value`` two-sided (descriptive; improvements and drill-down rows) and
-``p_worse`` one-sided, "is the candidate worse in the metric's direction?" (McNemar: ``binomtest(n_worse,
-n_worse + n_better, 0.5, alternative="greater")``; Wilcoxon / sign-flip with the matching one-sided
+``p_worse`` one-sided, "is the candidate worse in the metric's direction?" (McNemar mid-p: ``P(X > n_worse) +
+0.5 P(X = n_worse)``, ``X ~ Binomial(n_worse + n_better, 0.5)``; Wilcoxon / sign-flip with the matching one-sided
 alternative). The gate asks only that one-sided question, so gated rows are decided on ``p_worse``.
 
 Multiplicity (what the release gate acts on): the **gated family** is, per eval set, the overall
@@ -46,7 +46,7 @@ the same effect rule; **improvement**: ``p_adjusted`` < alpha and at least ``min
 
 Where the pieces live: :mod:`~eval_pipeline.history.regression_schema` (columns, verdicts, metric
 directions), :mod:`~eval_pipeline.history.regression_config` (the ``regression:`` knobs),
-:mod:`~eval_pipeline.history.paired_tests` (McNemar, Wilcoxon / sign-flip, effect intervals, multiplicity
+:mod:`~eval_pipeline.history.paired_tests` (McNemar mid-p, Wilcoxon / sign-flip, effect intervals, multiplicity
 adjustment), :mod:`~eval_pipeline.history.gating` (the gated family, verdicts, the rows that block);
 this module pairs the runs, tests every row and builds the report.
 :func:`gate_rows` returns the rows that block.
@@ -62,7 +62,7 @@ import pandas as pd
 from eval_pipeline.history.composite import with_composite_pass
 from eval_pipeline.history.gating import family_measures, gate_description, gate_family, gate_rows, verdicts
 from eval_pipeline.history.judge_changes import refuse_mixed_judges
-from eval_pipeline.history.paired_tests import effect_interval, mcnemar_exact, paired_location_test
+from eval_pipeline.history.paired_tests import effect_interval, mcnemar_midp, paired_location_test
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, metric_direction
 from eval_pipeline.history.sql import SEGMENT_ALL
@@ -133,9 +133,9 @@ def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
     single = bool((g["k_c"] == 1).all() and (g["k_b"] == 1).all())
     d = cp - bp
     if single:
-        worse, better, p = mcnemar_exact(bp >= 0.5, cp >= 0.5)
-        p_worse = mcnemar_exact(bp >= 0.5, cp >= 0.5, alternative="worse")[2]
-        test = "mcnemar_exact"
+        worse, better, p = mcnemar_midp(bp >= 0.5, cp >= 0.5)
+        p_worse = mcnemar_midp(bp >= 0.5, cp >= 0.5, alternative="worse")[2]
+        test = "mcnemar_midp"
     else:
         worse, better = int(np.sum(d < 0)), int(np.sum(d > 0))
         p = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed)

@@ -183,7 +183,7 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     group=GROUP,
     deps=["deterministic_scores", "similarity_scores", "judge_scores", "eval_run"],
     kinds=("duckdb", "json"),
-    description="Candidate vs baseline, sample by sample: McNemar's exact test (pass/fail), Wilcoxon signed-rank "
+    description="Candidate vs baseline, sample by sample: McNemar's mid-p test (pass/fail; Fagerland et al. 2013), Wilcoxon signed-rank "
     "(exact for few non-zero differences) on per-sample pass fractions / scores, effect sizes with 95% intervals, each "
     "metric in its own direction. Gate: one-sided tests (candidate worse), Holm over the overall rows of every "
     "non-auxiliary metric (family-wise error <= alpha); segment and auxiliary rows are BH-corrected two-sided drill-down; "
