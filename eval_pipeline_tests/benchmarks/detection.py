@@ -37,7 +37,7 @@ so their mean drops by exactly 5 points (the other checks and families: fresh dr
 headline power is the exact_match scenario; the has_citation one is printed next to it. Targets: A/A blocked <= 5 %, drop blocked >= 80 %. Rates carry a
 95 % Wilson interval over the seeds.
 
-    python -m eval_pipeline_tests.benchmarks.detection [--seeds 120] [--n 500] [--alert-seeds 40]
+    python -m eval_pipeline_tests.benchmarks.detection [--seeds 120] [--n 500] [--alert-seeds 40] [--seed 20240601]
 """
 from __future__ import annotations
 
@@ -308,9 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=120)
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--alert-seeds", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=20240601, help="master seed of the gate scenarios (independent runs)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    g = run_gate_benchmark(args.seeds, args.n)
+    g = run_gate_benchmark(args.seeds, args.n, seed=args.seed)
     print(f"gate elapsed {time.perf_counter() - t0:.1f} s")
     # ---- ALERT BENCHMARK ----------------------------------------------------------------------
     # The alert-rule figures come from eval_pipeline_tests/benchmarks/alert_detection.py
