@@ -40,6 +40,7 @@ from eval_pipeline.monitoring.pii_recognizers import NER_PREFILTER, luhn_valid  
 TOKENS = {etype: token for etype, token in ENTITIES.values()}
 _NER_RX = regex.compile(NER_PREFILTER)
 # what may separate two pieces of one address: commas, spaces, and up to four capitalised words (a town)
+_DEDUPE_MIN = 64  # arrays at least this long are dictionary-encoded so each distinct text is analyzed once
 _MERGE_GAP = re.compile(r"^[\s,]*(?:[A-ZÀ-ÖØ-Þ][\w'’\-]*[\s,]+){0,4}$")
 
 
@@ -94,9 +95,26 @@ class Redactor:
         """Detected spans (Presidio ``RecognizerResult``: entity_type, start, end, score) per text,
         after threshold, allow-list, address joining and overlap resolution."""
         arr = _to_arrow(texts)
-        return self._analyze(arr, arr.to_pylist() if len(arr) < 64 else None)
+        found = self._analyze(arr, arr.to_pylist() if len(arr) < 64 else None)
+        return [list(found.get(i, ())) for i in range(len(arr))]
 
-    def _analyze(self, arr: pa.Array, pylist: list[str] | None) -> list[list[Any]]:
+    def _analyze(self, arr: pa.Array, pylist: list[str] | None) -> dict[int, list[Any]]:
+        """Spans of the texts of ``arr`` that have any, by row (sparse: 1M empty lists cost more than
+        the analysis of a day's clean texts). Each distinct text is analyzed once (traffic repeats
+        itself: greetings, templated prompts and answers); rows get copies of their text's span list."""
+        if pylist is None and len(arr) >= _DEDUPE_MIN:
+            enc = pc.dictionary_encode(arr)
+            if len(enc.dictionary) < len(arr):
+                codes = enc.indices.to_numpy(zero_copy_only=False)
+                spans_u = self._analyze_distinct(enc.dictionary, None)
+                if not spans_u:
+                    return {}
+                hit = np.zeros(len(enc.dictionary), dtype=bool)
+                hit[list(spans_u)] = True
+                return {i: list(spans_u[codes[i]]) for i in np.flatnonzero(hit[codes]).tolist()}
+        return self._analyze_distinct(arr, pylist)
+
+    def _analyze_distinct(self, arr: pa.Array, pylist: list[str] | None) -> dict[int, list[Any]]:
         n = len(arr)
         found: dict[int, list] = {}
         cache: dict[int, str] = {}
@@ -115,7 +133,10 @@ class Redactor:
             cand = _rows(pc.match_substring_regex(arr, self._union))
             sub = arr.take(pa.array(cand, type=pa.int64())) if len(cand) else None
             for rec in self.recognizers if len(cand) else ():
-                for j in _rows(pc.match_substring_regex(sub, rec.prefilter)):
+                js = _rows(pc.match_substring_regex(sub, rec.prefilter))
+                if rec.guard is not None and len(js):
+                    js = js[_rows(pc.match_substring_regex(sub.take(pa.array(js, type=pa.int64())), rec.guard))]
+                for j in js:
                     i = int(cand[j])
                     t = _blank(text(i), found.get(i, ())) if rec.masked else text(i)
                     hits = [r for r in rec.find(t) if r.score >= thr]
@@ -135,9 +156,11 @@ class Redactor:
                 for i, spans in zip(idx, self.ner.find_many([text(i) for i in idx])):
                     if spans:
                         found.setdefault(i, []).extend(spans)
-        out: list[list] = [[] for _ in range(n)]
+        out: dict[int, list] = {}
         for i, spans in found.items():
-            out[i] = self._finish(text(i), spans)
+            kept = self._finish(text(i), spans)
+            if kept:
+                out[i] = kept
         return out
 
     def _allowed(self, value: str) -> bool:
@@ -197,21 +220,21 @@ class Redactor:
         from presidio_analyzer import RecognizerResult
 
         arrs = [_to_arrow(c) for c in columns]
-        spans = [self._analyze(a, None) if len(a) else [] for a in arrs]
-        rows = sorted({i for sp in spans for i, s in enumerate(sp) if s})
+        spans = [self._analyze(a, None) if len(a) else {} for a in arrs]
+        rows = sorted({i for sp in spans for i in sp})
         for i in rows:
             texts = [a[i].as_py() for a in arrs]
-            values = {(t[s.start:s.end], s.entity_type) for t, sp in zip(texts, spans) for s in sp[i]}
+            values = {(t[s.start:s.end], s.entity_type) for t, sp in zip(texts, spans) for s in sp.get(i, ())}
             for c, t in enumerate(texts):
-                extra = [RecognizerResult(e, m.start(), m.end(), 1.0) for v, e in values if len(v.strip()) >= 3
-                         for m in re.finditer(re.escape(v), t)]
+                extra = [RecognizerResult(e, a, a + len(v), 1.0) for v, e in values if len(v.strip()) >= 3
+                         for a in _find_all(t, v)]
                 if extra:
-                    spans[c][i] = _resolve(list(spans[c][i]) + extra)
+                    spans[c][i] = _resolve(list(spans[c].get(i, ())) + extra)
         return [self._apply(a, sp) if len(a) else (a, np.zeros(0, dtype=np.int64)) for a, sp in zip(arrs, spans)]
 
-    def _apply(self, arr: pa.Array, spans: list[list]) -> tuple[pa.Array, np.ndarray]:
+    def _apply(self, arr: pa.Array, spans: dict[int, list]) -> tuple[pa.Array, np.ndarray]:
         counts = np.zeros(len(arr), dtype=np.int64)
-        rows = [i for i, s in enumerate(spans) if s]
+        rows = sorted(i for i, s in spans.items() if s)
         if not rows:
             return arr, counts
         new_vals = [self._replace(arr[i].as_py(), spans[i]) for i in rows]
@@ -230,6 +253,16 @@ class Redactor:
         """Like :meth:`redact_array` but returns a Python list (convenient for small inputs)."""
         out, counts = self.redact_array(list(texts))
         return out.to_pylist(), counts
+
+
+def _find_all(text: str, value: str) -> list[int]:
+    """Start offsets of the non-overlapping occurrences of ``value`` in ``text``, left to right
+    (what ``re.finditer(re.escape(value), text)`` finds, without compiling a pattern per value)."""
+    out, pos = [], text.find(value)
+    while pos >= 0:
+        out.append(pos)
+        pos = text.find(value, pos + len(value))
+    return out
 
 
 def _blank(text: str, spans: Iterable) -> str:

@@ -57,6 +57,15 @@ def _sha256_hex(values: Iterable[str], salt: str = "") -> list[str]:
     return [sha(pre + ("" if v is None else str(v)).encode("utf-8")).hexdigest() for v in _as_list(values)]
 
 
+def _sha256_hex_distinct(values: pd.Series, salt: str = "") -> list[str]:
+    """:func:`_sha256_hex` of every value, each distinct value hashed once."""
+    codes, uniq = pd.factorize(values)
+    if len(uniq) == len(values):
+        return _sha256_hex(values, salt)
+    hexes = np.asarray(_sha256_hex(uniq, salt) or [""], dtype=object)
+    return hexes[codes].tolist() if len(codes) else []
+
+
 def _str_series(values: list[str]) -> pd.Series:
     """List of str -> Arrow-backed string Series (much faster than letting pandas infer)."""
     import pyarrow as pa
@@ -97,7 +106,7 @@ def build_stored_sample(
     out = pd.DataFrame({
         **{c: s[c] for c in ("request_id", "timestamp", "date", "model_version", "model_snapshot_id",
                              "config_hash", "prompt_template")},
-        "input_hash": _str_series(_sha256_hex(inputs, input_salt)),
+        "input_hash": _str_series(_sha256_hex_distinct(inputs, input_salt)),
         "input_redacted": red_in.to_pandas(),
         "output_redacted": red_out.to_pandas(),
         "input_chars": inputs.str.len().astype(np.int64),
