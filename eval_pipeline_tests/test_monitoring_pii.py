@@ -193,3 +193,31 @@ def test_redaction_block_of_monitoring_yaml(tmp_path, monkeypatch):
     (tmp_path / "monitoring.yaml").write_text(yaml.safe_dump({"redaction": {"modes": "full"}}))
     with pytest.raises(ConfigError, match=r"redaction\.modes"):
         load_monitoring_config(tmp_path)
+
+
+def test_repeated_texts_are_redacted_like_single_ones_and_the_street_guard_loses_no_match():
+    """Arrays are dictionary-encoded (each distinct text analyzed once): the result per row must equal
+    redacting that text alone; the street-word-first address pattern only runs where its RE2 guard
+    matches, so the guard must match every text the pattern finds an address in."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from eval_pipeline.monitoring.pii_recognizers import ADDRESS_RXS, STREET_FIRST_PREFILTER
+
+    red = redactor_for({"mode": "structured"})
+    texts = [m.text for m in generate(40, seed=5)] + clean_messages()[:300]
+    rows = texts * 3 + [""]
+    random.Random(1).shuffle(rows)
+    out, counts = red.redact_array(rows)
+    alone = {t: red.redact_series([t])[0][0] for t in texts}
+    assert out.to_pylist() == [alone.get(t, "") for t in rows]
+    assert counts.sum() > 0 and out.to_pylist() != rows
+    # input + output of one row: a value found in the input is also redacted where the output echoes it
+    (ri, _), (ro, n_out) = red.redact_columns(["my account number is 12345678"] * 70, ["ok, 12345678 noted"] * 70)
+    assert set(ro.to_pylist()) == {"ok, [ACCOUNT] noted"} and n_out.tolist() == [1] * 70
+
+    found = [any(any(c.isupper() for c in m.group("v")) for m in ADDRESS_RXS[1].finditer(t)) for t in texts]
+    guard = pc.match_substring_regex(pa.array(texts), STREET_FIRST_PREFILTER).to_pylist()
+    assert sum(found) >= 10 and all(g for f, g in zip(found, guard) if f)
