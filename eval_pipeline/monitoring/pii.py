@@ -10,7 +10,9 @@ built; the recognizers are listed in :mod:`.pii_recognizers`.
 Modes: ``full`` (default) = structured recognizers + NER (PERSON, LOCATION; addresses join NER
 places with the address patterns); ``structured`` = no NER, for very large days.
 
-How it is fast: each recognizer has an RE2 pre-filter that runs vectorized in Arrow over all texts;
+How it is fast: an array is dictionary-encoded and each distinct text is analyzed once (a day's
+traffic repeats greetings, templated prompts and answers); each recognizer has an RE2 pre-filter
+(and optionally a second RE2 ``guard``) that runs vectorized in Arrow over all texts;
 the (Python) recognizer runs only on the texts its pre-filter matched. NER runs only on texts with a
 mid-sentence capitalised word that no pattern explained (``NER_PREFILTER``), in ``nlp.pipe`` batches
 with only the ``ner`` component enabled. Overlapping detections are merged (the longer span wins), then spliced out
