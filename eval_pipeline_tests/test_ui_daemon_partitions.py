@@ -149,7 +149,9 @@ def test_nightly_partition_and_two_partition_backfill_from_the_ui_through_the_da
             dialog.get_by_role("button", name="Launch 1 run").click()
             expect(dialog).to_be_hidden()
 
-            # 2. A two-partition backfill from the same dialog (while the first run may still be queued or running).
+            # 2. A two-partition backfill from the same dialog (while the first run may still be queued or running),
+            # from a freshly loaded job page (the first launch's toasts and re-renders can swallow the dropdown click).
+            page.goto(f"{base}/locations/eval_pipeline/jobs/nightly_eval_job", wait_until="networkidle")
             dialog = _materialize_all(page, pair)
             expect(dialog.get_by_text("2 partitions", exact=True)).to_be_visible()
             page.screenshot(path=ARTIFACTS / "daemon_ui_2_backfill_dialog.png")

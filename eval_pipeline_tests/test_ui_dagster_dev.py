@@ -104,6 +104,12 @@ def pick_partitions(page, keys: list[str]) -> None:
     from playwright.sync_api import expect
 
     popover = page.locator(".dagster-popover[data-state='open']").filter(has=page.get_by_placeholder("Filter partitions"))
+    for _ in range(3):  # the opening click can land while the dialog re-renders: open it again if it did not open
+        try:
+            expect(popover).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            page.get_by_role("dialog").first.get_by_text("Select a partition or create one").click()
     for key in keys:
         popover.get_by_placeholder("Filter partitions").fill(key)
         option = popover.locator("[role=menuitem]:has(input[type=checkbox])").filter(has=page.get_by_text(key, exact=True))
