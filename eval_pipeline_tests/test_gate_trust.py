@@ -68,7 +68,7 @@ def test_segment_only_regression_does_not_block_unless_the_suite_opts_in():
     assert not rep.has_regression and regression_gate(report_dict(rep))["passed"]  # today: blocks
     opt = regression_report(c, b, RegressionConfig(min_effect=0.07, gate_segments=True))
     assert opt.has_regression and not regression_gate(report_dict(opt))["passed"]
-    assert "Holm" in rep.summary()["gate"] and rep.summary()["gate_procedure"] == "holm"
+    assert "discrete Holm" in rep.summary()["gate"] and rep.summary()["gate_procedure"] == "discrete_holm"
 
 
 # --------------------------------------------------------------------------- small / tied samples
@@ -187,18 +187,50 @@ def _mcnemar_runs(n_worse: int, n_better: int, n_same: int = 200, metric: str = 
             _frame(base.astype(float), base, metric, "deterministic"))
 
 
-def test_gated_p_value_is_the_one_sided_mcnemar_mid_p():
+def test_gated_p_value_is_the_one_sided_exact_mcnemar():
     c, b = _mcnemar_runs(15, 6)
     row = regression_report(c, b).rows.iloc[0]
-    assert row["test"] == "mcnemar_midp"
-    # mid-p (Fagerland et al. 2013) = P(X > 15) + 0.5 P(X = 15), X ~ Binomial(21, 1/2), computed from scipy here
-    assert row["p_worse"] == pytest.approx(stats.binom.sf(15, 21, 0.5) + 0.5 * stats.binom.pmf(15, 21, 0.5))
-    # two-sided, descriptive: 2 [P(X < 6) + 0.5 P(X = 6)]
-    assert row["p_value"] == pytest.approx(2 * (stats.binom.cdf(5, 21, 0.5) + 0.5 * stats.binom.pmf(6, 21, 0.5)))
-    # 9 points worse, two-sided mid-p = 0.052 (no_change as a two-sided row), one-sided mid-p = 0.026 < 0.05: blocks
+    assert row["test"] == "mcnemar_exact"
+    # exact one-sided = P(X >= 15), X ~ Binomial(21, 1/2), from scipy's binomial test here
+    assert row["p_worse"] == pytest.approx(stats.binomtest(15, 21, 0.5, alternative="greater").pvalue)
+    # two-sided, descriptive: the exact two-sided binomial test
+    assert row["p_value"] == pytest.approx(stats.binomtest(6, 21, 0.5).pvalue)
+    # 9 points worse: two-sided p = 0.078 (no_change as a two-sided row), one-sided p = 0.039 < 0.05: blocks; alone
+    # in its family the discrete Holm adjusted p-value is the p-value itself
     assert row["p_value"] > 0.05 and row["p_gate"] == pytest.approx(row["p_worse"]) and row["p_gate"] < 0.05
     assert row["verdict"] == "regression" and row["gating"]
     assert not regression_gate(report_dict(regression_report(c, b)))["passed"]
+
+
+def test_discrete_holm_spends_the_slack_of_discrete_tests_that_holm_wastes():
+    """Two gated pass/fail checks. Check A: 5 of 5 discordant samples got worse, exact p = 1/32 = 0.031.
+    Check B: 3 discordant samples; the smallest p-value it can attain is 1/8, so it can never be rejected at
+    0.031 and costs A nothing: discrete Holm p_gate(A) = 0.031 + 0 < 0.05 (blocks, a true 5-point loss on
+    100 samples); plain Holm doubles it to 0.0625 (passes) - the power loss of issue 10's detection figure."""
+    from eval_pipeline.history.paired_tests import adjust, binomial_support, discrete_holm
+
+    ca, ba = _mcnemar_runs(5, 0, n_same=95, metric="a")
+    cb, bb = _mcnemar_runs(2, 1, n_same=97, metric="b")
+    cfg = RegressionConfig(min_effect=0.02)
+    rows = regression_report(pd.concat([ca, cb]), pd.concat([ba, bb]), cfg).rows.set_index("metric")
+    assert rows.loc["a", "p_worse"] == pytest.approx(1 / 32) and rows.loc["b", "p_worse"] == pytest.approx(0.5)
+    assert rows.loc["a", "p_gate"] == pytest.approx(1 / 32) and rows.loc["a", "verdict"] == "regression"
+    assert rows.loc["b", "p_gate"] == pytest.approx(0.5) and rows.loc["b", "verdict"] == "no_change"
+    holm = regression_report(pd.concat([ca, cb]), pd.concat([ba, bb]), RegressionConfig(min_effect=0.02, gate_procedure="holm"))
+    assert holm.rows.set_index("metric").loc["a", "p_gate"] == pytest.approx(2 / 32) and not holm.has_regression
+    # the procedure itself: supports from scipy's binomial, Holm when every test is continuous (statsmodels)
+    np.testing.assert_allclose(binomial_support(3), [1 / 8, 1 / 2, 7 / 8, 1.0])
+    np.testing.assert_allclose(binomial_support(4, "two-sided"), [2 / 16, 10 / 16, 1.0])
+    from statsmodels.stats.multitest import multipletests
+    p = np.array([0.01, 0.04, 0.03, 0.2, 0.02])
+    np.testing.assert_allclose(discrete_holm(p, [None] * 5), multipletests(p, method="holm")[1])
+    np.testing.assert_allclose(adjust(p, "discrete_holm"), multipletests(p, method="holm")[1])
+    # by hand: sorted 1/32 (support n=5), 0.2 (continuous), 0.5 (n=3): step 1 = 1/32 + F_cont(1/32) + F_3(1/32)
+    # = 1/32 + 1/32 + 0; step 2 = 0.2 + F_3(0.2) = 0.2 + 1/8; step 3 = 0.5
+    got = discrete_holm([0.5, 1 / 32, 0.2], [binomial_support(3), binomial_support(5), None])
+    np.testing.assert_allclose(got, [0.5, 2 / 32, 0.2 + 1 / 8])
+    with pytest.raises(ValueError, match="supports"):
+        discrete_holm([0.1, 0.2], [None])
 
 
 def test_a_candidate_that_improves_a_lot_never_produces_a_gated_regression():
@@ -237,23 +269,32 @@ def test_one_sided_wilcoxon_matches_scipy_and_sign_flip_in_the_metric_direction(
 
 
 def test_one_sided_gate_keeps_the_whole_gate_false_block_rate_within_alpha():
-    """A/A (same model, fresh draws) on 4 gated metrics: one-sided McNemar mid-p + Holm, as the gate does, blocks
-    at most 5 % of equally good candidates (upper bound of its rate checked with a binomial test)."""
-    import gc
+    """A/A (same model, fresh draws) on 4 gated checks: one-sided exact McNemar + discrete Holm, as the gate does,
+    blocks at most 5 % of equally good candidates (upper bound of its rate checked with a binomial test), and a
+    5-point drop in one check is blocked more often than with plain Holm on the same draws."""
+    from eval_pipeline.history.paired_tests import adjust, binomial_support, mcnemar_exact
 
-    from eval_pipeline.history.paired_tests import adjust, mcnemar_midp
-
-    adjust([0.5], "holm")  # import statsmodels' multitest first, then freeze the heap built so far:
-    gc.collect()  # its Holm runs gc.collect() on every call (800 here), which otherwise walks every
-    gc.freeze()   # object imported or kept by earlier tests (see conftest.pytest_collection_finish)
     rng = np.random.default_rng(12)
-    blocked, sims = 0, 800
-    for _ in range(sims):
-        p = [mcnemar_midp(*sim.draw_outcomes(sim.sample_pass_probabilities(300, 0.8, 0.5, rng), 2, rng).T,
-                           alternative="worse")[2] for _ in range(4)]
-        blocked += bool((adjust(p, "holm") < 0.05).any())
+
+    def gate(shift: float) -> tuple[bool, bool]:
+        p, sup = [], []
+        for k in range(4):
+            probs = sim.sample_pass_probabilities(300, 0.8, 0.5, rng)
+            b = sim.draw_outcomes(probs, 1, rng)[:, 0]
+            c = sim.draw_outcomes(sim.shift_probabilities(probs, shift) if k == 0 else probs, 1, rng)[:, 0]
+            worse, better, pw = mcnemar_exact(b, c, alternative="worse")
+            p.append(pw)
+            sup.append(binomial_support(worse + better))
+        return bool((adjust(p, "discrete_holm", supports=sup) < 0.05).any()), bool((adjust(p, "holm") < 0.05).any())
+
+    sims = 800
+    aa = [gate(0.0) for _ in range(sims)]
+    blocked = sum(d for d, _ in aa)
     assert blocked / sims <= 0.05 and stats.binomtest(blocked, sims, 0.05, alternative="greater").pvalue > 0.05
     assert blocked > 0  # not vacuous: the gate does fire on noise sometimes, just not more than alpha
+    assert blocked >= sum(h for _, h in aa)  # discrete Holm rejects whenever Holm does
+    drop = [gate(-0.05) for _ in range(200)]
+    assert sum(d for d, _ in drop) > sum(h for _, h in drop)
 
 
 # --------------------------------------------------------------------------- suite YAML `regression:`

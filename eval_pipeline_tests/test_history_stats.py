@@ -92,7 +92,7 @@ def test_injected_regression_is_flagged_and_unchanged_candidate_is_not():
                             baseline=RunRef("2024-01-01", "prod"))
     assert bad.status == "ok" and bad.has_regression
     overall = bad.rows[bad.rows["segment"] == "__all__"].iloc[0]
-    assert overall["verdict"] == "regression" and overall["test"] == "mcnemar_midp"
+    assert overall["verdict"] == "regression" and overall["test"] == "mcnemar_exact"
     assert overall["ci_low"] < overall["effect"] < overall["ci_high"] < 0
     assert set(bad.rows["segment"]) == {"__all__", "a", "b"}
     ok = regression_report(same, base)
@@ -203,7 +203,7 @@ def test_config_errors_name_the_key():
         RegressionConfig.from_dict({"alpah": 0.1})
 
 
-def test_gate_family_is_holm_over_overall_rows_and_segments_are_bh_drill_down():
+def test_gate_family_is_discrete_holm_over_overall_rows_and_segments_are_bh_drill_down():
     rng = np.random.default_rng(21)
     p = sim.sample_pass_probabilities(600, rng=rng)
     cats = np.array(list("abc"))[np.arange(600) % 3]
@@ -211,7 +211,7 @@ def test_gate_family_is_holm_over_overall_rows_and_segments_are_bh_drill_down():
     for side, probs in (("b", p), ("c", sim.shift_probabilities(p, -0.04))):
         frames[side] = pd.concat([sim.score_frame(sim.draw_outcomes(probs, 1, rng), categories=cats, metric=m)
                                   for m in ("m1", "m2", "m3")])
-    rep = regression_report(frames["c"], frames["b"])
+    rep = regression_report(frames["c"], frames["b"], RegressionConfig(gate_procedure="holm"))
     rows = rep.rows
     composite = (rows["metric"] == "pass_rate").to_numpy()  # all three checks passed: drill-down without a suite
     overall = (rows["segment"] == "__all__").to_numpy() & ~composite
@@ -222,7 +222,15 @@ def test_gate_family_is_holm_over_overall_rows_and_segments_are_bh_drill_down():
     seg = (rows["segment"] != "__all__").to_numpy()
     np.testing.assert_allclose(rows["p_adjusted"][seg], bh_adjust(rows["p_value"][seg]))
     assert rep.summary()["gate_procedure"] == "holm" and rep.summary()["gate_family_size"] == 3
-    opt_in = regression_report(frames["c"], frames["b"], RegressionConfig(gate_segments=True)).rows
+    # the default, discrete Holm: the same family, never a larger adjusted p-value than Holm, and the same
+    # drill-down rows
+    dflt = regression_report(frames["c"], frames["b"])
+    assert dflt.summary()["gate_procedure"] == "discrete_holm" and dflt.summary()["gate_family_size"] == 3
+    assert (dflt.rows["gating"] == rows["gating"]).all()
+    assert (dflt.rows["p_gate"][overall] <= rows["p_gate"][overall] + 1e-12).all()
+    assert (dflt.rows["p_adjusted"][overall] <= rows["p_adjusted"][overall] + 1e-12).all()
+    np.testing.assert_allclose(dflt.rows["p_adjusted"][seg], rows["p_adjusted"][seg])
+    opt_in = regression_report(frames["c"], frames["b"], RegressionConfig(gate_segments=True, gate_procedure="holm")).rows
     gated = opt_in["metric"] != "pass_rate"
     assert opt_in["gating"].tolist() == gated.tolist()
     np.testing.assert_allclose(opt_in["p_adjusted"][gated], multipletests(opt_in["p_value"][gated], method="holm")[1])

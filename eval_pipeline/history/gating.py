@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.history.composite import COMPOSITE_PASS_METRIC
-from eval_pipeline.history.paired_tests import adjust
+from eval_pipeline.history.paired_tests import adjust, binomial_support
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import REPORT_COLUMNS, is_auxiliary
 from eval_pipeline.history.sql import SEGMENT_ALL
@@ -40,7 +40,8 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
     * ``p_gate`` (gated rows only): the one-sided ``p_worse`` ("is the candidate worse in the metric's
       direction?", the question the gate asks) corrected over the gated family with ``cfg.gate_procedure``.
       A gated row is a ``regression`` iff ``p_gate < alpha`` and the effect is >= ``min_effect`` worse:
-      with Holm the chance that any gated row of an equally good candidate blocks is <= alpha.
+      with discrete Holm (default; exact McNemar rows by their attainable p-values) or Holm the chance that any
+      gated row of an equally good candidate blocks is <= alpha.
     """
     df = df.copy()
     gate_procedure = procedure or cfg.gate_procedure
@@ -57,10 +58,12 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
     for mask, procedure in families.values():
         idx = df.index[mask & enough]
         if len(idx):
-            df.loc[idx, "p_adjusted"] = adjust(df.loc[idx, "p_value"].to_numpy(), procedure, cfg.alpha)
+            df.loc[idx, "p_adjusted"] = adjust(df.loc[idx, "p_value"].to_numpy(), procedure, cfg.alpha,
+                                               supports=_supports(df.loc[idx], "two-sided"))
     gate_idx = df.index[gating & enough]
     if len(gate_idx):
-        df.loc[gate_idx, "p_gate"] = adjust(df.loc[gate_idx, "p_worse"].to_numpy(), gate_procedure, cfg.alpha)
+        df.loc[gate_idx, "p_gate"] = adjust(df.loc[gate_idx, "p_worse"].to_numpy(), gate_procedure, cfg.alpha,
+                                            supports=_supports(df.loc[gate_idx], "worse"))
     df.loc[~enough, "gating"] = False
     gated = df["gating"].astype(bool)
     sig = df["p_adjusted"] < alpha
@@ -72,6 +75,13 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
     df.loc[sig & (better >= df["min_effect"]), "verdict"] = "improvement"
     df.loc[~enough, "verdict"] = "insufficient_data"
     return df
+
+
+def _supports(rows: pd.DataFrame, alternative: str) -> list:
+    """Per row, the p-values its test can attain (exact McNemar: from its discordant pairs), else ``None``
+    (treated as continuous); what ``discrete_holm`` needs, ignored by the other procedures."""
+    return [binomial_support(int(r["n_worse"]) + int(r["n_better"]), alternative) if r["test"] == "mcnemar_exact"
+            else None for _, r in rows[["test", "n_worse", "n_better"]].iterrows()]
 
 
 def gate_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +103,9 @@ def gate_family(rows: pd.DataFrame) -> list[str]:
 
 def gate_description(cfg: RegressionConfig) -> str:
     """One line saying what the gate tests and how it is corrected (for the report metadata)."""
-    proc = {"holm": "Holm (family-wise error <= alpha)", "bonferroni": "Bonferroni (family-wise error <= alpha)",
+    proc = {"discrete_holm": "discrete Holm (Doehler, Durand & Roquain 2018: Holm over the p-values each exact "
+                             "test can attain; family-wise error <= alpha)",
+            "holm": "Holm (family-wise error <= alpha)", "bonferroni": "Bonferroni (family-wise error <= alpha)",
             "bh": "Benjamini-Hochberg (FDR <= alpha; family-wise only under the global null)"}[cfg.gate_procedure]
     scope = "overall and segment rows" if cfg.gate_segments else "overall rows (segments are drill-down)"
     what = []
@@ -106,8 +118,8 @@ def gate_description(cfg: RegressionConfig) -> str:
     what.append("every non-auxiliary metric of any other eval set (pass rate for pass/fail checks, mean for "
                 "continuous scores)" if what else "every non-auxiliary metric (pass rate for pass/fail checks, mean "
                 "for continuous scores)")
-    return (f"one-sided paired tests (candidate worse in the metric's direction: McNemar mid-p = binomial mid-p on "
-            f"the discordant pairs (Fagerland et al. 2013), Wilcoxon signed-rank exact/sign-flip for few non-zero differences), {proc} over "
+    return (f"one-sided paired tests (candidate worse in the metric's direction: exact McNemar = binomial on "
+            f"the discordant pairs, Wilcoxon signed-rank exact/sign-flip for few non-zero differences), {proc} over "
             f"the {scope} of {'; '.join(what)}; other rows are drill-down (two-sided, BH, never block), "
             f"alpha={cfg.alpha}; regression = p_gate < alpha and >= {cfg.min_effect * 100:g} points worse; "
             f"p_value / p_adjusted are two-sided (descriptive, improvements, drill-down)")

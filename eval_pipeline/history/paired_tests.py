@@ -1,19 +1,25 @@
 """Paired-test primitives of the regression gate (thin wrappers over statsmodels / scipy).
 
 In: paired outcomes or differences (numpy arrays). Out: p-values (two-sided or one-sided), effects with
-confidence intervals, and multiplicity-adjusted p-values (Holm, Bonferroni, Benjamini-Hochberg).
+confidence intervals, and multiplicity-adjusted p-values (discrete Holm, Holm, Bonferroni, Benjamini-Hochberg).
 
-Paired pass/fail rows use McNemar's **mid-p** test (:func:`mcnemar_midp`; Fagerland, Lydersen & Laake 2013,
-BMC Med Res Methodol 13:91): the exact conditional test is discrete and conservative (its actual size is well
-below alpha with few discordant pairs), the mid-p counts only half the probability of the observed count and
-keeps the actual size close to, and in their evaluation almost never above, the nominal level.
-:func:`mcnemar_exact` (the conservative exact conditional test) is kept for reference.
+Paired pass/fail rows use McNemar's **exact** conditional test (:func:`mcnemar_exact`: binomial on the
+discordant pairs). It is discrete: with n discordant pairs only n + 1 p-values can occur, so a test at level
+alpha has an actual size below alpha, and plain Holm, which treats every p-value as if it could take any
+value, wastes that slack on every row. :func:`discrete_holm` (Westfall & Wolfinger 1997; Döhler, Durand &
+Roquain 2018, Electron. J. Statist. 12:1867) spends it: at step l it sums, over the hypotheses not yet
+rejected, the largest p-value each one *can attain* at or below p_(l) (:func:`binomial_support`) instead of
+p_(l) itself. Family-wise error stays <= alpha under any dependence between the rows, and it is never less
+powerful than Holm (a row without a known support - Wilcoxon, sign-flip - counts as continuous, F(t) = t,
+which makes the procedure Holm on those rows). McNemar's mid-p test (:func:`mcnemar_midp`, Fagerland et al.
+2013) is closer to the nominal level row by row but does not guarantee it (1000 simulated A/A gates: 5.1 %),
+so it is kept for reference and does not gate.
 """
 from __future__ import annotations
 
 import numpy as np
 
-GATE_PROCEDURES = ("holm", "bh", "bonferroni")
+GATE_PROCEDURES = ("discrete_holm", "holm", "bh", "bonferroni")
 EXACT_MAX_NONZERO = 13  # up to this many non-zero paired differences: exact sign-flip enumeration (2^n)
 PERMUTATION_MAX_NONZERO = 50  # up to this many: Monte Carlo sign-flip p-value (valid: (hits+1)/(B+1))
 PERMUTATION_RESAMPLES = 4999
@@ -155,16 +161,76 @@ def bh_adjust(p_values, alpha: float = 0.05) -> np.ndarray:
     return adjust(p_values, "bh", alpha)
 
 
-def adjust(p_values, procedure: str = "bh", alpha: float = 0.05) -> np.ndarray:
+def adjust(p_values, procedure: str = "bh", alpha: float = 0.05, supports=None) -> np.ndarray:
     """Adjusted p-values of one family (statsmodels ``multipletests``: ``holm``, ``bonferroni`` or
-    ``bh`` = ``fdr_bh``); NaN stays NaN."""
+    ``bh`` = ``fdr_bh``; ``discrete_holm``: :func:`discrete_holm` with ``supports``, one entry per
+    p-value, ``None`` for a continuous one); NaN stays NaN."""
     if procedure not in GATE_PROCEDURES:
         raise ValueError(f"procedure={procedure!r}: use one of {list(GATE_PROCEDURES)}")
     p = np.asarray(p_values, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     if ok.any():
-        out[ok] = _adjusted(p[ok], procedure)
+        if procedure == "discrete_holm":
+            sup = [None] * p.size if supports is None else list(supports)
+            if len(sup) != p.size:
+                raise ValueError(f"{len(sup)} supports for {p.size} p-values")
+            out[ok] = discrete_holm(p[ok], [s for s, keep in zip(sup, ok) if keep])
+        else:
+            out[ok] = _adjusted(p[ok], procedure)
+    return out
+
+
+def binomial_support(n: int, alternative: str = "worse") -> np.ndarray:
+    """Every p-value the exact McNemar test can give with ``n`` discordant pairs, ascending.
+
+    One-sided (``"worse"`` / ``"better"``): ``P(X >= k)`` for k = 0..n, ``X ~ Binomial(n, 1/2)``
+    (scipy ``binom.sf(k - 1)``; the p-values :func:`mcnemar_exact` returns). ``"two-sided"``:
+    ``min(1, 2 P(X <= m))`` for m = 0..n // 2 (statsmodels' exact McNemar). ``n = 0``: ``[1.0]``."""
+    from scipy import stats
+
+    if n <= 0:
+        return np.array([1.0])
+    if alternative == "two-sided":
+        return np.unique(np.minimum(1.0, 2.0 * stats.binom.cdf(np.arange(n // 2 + 1), n, 0.5)))
+    if alternative not in ("worse", "better"):
+        raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'worse' or 'better'")
+    return np.unique(stats.binom.sf(np.arange(n + 1) - 1, n, 0.5))
+
+
+def discrete_holm(p_values, supports) -> np.ndarray:
+    """Adjusted p-values of the discrete Holm step-down procedure (Döhler, Durand & Roquain 2018, eq. for
+    [DHolm]; Westfall & Wolfinger 1997).
+
+    ``supports[i]``: the p-values test i can attain (for an exact McNemar row :func:`binomial_support`), or
+    ``None`` for a test treated as continuous. With ``F_i(t)`` = the largest attainable p-value of test i at or
+    below t (0 if none; ``t`` for a continuous test) - the most its null distribution can put at or below t -
+    and p_(1) <= ... <= p_(m) with their tests in that order,
+    ``p~_(k) = max_{l <= k} min(1, sum_{j >= l} F_(j)(p_(l)))``. Reject where ``p~ < alpha``. Every F_i(t) <= t,
+    so p~ never exceeds Holm's adjusted p-value; with all tests continuous it is Holm's. Family-wise error
+    <= alpha under arbitrary dependence (the Bonferroni-inequality argument of Holm's proof with F_i in place of t).
+    """
+    p = np.asarray(p_values, dtype=float)
+    m = p.size
+    if len(supports) != m:
+        raise ValueError(f"{len(supports)} supports for {m} p-values")
+    order = np.argsort(p, kind="mergesort")
+    ps = p[order]
+    # F[l, j] = F_(j)(p_(l)): rows are the thresholds, columns the tests in p order
+    f = np.empty((m, m))
+    tol = 1e-9  # an observed p-value is an attainable one up to floating-point noise of the two computations
+    for j, i in enumerate(order):
+        s = supports[i]
+        if s is None:
+            f[:, j] = ps
+            continue
+        s = np.sort(np.asarray(s, dtype=float))
+        at = np.searchsorted(s, ps * (1 + tol) + 1e-15, side="right") - 1
+        f[:, j] = np.where(at >= 0, s[np.clip(at, 0, None)], 0.0)
+    tails = np.array([f[l, l:].sum() for l in range(m)])
+    adj = np.minimum(np.maximum.accumulate(tails), 1.0)
+    out = np.empty(m)
+    out[order] = adj
     return out
 
 

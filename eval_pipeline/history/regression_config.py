@@ -33,8 +33,9 @@ class RegressionConfig:
         ci_method: ``"t"`` (t interval on paired differences) or ``"bootstrap"`` (paired BCa bootstrap).
         continuous_test: ``"wilcoxon"`` or ``"sign_flip"`` (paired permutation test of the mean).
         segments: also test each category segment (drill-down rows), not only the overall row.
-        gate_procedure: correction of the gated family: ``"holm"`` (default, family-wise error <= alpha),
-            ``"bonferroni"`` or ``"bh"`` (Benjamini-Hochberg).
+        gate_procedure: correction of the gated family: ``"discrete_holm"`` (default: Holm over the p-values each
+            exact McNemar row can attain, family-wise error <= alpha and never less powerful than Holm),
+            ``"holm"``, ``"bonferroni"`` or ``"bh"`` (Benjamini-Hochberg).
         gate_segments: put segment rows into the gated family (default: drill-down only).
         primary_metrics: ``{eval_set: metric}``; an eval set listed here gates on that metric's overall row only
             (its other metrics become drill-down), which makes the gated family smaller and the gate more
@@ -57,7 +58,7 @@ class RegressionConfig:
     ci_method: str = "t"
     continuous_test: str = "wilcoxon"
     segments: bool = True
-    gate_procedure: str = "holm"
+    gate_procedure: str = "discrete_holm"
     gate_segments: bool = False
     primary_metrics: dict[str, str] = field(default_factory=dict)
     blocking_metrics: dict[str, list[str]] = field(default_factory=dict)

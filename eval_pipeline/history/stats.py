@@ -7,8 +7,8 @@ whether the row gates the release, and a verdict.
 
 Tests (one per piece of evidence):
 
-* ``pass_rate``: McNemar's mid-p test (``mcnemar_midp``: Fagerland, Lydersen & Laake 2013; the exact
-  conditional test is conservative) when every sample has one graded repeat on each side; with k > 1 repeats the per-sample pass fractions (the sample is
+* ``pass_rate``: McNemar's exact conditional test (``mcnemar_exact``: binomial on the discordant pairs;
+  its discreteness is spent by the gate's discrete Holm, see below) when every sample has one graded repeat on each side; with k > 1 repeats the per-sample pass fractions (the sample is
   the unit, so repeats of one sample are not counted as independent) are compared with
   the Wilcoxon signed-rank test, **exact** (sign-flip enumeration of the tie-corrected
   statistic, ``scipy.stats.permutation_test``) when at most ``EXACT_MAX_NONZERO``
@@ -22,8 +22,8 @@ higher-is-better metrics and a rise for lower-is-better ones (``*_spread``,
 (those, and ``check.suffix`` diagnostics) are tested in their own direction but never gate.
 
 Two p-values per row: ``p_value`` two-sided (descriptive; improvements and drill-down rows) and
-``p_worse`` one-sided, "is the candidate worse in the metric's direction?" (McNemar mid-p: ``P(X > n_worse) +
-0.5 P(X = n_worse)``, ``X ~ Binomial(n_worse + n_better, 0.5)``; Wilcoxon / sign-flip with the matching one-sided
+``p_worse`` one-sided, "is the candidate worse in the metric's direction?" (exact McNemar: ``P(X >= n_worse)``,
+``X ~ Binomial(n_worse + n_better, 0.5)``; Wilcoxon / sign-flip with the matching one-sided
 alternative). The gate asks only that one-sided question, so gated rows are decided on ``p_worse``.
 
 Multiplicity (what the release gate acts on): the **gated family** is, per eval set, the overall
@@ -33,9 +33,10 @@ derived by ``Suite.regression_config``: ``pass_rate`` (the composite) -> the pas
 ``<dimension>.mean`` -> that dimension's mean), else one primary row per eval set; declared
 ``primary_metrics`` override; without suite information every non-auxiliary metric's row (pass rate for
 pass/fail checks, mean value for continuous scores). It is corrected as one family (their ``p_worse`` -> ``p_gate``) with
-``gate_procedure`` (default Holm: family-wise error <= alpha, i.e. the chance that the gate
-blocks on any false row is at most alpha; ``"bh"`` gives Benjamini-Hochberg, which equals
-that bound only under the global null). Segment rows and auxiliary rows are drill-down:
+``gate_procedure`` (default ``discrete_holm``: Holm over the p-values each exact McNemar row can attain,
+Döhler, Durand & Roquain 2018; family-wise error <= alpha, i.e. the chance that the gate
+blocks on any false row is at most alpha; ``"holm"`` plain Holm; ``"bh"`` gives Benjamini-Hochberg, which
+equals that bound only under the global null). Segment rows and auxiliary rows are drill-down:
 Benjamini-Hochberg within their own family, labelled but ``gating=False`` - unless the suite
 opts in with ``gate_segments: true``, which puts segment rows into the gated family.
 
@@ -46,8 +47,8 @@ the same effect rule; **improvement**: ``p_adjusted`` < alpha and at least ``min
 
 Where the pieces live: :mod:`~eval_pipeline.history.regression_schema` (columns, verdicts, metric
 directions), :mod:`~eval_pipeline.history.regression_config` (the ``regression:`` knobs),
-:mod:`~eval_pipeline.history.paired_tests` (McNemar mid-p, Wilcoxon / sign-flip, effect intervals, multiplicity
-adjustment), :mod:`~eval_pipeline.history.gating` (the gated family, verdicts, the rows that block);
+:mod:`~eval_pipeline.history.paired_tests` (exact McNemar, Wilcoxon / sign-flip, effect intervals, multiplicity
+adjustment incl. discrete Holm), :mod:`~eval_pipeline.history.gating` (the gated family, verdicts, the rows that block);
 this module pairs the runs, tests every row and builds the report.
 :func:`gate_rows` returns the rows that block.
 """
@@ -62,7 +63,7 @@ import pandas as pd
 from eval_pipeline.history.composite import with_composite_pass
 from eval_pipeline.history.gating import family_measures, gate_description, gate_family, gate_rows, verdicts
 from eval_pipeline.history.judge_changes import refuse_mixed_judges
-from eval_pipeline.history.paired_tests import effect_interval, mcnemar_midp, paired_location_test
+from eval_pipeline.history.paired_tests import effect_interval, mcnemar_exact, paired_location_test
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, metric_direction
 from eval_pipeline.history.sql import SEGMENT_ALL
@@ -133,9 +134,9 @@ def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
     single = bool((g["k_c"] == 1).all() and (g["k_b"] == 1).all())
     d = cp - bp
     if single:
-        worse, better, p = mcnemar_midp(bp >= 0.5, cp >= 0.5)
-        p_worse = mcnemar_midp(bp >= 0.5, cp >= 0.5, alternative="worse")[2]
-        test = "mcnemar_midp"
+        worse, better, p = mcnemar_exact(bp >= 0.5, cp >= 0.5)
+        p_worse = mcnemar_exact(bp >= 0.5, cp >= 0.5, alternative="worse")[2]
+        test = "mcnemar_exact"
     else:
         worse, better = int(np.sum(d < 0)), int(np.sum(d > 0))
         p = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed)
@@ -275,7 +276,7 @@ def regression_report(
         suite_configs: per-suite options (a suite's ``regression:`` YAML section); a suite not in it uses
             ``config``. Each suite's rows are tested with its own options (min effect, tests, segments,
             ``gate_segments``, alpha); the gated rows of all suites form ONE family, corrected with the common
-            ``gate_procedure`` (Holm when the suites disagree), each row compared with its suite's alpha -
+            ``gate_procedure`` (discrete Holm when the suites disagree), each row compared with its suite's alpha -
             so the whole gate's false-block rate is at most the largest alpha.
 
     Returns:
@@ -306,7 +307,7 @@ def regression_report(
     if len(present) == 1 and present[0] in configs:
         cfg = configs[present[0]]  # one suite (the usual case): its options are the report's options
     used = {configs.get(s, cfg).gate_procedure for s in present} or {cfg.gate_procedure}
-    procedure = used.pop() if len(used) == 1 else "holm"
+    procedure = used.pop() if len(used) == 1 else "discrete_holm"
     if not rows and not refused:
         msg = f"baseline {baseline or ''} shares no graded samples with the candidate; nothing to compare"
         return RegressionReport("no_overlap", msg.replace("  ", " "), candidate, baseline, _empty_rows(), cfg,

@@ -183,10 +183,10 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     group=GROUP,
     deps=["deterministic_scores", "similarity_scores", "judge_scores", "eval_run"],
     kinds=("duckdb", "json"),
-    description="Candidate vs baseline, sample by sample: McNemar's mid-p test (pass/fail; Fagerland et al. 2013), Wilcoxon signed-rank "
+    description="Candidate vs baseline, sample by sample: McNemar's exact test (pass/fail), Wilcoxon signed-rank "
     "(exact for few non-zero differences) on per-sample pass fractions / scores, effect sizes with 95% intervals, each "
-    "metric in its own direction. Gate: one-sided tests (candidate worse), Holm over the overall rows of every "
-    "non-auxiliary metric (family-wise error <= alpha); segment and auxiliary rows are BH-corrected two-sided drill-down; "
+    "metric in its own direction. Gate: one-sided tests (candidate worse), discrete Holm (Holm over the p-values each "
+    "exact test can attain) over the gated overall rows (family-wise error <= alpha); segment and auxiliary rows are BH-corrected two-sided drill-down; "
     "options from each suite's `regression:` YAML section. A regression is significant AND larger "
     "than the minimum effect (3 points). Baseline: the production model version, else the last passing run (from the "
     "run artifacts of eval_run).",
