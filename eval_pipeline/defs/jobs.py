@@ -19,9 +19,9 @@ history_job         no           eval_history (+ quality_alerts)
 aa_noise_job        date x mv    aa_noise_floor (+ thresholds_clear_noise_floor)
 ==================  ===========  ==============================================================
 
-Executor: ``nightly_eval_job`` and ``weekly_judge_job`` run on :data:`EVAL_EXECUTOR` (multiprocess,
-forkserver, the package preloaded): failure isolation and parallel families of the multiprocess
-executor without an interpreter start and package import per step.
+Executor: ``nightly_eval_job`` and ``weekly_judge_job`` run on ``defs/executor.py:EVAL_EXECUTOR``: in process
+by default (a failed step still fails alone; orchestration a few percent of the run instead of a third),
+Dagster's multiprocess executor per run in the launchpad or with ``EVAL_EXECUTOR=multiprocess``.
 
 ``release_approval`` only materializes when the release decision passes (the quality gate and the
 blocking ``no_significant_regression`` check), so a run for a failing or regressed candidate stops
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from eval_pipeline.defs.executor import EVAL_EXECUTOR
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS
 
 NIGHTLY_ASSETS = ("golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "eval_run", "regression_report", "release_approval")
@@ -40,18 +41,6 @@ RESCORE_ASSETS = ("deterministic_scores", "similarity_scores", "judge_scores", "
 CALIBRATION_ASSETS = ("judge_calibration", "similarity_calibration")
 HISTORY_ASSETS = ("eval_history",)
 AA_NOISE_ASSETS = ("aa_noise_floor",)
-
-# Launched runs (schedule, sensor, UI) of the evaluation jobs: the multiprocess executor - a failed
-# step does not take the run down and the score families run in parallel - with the ``forkserver``
-# start method and the package (and the libraries every step imports) preloaded once in the fork
-# server, so a step process starts by forking that server instead of a fresh interpreter importing
-# everything again (``spawn``, Dagster's default). torch is not preloaded (not fork-safe once
-# initialised); the similarity step loads it. ``execute_in_process`` (``eval-pipeline run``, tests)
-# runs in process whatever this says.
-PRELOAD_MODULES = ["eval_pipeline.definitions", "pandas", "pyarrow.parquet", "duckdb", "scipy.stats", "anthropic"]
-EVAL_EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}}, name="eval_multiprocess_forkserver")
-
 
 def asset_job(name: str, assets, kind: str, partitions_def, description: str, executor_def=None) -> dg.UnresolvedAssetJobDefinition:
     """A job over the named ``assets`` (and their checks), tagged ``eval/kind=<kind>``."""

@@ -15,11 +15,14 @@ subprocesses (median of 3), against the 3 s target.
 Orchestration overhead per partition run = (run wall - sum of step compute) / run wall, both from
 the event log (RUN_START -> RUN_SUCCESS/FAILURE; STEP_START -> STEP_SUCCESS/FAILURE). Measured for
 the job as a launched run executes it (``execute_job`` of the reconstructable job, each mode on
-its own cold warehouse): the configured executor (multiprocess, forkserver with the package
-preloaded, ``defs/jobs.py:EVAL_EXECUTOR``) and Dagster's default multiprocess ``spawn`` for
-comparison, plus the in-process run above. Target: overhead <= 0.25 for the configured executor.
-(With parallel steps the sum of step compute can exceed the wall time; the fraction is then low
-or negative - as defined.)
+its own cold warehouse and instance): the configured executor (``defs/executor.py:EVAL_EXECUTOR``, in
+process by default since issue 13) and for comparison the same job's multiprocess mode selected by run
+config (``forkserver`` with the package preloaded, the default before) and Dagster's default multiprocess
+``spawn``, plus the in-process run above. Target: overhead <= 0.25 for the configured executor, every partition run
+(the mean is printed too). The launched runs execute in this process after the in-process run, so
+the MiniLM model is already loaded: their similarity step is shorter than in a fresh run worker,
+which makes the overhead fraction larger, not smaller. (With parallel steps the sum of step compute
+can exceed the wall time; the fraction is then low or negative - as defined.)
 
 CLI wall: ``eval-pipeline run --families deterministic`` start to exit (a fresh interpreter, a fresh
 DAGSTER_HOME) for 500 samples at C = 32 against the test server at 250 ms (separate process),
@@ -87,24 +90,13 @@ def run_overhead(instance, run_id: str) -> tuple[float, float]:
 
 
 def _nightly_job_configured():
-    """The nightly job as the code location defines it (its executor: defs/jobs.py:EVAL_EXECUTOR)."""
+    """The nightly job as the code location defines it (its executor: defs/executor.py:EVAL_EXECUTOR)."""
     from eval_pipeline.definitions import defs
 
     return defs.resolve_job_def("nightly_eval_job")
 
 
-def _nightly_job_spawn():
-    """The same job on Dagster's default multiprocess executor (spawn: a fresh interpreter per step)."""
-    import dagster as dg
-
-    from eval_pipeline.definitions import defs
-    from eval_pipeline.defs.jobs import NIGHTLY_ASSETS
-    from eval_pipeline.defs.partitions import EVAL_PARTITIONS
-    from eval_pipeline.defs.resources import build_resources
-
-    job = dg.define_asset_job("nightly_eval_job", selection=dg.AssetSelection.assets(*NIGHTLY_ASSETS), partitions_def=EVAL_PARTITIONS,
-                              executor_def=dg.multiprocess_executor)
-    return dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job], resources=build_resources()).resolve_job_def("nightly_eval_job")
+CONFIGURED = "configured"
 
 
 def launched_overheads(date: str | None, work: Path) -> dict[str, list[tuple[float, float]]]:
@@ -119,7 +111,14 @@ def launched_overheads(date: str | None, work: Path) -> dict[str, list[tuple[flo
     date = date or local_date()
     keys = [m.key for m in load_project().registry.models if m.nightly]
     out: dict[str, list[tuple[float, float]]] = {}
-    for mode, fn in (("multiprocess forkserver+preload (configured)", _nightly_job_configured), ("multiprocess spawn (Dagster default)", _nightly_job_spawn)):
+    from eval_pipeline.defs.executor import EVAL_EXECUTOR, default_mode
+
+    mp = {"multiprocess": {}}  # the job's multiprocess mode: forkserver with the package preloaded
+    spawn = {"multiprocess": {"start_method": {"spawn": {}}}}  # Dagster's default multiprocess executor
+    modes = ((f"{EVAL_EXECUTOR.name} {default_mode()} ({CONFIGURED}, launched)", None),
+             ("multiprocess forkserver+preload (run config)", mp),
+             ("multiprocess spawn (Dagster default)", spawn))
+    for mode, execution in modes:
         wh = work / f"warehouse-{len(out)}"
         os.environ.update(EVAL_WAREHOUSE_URL=str(wh), EVAL_PROVIDER="replay", EVAL_RECORDINGS_DIR=str(PROJECT_ROOT / "data" / "recordings"),
                           EVAL_RESPONSE_STORE=str(wh / "response_store"))
@@ -131,7 +130,9 @@ def launched_overheads(date: str | None, work: Path) -> dict[str, list[tuple[flo
             for k in keys:
                 pk = eval_partition_key(date, k)
                 tags = {"dagster/partition": str(pk), "dagster/partition/date": date, "dagster/partition/model_version": k}
-                with dg.execute_job(dg.reconstructable(fn), instance=instance, tags=tags) as result:
+                run_config = {"execution": {"config": execution}} if execution else None
+                with dg.execute_job(dg.reconstructable(_nightly_job_configured), instance=instance, tags=tags,
+                                    run_config=run_config) as result:
                     rows.append(run_overhead(instance, result.run_id))
             out[mode] = rows
     return out
@@ -280,15 +281,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print("orchestration overhead per partition run = (run wall - sum of step compute) / run wall, from the event log:")
     print(f"  {'in process (execute_in_process, eval-pipeline run)':<50} " + ", ".join(f"{w:.1f}s wall (steps {s:.1f}s) {f:.2f}" for (w, s), f in zip(notes_runs, frac(notes_runs))))
-    overhead = float("nan")
+    overhead = worst = float("nan")
     if not args.skip_launched:
         launched = launched_overheads(args.date, work)
         for mode, rows in launched.items():
             fr = frac(rows)
             print(f"  {mode:<50} " + ", ".join(f"{w:.1f}s wall (steps {s:.1f}s) {f:.2f}" for (w, s), f in zip(rows, fr)))
-            if "configured" in mode and fr:
-                overhead = statistics.mean(fr)
-        print(f"  configured executor, mean over partitions: {overhead:.2f}   target <= {OVERHEAD_TARGET}   {'OK' if overhead <= OVERHEAD_TARGET else 'OVER'}")
+            if CONFIGURED in mode and fr:
+                overhead, worst = statistics.mean(fr), max(fr)
+        print(f"  configured executor, mean over partitions: {overhead:.2f} (worst {worst:.2f})   target <= {OVERHEAD_TARGET}   "
+              f"{'OK' if worst <= OVERHEAD_TARGET else 'OVER'}")
     cli_wall, bare_wall, code = cli_vs_bare(work)
     ratio = cli_wall / bare_wall
     print(f"eval-pipeline run, 500 samples, C=32, 250 ms server, start to exit: {cli_wall:.2f} s (exit {code}); "
