@@ -185,7 +185,21 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("validate", help="validate suites, golden-set paths and the model registry").set_defaults(fn=cmd_validate)
     sub.add_parser("register", help="register model versions as Dagster partitions").set_defaults(fn=cmd_register)
     args = ap.parse_args(argv)
-    return args.fn(args)
+    code = args.fn(args)
+    if argv is None:  # a command-line process (the ``eval-pipeline`` script, ``python -m``) about to exit
+        _freeze_heap_for_exit()
+    return code
+
+
+def _freeze_heap_for_exit() -> None:
+    """Move every live object to the garbage collector's permanent generation (``gc.freeze``), so the full
+    collection the interpreter runs at shutdown does not walk the heap of pandas, Dagster and SDK objects a run
+    leaves: 0.8 s of every ``eval-pipeline run`` on a 2-core machine, 0.05 s after this. Finalizers and
+    ``atexit`` handlers still run, files are still closed; only cycles left at exit are not collected, which
+    the process ending frees anyway. Only when ``main`` runs as the process's command, never inside a test."""
+    import gc
+
+    gc.freeze()
 
 
 if __name__ == "__main__":
