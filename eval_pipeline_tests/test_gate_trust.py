@@ -297,6 +297,59 @@ def test_one_sided_gate_keeps_the_whole_gate_false_block_rate_within_alpha():
     assert sum(d for d, _ in drop) > sum(h for _, h in drop)
 
 
+def test_pooled_baseline_nights_keep_the_false_block_rate_and_raise_power():
+    """4 gated checks, the baseline's last 7 nights pooled per sample (exact stratified test + discrete Holm, as the
+    gate does): A/A blocks at most 5 %; a 5-point drop in one check is blocked more often than against the baseline
+    night alone (exact McNemar) on the same draws."""
+    from eval_pipeline.history.paired_tests import adjust, binomial_support, mcnemar_exact, stratified_exact
+
+    rng = np.random.default_rng(13)
+    n = 300
+    ones = np.ones(n, int)
+
+    def gate(shift: float) -> tuple[bool, bool]:
+        pooled, one = ([], []), ([], [])
+        for k in range(4):
+            probs = sim.sample_pass_probabilities(n, 0.8, 0.5, rng)
+            nights = sim.draw_outcomes(probs, 7, rng)  # samples x nights of the baseline version
+            c = sim.draw_outcomes(sim.shift_probabilities(probs, shift) if k == 0 else probs, 1, rng)[:, 0]
+            _, _, p, sup = stratified_exact(c.astype(int), ones, nights.sum(axis=1), 7 * ones, alternative="worse")
+            pooled[0].append(p)
+            pooled[1].append(sup)
+            worse, better, p1 = mcnemar_exact(nights[:, 0], c, alternative="worse")
+            one[0].append(p1)
+            one[1].append(binomial_support(worse + better))
+        return (bool((adjust(pooled[0], "discrete_holm", supports=pooled[1]) < 0.05).any()),
+                bool((adjust(one[0], "discrete_holm", supports=one[1]) < 0.05).any()))
+
+    aa = [gate(0.0)[0] for _ in range(600)]
+    assert sum(aa) / 600 <= 0.05 and stats.binomtest(sum(aa), 600, 0.05, alternative="greater").pvalue > 0.05
+    assert sum(aa) > 0
+    drop = [gate(-0.05) for _ in range(150)]
+    assert sum(p for p, _ in drop) > sum(o for _, o in drop) + 10
+
+
+def test_pooled_nights_only_add_the_baseline_runs_samples_and_evaluators():
+    """An earlier night pools only the samples the baseline run has, scored by the same evaluator; the report
+    names the nights it pooled and mean-value rows stay on the baseline night."""
+    c, b = _mcnemar_runs(12, 2)  # 214 samples
+    night = b.copy()
+    extra = night.head(30).assign(sample_id=[f"extra{i}" for i in range(30)])  # samples the baseline run does not have
+    night = pd.concat([night, extra], ignore_index=True)
+    other_eval = b.assign(evaluator_hash="changed-check")  # the same check, re-defined: other evidence
+    for frame in (c, b, night):
+        frame["evaluator_hash"] = "v1"
+    from eval_pipeline.history.stats import RunRef
+    rep = regression_report(c, b, baseline_pool=[night, other_eval], pool_runs=[RunRef("2024-01-01", "prod"),
+                                                                               RunRef("2023-12-31", "prod")])
+    row = rep.rows.iloc[0]
+    assert rep.baseline_pool == ["prod@2024-01-01"] and "prod@2024-01-01" in rep.message
+    assert (row["test"], row["repeats"], row["n_pairs"]) == ("stratified_exact", 2, 214)
+    vals = pd.concat([_frame(np.linspace(1, 5, 60), [None] * 60, "helpfulness"), _frame(np.ones(60), [None] * 60, "x")])
+    rep2 = regression_report(vals, vals, baseline_pool=[vals.assign(value=vals["value"] - 1.0)])
+    assert rep2.rows.set_index("metric").loc["helpfulness", "baseline"] == pytest.approx(3.0)  # the baseline night only
+
+
 # --------------------------------------------------------------------------- suite YAML `regression:`
 def _suite_yaml(tmp_path, regression: dict | None) -> "Path":
     import yaml

@@ -119,7 +119,7 @@ def test_min_effect_improvement_and_insufficient_data():
     assert "NOT TESTED, too few shared samples" in regression_report(c3, b3).message  # said, not a silent pass
 
 
-def test_repeats_use_wilcoxon_on_pass_fractions_and_infra_errors_are_dropped():
+def test_repeats_use_the_stratified_exact_test_and_infra_errors_are_dropped():
     rng = np.random.default_rng(5)
     p = sim.sample_pass_probabilities(300, rng=rng)
     base = sim.score_frame(sim.draw_outcomes(p, 3, rng))
@@ -128,7 +128,7 @@ def test_repeats_use_wilcoxon_on_pass_fractions_and_infra_errors_are_dropped():
     cand.loc[cand["sample_id"] == "s00000", "passed"] = pd.NA  # every repeat an infra error
     rep = regression_report(cand, base)
     row = rep.rows.iloc[0]
-    assert row["test"] == "wilcoxon_pass_frac" and row["repeats"] == 3
+    assert row["test"] == "stratified_exact" and row["repeats"] == 3
     assert row["n_pairs"] == 299
     assert row["verdict"] == "regression"
 
@@ -346,3 +346,50 @@ def test_vectorized_adjust_equals_multipletests():
             for proc, method in (("holm", "holm"), ("bh", "fdr_bh"), ("bonferroni", "bonferroni")):
                 np.testing.assert_allclose(adjust(p, proc), multipletests(p, method=method)[1], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(adjust([0.01, np.nan, 0.04], "holm"), [0.02, np.nan, 0.04])
+
+
+def test_stratified_exact_is_mcnemar_with_one_draw_and_exact_with_many():
+    from itertools import combinations, product
+
+    from eval_pipeline.history.paired_tests import binomial_support, stratified_exact
+
+    rng = np.random.default_rng(0)
+    b, c = rng.random(300) < 0.8, rng.random(300) < 0.75
+    ones = np.ones(300, int)
+    for alt in ("worse", "better", "two-sided"):
+        w, bt, p, sup = stratified_exact(c.astype(int), ones, b.astype(int), ones, alt)
+        assert (w, bt) == mcnemar_exact(b, c)[:2] and p == pytest.approx(mcnemar_exact(b, c, alt)[2])
+        if alt != "two-sided":
+            np.testing.assert_allclose(sup, binomial_support(w + bt, alt))
+    # unequal draws per sample: the null distribution by brute force over every relabelling of each sample's draws
+    kc, kb, xc, xb = np.array([1, 2, 1, 3]), np.array([3, 2, 2, 1]), np.array([0, 1, 1, 1]), np.array([2, 2, 1, 1])
+    per_sample = []
+    for i in range(4):
+        draws = [1] * (xc[i] + xb[i]) + [0] * (kc[i] + kb[i] - xc[i] - xb[i])
+        per_sample.append([sum(draws[j] for j in comb) for comb in combinations(range(len(draws)), kc[i])])
+    totals = np.array([sum(t) for t in product(*per_sample)])
+    assert stratified_exact(xc, kc, xb, kb, "worse")[2] == pytest.approx(np.mean(totals <= xc.sum()))
+    assert stratified_exact(xc, kc, xb, kb, "better")[2] == pytest.approx(np.mean(totals >= xc.sum()))
+    # 5 samples from 3 of 3 to 2 of 3 (issue 10): exact two-sided p = 2 / 32
+    assert stratified_exact([2] * 5, [3] * 5, [3] * 5, [3] * 5)[2] == pytest.approx(0.0625)
+    assert stratified_exact([1, 0], [1, 1], [1, 0], [1, 1])[2] == 1.0  # no informative sample
+    with pytest.raises(ValueError):
+        stratified_exact([1], [1], [0], [1], "less")
+
+
+def test_pool_runs_are_earlier_nights_of_the_baseline_version_that_did_not_fail():
+    from eval_pipeline.history.stats import pool_runs
+
+    runs = pd.DataFrame({
+        "date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-05", "2024-01-06"],
+        "model_version": ["prod", "prod", "prod", "prod", "prod", "cand", "prod"],
+        "passed": [True, False, True, None, True, True, True],
+        "live_answers_only": [True, True, False, True, True, True, True],
+    })
+    cand, base = RunRef("2024-01-05", "cand"), RunRef("2024-01-05", "prod")
+    # before the baseline's date, not failed (01-02), not replayed for a live candidate (01-03), latest first
+    assert pool_runs(runs, cand, base, 7) == [RunRef("2024-01-04", "prod"), RunRef("2024-01-01", "prod")]
+    assert pool_runs(runs, cand, base, 2) == [RunRef("2024-01-04", "prod")]
+    assert pool_runs(runs, cand, base, 1) == [] and pool_runs(runs, cand, None, 7) == []
+    demo = runs.assign(live_answers_only=False)  # a non-live candidate (the demo) may pool replayed nights
+    assert RunRef("2024-01-03", "prod") in pool_runs(demo, cand, base, 7)

@@ -78,10 +78,19 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
 
 
 def _supports(rows: pd.DataFrame, alternative: str) -> list:
-    """Per row, the p-values its test can attain (exact McNemar: from its discordant pairs), else ``None``
-    (treated as continuous); what ``discrete_holm`` needs, ignored by the other procedures."""
-    return [binomial_support(int(r["n_worse"]) + int(r["n_better"]), alternative) if r["test"] == "mcnemar_exact"
-            else None for _, r in rows[["test", "n_worse", "n_better"]].iterrows()]
+    """Per row, the p-values its test can attain (exact McNemar: from its discordant pairs; the stratified exact
+    test: the one-sided support it returned, ``_support_worse``), else ``None`` (treated as continuous); what
+    ``discrete_holm`` needs, ignored by the other procedures."""
+    out = []
+    for _, r in rows.iterrows():
+        given = r.get("_support_worse") if alternative == "worse" else None
+        if isinstance(given, np.ndarray):
+            out.append(given)
+        elif r["test"] == "mcnemar_exact":
+            out.append(binomial_support(int(r["n_worse"]) + int(r["n_better"]), alternative))
+        else:
+            out.append(None)
+    return out
 
 
 def gate_rows(rows: pd.DataFrame) -> pd.DataFrame:

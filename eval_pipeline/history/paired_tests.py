@@ -82,6 +82,68 @@ def mcnemar_midp(baseline_pass: np.ndarray, candidate_pass: np.ndarray,
     return worse, better, float(stats.binom.sf(k, n, 0.5) + 0.5 * stats.binom.pmf(k, n, 0.5))
 
 
+def stratified_exact(cand_passes, cand_k, base_passes, base_k, alternative: str = "two-sided"
+                     ) -> tuple[int, int, float, np.ndarray]:
+    """Exact conditional test of paired pass/fail counts with any number of draws per sample and side: the
+    Mantel-Haenszel statistic over per-sample 2 x 2 tables, its null distribution computed exactly.
+
+    Sample i has ``cand_k[i]`` graded candidate draws (``cand_passes[i]`` passed) and ``base_k[i]`` baseline draws
+    (repeats, and pooled baseline nights). Under the null (both sides draw from the same per-sample pass
+    probability) the draws of a sample are exchangeable, so given its total passes s_i the candidate's passes
+    are ``Hypergeom(k_c + k_b, s_i, k_c)`` (scipy ``hypergeom``), independent across samples; the statistic is
+    their sum T, its exact distribution the convolution of those pmfs. ``"worse"``: ``P(T <= t)``; ``"better"``:
+    ``P(T >= t)``; ``"two-sided"``: twice the smaller, capped at 1. With one draw per side it *is* the exact
+    McNemar test (samples with one pass of two are the discordant pairs, X ~ Bernoulli(1/2)).
+
+    Returns ``(n_worse, n_better, p, support)``: samples whose candidate pass fraction is below / above the
+    baseline's, the p-value and every p-value the test could give for these margins (for :func:`discrete_holm`).
+    """
+    from scipy import stats
+
+    if alternative not in ("two-sided", "worse", "better"):
+        raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'worse' or 'better'")
+    xc, kc = np.asarray(cand_passes, dtype=int), np.asarray(cand_k, dtype=int)
+    xb, kb = np.asarray(base_passes, dtype=int), np.asarray(base_k, dtype=int)
+    frac = xc / np.maximum(kc, 1) - xb / np.maximum(kb, 1)
+    worse, better = int(np.sum(frac < 0)), int(np.sum(frac > 0))
+    s, m = xc + xb, kc + kb
+    informative = (s > 0) & (s < m) & (kc > 0) & (kb > 0)  # a sample all pass / all fail carries no evidence
+    if not informative.any():
+        return worse, better, 1.0, np.array([1.0])
+    pmf = np.array([1.0])
+    lo = 0  # the smallest attainable T of the informative samples
+    for (mi, si, ki), count in zip(*np.unique(np.c_[m, s, kc][informative], axis=0, return_counts=True)):
+        low, high = max(0, ki - (mi - si)), min(ki, si)
+        one = stats.hypergeom.pmf(np.arange(low, high + 1), mi, si, ki)
+        lo += low * count
+        pmf = np.convolve(pmf, _convolution_power(one, int(count)))
+    pmf = np.clip(pmf, 0.0, None)
+    pmf /= pmf.sum()
+    cdf = np.minimum(np.cumsum(pmf), 1.0)  # P(T <= lo + j)
+    sf = np.minimum(np.cumsum(pmf[::-1])[::-1], 1.0)  # P(T >= lo + j)
+    j = int(xc[informative].sum()) - lo
+    if alternative == "worse":
+        p, support = cdf[j], cdf
+    elif alternative == "better":
+        p, support = sf[j], sf
+    else:
+        two = np.minimum(1.0, 2.0 * np.minimum(cdf, sf))
+        p, support = two[j], two
+    return worse, better, float(p), np.unique(support)
+
+
+def _convolution_power(pmf: np.ndarray, count: int) -> np.ndarray:
+    """The pmf of the sum of ``count`` independent draws of ``pmf`` (binary exponentiation of ``np.convolve``)."""
+    out, base = np.array([1.0]), pmf
+    while count:
+        if count & 1:
+            out = np.convolve(out, base)
+        count >>= 1
+        if count:
+            base = np.convolve(base, base)
+    return out
+
+
 def paired_location_test(diff: np.ndarray, method: str = "wilcoxon", n_resamples: int = 2000,
                          seed: int = 0, alternative: str = "two-sided") -> float:
     """p-value that paired differences are centred on 0.

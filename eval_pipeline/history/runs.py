@@ -115,9 +115,13 @@ def regression_report_for_run(
     Known runs: ``runs`` if given (e.g. ``list_scored_runs(history_db)``, cheap), else every scored
     partition from the file listing; merged with ``runs/.../run.json`` pass/fail. Pass ``families``
     (e.g. ``SELECT DISTINCT family FROM score_history``) for exact S3 prefixes.
+    The baseline's earlier nights (``RegressionConfig.baseline_nights``, the largest of the suites') are loaded
+    too and pooled into the pass/fail rows (``stats.pool_runs`` picks them).
     Returns a ``stats.RegressionReport`` (``status="no_baseline"`` on a first run).
     """
-    from eval_pipeline.history.stats import regression_report, select_baseline
+    from eval_pipeline.history.regression_config import RegressionConfig
+    from eval_pipeline.history.baselines import pool_runs, select_baseline
+    from eval_pipeline.history.stats import regression_report
 
     scored = runs[["date", "model_version"]] if runs is not None else list_runs_from_files(con, sources.scores_glob)
     artifacts = load_runs(con, sources.runs_glob)
@@ -126,7 +130,12 @@ def regression_report_for_run(
     cand = load_run_scores(con, sources.scores_glob, candidate.date, candidate.model_version, families)
     base = (load_run_scores(con, sources.scores_glob, baseline.date, baseline.model_version, families)
             if baseline else None)
-    return regression_report(cand, base, config, candidate=candidate, baseline=baseline, baseline_reason=why)
+    configs = list(config.values()) if isinstance(config, dict) else [config or RegressionConfig()]
+    nights = max([c.baseline_nights for c in configs] or [RegressionConfig().baseline_nights])
+    earlier = pool_runs(runs, candidate, baseline, nights)
+    pool = [load_run_scores(con, sources.scores_glob, r.date, r.model_version, families) for r in earlier]
+    return regression_report(cand, base, config, candidate=candidate, baseline=baseline, baseline_reason=why,
+                             baseline_pool=pool, pool_runs=earlier)
 
 
 def non_live_runs(ops_history: pd.DataFrame) -> pd.DataFrame:

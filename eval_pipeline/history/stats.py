@@ -48,7 +48,8 @@ the same effect rule; **improvement**: ``p_adjusted`` < alpha and at least ``min
 Where the pieces live: :mod:`~eval_pipeline.history.regression_schema` (columns, verdicts, metric
 directions), :mod:`~eval_pipeline.history.regression_config` (the ``regression:`` knobs),
 :mod:`~eval_pipeline.history.paired_tests` (exact McNemar, Wilcoxon / sign-flip, effect intervals, multiplicity
-adjustment incl. discrete Holm), :mod:`~eval_pipeline.history.gating` (the gated family, verdicts, the rows that block);
+adjustment incl. discrete Holm, the exact stratified test), :mod:`~eval_pipeline.history.gating` (the gated family,
+verdicts, the rows that block), :mod:`~eval_pipeline.history.baselines` (the baseline run and the nights pooled with it);
 this module pairs the runs, tests every row and builds the report.
 :func:`gate_rows` returns the rows that block.
 """
@@ -60,10 +61,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eval_pipeline.history.baselines import RunRef, pool_runs, select_baseline  # noqa: F401 (re-exported)
 from eval_pipeline.history.composite import with_composite_pass
 from eval_pipeline.history.gating import family_measures, gate_description, gate_family, gate_rows, verdicts
 from eval_pipeline.history.judge_changes import refuse_mixed_judges
-from eval_pipeline.history.paired_tests import effect_interval, mcnemar_exact, paired_location_test
+from eval_pipeline.history.paired_tests import (binomial_support, effect_interval, mcnemar_exact, paired_location_test,
+                                               stratified_exact)
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, metric_direction
 from eval_pipeline.history.sql import SEGMENT_ALL
@@ -101,12 +104,15 @@ def pair_runs(candidate: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig) -> list[dict[str, Any]]:
+def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig, pooled: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Test every (group, segment, measure) of a paired frame; verdicts without correction yet.
 
+    ``pooled``: the same pairing with the baseline's earlier nights added to the baseline side (see
+    :func:`regression_report`); pass/fail rows are tested on it, mean-value rows on ``pairs``.
     A metric gets a ``mean_value`` row only when its *raw* values are not all 0/1 (per-sample means
     of a binary check with repeats are fractions, but the evidence is the 0/1 rows: one test)."""
     rows: list[dict[str, Any]] = []
+    pooled_groups = dict(iter(pooled.groupby(GROUP_KEYS, sort=True, dropna=False))) if pooled is not None else {}
     for keys, grp in pairs.groupby(GROUP_KEYS, sort=True, dropna=False):
         segments = [(SEGMENT_ALL, grp)]
         if cfg.segments and grp["category"].nunique() > 1:
@@ -114,10 +120,12 @@ def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig) -> list[dict[str, Any
         continuous = bool(grp["nonbinary_c"].any() or grp["nonbinary_b"].any())
         metric = str(keys[3])
         in_family = family_measures(cfg, str(keys[1]), metric, continuous)
+        pgrp = pooled_groups.get(keys)
         for segment, sg in segments:
             base = dict(zip(GROUP_KEYS, keys)) | {"segment": segment}
             gated = segment == SEGMENT_ALL or cfg.gate_segments
-            graded = sg.dropna(subset=["pass_frac_c", "pass_frac_b"])
+            psg = sg if pgrp is None else (pgrp if segment == SEGMENT_ALL else pgrp[pgrp["category"] == segment])
+            graded = psg.dropna(subset=["pass_frac_c", "pass_frac_b"])
             if len(graded):
                 rows.append(base | _pass_rate_row(graded, cfg)
                             | {"direction": "higher", "gating": gated and "pass_rate" in in_family})
@@ -131,22 +139,24 @@ def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig) -> list[dict[str, Any
 
 def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
     bp, cp = g["pass_frac_b"].to_numpy(), g["pass_frac_c"].to_numpy()
-    single = bool((g["k_c"] == 1).all() and (g["k_b"] == 1).all())
+    kb, kc = g["k_b"].to_numpy().astype(int), g["k_c"].to_numpy().astype(int)
+    single = bool((kc == 1).all() and (kb == 1).all())
     d = cp - bp
     if single:
         worse, better, p = mcnemar_exact(bp >= 0.5, cp >= 0.5)
         p_worse = mcnemar_exact(bp >= 0.5, cp >= 0.5, alternative="worse")[2]
-        test = "mcnemar_exact"
-    else:
-        worse, better = int(np.sum(d < 0)), int(np.sum(d > 0))
-        p = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed)
-        p_worse = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed, alternative="less")
-        test = f"{cfg.continuous_test}_pass_frac"
+        support, test = binomial_support(worse + better, "worse"), "mcnemar_exact"
+    else:  # repeats and / or pooled baseline nights: the exact stratified (Mantel-Haenszel) test on the counts
+        xc, xb = np.rint(cp * kc).astype(int), np.rint(bp * kb).astype(int)
+        worse, better, p, _ = stratified_exact(xc, kc, xb, kb)
+        p_worse, support = stratified_exact(xc, kc, xb, kb, alternative="worse")[2:]
+        test = "stratified_exact"
     eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
     repeats = int(max(g["k_c"].max(), g["k_b"].max()))
     return dict(measure="pass_rate", test=test, n_pairs=len(g), repeats=repeats,
                 baseline=float(bp.mean()), candidate=float(cp.mean()), effect=eff, ci_low=lo, ci_high=hi,
-                n_worse=worse, n_better=better, p_value=p, p_worse=p_worse, min_effect=cfg.min_effect)
+                n_worse=worse, n_better=better, p_value=p, p_worse=p_worse, min_effect=cfg.min_effect,
+                _support_worse=support)
 
 
 def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str, Any]:
@@ -169,17 +179,6 @@ def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str,
 # Report
 # ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class RunRef:
-    """One run: a date and a model version."""
-
-    date: str
-    model_version: str
-
-    def __str__(self) -> str:
-        return f"{self.model_version}@{self.date}"
-
-
 @dataclass
 class RegressionReport:
     """Result of :func:`regression_report`.
@@ -198,6 +197,7 @@ class RegressionReport:
     config: RegressionConfig
     baseline_reason: str = ""
     suite_configs: dict[str, RegressionConfig] = field(default_factory=dict)
+    baseline_pool: list[str] = field(default_factory=list)  # earlier baseline nights pooled into pass/fail rows
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -224,7 +224,8 @@ class RegressionReport:
             "status": self.status, "message": self.message,
             "candidate": str(self.candidate) if self.candidate else None,
             "baseline": str(self.baseline) if self.baseline else None,
-            "baseline_reason": self.baseline_reason, "rows": len(self.rows), **counts,
+            "baseline_reason": self.baseline_reason, "baseline_pool": list(self.baseline_pool),
+            "rows": len(self.rows), **counts,
             "gate_regressions": int(len(self.gate_regressions)),
             "gate_family": gate_family(self.rows),
             "gate_family_size": int(self.rows["gating"].fillna(False).astype(bool).sum()) if len(self.rows) else 0,
@@ -263,6 +264,8 @@ def regression_report(
     baseline: RunRef | None = None,
     baseline_reason: str = "",
     suite_configs: dict[str, RegressionConfig] | None = None,
+    baseline_pool: list[pd.DataFrame] | None = None,
+    pool_runs: list[RunRef] | None = None,
 ) -> RegressionReport:
     """Compare a candidate run with its baseline, sample by sample.
 
@@ -278,6 +281,12 @@ def regression_report(
             ``gate_segments``, alpha); the gated rows of all suites form ONE family, corrected with the common
             ``gate_procedure`` (discrete Holm when the suites disagree), each row compared with its suite's alpha -
             so the whole gate's false-block rate is at most the largest alpha.
+        baseline_pool: earlier nights of the baseline's model version (one score frame per night, ``pool_runs``
+            names them; :func:`pool_runs` picks them). Pass/fail rows pool their draws with the baseline's, per
+            sample - only samples and evaluators the baseline run has - and use the exact stratified test
+            (:func:`~eval_pipeline.history.paired_tests.stratified_exact`): each sample's draws are exchangeable
+            under the null whatever their number, so the test stays exact while the baseline's noise shrinks (a
+            pass rate from 7 nights instead of 1). Mean-value rows compare with the baseline night only.
 
     Returns:
         A :class:`RegressionReport`; ``status="no_baseline"`` with an explanatory message when
@@ -295,14 +304,21 @@ def regression_report(
                                 dict(suite_configs or {}))
     # judge rows of an eval set judged by different judges are not compared (unless both were re-judged by one)
     candidate_scores, baseline_scores, refused = refuse_mixed_judges(candidate_scores, baseline_scores)
-    pairs = pair_runs(with_composite_pass(candidate_scores), with_composite_pass(baseline_scores))
+    cand_c, base_c = with_composite_pass(candidate_scores), with_composite_pass(baseline_scores)
+    pairs = pair_runs(cand_c, base_c)
+    refs = list(pool_runs or []) + [None] * (len(baseline_pool or []) - len(pool_runs or []))
+    nights = [(r, f) for r, f in ((r, _same_evidence(with_composite_pass(f), base_c)) for r, f in zip(refs, baseline_pool or []))
+              if len(f)]
+    pooled = pair_runs(cand_c, pd.concat([base_c, *(f for _, f in nights)], ignore_index=True)) if nights else None
+    pool_names = [str(r) if r is not None else f"night {i + 1}" for i, (r, _) in enumerate(nights)]
     rows: list[dict[str, Any]] = []
     configs = dict(suite_configs or {})
     for c in configs.values():
         c.validate()
     for suite_name, sp in (pairs.groupby("suite", sort=True) if len(pairs) else []):
         scfg = configs.get(str(suite_name), cfg)
-        rows += [r | {"_alpha": scfg.alpha, "_min_pairs": scfg.min_pairs} for r in _test_rows(sp, scfg)]
+        psp = pooled[pooled["suite"] == suite_name] if pooled is not None else None
+        rows += [r | {"_alpha": scfg.alpha, "_min_pairs": scfg.min_pairs} for r in _test_rows(sp, scfg, psp)]
     present = sorted(set(pairs["suite"].astype(str))) if len(pairs) else []
     if len(present) == 1 and present[0] in configs:
         cfg = configs[present[0]]  # one suite (the usual case): its options are the report's options
@@ -312,6 +328,7 @@ def regression_report(
         msg = f"baseline {baseline or ''} shares no graded samples with the candidate; nothing to compare"
         return RegressionReport("no_overlap", msg.replace("  ", " "), candidate, baseline, _empty_rows(), cfg,
                                 baseline_reason, configs)
+
     pre = pd.DataFrame(rows)
     short = pre[pre["gating"].astype(bool) & (pre["n_pairs"] < pre["_min_pairs"])]
     df = verdicts(pre, cfg, procedure)[REPORT_COLUMNS] if rows else pd.DataFrame(columns=REPORT_COLUMNS)
@@ -324,86 +341,29 @@ def regression_report(
            f"{cfg.min_effect * 100:g} points); {n_reg} regression(s), {n_imp} improvement(s) over all {len(df)} "
            f"rows incl. drill-down"
            + (f"; {len(refused)} judge eval set(s) NOT compared: judged by different judges (re-score the baseline "
-              f"with the new judge, rescore_job)" if refused else ""))
+              f"with the new judge, rescore_job)" if refused else "")
+           + (f"; pass/fail rows pool the baseline with {len(nights)} earlier night(s) of its model version "
+              f"({', '.join(pool_names)})" if nights else ""))
     if len(short):  # a gated comparison that could not be tested must be said, not look like a pass
         names = ", ".join(f"{r['eval_set']}:{r['metric']}.{r['measure']} (n={r['n_pairs']} < {r['_min_pairs']})"
                           for _, r in short.iterrows())
         msg += (f"; NOT TESTED, too few shared samples for the regression gate (min_pairs): {names} - "
                 f"only the thresholds decide these")
-    return RegressionReport("ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason, configs)
+    return RegressionReport("ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason, configs,
+                            pool_names)
 
 
-# ---------------------------------------------------------------------------
-# Baseline selection
-# ---------------------------------------------------------------------------
-
-def select_baseline(
-    runs: pd.DataFrame,
-    candidate: RunRef,
-    production_model_version: str | None = None,
-) -> tuple[RunRef | None, str]:
-    """Choose the baseline run for ``candidate`` from known runs (columns date, model_version[, passed]).
-
-    1. A configured production model version other than the candidate's: its latest run on or
-       before the candidate's date that did not fail (same date preferred: same golden set).
-    2. Otherwise the last passing run before the candidate's date, preferring the candidate's own
-       model version (``passed`` true; when no run records a pass/fail, any earlier run).
-
-    A candidate whose answers were all live (``live_answers_only`` true in its run artifact) is never compared
-    with a run that used replayed or synthetic answers (``live_answers_only`` false): invented answers never
-    decide a live gate. A non-live candidate (the demo) may use any run; the reason then says NOT LIVE.
-
-    Returns ``(run or None, reason)``; ``None`` means "no baseline yet".
-    """
-    if runs is None or len(runs) == 0:
-        return None, "no earlier runs"
-    df = runs.copy()
-    df["date"] = df["date"].astype(str)
-    if "passed" not in df:
-        df["passed"] = None
-    live = df["live_answers_only"].map(_flag) if "live_answers_only" in df else pd.Series(None, index=df.index, dtype=object)
-    is_cand = (df["date"] == candidate.date) & (df["model_version"] == candidate.model_version)
-    cand_live = live[is_cand].dropna()
-    if len(cand_live) and bool(cand_live.iloc[0]):
-        df = df[live.map(lambda v: v is not False)]  # a live candidate: drop baselines known to be non-live
-        suffix = ""
-    else:
-        suffix = ("; NOT LIVE: candidate or baseline may use replayed / synthetic answers"
-                  if live.map(lambda v: v is False).any() else "")
-    ref, why = _pick_baseline(df[~is_cand.loc[df.index]], candidate, production_model_version)
-    return ref, why + (suffix if ref else "")
-
-
-def _flag(v: Any) -> bool | None:
-    """A nullable boolean from a runs-table cell (None / NaN / pd.NA -> None)."""
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-        return None
-    return bool(v)
-
-
-def _pick_baseline(df: pd.DataFrame, candidate: RunRef, production_model_version: str | None) -> tuple[RunRef | None, str]:
-    """:func:`select_baseline`'s rules on the eligible runs (the candidate itself removed)."""
-    if not len(df):
-        return None, "no earlier runs"
-    not_failed = df["passed"].map(lambda v: v is None or (isinstance(v, float) and np.isnan(v)) or bool(v))
-    if production_model_version and production_model_version != candidate.model_version:
-        prod = df[(df["model_version"] == production_model_version) & (df["date"] <= candidate.date) & not_failed]
-        if len(prod):
-            row = prod.sort_values("date").iloc[-1]
-            return RunRef(row["date"], row["model_version"]), "production model version"
-    earlier = df[df["date"] < candidate.date]
-    passed = earlier[earlier["passed"].map(lambda v: v is True or v == 1)]
-    pool = passed if len(passed) else earlier[not_failed.loc[earlier.index]]
-    why = "last passing run" if len(passed) else "last run (no pass/fail recorded)"
-    if not len(pool):
-        return None, "no earlier passing run"
-    for mv in (production_model_version, candidate.model_version):
-        same = pool[pool["model_version"] == mv] if mv else pool.iloc[0:0]
-        if len(same):
-            row = same.sort_values("date").iloc[-1]
-            return RunRef(row["date"], row["model_version"]), f"{why} of {mv}"
-    row = pool.sort_values(["date", "model_version"]).iloc[-1]
-    return RunRef(row["date"], row["model_version"]), why
+def _same_evidence(night: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
+    """The rows of an earlier baseline night that measure what the baseline run measured: the same (suite,
+    eval set, family, metric, sample) and, where recorded, the same evaluator (a changed check or judge is
+    other evidence)."""
+    if night is None or not len(night) or baseline is None or not len(baseline):
+        return night.iloc[0:0] if night is not None else pd.DataFrame()
+    on = GROUP_KEYS + ["sample_id"]
+    if "evaluator_hash" in night.columns and "evaluator_hash" in baseline.columns:
+        on = on + ["evaluator_hash"]
+    keys = baseline[on].drop_duplicates()
+    return night.merge(keys, on=on, how="inner")[list(night.columns)]
 
 
 def report_dict(report: RegressionReport) -> dict[str, Any]:

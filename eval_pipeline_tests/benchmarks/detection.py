@@ -31,6 +31,11 @@ dimension means). The composite rows themselves (``history.composite``: every ch
 run of this benchmark gating on them instead (3 rows) blocked a 5-point drop in one check only 0.32 of the
 time, because their run-to-run noise is the sum of the checks' flips.
 
+Baseline: the production version's last ``baseline_nights`` (default 7) nightly runs of the same golden set, each
+fresh draws of the same model; the gate pools them for pass/fail rows (exact stratified test, see
+``history.stats.regression_report``), as ``regression_report_for_run`` does in the pipeline. The same draws are
+also gated against the baseline run alone (``one night``) for comparison.
+
 A/A: the candidate is the same model (fresh draws of every family). 5-point drops: the candidate's
 ``exact_match`` (first check) or ``has_citation`` (third check) probabilities are shifted on the logit scale
 so their mean drops by exactly 5 points (the other checks and families: fresh draws of the same model). The
@@ -206,10 +211,12 @@ def thresholds(suite: Suite, scores: pd.DataFrame) -> list[dict]:
     return out
 
 
-def gate(suite: Suite, cand: pd.DataFrame, base: pd.DataFrame, cfg: RegressionConfig) -> dict:
-    """``release_decision`` on the artifact's thresholds and the regression report, as release_approval does."""
+def gate(suite: Suite, cand: pd.DataFrame, base: pd.DataFrame, cfg: RegressionConfig,
+         pool: list[pd.DataFrame] | None = None) -> dict:
+    """``release_decision`` on the artifact's thresholds and the regression report, as release_approval does
+    (``pool``: the baseline version's earlier nights, as ``history.runs.regression_report_for_run`` loads them)."""
     artifact = {"eval_sets": [{"thresholds": thresholds(suite, cand)}]}
-    return release_decision(artifact, report_dict(regression_report(cand, base, cfg)))
+    return release_decision(artifact, report_dict(regression_report(cand, base, cfg, baseline_pool=pool)))
 
 
 def _interval(k: int, n: int) -> str:
@@ -237,25 +244,27 @@ def run_gate_benchmark(seeds: int, n: int, seed: int = 20240601) -> dict:
     # comparison: every non-auxiliary metric gated (no suite information); segments are not computed for it
     # (with gate_segments false they are drill-down and cannot change the decision) to keep the runtime down
     pcfg = RegressionConfig(segments=False)
-    aa = {"blocked": 0, "quality": 0, "regression": 0, "every": 0}
-    drop = {"blocked": 0, "quality": 0, "regression": 0, "every": 0}
-    drop2 = {"blocked": 0, "quality": 0, "regression": 0, "every": 0}
+    aa = {"blocked": 0, "quality": 0, "regression": 0, "every": 0, "one_night": 0}
+    drop = {"blocked": 0, "quality": 0, "regression": 0, "every": 0, "one_night": 0}
+    drop2 = {"blocked": 0, "quality": 0, "regression": 0, "every": 0, "one_night": 0}
     pfamily: list = []
     family, disc, drop_size, comp_drop = [], [], [], []
     for _ in range(seeds):
         model = Model(n, rng)
         base = draw_run(model, rng, jcfg)
+        pool = [draw_run(model, rng, jcfg) for _ in range(cfg.baseline_nights - 1)]  # earlier production nights
         dropped, dropped2 = model.dropped(DROP), model.dropped(DROP, "has_citation")
         drop_size.append(float(model.p_exact.mean() - dropped.p_exact.mean()))
         comp_drop.append(float((model.p_exact * model.p_json * model.p_cite).mean()
                                - (dropped.p_exact * dropped.p_json * dropped.p_cite).mean()))
         for name, tally, cand_model in (("aa", aa, model), ("drop", drop, dropped), ("drop2", drop2, dropped2)):
             cand = draw_run(cand_model, rng, jcfg)
-            d = gate(suite, cand, base, cfg)
+            d = gate(suite, cand, base, cfg, pool)
             tally["blocked"] += not d["approved"]
             tally["quality"] += not d["quality_gate"]["passed"]
             tally["regression"] += not d["regression_gate"]["passed"]
-            dp = gate(suite, cand, base, pcfg)
+            tally["one_night"] += not gate(suite, cand, base, cfg)["approved"]
+            dp = gate(suite, cand, base, pcfg, pool)
             tally["every"] += not dp["approved"]
             pfamily = dp["regression_gate"].get("gated_rows") or pfamily
             if name == "aa":
@@ -264,7 +273,8 @@ def run_gate_benchmark(seeds: int, n: int, seed: int = 20240601) -> dict:
     disc_mean = pd.concat(disc, axis=1).mean(axis=1)
     print(f"# release gate (quality gate + no_significant_regression): N={n} per eval set, {seeds} seeds, 5 category "
           f"segments, default RegressionConfig ({cfg.gate_procedure}, alpha={cfg.alpha}, one-sided gated tests, "
-          f"min effect {cfg.min_effect * 100:g} points)")
+          f"min effect {cfg.min_effect * 100:g} points, baseline = the production version's last "
+          f"{cfg.baseline_nights} nights on the same golden set, fresh draws each night, pooled for pass/fail rows)")
     print(f"# gated family = the metrics the blocking thresholds name ({len(family)} overall rows): {', '.join(family)}")
     print("# simulated A/A discordance (share of samples whose pass/fail flips between two runs of the same model): "
           + ", ".join(f"{es}/{mt} {v:.3f}" for (es, mt), v in disc_mean.items()))
@@ -278,6 +288,10 @@ def run_gate_benchmark(seeds: int, n: int, seed: int = 20240601) -> dict:
     for label, t, target in scen:
         print(f"{label:<30}{_interval(t['blocked'], seeds):<26}{target:<10}{_interval(t['quality'], seeds):<26}"
               f"{_interval(t['regression'], seeds):<26}")
+    print(f"# comparison, the baseline run alone (baseline_nights=1: one night of the baseline, exact McNemar on the "
+          f"single-repeat rows)")
+    for label, t, target in scen:
+        print(f"{label + ', one night':<30}{_interval(t['one_night'], seeds):<26}{target:<10}")
     print(f"# comparison, every non-auxiliary metric gated ({len(pfamily)} overall rows): {', '.join(pfamily)}")
     for label, t, target in scen:
         print(f"{label + ', every metric':<30}{_interval(t['every'], seeds):<26}{target:<10}")
@@ -293,6 +307,8 @@ def run_gate_benchmark(seeds: int, n: int, seed: int = 20240601) -> dict:
             "gate_power_exact_match": drop["blocked"] / seeds, "gate_power_has_citation": drop2["blocked"] / seeds,
             "gate_procedure": cfg.gate_procedure, "gate_family": family,
             "gate_false_block_every_metric": aa["every"] / seeds, "gate_power_5pt_every_metric": drop["every"] / seeds,
+            "gate_false_block_one_night": aa["one_night"] / seeds, "gate_power_5pt_one_night": drop["one_night"] / seeds,
+            "baseline_nights": cfg.baseline_nights,
             "aa_discordance": {f"{es}/{mt}": float(v) for (es, mt), v in disc_mean.items()}}
 
 

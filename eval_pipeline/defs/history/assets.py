@@ -189,7 +189,8 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     "exact test can attain) over the gated overall rows (family-wise error <= alpha); segment and auxiliary rows are BH-corrected two-sided drill-down; "
     "options from each suite's `regression:` YAML section. A regression is significant AND larger "
     "than the minimum effect (3 points). Baseline: the production model version, else the last passing run (from the "
-    "run artifacts of eval_run).",
+    "run artifacts of eval_run); pass/fail rows pool it with that version's earlier nights (`baseline_nights`, default "
+    "7; exact stratified test), listed in `baseline_pool`.",
 )
 def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from eval_pipeline.history import aggregate, charts, stats
@@ -209,6 +210,7 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
         "status": rep.status,
         "baseline": str(rep.baseline) if rep.baseline else "none",
         "baseline_reason": reason,
+        "baseline_pool": dg.MetadataValue.json(list(rep.baseline_pool)),
         "regressions": int(len(rep.regressions)),
         "gate_regressions": int(len(rep.gate_regressions)),
         "gate_procedure": rep.config.gate_procedure,
@@ -232,7 +234,7 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
 
 @dg.asset_check(asset=regression_report, blocking=True, description="Fails (ERROR) when a row of the gated family (overall "
                 "rows of the metrics each eval set's blocking thresholds name, else one primary row per eval set; "
-                "`regression: primary_metrics` overrides; one-sided test 'candidate worse'; Holm-corrected so the chance of "
+                "`regression: primary_metrics` overrides; one-sided test 'candidate worse'; discrete-Holm-corrected so the chance of "
                 "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "
                 "significant regression larger than the minimum effect. Segment and auxiliary rows are drill-down.")
 def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:

@@ -1,0 +1,115 @@
+"""Which run a candidate is compared with: the baseline run and the earlier nights pooled with it.
+
+In: the known runs (a frame of date, model_version and, where the run artifacts say, passed and
+live_answers_only) and the candidate's :class:`RunRef`. Out: the baseline :class:`RunRef` with the reason it was
+chosen (:func:`select_baseline`) and the baseline version's earlier nights the pass/fail rows pool
+(:func:`pool_runs`, ``RegressionConfig.baseline_nights``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """One run: a date and a model version."""
+
+    date: str
+    model_version: str
+
+    def __str__(self) -> str:
+        return f"{self.model_version}@{self.date}"
+
+
+
+def select_baseline(
+    runs: pd.DataFrame,
+    candidate: RunRef,
+    production_model_version: str | None = None,
+) -> tuple[RunRef | None, str]:
+    """Choose the baseline run for ``candidate`` from known runs (columns date, model_version[, passed]).
+
+    1. A configured production model version other than the candidate's: its latest run on or
+       before the candidate's date that did not fail (same date preferred: same golden set).
+    2. Otherwise the last passing run before the candidate's date, preferring the candidate's own
+       model version (``passed`` true; when no run records a pass/fail, any earlier run).
+
+    A candidate whose answers were all live (``live_answers_only`` true in its run artifact) is never compared
+    with a run that used replayed or synthetic answers (``live_answers_only`` false): invented answers never
+    decide a live gate. A non-live candidate (the demo) may use any run; the reason then says NOT LIVE.
+
+    Returns ``(run or None, reason)``; ``None`` means "no baseline yet".
+    """
+    if runs is None or len(runs) == 0:
+        return None, "no earlier runs"
+    df = runs.copy()
+    df["date"] = df["date"].astype(str)
+    if "passed" not in df:
+        df["passed"] = None
+    live = df["live_answers_only"].map(_flag) if "live_answers_only" in df else pd.Series(None, index=df.index, dtype=object)
+    is_cand = (df["date"] == candidate.date) & (df["model_version"] == candidate.model_version)
+    cand_live = live[is_cand].dropna()
+    if len(cand_live) and bool(cand_live.iloc[0]):
+        df = df[live.map(lambda v: v is not False)]  # a live candidate: drop baselines known to be non-live
+        suffix = ""
+    else:
+        suffix = ("; NOT LIVE: candidate or baseline may use replayed / synthetic answers"
+                  if live.map(lambda v: v is False).any() else "")
+    ref, why = _pick_baseline(df[~is_cand.loc[df.index]], candidate, production_model_version)
+    return ref, why + (suffix if ref else "")
+
+
+def pool_runs(runs: pd.DataFrame, candidate: RunRef, baseline: RunRef | None, nights: int) -> list[RunRef]:
+    """The earlier nights pooled with ``baseline`` for pass/fail rows: up to ``nights - 1`` runs of the baseline's
+    model version before the baseline's date, latest first, that did not fail - and, for a live candidate, none
+    known to use replayed or synthetic answers (the rule :func:`select_baseline` applies). Never the candidate."""
+    if baseline is None or nights <= 1 or runs is None or not len(runs):
+        return []
+    df = runs.copy()
+    df["date"] = df["date"].astype(str)
+    passed = df["passed"] if "passed" in df else pd.Series(None, index=df.index, dtype=object)
+    ok = passed.map(lambda v: _flag(v) is not False)
+    live = df["live_answers_only"].map(_flag) if "live_answers_only" in df else pd.Series(None, index=df.index, dtype=object)
+    cand_live = live[(df["date"] == candidate.date) & (df["model_version"] == candidate.model_version)].dropna()
+    if len(cand_live) and bool(cand_live.iloc[0]):
+        ok &= live.map(lambda v: v is not False)
+    same = df[ok & (df["model_version"] == baseline.model_version) & (df["date"] < baseline.date)
+              & ~((df["date"] == candidate.date) & (df["model_version"] == candidate.model_version))]
+    dates = sorted(set(same["date"]), reverse=True)[: nights - 1]
+    return [RunRef(d, baseline.model_version) for d in dates]
+
+
+def _flag(v: Any) -> bool | None:
+    """A nullable boolean from a runs-table cell (None / NaN / pd.NA -> None)."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return bool(v)
+
+
+def _pick_baseline(df: pd.DataFrame, candidate: RunRef, production_model_version: str | None) -> tuple[RunRef | None, str]:
+    """:func:`select_baseline`'s rules on the eligible runs (the candidate itself removed)."""
+    if not len(df):
+        return None, "no earlier runs"
+    not_failed = df["passed"].map(lambda v: v is None or (isinstance(v, float) and np.isnan(v)) or bool(v))
+    if production_model_version and production_model_version != candidate.model_version:
+        prod = df[(df["model_version"] == production_model_version) & (df["date"] <= candidate.date) & not_failed]
+        if len(prod):
+            row = prod.sort_values("date").iloc[-1]
+            return RunRef(row["date"], row["model_version"]), "production model version"
+    earlier = df[df["date"] < candidate.date]
+    passed = earlier[earlier["passed"].map(lambda v: v is True or v == 1)]
+    pool = passed if len(passed) else earlier[not_failed.loc[earlier.index]]
+    why = "last passing run" if len(passed) else "last run (no pass/fail recorded)"
+    if not len(pool):
+        return None, "no earlier passing run"
+    for mv in (production_model_version, candidate.model_version):
+        same = pool[pool["model_version"] == mv] if mv else pool.iloc[0:0]
+        if len(same):
+            row = same.sort_values("date").iloc[-1]
+            return RunRef(row["date"], row["model_version"]), f"{why} of {mv}"
+    row = pool.sort_values(["date", "model_version"]).iloc[-1]
+    return RunRef(row["date"], row["model_version"]), why
