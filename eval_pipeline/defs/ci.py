@@ -137,9 +137,10 @@ def evaluate(instance: dg.DagsterInstance, project, names: list[str], date: str,
 
 def compare(project, candidate: str, baseline: str, date: str | None = None) -> tuple[dict[str, Any], str]:
     """Regression report (dict, markdown) of two stored runs (model-version names or keys) on
-    ``date`` (default: the latest date both were scored). Raises LookupError when a run is missing."""
+    ``date`` (default: the latest date both were scored), with the baseline's earlier nights pooled into the
+    pass/fail rows as the gate does. Raises LookupError when a run is missing."""
     from eval_pipeline.history import stats
-    from eval_pipeline.history.runs import list_runs_from_files, load_run_scores
+    from eval_pipeline.history.runs import list_runs_from_files, load_run_scores, load_runs
     from eval_pipeline.history.sources import HistorySources
 
     def key_of(name: str) -> str:
@@ -164,6 +165,12 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
         if frame.empty:
             raise LookupError(f"no scores for {key} on {date}; run it first (eval-pipeline run --model-version ... --date {date})")
     configs = {name: suite.regression_config() for name, suite in project.suites.items()}
+    # as the gate does: pass/fail rows pool the baseline with its version's earlier nights (baseline_nights)
+    artifacts = load_runs(con, sources.runs_glob)
+    known = runs.merge(artifacts, on=["date", "model_version"], how="left") if len(artifacts) else runs
+    nights = max([cfg.baseline_nights for cfg in configs.values()] or [1])
+    earlier = stats.pool_runs(known, stats.RunRef(date, cand), stats.RunRef(date, base), nights)
+    pool = [load_run_scores(con, sources.scores_glob, r.date, r.model_version) for r in earlier]
     rep = stats.regression_report(c, b, configs, candidate=stats.RunRef(date, cand), baseline=stats.RunRef(date, base),
-                                  baseline_reason="given on the command line")
+                                  baseline_reason="given on the command line", baseline_pool=pool, pool_runs=earlier)
     return json.loads(json.dumps(stats.report_dict(rep), default=str)), rep.to_markdown(max_rows=25)
