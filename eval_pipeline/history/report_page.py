@@ -82,7 +82,7 @@ def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) ->
                     f"<td>{html.escape(metric)}</td><td>{html.escape(measure)}</td>{''.join(cells)}</tr>")
     return (f'<p class="note">Latest run of each version against {html.escape(production or "its baseline")}: '
             "candidate - baseline with the 95% interval of the paired regression report (pass rates in points), "
-            "verdict from its test (gated rows: one-sided, Holm-corrected p_gate; others: BH p_adjusted) and the "
+            "verdict from its test (gated rows: one-sided, discrete-Holm-corrected p_gate; others: BH p_adjusted) and the "
             "minimum effect. Hover a cell for the test, n and p.</p>"
             f'<table id="matrix"><thead><tr><th>eval set</th><th>metric</th><th>measure</th>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>")
