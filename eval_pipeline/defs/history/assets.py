@@ -184,7 +184,7 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     deps=["deterministic_scores", "similarity_scores", "judge_scores", "eval_run"],
     kinds=("duckdb", "json"),
     description="Candidate vs baseline, sample by sample: McNemar's exact test or, with repeats or pooled baseline nights, the exact stratified test (pass/fail), Wilcoxon signed-rank "
-    "(exact for few non-zero differences) on per-sample pass fractions / scores, effect sizes with 95% intervals, each "
+    "(exact for few non-zero differences) on per-sample scores, effect sizes with 95% intervals, each "
     "metric in its own direction. Gate: one-sided tests (candidate worse), discrete Holm (Holm over the p-values each "
     "exact test can attain) over the gated overall rows (family-wise error <= alpha); segment and auxiliary rows are BH-corrected two-sided drill-down; "
     "options from each suite's `regression:` YAML section. A regression is significant AND larger "
