@@ -8,13 +8,14 @@ whether the row gates the release, and a verdict.
 Tests (one per piece of evidence):
 
 * ``pass_rate``: McNemar's exact conditional test (``mcnemar_exact``: binomial on the discordant pairs;
-  its discreteness is spent by the gate's discrete Holm, see below) when every sample has one graded repeat on each side; with k > 1 repeats the per-sample pass fractions (the sample is
-  the unit, so repeats of one sample are not counted as independent) are compared with
-  the Wilcoxon signed-rank test, **exact** (sign-flip enumeration of the tie-corrected
-  statistic, ``scipy.stats.permutation_test``) when at most ``EXACT_MAX_NONZERO``
-  differences are non-zero, tie-corrected normal approximation above.
-* ``mean_value``: the same paired test on per-sample mean values, only for metrics whose
-  raw values are not 0/1 (a binary check with repeats gets its ``pass_rate`` row only).
+  its discreteness is spent by the gate's discrete Holm, see below) when every sample has one graded draw on
+  each side; with repeats, or with the baseline's earlier nights pooled in (``baseline_nights``), the exact
+  stratified test on each sample's pass counts (``stratified_exact``: Mantel-Haenszel, null distribution the
+  convolution of per-sample hypergeometrics; the sample is the unit, its draws exchangeable under the null, so
+  repeats are not counted as independent samples and unequal draw counts stay exact).
+* ``mean_value``: Wilcoxon signed-rank on per-sample mean values against the baseline night (**exact** sign-flip
+  enumeration with at most ``EXACT_MAX_NONZERO`` non-zero differences, Monte Carlo up to 50, tie-corrected normal
+  above), only for metrics whose raw values are not 0/1 (a binary check with repeats gets its ``pass_rate`` row only).
 
 Direction: every metric has one (:func:`metric_direction`); "worse" is a drop for
 higher-is-better metrics and a rise for lower-is-better ones (``*_spread``,
