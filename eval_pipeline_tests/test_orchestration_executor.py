@@ -56,10 +56,12 @@ def test_run_config_selects_dagsters_own_executors():
         dg.validate_run_config(job, {"execution": {"config": {"threads": {}}}})
 
 
-def test_a_step_that_raises_fails_alone_in_a_launched_in_process_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize("execution", [None, {"multiprocess": {}}], ids=["in_process (default)", "multiprocess (run config)"])
+def test_a_step_that_raises_fails_alone_in_a_launched_run(tmp_path, monkeypatch, execution):
     """A launched run (``execute_job`` of the reconstructable job, as the run worker does) of a demo partition whose
     similarity step cannot load its embedding model: the deterministic family beside it still materializes, the
-    steps that need similarity scores are skipped, and the run is marked failed."""
+    steps that need similarity scores are skipped, and the run is marked failed - in process (the default) and in
+    the multiprocess mode a run selects (forkserver, a process per step)."""
     from eval_pipeline.defs.partitions import eval_partition_key
     from eval_pipeline.project.config import load_project
 
@@ -75,7 +77,9 @@ def test_a_step_that_raises_fails_alone_in_a_launched_in_process_run(tmp_path, m
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         instance.add_dynamic_partitions("model_version", [key])
         tags = {"dagster/partition": str(pk), "dagster/partition/date": DATE, "dagster/partition/model_version": key}
-        with dg.execute_job(dg.reconstructable(_nightly_job), instance=instance, tags=tags, raise_on_error=False) as result:
+        run_config = {"execution": {"config": execution}} if execution else None
+        with dg.execute_job(dg.reconstructable(_nightly_job), instance=instance, tags=tags, run_config=run_config,
+                            raise_on_error=False) as result:
             assert not result.success
             status = {s.step_key: s.status.value for s in instance.get_run_step_stats(result.run_id)}
             run = instance.get_run_by_id(result.run_id)
@@ -83,6 +87,9 @@ def test_a_step_that_raises_fails_alone_in_a_launched_in_process_run(tmp_path, m
         assert status["deterministic_scores"] == "SUCCESS" and status["model_responses"] == "SUCCESS"
         assert "eval_run" not in status or status["eval_run"] == "SKIPPED"
         assert run.status == dg.DagsterRunStatus.FAILURE
+        engine = [e.message or "" for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.is_engine_event]
+        per_step = any("Launching subprocess" in m or "Executing steps using multiprocess" in m for m in engine)
+        assert per_step == (execution is not None), engine[:5]  # the mode the run selected is the one that ran
         for asset in ("golden_samples", "model_responses", "deterministic_scores"):
             assert str(pk) in instance.get_materialized_partitions(dg.AssetKey(asset)), asset
         assert str(pk) not in instance.get_materialized_partitions(dg.AssetKey("similarity_scores"))
