@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.history.composite import COMPOSITE_PASS_METRIC
-from eval_pipeline.history.paired_tests import adjust, binomial_support
+from eval_pipeline.history.paired_tests import adjust
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import REPORT_COLUMNS, is_auxiliary
 from eval_pipeline.history.sql import SEGMENT_ALL
@@ -78,19 +78,13 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
 
 
 def _supports(rows: pd.DataFrame, alternative: str) -> list:
-    """Per row, the p-values its test can attain (exact McNemar: from its discordant pairs; the stratified exact
-    test: the one-sided support it returned, ``_support_worse``), else ``None`` (treated as continuous); what
-    ``discrete_holm`` needs, ignored by the other procedures."""
-    out = []
-    for _, r in rows.iterrows():
-        given = r.get("_support_worse") if alternative == "worse" else None
-        if isinstance(given, np.ndarray):
-            out.append(given)
-        elif r["test"] == "mcnemar_exact":
-            out.append(binomial_support(int(r["n_worse"]) + int(r["n_better"]), alternative))
-        else:
-            out.append(None)
-    return out
+    """Per row, the p-values its test can attain (pass/fail rows carry them: ``_support_worse`` /
+    ``_support_two_sided`` from the exact test), else ``None`` (treated as continuous); what ``discrete_holm``
+    needs, ignored by the other procedures."""
+    col = "_support_worse" if alternative == "worse" else "_support_two_sided"
+    if col not in rows:
+        return [None] * len(rows)
+    return [s if isinstance(s, np.ndarray) else None for s in rows[col]]
 
 
 def gate_rows(rows: pd.DataFrame) -> pd.DataFrame:

@@ -66,8 +66,7 @@ from eval_pipeline.history.baselines import RunRef, pool_runs, select_baseline  
 from eval_pipeline.history.composite import with_composite_pass
 from eval_pipeline.history.gating import family_measures, gate_description, gate_family, gate_rows, verdicts
 from eval_pipeline.history.judge_changes import refuse_mixed_judges
-from eval_pipeline.history.paired_tests import (binomial_support, effect_interval, mcnemar_exact, paired_location_test,
-                                               stratified_exact)
+from eval_pipeline.history.paired_tests import effect_interval, paired_location_test, stratified_exact
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, metric_direction
 from eval_pipeline.history.sql import SEGMENT_ALL
@@ -143,21 +142,17 @@ def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
     kb, kc = g["k_b"].to_numpy().astype(int), g["k_c"].to_numpy().astype(int)
     single = bool((kc == 1).all() and (kb == 1).all())
     d = cp - bp
-    if single:
-        worse, better, p = mcnemar_exact(bp >= 0.5, cp >= 0.5)
-        p_worse = mcnemar_exact(bp >= 0.5, cp >= 0.5, alternative="worse")[2]
-        support, test = binomial_support(worse + better, "worse"), "mcnemar_exact"
-    else:  # repeats and / or pooled baseline nights: the exact stratified (Mantel-Haenszel) test on the counts
-        xc, xb = np.rint(cp * kc).astype(int), np.rint(bp * kb).astype(int)
-        worse, better, p, _ = stratified_exact(xc, kc, xb, kb)
-        p_worse, support = stratified_exact(xc, kc, xb, kb, alternative="worse")[2:]
-        test = "stratified_exact"
+    # the exact stratified (Mantel-Haenszel) test on the pass counts; with one draw a side it is exact McNemar
+    xc, xb = np.rint(cp * kc).astype(int), np.rint(bp * kb).astype(int)
+    worse, better, p, support_two_sided = stratified_exact(xc, kc, xb, kb)
+    p_worse, support_worse = stratified_exact(xc, kc, xb, kb, alternative="worse")[2:]
+    test = "mcnemar_exact" if single else "stratified_exact"
     eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
     repeats = int(max(g["k_c"].max(), g["k_b"].max()))
     return dict(measure="pass_rate", test=test, n_pairs=len(g), repeats=repeats,
                 baseline=float(bp.mean()), candidate=float(cp.mean()), effect=eff, ci_low=lo, ci_high=hi,
                 n_worse=worse, n_better=better, p_value=p, p_worse=p_worse, min_effect=cfg.min_effect,
-                _support_worse=support)
+                _support_worse=support_worse, _support_two_sided=support_two_sided)
 
 
 def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str, Any]:
