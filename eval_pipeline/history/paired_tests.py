@@ -3,13 +3,14 @@
 In: paired outcomes or differences (numpy arrays). Out: p-values (two-sided or one-sided), effects with
 confidence intervals, and multiplicity-adjusted p-values (discrete Holm, Holm, Bonferroni, Benjamini-Hochberg).
 
-Paired pass/fail rows use McNemar's **exact** conditional test (:func:`mcnemar_exact`: binomial on the
-discordant pairs). It is discrete: with n discordant pairs only n + 1 p-values can occur, so a test at level
-alpha has an actual size below alpha, and plain Holm, which treats every p-value as if it could take any
-value, wastes that slack on every row. :func:`discrete_holm` (Westfall & Wolfinger 1997; Döhler, Durand &
-Roquain 2018, Electron. J. Statist. 12:1867) spends it: at step l it sums, over the hypotheses not yet
-rejected, the largest p-value each one *can attain* at or below p_(l) (:func:`binomial_support`) instead of
-p_(l) itself. Family-wise error stays <= alpha under any dependence between the rows, and it is never less
+Paired pass/fail rows use the exact stratified test (:func:`stratified_exact`), which with one draw per side
+*is* McNemar's exact conditional test (:func:`mcnemar_exact`: binomial on the discordant pairs; closed-form
+support :func:`binomial_support`) and stays exact with repeats and pooled baseline nights. It is discrete: with
+n discordant pairs only n + 1 p-values can occur, so a test at level alpha has an actual size below alpha, and
+plain Holm, which treats every p-value as if it could take any value, wastes that slack on every row.
+:func:`discrete_holm` (Westfall & Wolfinger 1997; Döhler, Durand & Roquain 2018, Electron. J. Statist. 12:1867)
+spends it: at step l it sums, over the hypotheses not yet rejected, the largest p-value each one *can attain*
+at or below p_(l) (the support :func:`stratified_exact` returns) instead of p_(l) itself. Family-wise error stays <= alpha under any dependence between the rows, and it is never less
 powerful than Holm (a row without a known support - Wilcoxon, sign-flip - counts as continuous, F(t) = t,
 which makes the procedure Holm on those rows). McNemar's mid-p test (:func:`mcnemar_midp`, Fagerland et al.
 2013) is closer to the nominal level row by row but does not guarantee it (1000 simulated A/A gates: 5.1 %),
