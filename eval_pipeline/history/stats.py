@@ -302,11 +302,13 @@ def regression_report(
     candidate_scores, baseline_scores, refused = refuse_mixed_judges(candidate_scores, baseline_scores)
     cand_c, base_c = with_composite_pass(candidate_scores), with_composite_pass(baseline_scores)
     pairs = pair_runs(cand_c, base_c)
-    refs = list(pool_runs or []) + [None] * (len(baseline_pool or []) - len(pool_runs or []))
-    nights = [(r, f) for r, f in ((r, _same_evidence(with_composite_pass(f), base_c)) for r, f in zip(refs, baseline_pool or []))
-              if len(f)]
+    nights: list[tuple[str, pd.DataFrame]] = []  # (name, the night's rows that measure what the baseline run did)
+    for i, frame in enumerate(baseline_pool or []):
+        same = _same_evidence(with_composite_pass(frame), base_c)
+        if len(same):
+            nights.append((str(pool_runs[i]) if pool_runs and i < len(pool_runs) else f"night {i + 1}", same))
     pooled = pair_runs(cand_c, pd.concat([base_c, *(f for _, f in nights)], ignore_index=True)) if nights else None
-    pool_names = [str(r) if r is not None else f"night {i + 1}" for i, (r, _) in enumerate(nights)]
+    pool_names = [name for name, _ in nights]
     rows: list[dict[str, Any]] = []
     configs = dict(suite_configs or {})
     for c in configs.values():
@@ -324,7 +326,6 @@ def regression_report(
         msg = f"baseline {baseline or ''} shares no graded samples with the candidate; nothing to compare"
         return RegressionReport("no_overlap", msg.replace("  ", " "), candidate, baseline, _empty_rows(), cfg,
                                 baseline_reason, configs)
-
     pre = pd.DataFrame(rows)
     short = pre[pre["gating"].astype(bool) & (pre["n_pairs"] < pre["_min_pairs"])]
     df = verdicts(pre, cfg, procedure)[REPORT_COLUMNS] if rows else pd.DataFrame(columns=REPORT_COLUMNS)
