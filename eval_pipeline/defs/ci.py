@@ -140,7 +140,7 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
     ``date`` (default: the latest date both were scored), with the baseline's earlier nights pooled into the
     pass/fail rows as the gate does. Raises LookupError when a run is missing."""
     from eval_pipeline.history import stats
-    from eval_pipeline.history.runs import list_runs_from_files, load_run_scores, load_runs
+    from eval_pipeline.history.runs import known_runs, list_runs_from_files, load_baseline_pool, load_run_scores
     from eval_pipeline.history.sources import HistorySources
 
     def key_of(name: str) -> str:
@@ -166,11 +166,8 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
             raise LookupError(f"no scores for {key} on {date}; run it first (eval-pipeline run --model-version ... --date {date})")
     configs = {name: suite.regression_config() for name, suite in project.suites.items()}
     # as the gate does: pass/fail rows pool the baseline with its version's earlier nights (baseline_nights)
-    artifacts = load_runs(con, sources.runs_glob)
-    known = runs.merge(artifacts, on=["date", "model_version"], how="left") if len(artifacts) else runs
-    nights = max([cfg.baseline_nights for cfg in configs.values()] or [1])
-    earlier = stats.pool_runs(known, stats.RunRef(date, cand), stats.RunRef(date, base), nights)
-    pool = [load_run_scores(con, sources.scores_glob, r.date, r.model_version) for r in earlier]
+    pool, earlier = load_baseline_pool(con, sources, known_runs(con, sources, runs), stats.RunRef(date, cand),
+                                       stats.RunRef(date, base), configs)
     rep = stats.regression_report(c, b, configs, candidate=stats.RunRef(date, cand), baseline=stats.RunRef(date, base),
                                   baseline_reason="given on the command line", baseline_pool=pool, pool_runs=earlier)
     return json.loads(json.dumps(stats.report_dict(rep), default=str)), rep.to_markdown(max_rows=25)

@@ -4,9 +4,9 @@ In: the history DuckDB file (written by :func:`eval_pipeline.history.aggregate.r
 or a connection that can read the warehouse plus its :class:`~eval_pipeline.history.sources.HistorySources`.
 Out: a read-only connection / query results (:func:`open_history`, :func:`query_history`), one
 run's per-sample score rows with partition pruning (:func:`load_run_scores`), the run list
-(:func:`load_runs`, :func:`list_scored_runs`, :func:`list_runs_from_files`) and, for a
-candidate run, the ``stats.RegressionReport`` against its chosen baseline
-(:func:`regression_report_for_run`). SQL strings come from :mod:`eval_pipeline.history.sql`.
+(:func:`load_runs`, :func:`list_scored_runs`, :func:`list_runs_from_files`, :func:`known_runs`), the baseline
+version's earlier nights (:func:`load_baseline_pool`) and, for a candidate run, the ``stats.RegressionReport``
+against its chosen baseline (:func:`regression_report_for_run`). SQL strings come from :mod:`eval_pipeline.history.sql`.
 """
 from __future__ import annotations
 
@@ -100,6 +100,28 @@ def list_runs_from_files(con: duckdb.DuckDBPyConnection, scores_glob: str | None
     ).df()
 
 
+def known_runs(con: duckdb.DuckDBPyConnection, sources: HistorySources, scored: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The runs a baseline can be chosen from: ``scored`` (date, model_version; default every scored partition from
+    the file listing) merged with the ``runs/.../run.json`` pass/fail and live flags."""
+    scored = scored[["date", "model_version"]] if scored is not None else list_runs_from_files(con, sources.scores_glob)
+    artifacts = load_runs(con, sources.runs_glob)
+    return scored.merge(artifacts, on=["date", "model_version"], how="left") if len(artifacts) else scored
+
+
+def load_baseline_pool(con: duckdb.DuckDBPyConnection, sources: HistorySources, runs: pd.DataFrame, candidate, baseline,
+                       config=None, families: list[str] | None = None) -> tuple[list[pd.DataFrame], list]:
+    """The baseline version's earlier nights the pass/fail rows pool (``baselines.pool_runs``; as many as the
+    largest ``baseline_nights`` of ``config``, a ``RegressionConfig`` or ``{suite: RegressionConfig}``), loaded:
+    ``(score frames, their RunRefs)``."""
+    from eval_pipeline.history.baselines import pool_runs
+    from eval_pipeline.history.regression_config import RegressionConfig
+
+    configs = list(config.values()) if isinstance(config, dict) else [config or RegressionConfig()]
+    nights = max([c.baseline_nights for c in configs] or [RegressionConfig().baseline_nights])
+    earlier = pool_runs(runs, candidate, baseline, nights)
+    return [load_run_scores(con, sources.scores_glob, r.date, r.model_version, families) for r in earlier], earlier
+
+
 def regression_report_for_run(
     con: duckdb.DuckDBPyConnection,
     sources: HistorySources,
@@ -113,27 +135,21 @@ def regression_report_for_run(
     """Choose the baseline for ``candidate`` (a ``stats.RunRef``), load both runs and compare them.
 
     Known runs: ``runs`` if given (e.g. ``list_scored_runs(history_db)``, cheap), else every scored
-    partition from the file listing; merged with ``runs/.../run.json`` pass/fail. Pass ``families``
-    (e.g. ``SELECT DISTINCT family FROM score_history``) for exact S3 prefixes.
+    partition from the file listing; merged with ``runs/.../run.json`` pass/fail (:func:`known_runs`). Pass
+    ``families`` (e.g. ``SELECT DISTINCT family FROM score_history``) for exact S3 prefixes.
     The baseline's earlier nights (``RegressionConfig.baseline_nights``, the largest of the suites') are loaded
-    too and pooled into the pass/fail rows (``stats.pool_runs`` picks them).
+    too and pooled into the pass/fail rows (:func:`load_baseline_pool`).
     Returns a ``stats.RegressionReport`` (``status="no_baseline"`` on a first run).
     """
-    from eval_pipeline.history.regression_config import RegressionConfig
-    from eval_pipeline.history.baselines import pool_runs, select_baseline
+    from eval_pipeline.history.baselines import select_baseline
     from eval_pipeline.history.stats import regression_report
 
-    scored = runs[["date", "model_version"]] if runs is not None else list_runs_from_files(con, sources.scores_glob)
-    artifacts = load_runs(con, sources.runs_glob)
-    runs = scored.merge(artifacts, on=["date", "model_version"], how="left") if len(artifacts) else scored
+    runs = known_runs(con, sources, runs)
     baseline, why = select_baseline(runs, candidate, production_model_version)
     cand = load_run_scores(con, sources.scores_glob, candidate.date, candidate.model_version, families)
     base = (load_run_scores(con, sources.scores_glob, baseline.date, baseline.model_version, families)
             if baseline else None)
-    configs = list(config.values()) if isinstance(config, dict) else [config or RegressionConfig()]
-    nights = max([c.baseline_nights for c in configs] or [RegressionConfig().baseline_nights])
-    earlier = pool_runs(runs, candidate, baseline, nights)
-    pool = [load_run_scores(con, sources.scores_glob, r.date, r.model_version, families) for r in earlier]
+    pool, earlier = load_baseline_pool(con, sources, runs, candidate, baseline, config, families)
     return regression_report(cand, base, config, candidate=candidate, baseline=baseline, baseline_reason=why,
                              baseline_pool=pool, pool_runs=earlier)
 
