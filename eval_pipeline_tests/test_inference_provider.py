@@ -73,8 +73,10 @@ FAULT_CATEGORY = {"rate_limit": "rate_limited", "overloaded": "overloaded", "ser
 @pytest.mark.parametrize("fault", sorted(FAULT_CATEGORY))
 def test_each_fault_is_retried_and_recovers(srv, fault, stream):
     srv.config.fault_script_by_match = {"question 1.": [fault]}
-    srv.config.slow_s = 2.0
-    p = provider(srv, stream=stream, request_timeout_s=0.4)
+    # the slow answer (3 s) must time out; a normal one (10 ms) must not, even on a busy CI machine (a 0.4 s
+    # timeout once turned a scheduler pause on the retry into a third attempt)
+    srv.config.slow_s = 3.0
+    p = provider(srv, stream=stream, request_timeout_s=1.0)
     out = run_requests(p, requests(3), None)
     assert [r.sample_id for r in out] == ["s000", "s001", "s002"]
     assert all(r.error_category is None and r.text for r in out), [r.error_message for r in out]
@@ -86,8 +88,8 @@ def test_each_fault_is_retried_and_recovers(srv, fault, stream):
 @pytest.mark.parametrize("fault", sorted(FAULT_CATEGORY))
 def test_persistent_fault_is_categorized_and_run_continues(srv, fault):
     srv.config.fault_script_by_match = {"question 2.": [fault] * 10}
-    srv.config.slow_s = 2.0
-    p = provider(srv, retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01), request_timeout_s=0.3)
+    srv.config.slow_s = 3.0  # times out; the healthy requests (10 ms) have a second of margin on a busy machine
+    p = provider(srv, retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01), request_timeout_s=1.0)
     out = run_requests(p, requests(4), None)
     bad = out[2]
     assert bad.error_category == FAULT_CATEGORY[fault]
