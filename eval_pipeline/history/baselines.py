@@ -25,7 +25,6 @@ class RunRef:
         return f"{self.model_version}@{self.date}"
 
 
-
 def select_baseline(
     runs: pd.DataFrame,
     candidate: RunRef,
@@ -50,10 +49,9 @@ def select_baseline(
     df["date"] = df["date"].astype(str)
     if "passed" not in df:
         df["passed"] = None
-    live = df["live_answers_only"].map(_flag) if "live_answers_only" in df else pd.Series(None, index=df.index, dtype=object)
-    is_cand = (df["date"] == candidate.date) & (df["model_version"] == candidate.model_version)
-    cand_live = live[is_cand].dropna()
-    if len(cand_live) and bool(cand_live.iloc[0]):
+    live = _live_flags(df)
+    is_cand = _is_run(df, candidate)
+    if _candidate_is_live(live, is_cand):
         df = df[live.map(lambda v: v is not False)]  # a live candidate: drop baselines known to be non-live
         suffix = ""
     else:
@@ -73,14 +71,31 @@ def pool_runs(runs: pd.DataFrame, candidate: RunRef, baseline: RunRef | None, ni
     df["date"] = df["date"].astype(str)
     passed = df["passed"] if "passed" in df else pd.Series(None, index=df.index, dtype=object)
     ok = passed.map(lambda v: _flag(v) is not False)
-    live = df["live_answers_only"].map(_flag) if "live_answers_only" in df else pd.Series(None, index=df.index, dtype=object)
-    cand_live = live[(df["date"] == candidate.date) & (df["model_version"] == candidate.model_version)].dropna()
-    if len(cand_live) and bool(cand_live.iloc[0]):
+    live = _live_flags(df)
+    is_cand = _is_run(df, candidate)
+    if _candidate_is_live(live, is_cand):
         ok &= live.map(lambda v: v is not False)
-    same = df[ok & (df["model_version"] == baseline.model_version) & (df["date"] < baseline.date)
-              & ~((df["date"] == candidate.date) & (df["model_version"] == candidate.model_version))]
+    same = df[ok & (df["model_version"] == baseline.model_version) & (df["date"] < baseline.date) & ~is_cand]
     dates = sorted(set(same["date"]), reverse=True)[: nights - 1]
     return [RunRef(d, baseline.model_version) for d in dates]
+
+
+def _live_flags(df: pd.DataFrame) -> pd.Series:
+    """Per run, ``live_answers_only`` as a nullable boolean (None where the run artifact does not say)."""
+    if "live_answers_only" not in df:
+        return pd.Series(None, index=df.index, dtype=object)
+    return df["live_answers_only"].map(_flag)
+
+
+def _is_run(df: pd.DataFrame, ref: RunRef) -> pd.Series:
+    """The rows of ``df`` that are the run ``ref``."""
+    return (df["date"] == ref.date) & (df["model_version"] == ref.model_version)
+
+
+def _candidate_is_live(live: pd.Series, is_cand: pd.Series) -> bool:
+    """Whether the candidate's run artifact says all its answers were live."""
+    known = live[is_cand].dropna()
+    return bool(len(known) and bool(known.iloc[0]))
 
 
 def _flag(v: Any) -> bool | None:
