@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chromium postgresql demo test ui validate benchmarks clean-warehouse
+.PHONY: setup chromium postgresql demo test ui validate benchmarks clean-warehouse lint fmt
 
 setup: $(STAMP)
 
@@ -36,6 +36,15 @@ postgresql:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then echo "installing Debian postgresql for the deployment test (apt-get)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "the deployment test needs PostgreSQL's initdb/pg_ctl: install it (Debian/Ubuntu: sudo apt-get install postgresql)"; exit 1; fi; }
+
+# Lint and format check (ruff, configured in pyproject.toml); `make fmt` rewrites.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 test: setup chromium postgresql
 	$(PY) -m pytest eval_pipeline_tests

@@ -17,6 +17,7 @@ compare     Print the regression report of CANDIDATE against BASELINE (stored ru
 validate    Load and cross-check every suite, golden-set path and the model registry.
 register    Register the registry's model versions as Dagster partitions (what the sensor does).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,10 +36,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"invalid configuration:\n  {e}", file=sys.stderr)
         return 1
     for name, suite in project.suites.items():
-        print(f"suite {name}: {len(suite.eval_sets)} eval sets ({', '.join(f'{es.name}[{es.family}]' for es in suite.eval_sets)})")
+        print(
+            f"suite {name}: {len(suite.eval_sets)} eval sets ({', '.join(f'{es.name}[{es.family}]' for es in suite.eval_sets)})"
+        )
     for mv in project.registry.models:
-        flags = ", ".join(x for x in ("production" if mv.production else "", "nightly" if mv.nightly else "") if x)
-        print(f"model version {mv.name}: key {mv.key}, {mv.provider}/{mv.model}{' (' + flags + ')' if flags else ''}")
+        flags = ", ".join(
+            x for x in ("production" if mv.production else "", "nightly" if mv.nightly else "") if x
+        )
+        print(
+            f"model version {mv.name}: key {mv.key}, {mv.provider}/{mv.model}{' (' + flags + ')' if flags else ''}"
+        )
     return 0
 
 
@@ -51,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         project = load_project()
-        date = args.date or dt.datetime.now(dt.timezone.utc).date().isoformat()
+        date = args.date or dt.datetime.now(dt.UTC).date().isoformat()
         dt.date.fromisoformat(date)
         families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
         names = _versions(project, args.model_version, args.suite)
@@ -64,8 +71,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         selection(families)
         instance = local_instance()
         run_config = {"ops": {"model_responses": {"config": {"batch": True}}}} if args.batch else None
-        results = evaluate(instance, project, names, date, families, baseline=args.baseline, suite=args.suite, run_config=run_config,
-                           log_level="INFO" if args.verbose else "WARNING")
+        results = evaluate(
+            instance,
+            project,
+            names,
+            date,
+            families,
+            baseline=args.baseline,
+            suite=args.suite,
+            run_config=run_config,
+            log_level="INFO" if args.verbose else "WARNING",
+        )
     except (ConfigError, ValueError, KeyError, LookupError) as e:
         print(f"eval-pipeline run: configuration error: {e}", file=sys.stderr)
         return ci_report.EXIT_ERROR
@@ -78,7 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as fh:
             fh.write(ci_report.markdown(results) + "\n")
-    print(f"Dagster runs (DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}): {', '.join(r.run_id or '-' for r in results)}")
+    print(
+        f"Dagster runs (DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}): {', '.join(r.run_id or '-' for r in results)}"
+    )
     return ci_report.exit_code(results)
 
 
@@ -89,11 +107,18 @@ def _versions(project, name: str | None, suite: str | None) -> list[str]:
     if name:
         mv = project.registry.by_name(name)
         if suite is not None and suite not in mv.suites:
-            raise ConfigErrorLike(f"model version {name!r} does not run suite {suite!r} (its suites: {mv.suites})")
+            raise ConfigErrorLike(
+                f"model version {name!r} does not run suite {suite!r} (its suites: {mv.suites})"
+            )
         return [mv.name]
-    mvs = sorted((m for m in project.registry.models if m.nightly and (suite is None or suite in m.suites)), key=lambda m: not m.production)
+    mvs = sorted(
+        (m for m in project.registry.models if m.nightly and (suite is None or suite in m.suites)),
+        key=lambda m: not m.production,
+    )
     if not mvs:
-        raise ConfigErrorLike("no nightly model version to evaluate" + (f" for suite {suite!r}" if suite else ""))
+        raise ConfigErrorLike(
+            "no nightly model version to evaluate" + (f" for suite {suite!r}" if suite else "")
+        )
     return [m.name for m in mvs]
 
 
@@ -114,17 +139,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 2
     print(md)
     gate = regression_gate(report)
-    print(f"\nregression gate: {'BLOCKS' if not gate['passed'] else 'ok'} ({gate['gate']}; {gate['n_blocking']} blocking rows)")
+    print(
+        f"\nregression gate: {'BLOCKS' if not gate['passed'] else 'ok'} ({gate['gate']}; {gate['n_blocking']} blocking rows)"
+    )
     return 0 if gate["passed"] else 1
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, local_instance, register_model_versions
+    from eval_pipeline.defs.partitions import (
+        MODEL_VERSION_PARTITIONS,
+        local_instance,
+        register_model_versions,
+    )
     from eval_pipeline.project.config import load_project
 
     instance = local_instance()
     new = register_model_versions(instance, [m.key for m in load_project().registry.models])
-    print(f"registered {len(new)} new model version partition(s); known: {sorted(instance.get_dynamic_partitions(MODEL_VERSION_PARTITIONS.name))}")
+    print(
+        f"registered {len(new)} new model version partition(s); known: {sorted(instance.get_dynamic_partitions(MODEL_VERSION_PARTITIONS.name))}"
+    )
     return 0
 
 
@@ -134,7 +167,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from eval_pipeline.demo.driver import run_demo
 
     # Dagster's per-run console logs go to a file; the terminal shows the demo's own progress.
-    log_path = Path(default_warehouse_url()) / "demo-dagster.log" if "://" not in default_warehouse_url() else Path("demo-dagster.log")
+    log_path = (
+        Path(default_warehouse_url()) / "demo-dagster.log"
+        if "://" not in default_warehouse_url()
+        else Path("demo-dagster.log")
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stderr(log):
         s = run_demo(args.date)
@@ -150,40 +187,74 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  history report (open in a browser): {s['history_report']}")
     mon = s.get("monitoring")
     if mon:
-        print(f"  online monitoring: {len(mon.get('days', []))} synthetic days; drift flagged on the last day: {mon.get('drift_flagged_last_day')}")
+        print(
+            f"  online monitoring: {len(mon.get('days', []))} synthetic days; drift flagged on the last day: {mon.get('drift_flagged_last_day')}"
+        )
     print("  inspect it all in the UI:  make ui   (dg dev, then http://127.0.0.1:3000)")
     failed = [n for n, e in s["versions"].items() if "overall" not in e]
     if failed:
-        print(f"\nthe pipeline did not complete for: {', '.join(failed)} (see the run logs in the UI)", file=sys.stderr)
+        print(
+            f"\nthe pipeline did not complete for: {', '.join(failed)} (see the run logs in the UI)",
+            file=sys.stderr,
+        )
         return 1
-    print("\nA FAIL above is the quality gate doing its job (the candidate regressed); the demo itself completed.")
+    print(
+        "\nA FAIL above is the quality gate doing its job (the candidate regressed); the demo itself completed."
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="eval-pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="eval-pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="run the demo pipeline end to end")
-    d.add_argument("--date", help="evaluate this one date (default: the recorded demo week; other dates need "
-                   "EVAL_PROVIDER=anthropic and ANTHROPIC_API_KEY, since the replay provider only has the recordings)")
+    d.add_argument(
+        "--date",
+        help="evaluate this one date (default: the recorded demo week; other dates need "
+        "EVAL_PROVIDER=anthropic and ANTHROPIC_API_KEY, since the replay provider only has the recordings)",
+    )
     d.set_defaults(fn=cmd_demo)
-    r = sub.add_parser("run", help="evaluate model versions for one date (CI): PASS/FAIL table, JUnit XML, exit 0/1/2")
-    r.add_argument("--suite", help="only the model versions that run this suite, and only its thresholds decide")
-    r.add_argument("--model-version", help="model version name (default: every nightly version, production first)")
+    r = sub.add_parser(
+        "run", help="evaluate model versions for one date (CI): PASS/FAIL table, JUnit XML, exit 0/1/2"
+    )
+    r.add_argument(
+        "--suite", help="only the model versions that run this suite, and only its thresholds decide"
+    )
+    r.add_argument(
+        "--model-version", help="model version name (default: every nightly version, production first)"
+    )
     r.add_argument("--date", help="partition date YYYY-MM-DD (default: today, UTC)")
-    r.add_argument("--families", help="comma-separated score families (default: deterministic,similarity; also judge)")
-    r.add_argument("--baseline", help="compare against this model version on the same date (run first if it has no run)")
+    r.add_argument(
+        "--families", help="comma-separated score families (default: deterministic,similarity; also judge)"
+    )
+    r.add_argument(
+        "--baseline", help="compare against this model version on the same date (run first if it has no run)"
+    )
     r.add_argument("--junit", help="write JUnit XML here")
-    r.add_argument("--verbose", action="store_true", help="Dagster's step log on the console (always in the instance's event log)")
-    r.add_argument("--batch", action="store_true", help="send the model requests through the Message Batches API (half price, slower)")
+    r.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Dagster's step log on the console (always in the instance's event log)",
+    )
+    r.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the model requests through the Message Batches API (half price, slower)",
+    )
     r.set_defaults(fn=cmd_run)
     c = sub.add_parser("compare", help="regression report of CANDIDATE against BASELINE")
     c.add_argument("candidate", help="model version name or partition key")
     c.add_argument("baseline", help="model version name or partition key")
     c.add_argument("--date", help="date of both runs (default: the latest date both were scored)")
     c.set_defaults(fn=cmd_compare)
-    sub.add_parser("validate", help="validate suites, golden-set paths and the model registry").set_defaults(fn=cmd_validate)
-    sub.add_parser("register", help="register model versions as Dagster partitions").set_defaults(fn=cmd_register)
+    sub.add_parser("validate", help="validate suites, golden-set paths and the model registry").set_defaults(
+        fn=cmd_validate
+    )
+    sub.add_parser("register", help="register model versions as Dagster partitions").set_defaults(
+        fn=cmd_register
+    )
     args = ap.parse_args(argv)
     code = args.fn(args)
     if argv is None:  # a command-line process (the ``eval-pipeline`` script, ``python -m``) about to exit

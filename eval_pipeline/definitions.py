@@ -5,6 +5,7 @@
 schedule or sensor defined at module level anywhere under ``defs/`` is picked up, and the
 resources come from the ``@dg.definitions`` function in ``defs/resources.py``.
 """
+
 from pathlib import Path
 
 import dagster as dg

@@ -1,4 +1,5 @@
 """Shared test setup: offline model loading, no real API, loopback only."""
+
 import os
 
 # Never reach a hub or the real API from tests.

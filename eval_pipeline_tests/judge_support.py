@@ -5,9 +5,11 @@
 override the response fields (``tool_input``, ``error_category``, ``stop_reason``, ...).
 It records every request so tests can assert on keys, retries and prompts.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -17,10 +19,25 @@ from eval_pipeline.inference.types import ModelRequest, ModelResponse
 def make_response(req: ModelRequest, **overrides: Any) -> ModelResponse:
     """A successful tool_use response for ``req`` with ``overrides`` applied."""
     fields: dict[str, Any] = dict(
-        sample_id=req.sample_id, repeat=req.repeat, model=req.model, text=None, stop_reason="tool_use",
-        latency_s=0.01, ttft_s=None, output_tokens_per_s=None, input_tokens=100, output_tokens=20,
-        cache_read_tokens=0, cache_creation_tokens=0, cost_usd=0.001, request_id="req_test",
-        error_category=None, error_message=None, cached=False, cache_key=f"{req.epoch}|{req.repeat}", tool_input=None,
+        sample_id=req.sample_id,
+        repeat=req.repeat,
+        model=req.model,
+        text=None,
+        stop_reason="tool_use",
+        latency_s=0.01,
+        ttft_s=None,
+        output_tokens_per_s=None,
+        input_tokens=100,
+        output_tokens=20,
+        cache_read_tokens=0,
+        cache_creation_tokens=0,
+        cost_usd=0.001,
+        request_id="req_test",
+        error_category=None,
+        error_message=None,
+        cached=False,
+        cache_key=f"{req.epoch}|{req.repeat}",
+        tool_input=None,
     )
     fields.update(overrides)
     return ModelResponse(**fields)
@@ -50,9 +67,18 @@ def samples_frame(rows: list[dict[str, Any]], pairwise: bool = False) -> pd.Data
     out = []
     for i, r in enumerate(rows):
         base = {
-            "sample_id": f"s{i}", "repeat": 0, "response_text": "an answer", "error_category": None,
-            "input": f"question {i}", "expected": f"reference {i}", "metadata": {}, "category": "cat",
-            "suite": "support", "eval_set": "faq", "date": "2025-01-01", "model_version": "m1",
+            "sample_id": f"s{i}",
+            "repeat": 0,
+            "response_text": "an answer",
+            "error_category": None,
+            "input": f"question {i}",
+            "expected": f"reference {i}",
+            "metadata": {},
+            "category": "cat",
+            "suite": "support",
+            "eval_set": "faq",
+            "date": "2025-01-01",
+            "model_version": "m1",
         }
         if pairwise:
             base["baseline_text"] = "a baseline answer"

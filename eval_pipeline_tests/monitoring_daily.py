@@ -4,6 +4,7 @@ Evaluator scores (deterministic invariants, judge rubric) and drift against a re
 need other assets' outputs and are computed by the caller with :mod:`.profile`,
 :mod:`.feedback` and :mod:`.drift`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,7 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.monitoring.feedback import AlertThresholds, MetricValue, evaluate_thresholds, feedback_metrics, p99_latency_ratio
+from eval_pipeline.monitoring.feedback import (
+    AlertThresholds,
+    MetricValue,
+    evaluate_thresholds,
+    feedback_metrics,
+    p99_latency_ratio,
+)
 from eval_pipeline.monitoring.pii import RedactionConfig, Redactor
 from eval_pipeline.monitoring.profile import profile_sample
 from eval_pipeline.monitoring.sampling import build_stored_sample
@@ -34,9 +41,13 @@ class DayResult:
     def summary(self) -> dict[str, Any]:
         """Small JSON-able summary for asset metadata."""
         return {
-            "day": self.day, "n_read": self.n_read, "n_sampled": len(self.sample),
+            "day": self.day,
+            "n_read": self.n_read,
+            "n_sampled": len(self.sample),
             **malformed_summary(self.errors),
-            "metrics": {k: (v.to_dict() if isinstance(v, MetricValue) else v) for k, v in self.metrics.items()},
+            "metrics": {
+                k: (v.to_dict() if isinstance(v, MetricValue) else v) for k, v in self.metrics.items()
+            },
             "alerts": [a.to_dict() for a in self.alerts],
             "latency": self.profile["overall"],
         }
@@ -62,10 +73,17 @@ def process_day(
     metrics: dict[str, Any] = dict(feedback_metrics(sample)) if len(sample) else {}
     if baseline_p99_s and len(sample):
         metrics["p99_latency_ratio"] = p99_latency_ratio(sample["latency_s"], baseline_p99_s)
-    th = thresholds if isinstance(thresholds, AlertThresholds) or thresholds is None \
+    th = (
+        thresholds
+        if isinstance(thresholds, AlertThresholds) or thresholds is None
         else AlertThresholds.model_validate(thresholds)
+    )
     return DayResult(
-        day=str(day), n_read=n_read, sample=sample, errors=errors,
+        day=str(day),
+        n_read=n_read,
+        sample=sample,
+        errors=errors,
         profile=profile_sample(sample) if len(sample) else {"n": 0, "overall": {}},
-        metrics=metrics, alerts=evaluate_thresholds(metrics, th),
+        metrics=metrics,
+        alerts=evaluate_thresholds(metrics, th),
     )

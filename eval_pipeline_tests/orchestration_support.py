@@ -4,6 +4,7 @@
 folder the test may edit; ``small_data`` writes a tiny project (a few samples, three model
 versions, deterministic checks only) for fast end-to-end runs against the test server.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,18 +45,37 @@ def edit_yaml(path: Path, fn) -> None:
 SMALL_LABELS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"]
 
 
-def small_data(dest: Path, n_samples: int = 4, model_names: tuple[str, ...] = ("bot-a", "bot-b", "bot-c")) -> Path:
+def small_data(
+    dest: Path, n_samples: int = 4, model_names: tuple[str, ...] = ("bot-a", "bot-b", "bot-c")
+) -> Path:
     """A tiny project: one deterministic intent-routing eval set of ``n_samples`` records and
     one model version per name (each with a distinct prompt, so distinct partition keys)."""
     (dest / "golden").mkdir(parents=True)
     (dest / "prompts").mkdir()
     (dest / "suites").mkdir()
-    messages = ["my card has not arrived", "someone stole my card", "what rate do you use for euros", "my top up failed",
-                "where is my new card", "I lost my wallet with the card", "the exchange rate looks wrong", "top-up did not go through"]
+    messages = [
+        "my card has not arrived",
+        "someone stole my card",
+        "what rate do you use for euros",
+        "my top up failed",
+        "where is my new card",
+        "I lost my wallet with the card",
+        "the exchange rate looks wrong",
+        "top-up did not go through",
+    ]
     with (dest / "golden" / "intents.jsonl").open("w", encoding="utf-8") as f:
         for i in range(n_samples):
-            f.write(json.dumps({"id": f"s{i:03d}", "input": messages[i % len(messages)], "expected": SMALL_LABELS[i % len(SMALL_LABELS)],
-                                "metadata": {"category": SMALL_LABELS[i % len(SMALL_LABELS)]}}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": f"s{i:03d}",
+                        "input": messages[i % len(messages)],
+                        "expected": SMALL_LABELS[i % len(SMALL_LABELS)],
+                        "metadata": {"category": SMALL_LABELS[i % len(SMALL_LABELS)]},
+                    }
+                )
+                + "\n"
+            )
     suite = {
         "name": "mini",
         "description": "Tiny routing suite for orchestration tests.",
@@ -75,12 +95,26 @@ def small_data(dest: Path, n_samples: int = 4, model_names: tuple[str, ...] = ("
     for i, name in enumerate(model_names):
         prompt = dest / "prompts" / f"route_{name}.yaml"
         prompt.write_text(
-            yaml.safe_dump({"system": f"You route bank support messages ({name}). Reply with only the intent name.",
-                            "user": "Allowed intents: {{ labels | join(', ') }}\nMessage: {{ input }}\nIntent:"}),
+            yaml.safe_dump(
+                {
+                    "system": f"You route bank support messages ({name}). Reply with only the intent name.",
+                    "user": "Allowed intents: {{ labels | join(', ') }}\nMessage: {{ input }}\nIntent:",
+                }
+            ),
             encoding="utf-8",
         )
-        models.append({"name": name, "provider": "anthropic", "model": "claude-haiku-4-5", "params": {"max_tokens": 50, "temperature": 0.0},
-                       "prompts": {"classify_intent": f"prompts/route_{name}.yaml"}, "suites": ["mini"], "nightly": True, "production": i == 0})
+        models.append(
+            {
+                "name": name,
+                "provider": "anthropic",
+                "model": "claude-haiku-4-5",
+                "params": {"max_tokens": 50, "temperature": 0.0},
+                "prompts": {"classify_intent": f"prompts/route_{name}.yaml"},
+                "suites": ["mini"],
+                "nightly": True,
+                "production": i == 0,
+            }
+        )
     registry = {"models": models, "pricing": {"claude-haiku-4-5": {"input": 1.0, "output": 5.0}}}
     (dest / "models.yaml").write_text(yaml.safe_dump(registry, sort_keys=False), encoding="utf-8")
     return dest
@@ -94,6 +128,10 @@ def project_defs(**resources) -> dg.Definitions:
 
     d = definitions.defs
     return dg.Definitions(
-        assets=d.assets, asset_checks=d.asset_checks, jobs=d.jobs, schedules=d.schedules, sensors=d.sensors,
+        assets=d.assets,
+        asset_checks=d.asset_checks,
+        jobs=d.jobs,
+        schedules=d.schedules,
+        sensors=d.sensors,
         resources={**build_resources(), **resources},
     )

@@ -8,6 +8,7 @@ Faker in four locales (en_US, en_GB, de_DE, fr_FR), placed in many English sente
 (banking77, clinc150), for over-redaction. :func:`value_caught` decides whether a detection covers a
 value (the benchmark's recall and the leak test use it).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,38 +24,94 @@ OTHER_KINDS = ("account_number", "passport")
 KINDS = STRUCTURED_KINDS + FREE_KINDS + OTHER_KINDS
 
 TEMPLATES: dict[str, list[str]] = {
-    "email": ["Please send the statement to {v} instead.", "My email is {v}, can you confirm the transfer?",
-              "You can reach me at {v}.", "{v} is my new email address, please update it.",
-              "I never received the code at {v}", "update my contact email to {v} please"],
-    "phone": ["Call me back on {v} please.", "My phone number is {v}.", "I changed my number to {v}, update it",
-              "you can text me at {v} after 5pm", "Is {v} the right number for the fraud team?",
-              "reach me on {v} about the blocked payment"],
-    "card": ["My card {v} was declined at the shop.", "Please block card number {v} now!",
-             "I see a charge I don't recognise on {v}", "card {v} got stuck in the ATM",
-             "the payment with {v} failed twice", "can you check why {v} is not working"],
-    "iban": ["Please send the refund to {v}.", "My IBAN is {v}", "I want to add {v} as a payee",
-             "the transfer to {v} has not arrived", "is {v} the correct account for my salary?",
-             "change my direct debit account to {v}"],
-    "ssn": ["My SSN is {v}.", "for the tax form, my social security number is {v}",
-            "I typed {v} in the application, is that right?", "verify me with {v}",
-            "my ssn {v} was rejected by the form"],
-    "ip": ["I was logged in from {v} but that was not me.", "The login came from {v} according to the email",
-           "my router address is {v} and the app blocks it", "why was {v} blocked from online banking?",
-           "there is a session from {v} I do not know"],
-    "person": ["Hi, my name is {v} and I lost my card.", "This is {v}, I need help with a transfer.",
-               "The account holder is {v}.", "Kind regards, {v}", "Please add {v} as a joint account holder",
-               "I want to send money to {v} but the app fails", "{v} here, my card was stolen yesterday",
-               "my husband {v} cannot log in", "the payee {v} says nothing arrived",
-               "Thanks, {v}", "can {v} use my card while I am away?"],
-    "address": ["Please send the new card to {v}.", "I moved to {v}, please update my address.",
-                "My address is {v}", "the letter went to {v} but I don't live there anymore",
-                "deliver the replacement card to {v} please", "my new home address: {v}"],
-    "date_of_birth": ["My date of birth is {v}.", "I was born on {v}", "DOB: {v}", "my birthday is {v}, is that on file?",
-                      "date of birth {v}, name as on the card", "born {v}, I can't pass the ID check"],
-    "account_number": ["My account number is {v}.", "please check account {v}", "account no. {v} shows a wrong balance",
-                       "transfer from acct {v} failed", "sort code {v}, can you verify it?"],
-    "passport": ["My passport number is {v}.", "I uploaded passport {v} for verification",
-                 "passport no. {v} expired, can I use a new one?", "the passport number {v} was rejected"],
+    "email": [
+        "Please send the statement to {v} instead.",
+        "My email is {v}, can you confirm the transfer?",
+        "You can reach me at {v}.",
+        "{v} is my new email address, please update it.",
+        "I never received the code at {v}",
+        "update my contact email to {v} please",
+    ],
+    "phone": [
+        "Call me back on {v} please.",
+        "My phone number is {v}.",
+        "I changed my number to {v}, update it",
+        "you can text me at {v} after 5pm",
+        "Is {v} the right number for the fraud team?",
+        "reach me on {v} about the blocked payment",
+    ],
+    "card": [
+        "My card {v} was declined at the shop.",
+        "Please block card number {v} now!",
+        "I see a charge I don't recognise on {v}",
+        "card {v} got stuck in the ATM",
+        "the payment with {v} failed twice",
+        "can you check why {v} is not working",
+    ],
+    "iban": [
+        "Please send the refund to {v}.",
+        "My IBAN is {v}",
+        "I want to add {v} as a payee",
+        "the transfer to {v} has not arrived",
+        "is {v} the correct account for my salary?",
+        "change my direct debit account to {v}",
+    ],
+    "ssn": [
+        "My SSN is {v}.",
+        "for the tax form, my social security number is {v}",
+        "I typed {v} in the application, is that right?",
+        "verify me with {v}",
+        "my ssn {v} was rejected by the form",
+    ],
+    "ip": [
+        "I was logged in from {v} but that was not me.",
+        "The login came from {v} according to the email",
+        "my router address is {v} and the app blocks it",
+        "why was {v} blocked from online banking?",
+        "there is a session from {v} I do not know",
+    ],
+    "person": [
+        "Hi, my name is {v} and I lost my card.",
+        "This is {v}, I need help with a transfer.",
+        "The account holder is {v}.",
+        "Kind regards, {v}",
+        "Please add {v} as a joint account holder",
+        "I want to send money to {v} but the app fails",
+        "{v} here, my card was stolen yesterday",
+        "my husband {v} cannot log in",
+        "the payee {v} says nothing arrived",
+        "Thanks, {v}",
+        "can {v} use my card while I am away?",
+    ],
+    "address": [
+        "Please send the new card to {v}.",
+        "I moved to {v}, please update my address.",
+        "My address is {v}",
+        "the letter went to {v} but I don't live there anymore",
+        "deliver the replacement card to {v} please",
+        "my new home address: {v}",
+    ],
+    "date_of_birth": [
+        "My date of birth is {v}.",
+        "I was born on {v}",
+        "DOB: {v}",
+        "my birthday is {v}, is that on file?",
+        "date of birth {v}, name as on the card",
+        "born {v}, I can't pass the ID check",
+    ],
+    "account_number": [
+        "My account number is {v}.",
+        "please check account {v}",
+        "account no. {v} shows a wrong balance",
+        "transfer from acct {v} failed",
+        "sort code {v}, can you verify it?",
+    ],
+    "passport": [
+        "My passport number is {v}.",
+        "I uploaded passport {v} for verification",
+        "passport no. {v} expired, can I use a new one?",
+        "the passport number {v} was rejected",
+    ],
 }
 
 _DOB_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y-%m-%d", "%d %B %Y", "%B %d, %Y")
@@ -84,7 +141,7 @@ def _fakers(seed: int):
 def _group(s: str, n: int, rng: random.Random) -> str:
     if rng.random() < 0.5:
         return s
-    return " ".join(s[i:i + n] for i in range(0, len(s), n))
+    return " ".join(s[i : i + n] for i in range(0, len(s), n))
 
 
 def _value(kind: str, f, loc: str, rng: random.Random) -> str:
@@ -116,8 +173,11 @@ def _value(kind: str, f, loc: str, rng: random.Random) -> str:
     if kind == "date_of_birth":
         return f.date_of_birth(minimum_age=18, maximum_age=90).strftime(rng.choice(_DOB_FORMATS))
     if kind == "account_number":
-        return str(rng.randrange(10**7, 10**10)) if rng.random() < 0.7 else \
-            f"{rng.randrange(10, 99)}-{rng.randrange(10, 99)}-{rng.randrange(10, 99)}"
+        return (
+            str(rng.randrange(10**7, 10**10))
+            if rng.random() < 0.7
+            else f"{rng.randrange(10, 99)}-{rng.randrange(10, 99)}-{rng.randrange(10, 99)}"
+        )
     if kind == "passport":
         from faker import Faker
 
@@ -147,16 +207,22 @@ def clean_messages(limit: int | None = None) -> list[str]:
     """PII-free support messages: the inputs of the shared banking77 and clinc150 intent datasets
     (``../shared/datasets``), falling back to the copies under ``data/``."""
     root = Path(__file__).resolve().parents[1]
-    cands = [root.parent / "shared" / "datasets" / "banking77_intent.jsonl",
-             root.parent / "shared" / "datasets" / "clinc150_intent.jsonl",
-             root / "data" / "golden" / "banking77_intent.jsonl",
-             root / "data" / "synthetic" / "clinc150_intent.jsonl"]
+    cands = [
+        root.parent / "shared" / "datasets" / "banking77_intent.jsonl",
+        root.parent / "shared" / "datasets" / "clinc150_intent.jsonl",
+        root / "data" / "golden" / "banking77_intent.jsonl",
+        root / "data" / "synthetic" / "clinc150_intent.jsonl",
+    ]
     texts: list[str] = []
     seen_names: set[str] = set()
     for p in cands:
         if p.exists() and p.name not in seen_names:
             seen_names.add(p.name)
-            texts += [json.loads(line)["input"] for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+            texts += [
+                json.loads(line)["input"]
+                for line in p.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
     return texts[:limit] if limit else texts
 
 

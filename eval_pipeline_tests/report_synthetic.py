@@ -6,6 +6,7 @@ score frames of the latest run of every version (the input the regression report
 need for the comparison matrix). Version 0 is production; metrics are spread over eval sets of
 six metrics each; every version runs every day (the worst case for the report's size).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,9 @@ def names(n_versions: int, n_metrics: int) -> tuple[list[str], list[tuple[str, s
     return versions, metrics
 
 
-def synthetic_history(n_versions: int = 20, n_metrics: int = 30, n_days: int = 365, n: int = 400,
-                      seed: int = 0) -> dict[str, pd.DataFrame]:
+def synthetic_history(
+    n_versions: int = 20, n_metrics: int = 30, n_days: int = 365, n: int = 400, seed: int = 0
+) -> dict[str, pd.DataFrame]:
     """``scores``, ``ops``, ``events`` frames; vectorized (one row per date x version x metric)."""
     rng = np.random.default_rng(seed)
     versions, metrics = names(n_versions, n_metrics)
@@ -34,12 +36,24 @@ def synthetic_history(n_versions: int = 20, n_metrics: int = 30, n_days: int = 3
     p = np.clip(0.85 - 0.01 * V + 0.02 * np.sin(D / 30 + M) - 0.0002 * D * (V % 3 == 1), 0.05, 0.99)
     k = rng.binomial(n, p)
     es = np.array([m[0] for m in metrics])[M]
-    scores = pd.DataFrame({
-        "date": np.array(dates)[D], "model_version": np.array(versions)[V], "suite": "synthetic",
-        "eval_set": es, "family": "deterministic", "metric": np.array([m[1] for m in metrics])[M],
-        "segment": "__all__", "n_rows": n, "n_graded": n, "n_passed": k, "pass_rate": k / n,
-        "mean_value": k / n, "std_value": np.sqrt(p * (1 - p)), "n_infra_error": 0,
-    }).reindex(columns=SCORE_HISTORY_COLUMNS)
+    scores = pd.DataFrame(
+        {
+            "date": np.array(dates)[D],
+            "model_version": np.array(versions)[V],
+            "suite": "synthetic",
+            "eval_set": es,
+            "family": "deterministic",
+            "metric": np.array([m[1] for m in metrics])[M],
+            "segment": "__all__",
+            "n_rows": n,
+            "n_graded": n,
+            "n_passed": k,
+            "pass_rate": k / n,
+            "mean_value": k / n,
+            "std_value": np.sqrt(p * (1 - p)),
+            "n_infra_error": 0,
+        }
+    ).reindex(columns=SCORE_HISTORY_COLUMNS)
     sets = sorted(set(m[0] for m in metrics))
     rows = []
     for eval_set in [ALL, *sets]:
@@ -48,20 +62,53 @@ def synthetic_history(n_versions: int = 20, n_metrics: int = 30, n_days: int = 3
         nr = n if eval_set != ALL else n * len(sets)
         infra = rng.binomial(nr, 0.005, Dd.size)
         lat = 0.4 + 0.05 * Vv + rng.gamma(2, 0.02, Dd.size)
-        rows.append(pd.DataFrame({
-            "date": np.array(dates)[Dd], "model_version": np.array(versions)[Vv],
-            "suite": ALL if eval_set == ALL else "synthetic", "eval_set": eval_set, "n_responses": nr,
-            "n_infra_error": infra, "n_model_error": rng.binomial(nr, 0.01, Dd.size), "infra_error_rate": infra / nr,
-            "latency_p50": lat, "latency_p95": lat * 1.8, "latency_p99": lat * 2.5, "ttft_p50": lat * 0.3,
-            "ttft_p95": lat * 0.5, "cost_usd": nr * 0.0004, "cost_per_sample": 0.0004 * (1 + 0.1 * Vv) / (1 - infra / nr),
-            "input_tokens": nr * 300, "output_tokens": nr * 80, "n_live": nr, "n_replay": 0, "n_synthetic": 0,
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "date": np.array(dates)[Dd],
+                    "model_version": np.array(versions)[Vv],
+                    "suite": ALL if eval_set == ALL else "synthetic",
+                    "eval_set": eval_set,
+                    "n_responses": nr,
+                    "n_infra_error": infra,
+                    "n_model_error": rng.binomial(nr, 0.01, Dd.size),
+                    "infra_error_rate": infra / nr,
+                    "latency_p50": lat,
+                    "latency_p95": lat * 1.8,
+                    "latency_p99": lat * 2.5,
+                    "ttft_p50": lat * 0.3,
+                    "ttft_p95": lat * 0.5,
+                    "cost_usd": nr * 0.0004,
+                    "cost_per_sample": 0.0004 * (1 + 0.1 * Vv) / (1 - infra / nr),
+                    "input_tokens": nr * 300,
+                    "output_tokens": nr * 80,
+                    "n_live": nr,
+                    "n_replay": 0,
+                    "n_synthetic": 0,
+                }
+            )
+        )
     ops = pd.concat(rows, ignore_index=True).reindex(columns=OPS_HISTORY_COLUMNS)  # columns added later: NaN
     events = pd.DataFrame(
-        [{"date": d, "model_version": versions[0], "kind": "release approved", "label": f"{versions[0]} approved"}
-         for d in dates[::7]]
-        + [{"date": dates[(i * 17) % n_days], "model_version": v, "kind": "config change", "label": f"{v}: prompt v{i}"}
-           for i, v in enumerate(versions)])
+        [
+            {
+                "date": d,
+                "model_version": versions[0],
+                "kind": "release approved",
+                "label": f"{versions[0]} approved",
+            }
+            for d in dates[::7]
+        ]
+        + [
+            {
+                "date": dates[(i * 17) % n_days],
+                "model_version": v,
+                "kind": "config change",
+                "label": f"{v}: prompt v{i}",
+            }
+            for i, v in enumerate(versions)
+        ]
+    )
     return {"scores": scores, "ops": ops, "events": events, "dates": dates, "versions": versions}
 
 
@@ -73,9 +120,17 @@ def latest_run_samples(version: int, n_metrics: int, n_samples: int = 200, seed:
     p = np.clip(base - 0.01 * version, 0, 1)
     passed = rng.random(p.shape) < p
     M, S = np.meshgrid(np.arange(n_metrics), np.arange(n_samples), indexing="ij")
-    return pd.DataFrame({
-        "suite": "synthetic", "eval_set": np.array([m[0] for m in metrics])[M.ravel()],
-        "sample_id": [f"s{s:04d}" for s in S.ravel()], "repeat": 0, "family": "deterministic",
-        "metric": np.array([m[1] for m in metrics])[M.ravel()], "value": passed.ravel().astype(float),
-        "passed": passed.ravel(), "category": "(none)", "infra_error": None,
-    })
+    return pd.DataFrame(
+        {
+            "suite": "synthetic",
+            "eval_set": np.array([m[0] for m in metrics])[M.ravel()],
+            "sample_id": [f"s{s:04d}" for s in S.ravel()],
+            "repeat": 0,
+            "family": "deterministic",
+            "metric": np.array([m[1] for m in metrics])[M.ravel()],
+            "value": passed.ravel().astype(float),
+            "passed": passed.ravel(),
+            "category": "(none)",
+            "infra_error": None,
+        }
+    )

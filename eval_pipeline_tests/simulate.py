@@ -13,6 +13,7 @@ wrong barely move, borderline samples move most.
 Used by ``eval_pipeline_tests/benchmarks/detection.py`` and by
 :func:`power_curve` to answer "what N / repeats does a suite need?".
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,9 @@ import pandas as pd
 _EPS = 1e-6
 
 
-def sample_pass_probabilities(n: int, mean: float = 0.8, concentration: float = 0.5,
-                              rng: np.random.Generator | None = None) -> np.ndarray:
+def sample_pass_probabilities(
+    n: int, mean: float = 0.8, concentration: float = 0.5, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Per-sample pass probabilities ~ Beta(mean * c, (1 - mean) * c); small ``c`` = U-shaped (realistic)."""
     rng = rng or np.random.default_rng()
     return rng.beta(mean * concentration, (1 - mean) * concentration, size=n)
@@ -52,26 +54,53 @@ def draw_outcomes(p: np.ndarray, repeats: int = 1, rng: np.random.Generator | No
     return rng.random((len(p), repeats)) < np.asarray(p)[:, None]
 
 
-def score_frame(outcomes: np.ndarray, *, metric: str = "correct", family: str = "deterministic",
-                suite: str = "sim", eval_set: str = "golden", categories: np.ndarray | None = None,
-                date: str = "2024-01-01", model_version: str = "sim") -> pd.DataFrame:
+def score_frame(
+    outcomes: np.ndarray,
+    *,
+    metric: str = "correct",
+    family: str = "deterministic",
+    suite: str = "sim",
+    eval_set: str = "golden",
+    categories: np.ndarray | None = None,
+    date: str = "2024-01-01",
+    model_version: str = "sim",
+) -> pd.DataFrame:
     """Long-format score rows (``SCORE_COLUMNS``) for an outcome matrix (samples x repeats)."""
     n, k = outcomes.shape
     sid = np.repeat(np.arange(n), k)
     cats = np.asarray(categories)[sid] if categories is not None else np.full(n * k, "all")
     passed = outcomes.reshape(-1)
-    return pd.DataFrame({
-        "date": date, "model_version": model_version, "suite": suite, "eval_set": eval_set,
-        "sample_id": pd.Series(sid).map("s{:05d}".format), "repeat": np.tile(np.arange(k), n),
-        "family": family, "metric": metric, "value": passed.astype(float), "passed": passed,
-        "reason": np.where(passed, "ok", "wrong answer"), "category": cats, "infra_error": None,
-        "evaluator_hash": "sim",
-    })
+    return pd.DataFrame(
+        {
+            "date": date,
+            "model_version": model_version,
+            "suite": suite,
+            "eval_set": eval_set,
+            "sample_id": pd.Series(sid).map("s{:05d}".format),
+            "repeat": np.tile(np.arange(k), n),
+            "family": family,
+            "metric": metric,
+            "value": passed.astype(float),
+            "passed": passed,
+            "reason": np.where(passed, "ok", "wrong answer"),
+            "category": cats,
+            "infra_error": None,
+            "evaluator_hash": "sim",
+        }
+    )
 
 
-def power_curve(ns=(500, 1000, 2000), repeats=(1, 3, 5), drop: float = 0.05, seeds: int = 200,
-                mean: float = 0.8, concentration: float = 0.5, alpha: float = 0.05,
-                min_effect: float = 0.03, seed: int = 0) -> pd.DataFrame:
+def power_curve(
+    ns=(500, 1000, 2000),
+    repeats=(1, 3, 5),
+    drop: float = 0.05,
+    seeds: int = 200,
+    mean: float = 0.8,
+    concentration: float = 0.5,
+    alpha: float = 0.05,
+    min_effect: float = 0.03,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Simulated power / false-alarm rate of :func:`regression_report` for each N and repeat count.
 
     One metric, no segments; regression = a ``drop`` in mean pass probability.
@@ -90,6 +119,12 @@ def power_curve(ns=(500, 1000, 2000), repeats=(1, 3, 5), drop: float = 0.05, see
                 for name, q in (("regressed", shift_probabilities(p, -drop)), ("null", p)):
                     rep = regression_report(score_frame(draw_outcomes(q, k, rng)), base, cfg)
                     hits[name] += rep.has_regression
-            rows.append({"n": n, "repeats": k, "power": hits["regressed"] / seeds,
-                         "false_alarm": hits["null"] / seeds})
+            rows.append(
+                {
+                    "n": n,
+                    "repeats": k,
+                    "power": hits["regressed"] / seeds,
+                    "false_alarm": hits["null"] / seeds,
+                }
+            )
     return pd.DataFrame(rows)

@@ -1,5 +1,6 @@
 """The layout rules of ARCHITECTURE.md, checked: the asset graph is the data flow, plain modules
 never import Dagster, modules stay small, storage keys live in one module."""
+
 from __future__ import annotations
 
 import ast
@@ -19,8 +20,14 @@ EXPECTED_ASSETS = {
     "judge_scores": ("evaluators", {"model_responses"}),
     "judge_calibration": ("calibration", set()),
     "similarity_calibration": ("calibration", set()),
-    "eval_run": ("scoring", {"deterministic_scores", "similarity_scores", "judge_scores", "judge_calibration"}),
-    "regression_report": ("history", {"deterministic_scores", "similarity_scores", "judge_scores", "eval_run"}),
+    "eval_run": (
+        "scoring",
+        {"deterministic_scores", "similarity_scores", "judge_scores", "judge_calibration"},
+    ),
+    "regression_report": (
+        "history",
+        {"deterministic_scores", "similarity_scores", "judge_scores", "eval_run"},
+    ),
     "release_approval": ("scoring", {"eval_run", "regression_report"}),
     "eval_history": ("history", {"eval_run"}),
     "review_queue": ("noise", {"judge_scores", "similarity_scores"}),
@@ -44,11 +51,26 @@ EXPECTED_CHECKS = {
     ("traffic_drift", "no_feedback_divergence"),
     ("traffic_drift", "no_significant_drift"),
 }
-EXPECTED_JOBS = {"nightly_eval_job", "weekly_judge_job", "rescore_job", "calibration_job", "history_job", "aa_noise_job",
-                 "monitoring_daily_job", "canary_hourly_job", "response_store_compaction_job"}
-EXPECTED_SCHEDULES = {"nightly_eval_schedule", "weekly_judge_schedule", "weekly_calibration_schedule",
-                      "history_refresh_schedule", "aa_noise_schedule", "monitoring_daily_schedule",
-                      "canary_hourly_schedule"}
+EXPECTED_JOBS = {
+    "nightly_eval_job",
+    "weekly_judge_job",
+    "rescore_job",
+    "calibration_job",
+    "history_job",
+    "aa_noise_job",
+    "monitoring_daily_job",
+    "canary_hourly_job",
+    "response_store_compaction_job",
+}
+EXPECTED_SCHEDULES = {
+    "nightly_eval_schedule",
+    "weekly_judge_schedule",
+    "weekly_calibration_schedule",
+    "history_refresh_schedule",
+    "aa_noise_schedule",
+    "monitoring_daily_schedule",
+    "canary_hourly_schedule",
+}
 EXPECTED_SENSORS = {"config_change_sensor", "eval_failure_sensor"}
 
 
@@ -98,7 +120,12 @@ def test_plain_modules_never_import_dagster_or_the_dagster_layer():
         if _is_layer(path):
             continue
         for mod in _imports(tree):
-            if mod == "dagster" or mod.startswith("dagster.") or mod.startswith("eval_pipeline.defs") or mod.startswith("eval_pipeline.demo"):
+            if (
+                mod == "dagster"
+                or mod.startswith("dagster.")
+                or mod.startswith("eval_pipeline.defs")
+                or mod.startswith("eval_pipeline.demo")
+            ):
                 offenders.append(f"{path.relative_to(PKG)} imports {mod}")
     assert not offenders, offenders
 
@@ -131,23 +158,40 @@ def test_modules_are_small_or_say_why():
 
 
 def test_every_module_has_a_docstring():
-    missing = [str(p.relative_to(PKG)) for p, tree in _modules(PKG)
-               if p.name != "__init__.py" and not ast.get_docstring(tree)]
+    missing = [
+        str(p.relative_to(PKG))
+        for p, tree in _modules(PKG)
+        if p.name != "__init__.py" and not ast.get_docstring(tree)
+    ]
     assert not missing, missing
 
 
 def test_stage_folders_exist_with_their_dagster_mirror():
-    for stage in ("project", "ingestion", "inference", "evaluators", "scoring", "history", "noise", "monitoring", "storage"):
+    for stage in (
+        "project",
+        "ingestion",
+        "inference",
+        "evaluators",
+        "scoring",
+        "history",
+        "noise",
+        "monitoring",
+        "storage",
+    ):
         init = PKG / stage / "__init__.py"
         assert init.exists(), stage
-        assert ast.get_docstring(ast.parse(init.read_text())), f"{stage}/__init__.py needs a docstring saying what flows in and out"
+        assert ast.get_docstring(ast.parse(init.read_text())), (
+            f"{stage}/__init__.py needs a docstring saying what flows in and out"
+        )
     for stage in ("ingestion", "inference", "evaluators", "scoring", "history", "noise", "monitoring"):
         assert (PKG / "defs" / stage).is_dir(), stage
     roots = sorted(p.name for p in PKG.glob("*.py"))
     assert roots == ["__init__.py", "cli.py", "definitions.py"], roots
 
 
-KEY_LITERAL = re.compile(r"""["'](?:runs|releases|model_versions|reports/regression|reports/history|calibration)/""")
+KEY_LITERAL = re.compile(
+    r"""["'](?:runs|releases|model_versions|reports/regression|reports/history|calibration)/"""
+)
 
 
 def test_storage_keys_are_spelled_out_only_in_storage_keys():

@@ -1,4 +1,5 @@
 """``eval-pipeline run`` / ``compare``: exit codes 0 / 1 / 2, JUnit XML, the run in the Dagster instance."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,12 @@ def server():
 def env(tmp_path, server, monkeypatch):
     """A tiny project (two model versions, one blocking routing threshold) against the test server."""
     data = small_data(tmp_path / "data", n_samples=8, model_names=("bot-a", "bot-b"))
-    edit_yaml(data / "suites" / "mini.yaml",
-              lambda d: d["eval_sets"][0].update(thresholds=[{"metric": "pass_rate", "min": 0.5, "blocking": True}]))
+    edit_yaml(
+        data / "suites" / "mini.yaml",
+        lambda d: d["eval_sets"][0].update(
+            thresholds=[{"metric": "pass_rate", "min": 0.5, "blocking": True}]
+        ),
+    )
     server.config = ServerConfig(api_key=KEY)
     for line in (data / "golden" / "intents.jsonl").read_text().splitlines():
         rec = json.loads(line)
@@ -36,8 +41,14 @@ def env(tmp_path, server, monkeypatch):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    for k, v in {"DAGSTER_HOME": str(home), "EVAL_DATA_DIR": str(data), "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
-                 "EVAL_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url}.items():
+    for k, v in {
+        "DAGSTER_HOME": str(home),
+        "EVAL_DATA_DIR": str(data),
+        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
+        "EVAL_PROVIDER": "anthropic",
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": server.base_url,
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     return {"data": data, "home": home, "wh": tmp_path / "wh", "tmp": tmp_path}
@@ -53,11 +64,18 @@ def test_run_passes_writes_junit_and_the_run_is_in_the_instance(env, capsys, mon
     junit = env["tmp"] / "out" / "junit.xml"
     assert _run("--model-version", "bot-a", "--junit", str(junit)) == 0
     out = capsys.readouterr().out
-    assert "bot-a" in out and "mini/routing:pass_rate" in out and ">= 0.5" in out and "overall: PASS (exit 0)" in out
+    assert (
+        "bot-a" in out
+        and "mini/routing:pass_rate" in out
+        and ">= 0.5" in out
+        and "overall: PASS (exit 0)" in out
+    )
     assert "(n=8)" in out  # the deciding threshold states its n and interval
     root = ET.parse(junit).getroot()
     suite = root.find("testsuite")
-    assert suite.get("name") == f"bot-a@{DATE}" and suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert (
+        suite.get("name") == f"bot-a@{DATE}" and suite.get("failures") == "0" and suite.get("errors") == "0"
+    )
     names = [c.get("name") for c in suite.findall("testcase")]
     assert names == ["mini/routing:pass_rate >= 0.5", "no_significant_regression"]
     assert "## Eval: PASS" in summary.read_text()
@@ -65,7 +83,11 @@ def test_run_passes_writes_junit_and_the_run_is_in_the_instance(env, capsys, mon
     # the run went through the nightly job on the DAGSTER_HOME instance (what the UI shows)
     instance = dg.DagsterInstance.from_config(str(env["home"]))
     runs = instance.get_runs()
-    assert len(runs) == 1 and runs[0].job_name == "nightly_eval_job" and runs[0].tags.get("eval/trigger") == "cli"
+    assert (
+        len(runs) == 1
+        and runs[0].job_name == "nightly_eval_job"
+        and runs[0].tags.get("eval/trigger") == "cli"
+    )
     assert runs[0].tags.get("dagster/partition") and runs[0].run_id in out
 
 
@@ -74,7 +96,11 @@ def test_failed_blocking_gate_exits_1_and_junit_has_the_failure(env, server, cap
     junit = env["tmp"] / "junit.xml"
     assert _run("--model-version", "bot-a", "--junit", str(junit)) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "blocking failures: mini/routing:pass_rate" in out and "overall: FAIL (exit 1)" in out
+    assert (
+        "FAIL" in out
+        and "blocking failures: mini/routing:pass_rate" in out
+        and "overall: FAIL (exit 1)" in out
+    )
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite.get("failures") == "1"
     failure = suite.find("testcase[@name='mini/routing:pass_rate >= 0.5']/failure")
@@ -122,7 +148,9 @@ def test_the_cli_job_is_the_code_locations_nightly_job():
     full = defs.resolve_job_def("nightly_eval_job")
     mine = eval_definitions().resolve_job_def("nightly_eval_job")
     assert mine.asset_layer.executable_asset_keys == full.asset_layer.executable_asset_keys
-    assert set(mine.asset_layer.asset_graph.asset_check_keys) == set(full.asset_layer.asset_graph.asset_check_keys)
+    assert set(mine.asset_layer.asset_graph.asset_check_keys) == set(
+        full.asset_layer.asset_graph.asset_check_keys
+    )
 
 
 def test_a_failed_gate_check_step_is_a_gate_not_an_error(env, monkeypatch, capsys):
@@ -139,6 +167,8 @@ def test_a_failed_gate_check_step_is_a_gate_not_an_error(env, monkeypatch, capsy
 
     monkeypatch.setattr(ci, "run_partition", with_failed_check)
     assert _run("--model-version", "bot-a") == 0
-    monkeypatch.setattr(ci, "run_partition", lambda *a, **kw: {**real(*a, **kw), "failed": {"deterministic_scores": ["boom"]}})
+    monkeypatch.setattr(
+        ci, "run_partition", lambda *a, **kw: {**real(*a, **kw), "failed": {"deterministic_scores": ["boom"]}}
+    )
     assert _run("--model-version", "bot-a") == 2
     assert "deterministic_scores: boom" in capsys.readouterr().out

@@ -9,6 +9,7 @@ pool never had more steps in flight than its limit (step start/end events of the
 history schedule and the failure sensor ticked (rows in Postgres), and every sample was sent to the
 model exactly once (counted at the test server) although the daemon died mid-backfill.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,14 @@ def _start_instigators(instance: dg.DagsterInstance) -> None:
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-    origin = InProcessCodeLocationOrigin(LoadableTargetOrigin(executable_path=sys.executable, module_name="eval_pipeline.definitions",
-                                                              working_directory=str(REPO)), location_name="eval_pipeline")
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(
+            executable_path=sys.executable,
+            module_name="eval_pipeline.definitions",
+            working_directory=str(REPO),
+        ),
+        location_name="eval_pipeline",
+    )
     with origin.create_location(instance) as location:
         repo = location.get_repository("__repository__")
         instance.start_schedule(repo.get_schedule("history_refresh_schedule"))
@@ -61,8 +68,14 @@ def _start_instigators(instance: dg.DagsterInstance) -> None:
 
 
 def _daemon(env: dict, home: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(home / "workspace.yaml")],
-                            env=env, cwd=str(home), stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(home / "workspace.yaml")],
+        env=env,
+        cwd=str(home),
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _max_in_flight(instance: dg.DagsterInstance, run_ids: list[str], step: str) -> tuple[int, int]:
@@ -108,24 +121,54 @@ def test_backfill_through_the_daemon_on_postgres_survives_a_daemon_kill(tmp_path
     # The code location as its own service (as on Kubernetes): the runs it launches do not die with the daemon.
     code_port = free_ports(1)[0]
     (home / "workspace.yaml").write_text(
-        f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {code_port}\n      location_name: eval_pipeline\n")
+        f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {code_port}\n      location_name: eval_pipeline\n"
+    )
     data = small_data(tmp_path / "data", n_samples=N)
     mvs = [m.key for m in load_project(data).registry.models]
     assert len(mvs) == 3
     server = AnthropicTestServer(ServerConfig(api_key=KEY, latency_s=1.0)).start()
-    env = {**os.environ, **postgres.env("dagster"), "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO),
-           "EVAL_DATA_DIR": str(data), "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"), "EVAL_RESPONSE_STORE": str(tmp_path / "store"),
-           "EVAL_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url, "EVAL_MAX_CONCURRENCY": "2",
-           "EVAL_HISTORY_CRON": "* * * * *", "EVAL_HISTORY_DB": str(tmp_path / "history.duckdb"), "EVAL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
-           "DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT": ""}
+    env = {
+        **os.environ,
+        **postgres.env("dagster"),
+        "DAGSTER_HOME": str(home),
+        "PYTHONPATH": str(REPO),
+        "EVAL_DATA_DIR": str(data),
+        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
+        "EVAL_RESPONSE_STORE": str(tmp_path / "store"),
+        "EVAL_PROVIDER": "anthropic",
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": server.base_url,
+        "EVAL_MAX_CONCURRENCY": "2",
+        "EVAL_HISTORY_CRON": "* * * * *",
+        "EVAL_HISTORY_DB": str(tmp_path / "history.duckdb"),
+        "EVAL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+        "DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT": "",
+    }
     env.pop("DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT")
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     daemon = None
     log = tmp_path / "daemon.log"
-    code_server = subprocess.Popen([str(Path(sys.executable).with_name("dagster")), "code-server", "start", "-h", "127.0.0.1", "-p", str(code_port),
-                                    "-m", "eval_pipeline.definitions", "--location-name", "eval_pipeline"], env=env, cwd=str(REPO),
-                                   stdout=open(tmp_path / "code_server.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    code_server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "code-server",
+            "start",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(code_port),
+            "-m",
+            "eval_pipeline.definitions",
+            "--location-name",
+            "eval_pipeline",
+        ],
+        env=env,
+        cwd=str(REPO),
+        stdout=open(tmp_path / "code_server.log", "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         instance = dg.DagsterInstance.from_config(str(home))
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -140,22 +183,39 @@ def test_backfill_through_the_daemon_on_postgres_survives_a_daemon_kill(tmp_path
             with socket.socket() as sock:
                 return sock.connect_ex(("127.0.0.1", code_port)) == 0
 
-        wait_for(code_server_up, 240, what=lambda: f"the code server ({(tmp_path / 'code_server.log').read_text()[-2000:]})")
+        wait_for(
+            code_server_up,
+            240,
+            what=lambda: f"the code server ({(tmp_path / 'code_server.log').read_text()[-2000:]})",
+        )
 
         daemon = _daemon(env, home, log)
         backfill_id = make_new_backfill_id()
-        instance.add_backfill(PartitionBackfill.from_asset_partitions(
-            backfill_id=backfill_id, asset_graph=defs.resolve_asset_graph(),
-            partition_names=[str(eval_partition_key(DATE, k)) for k in mvs],
-            asset_selection=[dg.AssetKey("golden_samples"), dg.AssetKey("model_responses")], backfill_timestamp=time.time(),
-            tags={}, dynamic_partitions_store=instance, all_partitions=False, title="deploy test", description=None,
-            run_config={"execution": {"config": {"in_process": {}}}}))  # one process per run: faster on 2 cores; pools still apply
+        instance.add_backfill(
+            PartitionBackfill.from_asset_partitions(
+                backfill_id=backfill_id,
+                asset_graph=defs.resolve_asset_graph(),
+                partition_names=[str(eval_partition_key(DATE, k)) for k in mvs],
+                asset_selection=[dg.AssetKey("golden_samples"), dg.AssetKey("model_responses")],
+                backfill_timestamp=time.time(),
+                tags={},
+                dynamic_partitions_store=instance,
+                all_partitions=False,
+                title="deploy test",
+                description=None,
+                run_config={"execution": {"config": {"in_process": {}}}},
+            )
+        )  # one process per run: faster on 2 cores; pools still apply
 
         def runs():
             return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
 
         # Kill the daemon (SIGKILL, no clean-up) once one run has finished and the backfill is not done.
-        wait_for(lambda: any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs()), 600, what=lambda: f"a first run ({log.read_text()[-3000:] if log.exists() else ''})")
+        wait_for(
+            lambda: any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs()),
+            600,
+            what=lambda: f"a first run ({log.read_text()[-3000:] if log.exists() else ''})",
+        )
         done_before = sum(r.status == dg.DagsterRunStatus.SUCCESS for r in runs())
         os.kill(daemon.pid, signal.SIGKILL)
         daemon.wait()
@@ -163,17 +223,23 @@ def test_backfill_through_the_daemon_on_postgres_survives_a_daemon_kill(tmp_path
         time.sleep(2)
         daemon = _daemon(env, home, log)
 
-        wait_for(lambda: instance.get_backfill(backfill_id).status != BulkActionStatus.REQUESTED, 600,
-                 what=lambda: f"the backfill to finish ({log.read_text()[-3000:]})")
+        wait_for(
+            lambda: instance.get_backfill(backfill_id).status != BulkActionStatus.REQUESTED,
+            600,
+            what=lambda: f"the backfill to finish ({log.read_text()[-3000:]})",
+        )
         assert instance.get_backfill(backfill_id).status == BulkActionStatus.COMPLETED_SUCCESS
         final = runs()
         assert len(final) == 3 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in final)
         for asset in ("golden_samples", "model_responses"):
-            assert instance.get_materialized_partitions(dg.AssetKey(asset)) == {str(eval_partition_key(DATE, k)) for k in mvs}
+            assert instance.get_materialized_partitions(dg.AssetKey(asset)) == {
+                str(eval_partition_key(DATE, k)) for k in mvs
+            }
         # every sample went to the model once: the daemon's death re-ran nothing that had finished
         assert server.stats()["total"] == 3 * N
         peak, started = _max_in_flight(instance, [r.run_id for r in final], "model_responses")
         assert started == 3 and 1 <= peak <= POOL_LIMIT
+
         # a schedule tick and a sensor tick, stored in Postgres
         def both_kinds():
             t = _ticks(postgres)
@@ -181,9 +247,15 @@ def test_backfill_through_the_daemon_on_postgres_survives_a_daemon_kill(tmp_path
 
         ticks = wait_for(both_kinds, 90, what=lambda: f"a schedule and a sensor tick, got {_ticks(postgres)}")
         names = {(t, n) for t, _, n in ticks}
-        assert ("SCHEDULE", "history_refresh_schedule") in names and ("SENSOR", "eval_failure_sensor") in names
+        assert ("SCHEDULE", "history_refresh_schedule") in names and (
+            "SENSOR",
+            "eval_failure_sensor",
+        ) in names
         for run in final:  # the key is in no event
-            assert not any(KEY in (r.user_message or "") or KEY in str(r.dagster_event or "") for r in instance.all_logs(run.run_id))
+            assert not any(
+                KEY in (r.user_message or "") or KEY in str(r.dagster_event or "")
+                for r in instance.all_logs(run.run_id)
+            )
         instance.dispose()
     finally:
         if daemon is not None and daemon.poll() is None:

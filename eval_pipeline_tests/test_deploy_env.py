@@ -5,6 +5,7 @@ the runs the environment changes the API key, the base URL (another test server 
 the new key), the warehouse, the store folder and the concurrency. The second run must use every new
 value, and the key must appear in no event, run config or written file.
 """
+
 from __future__ import annotations
 
 import dagster as dg
@@ -25,9 +26,14 @@ def test_env_changed_between_two_runs_of_the_loaded_definitions_is_used(tmp_path
 
     # Every resource setting is a dg.EnvVar: the loaded definitions hold names, not values.
     res = build_resources()
-    for field, name in ((res["llm"].api_key, "ANTHROPIC_API_KEY"), (res["llm"].base_url, "ANTHROPIC_BASE_URL"),
-                        (res["warehouse"].url, "EVAL_WAREHOUSE_URL"), (res["warehouse"].endpoint_url, "EVAL_S3_ENDPOINT_URL"),
-                        (res["llm"].store_path, "EVAL_RESPONSE_STORE"), (res["llm"].provider, "EVAL_PROVIDER")):
+    for field, name in (
+        (res["llm"].api_key, "ANTHROPIC_API_KEY"),
+        (res["llm"].base_url, "ANTHROPIC_BASE_URL"),
+        (res["warehouse"].url, "EVAL_WAREHOUSE_URL"),
+        (res["warehouse"].endpoint_url, "EVAL_S3_ENDPOINT_URL"),
+        (res["llm"].store_path, "EVAL_RESPONSE_STORE"),
+        (res["llm"].provider, "EVAL_PROVIDER"),
+    ):
         assert isinstance(field, dg.EnvVar) and field.env_var_name == name and name in SETTINGS
     assert res["llm"].max_concurrency.name == "EVAL_MAX_CONCURRENCY"
 
@@ -47,13 +53,21 @@ def test_env_changed_between_two_runs_of_the_loaded_definitions_is_used(tmp_path
             monkeypatch.setenv("EVAL_WAREHOUSE_URL", str(tmp_path / f"wh{i}"))
             monkeypatch.setenv("EVAL_RESPONSE_STORE", str(tmp_path / f"store{i}"))
             monkeypatch.setenv("EVAL_MAX_CONCURRENCY", str(2 + i))
-            result = job.execute_in_process(partition_key=eval_partition_key(DATE, mv.key), instance=instance, raise_on_error=False,
-                                            asset_selection=[dg.AssetKey("golden_samples"), dg.AssetKey("model_responses")])
+            result = job.execute_in_process(
+                partition_key=eval_partition_key(DATE, mv.key),
+                instance=instance,
+                raise_on_error=False,
+                asset_selection=[dg.AssetKey("golden_samples"), dg.AssetKey("model_responses")],
+            )
             assert result.success, [e.message for e in result.all_events if e.is_failure]
             run_ids.append(result.run_id)
             # this run used this iteration's server (its key), warehouse and store folder; the other server got nothing new
-            assert servers[i].stats()["total"] == N and all(s.stats()["total"] == (N if j <= i else 0) for j, s in enumerate(servers))
-            assert (tmp_path / f"wh{i}" / f"responses/date={DATE}/model_version={mv.key}/data.parquet").is_file()
+            assert servers[i].stats()["total"] == N and all(
+                s.stats()["total"] == (N if j <= i else 0) for j, s in enumerate(servers)
+            )
+            assert (
+                tmp_path / f"wh{i}" / f"responses/date={DATE}/model_version={mv.key}/data.parquet"
+            ).is_file()
             assert list((tmp_path / f"store{i}").glob("responses-*.jsonl"))
             llm_config = instance.get_run_by_id(result.run_id).run_config.get("resources", {}).get("llm", {})
             assert key not in str(llm_config)

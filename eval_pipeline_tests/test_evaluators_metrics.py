@@ -1,5 +1,6 @@
 """Eval-set metrics checked against scikit-learn / statsmodels / scipy and hand-computed values
 on fixed data; infra-error rows excluded from denominators."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,12 @@ def test_classification_metrics_match_sklearn():
     assert got["accuracy"] == pytest.approx(accuracy_score(y_true, yp)) == pytest.approx(5 / 9)
     assert got["macro_f1"] == pytest.approx(f1_score(y_true, yp, labels=["a", "b", "c"], average="macro"))
     assert got["confused_pairs"][0] == {"gold": "a", "pred": "b", "count": 1}
-    assert {(p["gold"], p["pred"]) for p in got["confused_pairs"]} == {("a", "b"), ("b", "a"), ("c", "b"), ("c", "<none>")}
+    assert {(p["gold"], p["pred"]) for p in got["confused_pairs"]} == {
+        ("a", "b"),
+        ("b", "a"),
+        ("c", "b"),
+        ("c", "<none>"),
+    }
 
 
 def test_pass_at_k_known_values():
@@ -51,13 +57,17 @@ def test_ece_hand_computed_and_perfect_calibration():
     expected = (2 * 0.05 + 2 * 0.35 + 2 * 0.35) / 6
     assert M.expected_calibration_error(conf, correct) == pytest.approx(expected)
     assert M.expected_calibration_error([0.9] * 4, [True] * 4) == pytest.approx(0.1)  # single class path
-    assert M.expected_calibration_error([0.75, 0.75, 0.75, 0.75], [True, True, True, False]) == pytest.approx(0.0)
+    assert M.expected_calibration_error([0.75, 0.75, 0.75, 0.75], [True, True, True, False]) == pytest.approx(
+        0.0
+    )
 
 
 def test_rouge_and_bleu_known_values():
     # LCS("the cat sat on the mat", "the cat is on the mat") = 5 tokens -> P = R = F = 5/6
     assert M.rouge_l_scores(["the cat sat on the mat"], ["the cat is on the mat"])[0] == pytest.approx(5 / 6)
-    assert M.sentence_bleu_scores(["the cat is on the mat"], ["the cat is on the mat"])[0] == pytest.approx(1.0)
+    assert M.sentence_bleu_scores(["the cat is on the mat"], ["the cat is on the mat"])[0] == pytest.approx(
+        1.0
+    )
     assert M.corpus_bleu(["the cat is on the mat"], ["the cat is on the mat"]) == pytest.approx(1.0)
     assert M.corpus_bleu(["a b c d"], ["w x y z"]) == pytest.approx(0.0)
 
@@ -88,14 +98,50 @@ def _classification_scores():
     for rep in range(2):
         for i, (g, p, c) in enumerate(zip(gold, preds, confs)):
             text = json.dumps({"label": p, "confidence": c}) if p else "garbage"
-            rows.append({"sample_id": f"s{i}", "repeat": rep, "response_text": text, "error_category": None,
-                         "input": f"question {i} | with pipe", "expected": g, "metadata": {}, "category": g})
-    rows.append({"sample_id": "s9", "repeat": 0, "response_text": None, "error_category": "rate_limited",
-                 "input": "q", "expected": "a", "metadata": {}, "category": "a"})
-    rows.append({"sample_id": "s9", "repeat": 1, "response_text": None, "error_category": "rate_limited",
-                 "input": "q", "expected": "a", "metadata": {}, "category": "a"})
+            rows.append(
+                {
+                    "sample_id": f"s{i}",
+                    "repeat": rep,
+                    "response_text": text,
+                    "error_category": None,
+                    "input": f"question {i} | with pipe",
+                    "expected": g,
+                    "metadata": {},
+                    "category": g,
+                }
+            )
+    rows.append(
+        {
+            "sample_id": "s9",
+            "repeat": 0,
+            "response_text": None,
+            "error_category": "rate_limited",
+            "input": "q",
+            "expected": "a",
+            "metadata": {},
+            "category": "a",
+        }
+    )
+    rows.append(
+        {
+            "sample_id": "s9",
+            "repeat": 1,
+            "response_text": None,
+            "error_category": "rate_limited",
+            "input": "q",
+            "expected": "a",
+            "metadata": {},
+            "category": "a",
+        }
+    )
     df = pd.DataFrame(rows)
-    return df, score_deterministic(df, checks, date="d", model_version="m", suite="s", eval_set="e"), gold, preds, confs
+    return (
+        df,
+        score_deterministic(df, checks, date="d", model_version="m", suite="s", eval_set="e"),
+        gold,
+        preds,
+        confs,
+    )
 
 
 def test_eval_set_metrics_classification_against_libraries():
@@ -112,7 +158,9 @@ def test_eval_set_metrics_classification_against_libraries():
     assert m["valid_json.pass_rate"]["value"] == pytest.approx(10 / 12)
     yp = [p or "<none>" for p in preds] * 2
     assert m["accuracy"]["value"] == pytest.approx(accuracy_score(gold * 2, yp))
-    assert m["macro_f1"]["value"] == pytest.approx(f1_score(gold * 2, yp, labels=["a", "b", "c"], average="macro"))
+    assert m["macro_f1"]["value"] == pytest.approx(
+        f1_score(gold * 2, yp, labels=["a", "b", "c"], average="macro")
+    )
     # ECE over the 10 predictions that carry a confidence (5 per repeat)
     c = [x for x in confs if x is not None] * 2
     ok = [True, False, True, True, True] * 2
@@ -128,32 +176,121 @@ def test_pass_at_k_with_mixed_repeats():
     outcomes = {"s0": [True, False, False], "s1": [False, False, False], "s2": [True, True, False]}
     for sid, outs in outcomes.items():
         for rep, ok in enumerate(outs):
-            rows.append({"date": "d", "model_version": "m", "suite": "s", "eval_set": "e", "sample_id": sid, "repeat": rep,
-                         "family": "deterministic", "metric": "regex", "value": float(ok), "passed": ok, "reason": "",
-                         "category": None, "infra_error": None, "evaluator_hash": "h"})
+            rows.append(
+                {
+                    "date": "d",
+                    "model_version": "m",
+                    "suite": "s",
+                    "eval_set": "e",
+                    "sample_id": sid,
+                    "repeat": rep,
+                    "family": "deterministic",
+                    "metric": "regex",
+                    "value": float(ok),
+                    "passed": ok,
+                    "reason": "",
+                    "category": None,
+                    "infra_error": None,
+                    "evaluator_hash": "h",
+                }
+            )
     m = M.eval_set_metrics(pd.DataFrame(rows, columns=SCORE_COLUMNS))
     assert m["pass_at_1"]["value"] == pytest.approx((1 / 3 + 0 + 2 / 3) / 3)
     assert m["pass_at_k"]["k"] == 3 and m["pass_at_k"]["value"] == pytest.approx(2 / 3)
 
 
 def test_similarity_nlupp_and_judge_rows():
-    base = {"date": "d", "model_version": "m", "suite": "s", "eval_set": "e", "reason": "", "category": None,
-            "evaluator_hash": "h", "infra_error": None}
+    base = {
+        "date": "d",
+        "model_version": "m",
+        "suite": "s",
+        "eval_set": "e",
+        "reason": "",
+        "category": None,
+        "evaluator_hash": "h",
+        "infra_error": None,
+    }
     rows = [
-        {**base, "sample_id": "a", "repeat": 0, "family": "similarity", "metric": "cosine", "value": 0.9, "passed": True},
-        {**base, "sample_id": "b", "repeat": 0, "family": "similarity", "metric": "cosine", "value": 0.5, "passed": False},
-        {**base, "sample_id": "c", "repeat": 0, "family": "similarity", "metric": "cosine", "value": 0.7, "passed": False},
-        {**base, "sample_id": "d", "repeat": 0, "family": "similarity", "metric": "cosine", "value": None, "passed": None,
-         "infra_error": "timeout"},
-        {**base, "sample_id": "a", "repeat": 0, "family": "deterministic", "metric": "json_fields_match.intents_f1", "value": 0.5, "passed": None},
-        {**base, "sample_id": "b", "repeat": 0, "family": "deterministic", "metric": "json_fields_match.intents_f1", "value": 1.0, "passed": None},
-        {**base, "sample_id": "a", "repeat": 0, "family": "judge", "metric": "helpfulness", "value": 4.0, "passed": True},
-        {**base, "sample_id": "b", "repeat": 0, "family": "judge", "metric": "helpfulness", "value": 2.0, "passed": False},
+        {
+            **base,
+            "sample_id": "a",
+            "repeat": 0,
+            "family": "similarity",
+            "metric": "cosine",
+            "value": 0.9,
+            "passed": True,
+        },
+        {
+            **base,
+            "sample_id": "b",
+            "repeat": 0,
+            "family": "similarity",
+            "metric": "cosine",
+            "value": 0.5,
+            "passed": False,
+        },
+        {
+            **base,
+            "sample_id": "c",
+            "repeat": 0,
+            "family": "similarity",
+            "metric": "cosine",
+            "value": 0.7,
+            "passed": False,
+        },
+        {
+            **base,
+            "sample_id": "d",
+            "repeat": 0,
+            "family": "similarity",
+            "metric": "cosine",
+            "value": None,
+            "passed": None,
+            "infra_error": "timeout",
+        },
+        {
+            **base,
+            "sample_id": "a",
+            "repeat": 0,
+            "family": "deterministic",
+            "metric": "json_fields_match.intents_f1",
+            "value": 0.5,
+            "passed": None,
+        },
+        {
+            **base,
+            "sample_id": "b",
+            "repeat": 0,
+            "family": "deterministic",
+            "metric": "json_fields_match.intents_f1",
+            "value": 1.0,
+            "passed": None,
+        },
+        {
+            **base,
+            "sample_id": "a",
+            "repeat": 0,
+            "family": "judge",
+            "metric": "helpfulness",
+            "value": 4.0,
+            "passed": True,
+        },
+        {
+            **base,
+            "sample_id": "b",
+            "repeat": 0,
+            "family": "judge",
+            "metric": "helpfulness",
+            "value": 2.0,
+            "passed": False,
+        },
     ]
     m = M.eval_set_metrics(pd.DataFrame(rows, columns=SCORE_COLUMNS))
     assert m["mean_cosine"]["value"] == pytest.approx(0.7) and m["mean_cosine"]["n"] == 3
     assert m["cosine_pass_rate"]["value"] == pytest.approx(1 / 3)
-    assert (m["cosine_pass_rate"]["ci_low"], m["cosine_pass_rate"]["ci_high"]) == pytest.approx(proportion_confint(1, 3, method="wilson"))
+    assert (m["cosine_pass_rate"]["ci_low"], m["cosine_pass_rate"]["ci_high"]) == pytest.approx(
+        proportion_confint(1, 3, method="wilson")
+    )
     assert m["intents_f1"]["value"] == pytest.approx(0.75)
     assert m["judge.helpfulness.mean"]["value"] == pytest.approx(3.0)
     assert m["infra_error_count"]["value"] == 1
@@ -166,7 +303,9 @@ def test_top_failures_markdown():
     lines = md.splitlines()
     assert lines[0] == "| sample_id | repeat | input | output | reason |"
     assert len(lines) == 2 + 3
-    assert lines[2].startswith("| s5 | 0 | question 5 \\| with pipe | garbage |")  # most failed checks first, pipes escaped
+    assert lines[2].startswith(
+        "| s5 | 0 | question 5 \\| with pipe | garbage |"
+    )  # most failed checks first, pipes escaped
     assert "valid_json: response not valid JSON" in lines[2]
     assert "s9" not in md  # infra errors are not failures
     assert M.top_failures(scores[scores["passed"] != False]) == "No failures."  # noqa: E712

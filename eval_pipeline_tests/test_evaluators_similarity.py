@@ -1,5 +1,6 @@
 """Semantic similarity with the real all-MiniLM-L6-v2 (loaded once per module): ordering of
 paraphrase vs unrelated pairs, cache hits on rerun, score rows, calibration, config validation."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +21,9 @@ from eval_pipeline.evaluators.similarity import SimilarityConfig, score_similari
 from eval_pipeline.evaluators.similarity_calibration import calibrate_similarity
 from eval_pipeline.project.schemas import SCORE_COLUMNS
 
-PARAPHRASE_SET = Path(__file__).resolve().parents[1] / "data" / "calibration" / "covid_question_similarity.jsonl"
+PARAPHRASE_SET = (
+    Path(__file__).resolve().parents[1] / "data" / "calibration" / "covid_question_similarity.jsonl"
+)
 LOCAL_COPY = Path(__file__).resolve().parents[1] / "data" / "golden" / "covid_question_similarity.jsonl"
 
 
@@ -45,11 +48,14 @@ def test_default_model_is_the_packaged_minilm():
 def test_paraphrase_scores_above_unrelated(model):
     s = scorer(model)
     cos = s.cosine(
-        ["How long does it take for my new card to arrive?", "How long does it take for my new card to arrive?"],
+        [
+            "How long does it take for my new card to arrive?",
+            "How long does it take for my new card to arrive?",
+        ],
         ["When will my new card be delivered?", "The weather in Paris is sunny today."],
     )
     assert cos.shape == (2,) and cos[0] > cos[1] + 0.3
-    assert -1.0 <= cos.min() and cos.max() <= 1.0001
+    assert cos.min() >= -1.0 and cos.max() <= 1.0001
     direct = model.encode(["When will my new card be delivered?"], normalize_embeddings=True)[0]
     assert np.allclose(s.embed(["When will my new card be delivered?"])[0], direct, atol=1e-5)
 
@@ -84,20 +90,64 @@ def test_cache_namespaced_by_model_id(model, tmp_path):
 
 
 def test_score_similarity_rows(model):
-    df = pd.DataFrame([
-        {"sample_id": "a", "repeat": 0, "response_text": "Wash your hands often with soap.", "error_category": None,
-         "input": "q", "expected": "Wash your hands frequently with soap and water.", "metadata": {}, "category": "faq"},
-        {"sample_id": "b", "repeat": 0, "response_text": "Our office is closed on Sundays.", "error_category": None,
-         "input": "q", "expected": "Wash your hands frequently with soap and water.", "metadata": {}, "category": "faq"},
-        {"sample_id": "c", "repeat": 0, "response_text": None, "error_category": "overloaded",
-         "input": "q", "expected": "x", "metadata": {}, "category": "faq"},
-        {"sample_id": "d", "repeat": 0, "response_text": None, "error_category": "refusal",
-         "input": "q", "expected": "x", "metadata": {}, "category": "faq"},
-        {"sample_id": "e", "repeat": 0, "response_text": "y", "error_category": None,
-         "input": "q", "expected": None, "metadata": {}, "category": "faq"},
-    ])
+    df = pd.DataFrame(
+        [
+            {
+                "sample_id": "a",
+                "repeat": 0,
+                "response_text": "Wash your hands often with soap.",
+                "error_category": None,
+                "input": "q",
+                "expected": "Wash your hands frequently with soap and water.",
+                "metadata": {},
+                "category": "faq",
+            },
+            {
+                "sample_id": "b",
+                "repeat": 0,
+                "response_text": "Our office is closed on Sundays.",
+                "error_category": None,
+                "input": "q",
+                "expected": "Wash your hands frequently with soap and water.",
+                "metadata": {},
+                "category": "faq",
+            },
+            {
+                "sample_id": "c",
+                "repeat": 0,
+                "response_text": None,
+                "error_category": "overloaded",
+                "input": "q",
+                "expected": "x",
+                "metadata": {},
+                "category": "faq",
+            },
+            {
+                "sample_id": "d",
+                "repeat": 0,
+                "response_text": None,
+                "error_category": "refusal",
+                "input": "q",
+                "expected": "x",
+                "metadata": {},
+                "category": "faq",
+            },
+            {
+                "sample_id": "e",
+                "repeat": 0,
+                "response_text": "y",
+                "error_category": None,
+                "input": "q",
+                "expected": None,
+                "metadata": {},
+                "category": "faq",
+            },
+        ]
+    )
     s = scorer(model)
-    out = score_similarity(df, s, SimilarityConfig(threshold=0.6), date="d", model_version="m", suite="s", eval_set="e")
+    out = score_similarity(
+        df, s, SimilarityConfig(threshold=0.6), date="d", model_version="m", suite="s", eval_set="e"
+    )
     assert list(out.columns) == SCORE_COLUMNS
     r = out.set_index("sample_id")
     assert r.loc["a", "passed"] == True and r.loc["a", "value"] > 0.6 and "cosine" in r.loc["a", "reason"]  # noqa: E712
@@ -124,11 +174,17 @@ def test_calibration_on_labelled_paraphrases(model):
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ({"threshold": 1.5}, "x.yaml: eval_sets[1].similarity.threshold: must be a number within [0, 1] (cosine), got 1.5"),
+        (
+            {"threshold": 1.5},
+            "x.yaml: eval_sets[1].similarity.threshold: must be a number within [0, 1] (cosine), got 1.5",
+        ),
         ({"threshold": -0.1}, "x.yaml: eval_sets[1].similarity.threshold: must be a number within [0, 1]"),
         ({"threshold": "high"}, "x.yaml: eval_sets[1].similarity.threshold: must be a number"),
         ({"treshold": 0.8}, "x.yaml: eval_sets[1].similarity.treshold: unknown key"),
-        ({"reference_field": "a..b"}, "x.yaml: eval_sets[1].similarity.reference_field: malformed field path"),
+        (
+            {"reference_field": "a..b"},
+            "x.yaml: eval_sets[1].similarity.reference_field: malformed field path",
+        ),
     ],
 )
 def test_similarity_config_errors(spec, message):

@@ -1,12 +1,17 @@
 """Suites and the model registry: bad configuration fails at load, naming file and key path."""
-import shutil
-import textwrap
+
 from pathlib import Path
 
 import pytest
 import yaml
 
-from eval_pipeline.project.config import FORBIDDEN_KEY_PARTS, ConfigError, load_project, load_registry, load_suite
+from eval_pipeline.project.config import (
+    FORBIDDEN_KEY_PARTS,
+    ConfigError,
+    load_project,
+    load_registry,
+    load_suite,
+)
 
 SUITE = {
     "name": "mini",
@@ -23,8 +28,20 @@ SUITE = {
 }
 MODELS = {
     "models": [
-        {"name": "bot-v1", "model": "claude-haiku-4-5", "prompts": {"classify": "prompts/p.yaml"}, "suites": ["mini"], "production": True},
-        {"name": "bot-v2", "model": "claude-haiku-4-5", "params": {"temperature": 0.5}, "prompts": {"classify": "prompts/p.yaml"}, "suites": ["mini"]},
+        {
+            "name": "bot-v1",
+            "model": "claude-haiku-4-5",
+            "prompts": {"classify": "prompts/p.yaml"},
+            "suites": ["mini"],
+            "production": True,
+        },
+        {
+            "name": "bot-v2",
+            "model": "claude-haiku-4-5",
+            "params": {"temperature": 0.5},
+            "prompts": {"classify": "prompts/p.yaml"},
+            "suites": ["mini"],
+        },
     ],
     "pricing": {"claude-haiku-4-5": {"input": 1.0, "output": 5.0}},
 }
@@ -89,7 +106,9 @@ def test_wrong_type_names_key_path(data):
 
 def test_missing_required_key(data):
     p = _suite(data, lambda s: s["eval_sets"][0].pop("task"))
-    assert "eval_sets[0].task: required key is missing" in _err(load_suite, p, data, validate_evaluators=False)
+    assert "eval_sets[0].task: required key is missing" in _err(
+        load_suite, p, data, validate_evaluators=False
+    )
 
 
 def test_missing_source_file(data):
@@ -108,7 +127,11 @@ def test_source_escaping_data_dir_is_rejected(data, src):
 
 @pytest.mark.parametrize(
     "threshold,needle",
-    [({"metric": "pass_rate", "min": 80}, "out of range"), ({"metric": "pass_rate"}, "at least one of"), ({"metric": "pass_rate", "min": 0.9, "max": 0.5}, "greater than max")],
+    [
+        ({"metric": "pass_rate", "min": 80}, "out of range"),
+        ({"metric": "pass_rate"}, "at least one of"),
+        ({"metric": "pass_rate", "min": 0.9, "max": 0.5}, "greater than max"),
+    ],
 )
 def test_bad_thresholds(data, threshold, needle):
     p = _suite(data, lambda s: s["eval_sets"][0].update(thresholds=[threshold]))
@@ -179,19 +202,34 @@ def test_config_is_split_into_small_modules_and_reexports_the_same_objects():
         assert "In:" in ast.get_docstring(ast.parse(text)), mod.__name__
     assert config.ConfigError is errors.ConfigError
     assert (config.Suite, config.EvalSet, config.Threshold, config.FieldMapping, config.load_suite) == (
-        suites.Suite, suites.EvalSet, suites.Threshold, suites.FieldMapping, suites.load_suite)
+        suites.Suite,
+        suites.EvalSet,
+        suites.Threshold,
+        suites.FieldMapping,
+        suites.load_suite,
+    )
     assert (config.ModelVersion, config.ModelRegistry, config.load_registry, config.FORBIDDEN_KEY_PARTS) == (
-        registry.ModelVersion, registry.ModelRegistry, registry.load_registry, registry.FORBIDDEN_KEY_PARTS)
+        registry.ModelVersion,
+        registry.ModelRegistry,
+        registry.load_registry,
+        registry.FORBIDDEN_KEY_PARTS,
+    )
 
 
 def test_top_level_must_be_a_mapping_in_suites_and_registry(data):
     """The shared read-and-validate step (errors.load_mapping) keeps each file's own message."""
     p = data / "suites" / "mini.yaml"
     p.write_text("- just\n- a list\n")
-    assert _err(load_suite, p, data) == f"{p.resolve()}: expected a mapping with 'name' and 'eval_sets' at the top level"
+    assert (
+        _err(load_suite, p, data)
+        == f"{p.resolve()}: expected a mapping with 'name' and 'eval_sets' at the top level"
+    )
     m = data / "models.yaml"
     m.write_text("3\n")
-    assert _err(load_registry, m, data) == f"{m.resolve()}: expected a mapping with a 'models' list at the top level"
+    assert (
+        _err(load_registry, m, data)
+        == f"{m.resolve()}: expected a mapping with a 'models' list at the top level"
+    )
 
 
 def test_evaluator_sections_fail_as_config_errors_of_the_suite_file(data):

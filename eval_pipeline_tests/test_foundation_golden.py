@@ -1,16 +1,31 @@
 """Golden-set ingestion: every bad-input case names file, line and field."""
+
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from eval_pipeline.ingestion.golden import (
+    GoldenSetError,
+    decode_golden,
+    golden_frame,
+    read_golden_set,
+    sample_records,
+)
 from eval_pipeline.project.config import FieldMapping
-from eval_pipeline.ingestion.golden import GoldenSetError, decode_golden, golden_frame, read_golden_set, sample_records
 
 
 def _rows(n: int) -> list[dict]:
-    return [{"id": f"s{i:03d}", "input": f"message {i}", "expected": "label_a" if i % 2 else "label_b", "metadata": {"category": "c"}} for i in range(1, n + 1)]
+    return [
+        {
+            "id": f"s{i:03d}",
+            "input": f"message {i}",
+            "expected": "label_a" if i % 2 else "label_b",
+            "metadata": {"category": "c"},
+        }
+        for i in range(1, n + 1)
+    ]
 
 
 def _write_jsonl(path: Path, rows: list, raw_lines: dict[int, bytes] | None = None) -> Path:
@@ -87,7 +102,11 @@ def test_empty_file(tmp_path):
 
 
 def test_invalid_utf8_names_line(tmp_path):
-    p = _write_jsonl(tmp_path / "latin1.jsonl", _rows(4), {3: '{"id": "x", "input": "caf\xe9", "expected": "a"}'.encode("latin-1")})
+    p = _write_jsonl(
+        tmp_path / "latin1.jsonl",
+        _rows(4),
+        {3: '{"id": "x", "input": "caf\xe9", "expected": "a"}'.encode("latin-1")},
+    )
     with pytest.raises(GoldenSetError) as ei:
         read_golden_set(p)
     (pr,) = ei.value.problems
@@ -143,7 +162,9 @@ def test_all_problems_reported_in_one_run(tmp_path):
 def test_csv_and_parquet_sources(tmp_path):
     rows = _rows(5)
     csv_path = tmp_path / "g.csv"
-    pd.DataFrame([{"id": r["id"], "input": r["input"], "expected": r["expected"]} for r in rows]).to_csv(csv_path, index=False)
+    pd.DataFrame([{"id": r["id"], "input": r["input"], "expected": r["expected"]} for r in rows]).to_csv(
+        csv_path, index=False
+    )
     recs = read_golden_set(csv_path, fmt="csv")
     assert [r.id for r in recs] == [r["id"] for r in rows]
     bad = tmp_path / "bad.csv"
@@ -159,7 +180,9 @@ def test_csv_and_parquet_sources(tmp_path):
     assert [(pr.line, pr.field) for pr in ei.value.problems][0] == (3, None)
     assert "more cells than header columns" in ei.value.problems[0].message
     pq = tmp_path / "g.parquet"
-    pd.DataFrame([{"id": r["id"], "input": r["input"], "expected": r["expected"]} for r in rows]).to_parquet(pq)
+    pd.DataFrame([{"id": r["id"], "input": r["input"], "expected": r["expected"]} for r in rows]).to_parquet(
+        pq
+    )
     assert len(read_golden_set(pq, fmt="parquet")) == 5
 
 

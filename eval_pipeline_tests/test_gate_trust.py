@@ -1,6 +1,9 @@
 """Trustworthy release gate (issue 10 part 2): direction, family-wise error, small/tied samples,
 one test per piece of evidence, clustered intervals, failed verdicts, and the gate function."""
+
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,22 +12,30 @@ from scipy import stats
 
 from eval_pipeline.evaluators import judge
 from eval_pipeline.evaluators import metrics as M
-from eval_pipeline_tests import simulate as sim
 from eval_pipeline.history.paired_tests import paired_location_test
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import metric_direction
 from eval_pipeline.history.stats import regression_report, report_dict
 from eval_pipeline.scoring.release import regression_gate, release_decision
+from eval_pipeline_tests import simulate as sim
 
 
 def _frame(values, passed, metric, family="judge", n_rep=1, cats=None):
     n = len(values) // n_rep
-    return pd.DataFrame({
-        "suite": "s", "eval_set": "e", "sample_id": np.repeat([f"x{i}" for i in range(n)], n_rep),
-        "repeat": np.tile(np.arange(n_rep), n), "family": family, "metric": metric,
-        "value": np.asarray(values, float), "passed": pd.array(passed, dtype="boolean"),
-        "category": cats if cats is not None else "c", "infra_error": None,
-    })
+    return pd.DataFrame(
+        {
+            "suite": "s",
+            "eval_set": "e",
+            "sample_id": np.repeat([f"x{i}" for i in range(n)], n_rep),
+            "repeat": np.tile(np.arange(n_rep), n),
+            "family": family,
+            "metric": metric,
+            "value": np.asarray(values, float),
+            "passed": pd.array(passed, dtype="boolean"),
+            "category": cats if cats is not None else "c",
+            "infra_error": None,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- direction
@@ -33,8 +44,12 @@ def test_lower_spread_and_fewer_refusals_are_never_a_regression():
     n = 300
     spread_b = rng.integers(1, 3, n).astype(float)  # baseline judge inconsistent: spread 1-2
     refusal_b = rng.integers(1, 3, n).astype(float)
-    c = pd.concat([_frame(np.zeros(n), [None] * n, "accuracy_spread"), _frame(np.zeros(n), [None] * n, "judge_refusal")])
-    b = pd.concat([_frame(spread_b, [None] * n, "accuracy_spread"), _frame(refusal_b, [None] * n, "judge_refusal")])
+    c = pd.concat(
+        [_frame(np.zeros(n), [None] * n, "accuracy_spread"), _frame(np.zeros(n), [None] * n, "judge_refusal")]
+    )
+    b = pd.concat(
+        [_frame(spread_b, [None] * n, "accuracy_spread"), _frame(refusal_b, [None] * n, "judge_refusal")]
+    )
     rep = regression_report(c, b)
     rows = rep.rows.set_index("metric")
     assert (rows["direction"] == "lower").all()
@@ -56,13 +71,17 @@ def _segment_a_drop():
     base = np.ones(n, bool)
     cand = base.copy()
     cand[cats == "a"] = np.r_[np.zeros(60, bool), np.ones(140, bool)]
-    return (_frame(cand.astype(float), cand, "m", "deterministic", cats=cats),
-            _frame(base.astype(float), base, "m", "deterministic", cats=cats))
+    return (
+        _frame(cand.astype(float), cand, "m", "deterministic", cats=cats),
+        _frame(base.astype(float), base, "m", "deterministic", cats=cats),
+    )
 
 
 def test_segment_only_regression_does_not_block_unless_the_suite_opts_in():
     c, b = _segment_a_drop()
-    rep = regression_report(c, b, RegressionConfig(min_effect=0.07))  # overall -6 points < 7: no gated regression
+    rep = regression_report(
+        c, b, RegressionConfig(min_effect=0.07)
+    )  # overall -6 points < 7: no gated regression
     seg = rep.rows[rep.rows["segment"] == "a"].iloc[0]
     assert seg["verdict"] == "regression" and not seg["gating"]
     assert not rep.has_regression and regression_gate(report_dict(rep))["passed"]  # today: blocks
@@ -74,7 +93,9 @@ def test_segment_only_regression_does_not_block_unless_the_suite_opts_in():
 # --------------------------------------------------------------------------- small / tied samples
 def test_five_samples_dropping_from_3_of_3_to_2_of_3_get_the_exact_p_value():
     d = np.r_[np.full(5, -1 / 3), np.zeros(10)]
-    assert stats.wilcoxon(d, zero_method="wilcox").pvalue == pytest.approx(0.0253, abs=1e-3)  # the old approximation
+    assert stats.wilcoxon(d, zero_method="wilcox").pvalue == pytest.approx(
+        0.0253, abs=1e-3
+    )  # the old approximation
     assert paired_location_test(d) == pytest.approx(0.0625)  # 2 / 2^5: exact sign-flip
     base = np.ones((15, 3), bool)
     cand = base.copy()
@@ -110,8 +131,11 @@ def test_nominal_5_percent_size_is_not_exceeded_with_few_tied_samples():
 def test_binary_check_with_repeats_is_tested_once():
     rng = np.random.default_rng(4)
     p = sim.sample_pass_probabilities(200, rng=rng)
-    rep = regression_report(sim.score_frame(sim.draw_outcomes(p, 3, rng)), sim.score_frame(sim.draw_outcomes(p, 3, rng)),
-                            RegressionConfig(segments=False))
+    rep = regression_report(
+        sim.score_frame(sim.draw_outcomes(p, 3, rng)),
+        sim.score_frame(sim.draw_outcomes(p, 3, rng)),
+        RegressionConfig(segments=False),
+    )
     assert rep.rows["measure"].tolist() == ["pass_rate"]  # today also a duplicate mean_value row
 
 
@@ -141,19 +165,44 @@ def _verdicts(statuses, score=4):
     for i, sts in enumerate(statuses):
         for r, s in enumerate(sts):
             ok = s == judge.STATUS_OK
-            rows.append({"row": i, "sample_id": f"x{i}", "repeat": 0, "judge_repeat": r, "status": s,
-                         "scores": {"accuracy": score} if ok else None, "reasoning": "r" if ok else None,
-                         "attempts": 1, "cost_usd": 0.0, "cached": False, "message": None if ok else s})
+            rows.append(
+                {
+                    "row": i,
+                    "sample_id": f"x{i}",
+                    "repeat": 0,
+                    "judge_repeat": r,
+                    "status": s,
+                    "scores": {"accuracy": score} if ok else None,
+                    "reasoning": "r" if ok else None,
+                    "attempts": 1,
+                    "cost_usd": 0.0,
+                    "cached": False,
+                    "message": None if ok else s,
+                }
+            )
     return pd.DataFrame(rows, columns=judge.VERDICT_COLUMNS)
 
 
 def test_sample_whose_every_judge_repeat_failed_counts_as_a_failure():
-    cfg = judge.validate_judge_config({"model": "j", "repeats": 3, "dimensions": [
-        {"name": "accuracy", "scale": [1, 5], "threshold": 3.5}]})
-    ok, bad = [judge.STATUS_OK] * 3, [judge.STATUS_UNPARSEABLE, judge.STATUS_REFUSAL, judge.STATUS_UNPARSEABLE]
-    samples = pd.DataFrame({"sample_id": ["x0", "x1", "x2", "x3"], "repeat": 0, "category": "c",
-                            "response_text": "a", "error_category": None})
-    rows = judge.aggregate_pointwise(samples, _verdicts([ok, ok, ok, bad]), cfg, keys={"eval_set": "e", "suite": "s"})
+    cfg = judge.validate_judge_config(
+        {"model": "j", "repeats": 3, "dimensions": [{"name": "accuracy", "scale": [1, 5], "threshold": 3.5}]}
+    )
+    ok, bad = (
+        [judge.STATUS_OK] * 3,
+        [judge.STATUS_UNPARSEABLE, judge.STATUS_REFUSAL, judge.STATUS_UNPARSEABLE],
+    )
+    samples = pd.DataFrame(
+        {
+            "sample_id": ["x0", "x1", "x2", "x3"],
+            "repeat": 0,
+            "category": "c",
+            "response_text": "a",
+            "error_category": None,
+        }
+    )
+    rows = judge.aggregate_pointwise(
+        samples, _verdicts([ok, ok, ok, bad]), cfg, keys={"eval_set": "e", "suite": "s"}
+    )
     s = judge.summarize_pointwise(rows, cfg)
     assert s["all_pass_rate"] == pytest.approx(3 / 4) and s["n_samples"] == 4  # today 1.0 over 3
     assert s["dimensions"]["accuracy"]["pass_rate"] == pytest.approx(3 / 4)
@@ -166,7 +215,9 @@ def test_release_decision_combines_quality_gate_and_gated_regressions():
     rng = np.random.default_rng(11)
     p = sim.sample_pass_probabilities(800, rng=rng)
     base = sim.score_frame(sim.draw_outcomes(p, 1, rng))
-    bad = report_dict(regression_report(sim.score_frame(sim.draw_outcomes(sim.shift_probabilities(p, -0.1), 1, rng)), base))
+    bad = report_dict(
+        regression_report(sim.score_frame(sim.draw_outcomes(sim.shift_probabilities(p, -0.1), 1, rng)), base)
+    )
     good = report_dict(regression_report(sim.score_frame(sim.draw_outcomes(p, 1, rng)), base))
     thr = {"suite": "s", "eval_set": "e", "metric": "pass_rate", "passed": True, "enforced_blocking": True}
     art_ok = {"eval_sets": [{"thresholds": [thr]}]}
@@ -183,8 +234,10 @@ def _mcnemar_runs(n_worse: int, n_better: int, n_same: int = 200, metric: str = 
     """Paired single-repeat pass/fail runs with the given discordant counts (the rest pass on both sides)."""
     base = np.r_[np.ones(n_worse, bool), np.zeros(n_better, bool), np.ones(n_same, bool)]
     cand = np.r_[np.zeros(n_worse, bool), np.ones(n_better, bool), np.ones(n_same, bool)]
-    return (_frame(cand.astype(float), cand, metric, "deterministic"),
-            _frame(base.astype(float), base, metric, "deterministic"))
+    return (
+        _frame(cand.astype(float), cand, metric, "deterministic"),
+        _frame(base.astype(float), base, metric, "deterministic"),
+    )
 
 
 def test_gated_p_value_is_the_one_sided_exact_mcnemar():
@@ -213,15 +266,22 @@ def test_discrete_holm_spends_the_slack_of_discrete_tests_that_holm_wastes():
     cb, bb = _mcnemar_runs(2, 1, n_same=97, metric="b")
     cfg = RegressionConfig(min_effect=0.02)
     rows = regression_report(pd.concat([ca, cb]), pd.concat([ba, bb]), cfg).rows.set_index("metric")
-    assert rows.loc["a", "p_worse"] == pytest.approx(1 / 32) and rows.loc["b", "p_worse"] == pytest.approx(0.5)
+    assert rows.loc["a", "p_worse"] == pytest.approx(1 / 32) and rows.loc["b", "p_worse"] == pytest.approx(
+        0.5
+    )
     assert rows.loc["a", "p_gate"] == pytest.approx(1 / 32) and rows.loc["a", "verdict"] == "regression"
     assert rows.loc["b", "p_gate"] == pytest.approx(0.5) and rows.loc["b", "verdict"] == "no_change"
-    holm = regression_report(pd.concat([ca, cb]), pd.concat([ba, bb]), RegressionConfig(min_effect=0.02, gate_procedure="holm"))
-    assert holm.rows.set_index("metric").loc["a", "p_gate"] == pytest.approx(2 / 32) and not holm.has_regression
+    holm = regression_report(
+        pd.concat([ca, cb]), pd.concat([ba, bb]), RegressionConfig(min_effect=0.02, gate_procedure="holm")
+    )
+    assert (
+        holm.rows.set_index("metric").loc["a", "p_gate"] == pytest.approx(2 / 32) and not holm.has_regression
+    )
     # the procedure itself: supports from scipy's binomial, Holm when every test is continuous (statsmodels)
     np.testing.assert_allclose(binomial_support(3), [1 / 8, 1 / 2, 7 / 8, 1.0])
     np.testing.assert_allclose(binomial_support(4, "two-sided"), [2 / 16, 10 / 16, 1.0])
     from statsmodels.stats.multitest import multipletests
+
     p = np.array([0.01, 0.04, 0.03, 0.2, 0.02])
     np.testing.assert_allclose(discrete_holm(p, [None] * 5), multipletests(p, method="holm")[1])
     np.testing.assert_allclose(adjust(p, "discrete_holm"), multipletests(p, method="holm")[1])
@@ -242,9 +302,15 @@ def test_a_candidate_that_improves_a_lot_never_produces_a_gated_regression():
     # continuous scores, both directions: a judge score that rises / a spread that falls is never gated as worse
     n = 300
     vb = rng.uniform(1, 4, n)
-    up = pd.concat([_frame(vb + 1.0 + rng.normal(0, 0.2, n), [None] * n, "helpfulness"),
-                    _frame(np.zeros(n), [None] * n, "helpfulness_spread")])
-    down = pd.concat([_frame(vb, [None] * n, "helpfulness"), _frame(np.full(n, 2.0), [None] * n, "helpfulness_spread")])
+    up = pd.concat(
+        [
+            _frame(vb + 1.0 + rng.normal(0, 0.2, n), [None] * n, "helpfulness"),
+            _frame(np.zeros(n), [None] * n, "helpfulness_spread"),
+        ]
+    )
+    down = pd.concat(
+        [_frame(vb, [None] * n, "helpfulness"), _frame(np.full(n, 2.0), [None] * n, "helpfulness_spread")]
+    )
     rep2 = regression_report(up, down)
     assert set(rep2.rows["verdict"]) == {"improvement"} and (rep2.rows["p_worse"] > 0.99).all()
     assert not rep2.has_regression
@@ -255,13 +321,21 @@ def test_a_candidate_that_improves_a_lot_never_produces_a_gated_regression():
 def test_one_sided_wilcoxon_matches_scipy_and_sign_flip_in_the_metric_direction():
     rng = np.random.default_rng(5)
     d = rng.normal(-0.2, 1.0, 80)
-    assert paired_location_test(d, alternative="less") == pytest.approx(stats.wilcoxon(d, alternative="less").pvalue)
-    assert paired_location_test(d, alternative="greater") == pytest.approx(stats.wilcoxon(d, alternative="greater").pvalue)
-    small = np.r_[-2.0, -1, -1, -3, -0.5, 1, 2, np.zeros(5)]  # exact: P(T+ <= observed T+) over 2^7 sign flips
+    assert paired_location_test(d, alternative="less") == pytest.approx(
+        stats.wilcoxon(d, alternative="less").pvalue
+    )
+    assert paired_location_test(d, alternative="greater") == pytest.approx(
+        stats.wilcoxon(d, alternative="greater").pvalue
+    )
+    small = np.r_[
+        -2.0, -1, -1, -3, -0.5, 1, 2, np.zeros(5)
+    ]  # exact: P(T+ <= observed T+) over 2^7 sign flips
     nz = small[small != 0]
     ranks = stats.rankdata(np.abs(nz))
     observed = ranks[nz > 0].sum()
-    exact_less = np.mean([sum(r for r, s in zip(ranks, bits) if s) <= observed for bits in np.ndindex(*(2,) * 7)])
+    exact_less = np.mean(
+        [sum(r for r, s in zip(ranks, bits) if s) <= observed for bits in np.ndindex(*(2,) * 7)]
+    )
     assert paired_location_test(small, alternative="less") == pytest.approx(exact_less)
     assert paired_location_test(small, alternative="less") < paired_location_test(small) / 2 + 1e-12
     assert paired_location_test(np.r_[-1.0, 0, 0], alternative="less") == 0.5
@@ -285,12 +359,16 @@ def test_one_sided_gate_keeps_the_whole_gate_false_block_rate_within_alpha():
             worse, better, pw = mcnemar_exact(b, c, alternative="worse")
             p.append(pw)
             sup.append(binomial_support(worse + better))
-        return bool((adjust(p, "discrete_holm", supports=sup) < 0.05).any()), bool((adjust(p, "holm") < 0.05).any())
+        return bool((adjust(p, "discrete_holm", supports=sup) < 0.05).any()), bool(
+            (adjust(p, "holm") < 0.05).any()
+        )
 
     sims = 800
     aa = [gate(0.0) for _ in range(sims)]
     blocked = sum(d for d, _ in aa)
-    assert blocked / sims <= 0.05 and stats.binomtest(blocked, sims, 0.05, alternative="greater").pvalue > 0.05
+    assert (
+        blocked / sims <= 0.05 and stats.binomtest(blocked, sims, 0.05, alternative="greater").pvalue > 0.05
+    )
     assert blocked > 0  # not vacuous: the gate does fire on noise sometimes, just not more than alpha
     assert blocked >= sum(h for _, h in aa)  # discrete Holm rejects whenever Holm does
     drop = [gate(-0.05) for _ in range(200)]
@@ -313,14 +391,18 @@ def test_pooled_baseline_nights_keep_the_false_block_rate_and_raise_power():
             probs = sim.sample_pass_probabilities(n, 0.8, 0.5, rng)
             nights = sim.draw_outcomes(probs, 7, rng)  # samples x nights of the baseline version
             c = sim.draw_outcomes(sim.shift_probabilities(probs, shift) if k == 0 else probs, 1, rng)[:, 0]
-            _, _, p, sup = stratified_exact(c.astype(int), ones, nights.sum(axis=1), 7 * ones, alternative="worse")
+            _, _, p, sup = stratified_exact(
+                c.astype(int), ones, nights.sum(axis=1), 7 * ones, alternative="worse"
+            )
             pooled[0].append(p)
             pooled[1].append(sup)
             worse, better, p1 = mcnemar_exact(nights[:, 0], c, alternative="worse")
             one[0].append(p1)
             one[1].append(binomial_support(worse + better))
-        return (bool((adjust(pooled[0], "discrete_holm", supports=pooled[1]) < 0.05).any()),
-                bool((adjust(one[0], "discrete_holm", supports=one[1]) < 0.05).any()))
+        return (
+            bool((adjust(pooled[0], "discrete_holm", supports=pooled[1]) < 0.05).any()),
+            bool((adjust(one[0], "discrete_holm", supports=one[1]) < 0.05).any()),
+        )
 
     aa = [gate(0.0)[0] for _ in range(600)]
     assert sum(aa) / 600 <= 0.05 and stats.binomtest(sum(aa), 600, 0.05, alternative="greater").pvalue > 0.05
@@ -334,31 +416,52 @@ def test_pooled_nights_only_add_the_baseline_runs_samples_and_evaluators():
     names the nights it pooled and mean-value rows stay on the baseline night."""
     c, b = _mcnemar_runs(12, 2)  # 214 samples
     night = b.copy()
-    extra = night.head(30).assign(sample_id=[f"extra{i}" for i in range(30)])  # samples the baseline run does not have
+    extra = night.head(30).assign(
+        sample_id=[f"extra{i}" for i in range(30)]
+    )  # samples the baseline run does not have
     night = pd.concat([night, extra], ignore_index=True)
     other_eval = b.assign(evaluator_hash="changed-check")  # the same check, re-defined: other evidence
     for frame in (c, b, night):
         frame["evaluator_hash"] = "v1"
     from eval_pipeline.history.stats import RunRef
-    rep = regression_report(c, b, baseline_pool=[night, other_eval], pool_runs=[RunRef("2024-01-01", "prod"),
-                                                                               RunRef("2023-12-31", "prod")])
+
+    rep = regression_report(
+        c,
+        b,
+        baseline_pool=[night, other_eval],
+        pool_runs=[RunRef("2024-01-01", "prod"), RunRef("2023-12-31", "prod")],
+    )
     row = rep.rows.iloc[0]
     assert rep.baseline_pool == ["prod@2024-01-01"] and "prod@2024-01-01" in rep.message
     assert (row["test"], row["repeats"], row["n_pairs"]) == ("stratified_exact", 2, 214)
-    vals = pd.concat([_frame(np.linspace(1, 5, 60), [None] * 60, "helpfulness"), _frame(np.ones(60), [None] * 60, "x")])
+    vals = pd.concat(
+        [_frame(np.linspace(1, 5, 60), [None] * 60, "helpfulness"), _frame(np.ones(60), [None] * 60, "x")]
+    )
     rep2 = regression_report(vals, vals, baseline_pool=[vals.assign(value=vals["value"] - 1.0)])
-    assert rep2.rows.set_index("metric").loc["helpfulness", "baseline"] == pytest.approx(3.0)  # the baseline night only
+    assert rep2.rows.set_index("metric").loc["helpfulness", "baseline"] == pytest.approx(
+        3.0
+    )  # the baseline night only
 
 
 # --------------------------------------------------------------------------- suite YAML `regression:`
-def _suite_yaml(tmp_path, regression: dict | None) -> "Path":
+def _suite_yaml(tmp_path, regression: dict | None) -> Path:
     import yaml
 
     (tmp_path / "suites").mkdir(exist_ok=True)
     (tmp_path / "golden").mkdir(exist_ok=True)
     (tmp_path / "golden" / "g.jsonl").write_text('{"id": "1", "input": "hi", "expected": "x"}\n')
-    suite = {"name": "s", "eval_sets": [{"name": "e", "family": "deterministic", "task": "t", "source": "golden/g.jsonl",
-                                         "checks": [{"type": "exact_match", "name": "m"}]}]}  # the rows' metric
+    suite = {
+        "name": "s",
+        "eval_sets": [
+            {
+                "name": "e",
+                "family": "deterministic",
+                "task": "t",
+                "source": "golden/g.jsonl",
+                "checks": [{"type": "exact_match", "name": "m"}],
+            }
+        ],
+    }  # the rows' metric
     if regression is not None:
         suite["regression"] = regression
     p = tmp_path / "suites" / "s.yaml"
@@ -370,7 +473,11 @@ def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tm
     from eval_pipeline.project.config import load_suite
 
     c, b = _segment_a_drop()
-    opted = load_suite(_suite_yaml(tmp_path, {"gate_segments": True, "min_effect": 0.07}), tmp_path, validate_evaluators=False)
+    opted = load_suite(
+        _suite_yaml(tmp_path, {"gate_segments": True, "min_effect": 0.07}),
+        tmp_path,
+        validate_evaluators=False,
+    )
     cfg = opted.regression_config()
     assert cfg.gate_segments and cfg.min_effect == 0.07 and cfg.alpha == 0.05
     rep = regression_report(c, b, {"s": cfg})  # the mapping the regression_report asset passes
@@ -379,18 +486,23 @@ def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tm
     assert not regression_gate(report_dict(rep))["passed"]
     assert report_dict(rep)["suite_configs"]["s"]["gate_segments"] is True
     plain = load_suite(_suite_yaml(tmp_path, {"min_effect": 0.07}), tmp_path, validate_evaluators=False)
-    assert not regression_report(c, b, {"s": plain.regression_config()}).has_regression  # segments: drill-down only
+    assert not regression_report(
+        c, b, {"s": plain.regression_config()}
+    ).has_regression  # segments: drill-down only
     default = load_suite(_suite_yaml(tmp_path, None), tmp_path, validate_evaluators=False)
     # no regression section: default options; the gated family is the suite's primary row (its one check = the composite)
     assert default.regression_config() == RegressionConfig(blocking_metrics={"e": ["m:pass_rate"]})
 
 
-@pytest.mark.parametrize("section, key, needle", [
-    ({"gate_segmnts": True}, "regression.gate_segmnts", "unknown key"),
-    ({"alpha": 1.5}, "regression.alpha", "must be in (0, 1)"),
-    ({"gate_procedure": "fdr"}, "regression.gate_procedure", "use one of"),
-    ({"gate_segments": "yes"}, "regression.gate_segments", "is not a bool"),
-])
+@pytest.mark.parametrize(
+    "section, key, needle",
+    [
+        ({"gate_segmnts": True}, "regression.gate_segmnts", "unknown key"),
+        ({"alpha": 1.5}, "regression.alpha", "must be in (0, 1)"),
+        ({"gate_procedure": "fdr"}, "regression.gate_procedure", "use one of"),
+        ({"gate_segments": "yes"}, "regression.gate_segments", "is not a bool"),
+    ],
+)
 def test_bad_regression_section_fails_at_load_naming_file_and_key(tmp_path, section, key, needle):
     from eval_pipeline.project.config import ConfigError, load_suite
 

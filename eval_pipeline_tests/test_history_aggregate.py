@@ -1,4 +1,5 @@
 """DuckDB history aggregation on a small local Parquet tree (tmp_path)."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,13 @@ import pytest
 
 from eval_pipeline.history import sql as q
 from eval_pipeline.history.aggregate import refresh_history, refresh_warehouse_history
-from eval_pipeline.history.runs import list_scored_runs, load_run_scores, load_runs, open_history, query_history
+from eval_pipeline.history.runs import (
+    list_scored_runs,
+    load_run_scores,
+    load_runs,
+    open_history,
+    query_history,
+)
 from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.history.stats import RunRef, regression_report, select_baseline
 from eval_pipeline.project.schemas import SCORE_COLUMNS
@@ -29,15 +36,28 @@ def _write(root: Path, rel: str, df: pd.DataFrame) -> None:
     df.to_parquet(p / "data.parquet", index=False)
 
 
-def _scores(date: str, mv: str, family: str, passed: list, cats: list, values=None, infra=None) -> pd.DataFrame:
+def _scores(
+    date: str, mv: str, family: str, passed: list, cats: list, values=None, infra=None
+) -> pd.DataFrame:
     n = len(passed)
-    return pd.DataFrame({
-        "date": date, "model_version": mv, "suite": "qa", "eval_set": "golden",
-        "sample_id": [f"s{i}" for i in range(n)], "repeat": 0, "family": family, "metric": f"{family}_m",
-        "value": values if values is not None else [None if p is None else float(p) for p in passed],
-        "passed": pd.array(passed, dtype="boolean"), "reason": ["bad" if p is False else "ok" for p in passed],
-        "category": cats, "infra_error": infra if infra is not None else [None] * n, "evaluator_hash": "h",
-    })[SCORE_COLUMNS]
+    return pd.DataFrame(
+        {
+            "date": date,
+            "model_version": mv,
+            "suite": "qa",
+            "eval_set": "golden",
+            "sample_id": [f"s{i}" for i in range(n)],
+            "repeat": 0,
+            "family": family,
+            "metric": f"{family}_m",
+            "value": values if values is not None else [None if p is None else float(p) for p in passed],
+            "passed": pd.array(passed, dtype="boolean"),
+            "reason": ["bad" if p is False else "ok" for p in passed],
+            "category": cats,
+            "infra_error": infra if infra is not None else [None] * n,
+            "evaluator_hash": "h",
+        }
+    )[SCORE_COLUMNS]
 
 
 @pytest.fixture
@@ -46,20 +66,43 @@ def tree(tmp_path: Path) -> Path:
     root = tmp_path / "wh"
     for date in DATES:
         for mv in MVS:
-            passed = [True, True, False, None, True, False] if mv == "prod" else [True, False, False, None, False, False]
+            passed = (
+                [True, True, False, None, True, False]
+                if mv == "prod"
+                else [True, False, False, None, False, False]
+            )
             cats = ["a", "a", "a", "b", "b", "b"]
             infra = [None, None, None, "timeout", None, None]
-            _write(root, f"scores/family=deterministic/date={date}/model_version={mv}",
-                   _scores(date, mv, "deterministic", passed, cats, infra=infra))
-            _write(root, f"scores/family=judge/date={date}/model_version={mv}",
-                   _scores(date, mv, "judge", [True, True, False], ["a", "a", "b"], values=[4.0, 5.0, 2.0]))
-            _write(root, f"responses/date={date}/model_version={mv}", pd.DataFrame({
-                "date": date, "model_version": mv, "suite": "qa", "eval_set": "golden",
-                "sample_id": [f"s{i}" for i in range(6)], "repeat": 0,
-                "latency_s": [1.0, 2.0, 3.0, 30.0, 4.0, 5.0], "ttft_s": 0.2,
-                "cost_usd": [0.01, 0.01, 0.01, 0.0, 0.02, 0.02], "input_tokens": 10, "output_tokens": 20,
-                "error_category": [None, None, None, "timeout", "refusal", None],
-            }))
+            _write(
+                root,
+                f"scores/family=deterministic/date={date}/model_version={mv}",
+                _scores(date, mv, "deterministic", passed, cats, infra=infra),
+            )
+            _write(
+                root,
+                f"scores/family=judge/date={date}/model_version={mv}",
+                _scores(date, mv, "judge", [True, True, False], ["a", "a", "b"], values=[4.0, 5.0, 2.0]),
+            )
+            _write(
+                root,
+                f"responses/date={date}/model_version={mv}",
+                pd.DataFrame(
+                    {
+                        "date": date,
+                        "model_version": mv,
+                        "suite": "qa",
+                        "eval_set": "golden",
+                        "sample_id": [f"s{i}" for i in range(6)],
+                        "repeat": 0,
+                        "latency_s": [1.0, 2.0, 3.0, 30.0, 4.0, 5.0],
+                        "ttft_s": 0.2,
+                        "cost_usd": [0.01, 0.01, 0.01, 0.0, 0.02, 0.02],
+                        "input_tokens": 10,
+                        "output_tokens": 20,
+                        "error_category": [None, None, None, "timeout", "refusal", None],
+                    }
+                ),
+            )
             run = root / f"runs/date={date}/model_version={mv}"
             run.mkdir(parents=True)
             (run / "run.json").write_text(json.dumps({"passed": mv == "prod", "n": 6}))
@@ -68,8 +111,12 @@ def tree(tmp_path: Path) -> Path:
 
 def _refresh(root: Path):
     con = duckdb.connect()
-    return refresh_history(con, HistorySources.for_root(root), db_path=root / "history" / "history.duckdb",
-                           parquet_dir=str(root / "history"))
+    return refresh_history(
+        con,
+        HistorySources.for_root(root),
+        db_path=root / "history" / "history.duckdb",
+        parquet_dir=str(root / "history"),
+    )
 
 
 def test_empty_history_works_and_says_no_baseline(tmp_path: Path):
@@ -82,15 +129,18 @@ def test_empty_history_works_and_says_no_baseline(tmp_path: Path):
     runs = list_scored_runs(con)
     baseline, why = select_baseline(runs, RunRef("2024-03-01", "v1"))
     assert baseline is None
-    cand = load_run_scores(duckdb.connect(), HistorySources.for_root(tmp_path / "empty").scores_glob,
-                           "2024-03-01", "v1")
+    cand = load_run_scores(
+        duckdb.connect(), HistorySources.for_root(tmp_path / "empty").scores_glob, "2024-03-01", "v1"
+    )
     assert regression_report(cand, None).status == "no_baseline"
 
 
 def test_aggregate_counts(tree: Path):
     res = _refresh(tree)
     h = pd.read_parquet(res.parquet_paths["score_history"])
-    det = h[(h["family"] == "deterministic") & (h["date"] == DATES[0])].set_index(["model_version", "segment"])
+    det = h[(h["family"] == "deterministic") & (h["date"] == DATES[0])].set_index(
+        ["model_version", "segment"]
+    )
     row = det.loc[("prod", "__all__")]
     assert (row["n_rows"], row["n_graded"], row["n_passed"], row["n_infra_error"]) == (6, 5, 3, 1)
     assert row["pass_rate"] == pytest.approx(3 / 5)
@@ -209,21 +259,28 @@ def test_refresh_from_s3_warehouse(tree: Path, tmp_path: Path, seaweed_s3, monke
 
 
 def test_regression_report_for_run_picks_baseline_and_flags(tree: Path):
-    from eval_pipeline.history.runs import regression_report_for_run
     from eval_pipeline.history.regression_config import RegressionConfig
+    from eval_pipeline.history.runs import regression_report_for_run
 
     con = duckdb.connect()
     src = HistorySources.for_root(tree)
     cfg = RegressionConfig(min_pairs=1)
-    rep = regression_report_for_run(con, src, RunRef(DATES[1], "cand"), production_model_version="prod", config=cfg)
+    rep = regression_report_for_run(
+        con, src, RunRef(DATES[1], "cand"), production_model_version="prod", config=cfg
+    )
     assert rep.baseline == RunRef(DATES[1], "prod") and rep.baseline_reason == "production model version"
     row = rep.rows[(rep.rows["metric"] == "deterministic_m") & (rep.rows["segment"] == "__all__")].iloc[0]
     assert (row["n_pairs"], row["n_worse"], row["n_better"]) == (5, 2, 0)
     # pass/fail rows pool the production version's earlier night (the same outcomes here): 2 baseline draws per sample
     assert rep.baseline_pool == [f"prod@{DATES[0]}"] and f"prod@{DATES[0]}" in rep.message
     assert (row["test"], row["repeats"]) == ("stratified_exact", 2)
-    one = regression_report_for_run(con, src, RunRef(DATES[1], "cand"), production_model_version="prod",
-                                    config=RegressionConfig(min_pairs=1, baseline_nights=1))
+    one = regression_report_for_run(
+        con,
+        src,
+        RunRef(DATES[1], "cand"),
+        production_model_version="prod",
+        config=RegressionConfig(min_pairs=1, baseline_nights=1),
+    )
     one_row = one.rows[(one.rows["metric"] == "deterministic_m") & (one.rows["segment"] == "__all__")].iloc[0]
     assert one.baseline_pool == [] and (one_row["test"], one_row["repeats"]) == ("mcnemar_exact", 1)
     # the same evidence from two nights: a smaller one-sided p-value than from one (2 of 2 -> 0 of 1, twice)
@@ -233,19 +290,39 @@ def test_regression_report_for_run_picks_baseline_and_flags(tree: Path):
 
 
 def _tables(db_path) -> dict[str, pd.DataFrame]:
-    return {t: query_history(db_path, f"SELECT * FROM {t} ORDER BY ALL") for t in ("score_history", "ops_history",
-                                                                                   "failure_modes")}
+    return {
+        t: query_history(db_path, f"SELECT * FROM {t} ORDER BY ALL")
+        for t in ("score_history", "ops_history", "failure_modes")
+    }
 
 
 def _add_date(root: Path, date: str) -> None:
     for mv in MVS:
-        _write(root, f"scores/family=deterministic/date={date}/model_version={mv}",
-               _scores(date, mv, "deterministic", [True, False, True], ["a", "b", "b"]))
-        _write(root, f"responses/date={date}/model_version={mv}", pd.DataFrame({
-            "date": date, "model_version": mv, "suite": "qa", "eval_set": "golden", "sample_id": ["s0", "s1"],
-            "repeat": 0, "latency_s": [1.0, 3.0], "ttft_s": 0.1, "cost_usd": 0.01, "input_tokens": 5,
-            "output_tokens": 7, "error_category": [None, "refusal"],
-        }))
+        _write(
+            root,
+            f"scores/family=deterministic/date={date}/model_version={mv}",
+            _scores(date, mv, "deterministic", [True, False, True], ["a", "b", "b"]),
+        )
+        _write(
+            root,
+            f"responses/date={date}/model_version={mv}",
+            pd.DataFrame(
+                {
+                    "date": date,
+                    "model_version": mv,
+                    "suite": "qa",
+                    "eval_set": "golden",
+                    "sample_id": ["s0", "s1"],
+                    "repeat": 0,
+                    "latency_s": [1.0, 3.0],
+                    "ttft_s": 0.1,
+                    "cost_usd": 0.01,
+                    "input_tokens": 5,
+                    "output_tokens": 7,
+                    "error_category": [None, "refusal"],
+                }
+            ),
+        )
 
 
 def test_incremental_refresh_reaggregates_only_changed_dates(tree: Path, tmp_path: Path):
@@ -253,7 +330,9 @@ def test_incremental_refresh_reaggregates_only_changed_dates(tree: Path, tmp_pat
     assert sorted(first.dates_aggregated) == DATES and first.dates_reused == []
     again = _refresh(tree)  # nothing changed: every date reused, same tables
     assert again.dates_aggregated == [] and sorted(again.dates_reused) == DATES
-    pd.testing.assert_frame_equal(_tables(first.db_path)["score_history"], _tables(again.db_path)["score_history"])
+    pd.testing.assert_frame_equal(
+        _tables(first.db_path)["score_history"], _tables(again.db_path)["score_history"]
+    )
 
     _add_date(tree, "2024-03-03")
     inc = _refresh(tree)
@@ -270,16 +349,24 @@ def test_incremental_refresh_reaggregates_only_changed_dates(tree: Path, tmp_pat
     assert inc.row_counts == full.row_counts
 
     # a rewritten partition (different content) re-aggregates its date only
-    _write(tree, f"scores/family=judge/date={DATES[0]}/model_version=prod",
-           _scores(DATES[0], "prod", "judge", [False, False, False], ["a", "a", "b"], values=[1.0, 1.0, 1.0]))
+    _write(
+        tree,
+        f"scores/family=judge/date={DATES[0]}/model_version=prod",
+        _scores(DATES[0], "prod", "judge", [False, False, False], ["a", "a", "b"], values=[1.0, 1.0, 1.0]),
+    )
     rw = _refresh(tree)
     assert rw.dates_aggregated == [DATES[0]]
-    judge = query_history(rw.db_path, "SELECT mean_value FROM score_history WHERE date = ? AND model_version = "
-                          "'prod' AND family = 'judge' AND segment = '__all__'", [DATES[0]])
+    judge = query_history(
+        rw.db_path,
+        "SELECT mean_value FROM score_history WHERE date = ? AND model_version = "
+        "'prod' AND family = 'judge' AND segment = '__all__'",
+        [DATES[0]],
+    )
     assert judge["mean_value"].tolist() == pytest.approx([1.0])
 
     # a deleted date drops its aggregates; a lost part file forces that date to be rebuilt
     import shutil
+
     for sub in ("scores/family=deterministic", "scores/family=judge", "responses", "runs"):
         shutil.rmtree(tree / sub / f"date={DATES[1]}")
     (tree / "history" / "ops_history" / "date=2024-03-03.parquet").unlink()

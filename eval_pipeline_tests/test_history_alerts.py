@@ -1,4 +1,5 @@
 """Alert rules and control charts on constructed series; A/A noise floor."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,21 +7,33 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from eval_pipeline_tests import simulate as sim
 from eval_pipeline.history.alerts import AlertRules, evaluate_alerts, worst_severity
 from eval_pipeline.history.control_charts import cusum_chart, debounce, ewma_chart, p_chart, shewhart_chart
 from eval_pipeline.noise.stats import aa_noise_floor, check_thresholds
+from eval_pipeline_tests import simulate as sim
 
 
 def _history(pass_rates, *, metric="correct", mean_values=None, start="2024-01-01", n=500, mv="v1"):
     dates = pd.date_range(start, periods=len(pass_rates), freq="D").strftime("%Y-%m-%d")
     pr = np.asarray(pass_rates, float)
-    return pd.DataFrame({
-        "date": dates, "model_version": mv, "suite": "s", "eval_set": "e", "family": "deterministic",
-        "metric": metric, "segment": "__all__", "n_rows": n, "n_graded": n, "n_passed": np.round(pr * n),
-        "pass_rate": pr, "mean_value": pr if mean_values is None else np.asarray(mean_values, float),
-        "std_value": 0.1, "n_infra_error": 0,
-    })
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "model_version": mv,
+            "suite": "s",
+            "eval_set": "e",
+            "family": "deterministic",
+            "metric": metric,
+            "segment": "__all__",
+            "n_rows": n,
+            "n_graded": n,
+            "n_passed": np.round(pr * n),
+            "pass_rate": pr,
+            "mean_value": pr if mean_values is None else np.asarray(mean_values, float),
+            "std_value": 0.1,
+            "n_infra_error": 0,
+        }
+    )
 
 
 NO_CHART = AlertRules(control_chart=None)
@@ -45,8 +58,9 @@ def test_pass_rate_drop_fires_on_sustained_drift_not_on_noise_or_a_single_dip():
 
 def test_dimension_below_threshold_needs_consecutive_days():
     vals = [4.0, 4.1, 3.2, 4.0, 3.1, 3.0, 4.2]
-    rules = AlertRules.from_dict({"dimension_thresholds": {"helpfulness": 3.5}, "control_chart": None,
-                                  "pass_rate_drop": 0.5})
+    rules = AlertRules.from_dict(
+        {"dimension_thresholds": {"helpfulness": 3.5}, "control_chart": None, "pass_rate_drop": 0.5}
+    )
     alerts = evaluate_alerts(_history(np.full(7, 0.9), metric="helpfulness", mean_values=vals), rules=rules)
     assert list(alerts["date"]) == ["2024-01-06"]
     assert alerts.iloc[0]["rule"] == "dimension_below_threshold"
@@ -60,8 +74,9 @@ def test_dimension_below_threshold_needs_evidence_not_a_point_estimate():
     """n=20 judge scores with SD 1.0: a mean of 3.3 two days running is below 3.5 as a point estimate, but its
     upper bound (3.3 + 1.73 * 1.0 / sqrt(20) = 3.69) is not: no alert (before: alerted on the point estimate).
     At n=500 the same means are evidence (bound 3.37) and alert, stating the bound and n."""
-    rules = AlertRules.from_dict({"dimension_thresholds": {"helpfulness": 3.5}, "control_chart": None,
-                                  "pass_rate_drop": 0.5})
+    rules = AlertRules.from_dict(
+        {"dimension_thresholds": {"helpfulness": 3.5}, "control_chart": None, "pass_rate_drop": 0.5}
+    )
     vals = [4.0, 4.1, 3.3, 3.3, 4.0]
     small = _history(np.full(5, 0.9), metric="helpfulness", mean_values=vals, n=20).assign(std_value=1.0)
     assert evaluate_alerts(small, rules=rules).empty
@@ -74,8 +89,16 @@ def test_dimension_below_threshold_needs_evidence_not_a_point_estimate():
 
 def _ops(lat, cost, mv="v1"):
     dates = pd.date_range("2024-01-01", periods=len(lat), freq="D").strftime("%Y-%m-%d")
-    return pd.DataFrame({"date": dates, "model_version": mv, "suite": "s", "eval_set": "e",
-                         "latency_p95": lat, "cost_per_sample": cost})
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "model_version": mv,
+            "suite": "s",
+            "eval_set": "e",
+            "latency_p95": lat,
+            "cost_per_sample": cost,
+        }
+    )
 
 
 def test_latency_rule_respects_quality_gain_and_cost_rule_fires():
@@ -124,7 +147,9 @@ def test_control_chart_rule_in_evaluate_alerts():
     # the same 2.5-point drift is within noise and the binomial-sigma chart rightly stays quiet
     alerts = evaluate_alerts(_history(pr, n=5000), rules=rules)
     assert set(alerts["rule"]) == {"control_chart"} and alerts["date"].min() > "2024-01-15"
-    assert evaluate_alerts(_history(pr, n=5000), rules=rules, as_of="2024-01-25")["date"].tolist() == ["2024-01-25"]
+    assert evaluate_alerts(_history(pr, n=5000), rules=rules, as_of="2024-01-25")["date"].tolist() == [
+        "2024-01-25"
+    ]
     assert evaluate_alerts(_history(pr, n=500), rules=rules).empty
 
 
@@ -203,7 +228,12 @@ def test_alert_benchmark_runs_the_real_rules_and_reports_the_headline_key():
 
     res = run_alert_benchmark(seeds=3, ns=(50,), verbose=False)
     rules = {r["rule"] for r in res["rows"]}
-    assert rules == {"pass_rate_drop", "control_chart:ewma", "control_chart:shewhart", "control_chart:cusum",
-                     "control_chart:p_chart"}
+    assert rules == {
+        "pass_rate_drop",
+        "control_chart:ewma",
+        "control_chart:shewhart",
+        "control_chart:cusum",
+        "control_chart:p_chart",
+    }
     assert res["alert_false_per_30d_n50"] == max(r["false_per_30d"] for r in res["rows"])
     assert all(0 <= r["detected"] <= 1 for r in res["rows"])

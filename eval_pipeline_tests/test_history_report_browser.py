@@ -8,6 +8,7 @@ rendered (chart elements, Plotly graphs and their traces), clicking a version in
 its traces, hovering a point shows its n and 95 % interval, time axes are labelled with dates.
 Screenshots go to ``test-artifacts/``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -101,8 +102,10 @@ def test_demo_week_report_renders_every_chart_toggles_and_hovers(demo_week, brow
     drawn = page.evaluate("""() => [...document.querySelectorAll('div.chart')].map(el => ({
         id: el.id, rendered: el.dataset.rendered, traces: (el.data || []).length,
         svg: el.querySelectorAll('g.trace').length, declared: Number(el.dataset.traces)}))""")
-    assert all(d["rendered"] == "1" and d["traces"] > 0 and d["traces"] == d["declared"] and d["svg"] > 0
-               for d in drawn), [d for d in drawn if not d["traces"]]
+    assert all(
+        d["rendered"] == "1" and d["traces"] > 0 and d["traces"] == d["declared"] and d["svg"] > 0
+        for d in drawn
+    ), [d for d in drawn if not d["traces"]]
     assert status["traces"] == sum(d["traces"] for d in drawn)
     page.screenshot(path=str(ARTIFACTS / "history_report_top.png"))
 
@@ -112,10 +115,14 @@ def test_demo_week_report_renders_every_chart_toggles_and_hovers(demo_week, brow
     chart = page.locator(f"#{chart_id}")
     chart.scroll_into_view_if_needed()
     candidate = versions[1] if versions[0].startswith("support-bot-v1") else versions[0]
-    groups = page.evaluate(f"() => document.getElementById('{chart_id}').data.map(t => [t.legendgroup, t.visible])")
+    groups = page.evaluate(
+        f"() => document.getElementById('{chart_id}').data.map(t => [t.legendgroup, t.visible])"
+    )
     assert sum(1 for g, _ in groups if g == candidate) == 2  # line + band
     # time axis: date labels only, one per day (no hourly ticks)
-    ticks = page.evaluate(f"() => [...document.querySelectorAll('#{chart_id} .xtick text')].map(t => t.textContent)")
+    ticks = page.evaluate(
+        f"() => [...document.querySelectorAll('#{chart_id} .xtick text')].map(t => t.textContent)"
+    )
     assert ticks and all(DATE_RE.match(t) for t in ticks), ticks
     assert len(set(ticks)) == len(ticks) <= overall["date"].nunique() + 1
 
@@ -137,11 +144,20 @@ def test_demo_week_report_renders_every_chart_toggles_and_hovers(demo_week, brow
     # toggle the candidate off in the legend: its line and band are hidden, production stays
     page.mouse.move(0, 0)
     chart.locator("g.legend g.traces", has_text=candidate).first.click()
-    page.wait_for_function(f"""() => document.getElementById('{chart_id}').data
-        .filter(t => t.legendgroup === '{candidate}').every(t => t.visible === 'legendonly')""", timeout=5000)
-    vis = page.evaluate(f"() => document.getElementById('{chart_id}').data.map(t => [t.legendgroup, t.visible])")
+    page.wait_for_function(
+        f"""() => document.getElementById('{chart_id}').data
+        .filter(t => t.legendgroup === '{candidate}').every(t => t.visible === 'legendonly')""",
+        timeout=5000,
+    )
+    vis = page.evaluate(
+        f"() => document.getElementById('{chart_id}').data.map(t => [t.legendgroup, t.visible])"
+    )
     assert all(v == "legendonly" for g, v in vis if g == candidate)
-    assert all(v in (None, True) for g, v in vis if g == versions[0] or g == [v for v in versions if v != candidate][0])
+    assert all(
+        v in (None, True)
+        for g, v in vis
+        if g == versions[0] or g == [v for v in versions if v != candidate][0]
+    )
     hidden = page.locator(f"#{chart_id} g.scatterlayer g.trace").evaluate_all("els => els.length")
     assert hidden == len([1 for _, v in vis if v != "legendonly"])  # hidden traces are not drawn
     chart.screenshot(path=str(ARTIFACTS / "history_report_toggled.png"))
@@ -158,17 +174,35 @@ def test_single_date_history_is_a_point_on_a_date_axis(tmp_path, browser):
     """One run on one date: the axis shows that date (not 00:00 .. 23:00 hours) and one point."""
     from eval_pipeline.history.report_page import build_report_html
 
-    scores = pd.DataFrame({"date": ["2026-11-20"], "model_version": ["v1"], "suite": ["s"], "eval_set": ["e"],
-                           "family": ["deterministic"], "metric": ["exact_match"], "segment": ["__all__"],
-                           "n_rows": [50], "n_graded": [50], "n_passed": [40], "pass_rate": [0.8],
-                           "mean_value": [0.8], "std_value": [0.4], "n_infra_error": [0]})
+    scores = pd.DataFrame(
+        {
+            "date": ["2026-11-20"],
+            "model_version": ["v1"],
+            "suite": ["s"],
+            "eval_set": ["e"],
+            "family": ["deterministic"],
+            "metric": ["exact_match"],
+            "segment": ["__all__"],
+            "n_rows": [50],
+            "n_graded": [50],
+            "n_passed": [40],
+            "pass_rate": [0.8],
+            "mean_value": [0.8],
+            "std_value": [0.4],
+            "n_infra_error": [0],
+        }
+    )
     path = tmp_path / "one.html"
     path.write_text(build_report_html(scores, None, production="v1"))
     page, outside, errors = _open(browser, path)
     assert outside == [] and errors == []
-    ticks = page.evaluate("() => [...document.querySelectorAll('.metric-chart .xtick text')].map(t => t.textContent)")
+    ticks = page.evaluate(
+        "() => [...document.querySelectorAll('.metric-chart .xtick text')].map(t => t.textContent)"
+    )
     assert ticks == ["2026-11-20"], ticks
-    pts = page.evaluate("() => document.querySelector('.metric-chart').data.filter(t => t.fill !== 'toself' && t.name === 'v1')[0].x")
+    pts = page.evaluate(
+        "() => document.querySelector('.metric-chart').data.filter(t => t.fill !== 'toself' && t.name === 'v1')[0].x"
+    )
     assert pts == [page.evaluate("Date.parse('2026-11-20')")]  # one point, at that date's UTC midnight
     page.locator(".metric-chart").first.screenshot(path=str(ARTIFACTS / "history_report_single_date.png"))
     page.close()
@@ -189,14 +223,20 @@ def test_older_versions_start_undrawn_and_the_version_picker_draws_them_everywhe
     per_chart = f"""() => [...document.querySelectorAll('div.metric-chart')].map(el => el.data
         .filter(t => t.legendgroup === '{old}').map(t => [t.fill || 'line', t.x.length]).sort())"""
     drawn = "() => [...document.querySelectorAll('div.metric-chart')][0].data.filter(t => t.legendgroup && t.legendgroup.startsWith('bot-')).length"
-    assert page.evaluate(per_chart) == [[], [], []] and page.evaluate(drawn) == 12  # 6 versions x (line + band)
-    box = page.locator(f"#version-picker input[data-v='1']")
+    assert (
+        page.evaluate(per_chart) == [[], [], []] and page.evaluate(drawn) == 12
+    )  # 6 versions x (line + band)
+    box = page.locator("#version-picker input[data-v='1']")
     assert not box.is_checked() and page.locator("#version-picker input:checked").count() == 6
     box.check()
-    page.wait_for_function("document.getElementById('version-picker').dataset.redrawn === '1'", timeout=10_000)
+    page.wait_for_function(
+        "document.getElementById('version-picker').dataset.redrawn === '1'", timeout=10_000
+    )
     assert page.evaluate(per_chart) == [[["line", 30], ["toself", 60]]] * 3
     box.uncheck()
-    page.wait_for_function("document.getElementById('version-picker').dataset.redrawn === '1'", timeout=10_000)
+    page.wait_for_function(
+        "document.getElementById('version-picker').dataset.redrawn === '1'", timeout=10_000
+    )
     assert page.evaluate(per_chart) == [[], [], []]
     page.close()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})

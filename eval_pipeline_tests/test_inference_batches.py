@@ -1,4 +1,5 @@
 """Message Batches mode against the test server's batches endpoints, through the real SDK."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,15 @@ import time
 
 import pytest
 
-from eval_pipeline.inference import AnthropicProvider, ModelRequest, ResponseStore, RetryPolicy, RunTiming, run_requests, summarize
+from eval_pipeline.inference import (
+    AnthropicProvider,
+    ModelRequest,
+    ResponseStore,
+    RetryPolicy,
+    RunTiming,
+    run_requests,
+    summarize,
+)
 from eval_pipeline.inference.batches import BatchLedger, BatchOptions
 from eval_pipeline.inference.providers import compute_cost, validate_prices
 from eval_pipeline.storage import keys
@@ -37,13 +46,26 @@ def srv(server):
 
 
 def provider(srv):
-    return AnthropicProvider(KEY, base_url=srv.base_url, prices=PRICES, max_concurrency=4,
-                             retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02))
+    return AnthropicProvider(
+        KEY,
+        base_url=srv.base_url,
+        prices=PRICES,
+        max_concurrency=4,
+        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.02),
+    )
 
 
 def requests(n=12):
-    return [ModelRequest(f"s{i}", "claude-good", [{"role": "user", "content": f"{LABELS}\n\nCustomer message q{i} please"}],
-                         system="Route the message.", params={"max_tokens": 20, "temperature": 0.0}) for i in range(n)]
+    return [
+        ModelRequest(
+            f"s{i}",
+            "claude-good",
+            [{"role": "user", "content": f"{LABELS}\n\nCustomer message q{i} please"}],
+            system="Route the message.",
+            params={"max_tokens": 20, "temperature": 0.0},
+        )
+        for i in range(n)
+    ]
 
 
 def test_batch_run_gives_the_same_answers_as_live_at_half_the_cost(srv, tmp_path):
@@ -51,11 +73,17 @@ def test_batch_run_gives_the_same_answers_as_live_at_half_the_cost(srv, tmp_path
     assert srv.stats()["batches_created"] == 0
     timing = RunTiming()
     logs = []
-    batch = run_requests(provider(srv), requests(), ResponseStore(tmp_path / "batch"), timing=timing,
-                         batch=BatchOptions(poll_interval_s=0.02, log_every_s=0.0, log=logs.append))
+    batch = run_requests(
+        provider(srv),
+        requests(),
+        ResponseStore(tmp_path / "batch"),
+        timing=timing,
+        batch=BatchOptions(poll_interval_s=0.02, log_every_s=0.0, log=logs.append),
+    )
     assert srv.stats()["batches_created"] == 1 and srv.stats()["batch_requests"] == 12
-    assert [(r.sample_id, r.text, r.error_category, r.input_tokens, r.output_tokens) for r in batch] == \
-        [(r.sample_id, r.text, r.error_category, r.input_tokens, r.output_tokens) for r in live]
+    assert [(r.sample_id, r.text, r.error_category, r.input_tokens, r.output_tokens) for r in batch] == [
+        (r.sample_id, r.text, r.error_category, r.input_tokens, r.output_tokens) for r in live
+    ]
     # the answers are graded the same: exact match against the answer key
     score = [r.text == ANSWERS[f"message q{i} "] for i, r in enumerate(batch)]
     assert score == [r.text == ANSWERS[f"message q{i} "] for i, r in enumerate(live)] and sum(score) >= 8
@@ -75,7 +103,9 @@ def test_batch_run_gives_the_same_answers_as_live_at_half_the_cost(srv, tmp_path
 
 def test_batch_discount_and_default_cache_prices_in_the_price_table():
     prices = validate_prices(PRICES)
-    assert prices["claude-good"]["cache_read"] == pytest.approx(0.1) and prices["claude-good"]["cache_write"] == pytest.approx(1.25)
+    assert prices["claude-good"]["cache_read"] == pytest.approx(0.1) and prices["claude-good"][
+        "cache_write"
+    ] == pytest.approx(1.25)
     full = compute_cost(prices, "claude-good", 1000, 100, 200, 300)
     assert full == pytest.approx((1000 * 1.0 + 100 * 5.0 + 200 * 0.1 + 300 * 1.25) / 1e6)
     assert compute_cost(prices, "claude-good", 1000, 100, 200, 300, batch=True) == pytest.approx(0.5 * full)
@@ -117,19 +147,24 @@ def test_errored_and_expired_requests_are_retried(srv, tmp_path):
 
 def test_live_fallback_can_be_turned_off(srv, tmp_path):
     srv.config.batch_outcome_by_match = {"message q0 ": ["expired", "expired"]}
-    out = run_requests(provider(srv), requests(2), ResponseStore(tmp_path), batch=BatchOptions(poll_interval_s=0.02, then_live=False))
+    out = run_requests(
+        provider(srv),
+        requests(2),
+        ResponseStore(tmp_path),
+        batch=BatchOptions(poll_interval_s=0.02, then_live=False),
+    )
     assert out[0].error_category == "api_error" and "expired" in out[0].error_message and out[1].text
     assert srv.stats()["total"] == 0  # no live call
 
 
-KILLED_RUN = """
+KILLED_RUN = f"""
 import sys
 from eval_pipeline.inference import AnthropicProvider, ModelRequest, ResponseStore, run_requests
 from eval_pipeline.inference.batches import BatchOptions
-reqs = [ModelRequest(f"s{i}", "claude-good", [{"role": "user", "content": f"%s\\n\\nCustomer message q{i} please"}],
-                     system="Route the message.", params={"max_tokens": 20, "temperature": 0.0}) for i in range(12)]
-run_requests(AnthropicProvider("%s", base_url=sys.argv[1]), reqs, ResponseStore(sys.argv[2]), batch=BatchOptions(poll_interval_s=0.05))
-""" % (LABELS, KEY)
+reqs = [ModelRequest(f"s{{i}}", "claude-good", [{{"role": "user", "content": f"{LABELS}\\n\\nCustomer message q{{i}} please"}}],
+                     system="Route the message.", params={{"max_tokens": 20, "temperature": 0.0}}) for i in range(12)]
+run_requests(AnthropicProvider("{KEY}", base_url=sys.argv[1]), reqs, ResponseStore(sys.argv[2]), batch=BatchOptions(poll_interval_s=0.05))
+"""
 
 
 def test_killed_run_reattaches_to_its_batch(srv, tmp_path):
@@ -137,7 +172,9 @@ def test_killed_run_reattaches_to_its_batch(srv, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, srv.base_url, str(tmp_path)])
     try:
         deadline = time.time() + 60
-        while not list((tmp_path / keys.BATCH_LEDGER).glob(keys.BATCH_RECORD_GLOB)) and time.time() < deadline:
+        while (
+            not list((tmp_path / keys.BATCH_LEDGER).glob(keys.BATCH_RECORD_GLOB)) and time.time() < deadline
+        ):
             assert proc.poll() is None, "the first run ended before submitting"
             time.sleep(0.05)
         assert srv.stats()["batches_created"] == 1
@@ -161,9 +198,14 @@ def test_pipeline_batch_run_writes_the_same_rows_and_scores_as_live(srv, tmp_pat
     import dagster as dg
     import pandas as pd
 
-    from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
-    from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
     from eval_pipeline.definitions import defs
+    from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
+    from eval_pipeline.defs.resources import (
+        EmbeddingResource,
+        EvalConfigResource,
+        LLMResource,
+        WarehouseResource,
+    )
     from eval_pipeline.project.config import load_project
     from eval_pipeline_tests.orchestration_support import small_data
 
@@ -178,14 +220,31 @@ def test_pipeline_batch_run_writes_the_same_rows_and_scores_as_live(srv, tmp_pat
         instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [mv.key])
         for mode in ("live", "batch"):
             wh = tmp_path / f"wh-{mode}"
-            resources = {"eval_config": EvalConfigResource(data_dir=str(data)), "warehouse": WarehouseResource(url=str(wh)),
-                         "llm": LLMResource(provider="anthropic", api_key=KEY, base_url=srv.base_url), "embeddings": EmbeddingResource()}
-            config = {"ops": {"model_responses": {"config": {"batch": mode == "batch", "batch_poll_interval_s": 0.02}}}}
-            result = dg.materialize([*defs.assets, *defs.asset_checks], selection=["golden_samples", "model_responses", "deterministic_scores"],
-                                    partition_key=eval_partition_key(date, mv.key), instance=instance, resources=resources, run_config=config)
+            resources = {
+                "eval_config": EvalConfigResource(data_dir=str(data)),
+                "warehouse": WarehouseResource(url=str(wh)),
+                "llm": LLMResource(provider="anthropic", api_key=KEY, base_url=srv.base_url),
+                "embeddings": EmbeddingResource(),
+            }
+            config = {
+                "ops": {
+                    "model_responses": {"config": {"batch": mode == "batch", "batch_poll_interval_s": 0.02}}
+                }
+            }
+            result = dg.materialize(
+                [*defs.assets, *defs.asset_checks],
+                selection=["golden_samples", "model_responses", "deterministic_scores"],
+                partition_key=eval_partition_key(date, mv.key),
+                instance=instance,
+                resources=resources,
+                run_config=config,
+            )
             assert result.success
             part = f"date={date}/model_version={mv.key}/data.parquet"
-            frames[mode] = (pd.read_parquet(wh / "responses" / part), pd.read_parquet(wh / "scores" / "family=deterministic" / part))
+            frames[mode] = (
+                pd.read_parquet(wh / "responses" / part),
+                pd.read_parquet(wh / "scores" / "family=deterministic" / part),
+            )
             if mode == "batch":
                 meta = result.asset_materializations_for_node("model_responses")[0].metadata
                 assert meta["batch_answers"].value == 6 and meta["batch"].value["batches_created"] == 1
@@ -193,7 +252,11 @@ def test_pipeline_batch_run_writes_the_same_rows_and_scores_as_live(srv, tmp_pat
     assert srv.stats()["batches_created"] == 1
     same = ["sample_id", "text", "error_category", "input_tokens", "output_tokens", "cache_key"]
     pd.testing.assert_frame_equal(live_r[same], batch_r[same])
-    assert batch_r["latency_s"].isna().all() and batch_r["ttft_s"].isna().all() and live_r["latency_s"].notna().all()
+    assert (
+        batch_r["latency_s"].isna().all()
+        and batch_r["ttft_s"].isna().all()
+        and live_r["latency_s"].notna().all()
+    )
     assert batch_r["cost_usd"].sum() == pytest.approx(0.5 * live_r["cost_usd"].sum())
     cols = [c for c in live_s.columns if c not in ("latency_s", "ttft_s", "cost_usd")]
     pd.testing.assert_frame_equal(live_s[cols], batch_s[cols])

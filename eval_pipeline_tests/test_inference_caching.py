@@ -1,5 +1,6 @@
 """Prompt caching: cache_control on the static prefix, cache token prices, hit rate and the
 latency / TTFT split of hits vs misses in the inference metadata and in ops_history."""
+
 from __future__ import annotations
 
 import json
@@ -36,14 +37,23 @@ def srv(server):
 def routing_requests(n: int, cache: bool) -> list[ModelRequest]:
     users = [f"{LABELS}\n\nCustomer message: question number {i}" for i in range(n)]
     prefix = static_prefix_chars(users)
-    return [ModelRequest(f"s{i}", "claude-good", [{"role": "user", "content": u}], system="You route bank support messages.",
-                         params={"max_tokens": 20}, cache_prompt=cache, static_prefix_chars=prefix if cache else 0)
-            for i, u in enumerate(users)]
+    return [
+        ModelRequest(
+            f"s{i}",
+            "claude-good",
+            [{"role": "user", "content": u}],
+            system="You route bank support messages.",
+            params={"max_tokens": 20},
+            cache_prompt=cache,
+            static_prefix_chars=prefix if cache else 0,
+        )
+        for i, u in enumerate(users)
+    ]
 
 
 def test_static_prefix_is_the_shared_lines():
     users = [f"{LABELS}\n\nCustomer message: q{i}" for i in range(3)]
-    assert users[0][:static_prefix_chars(users)] == f"{LABELS}\n\n"
+    assert users[0][: static_prefix_chars(users)] == f"{LABELS}\n\n"
     assert static_prefix_chars(users[:1]) == 0 and static_prefix_chars(["a b", "a c"]) == 0
 
 
@@ -60,9 +70,13 @@ def test_second_request_with_the_same_prefix_reads_the_cache(srv):
     assert out[0].cache_creation_tokens > 0 and out[0].cache_read_tokens == 0 and not out[0].cache_hit
     assert all(r.cache_read_tokens == out[0].cache_creation_tokens and r.cache_hit for r in out[1:])
     r = out[1]
-    assert r.cost_usd == pytest.approx((r.input_tokens * 1.0 + r.output_tokens * 5.0 + r.cache_read_tokens * 0.1) / 1e6)
+    assert r.cost_usd == pytest.approx(
+        (r.input_tokens * 1.0 + r.output_tokens * 5.0 + r.cache_read_tokens * 0.1) / 1e6
+    )
     w = out[0]
-    assert w.cost_usd == pytest.approx((w.input_tokens * 1.0 + w.output_tokens * 5.0 + w.cache_creation_tokens * 1.25) / 1e6)
+    assert w.cost_usd == pytest.approx(
+        (w.input_tokens * 1.0 + w.output_tokens * 5.0 + w.cache_creation_tokens * 1.25) / 1e6
+    )
     split = summarize(out)["prompt_cache"]
     assert split["n"] == 4 and split["hits"] == 3 and split["hit_rate"] == pytest.approx(0.75)
     lo, hi = split["hit_rate_ci95"]
@@ -78,7 +92,9 @@ def test_caching_cuts_input_cost_and_uncached_requests_have_no_cache_reads(srv):
     cached = run_requests(p, routing_requests(10, cache=True), None)
 
     def input_cost(rows):
-        return sum(r.input_tokens * 1.0 + r.cache_read_tokens * 0.1 + r.cache_creation_tokens * 1.25 for r in rows)
+        return sum(
+            r.input_tokens * 1.0 + r.cache_read_tokens * 0.1 + r.cache_creation_tokens * 1.25 for r in rows
+        )
 
     assert input_cost(cached) < 0.4 * input_cost(plain)  # >= 60% cut on the 77-label routing prompt
     # the same answers: caching changes what is billed, not what is asked
@@ -88,9 +104,14 @@ def test_caching_cuts_input_cost_and_uncached_requests_have_no_cache_reads(srv):
 def test_hit_rate_and_latency_split_in_metadata_and_ops_history(srv, tmp_path):
     import dagster as dg
 
-    from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
-    from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
     from eval_pipeline.definitions import defs
+    from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
+    from eval_pipeline.defs.resources import (
+        EmbeddingResource,
+        EvalConfigResource,
+        LLMResource,
+        WarehouseResource,
+    )
     from eval_pipeline.history.aggregate import refresh_history
     from eval_pipeline.history.sources import HistorySources
     from eval_pipeline.project.config import load_project
@@ -101,29 +122,49 @@ def test_hit_rate_and_latency_split_in_metadata_and_ops_history(srv, tmp_path):
     mv = load_project(data).registry.by_name("bot-a")
     assert mv.cache_prompt
     wh = tmp_path / "wh"
-    resources = {"eval_config": EvalConfigResource(data_dir=str(data)), "warehouse": WarehouseResource(url=str(wh)),
-                 "llm": LLMResource(provider="anthropic", api_key=KEY, base_url=srv.base_url, max_concurrency=1),
-                 "embeddings": EmbeddingResource()}
+    resources = {
+        "eval_config": EvalConfigResource(data_dir=str(data)),
+        "warehouse": WarehouseResource(url=str(wh)),
+        "llm": LLMResource(provider="anthropic", api_key=KEY, base_url=srv.base_url, max_concurrency=1),
+        "embeddings": EmbeddingResource(),
+    }
     date = "2026-11-03"
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [mv.key])
-        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=["golden_samples", "model_responses"],
-                                partition_key=eval_partition_key(date, mv.key), instance=instance, resources=resources)
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks],
+            selection=["golden_samples", "model_responses"],
+            partition_key=eval_partition_key(date, mv.key),
+            instance=instance,
+            resources=resources,
+        )
     assert result.success
     meta = result.asset_materializations_for_node("model_responses")[0].metadata
     assert meta["prompt_cache_hit_rate"].value == pytest.approx(5 / 6)
     by_template = meta["prompt_cache"].value["by_prompt_template"]
-    (name, split), = by_template.items()
+    ((name, split),) = by_template.items()
     assert name.startswith("routing (") and split["n"] == 6 and split["hits"] == 5
     assert split["ttft_p50_hit"] < split["ttft_p50_miss"]
     assert "prompt cache hit rate" in meta["summary"].value
 
     con = duckdb.connect()
-    refresh_history(con, HistorySources.for_root(wh), db_path=wh / "history" / "history.duckdb", parquet_dir=str(wh / "history"))
-    ops = duckdb.connect(str(wh / "history" / "history.duckdb"), read_only=True).execute(
-        "SELECT * FROM ops_history WHERE eval_set = 'routing'").df()
+    refresh_history(
+        con,
+        HistorySources.for_root(wh),
+        db_path=wh / "history" / "history.duckdb",
+        parquet_dir=str(wh / "history"),
+    )
+    ops = (
+        duckdb.connect(str(wh / "history" / "history.duckdb"), read_only=True)
+        .execute("SELECT * FROM ops_history WHERE eval_set = 'routing'")
+        .df()
+    )
     row = ops.iloc[0]
-    assert row["n_cache_hit"] == 5 and row["cache_hit_rate"] == pytest.approx(5 / 6) and row["cache_read_tokens"] > 0
+    assert (
+        row["n_cache_hit"] == 5
+        and row["cache_hit_rate"] == pytest.approx(5 / 6)
+        and row["cache_read_tokens"] > 0
+    )
     assert row["ttft_p50_cache_hit"] < row["ttft_p50_cache_miss"] and row["n_batch"] == 0
     responses = pd.read_parquet(wh / f"responses/date={date}/model_version={mv.key}/data.parquet")
     assert (responses["cache_read_tokens"] > 0).sum() == 5

@@ -1,4 +1,5 @@
 """AnthropicProvider + runner against the Anthropic-compatible test server, through the real SDK."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,16 +22,21 @@ from eval_pipeline.inference import (
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
 KEY = "test-key-inference"
-PRICES = {"claude-good": {"input": 1.0, "output": 5.0, "cache_read": 0.1, "cache_write": 1.25},
-          "claude-degraded": {"input": 1.0, "output": 5.0}}
+PRICES = {
+    "claude-good": {"input": 1.0, "output": 5.0, "cache_read": 0.1, "cache_write": 1.25},
+    "claude-degraded": {"input": 1.0, "output": 5.0},
+}
 FAST_RETRY = RetryPolicy(max_attempts=4, initial_backoff_s=0.01, max_backoff_s=0.05)
 VERDICT_TOOL = {
     "name": "record_verdict",
     "description": "Record the verdict",
     "input_schema": {
         "type": "object",
-        "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5},
-                       "verdict": {"enum": ["pass", "fail"]}, "reasoning": {"type": "string"}},
+        "properties": {
+            "score": {"type": "integer", "minimum": 1, "maximum": 5},
+            "verdict": {"enum": ["pass", "fail"]},
+            "reasoning": {"type": "string"},
+        },
         "required": ["score", "verdict", "reasoning"],
     },
 }
@@ -61,12 +67,26 @@ def provider(srv, **kw):
 
 
 def requests(n, model="claude-good", prefix="question", **kw):
-    return [ModelRequest(sample_id=f"s{i:03d}", model=model, messages=[{"role": "user", "content": f"{prefix} {i}."}],
-                         params={"max_tokens": 64}, **kw) for i in range(n)]
+    return [
+        ModelRequest(
+            sample_id=f"s{i:03d}",
+            model=model,
+            messages=[{"role": "user", "content": f"{prefix} {i}."}],
+            params={"max_tokens": 64},
+            **kw,
+        )
+        for i in range(n)
+    ]
 
 
-FAULT_CATEGORY = {"rate_limit": "rate_limited", "overloaded": "overloaded", "server_error": "api_error",
-                  "drop": "connection", "malformed": "api_error", "slow": "timeout"}
+FAULT_CATEGORY = {
+    "rate_limit": "rate_limited",
+    "overloaded": "overloaded",
+    "server_error": "api_error",
+    "drop": "connection",
+    "malformed": "api_error",
+    "slow": "timeout",
+}
 
 
 @pytest.mark.parametrize("stream", [True, False])
@@ -88,7 +108,9 @@ def test_each_fault_is_retried_and_recovers(srv, fault, stream):
 @pytest.mark.parametrize("fault", sorted(FAULT_CATEGORY))
 def test_persistent_fault_is_categorized_and_run_continues(srv, fault):
     srv.config.fault_script_by_match = {"question 2.": [fault] * 10}
-    srv.config.slow_s = 3.0  # times out; the healthy requests (10 ms) have a second of margin on a busy machine
+    srv.config.slow_s = (
+        3.0  # times out; the healthy requests (10 ms) have a second of margin on a busy machine
+    )
     p = provider(srv, retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01), request_timeout_s=1.0)
     out = run_requests(p, requests(4), None)
     bad = out[2]
@@ -127,12 +149,22 @@ def test_second_run_makes_zero_requests(srv, tmp_path):
     assert sum(r.cost_usd for r in first) > 0
     assert sum(r.cost_usd for r in second) == pytest.approx(sum(r.cost_usd for r in first))
     s = summarize(second)
-    assert s["cache_hits"] == 20 and s["api_calls"] == 0 and s["cost_usd_cached"] == pytest.approx(s["cost_usd"])
+    assert (
+        s["cache_hits"] == 20 and s["api_calls"] == 0 and s["cost_usd_cached"] == pytest.approx(s["cost_usd"])
+    )
 
 
 def test_repeats_get_distinct_keys_and_answers(srv, tmp_path):
-    reqs = [ModelRequest(sample_id="s", model="claude-good", messages=[{"role": "user", "content": "tell me a story"}],
-                         params={"max_tokens": 64, "temperature": 1.0}, repeat=k) for k in range(3)]
+    reqs = [
+        ModelRequest(
+            sample_id="s",
+            model="claude-good",
+            messages=[{"role": "user", "content": "tell me a story"}],
+            params={"max_tokens": 64, "temperature": 1.0},
+            repeat=k,
+        )
+        for k in range(3)
+    ]
     out = run_requests(provider(srv), reqs, ResponseStore(tmp_path))
     assert all(r.error_category is None for r in out), out[0].error_message
     assert len({r.cache_key for r in out}) == 3
@@ -167,7 +199,9 @@ def test_ordering_with_mixed_hits_and_misses(srv, tmp_path):
 def test_streaming_measures_ttft(srv):
     srv.config.latency_s = 0.2
     srv.config.ttft_fraction = 0.25
-    out = run_requests(provider(srv, stream=True), requests(3, prefix="a long enough question to answer"), None)
+    out = run_requests(
+        provider(srv, stream=True), requests(3, prefix="a long enough question to answer"), None
+    )
     for r in out:
         assert 0.04 <= r.ttft_s < 0.15, r.ttft_s
         assert r.latency_s >= 0.19 and r.latency_s > r.ttft_s + 0.1
@@ -179,7 +213,12 @@ def test_streaming_measures_ttft(srv):
 
 @pytest.mark.parametrize("stream", [True, False])
 def test_tool_use_input_is_parsed(srv, stream):
-    reqs = requests(3, prefix="judge this answer", tools=[VERDICT_TOOL], tool_choice={"type": "tool", "name": "record_verdict"})
+    reqs = requests(
+        3,
+        prefix="judge this answer",
+        tools=[VERDICT_TOOL],
+        tool_choice={"type": "tool", "name": "record_verdict"},
+    )
     out = run_requests(provider(srv, stream=stream), reqs, None)
     for r in out:
         assert r.error_category is None and r.stop_reason == "tool_use"
@@ -192,7 +231,12 @@ def test_tool_use_input_is_parsed(srv, stream):
 
 def test_malformed_tool_output_is_a_stored_model_error(srv, tmp_path):
     srv.config.fault_script_by_match = {"judge this answer 1.": ["malformed_tool"]}
-    reqs = requests(2, prefix="judge this answer", tools=[VERDICT_TOOL], tool_choice={"type": "tool", "name": "record_verdict"})
+    reqs = requests(
+        2,
+        prefix="judge this answer",
+        tools=[VERDICT_TOOL],
+        tool_choice={"type": "tool", "name": "record_verdict"},
+    )
     out = run_requests(provider(srv), reqs, ResponseStore(tmp_path))
     assert out[0].error_category is None
     assert out[1].error_category == "malformed_tool_output" and "input_schema" in out[1].error_message
@@ -206,9 +250,15 @@ def test_refusal_max_tokens_and_empty_are_categorized(srv):
     srv.config.refuse_matching = ["forbidden"]
     srv.responder = lambda body: "" if "silent" in json.dumps(body["messages"]) else None
     reqs = [
-        ModelRequest("r", "claude-good", [{"role": "user", "content": "forbidden topic"}], params={"max_tokens": 50}),
-        ModelRequest("m", "claude-good", [{"role": "user", "content": "a question " * 30}], params={"max_tokens": 2}),
-        ModelRequest("e", "claude-good", [{"role": "user", "content": "silent please"}], params={"max_tokens": 50}),
+        ModelRequest(
+            "r", "claude-good", [{"role": "user", "content": "forbidden topic"}], params={"max_tokens": 50}
+        ),
+        ModelRequest(
+            "m", "claude-good", [{"role": "user", "content": "a question " * 30}], params={"max_tokens": 2}
+        ),
+        ModelRequest(
+            "e", "claude-good", [{"role": "user", "content": "silent please"}], params={"max_tokens": 50}
+        ),
     ]
     out = run_requests(provider(srv), reqs, None)
     assert [r.error_category for r in out] == ["refusal", "max_tokens", "empty"]
@@ -220,9 +270,18 @@ def test_degraded_model_is_less_accurate(srv):
     labels = ["billing", "shipping", "returns", "account"]
     key = {f"ticket {i}:": labels[i % 4] for i in range(80)}
     srv.config.answer_key = key
+
     def reqs(model):
-        return [ModelRequest(f"t{i}", model, [{"role": "user", "content": f"ticket {i}: something happened. Labels: {', '.join(labels)}"}],
-                             params={"max_tokens": 20}) for i in range(80)]
+        return [
+            ModelRequest(
+                f"t{i}",
+                model,
+                [{"role": "user", "content": f"ticket {i}: something happened. Labels: {', '.join(labels)}"}],
+                params={"max_tokens": 20},
+            )
+            for i in range(80)
+        ]
+
     acc = {}
     for model in ("claude-good", "claude-degraded"):
         out = run_requests(provider(srv, max_concurrency=16), reqs(model), None)
@@ -245,14 +304,30 @@ def test_concurrency_bound_and_cost(srv):
 
 
 def test_prompt_cache_tokens_are_priced(srv):
-    system = [{"type": "text", "text": "You are a careful classifier. " * 40, "cache_control": {"type": "ephemeral"}}]
-    reqs = [ModelRequest(f"c{i}", "claude-good", [{"role": "user", "content": f"q{i}"}], system=None, params={"max_tokens": 20, "system": system})
-            for i in range(2)]
+    system = [
+        {
+            "type": "text",
+            "text": "You are a careful classifier. " * 40,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    reqs = [
+        ModelRequest(
+            f"c{i}",
+            "claude-good",
+            [{"role": "user", "content": f"q{i}"}],
+            system=None,
+            params={"max_tokens": 20, "system": system},
+        )
+        for i in range(2)
+    ]
     p = provider(srv, max_concurrency=1)
     out = run_requests(p, reqs, None)
     assert out[0].cache_creation_tokens > 0 and out[1].cache_read_tokens > 0
     r = out[1]
-    assert r.cost_usd == pytest.approx((r.input_tokens * 1.0 + r.output_tokens * 5.0 + r.cache_read_tokens * 0.1) / 1e6)
+    assert r.cost_usd == pytest.approx(
+        (r.input_tokens * 1.0 + r.output_tokens * 5.0 + r.cache_read_tokens * 0.1) / 1e6
+    )
 
 
 def test_progress_callback_and_timing(srv):
@@ -266,6 +341,7 @@ def test_progress_callback_and_timing(srv):
 def test_run_requests_inside_a_running_loop(srv):
     async def caller():
         return run_requests(provider(srv), requests(3), None)
+
     out = asyncio.run(caller())
     assert [r.error_category for r in out] == [None, None, None]
 

@@ -1,4 +1,5 @@
 """Response store, resume after a crash, replay, secrecy of the API key, limiter units."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,8 +49,15 @@ def srv(server):
 
 
 def reqs(n, prefix="item"):
-    return [ModelRequest(f"id-{i:04d}", "claude-good", [{"role": "user", "content": f"{prefix} {i}."}], params={"max_tokens": 32})
-            for i in range(n)]
+    return [
+        ModelRequest(
+            f"id-{i:04d}",
+            "claude-good",
+            [{"role": "user", "content": f"{prefix} {i}."}],
+            params={"max_tokens": 32},
+        )
+        for i in range(n)
+    ]
 
 
 def test_key_components():
@@ -63,7 +71,9 @@ def test_key_components():
         ModelRequest(base.sample_id, "claude-degraded", base.messages, params=base.params),
         ModelRequest(base.sample_id, base.model, base.messages, params={"max_tokens": 33}),
         ModelRequest(base.sample_id, base.model, base.messages, system="be brief", params=base.params),
-        ModelRequest(base.sample_id, base.model, [{"role": "user", "content": "item 0!"}], params=base.params),
+        ModelRequest(
+            base.sample_id, base.model, [{"role": "user", "content": "item 0!"}], params=base.params
+        ),
     ):
         assert request_key("anthropic", changed) != k
     assert request_key("replay-other", base) != k
@@ -87,7 +97,11 @@ run_requests(p, reqs, ResponseStore({str(store_dir)!r}))
     stored = 0
     while time.time() < deadline and stored < 10:
         time.sleep(0.05)
-        stored = sum(p.read_text().count("\n") for p in store_dir.glob("responses-*.jsonl")) if store_dir.exists() else 0
+        stored = (
+            sum(p.read_text().count("\n") for p in store_dir.glob("responses-*.jsonl"))
+            if store_dir.exists()
+            else 0
+        )
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 10 <= stored < n, stored
@@ -109,7 +123,11 @@ def test_replay_serves_stored_and_reports_misses(srv, tmp_path):
     live = run_requests(AnthropicProvider(SECRET, base_url=srv.base_url), reqs(3), store)
     srv.reset_stats()
     replayed = run_requests(ReplayProvider(), reqs(3), ResponseStore(tmp_path))
-    assert srv.total == 0 and [r.text for r in replayed] == [r.text for r in live] and all(r.cached for r in replayed)
+    assert (
+        srv.total == 0
+        and [r.text for r in replayed] == [r.text for r in live]
+        and all(r.cached for r in replayed)
+    )
     with pytest.raises(ReplayMissError) as exc:
         run_requests(ReplayProvider(), reqs(15), ResponseStore(tmp_path))
     msg = str(exc.value)
@@ -119,15 +137,28 @@ def test_replay_serves_stored_and_reports_misses(srv, tmp_path):
 
 def test_api_key_never_in_logs_files_repr_or_errors(srv, tmp_path, caplog, capfd):
     caplog.set_level(logging.DEBUG)  # the SDK and httpx log request details at DEBUG
-    srv.config.fault_script_by_match = {"item 1.": ["rate_limit"], "item 2.": ["server_error"] * 5, "item 3.": ["malformed"]}
+    srv.config.fault_script_by_match = {
+        "item 1.": ["rate_limit"],
+        "item 2.": ["server_error"] * 5,
+        "item 3.": ["malformed"],
+    }
     store = ResponseStore(tmp_path / "store")
-    p = AnthropicProvider(SECRET, base_url=srv.base_url, retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01))
+    p = AnthropicProvider(
+        SECRET, base_url=srv.base_url, retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01)
+    )
     out = run_requests(p, reqs(6), store)
     wrong = AnthropicProvider(SECRET + "-wrong", base_url=srv.base_url)
     out += run_requests(wrong, reqs(1, "other"), store)
     assert out[2].error_category == "api_error" and out[-1].error_category == "api_error"
     logging.getLogger("eval_pipeline.inference").info("provider=%r", p)
-    texts = [caplog.text, repr(p), repr(wrong), repr(store), json.dumps(summarize(out)), capfd.readouterr().out]
+    texts = [
+        caplog.text,
+        repr(p),
+        repr(wrong),
+        repr(store),
+        json.dumps(summarize(out)),
+        capfd.readouterr().out,
+    ]
     texts += [json.dumps(r.to_row()) for r in out]
     texts += [f.read_text() for f in (tmp_path / "store").rglob("*") if f.is_file()]
     with pytest.raises(Exception) as exc:
@@ -145,7 +176,11 @@ def test_store_survives_reopen_and_concurrent_writers(tmp_path, srv):
     assert len(list(tmp_path.glob("responses-*.jsonl"))) == 2  # one shard per writer
     assert a.refresh() == 3 and len(a) == 6  # a sees b's lines
     c = ResponseStore(tmp_path)
-    assert len(c) == 6 and c.get(ra[0].cache_key)["text"] == ra[0].text and c.get(rb[2].cache_key)["text"] == rb[2].text
+    assert (
+        len(c) == 6
+        and c.get(ra[0].cache_key)["text"] == ra[0].text
+        and c.get(rb[2].cache_key)["text"] == rb[2].text
+    )
 
 
 def test_store_rejects_infra_errors(tmp_path):
@@ -186,6 +221,7 @@ def test_adaptive_limiter_backs_off_and_recovers():
             await lim3.acquire()
             lim3.release(i % 5 < 3)
         assert lim3.decreases > 0 and lim3.limit < 32
+
     asyncio.run(scenario())
 
 
@@ -209,6 +245,7 @@ def test_adaptive_limiter_bounds_and_prioritizes_retries():
         lim.release(None)
         await asyncio.gather(*tasks)
         assert order == ["retry", "fresh"] and lim.peak_in_flight == 2
+
     asyncio.run(scenario())
 
 
@@ -219,6 +256,7 @@ def test_token_bucket_waits_for_refill():
         t0 = time.perf_counter()
         await bucket.take(3)
         return time.perf_counter() - t0
+
     waited = asyncio.run(scenario())
     assert 0.25 <= waited < 0.6
 
@@ -235,6 +273,7 @@ def test_client_side_request_rate_limit(srv):
         await arun_requests(p, reqs(5), None)
         await p.aclose()
         return time.perf_counter() - t0
+
     assert asyncio.run(run()) >= 0.4
 
 

@@ -4,6 +4,7 @@ Against the test server's scripted judges (``servers/scripted_judges.py``) throu
 a judge preferring the longer answer regardless of quality has a raw win rate well above 0.5 and a
 length-controlled one near 0.5 with the flag set; a quality-driven judge has both near its true rate.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,13 @@ def server():
 
 
 def executor(srv, tmp_path):
-    provider = AnthropicProvider(api_key="test-key", base_url=srv.base_url, max_concurrency=8,
-                                 retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01), request_timeout_s=10)
+    provider = AnthropicProvider(
+        api_key="test-key",
+        base_url=srv.base_url,
+        max_concurrency=8,
+        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01),
+        request_timeout_s=10,
+    )
     store = ResponseStore(tmp_path / "store")
     return lambda requests: run_requests(provider, requests, store)
 
@@ -50,12 +56,19 @@ def pairs(candidate_q, baseline_q, seed=0):
     rows = []
     for i in range(N_PAIRS):
         lc, lb = int(rng.integers(10, 50)) + 12, int(rng.integers(10, 50))
-        rows.append({"response_text": _text(i, lc, candidate_q[i], "cand"), "baseline_text": _text(i, lb, baseline_q[i], "base")})
+        rows.append(
+            {
+                "response_text": _text(i, lc, candidate_q[i], "cand"),
+                "baseline_text": _text(i, lb, baseline_q[i], "base"),
+            }
+        )
     return samples_frame(rows, pairwise=True)
 
 
 def eval_set(judge_cfg, thresholds=()):
-    return EvalSet(name="faq", family="judge", task="t", source="x.jsonl", judge=judge_cfg, thresholds=list(thresholds))
+    return EvalSet(
+        name="faq", family="judge", task="t", source="x.jsonl", judge=judge_cfg, thresholds=list(thresholds)
+    )
 
 
 def test_length_judge_raw_high_lc_near_half_flagged(server, tmp_path):
@@ -69,7 +82,10 @@ def test_length_judge_raw_high_lc_near_half_flagged(server, tmp_path):
     assert lc["lc_win_rate_ci"][0] < 0.5 < lc["lc_win_rate_ci"][1]
     assert lc["length_bias"] and lc["length_p"] < 0.05 and lc["n"] == N_PAIRS
     # in the set metrics (run artifact): a suite may gate on the LC figure
-    es = eval_set(cfg_dict, [{"metric": "lc_win_rate", "min": 0.6, "blocking": True}, {"metric": "win_rate", "min": 0.6}])
+    es = eval_set(
+        cfg_dict,
+        [{"metric": "lc_win_rate", "min": 0.6, "blocking": True}, {"metric": "win_rate", "min": 0.6}],
+    )
     m = set_metrics(rows, es)
     assert m["lc_win_rate"]["length_bias"] is True and m["lc_win_rate"]["ci_low"] is not None
     assert m["win_rate"]["value"] > 0.7 and m["lc_win_rate"]["value"] < 0.62
@@ -86,7 +102,9 @@ def test_quality_judge_raw_and_lc_near_true_rate(server, tmp_path):
     cq = rng.uniform(0.3, 0.9, N_PAIRS)
     bq = rng.uniform(0.2, 0.8, N_PAIRS)
     samples = pairs(cq, bq)
-    rows, _ = J.score_pairwise(samples, J.JudgeConfig(**{**PAIRWISE, "model": "claude-quality-judge"}), executor(server, tmp_path))
+    rows, _ = J.score_pairwise(
+        samples, J.JudgeConfig(**{**PAIRWISE, "model": "claude-quality-judge"}), executor(server, tmp_path)
+    )
     s = J.summarize_pairwise(rows)
     cq2, bq2 = np.round(cq, 2), np.round(bq, 2)
     true_rate = float(np.mean(1 / (1 + np.exp(-QUALITY_SLOPE * (cq2 - bq2)))))
@@ -116,9 +134,16 @@ def test_lc_unit_bias_removed_and_no_bias_unchanged():
 
 
 def test_pointwise_length_association_and_adjusted_mean(server, tmp_path):
-    cfg = J.JudgeConfig(model="claude-length-judge", repeats=1, dimensions=[{"name": "helpful", "scale": [1, 5], "threshold": 3}])
+    cfg = J.JudgeConfig(
+        model="claude-length-judge",
+        repeats=1,
+        dimensions=[{"name": "helpful", "scale": [1, 5], "threshold": 3}],
+    )
     rng = np.random.default_rng(5)
-    rows_in = [{"response_text": " ".join(["w"] * int(rng.integers(1, 45))), "expected": "w w w w w"} for _ in range(40)]
+    rows_in = [
+        {"response_text": " ".join(["w"] * int(rng.integers(1, 45))), "expected": "w w w w w"}
+        for _ in range(40)
+    ]
     rows, _ = J.score_pointwise(samples_frame(rows_in), cfg, executor(server, tmp_path))
     s = J.summarize_pointwise(rows, cfg)
     la = s["length_association"]["helpful"]

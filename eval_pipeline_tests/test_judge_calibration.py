@@ -1,4 +1,5 @@
 """Judge calibration: metric functions vs scikit-learn / scipy, dataset sampling, the gate, a full run."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ def test_rating_agreement_matches_sklearn_and_scipy():
     assert m["n"] == 10
     assert m["exact_agreement"] == pytest.approx(0.6)  # 6 of 10 equal, counted by hand
     assert m["agreement_within_one"] == pytest.approx(1.0)
-    assert m["weighted_kappa"] == pytest.approx(cohen_kappa_score(rounded, JUDGE, weights="quadratic", labels=[1, 2, 3, 4, 5]))
+    assert m["weighted_kappa"] == pytest.approx(
+        cohen_kappa_score(rounded, JUDGE, weights="quadratic", labels=[1, 2, 3, 4, 5])
+    )
     assert m["spearman"] == pytest.approx(spearmanr(HUMAN, JUDGE).statistic)
     assert m["spearman_p"] == pytest.approx(spearmanr(HUMAN, JUDGE).pvalue)
     # quadratic weighting differs from unweighted kappa on this data: the right variant is used
@@ -63,12 +66,15 @@ def test_pairwise_agreement_matches_sklearn():
 def test_rating_metrics_from_frame_groups_by_dimension():
     import pandas as pd
 
-    frame = pd.DataFrame({
-        "dimension": ["a"] * 10 + ["b"] * 4,
-        "human": HUMAN + [1, 2, 3, 3],
-        "judge": JUDGE + [1, 2, 3, 1],
-        "scale_lo": 1, "scale_hi": [5] * 10 + [3] * 4,
-    })
+    frame = pd.DataFrame(
+        {
+            "dimension": ["a"] * 10 + ["b"] * 4,
+            "human": HUMAN + [1, 2, 3, 3],
+            "judge": JUDGE + [1, 2, 3, 1],
+            "scale_lo": 1,
+            "scale_hi": [5] * 10 + [3] * 4,
+        }
+    )
     out = CM.rating_metrics_from_frame(frame, prefix="x/")
     assert set(out) == {"x/a", "x/b"}
     assert out["x/a"] == CM.rating_agreement(HUMAN, JUDGE, (1, 5))
@@ -87,9 +93,12 @@ def test_calibration_gate():
     assert any("spearman undefined (NaN)" in r for r in reasons)
     ok, reasons = C.calibration_gate(good, {"weighted_kappa": 0.6})
     assert not ok and "weighted_kappa: no calibration result reports it" in reasons[0]
-    assert C.calibration_gate({"agreement_within_one": 0.95, "n": 10}, {"agreement_within_one": 0.8}) == (True, [])
+    assert C.calibration_gate({"agreement_within_one": 0.95, "n": 10}, {"agreement_within_one": 0.8}) == (
+        True,
+        [],
+    )
     assert C.calibration_gate(mixed, None) == (True, [])
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017
         C.calibration_gate(good, {"spearmann": 0.8})  # typo in the requirement is an error, not ignored
 
 
@@ -104,7 +113,9 @@ def test_sample_records_is_deterministic_and_order_invariant():
 
 
 def test_build_samples_from_shared_datasets():
-    samples, human = CD.build_rating_samples(CD.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=12, seed=0)
+    samples, human = CD.build_rating_samples(
+        CD.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=12, seed=0
+    )
     assert len(samples) == 12 and set(human.dimension) == {"informativeness", "naturalness", "overall"}
     assert len(human) == 36 and human.human.between(1, 6).all()
     assert isinstance(samples.input.iat[0], dict) and "dialogue_act" in samples.input.iat[0]
@@ -133,7 +144,9 @@ def rating_oracle(samples, human, noise=None):
     lookup = {}
     for rec in samples.itertuples():
         scores = human[human.sample_id == rec.sample_id].set_index("dimension").human
-        lookup[(rec.input["dialogue_act"], rec.response_text)] = {d: int(CM.round_half_up(v)) for d, v in scores.items()}
+        lookup[(rec.input["dialogue_act"], rec.response_text)] = {
+            d: int(CM.round_half_up(v)) for d, v in scores.items()
+        }
 
     def responder(req):
         text = user_text(req)
@@ -146,11 +159,21 @@ def rating_oracle(samples, human, noise=None):
 
 
 def test_run_calibration_oracle_and_biased_judges():
-    base = J.JudgeConfig(model="claude-sonnet-4-5", repeats=1, dimensions=[{"name": "accuracy", "threshold": 3}])
-    samples, human = CD.build_rating_samples(CD.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=20, seed=0)
-    res = C.run_calibration(FakeExecutor(rating_oracle(samples, human)), base, ["sf_dialogue_nlg_ratings"], n=20, seed=0)
+    base = J.JudgeConfig(
+        model="claude-sonnet-4-5", repeats=1, dimensions=[{"name": "accuracy", "threshold": 3}]
+    )
+    samples, human = CD.build_rating_samples(
+        CD.DEFAULT_DATA_DIR / "sf_dialogue_nlg_ratings.jsonl", n=20, seed=0
+    )
+    res = C.run_calibration(
+        FakeExecutor(rating_oracle(samples, human)), base, ["sf_dialogue_nlg_ratings"], n=20, seed=0
+    )
     overall = res.metrics["sf_dialogue_nlg_ratings/overall"]
-    assert overall["n"] == 20 and overall["exact_agreement"] == 1.0 and overall["weighted_kappa"] == pytest.approx(1.0)
+    assert (
+        overall["n"] == 20
+        and overall["exact_agreement"] == 1.0
+        and overall["weighted_kappa"] == pytest.approx(1.0)
+    )
     assert overall["spearman"] > 0.95
     # 20 items: every point estimate clears spearman 0.85, but two lower bounds do not -> no evidence yet
     ok, reasons = C.calibration_gate(res.metrics, {"agreement_within_one": 0.8, "spearman": 0.85})
@@ -170,7 +193,9 @@ def test_run_calibration_oracle_and_biased_judges():
 
 
 def test_run_calibration_pairwise_oracle_and_failures():
-    base = J.JudgeConfig(model="claude-sonnet-4-5", repeats=1, max_attempts=1, dimensions=[{"name": "accuracy"}])
+    base = J.JudgeConfig(
+        model="claude-sonnet-4-5", repeats=1, max_attempts=1, dimensions=[{"name": "accuracy"}]
+    )
     pairs, labels = CD.build_pairwise_samples(CD.DEFAULT_DATA_DIR / "human_preference_pairwise.jsonl", n=12)
     by_outputs = {(p.response_text, p.baseline_text): labels[p.sample_id] for p in pairs.itertuples()}
     broken = pairs.sample_id.iat[0]
@@ -183,9 +208,19 @@ def test_run_calibration_pairwise_oracle_and_failures():
         if broken_output in (slot_a, slot_b):
             return {"tool_input": {"reasoning": "?", "winner": "first"}}  # invalid: counted, excluded
         if (slot_a, slot_b) in by_outputs:  # output_1 shown as A
-            return {"tool_input": {"reasoning": "oracle", "winner": "A" if by_outputs[(slot_a, slot_b)] == 1 else "B"}}
+            return {
+                "tool_input": {
+                    "reasoning": "oracle",
+                    "winner": "A" if by_outputs[(slot_a, slot_b)] == 1 else "B",
+                }
+            }
         if (slot_b, slot_a) in by_outputs:  # output_1 shown as B
-            return {"tool_input": {"reasoning": "oracle", "winner": "B" if by_outputs[(slot_b, slot_a)] == 1 else "A"}}
+            return {
+                "tool_input": {
+                    "reasoning": "oracle",
+                    "winner": "B" if by_outputs[(slot_b, slot_a)] == 1 else "A",
+                }
+            }
         raise AssertionError("prompt not recognised")
 
     res = C.run_calibration(FakeExecutor(oracle), base, ["human_preference_pairwise"], n=12)
@@ -205,8 +240,15 @@ def test_calibration_metrics_have_bootstrap_intervals_and_the_gate_uses_the_lowe
     for k in ("exact_agreement", "agreement_within_one", "weighted_kappa", "spearman"):
         assert m[f"{k}_ci_low"] <= m[k] <= m[f"{k}_ci_high"], k
     rounded = np.array([1, 2, 4, 5, 5, 2, 3, 4, 2, 5])
-    ref = bootstrap((rounded, np.array(JUDGE)), lambda a, b: float(np.mean(a == b)), paired=True, vectorized=False,
-                    n_resamples=CM.BOOTSTRAP_RESAMPLES, method="percentile", random_state=np.random.default_rng(0))
+    ref = bootstrap(
+        (rounded, np.array(JUDGE)),
+        lambda a, b: float(np.mean(a == b)),
+        paired=True,
+        vectorized=False,
+        n_resamples=CM.BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        random_state=np.random.default_rng(0),
+    )
     assert m["exact_agreement_ci_low"] == pytest.approx(np.quantile(ref.bootstrap_distribution, 0.025))
     # pairwise: accuracy 0.85 on 20 items clears 0.8 as a point estimate, not as a lower bound
     human = [1, 2] * 10
@@ -241,7 +283,9 @@ def test_vectorized_kappa_and_spearman_equal_sklearn_and_scipy_per_resample():
 
     rng = np.random.default_rng(5)
     a = rng.integers(1, 6, (300, 12))
-    b = np.clip(a + rng.integers(-2, 3, a.shape), 0, 6)  # 0 and 6 fall outside labels 1..5: ignored as sklearn does
+    b = np.clip(
+        a + rng.integers(-2, 3, a.shape), 0, 6
+    )  # 0 and 6 fall outside labels 1..5: ignored as sklearn does
     a[0], b[0] = 3, 3  # one label only: undefined
     a[1], b[1] = 2, 4
     for weights in ("quadratic", "linear", None):
@@ -253,7 +297,9 @@ def test_vectorized_kappa_and_spearman_equal_sklearn_and_scipy_per_resample():
     assert np.isnan(CM.kappa_along_axis(a, b, [1, 2, 3, 4, 5], "quadratic")[0])
     h, f = rng.choice([1, 2], (200, 9)), rng.choice([1, 2, 0], (200, 9))
     ref = [cohen_kappa_score(x, y, labels=[1, 2, 0]) for x, y in zip(h, f)]
-    np.testing.assert_allclose(CM.kappa_along_axis(h, f, [1, 2, 0]), ref, rtol=1e-12, atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(
+        CM.kappa_along_axis(h, f, [1, 2, 0]), ref, rtol=1e-12, atol=1e-12, equal_nan=True
+    )
     x, y = rng.normal(size=(200, 10)).round(1), rng.integers(1, 4, (200, 10)).astype(float)
     y[0] = 2.0  # constant: NaN
     ref = [spearmanr(u, v).statistic if np.ptp(v) > 0 else math.nan for u, v in zip(x, y)]
@@ -281,14 +327,26 @@ def test_vectorized_bootstrap_intervals_equal_the_per_resample_sklearn_intervals
     scalar = {  # the per-resample statistics, as before vectorization
         "weighted_kappa": CM.bootstrap_interval(kappa, hr, jr, seed=3),
         "spearman": CM.bootstrap_interval(lambda a, b: float(spearmanr(a, b).statistic), h, judge, seed=3),
-        "agreement_within_one": CM.bootstrap_interval(lambda a, b: float(np.mean(np.abs(a - b) <= 1)), hr, jr, seed=3),
+        "agreement_within_one": CM.bootstrap_interval(
+            lambda a, b: float(np.mean(np.abs(a - b) <= 1)), hr, jr, seed=3
+        ),
     }
     for name, (lo, hi) in scalar.items():
-        assert m[f"{name}_ci_low"] == pytest.approx(lo, abs=1e-12) and m[f"{name}_ci_high"] == pytest.approx(hi, abs=1e-12), name
+        assert m[f"{name}_ci_low"] == pytest.approx(lo, abs=1e-12) and m[f"{name}_ci_high"] == pytest.approx(
+            hi, abs=1e-12
+        ), name
         assert lo < m[name] < hi, name
     human_p = rng.choice([1, 2], 30)
     final = np.where(rng.random(30) < 0.8, human_p, rng.choice([1, 2, 0], 30))
     p = CM.pairwise_agreement(human_p, final, seed=4)
-    lo, hi = CM.bootstrap_interval(lambda a, b: float(cohen_kappa_score(a, b, labels=[1, 2, 0])), human_p, final,
-                                   seed=4, n_resamples=CM.BOOTSTRAP_RESAMPLES)
-    assert (p["pairwise_kappa_ci_low"], p["pairwise_kappa_ci_high"]) == (pytest.approx(lo, abs=1e-12), pytest.approx(hi, abs=1e-12))
+    lo, hi = CM.bootstrap_interval(
+        lambda a, b: float(cohen_kappa_score(a, b, labels=[1, 2, 0])),
+        human_p,
+        final,
+        seed=4,
+        n_resamples=CM.BOOTSTRAP_RESAMPLES,
+    )
+    assert (p["pairwise_kappa_ci_low"], p["pairwise_kappa_ci_high"]) == (
+        pytest.approx(lo, abs=1e-12),
+        pytest.approx(hi, abs=1e-12),
+    )

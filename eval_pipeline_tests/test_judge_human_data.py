@@ -1,5 +1,6 @@
 """On the shared human-labelled pairwise data with the test server's noisy-copy judge, the calibration report
 has pairwise accuracy, kappa, the length-controlled rate and position consistency, each with an interval and n."""
+
 from __future__ import annotations
 
 import math

@@ -4,6 +4,7 @@ The values below were computed with ``evaluators/judge.py`` before it became a p
 changes, every stored judge response misses the cache and the run re-judges (and the recorded
 demo stops replaying). Change them only together with a deliberate ``JUDGE_VERSION`` bump.
 """
+
 from __future__ import annotations
 
 from eval_pipeline.evaluators import judge as J
@@ -17,9 +18,24 @@ SEED_JUDGE = {
     "repeats": 3,
     "use_reference": True,
     "dimensions": [
-        {"name": "accuracy", "description": "Facts agree with the reference answer; nothing invented.", "scale": [1, 5], "threshold": 3.5},
-        {"name": "helpfulness", "description": "Answers the question directly and completely.", "scale": [1, 5], "threshold": 3.5},
-        {"name": "tone", "description": "Plain, calm, respectful language.", "scale": [1, 5], "threshold": 3.5},
+        {
+            "name": "accuracy",
+            "description": "Facts agree with the reference answer; nothing invented.",
+            "scale": [1, 5],
+            "threshold": 3.5,
+        },
+        {
+            "name": "helpfulness",
+            "description": "Answers the question directly and completely.",
+            "scale": [1, 5],
+            "threshold": 3.5,
+        },
+        {
+            "name": "tone",
+            "description": "Plain, calm, respectful language.",
+            "scale": [1, 5],
+            "threshold": 3.5,
+        },
     ],
     "min_calibration": {"agreement_within_one": 0.8, "spearman": 0.85},
 }
@@ -36,12 +52,17 @@ def test_pointwise_evaluator_hash_and_request_keys_are_pinned():
     config = J.validate_judge_config(SEED_JUDGE)
     assert J.evaluator_hash(config) == "f065857084ede96b"
     ex = FakeExecutor(_responder)
-    rows, _ = J.score_pointwise(samples_frame([{"response_text": "Wash your hands.", "repeat": 1}]), config, ex)
+    rows, _ = J.score_pointwise(
+        samples_frame([{"response_text": "Wash your hands.", "repeat": 1}]), config, ex
+    )
     assert set(rows.evaluator_hash) == {"f065857084ede96b"}
     assert [r.epoch for r in ex.requests] == ["judge:f065857084ede96b:sr1:a0"] * 3
     assert [r.repeat for r in ex.requests] == [0, 1, 2]
     # the stored-response key covers the rendered prompt, tool and params, not only the epoch
-    assert request_key("anthropic", ex.requests[0]) == "d9fbeab41bfc064f7350713b737210188931f18f8f7cc6574d25f47da9a847f7"
+    assert (
+        request_key("anthropic", ex.requests[0])
+        == "d9fbeab41bfc064f7350713b737210188931f18f8f7cc6574d25f47da9a847f7"
+    )
 
 
 def test_pairwise_evaluator_hash_and_request_keys_are_pinned():
@@ -49,7 +70,10 @@ def test_pairwise_evaluator_hash_and_request_keys_are_pinned():
     assert J.evaluator_hash(config) == "5594de0ed6eb8d92"
     ex = FakeExecutor(_responder)
     J.score_pairwise(samples_frame([{"response_text": "Wash your hands."}], pairwise=True), config, ex)
-    assert [r.epoch for r in ex.requests] == ["judge:5594de0ed6eb8d92:sr0:AB:a0", "judge:5594de0ed6eb8d92:sr0:BA:a0"]
+    assert [r.epoch for r in ex.requests] == [
+        "judge:5594de0ed6eb8d92:sr0:AB:a0",
+        "judge:5594de0ed6eb8d92:sr0:BA:a0",
+    ]
     assert [request_key("anthropic", r) for r in ex.requests] == [
         "293e1363e75baa160339cac9f617f10f9bdb7abf5c34db8ef79188dd3b55e714",
         "d156eca0efb8e0a41bf5fb035c17a1907e18f493b450eed494310beb8b6c1d4e",

@@ -1,5 +1,6 @@
 """A judge panel against the test server's scripted judges: independent scoring, mean / majority,
 Krippendorff's alpha per dimension, disagreements to the review queue; one judge stays the default."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,9 @@ QUALITY = ["claude-quality-judge", "gpt-quality-judge"]
 
 def frame(n=30, seed=0):
     rng = np.random.default_rng(seed)
-    return samples_frame([{"response_text": f"[q={q:.2f}] answer {i}"} for i, q in enumerate(rng.uniform(0, 1, n))])
+    return samples_frame(
+        [{"response_text": f"[q={q:.2f}] answer {i}"} for i, q in enumerate(rng.uniform(0, 1, n))]
+    )
 
 
 def expected_quality_score(text):
@@ -34,7 +37,9 @@ def test_panel_with_contrarian_low_agreement_disagreements_queued(server, tmp_pa
     helpful = rows[rows.metric == "helpful"].set_index("sample_id")["value"]
     truth = samples.set_index("sample_id")["response_text"].map(expected_quality_score)
     assert np.allclose(helpful, (2 * truth + (6 - truth)) / 3)  # mean of two quality judges and the mirror
-    m = set_metrics(rows, EvalSet(name="faq", family="judge", task="t", source="x.jsonl", judge=cfg.model_dump()))
+    m = set_metrics(
+        rows, EvalSet(name="faq", family="judge", task="t", source="x.jsonl", judge=cfg.model_dump())
+    )
     a = m["helpful.panel_alpha"]
     assert a["value"] < 0.3 and a["n"] == 30 and a["ci_low"] <= a["value"] <= a["ci_high"]
     dis = rows[rows.metric == DISAGREEMENT_METRIC]
@@ -43,33 +48,62 @@ def test_panel_with_contrarian_low_agreement_disagreements_queued(server, tmp_pa
     queue = select_for_review(samples, rows, cfg)
     flagged = queue[queue["reasons"].map(lambda rs: any(r.startswith("judges_disagree") for r in rs))]
     assert set(flagged["sample_id"]) == set(dis.loc[dis["value"] > 0, "sample_id"])
-    assert "gemini-contrarian-judge=" in next(r for r in flagged["reasons"].iat[0] if r.startswith("judges_disagree"))
+    assert "gemini-contrarian-judge=" in next(
+        r for r in flagged["reasons"].iat[0] if r.startswith("judges_disagree")
+    )
 
 
 def test_panel_majority_and_agreeing_judges(server, tmp_path):  # noqa: F811
     samples = frame(20, seed=1)
-    maj = J.JudgeConfig(models=[*QUALITY, "gemini-contrarian-judge"], aggregate="majority", repeats=1, dimensions=DIMS)
+    maj = J.JudgeConfig(
+        models=[*QUALITY, "gemini-contrarian-judge"], aggregate="majority", repeats=1, dimensions=DIMS
+    )
     rows, _ = J.score(samples, maj, executor(server, tmp_path))
     truth = samples.set_index("sample_id")["response_text"].map(expected_quality_score)
     assert (rows[rows.metric == "helpful"].set_index("sample_id")["value"] == truth).all()  # 2 of 3 win
     agree = J.JudgeConfig(models=[*QUALITY, "mistral-quality-judge"], repeats=1, dimensions=DIMS)
     rows2, _ = J.score(samples, agree, executor(server, tmp_path))
-    m = set_metrics(rows2, EvalSet(name="faq", family="judge", task="t", source="x.jsonl", judge=agree.model_dump()))
+    m = set_metrics(
+        rows2, EvalSet(name="faq", family="judge", task="t", source="x.jsonl", judge=agree.model_dump())
+    )
     assert m["helpful.panel_alpha"]["value"] == pytest.approx(1.0) and m["panel_disagreements"]["value"] == 0
-    assert select_for_review(samples, rows2, agree)["reasons"].map(lambda rs: any("judges_disagree" in r for r in rs)).sum() == 0
+    assert (
+        select_for_review(samples, rows2, agree)["reasons"]
+        .map(lambda rs: any("judges_disagree" in r for r in rs))
+        .sum()
+        == 0
+    )
 
 
 def test_pairwise_panel_and_single_judge_default(server, tmp_path):  # noqa: F811
     rng = np.random.default_rng(2)
-    samples = samples_frame([{"response_text": f"[q={rng.uniform():.2f}] c{i}", "baseline_text": f"[q={rng.uniform():.2f}] b{i}"}
-                             for i in range(24)], pairwise=True)
+    samples = samples_frame(
+        [
+            {
+                "response_text": f"[q={rng.uniform():.2f}] c{i}",
+                "baseline_text": f"[q={rng.uniform():.2f}] b{i}",
+            }
+            for i in range(24)
+        ],
+        pairwise=True,
+    )
     dims = [{"name": "overall"}]
-    cfg = J.JudgeConfig(models=["claude-quality-judge", "gemini-contrarian-judge"], mode="pairwise", repeats=1, dimensions=dims)
+    cfg = J.JudgeConfig(
+        models=["claude-quality-judge", "gemini-contrarian-judge"],
+        mode="pairwise",
+        repeats=1,
+        dimensions=dims,
+    )
     rows, per = J.score(samples, cfg, executor(server, tmp_path))
     wins = rows[rows.metric == "pairwise_win"]["value"]
     assert set(wins) == {0.5}  # the mirror judge always picks the other answer: every mean is a draw
-    agree = panel_agreement({m: per[per["evaluator_hash"] == h] for m, h in
-                             ((m, J.evaluator_hash(cfg.single(m))) for m in cfg.judge_models)}, cfg)
+    agree = panel_agreement(
+        {
+            m: per[per["evaluator_hash"] == h]
+            for m, h in ((m, J.evaluator_hash(cfg.single(m))) for m in cfg.judge_models)
+        },
+        cfg,
+    )
     assert agree["pairwise_win"]["alpha"] < 0 and agree["pairwise_win"]["n"] == 24
     assert (rows[rows.metric == DISAGREEMENT_METRIC]["value"] == 1).all()
     single = J.JudgeConfig(model="claude-quality-judge", mode="pairwise", repeats=1, dimensions=dims)

@@ -1,4 +1,5 @@
 """Human review loop: selection, JSONL/CSV export, validated ingest into calibration rows and golden records."""
+
 from __future__ import annotations
 
 import csv
@@ -22,11 +23,11 @@ CFG = J.JudgeConfig(
 )
 # per-sample judge scores for (accuracy, tone) in each of 3 repeats
 SCRIPT = {
-    "ANS-CLEAR-PASS": [(5, 5), (5, 5), (5, 5)],    # nothing to review (unless similarity disagrees)
-    "ANS-SPLIT": [(1, 5), (5, 5), (4, 5)],         # accuracy spread 4 -> repeats disagree
-    "ANS-MARGIN": [(5, 4), (5, 4), (5, 4)],        # tone median 4 == threshold -> low margin
-    "ANS-CLEAR-FAIL": [(1, 1), (1, 1), (1, 1)],    # nothing (similarity agrees it fails)
-    "ANS-BROKEN": None,                            # unparseable -> judge_failed
+    "ANS-CLEAR-PASS": [(5, 5), (5, 5), (5, 5)],  # nothing to review (unless similarity disagrees)
+    "ANS-SPLIT": [(1, 5), (5, 5), (4, 5)],  # accuracy spread 4 -> repeats disagree
+    "ANS-MARGIN": [(5, 4), (5, 4), (5, 4)],  # tone median 4 == threshold -> low margin
+    "ANS-CLEAR-FAIL": [(1, 1), (1, 1), (1, 1)],  # nothing (similarity agrees it fails)
+    "ANS-BROKEN": None,  # unparseable -> judge_failed
 }
 
 
@@ -44,10 +45,17 @@ def judged():
         raise AssertionError(text)
 
     rows, _ = J.score_pointwise(samples, CFG, FakeExecutor(responder))
-    sim = pd.DataFrame({
-        "eval_set": "faq", "sample_id": ["s0", "s3"], "repeat": 0, "family": "similarity", "metric": "cosine",
-        "value": [0.41, 0.30], "passed": [False, False],
-    })
+    sim = pd.DataFrame(
+        {
+            "eval_set": "faq",
+            "sample_id": ["s0", "s3"],
+            "repeat": 0,
+            "family": "similarity",
+            "metric": "cosine",
+            "value": [0.41, 0.30],
+            "passed": [False, False],
+        }
+    )
     return samples, rows, sim
 
 
@@ -56,7 +64,9 @@ def test_select_for_review_flags_each_reason():
     items = R.select_for_review(samples, rows, CFG, sim)
     by_id = {r.sample_id: r for r in items.itertuples()}
     assert set(by_id) == {"s0", "s1", "s2", "s4"}
-    assert any(x.startswith("judge_similarity_disagree: judge passes but cosine fails") for x in by_id["s0"].reasons)
+    assert any(
+        x.startswith("judge_similarity_disagree: judge passes but cosine fails") for x in by_id["s0"].reasons
+    )
     assert any(x.startswith("judge_repeats_disagree: accuracy spread 4") for x in by_id["s1"].reasons)
     assert any(x.startswith("low_margin: tone median 4") for x in by_id["s2"].reasons)
     assert any("judge_unparseable" in x for x in by_id["s4"].reasons)
@@ -104,14 +114,21 @@ def test_export_label_ingest_round_trip(tmp_path, suffix):
     got = R.ingest_review(path, CFG)
     assert got.n_rows == 4 and got.n_labelled == 2
     r = got.ratings.sort_values(["sample_id", "dimension"]).reset_index(drop=True)
-    assert r[["sample_id", "dimension", "human"]].values.tolist() == [["s1", "accuracy", 2.0], ["s1", "tone", 5.0], ["s2", "tone", 3.0]]
+    assert r[["sample_id", "dimension", "human"]].values.tolist() == [
+        ["s1", "accuracy", 2.0],
+        ["s1", "tone", 5.0],
+        ["s2", "tone", 3.0],
+    ]
     assert r.judge.tolist() == [4.0, 5.0, 4.0]
     metrics = CM.rating_metrics_from_frame(r)
     assert metrics["accuracy"]["n"] == 1 and metrics["tone"]["exact_agreement"] == 0.5
     g = {x["metadata"]["original_sample_id"]: x for x in got.golden}
     assert set(g) == {"s1", "s2"}
     assert g["s2"]["expected"] == "The corrected answer." and g["s1"]["expected"] == "reference 1"
-    assert g["s1"]["metadata"]["source"] == "human_review" and g["s1"]["metadata"]["human_label"] == {"accuracy": 2, "tone": 5}
+    assert g["s1"]["metadata"]["source"] == "human_review" and g["s1"]["metadata"]["human_label"] == {
+        "accuracy": 2,
+        "tone": 5,
+    }
     assert g["s1"]["input"] == "question 1" and g["s1"]["metadata"]["category"] == "c1"
     out = R.write_golden_jsonl(got.golden, tmp_path / "golden" / "human_review.jsonl")
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["hr-s1", "hr-s2"]
@@ -163,9 +180,14 @@ def test_ingest_reads_lines_like_the_golden_reader(tmp_path):
     with pytest.raises(R.ReviewFileError) as exc:
         R.ingest_review(path, CFG)
     errs = exc.value.errors
-    assert errs[0] == f"{path}:1: file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM"
+    assert (
+        errs[0] == f"{path}:1: file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM"
+    )
     assert errs[1].startswith(f"{path}:2: invalid UTF-8")
-    assert errs[2:] == [f"{path}:3: field '{f}': missing; keep the exported columns" for f in ("review_id", "sample_id", "input", "human_label")]
+    assert errs[2:] == [
+        f"{path}:3: field '{f}': missing; keep the exported columns"
+        for f in ("review_id", "sample_id", "input", "human_label")
+    ]
 
 
 def test_ingest_csv_bom_and_extra_cells_are_named(tmp_path):

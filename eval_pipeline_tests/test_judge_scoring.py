@@ -1,4 +1,5 @@
 """LLM-as-judge: config validation, prompts, verdict tool, keys, pointwise and pairwise scoring."""
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,12 @@ RUBRIC = {
     "repeats": 3,
     "use_reference": True,
     "dimensions": [
-        {"name": "accuracy", "description": "Factually correct vs the reference", "scale": [1, 5], "threshold": 3.5},
+        {
+            "name": "accuracy",
+            "description": "Factually correct vs the reference",
+            "scale": [1, 5],
+            "threshold": 3.5,
+        },
         {"name": "helpfulness", "scale": [1, 5], "threshold": 3.5},
         {"name": "tone", "scale": [1, 5], "threshold": 4},
     ],
@@ -77,10 +83,14 @@ def test_verdict_tool_schema_enforces_scale():
 
 def test_custom_prompt_renders_and_strict_undefined_fails_at_load(tmp_path):
     good = tmp_path / "judge.yaml"
-    good.write_text("system: Grade {{ dimensions | length }} dimensions.\nuser: 'Q: {{ input_text }} A: {{ response }} R: {{ reference }}'\n")
+    good.write_text(
+        "system: Grade {{ dimensions | length }} dimensions.\nuser: 'Q: {{ input_text }} A: {{ response }} R: {{ reference }}'\n"
+    )
     c = cfg(prompt="judge.yaml")
     tpl = J.load_prompt(c, base_dir=tmp_path)
-    system, user = J.render_prompt(tpl, J._prompt_context(c, input_value="hi", expected="ref", response="resp"))
+    system, user = J.render_prompt(
+        tpl, J._prompt_context(c, input_value="hi", expected="ref", response="resp")
+    )
     assert system == "Grade 3 dimensions." and user == "Q: hi A: resp R: ref"
 
     bad = tmp_path / "bad.yaml"
@@ -100,8 +110,13 @@ def test_prompt_sandbox_blocks_attribute_escape(tmp_path):
 
 
 def test_reference_only_when_use_reference():
-    with_ref = J.render_prompt(J.DEFAULT_POINTWISE, J._prompt_context(cfg(), input_value="q", expected="THE-REF", response="r"))[1]
-    no_ref = J.render_prompt(J.DEFAULT_POINTWISE, J._prompt_context(cfg(use_reference=False), input_value="q", expected="THE-REF", response="r"))[1]
+    with_ref = J.render_prompt(
+        J.DEFAULT_POINTWISE, J._prompt_context(cfg(), input_value="q", expected="THE-REF", response="r")
+    )[1]
+    no_ref = J.render_prompt(
+        J.DEFAULT_POINTWISE,
+        J._prompt_context(cfg(use_reference=False), input_value="q", expected="THE-REF", response="r"),
+    )[1]
     assert "THE-REF" in with_ref and "THE-REF" not in no_ref
 
 
@@ -128,22 +143,39 @@ def scripted(scores_by_text):
         for marker, per_repeat in scores_by_text.items():
             if marker in text:
                 s = per_repeat[req.repeat % len(per_repeat)]
-                return {"tool_input": {"reasoning": f"because {marker}", "accuracy": s, "helpfulness": s, "tone": s}}
+                return {
+                    "tool_input": {
+                        "reasoning": f"because {marker}",
+                        "accuracy": s,
+                        "helpfulness": s,
+                        "tone": s,
+                    }
+                }
         raise AssertionError(f"unexpected prompt {text[:80]}")
 
     return responder
 
 
 def test_pointwise_median_spread_and_threshold():
-    samples = samples_frame([
-        {"response_text": "ANS-GOOD"}, {"response_text": "ANS-SPLIT"}, {"response_text": "ANS-BAD"},
-    ])
+    samples = samples_frame(
+        [
+            {"response_text": "ANS-GOOD"},
+            {"response_text": "ANS-SPLIT"},
+            {"response_text": "ANS-BAD"},
+        ]
+    )
     ex = FakeExecutor(scripted({"ANS-GOOD": [5, 4, 5], "ANS-SPLIT": [2, 5, 4], "ANS-BAD": [1, 2, 1]}))
     rows, verdicts = J.score_pointwise(samples, cfg(), ex)
-    assert list(rows.columns) == SCORE_COLUMNS + ["judge_model", "rubric_hash"]  # + the judge identity (history)
+    assert list(rows.columns) == SCORE_COLUMNS + [
+        "judge_model",
+        "rubric_hash",
+    ]  # + the judge identity (history)
     assert set(rows.judge_model) == {cfg().model} and rows.rubric_hash.nunique() == 1
     assert len(ex.requests) == 9 and ex.batches == [9]
-    get = lambda sid, m: rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
+
+    def get(sid, m):
+        return rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
+
     assert get("s0", "accuracy").value == 5 and bool(get("s0", "accuracy").passed)
     assert get("s1", "accuracy").value == 4 and get("s1", "accuracy_spread").value == 3
     assert bool(get("s1", "accuracy").passed) and bool(get("s1", "tone").passed)  # median 4 >= 4
@@ -186,9 +218,16 @@ def test_invalid_verdict_is_retried_with_new_key_then_unparseable():
     def responder(req):
         text = user_text(req)
         if "ANS-FLAKY" in text and req.epoch.endswith(":a0"):
-            return {"tool_input": {"reasoning": "x", "accuracy": 9, "helpfulness": 3, "tone": 3}}  # out of scale
+            return {
+                "tool_input": {"reasoning": "x", "accuracy": 9, "helpfulness": 3, "tone": 3}
+            }  # out of scale
         if "ANS-BROKEN" in text:
-            return {"tool_input": None, "text": "I think 4/5", "stop_reason": "end_turn", "error_category": "malformed_tool_output"}
+            return {
+                "tool_input": None,
+                "text": "I think 4/5",
+                "stop_reason": "end_turn",
+                "error_category": "malformed_tool_output",
+            }
         return {"tool_input": {"reasoning": "fine", "accuracy": 4, "helpfulness": 4, "tone": 4}}
 
     ex = FakeExecutor(responder)
@@ -205,17 +244,22 @@ def test_invalid_verdict_is_retried_with_new_key_then_unparseable():
     assert un.value == 3
     acc = rows[(rows.sample_id == "s1") & (rows.metric == "accuracy")].iloc[0]
     assert pd.isna(acc.value)  # null, not a fake score
-    assert acc.passed is False and "judge_unparseable=3" in acc.reason and "counted as a failure" in acc.reason
+    assert (
+        acc.passed is False and "judge_unparseable=3" in acc.reason and "counted as a failure" in acc.reason
+    )
     assert J.summarize_pointwise(rows, cfg())["judge_unparseable"] == 3
 
 
 def test_refusal_and_infra_errors_are_counted_not_scored():
-    samples = samples_frame([
-        {"response_text": "ANS-REFUSE"}, {"response_text": "ANS-RATE"},
-        {"response_text": None, "error_category": "timeout"},
-        {"response_text": None, "error_category": "refusal"},
-        {"response_text": "ANS-PARTIAL"},
-    ])
+    samples = samples_frame(
+        [
+            {"response_text": "ANS-REFUSE"},
+            {"response_text": "ANS-RATE"},
+            {"response_text": None, "error_category": "timeout"},
+            {"response_text": None, "error_category": "refusal"},
+            {"response_text": "ANS-PARTIAL"},
+        ]
+    )
 
     def responder(req):
         text = user_text(req)
@@ -229,10 +273,15 @@ def test_refusal_and_infra_errors_are_counted_not_scored():
 
     ex = FakeExecutor(responder)
     rows, verdicts = J.score_pointwise(samples, cfg(), ex)
-    get = lambda sid, m: rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
+
+    def get(sid, m):
+        return rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
+
     # refusal: not retried, counted
     assert len([r for r in ex.requests if "ANS-REFUSE" in user_text(r)]) == 3
-    assert get("s0", "judge_refusal").value == 3 and get("s0", "accuracy").passed is False  # counted, a failure
+    assert (
+        get("s0", "judge_refusal").value == 3 and get("s0", "accuracy").passed is False
+    )  # counted, a failure
     assert pd.isna(get("s0", "accuracy").infra_error)
     # judge infra error: infra, never a score
     assert get("s1", "accuracy").infra_error == "rate_limited" and get("s1", "accuracy").passed is None
@@ -270,13 +319,19 @@ def winner_by_content(better_marker):
 
 
 def test_pairwise_both_orders_and_win_rate():
-    samples = samples_frame([
-        {"response_text": "CAND-BETTER", "baseline_text": "base"},
-        {"response_text": "cand", "baseline_text": "BASE-BETTER"},
-        {"response_text": "cand", "baseline_text": "base"},
-        {"response_text": "CAND-BETTER again", "baseline_text": "base"},
-    ], pairwise=True)
-    better = lambda req: winner_by_content("BETTER")(req)
+    samples = samples_frame(
+        [
+            {"response_text": "CAND-BETTER", "baseline_text": "base"},
+            {"response_text": "cand", "baseline_text": "BASE-BETTER"},
+            {"response_text": "cand", "baseline_text": "base"},
+            {"response_text": "CAND-BETTER again", "baseline_text": "base"},
+        ],
+        pairwise=True,
+    )
+
+    def better(req):
+        return winner_by_content("BETTER")(req)
+
     ex = FakeExecutor(better)
     rows, verdicts = J.score_pairwise(samples, pair_cfg(repeats=1), ex)
     assert len(ex.requests) == 8
@@ -303,7 +358,10 @@ def test_pairwise_position_bias_becomes_tie():
 
 
 def test_pairwise_unparseable_and_refusal_counted():
-    samples = samples_frame([{"response_text": "ANS-BROKEN"}, {"response_text": "ANS-REFUSE"}, {"response_text": "ok"}], pairwise=True)
+    samples = samples_frame(
+        [{"response_text": "ANS-BROKEN"}, {"response_text": "ANS-REFUSE"}, {"response_text": "ok"}],
+        pairwise=True,
+    )
 
     def responder(req):
         text = user_text(req)
@@ -315,7 +373,10 @@ def test_pairwise_unparseable_and_refusal_counted():
 
     ex = FakeExecutor(responder)
     rows, verdicts = J.score_pairwise(samples, pair_cfg(repeats=2, max_attempts=2), ex)
-    get = lambda sid, m: rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
+
+    def get(sid, m):
+        return rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
+
     assert get("s0", "judge_unparseable").value == 4  # 2 repeats x 2 orders
     assert pd.isna(get("s0", "pairwise_win").value)
     assert get("s1", "judge_refusal").value == 4
@@ -341,8 +402,17 @@ def test_pairwise_win_rate_interval_is_clustered_by_sample_with_repeats():
     from statsmodels.stats.proportion import proportion_confint
 
     wins = np.repeat([1.0] * 18 + [0.0] * 12, 4)
-    rows = pd.DataFrame({"family": "judge", "metric": "pairwise_win", "value": wins, "eval_set": "e", "suite": "s",
-                         "sample_id": np.repeat([f"s{i}" for i in range(30)], 4), "repeat": np.tile(range(4), 30)})
+    rows = pd.DataFrame(
+        {
+            "family": "judge",
+            "metric": "pairwise_win",
+            "value": wins,
+            "eval_set": "e",
+            "suite": "s",
+            "sample_id": np.repeat([f"s{i}" for i in range(30)], 4),
+            "repeat": np.tile(range(4), 30),
+        }
+    )
     s = J.summarize_pairwise(rows)
     lo, hi = s["win_rate_ci"]
     lo30, hi30 = proportion_confint(18, 30, method="wilson")

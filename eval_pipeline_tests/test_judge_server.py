@@ -4,6 +4,7 @@ Covers tool-use verdicts, malformed tool output (retried under a new key, then
 ``judge_unparseable``), refusals (``judge_refusal``, not retried), store reuse on rerun, and
 re-judging when the rubric changes.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -37,7 +38,11 @@ def judge_hook(body):
         a = text.split("## Answer A\n", 1)[1].split("\n\n## Answer B\n", 1)[0]
         return {"reasoning": "content-based", "winner": "A" if "GOOD" in a else "B"}
     score = 5 if "GOOD" in text else 2
-    return {"reasoning": f"server judge saw {'GOOD' if score == 5 else 'weak'}", "accuracy": score, "tone": score}
+    return {
+        "reasoning": f"server judge saw {'GOOD' if score == 5 else 'weak'}",
+        "accuracy": score,
+        "tone": score,
+    }
 
 
 @pytest.fixture()
@@ -55,8 +60,11 @@ def server():
 
 def executor(srv, store):
     provider = AnthropicProvider(
-        api_key="test-key", base_url=srv.base_url, max_concurrency=8,
-        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01), request_timeout_s=10,
+        api_key="test-key",
+        base_url=srv.base_url,
+        max_concurrency=8,
+        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01),
+        request_timeout_s=10,
     )
     return lambda requests: run_requests(provider, requests, store)
 
@@ -64,15 +72,19 @@ def executor(srv, store):
 def test_pointwise_judge_against_test_server(server, tmp_path):
     store = ResponseStore(tmp_path / "store")
     execute = executor(server, store)
-    samples = samples_frame([
-        {"response_text": "ANS-GOOD"},
-        {"response_text": "ANS-weak"},
-        {"response_text": "ANS-MALFORMED-ONCE GOOD"},
-        {"response_text": "ANS-MALFORMED-ALWAYS"},
-        {"response_text": "ANS-REFUSE"},
-    ])
+    samples = samples_frame(
+        [
+            {"response_text": "ANS-GOOD"},
+            {"response_text": "ANS-weak"},
+            {"response_text": "ANS-MALFORMED-ONCE GOOD"},
+            {"response_text": "ANS-MALFORMED-ALWAYS"},
+            {"response_text": "ANS-REFUSE"},
+        ]
+    )
     rows, verdicts = J.score_pointwise(samples, CFG, execute)
-    get = lambda sid, m: rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
+
+    def get(sid, m):
+        return rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
 
     assert get("s0", "accuracy").value == 5 and bool(get("s0", "accuracy").passed)
     assert "server judge saw GOOD" in get("s0", "accuracy").reason
@@ -93,7 +105,9 @@ def test_pointwise_judge_against_test_server(server, tmp_path):
     # refusal: counted, not retried
     refused = verdicts[verdicts.sample_id == "s4"]
     assert (refused.status == "judge_refusal").all() and (refused.attempts == 1).all()
-    assert get("s4", "judge_refusal").value == 2 and get("s4", "accuracy").passed is False  # counted as a failure
+    assert (
+        get("s4", "judge_refusal").value == 2 and get("s4", "accuracy").passed is False
+    )  # counted as a failure
 
     calls = server.stats()["total"]
     assert calls == 2 + 2 + 3 + 6 + 2  # s0, s1, s2 (one retry), s3 (3 attempts x 2), s4
@@ -106,7 +120,9 @@ def test_pointwise_judge_against_test_server(server, tmp_path):
     pd.testing.assert_frame_equal(rows.reset_index(drop=True), rows2.reset_index(drop=True))
 
     # a rubric change re-judges (new keys): every valid or refused verdict is asked again
-    changed = CFG.model_copy(update={"dimensions": [CFG.dimensions[0], J.JudgeDimension(name="tone", threshold=3)]})
+    changed = CFG.model_copy(
+        update={"dimensions": [CFG.dimensions[0], J.JudgeDimension(name="tone", threshold=3)]}
+    )
     rows3, _ = J.score_pointwise(samples.iloc[:1], changed, execute)
     assert server.stats()["total"] == calls + 2
     assert rows3.evaluator_hash.iat[0] != rows.evaluator_hash.iat[0]
@@ -116,11 +132,14 @@ def test_pointwise_judge_against_test_server(server, tmp_path):
 def test_pairwise_judge_against_test_server(server, tmp_path):
     execute = executor(server, ResponseStore(tmp_path / "store"))
     cfg = CFG.model_copy(update={"mode": "pairwise", "repeats": 1})
-    samples = samples_frame([
-        {"response_text": "candidate GOOD", "baseline_text": "baseline"},
-        {"response_text": "candidate", "baseline_text": "baseline GOOD"},
-        {"response_text": "candidate ANS-REFUSE", "baseline_text": "baseline"},
-    ], pairwise=True)
+    samples = samples_frame(
+        [
+            {"response_text": "candidate GOOD", "baseline_text": "baseline"},
+            {"response_text": "candidate", "baseline_text": "baseline GOOD"},
+            {"response_text": "candidate ANS-REFUSE", "baseline_text": "baseline"},
+        ],
+        pairwise=True,
+    )
     rows, verdicts = J.score_pairwise(samples, cfg, execute)
     win = rows[rows.metric == "pairwise_win"].set_index("sample_id").value
     assert win["s0"] == 1.0 and win["s1"] == 0.0 and pd.isna(win["s2"])

@@ -1,5 +1,6 @@
 """Canary analysis statistics: always-valid tests under hourly looks, verdicts, and the benchmark's
 vectorized decision rule checked against :func:`eval_pipeline.monitoring.canary.analyze_canary`."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,13 @@ import pandas as pd
 import pytest
 
 from eval_pipeline.monitoring import sequential as seq
-from eval_pipeline.monitoring.canary import CanaryConfig, analyze_canary, canaries, production_version, rollout_hours
+from eval_pipeline.monitoring.canary import (
+    CanaryConfig,
+    analyze_canary,
+    canaries,
+    production_version,
+    rollout_hours,
+)
 from eval_pipeline.monitoring.hourly import HOUR_COLUMNS, previous_hours
 from eval_pipeline_tests.benchmarks import canary as bench
 
@@ -19,22 +26,36 @@ def rows_from_sim(sim: dict, r: int, hours: list[str] = HOURS) -> pd.DataFrame:
     rng = np.random.default_rng(r)
     frames = []
     for j, h in enumerate(hours[: sim["K"]]):
-        for arm, mv, idx in (("c", "canary@v2", 0), ("p", "prod@v1", 2)):
+        for _arm, mv, idx in (("c", "canary@v2", 0), ("p", "prod@v1", 2)):
             lat = sim["latency"]["latency_s"][j][idx // 2][r]
             ttft = sim["latency"]["ttft_s"][j][idx // 2][r]
             n = int(sim["counts"]["regenerate_rate"][idx + 1][r, j])
             assert len(lat) == n, "use a cap >= all values so every request has a latency"
             f = {c: np.zeros(n, dtype=bool) for c in HOUR_COLUMNS}
-            f.update(hour=h, model_version=mv, u=rng.random(n), latency_s=lat, ttft_s=ttft, session_hash="s",
-                     session_requests=1, invariant_checked=np.ones(n, bool), safety_checked=np.ones(n, bool))
+            f.update(
+                hour=h,
+                model_version=mv,
+                u=rng.random(n),
+                latency_s=lat,
+                ttft_s=ttft,
+                session_hash="s",
+                session_requests=1,
+                invariant_checked=np.ones(n, bool),
+                safety_checked=np.ones(n, bool),
+            )
             rated = int(sim["counts"]["thumbs_down_rate"][idx + 1][r, j])
             down = int(sim["counts"]["thumbs_down_rate"][idx][r, j])
             f["rated"] = np.arange(n) < rated
             f["fb_thumbs_down"] = np.arange(n) < down
             f["fb_thumbs_up"] = f["rated"] & ~f["fb_thumbs_down"]
-            for name, col in (("regenerate_rate", "fb_regenerate"), ("copy_rate", "fb_copy"),
-                              ("task_completion_rate", "fb_task_completed"), ("invariant_failure_rate", "invariant_failed"),
-                              ("safety_violation_rate", "safety_violation"), ("error_rate", "error")):
+            for name, col in (
+                ("regenerate_rate", "fb_regenerate"),
+                ("copy_rate", "fb_copy"),
+                ("task_completion_rate", "fb_task_completed"),
+                ("invariant_failure_rate", "invariant_failed"),
+                ("safety_violation_rate", "safety_violation"),
+                ("error_rate", "error"),
+            ):
                 f[col] = rng.permutation(np.arange(n) < int(sim["counts"][name][idx][r, j]))
             frames.append(pd.DataFrame(f)[HOUR_COLUMNS])
     return pd.concat(frames, ignore_index=True)
@@ -97,20 +118,33 @@ def test_thumbs_down_10_to_16_percent_is_rolled_back_with_its_deciding_metric():
 
 def test_better_canary_is_promoted_and_never_rolled_back():
     cfg = CanaryConfig(max_latency_values=10**6, min_looks=3)
-    better = {"thumbs_down_rate": 0.05, "regenerate_rate": 0.03, "task_completion_rate": 0.5, "copy_rate": 0.2,
-              "invariant_failure_rate": 0.01, "error_rate": 0.002}
+    better = {
+        "thumbs_down_rate": 0.05,
+        "regenerate_rate": 0.03,
+        "task_completion_rate": 0.5,
+        "copy_rate": 0.2,
+        "invariant_failure_rate": 0.01,
+        "error_rate": 0.002,
+    }
     sim = bench.simulate(1, 12, 4000, 0.5, better, seed=5, cap=10**6)
-    rows = rows_from_sim(sim, 0, HOURS[:12]).drop(columns=["safety_checked"])  # no safety invariants configured
+    rows = rows_from_sim(sim, 0, HOURS[:12]).drop(
+        columns=["safety_checked"]
+    )  # no safety invariants configured
     rows["safety_checked"] = False
     res = analyze_canary(rows, "canary@v2", "prod@v1", HOURS[:12], cfg)
     assert res.verdict == "promote", res.story[["hour", "verdict", "reason"]].to_string()
     assert "roll back" not in set(res.story["verdict"])
     m = res.metrics.set_index("metric")
     assert m.loc["safety_violation_rate", "status"] == "no_data" and res.m == 9
-    assert (m.loc[m.gated & (m.status != "no_data"), "ci_high"] < m.loc[m.gated & (m.status != "no_data"), "min_effect"]).all()
+    assert (
+        m.loc[m.gated & (m.status != "no_data"), "ci_high"]
+        < m.loc[m.gated & (m.status != "no_data"), "min_effect"]
+    ).all()
 
 
-@pytest.mark.parametrize("effects,seed", [(None, 11), ({"thumbs_down_rate": 0.2}, 12), ({"error_rate": 0.03}, 13)])
+@pytest.mark.parametrize(
+    "effects,seed", [(None, 11), ({"thumbs_down_rate": 0.2}, 12), ({"error_rate": 0.03}, 13)]
+)
 def test_benchmark_decision_rule_equals_analyze_canary(effects, seed):
     cfg = CanaryConfig(max_latency_values=10**6, min_looks=2)
     sim = bench.simulate(3, 10, 500, 0.3, effects, seed=seed, cap=10**6)
@@ -124,7 +158,9 @@ def test_benchmark_decision_rule_equals_analyze_canary(effects, seed):
 
 
 def test_cohorts_production_and_rollout_start():
-    rows = pd.DataFrame({"hour": [HOURS[0]] * 3 + [HOURS[1]] * 3, "model_version": ["p", "p", "p", "p", "p", "c"]})
+    rows = pd.DataFrame(
+        {"hour": [HOURS[0]] * 3 + [HOURS[1]] * 3, "model_version": ["p", "p", "p", "p", "p", "c"]}
+    )
     cfg = CanaryConfig()
     assert production_version(rows, cfg) == "p"
     assert production_version(rows, CanaryConfig(production_model_version="x")) == "x"

@@ -4,6 +4,7 @@ The canary degrades from its second hour (thumbs-down 10% -> 30% of rated reques
 must reach ``roll back``, fail the blocking check, land in the alert log and be POSTed to a loopback
 webhook (127.0.0.1). Both log layouts (hour folders, timestamps inside day files) give the same rows.
 """
+
 from __future__ import annotations
 
 import http.server
@@ -19,9 +20,16 @@ from eval_pipeline.monitoring.config import load_monitoring_config
 from eval_pipeline.monitoring.hourly import build_hour_rows, cohort_windows, read_traffic_hour
 from eval_pipeline.storage import keys
 
-ROLLOUT = RolloutConfig(start="2026-10-05T10:00:00Z", hours=4, requests_per_hour=1200, share_start=0.3, share_end=0.3,
-                        degrade_from_hour=1, effects={"thumbs_down": 0.12, "thumbs_up": 0.28},
-                        base_feedback={"thumbs_up": 0.36, "thumbs_down": 0.04})
+ROLLOUT = RolloutConfig(
+    start="2026-10-05T10:00:00Z",
+    hours=4,
+    requests_per_hour=1200,
+    share_start=0.3,
+    share_end=0.3,
+    degrade_from_hour=1,
+    effects={"thumbs_down": 0.12, "thumbs_up": 0.28},
+    base_feedback={"thumbs_up": 0.36, "thumbs_down": 0.04},
+)
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
@@ -55,11 +63,21 @@ def test_degraded_canary_rolled_back_blocking_check_alert_log_and_webhook(tmp_pa
     verdicts = []
     try:
         for w in written:
-            res = dg.materialize([traffic_hourly, canary_analysis, canary_not_rolled_back], partition_key=w["hour"], instance=instance, resources=_resources(tmp_path),
-                                 raise_on_error=False)
+            res = dg.materialize(
+                [traffic_hourly, canary_analysis, canary_not_rolled_back],
+                partition_key=w["hour"],
+                instance=instance,
+                resources=_resources(tmp_path),
+                raise_on_error=False,
+            )
             (check,) = res.get_asset_check_evaluations()
-            rep = json.loads((tmp_path / "wh" / keys.monitoring_hour_report(w["hour"][:10], w["hour"][11:13],
-                                                                             "canary.json")).read_text())
+            rep = json.loads(
+                (
+                    tmp_path
+                    / "wh"
+                    / keys.monitoring_hour_report(w["hour"][:10], w["hour"][11:13], "canary.json")
+                ).read_text()
+            )
             (c,) = rep["canaries"]
             verdicts.append((c["verdict"], check.passed))
             if c["verdict"] == "roll back":
@@ -74,11 +92,17 @@ def test_degraded_canary_rolled_back_blocking_check_alert_log_and_webhook(tmp_pa
     assert hook["kind"] == "canary_verdict" and hook["verdict"] == "roll back"
     assert hook["canary"] == ROLLOUT.canary_version and hook["production"] == ROLLOUT.production_version
     (metric,) = hook["metrics"]
-    assert metric["metric"] == "thumbs_down_rate" and metric["p_value"] <= metric["level"] and metric["ci_low"] > 0
+    assert (
+        metric["metric"] == "thumbs_down_rate"
+        and metric["p_value"] <= metric["level"]
+        and metric["ci_low"] > 0
+    )
     logged = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert logged == [hook]
     h = written[0]["hour"]
-    stored = pd.read_parquet(tmp_path / "wh" / keys.partition_key(keys.TRAFFIC_HOURLY, keys.hour_partition(h[:10], h[11:13])))
+    stored = pd.read_parquet(
+        tmp_path / "wh" / keys.partition_key(keys.TRAFFIC_HOURLY, keys.hour_partition(h[:10], h[11:13]))
+    )
     assert "input" not in stored.columns and "output" not in stored.columns and stored["synthetic"].all()
 
 
@@ -88,7 +112,9 @@ def test_hour_folders_and_timestamps_in_day_files_read_the_same(tmp_path, monkey
     written = write_rollout(tmp_path / "hourly", one)
     day = tmp_path / "daily" / "date=2026-10-05"
     day.mkdir(parents=True)
-    (day / "all.jsonl").write_text("".join(open(f, encoding="utf-8").read() for w in written for f in w["files"]))
+    (day / "all.jsonl").write_text(
+        "".join(open(f, encoding="utf-8").read() for w in written for f in w["files"])  # noqa: SIM115
+    )
     from eval_pipeline.storage.warehouse import Warehouse
 
     wh = Warehouse.from_url(str(tmp_path / "wh"))
@@ -102,7 +128,9 @@ def test_hour_folders_and_timestamps_in_day_files_read_the_same(tmp_path, monkey
     assert len(out["hourly"]) == written[1]["n_rows"] and out["hourly"]["invariant_checked"].all()
     windows = cohort_windows(out["hourly"], written[1]["hour"])
     assert set(windows["window"]) == {"short (1h)", "long (24h)"} and set(windows["model_version"]) == {
-        ROLLOUT.canary_version, ROLLOUT.production_version}
+        ROLLOUT.canary_version,
+        ROLLOUT.production_version,
+    }
     assert (windows["session_length"] >= 1).all() and windows["session_continuation_rate"].between(0, 1).all()
 
 
@@ -113,12 +141,17 @@ def test_demo_rollout_ends_with_the_degraded_canary_rolled_back(tmp_path, monkey
     monkeypatch.delenv("EVAL_TRAFFIC_PREFIX", raising=False)
     monkeypatch.delenv("EVAL_ALERT_WEBHOOK_URL", raising=False)
     monkeypatch.setenv("EVAL_ALERT_LOG", str(tmp_path / "alerts.jsonl"))
-    monkeypatch.setenv("EVAL_WAREHOUSE_URL", str(tmp_path / "wh"))  # build_resources() reads it at run time (EnvVar)
-    out = run_canary_demo(dg.DagsterInstance.ephemeral(), day="2026-11-22", say=lambda *a: None,
-                          resources=build_resources())
+    monkeypatch.setenv(
+        "EVAL_WAREHOUSE_URL", str(tmp_path / "wh")
+    )  # build_resources() reads it at run time (EnvVar)
+    out = run_canary_demo(
+        dg.DagsterInstance.ephemeral(), day="2026-11-22", say=lambda *a: None, resources=build_resources()
+    )
     story = [h["verdict"].split(" (")[0] for h in out["hours"]]
     assert story[-1] == "roll back" and set(story[:-1]) == {"continue"} and len(story) <= 6
     assert out["rolled_back_at"] == out["hours"][-1]["hour"] and out["hours"][-1]["check"] == "ERROR"
     (alert,) = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert alert["verdict"] == "roll back" and alert["canary"] == out["canary"]
-    assert (tmp_path / "wh" / "traffic" / "date=2026-11-22" / "hour=00").is_dir()  # hour folders, labelled synthetic
+    assert (
+        tmp_path / "wh" / "traffic" / "date=2026-11-22" / "hour=00"
+    ).is_dir()  # hour folders, labelled synthetic

@@ -13,6 +13,7 @@ D4    drifted categories/length   ~75% (critical)                     drift
 
 Embeddings use the hashing embedder (``EVAL_MONITORING_EMBEDDER=hashing``) to stay fast.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,22 @@ import pytest
 import yaml
 
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.monitoring.config import (DRIFT_TABLE, METRICS_TABLE, SAMPLE_TABLE, SCORES_TABLE, SHADOW_TABLE,
-                                             load_monitoring_config)
-from eval_pipeline.demo.synthetic_traffic import (FeedbackRates, PiiRates, SyntheticTrafficConfig, text_pool,
-                                                write_demo_traffic, write_synthetic_day)
+from eval_pipeline.demo.synthetic_traffic import (
+    FeedbackRates,
+    PiiRates,
+    SyntheticTrafficConfig,
+    text_pool,
+    write_demo_traffic,
+    write_synthetic_day,
+)
+from eval_pipeline.monitoring.config import (
+    DRIFT_TABLE,
+    METRICS_TABLE,
+    SAMPLE_TABLE,
+    SCORES_TABLE,
+    SHADOW_TABLE,
+    load_monitoring_config,
+)
 
 DAYS = ["2026-10-05", "2026-10-06", "2026-10-07", "2026-10-08"]
 ASSETS = ["traffic_sample", "online_scores", "feedback_metrics", "traffic_drift", "shadow_comparison"]
@@ -39,21 +52,46 @@ TEST_CONFIG = {
     "thresholds": {"thumbs_down_rate": {"warn": 0.10, "critical": 0.40}},
     "debounce": {"k": 2, "m": 3},
     "reference_window_days": 7,
-    "invariants": {"*": [{"type": "length", "min_chars": 1, "max_chars": 4000},
-                         {"type": "regex", "name": "no_pii_echo", "pattern": "\\[(EMAIL|PHONE|CARD|IP)\\]", "must_match": False}]},
+    "invariants": {
+        "*": [
+            {"type": "length", "min_chars": 1, "max_chars": 4000},
+            {
+                "type": "regex",
+                "name": "no_pii_echo",
+                "pattern": "\\[(EMAIL|PHONE|CARD|IP)\\]",
+                "must_match": False,
+            },
+        ]
+    },
     "drift": {"embedding_clusters": 6, "max_texts": 800},
 }
 
 
 def _day_config(i: int, day: str) -> SyntheticTrafficConfig:
-    fb = [FeedbackRates(thumbs_up=0.40, thumbs_down=0.02), FeedbackRates(thumbs_up=0.30, thumbs_down=0.10),
-          FeedbackRates(thumbs_up=0.30, thumbs_down=0.10), FeedbackRates(thumbs_up=0.10, thumbs_down=0.30)][i]
+    fb = [
+        FeedbackRates(thumbs_up=0.40, thumbs_down=0.02),
+        FeedbackRates(thumbs_up=0.30, thumbs_down=0.10),
+        FeedbackRates(thumbs_up=0.30, thumbs_down=0.10),
+        FeedbackRates(thumbs_up=0.10, thumbs_down=0.30),
+    ][i]
     cfg = SyntheticTrafficConfig(day=day, n_rows=N_ROWS, seed=100 + i, feedback=fb)
     if i == 2:
-        cfg = cfg.model_copy(update={
-            "pii": PiiRates(email=0.05, phone_us=0.05, phone_intl=0.05, card=0.05, ipv4=0.05, ipv6=0.05,
-                            card_luhn_invalid=0.03, echo_in_output=0.5),
-            "malformed_rate": 0.01, "n_files": 2})
+        cfg = cfg.model_copy(
+            update={
+                "pii": PiiRates(
+                    email=0.05,
+                    phone_us=0.05,
+                    phone_intl=0.05,
+                    card=0.05,
+                    ipv4=0.05,
+                    ipv6=0.05,
+                    card_luhn_invalid=0.03,
+                    echo_in_output=0.5,
+                ),
+                "malformed_rate": 0.01,
+                "n_files": 2,
+            }
+        )
     if i == 3:
         cats = list(text_pool())[:2]
         cfg = cfg.model_copy(update={"category_weights": {c: 1.0 for c in cats}, "extra_sentences": 2.5})
@@ -76,13 +114,23 @@ def run(tmp_path_factory):
     written = [write_synthetic_day(traffic, _day_config(i, d)) for i, d in enumerate(DAYS)]
     from eval_pipeline.definitions import defs
 
-    resources = {"eval_config": EvalConfigResource(data_dir=str(data)), "warehouse": WarehouseResource(url=str(wh_dir)),
-                 "llm": LLMResource(provider="replay"), "embeddings": EmbeddingResource()}
+    resources = {
+        "eval_config": EvalConfigResource(data_dir=str(data)),
+        "warehouse": WarehouseResource(url=str(wh_dir)),
+        "llm": LLMResource(provider="replay"),
+        "embeddings": EmbeddingResource(),
+    }
     instance = dg.DagsterInstance.ephemeral()
     results = {}
     for d in DAYS:
-        results[d] = dg.materialize([*defs.assets, *defs.asset_checks], selection=ASSETS, partition_key=d,
-                                    instance=instance, resources=resources, raise_on_error=False)
+        results[d] = dg.materialize(
+            [*defs.assets, *defs.asset_checks],
+            selection=ASSETS,
+            partition_key=d,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
     yield {"results": results, "written": written, "wh": wh_dir, "traffic": traffic}
     mp.undo()
 
@@ -112,7 +160,9 @@ def test_no_seeded_pii_in_any_written_file(run):
     seeded = [s for w in run["written"] for s in w.seeded_pii]
     kinds = {s["kind"] for s in seeded}
     assert kinds == {"email", "phone_us", "phone_intl", "card", "ipv4", "ipv6"}, kinds
-    assert any(s["value"] in Path(f).read_text() for w in run["written"] for f in w.files for s in seeded[:5])  # really in the logs
+    assert any(
+        s["value"] in Path(f).read_text() for w in run["written"] for f in w.files for s in seeded[:5]
+    )  # really in the logs
     files = [p for p in run["wh"].rglob("*") if p.is_file()]
     assert len(files) >= 4 * 4
     leaks = []
@@ -138,7 +188,9 @@ def test_malformed_lines_reported_with_file_and_line(run):
     table = md["malformed_lines"]
     first = written.malformed[0]
     assert re.search(rf"\| {re.escape(first['file'])}\s+\|\s+{first['line']} \|", table), table[:500]
-    report = json.loads((run["wh"] / "reports" / "monitoring" / f"date={DAYS[2]}" / "malformed.json").read_text())
+    report = json.loads(
+        (run["wh"] / "reports" / "monitoring" / f"date={DAYS[2]}" / "malformed.json").read_text()
+    )
     got = {(e["file"], e["line"]) for e in report["errors"]}
     assert got == {(m["file"], m["line"]) for m in written.malformed}
     assert md["n_read"] == written.n_rows  # the rest of the day was read
@@ -170,7 +222,9 @@ def test_drift_first_day_resample_and_injected_shift(run):
     resample = _md(res[DAYS[1]], "traffic_drift")  # D2: same distribution as D1, other seed
     assert resample["status"] == "ok" and resample["max_psi"] < 0.1, resample["drift"]
     assert _check(res[DAYS[1]], "no_significant_drift").passed
-    assert _check(res[DAYS[2]], "no_significant_drift").passed  # D3: PII adds text, still no significant shift
+    assert _check(
+        res[DAYS[2]], "no_significant_drift"
+    ).passed  # D3: PII adds text, still no significant shift
     shifted = _md(res[DAYS[3]], "traffic_drift")
     assert shifted["max_psi"] > 0.25
     ev = _check(res[DAYS[3]], "no_significant_drift")
@@ -179,7 +233,11 @@ def test_drift_first_day_resample_and_injected_shift(run):
     # D4 also has unhappier users while the invariants still pass: the divergence flag says so.
     assert shifted["divergence"] is True and "divergence" in shifted["drift_vs_quality"]
     div = _check(res[DAYS[3]], "no_feedback_divergence")
-    assert not div.passed and div.severity == dg.AssetCheckSeverity.WARN and "DIVERGENCE" in div.metadata["message"].value
+    assert (
+        not div.passed
+        and div.severity == dg.AssetCheckSeverity.WARN
+        and "DIVERGENCE" in div.metadata["message"].value
+    )
     first_div = _check(res[DAYS[0]], "no_feedback_divergence")
     assert first_div.passed and "not evaluated" in first_div.metadata["message"].value
 
@@ -201,11 +259,17 @@ def test_config_errors_name_the_key_path(tmp_path, monkeypatch):
     monkeypatch.delenv("EVAL_MONITORING_CONFIG", raising=False)
     cases = [
         ({"sample_rate": 2}, "sample_rate"),
-        ({"thresholds": {"thumbs_down_rate": {"warn": 0.1, "critcal": 0.2}}}, "thresholds.thumbs_down_rate.critcal"),
+        (
+            {"thresholds": {"thumbs_down_rate": {"warn": 0.1, "critcal": 0.2}}},
+            "thresholds.thumbs_down_rate.critcal",
+        ),
         ({"invariants": {"faq": [{"type": "exact_match"}]}}, "invariants.faq[0].type"),
         ({"invariants": {"faq": [{"type": "regex", "pattern": "("}]}}, "invariants.faq[0]"),
         ({"safety_metrics": ["nope"]}, "safety_metrics[0]"),
-        ({"judge": {"model": "m", "use_reference": True, "dimensions": [{"name": "x"}]}}, "judge.use_reference"),
+        (
+            {"judge": {"model": "m", "use_reference": True, "dimensions": [{"name": "x"}]}},
+            "judge.use_reference",
+        ),
     ]
     for raw, key in cases:
         (tmp_path / "monitoring.yaml").write_text(yaml.safe_dump(raw))
@@ -224,10 +288,18 @@ def test_demo_traffic_is_labelled_synthetic_and_drifts_last_day(tmp_path, monkey
     assert [d["drifted"] for d in out] == [False, False, True]
     keys = wh.list_keys("traffic/date=2026-10-10/")
     assert keys
-    rows = [json.loads(x) for x in wh.read_bytes(keys[0]).decode().splitlines() if x.startswith("{") and x.endswith("}")]
-    assert rows and all(r.get("synthetic") is True and r["metadata"]["synthetic"] for r in rows if "metadata" in r)
+    rows = [
+        json.loads(x)
+        for x in wh.read_bytes(keys[0]).decode().splitlines()
+        if x.startswith("{") and x.endswith("}")
+    ]
+    assert rows and all(
+        r.get("synthetic") is True and r["metadata"]["synthetic"] for r in rows if "metadata" in r
+    )
     again = write_demo_traffic(wh, days=3, end_date="2026-10-10", seed=1, n_rows=50)
-    assert wh.list_keys("traffic/") == sorted(k for d in again for k in wh.list_keys(f"traffic/date={d['day']}/"))
+    assert wh.list_keys("traffic/") == sorted(
+        k for d in again for k in wh.list_keys(f"traffic/date={d['day']}/")
+    )
 
 
 def test_shadow_candidate_judged_in_both_orders_on_redacted_inputs(tmp_path, monkeypatch):
@@ -235,24 +307,49 @@ def test_shadow_candidate_judged_in_both_orders_on_redacted_inputs(tmp_path, mon
     from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
     data = small_data(tmp_path / "data", n_samples=4)
-    cfg = {"sample_rate": 1.0, "drift": {"embeddings": False},
-           "shadow": {"candidate_model_version": "bot-b", "task": "classify_intent", "max_samples": 40, "min_n": 10,
-                      "judge": {"model": "claude-haiku-4-5", "mode": "pairwise", "repeats": 1, "use_reference": False,
-                                "dimensions": [{"name": "overall"}]}}}
+    cfg = {
+        "sample_rate": 1.0,
+        "drift": {"embeddings": False},
+        "shadow": {
+            "candidate_model_version": "bot-b",
+            "task": "classify_intent",
+            "max_samples": 40,
+            "min_n": 10,
+            "judge": {
+                "model": "claude-haiku-4-5",
+                "mode": "pairwise",
+                "repeats": 1,
+                "use_reference": False,
+                "dimensions": [{"name": "overall"}],
+            },
+        },
+    }
     (data / "monitoring.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     monkeypatch.setenv("EVAL_TRAFFIC_PREFIX", str(tmp_path / "traffic"))
     monkeypatch.delenv("EVAL_TRAFFIC_SAMPLE_RATE", raising=False)
     day = "2026-10-12"
-    written = write_synthetic_day(tmp_path / "traffic", SyntheticTrafficConfig(
-        day=day, n_rows=60, seed=5, pii=PiiRates(email=0.3, card=0.3, phone_us=0.3)))
+    written = write_synthetic_day(
+        tmp_path / "traffic",
+        SyntheticTrafficConfig(day=day, n_rows=60, seed=5, pii=PiiRates(email=0.3, card=0.3, phone_us=0.3)),
+    )
     from eval_pipeline.definitions import defs
 
     with AnthropicTestServer(ServerConfig(api_key="k")) as server:
-        resources = {"eval_config": EvalConfigResource(data_dir=str(data)), "warehouse": WarehouseResource(url=str(tmp_path / "wh")),
-                     "llm": LLMResource(provider="anthropic", api_key="k", base_url=server.base_url, max_concurrency=8),
-                     "embeddings": EmbeddingResource()}
-        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=["traffic_sample", "shadow_comparison"],
-                                partition_key=day, instance=dg.DagsterInstance.ephemeral(), resources=resources)
+        resources = {
+            "eval_config": EvalConfigResource(data_dir=str(data)),
+            "warehouse": WarehouseResource(url=str(tmp_path / "wh")),
+            "llm": LLMResource(
+                provider="anthropic", api_key="k", base_url=server.base_url, max_concurrency=8
+            ),
+            "embeddings": EmbeddingResource(),
+        }
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks],
+            selection=["traffic_sample", "shadow_comparison"],
+            partition_key=day,
+            instance=dg.DagsterInstance.ephemeral(),
+            resources=resources,
+        )
         stats = server.stats()
     assert result.success
     md = _md(result, "shadow_comparison")
@@ -273,11 +370,20 @@ def test_empty_day_still_materializes_every_asset(tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
     from eval_pipeline.definitions import defs
 
-    resources = {"eval_config": EvalConfigResource(data_dir=str(tmp_path / "data")), "warehouse": WarehouseResource(url=str(tmp_path / "wh")),
-                 "llm": LLMResource(provider="replay"), "embeddings": EmbeddingResource()}
+    resources = {
+        "eval_config": EvalConfigResource(data_dir=str(tmp_path / "data")),
+        "warehouse": WarehouseResource(url=str(tmp_path / "wh")),
+        "llm": LLMResource(provider="replay"),
+        "embeddings": EmbeddingResource(),
+    }
     day = "2026-10-20"
-    result = dg.materialize([*defs.assets, *defs.asset_checks], selection=ASSETS, partition_key=day,
-                            instance=dg.DagsterInstance.ephemeral(), resources=resources)
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=ASSETS,
+        partition_key=day,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources=resources,
+    )
     assert result.success
     assert "No valid traffic" in _md(result, "traffic_sample")["note"]
     assert pq.read_table(tmp_path / "wh" / SAMPLE_TABLE / f"date={day}" / "data.parquet").num_rows == 0

@@ -1,14 +1,22 @@
 """Monitoring: PSI/KL drift (length, category mix, embedding clusters), divergence flag, report."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.stats import entropy
 
-from eval_pipeline.monitoring.drift import (category_drift, divergence_flag, drift_quality_report,
-                                            embedding_cluster_drift, hashing_embedder, input_length_drift,
-                                            psi_kl, psi_level)
 from eval_pipeline.demo.synthetic_traffic import SyntheticTrafficConfig, generate_frame
+from eval_pipeline.monitoring.drift import (
+    category_drift,
+    divergence_flag,
+    drift_quality_report,
+    embedding_cluster_drift,
+    hashing_embedder,
+    input_length_drift,
+    psi_kl,
+    psi_level,
+)
 
 N = 2500
 
@@ -18,10 +26,15 @@ def frames():
     base = SyntheticTrafficConfig(n_rows=N, extra_sentences=0.3)
     ref = generate_frame(base.model_copy(update={"seed": 1, "day": "2025-05-31"}))[0]
     same = generate_frame(base.model_copy(update={"seed": 2}))[0]  # resample of the same distribution
-    drifted = generate_frame(base.model_copy(update={
-        "seed": 3, "extra_sentences": 2.5,
-        "category_weights": {"banking": 6, "credit_cards": 3, "travel": 0.5, "small_talk": 0.5},
-    }))[0]
+    drifted = generate_frame(
+        base.model_copy(
+            update={
+                "seed": 3,
+                "extra_sentences": 2.5,
+                "category_weights": {"banking": 6, "credit_cards": 3, "travel": 0.5, "small_talk": 0.5},
+            }
+        )
+    )[0]
     return ref, same, drifted
 
 
@@ -62,8 +75,13 @@ def test_psi_matches_symmetric_kl_and_levels():
     assert psi == pytest.approx(float(np.sum((p - q) * np.log(p / q))), rel=1e-3)
     assert psi_kl([1, 0], [1, 0])[0] == pytest.approx(0.0)
     assert np.isfinite(psi_kl([10, 0], [0, 10])[0])  # empty bins stay finite
-    assert [psi_level(x) for x in (0.05, 0.1, 0.2, 0.25, 1)] == ["none", "moderate", "moderate",
-                                                                 "significant", "significant"]
+    assert [psi_level(x) for x in (0.05, 0.1, 0.2, 0.25, 1)] == [
+        "none",
+        "moderate",
+        "moderate",
+        "significant",
+        "significant",
+    ]
     with pytest.raises(ValueError, match="both sides"):
         input_length_drift([], [1, 2])
 
@@ -75,15 +93,21 @@ def test_divergence_flag_and_report(frames):
     assert not divergence_flag(0.80, 0.92, 0.55, 0.68).flagged  # automated also fell: plain degradation
     assert not divergence_flag(0.92, 0.92, 0.67, 0.68).flagged  # behaviour stable
     drift = [category_drift(ref["category"], drifted["category"])]
-    shift = drift_quality_report(drift, quality={"judge_pass_rate": (0.90, 0.91)},
-                                 behaviour={"implicit_quality": (0.66, 0.67)})
+    shift = drift_quality_report(
+        drift, quality={"judge_pass_rate": (0.90, 0.91)}, behaviour={"implicit_quality": (0.66, 0.67)}
+    )
     assert list(shift["kind"]) == ["drift", "quality", "behaviour", "diagnosis"]
     assert shift.iloc[-1]["note"].startswith("distribution shift: inputs changed")
-    degr = drift_quality_report([category_drift(ref["category"], ref["category"])],
-                                quality={"judge_pass_rate": (0.80, 0.91)})
+    degr = drift_quality_report(
+        [category_drift(ref["category"], ref["category"])], quality={"judge_pass_rate": (0.80, 0.91)}
+    )
     assert degr.iloc[-1]["note"].startswith("model degradation")
-    diverged = drift_quality_report([], quality={"judge_pass_rate": (0.91, 0.92)},
-                                    behaviour={"implicit_quality": (0.55, 0.68)}, divergence=div)
+    diverged = drift_quality_report(
+        [],
+        quality={"judge_pass_rate": (0.91, 0.92)},
+        behaviour={"implicit_quality": (0.55, 0.68)},
+        divergence=div,
+    )
     assert diverged.iloc[-1]["note"].startswith("divergence") and diverged.iloc[-1]["level"] == "flag"
 
 
@@ -102,8 +126,11 @@ def test_psi_needs_evidence_small_samples_from_the_same_distribution_rarely_drif
     r = results[0]
     assert 0 <= r.p_value <= 1 and r.to_dict()["p_value"] == r.p_value and r.to_dict()["n_cur"] == 50
     t = r.table
-    assert r.p_value == pytest.approx(chi2_contingency(np.vstack([t["ref_n"], t["cur_n"]])[:, (t["ref_n"] + t["cur_n"]) > 0],
-                                                       correction=False).pvalue)
+    assert r.p_value == pytest.approx(
+        chi2_contingency(
+            np.vstack([t["ref_n"], t["cur_n"]])[:, (t["ref_n"] + t["cur_n"]) > 0], correction=False
+        ).pvalue
+    )
     # a real shift with enough requests is both large and significant
     shifted = numeric_drift(ref, rng.lognormal(4.6, 0.5, 200))
     assert shifted.psi >= 0.25 and shifted.p_value < 1e-6 and shifted.level == "significant"

@@ -1,4 +1,5 @@
 """The monitoring package is split by step: no catch-all ``online`` module, config at the root of the imports."""
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,11 @@ PKG = Path(__file__).resolve().parents[1] / "eval_pipeline" / "monitoring"
 
 def _relative_imports(name: str) -> set[str]:
     tree = ast.parse((PKG / f"{name}.py").read_text())
-    return {n.module.split(".")[0] for n in ast.walk(tree)
-            if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
+    return {
+        n.module.split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module
+    }
 
 
 def test_no_online_module_left():
@@ -35,6 +39,10 @@ def test_config_imports_no_step_module_and_config_models_do_not_import_config_at
 @pytest.mark.parametrize("name", ["config", "day", "scoring", "feedback", "drift", "shadow"])
 def test_each_step_imports_first_in_a_fresh_interpreter(name):
     """An import cycle shows only when its module is imported first: one fresh interpreter per step."""
-    out = subprocess.run([sys.executable, "-c", f"import eval_pipeline.monitoring.{name}"], capture_output=True,
-                         text=True, cwd=PKG.parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", f"import eval_pipeline.monitoring.{name}"],
+        capture_output=True,
+        text=True,
+        cwd=PKG.parents[1],
+    )
     assert out.returncode == 0, out.stderr

@@ -1,5 +1,6 @@
 """PII redaction on Presidio + libphonenumber + spaCy NER: entities, modes, configuration, and a
 monitoring run over the Faker-labelled PII set that writes no PII value to any file."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,14 @@ import pytest
 import yaml
 
 from eval_pipeline.monitoring.pii import RedactionConfig, Redactor, redactor_for
-from eval_pipeline_tests.pii_testset import (FREE_KINDS, KINDS, STRUCTURED_KINDS, clean_messages, generate,
-                                             value_caught)
+from eval_pipeline_tests.pii_testset import (
+    FREE_KINDS,
+    KINDS,
+    STRUCTURED_KINDS,
+    clean_messages,
+    generate,
+    value_caught,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,26 +27,32 @@ def full():
     return redactor_for({"mode": "full"})
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("my iban is DE89 3704 0044 0532 0130 00 thanks", "my iban is [IBAN] thanks"),
-    ("send it to GB82WEST12345698765432", "send it to [IBAN]"),
-    ("ref GB82WEST12345698765431 ok", "ref GB82WEST12345698765431 ok"),  # mod-97 checksum fails
-    ("my SSN is 536-90-4399", "my SSN is [SSN]"),
-    ("ruf mich an: 030 12345678", "ruf mich an: [PHONE]"),  # German national format
-    ("appelle-moi au 06 12 34 56 78", "appelle-moi au [PHONE]"),  # French mobile
-    ("call +44 20 7946 0958 please", "call [PHONE] please"),
-    ("my date of birth is 12.03.1985", "my date of birth is [DOB]"),
-    ("I was born on March 3, 1985", "I was born on [DOB]"),
-    ("the payment on 12.03.2024 failed", "the payment on 12.03.2024 failed"),  # a date, no birth context
-    ("account number 12345678, sort code 12-34-56", "account number [ACCOUNT], sort code [ACCOUNT]"),
-    ("passport number C01X00T47", "passport number [PASSPORT]"),
-    ("Hi, my name is Grégoire Colas and my card was stolen", "Hi, my name is [PERSON] and my card was stolen"),
-    ("Please send it to Agnes-Wesack-Straße 26, 66907 Werdau.", "Please send it to [ADDRESS]."),
-    ("new address: 8, avenue Manon Gillet, 97636 Sainte Antoinenec", "new address: [ADDRESS]"),
-    ("I moved to 3608 Kathryn Park, West Jerry, IN 60742", "I moved to [ADDRESS]"),
-    ("order 12345 costs $19.99", "order 12345 costs $19.99"),
-    ("I am in the UK and my Mastercard does not work", "I am in the UK and my Mastercard does not work"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("my iban is DE89 3704 0044 0532 0130 00 thanks", "my iban is [IBAN] thanks"),
+        ("send it to GB82WEST12345698765432", "send it to [IBAN]"),
+        ("ref GB82WEST12345698765431 ok", "ref GB82WEST12345698765431 ok"),  # mod-97 checksum fails
+        ("my SSN is 536-90-4399", "my SSN is [SSN]"),
+        ("ruf mich an: 030 12345678", "ruf mich an: [PHONE]"),  # German national format
+        ("appelle-moi au 06 12 34 56 78", "appelle-moi au [PHONE]"),  # French mobile
+        ("call +44 20 7946 0958 please", "call [PHONE] please"),
+        ("my date of birth is 12.03.1985", "my date of birth is [DOB]"),
+        ("I was born on March 3, 1985", "I was born on [DOB]"),
+        ("the payment on 12.03.2024 failed", "the payment on 12.03.2024 failed"),  # a date, no birth context
+        ("account number 12345678, sort code 12-34-56", "account number [ACCOUNT], sort code [ACCOUNT]"),
+        ("passport number C01X00T47", "passport number [PASSPORT]"),
+        (
+            "Hi, my name is Grégoire Colas and my card was stolen",
+            "Hi, my name is [PERSON] and my card was stolen",
+        ),
+        ("Please send it to Agnes-Wesack-Straße 26, 66907 Werdau.", "Please send it to [ADDRESS]."),
+        ("new address: 8, avenue Manon Gillet, 97636 Sainte Antoinenec", "new address: [ADDRESS]"),
+        ("I moved to 3608 Kathryn Park, West Jerry, IN 60742", "I moved to [ADDRESS]"),
+        ("order 12345 costs $19.99", "order 12345 costs $19.99"),
+        ("I am in the UK and my Mastercard does not work", "I am in the UK and my Mastercard does not work"),
+    ],
+)
 def test_entities_found_by_presidio_phonenumbers_ner_and_project_patterns(full, text, expected):
     assert full.redact_text(text) == expected
 
@@ -66,6 +79,7 @@ def test_value_caught_needs_every_identifying_character():
     class S:
         def __init__(self, a, b):
             self.start, self.end = a, b
+
     assert value_caught(m, [S(m.start, m.end)])
     assert not value_caught(m, [S(m.start, m.end - 2)])
     assert not value_caught(m, [])
@@ -75,23 +89,33 @@ def test_structured_mode_runs_no_ner_and_full_mode_finds_places():
     fast = Redactor({"mode": "structured"})
     assert fast.ner is None
     text = "My card was swallowed by the ATM in Leeds yesterday, email me at a.b@example.org"
-    assert fast.redact_text(text) == "My card was swallowed by the ATM in Leeds yesterday, email me at [EMAIL]"
-    assert redactor_for().redact_text(text) == \
-        "My card was swallowed by the ATM in [LOCATION] yesterday, email me at [EMAIL]"
+    assert (
+        fast.redact_text(text) == "My card was swallowed by the ATM in Leeds yesterday, email me at [EMAIL]"
+    )
+    assert (
+        redactor_for().redact_text(text)
+        == "My card was swallowed by the ATM in [LOCATION] yesterday, email me at [EMAIL]"
+    )
 
 
 def test_entities_threshold_allow_list_and_extra_patterns():
     text = "Hi, I opened a Nova Saver account, IBAN DE89370400440532013000, call 030 12345678"
-    assert re.fullmatch(r"Hi, I opened a \[(PERSON|LOCATION)\] account, IBAN \[IBAN\], call \[PHONE\]",
-                        redactor_for().redact_text(text))  # a product name that looks like a name
+    assert re.fullmatch(
+        r"Hi, I opened a \[(PERSON|LOCATION)\] account, IBAN \[IBAN\], call \[PHONE\]",
+        redactor_for().redact_text(text),
+    )  # a product name that looks like a name
     allowed = Redactor({"allow_list": ["Nova Saver"]})
     assert allowed.redact_text(text) == "Hi, I opened a Nova Saver account, IBAN [IBAN], call [PHONE]"
     only_email = Redactor({"entities": ["email"], "mode": "structured"})
     assert only_email.redact_text(text) == text
     strict = Redactor({"score_threshold": 0.95, "mode": "structured"})  # phone scores 0.4, IBAN 1.0
     assert strict.redact_text(text) == "Hi, I opened a Nova Saver account, IBAN [IBAN], call 030 12345678"
-    extra = Redactor({"mode": "structured", "extra_patterns": [{"name": "member", "regex": r"MBR-\d{6}",
-                                                                "token": "[MEMBER]"}]})
+    extra = Redactor(
+        {
+            "mode": "structured",
+            "extra_patterns": [{"name": "member", "regex": r"MBR-\d{6}", "token": "[MEMBER]"}],
+        }
+    )
     out, counts = extra.redact_array(["member MBR-123456 here", "nothing"])
     assert out.to_pylist() == ["member [MEMBER] here", "nothing"] and counts.tolist() == [1, 0]
     with pytest.raises(ValueError, match="mode"):
@@ -126,7 +150,11 @@ def _write_pii_traffic(traffic, msgs) -> None:
     records, _, _ = generate_records(SyntheticTrafficConfig(day=DAY, n_rows=len(msgs), seed=7))
     lines = []
     for rec, m in zip(records, msgs):
-        rec = {**rec, "input": m.text, "output": f"Thanks, I noted {m.value} for you."}  # the answer echoes it
+        rec = {
+            **rec,
+            "input": m.text,
+            "output": f"Thanks, I noted {m.value} for you.",
+        }  # the answer echoes it
         lines.append(json.dumps(rec))
     lines.append(json.dumps(records[0])[:-40] + f" {msgs[0].value}")  # a malformed line holding PII
     folder = traffic / f"date={DAY}"
@@ -135,14 +163,26 @@ def _write_pii_traffic(traffic, msgs) -> None:
 
 
 def test_monitoring_run_over_the_generated_pii_set_writes_no_pii(tmp_path, monkeypatch):
-    from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+    from eval_pipeline.defs.resources import (
+        EmbeddingResource,
+        EvalConfigResource,
+        LLMResource,
+        WarehouseResource,
+    )
 
     msgs = generate(12, seed=23)
     traffic, wh, data = tmp_path / "traffic", tmp_path / "wh", tmp_path / "data"
     data.mkdir()
-    (data / "monitoring.yaml").write_text(yaml.safe_dump({
-        "sample_rate": 1.0, "drift": {"embedding_clusters": 2, "max_texts": 200},
-        "invariants": {"*": [{"type": "length", "min_chars": 1, "max_chars": 4000}]}}), encoding="utf-8")
+    (data / "monitoring.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "sample_rate": 1.0,
+                "drift": {"embedding_clusters": 2, "max_texts": 200},
+                "invariants": {"*": [{"type": "length", "min_chars": 1, "max_chars": 4000}]},
+            }
+        ),
+        encoding="utf-8",
+    )
     _write_pii_traffic(traffic, msgs)
     monkeypatch.setenv("EVAL_TRAFFIC_PREFIX", str(traffic))
     monkeypatch.setenv("EVAL_MONITORING_EMBEDDER", "hashing")
@@ -150,12 +190,25 @@ def test_monitoring_run_over_the_generated_pii_set_writes_no_pii(tmp_path, monke
     monkeypatch.delenv("EVAL_MONITORING_CONFIG", raising=False)
     from eval_pipeline.definitions import defs
 
-    resources = {"eval_config": EvalConfigResource(data_dir=str(data)), "warehouse": WarehouseResource(url=str(wh)),
-                 "llm": LLMResource(provider="replay"), "embeddings": EmbeddingResource()}
-    result = dg.materialize([*defs.assets, *defs.asset_checks],
-                            selection=["traffic_sample", "online_scores", "feedback_metrics", "traffic_drift",
-                                       "shadow_comparison"],
-                            partition_key=DAY, instance=dg.DagsterInstance.ephemeral(), resources=resources)
+    resources = {
+        "eval_config": EvalConfigResource(data_dir=str(data)),
+        "warehouse": WarehouseResource(url=str(wh)),
+        "llm": LLMResource(provider="replay"),
+        "embeddings": EmbeddingResource(),
+    }
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=[
+            "traffic_sample",
+            "online_scores",
+            "feedback_metrics",
+            "traffic_drift",
+            "shadow_comparison",
+        ],
+        partition_key=DAY,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources=resources,
+    )
     assert result.success
     files = [p for p in wh.rglob("*") if p.is_file()]
     assert any(p.suffix == ".parquet" for p in files) and any(p.name == "malformed.json" for p in files)
@@ -172,8 +225,12 @@ def test_monitoring_run_over_the_generated_pii_set_writes_no_pii(tmp_path, monke
     sample = pq.read_table(wh / "traffic_sample" / f"date={DAY}" / "data.parquet").to_pandas()
     assert len(sample) == len(msgs) and (sample["pii_redactions"] >= 2).mean() > 0.95
     squash = lambda s: re.sub(r"[\s\-.()/]", "", s)  # noqa: E731 (IBANs/cards/phones without separators too)
-    leaks = [(str(p)[-40:], m.kind, m.value) for m in msgs for p, text in decoded
-             if m.value in text or (m.kind in STRUCTURED_KINDS and squash(m.value) in squash(text))]
+    leaks = [
+        (str(p)[-40:], m.kind, m.value)
+        for m in msgs
+        for p, text in decoded
+        if m.value in text or (m.kind in STRUCTURED_KINDS and squash(m.value) in squash(text))
+    ]
     assert not leaks, leaks[:10]
     # Control: the raw logs do hold every value, so the search above can see a leak.
     raw = (traffic / f"date={DAY}" / "part-0000.jsonl").read_text(encoding="utf-8")
@@ -185,8 +242,18 @@ def test_redaction_block_of_monitoring_yaml(tmp_path, monkeypatch):
     from eval_pipeline.project.errors import ConfigError
 
     monkeypatch.delenv("EVAL_MONITORING_CONFIG", raising=False)
-    (tmp_path / "monitoring.yaml").write_text(yaml.safe_dump({"redaction": {
-        "mode": "structured", "locales": ["DE", "FR"], "allow_list": ["Nova Saver"], "score_threshold": 0.5}}))
+    (tmp_path / "monitoring.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "redaction": {
+                    "mode": "structured",
+                    "locales": ["DE", "FR"],
+                    "allow_list": ["Nova Saver"],
+                    "score_threshold": 0.5,
+                }
+            }
+        )
+    )
     cfg = load_monitoring_config(tmp_path)
     assert cfg.redaction.mode == "structured" and cfg.redaction.locales == ["DE", "FR"]
     assert redactor_for(cfg.redaction).ner is None
@@ -215,7 +282,9 @@ def test_repeated_texts_are_redacted_like_single_ones_and_the_street_guard_loses
     assert out.to_pylist() == [alone.get(t, "") for t in rows]
     assert counts.sum() > 0 and out.to_pylist() != rows
     # input + output of one row: a value found in the input is also redacted where the output echoes it
-    (ri, _), (ro, n_out) = red.redact_columns(["my account number is 12345678"] * 70, ["ok, 12345678 noted"] * 70)
+    (ri, _), (ro, n_out) = red.redact_columns(
+        ["my account number is 12345678"] * 70, ["ok, 12345678 noted"] * 70
+    )
     assert set(ro.to_pylist()) == {"ok, [ACCOUNT] noted"} and n_out.tolist() == [1] * 70
 
     found = [any(any(c.isupper() for c in m.group("v")) for m in ADDRESS_RXS[1].finditer(t)) for t in texts]

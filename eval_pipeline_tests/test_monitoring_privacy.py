@@ -1,4 +1,5 @@
 """Monitoring: deterministic sampling and PII redaction (no seeded PII reaches a written file)."""
+
 from __future__ import annotations
 
 import json
@@ -7,14 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eval_pipeline.project.hashing import unit_interval
+from eval_pipeline.demo.synthetic_traffic import (
+    PII_KINDS,
+    PiiRates,
+    SyntheticTrafficConfig,
+    generate_frame,
+    write_synthetic_day,
+)
 from eval_pipeline.monitoring.pii import RedactionConfig, Redactor, luhn_valid
 from eval_pipeline.monitoring.profile import profile_sample
 from eval_pipeline.monitoring.sampling import build_stored_sample, sample_mask, unit_hashes
 from eval_pipeline.monitoring.schema import SAMPLE_COLUMNS
-from eval_pipeline.demo.synthetic_traffic import (PII_KINDS, PiiRates, SyntheticTrafficConfig, generate_frame,
-                                                write_synthetic_day)
 from eval_pipeline.monitoring.traffic import read_traffic_day
+from eval_pipeline.project.hashing import unit_interval
 
 DAY = "2025-06-01"
 
@@ -23,9 +29,21 @@ DAY = "2025-06-01"
 def pii_day(tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
     cfg = SyntheticTrafficConfig(
-        day=DAY, n_rows=1500, seed=11, n_files=2, malformed_rate=0.01,
-        pii=PiiRates(email=0.05, phone_us=0.05, phone_intl=0.05, card=0.05, ipv4=0.05, ipv6=0.05,
-                     card_luhn_invalid=0.05, echo_in_output=0.5),
+        day=DAY,
+        n_rows=1500,
+        seed=11,
+        n_files=2,
+        malformed_rate=0.01,
+        pii=PiiRates(
+            email=0.05,
+            phone_us=0.05,
+            phone_intl=0.05,
+            card=0.05,
+            ipv4=0.05,
+            ipv6=0.05,
+            card_luhn_invalid=0.05,
+            echo_in_output=0.5,
+        ),
     )
     written = write_synthetic_day(logs, cfg)
     frame, errors = read_traffic_day(str(logs), DAY)
@@ -55,8 +73,9 @@ def test_no_seeded_pii_of_any_kind_reaches_written_files(pii_day, tmp_path):
     assert "input" not in sample.columns and "session_id" not in sample.columns
     files = _write_everything(tmp_path / "out", sample, errors)
     blobs = {p: p.read_bytes() for p in files}
-    leaks = [(s["kind"], s["value"], p.name) for s in seeded for p, b in blobs.items()
-             if s["value"].encode() in b]
+    leaks = [
+        (s["kind"], s["value"], p.name) for s in seeded for p, b in blobs.items() if s["value"].encode() in b
+    ]
     assert leaks == []
     # Control: the same writer on the raw frame does leak, so the grep can see a leak.
     raw_files = _write_everything(tmp_path / "raw", frame.drop(columns=["timestamp"]), [])
@@ -80,17 +99,20 @@ def test_luhn_invalid_decoys_survive_redaction(pii_day):
     assert all(d in text for d in present)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("pay with 4111 1111 1111 1111 today", "pay with [CARD] today"),
-    ("pay with 4111-1111-1111-1111 today", "pay with [CARD] today"),
-    ("pay with 4111111111111111", "pay with [CARD]"),
-    ("amex 378282246310005.", "amex [CARD]."),
-    ("ref 4111 1111 1111 1112 today", "ref 4111 1111 1111 1112 today"),  # Luhn-invalid
-    ("ref 4111-1111-1111-1112", "ref 4111-1111-1111-1112"),
-    ("ref 1234567812345678", "ref 1234567812345678"),  # Luhn-invalid
-    ("id 424242424242", "id 424242424242"),  # Luhn-valid but 12 digits: not a card
-    ("id 41111111111111111111", "id 41111111111111111111"),  # 20 digits: not a card
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("pay with 4111 1111 1111 1111 today", "pay with [CARD] today"),
+        ("pay with 4111-1111-1111-1111 today", "pay with [CARD] today"),
+        ("pay with 4111111111111111", "pay with [CARD]"),
+        ("amex 378282246310005.", "amex [CARD]."),
+        ("ref 4111 1111 1111 1112 today", "ref 4111 1111 1111 1112 today"),  # Luhn-invalid
+        ("ref 4111-1111-1111-1112", "ref 4111-1111-1111-1112"),
+        ("ref 1234567812345678", "ref 1234567812345678"),  # Luhn-invalid
+        ("id 424242424242", "id 424242424242"),  # Luhn-valid but 12 digits: not a card
+        ("id 41111111111111111111", "id 41111111111111111111"),  # 20 digits: not a card
+    ],
+)
 def test_card_redaction_requires_luhn_and_length(text, expected):
     assert Redactor().redact_text(text) == expected
 
@@ -100,19 +122,25 @@ def test_luhn_helper():
     assert not luhn_valid("4111111111111112") and not luhn_valid("")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("mail Jane.Doe+x@mail.example.co.uk now", "mail [EMAIL] now"),
-    ("call (555) 123-4567", "call [PHONE]"),
-    ("call 555-123-4567 or 555.123.4567", "call [PHONE] or [PHONE]"),
-    ("call 1-800-555-0199", "call [PHONE]"),
-    ("call +44 20 7946 0958", "call [PHONE]"),
-    ("call +33 1 23 45 67 89", "call [PHONE]"),
-    ("from 192.168.10.200 ok", "from [IP] ok"),
-    ("v6 2001:db8:85a3::8a2e:370:7334 and ::1", "v6 [IP] and [IP]"),
-    ("full 2001:0db8:85a3:0000:0000:8a2e:0370:7334", "full [IP]"),
-    ("version 1.2.3 at 10:30 on 2024-05-01, 300.1.1.1", "version 1.2.3 at 10:30 on 2024-05-01, 300.1.1.1"),
-    ("order 12345 costs $19.99", "order 12345 costs $19.99"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("mail Jane.Doe+x@mail.example.co.uk now", "mail [EMAIL] now"),
+        ("call (555) 123-4567", "call [PHONE]"),
+        ("call 555-123-4567 or 555.123.4567", "call [PHONE] or [PHONE]"),
+        ("call 1-800-555-0199", "call [PHONE]"),
+        ("call +44 20 7946 0958", "call [PHONE]"),
+        ("call +33 1 23 45 67 89", "call [PHONE]"),
+        ("from 192.168.10.200 ok", "from [IP] ok"),
+        ("v6 2001:db8:85a3::8a2e:370:7334 and ::1", "v6 [IP] and [IP]"),
+        ("full 2001:0db8:85a3:0000:0000:8a2e:0370:7334", "full [IP]"),
+        (
+            "version 1.2.3 at 10:30 on 2024-05-01, 300.1.1.1",
+            "version 1.2.3 at 10:30 on 2024-05-01, 300.1.1.1",
+        ),
+        ("order 12345 costs $19.99", "order 12345 costs $19.99"),
+    ],
+)
 def test_builtin_kinds(text, expected):
     assert Redactor().redact_text(text) == expected
 
@@ -136,7 +164,7 @@ def test_sampling_is_deterministic_across_runs_and_chunkings():
     ids = [f"req-{i}" for i in range(20000)]
     m1 = sample_mask(ids, 0.1, salt="s")
     m2 = sample_mask(list(reversed(ids)), 0.1, salt="s")[::-1]
-    chunks = np.concatenate([sample_mask(ids[a:a + 777], 0.1, salt="s") for a in range(0, len(ids), 777)])
+    chunks = np.concatenate([sample_mask(ids[a : a + 777], 0.1, salt="s") for a in range(0, len(ids), 777)])
     assert (m1 == m2).all() and (m1 == chunks).all()
     assert 0.09 < m1.mean() < 0.11
     # nested: a higher rate keeps everything a lower rate kept

@@ -1,14 +1,20 @@
 """Monitoring: shadow comparison pairs for the pairwise judge and win rates per category."""
+
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from eval_pipeline.monitoring.sampling import build_stored_sample
-from eval_pipeline.monitoring.shadow import (PAIR_COLUMNS, build_shadow_pairs, shadow_decision, shadow_requests,
-                                             shadow_win_rates)
 from eval_pipeline.demo.synthetic_traffic import PiiRates, SyntheticTrafficConfig, generate_frame
+from eval_pipeline.monitoring.sampling import build_stored_sample
+from eval_pipeline.monitoring.shadow import (
+    PAIR_COLUMNS,
+    build_shadow_pairs,
+    shadow_decision,
+    shadow_requests,
+    shadow_win_rates,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +53,7 @@ def test_pairs_have_the_columns_the_pairwise_judge_requires(sample):
 
 
 def test_win_rates_from_verdicts_per_category():
-    pairs = pd.DataFrame({"sample_id": [f"r{i}" for i in range(10)],
-                          "category": ["a"] * 6 + ["b"] * 4})
+    pairs = pd.DataFrame({"sample_id": [f"r{i}" for i in range(10)], "category": ["a"] * 6 + ["b"] * 4})
     # a: 4 wins, 1 tie, 1 loss; b: 0 wins, 1 tie, 2 losses, 1 without verdict (not counted)
     outcomes = ["candidate"] * 4 + ["tie", "baseline"] + ["tie", "baseline", "baseline", None]
     verdicts = pd.DataFrame({"sample_id": pairs["sample_id"], "outcome": outcomes})
@@ -65,8 +70,14 @@ def test_win_rates_from_verdicts_per_category():
 
 def test_win_rates_from_pairwise_scores_and_decision():
     n = 200
-    scores = pd.DataFrame({"sample_id": [f"r{i}" for i in range(n)], "metric": "pairwise_win",
-                           "value": [1.0] * 150 + [0.0] * 50, "category": ["a", "b"] * (n // 2)})
+    scores = pd.DataFrame(
+        {
+            "sample_id": [f"r{i}" for i in range(n)],
+            "metric": "pairwise_win",
+            "value": [1.0] * 150 + [0.0] * 50,
+            "category": ["a", "b"] * (n // 2),
+        }
+    )
     scores = pd.concat([scores, scores.assign(metric="position_consistency", value=1.0)])
     wr = shadow_win_rates(scores)
     assert wr.set_index("category").loc["__all__", "n"] == n

@@ -1,4 +1,5 @@
 """Monitoring: reading one day of traffic logs; malformed lines are reported, never dropped silently."""
+
 from __future__ import annotations
 
 import json
@@ -8,18 +9,29 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from eval_pipeline.monitoring.schema import TRAFFIC_COLUMNS
 from eval_pipeline.demo.synthetic_traffic import SyntheticTrafficConfig, generate_records, write_synthetic_day
+from eval_pipeline.monitoring.schema import TRAFFIC_COLUMNS
 from eval_pipeline.monitoring.traffic import errors_frame, malformed_summary, read_traffic_day
 
 DAY = "2025-06-01"
 
 
 def _rec(i: int, **over) -> dict:
-    r = {"request_id": f"r{i}", "timestamp": f"{DAY}T10:00:{i % 60:02d}Z", "model_version": "m@1",
-         "prompt_template": "t1", "input": f"question {i}", "output": f"answer {i}", "latency_s": 1.0 + i / 100,
-         "ttft_s": 0.2, "input_tokens": 5, "output_tokens": 7, "session_id": f"s{i // 2}", "category": "c",
-         "feedback": [{"type": "thumbs_down", "timestamp": f"{DAY}T10:01:00Z"}, {"type": "copy"}]}
+    r = {
+        "request_id": f"r{i}",
+        "timestamp": f"{DAY}T10:00:{i % 60:02d}Z",
+        "model_version": "m@1",
+        "prompt_template": "t1",
+        "input": f"question {i}",
+        "output": f"answer {i}",
+        "latency_s": 1.0 + i / 100,
+        "ttft_s": 0.2,
+        "input_tokens": 5,
+        "output_tokens": 7,
+        "session_id": f"s{i // 2}",
+        "category": "c",
+        "feedback": [{"type": "thumbs_down", "timestamp": f"{DAY}T10:01:00Z"}, {"type": "copy"}],
+    }
     r.update(over)
     return r
 
@@ -29,15 +41,15 @@ def test_malformed_lines_are_reported_with_file_and_line_and_rest_is_read(tmp_pa
     part.mkdir()
     lines = [
         json.dumps(_rec(1)),
-        "{not json",                                   # line 2: invalid JSON
+        "{not json",  # line 2: invalid JSON
         json.dumps({k: v for k, v in _rec(3).items() if k != "output"}),  # 3: missing field
-        "",                                            # 4: blank, ignored
-        json.dumps(_rec(5, latency_s=-1)),             # 5: negative latency
+        "",  # 4: blank, ignored
+        json.dumps(_rec(5, latency_s=-1)),  # 5: negative latency
         json.dumps(_rec(6, timestamp="2025-06-01T10:00:00")),  # 6: no UTC offset
-        json.dumps(_rec(7, feedback=[{"type": "like"}])),      # 7: unknown feedback type
-        json.dumps(_rec(1)),                           # 8: duplicate request id
-        "[1, 2]",                                      # 9: not an object
-        json.dumps(_rec(10, extra_field="ignored")),   # 10: fine
+        json.dumps(_rec(7, feedback=[{"type": "like"}])),  # 7: unknown feedback type
+        json.dumps(_rec(1)),  # 8: duplicate request id
+        "[1, 2]",  # 9: not an object
+        json.dumps(_rec(10, extra_field="ignored")),  # 10: fine
     ]
     (part / "a.jsonl").write_text("\n".join(lines) + "\n")
     (part / "b.parquet").write_bytes(b"PAR1 this is not parquet")  # unreadable file
@@ -47,8 +59,17 @@ def test_malformed_lines_are_reported_with_file_and_line_and_rest_is_read(tmp_pa
     frame, errors = read_traffic_day(str(tmp_path), DAY)
     assert sorted(frame["request_id"]) == ["r1", "r10", "r20"]
     got = {(e["file"].rsplit("/", 1)[-1], e["line"]) for e in errors}
-    assert got == {("a.jsonl", 2), ("a.jsonl", 3), ("a.jsonl", 5), ("a.jsonl", 6), ("a.jsonl", 7),
-                   ("a.jsonl", 8), ("a.jsonl", 9), ("b.parquet", None), ("c.parquet", 2)}
+    assert got == {
+        ("a.jsonl", 2),
+        ("a.jsonl", 3),
+        ("a.jsonl", 5),
+        ("a.jsonl", 6),
+        ("a.jsonl", 7),
+        ("a.jsonl", 8),
+        ("a.jsonl", 9),
+        ("b.parquet", None),
+        ("c.parquet", 2),
+    }
     by_line = {e["line"]: e["error"] for e in errors if e["file"].endswith("a.jsonl")}
     assert "invalid JSON" in by_line[2]
     assert by_line[3].startswith("output:")
@@ -71,7 +92,9 @@ def test_synthetic_malformed_injection_matches_report(tmp_path):
     written = write_synthetic_day(tmp_path, cfg)
     frame, errors = read_traffic_day(str(tmp_path), DAY)
     assert len(written.malformed) > 10
-    assert sorted((e["file"], e["line"]) for e in errors) == sorted((m["file"], m["line"]) for m in written.malformed)
+    assert sorted((e["file"], e["line"]) for e in errors) == sorted(
+        (m["file"], m["line"]) for m in written.malformed
+    )
     assert len(frame) == written.n_rows == 800 - len(written.malformed)
     assert frame["synthetic"].all()
     # rerun is idempotent
@@ -82,7 +105,11 @@ def test_synthetic_malformed_injection_matches_report(tmp_path):
 
 
 def test_flat_layout_filters_by_timestamp_and_missing_day_is_empty(tmp_path):
-    recs = [_rec(1), _rec(2, timestamp="2025-06-02T00:00:01Z"), _rec(3, timestamp="2025-06-01T23:59:59+00:00")]
+    recs = [
+        _rec(1),
+        _rec(2, timestamp="2025-06-02T00:00:01Z"),
+        _rec(3, timestamp="2025-06-01T23:59:59+00:00"),
+    ]
     (tmp_path / "logs.jsonl").write_text("\n".join(json.dumps(r) for r in recs))
     frame, errors = read_traffic_day(str(tmp_path), DAY)
     assert sorted(frame["request_id"]) == ["r1", "r3"] and errors == []
@@ -104,11 +131,17 @@ def test_synthetic_rows_are_labelled_and_deterministic():
 
 
 def test_process_day_end_to_end(tmp_path):
-    from eval_pipeline_tests.monitoring_daily import process_day
     from eval_pipeline.demo.synthetic_traffic import FeedbackRates, PiiRates
+    from eval_pipeline_tests.monitoring_daily import process_day
 
-    cfg = SyntheticTrafficConfig(day=DAY, n_rows=1200, seed=21, malformed_rate=0.01, pii=PiiRates(email=0.1),
-                                 feedback=FeedbackRates(thumbs_down=0.2, thumbs_up=0.1, regenerate=0.1))
+    cfg = SyntheticTrafficConfig(
+        day=DAY,
+        n_rows=1200,
+        seed=21,
+        malformed_rate=0.01,
+        pii=PiiRates(email=0.1),
+        feedback=FeedbackRates(thumbs_down=0.2, thumbs_up=0.1, regenerate=0.1),
+    )
     written = write_synthetic_day(tmp_path, cfg)
     res = process_day(str(tmp_path), DAY, rate=0.5, salt="d", baseline_p99_s=1.0)  # p99 ~2.7 s -> ratio ~2.7
     assert res.n_read == written.n_rows and 500 < len(res.sample) < 700
@@ -128,11 +161,12 @@ def test_reads_through_a_warehouse_object(tmp_path):
     cfg = SyntheticTrafficConfig(day=DAY, n_rows=120, seed=2, n_files=2, malformed_rate=0.05)
     written = write_synthetic_day(tmp_path / "logs", cfg)
     for f in written.files:
-        wh.write_bytes(f"traffic/date={DAY}/{f.rsplit('/', 1)[-1]}", open(f, "rb").read())
+        wh.write_bytes(f"traffic/date={DAY}/{f.rsplit('/', 1)[-1]}", open(f, "rb").read())  # noqa: SIM115
     wh.write_bytes("traffic/date=2025-06-02/part-0000.jsonl", b"{}\n")  # another day: not read
     frame, errors = read_traffic_day("traffic", DAY, warehouse=wh)
     local, local_errors = read_traffic_day(str(tmp_path / "logs"), DAY)
     assert frame["request_id"].tolist() == local["request_id"].tolist()
-    assert [(e["file"].rsplit("/", 1)[-1], e["line"]) for e in errors] == \
-        [(e["file"].rsplit("/", 1)[-1], e["line"]) for e in local_errors]
+    assert [(e["file"].rsplit("/", 1)[-1], e["line"]) for e in errors] == [
+        (e["file"].rsplit("/", 1)[-1], e["line"]) for e in local_errors
+    ]
     assert all(e["file"].startswith(str(tmp_path / "wh")) for e in errors) and errors

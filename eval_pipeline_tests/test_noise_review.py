@@ -4,6 +4,7 @@ The A/A run's two request batches have identical bodies (the epoch is a store-ke
 sent to the API); at temperature > 0 the server's per-body occurrence counter makes the second copy
 a fresh sample, as a real model would (at temperature 0 it answers identically: no A/A noise).
 """
+
 import json
 import threading
 from collections import Counter
@@ -13,10 +14,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from eval_pipeline.noise import floor as nf
-from eval_pipeline.project.config import load_project
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
+from eval_pipeline.noise import floor as nf
 from eval_pipeline.noise import review as R
+from eval_pipeline.project.config import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.test_pipeline_e2e import API_KEY, _answer_key, _resources, _small_data
@@ -28,8 +29,14 @@ SET_SIZES = {"intent_routing": 24, "slot_extraction": 8, "faq_answers": 8}  # fr
 def _run(resources, instance, key, selection):
     from eval_pipeline.definitions import defs
 
-    return dg.materialize([*defs.assets, *defs.asset_checks], selection=selection, partition_key=key,
-                          instance=instance, resources=resources, raise_on_error=False)
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=selection,
+        partition_key=key,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
 
 
 def _setup(tmp_path, server, judge_repeats=None, temperature=None):
@@ -42,7 +49,9 @@ def _setup(tmp_path, server, judge_repeats=None, temperature=None):
     if judge_repeats:
         f = data / "suites" / "customer_support.yaml"
         suite = yaml.safe_load(f.read_text())
-        next(es for es in suite["eval_sets"] if es["name"] == "faq_answer_quality")["judge"]["repeats"] = judge_repeats
+        next(es for es in suite["eval_sets"] if es["name"] == "faq_answer_quality")["judge"]["repeats"] = (
+            judge_repeats
+        )
         f.write_text(yaml.safe_dump(suite, sort_keys=False))
     _answer_key(data, server)
     project = load_project(data)
@@ -53,7 +62,9 @@ def _setup(tmp_path, server, judge_repeats=None, temperature=None):
 
 
 def _check_result(result, name):
-    evals = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    evals = [
+        e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
     return next(ev for ev in evals if ev.check_name == name)
 
 
@@ -65,7 +76,9 @@ def server():
 
 
 def test_aa_noise_floor_disagrees_writes_report_and_warns(tmp_path, server):
-    server.config.model_accuracy = {"claude-haiku-4-5": 0.6}  # a noisy model: A and B disagree on some samples
+    server.config.model_accuracy = {
+        "claude-haiku-4-5": 0.6
+    }  # a noisy model: A and B disagree on some samples
     data, wh, project, mv, instance, key = _setup(tmp_path, server, temperature=1.0)
     resources = _resources(data, wh, server)
 
@@ -96,7 +109,10 @@ def test_aa_noise_floor_disagrees_writes_report_and_warns(tmp_path, server):
     assert "customer_support/intent_routing" in report["too_noisy"]
     mat = result.asset_materializations_for_node("aa_noise_floor")[0]
     assert mat.metadata["disagreement_rate"].value > 0
-    assert "95% band" in mat.metadata["noise_floor"].value and "intent_routing" in mat.metadata["noise_floor"].value
+    assert (
+        "95% band" in mat.metadata["noise_floor"].value
+        and "intent_routing" in mat.metadata["noise_floor"].value
+    )
 
     # Rerun: both runs come from the response store (distinct keys per epoch), same report.
     result = _run(resources, instance, key, ["aa_noise_floor"])
@@ -106,12 +122,24 @@ def test_aa_noise_floor_disagrees_writes_report_and_warns(tmp_path, server):
 
 
 def _frame(outcomes, eval_set="intent_routing", metric="exact_match"):
-    return pd.DataFrame({
-        "date": DATE, "model_version": "m", "suite": "customer_support", "eval_set": eval_set,
-        "sample_id": [f"s{i}" for i in range(len(outcomes))], "repeat": 0, "family": "deterministic",
-        "metric": metric, "value": [float(o) for o in outcomes], "passed": list(outcomes), "reason": "",
-        "category": "c", "infra_error": None, "evaluator_hash": "h",
-    })
+    return pd.DataFrame(
+        {
+            "date": DATE,
+            "model_version": "m",
+            "suite": "customer_support",
+            "eval_set": eval_set,
+            "sample_id": [f"s{i}" for i in range(len(outcomes))],
+            "repeat": 0,
+            "family": "deterministic",
+            "metric": metric,
+            "value": [float(o) for o in outcomes],
+            "passed": list(outcomes),
+            "reason": "",
+            "category": "c",
+            "infra_error": None,
+            "evaluator_hash": "h",
+        }
+    )
 
 
 def test_threshold_report_clears_small_noise_and_flags_a_gate_inside_it():
@@ -122,7 +150,9 @@ def test_threshold_report_clears_small_noise_and_flags_a_gate_inside_it():
     a = [True] * 321 + [False] * 79
     b = list(a)
     b[0], b[-1] = False, True  # two samples flip, in opposite directions
-    run = nf.AARun(_frame(a), _frame(b), requests=800, cache_hits=0, eval_sets=["customer_support/intent_routing"])
+    run = nf.AARun(
+        _frame(a), _frame(b), requests=800, cache_hits=0, eval_sets=["customer_support/intent_routing"]
+    )
     noise = nf.noise_frame(run)
     assert set(noise["metric"]) == {"exact_match", "pass_rate"}
     rep = nf.noise_threshold_report(project, mv, noise, run)
@@ -131,8 +161,14 @@ def test_threshold_report_clears_small_noise_and_flags_a_gate_inside_it():
     gate = rep[rep["threshold"].str.startswith("gate pass_rate")]
     assert len(gate) == 1 and not gate["clears_noise"].iat[0]
     assert "raise the threshold" in gate["message"].iat[0]
-    assert nf.too_noisy_summary(rep).count("\n") == 0 and "intent_routing [pass_rate]" in nf.too_noisy_summary(rep)
-    assert nf.too_noisy_eval_sets(rep) == ["customer_support/intent_routing"] == nf.noise_payload(DATE, "m", noise, rep, run)["too_noisy"]
+    assert nf.too_noisy_summary(rep).count(
+        "\n"
+    ) == 0 and "intent_routing [pass_rate]" in nf.too_noisy_summary(rep)
+    assert (
+        nf.too_noisy_eval_sets(rep)
+        == ["customer_support/intent_routing"]
+        == nf.noise_payload(DATE, "m", noise, rep, run)["too_noisy"]
+    )
     assert nf.inside_noise(rep).equals(rep[~rep["clears_noise"].astype(bool)])
 
 
@@ -167,7 +203,9 @@ def test_review_queue_exports_disagreeing_judge_repeats_and_round_trips(tmp_path
         # Judge not run yet (it is weekly): an empty queue still materializes.
         result = _run(resources, instance, key, ["golden_samples", "model_responses", "review_queue"])
         assert result.success and out.is_file() and out.read_text() == ""
-        assert result.asset_materializations_for_node("review_queue")[0].metadata["dagster/row_count"].value == 0
+        assert (
+            result.asset_materializations_for_node("review_queue")[0].metadata["dagster/row_count"].value == 0
+        )
 
         result = _run(resources, instance, key, ["similarity_scores", "judge_scores", "review_queue"])
         assert result.success
@@ -177,7 +215,11 @@ def test_review_queue_exports_disagreeing_judge_repeats_and_round_trips(tmp_path
     assert len(items) == 4 and {it["eval_set"] for it in items} == {"faq_answer_quality"}
     for it in items:
         assert any(r.startswith("judge_repeats_disagree: accuracy spread 4") for r in it["reasons"])
-        assert it["judge_scores"]["accuracy"] == 3.0 and it["human_label"] == {"accuracy": None, "helpfulness": None, "tone": None}
+        assert it["judge_scores"]["accuracy"] == 3.0 and it["human_label"] == {
+            "accuracy": None,
+            "helpfulness": None,
+            "tone": None,
+        }
         assert it["cosine"] is not None  # matched from faq_answers (same golden source and task)
     md = result.asset_materializations_for_node("review_queue")[0].metadata
     assert md["by_reason"].value["judge_repeats_disagree"] == 4
@@ -196,7 +238,9 @@ def test_review_queue_exports_disagreeing_judge_repeats_and_round_trips(tmp_path
     assert set(metrics) == {"human_review/accuracy", "human_review/tone"}
     assert metrics["human_review/accuracy"]["n"] == 4
     assert metrics["human_review/tone"]["exact_agreement"] == 1.0  # judge 5, human 5
-    assert metrics["human_review/accuracy"]["agreement_within_one"] == pytest.approx(0.75)  # human 2..5 vs judge 3
+    assert metrics["human_review/accuracy"]["agreement_within_one"] == pytest.approx(
+        0.75
+    )  # human 2..5 vs judge 3
     assert nf.labelled_review_metrics(data, judge_model="another-judge", project=project) == {}
     assert nf.labelled_review_metrics(data, judge_model="claude-sonnet-4-5", project=project, min_n=5) == {}
 
@@ -205,22 +249,31 @@ def test_aa_noise_schedule_targets_the_registered_production_version():
     import datetime as dt
 
     from eval_pipeline.definitions import defs
-    from eval_pipeline.defs.schedules import aa_noise_schedule
     from eval_pipeline.defs.resources import EvalConfigResource
+    from eval_pipeline.defs.schedules import aa_noise_schedule
 
     data = PROJECT_ROOT / "data"
     prod = load_project(data).registry.production
     assert aa_noise_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     assert defs.resolve_job_def("aa_noise_job").partitions_def is not None
     with dg.instance_for_test() as instance:
+
         def tick():
-            ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2026, 11, 22, 4, tzinfo=dt.timezone.utc),
-                                            resources={"eval_config": EvalConfigResource(data_dir=str(data))},
-                                            repository_def=defs.get_repository_def())
+            ctx = dg.build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=dt.datetime(2026, 11, 22, 4, tzinfo=dt.UTC),
+                resources={"eval_config": EvalConfigResource(data_dir=str(data))},
+                repository_def=defs.get_repository_def(),
+            )
             return aa_noise_schedule.evaluate_tick(ctx)
 
         skipped = tick()
         assert not skipped.run_requests and prod.key in skipped.skip_message  # not registered yet
-        instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [m.key for m in load_project(data).registry.models])
+        instance.add_dynamic_partitions(
+            MODEL_VERSION_PARTITIONS.name, [m.key for m in load_project(data).registry.models]
+        )
         (req,) = tick().run_requests
-        assert req.partition_key == eval_partition_key("2026-11-22", prod.key) and req.run_key == f"aa_noise:2026-11-22:{prod.key}"
+        assert (
+            req.partition_key == eval_partition_key("2026-11-22", prod.key)
+            and req.run_key == f"aa_noise:2026-11-22:{prod.key}"
+        )

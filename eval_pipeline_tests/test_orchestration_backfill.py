@@ -4,36 +4,66 @@ The model is the Anthropic-compatible test server (loopback, key ``test-key``); 
 receives is counted. The re-score after a threshold and checks change must not call it at all.
 Slow-ish (~30 s on 2 busy cores): six real partition runs, each step with its own warehouse I/O.
 """
+
 from __future__ import annotations
 
 import dagster as dg
 import pytest
 
-from eval_pipeline.project.config import load_project
 from eval_pipeline.defs.partitions import eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.project.config import load_project
 from eval_pipeline_tests.orchestration_support import SMALL_LABELS, edit_yaml, project_defs, small_data
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
 N_SAMPLES = 4
 DATE = "2026-11-20"
-NIGHTLY = ("golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "eval_run", "regression_report", "release_approval")
-RESCORE = ("deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval")
+NIGHTLY = (
+    "golden_samples",
+    "model_responses",
+    "deterministic_scores",
+    "similarity_scores",
+    "eval_run",
+    "regression_report",
+    "release_approval",
+)
+RESCORE = (
+    "deterministic_scores",
+    "similarity_scores",
+    "judge_scores",
+    "eval_run",
+    "regression_report",
+    "release_approval",
+)
 
 
 @pytest.fixture
 def server():
-    answers = {"my card has not arrived": "card_arrival", "someone stole my card": "lost_or_stolen_card",
-               "what rate do you use": "exchange_rate", "my top up failed": "top_up_failed"}
+    answers = {
+        "my card has not arrived": "card_arrival",
+        "someone stole my card": "lost_or_stolen_card",
+        "what rate do you use": "exchange_rate",
+        "my top up failed": "top_up_failed",
+    }
     assert set(answers.values()) == set(SMALL_LABELS)
     srv = AnthropicTestServer(ServerConfig(api_key="test-key", answer_key=answers)).start()
     yield srv
     srv.stop()
 
 
-def _run_partitions(job: dg.JobDefinition, instance: dg.DagsterInstance, keys: list[str]) -> list[dg.ExecuteInProcessResult]:
+def _run_partitions(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, keys: list[str]
+) -> list[dg.ExecuteInProcessResult]:
     """One run per (date, model version) partition, as a backfill launches them."""
-    return [job.execute_in_process(partition_key=eval_partition_key(DATE, k), instance=instance, raise_on_error=False, tags={"eval/kind": "test_backfill"}) for k in keys]
+    return [
+        job.execute_in_process(
+            partition_key=eval_partition_key(DATE, k),
+            instance=instance,
+            raise_on_error=False,
+            tags={"eval/kind": "test_backfill"},
+        )
+        for k in keys
+    ]
 
 
 def _gate(result: dg.ExecuteInProcessResult):
@@ -43,7 +73,10 @@ def _gate(result: dg.ExecuteInProcessResult):
 
 def _eval_run_metadata(instance: dg.DagsterInstance, key: str) -> dict:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("eval_run"), asset_partitions=[str(eval_partition_key(DATE, key))]), limit=1
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("eval_run"), asset_partitions=[str(eval_partition_key(DATE, key))]
+        ),
+        limit=1,
     ).records
     assert records, key
     return records[0].asset_materialization.metadata
@@ -56,7 +89,13 @@ def test_backfill_three_versions_then_rescore_without_model_calls(tmp_path, serv
     defs = project_defs(
         eval_config=EvalConfigResource(data_dir=str(data)),
         warehouse=WarehouseResource(url=str(tmp_path / "warehouse")),
-        llm=LLMResource(provider="anthropic", api_key="test-key", base_url=server.base_url, store_path=str(tmp_path / "store"), max_concurrency=4),
+        llm=LLMResource(
+            provider="anthropic",
+            api_key="test-key",
+            base_url=server.base_url,
+            store_path=str(tmp_path / "store"),
+            max_concurrency=4,
+        ),
     )
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("model_version", keys)

@@ -1,4 +1,5 @@
 """Definitions load and validate; jobs select what they promise; the failure sensor alerts."""
+
 from __future__ import annotations
 
 import http.server
@@ -14,10 +15,10 @@ import dagster as dg
 import pytest
 
 from eval_pipeline.defs.jobs import JOBS
-from eval_pipeline.defs.schedules import SCHEDULES
-from eval_pipeline.defs.sensors import SENSORS, eval_failure_sensor, failure_summary
 from eval_pipeline.defs.partitions import eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.schedules import SCHEDULES
+from eval_pipeline.defs.sensors import SENSORS, eval_failure_sensor, failure_summary
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.orchestration_support import project_defs, small_data
 
@@ -48,8 +49,13 @@ def test_definitions_validate_and_register_all_jobs_schedules_sensors(defs):
 
 def test_job_selections(defs):
     gated = {"eval_run", "regression_report", "release_approval"}
-    assert _selected(defs, "nightly_eval_job") == {"golden_samples", "model_responses", "deterministic_scores", "similarity_scores"} | gated
-    assert _selected(defs, "weekly_judge_job") == {"golden_samples", "model_responses", "judge_scores"} | gated
+    assert (
+        _selected(defs, "nightly_eval_job")
+        == {"golden_samples", "model_responses", "deterministic_scores", "similarity_scores"} | gated
+    )
+    assert (
+        _selected(defs, "weekly_judge_job") == {"golden_samples", "model_responses", "judge_scores"} | gated
+    )
     rescore = _selected(defs, "rescore_job")
     assert "model_responses" not in rescore and "golden_samples" not in rescore
     assert {"deterministic_scores", "similarity_scores", "judge_scores"} | gated == rescore
@@ -67,8 +73,14 @@ def test_dagster_cli_validates_the_workspace(tmp_path):
     dagster_bin = Path(sys.executable).parent / "dagster"
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     shutil.copy(PROJECT_ROOT / ".dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
-    out = subprocess.run([str(dagster_bin), "definitions", "validate", "-w", "workspace.yaml"], cwd=PROJECT_ROOT, env=env,
-                         capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [str(dagster_bin), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "eval_pipeline" in out.stdout + out.stderr
 
@@ -76,9 +88,15 @@ def test_dagster_cli_validates_the_workspace(tmp_path):
 def test_dg_check_defs(tmp_path):
     """``dg check defs`` (Dagster 1.13's project CLI) loads every autoloaded definition under ``defs/``."""
     dg_bin = Path(sys.executable).parent / "dg"
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path),
+        "VIRTUAL_ENV": str(Path(sys.executable).parent.parent),
+    }
     shutil.copy(PROJECT_ROOT / ".dagster_home" / "dagster.yaml", tmp_path / "dagster.yaml")
-    out = subprocess.run([str(dg_bin), "check", "defs"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        [str(dg_bin), "check", "defs"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "All definitions loaded successfully" in out.stdout + out.stderr
 
@@ -98,8 +116,13 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 
 def test_failure_sensor_logs_and_posts_a_real_failed_run(tmp_path, monkeypatch):
     data = small_data(tmp_path / "data")
-    (data / "golden" / "intents.jsonl").write_text('{"id": "s1", "input": "hello"}\n', encoding="utf-8")  # no "expected"
-    test_defs = project_defs(eval_config=EvalConfigResource(data_dir=str(data)), warehouse=WarehouseResource(url=str(tmp_path / "wh")))
+    (data / "golden" / "intents.jsonl").write_text(
+        '{"id": "s1", "input": "hello"}\n', encoding="utf-8"
+    )  # no "expected"
+    test_defs = project_defs(
+        eval_config=EvalConfigResource(data_dir=str(data)),
+        warehouse=WarehouseResource(url=str(tmp_path / "wh")),
+    )
     from eval_pipeline.project.config import load_project
 
     key = load_project(data).registry.models[0].key
@@ -118,7 +141,10 @@ def test_failure_sensor_logs_and_posts_a_real_failed_run(tmp_path, monkeypatch):
     try:
         failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
         ctx = dg.build_run_status_sensor_context(
-            sensor_name=eval_failure_sensor.name, dagster_event=failure, dagster_instance=instance, dagster_run=result.dagster_run
+            sensor_name=eval_failure_sensor.name,
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
         ).for_run_failure()
         summary = failure_summary(ctx)
         eval_failure_sensor(ctx)
@@ -126,6 +152,8 @@ def test_failure_sensor_logs_and_posts_a_real_failed_run(tmp_path, monkeypatch):
         server.shutdown()
     assert summary["job"] == "nightly_eval_job" and summary["partition"] == f"2026-11-20|{key}"
     (step,) = summary["failed_steps"]
-    assert step["step"] == "golden_samples" and "intents.jsonl" in step["error"] and "expected" in step["error"]
+    assert (
+        step["step"] == "golden_samples" and "intents.jsonl" in step["error"] and "expected" in step["error"]
+    )
     logged = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert logged == [summary] and _Hook.received == [summary]

@@ -1,5 +1,6 @@
 """The evaluation jobs' executor (``defs/executor.py``): in process by default, multiprocess by run config or
 ``EVAL_EXECUTOR``; a step that raises in a launched in-process run fails alone."""
+
 from __future__ import annotations
 
 import dagster as dg
@@ -9,7 +10,6 @@ from eval_pipeline.demo.calendar import DEMO_DATES
 from eval_pipeline.project.paths import PROJECT_ROOT
 
 DATE = DEMO_DATES[0]  # the recordings hold this date's answers
-
 
 
 def _nightly_job():
@@ -40,9 +40,14 @@ def test_run_config_selects_dagsters_own_executors():
 
     def build(config):
         with dg.instance_for_test() as instance:
-            return job.executor_def.executor_creation_fn(dg.InitExecutorContext(
-                job=dg.reconstructable(_nightly_job), executor_def=job.executor_def, executor_config=config,
-                instance=instance))
+            return job.executor_def.executor_creation_fn(
+                dg.InitExecutorContext(
+                    job=dg.reconstructable(_nightly_job),
+                    executor_def=job.executor_def,
+                    executor_config=config,
+                    instance=instance,
+                )
+            )
 
     assert isinstance(build({"in_process": {"retries": {"enabled": {}}}}), InProcessExecutor)
     mp = build({"multiprocess": {"retries": {"enabled": {}}}})
@@ -56,7 +61,9 @@ def test_run_config_selects_dagsters_own_executors():
         dg.validate_run_config(job, {"execution": {"config": {"threads": {}}}})
 
 
-@pytest.mark.parametrize("execution", [None, {"multiprocess": {}}], ids=["in_process (default)", "multiprocess (run config)"])
+@pytest.mark.parametrize(
+    "execution", [None, {"multiprocess": {}}], ids=["in_process (default)", "multiprocess (run config)"]
+)
 def test_a_step_that_raises_fails_alone_in_a_launched_run(tmp_path, monkeypatch, execution):
     """A launched run (``execute_job`` of the reconstructable job, as the run worker does) of a demo partition whose
     similarity step cannot load its embedding model: the deterministic family beside it still materializes, the
@@ -67,19 +74,34 @@ def test_a_step_that_raises_fails_alone_in_a_launched_run(tmp_path, monkeypatch,
 
     wh = tmp_path / "wh"
     monkeypatch.delenv("EVAL_EXECUTOR", raising=False)
-    for k, v in {"EVAL_WAREHOUSE_URL": str(wh), "EVAL_PROVIDER": "replay", "EVAL_RESPONSE_STORE": str(wh / "response_store"),
-                 "EVAL_RECORDINGS_DIR": str(PROJECT_ROOT / "data" / "recordings"), "EVAL_DATA_DIR": "",
-                 "EVAL_EMBEDDING_MODEL": str(tmp_path / "no-such-model"), "EVAL_EMBEDDING_CACHE": str(tmp_path / "emb")}.items():
+    for k, v in {
+        "EVAL_WAREHOUSE_URL": str(wh),
+        "EVAL_PROVIDER": "replay",
+        "EVAL_RESPONSE_STORE": str(wh / "response_store"),
+        "EVAL_RECORDINGS_DIR": str(PROJECT_ROOT / "data" / "recordings"),
+        "EVAL_DATA_DIR": "",
+        "EVAL_EMBEDDING_MODEL": str(tmp_path / "no-such-model"),
+        "EVAL_EMBEDDING_CACHE": str(tmp_path / "emb"),
+    }.items():
         monkeypatch.setenv(k, v)
     key = next(m.key for m in load_project().registry.models if m.nightly)
     pk = eval_partition_key(DATE, key)
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         instance.add_dynamic_partitions("model_version", [key])
-        tags = {"dagster/partition": str(pk), "dagster/partition/date": DATE, "dagster/partition/model_version": key}
+        tags = {
+            "dagster/partition": str(pk),
+            "dagster/partition/date": DATE,
+            "dagster/partition/model_version": key,
+        }
         run_config = {"execution": {"config": execution}} if execution else None
-        with dg.execute_job(dg.reconstructable(_nightly_job), instance=instance, tags=tags, run_config=run_config,
-                            raise_on_error=False) as result:
+        with dg.execute_job(
+            dg.reconstructable(_nightly_job),
+            instance=instance,
+            tags=tags,
+            run_config=run_config,
+            raise_on_error=False,
+        ) as result:
             assert not result.success
             status = {s.step_key: s.status.value for s in instance.get_run_step_stats(result.run_id)}
             run = instance.get_run_by_id(result.run_id)
@@ -87,9 +109,17 @@ def test_a_step_that_raises_fails_alone_in_a_launched_run(tmp_path, monkeypatch,
         assert status["deterministic_scores"] == "SUCCESS" and status["model_responses"] == "SUCCESS"
         assert "eval_run" not in status or status["eval_run"] == "SKIPPED"
         assert run.status == dg.DagsterRunStatus.FAILURE
-        engine = [e.message or "" for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.is_engine_event]
-        per_step = any("Launching subprocess" in m or "Executing steps using multiprocess" in m for m in engine)
-        assert per_step == (execution is not None), engine[:5]  # the mode the run selected is the one that ran
+        engine = [
+            e.message or ""
+            for e in instance.all_logs(result.run_id)
+            if e.dagster_event and e.dagster_event.is_engine_event
+        ]
+        per_step = any(
+            "Launching subprocess" in m or "Executing steps using multiprocess" in m for m in engine
+        )
+        assert per_step == (execution is not None), engine[
+            :5
+        ]  # the mode the run selected is the one that ran
         for asset in ("golden_samples", "model_responses", "deterministic_scores"):
             assert str(pk) in instance.get_materialized_partitions(dg.AssetKey(asset)), asset
         assert str(pk) not in instance.get_materialized_partitions(dg.AssetKey("similarity_scores"))

@@ -3,6 +3,7 @@
 This is the only test that reads that file (from a temporary copy, so no state lands in the
 repo); all other tests use ephemeral or temporary instances.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """Every schedule evaluated with ``build_schedule_context`` and its run config validated."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +10,8 @@ import sys
 import dagster as dg
 import pytest
 
-from eval_pipeline.project import registration
-from eval_pipeline.project.config import load_project
+from eval_pipeline.defs.partitions import eval_partition_key
+from eval_pipeline.defs.resources import EvalConfigResource
 from eval_pipeline.defs.schedules import (
     SCHEDULES,
     history_refresh_schedule,
@@ -18,12 +19,12 @@ from eval_pipeline.defs.schedules import (
     weekly_calibration_schedule,
     weekly_judge_schedule,
 )
-from eval_pipeline.defs.partitions import eval_partition_key
-from eval_pipeline.defs.resources import EvalConfigResource
+from eval_pipeline.project import registration
+from eval_pipeline.project.config import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.orchestration_support import copy_data, edit_yaml
 
-WHEN = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.timezone.utc)
+WHEN = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,9 @@ def _check_requests(defs, schedule, ctx):
     return data
 
 
-@pytest.mark.parametrize("schedule, kind", [(nightly_eval_schedule, "nightly"), (weekly_judge_schedule, "weekly_judge")])
+@pytest.mark.parametrize(
+    "schedule, kind", [(nightly_eval_schedule, "nightly"), (weekly_judge_schedule, "weekly_judge")]
+)
 def test_fan_out_one_run_per_nightly_version(defs, data, instance, schedule, kind):
     edit_yaml(data / "models.yaml", lambda d: d["models"][1].update(nightly=False))
     keys = registration.model_version_keys(load_project(data))
@@ -94,8 +97,12 @@ def test_fan_out_one_run_per_nightly_version(defs, data, instance, schedule, kin
 
 def test_nightly_date_follows_the_timezone_of_the_tick(defs, data, instance):
     keys = registration.model_version_keys(load_project(data))
-    late = dt.datetime(2026, 11, 20, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))  # 04:30 UTC on the 21st
-    result = _check_requests(defs, nightly_eval_schedule, _context(defs, _register(instance, keys.values()), data, late))
+    late = dt.datetime(
+        2026, 11, 20, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))
+    )  # 04:30 UTC on the 21st
+    result = _check_requests(
+        defs, nightly_eval_schedule, _context(defs, _register(instance, keys.values()), data, late)
+    )
     assert {r.partition_key.keys_by_dimension["date"] for r in result.run_requests} == {"2026-11-21"}
     assert len(result.run_requests) == 2
 
@@ -106,9 +113,12 @@ def test_unregistered_versions_are_skipped_with_a_message(defs, data, instance):
     assert not result.run_requests
     assert "unregistered" in result.skip_message and keys["support-bot-v1"] in result.skip_message
 
-    result = _check_requests(defs, nightly_eval_schedule, _context(defs, _register(instance, [keys["support-bot-v2"]]), data))
-    assert [r.partition_key.keys_by_dimension["model_version"] for r in result.run_requests] == [keys["support-bot-v2"]]
-
+    result = _check_requests(
+        defs, nightly_eval_schedule, _context(defs, _register(instance, [keys["support-bot-v2"]]), data)
+    )
+    assert [r.partition_key.keys_by_dimension["model_version"] for r in result.run_requests] == [
+        keys["support-bot-v2"]
+    ]
 
 
 def test_invalid_registry_skips_the_tick(defs, data, instance):
@@ -117,7 +127,9 @@ def test_invalid_registry_skips_the_tick(defs, data, instance):
     assert not result.run_requests and "models.yaml" in result.skip_message
 
 
-@pytest.mark.parametrize("schedule, prefix", [(weekly_calibration_schedule, "calibration"), (history_refresh_schedule, "history")])
+@pytest.mark.parametrize(
+    "schedule, prefix", [(weekly_calibration_schedule, "calibration"), (history_refresh_schedule, "history")]
+)
 def test_unpartitioned_schedules(defs, data, instance, schedule, prefix):
     result = _check_requests(defs, schedule, _context(defs, instance, data))
     (req,) = result.run_requests
@@ -129,13 +141,18 @@ def test_schedules_are_registered_described_and_stopped_by_default(defs):
         loaded = defs.resolve_schedule_def(schedule.name)
         assert loaded.description and len(loaded.description) > 40
         assert loaded.default_status == dg.DefaultScheduleStatus.STOPPED
-    assert nightly_eval_schedule.cron_schedule == "0 2 * * *" and nightly_eval_schedule.execution_timezone == "UTC"
+    assert (
+        nightly_eval_schedule.cron_schedule == "0 2 * * *"
+        and nightly_eval_schedule.execution_timezone == "UTC"
+    )
     assert weekly_judge_schedule.cron_schedule == "0 3 * * 0"
 
 
 def test_cron_and_timezone_come_from_the_environment():
     env = {**os.environ, "EVAL_NIGHTLY_CRON": "30 1 * * 1-5", "EVAL_TIMEZONE": "Europe/Paris"}
     code = "from eval_pipeline.defs.schedules import nightly_eval_schedule as s; print(s.cron_schedule, s.execution_timezone)"
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["30", "1", "*", "*", "1-5", "Europe/Paris"]

@@ -3,6 +3,7 @@
 Each tick is evaluated with ``build_sensor_context`` against a temporary copy of ``data/``;
 the partition requests a tick returns are applied to the instance the way the daemon would.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,12 @@ import json
 import dagster as dg
 import pytest
 
-from eval_pipeline.project import registration
-from eval_pipeline.project.config import load_project
-from eval_pipeline.defs.schedules import local_date
-from eval_pipeline.defs.sensors import config_change_sensor, read_cursor
 from eval_pipeline.defs.partitions import eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
+from eval_pipeline.defs.schedules import local_date
+from eval_pipeline.defs.sensors import config_change_sensor, read_cursor
+from eval_pipeline.project import registration
+from eval_pipeline.project.config import load_project
 from eval_pipeline_tests.orchestration_support import apply_dynamic_partition_requests, copy_data, edit_yaml
 
 
@@ -29,7 +30,9 @@ class Ticker:
 
     def tick(self):
         ctx = dg.build_sensor_context(
-            instance=self.instance, cursor=self.cursor, resources={"eval_config": EvalConfigResource(data_dir=str(self.data_dir))}
+            instance=self.instance,
+            cursor=self.cursor,
+            resources={"eval_config": EvalConfigResource(data_dir=str(self.data_dir))},
         )
         result = config_change_sensor(ctx)
         if isinstance(result, dg.SensorResult):
@@ -82,13 +85,20 @@ def test_prompt_change_registers_new_key_and_requests_evaluation(ticker):
     ticker.tick()
     old = ticker.keys()
     prompt = ticker.data_dir / "prompts" / "classify_intent_v2.yaml"
-    prompt.write_text(prompt.read_text(encoding="utf-8").replace("Pick the single best intent.", "Pick exactly one intent."), encoding="utf-8")
+    prompt.write_text(
+        prompt.read_text(encoding="utf-8").replace(
+            "Pick the single best intent.", "Pick exactly one intent."
+        ),
+        encoding="utf-8",
+    )
     new = ticker.keys()
     assert new["support-bot-v1"] == old["support-bot-v1"] and new["support-bot-v2"] != old["support-bot-v2"]
 
     result = ticker.tick()
     assert [r.partition_keys for r in result.dynamic_partitions_requests] == [[new["support-bot-v2"]]]
-    assert new["support-bot-v2"] in ticker.registered() and old["support-bot-v2"] in ticker.registered()  # history kept
+    assert (
+        new["support-bot-v2"] in ticker.registered() and old["support-bot-v2"] in ticker.registered()
+    )  # history kept
     (req,) = result.run_requests
     assert req.job_name == "nightly_eval_job"
     assert req.partition_key == eval_partition_key(local_date(), new["support-bot-v2"])
@@ -111,7 +121,9 @@ def test_invalid_file_skips_with_message_and_resumes_after_fix(ticker):
         assert ticker.cursor == good_cursor
 
     # A schema error (unknown key) is reported with its key path.
-    registry.write_text(good_text.replace("nightly: true", "nightly: true\n    colour: blue", 1), encoding="utf-8")
+    registry.write_text(
+        good_text.replace("nightly: true", "nightly: true\n    colour: blue", 1), encoding="utf-8"
+    )
     result = ticker.tick()
     assert isinstance(result, dg.SkipReason) and "models[0].colour" in result.skip_message
 
@@ -126,14 +138,21 @@ def test_new_model_version_in_registry_is_registered_and_evaluated(ticker):
     before = ticker.registered()
 
     def add_v3(data):
-        v3 = dict(data["models"][1], name="support-bot-v3", description="Candidate with Sonnet.", model="claude-sonnet-4-5")
+        v3 = dict(
+            data["models"][1],
+            name="support-bot-v3",
+            description="Candidate with Sonnet.",
+            model="claude-sonnet-4-5",
+        )
         data["models"].append(v3)
 
     edit_yaml(ticker.data_dir / "models.yaml", add_v3)
     key = ticker.keys()["support-bot-v3"]
     result = ticker.tick()
     assert ticker.registered() == before | {key}
-    assert [(r.job_name, r.partition_key) for r in result.run_requests] == [("nightly_eval_job", eval_partition_key(local_date(), key))]
+    assert [(r.job_name, r.partition_key) for r in result.run_requests] == [
+        ("nightly_eval_job", eval_partition_key(local_date(), key))
+    ]
 
     # Removing it again deletes nothing: its partition stays registered.
     edit_yaml(ticker.data_dir / "models.yaml", lambda d: d["models"].pop())
@@ -147,7 +166,11 @@ def test_scoring_only_suite_change_requests_rescore_of_stored_responses(ticker):
     keys = ticker.keys()
     # Responses exist for v1 on two dates and never for v2.
     for date in ("2026-11-01", "2026-11-03"):
-        ticker.instance.report_runless_asset_event(dg.AssetMaterialization("model_responses", partition=str(eval_partition_key(date, keys["support-bot-v1"]))))
+        ticker.instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                "model_responses", partition=str(eval_partition_key(date, keys["support-bot-v1"]))
+            )
+        )
 
     def tighten(data):
         data["eval_sets"][0]["thresholds"][0]["min"] = 0.9
@@ -176,9 +199,14 @@ def test_golden_or_sampling_change_requests_new_inference(ticker):
     first_keys = {r.run_key for r in result.run_requests}
 
     # A sample-size change is an inference change too (new samples to ask), with new run keys.
-    edit_yaml(ticker.data_dir / "suites" / "customer_support.yaml", lambda d: d["eval_sets"][0]["sample"].update(n=50))
+    edit_yaml(
+        ticker.data_dir / "suites" / "customer_support.yaml",
+        lambda d: d["eval_sets"][0]["sample"].update(n=50),
+    )
     result = ticker.tick()
-    assert {r.job_name for r in result.run_requests} == {"nightly_eval_job"} and len(result.run_requests) == len(keys)
+    assert {r.job_name for r in result.run_requests} == {"nightly_eval_job"} and len(
+        result.run_requests
+    ) == len(keys)
     assert not first_keys & {r.run_key for r in result.run_requests}
     assert all("asked of the model" in r.tags["eval/reason"] for r in result.run_requests)
 

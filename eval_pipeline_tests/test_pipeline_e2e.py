@@ -3,6 +3,7 @@
 A small copy of the demo data (few samples) keeps it fast; the model, the SDK, the warehouse,
 DuckDB and the embeddings are all real.
 """
+
 import json
 import shutil
 import subprocess
@@ -14,15 +15,24 @@ import pandas as pd
 import pytest
 import yaml
 
-from eval_pipeline.project.config import load_project
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.project.config import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
 DATE = "2026-11-02"
 API_KEY = "sk-test-e2e-SECRET-0123456789"
-EVAL_ASSETS = ["golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval"]
+EVAL_ASSETS = [
+    "golden_samples",
+    "model_responses",
+    "deterministic_scores",
+    "similarity_scores",
+    "judge_scores",
+    "eval_run",
+    "regression_report",
+    "release_approval",
+]
 
 
 def _small_data(tmp: Path, intent_gate: float = 0.5) -> Path:
@@ -61,7 +71,9 @@ def _resources(data: Path, wh: Path, server) -> dict:
     return {
         "eval_config": EvalConfigResource(data_dir=str(data)),
         "warehouse": WarehouseResource(url=str(wh)),
-        "llm": LLMResource(provider="anthropic", api_key=API_KEY, base_url=server.base_url, max_concurrency=8),
+        "llm": LLMResource(
+            provider="anthropic", api_key=API_KEY, base_url=server.base_url, max_concurrency=8
+        ),
         "embeddings": EmbeddingResource(),
     }
 
@@ -102,21 +114,29 @@ def test_pipeline_end_to_end_rerun_is_free_and_key_never_leaks(tmp_path, server,
     assert first_calls >= 24 + 8 + 8 + 4  # every sample (judge calls on top)
     art = json.loads((wh / f"runs/date={DATE}/model_version={mv.key}/run.json").read_text())
     assert art["overall"] == "PASS" and art["model_version"] == mv.key and art["samples"] == 44
-    assert json.loads((wh / f"releases/date={DATE}/model_version={mv.key}.json").read_text())["approved"] is True
+    assert (
+        json.loads((wh / f"releases/date={DATE}/model_version={mv.key}.json").read_text())["approved"] is True
+    )
     sets = {s["eval_set"]: s for s in art["eval_sets"]}
     assert set(sets) == {"intent_routing", "slot_extraction", "faq_answers", "faq_answer_quality"}
     pr = sets["intent_routing"]["metrics"]["pass_rate"]
     assert pr["ci_low"] <= pr["value"] <= pr["ci_high"] and pr["n"] == 24
-    scores = pd.read_parquet(wh / f"scores/family=deterministic/date={DATE}/model_version={mv.key}/data.parquet")
+    scores = pd.read_parquet(
+        wh / f"scores/family=deterministic/date={DATE}/model_version={mv.key}/data.parquet"
+    )
     assert set(scores["eval_set"]) == {"intent_routing", "slot_extraction"}
 
     # Re-materializing the unchanged partition: zero model calls, identical scores.
     result = _run(resources, instance, key)
     assert result.success
     assert server.stats()["total"] == first_calls
-    again = pd.read_parquet(wh / f"scores/family=deterministic/date={DATE}/model_version={mv.key}/data.parquet")
+    again = pd.read_parquet(
+        wh / f"scores/family=deterministic/date={DATE}/model_version={mv.key}/data.parquet"
+    )
     pd.testing.assert_frame_equal(scores, again)
-    assert len(list((wh / "scores" / "family=deterministic").rglob("*.parquet"))) == 1  # replaced, not duplicated
+    assert (
+        len(list((wh / "scores" / "family=deterministic").rglob("*.parquet"))) == 1
+    )  # replaced, not duplicated
 
     # The API key appears in no written file and no log line.
     for f in wh.rglob("*"):
@@ -156,24 +176,46 @@ def test_blocking_gate_fails_the_cli_and_leaves_downstream_unmaterialized(tmp_pa
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {
         **{k: v for k, v in __import__("os").environ.items() if not k.startswith("ANTHROPIC")},
-        "DAGSTER_HOME": str(home), "EVAL_DATA_DIR": str(data), "EVAL_WAREHOUSE_URL": str(wh),
-        "EVAL_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": server.base_url,
+        "DAGSTER_HOME": str(home),
+        "EVAL_DATA_DIR": str(data),
+        "EVAL_WAREHOUSE_URL": str(wh),
+        "EVAL_PROVIDER": "anthropic",
+        "ANTHROPIC_API_KEY": API_KEY,
+        "ANTHROPIC_BASE_URL": server.base_url,
     }
     dagster = str(Path(sys.executable).parent / "dagster")
     instance = dg.DagsterInstance.from_config(str(home))
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [mv.key])
     select = "golden_samples,model_responses,deterministic_scores,eval_run,regression_report,release_approval"
     proc = subprocess.run(
-        [dagster, "asset", "materialize", "-m", "eval_pipeline.definitions", "--select", select, "--partition", f"{DATE}|{mv.key}"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            dagster,
+            "asset",
+            "materialize",
+            "-m",
+            "eval_pipeline.definitions",
+            "--select",
+            select,
+            "--partition",
+            f"{DATE}|{mv.key}",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode != 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "quality_gate" in proc.stdout + proc.stderr
     assert API_KEY not in proc.stdout + proc.stderr
     art = json.loads((wh / f"runs/date={DATE}/model_version={mv.key}/run.json").read_text())
-    assert art["overall"] == "FAIL" and "customer_support/intent_routing:pass_rate" in art["blocking_failures"]
+    assert (
+        art["overall"] == "FAIL" and "customer_support/intent_routing:pass_rate" in art["blocking_failures"]
+    )
     assert not (wh / "releases").exists()  # downstream of the failed gate: not materialized
-    assert (wh / f"reports/regression/date={DATE}/model_version={mv.key}/report.json").exists()  # not gated: still reported
+    assert (
+        wh / f"reports/regression/date={DATE}/model_version={mv.key}/report.json"
+    ).exists()  # not gated: still reported
 
 
 def test_degraded_candidate_is_flagged_and_unchanged_candidate_is_not(tmp_path, server, instance):
@@ -192,13 +234,22 @@ def test_degraded_candidate_is_flagged_and_unchanged_candidate_is_not(tmp_path, 
     v1, v2 = project.registry.by_name("support-bot-v1"), project.registry.by_name("support-bot-v2")
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [v1.key, v2.key])
     resources = _resources(data, wh, server)
-    selection = ["golden_samples", "model_responses", "deterministic_scores", "eval_run", "regression_report", "release_approval"]
+    selection = [
+        "golden_samples",
+        "model_responses",
+        "deterministic_scores",
+        "eval_run",
+        "regression_report",
+        "release_approval",
+    ]
 
     def evaluate(date, key):
         return _run(resources, instance, eval_partition_key(date, key), selection)
 
     def report(date, key):
-        return json.loads((wh / f"reports/regression/date={date}/model_version={key}/report.json").read_text())
+        return json.loads(
+            (wh / f"reports/regression/date={date}/model_version={key}/report.json").read_text()
+        )
 
     server.config.model_accuracy = {v1.model: 0.95, v2.model: 0.55}
     assert evaluate("2026-11-04", v1.key).success
@@ -207,7 +258,10 @@ def test_degraded_candidate_is_flagged_and_unchanged_candidate_is_not(tmp_path, 
     rep = report("2026-11-04", v2.key)
     assert rep["summary"]["baseline"] == f"{v1.key}@2026-11-04"
     regs = [r for r in rep["rows"] if r["verdict"] == "regression"]
-    assert any(r["eval_set"] == "intent_routing" and r["metric"] == "exact_match" and r["segment"] == "__all__" for r in regs)
+    assert any(
+        r["eval_set"] == "intent_routing" and r["metric"] == "exact_match" and r["segment"] == "__all__"
+        for r in regs
+    )
     assert not (wh / f"releases/date=2026-11-04/model_version={v2.key}.json").exists()
 
     server.config.model_accuracy = {v1.model: 0.95, v2.model: 0.95}

@@ -1,4 +1,5 @@
 """``ModelVersion.eval_sets`` (suite order, family filter) and the ``scoring`` package built on it."""
+
 import importlib
 
 import pandas as pd
@@ -9,10 +10,20 @@ from eval_pipeline import scoring
 from eval_pipeline.project.config import load_project
 from eval_pipeline.scoring import families, thresholds
 
-DET = {"family": "deterministic", "task": "t", "source": "golden/g.jsonl", "checks": [{"type": "exact_match"}],
-       "thresholds": [{"metric": "pass_rate", "min": 0.5, "blocking": True}]}
+DET = {
+    "family": "deterministic",
+    "task": "t",
+    "source": "golden/g.jsonl",
+    "checks": [{"type": "exact_match"}],
+    "thresholds": [{"metric": "pass_rate", "min": 0.5, "blocking": True}],
+}
 SIM = {"family": "similarity", "task": "t", "source": "golden/g.jsonl"}
-JUDGE = {"family": "judge", "task": "t", "source": "golden/g.jsonl", "judge": {"model": "m", "dimensions": ["x"]}}
+JUDGE = {
+    "family": "judge",
+    "task": "t",
+    "source": "golden/g.jsonl",
+    "judge": {"model": "m", "dimensions": ["x"]},
+}
 SUITES = {
     "alpha": [{"name": "a_det", **DET}, {"name": "a_sim", **SIM}],
     "beta": [{"name": "b_judge", **JUDGE}, {"name": "b_det", **DET}],
@@ -29,11 +40,24 @@ def project(tmp_path):
     (d / "prompts" / "p.yaml").write_text("system: s\nuser: '{{ input }}'\n")
     for name, sets in SUITES.items():
         (d / "suites" / f"{name}.yaml").write_text(yaml.safe_dump({"name": name, "eval_sets": sets}))
-    models = {"models": [
-        # suites listed out of file order: the method must follow the model version's order
-        {"name": "v1", "model": "claude-haiku-4-5", "prompts": {"t": "prompts/p.yaml"}, "suites": ["beta", "alpha"]},
-        {"name": "v2", "model": "claude-haiku-4-5", "prompts": {"t": "prompts/p.yaml"}, "suites": ["gamma"]},
-    ], "pricing": {"claude-haiku-4-5": {"input": 1.0, "output": 5.0}}}
+    models = {
+        "models": [
+            # suites listed out of file order: the method must follow the model version's order
+            {
+                "name": "v1",
+                "model": "claude-haiku-4-5",
+                "prompts": {"t": "prompts/p.yaml"},
+                "suites": ["beta", "alpha"],
+            },
+            {
+                "name": "v2",
+                "model": "claude-haiku-4-5",
+                "prompts": {"t": "prompts/p.yaml"},
+                "suites": ["gamma"],
+            },
+        ],
+        "pricing": {"claude-haiku-4-5": {"input": 1.0, "output": 5.0}},
+    }
     (d / "models.yaml").write_text(yaml.safe_dump(models))
     return load_project(d, validate_evaluators=False)
 
@@ -44,7 +68,12 @@ def _names(pairs):
 
 def test_eval_sets_follow_model_version_suite_order_and_filter_by_family(project):
     v1, v2 = project.registry.models
-    assert _names(v1.eval_sets(project)) == [("beta", "b_judge"), ("beta", "b_det"), ("alpha", "a_det"), ("alpha", "a_sim")]
+    assert _names(v1.eval_sets(project)) == [
+        ("beta", "b_judge"),
+        ("beta", "b_det"),
+        ("alpha", "a_det"),
+        ("alpha", "a_sim"),
+    ]
     assert _names(v1.eval_sets(project, "deterministic")) == [("beta", "b_det"), ("alpha", "a_det")]
     assert _names(v1.eval_sets(project, ("similarity", "judge"))) == [("beta", "b_judge"), ("alpha", "a_sim")]
     assert _names(v2.eval_sets(project)) == [("gamma", "g_det")]
@@ -54,25 +83,57 @@ def test_eval_sets_follow_model_version_suite_order_and_filter_by_family(project
 
 
 def test_package_reexports_the_split_modules():
-    assert scoring.graded_samples is families.graded_samples and scoring.FAMILIES == ("deterministic", "similarity", "judge")
-    assert scoring.set_metrics is thresholds.set_metrics and scoring.ThresholdResult is thresholds.ThresholdResult
+    assert scoring.graded_samples is families.graded_samples and scoring.FAMILIES == (
+        "deterministic",
+        "similarity",
+        "judge",
+    )
+    assert (
+        scoring.set_metrics is thresholds.set_metrics
+        and scoring.ThresholdResult is thresholds.ThresholdResult
+    )
     module = importlib.import_module("eval_pipeline.scoring.artifact")
     assert scoring.run_artifact is module.run_artifact and scoring.dumps is module.dumps
 
 
 def _graded(rows):
-    return pd.DataFrame([{"suite": s, "eval_set": e, "sample_id": "1", "repeat": 0, "input": "hi", "expected": "greet",
-                          "metadata": {}, "category": None, "response_text": text, "error_category": None, "stop_reason": "end_turn"}
-                         for s, e, text in rows])
+    return pd.DataFrame(
+        [
+            {
+                "suite": s,
+                "eval_set": e,
+                "sample_id": "1",
+                "repeat": 0,
+                "input": "hi",
+                "expected": "greet",
+                "metadata": {},
+                "category": None,
+                "response_text": text,
+                "error_category": None,
+                "stop_reason": "end_turn",
+            }
+            for s, e, text in rows
+        ]
+    )
 
 
 def test_deterministic_family_scores_only_the_model_versions_sets(project):
     v1 = project.registry.models[0]
-    graded = _graded([("alpha", "a_det", "greet"), ("beta", "b_det", "nope"), ("gamma", "g_det", "greet"), ("alpha", "a_sim", "greet")])
+    graded = _graded(
+        [
+            ("alpha", "a_det", "greet"),
+            ("beta", "b_det", "nope"),
+            ("gamma", "g_det", "greet"),
+            ("alpha", "a_sim", "greet"),
+        ]
+    )
     out = scoring.score_deterministic_family(project, v1, graded, "2026-01-01", v1.key)
     checks = out[out["metric"] == "exact_match"]
     # in the model version's order (beta before alpha); gamma (not a suite of v1) and a_sim (similarity) left out
-    assert list(zip(checks["suite"], checks["eval_set"], checks["passed"])) == [("beta", "b_det", False), ("alpha", "a_det", True)]
+    assert list(zip(checks["suite"], checks["eval_set"], checks["passed"])) == [
+        ("beta", "b_det", False),
+        ("alpha", "a_det", True),
+    ]
     assert set(out["eval_set"]) == {"b_det", "a_det"}
 
 
@@ -86,10 +147,24 @@ def test_run_artifact_lists_sets_in_model_version_order_and_gates_on_blocking_fa
         metrics_by_set[(suite.name, es.name)] = m
         results.extend(scoring.apply_thresholds(suite, es, m))
     metrics_by_set[("gamma", "g_det")] = metrics_by_set[("alpha", "a_det")]  # not a suite of v1: left out
-    responses = pd.DataFrame({"cost_usd": [0.01, 0.02], "provenance": ["live", "replay"], "cached": [False, True]})
-    art = scoring.run_artifact(run_id="r", date="2026-01-01", mv=v1, mv_key=v1.key, project=project, metrics_by_set=metrics_by_set,
-                               thresholds=results, responses=responses, started_at=0.0)
-    assert [(s["suite"], s["eval_set"], s["pass"]) for s in art["eval_sets"]] == [("beta", "b_det", False), ("alpha", "a_det", True)]
+    responses = pd.DataFrame(
+        {"cost_usd": [0.01, 0.02], "provenance": ["live", "replay"], "cached": [False, True]}
+    )
+    art = scoring.run_artifact(
+        run_id="r",
+        date="2026-01-01",
+        mv=v1,
+        mv_key=v1.key,
+        project=project,
+        metrics_by_set=metrics_by_set,
+        thresholds=results,
+        responses=responses,
+        started_at=0.0,
+    )
+    assert [(s["suite"], s["eval_set"], s["pass"]) for s in art["eval_sets"]] == [
+        ("beta", "b_det", False),
+        ("alpha", "a_det", True),
+    ]
     assert art["overall"] == "FAIL" and art["blocking_failures"] == ["beta/b_det:pass_rate"]
     assert art["answer_provenance"] == {"live": 1, "replay": 1} and art["live_answers_only"] is False
     assert art["cost_usd_cached"] == pytest.approx(0.02)

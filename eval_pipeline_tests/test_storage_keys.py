@@ -4,6 +4,7 @@ Each key function is checked against the code that writes or reads that key toda
 warehouse itself, the history reader, the model-version snapshots, the noise floor, the
 monitoring reports), so replacing those literals with keys.* keeps the layout identical.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -14,12 +15,12 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import pytest
 
-from eval_pipeline.noise import floor as noise_floor
-from eval_pipeline.project import versions
-from eval_pipeline.project.config import load_project
 from eval_pipeline.history import aggregate
 from eval_pipeline.history import runs as history_runs
 from eval_pipeline.monitoring import config as monitoring_config
+from eval_pipeline.noise import floor as noise_floor
+from eval_pipeline.project import versions
+from eval_pipeline.project.config import load_project
 from eval_pipeline.storage import Warehouse, WarehouseError, keys
 
 D, MV = "2025-01-02", "bot-v1"
@@ -46,7 +47,8 @@ def test_table_partition_is_the_file_write_table_writes_and_the_history_glob_mat
         glob = keys.partition_files_glob(table)
         assert len(glob.split("/")) == len(key.split("/")) and PurePosixPath(key).match(glob)
     assert keys.table_partition(keys.SCORES, D, MV, family="judge") == (
-        f"scores/family=judge/date={D}/model_version={MV}/data.parquet")
+        f"scores/family=judge/date={D}/model_version={MV}/data.parquet"
+    )
     sources = aggregate.HistorySources.for_warehouse(wh)
     assert sources.scores_glob == f"{wh.root}/{keys.partition_files_glob(keys.SCORES)}"
     assert sources.responses_glob == f"{wh.root}/{keys.partition_files_glob(keys.RESPONSES)}"
@@ -54,7 +56,9 @@ def test_table_partition_is_the_file_write_table_writes_and_the_history_glob_mat
 
 
 def test_run_artifact_key_is_read_back_by_the_history(wh: Warehouse):
-    wh.write_bytes(keys.run_artifact(D, MV), json.dumps({"passed": False, "live_answers_only": True}).encode())
+    wh.write_bytes(
+        keys.run_artifact(D, MV), json.dumps({"passed": False, "live_answers_only": True}).encode()
+    )
     wh.write_bytes(keys.run_artifact("2025-01-03", MV), json.dumps({"status": "passed"}).encode())
     assert keys.run_artifact(D, MV) == f"runs/date={D}/model_version={MV}/run.json"
     con = wh.connect_duckdb()
@@ -81,9 +85,13 @@ def test_artifact_keys_equal_the_literals_spelled_out_in_the_modules():
     assert keys.noise_report(D, MV) == noise_floor.noise_key(D, MV)
     assert keys.review_file(D, MV) == noise_floor.review_key(D, MV)
     assert keys.MONITORING_REPORTS == monitoring_config.REPORT_PREFIX
-    assert keys.DAY_TABLES == (monitoring_config.SAMPLE_TABLE, monitoring_config.SCORES_TABLE,
-                               monitoring_config.METRICS_TABLE, monitoring_config.DRIFT_TABLE,
-                               monitoring_config.SHADOW_TABLE)
+    assert keys.DAY_TABLES == (
+        monitoring_config.SAMPLE_TABLE,
+        monitoring_config.SCORES_TABLE,
+        monitoring_config.METRICS_TABLE,
+        monitoring_config.DRIFT_TABLE,
+        monitoring_config.SHADOW_TABLE,
+    )
     from eval_pipeline.defs.monitoring.assets import _report_key
 
     assert keys.monitoring_report(D, "drift.json") == _report_key(D, "drift.json")
@@ -93,13 +101,22 @@ def test_artifact_keys_equal_the_literals_spelled_out_in_the_modules():
     assert keys.judge_calibration("claude-x") == "calibration/judge/claude-x.json"
     assert keys.similarity_calibration() == "calibration/similarity/latest.json"
     assert (keys.history_report(), keys.history_alerts(), keys.history_trend_chart(0)) == (
-        "reports/history/latest.html", "reports/history/alerts.json", "reports/history/trend_0.png")
+        "reports/history/latest.html",
+        "reports/history/alerts.json",
+        "reports/history/trend_0.png",
+    )
     assert keys.traffic_day(D, "traffic") == f"traffic/date={D}" and keys.traffic_day(D) == f"date={D}"
 
 
 def test_every_run_key_is_a_valid_warehouse_key_that_names_its_date_and_model_version(wh: Warehouse):
-    run_keys = [keys.run_artifact, keys.release, keys.regression_report, keys.regression_chart,
-                keys.noise_report, keys.review_file]
+    run_keys = [
+        keys.run_artifact,
+        keys.release,
+        keys.regression_report,
+        keys.regression_chart,
+        keys.noise_report,
+        keys.review_file,
+    ]
     for fn in run_keys:
         key = fn(D, MV)
         assert keys.check_key(key) == key
@@ -120,7 +137,9 @@ def test_validation_rejects_bad_partitions_and_keys():
     assert keys.day_partition(D) == {"date": D}
 
 
-def test_provenance_history_and_store_keys_are_where_the_modules_write(wh: Warehouse, tmp_path: Path, monkeypatch):
+def test_provenance_history_and_store_keys_are_where_the_modules_write(
+    wh: Warehouse, tmp_path: Path, monkeypatch
+):
     from eval_pipeline.defs.history.assets import _history_db_path
     from eval_pipeline.defs.resources import LLMResource, WarehouseResource
     from eval_pipeline.inference.provenance import write_stage_provenance
@@ -140,9 +159,22 @@ def test_provenance_history_and_store_keys_are_where_the_modules_write(wh: Wareh
 
 
 def _scores(date: str, mv: str, family: str) -> pd.DataFrame:
-    return pd.DataFrame({"date": [date], "model_version": [mv], "suite": ["s"], "eval_set": ["e"], "sample_id": ["a"],
-                         "repeat": [0], "family": [family], "metric": ["m"], "value": [1.0], "passed": [True],
-                         "category": ["c"], "infra_error": [None]})
+    return pd.DataFrame(
+        {
+            "date": [date],
+            "model_version": [mv],
+            "suite": ["s"],
+            "eval_set": ["e"],
+            "sample_id": ["a"],
+            "repeat": [0],
+            "family": [family],
+            "metric": ["m"],
+            "value": [1.0],
+            "passed": [True],
+            "category": ["c"],
+            "infra_error": [None],
+        }
+    )
 
 
 def test_run_files_glob_narrows_the_history_read_to_one_run(wh: Warehouse):
@@ -177,13 +209,17 @@ def test_response_store_shards_are_named_by_keys(tmp_path: Path):
     from eval_pipeline.inference.types import ModelResponse
 
     store = ResponseStore(tmp_path / "rs")
-    resp = ModelResponse("s1", 0, "m", "hi", "end_turn", 0.1, None, None, 1, 1, 0, 0, 0.0, None, None, None, False, "ck1")
+    resp = ModelResponse(
+        "s1", 0, "m", "hi", "end_turn", 0.1, None, None, 1, 1, 0, 0, 0.0, None, None, None, False, "ck1"
+    )
     assert store.put(resp)
     store.close()
     shards = sorted((tmp_path / "rs").glob(keys.RESPONSE_SHARD_GLOB))
     assert len(shards) == 1 and shards[0].name.startswith("responses-") and shards[0].suffix == ".jsonl"
     assert keys.response_shard("x") == "responses-x.jsonl"
-    assert ResponseStore(tmp_path / "rs").get("ck1") is not None  # a fresh store finds it through the same glob
+    assert (
+        ResponseStore(tmp_path / "rs").get("ck1") is not None
+    )  # a fresh store finds it through the same glob
 
 
 def test_monitoring_day_sample_and_traffic_folder_use_keys(wh: Warehouse, monkeypatch):
@@ -192,14 +228,25 @@ def test_monitoring_day_sample_and_traffic_folder_use_keys(wh: Warehouse, monkey
     monkeypatch.delenv("EVAL_TRAFFIC_PREFIX", raising=False)
     loc = day.traffic_location(wh)
     assert (loc.prefix, loc.in_warehouse, loc.display) == (
-        keys.TRAFFIC_PREFIX, True, f"{wh.root.rstrip('/')}/{keys.TRAFFIC_PREFIX}")
+        keys.TRAFFIC_PREFIX,
+        True,
+        f"{wh.root.rstrip('/')}/{keys.TRAFFIC_PREFIX}",
+    )
     from types import SimpleNamespace
 
     from eval_pipeline.monitoring.schema import SAMPLE_COLUMNS
 
-    ds = SimpleNamespace(day=D, sample=pd.DataFrame({c: pd.Series(dtype="string") for c in SAMPLE_COLUMNS}),
-                         location="x", n_read=0, errors=[])
+    ds = SimpleNamespace(
+        day=D,
+        sample=pd.DataFrame({c: pd.Series(dtype="string") for c in SAMPLE_COLUMNS}),
+        location="x",
+        n_read=0,
+        errors=[],
+    )
     uris = day.write_day_sample(wh, ds)
     assert uris["malformed"] == wh.uri(keys.monitoring_report(D, "malformed.json"))
     assert uris["sample"] == wh.uri(keys.partition_key(keys.TRAFFIC_SAMPLE, keys.day_partition(D)))
-    assert (monitoring_config.SAMPLE_TABLE, monitoring_config.SHADOW_TABLE) == (keys.TRAFFIC_SAMPLE, keys.SHADOW_VERDICTS)
+    assert (monitoring_config.SAMPLE_TABLE, monitoring_config.SHADOW_TABLE) == (
+        keys.TRAFFIC_SAMPLE,
+        keys.SHADOW_VERDICTS,
+    )

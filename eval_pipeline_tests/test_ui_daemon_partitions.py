@@ -14,6 +14,7 @@ run coordinator is the QueuedRunCoordinator), each succeeded, the backfill compl
 asset is materialized for the three partitions, and each sample went to the model once per
 partition (counted at the server). Screenshots: ``test-artifacts/daemon_ui_*.png``.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,15 @@ from eval_pipeline.project.config import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.orchestration_support import small_data
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
-from eval_pipeline_tests.test_ui_dagster_dev import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port, _stop_group, _wait_http,
-                                                     pick_partitions)
+from eval_pipeline_tests.test_ui_dagster_dev import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _free_port,
+    _stop_group,
+    _wait_http,
+    pick_partitions,
+)
 
 DATE = "2026-11-24"
 N = 4
@@ -55,26 +63,52 @@ def daemon_dev(tmp_path):
     shutil.copy(PROJECT_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
     # The run coordinator `dagster dev` uses anyway, made explicit, polling its queue every second (default 5 s).
     with (home / "dagster.yaml").open("a") as f:
-        f.write("\nrun_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
-                "  config:\n    dequeue_interval_seconds: 1\n    dequeue_use_threads: true\n")
+        f.write(
+            "\nrun_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
+            "  config:\n    dequeue_interval_seconds: 1\n    dequeue_use_threads: true\n"
+        )
     keys = [m.key for m in load_project(data).registry.models]
     instance = dg.DagsterInstance.from_config(str(home))
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, keys)
     instance.dispose()
 
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "EVAL_DATA_DIR": str(data), "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
-           "EVAL_RESPONSE_STORE": str(tmp_path / "store"), "EVAL_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": KEY,
-           "ANTHROPIC_BASE_URL": server.base_url, "EVAL_MAX_CONCURRENCY": "4", "EVAL_HISTORY_DB": str(tmp_path / "history.duckdb"),
-           "EVAL_ALERT_LOG": str(tmp_path / "alerts.jsonl"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "EVAL_DATA_DIR": str(data),
+        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
+        "EVAL_RESPONSE_STORE": str(tmp_path / "store"),
+        "EVAL_PROVIDER": "anthropic",
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": server.base_url,
+        "EVAL_MAX_CONCURRENCY": "4",
+        "EVAL_HISTORY_DB": str(tmp_path / "history.duckdb"),
+        "EVAL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     log = tmp_path / "dagster_dev.log"
     dagster_bin = Path(sys.executable).parent / "dagster"
     with log.open("w") as out:
-        proc = subprocess.Popen([str(dagster_bin), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(dagster_bin), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_http(f"http://127.0.0.1:{port}/server_info", 90, proc, log)
-        yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "home": home, "log": log, "server": server, "wh": tmp_path / "wh"}
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "keys": keys,
+            "home": home,
+            "log": log,
+            "server": server,
+            "wh": tmp_path / "wh",
+        }
     finally:
         _stop_group(proc)
         server.stop()
@@ -114,7 +148,9 @@ def _materialize_all(page, model_versions: list[str]):
 def _daemon_dequeued(instance: dg.DagsterInstance, run_id: str) -> bool:
     """The run went through the queue: RUN_ENQUEUED (the webserver / the backfill daemon submitted it), then
     RUN_STARTING (the daemon's QueuedRunCoordinatorDaemon took it off the queue and launched it)."""
-    kinds = [r.dagster_event.event_type_value for r in instance.all_logs(run_id) if r.dagster_event is not None]
+    kinds = [
+        r.dagster_event.event_type_value for r in instance.all_logs(run_id) if r.dagster_event is not None
+    ]
     enq, starting = dg.DagsterEventType.RUN_ENQUEUED.value, dg.DagsterEventType.RUN_STARTING.value
     return enq in kinds and starting in kinds and kinds.index(enq) < kinds.index(starting)
 
@@ -166,8 +202,15 @@ def test_nightly_partition_and_two_partition_backfill_from_the_ui_through_the_da
             page.screenshot(path=ARTIFACTS / "daemon_ui_3_nightly_run.png")
 
             backfill = _wait(lambda: next(iter(instance.get_backfills()), None), 60, "a backfill", log)
-            done = _wait(lambda: (b := instance.get_backfill(backfill.backfill_id)).status != BulkActionStatus.REQUESTED and b,
-                         180, "the backfill to finish", log)
+            done = _wait(
+                lambda: (
+                    (b := instance.get_backfill(backfill.backfill_id)).status != BulkActionStatus.REQUESTED
+                    and b
+                ),
+                180,
+                "the backfill to finish",
+                log,
+            )
             page.goto(f"{base}/runs/b/{backfill.backfill_id}?tab=partitions", wait_until="networkidle")
             page.screenshot(path=ARTIFACTS / "daemon_ui_4_backfill.png", full_page=True)
         except Exception:
@@ -184,8 +227,9 @@ def test_nightly_partition_and_two_partition_backfill_from_the_ui_through_the_da
     assert sorted(done.partition_names or []) == sorted(f"{DATE}|{k}" for k in pair), done.partition_names
     bruns = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
     assert sorted(r.tags["dagster/partition"] for r in bruns) == sorted(f"{DATE}|{k}" for k in pair)
-    assert all(r.status == dg.DagsterRunStatus.SUCCESS and r.job_name == "nightly_eval_job" for r in bruns), \
-        [(r.run_id, r.job_name, r.status) for r in bruns]
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS and r.job_name == "nightly_eval_job" for r in bruns), [
+        (r.run_id, r.job_name, r.status) for r in bruns
+    ]
     assert all(_daemon_dequeued(instance, r.run_id) for r in bruns)
     expected = {f"{DATE}|{k}" for k in (single, *pair)}
     for asset in nightly:

@@ -8,8 +8,10 @@ webserver, the daemon and a run process each import the code location).
 Needs Debian's ``chromium`` at /usr/bin/chromium (``apt-get install chromium``) and the
 Playwright Python package; the browser is never downloaded.
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -27,7 +29,14 @@ from eval_pipeline.project.config import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 DATE = "2026-11-20"
 
@@ -59,7 +68,9 @@ def _wait_for_run(home: Path, partition: str, timeout: float) -> str:
         while time.monotonic() < deadline:
             runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": partition}), limit=1)
             if runs and runs[0].is_finished:
-                assert runs[0].status == dg.DagsterRunStatus.SUCCESS, f"run {runs[0].run_id} ended {runs[0].status}"
+                assert runs[0].status == dg.DagsterRunStatus.SUCCESS, (
+                    f"run {runs[0].run_id} ended {runs[0].status}"
+                )
                 return runs[0].run_id
             time.sleep(1)
     raise AssertionError(f"no finished run for {partition} after {timeout}s")
@@ -78,20 +89,37 @@ def dagster_dev(tmp_path):
     instance.dispose()
 
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "EVAL_WAREHOUSE_URL": str(tmp_path / "warehouse"), "EVAL_PROVIDER": "replay",
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "EVAL_WAREHOUSE_URL": str(tmp_path / "warehouse"),
+        "EVAL_PROVIDER": "replay",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
     env.pop("EVAL_DATA_DIR", None)  # the demo data in ./data
     log = tmp_path / "dagster_dev.log"
     dagster_bin = Path(sys.executable).parent / "dagster"
     with log.open("w") as out:
-        proc = subprocess.Popen([str(dagster_bin), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(dagster_bin), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_http(f"http://127.0.0.1:{port}/server_info", 90, proc, log)
-        yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "warehouse": tmp_path / "warehouse", "log": log, "home": home}
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "keys": keys,
+            "warehouse": tmp_path / "warehouse",
+            "log": log,
+            "home": home,
+        }
     finally:
         _stop_group(proc)
-
 
 
 def pick_partitions(page, keys: list[str]) -> None:
@@ -103,8 +131,12 @@ def pick_partitions(page, keys: list[str]) -> None:
     clicked, and confirmed checked before the next one."""
     from playwright.sync_api import expect
 
-    popover = page.locator(".dagster-popover[data-state='open']").filter(has=page.get_by_placeholder("Filter partitions"))
-    for _ in range(3):  # the opening click can land while the dialog re-renders: open it again if it did not open
+    popover = page.locator(".dagster-popover[data-state='open']").filter(
+        has=page.get_by_placeholder("Filter partitions")
+    )
+    for _ in range(
+        3
+    ):  # the opening click can land while the dialog re-renders: open it again if it did not open
         try:
             expect(popover).to_be_visible(timeout=10_000)
             break
@@ -112,24 +144,23 @@ def pick_partitions(page, keys: list[str]) -> None:
             page.get_by_role("dialog").first.get_by_text("Select a partition or create one").click()
     for key in keys:
         popover.get_by_placeholder("Filter partitions").fill(key)
-        option = popover.locator("[role=menuitem]:has(input[type=checkbox])").filter(has=page.get_by_text(key, exact=True))
+        option = popover.locator("[role=menuitem]:has(input[type=checkbox])").filter(
+            has=page.get_by_text(key, exact=True)
+        )
         expect(option).to_have_count(1)
         option.click()
         expect(option.locator("input[type=checkbox]")).to_be_checked()
     popover.get_by_placeholder("Filter partitions").fill("")
 
+
 def _stop_group(proc: subprocess.Popen) -> None:
     """Stop ``dagster dev`` and everything it started (its own process group, by id)."""
     os.killpg(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        pass
     time.sleep(2)  # give the webserver, daemon and code servers a moment to exit on their own
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
@@ -148,7 +179,15 @@ def test_launch_demo_partition_from_the_ui(dagster_dev):
         try:
             # 1. The asset graph: every stage of the pipeline is a group.
             page.goto(f"{base}/asset-groups", wait_until="networkidle")
-            for group in ("ingestion", "inference", "evaluators", "calibration", "scoring", "history", "noise"):
+            for group in (
+                "ingestion",
+                "inference",
+                "evaluators",
+                "calibration",
+                "scoring",
+                "history",
+                "noise",
+            ):
                 expect(page.get_by_text(group, exact=True).first).to_be_visible()
             page.screenshot(path=ARTIFACTS / "ui_1_asset_graph.png")
 
@@ -174,7 +213,9 @@ def test_launch_demo_partition_from_the_ui(dagster_dev):
             page.screenshot(path=ARTIFACTS / "ui_3_run_success.png")
 
             # 4. The materialization's metadata on the asset page.
-            page.goto(f"{base}/assets/golden_samples?view=events&partition={DATE}%7C{key}", wait_until="networkidle")
+            page.goto(
+                f"{base}/assets/golden_samples?view=events&partition={DATE}%7C{key}", wait_until="networkidle"
+            )
             for label in ("content_hash", "eval_sets", "dagster/row_count"):
                 expect(page.get_by_text(label, exact=True).first).to_be_visible()
             expect(page.get_by_text("intent_routing").first).to_be_visible()

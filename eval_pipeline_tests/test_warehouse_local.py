@@ -1,4 +1,5 @@
 """Warehouse on a local folder: layout, replace-not-duplicate, atomic writes, DuckDB reads."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,6 @@ import filelock
 import pandas as pd
 import pytest
 
-from eval_pipeline.storage import local as local_backend
 from eval_pipeline.storage import (
     Warehouse,
     WarehouseError,
@@ -19,6 +19,7 @@ from eval_pipeline.storage import (
     load_httpfs,
     new_duckdb_connection,
 )
+from eval_pipeline.storage import local as local_backend
 
 DAY = {"date": "2025-01-01", "model_version": "haiku-v1"}
 
@@ -29,12 +30,14 @@ def wh(tmp_path: Path) -> Warehouse:
 
 
 def _responses(n: int, tag: str = "a") -> pd.DataFrame:
-    return pd.DataFrame({
-        "sample_id": [f"s{i}" for i in range(n)],
-        "repeat": list(range(n)),
-        "latency_s": [0.5 + i for i in range(n)],
-        "text": [f"{tag}{i}" for i in range(n)],
-    })
+    return pd.DataFrame(
+        {
+            "sample_id": [f"s{i}" for i in range(n)],
+            "repeat": list(range(n)),
+            "latency_s": [0.5 + i for i in range(n)],
+            "text": [f"{tag}{i}" for i in range(n)],
+        }
+    )
 
 
 def _files(folder: Path) -> list[str]:
@@ -208,7 +211,9 @@ def test_duckdb_reads_partitions_across_tables(wh: Warehouse):
     ]
     con = wh.connect_duckdb()
     try:
-        types = {r[0]: r[1] for r in con.execute(f"describe select * from {wh.table_sql('scores')}").fetchall()}
+        types = {
+            r[0]: r[1] for r in con.execute(f"describe select * from {wh.table_sql('scores')}").fetchall()
+        }
         rows = con.execute(
             f"select count(*) from read_parquet('{wh.table_glob('responses')}', hive_partitioning=true)"
             " where date = '2025-01-02'"
@@ -237,10 +242,12 @@ def test_duckdb_never_downloads_and_loads_httpfs_from_package():
     assert path.is_file() and f"v{duckdb.__version__}" in str(path)
     con = new_duckdb_connection()
     try:
-        settings = dict(con.execute(
-            "select name, value from duckdb_settings() "
-            "where name in ('autoinstall_known_extensions', 'autoload_known_extensions')"
-        ).fetchall())
+        settings = dict(
+            con.execute(
+                "select name, value from duckdb_settings() "
+                "where name in ('autoinstall_known_extensions', 'autoload_known_extensions')"
+            ).fetchall()
+        )
         assert settings == {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
         load_httpfs(con)
         loaded = con.execute(

@@ -1,4 +1,5 @@
 """Warehouse on S3, against a real SeaweedFS S3 server on 127.0.0.1 (one start per session)."""
+
 from __future__ import annotations
 
 import os
@@ -45,12 +46,14 @@ def _object_keys(seaweed_s3, prefix: str) -> list[str]:
 
 
 def _scores(value: float, n: int = 3) -> pd.DataFrame:
-    return pd.DataFrame({
-        "sample_id": [f"s{i}" for i in range(n)],
-        "metric": ["cosine"] * n,
-        "value": [value + i for i in range(n)],
-        "passed": [True, False, None][:n],
-    })
+    return pd.DataFrame(
+        {
+            "sample_id": [f"s{i}" for i in range(n)],
+            "metric": ["cosine"] * n,
+            "value": [value + i for i in range(n)],
+            "passed": [True, False, None][:n],
+        }
+    )
 
 
 def test_server_refuses_wrong_credentials(seaweed_s3):
@@ -93,7 +96,9 @@ def test_parquet_round_trip_through_duckdb_httpfs(seaweed_s3, wh, prefix):
         "where s.family = 'judge' order by r.text"
     )
     assert joined.to_dict("records") == [
-        {"text": "a", "value": 1.5}, {"text": "b", "value": 2.5}, {"text": "c", "value": 3.5},
+        {"text": "a", "value": 1.5},
+        {"text": "b", "value": 2.5},
+        {"text": "c", "value": 3.5},
     ]
 
 
@@ -122,7 +127,9 @@ def test_wrong_credentials_give_clear_error(seaweed_s3, aws_env, prefix):
 
 def test_missing_bucket_and_unreachable_endpoint(seaweed_s3, aws_env):
     missing = Warehouse.from_url("s3://no-such-bucket/p", endpoint_url=seaweed_s3.endpoint_url)
-    with pytest.raises(WarehouseError, match="'no-such-bucket' .* does not exist: create it .* or fix the bucket name"):
+    with pytest.raises(
+        WarehouseError, match="'no-such-bucket' .* does not exist: create it .* or fix the bucket name"
+    ):
         missing.read_table("scores")
     dead_url = "http://127.0.0.1:9"  # discard port: nothing listens there
     dead = Warehouse.from_url("s3://bucket/p", endpoint_url=dead_url)
@@ -132,8 +139,7 @@ def test_missing_bucket_and_unreachable_endpoint(seaweed_s3, aws_env):
 
 def test_endpoint_from_aws_env(seaweed_s3, aws_env, prefix):
     aws_env.setenv("AWS_ENDPOINT_URL_S3", seaweed_s3.endpoint_url)
-    env_wh = Warehouse.from_env({**os.environ,
-                                 "EVAL_WAREHOUSE_URL": f"s3://{seaweed_s3.bucket}/{prefix}"})
+    env_wh = Warehouse.from_env({**os.environ, "EVAL_WAREHOUSE_URL": f"s3://{seaweed_s3.bucket}/{prefix}"})
     env_wh.write_bytes("reports/r.html", b"<p>hi</p>", "text/html")
     head = seaweed_s3.client().head_object(Bucket=seaweed_s3.bucket, Key=f"{prefix}/reports/r.html")
     assert head["ContentType"] == "text/html"
@@ -142,7 +148,9 @@ def test_endpoint_from_aws_env(seaweed_s3, aws_env, prefix):
 def test_bad_partition_rejected_before_any_upload(seaweed_s3, wh, prefix):
     for bad, fragment in (("a/b", "contains '/'"), ("k=v", "contains '='"), ("", "is empty")):
         with pytest.raises(WarehouseError, match=f"partition key 'model_version': value .* {fragment}"):
-            wh.write_table("responses", pd.DataFrame({"x": [1]}), {"date": "2025-01-01", "model_version": bad})
+            wh.write_table(
+                "responses", pd.DataFrame({"x": [1]}), {"date": "2025-01-01", "model_version": bad}
+            )
     assert _object_keys(seaweed_s3, prefix) == []
 
 

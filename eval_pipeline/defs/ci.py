@@ -12,6 +12,7 @@ small (no process per step); a failed step still only skips what depends on it: 
 families' steps run. The resources are built from the environment at call time
 (:func:`~eval_pipeline.defs.resources.build_resources`).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,11 @@ import dagster as dg
 
 from eval_pipeline.scoring.ci_report import CIResult
 
-FAMILY_ASSETS = {"deterministic": "deterministic_scores", "similarity": "similarity_scores", "judge": "judge_scores"}
+FAMILY_ASSETS = {
+    "deterministic": "deterministic_scores",
+    "similarity": "similarity_scores",
+    "judge": "judge_scores",
+}
 DEFAULT_FAMILIES = ("deterministic", "similarity")  # the nightly job's families
 # Steps whose failure is a gate doing its job, not an error: the blocking regression check and
 # release_approval (the decision itself is read from the artifacts).
@@ -35,7 +40,10 @@ def _warehouse():
 
     from eval_pipeline.defs.resources import WarehouseResource
 
-    res = WarehouseResource(url=os.environ.get("EVAL_WAREHOUSE_URL", ""), endpoint_url=os.environ.get("EVAL_S3_ENDPOINT_URL") or None)
+    res = WarehouseResource(
+        url=os.environ.get("EVAL_WAREHOUSE_URL", ""),
+        endpoint_url=os.environ.get("EVAL_S3_ENDPOINT_URL") or None,
+    )
     return res, res.get()
 
 
@@ -43,15 +51,30 @@ def selection(families) -> list[str]:
     """The nightly job's assets for ``families`` (score assets of those families only)."""
     unknown = [f for f in families if f not in FAMILY_ASSETS]
     if unknown:
-        raise ValueError(f"unknown famil{'ies' if len(unknown) > 1 else 'y'} {unknown}; use {sorted(FAMILY_ASSETS)}")
-    return ["golden_samples", "model_responses", *(FAMILY_ASSETS[f] for f in families), "eval_run", "regression_report", "release_approval"]
+        raise ValueError(
+            f"unknown famil{'ies' if len(unknown) > 1 else 'y'} {unknown}; use {sorted(FAMILY_ASSETS)}"
+        )
+    return [
+        "golden_samples",
+        "model_responses",
+        *(FAMILY_ASSETS[f] for f in families),
+        "eval_run",
+        "regression_report",
+        "release_approval",
+    ]
 
 
 # The Dagster modules of the evaluation graph (what nightly_eval_job / weekly_judge_job select and
 # read). Loading only these, not the whole code location (monitoring, PII recognizers, canary),
 # keeps the command's start-up small; test_cli_run checks the job is the code location's.
-EVAL_MODULES = ("eval_pipeline.defs.ingestion.assets", "eval_pipeline.defs.inference.assets", "eval_pipeline.defs.evaluators.assets",
-                "eval_pipeline.defs.evaluators.calibration", "eval_pipeline.defs.scoring.assets", "eval_pipeline.defs.history.assets")
+EVAL_MODULES = (
+    "eval_pipeline.defs.ingestion.assets",
+    "eval_pipeline.defs.inference.assets",
+    "eval_pipeline.defs.evaluators.assets",
+    "eval_pipeline.defs.evaluators.calibration",
+    "eval_pipeline.defs.scoring.assets",
+    "eval_pipeline.defs.history.assets",
+)
 
 
 def eval_definitions() -> dg.Definitions:
@@ -62,8 +85,12 @@ def eval_definitions() -> dg.Definitions:
     from eval_pipeline.defs.resources import build_resources
 
     mods = [importlib.import_module(m) for m in EVAL_MODULES]
-    return dg.Definitions(assets=dg.load_assets_from_modules(mods), asset_checks=dg.load_asset_checks_from_modules(mods),
-                          jobs=[nightly_eval_job], resources=build_resources())
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(mods),
+        asset_checks=dg.load_asset_checks_from_modules(mods),
+        jobs=[nightly_eval_job],
+        resources=build_resources(),
+    )
 
 
 def _job() -> dg.JobDefinition:
@@ -72,15 +99,23 @@ def _job() -> dg.JobDefinition:
     return eval_definitions().resolve_job_def(nightly_eval_job.name)
 
 
-def run_partition(instance: dg.DagsterInstance, date: str, mv_key: str, families, run_config: dict | None = None,
-                  log_level: str = "WARNING") -> dict[str, Any]:
+def run_partition(
+    instance: dg.DagsterInstance,
+    date: str,
+    mv_key: str,
+    families,
+    run_config: dict | None = None,
+    log_level: str = "WARNING",
+) -> dict[str, Any]:
     """Execute the nightly job for one partition; returns run id, success, failed steps (with messages), seconds.
     ``log_level``: of the console log only (the instance's event log, which the UI shows, keeps every event)."""
     from eval_pipeline.defs.partitions import eval_partition_key
 
     t0 = time.perf_counter()
     result = _job().execute_in_process(
-        instance=instance, partition_key=eval_partition_key(date, mv_key), raise_on_error=False,
+        instance=instance,
+        partition_key=eval_partition_key(date, mv_key),
+        raise_on_error=False,
         asset_selection=[dg.AssetKey(a) for a in selection(families)],
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},
         tags={"eval/trigger": "cli", "eval/kind": "nightly"},
@@ -90,11 +125,26 @@ def run_partition(instance: dg.DagsterInstance, date: str, mv_key: str, families
         if ev.event_type_value == "STEP_FAILURE":
             err = getattr(ev.event_specific_data, "error", None)
             failed[ev.step_key] = (getattr(err, "message", "") or "").strip().splitlines()[0:3]
-    return {"run_id": result.run_id, "success": result.success, "failed": failed, "seconds": time.perf_counter() - t0}
+    return {
+        "run_id": result.run_id,
+        "success": result.success,
+        "failed": failed,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
-def evaluate(instance: dg.DagsterInstance, project, names: list[str], date: str, families, *, baseline: str | None = None,
-             suite: str | None = None, run_config: dict | None = None, log_level: str = "WARNING") -> list[CIResult]:
+def evaluate(
+    instance: dg.DagsterInstance,
+    project,
+    names: list[str],
+    date: str,
+    families,
+    *,
+    baseline: str | None = None,
+    suite: str | None = None,
+    run_config: dict | None = None,
+    log_level: str = "WARNING",
+) -> list[CIResult]:
     """Register and run each model version's partition (the baseline's first, when it has no run
     for ``date``); read back its artifact and decide its gates."""
     from eval_pipeline.defs.partitions import register_model_versions
@@ -106,7 +156,11 @@ def evaluate(instance: dg.DagsterInstance, project, names: list[str], date: str,
     base_mv = reg.by_name(baseline) if baseline else None
     register_model_versions(instance, [m.key for m in mvs] + ([base_mv.key] if base_mv else []))
     _, wh = _warehouse()
-    if base_mv is not None and base_mv.name not in names and not wh.exists(keys.run_artifact(date, base_mv.key)):
+    if (
+        base_mv is not None
+        and base_mv.name not in names
+        and not wh.exists(keys.run_artifact(date, base_mv.key))
+    ):
         run_partition(instance, date, base_mv.key, families, run_config, log_level)
     out = []
     for mv in mvs:
@@ -116,7 +170,9 @@ def evaluate(instance: dg.DagsterInstance, project, names: list[str], date: str,
         errors = {k: v for k, v in run["failed"].items() if k not in GATE_STEPS}
         art_key = keys.run_artifact(date, mv.key)
         if errors or not wh.exists(art_key):
-            detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()) or "no run artifact was written"
+            detail = (
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()) or "no run artifact was written"
+            )
             res.error = f"the pipeline did not complete (run {run['run_id']}): {detail}"
             out.append(res)
             continue
@@ -140,7 +196,12 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
     ``date`` (default: the latest date both were scored), with the baseline's earlier nights pooled into the
     pass/fail rows as the gate does. Raises LookupError when a run is missing."""
     from eval_pipeline.history import stats
-    from eval_pipeline.history.runs import known_runs, list_runs_from_files, load_baseline_pool, load_run_scores
+    from eval_pipeline.history.runs import (
+        known_runs,
+        list_runs_from_files,
+        load_baseline_pool,
+        load_run_scores,
+    )
     from eval_pipeline.history.sources import HistorySources
 
     def key_of(name: str) -> str:
@@ -155,19 +216,39 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
     sources = HistorySources.for_root(resource.resolved_url().rstrip("/").removeprefix("file://"))
     runs = list_runs_from_files(con, sources.scores_glob)
     if date is None:
-        both = set(runs.loc[runs["model_version"] == cand, "date"]) & set(runs.loc[runs["model_version"] == base, "date"])
+        both = set(runs.loc[runs["model_version"] == cand, "date"]) & set(
+            runs.loc[runs["model_version"] == base, "date"]
+        )
         if not both:
-            raise LookupError(f"no date on which both {cand} and {base} were scored; run them first (eval-pipeline run --model-version ...)")
+            raise LookupError(
+                f"no date on which both {cand} and {base} were scored; run them first (eval-pipeline run --model-version ...)"
+            )
         date = max(both)
     c = load_run_scores(con, sources.scores_glob, date, cand)
     b = load_run_scores(con, sources.scores_glob, date, base)
     for key, frame in ((cand, c), (base, b)):
         if frame.empty:
-            raise LookupError(f"no scores for {key} on {date}; run it first (eval-pipeline run --model-version ... --date {date})")
+            raise LookupError(
+                f"no scores for {key} on {date}; run it first (eval-pipeline run --model-version ... --date {date})"
+            )
     configs = {name: suite.regression_config() for name, suite in project.suites.items()}
     # as the gate does: pass/fail rows pool the baseline with its version's earlier nights (baseline_nights)
-    pool, earlier = load_baseline_pool(con, sources, known_runs(con, sources, runs), stats.RunRef(date, cand),
-                                       stats.RunRef(date, base), configs)
-    rep = stats.regression_report(c, b, configs, candidate=stats.RunRef(date, cand), baseline=stats.RunRef(date, base),
-                                  baseline_reason="given on the command line", baseline_pool=pool, pool_runs=earlier)
+    pool, earlier = load_baseline_pool(
+        con,
+        sources,
+        known_runs(con, sources, runs),
+        stats.RunRef(date, cand),
+        stats.RunRef(date, base),
+        configs,
+    )
+    rep = stats.regression_report(
+        c,
+        b,
+        configs,
+        candidate=stats.RunRef(date, cand),
+        baseline=stats.RunRef(date, base),
+        baseline_reason="given on the command line",
+        baseline_pool=pool,
+        pool_runs=earlier,
+    )
     return json.loads(json.dumps(stats.report_dict(rep), default=str)), rep.to_markdown(max_rows=25)

@@ -21,6 +21,7 @@ parallel. A deployment with many cores, or a model library that can crash the in
 start method there is ``forkserver`` with :data:`PRELOAD_MODULES` preloaded. ``execute_in_process``
 (``eval-pipeline run``, tests) runs in process either way.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,14 @@ import dagster as dg
 MODES = ("in_process", "multiprocess")
 # preloaded once in the fork server of the multiprocess mode; torch is not (not fork-safe once initialised):
 # the similarity step loads it
-PRELOAD_MODULES = ["eval_pipeline.definitions", "pandas", "pyarrow.parquet", "duckdb", "scipy.stats", "anthropic"]
+PRELOAD_MODULES = [
+    "eval_pipeline.definitions",
+    "pandas",
+    "pyarrow.parquet",
+    "duckdb",
+    "scipy.stats",
+    "anthropic",
+]
 FORKSERVER = {"forkserver": {"preload_modules": PRELOAD_MODULES}}
 
 
@@ -51,12 +59,18 @@ def _requirements(config):
 def _build(mode: str) -> dg.ExecutorDefinition:
     @dg.executor(
         name="eval_executor",
-        config_schema=dg.Field(dg.Selector({"in_process": dg.in_process_executor.config_field,
-                                            "multiprocess": dg.multiprocess_executor.config_field}),
-                               default_value={mode: {}},
-                               description="in_process (default: steps run one after another in the run worker) or "
-                                           "multiprocess (a process per step; default start method forkserver with the "
-                                           "package preloaded). See eval_pipeline/defs/executor.py."),
+        config_schema=dg.Field(
+            dg.Selector(
+                {
+                    "in_process": dg.in_process_executor.config_field,
+                    "multiprocess": dg.multiprocess_executor.config_field,
+                }
+            ),
+            default_value={mode: {}},
+            description="in_process (default: steps run one after another in the run worker) or "
+            "multiprocess (a process per step; default start method forkserver with the "
+            "package preloaded). See eval_pipeline/defs/executor.py.",
+        ),
         requirements=_requirements,
     )
     def eval_executor(init_context: dg.InitExecutorContext):
@@ -64,8 +78,14 @@ def _build(mode: str) -> dg.ExecutorDefinition:
         inner = dg.in_process_executor if chosen == "in_process" else dg.multiprocess_executor
         if chosen == "multiprocess" and not config.get("start_method"):
             config = {**config, "start_method": FORKSERVER}
-        return inner.executor_creation_fn(dg.InitExecutorContext(
-            job=init_context.job, executor_def=inner, executor_config=config, instance=init_context.instance))
+        return inner.executor_creation_fn(
+            dg.InitExecutorContext(
+                job=init_context.job,
+                executor_def=inner,
+                executor_config=config,
+                instance=init_context.instance,
+            )
+        )
 
     return eval_executor
 

@@ -28,6 +28,7 @@ blocking ``no_significant_regression`` check), so a run for a failing or regress
 there (by design; the run fails and ``eval_failure_sensor`` alerts). ``regression_report`` still runs
 for a candidate that fails the quality gate.
 """
+
 from __future__ import annotations
 
 import dagster as dg
@@ -35,43 +36,105 @@ import dagster as dg
 from eval_pipeline.defs.executor import EVAL_EXECUTOR
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS
 
-NIGHTLY_ASSETS = ("golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "eval_run", "regression_report", "release_approval")
-WEEKLY_JUDGE_ASSETS = ("golden_samples", "model_responses", "judge_scores", "eval_run", "regression_report", "release_approval")
-RESCORE_ASSETS = ("deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval")
+NIGHTLY_ASSETS = (
+    "golden_samples",
+    "model_responses",
+    "deterministic_scores",
+    "similarity_scores",
+    "eval_run",
+    "regression_report",
+    "release_approval",
+)
+WEEKLY_JUDGE_ASSETS = (
+    "golden_samples",
+    "model_responses",
+    "judge_scores",
+    "eval_run",
+    "regression_report",
+    "release_approval",
+)
+RESCORE_ASSETS = (
+    "deterministic_scores",
+    "similarity_scores",
+    "judge_scores",
+    "eval_run",
+    "regression_report",
+    "release_approval",
+)
 CALIBRATION_ASSETS = ("judge_calibration", "similarity_calibration")
 HISTORY_ASSETS = ("eval_history",)
 AA_NOISE_ASSETS = ("aa_noise_floor",)
 
-def asset_job(name: str, assets, kind: str, partitions_def, description: str, executor_def=None) -> dg.UnresolvedAssetJobDefinition:
+
+def asset_job(
+    name: str, assets, kind: str, partitions_def, description: str, executor_def=None
+) -> dg.UnresolvedAssetJobDefinition:
     """A job over the named ``assets`` (and their checks), tagged ``eval/kind=<kind>``."""
-    return dg.define_asset_job(name=name, selection=dg.AssetSelection.assets(*assets), partitions_def=partitions_def,
-                               tags={"eval/kind": kind}, description=description, executor_def=executor_def)
+    return dg.define_asset_job(
+        name=name,
+        selection=dg.AssetSelection.assets(*assets),
+        partitions_def=partitions_def,
+        tags={"eval/kind": kind},
+        description=description,
+        executor_def=executor_def,
+    )
 
 
-nightly_eval_job = asset_job("nightly_eval_job", NIGHTLY_ASSETS, "nightly", EVAL_PARTITIONS,
-                   "Deterministic and semantic-similarity suites for one (date, model version) partition: golden "
-                   "samples -> model responses (response store first) -> scores -> eval_run with its gate checks -> regression "
-                   "report against the baseline. Started by the nightly schedule, the config-change sensor or a UI backfill.",
-                   executor_def=EVAL_EXECUTOR)
+nightly_eval_job = asset_job(
+    "nightly_eval_job",
+    NIGHTLY_ASSETS,
+    "nightly",
+    EVAL_PARTITIONS,
+    "Deterministic and semantic-similarity suites for one (date, model version) partition: golden "
+    "samples -> model responses (response store first) -> scores -> eval_run with its gate checks -> regression "
+    "report against the baseline. Started by the nightly schedule, the config-change sensor or a UI backfill.",
+    executor_def=EVAL_EXECUTOR,
+)
 
-weekly_judge_job = asset_job("weekly_judge_job", WEEKLY_JUDGE_ASSETS, "weekly_judge", EVAL_PARTITIONS,
-                   "LLM-judge suites for one (date, model version) partition, then eval_run and the regression "
-                   "report. Judge calls share the anthropic_api concurrency pool with inference.", executor_def=EVAL_EXECUTOR)
+weekly_judge_job = asset_job(
+    "weekly_judge_job",
+    WEEKLY_JUDGE_ASSETS,
+    "weekly_judge",
+    EVAL_PARTITIONS,
+    "LLM-judge suites for one (date, model version) partition, then eval_run and the regression "
+    "report. Judge calls share the anthropic_api concurrency pool with inference.",
+    executor_def=EVAL_EXECUTOR,
+)
 
-rescore_job = asset_job("rescore_job", RESCORE_ASSETS, "rescore", EVAL_PARTITIONS,
-                   "Re-score stored responses after an evaluator, rubric or threshold change: no model_responses "
-                   "step, so no new model calls. Backfill it over the partitions whose responses you want re-scored.")
+rescore_job = asset_job(
+    "rescore_job",
+    RESCORE_ASSETS,
+    "rescore",
+    EVAL_PARTITIONS,
+    "Re-score stored responses after an evaluator, rubric or threshold change: no model_responses "
+    "step, so no new model calls. Backfill it over the partitions whose responses you want re-scored.",
+)
 
-calibration_job = asset_job("calibration_job", CALIBRATION_ASSETS, "calibration", None,
-                   "Judge calibration against human ratings and similarity-threshold calibration (unpartitioned).")
+calibration_job = asset_job(
+    "calibration_job",
+    CALIBRATION_ASSETS,
+    "calibration",
+    None,
+    "Judge calibration against human ratings and similarity-threshold calibration (unpartitioned).",
+)
 
-history_job = asset_job("history_job", HISTORY_ASSETS, "history", None,
-                   "Refresh the longitudinal DuckDB history, control charts and alerts from the warehouse.")
+history_job = asset_job(
+    "history_job",
+    HISTORY_ASSETS,
+    "history",
+    None,
+    "Refresh the longitudinal DuckDB history, control charts and alerts from the warehouse.",
+)
 
-aa_noise_job = asset_job("aa_noise_job", AA_NOISE_ASSETS, "aa_noise", EVAL_PARTITIONS,
-                   "A/A noise floor for one (date, model version) partition: the version runs twice (fresh samples), "
-                   "their disagreement and difference bands are reported and checked against the thresholds. Needs golden_samples "
-                   "for the partition and live model answers (no A/A demo recordings).")
+aa_noise_job = asset_job(
+    "aa_noise_job",
+    AA_NOISE_ASSETS,
+    "aa_noise",
+    EVAL_PARTITIONS,
+    "A/A noise floor for one (date, model version) partition: the version runs twice (fresh samples), "
+    "their disagreement and difference bands are reported and checked against the thresholds. Needs golden_samples "
+    "for the partition and live model answers (no A/A demo recordings).",
+)
 
 JOBS = [nightly_eval_job, weekly_judge_job, rescore_job, calibration_job, history_job, aa_noise_job]
 """Add to ``dg.Definitions(jobs=...)`` in ``eval_pipeline/definitions.py``."""

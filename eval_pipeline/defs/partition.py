@@ -11,12 +11,14 @@ artifacts under the keys of :mod:`eval_pipeline.storage.keys`::
     scores = p.read("scores", family="judge")
     p.write_json(keys.run_artifact(p.date, p.mv_key), artifact)
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -89,8 +91,10 @@ class Partition:
         """This partition's graded samples; ``dg.Failure`` when golden_samples or model_responses has not run."""
         graded = self.samples()
         if graded is None:
-            raise dg.Failure(f"no golden samples or responses for {self.mv_key} on {self.date}: "
-                             "materialize golden_samples and model_responses first")
+            raise dg.Failure(
+                f"no golden samples or responses for {self.mv_key} on {self.date}: "
+                "materialize golden_samples and model_responses first"
+            )
         return graded
 
     def golden(self) -> pd.DataFrame:
@@ -99,21 +103,29 @@ class Partition:
 
         golden = self.read("golden")
         if golden.empty:
-            raise dg.Failure(f"no golden samples for {self.mv_key} on {self.date}: "
-                             "materialize golden_samples for this partition first")
+            raise dg.Failure(
+                f"no golden samples for {self.mv_key} on {self.date}: "
+                "materialize golden_samples for this partition first"
+            )
         return decode_golden(golden)
 
 
-def partition(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, eval_config, warehouse) -> Partition:
+def partition(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, eval_config, warehouse
+) -> Partition:
     """The :class:`Partition` being materialized or checked (``eval_config`` may be None for checks
     that only read artifacts)."""
     date, mv_key = partition_parts(context)
-    return Partition(date, mv_key, warehouse.get(), eval_config.load if eval_config is not None else _no_project)
+    return Partition(
+        date, mv_key, warehouse.get(), eval_config.load if eval_config is not None else _no_project
+    )
 
 
 def partitioned_asset(*, group: str, deps=(), kinds=("python",), **kwargs):
     """``dg.asset`` over the (date, model version) partitions, reading ``deps``, in ``group``."""
-    return dg.asset(partitions_def=EVAL_PARTITIONS, deps=list(deps), group_name=group, kinds=set(kinds), **kwargs)
+    return dg.asset(
+        partitions_def=EVAL_PARTITIONS, deps=list(deps), group_name=group, kinds=set(kinds), **kwargs
+    )
 
 
 def _no_project():

@@ -7,6 +7,7 @@ grow), and backfills run over historical model versions and dates. Model-version
 registered as dynamic partitions by the config-change sensor or ``eval-pipeline register``.
 Removing a version from the registry never deletes its partitions or stored history.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,9 @@ DATE_PARTITIONS = dg.DailyPartitionsDefinition(
     end_offset=1,  # today's date is a valid partition, so a nightly run evaluates "today"
 )
 
-EVAL_PARTITIONS = dg.MultiPartitionsDefinition({"date": DATE_PARTITIONS, "model_version": MODEL_VERSION_PARTITIONS})
+EVAL_PARTITIONS = dg.MultiPartitionsDefinition(
+    {"date": DATE_PARTITIONS, "model_version": MODEL_VERSION_PARTITIONS}
+)
 
 
 def partition_parts(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[str, str]:

@@ -5,7 +5,6 @@ Configured with ``dg.EnvVar`` so secrets and deployment settings come from the e
 """
 
 import os
-from typing import Optional
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -34,8 +33,8 @@ class WarehouseResource(dg.ConfigurableResource):
     """
 
     url: str = ""
-    endpoint_url: Optional[str] = None
-    region: Optional[str] = None
+    endpoint_url: str | None = None
+    region: str | None = None
 
     def resolved_url(self) -> str:
         return self.url or default_warehouse_url()
@@ -43,7 +42,9 @@ class WarehouseResource(dg.ConfigurableResource):
     def get(self):
         from eval_pipeline.storage import Warehouse
 
-        return Warehouse.from_url(self.resolved_url(), endpoint_url=self.endpoint_url or None, region=self.region or None)
+        return Warehouse.from_url(
+            self.resolved_url(), endpoint_url=self.endpoint_url or None, region=self.region or None
+        )
 
 
 AUTO_WITHOUT_KEY = (
@@ -68,15 +69,15 @@ class LLMResource(dg.ConfigurableResource):
     """
 
     provider: str = "auto"
-    api_key: Optional[str] = None
-    base_url: Optional[str] = None
+    api_key: str | None = None
+    base_url: str | None = None
     max_concurrency: int = 16
-    requests_per_minute: Optional[float] = None
-    tokens_per_minute: Optional[float] = None
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
     request_timeout_s: float = 120.0
     stream: bool = True
     store_path: str = ""
-    s3_endpoint_url: Optional[str] = None
+    s3_endpoint_url: str | None = None
     recordings_path: str = ""
     seal_every: int = 200
 
@@ -114,7 +115,9 @@ class LLMResource(dg.ConfigurableResource):
         if name != "anthropic":
             raise dg.Failure(f"unknown provider {self.provider!r}; use anthropic, replay or auto")
         if not self.api_key:
-            raise dg.Failure("provider 'anthropic' needs an API key: set ANTHROPIC_API_KEY in the environment")
+            raise dg.Failure(
+                "provider 'anthropic' needs an API key: set ANTHROPIC_API_KEY in the environment"
+            )
         return AnthropicProvider(
             self.api_key,
             base_url=self.base_url or None,
@@ -152,9 +155,17 @@ class LLMResource(dg.ConfigurableResource):
         else:
             root = Path.home() / ".eval_pipeline" / keys.RESPONSE_STORE
         root.mkdir(parents=True, exist_ok=True)
-        segments = SegmentStore(open_backend(warehouse_url, self.s3_endpoint_url or None), keys.RESPONSE_STORE) if remote else None
-        store = ResponseStore(root, recordings=[self.recordings_path] if self.recordings_path else (), segments=segments,
-                              seal_every=self.seal_every)
+        segments = (
+            SegmentStore(open_backend(warehouse_url, self.s3_endpoint_url or None), keys.RESPONSE_STORE)
+            if remote
+            else None
+        )
+        store = ResponseStore(
+            root,
+            recordings=[self.recordings_path] if self.recordings_path else (),
+            segments=segments,
+            seal_every=self.seal_every,
+        )
         self._stores.append(store)
         return store
 
@@ -170,9 +181,9 @@ class EmbeddingResource(dg.ConfigurableResource):
 
     model_path: str = ""
     cache_path: str = ""
-    s3_endpoint_url: Optional[str] = None
+    s3_endpoint_url: str | None = None
 
-    def scorer(self, model_path: Optional[str], warehouse_url: str):
+    def scorer(self, model_path: str | None, warehouse_url: str):
         """A SimilarityScorer whose embedding cache lives beside a local warehouse (or ``cache_path``);
         for an S3 warehouse also in its bucket under ``<prefix>/embedding_cache/`` (shared by every
         host; the local folder, default ``~/.eval_pipeline/embedding_cache``, keeps a copy).
@@ -190,7 +201,11 @@ class EmbeddingResource(dg.ConfigurableResource):
             cache = Path(warehouse_url.removeprefix("file://")) / keys.EMBEDDING_CACHE
         else:
             cache = Path.home() / ".eval_pipeline" / keys.EMBEDDING_CACHE
-        shared = (open_backend(warehouse_url, self.s3_endpoint_url or None), keys.EMBEDDING_CACHE) if remote else None
+        shared = (
+            (open_backend(warehouse_url, self.s3_endpoint_url or None), keys.EMBEDDING_CACHE)
+            if remote
+            else None
+        )
         path = model_path or self.model_path or None
         model = _MODELS.get(path)
         scorer = SimilarityScorer(path, model=model, cache_dir=cache, shared_cache=shared)
@@ -203,7 +218,7 @@ class EmbeddingResource(dg.ConfigurableResource):
         (None: this resource's model); the scorers made so far are in the function's ``scorers``."""
         scorers: dict = {}
 
-        def factory(model_path: Optional[str] = None):
+        def factory(model_path: str | None = None):
             key = model_path or self.model_path or None
             if key not in scorers:
                 scorers[key] = self.scorer(key, warehouse_url)
@@ -223,16 +238,16 @@ _MODELS: dict = {}
 # variable its documented default (an empty string means "not configured") - it only ever
 # *adds* a missing name, it never reads a value into the definitions.
 SETTINGS: dict[str, str] = {
-    "EVAL_DATA_DIR": "",            # suites, golden sets, models.yaml (empty: the project's data/)
-    "EVAL_WAREHOUSE_URL": "",       # folder or s3://bucket/prefix (empty: <project>/warehouse)
-    "EVAL_S3_ENDPOINT_URL": "",     # S3-compatible endpoint (empty: AWS_ENDPOINT_URL_S3 / AWS default)
-    "EVAL_PROVIDER": "",            # anthropic | replay | auto (empty: auto)
-    "ANTHROPIC_API_KEY": "",        # the secret; never logged, never stored (only its name is in run config)
-    "ANTHROPIC_BASE_URL": "",       # empty: the SDK default
-    "EVAL_MAX_CONCURRENCY": "16",   # in-flight requests per run worker
-    "EVAL_RESPONSE_STORE": "",      # local folder of the store's journals (empty: see LLMResource.store)
-    "EVAL_EMBEDDING_MODEL": "",     # sentence-transformers folder (empty: packaged MiniLM)
-    "EVAL_EMBEDDING_CACHE": "",     # local embedding-cache folder (empty: beside a local warehouse)
+    "EVAL_DATA_DIR": "",  # suites, golden sets, models.yaml (empty: the project's data/)
+    "EVAL_WAREHOUSE_URL": "",  # folder or s3://bucket/prefix (empty: <project>/warehouse)
+    "EVAL_S3_ENDPOINT_URL": "",  # S3-compatible endpoint (empty: AWS_ENDPOINT_URL_S3 / AWS default)
+    "EVAL_PROVIDER": "",  # anthropic | replay | auto (empty: auto)
+    "ANTHROPIC_API_KEY": "",  # the secret; never logged, never stored (only its name is in run config)
+    "ANTHROPIC_BASE_URL": "",  # empty: the SDK default
+    "EVAL_MAX_CONCURRENCY": "16",  # in-flight requests per run worker
+    "EVAL_RESPONSE_STORE": "",  # local folder of the store's journals (empty: see LLMResource.store)
+    "EVAL_EMBEDDING_MODEL": "",  # sentence-transformers folder (empty: packaged MiniLM)
+    "EVAL_EMBEDDING_CACHE": "",  # local embedding-cache folder (empty: beside a local warehouse)
 }
 
 
@@ -241,7 +256,10 @@ def declare_settings() -> None:
     ``dg.EnvVar`` fields resolve at run time; values already set are left alone."""
     from eval_pipeline.project.paths import PROJECT_ROOT
 
-    for name, default in {**SETTINGS, "EVAL_RECORDINGS_DIR": str(PROJECT_ROOT / "data" / "recordings")}.items():
+    for name, default in {
+        **SETTINGS,
+        "EVAL_RECORDINGS_DIR": str(PROJECT_ROOT / "data" / "recordings"),
+    }.items():
         os.environ.setdefault(name, default)
 
 
@@ -251,7 +269,9 @@ def build_resources() -> dict:
     env = dg.EnvVar
     return {
         "eval_config": EvalConfigResource(data_dir=env("EVAL_DATA_DIR")),
-        "warehouse": WarehouseResource(url=env("EVAL_WAREHOUSE_URL"), endpoint_url=env("EVAL_S3_ENDPOINT_URL")),
+        "warehouse": WarehouseResource(
+            url=env("EVAL_WAREHOUSE_URL"), endpoint_url=env("EVAL_S3_ENDPOINT_URL")
+        ),
         "llm": LLMResource(
             provider=env("EVAL_PROVIDER"),
             api_key=env("ANTHROPIC_API_KEY"),
@@ -261,8 +281,11 @@ def build_resources() -> dict:
             s3_endpoint_url=env("EVAL_S3_ENDPOINT_URL"),
             recordings_path=env("EVAL_RECORDINGS_DIR"),
         ),
-        "embeddings": EmbeddingResource(model_path=env("EVAL_EMBEDDING_MODEL"), cache_path=env("EVAL_EMBEDDING_CACHE"),
-                                        s3_endpoint_url=env("EVAL_S3_ENDPOINT_URL")),
+        "embeddings": EmbeddingResource(
+            model_path=env("EVAL_EMBEDDING_MODEL"),
+            cache_path=env("EVAL_EMBEDDING_CACHE"),
+            s3_endpoint_url=env("EVAL_S3_ENDPOINT_URL"),
+        ),
     }
 
 

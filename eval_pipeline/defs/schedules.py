@@ -23,6 +23,7 @@ The partitioned schedules fan out over the model versions marked ``nightly: true
 keys are registered by ``config_change_sensor`` or ``eval_pipeline.defs.sensors.
 register_model_versions``; an unregistered key is skipped with a message in the tick log.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,11 +33,17 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from eval_pipeline.project import registration
-from eval_pipeline.project.config import ConfigError
-from eval_pipeline.defs.jobs import aa_noise_job, calibration_job, history_job, nightly_eval_job, weekly_judge_job
+from eval_pipeline.defs.jobs import (
+    aa_noise_job,
+    calibration_job,
+    history_job,
+    nightly_eval_job,
+    weekly_judge_job,
+)
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, START_DATE, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
+from eval_pipeline.project import registration
+from eval_pipeline.project.config import ConfigError
 
 NIGHTLY_CRON = os.environ.get("EVAL_NIGHTLY_CRON", "0 2 * * *")
 WEEKLY_CRON = os.environ.get("EVAL_WEEKLY_CRON", "0 3 * * 0")
@@ -47,13 +54,18 @@ TIMEZONE = os.environ.get("EVAL_TIMEZONE", "UTC")
 
 def stopped_schedule(cron: str, job, description: str):
     """``dg.schedule`` on ``cron`` in ``EVAL_TIMEZONE``, STOPPED by default."""
-    return dg.schedule(cron_schedule=cron, execution_timezone=TIMEZONE, job=job,
-                       default_status=dg.DefaultScheduleStatus.STOPPED, description=description)
+    return dg.schedule(
+        cron_schedule=cron,
+        execution_timezone=TIMEZONE,
+        job=job,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=description,
+    )
 
 
 def local_date(when: dt.datetime | None = None) -> str:
     """``YYYY-MM-DD`` of ``when`` (default: now) in ``EVAL_TIMEZONE``: the date partition to evaluate."""
-    when = when or dt.datetime.now(dt.timezone.utc)
+    when = when or dt.datetime.now(dt.UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=ZoneInfo(TIMEZONE))
     return when.astimezone(ZoneInfo(TIMEZONE)).date().isoformat()
@@ -70,7 +82,9 @@ def dated_request(context: dg.ScheduleEvaluationContext, kind: str) -> dg.RunReq
     return dg.RunRequest(run_key=f"{kind}:{date}", tags={"eval/kind": kind, "eval/date": date})
 
 
-def fan_out_requests(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource, kind: str) -> Iterator[dg.RunRequest | dg.SkipReason]:
+def fan_out_requests(
+    context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource, kind: str
+) -> Iterator[dg.RunRequest | dg.SkipReason]:
     """One ``RunRequest`` per registered nightly model version for the scheduled date.
 
     Unregistered keys and an invalid registry are reported, never raised: the schedule keeps
@@ -109,7 +123,8 @@ def fan_out_requests(context: dg.ScheduleEvaluationContext, eval_config: EvalCon
 
 
 @stopped_schedule(
-    NIGHTLY_CRON, nightly_eval_job,
+    NIGHTLY_CRON,
+    nightly_eval_job,
     description=f"Nightly ({NIGHTLY_CRON}, {TIMEZONE}): deterministic and semantic suites for every model version "
     "marked nightly: true, one run per version for the scheduled date. STOPPED by default.",
 )
@@ -118,7 +133,8 @@ def nightly_eval_schedule(context: dg.ScheduleEvaluationContext, eval_config: Ev
 
 
 @stopped_schedule(
-    WEEKLY_CRON, weekly_judge_job,
+    WEEKLY_CRON,
+    weekly_judge_job,
     description=f"Weekly ({WEEKLY_CRON}, {TIMEZONE}): LLM-judge suites for every model version marked nightly: true. "
     "STOPPED by default.",
 )
@@ -127,7 +143,8 @@ def weekly_judge_schedule(context: dg.ScheduleEvaluationContext, eval_config: Ev
 
 
 @stopped_schedule(
-    WEEKLY_CRON, calibration_job,
+    WEEKLY_CRON,
+    calibration_job,
     description=f"Weekly ({WEEKLY_CRON}, {TIMEZONE}): judge calibration against human ratings and similarity-threshold "
     "calibration. STOPPED by default.",
 )
@@ -136,7 +153,8 @@ def weekly_calibration_schedule(context: dg.ScheduleEvaluationContext):
 
 
 @stopped_schedule(
-    HISTORY_CRON, history_job,
+    HISTORY_CRON,
+    history_job,
     description=f"Daily ({HISTORY_CRON}, {TIMEZONE}), after the nightly runs: refresh the DuckDB history, control "
     "charts and alerts. STOPPED by default.",
 )
@@ -145,7 +163,8 @@ def history_refresh_schedule(context: dg.ScheduleEvaluationContext):
 
 
 @stopped_schedule(
-    AA_NOISE_CRON, aa_noise_job,
+    AA_NOISE_CRON,
+    aa_noise_job,
     description=f"Weekly ({AA_NOISE_CRON}, {TIMEZONE}): A/A noise floor of the production model version (runs it "
     "twice; needs golden_samples for the date, so schedule it after the nightly run). STOPPED by default.",
 )
@@ -160,10 +179,21 @@ def aa_noise_schedule(context: dg.ScheduleEvaluationContext, eval_config: EvalCo
     if prod is None:
         return dg.SkipReason("no production model version in the registry: nothing to A/A test")
     if prod.key not in registered_model_versions(context.instance):
-        return dg.SkipReason(f"production version {prod.key} is not registered as a partition yet (config_change_sensor registers it)")
-    return dg.RunRequest(run_key=f"aa_noise:{date}:{prod.key}", partition_key=eval_partition_key(date, prod.key),
-                         tags={"eval/kind": "aa_noise", "eval/model_version": prod.key, "eval/date": date})
+        return dg.SkipReason(
+            f"production version {prod.key} is not registered as a partition yet (config_change_sensor registers it)"
+        )
+    return dg.RunRequest(
+        run_key=f"aa_noise:{date}:{prod.key}",
+        partition_key=eval_partition_key(date, prod.key),
+        tags={"eval/kind": "aa_noise", "eval/model_version": prod.key, "eval/date": date},
+    )
 
 
-SCHEDULES = [nightly_eval_schedule, weekly_judge_schedule, weekly_calibration_schedule, history_refresh_schedule, aa_noise_schedule]
+SCHEDULES = [
+    nightly_eval_schedule,
+    weekly_judge_schedule,
+    weekly_calibration_schedule,
+    history_refresh_schedule,
+    aa_noise_schedule,
+]
 """Add to ``dg.Definitions(schedules=...)`` in ``eval_pipeline/definitions.py``."""

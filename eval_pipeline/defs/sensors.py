@@ -25,6 +25,7 @@ On each tick:
 Both are STOPPED by default; turn them on in the UI (Automation) or with
 ``dagster sensor start -w workspace.yaml config_change_sensor``.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,13 +36,13 @@ from typing import Any
 
 import dagster as dg
 
-from eval_pipeline.project import registration
-from eval_pipeline.project.config import ConfigError, Project
-from eval_pipeline.defs.jobs import EVAL_JOBS, calibration_job, nightly_eval_job, rescore_job
-from eval_pipeline.defs.schedules import local_date, registered_model_versions
 from eval_pipeline.defs import partitions
+from eval_pipeline.defs.jobs import EVAL_JOBS, calibration_job, nightly_eval_job, rescore_job
 from eval_pipeline.defs.partitions import add_requests, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
+from eval_pipeline.defs.schedules import local_date, registered_model_versions
+from eval_pipeline.project import registration
+from eval_pipeline.project.config import ConfigError, Project
 
 CURSOR_VERSION = 1
 
@@ -63,12 +64,18 @@ def read_cursor(raw: str | None) -> dict[str, Any] | None:
         state = json.loads(raw)
     except json.JSONDecodeError:
         return None
-    if not isinstance(state, dict) or state.get("v") != CURSOR_VERSION or not isinstance(state.get("files"), dict):
+    if (
+        not isinstance(state, dict)
+        or state.get("v") != CURSOR_VERSION
+        or not isinstance(state.get("files"), dict)
+    ):
         return None
     return state
 
 
-def make_cursor(files: dict[str, str], suite_inputs: dict[str, str], judges: dict[str, list[str]] | None = None) -> str:
+def make_cursor(
+    files: dict[str, str], suite_inputs: dict[str, str], judges: dict[str, list[str]] | None = None
+) -> str:
     """Serialize the state the next tick compares against (``judges``: judge model -> calibration versions)."""
     state: dict[str, Any] = {"v": CURSOR_VERSION, "files": files, "suite_inputs": suite_inputs}
     if judges is not None:
@@ -76,7 +83,9 @@ def make_cursor(files: dict[str, str], suite_inputs: dict[str, str], judges: dic
     return json.dumps(state, sort_keys=True)
 
 
-def recalibration_request(previous: dict[str, Any], judges: dict[str, list[str]], digest: str) -> dg.RunRequest | None:
+def recalibration_request(
+    previous: dict[str, Any], judges: dict[str, list[str]], digest: str
+) -> dg.RunRequest | None:
     """``calibration_job`` when a judge's version (model, rubric or prompt hash) is new since the last tick:
     until it has run, that judge's thresholds warn instead of blocking (``calibration.may_block``)."""
     before = previous.get("judges")
@@ -85,8 +94,11 @@ def recalibration_request(previous: dict[str, Any], judges: dict[str, list[str]]
     changed = sorted(m for m, v in judges.items() if set(v) - set(before.get(m, [])))
     if not changed:
         return None
-    return dg.RunRequest(run_key=f"recalibrate:{digest}", job_name=calibration_job.name,
-                         tags={"eval/kind": "recalibration", "eval/reason": _short([f"judge changed: {', '.join(changed)}"])})
+    return dg.RunRequest(
+        run_key=f"recalibrate:{digest}",
+        job_name=calibration_job.name,
+        tags={"eval/kind": "recalibration", "eval/reason": _short([f"judge changed: {', '.join(changed)}"])},
+    )
 
 
 def latest_response_date(instance: dg.DagsterInstance, model_version: str) -> str | None:
@@ -104,25 +116,50 @@ def _short(reasons: list[str]) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def change_requests(context: dg.SensorEvaluationContext, plan: registration.ChangePlan, digest: str) -> tuple[list[dg.RunRequest], list[str]]:
+def change_requests(
+    context: dg.SensorEvaluationContext, plan: registration.ChangePlan, digest: str
+) -> tuple[list[dg.RunRequest], list[str]]:
     """Turn a change plan into run requests (and notes about what was left out)."""
     date = local_date()
     notes = []
 
-    def request(run_key: str, job: dg.JobDefinition, day: str, key: str, kind: str, reason: str) -> dg.RunRequest:
-        return dg.RunRequest(run_key=run_key, job_name=job.name, partition_key=eval_partition_key(day, key),
-                             tags={"eval/kind": kind, "eval/reason": reason, "eval/model_version": key})
+    def request(
+        run_key: str, job: dg.JobDefinition, day: str, key: str, kind: str, reason: str
+    ) -> dg.RunRequest:
+        return dg.RunRequest(
+            run_key=run_key,
+            job_name=job.name,
+            partition_key=eval_partition_key(day, key),
+            tags={"eval/kind": kind, "eval/reason": reason, "eval/model_version": key},
+        )
 
-    requests = [request(f"config:{date}:{key}", nightly_eval_job, date, key, "config_change", "new or changed model version")
-                for key in plan.new_keys]
-    requests += [request(f"config:{date}:{key}:{digest}", nightly_eval_job, date, key, "config_change", _short(reasons))
-                 for key, reasons in sorted(plan.rerun.items())]
+    requests = [
+        request(
+            f"config:{date}:{key}",
+            nightly_eval_job,
+            date,
+            key,
+            "config_change",
+            "new or changed model version",
+        )
+        for key in plan.new_keys
+    ]
+    requests += [
+        request(
+            f"config:{date}:{key}:{digest}", nightly_eval_job, date, key, "config_change", _short(reasons)
+        )
+        for key, reasons in sorted(plan.rerun.items())
+    ]
     for key, reasons in sorted(plan.rescore.items()):
         last = latest_response_date(context.instance, key)
         if last is None:
-            notes.append(f"{key}: no stored responses to re-score yet (the next nightly run scores with the new settings)")
+            notes.append(
+                f"{key}: no stored responses to re-score yet (the next nightly run scores with the new settings)"
+            )
             continue
-        requests.append(request(f"rescore:{last}:{key}:{digest}", rescore_job, last, key, "rescore", _short(reasons)))
+        requests.append(
+            request(f"rescore:{last}:{key}:{digest}", rescore_job, last, key, "rescore", _short(reasons))
+        )
     return requests, notes
 
 
@@ -140,7 +177,9 @@ def config_change_sensor(context: dg.SensorEvaluationContext, eval_config: EvalC
     try:
         project = eval_config.load()
     except ConfigError as e:
-        return dg.SkipReason(f"invalid configuration, nothing registered or requested; fix the file and the next tick resumes: {e}")
+        return dg.SkipReason(
+            f"invalid configuration, nothing registered or requested; fix the file and the next tick resumes: {e}"
+        )
     hashes = registration.content_hashes(project.base)
     inputs = registration.suite_inference_hashes(project)
     from eval_pipeline.evaluators.calibration import project_judge_versions
@@ -159,16 +198,24 @@ def config_change_sensor(context: dg.SensorEvaluationContext, eval_config: EvalC
             "watched files as the baseline; later changes trigger runs",
         )
 
-    plan = registration.plan_changes(project, previous["files"], hashes, previous.get("suite_inputs", {}), registered)
+    plan = registration.plan_changes(
+        project, previous["files"], hashes, previous.get("suite_inputs", {}), registered
+    )
     recal = recalibration_request(previous, judges, registration.state_digest(hashes))
     if plan.empty and recal is None:
-        what = f"files changed but no evaluation is affected ({plan.files.summary()})" if plan.files else f"no change in {len(hashes)} watched files"
+        what = (
+            f"files changed but no evaluation is affected ({plan.files.summary()})"
+            if plan.files
+            else f"no change in {len(hashes)} watched files"
+        )
         return dg.SensorResult(skip_reason=what, cursor=cursor)
 
     requests, notes = change_requests(context, plan, registration.state_digest(hashes))
     if recal is not None:
         requests.insert(0, recal)
-    context.log.info(f"{plan.files.summary()}; new keys {plan.new_keys}; re-run {sorted(plan.rerun)}; re-score {sorted(plan.rescore)}")
+    context.log.info(
+        f"{plan.files.summary()}; new keys {plan.new_keys}; re-run {sorted(plan.rerun)}; re-score {sorted(plan.rescore)}"
+    )
     for note in notes:
         context.log.info(note)
     return dg.SensorResult(
@@ -195,7 +242,12 @@ def failure_summary(context: dg.RunFailureSensorContext) -> dict[str, Any]:
     steps = []
     for event in context.get_step_failure_events():
         error = event.event_specific_data.error if event.event_specific_data else None
-        steps.append({"step": event.step_key, "error": (error.message.strip() if error else event.message or "")[:2000]})
+        steps.append(
+            {
+                "step": event.step_key,
+                "error": (error.message.strip() if error else event.message or "")[:2000],
+            }
+        )
     ui = os.environ.get("EVAL_UI_URL", "http://127.0.0.1:3000").rstrip("/")
     return {
         "run_id": run.run_id,
@@ -217,7 +269,12 @@ def post_alert(summary: dict[str, Any], log: Any = None) -> None:
     url = os.environ.get("EVAL_ALERT_WEBHOOK_URL")
     if not url:
         return
-    req = urllib.request.Request(url, data=json.dumps(summary).encode("utf-8"), headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(summary).encode("utf-8"),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             resp.read()

@@ -5,6 +5,7 @@ In: the project's registry (its ``nightly`` versions), the recorded demo calenda
 calibrations, a week of runs, regression reports, release decisions, the history and (optionally)
 a week of synthetic monitoring; returns a summary dict that ``eval_pipeline/cli.py demo`` prints.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -47,7 +48,9 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
 
     Selects the ``replay`` provider explicitly (``EVAL_PROVIDER=replay``) unless ``EVAL_PROVIDER``
     is already set: ``auto`` no longer falls back to replay without a key."""
-    if not os.environ.get("EVAL_PROVIDER"):  # unset or empty (= not configured, see defs/resources.py SETTINGS)
+    if not os.environ.get(
+        "EVAL_PROVIDER"
+    ):  # unset or empty (= not configured, see defs/resources.py SETTINGS)
         os.environ["EVAL_PROVIDER"] = "replay"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -73,15 +76,30 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     last = dates[-1]
     summary: dict = {"dates": dates, "warehouse": wh_url, "versions": {}, "timings": {}}
     provider = os.environ["EVAL_PROVIDER"]
-    say(f"eval_pipeline demo: {dates[0]} .. {last}, warehouse {wh_url}, provider {provider}"
-        + (" (replaying the SYNTHETIC recordings in data/recordings: no model wrote these answers)" if provider == "replay" else ""))
+    say(
+        f"eval_pipeline demo: {dates[0]} .. {last}, warehouse {wh_url}, provider {provider}"
+        + (
+            " (replaying the SYNTHETIC recordings in data/recordings: no model wrote these answers)"
+            if provider == "replay"
+            else ""
+        )
+    )
 
     say("1/4 calibrating the judge and the similarity threshold on human-labelled data ...")
     ok, steps = materialize(defs, ["judge_calibration", "similarity_calibration"], instance)
     summary["timings"]["calibration"] = steps
     if not ok:
         say("   calibration failed: see the Dagster run log (make ui)")
-    evaluation = ["golden_samples", "model_responses", "deterministic_scores", "similarity_scores", "judge_scores", "eval_run", "regression_report", "release_approval"]
+    evaluation = [
+        "golden_samples",
+        "model_responses",
+        "deterministic_scores",
+        "similarity_scores",
+        "judge_scores",
+        "eval_run",
+        "regression_report",
+        "release_approval",
+    ]
     for day in dates:
         for mv in versions:
             if not mv.production and date is None and day not in CANDIDATE_DATES:
@@ -92,25 +110,49 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
             entry = {"pipeline_ok": ok}
             if wh.exists(art_key):
                 art = json.loads(wh.read_bytes(art_key))
-                entry.update(overall=art["overall"], blocking_failures=art["blocking_failures"], warnings=art["warnings"], artifact=wh.uri(art_key), cost_usd=art["cost_usd"],
-                             answers=art.get("answers"), answer_provenance=art.get("answer_provenance"))
+                entry.update(
+                    overall=art["overall"],
+                    blocking_failures=art["blocking_failures"],
+                    warnings=art["warnings"],
+                    artifact=wh.uri(art_key),
+                    cost_usd=art["cost_usd"],
+                    answers=art.get("answers"),
+                    answer_provenance=art.get("answer_provenance"),
+                )
             rep_key = keys.regression_report(day, mv.key)
             if wh.exists(rep_key):
                 entry.update(regression=json.loads(wh.read_bytes(rep_key))["summary"]["message"])
             if day == last:
                 summary["versions"][mv.name] = entry
             status = entry.get("overall", "not evaluated (see the run log: make ui)")
-            say(f"2/4 {day} {mv.name}: {status}" + (f" (blocking: {', '.join(entry['blocking_failures'])})" if entry.get("blocking_failures") else ""))
+            say(
+                f"2/4 {day} {mv.name}: {status}"
+                + (
+                    f" (blocking: {', '.join(entry['blocking_failures'])})"
+                    if entry.get("blocking_failures")
+                    else ""
+                )
+            )
     say("3/4 refreshing the history (DuckDB, alerts, control charts, HTML report) ...")
     ok, steps = materialize(defs, ["eval_history"], instance)
     summary["timings"]["history"] = steps
-    summary["history_report"] = str(Path(wh_url) / keys.history_report()) if "://" not in wh_url else f"{wh_url.rstrip('/')}/{keys.history_report()}"
+    summary["history_report"] = (
+        str(Path(wh_url) / keys.history_report())
+        if "://" not in wh_url
+        else f"{wh_url.rstrip('/')}/{keys.history_report()}"
+    )
     if with_monitoring:
-        say("4/4 online monitoring on SYNTHETIC production traffic (8 days, drift injected on the last day) ...")
+        say(
+            "4/4 online monitoring on SYNTHETIC production traffic (8 days, drift injected on the last day) ..."
+        )
         from eval_pipeline.demo.monitoring import run_monitoring_demo
 
-        yesterday = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()  # only complete days are sampled
-        summary["monitoring"] = run_monitoring_demo(instance, days=8, end_date=yesterday, n_rows=1000, say=say)
+        yesterday = (
+            dt.date.fromisoformat(last) - dt.timedelta(days=1)
+        ).isoformat()  # only complete days are sampled
+        summary["monitoring"] = run_monitoring_demo(
+            instance, days=8, end_date=yesterday, n_rows=1000, say=say
+        )
         say("   canary rollout on SYNTHETIC hourly traffic: one degraded canary, analysed hour by hour ...")
         from eval_pipeline.demo.monitoring import run_canary_demo
 

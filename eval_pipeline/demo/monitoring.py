@@ -8,16 +8,18 @@ Called by ``eval_pipeline/demo/driver.py`` (after the evaluation demo)::
 The last day carries an injected drift (category mix and input length) and unhappier users, so
 its ``no_significant_drift`` check warns and the drift report shows the shift next to quality.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 
 from eval_pipeline.defs.monitoring.schedules import MONITORING_ASSETS
+from eval_pipeline.demo.synthetic_traffic import write_demo_traffic
 from eval_pipeline.monitoring.config import REPORT_PREFIX
 from eval_pipeline.monitoring.day import traffic_location
-from eval_pipeline.demo.synthetic_traffic import write_demo_traffic
 
 
 def warehouse_of(resources: dict):
@@ -46,28 +48,43 @@ def run_monitoring_demo(
     instance = instance or dg.DagsterInstance.ephemeral()
     wh = warehouse_of(resources)
     written = write_demo_traffic(wh, days=days, end_date=end_date, seed=seed, n_rows=n_rows)
-    say(f"monitoring: wrote {len(written)} days of SYNTHETIC traffic to {traffic_location(wh).display} "
-        f"({written[0]['day']} .. {written[-1]['day']}, drift injected on the last day)")
+    say(
+        f"monitoring: wrote {len(written)} days of SYNTHETIC traffic to {traffic_location(wh).display} "
+        f"({written[0]['day']} .. {written[-1]['day']}, drift injected on the last day)"
+    )
     out: dict = {"days": [], "traffic": traffic_location(wh).display}
     for w in written:
         day = w["day"]
-        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=list(MONITORING_ASSETS), partition_key=day,
-                                instance=instance, resources=resources, raise_on_error=False)
-        checks = {e.check_name: ("pass" if e.passed else e.severity.value) for e in result.get_asset_check_evaluations()}
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks],
+            selection=list(MONITORING_ASSETS),
+            partition_key=day,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
+        checks = {
+            e.check_name: ("pass" if e.passed else e.severity.value)
+            for e in result.get_asset_check_evaluations()
+        }
         entry = {"day": day, "ok": result.success, "checks": checks, "synthetic": True}
         for mat in result.get_asset_materialization_events():
             m = mat.materialization
             md = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
             name = m.asset_key.to_user_string()
             if name == "traffic_sample":
-                entry.update(n_read=md.get("n_read"), n_sampled=md.get("n_sampled"), n_malformed=md.get("n_malformed"))
+                entry.update(
+                    n_read=md.get("n_read"), n_sampled=md.get("n_sampled"), n_malformed=md.get("n_malformed")
+                )
             elif name == "traffic_drift":
                 entry.update(drift=md.get("summary"), max_psi=md.get("max_psi"))
             elif name == "feedback_metrics":
                 entry["alerts_firing"] = md.get("n_alerts_firing")
         out["days"].append(entry)
-        say(f"   {day}: sampled {entry.get('n_sampled')} of {entry.get('n_read')} ({entry.get('n_malformed')} malformed); "
-            f"{entry.get('drift')}; checks {checks}")
+        say(
+            f"   {day}: sampled {entry.get('n_sampled')} of {entry.get('n_read')} ({entry.get('n_malformed')} malformed); "
+            f"{entry.get('drift')}; checks {checks}"
+        )
     last = out["days"][-1]
     out["drift_flagged_last_day"] = last["checks"].get("no_significant_drift") not in (None, "pass")
     out["reports"] = wh.uri(REPORT_PREFIX)
@@ -96,29 +113,57 @@ def run_canary_demo(
     instance = instance or dg.DagsterInstance.ephemeral()
     wh = warehouse_of(resources)
     loc = traffic_location(wh)
-    cfg = RolloutConfig(start=f"{day}T00:00:00Z", hours=hours, requests_per_hour=requests_per_hour, share_start=0.20,
-                        share_end=0.30, ramp_hours=3, degrade_from_hour=2,
-                        effects={"thumbs_down": 0.08, "thumbs_up": 0.32})
-    cfg = cfg.model_copy(update={"base_feedback": cfg.base_feedback.model_copy(update={"thumbs_up": 0.36, "thumbs_down": 0.04})})
-    if loc.in_warehouse:
-        written = write_rollout(loc.prefix, cfg, wh=wh)
-    else:
-        written = write_rollout(loc.prefix, cfg)
-    say(f"canary: SYNTHETIC rollout of {cfg.canary_version} next to {cfg.production_version} on {day} "
-        f"({requests_per_hour} requests/hour, canary 20% -> 30%, degraded from hour 02: thumbs-down 10% -> 20% of rated requests)")
-    out: dict = {"canary": cfg.canary_version, "production": cfg.production_version, "hours": [], "rolled_back_at": None,
-                 "synthetic": True}
+    cfg = RolloutConfig(
+        start=f"{day}T00:00:00Z",
+        hours=hours,
+        requests_per_hour=requests_per_hour,
+        share_start=0.20,
+        share_end=0.30,
+        ramp_hours=3,
+        degrade_from_hour=2,
+        effects={"thumbs_down": 0.08, "thumbs_up": 0.32},
+    )
+    cfg = cfg.model_copy(
+        update={
+            "base_feedback": cfg.base_feedback.model_copy(update={"thumbs_up": 0.36, "thumbs_down": 0.04})
+        }
+    )
+    written = write_rollout(loc.prefix, cfg, wh=wh) if loc.in_warehouse else write_rollout(loc.prefix, cfg)
+    say(
+        f"canary: SYNTHETIC rollout of {cfg.canary_version} next to {cfg.production_version} on {day} "
+        f"({requests_per_hour} requests/hour, canary 20% -> 30%, degraded from hour 02: thumbs-down 10% -> 20% of rated requests)"
+    )
+    out: dict = {
+        "canary": cfg.canary_version,
+        "production": cfg.production_version,
+        "hours": [],
+        "rolled_back_at": None,
+        "synthetic": True,
+    }
     for w in written:
-        result = dg.materialize([*defs.assets, *defs.asset_checks], selection=list(CANARY_ASSETS), partition_key=w["hour"],
-                                instance=instance, resources=resources, raise_on_error=False)
-        checks = {e.check_name: ("pass" if e.passed else e.severity.value) for e in result.get_asset_check_evaluations()}
+        result = dg.materialize(
+            [*defs.assets, *defs.asset_checks],
+            selection=list(CANARY_ASSETS),
+            partition_key=w["hour"],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
+        checks = {
+            e.check_name: ("pass" if e.passed else e.severity.value)
+            for e in result.get_asset_check_evaluations()
+        }
         verdict = "none"
         for mat in result.get_asset_materialization_events():
             md = {k: getattr(v, "value", v) for k, v in mat.materialization.metadata.items()}
             if mat.materialization.asset_key.to_user_string() == "canary_analysis":
                 verdict = str(md.get(f"{cfg.canary_version}: verdict", "none"))
-        entry = {"hour": w["hour"], "n_canary": w["n_canary"], "verdict": verdict,
-                 "check": checks.get("canary_not_rolled_back")}
+        entry = {
+            "hour": w["hour"],
+            "n_canary": w["n_canary"],
+            "verdict": verdict,
+            "check": checks.get("canary_not_rolled_back"),
+        }
         out["hours"].append(entry)
         say(f"   {w['hour']}: {w['n_canary']} canary of {w['n_rows']} requests -> {verdict}")
         if verdict.startswith("roll back"):

@@ -10,17 +10,23 @@ Effects (canary only, from ``degrade_from_hour`` on; before it the canary equals
 feedback probabilities (``thumbs_down``, ``regenerate``, ``copy``, ``task_completed``,
 ``thumbs_up``), ``latency_multiplier`` and ``error_rate`` (a request without output).
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from eval_pipeline.demo.synthetic_traffic import FeedbackRates, LatencyModel, SyntheticTrafficConfig, generate_records
+from eval_pipeline.demo.synthetic_traffic import (
+    FeedbackRates,
+    LatencyModel,
+    SyntheticTrafficConfig,
+    generate_records,
+)
 
 
 class RolloutConfig(BaseModel):
@@ -35,12 +41,19 @@ class RolloutConfig(BaseModel):
     share_start: float = Field(0.10, ge=0, le=1, description="canary share in the first hour")
     share_end: float = Field(0.20, ge=0, le=1, description="canary share after the ramp")
     ramp_hours: int = Field(4, ge=1, description="hours to go linearly from share_start to share_end")
-    degrade_from_hour: int | None = Field(2, ge=0, description="0-based hour the canary degrades (null: never)")
+    degrade_from_hour: int | None = Field(
+        2, ge=0, description="0-based hour the canary degrades (null: never)"
+    )
     effects: dict[str, float] = Field(default_factory=lambda: {"thumbs_down": 0.16})
-    base_feedback: FeedbackRates = Field(default_factory=lambda: FeedbackRates(thumbs_up=0.30, thumbs_down=0.04,
-                                                                               regenerate=0.05, task_completed=0.45))
+    base_feedback: FeedbackRates = Field(
+        default_factory=lambda: FeedbackRates(
+            thumbs_up=0.30, thumbs_down=0.04, regenerate=0.05, task_completed=0.45
+        )
+    )
     error_rate: float = Field(0.005, ge=0, le=1, description="production's share of requests without output")
-    stop_after_rollback_hour: int | None = Field(None, description="no canary traffic after this hour (rolled back)")
+    stop_after_rollback_hour: int | None = Field(
+        None, description="no canary traffic after this hour (rolled back)"
+    )
     seed: int = 0
 
     def share(self, h: int) -> float:
@@ -55,15 +68,30 @@ def _hour_records(cfg: RolloutConfig, h: int, t0: datetime) -> list[dict[str, An
         n_c = 0
     degraded = cfg.degrade_from_hour is not None and h >= cfg.degrade_from_hour
     out = []
-    for mv, n, bad in ((cfg.production_version, cfg.requests_per_hour - n_c, False), (cfg.canary_version, n_c, degraded)):
-        fb = cfg.base_feedback.model_copy(update={k: v for k, v in cfg.effects.items()
-                                                  if bad and k in ("thumbs_down", "regenerate", "thumbs_up", "task_completed")})
+    for mv, n, bad in (
+        (cfg.production_version, cfg.requests_per_hour - n_c, False),
+        (cfg.canary_version, n_c, degraded),
+    ):
+        fb = cfg.base_feedback.model_copy(
+            update={
+                k: v
+                for k, v in cfg.effects.items()
+                if bad and k in ("thumbs_down", "regenerate", "thumbs_up", "task_completed")
+            }
+        )
         if bad and "copy" in cfg.effects:
             fb = fb.model_copy(update={"copy_": cfg.effects["copy"]})
         lat = LatencyModel(slow_multiplier=cfg.effects.get("latency_multiplier", 1.0) if bad else 1.0)
         tag = "p" if mv == cfg.production_version else "c"
-        sc = SyntheticTrafficConfig(day=start.date().isoformat(), n_rows=n, seed=cfg.seed * 1000 + h * 2 + (tag == "c"),
-                                    model_version=mv, feedback=fb, latency=lat, id_prefix=f"syn-{tag}{h:03d}")
+        sc = SyntheticTrafficConfig(
+            day=start.date().isoformat(),
+            n_rows=n,
+            seed=cfg.seed * 1000 + h * 2 + (tag == "c"),
+            model_version=mv,
+            feedback=fb,
+            latency=lat,
+            id_prefix=f"syn-{tag}{h:03d}",
+        )
         recs, _, _ = generate_records(sc)
         rng = np.random.default_rng(cfg.seed * 7919 + h * 2 + (tag == "c"))
         offs = np.sort(rng.integers(0, 3600 * 1000, size=n))
@@ -85,7 +113,7 @@ def _hour_records(cfg: RolloutConfig, h: int, t0: datetime) -> list[dict[str, An
 def write_rollout(prefix: str | Path | None, cfg: RolloutConfig, wh: Any = None) -> list[dict[str, Any]]:
     """Write the rollout's hourly files under ``prefix`` (a folder) or, with ``wh``, under the warehouse
     key ``prefix`` (default ``traffic``). Idempotent. Returns ``{hour, files, n_rows, n_canary, degraded}``."""
-    t0 = datetime.fromisoformat(cfg.start.replace("Z", "+00:00")).astimezone(timezone.utc)
+    t0 = datetime.fromisoformat(cfg.start.replace("Z", "+00:00")).astimezone(UTC)
     out = []
     for h in range(cfg.hours):
         recs = _hour_records(cfg, h, t0)
@@ -93,13 +121,23 @@ def write_rollout(prefix: str | Path | None, cfg: RolloutConfig, wh: Any = None)
         rel = f"date={t.date().isoformat()}/hour={t.hour:02d}/part-0000.jsonl"
         data = ("\n".join(json.dumps(r, ensure_ascii=False) for r in recs) + "\n").encode("utf-8")
         if wh is not None:
-            where = wh.write_bytes(f"{(prefix or 'traffic')}/{rel}", data, content_type="application/x-ndjson")
+            where = wh.write_bytes(
+                f"{(prefix or 'traffic')}/{rel}", data, content_type="application/x-ndjson"
+            )
         else:
             path = Path(prefix) / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
             where = str(path)
         n_c = sum(r["model_version"] == cfg.canary_version for r in recs)
-        out.append({"hour": t.strftime("%Y-%m-%d-%H:00"), "files": [where], "n_rows": len(recs), "n_canary": n_c,
-                    "degraded": cfg.degrade_from_hour is not None and h >= cfg.degrade_from_hour, "synthetic": True})
+        out.append(
+            {
+                "hour": t.strftime("%Y-%m-%d-%H:00"),
+                "files": [where],
+                "n_rows": len(recs),
+                "n_canary": n_c,
+                "degraded": cfg.degrade_from_hour is not None and h >= cfg.degrade_from_hour,
+                "synthetic": True,
+            }
+        )
     return out

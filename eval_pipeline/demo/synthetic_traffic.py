@@ -18,11 +18,13 @@ traffic prefix (``EVAL_TRAFFIC_PREFIX`` or ``<warehouse>/traffic``), the last on
 effects; hourly files) are built on this generator in ``eval_pipeline/demo/rollout.py``. Not part
 of the serving path: no asset imports this module; it stays with the generator (so ~430 lines) until both move to ``eval_pipeline/demo/``.
 """
+
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import UTC
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from eval_pipeline.monitoring.pii import luhn_valid
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, TRAFFIC_COLUMNS
 
-DATASET_DIR = Path(os.environ.get("EVAL_SYNTHETIC_TEXTS_DIR", Path(__file__).resolve().parents[2] / "data" / "synthetic"))
+DATASET_DIR = Path(
+    os.environ.get("EVAL_SYNTHETIC_TEXTS_DIR", Path(__file__).resolve().parents[2] / "data" / "synthetic")
+)
 PII_KINDS = ("email", "phone_us", "phone_intl", "card", "ipv4", "ipv6")
 
 _FALLBACK = {
@@ -55,7 +59,9 @@ class PiiRates(BaseModel):
     ipv4: float = Field(0.0, ge=0, le=1)
     ipv6: float = Field(0.0, ge=0, le=1)
     card_luhn_invalid: float = Field(0.0, ge=0, le=1, description="decoy digit runs that must survive")
-    echo_in_output: float = Field(0.5, ge=0, le=1, description="share of seeded values repeated in the output")
+    echo_in_output: float = Field(
+        0.5, ge=0, le=1, description="share of seeded values repeated in the output"
+    )
 
 
 class FeedbackRates(BaseModel):
@@ -142,7 +148,7 @@ def _group(digits: str, rng: np.random.Generator) -> str:
     if style == 0:
         return digits
     sep = " " if style == 1 else "-"
-    return sep.join(digits[i:i + 4] for i in range(0, len(digits), 4))
+    return sep.join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
 def _pii_value(kind: str, rng: np.random.Generator, i: int) -> str:
@@ -163,7 +169,9 @@ def _pii_value(kind: str, rng: np.random.Generator, i: int) -> str:
         bad = good[:-1] + str((int(good[-1]) + 1 + rng.integers(9)) % 10)
         return _group(bad, rng)
     if kind == "ipv4":
-        return ".".join(str(x) for x in [rng.integers(11, 224), *rng.integers(0, 256, 2), rng.integers(1, 255)])
+        return ".".join(
+            str(x) for x in [rng.integers(11, 224), *rng.integers(0, 256, 2), rng.integers(1, 255)]
+        )
     if kind == "ipv6":
         groups = [f"{x:x}" for x in rng.integers(0, 65536, 8)]
         groups[0] = "2001"
@@ -174,8 +182,12 @@ def _pii_value(kind: str, rng: np.random.Generator, i: int) -> str:
 
 
 _PII_PHRASES = {
-    "email": "my email is {}", "phone_us": "call me at {}", "phone_intl": "my number is {}",
-    "card": "my card number is {}", "ipv4": "I connect from {}", "ipv6": "my address is {}",
+    "email": "my email is {}",
+    "phone_us": "call me at {}",
+    "phone_intl": "my number is {}",
+    "card": "my card number is {}",
+    "ipv4": "I connect from {}",
+    "ipv6": "my address is {}",
     "card_luhn_invalid": "my order reference is {}",
 }
 
@@ -188,8 +200,13 @@ def _feedback_flags(rng: np.random.Generator, rates: FeedbackRates, n: int) -> d
     u = rng.random((n, 4))
     down = u[:, 0] < rates.thumbs_down
     up = ~down & (u[:, 0] < rates.thumbs_down + rates.thumbs_up)
-    return {"thumbs_up": up, "thumbs_down": down, "regenerate": u[:, 1] < rates.regenerate,
-            "copy": u[:, 2] < rates.copy_, "task_completed": u[:, 3] < rates.task_completed}
+    return {
+        "thumbs_up": up,
+        "thumbs_down": down,
+        "regenerate": u[:, 1] < rates.regenerate,
+        "copy": u[:, 2] < rates.copy_,
+        "task_completed": u[:, 3] < rates.task_completed,
+    }
 
 
 def _iso_ms(ts: np.ndarray) -> np.ndarray:
@@ -235,9 +252,14 @@ def generate_columns(cfg: SyntheticTrafficConfig) -> tuple[dict[str, Any], list[
     for i in np.flatnonzero(extra):
         more = offsets[cat_idx[i]] + rng.integers(0, sizes[cat_idx[i]], size=int(extra[i]))
         inputs[i] = " ".join([inputs[i], *flat[more]])
-    outputs = np.array([
-        f"Thanks for your question about {c.replace('_', ' ')}. Here is what I found: "
-        f"{t.rstrip('?.!')} - let me walk you through it." for c, t in zip(cat_arr, firsts)], dtype=object)
+    outputs = np.array(
+        [
+            f"Thanks for your question about {c.replace('_', ' ')}. Here is what I found: "
+            f"{t.rstrip('?.!')} - let me walk you through it."
+            for c, t in zip(cat_arr, firsts)
+        ],
+        dtype=object,
+    )
     rids = np.array([f"{cfg.id_prefix}-{cfg.day}-{i:08d}" for i in range(n)], dtype=object)
     pii_kinds = [*PII_KINDS, "card_luhn_invalid"]
     pii_rates = np.array([getattr(cfg.pii, k) for k in pii_kinds])
@@ -267,24 +289,49 @@ def generate_columns(cfg: SyntheticTrafficConfig) -> tuple[dict[str, Any], list[
     in_len = np.fromiter((len(x) for x in inputs), dtype=np.int64, count=n)
     out_len = np.fromiter((len(x) for x in outputs), dtype=np.int64, count=n)
     cols = {
-        "request_id": rids, "timestamp": _iso_ms(ts), "model_version": cfg.model_version,
-        "model_snapshot_id": cfg.model_version, "config_hash": cfg.config_hash, "prompt_template": tpl,
-        "input": inputs, "output": outputs, "latency_s": np.round(lat, 4), "ttft_s": np.round(ttft, 4),
-        "input_tokens": in_len // 4 + 1, "output_tokens": out_len // 4 + 1,
+        "request_id": rids,
+        "timestamp": _iso_ms(ts),
+        "model_version": cfg.model_version,
+        "model_snapshot_id": cfg.model_version,
+        "config_hash": cfg.config_hash,
+        "prompt_template": tpl,
+        "input": inputs,
+        "output": outputs,
+        "latency_s": np.round(lat, 4),
+        "ttft_s": np.round(ttft, 4),
+        "input_tokens": in_len // 4 + 1,
+        "output_tokens": out_len // 4 + 1,
         "session_id": np.array([f"{cfg.id_prefix}-sess-{x:07d}" for x in sess], dtype=object),
-        "category": cat_arr, "feedback": feedback,
+        "category": cat_arr,
+        "feedback": feedback,
         **{f"fb_{k}": flags[k] for k in _FB_ORDER},
     }
     return cols, seeded, decoys
 
 
-_RECORD_KEYS = ("request_id", "timestamp", "model_version", "model_snapshot_id", "config_hash",
-                "prompt_template", "input", "output", "latency_s", "ttft_s", "input_tokens",
-                "output_tokens", "session_id", "category", "feedback")
+_RECORD_KEYS = (
+    "request_id",
+    "timestamp",
+    "model_version",
+    "model_snapshot_id",
+    "config_hash",
+    "prompt_template",
+    "input",
+    "output",
+    "latency_s",
+    "ttft_s",
+    "input_tokens",
+    "output_tokens",
+    "session_id",
+    "category",
+    "feedback",
+)
 _META = {"synthetic": True, "generator": "eval_pipeline.demo.synthetic_traffic"}
 
 
-def generate_records(cfg: SyntheticTrafficConfig) -> tuple[list[dict[str, Any]], list[dict[str, str]], list[str]]:
+def generate_records(
+    cfg: SyntheticTrafficConfig,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]], list[str]]:
     """Generate the day's valid log records (JSON-ready dicts). Returns ``(records, seeded_pii, decoys)``."""
     cols, seeded, decoys = generate_columns(cfg)
     n = cfg.n_rows
@@ -296,8 +343,9 @@ def generate_records(cfg: SyntheticTrafficConfig) -> tuple[list[dict[str, Any]],
         x = v[i]
         return x.item() if isinstance(x, np.generic) else x
 
-    records = [{**{k: val(k, i) for k in _RECORD_KEYS}, "synthetic": True, "metadata": dict(_META)}
-               for i in range(n)]
+    records = [
+        {**{k: val(k, i) for k in _RECORD_KEYS}, "synthetic": True, "metadata": dict(_META)} for i in range(n)
+    ]
     return records, seeded, decoys
 
 
@@ -309,19 +357,36 @@ def generate_frame(cfg: SyntheticTrafficConfig) -> tuple[pd.DataFrame, list[dict
     """
     cols, seeded, decoys = generate_columns(cfg)
     n = cfg.n_rows
-    frame = pd.DataFrame({
-        "request_id": cols["request_id"],
-        "timestamp": pd.to_datetime(pd.Series(cols["timestamp"]), utc=True, format="ISO8601"),
-        "date": cfg.day,
-        **{k: cols[k] for k in ("model_version", "model_snapshot_id", "config_hash", "prompt_template",
-                                "input", "output", "latency_s", "ttft_s", "input_tokens", "output_tokens",
-                                "session_id", "category")},
-        "synthetic": True,
-        **{f"fb_{k}": cols[f"fb_{k}"] for k in FEEDBACK_TYPES},
-        "n_feedback_events": np.fromiter((len(f) for f in cols["feedback"]), dtype=np.int64, count=n),
-        "source_file": "<generated>",
-        "source_line": np.arange(1, n + 1),
-    }, columns=TRAFFIC_COLUMNS)
+    frame = pd.DataFrame(
+        {
+            "request_id": cols["request_id"],
+            "timestamp": pd.to_datetime(pd.Series(cols["timestamp"]), utc=True, format="ISO8601"),
+            "date": cfg.day,
+            **{
+                k: cols[k]
+                for k in (
+                    "model_version",
+                    "model_snapshot_id",
+                    "config_hash",
+                    "prompt_template",
+                    "input",
+                    "output",
+                    "latency_s",
+                    "ttft_s",
+                    "input_tokens",
+                    "output_tokens",
+                    "session_id",
+                    "category",
+                )
+            },
+            "synthetic": True,
+            **{f"fb_{k}": cols[f"fb_{k}"] for k in FEEDBACK_TYPES},
+            "n_feedback_events": np.fromiter((len(f) for f in cols["feedback"]), dtype=np.int64, count=n),
+            "source_file": "<generated>",
+            "source_line": np.arange(1, n + 1),
+        },
+        columns=TRAFFIC_COLUMNS,
+    )
     return frame, seeded, decoys
 
 
@@ -372,8 +437,13 @@ def write_synthetic_day(prefix: str | Path, cfg: SyntheticTrafficConfig) -> Writ
         path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
         files.append(str(path))
     seeded = [s for s in seeded if s["request_id"] not in bad_ids]
-    return WrittenDay(files=files, n_rows=len(records) - len(bad_rows), malformed=malformed,
-                      seeded_pii=seeded, decoys=decoys)
+    return WrittenDay(
+        files=files,
+        n_rows=len(records) - len(bad_rows),
+        malformed=malformed,
+        seeded_pii=seeded,
+        decoys=decoys,
+    )
 
 
 # ---------------------------------------------------------------- demo days in the warehouse
@@ -382,23 +452,44 @@ def write_synthetic_day(prefix: str | Path, cfg: SyntheticTrafficConfig) -> Writ
 def demo_day_config(day: str, seed: int, n_rows: int, drifted: bool) -> SyntheticTrafficConfig:
     """The synthetic-traffic config of one demo day; ``drifted`` shifts the category mix to a few
     travel-like categories, makes inputs longer and users unhappier (a drift and a behaviour drop)."""
-    pii = PiiRates(email=0.02, phone_us=0.02, phone_intl=0.01, card=0.01, ipv4=0.01, ipv6=0.005,
-                   card_luhn_invalid=0.01, echo_in_output=0.0)
+    pii = PiiRates(
+        email=0.02,
+        phone_us=0.02,
+        phone_intl=0.01,
+        card=0.01,
+        ipv4=0.01,
+        ipv6=0.005,
+        card_luhn_invalid=0.01,
+        echo_in_output=0.0,
+    )
     # Normal days well below the default thumbs-down warn level (15% of rated requests).
     fb = FeedbackRates(thumbs_up=0.25, thumbs_down=0.02, regenerate=0.05, task_completed=0.45)
-    cfg = SyntheticTrafficConfig(day=day, n_rows=n_rows, seed=seed, pii=pii, feedback=fb, malformed_rate=0.002)
+    cfg = SyntheticTrafficConfig(
+        day=day, n_rows=n_rows, seed=seed, pii=pii, feedback=fb, malformed_rate=0.002
+    )
     if drifted:
         cats = list(text_pool())
         shifted = cats[: max(1, min(3, len(cats)))]
-        cfg = cfg.model_copy(update={
-            "category_weights": {c: 1.0 for c in shifted}, "extra_sentences": 2.0,
-            "feedback": cfg.feedback.model_copy(update={"thumbs_down": 0.06, "thumbs_up": 0.04, "regenerate": 0.12}),
-        })
+        cfg = cfg.model_copy(
+            update={
+                "category_weights": {c: 1.0 for c in shifted},
+                "extra_sentences": 2.0,
+                "feedback": cfg.feedback.model_copy(
+                    update={"thumbs_down": 0.06, "thumbs_up": 0.04, "regenerate": 0.12}
+                ),
+            }
+        )
     return cfg
 
 
-def write_demo_traffic(wh: Any, days: int = 8, end_date: str | None = None, seed: int = 0,
-                       n_rows: int = 2000, drift_last_day: bool = True) -> list[dict[str, Any]]:
+def write_demo_traffic(
+    wh: Any,
+    days: int = 8,
+    end_date: str | None = None,
+    seed: int = 0,
+    n_rows: int = 2000,
+    drift_last_day: bool = True,
+) -> list[dict[str, Any]]:
     """Write ``days`` days of SYNTHETIC production traffic ending at ``end_date`` (default: yesterday,
     UTC) under the traffic prefix (``EVAL_TRAFFIC_PREFIX`` or ``<warehouse>/traffic``), with a drift
     on the last day. Every row is labelled synthetic. Idempotent (same seed -> same files).
@@ -406,17 +497,19 @@ def write_demo_traffic(wh: Any, days: int = 8, end_date: str | None = None, seed
     Returns one ``{day, files, n_rows, malformed, seeded_pii, drifted}`` summary per day.
     """
     import tempfile
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from eval_pipeline.monitoring.config import TRAFFIC_PREFIX_ENV
     from eval_pipeline.monitoring.day import previous_days, traffic_location
 
-    end = end_date or (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+    end = end_date or (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     dates = [*previous_days(end, days - 1), end] if days > 1 else [end]
     loc = traffic_location(wh)
     if not loc.in_warehouse and "://" in loc.prefix:
-        raise ValueError(f"{TRAFFIC_PREFIX_ENV}={loc.prefix} is outside the warehouse on object storage; the demo "
-                         "writes local folders or warehouse prefixes only")
+        raise ValueError(
+            f"{TRAFFIC_PREFIX_ENV}={loc.prefix} is outside the warehouse on object storage; the demo "
+            "writes local folders or warehouse prefixes only"
+        )
     out = []
     for i, day in enumerate(dates):
         drifted = drift_last_day and i == len(dates) - 1
@@ -429,10 +522,21 @@ def write_demo_traffic(wh: Any, days: int = 8, end_date: str | None = None, seed
                 files = []
                 for f in written.files:
                     key = f"{loc.prefix}/date={day}/{Path(f).name}"
-                    files.append(wh.write_bytes(key, Path(f).read_bytes(), content_type="application/x-ndjson"))
+                    files.append(
+                        wh.write_bytes(key, Path(f).read_bytes(), content_type="application/x-ndjson")
+                    )
         else:
             written = write_synthetic_day(loc.prefix, cfg)
             files = written.files
-        out.append({"day": day, "files": files, "n_rows": written.n_rows, "malformed": len(written.malformed),
-                    "seeded_pii": len(written.seeded_pii), "drifted": drifted, "synthetic": True})
+        out.append(
+            {
+                "day": day,
+                "files": files,
+                "n_rows": written.n_rows,
+                "malformed": len(written.malformed),
+                "seeded_pii": len(written.seeded_pii),
+                "drifted": drifted,
+                "synthetic": True,
+            }
+        )
     return out

@@ -26,13 +26,15 @@ Metric entries are keyed ``"<dataset>/<dimension>"`` for ratings and ``"<dataset
 pairwise sets; each is a flat ``{metric_name: value}`` dict whose names match the fields of
 :class:`eval_pipeline.evaluators.judge.MinCalibration`.
 """
+
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -130,18 +132,24 @@ def run_calibration(
         if name in RATING_DATASETS:
             cfg = rating_judge_config(judge_config, name)
             samples, human = build_rating_samples(path, n=n, seed=seed)
-            verdicts = judge_pointwise_verdicts(samples, cfg, execute, prompt=prompt if prompt and judge_config.mode == "pointwise" else None)
+            verdicts = judge_pointwise_verdicts(
+                samples, cfg, execute, prompt=prompt if prompt and judge_config.mode == "pointwise" else None
+            )
             frame = rating_frame_from_verdicts(verdicts, human)
             result.metrics.update(rating_metrics_from_frame(frame, prefix=f"{name}/"))
             statuses = verdicts["status"].value_counts().to_dict()
         else:
             cfg = pairwise_judge_config(judge_config, name)
             samples, human_labels = build_pairwise_samples(path, n=n, seed=seed)
-            verdicts = judge_pairwise_verdicts(samples, cfg, execute, prompt=prompt if prompt and judge_config.mode == "pairwise" else None)
+            verdicts = judge_pairwise_verdicts(
+                samples, cfg, execute, prompt=prompt if prompt and judge_config.mode == "pairwise" else None
+            )
             final, consistent = pairwise_final_from_verdicts(verdicts)
             frame = pd.DataFrame({"human": human_labels, "final": final}).dropna()
             frame.index.name = "sample_id"
-            result.metrics[name] = pairwise_agreement(frame["human"].astype(int), frame["final"].astype(int), consistent)
+            result.metrics[name] = pairwise_agreement(
+                frame["human"].astype(int), frame["final"].astype(int), consistent
+            )
             result.metrics[name].update(pairwise_length_metrics(samples, frame))
             statuses = pd.concat([verdicts["status_ab"], verdicts["status_ba"]]).value_counts().to_dict()
         result.verdicts[name] = verdicts
@@ -159,22 +167,37 @@ def pairwise_length_metrics(samples: pd.DataFrame, frame: pd.DataFrame) -> dict[
     from eval_pipeline.evaluators.judge.length_control import length_controlled_win_rate, word_count
 
     s = samples.set_index("sample_id")
-    diff = pd.Series({sid: word_count(s.at[sid, "response_text"]) - word_count(s.at[sid, "baseline_text"]) for sid in frame.index})
+    diff = pd.Series(
+        {
+            sid: word_count(s.at[sid, "response_text"]) - word_count(s.at[sid, "baseline_text"])
+            for sid in frame.index
+        }
+    )
     judge_y = frame["final"].map({1: 1.0, 2: 0.0, TIE: 0.5})
     human_y = frame["human"].map({1: 1.0, 2: 0.0})
     j = length_controlled_win_rate(judge_y.to_numpy(), diff.reindex(frame.index).to_numpy())
     h = length_controlled_win_rate(human_y.to_numpy(), diff.reindex(frame.index).to_numpy())
-    return {"win_rate_output_1": j["win_rate"], "lc_win_rate": j["lc_win_rate"], "lc_win_rate_ci_low": j["lc_win_rate_ci"][0],
-            "lc_win_rate_ci_high": j["lc_win_rate_ci"][1], "length_coef": j["length_coef"], "length_p": j["length_p"],
-            "length_bias": j["length_bias"], "human_lc_win_rate": h["lc_win_rate"], "human_length_coef": h["length_coef"],
-            "human_length_p": h["length_p"]}
+    return {
+        "win_rate_output_1": j["win_rate"],
+        "lc_win_rate": j["lc_win_rate"],
+        "lc_win_rate_ci_low": j["lc_win_rate_ci"][0],
+        "lc_win_rate_ci_high": j["lc_win_rate_ci"][1],
+        "length_coef": j["length_coef"],
+        "length_p": j["length_p"],
+        "length_bias": j["length_bias"],
+        "human_lc_win_rate": h["lc_win_rate"],
+        "human_length_coef": h["length_coef"],
+        "human_length_p": h["length_p"],
+    }
 
 
 # --------------------------------------------------------------------------------------
 # 4. Gate
 # --------------------------------------------------------------------------------------
 def calibration_gate(
-    metrics: Mapping[str, Any], min_calibration: MinCalibration | Mapping[str, float] | None, use: str = "lower_bound",
+    metrics: Mapping[str, Any],
+    min_calibration: MinCalibration | Mapping[str, float] | None,
+    use: str = "lower_bound",
 ) -> tuple[bool, list[str]]:
     """May judge thresholds block? ``(ok, reasons)``.
 
@@ -191,7 +214,8 @@ def calibration_gate(
     if min_calibration is None:
         return True, []
     required = (
-        min_calibration.required() if isinstance(min_calibration, MinCalibration)
+        min_calibration.required()
+        if isinstance(min_calibration, MinCalibration)
         else MinCalibration.model_validate(dict(min_calibration)).required()
     )
     if not required:
@@ -205,7 +229,9 @@ def calibration_gate(
     for metric, minimum in sorted(required.items()):
         reporting = {k: e[metric] for k, e in entries.items() if metric in e and e[metric] is not None}
         if not reporting:
-            reasons.append(f"{metric}: no calibration result reports it (required >= {minimum:g}); run calibration on a dataset that measures it")
+            reasons.append(
+                f"{metric}: no calibration result reports it (required >= {minimum:g}); run calibration on a dataset that measures it"
+            )
             continue
         for entry, value in sorted(reporting.items()):
             value = float(value)
@@ -219,10 +245,17 @@ def calibration_gate(
                 note = ""
                 if has_ci and not math.isnan(value):
                     hi = e.get(f"{metric}_ci_high")
-                    shown += (f" [95% CI {lo:.3f}, {float(hi):.3f}]: lower bound {lo:.3f}" if not math.isnan(lo)
-                              else " [95% CI undefined]: lower bound")
+                    shown += (
+                        f" [95% CI {lo:.3f}, {float(hi):.3f}]: lower bound {lo:.3f}"
+                        if not math.isnan(lo)
+                        else " [95% CI undefined]: lower bound"
+                    )
                 elif not has_ci:
-                    note = "; point estimate (calibration_gate: point)" if use == "point" else "; point estimate, no interval reported"
+                    note = (
+                        "; point estimate (calibration_gate: point)"
+                        if use == "point"
+                        else "; point estimate, no interval reported"
+                    )
                 reasons.append(f"{entry}: {metric} {shown} < required {minimum:g} (n={n}{note})")
     return (not reasons), reasons
 
@@ -243,8 +276,12 @@ def calibration_version(config: JudgeConfig, prompt: PromptTemplate | None = Non
     return _hash({"model": config.model, **judge_identity(config, prompt)})
 
 
-def may_block(payload: Mapping[str, Any] | None, config: JudgeConfig, prompt: PromptTemplate | None = None,
-              live_run: bool = False) -> tuple[bool, str]:
+def may_block(
+    payload: Mapping[str, Any] | None,
+    config: JudgeConfig,
+    prompt: PromptTemplate | None = None,
+    live_run: bool = False,
+) -> tuple[bool, str]:
     """May a judge eval set's thresholds block, given the stored calibration ``payload`` (None: none yet)?
 
     No ``min_calibration``: yes. No calibration, a calibration of another judge version (the judge model,
@@ -258,13 +295,19 @@ def may_block(payload: Mapping[str, Any] | None, config: JudgeConfig, prompt: Pr
     version = calibration_version(config, prompt)
     versions = payload.get("calibration_versions")
     if versions is not None and version not in versions:
-        return False, (f"judge changed since calibration (version {version} not among calibrated {sorted(versions)}: judge model, "
-                       f"rubric or prompt changed); warning only until judge_calibration re-runs (scheduled by the config-change sensor)")
+        return False, (
+            f"judge changed since calibration (version {version} not among calibrated {sorted(versions)}: judge model, "
+            f"rubric or prompt changed); warning only until judge_calibration re-runs (scheduled by the config-change sensor)"
+        )
     if live_run and payload.get("live_verdicts_only") is False:
-        return False, (f"judge {config.model} was calibrated on non-live verdicts ({payload.get('verdicts', 'replay')}); "
-                       f"materialize judge_calibration with a live provider")
+        return False, (
+            f"judge {config.model} was calibrated on non-live verdicts ({payload.get('verdicts', 'replay')}); "
+            f"materialize judge_calibration with a live provider"
+        )
     ok, reasons = calibration_gate(payload["metrics"], config.min_calibration, use=config.calibration_gate)
-    return ok, ("calibrated" if config.calibration_gate == "lower_bound" else "calibrated (point estimate)") if ok else "; ".join(reasons[:3])
+    return ok, (
+        "calibrated" if config.calibration_gate == "lower_bound" else "calibrated (point estimate)"
+    ) if ok else "; ".join(reasons[:3])
 
 
 def project_judge_versions(project: Any) -> dict[str, list[str]]:

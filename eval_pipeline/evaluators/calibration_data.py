@@ -7,12 +7,14 @@ deterministically (:func:`sample_records`: order by ``sha256(seed|id)``, stable 
 reordering), and the suite's judge config with the dataset's rubric
 (:func:`rating_judge_config`, :func:`pairwise_judge_config`).
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -41,11 +43,19 @@ RATING_DATASETS: dict[str, RatingSpec] = {
         context_fields=("dialogue_act",),
         reference_field="reference",
         dimensions=(
-            JudgeDimension(name="informativeness", scale=(1, 6),
-                           description="Does the utterance convey all the information in the dialogue act (and nothing false)?"),
-            JudgeDimension(name="naturalness", scale=(1, 6),
-                           description="Could a native speaker have said this? Fluent, grammatical, natural."),
-            JudgeDimension(name="overall", scale=(1, 6), description="Overall quality of the system utterance."),
+            JudgeDimension(
+                name="informativeness",
+                scale=(1, 6),
+                description="Does the utterance convey all the information in the dialogue act (and nothing false)?",
+            ),
+            JudgeDimension(
+                name="naturalness",
+                scale=(1, 6),
+                description="Could a native speaker have said this? Fluent, grammatical, natural.",
+            ),
+            JudgeDimension(
+                name="overall", scale=(1, 6), description="Overall quality of the system utterance."
+            ),
         ),
     ),
     "topicalchat_usr_response_ratings": RatingSpec(
@@ -53,9 +63,19 @@ RATING_DATASETS: dict[str, RatingSpec] = {
         context_fields=("dialogue_history", "knowledge"),
         reference_field=None,
         dimensions=(
-            JudgeDimension(name="naturalness", scale=(1, 3), description="Is the response natural, like a person would say?"),
-            JudgeDimension(name="coherence", scale=(1, 3), description="Does the response follow coherently from the dialogue history?"),
-            JudgeDimension(name="engagingness", scale=(1, 3), description="Is the response engaging and interesting?"),
+            JudgeDimension(
+                name="naturalness",
+                scale=(1, 3),
+                description="Is the response natural, like a person would say?",
+            ),
+            JudgeDimension(
+                name="coherence",
+                scale=(1, 3),
+                description="Does the response follow coherently from the dialogue history?",
+            ),
+            JudgeDimension(
+                name="engagingness", scale=(1, 3), description="Is the response engaging and interesting?"
+            ),
             JudgeDimension(name="overall", scale=(1, 5), description="Overall quality of the response."),
         ),
     ),
@@ -131,21 +151,41 @@ def build_rating_samples(
         context = {k: _field(rec, k, path) for k in spec.context_fields}
         ref = _field(rec, spec.reference_field, path) if spec.reference_field else None
         meta = rec.get("metadata") or {}
-        rows.append({
-            "sample_id": rec["id"], "repeat": 0, "response_text": _field(rec, spec.response_field, path),
-            "error_category": None, "input": context, "expected": ref, "metadata": meta,
-            "category": meta.get("category"),
-        })
+        rows.append(
+            {
+                "sample_id": rec["id"],
+                "repeat": 0,
+                "response_text": _field(rec, spec.response_field, path),
+                "error_category": None,
+                "input": context,
+                "expected": ref,
+                "metadata": meta,
+                "category": meta.get("category"),
+            }
+        )
         expected = rec.get("expected")
         for d in spec.dimensions:
             if not isinstance(expected, dict) or not isinstance(expected.get(d.name), (int, float)):
-                raise ValueError(f"{path}:{rec['_line']}: expected.{d.name} missing or not a number (record {rec['id']})")
-            human.append({"sample_id": rec["id"], "dimension": d.name, "human": float(expected[d.name]),
-                          "scale_lo": d.scale[0], "scale_hi": d.scale[1]})
-    return pd.DataFrame(rows), pd.DataFrame(human, columns=["sample_id", "dimension", "human", "scale_lo", "scale_hi"])
+                raise ValueError(
+                    f"{path}:{rec['_line']}: expected.{d.name} missing or not a number (record {rec['id']})"
+                )
+            human.append(
+                {
+                    "sample_id": rec["id"],
+                    "dimension": d.name,
+                    "human": float(expected[d.name]),
+                    "scale_lo": d.scale[0],
+                    "scale_hi": d.scale[1],
+                }
+            )
+    return pd.DataFrame(rows), pd.DataFrame(
+        human, columns=["sample_id", "dimension", "human", "scale_lo", "scale_hi"]
+    )
 
 
-def build_pairwise_samples(path: str | Path, n: int | None = 50, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+def build_pairwise_samples(
+    path: str | Path, n: int | None = 50, seed: int = 0
+) -> tuple[pd.DataFrame, pd.Series]:
     """Judge input frame (``response_text`` = output_1, ``baseline_text`` = output_2) and human labels.
 
     Human labels are a Series indexed by sample_id with values 1 (output_1 better) or 2.
@@ -156,14 +196,23 @@ def build_pairwise_samples(path: str | Path, n: int | None = 50, seed: int = 0) 
     rows, labels = [], {}
     for rec in recs:
         if rec.get("expected") not in (1, 2):
-            raise ValueError(f"{path}:{rec['_line']}: expected must be 1 or 2, got {rec.get('expected')!r} (record {rec['id']})")
+            raise ValueError(
+                f"{path}:{rec['_line']}: expected must be 1 or 2, got {rec.get('expected')!r} (record {rec['id']})"
+            )
         meta = rec.get("metadata") or {}
-        rows.append({
-            "sample_id": rec["id"], "repeat": 0, "response_text": _field(rec, "output_1", path),
-            "baseline_text": _field(rec, "output_2", path), "error_category": None,
-            "input": _field(rec, "instruction", path), "expected": None, "metadata": meta,
-            "category": meta.get("category"),
-        })
+        rows.append(
+            {
+                "sample_id": rec["id"],
+                "repeat": 0,
+                "response_text": _field(rec, "output_1", path),
+                "baseline_text": _field(rec, "output_2", path),
+                "error_category": None,
+                "input": _field(rec, "instruction", path),
+                "expected": None,
+                "metadata": meta,
+                "category": meta.get("category"),
+            }
+        )
         labels[rec["id"]] = int(rec["expected"])
     return pd.DataFrame(rows), pd.Series(labels, name="human", dtype="int64")
 
@@ -171,10 +220,17 @@ def build_pairwise_samples(path: str | Path, n: int | None = 50, seed: int = 0) 
 def rating_judge_config(base: JudgeConfig, dataset: str) -> JudgeConfig:
     """The suite's judge (model, prompt, sampling, repeats) with the dataset's rubric."""
     spec = RATING_DATASETS[dataset]
-    return base.model_copy(update={"mode": "pointwise", "dimensions": list(spec.dimensions),
-                                   "use_reference": spec.reference_field is not None})
+    return base.model_copy(
+        update={
+            "mode": "pointwise",
+            "dimensions": list(spec.dimensions),
+            "use_reference": spec.reference_field is not None,
+        }
+    )
 
 
 def pairwise_judge_config(base: JudgeConfig, dataset: str) -> JudgeConfig:
     """The suite's judge with the pairwise dataset's criterion (no reference answer)."""
-    return base.model_copy(update={"mode": "pairwise", "dimensions": [PAIRWISE_DATASETS[dataset]], "use_reference": False})
+    return base.model_copy(
+        update={"mode": "pairwise", "dimensions": [PAIRWISE_DATASETS[dataset]], "use_reference": False}
+    )

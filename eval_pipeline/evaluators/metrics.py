@@ -22,6 +22,7 @@ infra_error_count   (sample, repeat) pairs lost to infrastructure errors (exclud
 Statistics come from statsmodels (Wilson), scipy (t interval, binomial coefficients),
 scikit-learn (accuracy, F1, confusion matrix, calibration curve), rouge-score and sacrebleu.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,9 +42,14 @@ NO_PREDICTION = "<none>"  # predicted label when the response had no usable labe
 # --------------------------------------------------------------------------------------------
 # Building blocks
 # --------------------------------------------------------------------------------------------
-def metric_value(value: float | None, ci_low: float | None = None, ci_high: float | None = None, n: int = 0, **extra: Any) -> MetricValue:
+def metric_value(
+    value: float | None, ci_low: float | None = None, ci_high: float | None = None, n: int = 0, **extra: Any
+) -> MetricValue:
     """The uniform metric record."""
-    f = (lambda x: None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x))
+
+    def f(x):
+        return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
     return {"value": f(value), "ci_low": f(ci_low), "ci_high": f(ci_high), "n": int(n), **extra}
 
 
@@ -83,11 +89,19 @@ def clustered_proportion(passed: Sequence[bool], clusters: Sequence[Any], alpha:
         return metric_value(share, lo, hi, y.size, n_clusters=n_cl, interval="wilson over samples")
     fit = OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": g}, use_t=True)
     lo, hi = fit.conf_int(alpha=alpha)[0]
-    return metric_value(k / y.size, max(0.0, float(lo)), min(1.0, float(hi)), y.size, n_clusters=n_cl,
-                        interval="cluster-robust t by sample")
+    return metric_value(
+        k / y.size,
+        max(0.0, float(lo)),
+        min(1.0, float(hi)),
+        y.size,
+        n_clusters=n_cl,
+        interval="cluster-robust t by sample",
+    )
 
 
-def proportion_metric(passed: Iterable[bool], alpha: float = 0.05, clusters: Sequence[Any] | None = None) -> MetricValue:
+def proportion_metric(
+    passed: Iterable[bool], alpha: float = 0.05, clusters: Sequence[Any] | None = None
+) -> MetricValue:
     """Share of true values with its Wilson interval; with ``clusters`` (e.g. the sample id of each
     (sample, repeat) row) the interval accounts for clustering (:func:`clustered_proportion`)."""
     arr = np.asarray(list(passed), dtype=bool)
@@ -100,7 +114,9 @@ def proportion_metric(passed: Iterable[bool], alpha: float = 0.05, clusters: Seq
     return metric_value(k / arr.size, lo, hi, arr.size)
 
 
-def mean_metric(values: Iterable[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None) -> MetricValue:
+def mean_metric(
+    values: Iterable[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None
+) -> MetricValue:
     """Mean with a Student-t interval (scipy), clipped to ``bounds``; no interval below two values."""
     from scipy import stats
 
@@ -119,7 +135,9 @@ def mean_metric(values: Iterable[float], confidence: float = 0.95, bounds: tuple
     return metric_value(mean, lo, hi, arr.size)
 
 
-def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], top_n: int = 5) -> dict[str, Any]:
+def classification_metrics(
+    y_true: Sequence[str], y_pred: Sequence[str | None], top_n: int = 5
+) -> dict[str, Any]:
     """Accuracy, macro-F1 (over the gold labels) and the most confused (gold, predicted) pairs.
 
     ``None`` predictions count as the label ``"<none>"`` (always wrong). Macro-F1 averages over
@@ -145,7 +163,9 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None], 
     }
 
 
-def set_f1(pred_sets: Sequence[Iterable[str]], gold_sets: Sequence[Iterable[str]], average: str = "samples") -> float:
+def set_f1(
+    pred_sets: Sequence[Iterable[str]], gold_sets: Sequence[Iterable[str]], average: str = "samples"
+) -> float:
     """Multi-label F1 (sklearn) of predicted vs gold label sets; ``average`` = samples | micro | macro."""
     from sklearn.metrics import f1_score
     from sklearn.preprocessing import MultiLabelBinarizer
@@ -166,14 +186,19 @@ def _rouge_scorer() -> Any:
 def rouge_l_scores(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
     """Per-pair ROUGE-L F-measure (rouge-score, Porter stemming)."""
     sc = _rouge_scorer()
-    return [float(sc.score(ref, pred)["rougeL"].fmeasure) for pred, ref in zip(predictions, references, strict=True)]
+    return [
+        float(sc.score(ref, pred)["rougeL"].fmeasure)
+        for pred, ref in zip(predictions, references, strict=True)
+    ]
 
 
 def sentence_bleu_scores(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
     """Per-pair sentence BLEU (sacrebleu defaults, exp smoothing), scaled from 0-100 to 0-1."""
     import sacrebleu
 
-    return [sacrebleu.sentence_bleu(p, [r]).score / 100.0 for p, r in zip(predictions, references, strict=True)]
+    return [
+        sacrebleu.sentence_bleu(p, [r]).score / 100.0 for p, r in zip(predictions, references, strict=True)
+    ]
 
 
 def corpus_bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
@@ -195,7 +220,9 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - comb(n - c, k, exact=True) / comb(n, k, exact=True))
 
 
-def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> float:
+def expected_calibration_error(
+    confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 10
+) -> float:
     """Binned ECE: sum over uniform confidence bins of (bin share) x |accuracy - mean confidence|.
 
     Per-bin accuracy and mean confidence come from sklearn's ``calibration_curve`` (same bins).
@@ -232,7 +259,11 @@ def _outcomes(det: pd.DataFrame) -> pd.DataFrame:
     scored = det[det["passed"].notna()]
     if scored.empty:
         return pd.DataFrame(columns=["sample_id", "repeat", "ok"])
-    return scored.groupby(["sample_id", "repeat"], as_index=False)["passed"].agg(lambda s: bool(s.astype(bool).all())).rename(columns={"passed": "ok"})
+    return (
+        scored.groupby(["sample_id", "repeat"], as_index=False)["passed"]
+        .agg(lambda s: bool(s.astype(bool).all()))
+        .rename(columns={"passed": "ok"})
+    )
 
 
 def _strip_prefix(names: list[str]) -> dict[str, str]:
@@ -284,12 +315,16 @@ def eval_set_metrics(scores: pd.DataFrame) -> dict[str, MetricValue]:
             sp = sim[sim["passed"].notna()]
             out["cosine_pass_rate"] = proportion_metric(sp["passed"].astype(bool), clusters=sp["sample_id"])
 
-    for (fam, m), g in df[~df["family"].isin(["deterministic", "similarity"])].groupby(["family", "metric"], sort=True):
+    for (fam, m), g in df[~df["family"].isin(["deterministic", "similarity"])].groupby(
+        ["family", "metric"], sort=True
+    ):
         if g["value"].notna().any():
             out[f"{fam}.{m}.mean"] = mean_metric(g["value"].dropna())
         if g["passed"].notna().any():
             gp = g[g["passed"].notna()]
-            out[f"{fam}.{m}.pass_rate"] = proportion_metric(gp["passed"].astype(bool), clusters=gp["sample_id"])
+            out[f"{fam}.{m}.pass_rate"] = proportion_metric(
+                gp["passed"].astype(bool), clusters=gp["sample_id"]
+            )
 
     out["infra_error_count"] = metric_value(len(infra_keys), n=len(keys))
     return out
@@ -303,7 +338,10 @@ def _pass_at_k_metrics(main: pd.DataFrame) -> dict[str, MetricValue]:
     k = int(per["size"].min())
     at1 = [pass_at_k(int(n), int(c), 1) for n, c in zip(per["size"], per["sum"])]
     atk = [pass_at_k(int(n), int(c), k) for n, c in zip(per["size"], per["sum"])]
-    return {"pass_at_1": mean_metric(at1, bounds=(0.0, 1.0)), "pass_at_k": {**mean_metric(atk, bounds=(0.0, 1.0)), "k": k}}
+    return {
+        "pass_at_1": mean_metric(at1, bounds=(0.0, 1.0)),
+        "pass_at_k": {**mean_metric(atk, bounds=(0.0, 1.0)), "k": k},
+    }
 
 
 def _prediction_metrics(rows: pd.DataFrame) -> dict[str, MetricValue]:
@@ -315,12 +353,16 @@ def _prediction_metrics(rows: pd.DataFrame) -> dict[str, MetricValue]:
     cls = classification_metrics(gold, pred)
     correct = [p == g for p, g in zip(pred, gold)]
     out = {
-        "accuracy": proportion_metric(correct, clusters=list(rows["sample_id"]) if "sample_id" in rows else None),
+        "accuracy": proportion_metric(
+            correct, clusters=list(rows["sample_id"]) if "sample_id" in rows else None
+        ),
         "macro_f1": metric_value(cls["macro_f1"], n=cls["n"]),
     }
     conf = [(r["confidence"], ok) for r, ok in zip(recs, correct) if r.get("confidence") is not None]
     if conf:
-        out["ece"] = metric_value(expected_calibration_error([c for c, _ in conf], [ok for _, ok in conf]), n=len(conf))
+        out["ece"] = metric_value(
+            expected_calibration_error([c for c, _ in conf], [ok for _, ok in conf]), n=len(conf)
+        )
     return out
 
 
@@ -328,7 +370,9 @@ def confusion_summary(scores: pd.DataFrame, top_n: int = 5) -> list[dict[str, An
     """Most confused (gold, predicted) label pairs from ``*.prediction`` rows (infra rows excluded)."""
     rows = scores[(scores["metric"].astype(str).str.endswith(".prediction")) & scores["infra_error"].isna()]
     recs = [json.loads(r) for r in rows["reason"]]
-    return classification_metrics([r["gold"] for r in recs], [r["pred"] for r in recs], top_n)["confused_pairs"]
+    return classification_metrics([r["gold"] for r in recs], [r["pred"] for r in recs], top_n)[
+        "confused_pairs"
+    ]
 
 
 def metrics_by_eval_set(scores: pd.DataFrame) -> dict[str, dict[str, MetricValue]]:
@@ -350,7 +394,9 @@ def _cell(value: Any, n: int) -> str:
     return s.replace("|", "\\|")
 
 
-def top_failures(scores: pd.DataFrame, samples: pd.DataFrame | None = None, n: int = 10, excerpt_chars: int = 80) -> str:
+def top_failures(
+    scores: pd.DataFrame, samples: pd.DataFrame | None = None, n: int = 10, excerpt_chars: int = 80
+) -> str:
     """Markdown table of the worst failing (sample, repeat) pairs: id, input and output excerpts, reasons.
 
     Ranked by the number of failed checks, then the lowest score value. ``samples`` (optional)
@@ -363,15 +409,27 @@ def top_failures(scores: pd.DataFrame, samples: pd.DataFrame | None = None, n: i
     agg = fails.groupby(["sample_id", "repeat"], as_index=False).agg(
         n_failed=("why", "size"), min_value=("value", "min"), reasons=("why", lambda s: "; ".join(s))
     )
-    agg = agg.sort_values(["n_failed", "min_value", "sample_id", "repeat"], ascending=[False, True, True, True], na_position="last").head(n)
+    agg = agg.sort_values(
+        ["n_failed", "min_value", "sample_id", "repeat"],
+        ascending=[False, True, True, True],
+        na_position="last",
+    ).head(n)
     lookup: dict[tuple, dict] = {}
     if samples is not None and not samples.empty:
         for rec in samples.to_dict("records"):
-            key = (str(rec["sample_id"]), int(rec["repeat"])) if "repeat" in rec else (str(rec["sample_id"]), None)
+            key = (
+                (str(rec["sample_id"]), int(rec["repeat"]))
+                if "repeat" in rec
+                else (str(rec["sample_id"]), None)
+            )
             lookup.setdefault(key, rec)
     lines = ["| sample_id | repeat | input | output | reason |", "|---|---|---|---|---|"]
     for r in agg.to_dict("records"):
-        rec = lookup.get((str(r["sample_id"]), int(r["repeat"]))) or lookup.get((str(r["sample_id"]), None)) or {}
+        rec = (
+            lookup.get((str(r["sample_id"]), int(r["repeat"])))
+            or lookup.get((str(r["sample_id"]), None))
+            or {}
+        )
         inp = rec.get("input", rec.get("input_json"))
         lines.append(
             f"| {_cell(str(r['sample_id']), 60)} | {int(r['repeat'])} | {_cell(inp, excerpt_chars)} | "

@@ -8,6 +8,7 @@ In: a samples frame (responses joined with the golden set), a
 The embeddings and their cache are :mod:`eval_pipeline.evaluators.embeddings`; choosing the
 threshold from labelled paraphrases is :mod:`eval_pipeline.evaluators.similarity_calibration`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,16 +46,28 @@ class SimilarityConfig:
     model_path: str | None = None  # sentence-transformers folder; None = packaged all-MiniLM-L6-v2
 
     @classmethod
-    def from_any(cls, obj: Any) -> "SimilarityConfig":
+    def from_any(cls, obj: Any) -> SimilarityConfig:
         """Accept this class, a mapping, or any object with the same attributes (e.g. a pydantic settings model)."""
         if isinstance(obj, cls):
             return obj
         get = obj.get if isinstance(obj, dict) else (lambda k, d=None: getattr(obj, k, d))
-        return cls(float(get("threshold", DEFAULT_THRESHOLD)), get("reference_field"), get("response_field"), get("model_path"))
+        return cls(
+            float(get("threshold", DEFAULT_THRESHOLD)),
+            get("reference_field"),
+            get("response_field"),
+            get("model_path"),
+        )
 
     def evaluator_hash(self, model_id: str) -> str:
-        blob = json.dumps({"model_id": model_id, "threshold": self.threshold, "reference_field": self.reference_field,
-                           "response_field": self.response_field}, sort_keys=True)
+        blob = json.dumps(
+            {
+                "model_id": model_id,
+                "threshold": self.threshold,
+                "reference_field": self.reference_field,
+                "response_field": self.response_field,
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -79,7 +92,9 @@ def validate_similarity_config(spec: dict[str, Any] | None, where: str) -> Simil
                 raise EvaluatorConfigError(f"{where}.{key}: {exc}") from None
     mp = spec.get("model_path")
     if mp is not None and not (Path(mp) / "modules.json").is_file():
-        raise EvaluatorConfigError(f"{where}.model_path: {mp!r} is not a sentence-transformers model folder (no modules.json)")
+        raise EvaluatorConfigError(
+            f"{where}.model_path: {mp!r} is not a sentence-transformers model folder (no modules.json)"
+        )
     return SimilarityConfig(float(thr), spec.get("reference_field"), spec.get("response_field"), mp)
 
 
@@ -118,8 +133,17 @@ def score_similarity(
     rows: list[dict[str, Any]] = []
     todo: list[tuple[int, str, str]] = []  # (row index, response, reference)
     for s in samples_from_frame(samples):
-        row = {"sample_id": s.sample_id, "repeat": s.repeat, "family": FAMILY, "metric": METRIC, "value": None,
-               "passed": None, "category": s.category, "infra_error": None, "evaluator_hash": ehash}
+        row = {
+            "sample_id": s.sample_id,
+            "repeat": s.repeat,
+            "family": FAMILY,
+            "metric": METRIC,
+            "value": None,
+            "passed": None,
+            "category": s.category,
+            "infra_error": None,
+            "evaluator_hash": ehash,
+        }
         ref = _pick(s.expected, cfg.reference_field, parse_json=False)
         if is_infra_error(s.error_category):
             row.update(infra_error=s.error_category, reason=f"infra error: {s.error_category} (not scored)")
@@ -130,7 +154,9 @@ def score_similarity(
             if s.error_category in FAILING_MODEL_ERRORS and not (resp or "").strip():
                 row.update(value=0.0, passed=False, reason=f"model {s.error_category}: no usable answer")
             elif resp is None:
-                row.update(value=0.0, passed=False, reason=f"response has no string field {cfg.response_field!r}")
+                row.update(
+                    value=0.0, passed=False, reason=f"response has no string field {cfg.response_field!r}"
+                )
             else:
                 todo.append((len(rows), resp, ref))
                 row["_model_error"] = s.error_category if s.error_category in FAILING_MODEL_ERRORS else None
@@ -146,4 +172,6 @@ def score_similarity(
             rows[i].update(value=c, passed=passed, reason=reason)
     for r in rows:
         r.pop("_model_error", None)
-    return finish_score_frame(rows, samples, date=date, model_version=model_version, suite=suite, eval_set=eval_set)
+    return finish_score_frame(
+        rows, samples, date=date, model_version=model_version, suite=suite, eval_set=eval_set
+    )

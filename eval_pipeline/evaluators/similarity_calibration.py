@@ -6,6 +6,7 @@ ROC AUC (scikit-learn), the threshold maximising Youden's J with the accuracy th
 accuracy / TPR / FPR at the configured threshold, with n, so a threshold is chosen from data
 rather than guessed.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -84,13 +85,24 @@ def calibrate_similarity(
 
     def at(t: float) -> tuple[float, float, float]:
         pred = scores >= t
-        return (float(np.mean(pred == labels.astype(bool))), float(pred[labels == 1].mean()), float(pred[labels == 0].mean()))
+        return (
+            float(np.mean(pred == labels.astype(bool))),
+            float(pred[labels == 1].mean()),
+            float(pred[labels == 0].mean()),
+        )
 
     acc_best = at(float(thr[best]))[0]
     acc_cfg, tpr_cfg, fpr_cfg = at(configured_threshold)
     return SimilarityCalibration(
-        model_id=scorer.model_id, n=len(y), n_positive=int(labels.sum()), auc=float(roc_auc_score(labels, scores)),
-        best_threshold=float(thr[best]), youden_j=float(j[best]), accuracy_at_best=acc_best,
-        configured_threshold=float(configured_threshold), accuracy_at_configured=acc_cfg,
-        tpr_at_configured=tpr_cfg, fpr_at_configured=fpr_cfg,
+        model_id=scorer.model_id,
+        n=len(y),
+        n_positive=int(labels.sum()),
+        auc=float(roc_auc_score(labels, scores)),
+        best_threshold=float(thr[best]),
+        youden_j=float(j[best]),
+        accuracy_at_best=acc_best,
+        configured_threshold=float(configured_threshold),
+        accuracy_at_configured=acc_cfg,
+        tpr_at_configured=tpr_cfg,
+        fpr_at_configured=fpr_cfg,
     )

@@ -25,6 +25,7 @@ in with ``os.replace``. Readers (``read_only=True``) therefore see either the
 old or the new history, never a half-written one, and never hit DuckDB's
 "Could not set lock on file" (nobody writes the live file in place).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -81,9 +82,11 @@ def history_selects(con: duckdb.DuckDBPyConnection, sources: HistorySources) -> 
 
 def _selects(scores: str | None, responses: str | None) -> dict[str, str]:
     return {
-        "score_history": q.score_history_sql(scores) if scores
+        "score_history": q.score_history_sql(scores)
+        if scores
         else q.empty_table_sql(q.SCORE_HISTORY_COLUMNS, q.SCORE_HISTORY_TYPES),
-        "ops_history": q.ops_history_sql(responses) if responses
+        "ops_history": q.ops_history_sql(responses)
+        if responses
         else q.empty_table_sql(q.OPS_HISTORY_COLUMNS, q.OPS_HISTORY_TYPES),
         "failure_modes": q.failure_modes_sql(scores, responses),
     }
@@ -126,7 +129,8 @@ def list_source_files(con: duckdb.DuckDBPyConnection, sources: HistorySources) -
         df = con.execute(
             "SELECT filename AS file, size, CAST(last_modified AS VARCHAR) AS modified, "
             "coalesce(nullif(regexp_extract(filename, 'date=([^/]+)', 1), ''), ?) AS date "
-            "FROM read_blob(?) ORDER BY filename", [NO_DATE, glob],
+            "FROM read_blob(?) ORDER BY filename",
+            [NO_DATE, glob],
         ).df()
         df["source"] = source
         df["stamp"] = [f"{s}:{m}:{_mtime_ns(f)}" for f, s, m in zip(df["file"], df["size"], df["modified"])]
@@ -196,8 +200,9 @@ def _aggregate_date(con: duckdb.DuckDBPyConnection, files: pd.DataFrame, parts_d
     """Aggregate one date's source files with the history SQL; one Parquet file per table."""
     scores = files.loc[files["source"] == "scores", "file"].tolist()
     responses = files.loc[files["source"] == "responses", "file"].tolist()
-    selects = _selects(q.parquet_source(scores) if scores else None,
-                       q.parquet_source(responses) if responses else None)
+    selects = _selects(
+        q.parquet_source(scores) if scores else None, q.parquet_source(responses) if responses else None
+    )
     for table, select in selects.items():
         _write_parquet(con, f"({select})", _part_path(parts_dir, table, date))
 
@@ -264,8 +269,7 @@ def refresh_history(
             current = date_fingerprints(files)
             previous = _read_manifest(con, parts_dir)
             present = _existing_parts(con, parts_dir)  # a reused date needs all its part files
-            previous = {d: f for d, f in previous.items()
-                        if all((t, d) in present for t in HISTORY_TABLES)}
+            previous = {d: f for d, f in previous.items() if all((t, d) in present for t in HISTORY_TABLES)}
             changed = [d for d in current if previous.get(d) != current[d]]
             reused = [d for d in current if previous.get(d) == current[d]]
             removed = sorted(d for d in previous if d not in current)
@@ -280,8 +284,14 @@ def refresh_history(
             try:
                 for table in HISTORY_TABLES:
                     parts = [_part_path(parts_dir, table, d) for d in sorted(current)]
-                    select = (f"SELECT * FROM read_parquet({_list(parts)}, union_by_name=true) "
-                              f"ORDER BY {_ORDER[table]}") if parts else _selects(None, None)[table]
+                    select = (
+                        (
+                            f"SELECT * FROM read_parquet({_list(parts)}, union_by_name=true) "
+                            f"ORDER BY {_ORDER[table]}"
+                        )
+                        if parts
+                        else _selects(None, None)[table]
+                    )
                     con.execute(f"CREATE TABLE {alias}.{table} AS {select}")
                     counts[table] = con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()[0]
                 if parquet_dir is not None:
@@ -298,9 +308,16 @@ def refresh_history(
         if os.path.exists(tmp_db + ".wal"):
             os.remove(tmp_db + ".wal")
     return HistoryRefresh(
-        db_path=db_path, parquet_paths=parquet_paths, row_counts=counts,
-        seconds=time.perf_counter() - t0, sources=sources, empty=counts.get("score_history", 0) == 0,
-        dates_aggregated=changed, dates_reused=reused, dates_removed=removed, parts_dir=parts_dir,
+        db_path=db_path,
+        parquet_paths=parquet_paths,
+        row_counts=counts,
+        seconds=time.perf_counter() - t0,
+        sources=sources,
+        empty=counts.get("score_history", 0) == 0,
+        dates_aggregated=changed,
+        dates_reused=reused,
+        dates_removed=removed,
+        parts_dir=parts_dir,
     )
 
 
@@ -323,8 +340,14 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, relation: str, dest: str) -> 
             os.remove(tmp)
 
 
-def refresh_warehouse_history(warehouse, *, db_path: str | os.PathLike, parquet_prefix: str = keys.HISTORY_AGGREGATES,
-                              threads: int | None = None, memory_limit: str | None = None) -> HistoryRefresh:
+def refresh_warehouse_history(
+    warehouse,
+    *,
+    db_path: str | os.PathLike,
+    parquet_prefix: str = keys.HISTORY_AGGREGATES,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> HistoryRefresh:
     """:func:`refresh_history` for a ``Warehouse``: reads its scores / responses / runs, writes
     ``<warehouse>/<parquet_prefix>/<table>.parquet`` and the local DuckDB file ``db_path``."""
     con = warehouse.connect_duckdb()
@@ -333,7 +356,11 @@ def refresh_warehouse_history(warehouse, *, db_path: str | os.PathLike, parquet_
             con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
             con.execute(f"SET memory_limit = {q._quote(memory_limit)}")
-        return refresh_history(con, HistorySources.for_warehouse(warehouse), db_path=db_path,
-                               parquet_dir=warehouse.uri(parquet_prefix).rstrip("/"))
+        return refresh_history(
+            con,
+            HistorySources.for_warehouse(warehouse),
+            db_path=db_path,
+            parquet_dir=warehouse.uri(parquet_prefix).rstrip("/"),
+        )
     finally:
         con.close()

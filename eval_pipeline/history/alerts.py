@@ -29,6 +29,7 @@ Point-wise breaches are debounced: a rule fires at a point only when at least
 ``debounce_k`` of the last ``debounce_m`` points of that series breached
 (``dimension_below_threshold`` is debounced by its consecutive-days definition).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -41,10 +42,30 @@ from eval_pipeline.history.control_charts import CHARTS, binomial_baseline, debo
 from eval_pipeline.history.sql import ALL, SEGMENT_ALL
 
 ALERT_COLUMNS = [
-    "rule", "severity", "date", "model_version", "suite", "eval_set", "family", "metric", "segment",
-    "value", "reference", "n", "p_value", "ci_low", "ci_high", "message",
+    "rule",
+    "severity",
+    "date",
+    "model_version",
+    "suite",
+    "eval_set",
+    "family",
+    "metric",
+    "segment",
+    "value",
+    "reference",
+    "n",
+    "p_value",
+    "ci_low",
+    "ci_high",
+    "message",
 ]
-RULES = ("pass_rate_drop", "dimension_below_threshold", "latency_p95_increase", "cost_increase", "control_chart")
+RULES = (
+    "pass_rate_drop",
+    "dimension_below_threshold",
+    "latency_p95_increase",
+    "cost_increase",
+    "control_chart",
+)
 SERIES_KEYS = ["model_version", "suite", "eval_set", "family", "metric", "segment"]
 OPS_KEYS = ["model_version", "suite", "eval_set"]
 
@@ -77,19 +98,26 @@ class AlertRules:
     control_baseline_points: int = 7
     control_sigma: float | None = None
     include_segments: bool = False
-    severity: dict[str, str] = field(default_factory=lambda: {
-        "pass_rate_drop": "ERROR", "dimension_below_threshold": "ERROR",
-        "latency_p95_increase": "WARN", "cost_increase": "WARN", "control_chart": "WARN",
-    })
+    severity: dict[str, str] = field(
+        default_factory=lambda: {
+            "pass_rate_drop": "ERROR",
+            "dimension_below_threshold": "ERROR",
+            "latency_p95_increase": "WARN",
+            "cost_increase": "WARN",
+            "control_chart": "WARN",
+        }
+    )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, where: str = "alerts") -> "AlertRules":
+    def from_dict(cls, data: dict[str, Any] | None, where: str = "alerts") -> AlertRules:
         """From a config mapping. ``dimension_thresholds`` values may be a number (minimum of
         ``mean_value``) or ``{min: .., field: mean_value|pass_rate}``. Errors name ``where.<key>``."""
         data = dict(data or {})
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(cls.__dataclass_fields__)}")
+            raise ValueError(
+                f"{where}: unknown key(s) {unknown}; allowed: {sorted(cls.__dataclass_fields__)}"
+            )
         dims = {}
         for metric, spec in (data.pop("dimension_thresholds", None) or {}).items():
             if isinstance(spec, (int, float)):
@@ -97,8 +125,10 @@ class AlertRules:
             elif isinstance(spec, dict) and "min" in spec:
                 dims[metric] = DimensionThreshold(float(spec["min"]), spec.get("field", "mean_value"))
             else:
-                raise ValueError(f"{where}.dimension_thresholds.{metric}: give a number or "
-                                 f"{{min: <number>, field: mean_value|pass_rate}}, got {spec!r}")
+                raise ValueError(
+                    f"{where}.dimension_thresholds.{metric}: give a number or "
+                    f"{{min: <number>, field: mean_value|pass_rate}}, got {spec!r}"
+                )
         sev = dict(cls().severity) | dict(data.pop("severity", None) or {})
         rules = cls(dimension_thresholds=dims, severity=sev, **data)
         rules.validate(where)
@@ -107,16 +137,23 @@ class AlertRules:
     def validate(self, where: str = "alerts") -> None:
         """Raise ``ValueError`` naming the bad key and the fix."""
         if not 1 <= self.debounce_k <= self.debounce_m:
-            raise ValueError(f"{where}.debounce_k/debounce_m: need 1 <= k <= m, got {self.debounce_k}/{self.debounce_m}")
+            raise ValueError(
+                f"{where}.debounce_k/debounce_m: need 1 <= k <= m, got {self.debounce_k}/{self.debounce_m}"
+            )
         if self.control_chart not in (None, "p_chart", *CHARTS):
-            raise ValueError(f"{where}.control_chart={self.control_chart!r}: use one of "
-                             f"{['p_chart', *CHARTS]} or null")
+            raise ValueError(
+                f"{where}.control_chart={self.control_chart!r}: use one of {['p_chart', *CHARTS]} or null"
+            )
         for k, v in self.severity.items():
             if k not in RULES or v not in ("WARN", "ERROR"):
-                raise ValueError(f"{where}.severity.{k}={v!r}: rule must be one of {RULES}, severity WARN or ERROR")
+                raise ValueError(
+                    f"{where}.severity.{k}={v!r}: rule must be one of {RULES}, severity WARN or ERROR"
+                )
         for m, t in self.dimension_thresholds.items():
             if t.field not in ("mean_value", "pass_rate"):
-                raise ValueError(f"{where}.dimension_thresholds.{m}.field={t.field!r}: use mean_value or pass_rate")
+                raise ValueError(
+                    f"{where}.dimension_thresholds.{m}.field={t.field!r}: use mean_value or pass_rate"
+                )
         if not 0 < self.trend_alpha < 1:
             raise ValueError(f"{where}.trend_alpha: must be in (0, 1), got {self.trend_alpha}")
         for name in ("pass_rate_drop", "latency_p95_increase", "cost_increase"):
@@ -156,7 +193,9 @@ def lower_test(k, n, k_ref, n_ref) -> np.ndarray:
     ok = ~np.isnan(k + n + k_ref + n_ref) & (n > 0) & (n_ref > 0)
     if ok.any():
         with np.errstate(divide="ignore", invalid="ignore"):
-            res = test_proportions_2indep(k[ok], n[ok], k_ref[ok], n_ref[ok], alternative="smaller", method="score")
+            res = test_proportions_2indep(
+                k[ok], n[ok], k_ref[ok], n_ref[ok], alternative="smaller", method="score"
+            )
         out[ok] = np.nan_to_num(np.asarray(res.pvalue, dtype=float), nan=1.0)
     return out
 
@@ -170,12 +209,34 @@ def _wilson(k: float, n: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _alert(rule: str, rules: AlertRules, rec: dict, value: float, reference: float, message: str,
-           n: float = float("nan"), p_value: float = float("nan"), ci: tuple[float, float] | None = None) -> dict:
-    row = {k: rec.get(k, "") for k in ("date", "model_version", "suite", "eval_set", "family", "metric", "segment")}
+def _alert(
+    rule: str,
+    rules: AlertRules,
+    rec: dict,
+    value: float,
+    reference: float,
+    message: str,
+    n: float = float("nan"),
+    p_value: float = float("nan"),
+    ci: tuple[float, float] | None = None,
+) -> dict:
+    row = {
+        k: rec.get(k, "")
+        for k in ("date", "model_version", "suite", "eval_set", "family", "metric", "segment")
+    }
     lo, hi = ci if ci is not None else (float("nan"), float("nan"))
-    return {"rule": rule, "severity": rules.severity[rule], **row, "value": value, "reference": reference,
-            "n": n, "p_value": p_value, "ci_low": lo, "ci_high": hi, "message": message}
+    return {
+        "rule": rule,
+        "severity": rules.severity[rule],
+        **row,
+        "value": value,
+        "reference": reference,
+        "n": n,
+        "p_value": p_value,
+        "ci_low": lo,
+        "ci_high": hi,
+        "message": message,
+    }
 
 
 def _series(df: pd.DataFrame, keys: list[str]):
@@ -199,12 +260,22 @@ def pass_rate_drop_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]
             rec = key | {"date": g["date"].iloc[i]}
             v = float(g["pass_rate"].iloc[i])
             lo, hi = _wilson(k[i], n[i])
-            out.append(_alert("pass_rate_drop", rules, rec, v, float(ref[i]),
-                              f"pass rate {v:.1%} [95% CI {lo:.1%}, {hi:.1%}] (n={int(n[i])}) is "
-                              f"{(ref[i] - v) * 100:.1f} pts below its trailing {rules.trailing_days}-day average "
-                              f"{ref[i]:.1%} (n={int(n_ref[i])}); one-sided two-proportion score test p={p[i]:.2g} "
-                              f"< {rules.trend_alpha:g} ({rules.debounce_k} of last {rules.debounce_m} points breached)",
-                              n=float(n[i]), p_value=float(p[i]), ci=(lo, hi)))
+            out.append(
+                _alert(
+                    "pass_rate_drop",
+                    rules,
+                    rec,
+                    v,
+                    float(ref[i]),
+                    f"pass rate {v:.1%} [95% CI {lo:.1%}, {hi:.1%}] (n={int(n[i])}) is "
+                    f"{(ref[i] - v) * 100:.1f} pts below its trailing {rules.trailing_days}-day average "
+                    f"{ref[i]:.1%} (n={int(n_ref[i])}); one-sided two-proportion score test p={p[i]:.2g} "
+                    f"< {rules.trend_alpha:g} ({rules.debounce_k} of last {rules.debounce_m} points breached)",
+                    n=float(n[i]),
+                    p_value=float(p[i]),
+                    ci=(lo, hi),
+                )
+            )
     return out
 
 
@@ -223,7 +294,11 @@ def upper_bound(g: pd.DataFrame, field: str, level: float = 0.95) -> np.ndarray:
         if ok.any():
             out[ok] = proportion_confint(k[ok], n[ok], alpha=2 * (1 - level), method="wilson")[1]
         return out
-    sd = pd.to_numeric(g["std_value"], errors="coerce").to_numpy(dtype=float) if "std_value" in g else np.full(len(g), np.nan)
+    sd = (
+        pd.to_numeric(g["std_value"], errors="coerce").to_numpy(dtype=float)
+        if "std_value" in g
+        else np.full(len(g), np.nan)
+    )
     with np.errstate(all="ignore"):
         return np.where(n > 1, vals + stats.t.ppf(level, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
 
@@ -244,11 +319,19 @@ def dimension_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
             consecutive = i > 0 and (days[i] - days[i - 1]) == np.timedelta64(1, "D")
             run = (run + 1 if consecutive else 1) if upper[i] < t.min else 0
             if run >= rules.consecutive_days:
-                out.append(_alert("dimension_below_threshold", rules, key | {"date": g["date"].iloc[i]},
-                                  float(vals[i]), t.min,
-                                  f"{key['metric']} {t.field} {vals[i]:.3g} (one-sided 95% upper bound "
-                                  f"{upper[i]:.3g}, n={int(n[i])}) below {t.min:g} for {run} consecutive days",
-                                  n=float(n[i]), ci=(float("nan"), float(upper[i]))))
+                out.append(
+                    _alert(
+                        "dimension_below_threshold",
+                        rules,
+                        key | {"date": g["date"].iloc[i]},
+                        float(vals[i]),
+                        t.min,
+                        f"{key['metric']} {t.field} {vals[i]:.3g} (one-sided 95% upper bound "
+                        f"{upper[i]:.3g}, n={int(n[i])}) below {t.min:g} for {run} consecutive days",
+                        n=float(n[i]),
+                        ci=(float("nan"), float(upper[i])),
+                    )
+                )
     return out
 
 
@@ -259,7 +342,8 @@ def _quality_by_run(scores: pd.DataFrame) -> pd.DataFrame:
     k, n = _counts(s)
     s = s.assign(q_passed=k, q_graded=n)
     return s.groupby(["date"] + OPS_KEYS, as_index=False).agg(
-        pass_rate=("pass_rate", "mean"), q_passed=("q_passed", "sum"), q_graded=("q_graded", "sum"))
+        pass_rate=("pass_rate", "mean"), q_passed=("q_passed", "sum"), q_graded=("q_graded", "sum")
+    )
 
 
 def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
@@ -267,8 +351,11 @@ def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> li
     if ops is None or ops.empty:
         return []
     o = ops[ops["suite"] != ALL]  # per (suite, eval_set); the __all__ roll-up mixes suites
-    q = _quality_by_run(scores) if scores is not None and len(scores) else pd.DataFrame(
-        columns=["date", *OPS_KEYS, "pass_rate", "q_passed", "q_graded"])
+    q = (
+        _quality_by_run(scores)
+        if scores is not None and len(scores)
+        else pd.DataFrame(columns=["date", *OPS_KEYS, "pass_rate", "q_passed", "q_graded"])
+    )
     o = o.merge(q, on=["date", *OPS_KEYS], how="left")
     out = []
     for key, g in _series(o, OPS_KEYS):
@@ -277,11 +364,21 @@ def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> li
         qn = g["q_graded"].to_numpy(dtype=float)
         # evidence of a gain: reference significantly below today (one-sided 2.5 %, i.e. the lower
         # bound of the 95 % interval of the gain above 0), and the gain at least quality_gain
-        p_gain = lower_test(_trailing_sum(g["date"], qk, rules.trailing_days),
-                            _trailing_sum(g["date"], qn, rules.trailing_days), qk, qn)
+        p_gain = lower_test(
+            _trailing_sum(g["date"], qk, rules.trailing_days),
+            _trailing_sum(g["date"], qn, rules.trailing_days),
+            qk,
+            qn,
+        )
         gained = ((g["pass_rate"].to_numpy(dtype=float) - qual_ref) >= rules.quality_gain) & (p_gain < 0.025)
-        n_ok = (pd.to_numeric(g["n_responses"], errors="coerce") - pd.to_numeric(g["n_infra_error"], errors="coerce")
-                ).to_numpy(dtype=float) if {"n_responses", "n_infra_error"} <= set(g.columns) else np.full(len(g), np.nan)
+        n_ok = (
+            (
+                pd.to_numeric(g["n_responses"], errors="coerce")
+                - pd.to_numeric(g["n_infra_error"], errors="coerce")
+            ).to_numpy(dtype=float)
+            if {"n_responses", "n_infra_error"} <= set(g.columns)
+            else np.full(len(g), np.nan)
+        )
         for rule, col, share, excuse in (
             ("latency_p95_increase", "latency_p95", rules.latency_p95_increase, gained),
             ("cost_increase", "cost_per_sample", rules.cost_increase, np.zeros(len(g), bool)),
@@ -292,17 +389,26 @@ def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> li
             fired = debounce(breach, rules.debounce_k, rules.debounce_m) & breach
             for i in np.flatnonzero(fired):
                 if rule == "latency_p95_increase":
-                    why = (f" without an evidenced quality gain (pass rate {g['pass_rate'].iloc[i]:.1%} vs trailing "
-                           f"{qual_ref[i]:.1%}, one-sided score test p={p_gain[i]:.2g}, needs >= "
-                           f"{rules.quality_gain * 100:g} pts and p < 0.025)")
+                    why = (
+                        f" without an evidenced quality gain (pass rate {g['pass_rate'].iloc[i]:.1%} vs trailing "
+                        f"{qual_ref[i]:.1%}, one-sided score test p={p_gain[i]:.2g}, needs >= "
+                        f"{rules.quality_gain * 100:g} pts and p < 0.025)"
+                    )
                 else:
                     why = " (per response without an infrastructure error)"
-                out.append(_alert(rule, rules, key | {"date": g["date"].iloc[i], "metric": col},
-                                  float(v[i]), float(ref[i]),
-                                  f"{col} {v[i]:.4g} (n={n_ok[i]:.0f} responses) is {(v[i] / ref[i] - 1):.0%} above "
-                                  f"its trailing {rules.trailing_days}-day average {ref[i]:.4g}" + why,
-                                  n=float(n_ok[i]), p_value=float(p_gain[i]) if rule == "latency_p95_increase"
-                                  else float("nan")))
+                out.append(
+                    _alert(
+                        rule,
+                        rules,
+                        key | {"date": g["date"].iloc[i], "metric": col},
+                        float(v[i]),
+                        float(ref[i]),
+                        f"{col} {v[i]:.4g} (n={n_ok[i]:.0f} responses) is {(v[i] / ref[i] - 1):.0%} above "
+                        f"its trailing {rules.trailing_days}-day average {ref[i]:.4g}" + why,
+                        n=float(n_ok[i]),
+                        p_value=float(p_gain[i]) if rule == "latency_p95_increase" else float("nan"),
+                    )
+                )
     return out
 
 
@@ -324,7 +430,9 @@ def control_chart_for(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
 
         seg = judge_segments(g["judge_model"], g["rubric_hash"])
         if seg.max() > 0:
-            return segmented_chart(lambda sub: _one_chart(sub, rules), g, seg, baseline=rules.control_baseline_points)
+            return segmented_chart(
+                lambda sub: _one_chart(sub, rules), g, seg, baseline=rules.control_baseline_points
+            )
     return _one_chart(g, rules)
 
 
@@ -342,7 +450,9 @@ def _one_chart(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
         base = vals[:b][~np.isnan(vals[:b])]
         emp = float(base.std(ddof=1)) if base.size > 1 else 0.0
         sigma = float(rules.control_sigma) if rules.control_sigma else max(sigma, emp)
-    return CHARTS[rules.control_chart](vals, baseline=b, center=center, sigma=sigma, center_se=se, x=g["date"])
+    return CHARTS[rules.control_chart](
+        vals, baseline=b, center=center, sigma=sigma, center_se=se, x=g["date"]
+    )
 
 
 def control_chart_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
@@ -359,14 +469,27 @@ def control_chart_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
         fired = debounce(low, rules.debounce_k, rules.debounce_m) & low
         for i in np.flatnonzero(fired):
             r = ch.iloc[i]
-            out.append(_alert("control_chart", rules, key | {"date": r["x"]}, float(r["value"]), float(r["lcl"]),
-                              f"{rules.control_chart} chart: {r['statistic']:.4g} below the lower control limit "
-                              f"{r['lcl']:.4g} (centre {r['center']:.4g})"))
+            out.append(
+                _alert(
+                    "control_chart",
+                    rules,
+                    key | {"date": r["x"]},
+                    float(r["value"]),
+                    float(r["lcl"]),
+                    f"{rules.control_chart} chart: {r['statistic']:.4g} below the lower control limit "
+                    f"{r['lcl']:.4g} (centre {r['center']:.4g})",
+                )
+            )
     return out
 
 
-def evaluate_alerts(scores: pd.DataFrame, ops: pd.DataFrame | None = None, rules: AlertRules | None = None,
-                    *, as_of: str | None = None) -> pd.DataFrame:
+def evaluate_alerts(
+    scores: pd.DataFrame,
+    ops: pd.DataFrame | None = None,
+    rules: AlertRules | None = None,
+    *,
+    as_of: str | None = None,
+) -> pd.DataFrame:
     """Run every rule over the history frames; returns :data:`ALERT_COLUMNS` rows.
 
     Args:
@@ -383,7 +506,7 @@ def evaluate_alerts(scores: pd.DataFrame, ops: pd.DataFrame | None = None, rules
     else:
         s = scores if rules.include_segments else scores[scores["segment"] == SEGMENT_ALL]
         s = s.assign(date=s["date"].astype(str))
-        out = (pass_rate_drop_alerts(s, rules) + dimension_alerts(s, rules) + control_chart_alerts(s, rules))
+        out = pass_rate_drop_alerts(s, rules) + dimension_alerts(s, rules) + control_chart_alerts(s, rules)
         if ops is not None:
             out += ops_alerts(ops.assign(date=ops["date"].astype(str)), s, rules)
     df = pd.DataFrame(out, columns=ALERT_COLUMNS)

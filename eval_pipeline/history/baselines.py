@@ -5,6 +5,7 @@ live_answers_only) and the candidate's :class:`RunRef`. Out: the baseline :class
 chosen (:func:`select_baseline`) and the baseline version's earlier nights the pass/fail rows pool
 (:func:`pool_runs`, ``RegressionConfig.baseline_nights``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,8 +56,11 @@ def select_baseline(
         df = df[live.map(lambda v: v is not False)]  # a live candidate: drop baselines known to be non-live
         suffix = ""
     else:
-        suffix = ("; NOT LIVE: candidate or baseline may use replayed / synthetic answers"
-                  if live.map(lambda v: v is False).any() else "")
+        suffix = (
+            "; NOT LIVE: candidate or baseline may use replayed / synthetic answers"
+            if live.map(lambda v: v is False).any()
+            else ""
+        )
     ref, why = _pick_baseline(df[~is_cand.loc[df.index]], candidate, production_model_version)
     return ref, why + (suffix if ref else "")
 
@@ -105,13 +109,17 @@ def _flag(v: Any) -> bool | None:
     return bool(v)
 
 
-def _pick_baseline(df: pd.DataFrame, candidate: RunRef, production_model_version: str | None) -> tuple[RunRef | None, str]:
+def _pick_baseline(
+    df: pd.DataFrame, candidate: RunRef, production_model_version: str | None
+) -> tuple[RunRef | None, str]:
     """:func:`select_baseline`'s rules on the eligible runs (the candidate itself removed)."""
     if not len(df):
         return None, "no earlier runs"
     not_failed = df["passed"].map(lambda v: v is None or (isinstance(v, float) and np.isnan(v)) or bool(v))
     if production_model_version and production_model_version != candidate.model_version:
-        prod = df[(df["model_version"] == production_model_version) & (df["date"] <= candidate.date) & not_failed]
+        prod = df[
+            (df["model_version"] == production_model_version) & (df["date"] <= candidate.date) & not_failed
+        ]
         if len(prod):
             row = prod.sort_values("date").iloc[-1]
             return RunRef(row["date"], row["model_version"]), "production model version"

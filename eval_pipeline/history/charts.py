@@ -4,6 +4,7 @@ Each function returns PNG bytes; the caller writes them to the warehouse and inl
 chart in the Dagster metadata. The interactive HTML report draws its own charts (``report_page``). Uses the
 object-oriented ``Figure`` API, no pyplot global state, so it is thread-safe.
 """
+
 from __future__ import annotations
 
 import io
@@ -11,8 +12,12 @@ import io
 import numpy as np
 import pandas as pd
 
-VERDICT_COLORS = {"regression": "#c0392b", "improvement": "#27ae60", "no_change": "#7f8c8d",
-                  "insufficient_data": "#bdc3c7"}
+VERDICT_COLORS = {
+    "regression": "#c0392b",
+    "improvement": "#27ae60",
+    "no_change": "#7f8c8d",
+    "insufficient_data": "#bdc3c7",
+}
 
 
 def _figure(width: float, height: float):
@@ -43,7 +48,11 @@ def trend_chart_png(chart: pd.DataFrame, title: str = "", ylabel: str = "pass ra
         x = np.arange(len(chart))
     stat = chart["statistic"].to_numpy(dtype=float)
     val = chart["value"].to_numpy(dtype=float)
-    is_cusum = bool(len(chart)) and np.allclose(chart["center"].to_numpy(dtype=float), 0) and not np.allclose(val, stat)
+    is_cusum = (
+        bool(len(chart))
+        and np.allclose(chart["center"].to_numpy(dtype=float), 0)
+        and not np.allclose(val, stat)
+    )
     if not is_cusum:
         ax.plot(x, val, "o-", color="#2c3e50", ms=3, lw=1, label="value")
     if not np.allclose(np.nan_to_num(stat), np.nan_to_num(val)):
@@ -67,8 +76,9 @@ def trend_chart_png(chart: pd.DataFrame, title: str = "", ylabel: str = "pass ra
     return _png(fig)
 
 
-def comparison_chart_png(rows: pd.DataFrame, title: str = "candidate vs baseline", measure: str = "pass_rate",
-                         max_rows: int = 30) -> bytes:
+def comparison_chart_png(
+    rows: pd.DataFrame, title: str = "candidate vs baseline", measure: str = "pass_rate", max_rows: int = 30
+) -> bytes:
     """Effect (candidate - baseline) with its CI per metric / segment, coloured by verdict.
 
     ``rows`` are :func:`eval_pipeline.history.stats.regression_report` rows; dashed lines mark
@@ -82,8 +92,10 @@ def comparison_chart_png(rows: pd.DataFrame, title: str = "candidate vs baseline
         ax.set_axis_off()
         return _png(fig)
     scale = 100.0 if measure == "pass_rate" else 1.0
-    labels = [f"{r.eval_set}/{r.metric}" + ("" if r.segment == "__all__" else f" [{r.segment}]")
-              for r in df.itertuples()]
+    labels = [
+        f"{r.eval_set}/{r.metric}" + ("" if r.segment == "__all__" else f" [{r.segment}]")
+        for r in df.itertuples()
+    ]
     y = np.arange(len(df))[::-1]
     eff = df["effect"].to_numpy(dtype=float) * scale
     lo = df["ci_low"].to_numpy(dtype=float) * scale

@@ -10,6 +10,7 @@ Why: a blocking ``pass_rate >= x`` threshold is about this outcome, so the regre
 row (one test per piece of evidence) instead of one row per component, which would make the gated family,
 and the Holm correction, grow with the number of checks.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -26,8 +27,12 @@ def with_composite_pass(scores: pd.DataFrame, min_components: int = 2) -> pd.Dat
         return scores
     base = scores[scores["metric"].astype(str) != COMPOSITE_PASS_METRIC]
     metric = base["metric"].astype(str)
-    part = base[base["family"].isin(COMPOSITE_FAMILIES) & ~metric.str.contains(".", regex=False)
-                & base["passed"].notna() & base["infra_error"].isna()]
+    part = base[
+        base["family"].isin(COMPOSITE_FAMILIES)
+        & ~metric.str.contains(".", regex=False)
+        & base["passed"].notna()
+        & base["infra_error"].isna()
+    ]
     # only eval sets with two or more components: with one, the composite IS that check (one test per evidence)
     n_comp = part.groupby(["suite", "eval_set", "family"], dropna=False)["metric"].transform("nunique")
     part = part[n_comp >= min_components]
@@ -39,8 +44,12 @@ def with_composite_pass(scores: pd.DataFrame, min_components: int = 2) -> pd.Dat
     if has_cat:
         agg["category"] = ("category", "first")
     comp = part.groupby(keys, as_index=False, sort=True, dropna=False).agg(**agg)
-    comp = comp.assign(metric=COMPOSITE_PASS_METRIC, value=comp["passed"].astype(float), infra_error=None,
-                       reason=comp["n_parts"].map(lambda k: f"composite of {k} graded check(s) / dimension(s)"))
+    comp = comp.assign(
+        metric=COMPOSITE_PASS_METRIC,
+        value=comp["passed"].astype(float),
+        infra_error=None,
+        reason=comp["n_parts"].map(lambda k: f"composite of {k} graded check(s) / dimension(s)"),
+    )
     for col in scores.columns:
         if col not in comp.columns:
             comp[col] = None

@@ -28,6 +28,7 @@ The limit formulas are textbook arithmetic on numpy / pandas (pandas ``ewm``
 for the EWMA); there is no maintained scipy/statsmodels implementation of
 control charts to wrap.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,15 +70,30 @@ def binomial_baseline(n_passed, n, baseline: int = 7) -> tuple[float, float, flo
 def _frame(x, values, stat, center, lcl, ucl) -> pd.DataFrame:
     stat = np.asarray(stat, dtype=float)
     low, high = stat < lcl, stat > ucl
-    return pd.DataFrame({
-        "x": list(x) if x is not None else np.arange(len(values)),
-        "value": values, "statistic": stat, "center": center, "lcl": lcl, "ucl": ucl,
-        "out_of_control": low | high, "direction": np.where(low, "low", np.where(high, "high", "")),
-    })
+    return pd.DataFrame(
+        {
+            "x": list(x) if x is not None else np.arange(len(values)),
+            "value": values,
+            "statistic": stat,
+            "center": center,
+            "lcl": lcl,
+            "ucl": ucl,
+            "out_of_control": low | high,
+            "direction": np.where(low, "low", np.where(high, "high", "")),
+        }
+    )
 
 
-def shewhart_chart(values, *, baseline: int = 7, n_sigma: float = 3.0, center: float | None = None,
-                   sigma: float | None = None, center_se: float = 0.0, x=None) -> pd.DataFrame:
+def shewhart_chart(
+    values,
+    *,
+    baseline: int = 7,
+    n_sigma: float = 3.0,
+    center: float | None = None,
+    sigma: float | None = None,
+    center_se: float = 0.0,
+    x=None,
+) -> pd.DataFrame:
     """Individuals chart: flag points outside ``center +/- n_sigma * sqrt(sigma**2 + center_se**2)``.
 
     ``center`` / ``sigma`` default to the mean / standard deviation of the first ``baseline`` points.
@@ -85,11 +101,21 @@ def shewhart_chart(values, *, baseline: int = 7, n_sigma: float = 3.0, center: f
     v = np.asarray(values, dtype=float)
     c, s = _baseline_stats(v, baseline, center, sigma)
     s = float(np.hypot(s, center_se or 0.0))
-    return _frame(x, v, v, np.full(v.shape, c), np.full(v.shape, c - n_sigma * s), np.full(v.shape, c + n_sigma * s))
+    return _frame(
+        x, v, v, np.full(v.shape, c), np.full(v.shape, c - n_sigma * s), np.full(v.shape, c + n_sigma * s)
+    )
 
 
-def p_chart(n_passed, n, *, baseline: int = 7, n_sigma: float = 3.0, center: float | None = None,
-            center_se: float = 0.0, x=None) -> pd.DataFrame:
+def p_chart(
+    n_passed,
+    n,
+    *,
+    baseline: int = 7,
+    n_sigma: float = 3.0,
+    center: float | None = None,
+    center_se: float = 0.0,
+    x=None,
+) -> pd.DataFrame:
     """p-chart for pass rates with per-point sample size ``n``:
     ``p +/- n_sigma * sqrt(p' (1 - p') / n_t + center_se**2)``.
 
@@ -108,8 +134,17 @@ def p_chart(n_passed, n, *, baseline: int = 7, n_sigma: float = 3.0, center: flo
     return _frame(x, rate, rate, np.full(k.shape, c), np.clip(c - half, 0, 1), np.clip(c + half, 0, 1))
 
 
-def ewma_chart(values, *, baseline: int = 7, lam: float = 0.2, L: float = 3.0, center: float | None = None,
-               sigma: float | None = None, center_se: float = 0.0, x=None) -> pd.DataFrame:
+def ewma_chart(
+    values,
+    *,
+    baseline: int = 7,
+    lam: float = 0.2,
+    L: float = 3.0,
+    center: float | None = None,
+    sigma: float | None = None,
+    center_se: float = 0.0,
+    x=None,
+) -> pd.DataFrame:
     """EWMA chart for slow drift: ``z_t = lam * x_t + (1 - lam) * z_{t-1}``, ``z_0 = center``.
 
     Time-varying limits ``center +/- L * sqrt(sigma**2 * lam / (2 - lam) * (1 - (1 - lam)**(2 t))
@@ -123,8 +158,17 @@ def ewma_chart(values, *, baseline: int = 7, lam: float = 0.2, L: float = 3.0, c
     return _frame(x, v, z, np.full(v.shape, c), c - half, c + half)
 
 
-def cusum_chart(values, *, baseline: int = 7, k: float = 0.5, h: float = 5.0, center: float | None = None,
-                sigma: float | None = None, center_se: float = 0.0, x=None) -> pd.DataFrame:
+def cusum_chart(
+    values,
+    *,
+    baseline: int = 7,
+    k: float = 0.5,
+    h: float = 5.0,
+    center: float | None = None,
+    sigma: float | None = None,
+    center_se: float = 0.0,
+    x=None,
+) -> pd.DataFrame:
     """Tabular CUSUM in sigma units: ``S+_t = max(0, S+_{t-1} + z_t - k)``, ``S-`` likewise; flag when > ``h``.
 
     The reference value is ``k`` sigma plus the centre's own uncertainty (``center_se``, in sigma units),

@@ -4,6 +4,7 @@ In: tested regression rows (``p_value``, ``p_worse``, effect, direction, n) and 
 Out: the same rows with ``p_adjusted``, ``p_gate``, ``gating`` and ``verdict``; :func:`gate_rows` (the rows
 that block), :func:`gate_family` and :func:`gate_description` (what is gated, said in words).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,6 @@ def family_measures(cfg: RegressionConfig, eval_set: str, metric: str, continuou
         return {m.split(":", 1)[1] for m in cfg.blocking_metrics[eval_set] if m.split(":", 1)[0] == metric}
     # without suite information the composite is drill-down: its components are gated already
     return set() if is_auxiliary(metric) or metric == COMPOSITE_PASS_METRIC else {natural}
-
 
 
 def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = None) -> pd.DataFrame:
@@ -58,12 +58,20 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
     for mask, procedure in families.values():
         idx = df.index[mask & enough]
         if len(idx):
-            df.loc[idx, "p_adjusted"] = adjust(df.loc[idx, "p_value"].to_numpy(), procedure, cfg.alpha,
-                                               supports=_supports(df.loc[idx], "two-sided"))
+            df.loc[idx, "p_adjusted"] = adjust(
+                df.loc[idx, "p_value"].to_numpy(),
+                procedure,
+                cfg.alpha,
+                supports=_supports(df.loc[idx], "two-sided"),
+            )
     gate_idx = df.index[gating & enough]
     if len(gate_idx):
-        df.loc[gate_idx, "p_gate"] = adjust(df.loc[gate_idx, "p_worse"].to_numpy(), gate_procedure, cfg.alpha,
-                                            supports=_supports(df.loc[gate_idx], "worse"))
+        df.loc[gate_idx, "p_gate"] = adjust(
+            df.loc[gate_idx, "p_worse"].to_numpy(),
+            gate_procedure,
+            cfg.alpha,
+            supports=_supports(df.loc[gate_idx], "worse"),
+        )
     df.loc[~enough, "gating"] = False
     gated = df["gating"].astype(bool)
     sig = df["p_adjusted"] < alpha
@@ -91,7 +99,9 @@ def gate_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows that block a release: gated rows with a ``regression`` verdict."""
     if rows is None or len(rows) == 0:
         return pd.DataFrame(columns=REPORT_COLUMNS)
-    gating = rows["gating"].fillna(False).astype(bool) if "gating" in rows else pd.Series(True, index=rows.index)
+    gating = (
+        rows["gating"].fillna(False).astype(bool) if "gating" in rows else pd.Series(True, index=rows.index)
+    )
     return rows[gating & (rows["verdict"] == "regression")]
 
 
@@ -100,29 +110,45 @@ def gate_family(rows: pd.DataFrame) -> list[str]:
     if rows is None or len(rows) == 0 or "gating" not in rows:
         return []
     g = rows[rows["gating"].fillna(False).astype(bool)]
-    return [f"{r['suite']}/{r['eval_set']}:{r['metric']}.{r['measure']}"
-            + ("" if r["segment"] == SEGMENT_ALL else f"[{r['segment']}]") for _, r in g.iterrows()]
+    return [
+        f"{r['suite']}/{r['eval_set']}:{r['metric']}.{r['measure']}"
+        + ("" if r["segment"] == SEGMENT_ALL else f"[{r['segment']}]")
+        for _, r in g.iterrows()
+    ]
 
 
 def gate_description(cfg: RegressionConfig) -> str:
     """One line saying what the gate tests and how it is corrected (for the report metadata)."""
-    proc = {"discrete_holm": "discrete Holm (Doehler, Durand & Roquain 2018: Holm over the p-values each exact "
-                             "test can attain; family-wise error <= alpha)",
-            "holm": "Holm (family-wise error <= alpha)", "bonferroni": "Bonferroni (family-wise error <= alpha)",
-            "bh": "Benjamini-Hochberg (FDR <= alpha; family-wise only under the global null)"}[cfg.gate_procedure]
+    proc = {
+        "discrete_holm": "discrete Holm (Doehler, Durand & Roquain 2018: Holm over the p-values each exact "
+        "test can attain; family-wise error <= alpha)",
+        "holm": "Holm (family-wise error <= alpha)",
+        "bonferroni": "Bonferroni (family-wise error <= alpha)",
+        "bh": "Benjamini-Hochberg (FDR <= alpha; family-wise only under the global null)",
+    }[cfg.gate_procedure]
     scope = "overall and segment rows" if cfg.gate_segments else "overall rows (segments are drill-down)"
     what = []
     if cfg.primary_metrics:
-        what.append("the declared primary metric of " + ", ".join(f"{k}: {v}" for k, v in sorted(cfg.primary_metrics.items())))
+        what.append(
+            "the declared primary metric of "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(cfg.primary_metrics.items()))
+        )
     rest = {k: v for k, v in cfg.blocking_metrics.items() if k not in cfg.primary_metrics}
     if rest:
-        what.append("the metrics the blocking thresholds name (else one primary row) of "
-                    + "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(rest.items())))
-    what.append("every non-auxiliary metric of any other eval set (pass rate for pass/fail checks, mean for "
-                "continuous scores)" if what else "every non-auxiliary metric (pass rate for pass/fail checks, mean "
-                "for continuous scores)")
-    return (f"one-sided paired tests (candidate worse in the metric's direction: exact McNemar = binomial on "
-            f"the discordant pairs, Wilcoxon signed-rank exact/sign-flip for few non-zero differences), {proc} over "
-            f"the {scope} of {'; '.join(what)}; other rows are drill-down (two-sided, BH, never block), "
-            f"alpha={cfg.alpha}; regression = p_gate < alpha and >= {cfg.min_effect * 100:g} points worse; "
-            f"p_value / p_adjusted are two-sided (descriptive, improvements, drill-down)")
+        what.append(
+            "the metrics the blocking thresholds name (else one primary row) of "
+            + "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(rest.items()))
+        )
+    what.append(
+        "every non-auxiliary metric of any other eval set (pass rate for pass/fail checks, mean for "
+        "continuous scores)"
+        if what
+        else "every non-auxiliary metric (pass rate for pass/fail checks, mean for continuous scores)"
+    )
+    return (
+        f"one-sided paired tests (candidate worse in the metric's direction: exact McNemar = binomial on "
+        f"the discordant pairs, Wilcoxon signed-rank exact/sign-flip for few non-zero differences), {proc} over "
+        f"the {scope} of {'; '.join(what)}; other rows are drill-down (two-sided, BH, never block), "
+        f"alpha={cfg.alpha}; regression = p_gate < alpha and >= {cfg.min_effect * 100:g} points worse; "
+        f"p_value / p_adjusted are two-sided (descriptive, improvements, drill-down)"
+    )

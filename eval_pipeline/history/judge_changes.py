@@ -15,6 +15,7 @@ score rows (their ``evaluator_hash``: judge model + rubric + prompt + sampling).
   compare, re-score the baseline's stored responses with the new judge (``rescore_job`` on the
   baseline's partition).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,8 +23,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-JUDGE_CHANGE_COLUMNS = ["date", "suite", "eval_set", "model_version", "judge_model", "rubric_hash",
-                        "previous_judge_model", "previous_rubric_hash"]
+JUDGE_CHANGE_COLUMNS = [
+    "date",
+    "suite",
+    "eval_set",
+    "model_version",
+    "judge_model",
+    "rubric_hash",
+    "previous_judge_model",
+    "previous_rubric_hash",
+]
 JUDGE_FAMILY = "judge"
 
 
@@ -43,18 +52,30 @@ def judge_changes(history: pd.DataFrame) -> pd.DataFrame:
     h = history[(history["family"] == JUDGE_FAMILY) & history["judge_model"].notna()]
     if "segment" in h:
         h = h[h["segment"] == "__all__"]
-    h = (h.assign(date=h["date"].astype(str))
-         .groupby(["suite", "eval_set", "model_version", "date"], sort=True)[["judge_model", "rubric_hash"]].first()
-         .reset_index())
+    h = (
+        h.assign(date=h["date"].astype(str))
+        .groupby(["suite", "eval_set", "model_version", "date"], sort=True)[["judge_model", "rubric_hash"]]
+        .first()
+        .reset_index()
+    )
     out = []
     for _, g in h.groupby(["suite", "eval_set", "model_version"], sort=True):
         ident = _identity(g).to_numpy()
         for i in range(1, len(g)):
             if ident[i] != ident[i - 1]:
                 r, p = g.iloc[i], g.iloc[i - 1]
-                out.append({"date": r["date"], "suite": r["suite"], "eval_set": r["eval_set"], "model_version": r["model_version"],
-                            "judge_model": r["judge_model"], "rubric_hash": r["rubric_hash"],
-                            "previous_judge_model": p["judge_model"], "previous_rubric_hash": p["rubric_hash"]})
+                out.append(
+                    {
+                        "date": r["date"],
+                        "suite": r["suite"],
+                        "eval_set": r["eval_set"],
+                        "model_version": r["model_version"],
+                        "judge_model": r["judge_model"],
+                        "rubric_hash": r["rubric_hash"],
+                        "previous_judge_model": p["judge_model"],
+                        "previous_rubric_hash": p["rubric_hash"],
+                    }
+                )
     return pd.DataFrame(out, columns=JUDGE_CHANGE_COLUMNS)
 
 
@@ -78,7 +99,9 @@ def _hashes(scores: pd.DataFrame) -> dict[tuple[str, str], set[str]]:
     return out
 
 
-def refuse_mixed_judges(candidate: pd.DataFrame, baseline: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
+def refuse_mixed_judges(
+    candidate: pd.DataFrame, baseline: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
     """Drop judge rows of eval sets judged by different judges in the two runs.
 
     Returns ``(candidate, baseline, refused)``; ``refused`` has one report-row dict per refused eval set
@@ -88,12 +111,24 @@ def refuse_mixed_judges(candidate: pd.DataFrame, baseline: pd.DataFrame) -> tupl
     for key in sorted(set(hc) & set(hb)):
         if hc[key] and hb[key] and hc[key] != hb[key]:
             drop.append(key)
-            refused.append({
-                "suite": key[0], "eval_set": key[1], "family": JUDGE_FAMILY, "metric": "*", "segment": "__all__",
-                "measure": "refused", "n_pairs": 0, "gating": False, "verdict": "insufficient_data", "direction": "higher",
-                "test": (f"refused: judged by different judges (candidate evaluator {sorted(hc[key])}, baseline {sorted(hb[key])}); "
-                         "re-score the baseline's responses with the candidate's judge (rescore_job) to compare"),
-            })
+            refused.append(
+                {
+                    "suite": key[0],
+                    "eval_set": key[1],
+                    "family": JUDGE_FAMILY,
+                    "metric": "*",
+                    "segment": "__all__",
+                    "measure": "refused",
+                    "n_pairs": 0,
+                    "gating": False,
+                    "verdict": "insufficient_data",
+                    "direction": "higher",
+                    "test": (
+                        f"refused: judged by different judges (candidate evaluator {sorted(hc[key])}, baseline {sorted(hb[key])}); "
+                        "re-score the baseline's responses with the candidate's judge (rescore_job) to compare"
+                    ),
+                }
+            )
     if not drop:
         return candidate, baseline, []
 

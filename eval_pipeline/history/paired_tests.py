@@ -16,6 +16,7 @@ which makes the procedure Holm on those rows). McNemar's mid-p test (:func:`mcne
 2013) is closer to the nominal level row by row but does not guarantee it (1000 simulated A/A gates: 5.1 %),
 so it is kept for reference and does not gate.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,10 @@ PERMUTATION_RESAMPLES = 4999
 
 # ---------------------------------------------------------------------------
 
-def mcnemar_exact(baseline_pass: np.ndarray, candidate_pass: np.ndarray,
-                  alternative: str = "two-sided") -> tuple[int, int, float]:
+
+def mcnemar_exact(
+    baseline_pass: np.ndarray, candidate_pass: np.ndarray, alternative: str = "two-sided"
+) -> tuple[int, int, float]:
     """McNemar's exact test on paired pass/fail outcomes.
 
     Returns ``(n_worse, n_better, p_value)`` where ``n_worse`` counts samples the
@@ -55,8 +58,9 @@ def mcnemar_exact(baseline_pass: np.ndarray, candidate_pass: np.ndarray,
     return worse, better, float(stats.binomtest(k, worse + better, 0.5, alternative="greater").pvalue)
 
 
-def mcnemar_midp(baseline_pass: np.ndarray, candidate_pass: np.ndarray,
-                 alternative: str = "two-sided") -> tuple[int, int, float]:
+def mcnemar_midp(
+    baseline_pass: np.ndarray, candidate_pass: np.ndarray, alternative: str = "two-sided"
+) -> tuple[int, int, float]:
     """McNemar's mid-p test on paired pass/fail outcomes (Fagerland, Lydersen & Laake 2013).
 
     Returns ``(n_worse, n_better, p_value)`` as :func:`mcnemar_exact`. Conditional on the ``n = b + c``
@@ -83,8 +87,9 @@ def mcnemar_midp(baseline_pass: np.ndarray, candidate_pass: np.ndarray,
     return worse, better, float(stats.binom.sf(k, n, 0.5) + 0.5 * stats.binom.pmf(k, n, 0.5))
 
 
-def stratified_exact(cand_passes, cand_k, base_passes, base_k, alternative: str = "two-sided"
-                     ) -> tuple[int, int, float, np.ndarray]:
+def stratified_exact(
+    cand_passes, cand_k, base_passes, base_k, alternative: str = "two-sided"
+) -> tuple[int, int, float, np.ndarray]:
     """Exact conditional test of paired pass/fail counts with any number of draws per sample and side: the
     Mantel-Haenszel statistic over per-sample 2 x 2 tables, its null distribution computed exactly.
 
@@ -145,8 +150,13 @@ def _convolution_power(pmf: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
-def paired_location_test(diff: np.ndarray, method: str = "wilcoxon", n_resamples: int = 2000,
-                         seed: int = 0, alternative: str = "two-sided") -> float:
+def paired_location_test(
+    diff: np.ndarray,
+    method: str = "wilcoxon",
+    n_resamples: int = 2000,
+    seed: int = 0,
+    alternative: str = "two-sided",
+) -> float:
     """p-value that paired differences are centred on 0.
 
     ``alternative``: ``"two-sided"`` (default), ``"less"`` (the differences tend to be negative)
@@ -178,23 +188,37 @@ def paired_location_test(diff: np.ndarray, method: str = "wilcoxon", n_resamples
             def t_plus(x, axis=-1):
                 return np.sum(ranks * (x > 0), axis=axis)
 
-            b = 2 ** nz.size if nz.size <= EXACT_MAX_NONZERO else PERMUTATION_RESAMPLES
-            res = stats.permutation_test((nz,), t_plus, permutation_type="samples", n_resamples=b,
-                                         alternative=alternative, vectorized=True, batch=2 ** 14,
-                                         rng=np.random.default_rng(seed))
+            b = 2**nz.size if nz.size <= EXACT_MAX_NONZERO else PERMUTATION_RESAMPLES
+            res = stats.permutation_test(
+                (nz,),
+                t_plus,
+                permutation_type="samples",
+                n_resamples=b,
+                alternative=alternative,
+                vectorized=True,
+                batch=2**14,
+                rng=np.random.default_rng(seed),
+            )
             return float(min(1.0, res.pvalue))
-        return float(stats.wilcoxon(nz, zero_method="wilcox", alternative=alternative, method="approx").pvalue)
+        return float(
+            stats.wilcoxon(nz, zero_method="wilcox", alternative=alternative, method="approx").pvalue
+        )
     if method == "sign_flip":
         res = stats.permutation_test(
-            (d,), np.mean, permutation_type="samples", n_resamples=n_resamples,
-            alternative=alternative, rng=np.random.default_rng(seed),
+            (d,),
+            np.mean,
+            permutation_type="samples",
+            n_resamples=n_resamples,
+            alternative=alternative,
+            rng=np.random.default_rng(seed),
         )
         return float(res.pvalue)
     raise ValueError(f"unknown paired test {method!r}: use 'wilcoxon' or 'sign_flip'")
 
 
-def effect_interval(diff: np.ndarray, level: float = 0.95, method: str = "t", n_resamples: int = 2000,
-                    seed: int = 0) -> tuple[float, float, float]:
+def effect_interval(
+    diff: np.ndarray, level: float = 0.95, method: str = "t", n_resamples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
     """Mean paired difference and its confidence interval: ``(effect, low, high)``.
 
     ``t``: statsmodels ``DescrStatsW(diff).tconfint_mean``; ``bootstrap``:
@@ -213,8 +237,14 @@ def effect_interval(diff: np.ndarray, level: float = 0.95, method: str = "t", n_
     if method == "t":
         lo, hi = DescrStatsW(d).tconfint_mean(alpha=1 - level)
     else:
-        res = stats.bootstrap((d,), np.mean, confidence_level=level, n_resamples=n_resamples,
-                              method="BCa", rng=np.random.default_rng(seed))
+        res = stats.bootstrap(
+            (d,),
+            np.mean,
+            confidence_level=level,
+            n_resamples=n_resamples,
+            method="BCa",
+            rng=np.random.default_rng(seed),
+        )
         lo, hi = res.confidence_interval
     return eff, float(lo), float(hi)
 
@@ -290,7 +320,7 @@ def discrete_holm(p_values, supports) -> np.ndarray:
         s = np.sort(np.asarray(s, dtype=float))
         at = np.searchsorted(s, ps * (1 + tol) + 1e-15, side="right") - 1
         f[:, j] = np.where(at >= 0, s[np.clip(at, 0, None)], 0.0)
-    tails = np.array([f[l, l:].sum() for l in range(m)])
+    tails = np.array([f[l, l:].sum() for l in range(m)])  # noqa: E741
     adj = np.minimum(np.maximum.accumulate(tails), 1.0)
     out = np.empty(m)
     out[order] = adj

@@ -3,12 +3,14 @@
 In: a mapping from ``suites/*.yaml`` (``regression:``). Out: a validated :class:`RegressionConfig`, or a
 :class:`RegressionConfigError` naming the key (``regression.alpha``) and the fix.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from eval_pipeline.history.paired_tests import GATE_PROCEDURES
+
 
 class RegressionConfigError(ValueError):
     """A bad ``regression:`` option; ``key`` is its path (``regression.alpha``), ``reason`` the fix."""
@@ -72,18 +74,23 @@ class RegressionConfig:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, where: str = "regression") -> "RegressionConfig":
+    def from_dict(cls, data: dict[str, Any] | None, where: str = "regression") -> RegressionConfig:
         """Build from a config mapping; unknown keys / bad values raise naming ``where.<key>``."""
         data = dict(data or {})
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
-            raise RegressionConfigError(f"{where}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(known))})")
+            raise RegressionConfigError(
+                f"{where}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(known))})"
+            )
         defaults = cls()
         for key, value in data.items():
             want = type(getattr(defaults, key))
-            ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if want is float else (
-                isinstance(value, want) and (want is bool or not isinstance(value, bool)))
+            ok = (
+                (isinstance(value, (int, float)) and not isinstance(value, bool))
+                if want is float
+                else (isinstance(value, want) and (want is bool or not isinstance(value, bool)))
+            )
             if not ok:
                 raise RegressionConfigError(f"{where}.{key}", f"{value!r} is not a {want.__name__}")
         cfg = cls(**data)
@@ -92,6 +99,7 @@ class RegressionConfig:
 
     def validate(self, where: str = "regression") -> None:
         """Raise :class:`RegressionConfigError` (a ``ValueError``) naming the offending key and the fix."""
+
         def bad(key: str, reason: str) -> None:
             raise RegressionConfigError(f"{where}.{key}", f"{getattr(self, key)!r}: {reason}")
 
@@ -117,6 +125,11 @@ class RegressionConfig:
             bad("baseline_nights", "must be 1 (the baseline run only) to 60, e.g. 7")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in self.primary_metrics.items()):
             bad("primary_metrics", "give a mapping eval_set -> metric name, e.g. {answers: exact_match}")
-        if not all(isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) and ":" in x for x in v)
-                   for k, v in self.blocking_metrics.items()):
-            bad("blocking_metrics", "give a mapping eval_set -> list of '<metric>:<measure>', e.g. {answers: ['exact_match:pass_rate']}")
+        if not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) and ":" in x for x in v)
+            for k, v in self.blocking_metrics.items()
+        ):
+            bad(
+                "blocking_metrics",
+                "give a mapping eval_set -> list of '<metric>:<measure>', e.g. {answers: ['exact_match:pass_rate']}",
+            )

@@ -3,6 +3,7 @@
 In: metric names. Out: ``metric_direction`` ("higher" / "lower" is better), ``is_auxiliary`` (tested, never
 gates); ``REPORT_COLUMNS`` / ``VERDICTS`` / ``GROUP_KEYS`` of :func:`eval_pipeline.history.stats.regression_report`.
 """
+
 from __future__ import annotations
 
 import re
@@ -10,9 +11,30 @@ import re
 VERDICTS = ("regression", "improvement", "no_change", "insufficient_data")
 GROUP_KEYS = ["suite", "eval_set", "family", "metric"]
 REPORT_COLUMNS = [
-    "suite", "eval_set", "family", "metric", "segment", "measure", "test", "n_pairs", "repeats",
-    "baseline", "candidate", "effect", "ci_low", "ci_high", "n_worse", "n_better",
-    "p_value", "p_adjusted", "p_worse", "p_gate", "min_effect", "direction", "gating", "verdict",
+    "suite",
+    "eval_set",
+    "family",
+    "metric",
+    "segment",
+    "measure",
+    "test",
+    "n_pairs",
+    "repeats",
+    "baseline",
+    "candidate",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "n_worse",
+    "n_better",
+    "p_value",
+    "p_adjusted",
+    "p_worse",
+    "p_gate",
+    "min_effect",
+    "direction",
+    "gating",
+    "verdict",
 ]
 _LOWER_TOKENS = {"spread", "unparseable", "refusal", "latency", "cost", "count", "tokens"}
 _AUX_HIGHER = {"position_consistency"}
@@ -32,5 +54,3 @@ def is_auxiliary(metric: str) -> bool:
     metrics, judge self-consistency and ``check.suffix`` diagnostic rows."""
     m = str(metric)
     return metric_direction(m) == "lower" or m in _AUX_HIGHER or "." in m
-
-

@@ -3,6 +3,7 @@
 In: DataFrames (history tables, regression rows, alerts). Out: markdown text, and (through
 :mod:`eval_pipeline.history.report_page`) one self-contained interactive HTML page.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,6 +53,10 @@ def summary_markdown(regression=None, alerts: pd.DataFrame | None = None, max_ro
     if alerts is not None:
         out.append(f"**alerts**: {len(alerts)}\n")
         if len(alerts):
-            out.append(markdown_table(alerts[["severity", "rule", "date", "model_version", "suite", "metric",
-                                              "message"]], max_rows=max_rows))
+            out.append(
+                markdown_table(
+                    alerts[["severity", "rule", "date", "model_version", "suite", "metric", "message"]],
+                    max_rows=max_rows,
+                )
+            )
     return "\n".join(out)

@@ -24,6 +24,7 @@ ops quantiles have no interval (their ``n`` is shown). Control limits: the produ
 p-chart (pass rates) / Shewhart chart (means) over the same window the alert rules use
 (:class:`~eval_pipeline.history.alerts.AlertRules` ``control_window`` / ``control_baseline_points``).
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,11 @@ from eval_pipeline.history.control_charts import p_chart, shewhart_chart
 from eval_pipeline.history.sql import ALL, SEGMENT_ALL
 
 OPS_FIELDS = {  # ops_history column -> title
-    "latency_p50": "latency p50 (s)", "latency_p95": "latency p95 (s)", "latency_p99": "latency p99 (s)",
-    "ttft_p50": "time to first token p50 (s)", "cost_per_sample": "cost per sample (USD)",
+    "latency_p50": "latency p50 (s)",
+    "latency_p95": "latency p95 (s)",
+    "latency_p99": "latency p99 (s)",
+    "ttft_p50": "time to first token p50 (s)",
+    "cost_per_sample": "cost per sample (USD)",
     "infra_error_rate": "infrastructure error rate",
     "cache_hit_rate": "prompt cache hit rate",  # ops_history columns added later are drawn when present
 }
@@ -119,16 +123,27 @@ def _limits(g: pd.DataFrame, measure: str, rules, date_index: dict[str, int], q:
     if not np.isfinite(ch["ucl"].to_numpy(float)).any():
         return None
     idx = g["_di"].to_numpy()
-    return {**_x_encoding(idx), "lcl": _ints(ch["lcl"].to_numpy(float), q), "ucl": _ints(ch["ucl"].to_numpy(float), q),
-            "center": _ints(ch["center"].to_numpy(float)[:1], q)[0], "how": how}
+    return {
+        **_x_encoding(idx),
+        "lcl": _ints(ch["lcl"].to_numpy(float), q),
+        "ucl": _ints(ch["ucl"].to_numpy(float), q),
+        "center": _ints(ch["center"].to_numpy(float)[:1], q)[0],
+        "how": how,
+    }
 
 
 def _measure(g: pd.DataFrame) -> str:
     return "pass_rate" if g["pass_rate"].notna().any() else "mean_value"
 
 
-def metric_charts(scores: pd.DataFrame, date_index: dict[str, int], version_index: dict[str, int],
-                  production: str | None, rules, alerts: pd.DataFrame | None = None) -> list[dict]:
+def metric_charts(
+    scores: pd.DataFrame,
+    date_index: dict[str, int],
+    version_index: dict[str, int],
+    production: str | None,
+    rules,
+    alerts: pd.DataFrame | None = None,
+) -> list[dict]:
     """One chart per (suite, eval set, metric): overall-segment rows of every version."""
     s = scores[scores["segment"] == SEGMENT_ALL]
     if s.empty:
@@ -139,18 +154,35 @@ def metric_charts(scores: pd.DataFrame, date_index: dict[str, int], version_inde
     for (suite, eval_set, family, metric), g in s.groupby(SERIES_KEYS, sort=True):
         measure = _measure(g)
         val = g[measure].to_numpy(float)
-        lo, hi = intervals(measure, val, g["n_graded"], g["n_passed"], g.get("std_value", pd.Series(np.nan, index=g.index)))
+        lo, hi = intervals(
+            measure, val, g["n_graded"], g["n_passed"], g.get("std_value", pd.Series(np.nan, index=g.index))
+        )
         q = quantum(np.concatenate([val, hi]))
         g = g.assign(_v=val, _lo=lo, _hi=hi)
         series = []
         for vi, h in g.groupby("_vi", sort=True):
             idx = h["_di"].to_numpy()
             v = h["_v"].to_numpy(float)
-            series.append({"v": int(vi), **_x_encoding(idx), "y": _ints(v, q),
-                           "lo": _ints(v - h["_lo"].to_numpy(float), q), "hi": _ints(h["_hi"].to_numpy(float) - v, q),
-                           "n": _n_encoding(h["n_graded"].to_numpy())})
-        chart = {"id": chart_id(suite, eval_set, metric), "suite": suite, "eval_set": eval_set, "family": family,
-                 "metric": metric, "measure": measure, "q": q, "series": series}
+            series.append(
+                {
+                    "v": int(vi),
+                    **_x_encoding(idx),
+                    "y": _ints(v, q),
+                    "lo": _ints(v - h["_lo"].to_numpy(float), q),
+                    "hi": _ints(h["_hi"].to_numpy(float) - v, q),
+                    "n": _n_encoding(h["n_graded"].to_numpy()),
+                }
+            )
+        chart = {
+            "id": chart_id(suite, eval_set, metric),
+            "suite": suite,
+            "eval_set": eval_set,
+            "family": family,
+            "metric": metric,
+            "measure": measure,
+            "q": q,
+            "series": series,
+        }
         if production is not None and production in version_index:
             prod = g[g["model_version"] == production]
             lim = _limits(prod, measure, rules, date_index, q) if len(prod) else None
@@ -158,10 +190,16 @@ def metric_charts(scores: pd.DataFrame, date_index: dict[str, int], version_inde
                 chart["limits"] = lim
         if al is not None:
             a = al[(al["suite"] == suite) & (al["eval_set"] == eval_set) & (al["metric"] == metric)]
-            chart["alerts"] = [{"x": date_index[str(r.date)], "v": version_index.get(r.model_version),
-                                "y": None if not np.isfinite(r.value) else int(round(r.value / q)),
-                                "text": f"{r.severity} {r.rule}: {r.message}"}
-                               for r in a.itertuples() if str(r.date) in date_index]
+            chart["alerts"] = [
+                {
+                    "x": date_index[str(r.date)],
+                    "v": version_index.get(r.model_version),
+                    "y": None if not np.isfinite(r.value) else int(round(r.value / q)),
+                    "text": f"{r.severity} {r.rule}: {r.message}",
+                }
+                for r in a.itertuples()
+                if str(r.date) in date_index
+            ]
         charts.append(chart)
     return charts
 
@@ -180,21 +218,33 @@ def ops_charts(ops: pd.DataFrame, date_index: dict[str, int], version_index: dic
         for vi, h in o.groupby("_vi", sort=True):
             idx = h["_di"].to_numpy()
             n = h["n_responses"] - (h["n_infra_error"] if field != "infra_error_rate" else 0)
-            series.append({"v": int(vi), **_x_encoding(idx), "y": _ints(h[field].to_numpy(float), q),
-                           "n": _n_encoding(n.to_numpy())})
+            series.append(
+                {
+                    "v": int(vi),
+                    **_x_encoding(idx),
+                    "y": _ints(h[field].to_numpy(float), q),
+                    "n": _n_encoding(n.to_numpy()),
+                }
+            )
         out.append({"id": f"ops-{field}", "field": field, "title": title, "q": q, "series": series})
     return out
 
 
-def failure_charts(scores: pd.DataFrame, ops: pd.DataFrame | None, versions: list[int], top: int = 8) -> list[dict]:
+def failure_charts(
+    scores: pd.DataFrame, ops: pd.DataFrame | None, versions: list[int], top: int = 8
+) -> list[dict]:
     """Per eval set and version (``versions``: indices): failed samples per check / dimension and errors per date.
 
     From the aggregates: ``n_graded - n_passed`` of each pass/fail metric (overall segment;
     auxiliary ``check.suffix`` rows left out) and ``n_infra_error`` / ``n_model_error`` of ops.
     The ``top`` largest labels of the eval set are kept, the rest summed as ``other``."""
     cols = ["_di", "_vi", "suite", "eval_set", "label", "count"]
-    s = scores[(scores["segment"] == SEGMENT_ALL) & scores["pass_rate"].notna() & scores["_vi"].isin(versions)
-               & ~scores["metric"].str.contains(".", regex=False)]
+    s = scores[
+        (scores["segment"] == SEGMENT_ALL)
+        & scores["pass_rate"].notna()
+        & scores["_vi"].isin(versions)
+        & ~scores["metric"].str.contains(".", regex=False)
+    ]
     frames = [s.assign(label=s["family"] + ":" + s["metric"], count=s["n_graded"] - s["n_passed"])[cols]]
     if ops is not None and len(ops):
         o = ops[(ops["eval_set"] != ALL) & ops["_vi"].isin(versions)]
@@ -212,14 +262,28 @@ def failure_charts(scores: pd.DataFrame, ops: pd.DataFrame | None, versions: lis
         per_version = []
         for vi, h in wide.groupby(level="_vi", sort=True):
             idx = h.index.get_level_values("_di").to_numpy()
-            per_version.append({"v": int(vi), **_x_encoding(idx),
-                                "counts": [h[lab].to_numpy(np.int64).tolist() for lab in labels]})
-        out.append({"id": chart_id(suite, eval_set, "failures"), "suite": suite, "eval_set": eval_set,
-                    "labels": labels, "versions": per_version})
+            per_version.append(
+                {
+                    "v": int(vi),
+                    **_x_encoding(idx),
+                    "counts": [h[lab].to_numpy(np.int64).tolist() for lab in labels],
+                }
+            )
+        out.append(
+            {
+                "id": chart_id(suite, eval_set, "failures"),
+                "suite": suite,
+                "eval_set": eval_set,
+                "labels": labels,
+                "versions": per_version,
+            }
+        )
     return out
 
 
-def default_visible(scores: pd.DataFrame, production: str | None, versions: list[str], recent: int = 5) -> list[int]:
+def default_visible(
+    scores: pd.DataFrame, production: str | None, versions: list[str], recent: int = 5
+) -> list[int]:
     """Versions drawn when the page opens: production and the ``recent`` versions with the latest runs
     (the others are in every legend, one click away; ``#all`` in the URL draws every version)."""
     last = scores.groupby("model_version")["date"].max()
@@ -231,21 +295,35 @@ def default_visible(scores: pd.DataFrame, production: str | None, versions: list
 def judge_change_events(scores: pd.DataFrame) -> pd.DataFrame:
     """Judge changes from a judge-identity column of ``score_history`` when the history has one
     (any non-numeric column named ``judge*``, e.g. ``judge_identity``): a change of its value between consecutive runs of a version."""
-    cols = [c for c in scores.columns if c.startswith("judge") and not pd.api.types.is_numeric_dtype(scores[c])]
+    cols = [
+        c for c in scores.columns if c.startswith("judge") and not pd.api.types.is_numeric_dtype(scores[c])
+    ]
     rows = []
     for col in cols:
         s = scores[scores[col].notna()].drop_duplicates(["model_version", "eval_set", "date", col])
         for (mv, es), g in s.sort_values("date").groupby(["model_version", "eval_set"]):
             prev = g[col].shift()
             for r in g[(prev.notna()) & (g[col] != prev)].itertuples():
-                rows.append({"date": r.date, "model_version": mv, "kind": "judge change",
-                             "label": f"{es}: {col} -> {getattr(r, col)}"})
+                rows.append(
+                    {
+                        "date": r.date,
+                        "model_version": mv,
+                        "kind": "judge change",
+                        "label": f"{es}: {col} -> {getattr(r, col)}",
+                    }
+                )
     return pd.DataFrame(rows, columns=["date", "model_version", "kind", "label"])
 
 
-def build_report_data(scores: pd.DataFrame, ops: pd.DataFrame | None, *, production: str | None = None,
-                      rules=None, alerts: pd.DataFrame | None = None,
-                      events: pd.DataFrame | None = None) -> dict:
+def build_report_data(
+    scores: pd.DataFrame,
+    ops: pd.DataFrame | None,
+    *,
+    production: str | None = None,
+    rules=None,
+    alerts: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+) -> dict:
     """The whole blob (see the module docstring). ``events`` has date, model_version, kind, label."""
     from eval_pipeline.history.alerts import AlertRules
 
@@ -254,28 +332,45 @@ def build_report_data(scores: pd.DataFrame, ops: pd.DataFrame | None, *, product
     if ops is not None:
         ops = ops.assign(date=ops["date"].astype(str), model_version=ops["model_version"].astype(str))
     dates = sorted(set(scores["date"]) | (set(ops["date"]) if ops is not None else set()))
-    versions = sorted(set(scores["model_version"]) | (set(ops["model_version"]) if ops is not None else set()))
+    versions = sorted(
+        set(scores["model_version"]) | (set(ops["model_version"]) if ops is not None else set())
+    )
     if production in versions:  # production first: it gets the first colour and the limits
         versions = [production] + [v for v in versions if v != production]
     date_index = {d: i for i, d in enumerate(dates)}
     version_index = {v: i for i, v in enumerate(versions)}
 
     def coded(df: pd.DataFrame) -> pd.DataFrame:
-        return df.assign(_di=pd.Categorical(df["date"], categories=dates).codes,
-                         _vi=pd.Categorical(df["model_version"], categories=versions).codes)
+        return df.assign(
+            _di=pd.Categorical(df["date"], categories=dates).codes,
+            _vi=pd.Categorical(df["model_version"], categories=versions).codes,
+        )
 
     scores = coded(scores)
     ops = coded(ops) if ops is not None else None
-    ev = pd.concat([e for e in (events, judge_change_events(scores)) if e is not None and len(e)]
-                   or [pd.DataFrame(columns=["date", "model_version", "kind", "label"])], ignore_index=True)
+    ev = pd.concat(
+        [e for e in (events, judge_change_events(scores)) if e is not None and len(e)]
+        or [pd.DataFrame(columns=["date", "model_version", "kind", "label"])],
+        ignore_index=True,
+    )
     ev = ev.assign(date=ev["date"].astype(str))
     ev = ev[ev["date"].isin(date_index)]
     visible = default_visible(scores, production, versions)
     return {
-        "dates": dates, "versions": versions, "production": production, "visible": visible,
+        "dates": dates,
+        "versions": versions,
+        "production": production,
+        "visible": visible,
         "charts": metric_charts(scores, date_index, version_index, production, rules, alerts),
         "ops": ops_charts(ops, date_index, version_index),
         "failures": failure_charts(scores, ops, visible),
-        "events": [{"x": date_index[r.date], "v": version_index.get(r.model_version), "kind": r.kind, "label": r.label}
-                   for r in ev.itertuples()],
+        "events": [
+            {
+                "x": date_index[r.date],
+                "v": version_index.get(r.model_version),
+                "kind": r.kind,
+                "label": r.label,
+            }
+            for r in ev.itertuples()
+        ],
     }

@@ -11,6 +11,7 @@ in the browser by ``report_page.js`` from ONE compact JSON blob (:mod:`report_da
 number is in the file once, not once per figure. Tables (comparison matrix, alerts, drill-down)
 are plain HTML, coloured by verdict / severity; every alert and matrix row links to its chart.
 """
+
 from __future__ import annotations
 
 import html
@@ -48,8 +49,10 @@ def _effect_text(r) -> str:
     scale, unit = (100.0, " pts") if r.measure == "pass_rate" else (1.0, "")
     if r.effect is None or (isinstance(r.effect, float) and math.isnan(r.effect)):
         return r.verdict
-    return (f"{r.effect * scale:+.3g}{unit} [{r.ci_low * scale:+.3g}, {r.ci_high * scale:+.3g}] "
-            f"{r.verdict.replace('_', ' ')}")
+    return (
+        f"{r.effect * scale:+.3g}{unit} [{r.ci_low * scale:+.3g}, {r.ci_high * scale:+.3g}] "
+        f"{r.verdict.replace('_', ' ')}"
+    )
 
 
 def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) -> str:
@@ -72,20 +75,28 @@ def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) ->
                 continue
             r = hit.iloc[0]
             p = r.get("p_gate") if bool(r.get("gating")) else r.get("p_adjusted")
-            title = (f"{r['test']}, n={r['n_pairs']} pairs, {'gated: p_gate' if bool(r.get('gating')) else 'p_adjusted'}="
-                     f"{_e(p)}, baseline {r.get('baseline')!s:.6} -> candidate {r.get('candidate')!s:.6}; "
-                     f"{v}@{r['date']} vs {r.get('against')}")
-            cells.append(f'<td class="num {html.escape(str(r["verdict"]))}" title="{html.escape(title)}">'
-                         f"{html.escape(_effect_text(r))}</td>")
+            title = (
+                f"{r['test']}, n={r['n_pairs']} pairs, {'gated: p_gate' if bool(r.get('gating')) else 'p_adjusted'}="
+                f"{_e(p)}, baseline {r.get('baseline')!s:.6} -> candidate {r.get('candidate')!s:.6}; "
+                f"{v}@{r['date']} vs {r.get('against')}"
+            )
+            cells.append(
+                f'<td class="num {html.escape(str(r["verdict"]))}" title="{html.escape(title)}">'
+                f"{html.escape(_effect_text(r))}</td>"
+            )
         link = rd.chart_id(suite, eval_set, metric)
-        body.append(f'<tr><td><a href="#{link}">{html.escape(f"{suite}/{eval_set}")}</a></td>'
-                    f"<td>{html.escape(metric)}</td><td>{html.escape(measure)}</td>{''.join(cells)}</tr>")
-    return (f'<p class="note">Latest run of each version against {html.escape(production or "its baseline")}: '
-            "candidate - baseline with the 95% interval of the paired regression report (pass rates in points), "
-            "verdict from its test (gated rows: one-sided, discrete-Holm-corrected p_gate; others: BH p_adjusted) and the "
-            "minimum effect. Hover a cell for the test, n and p.</p>"
-            f'<table id="matrix"><thead><tr><th>eval set</th><th>metric</th><th>measure</th>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+        body.append(
+            f'<tr><td><a href="#{link}">{html.escape(f"{suite}/{eval_set}")}</a></td>'
+            f"<td>{html.escape(metric)}</td><td>{html.escape(measure)}</td>{''.join(cells)}</tr>"
+        )
+    return (
+        f'<p class="note">Latest run of each version against {html.escape(production or "its baseline")}: '
+        "candidate - baseline with the 95% interval of the paired regression report (pass rates in points), "
+        "verdict from its test (gated rows: one-sided, discrete-Holm-corrected p_gate; others: BH p_adjusted) and the "
+        "minimum effect. Hover a cell for the test, n and p.</p>"
+        f'<table id="matrix"><thead><tr><th>eval set</th><th>metric</th><th>measure</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _alert_anchor(r) -> str:
@@ -101,15 +112,37 @@ def alerts_html(alerts: pd.DataFrame | None, max_rows: int = 300) -> str:
     if alerts is None or alerts.empty:
         return '<p class="note">No alerts.</p>'
     a = alerts.sort_values(["date", "severity"], ascending=[False, True]).head(max_rows)
-    cols = ["severity", "rule", "date", "model_version", "eval_set", "metric", "value", "reference", "n",
-            "p_value", "ci_low", "ci_high", "message"]
+    cols = [
+        "severity",
+        "rule",
+        "date",
+        "model_version",
+        "eval_set",
+        "metric",
+        "value",
+        "reference",
+        "n",
+        "p_value",
+        "ci_low",
+        "ci_high",
+        "message",
+    ]
     head = "".join(f"<th>{c}</th>" for c in cols) + "<th>chart</th>"
     body = []
     for r in a.itertuples():
-        tds = "".join(f'<td class="{"num" if isinstance(getattr(r, c), float) else ""}">{_e(getattr(r, c))}</td>' for c in cols)
-        body.append(f'<tr class="{html.escape(str(r.severity))}">{tds}<td><a class="alert-link" '
-                    f'href="#{_alert_anchor(r)}">chart</a></td></tr>')
-    more = f'<p class="note">{len(alerts) - max_rows} older alert(s) not shown</p>' if len(alerts) > max_rows else ""
+        tds = "".join(
+            f'<td class="{"num" if isinstance(getattr(r, c), float) else ""}">{_e(getattr(r, c))}</td>'
+            for c in cols
+        )
+        body.append(
+            f'<tr class="{html.escape(str(r.severity))}">{tds}<td><a class="alert-link" '
+            f'href="#{_alert_anchor(r)}">chart</a></td></tr>'
+        )
+    more = (
+        f'<p class="note">{len(alerts) - max_rows} older alert(s) not shown</p>'
+        if len(alerts) > max_rows
+        else ""
+    )
     return f'<table id="alerts"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
 
 
@@ -121,21 +154,35 @@ def samples_html(samples: pd.DataFrame | None, eval_set: str) -> str:
         return ""
     cols = ["model_version", "sample_id", "n_failed", "failed", "reason", "input", "expected", "output"]
     head = "".join(f"<th>{c}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f'<td class="{"excerpt" if c in ("reason", "input", "expected", "output") else ""}">'
-                                    f"{_e(getattr(r, c))}</td>" for c in cols) + "</tr>" for r in s.itertuples())
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{"excerpt" if c in ("reason", "input", "expected", "output") else ""}">'
+            f"{_e(getattr(r, c))}</td>"
+            for c in cols
+        )
+        + "</tr>"
+        for r in s.itertuples()
+    )
     date = s["date"].iloc[0]
-    return (f"<h3>Top failing samples of the latest run ({html.escape(str(date))})</h3>"
-            f'<p class="note">Excerpts (at most 160 characters) from the score, golden and response tables.</p>'
-            f'<table class="samples"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    return (
+        f"<h3>Top failing samples of the latest run ({html.escape(str(date))})</h3>"
+        f'<p class="note">Excerpts (at most 160 characters) from the score, golden and response tables.</p>'
+        f'<table class="samples"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )
 
 
 def _visible_note(data: dict) -> str:
     """The version picker (filled by the page's script) and what is drawn when the page opens."""
     hidden = len(data["versions"]) - len(data["visible"])
-    why = (f"Drawn when the page opens: production and the {len(data['visible']) - (1 if data['production'] else 0)} "
-           f"version(s) with the latest runs; tick a version to draw it in every chart ({hidden} not drawn; "
-           '<a href="#all" onclick="setTimeout(() => location.reload(), 0)">draw every version</a>). '
-           "Failure modes: the versions drawn on opening." if hidden else "Untick a version to hide it in every chart.")
+    why = (
+        f"Drawn when the page opens: production and the {len(data['visible']) - (1 if data['production'] else 0)} "
+        f"version(s) with the latest runs; tick a version to draw it in every chart ({hidden} not drawn; "
+        '<a href="#all" onclick="setTimeout(() => location.reload(), 0)">draw every version</a>). '
+        "Failure modes: the versions drawn on opening."
+        if hidden
+        else "Untick a version to hide it in every chart."
+    )
     return f'<p class="note">Versions: <span id="version-picker"></span><br>{why}</p>'
 
 
@@ -160,10 +207,19 @@ def _json_script(data: dict) -> str:
     return text.replace("</", "<\\/")
 
 
-def build_report_html(scores: pd.DataFrame, ops: pd.DataFrame | None = None, *, title: str = "Eval history",
-                      subtitle: str = "", production: str | None = None, rules=None,
-                      alerts: pd.DataFrame | None = None, events: pd.DataFrame | None = None,
-                      comparisons: pd.DataFrame | None = None, samples: pd.DataFrame | None = None) -> str:
+def build_report_html(
+    scores: pd.DataFrame,
+    ops: pd.DataFrame | None = None,
+    *,
+    title: str = "Eval history",
+    subtitle: str = "",
+    production: str | None = None,
+    rules=None,
+    alerts: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    comparisons: pd.DataFrame | None = None,
+    samples: pd.DataFrame | None = None,
+) -> str:
     """The report: comparison matrix, alerts, one chart per eval set and metric (every version, 95 %
     bands, production control limits, events, alerts), operations, failure modes, drill-down."""
     data = rd.build_report_data(scores, ops, production=production, rules=rules, alerts=alerts, events=events)
@@ -172,39 +228,52 @@ def build_report_html(scores: pd.DataFrame, ops: pd.DataFrame | None = None, *, 
     for c in data["charts"]:
         by_set.setdefault((c["suite"], c["eval_set"]), []).append(c)
     failures = {(f["suite"], f["eval_set"]): f for f in data["failures"]}
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_CSS}</style><script>{plotly_js()}</script></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             f'<p class="note">{html.escape(subtitle)} {len(data["dates"])} date(s) '
-             f'{html.escape(data["dates"][0] if data["dates"] else "")} .. {html.escape(data["dates"][-1] if data["dates"] else "")}; '
-             f"{len(versions)} model version(s); production: {html.escape(production or 'none')}. "
-             "Click a legend entry to hide / show a version; hover a point for its n and 95% interval.</p>",
-             _visible_note(data),
-             '<nav><a href="#sec-matrix">comparison</a><a href="#sec-alerts">alerts</a><a href="#sec-quality">quality</a>'
-             '<a href="#sec-ops">operations</a></nav>',
-             '<h2 id="sec-matrix">Every version against production (latest run)</h2>',
-             comparison_matrix_html(comparisons, production),
-             f'<h2 id="sec-alerts">Alerts ({0 if alerts is None else len(alerts)})</h2>', alerts_html(alerts),
-             '<h2 id="sec-quality">Quality over time</h2>',
-             '<p class="note">Per eval set and metric: every model version a line with its 95% interval band (Wilson '
-             "for pass rates, t for means), the production version's control limits (dashed), events (markers at the top; config and judge changes also as dotted lines; "
-             "star: release approved, diamond: config change, square: judge change) and alerts (red x).</p>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style><script>{plotly_js()}</script></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="note">{html.escape(subtitle)} {len(data["dates"])} date(s) '
+        f"{html.escape(data['dates'][0] if data['dates'] else '')} .. {html.escape(data['dates'][-1] if data['dates'] else '')}; "
+        f"{len(versions)} model version(s); production: {html.escape(production or 'none')}. "
+        "Click a legend entry to hide / show a version; hover a point for its n and 95% interval.</p>",
+        _visible_note(data),
+        '<nav><a href="#sec-matrix">comparison</a><a href="#sec-alerts">alerts</a><a href="#sec-quality">quality</a>'
+        '<a href="#sec-ops">operations</a></nav>',
+        '<h2 id="sec-matrix">Every version against production (latest run)</h2>',
+        comparison_matrix_html(comparisons, production),
+        f'<h2 id="sec-alerts">Alerts ({0 if alerts is None else len(alerts)})</h2>',
+        alerts_html(alerts),
+        '<h2 id="sec-quality">Quality over time</h2>',
+        '<p class="note">Per eval set and metric: every model version a line with its 95% interval band (Wilson '
+        "for pass rates, t for means), the production version's control limits (dashed), events (markers at the top; config and judge changes also as dotted lines; "
+        "star: release approved, diamond: config change, square: judge change) and alerts (red x).</p>",
+    ]
     for (suite, eval_set), charts in sorted(by_set.items()):
-        parts.append(f'<h3 id="set-{html.escape(rd.chart_id(suite, eval_set, ""))}">{html.escape(f"{suite}/{eval_set}")}</h3><div class="grid">')
+        parts.append(
+            f'<h3 id="set-{html.escape(rd.chart_id(suite, eval_set, ""))}">{html.escape(f"{suite}/{eval_set}")}</h3><div class="grid">'
+        )
         parts += [f'<div class="chart metric-chart" id="{c["id"]}"></div>' for c in charts]
         parts.append("</div>")
         f = failures.get((suite, eval_set))
         if f:
-            opts = "".join(f'<option value="{p["v"]}">{html.escape(versions[p["v"]])}</option>' for p in f["versions"])
-            parts.append(f'<p class="note">Failure modes over time: <select id="{f["id"]}-select">{opts}</select></p>'
-                         f'<div class="chart failure-chart" id="{f["id"]}"></div>')
+            opts = "".join(
+                f'<option value="{p["v"]}">{html.escape(versions[p["v"]])}</option>' for p in f["versions"]
+            )
+            parts.append(
+                f'<p class="note">Failure modes over time: <select id="{f["id"]}-select">{opts}</select></p>'
+                f'<div class="chart failure-chart" id="{f["id"]}"></div>'
+            )
         parts.append(samples_html(samples, eval_set))
-    parts.append('<h2 id="sec-ops">Operations</h2><p class="note">Per run (all eval sets): latency quantiles and TTFT '
-                 "over responses without an infrastructure error, cost per such response, infrastructure error rate; "
-                 "n = the responses each is over.</p><div class=\"grid\">")
+    parts.append(
+        '<h2 id="sec-ops">Operations</h2><p class="note">Per run (all eval sets): latency quantiles and TTFT '
+        "over responses without an infrastructure error, cost per such response, infrastructure error rate; "
+        'n = the responses each is over.</p><div class="grid">'
+    )
     parts += [f'<div class="chart ops-chart" id="{c["id"]}"></div>' for c in data["ops"]]
     parts.append("</div>")
     script = resources.files("eval_pipeline.history").joinpath("report_page.js").read_text(encoding="utf-8")
-    parts.append(f'<script type="application/json" id="report-data">{_json_script(data)}</script>'
-                 f"<script>{script}</script></body></html>")
+    parts.append(
+        f'<script type="application/json" id="report-data">{_json_script(data)}</script>'
+        f"<script>{script}</script></body></html>"
+    )
     return "\n".join(parts)

@@ -13,6 +13,7 @@ and the runs of the history. Out:
 * :func:`failing_samples`: per eval set, the samples of one run with the most failed checks /
   dimensions, joined to their input, expected output and the model's answer; text cut to excerpts.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,20 +47,42 @@ def run_events(wh, runs: pd.DataFrame) -> pd.DataFrame:
         date, mv = str(r.date), str(r.model_version)
         rel = _read_json(wh, keys.release(date, mv))
         if rel and rel.get("approved"):
-            rows.append({"date": date, "model_version": mv, "kind": "release approved",
-                         "label": f"{mv} approved (baseline {rel.get('baseline') or '-'})"})
+            rows.append(
+                {
+                    "date": date,
+                    "model_version": mv,
+                    "kind": "release approved",
+                    "label": f"{mv} approved (baseline {rel.get('baseline') or '-'})",
+                }
+            )
         art = _read_json(wh, keys.run_artifact(date, mv))
         if not art:
             continue
-        ident = (art.get("model"), json.dumps(art.get("prompt_version"), sort_keys=True), art.get("config_hash"))
+        ident = (
+            art.get("model"),
+            json.dumps(art.get("prompt_version"), sort_keys=True),
+            art.get("config_hash"),
+        )
         name = art.get("model_version_name") or mv
         if mv not in seen_versions:
             seen_versions.add(mv)
-            rows.append({"date": date, "model_version": mv, "kind": "config change",
-                         "label": f"{mv} first run: model {ident[0]}, prompts {ident[1]}, config {ident[2]}"})
+            rows.append(
+                {
+                    "date": date,
+                    "model_version": mv,
+                    "kind": "config change",
+                    "label": f"{mv} first run: model {ident[0]}, prompts {ident[1]}, config {ident[2]}",
+                }
+            )
         elif name in last_by_name and last_by_name[name][:2] != ident[:2]:
-            rows.append({"date": date, "model_version": mv, "kind": "config change",
-                         "label": f"{mv}: model {ident[0]}, prompts {ident[1]}"})
+            rows.append(
+                {
+                    "date": date,
+                    "model_version": mv,
+                    "kind": "config change",
+                    "label": f"{mv}: model {ident[0]}, prompts {ident[1]}",
+                }
+            )
         last_by_name[name] = ident
     return pd.DataFrame(rows, columns=EVENT_COLUMNS)
 
@@ -79,8 +102,11 @@ def comparisons(wh, runs: pd.DataFrame, production: str | None) -> pd.DataFrame:
             continue
         df = pd.DataFrame(rep["rows"])
         df = df[df["segment"] == SEGMENT_ALL]
-        frames.append(df.assign(model_version=r.model_version, date=r.date,
-                                against=(rep.get("summary") or {}).get("baseline")))
+        frames.append(
+            df.assign(
+                model_version=r.model_version, date=r.date, against=(rep.get("summary") or {}).get("baseline")
+            )
+        )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -98,6 +124,7 @@ def failing_samples(wh, date: str, model_version: str, per_eval_set: int = 5) ->
     output (excerpts of at most :data:`EXCERPT_CHARS` characters). Empty when the run has no scores."""
     con = wh.connect_duckdb()
     try:
+
         def glob(table: str) -> str:
             return wh.uri(f"{table}/{keys.run_files_glob(date, model_version, table=table)}")
 
@@ -105,7 +132,10 @@ def failing_samples(wh, date: str, model_version: str, per_eval_set: int = 5) ->
 
         if not has_files(con, glob(keys.SCORES)):
             return pd.DataFrame()
-        src = lambda t: f"read_parquet({_quote(glob(t))}, hive_partitioning=true, hive_types_autocast=false, union_by_name=true)"  # noqa: E731
+
+        def src(t):
+            return f"read_parquet({_quote(glob(t))}, hive_partitioning=true, hive_types_autocast=false, union_by_name=true)"  # noqa: E731
+
         sql = f"""
 WITH f AS (
     SELECT suite, eval_set, sample_id, count(*) AS n_failed,
@@ -119,19 +149,28 @@ WITH f AS (
 )"""
         has_golden = has_files(con, glob(keys.GOLDEN))
         has_resp = has_files(con, glob(keys.RESPONSES))
-        sel = ["top.*", "g.input_json AS input" if has_golden else "NULL AS input",
-               "g.expected_json AS expected" if has_golden else "NULL AS expected",
-               "r.text AS output" if has_resp else "NULL AS output"]
+        sel = [
+            "top.*",
+            "g.input_json AS input" if has_golden else "NULL AS input",
+            "g.expected_json AS expected" if has_golden else "NULL AS expected",
+            "r.text AS output" if has_resp else "NULL AS output",
+        ]
         joins = ""
         if has_golden:
-            joins += (f" LEFT JOIN (SELECT suite, eval_set, sample_id, any_value(input_json) AS input_json, "
-                      f"any_value(expected_json) AS expected_json FROM {src(keys.GOLDEN)} GROUP BY ALL) g "
-                      f"USING (suite, eval_set, sample_id)")
+            joins += (
+                f" LEFT JOIN (SELECT suite, eval_set, sample_id, any_value(input_json) AS input_json, "
+                f"any_value(expected_json) AS expected_json FROM {src(keys.GOLDEN)} GROUP BY ALL) g "
+                f"USING (suite, eval_set, sample_id)"
+            )
         if has_resp:
-            joins += (f" LEFT JOIN (SELECT suite, eval_set, sample_id, repeat, any_value(text) AS text "
-                      f"FROM {src(keys.RESPONSES)} GROUP BY ALL) r USING (suite, eval_set, sample_id, repeat)")
-        df = con.execute(f"{sql} SELECT {', '.join(sel)} FROM top{joins} "
-                         f"ORDER BY suite, eval_set, n_failed DESC, sample_id").df()
+            joins += (
+                f" LEFT JOIN (SELECT suite, eval_set, sample_id, repeat, any_value(text) AS text "
+                f"FROM {src(keys.RESPONSES)} GROUP BY ALL) r USING (suite, eval_set, sample_id, repeat)"
+            )
+        df = con.execute(
+            f"{sql} SELECT {', '.join(sel)} FROM top{joins} "
+            f"ORDER BY suite, eval_set, n_failed DESC, sample_id"
+        ).df()
     finally:
         con.close()
     for col in ("reason", "input", "expected", "output"):
@@ -150,5 +189,8 @@ def report_inputs(wh, scores: pd.DataFrame, production: str | None, max_versions
     on_latest = sorted(runs.loc[runs["date"] == latest, "model_version"], key=lambda v: (v != production, v))
     samples = [failing_samples(wh, latest, mv) for mv in on_latest[:max_versions]]
     samples = [s for s in samples if len(s)]
-    return {"events": run_events(wh, runs), "comparisons": comparisons(wh, runs, production),
-            "samples": pd.concat(samples, ignore_index=True) if samples else None}
+    return {
+        "events": run_events(wh, runs),
+        "comparisons": comparisons(wh, runs, production),
+        "samples": pd.concat(samples, ignore_index=True) if samples else None,
+    }

@@ -8,6 +8,7 @@ run's per-sample score rows with partition pruning (:func:`load_run_scores`), th
 version's earlier nights (:func:`load_baseline_pool`) and, for a candidate run, the ``stats.RegressionReport``
 against its chosen baseline (:func:`regression_report_for_run`). SQL strings come from :mod:`eval_pipeline.history.sql`.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,12 +45,27 @@ def query_history(db_path: str | os.PathLike, sql: str, params: list | None = No
 
 
 def _empty_run_scores() -> pd.DataFrame:
-    return pd.DataFrame(columns=["suite", "eval_set", "sample_id", "repeat", "family", "metric",
-                                 "value", "passed", "category", "infra_error"])
+    return pd.DataFrame(
+        columns=[
+            "suite",
+            "eval_set",
+            "sample_id",
+            "repeat",
+            "family",
+            "metric",
+            "value",
+            "passed",
+            "category",
+            "infra_error",
+        ]
+    )
 
 
 def load_run_scores(
-    con: duckdb.DuckDBPyConnection, scores_glob: str, date: str, model_version: str,
+    con: duckdb.DuckDBPyConnection,
+    scores_glob: str,
+    date: str,
+    model_version: str,
     families: list[str] | None = None,
 ) -> pd.DataFrame:
     """Per-sample score rows of one run, read with partition pruning (only that run's files).
@@ -100,16 +116,29 @@ def list_runs_from_files(con: duckdb.DuckDBPyConnection, scores_glob: str | None
     ).df()
 
 
-def known_runs(con: duckdb.DuckDBPyConnection, sources: HistorySources, scored: pd.DataFrame | None = None) -> pd.DataFrame:
+def known_runs(
+    con: duckdb.DuckDBPyConnection, sources: HistorySources, scored: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The runs a baseline can be chosen from: ``scored`` (date, model_version; default every scored partition from
     the file listing) merged with the ``runs/.../run.json`` pass/fail and live flags."""
-    scored = scored[["date", "model_version"]] if scored is not None else list_runs_from_files(con, sources.scores_glob)
+    scored = (
+        scored[["date", "model_version"]]
+        if scored is not None
+        else list_runs_from_files(con, sources.scores_glob)
+    )
     artifacts = load_runs(con, sources.runs_glob)
     return scored.merge(artifacts, on=["date", "model_version"], how="left") if len(artifacts) else scored
 
 
-def load_baseline_pool(con: duckdb.DuckDBPyConnection, sources: HistorySources, runs: pd.DataFrame, candidate, baseline,
-                       config=None, families: list[str] | None = None) -> tuple[list[pd.DataFrame], list]:
+def load_baseline_pool(
+    con: duckdb.DuckDBPyConnection,
+    sources: HistorySources,
+    runs: pd.DataFrame,
+    candidate,
+    baseline,
+    config=None,
+    families: list[str] | None = None,
+) -> tuple[list[pd.DataFrame], list]:
     """The baseline version's earlier nights the pass/fail rows pool (``baselines.pool_runs``; as many as the
     largest ``baseline_nights`` of ``config``, a ``RegressionConfig`` or ``{suite: RegressionConfig}``), loaded:
     ``(score frames, their RunRefs)``."""
@@ -119,7 +148,9 @@ def load_baseline_pool(con: duckdb.DuckDBPyConnection, sources: HistorySources, 
     configs = list(config.values()) if isinstance(config, dict) else [config or RegressionConfig()]
     nights = max([c.baseline_nights for c in configs] or [RegressionConfig().baseline_nights])
     earlier = pool_runs(runs, candidate, baseline, nights)
-    return [load_run_scores(con, sources.scores_glob, r.date, r.model_version, families) for r in earlier], earlier
+    return [
+        load_run_scores(con, sources.scores_glob, r.date, r.model_version, families) for r in earlier
+    ], earlier
 
 
 def regression_report_for_run(
@@ -147,11 +178,22 @@ def regression_report_for_run(
     runs = known_runs(con, sources, runs)
     baseline, why = select_baseline(runs, candidate, production_model_version)
     cand = load_run_scores(con, sources.scores_glob, candidate.date, candidate.model_version, families)
-    base = (load_run_scores(con, sources.scores_glob, baseline.date, baseline.model_version, families)
-            if baseline else None)
+    base = (
+        load_run_scores(con, sources.scores_glob, baseline.date, baseline.model_version, families)
+        if baseline
+        else None
+    )
     pool, earlier = load_baseline_pool(con, sources, runs, candidate, baseline, config, families)
-    return regression_report(cand, base, config, candidate=candidate, baseline=baseline, baseline_reason=why,
-                             baseline_pool=pool, pool_runs=earlier)
+    return regression_report(
+        cand,
+        base,
+        config,
+        candidate=candidate,
+        baseline=baseline,
+        baseline_reason=why,
+        baseline_pool=pool,
+        pool_runs=earlier,
+    )
 
 
 def non_live_runs(ops_history: pd.DataFrame) -> pd.DataFrame:
@@ -160,6 +202,10 @@ def non_live_runs(ops_history: pd.DataFrame) -> pd.DataFrame:
     cols = ["date", "model_version", "n_live", "n_replay", "n_synthetic"]
     if ops_history is None or not len(ops_history) or "n_replay" not in ops_history:
         return pd.DataFrame(columns=cols)
-    roll = ops_history[ops_history["eval_set"].astype(str) == q.ALL] if "eval_set" in ops_history else ops_history
+    roll = (
+        ops_history[ops_history["eval_set"].astype(str) == q.ALL]
+        if "eval_set" in ops_history
+        else ops_history
+    )
     bad = roll[(roll["n_replay"].fillna(0) + roll["n_synthetic"].fillna(0)) > 0]
     return bad[cols].sort_values(["date", "model_version"]).reset_index(drop=True)

@@ -4,6 +4,7 @@ In: a warehouse root (local folder or ``s3://bucket/prefix``) or a ``Warehouse``
 connection able to list it. Out: :class:`HistorySources` (globs of the scores, responses and
 run artifacts) and :func:`has_files` (does a glob match anything; nothing is read).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ class HistorySources:
     runs_glob: str | None = None
 
     @classmethod
-    def for_root(cls, root: str | os.PathLike) -> "HistorySources":
+    def for_root(cls, root: str | os.PathLike) -> HistorySources:
         """Standard layout under a warehouse root (local path or ``s3://bucket/prefix``)."""
         r = str(root).rstrip("/")
         return cls(
@@ -33,7 +34,7 @@ class HistorySources:
         )
 
     @classmethod
-    def for_warehouse(cls, warehouse) -> "HistorySources":
+    def for_warehouse(cls, warehouse) -> HistorySources:
         """Standard layout under an ``eval_pipeline.storage.Warehouse`` (local or S3)."""
         return cls.for_root(warehouse.root)
 

@@ -21,6 +21,7 @@ Tables produced (one row per group):
 * ``failure_modes``: date, model_version, suite, kind, label -> n, share,
   example_reason.
 """
+
 from __future__ import annotations
 
 from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES
@@ -30,19 +31,55 @@ ALL = "__all__"  # suite / eval_set value of the ops roll-up per date and model 
 NO_CATEGORY = "(none)"  # segment of rows whose golden sample has no category
 
 SCORE_HISTORY_COLUMNS = [
-    "date", "model_version", "suite", "eval_set", "family", "metric", "segment",
-    "n_rows", "n_graded", "n_passed", "pass_rate", "mean_value", "std_value", "n_infra_error",
-    "judge_model", "rubric_hash",  # the judge's identity on judge rows (NULL elsewhere): a change breaks the trend
+    "date",
+    "model_version",
+    "suite",
+    "eval_set",
+    "family",
+    "metric",
+    "segment",
+    "n_rows",
+    "n_graded",
+    "n_passed",
+    "pass_rate",
+    "mean_value",
+    "std_value",
+    "n_infra_error",
+    "judge_model",
+    "rubric_hash",  # the judge's identity on judge rows (NULL elsewhere): a change breaks the trend
 ]
 OPS_HISTORY_COLUMNS = [
-    "date", "model_version", "suite", "eval_set", "n_responses", "n_infra_error", "n_model_error",
-    "infra_error_rate", "latency_p50", "latency_p95", "latency_p99", "ttft_p50", "ttft_p95",
-    "cost_usd", "cost_per_sample", "input_tokens", "output_tokens",
-    "n_live", "n_replay", "n_synthetic",  # answer provenance (rows written before it was recorded: in none)
+    "date",
+    "model_version",
+    "suite",
+    "eval_set",
+    "n_responses",
+    "n_infra_error",
+    "n_model_error",
+    "infra_error_rate",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "ttft_p50",
+    "ttft_p95",
+    "cost_usd",
+    "cost_per_sample",
+    "input_tokens",
+    "output_tokens",
+    "n_live",
+    "n_replay",
+    "n_synthetic",  # answer provenance (rows written before it was recorded: in none)
     # prompt cache (a hit: usage reported cache reads) over answers without an infra error, and
     # latency / TTFT medians of hits vs misses (live answers only); answers from Message Batches
-    "n_cache_hit", "cache_hit_rate", "cache_read_tokens", "cache_creation_tokens",
-    "latency_p50_cache_hit", "latency_p50_cache_miss", "ttft_p50_cache_hit", "ttft_p50_cache_miss", "n_batch",
+    "n_cache_hit",
+    "cache_hit_rate",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "latency_p50_cache_hit",
+    "latency_p50_cache_miss",
+    "ttft_p50_cache_hit",
+    "ttft_p50_cache_miss",
+    "n_batch",
 ]
 FAILURE_MODE_COLUMNS = ["date", "model_version", "suite", "kind", "label", "n", "share", "example_reason"]
 RUN_COLUMNS = ["date", "model_version", "passed", "live_answers_only"]
@@ -244,15 +281,29 @@ def empty_table_sql(columns: list[str], types: dict[str, str] | None = None) -> 
 
 
 SCORE_HISTORY_TYPES = {
-    "n_rows": "BIGINT", "n_graded": "BIGINT", "n_passed": "BIGINT", "pass_rate": "DOUBLE",
-    "mean_value": "DOUBLE", "std_value": "DOUBLE", "n_infra_error": "BIGINT",
-    "judge_model": "VARCHAR", "rubric_hash": "VARCHAR",
+    "n_rows": "BIGINT",
+    "n_graded": "BIGINT",
+    "n_passed": "BIGINT",
+    "pass_rate": "DOUBLE",
+    "mean_value": "DOUBLE",
+    "std_value": "DOUBLE",
+    "n_infra_error": "BIGINT",
+    "judge_model": "VARCHAR",
+    "rubric_hash": "VARCHAR",
 }
 OPS_HISTORY_TYPES = {c: "DOUBLE" for c in OPS_HISTORY_COLUMNS[4:]} | {
-    "n_responses": "BIGINT", "n_infra_error": "BIGINT", "n_model_error": "BIGINT",
-    "input_tokens": "BIGINT", "output_tokens": "BIGINT",
-    "n_live": "BIGINT", "n_replay": "BIGINT", "n_synthetic": "BIGINT",
-    "n_cache_hit": "BIGINT", "cache_read_tokens": "BIGINT", "cache_creation_tokens": "BIGINT", "n_batch": "BIGINT",
+    "n_responses": "BIGINT",
+    "n_infra_error": "BIGINT",
+    "n_model_error": "BIGINT",
+    "input_tokens": "BIGINT",
+    "output_tokens": "BIGINT",
+    "n_live": "BIGINT",
+    "n_replay": "BIGINT",
+    "n_synthetic": "BIGINT",
+    "n_cache_hit": "BIGINT",
+    "cache_read_tokens": "BIGINT",
+    "cache_creation_tokens": "BIGINT",
+    "n_batch": "BIGINT",
 }
 
 

@@ -54,6 +54,7 @@ verdicts, the rows that block), :mod:`~eval_pipeline.history.baselines` (the bas
 this module pairs the runs, tests every row and builds the report.
 :func:`gate_rows` returns the rows that block.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -71,10 +72,10 @@ from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, metric_direction
 from eval_pipeline.history.sql import SEGMENT_ALL
 
-
 # ---------------------------------------------------------------------------
 # Pairing
 # ---------------------------------------------------------------------------
+
 
 def per_sample(scores: pd.DataFrame) -> pd.DataFrame:
     """Collapse repeats: one row per (suite, eval_set, family, metric, sample_id).
@@ -91,8 +92,13 @@ def per_sample(scores: pd.DataFrame) -> pd.DataFrame:
         df["category"] = None
     df["category"] = df["category"].fillna("(none)").astype(str)
     g = df.groupby(GROUP_KEYS + ["sample_id"], sort=False, dropna=False)
-    return g.agg(pass_frac=("passed_f", "mean"), k=("passed_f", "count"), value=("value", "mean"),
-                 nonbinary=("nonbinary", "any"), category=("category", "first")).reset_index()
+    return g.agg(
+        pass_frac=("passed_f", "mean"),
+        k=("passed_f", "count"),
+        value=("value", "mean"),
+        nonbinary=("nonbinary", "any"),
+        category=("category", "first"),
+    ).reset_index()
 
 
 def pair_runs(candidate: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +110,9 @@ def pair_runs(candidate: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig, pooled: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+def _test_rows(
+    pairs: pd.DataFrame, cfg: RegressionConfig, pooled: pd.DataFrame | None = None
+) -> list[dict[str, Any]]:
     """Test every (group, segment, measure) of a paired frame; verdicts without correction yet.
 
     ``pooled``: the same pairing with the baseline's earlier nights added to the baseline side (see
@@ -112,7 +120,9 @@ def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig, pooled: pd.DataFrame 
     A metric gets a ``mean_value`` row only when its *raw* values are not all 0/1 (per-sample means
     of a binary check with repeats are fractions, but the evidence is the 0/1 rows: one test)."""
     rows: list[dict[str, Any]] = []
-    pooled_groups = dict(iter(pooled.groupby(GROUP_KEYS, sort=True, dropna=False))) if pooled is not None else {}
+    pooled_groups = (
+        dict(iter(pooled.groupby(GROUP_KEYS, sort=True, dropna=False))) if pooled is not None else {}
+    )
     for keys, grp in pairs.groupby(GROUP_KEYS, sort=True, dropna=False):
         segments = [(SEGMENT_ALL, grp)]
         if cfg.segments and grp["category"].nunique() > 1:
@@ -124,16 +134,29 @@ def _test_rows(pairs: pd.DataFrame, cfg: RegressionConfig, pooled: pd.DataFrame 
         for segment, sg in segments:
             base = dict(zip(GROUP_KEYS, keys)) | {"segment": segment}
             gated = segment == SEGMENT_ALL or cfg.gate_segments
-            psg = sg if pgrp is None else (pgrp if segment == SEGMENT_ALL else pgrp[pgrp["category"] == segment])
+            psg = (
+                sg
+                if pgrp is None
+                else (pgrp if segment == SEGMENT_ALL else pgrp[pgrp["category"] == segment])
+            )
             graded = psg.dropna(subset=["pass_frac_c", "pass_frac_b"])
             if len(graded):
-                rows.append(base | _pass_rate_row(graded, cfg)
-                            | {"direction": "higher", "gating": gated and "pass_rate" in in_family})
+                rows.append(
+                    base
+                    | _pass_rate_row(graded, cfg)
+                    | {"direction": "higher", "gating": gated and "pass_rate" in in_family}
+                )
             if continuous:
                 valued = sg.dropna(subset=["value_c", "value_b"])
                 if len(valued):
-                    rows.append(base | _value_row(valued, cfg, metric)
-                                | {"direction": metric_direction(metric), "gating": gated and "mean_value" in in_family})
+                    rows.append(
+                        base
+                        | _value_row(valued, cfg, metric)
+                        | {
+                            "direction": metric_direction(metric),
+                            "gating": gated and "mean_value" in in_family,
+                        }
+                    )
     return rows
 
 
@@ -149,10 +172,24 @@ def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
     test = "mcnemar_exact" if single else "stratified_exact"
     eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
     repeats = int(max(g["k_c"].max(), g["k_b"].max()))
-    return dict(measure="pass_rate", test=test, n_pairs=len(g), repeats=repeats,
-                baseline=float(bp.mean()), candidate=float(cp.mean()), effect=eff, ci_low=lo, ci_high=hi,
-                n_worse=worse, n_better=better, p_value=p, p_worse=p_worse, min_effect=cfg.min_effect,
-                _support_worse=support_worse, _support_two_sided=support_two_sided)
+    return dict(
+        measure="pass_rate",
+        test=test,
+        n_pairs=len(g),
+        repeats=repeats,
+        baseline=float(bp.mean()),
+        candidate=float(cp.mean()),
+        effect=eff,
+        ci_low=lo,
+        ci_high=hi,
+        n_worse=worse,
+        n_better=better,
+        p_value=p,
+        p_worse=p_worse,
+        min_effect=cfg.min_effect,
+        _support_worse=support_worse,
+        _support_two_sided=support_two_sided,
+    )
 
 
 def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str, Any]:
@@ -163,17 +200,28 @@ def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str,
     p_worse = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed, alternative=worse_side)
     eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
     lower = metric_direction(metric) == "lower"
-    return dict(measure="mean_value", test=cfg.continuous_test, n_pairs=len(g),
-                repeats=int(max(g["k_c"].max(), g["k_b"].max())),
-                baseline=float(bv.mean()), candidate=float(cv.mean()), effect=eff, ci_low=lo, ci_high=hi,
-                n_worse=int(np.sum(d > 0) if lower else np.sum(d < 0)),
-                n_better=int(np.sum(d < 0) if lower else np.sum(d > 0)), p_value=p, p_worse=p_worse,
-                min_effect=cfg.min_effect_by_metric.get(metric, cfg.min_effect_value))
+    return dict(
+        measure="mean_value",
+        test=cfg.continuous_test,
+        n_pairs=len(g),
+        repeats=int(max(g["k_c"].max(), g["k_b"].max())),
+        baseline=float(bv.mean()),
+        candidate=float(cv.mean()),
+        effect=eff,
+        ci_low=lo,
+        ci_high=hi,
+        n_worse=int(np.sum(d > 0) if lower else np.sum(d < 0)),
+        n_better=int(np.sum(d < 0) if lower else np.sum(d > 0)),
+        p_value=p,
+        p_worse=p_worse,
+        min_effect=cfg.min_effect_by_metric.get(metric, cfg.min_effect_value),
+    )
 
 
 # ---------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------
+
 
 @dataclass
 class RegressionReport:
@@ -193,7 +241,9 @@ class RegressionReport:
     config: RegressionConfig
     baseline_reason: str = ""
     suite_configs: dict[str, RegressionConfig] = field(default_factory=dict)
-    baseline_pool: list[str] = field(default_factory=list)  # earlier baseline nights pooled into pass/fail rows
+    baseline_pool: list[str] = field(
+        default_factory=list
+    )  # earlier baseline nights pooled into pass/fail rows
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -217,17 +267,24 @@ class RegressionReport:
         """Small JSON-able summary (for Dagster metadata)."""
         counts = {v: int((self.rows["verdict"] == v).sum()) for v in VERDICTS}
         return {
-            "status": self.status, "message": self.message,
+            "status": self.status,
+            "message": self.message,
             "candidate": str(self.candidate) if self.candidate else None,
             "baseline": str(self.baseline) if self.baseline else None,
-            "baseline_reason": self.baseline_reason, "baseline_pool": list(self.baseline_pool),
-            "rows": len(self.rows), **counts,
+            "baseline_reason": self.baseline_reason,
+            "baseline_pool": list(self.baseline_pool),
+            "rows": len(self.rows),
+            **counts,
             "gate_regressions": int(len(self.gate_regressions)),
             "gate_family": gate_family(self.rows),
-            "gate_family_size": int(self.rows["gating"].fillna(False).astype(bool).sum()) if len(self.rows) else 0,
-            "gate_procedure": self.config.gate_procedure, "gate_segments": self.config.gate_segments,
+            "gate_family_size": int(self.rows["gating"].fillna(False).astype(bool).sum())
+            if len(self.rows)
+            else 0,
+            "gate_procedure": self.config.gate_procedure,
+            "gate_segments": self.config.gate_segments,
             "gate": gate_description(self.config),
-            "alpha": self.config.alpha, "min_effect": self.config.min_effect,
+            "alpha": self.config.alpha,
+            "min_effect": self.config.min_effect,
             "suite_configs": {s: gate_description(c) for s, c in self.suite_configs.items()},
         }
 
@@ -242,8 +299,24 @@ class RegressionReport:
         df = self.rows.assign(_o=self.rows["verdict"].map(order)).sort_values(["_o", "p_adjusted", "effect"])
         if only_changes:
             df = df[df["verdict"].isin(["regression", "improvement"])]
-        cols = ["verdict", "gating", "suite", "family", "metric", "segment", "measure", "test", "n_pairs",
-                "baseline", "candidate", "effect", "ci_low", "ci_high", "p_adjusted", "p_gate"]
+        cols = [
+            "verdict",
+            "gating",
+            "suite",
+            "family",
+            "metric",
+            "segment",
+            "measure",
+            "test",
+            "n_pairs",
+            "baseline",
+            "candidate",
+            "effect",
+            "ci_low",
+            "ci_high",
+            "p_adjusted",
+            "p_gate",
+        ]
         return head + markdown_table(df[cols], max_rows=max_rows)
 
 
@@ -261,7 +334,7 @@ def regression_report(
     baseline_reason: str = "",
     suite_configs: dict[str, RegressionConfig] | None = None,
     baseline_pool: list[pd.DataFrame] | None = None,
-    pool_runs: list[RunRef] | None = None,
+    pool_runs: list[RunRef] | None = None,  # noqa: F811
 ) -> RegressionReport:
     """Compare a candidate run with its baseline, sample by sample.
 
@@ -293,27 +366,41 @@ def regression_report(
     cfg = config or RegressionConfig()
     cfg.validate()
     if baseline_scores is None or len(baseline_scores) == 0:
-        msg = ("no baseline yet: this is the first scored run"
-               + (f" ({candidate})" if candidate else "")
-               + "; it becomes the baseline once it passes or is configured as the production model version")
-        return RegressionReport("no_baseline", msg, candidate, None, _empty_rows(), cfg, baseline_reason,
-                                dict(suite_configs or {}))
+        msg = (
+            "no baseline yet: this is the first scored run"
+            + (f" ({candidate})" if candidate else "")
+            + "; it becomes the baseline once it passes or is configured as the production model version"
+        )
+        return RegressionReport(
+            "no_baseline",
+            msg,
+            candidate,
+            None,
+            _empty_rows(),
+            cfg,
+            baseline_reason,
+            dict(suite_configs or {}),
+        )
     # judge rows of an eval set judged by different judges are not compared (unless both were re-judged by one)
     candidate_scores, baseline_scores, refused = refuse_mixed_judges(candidate_scores, baseline_scores)
     cand_c, base_c = with_composite_pass(candidate_scores), with_composite_pass(baseline_scores)
     pairs = pair_runs(cand_c, base_c)
-    nights: list[tuple[str, pd.DataFrame]] = []  # (name, the night's rows that measure what the baseline run did)
+    nights: list[
+        tuple[str, pd.DataFrame]
+    ] = []  # (name, the night's rows that measure what the baseline run did)
     for i, frame in enumerate(baseline_pool or []):
         same = _same_evidence(with_composite_pass(frame), base_c)
         if len(same):
             nights.append((str(pool_runs[i]) if pool_runs and i < len(pool_runs) else f"night {i + 1}", same))
-    pooled = pair_runs(cand_c, pd.concat([base_c, *(f for _, f in nights)], ignore_index=True)) if nights else None
+    pooled = (
+        pair_runs(cand_c, pd.concat([base_c, *(f for _, f in nights)], ignore_index=True)) if nights else None
+    )
     pool_names = [name for name, _ in nights]
     rows: list[dict[str, Any]] = []
     configs = dict(suite_configs or {})
     for c in configs.values():
         c.validate()
-    for suite_name, sp in (pairs.groupby("suite", sort=True) if len(pairs) else []):
+    for suite_name, sp in pairs.groupby("suite", sort=True) if len(pairs) else []:
         scfg = configs.get(str(suite_name), cfg)
         psp = pooled[pooled["suite"] == suite_name] if pooled is not None else None
         rows += [r | {"_alpha": scfg.alpha, "_min_pairs": scfg.min_pairs} for r in _test_rows(sp, scfg, psp)]
@@ -324,8 +411,16 @@ def regression_report(
     procedure = used.pop() if len(used) == 1 else "discrete_holm"
     if not rows and not refused:
         msg = f"baseline {baseline or ''} shares no graded samples with the candidate; nothing to compare"
-        return RegressionReport("no_overlap", msg.replace("  ", " "), candidate, baseline, _empty_rows(), cfg,
-                                baseline_reason, configs)
+        return RegressionReport(
+            "no_overlap",
+            msg.replace("  ", " "),
+            candidate,
+            baseline,
+            _empty_rows(),
+            cfg,
+            baseline_reason,
+            configs,
+        )
     pre = pd.DataFrame(rows)
     short = pre[pre["gating"].astype(bool) & (pre["n_pairs"] < pre["_min_pairs"])]
     df = verdicts(pre, cfg, procedure)[REPORT_COLUMNS] if rows else pd.DataFrame(columns=REPORT_COLUMNS)
@@ -333,21 +428,36 @@ def regression_report(
         df = pd.concat([df, pd.DataFrame(refused).reindex(columns=REPORT_COLUMNS)], ignore_index=True)
     n_reg, n_imp = int((df["verdict"] == "regression").sum()), int((df["verdict"] == "improvement").sum())
     n_gate, n_block = int(df["gating"].sum()), int(len(gate_rows(df)))
-    msg = (f"{candidate or 'candidate'} vs {baseline or 'baseline'}: {n_block} blocking regression(s) among "
-           f"{n_gate} gated comparisons ({cfg.gate_procedure}, alpha={cfg.alpha}, min effect "
-           f"{cfg.min_effect * 100:g} points); {n_reg} regression(s), {n_imp} improvement(s) over all {len(df)} "
-           f"rows incl. drill-down"
-           + (f"; {len(refused)} judge eval set(s) NOT compared: judged by different judges (re-score the baseline "
-              f"with the new judge, rescore_job)" if refused else "")
-           + (f"; pass/fail rows pool the baseline with {len(nights)} earlier night(s) of its model version "
-              f"({', '.join(pool_names)})" if nights else ""))
+    msg = (
+        f"{candidate or 'candidate'} vs {baseline or 'baseline'}: {n_block} blocking regression(s) among "
+        f"{n_gate} gated comparisons ({cfg.gate_procedure}, alpha={cfg.alpha}, min effect "
+        f"{cfg.min_effect * 100:g} points); {n_reg} regression(s), {n_imp} improvement(s) over all {len(df)} "
+        f"rows incl. drill-down"
+        + (
+            f"; {len(refused)} judge eval set(s) NOT compared: judged by different judges (re-score the baseline "
+            f"with the new judge, rescore_job)"
+            if refused
+            else ""
+        )
+        + (
+            f"; pass/fail rows pool the baseline with {len(nights)} earlier night(s) of its model version "
+            f"({', '.join(pool_names)})"
+            if nights
+            else ""
+        )
+    )
     if len(short):  # a gated comparison that could not be tested must be said, not look like a pass
-        names = ", ".join(f"{r['eval_set']}:{r['metric']}.{r['measure']} (n={r['n_pairs']} < {r['_min_pairs']})"
-                          for _, r in short.iterrows())
-        msg += (f"; NOT TESTED, too few shared samples for the regression gate (min_pairs): {names} - "
-                f"only the thresholds decide these")
-    return RegressionReport("ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason, configs,
-                            pool_names)
+        names = ", ".join(
+            f"{r['eval_set']}:{r['metric']}.{r['measure']} (n={r['n_pairs']} < {r['_min_pairs']})"
+            for _, r in short.iterrows()
+        )
+        msg += (
+            f"; NOT TESTED, too few shared samples for the regression gate (min_pairs): {names} - "
+            f"only the thresholds decide these"
+        )
+    return RegressionReport(
+        "ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason, configs, pool_names
+    )
 
 
 def _same_evidence(night: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
@@ -365,6 +475,9 @@ def _same_evidence(night: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
 
 def report_dict(report: RegressionReport) -> dict[str, Any]:
     """JSON-able form of a report (summary + rows + config)."""
-    return {"summary": report.summary(), "config": asdict(report.config),
-            "suite_configs": {s: asdict(c) for s, c in report.suite_configs.items()},
-            "rows": report.rows.replace({np.nan: None}).to_dict(orient="records")}
+    return {
+        "summary": report.summary(),
+        "config": asdict(report.config),
+        "suite_configs": {s: asdict(c) for s, c in report.suite_configs.items()},
+        "rows": report.rows.replace({np.nan: None}).to_dict(orient="records"),
+    }

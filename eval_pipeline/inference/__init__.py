@@ -15,17 +15,61 @@ Typical use (what the ``model_responses`` asset does)::
     responses = run_requests(provider, requests, store, progress=lambda p: log.info(...))
     summary = check_error_rate(responses, ceiling=0.05)   # raises ErrorRateExceeded above it
 """
-from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
+
 from eval_pipeline.inference.anthropic_provider import AnthropicProvider
-from eval_pipeline.inference.providers import Provider, ReplayMissError, ReplayProvider, compute_cost, validate_prices
-from eval_pipeline.inference.runner import (ErrorRateExceeded, Progress, RunTiming, arun_requests, check_error_rate, provenance_counts, provenance_label,
-                     run_requests, summarize)
+from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
+from eval_pipeline.inference.providers import (
+    Provider,
+    ReplayMissError,
+    ReplayProvider,
+    compute_cost,
+    validate_prices,
+)
+from eval_pipeline.inference.runner import (
+    ErrorRateExceeded,
+    Progress,
+    RunTiming,
+    arun_requests,
+    check_error_rate,
+    provenance_counts,
+    provenance_label,
+    run_requests,
+    summarize,
+)
 from eval_pipeline.inference.store import ResponseStore, is_storable, request_key
-from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, PROVENANCES, ModelRequest, ModelResponse
+from eval_pipeline.inference.types import (
+    INFRA_ERROR_CATEGORIES,
+    MODEL_ERROR_CATEGORIES,
+    PROVENANCES,
+    ModelRequest,
+    ModelResponse,
+)
 
 __all__ = [
-    "AdaptiveLimiter", "AnthropicProvider", "ErrorRateExceeded", "INFRA_ERROR_CATEGORIES", "MODEL_ERROR_CATEGORIES",
-    "ModelRequest", "ModelResponse", "PROVENANCES", "Progress", "Provider", "RateLimiter", "ReplayMissError", "ReplayProvider",
-    "ResponseStore", "RetryPolicy", "RunTiming", "arun_requests", "check_error_rate", "compute_cost", "is_storable",
-    "provenance_counts", "provenance_label", "request_key", "run_requests", "summarize", "validate_prices",
+    "AdaptiveLimiter",
+    "AnthropicProvider",
+    "ErrorRateExceeded",
+    "INFRA_ERROR_CATEGORIES",
+    "MODEL_ERROR_CATEGORIES",
+    "ModelRequest",
+    "ModelResponse",
+    "PROVENANCES",
+    "Progress",
+    "Provider",
+    "RateLimiter",
+    "ReplayMissError",
+    "ReplayProvider",
+    "ResponseStore",
+    "RetryPolicy",
+    "RunTiming",
+    "arun_requests",
+    "check_error_rate",
+    "compute_cost",
+    "is_storable",
+    "provenance_counts",
+    "provenance_label",
+    "request_key",
+    "run_requests",
+    "summarize",
+    "validate_prices",
 ]

@@ -11,6 +11,7 @@ Message Batches helpers (``batch_params`` / ``batch_response``) serve :mod:`.bat
 The API key is given to the constructor only (the Dagster resource reads it through ``EnvVar``).
 It is held by the SDK client, is not part of any repr, and is scrubbed from every error message.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,9 @@ import json
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
 from eval_pipeline.inference.providers import Provider, compute_cost, error_response, validate_prices
@@ -90,7 +92,9 @@ class AnthropicProvider(Provider):
         open_telemetry: Any = None,
     ):
         if not api_key:
-            raise ValueError("AnthropicProvider: api_key is empty; set the environment variable the resource reads (e.g. ANTHROPIC_API_KEY)")
+            raise ValueError(
+                "AnthropicProvider: api_key is empty; set the environment variable the resource reads (e.g. ANTHROPIC_API_KEY)"
+            )
         self._api_key = api_key
         self.base_url = base_url
         self.max_concurrency = max_concurrency
@@ -105,15 +109,19 @@ class AnthropicProvider(Provider):
         self.default_max_tokens = default_max_tokens
         self.seed = seed
         if http_backend not in ("aiohttp", "httpx"):
-            raise ValueError(f"AnthropicProvider(http_backend={http_backend!r}): use 'aiohttp' (faster at high concurrency) or 'httpx'")
+            raise ValueError(
+                f"AnthropicProvider(http_backend={http_backend!r}): use 'aiohttp' (faster at high concurrency) or 'httpx'"
+            )
         self.http_backend = http_backend
         self.open_telemetry = open_telemetry
         self._state: _LoopState | None = None
         self._unpriced_warned: set[str] = set()
 
     def __repr__(self) -> str:
-        return (f"AnthropicProvider(base_url={self.base_url!r}, max_concurrency={self.max_concurrency}, "
-                f"stream={self.stream}, api_key=<redacted>)")
+        return (
+            f"AnthropicProvider(base_url={self.base_url!r}, max_concurrency={self.max_concurrency}, "
+            f"stream={self.stream}, api_key=<redacted>)"
+        )
 
     # -- per-loop state
     def _loop_state(self) -> _LoopState:
@@ -122,7 +130,9 @@ class AnthropicProvider(Provider):
             import anthropic
 
             httpx = _httpx_module()
-            pool = httpx.Limits(max_connections=self.max_concurrency + 16, max_keepalive_connections=self.max_concurrency + 16)
+            pool = httpx.Limits(
+                max_connections=self.max_concurrency + 16, max_keepalive_connections=self.max_concurrency + 16
+            )
             http_timeout = httpx.Timeout(self.request_timeout_s, connect=self.connect_timeout_s)
             if self.http_backend == "aiohttp":
                 http_client = anthropic.DefaultAioHttpClient(limits=pool, timeout=http_timeout)
@@ -130,10 +140,17 @@ class AnthropicProvider(Provider):
                 http_client = anthropic.DefaultAsyncHttpxClient(limits=pool, timeout=http_timeout)
             otel = self.open_telemetry if self.open_telemetry is not None else _default_open_telemetry()
             extra = {} if otel is None else {"open_telemetry": otel}
-            client = anthropic.AsyncAnthropic(api_key=self._api_key, base_url=self.base_url, max_retries=0,
-                                              timeout=http_timeout, http_client=http_client, **extra)
+            client = anthropic.AsyncAnthropic(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=http_timeout,
+                http_client=http_client,
+                **extra,
+            )
             self._state = _LoopState(
-                loop=loop, client=client,
+                loop=loop,
+                client=client,
                 limiter=AdaptiveLimiter(self.max_concurrency, adaptive=self.adaptive),
                 rate=RateLimiter(self.requests_per_minute, self.tokens_per_minute),
                 rng=random.Random(self.seed),
@@ -191,10 +208,18 @@ class AnthropicProvider(Provider):
             if failure.retry_after_s is None:
                 backoffs += 1
             wait = self.retry.delay(max(backoffs, 1), failure.retry_after_s, state.rng)
-            log.debug("sample %s attempt %d failed (%s); retrying in %.2fs", request.sample_id, attempt, failure.category, wait)
+            log.debug(
+                "sample %s attempt %d failed (%s); retrying in %.2fs",
+                request.sample_id,
+                attempt,
+                failure.category,
+                wait,
+            )
             await asyncio.sleep(wait)
         assert failure is not None
-        return error_response(request, cache_key, failure.category, self._scrub(failure.message), attempt, failure.request_id)
+        return error_response(
+            request, cache_key, failure.category, self._scrub(failure.message), attempt, failure.request_id
+        )
 
     def _kwargs(self, request: ModelRequest) -> dict[str, Any]:
         """SDK keyword arguments. Params the installed SDK has no argument for (e.g. temperature,
@@ -231,20 +256,39 @@ class AnthropicProvider(Provider):
         """The SDK client of the running loop (``client.messages.batches``)."""
         return self._loop_state().client
 
-    def batch_response(self, request: ModelRequest, cache_key: str, message: Any, batch_id: str) -> ModelResponse:
+    def batch_response(
+        self, request: ModelRequest, cache_key: str, message: Any, batch_id: str
+    ) -> ModelResponse:
         """A succeeded batch result (an SDK ``Message``) as a ModelResponse: no latency or TTFT (a
         batch answer has none that means anything), cost at the batch discount."""
         texts = [b.text for b in message.content if b.type == "text"]
         tool = next((b for b in message.content if b.type == "tool_use"), None)
         u = message.usage
-        usage = {"input": u.input_tokens or 0, "output": u.output_tokens or 0,
-                 "cache_read": u.cache_read_input_tokens or 0, "cache_write": u.cache_creation_input_tokens or 0}
+        usage = {
+            "input": u.input_tokens or 0,
+            "output": u.output_tokens or 0,
+            "cache_read": u.cache_read_input_tokens or 0,
+            "cache_write": u.cache_creation_input_tokens or 0,
+        }
         tool_raw = json.dumps(tool.input) if tool is not None else None
-        resp = self._response(request, cache_key, "".join(texts), tool_raw, message.stop_reason, usage, message.id, None, None, batch=True)
+        resp = self._response(
+            request,
+            cache_key,
+            "".join(texts),
+            tool_raw,
+            message.stop_reason,
+            usage,
+            message.id,
+            None,
+            None,
+            batch=True,
+        )
         resp.batch_id = batch_id
         return resp
 
-    async def _attempt(self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str) -> ModelResponse | _Failure:
+    async def _attempt(
+        self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str
+    ) -> ModelResponse | _Failure:
         """One HTTP call: the response, or a classified failure."""
         t0 = time.perf_counter()
         try:
@@ -255,7 +299,9 @@ class AnthropicProvider(Provider):
         except Exception as exc:  # classified below; nothing escapes
             return self._classify(exc)
 
-    async def _streamed(self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str, t0: float) -> ModelResponse:
+    async def _streamed(
+        self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str, t0: float
+    ) -> ModelResponse:
         """Streaming call. The SDK builds and sends the request and maps HTTP errors; the SSE body is
         parsed here (plain ``json.loads`` per event), which costs far less per request than the SDK's
         typed event objects and keeps the pipeline within a few percent of a bare SDK loop."""
@@ -266,23 +312,58 @@ class AnthropicProvider(Provider):
                 acc.feed(chunk)
             acc.finish()
         latency = time.perf_counter() - t0
-        return self._response(request, cache_key, "".join(acc.texts), acc.tool_raw(), acc.stop_reason, acc.usage,
-                              request_id, latency, acc.ttft)
+        return self._response(
+            request,
+            cache_key,
+            "".join(acc.texts),
+            acc.tool_raw(),
+            acc.stop_reason,
+            acc.usage,
+            request_id,
+            latency,
+            acc.ttft,
+        )
 
-    async def _unary(self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str, t0: float) -> ModelResponse:
+    async def _unary(
+        self, state: _LoopState, request: ModelRequest, kwargs: dict[str, Any], cache_key: str, t0: float
+    ) -> ModelResponse:
         msg = await state.client.messages.create(**kwargs)
         latency = time.perf_counter() - t0
         texts = [b.text for b in msg.content if b.type == "text"]
         tool = next((b for b in msg.content if b.type == "tool_use"), None)
         u = msg.usage
-        usage = {"input": u.input_tokens or 0, "output": u.output_tokens or 0,
-                 "cache_read": u.cache_read_input_tokens or 0, "cache_write": u.cache_creation_input_tokens or 0}
+        usage = {
+            "input": u.input_tokens or 0,
+            "output": u.output_tokens or 0,
+            "cache_read": u.cache_read_input_tokens or 0,
+            "cache_write": u.cache_creation_input_tokens or 0,
+        }
         tool_raw = json.dumps(tool.input) if tool is not None else None
-        return self._response(request, cache_key, "".join(texts), tool_raw, msg.stop_reason, usage, msg._request_id, latency, None)
+        return self._response(
+            request,
+            cache_key,
+            "".join(texts),
+            tool_raw,
+            msg.stop_reason,
+            usage,
+            msg._request_id,
+            latency,
+            None,
+        )
 
-    def _response(self, request: ModelRequest, cache_key: str, text: str, tool_raw: str | None, stop_reason: str | None,
-                  usage: dict[str, int], request_id: str | None, latency: float | None, ttft: float | None,
-                  batch: bool = False) -> ModelResponse:
+    def _response(
+        self,
+        request: ModelRequest,
+        cache_key: str,
+        text: str,
+        tool_raw: str | None,
+        stop_reason: str | None,
+        usage: dict[str, int],
+        request_id: str | None,
+        latency: float | None,
+        ttft: float | None,
+        batch: bool = False,
+    ) -> ModelResponse:
         """Build the ModelResponse, with cost and model-side outcome category."""
         tool_input, category, message = None, None, None
         if tool_raw is not None:
@@ -302,16 +383,37 @@ class AnthropicProvider(Provider):
             gen_time = latency - ttft if ttft is not None and latency - ttft > 0.05 * latency else latency
         if request.model not in self.prices and request.model not in self._unpriced_warned:
             self._unpriced_warned.add(request.model)
-            log.warning("no price for model %r in the price table; its cost is recorded as 0. Add it to the model registry prices.", request.model)
+            log.warning(
+                "no price for model %r in the price table; its cost is recorded as 0. Add it to the model registry prices.",
+                request.model,
+            )
         return ModelResponse(
-            sample_id=request.sample_id, repeat=request.repeat, model=request.model, text=text or None,
-            stop_reason=stop_reason, latency_s=latency, ttft_s=ttft,
+            sample_id=request.sample_id,
+            repeat=request.repeat,
+            model=request.model,
+            text=text or None,
+            stop_reason=stop_reason,
+            latency_s=latency,
+            ttft_s=ttft,
             output_tokens_per_s=(out_tok / gen_time) if gen_time else None,
-            input_tokens=usage.get("input", 0), output_tokens=out_tok,
-            cache_read_tokens=usage.get("cache_read", 0), cache_creation_tokens=usage.get("cache_write", 0),
-            cost_usd=compute_cost(self.prices, request.model, usage.get("input", 0), out_tok, usage.get("cache_read", 0), usage.get("cache_write", 0),
-                                  batch=batch),
-            request_id=request_id, error_category=category, error_message=message, cached=False, cache_key=cache_key,
+            input_tokens=usage.get("input", 0),
+            output_tokens=out_tok,
+            cache_read_tokens=usage.get("cache_read", 0),
+            cache_creation_tokens=usage.get("cache_write", 0),
+            cost_usd=compute_cost(
+                self.prices,
+                request.model,
+                usage.get("input", 0),
+                out_tok,
+                usage.get("cache_read", 0),
+                usage.get("cache_write", 0),
+                batch=batch,
+            ),
+            request_id=request_id,
+            error_category=category,
+            error_message=message,
+            cached=False,
+            cache_key=cache_key,
             tool_input=tool_input,
         )
 
@@ -320,7 +422,9 @@ class AnthropicProvider(Provider):
         import anthropic
 
         httpx = _httpx_module()
-        if isinstance(exc, (TimeoutError, asyncio.TimeoutError, anthropic.APITimeoutError, httpx.TimeoutException)):
+        if isinstance(
+            exc, (TimeoutError, asyncio.TimeoutError, anthropic.APITimeoutError, httpx.TimeoutException)
+        ):
             return _Failure("timeout", f"no complete response within {self.request_timeout_s}s", True)
         if isinstance(exc, anthropic.APIStatusError):
             status = exc.status_code
@@ -345,7 +449,9 @@ class AnthropicProvider(Provider):
             return _Failure("connection", f"connection failed: {type(exc).__name__}", True)
         if isinstance(exc, (ValueError, anthropic.APIResponseValidationError, KeyError, AttributeError)):
             # malformed JSON body / SSE event, or a body that does not fit the Messages schema
-            return _Failure("api_error", f"malformed response: {type(exc).__name__}: {self._scrub(str(exc))[:200]}", True)
+            return _Failure(
+                "api_error", f"malformed response: {type(exc).__name__}: {self._scrub(str(exc))[:200]}", True
+            )
         if isinstance(exc, anthropic.APIError):
             return _Failure("api_error", f"{type(exc).__name__}: {self._scrub(str(exc))[:300]}", True)
         return _Failure("api_error", f"unexpected {type(exc).__name__}: {self._scrub(str(exc))[:300]}", False)
@@ -365,11 +471,19 @@ def _mark_cache(kwargs: dict[str, Any], static_prefix_chars: int) -> None:
     if isinstance(kwargs.get("system"), str) and kwargs["system"]:
         kwargs["system"] = [{"type": "text", "text": kwargs["system"], "cache_control": _EPHEMERAL}]
     messages = kwargs["messages"]
-    if static_prefix_chars > 0 and messages and messages[0].get("role") == "user" and isinstance(messages[0].get("content"), str):
+    if (
+        static_prefix_chars > 0
+        and messages
+        and messages[0].get("role") == "user"
+        and isinstance(messages[0].get("content"), str)
+    ):
         text = messages[0]["content"]
         head, rest = text[:static_prefix_chars], text[static_prefix_chars:]
         if head.strip() and rest:
-            blocks = [{"type": "text", "text": head, "cache_control": _EPHEMERAL}, {"type": "text", "text": rest}]
+            blocks = [
+                {"type": "text", "text": head, "cache_control": _EPHEMERAL},
+                {"type": "text", "text": rest},
+            ]
             kwargs["messages"] = [{**messages[0], "content": blocks}, *messages[1:]]
 
 

@@ -23,6 +23,7 @@ soon as its batch's results are read (the runner stores it at once, as for a liv
 * Batch answers have ``latency_s`` / ``ttft_s`` = None (a batch takes minutes to hours; there is no
   per-request latency to measure) and their cost carries the batch discount.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,9 +31,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from eval_pipeline.inference.providers import error_response
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
@@ -43,7 +45,13 @@ log = logging.getLogger(__name__)
 API_MAX_REQUESTS = 100_000
 API_MAX_BYTES = 256 * 1024 * 1024
 # Error types of an errored batch result that a resubmission cannot fix.
-NOT_RETRYABLE = ("invalid_request_error", "authentication_error", "permission_error", "not_found_error", "request_too_large")
+NOT_RETRYABLE = (
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "request_too_large",
+)
 
 
 @dataclass
@@ -61,7 +69,9 @@ class BatchOptions:
 
     def __post_init__(self) -> None:
         if not 0 < self.max_requests <= API_MAX_REQUESTS:
-            raise ValueError(f"BatchOptions.max_requests={self.max_requests}: must be in 1..{API_MAX_REQUESTS}")
+            raise ValueError(
+                f"BatchOptions.max_requests={self.max_requests}: must be in 1..{API_MAX_REQUESTS}"
+            )
         if not 0 < self.max_bytes <= API_MAX_BYTES:
             raise ValueError(f"BatchOptions.max_bytes={self.max_bytes}: must be in 1..{API_MAX_BYTES}")
         if self.retry_batches < 0 or self.poll_interval_s <= 0:
@@ -85,8 +95,14 @@ class BatchStats:
     failed: dict[str, int] = field(default_factory=dict)  # errored / expired / canceled counts (all rounds)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batches_created": len(self.created), "batches_attached": len(self.attached), "batch_succeeded": self.succeeded,
-                "batch_retried_as_batch": self.retried_as_batch, "batch_sent_live": self.sent_live, "batch_failed": dict(self.failed)}
+        return {
+            "batches_created": len(self.created),
+            "batches_attached": len(self.attached),
+            "batch_succeeded": self.succeeded,
+            "batch_retried_as_batch": self.retried_as_batch,
+            "batch_sent_live": self.sent_live,
+            "batch_failed": dict(self.failed),
+        }
 
 
 class BatchLedger:
@@ -109,11 +125,23 @@ class BatchLedger:
         os.replace(tmp, path)
 
     def record(self, batch_id: str, model: str, custom_ids: Sequence[str]) -> None:
-        self._write({"batch_id": batch_id, "model": model, "custom_ids": list(custom_ids), "created_at": time.time(), "closed": False})
+        self._write(
+            {
+                "batch_id": batch_id,
+                "model": model,
+                "custom_ids": list(custom_ids),
+                "created_at": time.time(),
+                "closed": False,
+            }
+        )
 
     def close(self, batch_id: str, status: str) -> None:
         path = self._path(batch_id)
-        record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"batch_id": batch_id, "custom_ids": []}
+        record = (
+            json.loads(path.read_text(encoding="utf-8"))
+            if path.exists()
+            else {"batch_id": batch_id, "custom_ids": []}
+        )
         record.update(closed=True, closed_status=status, closed_at=time.time())
         self._write(record)
 
@@ -136,7 +164,9 @@ class _Failed:
     retryable: bool
 
 
-def _chunks(items: list[tuple[str, dict[str, Any]]], options: BatchOptions) -> Iterable[list[tuple[str, dict[str, Any]]]]:
+def _chunks(
+    items: list[tuple[str, dict[str, Any]]], options: BatchOptions
+) -> Iterable[list[tuple[str, dict[str, Any]]]]:
     """Split (custom_id, params) into batches within the request-count and size limits."""
     chunk: list[tuple[str, dict[str, Any]]] = []
     size = 0
@@ -162,18 +192,30 @@ async def _poll(client: Any, batch_id: str, n: int, options: BatchOptions) -> An
         if now - last >= options.log_every_s:
             last = now
             c = batch.request_counts
-            options.say(f"batch {batch_id}: {batch.processing_status}, {c.processing} of {n} processing, "
-                        f"{c.succeeded} succeeded, {c.errored} errored, {now - t0:.0f}s")
+            options.say(
+                f"batch {batch_id}: {batch.processing_status}, {c.processing} of {n} processing, "
+                f"{c.succeeded} succeeded, {c.errored} errored, {now - t0:.0f}s"
+            )
         await asyncio.sleep(options.poll_interval_s)
 
 
-async def _collect(provider: Any, client: Any, batch_id: str, wanted: dict[str, ModelRequest], n: int,
-                   deliver: Callable[[str, ModelResponse], None], options: BatchOptions, stats: BatchStats,
-                   ledger: BatchLedger) -> dict[str, _Failed]:
+async def _collect(
+    provider: Any,
+    client: Any,
+    batch_id: str,
+    wanted: dict[str, ModelRequest],
+    n: int,
+    deliver: Callable[[str, ModelResponse], None],
+    options: BatchOptions,
+    stats: BatchStats,
+    ledger: BatchLedger,
+) -> dict[str, _Failed]:
     """Poll one batch to its end, deliver its successes, return its failures by key."""
     batch = await _poll(client, batch_id, n, options)
     c = batch.request_counts
-    options.say(f"batch {batch_id} ended: {c.succeeded} succeeded, {c.errored} errored, {c.expired} expired, {c.canceled} canceled")
+    options.say(
+        f"batch {batch_id} ended: {c.succeeded} succeeded, {c.errored} errored, {c.expired} expired, {c.canceled} canceled"
+    )
     failed: dict[str, _Failed] = {}
     results = await client.messages.batches.results(batch_id)
     async for item in results:
@@ -189,18 +231,33 @@ async def _collect(provider: Any, client: Any, batch_id: str, wanted: dict[str, 
         if result.type == "errored":
             err = getattr(result.error, "error", None)
             etype = getattr(err, "type", "api_error")
-            failed[key] = _Failed("errored", f"batch {batch_id}: {etype}: {getattr(err, 'message', '')}"[:300], etype not in NOT_RETRYABLE)
+            failed[key] = _Failed(
+                "errored",
+                f"batch {batch_id}: {etype}: {getattr(err, 'message', '')}"[:300],
+                etype not in NOT_RETRYABLE,
+            )
         elif result.type == "expired":
-            failed[key] = _Failed("expired", f"batch {batch_id}: the request expired (not processed within 24 h)", True)
+            failed[key] = _Failed(
+                "expired", f"batch {batch_id}: the request expired (not processed within 24 h)", True
+            )
         else:
-            failed[key] = _Failed("canceled", f"batch {batch_id}: the batch was canceled before this request ran", options.retry_canceled)
+            failed[key] = _Failed(
+                "canceled",
+                f"batch {batch_id}: the batch was canceled before this request ran",
+                options.retry_canceled,
+            )
         stats.failed[failed[key].kind] = stats.failed.get(failed[key].kind, 0) + 1
     ledger.close(batch_id, "ended")
     return failed
 
 
-async def arun_batches(provider: Any, items: Sequence[tuple[ModelRequest, str]], deliver: Callable[[str, ModelResponse], None],
-                       ledger: BatchLedger, options: BatchOptions | None = None) -> BatchStats:
+async def arun_batches(
+    provider: Any,
+    items: Sequence[tuple[ModelRequest, str]],
+    deliver: Callable[[str, ModelResponse], None],
+    ledger: BatchLedger,
+    options: BatchOptions | None = None,
+) -> BatchStats:
     """Answer ``items`` (request, store key) through Message Batches; see the module docstring."""
     options = options or BatchOptions()
     stats = BatchStats()
@@ -221,13 +278,17 @@ async def arun_batches(provider: Any, items: Sequence[tuple[ModelRequest, str]],
             attached.update(ids)
             jobs.append((record["batch_id"], len(record["custom_ids"])))
             stats.attached.append(record["batch_id"])
-            options.say(f"re-attaching to batch {record['batch_id']} ({len(ids)} of the requests this run needs; not submitted again)")
+            options.say(
+                f"re-attaching to batch {record['batch_id']} ({len(ids)} of the requests this run needs; not submitted again)"
+            )
     pending = [k for k in wanted if k not in attached]
     remaining: dict[str, _Failed] = {}
     for round_no in range(options.retry_batches + 1):
         for chunk in _chunks([(k, provider.batch_params(wanted[k])) for k in pending], options):
             try:
-                batch = await client.messages.batches.create(requests=[{"custom_id": k, "params": p} for k, p in chunk])
+                batch = await client.messages.batches.create(
+                    requests=[{"custom_id": k, "params": p} for k, p in chunk]
+                )
             except Exception as exc:  # the batch was not accepted: these requests go to the next round / live
                 msg = f"batch create failed: {type(exc).__name__}: {str(exc)[:200]}"
                 options.say(msg)
@@ -237,7 +298,9 @@ async def arun_batches(provider: Any, items: Sequence[tuple[ModelRequest, str]],
             stats.created.append(batch.id)
             jobs.append((batch.id, len(chunk)))
             options.say(f"submitted batch {batch.id}: {len(chunk)} requests (round {round_no + 1})")
-        outcomes = await asyncio.gather(*(_collect(provider, client, bid, wanted, n, deliver, options, stats, ledger) for bid, n in jobs))
+        outcomes = await asyncio.gather(
+            *(_collect(provider, client, bid, wanted, n, deliver, options, stats, ledger) for bid, n in jobs)
+        )
         for failed in outcomes:
             remaining.update(failed)
         jobs = []
@@ -252,7 +315,10 @@ async def arun_batches(provider: Any, items: Sequence[tuple[ModelRequest, str]],
     live = [k for k, f in remaining.items() if f.retryable and options.then_live]
     for key, f in remaining.items():
         if key not in live:
-            deliver(key, error_response(wanted[key], key, "api_error", f"{f.kind} in Message Batches: {f.message}"))
+            deliver(
+                key,
+                error_response(wanted[key], key, "api_error", f"{f.kind} in Message Batches: {f.message}"),
+            )
     if live:
         options.say(f"sending {len(live)} requests that failed in batches live")
         stats.sent_live = len(live)

@@ -13,6 +13,7 @@
 * :class:`RetryPolicy` decides the wait before the next attempt: the server's ``retry-after``
   when given, else exponential backoff with jitter.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -108,7 +109,10 @@ class AdaptiveLimiter:
             self.throttle_rate += self._alpha * ((1.0 if throttled else 0.0) - self.throttle_rate)
             if throttled:
                 now = time.monotonic()
-                if self.throttle_rate > self.throttle_threshold and now - self._last_decrease >= self.cooldown_s:
+                if (
+                    self.throttle_rate > self.throttle_threshold
+                    and now - self._last_decrease >= self.cooldown_s
+                ):
                     self._last_decrease = now
                     self.limit = max(float(self.min_concurrency), self.limit * self.decrease_factor)
                     self.min_seen = min(self.min_seen, self.limit)

@@ -13,18 +13,27 @@ key, in the worker that reads it, and dropped after: parsed footers of 5M answer
 ``rg_min``) is still read (its index is derived from the footers, one at a time) and counts as
 outdated, so the next ``write_manifest`` replaces it.
 """
+
 from __future__ import annotations
 
 import io
 from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA = pa.schema([("segment", pa.string()), ("size", pa.int64()), ("footer", pa.binary()),
-                    ("rg_min", pa.list_(pa.string())), ("rg_max", pa.list_(pa.string()))])
+SCHEMA = pa.schema(
+    [
+        ("segment", pa.string()),
+        ("size", pa.int64()),
+        ("footer", pa.binary()),
+        ("rg_min", pa.list_(pa.string())),
+        ("rg_max", pa.list_(pa.string())),
+    ]
+)
 
 
 def key_ranges(md: Any) -> tuple[list[str], list[str]]:
@@ -71,7 +80,9 @@ class Manifest:
     indexed: bool = True
 
 
-def manifest_bytes(rows: list[tuple[str, int, bytes]], index: dict[str, tuple[list[str], list[str]]]) -> bytes:
+def manifest_bytes(
+    rows: list[tuple[str, int, bytes]], index: dict[str, tuple[list[str], list[str]]]
+) -> bytes:
     """Manifest Parquet bytes of ``rows`` (relative segment key, size, footer); ``index``: the key
     ranges already known by relative key (the others are derived from the footer)."""
     mins, maxs = [], []
@@ -79,8 +90,16 @@ def manifest_bytes(rows: list[tuple[str, int, bytes]], index: dict[str, tuple[li
         lo, hi = index.get(rel) or key_ranges(parse_footer(footer))
         mins.append(lo)
         maxs.append(hi)
-    table = pa.table({"segment": [r for r, _, _ in rows], "size": [s for _, s, _ in rows], "footer": [f for _, _, f in rows],
-                      "rg_min": mins, "rg_max": maxs}, schema=SCHEMA)
+    table = pa.table(
+        {
+            "segment": [r for r, _, _ in rows],
+            "size": [s for _, s, _ in rows],
+            "footer": [f for _, _, f in rows],
+            "rg_min": mins,
+            "rg_max": maxs,
+        },
+        schema=SCHEMA,
+    )
     buf = io.BytesIO()
     # no dictionary (every value is unique) and small row groups: reading a 5M-answer store's manifest
     # (7 MB) then takes ~30 MB at its peak instead of ~160 MB
@@ -97,5 +116,8 @@ def read_manifest(data: bytes, key_of: Callable[[str], str]) -> Manifest:
         ranges = zip(t["rg_min"].to_pylist(), t["rg_max"].to_pylist())
     else:  # written before the key index: derive it, one parsed footer at a time
         ranges = (key_ranges(parse_footer(f)) for f in footers)
-    entries = {key_of(rel): Entry(size, footer, lo, hi) for rel, size, footer, (lo, hi) in zip(segs, sizes, footers, ranges)}
+    entries = {
+        key_of(rel): Entry(size, footer, lo, hi)
+        for rel, size, footer, (lo, hi) in zip(segs, sizes, footers, ranges)
+    }
     return Manifest(entries, indexed)

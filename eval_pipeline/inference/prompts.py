@@ -6,6 +6,7 @@ Template variables: ``input`` (string or object), ``metadata``, ``sample_id``, `
 With ``cache_prompt`` on the model version, each request says how long its static user-message
 prefix is (:func:`static_prefix_chars`), which the provider marks with ``cache_control``.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -15,9 +16,9 @@ import pandas as pd
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from eval_pipeline.inference.types import ModelRequest
 from eval_pipeline.project.registry import ModelVersion, PromptTemplate
 from eval_pipeline.project.suites import EvalSet, Suite
-from eval_pipeline.inference.types import ModelRequest
 
 
 class PromptRenderError(ValueError):
@@ -34,18 +35,22 @@ def _compile(text: str):
     return _env().from_string(text)
 
 
-def render(template: PromptTemplate, context: dict[str, Any], where: str = "prompt") -> tuple[str | None, str]:
+def render(
+    template: PromptTemplate, context: dict[str, Any], where: str = "prompt"
+) -> tuple[str | None, str]:
     """Render (system, user). Undefined variables raise PromptRenderError naming the template."""
     try:
         system = _compile(template.system).render(**context).strip() if template.system else None
         user = _compile(template.user).render(**context).strip()
     except TemplateError as e:
-        raise PromptRenderError(f"{where}: {e.__class__.__name__}: {e} (available variables: {sorted(context)})") from None
+        raise PromptRenderError(
+            f"{where}: {e.__class__.__name__}: {e} (available variables: {sorted(context)})"
+        ) from None
     return system, user
 
 
 def eval_set_labels(golden: pd.DataFrame) -> list[str]:
-    vals = golden["expected"] if "expected" in golden else []
+    vals = golden.get("expected", [])
     return sorted({v for v in vals if isinstance(v, str)})
 
 
@@ -64,7 +69,13 @@ def build_requests(
     params = mv.params.api_params()
     rendered = []
     for row in golden.itertuples(index=False):
-        ctx = {"input": row.input, "metadata": row.metadata, "sample_id": row.sample_id, "labels": labels, **eval_set.prompt_vars}
+        ctx = {
+            "input": row.input,
+            "metadata": row.metadata,
+            "sample_id": row.sample_id,
+            "labels": labels,
+            **eval_set.prompt_vars,
+        }
         rendered.append((row.sample_id, *render(template, ctx, where)))
     cache = getattr(mv, "cache_prompt", False)
     prefix = static_prefix_chars([user for *_, user in rendered]) if cache else 0

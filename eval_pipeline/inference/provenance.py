@@ -11,11 +11,13 @@ provider), ``synthetic`` (a scripted recording such as ``data/recordings/``; no 
   partition (``provenance/<stage>/date=<d>/model_version=<mv>.json``) so the run artifact can report
   the judge verdicts' provenance too. Plain I/O on a ``Warehouse``; no Dagster.
 """
+
 from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from eval_pipeline.storage import keys
 
@@ -37,7 +39,11 @@ def provenance_label(counts: dict[str, int], source: str = "") -> str:
     live = counts.get("live", 0)
     if live == total:
         return f"live answers: {live}/{total}"
-    parts = [f"{k} answers: {v}/{total}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]) if k != "live" and v]
+    parts = [
+        f"{k} answers: {v}/{total}"
+        for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
+        if k != "live" and v
+    ]
     where = f" (replay of {source})" if source else ""
     return "NOT LIVE - " + "; ".join(parts) + where + (f"; live answers: {live}/{total}" if live else "")
 
@@ -46,9 +52,13 @@ def _key(stage: str, date: str, model_version: str) -> str:
     return keys.provenance(stage, date, model_version)
 
 
-def write_stage_provenance(wh, stage: str, date: str, model_version: str, counts: dict[str, int], source: str = "") -> str:
+def write_stage_provenance(
+    wh, stage: str, date: str, model_version: str, counts: dict[str, int], source: str = ""
+) -> str:
     """Persist one stage's provenance counts (and the recordings label) for a partition; returns the URI."""
-    body = json.dumps({"counts": counts, "source": source, "label": provenance_label(counts, source)}).encode("utf-8")
+    body = json.dumps({"counts": counts, "source": source, "label": provenance_label(counts, source)}).encode(
+        "utf-8"
+    )
     return wh.write_bytes(_key(stage, date, model_version), body, content_type="application/json")
 
 

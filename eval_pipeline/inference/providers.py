@@ -13,9 +13,10 @@ In: a :class:`~eval_pipeline.inference.types.ModelRequest` and its store key. Ou
 
 The Anthropic provider is :mod:`eval_pipeline.inference.anthropic_provider`.
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
@@ -34,12 +35,16 @@ def validate_prices(prices: Mapping[str, Mapping[str, float]]) -> dict[str, dict
     for model, row in prices.items():
         unknown = set(row) - set(PRICE_FIELDS)
         if unknown:
-            raise ValueError(f"prices[{model!r}]: unknown field(s) {sorted(unknown)}; use {PRICE_FIELDS} (USD per million tokens)")
+            raise ValueError(
+                f"prices[{model!r}]: unknown field(s) {sorted(unknown)}; use {PRICE_FIELDS} (USD per million tokens)"
+            )
         for k, v in row.items():
             if v is None and k in ("cache_read", "cache_write"):
                 continue  # default: the input price x CACHE_READ_FACTOR / CACHE_WRITE_FACTOR
             if not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(f"prices[{model!r}][{k!r}]={v!r}: must be a non-negative number (USD per million tokens)")
+                raise ValueError(
+                    f"prices[{model!r}][{k!r}]={v!r}: must be a non-negative number (USD per million tokens)"
+                )
         if "input" not in row or "output" not in row:
             raise ValueError(f"prices[{model!r}]: 'input' and 'output' are required (USD per million tokens)")
         out[model] = {k: float(row.get(k) or 0.0) for k in PRICE_FIELDS}
@@ -49,15 +54,27 @@ def validate_prices(prices: Mapping[str, Mapping[str, float]]) -> dict[str, dict
     return out
 
 
-def compute_cost(prices: Mapping[str, Mapping[str, float]], model: str, input_tokens: int, output_tokens: int,
-                 cache_read_tokens: int = 0, cache_creation_tokens: int = 0, *, batch: bool = False) -> float:
+def compute_cost(
+    prices: Mapping[str, Mapping[str, float]],
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_creation_tokens: int = 0,
+    *,
+    batch: bool = False,
+) -> float:
     """USD cost of one call from the price table (0.0 if the model has no price); ``batch``: a
     Message Batches answer, at :data:`BATCH_DISCOUNT` of the price."""
     p = prices.get(model)
     if p is None:
         return 0.0
-    cost = (input_tokens * p["input"] + output_tokens * p["output"] + cache_read_tokens * p["cache_read"]
-            + cache_creation_tokens * p["cache_write"]) / 1e6
+    cost = (
+        input_tokens * p["input"]
+        + output_tokens * p["output"]
+        + cache_read_tokens * p["cache_read"]
+        + cache_creation_tokens * p["cache_write"]
+    ) / 1e6
     return cost * BATCH_DISCOUNT if batch else cost
 
 
@@ -96,14 +113,36 @@ class Provider:
         """Release clients bound to the running event loop."""
 
 
-def error_response(request: ModelRequest, cache_key: str, category: str, message: str, attempts: int = 1,
-                   request_id: str | None = None, latency_s: float | None = None) -> ModelResponse:
+def error_response(
+    request: ModelRequest,
+    cache_key: str,
+    category: str,
+    message: str,
+    attempts: int = 1,
+    request_id: str | None = None,
+    latency_s: float | None = None,
+) -> ModelResponse:
     """A ModelResponse that records a failure."""
     return ModelResponse(
-        sample_id=request.sample_id, repeat=request.repeat, model=request.model, text=None, stop_reason=None,
-        latency_s=latency_s, ttft_s=None, output_tokens_per_s=None, input_tokens=0, output_tokens=0,
-        cache_read_tokens=0, cache_creation_tokens=0, cost_usd=0.0, request_id=request_id,
-        error_category=category, error_message=message, cached=False, cache_key=cache_key, attempts=attempts,
+        sample_id=request.sample_id,
+        repeat=request.repeat,
+        model=request.model,
+        text=None,
+        stop_reason=None,
+        latency_s=latency_s,
+        ttft_s=None,
+        output_tokens_per_s=None,
+        input_tokens=0,
+        output_tokens=0,
+        cache_read_tokens=0,
+        cache_creation_tokens=0,
+        cost_usd=0.0,
+        request_id=request_id,
+        error_category=category,
+        error_message=message,
+        cached=False,
+        cache_key=cache_key,
+        attempts=attempts,
     )
 
 

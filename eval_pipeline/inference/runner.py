@@ -11,6 +11,7 @@ Entry points
   Dagster asset reports as metadata. :func:`provenance_label` says in one line when answers were not live.
 * :func:`check_error_rate`: raises :class:`ErrorRateExceeded` above the ceiling (default 5%).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,14 +19,20 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 from eval_pipeline.inference.batches import BatchLedger, BatchOptions, BatchStats, arun_batches
-from eval_pipeline.inference.providers import Provider, ReplayMissError
 from eval_pipeline.inference.provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
+from eval_pipeline.inference.providers import Provider, ReplayMissError
 from eval_pipeline.inference.store import ResponseStore, is_storable, request_key
-from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES, ModelRequest, ModelResponse
+from eval_pipeline.inference.types import (
+    INFRA_ERROR_CATEGORIES,
+    MODEL_ERROR_CATEGORIES,
+    ModelRequest,
+    ModelResponse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +93,9 @@ async def arun_requests(
     misses: list[int] = []
     if store is not None:
         store.refresh()
-        store.prefetch(keys)  # one batched segment lookup for the whole run (eval_pipeline/inference/segments.py)
+        store.prefetch(
+            keys
+        )  # one batched segment lookup for the whole run (eval_pipeline/inference/segments.py)
     for i, (req, key) in enumerate(zip(requests, keys)):
         hit = store.lookup(req, key, replay=provider.replay_only) if store is not None else None
         if hit is None:
@@ -96,12 +105,17 @@ async def arun_requests(
     if misses and provider.replay_only:
         raise ReplayMissError([requests[i].sample_id for i in misses], total)
 
-    state = {"done": total - len(misses), "errors": sum(1 for r in results if r is not None and r.error_category)}
+    state = {
+        "done": total - len(misses),
+        "errors": sum(1 for r in results if r is not None and r.error_category),
+    }
     cache_hits = state["done"]
 
     def report(force: bool = False) -> None:
         if progress is not None and (force or state["done"] % progress_every == 0):
-            progress(Progress(state["done"], total, cache_hits, state["errors"], time.perf_counter() - t_start))
+            progress(
+                Progress(state["done"], total, cache_hits, state["errors"], time.perf_counter() - t_start)
+            )
 
     async def one(i: int) -> None:
         deliver(i, await provider.acomplete(requests[i], keys[i]))
@@ -119,20 +133,27 @@ async def arun_requests(
 
     if misses and batch is not None:
         if store is None:
-            raise ValueError("batch mode needs a response store (it keeps the batch ledger, so a killed run re-attaches)")
+            raise ValueError(
+                "batch mode needs a response store (it keeps the batch ledger, so a killed run re-attaches)"
+            )
         by_key: dict[str, list[int]] = {}
         for i in misses:
             by_key.setdefault(keys[i], []).append(i)
 
         def deliver_key(key: str, resp: ModelResponse) -> None:
             for n, i in enumerate(by_key.get(key, ())):
-                r = resp if n == 0 else replace(resp, sample_id=requests[i].sample_id, repeat=requests[i].repeat)
+                r = (
+                    resp
+                    if n == 0
+                    else replace(resp, sample_id=requests[i].sample_id, repeat=requests[i].repeat)
+                )
                 deliver(i, r)
 
         timing.api_calls += len(by_key)
         timing.first_request_at = time.perf_counter()
-        timing.batch = await arun_batches(provider, [(requests[i], keys[i]) for i in misses], deliver_key,
-                                          BatchLedger(store.root), batch)
+        timing.batch = await arun_batches(
+            provider, [(requests[i], keys[i]) for i in misses], deliver_key, BatchLedger(store.root), batch
+        )
     elif misses:
         await provider.astart()
         timing.api_calls += len(misses)
@@ -256,17 +277,26 @@ def prompt_cache_split(responses: Sequence[ModelResponse]) -> dict[str, Any]:
     hits = [r for r in fresh if r.cache_hit]
     misses = [r for r in fresh if not r.cache_hit]
     n = len(fresh)
-    ci = [float(x) for x in proportion_confint(len(hits), n, alpha=0.05, method="wilson")] if n else [None, None]
+    ci = (
+        [float(x) for x in proportion_confint(len(hits), n, alpha=0.05, method="wilson")]
+        if n
+        else [None, None]
+    )
 
     def p50(rows: list[ModelResponse], attr: str) -> float | None:
         return _percentiles([getattr(r, attr) for r in rows if getattr(r, attr) is not None])["p50"]
 
     return {
-        "n": n, "hits": len(hits), "hit_rate": len(hits) / n if n else None, "hit_rate_ci95": ci,
+        "n": n,
+        "hits": len(hits),
+        "hit_rate": len(hits) / n if n else None,
+        "hit_rate_ci95": ci,
         "cache_read_tokens": sum(r.cache_read_tokens for r in fresh),
         "cache_creation_tokens": sum(r.cache_creation_tokens for r in fresh),
-        "latency_p50_hit": p50(hits, "latency_s"), "latency_p50_miss": p50(misses, "latency_s"),
-        "ttft_p50_hit": p50(hits, "ttft_s"), "ttft_p50_miss": p50(misses, "ttft_s"),
+        "latency_p50_hit": p50(hits, "latency_s"),
+        "latency_p50_miss": p50(misses, "latency_s"),
+        "ttft_p50_hit": p50(hits, "ttft_s"),
+        "ttft_p50_miss": p50(misses, "ttft_s"),
     }
 
 
@@ -278,7 +308,9 @@ class ErrorRateExceeded(RuntimeError):
         self.summary = summary
 
 
-def check_error_rate(responses: Sequence[ModelResponse], ceiling: float = 0.05, *, include_model_errors: bool = False) -> dict[str, Any]:
+def check_error_rate(
+    responses: Sequence[ModelResponse], ceiling: float = 0.05, *, include_model_errors: bool = False
+) -> dict[str, Any]:
     """Raise :class:`ErrorRateExceeded` if the error rate is above ``ceiling``; returns the summary.
 
     Counts infrastructure errors (rate_limited, overloaded, timeout, connection, api_error, ...);

@@ -11,6 +11,7 @@ column chunks (the rest unread), for ``pq.ParquetFile(..., metadata=footer)``. C
 worth about a megabyte of transfer, and on the benchmark's SeaweedFS a 14 kB ranged GET cost 1.8 ms of
 server CPU while a whole 2 MB object cost 2.5 ms, so reading a gap is cheaper than a second request.
 """
+
 from __future__ import annotations
 
 import io
@@ -30,7 +31,11 @@ def spans(md: Any, groups: list[int], columns: list[str]) -> list[tuple[int, int
             col = rg.column(c)
             if col.path_in_schema not in columns:
                 continue
-            start = col.dictionary_page_offset if col.has_dictionary_page and col.dictionary_page_offset else col.data_page_offset
+            start = (
+                col.dictionary_page_offset
+                if col.has_dictionary_page and col.dictionary_page_offset
+                else col.data_page_offset
+            )
             out.append((start, start + col.total_compressed_size))
     return sorted(out)
 
@@ -46,7 +51,9 @@ def merge(ranges: list[tuple[int, int]], hole: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
-def coalesced(f: Any, size: int, md: Any, groups: list[int], columns: list[str], hole: int = HOLE) -> tuple[pa.BufferReader, int]:
+def coalesced(
+    f: Any, size: int, md: Any, groups: list[int], columns: list[str], hole: int = HOLE
+) -> tuple[pa.BufferReader, int]:
     """(an in-memory file of ``size`` bytes holding the wanted column chunks read from ``f``, how many GETs)."""
     buf = pa.allocate_buffer(size)  # pages never written are never touched (not resident)
     view = memoryview(buf).cast("B")
@@ -68,7 +75,9 @@ class S3Range(io.RawIOBase):
         self._client, self._bucket, self._key = backend.client, backend.bucket, backend.object_key(key)
         got = self._client.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes=-{self.TAIL}")
         self._tail = got["Body"].read()
-        self._size = int(got["ContentRange"].rsplit("/", 1)[1]) if got.get("ContentRange") else len(self._tail)
+        self._size = (
+            int(got["ContentRange"].rsplit("/", 1)[1]) if got.get("ContentRange") else len(self._tail)
+        )
         self._tail_at = self._size - len(self._tail)
         self._pos = 0
 
@@ -93,13 +102,15 @@ class S3Range(io.RawIOBase):
         if end <= self._pos:
             return b""
         if self._pos >= self._tail_at:
-            data = self._tail[self._pos - self._tail_at:end - self._tail_at]
+            data = self._tail[self._pos - self._tail_at : end - self._tail_at]
         else:
-            data = self._client.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-{end - 1}")["Body"].read()
+            data = self._client.get_object(
+                Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-{end - 1}"
+            )["Body"].read()
         self._pos += len(data)
         return data
 
     def readinto(self, b: Any) -> int:
         data = self.read(len(b))
-        b[:len(data)] = data
+        b[: len(data)] = data
         return len(data)

@@ -44,8 +44,10 @@ of that shard into one new segment, then deletes exactly the inputs it read: ide
 interrupt (a reader may briefly see old and new copies; both are deduplicated) and safe to run
 concurrently with writers (a segment written after the listing is not touched).
 """
+
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -53,8 +55,9 @@ import os
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -69,7 +72,14 @@ log = logging.getLogger(__name__)
 
 SHARD_CHARS = 2  # shard = first 2 hex characters of the key: 256 shards
 ROW_GROUP = 128  # rows per row group of a compacted shard (the unit a lookup reads)
-SCHEMA = pa.schema([("cache_key", pa.string()), ("provenance", pa.string()), ("stored_at", pa.float64()), ("record", pa.string())])
+SCHEMA = pa.schema(
+    [
+        ("cache_key", pa.string()),
+        ("provenance", pa.string()),
+        ("stored_at", pa.float64()),
+        ("record", pa.string()),
+    ]
+)
 _SYNTHETIC = "synthetic"
 COALESCED_WORKERS = 8  # lookup workers when the manifest covers every segment read
 _READ_COLUMNS = ["cache_key", "record"]  # what a lookup reads (the record holds provenance and stored_at)
@@ -97,19 +107,28 @@ def prefer(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
 def records_table(records: Iterable[dict[str, Any]]) -> pa.Table:
     """Records -> a segment table sorted by key (the record itself as JSON)."""
     rows = sorted(records, key=lambda r: r["cache_key"])
-    return pa.table({
-        "cache_key": [r["cache_key"] for r in rows],
-        "provenance": [r.get("provenance") for r in rows],
-        "stored_at": [float(r.get("stored_at") or 0.0) for r in rows],
-        "record": [json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str) for r in rows],
-    }, schema=SCHEMA)
+    return pa.table(
+        {
+            "cache_key": [r["cache_key"] for r in rows],
+            "provenance": [r.get("provenance") for r in rows],
+            "stored_at": [float(r.get("stored_at") or 0.0) for r in rows],
+            "record": [json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str) for r in rows],
+        },
+        schema=SCHEMA,
+    )
 
 
 def table_bytes(table: pa.Table) -> bytes:
     """A segment table as Parquet bytes: zstd, row groups of ROW_GROUP, key statistics only."""
     buf = io.BytesIO()
-    pq.write_table(table, buf, row_group_size=ROW_GROUP, compression="zstd", write_statistics=["cache_key"],
-                   use_dictionary=["provenance"])
+    pq.write_table(
+        table,
+        buf,
+        row_group_size=ROW_GROUP,
+        compression="zstd",
+        write_statistics=["cache_key"],
+        use_dictionary=["provenance"],
+    )
     return buf.getvalue()
 
 
@@ -154,11 +173,11 @@ class SegmentStore:
             for k in self.backend.list(base):
                 if not k.endswith(".parquet"):
                     continue
-                rel = k[len(base):]
+                rel = k[len(base) :]
                 if rel.startswith("fresh/"):
                     fresh.append(k)
                 elif rel.startswith("shard="):
-                    shards[rel[len("shard="):].split("/", 1)[0]].append(k)
+                    shards[rel[len("shard=") :].split("/", 1)[0]].append(k)
                 elif rel.startswith("manifest/"):
                     manifests.append(k)
             self._manifest_keys = sorted(manifests)
@@ -184,7 +203,9 @@ class SegmentStore:
         want = 64 * 1024
         while True:
             if self.backend.kind == "s3":
-                got = self.backend.client.get_object(Bucket=self.backend.bucket, Key=self.backend.object_key(key), Range=f"bytes=-{want}")
+                got = self.backend.client.get_object(
+                    Bucket=self.backend.bucket, Key=self.backend.object_key(key), Range=f"bytes=-{want}"
+                )
                 data = got["Body"].read()
                 size = int(got["ContentRange"].rsplit("/", 1)[1]) if got.get("ContentRange") else len(data)
             else:
@@ -195,7 +216,7 @@ class SegmentStore:
                     data = f.read()
             n = int.from_bytes(data[-8:-4], "little")
             if n + 8 <= len(data):
-                return size, b"PAR1" + data[-8 - n:]
+                return size, b"PAR1" + data[-8 - n :]
             want = n + 8
 
     def _load_manifest(self) -> mf.Manifest:
@@ -208,7 +229,10 @@ class SegmentStore:
                 try:
                     got = mf.read_manifest(self.backend.get(newest), self._key)
                     self.stats["manifests_read"] += 1
-                except (WarehouseError, FileNotFoundError):  # replaced by a concurrent compaction: read footers
+                except (
+                    WarehouseError,
+                    FileNotFoundError,
+                ):  # replaced by a concurrent compaction: read footers
                     pass
             self._manifest = (newest, got)
         return self._manifest[1]
@@ -238,15 +262,17 @@ class SegmentStore:
         with ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(missing) or 1))) as pool:
             got = {k: v for k, v in pool.map(tail, missing) if v is not None}
         base = len(self.prefix) + 1 if self.prefix else 0
-        rows = [(k[base:], *((old[k].size, old[k].footer) if k in old else got[k])) for k in current if k in old or k in got]
+        rows = [
+            (k[base:], *((old[k].size, old[k].footer) if k in old else got[k]))
+            for k in current
+            if k in old or k in got
+        ]
         index = {k[base:]: (e.mins, e.maxs) for k, e in old.items()}
         key = self._key(keys.response_manifest(new_segment_id()))
         self.backend.put(key, mf.manifest_bytes(rows, index), "application/vnd.apache.parquet")
         for k in self._manifest_keys:  # older manifests: a reader that still picks one falls back to footers
-            try:
+            with contextlib.suppress(WarehouseError, FileNotFoundError):
                 self.backend.delete(k)
-            except (WarehouseError, FileNotFoundError):
-                pass
         self.refresh()
         return key
 
@@ -272,7 +298,9 @@ class SegmentStore:
             frozen = creds.get_frozen_credentials() if creds is not None else None
             opts: dict[str, Any] = {"region": self.backend.region}
             if frozen is not None:
-                opts.update(access_key=frozen.access_key, secret_key=frozen.secret_key, session_token=frozen.token)
+                opts.update(
+                    access_key=frozen.access_key, secret_key=frozen.secret_key, session_token=frozen.token
+                )
             if self.backend.endpoint_url:
                 u = urlparse(self.backend.endpoint_url)
                 opts.update(endpoint_override=u.netloc + u.path.rstrip("/"), scheme=u.scheme)
@@ -285,8 +313,11 @@ class SegmentStore:
                 return pq.ParquetFile(S3Range(self.backend, key), pre_buffer=True, metadata=metadata)
             # (pyarrow's Python API takes no FileInfo here, so opening costs one HEAD even when the size is known;
             # the HEADs run concurrently over the lookup's workers)
-            return pq.ParquetFile(self._arrow_s3().open_input_file(f"{self.backend.bucket}/{self.backend.object_key(key)}"),
-                                  pre_buffer=True, metadata=metadata)
+            return pq.ParquetFile(
+                self._arrow_s3().open_input_file(f"{self.backend.bucket}/{self.backend.object_key(key)}"),
+                pre_buffer=True,
+                metadata=metadata,
+            )
         return pq.ParquetFile(self.backend.path(key), pre_buffer=True, metadata=metadata)
 
     def _read_compacted(self, key: str, wanted: list[str], known: mf.Entry | None = None) -> pa.Table:
@@ -298,7 +329,11 @@ class SegmentStore:
             if not groups:
                 return SCHEMA.empty_table()
         try:
-            if known is not None and self.backend.kind == "s3" and not os.environ.get("EVAL_SEGMENTS_BOTO_READS"):
+            if (
+                known is not None
+                and self.backend.kind == "s3"
+                and not os.environ.get("EVAL_SEGMENTS_BOTO_READS")
+            ):
                 md = known.metadata()  # only the wanted column chunks, neighbours merged into one ranged GET
                 f = self._arrow_s3().open_input_file(f"{self.backend.bucket}/{self.backend.object_key(key)}")
                 reader, gets = coalesced(f, known.size, md, groups, _READ_COLUMNS, self.hole)
@@ -307,7 +342,12 @@ class SegmentStore:
             else:
                 pf = self._open(key, *(known.size, known.metadata()) if known is not None else ())
         except (FileNotFoundError, OSError, WarehouseError) as e:
-            if "NoSuchKey" in str(e) or isinstance(e, FileNotFoundError) or "Not Found" in str(e) or "404" in str(e):
+            if (
+                "NoSuchKey" in str(e)
+                or isinstance(e, FileNotFoundError)
+                or "Not Found" in str(e)
+                or "404" in str(e)
+            ):
                 return SCHEMA.empty_table()
             raise
         except Exception as e:  # botocore ClientError NoSuchKey: compacted away since the listing
@@ -323,7 +363,12 @@ class SegmentStore:
         try:
             t = pf.read_row_groups(groups, columns=_READ_COLUMNS)
         except (FileNotFoundError, OSError) as e:  # compacted away since the listing
-            if isinstance(e, FileNotFoundError) or "NoSuchKey" in str(e) or "Not Found" in str(e) or "404" in str(e):
+            if (
+                isinstance(e, FileNotFoundError)
+                or "NoSuchKey" in str(e)
+                or "Not Found" in str(e)
+                or "404" in str(e)
+            ):
                 return SCHEMA.empty_table()
             raise
         return t.filter(pc.is_in(t["cache_key"], value_set=pa.array(wanted, pa.string())))
@@ -350,7 +395,11 @@ class SegmentStore:
         if len(todo) > 1:  # fetch the new fresh segments concurrently (then cached)
             with ThreadPoolExecutor(max_workers=min(self.threads, len(todo))) as pool:
                 list(pool.map(self._fresh, todo))
-        take(t.filter(pc.is_in(t["cache_key"], value_set=value_set)) for t in map(self._fresh, fresh) if t is not None and t.num_rows)
+        take(
+            t.filter(pc.is_in(t["cache_key"], value_set=value_set))
+            for t in map(self._fresh, fresh)
+            if t is not None and t.num_rows
+        )
         by_shard: dict[str, list[str]] = defaultdict(list)
         for k in want:
             if k not in out:
@@ -363,7 +412,9 @@ class SegmentStore:
             # without 32 workers' buffers; footer reads are many small requests: self.threads workers
             workers = COALESCED_WORKERS if all(e is not None for _, _, e in jobs) else self.threads
             if self.backend.kind == "s3" and pa.io_thread_count() < workers:
-                pa.set_io_thread_count(workers)  # pyarrow's S3 reads run on its IO pool: as many as our workers
+                pa.set_io_thread_count(
+                    workers
+                )  # pyarrow's S3 reads run on its IO pool: as many as our workers
             with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
                 take(pool.map(lambda job: self._read_compacted(*job), jobs))
         return out
@@ -386,10 +437,18 @@ class SegmentStore:
         fresh, shards = self.listing()
         fresh_tables = [t for t in (self._fresh(k) for k in fresh) if t is not None]
         fresh_all = pa.concat_tables(fresh_tables) if fresh_tables else SCHEMA.empty_table()
-        fresh_shard = pc.utf8_slice_codeunits(fresh_all["cache_key"], 0, SHARD_CHARS) if fresh_all.num_rows else None
+        fresh_shard = (
+            pc.utf8_slice_codeunits(fresh_all["cache_key"], 0, SHARD_CHARS) if fresh_all.num_rows else None
+        )
         touched = set(shards) | (set(fresh_shard.unique().to_pylist()) if fresh_shard is not None else set())
-        report = {"fresh_in": len(fresh), "compacted_in": sum(len(v) for v in shards.values()), "rows_in": 0,
-                  "rows_out": 0, "shards_written": 0, "deleted": 0}
+        report = {
+            "fresh_in": len(fresh),
+            "compacted_in": sum(len(v) for v in shards.values()),
+            "rows_in": 0,
+            "rows_out": 0,
+            "shards_written": 0,
+            "deleted": 0,
+        }
 
         def one(shard: str) -> tuple[int, int, list[str]]:
             inputs = list(shards.get(shard, ()))
@@ -415,7 +474,9 @@ class SegmentStore:
             self.backend.delete(k)
             report["deleted"] += 1
         self._fresh_cache.clear()
-        report["manifest_written"] = int(self.write_manifest() is not None)  # 0: the newest manifest already covers every segment
+        report["manifest_written"] = int(
+            self.write_manifest() is not None
+        )  # 0: the newest manifest already covers every segment
         return report
 
     def backend_read(self, key: str) -> pa.Table | None:

@@ -6,6 +6,7 @@ usage, stop reason and time to first token; :func:`parse_tool_input` gives ``(in
 after checking the tool's ``input_schema``. An ``error`` event raises :class:`StreamError`.
 Plain ``json.loads`` per event: far cheaper per request than the SDK's typed event objects.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,11 +26,20 @@ def parse_tool_input(raw: str, request: ModelRequest) -> tuple[dict[str, Any] | 
         return None, "tool_use input is not a JSON object"
     schema = next((t.get("input_schema") for t in request.tools or [] if t.get("input_schema")), None)
     if request.tool_choice and request.tool_choice.get("name"):
-        schema = next((t.get("input_schema") for t in request.tools or [] if t.get("name") == request.tool_choice["name"]), schema)
+        schema = next(
+            (
+                t.get("input_schema")
+                for t in request.tools or []
+                if t.get("name") == request.tool_choice["name"]
+            ),
+            schema,
+        )
     if schema:
         import jsonschema
 
-        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
+        errors = sorted(
+            jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path)
+        )
         if errors:
             e = errors[0]
             where = "/".join(str(p) for p in e.path) or "(root)"
@@ -95,9 +105,12 @@ class SSEAccumulator:
                 self.blocks[ev["index"]] = {"name": cb.get("name"), "parts": []}
         elif t == "message_start":
             u = ev["message"].get("usage") or {}
-            self.usage = {"input": u.get("input_tokens") or 0, "output": u.get("output_tokens") or 0,
-                          "cache_read": u.get("cache_read_input_tokens") or 0,
-                          "cache_write": u.get("cache_creation_input_tokens") or 0}
+            self.usage = {
+                "input": u.get("input_tokens") or 0,
+                "output": u.get("output_tokens") or 0,
+                "cache_read": u.get("cache_read_input_tokens") or 0,
+                "cache_write": u.get("cache_creation_input_tokens") or 0,
+            }
         elif t == "message_delta":
             self.stop_reason = ev["delta"].get("stop_reason")
             out = (ev.get("usage") or {}).get("output_tokens")

@@ -41,8 +41,10 @@ nor any ``synthetic`` line (also not an old copy of a recording shard inside ``r
 its cache key and request id, or by ``provenance``). ``lookup(..., replay=True)`` serves stored live
 answers first, then recordings, labelled ``replay`` (a replayed live answer) or ``synthetic``.
 """
+
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -50,13 +52,21 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from eval_pipeline.inference.segments import SegmentStore, prefer
+from eval_pipeline.inference.types import (
+    INFRA_ERROR_CATEGORIES,
+    PROVENANCE_LIVE,
+    PROVENANCE_REPLAY,
+    PROVENANCE_SYNTHETIC,
+    ModelRequest,
+    ModelResponse,
+)
 from eval_pipeline.storage import keys
-from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, PROVENANCE_LIVE, PROVENANCE_REPLAY, PROVENANCE_SYNTHETIC, ModelRequest, ModelResponse
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +108,15 @@ class ResponseStore:
     counts the answers in memory (journals plus those fetched from segments so far).
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = False,
-                 recordings: Iterable[str | os.PathLike[str]] = (), segments: SegmentStore | None = None,
-                 seal_every: int = 200):
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        recordings: Iterable[str | os.PathLike[str]] = (),
+        segments: SegmentStore | None = None,
+        seal_every: int = 200,
+    ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
@@ -115,7 +131,9 @@ class ResponseStore:
         self._probed: set[str] = set()  # keys already looked up in the segments
         self._index: dict[str, dict[str, Any]] = {}
         self._recorded: dict[str, dict[str, Any]] = {}  # the recordings namespace (replay only)
-        self._synthetic_ids: set[tuple[str, Any]] = set()  # (cache_key, request_id) of every synthetic recorded line
+        self._synthetic_ids: set[tuple[str, Any]] = (
+            set()
+        )  # (cache_key, request_id) of every synthetic recorded line
         self.recordings = [Path(r) for r in recordings]
         for folder in self.recordings:
             self._read_recordings(folder)
@@ -127,8 +145,10 @@ class ResponseStore:
         self.refresh()
 
     def __repr__(self) -> str:
-        return (f"ResponseStore(root={str(self.root)!r}, segments={self.segments!r}, entries={len(self._index)}, "
-                f"recordings={len(self._recorded)})")
+        return (
+            f"ResponseStore(root={str(self.root)!r}, segments={self.segments!r}, entries={len(self._index)}, "
+            f"recordings={len(self._recorded)})"
+        )
 
     def _read_recordings(self, folder: Path) -> None:
         """Index a read-only recording folder in its own namespace (``synthetic`` unless a line says otherwise)."""
@@ -187,7 +207,11 @@ class ResponseStore:
             try:
                 record = json.loads(raw)
             except ValueError:
-                log.warning("response store %s: unreadable line ending at byte %d skipped (corrupt entry; it will be re-requested)", path, start + consumed)
+                log.warning(
+                    "response store %s: unreadable line ending at byte %d skipped (corrupt entry; it will be re-requested)",
+                    path,
+                    start + consumed,
+                )
                 continue
             if record.get("cache_key"):
                 self._remember(record)
@@ -198,7 +222,11 @@ class ResponseStore:
         key = record["cache_key"]
         old = self._index.get(key)
         # a synthetic line (e.g. an old copy of the demo recordings) never shadows a live answer
-        if old is None or record["provenance"] != PROVENANCE_SYNTHETIC or old["provenance"] == PROVENANCE_SYNTHETIC:
+        if (
+            old is None
+            or record["provenance"] != PROVENANCE_SYNTHETIC
+            or old["provenance"] == PROVENANCE_SYNTHETIC
+        ):
             self._index[key] = record
 
     def prefetch(self, wanted: Iterable[str]) -> int:
@@ -241,7 +269,13 @@ class ResponseStore:
             provenance = PROVENANCE_SYNTHETIC
         else:
             provenance = PROVENANCE_REPLAY if replay else PROVENANCE_LIVE
-        row.update(sample_id=request.sample_id, repeat=request.repeat, cached=True, cache_key=key, provenance=provenance)
+        row.update(
+            sample_id=request.sample_id,
+            repeat=request.repeat,
+            cached=True,
+            cache_key=key,
+            provenance=provenance,
+        )
         return ModelResponse(**row)
 
     def put(self, response: ModelResponse) -> bool:
@@ -280,7 +314,7 @@ class ResponseStore:
             if path == self._shard:
                 continue
             try:
-                fh = open(path, "rb")
+                fh = open(path, "rb")  # noqa: SIM115
             except FileNotFoundError:
                 continue
             with fh:
@@ -325,7 +359,7 @@ class ResponseStore:
         if self._fh is None:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
             self._shard = self.root / keys.response_shard(f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-            self._fh = open(self._shard, "a", encoding="utf-8")
+            self._fh = open(self._shard, "a", encoding="utf-8")  # noqa: SIM115
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when this writer closes or dies
         return self._fh
 
@@ -344,14 +378,12 @@ class ResponseStore:
                     self._offsets[self._shard] = self._shard.stat().st_size
             self._shard = None
 
-    def __enter__(self) -> "ResponseStore":
+    def __enter__(self) -> ResponseStore:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __del__(self) -> None:  # best effort; lines are already flushed
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass

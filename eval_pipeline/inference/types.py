@@ -4,6 +4,7 @@ Plain data, no I/O. A provider turns a list of `ModelRequest` into a list of
 `ModelResponse` in the same order; failures are *values* (``error_category``),
 never exceptions, so one bad sample never loses the rest of a run.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

@@ -11,14 +11,16 @@ out, one :class:`Problem` per bad line) are shared with the human-review ingest
 
 Plain Python: no Dagster here.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -86,15 +88,27 @@ def _file_bytes(path: Path, problems: list[Problem], empty_hint: str, allow_blan
             problems.append(Problem(str(path), None, None, f"file is empty; {empty_hint}"))
         return None
     if data.startswith(UTF8_BOM):
-        problems.append(Problem(str(path), 1, None, "file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM"))
-        data = data[len(UTF8_BOM):]
+        problems.append(
+            Problem(
+                str(path),
+                1,
+                None,
+                "file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM",
+            )
+        )
+        data = data[len(UTF8_BOM) :]
     return data
 
 
-def _jsonl_object(raw: bytes, max_record_bytes: int, allow_blank: bool) -> tuple[dict[str, Any] | None, str | None]:
+def _jsonl_object(
+    raw: bytes, max_record_bytes: int, allow_blank: bool
+) -> tuple[dict[str, Any] | None, str | None]:
     """One JSONL line: (object, None), (None, problem), or (None, None) for an allowed blank line."""
     if len(raw) > max_record_bytes:
-        return None, f"record is {len(raw):,} bytes, over the limit of {max_record_bytes:,} (raise max_record_bytes in the suite or shorten it)"
+        return (
+            None,
+            f"record is {len(raw):,} bytes, over the limit of {max_record_bytes:,} (raise max_record_bytes in the suite or shorten it)",
+        )
     if not raw.strip():
         return None, None if allow_blank else "blank line; remove it (JSONL needs one JSON object per line)"
     try:
@@ -142,8 +156,10 @@ def read_jsonl(path: str | Path, max_record_bytes: int = 10_000_000) -> list[tup
     problems: list[Problem] = []
     records = list(jsonl_objects(Path(path), max_record_bytes, problems, allow_blank=True))
     if problems:
-        shown = [f"{p.file}:{p.line}: {p.message}" if p.line is not None else f"{p.file}: {p.message}"
-                 for p in problems[:MAX_REPORTED]]
+        shown = [
+            f"{p.file}:{p.line}: {p.message}" if p.line is not None else f"{p.file}: {p.message}"
+            for p in problems[:MAX_REPORTED]
+        ]
         more = [f"... and {len(problems) - len(shown)} more"] if len(problems) > len(shown) else []
         raise ValueError(f"{path}: {len(problems)} invalid line(s)\n  " + "\n  ".join(shown + more))
     return records
@@ -179,10 +195,14 @@ def csv_rows(
                 problems.append(Problem(name, line, None, "blank row; remove it"))
             continue
         if sum(len(str(v or "")) for v in row.values()) > max_record_bytes:
-            problems.append(Problem(name, line, None, f"record is over the limit of {max_record_bytes:,} bytes"))
+            problems.append(
+                Problem(name, line, None, f"record is over the limit of {max_record_bytes:,} bytes")
+            )
             continue
         if row.pop(None, None) is not None:
-            problems.append(Problem(name, line, None, "more cells than header columns; quote cells that contain commas"))
+            problems.append(
+                Problem(name, line, None, "more cells than header columns; quote cells that contain commas")
+            )
         yield line, row
 
 
@@ -196,16 +216,22 @@ def _json_cell(v: Any) -> Any:
         return v
 
 
-def _raw_rows_jsonl(path: Path, max_record_bytes: int, problems: list[Problem]) -> Iterable[tuple[int, dict[str, Any]]]:
+def _raw_rows_jsonl(
+    path: Path, max_record_bytes: int, problems: list[Problem]
+) -> Iterable[tuple[int, dict[str, Any]]]:
     return jsonl_objects(path, max_record_bytes, problems)
 
 
-def _raw_rows_csv(path: Path, max_record_bytes: int, problems: list[Problem]) -> Iterable[tuple[int, dict[str, Any]]]:
+def _raw_rows_csv(
+    path: Path, max_record_bytes: int, problems: list[Problem]
+) -> Iterable[tuple[int, dict[str, Any]]]:
     for line, row in csv_rows(path, max_record_bytes, problems):
         yield line, {k: _json_cell(v) for k, v in row.items()}
 
 
-def _raw_rows_parquet(path: Path, max_record_bytes: int, problems: list[Problem]) -> Iterable[tuple[int, dict[str, Any]]]:
+def _raw_rows_parquet(
+    path: Path, max_record_bytes: int, problems: list[Problem]
+) -> Iterable[tuple[int, dict[str, Any]]]:
     try:
         df = pd.read_parquet(path)
     except Exception as e:  # pyarrow raises several types for a corrupt file
@@ -214,8 +240,7 @@ def _raw_rows_parquet(path: Path, max_record_bytes: int, problems: list[Problem]
     if df.empty:
         problems.append(Problem(str(path), None, None, "file has no rows"))
         return
-    for i, rec in enumerate(df.to_dict(orient="records"), start=1):
-        yield i, rec
+    yield from enumerate(df.to_dict(orient="records"), start=1)
 
 
 READERS = {"jsonl": _raw_rows_jsonl, "csv": _raw_rows_csv, "parquet": _raw_rows_parquet}
@@ -246,20 +271,39 @@ def read_golden_set(
     for line, obj in READERS[fmt](path, max_record_bytes, problems):
         ok = True
         present = ", ".join(sorted(map(str, obj))) or "none"
-        required = [("id", fields.id), ("input", fields.input)] + ([("expected", fields.expected)] if require_expected else [])
+        required = [("id", fields.id), ("input", fields.input)] + (
+            [("expected", fields.expected)] if require_expected else []
+        )
         values: dict[str, Any] = {}
         for ours, theirs in required:
             found, val = _get_path(obj, theirs)
             if not found or val is None:
-                hint = f" If the golden set names it differently, map it in the suite: fields.{ours}: <column>." if theirs == ours else ""
-                problems.append(Problem(name, line, theirs, f"missing required field (fields present: {present}).{hint}"))
+                hint = (
+                    f" If the golden set names it differently, map it in the suite: fields.{ours}: <column>."
+                    if theirs == ours
+                    else ""
+                )
+                problems.append(
+                    Problem(name, line, theirs, f"missing required field (fields present: {present}).{hint}")
+                )
                 ok = False
             values[ours] = val
         if not ok:
             continue
         rid = values["id"]
-        if isinstance(rid, bool) or not isinstance(rid, (str, int)) or (isinstance(rid, str) and not rid.strip()):
-            problems.append(Problem(name, line, fields.id, f"id must be a non-empty string or integer, got {type(rid).__name__} {rid!r}"))
+        if (
+            isinstance(rid, bool)
+            or not isinstance(rid, (str, int))
+            or (isinstance(rid, str) and not rid.strip())
+        ):
+            problems.append(
+                Problem(
+                    name,
+                    line,
+                    fields.id,
+                    f"id must be a non-empty string or integer, got {type(rid).__name__} {rid!r}",
+                )
+            )
             continue
         rid = str(rid)
         if any(c in rid for c in "\n\r\t"):
@@ -267,19 +311,37 @@ def read_golden_set(
             continue
         inp = values["input"]
         if not isinstance(inp, (str, dict)) or (isinstance(inp, str) and not inp.strip()):
-            problems.append(Problem(name, line, fields.input, f"input must be a non-empty string or an object, got {type(inp).__name__}"))
+            problems.append(
+                Problem(
+                    name,
+                    line,
+                    fields.input,
+                    f"input must be a non-empty string or an object, got {type(inp).__name__}",
+                )
+            )
             continue
         found, meta = _get_path(obj, fields.metadata)
         if found and meta is not None and not isinstance(meta, dict):
-            problems.append(Problem(name, line, fields.metadata, f"metadata must be an object, got {type(meta).__name__}"))
+            problems.append(
+                Problem(name, line, fields.metadata, f"metadata must be an object, got {type(meta).__name__}")
+            )
             continue
         meta = meta or {}
         found, cat = _get_path(obj, fields.category)
         if found and cat is not None and not isinstance(cat, (str, int)):
-            problems.append(Problem(name, line, fields.category, f"category must be a string, got {type(cat).__name__}"))
+            problems.append(
+                Problem(name, line, fields.category, f"category must be a string, got {type(cat).__name__}")
+            )
             continue
         if rid in first_line_of:
-            problems.append(Problem(name, line, fields.id, f"duplicate id {rid!r} (first seen on line {first_line_of[rid]}); ids must be unique"))
+            problems.append(
+                Problem(
+                    name,
+                    line,
+                    fields.id,
+                    f"duplicate id {rid!r} (first seen on line {first_line_of[rid]}); ids must be unique",
+                )
+            )
             continue
         first_line_of[rid] = line
         expected = _get_path(obj, fields.expected)[1]

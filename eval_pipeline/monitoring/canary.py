@@ -28,6 +28,7 @@ How the verdict is made (Kayenta-style metric-by-metric comparison, with sequent
   excludes a harm of the minimum effect (non-inferiority).
 * ``continue``: otherwise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -64,18 +65,35 @@ METRICS: dict[str, MetricDef] = {
     "thumbs_down_rate": MetricDef("rate", "fb_thumbs_down", "rated", min_effect=0.15, critical_effect=0.25),
     "regenerate_rate": MetricDef("rate", "fb_regenerate", "one", min_effect=0.20, critical_effect=0.35),
     "copy_rate": MetricDef("rate", "fb_copy", "one", harm="lower", min_effect=0.15, critical_effect=0.25),
-    "task_completion_rate": MetricDef("rate", "fb_task_completed", "one", harm="lower", min_effect=0.15,
-                                      critical_effect=0.25),
-    "invariant_failure_rate": MetricDef("rate", "invariant_failed", "invariant_checked", min_effect=0.20,
-                                        critical_effect=0.35),
-    "safety_violation_rate": MetricDef("rate", "safety_violation", "safety_checked", effect="absolute",
-                                       min_effect=0.001, critical_effect=0.005),
-    "error_rate": MetricDef("rate", "error", "one", effect="absolute", min_effect=0.005, critical_effect=0.02),
-    "latency_p95": MetricDef("latency", col="latency_s", q=0.95, effect="ratio", min_effect=1.5, critical_effect=3.0),
-    "latency_p99": MetricDef("latency", col="latency_s", q=0.99, effect="ratio", min_effect=2.0, critical_effect=5.0),
-    "ttft_p95": MetricDef("latency", col="ttft_s", q=0.95, effect="ratio", min_effect=2.0, critical_effect=5.0),
-    "session_continuation_rate": MetricDef("rate", "continued", "one", harm="lower", min_effect=0.15,
-                                           critical_effect=0.25, gate=False),
+    "task_completion_rate": MetricDef(
+        "rate", "fb_task_completed", "one", harm="lower", min_effect=0.15, critical_effect=0.25
+    ),
+    "invariant_failure_rate": MetricDef(
+        "rate", "invariant_failed", "invariant_checked", min_effect=0.20, critical_effect=0.35
+    ),
+    "safety_violation_rate": MetricDef(
+        "rate",
+        "safety_violation",
+        "safety_checked",
+        effect="absolute",
+        min_effect=0.001,
+        critical_effect=0.005,
+    ),
+    "error_rate": MetricDef(
+        "rate", "error", "one", effect="absolute", min_effect=0.005, critical_effect=0.02
+    ),
+    "latency_p95": MetricDef(
+        "latency", col="latency_s", q=0.95, effect="ratio", min_effect=1.5, critical_effect=3.0
+    ),
+    "latency_p99": MetricDef(
+        "latency", col="latency_s", q=0.99, effect="ratio", min_effect=2.0, critical_effect=5.0
+    ),
+    "ttft_p95": MetricDef(
+        "latency", col="ttft_s", q=0.95, effect="ratio", min_effect=2.0, critical_effect=5.0
+    ),
+    "session_continuation_rate": MetricDef(
+        "rate", "continued", "one", harm="lower", min_effect=0.15, critical_effect=0.25, gate=False
+    ),
 }
 
 
@@ -92,7 +110,9 @@ class CanaryConfig(BaseModel):
     """``canary:`` in ``data/monitoring.yaml``. Every key is optional."""
 
     model_config = ConfigDict(extra="forbid")
-    production_model_version: str | None = Field(None, description="null: the version with most traffic in the window")
+    production_model_version: str | None = Field(
+        None, description="null: the version with most traffic in the window"
+    )
     alpha: float = Field(0.05, gt=0, lt=1, description="false-rollback rate over the whole rollout")
     planned_looks: int = Field(48, ge=1, description="hours the latency alpha spending is spread over")
     min_looks: int = Field(6, ge=1, description="hours before a canary can be promoted")
@@ -100,11 +120,13 @@ class CanaryConfig(BaseModel):
     lookback_hours: int = Field(72, ge=1, le=24 * 14, description="longest rollout analysed")
     short_window_hours: int = Field(1, ge=1)
     long_window_hours: int = Field(24, ge=1)
-    max_latency_values: int = Field(2000, ge=100, description="latency values per arm and look (hash subsample)")
+    max_latency_values: int = Field(
+        2000, ge=100, description="latency values per arm and look (hash subsample)"
+    )
     metrics: dict[str, CanaryMetricConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _known(self) -> "CanaryConfig":
+    def _known(self) -> CanaryConfig:
         unknown = sorted(set(self.metrics) - set(METRICS))
         if unknown:
             raise ValueError(f"unknown canary metrics {unknown}; known: {sorted(METRICS)}")
@@ -117,7 +139,9 @@ class CanaryConfig(BaseModel):
         out = {}
         for name, d in METRICS.items():
             o = self.metrics.get(name)
-            out[name] = replace(d, **{k: v for k, v in (o.model_dump() if o else {}).items() if v is not None})
+            out[name] = replace(
+                d, **{k: v for k, v in (o.model_dump() if o else {}).items() if v is not None}
+            )
         return out
 
 
@@ -140,18 +164,45 @@ class CanaryResult:
     windows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_json(self) -> dict[str, Any]:
-        return {"canary": self.canary, "production": self.production, "hour": self.hour, "verdict": self.verdict,
-                "deciding_metrics": self.deciding, "reason": self.reason, "severity": self.severity,
-                "n_looks": self.n_looks, "alpha": self.alpha, "bonferroni_m": self.m,
-                "test": "rates: mSPRT always-valid p (Johari et al. 2017); latency: Mann-Whitney + alpha spending; "
-                        f"Bonferroni over {self.m} gated metrics at alpha={self.alpha}",
-                "metrics": self.metrics.to_dict("records"), "story": self.story.to_dict("records"),
-                "windows": self.windows.to_dict("records")}
+        return {
+            "canary": self.canary,
+            "production": self.production,
+            "hour": self.hour,
+            "verdict": self.verdict,
+            "deciding_metrics": self.deciding,
+            "reason": self.reason,
+            "severity": self.severity,
+            "n_looks": self.n_looks,
+            "alpha": self.alpha,
+            "bonferroni_m": self.m,
+            "test": "rates: mSPRT always-valid p (Johari et al. 2017); latency: Mann-Whitney + alpha spending; "
+            f"Bonferroni over {self.m} gated metrics at alpha={self.alpha}",
+            "metrics": self.metrics.to_dict("records"),
+            "story": self.story.to_dict("records"),
+            "windows": self.windows.to_dict("records"),
+        }
 
 
-METRIC_COLUMNS = ["metric", "gated", "test", "harm", "n_canary", "n_production", "canary", "production", "effect",
-                  "effect_unit", "ci_low", "ci_high", "min_effect", "critical_effect", "p_value", "naive_p",
-                  "level", "status"]
+METRIC_COLUMNS = [
+    "metric",
+    "gated",
+    "test",
+    "harm",
+    "n_canary",
+    "n_production",
+    "canary",
+    "production",
+    "effect",
+    "effect_unit",
+    "ci_low",
+    "ci_high",
+    "min_effect",
+    "critical_effect",
+    "p_value",
+    "naive_p",
+    "level",
+    "status",
+]
 
 
 def production_version(rows: pd.DataFrame, cfg: CanaryConfig) -> str | None:
@@ -191,8 +242,9 @@ def _capped(values: np.ndarray, u: np.ndarray, cap: int) -> np.ndarray:
     return values[np.argsort(u, kind="stable")[:cap]]  # nested deterministic subsample (request-id hash)
 
 
-def analyze_canary(rows: pd.DataFrame, canary: str, production: str, hours: list[str],
-                   cfg: CanaryConfig) -> CanaryResult:
+def analyze_canary(
+    rows: pd.DataFrame, canary: str, production: str, hours: list[str], cfg: CanaryConfig
+) -> CanaryResult:
     """The canary's verdict at the last of ``hours`` (one look per hour, oldest first) from ``rows``
     (``HOUR_COLUMNS`` with an ``hour`` column among ``hours``)."""
     defs = cfg.metric_defs()
@@ -216,8 +268,17 @@ def analyze_canary(rows: pd.DataFrame, canary: str, production: str, hours: list
     table = []
     for name, d in defs.items():
         if not usable[name]:
-            table.append({"metric": name, "gated": d.gate, "status": "no_data", "test": "-", "harm": d.harm,
-                          "n_canary": 0, "n_production": 0})
+            table.append(
+                {
+                    "metric": name,
+                    "gated": d.gate,
+                    "status": "no_data",
+                    "test": "-",
+                    "harm": d.harm,
+                    "n_canary": 0,
+                    "n_production": 0,
+                }
+            )
             continue
         sign = 1.0 if d.harm == "higher" else -1.0
         if d.kind == "rate":
@@ -233,9 +294,15 @@ def analyze_canary(rows: pd.DataFrame, canary: str, production: str, hours: list
             scale = prod_rate if d.effect == "relative" else np.ones(k)
             min_abs, crit_abs = d.min_effect * scale, d.critical_effect * scale
             pv = r["p_value"]
-            row = {"test": "mSPRT (always valid)", "n_canary": int(nc[-1]), "n_production": int(np_[-1]),
-                   "canary": xc[-1] / nc[-1] if nc[-1] else np.nan, "production": prod_rate[-1],
-                   "effect": harm[-1], "effect_unit": "difference (harm side)"}
+            row = {
+                "test": "mSPRT (always valid)",
+                "n_canary": int(nc[-1]),
+                "n_production": int(np_[-1]),
+                "canary": xc[-1] / nc[-1] if nc[-1] else np.nan,
+                "production": prod_rate[-1],
+                "effect": harm[-1],
+                "effect_unit": "difference (harm side)",
+            }
         else:
             pv_look, eff, lo, hi, naive = (np.full(k, np.nan) for _ in range(5))
             vc = pd.to_numeric(c[d.col], errors="coerce").to_numpy(dtype=float)
@@ -253,51 +320,113 @@ def analyze_canary(rows: pd.DataFrame, canary: str, production: str, hours: list
             pv = seq.spent_p_values(pv_look, inc, cfg.alpha)
             harm, min_abs, crit_abs = eff, np.full(k, d.min_effect), np.full(k, d.critical_effect)
             sign = 1.0
-            row = {"test": "Mann-Whitney + alpha spending", "n_canary": int(np.isfinite(vc).sum()),
-                   "n_production": int(np.isfinite(vp).sum()),
-                   "canary": float(np.nanquantile(vc, d.q)) if np.isfinite(vc).any() else np.nan,
-                   "production": float(np.nanquantile(vp, d.q)) if np.isfinite(vp).any() else np.nan,
-                   "effect": eff[-1], "effect_unit": f"p{int(d.q * 100)} ratio"}
+            row = {
+                "test": "Mann-Whitney + alpha spending",
+                "n_canary": int(np.isfinite(vc).sum()),
+                "n_production": int(np.isfinite(vp).sum()),
+                "canary": float(np.nanquantile(vc, d.q)) if np.isfinite(vc).any() else np.nan,
+                "production": float(np.nanquantile(vp, d.q)) if np.isfinite(vp).any() else np.nan,
+                "effect": eff[-1],
+                "effect_unit": f"p{int(d.q * 100)} ratio",
+            }
         sig = pv <= level
         direction = np.nan_to_num(harm, nan=0.0) - (1.0 if d.kind == "latency" else 0.0)
         worse = sig & (direction > 0) & (np.nan_to_num(harm, nan=-np.inf) >= min_abs)
         better = sig & (direction < 0)
         noninf = np.nan_to_num(hi, nan=np.inf) < min_abs
-        per_look[name] = {"worse": worse, "noninf": noninf, "critical": worse & (np.nan_to_num(lo, nan=-np.inf) >= crit_abs)}
-        status = "worse" if worse[-1] else "better" if better[-1] else "non_inferior" if noninf[-1] else "inconclusive"
-        table.append({"metric": name, "gated": d.gate, "harm": d.harm, **row, "ci_low": lo[-1], "ci_high": hi[-1],
-                      "min_effect": min_abs[-1], "critical_effect": crit_abs[-1], "p_value": pv[-1],
-                      "naive_p": naive[-1], "level": level, "status": status})
+        per_look[name] = {
+            "worse": worse,
+            "noninf": noninf,
+            "critical": worse & (np.nan_to_num(lo, nan=-np.inf) >= crit_abs),
+        }
+        status = (
+            "worse"
+            if worse[-1]
+            else "better"
+            if better[-1]
+            else "non_inferior"
+            if noninf[-1]
+            else "inconclusive"
+        )
+        table.append(
+            {
+                "metric": name,
+                "gated": d.gate,
+                "harm": d.harm,
+                **row,
+                "ci_low": lo[-1],
+                "ci_high": hi[-1],
+                "min_effect": min_abs[-1],
+                "critical_effect": crit_abs[-1],
+                "p_value": pv[-1],
+                "naive_p": naive[-1],
+                "level": level,
+                "status": status,
+            }
+        )
     metrics = pd.DataFrame(table, columns=METRIC_COLUMNS)
     story = _story(per_look, defs, hours, cfg, c, lc)
     last = story.iloc[-1]
-    return CanaryResult(canary, production, hours[-1], last["verdict"], list(last["deciding"]), last["reason"],
-                        last["severity"], k, cfg.alpha, m, metrics, story)
+    return CanaryResult(
+        canary,
+        production,
+        hours[-1],
+        last["verdict"],
+        list(last["deciding"]),
+        last["reason"],
+        last["severity"],
+        k,
+        cfg.alpha,
+        m,
+        metrics,
+        story,
+    )
 
 
 def _story(per_look, defs, hours, cfg: CanaryConfig, c: pd.DataFrame, lc: np.ndarray) -> pd.DataFrame:
     """The verdict at every look (the first rollback / promotion is final: later looks keep it)."""
     gated = [n for n in per_look if defs[n].gate]
-    n_by_look = np.bincount(lc, minlength=len(hours))[:len(hours)]
+    n_by_look = np.bincount(lc, minlength=len(hours))[: len(hours)]
     rows, final = [], None
     for j, h in enumerate(hours):
         worse = [n for n in gated if per_look[n]["worse"][j]]
         if final is None:
             if worse:
                 crit = any(per_look[n]["critical"][j] for n in worse)
-                final = ("roll back", worse, "critical" if crit else "warn",
-                         f"significantly worse by at least the minimum effect: {', '.join(worse)}")
+                final = (
+                    "roll back",
+                    worse,
+                    "critical" if crit else "warn",
+                    f"significantly worse by at least the minimum effect: {', '.join(worse)}",
+                )
             elif j + 1 >= cfg.min_looks and gated and all(per_look[n]["noninf"][j] for n in gated):
-                final = ("promote", gated, "info", "every gated metric is non-inferior (interval below its minimum effect)")
+                final = (
+                    "promote",
+                    gated,
+                    "info",
+                    "every gated metric is non-inferior (interval below its minimum effect)",
+                )
         if final is not None:
             verdict, deciding, severity, reason = final
         else:
             pending = [n for n in gated if not per_look[n]["noninf"][j]]
             verdict, deciding, severity = "continue", pending, "info"
-            reason = (f"not yet non-inferior on {', '.join(pending)}" if pending else
-                      f"non-inferior, waiting for {cfg.min_looks} looks")
-        rows.append({"look": j + 1, "hour": h, "n_canary_hour": int(n_by_look[j]), "verdict": verdict,
-                     "deciding": list(deciding), "severity": severity, "reason": reason})
+            reason = (
+                f"not yet non-inferior on {', '.join(pending)}"
+                if pending
+                else f"non-inferior, waiting for {cfg.min_looks} looks"
+            )
+        rows.append(
+            {
+                "look": j + 1,
+                "hour": h,
+                "n_canary_hour": int(n_by_look[j]),
+                "verdict": verdict,
+                "deciding": list(deciding),
+                "severity": severity,
+                "reason": reason,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -21,6 +21,7 @@ can import it.
 Tables (partitioned by ``date``): ``traffic_sample``, ``online_scores``, ``monitoring_metrics``,
 ``traffic_drift``, ``shadow_verdicts``; reports under ``reports/monitoring/date=<d>/``.
 """
+
 from __future__ import annotations
 
 import os
@@ -78,10 +79,14 @@ class ShadowConfig(BaseModel):
     """Shadow comparison of a candidate model version on the day's sampled (redacted) inputs."""
 
     model_config = ConfigDict(extra="forbid")
-    candidate_model_version: str | None = Field(None, description="registry name in data/models.yaml; null = off")
+    candidate_model_version: str | None = Field(
+        None, description="registry name in data/models.yaml; null = off"
+    )
     task: str = Field("answer_faq", description="prompt task of the candidate used for every input")
     tasks: dict[str, str] = Field(default_factory=dict, description="prompt_template -> task overrides")
-    judge: dict[str, Any] | None = Field(None, description="pairwise judge config (mode: pairwise, use_reference: false)")
+    judge: dict[str, Any] | None = Field(
+        None, description="pairwise judge config (mode: pairwise, use_reference: false)"
+    )
     max_samples: int = Field(100, ge=1)
     min_n: int = Field(30, ge=1, description="fewer judged requests -> verdict inconclusive")
 
@@ -92,16 +97,25 @@ class MonitoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sample_rate: float = Field(0.1, ge=0.0, le=1.0)
     salt_env: str = Field("EVAL_TRAFFIC_SALT", description="environment variable holding the sampling salt")
-    input_salt_env: str = Field("EVAL_TRAFFIC_INPUT_SALT", description="environment variable salting input hashes")
-    redaction: RedactionConfig = Field(default_factory=RedactionConfig,
-                                       description="PII redaction: mode, entities, locales, threshold, allow_list, "
-                                       "extra_patterns, replacement (see monitoring/pii_config.py)")
+    input_salt_env: str = Field(
+        "EVAL_TRAFFIC_INPUT_SALT", description="environment variable salting input hashes"
+    )
+    redaction: RedactionConfig = Field(
+        default_factory=RedactionConfig,
+        description="PII redaction: mode, entities, locales, threshold, allow_list, "
+        "extra_patterns, replacement (see monitoring/pii_config.py)",
+    )
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
     debounce: DebounceConfig = Field(default_factory=DebounceConfig)
     invariants: dict[str, list[dict[str, Any]]] = Field(
-        default_factory=dict, description="prompt_template (or '*' for all) -> deterministic check specs")
-    safety_metrics: list[str] = Field(default_factory=list, description="invariant names counted as safety violations")
-    judge: dict[str, Any] | None = Field(None, description="pointwise judge rubric without reference (optional)")
+        default_factory=dict, description="prompt_template (or '*' for all) -> deterministic check specs"
+    )
+    safety_metrics: list[str] = Field(
+        default_factory=list, description="invariant names counted as safety violations"
+    )
+    judge: dict[str, Any] | None = Field(
+        None, description="pointwise judge rubric without reference (optional)"
+    )
     judge_max_samples: int = Field(50, ge=1)
     reference_window_days: int = Field(7, ge=1, le=90)
     drift: DriftConfig = Field(default_factory=DriftConfig)
@@ -171,24 +185,33 @@ def load_monitoring_config(data_dir: str | Path | None = None) -> MonitoringConf
     path = config_path(data_dir)
     if not path.exists():
         if os.environ.get(CONFIG_ENV):
-            raise ConfigError(path, "", f"file not found (set by {CONFIG_ENV}); unset it to use <data dir>/{CONFIG_FILE}")
+            raise ConfigError(
+                path, "", f"file not found (set by {CONFIG_ENV}); unset it to use <data dir>/{CONFIG_FILE}"
+            )
         return MonitoringConfig(file=str(path), base_dir=str(path.parent))
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(path, "", f"not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(path, "", f"must be a mapping of keys (sample_rate, thresholds, ...), got {type(raw).__name__}")
+        raise ConfigError(
+            path, "", f"must be a mapping of keys (sample_rate, thresholds, ...), got {type(raw).__name__}"
+        )
     for k in ("file", "base_dir"):
         if k in raw:
-            raise ConfigError(path, k, "unknown key (check the spelling; see the README 'Online monitoring' section)")
+            raise ConfigError(
+                path, k, "unknown key (check the spelling; see the README 'Online monitoring' section)"
+            )
     try:
         cfg = MonitoringConfig.model_validate({**raw, "file": str(path), "base_dir": str(path.parent)})
     except ValidationError as exc:
         errs = exc.errors()
         err = next((e for e in errs if e["type"] == "extra_forbidden"), errs[0])  # a typo explains the rest
-        msg = "unknown key (check the spelling; see the README 'Online monitoring' section)" \
-            if err["type"] == "extra_forbidden" else err["msg"]
+        msg = (
+            "unknown key (check the spelling; see the README 'Online monitoring' section)"
+            if err["type"] == "extra_forbidden"
+            else err["msg"]
+        )
         raise ConfigError(path, key_path(tuple(err["loc"])), msg) from None
     _validate_semantics(cfg, path)
     return cfg
@@ -202,10 +225,13 @@ def _validate_semantics(cfg: MonitoringConfig, path: Path) -> None:
         for i, spec in enumerate(specs):
             ctype = spec.get("type") if isinstance(spec, dict) else None
             if ctype in REFERENCE_CHECK_TYPES or (ctype == "label_in_set" and "labels" not in spec):
-                raise ConfigError(path, f"invariants.{tpl}[{i}].type",
-                                  f"{ctype!r} needs a reference answer, which production traffic does not have; "
-                                  "use reference-free checks (valid_json, json_schema, regex, forbidden_phrases, "
-                                  "length, contains_*, label_in_set with labels: [...], custom)")
+                raise ConfigError(
+                    path,
+                    f"invariants.{tpl}[{i}].type",
+                    f"{ctype!r} needs a reference answer, which production traffic does not have; "
+                    "use reference-free checks (valid_json, json_schema, regex, forbidden_phrases, "
+                    "length, contains_*, label_in_set with labels: [...], custom)",
+                )
         try:
             checks = validate_check_specs(specs, f"invariants.{tpl}", base_dir=path.parent)
         except ValueError as exc:
@@ -213,8 +239,15 @@ def _validate_semantics(cfg: MonitoringConfig, path: Path) -> None:
         names |= {c.name for c in checks}
     for i, m in enumerate(cfg.safety_metrics):
         if m not in names:
-            raise ConfigError(path, f"safety_metrics[{i}]", f"{m!r} is not the name of any invariant; known: {sorted(names)}")
-    for key, block, mode in (("judge", cfg.judge, "pointwise"), ("shadow.judge", cfg.shadow.judge, "pairwise")):
+            raise ConfigError(
+                path,
+                f"safety_metrics[{i}]",
+                f"{m!r} is not the name of any invariant; known: {sorted(names)}",
+            )
+    for key, block, mode in (
+        ("judge", cfg.judge, "pointwise"),
+        ("shadow.judge", cfg.shadow.judge, "pairwise"),
+    ):
         if block is None:
             continue
         from eval_pipeline.evaluators.judge import validate_judge_config
@@ -226,6 +259,10 @@ def _validate_semantics(cfg: MonitoringConfig, path: Path) -> None:
         if jc.mode != mode:
             raise ConfigError(path, f"{key}.mode", f"must be {mode!r} here")
         if jc.use_reference:
-            raise ConfigError(path, f"{key}.use_reference", "must be false: production traffic has no reference answer")
+            raise ConfigError(
+                path, f"{key}.use_reference", "must be false: production traffic has no reference answer"
+            )
     if cfg.shadow.candidate_model_version and not cfg.shadow.judge:
-        raise ConfigError(path, "shadow.judge", "a shadow candidate needs a pairwise judge config (mode: pairwise)")
+        raise ConfigError(
+            path, "shadow.judge", "a shadow candidate needs a pairwise judge config (mode: pairwise)"
+        )

@@ -7,13 +7,16 @@ and ``reports/monitoring/date=<d>/malformed.json`` (:func:`build_day_sample`, :f
 every later step reads that sample back with :func:`read_sample`, and earlier days' partitions of
 any day table with :func:`reference_dates` + :func:`read_window`.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date as date_type, timedelta
-from typing import Any, Sequence
+from datetime import date as date_type
+from datetime import timedelta
+from typing import Any
 
 import pandas as pd
 
@@ -43,7 +46,7 @@ def traffic_location(wh: Any) -> TrafficLocation:
         return TrafficLocation(keys.TRAFFIC_PREFIX, True, f"{root}/{keys.TRAFFIC_PREFIX}")
     norm = env if "://" in env else os.path.abspath(env)
     if norm == root or norm.startswith(root + "/"):
-        return TrafficLocation(norm[len(root):].strip("/"), True, norm)
+        return TrafficLocation(norm[len(root) :].strip("/"), True, norm)
     return TrafficLocation(norm, False, norm)
 
 
@@ -84,16 +87,33 @@ def build_day_sample(wh: Any, day: str, cfg: MonitoringConfig) -> DaySample:
 def write_day_sample(wh: Any, ds: DaySample) -> dict[str, str]:
     """Write the stored sample (always, even empty) and the full malformed-line list; returns URIs."""
     uri = wh.write_table(SAMPLE_TABLE, ds.sample, keys.day_partition(ds.day))
-    payload = {"day": ds.day, "location": ds.location, "n_read": ds.n_read, "n_malformed": len(ds.errors),
-               "errors": ds.errors}
-    err_uri = wh.write_bytes(keys.monitoring_report(ds.day, "malformed.json"),
-                             json.dumps(payload, indent=1, default=str).encode("utf-8"), content_type="application/json")
+    payload = {
+        "day": ds.day,
+        "location": ds.location,
+        "n_read": ds.n_read,
+        "n_malformed": len(ds.errors),
+        "errors": ds.errors,
+    }
+    err_uri = wh.write_bytes(
+        keys.monitoring_report(ds.day, "malformed.json"),
+        json.dumps(payload, indent=1, default=str).encode("utf-8"),
+        content_type="application/json",
+    )
     return {"sample": uri, "malformed": err_uri}
 
 
-_SAMPLE_DTYPES = {"input_chars": "int64", "output_chars": "int64", "latency_s": "float64", "ttft_s": "float64",
-                  "input_tokens": "int64", "output_tokens": "int64", "synthetic": "bool", "n_feedback_events": "int64",
-                  "pii_redactions": "int64", "timestamp": "datetime64[ns, UTC]"}
+_SAMPLE_DTYPES = {
+    "input_chars": "int64",
+    "output_chars": "int64",
+    "latency_s": "float64",
+    "ttft_s": "float64",
+    "input_tokens": "int64",
+    "output_tokens": "int64",
+    "synthetic": "bool",
+    "n_feedback_events": "int64",
+    "pii_redactions": "int64",
+    "timestamp": "datetime64[ns, UTC]",
+}
 
 
 def empty_sample() -> pd.DataFrame:

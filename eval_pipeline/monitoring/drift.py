@@ -21,11 +21,13 @@ window's samples (:mod:`.day`), the config and an embedder (:func:`embedder`: Mi
 with ``EVAL_MONITORING_EMBEDDER=hashing``) and returns a :class:`DriftOutcome` (results, report,
 divergence; ``to_json`` is ``reports/monitoring/date=<d>/drift.json``).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -58,12 +60,25 @@ class DriftResult:
     test: str = "chi-square test of homogeneity (scipy chi2_contingency)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "psi": self.psi, "kl": self.kl, "level": self.level,
-                "p_value": self.p_value, "n_ref": self.n_ref, "n_cur": self.n_cur, "test": self.test}
+        return {
+            "feature": self.feature,
+            "psi": self.psi,
+            "kl": self.kl,
+            "level": self.level,
+            "p_value": self.p_value,
+            "n_ref": self.n_ref,
+            "n_cur": self.n_cur,
+            "test": self.test,
+        }
 
 
-def psi_level(psi: float, moderate: float = PSI_MODERATE, significant: float = PSI_SIGNIFICANT,
-              p_value: float | None = None, alpha: float = DRIFT_ALPHA) -> str:
+def psi_level(
+    psi: float,
+    moderate: float = PSI_MODERATE,
+    significant: float = PSI_SIGNIFICANT,
+    p_value: float | None = None,
+    alpha: float = DRIFT_ALPHA,
+) -> str:
     """``none`` / ``moderate`` / ``significant`` for a PSI value; with ``p_value``, a level above
     ``none`` also needs ``p_value < alpha`` (a NaN p-value is no evidence)."""
     if p_value is not None and not p_value < alpha:
@@ -102,26 +117,36 @@ def psi_kl(ref_counts: Sequence[float], cur_counts: Sequence[float], eps: float 
     return kl + float(entropy(r, c)), kl
 
 
-def _result(feature: str, labels: Sequence[Any], ref_counts: np.ndarray, cur_counts: np.ndarray,
-            eps: float) -> DriftResult:
+def _result(
+    feature: str, labels: Sequence[Any], ref_counts: np.ndarray, cur_counts: np.ndarray, eps: float
+) -> DriftResult:
     psi, kl = psi_kl(ref_counts, cur_counts, eps)
     p = homogeneity_p_value(ref_counts, cur_counts)
-    table = pd.DataFrame({
-        "bin": [str(x) for x in labels], "ref_n": ref_counts.astype(int), "cur_n": cur_counts.astype(int),
-        "ref_share": ref_counts / max(ref_counts.sum(), 1), "cur_share": cur_counts / max(cur_counts.sum(), 1),
-    })
-    return DriftResult(feature, psi, kl, psi_level(psi, p_value=p), int(ref_counts.sum()), int(cur_counts.sum()),
-                       table, p)
+    table = pd.DataFrame(
+        {
+            "bin": [str(x) for x in labels],
+            "ref_n": ref_counts.astype(int),
+            "cur_n": cur_counts.astype(int),
+            "ref_share": ref_counts / max(ref_counts.sum(), 1),
+            "cur_share": cur_counts / max(cur_counts.sum(), 1),
+        }
+    )
+    return DriftResult(
+        feature, psi, kl, psi_level(psi, p_value=p), int(ref_counts.sum()), int(cur_counts.sum()), table, p
+    )
 
 
 def _require(n_ref: int, n_cur: int, feature: str) -> None:
     if n_ref == 0 or n_cur == 0:
-        raise ValueError(f"{feature} drift needs data on both sides (reference n={n_ref}, today n={n_cur}); "
-                         "widen the reference window or check that today's sample is not empty")
+        raise ValueError(
+            f"{feature} drift needs data on both sides (reference n={n_ref}, today n={n_cur}); "
+            "widen the reference window or check that today's sample is not empty"
+        )
 
 
-def numeric_drift(ref: Sequence[float], cur: Sequence[float], n_bins: int = 10,
-                  feature: str = "numeric", eps: float = EPS) -> DriftResult:
+def numeric_drift(
+    ref: Sequence[float], cur: Sequence[float], n_bins: int = 10, feature: str = "numeric", eps: float = EPS
+) -> DriftResult:
     """PSI/KL of a numeric feature on quantile bins computed from the reference."""
     r = np.asarray(ref, dtype=float)
     c = np.asarray(cur, dtype=float)
@@ -135,14 +160,16 @@ def numeric_drift(ref: Sequence[float], cur: Sequence[float], n_bins: int = 10,
     return _result(feature, labels, rb.astype(float), cb.astype(float), eps)
 
 
-def input_length_drift(ref_lengths: Sequence[float], cur_lengths: Sequence[float], n_bins: int = 10,
-                       eps: float = EPS) -> DriftResult:
+def input_length_drift(
+    ref_lengths: Sequence[float], cur_lengths: Sequence[float], n_bins: int = 10, eps: float = EPS
+) -> DriftResult:
     """Input-length drift (characters or tokens), quantile bins from the reference."""
     return numeric_drift(ref_lengths, cur_lengths, n_bins, "input_length", eps)
 
 
-def categorical_drift(ref: Sequence[Any], cur: Sequence[Any], feature: str = "category",
-                      eps: float = EPS) -> DriftResult:
+def categorical_drift(
+    ref: Sequence[Any], cur: Sequence[Any], feature: str = "category", eps: float = EPS
+) -> DriftResult:
     """PSI/KL of a categorical mix over the union of categories (nulls as ``<none>``)."""
     r = pd.Series(ref, dtype="object").fillna("<none>").astype(str)
     c = pd.Series(cur, dtype="object").fillna("<none>").astype(str)
@@ -153,7 +180,9 @@ def categorical_drift(ref: Sequence[Any], cur: Sequence[Any], feature: str = "ca
     return _result(feature, labels, rc, cc, eps)
 
 
-def category_drift(ref_categories: Sequence[Any], cur_categories: Sequence[Any], eps: float = EPS) -> DriftResult:
+def category_drift(
+    ref_categories: Sequence[Any], cur_categories: Sequence[Any], eps: float = EPS
+) -> DriftResult:
     """Category-mix drift."""
     return categorical_drift(ref_categories, cur_categories, "category", eps)
 
@@ -165,8 +194,9 @@ def hashing_embedder(n_features: int = 256) -> EmbedFn:
     """
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    vec = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), n_features=n_features,
-                            alternate_sign=False, norm="l2")
+    vec = HashingVectorizer(
+        analyzer="char_wb", ngram_range=(3, 5), n_features=n_features, alternate_sign=False, norm="l2"
+    )
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         return vec.transform([str(t) for t in texts]).toarray().astype(np.float32)
@@ -186,7 +216,9 @@ def minilm_embedder(cache_dir: str | None = None, batch_size: int = 64) -> Embed
             from eval_pipeline.evaluators.embeddings import SimilarityScorer
 
             state["scorer"] = SimilarityScorer(cache_dir=cache_dir, batch_size=batch_size)
-        return np.asarray(state["scorer"].embed_groups([([str(t) for t in texts], False)])[0], dtype=np.float32)
+        return np.asarray(
+            state["scorer"].embed_groups([([str(t) for t in texts], False)])[0], dtype=np.float32
+        )
 
     return embed
 
@@ -258,11 +290,15 @@ def divergence_flag(
     da = automated_today - automated_ref
     db = behaviour_today - behaviour_ref
     flagged = bool(da > -auto_tolerance and db <= -behaviour_drop)
-    msg = (f"automated {automated_ref:.3f}->{automated_today:.3f} ({da:+.3f}), "
-           f"behavioural {behaviour_ref:.3f}->{behaviour_today:.3f} ({db:+.3f})")
+    msg = (
+        f"automated {automated_ref:.3f}->{automated_today:.3f} ({da:+.3f}), "
+        f"behavioural {behaviour_ref:.3f}->{behaviour_today:.3f} ({db:+.3f})"
+    )
     if flagged:
-        msg = "DIVERGENCE: automated scores stable while users react worse - the evals may miss a " \
-              "failure mode users see; " + msg
+        msg = (
+            "DIVERGENCE: automated scores stable while users react worse - the evals may miss a "
+            "failure mode users see; " + msg
+        )
     return Divergence(flagged, da, db, msg)
 
 
@@ -293,29 +329,57 @@ def drift_quality_report(
     """
     rows: list[dict[str, Any]] = []
     for d in drift:
-        rows.append({"kind": "drift", "signal": d.feature, "today": d.psi, "reference": 0.0, "change": d.psi,
-                     "level": d.level, "note": f"PSI {d.psi:.3f}, KL {d.kl:.3f}, chi-square p={d.p_value:.2g} "
-                                               f"(n {d.n_cur} vs {d.n_ref})"})
+        rows.append(
+            {
+                "kind": "drift",
+                "signal": d.feature,
+                "today": d.psi,
+                "reference": 0.0,
+                "change": d.psi,
+                "level": d.level,
+                "note": f"PSI {d.psi:.3f}, KL {d.kl:.3f}, chi-square p={d.p_value:.2g} "
+                f"(n {d.n_cur} vs {d.n_ref})",
+            }
+        )
     dropped = False
     for kind, table in (("quality", quality or {}), ("behaviour", behaviour or {})):
         for name, (today, ref) in table.items():
             change = today - ref
             drop = change <= -quality_drop
             dropped |= drop and kind == "quality"
-            rows.append({"kind": kind, "signal": name, "today": today, "reference": ref, "change": change,
-                         "level": "drop" if drop else "stable", "note": ""})
+            rows.append(
+                {
+                    "kind": kind,
+                    "signal": name,
+                    "today": today,
+                    "reference": ref,
+                    "change": change,
+                    "level": "drop" if drop else "stable",
+                    "note": "",
+                }
+            )
     any_drift = any(d.level == "significant" for d in drift)
     diag = _diagnosis(any_drift, dropped, bool(divergence and divergence.flagged))
-    rows.append({"kind": "diagnosis", "signal": "overall", "today": np.nan, "reference": np.nan,
-                 "change": np.nan, "level": "flag" if diag != "stable" else "ok",
-                 "note": diag + (f" | {divergence.message}" if divergence else "")})
+    rows.append(
+        {
+            "kind": "diagnosis",
+            "signal": "overall",
+            "today": np.nan,
+            "reference": np.nan,
+            "change": np.nan,
+            "level": "flag" if diag != "stable" else "ok",
+            "note": diag + (f" | {divergence.message}" if divergence else ""),
+        }
+    )
     return pd.DataFrame(rows, columns=["kind", "signal", "today", "reference", "change", "level", "note"])
 
 
 # ------------------------------------------------------------------ the traffic_drift step
 
 
-def embedder(kind: str | None = None, scorer_factory: Callable[[], Any] | None = None) -> tuple[Callable, str]:
+def embedder(
+    kind: str | None = None, scorer_factory: Callable[[], Any] | None = None
+) -> tuple[Callable, str]:
     """``(embed_fn, name)``: MiniLM through ``scorer_factory()`` (a SimilarityScorer, cached) or the
     hashing embedder when ``EVAL_MONITORING_EMBEDDER=hashing``."""
     kind = (kind or os.environ.get(EMBEDDER_ENV) or "minilm").lower()
@@ -352,36 +416,61 @@ class DriftOutcome:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "status": self.status, "message": self.message, "reference_dates": self.reference_dates,
+            "status": self.status,
+            "message": self.message,
+            "reference_dates": self.reference_dates,
             "drift": [{**r.to_dict(), "bins": r.table.to_dict("records")} for r in self.results],
-            "divergence": None if self.divergence is None else {
-                "flagged": self.divergence.flagged, "automated_change": self.divergence.automated_change,
-                "behavioural_change": self.divergence.behavioural_change, "message": self.divergence.message},
+            "divergence": None
+            if self.divergence is None
+            else {
+                "flagged": self.divergence.flagged,
+                "automated_change": self.divergence.automated_change,
+                "behavioural_change": self.divergence.behavioural_change,
+                "message": self.divergence.message,
+            },
             "report": self.report.replace({np.nan: None}).to_dict("records"),
         }
 
 
-def compute_drift(today: pd.DataFrame, reference: pd.DataFrame, ref_dates: list[str], cfg: MonitoringConfig,
-                  embed_fn: Callable | None, quality: Mapping[str, tuple[float, float]] | None = None,
-                  behaviour: Mapping[str, tuple[float, float]] | None = None) -> DriftOutcome:
+def compute_drift(
+    today: pd.DataFrame,
+    reference: pd.DataFrame,
+    ref_dates: list[str],
+    cfg: MonitoringConfig,
+    embed_fn: Callable | None,
+    quality: Mapping[str, tuple[float, float]] | None = None,
+    behaviour: Mapping[str, tuple[float, float]] | None = None,
+) -> DriftOutcome:
     """PSI/KL for input length, category mix and (if ``embed_fn``) embedding clusters; the
     drift-next-to-quality report and the divergence flag. ``quality``/``behaviour`` map a metric
     to ``(today, reference)``, higher is better; NaN pairs are left out."""
     if today.empty:
-        return DriftOutcome("no_traffic", "no sampled traffic today: nothing to compare", reference_dates=ref_dates)
+        return DriftOutcome(
+            "no_traffic", "no sampled traffic today: nothing to compare", reference_dates=ref_dates
+        )
     if reference is None or reference.empty:
-        return DriftOutcome("no_reference", f"no reference: no stored samples in the {cfg.reference_window_days} "
-                            "days before this date (first day, or earlier days not materialized yet). Drift starts "
-                            "from the next day.", reference_dates=ref_dates)
+        return DriftOutcome(
+            "no_reference",
+            f"no reference: no stored samples in the {cfg.reference_window_days} "
+            "days before this date (first day, or earlier days not materialized yet). Drift starts "
+            "from the next day.",
+            reference_dates=ref_dates,
+        )
     dc = cfg.drift
     results = [
         input_length_drift(reference["input_chars"], today["input_chars"], n_bins=dc.length_bins),
         category_drift(reference["category"], today["category"]),
     ]
     if embed_fn is not None and dc.embeddings:
-        results.append(embedding_cluster_drift(reference["input_redacted"].astype(str).tolist(),
-                                               today["input_redacted"].astype(str).tolist(), embed_fn,
-                                               k=dc.embedding_clusters, max_texts=dc.max_texts))
+        results.append(
+            embedding_cluster_drift(
+                reference["input_redacted"].astype(str).tolist(),
+                today["input_redacted"].astype(str).tolist(),
+                embed_fn,
+                k=dc.embedding_clusters,
+                max_texts=dc.max_texts,
+            )
+        )
 
     def clean(d):
         return {k: v for k, v in (d or {}).items() if not any(pd.isna(x) for x in v)}
@@ -393,6 +482,7 @@ def compute_drift(today: pd.DataFrame, reference: pd.DataFrame, ref_dates: list[
         div = divergence_flag(qa, qr, ba, br)
     report = drift_quality_report(results, quality, behaviour, divergence=div)
     sig = [r.feature for r in results if r.level == "significant"]
-    msg = (f"significant drift in {', '.join(sig)}" if sig else "no significant drift") + \
-        f" vs {len(ref_dates)} reference day(s) ({len(reference)} requests)"
+    msg = (
+        f"significant drift in {', '.join(sig)}" if sig else "no significant drift"
+    ) + f" vs {len(ref_dates)} reference day(s) ({len(reference)} requests)"
     return DriftOutcome("ok", msg, results, report, div, ref_dates)

@@ -33,11 +33,13 @@ Over days (in: today's metrics and the ``monitoring_metrics`` rows of earlier da
 ``feedback_thresholds`` check reads, and :func:`control_chart` draws a p-chart of a rate with the
 reference days as center line.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -146,7 +148,9 @@ def safety_violation_rate(
 def p99_latency_ratio(latencies: Any, baseline_p99_s: float) -> float:
     """Today's p99 latency divided by the baseline p99 (e.g. a 7-day reference window)."""
     if not baseline_p99_s or baseline_p99_s <= 0:
-        raise ValueError(f"baseline_p99_s must be > 0, got {baseline_p99_s!r}; compute it from a reference window")
+        raise ValueError(
+            f"baseline_p99_s must be > 0, got {baseline_p99_s!r}; compute it from a reference window"
+        )
     vals = pd.to_numeric(pd.Series(latencies), errors="coerce").dropna().to_numpy(dtype=float)
     return float(np.quantile(vals, 0.99)) / baseline_p99_s if len(vals) else float("nan")
 
@@ -163,11 +167,15 @@ class Threshold(BaseModel):
     direction: Literal["above", "below"] = "above"
 
     @model_validator(mode="after")
-    def _order(self) -> "Threshold":
+    def _order(self) -> Threshold:
         if self.direction == "above" and self.critical < self.warn:
-            raise ValueError(f"critical ({self.critical}) must be >= warn ({self.warn}) for direction 'above'")
+            raise ValueError(
+                f"critical ({self.critical}) must be >= warn ({self.warn}) for direction 'above'"
+            )
         if self.direction == "below" and self.critical > self.warn:
-            raise ValueError(f"critical ({self.critical}) must be <= warn ({self.warn}) for direction 'below'")
+            raise ValueError(
+                f"critical ({self.critical}) must be <= warn ({self.warn}) for direction 'below'"
+            )
         return self
 
     def level(self, value: float) -> Level:
@@ -189,8 +197,10 @@ class AlertThresholds(BaseModel):
 
     def items(self) -> list[tuple[str, Threshold]]:
         """All (metric name, threshold) pairs, built-ins first."""
-        fixed = [(k, getattr(self, k)) for k in
-                 ("thumbs_down_rate", "regenerate_rate", "safety_violation_rate", "p99_latency_ratio")]
+        fixed = [
+            (k, getattr(self, k))
+            for k in ("thumbs_down_rate", "regenerate_rate", "safety_violation_rate", "p99_latency_ratio")
+        ]
         return fixed + sorted(self.extra.items())
 
 
@@ -265,10 +275,15 @@ def evaluate_thresholds(
             continue
         level = th.level(value)
         cmp = ">=" if th.direction == "above" else "<="
-        shown = (f"{name}={point:.4g} [95% Wilson {lo:.4g}, {hi:.4g}] (n={n}), compared: {stat}={value:.4g}"
-                 if has_ci else f"{name}={value:.4g} (no interval)")
+        shown = (
+            f"{name}={point:.4g} [95% Wilson {lo:.4g}, {hi:.4g}] (n={n}), compared: {stat}={value:.4g}"
+            if has_ci
+            else f"{name}={value:.4g} (no interval)"
+        )
         msg = f"{shown}; warn {cmp} {th.warn:g}, critical {cmp} {th.critical:g} -> {level}"
-        alerts.append(Alert(name, point if has_ci else value, level, th.warn, th.critical, msg, lo, hi, n, stat))
+        alerts.append(
+            Alert(name, point if has_ci else value, level, th.warn, th.critical, msg, lo, hi, n, stat)
+        )
     return alerts
 
 
@@ -280,30 +295,57 @@ def metrics_long(metrics: Mapping[str, Any], date: str, model_version: str) -> p
         if isinstance(v, MetricValue):
             rows.append({"date": date, "model_version": model_version, "metric": name, **v.to_dict()})
         else:
-            rows.append({"date": date, "model_version": model_version, "metric": name, "value": float(v),
-                         "ci_low": float("nan"), "ci_high": float("nan"), "count": float("nan"), "nobs": 0})
-    return pd.DataFrame(rows, columns=["date", "model_version", "metric", "value", "ci_low", "ci_high",
-                                       "count", "nobs"])
+            rows.append(
+                {
+                    "date": date,
+                    "model_version": model_version,
+                    "metric": name,
+                    "value": float(v),
+                    "ci_low": float("nan"),
+                    "ci_high": float("nan"),
+                    "count": float("nan"),
+                    "nobs": 0,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["date", "model_version", "metric", "value", "ci_low", "ci_high", "count", "nobs"]
+    )
 
 
 ALL_VERSIONS = "__all__"  # model_version of the all-traffic rows of ``monitoring_metrics``
 
 
-def metrics_by_day(history: pd.DataFrame, model_version: str = ALL_VERSIONS) -> dict[str, dict[str, dict[str, float]]]:
+def metrics_by_day(
+    history: pd.DataFrame, model_version: str = ALL_VERSIONS
+) -> dict[str, dict[str, dict[str, float]]]:
     """``monitoring_metrics`` rows -> ``{date: {metric: {value, ci_low, ci_high, count, nobs}}}``."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     if history is None or history.empty:
         return out
     h = history[history["model_version"] == model_version]
     for r in h.to_dict("records"):
-        out.setdefault(str(r["date"]), {})[r["metric"]] = {k: r[k] for k in ("value", "ci_low", "ci_high", "count", "nobs")}
+        out.setdefault(str(r["date"]), {})[r["metric"]] = {
+            k: r[k] for k in ("value", "ci_low", "ci_high", "count", "nobs")
+        }
     return out
 
 
-ALERT_COLUMNS = ["metric", "value", "ci_low", "ci_high", "n", "level_today", "days_at_level", "firing", "message"]
+ALERT_COLUMNS = [
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "level_today",
+    "days_at_level",
+    "firing",
+    "message",
+]
 
 
-def alert_outcomes(today: Mapping[str, Any], previous: Sequence[Mapping[str, Any]], cfg: MonitoringConfig) -> pd.DataFrame:
+def alert_outcomes(
+    today: Mapping[str, Any], previous: Sequence[Mapping[str, Any]], cfg: MonitoringConfig
+) -> pd.DataFrame:
     """Threshold levels today, debounced over the previous days (history's ``debounce``).
 
     ``previous`` holds the metrics of the ``debounce.m - 1`` days before today (oldest first, ``{}``
@@ -315,11 +357,13 @@ def alert_outcomes(today: Mapping[str, Any], previous: Sequence[Mapping[str, Any
 
     d = cfg.debounce
     m = max(d.m, d.k)
-    past = list(previous)[-(m - 1):] if m > 1 else []
+    past = list(previous)[-(m - 1) :] if m > 1 else []
     past_levels = [{a.metric: a.level for a in evaluate_thresholds(p, cfg.thresholds)} for p in past]
     rows = []
     for a in evaluate_thresholds(today, cfg.thresholds):
-        warn_flags = [lv.get(a.metric) in ("warn", "critical") for lv in past_levels] + [a.level in ("warn", "critical")]
+        warn_flags = [lv.get(a.metric) in ("warn", "critical") for lv in past_levels] + [
+            a.level in ("warn", "critical")
+        ]
         crit_flags = [lv.get(a.metric) == "critical" for lv in past_levels] + [a.level == "critical"]
         sustained_warn = bool(debounce(warn_flags, d.k, m)[-1])
         sustained_crit = bool(debounce(crit_flags, d.k, m)[-1])
@@ -333,9 +377,19 @@ def alert_outcomes(today: Mapping[str, Any], previous: Sequence[Mapping[str, Any
         msg = a.message
         if a.level != "ok" and firing == "none":
             msg += f" (not sustained: {n_at} of the last {m} days at warn or worse, needs {d.k})"
-        rows.append({"metric": a.metric, "value": a.value, "ci_low": a.ci_low, "ci_high": a.ci_high, "n": a.n,
-                     "level_today": a.level,
-                     "days_at_level": f"{n_at}/{m}", "firing": firing, "message": msg})
+        rows.append(
+            {
+                "metric": a.metric,
+                "value": a.value,
+                "ci_low": a.ci_low,
+                "ci_high": a.ci_high,
+                "n": a.n,
+                "level_today": a.level,
+                "days_at_level": f"{n_at}/{m}",
+                "firing": firing,
+                "message": msg,
+            }
+        )
     return pd.DataFrame(rows, columns=ALERT_COLUMNS)
 
 

@@ -17,9 +17,10 @@ Out: :func:`build_hour_rows` -> the ``traffic_hourly`` rows of the hour; :func:`
 the rates, latency percentiles and session signals. An error is a request that produced no output
 (empty output or zero output tokens): the log schema has no status field.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -29,19 +30,34 @@ from eval_pipeline.monitoring.config import MonitoringConfig
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
 from eval_pipeline.storage import keys
 
-HOUR_COLUMNS = ["hour", "model_version", "u", "latency_s", "ttft_s", *[f"fb_{t}" for t in FEEDBACK_TYPES], "rated",
-                "error", "invariant_checked", "invariant_failed", "safety_checked", "safety_violation",
-                "session_hash", "session_requests", "continued", "synthetic"]
+HOUR_COLUMNS = [
+    "hour",
+    "model_version",
+    "u",
+    "latency_s",
+    "ttft_s",
+    *[f"fb_{t}" for t in FEEDBACK_TYPES],
+    "rated",
+    "error",
+    "invariant_checked",
+    "invariant_failed",
+    "safety_checked",
+    "safety_violation",
+    "session_hash",
+    "session_requests",
+    "continued",
+    "synthetic",
+]
 
 
 def hour_key(ts: datetime) -> str:
     """``YYYY-MM-DD-HH:00`` (Dagster's hourly partition key format) of a UTC time."""
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d-%H:00")
+    return ts.astimezone(UTC).strftime("%Y-%m-%d-%H:00")
 
 
 def parse_hour(key: str) -> datetime:
     """Inverse of :func:`hour_key`."""
-    return datetime.strptime(key, "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
+    return datetime.strptime(key, "%Y-%m-%d-%H:%M").replace(tzinfo=UTC)
 
 
 def previous_hours(key: str, n: int) -> list[str]:
@@ -76,10 +92,15 @@ def build_hour_rows(frame: pd.DataFrame, cfg: MonitoringConfig, hour: str) -> pd
     from eval_pipeline.monitoring.scoring import score_invariants
 
     if frame.empty:
-        return pd.DataFrame({c: pd.Series([], dtype="float64" if c in ("u", "latency_s", "ttft_s") else "object")
-                             for c in HOUR_COLUMNS})
-    sample = build_stored_sample(frame, 1.0, cfg.salt(), redactor_for(cfg.redaction, hour[:10]),
-                                 input_salt=cfg.input_salt())
+        return pd.DataFrame(
+            {
+                c: pd.Series([], dtype="float64" if c in ("u", "latency_s", "ttft_s") else "object")
+                for c in HOUR_COLUMNS
+            }
+        )
+    sample = build_stored_sample(
+        frame, 1.0, cfg.salt(), redactor_for(cfg.redaction, hour[:10]), input_salt=cfg.input_salt()
+    )
     scores = score_invariants(sample, cfg, hour[:10])
     rid = sample["request_id"].astype(str)
     checked = failed = s_checked = s_failed = pd.Series(False, index=rid.to_numpy())
@@ -101,22 +122,28 @@ def build_hour_rows(frame: pd.DataFrame, cfg: MonitoringConfig, hour: str) -> pd
     sess = sample["session_hash"].astype(str)
     order = ts.rank(method="first")
     last_in_session = order.groupby(sess).transform("max")
-    out = pd.DataFrame({
-        "hour": hour,
-        "model_version": sample["model_version"].astype(str).to_numpy(),
-        "u": unit_hashes(rid, "canary"),
-        "latency_s": pd.to_numeric(sample["latency_s"], errors="coerce").to_numpy(dtype=float),
-        "ttft_s": pd.to_numeric(sample["ttft_s"], errors="coerce").to_numpy(dtype=float),
-        **{f"fb_{t}": sample[f"fb_{t}"].to_numpy(dtype=bool) for t in FEEDBACK_TYPES},
-        "rated": (sample["fb_thumbs_up"].to_numpy(dtype=bool) | sample["fb_thumbs_down"].to_numpy(dtype=bool)),
-        "error": (sample["output_chars"].to_numpy() == 0) | (sample["output_tokens"].to_numpy() == 0),
-        "invariant_checked": flag(checked), "invariant_failed": flag(failed),
-        "safety_checked": flag(s_checked), "safety_violation": flag(s_failed),
-        "session_hash": sess.to_numpy(),
-        "session_requests": sess.map(sess.value_counts()).to_numpy(dtype=int),
-        "continued": (order < last_in_session).to_numpy(dtype=bool),
-        "synthetic": sample["synthetic"].to_numpy(dtype=bool),
-    })
+    out = pd.DataFrame(
+        {
+            "hour": hour,
+            "model_version": sample["model_version"].astype(str).to_numpy(),
+            "u": unit_hashes(rid, "canary"),
+            "latency_s": pd.to_numeric(sample["latency_s"], errors="coerce").to_numpy(dtype=float),
+            "ttft_s": pd.to_numeric(sample["ttft_s"], errors="coerce").to_numpy(dtype=float),
+            **{f"fb_{t}": sample[f"fb_{t}"].to_numpy(dtype=bool) for t in FEEDBACK_TYPES},
+            "rated": (
+                sample["fb_thumbs_up"].to_numpy(dtype=bool) | sample["fb_thumbs_down"].to_numpy(dtype=bool)
+            ),
+            "error": (sample["output_chars"].to_numpy() == 0) | (sample["output_tokens"].to_numpy() == 0),
+            "invariant_checked": flag(checked),
+            "invariant_failed": flag(failed),
+            "safety_checked": flag(s_checked),
+            "safety_violation": flag(s_failed),
+            "session_hash": sess.to_numpy(),
+            "session_requests": sess.map(sess.value_counts()).to_numpy(dtype=int),
+            "continued": (order < last_in_session).to_numpy(dtype=bool),
+            "synthetic": sample["synthetic"].to_numpy(dtype=bool),
+        }
+    )
     return out[HOUR_COLUMNS]
 
 
@@ -137,20 +164,28 @@ def cohort_windows(rows: pd.DataFrame, hour: str, short_hours: int = 1, long_hou
             lat = g["latency_s"].dropna().to_numpy(dtype=float)
             ttft = g["ttft_s"].dropna().to_numpy(dtype=float)
             sessions = g.drop_duplicates("session_hash")
-            out.append({
-                "window": f"{window} ({n_h}h)", "model_version": mv, "n": len(g),
-                "thumbs_down_rate": _rate(g["fb_thumbs_down"].astype(bool), g["rated"].astype(bool))[0],
-                "regenerate_rate": g["fb_regenerate"].astype(bool).mean(),
-                "copy_rate": g["fb_copy"].astype(bool).mean(),
-                "task_completion_rate": g["fb_task_completed"].astype(bool).mean(),
-                "error_rate": g["error"].astype(bool).mean(),
-                "invariant_failure_rate": _rate(g["invariant_failed"].astype(bool), g["invariant_checked"].astype(bool))[0],
-                "safety_violation_rate": _rate(g["safety_violation"].astype(bool), g["safety_checked"].astype(bool))[0],
-                "latency_p50_s": float(np.quantile(lat, 0.5)) if len(lat) else np.nan,
-                "latency_p95_s": float(np.quantile(lat, 0.95)) if len(lat) else np.nan,
-                "latency_p99_s": float(np.quantile(lat, 0.99)) if len(lat) else np.nan,
-                "ttft_p95_s": float(np.quantile(ttft, 0.95)) if len(ttft) else np.nan,
-                "session_length": float(sessions["session_requests"].mean()) if len(sessions) else np.nan,
-                "session_continuation_rate": g["continued"].astype(bool).mean(),
-            })
+            out.append(
+                {
+                    "window": f"{window} ({n_h}h)",
+                    "model_version": mv,
+                    "n": len(g),
+                    "thumbs_down_rate": _rate(g["fb_thumbs_down"].astype(bool), g["rated"].astype(bool))[0],
+                    "regenerate_rate": g["fb_regenerate"].astype(bool).mean(),
+                    "copy_rate": g["fb_copy"].astype(bool).mean(),
+                    "task_completion_rate": g["fb_task_completed"].astype(bool).mean(),
+                    "error_rate": g["error"].astype(bool).mean(),
+                    "invariant_failure_rate": _rate(
+                        g["invariant_failed"].astype(bool), g["invariant_checked"].astype(bool)
+                    )[0],
+                    "safety_violation_rate": _rate(
+                        g["safety_violation"].astype(bool), g["safety_checked"].astype(bool)
+                    )[0],
+                    "latency_p50_s": float(np.quantile(lat, 0.5)) if len(lat) else np.nan,
+                    "latency_p95_s": float(np.quantile(lat, 0.95)) if len(lat) else np.nan,
+                    "latency_p99_s": float(np.quantile(lat, 0.99)) if len(lat) else np.nan,
+                    "ttft_p95_s": float(np.quantile(ttft, 0.95)) if len(ttft) else np.nan,
+                    "session_length": float(sessions["session_requests"].mean()) if len(sessions) else np.nan,
+                    "session_continuation_rate": g["continued"].astype(bool).mean(),
+                }
+            )
     return pd.DataFrame(out)

@@ -22,19 +22,21 @@ Replacement: ``token`` -> ``[PERSON]``; ``hash`` -> ``[PERSON:<8 hex>]``, an HMA
 normalized value keyed by the salt in ``hash_salt_env`` and the day, so equal values are equal
 within a day and unlinkable across days; the salt is read from the environment, never stored.
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
 import re
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import regex
 import pyarrow.compute as pc
+import regex
 
 from eval_pipeline.monitoring.pii_config import ENTITIES, ExtraPattern, RedactionConfig  # noqa: F401 (re-export)
 from eval_pipeline.monitoring.pii_recognizers import NER_PREFILTER, luhn_valid  # noqa: F401 (re-export)
@@ -53,8 +55,9 @@ def _to_arrow(texts: Any) -> pa.Array:
         if hasattr(texts, "array") and hasattr(texts.array, "__arrow_array__"):
             texts = pa.array(texts.array)
         else:
-            texts = pa.array(list(texts) if not isinstance(texts, (list, np.ndarray)) else texts,
-                             type=pa.string())
+            texts = pa.array(
+                list(texts) if not isinstance(texts, (list, np.ndarray)) else texts, type=pa.string()
+            )
     if isinstance(texts, pa.ChunkedArray):  # e.g. a Series built by pd.concat
         texts = texts.combine_chunks()
     if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
@@ -82,14 +85,20 @@ class Redactor:
         ner_types = {t for t in ("PERSON", "LOCATION") if t in want}
         if "ADDRESS" in want:
             ner_types.add("LOCATION")  # joined with address patterns; a lone place stays LOCATION-or-nothing
-        self.ner = NerRecognizer(cfg.ner_model, cfg.ner_batch_size, ner_types) if cfg.uses_ner and ner_types else None
+        self.ner = (
+            NerRecognizer(cfg.ner_model, cfg.ner_batch_size, ner_types)
+            if cfg.uses_ner and ner_types
+            else None
+        )
         self._keep_location = "LOCATION" in want
         self._want = want
         self._allow = {a.lower() for a in cfg.allow_list}
         self._extra = [(p, re.compile(p.regex)) for p in cfg.extra_patterns]
         if cfg.replacement == "hash" and not os.environ.get(cfg.hash_salt_env):
-            raise ValueError(f"redaction.replacement: hash needs a secret salt in ${cfg.hash_salt_env} "
-                             "(the salt is read from the environment and never stored)")
+            raise ValueError(
+                f"redaction.replacement: hash needs a secret salt in ${cfg.hash_salt_env} "
+                "(the salt is read from the environment and never stored)"
+            )
         self._rep = None
 
     # ------------------------------------------------------------------ detection
@@ -117,7 +126,7 @@ class Redactor:
         return self._analyze_distinct(arr, pylist)
 
     def _analyze_distinct(self, arr: pa.Array, pylist: list[str] | None) -> dict[int, list[Any]]:
-        n = len(arr)
+        len(arr)
         found: dict[int, list] = {}
         cache: dict[int, str] = {}
 
@@ -137,7 +146,9 @@ class Redactor:
             for rec in self.recognizers if len(cand) else ():
                 js = _rows(pc.match_substring_regex(sub, rec.prefilter))
                 if rec.guard is not None and len(js):
-                    js = js[_rows(pc.match_substring_regex(sub.take(pa.array(js, type=pa.int64())), rec.guard))]
+                    js = js[
+                        _rows(pc.match_substring_regex(sub.take(pa.array(js, type=pa.int64())), rec.guard))
+                    ]
                 for j in js:
                     i = int(cand[j])
                     t = _blank(text(i), found.get(i, ())) if rec.masked else text(i)
@@ -148,7 +159,10 @@ class Redactor:
             for i in _rows(pc.match_substring_regex(arr, p.regex)):
                 from presidio_analyzer import RecognizerResult
 
-                hits = [RecognizerResult(f"EXTRA:{p.token}", m.start(), m.end(), 1.0) for m in rx.finditer(text(int(i)))]
+                hits = [
+                    RecognizerResult(f"EXTRA:{p.token}", m.start(), m.end(), 1.0)
+                    for m in rx.finditer(text(int(i)))
+                ]
                 found.setdefault(int(i), []).extend(hits)
         if self.ner is not None:
             # NER only where a capitalised word is left that no pattern explained already
@@ -175,7 +189,7 @@ class Redactor:
         return any(w in self._allow for w in v.split()) and len(v.split()) <= 3
 
     def _finish(self, text: str, spans: list) -> list:
-        spans = [s for s in spans if not self._allowed(text[s.start:s.end])]
+        spans = [s for s in spans if not self._allowed(text[s.start : s.end])]
         spans = _join_addresses(text, spans)
         if not self._keep_location:
             spans = [s for s in spans if s.entity_type != "LOCATION"]
@@ -192,6 +206,7 @@ class Redactor:
             norm = re.sub(r"[\s\-.]", "", value).lower()
             digest = hmac.new(key, norm.encode("utf-8"), hashlib.sha256).hexdigest()[:8]
             return f"{_token(etype)[:-1]}:{digest}]"
+
         return hashed
 
     def _replace(self, text: str, spans: list) -> str:
@@ -200,7 +215,7 @@ class Redactor:
             self._rep = self._replacer()
         out, pos = [], 0
         for s in sorted(spans, key=lambda s: s.start):
-            out += [text[pos:s.start], self._rep(text[s.start:s.end], s.entity_type)]
+            out += [text[pos : s.start], self._rep(text[s.start : s.end], s.entity_type)]
             pos = s.end
         out.append(text[pos:])
         return "".join(out)
@@ -226,13 +241,21 @@ class Redactor:
         rows = sorted({i for sp in spans for i in sp})
         for i in rows:
             texts = [a[i].as_py() for a in arrs]
-            values = {(t[s.start:s.end], s.entity_type) for t, sp in zip(texts, spans) for s in sp.get(i, ())}
+            values = {
+                (t[s.start : s.end], s.entity_type) for t, sp in zip(texts, spans) for s in sp.get(i, ())
+            }
             for c, t in enumerate(texts):
-                extra = [RecognizerResult(e, a, a + len(v), 1.0) for v, e in values if len(v.strip()) >= 3
-                         for a in _find_all(t, v)]
+                extra = [
+                    RecognizerResult(e, a, a + len(v), 1.0)
+                    for v, e in values
+                    if len(v.strip()) >= 3
+                    for a in _find_all(t, v)
+                ]
                 if extra:
                     spans[c][i] = _resolve(list(spans[c].get(i, ())) + extra)
-        return [self._apply(a, sp) if len(a) else (a, np.zeros(0, dtype=np.int64)) for a, sp in zip(arrs, spans)]
+        return [
+            self._apply(a, sp) if len(a) else (a, np.zeros(0, dtype=np.int64)) for a, sp in zip(arrs, spans)
+        ]
 
     def _apply(self, arr: pa.Array, spans: dict[int, list]) -> tuple[pa.Array, np.ndarray]:
         counts = np.zeros(len(arr), dtype=np.int64)
@@ -270,7 +293,7 @@ def _find_all(text: str, value: str) -> list[int]:
 def _blank(text: str, spans: Iterable) -> str:
     """``text`` with the characters of ``spans`` replaced by spaces (offsets unchanged)."""
     for s in spans:
-        text = text[:s.start] + " " * (s.end - s.start) + text[s.end:]
+        text = text[: s.start] + " " * (s.end - s.start) + text[s.end :]
     return text
 
 
@@ -279,7 +302,7 @@ def _token(entity_type: str) -> str:
 
 
 def _today() -> str:
-    return datetime.now(timezone.utc).date().isoformat()
+    return datetime.now(UTC).date().isoformat()
 
 
 def _join_addresses(text: str, spans: list) -> list:
@@ -295,15 +318,18 @@ def _join_addresses(text: str, spans: list) -> list:
     groups: list[list] = []
     end = -1
     for s in addr:
-        if groups and (s.start <= end or _MERGE_GAP.match(text[end:s.start])):
+        if groups and (s.start <= end or _MERGE_GAP.match(text[end : s.start])):
             groups[-1].append(s)
         else:
             groups.append([s])
         end = max(end, s.end) if len(groups[-1]) > 1 else s.end
     for g in groups:
         if any(s.entity_type == "ADDRESS" for s in g):
-            rest.append(RecognizerResult("ADDRESS", min(s.start for s in g), max(s.end for s in g),
-                                         max(s.score for s in g)))
+            rest.append(
+                RecognizerResult(
+                    "ADDRESS", min(s.start for s in g), max(s.end for s in g), max(s.score for s in g)
+                )
+            )
         else:
             rest.extend(s for s in g if s.entity_type == "LOCATION")
     return rest

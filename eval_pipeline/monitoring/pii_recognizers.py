@@ -29,12 +29,14 @@ birth``, ``DOB``, ``geboren``, ``né le``), account numbers / sort codes after `
 ``this is``, ``regards,``), and street addresses (house number + street words, street-type words of
 en/de/fr/nl/es/it, postcode + town).
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # presidio pulls in transformers / torch: imported when a redactor is built, not at load
     from presidio_analyzer import RecognizerResult
@@ -57,7 +59,7 @@ class Recognizer:
     guard: str | None = None
 
 
-def _result(entity: str, start: int, end: int, score: float) -> "RecognizerResult":
+def _result(entity: str, start: int, end: int, score: float) -> RecognizerResult:
     """A presidio ``RecognizerResult`` (imported lazily: the definitions load without presidio)."""
     from presidio_analyzer import RecognizerResult
 
@@ -67,18 +69,24 @@ def _result(entity: str, start: int, end: int, score: float) -> "RecognizerResul
 def _presidio(rec, entity: str) -> Callable[[str], list[RecognizerResult]]:
     def find(text: str) -> list[RecognizerResult]:
         return rec.analyze(text, [entity], None)
+
     return find
 
 
-def _min_digits(find: Callable[[str], list[RecognizerResult]], n: int) -> Callable[[str], list[RecognizerResult]]:
+def _min_digits(
+    find: Callable[[str], list[RecognizerResult]], n: int
+) -> Callable[[str], list[RecognizerResult]]:
     """Keep only spans with at least ``n`` digits (libphonenumber accepts short service numbers)."""
+
     def f(text: str) -> list[RecognizerResult]:
-        return [r for r in find(text) if sum(c.isdigit() for c in text[r.start:r.end]) >= n]
+        return [r for r in find(text) if sum(c.isdigit() for c in text[r.start : r.end]) >= n]
+
     return f
 
 
-def _pattern(rx: re.Pattern, entity: str, score: float, group: int | str = "v",
-             ok: Callable[[str], bool] | None = None) -> Callable[[str], list[RecognizerResult]]:
+def _pattern(
+    rx: re.Pattern, entity: str, score: float, group: int | str = "v", ok: Callable[[str], bool] | None = None
+) -> Callable[[str], list[RecognizerResult]]:
     def find(text: str) -> list[RecognizerResult]:
         out = []
         for m in rx.finditer(text):
@@ -87,6 +95,7 @@ def _pattern(rx: re.Pattern, entity: str, score: float, group: int | str = "v",
                 continue
             out.append(_result(entity, s, e, score))
         return out
+
     return find
 
 
@@ -130,18 +139,23 @@ def _email_recognizer():
 
 
 _NUM = r"(?:number|no\.?|num\.?|nr\.?|#)"
-_DATE = (r"\d{1,2}[./\-]\d{1,2}[./\-](?:19|20)\d{2}|(?:19|20)\d{2}-\d{1,2}-\d{1,2}"
-         r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?[A-Z][a-zé]{2,8}\.?,?\s+(?:19|20)\d{2}"
-         r"|[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2}")
+_DATE = (
+    r"\d{1,2}[./\-]\d{1,2}[./\-](?:19|20)\d{2}|(?:19|20)\d{2}-\d{1,2}-\d{1,2}"
+    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?[A-Z][a-zé]{2,8}\.?,?\s+(?:19|20)\d{2}"
+    r"|[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2}"
+)
 DOB_RX = re.compile(
     r"(?i:\b(?:born|date\s+of\s+birth|birth\s*date|birthdate|birthday|d\.?o\.?b\.?|geboren|n[ée]e?\s+le)\b)"
-    rf"[^\w\n]{{0,3}}(?:(?i:is|was|on|am|:|the)\W{{0,3}}){{0,3}}(?P<v>{_DATE})")
+    rf"[^\w\n]{{0,3}}(?:(?i:is|was|on|am|:|the)\W{{0,3}}){{0,3}}(?P<v>{_DATE})"
+)
 ACCOUNT_RX = re.compile(
     rf"(?i:\b(?:account|acct|a/c|konto(?:nummer)?|compte|sort\s+code)\b(?:\s+{_NUM})?)"
-    r"(?:\s*(?i:is|:|-|=))?\s*(?P<v>\d[\d \-]{4,20}\d)\b")
+    r"(?:\s*(?i:is|:|-|=))?\s*(?P<v>\d[\d \-]{4,20}\d)\b"
+)
 PASSPORT_RX = re.compile(
     rf"(?i:\b(?:passport|reisepass|passeport|pasaporte|passaporto)\b(?:\s+{_NUM})?)"
-    r"(?:\s*(?i:is|:|-|=))?\s*(?P<v>(?=[A-Z0-9]*\d)[A-Z0-9]{6,10})\b")
+    r"(?:\s*(?i:is|:|-|=))?\s*(?P<v>(?=[A-Z0-9]*\d)[A-Z0-9]{6,10})\b"
+)
 # Phone numbers in the shape users type that libphonenumber rejects as unassigned (e.g. US area code
 # 293) or with a trunk "(0)" after the country code: NANP shapes and "+<cc>" + 2-5 digit groups.
 PHONE_SHAPE_RX = re.compile(
@@ -150,7 +164,8 @@ PHONE_SHAPE_RX = re.compile(
     r"|\(0\d{2,5}\)\s?\d{2,9}(?:[ .\-]\d{2,5}){0,2}\b"
     # national format with a trunk 0 ("0466 12018"), bare 10-digit NANP numbers ("7295868430"); not
     # inside a longer run of digit groups (card-like references stay)
-    r"|(?<!\d[ \-])(?<![\d\-])(?:0\d{2,5}[ /\-]?\d{4,8}|[2-9]\d{2}[2-9]\d{6})(?![ \-]?\d))")
+    r"|(?<!\d[ \-])(?<![\d\-])(?:0\d{2,5}[ /\-]?\d{4,8}|[2-9]\d{2}[2-9]\d{6})(?![ \-]?\d))"
+)
 PHONE_PREFILTER = r"\d(?:[ \t().\-/]{0,3}\d){6,}"  # seven digits or more, in groups
 _PHONE_RUN = re.compile(PHONE_PREFILTER)
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"
@@ -160,17 +175,86 @@ NAME_CONTEXT_RX = re.compile(
     r"mr\.?|mrs\.?|ms\.?|miss|dr\.?|sincerely,?|account\s+holder:?|holder\s+is|recipient\s+is|beneficiary:?|"
     r"payee|my\s+(?:husband|wife|partner|son|daughter|mother|father|mum|mom|dad|friend|"
     r"brother|sister|landlord|colleague)|called|named|mister))\s+"
-    rf"(?P<v>{_CAP}(?:\s+(?:{_PARTICLE}\s+){{0,2}}{_CAP}){{0,3}})")
+    rf"(?P<v>{_CAP}(?:\s+(?:{_PARTICLE}\s+){{0,2}}{_CAP}){{0,3}})"
+)
 # "<Name> <Surname> here": a sign-off at the start
 NAME_HERE_RX = re.compile(rf"^\W*(?P<v>{_CAP}(?:\s+(?:{_PARTICLE}\s+){{0,2}}{_CAP}){{1,3}})\s+here\b")
 # two or more capitalised words inside a sentence ("... to Josephine Holt but ...")
 NAME_PAIR_RX = re.compile(rf"(?<=[\w,]\s)(?P<v>{_CAP}(?:\s+(?:{_PARTICLE}\s+){{0,2}}{_CAP}){{1,3}})")
-_NOT_NAMES = {"I", "The", "My", "A", "An", "It", "There", "Here", "Not", "Very", "So", "Just", "Still", "Also",
-              "Trying", "Having", "Looking", "Unable", "In", "On", "At", "From", "Calling", "Writing", "You", "Your",
-              "Please", "Thanks", "Thank", "Hi", "Hello", "Dear", "Can", "Could", "Why", "What", "How", "When", "Where",
-              "Is", "Are", "Do", "Does", "Did", "Will", "Would", "Should", "ATM", "PIN", "OK", "App", "Card", "Bank",
-              "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
-              "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"}
+_NOT_NAMES = {
+    "I",
+    "The",
+    "My",
+    "A",
+    "An",
+    "It",
+    "There",
+    "Here",
+    "Not",
+    "Very",
+    "So",
+    "Just",
+    "Still",
+    "Also",
+    "Trying",
+    "Having",
+    "Looking",
+    "Unable",
+    "In",
+    "On",
+    "At",
+    "From",
+    "Calling",
+    "Writing",
+    "You",
+    "Your",
+    "Please",
+    "Thanks",
+    "Thank",
+    "Hi",
+    "Hello",
+    "Dear",
+    "Can",
+    "Could",
+    "Why",
+    "What",
+    "How",
+    "When",
+    "Where",
+    "Is",
+    "Are",
+    "Do",
+    "Does",
+    "Did",
+    "Will",
+    "Would",
+    "Should",
+    "ATM",
+    "PIN",
+    "OK",
+    "App",
+    "Card",
+    "Bank",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+}
 
 _STREET_WORDS = (
     r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|court|ct|boulevard|blvd|way|place|pl|square|sq|terrace|"
@@ -185,16 +269,22 @@ _SW = rf"(?i:{_STREET_WORDS})\b"
 _DE_COMPOUND = r"[\w\-]+(?:stra(?:ß|ss)e|str\.|weg|gasse|platz|allee|ring|damm|ufer)"
 ADDRESS_RXS = [
     # number first: "77763 Tony Village Suite 690", "8, avenue Manon Gillet", "221B Baker Street"
-    re.compile(rf"\b(?P<v>\d{{1,5}}[A-Za-z]?,?\s+(?:(?:{_CAPW}|{_SW}|{_PARTICLE}|d'|l')\.?\s+){{0,5}}"
-               rf"(?:{_CAPW}|{_SW})"
-               r"(?:,?\s+(?i:apt\.?|apartment|suite|unit|flat|#)\s*\w+)?)"),
+    re.compile(
+        rf"\b(?P<v>\d{{1,5}}[A-Za-z]?,?\s+(?:(?:{_CAPW}|{_SW}|{_PARTICLE}|d'|l')\.?\s+){{0,5}}"
+        rf"(?:{_CAPW}|{_SW})"
+        r"(?:,?\s+(?i:apt\.?|apartment|suite|unit|flat|#)\s*\w+)?)"
+    ),
     # street word first / German compounds: "Agnes-Wesack-Straße 26-83", "Hauptstr. 5/1", "Calle Mayor 3"
-    re.compile(rf"(?P<v>(?:(?:{_CAPW}[\s\-])*{_SW}|{_DE_COMPOUND})\.?(?:\s+{_CAPW}|\s+{_PARTICLE}){{0,4}}"
-               r"\s+\d{1,5}[a-zA-Z]?(?:\s*[-/]\s*\d{1,5}[a-zA-Z]?)?)\b"),
+    re.compile(
+        rf"(?P<v>(?:(?:{_CAPW}[\s\-])*{_SW}|{_DE_COMPOUND})\.?(?:\s+{_CAPW}|\s+{_PARTICLE}){{0,4}}"
+        r"\s+\d{1,5}[a-zA-Z]?(?:\s*[-/]\s*\d{1,5}[a-zA-Z]?)?)\b"
+    ),
     # "Flat 7, ..." / "Apt. 5" / "Studio 3"
     re.compile(r"\b(?P<v>(?i:flat|apartment|apt\.?|suite|unit|studio)\s+\d+[A-Za-z]?)\b"),
     # postcode + town: "66907 Werdau", "75001 Paris", "1012 AB Amsterdam"
-    re.compile(rf"\b(?P<v>\d{{4,5}}(?:\s?[A-Z]{{2}})?\s+(?:{_CAPW}|{_PARTICLE})(?:[\s\-](?:{_CAPW}|{_PARTICLE}|sur|en|am|an|bei)){{0,4}})"),
+    re.compile(
+        rf"\b(?P<v>\d{{4,5}}(?:\s?[A-Z]{{2}})?\s+(?:{_CAPW}|{_PARTICLE})(?:[\s\-](?:{_CAPW}|{_PARTICLE}|sur|en|am|an|bei)){{0,4}})"
+    ),
     # US town, state zip: "Port Judy, NV 12345"
     re.compile(rf"(?P<v>(?:{_CAPW}\s+){{0,3}}{_CAPW},?\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?)\b"),
     # UK postcode: "S6 7LJ", "SW1A 1AA"
@@ -203,7 +293,8 @@ ADDRESS_RXS = [
 # a street without a number ("rue de Pasquier"): an address piece only next to another one
 ADDRESS_PART_RX = re.compile(
     rf"\b(?P<v>(?i:rue|avenue|boulevard|chemin|all[ée]e|impasse|place|quai|route|calle|avenida|paseo|via|viale|piazza|corso)"
-    rf"\s+(?:(?:{_PARTICLE}|d'|l')\s*)*{_CAP}(?:\s+{_CAP}){{0,3}})")
+    rf"\s+(?:(?:{_PARTICLE}|d'|l')\s*)*{_CAP}(?:\s+{_CAP}){{0,3}})"
+)
 ADDRESS_PREFILTER = r"\d.*\p{Lu}|\p{Lu}.*\d"  # a digit and a capital letter
 # The street-word-first pattern (ADDRESS_RXS[1]) tries its leading word loop at every position: ~100 us
 # per text in Python. It runs only on texts where this RE2 guard (vectorized) finds its tail, a street
@@ -212,40 +303,79 @@ ADDRESS_PREFILTER = r"\d.*\p{Lu}|\p{Lu}.*\d"  # a digit and a capital letter
 _NW = r"[^\p{L}\p{N}_]"
 STREET_FIRST_PREFILTER = (
     rf"(?i:{_STREET_WORDS}|stra(?:ß|ss)e|str\.|weg|gasse|platz|allee|ring|damm|ufer)\.?"
-    rf"(?:{_NW}+[A-ZÀ-ÖØ-Þ][\p{{L}}\p{{N}}_'’\-]+|{_NW}+{_PARTICLE}){{0,4}}{_NW}+\p{{Nd}}")
-PERSON_PREFILTER = (r"\p{Lu}[\p{Ll}'’\-]+\s+(?:\p{Ll}{1,3}\s+){0,2}\p{Lu}\p{Ll}"
-                    r"|(?i:name|this is|i am|i'm|signed|regards|thanks|cheers|mrs?|ms|miss|dr|sincerely|holder|"
-                    r"recipient|beneficiary|payee|husband|wife|partner|son|daughter|mother|father|mum|mom|dad|friend|"
-                    r"brother|sister|landlord|colleague|called|named|mister)\W+\p{Lu}")
+    rf"(?:{_NW}+[A-ZÀ-ÖØ-Þ][\p{{L}}\p{{N}}_'’\-]+|{_NW}+{_PARTICLE}){{0,4}}{_NW}+\p{{Nd}}"
+)
+PERSON_PREFILTER = (
+    r"\p{Lu}[\p{Ll}'’\-]+\s+(?:\p{Ll}{1,3}\s+){0,2}\p{Lu}\p{Ll}"
+    r"|(?i:name|this is|i am|i'm|signed|regards|thanks|cheers|mrs?|ms|miss|dr|sincerely|holder|"
+    r"recipient|beneficiary|payee|husband|wife|partner|son|daughter|mother|father|mum|mom|dad|friend|"
+    r"brother|sister|landlord|colleague|called|named|mister)\W+\p{Lu}"
+)
 
 
 def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
     """The structured recognizers for the configured entities (NER is separate: :class:`NerRecognizer`)."""
-    from presidio_analyzer.predefined_recognizers import (CreditCardRecognizer, IbanRecognizer, IpRecognizer,
-                                                          PhoneRecognizer, UsSsnRecognizer)
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        PhoneRecognizer,
+        UsSsnRecognizer,
+    )
 
     want = set(cfg.entities)
     recs: list[Recognizer] = []
     if "email" in want:
-        recs.append(Recognizer("email", "EMAIL_ADDRESS", "@", _presidio(_email_recognizer(), "EMAIL_ADDRESS")))
+        recs.append(
+            Recognizer("email", "EMAIL_ADDRESS", "@", _presidio(_email_recognizer(), "EMAIL_ADDRESS"))
+        )
     if "iban" in want:
-        recs.append(Recognizer("iban", "IBAN_CODE", r"(?i)\b[a-z]{2}\d{2}",
-                               _presidio(IbanRecognizer(), "IBAN_CODE")))
+        recs.append(
+            Recognizer("iban", "IBAN_CODE", r"(?i)\b[a-z]{2}\d{2}", _presidio(IbanRecognizer(), "IBAN_CODE"))
+        )
     if "card" in want:
-        recs.append(Recognizer("card", "CREDIT_CARD", r"\d(?:[ \-]?\d){11,18}",
-                               _presidio(CreditCardRecognizer(), "CREDIT_CARD")))
-        recs.append(Recognizer("card_luhn", "CREDIT_CARD", r"\d(?:[ \-]?\d){11,18}",
-                               _pattern(re.compile(r"(?<![\d\-])(?P<v>\d(?:[ \-]?\d){11,18})(?![\d\-])"),
-                                        "CREDIT_CARD", 0.9, ok=_card_ok), source="project"))
+        recs.append(
+            Recognizer(
+                "card",
+                "CREDIT_CARD",
+                r"\d(?:[ \-]?\d){11,18}",
+                _presidio(CreditCardRecognizer(), "CREDIT_CARD"),
+            )
+        )
+        recs.append(
+            Recognizer(
+                "card_luhn",
+                "CREDIT_CARD",
+                r"\d(?:[ \-]?\d){11,18}",
+                _pattern(
+                    re.compile(r"(?<![\d\-])(?P<v>\d(?:[ \-]?\d){11,18})(?![\d\-])"),
+                    "CREDIT_CARD",
+                    0.9,
+                    ok=_card_ok,
+                ),
+                source="project",
+            )
+        )
     if "ssn" in want:
-        recs.append(Recognizer("ssn", "US_SSN", r"\d{3}[ .\-]?\d{2}[ .\-]?\d{4}",
-                               _presidio(UsSsnRecognizer(), "US_SSN")))
+        recs.append(
+            Recognizer(
+                "ssn", "US_SSN", r"\d{3}[ .\-]?\d{2}[ .\-]?\d{4}", _presidio(UsSsnRecognizer(), "US_SSN")
+            )
+        )
     if "ip" in want:
-        recs.append(Recognizer("ip", "IP_ADDRESS", r"\d\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:",
-                               _presidio(IpRecognizer(), "IP_ADDRESS")))
+        recs.append(
+            Recognizer(
+                "ip",
+                "IP_ADDRESS",
+                r"\d\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:",
+                _presidio(IpRecognizer(), "IP_ADDRESS"),
+            )
+        )
     if "phone" in want:
-        per_region = [_min_digits(_presidio(PhoneRecognizer(supported_regions=[r], leniency=1), "PHONE_NUMBER"), 7)
-                      for r in cfg.locales]
+        per_region = [
+            _min_digits(_presidio(PhoneRecognizer(supported_regions=[r], leniency=1), "PHONE_NUMBER"), 7)
+            for r in cfg.locales
+        ]
 
         def phones(text: str) -> list[RecognizerResult]:
             """libphonenumber region by region; numbers found are blanked, and the loop stops as soon as
@@ -256,22 +386,52 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
                     break
                 hits = find(text)
                 for h in hits:
-                    text = text[:h.start] + " " * (h.end - h.start) + text[h.end:]
+                    text = text[: h.start] + " " * (h.end - h.start) + text[h.end :]
                 out += hits
             return out
+
         recs.append(Recognizer("phone", "PHONE_NUMBER", PHONE_PREFILTER, phones, masked=True))
-        recs.append(Recognizer("phone_shape", "PHONE_NUMBER", r"\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}|\+\d|\(0\d|\b0\d{2,5}[ /\-]?\d{4}|\b[2-9]\d{9}\b",
-                               _pattern(PHONE_SHAPE_RX, "PHONE_NUMBER", 0.4), source="project"))
+        recs.append(
+            Recognizer(
+                "phone_shape",
+                "PHONE_NUMBER",
+                r"\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}|\+\d|\(0\d|\b0\d{2,5}[ /\-]?\d{4}|\b[2-9]\d{9}\b",
+                _pattern(PHONE_SHAPE_RX, "PHONE_NUMBER", 0.4),
+                source="project",
+            )
+        )
     if "date_of_birth" in want:
-        recs.append(Recognizer("date_of_birth", "DATE_OF_BIRTH", r"(?i)(?:born|birth|d\.?o\.?b|geboren|n[ée]e? le)\D{0,30}\d",
-                               _pattern(DOB_RX, "DATE_OF_BIRTH", 0.85), source="project"))
+        recs.append(
+            Recognizer(
+                "date_of_birth",
+                "DATE_OF_BIRTH",
+                r"(?i)(?:born|birth|d\.?o\.?b|geboren|n[ée]e? le)\D{0,30}\d",
+                _pattern(DOB_RX, "DATE_OF_BIRTH", 0.85),
+                source="project",
+            )
+        )
     if "account_number" in want:
-        recs.append(Recognizer("account_number", "ACCOUNT_NUMBER", r"(?i)(?:account|acct|a/c|konto|compte|sort code)\D{0,20}\d",
-                               _pattern(ACCOUNT_RX, "ACCOUNT_NUMBER", 0.7), source="project"))
+        recs.append(
+            Recognizer(
+                "account_number",
+                "ACCOUNT_NUMBER",
+                r"(?i)(?:account|acct|a/c|konto|compte|sort code)\D{0,20}\d",
+                _pattern(ACCOUNT_RX, "ACCOUNT_NUMBER", 0.7),
+                source="project",
+            )
+        )
     if "passport" in want:
-        recs.append(Recognizer("passport", "PASSPORT", r"(?i)(?:passport|reisepass|passeport|pasaporte|passaporto)\W.{0,20}\d",
-                               _pattern(PASSPORT_RX, "PASSPORT", 0.7), source="project"))
+        recs.append(
+            Recognizer(
+                "passport",
+                "PASSPORT",
+                r"(?i)(?:passport|reisepass|passeport|pasaporte|passaporto)\W.{0,20}\d",
+                _pattern(PASSPORT_RX, "PASSPORT", 0.7),
+                source="project",
+            )
+        )
     if "person" in want:
+
         def names(text: str) -> list[RecognizerResult]:
             out = []
             for rx, score in ((NAME_CONTEXT_RX, 0.6), (NAME_HERE_RX, 0.6), (NAME_PAIR_RX, 0.5)):
@@ -281,9 +441,10 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
                         continue
                     out.append(_result("PERSON", m.start("v"), m.end("v"), score))
             return out
-        recs.append(Recognizer("person_context", "PERSON", PERSON_PREFILTER,
-                               names, source="project"))
+
+        recs.append(Recognizer("person_context", "PERSON", PERSON_PREFILTER, names, source="project"))
     if "address" in want:
+
         def address_spans(rxs: list[re.Pattern], parts: bool) -> Callable[[str], list[RecognizerResult]]:
             def addresses(text: str) -> list[RecognizerResult]:
                 out = []
@@ -294,13 +455,28 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
                 for m in ADDRESS_PART_RX.finditer(text) if parts else ():
                     out.append(_result("ADDRESS_PART", m.start("v"), m.end("v"), 0.6))
                 return out
+
             return addresses
-        recs.append(Recognizer("address", "ADDRESS", ADDRESS_PREFILTER,
-                               address_spans([rx for k, rx in enumerate(ADDRESS_RXS) if k != 1], True),
-                               source="project"))
-        recs.append(Recognizer("address_street_first", "ADDRESS", ADDRESS_PREFILTER,
-                               address_spans([ADDRESS_RXS[1]], False), source="project",
-                               guard=STREET_FIRST_PREFILTER))
+
+        recs.append(
+            Recognizer(
+                "address",
+                "ADDRESS",
+                ADDRESS_PREFILTER,
+                address_spans([rx for k, rx in enumerate(ADDRESS_RXS) if k != 1], True),
+                source="project",
+            )
+        )
+        recs.append(
+            Recognizer(
+                "address_street_first",
+                "ADDRESS",
+                ADDRESS_PREFILTER,
+                address_spans([ADDRESS_RXS[1]], False),
+                source="project",
+                guard=STREET_FIRST_PREFILTER,
+            )
+        )
     # masked recognizers (phone numbers) last: they only see the digits nothing else explained
     return [r for r in recs if not r.masked] + [r for r in recs if r.masked]
 
@@ -319,10 +495,37 @@ def country_names() -> frozenset[str]:
 
     names = {_region_display_name(r, "en").lower() for r in phonenumbers.SUPPORTED_REGIONS}
     names |= {r.lower() for r in phonenumbers.SUPPORTED_REGIONS}
-    names |= {"usa", "us", "u.s.", "u.s.a.", "uk", "u.k.", "america", "britain", "great britain", "england",
-              "scotland", "wales", "europe", "asia", "africa", "eu", "the united states", "the us", "the uk",
-              "the usa", "the eu", "the states", "north america", "south america", "latin america",
-              "the netherlands", "holland", "metro", "the metro"}
+    names |= {
+        "usa",
+        "us",
+        "u.s.",
+        "u.s.a.",
+        "uk",
+        "u.k.",
+        "america",
+        "britain",
+        "great britain",
+        "england",
+        "scotland",
+        "wales",
+        "europe",
+        "asia",
+        "africa",
+        "eu",
+        "the united states",
+        "the us",
+        "the uk",
+        "the usa",
+        "the eu",
+        "the states",
+        "north america",
+        "south america",
+        "latin america",
+        "the netherlands",
+        "holland",
+        "metro",
+        "the metro",
+    }
     return frozenset(n for n in names if n)
 
 
@@ -359,8 +562,11 @@ def load_ner(model: str):
     try:
         # en_core_web_sm's NER has its own embedding layer: without the shared tok2vec it finds the
         # same entities, ~1.4x faster
-        return spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+        return spacy.load(
+            model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+        )
     except OSError as exc:
         raise RuntimeError(
             f"NER model {model!r} is not installed: it is a pinned dependency in pyproject.toml "
-            f"(pip install -e .), or set redaction.mode: structured in data/monitoring.yaml ({exc})") from None
+            f"(pip install -e .), or set redaction.mode: structured in data/monitoring.yaml ({exc})"
+        ) from None

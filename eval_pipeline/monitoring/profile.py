@@ -5,9 +5,11 @@ invariants and the judge rubric are applied by the evaluators (lead wiring) and 
 long-format scores (``eval_pipeline.project.schemas.SCORE_COLUMNS``), which
 :func:`failure_mode_distribution` groups.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,10 +21,13 @@ LENGTH_EDGES = (0, 50, 100, 200, 500, 1000, 2000, np.inf)
 
 def length_bucket(chars: Any, edges: Sequence[float] = LENGTH_EDGES) -> pd.Series:
     """Label each input length with its bucket (``"0-49"``, ..., ``"2000+"``)."""
-    labels = [f"{int(lo)}-{int(hi) - 1}" if np.isfinite(hi) else f"{int(lo)}+"
-              for lo, hi in zip(edges[:-1], edges[1:])]
-    return pd.cut(pd.Series(np.asarray(chars, dtype=float)), bins=list(edges), right=False,
-                  labels=labels).astype("string")
+    labels = [
+        f"{int(lo)}-{int(hi) - 1}" if np.isfinite(hi) else f"{int(lo)}+"
+        for lo, hi in zip(edges[:-1], edges[1:])
+    ]
+    return pd.cut(
+        pd.Series(np.asarray(chars, dtype=float)), bins=list(edges), right=False, labels=labels
+    ).astype("string")
 
 
 def _length_column(sample: pd.DataFrame) -> np.ndarray:
@@ -41,10 +46,12 @@ def latency_percentiles(
     ``by`` is a column name or ``"length_bucket"`` (input-length buckets). Columns: ``by``, ``n``,
     ``latency_p50`` ... ``latency_p99``, ``ttft_p50`` ... ``ttft_p99`` (seconds; TTFT ignores nulls).
     """
-    df = pd.DataFrame({
-        "latency_s": sample["latency_s"].to_numpy(dtype=float),
-        "ttft_s": pd.to_numeric(sample["ttft_s"], errors="coerce").to_numpy(dtype=float),
-    })
+    df = pd.DataFrame(
+        {
+            "latency_s": sample["latency_s"].to_numpy(dtype=float),
+            "ttft_s": pd.to_numeric(sample["ttft_s"], errors="coerce").to_numpy(dtype=float),
+        }
+    )
     if by == "length_bucket":
         df[by] = length_bucket(_length_column(sample)).to_numpy()
     else:
@@ -73,7 +80,9 @@ def mix(values: Any, name: str = "value") -> pd.DataFrame:
     """Counts and shares of a categorical column (nulls as ``<none>``), largest first."""
     s = pd.Series(values).astype("string").fillna("<none>")
     c = s.value_counts()
-    return pd.DataFrame({name: c.index.astype(str), "n": c.to_numpy(), "share": (c / max(len(s), 1)).to_numpy()})
+    return pd.DataFrame(
+        {name: c.index.astype(str), "n": c.to_numpy(), "share": (c / max(len(s), 1)).to_numpy()}
+    )
 
 
 def failure_mode_distribution(
@@ -89,7 +98,9 @@ def failure_mode_distribution(
     by = list(by)
     missing = [c for c in [*by, "passed"] if c not in scores.columns]
     if missing:
-        raise KeyError(f"scores lack columns {missing}; expected long format (eval_pipeline.project.schemas.SCORE_COLUMNS)")
+        raise KeyError(
+            f"scores lack columns {missing}; expected long format (eval_pipeline.project.schemas.SCORE_COLUMNS)"
+        )
     df = scores
     if "infra_error" in df.columns:
         df = df[df["infra_error"].isna()]
@@ -114,7 +125,9 @@ def profile_sample(sample: pd.DataFrame) -> dict[str, Any]:
         "by_length_bucket": latency_percentiles(sample, "length_bucket"),
         "category_mix": mix(sample["category"], "category") if "category" in sample else None,
         "template_mix": mix(sample["prompt_template"], "prompt_template"),
-        "input_chars": {"mean": float(np.mean(lengths)) if len(lengths) else float("nan"),
-                        "p50": float(np.median(lengths)) if len(lengths) else float("nan"),
-                        "p99": float(np.quantile(lengths, 0.99)) if len(lengths) else float("nan")},
+        "input_chars": {
+            "mean": float(np.mean(lengths)) if len(lengths) else float("nan"),
+            "p50": float(np.median(lengths)) if len(lengths) else float("nan"),
+            "p99": float(np.quantile(lengths, 0.99)) if len(lengths) else float("nan"),
+        },
     }

@@ -11,10 +11,11 @@ Privacy: :func:`build_stored_sample` keeps only hashes of the raw input and sess
 input/output text (see :mod:`eval_pipeline.monitoring.pii`), numbers, feedback flags and the replay
 keys (model snapshot id, config hash). Raw text is never part of its result.
 """
+
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ def _as_list(values: Iterable) -> list:
 
 def unit_hashes(request_ids: Iterable[str], salt: str = "") -> np.ndarray:
     """Deterministic uniform value in [0, 1) per request id (equals ``hashing.unit_interval(salt:id)``)."""
-    prefix = f"{salt}:".encode("utf-8")
+    prefix = f"{salt}:".encode()
     sha = hashlib.sha256
     ids = _as_list(request_ids)
     # first 8 digest bytes of every id, then one vectorized big-endian read (>> 4 keeps 60 bits)
@@ -99,29 +100,44 @@ def build_stored_sample(
     s = sample_traffic(frame, rate, salt)
     inputs = s["input"].fillna("")
     outputs = s["output"].fillna("")
-    (red_in, n_in), (red_out, n_out) = redactor.redact_columns(inputs, outputs)  # a value of one is redacted in both
+    (red_in, n_in), (red_out, n_out) = redactor.redact_columns(
+        inputs, outputs
+    )  # a value of one is redacted in both
     codes, uniq = pd.factorize(s["session_id"].fillna(""))  # hash each session once
     session_hashes = np.asarray([h[:32] for h in _sha256_hex(uniq, session_salt)] or [""], dtype=object)
     # Columns are copied as Series (no object round-trips: those dominate the cost at 1M rows).
-    out = pd.DataFrame({
-        **{c: s[c] for c in ("request_id", "timestamp", "date", "model_version", "model_snapshot_id",
-                             "config_hash", "prompt_template")},
-        "input_hash": _str_series(_sha256_hex_distinct(inputs, input_salt)),
-        "input_redacted": red_in.to_pandas(),
-        "output_redacted": red_out.to_pandas(),
-        "input_chars": inputs.str.len().astype(np.int64),
-        "output_chars": outputs.str.len().astype(np.int64),
-        "latency_s": s["latency_s"].astype(float),
-        "ttft_s": pd.to_numeric(s["ttft_s"], errors="coerce").astype(float),
-        "input_tokens": s["input_tokens"].astype(np.int64),
-        "output_tokens": s["output_tokens"].astype(np.int64),
-        "session_hash": _str_series(session_hashes[codes].tolist() if len(codes) else []),
-        "category": s["category"],
-        "synthetic": s["synthetic"].astype(bool),
-        **{f"fb_{t}": s[f"fb_{t}"].astype(bool) for t in FEEDBACK_TYPES},
-        "n_feedback_events": s["n_feedback_events"].astype(np.int64),
-        "pii_redactions": n_in + n_out,
-    }, columns=SAMPLE_COLUMNS)
+    out = pd.DataFrame(
+        {
+            **{
+                c: s[c]
+                for c in (
+                    "request_id",
+                    "timestamp",
+                    "date",
+                    "model_version",
+                    "model_snapshot_id",
+                    "config_hash",
+                    "prompt_template",
+                )
+            },
+            "input_hash": _str_series(_sha256_hex_distinct(inputs, input_salt)),
+            "input_redacted": red_in.to_pandas(),
+            "output_redacted": red_out.to_pandas(),
+            "input_chars": inputs.str.len().astype(np.int64),
+            "output_chars": outputs.str.len().astype(np.int64),
+            "latency_s": s["latency_s"].astype(float),
+            "ttft_s": pd.to_numeric(s["ttft_s"], errors="coerce").astype(float),
+            "input_tokens": s["input_tokens"].astype(np.int64),
+            "output_tokens": s["output_tokens"].astype(np.int64),
+            "session_hash": _str_series(session_hashes[codes].tolist() if len(codes) else []),
+            "category": s["category"],
+            "synthetic": s["synthetic"].astype(bool),
+            **{f"fb_{t}": s[f"fb_{t}"].astype(bool) for t in FEEDBACK_TYPES},
+            "n_feedback_events": s["n_feedback_events"].astype(np.int64),
+            "pii_redactions": n_in + n_out,
+        },
+        columns=SAMPLE_COLUMNS,
+    )
     return out
 
 
@@ -131,11 +147,20 @@ _SHARED: dict[str, object] = {}
 def _chunk_worker(args: tuple) -> pd.DataFrame:
     start, stop, rate, salt, session_salt, input_salt = args
     frame = _SHARED["frame"]
-    return build_stored_sample(frame.iloc[start:stop], rate, salt, _SHARED["redactor"], session_salt, input_salt)
+    return build_stored_sample(
+        frame.iloc[start:stop], rate, salt, _SHARED["redactor"], session_salt, input_salt
+    )
 
 
-def _build_parallel(frame: pd.DataFrame, rate: float, salt: str, redactor: Redactor, session_salt: str,
-                    input_salt: str, workers: int) -> pd.DataFrame:
+def _build_parallel(
+    frame: pd.DataFrame,
+    rate: float,
+    salt: str,
+    redactor: Redactor,
+    session_salt: str,
+    input_salt: str,
+    workers: int,
+) -> pd.DataFrame:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
@@ -146,8 +171,15 @@ def _build_parallel(frame: pd.DataFrame, rate: float, salt: str, redactor: Redac
     _SHARED["redactor"] = redactor  # inherited by the forked workers (NER model loaded once, in the parent)
     try:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
-            parts = list(ex.map(_chunk_worker, [(int(a), int(b), rate, salt, session_salt, input_salt)
-                                                for a, b in zip(bounds[:-1], bounds[1:])]))
+            parts = list(
+                ex.map(
+                    _chunk_worker,
+                    [
+                        (int(a), int(b), rate, salt, session_salt, input_salt)
+                        for a, b in zip(bounds[:-1], bounds[1:])
+                    ],
+                )
+            )
     finally:
         _SHARED.clear()
     return pd.concat(parts, ignore_index=True)

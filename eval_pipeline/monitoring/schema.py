@@ -41,9 +41,10 @@ numbers, and the replay keys (model snapshot id and config hash). Raw text never
 Feedback events are reduced to one boolean per event type (``fb_<type>``: did the request receive
 at least one event of that type).
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -53,19 +54,51 @@ FeedbackType = Literal["thumbs_up", "thumbs_down", "regenerate", "copy", "task_c
 
 # Columns of the DataFrame returned by the traffic reader (raw text still present, in memory only).
 TRAFFIC_COLUMNS = [
-    "request_id", "timestamp", "date", "model_version", "model_snapshot_id", "config_hash",
-    "prompt_template", "input", "output", "latency_s", "ttft_s", "input_tokens", "output_tokens",
-    "session_id", "category", "synthetic",
-    *[f"fb_{t}" for t in FEEDBACK_TYPES], "n_feedback_events",
-    "source_file", "source_line",
+    "request_id",
+    "timestamp",
+    "date",
+    "model_version",
+    "model_snapshot_id",
+    "config_hash",
+    "prompt_template",
+    "input",
+    "output",
+    "latency_s",
+    "ttft_s",
+    "input_tokens",
+    "output_tokens",
+    "session_id",
+    "category",
+    "synthetic",
+    *[f"fb_{t}" for t in FEEDBACK_TYPES],
+    "n_feedback_events",
+    "source_file",
+    "source_line",
 ]
 
 # Columns of the stored sample (after sampling + redaction). No raw text, no raw session id.
 SAMPLE_COLUMNS = [
-    "request_id", "timestamp", "date", "model_version", "model_snapshot_id", "config_hash",
-    "prompt_template", "input_hash", "input_redacted", "output_redacted", "input_chars",
-    "output_chars", "latency_s", "ttft_s", "input_tokens", "output_tokens", "session_hash",
-    "category", "synthetic", *[f"fb_{t}" for t in FEEDBACK_TYPES], "n_feedback_events",
+    "request_id",
+    "timestamp",
+    "date",
+    "model_version",
+    "model_snapshot_id",
+    "config_hash",
+    "prompt_template",
+    "input_hash",
+    "input_redacted",
+    "output_redacted",
+    "input_chars",
+    "output_chars",
+    "latency_s",
+    "ttft_s",
+    "input_tokens",
+    "output_tokens",
+    "session_hash",
+    "category",
+    "synthetic",
+    *[f"fb_{t}" for t in FEEDBACK_TYPES],
+    "n_feedback_events",
     "pii_redactions",
 ]
 
@@ -106,7 +139,7 @@ class TrafficRecord(BaseModel):
     def _utc(cls, v: datetime) -> datetime:
         if v.tzinfo is None:
             raise ValueError("timestamp needs an explicit UTC offset, e.g. 2025-06-01T12:00:00Z")
-        return v.astimezone(timezone.utc)
+        return v.astimezone(UTC)
 
     def to_row(self) -> dict[str, Any]:
         """Flatten to one reader row (feedback reduced to per-type booleans)."""

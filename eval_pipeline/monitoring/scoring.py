@@ -9,32 +9,45 @@ automated pass rate (:func:`pass_rate`); and the ``monitoring_metrics`` rows (:f
 feedback rates with Wilson intervals, safety violation rate, p99 latency ratio), for all traffic
 and per model version. Alerts on these metrics are in :mod:`.feedback`.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from eval_pipeline.monitoring.config import ONLINE_SUITE, MonitoringConfig
-from eval_pipeline.monitoring.feedback import ALL_VERSIONS, feedback_metrics, metrics_long, p99_latency_ratio, safety_violation_rate
+from eval_pipeline.monitoring.feedback import (
+    ALL_VERSIONS,
+    feedback_metrics,
+    metrics_long,
+    p99_latency_ratio,
+    safety_violation_rate,
+)
 from eval_pipeline.monitoring.sampling import judge_subsample
 
 
 def graded_frame(sample: pd.DataFrame) -> pd.DataFrame:
     """The stored sample in the evaluators' graded-samples shape (no reference answer)."""
-    return pd.DataFrame({
-        "sample_id": sample["request_id"].astype(str).to_numpy(),
-        "repeat": np.zeros(len(sample), dtype=int),
-        "response_text": sample["output_redacted"].astype(object).to_numpy(),
-        "error_category": [None] * len(sample),
-        "input": sample["input_redacted"].astype(object).to_numpy(),
-        "expected": [None] * len(sample),
-        "metadata": [{"prompt_template": t, "model_version": m} for t, m in zip(sample["prompt_template"], sample["model_version"])],
-        "category": sample["category"].astype(object).to_numpy(),
-        "model_version": sample["model_version"].astype(str).to_numpy(),
-        "prompt_template": sample["prompt_template"].astype(str).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "sample_id": sample["request_id"].astype(str).to_numpy(),
+            "repeat": np.zeros(len(sample), dtype=int),
+            "response_text": sample["output_redacted"].astype(object).to_numpy(),
+            "error_category": [None] * len(sample),
+            "input": sample["input_redacted"].astype(object).to_numpy(),
+            "expected": [None] * len(sample),
+            "metadata": [
+                {"prompt_template": t, "model_version": m}
+                for t, m in zip(sample["prompt_template"], sample["model_version"])
+            ],
+            "category": sample["category"].astype(object).to_numpy(),
+            "model_version": sample["model_version"].astype(str).to_numpy(),
+            "prompt_template": sample["prompt_template"].astype(str).to_numpy(),
+        }
+    )
 
 
 def score_invariants(sample: pd.DataFrame, cfg: MonitoringConfig, day: str) -> pd.DataFrame:
@@ -50,10 +63,17 @@ def score_invariants(sample: pd.DataFrame, cfg: MonitoringConfig, day: str) -> p
     for (tpl, mv), part in g.groupby(["prompt_template", "model_version"], sort=True):
         checks = cfg.checks_for(str(tpl))
         if checks:
-            frames.append(score_deterministic(part.reset_index(drop=True), checks, date=day, model_version=str(mv),
-                                              suite=ONLINE_SUITE, eval_set=str(tpl)))
+            frames.append(
+                score_deterministic(
+                    part.reset_index(drop=True),
+                    checks,
+                    date=day,
+                    model_version=str(mv),
+                    suite=ONLINE_SUITE,
+                    eval_set=str(tpl),
+                )
+            )
     return pd.concat(frames, ignore_index=True) if frames else empty_scores()
-
 
 
 def judge_sample(sample: pd.DataFrame, cfg: MonitoringConfig, day: str, execute: Callable) -> pd.DataFrame:
@@ -86,9 +106,9 @@ def pass_rate(scores: pd.DataFrame) -> tuple[float, int]:
     return float(s["passed"].astype(bool).mean()), int(len(s))
 
 
-
-def day_metrics(sample: pd.DataFrame, scores: pd.DataFrame, cfg: MonitoringConfig,
-                reference: pd.DataFrame | None) -> tuple[dict[str, Any], dict[str, str]]:
+def day_metrics(
+    sample: pd.DataFrame, scores: pd.DataFrame, cfg: MonitoringConfig, reference: pd.DataFrame | None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Feedback metrics (Wilson intervals), safety violation rate, p99 latency vs the reference window.
 
     Returns ``(metrics, notes)``; ``notes`` says why a metric is missing (no data is not "ok")."""
@@ -104,7 +124,9 @@ def day_metrics(sample: pd.DataFrame, scores: pd.DataFrame, cfg: MonitoringConfi
     else:
         notes["safety_violation_rate"] = "no safety_metrics configured in monitoring.yaml"
     if reference is not None and len(reference) and "latency_s" in reference:
-        base = float(np.nanquantile(pd.to_numeric(reference["latency_s"], errors="coerce").to_numpy(dtype=float), 0.99))
+        base = float(
+            np.nanquantile(pd.to_numeric(reference["latency_s"], errors="coerce").to_numpy(dtype=float), 0.99)
+        )
         if base > 0:
             metrics["p99_latency_ratio"] = p99_latency_ratio(sample["latency_s"], base)
             notes["p99_latency_ratio"] = f"baseline p99 {base:.3f}s over {len(reference)} reference requests"
@@ -113,14 +135,23 @@ def day_metrics(sample: pd.DataFrame, scores: pd.DataFrame, cfg: MonitoringConfi
     return metrics, notes
 
 
-def metrics_frame(sample: pd.DataFrame, scores: pd.DataFrame, cfg: MonitoringConfig,
-                  reference: pd.DataFrame | None, day: str) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]:
+def metrics_frame(
+    sample: pd.DataFrame,
+    scores: pd.DataFrame,
+    cfg: MonitoringConfig,
+    reference: pd.DataFrame | None,
+    day: str,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]:
     """Long rows for ``monitoring_metrics``: all traffic (``model_version="__all__"``) and per version."""
     metrics, notes = day_metrics(sample, scores, cfg, reference)
     frames = [metrics_long(metrics, day, ALL_VERSIONS)]
     if len(sample) and sample["model_version"].nunique() > 1:
         for mv, part in sample.groupby("model_version", sort=True):
-            ref = reference[reference["model_version"] == mv] if reference is not None and len(reference) else None
+            ref = (
+                reference[reference["model_version"] == mv]
+                if reference is not None and len(reference)
+                else None
+            )
             sc = scores[scores["model_version"] == mv] if scores is not None and len(scores) else scores
             m, _ = day_metrics(part, sc, cfg, ref)
             frames.append(metrics_long(m, day, str(mv)))

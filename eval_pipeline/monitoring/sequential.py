@@ -32,6 +32,7 @@ is at most ``alpha`` whatever the dependence between looks; ``p * alpha / increm
 minimum) is therefore a valid always-valid p-value. Quantile-ratio intervals (p95, p99) come from
 binomial order-statistic intervals of each cohort (distribution free), combined by Bonferroni.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,13 +68,19 @@ def msprt_two_proportions(x_c, n_c, x_p, n_p, tau, alpha: float, min_n: int = 50
         ok = (n_c >= min_n) & (n_p >= min_n) & (v > 0) & (tau2 > 0)
         v = np.where(ok, v, 1.0)
         d = np.where(ok, pc - pp, 0.0)
-        log_lr = 0.5 * np.log(v / (v + tau2)) + tau2 * d ** 2 / (2 * v * (v + tau2))
+        log_lr = 0.5 * np.log(v / (v + tau2)) + tau2 * d**2 / (2 * v * (v + tau2))
         log_lr = np.where(ok, log_lr, 0.0)
         half = np.sqrt(2 * v * (v + tau2) / tau2 * (math.log(1 / alpha) + 0.5 * np.log((v + tau2) / v)))
     half = np.where(ok, half, np.inf)
     p_value = _running_min(np.minimum(1.0, np.exp(-log_lr)))
     lo, hi = np.clip(d - half, -1.0, 1.0), np.clip(d + half, -1.0, 1.0)
-    return {"diff": np.where(ok, pc - pp, np.nan), "p_value": p_value, "ci_low": lo, "ci_high": hi, "log_lr": log_lr}
+    return {
+        "diff": np.where(ok, pc - pp, np.nan),
+        "p_value": p_value,
+        "ci_low": lo,
+        "ci_high": hi,
+        "log_lr": log_lr,
+    }
 
 
 def naive_two_proportions(x_c, n_c, x_p, n_p, alternative: str = "larger") -> np.ndarray:
@@ -101,7 +108,9 @@ def spending_increments(planned_looks: int, alpha: float, n_looks: int | None = 
 def mann_whitney_greater(canary, production, axis: int = -1) -> np.ndarray:
     """One-sided Mann-Whitney U p-value that the canary's values are stochastically larger (scipy;
     vectorized over the other axes)."""
-    return np.asarray(stats.mannwhitneyu(canary, production, alternative="greater", axis=axis).pvalue, dtype=float)
+    return np.asarray(
+        stats.mannwhitneyu(canary, production, alternative="greater", axis=axis).pvalue, dtype=float
+    )
 
 
 def spent_p_values(p_per_look: np.ndarray, increments: np.ndarray, alpha: float) -> np.ndarray:
@@ -136,7 +145,9 @@ def quantile_interval(values: np.ndarray, q: float, level: float, presorted: boo
     return est, lo, hi
 
 
-def quantile_ratio(canary: np.ndarray, production: np.ndarray, q: float, level: float, presorted: bool = False):
+def quantile_ratio(
+    canary: np.ndarray, production: np.ndarray, q: float, level: float, presorted: bool = False
+):
     """``(ratio, low, high)`` of canary / production ``q`` quantiles (last axis); each cohort's interval
     at ``1 - (1 - level)/2`` so the ratio interval has coverage >= ``level`` (Bonferroni)."""
     each = 1 - (1 - level) / 2
@@ -144,6 +155,9 @@ def quantile_ratio(canary: np.ndarray, production: np.ndarray, q: float, level: 
     p, p_lo, p_hi = quantile_interval(production, q, each, presorted)
     with np.errstate(divide="ignore", invalid="ignore"):
         ok = (np.asarray(p) > 0) & (np.asarray(p_lo) > 0)
-        out = (np.where(ok, np.divide(c, p), np.nan), np.where(ok, np.divide(c_lo, p_hi), np.nan),
-               np.where(ok, np.divide(c_hi, p_lo), np.nan))
+        out = (
+            np.where(ok, np.divide(c, p), np.nan),
+            np.where(ok, np.divide(c_lo, p_hi), np.nan),
+            np.where(ok, np.divide(c_hi, p_lo), np.nan),
+        )
     return tuple(float(v) for v in out) if np.ndim(out[0]) == 0 else out

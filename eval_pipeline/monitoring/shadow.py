@@ -19,10 +19,12 @@ candidate model version, the config (``shadow``: candidate, tasks, pairwise judg
 :class:`ShadowOutcome` (pairs, verdicts, win rates, ``shadow_decision`` verdict with interval and n).
 The candidate's prompts are rendered by :func:`shadow_model_requests`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,19 +37,32 @@ if TYPE_CHECKING:
     from eval_pipeline.monitoring.config import MonitoringConfig, ShadowConfig
 
 PAIR_COLUMNS = [
-    "sample_id", "repeat", "input", "expected", "response_text", "baseline_text", "error_category",
-    "category", "metadata", "date", "model_version", "suite", "eval_set",
+    "sample_id",
+    "repeat",
+    "input",
+    "expected",
+    "response_text",
+    "baseline_text",
+    "error_category",
+    "category",
+    "metadata",
+    "date",
+    "model_version",
+    "suite",
+    "eval_set",
 ]
 
 
 def shadow_requests(sample: pd.DataFrame) -> pd.DataFrame:
     """Inputs for the candidate: ``request_id, prompt_template, category, input`` (redacted)."""
-    return pd.DataFrame({
-        "request_id": sample["request_id"].astype(str).to_numpy(),
-        "prompt_template": sample["prompt_template"].to_numpy(),
-        "category": sample["category"].to_numpy(),
-        "input": sample["input_redacted"].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "request_id": sample["request_id"].astype(str).to_numpy(),
+            "prompt_template": sample["prompt_template"].to_numpy(),
+            "category": sample["category"].to_numpy(),
+            "input": sample["input_redacted"].to_numpy(),
+        }
+    )
 
 
 def build_shadow_pairs(
@@ -69,7 +84,9 @@ def build_shadow_pairs(
         candidate = pd.DataFrame({"request_id": list(candidate.keys()), "text": list(candidate.values())})
     missing = [c for c in ("request_id", "text") if c not in candidate.columns]
     if missing:
-        raise ValueError(f"candidate answers lack column(s) {missing}; expected request_id, text[, error_category]")
+        raise ValueError(
+            f"candidate answers lack column(s) {missing}; expected request_id, text[, error_category]"
+        )
     cand = candidate.drop_duplicates("request_id", keep="last").set_index("request_id")
     rid = sample["request_id"].astype(str)
     text = rid.map(cand["text"])
@@ -80,22 +97,27 @@ def build_shadow_pairs(
     answered = rid.isin(cand.index)
     err = err.where(answered, "replay_miss")
     err = err.where(pd.notna(err), None)
-    return pd.DataFrame({
-        "sample_id": rid.to_numpy(),
-        "repeat": np.zeros(len(rid), dtype=int),
-        "input": sample["input_redacted"].to_numpy(),
-        "expected": [None] * len(rid),
-        "response_text": text.to_numpy(dtype=object),
-        "baseline_text": sample["output_redacted"].to_numpy(),
-        "error_category": err.to_numpy(dtype=object),
-        "category": sample["category"].to_numpy(),
-        "metadata": [{"production_model_version": mv, "prompt_template": pt}
-                     for mv, pt in zip(sample["model_version"], sample["prompt_template"])],
-        "date": sample["date"].to_numpy(),
-        "model_version": candidate_version,
-        "suite": suite,
-        "eval_set": "shadow",
-    }, columns=PAIR_COLUMNS)
+    return pd.DataFrame(
+        {
+            "sample_id": rid.to_numpy(),
+            "repeat": np.zeros(len(rid), dtype=int),
+            "input": sample["input_redacted"].to_numpy(),
+            "expected": [None] * len(rid),
+            "response_text": text.to_numpy(dtype=object),
+            "baseline_text": sample["output_redacted"].to_numpy(),
+            "error_category": err.to_numpy(dtype=object),
+            "category": sample["category"].to_numpy(),
+            "metadata": [
+                {"production_model_version": mv, "prompt_template": pt}
+                for mv, pt in zip(sample["model_version"], sample["prompt_template"])
+            ],
+            "date": sample["date"].to_numpy(),
+            "model_version": candidate_version,
+            "suite": suite,
+            "eval_set": "shadow",
+        },
+        columns=PAIR_COLUMNS,
+    )
 
 
 _OUTCOME_VALUE = {"candidate": 1.0, "tie": 0.5, "baseline": 0.0}
@@ -105,8 +127,9 @@ def _per_request_values(results: pd.DataFrame, pairs: pd.DataFrame | None) -> pd
     """Frame ``sample_id, category, value`` (1 win / 0.5 tie / 0 loss), one row per request."""
     if "outcome" in results.columns:  # judge verdicts (one row per judge repeat)
         v = results[results["outcome"].notna()]
-        df = pd.DataFrame({"sample_id": v["sample_id"].astype(str),
-                           "value": v["outcome"].map(_OUTCOME_VALUE).astype(float)})
+        df = pd.DataFrame(
+            {"sample_id": v["sample_id"].astype(str), "value": v["outcome"].map(_OUTCOME_VALUE).astype(float)}
+        )
         df = df.groupby("sample_id", as_index=False)["value"].median()
         if pairs is None:
             raise ValueError("verdicts carry no category: pass pairs=<build_shadow_pairs output>")
@@ -115,13 +138,21 @@ def _per_request_values(results: pd.DataFrame, pairs: pd.DataFrame | None) -> pd
         return df
     if {"metric", "value"} <= set(results.columns):  # long-format scores
         v = results[(results["metric"] == "pairwise_win") & results["value"].notna()]
-        return pd.DataFrame({"sample_id": v["sample_id"].astype(str), "category": v.get("category"),
-                             "value": v["value"].astype(float)})
-    raise ValueError("results need an 'outcome' column (judge verdicts) or 'metric'/'value' (pairwise_win scores)")
+        return pd.DataFrame(
+            {
+                "sample_id": v["sample_id"].astype(str),
+                "category": v.get("category"),
+                "value": v["value"].astype(float),
+            }
+        )
+    raise ValueError(
+        "results need an 'outcome' column (judge verdicts) or 'metric'/'value' (pairwise_win scores)"
+    )
 
 
-def shadow_win_rates(results: pd.DataFrame, pairs: pd.DataFrame | None = None,
-                     alpha: float = 0.05) -> pd.DataFrame:
+def shadow_win_rates(
+    results: pd.DataFrame, pairs: pd.DataFrame | None = None, alpha: float = 0.05
+) -> pd.DataFrame:
     """Candidate win rate with a Wilson interval, overall (``category="__all__"``) and per category.
 
     Columns: ``category, n, wins, ties, losses, win_rate, ci_low, ci_high`` where
@@ -134,10 +165,21 @@ def shadow_win_rates(results: pd.DataFrame, pairs: pd.DataFrame | None = None,
     for cat, g in groups:
         vals = g["value"].to_numpy(dtype=float)
         m = wilson(float(vals.sum()), len(vals), alpha)
-        rows.append({"category": cat, "n": len(vals), "wins": int((vals > 0.5).sum()),
-                     "ties": int((vals == 0.5).sum()), "losses": int((vals < 0.5).sum()),
-                     "win_rate": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high})
-    return pd.DataFrame(rows, columns=["category", "n", "wins", "ties", "losses", "win_rate", "ci_low", "ci_high"])
+        rows.append(
+            {
+                "category": cat,
+                "n": len(vals),
+                "wins": int((vals > 0.5).sum()),
+                "ties": int((vals == 0.5).sum()),
+                "losses": int((vals < 0.5).sum()),
+                "win_rate": m.value,
+                "ci_low": m.ci_low,
+                "ci_high": m.ci_high,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["category", "n", "wins", "ties", "losses", "win_rate", "ci_low", "ci_high"]
+    )
 
 
 def shadow_decision(win_rates: pd.DataFrame, min_n: int = 30) -> dict[str, Any]:
@@ -152,9 +194,16 @@ def shadow_decision(win_rates: pd.DataFrame, min_n: int = 30) -> dict[str, Any]:
         verdict = "worse"
     else:
         verdict = "inconclusive"
-    worse = win_rates[(win_rates["category"] != "__all__") & (win_rates["ci_high"] < 0.5)]["category"].tolist()
-    return {"verdict": verdict, "win_rate": float(row["win_rate"]), "ci": [float(row["ci_low"]), float(row["ci_high"])],
-            "n": int(row["n"]), "categories_worse": worse}
+    worse = win_rates[(win_rates["category"] != "__all__") & (win_rates["ci_high"] < 0.5)][
+        "category"
+    ].tolist()
+    return {
+        "verdict": verdict,
+        "win_rate": float(row["win_rate"]),
+        "ci": [float(row["ci_low"]), float(row["ci_high"])],
+        "n": int(row["n"]),
+        "categories_worse": worse,
+    }
 
 
 # --------------------------------------------------------------- the shadow_comparison step
@@ -162,20 +211,34 @@ def shadow_decision(win_rates: pd.DataFrame, min_n: int = 30) -> dict[str, Any]:
 
 def shadow_model_requests(sample: pd.DataFrame, mv: Any, sc: ShadowConfig, day: str) -> list:
     """One request per sampled (redacted) input, rendered with the candidate's prompt for the task."""
-    from eval_pipeline.inference.types import ModelRequest
     from eval_pipeline.inference.prompts import render
+    from eval_pipeline.inference.types import ModelRequest
 
     params = mv.params.api_params()
     out, templates = [], {}
-    for rid, tpl, text in zip(sample["request_id"].astype(str), sample["prompt_template"].astype(str),
-                              sample["input_redacted"].astype(str)):
+    for rid, tpl, text in zip(
+        sample["request_id"].astype(str),
+        sample["prompt_template"].astype(str),
+        sample["input_redacted"].astype(str),
+    ):
         task = sc.tasks.get(tpl, sc.task)
         if task not in templates:
             templates[task] = mv.prompt_template(task)
-        system, user = render(templates[task], {"input": text, "metadata": {}, "sample_id": rid, "labels": []},
-                              f"shadow prompt {task} of {mv.name}")
-        out.append(ModelRequest(sample_id=rid, model=mv.model, messages=[{"role": "user", "content": user}],
-                                system=system, params=params, epoch=f"shadow:{day}"))
+        system, user = render(
+            templates[task],
+            {"input": text, "metadata": {}, "sample_id": rid, "labels": []},
+            f"shadow prompt {task} of {mv.name}",
+        )
+        out.append(
+            ModelRequest(
+                sample_id=rid,
+                model=mv.model,
+                messages=[{"role": "user", "content": user}],
+                system=system,
+                params=params,
+                epoch=f"shadow:{day}",
+            )
+        )
     return out
 
 
@@ -192,8 +255,14 @@ class ShadowOutcome:
     cost_usd: float = 0.0
 
 
-def run_shadow(sample: pd.DataFrame, mv: Any, cfg: MonitoringConfig, day: str,
-               answer: Callable[[list], list], judge_execute: Callable) -> ShadowOutcome:
+def run_shadow(
+    sample: pd.DataFrame,
+    mv: Any,
+    cfg: MonitoringConfig,
+    day: str,
+    answer: Callable[[list], list],
+    judge_execute: Callable,
+) -> ShadowOutcome:
     """Candidate answers the sampled inputs (``answer(requests) -> responses``), the pairwise judge
     compares with production outputs in both orders, win rates with Wilson intervals per category."""
     from eval_pipeline.evaluators import judge
@@ -205,9 +274,13 @@ def run_shadow(sample: pd.DataFrame, mv: Any, cfg: MonitoringConfig, day: str,
     responses = answer(shadow_model_requests(sub, mv, sc, day))
     redactor = redactor_for(cfg.redaction, day)
     texts, _ = redactor.redact_series([r.text or "" for r in responses])
-    cand = pd.DataFrame({"request_id": [r.sample_id for r in responses],
-                         "text": [t if r.text is not None else None for t, r in zip(texts, responses)],
-                         "error_category": [r.error_category for r in responses]})
+    cand = pd.DataFrame(
+        {
+            "request_id": [r.sample_id for r in responses],
+            "text": [t if r.text is not None else None for t, r in zip(texts, responses)],
+            "error_category": [r.error_category for r in responses],
+        }
+    )
     pairs = build_shadow_pairs(sub, cand, mv.name)
     jc = cfg.shadow_judge_config()
     prompt = judge.load_prompt(jc, base_dir=cfg.base_dir)
@@ -215,11 +288,25 @@ def run_shadow(sample: pd.DataFrame, mv: Any, cfg: MonitoringConfig, day: str,
     verdicts = verdicts.merge(pairs[["sample_id", "category"]], on="sample_id", how="left")
     valid = verdicts[verdicts["outcome"].notna()]
     if valid.empty:
-        return ShadowOutcome("ok", "no valid pairwise verdicts (candidate or judge errors)", pairs, verdicts,
-                             cost_usd=float(sum(r.cost_usd for r in responses) + verdicts["cost_usd"].sum()))
+        return ShadowOutcome(
+            "ok",
+            "no valid pairwise verdicts (candidate or judge errors)",
+            pairs,
+            verdicts,
+            cost_usd=float(sum(r.cost_usd for r in responses) + verdicts["cost_usd"].sum()),
+        )
     rates = shadow_win_rates(valid, pairs)
     decision = shadow_decision(rates, sc.min_n)
-    msg = (f"{mv.name} vs production: win rate {decision['win_rate']:.3f} "
-           f"[{decision['ci'][0]:.3f}, {decision['ci'][1]:.3f}] on {decision['n']} requests -> {decision['verdict']}")
-    return ShadowOutcome("ok", msg, pairs, verdicts, rates, decision,
-                         float(sum(r.cost_usd for r in responses) + verdicts["cost_usd"].sum()))
+    msg = (
+        f"{mv.name} vs production: win rate {decision['win_rate']:.3f} "
+        f"[{decision['ci'][0]:.3f}, {decision['ci'][1]:.3f}] on {decision['n']} requests -> {decision['verdict']}"
+    )
+    return ShadowOutcome(
+        "ok",
+        msg,
+        pairs,
+        verdicts,
+        rates,
+        decision,
+        float(sum(r.cost_usd for r in responses) + verdicts["cost_usd"].sum()),
+    )

@@ -6,12 +6,14 @@ Malformed input is never silently dropped and never stops the day: every bad lin
 schema violation, duplicate request id, unreadable file) becomes one ``{"file", "line", "error"}``
 entry in the returned error list, and reading continues with the next line / file.
 """
+
 from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Iterator
 from datetime import date as date_type
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
@@ -47,7 +49,11 @@ class _FsSource(_Source):
         import pyarrow.fs as pafs
 
         if filesystem is not None:
-            self.fs, self.root, self.shown = filesystem, prefix.split("://", 1)[-1].rstrip("/"), prefix.rstrip("/")
+            self.fs, self.root, self.shown = (
+                filesystem,
+                prefix.split("://", 1)[-1].rstrip("/"),
+                prefix.rstrip("/"),
+            )
         elif "://" in prefix:
             self.fs, path = pafs.FileSystem.from_uri(prefix)
             self.root, self.shown = path.rstrip("/"), prefix.rstrip("/")
@@ -62,8 +68,11 @@ class _FsSource(_Source):
         if self.fs.get_file_info(root).type != pafs.FileType.Directory:
             return []
         infos = self.fs.get_file_info(pafs.FileSelector(root, recursive=recursive))
-        return sorted(i.path[len(self.root):].lstrip("/") for i in infos
-                      if i.type == pafs.FileType.File and _keep(i.path))
+        return sorted(
+            i.path[len(self.root) :].lstrip("/")
+            for i in infos
+            if i.type == pafs.FileType.File and _keep(i.path)
+        )
 
     def read(self, key: str) -> bytes:
         with self.fs.open_input_stream(posixpath.join(self.root, key)) as f:
@@ -81,7 +90,7 @@ class _WarehouseSource(_Source):
 
     def list(self, sub: str, recursive: bool) -> list[str]:
         base = "/".join(x for x in (self.prefix, sub) if x) + "/"
-        keys = [k[len(base):] for k in self.wh.list_keys(base if base != "/" else "")]
+        keys = [k[len(base) :] for k in self.wh.list_keys(base if base != "/" else "")]
         keys = [k for k in keys if _keep(k) and (recursive or "/" not in k)]
         return sorted(posixpath.join(sub, k) if sub else k for k in keys)
 
@@ -149,7 +158,9 @@ def read_traffic_day(
     """
     day_str = day.isoformat() if isinstance(day, date_type) else str(day)
     date_type.fromisoformat(day_str)  # raises ValueError naming the bad value
-    src: _Source = _WarehouseSource(warehouse, prefix) if warehouse is not None else _FsSource(prefix, filesystem)
+    src: _Source = (
+        _WarehouseSource(warehouse, prefix) if warehouse is not None else _FsSource(prefix, filesystem)
+    )
     files = src.list(keys.traffic_day(day_str), recursive=True)
     filter_by_timestamp = False
     if not files:
@@ -172,11 +183,14 @@ def read_traffic_day(
                     continue
                 first = seen.get(rec.request_id)
                 if first is not None:
-                    errors.append({
-                        "file": display, "line": lineno,
-                        "error": f"duplicate request_id {rec.request_id!r} (first at {first[0]}:{first[1]}); "
-                                 "the later copy is skipped - deduplicate the producer",
-                    })
+                    errors.append(
+                        {
+                            "file": display,
+                            "line": lineno,
+                            "error": f"duplicate request_id {rec.request_id!r} (first at {first[0]}:{first[1]}); "
+                            "the later copy is skipped - deduplicate the producer",
+                        }
+                    )
                     continue
                 seen[rec.request_id] = (display, lineno)
                 row["source_file"] = display
@@ -184,8 +198,9 @@ def read_traffic_day(
                 for c in TRAFFIC_COLUMNS:  # column lists: far less memory than a list of dicts
                     cols[c].append(row[c])
         except Exception as exc:  # unreadable file: report, keep going with the next file
-            errors.append({"file": display, "line": None,
-                           "error": f"unreadable log file: {type(exc).__name__}: {exc}"})
+            errors.append(
+                {"file": display, "line": None, "error": f"unreadable log file: {type(exc).__name__}: {exc}"}
+            )
     frame = pd.DataFrame(cols, columns=TRAFFIC_COLUMNS)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame, errors

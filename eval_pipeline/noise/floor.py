@@ -17,20 +17,22 @@ Review queue (``review_queue`` asset)
 
 Plain Python (no Dagster): the CLI and tests call these directly.
 """
+
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 
 from eval_pipeline import scoring
+from eval_pipeline.history.composite import COMPOSITE_PASS_METRIC, with_composite_pass
+from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.config import Project
 from eval_pipeline.project.registry import ModelVersion
-from eval_pipeline.inference.types import ModelRequest, ModelResponse
-from eval_pipeline.history.composite import COMPOSITE_PASS_METRIC, with_composite_pass
 from eval_pipeline.storage import keys
 
 AA_FAMILIES = ("deterministic", "similarity")
@@ -65,7 +67,9 @@ class AAPlanItem:
     requests: list[ModelRequest]  # one run's requests (epoch already set)
 
 
-def aa_plan(project: Project, mv: ModelVersion, golden: pd.DataFrame, date: str, run: str) -> list[AAPlanItem]:
+def aa_plan(
+    project: Project, mv: ModelVersion, golden: pd.DataFrame, date: str, run: str
+) -> list[AAPlanItem]:
     """Requests of one A/A run over the model version's deterministic and similarity eval sets.
 
     ``golden`` is the decoded golden frame of the partition. Eval sets without golden rows are skipped.
@@ -109,9 +113,16 @@ class AARun:
     eval_sets: list[str]
 
 
-def _score_run(project: Project, mv: ModelVersion, golden: pd.DataFrame, date: str, mv_key: str,
-               plan: Sequence[AAPlanItem], responses: Sequence[ModelResponse],
-               scorer_factory: Callable[[str | None], Any]) -> pd.DataFrame:
+def _score_run(
+    project: Project,
+    mv: ModelVersion,
+    golden: pd.DataFrame,
+    date: str,
+    mv_key: str,
+    plan: Sequence[AAPlanItem],
+    responses: Sequence[ModelResponse],
+    scorer_factory: Callable[[str | None], Any],
+) -> pd.DataFrame:
     """Deterministic and similarity scores (SCORE_COLUMNS) of one run's responses."""
     graded = scoring.graded_samples(golden, responses_frame(plan, responses)) if responses else pd.DataFrame()
     if graded.empty:
@@ -141,9 +152,14 @@ def run_aa(
     responses = execute(requests) if requests else []
     n_a = sum(len(item.requests) for item in plans["A"])
     chunks = {"A": responses[:n_a], "B": responses[n_a:]}
-    scores = {run: _score_run(project, mv, golden, date, mv_key, plans[run], chunks[run], scorer_factory) for run in AA_RUNS}
+    scores = {
+        run: _score_run(project, mv, golden, date, mv_key, plans[run], chunks[run], scorer_factory)
+        for run in AA_RUNS
+    }
     return AARun(
-        scores_a=scores["A"], scores_b=scores["B"], requests=len(requests),
+        scores_a=scores["A"],
+        scores_b=scores["B"],
+        requests=len(requests),
         cache_hits=sum(1 for r in responses if r.cached),
         eval_sets=[f"{i.suite}/{i.eval_set}" for i in plans["A"]],
     )
@@ -168,7 +184,10 @@ def effect_sizes() -> dict[str, float]:
     from eval_pipeline.history.alerts import AlertRules
     from eval_pipeline.history.regression_config import RegressionConfig
 
-    return {"regression_min_effect": RegressionConfig().min_effect, "alert_pass_rate_drop": AlertRules().pass_rate_drop}
+    return {
+        "regression_min_effect": RegressionConfig().min_effect,
+        "alert_pass_rate_drop": AlertRules().pass_rate_drop,
+    }
 
 
 def _gate_check(t: Any, noise: pd.DataFrame, scores: pd.DataFrame, quantile: str) -> pd.DataFrame | None:
@@ -188,9 +207,13 @@ def _gate_check(t: Any, noise: pd.DataFrame, scores: pd.DataFrame, quantile: str
     return check_thresholds(noise, {name: margin}, quantile=quantile)
 
 
-def _gate_checks(project: Project, mv: ModelVersion, noise: pd.DataFrame, run: AARun, quantile: str) -> list[pd.DataFrame]:
+def _gate_checks(
+    project: Project, mv: ModelVersion, noise: pd.DataFrame, run: AARun, quantile: str
+) -> list[pd.DataFrame]:
     """One :func:`_gate_check` per gated ``pass_rate`` / ``cosine_pass_rate`` threshold of the model version."""
-    both = pd.concat([with_composite_pass(run.scores_a, 1), with_composite_pass(run.scores_b, 1)], ignore_index=True)
+    both = pd.concat(
+        [with_composite_pass(run.scores_a, 1), with_composite_pass(run.scores_b, 1)], ignore_index=True
+    )
     out = []
     for suite, es in mv.eval_sets(project, AA_FAMILIES):
         for t in es.thresholds:
@@ -202,8 +225,13 @@ def _gate_checks(project: Project, mv: ModelVersion, noise: pd.DataFrame, run: A
     return [f for f in out if f is not None]
 
 
-def noise_threshold_report(project: Project, mv: ModelVersion, noise: pd.DataFrame, run: AARun | None = None,
-                           quantile: str = "diff_q95") -> pd.DataFrame:
+def noise_threshold_report(
+    project: Project,
+    mv: ModelVersion,
+    noise: pd.DataFrame,
+    run: AARun | None = None,
+    quantile: str = "diff_q95",
+) -> pd.DataFrame:
     """Which thresholds clear the A/A noise floor.
 
     Two kinds of rows (columns of :func:`eval_pipeline.noise.stats.check_thresholds`):
@@ -228,16 +256,18 @@ def noise_markdown(noise: pd.DataFrame) -> str:
     """Disagreement rate and 95 % / 99 % difference bands per eval set and metric (points)."""
     if noise.empty:
         return "No pass/fail metrics in common between run A and run B."
-    t = pd.DataFrame({
-        "eval set": noise["suite"] + "/" + noise["eval_set"],
-        "metric": noise["metric"],
-        "n": noise["n_pairs"],
-        "repeats": noise["repeats"],
-        "disagreement": noise["disagreement_rate"].map(lambda x: f"{x:.1%}"),
-        "B - A (pts)": (noise["observed_diff"] * 100).round(1),
-        "95% band (pts)": (noise["diff_q95"] * 100).map(lambda x: f"±{x:.1f}"),
-        "99% band (pts)": (noise["diff_q99"] * 100).map(lambda x: f"±{x:.1f}"),
-    })
+    t = pd.DataFrame(
+        {
+            "eval set": noise["suite"] + "/" + noise["eval_set"],
+            "metric": noise["metric"],
+            "n": noise["n_pairs"],
+            "repeats": noise["repeats"],
+            "disagreement": noise["disagreement_rate"].map(lambda x: f"{x:.1%}"),
+            "B - A (pts)": (noise["observed_diff"] * 100).round(1),
+            "95% band (pts)": (noise["diff_q95"] * 100).map(lambda x: f"±{x:.1f}"),
+            "99% band (pts)": (noise["diff_q99"] * 100).map(lambda x: f"±{x:.1f}"),
+        }
+    )
     return t.to_markdown(index=False)
 
 
@@ -260,11 +290,17 @@ def too_noisy_summary(report: pd.DataFrame) -> str:
     return "\n".join(f"- {r.suite}/{r.eval_set} [{r.metric}]: {r.message}" for r in bad.itertuples())
 
 
-def noise_payload(date: str, mv_key: str, noise: pd.DataFrame, report: pd.DataFrame, run: AARun) -> dict[str, Any]:
+def noise_payload(
+    date: str, mv_key: str, noise: pd.DataFrame, report: pd.DataFrame, run: AARun
+) -> dict[str, Any]:
     """The JSON written to ``reports/noise/...``: the noise frame, the threshold report, run facts."""
     return {
-        "date": date, "model_version": mv_key, "runs": [aa_epoch(date, r) for r in AA_RUNS],
-        "requests": run.requests, "cache_hits": run.cache_hits, "eval_sets": run.eval_sets,
+        "date": date,
+        "model_version": mv_key,
+        "runs": [aa_epoch(date, r) for r in AA_RUNS],
+        "requests": run.requests,
+        "cache_hits": run.cache_hits,
+        "eval_sets": run.eval_sets,
         "effect_sizes": effect_sizes(),
         "noise": noise.to_dict(orient="records"),
         "thresholds": report.to_dict(orient="records"),
@@ -279,13 +315,22 @@ def _twin_cosine_rows(suite: Any, es: Any, similarity_rows: pd.DataFrame | None)
     """Cosine rows of the suite's similarity eval sets over the same golden source and task, relabelled ``es``."""
     if similarity_rows is None or not len(similarity_rows):
         return None
-    twins = [o.name for o in suite.eval_sets if o.family == "similarity" and o.source == es.source and o.task == es.task]
+    twins = [
+        o.name
+        for o in suite.eval_sets
+        if o.family == "similarity" and o.source == es.source and o.task == es.task
+    ]
     sim = _rows_of(similarity_rows, suite.name, twins)
     return sim.assign(eval_set=es.name) if len(sim) else None
 
 
-def review_items(project: Project, mv: ModelVersion, graded: pd.DataFrame, judge_rows: pd.DataFrame,
-                 similarity_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+def review_items(
+    project: Project,
+    mv: ModelVersion,
+    graded: pd.DataFrame,
+    judge_rows: pd.DataFrame,
+    similarity_rows: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """:func:`select_for_review` over every pointwise judge eval set of the model version.
 
     Cosine rows of a similarity eval set in the same suite with the same golden ``source`` and
@@ -302,7 +347,9 @@ def review_items(project: Project, mv: ModelVersion, graded: pd.DataFrame, judge
         if cfg.mode != "pointwise" or rows.empty:
             continue
         samples = _rows_of(graded, suite.name, es.name)
-        frames.append(review.select_for_review(samples, rows, cfg, _twin_cosine_rows(suite, es, similarity_rows)))
+        frames.append(
+            review.select_for_review(samples, rows, cfg, _twin_cosine_rows(suite, es, similarity_rows))
+        )
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=review.REVIEW_FIELDS)
@@ -366,13 +413,22 @@ def _judged_by(ratings: pd.DataFrame, project: Project, judge_model: str) -> pd.
     """The rating rows of eval sets judged by ``judge_model``."""
     from eval_pipeline.evaluators import judge
 
-    sets = {(s.name, es.name) for s in project.suites.values() for es in s.eval_sets
-            if es.family == "judge" and judge.validate_judge_config(es.judge).model == judge_model}
+    sets = {
+        (s.name, es.name)
+        for s in project.suites.values()
+        for es in s.eval_sets
+        if es.family == "judge" and judge.validate_judge_config(es.judge).model == judge_model
+    }
     return ratings[[(s, e) in sets for s, e in zip(ratings["suite"], ratings["eval_set"])]]
 
 
-def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None, project: Project | None = None,
-                            prefix: str = "human_review/", min_n: int = 1) -> dict[str, dict[str, float]]:
+def labelled_review_metrics(
+    data_dir: str | Path,
+    judge_model: str | None = None,
+    project: Project | None = None,
+    prefix: str = "human_review/",
+    min_n: int = 1,
+) -> dict[str, dict[str, float]]:
     """Judge-vs-human agreement per dimension from the labelled files in ``<data_dir>/reviews``.
 
     Each file is validated by :func:`eval_pipeline.noise.review.ingest_review` (errors name
@@ -383,8 +439,8 @@ def labelled_review_metrics(data_dir: str | Path, judge_model: str | None = None
     than ``min_n`` labelled rows are left out (a handful of labels should not decide whether a
     judge may block).
     """
-    from eval_pipeline.project.config import load_project
     from eval_pipeline.evaluators.calibration_metrics import rating_metrics_from_frame
+    from eval_pipeline.project.config import load_project
 
     ratings = _labelled_ratings(labelled_review_files(data_dir))
     if not ratings.empty and judge_model is not None:

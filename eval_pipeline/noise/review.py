@@ -16,6 +16,7 @@
    :func:`eval_pipeline.evaluators.calibration_metrics.rating_metrics_from_frame` and (b) golden-set
    records (``id, input, expected, metadata``) with ``metadata.source = "human_review"``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,9 +24,10 @@ import io
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -34,14 +36,47 @@ from eval_pipeline.ingestion.golden import Problem, csv_rows, jsonl_objects
 
 HUMAN_FIELDS = ("human_label", "human_expected", "human_notes")
 REVIEW_FIELDS = [
-    "review_id", "suite", "eval_set", "sample_id", "repeat", "category", "reasons",
-    "input", "response_text", "expected", "judge_scores", "judge_spread", "thresholds", "scales",
-    "cosine", "cosine_passed", "evaluator_hash", *HUMAN_FIELDS,
+    "review_id",
+    "suite",
+    "eval_set",
+    "sample_id",
+    "repeat",
+    "category",
+    "reasons",
+    "input",
+    "response_text",
+    "expected",
+    "judge_scores",
+    "judge_spread",
+    "thresholds",
+    "scales",
+    "cosine",
+    "cosine_passed",
+    "evaluator_hash",
+    *HUMAN_FIELDS,
 ]
 _JSON_CSV_FIELDS = ("reasons", "input", "expected", "judge_scores", "judge_spread", "thresholds", "scales")
-_NULLABLE_CSV_FIELDS = ("human_expected", "cosine", "cosine_passed", "suite", "eval_set", "category")  # "" -> None
+_NULLABLE_CSV_FIELDS = (
+    "human_expected",
+    "cosine",
+    "cosine_passed",
+    "suite",
+    "eval_set",
+    "category",
+)  # "" -> None
 MAX_RECORD_BYTES = 10_000_000  # one review line; the golden-set reader reports a longer one
-RATING_COLUMNS = ["review_id", "suite", "eval_set", "sample_id", "repeat", "dimension", "human", "judge", "scale_lo", "scale_hi"]
+RATING_COLUMNS = [
+    "review_id",
+    "suite",
+    "eval_set",
+    "sample_id",
+    "repeat",
+    "dimension",
+    "human",
+    "judge",
+    "scale_lo",
+    "scale_hi",
+]
 
 
 class ReviewFileError(ValueError):
@@ -87,8 +122,17 @@ def select_for_review(
     per: dict[tuple, dict[str, Any]] = {}
     for r in rows.itertuples(index=False):
         k = _key(r.eval_set, r.sample_id, r.repeat)
-        e = per.setdefault(k, {"scores": {}, "spread": {}, "passed": {}, "failures": {}, "suite": r.suite,
-                               "hash": r.evaluator_hash})
+        e = per.setdefault(
+            k,
+            {
+                "scores": {},
+                "spread": {},
+                "passed": {},
+                "failures": {},
+                "suite": r.suite,
+                "hash": r.evaluator_hash,
+            },
+        )
         val = None if _missing(r.value) else float(r.value)
         if r.metric in dims:
             e["scores"][r.metric] = val
@@ -104,7 +148,9 @@ def select_for_review(
         sim = similarity_rows[similarity_rows["metric"] == cosine_metric]
         for r in sim.itertuples(index=False):
             cosine[_key(r.eval_set, r.sample_id, r.repeat)] = (
-                None if _missing(r.value) else float(r.value), None if _missing(r.passed) else bool(r.passed))
+                None if _missing(r.value) else float(r.value),
+                None if _missing(r.passed) else bool(r.passed),
+            )
     sample_by_key = {}
     for i in range(len(samples)):
         es = samples["eval_set"].iat[i] if "eval_set" in samples.columns else None
@@ -125,25 +171,54 @@ def select_for_review(
             judge_pass = all(gated)
             if judge_pass != cos_passed:
                 side = "judge passes but cosine fails" if judge_pass else "judge fails but cosine passes"
-                reasons.append(f"judge_similarity_disagree: {side} (cosine {cos:.3f})" if cos is not None else f"judge_similarity_disagree: {side}")
+                reasons.append(
+                    f"judge_similarity_disagree: {side} (cosine {cos:.3f})"
+                    if cos is not None
+                    else f"judge_similarity_disagree: {side}"
+                )
         for status, n in e["failures"].items():
             reasons.append(f"judge_failed: {n} judge repeat(s) {status}")
         reasons.extend(e.get("panel", []))
         if not reasons:
             continue
         i = sample_by_key.get(k)
-        get = (lambda c: samples[c].iat[i] if (i is not None and c in samples.columns) else None)
-        items.append({
-            "review_id": "/".join(p for p in (None if _missing(e["suite"]) else str(e["suite"]), k[0] or None, k[1], f"r{k[2]}") if p),
-            "suite": None if _missing(e["suite"]) else e["suite"], "eval_set": k[0] or None,
-            "sample_id": k[1], "repeat": k[2], "category": get("category"), "reasons": reasons,
-            "input": get("input"), "response_text": get("response_text"), "expected": get("expected"),
-            "judge_scores": e["scores"], "judge_spread": e["spread"],
-            "thresholds": {n: d.threshold for n, d in dims.items()},
-            "scales": {n: list(d.scale) for n, d in dims.items()},
-            "cosine": cos, "cosine_passed": cos_passed, "evaluator_hash": e["hash"],
-            "human_label": {n: None for n in dims}, "human_expected": None, "human_notes": "",
-        })
+
+        def get(c, i=i):
+            return samples[c].iat[i] if (i is not None and c in samples.columns) else None
+
+        items.append(
+            {
+                "review_id": "/".join(
+                    p
+                    for p in (
+                        None if _missing(e["suite"]) else str(e["suite"]),
+                        k[0] or None,
+                        k[1],
+                        f"r{k[2]}",
+                    )
+                    if p
+                ),
+                "suite": None if _missing(e["suite"]) else e["suite"],
+                "eval_set": k[0] or None,
+                "sample_id": k[1],
+                "repeat": k[2],
+                "category": get("category"),
+                "reasons": reasons,
+                "input": get("input"),
+                "response_text": get("response_text"),
+                "expected": get("expected"),
+                "judge_scores": e["scores"],
+                "judge_spread": e["spread"],
+                "thresholds": {n: d.threshold for n, d in dims.items()},
+                "scales": {n: list(d.scale) for n, d in dims.items()},
+                "cosine": cos,
+                "cosine_passed": cos_passed,
+                "evaluator_hash": e["hash"],
+                "human_label": {n: None for n in dims},
+                "human_expected": None,
+                "human_notes": "",
+            }
+        )
     items.sort(key=lambda it: it["review_id"])
     return pd.DataFrame(items, columns=REVIEW_FIELDS)
 
@@ -220,7 +295,7 @@ def _csv_record(name: str, line: int, row: dict[str, Any], problems: list[Proble
     labels: dict[str, Any] = {}
     for k, v in row.items():
         if k.startswith("human_label."):
-            labels[k[len("human_label."):]] = None if v in (None, "") else v
+            labels[k[len("human_label.") :]] = None if v in (None, "") else v
         elif k in _JSON_CSV_FIELDS:
             _decode_json_cell(rec, k, v, problems, name, line)
         else:
@@ -229,7 +304,9 @@ def _csv_record(name: str, line: int, row: dict[str, Any], problems: list[Proble
     return rec
 
 
-def _decode_json_cell(rec: dict[str, Any], k: str, v: Any, problems: list[Problem], name: str, line: int) -> None:
+def _decode_json_cell(
+    rec: dict[str, Any], k: str, v: Any, problems: list[Problem], name: str, line: int
+) -> None:
     try:
         rec[k] = json.loads(v) if v not in (None, "") else None
     except json.JSONDecodeError:
@@ -305,7 +382,9 @@ class _Ingest:
             return
         self.ratings.extend(_rating_rows(rid, rec, repeat, parsed, scales))
         # another reviewed repeat of the same sample: the first labelled one wins
-        self.golden.setdefault(f"hr-{rec['sample_id']}", self._golden_record(line, rid, rec, parsed, human_expected))
+        self.golden.setdefault(
+            f"hr-{rec['sample_id']}", self._golden_record(line, rid, rec, parsed, human_expected)
+        )
 
     def _has_required(self, line: int, rec: dict[str, Any]) -> bool:
         for req in ("review_id", "sample_id", "input", "human_label"):
@@ -316,7 +395,9 @@ class _Ingest:
     def _first_of_id(self, line: int, rec: dict[str, Any]) -> bool:
         rid = str(rec["review_id"])
         if rid in self.seen_ids:
-            self.error(line, None, f"review_id {rid!r} duplicates line {self.seen_ids[rid]}; keep one row per item")
+            self.error(
+                line, None, f"review_id {rid!r} duplicates line {self.seen_ids[rid]}; keep one row per item"
+            )
             return False
         self.seen_ids[rid] = line
         return True
@@ -331,7 +412,9 @@ class _Ingest:
             return None
         return {k: (int(v[0]), int(v[1])) for k, v in raw_scales.items()}
 
-    def _labels(self, line: int, rec: dict[str, Any], scales: dict[str, tuple[int, int]]) -> dict[str, int] | None:
+    def _labels(
+        self, line: int, rec: dict[str, Any], scales: dict[str, tuple[int, int]]
+    ) -> dict[str, int] | None:
         """Parsed ``human_label`` ratings ({} when none); None when the field is not an object."""
         labels = {} if rec["human_label"] is None else rec["human_label"]
         if not isinstance(labels, dict):
@@ -363,8 +446,9 @@ class _Ingest:
             self.error(line, "repeat", f"{repeat!r} is not an integer; do not edit this column")
             return None
 
-    def _golden_record(self, line: int, rid: str, rec: dict[str, Any], parsed: dict[str, int],
-                       human_expected: Any) -> dict[str, Any]:
+    def _golden_record(
+        self, line: int, rid: str, rec: dict[str, Any], parsed: dict[str, int], human_expected: Any
+    ) -> dict[str, Any]:
         return {
             "id": f"hr-{rec['sample_id']}",
             "input": rec.get("input"),
@@ -373,10 +457,15 @@ class _Ingest:
                 "source": "human_review",
                 "category": rec.get("category"),
                 "original_sample_id": str(rec["sample_id"]),
-                "suite": rec.get("suite"), "eval_set": rec.get("eval_set"),
-                "review_id": rid, "review_file": self.path.name, "review_line": line,
-                "human_label": parsed, "human_notes": rec.get("human_notes") or "",
-                "judge_scores": rec.get("judge_scores") or {}, "reasons": rec.get("reasons") or [],
+                "suite": rec.get("suite"),
+                "eval_set": rec.get("eval_set"),
+                "review_id": rid,
+                "review_file": self.path.name,
+                "review_line": line,
+                "human_label": parsed,
+                "human_notes": rec.get("human_notes") or "",
+                "judge_scores": rec.get("judge_scores") or {},
+                "reasons": rec.get("reasons") or [],
             },
         }
 
@@ -390,18 +479,28 @@ class _Ingest:
         )
 
 
-def _rating_rows(rid: str, rec: dict[str, Any], repeat: int, parsed: dict[str, int],
-                 scales: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
+def _rating_rows(
+    rid: str, rec: dict[str, Any], repeat: int, parsed: dict[str, int], scales: dict[str, tuple[int, int]]
+) -> list[dict[str, Any]]:
     """Long RATING_COLUMNS rows: one per labelled dimension, with the judge's score beside the human's."""
     judge_scores = rec.get("judge_scores") or {}
     rows = []
     for dim, h in parsed.items():
         j = judge_scores.get(dim) if isinstance(judge_scores, dict) else None
-        rows.append({
-            "review_id": rid, "suite": rec.get("suite"), "eval_set": rec.get("eval_set"),
-            "sample_id": str(rec["sample_id"]), "repeat": repeat, "dimension": dim, "human": float(h),
-            "judge": math.nan if _missing(j) else float(j), "scale_lo": scales[dim][0], "scale_hi": scales[dim][1],
-        })
+        rows.append(
+            {
+                "review_id": rid,
+                "suite": rec.get("suite"),
+                "eval_set": rec.get("eval_set"),
+                "sample_id": str(rec["sample_id"]),
+                "repeat": repeat,
+                "dimension": dim,
+                "human": float(h),
+                "judge": math.nan if _missing(j) else float(j),
+                "scale_lo": scales[dim][0],
+                "scale_hi": scales[dim][1],
+            }
+        )
     return rows
 
 
@@ -432,6 +531,8 @@ def write_golden_jsonl(records: list[dict[str, Any]], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records), encoding="utf-8")
+    tmp.write_text(
+        "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records), encoding="utf-8"
+    )
     os.replace(tmp, path)
     return path

@@ -12,6 +12,7 @@ Null distribution of the difference: with single repeats, conditional on the
 (exact, scipy ``binom``); with k repeats, the sign-flip (randomization) variance
 ``sum d_i**2 / n**2`` with a normal approximation.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,13 @@ import pandas as pd
 from eval_pipeline.history.stats import GROUP_KEYS, pair_runs
 
 NOISE_COLUMNS = GROUP_KEYS + [
-    "n_pairs", "repeats", "disagreement_rate", "observed_diff", "diff_sd", "diff_q95", "diff_q99",
+    "n_pairs",
+    "repeats",
+    "disagreement_rate",
+    "observed_diff",
+    "diff_sd",
+    "diff_q95",
+    "diff_q99",
 ]
 THRESHOLD_COLUMNS = GROUP_KEYS + ["threshold", "value", "noise_floor", "clears_noise", "message"]
 
@@ -54,16 +61,24 @@ def aa_noise_floor(run_a: pd.DataFrame, run_b: pd.DataFrame) -> pd.DataFrame:
     for keys, g in pairs.groupby(GROUP_KEYS, sort=True):
         d = (g["pass_frac_c"] - g["pass_frac_b"]).to_numpy(dtype=float)
         n = d.size
-        rows.append(dict(zip(GROUP_KEYS, keys)) | {
-            "n_pairs": n, "repeats": int(max(g["k_c"].max(), g["k_b"].max())),
-            "disagreement_rate": float(np.mean(d != 0)), "observed_diff": float(d.mean()),
-            "diff_sd": float(np.sqrt(np.sum(d**2)) / n),
-            "diff_q95": _abs_diff_quantile(d, 0.95), "diff_q99": _abs_diff_quantile(d, 0.99),
-        })
+        rows.append(
+            dict(zip(GROUP_KEYS, keys))
+            | {
+                "n_pairs": n,
+                "repeats": int(max(g["k_c"].max(), g["k_b"].max())),
+                "disagreement_rate": float(np.mean(d != 0)),
+                "observed_diff": float(d.mean()),
+                "diff_sd": float(np.sqrt(np.sum(d**2)) / n),
+                "diff_q95": _abs_diff_quantile(d, 0.95),
+                "diff_q99": _abs_diff_quantile(d, 0.99),
+            }
+        )
     return pd.DataFrame(rows, columns=NOISE_COLUMNS)
 
 
-def check_thresholds(noise: pd.DataFrame, thresholds: dict[str, float], quantile: str = "diff_q95") -> pd.DataFrame:
+def check_thresholds(
+    noise: pd.DataFrame, thresholds: dict[str, float], quantile: str = "diff_q95"
+) -> pd.DataFrame:
     """Does each threshold (fraction, e.g. ``{"pass_rate_drop": 0.03, "min_effect": 0.03}``) clear the noise floor?
 
     One row per metric and threshold with ``clears_noise`` and a message with the fix when it does not.
@@ -73,10 +88,15 @@ def check_thresholds(noise: pd.DataFrame, thresholds: dict[str, float], quantile
         floor = rec[quantile]
         for name, thr in thresholds.items():
             ok = bool(thr > floor)
-            msg = (f"{name}={thr * 100:.1f} pts clears the A/A noise ({quantile}={floor * 100:.1f} pts)" if ok else
-                   f"{name}={thr * 100:.1f} pts is inside the A/A noise ({quantile}={floor * 100:.1f} pts) of "
-                   f"{rec['suite']}/{rec['metric']}: raise the threshold above {floor * 100:.1f} pts, add samples "
-                   f"or repeats, or debounce the alert")
-            rows.append({k: rec[k] for k in GROUP_KEYS} | {
-                "threshold": name, "value": thr, "noise_floor": floor, "clears_noise": ok, "message": msg})
+            msg = (
+                f"{name}={thr * 100:.1f} pts clears the A/A noise ({quantile}={floor * 100:.1f} pts)"
+                if ok
+                else f"{name}={thr * 100:.1f} pts is inside the A/A noise ({quantile}={floor * 100:.1f} pts) of "
+                f"{rec['suite']}/{rec['metric']}: raise the threshold above {floor * 100:.1f} pts, add samples "
+                f"or repeats, or debounce the alert"
+            )
+            rows.append(
+                {k: rec[k] for k in GROUP_KEYS}
+                | {"threshold": name, "value": thr, "noise_floor": floor, "clears_noise": ok, "message": msg}
+            )
     return pd.DataFrame(rows, columns=THRESHOLD_COLUMNS)

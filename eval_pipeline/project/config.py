@@ -11,6 +11,7 @@ new code imports them from their own module.
 
 Plain Python: no Dagster here.
 """
+
 from __future__ import annotations
 
 from functools import cached_property
@@ -22,16 +23,47 @@ from eval_pipeline.project.errors import SLUG_RE, ConfigError, read_yaml, resolv
 from eval_pipeline.project.hashing import sha256_obj
 from eval_pipeline.project.paths import data_dir
 from eval_pipeline.project.registry import (
-    FORBIDDEN_KEY_PARTS, ModelParams, ModelRegistry, ModelVersion, Pricing, PromptTemplate, load_registry,
+    FORBIDDEN_KEY_PARTS,
+    ModelParams,
+    ModelRegistry,
+    ModelVersion,
+    Pricing,
+    PromptTemplate,
+    load_registry,
 )
 from eval_pipeline.project.suites import (
-    EvalSet, FieldMapping, SampleSpec, SimilaritySettings, Suite, Threshold, load_suite, load_suites,
+    EvalSet,
+    FieldMapping,
+    SampleSpec,
+    SimilaritySettings,
+    Suite,
+    Threshold,
+    load_suite,
+    load_suites,
 )
 
 __all__ = [
-    "FORBIDDEN_KEY_PARTS", "SLUG_RE", "ConfigError", "EvalSet", "FieldMapping", "ModelParams", "ModelRegistry",
-    "ModelVersion", "Pricing", "Project", "PromptTemplate", "SampleSpec", "SimilaritySettings", "Suite", "Threshold",
-    "load_project", "load_registry", "load_suite", "load_suites", "read_yaml", "resolve_data_path",
+    "FORBIDDEN_KEY_PARTS",
+    "SLUG_RE",
+    "ConfigError",
+    "EvalSet",
+    "FieldMapping",
+    "ModelParams",
+    "ModelRegistry",
+    "ModelVersion",
+    "Pricing",
+    "Project",
+    "PromptTemplate",
+    "SampleSpec",
+    "SimilaritySettings",
+    "Suite",
+    "Threshold",
+    "load_project",
+    "load_registry",
+    "load_suite",
+    "load_suites",
+    "read_yaml",
+    "resolve_data_path",
 ]
 
 
@@ -53,7 +85,7 @@ def load_project(base: Path | None = None, validate_evaluators: bool = True) -> 
     base = (base or data_dir()).resolve()
     suites = load_suites(base, validate_evaluators)
     registry = load_registry(base=base, suites=suites)
-    for name, s in suites.items():
+    for _name, s in suites.items():
         if s.baseline_model_version:
             try:
                 registry.by_name(s.baseline_model_version)

@@ -7,6 +7,7 @@ data folder. Out: the validated model, a resolved path inside the data folder, o
 
 Plain Python: no Dagster here.
 """
+
 from __future__ import annotations
 
 import re
@@ -65,7 +66,9 @@ def strict(**kw: Any) -> ConfigDict:
 def check_slug(v: str, what: str) -> str:
     """``v`` if it is a lower-case slug usable in partition keys, else ValueError naming ``what``."""
     if not SLUG_RE.match(v):
-        raise ValueError(f"{what} {v!r} must be lower-case letters, digits, '_', '-' or '.', starting with a letter or digit")
+        raise ValueError(
+            f"{what} {v!r} must be lower-case letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
     return v
 
 
@@ -104,7 +107,9 @@ def resolve_data_path(rel: str, base: Path, file: Path, key: str) -> Path:
         raise ConfigError(file, key, f"path {rel!r} must be relative to the data folder {base}")
     full = (base / p).resolve()
     if base != full and base not in full.parents:
-        raise ConfigError(file, key, f"path {rel!r} escapes the data folder {base}; keep golden sets and prompts inside it")
+        raise ConfigError(
+            file, key, f"path {rel!r} escapes the data folder {base}; keep golden sets and prompts inside it"
+        )
     if not full.exists():
         raise ConfigError(file, key, f"file not found: {full} (paths are relative to {base})")
     return full

@@ -3,6 +3,7 @@
 In: text, a JSON-able object or a file. Out: its SHA-256 hex digest (objects via canonical JSON:
 sorted keys, no spaces), or a key mapped to a uniform number in [0, 1) for deterministic sampling.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 In: the environment (``EVAL_DATA_DIR``, ``EVAL_WAREHOUSE_URL``). Out: the data folder and the
 warehouse URL (defaults under the project root).
 """
+
 from __future__ import annotations
 
 import os

@@ -16,21 +16,33 @@ Watched files (paths relative to the data folder):
 * ``golden/*``: golden sets. New or edited records need new inference (the response store
   still serves every answer it already has).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eval_pipeline.project.config import Project
+from eval_pipeline.project.hashing import sha256_file, sha256_obj
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.project.suites import Suite
-from eval_pipeline.project.hashing import sha256_file, sha256_obj
 
 WATCHED_PATTERNS = ("models.yaml", "prompts/*", "suites/*.yaml", "suites/*.yml", "golden/*")
 
 # Eval-set fields that decide which requests are sent to the model; everything else in a
 # suite (checks, similarity, judge, thresholds, descriptions) only affects scoring.
-INFERENCE_FIELDS = ("name", "task", "source", "format", "fields", "require_expected", "sample", "repeats", "max_record_bytes", "prompt_vars")
+INFERENCE_FIELDS = (
+    "name",
+    "task",
+    "source",
+    "format",
+    "fields",
+    "require_expected",
+    "sample",
+    "repeats",
+    "max_record_bytes",
+    "prompt_vars",
+)
 
 
 def watched_files(base: Path) -> list[Path]:
@@ -72,7 +84,11 @@ class FileChanges:
         return bool(self.added or self.removed or self.changed)
 
     def summary(self) -> str:
-        parts = [f"{name}: {', '.join(files)}" for name, files in (("added", self.added), ("changed", self.changed), ("removed", self.removed)) if files]
+        parts = [
+            f"{name}: {', '.join(files)}"
+            for name, files in (("added", self.added), ("changed", self.changed), ("removed", self.removed))
+            if files
+        ]
         return "; ".join(parts) or "no file changed"
 
 
@@ -97,7 +113,9 @@ def nightly_keys(project: Project) -> list[str]:
 
 def suite_inference_hash(suite: Suite) -> str:
     """Hash of the parts of a suite that decide which requests reach the model."""
-    return sha256_obj([es.model_dump(include=set(INFERENCE_FIELDS), mode="json") for es in suite.eval_sets])[:12]
+    return sha256_obj([es.model_dump(include=set(INFERENCE_FIELDS), mode="json") for es in suite.eval_sets])[
+        :12
+    ]
 
 
 def suite_inference_hashes(project: Project) -> dict[str, str]:
@@ -113,7 +131,9 @@ def versions_using_suite(project: Project, suite_name: str) -> list[ModelVersion
 def suites_reading(project: Project, rel_path: str) -> list[str]:
     """Names of the suites with an eval set whose golden set is ``rel_path`` (relative to the data folder)."""
     target = (project.base / rel_path).resolve()
-    return sorted(name for name, s in project.suites.items() if any(es.source_path == target for es in s.eval_sets))
+    return sorted(
+        name for name, s in project.suites.items() if any(es.source_path == target for es in s.eval_sets)
+    )
 
 
 def _suite_by_file(project: Project, rel_path: str) -> Suite | None:
@@ -158,7 +178,9 @@ def plan_changes(
     """
     registered = set(registered_keys)
     files = diff_hashes(old_hashes, new_hashes)
-    plan = ChangePlan(files=files, new_keys=[k for k in model_version_keys(project).values() if k not in registered])
+    plan = ChangePlan(
+        files=files, new_keys=[k for k in model_version_keys(project).values() if k not in registered]
+    )
     new_inputs = suite_inference_hashes(project)
 
     def add(bucket: dict[str, list[str]], suite_name: str, reason: str) -> None:

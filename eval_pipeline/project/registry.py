@@ -10,6 +10,7 @@ another model family than the model they grade (:func:`model_family`; same famil
 
 Plain Python: no Dagster here.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,18 @@ from eval_pipeline.project.suites import EvalSet, Suite
 if TYPE_CHECKING:
     from eval_pipeline.project.config import Project
 
-__all__ = ["DEFAULT_MODEL_FAMILIES", "FORBIDDEN_KEY_PARTS", "judge_models", "model_family", "ModelParams", "ModelRegistry", "ModelVersion", "Pricing", "PromptTemplate", "load_registry"]
+__all__ = [
+    "DEFAULT_MODEL_FAMILIES",
+    "FORBIDDEN_KEY_PARTS",
+    "judge_models",
+    "model_family",
+    "ModelParams",
+    "ModelRegistry",
+    "ModelVersion",
+    "Pricing",
+    "PromptTemplate",
+    "load_registry",
+]
 
 # Dagster partition keys must not contain "," "|" or "..." (UI backfills and multi-partitions break).
 FORBIDDEN_KEY_PARTS = (",", "|", "...", "/", "=")
@@ -34,11 +46,26 @@ FORBIDDEN_KEY_PARTS = (",", "|", "...", "/", "=")
 # Model id prefix -> model family (self-preference: a judge should not grade its own family). The
 # registry's ``model_families:`` adds to / overrides these; the longest matching prefix wins.
 DEFAULT_MODEL_FAMILIES: dict[str, str] = {
-    "claude": "anthropic-claude", "anthropic.claude": "anthropic-claude", "us.anthropic.claude": "anthropic-claude",
-    "gpt": "openai-gpt", "chatgpt": "openai-gpt", "o1": "openai-gpt", "o3": "openai-gpt", "o4": "openai-gpt",
-    "gemini": "google-gemini", "gemma": "google-gemma", "llama": "meta-llama", "meta-llama": "meta-llama",
-    "mistral": "mistral", "mixtral": "mistral", "codestral": "mistral", "ministral": "mistral",
-    "command": "cohere-command", "qwen": "alibaba-qwen", "deepseek": "deepseek", "grok": "xai-grok",
+    "claude": "anthropic-claude",
+    "anthropic.claude": "anthropic-claude",
+    "us.anthropic.claude": "anthropic-claude",
+    "gpt": "openai-gpt",
+    "chatgpt": "openai-gpt",
+    "o1": "openai-gpt",
+    "o3": "openai-gpt",
+    "o4": "openai-gpt",
+    "gemini": "google-gemini",
+    "gemma": "google-gemma",
+    "llama": "meta-llama",
+    "meta-llama": "meta-llama",
+    "mistral": "mistral",
+    "mixtral": "mistral",
+    "codestral": "mistral",
+    "ministral": "mistral",
+    "command": "cohere-command",
+    "qwen": "alibaba-qwen",
+    "deepseek": "deepseek",
+    "grok": "xai-grok",
 }
 
 
@@ -49,6 +76,7 @@ def model_family(model_id: str, families: dict[str, str] | None = None) -> str:
     mid = str(model_id).lower()
     best = max((p for p in table if mid.startswith(p.lower())), key=len, default=None)
     return table[best] if best is not None else "unknown"
+
 
 class ModelParams(BaseModel):
     model_config = strict()
@@ -67,8 +95,12 @@ class Pricing(BaseModel):
     model_config = strict()
     input: float = Field(ge=0)
     output: float = Field(ge=0)
-    cache_read: float | None = Field(None, ge=0, description="default: 0.1 x input (Anthropic's cache-read price)")
-    cache_write: float | None = Field(None, ge=0, description="default: 1.25 x input (Anthropic's 5-minute cache-write price)")
+    cache_read: float | None = Field(
+        None, ge=0, description="default: 0.1 x input (Anthropic's cache-read price)"
+    )
+    cache_write: float | None = Field(
+        None, ge=0, description="default: 1.25 x input (Anthropic's 5-minute cache-write price)"
+    )
 
 
 class PromptTemplate(BaseModel):
@@ -89,13 +121,23 @@ class ModelVersion(BaseModel):
     provider: Literal["anthropic", "replay"] = "anthropic"
     model: str
     params: ModelParams = ModelParams()
-    prompts: dict[str, str] = Field(min_length=1, description="task -> prompt template file (relative to data/)")
+    prompts: dict[str, str] = Field(
+        min_length=1, description="task -> prompt template file (relative to data/)"
+    )
     suites: list[str] = Field(min_length=1)
     nightly: bool = True
     production: bool = False
-    fresh_samples_daily: bool = Field(False, description="Put the date into the response-store key, so each day samples anew.")
-    batch: bool = Field(False, description="Send this version's requests through the Message Batches API (half price, no latency figures).")
-    cache_prompt: bool = Field(False, description="Mark the static prompt prefix (system, tools, the template's static part) with cache_control.")
+    fresh_samples_daily: bool = Field(
+        False, description="Put the date into the response-store key, so each day samples anew."
+    )
+    batch: bool = Field(
+        False,
+        description="Send this version's requests through the Message Batches API (half price, no latency figures).",
+    )
+    cache_prompt: bool = Field(
+        False,
+        description="Mark the static prompt prefix (system, tools, the template's static part) with cache_control.",
+    )
 
     _prompt_paths: dict[str, Path] = PrivateAttr(default_factory=dict)
     _prompt_texts: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -107,7 +149,9 @@ class ModelVersion(BaseModel):
 
     def prompt_template(self, task: str) -> PromptTemplate:
         if task not in self._prompt_texts:
-            raise KeyError(f"model version {self.name!r} has no prompt for task {task!r} (add it under prompts: in models.yaml)")
+            raise KeyError(
+                f"model version {self.name!r} has no prompt for task {task!r} (add it under prompts: in models.yaml)"
+            )
         return PromptTemplate.model_validate(yaml.safe_load(self._prompt_texts[task]))
 
     def prompt_hash(self, task: str) -> str:
@@ -130,7 +174,9 @@ class ModelVersion(BaseModel):
         slug = self.name.replace(".", "-")
         return f"{slug}-{self.config_hash()}"
 
-    def eval_sets(self, project: "Project", family: str | tuple[str, ...] | None = None) -> list[tuple[Suite, EvalSet]]:
+    def eval_sets(
+        self, project: Project, family: str | tuple[str, ...] | None = None
+    ) -> list[tuple[Suite, EvalSet]]:
         """(suite, eval set) of this model version: its suites in ``suites`` order, each suite's eval sets
         in file order; only those whose family is ``family`` (one name or a tuple of names) when given."""
         families = (family,) if isinstance(family, str) else family
@@ -147,7 +193,9 @@ class ModelRegistry(BaseModel):
     models: list[ModelVersion] = Field(min_length=1)
     pricing: dict[str, Pricing] = Field(default_factory=dict)
     model_families: dict[str, str] = Field(
-        default_factory=dict, description="model id prefix -> family, added to / overriding DEFAULT_MODEL_FAMILIES")
+        default_factory=dict,
+        description="model id prefix -> family, added to / overriding DEFAULT_MODEL_FAMILIES",
+    )
 
     _file: Path | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)
@@ -162,7 +210,7 @@ class ModelRegistry(BaseModel):
         return list(self._warnings)
 
     @model_validator(mode="after")
-    def _unique(self) -> "ModelRegistry":
+    def _unique(self) -> ModelRegistry:
         names = [m.name for m in self.models]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -175,7 +223,9 @@ class ModelRegistry(BaseModel):
         for m in self.models:
             if m.name == name:
                 return m
-        raise KeyError(f"no model version named {name!r} in {self._file}; known: {[m.name for m in self.models]}")
+        raise KeyError(
+            f"no model version named {name!r} in {self._file}; known: {[m.name for m in self.models]}"
+        )
 
     def by_key(self, key: str) -> ModelVersion:
         for m in self.models:
@@ -201,17 +251,25 @@ def judge_models(es: EvalSet) -> list[str]:
     return [str(x) for x in models]
 
 
-def _check_judge_family(reg: ModelRegistry, path: Path, i: int, m: ModelVersion, suite: Suite, es: EvalSet) -> None:
+def _check_judge_family(
+    reg: ModelRegistry, path: Path, i: int, m: ModelVersion, suite: Suite, es: EvalSet
+) -> None:
     """Self-preference: a judge of the candidate's own family is a warning, an error with
     ``forbid_same_family_judge: true`` on the suite."""
     fam = reg.family_of(m.model)
     same = [j for j in judge_models(es) if fam != "unknown" and reg.family_of(j) == fam]
     if not same:
         return
-    msg = (f"suite {suite.name!r} eval set {es.name!r}: judge {', '.join(same)} is of the same model family ({fam}) as "
-           f"model version {m.name!r} ({m.model}); LLM judges tend to prefer their own family's answers - use a judge of another family")
+    msg = (
+        f"suite {suite.name!r} eval set {es.name!r}: judge {', '.join(same)} is of the same model family ({fam}) as "
+        f"model version {m.name!r} ({m.model}); LLM judges tend to prefer their own family's answers - use a judge of another family"
+    )
     if suite.forbid_same_family_judge:
-        raise ConfigError(suite.file, f"eval_sets[{suite.eval_sets.index(es)}].judge", msg + " (forbid_same_family_judge: true)")
+        raise ConfigError(
+            suite.file,
+            f"eval_sets[{suite.eval_sets.index(es)}].judge",
+            msg + " (forbid_same_family_judge: true)",
+        )
     reg._warnings.append(f"{path}: models[{i}]: {msg}")
     if msg not in _LOGGED:  # once per process: the project is loaded by every asset
         _LOGGED.add(msg)
@@ -223,7 +281,9 @@ def _check_judge_family(reg: ModelRegistry, path: Path, i: int, m: ModelVersion,
 _LOGGED: set[str] = set()
 
 
-def load_registry(path: str | Path | None = None, base: Path | None = None, suites: dict[str, Suite] | None = None) -> ModelRegistry:
+def load_registry(
+    path: str | Path | None = None, base: Path | None = None, suites: dict[str, Suite] | None = None
+) -> ModelRegistry:
     """Parse ``models.yaml``; check prompt files exist inside the data folder and suites are known."""
     base = (base or data_dir()).resolve()
     path = Path(path or base / "models.yaml").resolve()
@@ -237,20 +297,29 @@ def load_registry(path: str | Path | None = None, base: Path | None = None, suit
                 tpl = yaml.safe_load(text)
                 PromptTemplate.model_validate(tpl)
             except (yaml.YAMLError, ValidationError) as e:
-                raise ConfigError(p, "", f"invalid prompt template (expected YAML with 'user' and optional 'system'): {e}") from None
+                raise ConfigError(
+                    p, "", f"invalid prompt template (expected YAML with 'user' and optional 'system'): {e}"
+                ) from None
             m._prompt_paths[task] = p
             m._prompt_texts[task] = text
         if m.model not in reg.pricing and m.provider == "anthropic":
-            raise ConfigError(path, f"models[{i}].model", f"no price for {m.model!r}: add it under 'pricing:' (USD per million tokens)")
+            raise ConfigError(
+                path,
+                f"models[{i}].model",
+                f"no price for {m.model!r}: add it under 'pricing:' (USD per million tokens)",
+            )
         if suites is not None:
             for j, s in enumerate(m.suites):
                 if s not in suites:
-                    raise ConfigError(path, f"models[{i}].suites[{j}]", f"unknown suite {s!r}; known: {sorted(suites)}")
+                    raise ConfigError(
+                        path, f"models[{i}].suites[{j}]", f"unknown suite {s!r}; known: {sorted(suites)}"
+                    )
                 for es in suites[s].eval_sets:
                     _check_judge_family(reg, path, i, m, suites[s], es)
                     if es.task not in m.prompts:
                         raise ConfigError(
-                            path, f"models[{i}].prompts",
+                            path,
+                            f"models[{i}].prompts",
                             f"suite {s!r} eval set {es.name!r} needs a prompt for task {es.task!r}; add '{es.task}: prompts/<file>.yaml'",
                         )
     keys = [m.key for m in reg.models]

@@ -8,10 +8,12 @@ path, the evaluator sections (``checks:``, ``judge:``) and ``regression:`` valid
 
 Plain Python: no Dagster here.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
@@ -19,7 +21,18 @@ from eval_pipeline.project.errors import ConfigError, check_slug, load_mapping, 
 from eval_pipeline.project.hashing import sha256_obj
 from eval_pipeline.project.paths import data_dir
 
-__all__ = ["EvalSet", "FieldMapping", "SampleSpec", "SimilaritySettings", "Suite", "Threshold", "gated_rows", "load_suite", "load_suites"]
+__all__ = [
+    "EvalSet",
+    "FieldMapping",
+    "SampleSpec",
+    "SimilaritySettings",
+    "Suite",
+    "Threshold",
+    "gated_rows",
+    "load_suite",
+    "load_suites",
+]
+
 
 class FieldMapping(BaseModel):
     """Maps the golden set's column names onto ours (e.g. ``input: question``). Dotted paths reach into objects."""
@@ -50,14 +63,22 @@ class Threshold(BaseModel):
     blocking: bool = False
 
     @model_validator(mode="after")
-    def _bounds(self) -> "Threshold":
+    def _bounds(self) -> Threshold:
         if self.min is None and self.max is None:
             raise ValueError("give at least one of 'min' or 'max'")
-        rate_like = self.metric.endswith("rate") or self.metric in {"accuracy", "macro_f1", "mean_cosine", "win_rate", "pass_at_k"}
+        rate_like = self.metric.endswith("rate") or self.metric in {
+            "accuracy",
+            "macro_f1",
+            "mean_cosine",
+            "win_rate",
+            "pass_at_k",
+        }
         for name in ("min", "max"):
             val = getattr(self, name)
             if val is not None and rate_like and not 0.0 <= val <= 1.0:
-                raise ValueError(f"{name}={val} is out of range: {self.metric} is a fraction between 0 and 1 (write 0.8, not 80)")
+                raise ValueError(
+                    f"{name}={val} is out of range: {self.metric} is a fraction between 0 and 1 (write 0.8, not 80)"
+                )
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min={self.min} is greater than max={self.max}")
         return self
@@ -66,7 +87,9 @@ class Threshold(BaseModel):
 class SimilaritySettings(BaseModel):
     model_config = strict()
     threshold: float = Field(0.85, ge=-1.0, le=1.0)
-    model_path: str | None = None  # any sentence-transformers model folder; default: the packaged all-MiniLM-L6-v2
+    model_path: str | None = (
+        None  # any sentence-transformers model folder; default: the packaged all-MiniLM-L6-v2
+    )
     reference_field: str | None = None  # JSON path into `expected` when it is an object
     response_field: str | None = None  # JSON path into the parsed response
 
@@ -101,7 +124,7 @@ class EvalSet(BaseModel):
         return check_slug(v, "eval set name")
 
     @model_validator(mode="after")
-    def _family_settings(self) -> "EvalSet":
+    def _family_settings(self) -> EvalSet:
         if self.family == "deterministic" and not self.checks:
             raise ValueError("a deterministic eval set needs at least one entry under 'checks'")
         if self.family == "judge" and not self.judge:
@@ -130,7 +153,14 @@ class EvalSet(BaseModel):
 
     def evaluator_hash(self) -> str:
         """Hash of everything that decides a score (checks, rubric, thresholds excluded)."""
-        return sha256_obj({"family": self.family, "checks": self.checks, "similarity": self.similarity.model_dump() if self.similarity else None, "judge": self.judge})[:12]
+        return sha256_obj(
+            {
+                "family": self.family,
+                "checks": self.checks,
+                "similarity": self.similarity.model_dump() if self.similarity else None,
+                "judge": self.judge,
+            }
+        )[:12]
 
 
 class Suite(BaseModel):
@@ -138,21 +168,28 @@ class Suite(BaseModel):
     name: str
     description: str = ""
     owner: str = ""
-    baseline_model_version: str | None = Field(None, description="Registry name of the production model version used as the baseline.")
+    baseline_model_version: str | None = Field(
+        None, description="Registry name of the production model version used as the baseline."
+    )
     error_rate_ceiling: float = Field(0.05, ge=0.0, le=1.0)
     forbid_same_family_judge: bool = Field(
-        False, description="A judge of the same model family as a model version under test is an error (else a warning).")
+        False,
+        description="A judge of the same model family as a model version under test is an error (else a warning).",
+    )
     regression: dict[str, Any] = Field(
         default_factory=dict,
         description="Options of the regression report / release gate for this suite's rows (keys of "
-        "eval_pipeline.history.regression_config.RegressionConfig: alpha, min_effect, gate_segments, gate_procedure, ...).")
+        "eval_pipeline.history.regression_config.RegressionConfig: alpha, min_effect, gate_segments, gate_procedure, ...).",
+    )
     eval_sets: list[EvalSet] = Field(min_length=1)
 
     _file: Path | None = PrivateAttr(default=None)
 
     def regression_config(self):
         """The suite's ``regression:`` section as a validated ``stats.RegressionConfig`` (defaults for missing keys)."""
-        from eval_pipeline.history.regression_config import RegressionConfig  # local: keeps config import light
+        from eval_pipeline.history.regression_config import (
+            RegressionConfig,
+        )  # local: keeps config import light
 
         data = dict(self.regression)
         if "blocking_metrics" not in data:  # the gated family: what the blocking thresholds name
@@ -165,7 +202,7 @@ class Suite(BaseModel):
         return check_slug(v, "suite name")
 
     @model_validator(mode="after")
-    def _unique(self) -> "Suite":
+    def _unique(self) -> Suite:
         seen: set[str] = set()
         for es in self.eval_sets:
             if es.name in seen:
@@ -248,7 +285,9 @@ def _validate_family_specs(suite: Suite, path: Path, base: Path) -> None:
     for i, es in enumerate(suite.eval_sets):
         where = f"{path}: eval_sets[{i}]"
         if es.checks:
-            _in_file(path, deterministic.validate_check_specs, es.checks, where=f"{where}.checks", base_dir=base)
+            _in_file(
+                path, deterministic.validate_check_specs, es.checks, where=f"{where}.checks", base_dir=base
+            )
         if es.judge:
             _in_file(path, judge.validate_judge_config, es.judge, where=f"{where}.judge")
 
@@ -283,4 +322,3 @@ def load_suites(base: Path | None = None, validate_evaluators: bool = True) -> d
             raise ConfigError(p, "name", f"suite name {s.name!r} is also used by {suites[s.name].file}")
         suites[s.name] = s
     return suites
-

@@ -4,6 +4,7 @@ Whenever a version is evaluated its full config (params and prompt texts) is sto
 warehouse under ``model_versions/<key>.json``. Backfills and re-scores of a version that was
 since edited or removed read the snapshot, so history is never orphaned.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,11 @@ def snapshot(mv: ModelVersion) -> dict[str, Any]:
 
 
 def save_snapshot(warehouse: Any, mv: ModelVersion) -> str:
-    return warehouse.write_bytes(keys.model_version_snapshot(mv.key), json.dumps(snapshot(mv), indent=2, sort_keys=True).encode("utf-8"), content_type="application/json")
+    return warehouse.write_bytes(
+        keys.model_version_snapshot(mv.key),
+        json.dumps(snapshot(mv), indent=2, sort_keys=True).encode("utf-8"),
+        content_type="application/json",
+    )
 
 
 def resolve(project: Project, warehouse: Any, key: str) -> ModelVersion:

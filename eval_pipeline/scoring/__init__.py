@@ -16,8 +16,10 @@ the regression report.
 The release decision over run artifacts is ``eval_pipeline/scoring/release.py``. The Dagster assets in
 ``eval_pipeline/defs/scoring/`` and ``defs/evaluators/`` are thin wrappers over these; the CLI and tests call them directly.
 """
+
 from __future__ import annotations
 
+from eval_pipeline.scoring.artifact import code_commit, dumps, json_default, provenance_fields, run_artifact
 from eval_pipeline.scoring.families import (
     FAMILIES,
     empty_scores,
@@ -26,8 +28,12 @@ from eval_pipeline.scoring.families import (
     score_judge_family,
     score_similarity_family,
 )
-from eval_pipeline.scoring.artifact import code_commit, dumps, json_default, provenance_fields, run_artifact
-from eval_pipeline.scoring.thresholds import ThresholdResult, apply_thresholds, set_metrics, thresholds_markdown
+from eval_pipeline.scoring.thresholds import (
+    ThresholdResult,
+    apply_thresholds,
+    set_metrics,
+    thresholds_markdown,
+)
 
 __all__ = [
     "FAMILIES",

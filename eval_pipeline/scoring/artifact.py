@@ -6,6 +6,7 @@ Out: ``run_artifact`` -> a dict (eval sets with metrics and thresholds, overall 
 failures and warnings, cost, duration, code commit, prompt/config hashes, provenance of answers and
 verdicts); ``dumps`` -> its JSON bytes with NaN/inf written as null.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,27 +19,37 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.project.config import Project
-from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.project.paths import PROJECT_ROOT
+from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.scoring.thresholds import ThresholdResult
 
 
 def code_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def provenance_fields(responses: pd.DataFrame, judge_provenance: dict[str, int] | None = None, recordings_label: str = "") -> dict[str, Any]:
+def provenance_fields(
+    responses: pd.DataFrame, judge_provenance: dict[str, int] | None = None, recordings_label: str = ""
+) -> dict[str, Any]:
     """``answer_provenance`` counts the responses' ``provenance`` (live / replay / synthetic; ``unknown``
     for rows written before it was recorded), ``judge_verdict_provenance`` the judge verdicts' (when
     given); ``live_answers_only`` is false and ``answers`` says so whenever anything but live answers
     was used."""
     from eval_pipeline.inference.runner import provenance_counts, provenance_label
 
-    answer_prov = provenance_counts(responses["provenance"] if "provenance" in responses else [None] * len(responses))
+    answer_prov = provenance_counts(
+        responses["provenance"] if "provenance" in responses else [None] * len(responses)
+    )
     judge_prov = dict(judge_provenance or {})
     return {
         "answer_provenance": answer_prov,
@@ -49,8 +60,12 @@ def provenance_fields(responses: pd.DataFrame, judge_provenance: dict[str, int] 
     }
 
 
-def _set_entries(project: Project, mv: ModelVersion, metrics_by_set: dict[tuple[str, str], dict[str, dict[str, Any]]],
-                 thresholds: list[ThresholdResult]) -> list[dict[str, Any]]:
+def _set_entries(
+    project: Project,
+    mv: ModelVersion,
+    metrics_by_set: dict[tuple[str, str], dict[str, dict[str, Any]]],
+    thresholds: list[ThresholdResult],
+) -> list[dict[str, Any]]:
     """One entry per evaluated eval set (those with metrics), in the model version's order."""
     sets = []
     for suite, es in mv.eval_sets(project):
@@ -58,13 +73,17 @@ def _set_entries(project: Project, mv: ModelVersion, metrics_by_set: dict[tuple[
         if m is None:
             continue
         tr = [asdict(t) for t in thresholds if t.suite == suite.name and t.eval_set == es.name]
-        sets.append({
-            "suite": suite.name, "eval_set": es.name, "family": es.family,
-            "metrics": m,
-            "thresholds": tr,
-            "pass": all(t["passed"] for t in tr),
-            **(_judge_identity(project, mv, es) if es.family == "judge" else {}),
-        })
+        sets.append(
+            {
+                "suite": suite.name,
+                "eval_set": es.name,
+                "family": es.family,
+                "metrics": m,
+                "thresholds": tr,
+                "pass": all(t["passed"] for t in tr),
+                **(_judge_identity(project, mv, es) if es.family == "judge" else {}),
+            }
+        )
     return sets
 
 
@@ -76,8 +95,15 @@ def _judge_identity(project: Project, mv: ModelVersion, es: Any) -> dict[str, An
     judges = judge_models(es)
     fams = {j: reg.family_of(j) for j in judges}
     cand = reg.family_of(mv.model)
-    return {"judge": {"models": judges, "families": fams, "candidate_model": mv.model, "candidate_family": cand,
-                      "same_family": cand != "unknown" and cand in fams.values()}}
+    return {
+        "judge": {
+            "models": judges,
+            "families": fams,
+            "candidate_model": mv.model,
+            "candidate_family": cand,
+            "same_family": cand != "unknown" and cand in fams.values(),
+        }
+    }
 
 
 def run_artifact(
@@ -117,7 +143,9 @@ def run_artifact(
         "warnings": [f"{t.suite}/{t.eval_set}:{t.metric}" for t in warn_failed],
         "duration_s": round(time.time() - started_at, 3),
         "cost_usd": round(cost, 6),
-        "cost_usd_cached": round(float(responses.loc[responses["cached"].astype(bool), "cost_usd"].sum()), 6) if "cached" in responses else None,
+        "cost_usd_cached": round(float(responses.loc[responses["cached"].astype(bool), "cost_usd"].sum()), 6)
+        if "cached" in responses
+        else None,
         "samples": int(len(responses)),
         **provenance_fields(responses, judge_provenance, recordings_label),
     }

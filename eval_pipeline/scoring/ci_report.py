@@ -11,6 +11,7 @@ and passes), :func:`markdown` (for ``$GITHUB_STEP_SUMMARY``). Every threshold li
 value, 95% interval, n and bound; the regression line states the test family, its correction
 and the baseline.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -39,11 +40,17 @@ class CIResult:
 
     def thresholds(self) -> list[dict[str, Any]]:
         sets = (self.artifact or {}).get("eval_sets", [])
-        return [t for s in sets for t in s.get("thresholds", []) if self.suite is None or t["suite"] == self.suite]
+        return [
+            t for s in sets for t in s.get("thresholds", []) if self.suite is None or t["suite"] == self.suite
+        ]
 
     @property
     def blocking_failures(self) -> list[str]:
-        return [f"{t['suite']}/{t['eval_set']}:{t['metric']}" for t in self.thresholds() if t["enforced_blocking"] and not t["passed"]]
+        return [
+            f"{t['suite']}/{t['eval_set']}:{t['metric']}"
+            for t in self.thresholds()
+            if t["enforced_blocking"] and not t["passed"]
+        ]
 
     @property
     def regression_blocks(self) -> bool:
@@ -69,8 +76,19 @@ def _num(x: Any, spec: str = ".3f") -> str:
 
 def threshold_line(t: dict[str, Any]) -> tuple[str, str, str, str, str]:
     """(check, value [95% CI] (n), bound, kind, verdict) of one threshold result."""
-    bound = " and ".join(x for x in (f">= {t['min']}" if t.get("min") is not None else "", f"<= {t['max']}" if t.get("max") is not None else "") if x)
-    kind = "blocking" if t["enforced_blocking"] else ("warning (blocking needs a calibrated judge)" if t.get("blocking") else "warning")
+    bound = " and ".join(
+        x
+        for x in (
+            f">= {t['min']}" if t.get("min") is not None else "",
+            f"<= {t['max']}" if t.get("max") is not None else "",
+        )
+        if x
+    )
+    kind = (
+        "blocking"
+        if t["enforced_blocking"]
+        else ("warning (blocking needs a calibrated judge)" if t.get("blocking") else "warning")
+    )
     value = f"{_num(t.get('value'))} [{_num(t.get('ci_low'))}, {_num(t.get('ci_high'))}] (n={t.get('n')})"
     verdict = "PASS" if t["passed"] else ("FAIL" if t["enforced_blocking"] else "WARN")
     return f"{t['suite']}/{t['eval_set']}:{t['metric']}", value, bound or "-", kind, verdict
@@ -89,13 +107,19 @@ def table(results: list[CIResult]) -> str:
     """The plain-text PASS/FAIL table with the thresholds that decided it and the regression summary."""
     lines = []
     for r in results:
-        lines.append(f"== {r.name} ({r.model_version}) on {r.date}: {r.status}" + (f" [{r.seconds:.1f}s]" if r.seconds else ""))
+        lines.append(
+            f"== {r.name} ({r.model_version}) on {r.date}: {r.status}"
+            + (f" [{r.seconds:.1f}s]" if r.seconds else "")
+        )
         if r.error:
             lines.append(f"   error: {r.error}")
             continue
         rows = [threshold_line(t) for t in r.thresholds()]
         if rows:
-            widths = [max(len(x[i]) for x in rows + [("check", "value [95% CI] (n)", "bound", "kind", "verdict")]) for i in range(5)]
+            widths = [
+                max(len(x[i]) for x in rows + [("check", "value [95% CI] (n)", "bound", "kind", "verdict")])
+                for i in range(5)
+            ]
             head = ("check", "value [95% CI] (n)", "bound", "kind", "verdict")
             for row in [head] + rows:
                 lines.append("   " + "  ".join(c.ljust(w) for c, w in zip(row, widths)))
@@ -123,10 +147,16 @@ def junit_xml(results: list[CIResult]) -> str:
                 cases += 1
                 if verdict == "FAIL":
                     failures += 1
-                    ET.SubElement(case, "failure", message=f"{value} violates {bound} ({kind})").text = f"{check}: {value}, bound {bound}"
+                    ET.SubElement(
+                        case, "failure", message=f"{value} violates {bound} ({kind})"
+                    ).text = f"{check}: {value}, bound {bound}"
                 elif verdict == "WARN":
-                    ET.SubElement(case, "system-out").text = f"WARNING {check}: {value} violates {bound} ({kind}, not blocking)"
-            case = ET.SubElement(suite, "testcase", name="no_significant_regression", classname=r.model_version)
+                    ET.SubElement(
+                        case, "system-out"
+                    ).text = f"WARNING {check}: {value} violates {bound} ({kind}, not blocking)"
+            case = ET.SubElement(
+                suite, "testcase", name="no_significant_regression", classname=r.model_version
+            )
             cases += 1
             if r.regression_blocks:
                 failures += 1

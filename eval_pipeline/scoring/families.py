@@ -6,16 +6,18 @@ and the model version. ``graded_samples`` joins them (one row per sample and rep
 Out: score rows in the ``SCORE_COLUMNS`` layout (``schemas.py``), empty when no eval set of the
 family has graded rows.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pandas as pd
 
 from eval_pipeline.project.config import Project
 from eval_pipeline.project.registry import ModelVersion
-from eval_pipeline.project.suites import EvalSet, Suite
 from eval_pipeline.project.schemas import JUDGE_IDENTITY_COLUMNS, SCORE_COLUMNS
+from eval_pipeline.project.suites import EvalSet, Suite
 
 FAMILIES = ("deterministic", "similarity", "judge")
 
@@ -39,10 +41,14 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return empty_scores()
     out = pd.concat(frames, ignore_index=True)
-    return out[SCORE_COLUMNS + [c for c in JUDGE_IDENTITY_COLUMNS if c in out.columns]]  # judge rows: + the judge identity
+    return out[
+        SCORE_COLUMNS + [c for c in JUDGE_IDENTITY_COLUMNS if c in out.columns]
+    ]  # judge rows: + the judge identity
 
 
-def _graded_sets(project: Project, mv: ModelVersion, graded: pd.DataFrame, family: str) -> Iterator[tuple[Suite, EvalSet, pd.DataFrame]]:
+def _graded_sets(
+    project: Project, mv: ModelVersion, graded: pd.DataFrame, family: str
+) -> Iterator[tuple[Suite, EvalSet, pd.DataFrame]]:
     """(suite, eval set, its graded rows) for the model version's eval sets of ``family`` that have rows."""
     for suite, es in mv.eval_sets(project, family):
         g = graded[(graded["suite"] == suite.name) & (graded["eval_set"] == es.name)].reset_index(drop=True)
@@ -50,18 +56,31 @@ def _graded_sets(project: Project, mv: ModelVersion, graded: pd.DataFrame, famil
             yield suite, es, g
 
 
-def score_deterministic_family(project: Project, mv: ModelVersion, graded: pd.DataFrame, date: str, mv_key: str) -> pd.DataFrame:
+def score_deterministic_family(
+    project: Project, mv: ModelVersion, graded: pd.DataFrame, date: str, mv_key: str
+) -> pd.DataFrame:
     from eval_pipeline.evaluators import deterministic
 
     frames = []
     for suite, es, g in _graded_sets(project, mv, graded, "deterministic"):
-        checks = deterministic.validate_check_specs(es.checks, where=f"{suite.file}: eval_sets[{suite.eval_sets.index(es)}].checks", base_dir=es._base)
-        frames.append(deterministic.score_deterministic(g, checks, date=date, model_version=mv_key, suite=suite.name, eval_set=es.name))
+        checks = deterministic.validate_check_specs(
+            es.checks, where=f"{suite.file}: eval_sets[{suite.eval_sets.index(es)}].checks", base_dir=es._base
+        )
+        frames.append(
+            deterministic.score_deterministic(
+                g, checks, date=date, model_version=mv_key, suite=suite.name, eval_set=es.name
+            )
+        )
     return _concat(frames)
 
 
 def score_similarity_family(
-    project: Project, mv: ModelVersion, graded: pd.DataFrame, date: str, mv_key: str, scorer_factory: Callable[[str | None], Any]
+    project: Project,
+    mv: ModelVersion,
+    graded: pd.DataFrame,
+    date: str,
+    mv_key: str,
+    scorer_factory: Callable[[str | None], Any],
 ) -> pd.DataFrame:
     """``scorer_factory(model_path)`` returns a similarity scorer (cached model + embedding cache)."""
     from eval_pipeline.evaluators import similarity
@@ -69,8 +88,14 @@ def score_similarity_family(
     frames = []
     for suite, es, g in _graded_sets(project, mv, graded, "similarity"):
         scorer = scorer_factory(es.similarity.model_path)
-        cfg = similarity.SimilarityConfig(es.similarity.threshold, es.similarity.reference_field, es.similarity.response_field)
-        frames.append(similarity.score_similarity(g, scorer, cfg, date=date, model_version=mv_key, suite=suite.name, eval_set=es.name))
+        cfg = similarity.SimilarityConfig(
+            es.similarity.threshold, es.similarity.reference_field, es.similarity.response_field
+        )
+        frames.append(
+            similarity.score_similarity(
+                g, scorer, cfg, date=date, model_version=mv_key, suite=suite.name, eval_set=es.name
+            )
+        )
     return _concat(frames)
 
 
@@ -94,8 +119,12 @@ def score_judge_family(
         if cfg.mode == "pairwise":
             if baseline is None or baseline.empty:
                 continue  # no baseline answers (e.g. this *is* the baseline): nothing to compare
-            b = baseline[(baseline["suite"] == suite.name) & (baseline["eval_set"] == es.name)][["sample_id", "repeat", "response_text"]]
-            g = g.merge(b.rename(columns={"response_text": "baseline_text"}), on=["sample_id", "repeat"], how="inner")
+            b = baseline[(baseline["suite"] == suite.name) & (baseline["eval_set"] == es.name)][
+                ["sample_id", "repeat", "response_text"]
+            ]
+            g = g.merge(
+                b.rename(columns={"response_text": "baseline_text"}), on=["sample_id", "repeat"], how="inner"
+            )
             if g.empty:
                 continue
         rows, _verdicts = judge.score(g, cfg, execute, prompt=prompt, keys=keys)

@@ -13,6 +13,7 @@ Out: JSON-able decisions. The Dagster checks ``quality_gate`` / ``no_significant
   their one-sided ``p_gate``); no baseline or no overlap does not block.
 * :func:`release_decision`: approved iff neither blocks.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,8 +30,12 @@ def quality_gate(artifact_or_thresholds: dict[str, Any] | list[dict[str, Any]]) 
     failing = [t for t in thresholds if not t["passed"]]
     blocking = [t for t in failing if t["enforced_blocking"]]
     return {
-        "passed": not blocking, "n_thresholds": len(thresholds), "n_failing": len(failing), "n_blocking": len(blocking),
-        "failing": failing, "blocking_failures": [f"{t['suite']}/{t['eval_set']}:{t['metric']}" for t in blocking],
+        "passed": not blocking,
+        "n_thresholds": len(thresholds),
+        "n_failing": len(failing),
+        "n_blocking": len(blocking),
+        "failing": failing,
+        "blocking_failures": [f"{t['suite']}/{t['eval_set']}:{t['metric']}" for t in blocking],
     }
 
 
@@ -43,13 +48,21 @@ def regression_gate(report: dict[str, Any]) -> dict[str, Any]:
     blocking = gate_rows(rows)
     gated = rows[rows["gating"].fillna(False).astype(bool)] if "gating" in rows else rows.iloc[0:0]
     return {
-        "passed": len(blocking) == 0, "status": summary.get("status"), "message": summary.get("message"),
-        "gate_procedure": summary.get("gate_procedure"), "gate": summary.get("gate"),
+        "passed": len(blocking) == 0,
+        "status": summary.get("status"),
+        "message": summary.get("message"),
+        "gate_procedure": summary.get("gate_procedure"),
+        "gate": summary.get("gate"),
         "gate_family": summary.get("gate_family"),
-        "gate_family_size": summary.get("gate_family_size"), "alpha": summary.get("alpha"),
-        "gated_rows": [f"{r['suite']}/{r['eval_set']}:{r['metric']}.{r['measure']}"
-                       + ("" if r["segment"] == "__all__" else f"[{r['segment']}]") for _, r in gated.iterrows()],
-        "n_blocking": int(len(blocking)), "blocking": blocking.to_dict(orient="records"),
+        "gate_family_size": summary.get("gate_family_size"),
+        "alpha": summary.get("alpha"),
+        "gated_rows": [
+            f"{r['suite']}/{r['eval_set']}:{r['metric']}.{r['measure']}"
+            + ("" if r["segment"] == "__all__" else f"[{r['segment']}]")
+            for _, r in gated.iterrows()
+        ],
+        "n_blocking": int(len(blocking)),
+        "blocking": blocking.to_dict(orient="records"),
     }
 
 

@@ -6,6 +6,7 @@ Out: ``set_metrics`` -> metric name -> {value, ci_low, ci_high, n}; ``apply_thre
 ``ThresholdResult`` per configured threshold (passed, blocking as configured, blocking as enforced);
 ``thresholds_markdown`` -> the table shown in the run's metadata.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,10 +46,16 @@ def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
     if es.family == "judge" and not scores.empty:
         cfg = judge.validate_judge_config(es.judge)
         if cfg.is_panel:  # inter-judge agreement of the panel, per dimension (Krippendorff's alpha)
-            from eval_pipeline.evaluators.judge.panel import DISAGREEMENT_METRIC, panel_agreement, votes_by_judge
+            from eval_pipeline.evaluators.judge.panel import (
+                DISAGREEMENT_METRIC,
+                panel_agreement,
+                votes_by_judge,
+            )
 
             for name, a in panel_agreement(votes_by_judge(scores, cfg), cfg).items():
-                out[f"{name}.panel_alpha"] = metrics.metric_value(a["alpha"], *a["alpha_ci"], n=a["n"], judges=a["judges"], test=a["test"])
+                out[f"{name}.panel_alpha"] = metrics.metric_value(
+                    a["alpha"], *a["alpha_ci"], n=a["n"], judges=a["judges"], test=a["test"]
+                )
             dis = scores[(scores["metric"] == DISAGREEMENT_METRIC) & scores["value"].notna()]
             out["panel_disagreements"] = metrics.metric_value(int((dis["value"] > 0).sum()), n=len(dis))
         if cfg.mode == "pairwise":
@@ -58,8 +65,15 @@ def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
             out["position_consistency"] = metrics.metric_value(s["position_consistency"], n=s["n"])
             lc = s["length_control"]  # gate on it with a threshold on `lc_win_rate` (length-controlled)
             out["lc_win_rate"] = metrics.metric_value(
-                lc["lc_win_rate"], *lc["lc_win_rate_ci"], n=lc["n"], length_bias=lc["length_bias"],
-                length_p=lc["length_p"], length_coef=lc["length_coef"], mean_length_diff=lc["mean_length_diff"], test=lc["test"])
+                lc["lc_win_rate"],
+                *lc["lc_win_rate_ci"],
+                n=lc["n"],
+                length_bias=lc["length_bias"],
+                length_p=lc["length_p"],
+                length_coef=lc["length_coef"],
+                mean_length_diff=lc["mean_length_diff"],
+                test=lc["test"],
+            )
         else:
             s = judge.summarize_pointwise(scores, cfg)
             if "all_pass_rate" in s:
@@ -68,11 +82,23 @@ def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
             for name, d in s["dimensions"].items():
                 out[f"{name}.mean"] = metrics.metric_value(d["mean"], n=d["n"])
                 la = s["length_association"].get(name)
-                if la and la["n"]:  # score vs length; the adjusted mean differs from the mean only when significant
+                if (
+                    la and la["n"]
+                ):  # score vs length; the adjusted mean differs from the mean only when significant
                     out[f"{name}.length_spearman"] = metrics.metric_value(
-                        la["spearman"], *la["spearman_ci"], n=la["n"], p_value=la["spearman_p"], length_bias=la["length_bias"], test=la["test"])
+                        la["spearman"],
+                        *la["spearman_ci"],
+                        n=la["n"],
+                        p_value=la["spearman_p"],
+                        length_bias=la["length_bias"],
+                        test=la["test"],
+                    )
                     out[f"{name}.length_adjusted_mean"] = metrics.metric_value(
-                        la["adjusted_mean"], *la["adjusted_mean_ci"], n=la["n"], reference_length=la["reference_length"])
+                        la["adjusted_mean"],
+                        *la["adjusted_mean_ci"],
+                        n=la["n"],
+                        reference_length=la["reference_length"],
+                    )
             out["judge_unparseable"] = metrics.metric_value(s.get("judge_unparseable", 0), n=len(scores))
     return out
 
@@ -81,24 +107,47 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def apply_thresholds(suite: Suite, es: EvalSet, m: dict[str, dict[str, Any]], judge_may_block: bool = True, judge_note: str = "") -> list[ThresholdResult]:
+def apply_thresholds(
+    suite: Suite,
+    es: EvalSet,
+    m: dict[str, dict[str, Any]],
+    judge_may_block: bool = True,
+    judge_note: str = "",
+) -> list[ThresholdResult]:
     out = []
     for t in es.thresholds:
         mv = m.get(t.metric)
         value = None if mv is None else mv.get("value")
         if _missing(value):
-            passed, note = False, f"metric {t.metric!r} was not produced (available: {', '.join(sorted(m)) or 'none'})"
+            passed, note = (
+                False,
+                f"metric {t.metric!r} was not produced (available: {', '.join(sorted(m)) or 'none'})",
+            )
         else:
             passed = (t.min is None or value >= t.min) and (t.max is None or value <= t.max)
             note = ""
         enforced = t.blocking
         if es.family == "judge" and t.blocking and not judge_may_block:
             enforced = False
-            note = (note + "; " if note else "") + f"judge not calibrated enough to block ({judge_note}): warning only"
+            note = (
+                note + "; " if note else ""
+            ) + f"judge not calibrated enough to block ({judge_note}): warning only"
         out.append(
             ThresholdResult(
-                suite.name, es.name, es.family, t.metric, value, (mv or {}).get("ci_low"), (mv or {}).get("ci_high"),
-                int((mv or {}).get("n") or 0), t.min, t.max, t.blocking, bool(passed), enforced, note,
+                suite.name,
+                es.name,
+                es.family,
+                t.metric,
+                value,
+                (mv or {}).get("ci_low"),
+                (mv or {}).get("ci_high"),
+                int((mv or {}).get("n") or 0),
+                t.min,
+                t.max,
+                t.blocking,
+                bool(passed),
+                enforced,
+                note,
             )
         )
     return out
@@ -113,9 +162,18 @@ def thresholds_markdown(results: list[ThresholdResult]) -> str:
 
     lines = ["| eval set | metric | value (95% CI) | n | gate | result |", "|---|---|---|---|---|---|"]
     for r in results:
-        gate = " and ".join(x for x in ((f">= {r.min:g}" if r.min is not None else ""), (f"<= {r.max:g}" if r.max is not None else "")) if x)
+        gate = " and ".join(
+            x
+            for x in (
+                (f">= {r.min:g}" if r.min is not None else ""),
+                (f"<= {r.max:g}" if r.max is not None else ""),
+            )
+            if x
+        )
         gate += " (blocking)" if r.enforced_blocking else ""
         ci = f" [{f(r.ci_low)}, {f(r.ci_high)}]" if r.ci_low is not None else ""
         res = "PASS" if r.passed else ("**FAIL**" if r.enforced_blocking else "fail (warn)")
-        lines.append(f"| {r.eval_set} | {r.metric} | {f(r.value)}{ci} | {r.n} | {gate} | {res}{' - ' + r.note if r.note else ''} |")
+        lines.append(
+            f"| {r.eval_set} | {r.metric} | {f(r.value)}{ci} | {r.n} | {gate} | {res}{' - ' + r.note if r.note else ''} |"
+        )
     return "\n".join(lines)

@@ -18,6 +18,7 @@ Modules, from the layout down to the bytes:
 
 Plain module: never imports Dagster.
 """
+
 from __future__ import annotations
 
 from eval_pipeline.storage import keys

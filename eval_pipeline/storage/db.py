@@ -8,6 +8,7 @@ For S3 the httpfs extension comes from the pip package ``duckdb-extension-httpfs
 its file; DuckDB is told never to auto-install or auto-load extensions). Partition columns are
 read as VARCHAR (``hive_types_autocast=false``), as the Parquet writer stores them.
 """
+
 from __future__ import annotations
 
 import os

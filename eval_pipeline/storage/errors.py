@@ -4,6 +4,7 @@ In: nothing. Out: :class:`WarehouseError`, raised by every storage module with a
 says what to fix (bad key or partition, missing object, S3 credentials/bucket/endpoint, DuckDB
 httpfs version mismatch).
 """
+
 from __future__ import annotations
 
 __all__ = ["WarehouseError"]

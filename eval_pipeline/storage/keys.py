@@ -39,6 +39,7 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
 
 Artifact keys are built as given (no validation); the warehouse checks every key on use.
 """
+
 from __future__ import annotations
 
 import re
@@ -48,18 +49,74 @@ from typing import Any
 from eval_pipeline.storage.errors import WarehouseError
 
 __all__ = [
-    "BATCH_LEDGER", "BATCH_RECORD_GLOB", "DATA_FILE", "DAY_TABLES", "GOLDEN", "HISTORY_AGGREGATES", "HISTORY_DB", "HISTORY_MANIFEST",
-    "MONITORING_METRICS", "MONITORING_REPORTS", "ONLINE_SCORES", "RESPONSES", "RESPONSE_SHARD_GLOB",
-    "RESPONSE_STORE", "RESPONSE_SEGMENTS", "RESPONSE_FRESH", "RESPONSE_MANIFESTS", "EMBEDDING_CACHE", "SCORES", "SHADOW_VERDICTS", "TABLE_PARTITION_KEYS", "TRAFFIC_DRIFT",
-    "TRAFFIC_PREFIX", "TRAFFIC_SAMPLE", "TRAFFIC_HOURLY", "CANARY_VERDICTS", "HOUR_TABLES",
-    "hour_partition", "traffic_hour", "monitoring_hour_report",
-    "batch_record", "check_key", "check_name", "day_partition", "history_alerts", "history_part", "history_parts_glob",
-    "history_report", "history_table", "history_trend_chart", "is_name", "judge_calibration",
-    "model_version_snapshot", "monitoring_report", "noise_report", "parse_partition_key",
-    "partition_files_glob", "partition_key", "provenance", "regression_chart", "regression_report",
-    "release", "response_shard", "response_segment", "response_shard_segment", "response_manifest", "embedding_shard", "review_file", "run_artifact", "run_artifacts_glob", "run_files_glob",
-    "run_partition", "scores_partition",
-    "similarity_calibration", "table_glob", "table_partition", "traffic_day", "validate_partition",
+    "BATCH_LEDGER",
+    "BATCH_RECORD_GLOB",
+    "DATA_FILE",
+    "DAY_TABLES",
+    "GOLDEN",
+    "HISTORY_AGGREGATES",
+    "HISTORY_DB",
+    "HISTORY_MANIFEST",
+    "MONITORING_METRICS",
+    "MONITORING_REPORTS",
+    "ONLINE_SCORES",
+    "RESPONSES",
+    "RESPONSE_SHARD_GLOB",
+    "RESPONSE_STORE",
+    "RESPONSE_SEGMENTS",
+    "RESPONSE_FRESH",
+    "RESPONSE_MANIFESTS",
+    "EMBEDDING_CACHE",
+    "SCORES",
+    "SHADOW_VERDICTS",
+    "TABLE_PARTITION_KEYS",
+    "TRAFFIC_DRIFT",
+    "TRAFFIC_PREFIX",
+    "TRAFFIC_SAMPLE",
+    "TRAFFIC_HOURLY",
+    "CANARY_VERDICTS",
+    "HOUR_TABLES",
+    "hour_partition",
+    "traffic_hour",
+    "monitoring_hour_report",
+    "batch_record",
+    "check_key",
+    "check_name",
+    "day_partition",
+    "history_alerts",
+    "history_part",
+    "history_parts_glob",
+    "history_report",
+    "history_table",
+    "history_trend_chart",
+    "is_name",
+    "judge_calibration",
+    "model_version_snapshot",
+    "monitoring_report",
+    "noise_report",
+    "parse_partition_key",
+    "partition_files_glob",
+    "partition_key",
+    "provenance",
+    "regression_chart",
+    "regression_report",
+    "release",
+    "response_shard",
+    "response_segment",
+    "response_shard_segment",
+    "response_manifest",
+    "embedding_shard",
+    "review_file",
+    "run_artifact",
+    "run_artifacts_glob",
+    "run_files_glob",
+    "run_partition",
+    "scores_partition",
+    "similarity_calibration",
+    "table_glob",
+    "table_partition",
+    "traffic_day",
+    "validate_partition",
 ]
 
 DATA_FILE = "data.parquet"
@@ -92,7 +149,9 @@ BATCH_LEDGER = "batches"  # Message Batches ids of a response store (inside its 
 BATCH_RECORD_GLOB = "batch-*.json"  # one record per batch inside BATCH_LEDGER
 RESPONSE_SEGMENTS = "segments"  # immutable Parquet segments of a response store (inside its folder / prefix)
 RESPONSE_FRESH = f"{RESPONSE_SEGMENTS}/fresh"  # segments as writers seal them (any key)
-RESPONSE_MANIFESTS = f"{RESPONSE_SEGMENTS}/manifest"  # footers + sizes of the compacted segments (a lookup index)
+RESPONSE_MANIFESTS = (
+    f"{RESPONSE_SEGMENTS}/manifest"  # footers + sizes of the compacted segments (a lookup index)
+)
 EMBEDDING_CACHE = "embedding_cache"  # default embedding-cache folder / prefix of a warehouse
 TRAFFIC_PREFIX = "traffic"
 
@@ -116,8 +175,7 @@ def check_name(kind: str, name: Any) -> str:
     """``name`` if it is a valid table/partition-key name, else WarehouseError."""
     if not is_name(name):
         raise WarehouseError(
-            f"invalid {kind} name {name!r}: use lowercase letters, digits and '_' "
-            "(starting with a letter)"
+            f"invalid {kind} name {name!r}: use lowercase letters, digits and '_' (starting with a letter)"
         )
     return name
 
@@ -166,8 +224,11 @@ def validate_partition(table: str, partition: Mapping[str, Any]) -> dict[str, st
 
 def check_key(key: str) -> str:
     """``key`` if it is a relative object key without empty, '.' or '..' segments."""
-    if not isinstance(key, str) or not key or key.startswith("/") or any(
-        seg in ("", ".", "..") for seg in key.split("/")
+    if (
+        not isinstance(key, str)
+        or not key
+        or key.startswith("/")
+        or any(seg in ("", ".", "..") for seg in key.split("/"))
     ):
         raise WarehouseError(
             f"invalid warehouse key {key!r}: use a relative path like 'reports/2025-01-01/x.html' "

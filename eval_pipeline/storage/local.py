@@ -5,6 +5,7 @@ Out: bytes, key listings, absolute-path URIs. Writes are atomic for readers: a t
 (``.<name>.tmp-<uuid>``, hidden from listings) in the same folder, fsync-ed, then ``os.replace``-d
 over the old file. Deleting a key removes the partition folders it leaves empty.
 """
+
 from __future__ import annotations
 
 import os

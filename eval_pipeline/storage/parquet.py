@@ -7,6 +7,7 @@ equals the partition value), as DuckDB reads it from the path.
 In (read): ``(uri, bytes)`` of partition files, optional pyarrow DNF row ``filters`` and
 ``columns``. Out: one DataFrame (columns unioned across files; empty if no file).
 """
+
 from __future__ import annotations
 
 import io
@@ -71,9 +72,7 @@ def decode_partitions(
         try:
             tables.append(pq.read_table(io.BytesIO(data)))
         except pa.ArrowException as exc:
-            raise WarehouseError(
-                f"corrupt Parquet file {uri}: {exc}; re-materialize that partition"
-            ) from exc
+            raise WarehouseError(f"corrupt Parquet file {uri}: {exc}; re-materialize that partition") from exc
     if not tables:
         return pd.DataFrame(columns=list(columns) if columns else None)
     arrow = pa.concat_tables(tables, promote_options="permissive")

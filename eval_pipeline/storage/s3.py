@@ -9,6 +9,7 @@ Every write is one whole-object PUT (atomic for readers). The bucket is checked 
 before the first operation; every boto error becomes a WarehouseError that says what to fix
 (credentials, missing bucket, unreachable endpoint).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -42,9 +43,7 @@ class S3Backend:
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
         if endpoint_url is not None and urlparse(endpoint_url).scheme not in ("http", "https"):
-            raise WarehouseError(
-                f"S3 endpoint_url {endpoint_url!r} must start with http:// or https://"
-            )
+            raise WarehouseError(f"S3 endpoint_url {endpoint_url!r} must start with http:// or https://")
         self.session = boto3.session.Session(region_name=region)
         if region is None and self.session.region_name is None:
             region = "us-east-1"  # S3-compatible stores ignore it; AWS needs some value
@@ -108,8 +107,18 @@ class S3Backend:
             err = exc.response.get("Error", {})
             code = str(err.get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
-                        "InvalidToken", "ExpiredToken", "403") or status == 403:
+            if (
+                code
+                in (
+                    "InvalidAccessKeyId",
+                    "SignatureDoesNotMatch",
+                    "AccessDenied",
+                    "InvalidToken",
+                    "ExpiredToken",
+                    "403",
+                )
+                or status == 403
+            ):
                 raise WarehouseError(
                     f"{action} failed: S3 rejected the credentials for {where} ({code or status}). "
                     "Check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and that they "
@@ -217,11 +226,9 @@ class S3Backend:
             opts["URL_STYLE"] = "path"
             opts["USE_SSL"] = parsed.scheme == "https"
         body = ", ".join(
-            f"{k} {str(v).lower() if isinstance(v, bool) else sql_str(str(v))}"
-            for k, v in opts.items()
+            f"{k} {str(v).lower() if isinstance(v, bool) else sql_str(str(v))}" for k, v in opts.items()
         )
         return f"CREATE OR REPLACE SECRET {name} ({body})"
-
 
     def configure_duckdb(self, con) -> None:
         """LOAD httpfs from the pip package and create this bucket's secret in ``con``.

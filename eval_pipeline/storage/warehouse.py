@@ -16,6 +16,7 @@ Typical use::
     df = wh.read_table("scores", {"date": "2025-01-01"})
     wh.query("select metric, avg(value) from scores group by metric")
 """
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,7 @@ def open_backend(
         return LocalBackend(parsed.path)
     if parsed.scheme and len(parsed.scheme) > 1:  # "C:" style drive letters are paths
         raise WarehouseError(
-            f"unsupported warehouse URL {text!r}: use a folder path, file:///path or "
-            "s3://bucket/prefix"
+            f"unsupported warehouse URL {text!r}: use a folder path, file:///path or s3://bucket/prefix"
         )
     return LocalBackend(text)
 
@@ -79,7 +79,7 @@ class Warehouse:
     @classmethod
     def from_url(
         cls, url: str | os.PathLike[str], endpoint_url: str | None = None, region: str | None = None
-    ) -> "Warehouse":
+    ) -> Warehouse:
         """Open a folder or ``s3://bucket/prefix`` (see :func:`open_backend`).
 
         For S3, credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID /
@@ -89,9 +89,7 @@ class Warehouse:
         return cls(open_backend(url, endpoint_url, region))
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, default_url: str = "warehouse"
-    ) -> "Warehouse":
+    def from_env(cls, environ: Mapping[str, str] | None = None, default_url: str = "warehouse") -> Warehouse:
         """Open the warehouse named by EVAL_WAREHOUSE_URL (default: ``default_url``).
 
         S3 settings: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION, and the AWS

@@ -25,6 +25,7 @@ Headline key ``alert_false_per_30d_n50``: the WORST rule's false alarms per 30 q
 Run: ``python -m eval_pipeline_tests.benchmarks.alert_detection [--seeds N]``; last line
 ``alert_detection key=value ...``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from eval_pipeline_tests import simulate as sim
 from eval_pipeline.history.alerts import AlertRules, control_chart_alerts, evaluate_alerts
+from eval_pipeline_tests import simulate as sim
 
 NS = (50, 200, 500)
 CHARTS = ("ewma", "shewhart", "cusum", "p_chart")
@@ -49,16 +50,29 @@ def _frame(k: np.ndarray, n: int, start: str = "2024-01-01") -> pd.DataFrame:
     """score_history rows for a (seeds x days) matrix of passed counts; one series per seed."""
     seeds, days = k.shape
     dates = pd.date_range(start, periods=days, freq="D").strftime("%Y-%m-%d")
-    return pd.DataFrame({
-        "date": np.tile(dates, seeds), "model_version": np.repeat([f"seed{s}" for s in range(seeds)], days),
-        "suite": "sim", "eval_set": "golden", "family": "deterministic", "metric": "correct", "segment": "__all__",
-        "n_rows": n, "n_graded": n, "n_passed": k.reshape(-1), "pass_rate": k.reshape(-1) / n,
-        "mean_value": k.reshape(-1) / n, "std_value": np.nan, "n_infra_error": 0,
-    })
+    return pd.DataFrame(
+        {
+            "date": np.tile(dates, seeds),
+            "model_version": np.repeat([f"seed{s}" for s in range(seeds)], days),
+            "suite": "sim",
+            "eval_set": "golden",
+            "family": "deterministic",
+            "metric": "correct",
+            "segment": "__all__",
+            "n_rows": n,
+            "n_graded": n,
+            "n_passed": k.reshape(-1),
+            "pass_rate": k.reshape(-1) / n,
+            "mean_value": k.reshape(-1) / n,
+            "std_value": np.nan,
+            "n_infra_error": 0,
+        }
+    )
 
 
-def _histories(n: int, seeds: int, days: int, drop_from: int | None, rng: np.random.Generator,
-               concentration: float = 0.5) -> np.ndarray:
+def _histories(
+    n: int, seeds: int, days: int, drop_from: int | None, rng: np.random.Generator, concentration: float = 0.5
+) -> np.ndarray:
     """Passed counts, shape (seeds, days); from day index ``drop_from`` on, the 5-point-worse model."""
     out = np.zeros((seeds, days), dtype=float)
     for s in range(seeds):
@@ -93,8 +107,9 @@ def _rule_name(rule: str, chart: str) -> str:
     return f"control_chart:{chart}" if rule == "control_chart" else rule
 
 
-def run_alert_benchmark(seeds: int = 40, ns=NS, seed: int = 0, verbose: bool = True,
-                        concentration: float = 0.5) -> dict:
+def run_alert_benchmark(
+    seeds: int = 40, ns=NS, seed: int = 0, verbose: bool = True, concentration: float = 0.5
+) -> dict:
     """False alarms per 30 quiet days and detection delay of a sustained 5-point drop, per rule and n.
 
     ``concentration`` of the per-sample Beta (0.5: realistic golden set, day-to-day variance about a
@@ -117,13 +132,20 @@ def run_alert_benchmark(seeds: int = 40, ns=NS, seed: int = 0, verbose: bool = T
         runs = [("pass_rate_drop", _trend_alerts(quiet, quiet_days), _trend_alerts(drop, drop_days))]
         for chart in CHARTS:
             rules = AlertRules(control_chart=chart)
-            runs.append((_rule_name("control_chart", chart), _daily_chart_alerts(quiet, quiet_days, rules),
-                         _daily_chart_alerts(drop, drop_days, rules)))
+            runs.append(
+                (
+                    _rule_name("control_chart", chart),
+                    _daily_chart_alerts(quiet, quiet_days, rules),
+                    _daily_chart_alerts(drop, drop_days, rules),
+                )
+            )
         for name, fa, de in runs:
             f = fa.drop_duplicates(["date", "model_version"])
             first = de.groupby("model_version")["date"].min().map(day_index)
             per_rule[name] = {
-                "rule": name, "n": n, "seeds": seeds,
+                "rule": name,
+                "n": n,
+                "seeds": seeds,
                 "false_per_30d": len(f) / seeds * 30 / QUIET_DAYS,
                 "share_30d_with_false_alarm": f["model_version"].nunique() / seeds,
                 "detected": len(first) / seeds,
@@ -139,34 +161,59 @@ def run_alert_benchmark(seeds: int = 40, ns=NS, seed: int = 0, verbose: bool = T
     at50 = df[df["n"] == min(ns)]
     out["alert_false_per_30d_n50"] = round(float(at50["false_per_30d"].max()), 3)
     out["alert_false_per_30d_n50_worst_rule"] = str(at50.loc[at50["false_per_30d"].idxmax(), "rule"])
-    out["alert_false_per_30d_n50_default"] = round(float(at50[at50["rule"].isin(DEFAULT_RULES)]["false_per_30d"].sum()), 3)
+    out["alert_false_per_30d_n50_default"] = round(
+        float(at50[at50["rule"].isin(DEFAULT_RULES)]["false_per_30d"].sum()), 3
+    )
     if verbose:
-        print(f"Alert rules on simulated daily histories ({seeds} seeds per n; golden set re-run daily, mean 0.8, "
-              f"Beta concentration {concentration:g}; "
-              f"{QUIET_DAYS} quiet days after {WARMUP} warm-up; drop = {DROP * 100:.0f} points sustained, "
-              f"horizon {HORIZON} days)")
+        print(
+            f"Alert rules on simulated daily histories ({seeds} seeds per n; golden set re-run daily, mean 0.8, "
+            f"Beta concentration {concentration:g}; "
+            f"{QUIET_DAYS} quiet days after {WARMUP} warm-up; drop = {DROP * 100:.0f} points sustained, "
+            f"horizon {HORIZON} days)"
+        )
         show = df.assign(ideal_false=0.0, ideal_delay=1.0)[
-            ["rule", "n", "false_per_30d", "ideal_false", "share_30d_with_false_alarm", "delay_days", "ideal_delay",
-             "detected"]]
+            [
+                "rule",
+                "n",
+                "false_per_30d",
+                "ideal_false",
+                "share_30d_with_false_alarm",
+                "delay_days",
+                "ideal_delay",
+                "detected",
+            ]
+        ]
         print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        print(f"worst rule at n=50: {out['alert_false_per_30d_n50_worst_rule']} "
-              f"({out['alert_false_per_30d_n50']} false alarms / 30 days); default rules (trend + ewma) total "
-              f"{out['alert_false_per_30d_n50_default']}; {out['seconds']} s")
+        print(
+            f"worst rule at n=50: {out['alert_false_per_30d_n50_worst_rule']} "
+            f"({out['alert_false_per_30d_n50']} false alarms / 30 days); default rules (trend + ewma) total "
+            f"{out['alert_false_per_30d_n50_default']}; {out['seconds']} s"
+        )
     return out
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=40)
-    ap.add_argument("--concentration", type=float, default=0.5,
-                    help="per-sample Beta concentration (0.5 realistic; 1e4 = binomial noise)")
+    ap.add_argument(
+        "--concentration",
+        type=float,
+        default=0.5,
+        help="per-sample Beta concentration (0.5 realistic; 1e4 = binomial noise)",
+    )
     args = ap.parse_args(argv)
     res = run_alert_benchmark(seeds=args.seeds, concentration=args.concentration)
     keys = ["alert_false_per_30d_n50", "alert_false_per_30d_n50_default"] + [
-        f"alert_{m}_n{n}_{r}" for m in ("false_per_30d", "delay") for n in NS
-        for r in ("pass_rate_drop", *CHARTS)]
-    print("alert_detection " + " ".join(f"{k}={res[k]}" for k in keys if k in res)
-          + f" worst_rule_n50={res['alert_false_per_30d_n50_worst_rule']}")
+        f"alert_{m}_n{n}_{r}"
+        for m in ("false_per_30d", "delay")
+        for n in NS
+        for r in ("pass_rate_drop", *CHARTS)
+    ]
+    print(
+        "alert_detection "
+        + " ".join(f"{k}={res[k]}" for k in keys if k in res)
+        + f" worst_rule_n50={res['alert_false_per_30d_n50_worst_rule']}"
+    )
     return res
 
 

@@ -19,6 +19,7 @@ request-hash subsample is). The decision rule is the one of ``analyze_canary`` v
 rollouts with the same :mod:`eval_pipeline.monitoring.sequential` functions
 (``eval_pipeline_tests/test_monitoring_canary.py`` checks both give the same verdicts).
 """
+
 from __future__ import annotations
 
 import sys
@@ -39,11 +40,22 @@ RATES = {  # metric -> (per-request probability, denominator)
     "error_rate": (0.01, "one"),
 }
 RATED = 0.40
-LATENCY = {"latency_p95": ("latency_s", 0.95), "latency_p99": ("latency_s", 0.99), "ttft_p95": ("ttft_s", 0.95)}
+LATENCY = {
+    "latency_p95": ("latency_s", 0.95),
+    "latency_p99": ("latency_s", 0.99),
+    "ttft_p95": ("ttft_s", 0.95),
+}
 
 
-def simulate(n_rollouts: int, hours: int, per_hour: int, share: float, effects: dict[str, float] | None = None,
-             seed: int = 0, cap: int = 2000) -> dict:
+def simulate(
+    n_rollouts: int,
+    hours: int,
+    per_hour: int,
+    share: float,
+    effects: dict[str, float] | None = None,
+    seed: int = 0,
+    cap: int = 2000,
+) -> dict:
     """Hourly counts ``{metric: (x_c, n_c, x_p, n_p)}`` (each ``(R, hours)``) and latency values
     ``{"latency_s"|"ttft_s": [(canary (R, n_h), production (R, m_h)) per hour]}`` (at most the values a
     look can use under ``cap``). ``effects``: metric -> canary probability (default: equal)."""
@@ -66,7 +78,9 @@ def simulate(n_rollouts: int, hours: int, per_hour: int, share: float, effects: 
         lc = 1.2 * np.exp(rng.normal(0, 0.35, (R, a)))
         lp = 1.2 * np.exp(rng.normal(0, 0.35, (R, b)))
         lat["latency_s"].append((lc, lp))
-        lat["ttft_s"].append((lc * 0.25 * rng.uniform(0.6, 1.4, (R, a)), lp * 0.25 * rng.uniform(0.6, 1.4, (R, b))))
+        lat["ttft_s"].append(
+            (lc * 0.25 * rng.uniform(0.6, 1.4, (R, a)), lp * 0.25 * rng.uniform(0.6, 1.4, (R, b)))
+        )
     return {"counts": counts, "latency": lat, "R": R, "K": K, "cap": cap}
 
 
@@ -84,7 +98,9 @@ def decide(sim: dict, cfg: CanaryConfig) -> dict[str, np.ndarray]:
         xc, nc, xp, np_ = (np.cumsum(a, axis=1) for a in sim["counts"][name])
         p0 = xp[:, 0] / np_[:, 0]
         tau = d.min_effect if d.effect == "absolute" else np.maximum(d.min_effect * p0, 1e-4)
-        r = seq.msprt_two_proportions(xc, nc, xp, np_, tau[:, None] if np.ndim(tau) else tau, level, cfg.min_n)
+        r = seq.msprt_two_proportions(
+            xc, nc, xp, np_, tau[:, None] if np.ndim(tau) else tau, level, cfg.min_n
+        )
         sign = 1.0 if d.harm == "higher" else -1.0
         harm = sign * r["diff"]
         hi = r["ci_high"] if sign > 0 else -r["ci_low"]
@@ -93,18 +109,22 @@ def decide(sim: dict, cfg: CanaryConfig) -> dict[str, np.ndarray]:
         sig = r["p_value"] <= level
         worse[name] = sig & (np.nan_to_num(harm) > 0) & (np.nan_to_num(harm, nan=-np.inf) >= min_abs)
         noninf[name] = hi < min_abs
-        naive |= (seq.naive_two_proportions(xc, nc, xp, np_, "larger" if sign > 0 else "smaller") <= 0.05).any(axis=1)
+        naive |= (
+            seq.naive_two_proportions(xc, nc, xp, np_, "larger" if sign > 0 else "smaller") <= 0.05
+        ).any(axis=1)
     for col in ("latency_s", "ttft_s"):
         pv = np.ones((R, K))
         ratio = {n: np.full((R, K), np.nan) for n, (c, _) in LATENCY.items() if c == col}
         hi = {n: np.full((R, K), np.nan) for n in ratio}
         for j in range(K):
             s = max(1, cap // (j + 1))
-            a = np.sort(np.concatenate([h[0][:, :s] for h in sim["latency"][col][:j + 1]], axis=1), axis=1)
-            b = np.sort(np.concatenate([h[1][:, :s] for h in sim["latency"][col][:j + 1]], axis=1), axis=1)
+            a = np.sort(np.concatenate([h[0][:, :s] for h in sim["latency"][col][: j + 1]], axis=1), axis=1)
+            b = np.sort(np.concatenate([h[1][:, :s] for h in sim["latency"][col][: j + 1]], axis=1), axis=1)
             pv[:, j] = seq.mann_whitney_greater(a, b, axis=1)
             for n in ratio:
-                ratio[n][:, j], _, hi[n][:, j] = seq.quantile_ratio(a, b, LATENCY[n][1], 1 - inc[j] / m, presorted=True)
+                ratio[n][:, j], _, hi[n][:, j] = seq.quantile_ratio(
+                    a, b, LATENCY[n][1], 1 - inc[j] / m, presorted=True
+                )
         naive |= (pv <= 0.05).any(axis=1)
         spent = seq.spent_p_values(pv, inc, cfg.alpha)
         for n in ratio:
@@ -131,16 +151,29 @@ def main(n_rollouts: int = 500) -> dict[str, float]:
     detected = deg["rollback_look"] > 0
     power = float(detected.mean())
     median = float(np.median(deg["rollback_look"][detected])) if detected.any() else float("nan")
-    print(f"{n_rollouts} simulated rollouts x 24 hourly looks, 2000 requests/hour, 10% canary, alpha={cfg.alpha}, "
-          f"{len(RATES) + len(LATENCY)} gated metrics (Bonferroni), {secs:.1f} s")
+    print(
+        f"{n_rollouts} simulated rollouts x 24 hourly looks, 2000 requests/hour, 10% canary, alpha={cfg.alpha}, "
+        f"{len(RATES) + len(LATENCY)} gated metrics (Bonferroni), {secs:.1f} s"
+    )
     print(f"A/A false rollback      {false_rb:.3f}   (target <= 0.05)")
-    print(f"A/A naive false rollback {naive:.3f}   (fixed 5% test per metric and look: what the sequential test avoids)")
+    print(
+        f"A/A naive false rollback {naive:.3f}   (fixed 5% test per metric and look: what the sequential test avoids)"
+    )
     print(f"A/A promoted within 24h {float((aa['promote_look'] > 0).mean()):.3f}")
-    print(f"degraded thumbs-down 10%->15%: rolled back within 24h {power:.3f} (target >= 0.90), median hours to "
-          f"detection {median:g}, promoted {float((deg['promote_look'] > 0).mean()):.3f} (ideal 0)")
-    print(f"canary false_rollback={false_rb:.3f} naive_false_rollback={naive:.3f} power_24h={power:.3f} "
-          f"median_hours={median:g}")
-    return {"false_rollback": false_rb, "naive_false_rollback": naive, "power_24h": power, "median_hours": median}
+    print(
+        f"degraded thumbs-down 10%->15%: rolled back within 24h {power:.3f} (target >= 0.90), median hours to "
+        f"detection {median:g}, promoted {float((deg['promote_look'] > 0).mean()):.3f} (ideal 0)"
+    )
+    print(
+        f"canary false_rollback={false_rb:.3f} naive_false_rollback={naive:.3f} power_24h={power:.3f} "
+        f"median_hours={median:g}"
+    )
+    return {
+        "false_rollback": false_rb,
+        "naive_false_rollback": naive,
+        "power_24h": power,
+        "median_hours": median,
+    }
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ fault-free span (target <= 1.5).
 
 Last line: ``faults completed=<n> total=<N> slowdown=<x>``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,21 @@ import os
 import tempfile
 from collections import Counter
 
-from eval_pipeline.inference import AnthropicProvider, ModelResponse, ResponseStore, RunTiming, arun_requests, summarize
+from eval_pipeline.inference import (
+    AnthropicProvider,
+    ModelResponse,
+    ResponseStore,
+    RunTiming,
+    arun_requests,
+    summarize,
+)
 from eval_pipeline_tests.benchmarks.inference import API_KEY, MODEL, make_requests
-from eval_pipeline_tests.servers.anthropic_server import ServerProcess, remote_configure, remote_reset, remote_stats
+from eval_pipeline_tests.servers.anthropic_server import (
+    ServerProcess,
+    remote_configure,
+    remote_reset,
+    remote_stats,
+)
 
 FAULT_MIX = {"rate_limit": 0.10, "overloaded": 0.05, "server_error": 0.05, "drop": 0.02}
 PRICES = {MODEL: {"input": 1.0, "output": 5.0}}
@@ -52,10 +65,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--retry-after", type=float, default=1.0)
     a = ap.parse_args(argv)
     n, c = a.samples, a.concurrency
-    print(f"fault benchmark: {n} samples, C={c}, latency {a.latency * 1000:.0f} ms, fault mix {FAULT_MIX}, "
-          f"retry-after {a.retry_after}s; load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
-    with ServerProcess(api_key=API_KEY, latency_s=a.latency, ttft_fraction=0.3, retry_after_s=a.retry_after,
-                       drop_after_latency=True, seed=7) as server:
+    print(
+        f"fault benchmark: {n} samples, C={c}, latency {a.latency * 1000:.0f} ms, fault mix {FAULT_MIX}, "
+        f"retry-after {a.retry_after}s; load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+        flush=True,
+    )
+    with ServerProcess(
+        api_key=API_KEY,
+        latency_s=a.latency,
+        ttft_fraction=0.3,
+        retry_after_s=a.retry_after,
+        drop_after_latency=True,
+        seed=7,
+    ) as server:
         clean, clean_span, _ = asyncio.run(one_run(server.base_url, n, c, "run"))
         clean_errors = sum(1 for r in clean if r.error_category)
         print(f"fault-free: span {clean_span:.3f}s, errors {clean_errors}", flush=True)
@@ -69,9 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     wrong = sum(1 for r, ref in zip(faulted, clean) if r.error_category is None and r.text != ref.text)
     slowdown = span / clean_span
     print(f"server saw {stats['total']} requests: by status {stats['by_status']}, faults {stats['by_fault']}")
-    print(f"faulted: span {span:.3f}s; responses {answered}/{n}; completed {completed}/{n}; "
-          f"error categories {dict(Counter(r.error_category for r in faulted if r.error_category))}; retries {s['retries']}; "
-          f"answers differing from the fault-free run {wrong} (target 0)")
+    print(
+        f"faulted: span {span:.3f}s; responses {answered}/{n}; completed {completed}/{n}; "
+        f"error categories {dict(Counter(r.error_category for r in faulted if r.error_category))}; retries {s['retries']}; "
+        f"answers differing from the fault-free run {wrong} (target 0)"
+    )
     print(f"adaptive limiter: {limiter}")
     print(f"slowdown {slowdown:.3f} (target <= 1.5; reference: Inspect AI 1.7x, promptfoo 17-25x)")
     print(f"faults completed={completed} total={n} slowdown={slowdown:.2f}")

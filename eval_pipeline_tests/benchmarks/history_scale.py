@@ -15,6 +15,7 @@
 
     python -m eval_pipeline_tests.benchmarks.history_scale [--rows 10000000] [--local] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,25 +62,37 @@ def _template():
     }
 
 
-def _generate(root: str, rows: int, s3: dict | None, workers: int = 4, new_day: bool = False) -> tuple[int, float]:
+def _generate(
+    root: str, rows: int, s3: dict | None, workers: int = 4, new_day: bool = False
+) -> tuple[int, float]:
     """Write every partition (``new_day``: only the next day's); returns (rows written, seconds). Child process."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from eval_pipeline_tests import simulate as sim
     from eval_pipeline.project.schemas import SCORE_COLUMNS
+    from eval_pipeline_tests import simulate as sim
 
     t0 = time.perf_counter()
     dates, mvs = _plan(rows, extra_days=1 if new_day else 0)
     rng = np.random.default_rng(7)
     tmpl = _template()
     # per model version and (sample, metric) pass probability; later versions slightly better
-    p = np.stack([sim.sample_pass_probabilities(ROWS_PER_PARTITION, 0.75 + 0.005 * i, 0.5, rng)
-                  for i in range(len(mvs))])
+    p = np.stack(
+        [
+            sim.sample_pass_probabilities(ROWS_PER_PARTITION, 0.75 + 0.005 * i, 0.5, rng)
+            for i in range(len(mvs))
+        ]
+    )
     if s3:
         from pyarrow import fs as pafs
-        filesystem = pafs.S3FileSystem(endpoint_override=s3["endpoint"], access_key=s3["key"],
-                                       secret_key=s3["secret"], scheme="http", region=s3.get("region", "us-east-1"))
+
+        filesystem = pafs.S3FileSystem(
+            endpoint_override=s3["endpoint"],
+            access_key=s3["key"],
+            secret_key=s3["secret"],
+            scheme="http",
+            region=s3.get("region", "us-east-1"),
+        )
         base = root.removeprefix("s3://")
     else:
         filesystem, base = None, root
@@ -92,14 +105,16 @@ def _generate(root: str, rows: int, s3: dict | None, workers: int = 4, new_day: 
             passed = r.random(ROWS_PER_PARTITION) < p[mi]
             infra = r.random(ROWS_PER_PARTITION) < 0.002
             cols = dict(tmpl)
-            cols.update({
-                "date": pa.array(np.full(ROWS_PER_PARTITION, date)),
-                "model_version": pa.array(np.full(ROWS_PER_PARTITION, mv)),
-                "value": pa.array(passed.astype(float), mask=infra),
-                "passed": pa.array(passed, mask=infra),
-                "reason": pa.array(np.where(passed, "ok", "check failed")),
-                "infra_error": pa.array(np.where(infra, "timeout", None), type=pa.string()),
-            })
+            cols.update(
+                {
+                    "date": pa.array(np.full(ROWS_PER_PARTITION, date)),
+                    "model_version": pa.array(np.full(ROWS_PER_PARTITION, mv)),
+                    "value": pa.array(passed.astype(float), mask=infra),
+                    "passed": pa.array(passed, mask=infra),
+                    "reason": pa.array(np.where(passed, "ok", "check failed")),
+                    "infra_error": pa.array(np.where(infra, "timeout", None), type=pa.string()),
+                }
+            )
             table = pa.table({c: cols[c] for c in SCORE_COLUMNS})
             path = f"{base}/scores/family=deterministic/date={date}/model_version={mv}/data.parquet"
             if filesystem is None:
@@ -136,8 +151,13 @@ def _start_seaweed():
         return None
     srv = SeaweedS3(bucket="history-bench").start()
     os.environ.update(srv.env())  # the Warehouse and the generator child read the AWS chain
-    s3 = {"endpoint": srv.endpoint_url.removeprefix("http://"), "key": srv.access_key,
-          "secret": srv.secret_key, "bucket": srv.bucket, "endpoint_url": srv.endpoint_url}
+    s3 = {
+        "endpoint": srv.endpoint_url.removeprefix("http://"),
+        "key": srv.access_key,
+        "secret": srv.secret_key,
+        "bucket": srv.bucket,
+        "endpoint_url": srv.endpoint_url,
+    }
     return srv, s3
 
 
@@ -166,9 +186,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from eval_pipeline.history import sql as q
     from eval_pipeline.history.aggregate import refresh_history
+    from eval_pipeline.history.alerts import AlertRules, evaluate_alerts
     from eval_pipeline.history.runs import load_run_scores, open_history
     from eval_pipeline.history.sources import HistorySources
-    from eval_pipeline.history.alerts import AlertRules, evaluate_alerts
     from eval_pipeline.history.stats import regression_report
 
     server = None if args.local else _start_seaweed()
@@ -178,8 +198,10 @@ def main(argv: list[str] | None = None) -> None:
     where = f"S3 on SeaweedFS ({s3['endpoint']})" if s3 else f"local folder {root}"
     if not args.local and not s3:
         where += " (SeaweedFS test server not available yet)"
-    print(f"# history scale benchmark: {where}, cores={os.cpu_count()}, DuckDB threads=2, "
-          f"memory_limit={args.memory_limit}")
+    print(
+        f"# history scale benchmark: {where}, cores={os.cpu_count()}, DuckDB threads=2, "
+        f"memory_limit={args.memory_limit}"
+    )
     try:
         dates, mvs = _plan(args.rows)
         if args.keep and os.path.exists(os.path.join(root, "scores")):
@@ -187,9 +209,11 @@ def main(argv: list[str] | None = None) -> None:
             print("reusing existing data")
         else:
             total, gen_s = _generate_in_child(root, args.rows, s3)
-        print(f"generate: {total:,} rows in {len(dates) * len(mvs):,} partitions "
-              f"({len(dates)} days x {len(mvs)} model versions): {gen_s:.1f} s "
-              f"({total / gen_s / 1e6 if gen_s == gen_s else float('nan'):.2f} M rows/s)")
+        print(
+            f"generate: {total:,} rows in {len(dates) * len(mvs):,} partitions "
+            f"({len(dates)} days x {len(mvs)} model versions): {gen_s:.1f} s "
+            f"({total / gen_s / 1e6 if gen_s == gen_s else float('nan'):.2f} M rows/s)"
+        )
         import duckdb  # noqa: F401  (imported before the baseline RSS reading)
 
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -200,16 +224,20 @@ def main(argv: list[str] | None = None) -> None:
         out_dir = f"{root}/_history" if s3 else os.path.join(work, "history")
         res = refresh_history(con, src, db_path=db_path, parquet_dir=out_dir)
         rss_refresh = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"history refresh (first, per date): {res.seconds:.1f} s, {len(res.dates_aggregated)} dates aggregated, "
-              f"{len(res.dates_reused)} reused (peak RSS so far {rss_refresh:.0f} MB) -> "
-              f"{res.row_counts['score_history']:,} history rows, {res.row_counts['failure_modes']:,} failure-mode rows")
+        print(
+            f"history refresh (first, per date): {res.seconds:.1f} s, {len(res.dates_aggregated)} dates aggregated, "
+            f"{len(res.dates_reused)} reused (peak RSS so far {rss_refresh:.0f} MB) -> "
+            f"{res.row_counts['score_history']:,} history rows, {res.row_counts['failure_modes']:,} failure-mode rows"
+        )
         # the next day arrives: only its date is re-aggregated
         new_rows, _ = _generate_in_child(root, args.rows, s3, new_day=True)
         inc = refresh_history(con, src, db_path=db_path, parquet_dir=out_dir)
         rss_inc = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"history refresh (incremental, +1 day = {new_rows:,} rows): {inc.seconds:.1f} s, "
-              f"{len(inc.dates_aggregated)} date re-aggregated, {len(inc.dates_reused)} reused "
-              f"(target: only the new date; peak RSS so far {rss_inc:.0f} MB)")
+        print(
+            f"history refresh (incremental, +1 day = {new_rows:,} rows): {inc.seconds:.1f} s, "
+            f"{len(inc.dates_aggregated)} date re-aggregated, {len(inc.dates_reused)} reused "
+            f"(target: only the new date; peak RSS so far {rss_inc:.0f} MB)"
+        )
         total += new_rows
         dates, _ = _plan(args.rows, extra_days=1)
 
@@ -235,19 +263,24 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         since = dates[max(0, len(dates) - 31)]
         win = hist.execute(q.ALERT_WINDOW_QUERY, [mv, since]).df()
-        recent = hist.execute("SELECT * FROM score_history WHERE model_version = ? AND date >= ?",
-                              [mv, since]).df()
+        recent = hist.execute(
+            "SELECT * FROM score_history WHERE model_version = ? AND date >= ?", [mv, since]
+        ).df()
         alerts = evaluate_alerts(recent, rules=AlertRules())
         timings["alert window (+ rules, 30 days)"] = time.perf_counter() - t
         for name, s in timings.items():
             print(f"  query {name}: {s:.3f} s (target < {TARGET_QUERY_S} s)")
         report_s = sum(timings.values())
-        print(f"report queries total: {report_s:.3f} s (target < {TARGET_QUERY_S} s)  "
-              f"[trend rows={len(trend)}, side-by-side rows={len(side)}, report rows={len(rep.rows)}, "
-              f"window rows={len(win)}, alerts={len(alerts)}]")
+        print(
+            f"report queries total: {report_s:.3f} s (target < {TARGET_QUERY_S} s)  "
+            f"[trend rows={len(trend)}, side-by-side rows={len(side)}, report rows={len(rep.rows)}, "
+            f"window rows={len(win)}, alerts={len(alerts)}]"
+        )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak RSS: {peak:.0f} MB (before refresh {rss0:.0f} MB; generation ran in a child process); "
-              f"target: bounded by partition size, not history size")
+        print(
+            f"peak RSS: {peak:.0f} MB (before refresh {rss0:.0f} MB; generation ran in a child process); "
+            f"target: bounded by partition size, not history size"
+        )
         print(f"history rows={total} report_query_s={report_s:.3f} peak_rss_mb={peak:.0f}")
     finally:
         if server:

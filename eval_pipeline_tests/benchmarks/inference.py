@@ -13,6 +13,7 @@ The server runs in a separate process. Peak RSS is the client process's.
 
 Last line: ``inference efficiency_c32=<x> efficiency_c128=<y> vs_bare_c32=<a> vs_bare_c128=<b> peak_rss_mb=<z>``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,15 @@ def make_requests(n: int, tag: str) -> list[ModelRequest]:
     """Classification-style prompts (~120 tokens each), unique per sample and run."""
     return [
         ModelRequest(
-            sample_id=f"{tag}-{i:05d}", model=MODEL,
-            messages=[{"role": "user", "content": f"Ticket {tag}-{i}: my order arrived damaged and I was charged twice "
-                       f"for the same item, please help me sort this out. Labels: {', '.join(LABELS)}"}],
+            sample_id=f"{tag}-{i:05d}",
+            model=MODEL,
+            messages=[
+                {
+                    "role": "user",
+                    "content": f"Ticket {tag}-{i}: my order arrived damaged and I was charged twice "
+                    f"for the same item, please help me sort this out. Labels: {', '.join(LABELS)}",
+                }
+            ],
             system="You are a support-ticket classifier. Answer with exactly one label.",
             params={"max_tokens": 16},
         )
@@ -53,8 +60,13 @@ def peak_rss_mb() -> float:
 
 async def run_ours(base_url: str, requests: list[ModelRequest], concurrency: int, store_dir: str) -> float:
     """Our pipeline: store lookup, provider with retries/limiter, each answer stored on arrival."""
-    provider = AnthropicProvider(API_KEY, base_url=base_url, max_concurrency=concurrency, stream=True,
-                                 prices={MODEL: {"input": 1.0, "output": 5.0}})
+    provider = AnthropicProvider(
+        API_KEY,
+        base_url=base_url,
+        max_concurrency=concurrency,
+        stream=True,
+        prices={MODEL: {"input": 1.0, "output": 5.0}},
+    )
     store = ResponseStore(store_dir)
     await provider.astart()
     timing = RunTiming()
@@ -74,15 +86,20 @@ async def run_bare(base_url: str, requests: list[ModelRequest], concurrency: int
     import httpx2
 
     pool = httpx2.Limits(max_connections=concurrency + 16, max_keepalive_connections=concurrency + 16)
-    client = anthropic.AsyncAnthropic(api_key=API_KEY, base_url=base_url, max_retries=0,
-                                      http_client=anthropic.DefaultAioHttpClient(limits=pool))
+    client = anthropic.AsyncAnthropic(
+        api_key=API_KEY,
+        base_url=base_url,
+        max_retries=0,
+        http_client=anthropic.DefaultAioHttpClient(limits=pool),
+    )
     sem = asyncio.Semaphore(concurrency)
     done: dict[str, float] = {}
 
     async def one(req: ModelRequest) -> None:
         async with sem:
-            stream = await client.messages.create(model=req.model, messages=req.messages, system=req.system,
-                                                  stream=True, **req.params)
+            stream = await client.messages.create(
+                model=req.model, messages=req.messages, system=req.system, stream=True, **req.params
+            )
             async for _event in stream:
                 pass
             done["last"] = time.perf_counter()
@@ -105,12 +122,21 @@ def bench_point(base_url: str, n: int, c: int, latency: float, repeats: int) -> 
         t3 = os.times()
         cpu_bare.append((t2.user - t.user + t2.system - t.system) / n * 1000)
         cpu_ours.append((t3.user - t2.user + t3.system - t2.system) / n * 1000)
-        print(f"  N={n} C={c} repeat {rep + 1}: bare span {bare[-1]:.3f}s ({cpu_bare[-1]:.2f} ms CPU/request), "
-              f"ours span {ours[-1]:.3f}s ({cpu_ours[-1]:.2f} ms CPU/request, store writes included)", flush=True)
+        print(
+            f"  N={n} C={c} repeat {rep + 1}: bare span {bare[-1]:.3f}s ({cpu_bare[-1]:.2f} ms CPU/request), "
+            f"ours span {ours[-1]:.3f}s ({cpu_ours[-1]:.2f} ms CPU/request, store writes included)",
+            flush=True,
+        )
     ideal = math.ceil(n / c) * latency
     best_ours, best_bare = min(ours), min(bare)
-    return {"ideal": ideal, "ours": best_ours, "bare": best_bare, "eff": ideal / best_ours,
-            "bare_eff": ideal / best_bare, "vs_bare": best_bare / best_ours}
+    return {
+        "ideal": ideal,
+        "ours": best_ours,
+        "bare": best_bare,
+        "eff": ideal / best_ours,
+        "bare_eff": ideal / best_bare,
+        "vs_bare": best_bare / best_ours,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,20 +147,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--small", action="store_true", help="quick smoke run (100 @ C=32, 400 @ C=128)")
     a = ap.parse_args(argv)
     points = [(100, 32), (400, 128)] if a.small else [(500, 32), (2000, 128)]
-    print(f"inference benchmark: server latency {a.latency * 1000:.0f} ms (separate process), streaming, "
-          f"load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"inference benchmark: server latency {a.latency * 1000:.0f} ms (separate process), streaming, "
+        f"load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+        flush=True,
+    )
     results = {}
     with ServerProcess(api_key=API_KEY, latency_s=a.latency, ttft_fraction=0.3) as server:
         for n, c in points:
             results[c] = r = bench_point(server.base_url, n, c, a.latency, a.repeats)
             target = 0.85 if c == 32 else 0.75
-            print(f"N={n} C={c}: span {r['ours']:.3f}s, ideal ceil(N/C)*latency {r['ideal']:.3f}s, "
-                  f"efficiency {r['eff']:.3f} (target >= {target}); bare SDK loop span {r['bare']:.3f}s "
-                  f"(efficiency {r['bare_eff']:.3f}); vs_bare {r['vs_bare']:.3f} (target >= 0.95)", flush=True)
+            print(
+                f"N={n} C={c}: span {r['ours']:.3f}s, ideal ceil(N/C)*latency {r['ideal']:.3f}s, "
+                f"efficiency {r['eff']:.3f} (target >= {target}); bare SDK loop span {r['bare']:.3f}s "
+                f"(efficiency {r['bare_eff']:.3f}); vs_bare {r['vs_bare']:.3f} (target >= 0.95)",
+                flush=True,
+            )
     rss = peak_rss_mb()
     print(f"peak RSS of the client process: {rss:.0f} MB")
-    print(f"inference efficiency_c32={results[32]['eff']:.3f} efficiency_c128={results[128]['eff']:.3f} "
-          f"vs_bare_c32={results[32]['vs_bare']:.3f} vs_bare_c128={results[128]['vs_bare']:.3f} peak_rss_mb={rss:.0f}")
+    print(
+        f"inference efficiency_c32={results[32]['eff']:.3f} efficiency_c128={results[128]['eff']:.3f} "
+        f"vs_bare_c32={results[32]['vs_bare']:.3f} vs_bare_c128={results[128]['vs_bare']:.3f} peak_rss_mb={rss:.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ length-controlled 95 % interval and how often ``length_bias`` is flagged.
 
 Targets (issue 14): LC mean absolute error <= 0.03 at every bias strength, coverage >= 93 %.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,9 +66,15 @@ def simulate(bias: float, runs: int, pairs: int, seed: int, single_order: bool =
         flagged.append(r["length_bias"])
         widths.append(hi - lo)
     raw_err, lc_err = np.asarray(raw_err), np.asarray(lc_err)
-    return {"raw_mae": float(np.mean(np.abs(raw_err))), "lc_mae": float(np.mean(np.abs(lc_err))),
-            "raw_bias": float(np.mean(raw_err)), "lc_bias": float(np.mean(lc_err)),
-            "coverage": float(np.mean(covered)), "flag_rate": float(np.mean(flagged)), "ci_width": float(np.mean(widths))}
+    return {
+        "raw_mae": float(np.mean(np.abs(raw_err))),
+        "lc_mae": float(np.mean(np.abs(lc_err))),
+        "raw_bias": float(np.mean(raw_err)),
+        "lc_bias": float(np.mean(lc_err)),
+        "coverage": float(np.mean(covered)),
+        "flag_rate": float(np.mean(flagged)),
+        "ci_width": float(np.mean(widths)),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,24 +85,38 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--single-order", action="store_true", help="one verdict per pair instead of both orders")
     a = ap.parse_args(argv)
     t0 = time.time()
-    how = "one order per pair" if a.single_order else "both orders per pair, disagreement = tie (the project's pairwise judge)"
-    print(f"judge_bias: {a.runs} runs x {a.pairs} pairs per bias strength (logit per sd of length difference); {how}")
+    how = (
+        "one order per pair"
+        if a.single_order
+        else "both orders per pair, disagreement = tie (the project's pairwise judge)"
+    )
+    print(
+        f"judge_bias: {a.runs} runs x {a.pairs} pairs per bias strength (logit per sd of length difference); {how}"
+    )
     print("target: LC MAE <= 0.03 at every strength, LC 95% interval coverage >= 0.93")
-    print(f"{'bias':>5} {'raw MAE':>8} {'LC MAE':>7} {'raw bias':>9} {'LC bias':>8} {'LC cover':>9} {'CI width':>9} {'flagged':>8}")
+    print(
+        f"{'bias':>5} {'raw MAE':>8} {'LC MAE':>7} {'raw bias':>9} {'LC bias':>8} {'LC cover':>9} {'CI width':>9} {'flagged':>8}"
+    )
     results = {}
     for i, b in enumerate(STRENGTHS):
         r = simulate(b, a.runs, a.pairs, a.seed + i, a.single_order)
         results[b] = r
-        print(f"{b:>5.1f} {r['raw_mae']:>8.3f} {r['lc_mae']:>7.3f} {r['raw_bias']:>+9.3f} {r['lc_bias']:>+8.3f} "
-              f"{r['coverage']:>9.3f} {r['ci_width']:>9.3f} {r['flag_rate']:>8.3f}")
+        print(
+            f"{b:>5.1f} {r['raw_mae']:>8.3f} {r['lc_mae']:>7.3f} {r['raw_bias']:>+9.3f} {r['lc_bias']:>+8.3f} "
+            f"{r['coverage']:>9.3f} {r['ci_width']:>9.3f} {r['flag_rate']:>8.3f}"
+        )
     worst_lc = max(r["lc_mae"] for r in results.values())
     worst_cov = min(r["coverage"] for r in results.values())
     raw = max(r["raw_mae"] for r in results.values())
     floor = results[0.0]["raw_mae"]
-    print(f"worst LC MAE {worst_lc:.3f} (target <= 0.03: {'met' if worst_lc <= 0.03 else 'NOT met'}); "
-          f"worst coverage {worst_cov:.3f} (target >= 0.93: {'met' if worst_cov >= 0.93 else 'NOT met'}); {time.time() - t0:.1f}s")
-    print(f"noise floor: the raw MAE of a judge with no length preference is {floor:.3f} at {a.pairs} pairs (sampling error alone); "
-          f"worst |mean signed LC error| {max(abs(r['lc_bias']) for r in results.values()):.3f}")
+    print(
+        f"worst LC MAE {worst_lc:.3f} (target <= 0.03: {'met' if worst_lc <= 0.03 else 'NOT met'}); "
+        f"worst coverage {worst_cov:.3f} (target >= 0.93: {'met' if worst_cov >= 0.93 else 'NOT met'}); {time.time() - t0:.1f}s"
+    )
+    print(
+        f"noise floor: the raw MAE of a judge with no length preference is {floor:.3f} at {a.pairs} pairs (sampling error alone); "
+        f"worst |mean signed LC error| {max(abs(r['lc_bias']) for r in results.values()):.3f}"
+    )
     print("last line: worst strength for each figure (raw and LC MAE: max over strengths; coverage: min)")
     print(f"judge_bias raw_error={raw:.4f} lc_error={worst_lc:.4f} lc_coverage={worst_cov:.3f}")
 

@@ -12,6 +12,7 @@ humans), each with its 95 % interval and n.
 Expected: accuracy about accuracy x (1 - ties from position bias); kappa accordingly; the judge's length
 coefficient close to the humans' (the noisy copy has no length preference of its own).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,14 +42,31 @@ def calibration_dir() -> Path:
 
 def run(n: int | None, accuracy: float, position_bias: float, store_dir: Path) -> C.CalibrationResult:
     cal = calibration_dir()
-    noisy = noisy_copy_judge(labelled_pairs(*(cal / f"{d}.jsonl" for d in DATASETS)), accuracy=accuracy, position_bias=position_bias)
+    noisy = noisy_copy_judge(
+        labelled_pairs(*(cal / f"{d}.jsonl" for d in DATASETS)),
+        accuracy=accuracy,
+        position_bias=position_bias,
+    )
     with AnthropicTestServer(judge_hook=partial(scripted_judge, noisy=noisy)) as srv:
-        provider = AnthropicProvider(api_key="test-key", base_url=srv.base_url, max_concurrency=16,
-                                     retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01), request_timeout_s=30)
+        provider = AnthropicProvider(
+            api_key="test-key",
+            base_url=srv.base_url,
+            max_concurrency=16,
+            retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01),
+            request_timeout_s=30,
+        )
         store = ResponseStore(store_dir)
-        cfg = J.JudgeConfig(model="claude-noisy-judge", mode="pairwise", repeats=1, dimensions=[{"name": "overall"}])
-        return C.run_calibration(lambda reqs: run_requests(provider, reqs, store), cfg, [cal / f"{d}.jsonl" for d in DATASETS],
-                                 n=n, seed=0, data_dir=cal)
+        cfg = J.JudgeConfig(
+            model="claude-noisy-judge", mode="pairwise", repeats=1, dimensions=[{"name": "overall"}]
+        )
+        return C.run_calibration(
+            lambda reqs: run_requests(provider, reqs, store),
+            cfg,
+            [cal / f"{d}.jsonl" for d in DATASETS],
+            n=n,
+            seed=0,
+            data_dir=cal,
+        )
 
 
 def fmt(m: dict, name: str) -> str:
@@ -64,17 +82,26 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         res = run(a.n or None, a.accuracy, a.position_bias, Path(tmp) / "store")
-    print(f"noisy-copy judge (copies the human label with p={a.accuracy}, answers 'A' on {a.position_bias:.0%} of presentations)")
+    print(
+        f"noisy-copy judge (copies the human label with p={a.accuracy}, answers 'A' on {a.position_bias:.0%} of presentations)"
+    )
     for d in DATASETS:
         m = res.metrics[d]
-        print(f"{d}: n={m['n']}  pairwise accuracy {fmt(m, 'pairwise_accuracy')}  kappa {fmt(m, 'pairwise_kappa')}  "
-              f"position consistency {fmt(m, 'position_consistency')}")
-        print(f"  prefers output_1: raw {m['win_rate_output_1']:.3f}, length-controlled {fmt(m, 'lc_win_rate')}; "
-              f"length coef judge {m['length_coef']:+.3f} (p={m['length_p']:.3g}, flag {m['length_bias']}) vs humans "
-              f"{m['human_length_coef']:+.3f} (p={m['human_length_p']:.3g}); humans' LC rate {m['human_lc_win_rate']:.3f}")
+        print(
+            f"{d}: n={m['n']}  pairwise accuracy {fmt(m, 'pairwise_accuracy')}  kappa {fmt(m, 'pairwise_kappa')}  "
+            f"position consistency {fmt(m, 'position_consistency')}"
+        )
+        print(
+            f"  prefers output_1: raw {m['win_rate_output_1']:.3f}, length-controlled {fmt(m, 'lc_win_rate')}; "
+            f"length coef judge {m['length_coef']:+.3f} (p={m['length_p']:.3g}, flag {m['length_bias']}) vs humans "
+            f"{m['human_length_coef']:+.3f} (p={m['human_length_p']:.3g}); humans' LC rate {m['human_lc_win_rate']:.3f}"
+        )
     print(f"{time.time() - t0:.1f}s")
-    parts = " ".join(f"{d.split('_')[0]}_accuracy={res.metrics[d]['pairwise_accuracy']:.3f} {d.split('_')[0]}_kappa="
-                     f"{res.metrics[d]['pairwise_kappa']:.3f}" for d in DATASETS)
+    parts = " ".join(
+        f"{d.split('_')[0]}_accuracy={res.metrics[d]['pairwise_accuracy']:.3f} {d.split('_')[0]}_kappa="
+        f"{res.metrics[d]['pairwise_kappa']:.3f}"
+        for d in DATASETS
+    )
     print(f"judge_human_data {parts}")
 
 

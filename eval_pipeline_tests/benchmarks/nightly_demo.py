@@ -31,6 +31,7 @@ next to a bare SDK script (fresh interpreter: import anthropic, 500 streaming re
 
 Last line: ``nightly wall_s=<w> import_s=<i> overhead=<o> cli_wall_vs_bare=<r>``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,9 @@ def import_time(repeats: int = 3) -> float:
     code = "import time; t = time.perf_counter(); import eval_pipeline.definitions; print(time.perf_counter() - t)"
     times = []
     for _ in range(repeats):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+        )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
 
@@ -115,13 +118,19 @@ def launched_overheads(date: str | None, work: Path) -> dict[str, list[tuple[flo
 
     mp = {"multiprocess": {}}  # the job's multiprocess mode: forkserver with the package preloaded
     spawn = {"multiprocess": {"start_method": {"spawn": {}}}}  # Dagster's default multiprocess executor
-    modes = ((f"{EVAL_EXECUTOR.name} {default_mode()} ({CONFIGURED}, launched)", None),
-             ("multiprocess forkserver+preload (run config)", mp),
-             ("multiprocess spawn (Dagster default)", spawn))
+    modes = (
+        (f"{EVAL_EXECUTOR.name} {default_mode()} ({CONFIGURED}, launched)", None),
+        ("multiprocess forkserver+preload (run config)", mp),
+        ("multiprocess spawn (Dagster default)", spawn),
+    )
     for mode, execution in modes:
         wh = work / f"warehouse-{len(out)}"
-        os.environ.update(EVAL_WAREHOUSE_URL=str(wh), EVAL_PROVIDER="replay", EVAL_RECORDINGS_DIR=str(PROJECT_ROOT / "data" / "recordings"),
-                          EVAL_RESPONSE_STORE=str(wh / "response_store"))
+        os.environ.update(
+            EVAL_WAREHOUSE_URL=str(wh),
+            EVAL_PROVIDER="replay",
+            EVAL_RECORDINGS_DIR=str(PROJECT_ROOT / "data" / "recordings"),
+            EVAL_RESPONSE_STORE=str(wh / "response_store"),
+        )
         home = work / f"home-{len(out)}"
         home.mkdir(parents=True, exist_ok=True)
         with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -129,16 +138,26 @@ def launched_overheads(date: str | None, work: Path) -> dict[str, list[tuple[flo
             rows = []
             for k in keys:
                 pk = eval_partition_key(date, k)
-                tags = {"dagster/partition": str(pk), "dagster/partition/date": date, "dagster/partition/model_version": k}
+                tags = {
+                    "dagster/partition": str(pk),
+                    "dagster/partition/date": date,
+                    "dagster/partition/model_version": k,
+                }
                 run_config = {"execution": {"config": execution}} if execution else None
-                with dg.execute_job(dg.reconstructable(_nightly_job_configured), instance=instance, tags=tags,
-                                    run_config=run_config) as result:
+                with dg.execute_job(
+                    dg.reconstructable(_nightly_job_configured),
+                    instance=instance,
+                    tags=tags,
+                    run_config=run_config,
+                ) as result:
                     rows.append(run_overhead(instance, result.run_id))
             out[mode] = rows
     return out
 
 
-def cli_vs_bare(work: Path, n: int = 500, concurrency: int = 32, latency: float = 0.25) -> tuple[float, float, int]:
+def cli_vs_bare(
+    work: Path, n: int = 500, concurrency: int = 32, latency: float = 0.25
+) -> tuple[float, float, int]:
     """(eval-pipeline run wall, bare SDK script wall, CLI exit code), start to exit, same server."""
     import json
 
@@ -153,35 +172,91 @@ def cli_vs_bare(work: Path, n: int = 500, concurrency: int = 32, latency: float 
     labels = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"]
     with (data / "golden" / "intents.jsonl").open("w") as f:
         for i in range(n):
-            f.write(json.dumps({"id": f"s{i:04d}", "input": f"ticket {i}: where is my card", "expected": labels[i % 4]}) + "\n")
-    (data / "prompts" / "route.yaml").write_text(yaml.safe_dump({"system": "Route the message. Reply with the intent only.",
-                                                                 "user": "Intents: {{ labels | join(', ') }}\nMessage: {{ input }}"}))
-    (data / "suites" / "bench.yaml").write_text(yaml.safe_dump({"name": "bench", "eval_sets": [{
-        "name": "routing", "family": "deterministic", "task": "classify_intent", "source": "golden/intents.jsonl",
-        "checks": [{"type": "exact_match", "normalize": ["strip", "lower"]}], "thresholds": [{"metric": "pass_rate", "min": 0.0}]}]}))
-    (data / "models.yaml").write_text(yaml.safe_dump({"models": [{
-        "name": "bench-bot", "provider": "anthropic", "model": "claude-bench", "params": {"max_tokens": 16},
-        "prompts": {"classify_intent": "prompts/route.yaml"}, "suites": ["bench"], "nightly": True, "production": True}],
-        "pricing": {"claude-bench": {"input": 1.0, "output": 5.0}}}))
+            f.write(
+                json.dumps(
+                    {"id": f"s{i:04d}", "input": f"ticket {i}: where is my card", "expected": labels[i % 4]}
+                )
+                + "\n"
+            )
+    (data / "prompts" / "route.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "system": "Route the message. Reply with the intent only.",
+                "user": "Intents: {{ labels | join(', ') }}\nMessage: {{ input }}",
+            }
+        )
+    )
+    (data / "suites" / "bench.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "bench",
+                "eval_sets": [
+                    {
+                        "name": "routing",
+                        "family": "deterministic",
+                        "task": "classify_intent",
+                        "source": "golden/intents.jsonl",
+                        "checks": [{"type": "exact_match", "normalize": ["strip", "lower"]}],
+                        "thresholds": [{"metric": "pass_rate", "min": 0.0}],
+                    }
+                ],
+            }
+        )
+    )
+    (data / "models.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {
+                        "name": "bench-bot",
+                        "provider": "anthropic",
+                        "model": "claude-bench",
+                        "params": {"max_tokens": 16},
+                        "prompts": {"classify_intent": "prompts/route.yaml"},
+                        "suites": ["bench"],
+                        "nightly": True,
+                        "production": True,
+                    }
+                ],
+                "pricing": {"claude-bench": {"input": 1.0, "output": 5.0}},
+            }
+        )
+    )
     home = work / "cli-home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with ServerProcess(api_key=key, latency_s=latency) as srv:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "EVAL_"))},
-               "DAGSTER_HOME": str(home), "EVAL_DATA_DIR": str(data), "EVAL_WAREHOUSE_URL": str(work / "cli-wh"),
-               "EVAL_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": key, "ANTHROPIC_BASE_URL": srv.base_url,
-               "EVAL_MAX_CONCURRENCY": str(concurrency)}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "EVAL_"))},
+            "DAGSTER_HOME": str(home),
+            "EVAL_DATA_DIR": str(data),
+            "EVAL_WAREHOUSE_URL": str(work / "cli-wh"),
+            "EVAL_PROVIDER": "anthropic",
+            "ANTHROPIC_API_KEY": key,
+            "ANTHROPIC_BASE_URL": srv.base_url,
+            "EVAL_MAX_CONCURRENCY": str(concurrency),
+        }
         cli = [str(Path(sys.executable).parent / "eval-pipeline")]
         if not Path(cli[0]).exists():
             cli = [sys.executable, "-m", "eval_pipeline.cli"]
         t0 = time.perf_counter()
-        proc = subprocess.run([*cli, "run", "--families", "deterministic", "--date", "2026-11-05"], env=env,
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [*cli, "run", "--families", "deterministic", "--date", "2026-11-05"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         cli_wall = time.perf_counter() - t0
         if proc.returncode != 0:
             print(proc.stdout[-2000:], proc.stderr[-2000:])
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", BARE, srv.base_url, key, str(n), str(concurrency)], env=env, check=True, timeout=600)
+        subprocess.run(
+            [sys.executable, "-c", BARE, srv.base_url, key, str(n), str(concurrency)],
+            env=env,
+            check=True,
+            timeout=600,
+        )
         bare_wall = time.perf_counter() - t0
     return cli_wall, bare_wall, proc.returncode
 
@@ -212,10 +287,10 @@ def run_nightly(date: str | None, work: Path) -> tuple[float, dict[str, float], 
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import dagster as dg
 
-    from eval_pipeline.project.config import load_project
-    from eval_pipeline.defs.schedules import local_date
     from eval_pipeline.defs.partitions import eval_partition_key
     from eval_pipeline.defs.resources import LLMResource, WarehouseResource
+    from eval_pipeline.defs.schedules import local_date
+    from eval_pipeline.project.config import load_project
     from eval_pipeline.project.paths import PROJECT_ROOT
     from eval_pipeline_tests.orchestration_support import project_defs
 
@@ -232,14 +307,25 @@ def run_nightly(date: str | None, work: Path) -> tuple[float, dict[str, float], 
     with dg.DagsterInstance.from_config(str(work / "home")) as instance:
         instance.add_dynamic_partitions("model_version", keys)
         t0 = time.perf_counter()
-        runs = [(f"nightly {k}", defs.resolve_job_def("nightly_eval_job"), eval_partition_key(date, k)) for k in keys]
+        runs = [
+            (f"nightly {k}", defs.resolve_job_def("nightly_eval_job"), eval_partition_key(date, k))
+            for k in keys
+        ]
         runs.append(("history", defs.resolve_job_def("history_job"), None))
         for label, job, partition in runs:
             result = job.execute_in_process(partition_key=partition, instance=instance, raise_on_error=False)
             if not result.success:
                 failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-                gate = [e for e in result.get_asset_check_evaluations() if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
-                why = "blocking quality gate failed (expected for a regressed candidate)" if gate else "see the run log"
+                gate = [
+                    e
+                    for e in result.get_asset_check_evaluations()
+                    if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+                ]
+                why = (
+                    "blocking quality gate failed (expected for a regressed candidate)"
+                    if gate
+                    else "see the run log"
+                )
                 notes.append(f"{label}: run stopped at {failed or 'run level'}: {why}")
             for step, seconds in step_seconds(instance, result.run_id).items():
                 per_asset[step] += seconds
@@ -252,55 +338,86 @@ def run_nightly(date: str | None, work: Path) -> tuple[float, dict[str, float], 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--date", help="date partition (default: the last recorded demo date; other dates have no replay recordings)")
+    ap.add_argument(
+        "--date",
+        help="date partition (default: the last recorded demo date; other dates have no replay recordings)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the scratch instance and warehouse")
-    ap.add_argument("--skip-launched", action="store_true", help="skip the launched-run (multiprocess) overhead measurement")
+    ap.add_argument(
+        "--skip-launched",
+        action="store_true",
+        help="skip the launched-run (multiprocess) overhead measurement",
+    )
     args = ap.parse_args(argv)
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} cores, 1-min load average {load:.1f} at start")
 
     imp = import_time()
-    print(f"definitions import (fresh interpreter, median of 3): {imp:.2f} s   target < {IMPORT_TARGET_S:.0f} s   {'OK' if imp < IMPORT_TARGET_S else 'OVER'}")
+    print(
+        f"definitions import (fresh interpreter, median of 3): {imp:.2f} s   target < {IMPORT_TARGET_S:.0f} s   {'OK' if imp < IMPORT_TARGET_S else 'OVER'}"
+    )
 
     work = Path(tempfile.mkdtemp(prefix="nightly_demo_"))
     if args.date is None:
         from eval_pipeline.demo.calendar import DEMO_DATES
 
-        args.date = DEMO_DATES[-1]  # the replay recordings exist for the demo week only (both versions on its last day)
+        args.date = DEMO_DATES[
+            -1
+        ]  # the replay recordings exist for the demo week only (both versions on its last day)
     wall, per_asset, notes = run_nightly(args.date, work)
-    print("nightly demo run, seconds per asset (sum over partitions; ideal: inference ~0 on replay, the rest I/O- or model-bound):")
+    print(
+        "nightly demo run, seconds per asset (sum over partitions; ideal: inference ~0 on replay, the rest I/O- or model-bound):"
+    )
     for step, seconds in sorted(per_asset.items(), key=lambda kv: -kv[1]):
         print(f"  {step:<45} {seconds:8.2f} s  ({seconds / wall:5.1%} of wall)")
     overhead = wall - sum(per_asset.values())
-    print(f"  {'(orchestration overhead: run setup, events)':<45} {overhead:8.2f} s  ({overhead / wall:5.1%} of wall)")
+    print(
+        f"  {'(orchestration overhead: run setup, events)':<45} {overhead:8.2f} s  ({overhead / wall:5.1%} of wall)"
+    )
     for note in notes:
         print(f"  NOTE {note}")
 
     def frac(rows):
         return [(w - s) / w for w, s in rows if w == w and w > 0]
 
-    print("orchestration overhead per partition run = (run wall - sum of step compute) / run wall, from the event log:")
-    print(f"  {'in process (execute_in_process, eval-pipeline run)':<50} " + ", ".join(f"{w:.1f}s wall (steps {s:.1f}s) {f:.2f}" for (w, s), f in zip(notes_runs, frac(notes_runs))))
+    print(
+        "orchestration overhead per partition run = (run wall - sum of step compute) / run wall, from the event log:"
+    )
+    print(
+        f"  {'in process (execute_in_process, eval-pipeline run)':<50} "
+        + ", ".join(
+            f"{w:.1f}s wall (steps {s:.1f}s) {f:.2f}" for (w, s), f in zip(notes_runs, frac(notes_runs))
+        )
+    )
     overhead = worst = float("nan")
     if not args.skip_launched:
         launched = launched_overheads(args.date, work)
         for mode, rows in launched.items():
             fr = frac(rows)
-            print(f"  {mode:<50} " + ", ".join(f"{w:.1f}s wall (steps {s:.1f}s) {f:.2f}" for (w, s), f in zip(rows, fr)))
+            print(
+                f"  {mode:<50} "
+                + ", ".join(f"{w:.1f}s wall (steps {s:.1f}s) {f:.2f}" for (w, s), f in zip(rows, fr))
+            )
             if CONFIGURED in mode and fr:
                 overhead, worst = statistics.mean(fr), max(fr)
-        print(f"  configured executor, mean over partitions: {overhead:.2f} (worst {worst:.2f})   target <= {OVERHEAD_TARGET}   "
-              f"{'OK' if worst <= OVERHEAD_TARGET else 'OVER'}")
+        print(
+            f"  configured executor, mean over partitions: {overhead:.2f} (worst {worst:.2f})   target <= {OVERHEAD_TARGET}   "
+            f"{'OK' if worst <= OVERHEAD_TARGET else 'OVER'}"
+        )
     cli_wall, bare_wall, code = cli_vs_bare(work)
     ratio = cli_wall / bare_wall
-    print(f"eval-pipeline run, 500 samples, C=32, 250 ms server, start to exit: {cli_wall:.2f} s (exit {code}); "
-          f"bare SDK script: {bare_wall:.2f} s; ratio {ratio:.2f}   target <= {CLI_VS_BARE_TARGET}   {'OK' if ratio <= CLI_VS_BARE_TARGET else 'OVER'}")
+    print(
+        f"eval-pipeline run, 500 samples, C=32, 250 ms server, start to exit: {cli_wall:.2f} s (exit {code}); "
+        f"bare SDK script: {bare_wall:.2f} s; ratio {ratio:.2f}   target <= {CLI_VS_BARE_TARGET}   {'OK' if ratio <= CLI_VS_BARE_TARGET else 'OVER'}"
+    )
     print(f"scratch instance and warehouse: {work}" + ("" if args.keep else " (removed)"))
     if not args.keep:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
-    print(f"nightly wall_s={wall:.1f} import_s={imp:.2f} overhead={overhead:.2f} cli_wall_vs_bare={ratio:.2f}")
+    print(
+        f"nightly wall_s={wall:.1f} import_s={imp:.2f} overhead={overhead:.2f} cli_wall_vs_bare={ratio:.2f}"
+    )
     return 0
 
 

@@ -16,6 +16,7 @@ addresses, dates of birth; <= 2% clean messages altered; full >= 2,000 msg/s, st
 msg/s on 2 cores. Last line: ``pii recall_structured=<x> recall_free=<y> over_redaction=<z>
 full_rows_per_s=<a> fast_rows_per_s=<b>``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,21 +72,32 @@ def throughput(redactor, texts: list[str], workers: int = 1, repeat: int = 1) ->
 
 def main(argv: list[str] | None = None) -> None:
     from eval_pipeline.monitoring.pii import Redactor
-    from eval_pipeline_tests.pii_testset import (FREE_KINDS, KINDS, LOCALES, STRUCTURED_KINDS, clean_messages,
-                                                 generate, value_caught)
+    from eval_pipeline_tests.pii_testset import (
+        FREE_KINDS,
+        KINDS,
+        LOCALES,
+        STRUCTURED_KINDS,
+        clean_messages,
+        generate,
+        value_caught,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-kind", type=int, default=300)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--mix-copies", type=int, default=4, help="copies of the clean messages in the traffic mix")
+    ap.add_argument(
+        "--mix-copies", type=int, default=4, help="copies of the clean messages in the traffic mix"
+    )
     args = ap.parse_args(argv)
 
     msgs = generate(args.per_kind, seed=args.seed)
     clean = clean_messages()
     full, fast = Redactor({"mode": "full"}), Redactor({"mode": "structured"})
-    print(f"PII set: {len(msgs)} messages ({args.per_kind} per kind, locales {', '.join(LOCALES)}, seed {args.seed}); "
-          f"clean: {len(clean)} support messages (banking77 + clinc150)")
+    print(
+        f"PII set: {len(msgs)} messages ({args.per_kind} per kind, locales {', '.join(LOCALES)}, seed {args.seed}); "
+        f"clean: {len(clean)} support messages (banking77 + clinc150)"
+    )
     figures = {}
     for name, red in (("full", full), ("structured", fast)):
         spans = red.analyze([m.text for m in msgs])
@@ -103,11 +115,17 @@ def main(argv: list[str] | None = None) -> None:
             v = caught[k]
             lo, hi = _wilson(sum(v), len(v))
             target = TARGET_STRUCTURED if k in STRUCTURED_KINDS else TARGET_FREE if k in FREE_KINDS else None
-            verdict = "" if target is None else f"target >= {target:.2f}: {'MET' if np.mean(v) >= target else 'NOT MET'}"
+            verdict = (
+                ""
+                if target is None
+                else f"target >= {target:.2f}: {'MET' if np.mean(v) >= target else 'NOT MET'}"
+            )
             print(f"  {k:15s} {np.mean(v):.3f} [{lo:.3f}, {hi:.3f}] n={len(v):4d}  {verdict}")
         for structured in (True, False):
             row = ", ".join(f"{loc} {np.mean(locale_caught[(structured, loc)]):.3f}" for loc in LOCALES)
-            print(f"  by locale ({'structured' if structured else 'names/addresses/DOB/account/passport'}): {row}")
+            print(
+                f"  by locale ({'structured' if structured else 'names/addresses/DOB/account/passport'}): {row}"
+            )
         rs = [x for k in STRUCTURED_KINDS for x in caught[k]]
         rf = [x for k in FREE_KINDS for x in caught[k]]
         precision = tp / n_spans if n_spans else float("nan")
@@ -115,11 +133,15 @@ def main(argv: list[str] | None = None) -> None:
         altered = [c for c, s in zip(clean, clean_spans) if s]
         over = len(altered) / len(clean)
         olo, ohi = _wilson(len(altered), len(clean))
-        print(f"  recall structured (email, phone, card, IBAN, SSN, IP) {np.mean(rs):.4f} n={len(rs)}; "
-              f"names/addresses/DOB {np.mean(rf):.4f} n={len(rf)}")
+        print(
+            f"  recall structured (email, phone, card, IBAN, SSN, IP) {np.mean(rs):.4f} n={len(rs)}; "
+            f"names/addresses/DOB {np.mean(rf):.4f} n={len(rf)}"
+        )
         print(f"  precision (detected spans overlapping a labelled value) {precision:.4f} of {n_spans} spans")
-        print(f"  clean messages altered {over:.4f} [{olo:.4f}, {ohi:.4f}] ({len(altered)} of {len(clean)}; "
-              f"target <= {TARGET_OVER:.2f}: {'MET' if over <= TARGET_OVER else 'NOT MET'})")
+        print(
+            f"  clean messages altered {over:.4f} [{olo:.4f}, {ohi:.4f}] ({len(altered)} of {len(clean)}; "
+            f"target <= {TARGET_OVER:.2f}: {'MET' if over <= TARGET_OVER else 'NOT MET'})"
+        )
         for c in altered[:5]:
             print(f"    e.g. {red.redact_text(c)[:120]!r}")
         figures[name] = dict(rs=float(np.mean(rs)), rf=float(np.mean(rf)), over=over)
@@ -129,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     mix = clean * args.mix_copies + [m.text for m in rng.choices(msgs, k=n_pii)]
     rng.shuffle(mix)
     pii_only = [m.text for m in msgs]
-    print(f"\n== throughput (messages/s; traffic mix: {len(mix)} messages, {n_pii / len(mix):.0%} with PII) ==")
+    print(
+        f"\n== throughput (messages/s; traffic mix: {len(mix)} messages, {n_pii / len(mix):.0%} with PII) =="
+    )
     rates = {}
     load = os.getloadavg()[0]
     for name, red, target in (("full", full, TARGET_FULL), ("structured", fast, TARGET_FAST)):
@@ -139,16 +163,24 @@ def main(argv: list[str] | None = None) -> None:
         worst, _ = throughput(red, pii_only, 1)
         est = args.workers * one_cpu  # chunks are independent (forked workers share nothing)
         rates[name] = est
-        print(f"  {name:10s} mix: wall {one:8,.0f}/s in 1 process, {many:8,.0f}/s with {args.workers} workers; "
-              f"CPU {one_cpu:8,.0f}/s per core -> {est:8,.0f}/s on {args.workers} cores "
-              f"(target >= {target:,}: {'MET' if est >= target else 'NOT MET'})")
-        print(f"  {'':10s} clean messages only: wall {clean_only:,.0f}/s; PII messages only (worst case): "
-              f"wall {worst:,.0f}/s, 1 process")
-    print(f"  (load average {load:.1f} on this 2-core machine while measured: the wall-clock figures count the "
-          "other jobs' time; the per-core CPU-time rate x cores is the capacity figure used in the last line)")
+        print(
+            f"  {name:10s} mix: wall {one:8,.0f}/s in 1 process, {many:8,.0f}/s with {args.workers} workers; "
+            f"CPU {one_cpu:8,.0f}/s per core -> {est:8,.0f}/s on {args.workers} cores "
+            f"(target >= {target:,}: {'MET' if est >= target else 'NOT MET'})"
+        )
+        print(
+            f"  {'':10s} clean messages only: wall {clean_only:,.0f}/s; PII messages only (worst case): "
+            f"wall {worst:,.0f}/s, 1 process"
+        )
+    print(
+        f"  (load average {load:.1f} on this 2-core machine while measured: the wall-clock figures count the "
+        "other jobs' time; the per-core CPU-time rate x cores is the capacity figure used in the last line)"
+    )
     f = figures["full"]
-    print(f"pii recall_structured={f['rs']:.4f} recall_free={f['rf']:.4f} over_redaction={f['over']:.4f} "
-          f"full_rows_per_s={rates['full']:.0f} fast_rows_per_s={rates['structured']:.0f}")
+    print(
+        f"pii recall_structured={f['rs']:.4f} recall_free={f['rf']:.4f} over_redaction={f['over']:.4f} "
+        f"full_rows_per_s={rates['full']:.0f} fast_rows_per_s={rates['structured']:.0f}"
+    )
 
 
 if __name__ == "__main__":

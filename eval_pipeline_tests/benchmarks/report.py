@@ -20,6 +20,7 @@ machine's load average is printed too: on 2 shared cores another process can dou
 
 Last line: ``report build_s=<b> size_mb=<s> render_s=<r>``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,12 @@ def comparisons(n_versions: int, n_metrics: int, versions: list[str], date: str)
     base = latest_run_samples(0, n_metrics)
     frames = []
     for i in range(1, n_versions):
-        rep = regression_report(latest_run_samples(i, n_metrics, seed=i), base,
-                                candidate=RunRef(date, versions[i]), baseline=RunRef(date, versions[0]))
+        rep = regression_report(
+            latest_run_samples(i, n_metrics, seed=i),
+            base,
+            candidate=RunRef(date, versions[i]),
+            baseline=RunRef(date, versions[0]),
+        )
         rows = rep.rows[rep.rows["segment"] == "__all__"]
         frames.append(rows.assign(model_version=versions[i], date=date, against=str(rep.baseline)))
     return pd.concat(frames, ignore_index=True)
@@ -75,8 +80,9 @@ def render_seconds(path: Path, fragment: str = "") -> tuple[float, dict]:
         cpu0 = _renderer_cpu()
         t0 = time.perf_counter()
         page.goto(path.as_uri() + fragment, timeout=120_000)
-        page.wait_for_function("window.reportStatus && window.reportStatus.done_ms !== null", timeout=120_000,
-                               polling=50)
+        page.wait_for_function(
+            "window.reportStatus && window.reportStatus.done_ms !== null", timeout=120_000, polling=50
+        )
         seconds = time.perf_counter() - t0
         status = page.evaluate("window.reportStatus")
         status["cpu_s"] = _renderer_cpu() - cpu0  # CPU seconds of Chromium's renderer processes
@@ -105,14 +111,25 @@ def main(argv=None) -> None:
     t = time.perf_counter()
     comp = comparisons(args.versions, args.metrics, h["versions"], h["dates"][-1])
     comp_s = time.perf_counter() - t
-    print(f"synthetic aggregates: {len(h['scores']):,} score_history rows, {len(h['ops']):,} ops_history rows "
-          f"({args.versions} versions x {args.metrics} metrics x {args.days} days) in {gen_s:.1f}s")
-    print(f"outside the build: alerts {len(alerts):,} rows in {alerts_s:.1f}s; "
-          f"{len(comp):,} comparison rows (paired regression reports) in {comp_s:.1f}s")
+    print(
+        f"synthetic aggregates: {len(h['scores']):,} score_history rows, {len(h['ops']):,} ops_history rows "
+        f"({args.versions} versions x {args.metrics} metrics x {args.days} days) in {gen_s:.1f}s"
+    )
+    print(
+        f"outside the build: alerts {len(alerts):,} rows in {alerts_s:.1f}s; "
+        f"{len(comp):,} comparison rows (paired regression reports) in {comp_s:.1f}s"
+    )
 
     t = time.perf_counter()
-    html = build_report_html(h["scores"], h["ops"], production=h["versions"][0], alerts=alerts,
-                             events=h["events"], comparisons=comp, title="synthetic year")
+    html = build_report_html(
+        h["scores"],
+        h["ops"],
+        production=h["versions"][0],
+        alerts=alerts,
+        events=h["events"],
+        comparisons=comp,
+        title="synthetic year",
+    )
     build_s = time.perf_counter() - t
     out = Path(args.keep) if args.keep else Path(tempfile.mkstemp(suffix=".html")[1])
     out.write_text(html, encoding="utf-8")
@@ -123,18 +140,26 @@ def main(argv=None) -> None:
     finally:
         if not args.keep:
             os.unlink(out)
-    print(f"charts: {status['total']} ({status['traces']:,} traces: production + the 5 latest versions drawn), "
-          f"rendered {status['rendered']}, errors {len(status['errors'])}; in-page draw time {status['done_ms'] / 1000:.2f}s")
-    print(f"every version drawn (#all): {all_status['traces']:,} traces, all {all_status['rendered']} charts in "
-          f"{all_s:.2f}s (informational)")
-    print(f"CPU time of Chromium's renderer processes until every chart is drawn (parse, script, layout, paint; "
-          f"unlike wall time not inflated by other processes on the machine): {status['cpu_s']:.2f}s")
+    print(
+        f"charts: {status['total']} ({status['traces']:,} traces: production + the 5 latest versions drawn), "
+        f"rendered {status['rendered']}, errors {len(status['errors'])}; in-page draw time {status['done_ms'] / 1000:.2f}s"
+    )
+    print(
+        f"every version drawn (#all): {all_status['traces']:,} traces, all {all_status['rendered']} charts in "
+        f"{all_s:.2f}s (informational)"
+    )
+    print(
+        f"CPU time of Chromium's renderer processes until every chart is drawn (parse, script, layout, paint; "
+        f"unlike wall time not inflated by other processes on the machine): {status['cpu_s']:.2f}s"
+    )
     print(f"load average (2 cores, shared): {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     figures = {"build_s": build_s, "size_mb": size_mb, "render_s": render_s}
     for key, value in figures.items():
         ok = "ok" if value < TARGETS[key] else "OVER TARGET"
         print(f"{key:>9}: {value:7.2f}   target < {TARGETS[key]:g}   {ok}")
-    print("peer: the PNG report it replaces held one matplotlib image per (metric, version): 600 images at this scale")
+    print(
+        "peer: the PNG report it replaces held one matplotlib image per (metric, version): 600 images at this scale"
+    )
     print(f"report build_s={build_s:.2f} size_mb={size_mb:.2f} render_s={render_s:.2f}")
 
 

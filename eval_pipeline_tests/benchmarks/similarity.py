@@ -20,6 +20,7 @@ Timings (model loading excluded, one warm-up encode first, median over ``--reps`
 Run: ``python -m eval_pipeline_tests.benchmarks.similarity [--pairs 2000] [--reps 3] [--batch-size 64]``.
 Last line: ``similarity overhead=<fraction> rerun_speedup=<x>``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,13 @@ DATASETS = Path(os.environ["EVAL_SHARED_DATASETS"]) if os.environ.get("EVAL_SHAR
 
 
 def _read(name: str) -> list[dict]:
-    path = DATASETS / f"{name}.jsonl" if DATASETS else next(p for d in ("calibration", "golden", "synthetic") if (p := DATA / d / f"{name}.jsonl").exists())
+    path = (
+        DATASETS / f"{name}.jsonl"
+        if DATASETS
+        else next(
+            p for d in ("calibration", "golden", "synthetic") if (p := DATA / d / f"{name}.jsonl").exists()
+        )
+    )
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -112,7 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pairs", type=int, default=2000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch default, as the pipeline runs; 1 = steadier figures on a busy machine)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads (0 = torch default, as the pipeline runs; 1 = steadier figures on a busy machine)",
+    )
     args = ap.parse_args(argv)
 
     from eval_pipeline.evaluators.embeddings import SimilarityScorer, load_model
@@ -132,8 +144,10 @@ def main(argv: list[str] | None = None) -> None:
         new_responses.append(new)
     assert len(set(texts)) == len(texts) and not set(new_responses) & set(texts)
     words = [len(t.split()) for t in texts]
-    print(f"pairs={len(responses)} texts={len(texts)} mean_words={statistics.mean(words):.1f} "
-          f"batch_size={args.batch_size} reps={args.reps} cpus={os.cpu_count()} load_avg={os.getloadavg()[0]:.2f}")
+    print(
+        f"pairs={len(responses)} texts={len(texts)} mean_words={statistics.mean(words):.1f} "
+        f"batch_size={args.batch_size} reps={args.reps} cpus={os.cpu_count()} load_avg={os.getloadavg()[0]:.2f}"
+    )
 
     t0 = time.perf_counter()
     model = load_model()
@@ -142,7 +156,9 @@ def main(argv: list[str] | None = None) -> None:
 
         torch.set_num_threads(args.threads)
     print(f"model load {time.perf_counter() - t0:.1f}s (excluded)")
-    model.encode(texts[:256], batch_size=args.batch_size, normalize_embeddings=True, show_progress_bar=False)  # warm-up
+    model.encode(
+        texts[:256], batch_size=args.batch_size, normalize_embeddings=True, show_progress_bar=False
+    )  # warm-up
 
     timings: dict[str, list[tuple[float, float]]] = {"bare": [], "scored": [], "rerun": []}  # (cpu, wall)
 
@@ -157,28 +173,42 @@ def main(argv: list[str] | None = None) -> None:
             scorer = SimilarityScorer(model=model, cache_dir=cache_dir, batch_size=args.batch_size)
             rerun = SimilarityScorer(model=model, cache_dir=cache_dir, batch_size=args.batch_size)
             steps = {
-                "bare": lambda: model.encode(texts, batch_size=args.batch_size, normalize_embeddings=True,
-                                             show_progress_bar=False),
-                "scored": lambda: scorer.cosine(responses, references),
-                "rerun": lambda: rerun.cosine(new_responses, references),  # needs "scored" first (same cache)
+                "bare": lambda: model.encode(
+                    texts, batch_size=args.batch_size, normalize_embeddings=True, show_progress_bar=False
+                ),
+                "scored": lambda: scorer.cosine(responses, references),  # noqa: B023
+                "rerun": lambda: rerun.cosine(new_responses, references),  # needs "scored" first (same cache)  # noqa: B023
             }
-            order = [["bare", "scored", "rerun"], ["scored", "rerun", "bare"], ["scored", "bare", "rerun"]][rep % 3]
+            order = [["bare", "scored", "rerun"], ["scored", "rerun", "bare"], ["scored", "bare", "rerun"]][
+                rep % 3
+            ]
             for name in order:  # rotate the order so no variant always runs first
                 timed(name, steps[name])
             assert scorer.encoded_texts == len(texts) and rerun.encoded_texts == len(new_responses)
-            print("rep %d: " % rep + "  ".join(f"{k} cpu {v[-1][0]:.2f}s wall {v[-1][1]:.2f}s" for k, v in timings.items())
-                  + f"  load_avg={os.getloadavg()[0]:.2f}", flush=True)
+            print(
+                "rep %d: " % rep  # noqa: UP031
+                + "  ".join(f"{k} cpu {v[-1][0]:.2f}s wall {v[-1][1]:.2f}s" for k, v in timings.items())
+                + f"  load_avg={os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
 
-    med = {k: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v)) for k, v in timings.items()}
+    med = {
+        k: (statistics.median(c for c, _ in v), statistics.median(w for _, w in v))
+        for k, v in timings.items()
+    }
     overhead = med["scored"][0] / med["bare"][0] - 1.0
     speedup = med["scored"][0] / med["rerun"][0]
     wall_overhead = med["scored"][1] / med["bare"][1] - 1.0
     wall_speedup = med["scored"][1] / med["rerun"][1]
     print(f"bare encode (median)          cpu {med['bare'][0]:.2f}s  wall {med['bare'][1]:.2f}s")
-    print(f"similarity scoring (median)   cpu {med['scored'][0]:.2f}s  wall {med['scored'][1]:.2f}s  "
-          f"overhead cpu {overhead:+.3f} (wall {wall_overhead:+.3f})  target <= 0.10  {'OK' if overhead <= 0.10 else 'MISSED'}")
-    print(f"rerun, cached refs (median)   cpu {med['rerun'][0]:.2f}s  wall {med['rerun'][1]:.2f}s  "
-          f"speedup cpu {speedup:.2f}x (wall {wall_speedup:.2f}x)  target >= 1.8x  {'OK' if speedup >= 1.8 else 'MISSED'}")
+    print(
+        f"similarity scoring (median)   cpu {med['scored'][0]:.2f}s  wall {med['scored'][1]:.2f}s  "
+        f"overhead cpu {overhead:+.3f} (wall {wall_overhead:+.3f})  target <= 0.10  {'OK' if overhead <= 0.10 else 'MISSED'}"
+    )
+    print(
+        f"rerun, cached refs (median)   cpu {med['rerun'][0]:.2f}s  wall {med['rerun'][1]:.2f}s  "
+        f"speedup cpu {speedup:.2f}x (wall {wall_speedup:.2f}x)  target >= 1.8x  {'OK' if speedup >= 1.8 else 'MISSED'}"
+    )
     print(f"similarity overhead={overhead:.3f} rerun_speedup={speedup:.2f}")
 
 

@@ -40,10 +40,12 @@ What it implements
   ``GET /_admin/stats`` across processes; ``POST /_admin/reset``; ``POST /_admin/config`` patches
   the configuration (JSON of :class:`ServerConfig` fields).
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -54,12 +56,22 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
-FAULTS = ("rate_limit", "overloaded", "server_error", "slow", "drop", "malformed", "malformed_tool", "refusal")
+FAULTS = (
+    "rate_limit",
+    "overloaded",
+    "server_error",
+    "slow",
+    "drop",
+    "malformed",
+    "malformed_tool",
+    "refusal",
+)
 GOOD_ACCURACY = 0.95
 DEGRADED_ACCURACY = 0.6
 REFUSAL_TEXT = "I can't help with that request."
@@ -86,24 +98,32 @@ class ServerConfig:
     ttft_fraction: float = 0.3  # share of the latency before the first token (streaming)
     fault_probabilities: dict[str, float] = field(default_factory=dict)  # fault name -> probability
     fault_script: list[str | None] = field(default_factory=list)  # consumed one per request, first
-    fault_script_by_match: dict[str, list[str | None]] = field(default_factory=dict)  # substring -> faults per attempt
+    fault_script_by_match: dict[str, list[str | None]] = field(
+        default_factory=dict
+    )  # substring -> faults per attempt
     fault_delay_s: float = 0.0  # delay before an error status is returned
     drop_after_latency: bool = False  # drop after the latency (else immediately)
     retry_after_s: float = 1.0  # sent on 429 as retry-after (seconds) and retry-after-ms
     slow_s: float = 30.0
     answer_key: dict[str, str] = field(default_factory=dict)  # user-message substring -> expected answer
-    model_accuracy: dict[str, float] = field(default_factory=dict)  # model id -> accuracy (overrides defaults)
+    model_accuracy: dict[str, float] = field(
+        default_factory=dict
+    )  # model id -> accuracy (overrides defaults)
     refuse_matching: list[str] = field(default_factory=list)  # user-message substrings that get refused
     seed: int = 0
     cache_hit_ttft_factor: float = 0.3  # TTFT of a prompt-cache hit relative to a miss
     batch_delay_s: float = 0.0  # a Message Batch ends this long after it was created
-    batch_outcome_by_match: dict[str, list[str | None]] = field(default_factory=dict)  # substring -> outcome per submission
+    batch_outcome_by_match: dict[str, list[str | None]] = field(
+        default_factory=dict
+    )  # substring -> outcome per submission
 
     def validate(self) -> None:
         """Raise ValueError naming the bad field."""
-        for name in list(self.fault_probabilities) + [f for s in self.fault_script_by_match.values() for f in s if f] + [
-            f for f in self.fault_script if f
-        ]:
+        for name in (
+            list(self.fault_probabilities)
+            + [f for s in self.fault_script_by_match.values() for f in s if f]
+            + [f for f in self.fault_script if f]
+        ):
             if name not in FAULTS:
                 raise ValueError(f"ServerConfig: unknown fault {name!r}; use one of {FAULTS}")
         if self.latency_kind not in ("fixed", "lognormal"):
@@ -122,7 +142,9 @@ def _user_text(body: dict[str, Any]) -> str:
             content = msg.get("content")
             if isinstance(content, str):
                 return content
-            return "\n".join(b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text")
+            return "\n".join(
+                b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"
+            )
     return ""
 
 
@@ -170,7 +192,7 @@ def synth_from_schema(schema: dict[str, Any], u: float) -> Any:
 class DefaultResponder:
     """Deterministic scripted model: good / degraded variants, answer key, labels, judge tool calls."""
 
-    def __init__(self, server: "AnthropicTestServer"):
+    def __init__(self, server: AnthropicTestServer):
         self.server = server
 
     def accuracy(self, model: str) -> float:
@@ -184,7 +206,13 @@ class DefaultResponder:
         model = body.get("model", "")
         text = _user_text(body)
         plain = _without_cache_marks(body)  # a model's answer does not depend on cache_control
-        seed = [model, plain.get("system"), plain.get("messages"), plain.get("tools"), self.server.occurrence(plain)]
+        seed = [
+            model,
+            plain.get("system"),
+            plain.get("messages"),
+            plain.get("tools"),
+            self.server.occurrence(plain),
+        ]
         u = _unit(seed)
         if any(s in text for s in cfg.refuse_matching):
             return Answer(text=REFUSAL_TEXT, stop_reason="refusal")
@@ -222,13 +250,17 @@ def _without_cache_marks(body: dict[str, Any]) -> dict[str, Any]:
         return body
 
     def text_only(blocks: Any) -> bool:
-        return isinstance(blocks, list) and all(isinstance(b, dict) and b.get("type") == "text" for b in blocks)
+        return isinstance(blocks, list) and all(
+            isinstance(b, dict) and b.get("type") == "text" for b in blocks
+        )
 
     out = dict(body)
     if text_only(body.get("system")):
         out["system"] = "".join(b["text"] for b in body["system"])
-    out["messages"] = [{**m, "content": "".join(b["text"] for b in m["content"])} if text_only(m.get("content")) else m
-                       for m in body.get("messages") or []]
+    out["messages"] = [
+        {**m, "content": "".join(b["text"] for b in m["content"])} if text_only(m.get("content")) else m
+        for m in body.get("messages") or []
+    ]
     if body.get("tools"):
         out["tools"] = [{k: v for k, v in t.items() if k != "cache_control"} for t in body["tools"]]
     return out
@@ -244,7 +276,11 @@ def _plain_text(body: dict[str, Any]) -> str:
     parts.append(_system_text(body))
     for msg in body.get("messages") or []:
         content = msg.get("content")
-        parts.append(content if isinstance(content, str) else "".join(b.get("text", "") for b in content or [] if isinstance(b, dict)))
+        parts.append(
+            content
+            if isinstance(content, str)
+            else "".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
+        )
     return "".join(parts)
 
 
@@ -337,7 +373,9 @@ class AnthropicTestServer:
         temperature = body.get("temperature")
         if not temperature:
             return 0
-        key = hashlib.sha256(json.dumps([body.get("model"), body.get("system"), body.get("messages")], sort_keys=True).encode()).hexdigest()
+        key = hashlib.sha256(
+            json.dumps([body.get("model"), body.get("system"), body.get("messages")], sort_keys=True).encode()
+        ).hexdigest()
         n = self._occurrences[key]
         self._occurrences[key] += 1
         return n
@@ -360,13 +398,15 @@ class AnthropicTestServer:
         return app
 
     async def _astart(self) -> None:
-        self._runner = web.AppRunner(self._app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(
+            self._app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    def start(self) -> "AnthropicTestServer":
+    def start(self) -> AnthropicTestServer:
         """Run in a daemon thread; returns once listening (``self.base_url`` is then valid)."""
 
         def run() -> None:
@@ -394,7 +434,7 @@ class AnthropicTestServer:
                 self._thread.join(5)
             self._loop = None
 
-    def __enter__(self) -> "AnthropicTestServer":
+    def __enter__(self) -> AnthropicTestServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -454,7 +494,9 @@ class AnthropicTestServer:
         ttft = total * cfg.ttft_fraction
         return ttft, total - ttft
 
-    def _error(self, status: int, etype: str, message: str, request_id: str, extra: dict[str, str] | None = None) -> web.Response:
+    def _error(
+        self, status: int, etype: str, message: str, request_id: str, extra: dict[str, str] | None = None
+    ) -> web.Response:
         self.by_status[str(status)] += 1
         body = {"type": "error", "error": {"type": etype, "message": message}, "request_id": request_id}
         return web.json_response(body, status=status, headers={"request-id": request_id, **(extra or {})})
@@ -494,8 +536,17 @@ class AnthropicTestServer:
                 await asyncio.sleep(cfg.fault_delay_s)
             if fault == "rate_limit":
                 ra = cfg.retry_after_s
-                headers = {"retry-after": str(max(0, math.ceil(ra)) if ra >= 1 else ra), "retry-after-ms": str(int(ra * 1000))}
-                return self._error(429, "rate_limit_error", "Number of requests has exceeded your rate limit", request_id, headers)
+                headers = {
+                    "retry-after": str(max(0, math.ceil(ra)) if ra >= 1 else ra),
+                    "retry-after-ms": str(int(ra * 1000)),
+                }
+                return self._error(
+                    429,
+                    "rate_limit_error",
+                    "Number of requests has exceeded your rate limit",
+                    request_id,
+                    headers,
+                )
             if fault == "overloaded":
                 return self._error(529, "overloaded_error", "Overloaded", request_id)
             return self._error(500, "api_error", "Internal server error", request_id)
@@ -517,7 +568,11 @@ class AnthropicTestServer:
         await asyncio.sleep(ttft + rest)
         if fault == "malformed":
             self.by_status["200"] += 1
-            return web.Response(body=b'{"id": "msg_broken", "type": "message", "content": [{"type": "te', content_type="application/json", headers={"request-id": request_id})
+            return web.Response(
+                body=b'{"id": "msg_broken", "type": "message", "content": [{"type": "te',
+                content_type="application/json",
+                headers={"request-id": request_id},
+            )
         message = self._message(body, answer, request_id)
         self.by_status["200"] += 1
         return web.json_response(message, headers={"request-id": request_id})
@@ -532,7 +587,9 @@ class AnthropicTestServer:
             answer = Answer(text=raw)
         elif isinstance(raw, dict):
             tools = body.get("tools") or [{"name": "tool"}]
-            answer = Answer(tool_input=raw, tool_name=(body.get("tool_choice") or {}).get("name") or tools[0]["name"])
+            answer = Answer(
+                tool_input=raw, tool_name=(body.get("tool_choice") or {}).get("name") or tools[0]["name"]
+            )
         else:
             answer = raw
         if fault == "malformed_tool" and answer.tool_input is not None:
@@ -579,11 +636,18 @@ class AnthropicTestServer:
                 counts[kind] += 1
         iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
         return {
-            "id": batch["id"], "type": "message_batch", "processing_status": status, "request_counts": counts,
-            "created_at": iso(batch["created_at"]), "expires_at": iso(batch["created_at"] + 86400),
-            "ended_at": iso(batch["ends_at"]) if status == "ended" else None, "archived_at": None,
+            "id": batch["id"],
+            "type": "message_batch",
+            "processing_status": status,
+            "request_counts": counts,
+            "created_at": iso(batch["created_at"]),
+            "expires_at": iso(batch["created_at"] + 86400),
+            "ended_at": iso(batch["ends_at"]) if status == "ended" else None,
+            "archived_at": None,
             "cancel_initiated_at": iso(batch["canceled_at"]) if batch.get("canceled_at") else None,
-            "results_url": f"{self.base_url}/v1/messages/batches/{batch['id']}/results" if status == "ended" else None,
+            "results_url": f"{self.base_url}/v1/messages/batches/{batch['id']}/results"
+            if status == "ended"
+            else None,
         }
 
     def _batch_outcome(self, text: str) -> str | None:
@@ -598,7 +662,13 @@ class AnthropicTestServer:
         outcome = self._batch_outcome(_user_text(params))
         if outcome in ("errored", "errored_invalid"):
             etype = "invalid_request_error" if outcome == "errored_invalid" else "api_error"
-            return {"custom_id": custom_id, "result": {"type": "errored", "error": {"type": "error", "error": {"type": etype, "message": "scripted batch error"}}}}
+            return {
+                "custom_id": custom_id,
+                "result": {
+                    "type": "errored",
+                    "error": {"type": "error", "error": {"type": etype, "message": "scripted batch error"}},
+                },
+            }
         if outcome in ("expired", "canceled"):
             return {"custom_id": custom_id, "result": {"type": outcome}}
         self.by_model[params.get("model", "")] += 1
@@ -608,7 +678,10 @@ class AnthropicTestServer:
 
     def _auth_ok(self, request: web.Request) -> bool:
         key = self.config.api_key
-        return request.headers.get("x-api-key") == key or request.headers.get("authorization", "") == f"Bearer {key}"
+        return (
+            request.headers.get("x-api-key") == key
+            or request.headers.get("authorization", "") == f"Bearer {key}"
+        )
 
     async def handle_batch_create(self, request: web.Request) -> web.Response:
         request_id = "req_" + uuid.uuid4().hex[:24]
@@ -617,12 +690,27 @@ class AnthropicTestServer:
         body = json.loads(await request.read())
         reqs = body.get("requests") or []
         ids = [r.get("custom_id") for r in reqs]
-        if not reqs or len(set(ids)) != len(ids) or any(not isinstance(i, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", i) for i in ids):
-            return self._error(400, "invalid_request_error", "requests: custom_id must be unique and match ^[a-zA-Z0-9_-]{1,64}$", request_id)
+        if (
+            not reqs
+            or len(set(ids)) != len(ids)
+            or any(not isinstance(i, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", i) for i in ids)
+        ):
+            return self._error(
+                400,
+                "invalid_request_error",
+                "requests: custom_id must be unique and match ^[a-zA-Z0-9_-]{1,64}$",
+                request_id,
+            )
         batch_id = "msgbatch_" + uuid.uuid4().hex[:24]
         now = time.time()
-        batch = {"id": batch_id, "requests": reqs, "created_at": now, "ends_at": now + self.config.batch_delay_s, "status": "in_progress",
-                 "results": [self._batch_result(r["custom_id"], r["params"]) for r in reqs]}
+        batch = {
+            "id": batch_id,
+            "requests": reqs,
+            "created_at": now,
+            "ends_at": now + self.config.batch_delay_s,
+            "status": "in_progress",
+            "results": [self._batch_result(r["custom_id"], r["params"]) for r in reqs],
+        }
         self.batches[batch_id] = batch
         self.batches_created += 1
         self.batch_requests += len(reqs)
@@ -651,21 +739,34 @@ class AnthropicTestServer:
         if self._batch_json(batch)["processing_status"] != "ended":
             batch["canceled_at"] = batch["ends_at"] = time.time()
             batch["status"] = "ended"
-            batch["results"] = [{"custom_id": r["custom_id"], "result": {"type": "canceled"}} for r in batch["requests"]]
+            batch["results"] = [
+                {"custom_id": r["custom_id"], "result": {"type": "canceled"}} for r in batch["requests"]
+            ]
         return web.json_response(self._batch_json(batch))
 
-    def _finish(self, body: dict[str, Any], answer: Answer) -> tuple[list[dict[str, Any]], str, dict[str, int]]:
+    def _finish(
+        self, body: dict[str, Any], answer: Answer
+    ) -> tuple[list[dict[str, Any]], str, dict[str, int]]:
         """Content blocks, stop reason and usage for an answer (applies max_tokens truncation)."""
         if answer.tool_input is not None:
             payload = json.dumps(answer.tool_input)
-            block = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": answer.tool_name or "tool", "input": answer.tool_input}
+            block = {
+                "type": "tool_use",
+                "id": "toolu_" + uuid.uuid4().hex[:20],
+                "name": answer.tool_name or "tool",
+                "input": answer.tool_input,
+            }
             return [block], answer.stop_reason or "tool_use", self._usage(body, payload)
         text = answer.text or ""
         stop = answer.stop_reason or "end_turn"
         limit = int(body.get("max_tokens") or 1) * 4
         if len(text) > limit:
             text, stop = text[:limit], "max_tokens"
-        return ([{"type": "text", "text": text}] if text or stop != "end_turn" else []), stop, self._usage(body, text)
+        return (
+            ([{"type": "text", "text": text}] if text or stop != "end_turn" else []),
+            stop,
+            self._usage(body, text),
+        )
 
     def _message(self, body: dict[str, Any], answer: Answer, request_id: str) -> dict[str, Any]:
         content, stop, usage = self._finish(body, answer)
@@ -680,15 +781,29 @@ class AnthropicTestServer:
             "usage": usage,
         }
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], answer: Answer, request_id: str, ttft: float, rest: float, fault: str | None) -> web.StreamResponse:
+    async def _stream(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        answer: Answer,
+        request_id: str,
+        ttft: float,
+        rest: float,
+        fault: str | None,
+    ) -> web.StreamResponse:
         content, stop, usage = self._finish(body, answer)
 
         def ev(name: str, data: dict[str, Any]) -> bytes:
             return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
         start = {
-            "id": "msg_" + request_id[4:], "type": "message", "role": "assistant", "model": body["model"], "content": [],
-            "stop_reason": None, "stop_sequence": None,
+            "id": "msg_" + request_id[4:],
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
             "usage": {**usage, "output_tokens": 1},
         }
         head: list[bytes] = [ev("message_start", {"type": "message_start", "message": start})]
@@ -697,25 +812,94 @@ class AnthropicTestServer:
             if block["type"] == "text":
                 txt = block["text"]
                 cut = max(1, len(txt) // 3)
-                head.append(ev("content_block_start", {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}))
+                head.append(
+                    ev(
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {"type": "text", "text": ""},
+                        },
+                    )
+                )
                 head.append(ev("ping", {"type": "ping"}))
-                head.append(ev("content_block_delta", {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": txt[:cut]}}))
+                head.append(
+                    ev(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "text_delta", "text": txt[:cut]},
+                        },
+                    )
+                )
                 if txt[cut:]:
-                    tail.append(ev("content_block_delta", {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": txt[cut:]}}))
+                    tail.append(
+                        ev(
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "text_delta", "text": txt[cut:]},
+                            },
+                        )
+                    )
             else:
                 payload = json.dumps(block["input"])
                 cut = max(1, len(payload) // 2)
-                head.append(ev("content_block_start", {"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}}))
+                head.append(
+                    ev(
+                        "content_block_start",
+                        {"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}},
+                    )
+                )
                 head.append(ev("ping", {"type": "ping"}))
-                head.append(ev("content_block_delta", {"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": payload[:cut]}}))
-                tail.append(ev("content_block_delta", {"type": "content_block_delta", "index": i, "delta": {"type": "input_json_delta", "partial_json": payload[cut:]}}))
+                head.append(
+                    ev(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": payload[:cut]},
+                        },
+                    )
+                )
+                tail.append(
+                    ev(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": payload[cut:]},
+                        },
+                    )
+                )
             tail.append(ev("content_block_stop", {"type": "content_block_stop", "index": i}))
         if fault == "malformed":
-            tail.insert(0, b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {"ty\n\n')
-        tail.append(ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": usage["output_tokens"]}}))
+            tail.insert(
+                0,
+                b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {"ty\n\n',
+            )
+        tail.append(
+            ev(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                },
+            )
+        )
         tail.append(ev("message_stop", {"type": "message_stop"}))
 
-        resp = web.StreamResponse(status=200, headers={"request-id": request_id, "content-type": "text/event-stream", "cache-control": "no-cache"})
+        resp = web.StreamResponse(
+            status=200,
+            headers={
+                "request-id": request_id,
+                "content-type": "text/event-stream",
+                "cache-control": "no-cache",
+            },
+        )
         await asyncio.sleep(ttft)
         await resp.prepare(request)
         await resp.write(b"".join(head))
@@ -761,10 +945,18 @@ class ServerProcess:
         self.proc: Any = None
         self.base_url = ""
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         import subprocess
 
-        args = [sys.executable, "-m", "eval_pipeline_tests.servers.anthropic_server", "--port", "0", "--config-json", json.dumps(self.config)]
+        args = [
+            sys.executable,
+            "-m",
+            "eval_pipeline_tests.servers.anthropic_server",
+            "--port",
+            "0",
+            "--config-json",
+            json.dumps(self.config),
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if "listening on" not in line:
@@ -783,22 +975,35 @@ class ServerProcess:
 
 
 def _parse_args(argv: list[str] | None) -> tuple[ServerConfig, int]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = ephemeral, printed on start)")
     p.add_argument("--api-key", default=None, help="expected x-api-key (default: test-key)")
-    p.add_argument("--latency", type=float, default=None, help="total latency in seconds (median for lognormal)")
+    p.add_argument(
+        "--latency", type=float, default=None, help="total latency in seconds (median for lognormal)"
+    )
     p.add_argument("--latency-kind", choices=("fixed", "lognormal"), default=None)
     p.add_argument("--sigma", type=float, default=None, help="lognormal sigma")
     p.add_argument("--ttft-fraction", type=float, default=None)
-    p.add_argument("--fault", action="append", default=[], metavar="NAME=P", help=f"fault probability; NAME in {FAULTS}")
+    p.add_argument(
+        "--fault", action="append", default=[], metavar="NAME=P", help=f"fault probability; NAME in {FAULTS}"
+    )
     p.add_argument("--retry-after", type=float, default=None, help="retry-after seconds sent with 429")
     p.add_argument("--answer-key", default=None, help="JSON file: {user-message substring: expected answer}")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--config-json", default=None, help="ServerConfig fields as JSON (applied first)")
     a = p.parse_args(argv)
     cfg = ServerConfig(**json.loads(a.config_json)) if a.config_json else ServerConfig()
-    for flag, attr in (("api_key", "api_key"), ("latency", "latency_s"), ("latency_kind", "latency_kind"), ("sigma", "latency_sigma"),
-                       ("ttft_fraction", "ttft_fraction"), ("retry_after", "retry_after_s"), ("seed", "seed")):
+    for flag, attr in (
+        ("api_key", "api_key"),
+        ("latency", "latency_s"),
+        ("latency_kind", "latency_kind"),
+        ("sigma", "latency_sigma"),
+        ("ttft_fraction", "ttft_fraction"),
+        ("retry_after", "retry_after_s"),
+        ("seed", "seed"),
+    ):
         if getattr(a, flag) is not None:
             setattr(cfg, attr, getattr(a, flag))
     for item in a.fault:
@@ -821,10 +1026,8 @@ def main(argv: list[str] | None = None) -> None:
         runner: Callable[..., Any] = uvloop.run
     except ImportError:
         runner = asyncio.run
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         runner(server.serve_forever())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ PostgreSQL refuses to run as root: as root, the folder is given to the ``postgre
     with PostgresServer() as pg:
         pg.create_database("dagster")      # then pg.env("dagster") for deploy/dagster.yaml.template
 """
+
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -24,10 +26,15 @@ from eval_pipeline_tests.servers.seaweed import free_ports
 
 def find_bin(name: str) -> str:
     """``/usr/lib/postgresql/<version>/bin/<name>`` of the newest installed version."""
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    found = sorted(
+        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     if not found:
-        raise RuntimeError(f"PostgreSQL's {name} not found under /usr/lib/postgresql/*/bin: `make postgresql` "
-                           "(Debian: apt-get install postgresql)")
+        raise RuntimeError(
+            f"PostgreSQL's {name} not found under /usr/lib/postgresql/*/bin: `make postgresql` "
+            "(Debian: apt-get install postgresql)"
+        )
     return found[-1]
 
 
@@ -43,29 +50,43 @@ class PostgresServer:
     def _run(self, *cmd: str) -> None:
         subprocess.run([*self._as, *cmd], check=True, capture_output=True, timeout=120)
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         self.workdir = Path(tempfile.mkdtemp(prefix="pg-test-"))
         data = self.workdir / "data"
         if os.geteuid() == 0:  # postgres will not run as root
             pw = pwd.getpwnam("postgres")
             os.chown(self.workdir, pw.pw_uid, pw.pw_gid)
             self._as = ["runuser", "-u", "postgres", "--"]
-        self._run(find_bin("initdb"), "-D", str(data), "-U", self.user, "-A", "trust", "--no-sync", "-E", "UTF8")
-        opts = f"-h 127.0.0.1 -p {self.port} -k {self.workdir} -F -c max_connections=200 -c shared_buffers=32MB"
-        self._run(find_bin("pg_ctl"), "-D", str(data), "-o", opts, "-l", str(self.workdir / "pg.log"), "-w", "-t", "60", "start")
+        self._run(
+            find_bin("initdb"), "-D", str(data), "-U", self.user, "-A", "trust", "--no-sync", "-E", "UTF8"
+        )
+        opts = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.workdir} -F -c max_connections=200 -c shared_buffers=32MB"
+        )
+        self._run(
+            find_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(self.workdir / "pg.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         return self
 
     def stop(self) -> None:
         if self.workdir is None:
             return
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run(find_bin("pg_ctl"), "-D", str(self.workdir / "data"), "-m", "immediate", "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir = None
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -82,8 +103,13 @@ class PostgresServer:
 
     def env(self, db: str) -> dict[str, str]:
         """The variables deploy/dagster.yaml.template reads."""
-        return {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(self.port), "DAGSTER_PG_USERNAME": self.user,
-                "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": db}
+        return {
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USERNAME": self.user,
+            "DAGSTER_PG_PASSWORD": "",
+            "DAGSTER_PG_DB": db,
+        }
 
     def log_tail(self, n: int = 30) -> str:
         p = (self.workdir or Path("/nonexistent")) / "pg.log"
@@ -99,5 +125,7 @@ def wait_for(pred, timeout: float, every: float = 0.5, what=None):
         if v:
             return v
         if time.monotonic() > end:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}")
+            raise TimeoutError(
+                f"timed out after {timeout:.0f} s waiting for {what() if callable(what) else what}"
+            )
         time.sleep(every)

@@ -8,6 +8,7 @@ versions of the demo suite: the production version answers well, the candidate r
 intent routing. The judge and the judge calibration are scripted too (a noisy copy of the human
 labels). None of this text comes from a real model: it exists so the demo runs with no API key.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,17 +21,17 @@ from pathlib import Path
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.project.config import load_project
+from eval_pipeline.demo.calendar import CANDIDATE_DATES, DEMO_DATES  # noqa: E402  (the recorded window)
 from eval_pipeline.evaluators import calibration, judge
-from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_records
-from eval_pipeline.project.hashing import unit_interval
 from eval_pipeline.inference.anthropic_provider import AnthropicProvider
+from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
-from eval_pipeline.inference.prompts import build_requests
-from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, Answer, ServerConfig
+from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_records
+from eval_pipeline.project.config import load_project
+from eval_pipeline.project.hashing import unit_interval
+from eval_pipeline_tests.servers.anthropic_server import Answer, AnthropicTestServer, ServerConfig
 
-from eval_pipeline.demo.calendar import DEMO_DATES, CANDIDATE_DATES  # noqa: E402  (the recorded window)
 GENERIC = "Thanks for your question. Please check the official guidance of your local health authority for the latest information."
 # Per provider model id: (intent accuracy, extraction accuracy, FAQ off-topic rate)
 PROFILES = {
@@ -67,7 +68,9 @@ class DemoResponder:
         for name in ("llmbar_pairwise.jsonl", "human_preference_pairwise.jsonl"):
             for line in (calib_dir / name).read_text().splitlines():
                 rec = json.loads(line)
-                self.pairs.append((rec["input"]["output_1"].strip(), rec["input"]["output_2"].strip(), int(rec["expected"])))
+                self.pairs.append(
+                    (rec["input"]["output_1"].strip(), rec["input"]["output_2"].strip(), int(rec["expected"]))
+                )
 
     # -- the system under test
     def __call__(self, body: dict) -> Answer | None:
@@ -81,7 +84,11 @@ class DemoResponder:
         self.seen[base_seed] = self.seen.get(base_seed, 0) + 1
         seed = f"{base_seed}#{self.seen[base_seed]}"
         for inp, label in self.intent.items():
-            if text.endswith(f"Message: {inp}\n  Intent:") or text.endswith(inp) or f"Message: {inp}\nIntent:" in text:
+            if (
+                text.endswith(f"Message: {inp}\n  Intent:")
+                or text.endswith(inp)
+                or f"Message: {inp}\nIntent:" in text
+            ):
                 if _u(seed, "i") < acc_intent:
                     return Answer(text=label)
                 wrong = [x for x in self.labels if x != label]
@@ -115,13 +122,16 @@ class DemoResponder:
         if "winner" in schema:
             a = _section(text, "Answer A")
             for o1, o2, label in self.pairs:
-                if a == o1 or a == o2:
+                if a in (o1, o2):
                     better_is_a = (label == 1) == (a == o1)
                     right = _u(seed, "p") < 0.82
                     if _u(seed, "t") < 0.05:
                         return {"reasoning": "Synthetic judge: the answers are equivalent.", "winner": "tie"}
                     winner = "A" if better_is_a == right else "B"
-                    return {"reasoning": f"Synthetic judge: answer {winner} follows the instruction better.", "winner": winner}
+                    return {
+                        "reasoning": f"Synthetic judge: answer {winner} follows the instruction better.",
+                        "winner": winner,
+                    }
             return {"reasoning": "Synthetic judge: no preference.", "winner": "tie"}
         dims = [k for k in schema if k != "reasoning"]
         response = _section(text, "Response to evaluate")
@@ -151,9 +161,15 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
     frames = []
     for suite in project.suites.values():
         for es in suite.eval_sets:
-            recs = read_golden_set(es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes)
-            picked = sample_records(recs, es.sample.n if es.sample else None, es.sample.seed if es.sample else 0)
-            frames.append(golden_frame(suite.name, es.name, picked, str(es.source_path.relative_to(project.base))))
+            recs = read_golden_set(
+                es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes
+            )
+            picked = sample_records(
+                recs, es.sample.n if es.sample else None, es.sample.seed if es.sample else 0
+            )
+            frames.append(
+                golden_frame(suite.name, es.name, picked, str(es.source_path.relative_to(project.base)))
+            )
     golden = decode_golden(pd.concat(frames, ignore_index=True))
     responder = DemoResponder(golden, project.base / "calibration")
     server = AnthropicTestServer(ServerConfig(api_key="record-key", latency_s=0.0), responder=responder)
@@ -162,7 +178,9 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
     counts = {}
     try:
         store = ResponseStore(tmp)
-        provider = AnthropicProvider("record-key", base_url=server.base_url, max_concurrency=32, prices=project.registry.price_table())
+        provider = AnthropicProvider(
+            "record-key", base_url=server.base_url, max_concurrency=32, prices=project.registry.price_table()
+        )
 
         def execute(reqs):
             return run_requests(provider, reqs, store)
@@ -181,7 +199,7 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
                 responses = execute(requests)
                 rows, i = [], 0
                 for suite_name, es_name, n in plan:
-                    for r in responses[i:i + n]:
+                    for r in responses[i : i + n]:
                         rows.append({**r.to_row(), "suite": suite_name, "eval_set": es_name})
                     i += n
                 graded = scoring.graded_samples(golden, pd.DataFrame(rows))
@@ -193,18 +211,33 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
                 if es.family == "judge":
                     cfg = judge.validate_judge_config(es.judge)
                     res = calibration.run_calibration(
-                        execute, cfg,
-                        [cal_dir / "sf_dialogue_nlg_ratings.jsonl", cal_dir / "llmbar_pairwise.jsonl", cal_dir / "human_preference_pairwise.jsonl"],
-                        n=calibration_n, seed=0, data_dir=cal_dir,
+                        execute,
+                        cfg,
+                        [
+                            cal_dir / "sf_dialogue_nlg_ratings.jsonl",
+                            cal_dir / "llmbar_pairwise.jsonl",
+                            cal_dir / "human_preference_pairwise.jsonl",
+                        ],
+                        n=calibration_n,
+                        seed=0,
+                        data_dir=cal_dir,
                     )
-                    counts["calibration"] = {k: {m: round(v, 3) for m, v in d.items() if isinstance(v, float)} for k, d in res.metrics.items()}
+                    counts["calibration"] = {
+                        k: {m: round(v, 3) for m, v in d.items() if isinstance(v, float)}
+                        for k, d in res.metrics.items()
+                    }
         store.close() if hasattr(store, "close") else None
         # One deterministic shard, sorted by key, so re-recording gives a reviewable diff.
         lines = []
         for shard in sorted(tmp.glob("responses-*.jsonl")):
             lines.extend(x for x in shard.read_text().splitlines() if x.strip())
         # Scripted answers: marked synthetic, so no reader ever mistakes them for live ones.
-        lines = [json.dumps({**json.loads(x), "provenance": "synthetic"}, ensure_ascii=False, separators=(",", ":")) for x in lines]
+        lines = [
+            json.dumps(
+                {**json.loads(x), "provenance": "synthetic"}, ensure_ascii=False, separators=(",", ":")
+            )
+            for x in lines
+        ]
         lines.sort(key=lambda x: json.loads(x)["cache_key"])
         out_dir.mkdir(parents=True, exist_ok=True)
         for old in out_dir.glob("responses-*.jsonl"):

@@ -18,11 +18,13 @@ Out: the tool input of a verdict. Which judge answers is chosen by a substring o
 
 Anything else falls back to a schema-valid synthetic verdict.
 """
+
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from eval_pipeline_tests.servers.anthropic_server import _unit, _user_text, synth_from_schema
 
@@ -64,7 +66,10 @@ def length_judge(body: dict[str, Any]) -> dict[str, Any]:
     props = body["tools"][0]["input_schema"]["properties"]
     if "winner" in props:
         a, b = _answers(_user_text(body))
-        return {"reasoning": "the longer answer is more thorough", "winner": _draw("length-judge", a, b, LENGTH_SLOPE * (len(a.split()) - len(b.split())))}
+        return {
+            "reasoning": "the longer answer is more thorough",
+            "winner": _draw("length-judge", a, b, LENGTH_SLOPE * (len(a.split()) - len(b.split()))),
+        }
     return _pointwise(body, lambda r, lo, hi: lo + len(r.split()) // 10, "longer is better")
 
 
@@ -97,11 +102,13 @@ def quality_judge(body: dict[str, Any], contrarian: bool = False) -> dict[str, A
     return _pointwise(body, score, "contrarian" if contrarian else "judged on content")
 
 
-def noisy_copy_judge(labelled: Mapping[tuple[str, str], int], accuracy: float = 0.8,
-                     position_bias: float = 0.1) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def noisy_copy_judge(
+    labelled: Mapping[tuple[str, str], int], accuracy: float = 0.8, position_bias: float = 0.1
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A pairwise judge copying human labels (``{(output_1, output_2): 1 or 2}``, texts stripped) with
     probability ``accuracy`` per pair (the same draw in both orders); unknown pairs get a coin flip. With
     probability ``position_bias`` per presentation it just answers "A" (a position-biased verdict)."""
+
     def hook(body: dict[str, Any]) -> dict[str, Any]:
         a, b = _answers(_user_text(body))
         a_s, b_s = a.strip(), b.strip()
@@ -129,11 +136,15 @@ def labelled_pairs(*paths: Any) -> dict[tuple[str, str], int]:
             for line in fh:
                 if line.strip():
                     r = json.loads(line)
-                    out[(str(r["input"]["output_1"]).strip(), str(r["input"]["output_2"]).strip())] = int(r["expected"])
+                    out[(str(r["input"]["output_1"]).strip(), str(r["input"]["output_2"]).strip())] = int(
+                        r["expected"]
+                    )
     return out
 
 
-def scripted_judge(body: dict[str, Any], noisy: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+def scripted_judge(
+    body: dict[str, Any], noisy: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The ``judge_hook``: dispatch on the judge model id (see the module docstring)."""
     model = str(body.get("model", ""))
     if "length-judge" in model:

@@ -16,6 +16,7 @@ within seconds (the filer waits 15 s for gRPC streams), so stop() sends SIGKILL 
 ``SeaweedS3(workdir=folder)`` keeps its data in ``folder`` instead (not removed on stop) and restarts
 on the same ports (``folder/ports.json``), so a benchmark can reuse what an earlier run wrote.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -33,7 +34,14 @@ from pathlib import Path
 from typing import Any
 
 _PORT_NAMES = (
-    "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc", "s3", "s3_grpc",
+    "master",
+    "master_grpc",
+    "volume",
+    "volume_grpc",
+    "filer",
+    "filer_grpc",
+    "s3",
+    "s3_grpc",
 )
 
 
@@ -129,8 +137,12 @@ class SeaweedS3:
             aws_access_key_id=access_key or self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
             region_name=self.region,
-            config=Config(connect_timeout=2, read_timeout=30, retries={"max_attempts": 1},
-                          s3={"addressing_style": "path"}),
+            config=Config(
+                connect_timeout=2,
+                read_timeout=30,
+                retries={"max_attempts": 1},
+                s3={"addressing_style": "path"},
+            ),
         )
 
     def log_tail(self, lines: int = 30) -> str:
@@ -146,35 +158,48 @@ class SeaweedS3:
         assert self.workdir is not None
         return [
             find_weed(),
-            "-logtostderr", f"-config_dir={self.workdir}",
+            "-logtostderr",
+            f"-config_dir={self.workdir}",
             "server",
-            "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
             f"-dir={self.workdir / 'data'}",
-            f"-master.port={p['master']}", f"-master.port.grpc={p['master_grpc']}",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={p['master_grpc']}",
             "-master.volumeSizeLimitMB=64",
-            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume_grpc']}",
-            "-volume.max=4", "-volume.preStopSeconds=0",
-            f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer_grpc']}",
-            "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}",
-            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={p['volume_grpc']}",
+            "-volume.max=4",
+            "-volume.preStopSeconds=0",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={p['filer_grpc']}",
+            "-s3",
+            f"-s3.port={p['s3']}",
+            f"-s3.port.grpc={p['s3_grpc']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             f"-s3.config={self.workdir / 'identities.json'}",
             "-metricsPort=0",
         ]
 
     def _write_identities(self) -> None:
         assert self.workdir is not None
-        config = {"identities": [{
-            "name": "test-admin",
-            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }]}
+        config = {
+            "identities": [
+                {
+                    "name": "test-admin",
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
         path = self.workdir / "identities.json"
         path.write_text(json.dumps(config))
         path.chmod(0o600)
         # Grow one volume at a time (default 7): the first write is then ~1 s instead of ~5 s.
         (self.workdir / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\n")
 
-    def start(self) -> "SeaweedS3":
+    def start(self) -> SeaweedS3:
         """Start the server, wait until S3 answers with our credentials, create the bucket."""
         if self.proc is not None:
             return self
@@ -198,8 +223,13 @@ class SeaweedS3:
             env.pop(var, None)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.workdir, env=env, start_new_session=True,
+                self._command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.workdir,
+                env=env,
+                start_new_session=True,
             )
         atexit.register(self.stop)
         try:
@@ -262,7 +292,7 @@ class SeaweedS3:
                 shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
-    def __enter__(self) -> "SeaweedS3":
+    def __enter__(self) -> SeaweedS3:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -5,6 +5,7 @@ In: the partition's golden samples and model responses. Out: long-format score r
 Every partition run writes its file, even when the model version has no eval set of that family,
 so backfills never hang.
 """
+
 import time
 
 import dagster as dg
@@ -16,7 +17,16 @@ from eval_pipeline.defs.partition import Partition, partition, partitioned_asset
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 
 GROUP = "evaluators"
-METRICS_SHOWN = ("pass_rate", "cosine_pass_rate", "mean_cosine", "accuracy", "macro_f1", "win_rate", "lc_win_rate", "panel_disagreements")
+METRICS_SHOWN = (
+    "pass_rate",
+    "cosine_pass_rate",
+    "mean_cosine",
+    "accuracy",
+    "macro_f1",
+    "win_rate",
+    "lc_win_rate",
+    "panel_disagreements",
+)
 # judge bias controls per dimension: score vs length, length-adjusted mean, panel agreement (Krippendorff's alpha)
 JUDGE_SUFFIXES = (".length_spearman", ".length_adjusted_mean", ".panel_alpha")
 
@@ -33,15 +43,37 @@ def _family_metadata(p: Partition, scores: pd.DataFrame, graded: pd.DataFrame, f
                 v = m[name]
                 ci = f"[{v['ci_low']:.3f}, {v['ci_high']:.3f}]" if v.get("ci_low") is not None else "-"
                 flag = " (length bias: p < 0.05)" if v.get("length_bias") else ""
-                rows.append({"eval set": f"{suite.name}/{es.name}", "metric": name + flag, "value": round(v["value"], 4), "95% CI": ci, "n": v["n"]})
+                rows.append(
+                    {
+                        "eval set": f"{suite.name}/{es.name}",
+                        "metric": name + flag,
+                        "value": round(v["value"], 4),
+                        "95% CI": ci,
+                        "n": v["n"],
+                    }
+                )
         infra = m.get("infra_error_count", {}).get("value") or 0
         if infra:
-            rows.append({"eval set": f"{suite.name}/{es.name}", "metric": "infra errors (excluded)", "value": infra, "95% CI": "-", "n": m["infra_error_count"]["n"]})
-    md = pd.DataFrame(rows).to_markdown(index=False) if rows else f"No {family} eval sets for this model version."
+            rows.append(
+                {
+                    "eval set": f"{suite.name}/{es.name}",
+                    "metric": "infra errors (excluded)",
+                    "value": infra,
+                    "95% CI": "-",
+                    "n": m["infra_error_count"]["n"],
+                }
+            )
+    md = (
+        pd.DataFrame(rows).to_markdown(index=False)
+        if rows
+        else f"No {family} eval sets for this model version."
+    )
     return {
         "dagster/row_count": len(scores),
         "metrics": dg.MetadataValue.md(md),
-        "top_failures": dg.MetadataValue.md(top_failures(scores, graded, n=10) if len(scores) else "No scores."),
+        "top_failures": dg.MetadataValue.md(
+            top_failures(scores, graded, n=10) if len(scores) else "No scores."
+        ),
         "path": dg.MetadataValue.path(uri),
     }
 
@@ -58,7 +90,9 @@ def _scored(p: Partition, family: str, scores: pd.DataFrame, graded: pd.DataFram
     kinds=("python", "parquet"),
     description="Deterministic checks (JSON schema, label in set, exact match, regex, forbidden phrases...) per sample, with reasons.",
 )
-def deterministic_scores(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def deterministic_scores(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     p = partition(context, eval_config, warehouse)
     graded = p.graded()
     scores = scoring.score_deterministic_family(p.project, p.mv, graded, p.date, p.mv_key)
@@ -73,7 +107,10 @@ def deterministic_scores(context: dg.AssetExecutionContext, eval_config: EvalCon
     "reference embeddings cached by content hash).",
 )
 def similarity_scores(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, embeddings: EmbeddingResource
+    context: dg.AssetExecutionContext,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
+    embeddings: EmbeddingResource,
 ) -> dg.MaterializeResult:
     p = partition(context, eval_config, warehouse)
     graded = p.graded()
@@ -81,7 +118,9 @@ def similarity_scores(
     factory = embeddings.scorer_factory(warehouse.resolved_url())
     scores = scoring.score_similarity_family(p.project, p.mv, graded, p.date, p.mv_key, factory)
     encoded = sum(s.encoded_texts for s in factory.scorers.values())
-    context.log.info(f"similarity: {len(scores)} rows in {time.monotonic() - t0:.1f}s, {encoded} texts encoded (rest from the embedding cache)")
+    context.log.info(
+        f"similarity: {len(scores)} rows in {time.monotonic() - t0:.1f}s, {encoded} texts encoded (rest from the embedding cache)"
+    )
     md = _scored(p, "similarity", scores, graded)
     md["texts_encoded"] = encoded
     return dg.MaterializeResult(metadata=md)
@@ -102,7 +141,10 @@ class JudgeRunConfig(dg.Config):
     "baseline (both orders). Verdicts via tool use; unparseable verdicts are counted, never dropped.",
 )
 def judge_scores(
-    context: dg.AssetExecutionContext, config: JudgeRunConfig, eval_config: EvalConfigResource, warehouse: WarehouseResource,
+    context: dg.AssetExecutionContext,
+    config: JudgeRunConfig,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
     llm: LLMResource,
 ) -> dg.MaterializeResult:
     from eval_pipeline.evaluators.judge.executor import store_executor
@@ -128,7 +170,9 @@ def judge_scores(
         calls["api_calls"] += s["api_calls"]
         calls["cost"] += s["cost_usd"]
         calls["batch"] += s["batch_answers"]
-        context.log.info(f"judge: {len(out)} verdict requests, {s['cache_hits']} from store, {s['batch_answers']} by Message Batches")
+        context.log.info(
+            f"judge: {len(out)} verdict requests, {s['cache_hits']} from store, {s['batch_answers']} by Message Batches"
+        )
 
     batch = BatchOptions(poll_interval_s=config.batch_poll_interval_s, log=context.log.info)
     execute = store_executor(provider, store, batch_options=batch, on_responses=count)
@@ -138,8 +182,12 @@ def judge_scores(
     except LookupError as e:
         raise dg.Failure(str(e)) from None
     md = _scored(p, "judge", scores, graded)
-    md.update(judge_requests=calls["requests"], judge_api_calls=calls["api_calls"], judge_cost_usd=round(calls["cost"], 6),
-              judge_batch_answers=calls["batch"])
+    md.update(
+        judge_requests=calls["requests"],
+        judge_api_calls=calls["api_calls"],
+        judge_cost_usd=round(calls["cost"], 6),
+        judge_batch_answers=calls["batch"],
+    )
     if calls["api_calls"]:
         from eval_pipeline.inference.runner import prompt_cache_split
 
@@ -150,6 +198,8 @@ def judge_scores(
         from eval_pipeline.inference.provenance import provenance_label, write_stage_provenance
 
         write_stage_provenance(p.wh, "judge", p.date, p.mv_key, provenance, llm.recordings_label())
-        md.update(judge_verdict_provenance=dg.MetadataValue.json(provenance),
-                  judge_verdicts=provenance_label(provenance, llm.recordings_label()))
+        md.update(
+            judge_verdict_provenance=dg.MetadataValue.json(provenance),
+            judge_verdicts=provenance_label(provenance, llm.recordings_label()),
+        )
     return dg.MaterializeResult(metadata=md)

@@ -7,6 +7,7 @@ rubric + prompt hash - listed in ``calibration_versions``; after a judge change 
 this asset re-runs, which the config-change sensor requests) and
 ``keys.similarity_calibration()``.
 """
+
 import dagster as dg
 
 from eval_pipeline import scoring
@@ -25,7 +26,12 @@ GROUP = "calibration"
     "weighted kappa, Spearman, exact / within-one agreement and position consistency. Judge thresholds only block "
     "when the suite's min_calibration is met.",
 )
-def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, llm: LLMResource) -> dg.MaterializeResult:
+def judge_calibration(
+    context: dg.AssetExecutionContext,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
+    llm: LLMResource,
+) -> dg.MaterializeResult:
     from eval_pipeline.evaluators import calibration, judge
     from eval_pipeline.evaluators.judge.executor import store_executor
     from eval_pipeline.inference.batches import BatchOptions
@@ -46,44 +52,69 @@ def judge_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfig
     from eval_pipeline.inference.provenance import provenance_counts, provenance_label
 
     all_prov: dict = {}
-    for model, (cfg, suite) in sorted(judges.items()):
-        datasets = [cal_dir / "sf_dialogue_nlg_ratings.jsonl", cal_dir / "llmbar_pairwise.jsonl", cal_dir / "human_preference_pairwise.jsonl"]
+    for model, (cfg, suite) in sorted(judges.items()):  # noqa: B007
+        datasets = [
+            cal_dir / "sf_dialogue_nlg_ratings.jsonl",
+            cal_dir / "llmbar_pairwise.jsonl",
+            cal_dir / "human_preference_pairwise.jsonl",
+        ]
         prov: dict = {}
 
         def count(out, prov=prov):
             for k, v in provenance_counts(r.provenance for r in out).items():
                 prov[k] = prov.get(k, 0) + v
 
-        execute = store_executor(provider, store, batch_options=BatchOptions(log=context.log.info), on_responses=count)
+        execute = store_executor(
+            provider, store, batch_options=BatchOptions(log=context.log.info), on_responses=count
+        )
 
         try:
-            result = calibration.run_calibration(execute, cfg, datasets, n=calibration_n(), seed=0, data_dir=cal_dir)
+            result = calibration.run_calibration(
+                execute, cfg, datasets, n=calibration_n(), seed=0, data_dir=cal_dir
+            )
         except LookupError as e:
             raise dg.Failure(str(e)) from None
         # Human labels from the review loop (data/reviews/*.jsonl) count as calibration data too.
         from eval_pipeline.noise.floor import labelled_review_metrics
 
-        result.metrics.update(labelled_review_metrics(project.base, judge_model=model, project=project, min_n=20))
-        ok, reasons = calibration.calibration_gate(result.metrics, cfg.min_calibration, use=cfg.calibration_gate)
+        result.metrics.update(
+            labelled_review_metrics(project.base, judge_model=model, project=project, min_n=20)
+        )
+        ok, reasons = calibration.calibration_gate(
+            result.metrics, cfg.min_calibration, use=cfg.calibration_gate
+        )
         for k, v in prov.items():
             all_prov[k] = all_prov.get(k, 0) + v
         # Valid for these judge versions (model + rubric + prompt of each eval set using the judge): a change re-calibrates.
-        payload = {"judge_model": model, "calibration_versions": versions.get(model, []), "calibration_gate": cfg.calibration_gate,
-                   "metrics": result.metrics, "may_block": ok, "reasons": reasons,
-                   "judge_failures": result.judge_failures, "cost_usd": result.cost_usd,
-                   "verdict_provenance": prov, "live_verdicts_only": set(prov) <= {"live"},
-                   "verdicts": provenance_label(prov, llm.recordings_label())}
+        payload = {
+            "judge_model": model,
+            "calibration_versions": versions.get(model, []),
+            "calibration_gate": cfg.calibration_gate,
+            "metrics": result.metrics,
+            "may_block": ok,
+            "reasons": reasons,
+            "judge_failures": result.judge_failures,
+            "cost_usd": result.cost_usd,
+            "verdict_provenance": prov,
+            "live_verdicts_only": set(prov) <= {"live"},
+            "verdicts": provenance_label(prov, llm.recordings_label()),
+        }
         wh.write_bytes(keys.judge_calibration(model), scoring.dumps(payload), content_type="application/json")
         summary[model] = ok
-        tables.append(f"### {model}: {'may block' if ok else 'warn only'} ({payload['verdicts']})\n" + ("\n".join(f"- {r}" for r in reasons) + "\n\n" if reasons else "\n")
-                      + calibration.metrics_table(result.metrics).round(3).to_markdown(index=False))
-    return dg.MaterializeResult(metadata={
-        "calibration": dg.MetadataValue.md("\n\n".join(tables) or "No judge eval sets configured."),
-        "judges_may_block": dg.MetadataValue.json(summary),
-        "verdicts": provenance_label(all_prov, llm.recordings_label()),
-        "verdict_provenance": dg.MetadataValue.json(all_prov),
-        "live_verdicts_only": set(all_prov) <= {"live"},
-    })
+        tables.append(
+            f"### {model}: {'may block' if ok else 'warn only'} ({payload['verdicts']})\n"
+            + ("\n".join(f"- {r}" for r in reasons) + "\n\n" if reasons else "\n")
+            + calibration.metrics_table(result.metrics).round(3).to_markdown(index=False)
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "calibration": dg.MetadataValue.md("\n\n".join(tables) or "No judge eval sets configured."),
+            "judges_may_block": dg.MetadataValue.json(summary),
+            "verdicts": provenance_label(all_prov, llm.recordings_label()),
+            "verdict_provenance": dg.MetadataValue.json(all_prov),
+            "live_verdicts_only": set(all_prov) <= {"live"},
+        }
+    )
 
 
 def calibration_n() -> int:
@@ -98,18 +129,38 @@ def calibration_n() -> int:
     description="ROC AUC of MiniLM cosine on human-labelled paraphrase pairs and the threshold that best separates "
     "them (Youden's J): choose similarity thresholds from data.",
 )
-def similarity_calibration(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, embeddings: EmbeddingResource) -> dg.MaterializeResult:
+def similarity_calibration(
+    context: dg.AssetExecutionContext,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
+    embeddings: EmbeddingResource,
+) -> dg.MaterializeResult:
     from eval_pipeline.evaluators import similarity_calibration
 
     project, wh = eval_config.load(), warehouse.get()
-    configured = sorted({es.similarity.threshold for s in project.suites.values() for es in s.eval_sets if es.family == "similarity"}) or [0.85]
+    configured = sorted(
+        {
+            es.similarity.threshold
+            for s in project.suites.values()
+            for es in s.eval_sets
+            if es.family == "similarity"
+        }
+    ) or [0.85]
     scorer = embeddings.scorer(None, warehouse.resolved_url())
-    cal = similarity_calibration.calibrate_similarity(scorer, project.base / "calibration" / "covid_question_similarity.jsonl", configured_threshold=configured[0])
+    cal = similarity_calibration.calibrate_similarity(
+        scorer,
+        project.base / "calibration" / "covid_question_similarity.jsonl",
+        configured_threshold=configured[0],
+    )
     payload = cal.to_dict()
-    uri = wh.write_bytes(keys.similarity_calibration(), scoring.dumps(payload), content_type="application/json")
-    return dg.MaterializeResult(metadata={
-        "roc_auc": float(cal.auc),
-        "best_threshold": float(payload.get("best_threshold", float("nan"))),
-        "report": dg.MetadataValue.md(cal.to_markdown()),
-        "path": dg.MetadataValue.path(uri),
-    })
+    uri = wh.write_bytes(
+        keys.similarity_calibration(), scoring.dumps(payload), content_type="application/json"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "roc_auc": float(cal.auc),
+            "best_threshold": float(payload.get("best_threshold", float("nan"))),
+            "report": dg.MetadataValue.md(cal.to_markdown()),
+            "path": dg.MetadataValue.path(uri),
+        }
+    )

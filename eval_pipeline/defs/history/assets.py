@@ -6,6 +6,7 @@ DuckDB history, ``keys.history_report()`` / ``history_alerts()``; check ``qualit
 partitioned ``regression_report`` (``keys.regression_report(date, mv)``; blocking check
 ``no_significant_regression``). ``release_approval`` is in ``defs/scoring/assets.py``.
 """
+
 import json
 
 import dagster as dg
@@ -71,8 +72,16 @@ def _series_charts(score_history: pd.DataFrame, rules) -> dict[str, pd.DataFrame
     return out
 
 
-def _interactive_report(wh, eval_config: EvalConfigResource, scores: pd.DataFrame, ops: pd.DataFrame,
-                        alert_rows: pd.DataFrame, rules, refresh, latest: str | None) -> str:
+def _interactive_report(
+    wh,
+    eval_config: EvalConfigResource,
+    scores: pd.DataFrame,
+    ops: pd.DataFrame,
+    alert_rows: pd.DataFrame,
+    rules,
+    refresh,
+    latest: str | None,
+) -> str:
     """The interactive HTML history report (every version per eval set and metric, the comparison
     matrix from the regression reports, operations, failure modes, alerts, failing samples)."""
     from eval_pipeline.history import report, report_sources
@@ -81,8 +90,15 @@ def _interactive_report(wh, eval_config: EvalConfigResource, scores: pd.DataFram
     production = prod.key if prod else None
     inputs = report_sources.report_inputs(wh, scores, production)
     return report.build_history_report(
-        scores, ops, title="eval_pipeline history", production=production, rules=rules, alerts=alert_rows,
-        subtitle=f"{refresh.row_counts.get('score_history', 0)} aggregate rows; latest date {latest or '-'}.", **inputs)
+        scores,
+        ops,
+        title="eval_pipeline history",
+        production=production,
+        rules=rules,
+        alerts=alert_rows,
+        subtitle=f"{refresh.row_counts.get('score_history', 0)} aggregate rows; latest date {latest or '-'}.",
+        **inputs,
+    )
 
 
 @dg.asset(
@@ -94,8 +110,9 @@ def _interactive_report(wh, eval_config: EvalConfigResource, scores: pd.DataFram
     "latency / cost per run and failure modes over time: Parquet in the warehouse plus a DuckDB file for ad hoc "
     "queries. Alerts (debounced) and control charts are computed here and shown as asset checks and an HTML report.",
 )
-def eval_history(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
-                 warehouse: WarehouseResource) -> dg.MaterializeResult:
+def eval_history(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     from eval_pipeline.history import aggregate, alerts, report, runs
 
     wh = warehouse.get()
@@ -117,7 +134,11 @@ def eval_history(context: dg.AssetExecutionContext, eval_config: EvalConfigResou
     trends = _series_charts(scores, rules)
     html = _interactive_report(wh, eval_config, scores, ops, alert_rows, rules, refresh, latest)
     report_uri = wh.write_bytes(keys.history_report(), html.encode("utf-8"), content_type="text/html")
-    alerts_uri = wh.write_bytes(keys.history_alerts(), alert_rows.to_json(orient="records").encode("utf-8"), content_type="application/json")
+    alerts_uri = wh.write_bytes(
+        keys.history_alerts(),
+        alert_rows.to_json(orient="records").encode("utf-8"),
+        content_type="application/json",
+    )
     md = {
         "dagster/row_count": int(refresh.row_counts.get("score_history", 0)),
         "row_counts": dg.MetadataValue.json(refresh.row_counts),
@@ -127,19 +148,28 @@ def eval_history(context: dg.AssetExecutionContext, eval_config: EvalConfigResou
         "dates_removed": len(refresh.dates_removed),
         "duckdb_file": dg.MetadataValue.path(db_path),
         "html_report": dg.MetadataValue.path(report_uri),
-        "html_report_link": dg.MetadataValue.url(report_uri if "://" in report_uri else f"file://{report_uri}"),
+        "html_report_link": dg.MetadataValue.url(
+            report_uri if "://" in report_uri else f"file://{report_uri}"
+        ),
         "html_report_mb": round(len(html.encode("utf-8")) / 1e6, 2),
         "alerts_json": dg.MetadataValue.path(alerts_uri),
-        "alerts_latest_date": dg.MetadataValue.md(report.markdown_table(current) if len(current) else "No alerts on the latest date."),
+        "alerts_latest_date": dg.MetadataValue.md(
+            report.markdown_table(current) if len(current) else "No alerts on the latest date."
+        ),
         "n_alerts_latest_date": len(current),
     }
     non_live = runs.non_live_runs(ops)
     md["n_non_live_runs"] = len(non_live)
     md["non_live_runs"] = dg.MetadataValue.md(
         "NOT LIVE - these runs used replayed or synthetic answers; a live candidate is never compared with them:\n\n"
-        + report.markdown_table(non_live) if len(non_live) else "Every recorded answer was live.")
+        + report.markdown_table(non_live)
+        if len(non_live)
+        else "Every recorded answer was live."
+    )
     if refresh.empty:
-        md["note"] = "No scored runs yet: history is empty (it fills as evaluation partitions are materialized)."
+        md["note"] = (
+            "No scored runs yet: history is empty (it fills as evaluation partitions are materialized)."
+        )
     # The first trend chart inline as a small PNG link; all charts are in the HTML report.
     if trends:
         from eval_pipeline.history import charts
@@ -147,18 +177,25 @@ def eval_history(context: dg.AssetExecutionContext, eval_config: EvalConfigResou
         caption, frame = next(iter(trends.items()))
         png = charts.trend_chart_png(frame, title=caption)
         png_uri = wh.write_bytes(keys.history_trend_chart(0), png, content_type="image/png")
-        md["trend_chart"] = dg.MetadataValue.md(f"**{caption}** (all charts: html_report)\n\n" + _inline_png(png))
+        md["trend_chart"] = dg.MetadataValue.md(
+            f"**{caption}** (all charts: html_report)\n\n" + _inline_png(png)
+        )
         md["trend_chart_png"] = dg.MetadataValue.path(png_uri)
-    context.log.info(f"history refreshed in {refresh.seconds:.2f}s ({len(refresh.dates_aggregated)} date(s) "
-                     f"re-aggregated, {len(refresh.dates_reused)} reused): {refresh.row_counts}; {len(current)} alert(s) on {latest}")
+    context.log.info(
+        f"history refreshed in {refresh.seconds:.2f}s ({len(refresh.dates_aggregated)} date(s) "
+        f"re-aggregated, {len(refresh.dates_reused)} reused): {refresh.row_counts}; {len(current)} alert(s) on {latest}"
+    )
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset_check(asset=eval_history, description="Quality alerts on the latest date: pass-rate drop > 3 points below "
-                "the trailing 7-day average AND a one-sided two-proportion score test p < 0.05 against the pooled "
-                "trailing counts; dimension below threshold two days running; p95 latency up without an evidenced "
-                "quality gain; cost per (non-infra-error) response up; control chart with binomial sigma from n "
-                "(never zero-width). Debounced: only sustained breaches fire. Rows state n, p-value and Wilson interval.")
+@dg.asset_check(
+    asset=eval_history,
+    description="Quality alerts on the latest date: pass-rate drop > 3 points below "
+    "the trailing 7-day average AND a one-sided two-proportion score test p < 0.05 against the pooled "
+    "trailing counts; dimension below threshold two days running; p95 latency up without an evidenced "
+    "quality gain; cost per (non-infra-error) response up; control chart with binomial sigma from n "
+    "(never zero-width). Debounced: only sustained breaches fire. Rows state n, p-value and Wilson interval.",
+)
 def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     from eval_pipeline.history import alerts
 
@@ -174,8 +211,29 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=sev is None,
         severity=dg.AssetCheckSeverity.ERROR if sev == "ERROR" else dg.AssetCheckSeverity.WARN,
-        metadata={"alerts": len(current), "date": latest,
-                  "table": dg.MetadataValue.md(current[[c for c in ("rule", "severity", "model_version", "suite", "eval_set", "metric", "n", "p_value", "message") if c in current.columns]].to_markdown(index=False))},
+        metadata={
+            "alerts": len(current),
+            "date": latest,
+            "table": dg.MetadataValue.md(
+                current[
+                    [
+                        c
+                        for c in (
+                            "rule",
+                            "severity",
+                            "model_version",
+                            "suite",
+                            "eval_set",
+                            "metric",
+                            "n",
+                            "p_value",
+                            "message",
+                        )
+                        if c in current.columns
+                    ]
+                ].to_markdown(index=False)
+            ),
+        },
     )
 
 
@@ -192,7 +250,9 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     "run artifacts of eval_run); pass/fail rows pool it with that version's earlier nights (`baseline_nights`, default "
     "7; exact stratified test), listed in `baseline_pool`.",
 )
-def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def regression_report(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     from eval_pipeline.history import aggregate, charts, stats
 
     p = partition(context, eval_config, warehouse)
@@ -201,11 +261,22 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
     con = wh.connect_duckdb()
     sources = aggregate.HistorySources.for_root(root)
     prod = project.registry.production
-    suite_configs = {name: suite.regression_config() for name, suite in project.suites.items()}  # suite YAML `regression:`
-    rep = aggregate.regression_report_for_run(con, sources, stats.RunRef(date, mv_key), production_model_version=prod.key if prod else None,
-                                              config=suite_configs)
+    suite_configs = {
+        name: suite.regression_config() for name, suite in project.suites.items()
+    }  # suite YAML `regression:`
+    rep = aggregate.regression_report_for_run(
+        con,
+        sources,
+        stats.RunRef(date, mv_key),
+        production_model_version=prod.key if prod else None,
+        config=suite_configs,
+    )
     reason = rep.baseline_reason
-    uri = wh.write_bytes(keys.regression_report(date, mv_key), json.dumps(stats.report_dict(rep), default=str, indent=2).encode("utf-8"), content_type="application/json")
+    uri = wh.write_bytes(
+        keys.regression_report(date, mv_key),
+        json.dumps(stats.report_dict(rep), default=str, indent=2).encode("utf-8"),
+        content_type="application/json",
+    )
     md = {
         "status": rep.status,
         "baseline": str(rep.baseline) if rep.baseline else "none",
@@ -225,33 +296,65 @@ def regression_report(context: dg.AssetExecutionContext, eval_config: EvalConfig
         from eval_pipeline.history.sql import SEGMENT_ALL
 
         overall = rep.rows[rep.rows["segment"] == SEGMENT_ALL]  # segments are in the JSON and the HTML report
-        png = charts.comparison_chart_png(overall if len(overall) else rep.rows, measure="pass_rate", title=f"{mv_key} vs {rep.baseline} (pass rate, 95% CI)")
+        png = charts.comparison_chart_png(
+            overall if len(overall) else rep.rows,
+            measure="pass_rate",
+            title=f"{mv_key} vs {rep.baseline} (pass rate, 95% CI)",
+        )
         md["chart"] = dg.MetadataValue.md(_inline_png(png))
-        md["chart_png"] = dg.MetadataValue.path(wh.write_bytes(keys.regression_chart(date, mv_key), png, content_type="image/png"))
+        md["chart_png"] = dg.MetadataValue.path(
+            wh.write_bytes(keys.regression_chart(date, mv_key), png, content_type="image/png")
+        )
     context.log.info(rep.message)
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset_check(asset=regression_report, blocking=True, description="Fails (ERROR) when a row of the gated family (overall "
-                "rows of the metrics each eval set's blocking thresholds name, else one primary row per eval set; "
-                "`regression: primary_metrics` overrides; one-sided test 'candidate worse'; discrete-Holm-corrected so the chance of "
-                "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "
-                "significant regression larger than the minimum effect. Segment and auxiliary rows are drill-down.")
-def no_significant_regression(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=regression_report,
+    blocking=True,
+    description="Fails (ERROR) when a row of the gated family (overall "
+    "rows of the metrics each eval set's blocking thresholds name, else one primary row per eval set; "
+    "`regression: primary_metrics` overrides; one-sided test 'candidate worse'; discrete-Holm-corrected so the chance of "
+    "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "
+    "significant regression larger than the minimum effect. Segment and auxiliary rows are drill-down.",
+)
+def no_significant_regression(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     from eval_pipeline.scoring.release import regression_gate
 
     p = partition(context, None, warehouse)
     data = p.read_json(keys.regression_report(p.date, p.mv_key))
     gate = regression_gate(data)
     regs = pd.DataFrame(gate["blocking"])
-    cols = ["suite", "eval_set", "metric", "segment", "measure", "test", "n_pairs", "baseline", "candidate", "effect",
-            "ci_low", "ci_high", "p_worse", "p_gate"]
+    cols = [
+        "suite",
+        "eval_set",
+        "metric",
+        "segment",
+        "measure",
+        "test",
+        "n_pairs",
+        "baseline",
+        "candidate",
+        "effect",
+        "ci_low",
+        "ci_high",
+        "p_worse",
+        "p_gate",
+    ]
     table = regs[[c for c in cols if c in regs]].to_markdown(index=False) if len(regs) else "none"
     return dg.AssetCheckResult(
         passed=gate["passed"],
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"status": gate["status"] or "", "message": gate["message"] or "", "regressions": dg.MetadataValue.md(table),
-                  "gate_procedure": str(gate["gate_procedure"]), "gate": str(gate["gate"]),
-                  "gate_family_size": int(gate["gate_family_size"] or 0), "alpha": float(gate["alpha"] or 0.0),
-                  "gated_rows": dg.MetadataValue.json(gate["gated_rows"])},
+        metadata={
+            "status": gate["status"] or "",
+            "message": gate["message"] or "",
+            "regressions": dg.MetadataValue.md(table),
+            "gate_procedure": str(gate["gate_procedure"]),
+            "gate": str(gate["gate"]),
+            "gate_family_size": int(gate["gate_family_size"] or 0),
+            "alpha": float(gate["alpha"] or 0.0),
+            "gated_rows": dg.MetadataValue.json(gate["gated_rows"]),
+        },
     )

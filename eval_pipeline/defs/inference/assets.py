@@ -4,16 +4,23 @@ The response store is consulted first, so re-materializing an unchanged partitio
 API call and a run that died half-way only pays for what is missing. Every row carries its
 ``provenance`` (live / replay / synthetic); the metadata says when any answer was not live.
 """
+
 import time
-from typing import Optional
 
 import dagster as dg
 import pandas as pd
 
 from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.inference.runner import ErrorRateExceeded, check_error_rate, prompt_cache_split, provenance_label, run_requests, summarize
 from eval_pipeline.inference.prompts import build_requests
+from eval_pipeline.inference.runner import (
+    ErrorRateExceeded,
+    check_error_rate,
+    prompt_cache_split,
+    provenance_label,
+    run_requests,
+    summarize,
+)
 from eval_pipeline.project.schemas import RESPONSE_KEY_COLUMNS
 
 API_POOL = "anthropic_api"
@@ -23,7 +30,7 @@ class InferenceConfig(dg.Config):
     """Run config of ``model_responses``: ``batch`` overrides the model version's ``batch:`` (None = as
     registered); the batch poll interval and retry policy (see eval_pipeline/inference/batches.py)."""
 
-    batch: Optional[bool] = None
+    batch: bool | None = None
     batch_poll_interval_s: float = 30.0
     batch_retry_batches: int = 1
     batch_then_live: bool = True
@@ -37,7 +44,7 @@ def _per_plan(plan, responses, fn):
     """``fn`` over each plan entry's slice of ``responses`` (the plan's order)."""
     out, i = [], 0
     for *_, reqs in plan:
-        out.append(fn(responses[i:i + len(reqs)]))
+        out.append(fn(responses[i : i + len(reqs)]))
         i += len(reqs)
     return out
 
@@ -50,14 +57,34 @@ def _summary_md(summary: dict) -> str:
         ("cache hits", summary.get("cache_hits")),
         ("latency p50 / p95 / p99 (s)", " / ".join(_fmt(lat.get(k)) for k in ("p50", "p95", "p99"))),
         ("TTFT p50 / p95 / p99 (s)", " / ".join(_fmt(ttft.get(k)) for k in ("p50", "p95", "p99"))),
-        ("input / output tokens", f"{summary.get('input_tokens', 0):,} / {summary.get('output_tokens', 0):,}"),
+        (
+            "input / output tokens",
+            f"{summary.get('input_tokens', 0):,} / {summary.get('output_tokens', 0):,}",
+        ),
         ("cost (USD, incl. cached)", _fmt(summary.get("cost_usd"), ".4f")),
-        ("errors by category", ", ".join(f"{k}={v}" for k, v in summary.get("errors_by_category", {}).items()) or "none"),
-        ("answer provenance", ", ".join(f"{k}={v}" for k, v in summary.get("answer_provenance", {}).items()) or "-"),
+        (
+            "errors by category",
+            ", ".join(f"{k}={v}" for k, v in summary.get("errors_by_category", {}).items()) or "none",
+        ),
+        (
+            "answer provenance",
+            ", ".join(f"{k}={v}" for k, v in summary.get("answer_provenance", {}).items()) or "-",
+        ),
         ("batch answers (no latency/TTFT measured)", summary.get("batch_answers", 0)),
         ("prompt cache hit rate (n)", _cache_cell(summary.get("prompt_cache") or {})),
-        ("latency p50 cache hit / miss (s)", " / ".join(_fmt((summary.get("prompt_cache") or {}).get(k)) for k in ("latency_p50_hit", "latency_p50_miss"))),
-        ("TTFT p50 cache hit / miss (s)", " / ".join(_fmt((summary.get("prompt_cache") or {}).get(k)) for k in ("ttft_p50_hit", "ttft_p50_miss"))),
+        (
+            "latency p50 cache hit / miss (s)",
+            " / ".join(
+                _fmt((summary.get("prompt_cache") or {}).get(k))
+                for k in ("latency_p50_hit", "latency_p50_miss")
+            ),
+        ),
+        (
+            "TTFT p50 cache hit / miss (s)",
+            " / ".join(
+                _fmt((summary.get("prompt_cache") or {}).get(k)) for k in ("ttft_p50_hit", "ttft_p50_miss")
+            ),
+        ),
     ]
     return "| | |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in rows)
 
@@ -98,14 +125,18 @@ def model_responses(
 
     provider = llm.make_provider(project.registry.price_table())
     store = llm.store(warehouse.resolved_url())
-    context.log.info(f"{mv_key} on {date}: {len(requests)} requests via {llm.provider_name()} (store: {len(store)} entries)")
+    context.log.info(
+        f"{mv_key} on {date}: {len(requests)} requests via {llm.provider_name()} (store: {len(store)} entries)"
+    )
     last_log = [0.0]
 
     def progress(p):
         now = time.monotonic()
         if now - last_log[0] > 5 or p.done == p.total:
             last_log[0] = now
-            context.log.info(f"inference {p.done}/{p.total} done, {p.cache_hits} from store, {p.errors} errors, {p.elapsed_s:.1f}s")
+            context.log.info(
+                f"inference {p.done}/{p.total} done, {p.cache_hits} from store, {p.errors} errors, {p.elapsed_s:.1f}s"
+            )
 
     from eval_pipeline.inference.runner import RunTiming
 
@@ -115,9 +146,15 @@ def model_responses(
     if use_batch and not getattr(provider, "replay_only", False):
         from eval_pipeline.inference.batches import BatchOptions
 
-        batch = BatchOptions(poll_interval_s=config.batch_poll_interval_s, retry_batches=config.batch_retry_batches,
-                             then_live=config.batch_then_live, log=context.log.info)
-        context.log.info(f"batch mode: store misses go to the Message Batches API (half price; no latency/TTFT for those answers)")
+        batch = BatchOptions(
+            poll_interval_s=config.batch_poll_interval_s,
+            retry_batches=config.batch_retry_batches,
+            then_live=config.batch_then_live,
+            log=context.log.info,
+        )
+        context.log.info(
+            "batch mode: store misses go to the Message Batches API (half price; no latency/TTFT for those answers)"
+        )
     try:
         responses = run_requests(provider, requests, store, progress=progress, timing=timing, batch=batch)
     except LookupError as e:  # ReplayMissError: the replay provider has no recording for some samples
@@ -128,7 +165,14 @@ def model_responses(
     for suite_name, es_name, prompt_hash, reqs in plan:
         for _ in reqs:
             row = responses[i].to_row()
-            row.update(date=date, model_version=mv_key, suite=suite_name, eval_set=es_name, config_hash=config_hash, prompt_hash=prompt_hash)
+            row.update(
+                date=date,
+                model_version=mv_key,
+                suite=suite_name,
+                eval_set=es_name,
+                config_hash=config_hash,
+                prompt_hash=prompt_hash,
+            )
             row.pop("tool_input", None)
             rows.append(row)
             i += 1
@@ -145,7 +189,9 @@ def model_responses(
     metadata = {
         "batch_answers": int(summary.get("batch_answers", 0)),
         "prompt_cache_hit_rate": float(summary["prompt_cache"]["hit_rate"] or 0.0),
-        "prompt_cache": dg.MetadataValue.json({"all": summary["prompt_cache"], "by_prompt_template": cache_by_template}),
+        "prompt_cache": dg.MetadataValue.json(
+            {"all": summary["prompt_cache"], "by_prompt_template": cache_by_template}
+        ),
         **({"batch": dg.MetadataValue.json(timing.batch.as_dict())} if timing.batch is not None else {}),
         "dagster/row_count": len(df),
         "samples": len(df),
@@ -163,7 +209,9 @@ def model_responses(
     }
     from eval_pipeline.inference.provenance import write_stage_provenance
 
-    write_stage_provenance(wh, "responses", date, mv_key, summary["answer_provenance"], llm.recordings_label())
+    write_stage_provenance(
+        wh, "responses", date, mv_key, summary["answer_provenance"], llm.recordings_label()
+    )
     if metadata["non_live_answers"]:
         context.log.warning(f"{mv_key} on {date}: {metadata['answers']}")
     try:

@@ -9,8 +9,14 @@ import pandas as pd
 
 from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.ingestion.golden import (
+    GoldenSetError,
+    file_fingerprint,
+    golden_frame,
+    read_golden_set,
+    sample_records,
+)
 from eval_pipeline.project import versions
-from eval_pipeline.ingestion.golden import GoldenSetError, file_fingerprint, golden_frame, read_golden_set, sample_records
 from eval_pipeline.project.schemas import GOLDEN_COLUMNS
 
 
@@ -18,7 +24,9 @@ def _preview(df: pd.DataFrame, n: int = 5) -> str:
     cols = ["eval_set", "sample_id", "input_json", "expected_json", "category"]
     short = df[cols].head(n).copy()
     for c in ("input_json", "expected_json"):
-        short[c] = short[c].str.slice(0, 80).str.replace("|", "\\|", regex=False).str.replace("\n", " ", regex=False)
+        short[c] = (
+            short[c].str.slice(0, 80).str.replace("|", "\\|", regex=False).str.replace("\n", " ", regex=False)
+        )
     return short.to_markdown(index=False)
 
 
@@ -28,7 +36,9 @@ def _preview(df: pd.DataFrame, n: int = 5) -> str:
     description="Validated, deterministically sampled golden sets for every eval set the model version runs. "
     "Fails loudly (file, line, field) before any model call.",
 )
-def golden_samples(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def golden_samples(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     p = partition(context, eval_config, warehouse)
     date, mv_key, project, wh, mv = p.date, p.mv_key, p.project, p.wh, p.mv
     if mv in project.registry.models:
@@ -36,15 +46,28 @@ def golden_samples(context: dg.AssetExecutionContext, eval_config: EvalConfigRes
     frames, summary, problems = [], [], []
     for suite, es in p.eval_sets():
         try:
-            records = read_golden_set(es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes)
+            records = read_golden_set(
+                es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes
+            )
         except GoldenSetError as e:
             problems.append(str(e))
             continue
-        picked = sample_records(records, es.sample.n if es.sample else None, es.sample.seed if es.sample else 0)
+        picked = sample_records(
+            records, es.sample.n if es.sample else None, es.sample.seed if es.sample else 0
+        )
         rel = str(es.source_path.relative_to(project.base))
         frames.append(golden_frame(suite.name, es.name, picked, rel))
-        summary.append({"suite": suite.name, "eval_set": es.name, "family": es.family, "source": rel,
-                        "records": len(records), "sampled": len(picked), "sha256": file_fingerprint(es.source_path)})
+        summary.append(
+            {
+                "suite": suite.name,
+                "eval_set": es.name,
+                "family": es.family,
+                "source": rel,
+                "records": len(records),
+                "sampled": len(picked),
+                "sha256": file_fingerprint(es.source_path),
+            }
+        )
     if problems:
         raise dg.Failure(
             description="Golden-set validation failed; no model was called.\n" + "\n".join(problems),
@@ -60,7 +83,9 @@ def golden_samples(context: dg.AssetExecutionContext, eval_config: EvalConfigRes
             "eval_sets": dg.MetadataValue.md(table.to_markdown(index=False)),
             "content_hash": "-".join(s["sha256"][:8] for s in summary),
             "path": dg.MetadataValue.path(uri),
-            "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in GOLDEN_COLUMNS]),
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(c, "string") for c in GOLDEN_COLUMNS]
+            ),
             "preview": dg.MetadataValue.md(_preview(df)) if len(df) else "empty",
         }
     )

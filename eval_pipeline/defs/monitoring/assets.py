@@ -13,6 +13,7 @@ The reference window (drift, latency baseline, debounced alerts) is whatever ear
 already materialized: backfill oldest first (or re-run the last days) for complete references.
 Every partition writes its outputs even for an empty day, so backfills never hang.
 """
+
 import json
 from typing import Any
 
@@ -21,10 +22,24 @@ import pandas as pd
 
 from eval_pipeline.defs.monitoring.partitions import TRAFFIC_DATE_PARTITIONS
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.monitoring.config import (DRIFT_TABLE, METRICS_TABLE, REPORT_PREFIX, SAMPLE_TABLE, SCORES_TABLE,
-                                             SHADOW_TABLE, MonitoringConfig, load_monitoring_config)
-from eval_pipeline.monitoring.day import (build_day_sample, previous_days, read_sample, read_window, reference_window,
-                                          write_day_sample)
+from eval_pipeline.monitoring.config import (
+    DRIFT_TABLE,
+    METRICS_TABLE,
+    REPORT_PREFIX,
+    SAMPLE_TABLE,
+    SCORES_TABLE,
+    SHADOW_TABLE,
+    MonitoringConfig,
+    load_monitoring_config,
+)
+from eval_pipeline.monitoring.day import (
+    build_day_sample,
+    previous_days,
+    read_sample,
+    read_window,
+    reference_window,
+    write_day_sample,
+)
 from eval_pipeline.monitoring.drift import compute_drift, embedder
 from eval_pipeline.monitoring.feedback import ALERT_COLUMNS, alert_outcomes, control_chart, metrics_by_day
 from eval_pipeline.monitoring.scoring import judge_sample, metrics_frame, pass_rate, score_invariants
@@ -36,10 +51,14 @@ API_POOL = "anthropic_api"  # same pool as inference and the judge (eval_pipelin
 
 def _day_asset(deps: tuple[str, ...] = (), kinds: tuple[str, ...] = ("python", "parquet"), **kwargs):
     """``dg.asset`` of one traffic day (daily partitions, the monitoring group)."""
-    return dg.asset(partitions_def=TRAFFIC_DATE_PARTITIONS, deps=list(deps), group_name=GROUP, kinds=set(kinds), **kwargs)
+    return dg.asset(
+        partitions_def=TRAFFIC_DATE_PARTITIONS, deps=list(deps), group_name=GROUP, kinds=set(kinds), **kwargs
+    )
 
 
-def _partition(context, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> tuple[str, MonitoringConfig, Any]:
+def _partition(
+    context, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> tuple[str, MonitoringConfig, Any]:
     """``(day, monitoring config, warehouse)`` of the partition being materialized."""
     from eval_pipeline.project.config import ConfigError
 
@@ -102,12 +121,16 @@ def _executor(context, llm: LLMResource, warehouse: WarehouseResource, prices: d
     "redacted before storage: only hashes, redacted text, numbers, feedback flags and replay keys are written. "
     "Malformed lines are counted and listed with file and line, never dropped silently.",
 )
-def traffic_sample(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def traffic_sample(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     day, cfg, wh = _partition(context, eval_config, warehouse)
     ds = build_day_sample(wh, day, cfg)
     uris = write_day_sample(wh, ds)
     errors = pd.DataFrame(ds.errors, columns=["file", "line", "error"]).astype({"line": "Int64"})
-    per_file = errors.groupby("file").size().rename("malformed lines").reset_index() if len(errors) else errors
+    per_file = (
+        errors.groupby("file").size().rename("malformed lines").reset_index() if len(errors) else errors
+    )
     md = {
         "dagster/row_count": len(ds.sample),
         "n_read": ds.n_read,
@@ -123,11 +146,15 @@ def traffic_sample(context: dg.AssetExecutionContext, eval_config: EvalConfigRes
         "malformed_report": dg.MetadataValue.path(uris["malformed"]),
     }
     if ds.n_read == 0:
-        md["note"] = (f"No valid traffic for {day} under {ds.location}: an empty sample was written so downstream "
-                      "assets and backfills continue.")
+        md["note"] = (
+            f"No valid traffic for {day} under {ds.location}: an empty sample was written so downstream "
+            "assets and backfills continue."
+        )
     if ds.errors:
         context.log.warning(f"{len(ds.errors)} malformed log line(s) on {day}; first: {ds.errors[0]}")
-    context.log.info(f"{day}: read {ds.n_read}, sampled {len(ds.sample)} at rate {ds.rate} from {ds.location}")
+    context.log.info(
+        f"{day}: read {ds.n_read}, sampled {len(ds.sample)} at rate {ds.rate} from {ds.location}"
+    )
     return dg.MaterializeResult(metadata=md)
 
 
@@ -141,7 +168,12 @@ def traffic_sample(context: dg.AssetExecutionContext, eval_config: EvalConfigRes
     "(data/monitoring.yaml invariants), the optional judge rubric without reference (through the response store), "
     "latency / TTFT percentiles by prompt template and input-length bucket, and the failure-mode distribution.",
 )
-def online_scores(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource, llm: LLMResource) -> dg.MaterializeResult:
+def online_scores(
+    context: dg.AssetExecutionContext,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
+    llm: LLMResource,
+) -> dg.MaterializeResult:
     from eval_pipeline.monitoring.profile import failure_mode_distribution, profile_sample
 
     day, cfg, wh = _partition(context, eval_config, warehouse)
@@ -164,18 +196,30 @@ def online_scores(context: dg.AssetExecutionContext, eval_config: EvalConfigReso
         "path": dg.MetadataValue.path(uri),
     }
     if len(scores):
-        fm = failure_mode_distribution(scores, by=("eval_set", "metric")).rename(columns={"eval_set": "prompt_template"})
+        fm = failure_mode_distribution(scores, by=("eval_set", "metric")).rename(
+            columns={"eval_set": "prompt_template"}
+        )
         md["failure_modes"] = dg.MetadataValue.md(md_table(fm, 20))
     else:
-        md["failure_modes"] = "No scores: no sampled traffic or no invariants configured for its prompt templates."
+        md["failure_modes"] = (
+            "No scores: no sampled traffic or no invariants configured for its prompt templates."
+        )
     if len(sample):
         prof = profile_sample(sample)
         md["latency_by_template"] = dg.MetadataValue.md(md_table(prof["by_template"], 30, 3))
         md["latency_by_input_length"] = dg.MetadataValue.md(md_table(prof["by_length_bucket"], 30, 3))
         md["latency_p99_s"] = round(prof["overall"]["latency_p99"], 4)
-        md["ttft_p50_s"] = round(prof["overall"]["ttft_p50"], 4) if prof["overall"]["ttft_p50"] == prof["overall"]["ttft_p50"] else None
+        md["ttft_p50_s"] = (
+            round(prof["overall"]["ttft_p50"], 4)
+            if prof["overall"]["ttft_p50"] == prof["overall"]["ttft_p50"]
+            else None
+        )
     if tally:
-        md.update(judge_requests=tally["requests"], judge_api_calls=tally["api_calls"], judge_cost_usd=tally["cost_usd"])
+        md.update(
+            judge_requests=tally["requests"],
+            judge_api_calls=tally["api_calls"],
+            judge_cost_usd=tally["cost_usd"],
+        )
     return dg.MaterializeResult(metadata=md)
 
 
@@ -186,7 +230,9 @@ def _metric_rows(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     f = frame.copy()
-    f["95% CI"] = [("-" if pd.isna(lo) else f"[{lo:.3f}, {hi:.3f}]") for lo, hi in zip(f["ci_low"], f["ci_high"])]
+    f["95% CI"] = [
+        ("-" if pd.isna(lo) else f"[{lo:.3f}, {hi:.3f}]") for lo, hi in zip(f["ci_low"], f["ci_high"])
+    ]
     return f[["model_version", "metric", "value", "95% CI", "count", "nobs"]]
 
 
@@ -197,7 +243,9 @@ def _metric_rows(frame: pd.DataFrame) -> pd.DataFrame:
     "latency against the trailing reference window. Levels against the alert thresholds, debounced over the last "
     "days, and p-charts of the rates (history's control charts).",
 )
-def feedback_metrics(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def feedback_metrics(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     day, cfg, wh = _partition(context, eval_config, warehouse)
     sample = read_sample(wh, day)
     scores = wh.read_table(SCORES_TABLE, {"date": day})
@@ -208,25 +256,44 @@ def feedback_metrics(context: dg.AssetExecutionContext, eval_config: EvalConfigR
     window = max(cfg.reference_window_days, cfg.debounce.m)
     _, history = reference_window(wh, METRICS_TABLE, day, window)
     by_day = metrics_by_day(history)
-    previous = [by_day.get(d, {}) for d in previous_days(day, max(cfg.debounce.m - 1, 0))] if cfg.debounce.m > 1 else []
+    previous = (
+        [by_day.get(d, {}) for d in previous_days(day, max(cfg.debounce.m - 1, 0))]
+        if cfg.debounce.m > 1
+        else []
+    )
     alerts = alert_outcomes(metrics, previous, cfg)
-    alerts_uri = _write_json(wh, day, "alerts.json", {"day": day, "alerts": alerts.to_dict("records"), "notes": notes,
-                                                      "debounce": cfg.debounce.model_dump()})
+    alerts_uri = _write_json(
+        wh,
+        day,
+        "alerts.json",
+        {
+            "day": day,
+            "alerts": alerts.to_dict("records"),
+            "notes": notes,
+            "debounce": cfg.debounce.model_dump(),
+        },
+    )
     charts = []
     for metric in ("thumbs_down_rate", "regenerate_rate"):
         cc = control_chart(history, metrics, day, metric)
         if len(cc):
-            charts.append(f"**{metric}** (p-chart, center from the reference days)\n\n"
-                          + md_table(cc[["x", "value", "center", "lcl", "ucl", "out_of_control"]], 15))
+            charts.append(
+                f"**{metric}** (p-chart, center from the reference days)\n\n"
+                + md_table(cc[["x", "value", "center", "lcl", "ucl", "out_of_control"]], 15)
+            )
     firing = alerts[alerts["firing"] != "none"] if len(alerts) else alerts
     md = {
         "dagster/row_count": len(frame),
         "n_requests": len(sample),
-        "metrics": dg.MetadataValue.md(md_table(_metric_rows(frame), 40, empty="No traffic today: no metrics.")),
+        "metrics": dg.MetadataValue.md(
+            md_table(_metric_rows(frame), 40, empty="No traffic today: no metrics.")
+        ),
         "alerts": dg.MetadataValue.md(md_table(alerts, 20, empty="No thresholds evaluated (no data).")),
         "n_alerts_firing": len(firing),
         "notes": dg.MetadataValue.md("\n".join(f"- {k}: {v}" for k, v in notes.items()) or "none"),
-        "control_charts": dg.MetadataValue.md("\n\n".join(charts) or "No reference days yet: control charts start tomorrow."),
+        "control_charts": dg.MetadataValue.md(
+            "\n\n".join(charts) or "No reference days yet: control charts start tomorrow."
+        ),
         "reference_days": len(ref_dates),
         "path": dg.MetadataValue.path(uri),
         "alerts_json": dg.MetadataValue.path(alerts_uri),
@@ -241,12 +308,16 @@ def feedback_metrics(context: dg.AssetExecutionContext, eval_config: EvalConfigR
     "only when its 95% Wilson lower bound does (upper bound for 'below' levels; n shown), not its point estimate. "
     "ERROR when a critical level is reached, WARN when a warn level is sustained (k of the last m days, debounce).",
 )
-def feedback_thresholds(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def feedback_thresholds(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     day = context.partition_key
     wh = warehouse.get()
     key = _report_key(day, "alerts.json")
     if not wh.exists(key):
-        return dg.AssetCheckResult(passed=True, metadata={"note": "feedback_metrics did not write alerts for this day"})
+        return dg.AssetCheckResult(
+            passed=True, metadata={"note": "feedback_metrics did not write alerts for this day"}
+        )
     data = json.loads(wh.read_bytes(key))
     alerts = pd.DataFrame(data["alerts"], columns=ALERT_COLUMNS)
     firing = alerts[alerts["firing"] != "none"]
@@ -273,8 +344,12 @@ def feedback_thresholds(context: dg.AssetCheckExecutionContext, warehouse: Wareh
     "EVAL_MONITORING_EMBEDDER=hashing for a fast non-semantic embedder). Drift is reported next to quality and "
     "behaviour, with a diagnosis and the divergence flag (automated scores stable while users react worse).",
 )
-def traffic_drift(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource,
-                  embeddings: EmbeddingResource) -> dg.MaterializeResult:
+def traffic_drift(
+    context: dg.AssetExecutionContext,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
+    embeddings: EmbeddingResource,
+) -> dg.MaterializeResult:
     from eval_pipeline.monitoring.feedback import feedback_metrics as behaviour_metrics
 
     day, cfg, wh = _partition(context, eval_config, warehouse)
@@ -290,8 +365,11 @@ def traffic_drift(context: dg.AssetExecutionContext, eval_config: EvalConfigReso
         for name in ("implicit_quality", "task_completion_rate"):
             behaviour[name] = (bt[name].value, br[name].value)
     out = compute_drift(today, reference, ref_dates, cfg, embed_fn, quality, behaviour)
-    table = out.report.assign(date=day) if len(out.report) else pd.DataFrame(
-        [{"kind": "status", "signal": out.status, "note": out.message, "date": day}])
+    table = (
+        out.report.assign(date=day)
+        if len(out.report)
+        else pd.DataFrame([{"kind": "status", "signal": out.status, "note": out.message, "date": day}])
+    )
     uri = wh.write_table(DRIFT_TABLE, table, {"date": day})
     report_uri = _write_json(wh, day, "drift.json", {"day": day, "embedder": embed_name, **out.to_json()})
     drift_rows = pd.DataFrame([r.to_dict() for r in out.results])
@@ -315,30 +393,47 @@ def _drift_report(context, warehouse: WarehouseResource) -> dict:
     return json.loads(warehouse.get().read_bytes(_report_key(context.partition_key, "drift.json")))
 
 
-@dg.asset_check(asset=traffic_drift, description="WARN when any drift feature has PSI >= 0.25 (a large shift) AND "
-                "the chi-square test of homogeneity of its binned counts gives p < 0.05 (not sampling noise) against "
-                "the reference window. Passes with a note when there is no reference yet (first day).")
-def no_significant_drift(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=traffic_drift,
+    description="WARN when any drift feature has PSI >= 0.25 (a large shift) AND "
+    "the chi-square test of homogeneity of its binned counts gives p < 0.05 (not sampling noise) against "
+    "the reference window. Passes with a note when there is no reference yet (first day).",
+)
+def no_significant_drift(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     from eval_pipeline.monitoring.drift import DRIFT_ALPHA, PSI_SIGNIFICANT
 
     rep = _drift_report(context, warehouse)
-    rows = pd.DataFrame([{k: d.get(k) for k in ("feature", "psi", "p_value", "kl", "level", "n_ref", "n_cur")}
-                         for d in rep["drift"]])
+    rows = pd.DataFrame(
+        [
+            {k: d.get(k) for k in ("feature", "psi", "p_value", "kl", "level", "n_ref", "n_cur")}
+            for d in rep["drift"]
+        ]
+    )
     sig = rows[rows["level"] == "significant"] if len(rows) else rows
     return dg.AssetCheckResult(
         passed=sig.empty,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"status": rep["status"], "summary": rep["message"],
-                  "rule": f"PSI >= {PSI_SIGNIFICANT} and chi-square p < {DRIFT_ALPHA}",
-                  "drift": dg.MetadataValue.md(md_table(rows, 10, empty="none")),
-                  "significant": dg.MetadataValue.md(md_table(sig, 10, empty="none")),
-                  "max_psi": round(float(rows["psi"].max()), 4) if len(rows) else 0.0},
+        metadata={
+            "status": rep["status"],
+            "summary": rep["message"],
+            "rule": f"PSI >= {PSI_SIGNIFICANT} and chi-square p < {DRIFT_ALPHA}",
+            "drift": dg.MetadataValue.md(md_table(rows, 10, empty="none")),
+            "significant": dg.MetadataValue.md(md_table(sig, 10, empty="none")),
+            "max_psi": round(float(rows["psi"].max()), 4) if len(rows) else 0.0,
+        },
     )
 
 
-@dg.asset_check(asset=traffic_drift, description="WARN when automated scores stay stable while behavioural signals "
-                "(implicit quality) fall: the evals may be missing a failure mode users see.")
-def no_feedback_divergence(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=traffic_drift,
+    description="WARN when automated scores stay stable while behavioural signals "
+    "(implicit quality) fall: the evals may be missing a failure mode users see.",
+)
+def no_feedback_divergence(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     rep = _drift_report(context, warehouse)
     div = rep.get("divergence")
     return dg.AssetCheckResult(
@@ -360,14 +455,22 @@ def no_feedback_divergence(context: dg.AssetCheckExecutionContext, warehouse: Wa
     "production outputs in both orders; win rate with a Wilson interval overall and per category. Skipped (and "
     "still materialized) when no candidate is configured.",
 )
-def shadow_comparison(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource,
-                      llm: LLMResource) -> dg.MaterializeResult:
+def shadow_comparison(
+    context: dg.AssetExecutionContext,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
+    llm: LLMResource,
+) -> dg.MaterializeResult:
     day, cfg, wh = _partition(context, eval_config, warehouse)
     name = cfg.shadow.candidate_model_version
     if not name:
-        msg = "skipped: no shadow candidate configured (shadow.candidate_model_version in data/monitoring.yaml)"
+        msg = (
+            "skipped: no shadow candidate configured (shadow.candidate_model_version in data/monitoring.yaml)"
+        )
         uri = _write_json(wh, day, "shadow.json", {"day": day, "status": "skipped", "message": msg})
-        return dg.MaterializeResult(metadata={"status": "skipped", "note": msg, "report": dg.MetadataValue.path(uri)})
+        return dg.MaterializeResult(
+            metadata={"status": "skipped", "note": msg, "report": dg.MetadataValue.path(uri)}
+        )
     project = eval_config.load()
     try:
         mv = project.registry.by_name(name)
@@ -379,24 +482,48 @@ def shadow_comparison(context: dg.AssetExecutionContext, eval_config: EvalConfig
         out = run_shadow(read_sample(wh, day), mv, cfg, day, execute, execute)
     except LookupError as e:
         raise dg.Failure(f"shadow comparison: {e}") from None
-    md = {"status": out.status, "summary": out.message, "candidate": mv.name, "candidate_key": mv.key, **tally}
+    md = {
+        "status": out.status,
+        "summary": out.message,
+        "candidate": mv.name,
+        "candidate_key": mv.key,
+        **tally,
+    }
     if len(out.verdicts):
-        stored = out.verdicts.merge(out.pairs[["sample_id", "response_text"]].rename(columns={"response_text": "candidate_text"}),
-                                    on="sample_id", how="left").assign(date=day, candidate=mv.name)
+        stored = out.verdicts.merge(
+            out.pairs[["sample_id", "response_text"]].rename(columns={"response_text": "candidate_text"}),
+            on="sample_id",
+            how="left",
+        ).assign(date=day, candidate=mv.name)
         md["path"] = dg.MetadataValue.path(wh.write_table(SHADOW_TABLE, stored, {"date": day}))
     md["win_rates"] = dg.MetadataValue.md(md_table(out.win_rates, 30, 3, empty=out.message))
     if out.decision:
         md.update(verdict=out.decision["verdict"], win_rate=round(out.decision["win_rate"], 4))
-    payload = {"day": day, "status": out.status, "message": out.message, "candidate": mv.name,
-               "decision": out.decision, "win_rates": out.win_rates.to_dict("records"), "cost_usd": out.cost_usd}
+    payload = {
+        "day": day,
+        "status": out.status,
+        "message": out.message,
+        "candidate": mv.name,
+        "decision": out.decision,
+        "win_rates": out.win_rates.to_dict("records"),
+        "cost_usd": out.cost_usd,
+    }
     md["report"] = dg.MetadataValue.path(_write_json(wh, day, "shadow.json", payload))
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset_check(asset=shadow_comparison, description="WARN when the candidate is significantly worse than production "
-                "on today's traffic (win-rate interval entirely below 0.5).")
-def shadow_not_worse(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=shadow_comparison,
+    description="WARN when the candidate is significantly worse than production "
+    "on today's traffic (win-rate interval entirely below 0.5).",
+)
+def shadow_not_worse(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     rep = json.loads(warehouse.get().read_bytes(_report_key(context.partition_key, "shadow.json")))
     verdict = (rep.get("decision") or {}).get("verdict")
-    return dg.AssetCheckResult(passed=verdict != "worse", severity=dg.AssetCheckSeverity.WARN,
-                               metadata={"status": rep["status"], "verdict": verdict or "none", "message": rep["message"]})
+    return dg.AssetCheckResult(
+        passed=verdict != "worse",
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"status": rep["status"], "verdict": verdict or "none", "message": rep["message"]},
+    )

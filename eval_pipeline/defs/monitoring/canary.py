@@ -26,18 +26,30 @@ from eval_pipeline.defs.monitoring.assets import GROUP, _partition, md_table
 from eval_pipeline.defs.partitions import START_DATE
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.monitoring.canary import analyze_canary, canaries, production_version, rollout_hours
-from eval_pipeline.monitoring.hourly import build_hour_rows, cohort_windows, parse_hour, previous_hours, read_traffic_hour
+from eval_pipeline.monitoring.hourly import (
+    build_hour_rows,
+    cohort_windows,
+    parse_hour,
+    previous_hours,
+    read_traffic_hour,
+)
 from eval_pipeline.storage import keys
 
-TRAFFIC_HOUR_PARTITIONS = dg.HourlyPartitionsDefinition(start_date=f"{START_DATE}-00:00",
-                                                        timezone=os.environ.get("EVAL_TIMEZONE", "UTC"))
+TRAFFIC_HOUR_PARTITIONS = dg.HourlyPartitionsDefinition(
+    start_date=f"{START_DATE}-00:00", timezone=os.environ.get("EVAL_TIMEZONE", "UTC")
+)
 CANARY_ASSETS = ("traffic_hourly", "canary_analysis")
 
 
 def _hour_asset(deps: tuple[str, ...] = (), **kwargs):
     """``dg.asset`` of one traffic hour (hourly partitions, the monitoring group)."""
-    return dg.asset(partitions_def=TRAFFIC_HOUR_PARTITIONS, deps=list(deps), group_name=GROUP,
-                    kinds={"python", "parquet"}, **kwargs)
+    return dg.asset(
+        partitions_def=TRAFFIC_HOUR_PARTITIONS,
+        deps=list(deps),
+        group_name=GROUP,
+        kinds={"python", "parquet"},
+        **kwargs,
+    )
 
 
 def _hour(context, eval_config: EvalConfigResource, warehouse: WarehouseResource):
@@ -68,31 +80,70 @@ def read_hours(wh, hours: list[str]) -> pd.DataFrame:
     "per-version cohorts for the short window (last hour, operations) and the long window (24 h, quality). Hourly "
     "partitions rather than a file sensor: every hour is backfillable and visible in the UI.",
 )
-def traffic_hourly(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
-                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+def traffic_hourly(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     hour, day, hh, cfg, wh = _hour(context, eval_config, warehouse)
     frame, errors, where = read_traffic_hour(wh, hour)
     rows = build_hour_rows(frame, cfg, hour)
     uri = wh.write_table(keys.TRAFFIC_HOURLY, rows.drop(columns=["hour"]), keys.hour_partition(day, hh))
     window = read_hours(wh, previous_hours(hour, cfg.canary.long_window_hours))
-    cohorts = cohort_windows(window, hour, cfg.canary.short_window_hours, cfg.canary.long_window_hours) if len(window) else pd.DataFrame()
+    cohorts = (
+        cohort_windows(window, hour, cfg.canary.short_window_hours, cfg.canary.long_window_hours)
+        if len(window)
+        else pd.DataFrame()
+    )
     context.log.info(f"{hour}: {len(rows)} requests from {where}, {len(errors)} malformed")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(rows), "source": where, "n_malformed": len(errors),
-        "synthetic_rows": int(rows["synthetic"].astype(bool).sum()) if len(rows) else 0,
-        "requests_by_version": dg.MetadataValue.md(md_table(rows["model_version"].value_counts().rename_axis(
-            "model_version").reset_index(name="n"), 20) if len(rows) else "no traffic this hour"),
-        "cohorts": dg.MetadataValue.md(md_table(cohorts, 40, 4, empty="no traffic in the windows")),
-        "path": dg.MetadataValue.path(uri),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(rows),
+            "source": where,
+            "n_malformed": len(errors),
+            "synthetic_rows": int(rows["synthetic"].astype(bool).sum()) if len(rows) else 0,
+            "requests_by_version": dg.MetadataValue.md(
+                md_table(
+                    rows["model_version"].value_counts().rename_axis("model_version").reset_index(name="n"),
+                    20,
+                )
+                if len(rows)
+                else "no traffic this hour"
+            ),
+            "cohorts": dg.MetadataValue.md(md_table(cohorts, 40, 4, empty="no traffic in the windows")),
+            "path": dg.MetadataValue.path(uri),
+        }
+    )
 
 
 def _verdict_rows(results, hour: str) -> pd.DataFrame:
-    return pd.DataFrame([{"hour": hour, "canary": r.canary, "production": r.production, "verdict": r.verdict,
-                          "deciding": ", ".join(r.deciding), "severity": r.severity, "n_looks": r.n_looks,
-                          "bonferroni_m": r.m, "alpha": r.alpha, "reason": r.reason} for r in results],
-                        columns=["hour", "canary", "production", "verdict", "deciding", "severity", "n_looks",
-                                 "bonferroni_m", "alpha", "reason"])
+    return pd.DataFrame(
+        [
+            {
+                "hour": hour,
+                "canary": r.canary,
+                "production": r.production,
+                "verdict": r.verdict,
+                "deciding": ", ".join(r.deciding),
+                "severity": r.severity,
+                "n_looks": r.n_looks,
+                "bonferroni_m": r.m,
+                "alpha": r.alpha,
+                "reason": r.reason,
+            }
+            for r in results
+        ],
+        columns=[
+            "hour",
+            "canary",
+            "production",
+            "verdict",
+            "deciding",
+            "severity",
+            "n_looks",
+            "bonferroni_m",
+            "alpha",
+            "reason",
+        ],
+    )
 
 
 @_hour_asset(
@@ -103,8 +154,9 @@ def _verdict_rows(results, hour: str) -> pd.DataFrame:
     "rollback rate over the whole rollout is at most canary.alpha. Verdict promote / continue / roll back with the "
     "deciding metrics and the hourly story; promote and roll back go to the alert log and EVAL_ALERT_WEBHOOK_URL.",
 )
-def canary_analysis(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
-                    warehouse: WarehouseResource) -> dg.MaterializeResult:
+def canary_analysis(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     from eval_pipeline.defs.sensors import post_alert
 
     hour, day, hh, cfg, wh = _hour(context, eval_config, warehouse)
@@ -117,44 +169,93 @@ def canary_analysis(context: dg.AssetExecutionContext, eval_config: EvalConfigRe
         for canary in canaries(rows, prod, hour):
             results.append(analyze_canary(rows, canary, prod, rollout_hours(rows, canary, hours), ccfg))
     verdicts = _verdict_rows(results, hour)
-    uri = wh.write_table(keys.CANARY_VERDICTS, verdicts.drop(columns=["hour"]).assign(hour_key=hour),
-                         keys.hour_partition(day, hh))
+    uri = wh.write_table(
+        keys.CANARY_VERDICTS,
+        verdicts.drop(columns=["hour"]).assign(hour_key=hour),
+        keys.hour_partition(day, hh),
+    )
     payload = {"hour": hour, "production": prod, "canaries": [r.to_json() for r in results]}
-    report = wh.write_bytes(keys.monitoring_hour_report(day, hh, "canary.json"),
-                            json.dumps(payload, indent=1, default=str).encode("utf-8"), content_type="application/json")
+    report = wh.write_bytes(
+        keys.monitoring_hour_report(day, hh, "canary.json"),
+        json.dumps(payload, indent=1, default=str).encode("utf-8"),
+        content_type="application/json",
+    )
     ui = os.environ.get("EVAL_UI_URL", "http://127.0.0.1:3000").rstrip("/")
     for r in results:
         if r.verdict != "continue":
-            post_alert({"kind": "canary_verdict", "hour": hour, "canary": r.canary, "production": r.production,
-                        "verdict": r.verdict, "deciding_metrics": r.deciding, "severity": r.severity,
-                        "reason": r.reason, "n_looks": r.n_looks, "report": report,
-                        "metrics": r.metrics[r.metrics.metric.isin(r.deciding)].to_dict("records"),
-                        "url": f"{ui}/assets/canary_analysis"}, context.log)
-    md = {"production": prod or "none", "n_canaries": len(results),
-          "verdicts": dg.MetadataValue.md(md_table(verdicts, 20, empty="no canary served traffic this hour")),
-          "path": dg.MetadataValue.path(uri), "report": dg.MetadataValue.path(report)}
+            post_alert(
+                {
+                    "kind": "canary_verdict",
+                    "hour": hour,
+                    "canary": r.canary,
+                    "production": r.production,
+                    "verdict": r.verdict,
+                    "deciding_metrics": r.deciding,
+                    "severity": r.severity,
+                    "reason": r.reason,
+                    "n_looks": r.n_looks,
+                    "report": report,
+                    "metrics": r.metrics[r.metrics.metric.isin(r.deciding)].to_dict("records"),
+                    "url": f"{ui}/assets/canary_analysis",
+                },
+                context.log,
+            )
+    md = {
+        "production": prod or "none",
+        "n_canaries": len(results),
+        "verdicts": dg.MetadataValue.md(md_table(verdicts, 20, empty="no canary served traffic this hour")),
+        "path": dg.MetadataValue.path(uri),
+        "report": dg.MetadataValue.path(report),
+    }
     for r in results:
-        cols = ["metric", "status", "effect", "ci_low", "ci_high", "min_effect", "p_value", "naive_p", "level",
-                "n_canary", "n_production", "test"]
+        cols = [
+            "metric",
+            "status",
+            "effect",
+            "ci_low",
+            "ci_high",
+            "min_effect",
+            "p_value",
+            "naive_p",
+            "level",
+            "n_canary",
+            "n_production",
+            "test",
+        ]
         md[f"{r.canary}: verdict"] = f"{r.verdict} ({r.reason}; look {r.n_looks}, alpha {r.alpha} / m={r.m})"
         md[f"{r.canary}: metrics"] = dg.MetadataValue.md(md_table(r.metrics[cols], 20, 5))
-        md[f"{r.canary}: hourly story"] = dg.MetadataValue.md(md_table(
-            r.story.assign(deciding=r.story["deciding"].map(", ".join)), 72))
+        md[f"{r.canary}: hourly story"] = dg.MetadataValue.md(
+            md_table(r.story.assign(deciding=r.story["deciding"].map(", ".join)), 72)
+        )
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset_check(asset=canary_analysis, blocking=True,
-                description="Fails (ERROR) when a canary's verdict this hour is `roll back`: some gated metric is worse "
-                "than production with an always-valid p-value <= alpha/m and an estimated harm of at least its minimum "
-                "effect. Blocking, so nothing downstream of the hour proceeds.")
-def canary_not_rolled_back(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=canary_analysis,
+    blocking=True,
+    description="Fails (ERROR) when a canary's verdict this hour is `roll back`: some gated metric is worse "
+    "than production with an always-valid p-value <= alpha/m and an estimated harm of at least its minimum "
+    "effect. Blocking, so nothing downstream of the hour proceeds.",
+)
+def canary_not_rolled_back(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     t = parse_hour(context.partition_key)
     key = keys.monitoring_hour_report(t.date().isoformat(), f"{t.hour:02d}", "canary.json")
     rep = json.loads(warehouse.get().read_bytes(key))
-    rows = pd.DataFrame([{k: c[k] for k in ("canary", "verdict", "deciding_metrics", "severity", "reason", "n_looks")}
-                         for c in rep["canaries"]], columns=["canary", "verdict", "deciding_metrics", "severity",
-                                                              "reason", "n_looks"])
+    rows = pd.DataFrame(
+        [
+            {k: c[k] for k in ("canary", "verdict", "deciding_metrics", "severity", "reason", "n_looks")}
+            for c in rep["canaries"]
+        ],
+        columns=["canary", "verdict", "deciding_metrics", "severity", "reason", "n_looks"],
+    )
     rolled = rows[rows["verdict"] == "roll back"]
-    return dg.AssetCheckResult(passed=rolled.empty, severity=dg.AssetCheckSeverity.ERROR,
-                               metadata={"rolled_back": dg.MetadataValue.md(md_table(rolled, 20, empty="none")),
-                                         "verdicts": dg.MetadataValue.md(md_table(rows, 20, empty="no canary"))})
+    return dg.AssetCheckResult(
+        passed=rolled.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "rolled_back": dg.MetadataValue.md(md_table(rolled, 20, empty="none")),
+            "verdicts": dg.MetadataValue.md(md_table(rows, 20, empty="no canary")),
+        },
+    )

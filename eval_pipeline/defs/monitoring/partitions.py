@@ -6,6 +6,7 @@ dimension. Same start date and timezone as the evaluation dates (``EVAL_START_DA
 ``EVAL_TIMEZONE``). Unlike them, the last partition is *yesterday*: a day of traffic is sampled
 once it is complete.
 """
+
 from __future__ import annotations
 
 import os

@@ -13,6 +13,7 @@ canary_hourly_schedule       -            runs the job for the last complete hou
                                           ``EVAL_CANARY_MINUTE`` (default 05); STOPPED by default
 ===========================  ===========  =====================================================
 """
+
 from __future__ import annotations
 
 import os
@@ -23,12 +24,21 @@ from eval_pipeline.defs.jobs import asset_job
 from eval_pipeline.defs.monitoring.canary import CANARY_ASSETS, TRAFFIC_HOUR_PARTITIONS
 from eval_pipeline.defs.monitoring.partitions import TRAFFIC_DATE_PARTITIONS
 
-MONITORING_ASSETS = ("traffic_sample", "online_scores", "feedback_metrics", "traffic_drift", "shadow_comparison")
+MONITORING_ASSETS = (
+    "traffic_sample",
+    "online_scores",
+    "feedback_metrics",
+    "traffic_drift",
+    "shadow_comparison",
+)
 HOUR = int(os.environ.get("EVAL_MONITORING_HOUR", "1"))
 MINUTE = int(os.environ.get("EVAL_MONITORING_MINUTE", "30"))
 
 monitoring_daily_job = asset_job(
-    "monitoring_daily_job", MONITORING_ASSETS, "monitoring", TRAFFIC_DATE_PARTITIONS,
+    "monitoring_daily_job",
+    MONITORING_ASSETS,
+    "monitoring",
+    TRAFFIC_DATE_PARTITIONS,
     description="Online monitoring of one day of production traffic: sample + redact, reference-free scores, "
     "feedback metrics with alert thresholds, drift against the reference window, shadow comparison (if configured).",
 )
@@ -45,15 +55,22 @@ monitoring_daily_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 canary_hourly_job = asset_job(
-    "canary_hourly_job", CANARY_ASSETS, "canary", TRAFFIC_HOUR_PARTITIONS,
+    "canary_hourly_job",
+    CANARY_ASSETS,
+    "canary",
+    TRAFFIC_HOUR_PARTITIONS,
     description="Canary analysis of one hour of production traffic: hourly cohorts, then the sequential comparison of "
-    "every canary version with production (verdict, alert log, webhook, blocking check).")
+    "every canary version with production (verdict, alert log, webhook, blocking check).",
+)
 
 canary_hourly_schedule = dg.build_schedule_from_partitioned_job(
-    canary_hourly_job, name="canary_hourly_schedule", minute_of_hour=int(os.environ.get("EVAL_CANARY_MINUTE", "5")),
+    canary_hourly_job,
+    name="canary_hourly_schedule",
+    minute_of_hour=int(os.environ.get("EVAL_CANARY_MINUTE", "5")),
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Every hour (minute EVAL_CANARY_MINUTE, default 05): the canary analysis of the last complete hour. "
-    "STOPPED by default; turn on in the UI or with `dagster schedule start -w workspace.yaml canary_hourly_schedule`.")
+    "STOPPED by default; turn on in the UI or with `dagster schedule start -w workspace.yaml canary_hourly_schedule`.",
+)
 
 JOBS = [monitoring_daily_job, canary_hourly_job]
 SCHEDULES = [monitoring_daily_schedule, canary_hourly_schedule]

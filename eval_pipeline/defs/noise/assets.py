@@ -7,6 +7,7 @@ In: the partition's golden samples (A/A) or its judge and similarity scores (rev
   and difference bands, and the check ``thresholds_clear_noise_floor``.
 * ``review_queue``: judge samples worth a human look, exported as JSONL.
 """
+
 import dagster as dg
 import pandas as pd
 
@@ -46,14 +47,20 @@ def aa_noise_floor(
     store = llm.store(warehouse.resolved_url())
     factory = embeddings.scorer_factory(warehouse.resolved_url())
     try:
-        run = nf.run_aa(p.project, p.mv, golden, date, mv_key, lambda reqs: run_requests(provider, reqs, store), factory)
+        run = nf.run_aa(
+            p.project, p.mv, golden, date, mv_key, lambda reqs: run_requests(provider, reqs, store), factory
+        )
     except LookupError as e:  # ReplayMissError: no A/A recordings
-        raise dg.Failure(f"A/A run needs fresh model answers (the demo recordings have none for the aa:<date>:A/B epochs; "
-                         f"use provider anthropic with ANTHROPIC_API_KEY): {e}") from None
+        raise dg.Failure(
+            f"A/A run needs fresh model answers (the demo recordings have none for the aa:<date>:A/B epochs; "
+            f"use provider anthropic with ANTHROPIC_API_KEY): {e}"
+        ) from None
     noise = nf.noise_frame(run)
     report = nf.noise_threshold_report(p.project, p.mv, noise, run)
     uri = p.write_json(nf.noise_key(date, mv_key), nf.noise_payload(date, mv_key, noise, report, run))
-    context.log.info(f"A/A {mv_key} on {date}: {run.requests} requests ({run.cache_hits} from store), {len(noise)} metrics")
+    context.log.info(
+        f"A/A {mv_key} on {date}: {run.requests} requests ({run.cache_hits} from store), {len(noise)} metrics"
+    )
     return dg.MaterializeResult(metadata=_aa_metadata(noise, report, run, uri))
 
 
@@ -76,7 +83,9 @@ def _aa_metadata(noise: pd.DataFrame, report: pd.DataFrame, run: nf.AARun, uri: 
     "pass-rate-drop alert (3 points) against every metric's band, and each gated pass-rate threshold's margin. "
     "Lists the eval sets too noisy to gate at that effect size.",
 )
-def thresholds_clear_noise_floor(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def thresholds_clear_noise_floor(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
     p = partition(context, None, warehouse)
     data = p.read_json(nf.noise_key(p.date, p.mv_key))
     report = pd.DataFrame(data["thresholds"])
@@ -102,18 +111,24 @@ def thresholds_clear_noise_floor(context: dg.AssetCheckExecutionContext, warehou
     "data/reviews/*.jsonl (or .csv) are read by judge_calibration (eval_pipeline.noise.floor.labelled_review_metrics) "
     "as judge-vs-human agreement entries human_review/<dimension>.",
 )
-def review_queue(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def review_queue(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     p = partition(context, eval_config, warehouse)
     date, mv_key = p.date, p.mv_key
     judge_rows, sim_rows = p.read("scores", family="judge"), p.read("scores", family="similarity")
     graded = p.graded() if len(judge_rows) else pd.DataFrame()
     items = nf.review_items(p.project, p.mv, graded, judge_rows, sim_rows)
-    uri = p.wh.write_bytes(nf.review_key(date, mv_key), nf.export_review_bytes(items), content_type="application/x-ndjson")
+    uri = p.wh.write_bytes(
+        nf.review_key(date, mv_key), nf.export_review_bytes(items), content_type="application/x-ndjson"
+    )
     counts = nf.reason_counts(items)
     context.log.info(f"review queue {mv_key} on {date}: {len(items)} item(s) {counts}")
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(items),
-        "by_reason": dg.MetadataValue.json(counts),
-        "preview": dg.MetadataValue.md(nf.review_preview(items)),
-        "path": dg.MetadataValue.path(uri),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(items),
+            "by_reason": dg.MetadataValue.json(counts),
+            "preview": dg.MetadataValue.md(nf.review_preview(items)),
+            "path": dg.MetadataValue.path(uri),
+        }
+    )

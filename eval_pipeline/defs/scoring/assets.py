@@ -5,6 +5,7 @@ block only when the judge is calibrated) and, for the release, the regression re
 ``keys.run_artifact(date, mv)`` (per-eval-set metrics, thresholds, PASS/FAIL, cost, provenance)
 and ``keys.release(date, mv)``. The decisions are :mod:`eval_pipeline.scoring.release`'s.
 """
+
 import time
 
 import dagster as dg
@@ -30,16 +31,22 @@ def judge_calibration_status(wh, es, live_run: bool = False, suite=None) -> tupl
     from eval_pipeline.evaluators import calibration, judge
 
     cfg = judge.validate_judge_config(es.judge)
-    prompt = judge.load_prompt(cfg, base_dir=suite.file.parent) if suite is not None else None  # the version includes it
+    prompt = (
+        judge.load_prompt(cfg, base_dir=suite.file.parent) if suite is not None else None
+    )  # the version includes it
     notes = []
     for model in cfg.judge_models:  # a panel blocks only when every member is calibrated
         key = keys.judge_calibration(model)
-        payload = json.loads(wh.read_bytes(key)) if cfg.min_calibration is not None and wh.exists(key) else None
+        payload = (
+            json.loads(wh.read_bytes(key)) if cfg.min_calibration is not None and wh.exists(key) else None
+        )
         ok, note = calibration.may_block(payload, cfg.single(model), prompt, live_run)
         if not ok:
             return False, note
         notes.append(note)
-    return True, notes[0] if len(notes) == 1 else "; ".join(f"{m}: {n}" for m, n in zip(cfg.judge_models, notes))
+    return True, notes[0] if len(notes) == 1 else "; ".join(
+        f"{m}: {n}" for m, n in zip(cfg.judge_models, notes)
+    )
 
 
 @partitioned_asset(
@@ -50,7 +57,9 @@ def judge_calibration_status(wh, es, live_run: bool = False, suite=None) -> tupl
     "prompt version and code commit. Judge thresholds block only when judge_calibration says the judge is calibrated. "
     "Written to runs/date=<d>/model_version=<mv>/run.json.",
 )
-def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def eval_run(
+    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     from eval_pipeline.inference.provenance import read_stage_provenance
 
     started = time.time()
@@ -58,20 +67,37 @@ def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
     scores = pd.concat([p.read("scores", family=f) for f in scoring.FAMILIES], ignore_index=True)
     responses = p.read("responses")
     metrics_by_set, results = {}, []
-    live_run = "provenance" in responses and len(responses) > 0 and bool((responses["provenance"] == "live").all())
+    live_run = (
+        "provenance" in responses and len(responses) > 0 and bool((responses["provenance"] == "live").all())
+    )
     for suite, es in p.eval_sets():
-        s = scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)] if len(scores) else scores
+        s = (
+            scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)]
+            if len(scores)
+            else scores
+        )
         if s.empty:
             continue  # family not run in this partition (e.g. the judge runs weekly)
         m = scoring.set_metrics(s, es)
         metrics_by_set[(suite.name, es.name)] = m
-        may_block, note = judge_calibration_status(p.wh, es, live_run, suite) if es.family == "judge" else (True, "")
+        may_block, note = (
+            judge_calibration_status(p.wh, es, live_run, suite) if es.family == "judge" else (True, "")
+        )
         results.extend(scoring.apply_thresholds(suite, es, m, may_block, note))
-    resp_prov, judge_prov = (read_stage_provenance(p.wh, stage, p.date, p.mv_key) for stage in ("responses", "judge"))
+    resp_prov, judge_prov = (
+        read_stage_provenance(p.wh, stage, p.date, p.mv_key) for stage in ("responses", "judge")
+    )
     has_judge = len(scores) and (scores["family"] == "judge").any()
     artifact = scoring.run_artifact(
-        run_id=context.run_id, date=p.date, mv=p.mv, mv_key=p.mv_key, project=p.project,
-        metrics_by_set=metrics_by_set, thresholds=results, responses=responses, started_at=started,
+        run_id=context.run_id,
+        date=p.date,
+        mv=p.mv,
+        mv_key=p.mv_key,
+        project=p.project,
+        metrics_by_set=metrics_by_set,
+        thresholds=results,
+        responses=responses,
+        started_at=started,
         judge_provenance=judge_prov["counts"] if judge_prov and has_judge else None,
         recordings_label=(resp_prov or judge_prov or {}).get("source", ""),
     )
@@ -92,8 +118,11 @@ def eval_run(context: dg.AssetExecutionContext, eval_config: EvalConfigResource,
             "answers": artifact["answers"],
             "live_answers_only": artifact["live_answers_only"],
             "answer_provenance": dg.MetadataValue.json(artifact["answer_provenance"]),
-            **({"judge_verdict_provenance": dg.MetadataValue.json(artifact["judge_verdict_provenance"])}
-               if artifact["judge_verdict_provenance"] else {}),
+            **(
+                {"judge_verdict_provenance": dg.MetadataValue.json(artifact["judge_verdict_provenance"])}
+                if artifact["judge_verdict_provenance"]
+                else {}
+            ),
         }
     )
 
@@ -113,15 +142,23 @@ def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRes
     gate = gate_of(art)  # the same function release_approval and the detection benchmark use
     failing = gate["failing"]
     blocking = [t for t in failing if t["enforced_blocking"]]
-    table = "\n".join(
-        f"- {t['suite']}/{t['eval_set']} {t['metric']} = {t['value'] if t['value'] is None else round(t['value'], 4)} "
-        f"(min {t['min']}, max {t['max']}){' BLOCKING' if t['enforced_blocking'] else ''} {t['note']}"
-        for t in failing
-    ) or "all thresholds pass"
+    table = (
+        "\n".join(
+            f"- {t['suite']}/{t['eval_set']} {t['metric']} = {t['value'] if t['value'] is None else round(t['value'], 4)} "
+            f"(min {t['min']}, max {t['max']}){' BLOCKING' if t['enforced_blocking'] else ''} {t['note']}"
+            for t in failing
+        )
+        or "all thresholds pass"
+    )
     return dg.AssetCheckResult(
         passed=not failing,
         severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
-        metadata={"overall": art["overall"], "failing_thresholds": dg.MetadataValue.md(table), "n_failing": len(failing), "n_blocking": len(blocking)},
+        metadata={
+            "overall": art["overall"],
+            "failing_thresholds": dg.MetadataValue.md(table),
+            "n_failing": len(failing),
+            "n_blocking": len(blocking),
+        },
     )
 
 
@@ -143,13 +180,29 @@ def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     rep = report["summary"]
     gate = release_decision(art, report)  # the same decision the two checks made
     if not gate["approved"]:
-        raise dg.Failure(f"release gate not passed for {mv_key}@{date}: quality {gate['quality_gate']['blocking_failures']}, "
-                         f"{gate['regression_gate']['n_blocking']} blocking regression(s)")
+        raise dg.Failure(
+            f"release gate not passed for {mv_key}@{date}: quality {gate['quality_gate']['blocking_failures']}, "
+            f"{gate['regression_gate']['n_blocking']} blocking regression(s)"
+        )
     decision = {
-        "date": date, "model_version": mv_key, "approved": True, "run_id": context.run_id,
-        "gate_procedure": rep.get("gate_procedure"), "gate": rep.get("gate"),
-        "overall": art["overall"], "warnings": art["warnings"], "baseline": rep.get("baseline"),
-        "improvements": rep.get("improvement", 0), "cost_usd": art["cost_usd"],
+        "date": date,
+        "model_version": mv_key,
+        "approved": True,
+        "run_id": context.run_id,
+        "gate_procedure": rep.get("gate_procedure"),
+        "gate": rep.get("gate"),
+        "overall": art["overall"],
+        "warnings": art["warnings"],
+        "baseline": rep.get("baseline"),
+        "improvements": rep.get("improvement", 0),
+        "cost_usd": art["cost_usd"],
     }
     uri = p.write_json(keys.release(date, mv_key), decision)
-    return dg.MaterializeResult(metadata={"approved": True, "warnings": ", ".join(art["warnings"]) or "none", "baseline": str(rep.get("baseline")), "path": dg.MetadataValue.path(uri)})
+    return dg.MaterializeResult(
+        metadata={
+            "approved": True,
+            "warnings": ", ".join(art["warnings"]) or "none",
+            "baseline": str(rep.get("baseline")),
+            "path": dg.MetadataValue.path(uri),
+        }
+    )

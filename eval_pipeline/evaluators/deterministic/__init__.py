@@ -42,6 +42,7 @@ YAML arguments as keyword arguments and returns ``Sample -> CheckResult``::
 
 and a suite uses it as ``- {type: starts_with, prefix: "Dear"}``.
 """
+
 from __future__ import annotations
 
 from eval_pipeline.evaluators.deterministic.base import (
@@ -59,16 +60,8 @@ from eval_pipeline.evaluators.deterministic.base import (
     response_value,
     text_check,
 )
-from eval_pipeline.evaluators.deterministic.registry import CHECK_TYPES, RESERVED_KEYS, BuildContext, Check, CheckType, check
-
-# The check files register their types on import.
-from eval_pipeline.evaluators.deterministic.json_checks import json_fields_match, json_schema, valid_json
-from eval_pipeline.evaluators.deterministic.labels import exact_match, label_in_set
-from eval_pipeline.evaluators.deterministic.text import contains_all, contains_any, forbidden_phrases, length, regex
-from eval_pipeline.evaluators.deterministic.overlap import bleu, rouge_l
-from eval_pipeline.evaluators.deterministic.custom import custom, import_function
-
 from eval_pipeline.evaluators.deterministic.build import build_check, describe_checks, validate_check_specs
+from eval_pipeline.evaluators.deterministic.custom import custom, import_function
 from eval_pipeline.evaluators.deterministic.frame import (
     FAILING_MODEL_ERRORS,
     FAMILY,
@@ -78,3 +71,69 @@ from eval_pipeline.evaluators.deterministic.frame import (
     score_deterministic,
     score_sample,
 )
+
+# The check files register their types on import.
+from eval_pipeline.evaluators.deterministic.json_checks import json_fields_match, json_schema, valid_json
+from eval_pipeline.evaluators.deterministic.labels import exact_match, label_in_set
+from eval_pipeline.evaluators.deterministic.overlap import bleu, rouge_l
+from eval_pipeline.evaluators.deterministic.registry import (
+    CHECK_TYPES,
+    RESERVED_KEYS,
+    BuildContext,
+    Check,
+    CheckType,
+    check,
+)
+from eval_pipeline.evaluators.deterministic.text import (
+    contains_all,
+    contains_any,
+    forbidden_phrases,
+    length,
+    regex,
+)
+
+__all__ = [
+    "ArgError",
+    "BuildContext",
+    "CHECK_TYPES",
+    "Check",
+    "CheckFn",
+    "CheckResult",
+    "CheckType",
+    "EvaluatorConfigError",
+    "FAILING_MODEL_ERRORS",
+    "FAMILY",
+    "NORMALIZERS",
+    "RESERVED_KEYS",
+    "Sample",
+    "bleu",
+    "build_check",
+    "check",
+    "contains_all",
+    "contains_any",
+    "custom",
+    "describe_checks",
+    "exact_match",
+    "excerpt",
+    "field_arg",
+    "finish_score_frame",
+    "forbidden_phrases",
+    "get_field",
+    "import_function",
+    "is_infra_error",
+    "json_fields_match",
+    "json_schema",
+    "label_in_set",
+    "length",
+    "parse_field_path",
+    "parse_json_text",
+    "regex",
+    "response_value",
+    "rouge_l",
+    "samples_from_frame",
+    "score_deterministic",
+    "score_sample",
+    "text_check",
+    "valid_json",
+    "validate_check_specs",
+]

@@ -7,14 +7,17 @@ checked value: the whole text or one JSON field) and :func:`text_check`, the one
 function text-valued checks are built from; the string normalizers of label comparisons.
 No check types are registered here (see :mod:`.registry` and the check files).
 """
+
 from __future__ import annotations
 
 import json
 import re
 import string
-from dataclasses import dataclass, field as dc_field
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 
 class EvaluatorConfigError(ValueError):
@@ -102,7 +105,7 @@ def parse_field_path(path: str) -> list[str | int]:
     parts: list[str | int] = []
     pos = 0
     for m in _PATH_TOKEN.finditer(path):
-        if m.start() != pos and path[pos:m.start()] != ".":
+        if m.start() != pos and path[pos : m.start()] != ".":
             raise ValueError(f"malformed field path {path!r} at position {pos}")
         parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
         pos = m.end()
@@ -168,7 +171,9 @@ def expected_value(sample: Sample, parts: list[str | int] | None) -> tuple[bool,
     return get_field(sample.expected, parts)
 
 
-def text_check(predicate: Callable[[str, Sample], tuple[bool, str]], field: list[str | int] | None) -> CheckFn:
+def text_check(
+    predicate: Callable[[str, Sample], tuple[bool, str]], field: list[str | int] | None
+) -> CheckFn:
     """Plumbing for text checks: extract the value (text or JSON field), run the predicate.
 
     ``predicate(value_text, sample) -> (passed, reason_if_failed)``; the pass reason is "ok".

@@ -5,6 +5,7 @@ arguments) and the key path they sit at. Out: configured :class:`.registry.Check
 :class:`.base.EvaluatorConfigError` whose message starts with the key path, e.g.
 ``data/suites/x.yaml: eval_sets[0].checks[2].pattern: invalid regex 'ab(' (...)``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,7 +55,9 @@ def build_check(spec: dict[str, Any], where: str = "check", *, base_dir: str | P
     ct = CHECK_TYPES[ctype]
     name = spec.get("name", ctype)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]*", name):
-        raise EvaluatorConfigError(f"{where}.name: must be a word ([A-Za-z0-9_-], no dots: dots separate auxiliary metrics), got {name!r}")
+        raise EvaluatorConfigError(
+            f"{where}.name: must be a word ([A-Za-z0-9_-], no dots: dots separate auxiliary metrics), got {name!r}"
+        )
     args = {k: v for k, v in spec.items() if k not in RESERVED_KEYS}
     extra = sorted(set(args) - set(ct.params))
     if extra:
@@ -81,7 +84,9 @@ def build_check(spec: dict[str, Any], where: str = "check", *, base_dir: str | P
     return Check(name=name, type=ctype, args=args, fn=fn, evaluator_hash=_evaluator_hash(spec, extra_hash))
 
 
-def validate_check_specs(specs: list[dict[str, Any]], where: str, *, base_dir: str | Path | None = None) -> list[Check]:
+def validate_check_specs(
+    specs: list[dict[str, Any]], where: str, *, base_dir: str | Path | None = None
+) -> list[Check]:
     """Build and validate a suite's check list; raises :class:`EvaluatorConfigError` with the key path.
 
     Args:
@@ -113,7 +118,8 @@ def describe_checks() -> str:
     lines = []
     for name, ct in sorted(CHECK_TYPES.items()):
         args = ", ".join(
-            n + ("" if p.default is inspect.Parameter.empty else f"={p.default!r}") for n, p in ct.params.items()
+            n + ("" if p.default is inspect.Parameter.empty else f"={p.default!r}")
+            for n, p in ct.params.items()
         )
         lines.append(f"- `{name}({args})`: {ct.doc.splitlines()[0] if ct.doc else ''}")
     return "\n".join(lines)

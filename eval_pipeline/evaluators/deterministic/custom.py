@@ -5,11 +5,13 @@ In: ``function: package.module:function`` and optional ``kwargs``; the function 
 result; an exception fails the sample with the exception as the reason. The function's source is
 part of the evaluator hash, so editing it re-keys the scores.
 """
+
 from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from eval_pipeline.evaluators.deterministic.base import ArgError, CheckFn, CheckResult, Sample
 from eval_pipeline.evaluators.deterministic.registry import BuildContext, check

@@ -7,6 +7,7 @@ one row per (sample, repeat, check) plus the checks' auxiliary rows. Infrastruct
 ``passed=None`` and ``infra_error=<category>`` (never a failed answer); refusals and empty
 answers fail every check. :func:`finish_score_frame` is shared with the similarity family.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,7 +64,8 @@ def samples_from_frame(samples: pd.DataFrame) -> list[Sample]:
                 input=_decoded(r, "input"),
                 expected=exp,
                 metadata=meta if isinstance(meta, dict) else {},
-                category=_none_if_nan(r.get("category")) or (meta.get("category") if isinstance(meta, dict) else None),
+                category=_none_if_nan(r.get("category"))
+                or (meta.get("category") if isinstance(meta, dict) else None),
                 error_category=_none_if_nan(r.get("error_category")),
                 eval_set_labels=labels,
             )
@@ -81,12 +83,27 @@ def score_sample(sample: Sample, checks: list[Check]) -> list[dict[str, Any]]:
     rows = []
     infra = sample.error_category if is_infra_error(sample.error_category) else None
     for c in checks:
-        base = {"sample_id": sample.sample_id, "repeat": sample.repeat, "family": FAMILY, "metric": c.name,
-                "category": sample.category, "infra_error": infra, "evaluator_hash": c.evaluator_hash}
+        base = {
+            "sample_id": sample.sample_id,
+            "repeat": sample.repeat,
+            "family": FAMILY,
+            "metric": c.name,
+            "category": sample.category,
+            "infra_error": infra,
+            "evaluator_hash": c.evaluator_hash,
+        }
         if infra is not None:
             known = infra in INFRA_ERROR_CATEGORIES
-            rows.append({**base, "value": None, "passed": None,
-                         "reason": f"infra error: {infra} (not scored)" if known else f"unknown error category {infra!r} (not scored)"})
+            rows.append(
+                {
+                    **base,
+                    "value": None,
+                    "passed": None,
+                    "reason": f"infra error: {infra} (not scored)"
+                    if known
+                    else f"unknown error category {infra!r} (not scored)",
+                }
+            )
             continue
         try:
             res = c(sample)
@@ -121,10 +138,14 @@ def score_deterministic(
     rows: list[dict[str, Any]] = []
     for s in samples_from_frame(samples):
         rows.extend(score_sample(s, checks))
-    return finish_score_frame(rows, samples, date=date, model_version=model_version, suite=suite, eval_set=eval_set)
+    return finish_score_frame(
+        rows, samples, date=date, model_version=model_version, suite=suite, eval_set=eval_set
+    )
 
 
-def finish_score_frame(rows: list[dict[str, Any]], samples: pd.DataFrame | None = None, **partition: str | None) -> pd.DataFrame:
+def finish_score_frame(
+    rows: list[dict[str, Any]], samples: pd.DataFrame | None = None, **partition: str | None
+) -> pd.DataFrame:
     """Add partition columns (kwargs, else the samples frame's single value) and order/type ``SCORE_COLUMNS``."""
     df = pd.DataFrame(rows, columns=[c for c in SCORE_COLUMNS if c not in partition])
     for col, val in partition.items():
@@ -135,7 +156,18 @@ def finish_score_frame(rows: list[dict[str, Any]], samples: pd.DataFrame | None 
     df["repeat"] = df["repeat"].astype("int64")
     df["value"] = df["value"].astype("float64")
     df["passed"] = df["passed"].astype("boolean")
-    for col in ("date", "model_version", "suite", "eval_set", "sample_id", "family", "metric", "reason",
-                "category", "infra_error", "evaluator_hash"):
+    for col in (
+        "date",
+        "model_version",
+        "suite",
+        "eval_set",
+        "sample_id",
+        "family",
+        "metric",
+        "reason",
+        "category",
+        "infra_error",
+        "evaluator_hash",
+    ):
         df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df.reset_index(drop=True)

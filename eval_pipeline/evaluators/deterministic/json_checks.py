@@ -5,19 +5,33 @@ In: the response text (parsed as JSON, one Markdown code fence tolerated) and, f
 the first schema violation as the reason; ``json_fields_match`` also emits one auxiliary
 ``<name>.<field>_f1`` row per ``set``-compared field.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 from typing import Any, Literal
 
-from eval_pipeline.evaluators.deterministic.base import (ArgError, CheckFn, CheckResult, Sample, as_text, excerpt, field_arg,
-                                                      map_strings, normalizer, parse_json_text, response_value)
+from eval_pipeline.evaluators.deterministic.base import (
+    ArgError,
+    CheckFn,
+    CheckResult,
+    Sample,
+    as_text,
+    excerpt,
+    field_arg,
+    map_strings,
+    normalizer,
+    parse_json_text,
+    response_value,
+)
 from eval_pipeline.evaluators.deterministic.registry import BuildContext, check
 
 
 @check("valid_json")
-def valid_json(allow_code_fence: bool = True, require_type: Literal["any", "object", "array"] = "any") -> CheckFn:
+def valid_json(
+    allow_code_fence: bool = True, require_type: Literal["any", "object", "array"] = "any"
+) -> CheckFn:
     """The response parses as JSON.
 
     Args:
@@ -64,7 +78,11 @@ def _read_schema_file(schema_file: str, context: BuildContext) -> dict:
 
 @check("json_schema", hash_extra=_schema_file_hash)
 def json_schema(
-    schema: dict | None = None, schema_file: str | None = None, field: str | None = None, *, context: BuildContext
+    schema: dict | None = None,
+    schema_file: str | None = None,
+    field: str | None = None,
+    *,
+    context: BuildContext,
 ) -> CheckFn:
     """The parsed response (or ``field`` of it) validates against a JSON Schema.
 
@@ -148,11 +166,19 @@ def json_fields_match(
             got = obj.get(name)
             if mode == "set":
                 w = {as_text(x) for x in (want or [])} if isinstance(want, list) else {as_text(want)}
-                g = {as_text(x) for x in got} if isinstance(got, list) else (set() if got is None else {as_text(got)})
-                extras.append((f"{name}_f1", _set_f1(g, w), f"{len(g & w)} of {len(w)} expected, {len(g - w)} extra"))
+                g = (
+                    {as_text(x) for x in got}
+                    if isinstance(got, list)
+                    else (set() if got is None else {as_text(got)})
+                )
+                extras.append(
+                    (f"{name}_f1", _set_f1(g, w), f"{len(g & w)} of {len(w)} expected, {len(g - w)} extra")
+                )
                 if g != w and ok:
                     problems.append(f"{name}: missing {sorted(w - g)}, extra {sorted(g - w)}")
-            elif (nrm(got) if mode == "normalized" else got) != (nrm(want) if mode == "normalized" else want) and ok:
+            elif (nrm(got) if mode == "normalized" else got) != (
+                nrm(want) if mode == "normalized" else want
+            ) and ok:
                 problems.append(f"{name}: expected {excerpt(want, 40)}, got {excerpt(got, 40)}")
         return CheckResult(not problems, "; ".join(problems) or "ok", extras=tuple(extras))
 

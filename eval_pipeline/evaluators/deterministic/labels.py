@@ -6,14 +6,26 @@ the got/expected excerpt as the reason; ``exact_match`` also emits an auxiliary
 ``<name>.prediction`` row (JSON reason ``{"pred", "gold", "confidence"}``) when the gold value is
 a string, which accuracy / macro-F1 / confusion / ECE read.
 """
+
 from __future__ import annotations
 
 import json
 from typing import Any, Literal
 
-from eval_pipeline.evaluators.deterministic.base import (ArgError, CheckFn, CheckResult, Sample, as_text, excerpt,
-                                                      expected_value, field_arg, map_strings, normalizer, response_value,
-                                                      text_check)
+from eval_pipeline.evaluators.deterministic.base import (
+    ArgError,
+    CheckFn,
+    CheckResult,
+    Sample,
+    as_text,
+    excerpt,
+    expected_value,
+    field_arg,
+    map_strings,
+    normalizer,
+    response_value,
+    text_check,
+)
 from eval_pipeline.evaluators.deterministic.registry import check
 
 
@@ -74,7 +86,9 @@ def exact_match(
     gold_parts = field_arg(expected_field, "expected_field") if expected_field is not None else parts
 
     def canon(v: Any) -> Any:
-        return map_strings(norm, v, (lambda items: sorted(items, key=as_text)) if unordered else (lambda items: items))
+        return map_strings(
+            norm, v, (lambda items: sorted(items, key=as_text)) if unordered else (lambda items: items)
+        )
 
     def run(sample: Sample) -> CheckResult:
         has_gold, gold = expected_value(sample, gold_parts)
@@ -99,7 +113,11 @@ def exact_match(
             okj, obj, _ = sample.parsed
             if okj and isinstance(obj, dict) and isinstance(obj.get(confidence_field), (int, float)):
                 conf = float(obj[confidence_field])
-            record = {"pred": pred if isinstance(pred, str) else None, "gold": canon(gold), "confidence": conf}
+            record = {
+                "pred": pred if isinstance(pred, str) else None,
+                "gold": canon(gold),
+                "confidence": conf,
+            }
             extras = (("prediction", None, json.dumps(record, ensure_ascii=False)),)
         return CheckResult(passed, reason, extras=extras)
 

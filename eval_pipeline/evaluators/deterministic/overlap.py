@@ -5,16 +5,31 @@ In: the response text (or one JSON field of it) and the reference text in ``expe
 also pass/fail, without it ``passed=None`` (the row only records the value). The scores come
 from :mod:`eval_pipeline.evaluators.metrics` (rouge-score, sacrebleu).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from eval_pipeline.evaluators.deterministic.base import (ArgError, CheckFn, CheckResult, Sample, as_text, expected_value,
-                                                      field_arg, response_value)
+from eval_pipeline.evaluators.deterministic.base import (
+    ArgError,
+    CheckFn,
+    CheckResult,
+    Sample,
+    as_text,
+    expected_value,
+    field_arg,
+    response_value,
+)
 from eval_pipeline.evaluators.deterministic.registry import check
 
 
-def _reference_check(score: Callable[[str, str], float], label: str, min_score: float | None, expected_field: str | None, field: str | None) -> CheckFn:
+def _reference_check(
+    score: Callable[[str, str], float],
+    label: str,
+    min_score: float | None,
+    expected_field: str | None,
+    field: str | None,
+) -> CheckFn:
     """Plumbing for reference-overlap metrics: value = score(response, reference), optional threshold."""
     if min_score is not None and not 0.0 <= min_score <= 1.0:
         raise ArgError("min_score", f"must be within [0, 1], got {min_score}")
@@ -48,18 +63,30 @@ Args:
 def _overlap_check(name: str, label: str, scorer: str, summary: str) -> Callable[..., CheckFn]:
     """Register check ``name``: ``eval_pipeline.evaluators.metrics.<scorer>`` of one pair, reported as ``label``."""
 
-    def factory(min_score: float | None = None, expected_field: str | None = None, field: str | None = None) -> CheckFn:
+    def factory(
+        min_score: float | None = None, expected_field: str | None = None, field: str | None = None
+    ) -> CheckFn:
         from eval_pipeline.evaluators import metrics  # local: sacrebleu / rouge-score load only when used
 
         score_batch = getattr(metrics, scorer)
-        return _reference_check(lambda p, r: score_batch([p], [r])[0], label, min_score, expected_field, field)
+        return _reference_check(
+            lambda p, r: score_batch([p], [r])[0], label, min_score, expected_field, field
+        )
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = _OVERLAP_DOC.format(summary=summary)
     return check(name)(factory)
 
 
-rouge_l = _overlap_check("rouge_l", "rougeL", "rouge_l_scores",
-                         "ROUGE-L F-measure of the response against the reference (``expected``), via rouge-score.")
-bleu = _overlap_check("bleu", "bleu", "sentence_bleu_scores",
-                      "Sentence BLEU (sacrebleu, exp smoothing) of the response against the reference, scaled to [0, 1].")
+rouge_l = _overlap_check(
+    "rouge_l",
+    "rougeL",
+    "rouge_l_scores",
+    "ROUGE-L F-measure of the response against the reference (``expected``), via rouge-score.",
+)
+bleu = _overlap_check(
+    "bleu",
+    "bleu",
+    "sentence_bleu_scores",
+    "Sentence BLEU (sacrebleu, exp smoothing) of the response against the reference, scaled to [0, 1].",
+)

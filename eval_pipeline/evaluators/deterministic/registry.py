@@ -6,13 +6,15 @@ spec; a ``context: BuildContext`` parameter is injected, not read from YAML). Ou
 :class:`Check`. A factory whose result depends on more than its arguments (a schema file, the
 source of a custom function) passes ``hash_extra`` so the evaluator hash changes with it.
 """
+
 from __future__ import annotations
 
 import inspect
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from eval_pipeline.evaluators.deterministic.base import CheckFn, CheckResult, Sample
 
@@ -56,7 +58,9 @@ class CheckType:
 CHECK_TYPES: dict[str, CheckType] = {}
 
 
-def check(name: str, *, hash_extra: HashExtra | None = None) -> Callable[[Callable[..., CheckFn]], Callable[..., CheckFn]]:
+def check(
+    name: str, *, hash_extra: HashExtra | None = None
+) -> Callable[[Callable[..., CheckFn]], Callable[..., CheckFn]]:
     """Register a check factory under ``name`` (the YAML ``type``)."""
 
     def register(factory: Callable[..., CheckFn]) -> Callable[..., CheckFn]:

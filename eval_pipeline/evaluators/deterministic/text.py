@@ -4,17 +4,27 @@ In: the response text, or one JSON field of it as text (``field``). Out: pass/fa
 reason naming what matched, what is missing or which bound was crossed. Every check here is a
 predicate handed to :func:`.base.text_check`.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
-from eval_pipeline.evaluators.deterministic.base import ArgError, CheckFn, Sample, excerpt, field_arg, text_check
+from eval_pipeline.evaluators.deterministic.base import (
+    ArgError,
+    CheckFn,
+    Sample,
+    excerpt,
+    field_arg,
+    text_check,
+)
 from eval_pipeline.evaluators.deterministic.registry import check
 
 
 @check("regex")
-def regex(pattern: str, must_match: bool = True, ignore_case: bool = False, field: str | None = None) -> CheckFn:
+def regex(
+    pattern: str, must_match: bool = True, ignore_case: bool = False, field: str | None = None
+) -> CheckFn:
     """The response (or ``field``) matches (``re.search``) / does not match a regular expression.
 
     Args:
@@ -38,7 +48,11 @@ def regex(pattern: str, must_match: bool = True, ignore_case: bool = False, fiel
 
 
 def _substring_check(
-    values: list[str], arg: str, ignore_case: bool, field: str | None, verdict: Callable[[list[str]], tuple[bool, str]]
+    values: list[str],
+    arg: str,
+    ignore_case: bool,
+    field: str | None,
+    verdict: Callable[[list[str]], tuple[bool, str]],
 ) -> CheckFn:
     """Plumbing for substring checks: ``verdict(values found in the text) -> (passed, reason)``."""
     if not values or any(not isinstance(v, str) or not v for v in values):
@@ -60,8 +74,13 @@ def forbidden_phrases(phrases: list[str], ignore_case: bool = True, field: str |
         ignore_case: case-insensitive matching.
         field: JSON path into the parsed response.
     """
-    return _substring_check(phrases, "phrases", ignore_case, field,
-                            lambda hits: (not hits, f"contains forbidden phrase(s) {hits}"))
+    return _substring_check(
+        phrases,
+        "phrases",
+        ignore_case,
+        field,
+        lambda hits: (not hits, f"contains forbidden phrase(s) {hits}"),
+    )
 
 
 _VALUES_DOC = """{summary}
@@ -73,8 +92,9 @@ Args:
 """
 
 
-def _values_check(name: str, summary: str, values_doc: str,
-                  verdict: Callable[[list[str], list[str]], tuple[bool, str]]) -> Callable[..., CheckFn]:
+def _values_check(
+    name: str, summary: str, values_doc: str, verdict: Callable[[list[str], list[str]], tuple[bool, str]]
+) -> Callable[..., CheckFn]:
     """Register check ``name`` over a ``values`` list: ``verdict(values, values found) -> (passed, reason)``."""
 
     def factory(values: list[str], ignore_case: bool = True, field: str | None = None) -> CheckFn:
@@ -90,10 +110,18 @@ def _all_found(values: list[str], hits: list[str]) -> tuple[bool, str]:
     return not missing, f"missing {missing}"
 
 
-contains_all = _values_check("contains_all", "Every value occurs in the response (substring match).",
-                             "required substrings.", _all_found)
-contains_any = _values_check("contains_any", "At least one value occurs in the response (substring match).",
-                             "candidate substrings.", lambda values, hits: (bool(hits), f"contains none of {values}"))
+contains_all = _values_check(
+    "contains_all",
+    "Every value occurs in the response (substring match).",
+    "required substrings.",
+    _all_found,
+)
+contains_any = _values_check(
+    "contains_any",
+    "At least one value occurs in the response (substring match).",
+    "candidate substrings.",
+    lambda values, hits: (bool(hits), f"contains none of {values}"),
+)
 
 
 @check("length")

@@ -33,40 +33,97 @@ The stages, one module each, in the order a run uses them:
 
 :mod:`.samples` reads the graded-samples frame. :func:`score` dispatches on ``config.mode``.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.evaluators.judge.config import JudgeConfig, JudgeDimension, MinCalibration, validate_judge_config
-from eval_pipeline.evaluators.judge.pairwise import PAIR_VERDICT_COLUMNS, aggregate_pairwise, judge_pairwise_verdicts
-from eval_pipeline.evaluators.judge.pairwise import score_pairwise, summarize_pairwise, wilson_interval
+from eval_pipeline.evaluators.judge.config import (
+    JudgeConfig,
+    JudgeDimension,
+    MinCalibration,
+    validate_judge_config,
+)
+from eval_pipeline.evaluators.judge.pairwise import (
+    PAIR_VERDICT_COLUMNS,
+    aggregate_pairwise,
+    judge_pairwise_verdicts,
+    score_pairwise,
+    summarize_pairwise,
+    wilson_interval,
+)
 from eval_pipeline.evaluators.judge.parse import STATUS_OK, STATUS_REFUSAL, STATUS_UNPARSEABLE
-from eval_pipeline.evaluators.judge.pointwise import VERDICT_COLUMNS, aggregate_pointwise, judge_pointwise_verdicts
-from eval_pipeline.evaluators.judge.pointwise import score_pointwise, summarize_pointwise
-from eval_pipeline.evaluators.judge.prompts import DEFAULT_PAIRWISE, DEFAULT_POINTWISE, TOOL_NAME, PromptTemplate
-from eval_pipeline.evaluators.judge.prompts import _prompt_context, default_prompt, load_prompt, render_prompt, verdict_tool
+from eval_pipeline.evaluators.judge.pointwise import (
+    VERDICT_COLUMNS,
+    aggregate_pointwise,
+    judge_pointwise_verdicts,
+    score_pointwise,
+    summarize_pointwise,
+)
+from eval_pipeline.evaluators.judge.prompts import (
+    DEFAULT_PAIRWISE,
+    DEFAULT_POINTWISE,
+    TOOL_NAME,
+    PromptTemplate,
+    _prompt_context,
+    default_prompt,
+    load_prompt,
+    render_prompt,
+    verdict_tool,
+)
 from eval_pipeline.evaluators.judge.requests import JUDGE_VERSION, Executor, evaluator_hash, judge_call_key
 from eval_pipeline.evaluators.judge.rows import FAMILY, REASON_EXCERPT_CHARS
 from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS
 
 __all__ = [
-    "DEFAULT_PAIRWISE", "DEFAULT_POINTWISE", "Executor", "FAMILY", "JUDGE_VERSION", "JudgeConfig",
-    "JudgeDimension", "MinCalibration", "PAIR_VERDICT_COLUMNS", "PromptTemplate", "REASON_EXCERPT_CHARS",
-    "STATUS_OK", "STATUS_REFUSAL", "STATUS_UNPARSEABLE", "TOOL_NAME", "VERDICT_COLUMNS",
-    "aggregate_pairwise", "aggregate_pointwise", "default_prompt", "evaluator_hash",
-    "judge_pairwise_verdicts", "judge_pointwise_verdicts", "load_prompt", "render_prompt",
-    "judge_call_key", "score", "score_pairwise", "score_pointwise", "summarize_pairwise",
-    "summarize_pointwise", "validate_judge_config", "verdict_tool", "wilson_interval",
+    "DEFAULT_PAIRWISE",
+    "DEFAULT_POINTWISE",
+    "Executor",
+    "FAMILY",
+    "JUDGE_VERSION",
+    "JudgeConfig",
+    "JudgeDimension",
+    "MinCalibration",
+    "PAIR_VERDICT_COLUMNS",
+    "PromptTemplate",
+    "REASON_EXCERPT_CHARS",
+    "STATUS_OK",
+    "STATUS_REFUSAL",
+    "STATUS_UNPARSEABLE",
+    "TOOL_NAME",
+    "VERDICT_COLUMNS",
+    "aggregate_pairwise",
+    "aggregate_pointwise",
+    "default_prompt",
+    "evaluator_hash",
+    "judge_pairwise_verdicts",
+    "judge_pointwise_verdicts",
+    "load_prompt",
+    "render_prompt",
+    "judge_call_key",
+    "score",
+    "score_pairwise",
+    "score_pointwise",
+    "summarize_pairwise",
+    "summarize_pointwise",
+    "validate_judge_config",
+    "verdict_tool",
+    "wilson_interval",
     # private, kept for the tests that read them: the required sample columns, the prompt context
-    "_SAMPLE_COLUMNS", "_prompt_context",
+    "_SAMPLE_COLUMNS",
+    "_prompt_context",
 ]
 
 
 def score(
-    samples: pd.DataFrame, config: JudgeConfig, execute: Executor, *,
-    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None,
+    samples: pd.DataFrame,
+    config: JudgeConfig,
+    execute: Executor,
+    *,
+    prompt: PromptTemplate | None = None,
+    keys: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Dispatch on ``config.mode`` to :func:`score_pointwise` or :func:`score_pairwise`; a panel
     (``judge.models``) to :func:`.panel.score_panel` (the second item is then every judge's score rows)."""

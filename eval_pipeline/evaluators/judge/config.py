@@ -4,11 +4,13 @@ In: the raw ``judge:`` mapping of a suite YAML. Out: a frozen :class:`JudgeConfi
 repeats, rubric :class:`JudgeDimension` s, optional :class:`MinCalibration`, sampling params,
 set-level gates). Bad values fail at load with the key path (:func:`validate_judge_config`).
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
 
 class JudgeDimension(BaseModel):
     """One rubric dimension scored as an integer on ``scale`` (inclusive)."""
@@ -28,7 +30,7 @@ class JudgeDimension(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _check_scale(self) -> "JudgeDimension":
+    def _check_scale(self) -> JudgeDimension:
         lo, hi = self.scale
         if lo >= hi:
             raise ValueError(f"scale must be [low, high] with low < high, got [{lo}, {hi}]")
@@ -101,8 +103,12 @@ class JudgeConfig(BaseModel):
     @field_validator("models")
     @classmethod
     def _panel(cls, models: list[str]) -> list[str]:
-        if models and (len(models) < 2 or len(set(models)) != len(models) or not all(m.strip() for m in models)):
-            raise ValueError("a judge panel needs at least two distinct, non-empty model ids (or use 'model' for one judge)")
+        if models and (
+            len(models) < 2 or len(set(models)) != len(models) or not all(m.strip() for m in models)
+        ):
+            raise ValueError(
+                "a judge panel needs at least two distinct, non-empty model ids (or use 'model' for one judge)"
+            )
         return models
 
     @property
@@ -114,7 +120,7 @@ class JudgeConfig(BaseModel):
     def is_panel(self) -> bool:
         return len(self.models) >= 2
 
-    def single(self, model: str) -> "JudgeConfig":
+    def single(self, model: str) -> JudgeConfig:
         """This config with one judge ``model`` (a panel member scoring on its own)."""
         return self.model_copy(update={"model": model, "models": []})
 

@@ -13,9 +13,10 @@ Prompt caching needs nothing here: a judge with ``cache_prompt: true`` builds re
 (:func:`~.requests._request`) and the provider marks their static prefix (the system prompt with the
 rubric, the verdict tool) with ``cache_control``.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from eval_pipeline.evaluators.judge.requests import Executor
 from eval_pipeline.inference.batches import BatchOptions
@@ -24,8 +25,13 @@ from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
 
-def store_executor(provider: Provider, store: ResponseStore | None, *, batch_options: BatchOptions | None = None,
-                   on_responses: Callable[[Sequence[ModelResponse]], None] | None = None) -> Executor:
+def store_executor(
+    provider: Provider,
+    store: ResponseStore | None,
+    *,
+    batch_options: BatchOptions | None = None,
+    on_responses: Callable[[Sequence[ModelResponse]], None] | None = None,
+) -> Executor:
     """An executor over ``provider`` and ``store``; ``batch_options`` are used for ``batch=True`` calls
     (default :class:`BatchOptions`); ``on_responses`` is called with each call's responses."""
     from eval_pipeline.inference.runner import run_requests

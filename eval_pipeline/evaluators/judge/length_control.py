@@ -24,11 +24,13 @@ A judge with no length preference gives ``lc_win_rate`` close to ``win_rate``; a
 the longer answer regardless of quality gives a raw win rate above the length-controlled one when
 the candidate is longer.
 """
+
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +57,9 @@ def _wilson(successes: float, n: int) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def length_controlled_win_rate(outcomes: Sequence[float], length_diff: Sequence[float], alpha: float = ALPHA) -> dict[str, Any]:
+def length_controlled_win_rate(
+    outcomes: Sequence[float], length_diff: Sequence[float], alpha: float = ALPHA
+) -> dict[str, Any]:
     """Length-controlled win rate of a candidate (outcome 1 win / 0.5 tie / 0 loss per pair).
 
     ``length_diff`` = candidate minus baseline length per pair. Returns ``n``, ``win_rate`` (raw
@@ -74,9 +78,18 @@ def length_controlled_win_rate(outcomes: Sequence[float], length_diff: Sequence[
     ok = ~(np.isnan(y) | np.isnan(d))
     y, d = y[ok], d[ok]
     n = int(len(y))
-    out: dict[str, Any] = {"n": n, "win_rate": math.nan, "win_rate_ci": (math.nan, math.nan), "lc_win_rate": math.nan,
-                           "lc_win_rate_ci": (math.nan, math.nan), "length_coef": math.nan, "length_p": math.nan,
-                           "length_bias": False, "mean_length_diff": float(d.mean()) if n else math.nan, "alpha": alpha}
+    out: dict[str, Any] = {
+        "n": n,
+        "win_rate": math.nan,
+        "win_rate_ci": (math.nan, math.nan),
+        "lc_win_rate": math.nan,
+        "lc_win_rate_ci": (math.nan, math.nan),
+        "length_coef": math.nan,
+        "length_p": math.nan,
+        "length_bias": False,
+        "mean_length_diff": float(d.mean()) if n else math.nan,
+        "alpha": alpha,
+    }
     if n == 0:
         out["test"] = "no pairs"
         return out
@@ -84,8 +97,18 @@ def length_controlled_win_rate(outcomes: Sequence[float], length_diff: Sequence[
     out["win_rate_ci"] = _wilson(float(y.sum()), n)
     sd = float(d.std(ddof=1)) if n > 1 else 0.0
     if n < MIN_PAIRS or sd == 0 or np.ptp(y) == 0:
-        why = f"fewer than {MIN_PAIRS} pairs" if n < MIN_PAIRS else "all length differences equal" if sd == 0 else "all outcomes equal"
-        out.update(lc_win_rate=out["win_rate"], lc_win_rate_ci=out["win_rate_ci"], test=f"not fitted ({why}): raw rate, Wilson interval")
+        why = (
+            f"fewer than {MIN_PAIRS} pairs"
+            if n < MIN_PAIRS
+            else "all length differences equal"
+            if sd == 0
+            else "all outcomes equal"
+        )
+        out.update(
+            lc_win_rate=out["win_rate"],
+            lc_win_rate_ci=out["win_rate_ci"],
+            test=f"not fitted ({why}): raw rate, Wilson interval",
+        )
         return out
     x = sm.add_constant(d / sd)
     try:
@@ -97,23 +120,36 @@ def length_controlled_win_rate(outcomes: Sequence[float], length_diff: Sequence[
         if not all(map(math.isfinite, (b0, b1, se0, se1))) or abs(b1) > 20:
             raise ValueError("separation")
     except Exception:  # (quasi-)perfect separation: length decides every verdict
-        out.update(lc_win_rate=out["win_rate"], lc_win_rate_ci=out["win_rate_ci"], length_bias=True,
-                   test="not fitted (the length difference separates the outcomes: length decides the verdicts): raw rate")
+        out.update(
+            lc_win_rate=out["win_rate"],
+            lc_win_rate_ci=out["win_rate_ci"],
+            length_bias=True,
+            test="not fitted (the length difference separates the outcomes: length decides the verdicts): raw rate",
+        )
         return out
     z = float(norm.ppf(1 - alpha / 2))
     p1 = float(fit.pvalues[1])
     out.update(
-        lc_win_rate=float(expit(b0)), lc_win_rate_ci=(float(expit(b0 - z * se0)), float(expit(b0 + z * se0))),
-        length_coef=b1, length_coef_ci=(b1 - z * se1, b1 + z * se1), length_p=p1, length_bias=bool(p1 < alpha),
+        lc_win_rate=float(expit(b0)),
+        lc_win_rate_ci=(float(expit(b0 - z * se0)), float(expit(b0 + z * se0))),
+        length_coef=b1,
+        length_coef_ci=(b1 - z * se1, b1 + z * se1),
+        length_p=p1,
+        length_bias=bool(p1 < alpha),
         length_sd=sd,
         test="logistic regression (statsmodels GLM binomial, fractional outcome, HC1) of outcome on length "
-             "difference / sd; LC = expit(intercept), Wald interval; length_bias = Wald p < alpha on the length coefficient",
+        "difference / sd; LC = expit(intercept), Wald interval; length_bias = Wald p < alpha on the length coefficient",
     )
     return out
 
 
-def length_association(scores: Sequence[float], lengths: Sequence[float], reference_length: float | None = None,
-                       alpha: float = ALPHA, seed: int = 0) -> dict[str, Any]:
+def length_association(
+    scores: Sequence[float],
+    lengths: Sequence[float],
+    reference_length: float | None = None,
+    alpha: float = ALPHA,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Association of pointwise scores with answer length and, when significant, a length-adjusted mean.
 
     Returns ``n``, ``spearman`` with ``spearman_ci`` (paired percentile bootstrap, 1000 resamples),
@@ -131,18 +167,30 @@ def length_association(scores: Sequence[float], lengths: Sequence[float], refere
     ok = ~(np.isnan(s) | np.isnan(ln))
     s, ln = s[ok], ln[ok]
     n = int(len(s))
-    out: dict[str, Any] = {"n": n, "mean": float(s.mean()) if n else math.nan, "spearman": math.nan,
-                           "spearman_ci": (math.nan, math.nan), "spearman_p": math.nan, "length_bias": False,
-                           "adjusted_mean": float(s.mean()) if n else math.nan, "adjusted_mean_ci": (math.nan, math.nan),
-                           "reference_length": reference_length, "alpha": alpha,
-                           "test": "Spearman (scipy) with a paired bootstrap interval; adjusted mean = OLS prediction at the reference length"}
+    out: dict[str, Any] = {
+        "n": n,
+        "mean": float(s.mean()) if n else math.nan,
+        "spearman": math.nan,
+        "spearman_ci": (math.nan, math.nan),
+        "spearman_p": math.nan,
+        "length_bias": False,
+        "adjusted_mean": float(s.mean()) if n else math.nan,
+        "adjusted_mean_ci": (math.nan, math.nan),
+        "reference_length": reference_length,
+        "alpha": alpha,
+        "test": "Spearman (scipy) with a paired bootstrap interval; adjusted mean = OLS prediction at the reference length",
+    }
     if n < 3 or np.ptp(s) == 0 or np.ptp(ln) == 0:
         return out
     res = spearmanr(s, ln)
     out["spearman"], out["spearman_p"] = float(res.statistic), float(res.pvalue)
     out["spearman_ci"] = bootstrap_interval(spearman_along_axis, s, ln, seed=seed, vectorized=True)
     out["length_bias"] = bool(out["spearman_p"] < alpha)
-    ref = float(ln.mean()) if reference_length is None or math.isnan(reference_length) else float(reference_length)
+    ref = (
+        float(ln.mean())
+        if reference_length is None or math.isnan(reference_length)
+        else float(reference_length)
+    )
     out["reference_length"] = ref
     fit = sm.OLS(s, sm.add_constant(ln)).fit(cov_type="HC1")
     pred = fit.get_prediction(np.array([[1.0, ref]])).summary_frame(alpha=alpha)
@@ -169,13 +217,17 @@ def summarize_length_pairwise(rows: pd.DataFrame, alpha: float = ALPHA) -> dict[
     return length_controlled_win_rate(joined["y"].to_numpy(), joined["d"].to_numpy(), alpha=alpha)
 
 
-def summarize_length_pointwise(rows: pd.DataFrame, dimensions: Sequence[str], alpha: float = ALPHA) -> dict[str, dict[str, Any]]:
+def summarize_length_pointwise(
+    rows: pd.DataFrame, dimensions: Sequence[str], alpha: float = ALPHA
+) -> dict[str, dict[str, Any]]:
     """:func:`length_association` per dimension over judge score rows."""
     lengths = _per_sample(rows, LENGTH_METRIC)
     refs = _per_sample(rows, REFERENCE_LENGTH_METRIC)
     ref = float(refs.mean()) if len(refs) else None
     out = {}
     for dim in dimensions:
-        joined = pd.concat([_per_sample(rows, dim).rename("s"), lengths.rename("l")], axis=1, join="inner").dropna()
+        joined = pd.concat(
+            [_per_sample(rows, dim).rename("s"), lengths.rename("l")], axis=1, join="inner"
+        ).dropna()
         out[dim] = length_association(joined["s"].to_numpy(), joined["l"].to_numpy(), ref, alpha=alpha)
     return out

@@ -15,6 +15,7 @@ function. Out:
   ties, losses, position consistency and ``length_control`` (the length-controlled win rate,
   :func:`.length_control.length_controlled_win_rate`).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,19 +25,55 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.evaluators.judge.config import JudgeConfig
-from eval_pipeline.evaluators.judge.length_control import BASELINE_LENGTH_METRIC, LENGTH_METRIC, summarize_length_pairwise, word_count
-from eval_pipeline.evaluators.judge.parse import STATUS_OK, STATUS_REFUSAL, STATUS_UNPARSEABLE
-from eval_pipeline.evaluators.judge.parse import _Call, _infra_only, _prepare_run, _run_calls, _verdict_frame
+from eval_pipeline.evaluators.judge.length_control import (
+    BASELINE_LENGTH_METRIC,
+    LENGTH_METRIC,
+    summarize_length_pairwise,
+    word_count,
+)
+from eval_pipeline.evaluators.judge.parse import (
+    STATUS_OK,
+    STATUS_REFUSAL,
+    STATUS_UNPARSEABLE,
+    _Call,
+    _infra_only,
+    _prepare_run,
+    _run_calls,
+    _verdict_frame,
+)
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_context
 from eval_pipeline.evaluators.judge.requests import Executor
-from eval_pipeline.evaluators.judge.rows import FAMILY, _count_statuses, _excerpt, _sample_groups, _score_row, _status_totals
-from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _is_missing, _response_skip_reason, _row_ids
+from eval_pipeline.evaluators.judge.rows import (
+    FAMILY,
+    _count_statuses,
+    _excerpt,
+    _sample_groups,
+    _score_row,
+    _status_totals,
+)
+from eval_pipeline.evaluators.judge.samples import (
+    _SAMPLE_COLUMNS,
+    _is_missing,
+    _response_skip_reason,
+    _row_ids,
+)
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
 PAIR_VERDICT_COLUMNS = [
-    "row", "sample_id", "repeat", "judge_repeat", "status_ab", "status_ba",
-    "winner_ab", "winner_ba", "outcome", "position_consistent", "reasoning",
-    "attempts", "cost_usd", "message",
+    "row",
+    "sample_id",
+    "repeat",
+    "judge_repeat",
+    "status_ab",
+    "status_ba",
+    "winner_ab",
+    "winner_ba",
+    "outcome",
+    "position_consistent",
+    "reasoning",
+    "attempts",
+    "cost_usd",
+    "message",
 ]
 
 
@@ -57,8 +94,12 @@ def _pair_outcome(winner_ab: str | None, winner_ba: str | None) -> tuple[str | N
 
 
 def judge_pairwise_verdicts(
-    samples: pd.DataFrame, config: JudgeConfig, execute: Executor, *,
-    prompt: PromptTemplate | None = None, baseline_column: str = "baseline_text",
+    samples: pd.DataFrame,
+    config: JudgeConfig,
+    execute: Executor,
+    *,
+    prompt: PromptTemplate | None = None,
+    baseline_column: str = "baseline_text",
 ) -> pd.DataFrame:
     """Judge candidate (``response_text``) vs baseline in both orders, ``repeats`` times.
 
@@ -92,27 +133,55 @@ def judge_pairwise_verdicts(
         w_ab = ab.verdict.get("winner") if ab.status == STATUS_OK else None
         w_ba = ba.verdict.get("winner") if ba.status == STATUS_OK else None
         outcome, consistent = _pair_outcome(w_ab, w_ba)
-        msgs = [f"{o}: {c.status}: {c.error_message}" for o, c in (("AB", ab), ("BA", ba)) if c.status != STATUS_OK]
-        rows.append({
-            **_row_ids(samples, ab.row),
-            "judge_repeat": ab.judge_repeat, "status_ab": ab.status, "status_ba": ba.status,
-            "winner_ab": w_ab, "winner_ba": w_ba, "outcome": outcome, "position_consistent": consistent,
-            "reasoning": (ab.verdict or {}).get("reasoning") or (ba.verdict or {}).get("reasoning"),
-            "attempts": ab.attempts + ba.attempts, "cost_usd": ab.cost_usd + ba.cost_usd,
-            "message": "; ".join(msgs) or None,
-        })
+        msgs = [
+            f"{o}: {c.status}: {c.error_message}"
+            for o, c in (("AB", ab), ("BA", ba))
+            if c.status != STATUS_OK
+        ]
+        rows.append(
+            {
+                **_row_ids(samples, ab.row),
+                "judge_repeat": ab.judge_repeat,
+                "status_ab": ab.status,
+                "status_ba": ba.status,
+                "winner_ab": w_ab,
+                "winner_ba": w_ba,
+                "outcome": outcome,
+                "position_consistent": consistent,
+                "reasoning": (ab.verdict or {}).get("reasoning") or (ba.verdict or {}).get("reasoning"),
+                "attempts": ab.attempts + ba.attempts,
+                "cost_usd": ab.cost_usd + ba.cost_usd,
+                "message": "; ".join(msgs) or None,
+            }
+        )
     for i, why in skipped:
-        rows.append({
-            **_row_ids(samples, i), "judge_repeat": None, "status_ab": "skipped", "status_ba": "skipped",
-            "winner_ab": None, "winner_ba": None, "outcome": None, "position_consistent": None, "reasoning": None,
-            "attempts": 0, "cost_usd": 0.0, "message": why,
-        })
+        rows.append(
+            {
+                **_row_ids(samples, i),
+                "judge_repeat": None,
+                "status_ab": "skipped",
+                "status_ba": "skipped",
+                "winner_ab": None,
+                "winner_ba": None,
+                "outcome": None,
+                "position_consistent": None,
+                "reasoning": None,
+                "attempts": 0,
+                "cost_usd": 0.0,
+                "message": why,
+            }
+        )
     return _verdict_frame(rows, PAIR_VERDICT_COLUMNS)
 
 
 def aggregate_pairwise(
-    samples: pd.DataFrame, verdicts: pd.DataFrame, config: JudgeConfig, *,
-    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None, baseline_column: str = "baseline_text",
+    samples: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    config: JudgeConfig,
+    *,
+    prompt: PromptTemplate | None = None,
+    keys: dict[str, Any] | None = None,
+    baseline_column: str = "baseline_text",
 ) -> pd.DataFrame:
     """Long-format score rows from pairwise verdicts (``JUDGE_SCORE_COLUMNS``: ``SCORE_COLUMNS`` + the judge identity).
 
@@ -146,22 +215,53 @@ def aggregate_pairwise(
             outcomes = list(done["outcome"])
             reason = f"outcomes {outcomes} ({len(done)}/{len(g)} repeats complete). {_excerpt(done['reasoning'].iat[0])}"
             out.append(_score_row(base, "pairwise_win", med, None, reason, None))
-            out.append(_score_row(base, "position_consistency", cons, None, f"orders agreed in {cons:.0%} of repeats", None))
+            out.append(
+                _score_row(
+                    base, "position_consistency", cons, None, f"orders agreed in {cons:.0%} of repeats", None
+                )
+            )
         for status in (STATUS_UNPARSEABLE, STATUS_REFUSAL):
             out.append(_score_row(base, status, statuses.get(status, 0), None, "", None))
         # Answer lengths (words): the length-controlled win rate regresses the outcome on their difference.
-        out.append(_score_row(base, LENGTH_METRIC, word_count(samples["response_text"].iat[i]), None, "words of the candidate answer", None))
-        out.append(_score_row(base, BASELINE_LENGTH_METRIC, word_count(samples[baseline_column].iat[i]), None, "words of the baseline answer", None))
+        out.append(
+            _score_row(
+                base,
+                LENGTH_METRIC,
+                word_count(samples["response_text"].iat[i]),
+                None,
+                "words of the candidate answer",
+                None,
+            )
+        )
+        out.append(
+            _score_row(
+                base,
+                BASELINE_LENGTH_METRIC,
+                word_count(samples[baseline_column].iat[i]),
+                None,
+                "words of the baseline answer",
+                None,
+            )
+        )
     return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
 
 
 def score_pairwise(
-    samples: pd.DataFrame, config: JudgeConfig, execute: Executor, *,
-    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None, baseline_column: str = "baseline_text",
+    samples: pd.DataFrame,
+    config: JudgeConfig,
+    execute: Executor,
+    *,
+    prompt: PromptTemplate | None = None,
+    keys: dict[str, Any] | None = None,
+    baseline_column: str = "baseline_text",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pairwise judge and aggregate in one call: returns ``(score_rows, verdicts)``."""
-    verdicts = judge_pairwise_verdicts(samples, config, execute, prompt=prompt, baseline_column=baseline_column)
-    return aggregate_pairwise(samples, verdicts, config, prompt=prompt, keys=keys, baseline_column=baseline_column), verdicts
+    verdicts = judge_pairwise_verdicts(
+        samples, config, execute, prompt=prompt, baseline_column=baseline_column
+    )
+    return aggregate_pairwise(
+        samples, verdicts, config, prompt=prompt, keys=keys, baseline_column=baseline_column
+    ), verdicts
 
 
 def wilson_interval(successes: float, n: int, alpha: float = 0.05) -> tuple[float, float]:

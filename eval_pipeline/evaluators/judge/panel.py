@@ -21,6 +21,7 @@ In: a graded-samples frame, a :class:`~.config.JudgeConfig` with ``models: [a, b
 Each judge is run as a single judge (``config.single(model)``): its own evaluator hash, request keys
 and stored verdicts, so adding a judge to a panel re-uses the verdicts the others already gave.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,19 +56,27 @@ def _combine(values: list[float], how: str) -> float:
 
 
 def score_panel(
-    samples: pd.DataFrame, config: JudgeConfig, execute: Executor, *,
-    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None,
+    samples: pd.DataFrame,
+    config: JudgeConfig,
+    execute: Executor,
+    *,
+    prompt: PromptTemplate | None = None,
+    keys: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Score with every judge of the panel, then aggregate (see the module docstring)."""
     from eval_pipeline.evaluators.judge.pairwise import score_pairwise
     from eval_pipeline.evaluators.judge.pointwise import score_pointwise
 
     fn = score_pairwise if config.mode == "pairwise" else score_pointwise
-    per_judge = {m: fn(samples, config.single(m), execute, prompt=prompt, keys=keys)[0] for m in config.judge_models}
+    per_judge = {
+        m: fn(samples, config.single(m), execute, prompt=prompt, keys=keys)[0] for m in config.judge_models
+    }
     return aggregate_panel(per_judge, config, prompt), per_judge
 
 
-def aggregate_panel(per_judge: dict[str, pd.DataFrame], config: JudgeConfig, prompt: PromptTemplate | None = None) -> pd.DataFrame:
+def aggregate_panel(
+    per_judge: dict[str, pd.DataFrame], config: JudgeConfig, prompt: PromptTemplate | None = None
+) -> pd.DataFrame:
     """The panel's score rows from each judge's score rows (keyed by judge model)."""
     models = list(per_judge)
     first = per_judge[models[0]]
@@ -76,10 +85,18 @@ def aggregate_panel(per_judge: dict[str, pd.DataFrame], config: JudgeConfig, pro
     dims = {d.name: d for d in config.dimensions}
     decided = ["pairwise_win"] if config.mode == "pairwise" else list(dims)
     out: list[dict[str, Any]] = []
-    index = {m: {(tuple(r[k] for k in _KEY), r["metric"]): r for r in rows.to_dict("records")} for m, rows in per_judge.items()}
+    index = {
+        m: {(tuple(r[k] for k in _KEY), r["metric"]): r for r in rows.to_dict("records")}
+        for m, rows in per_judge.items()
+    }
     for base in first.to_dict("records"):
         metric, key = base["metric"], tuple(base[k] for k in _KEY)
-        if metric not in decided and metric not in (STATUS_UNPARSEABLE, STATUS_REFUSAL, *LENGTH_METRICS, "position_consistency"):
+        if metric not in decided and metric not in (
+            STATUS_UNPARSEABLE,
+            STATUS_REFUSAL,
+            *LENGTH_METRICS,
+            "position_consistency",
+        ):
             continue  # per-judge spreads: replaced by the across-judge spread below
         rs = [index[m].get((key, metric)) for m in models]
         vals = {m: float(r["value"]) for m, r in zip(models, rs) if r is not None and not _nan(r["value"])}
@@ -93,21 +110,46 @@ def aggregate_panel(per_judge: dict[str, pd.DataFrame], config: JudgeConfig, pro
         else:
             how = "mean" if metric == "position_consistency" else config.aggregate
             v = _combine(list(vals.values()), how)
-            row.update(value=v, reason=f"panel {how} {v:g} over " + ", ".join(f"{m}={x:g}" for m, x in vals.items()))
+            row.update(
+                value=v, reason=f"panel {how} {v:g} over " + ", ".join(f"{m}={x:g}" for m, x in vals.items())
+            )
             if metric in dims:
                 d = dims[metric]
                 row["passed"] = None if d.threshold is None else bool(v >= d.threshold)
-                out.append({**row, "metric": f"{metric}_spread", "value": max(vals.values()) - min(vals.values()),
-                            "passed": None, "reason": "max-min across the panel's judges"})
+                out.append(
+                    {
+                        **row,
+                        "metric": f"{metric}_spread",
+                        "value": max(vals.values()) - min(vals.values()),
+                        "passed": None,
+                        "reason": "max-min across the panel's judges",
+                    }
+                )
         out.append(row)
         if metric in decided:  # each judge's own verdict, for the agreement figures (auxiliary rows)
             for k, (m, r) in enumerate(zip(models, rs)):
                 if r is not None:
-                    out.append({**r, "metric": vote_metric(k, metric), "passed": None, "evaluator_hash": h, "reason": f"judge {m}"})
+                    out.append(
+                        {
+                            **r,
+                            "metric": vote_metric(k, metric),
+                            "passed": None,
+                            "evaluator_hash": h,
+                            "reason": f"judge {m}",
+                        }
+                    )
         if metric == decided[-1]:
             n, why = _disagreement(key, index, models, decided, dims, config.mode)
-            out.append({**row, "metric": DISAGREEMENT_METRIC, "value": float(n), "passed": None, "infra_error": None,
-                        "reason": "; ".join(why) or "the judges agree"})
+            out.append(
+                {
+                    **row,
+                    "metric": DISAGREEMENT_METRIC,
+                    "value": float(n),
+                    "passed": None,
+                    "infra_error": None,
+                    "reason": "; ".join(why) or "the judges agree",
+                }
+            )
     return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
 
 
@@ -157,13 +199,19 @@ def _alpha(data: np.ndarray, level: str, domain: list[float] | None) -> float:
     if data.shape[1] < 2 or len(np.unique(data[~np.isnan(data)])) < 2:
         return math.nan
     try:
-        return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level, value_domain=domain))
+        return float(
+            krippendorff.alpha(reliability_data=data, level_of_measurement=level, value_domain=domain)
+        )
     except (ValueError, ZeroDivisionError):
         return math.nan
 
 
-def panel_agreement(per_judge: dict[str, pd.DataFrame], config: JudgeConfig, seed: int = 0,
-                    n_resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, dict[str, Any]]:
+def panel_agreement(
+    per_judge: dict[str, pd.DataFrame],
+    config: JudgeConfig,
+    seed: int = 0,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+) -> dict[str, dict[str, Any]]:
     """Krippendorff's alpha per dimension (``pairwise_win`` in pairwise mode) across the panel's judges.
 
     Returns ``{dimension: {alpha, alpha_ci (95 % percentile bootstrap over samples), n, judges, level, test}}``.
@@ -172,7 +220,10 @@ def panel_agreement(per_judge: dict[str, pd.DataFrame], config: JudgeConfig, see
     if config.mode == "pairwise":
         targets = {"pairwise_win": ("nominal", [0.0, 0.5, 1.0])}
     else:
-        targets = {d.name: ("ordinal", [float(x) for x in np.arange(d.scale[0], d.scale[1] + 0.5, 0.5)]) for d in config.dimensions}
+        targets = {
+            d.name: ("ordinal", [float(x) for x in np.arange(d.scale[0], d.scale[1] + 0.5, 0.5)])
+            for d in config.dimensions
+        }
     out: dict[str, dict[str, Any]] = {}
     rng = np.random.default_rng(seed)
     for metric, (level, domain) in targets.items():
@@ -187,10 +238,19 @@ def panel_agreement(per_judge: dict[str, pd.DataFrame], config: JudgeConfig, see
         alpha = _alpha(data, level, domain)
         lo = hi = math.nan
         if n >= 3 and not math.isnan(alpha):
-            boots = [_alpha(data[:, rng.integers(0, data.shape[1], data.shape[1])], level, domain) for _ in range(n_resamples)]
+            boots = [
+                _alpha(data[:, rng.integers(0, data.shape[1], data.shape[1])], level, domain)
+                for _ in range(n_resamples)
+            ]
             boots = np.asarray([b for b in boots if not math.isnan(b)])
             if len(boots) >= 0.9 * n_resamples:
                 lo, hi = float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
-        out[metric] = {"alpha": alpha, "alpha_ci": (lo, hi), "n": n, "judges": models, "level": level,
-                       "test": f"Krippendorff's alpha ({level}, krippendorff package), 95% percentile bootstrap over samples"}
+        out[metric] = {
+            "alpha": alpha,
+            "alpha_ci": (lo, hi),
+            "n": n,
+            "judges": models,
+            "level": level,
+            "test": f"Krippendorff's alpha ({level}, krippendorff package), 95% percentile bootstrap over samples",
+        }
     return out

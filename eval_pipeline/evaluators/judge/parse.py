@@ -7,10 +7,12 @@ Schema), ``judge_refusal``, an infrastructure error category, or ``judge_unparse
 ``max_attempts`` invalid or missing verdicts (each retry under a fresh attempt key) - and its
 verdict, attempts, cost and message. Nothing is dropped.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 import pandas as pd
@@ -43,7 +45,9 @@ class _Call:
     cached: bool = False
 
 
-def _classify(response: ModelResponse, validator: jsonschema.protocols.Validator) -> tuple[str | None, str | None]:
+def _classify(
+    response: ModelResponse, validator: jsonschema.protocols.Validator
+) -> tuple[str | None, str | None]:
     """Classify one judge response: (status or None to retry, message).
 
     Returns ``(STATUS_OK, None)``, ``(STATUS_REFUSAL, msg)``, ``(<infra category>, msg)`` or
@@ -85,8 +89,13 @@ def _run_calls(
             break
         requests = [
             _request(
-                config, prompt, c.context, sample_id=str(samples["sample_id"].iat[c.row]), judge_repeat=c.judge_repeat,
-                key=judge_call_key(evaluator, samples["repeat"].iat[c.row], c.order), attempt=attempt,
+                config,
+                prompt,
+                c.context,
+                sample_id=str(samples["sample_id"].iat[c.row]),
+                judge_repeat=c.judge_repeat,
+                key=judge_call_key(evaluator, samples["repeat"].iat[c.row], c.order),
+                attempt=attempt,
             )
             for c in pending
         ]
@@ -112,7 +121,12 @@ def _run_calls(
 
 
 def _prepare_run(
-    samples: pd.DataFrame, config: JudgeConfig, prompt: PromptTemplate | None, mode: str, columns: Iterable[str], what: str
+    samples: pd.DataFrame,
+    config: JudgeConfig,
+    prompt: PromptTemplate | None,
+    mode: str,
+    columns: Iterable[str],
+    what: str,
 ) -> tuple[PromptTemplate, str]:
     """Check the mode and the samples' columns; return the prompt to use and its evaluator hash."""
     if config.mode != mode:

@@ -13,6 +13,7 @@ In: a graded-samples frame (``response_text`` per sample row), a pointwise
   clustered by sample with several response repeats) and n, for asset metadata and gates, and
   ``length_association`` (score vs length per dimension, :mod:`.length_control`).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,18 +23,52 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.evaluators.judge.config import JudgeConfig
-from eval_pipeline.evaluators.judge.length_control import LENGTH_METRIC, REFERENCE_LENGTH_METRIC, summarize_length_pointwise, word_count
-from eval_pipeline.evaluators.judge.parse import STATUS_OK, STATUS_REFUSAL, STATUS_UNPARSEABLE
-from eval_pipeline.evaluators.judge.parse import _Call, _infra_only, _prepare_run, _run_calls, _verdict_frame
+from eval_pipeline.evaluators.judge.length_control import (
+    LENGTH_METRIC,
+    REFERENCE_LENGTH_METRIC,
+    summarize_length_pointwise,
+    word_count,
+)
+from eval_pipeline.evaluators.judge.parse import (
+    STATUS_OK,
+    STATUS_REFUSAL,
+    STATUS_UNPARSEABLE,
+    _Call,
+    _infra_only,
+    _prepare_run,
+    _run_calls,
+    _verdict_frame,
+)
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_context
 from eval_pipeline.evaluators.judge.requests import Executor
-from eval_pipeline.evaluators.judge.rows import FAMILY, _count_statuses, _excerpt, _sample_groups, _score_row, _status_totals
-from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _response_skip_reason, _row_ids, _row_value
+from eval_pipeline.evaluators.judge.rows import (
+    FAMILY,
+    _count_statuses,
+    _excerpt,
+    _sample_groups,
+    _score_row,
+    _status_totals,
+)
+from eval_pipeline.evaluators.judge.samples import (
+    _SAMPLE_COLUMNS,
+    _response_skip_reason,
+    _row_ids,
+    _row_value,
+)
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
 VERDICT_COLUMNS = [
-    "row", "sample_id", "repeat", "judge_repeat", "status", "scores", "reasoning",
-    "attempts", "cost_usd", "cached", "message",
+    "row",
+    "sample_id",
+    "repeat",
+    "judge_repeat",
+    "status",
+    "scores",
+    "reasoning",
+    "attempts",
+    "cost_usd",
+    "cached",
+    "message",
 ]
 
 
@@ -46,7 +81,9 @@ def judge_pointwise_verdicts(
     status, scores (dict dim->int or None), reasoning, attempts, cost_usd, cached, message``.
     Rows whose response is an infra error or has no text are not sent (status ``skipped``).
     """
-    prompt, h = _prepare_run(samples, config, prompt, "pointwise", _SAMPLE_COLUMNS, "judge_pointwise_verdicts")
+    prompt, h = _prepare_run(
+        samples, config, prompt, "pointwise", _SAMPLE_COLUMNS, "judge_pointwise_verdicts"
+    )
     calls: list[_Call] = []
     skipped: list[tuple[int, str]] = []
     for i in range(len(samples)):
@@ -63,28 +100,43 @@ def judge_pointwise_verdicts(
     for c in calls:
         v = c.verdict or {}
         ok = c.status == STATUS_OK
-        rows.append({
-            **_row_ids(samples, c.row),
-            "judge_repeat": c.judge_repeat,
-            "status": c.status,
-            "scores": {d: int(v[d]) for d in dims} if ok else None,
-            "reasoning": v.get("reasoning") if ok else None,
-            "attempts": c.attempts,
-            "cost_usd": c.cost_usd,
-            "cached": c.cached,
-            "message": c.error_message,
-        })
+        rows.append(
+            {
+                **_row_ids(samples, c.row),
+                "judge_repeat": c.judge_repeat,
+                "status": c.status,
+                "scores": {d: int(v[d]) for d in dims} if ok else None,
+                "reasoning": v.get("reasoning") if ok else None,
+                "attempts": c.attempts,
+                "cost_usd": c.cost_usd,
+                "cached": c.cached,
+                "message": c.error_message,
+            }
+        )
     for i, why in skipped:
-        rows.append({
-            **_row_ids(samples, i), "judge_repeat": None, "status": "skipped", "scores": None, "reasoning": None,
-            "attempts": 0, "cost_usd": 0.0, "cached": False, "message": why,
-        })
+        rows.append(
+            {
+                **_row_ids(samples, i),
+                "judge_repeat": None,
+                "status": "skipped",
+                "scores": None,
+                "reasoning": None,
+                "attempts": 0,
+                "cost_usd": 0.0,
+                "cached": False,
+                "message": why,
+            }
+        )
     return _verdict_frame(rows, VERDICT_COLUMNS)
 
 
 def aggregate_pointwise(
-    samples: pd.DataFrame, verdicts: pd.DataFrame, config: JudgeConfig, *,
-    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None,
+    samples: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    config: JudgeConfig,
+    *,
+    prompt: PromptTemplate | None = None,
+    keys: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Long-format score rows from pointwise verdicts (``JUDGE_SCORE_COLUMNS``: ``SCORE_COLUMNS`` + the judge identity).
 
@@ -96,7 +148,9 @@ def aggregate_pointwise(
     A response without text scores the scale minimum (failed) without calling the judge.
     """
     out: list[dict[str, Any]] = []
-    groups = _sample_groups(samples, verdicts, config, prompt, keys, "; pass verdicts from the same samples frame")
+    groups = _sample_groups(
+        samples, verdicts, config, prompt, keys, "; pass verdicts from the same samples frame"
+    )
     for i, base, g in groups:
         if (g["status"] == "skipped").all():
             why = str(g["message"].iat[0])
@@ -121,7 +175,16 @@ def aggregate_pointwise(
                 # Every repeat unparseable / refused (not an infrastructure error): the sample stays in the
                 # denominator as a failure of each thresholded dimension (no score: the mean skips it).
                 failed = None if infra or d.threshold is None else False
-                out.append(_score_row(base, d.name, None, failed, reason + ("; counted as a failure" if failed is False else ""), infra))
+                out.append(
+                    _score_row(
+                        base,
+                        d.name,
+                        None,
+                        failed,
+                        reason + ("; counted as a failure" if failed is False else ""),
+                        infra,
+                    )
+                )
                 out.append(_score_row(base, f"{d.name}_spread", None, None, reason, infra))
         else:
             for d in config.dimensions:
@@ -141,16 +204,38 @@ def aggregate_pointwise(
             msg = next((m for s, m in zip(g["status"], g["message"]) if s == status), None)
             out.append(_score_row(base, status, n, None, _excerpt(msg, 200) if n else "", None))
         # Lengths (words) of the answer and of a text reference: the score-vs-length association (length_control).
-        out.append(_score_row(base, LENGTH_METRIC, word_count(samples["response_text"].iat[i]), None, "words of the answer", None))
+        out.append(
+            _score_row(
+                base,
+                LENGTH_METRIC,
+                word_count(samples["response_text"].iat[i]),
+                None,
+                "words of the answer",
+                None,
+            )
+        )
         ref = _row_value(samples, "expected", i)
         if isinstance(ref, str) and ref.strip():
-            out.append(_score_row(base, REFERENCE_LENGTH_METRIC, word_count(ref), None, "words of the reference answer", None))
+            out.append(
+                _score_row(
+                    base,
+                    REFERENCE_LENGTH_METRIC,
+                    word_count(ref),
+                    None,
+                    "words of the reference answer",
+                    None,
+                )
+            )
     return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
 
 
 def score_pointwise(
-    samples: pd.DataFrame, config: JudgeConfig, execute: Executor, *,
-    prompt: PromptTemplate | None = None, keys: dict[str, Any] | None = None,
+    samples: pd.DataFrame,
+    config: JudgeConfig,
+    execute: Executor,
+    *,
+    prompt: PromptTemplate | None = None,
+    keys: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Judge and aggregate in one call: returns ``(score_rows, verdicts)``."""
     verdicts = judge_pointwise_verdicts(samples, config, execute, prompt=prompt)
@@ -162,7 +247,11 @@ def _pass_interval(rows: pd.DataFrame) -> tuple[float, float]:
     clustered by sample with several (``metrics.clustered_proportion``)."""
     from eval_pipeline.evaluators.metrics import clustered_proportion
 
-    keys = rows["eval_set"].astype(str) + "\x1f" + rows["sample_id"].astype(str) if "eval_set" in rows else rows["sample_id"]
+    keys = (
+        rows["eval_set"].astype(str) + "\x1f" + rows["sample_id"].astype(str)
+        if "eval_set" in rows
+        else rows["sample_id"]
+    )
     m = clustered_proportion(rows["passed"].astype(bool).to_numpy(), keys.to_numpy())
     return (math.nan, math.nan) if m["value"] is None else (m["ci_low"], m["ci_high"])
 
@@ -182,19 +271,28 @@ def summarize_pointwise(rows: pd.DataFrame, config: JudgeConfig) -> dict[str, An
         r = rows[(rows["metric"] == d.name) & rows["value"].notna()]
         sp = rows[(rows["metric"] == f"{d.name}_spread") & rows["value"].notna()]
         n = len(r)
-        entry: dict[str, Any] = {"n": n, "mean": float(r["value"].mean()) if n else math.nan,
-                                 "mean_spread": float(sp["value"].mean()) if len(sp) else math.nan,
-                                 "threshold": d.threshold}
+        entry: dict[str, Any] = {
+            "n": n,
+            "mean": float(r["value"].mean()) if n else math.nan,
+            "mean_spread": float(sp["value"].mean()) if len(sp) else math.nan,
+            "threshold": d.threshold,
+        }
         if d.threshold is not None:
             g = rows[(rows["metric"] == d.name) & rows["passed"].notna()]
             k, m = int(g["passed"].astype(bool).sum()), len(g)
-            entry.update(pass_rate=k / m if m else math.nan, ci=_pass_interval(g), n_graded=m,
-                         n_no_verdict=int(g["value"].isna().sum()))
+            entry.update(
+                pass_rate=k / m if m else math.nan,
+                ci=_pass_interval(g),
+                n_graded=m,
+                n_no_verdict=int(g["value"].isna().sum()),
+            )
         out["dimensions"][d.name] = entry
     thr_dims = [d.name for d in config.dimensions if d.threshold is not None]
     gated = rows[rows["metric"].isin(thr_dims) & rows["passed"].notna()]
     if thr_dims and not gated.empty:
-        per_sample = gated.groupby(["eval_set", "sample_id", "repeat"], dropna=False)["passed"].agg(lambda s: bool(s.astype(bool).all()))
+        per_sample = gated.groupby(["eval_set", "sample_id", "repeat"], dropna=False)["passed"].agg(
+            lambda s: bool(s.astype(bool).all())
+        )
         k, n = int(per_sample.sum()), len(per_sample)
         ok = per_sample.rename("passed").reset_index()
         out.update(all_pass_rate=k / n, all_pass_ci=_pass_interval(ok), n_samples=n)

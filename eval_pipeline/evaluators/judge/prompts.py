@@ -6,6 +6,7 @@ the rendered ``(system, user)`` text (sandboxed, ``StrictUndefined``: a typo in 
 is an error, not an empty string) and the ``record_verdict`` tool whose JSON Schema forces one
 integer per rubric dimension (pointwise) or a winner (pairwise) plus a short ``reasoning``.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,13 +91,19 @@ def load_prompt(config: JudgeConfig, base_dir: str | Path | None = None) -> Prom
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir) / path
     if not path.is_file():
-        raise FileNotFoundError(f"judge.prompt: template file {path} not found; fix the path (relative to the suite file)")
+        raise FileNotFoundError(
+            f"judge.prompt: template file {path} not found; fix the path (relative to the suite file)"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc}); the template must be a mapping with 'system' and 'user'") from None
+        raise ValueError(
+            f"{path}: not valid YAML ({exc}); the template must be a mapping with 'system' and 'user'"
+        ) from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with keys 'system' and 'user', got {type(data).__name__}")
+        raise ValueError(
+            f"{path}: expected a mapping with keys 'system' and 'user', got {type(data).__name__}"
+        )
     unknown = set(data) - {"system", "user"}
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: system, user")
@@ -125,8 +132,7 @@ def _check_template(template: PromptTemplate, config: JudgeConfig) -> None:
             _ENV.from_string(getattr(template, key)).render(**ctx)
         except TemplateError as exc:
             raise ValueError(
-                f"{template.source}: key '{key}': template error: {exc}. "
-                f"Available variables: {sorted(ctx)}"
+                f"{template.source}: key '{key}': template error: {exc}. Available variables: {sorted(ctx)}"
             ) from None
 
 
@@ -150,7 +156,11 @@ def _prompt_context(
     metadata: dict | None = None,
     category: str | None = None,
 ) -> dict[str, Any]:
-    reference = _as_text(expected) if (config.use_reference and expected is not None and not _is_missing(expected)) else None
+    reference = (
+        _as_text(expected)
+        if (config.use_reference and expected is not None and not _is_missing(expected))
+        else None
+    )
     return {
         "input": input_value,
         "input_text": _as_text(input_value),
@@ -166,7 +176,10 @@ def _prompt_context(
 
 def render_prompt(template: PromptTemplate, context: dict[str, Any]) -> tuple[str, str]:
     """Render (system, user) text in the Jinja2 sandbox with StrictUndefined."""
-    return (_ENV.from_string(template.system).render(**context), _ENV.from_string(template.user).render(**context))
+    return (
+        _ENV.from_string(template.system).render(**context),
+        _ENV.from_string(template.user).render(**context),
+    )
 
 
 def _sample_context(config: JudgeConfig, samples: pd.DataFrame, i: int, **answers: str) -> dict[str, Any]:
@@ -204,5 +217,10 @@ def verdict_tool(config: JudgeConfig) -> dict[str, Any]:
     return {
         "name": TOOL_NAME,
         "description": description,
-        "input_schema": {"type": "object", "properties": props, "required": required, "additionalProperties": False},
+        "input_schema": {
+            "type": "object",
+            "properties": props,
+            "required": required,
+            "additionalProperties": False,
+        },
     }

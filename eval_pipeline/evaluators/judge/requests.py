@@ -7,14 +7,22 @@ judge request: the hash, the response repeat and, pairwise, the order) and the
 :class:`~eval_pipeline.inference.types.ModelRequest` that forces the verdict tool. Changing the
 rubric changes the hash and so every key: stored verdicts are re-judged, never reused.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from eval_pipeline.evaluators.judge.config import JudgeConfig
-from eval_pipeline.evaluators.judge.prompts import TOOL_NAME, PromptTemplate, default_prompt, render_prompt, verdict_tool
+from eval_pipeline.evaluators.judge.prompts import (
+    TOOL_NAME,
+    PromptTemplate,
+    default_prompt,
+    render_prompt,
+    verdict_tool,
+)
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
 # ``execute(requests) -> responses``, in order. A judge whose config sets ``batch: true`` calls it as
@@ -56,8 +64,14 @@ def rubric_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) -> st
     """Hash of what the judge is asked, without who asks: mode, rubric, reference use and prompt text.
     With the judge model it is the judge's identity (``judge_model`` + ``rubric_hash`` in history)."""
     prompt = prompt or default_prompt(config.mode)
-    return _hash({"mode": config.mode, "use_reference": config.use_reference,
-                  "dimensions": [d.model_dump() for d in config.dimensions], "prompt": {"system": prompt.system, "user": prompt.user}})
+    return _hash(
+        {
+            "mode": config.mode,
+            "use_reference": config.use_reference,
+            "dimensions": [d.model_dump() for d in config.dimensions],
+            "prompt": {"system": prompt.system, "user": prompt.user},
+        }
+    )
 
 
 def judge_identity(config: JudgeConfig, prompt: PromptTemplate | None = None) -> dict[str, str]:

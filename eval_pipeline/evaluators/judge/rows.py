@@ -6,9 +6,11 @@ prompt. Out: per sample row the common columns of its score rows (key columns, `
 (:func:`_sample_groups`), and one row of :data:`eval_pipeline.project.schemas.SCORE_COLUMNS` per metric
 (:func:`_score_row`), with reasons cut to an excerpt.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -27,9 +29,17 @@ def _excerpt(text: str | None, n: int = REASON_EXCERPT_CHARS) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _score_row(base: dict[str, Any], metric: str, value: Any, passed: Any, reason: str, infra: Any) -> dict[str, Any]:
+def _score_row(
+    base: dict[str, Any], metric: str, value: Any, passed: Any, reason: str, infra: Any
+) -> dict[str, Any]:
     row = dict(base)
-    row.update(metric=metric, value=None if value is None else float(value), passed=passed, reason=reason, infra_error=infra)
+    row.update(
+        metric=metric,
+        value=None if value is None else float(value),
+        passed=passed,
+        reason=reason,
+        infra_error=infra,
+    )
     return row
 
 
@@ -74,4 +84,7 @@ def _sample_groups(
 
 def _status_totals(rows: pd.DataFrame) -> dict[str, int]:
     """Total ``judge_unparseable`` and ``judge_refusal`` counts over score rows."""
-    return {status: int(rows.loc[rows["metric"] == status, "value"].sum()) for status in (STATUS_UNPARSEABLE, STATUS_REFUSAL)}
+    return {
+        status: int(rows.loc[rows["metric"] == status, "value"].sum())
+        for status in (STATUS_UNPARSEABLE, STATUS_REFUSAL)
+    }

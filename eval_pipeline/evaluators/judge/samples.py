@@ -5,10 +5,12 @@ In: a graded-samples frame (one row per sample and response repeat, with at leas
 the optional columns (missing/NaN -> default), the ids of a verdict row, and why a row is not
 sent to the judge (an infrastructure error or no response text).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -37,7 +39,9 @@ def _require_columns(samples: pd.DataFrame, columns: Iterable[str], what: str) -
         raise ValueError(f"{what}: samples frame is missing column(s) {missing}; got {list(samples.columns)}")
 
 
-def _response_skip_reason(samples: pd.DataFrame, i: int, column: str = "response_text") -> tuple[str | None, str | None]:
+def _response_skip_reason(
+    samples: pd.DataFrame, i: int, column: str = "response_text"
+) -> tuple[str | None, str | None]:
     """Why a sample is not sent to the judge: (infra category, reason) or (None, reason) or (None, None)."""
     err = samples["error_category"].iat[i]
     err = None if _is_missing(err) else err
