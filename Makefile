@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chromium postgresql demo test ui validate benchmarks clean-warehouse lint fmt
+.PHONY: setup chromium postgresql demo test ui validate benchmarks clean-warehouse lint fmt docs
 
 setup: $(STAMP)
 
@@ -45,6 +45,11 @@ lint: setup
 fmt: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The documentation site (mkdocs.yml, docs/): fails on a broken link, a missing page or a bad snippet.
+# `.venv/bin/mkdocs serve` serves it on http://127.0.0.1:8000 while you edit.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 test: setup chromium postgresql
 	$(PY) -m pytest eval_pipeline_tests

@@ -1,4 +1,4 @@
-"""Postgres-backed Dagster with the daemon, for real: the deployment of README "Deploying".
+"""Postgres-backed Dagster with the daemon, for real: the deployment of docs/operations.md.
 
 A real PostgreSQL (``servers/postgres.py``), the instance of ``deploy/dagster.yaml.template`` copied
 as-is (dagster-postgres storage, QueuedRunCoordinator, DefaultRunLauncher, ``anthropic_api`` at one

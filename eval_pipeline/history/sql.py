@@ -325,7 +325,7 @@ WHERE date = {_quote(date)} AND model_version = {_quote(model_version)}{fam}
 
 
 # ---------------------------------------------------------------------------
-# Example / report queries over the persisted history database (the README shows these).
+# Example / report queries over the persisted history database (docs/history.md shows these).
 # Parameters are DuckDB positional ``?`` placeholders.
 # ---------------------------------------------------------------------------
 

@@ -199,16 +199,14 @@ def load_monitoring_config(data_dir: str | Path | None = None) -> MonitoringConf
         )
     for k in ("file", "base_dir"):
         if k in raw:
-            raise ConfigError(
-                path, k, "unknown key (check the spelling; see the README 'Online monitoring' section)"
-            )
+            raise ConfigError(path, k, "unknown key (check the spelling; see docs/monitoring.md)")
     try:
         cfg = MonitoringConfig.model_validate({**raw, "file": str(path), "base_dir": str(path.parent)})
     except ValidationError as exc:
         errs = exc.errors()
         err = next((e for e in errs if e["type"] == "extra_forbidden"), errs[0])  # a typo explains the rest
         msg = (
-            "unknown key (check the spelling; see the README 'Online monitoring' section)"
+            "unknown key (check the spelling; see docs/monitoring.md)"
             if err["type"] == "extra_forbidden"
             else err["msg"]
         )

@@ -49,7 +49,7 @@ def first_error(file: Path, exc: ValidationError, prefix: str = "") -> ConfigErr
     key = f"{prefix}.{key}" if prefix and key else (prefix or key)
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
-        msg = "unknown key (check the spelling; see README 'Adding a suite' for the allowed keys)"
+        msg = "unknown key (check the spelling; see docs/configuration.md for the allowed keys)"
     elif err["type"] == "missing":
         msg = "required key is missing"
     more = len(exc.errors()) - 1
