@@ -29,6 +29,7 @@ from typing import Any
 from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
 from eval_pipeline.inference.providers import Provider, compute_cost, error_response, validate_prices
 from eval_pipeline.inference.sse import SSEAccumulator, StreamError, parse_tool_input
+from eval_pipeline.inference.tool_names import ToolNameMap
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
 log = logging.getLogger(__name__)
@@ -238,10 +239,15 @@ class AnthropicProvider(Provider):
         kwargs.setdefault("max_tokens", self.default_max_tokens)
         if request.system is not None:
             kwargs["system"] = request.system
-        if request.tools:
-            kwargs["tools"] = request.tools
-        if request.tool_choice:
-            kwargs["tool_choice"] = request.tool_choice
+        if request.tools or request.tool_choice:
+            names = ToolNameMap.for_request(request.tools, request.messages, request.tool_choice)
+            tools, kwargs["messages"], tool_choice = names.wire_request_parts(
+                request.tools, request.messages, request.tool_choice
+            )
+            if tools:
+                kwargs["tools"] = tools
+            if tool_choice:
+                kwargs["tool_choice"] = tool_choice
         if request.cache_prompt:
             _mark_cache(kwargs, request.static_prefix_chars)
         if extra:
@@ -265,7 +271,7 @@ class AnthropicProvider(Provider):
         """A succeeded batch result (an SDK ``Message``) as a ModelResponse: no latency or TTFT (a
         batch answer has none that means anything), cost at the batch discount."""
         texts = [b.text for b in message.content if b.type == "text"]
-        tool = next((b for b in message.content if b.type == "tool_use"), None)
+        tools = [(b.id, b.name, json.dumps(b.input)) for b in message.content if b.type == "tool_use"]
         u = message.usage
         usage = {
             "input": u.input_tokens or 0,
@@ -273,12 +279,11 @@ class AnthropicProvider(Provider):
             "cache_read": u.cache_read_input_tokens or 0,
             "cache_write": u.cache_creation_input_tokens or 0,
         }
-        tool_raw = json.dumps(tool.input) if tool is not None else None
         resp = self._response(
             request,
             cache_key,
             "".join(texts),
-            tool_raw,
+            tools,
             message.stop_reason,
             usage,
             message.id,
@@ -319,7 +324,7 @@ class AnthropicProvider(Provider):
             request,
             cache_key,
             "".join(acc.texts),
-            acc.tool_raw(),
+            acc.tool_blocks(),
             acc.stop_reason,
             acc.usage,
             request_id,
@@ -333,7 +338,7 @@ class AnthropicProvider(Provider):
         msg = await state.client.messages.create(**kwargs)
         latency = time.perf_counter() - t0
         texts = [b.text for b in msg.content if b.type == "text"]
-        tool = next((b for b in msg.content if b.type == "tool_use"), None)
+        tools = [(b.id, b.name, json.dumps(b.input)) for b in msg.content if b.type == "tool_use"]
         u = msg.usage
         usage = {
             "input": u.input_tokens or 0,
@@ -341,12 +346,11 @@ class AnthropicProvider(Provider):
             "cache_read": u.cache_read_input_tokens or 0,
             "cache_write": u.cache_creation_input_tokens or 0,
         }
-        tool_raw = json.dumps(tool.input) if tool is not None else None
         return self._response(
             request,
             cache_key,
             "".join(texts),
-            tool_raw,
+            tools,
             msg.stop_reason,
             usage,
             msg._request_id,
@@ -359,7 +363,7 @@ class AnthropicProvider(Provider):
         request: ModelRequest,
         cache_key: str,
         text: str,
-        tool_raw: str | None,
+        tool_blocks: list[tuple[str | None, str, str]],
         stop_reason: str | None,
         usage: dict[str, int],
         request_id: str | None,
@@ -367,17 +371,26 @@ class AnthropicProvider(Provider):
         ttft: float | None,
         batch: bool = False,
     ) -> ModelResponse:
-        """Build the ModelResponse, with cost and model-side outcome category."""
+        """Build the ModelResponse, with cost and model-side outcome category. ``tool_blocks``:
+        every tool_use block as (id, name on the wire, raw input JSON)."""
         tool_input, category, message = None, None, None
-        if tool_raw is not None:
-            tool_input, message = parse_tool_input(tool_raw, request)
-            if message:
-                category = "malformed_tool_output"
+        tool_calls = None
+        if tool_blocks:
+            names = ToolNameMap.for_request(request.tools, request.messages, request.tool_choice)
+            tool_calls = []
+            for n, (call_id, wire_name, raw) in enumerate(tool_blocks):
+                name = names.canonical(wire_name)
+                args, problem = parse_tool_input(raw, request, name if request.tools else None)
+                if n == 0:
+                    tool_input = args
+                if problem and category is None:
+                    category, message = "malformed_tool_output", problem
+                tool_calls.append({"id": call_id or f"call_{n}", "name": name, "arguments": args or {}})
         if stop_reason == "refusal":
             category, message = "refusal", "the model refused (stop_reason=refusal)"
         elif stop_reason == "max_tokens" and category is None:
             category, message = "max_tokens", "the answer hit max_tokens and is truncated"
-        elif not text and tool_raw is None and category is None:
+        elif not text and not tool_blocks and category is None:
             category, message = "empty", "the model returned no text and no tool call"
         out_tok = usage.get("output", 0)
         if latency is None:
@@ -418,6 +431,7 @@ class AnthropicProvider(Provider):
             cached=False,
             cache_key=cache_key,
             tool_input=tool_input,
+            tool_calls=tool_calls,
         )
 
     def _classify(self, exc: BaseException) -> _Failure:

@@ -16,8 +16,12 @@ from typing import Any
 from eval_pipeline.inference.types import ModelRequest
 
 
-def parse_tool_input(raw: str, request: ModelRequest) -> tuple[dict[str, Any] | None, str | None]:
-    """Parse a tool_use input and check it against the tool's input_schema; (input, problem)."""
+def parse_tool_input(
+    raw: str, request: ModelRequest, name: str | None = None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse a tool_use input and check it against the tool's input_schema; (input, problem).
+    ``name``: the (canonical) tool the block called, whose schema applies; None = the forced
+    ``tool_choice`` tool, else the first tool."""
     try:
         value = json.loads(raw) if raw else {}
     except ValueError as exc:
@@ -25,7 +29,9 @@ def parse_tool_input(raw: str, request: ModelRequest) -> tuple[dict[str, Any] | 
     if not isinstance(value, dict):
         return None, "tool_use input is not a JSON object"
     schema = next((t.get("input_schema") for t in request.tools or [] if t.get("input_schema")), None)
-    if request.tool_choice and request.tool_choice.get("name"):
+    if name is not None:
+        schema = next((t.get("input_schema") for t in request.tools or [] if t.get("name") == name), None)
+    elif request.tool_choice and request.tool_choice.get("name"):
         schema = next(
             (
                 t.get("input_schema")
@@ -102,7 +108,7 @@ class SSEAccumulator:
         elif t == "content_block_start":
             cb = ev["content_block"]
             if cb.get("type") == "tool_use":
-                self.blocks[ev["index"]] = {"name": cb.get("name"), "parts": []}
+                self.blocks[ev["index"]] = {"name": cb.get("name"), "id": cb.get("id"), "parts": []}
         elif t == "message_start":
             u = ev["message"].get("usage") or {}
             self.usage = {
@@ -125,3 +131,11 @@ class SSEAccumulator:
     def tool_raw(self) -> str | None:
         """Concatenated input JSON of the first tool_use block, if any."""
         return next(("".join(b["parts"]) for b in self.blocks.values() if "name" in b), None)
+
+    def tool_blocks(self) -> list[tuple[str | None, str, str]]:
+        """Every tool_use block in order: (id, name as sent by the API, raw input JSON)."""
+        return [
+            (b.get("id"), b["name"], "".join(b["parts"]))
+            for _, b in sorted(self.blocks.items())
+            if "name" in b
+        ]

@@ -78,6 +78,13 @@ class ModelResponse:
     # Message Batches id when the answer came from a batch (then latency_s / ttft_s are None: a batch
     # answer has no measurable latency, and cost_usd carries the batch discount); None = a live call.
     batch_id: str | None = None
+    # Every tool call of the answer, in order: ``{"id": str, "name": str, "arguments": dict}`` with
+    # the tool's canonical name (as the request declared it, before any provider name mapping,
+    # :mod:`eval_pipeline.inference.tool_names`); None = the answer called no tool.
+    tool_calls: list[dict[str, Any]] | None = None
+    # An agent loop's steps (:mod:`eval_pipeline.inference.agent`): one dict per model call with its
+    # store key, tool calls and the tool results fed back; None = a single call.
+    trajectory: list[dict[str, Any]] | None = None
 
     @property
     def cache_hit(self) -> bool:

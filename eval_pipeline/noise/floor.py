@@ -33,6 +33,7 @@ import pandas as pd
 
 from eval_pipeline import scoring
 from eval_pipeline.history.composite import COMPOSITE_PASS_METRIC, with_composite_pass
+from eval_pipeline.inference.trajectory import response_table_row
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.config import Project
 from eval_pipeline.project.registry import ModelVersion
@@ -95,8 +96,7 @@ def responses_frame(plan: Sequence[AAPlanItem], responses: Sequence[ModelRespons
     rows, i = [], 0
     for item in plan:
         for _ in item.requests:
-            row = responses[i].to_row()
-            row.pop("tool_input", None)
+            row = response_table_row(responses[i])
             row.update(suite=item.suite, eval_set=item.eval_set)
             rows.append(row)
             i += 1

@@ -85,6 +85,8 @@ class Answer:
     tool_input: dict[str, Any] | None = None
     tool_name: str | None = None
     stop_reason: str | None = None  # default: end_turn / tool_use / max_tokens
+    # several tool_use blocks at once (parallel calls): [{"name": ..., "input": {...}}, ...]
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -116,6 +118,13 @@ class ServerConfig:
     batch_outcome_by_match: dict[str, list[str | None]] = field(
         default_factory=dict
     )  # substring -> outcome per submission
+    # Agents (requests with tools and no forced tool_choice): substring of the first user message ->
+    # the scripted steps, one per assistant turn: a list of calls [{"name", "input"}] (tool_use
+    # blocks; a name the request renamed is matched by its wire form) or a string (the final
+    # answer). Past the script's end the answer is text.
+    tool_script_by_match: dict[str, list[Any]] = field(default_factory=dict)
+    # Without a script: how many tool steps the default model takes before it answers in text
+    agent_tool_steps: int = 1
 
     def validate(self) -> None:
         """Raise ValueError naming the bad field."""
@@ -216,6 +225,10 @@ class DefaultResponder:
         u = _unit(seed)
         if any(s in text for s in cfg.refuse_matching):
             return Answer(text=REFUSAL_TEXT, stop_reason="refusal")
+        if body.get("tools") and not (body.get("tool_choice") or {}).get("name"):
+            agent = _agent_answer(cfg, body, u)
+            if agent is not None:
+                return agent
         if body.get("tools"):
             tools = body["tools"]
             choice = body.get("tool_choice") or {}
@@ -234,6 +247,66 @@ class DefaultResponder:
         if labels:
             return Answer(text=labels[int(u * len(labels))])
         return Answer(text=f"Synthetic answer {int(u * 16**8):08x} to: {text[:60]}")
+
+
+def _first_user_text(body: dict[str, Any]) -> str:
+    for msg in body.get("messages") or []:
+        if msg.get("role") == "user":
+            content = msg.get("content")
+            if isinstance(content, str):
+                return content
+            return "\n".join(
+                b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"
+            )
+    return ""
+
+
+def _tool_steps_taken(body: dict[str, Any]) -> int:
+    """Assistant turns with tool_use blocks so far (the agent loop's step index)."""
+    return sum(
+        1
+        for m in body.get("messages") or []
+        if m.get("role") == "assistant"
+        and isinstance(m.get("content"), list)
+        and any(isinstance(b, dict) and b.get("type") == "tool_use" for b in m["content"])
+    )
+
+
+def _wire_name(scripted: str, offered: list[str]) -> str:
+    """The offered tool a scripted (canonical) name stands for: itself, or its renamed form
+    (invalid characters as ``_``, with a hash suffix when that collided)."""
+    if scripted in offered:
+        return scripted
+    base = re.sub(r"[^a-zA-Z0-9_-]", "_", scripted)
+    hashed = [n for n in offered if re.fullmatch(re.escape(base[:55]) + r"_[0-9a-f]{8}", n)]
+    return hashed[0] if hashed else base
+
+
+def _agent_answer(cfg: ServerConfig, body: dict[str, Any], u: float) -> Answer | None:
+    """The next step of an agent conversation (tools offered, none forced), or None for the old
+    behaviour (a first request without a script: one tool call fitting the first tool's schema)."""
+    step = _tool_steps_taken(body)
+    first = _first_user_text(body)
+    tools = body["tools"]
+    for needle, script in cfg.tool_script_by_match.items():
+        if needle in first:
+            item = script[step] if step < len(script) else f"Final answer after {step} tool steps."
+            if isinstance(item, str):
+                return Answer(text=item)
+            names = [t["name"] for t in tools]
+            calls = [
+                {"name": _wire_name(c["name"], names), "input": c.get("input", c.get("arguments", {}))}
+                for c in item
+            ]
+            return Answer(tool_calls=calls)
+    if step == 0:
+        return None
+    if step < cfg.agent_tool_steps:
+        tool = tools[step % len(tools)]
+        return Answer(
+            tool_calls=[{"name": tool["name"], "input": synth_from_schema(tool.get("input_schema", {}), u)}]
+        )
+    return Answer(text=f"Synthetic final answer after {step} tool steps to: {first[:60]}")
 
 
 def _system_text(body: dict[str, Any]) -> str:
@@ -748,6 +821,18 @@ class AnthropicTestServer:
         self, body: dict[str, Any], answer: Answer
     ) -> tuple[list[dict[str, Any]], str, dict[str, int]]:
         """Content blocks, stop reason and usage for an answer (applies max_tokens truncation)."""
+        if answer.tool_calls:
+            blocks = [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_" + uuid.uuid4().hex[:20],
+                    "name": c["name"],
+                    "input": c["input"],
+                }
+                for c in answer.tool_calls
+            ]
+            payload = json.dumps([c["input"] for c in answer.tool_calls])
+            return blocks, answer.stop_reason or "tool_use", self._usage(body, payload)
         if answer.tool_input is not None:
             payload = json.dumps(answer.tool_input)
             block = {

@@ -21,6 +21,7 @@ from eval_pipeline.inference.runner import (
     run_requests,
     summarize,
 )
+from eval_pipeline.inference.trajectory import response_table_row
 from eval_pipeline.project.schemas import RESPONSE_KEY_COLUMNS
 
 API_POOL = "anthropic_api"
@@ -164,7 +165,7 @@ def model_responses(
     config_hash = mv.config_hash()
     for suite_name, es_name, prompt_hash, reqs in plan:
         for _ in reqs:
-            row = responses[i].to_row()
+            row = response_table_row(responses[i])
             row.update(
                 date=date,
                 model_version=mv_key,
@@ -173,7 +174,6 @@ def model_responses(
                 config_hash=config_hash,
                 prompt_hash=prompt_hash,
             )
-            row.pop("tool_input", None)
             rows.append(row)
             i += 1
     df = pd.DataFrame(rows)
