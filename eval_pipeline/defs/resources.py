@@ -75,6 +75,8 @@ class LLMResource(dg.ConfigurableResource):
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
     request_timeout_s: float = 120.0
+    stall_timeout_s: int = 120  # no answer at all for this long while waiting: the step stops
+    max_retries: int = -1  # retries per step (-1: 32 + 20% of the step's requests)
     stream: bool = True
     store_path: str = ""
     s3_endpoint_url: str | None = None
@@ -104,6 +106,15 @@ class LLMResource(dg.ConfigurableResource):
             return str(p.relative_to(PROJECT_ROOT))
         except ValueError:
             return str(p)
+
+    def budget(self):
+        """The step's retry budget and stall timeout (:class:`~eval_pipeline.inference.guard.StepBudget`)."""
+        from eval_pipeline.inference.guard import StepBudget
+
+        return StepBudget(
+            max_retries=None if self.max_retries < 0 else self.max_retries,
+            stall_timeout_s=float(self.stall_timeout_s),
+        )
 
     def make_provider(self, prices: dict):
         from eval_pipeline.inference.anthropic_provider import AnthropicProvider
@@ -245,6 +256,8 @@ SETTINGS: dict[str, str] = {
     "ANTHROPIC_API_KEY": "",  # the secret; never logged, never stored (only its name is in run config)
     "ANTHROPIC_BASE_URL": "",  # empty: the SDK default
     "EVAL_MAX_CONCURRENCY": "16",  # in-flight requests per run worker
+    "EVAL_STALL_TIMEOUT_S": "120",  # a step stops when its endpoint answers nothing for this long
+    "EVAL_MAX_RETRIES": "-1",  # retries per step (-1: 32 + 20% of the step's requests)
     "EVAL_RESPONSE_STORE": "",  # local folder of the store's journals (empty: see LLMResource.store)
     "EVAL_EMBEDDING_MODEL": "",  # sentence-transformers folder (empty: packaged MiniLM)
     "EVAL_EMBEDDING_CACHE": "",  # local embedding-cache folder (empty: beside a local warehouse)
@@ -277,6 +290,8 @@ def build_resources() -> dict:
             api_key=env("ANTHROPIC_API_KEY"),
             base_url=env("ANTHROPIC_BASE_URL"),
             max_concurrency=env.int("EVAL_MAX_CONCURRENCY"),
+            stall_timeout_s=env.int("EVAL_STALL_TIMEOUT_S"),
+            max_retries=env.int("EVAL_MAX_RETRIES"),
             store_path=env("EVAL_RESPONSE_STORE"),
             s3_endpoint_url=env("EVAL_S3_ENDPOINT_URL"),
             recordings_path=env("EVAL_RECORDINGS_DIR"),

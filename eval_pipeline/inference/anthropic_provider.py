@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from eval_pipeline.inference.guard import CURRENT_GUARD, StepGuard
 from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
 from eval_pipeline.inference.providers import Provider, compute_cost, error_response, validate_prices
 from eval_pipeline.inference.sse import SSEAccumulator, StreamError, parse_tool_input
@@ -45,6 +46,8 @@ class _Failure:
     throttled: bool = False  # 429/529: feeds the adaptive limiter
     retry_after_s: float | None = None
     request_id: str | None = None
+    fatal_kind: str | None = None  # authentication / permission / model_not_found / invalid_request
+    status: int | None = None
 
 
 @dataclass
@@ -176,6 +179,9 @@ class AnthropicProvider(Provider):
         if state is not None and state.loop is asyncio.get_running_loop():
             await state.client.close()
 
+    def secrets(self) -> tuple[str, ...]:
+        return (self._api_key,)
+
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "<redacted>") if self._api_key in text else text
 
@@ -185,6 +191,7 @@ class AnthropicProvider(Provider):
         state = self._loop_state()
         kwargs = self._kwargs(request)
         estimate = _estimate_tokens(request, kwargs["max_tokens"]) if state.rate.active else 0.0
+        guard = CURRENT_GUARD.get()
         failure: _Failure | None = None
         attempt = backoffs = 0
         while attempt < self.retry.max_attempts:
@@ -193,8 +200,21 @@ class AnthropicProvider(Provider):
                 await state.rate.acquire(estimate)
             await state.limiter.acquire(0 if attempt > 1 else 1)
             throttled: bool | None = None
+            if guard is not None and guard.tripped is not None:  # the step stopped: send nothing more
+                state.limiter.release(None)
+                return error_response(
+                    request, cache_key, "api_error", f"not sent: {guard.tripped}", attempt - 1
+                )
             try:
-                result = await self._attempt(state, request, kwargs, cache_key)
+                if guard is not None:
+                    guard.attempt_started()
+                try:
+                    result = await self._attempt(state, request, kwargs, cache_key)
+                finally:
+                    if guard is not None:
+                        guard.attempt_ended()
+                if guard is not None:
+                    self._report(guard, result)
                 if isinstance(result, ModelResponse):
                     throttled = False
                     result.attempts = attempt
@@ -206,6 +226,8 @@ class AnthropicProvider(Provider):
             finally:
                 state.limiter.release(throttled)
             if not failure.retryable or attempt >= self.retry.max_attempts:
+                break
+            if guard is not None and not guard.allow_retry(failure.category):
                 break
             # The exponential backoff grows with the failures that gave no retry-after only: a
             # 429 already waited what the server asked, and must not lengthen the next backoff.
@@ -224,6 +246,22 @@ class AnthropicProvider(Provider):
         return error_response(
             request, cache_key, failure.category, self._scrub(failure.message), attempt, failure.request_id
         )
+
+    def _report(self, guard: StepGuard, result: ModelResponse | _Failure) -> None:
+        """Tell the step's guard what one attempt got (an answer, a timeout, a non-retryable rejection)."""
+        if isinstance(result, ModelResponse):
+            guard.answered()
+        elif result.category == "timeout":
+            guard.timed_out(self.request_timeout_s)
+        elif result.category != "connection":
+            guard.answered()
+            if result.fatal_kind is not None:
+                guard.rejected(result.fatal_kind, result.status, result.message)
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL requests go to (for error messages)."""
+        return self.base_url or "https://api.anthropic.com (the SDK default)"
 
     def _kwargs(self, request: ModelRequest) -> dict[str, Any]:
         """SDK keyword arguments. Params the installed SDK has no argument for (e.g. temperature,
@@ -453,9 +491,10 @@ class AnthropicProvider(Provider):
                 return _Failure("overloaded", msg, True, True, _retry_after(exc.response.headers), rid)
             if status >= 500 or status in (408, 409):
                 return _Failure("api_error", msg, True, False, _retry_after(exc.response.headers), rid)
+            kind = _FATAL_KINDS.get(status)
             if status in (401, 403):
                 msg = f"HTTP {status}: authentication failed; check the API key environment variable (the key is not shown)"
-            return _Failure("api_error", msg, False, False, None, rid)
+            return _Failure("api_error", msg, False, False, None, rid, kind, status)
         if isinstance(exc, StreamError):
             if exc.error_type == "overloaded_error":
                 return _Failure("overloaded", f"stream error: {exc}", True, True)
@@ -474,6 +513,8 @@ class AnthropicProvider(Provider):
         return _Failure("api_error", f"unexpected {type(exc).__name__}: {self._scrub(str(exc))[:300]}", False)
 
 
+# Statuses no retry can fix: after StepBudget.fatal_after of one kind the step stops sending.
+_FATAL_KINDS = {401: "authentication", 403: "permission", 404: "model_not_found", 400: "invalid_request"}
 _EPHEMERAL = {"type": "ephemeral"}
 
 

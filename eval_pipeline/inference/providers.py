@@ -106,6 +106,15 @@ class Provider:
         """Answer one request. Failures are returned as ``error_category``, never raised."""
         raise NotImplementedError
 
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for error messages (a base URL; the provider's name by default)."""
+        return self.name
+
+    def secrets(self) -> tuple[str, ...]:
+        """Secret values this provider holds (its API key), redacted from every answer and error text."""
+        return ()
+
     async def astart(self) -> None:
         """Prepare clients for the running event loop (imports, connection pool); called before timing starts."""
 

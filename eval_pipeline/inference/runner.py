@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypedDict, Unpack
 
 from eval_pipeline.inference.batches import BatchLedger, BatchOptions, BatchStats, arun_batches
+from eval_pipeline.inference.guard import CURRENT_GUARD, StepBudget, StepGuard, StepStopped  # noqa: F401
 from eval_pipeline.inference.provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
 from eval_pipeline.inference.providers import Provider, ReplayMissError
 from eval_pipeline.inference.store import ResponseStore, is_storable, request_key
@@ -33,19 +34,24 @@ from eval_pipeline.inference.types import (
     ModelRequest,
     ModelResponse,
 )
+from eval_pipeline.secret_values import configured_secrets, redact, redact_response
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Progress:
-    """Passed to the progress callback every ``progress_every`` completions and at the end."""
+    """Passed to the progress callback every ``progress_every`` completions, every
+    ``progress_interval_s`` while the step waits, and at the end."""
 
     done: int
     total: int
     cache_hits: int
     errors: int  # responses with any error category so far
     elapsed_s: float
+    in_flight: int = 0  # attempts sent and not answered yet
+    retried: int = 0  # retries so far (each counts against the step's retry budget)
+    sent: int = 0  # attempts sent so far (first attempts and retries)
 
 
 @dataclass
@@ -76,6 +82,9 @@ async def arun_requests(
     progress_every: int = 50,
     timing: RunTiming | None = None,
     batch: BatchOptions | None = None,
+    budget: StepBudget | None = None,
+    progress_interval_s: float = 5.0,
+    guard: StepGuard | None = None,
 ) -> list[ModelResponse]:
     """Answer ``requests`` in order: stored answers first, the provider for the rest.
 
@@ -84,12 +93,26 @@ async def arun_requests(
     some answers are missing. ``batch``: send the misses through Message Batches
     (:mod:`.batches`; needs a store, whose folder keeps the batch ledger); the
     :class:`BatchStats` of the run are then in ``timing.batch``.
+
+    Requests are coalesced by store key: each distinct missing key is sent once and its answer
+    serves every request with that key (the copies are marked ``cached``). Every answer has the
+    configured secret values redacted (:mod:`eval_pipeline.secret_values`) before it is stored or
+    returned. ``budget`` (:class:`~.guard.StepBudget`) bounds the step's retries and how long it
+    waits on a silent endpoint; when it trips (or the endpoint rejects the key / model / request
+    ``fatal_after`` times) nothing more is sent and :class:`~.guard.StepStopped` is raised, naming
+    the endpoint (answers received before are stored). ``guard``: pass one to read its live counters
+    (done / in flight / retried) from another thread.
     """
     t_start = time.perf_counter()
     timing = timing if timing is not None else RunTiming()
     total = len(requests)
     results: list[ModelResponse | None] = [None] * total
     keys = [request_key(provider.name, r) for r in requests]
+    secrets = configured_secrets(provider.secrets())
+    guard = guard if guard is not None else StepGuard()
+    guard.budget = budget or guard.budget
+    guard.endpoint = getattr(provider, "endpoint", provider.name)
+    guard.total = total
     misses: list[int] = []
     if store is not None:
         store.refresh()
@@ -101,7 +124,7 @@ async def arun_requests(
         if hit is None:
             misses.append(i)
         else:
-            results[i] = hit
+            results[i] = redact_response(hit, secrets)
     if misses and provider.replay_only:
         raise ReplayMissError([requests[i].sample_id for i in misses], total)
 
@@ -110,15 +133,22 @@ async def arun_requests(
         "errors": sum(1 for r in results if r is not None and r.error_category),
     }
     cache_hits = state["done"]
+    guard.done, guard.cache_hits, guard.errors = state["done"], cache_hits, state["errors"]
 
     def report(force: bool = False) -> None:
         if progress is not None and (force or state["done"] % progress_every == 0):
             progress(
-                Progress(state["done"], total, cache_hits, state["errors"], time.perf_counter() - t_start)
+                Progress(
+                    state["done"],
+                    total,
+                    cache_hits,
+                    state["errors"],
+                    time.perf_counter() - t_start,
+                    guard.in_flight,
+                    guard.retried,
+                    guard.sent,
+                )
             )
-
-    async def one(i: int) -> None:
-        deliver(i, await provider.acomplete(requests[i], keys[i]))
 
     def deliver(i: int, resp: ModelResponse) -> None:
         resp.provenance = resp.provenance or provider.provenance
@@ -127,43 +157,73 @@ async def arun_requests(
         timing.last_stored_at = time.perf_counter()
         results[i] = resp
         state["done"] += 1
+        guard.done = state["done"]
         if resp.error_category:
             state["errors"] += 1
+            guard.errors = state["errors"]
         report()
 
-    if misses and batch is not None:
-        if store is None:
-            raise ValueError(
-                "batch mode needs a response store (it keeps the batch ledger, so a killed run re-attaches)"
+    # One request per distinct missing key; its answer serves every request with that key.
+    by_key: dict[str, list[int]] = {}
+    for i in misses:
+        by_key.setdefault(keys[i], []).append(i)
+
+    def deliver_key(key: str, resp: ModelResponse) -> None:
+        resp = redact_response(resp, secrets)
+        for n, i in enumerate(by_key.get(key, ())):
+            r = (
+                resp
+                if n == 0
+                else replace(resp, sample_id=requests[i].sample_id, repeat=requests[i].repeat, cached=True)
             )
-        by_key: dict[str, list[int]] = {}
-        for i in misses:
-            by_key.setdefault(keys[i], []).append(i)
+            deliver(i, r)
 
-        def deliver_key(key: str, resp: ModelResponse) -> None:
-            for n, i in enumerate(by_key.get(key, ())):
-                r = (
-                    resp
-                    if n == 0
-                    else replace(resp, sample_id=requests[i].sample_id, repeat=requests[i].repeat)
+    async def one(key: str) -> None:
+        deliver_key(key, await provider.acomplete(requests[by_key[key][0]], key))
+        if guard.tripped is not None:
+            raise guard.tripped
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(progress_interval_s)
+            report(force=True)
+
+    token = CURRENT_GUARD.set(guard)
+    tick = asyncio.ensure_future(ticker()) if progress is not None and misses else None
+    try:
+        if misses and batch is not None:
+            if store is None:
+                raise ValueError(
+                    "batch mode needs a response store (it keeps the batch ledger, so a killed run re-attaches)"
                 )
-                deliver(i, r)
-
-        timing.api_calls += len(by_key)
-        timing.first_request_at = time.perf_counter()
-        timing.batch = await arun_batches(
-            provider, [(requests[i], keys[i]) for i in misses], deliver_key, BatchLedger(store.root), batch
-        )
-    elif misses:
-        await provider.astart()
-        timing.api_calls += len(misses)
-        timing.first_request_at = time.perf_counter()
-        tasks = [asyncio.ensure_future(one(i)) for i in misses]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for t in tasks:
-                t.cancel()
+            timing.api_calls += len(by_key)
+            timing.first_request_at = time.perf_counter()
+            timing.batch = await arun_batches(
+                provider,
+                [(requests[by_key[k][0]], k) for k in by_key],
+                deliver_key,
+                BatchLedger(store.root),
+                batch,
+            )
+        elif misses:
+            await provider.astart()
+            timing.api_calls += len(by_key)
+            timing.first_request_at = time.perf_counter()
+            tasks = [asyncio.ensure_future(one(k)) for k in by_key]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            finally:
+                for t in tasks:
+                    t.cancel()
+            for t in done:
+                if not t.cancelled() and t.exception() is not None and guard.tripped is None:
+                    raise t.exception()  # a bug, not a failed call (those are values)
+    finally:
+        CURRENT_GUARD.reset(token)
+        if tick is not None:
+            tick.cancel()
+    if guard.tripped is not None:
+        raise type(guard.tripped)(redact(str(guard.tripped), secrets)) from None
     report(force=True)
     return results  # type: ignore[return-value]
 
@@ -175,6 +235,9 @@ class RunOptions(TypedDict, total=False):
     progress_every: int
     timing: RunTiming | None
     batch: BatchOptions | None
+    budget: StepBudget | None
+    progress_interval_s: float
+    guard: StepGuard | None
 
 
 def run_requests(
@@ -185,7 +248,8 @@ def run_requests(
 ) -> list[ModelResponse]:
     """Synchronous :func:`arun_requests` (runs its own event loop; works inside a running loop too).
 
-    ``options``: ``progress``, ``progress_every``, ``timing``, ``batch``, as for :func:`arun_requests`."""
+    ``options``: ``progress``, ``progress_every``, ``timing``, ``batch``, ``budget``,
+    ``progress_interval_s``, ``guard``, as for :func:`arun_requests`."""
 
     async def main() -> list[ModelResponse]:
         try:

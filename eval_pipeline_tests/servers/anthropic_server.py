@@ -112,6 +112,7 @@ class ServerConfig:
         default_factory=dict
     )  # model id -> accuracy (overrides defaults)
     refuse_matching: list[str] = field(default_factory=list)  # user-message substrings that get refused
+    missing_models: list[str] = field(default_factory=list)  # model ids answered with 404 not_found_error
     seed: int = 0
     cache_hit_ttft_factor: float = 0.3  # TTFT of a prompt-cache hit relative to a miss
     batch_delay_s: float = 0.0  # a Message Batch ends this long after it was created
@@ -599,6 +600,8 @@ class AnthropicTestServer:
                 return self._error(400, "invalid_request_error", f"{key}: Field required", request_id)
         model = body["model"]
         self.by_model[model] += 1
+        if model in cfg.missing_models:
+            return self._error(404, "not_found_error", f"model: {model}", request_id)
         text = _user_text(body)
         self.by_user_text[text[:200]] += 1
         fault = self._pick_fault(body, text)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.inference.progress import emit_progress
 from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.inference.runner import (
     ErrorRateExceeded,
@@ -132,11 +133,13 @@ def model_responses(
     last_log = [0.0]
 
     def progress(p):
+        emit_progress("model_responses", p)
         now = time.monotonic()
         if now - last_log[0] > 5 or p.done == p.total:
             last_log[0] = now
             context.log.info(
-                f"inference {p.done}/{p.total} done, {p.cache_hits} from store, {p.errors} errors, {p.elapsed_s:.1f}s"
+                f"inference {p.done}/{p.total} done, {p.cache_hits} from store, {p.in_flight} in flight, "
+                f"{p.retried} retried, {p.errors} errors, {p.elapsed_s:.1f}s"
             )
 
     from eval_pipeline.inference.runner import RunTiming
@@ -157,7 +160,9 @@ def model_responses(
             "batch mode: store misses go to the Message Batches API (half price; no latency/TTFT for those answers)"
         )
     try:
-        responses = run_requests(provider, requests, store, progress=progress, timing=timing, batch=batch)
+        responses = run_requests(
+            provider, requests, store, progress=progress, timing=timing, batch=batch, budget=llm.budget()
+        )
     except LookupError as e:  # ReplayMissError: the replay provider has no recording for some samples
         raise dg.Failure(str(e)) from None
 

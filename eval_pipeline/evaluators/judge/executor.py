@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from eval_pipeline.evaluators.judge.requests import Executor
 from eval_pipeline.inference.batches import BatchOptions
+from eval_pipeline.inference.progress import emit_progress
 from eval_pipeline.inference.providers import Provider
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
@@ -38,7 +39,9 @@ def store_executor(
 
     def execute(requests: list[ModelRequest], batch: bool = False) -> list[ModelResponse]:
         opts = (batch_options or BatchOptions()) if batch and not provider.replay_only else None
-        out = run_requests(provider, requests, store, batch=opts)
+        out = run_requests(
+            provider, requests, store, batch=opts, progress=lambda p: emit_progress("judge", p)
+        )
         if on_responses is not None:
             on_responses(out)
         return out
