@@ -34,7 +34,7 @@ from eval_pipeline.inference.types import (
     ModelRequest,
     ModelResponse,
 )
-from eval_pipeline.secret_values import configured_secrets, redact, redact_response
+from eval_pipeline.project.secret_values import configured_secrets, redact, redact_response
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ async def arun_requests(
 
     Requests are coalesced by store key: each distinct missing key is sent once and its answer
     serves every request with that key (the copies are marked ``cached``). Every answer has the
-    configured secret values redacted (:mod:`eval_pipeline.secret_values`) before it is stored or
+    configured secret values redacted (:mod:`eval_pipeline.project.secret_values`) before it is stored or
     returned. ``budget`` (:class:`~.guard.StepBudget`) bounds the step's retries and how long it
     waits on a silent endpoint; when it trips (or the endpoint rejects the key / model / request
     ``fatal_after`` times) nothing more is sent and :class:`~.guard.StepStopped` is raised, naming
