@@ -43,6 +43,7 @@ import pandas as pd
 
 from eval_pipeline.history.control_charts import CHARTS, binomial_baseline, debounce, p_chart
 from eval_pipeline.history.sql import ALL, SEGMENT_ALL
+from eval_pipeline.history.trend_test import combined_p, prediction_p
 
 ALERT_COLUMNS = [
     "rule",
@@ -164,6 +165,22 @@ class AlertRules:
                 raise ValueError(f"{where}.{name}: must be >= 0 (a fraction)")
 
 
+def quality_alerts_description(rules: AlertRules | None = None) -> str:
+    """What the ``quality_alerts`` check tests, with the figures of ``rules`` (default: the seed defaults)."""
+    r = rules or AlertRules()
+    return (
+        f"Quality alerts on the latest date: pass-rate drop > {r.pass_rate_drop * 100:g} points below the "
+        f"trailing {r.trailing_days}-day average AND one-sided p < {r.trend_alpha:g} on both a two-proportion "
+        "score test against the pooled trailing counts and a t prediction test against the trailing days' "
+        f"day-to-day variance (provider drift); dimension below threshold {r.consecutive_days} days running "
+        f"(on its one-sided 95% upper bound); p95 latency up > {r.latency_p95_increase:.0%} without an "
+        f"evidenced quality gain; cost per (non-infra-error) response up > {r.cost_increase:.0%}; "
+        f"{r.control_chart or 'no'} control chart with sigma >= binomial from n (never zero-width). "
+        f"Debounced: {r.debounce_k} of the last {r.debounce_m} points must breach. Rows state n, p-value and "
+        "Wilson interval."
+    )
+
+
 def _trailing_mean(dates: pd.Series, values: pd.Series, days: int, min_points: int) -> np.ndarray:
     """Mean of the values in the ``days`` calendar days before each date (current day excluded)."""
     s = pd.Series(values.to_numpy(dtype=float), index=pd.to_datetime(dates.to_numpy()))
@@ -256,7 +273,15 @@ def pass_rate_drop_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]
         k, n = _counts(g)
         k_ref = _trailing_sum(g["date"], k, rules.trailing_days)
         n_ref = _trailing_sum(g["date"], n, rules.trailing_days)
-        p = lower_test(k, n, k_ref, n_ref)
+        p_score = lower_test(k, n, k_ref, n_ref)
+        p_pred = prediction_p(
+            g["date"],
+            g["pass_rate"],
+            rules.trailing_days,
+            rules.min_trailing_points,
+            lag=rules.debounce_m - 1,
+        )
+        p = combined_p(p_score, p_pred)
         breach = (g["pass_rate"].to_numpy() < ref - rules.pass_rate_drop) & (p < rules.trend_alpha)
         fired = debounce(breach, rules.debounce_k, rules.debounce_m) & breach
         for i in np.flatnonzero(fired):
@@ -272,8 +297,9 @@ def pass_rate_drop_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]
                     float(ref[i]),
                     f"pass rate {v:.1%} [95% CI {lo:.1%}, {hi:.1%}] (n={int(n[i])}) is "
                     f"{(ref[i] - v) * 100:.1f} pts below its trailing {rules.trailing_days}-day average "
-                    f"{ref[i]:.1%} (n={int(n_ref[i])}); one-sided two-proportion score test p={p[i]:.2g} "
-                    f"< {rules.trend_alpha:g} ({rules.debounce_k} of last {rules.debounce_m} points breached)",
+                    f"{ref[i]:.1%} (n={int(n_ref[i])}); one-sided p={p[i]:.2g} < {rules.trend_alpha:g}, the larger "
+                    f"of the two-proportion score test p={p_score[i]:.2g} and the day-to-day prediction test "
+                    f"p={p_pred[i]:.2g} ({rules.debounce_k} of last {rules.debounce_m} points breached)",
                     n=float(n[i]),
                     p_value=float(p[i]),
                     ci=(lo, hi),

@@ -3,7 +3,8 @@
 In: ``seeds`` simulated histories per sample size n in (50, 200, 500). Each history is one golden
 set of n samples with per-sample pass probabilities from :mod:`eval_pipeline_tests.simulate`
 (Beta, mean 0.8, fresh Bernoulli draws every day: the realistic day-to-day noise of re-running the
-same set). Out: a dict (and a printed table next to the ideal: 0 false alarms, delay 1 day) with,
+same set) plus day-level provider drift (every sample's logit shifted by one ``Normal(0, drift_sd)``
+draw per day, default 0.4: about 2 points SD of the true pass rate). Out: a dict (and a printed table next to the ideal: 0 false alarms, delay 1 day) with,
 per rule and n,
 
 * ``false_per_30d``: alert days per 30 quiet days (after a 7-day warm-up), mean over seeds;
@@ -22,7 +23,10 @@ whole history gives exactly the alerts the daily runs would; the charts use the 
 Headline key ``alert_false_per_30d_n50``: the WORST rule's false alarms per 30 quiet days at n = 50;
 ``alert_false_per_30d_n50_default``: the total of the rules on by default (trend + EWMA chart).
 
-Run: ``python -m eval_pipeline_tests.benchmarks.alert_detection [--seeds N]``; last line
+:func:`alert_false_per_30d_n50` is the small importable headline for ``benchmarks.detection``: false
+alerts of the rules on by default (trend + EWMA) per 30 quiet days at n = 50 under that drift.
+
+Run: ``python -m eval_pipeline_tests.benchmarks.alert_detection [--seeds N] [--drift-sd X]``; last line
 ``alert_detection key=value ...``.
 """
 
@@ -44,6 +48,8 @@ WARMUP = 7
 QUIET_DAYS = 30
 HORIZON = 21
 DROP = 0.05
+DRIFT_SD = 0.4  # day-level provider drift, logit SD (issue 22 measured the gate at 0.1 / 0.2 / 0.4);
+# on the realistic Beta(concentration 0.5) golden set this moves the true pass rate by about 2 points (SD) a day
 
 
 def _frame(k: np.ndarray, n: int, start: str = "2024-01-01") -> pd.DataFrame:
@@ -71,15 +77,28 @@ def _frame(k: np.ndarray, n: int, start: str = "2024-01-01") -> pd.DataFrame:
 
 
 def _histories(
-    n: int, seeds: int, days: int, drop_from: int | None, rng: np.random.Generator, concentration: float = 0.5
+    n: int,
+    seeds: int,
+    days: int,
+    drop_from: int | None,
+    rng: np.random.Generator,
+    concentration: float = 0.5,
+    drift_sd: float = 0.0,
 ) -> np.ndarray:
-    """Passed counts, shape (seeds, days); from day index ``drop_from`` on, the 5-point-worse model."""
+    """Passed counts, shape (seeds, days); from day index ``drop_from`` on, the 5-point-worse model.
+
+    ``drift_sd``: day-level drift of the provider, every sample's logit shifted by the same
+    ``Normal(0, drift_sd)`` draw each day (independent across days; 0 = no drift)."""
+    from scipy.special import expit, logit
+
     out = np.zeros((seeds, days), dtype=float)
     for s in range(seeds):
         p = sim.sample_pass_probabilities(n, concentration=concentration, rng=rng)
         q = sim.shift_probabilities(p, -DROP) if drop_from is not None else p
         for d in range(days):
             probs = q if drop_from is not None and d >= drop_from else p
+            if drift_sd:
+                probs = expit(logit(np.clip(probs, 1e-6, 1 - 1e-6)) + rng.normal(0.0, drift_sd))
             out[s, d] = sim.draw_outcomes(probs, 1, rng).sum()
     return out
 
@@ -108,7 +127,12 @@ def _rule_name(rule: str, chart: str) -> str:
 
 
 def run_alert_benchmark(
-    seeds: int = 40, ns=NS, seed: int = 0, verbose: bool = True, concentration: float = 0.5
+    seeds: int = 40,
+    ns=NS,
+    seed: int = 0,
+    verbose: bool = True,
+    concentration: float = 0.5,
+    drift_sd: float = DRIFT_SD,
 ) -> dict:
     """False alarms per 30 quiet days and detection delay of a sustained 5-point drop, per rule and n.
 
@@ -123,8 +147,8 @@ def run_alert_benchmark(
     rng = np.random.default_rng(seed)
     rows = []
     for n in ns:
-        quiet = _frame(_histories(n, seeds, WARMUP + QUIET_DAYS, None, rng, concentration), n)
-        drop = _frame(_histories(n, seeds, WARMUP + HORIZON, WARMUP, rng, concentration), n)
+        quiet = _frame(_histories(n, seeds, WARMUP + QUIET_DAYS, None, rng, concentration, drift_sd), n)
+        drop = _frame(_histories(n, seeds, WARMUP + HORIZON, WARMUP, rng, concentration, drift_sd), n)
         quiet_days = sorted(quiet["date"].unique())[WARMUP:]
         drop_days = sorted(drop["date"].unique())[WARMUP:]
         day_index = {d: i + 1 for i, d in enumerate(drop_days)}
@@ -167,7 +191,7 @@ def run_alert_benchmark(
     if verbose:
         print(
             f"Alert rules on simulated daily histories ({seeds} seeds per n; golden set re-run daily, mean 0.8, "
-            f"Beta concentration {concentration:g}; "
+            f"Beta concentration {concentration:g}; day-level drift logit SD {drift_sd:g}; "
             f"{QUIET_DAYS} quiet days after {WARMUP} warm-up; drop = {DROP * 100:.0f} points sustained, "
             f"horizon {HORIZON} days)"
         )
@@ -192,6 +216,50 @@ def run_alert_benchmark(
     return out
 
 
+def false_alerts_per_30d(
+    n: int = 50,
+    seeds: int = 40,
+    seed: int = 0,
+    drift_sd: float = DRIFT_SD,
+    concentration: float = 0.5,
+) -> dict:
+    """False quality alerts per 30 quiet days at ``n`` under day-level drift, for the rules on by default.
+
+    The same model every day (a 7-day warm-up, then 30 quiet days), every sample's logit shifted by a
+    fresh ``Normal(0, drift_sd)`` each day. Rules: the real ``evaluate_alerts`` with the default
+    :class:`AlertRules` (trend rule, ERROR, and EWMA chart, WARN), each run as ``eval_history`` runs it.
+    Returns ``{"per_30d": trend + chart, "trend": ..., "chart": ..., "ci95": (lo, hi) of per_30d,
+    "seeds": ..., "n": ...}``; the interval is a Poisson (exact, scipy chi2) interval on the count.
+    """
+    from scipy.stats import chi2
+
+    rng = np.random.default_rng(seed)
+    quiet = _frame(_histories(n, seeds, WARMUP + QUIET_DAYS, None, rng, concentration, drift_sd), n)
+    days = sorted(quiet["date"].unique())[WARMUP:]
+    trend = _trend_alerts(quiet, days).drop_duplicates(["date", "model_version"])
+    chart = _daily_chart_alerts(quiet, days, AlertRules()).drop_duplicates(["date", "model_version"])
+    count = len(trend) + len(chart)
+    scale = 30 / QUIET_DAYS / seeds
+    lo = chi2.ppf(0.025, 2 * count) / 2 if count else 0.0
+    hi = chi2.ppf(0.975, 2 * count + 2) / 2
+    return {
+        "n": n,
+        "seeds": seeds,
+        "drift_sd": drift_sd,
+        "per_30d": count * scale,
+        "trend": len(trend) * scale,
+        "chart": len(chart) * scale,
+        "ci95": (lo * scale, hi * scale),
+    }
+
+
+def alert_false_per_30d_n50(seeds: int = 40, seed: int = 0, drift_sd: float = DRIFT_SD) -> float:
+    """The headline figure for ``benchmarks.detection``: false quality alerts (default rules: trend +
+    EWMA chart) per 30 quiet days at n = 50 under day-level drift of logit SD ``drift_sd``
+    (:func:`false_alerts_per_30d`)."""
+    return round(false_alerts_per_30d(50, seeds=seeds, seed=seed, drift_sd=drift_sd)["per_30d"], 3)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=40)
@@ -201,8 +269,9 @@ def main(argv: list[str] | None = None) -> dict:
         default=0.5,
         help="per-sample Beta concentration (0.5 realistic; 1e4 = binomial noise)",
     )
+    ap.add_argument("--drift-sd", type=float, default=DRIFT_SD, help="day-level drift, logit SD (0 = none)")
     args = ap.parse_args(argv)
-    res = run_alert_benchmark(seeds=args.seeds, concentration=args.concentration)
+    res = run_alert_benchmark(seeds=args.seeds, concentration=args.concentration, drift_sd=args.drift_sd)
     keys = ["alert_false_per_30d_n50", "alert_false_per_30d_n50_default"] + [
         f"alert_{m}_n{n}_{r}"
         for m in ("false_per_30d", "delay")

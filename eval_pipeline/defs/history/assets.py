@@ -14,6 +14,7 @@ import pandas as pd
 
 from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.history.alerts import quality_alerts_description
 from eval_pipeline.storage import keys
 
 GROUP = "history"
@@ -190,11 +191,7 @@ def eval_history(
 
 @dg.asset_check(
     asset=eval_history,
-    description="Quality alerts on the latest date: pass-rate drop > 3 points below "
-    "the trailing 7-day average AND a one-sided two-proportion score test p < 0.05 against the pooled "
-    "trailing counts; dimension below threshold two days running; p95 latency up without an evidenced "
-    "quality gain; cost per (non-infra-error) response up; control chart with binomial sigma from n "
-    "(never zero-width). Debounced: only sustained breaches fire. Rows state n, p-value and Wilson interval.",
+    description=quality_alerts_description(),
 )
 def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     from eval_pipeline.history import alerts
