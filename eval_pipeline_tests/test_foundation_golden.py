@@ -196,3 +196,50 @@ def test_sampling_is_deterministic_and_stable_under_growth(tmp_path):
     # a sample of 20 is a subset of the sample of 50 with the same seed
     assert set(r.id for r in sample_records(recs, 20, seed=7)) <= set(a)
     assert len(sample_records(recs, None)) == 200 and len(sample_records(recs, 999)) == 200
+
+
+def test_nan_infinity_and_empty_expected_are_rejected_like_null(tmp_path):
+    """Issue 24: `"expected": NaN` was accepted, paid for, and silently dropped from the denominator."""
+    p = _write_jsonl(
+        tmp_path / "g.jsonl",
+        _rows(8),
+        raw_lines={
+            2: b'{"id": "s002", "input": "m", "expected": NaN}',
+            3: b'{"id": "s003", "input": "m", "expected": Infinity}',
+            4: b'{"id": "s004", "input": "m", "expected": -Infinity}',
+            5: b'{"id": "s005", "input": "m", "expected": "  "}',
+            6: b'{"id": "s006", "input": "m", "expected": {"amount": NaN}}',
+            7: b'{"id": "s007", "input": {"x": Infinity}, "expected": "a"}',
+        },
+    )
+    with pytest.raises(GoldenSetError) as ei:
+        read_golden_set(p)
+    got = {pr.line: (pr.field, pr.message) for pr in ei.value.problems}
+    assert sorted(got) == [2, 3, 4, 5, 6, 7]
+    assert all(got[i][0] == "expected" for i in (2, 3, 4, 5, 6)) and got[7][0] == "input"
+    assert "NaN" in got[2][1] and "not a finite number" in got[2][1]
+    assert "inf" in got[3][1] and "-inf" in got[4][1]
+    assert "empty" in got[5][1]
+    assert "expected['amount']=nan" in got[6][1]
+    assert str(p) in str(ei.value) and "line 2, field 'expected'" in str(ei.value)
+    # an empty CSV cell is an empty expected value; an empty list (nothing to extract) is a real answer
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,input,expected\na,hello,x\nb,hi,\n")
+    with pytest.raises(GoldenSetError) as ei:
+        read_golden_set(bad, fmt="csv")
+    (pr,) = ei.value.problems
+    assert (pr.line, pr.field) == (3, "expected") and "empty" in pr.message
+    ok = _write_jsonl(tmp_path / "ok.jsonl", [{"id": "a", "input": "m", "expected": []}])
+    assert read_golden_set(ok)[0].expected == []
+    # a Parquet float column with a missing value reads as NaN: named, not dropped later
+    pq = tmp_path / "g.parquet"
+    pd.DataFrame({"id": ["a", "b"], "input": ["x", "y"], "expected": [1.5, float("nan")]}).to_parquet(pq)
+    with pytest.raises(GoldenSetError) as ei:
+        read_golden_set(pq, fmt="parquet")
+    (pr,) = ei.value.problems
+    assert (pr.line, pr.field) == (2, "expected")
+    # optional expected (judge-only sets) and metadata are checked too
+    opt = _write_jsonl(tmp_path / "o.jsonl", [{"id": "a", "input": "m", "metadata": {"w": float("nan")}}])
+    with pytest.raises(GoldenSetError) as ei:
+        read_golden_set(opt, require_expected=False)
+    assert ei.value.problems[0].field == "metadata"

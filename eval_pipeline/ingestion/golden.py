@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,39 @@ def _get_path(obj: dict[str, Any], dotted: str) -> tuple[bool, Any]:
             return False, None
         cur = cur[part]
     return True, cur
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """The first ``NaN`` / ``Infinity`` inside a JSON value, as ``where[...]: <value>``; None if all finite.
+
+    Python's JSON reader accepts these tokens (JSON itself has no such numbers); stored, they turn
+    into a sample that is paid for and then silently drops out of the denominator."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where}={value!r}"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        found = _non_finite(v, f"{where}[{k!r}]" if isinstance(k, str) else f"{where}[{k}]")
+        if found:
+            return found
+    return None
+
+
+def _value_problem(value: Any, field: str, *, expected: bool) -> str | None:
+    """Why a golden value is unusable (non-finite number anywhere in it; an empty expected text), or None."""
+    bad = _non_finite(value, field)
+    if bad:
+        return (
+            f"{bad} is not a finite number (NaN / Infinity are not JSON values); "
+            "give the real value, or leave the sample out"
+        )
+    if expected and isinstance(value, str) and not value.strip():
+        return "expected value is empty; give the expected answer, or leave the sample out"
+    return None
 
 
 def _file_bytes(path: Path, problems: list[Problem], empty_hint: str, allow_blank: bool) -> bytes | None:
@@ -277,6 +311,12 @@ def read_golden_set(
         values: dict[str, Any] = {}
         for ours, theirs in required:
             found, val = _get_path(obj, theirs)
+            if found and (ours == "expected" or val is not None):
+                why = _value_problem(val, theirs, expected=ours == "expected")
+                if why:
+                    problems.append(Problem(name, line, theirs, why))
+                    ok = False
+                    continue
             if not found or val is None:
                 hint = (
                     f" If the golden set names it differently, map it in the suite: fields.{ours}: <column>."
@@ -345,6 +385,11 @@ def read_golden_set(
             continue
         first_line_of[rid] = line
         expected = _get_path(obj, fields.expected)[1]
+        late = [(fields.metadata, meta)] + ([] if require_expected else [(fields.expected, expected)])
+        why = [(f, w) for f, v in late if (w := _value_problem(v, f, expected=False))]
+        if why:
+            problems.append(Problem(name, line, why[0][0], why[0][1]))
+            continue
         records.append(GoldenRecord(rid, inp, expected, meta, str(cat) if cat is not None else "", line, obj))
     if problems:
         raise GoldenSetError(problems[:MAX_REPORTED], total=len(problems))
