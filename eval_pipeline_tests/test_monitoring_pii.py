@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -290,3 +291,20 @@ def test_repeated_texts_are_redacted_like_single_ones_and_the_street_guard_loses
     found = [any(any(c.isupper() for c in m.group("v")) for m in ADDRESS_RXS[1].finditer(t)) for t in texts]
     guard = pc.match_substring_regex(pa.array(texts), STREET_FIRST_PREFILTER).to_pylist()
     assert sum(found) >= 10 and all(g for f, g in zip(found, guard) if f)
+
+
+def test_redaction_extra_patterns_run_in_re2():
+    """monitoring.yaml extra patterns were checked in RE2 but run with Python's re: now RE2 both ways."""
+    red = Redactor(
+        {
+            "mode": "structured",
+            "entities": ["email"],
+            "extra_patterns": [{"name": "x", "regex": "(a+)+$", "token": "[A]"}],
+        }
+    )
+    # Arrow's RE2 selects the texts that match somewhere; the spans were then found with Python's re,
+    # which backtracks for about 25 minutes on the 34 a's before reaching the match at the end
+    evil = "a" * 34 + "! aaa"
+    t0 = time.perf_counter()
+    assert red.redact_text(evil) == "a" * 34 + "! [A]"
+    assert time.perf_counter() - t0 < 2.0

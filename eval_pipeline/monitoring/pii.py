@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import re2
 import regex
 
 from eval_pipeline.monitoring.pii_config import ENTITIES, ExtraPattern, RedactionConfig  # noqa: F401 (re-export)
@@ -44,6 +45,8 @@ from eval_pipeline.monitoring.pii_recognizers import NER_PREFILTER, luhn_valid  
 TOKENS = {etype: token for etype, token in ENTITIES.values()}
 _NER_RX = regex.compile(NER_PREFILTER)
 # what may separate two pieces of one address: commas, spaces, and up to four capitalised words (a town)
+_RE2_QUIET = re2.Options()
+_RE2_QUIET.log_errors = False
 _DEDUPE_MIN = 64  # arrays at least this long are dictionary-encoded so each distinct text is analyzed once
 _MERGE_GAP = re.compile(r"^[\s,]*(?:[A-ZÀ-ÖØ-Þ][\w'’\-]*[\s,]+){0,4}$")
 
@@ -93,7 +96,8 @@ class Redactor:
         self._keep_location = "LOCATION" in want
         self._want = want
         self._allow = {a.lower() for a in cfg.allow_list}
-        self._extra = [(p, re.compile(p.regex)) for p in cfg.extra_patterns]
+        # RE2 (linear time), the syntax they are validated in: a user pattern never backtracks
+        self._extra = [(p, re2.compile(p.regex, options=_RE2_QUIET)) for p in cfg.extra_patterns]
         if cfg.replacement == "hash" and not os.environ.get(cfg.hash_salt_env):
             raise ValueError(
                 f"redaction.replacement: hash needs a secret salt in ${cfg.hash_salt_env} "

@@ -23,6 +23,7 @@ from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import re2
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # entity name in the config -> (Presidio-style entity type, replacement token)
@@ -84,6 +85,12 @@ DEFAULT_ALLOW_LIST = [
 ]
 
 
+def _re2_quiet() -> re2.Options:
+    opts = re2.Options()
+    opts.log_errors = False
+    return opts
+
+
 class ExtraPattern(BaseModel):
     """A configured extra redaction pattern (RE2 syntax: it runs inside Arrow)."""
 
@@ -121,9 +128,10 @@ class RedactionConfig(BaseModel):
                     f"locales[{i}]={loc!r} is not a phone-number region (ISO 3166 alpha-2, e.g. DE)"
                 )
         for i, p in enumerate(self.extra_patterns):
-            try:
+            try:  # Arrow's RE2 picks the texts, google-re2 finds the spans: both must take it
                 pc.replace_substring_regex(pa.array(["x"]), pattern=p.regex, replacement=p.token)
-            except pa.ArrowInvalid as exc:
+                re2.compile(p.regex, options=_re2_quiet())
+            except (pa.ArrowInvalid, re2.error) as exc:
                 raise ValueError(
                     f"extra_patterns[{i}] ({p.name!r}): regex does not compile in RE2: {exc}. "
                     "Fix the pattern (RE2 has no lookaround or backreferences)."

@@ -48,6 +48,7 @@ from __future__ import annotations
 from eval_pipeline.evaluators.deterministic.base import (
     NORMALIZERS,
     ArgError,
+    CheckError,
     CheckFn,
     CheckResult,
     EvaluatorConfigError,
@@ -97,6 +98,7 @@ __all__ = [
     "BuildContext",
     "CHECK_TYPES",
     "Check",
+    "CheckError",
     "CheckFn",
     "CheckResult",
     "CheckType",

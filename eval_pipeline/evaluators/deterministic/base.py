@@ -33,6 +33,12 @@ class ArgError(Exception):
         self.message = message
 
 
+class CheckError(Exception):
+    """A check could not decide on one sample through no fault of the answer (a regex over its time
+    budget): the score row gets ``passed`` empty and the reason ``check error: <check> on <sample>: ...``,
+    and the eval set's ``check_error_count`` counts it."""
+
+
 # --------------------------------------------------------------------------------------------
 # Data passed to and returned by checks
 # --------------------------------------------------------------------------------------------

@@ -11,17 +11,20 @@ answers fail every check. :func:`finish_score_frame` is shared with the similari
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.evaluators.deterministic.base import CheckResult, Sample
+from eval_pipeline.evaluators.deterministic.base import CheckError, CheckResult, Sample
 from eval_pipeline.evaluators.deterministic.registry import Check
 from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES
 from eval_pipeline.project.schemas import SCORE_COLUMNS
 
 FAMILY = "deterministic"
+CHECK_ERROR_PREFIX = "check error:"  # reason of a row a check could not decide (passed empty)
+log = logging.getLogger(__name__)
 # Model-side outcomes that fail every check regardless of the text (max_tokens is scored as is).
 FAILING_MODEL_ERRORS = ("refusal", "empty")
 
@@ -107,6 +110,9 @@ def score_sample(sample: Sample, checks: list[Check]) -> list[dict[str, Any]]:
             continue
         try:
             res = c(sample)
+        except CheckError as exc:  # undecided, not failed: excluded from pass rates, counted
+            res = CheckResult(None, f"{CHECK_ERROR_PREFIX} {c.name!r} on sample {sample.sample_id!r}: {exc}")
+            log.warning("%s", res.reason)
         except Exception as exc:  # noqa: BLE001 - one broken check must not lose the run
             res = CheckResult(False, f"check crashed: {type(exc).__name__}: {exc}")
         passed, reason = res.passed, res.reason

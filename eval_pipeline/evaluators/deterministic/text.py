@@ -7,11 +7,11 @@ predicate handed to :func:`.base.text_check`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from eval_pipeline.evaluators.deterministic.base import (
     ArgError,
+    CheckError,
     CheckFn,
     Sample,
     excerpt,
@@ -19,30 +19,49 @@ from eval_pipeline.evaluators.deterministic.base import (
     text_check,
 )
 from eval_pipeline.evaluators.deterministic.registry import check
+from eval_pipeline.project.user_regex import DEFAULT_BUDGET_S, RegexBudgetError, compile_user_regex
+
+# budget overruns of one regex check after which the rest of its answers get a 20x shorter budget
+# (1,000 pathological answers then cost under a minute, not 17)
+MAX_OVERRUNS = 3
 
 
 @check("regex")
 def regex(
-    pattern: str, must_match: bool = True, ignore_case: bool = False, field: str | None = None
+    pattern: str,
+    must_match: bool = True,
+    ignore_case: bool = False,
+    field: str | None = None,
+    timeout_s: float = DEFAULT_BUDGET_S,
 ) -> CheckFn:
     """The response (or ``field``) matches (``re.search``) / does not match a regular expression.
 
     Args:
-        pattern: Python regular expression; anchor it (``^...$``) for a full match.
+        pattern: Python regular expression; anchor it (``^...$``) for a full match. Runs in RE2
+            (linear time) wherever RE2 means the same; patterns that need backtracking (lookaround,
+            backreferences) run with a time budget per answer (see ``project/user_regex.py``).
         must_match: true: must match; false: must not match.
         ignore_case: case-insensitive matching.
         field: JSON path into the parsed response.
+        timeout_s: time budget per answer of the backtracking engine; past it the sample gets a
+            check error (``passed`` empty, counted in ``check_error_count``), never a hang.
     """
     try:
-        rx = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-    except re.error as exc:
-        raise ArgError("pattern", f"invalid regex {pattern!r} ({exc})") from None
+        rx = compile_user_regex(pattern, ignore_case=ignore_case, budget_s=timeout_s)
+    except ValueError as exc:
+        raise ArgError("timeout_s" if "budget" in str(exc) else "pattern", str(exc)) from None
+    overruns: list[str] = []  # samples over the budget; after MAX_OVERRUNS the budget shrinks 20x
 
     def predicate(value: str, sample: Sample) -> tuple[bool, str]:
-        m = rx.search(value)
+        budget = timeout_s / 20 if len(overruns) >= MAX_OVERRUNS else timeout_s
+        try:
+            m = rx.search(value, budget_s=budget)
+        except RegexBudgetError as exc:
+            overruns.append(sample.sample_id)
+            raise CheckError(str(exc)) from None
         if must_match:
             return m is not None, f"does not match /{pattern}/"
-        return m is None, f"matches /{pattern}/ at {excerpt(m.group(0), 40) if m else ''}"
+        return m is None, f"matches /{pattern}/ at {excerpt(m[2], 40) if m else ''}"
 
     return text_check(predicate, field_arg(field))
 
