@@ -1,6 +1,7 @@
 """Prompt rendering: versioned YAML templates, Jinja2 in a sandbox with strict undefined variables.
 
-Template variables: ``input`` (string or object), ``metadata``, ``sample_id``, ``labels``
+Template variables: ``input`` (string or object; for a conversation row - ``input.messages`` - the
+last user turn, the whole input being ``conversation``, see :mod:`.conversation`), ``metadata``, ``sample_id``, ``labels``
 (sorted distinct expected labels of the eval set, when they are strings) and any
 ``prompt_vars`` of the eval set. The expected answer is never available to the prompt.
 With ``cache_prompt`` on the model version, each request says how long its static user-message
@@ -16,9 +17,11 @@ import pandas as pd
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from eval_pipeline.inference.conversation import is_conversation, last_user_turn, row_tools, to_messages
 from eval_pipeline.inference.types import ModelRequest
 from eval_pipeline.project.registry import ModelVersion, PromptTemplate
 from eval_pipeline.project.suites import EvalSet, Suite
+from eval_pipeline.project.tools import merge_tools
 
 
 class PromptRenderError(ValueError):
@@ -68,31 +71,50 @@ def build_requests(
     epoch = date if mv.fresh_samples_daily else ""
     params = mv.params.api_params()
     rendered = []
+    base_tools = merge_tools(
+        [t.as_request_tool() for t in getattr(mv, "tools", [])],
+        [t.as_request_tool() for t in getattr(eval_set, "tools", [])],
+    )
     for row in golden.itertuples(index=False):
+        convo = is_conversation(row.input)
+        row_where = f"{where}, sample {row.sample_id}"
         ctx = {
-            "input": row.input,
+            # a conversation: the template wraps the last user turn; the whole input is `conversation`
+            "input": last_user_turn(row.input, row_where) if convo else row.input,
+            "conversation": row.input if convo else None,
             "metadata": row.metadata,
             "sample_id": row.sample_id,
             "labels": labels,
             **eval_set.prompt_vars,
         }
-        rendered.append((row.sample_id, *render(template, ctx, where)))
+        system, user = render(template, ctx, where)
+        if convo:
+            system, messages = to_messages(row.input, system, user, row_where)
+        else:
+            messages = [{"role": "user", "content": user}]
+        tools = merge_tools(base_tools, row_tools(row.input))
+        rendered.append((row.sample_id, system, user, messages, tools))
     cache = getattr(mv, "cache_prompt", False)
-    prefix = static_prefix_chars([user for *_, user in rendered]) if cache else 0
+    prefix = (
+        static_prefix_chars([user for _, _, user, messages, _ in rendered if len(messages) == 1])
+        if cache
+        else 0
+    )
     out: list[ModelRequest] = []
-    for sample_id, system, user in rendered:
+    for sample_id, system, _user, messages, tools in rendered:
         for rep in range(eval_set.repeats):
             out.append(
                 ModelRequest(
                     sample_id=sample_id,
                     model=mv.model,
-                    messages=[{"role": "user", "content": user}],
+                    messages=messages,
                     system=system,
+                    tools=tools,
                     params=params,
                     repeat=rep,
                     epoch=epoch,
                     cache_prompt=cache,
-                    static_prefix_chars=prefix,
+                    static_prefix_chars=prefix if len(messages) == 1 else 0,
                 )
             )
     return out

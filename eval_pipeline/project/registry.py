@@ -23,6 +23,7 @@ from eval_pipeline.project.errors import ConfigError, check_slug, load_mapping, 
 from eval_pipeline.project.hashing import sha256_obj, sha256_text
 from eval_pipeline.project.paths import data_dir
 from eval_pipeline.project.suites import EvalSet, Suite
+from eval_pipeline.project.tools import ToolSpec
 
 if TYPE_CHECKING:
     from eval_pipeline.project.config import Project
@@ -139,6 +140,8 @@ class ModelVersion(BaseModel):
         description="Mark the static prompt prefix (system, tools, the template's static part) with cache_control.",
     )
 
+    tools: list[ToolSpec] = Field(default_factory=list, description="Tools offered on every request.")
+
     _prompt_paths: dict[str, Path] = PrivateAttr(default_factory=dict)
     _prompt_texts: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -165,6 +168,7 @@ class ModelVersion(BaseModel):
                 "model": self.model,
                 "params": self.params.api_params(),
                 "prompts": {k: sha256_text(v) for k, v in sorted(self._prompt_texts.items())},
+                **({"tools": [t.as_request_tool() for t in self.tools]} if self.tools else {}),
             }
         )[:6]
 

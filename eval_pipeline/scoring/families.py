@@ -25,6 +25,7 @@ FAMILIES = ("deterministic", "similarity", "judge")
 def graded_samples(golden: pd.DataFrame, responses: pd.DataFrame) -> pd.DataFrame:
     """One row per (suite, eval_set, sample, repeat): decoded golden fields + the response."""
     cols = ["suite", "eval_set", "sample_id", "repeat", "text", "error_category", "stop_reason"]
+    cols += ["tool_calls_json", "trajectory_json"]  # tool calls / agent steps, when the responses have them
     r = responses[[c for c in cols if c in responses.columns]].rename(columns={"text": "response_text"})
     g = golden[["suite", "eval_set", "sample_id", "input", "expected", "metadata", "category"]]
     out = g.merge(r, on=["suite", "eval_set", "sample_id"], how="inner", validate="one_to_many")

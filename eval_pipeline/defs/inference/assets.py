@@ -12,6 +12,7 @@ import pandas as pd
 
 from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.inference.agent import agent_specs, run_agent_loops
 from eval_pipeline.inference.progress import emit_progress
 from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.inference.runner import (
@@ -118,11 +119,14 @@ def model_responses(
     golden = p.golden()
 
     plan = []  # (suite, eval_set, prompt_hash, requests)
+    specs = []  # an AgentSpec per request of an eval set with an agent loop, else None
     for suite, es in p.eval_sets():
         g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
         if g.empty:
             continue
-        plan.append((suite.name, es.name, mv.prompt_hash(es.task), build_requests(g, suite, es, mv, date)))
+        reqs = build_requests(g, suite, es, mv, date)
+        plan.append((suite.name, es.name, mv.prompt_hash(es.task), reqs))
+        specs += agent_specs(es, g, reqs, f"{suite.file}: eval set {es.name}")
     requests = [r for *_, reqs in plan for r in reqs]
 
     provider = llm.make_provider(project.registry.price_table())
@@ -160,9 +164,14 @@ def model_responses(
             "batch mode: store misses go to the Message Batches API (half price; no latency/TTFT for those answers)"
         )
     try:
-        responses = run_requests(
-            provider, requests, store, progress=progress, timing=timing, batch=batch, budget=llm.budget()
-        )
+        if any(specs):  # agent loops (not batched: each step needs the one before)
+            responses = run_agent_loops(
+                provider, requests, specs, store, progress=progress, timing=timing, budget=llm.budget()
+            )
+        else:
+            responses = run_requests(
+                provider, requests, store, progress=progress, timing=timing, batch=batch, budget=llm.budget()
+            )
     except LookupError as e:  # ReplayMissError: the replay provider has no recording for some samples
         raise dg.Failure(str(e)) from None
 

@@ -18,7 +18,9 @@ How it is built (in the spirit of inspect_ai scorers, one small file per group o
 * :mod:`.registry`: the ``@check("type")`` decorator and :data:`CHECK_TYPES`.
 * check files: :mod:`.json_checks` (valid_json, json_schema, json_fields_match),
   :mod:`.labels` (label_in_set, exact_match), :mod:`.text` (regex, forbidden_phrases,
-  contains_all, contains_any, length), :mod:`.overlap` (rouge_l, bleu), :mod:`.custom`.
+  contains_all, contains_any, length), :mod:`.overlap` (rouge_l, bleu), :mod:`.custom`,
+  :mod:`.tool_calls` (tool_calls_match - BFCL's AST match -, tool_called, tool_not_called,
+  tool_order, max_steps).
 * :mod:`.build`: YAML -> :class:`Check`, validated against the factory's signature and type
   hints; errors raise :class:`EvaluatorConfigError` naming the key path.
 * :mod:`.frame`: :func:`score_deterministic`, one row per (sample, repeat, check). Infra errors
@@ -92,6 +94,13 @@ from eval_pipeline.evaluators.deterministic.text import (
     length,
     regex,
 )
+from eval_pipeline.evaluators.deterministic.tool_calls import (
+    max_steps,
+    tool_called,
+    tool_calls_match,
+    tool_not_called,
+    tool_order,
+)
 
 __all__ = [
     "ArgError",
@@ -136,6 +145,11 @@ __all__ = [
     "score_deterministic",
     "score_sample",
     "text_check",
+    "tool_called",
+    "tool_calls_match",
+    "tool_not_called",
+    "tool_order",
+    "max_steps",
     "valid_json",
     "validate_check_specs",
 ]

@@ -88,6 +88,8 @@ class Sample:
     category: str | None = None
     error_category: str | None = None
     eval_set_labels: frozenset[str] = frozenset()  # all string expected values of the eval set
+    tool_calls: list[dict[str, Any]] | None = None  # every call the model made: {id, name, arguments}
+    trajectory: list[dict[str, Any]] | None = None  # an agent loop's steps (None = one model call)
 
     @cached_property
     def parsed(self) -> tuple[bool, Any, str]:

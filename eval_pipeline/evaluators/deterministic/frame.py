@@ -71,6 +71,8 @@ def samples_from_frame(samples: pd.DataFrame) -> list[Sample]:
                 or (meta.get("category") if isinstance(meta, dict) else None),
                 error_category=_none_if_nan(r.get("error_category")),
                 eval_set_labels=labels,
+                tool_calls=_decoded(r, "tool_calls"),
+                trajectory=_decoded(r, "trajectory"),
             )
         )
     return out
