@@ -11,11 +11,14 @@ demo        Run the nightly evaluation of the demo suite end to end, headless, o
 run         The command a CI job runs: evaluate model versions for one date through the nightly job
             (same assets, same Dagster instance: DAGSTER_HOME; the run shows in the UI), print a
             PASS/FAIL table with the thresholds that decided it and the regression summary, write
-            JUnit XML (--junit) and a markdown summary ($GITHUB_STEP_SUMMARY when set). Exit 0 pass,
-            1 a blocking gate failed, 2 an error of configuration or data.
+            JUnit XML (--junit) and a markdown summary ($GITHUB_STEP_SUMMARY when set).
+validate    Load and cross-check every suite, golden-set path and the model registry; read every
+            golden set and render every prompt for a sample (no model call).
 compare     Print the regression report of CANDIDATE against BASELINE (stored runs of one date).
-validate    Load and cross-check every suite, golden-set path and the model registry.
 register    Register the registry's model versions as Dagster partitions (what the sensor does).
+
+Exit codes (every command): 0 every gate passed, 1 a gate failed, 2 a configuration or data error,
+3 an infrastructure error (endpoint, storage, crash); see eval_pipeline/scoring/errors_report.py.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         project = load_project()
     except (ConfigError, ValueError) as e:
         print(f"invalid configuration:\n  {e}", file=sys.stderr)
-        return 1
+        return 2
     for name, suite in project.suites.items():
         print(
             f"suite {name}: {len(suite.eval_sets)} eval sets ({', '.join(f'{es.name}[{es.family}]' for es in suite.eval_sets)})"
@@ -46,6 +49,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(
             f"model version {mv.name}: key {mv.key}, {mv.provider}/{mv.model}{' (' + flags + ')' if flags else ''}"
         )
+    from eval_pipeline.inference.preflight import preflight
+
+    problems, counts = preflight(project)
+    print(
+        f"read {counts['golden_sets']} golden sets, rendered {counts['prompts_rendered']} sample prompts (no model call)"
+    )
+    if problems:
+        print("invalid data:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
     return 0
 
 
@@ -70,6 +82,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         families = families or list(DEFAULT_FAMILIES)
         selection(families)
         instance = local_instance()
+        from eval_pipeline.inference.progress import set_progress_sink, stderr_sink
+
+        set_progress_sink(stderr_sink())
         run_config = {"ops": {"model_responses": {"config": {"batch": True}}}} if args.batch else None
         results = evaluate(
             instance,
@@ -197,7 +212,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"\nthe pipeline did not complete for: {', '.join(failed)} (see the run logs in the UI)",
             file=sys.stderr,
         )
-        return 1
+        return 3
     print(
         "\nA FAIL above is the quality gate doing its job (the candidate regressed); the demo itself completed."
     )
@@ -256,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         fn=cmd_register
     )
     args = ap.parse_args(argv)
-    code = args.fn(args)
+    from eval_pipeline.scoring.errors_report import run_guarded
+
+    code = run_guarded(args.fn, args, f"eval-pipeline {args.cmd}")
     if argv is None:  # a command-line process (the ``eval-pipeline`` script, ``python -m``) about to exit
         _freeze_heap_for_exit()
     return code

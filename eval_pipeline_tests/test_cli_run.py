@@ -155,7 +155,7 @@ def test_the_cli_job_is_the_code_locations_nightly_job():
 
 def test_a_failed_gate_check_step_is_a_gate_not_an_error(env, monkeypatch, capsys):
     """A blocking check (no_significant_regression) that fails shows as a failed step; it must not turn
-    the verdict into an error (exit 2): the decision is read from the artifacts."""
+    the verdict into an error (exit 2 or 3): the decision is read from the artifacts."""
     from eval_pipeline.defs import ci
 
     real = ci.run_partition
@@ -170,5 +170,5 @@ def test_a_failed_gate_check_step_is_a_gate_not_an_error(env, monkeypatch, capsy
     monkeypatch.setattr(
         ci, "run_partition", lambda *a, **kw: {**real(*a, **kw), "failed": {"deterministic_scores": ["boom"]}}
     )
-    assert _run("--model-version", "bot-a") == 2
+    assert _run("--model-version", "bot-a") == 3  # a step that failed for no known reason: a crash (issue 24)
     assert "deterministic_scores: boom" in capsys.readouterr().out

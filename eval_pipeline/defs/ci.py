@@ -120,15 +120,19 @@ def run_partition(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},
         tags={"eval/trigger": "cli", "eval/kind": "nightly"},
     )
-    failed = {}
+    from eval_pipeline.scoring.errors_report import root_cause
+
+    failed, causes = {}, {}
     for ev in result.all_events:
         if ev.event_type_value == "STEP_FAILURE":
             err = getattr(ev.event_specific_data, "error", None)
-            failed[ev.step_key] = (getattr(err, "message", "") or "").strip().splitlines()[0:3]
+            causes[ev.step_key] = cause = root_cause(err)
+            failed[ev.step_key] = [str(cause)]
     return {
         "run_id": result.run_id,
         "success": result.success,
         "failed": failed,
+        "causes": causes,
         "seconds": time.perf_counter() - t0,
     }
 
@@ -174,6 +178,8 @@ def evaluate(
                 "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()) or "no run artifact was written"
             )
             res.error = f"the pipeline did not complete (run {run['run_id']}): {detail}"
+            kinds = [c.kind for k, c in run.get("causes", {}).items() if k in errors]
+            res.error_kind = "infra" if "infra" in kinds or not kinds else "config"
             out.append(res)
             continue
         res.artifact = json.loads(wh.read_bytes(art_key))

@@ -74,7 +74,7 @@ class LLMResource(dg.ConfigurableResource):
     max_concurrency: int = 16
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
-    request_timeout_s: float = 120.0
+    request_timeout_s: int = 120  # per attempt, whole answer
     stall_timeout_s: int = 120  # no answer at all for this long while waiting: the step stops
     max_retries: int = -1  # retries per step (-1: 32 + 20% of the step's requests)
     stream: bool = True
@@ -135,7 +135,7 @@ class LLMResource(dg.ConfigurableResource):
             max_concurrency=self.max_concurrency,
             requests_per_minute=self.requests_per_minute,
             tokens_per_minute=self.tokens_per_minute,
-            request_timeout_s=self.request_timeout_s,
+            request_timeout_s=float(self.request_timeout_s),
             stream=self.stream,
             prices=prices,
         )
@@ -256,6 +256,7 @@ SETTINGS: dict[str, str] = {
     "ANTHROPIC_API_KEY": "",  # the secret; never logged, never stored (only its name is in run config)
     "ANTHROPIC_BASE_URL": "",  # empty: the SDK default
     "EVAL_MAX_CONCURRENCY": "16",  # in-flight requests per run worker
+    "EVAL_REQUEST_TIMEOUT_S": "120",  # per attempt (the whole answer)
     "EVAL_STALL_TIMEOUT_S": "120",  # a step stops when its endpoint answers nothing for this long
     "EVAL_MAX_RETRIES": "-1",  # retries per step (-1: 32 + 20% of the step's requests)
     "EVAL_RESPONSE_STORE": "",  # local folder of the store's journals (empty: see LLMResource.store)
@@ -290,6 +291,7 @@ def build_resources() -> dict:
             api_key=env("ANTHROPIC_API_KEY"),
             base_url=env("ANTHROPIC_BASE_URL"),
             max_concurrency=env.int("EVAL_MAX_CONCURRENCY"),
+            request_timeout_s=env.int("EVAL_REQUEST_TIMEOUT_S"),
             stall_timeout_s=env.int("EVAL_STALL_TIMEOUT_S"),
             max_retries=env.int("EVAL_MAX_RETRIES"),
             store_path=env("EVAL_RESPONSE_STORE"),

@@ -28,3 +28,28 @@ def emit_progress(step: str, progress: Any) -> None:
     for sink in _SINK:
         with contextlib.suppress(Exception):  # display only: never fail the step
             sink(step, progress)
+
+
+def stderr_sink(min_elapsed_s: float = 5.0, every_s: float = 5.0) -> Callable[[str, Any], None]:
+    """A minimal sink for the CLI: once a step has waited ``min_elapsed_s``, one line to stderr every
+    ``every_s`` (and when it ends): ``<step>: done/total done, n in flight, n retried (s)``."""
+    import sys
+    import time
+
+    last: dict[str, float] = {}
+
+    def sink(step: str, p: Any) -> None:
+        if p.elapsed_s < min_elapsed_s:
+            return
+        now = time.monotonic()
+        if now - last.get(step, 0.0) < every_s and p.done != p.total:
+            return
+        last[step] = now
+        print(
+            f"  {step}: {p.done}/{p.total} done ({p.cache_hits} from store), {p.in_flight} in flight, "
+            f"{p.retried} retried, {p.errors} errors ({p.elapsed_s:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return sink

@@ -287,11 +287,22 @@ class ResponseStore:
         record["provenance"] = response.provenance or PROVENANCE_LIVE
         record["stored_at"] = time.time()
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
-        fh = self._writer()
-        fh.write(line)
-        fh.flush()
-        if self.fsync:
-            os.fsync(fh.fileno())
+        try:
+            fh = self._writer()
+            fh.write(line)
+            fh.flush()
+            if self.fsync:
+                os.fsync(fh.fileno())
+        except OSError as exc:  # ENOSPC / EROFS: name the store's folder (a torn line is skipped on read)
+            from eval_pipeline.storage.errors import os_error
+
+            raise os_error(
+                exc,
+                "append",
+                self._shard,
+                self.root,
+                "Answers stored before are kept (a torn last line is skipped on read); a rerun pays only for the rest.",
+            ) from None
         self._index[response.cache_key] = record
         if self.shared:
             self._pending.append(record)

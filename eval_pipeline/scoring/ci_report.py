@@ -3,7 +3,8 @@
 In: one :class:`CIResult` per evaluated model version: the run artifact (``runs/.../run.json``), its
 quality gate (:func:`~eval_pipeline.scoring.release.quality_gate`) and regression gate
 (:func:`~eval_pipeline.scoring.release.regression_gate`), or the error that stopped it.
-Out: :func:`exit_code` (0 pass, 1 a blocking gate failed, 2 an error of configuration or data),
+Out: :func:`exit_code` (0 pass, 1 a blocking gate failed, 2 an error of configuration or data,
+3 an infrastructure error),
 :func:`table` (plain text), :func:`junit_xml` (one ``testsuite`` per model version, one
 ``testcase`` per threshold plus one for the regression gate; a failed *blocking* threshold or a
 blocking regression is a ``failure``, a failed warning threshold is reported in ``system-out``
@@ -18,7 +19,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-EXIT_PASS, EXIT_GATE_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_PASS, EXIT_GATE_FAILED, EXIT_ERROR, EXIT_INFRA = 0, 1, 2, 3  # see scoring/errors_report.py
 
 
 @dataclass
@@ -33,6 +34,7 @@ class CIResult:
     regression: dict[str, Any] | None = None
     baseline: str | None = None
     error: str | None = None
+    error_kind: str | None = None  # "config" (exit 2) or "infra" (exit 3); None with an error = config
     run_id: str | None = None
     suite: str | None = None  # restrict the table and the decision to one suite
     seconds: float = 0.0
@@ -64,9 +66,13 @@ class CIResult:
 
 
 def exit_code(results: list[CIResult]) -> int:
-    """2 if any version hit an error, else 1 if any blocking gate failed, else 0."""
-    if not results or any(r.status == "ERROR" for r in results):
+    """3 if any version hit an infrastructure error, else 2 if any hit a configuration/data error,
+    else 1 if any blocking gate failed, else 0."""
+    if not results:
         return EXIT_ERROR
+    errors = [r for r in results if r.status == "ERROR"]
+    if errors:
+        return EXIT_INFRA if any(r.error_kind == "infra" for r in errors) else EXIT_ERROR
     return EXIT_GATE_FAILED if any(r.status == "FAIL" for r in results) else EXIT_PASS
 
 
@@ -126,7 +132,9 @@ def table(results: list[CIResult]) -> str:
         lines.append("   " + regression_line(r))
         if r.blocking_failures:
             lines.append(f"   blocking failures: {', '.join(r.blocking_failures)}")
-    lines.append(f"overall: {['PASS', 'FAIL', 'ERROR'][exit_code(results)]} (exit {exit_code(results)})")
+    lines.append(
+        f"overall: {['PASS', 'FAIL', 'ERROR', 'ERROR'][exit_code(results)]} (exit {exit_code(results)})"
+    )
     return "\n".join(lines)
 
 
@@ -173,7 +181,7 @@ def junit_xml(results: list[CIResult]) -> str:
 
 def markdown(results: list[CIResult]) -> str:
     """A markdown summary (GitHub step summary)."""
-    out = [f"## Eval: {['PASS', 'FAIL', 'ERROR'][exit_code(results)]}", ""]
+    out = [f"## Eval: {['PASS', 'FAIL', 'ERROR', 'ERROR'][exit_code(results)]}", ""]
     for r in results:
         out.append(f"### {r.name} (`{r.model_version}`) on {r.date}: **{r.status}**")
         if r.error:

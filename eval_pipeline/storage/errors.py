@@ -12,3 +12,26 @@ __all__ = ["WarehouseError"]
 
 class WarehouseError(RuntimeError):
     """Any warehouse failure with a message that says what to fix."""
+
+
+_OS_HINTS = {
+    28: "the disk is full: free space there (or point EVAL_WAREHOUSE_URL elsewhere)",
+    30: "the file system is read-only: mount it writable (or point EVAL_WAREHOUSE_URL elsewhere)",
+    13: "permission denied: fix the folder's permissions",
+    122: "the disk quota is exceeded: free space there",
+}
+
+
+def os_error(
+    exc: OSError,
+    action: str,
+    path: object,
+    root: object,
+    note: str = "Nothing was half-written (writes go to a temp file first).",
+) -> WarehouseError:
+    """An OSError on the warehouse as a WarehouseError naming the path, the warehouse and the fix."""
+    hint = _OS_HINTS.get(exc.errno or 0, "check the folder")
+    reason = exc.strerror or type(exc).__name__
+    return WarehouseError(
+        f"{action} of {path} failed: [Errno {exc.errno}] {reason} on the warehouse {root}: {hint}. {note}"
+    )

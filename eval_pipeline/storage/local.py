@@ -8,11 +8,12 @@ over the old file. Deleting a key removes the partition folders it leaves empty.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
 
-from eval_pipeline.storage.errors import WarehouseError
+from eval_pipeline.storage.errors import WarehouseError, os_error
 
 __all__ = ["LocalBackend"]
 
@@ -44,16 +45,19 @@ class LocalBackend:
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex}"
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise os_error(exc, "write", target, self.root) from None
             raise
 
     def get(self, key: str) -> bytes:

@@ -48,10 +48,15 @@ class S3Backend:
         if region is None and self.session.region_name is None:
             region = "us-east-1"  # S3-compatible stores ignore it; AWS needs some value
         self.region = region or self.session.region_name
+        import os
+
+        # A hanging endpoint fails within about (read_timeout x attempts): 3 x 20 s by default.
+        self.read_timeout_s = float(os.environ.get("EVAL_S3_READ_TIMEOUT_S") or 20)
+        self.attempts = 3
         config = Config(
             connect_timeout=5,
-            read_timeout=60,
-            retries={"max_attempts": 3, "mode": "standard"},
+            read_timeout=self.read_timeout_s,
+            retries={"max_attempts": self.attempts, "mode": "standard"},
             s3={"addressing_style": "path" if endpoint_url else "auto"},
         )
         self.client = client or self.session.client(
@@ -80,10 +85,12 @@ class S3Backend:
         """Translate boto errors into WarehouseError messages that say what to fix."""
         from botocore.exceptions import (
             ClientError,
+            ConnectionClosedError,
             ConnectTimeoutError,
             EndpointConnectionError,
             NoCredentialsError,
             PartialCredentialsError,
+            ReadTimeoutError,
         )
 
         where = f"bucket {self.bucket!r} at endpoint {self.endpoint_url or 'AWS default'}"
@@ -102,6 +109,16 @@ class S3Backend:
                 f"{action} failed: cannot reach the S3 endpoint "
                 f"{self.endpoint_url or exc.kwargs.get('endpoint_url', '(AWS)')}; check the URL "
                 "and that the server is running"
+            ) from None
+        except (ReadTimeoutError, ConnectionClosedError) as exc:
+            what = (
+                f"did not answer within {self.read_timeout_s:.0f} s ({self.attempts} attempts)"
+                if isinstance(exc, ReadTimeoutError)
+                else "closed the connection"
+            )
+            raise WarehouseError(
+                f"{action} failed: the S3 endpoint {self.endpoint_url or '(AWS)'} {what}; "
+                "check that the server is up and not overloaded (EVAL_S3_READ_TIMEOUT_S sets the wait)"
             ) from None
         except ClientError as exc:
             err = exc.response.get("Error", {})

@@ -180,7 +180,7 @@ def judge_scores(
     try:
         scores = scoring.score_judge_family(p.project, p.mv, graded, p.date, p.mv_key, execute, baseline)
     except LookupError as e:
-        raise dg.Failure(str(e)) from None
+        raise dg.Failure(str(e)) from e
     md = _scored(p, "judge", scores, graded)
     md.update(
         judge_requests=calls["requests"],

@@ -73,7 +73,7 @@ def judge_calibration(
                 execute, cfg, datasets, n=calibration_n(), seed=0, data_dir=cal_dir
             )
         except LookupError as e:
-            raise dg.Failure(str(e)) from None
+            raise dg.Failure(str(e)) from e
         # Human labels from the review loop (data/reviews/*.jsonl) count as calibration data too.
         from eval_pipeline.noise.floor import labelled_review_metrics
 

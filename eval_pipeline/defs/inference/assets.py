@@ -173,7 +173,7 @@ def model_responses(
                 provider, requests, store, progress=progress, timing=timing, batch=batch, budget=llm.budget()
             )
     except LookupError as e:  # ReplayMissError: the replay provider has no recording for some samples
-        raise dg.Failure(str(e)) from None
+        raise dg.Failure(str(e)) from e
 
     rows, i = [], 0
     config_hash = mv.config_hash()
@@ -232,5 +232,5 @@ def model_responses(
         check_error_rate(responses, project.suites[mv.suites[0]].error_rate_ceiling)
     except ErrorRateExceeded as e:
         # The responses (and every answer in the store) are kept; only the gate fails.
-        raise dg.Failure(str(e), metadata=metadata) from None
+        raise dg.Failure(str(e), metadata=metadata) from e
     return dg.MaterializeResult(metadata=metadata)
