@@ -140,6 +140,69 @@ class LLMResource(dg.ConfigurableResource):
             prices=prices,
         )
 
+    def _defaults(self):
+        from eval_pipeline.inference.targets import Defaults
+
+        return Defaults(
+            anthropic_api_key=self.api_key or None,
+            anthropic_base_url=self.base_url or None,
+            max_concurrency=self.max_concurrency,
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            request_timeout_s=self.request_timeout_s,
+            stream=self.stream,
+        )
+
+    def _build(self, endpoint, prices: dict):
+        from eval_pipeline.inference.targets import build_provider
+
+        replay = self.provider == "replay"
+        if not replay and self.provider not in ("auto", "", "anthropic"):
+            raise dg.Failure(f"unknown provider {self.provider!r}; use anthropic, replay or auto")
+        if not replay and endpoint is None and not self.api_key:
+            raise dg.Failure(
+                AUTO_WITHOUT_KEY
+                if self.provider in ("auto", "")
+                else "provider 'anthropic' needs an API key: set ANTHROPIC_API_KEY in the environment"
+            )
+        try:
+            return build_provider(endpoint, prices, self._defaults(), replay=replay)
+        except ValueError as e:  # TargetConfigError, an unset ${VAR}
+            raise dg.Failure(str(e)) from None
+
+    def provider_for(self, registry, mv):
+        """The provider of model version ``mv``: its own endpoint (``provider:`` + ``endpoint:`` in
+        models.yaml; anthropic = this resource's key and base URL); ``replay`` (EVAL_PROVIDER=replay,
+        or a version with provider replay) serves the store under the same endpoint identity."""
+        from eval_pipeline.project.endpoints import AnthropicEndpoint
+
+        ep = mv.endpoint_settings
+        if isinstance(ep, AnthropicEndpoint) and mv._endpoint is None:
+            ep = None  # the deployment's Anthropic settings, as before
+        if mv.provider == "replay":
+            from eval_pipeline.inference.providers import ReplayProvider
+
+            return ReplayProvider()
+        return self._build(ep, registry.price_table())
+
+    def judge_provider(self, registry):
+        """The judges' provider: the deployment's Anthropic one, with judge model ids listed in
+        ``judge_endpoints:`` of models.yaml routed to their endpoints."""
+        default = (
+            self.make_provider(registry.price_table()) if self.provider == "replay" or self.api_key else None
+        )
+        routes = {
+            m: self._build(registry.judge_endpoint(m), registry.price_table())
+            for m in registry.judge_endpoints
+        }
+        if not routes:
+            return default if default is not None else self.make_provider(registry.price_table())
+        from eval_pipeline.inference.targets import RoutingProvider
+
+        if default is None:  # every judge may live elsewhere: fail only when a request needs Anthropic
+            default = _MissingAnthropic(AUTO_WITHOUT_KEY)
+        return RoutingProvider(default, routes)
+
     def store(self, warehouse_url: str):
         """The response store. Its journals live in a local folder: ``store_path`` if set, else
         ``<local warehouse>/response_store``, else (S3 warehouse) ``~/.eval_pipeline/response_store``.
@@ -185,6 +248,29 @@ class LLMResource(dg.ConfigurableResource):
         for store in self._stores:
             store.close()
         self._stores.clear()
+
+
+class _MissingAnthropic:
+    """Stands in for the Anthropic provider when no key is set: a request that needs it fails the run."""
+
+    name = "anthropic"
+    replay_only = False
+    provenance = "live"
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def key_name(self, request) -> str:
+        return self.name
+
+    async def astart(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    async def acomplete(self, request, cache_key):
+        raise dg.Failure(self.message)
 
 
 class EmbeddingResource(dg.ConfigurableResource):

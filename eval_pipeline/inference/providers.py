@@ -115,6 +115,10 @@ class Provider:
         """Secret values this provider holds (its API key), redacted from every answer and error text."""
         return ()
 
+    def key_name(self, request: ModelRequest) -> str:
+        """The provider part of ``request``'s store key (its endpoint identity; a router's member's)."""
+        return self.name
+
     async def astart(self) -> None:
         """Prepare clients for the running event loop (imports, connection pool); called before timing starts."""
 

@@ -107,7 +107,7 @@ async def arun_requests(
     timing = timing if timing is not None else RunTiming()
     total = len(requests)
     results: list[ModelResponse | None] = [None] * total
-    keys = [request_key(provider.name, r) for r in requests]
+    keys = [request_key(provider.key_name(r), r) for r in requests]
     secrets = configured_secrets(provider.secrets())
     guard = guard if guard is not None else StepGuard()
     guard.budget = budget or guard.budget

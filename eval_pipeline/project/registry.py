@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from eval_pipeline.project.endpoints import Endpoint, endpoint_identity, parse_endpoint, resolve_endpoints
 from eval_pipeline.project.errors import ConfigError, check_slug, load_mapping, resolve_data_path, strict
 from eval_pipeline.project.hashing import sha256_obj, sha256_text
 from eval_pipeline.project.paths import data_dir
@@ -67,7 +68,30 @@ DEFAULT_MODEL_FAMILIES: dict[str, str] = {
     "qwen": "alibaba-qwen",
     "deepseek": "deepseek",
     "grok": "xai-grok",
+    "nova": "amazon-nova",
+    "titan": "amazon-nova",
+    "jamba": "ai21-jamba",
+    "phi": "microsoft-phi",
+    "granite": "ibm-granite",
+    "kimi": "moonshot-kimi",
 }
+# Bedrock ids carry a cross-region inference prefix and a vendor prefix ("us.meta.llama3-1-8b-...",
+# "eu.amazon.nova-pro-v1:0"); OpenAI-compatible servers often an organisation ("meta-llama/Llama-3.1-8B",
+# "openai/gpt-oss-20b"). Both are stripped when the full id matches no prefix.
+_REGION_PREFIX = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
+_VENDOR_PREFIX = (
+    "anthropic.",
+    "meta.",
+    "mistral.",
+    "amazon.",
+    "cohere.",
+    "ai21.",
+    "deepseek.",
+    "qwen.",
+    "openai.",
+    "writer.",
+    "moonshot.",
+)
 
 
 def model_family(model_id: str, families: dict[str, str] | None = None) -> str:
@@ -75,8 +99,18 @@ def model_family(model_id: str, families: dict[str, str] | None = None) -> str:
     (default :data:`DEFAULT_MODEL_FAMILIES`); ``"unknown"`` when none matches."""
     table = DEFAULT_MODEL_FAMILIES if families is None else families
     mid = str(model_id).lower()
-    best = max((p for p in table if mid.startswith(p.lower())), key=len, default=None)
-    return table[best] if best is not None else "unknown"
+    candidates = [mid]
+    bare = mid
+    for prefixes in (_REGION_PREFIX, _VENDOR_PREFIX):
+        bare = next((bare[len(p) :] for p in prefixes if bare.startswith(p)), bare)
+        candidates.append(bare)
+    if "/" in mid:
+        candidates.append(mid.rsplit("/", 1)[1])
+    for cand in candidates:
+        best = max((p for p in table if cand.startswith(p.lower())), key=len, default=None)
+        if best is not None:
+            return table[best]
+    return "unknown"
 
 
 class ModelParams(BaseModel):
@@ -119,8 +153,12 @@ class ModelVersion(BaseModel):
     model_config = strict()
     name: str
     description: str = ""
-    provider: Literal["anthropic", "replay"] = "anthropic"
+    provider: Literal["anthropic", "openai", "bedrock", "http", "python", "replay"] = "anthropic"
     model: str
+    endpoint: str | dict[str, Any] | None = Field(
+        None,
+        description="where requests go: settings of the provider (docs/providers.md), or the name of an entry of endpoints:",
+    )
     params: ModelParams = ModelParams()
     prompts: dict[str, str] = Field(
         min_length=1, description="task -> prompt template file (relative to data/)"
@@ -144,6 +182,14 @@ class ModelVersion(BaseModel):
 
     _prompt_paths: dict[str, Path] = PrivateAttr(default_factory=dict)
     _prompt_texts: dict[str, str] = PrivateAttr(default_factory=dict)
+    _endpoint: Endpoint | None = PrivateAttr(default=None)
+
+    @property
+    def endpoint_settings(self) -> Endpoint | None:
+        """The validated endpoint (None: the provider's defaults, e.g. the deployment's Anthropic settings)."""
+        if self._endpoint is None and self.provider in ("anthropic", "openai", "bedrock"):
+            return parse_endpoint(self.provider, None)
+        return self._endpoint
 
     @field_validator("name")
     @classmethod
@@ -162,15 +208,16 @@ class ModelVersion(BaseModel):
 
     def config_hash(self) -> str:
         """Hash of what decides the model's answers: provider, model, params and prompt contents."""
-        return sha256_obj(
-            {
-                "provider": self.provider,
-                "model": self.model,
-                "params": self.params.api_params(),
-                "prompts": {k: sha256_text(v) for k, v in sorted(self._prompt_texts.items())},
-                **({"tools": [t.as_request_tool() for t in self.tools]} if self.tools else {}),
-            }
-        )[:6]
+        payload = {
+            "provider": self.provider,
+            "model": self.model,
+            "params": self.params.api_params(),
+            "prompts": {k: sha256_text(v) for k, v in sorted(self._prompt_texts.items())},
+            **({"tools": [t.as_request_tool() for t in self.tools]} if self.tools else {}),
+        }
+        if self._endpoint is not None:  # where answers come from (versions without one keep their old keys)
+            payload["endpoint"] = endpoint_identity(self._endpoint)
+        return sha256_obj(payload)[:6]
 
     @property
     def key(self) -> str:
@@ -199,6 +246,14 @@ class ModelRegistry(BaseModel):
     model_families: dict[str, str] = Field(
         default_factory=dict,
         description="model id prefix -> family, added to / overriding DEFAULT_MODEL_FAMILIES",
+    )
+    endpoints: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="named endpoints ({provider: ..., settings}) that model versions and judges refer to",
+    )
+    judge_endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="judge model id -> name of an endpoint (default: the deployment's Anthropic provider)",
     )
 
     _file: Path | None = PrivateAttr(default=None)
@@ -243,6 +298,14 @@ class ModelRegistry(BaseModel):
     @property
     def production(self) -> ModelVersion | None:
         return next((m for m in self.models if m.production), None)
+
+    def judge_endpoint(self, model_id: str) -> Endpoint | None:
+        """The endpoint a judge model id is sent to (``judge_endpoints``), None = the default Anthropic one."""
+        name = self.judge_endpoints.get(model_id)
+        if name is None:
+            return None
+        raw = self.endpoints[name]
+        return parse_endpoint(raw.get("provider", ""), raw)
 
     def price_table(self) -> dict[str, dict[str, float]]:
         return {k: v.model_dump() for k, v in self.pricing.items()}
@@ -293,6 +356,7 @@ def load_registry(
     path = Path(path or base / "models.yaml").resolve()
     reg = load_mapping(path, ModelRegistry, "a mapping with a 'models' list at the top level")
     reg._file = path
+    resolve_endpoints(reg, path)
     for i, m in enumerate(reg.models):
         for task, rel in m.prompts.items():
             p = resolve_data_path(rel, base, path, f"models[{i}].prompts.{task}")
@@ -306,7 +370,7 @@ def load_registry(
                 ) from None
             m._prompt_paths[task] = p
             m._prompt_texts[task] = text
-        if m.model not in reg.pricing and m.provider == "anthropic":
+        if m.model not in reg.pricing and m.provider in ("anthropic", "openai", "bedrock"):
             raise ConfigError(
                 path,
                 f"models[{i}].model",

@@ -1026,7 +1026,10 @@ def remote_configure(base_url: str, **patch: Any) -> None:
 
 
 class ServerProcess:
-    """Runs the server as a subprocess (``with ServerProcess(latency_s=0.25) as url: ...``)."""
+    """Runs the server as a subprocess (``with ServerProcess(latency_s=0.25) as url: ...``);
+    ``module`` names the server module (subclasses run the other vendors' servers)."""
+
+    module = "eval_pipeline_tests.servers.anthropic_server"
 
     def __init__(self, **config: Any):
         self.config = config
@@ -1039,7 +1042,7 @@ class ServerProcess:
         args = [
             sys.executable,
             "-m",
-            "eval_pipeline_tests.servers.anthropic_server",
+            self.module,
             "--port",
             "0",
             "--config-json",
@@ -1107,9 +1110,13 @@ def _parse_args(argv: list[str] | None) -> tuple[ServerConfig, int]:
 def main(argv: list[str] | None = None) -> None:
     """CLI entry point: serve until killed."""
     cfg, port = _parse_args(argv)
-    server = AnthropicTestServer(cfg, port=port)
+    serve(AnthropicTestServer(cfg, port=port))
+
+
+def serve(server: AnthropicTestServer) -> None:
+    """Serve until killed (uvloop when installed: a faster loop for the benchmark server)."""
     try:
-        import uvloop  # optional: faster loop for the benchmark server
+        import uvloop
 
         runner: Callable[..., Any] = uvloop.run
     except ImportError:

@@ -155,7 +155,7 @@ def judge_scores(
     graded = p.graded()
     prod = p.project.registry.production
     baseline = p.samples(prod.key) if prod is not None and prod.key != p.mv_key else None
-    provider = llm.make_provider(p.project.registry.price_table())
+    provider = llm.judge_provider(p.project.registry)
     store = llm.store(warehouse.resolved_url())
     calls = {"requests": 0, "api_calls": 0, "cost": 0.0, "batch": 0}
     provenance: dict = {}

@@ -37,7 +37,7 @@ def judge_calibration(
     from eval_pipeline.inference.batches import BatchOptions
 
     project, wh = eval_config.load(), warehouse.get()
-    provider = llm.make_provider(project.registry.price_table())
+    provider = llm.judge_provider(project.registry)
     store = llm.store(warehouse.resolved_url())
     judges = {}
     for suite in project.suites.values():

@@ -129,10 +129,10 @@ def model_responses(
         specs += agent_specs(es, g, reqs, f"{suite.file}: eval set {es.name}")
     requests = [r for *_, reqs in plan for r in reqs]
 
-    provider = llm.make_provider(project.registry.price_table())
+    provider = llm.provider_for(project.registry, mv)
     store = llm.store(warehouse.resolved_url())
     context.log.info(
-        f"{mv_key} on {date}: {len(requests)} requests via {llm.provider_name()} (store: {len(store)} entries)"
+        f"{mv_key} on {date}: {len(requests)} requests via {provider.name} (store: {len(store)} entries)"
     )
     last_log = [0.0]
 
@@ -216,7 +216,7 @@ def model_responses(
         "ttft_p95_s": float(summary.get("ttft_s", {}).get("p95") or 0.0),
         "summary": dg.MetadataValue.md(_summary_md(summary)),
         "path": dg.MetadataValue.path(uri),
-        "provider": llm.provider_name(),
+        "provider": provider.name,
         "answer_provenance": dg.MetadataValue.json(summary["answer_provenance"]),
         "answers": provenance_label(summary["answer_provenance"], llm.recordings_label()),
         "non_live_answers": int(len(df) - summary["answer_provenance"].get("live", 0)),

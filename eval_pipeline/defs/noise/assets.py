@@ -43,7 +43,7 @@ def aa_noise_floor(
     p = partition(context, eval_config, warehouse)
     date, mv_key = p.date, p.mv_key
     golden = p.golden()
-    provider = llm.make_provider(p.project.registry.price_table())
+    provider = llm.provider_for(p.project.registry, p.mv)
     store = llm.store(warehouse.resolved_url())
     factory = embeddings.scorer_factory(warehouse.resolved_url())
     try:

@@ -1,0 +1,322 @@
+"""LiveProvider: what every provider that calls a live target shares (OpenAI, Bedrock, HTTP, Python).
+
+In: a ModelRequest and its store key. Out: a ModelResponse, or a categorized failure, never an
+exception. A subclass implements :meth:`LiveProvider._open` (its client for the running loop),
+:meth:`LiveProvider._call` (one attempt; raises on failure) and :meth:`LiveProvider._classify`
+(an exception -> :class:`Failure`: category, retryable, throttled, the server's retry-after). This
+class runs the attempts: its own concurrency pool (:class:`~.limits.AdaptiveLimiter`, backing off
+on sustained throttling), client-side rate limits, retries after the provider's retry signal
+(:class:`~.limits.RetryPolicy`), a per-attempt timeout, and :meth:`LiveProvider.response` turns
+text, tool calls, usage and timings into a ModelResponse with its cost (``prices``) and model-side
+outcome (refusal, empty, max_tokens, malformed_tool_output). Secrets given in ``secrets`` are
+scrubbed from every message. The Anthropic provider predates this class and keeps its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
+from eval_pipeline.inference.providers import Provider, compute_cost, error_response, validate_prices
+from eval_pipeline.inference.types import ModelRequest, ModelResponse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Failure:
+    """One failed attempt, classified."""
+
+    category: str
+    message: str
+    retryable: bool
+    throttled: bool = False  # a rate-limit / overload signal: feeds the adaptive limiter
+    retry_after_s: float | None = None
+    request_id: str | None = None
+
+
+@dataclass
+class _LoopState:
+    loop: asyncio.AbstractEventLoop
+    client: Any
+    limiter: AdaptiveLimiter
+    rate: RateLimiter
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    lower = {str(k).lower(): v for k, v in headers.items()}
+    if lower.get("retry-after-ms"):
+        try:
+            return float(lower["retry-after-ms"]) / 1000.0
+        except ValueError:
+            pass
+    value = lower.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def status_failure(
+    status: int, message: str, headers: Mapping[str, str] | None, request_id: str | None = None
+) -> Failure:
+    """The usual HTTP status rules: 429 rate_limited and 529/503 overloaded (throttled, retried after
+    retry-after), 5xx / 408 / 409 retried, 401/403 an authentication error, other 4xx not retried."""
+    ra = retry_after_s(headers)
+    msg = f"HTTP {status}: {message[:300]}"
+    if status == 429:
+        return Failure("rate_limited", msg, True, True, ra, request_id)
+    if status in (503, 529):
+        return Failure("overloaded", msg, True, True, ra, request_id)
+    if status >= 500 or status in (408, 409):
+        return Failure("api_error", msg, True, False, ra, request_id)
+    if status in (401, 403):
+        msg = f"HTTP {status}: authentication failed; check the credential environment variable (its value is not shown)"
+    return Failure("api_error", msg, False, False, None, request_id)
+
+
+def tool_schema(request: ModelRequest, name: str) -> dict[str, Any] | None:
+    return next((t.get("input_schema") for t in request.tools or [] if t.get("name") == name), None)
+
+
+def check_tool_calls(calls: Sequence[dict[str, Any]], request: ModelRequest) -> str | None:
+    """The first problem of a list of tool calls: arguments that were not a JSON object, an unknown
+    tool, or arguments that violate the tool's ``input_schema`` (None when all are fine)."""
+    import jsonschema
+
+    declared = {t.get("name") for t in request.tools or []}
+    for c in calls:
+        if set(c["arguments"]) == {"_raw"}:
+            return f"tool call {c['name']!r}: arguments are not a JSON object"
+        if declared and c["name"] not in declared:
+            return f"tool call {c['name']!r}: no such tool in the request (tools: {sorted(declared)})"
+        schema = tool_schema(request, c["name"])
+        if schema:
+            errors = sorted(
+                jsonschema.Draft202012Validator(schema).iter_errors(c["arguments"]),
+                key=lambda e: list(e.path),
+            )
+            if errors:
+                e = errors[0]
+                where = "/".join(str(p) for p in e.path) or "(root)"
+                return f"tool call {c['name']!r} violates the tool's input_schema at {where}: {e.message}"
+    return None
+
+
+class LiveProvider(Provider):
+    """Base of the live providers: concurrency pool, rate limits, retries, timeout, cost."""
+
+    name = "live"
+
+    def __init__(
+        self,
+        *,
+        max_concurrency: int = 16,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        adaptive: bool = True,
+        retry: RetryPolicy | None = None,
+        request_timeout_s: float = 120.0,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+        seed: int | None = None,
+        secrets: Sequence[str] = (),
+    ):
+        if max_concurrency < 1:
+            raise ValueError(f"{type(self).__name__}: max_concurrency={max_concurrency} must be at least 1")
+        self.max_concurrency = max_concurrency
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.adaptive = adaptive
+        self.retry = retry or RetryPolicy()
+        self.request_timeout_s = request_timeout_s
+        self.prices = validate_prices(prices or {})
+        self.seed = seed
+        self._secrets = [s for s in secrets if s]
+        self._state: _LoopState | None = None
+        self._unpriced_warned: set[str] = set()
+
+    # -- what a subclass provides
+    def _open(self) -> Any:
+        """The client for the running event loop."""
+        return None
+
+    async def _close(self, client: Any) -> None:
+        """Release the client."""
+
+    async def _call(self, client: Any, request: ModelRequest, cache_key: str, t0: float) -> ModelResponse:
+        """One attempt; raises on failure (classified by :meth:`_classify`)."""
+        raise NotImplementedError
+
+    def _classify(self, exc: BaseException) -> Failure:
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+            return Failure("timeout", f"no complete response within {self.request_timeout_s}s", True)
+        if isinstance(exc, ConnectionError):
+            return Failure("connection", f"connection failed: {type(exc).__name__}", True)
+        return Failure("api_error", f"unexpected {type(exc).__name__}: {self.scrub(str(exc))[:300]}", False)
+
+    # -- shared machinery
+    def scrub(self, text: str) -> str:
+        for s in self._secrets:
+            text = text.replace(s, "<redacted>")
+        return text
+
+    def _loop_state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        if self._state is None or self._state.loop is not loop:
+            self._state = _LoopState(
+                loop=loop,
+                client=self._open(),
+                limiter=AdaptiveLimiter(self.max_concurrency, adaptive=self.adaptive),
+                rate=RateLimiter(self.requests_per_minute, self.tokens_per_minute),
+                rng=random.Random(self.seed),
+            )
+        return self._state
+
+    @property
+    def limiter(self) -> AdaptiveLimiter | None:
+        return self._state.limiter if self._state else None
+
+    async def astart(self) -> None:
+        self._loop_state()
+
+    async def aclose(self) -> None:
+        state, self._state = self._state, None
+        if state is not None and state.loop is asyncio.get_running_loop():
+            await self._close(state.client)
+
+    async def acomplete(self, request: ModelRequest, cache_key: str) -> ModelResponse:
+        """Attempts until an answer, a failure that is not retried, or ``retry.max_attempts``."""
+        state = self._loop_state()
+        estimate = 0.0
+        if state.rate.active:
+            estimate = len(json.dumps(request.messages)) / 4 + float(request.params.get("max_tokens", 1024))
+        failure: Failure | None = None
+        attempt = backoffs = 0
+        while attempt < self.retry.max_attempts:
+            attempt += 1
+            if state.rate.active:
+                await state.rate.acquire(estimate)
+            await state.limiter.acquire(0 if attempt > 1 else 1)
+            throttled: bool | None = None
+            t0 = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.request_timeout_s):
+                    result = await self._call(state.client, request, cache_key, t0)
+                throttled = False
+                result.attempts = attempt
+                if state.rate.active:
+                    state.rate.settle(estimate, result.input_tokens + result.output_tokens)
+                return result
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # classified; nothing escapes
+                failure = self._classify(exc)
+                throttled = True if failure.throttled else None
+            finally:
+                state.limiter.release(throttled)
+            if not failure.retryable or attempt >= self.retry.max_attempts:
+                break
+            if failure.retry_after_s is None:
+                backoffs += 1
+            wait = self.retry.delay(max(backoffs, 1), failure.retry_after_s, state.rng)
+            log.debug(
+                "%s: sample %s attempt %d failed (%s); retrying in %.2fs",
+                self.name,
+                request.sample_id,
+                attempt,
+                failure.category,
+                wait,
+            )
+            await asyncio.sleep(wait)
+        assert failure is not None
+        return error_response(
+            request, cache_key, failure.category, self.scrub(failure.message), attempt, failure.request_id
+        )
+
+    def response(
+        self,
+        request: ModelRequest,
+        cache_key: str,
+        *,
+        text: str | None,
+        tool_calls: list[dict[str, Any]] | None,
+        stop_reason: str | None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        request_id: str | None = None,
+        latency: float | None = None,
+        ttft: float | None = None,
+    ) -> ModelResponse:
+        """A ModelResponse with cost and the model-side outcome (refusal / max_tokens / empty /
+        malformed_tool_output); ``tool_input`` is the first call's arguments."""
+        category = message = None
+        calls = tool_calls or None
+        if calls:
+            message = check_tool_calls(calls, request)
+            if message:
+                category = "malformed_tool_output"
+        if stop_reason == "refusal":
+            category, message = "refusal", "the model refused (stop_reason=refusal)"
+        elif stop_reason == "max_tokens" and category is None:
+            category, message = "max_tokens", "the answer hit max_tokens and is truncated"
+        elif not text and not calls and category is None:
+            category, message = "empty", "the model returned no text and no tool call"
+        gen = None
+        if latency is not None:
+            gen = latency - ttft if ttft is not None and latency - ttft > 0.05 * latency else latency
+        if request.model not in self.prices and request.model not in self._unpriced_warned:
+            self._unpriced_warned.add(request.model)
+            log.warning(
+                "%s: no price for model %r; its cost is recorded as 0. Add it under pricing: in models.yaml.",
+                self.name,
+                request.model,
+            )
+        resp = ModelResponse(
+            sample_id=request.sample_id,
+            repeat=request.repeat,
+            model=request.model,
+            text=text or None,
+            stop_reason=stop_reason,
+            latency_s=latency,
+            ttft_s=ttft,
+            output_tokens_per_s=(output_tokens / gen) if gen and output_tokens else None,
+            input_tokens=int(input_tokens or 0),
+            output_tokens=int(output_tokens or 0),
+            cache_read_tokens=int(cache_read_tokens or 0),
+            cache_creation_tokens=0,
+            cost_usd=compute_cost(
+                self.prices,
+                request.model,
+                int(input_tokens or 0),
+                int(output_tokens or 0),
+                int(cache_read_tokens or 0),
+            ),
+            request_id=request_id,
+            error_category=category,
+            error_message=message,
+            cached=False,
+            cache_key=cache_key,
+            tool_input=calls[0]["arguments"] if calls and set(calls[0]["arguments"]) != {"_raw"} else None,
+        )
+        if hasattr(resp, "tool_calls"):
+            resp.tool_calls = calls
+        return resp
