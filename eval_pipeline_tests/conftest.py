@@ -7,6 +7,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.pop("ANTHROPIC_API_KEY", None)
 os.environ.pop("ANTHROPIC_BASE_URL", None)
+for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_BEARER_TOKEN_BEDROCK"):
+    os.environ.pop(_name, None)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from eval_pipeline_tests.servers.seaweed import seaweed_fixture  # noqa: E402

@@ -153,6 +153,9 @@ class LiveProvider(Provider):
         self._state: _LoopState | None = None
         self._unpriced_warned: set[str] = set()
 
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(self._secrets)
+
     # -- what a subclass provides
     def _open(self) -> Any:
         """The client for the running event loop."""
@@ -317,6 +320,5 @@ class LiveProvider(Provider):
             cache_key=cache_key,
             tool_input=calls[0]["arguments"] if calls and set(calls[0]["arguments"]) != {"_raw"} else None,
         )
-        if hasattr(resp, "tool_calls"):
-            resp.tool_calls = calls
+        resp.tool_calls = calls
         return resp

@@ -67,6 +67,10 @@ class OpenAIProvider(LiveProvider):
     def __repr__(self) -> str:
         return f"OpenAIProvider(base_url={self.base_url!r}, max_concurrency={self.max_concurrency}, stream={self.stream}, api_key=<redacted>)"
 
+    @property
+    def endpoint(self) -> str:
+        return self.base_url
+
     def _open(self) -> Any:
         import httpx2
         import openai

@@ -6,22 +6,20 @@ as ``{name, description, input_schema}`` and ``tool_choice`` (``{"type": "auto" 
 "none", "name"}``). Out: the keyword arguments of ``chat.completions.create`` (:func:`openai_body`) or
 of ``converse`` (:func:`converse_body`), and back: tool calls as ``{"id", "name", "arguments"}``.
 
-:class:`ToolNames` maps tool names a vendor refuses (BFCL's have dots; OpenAI and Bedrock accept
-``[a-zA-Z0-9_-]{1,64}``) to accepted ones and back, one-to-one and deterministic (so the store key
-of a request never depends on the order names were seen). Stop reasons are normalised to the
+Tool names a vendor refuses (BFCL's have dots) are renamed on the wire and back by
+:class:`~.tool_names.ToolNameMap` (:func:`tool_names`); the canonical request, and so its store key,
+keeps the declared names. Stop reasons are normalised to the
 Anthropic vocabulary (``end_turn``, ``tool_use``, ``max_tokens``, ``stop_sequence``, ``refusal``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
 
+from eval_pipeline.inference.tool_names import OPENAI_TOOL_NAME, ToolNameMap
 from eval_pipeline.inference.types import ModelRequest
-
-_VALID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 # Vendor stop reasons -> the Anthropic vocabulary the rest of the pipeline reads.
 OPENAI_STOP = {
@@ -42,42 +40,9 @@ BEDROCK_STOP = {
 }
 
 
-class ToolNames:
-    """Tool names as sent (``wire``) and as declared (``original``), both ways.
-
-    A valid name is kept; any other becomes its characters outside ``[a-zA-Z0-9_-]`` replaced by
-    ``_``, cut to 55 characters, plus ``_`` and 8 hex digits of its sha1 (so two names that differ
-    only in a refused character stay distinct)."""
-
-    def __init__(self, names: list[str] | None = None):
-        self._to_wire: dict[str, str] = {}
-        self._to_original: dict[str, str] = {}
-        for n in names or []:
-            self.wire(n)
-
-    def wire(self, name: str) -> str:
-        if name in self._to_wire:
-            return self._to_wire[name]
-        if _VALID.match(name):
-            out = name
-        else:
-            digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
-            out = re.sub(r"[^a-zA-Z0-9_-]", "_", name)[:55] + "_" + digest
-        self._to_wire[name] = out
-        self._to_original[out] = name
-        return out
-
-    def original(self, wire_name: str) -> str:
-        return self._to_original.get(wire_name, wire_name)
-
-
-def tool_names(request: ModelRequest) -> ToolNames:
-    """The name map of a request: its declared tools and every tool_use name in its history."""
-    names = [t["name"] for t in request.tools or []]
-    for m in request.messages:
-        if isinstance(m.get("content"), list):
-            names += [b["name"] for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_use"]
-    return ToolNames(names)
+def tool_names(request: ModelRequest, pattern: re.Pattern[str] = OPENAI_TOOL_NAME) -> ToolNameMap:
+    """The name map of a request: its declared tools, every tool_use name in its history, its tool_choice."""
+    return ToolNameMap.for_request(request.tools, request.messages, request.tool_choice, pattern)
 
 
 def _text_of(content: Any) -> str:
@@ -104,7 +69,7 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- OpenAI Chat Completions
 
 
-def openai_messages(request: ModelRequest, names: ToolNames) -> list[dict[str, Any]]:
+def openai_messages(request: ModelRequest, names: ToolNameMap) -> list[dict[str, Any]]:
     """Anthropic-format messages (+ system) as Chat Completions messages."""
     out: list[dict[str, Any]] = []
     if request.system:
@@ -151,7 +116,7 @@ def openai_messages(request: ModelRequest, names: ToolNames) -> list[dict[str, A
     return out
 
 
-def openai_tools(request: ModelRequest, names: ToolNames) -> list[dict[str, Any]] | None:
+def openai_tools(request: ModelRequest, names: ToolNameMap) -> list[dict[str, Any]] | None:
     if not request.tools:
         return None
     return [
@@ -167,7 +132,7 @@ def openai_tools(request: ModelRequest, names: ToolNames) -> list[dict[str, Any]
     ]
 
 
-def openai_tool_choice(choice: dict[str, Any] | None, names: ToolNames) -> Any:
+def openai_tool_choice(choice: dict[str, Any] | None, names: ToolNameMap) -> Any:
     if not choice:
         return None
     kind = choice.get("type")
@@ -177,7 +142,7 @@ def openai_tool_choice(choice: dict[str, Any] | None, names: ToolNames) -> Any:
 
 
 def openai_body(
-    request: ModelRequest, names: ToolNames, max_tokens_param: str = "max_tokens"
+    request: ModelRequest, names: ToolNameMap, max_tokens_param: str = "max_tokens"
 ) -> dict[str, Any]:
     """Keyword arguments of ``chat.completions.create`` (without ``stream``); params the SDK has no
     argument for go in ``extra_body``."""
@@ -204,7 +169,7 @@ def openai_body(
     return body
 
 
-def openai_tool_calls(raw: list[dict[str, Any]], names: ToolNames) -> list[dict[str, Any]]:
+def openai_tool_calls(raw: list[dict[str, Any]], names: ToolNameMap) -> list[dict[str, Any]]:
     """``[{"id", "name", "arguments" (JSON text)}]`` from the wire -> ``[{"id", "name", "arguments"}]``
     with original names; arguments that are not a JSON object are kept as ``{"_raw": text}`` and
     reported by the caller as a malformed tool call."""
@@ -217,14 +182,14 @@ def openai_tool_calls(raw: list[dict[str, Any]], names: ToolNames) -> list[dict[
             args = {"_raw": args_text}
         if not isinstance(args, dict):
             args = {"_raw": args_text}
-        out.append({"id": c.get("id") or "", "name": names.original(c.get("name") or ""), "arguments": args})
+        out.append({"id": c.get("id") or "", "name": names.canonical(c.get("name") or ""), "arguments": args})
     return out
 
 
 # ----------------------------------------------------------------------------- Bedrock Converse
 
 
-def _converse_block(b: dict[str, Any], names: ToolNames) -> dict[str, Any] | None:
+def _converse_block(b: dict[str, Any], names: ToolNameMap) -> dict[str, Any] | None:
     kind = b.get("type")
     if kind == "text":
         return {"text": b.get("text", "")} if b.get("text") else None
@@ -254,7 +219,7 @@ def _is_blocks(content: Any) -> bool:
     return isinstance(content, list) and all(isinstance(x, dict) and "type" in x for x in content)
 
 
-def converse_body(request: ModelRequest, names: ToolNames) -> dict[str, Any]:
+def converse_body(request: ModelRequest, names: ToolNameMap) -> dict[str, Any]:
     """Keyword arguments of ``bedrock-runtime`` ``converse`` / ``converse_stream``."""
     messages = []
     for m in request.messages:
