@@ -197,6 +197,17 @@ def test_pass_at_k_with_mixed_repeats():
     m = M.eval_set_metrics(pd.DataFrame(rows, columns=SCORE_COLUMNS))
     assert m["pass_at_1"]["value"] == pytest.approx((1 / 3 + 0 + 2 / 3) / 3)
     assert m["pass_at_k"]["k"] == 3 and m["pass_at_k"]["value"] == pytest.approx(2 / 3)
+    # pass^3: no sample passed all three repeats (s2 passed two)
+    assert m["pass_hat_k"]["k"] == 3 and m["pass_hat_k"]["value"] == 0.0
+
+
+def test_pass_hat_k_known_values():
+    assert M.pass_hat_k(5, 2, 1) == pytest.approx(0.4)  # pass^1 == pass@1
+    assert M.pass_hat_k(5, 4, 2) == pytest.approx(6 / 10)  # C(4,2)/C(5,2)
+    assert M.pass_hat_k(5, 5, 5) == 1.0 and M.pass_hat_k(5, 4, 5) == 0.0
+    assert all(M.pass_hat_k(6, c, 3) <= M.pass_at_k(6, c, 3) for c in range(7))
+    with pytest.raises(ValueError):
+        M.pass_hat_k(3, 4, 1)
 
 
 def test_similarity_nlupp_and_judge_rows():

@@ -217,3 +217,51 @@ def test_tool_calls_match_check_on_a_scored_row():
     assert not check(Sample("x", input=row["input"], expected=row["expected"], tool_calls=None)).passed
     with pytest.raises(Exception, match="min_times"):
         build_check({"type": "tool_called", "tool": "a", "min_times": 0}, where="test")
+
+
+def test_judge_sees_the_conversation_and_the_trajectory():
+    import pandas as pd
+
+    from eval_pipeline.evaluators.judge.config import validate_judge_config
+    from eval_pipeline.evaluators.judge.prompts import _sample_context
+
+    cfg = validate_judge_config(
+        {
+            "model": "claude-sonnet-4-5",
+            "dimensions": [{"name": "helpful", "description": "d", "scale": [1, 5]}],
+        }
+    )
+    convo = {
+        "messages": [
+            {"role": "user", "content": "Where is my order?"},
+            {"role": "assistant", "content": "Which one?"},
+            {"role": "user", "content": "A7"},
+        ]
+    }
+    steps = [
+        {
+            "tool_calls": [{"id": "1", "name": "orders.lookup", "arguments": {"order_id": "A7"}}],
+            "tool_results": [{"id": "1", "name": "orders.lookup", "content": "shipped", "is_error": False}],
+        },
+        {"tool_calls": [], "text": "It has shipped."},
+    ]
+    samples = pd.DataFrame(
+        [
+            {
+                "sample_id": "s",
+                "repeat": 0,
+                "input": convo,
+                "expected": None,
+                "trajectory_json": json.dumps(steps),
+            }
+        ]
+    )
+    ctx = _sample_context(cfg, samples, 0, response="It has shipped.")
+    assert ctx["input_text"] == "[user] Where is my order?\n\n[assistant] Which one?\n\n[user] A7"
+    assert ctx["response"].startswith("It has shipped.\n\n## Tool use\n")
+    assert (
+        'called orders.lookup({"order_id": "A7"})' in ctx["response"]
+        and "returned: shipped" in ctx["response"]
+    )
+    plain = pd.DataFrame([{"sample_id": "s", "repeat": 0, "input": "hi", "expected": None}])
+    assert _sample_context(cfg, plain, 0, response="hello")["response"] == "hello"  # unchanged without tools

@@ -13,6 +13,7 @@ ece                 expected calibration error (10 uniform bins) when prediction
 <field>_f1          mean per-sample set F1 of ``json_fields_match`` ``set`` fields (= sklearn "samples" F1)
 rouge_l*, bleu*     mean of the per-sample ROUGE-L / BLEU check values; t interval
 pass_at_1, pass_at_k  unbiased pass@k (Chen et al. 2021) when samples have k >= 2 repeats
+pass_hat_k          unbiased pass^k (tau-bench): all k repeats pass; next to pass_at_k, same k
 mean_cosine         similarity: mean cosine; t interval
 cosine_pass_rate    similarity: share at or above the threshold; Wilson CI
 <family>.<metric>.mean / .pass_rate   any other family (e.g. judge dimensions)
@@ -222,6 +223,16 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - comb(n - c, k, exact=True) / comb(n, k, exact=True))
 
 
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass^k of one sample with ``c`` passing among ``n`` attempts (tau-bench, Yao et al.
+    2024): the chance that ``k`` attempts drawn without replacement *all* pass, ``C(c, k) / C(n, k)``."""
+    from scipy.special import comb
+
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
+    return float(comb(c, k, exact=True) / comb(n, k, exact=True))
+
+
 def expected_calibration_error(
     confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 10
 ) -> float:
@@ -336,16 +347,18 @@ def eval_set_metrics(scores: pd.DataFrame) -> dict[str, MetricValue]:
 
 
 def _pass_at_k_metrics(main: pd.DataFrame) -> dict[str, MetricValue]:
-    """pass@1 and pass@k (k = fewest scored repeats of any sample) when every sample has >= 2 repeats."""
+    """pass@1, pass@k and pass^k (k = fewest scored repeats of any sample) when every sample has >= 2 repeats."""
     per = _outcomes(main).groupby("sample_id")["ok"].agg(["size", "sum"])
     if per.empty or per["size"].min() < 2:
         return {}
     k = int(per["size"].min())
     at1 = [pass_at_k(int(n), int(c), 1) for n, c in zip(per["size"], per["sum"])]
     atk = [pass_at_k(int(n), int(c), k) for n, c in zip(per["size"], per["sum"])]
+    hatk = [pass_hat_k(int(n), int(c), k) for n, c in zip(per["size"], per["sum"])]
     return {
         "pass_at_1": mean_metric(at1, bounds=(0.0, 1.0)),
         "pass_at_k": {**mean_metric(atk, bounds=(0.0, 1.0)), "k": k},
+        "pass_hat_k": {**mean_metric(hatk, bounds=(0.0, 1.0)), "k": k},
     }
 
 

@@ -96,3 +96,34 @@ def row_tools(sample_input: Any) -> list[dict[str, Any]] | None:
     if isinstance(sample_input, dict) and isinstance(sample_input.get("tools"), list):
         return sample_input["tools"]
     return None
+
+
+def transcript(sample_input: dict[str, Any]) -> str:
+    """A conversation as readable text for a judge: one ``[role] content`` paragraph per turn."""
+    lines = []
+    for m in sample_input.get("messages") or []:
+        calls = m.get("tool_calls") or []
+        text = _text(m.get("content", ""))
+        if calls:
+            text += "".join(
+                f"\n  -> {c.get('name')}({json.dumps(c.get('arguments', {}), sort_keys=True)})" for c in calls
+            )
+        lines.append(f"[{m.get('role')}] {text}")
+    return "\n\n".join(lines)
+
+
+def trajectory_text(steps: list[dict[str, Any]] | None, calls: list[dict[str, Any]] | None = None) -> str:
+    """An answer's tool use as text for a judge: per step the calls and the results fed back
+    (``calls`` alone when the answer was one model call)."""
+    steps = steps or ([{"tool_calls": calls}] if calls else [])
+    out = []
+    for n, s in enumerate(steps):
+        for c in s.get("tool_calls") or []:
+            out.append(
+                f"step {n + 1}: called {c.get('name')}({json.dumps(c.get('arguments', {}), sort_keys=True)})"
+            )
+        for r in s.get("tool_results") or []:
+            out.append(
+                f"step {n + 1}: {r.get('name')} returned{' an error' if r.get('is_error') else ''}: {r.get('content')}"
+            )
+    return "\n".join(out)

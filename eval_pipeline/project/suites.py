@@ -73,6 +73,7 @@ class Threshold(BaseModel):
             "mean_cosine",
             "win_rate",
             "pass_at_k",
+            "pass_hat_k",
         }
         for name in ("min", "max"):
             val = getattr(self, name)

@@ -21,6 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.samples import _is_missing, _row_value
+from eval_pipeline.inference.conversation import is_conversation, trajectory_text, transcript
 
 TOOL_NAME = "record_verdict"
 
@@ -142,6 +143,8 @@ def _as_text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
+    if is_conversation(value):  # the judge reads the conversation as a transcript, not as JSON
+        return transcript(value)
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
 
 
@@ -183,7 +186,13 @@ def render_prompt(template: PromptTemplate, context: dict[str, Any]) -> tuple[st
 
 
 def _sample_context(config: JudgeConfig, samples: pd.DataFrame, i: int, **answers: str) -> dict[str, Any]:
-    """The prompt context of sample row ``i`` with the answer(s) to judge (``response`` or ``answer_a/_b``)."""
+    """The prompt context of sample row ``i`` with the answer(s) to judge (``response`` or ``answer_a/_b``).
+    An answer that called tools shows the judge its trajectory (calls and results) after its text."""
+    used = trajectory_text(
+        _decode(_row_value(samples, "trajectory_json", i)), _decode(_row_value(samples, "tool_calls_json", i))
+    )
+    if used and "response" in answers:
+        answers["response"] = f"{answers['response'] or ''}\n\n## Tool use\n{used}".strip()
     return _prompt_context(
         config,
         input_value=samples["input"].iat[i],
@@ -192,6 +201,10 @@ def _sample_context(config: JudgeConfig, samples: pd.DataFrame, i: int, **answer
         category=_row_value(samples, "category", i),
         **answers,
     )
+
+
+def _decode(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) and value else (value or None)
 
 
 def verdict_tool(config: JudgeConfig) -> dict[str, Any]:
