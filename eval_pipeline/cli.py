@@ -95,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             baseline=args.baseline,
             suite=args.suite,
             run_config=run_config,
-            log_level="INFO" if args.verbose else "WARNING",
+            log_level="INFO" if args.verbose else "CRITICAL",  # gate verdicts are printed below
         )
     except (ConfigError, ValueError, KeyError, LookupError) as e:
         print(f"eval-pipeline run: configuration error: {e}", file=sys.stderr)
@@ -144,6 +144,7 @@ class ConfigErrorLike(ValueError):
 def cmd_compare(args: argparse.Namespace) -> int:
     from eval_pipeline.project.config import ConfigError, load_project
     from eval_pipeline.scoring.release import regression_gate
+    from eval_pipeline.scoring.verdict import regression_verdict
 
     try:
         from eval_pipeline.defs.ci import compare
@@ -154,9 +155,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 2
     print(md)
     gate = regression_gate(report)
-    print(
-        f"\nregression gate: {'BLOCKS' if not gate['passed'] else 'ok'} ({gate['gate']}; {gate['n_blocking']} blocking rows)"
-    )
+    print(f"\nregression gate: {regression_verdict(report).line()}\n  (gate: {gate['gate']})")
     return 0 if gate["passed"] else 1
 
 
@@ -196,8 +195,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  {name}: {e.get('overall', 'not evaluated')}  artifact: {e.get('artifact', '-')}")
         if e.get("answers"):
             print(f"    answers: {e['answers']}")
+        if e.get("why"):
+            print(f"    thresholds: {e['why']}")
         if e.get("regression"):
-            print(f"    vs baseline: {e['regression']}")
+            print(f"    regression gate: {e['regression']}")
     print(f"  warehouse (Parquet, run artifacts, reports): {s['warehouse']}")
     print(f"  history report (open in a browser): {s['history_report']}")
     mon = s.get("monitoring")

@@ -104,7 +104,9 @@ def test_failed_blocking_gate_exits_1_and_junit_has_the_failure(env, server, cap
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite.get("failures") == "1"
     failure = suite.find("testcase[@name='mini/routing:pass_rate >= 0.5']/failure")
-    assert failure is not None and ">= 0.5" in failure.get("message")
+    assert failure is not None and "mini/routing pass_rate 0.000 [0.000, 0.324] < 0.5 (n=8)" in failure.get(
+        "message"
+    )
 
 
 def test_configuration_and_data_errors_exit_2(env, capsys):
@@ -130,7 +132,7 @@ def test_baseline_and_compare(env, server, capsys):
     assert _run("--model-version", "bot-a") == 0
     capsys.readouterr()
     code = cli.main(["compare", "bot-a", "bot-a", "--date", DATE])
-    assert code == 0 and "regression gate: ok" in capsys.readouterr().out
+    assert code == 0 and "regression gate: NOT TESTED: no gated comparison" in capsys.readouterr().out
     assert cli.main(["compare", "bot-a", "bot-b", "--date", DATE]) == 2  # bot-b has no run yet
     assert "no scores for" in capsys.readouterr().err
     assert _run("--model-version", "bot-b", "--baseline", "bot-a") in (0, 1)
@@ -172,3 +174,43 @@ def test_a_failed_gate_check_step_is_a_gate_not_an_error(env, monkeypatch, capsy
     )
     assert _run("--model-version", "bot-a") == 3  # a step that failed for no known reason: a crash (issue 24)
     assert "deterministic_scores: boom" in capsys.readouterr().out
+
+
+def test_a_gate_failure_prints_the_verdict_with_its_numbers_and_no_traceback(
+    env, server, capsys, monkeypatch
+):
+    """A candidate below its blocking threshold and significantly worse than its baseline: the table, JUnit and
+    the step summary name the metric, its value, 95% interval and n against the bound, and the regressed metric's
+    effect with its interval and p - the same words - and no traceback is printed (a gate failing is a verdict)."""
+    import re
+
+    data = small_data(env["tmp"] / "data40", n_samples=40, model_names=("bot-a", "bot-b"))
+    edit_yaml(
+        data / "suites" / "mini.yaml",
+        lambda d: d["eval_sets"][0].update(
+            thresholds=[{"metric": "pass_rate", "min": 0.8, "blocking": True}]
+        ),
+    )
+    monkeypatch.setenv("EVAL_DATA_DIR", str(data))
+    server.config.model_accuracy = {"claude-haiku-4-5": 1.0}
+    assert _run("--model-version", "bot-a") == 0
+    capsys.readouterr()
+    server.config.model_accuracy = {"claude-haiku-4-5": 0.45}
+    summary = env["tmp"] / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    junit = env["tmp"] / "junit-fail.xml"
+    assert _run("--model-version", "bot-b", "--baseline", "bot-a", "--junit", str(junit)) == 1
+    out, err = capsys.readouterr()
+    for noise in ("Traceback", "Stack Trace", "DagsterAssetCheckFailedError", "dagster._core"):
+        assert noise not in out + err, (noise, out + err)
+    threshold = re.search(r"mini/routing pass_rate 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\] < 0\.8 \(n=40\)", out)
+    effect = re.search(
+        r"mini/routing exact_match -\d+\.\d pts \[-\d+\.\d, -\d+\.\d\], p=0\.\d{4} \(mcnemar_exact, n=40 pairs\)",
+        out,
+    )
+    assert threshold and effect, out
+    assert f"why: thresholds: {threshold.group(0)}; regression: {effect.group(0)}" in out
+    failures = [f.get("message") for f in ET.parse(junit).getroot().iter("failure")]
+    assert any(threshold.group(0) in m for m in failures) and any(effect.group(0) in m for m in failures)
+    md = summary.read_text()
+    assert threshold.group(0) in md and effect.group(0) in md and "## Eval: FAIL" in md

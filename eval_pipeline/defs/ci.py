@@ -108,7 +108,9 @@ def run_partition(
     log_level: str = "WARNING",
 ) -> dict[str, Any]:
     """Execute the nightly job for one partition; returns run id, success, failed steps (with messages), seconds.
-    ``log_level``: of the console log only (the instance's event log, which the UI shows, keeps every event)."""
+    ``log_level``: of the console log only (the instance's event log, which the UI shows, keeps every event);
+    ``eval-pipeline run`` passes CRITICAL unless ``--verbose``, so a gate that fails (an expected outcome,
+    printed as a verdict) prints no traceback; another step's failure is reported by its root cause."""
     from eval_pipeline.defs.partitions import eval_partition_key
 
     t0 = time.perf_counter()
@@ -193,6 +195,7 @@ def evaluate(
             if report:
                 res.baseline = (report.get("summary") or {}).get("baseline")
         res.regression = regression_gate(report) if report else None
+        res.report = report
         out.append(res)
     return out
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from eval_pipeline.defs.partitions import local_instance
 from eval_pipeline.project.paths import default_warehouse_url
+from eval_pipeline.scoring import verdict as vd
 from eval_pipeline.storage import keys
 
 
@@ -119,20 +120,14 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
                     answers=art.get("answers"),
                     answer_provenance=art.get("answer_provenance"),
                 )
+                entry.update(why=vd.quality_verdict(vd.artifact_thresholds(art)).why)
             rep_key = keys.regression_report(day, mv.key)
             if wh.exists(rep_key):
-                entry.update(regression=json.loads(wh.read_bytes(rep_key))["summary"]["message"])
+                entry.update(regression=vd.regression_verdict(json.loads(wh.read_bytes(rep_key))).line())
             if day == last:
                 summary["versions"][mv.name] = entry
             status = entry.get("overall", "not evaluated (see the run log: make ui)")
-            say(
-                f"2/4 {day} {mv.name}: {status}"
-                + (
-                    f" (blocking: {', '.join(entry['blocking_failures'])})"
-                    if entry.get("blocking_failures")
-                    else ""
-                )
-            )
+            say(f"2/4 {day} {mv.name}: {status}" + (f" - {entry['why']}" if entry.get("why") else ""))
     say("3/4 refreshing the history (DuckDB, alerts, control charts, HTML report) ...")
     ok, steps = materialize(defs, ["eval_history"], instance)
     summary["timings"]["history"] = steps

@@ -74,6 +74,7 @@ from eval_pipeline.history.paired_tests import effect_interval, paired_location_
 from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, metric_direction
 from eval_pipeline.history.sql import SEGMENT_ALL
+from eval_pipeline.scoring import verdict as verdict_words
 
 # ---------------------------------------------------------------------------
 # Pairing
@@ -295,11 +296,13 @@ class RegressionReport:
         """Markdown table of the most important rows (regressions first), for metadata / PR comments."""
         from eval_pipeline.history.report import markdown_table
 
-        head = f"**{self.status}**: {self.message}\n\n"
+        status = verdict_words.report_status({"status": self.status}, len(self.gate_regressions))
+        head = f"**{status}**: {self.message}\n\n"
         if self.rows.empty:
             return head.rstrip() + "\n"
         order = {"regression": 0, "improvement": 1, "insufficient_data": 2, "no_change": 3}
         df = self.rows.assign(_o=self.rows["verdict"].map(order)).sort_values(["_o", "p_adjusted", "effect"])
+        df["verdict"] = [verdict_words.row_label(r) for r in df.to_dict(orient="records")]
         if only_changes:
             df = df[df["verdict"].isin(["regression", "improvement"])]
         cols = [

@@ -9,8 +9,9 @@ Out: :func:`exit_code` (0 pass, 1 a blocking gate failed, 2 an error of configur
 ``testcase`` per threshold plus one for the regression gate; a failed *blocking* threshold or a
 blocking regression is a ``failure``, a failed warning threshold is reported in ``system-out``
 and passes), :func:`markdown` (for ``$GITHUB_STEP_SUMMARY``). Every threshold line states its
-value, 95% interval, n and bound; the regression line states the test family, its correction
-and the baseline.
+value, 95% interval, n and bound; the regression line names the blocking metric with its effect,
+interval and p (or the largest gated drop), and the baseline. The wording is
+:mod:`eval_pipeline.scoring.verdict`'s, the same as in the Dagster UI.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
+
+from eval_pipeline.scoring import verdict as vd
 
 EXIT_PASS, EXIT_GATE_FAILED, EXIT_ERROR, EXIT_INFRA = 0, 1, 2, 3  # see scoring/errors_report.py
 
@@ -32,6 +35,7 @@ class CIResult:
     artifact: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None
     regression: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None  # the regression report dict the regression gate was decided on
     baseline: str | None = None
     error: str | None = None
     error_kind: str | None = None  # "config" (exit 2) or "infra" (exit 3); None with an error = config
@@ -41,10 +45,28 @@ class CIResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def thresholds(self) -> list[dict[str, Any]]:
-        sets = (self.artifact or {}).get("eval_sets", [])
-        return [
-            t for s in sets for t in s.get("thresholds", []) if self.suite is None or t["suite"] == self.suite
-        ]
+        return vd.artifact_thresholds(self.artifact, self.suite)
+
+    def quality_verdict(self) -> vd.Verdict:
+        return vd.quality_verdict(self.thresholds())
+
+    def regression_verdict(self) -> vd.Verdict:
+        if self.report is not None:
+            return vd.regression_verdict(self.report, name_baseline=not self.baseline)
+        g = self.regression
+        if not g:
+            return vd.Verdict(vd.NOT_TESTED, "not compared")
+        if not g["passed"]:  # a gate dict without its report: the blocking rows are in it
+            return vd.Verdict(vd.FAIL, "; ".join(vd.regression_why(r) for r in g.get("blocking") or []))
+        return vd.Verdict(vd.PASS if g.get("status") == "ok" else vd.NOT_TESTED, str(g.get("message")))
+
+    def why(self) -> str:
+        """What decided the status, in the words of :mod:`eval_pipeline.scoring.verdict`."""
+        if self.error:
+            return self.error
+        q, r = self.quality_verdict(), self.regression_verdict()
+        parts = [f"thresholds: {q.why}" if q.failed else "", f"regression: {r.why}" if r.failed else ""]
+        return "; ".join(p for p in parts if p) or f"thresholds: {q.why}; regression: {r.verdict} - {r.why}"
 
     @property
     def blocking_failures(self) -> list[str]:
@@ -82,14 +104,7 @@ def _num(x: Any, spec: str = ".3f") -> str:
 
 def threshold_line(t: dict[str, Any]) -> tuple[str, str, str, str, str]:
     """(check, value [95% CI] (n), bound, kind, verdict) of one threshold result."""
-    bound = " and ".join(
-        x
-        for x in (
-            f">= {t['min']}" if t.get("min") is not None else "",
-            f"<= {t['max']}" if t.get("max") is not None else "",
-        )
-        if x
-    )
+    bound = vd.bound_text(t)
     kind = (
         "blocking"
         if t["enforced_blocking"]
@@ -97,16 +112,19 @@ def threshold_line(t: dict[str, Any]) -> tuple[str, str, str, str, str]:
     )
     value = f"{_num(t.get('value'))} [{_num(t.get('ci_low'))}, {_num(t.get('ci_high'))}] (n={t.get('n')})"
     verdict = "PASS" if t["passed"] else ("FAIL" if t["enforced_blocking"] else "WARN")
-    return f"{t['suite']}/{t['eval_set']}:{t['metric']}", value, bound or "-", kind, verdict
+    return vd.threshold_check(t), value, bound, kind, verdict
 
 
 def regression_line(r: CIResult) -> str:
-    g = r.regression
-    if not g:
-        return "regression: not compared"
+    """``regression vs <baseline>: FAIL - <metric> <effect> [<interval>], p=...`` (PASS / NOT TESTED likewise)."""
     base = f" vs {r.baseline}" if r.baseline else ""
-    verdict = "BLOCKS" if not g["passed"] else "ok"
-    return f"regression{base}: {verdict} - {g.get('message') or g.get('status')} (gate: {g.get('gate') or '-'}; {g.get('gate_family_size') or 0} gated rows)"
+    return f"regression{base}: {r.regression_verdict().line().replace(': ', ' - ', 1)}"
+
+
+def gate_line(r: CIResult) -> str:
+    """How the regression gate decides (test family, correction, alpha): for JUnit system-out and the summary."""
+    g = r.regression or {}
+    return f"regression gate: {g.get('gate') or '-'} ({g.get('gate_family_size') or 0} gated rows)"
 
 
 def table(results: list[CIResult]) -> str:
@@ -132,6 +150,8 @@ def table(results: list[CIResult]) -> str:
         lines.append("   " + regression_line(r))
         if r.blocking_failures:
             lines.append(f"   blocking failures: {', '.join(r.blocking_failures)}")
+        if r.status == "FAIL":
+            lines.append(f"   why: {r.why()}")
     lines.append(
         f"overall: {['PASS', 'FAIL', 'ERROR', 'ERROR'][exit_code(results)]} (exit {exit_code(results)})"
     )
@@ -156,21 +176,23 @@ def junit_xml(results: list[CIResult]) -> str:
                 if verdict == "FAIL":
                     failures += 1
                     ET.SubElement(
-                        case, "failure", message=f"{value} violates {bound} ({kind})"
+                        case, "failure", message=f"{vd.threshold_why(t)} ({kind})"
                     ).text = f"{check}: {value}, bound {bound}"
                 elif verdict == "WARN":
                     ET.SubElement(
                         case, "system-out"
-                    ).text = f"WARNING {check}: {value} violates {bound} ({kind}, not blocking)"
+                    ).text = f"WARNING {vd.threshold_why(t)} ({kind}, not blocking)"
             case = ET.SubElement(
                 suite, "testcase", name="no_significant_regression", classname=r.model_version
             )
             cases += 1
             if r.regression_blocks:
                 failures += 1
-                ET.SubElement(case, "failure", message=regression_line(r)[:500]).text = regression_line(r)
+                ET.SubElement(
+                    case, "failure", message=regression_line(r)[:500]
+                ).text = f"{regression_line(r)}\n{gate_line(r)}"
             else:
-                ET.SubElement(case, "system-out").text = regression_line(r)
+                ET.SubElement(case, "system-out").text = f"{regression_line(r)}\n{gate_line(r)}"
         suite.set("tests", str(cases))
         suite.set("failures", str(failures))
         suite.set("errors", str(errors))
@@ -187,7 +209,9 @@ def markdown(results: list[CIResult]) -> str:
         if r.error:
             out += ["", f"```\n{r.error}\n```", ""]
             continue
+        if r.status == "FAIL":
+            out += ["", f"**Why:** {r.why()}"]
         out += ["", "| check | value [95% CI] (n) | bound | kind | verdict |", "|---|---|---|---|---|"]
         out += ["| " + " | ".join(threshold_line(t)) + " |" for t in r.thresholds()]
-        out += ["", regression_line(r), ""]
+        out += ["", regression_line(r), "", f"<sub>{gate_line(r)}</sub>", ""]
     return "\n".join(out)

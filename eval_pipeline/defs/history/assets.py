@@ -12,9 +12,10 @@ import json
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.partition import partition, partitioned_asset
+from eval_pipeline.defs.partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.history.alerts import quality_alerts_description
+from eval_pipeline.scoring import verdict as vd
 from eval_pipeline.storage import keys
 
 GROUP = "history"
@@ -269,13 +270,18 @@ def regression_report(
         config=suite_configs,
     )
     reason = rep.baseline_reason
+    report = stats.report_dict(rep)
     uri = wh.write_bytes(
         keys.regression_report(date, mv_key),
-        json.dumps(stats.report_dict(rep), default=str, indent=2).encode("utf-8"),
+        json.dumps(report, default=str, indent=2).encode("utf-8"),
         content_type="application/json",
     )
+    verdict = vd.regression_verdict(json.loads(json.dumps(report, default=str)))
     md = {
-        "status": rep.status,
+        # first: the gate's decision and why (the blocking metric, its effect, interval and p)
+        "verdict": verdict.verdict,
+        "why": verdict.why,
+        "status": vd.report_status(report["summary"], len(rep.gate_regressions)),
         "baseline": str(rep.baseline) if rep.baseline else "none",
         "baseline_reason": reason,
         "baseline_pool": dg.MetadataValue.json(list(rep.baseline_pool)),
@@ -306,10 +312,11 @@ def regression_report(
     return dg.MaterializeResult(metadata=md)
 
 
-@dg.asset_check(
+@partitioned_check(
     asset=regression_report,
     blocking=True,
-    description="Fails (ERROR) when a row of the gated family (overall "
+    description="Regression gate of this partition; `verdict` and `why` name the blocking metric with its effect, "
+    "95% interval and p. Fails (ERROR) when a row of the gated family (overall "
     "rows of the metrics each eval set's blocking thresholds name, else one primary row per eval set; "
     "`regression: primary_metrics` overrides; one-sided test 'candidate worse'; discrete-Holm-corrected so the chance of "
     "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "
@@ -341,17 +348,21 @@ def no_significant_regression(
         "p_gate",
     ]
     table = regs[[c for c in cols if c in regs]].to_markdown(index=False) if len(regs) else "none"
+    verdict = vd.regression_verdict(data)
+    # Text only (no numbers): Dagster plots a check's numeric metadata across every partition's results.
     return dg.AssetCheckResult(
         passed=gate["passed"],
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "status": gate["status"] or "",
+            "verdict": verdict.verdict,
+            "why": verdict.why,
+            "partition": f"{p.date}|{p.mv_key}",
+            "status": vd.report_status(data.get("summary") or {}, gate["n_blocking"]),
             "message": gate["message"] or "",
             "regressions": dg.MetadataValue.md(table),
             "gate_procedure": str(gate["gate_procedure"]),
             "gate": str(gate["gate"]),
-            "gate_family_size": int(gate["gate_family_size"] or 0),
-            "alpha": float(gate["alpha"] or 0.0),
+            "gate_family": f"{gate['gate_family_size'] or 0} gated row(s) at alpha={gate['alpha']}",
             "gated_rows": dg.MetadataValue.json(gate["gated_rows"]),
         },
     )

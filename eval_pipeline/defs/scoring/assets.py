@@ -3,7 +3,9 @@
 In: the partition's scores of every family, its responses, the judge calibration (judge thresholds
 block only when the judge is calibrated) and, for the release, the regression report. Out:
 ``keys.run_artifact(date, mv)`` (per-eval-set metrics, thresholds, PASS/FAIL, cost, provenance)
-and ``keys.release(date, mv)``. The decisions are :mod:`eval_pipeline.scoring.release`'s.
+and ``keys.release(date, mv)``. The decisions are :mod:`eval_pipeline.scoring.release`'s; their wording
+(``verdict`` PASS / FAIL / NOT TESTED and ``why``, the first metadata entries) is
+:mod:`eval_pipeline.scoring.verdict`'s.
 """
 
 import time
@@ -12,8 +14,9 @@ import dagster as dg
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.defs.partition import partition, partitioned_asset
+from eval_pipeline.defs.partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.scoring import verdict as vd
 from eval_pipeline.storage import keys
 
 GROUP = "scoring"
@@ -105,8 +108,12 @@ def eval_run(
     context.log.info(f"run artifact {uri}: overall {artifact['overall']}")
     # Numeric entries per gated metric: the asset's "Plots" tab then shows them across materializations.
     plots = {f"{r.eval_set}/{r.metric}": float(r.value) for r in results if r.value is not None}
+    verdict = vd.quality_verdict(vd.artifact_thresholds(artifact))
     return dg.MaterializeResult(
         metadata={
+            # first: the decision and the sentence that says why (shown without opening anything)
+            "verdict": verdict.verdict,
+            "why": verdict.why,
             **plots,
             "overall": artifact["overall"],
             "thresholds": dg.MetadataValue.md(scoring.thresholds_markdown(results)),
@@ -127,12 +134,14 @@ def eval_run(
     )
 
 
-@dg.asset_check(
+@partitioned_check(
     asset=eval_run,
-    description="Quality gate: ERROR when a blocking threshold fails; WARN when only non-blocking thresholds fail. "
-    "Judge thresholds block only when the judge is calibrated. Not a Dagster-blocking check, so regression_report "
-    "(which reads the run artifacts) still reports a failing candidate; release_approval applies the same gate "
-    "(scoring.release.quality_gate) and fails the run.",
+    description="Quality gate of this partition: FAIL (ERROR) when a blocking threshold fails, WARN when only "
+    "warning thresholds fail; `verdict` and `why` name the deciding metric, its value, 95% interval, n and bound. "
+    "Judge thresholds block only when the judge is calibrated. It gates the release through release_approval, "
+    "which re-applies it (scoring.release.quality_gate) and is not materialized when it fails. It is not "
+    "Dagster-blocking on purpose: that would also skip regression_report, which must still compare a failing "
+    "candidate with its baseline.",
 )
 def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     from eval_pipeline.scoring.release import quality_gate as gate_of
@@ -142,22 +151,25 @@ def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRes
     gate = gate_of(art)  # the same function release_approval and the detection benchmark use
     failing = gate["failing"]
     blocking = [t for t in failing if t["enforced_blocking"]]
+    verdict = vd.quality_verdict(vd.artifact_thresholds(art))
     table = (
         "\n".join(
-            f"- {t['suite']}/{t['eval_set']} {t['metric']} = {t['value'] if t['value'] is None else round(t['value'], 4)} "
-            f"(min {t['min']}, max {t['max']}){' BLOCKING' if t['enforced_blocking'] else ''} {t['note']}"
+            f"- {vd.threshold_why(t)}{' BLOCKING' if t['enforced_blocking'] else ''} {t['note']}"
             for t in failing
         )
         or "all thresholds pass"
     )
+    # Text only (no numbers): Dagster plots a check's numeric metadata across every partition's results.
     return dg.AssetCheckResult(
         passed=not failing,
         severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
         metadata={
-            "overall": art["overall"],
+            "verdict": verdict.verdict,
+            "why": verdict.why,
+            "partition": f"{p.date}|{p.mv_key}",
             "failing_thresholds": dg.MetadataValue.md(table),
-            "n_failing": len(failing),
-            "n_blocking": len(blocking),
+            "blocking": f"{len(blocking)} of {gate['n_thresholds']} thresholds fail and block; "
+            f"{len(failing) - len(blocking)} fail as warnings",
         },
     )
 
@@ -179,10 +191,14 @@ def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     report = p.read_json(keys.regression_report(date, mv_key))
     rep = report["summary"]
     gate = release_decision(art, report)  # the same decision the two checks made
+    verdict = vd.release_verdict(art, report)
     if not gate["approved"]:
+        # The run fails here (a deploy waits for this partition; eval_failure_sensor alerts): the message
+        # and the metadata are the verdict, shown first on the run page.
         raise dg.Failure(
-            f"release gate not passed for {mv_key}@{date}: quality {gate['quality_gate']['blocking_failures']}, "
-            f"{gate['regression_gate']['n_blocking']} blocking regression(s)"
+            description=f"release gate FAIL for {mv_key}@{date}: {verdict.why}",
+            metadata={"verdict": vd.FAIL, "why": verdict.why},
+            allow_retries=False,
         )
     decision = {
         "date": date,
@@ -200,6 +216,8 @@ def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     uri = p.write_json(keys.release(date, mv_key), decision)
     return dg.MaterializeResult(
         metadata={
+            "verdict": verdict.verdict,
+            "why": verdict.why,
             "approved": True,
             "warnings": ", ".join(art["warnings"]) or "none",
             "baseline": str(rep.get("baseline")),
