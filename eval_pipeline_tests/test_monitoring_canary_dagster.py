@@ -84,7 +84,7 @@ def test_degraded_canary_rolled_back_blocking_check_alert_log_and_webhook(tmp_pa
                 break
     finally:
         server.shutdown()
-    assert verdicts[0] == ("continue", True)  # the first hour is not degraded
+    assert verdicts[0] in (("continue", True), ("cannot decide yet", True))  # the first hour is not degraded
     assert verdicts[-1] == ("roll back", False)  # rolled back, the blocking check fails
     assert c["deciding_metrics"] == ["thumbs_down_rate"] and c["bonferroni_m"] >= 8
     assert [s["verdict"] for s in c["story"]][-1] == "roll back" and len(c["story"]) == len(verdicts)
@@ -148,7 +148,9 @@ def test_demo_rollout_ends_with_the_degraded_canary_rolled_back(tmp_path, monkey
         dg.DagsterInstance.ephemeral(), day="2026-11-22", say=lambda *a: None, resources=build_resources()
     )
     story = [h["verdict"].split(" (")[0] for h in out["hours"]]
-    assert story[-1] == "roll back" and set(story[:-1]) == {"continue"} and len(story) <= 6
+    assert (
+        story[-1] == "roll back" and set(story[:-1]) <= {"continue", "cannot decide yet"} and len(story) <= 6
+    )
     assert out["rolled_back_at"] == out["hours"][-1]["hour"] and out["hours"][-1]["check"] == "ERROR"
     (alert,) = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert alert["verdict"] == "roll back" and alert["canary"] == out["canary"]

@@ -10,9 +10,11 @@ How the verdict is made (Kayenta-style metric-by-metric comparison, with sequent
 
 * Looks: one per hour since the canary first served traffic (within ``lookback_hours``).
 * Rates (thumbs-down among rated requests, regenerate, copy, task completion, invariant failures,
-  safety violations, errors): mixture SPRT on the difference of proportions
-  (:func:`.sequential.msprt_two_proportions`, Johari et al. 2017): always-valid p-value and
-  confidence sequence. Latency p95 / p99 and TTFT p95: one-sided Mann-Whitney on the cumulative
+  safety violations, errors): canary and production compared within each hour and combined across
+  hours (stratified, CMH weights), with a session-clustered variance, tested by the mixture SPRT
+  (:func:`.canary_stats.stratified_rate`, Johari et al. 2017): always-valid p-value, confidence
+  sequence and the minimal detectable effect (MDE, 80% power) at the information so far. Latency
+  p95 / p99 and TTFT p95: one-sided Mann-Whitney on the cumulative
   cohorts with alpha spending over ``planned_looks`` (:func:`.sequential.spent_p_values`), effect =
   quantile ratio with an order-statistic interval at the look's spent level.
 * Correction: Bonferroni over the ``m`` gated metrics with data, each at ``alpha / m`` with an
@@ -26,7 +28,14 @@ How the verdict is made (Kayenta-style metric-by-metric comparison, with sequent
   critical effect.
 * ``promote``: at least ``min_looks`` looks and, for every gated metric, the always-valid interval
   excludes a harm of the minimum effect (non-inferiority).
+* ``cannot decide yet``: neither, and some gated rate metric that is not yet non-inferior has an MDE
+  above its minimum effect (underpowered at the current traffic; the metrics table states the MDE, the
+  design effect of the sessions and the hours still needed at the current traffic). A significant harm
+  still rolls back at any traffic: the false-rollback bound holds at every look.
 * ``continue``: otherwise.
+
+Why this module is long (about 480 lines): the metric table, the per-look decisions and the hourly story share state;
+the rate statistics live in :mod:`.canary_stats`, the sequential tests in :mod:`.sequential`.
 """
 
 from __future__ import annotations
@@ -38,9 +47,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from eval_pipeline.monitoring import canary_stats as cs
 from eval_pipeline.monitoring import sequential as seq
 
-Verdict = Literal["promote", "continue", "roll back"]
+Verdict = Literal["promote", "continue", "cannot decide yet", "roll back"]
+UNDECIDED = "cannot decide yet"
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ METRICS: dict[str, MetricDef] = {
     "regenerate_rate": MetricDef("rate", "fb_regenerate", "one", min_effect=0.20, critical_effect=0.35),
     "copy_rate": MetricDef("rate", "fb_copy", "one", harm="lower", min_effect=0.15, critical_effect=0.25),
     "task_completion_rate": MetricDef(
-        "rate", "fb_task_completed", "one", harm="lower", min_effect=0.15, critical_effect=0.25
+        "rate", "fb_task_completed", "one", harm="lower", min_effect=0.10, critical_effect=0.25
     ),
     "invariant_failure_rate": MetricDef(
         "rate", "invariant_failed", "invariant_checked", min_effect=0.20, critical_effect=0.35
@@ -175,7 +186,8 @@ class CanaryResult:
             "n_looks": self.n_looks,
             "alpha": self.alpha,
             "bonferroni_m": self.m,
-            "test": "rates: mSPRT always-valid p (Johari et al. 2017); latency: Mann-Whitney + alpha spending; "
+            "test": "rates: within-hour differences combined across hours, session-clustered variance, mSPRT "
+            "always-valid p (Johari et al. 2017); latency: Mann-Whitney + alpha spending; "
             f"Bonferroni over {self.m} gated metrics at alpha={self.alpha}",
             "metrics": self.metrics.to_dict("records"),
             "story": self.story.to_dict("records"),
@@ -201,6 +213,9 @@ METRIC_COLUMNS = [
     "p_value",
     "naive_p",
     "level",
+    "mde",
+    "design_effect",
+    "hours_to_power",
     "status",
 ]
 
@@ -234,14 +249,6 @@ def _tau(d: MetricDef, p0: float) -> float:
     return max(d.min_effect * p0, 1e-4)
 
 
-def _capped(values: np.ndarray, u: np.ndarray, cap: int) -> np.ndarray:
-    ok = np.isfinite(values)
-    values, u = values[ok], u[ok]
-    if len(values) <= cap:
-        return values
-    return values[np.argsort(u, kind="stable")[:cap]]  # nested deterministic subsample (request-id hash)
-
-
 def analyze_canary(
     rows: pd.DataFrame, canary: str, production: str, hours: list[str], cfg: CanaryConfig
 ) -> CanaryResult:
@@ -253,6 +260,7 @@ def analyze_canary(
     c = rows[rows["model_version"] == canary]
     p = rows[rows["model_version"] == production]
     lc, lp = _look_index(c, hours), _look_index(p, hours)
+    rows_all = cs.arms_frame(pd.concat([c, p]), canary, np.r_[lc, lp])
     # Bonferroni family: gated metrics with any data in the window (fixed over the looks)
     usable = {}
     for name, d in defs.items():
@@ -286,7 +294,8 @@ def analyze_canary(
             xp, np_ = _rate_counts(p, lp, d, k)
             first = int(np.argmax(np_ >= cfg.min_n)) if (np_ >= cfg.min_n).any() else k - 1
             p0 = float(xp[first] / np_[first]) if np_[first] else 0.0
-            r = seq.msprt_two_proportions(xc, nc, xp, np_, _tau(d, p0), level, cfg.min_n)
+            tau = _tau(d, p0)
+            r = cs.rate_looks(rows_all, d.num, d.den, k, tau, level, cfg.min_n)
             naive = seq.naive_two_proportions(xc, nc, xp, np_, "larger" if d.harm == "higher" else "smaller")
             harm = sign * r["diff"]
             lo, hi = (r["ci_low"], r["ci_high"]) if sign > 0 else (-r["ci_high"], -r["ci_low"])
@@ -294,23 +303,34 @@ def analyze_canary(
             scale = prod_rate if d.effect == "relative" else np.ones(k)
             min_abs, crit_abs = d.min_effect * scale, d.critical_effect * scale
             pv = r["p_value"]
+            mde = r["mde"]
+            underpowered = ~(mde <= np.nan_to_num(min_abs, nan=np.inf))
             row = {
-                "test": "mSPRT (always valid)",
+                "test": "stratified by hour, session-clustered mSPRT (always valid)",
                 "n_canary": int(nc[-1]),
                 "n_production": int(np_[-1]),
                 "canary": xc[-1] / nc[-1] if nc[-1] else np.nan,
                 "production": prod_rate[-1],
                 "effect": harm[-1],
-                "effect_unit": "difference (harm side)",
+                "effect_unit": "difference within hour (harm side)",
+                "mde": mde[-1],
+                "design_effect": r["design_effect"][-1],
+                "hours_to_power": cs.hours_to_power(r["var"], k - 1, float(min_abs[-1]), tau, level)
+                if underpowered[-1] and np.isfinite(min_abs[-1])
+                else 0.0,
             }
         else:
             pv_look, eff, lo, hi, naive = (np.full(k, np.nan) for _ in range(5))
             vc = pd.to_numeric(c[d.col], errors="coerce").to_numpy(dtype=float)
             vp = pd.to_numeric(p[d.col], errors="coerce").to_numpy(dtype=float)
             uc, up = c["u"].to_numpy(dtype=float), p["u"].to_numpy(dtype=float)
+            # one stable sort by the request hash, then each look's nested deterministic subsample
+            oc, op = np.argsort(uc, kind="stable"), np.argsort(up, kind="stable")
+            vc_s, lc_s, vp_s, lp_s = vc[oc], lc[oc], vp[op], lp[op]
+            fc, fp = np.isfinite(vc_s), np.isfinite(vp_s)
             for j in range(k):
-                a = _capped(vc[lc <= j], uc[lc <= j], cfg.max_latency_values)
-                b = _capped(vp[lp <= j], up[lp <= j], cfg.max_latency_values)
+                a = vc_s[fc & (lc_s <= j)][: cfg.max_latency_values]
+                b = vp_s[fp & (lp_s <= j)][: cfg.max_latency_values]
                 if len(a) < cfg.min_n or len(b) < cfg.min_n:
                     pv_look[j] = naive[j] = 1.0
                     continue
@@ -319,6 +339,7 @@ def analyze_canary(
                 eff[j], lo[j], hi[j] = seq.quantile_ratio(a, b, d.q, lvl)
             pv = seq.spent_p_values(pv_look, inc, cfg.alpha)
             harm, min_abs, crit_abs = eff, np.full(k, d.min_effect), np.full(k, d.critical_effect)
+            underpowered = np.zeros(k, dtype=bool)  # power is judged on the rate metrics
             sign = 1.0
             row = {
                 "test": "Mann-Whitney + alpha spending",
@@ -338,6 +359,9 @@ def analyze_canary(
             "worse": worse,
             "noninf": noninf,
             "critical": worse & (np.nan_to_num(lo, nan=-np.inf) >= crit_abs),
+            "underpowered": underpowered,
+            "mde": row.get("mde", np.nan),
+            "min_effect": min_abs[-1],
         }
         status = (
             "worse"
@@ -410,12 +434,24 @@ def _story(per_look, defs, hours, cfg: CanaryConfig, c: pd.DataFrame, lc: np.nda
             verdict, deciding, severity, reason = final
         else:
             pending = [n for n in gated if not per_look[n]["noninf"][j]]
-            verdict, deciding, severity = "continue", pending, "info"
-            reason = (
-                f"not yet non-inferior on {', '.join(pending)}"
-                if pending
-                else f"non-inferior, waiting for {cfg.min_looks} looks"
-            )
+            weak = [n for n in pending if per_look[n]["underpowered"][j]]
+            if weak:
+                verdict, deciding, severity = UNDECIDED, weak, "info"
+                last = j == len(hours) - 1
+                reason = "underpowered at the current traffic: " + "; ".join(
+                    f"{n} minimal detectable effect {per_look[n]['mde']:.3g} > minimum effect "
+                    f"{per_look[n]['min_effect']:.3g}"
+                    if last
+                    else f"{n} minimal detectable effect above its minimum effect"
+                    for n in weak
+                )
+            else:
+                verdict, deciding, severity = "continue", pending, "info"
+                reason = (
+                    f"not yet non-inferior on {', '.join(pending)}"
+                    if pending
+                    else f"non-inferior, waiting for {cfg.min_looks} looks"
+                )
         rows.append(
             {
                 "look": j + 1,

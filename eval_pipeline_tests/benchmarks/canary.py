@@ -1,4 +1,18 @@
-"""Canary benchmark: false rollbacks of A/A canaries and detection of a degraded one, hourly looks.
+"""Canary benchmark: false rollbacks of A/A canaries under real traffic, power, and "cannot decide yet".
+
+``python -m eval_pipeline_tests.benchmarks.canary [--aa-seeds 200] [--seeds 100]`` drives SYNTHETIC
+per-request rollouts (:mod:`.canary_traffic`) through the project's own
+:func:`eval_pipeline.monitoring.canary.analyze_canary` (default :class:`CanaryConfig`) and prints one
+row per scenario with a 95% Wilson interval: A/A during a 1% -> 50% ramp with a +-30% daily cycle of
+traffic and base rates; A/A with sessions of 8 at intra-session correlation 0.3; a 5-point
+task-completion drop at 2,000 requests/hour (rolled back within 24 h); A/A at 300 requests/hour over
+72 h (the share ending in "cannot decide yet"). Last line
+``canary false_rollback_max=<worst A/A row> power_24h=<x> undecided_300ph=<y>``.
+
+The vectorized :func:`simulate` / :func:`decide` below are the OLD pooled rule (cumulative cohorts,
+independent requests), kept only to show what a naive hourly test does in the tests.
+
+Old description:
 
 ``python -m eval_pipeline_tests.benchmarks.canary`` simulates 500 rollouts of 24 hourly looks with
 2,000 requests per hour, 10% of them on the canary (200 / 1,800 per hour):
@@ -22,13 +36,13 @@ rollouts with the same :mod:`eval_pipeline.monitoring.sequential` functions
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
 
 from eval_pipeline.monitoring import sequential as seq
-from eval_pipeline.monitoring.canary import CanaryConfig
+from eval_pipeline.monitoring.canary import UNDECIDED, CanaryConfig, analyze_canary
+from eval_pipeline_tests.benchmarks.canary_traffic import CANARY, PRODUCTION, ramp, rollout_rows
 
 RATES = {  # metric -> (per-request probability, denominator)
     "thumbs_down_rate": (0.10, "rated"),
@@ -140,41 +154,94 @@ def decide(sim: dict, cfg: CanaryConfig) -> dict[str, np.ndarray]:
     return {"rollback_look": rollback, "promote_look": promote, "naive_rollback": naive}
 
 
-def main(n_rollouts: int = 500) -> dict[str, float]:
-    cfg = CanaryConfig()
-    t0 = time.monotonic()
-    aa = decide(simulate(n_rollouts, 24, 2000, 0.10, seed=1), cfg)
-    deg = decide(simulate(n_rollouts, 24, 2000, 0.10, {"thumbs_down_rate": 0.15}, seed=2), cfg)
-    secs = time.monotonic() - t0
-    false_rb = float((aa["rollback_look"] > 0).mean())
-    naive = float(aa["naive_rollback"].mean())
-    detected = deg["rollback_look"] > 0
-    power = float(detected.mean())
-    median = float(np.median(deg["rollback_look"][detected])) if detected.any() else float("nan")
-    print(
-        f"{n_rollouts} simulated rollouts x 24 hourly looks, 2000 requests/hour, 10% canary, alpha={cfg.alpha}, "
-        f"{len(RATES) + len(LATENCY)} gated metrics (Bonferroni), {secs:.1f} s"
-    )
-    print(f"A/A false rollback      {false_rb:.3f}   (target <= 0.05)")
-    print(
-        f"A/A naive false rollback {naive:.3f}   (fixed 5% test per metric and look: what the sequential test avoids)"
-    )
-    print(f"A/A promoted within 24h {float((aa['promote_look'] > 0).mean()):.3f}")
-    print(
-        f"degraded thumbs-down 10%->15%: rolled back within 24h {power:.3f} (target >= 0.90), median hours to "
-        f"detection {median:g}, promoted {float((deg['promote_look'] > 0).mean()):.3f} (ideal 0)"
-    )
-    print(
-        f"canary false_rollback={false_rb:.3f} naive_false_rollback={naive:.3f} power_24h={power:.3f} "
-        f"median_hours={median:g}"
-    )
+def _run(seeds: int, seed0: int, cfg: CanaryConfig, **kw) -> dict[str, np.ndarray]:
+    """Final verdict of ``seeds`` simulated rollouts through :func:`analyze_canary` (the project's path)."""
+    verdicts, mdes, hours_rb = [], [], []
+    for s in range(seeds):
+        rows, keys = rollout_rows(seed0 + s, **kw)
+        res = analyze_canary(rows, CANARY, PRODUCTION, keys, cfg)
+        verdicts.append(res.verdict)
+        story = res.story["verdict"].to_numpy()
+        hours_rb.append(int(np.argmax(story == "roll back")) + 1 if (story == "roll back").any() else 0)
+        tc = res.metrics.set_index("metric").loc["task_completion_rate"]
+        mdes.append(float(tc["mde"]))
     return {
-        "false_rollback": false_rb,
-        "naive_false_rollback": naive,
-        "power_24h": power,
-        "median_hours": median,
+        "verdict": np.array(verdicts),
+        "mde_task_completion": np.array(mdes),
+        "rollback_hour": np.array(hours_rb),
     }
 
 
+def _share(hits: np.ndarray) -> tuple[float, float, float]:
+    from statsmodels.stats.proportion import proportion_confint
+
+    k, n = int(hits.sum()), len(hits)
+    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    return k / n, float(lo), float(hi)
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Scenarios through ``analyze_canary``; last line ``canary false_rollback_max=.. power_24h=.. undecided_300ph=..``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--aa-seeds", type=int, default=200)
+    ap.add_argument("--seeds", type=int, default=100, help="seeds of the power / undecided rows")
+    args = ap.parse_args(argv)
+    cfg = CanaryConfig()
+    t0 = time.monotonic()
+    scenarios = [
+        (
+            "A/A ramp 1%->50% over 24 h, +-30% daily cycle, 2000/h, 24 h",
+            "aa",
+            args.aa_seeds,
+            dict(hours=24, per_hour=2000, share=ramp(), cycle=0.3),
+        ),
+        (
+            "A/A sessions of 8, intra-session correlation 0.3, 10% share, 2000/h, 24 h",
+            "aa",
+            args.aa_seeds,
+            dict(hours=24, per_hour=2000, share=0.10, session_size=8, icc=0.3),
+        ),
+        (
+            "task completion 40% -> 35% (5 points), 10% share, 2000/h, +-30% cycle, 24 h",
+            "power",
+            args.seeds,
+            dict(hours=24, per_hour=2000, share=0.10, cycle=0.3, effects={"task_completion_rate": 0.875}),
+        ),
+        ("A/A at 300/h, 10% share, 72 h", "undecided", args.seeds, dict(hours=72, per_hour=300, share=0.10)),
+    ]
+    out: dict[str, float] = {}
+    print(
+        f"Canary verdicts of simulated (SYNTHETIC) rollouts through analyze_canary, alpha={cfg.alpha}; 95% Wilson intervals"
+    )
+    print(
+        f"{'scenario':82s} {'seeds':>5s} {'rolled back':>22s} {'promoted':>7s} {'cannot decide':>13s} {'MDE task compl.':>15s}"
+    )
+    aa_rows = []
+    for i, (name, kind, seeds, kw) in enumerate(scenarios):
+        r = _run(seeds, 1000 * (i + 1), cfg, **kw)
+        rb, lo, hi = _share(r["verdict"] == "roll back")
+        pr = float((r["verdict"] == "promote").mean())
+        und = float((r["verdict"] == UNDECIDED).mean())
+        mde = float(np.median(r["mde_task_completion"]))
+        print(f"{name:82s} {seeds:5d} {rb:6.3f} [{lo:.3f}, {hi:.3f}] {pr:8.3f} {und:13.3f} {mde:15.4f}")
+        if kind == "aa":
+            aa_rows.append(rb)
+        elif kind == "power":
+            out["power_24h"] = rb
+            det = r["rollback_hour"][r["rollback_hour"] > 0]
+            print(f"    median hours to roll back: {float(np.median(det)) if len(det) else float('nan'):g}")
+        else:
+            out["undecided_300ph"] = und
+    out["false_rollback_max"] = max(aa_rows)
+    print(f"{time.monotonic() - t0:.0f} s")
+    print(
+        f"canary false_rollback_max={out['false_rollback_max']:.3f} power_24h={out['power_24h']:.3f} "
+        f"undecided_300ph={out['undecided_300ph']:.3f}"
+    )
+    return out
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 500)
+    main()

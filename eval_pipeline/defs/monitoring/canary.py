@@ -1,4 +1,4 @@
-"""Hourly canary analysis: per-hour traffic cohorts and the canary verdict (promote / continue / roll back).
+"""Hourly canary analysis: per-hour traffic cohorts and the canary verdict (promote / continue / cannot decide yet / roll back).
 
 Lineage (one partition per hour, ``TRAFFIC_HOUR_PARTITIONS``, keys ``YYYY-MM-DD-HH:00``)::
 
@@ -149,10 +149,11 @@ def _verdict_rows(results, hour: str) -> pd.DataFrame:
 @_hour_asset(
     deps=("traffic_hourly",),
     description="Every model version serving next to production this hour, compared with it on every look since its "
-    "rollout started: rates by mixture SPRT (always-valid p-values and confidence sequences, Johari et al. 2017), "
+    "rollout started: rates compared within each hour and combined across hours (stratified), with session-clustered "
+    "variances, by mixture SPRT (always-valid p-values and confidence sequences, Johari et al. 2017), "
     "latency p95/p99 and TTFT by Mann-Whitney with alpha spending; Bonferroni over the gated metrics, so the false "
-    "rollback rate over the whole rollout is at most canary.alpha. Verdict promote / continue / roll back with the "
-    "deciding metrics and the hourly story; promote and roll back go to the alert log and EVAL_ALERT_WEBHOOK_URL.",
+    "rollback rate over the whole rollout is at most canary.alpha. Verdict promote / continue / cannot decide yet "
+    "(minimal detectable effect above the minimum effect at the current traffic) / roll back with the deciding metrics and the hourly story; promote and roll back go to the alert log and EVAL_ALERT_WEBHOOK_URL.",
 )
 def canary_analysis(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
@@ -182,7 +183,7 @@ def canary_analysis(
     )
     ui = os.environ.get("EVAL_UI_URL", "http://127.0.0.1:3000").rstrip("/")
     for r in results:
-        if r.verdict != "continue":
+        if r.verdict in ("promote", "roll back"):  # not "continue" / "cannot decide yet"
             post_alert(
                 {
                     "kind": "canary_verdict",
