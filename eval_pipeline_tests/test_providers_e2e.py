@@ -12,6 +12,8 @@ import pytest
 from eval_pipeline import cli
 from eval_pipeline_tests.orchestration_support import edit_yaml, small_data
 from eval_pipeline_tests.servers.anthropic_server import ServerConfig
+from eval_pipeline_tests.servers.bedrock_server import BedrockTestServer
+from eval_pipeline_tests.servers.http_app import ENDPOINT, SupportApp
 from eval_pipeline_tests.servers.openai_server import OpenAITestServer
 
 KEY = "sk-e2e-providers-SECRET"
@@ -19,27 +21,48 @@ DATE = "2026-11-05"
 N = 8
 
 
+class AllTargets(OpenAITestServer, BedrockTestServer, SupportApp):
+    """One loopback server speaking Anthropic, OpenAI, Bedrock Converse and the example app's /chat."""
+
+
+PROVIDERS = ("openai", "bedrock", "http", "python")
+
+
 @pytest.fixture(scope="module")
 def server():
-    srv = OpenAITestServer(ServerConfig(api_key=KEY)).start()  # speaks Anthropic and OpenAI
+    srv = AllTargets(ServerConfig(api_key=KEY)).start()
     yield srv
     srv.stop()
 
 
 def _target(provider: str, srv) -> dict:
-    """The model-version fields that point the candidate at ``provider``'s loopback target."""
+    """The model-version fields that point a candidate at ``provider``'s loopback target."""
     if provider == "openai":
-        return {
-            "provider": "openai",
-            "model": "gpt-4o-mini",
-            "endpoint": {"base_url": srv.openai_base_url, "api_key_env": "E2E_OPENAI_KEY"},
-        }
+        ep = {"base_url": srv.openai_base_url, "api_key_env": "E2E_OPENAI_KEY"}
+        return {"provider": "openai", "model": "gpt-4o-mini", "endpoint": ep}
+    if provider == "bedrock":
+        ep = {"endpoint_url": srv.base_url, "region": "us-east-1"}
+        return {"provider": "bedrock", "model": "us.meta.llama3-1-8b-instruct-v1:0", "endpoint": ep}
+    if provider == "http":
+        return {"provider": "http", "model": "support-app", "endpoint": {"url": srv.chat_url, **ENDPOINT}}
+    if provider == "python":
+        ep = {"function": "eval_pipeline_tests.targets:support_router"}
+        return {"provider": "python", "model": "support-router", "endpoint": ep}
     raise AssertionError(provider)
 
 
 @pytest.fixture
 def env(tmp_path, server, monkeypatch):
-    data = small_data(tmp_path / "data", n_samples=N, model_names=("bot-a", "bot-b"))
+    data = small_data(tmp_path / "data", n_samples=N, model_names=("bot-a", *(f"bot-{p}" for p in PROVIDERS)))
+
+    def point(d):
+        for m in d["models"][1:]:
+            m.update(_target(m["name"].removeprefix("bot-"), server))
+            m["production"] = False
+            if m["provider"] in ("openai", "bedrock"):
+                d["pricing"][m["model"]] = {"input": 0.15, "output": 0.6}
+
+    edit_yaml(data / "models.yaml", point)
     server.config = ServerConfig(api_key=KEY)
     for line in (data / "golden" / "intents.jsonl").read_text().splitlines():
         rec = json.loads(line)
@@ -56,54 +79,46 @@ def env(tmp_path, server, monkeypatch):
         "ANTHROPIC_API_KEY": KEY,
         "ANTHROPIC_BASE_URL": server.base_url,
         "E2E_OPENAI_KEY": KEY,
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": "e2e-aws-secret",
+        "AWS_REGION": "us-east-1",
+        "SUPPORT_APP_TOKEN": KEY,
     }.items():
         monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     return {"data": data, "wh": tmp_path / "wh"}
 
 
-def _responses(wh, name_prefix: str) -> pd.DataFrame:
-    files = [
-        p for p in wh.rglob("*.parquet") if "responses" in str(p) and f"model_version={name_prefix}" in str(p)
-    ]
+def _responses(wh, name: str) -> pd.DataFrame:
+    files = [p for p in wh.rglob("*.parquet") if "responses" in str(p) and f"model_version={name}-" in str(p)]
     return pd.concat([pd.read_parquet(p) for p in files])
 
 
-@pytest.mark.parametrize("provider", ["openai"])
-def test_candidate_on_another_vendor_against_the_anthropic_baseline(env, server, provider, capsys):
-    def point(d):
-        d["models"][1].update(_target(provider, server))
-        d["pricing"].setdefault(d["models"][1]["model"], {"input": 0.15, "output": 0.6})
+def _run(*argv: str) -> int:
+    return cli.main(["run", "--date", DATE, "--families", "deterministic", *argv])
 
-    edit_yaml(env["data"] / "models.yaml", point)
-    assert cli.main(["run", "--date", DATE, "--families", "deterministic", "--model-version", "bot-a"]) == 0
+
+def test_each_vendor_as_candidate_against_the_anthropic_baseline(env, server, capsys):
+    assert _run("--model-version", "bot-a") == 0
     capsys.readouterr()
-    code = cli.main(
-        [
-            "run",
-            "--date",
-            DATE,
-            "--families",
-            "deterministic",
-            "--model-version",
-            "bot-b",
-            "--baseline",
-            "bot-a",
-        ]
-    )
-    out = capsys.readouterr().out
-    assert code in (0, 1) and "regression vs bot-a" in out, out
-    assert KEY not in out
-    stats = server.stats()["by_model"]
-    candidate = _target(provider, server)["model"]
-    assert stats.get("claude-haiku-4-5") == N and stats.get(candidate) == N
-    rows = _responses(env["wh"], "bot-b")
-    assert len(rows) == N and set(rows["provenance"]) == {"live"} and rows["error_category"].isna().all()
-    assert (rows["cost_usd"] > 0).all() and (rows["model"] == candidate).all()
+    for provider in PROVIDERS:
+        code = _run("--model-version", f"bot-{provider}", "--baseline", "bot-a")
+        out = capsys.readouterr().out
+        assert code in (0, 1) and "regression vs bot-a" in out, (provider, out)
+        assert KEY not in out
+        target = _target(provider, server)
+        rows = _responses(env["wh"], f"bot-{provider}")
+        assert len(rows) == N and set(rows["provenance"]) == {"live"}, provider
+        assert rows["error_category"].isna().all() and (rows["model"] == target["model"]).all(), provider
+        if provider in ("openai", "bedrock"):  # priced per model in models.yaml
+            assert (rows["cost_usd"] > 0).all()
+    by_model = server.stats()["by_model"]
+    assert by_model["claude-haiku-4-5"] == N
+    assert all(by_model[_target(p, server)["model"]] == N for p in ("openai", "bedrock", "http"))
+    # the python router answers every routing question right
+    assert (_responses(env["wh"], "bot-python")["text"].notna()).all()
     # a rerun pays nothing: every answer comes from the store
     server.reset_stats()
-    assert cli.main(["run", "--date", DATE, "--families", "deterministic", "--model-version", "bot-b"]) in (
-        0,
-        1,
-    )
+    assert _run("--model-version", "bot-bedrock") in (0, 1)
     assert server.stats()["total"] == 0

@@ -89,7 +89,7 @@ class BedrockEndpoint(_Flow):
 class HttpEndpoint(_Flow):
     provider: Literal["http"] = "http"
     url: str = Field(min_length=1)
-    method: Literal["POST", "PUT", "GET"] = "POST"
+    method: Literal["POST", "PUT"] = "POST"
     headers: dict[str, str] = Field(
         default_factory=dict, description="values may contain ${ENV_VAR}; never stored"
     )
