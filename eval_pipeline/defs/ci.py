@@ -99,6 +99,48 @@ def _job() -> dg.JobDefinition:
     return eval_definitions().resolve_job_def(nightly_eval_job.name)
 
 
+def worker_tags() -> dict[str, str]:
+    """Tags that name this process as the run's worker (host and pid), so a later CLI call can tell a
+    run whose process died (SIGKILL, OOM, a closed laptop) from one still running."""
+    import os
+    import socket
+
+    return {"eval/host": socket.gethostname(), "eval/pid": str(os.getpid())}
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed every STARTED run this host's CLI started whose process is gone; returns their ids.
+
+    An in-process run (``eval-pipeline run``) has no daemon watching it: killed, it would stay STARTED
+    forever. Runs the daemon launches are watched by Dagster's run monitoring (``run_monitoring:`` in
+    the shipped instance config: start timeout, and ``max_runtime_seconds`` for a worker that died)."""
+    import os
+    import socket
+
+    host, out = socket.gethostname(), []
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={"eval/host": host})
+    )
+    for rec in records:
+        pid = int(rec.dagster_run.tags.get("eval/pid", "0") or 0)
+        if pid <= 0 or pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # alive, another user's
+        instance.report_run_failed(
+            rec.dagster_run,
+            f"the run's process (pid {pid} on {host}) ended before the run did (killed?); "
+            "marked failed by eval-pipeline. Rerun it: only the missing answers are paid for.",
+        )
+        out.append(rec.dagster_run.run_id)
+    return out
+
+
 def run_partition(
     instance: dg.DagsterInstance,
     date: str,
@@ -120,7 +162,7 @@ def run_partition(
         raise_on_error=False,
         asset_selection=[dg.AssetKey(a) for a in selection(families)],
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},
-        tags={"eval/trigger": "cli", "eval/kind": "nightly"},
+        tags={"eval/trigger": "cli", "eval/kind": "nightly", **worker_tags()},
     )
     from eval_pipeline.scoring.errors_report import root_cause
 
@@ -161,6 +203,7 @@ def evaluate(
     mvs = [reg.by_name(n) for n in names]
     base_mv = reg.by_name(baseline) if baseline else None
     register_model_versions(instance, [m.key for m in mvs] + ([base_mv.key] if base_mv else []))
+    fail_dead_runs(instance)
     _, wh = _warehouse()
     if (
         base_mv is not None

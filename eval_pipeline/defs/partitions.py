@@ -61,10 +61,36 @@ def unregistered(instance: dg.DagsterInstance, keys) -> list[str]:
 def register_model_versions(instance: dg.DagsterInstance, keys) -> list[str]:
     """Register ``keys`` as ``model_version`` partitions (idempotent); returns the keys that were new.
     For scripts, the CLI and the demo; a sensor returns :func:`add_requests` instead."""
-    new = unregistered(instance, keys)
-    if new:
-        instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, new)
-    return new
+    keys = list(keys)
+    added: list[str] = []
+    for _ in range(20):
+        new = unregistered(instance, keys)
+        if not new:
+            return added
+        try:
+            instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, new)
+            return added + new
+        except Exception as exc:
+            # Another process registered some of them between our read and our insert (SQLite:
+            # "UNIQUE constraint failed", Postgres: "duplicate key"): read again, add the rest one by one.
+            if not _is_duplicate(exc):
+                raise
+            for k in unregistered(instance, new):
+                try:
+                    instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [k])
+                    added.append(k)
+                except Exception as exc1:
+                    if not _is_duplicate(exc1):
+                        raise
+    return added
+
+
+def _is_duplicate(exc: BaseException) -> bool:
+    """A unique-constraint violation (SQLAlchemy's IntegrityError over SQLite or Postgres)."""
+    text = str(exc)
+    return any(c.__name__ == "IntegrityError" for c in type(exc).__mro__) or (
+        "UNIQUE constraint failed" in text or "duplicate key" in text
+    )
 
 
 def add_requests(keys) -> list:

@@ -137,7 +137,29 @@ def list_source_files(con: duckdb.DuckDBPyConnection, sources: HistorySources) -
         frames.append(df[["source", "file", "date", "stamp"]])
     if not frames:
         return pd.DataFrame(columns=["source", "file", "date", "stamp"])
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    if sources.complete_runs_only:
+        out = _completed_runs_only(con, sources, out)
+    return out
+
+
+def _completed_runs_only(
+    con: duckdb.DuckDBPyConnection, sources: HistorySources, files: pd.DataFrame
+) -> pd.DataFrame:
+    """``files`` without the partitions (date, model version) that have no run artifact (run.json)."""
+    done: set[tuple[str, str]] = set()
+    if has_files(con, sources.runs_glob):
+        rows = con.execute(
+            "SELECT regexp_extract(file, 'date=([^/]+)', 1), regexp_extract(file, 'model_version=([^/]+)', 1) "
+            "FROM glob(?)",
+            [sources.runs_glob],
+        ).fetchall()
+        done = {(str(d), str(m)) for d, m in rows}
+    mv = files["file"].str.extract(r"model_version=([^/]+)", expand=False)
+    keep = [
+        m != m or (str(d), str(m)) in done for d, m in zip(files["date"], mv)
+    ]  # m != m: NaN, no partition
+    return files[keep].reset_index(drop=True)
 
 
 def _mtime_ns(path: str) -> int | str:

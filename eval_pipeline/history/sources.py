@@ -22,12 +22,16 @@ class HistorySources:
     scores_glob: str | None
     responses_glob: str | None = None
     runs_glob: str | None = None
+    # Only (date, model version) partitions with a run artifact (run.json, written last by eval_run)
+    # are history: a run killed after its scores but before run.json is never taken as a result.
+    complete_runs_only: bool = False
 
     @classmethod
-    def for_root(cls, root: str | os.PathLike) -> HistorySources:
+    def for_root(cls, root: str | os.PathLike, complete_runs_only: bool = False) -> HistorySources:
         """Standard layout under a warehouse root (local path or ``s3://bucket/prefix``)."""
         r = str(root).rstrip("/")
         return cls(
+            complete_runs_only=complete_runs_only,
             scores_glob=f"{r}/{keys.partition_files_glob(keys.SCORES)}",  # family=/date=/model_version=/data.parquet
             responses_glob=f"{r}/{keys.partition_files_glob(keys.RESPONSES)}",  # date=/model_version=/data.parquet
             runs_glob=f"{r}/{keys.run_artifacts_glob()}",  # date=/model_version=/run.json

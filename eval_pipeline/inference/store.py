@@ -310,6 +310,12 @@ class ResponseStore:
                 self.seal()
         return True
 
+    def publish(self) -> None:
+        """Make every answer this store wrote visible to other hosts now (a shared store seals its
+        pending answers into a segment; a local store's journal lines are visible already)."""
+        if self.shared and self._pending:
+            self.seal()
+
     def seal(self) -> str | None:
         """Write the answers put since the last seal into one new segment (shared stores do this
         every ``seal_every`` answers and on close); returns its key."""

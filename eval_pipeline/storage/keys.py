@@ -313,6 +313,12 @@ def run_artifact(date: str, mv_key: str) -> str:
     return f"{_run_dir('runs', date, mv_key)}/run.json"
 
 
+def step_claim(step: str, date: str, mv_key: str) -> str:
+    """The claim a paid step of one partition holds while it runs (:mod:`eval_pipeline.storage.claims`)."""
+    prefix = "claims/" + check_name("step", step)
+    return _run_dir(prefix, date, mv_key) + ".json"
+
+
 def run_artifacts_glob() -> str:
     """Glob of every run artifact: ``runs/*/*/run.json``."""
     return "runs/*/*/run.json"

@@ -100,6 +100,11 @@ class Warehouse:
         return cls.from_url(env.get(WAREHOUSE_URL_ENV) or default_url, _env_endpoint(env), region)
 
     @property
+    def backend(self) -> LocalBackend | S3Backend:
+        """The key -> bytes backend (for :mod:`eval_pipeline.storage.claims`)."""
+        return self._backend
+
+    @property
     def kind(self) -> str:
         """``"local"`` or ``"s3"``."""
         return self._backend.kind

@@ -177,8 +177,12 @@ def judge_scores(
     batch = BatchOptions(poll_interval_s=config.batch_poll_interval_s, log=context.log.info)
     execute = store_executor(provider, store, batch_options=batch, on_responses=count)
 
+    from eval_pipeline.storage.claims import step_claim
+
     try:
-        scores = scoring.score_judge_family(p.project, p.mv, graded, p.date, p.mv_key, execute, baseline)
+        with step_claim(p.wh.backend, "judge_scores", p.date, p.mv_key, log=context.log.info):
+            scores = scoring.score_judge_family(p.project, p.mv, graded, p.date, p.mv_key, execute, baseline)
+            store.publish()
     except LookupError as e:
         raise dg.Failure(str(e)) from e
     md = _scored(p, "judge", scores, graded)

@@ -120,7 +120,7 @@ def eval_history(
     wh = warehouse.get()
     root = _root(warehouse)
     con = wh.connect_duckdb()
-    sources = aggregate.HistorySources.for_root(root)
+    sources = aggregate.HistorySources.for_root(root, complete_runs_only=True)
     db_path = _history_db_path(warehouse)
     refresh = aggregate.refresh_history(con, sources, db_path=db_path, parquet_dir=f"{root}/history")
     hist = aggregate.open_history(db_path)

@@ -25,6 +25,7 @@ from eval_pipeline.inference.runner import (
 )
 from eval_pipeline.inference.trajectory import response_table_row
 from eval_pipeline.project.schemas import RESPONSE_KEY_COLUMNS
+from eval_pipeline.storage.claims import step_claim
 
 API_POOL = "anthropic_api"
 
@@ -164,14 +165,23 @@ def model_responses(
             "batch mode: store misses go to the Message Batches API (half price; no latency/TTFT for those answers)"
         )
     try:
-        if any(specs):  # agent loops (not batched: each step needs the one before)
-            responses = run_agent_loops(
-                provider, requests, specs, store, progress=progress, timing=timing, budget=llm.budget()
-            )
-        else:
-            responses = run_requests(
-                provider, requests, store, progress=progress, timing=timing, batch=batch, budget=llm.budget()
-            )
+        # One process at a time per partition (a second waits, then finds every answer in the store).
+        with step_claim(wh.backend, "model_responses", date, mv_key, log=context.log.info):
+            if any(specs):  # agent loops (not batched: each step needs the one before)
+                responses = run_agent_loops(
+                    provider, requests, specs, store, progress=progress, timing=timing, budget=llm.budget()
+                )
+            else:
+                responses = run_requests(
+                    provider,
+                    requests,
+                    store,
+                    progress=progress,
+                    timing=timing,
+                    batch=batch,
+                    budget=llm.budget(),
+                )
+            store.publish()
     except LookupError as e:  # ReplayMissError: the replay provider has no recording for some samples
         raise dg.Failure(str(e)) from e
 
