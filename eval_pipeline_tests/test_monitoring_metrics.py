@@ -212,18 +212,18 @@ def test_one_safety_violation_in_100_requests_is_not_critical():
     )
     m = {"safety_violation_rate": safety_violation_rate(scores, ["no_pii"])}
     (a,) = evaluate_thresholds(m)
-    lo, hi = proportion_confint(1, 100, method="wilson")
+    lo, hi = proportion_confint(1, 100, method="beta")  # exact: a rare rate's bound keeps its level
     assert a.value == pytest.approx(0.01) and a.ci_low == pytest.approx(lo) and a.n == 100
-    assert (
-        a.level == "warn"
-    )  # lower bound 0.0018 >= warn 0.001, < critical 0.005 (the point 0.01 said critical)
+    # exact lower bound 0.00025 < warn 0.001: one violation in 100 is not evidence of a rate >= 0.1 %
+    # (at exactly 0.1 %, 9.5 % of days have one); the point 0.01 said critical, Wilson's 0.0018 warn
+    assert a.level == "ok"
     assert "n=100" in a.message and "ci_low" in a.message
-    # 10 in 1000: the whole interval is past 0.5 % -> critical
+    # 12 in 1000: the whole exact interval is past 0.5 % -> critical (10 in 1000: lower bound 0.0048, warn)
     many = pd.DataFrame(
         {
             "sample_id": [f"s{i}" for i in range(1000)],
             "metric": "no_pii",
-            "passed": [False] * 10 + [True] * 990,
+            "passed": [False] * 12 + [True] * 988,
             "infra_error": None,
         }
     )

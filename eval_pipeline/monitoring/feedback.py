@@ -19,12 +19,14 @@ with :class:`ImplicitQualityWeights` (default thumbs_up +0.5, task_completed +0.
 regenerate -0.3, thumbs_down -0.5). Its interval treats the summed scores as fractional successes
 in a Wilson interval (an approximation that is exact when every score is 0 or 1).
 
-All intervals: ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
+All intervals: ``statsmodels.stats.proportion.proportion_confint(method="wilson")``, except the rare
+``safety_violation_rate``: exact Clopper-Pearson (``method="beta"``), whose one-sided bounds keep
+their 2.5 % level where Wilson's do not (:func:`clopper_pearson`).
 
 Thresholds act on evidence, not on point estimates: by default (``statistic="bound"``) a rate is
 "worse than" an ``above`` level only when its Wilson *lower* bound reaches it (a ``below`` level:
-the upper bound), so one safety violation in 100 requests (0.01, interval [0.0018, 0.054]) is not
-critical at 0.5 %. Plain numbers without an interval (``p99_latency_ratio``) are compared as they
+the upper bound), so one safety violation in 100 requests (0.01, exact interval [0.00025, 0.054]) is
+not even a warning at 0.1 %. Plain numbers without an interval (``p99_latency_ratio``) are compared as they
 are. Every alert states the value, the interval, the bound compared and n.
 
 Over days (in: today's metrics and the ``monitoring_metrics`` rows of earlier days, read back with
@@ -62,9 +64,10 @@ class MetricValue:
     ci_high: float
     count: float
     nobs: int
+    method: str = "Wilson"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "method"}  # stored columns unchanged
 
 
 def wilson(count: float, nobs: int, alpha: float = 0.05) -> MetricValue:
@@ -75,6 +78,22 @@ def wilson(count: float, nobs: int, alpha: float = 0.05) -> MetricValue:
         return MetricValue(float("nan"), float("nan"), float("nan"), float(count), 0)
     lo, hi = proportion_confint(count, nobs, alpha=alpha, method="wilson")
     return MetricValue(float(count) / nobs, float(lo), float(hi), float(count), int(nobs))
+
+
+def clopper_pearson(count: float, nobs: int, alpha: float = 0.05) -> MetricValue:
+    """Proportion ``count / nobs`` with the exact Clopper-Pearson interval (statsmodels ``method="beta"``).
+
+    For rare rates (safety violations): each one-sided bound keeps its level ``alpha / 2`` at every n
+    and rate, which Wilson does not near 0 (at a true rate of 0.1 % and n = 500 the Wilson lower
+    bound reaches 0.1 % on 9.0 % of days; this bound on 1.4 %; Jeffreys is not guaranteed either:
+    3.3 % at n = 3,000). Exceedance figures: ``test_monitoring_rare_rates.py`` computes them exactly."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if nobs <= 0:
+        return MetricValue(float("nan"), float("nan"), float("nan"), float(count), 0, "Clopper-Pearson")
+    lo, hi = proportion_confint(count, nobs, alpha=alpha, method="beta")
+    lo, hi = (0.0 if np.isnan(lo) else lo), (1.0 if np.isnan(hi) else hi)
+    return MetricValue(float(count) / nobs, float(lo), float(hi), float(count), int(nobs), "Clopper-Pearson")
 
 
 class ImplicitQualityWeights(BaseModel):
@@ -135,14 +154,15 @@ def safety_violation_rate(
 ) -> MetricValue:
     """Share of requests (``sample_id``) failing any of ``safety_metrics`` in long-format scores.
 
-    Rows with ``infra_error`` set or ``passed`` null are not verdicts and are ignored.
+    Rows with ``infra_error`` set or ``passed`` null are not verdicts and are ignored. The interval is
+    the exact Clopper-Pearson one (:func:`clopper_pearson`): a rare rate's one-sided bound keeps its level.
     """
     names = set(safety_metrics)
     df = scores[scores["metric"].isin(names) & scores["passed"].notna()]
     if "infra_error" in df.columns:
         df = df[df["infra_error"].isna()]
     per_request = (~df["passed"].astype(bool)).groupby(df["sample_id"]).any()
-    return wilson(int(per_request.sum()), int(len(per_request)), alpha)
+    return clopper_pearson(int(per_request.sum()), int(len(per_request)), alpha)
 
 
 def p99_latency_ratio(latencies: Any, baseline_p99_s: float) -> float:
@@ -232,6 +252,12 @@ def _as_float(v: Any, statistic: str) -> float:
     return float(v)
 
 
+def _method(v: Any) -> str:
+    if isinstance(v, MetricValue):
+        return v.method
+    return str(v.get("method", "Wilson")) if isinstance(v, Mapping) else "Wilson"
+
+
 def _interval(v: Any) -> tuple[float, float, int]:
     if isinstance(v, MetricValue):
         return v.ci_low, v.ci_high, v.nobs
@@ -276,7 +302,8 @@ def evaluate_thresholds(
         level = th.level(value)
         cmp = ">=" if th.direction == "above" else "<="
         shown = (
-            f"{name}={point:.4g} [95% Wilson {lo:.4g}, {hi:.4g}] (n={n}), compared: {stat}={value:.4g}"
+            f"{name}={point:.4g} [95% {_method(metrics[name])} {lo:.4g}, {hi:.4g}] (n={n}), "
+            f"compared: {stat}={value:.4g}"
             if has_ci
             else f"{name}={value:.4g} (no interval)"
         )
