@@ -12,6 +12,7 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     scores/family=<f>/date=<d>/model_version=<mv>/data.parquet   table_partition("scores", d, mv, family=f)
     <monitoring table>/date=<d>/data.parquet                     day_partition(d) for DAY_TABLES
     runs/date=<d>/model_version=<mv>/run.json                    run_artifact(d, mv)
+    claims/<step>/date=<d>/model_version=<mv>.json (.lock local)  step_claim(step, d, mv) (storage/claims.py)
     model_versions/<mv>.json                                     model_version_snapshot(mv)
     releases/date=<d>/model_version=<mv>.json                    release(d, mv)
     reports/regression/date=<d>/model_version=<mv>/report.json   regression_report(d, mv)
@@ -38,6 +39,9 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     reports/monitoring/date=<d>/hour=<HH>/<name>                 monitoring_hour_report(d, HH, name)
 
 Artifact keys are built as given (no validation); the warehouse checks every key on use.
+
+Why this module is long: it spells out every storage key of the pipeline (the rule that paths live
+only here), one small function per key; splitting it would scatter the layout this docstring lists.
 """
 
 from __future__ import annotations
