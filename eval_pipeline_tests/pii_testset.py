@@ -4,6 +4,9 @@ In: a seed and a size. Out: :func:`generate` -> list of :class:`PiiMessage` (``t
 ``value``, ``start``, ``end``, ``locale``); ``text[start:end] == value`` always. Values come from
 Faker in four locales (en_US, en_GB, de_DE, fr_FR), placed in many English sentence templates
 (users write to the bank in English; names, addresses, phone formats and IBANs are local).
+Phone numbers keep Faker's extensions (``535.915.7917x34897``); half the names are Faker's full
+names with titles and degrees (``Prof. Jörgen Ehlert B.Eng.``); a quarter of the addresses are street
+and town only; half the date-of-birth templates have no birth cue (``Please update my details: ...``).
 :func:`clean_messages` are the PII-free support messages of the shared intent datasets
 (banking77, clinc150), for over-redaction. :func:`value_caught` decides whether a detection covers a
 value (the benchmark's recall and the leak test use it).
@@ -98,6 +101,13 @@ TEMPLATES: dict[str, list[str]] = {
         "my birthday is {v}, is that on file?",
         "date of birth {v}, name as on the card",
         "born {v}, I can't pass the ID check",
+        # no birth cue nearby (issue 24): the date alone has to be recognised as a possible birth date
+        "Please update my details: {v}.",
+        "the ID check says {v} but that is wrong",
+        "{v} is what I typed in the verification form",
+        "I entered {v} and the app rejects it",
+        "can you confirm you have {v} on file?",
+        "my details are {v}, the app keeps asking",
     ],
     "account_number": [
         "My account number is {v}.",
@@ -148,7 +158,7 @@ def _value(kind: str, f, loc: str, rng: random.Random) -> str:
     if kind == "email":
         return f.email() if rng.random() < 0.5 else f.free_email()
     if kind == "phone":
-        return re.sub(r"\s*(x|ext\.?)\s*\d+$", "", f.phone_number())
+        return f.phone_number()  # with Faker's extensions ("535.915.7917x34897", "(841)435-0408x445")
     if kind == "card":
         return _group(f.credit_card_number(), 4, rng)
     if kind == "iban":
@@ -162,9 +172,13 @@ def _value(kind: str, f, loc: str, rng: random.Random) -> str:
     if kind == "ip":
         return f.ipv4_public() if rng.random() < 0.7 else f.ipv6()
     if kind == "person":
-        return f"{f.first_name()} {f.last_name()}"
+        # half Faker's full names: titles and degrees ("Prof. Jörgen Ehlert B.Eng.", "Dr Aimee Jackson"),
+        # double-barrelled and accented names ("Thérèse Gay", "Anouk-Agathe Lelièvre")
+        return f.name() if rng.random() < 0.5 else f"{f.first_name()} {f.last_name()}"
     if kind == "address":
         street = f.street_address().replace("\n", ", ")
+        if rng.random() < 0.25:  # street and town only, no postcode ("[ADDRESS], Hallland" slipped)
+            return f"{street}, {f.city()}"
         if loc == "en_US":
             return f"{street}, {f.city()}, {f.state_abbr()} {f.zipcode()}"
         if loc == "en_GB":

