@@ -18,8 +18,6 @@ mean_cosine         similarity: mean cosine; t interval
 cosine_pass_rate    similarity: share at or above the threshold; Wilson CI
 <family>.<metric>.mean / .pass_rate   any other family (e.g. judge dimensions)
 infra_error_count   (sample, repeat) pairs lost to infrastructure errors (excluded everywhere else)
-check_error_count   deterministic check rows a check could not decide (a regex over its time budget;
-                    ``passed`` empty, excluded from pass rates); present only when > 0
 ==================  ==========================================================================
 
 Statistics come from statsmodels (Wilson), scipy (t interval, binomial coefficients),
@@ -340,9 +338,6 @@ def eval_set_metrics(scores: pd.DataFrame) -> dict[str, MetricValue]:
             )
 
     out["infra_error_count"] = metric_value(len(infra_keys), n=len(keys))
-    undecided = main["passed"].isna() & main["reason"].astype(str).str.startswith("check error:")
-    if undecided.any():  # checks that could not decide (a regex over its time budget): never silent
-        out["check_error_count"] = metric_value(int(undecided.sum()), n=len(main))
     return out
 
 

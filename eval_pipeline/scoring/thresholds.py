@@ -41,8 +41,12 @@ def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
     pass) and, in pairwise mode, ``win_rate`` and the length-controlled ``lc_win_rate`` (with
     ``length_bias``); pointwise, per dimension ``<dim>.length_spearman`` and ``<dim>.length_adjusted_mean``."""
     from eval_pipeline.evaluators import judge, metrics
+    from eval_pipeline.evaluators.deterministic.frame import check_errors
 
     out = metrics.eval_set_metrics(scores)
+    undecided = check_errors(scores)  # a regex over its time budget: counted (0 too, so it can gate)
+    if undecided is not None:
+        out["check_error_count"] = metrics.metric_value(undecided[0], n=undecided[1])
     if es.family == "judge" and not scores.empty:
         cfg = judge.validate_judge_config(es.judge)
         if cfg.is_panel:  # inter-judge agreement of the panel, per dimension (Krippendorff's alpha)

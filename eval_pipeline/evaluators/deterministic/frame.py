@@ -179,3 +179,13 @@ def finish_score_frame(
     ):
         df[col] = df[col].astype(object).where(df[col].notna(), None)
     return df.reset_index(drop=True)
+
+
+def check_errors(scores: pd.DataFrame) -> tuple[int, int] | None:
+    """``(rows a check could not decide, deterministic check rows)`` of one eval set's scores (None
+    without deterministic rows): ``scoring`` reports it as the ``check_error_count`` metric."""
+    if scores.empty or "reason" not in scores.columns:
+        return None
+    rows = scores[(scores["family"] == FAMILY) & ~scores["metric"].astype(str).str.contains(".", regex=False)]
+    undecided = rows["passed"].isna() & rows["reason"].astype(str).str.startswith(CHECK_ERROR_PREFIX)
+    return (int(undecided.sum()), len(rows)) if len(rows) else None
