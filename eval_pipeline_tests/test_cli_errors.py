@@ -118,3 +118,61 @@ def test_root_cause_of_a_failed_step_is_the_projects_error(env, monkeypatch):  #
     cause = run["causes"]["model_responses"]
     assert cause.cls_name == "EndpointRejected" and cause.kind == "config"
     assert json.dumps(run["failed"]).count("DagsterExecutionStepExecutionError") == 0
+
+
+def test_the_api_key_echoed_by_the_model_is_in_no_file_and_no_event(env, server, capsys):  # noqa: F811
+    from eval_pipeline.defs.partitions import local_instance
+
+    server.responder = lambda body: f"my key is {KEY}"
+    try:
+        _run("--model-version", "bot-a")
+    finally:
+        server.responder = None
+    for f in env["tmp"].rglob("*"):
+        if f.is_file() and f.stat().st_size < 50_000_000:
+            assert KEY.encode() not in f.read_bytes(), f
+    instance = local_instance()
+    for run in instance.get_runs():
+        for rec in instance.all_logs(run.run_id):
+            assert KEY not in (rec.user_message or "") and KEY not in str(rec.dagster_event or "")
+    assert KEY not in capsys.readouterr().out
+
+
+def test_a_hanging_s3_endpoint_fails_naming_it_and_the_wait(monkeypatch):
+    import socket
+    import threading
+    import time
+
+    from eval_pipeline.storage import Warehouse
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept():  # accept connections and never answer
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    monkeypatch.setenv("EVAL_S3_READ_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(WarehouseError) as e:
+            Warehouse.from_url("s3://bucket/p", endpoint_url=endpoint).write_bytes("runs/x.json", b"{}")
+    finally:
+        stop.set()
+        for c in held:
+            c.close()
+        sock.close()
+    assert time.monotonic() - t0 < 15
+    assert endpoint in str(e.value) and "did not answer within 0 s" not in str(e.value)
+    assert "did not answer within" in str(e.value)

@@ -112,7 +112,7 @@ class S3Backend:
             ) from None
         except (ReadTimeoutError, ConnectionClosedError) as exc:
             what = (
-                f"did not answer within {self.read_timeout_s:.0f} s ({self.attempts} attempts)"
+                f"did not answer within {self.read_timeout_s:g} s ({self.attempts} attempts)"
                 if isinstance(exc, ReadTimeoutError)
                 else "closed the connection"
             )
