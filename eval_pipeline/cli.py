@@ -16,6 +16,13 @@ validate    Load and cross-check every suite, golden-set path and the model regi
             golden set and render every prompt for a sample (no model call).
 compare     Print the regression report of CANDIDATE against BASELINE (stored runs of one date).
 register    Register the registry's model versions as Dagster partitions (what the sensor does).
+init        Scaffold a suite folder (golden sets, prompts, model versions, thresholds) that runs as is.
+serve-model A SYNTHETIC Anthropic-compatible model on 127.0.0.1 answering from your golden sets: try a
+            suite with no key and no network (EVAL_PROVIDER=synthetic; answers labelled synthetic).
+view        Refresh the history report and open it (or serve it on 127.0.0.1).
+
+Inside a folder made by ``init`` (it has data/models.yaml) the commands use ./data, ./warehouse and
+./.dagster_home unless EVAL_DATA_DIR / EVAL_WAREHOUSE_URL / DAGSTER_HOME are set.
 
 Exit codes (every command): 0 every gate passed, 1 a gate failed, 2 a configuration or data error,
 3 an infrastructure error (endpoint, storage, crash); see eval_pipeline/scoring/errors_report.py.
@@ -27,6 +34,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from eval_pipeline.commands.dates import check_date
 from eval_pipeline.project.paths import default_warehouse_url
 
 
@@ -70,14 +78,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         project = load_project()
-        date = args.date or dt.datetime.now(dt.UTC).date().isoformat()
-        dt.date.fromisoformat(date)
+        date = check_date(args.date) if args.date else dt.datetime.now(dt.UTC).date().isoformat()
         families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
         names = _versions(project, args.model_version, args.suite)
         if args.baseline:
             project.registry.by_name(args.baseline)
         from eval_pipeline.defs.ci import DEFAULT_FAMILIES, evaluate, selection
         from eval_pipeline.defs.partitions import local_instance
+        from eval_pipeline.defs.progress import with_progress
 
         families = families or list(DEFAULT_FAMILIES)
         selection(families)
@@ -86,21 +94,35 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         set_progress_sink(stderr_sink())
         run_config = {"ops": {"model_responses": {"config": {"batch": True}}}} if args.batch else None
-        results = evaluate(
+        results = with_progress(
             instance,
-            project,
-            names,
-            date,
-            families,
-            baseline=args.baseline,
-            suite=args.suite,
-            run_config=run_config,
-            log_level="INFO" if args.verbose else "CRITICAL",  # gate verdicts are printed below
+            "eval",
+            len(selection(families)) + 2,
+            lambda: evaluate(
+                instance,
+                project,
+                names,
+                date,
+                families,
+                baseline=args.baseline,
+                suite=args.suite,
+                run_config=run_config,
+                log_level="INFO" if args.verbose else "CRITICAL",  # gate verdicts are printed below
+            ),
         )
     except (ConfigError, ValueError, KeyError, LookupError) as e:
         print(f"eval-pipeline run: configuration error: {e}", file=sys.stderr)
         return ci_report.EXIT_ERROR
     print(ci_report.table(results))
+    for r in results:  # synthetic / replayed answers are said next to the verdict they decided
+        answers = (r.artifact or {}).get("answers") or ""
+        if answers.startswith("NOT LIVE"):
+            print(f"answers of {r.name}: {answers}")
+    if not args.no_report:  # the history report (and eval_history in the UI) includes this run
+        from eval_pipeline.defs.cli_history import refresh
+
+        ok, where = with_progress(instance, "history report", 2, lambda: refresh(instance))
+        print(f"history report: {where}" + ("" if ok else " (the refresh failed: see the run in the UI)"))
     if args.junit:
         Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
         Path(args.junit).write_text(ci_report.junit_xml(results), encoding="utf-8")
@@ -180,6 +202,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from eval_pipeline.demo.driver import run_demo
 
+    if args.date:
+        try:
+            args.date = check_date(args.date)
+        except ValueError as e:
+            print(f"eval-pipeline demo: {e}", file=sys.stderr)
+            return 2
     # Dagster's per-run console logs go to a file; the terminal shows the demo's own progress.
     log_path = (
         Path(default_warehouse_url()) / "demo-dagster.log"
@@ -224,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="eval-pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    ap.add_argument("--version", action="version", version=f"eval-pipeline {_version()}")
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="run the demo pipeline end to end")
     d.add_argument(
@@ -259,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="send the model requests through the Message Batches API (half price, slower)",
     )
+    r.add_argument("--no-report", action="store_true", help="do not refresh the history report afterwards")
     r.set_defaults(fn=cmd_run)
     c = sub.add_parser("compare", help="regression report of CANDIDATE against BASELINE")
     c.add_argument("candidate", help="model version name or partition key")
@@ -271,13 +301,60 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("register", help="register model versions as Dagster partitions").set_defaults(
         fn=cmd_register
     )
+    _add_everyday_commands(sub)
     args = ap.parse_args(argv)
+    if args.cmd != "demo":  # the demo always uses the project's own data
+        from eval_pipeline.commands.workdir import apply_folder_defaults
+
+        apply_folder_defaults()
     from eval_pipeline.scoring.errors_report import run_guarded
 
     code = run_guarded(args.fn, args, f"eval-pipeline {args.cmd}")
     if argv is None:  # a command-line process (the ``eval-pipeline`` script, ``python -m``) about to exit
         _freeze_heap_for_exit()
     return code
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eval_pipeline")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from eval_pipeline.commands.view import show
+
+    if not args.no_refresh:
+        from eval_pipeline.defs.cli_history import refresh
+
+        ok, _ = refresh()
+        if not ok:
+            print(
+                "eval-pipeline view: the history refresh failed; see the run in the UI (make ui)",
+                file=sys.stderr,
+            )
+    return show(args)
+
+
+def _add_everyday_commands(sub) -> None:
+    """``init``, ``serve-model``, ``view``: implemented in ``eval_pipeline/commands/``."""
+    from eval_pipeline.commands import init, serve_model, view
+
+    i = sub.add_parser("init", help="scaffold a suite folder that validates and runs right away")
+    init.add_arguments(i)
+    i.set_defaults(fn=init.run)
+    s = sub.add_parser(
+        "serve-model",
+        help="a SYNTHETIC model server on 127.0.0.1 (no key, no network; EVAL_PROVIDER=synthetic)",
+    )
+    serve_model.add_arguments(s)
+    s.set_defaults(fn=serve_model.run)
+    v = sub.add_parser("view", help="refresh the history report and open it (or --serve it on 127.0.0.1)")
+    view.add_arguments(v)
+    v.set_defaults(fn=cmd_view)
 
 
 def _freeze_heap_for_exit() -> None:

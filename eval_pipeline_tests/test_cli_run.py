@@ -54,15 +54,18 @@ def env(tmp_path, server, monkeypatch):
     return {"data": data, "home": home, "wh": tmp_path / "wh", "tmp": tmp_path}
 
 
-def _run(*argv):
-    return cli.main(["run", "--date", DATE, "--families", "deterministic", *argv])
+def _run(*argv, report: bool = False):
+    """``eval-pipeline run`` of one date; the history refresh only where a test looks at it (it costs a run)."""
+    return cli.main(
+        ["run", "--date", DATE, "--families", "deterministic", *argv, *([] if report else ["--no-report"])]
+    )
 
 
 def test_run_passes_writes_junit_and_the_run_is_in_the_instance(env, capsys, monkeypatch):
     summary = env["tmp"] / "step_summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     junit = env["tmp"] / "out" / "junit.xml"
-    assert _run("--model-version", "bot-a", "--junit", str(junit)) == 0
+    assert _run("--model-version", "bot-a", "--junit", str(junit), report=True) == 0
     out = capsys.readouterr().out
     assert (
         "bot-a" in out
@@ -82,7 +85,12 @@ def test_run_passes_writes_junit_and_the_run_is_in_the_instance(env, capsys, mon
     assert KEY not in out and KEY not in junit.read_text()
     # the run went through the nightly job on the DAGSTER_HOME instance (what the UI shows)
     instance = dg.DagsterInstance.from_config(str(env["home"]))
-    runs = instance.get_runs()
+    # run refreshes the history report afterwards: eval_history in its own run, on the same instance
+    report = env["wh"] / "reports" / "history" / "latest.html"
+    assert report.exists() and f"history report: {report}" in out
+    refreshes = [r for r in instance.get_runs() if r.job_name != "nightly_eval_job"]
+    assert len(refreshes) == 1 and refreshes[0].tags.get("eval/trigger") == "cli"
+    runs = [r for r in instance.get_runs() if r.job_name == "nightly_eval_job"]
     assert (
         len(runs) == 1
         and runs[0].job_name == "nightly_eval_job"

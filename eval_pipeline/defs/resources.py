@@ -51,7 +51,8 @@ AUTO_WITHOUT_KEY = (
     "no model provider: EVAL_PROVIDER is 'auto' (the default) and ANTHROPIC_API_KEY is not set. "
     "To call the Anthropic API set the key (export ANTHROPIC_API_KEY=sk-ant-..., or in the deployment's environment). "
     "To serve stored answers and the synthetic demo recordings instead, choose it explicitly: EVAL_PROVIDER=replay "
-    "(its results are labelled synthetic). 'auto' never falls back to replay."
+    "(its results are labelled synthetic). To try a suite with no key, start `eval-pipeline serve-model` and set "
+    "EVAL_PROVIDER=synthetic (docs/getting-started.md). 'auto' never falls back to replay."
 )
 
 
@@ -99,6 +100,8 @@ class LLMResource(dg.ConfigurableResource):
 
         from eval_pipeline.project.paths import PROJECT_ROOT
 
+        if self.provider == "synthetic":
+            return f"from the synthetic model server at {self.base_url}"
         if not self.recordings_path:
             return "the response store"
         p = Path(self.recordings_path).resolve()
@@ -123,8 +126,20 @@ class LLMResource(dg.ConfigurableResource):
         name = self.provider_name()
         if name == "replay":
             return ReplayProvider()
+        if name == "synthetic":  # eval-pipeline serve-model on loopback; answers labelled synthetic
+            from eval_pipeline.inference.synthetic_provider import SyntheticProvider
+
+            try:
+                return SyntheticProvider(
+                    self.base_url or None,
+                    max_concurrency=self.max_concurrency,
+                    stream=self.stream,
+                    prices=prices,
+                )
+            except ValueError as e:
+                raise dg.Failure(str(e)) from None
         if name != "anthropic":
-            raise dg.Failure(f"unknown provider {self.provider!r}; use anthropic, replay or auto")
+            raise dg.Failure(f"unknown provider {self.provider!r}; use anthropic, replay, synthetic or auto")
         if not self.api_key:
             raise dg.Failure(
                 "provider 'anthropic' needs an API key: set ANTHROPIC_API_KEY in the environment"
@@ -338,7 +353,7 @@ SETTINGS: dict[str, str] = {
     "EVAL_DATA_DIR": "",  # suites, golden sets, models.yaml (empty: the project's data/)
     "EVAL_WAREHOUSE_URL": "",  # folder or s3://bucket/prefix (empty: <project>/warehouse)
     "EVAL_S3_ENDPOINT_URL": "",  # S3-compatible endpoint (empty: AWS_ENDPOINT_URL_S3 / AWS default)
-    "EVAL_PROVIDER": "",  # anthropic | replay | auto (empty: auto)
+    "EVAL_PROVIDER": "",  # anthropic | replay | synthetic | auto (empty: auto)
     "ANTHROPIC_API_KEY": "",  # the secret; never logged, never stored (only its name is in run config)
     "ANTHROPIC_BASE_URL": "",  # empty: the SDK default
     "EVAL_MAX_CONCURRENCY": "16",  # in-flight requests per run worker

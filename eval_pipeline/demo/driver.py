@@ -24,16 +24,22 @@ def materialize(defs, selection: list[str], instance, partition_key=None) -> tup
     """Materialize an asset selection (with its checks) in process; returns (success, seconds per step)."""
     import dagster as dg
 
+    from eval_pipeline.defs.progress import with_progress
     from eval_pipeline.defs.resources import build_resources
 
     t0 = time.monotonic()
-    result = dg.materialize(
-        [*defs.assets, *(defs.asset_checks or [])],
-        selection=selection,
-        partition_key=partition_key,
-        instance=instance,
-        resources=build_resources(),
-        raise_on_error=False,
+    result = with_progress(  # a progress bar of the run's steps on a terminal
+        instance,
+        "demo",
+        len(selection) + 1,
+        lambda: dg.materialize(
+            [*defs.assets, *(defs.asset_checks or [])],
+            selection=selection,
+            partition_key=partition_key,
+            instance=instance,
+            resources=build_resources(),
+            raise_on_error=False,
+        ),
     )
     steps = {}
     for ev in result.all_events:

@@ -78,6 +78,7 @@ class AnthropicProvider(Provider):
     """
 
     name = "anthropic"
+    default_headers: dict[str, str] | None = None  # sent with every request (the synthetic provider's label)
 
     def __init__(
         self,
@@ -146,7 +147,9 @@ class AnthropicProvider(Provider):
             else:
                 http_client = anthropic.DefaultAsyncHttpxClient(limits=pool, timeout=http_timeout)
             otel = self.open_telemetry if self.open_telemetry is not None else _default_open_telemetry()
-            extra = {} if otel is None else {"open_telemetry": otel}
+            extra: dict[str, Any] = {} if otel is None else {"open_telemetry": otel}
+            if self.default_headers:
+                extra["default_headers"] = self.default_headers
             client = anthropic.AsyncAnthropic(
                 api_key=self._api_key,
                 base_url=self.base_url,

