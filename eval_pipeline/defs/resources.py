@@ -171,9 +171,17 @@ class LLMResource(dg.ConfigurableResource):
     def _build(self, endpoint, prices: dict):
         from eval_pipeline.inference.targets import build_provider
 
+        if self.provider == "synthetic":  # the Anthropic-compatible `eval-pipeline serve-model` stands in
+            if endpoint is not None and getattr(endpoint, "provider", "anthropic") != "anthropic":
+                raise dg.Failure(
+                    f"EVAL_PROVIDER=synthetic answers through the Anthropic-compatible `eval-pipeline serve-model`; "
+                    f"an endpoint of provider {endpoint.provider!r} cannot use it: give the model version "
+                    "provider: anthropic for the synthetic run, or unset EVAL_PROVIDER"
+                )
+            return self.make_provider(prices)
         replay = self.provider == "replay"
         if not replay and self.provider not in ("auto", "", "anthropic"):
-            raise dg.Failure(f"unknown provider {self.provider!r}; use anthropic, replay or auto")
+            raise dg.Failure(f"unknown provider {self.provider!r}; use anthropic, replay, synthetic or auto")
         if not replay and endpoint is None and not self.api_key:
             raise dg.Failure(
                 AUTO_WITHOUT_KEY
