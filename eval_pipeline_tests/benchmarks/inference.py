@@ -9,9 +9,14 @@ semaphore loop (streaming, iterating the SDK's events, same connection-pool size
 is timed over the same server and samples; vs_bare = bare span / our span. Runs alternate
 bare / ours ``--repeats`` times and the best span of each is kept (the machine is shared); the
 client CPU time per request of each run is printed too (less sensitive to other load than spans).
-The server runs in a separate process. Peak RSS is the client process's.
+The server runs in a separate process. Peak RSS is the client process's (printed on its own line).
 
-Last line: ``inference efficiency_c32=<x> efficiency_c128=<y> vs_bare_c32=<a> vs_bare_c128=<b> peak_rss_mb=<z>``
+Then every other provider at N = 500, C = 32 against its own loopback server (``openai``, ``bedrock``,
+``http``; the ``python`` target in-process), and the agent loop: 3 tool-calling steps per sample vs
+one step over the same 500 samples at C = 32 (:mod:`.inference_providers`).
+
+Last line: ``inference efficiency_c32=<x> efficiency_c128=<y> vs_bare_c32=<a> vs_bare_c128=<b>
+openai_efficiency_c32=<c> bedrock_efficiency_c32=<d> http_efficiency_c32=<e> agent_3step_ratio=<f>``
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 from typing import Any
 
 from eval_pipeline.inference import AnthropicProvider, ModelRequest, ResponseStore, RunTiming, arun_requests
+from eval_pipeline_tests.benchmarks.inference_providers import agent_ratio, provider_points
 from eval_pipeline_tests.servers.anthropic_server import ServerProcess
 
 API_KEY = "bench-key"
@@ -153,7 +159,14 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     results = {}
+    n32 = points[0][0]
     with ServerProcess(api_key=API_KEY, latency_s=a.latency, ttft_fraction=0.3) as server:
+        agent = agent_ratio(server.base_url, make_requests, n32, 32, a.repeats)
+        print(
+            f"agent loop: 3 tool steps {agent['three']:.3f}s vs 1 step {agent['one']:.3f}s, ratio {agent['ratio']:.3f} "
+            f"(ideal 3.0, target <= 3.3)",
+            flush=True,
+        )
         for n, c in points:
             results[c] = r = bench_point(server.base_url, n, c, a.latency, a.repeats)
             target = 0.85 if c == 32 else 0.75
@@ -163,11 +176,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"(efficiency {r['bare_eff']:.3f}); vs_bare {r['vs_bare']:.3f} (target >= 0.95)",
                 flush=True,
             )
+    others = provider_points(make_requests, n32, 32, a.latency, a.repeats)
     rss = peak_rss_mb()
-    print(f"peak RSS of the client process: {rss:.0f} MB")
+    print(f"peak RSS of the client process: {rss:.0f} MB; load average at end {os.getloadavg()[0]:.2f}")
     print(
         f"inference efficiency_c32={results[32]['eff']:.3f} efficiency_c128={results[128]['eff']:.3f} "
-        f"vs_bare_c32={results[32]['vs_bare']:.3f} vs_bare_c128={results[128]['vs_bare']:.3f} peak_rss_mb={rss:.0f}"
+        f"vs_bare_c32={results[32]['vs_bare']:.3f} vs_bare_c128={results[128]['vs_bare']:.3f} "
+        f"openai_efficiency_c32={others['openai']['eff']:.3f} bedrock_efficiency_c32={others['bedrock']['eff']:.3f} "
+        f"http_efficiency_c32={others['http']['eff']:.3f} agent_3step_ratio={agent['ratio']:.3f}"
     )
 
 
