@@ -254,7 +254,7 @@ def test_degraded_candidate_is_flagged_and_unchanged_candidate_is_not(tmp_path, 
     server.config.model_accuracy = {v1.model: 0.95, v2.model: 0.55}
     assert evaluate("2026-11-04", v1.key).success
     degraded = evaluate("2026-11-04", v2.key)
-    assert not degraded.success  # no_significant_regression is blocking
+    assert not degraded.success  # release_approval enforces no_significant_regression
     rep = report("2026-11-04", v2.key)
     assert rep["summary"]["baseline"] == f"{v1.key}@2026-11-04"
     regs = [r for r in rep["rows"] if r["verdict"] == "regression"]

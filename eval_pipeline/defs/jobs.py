@@ -23,10 +23,11 @@ Executor: ``nightly_eval_job`` and ``weekly_judge_job`` run on ``defs/executor.p
 by default (a failed step still fails alone; orchestration a few percent of the run instead of a third),
 Dagster's multiprocess executor per run in the launchpad or with ``EVAL_EXECUTOR=multiprocess``.
 
-``release_approval`` only materializes when the release decision passes (the quality gate and the
-blocking ``no_significant_regression`` check), so a run for a failing or regressed candidate stops
-there (by design; the run fails and ``eval_failure_sensor`` alerts). ``regression_report`` still runs
-for a candidate that fails the quality gate.
+``release_approval`` only materializes when the release decision passes (the ``quality_gate`` and
+``no_significant_regression`` checks' decisions, re-applied there), so a run for a failing or regressed
+candidate stops there (by design; the run fails with the verdict as the step's message and
+``eval_failure_sensor`` alerts). The checks are recorded on their partition but are not Dagster-blocking,
+so ``regression_report`` still runs for a candidate that fails the quality gate.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ against the baseline, control charts, alerts and a self-contained HTML report.
 
 In: every run's scores, responses and run artifacts in the warehouse. Out: ``eval_history`` (the
 DuckDB history, ``keys.history_report()`` / ``history_alerts()``; check ``quality_alerts``) and the
-partitioned ``regression_report`` (``keys.regression_report(date, mv)``; blocking check
-``no_significant_regression``). ``release_approval`` is in ``defs/scoring/assets.py``.
+partitioned ``regression_report`` (``keys.regression_report(date, mv)``; check ``no_significant_regression``,
+enforced by ``release_approval``, which is in ``defs/scoring/assets.py``).
 """
 
 import json
@@ -314,9 +314,10 @@ def regression_report(
 
 @partitioned_check(
     asset=regression_report,
-    blocking=True,
     description="Regression gate of this partition; `verdict` and `why` name the blocking metric with its effect, "
-    "95% interval and p. Fails (ERROR) when a row of the gated family (overall "
+    "95% interval and p. It gates the release through release_approval, which re-applies it "
+    "(scoring.release.regression_gate) and fails the run with this verdict instead of being materialized; it is not "
+    "Dagster-blocking, so the run page shows that verdict, not a DagsterAssetCheckFailedError. Fails (ERROR) when a row of the gated family (overall "
     "rows of the metrics each eval set's blocking thresholds name, else one primary row per eval set; "
     "`regression: primary_metrics` overrides; one-sided test 'candidate worse'; discrete-Holm-corrected so the chance of "
     "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "

@@ -139,9 +139,9 @@ def eval_run(
     description="Quality gate of this partition: FAIL (ERROR) when a blocking threshold fails, WARN when only "
     "warning thresholds fail; `verdict` and `why` name the deciding metric, its value, 95% interval, n and bound. "
     "Judge thresholds block only when the judge is calibrated. It gates the release through release_approval, "
-    "which re-applies it (scoring.release.quality_gate) and is not materialized when it fails. It is not "
-    "Dagster-blocking on purpose: that would also skip regression_report, which must still compare a failing "
-    "candidate with its baseline.",
+    "which re-applies it (scoring.release.quality_gate) and fails the run with this verdict instead of being "
+    "materialized. It is not Dagster-blocking on purpose: that would also skip regression_report, which must still "
+    "compare a failing candidate with its baseline, and show the verdict as a DagsterAssetCheckFailedError.",
 )
 def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     from eval_pipeline.scoring.release import quality_gate as gate_of
@@ -178,9 +178,12 @@ def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRes
     group=GROUP,
     deps=["eval_run", "regression_report"],
     kinds=("json",),
-    description="The release decision: materialized only when every blocking quality-gate threshold passed and there "
-    "is no significant regression against the baseline (no_significant_regression is a blocking check; the quality "
-    "gate is re-applied here). A deploy pipeline can wait for this partition: releases/date=<d>/model_version=<mv>.json.",
+    description="The release decision and the one place the gates are enforced: materialized only when every "
+    "blocking quality-gate threshold passed and there is no significant regression against the baseline (it re-applies "
+    "the quality_gate and no_significant_regression decisions, scoring.release.release_decision); otherwise it fails the "
+    "run with the verdict (FAIL and why: the deciding metric, value, interval and bound, or the effect with its interval "
+    "and p) as its message and metadata. A deploy pipeline can wait for this partition: "
+    "releases/date=<d>/model_version=<mv>.json.",
 )
 def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from eval_pipeline.scoring.release import release_decision
