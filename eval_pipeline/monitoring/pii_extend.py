@@ -71,7 +71,8 @@ def _grow_person(text: str, start: int, end: int, allow: set[str]) -> tuple[int,
     end = tail.end() if tail else end
     for _ in range(3):
         m = _RIGHT.match(text, end)
-        if not m or (m.group("dot") and not _INITIAL.search(text[start:end])):
+        last = text[start:end].split()[-1] if text[start:end].split() else ""
+        if not m or (m.group("dot") and not (_INITIAL.search(last) or _norm(last) in TITLES)):
             break
         ok, n = _person_token(m.group("t"), text[m.end() :], allow)
         if not ok:
