@@ -326,7 +326,10 @@ def test_redaction_extra_patterns_run_in_re2():
         ("Kind regards, Thérèse Gay", "Kind regards, [PERSON]"),
         ("the payee Viktor Walter B.Eng. says nothing arrived", "the payee [PERSON] says nothing arrived"),
         ("This is Dipl.-Ing. Hans-H. Schleich, I need help", "This is [PERSON], I need help"),
-        ("Hi, my name is Ing. Baldur Pruschke MBA. and I lost my card.", "Hi, my name is [PERSON] and I lost my card."),
+        (
+            "Hi, my name is Ing. Baldur Pruschke MBA. and I lost my card.",
+            "Hi, my name is [PERSON] and I lost my card.",
+        ),
         ("Kind regards, Brittany May", "Kind regards, [PERSON]"),
         (
             "Please add Frau Svea Holt B.Sc. as a joint account holder",
