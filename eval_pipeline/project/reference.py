@@ -1,0 +1,237 @@
+"""The configuration reference, generated from the config models (``docs/reference.md`` is built from it).
+
+In: the pydantic models that validate ``models.yaml``, the suite files, prompts and ``monitoring.yaml``
+(and the ``regression:`` dataclass). Out: markdown - one table per model: key, type, default and
+meaning, where the meaning is the field's ``description``, else the comment on its line in the source,
+else (for the dataclass) its entry in the class docstring's ``Attributes:``. So the reference changes
+when the code does; ``mkdocs_hooks.py`` puts it into the page at build time. Plain Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+MARKER = "<!-- generated: config-reference -->"
+
+# Meanings of the keys whose model gives none (no ``description``, no comment on the line). The type,
+# the default and whether a key exists still come from the model; a key listed here that the model
+# does not have is never shown (test_first_hour checks every model key appears).
+NOTES = {
+    "Suite.name": "the suite's name (a slug): what model versions list under `suites:`",
+    "Suite.description": "free text, shown in the UI",
+    "Suite.owner": "who to ask about it (free text)",
+    "Suite.error_rate_ceiling": "share of infrastructure errors (429, 529, timeouts) above which the inference step fails",
+    "Suite.eval_sets": "the eval sets (at least one)",
+    "EvalSet.name": "the eval set's name (a slug), unique in the suite",
+    "EvalSet.family": "how answers are scored: deterministic `checks`, `similarity` to the reference, or an LLM `judge`",
+    "EvalSet.format": "the golden set's format (default: from the file extension)",
+    "EvalSet.description": "free text, shown in the UI",
+    "EvalSet.fields": "your column names, when they are not id / input / expected / metadata",
+    "EvalSet.sample": "evaluate a deterministic sample of the rows instead of all",
+    "EvalSet.repeats": "answers per row (k > 1 gives pass@k and run-to-run variance)",
+    "EvalSet.max_record_bytes": "a row larger than this is an error naming its line",
+    "EvalSet.prompt_vars": "extra template variables for the prompts of this eval set",
+    "EvalSet.checks": "the deterministic checks (`type:` plus its options), see the configuration reference",
+    "EvalSet.similarity": "settings of a similarity eval set",
+    "EvalSet.judge": "settings of a judge eval set (see Judge below)",
+    "EvalSet.thresholds": "gates on the eval set's metrics",
+    "FieldMapping.id": "column of the row id",
+    "FieldMapping.input": "column of the input",
+    "FieldMapping.expected": "column of the expected answer",
+    "FieldMapping.metadata": "column of the metadata object",
+    "FieldMapping.category": "column of the segment (dotted paths reach into objects)",
+    "SampleSpec.n": "how many rows",
+    "SampleSpec.seed": "which rows: the n with the smallest hash of (seed, id)",
+    "Threshold.metric": "a metric of the eval set (e.g. pass_rate, <check>.pass_rate, macro_f1, cosine_pass_rate, <dimension>.mean)",
+    "Threshold.min": "the metric's point value must be at least this",
+    "Threshold.max": "the metric's point value must be at most this",
+    "Threshold.blocking": "true: a failure fails the run (exit 1) and stops the release; false: a warning",
+    "ModelVersion.name": "the version's name; its partition key is the name plus a hash of its config",
+    "ModelVersion.description": "free text, shown in the UI",
+    "ModelVersion.model": "the provider's model id",
+    "ModelVersion.params": "request parameters",
+    "ModelVersion.suites": "the suites this version runs",
+    "ModelVersion.nightly": "evaluated by the nightly schedule and by `eval-pipeline run` without --model-version",
+    "ModelVersion.production": "the production version (at most one)",
+    "ModelParams.max_tokens": "maximum output tokens",
+    "ModelParams.temperature": "sampling temperature",
+    "ModelParams.top_p": "nucleus sampling",
+    "ModelParams.stop_sequences": "stop sequences",
+    "PromptTemplate.system": "the system prompt (Jinja2)",
+    "PromptTemplate.user": "the user message (Jinja2; variables: input, metadata, sample_id, labels, prompt_vars)",
+    "PromptTemplate.version": "a label of this prompt version (free text)",
+}
+
+
+def _sections() -> list[tuple[str, str, type]]:
+    """(heading, where in the file, model) in reading order."""
+    from eval_pipeline.evaluators.judge.config import JudgeConfig, JudgeDimension, MinCalibration
+    from eval_pipeline.history.regression_config import RegressionConfig
+    from eval_pipeline.monitoring.canary import CanaryConfig
+    from eval_pipeline.monitoring.config import DebounceConfig, DriftConfig, MonitoringConfig, ShadowConfig
+    from eval_pipeline.monitoring.pii_config import RedactionConfig
+    from eval_pipeline.project import endpoints
+    from eval_pipeline.project.registry import (
+        ModelParams,
+        ModelRegistry,
+        ModelVersion,
+        Pricing,
+        PromptTemplate,
+    )
+    from eval_pipeline.project.suites import (
+        EvalSet,
+        FieldMapping,
+        SampleSpec,
+        SimilaritySettings,
+        Suite,
+        Threshold,
+    )
+
+    out = [
+        ("Suite", "`data/suites/<name>.yaml`", Suite),
+        ("Eval set", "`eval_sets[]` of a suite", EvalSet),
+        ("Field mapping", "`eval_sets[].fields`", FieldMapping),
+        ("Sample", "`eval_sets[].sample`", SampleSpec),
+        ("Threshold", "`eval_sets[].thresholds[]`", Threshold),
+        ("Similarity", "`eval_sets[].similarity`", SimilaritySettings),
+        ("Judge", "`eval_sets[].judge`", JudgeConfig),
+        ("Judge dimension", "`eval_sets[].judge.dimensions[]`", JudgeDimension),
+        ("Judge calibration bar", "`eval_sets[].judge.min_calibration`", MinCalibration),
+        ("Regression gate", "`regression:` of a suite", RegressionConfig),
+        ("Model registry", "`data/models.yaml`", ModelRegistry),
+        ("Model version", "`models[]` of models.yaml", ModelVersion),
+        ("Model parameters", "`models[].params`", ModelParams),
+        ("Price", "`pricing.<model id>` of models.yaml", Pricing),
+        ("Prompt template", "a prompt file, e.g. `data/prompts/<task>_v1.yaml`", PromptTemplate),
+    ]
+    for name in ("AnthropicEndpoint", "OpenAIEndpoint", "BedrockEndpoint", "HttpEndpoint", "PythonEndpoint"):
+        cls = getattr(endpoints, name, None)
+        if cls is not None:
+            kind = name.removesuffix("Endpoint").lower()
+            out.append((f"Endpoint: {kind}", f"`models[].endpoint` with `provider: {kind}`", cls))
+    out += [
+        ("Monitoring", "`data/monitoring.yaml`", MonitoringConfig),
+        ("Debounce", "`debounce` of monitoring.yaml", DebounceConfig),
+        ("Drift", "`drift` of monitoring.yaml", DriftConfig),
+        ("Shadow", "`shadow` of monitoring.yaml", ShadowConfig),
+        ("Redaction", "`redaction` of monitoring.yaml", RedactionConfig),
+        ("Canary", "`canary` of monitoring.yaml", CanaryConfig),
+    ]
+    return out
+
+
+def _type(annotation: Any) -> str:
+    if annotation is None or annotation is type(None):
+        return "null"
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return " \\| ".join(f'"{a}"' if isinstance(a, str) else str(a) for a in args)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return " \\| ".join(_type(a) for a in args)
+    if origin in (list, tuple, set):
+        return f"list of {_type(args[0])}" if args else "list"
+    if origin is dict:
+        return f"mapping {_type(args[0])} -> {_type(args[1])}" if args else "mapping"
+    if isinstance(annotation, type):
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "Any": "any"}.get(
+            annotation.__name__, annotation.__name__
+        )
+    return str(annotation).replace("typing.", "").replace("Any", "any")
+
+
+def _comments(cls: type) -> dict[str, str]:
+    """``name: ... = ...  # comment`` lines of the class source -> {name: comment}."""
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    out = {}
+    for m in re.finditer(r"^\s{4}(\w+)\s*:[^\n#]*#\s*(.+)$", src, re.M):
+        out.setdefault(m.group(1), m.group(2).strip())
+    return out
+
+
+def _docstring_attributes(cls: type) -> dict[str, str]:
+    doc = inspect.getdoc(cls) or ""
+    if "Attributes:" not in doc:
+        return {}
+    body = doc.split("Attributes:", 1)[1]
+    out: dict[str, str] = {}
+    name = None
+    for line in body.splitlines():
+        m = re.match(r"^\s{4}(\w+):\s*(.*)$", line)
+        if m:
+            name = m.group(1)
+            out[name] = m.group(2)
+        elif name and line.startswith("        "):
+            out[name] += " " + line.strip()
+    return out
+
+
+def _default(value: Any) -> str:
+    if value is PydanticUndefined or value is dataclasses.MISSING:
+        return "**required**"
+    if isinstance(value, BaseModel):
+        return "(defaults below)"
+    if value in ({}, [], ""):
+        return {dict: "`{}`", list: "`[]`", str: '`""`'}[type(value)]
+    return f"`{value!r}`".replace("|", "\\|")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def model_table(cls: type) -> str:
+    """A markdown table of the keys of one config model (pydantic model or dataclass)."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    comments = _comments(cls)
+    if dataclasses.is_dataclass(cls):
+        docs = _docstring_attributes(cls)
+        for f in dataclasses.fields(cls):
+            default = (
+                f.default
+                if f.default is not dataclasses.MISSING
+                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+            )
+            meaning = docs.get(f.name) or comments.get(f.name) or NOTES.get(f"{cls.__name__}.{f.name}", "")
+            rows.append(
+                f"| `{f.name}` | {_type(f.type if not isinstance(f.type, str) else eval_type(cls, f))} | {_default(default)} | {_cell(meaning)} |"
+            )
+        return "\n".join(rows)
+    for name, f in cls.model_fields.items():
+        key = f.alias or name
+        default = f.default if f.default_factory is None else f.default_factory()
+        if f.is_required():
+            default = PydanticUndefined
+        meaning = f.description or comments.get(name) or NOTES.get(f"{cls.__name__}.{name}", "")
+        rows.append(f"| `{key}` | {_type(f.annotation)} | {_default(default)} | {_cell(meaning)} |")
+    return "\n".join(rows)
+
+
+def eval_type(cls: type, f: dataclasses.Field) -> Any:
+    """A dataclass field's annotation (postponed, a string) resolved in its module."""
+    try:
+        return typing.get_type_hints(cls).get(f.name, f.type)
+    except Exception:
+        return f.type
+
+
+def reference_markdown() -> str:
+    """Every section: heading, where the keys go, the model's docstring, the table."""
+    parts = []
+    for title, where, cls in _sections():
+        own = cls.__dict__.get("__doc__") or ""  # not BaseModel's docstring
+        doc = inspect.cleandoc(own).split("\n\n")[0].replace("\n", " ")
+        if dataclasses.is_dataclass(cls):
+            doc = doc.split("Attributes:")[0].strip()
+        parts.append(f"## {title}\n\nWhere: {where}. {doc}\n\n{model_table(cls)}\n")
+    return "\n".join(parts)
