@@ -62,6 +62,7 @@ class Threshold(BaseModel):
     min: float | None = None
     max: float | None = None
     blocking: bool = False
+    estimator: Literal["raw", "ppi"] = "raw"  # ppi: corrected by review labels (scoring/ppi_metrics.py)
 
     @model_validator(mode="after")
     def _bounds(self) -> Threshold:

@@ -7,6 +7,8 @@ version. Flow, one module per step:
   over its eval sets (``score_deterministic_family``, ``score_similarity_family``, ``score_judge_family``);
 * ``thresholds``: eval-set metrics with intervals (``set_metrics``) and the suite thresholds applied
   to them (``apply_thresholds`` -> ``ThresholdResult``, ``thresholds_markdown``);
+* ``ppi_metrics``: judge metrics corrected by the human review labels (``human_ratings`` in, PPI++
+  ``ppi:<metric>`` records out; thresholds with ``estimator: ppi`` gate on them);
 * ``artifact``: the per-partition run JSON (``run_artifact``, ``dumps``).
 
 Out: the ``scores`` rows of each family, the eval-set metrics and threshold verdicts, and the run
@@ -28,6 +30,7 @@ from eval_pipeline.scoring.families import (
     score_judge_family,
     score_similarity_family,
 )
+from eval_pipeline.scoring.ppi_metrics import human_ratings
 from eval_pipeline.scoring.thresholds import (
     ThresholdResult,
     apply_thresholds,
@@ -43,6 +46,7 @@ __all__ = [
     "dumps",
     "empty_scores",
     "graded_samples",
+    "human_ratings",
     "json_default",
     "provenance_fields",
     "run_artifact",

@@ -36,12 +36,16 @@ class ThresholdResult:
     note: str = ""
 
 
-def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
+def set_metrics(
+    scores: pd.DataFrame, es: EvalSet, human: pd.DataFrame | None = None
+) -> dict[str, dict[str, Any]]:
     """Eval-set metrics (with intervals). Judge sets also get ``pass_rate`` (all thresholded dimensions
     pass) and, in pairwise mode, ``win_rate`` and the length-controlled ``lc_win_rate`` (with
-    ``length_bias``); pointwise, per dimension ``<dim>.length_spearman`` and ``<dim>.length_adjusted_mean``."""
+    ``length_bias``); pointwise, per dimension ``<dim>.length_spearman`` and ``<dim>.length_adjusted_mean``,
+    and with ``human`` (review ratings of the eval set) the PPI++ ``ppi:<metric>`` records (ppi_metrics.py)."""
     from eval_pipeline.evaluators import judge, metrics
     from eval_pipeline.evaluators.deterministic.frame import check_errors
+    from eval_pipeline.scoring.ppi_metrics import ppi_metrics
 
     out = metrics.eval_set_metrics(scores)
     undecided = check_errors(scores)  # a regex over its time budget: counted (0 too, so it can gate)
@@ -104,6 +108,7 @@ def set_metrics(scores: pd.DataFrame, es: EvalSet) -> dict[str, dict[str, Any]]:
                         reference_length=la["reference_length"],
                     )
             out["judge_unparseable"] = metrics.metric_value(s.get("judge_unparseable", 0), n=len(scores))
+            out.update(ppi_metrics(scores, cfg, human))
     return out
 
 
@@ -119,13 +124,21 @@ def apply_thresholds(
     judge_note: str = "",
 ) -> list[ThresholdResult]:
     out = []
+    from eval_pipeline.scoring.ppi_metrics import threshold_key
+
     for t in es.thresholds:
-        mv = m.get(t.metric)
+        key = threshold_key(t.metric, t.estimator)
+        mv = m.get(key)
         value = None if mv is None else mv.get("value")
         if _missing(value):
             passed, note = (
                 False,
-                f"metric {t.metric!r} was not produced (available: {', '.join(sorted(m)) or 'none'})",
+                f"metric {key!r} was not produced (available: {', '.join(sorted(m)) or 'none'})"
+                + (
+                    "; estimator: ppi needs >= 2 human labels of this eval set in data/reviews/"
+                    if key != t.metric
+                    else ""
+                ),
             )
         else:
             passed = (t.min is None or value >= t.min) and (t.max is None or value <= t.max)
@@ -141,7 +154,7 @@ def apply_thresholds(
                 suite.name,
                 es.name,
                 es.family,
-                t.metric,
+                key,
                 value,
                 (mv or {}).get("ci_low"),
                 (mv or {}).get("ci_high"),

@@ -81,7 +81,8 @@ def eval_run(
         )
         if s.empty:
             continue  # family not run in this partition (e.g. the judge runs weekly)
-        m = scoring.set_metrics(s, es)
+        human = scoring.human_ratings(p.project.base, suite.name, es.name) if es.family == "judge" else None
+        m = scoring.set_metrics(s, es, human)  # judge sets with review labels: also the PPI++ metrics
         metrics_by_set[(suite.name, es.name)] = m
         may_block, note = (
             judge_calibration_status(p.wh, es, live_run, suite) if es.family == "judge" else (True, "")
