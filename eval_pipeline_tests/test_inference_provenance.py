@@ -161,7 +161,8 @@ def test_live_provider_on_a_recorded_date_and_judge_calibration_call_the_api(
     wh, store = tmp_path / "wh", tmp_path / "store"
     store.mkdir()
     # The store as earlier versions left it: the synthetic recordings copied in.
-    shutil.copyfile(RECORDINGS / "responses-demo-recordings.jsonl", store / "responses-demo-recordings.jsonl")
+    for shard in RECORDINGS.glob("responses-*.jsonl"):
+        shutil.copyfile(shard, store / shard.name)
     llm = LLMResource(
         provider="anthropic",
         api_key=API_KEY,

@@ -40,6 +40,8 @@ def _small_data(tmp: Path, intent_gate: float = 0.5) -> Path:
     shutil.copytree(PROJECT_ROOT / "data", d, ignore=shutil.ignore_patterns("recordings", "*.md"))
     suite = yaml.safe_load((d / "suites" / "customer_support.yaml").read_text())
     sizes = {"intent_routing": 24, "slot_extraction": 8, "faq_answers": 8, "faq_answer_quality": 4}
+    # the tool-calling and conversation sets have their own end-to-end test (test_pipeline_tools.py)
+    suite["eval_sets"] = [es for es in suite["eval_sets"] if es["name"] in sizes]
     for es in suite["eval_sets"]:
         es["sample"] = {"n": sizes[es["name"]], "seed": 3}
         if es["name"] == "intent_routing":

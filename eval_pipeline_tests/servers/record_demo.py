@@ -30,7 +30,7 @@ from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_records
 from eval_pipeline.project.config import load_project
 from eval_pipeline.project.hashing import unit_interval
-from eval_pipeline_tests.servers.anthropic_server import Answer, AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.servers.anthropic_server import Answer, AnthropicTestServer, ServerConfig, _wire_name
 
 GENERIC = "Thanks for your question. Please check the official guidance of your local health authority for the latest information."
 # Per provider model id: (intent accuracy, extraction accuracy, FAQ off-topic rate)
@@ -51,11 +51,17 @@ class DemoResponder:
         self.intent = {}
         self.extract = {}
         self.faq = {}
+        self.tool_rows: dict[str, list] = {}  # last user turn -> BFCL expected calls
+        self.next_turn: dict[str, str] = {}  # last user turn -> the human reply
         for r in golden.itertuples(index=False):
             if r.eval_set == "intent_routing":
                 self.intent[r.input] = r.expected
             elif r.eval_set == "slot_extraction":
                 self.extract[r.input] = r.expected
+            elif r.eval_set == "tool_calls":
+                self.tool_rows[r.input["messages"][-1]["content"].strip()] = r.expected
+            elif r.eval_set == "next_turn":
+                self.next_turn[r.input["messages"][-1]["content"].strip()] = r.expected
             else:
                 self.faq[r.input] = r.expected
         self.labels = sorted(set(self.intent.values()))
@@ -74,12 +80,20 @@ class DemoResponder:
 
     # -- the system under test
     def __call__(self, body: dict) -> Answer | None:
-        if body.get("tools"):
+        if body.get("tools") and (body.get("tool_choice") or {}).get("name"):
             return Answer(tool_input=self.judge(body), tool_name=body["tools"][0]["name"])
         model = body["model"]
         acc_intent, acc_extract, offtopic = PROFILES.get(model, (0.9, 0.8, 0.1))
         text = body["messages"][-1]["content"]
         base_seed = json.dumps([model, body.get("system"), text])
+        if body.get("tools") or text.strip() in self.next_turn:
+            self.seen[base_seed] = self.seen.get(base_seed, 0) + 1
+            seed = f"{base_seed}#{self.seen[base_seed]}"
+            return (
+                self.tool_call(body, text.strip(), seed)
+                if body.get("tools")
+                else self.reply(text.strip(), seed)
+            )
         # The same request on another day gets another draw (a hosted model is not deterministic).
         self.seen[base_seed] = self.seen.get(base_seed, 0) + 1
         seed = f"{base_seed}#{self.seen[base_seed]}"
@@ -110,6 +124,36 @@ class DemoResponder:
             keep = 2 if _u(seed, "k") < 0.5 else 3
             return Answer(text=" ".join(sentences[:keep]))
         return None
+
+    # -- tool calls (BFCL rows) and next turns (Topical-Chat): the expected call / the human reply,
+    # perturbed with the model's profile
+    def tool_call(self, body: dict, text: str, seed: str) -> Answer:
+        offered = [t["name"] for t in body["tools"]]
+        expected = self.tool_rows.get(text)
+        if expected is None:
+            return Answer(text="I can't find a tool for that.")
+        calls = []
+        for exp in expected:
+            ((name, args),) = exp.items()
+            calls.append({"name": name, "input": {a: _pick(v) for a, v in args.items() if _pick(v) != ""}})
+        u = _u(seed, "t")
+        if u >= TOOL_ACCURACY:
+            if u < (1 + TOOL_ACCURACY) / 2 and calls[0]["input"]:  # a required value wrong
+                arg = sorted(calls[0]["input"])[0]
+                calls[0]["input"][arg] = "unknown"
+            else:  # another tool
+                right = _wire_name(calls[0]["name"], offered)
+                calls[0]["name"] = next((n for n in offered if n != right), right)
+        return Answer(
+            tool_calls=[{"name": _wire_name(c["name"], offered), "input": c["input"]} for c in calls]
+        )
+
+    def reply(self, text: str, seed: str) -> Answer:
+        ref = self.next_turn[text]
+        if _u(seed, "n") < 0.2:
+            return Answer(text="that's interesting, tell me more about it!")
+        words = ref.split()
+        return Answer(text=" ".join(words[: max(3, int(len(words) * 0.8))]))
 
     # -- the judge
     def judge(self, body: dict) -> dict:
@@ -151,12 +195,32 @@ class DemoResponder:
         return out
 
 
+TOOL_ACCURACY = 0.85  # share of BFCL rows answered with the expected call (both versions)
+
+
+def _pick(acceptable):
+    """The first non-empty acceptable value of a BFCL argument (objects made concrete)."""
+    acceptable = acceptable if isinstance(acceptable, list) else [acceptable]
+    value = next((v for v in acceptable if v != ""), "")
+    if isinstance(value, dict):
+        return {k: _pick(v) for k, v in value.items() if _pick(v) != ""}
+    return value
+
+
 def _section(text: str, title: str) -> str:
     m = re.search(rf"## {re.escape(title)}\n(.*?)(?:\n\n## |\Z)", text, re.S)
     return m.group(1).strip() if m else ""
 
 
-def record(out_dir: Path, calibration_n: int = 50) -> dict:
+def record(
+    out_dir: Path,
+    calibration_n: int = 50,
+    only: set[str] | None = None,
+    shard: str = "responses-demo-recordings.jsonl",
+) -> dict:
+    """Record every eval set (and the judge calibration) into ``out_dir/shard``, replacing every
+    shard there; with ``only`` (eval set names), record just those into ``shard`` and leave the
+    other shards alone (e.g. ``--only tool_calls,next_turn --shard responses-demo-tools.jsonl``)."""
     project = load_project()
     frames = []
     for suite in project.suites.values():
@@ -192,6 +256,8 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
                 for s in mv.suites:
                     suite = project.suites[s]
                     for es in suite.eval_sets:
+                        if only is not None and es.name not in only:
+                            continue
                         g = golden[(golden["suite"] == suite.name) & (golden["eval_set"] == es.name)]
                         reqs = build_requests(g, suite, es, mv, date)
                         plan.append((suite.name, es.name, len(reqs)))
@@ -202,11 +268,12 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
                     for r in responses[i : i + n]:
                         rows.append({**r.to_row(), "suite": suite_name, "eval_set": es_name})
                     i += n
-                graded = scoring.graded_samples(golden, pd.DataFrame(rows))
-                scoring.score_judge_family(project, mv, graded, date, mv.key, execute)
+                if only is None:
+                    graded = scoring.graded_samples(golden, pd.DataFrame(rows))
+                    scoring.score_judge_family(project, mv, graded, date, mv.key, execute)
                 counts[f"{mv.name}@{date}"] = len(responses)
         cal_dir = project.base / "calibration"
-        for suite in project.suites.values():
+        for suite in project.suites.values() if only is None else ():
             for es in suite.eval_sets:
                 if es.family == "judge":
                     cfg = judge.validate_judge_config(es.judge)
@@ -229,8 +296,8 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
         store.close() if hasattr(store, "close") else None
         # One deterministic shard, sorted by key, so re-recording gives a reviewable diff.
         lines = []
-        for shard in sorted(tmp.glob("responses-*.jsonl")):
-            lines.extend(x for x in shard.read_text().splitlines() if x.strip())
+        for part in sorted(tmp.glob("responses-*.jsonl")):
+            lines.extend(x for x in part.read_text().splitlines() if x.strip())
         # Scripted answers: marked synthetic, so no reader ever mistakes them for live ones.
         lines = [
             json.dumps(
@@ -240,9 +307,9 @@ def record(out_dir: Path, calibration_n: int = 50) -> dict:
         ]
         lines.sort(key=lambda x: json.loads(x)["cache_key"])
         out_dir.mkdir(parents=True, exist_ok=True)
-        for old in out_dir.glob("responses-*.jsonl"):
-            old.unlink()
-        (out_dir / "responses-demo-recordings.jsonl").write_text("\n".join(lines) + "\n")
+        for old in out_dir.glob("responses-*.jsonl") if only is None else [out_dir / shard]:
+            old.unlink(missing_ok=True)
+        (out_dir / shard).write_text("\n".join(lines) + "\n")
         counts["stored"] = len(lines)
     finally:
         server.stop()
@@ -254,8 +321,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "data" / "recordings"))
     ap.add_argument("--calibration-n", type=int, default=50)
+    ap.add_argument("--only", default=None, help="comma-separated eval set names: record only these")
+    ap.add_argument(
+        "--shard", default="responses-demo-recordings.jsonl", help="file name of the written shard"
+    )
     args = ap.parse_args()
-    print(json.dumps(record(Path(args.out), args.calibration_n), indent=2))
+    only = set(args.only.split(",")) if args.only else None
+    print(json.dumps(record(Path(args.out), args.calibration_n, only, args.shard), indent=2))
 
 
 if __name__ == "__main__":
