@@ -91,11 +91,22 @@ def to_messages(
     return ("\n\n".join(systems) or None), out
 
 
-def row_tools(sample_input: Any) -> list[dict[str, Any]] | None:
-    """The golden row's own tools (``input.tools``), or None."""
-    if isinstance(sample_input, dict) and isinstance(sample_input.get("tools"), list):
-        return sample_input["tools"]
-    return None
+def row_tools(sample_input: Any, where: str = "golden row") -> list[dict[str, Any]] | None:
+    """The golden row's own tools (``input.tools``: ``[{name, description, input_schema}]``), or None;
+    a tool without a string ``name`` or with a non-object ``input_schema`` is a ConversationError."""
+    if not isinstance(sample_input, dict) or "tools" not in sample_input:
+        return None
+    tools = sample_input["tools"]
+    if not isinstance(tools, list):
+        raise ConversationError(f"{where}: input.tools must be a list of {{name, description, input_schema}}")
+    for i, t in enumerate(tools):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not t["name"]:
+            raise ConversationError(f"{where}: input.tools[{i}] needs a non-empty string 'name'")
+        if not isinstance(t.get("input_schema", {}), dict):
+            raise ConversationError(
+                f"{where}: input.tools[{i}] ({t['name']}): 'input_schema' must be a JSON Schema object"
+            )
+    return tools or None
 
 
 def transcript(sample_input: dict[str, Any]) -> str:

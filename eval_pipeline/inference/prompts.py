@@ -92,7 +92,7 @@ def build_requests(
             system, messages = to_messages(row.input, system, user, row_where)
         else:
             messages = [{"role": "user", "content": user}]
-        tools = merge_tools(base_tools, row_tools(row.input))
+        tools = merge_tools(base_tools, row_tools(row.input, row_where))
         rendered.append((row.sample_id, system, user, messages, tools))
     cache = getattr(mv, "cache_prompt", False)
     prefix = (
