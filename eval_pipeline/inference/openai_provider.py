@@ -79,7 +79,7 @@ class OpenAIProvider(LiveProvider):
             max_connections=self.max_concurrency + 16, max_keepalive_connections=self.max_concurrency + 16
         )
         timeout = httpx2.Timeout(self.request_timeout_s, connect=self.connect_timeout_s)
-        return openai.AsyncOpenAI(
+        client = openai.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self.base_url,
             max_retries=0,
@@ -87,6 +87,8 @@ class OpenAIProvider(LiveProvider):
             default_headers=self.default_headers or None,
             http_client=openai.DefaultAioHttpClient(limits=pool, timeout=timeout),
         )
+        _ = client.chat.completions.with_streaming_response  # the SDK's lazy resources, built before timing
+        return client
 
     async def _close(self, client: Any) -> None:
         await client.close()

@@ -95,12 +95,11 @@ def _write_json(wh, day: str, name: str, payload: dict) -> str:
     return wh.write_bytes(_report_key(day, name), data, content_type="application/json")
 
 
-def _executor(context, llm: LLMResource, warehouse: WarehouseResource, prices: dict, tally: dict):
-    """``execute(requests) -> responses`` through the provider and the response store (retries,
-    cost ledger, replay); counts requests, API calls and cost into ``tally``."""
+def _executor(context, llm: LLMResource, warehouse: WarehouseResource, provider, tally: dict):
+    """``execute(requests) -> responses`` through ``provider`` (a model version's, or the judges')
+    and the response store (retries, cost ledger, replay); counts requests, API calls and cost into ``tally``."""
     from eval_pipeline.inference.runner import run_requests, summarize
 
-    provider = llm.make_provider(prices)
     store = llm.store(warehouse.resolved_url())
 
     def execute(requests):
@@ -184,7 +183,7 @@ def online_scores(
     scores = score_invariants(sample, cfg, day)
     tally: dict = {}
     if cfg.judge and len(sample):
-        execute = _executor(context, llm, warehouse, eval_config.load().registry.price_table(), tally)
+        execute = _executor(context, llm, warehouse, llm.judge_provider(eval_config.load().registry), tally)
         try:
             judged = judge_sample(sample, cfg, day, execute)
         except LookupError as e:  # replay provider without recordings for these verdicts
@@ -480,9 +479,10 @@ def shadow_comparison(
     except KeyError as e:
         raise dg.Failure(f"shadow.candidate_model_version: {e}") from None
     tally: dict = {}
-    execute = _executor(context, llm, warehouse, project.registry.price_table(), tally)
+    candidate = _executor(context, llm, warehouse, llm.provider_for(project.registry, mv), tally)
+    judge = _executor(context, llm, warehouse, llm.judge_provider(project.registry), tally)
     try:
-        out = run_shadow(read_sample(wh, day), mv, cfg, day, execute, execute)
+        out = run_shadow(read_sample(wh, day), mv, cfg, day, candidate, judge)
     except LookupError as e:
         raise dg.Failure(f"shadow comparison: {e}") from None
     md = {
