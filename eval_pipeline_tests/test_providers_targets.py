@@ -116,6 +116,11 @@ def test_bedrock_retries_throttling_and_reports_auth_clearly(bedrock, aws, monke
         r.error_category is None and r.attempts == 4 and time.perf_counter() - t0 >= 0.3
     )  # Retry-After honoured
     assert bedrock.stats()["by_status"] == {"429": 1, "503": 1, "500": 1, "200": 1}
+    for stream in (True, False):  # an exception event mid-stream / a broken body: retried
+        bedrock.config.fault_script = ["malformed"]
+        p = BedrockProvider(endpoint_url=bedrock.base_url, region="us-east-1", stream=stream, retry=FAST)
+        (r,) = run_requests(p, [_req(f"m{stream}", "my card")])
+        assert r.error_category is None and r.attempts == 2 and r.text
     bedrock.config.fault_script = ["rate_limit"] * 2
     (r,) = run_requests(
         BedrockProvider(endpoint_url=bedrock.base_url, region="us-east-1", retry=RetryPolicy(max_attempts=2)),

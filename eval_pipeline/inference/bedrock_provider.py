@@ -199,6 +199,7 @@ class BedrockProvider(LiveProvider):
         if isinstance(exc, bx.ClientError):
             err = exc.response.get("Error", {})
             code = err.get("Code", "")
+            code = code[:1].upper() + code[1:]  # errors inside a ConverseStream come as "throttlingException"
             meta = exc.response.get("ResponseMetadata", {})
             status = meta.get("HTTPStatusCode")
             rid = meta.get("RequestId")

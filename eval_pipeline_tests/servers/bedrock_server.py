@@ -10,7 +10,8 @@ rendered back (``text`` / ``toolUse`` blocks, ``stopReason``, ``usage``).
 Auth: the SigV4 ``Authorization`` header must name the configured access key id (``api_key``;
 403 ``UnrecognizedClientException`` otherwise). Faults: ``rate_limit`` -> 429
 ``ThrottlingException`` (with ``Retry-After``), ``overloaded`` -> 503 ``ServiceUnavailableException``,
-``server_error`` -> 500 ``InternalServerException``, ``slow``, ``drop``, ``malformed_tool``,
+``server_error`` -> 500 ``InternalServerException``, ``slow``, ``drop``, ``malformed`` (a broken
+JSON body; streaming: an ``internalServerException`` event mid-stream), ``malformed_tool``,
 ``refusal`` (``stopReason: guardrail_intervened``). Tool names must match Bedrock's
 ``^[a-zA-Z][a-zA-Z0-9_-]{0,63}$`` (400 ``ValidationException`` otherwise).
 """
@@ -208,6 +209,10 @@ class BedrockTestServer(AnthropicTestServer):
         if not stream:
             await asyncio.sleep(ttft + rest)
             self.by_status["200"] += 1
+            if fault == "malformed":
+                return web.Response(
+                    body=b'{"output": {"message": {"role": "assist', content_type="application/json"
+                )
             out = {
                 "output": {"message": {"role": "assistant", "content": blocks}},
                 "stopReason": stop,
@@ -257,10 +262,12 @@ class BedrockTestServer(AnthropicTestServer):
                     )
                 )
             tail.append(event_message("contentBlockStop", {"contentBlockIndex": i}))
-        tail.append(event_message("messageStop", {"stopReason": stop}))
-        tail.append(
-            event_message("metadata", {"usage": u, "metrics": {"latencyMs": int((ttft + rest) * 1000)}})
-        )
+        if fault == "malformed":  # the stream breaks off with an exception event, as Bedrock's can
+            tail = [event_message("internalServerException", {"message": "stream interrupted"}, "exception")]
+        else:
+            tail.append(event_message("messageStop", {"stopReason": stop}))
+            ms = int((ttft + rest) * 1000)
+            tail.append(event_message("metadata", {"usage": u, "metrics": {"latencyMs": ms}}))
         resp = web.StreamResponse(
             status=200,
             headers={"x-amzn-RequestId": rid, "content-type": "application/vnd.amazon.eventstream"},
