@@ -214,6 +214,34 @@ def test_synthetic_server_through_the_sdk_labels_and_refuses_unlabelled_requests
             assert json.loads(stream.get_final_text()) == {"intent": "i1"}
         with pytest.raises(ValueError, match="loopback"):
             SyntheticProvider("https://api.anthropic.com")
+        # the OpenAI-compatible route, through the openai SDK and the synthetic openai provider
+        import openai
+
+        from eval_pipeline.inference.synthetic_provider import synthetic_openai_provider
+        from eval_pipeline.inference.types import ModelRequest
+
+        oa = openai.OpenAI(api_key="x", base_url=server.base_url + "/v1", max_retries=0)
+        with pytest.raises(openai.BadRequestError):
+            oa.chat.completions.create(model="m", messages=[{"role": "user", "content": "message 0"}])
+        for stream in (False, True):
+            provider = synthetic_openai_provider(server.base_url, stream=stream)
+            assert provider.name == "synthetic-openai" and provider.provenance == "synthetic"
+            req = ModelRequest(
+                sample_id="0",
+                model="m",
+                messages=[{"role": "user", "content": "Route: message 0"}],
+                system="s",
+            )
+
+            async def ask(provider=provider, req=req):
+                try:
+                    return await provider.acomplete(req, "k")
+                finally:
+                    await provider.aclose()
+
+            resp = asyncio.run(ask())
+            assert resp.error_category is None and json.loads(resp.text) == {"intent": "i0"}, resp
+            assert resp.output_tokens > 0
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)

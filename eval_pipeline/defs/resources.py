@@ -171,12 +171,22 @@ class LLMResource(dg.ConfigurableResource):
     def _build(self, endpoint, prices: dict):
         from eval_pipeline.inference.targets import build_provider
 
-        if self.provider == "synthetic":  # the Anthropic-compatible `eval-pipeline serve-model` stands in
-            if endpoint is not None and getattr(endpoint, "provider", "anthropic") != "anthropic":
+        if self.provider == "synthetic":  # `eval-pipeline serve-model` stands in (Anthropic or OpenAI API)
+            kind = getattr(endpoint, "provider", "anthropic") if endpoint is not None else "anthropic"
+            if kind == "openai":
+                from eval_pipeline.inference.synthetic_provider import synthetic_openai_provider
+
+                try:
+                    return synthetic_openai_provider(
+                        self.base_url or None, stream=endpoint.stream, max_concurrency=self.max_concurrency
+                    )
+                except ValueError as e:
+                    raise dg.Failure(str(e)) from None
+            if kind != "anthropic":
                 raise dg.Failure(
-                    f"EVAL_PROVIDER=synthetic answers through the Anthropic-compatible `eval-pipeline serve-model`; "
-                    f"an endpoint of provider {endpoint.provider!r} cannot use it: give the model version "
-                    "provider: anthropic for the synthetic run, or unset EVAL_PROVIDER"
+                    f"EVAL_PROVIDER=synthetic answers through `eval-pipeline serve-model` (Anthropic and OpenAI "
+                    f"APIs); an endpoint of provider {kind!r} cannot use it: give the model version provider: "
+                    "anthropic or openai for the synthetic run, or unset EVAL_PROVIDER"
                 )
             return self.make_provider(prices)
         replay = self.provider == "replay"

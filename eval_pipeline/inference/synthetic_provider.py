@@ -1,4 +1,5 @@
-"""The ``synthetic`` provider: the real Anthropic SDK path against ``eval-pipeline serve-model`` on loopback.
+"""The ``synthetic`` provider: the real Anthropic (or OpenAI) SDK path against ``eval-pipeline serve-model``
+on loopback.
 
 In: the same requests as :class:`~eval_pipeline.inference.anthropic_provider.AnthropicProvider` and the
 server's loopback URL. Out: answers labelled ``provenance="synthetic"`` and keyed in the response store
@@ -43,3 +44,20 @@ class SyntheticProvider(AnthropicProvider):
 
     def __repr__(self) -> str:
         return f"SyntheticProvider(base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
+
+
+def synthetic_openai_provider(base_url: str | None, **kwargs):
+    """An :class:`~eval_pipeline.inference.openai_provider.OpenAIProvider` against the synthetic server's
+    ``/v1/chat/completions`` (a model version with ``provider: openai``): store-key name
+    ``synthetic-openai``, answers ``synthetic``."""
+    from eval_pipeline.inference.openai_provider import OpenAIProvider
+
+    provider = OpenAIProvider(
+        SYNTHETIC_KEY,
+        base_url=check_loopback(base_url).rstrip("/") + "/v1",
+        default_headers=SyntheticProvider.default_headers,
+        **kwargs,
+    )
+    provider.name = "synthetic-openai"
+    provider.provenance = "synthetic"
+    return provider

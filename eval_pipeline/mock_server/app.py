@@ -1,4 +1,5 @@
-"""The synthetic model server behind ``eval-pipeline serve-model``: Anthropic's ``POST /v1/messages`` on 127.0.0.1.
+"""The synthetic model server behind ``eval-pipeline serve-model``: Anthropic's ``POST /v1/messages`` and
+OpenAI's ``POST /v1/chat/completions`` (:mod:`.openai_routes`) on 127.0.0.1.
 
 In: Messages API requests from the real ``anthropic`` SDK (streaming or not). Out: answers of a
 :class:`~eval_pipeline.mock_server.answers.SyntheticModel` after a chosen latency, in the API's JSON or
@@ -72,6 +73,7 @@ class SyntheticServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/messages", self.handle_messages)
+        app.router.add_post("/v1/chat/completions", self.handle_chat)
         app.router.add_get("/health", self.handle_health)
         return app
 
@@ -149,6 +151,38 @@ class SyntheticServer:
         if rest > 0:
             await asyncio.sleep(rest)
         await resp.write(tail)
+        await resp.write_eof()
+        return resp
+
+    async def handle_chat(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI Chat Completions (:mod:`.openai_routes`), same answers and labelling as ``/v1/messages``."""
+        from eval_pipeline.mock_server.openai_routes import as_anthropic, completion
+
+        if request.headers.get(SYNTHETIC_HEADER) != "1":
+            return self._error(400, "invalid_request_error", NOT_LABELLED)
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return self._error(400, "invalid_request_error", "body is not JSON")
+        if not body.get("model") or not isinstance(body.get("messages"), list):
+            return self._error(400, "invalid_request_error", "model and messages are required")
+        self.requests += 1
+        request_id = "req_synthetic_" + uuid.uuid4().hex[:16]
+        full, lines = completion(body, self.model(as_anthropic(body)), request_id)
+        ttft, rest = self._latency()
+        headers = {"x-request-id": request_id, SYNTHETIC_HEADER: "1"}
+        if not body.get("stream"):
+            await asyncio.sleep(ttft + rest)
+            return web.json_response(full, headers=headers)
+        resp = web.StreamResponse(
+            status=200, headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
+        )
+        await asyncio.sleep(ttft)
+        await resp.prepare(request)
+        await resp.write(b"".join(lines[:2]))
+        if rest > 0:
+            await asyncio.sleep(rest)
+        await resp.write(b"".join(lines[2:]))
         await resp.write_eof()
         return resp
 
