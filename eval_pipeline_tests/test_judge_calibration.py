@@ -240,16 +240,22 @@ def test_calibration_metrics_have_bootstrap_intervals_and_the_gate_uses_the_lowe
     for k in ("exact_agreement", "agreement_within_one", "weighted_kappa", "spearman"):
         assert m[f"{k}_ci_low"] <= m[k] <= m[f"{k}_ci_high"], k
     rounded = np.array([1, 2, 4, 5, 5, 2, 3, 4, 2, 5])
+    # shares: exact Clopper-Pearson (keeps its level at small n); kappa: the paired percentile bootstrap
+    from statsmodels.stats.proportion import proportion_confint
+
+    hits = int(np.sum(rounded == np.array(JUDGE)))
+    assert m["exact_agreement_ci_low"] == pytest.approx(proportion_confint(hits, 10, method="beta")[0])
     ref = bootstrap(
         (rounded, np.array(JUDGE)),
-        lambda a, b: float(np.mean(a == b)),
+        lambda a, b: CM.kappa_along_axis(a, b, [1, 2, 3, 4, 5], weights="quadratic"),
         paired=True,
         vectorized=False,
         n_resamples=CM.BOOTSTRAP_RESAMPLES,
         method="percentile",
         random_state=np.random.default_rng(0),
     )
-    assert m["exact_agreement_ci_low"] == pytest.approx(np.quantile(ref.bootstrap_distribution, 0.025))
+    dist = np.asarray(ref.bootstrap_distribution, dtype=float)
+    assert m["weighted_kappa_ci_low"] == pytest.approx(np.quantile(dist[~np.isnan(dist)], 0.025))
     # pairwise: accuracy 0.85 on 20 items clears 0.8 as a point estimate, not as a lower bound
     human = [1, 2] * 10
     final = list(human)
@@ -327,10 +333,8 @@ def test_vectorized_bootstrap_intervals_equal_the_per_resample_sklearn_intervals
     scalar = {  # the per-resample statistics, as before vectorization
         "weighted_kappa": CM.bootstrap_interval(kappa, hr, jr, seed=3),
         "spearman": CM.bootstrap_interval(lambda a, b: float(spearmanr(a, b).statistic), h, judge, seed=3),
-        "agreement_within_one": CM.bootstrap_interval(
-            lambda a, b: float(np.mean(np.abs(a - b) <= 1)), hr, jr, seed=3
-        ),
     }
+    # the agreement shares are exact Clopper-Pearson intervals (no bootstrap): test_judge_calibration_small_n.py
     for name, (lo, hi) in scalar.items():
         assert m[f"{name}_ci_low"] == pytest.approx(lo, abs=1e-12) and m[f"{name}_ci_high"] == pytest.approx(
             hi, abs=1e-12

@@ -9,8 +9,11 @@ Divergences (scipy): ``kl = scipy.stats.entropy(p_today, p_ref)`` and
 smoothed by ``eps`` so empty bins stay finite. PSI alone ignores sample size (50 requests from the
 same distribution give PSI >= 0.25 on ~30 % of days), so every result also carries ``p_value``: the
 chi-square test of homogeneity of the binned counts (``scipy.stats.chi2_contingency``, reference vs
-today, bins empty on both sides dropped). Levels need both effect and evidence: ``psi >= 0.25`` and
-``p < alpha`` (0.05) significant, ``psi >= 0.1`` and ``p < alpha`` moderate, else none.
+today, bins empty on both sides dropped; at small n, where Cochran's rule fails, its exact
+conditional Monte Carlo version, valid at any n). :func:`compute_drift` Holm-adjusts the p-values of
+the day's features (``p_adjusted``), so a quiet day has at most ``alpha`` chance of any drift level.
+Levels need both effect and evidence: ``psi >= 0.25`` and ``p < alpha`` (0.05) significant,
+``psi >= 0.1`` and ``p < alpha`` moderate, else none.
 
 :func:`drift_quality_report` puts drift rows next to quality and behaviour rows and gives a
 diagnosis (distribution shift vs model degradation); :func:`divergence_flag` flags automated
@@ -60,7 +63,11 @@ class DriftResult:
     n_cur: int
     table: pd.DataFrame = field(repr=False)
     p_value: float = float("nan")
-    test: str = "chi-square test of homogeneity (scipy chi2_contingency)"
+    test: str = (
+        "chi-square test of homogeneity (scipy chi2_contingency; exact-conditional Monte Carlo where "
+        "Cochran's rule fails), Holm over the day's features"
+    )
+    p_adjusted: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +76,7 @@ class DriftResult:
             "kl": self.kl,
             "level": self.level,
             "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
             "n_ref": self.n_ref,
             "n_cur": self.n_cur,
             "test": self.test,
@@ -89,11 +97,23 @@ def psi_level(
     return "significant" if psi >= significant else "moderate" if psi >= moderate else "none"
 
 
-def homogeneity_p_value(ref_counts: Sequence[float], cur_counts: Sequence[float]) -> float:
+MC_RESAMPLES = 2000
+
+
+def homogeneity_p_value(
+    ref_counts: Sequence[float], cur_counts: Sequence[float], seed: int | None = None
+) -> float:
     """p-value of "both samples come from the same binned distribution": Pearson chi-square test of
     homogeneity on the 2 x bins table (``scipy.stats.chi2_contingency``); bins empty on both sides
-    are dropped; 1.0 with a single non-empty bin, NaN when a side is empty."""
-    from scipy.stats import chi2_contingency
+    are dropped; 1.0 with a single non-empty bin, NaN when a side is empty.
+
+    When Cochran's rule fails (an expected count below 1, or more than 20 % of them below 5: small n,
+    rare bins) the chi-square approximation is anti-conservative, so the statistic is referred to its exact conditional distribution instead:
+    ``MC_RESAMPLES`` tables with the same margins (``scipy.stats.random_table``), ``p = (1 +
+    #{X^2_sim >= X^2_obs}) / (B + 1)``, valid at any n. The draws are seeded from the table itself
+    (reproducible; one fixed seed for every table would reuse one Monte Carlo error for all days
+    with the same margins)."""
+    from scipy.stats import chi2_contingency, random_table
 
     table = np.vstack([np.asarray(ref_counts, dtype=float), np.asarray(cur_counts, dtype=float)])
     table = table[:, table.sum(axis=0) > 0]
@@ -101,7 +121,34 @@ def homogeneity_p_value(ref_counts: Sequence[float], cur_counts: Sequence[float]
         return float("nan")
     if table.shape[1] == 1:
         return 1.0
-    return float(chi2_contingency(table, correction=False).pvalue)
+    res = chi2_contingency(table, correction=False)
+    exp = res.expected_freq
+    if exp.min() >= 1 and np.mean(exp < 5) <= 0.2:  # Cochran's rule: the approximation holds
+        return float(res.pvalue)
+    if seed is None:
+        import zlib
+
+        seed = zlib.crc32(table.astype(np.int64).tobytes())
+    sims = random_table(table.sum(axis=1).astype(int), table.sum(axis=0).astype(int), seed=seed).rvs(
+        MC_RESAMPLES
+    )
+    stat = ((sims - exp) ** 2 / exp).sum(axis=(1, 2))
+    return float((1 + np.sum(stat >= res.statistic * (1 - 1e-12))) / (MC_RESAMPLES + 1))
+
+
+def holm_levels(results: list) -> list:
+    """Holm-adjust the p-values of one day's features (statsmodels ``multipletests``), so the chance of
+    any false drift level on a quiet day is at most ``DRIFT_ALPHA``; levels recomputed from the
+    adjusted p (``p_adjusted``). Returns ``results`` (changed in place)."""
+    from statsmodels.stats.multitest import multipletests
+
+    ok = [r for r in results if not np.isnan(r.p_value)]
+    if ok:
+        adj = multipletests([r.p_value for r in ok], method="holm")[1]
+        for r, a in zip(ok, adj, strict=True):
+            r.p_adjusted = float(a)
+            r.level = psi_level(r.psi, p_value=float(a))
+    return results
 
 
 def _shares(counts: np.ndarray, eps: float) -> np.ndarray:
@@ -478,6 +525,7 @@ def compute_drift(
     def clean(d):
         return {k: v for k, v in (d or {}).items() if not any(pd.isna(x) for x in v)}
 
+    holm_levels(results)
     quality, behaviour = clean(quality), clean(behaviour)
     div = None
     if quality and behaviour:
