@@ -229,7 +229,15 @@ def test_every_registered_check_is_covered_above():
         "json_fields_match",
     }
     # the tool-call checks are covered in test_tool_checks.py
-    covered |= {"tool_calls_match", "tool_called", "tool_not_called", "tool_order", "max_steps"}
+    covered |= {
+        "tool_calls_match",
+        "tool_called",
+        "tool_not_called",
+        "tool_order",
+        "max_steps",
+        "turns",
+        "every_turn",
+    }
     assert set(CHECK_TYPES) == covered
 
 

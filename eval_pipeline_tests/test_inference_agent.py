@@ -188,3 +188,62 @@ run_agent_loops(p, reqs, specs, ResponseStore({str(store_dir)!r}))
     server.reset_stats()
     run_agent_loops(AnthropicProvider(KEY, base_url=server.base_url), reqs, specs, ResponseStore(store_dir))
     assert server.total == 0
+
+
+def test_simulated_user_carries_the_conversation_until_done_stored_and_checked(server, tmp_path):
+    from eval_pipeline.evaluators.deterministic import Sample, score_sample, validate_check_specs
+    from eval_pipeline.inference.agent import SimulatedUser
+    from eval_pipeline.inference.conversation import trajectory_text
+
+    def responder(body):
+        if "simulating a customer" in (body.get("system") or ""):
+            assert "learn the delivery date" in body["system"]
+            answered = sum(
+                1 for m in body["messages"] if m["role"] == "user" and m["content"].startswith("Answer")
+            )
+            return "Thanks. And when does it arrive?" if answered < 2 else "[DONE]"
+        users = sum(1 for m in body["messages"] if m["role"] == "user")
+        return f"Answer {users}."
+
+    server.config = ServerConfig(api_key=KEY)
+    server.responder = responder
+    server.reset_stats()
+    provider = AnthropicProvider(KEY, base_url=server.base_url, retry=FAST_RETRY)
+    spec = AgentSpec(
+        max_steps=1, simulate=SimulatedUser("claude-user-sim", "learn the delivery date", max_turns=3)
+    )
+    req = _conversation_request(1)
+    with ResponseStore(tmp_path / "store") as store:
+        [out] = run_agent_loops(provider, [req], [spec], store)
+    assert server.total == 4  # assistant, user, assistant, user ([DONE])
+    roles = [s.get("role", "assistant") for s in out.trajectory]
+    assert roles == ["assistant", "simulated_user", "assistant", "simulated_user"]
+    assert out.text == "Answer 3." and out.model == "claude-good"  # the assistant's last turn
+    assert "[user] Thanks. And when does it arrive?\n[assistant] Answer 3." in trajectory_text(out.trajectory)
+
+    checks = validate_check_specs(
+        [
+            {"type": "turns", "min": 2, "max": 3},
+            {"type": "every_turn", "check": {"type": "regex", "pattern": "^Answer"}},
+            {"type": "every_turn", "check": {"type": "contains_all", "values": ["3"]}, "name": "all3"},
+        ],
+        where="test",
+    )
+    rows = {
+        r["metric"]: (r["passed"], r["reason"])
+        for r in score_sample(Sample("s", text=out.text, trajectory=out.trajectory), checks)
+    }
+    assert rows["turns"][0] and rows["every_turn"][0]
+    assert rows["all3"] == (False, "turn 1 of 2: missing ['3']")
+
+    server.reset_stats()  # rerun: every turn (both sides) from the store
+    with ResponseStore(tmp_path / "store") as store:
+        [again] = run_agent_loops(provider, [req], [spec], store)
+    assert server.total == 0 and again.trajectory == out.trajectory
+    # max_turns=1: one assistant turn, no simulated user
+    server.reset_stats()
+    one = AgentSpec(
+        max_steps=1, simulate=SimulatedUser("claude-user-sim", "learn the delivery date", max_turns=1)
+    )
+    [short] = run_agent_loops(provider, [_conversation_request(2)], [one])
+    assert server.total == 1 and len(short.trajectory) == 1

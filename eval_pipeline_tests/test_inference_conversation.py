@@ -108,3 +108,33 @@ def test_build_requests_for_conversation_and_tool_rows_of_the_demo_suite():
     )
     [req] = build_requests(golden, suite, es, mv, "2026-11-20")
     assert req.tools == tools and req.messages[-1]["content"] == "weather?"
+
+
+def test_agent_specs_resolve_the_simulated_user_and_the_goal():
+    from types import SimpleNamespace
+
+    from eval_pipeline.inference.agent import agent_specs
+    from eval_pipeline.inference.types import ModelRequest
+    from eval_pipeline.project.tools import SimulateSettings
+
+    project = load_project()
+    es = SimpleNamespace(
+        agent=None, simulate=SimulateSettings(user="support-bot-v2", goal_from="metadata.goal", max_turns=4)
+    )
+    golden = pd.DataFrame(
+        [
+            {"sample_id": "a", "input": "hi", "metadata": {"goal": "get a refund"}, "expected": None},
+            {"sample_id": "b", "input": "hi", "metadata": {}, "expected": None},
+        ]
+    )
+    reqs = [ModelRequest("a", "m", [{"role": "user", "content": "hi"}])]
+    [spec] = agent_specs(es, golden, reqs, "suite.yaml: eval set x", project.registry)
+    assert spec.simulate.model == "claude-3-5-haiku-latest" and spec.simulate.goal == "get a refund"
+    assert spec.simulate.max_turns == 4 and spec.max_steps == 1
+    with pytest.raises(ValueError, match=r"sample b: no goal at metadata.goal"):
+        agent_specs(es, golden, [ModelRequest("b", "m", [])], "suite.yaml: eval set x", project.registry)
+    es.simulate = SimulateSettings(user="nobody", max_turns=2)
+    with pytest.raises(ValueError, match="simulate.user 'nobody' is not a model version"):
+        agent_specs(es, golden, reqs, "suite.yaml: eval set x", project.registry)
+    with pytest.raises(ValueError, match="input.<key>"):
+        SimulateSettings(user="x", goal_from="goal")

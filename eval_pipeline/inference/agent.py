@@ -39,13 +39,34 @@ ToolFn = Callable[[str, dict[str, Any], str], Any]
 
 
 @dataclass
+class SimulatedUser:
+    """A model playing the user (``model``, ``params``) towards ``goal`` for up to ``max_turns``
+    assistant turns; it ends the conversation by answering :data:`DONE`."""
+
+    model: str
+    goal: str
+    max_turns: int = 3
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+DONE = "[DONE]"
+SIMULATED_USER_SYSTEM = (
+    "You are simulating a customer who talks to a support assistant. Your goal: {goal}\n"
+    "Write only the customer's next message, briefly. When the goal is reached, or cannot be "
+    "reached, answer exactly " + DONE + "."
+)
+
+
+@dataclass
 class AgentSpec:
-    """How one sample's agent loop runs: at most ``max_steps`` model calls; tool results from
-    ``scripted`` (the golden row's ``input.tool_results``) first, then ``tool_fn``."""
+    """How one sample's agent loop runs: at most ``max_steps`` model calls per assistant turn; tool
+    results from ``scripted`` (the golden row's ``input.tool_results``) first, then ``tool_fn``;
+    with ``simulate`` a simulated user answers each final assistant answer (a multi-turn conversation)."""
 
     max_steps: int = 5
     scripted: list[dict[str, Any]] = field(default_factory=list)
     tool_fn: ToolFn | None = None
+    simulate: SimulatedUser | None = None
 
     def result(self, name: str, arguments: dict[str, Any], sample_id: str) -> tuple[Any, bool]:
         """(result, is_error) of one call."""
@@ -114,6 +135,9 @@ async def arun_with_agents(
     current: dict[int, ModelRequest] = dict(enumerate(requests))
     answers: dict[int, list[ModelResponse]] = {i: [] for i in range(len(requests))}
     steps: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(requests))}
+    assistant: dict[
+        int, ModelRequest
+    ] = {}  # simulated conversations: the assistant request awaiting the user's turn
     while current:
         order = sorted(current)
         got = await arun_requests(provider, [current[i] for i in order], store, **options)
@@ -123,7 +147,12 @@ async def arun_with_agents(
             answers[i].append(answer)
             if spec is None:
                 continue
-            n = len(steps[i])
+            if i in assistant:  # the simulated user's turn arrived
+                follow = _after_user_turn(assistant.pop(i), answer, steps[i])
+                if follow is not None:
+                    nxt[i] = follow
+                continue
+            n = sum(1 for s in steps[i] if s.get("role") != "simulated_user")
             step: dict[str, Any] = {
                 "step": n,
                 "cache_key": answer.cache_key,
@@ -133,7 +162,20 @@ async def arun_with_agents(
                 "error_category": answer.error_category,
             }
             steps[i].append(step)
-            if answer.error_category or not answer.tool_calls or n + 1 >= spec.max_steps:
+            in_turn = n - _turn_start(steps[i])
+            if answer.error_category or not answer.tool_calls or in_turn + 1 >= spec.max_steps:
+                sim = spec.simulate
+                turns = sum(1 for s in steps[i] if s.get("final"))
+                step["final"] = True
+                if (
+                    sim is not None
+                    and not answer.error_category
+                    and not answer.tool_calls
+                    and turns + 1 < sim.max_turns
+                ):
+                    said = {"role": "assistant", "content": answer.text or ""}
+                    assistant[i] = replace(current[i], messages=[*current[i].messages, said])
+                    nxt[i] = user_request(requests[i].sample_id, sim, assistant[i])
                 continue
             results = []
             for c in answer.tool_calls:
@@ -149,16 +191,82 @@ async def arun_with_agents(
     ]
 
 
+def _turn_start(steps: list[dict[str, Any]]) -> int:
+    """Index (among assistant steps) where the current assistant turn began."""
+    assistant = [s for s in steps if s.get("role") != "simulated_user"]
+    done = [k for k, s in enumerate(assistant[:-1]) if s.get("final")]
+    return done[-1] + 1 if done else 0
+
+
+def _flat_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n".join(
+        b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"
+    )
+
+
+def user_request(sample_id: str, sim: SimulatedUser, conversation: ModelRequest) -> ModelRequest:
+    """The simulated user's request: the conversation so far with the roles swapped (text only;
+    tool blocks are the assistant's business), its goal in the system prompt."""
+    flipped: list[dict[str, Any]] = [
+        {"role": "user", "content": "(the assistant is ready; start or continue the chat)"}
+    ]
+    for m in conversation.messages:
+        text = _flat_text(m.get("content"))
+        if not text.strip():
+            continue
+        role = "user" if m["role"] == "assistant" else "assistant"
+        if flipped[-1]["role"] == role:
+            flipped[-1] = {"role": role, "content": flipped[-1]["content"] + "\n\n" + text}
+        else:
+            flipped.append({"role": role, "content": text})
+    if flipped[-1]["role"] == "assistant":  # ends with the customer's own turn: nothing to answer
+        flipped.append({"role": "user", "content": "(no answer yet)"})
+    return ModelRequest(
+        sample_id=sample_id,
+        model=sim.model,
+        messages=flipped,
+        system=SIMULATED_USER_SYSTEM.format(goal=sim.goal),
+        params=dict(sim.params),
+        repeat=conversation.repeat,
+        epoch=conversation.epoch,
+    )
+
+
+def _after_user_turn(
+    conversation: ModelRequest, answer: ModelResponse, steps: list[dict[str, Any]]
+) -> ModelRequest | None:
+    """Record the simulated user's turn; the next assistant request, or None when it ended the chat."""
+    text = (answer.text or "").strip()
+    steps.append(
+        {
+            "role": "simulated_user",
+            "cache_key": answer.cache_key,
+            "text": text,
+            "error_category": answer.error_category,
+        }
+    )
+    if answer.error_category or not text or DONE in text:
+        return None
+    return replace(conversation, messages=[*conversation.messages, {"role": "user", "content": text}])
+
+
 def _combine(answers: list[ModelResponse], steps: list[dict[str, Any]]) -> ModelResponse:
-    last = answers[-1]
-    calls = [c for a in answers for c in a.tool_calls or []]
+    user_keys = {s["cache_key"] for s in steps if s.get("role") == "simulated_user"}
+    mine = [a for a in answers if a.cache_key not in user_keys] or answers
+    last = mine[-1]
+    calls = [c for a in mine for c in a.tool_calls or []]
 
     def total(attr: str) -> Any:
         values = [getattr(a, attr) for a in answers]
         return None if any(v is None for v in values) else sum(values)
 
+    failed = next((a for a in answers if a.is_infra_error), None)  # e.g. the simulated user's call
     return replace(
         last,
+        error_category=failed.error_category if failed else last.error_category,
+        error_message=failed.error_message if failed else last.error_message,
         tool_calls=calls or None,
         trajectory=steps,
         latency_s=total("latency_s"),
@@ -209,13 +317,41 @@ def import_tool_fn(spec: str, where: str) -> ToolFn:
 
 
 def agent_specs(
-    eval_set: Any, golden: Any, requests: Sequence[ModelRequest], where: str
+    eval_set: Any, golden: Any, requests: Sequence[ModelRequest], where: str, registry: Any = None
 ) -> list[AgentSpec | None]:
-    """One spec per request of an eval set (None for all when it has no ``agent:`` section); the
-    scripted results come from each golden row's ``input.tool_results``."""
-    agent = getattr(eval_set, "agent", None)
-    if agent is None:
+    """One spec per request of an eval set (None for all when it has neither ``agent:`` nor
+    ``simulate:``); scripted results from each golden row's ``input.tool_results``, the simulated
+    user's goal from ``simulate.goal_from`` and its model from the registry's model version."""
+    agent, sim = getattr(eval_set, "agent", None), getattr(eval_set, "simulate", None)
+    if agent is None and sim is None:
         return [None] * len(requests)
-    fn = import_tool_fn(agent.tool_results, f"{where}: agent.tool_results") if agent.tool_results else None
-    inputs = dict(zip(golden["sample_id"], golden["input"]))
-    return [AgentSpec(agent.max_steps, scripted_results(inputs.get(r.sample_id)), fn) for r in requests]
+    fn = None
+    if agent is not None and agent.tool_results:
+        fn = import_tool_fn(agent.tool_results, f"{where}: agent.tool_results")
+    rows = {
+        r["sample_id"]: r for r in golden[["sample_id", "input", "metadata", "expected"]].to_dict("records")
+    }
+    user = None
+    if sim is not None:
+        try:
+            user = registry.by_name(sim.user)
+        except (AttributeError, KeyError, LookupError, ValueError):
+            raise ValueError(
+                f"{where}: simulate.user {sim.user!r} is not a model version of models.yaml"
+            ) from None
+    out: list[AgentSpec | None] = []
+    for r in requests:
+        row = rows.get(r.sample_id, {})
+        simulated = None
+        if sim is not None:
+            head, _, key = sim.goal_from.partition(".")
+            goal = row.get(head).get(key) if isinstance(row.get(head), dict) else None
+            if not isinstance(goal, str) or not goal.strip():
+                raise ValueError(
+                    f"{where}, sample {r.sample_id}: no goal at {sim.goal_from} (simulate.goal_from)"
+                )
+            simulated = SimulatedUser(user.model, goal, sim.max_turns, user.params.api_params())
+        out.append(
+            AgentSpec(agent.max_steps if agent else 1, scripted_results(row.get("input")), fn, simulated)
+        )
+    return out

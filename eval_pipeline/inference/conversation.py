@@ -128,6 +128,12 @@ def trajectory_text(steps: list[dict[str, Any]] | None, calls: list[dict[str, An
     (``calls`` alone when the answer was one model call)."""
     steps = steps or ([{"tool_calls": calls}] if calls else [])
     out = []
+    if any(s.get("role") == "simulated_user" for s in steps):  # a simulated conversation: the transcript
+        return "\n".join(
+            f"[{'user' if s.get('role') == 'simulated_user' else 'assistant'}] {s.get('text') or ''}"
+            for s in steps
+            if s.get("role") == "simulated_user" or s.get("final")
+        )
     for n, s in enumerate(steps):
         for c in s.get("tool_calls") or []:
             out.append(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_valid
 from eval_pipeline.project.errors import ConfigError, check_slug, load_mapping, resolve_data_path, strict
 from eval_pipeline.project.hashing import sha256_obj
 from eval_pipeline.project.paths import data_dir
-from eval_pipeline.project.tools import AgentSettings, ToolSpec
+from eval_pipeline.project.tools import AgentSettings, SimulateSettings, ToolSpec
 
 __all__ = [
     "EvalSet",
@@ -119,6 +119,7 @@ class EvalSet(BaseModel):
     thresholds: list[Threshold] = Field(default_factory=list)
     tools: list[ToolSpec] = Field(default_factory=list)  # offered to the model (plus the row's input.tools)
     agent: AgentSettings | None = None  # run each sample as a tool loop (else one call)
+    simulate: SimulateSettings | None = None  # a simulated user carries the conversation on
 
     _source_path: Path | None = PrivateAttr(default=None)
     _base: Path | None = PrivateAttr(default=None)  # the data folder: relative paths in checks resolve here

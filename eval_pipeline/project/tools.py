@@ -54,6 +54,25 @@ class AgentSettings(BaseModel):
     )
 
 
+class SimulateSettings(BaseModel):
+    """Play the user with another model: ``user`` (a model version of the registry: its model id and
+    params) pursues the goal at ``goal_from`` (``input.<key>`` / ``metadata.<key>`` / ``expected.<key>``
+    of the golden row) for up to ``max_turns`` assistant turns; it ends the chat when the goal is
+    reached. The transcript is the response's trajectory."""
+
+    model_config = strict()
+    user: str = Field(min_length=1)
+    goal_from: str = "metadata.goal"
+    max_turns: int = Field(3, ge=1, le=20)
+
+    @field_validator("goal_from")
+    @classmethod
+    def _goal_from(cls, v: str) -> str:
+        if v.split(".", 1)[0] not in ("input", "metadata", "expected") or "." not in v:
+            raise ValueError("give input.<key>, metadata.<key> or expected.<key> of the golden row")
+        return v
+
+
 def merge_tools(*groups: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
     """Tool dicts of several sources in order, a later tool of the same name replacing an earlier one."""
     by_name: dict[str, dict[str, Any]] = {}

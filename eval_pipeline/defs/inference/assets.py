@@ -127,7 +127,7 @@ def model_responses(
             continue
         reqs = build_requests(g, suite, es, mv, date)
         plan.append((suite.name, es.name, mv.prompt_hash(es.task), reqs))
-        specs += agent_specs(es, g, reqs, f"{suite.file}: eval set {es.name}")
+        specs += agent_specs(es, g, reqs, f"{suite.file}: eval set {es.name}", project.registry)
     requests = [r for *_, reqs in plan for r in reqs]
 
     provider = llm.provider_for(project.registry, mv)

@@ -20,7 +20,7 @@ How it is built (in the spirit of inspect_ai scorers, one small file per group o
   :mod:`.labels` (label_in_set, exact_match), :mod:`.text` (regex, forbidden_phrases,
   contains_all, contains_any, length), :mod:`.overlap` (rouge_l, bleu), :mod:`.custom`,
   :mod:`.tool_calls` (tool_calls_match - BFCL's AST match -, tool_called, tool_not_called,
-  tool_order, max_steps).
+  tool_order, max_steps), :mod:`.conversation` (turns, every_turn).
 * :mod:`.build`: YAML -> :class:`Check`, validated against the factory's signature and type
   hints; errors raise :class:`EvaluatorConfigError` naming the key path.
 * :mod:`.frame`: :func:`score_deterministic`, one row per (sample, repeat, check). Infra errors
@@ -64,6 +64,7 @@ from eval_pipeline.evaluators.deterministic.base import (
     text_check,
 )
 from eval_pipeline.evaluators.deterministic.build import build_check, describe_checks, validate_check_specs
+from eval_pipeline.evaluators.deterministic.conversation import every_turn, turns
 from eval_pipeline.evaluators.deterministic.custom import custom, import_function
 from eval_pipeline.evaluators.deterministic.frame import (
     FAILING_MODEL_ERRORS,
@@ -146,6 +147,8 @@ __all__ = [
     "score_sample",
     "text_check",
     "tool_called",
+    "turns",
+    "every_turn",
     "tool_calls_match",
     "tool_not_called",
     "tool_order",

@@ -233,7 +233,8 @@ def max_steps(max: int) -> CheckFn:  # noqa: A002 - the YAML key
         raise ArgError("max", "must be at least 1")
 
     def fn(sample: Sample) -> CheckResult:
-        steps = sample.trajectory or [{"tool_calls": sample.tool_calls or []}]
+        steps = [s for s in sample.trajectory or [] if s.get("role") != "simulated_user"]
+        steps = steps or [{"tool_calls": sample.tool_calls or []}]
         pending = bool(steps[-1].get("tool_calls"))
         ok = len(steps) <= max and not pending
         why = "the last step still called tools (no final answer)" if pending else ""
