@@ -182,7 +182,7 @@ def judge_scores(
     from eval_pipeline.storage.claims import step_claim
 
     try:
-        with step_claim(p.wh.backend, "judge_scores", p.date, p.mv_key, log=context.log.info):
+        with step_claim(p.wh.backend, "judge_scores", p.date, p.mv_key, log=context.log.warning):
             scores = scoring.score_judge_family(p.project, p.mv, graded, p.date, p.mv_key, execute, baseline)
             store.publish()
     except LookupError as e:

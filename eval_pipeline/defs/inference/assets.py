@@ -166,7 +166,7 @@ def model_responses(
         )
     try:
         # One process at a time per partition (a second waits, then finds every answer in the store).
-        with step_claim(wh.backend, "model_responses", date, mv_key, log=context.log.info):
+        with step_claim(wh.backend, "model_responses", date, mv_key, log=context.log.warning):
             if any(specs):  # agent loops (not batched: each step needs the one before)
                 responses = run_agent_loops(
                     provider, requests, specs, store, progress=progress, timing=timing, budget=llm.budget()
