@@ -120,3 +120,14 @@ def test_the_api_key_echoed_by_the_model_is_never_stored(srv, tmp_path, monkeypa
     store.close()
     blob = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".jsonl")
     assert blob and KEY not in blob and "hunter2-db-password" not in blob
+
+
+def test_a_silent_endpoint_stops_at_the_stall_timeout_before_any_request_timeout(srv):
+    srv.config.fault_probabilities = {"slow": 1.0}
+    srv.config.slow_s = 3600
+    t0 = time.monotonic()
+    with pytest.raises(EndpointUnresponsive, match="request\\(s\\) in flight"):
+        run_requests(
+            provider(srv, request_timeout_s=60), reqs(["a", "b"]), budget=StepBudget(stall_timeout_s=1.0)
+        )
+    assert time.monotonic() - t0 < 5

@@ -356,6 +356,9 @@ class AnthropicProvider(Provider):
         typed event objects and keeps the pipeline within a few percent of a bare SDK loop."""
         async with state.client.messages.with_streaming_response.create(**kwargs, stream=True) as resp:
             request_id = resp.headers.get("request-id")
+            guard = CURRENT_GUARD.get()
+            if guard is not None:  # the endpoint answered (headers): a long answer is not a hang
+                guard.answered()
             acc = SSEAccumulator(t0)
             async for chunk in resp.iter_bytes():
                 acc.feed(chunk)

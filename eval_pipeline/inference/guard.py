@@ -12,9 +12,9 @@ wrong, how long the step waited, and what to fix:
 * :class:`EndpointRejected` - ``fatal_after`` (default 3) answers of one non-retryable kind
   (401/403 authentication, 404 model not found, 400 invalid request with the same message): a
   configuration error (exit code 2). Nothing more is sent.
-* :class:`EndpointUnresponsive` - the endpoint gave no answer at all (no status, no body) for
-  ``stall_timeout_s`` (default 120 s) while requests were waiting and at least one attempt timed
-  out: an infrastructure error (exit code 3).
+* :class:`EndpointUnresponsive` - the endpoint gave no answer at all (no status, no header, no
+  byte) for ``stall_timeout_s`` (default 90 s) while requests were in flight (a watchdog in the
+  runner checks every second; a timed-out attempt checks too): an infrastructure error (exit code 3).
 * :class:`RetryBudgetExhausted` - the step used ``max_retries`` retries (default: 32 + 20% of its
   requests): an infrastructure error (exit code 3).
 
@@ -64,7 +64,7 @@ class StepBudget:
     """How long one step may wait and retry. ``max_retries`` None = 32 + 20% of the step's requests."""
 
     max_retries: int | None = None
-    stall_timeout_s: float = 120.0
+    stall_timeout_s: float = 90.0
     fatal_after: int = 3
 
     def retries_for(self, n_requests: int) -> int:
@@ -121,16 +121,25 @@ class StepGuard:
     def timed_out(self, request_timeout_s: float) -> None:
         """An attempt got no complete answer in time; trip if nothing was heard for the stall timeout."""
         self.timeouts += 1
-        now = time.monotonic()
-        quiet = now - (self.last_answer_at if self.last_answer_at is not None else self.started_at)
-        if quiet >= self.budget.stall_timeout_s and self.tripped is None:
-            self.tripped = EndpointUnresponsive(
-                f"model endpoint {self.endpoint} did not answer: no response for {quiet:.0f} s "
-                f"({self.timeouts} attempt(s) timed out after {request_timeout_s:.0f} s each; "
-                f"{self.done} of {self.total} requests done). Check that the endpoint is up, or raise "
-                f"request_timeout_s / stall_timeout_s if it is just slow. Answers already received are stored; "
-                f"a rerun sends only the missing ones."
-            )
+        self.check_stall()
+
+    def check_stall(self) -> bool:
+        """Trip (and return True) if requests are waiting and the endpoint said nothing for the stall timeout."""
+        if self.tripped is not None:
+            return True
+        quiet = time.monotonic() - (
+            self.last_answer_at if self.last_answer_at is not None else self.started_at
+        )
+        if quiet < self.budget.stall_timeout_s or (self.in_flight == 0 and self.timeouts == 0):
+            return False
+        self.tripped = EndpointUnresponsive(
+            f"model endpoint {self.endpoint} did not answer: no response for {quiet:.0f} s "
+            f"({self.in_flight} request(s) in flight, {self.timeouts} attempt(s) timed out; "
+            f"{self.done} of {self.total} requests done). Check that the endpoint is up, or raise "
+            f"EVAL_STALL_TIMEOUT_S if it is just slow. Answers already received are stored; "
+            f"a rerun sends only the missing ones."
+        )
+        return True
 
     def rejected(self, kind: str, status: int | None, detail: str) -> None:
         """A non-retryable answer (``kind`` in authentication / permission / model_not_found /

@@ -210,9 +210,18 @@ async def arun_requests(
             timing.api_calls += len(by_key)
             timing.first_request_at = time.perf_counter()
             tasks = [asyncio.ensure_future(one(k)) for k in by_key]
+
+            async def watchdog() -> None:  # a silent endpoint: stop at the stall timeout, not per request
+                while not guard.check_stall():
+                    await asyncio.sleep(min(1.0, guard.budget.stall_timeout_s / 4))
+                for t in tasks:
+                    t.cancel()
+
+            dog = asyncio.ensure_future(watchdog())
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             finally:
+                dog.cancel()
                 for t in tasks:
                     t.cancel()
             for t in done:
