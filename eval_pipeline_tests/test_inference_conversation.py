@@ -138,3 +138,48 @@ def test_agent_specs_resolve_the_simulated_user_and_the_goal():
         agent_specs(es, golden, reqs, "suite.yaml: eval set x", project.registry)
     with pytest.raises(ValueError, match="input.<key>"):
         SimulateSettings(user="x", goal_from="goal")
+
+
+def fake_backend(name, arguments, sample_id):
+    """A tool backend the suite names (agent.tool_results: module:function)."""
+    if name == "fail":
+        raise RuntimeError("backend down")
+    return {"tool": name, "sample": sample_id, **arguments}
+
+
+def test_tool_results_from_a_named_function_and_model_version_tools():
+    from eval_pipeline.inference.agent import AgentSpec, import_tool_fn
+    from eval_pipeline.project.tools import ToolSpec
+
+    fn = import_tool_fn(f"{__name__}:fake_backend", "suite.yaml: agent.tool_results")
+    spec = AgentSpec(scripted=[{"name": "lookup", "arguments": {"id": 1}, "result": "scripted"}], tool_fn=fn)
+    assert spec.result("lookup", {"id": 1}, "s") == ("scripted", False)  # the row's script first
+    assert spec.result("lookup", {"id": 2}, "s") == ({"tool": "lookup", "sample": "s", "id": 2}, False)
+    value, is_error = spec.result("fail", {}, "s")
+    assert is_error and "backend down" in value
+    for bad, msg in (("no_colon", "give 'package.module:function'"), ("nosuch.module:f", "cannot import")):
+        with pytest.raises(ValueError, match=msg):
+            import_tool_fn(bad, "suite.yaml: agent.tool_results")
+
+    project = load_project()
+    suite = project.suites["customer_support"]
+    mv = project.registry.production
+    key = mv.key
+    mv2 = mv.model_copy(update={"tools": [ToolSpec(name="kb.search", input_schema={"type": "object"})]})
+    mv2._prompt_texts, mv2._prompt_paths = mv._prompt_texts, mv._prompt_paths
+    assert mv2.key != key  # declaring tools is a new model version
+    es = next(e for e in suite.eval_sets if e.name == "next_turn")
+    golden = pd.DataFrame(
+        [
+            {
+                "sample_id": "c1",
+                "input": {"messages": [{"role": "user", "content": "hi"}]},
+                "metadata": {},
+                "expected": "x",
+            }
+        ]
+    )
+    [req] = build_requests(golden, suite, es, mv2, "2026-11-20")
+    assert [t["name"] for t in req.tools] == ["kb.search"]
+    with pytest.raises(ValueError, match="type: object"):
+        ToolSpec(name="x", input_schema={"type": "string"})

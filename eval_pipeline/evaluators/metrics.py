@@ -222,8 +222,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def pass_hat_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass^k of one sample with ``c`` passing among ``n`` attempts (tau-bench, Yao et al.
-    2024): the chance that ``k`` attempts drawn without replacement *all* pass, ``C(c, k) / C(n, k)``."""
+    """Unbiased pass^k (tau-bench, Yao et al. 2024): chance that k of n attempts all pass, C(c,k)/C(n,k)."""
     from scipy.special import comb
 
     if not 0 <= c <= n or not 1 <= k <= n:
