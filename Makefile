@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+	@echo "installed: $(VENV)/bin/eval-pipeline (or 'source $(VENV)/bin/activate' to type eval-pipeline)"
 
 # The demo replays the SYNTHETIC recordings in data/recordings: it selects EVAL_PROVIDER=replay
 # explicitly (EVAL_PROVIDER=auto without ANTHROPIC_API_KEY fails instead of replaying).
