@@ -151,6 +151,11 @@ def model_responses(
 
     timing = RunTiming()
     use_batch = mv.batch if config.batch is None else config.batch
+    if use_batch and not provider.replay_only and not hasattr(provider, "batch_params"):
+        context.log.warning(
+            f"batch mode is for the anthropic provider (Message Batches); {mv.provider} answers live"
+        )
+        use_batch = False
     batch = None
     if use_batch and not getattr(provider, "replay_only", False):
         from eval_pipeline.inference.batches import BatchOptions
