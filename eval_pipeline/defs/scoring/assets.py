@@ -81,8 +81,13 @@ def eval_run(
         )
         if s.empty:
             continue  # family not run in this partition (e.g. the judge runs weekly)
-        human = scoring.human_ratings(p.project.base, suite.name, es.name) if es.family == "judge" else None
-        m = scoring.set_metrics(s, es, human)  # judge sets with review labels: also the PPI++ metrics
+        human = None
+        if es.family == "judge":  # judge sets with review labels: also the PPI++ metrics
+            try:
+                human = scoring.human_ratings(p.project.base, suite.name, es.name)
+            except ValueError as e:  # a bad review file: judge_calibration fails on it; the run goes on
+                context.log.warning(f"{suite.name}/{es.name}: PPI++ metrics skipped: {e}")
+        m = scoring.set_metrics(s, es, human)
         metrics_by_set[(suite.name, es.name)] = m
         may_block, note = (
             judge_calibration_status(p.wh, es, live_run, suite) if es.family == "judge" else (True, "")
