@@ -12,17 +12,12 @@ import pytest
 from eval_pipeline import cli
 from eval_pipeline_tests.orchestration_support import edit_yaml, small_data
 from eval_pipeline_tests.servers.anthropic_server import ServerConfig
-from eval_pipeline_tests.servers.bedrock_server import BedrockTestServer
-from eval_pipeline_tests.servers.http_app import ENDPOINT, SupportApp
-from eval_pipeline_tests.servers.openai_server import OpenAITestServer
+from eval_pipeline_tests.servers.http_app import ENDPOINT
+from eval_pipeline_tests.servers.vendors import VendorsServer
 
 KEY = "sk-e2e-providers-SECRET"
 DATE = "2026-11-05"
 N = 8
-
-
-class AllTargets(OpenAITestServer, BedrockTestServer, SupportApp):
-    """One loopback server speaking Anthropic, OpenAI, Bedrock Converse and the example app's /chat."""
 
 
 PROVIDERS = ("openai", "bedrock", "http", "python")
@@ -30,7 +25,7 @@ PROVIDERS = ("openai", "bedrock", "http", "python")
 
 @pytest.fixture(scope="module")
 def server():
-    srv = AllTargets(ServerConfig(api_key=KEY)).start()
+    srv = VendorsServer(ServerConfig(api_key=KEY)).start()
     yield srv
     srv.stop()
 
