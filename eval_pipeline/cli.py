@@ -57,8 +57,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(
             f"model version {mv.name}: key {mv.key}, {mv.provider}/{mv.model}{' (' + flags + ')' if flags else ''}"
         )
+    for warning in project.registry.warnings:  # e.g. a judge of the model version's own family
+        print(f"warning: {warning}")
+    from eval_pipeline.commands.segments import segment_lines
     from eval_pipeline.inference.preflight import preflight
 
+    print("\n".join(segment_lines(project)))
     problems, counts = preflight(project)
     print(
         f"read {counts['golden_sets']} golden sets, rendered {counts['prompts_rendered']} sample prompts (no model call)"

@@ -96,6 +96,21 @@ def test_readme_try_your_own_suite_literally_without_a_key(tmp_path):
         assert s.connect_ex(("127.0.0.1", PORT)) != 0, "the README's kill left the server running"
 
 
+def test_validate_in_a_suite_folder_names_its_segments_and_uses_the_folder(tmp_path, capsys, monkeypatch):
+    for name in ("EVAL_DATA_DIR", "EVAL_WAREHOUSE_URL", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test: the folder defaults set them
+    assert cli.main(["init", str(tmp_path / "s")]) == 0
+    monkeypatch.chdir(tmp_path / "s")
+    assert cli.main(["validate"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "eval set my_suite/routing: segments from metadata.category (rows in the file): booking 8, info 8, service 8"
+        in out
+    )
+    assert os.environ["EVAL_DATA_DIR"] == str(tmp_path / "s" / "data")
+    assert (tmp_path / "s" / ".dagster_home" / "dagster.yaml").exists()
+
+
 def test_init_refuses_a_folder_that_has_data(tmp_path, capsys):
     assert cli.main(["init", str(tmp_path / "a")]) == 0
     files = sorted(p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a" / "data").rglob("*.*"))

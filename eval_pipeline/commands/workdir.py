@@ -4,7 +4,7 @@ In: the current directory and the environment. Out: ``EVAL_DATA_DIR``, ``EVAL_WA
 ``DAGSTER_HOME`` defaulted to ``./data``, ``./warehouse`` and ``./.dagster_home`` when the current
 directory holds ``data/models.yaml`` (what ``eval-pipeline init`` makes) and the variable is unset or
 empty. A variable that is set always wins; outside such a folder nothing changes (the project's own
-``data/``, as before). Plain Python.
+``data/``, as before; in the repository itself nothing is set either: its defaults are the same). Plain Python.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ def is_suite_folder(path: Path) -> bool:
 
 def apply_folder_defaults(cwd: Path | None = None) -> Path | None:
     """Default the settings to the suite folder ``cwd`` (if it is one); returns the folder, else None."""
+    from eval_pipeline.project.paths import PROJECT_ROOT
+
     cwd = (cwd or Path.cwd()).resolve()
-    if not is_suite_folder(cwd):
+    if not is_suite_folder(cwd) or cwd == PROJECT_ROOT.resolve():  # the repository: its defaults already
         return None
     for name, rel in FOLDER_DEFAULTS.items():
         if not os.environ.get(name):
