@@ -143,3 +143,37 @@ def test_invalid_pattern_and_budget_are_named_at_load():
         validate_check_specs(
             [{"type": "regex", "pattern": "a", "timeout_s": 0.0}], "s.yaml: eval_sets[0].checks"
         )
+
+
+def test_json_schema_patterns_are_bounded_too():
+    """A JSON Schema ``pattern`` ran in Python's re inside jsonschema: the same 25-minute answer."""
+    (chk,) = validate_check_specs(
+        [
+            {
+                "type": "json_schema",
+                "schema": {
+                    "type": "object",
+                    "properties": {"code": {"type": "string", "pattern": "(a+)+$"}},
+                    "patternProperties": {"^(x+)+$": {"type": "integer"}},
+                },
+            }
+        ],
+        "s.yaml: eval_sets[0].checks",
+    )
+    t0 = time.perf_counter()
+    res = chk(Sample("s1", text='{"code": "' + EVIL + '"}'))
+    assert res.passed is False and "does not match" in res.reason
+    res = chk(Sample("s2", text='{"' + "x" * 34 + '!": "no", "xx": "not an int"}'))
+    assert res.passed is False and "xx" in res.reason
+    assert chk(Sample("s3", text='{"code": "aaa", "xxx": 3}')).passed is True
+    assert time.perf_counter() - t0 < 2.0
+    (slow,) = validate_check_specs(
+        [{"type": "json_schema", "schema": {"type": "string", "pattern": r"^(a|aa)+$(?<!b)"}}],
+        "s.yaml: eval_sets[0].checks",
+    )
+    scores = score_deterministic(
+        _frame({"bad": '"' + "a" * 60 + '!"'}), [slow], date="d", model_version="m", suite="s", eval_set="e"
+    )
+    assert pd.isna(scores.loc[0, "passed"]) and scores.loc[0, "reason"].startswith(
+        "check error: 'json_schema' on sample 'bad': JSON Schema pattern"
+    )

@@ -3,7 +3,8 @@
 In: the response text (parsed as JSON, one Markdown code fence tolerated) and, for
 ``json_fields_match``, the gold object in ``expected``. Out: pass/fail with the parse error or
 the first schema violation as the reason; ``json_fields_match`` also emits one auxiliary
-``<name>.<field>_f1`` row per ``set``-compared field.
+``<name>.<field>_f1`` row per ``set``-compared field. A schema's ``pattern`` / ``patternProperties``
+run in RE2 or with a time budget (``project/user_regex.py``), like the ``regex`` check.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 from eval_pipeline.evaluators.deterministic.base import (
     ArgError,
+    CheckError,
     CheckFn,
     CheckResult,
     Sample,
@@ -26,6 +28,7 @@ from eval_pipeline.evaluators.deterministic.base import (
     response_value,
 )
 from eval_pipeline.evaluators.deterministic.registry import BuildContext, check
+from eval_pipeline.project.user_regex import RegexBudgetError, UserRegex, compile_user_regex
 
 
 @check("valid_json")
@@ -105,7 +108,7 @@ def json_schema(
     except jsonschema.SchemaError as exc:
         loc = "".join(f"[{p!r}]" for p in exc.path)
         raise ArgError(arg, f"invalid JSON Schema{(' at ' + loc) if loc else ''}: {exc.message}") from None
-    validator = validator_cls(schema)
+    validator = _bounded_patterns(validator_cls)(schema)
     parts = field_arg(field)
 
     def run(sample: Sample) -> CheckResult:
@@ -117,13 +120,43 @@ def json_schema(
             ok, value, err = response_value(sample, parts)
             if not ok:
                 return CheckResult(False, err)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        try:
+            error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        except RegexBudgetError as exc:
+            raise CheckError(f"JSON Schema {exc}") from None
         if error is None:
             return CheckResult(True, "ok")
         where = "/".join(str(p) for p in error.absolute_path) or "<root>"
         return CheckResult(False, f"schema violation at {where}: {error.message}")
 
     return run
+
+
+def _bounded_patterns(validator_cls):
+    """``validator_cls`` with ``pattern`` / ``patternProperties`` run by :mod:`eval_pipeline.project.user_regex`
+    (RE2, or a time budget per value) instead of Python's ``re``: a schema's regex never hangs a run."""
+    from jsonschema import ValidationError, validators
+
+    compiled: dict[str, UserRegex] = {}
+
+    def rx(p: str) -> UserRegex:
+        if p not in compiled:
+            compiled[p] = compile_user_regex(p)
+        return compiled[p]
+
+    def pattern(validator, patrn, instance, schema):
+        if validator.is_type(instance, "string") and rx(patrn).search(instance) is None:
+            yield ValidationError(f"{instance!r} does not match {patrn!r}")
+
+    def pattern_properties(validator, pattern_props, instance, schema):
+        if not validator.is_type(instance, "object"):
+            return
+        for p, subschema in pattern_props.items():
+            for k, v in instance.items():
+                if rx(p).search(k) is not None:
+                    yield from validator.descend(v, subschema, path=k, schema_path=p)
+
+    return validators.extend(validator_cls, {"pattern": pattern, "patternProperties": pattern_properties})
 
 
 @check("json_fields_match")
