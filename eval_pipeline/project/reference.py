@@ -67,6 +67,59 @@ NOTES = {
     "PromptTemplate.system": "the system prompt (Jinja2)",
     "PromptTemplate.user": "the user message (Jinja2; variables: input, metadata, sample_id, labels, prompt_vars)",
     "PromptTemplate.version": "a label of this prompt version (free text)",
+    "SimilaritySettings.threshold": "an answer passes when its cosine similarity to the reference is at least this",
+    "SimilaritySettings.model_path": "a sentence-transformers model folder (default: the packaged all-MiniLM-L6-v2)",
+    "JudgeConfig.aggregate": "how a panel's verdicts combine",
+    "JudgeConfig.mode": "pointwise: score each answer on the rubric; pairwise: candidate vs the production answer, both orders",
+    "JudgeConfig.repeats": "verdicts per answer (the median is the score; the spread is reported)",
+    "JudgeConfig.use_reference": "show the judge the expected answer",
+    "JudgeConfig.dimensions": "the rubric (at least one dimension)",
+    "JudgeConfig.min_calibration": "agreement with human labels required before judge thresholds may block",
+    "JudgeDimension.name": "the dimension's name: thresholds use <name>.mean",
+    "JudgeDimension.description": "what the judge is told this dimension means",
+    "JudgeDimension.scale": "the integer scale [low, high]",
+    "MinCalibration.agreement_within_one": "share of verdicts within one point of the human label",
+    "MinCalibration.exact_agreement": "share of verdicts equal to the human label",
+    "MinCalibration.spearman": "rank correlation with the human labels",
+    "MinCalibration.weighted_kappa": "quadratic-weighted kappa with the human labels",
+    "MinCalibration.pairwise_accuracy": "share of pairwise verdicts that agree with the human preference",
+    "MinCalibration.pairwise_kappa": "Cohen's kappa of pairwise verdicts with the human preference",
+    "MinCalibration.position_consistency": "share of pairs judged the same in both orders",
+    "ModelRegistry.models": "the model versions",
+    "ModelRegistry.pricing": "USD per million tokens per model id (a model without a price costs 0)",
+    "Pricing.input": "USD per million input tokens",
+    "Pricing.output": "USD per million output tokens",
+    "_Flow.requests_per_minute": "client-side request rate limit (none when unset)",
+    "_Flow.tokens_per_minute": "client-side token rate limit (none when unset)",
+    "_Flow.request_timeout_s": "seconds one attempt may take",
+    "AnthropicEndpoint.provider": "the provider this endpoint is for",
+    "AnthropicEndpoint.api_key_env": "the environment variable that holds the key (never the key itself)",
+    "AnthropicEndpoint.stream": "stream answers (measures time to first token)",
+    "OpenAIEndpoint.provider": "the provider this endpoint is for",
+    "OpenAIEndpoint.api_key_env": "the environment variable that holds the key (never the key itself)",
+    "OpenAIEndpoint.stream": "stream answers (measures time to first token)",
+    "OpenAIEndpoint.max_tokens_param": "max_completion_tokens for OpenAI's reasoning models",
+    "BedrockEndpoint.provider": "the provider this endpoint is for",
+    "BedrockEndpoint.stream": "stream answers (measures time to first token)",
+    "HttpEndpoint.provider": "the provider this endpoint is for",
+    "HttpEndpoint.url": "where requests are sent",
+    "HttpEndpoint.method": "the HTTP method",
+    "PythonEndpoint.provider": "the provider this endpoint is for",
+    "MonitoringConfig.sample_rate": "share of a day's interactions sampled (deterministic hash)",
+    "MonitoringConfig.thresholds": "warn / critical levels of the online rates",
+    "MonitoringConfig.debounce": "how many days must breach before a warning fires",
+    "MonitoringConfig.judge_max_samples": "at most this many sampled interactions are judged per day",
+    "MonitoringConfig.reference_window_days": "earlier days that drift is measured against",
+    "MonitoringConfig.drift": "drift features",
+    "MonitoringConfig.shadow": "the shadow candidate and its pairwise judge",
+    "MonitoringConfig.canary": "the hourly canary analysis",
+    "DebounceConfig.k": "a warning needs k breaching days ...",
+    "DebounceConfig.m": "... out of the last m",
+    "DebounceConfig.critical_immediate": "a critical level fires at once",
+    "DriftConfig.length_bins": "bins of the input-length histogram",
+    "DriftConfig.embedding_clusters": "clusters of the input embeddings",
+    "DriftConfig.embeddings": "measure embedding-cluster drift (MiniLM)",
+    "ShadowConfig.max_samples": "at most this many sampled inputs are answered by the candidate per day",
 }
 
 
@@ -148,14 +201,25 @@ def _type(annotation: Any) -> str:
 
 
 def _comments(cls: type) -> dict[str, str]:
-    """``name: ... = ...  # comment`` lines of the class source -> {name: comment}."""
-    try:
-        src = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    out = {}
-    for m in re.finditer(r"^\s{4}(\w+)\s*:[^\n#]*#\s*(.+)$", src, re.M):
-        out.setdefault(m.group(1), m.group(2).strip())
+    """The comment of each field in the class source: on its line (``name: ... = ...  # comment``), else
+    the comment lines right above it. Base classes' fields too (their source is read in turn)."""
+    out: dict[str, str] = {}
+    for klass in reversed([k for k in cls.__mro__ if k.__module__.startswith("eval_pipeline")]):
+        try:
+            lines = inspect.getsource(klass).splitlines()
+        except (OSError, TypeError):
+            continue
+        above: list[str] = []
+        for line in lines:
+            if re.match(r"^\s{4}#", line):
+                above.append(line.strip().lstrip("#").strip())
+                continue
+            m = re.match(r"^\s{4}(\w+)\s*:[^\n#]*?(?:#\s*(.+))?$", line)
+            if m and not line.strip().startswith(("def ", "@", "return")):
+                text = m.group(2) or " ".join(above)
+                if text:
+                    out[m.group(1)] = text.strip()
+            above = []
     return out
 
 
@@ -186,6 +250,10 @@ def _default(value: Any) -> str:
     return f"`{value!r}`".replace("|", "\\|")
 
 
+def _note(cls: type, name: str) -> str:
+    return next((NOTES[f"{k.__name__}.{name}"] for k in cls.__mro__ if f"{k.__name__}.{name}" in NOTES), "")
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -202,7 +270,7 @@ def model_table(cls: type) -> str:
                 if f.default is not dataclasses.MISSING
                 else (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
             )
-            meaning = docs.get(f.name) or comments.get(f.name) or NOTES.get(f"{cls.__name__}.{f.name}", "")
+            meaning = docs.get(f.name) or comments.get(f.name) or _note(cls, f.name)
             rows.append(
                 f"| `{f.name}` | {_type(f.type if not isinstance(f.type, str) else eval_type(cls, f))} | {_default(default)} | {_cell(meaning)} |"
             )
@@ -212,7 +280,7 @@ def model_table(cls: type) -> str:
         default = f.default if f.default_factory is None else f.default_factory()
         if f.is_required():
             default = PydanticUndefined
-        meaning = f.description or comments.get(name) or NOTES.get(f"{cls.__name__}.{name}", "")
+        meaning = f.description or comments.get(name) or _note(cls, name)
         rows.append(f"| `{key}` | {_type(f.annotation)} | {_default(default)} | {_cell(meaning)} |")
     return "\n".join(rows)
 
