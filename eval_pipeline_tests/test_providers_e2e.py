@@ -117,3 +117,38 @@ def test_each_vendor_as_candidate_against_the_anthropic_baseline(env, server, ca
     server.reset_stats()
     assert _run("--model-version", "bot-bedrock") in (0, 1)
     assert server.stats()["total"] == 0
+
+
+def test_judge_on_another_vendor_through_the_judge_asset(env, server, capsys):
+    """A Claude candidate graded by a GPT judge on the OpenAI-compatible endpoint (judge_endpoints)."""
+    import yaml
+
+    suite_file = env["data"] / "suites" / "mini.yaml"
+    suite = yaml.safe_load(suite_file.read_text())
+    judged = {k: v for k, v in suite["eval_sets"][0].items() if k not in ("checks", "thresholds")}
+    judged.update(
+        name="judged",
+        family="judge",
+        judge={"model": "gpt-4o", "repeats": 1, "dimensions": [{"name": "quality"}]},
+    )
+    suite["eval_sets"].append(judged)
+    suite_file.write_text(yaml.safe_dump(suite, sort_keys=False))
+
+    def judge_on_openai(d):
+        d["endpoints"] = {
+            "oai": {"provider": "openai", "base_url": server.openai_base_url, "api_key_env": "E2E_OPENAI_KEY"}
+        }
+        d["judge_endpoints"] = {"gpt-4o": "oai"}
+        d["pricing"]["gpt-4o"] = {"input": 2.5, "output": 10.0}
+
+    edit_yaml(env["data"] / "models.yaml", judge_on_openai)
+    code = cli.main(["run", "--date", DATE, "--families", "deterministic,judge", "--model-version", "bot-a"])
+    out = capsys.readouterr().out
+    assert code == 0 and KEY not in out, out
+    by_model = server.stats()["by_model"]
+    # the two eval sets send the same prompts: one call each (the store key coalesces them)
+    assert by_model.get("gpt-4o") == N and by_model.get("claude-haiku-4-5") == N, by_model
+    files = [p for p in env["wh"].rglob("*.parquet") if "judge" in str(p) and "scores" in str(p)]
+    scores = pd.concat([pd.read_parquet(p) for p in files])
+    judged = scores[scores["eval_set"] == "judged"]
+    assert len(judged) >= N and set(judged["judge_model"]) == {"gpt-4o"}
