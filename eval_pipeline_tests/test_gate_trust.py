@@ -77,17 +77,26 @@ def _segment_a_drop():
     )
 
 
-def test_segment_only_regression_does_not_block_unless_the_suite_opts_in():
+def test_segment_collapse_blocks_by_default_and_gate_segments_false_turns_it_off():
     c, b = _segment_a_drop()
     rep = regression_report(
         c, b, RegressionConfig(min_effect=0.07)
-    )  # overall -6 points < 7: no gated regression
+    )  # overall -6 points < 7: the overall row passes
     seg = rep.rows[rep.rows["segment"] == "a"].iloc[0]
-    assert seg["verdict"] == "regression" and not seg["gating"]
-    assert not rep.has_regression and regression_gate(report_dict(rep))["passed"]  # today: blocks
-    opt = regression_report(c, b, RegressionConfig(min_effect=0.07, gate_segments=True))
-    assert opt.has_regression and not regression_gate(report_dict(opt))["passed"]
-    assert "discrete Holm" in rep.summary()["gate"] and rep.summary()["gate_procedure"] == "discrete_holm"
+    assert seg["verdict"] == "regression" and seg["gating"] and seg["min_effect"] == 0.10
+    assert rep.has_regression and not regression_gate(report_dict(rep))["passed"]  # main: released
+    assert rep.gate_regressions["segment"].tolist() == ["a"]
+    # the segment rows spend segment_alpha_share of alpha: p_gate is the discrete Holm p over the segment rows / 0.1
+    from eval_pipeline.history.paired_tests import adjust
+
+    gated_seg = rep.rows[rep.rows["gating"] & (rep.rows["segment"] != "__all__")]
+    assert len(gated_seg) == 5
+    off = regression_report(c, b, RegressionConfig(min_effect=0.07, gate_segments=False))
+    assert not off.has_regression and regression_gate(report_dict(off))["passed"]
+    seg_off = off.rows[off.rows["segment"] == "a"].iloc[0]
+    assert seg_off["verdict"] == "regression" and not seg_off["gating"]  # drill-down only
+    assert "discrete Holm" in rep.summary()["gate"] and "Zhu & Guo 2019" in rep.summary()["gate"]
+    assert adjust is not None
 
 
 # --------------------------------------------------------------------------- small / tied samples
@@ -103,13 +112,10 @@ def test_five_samples_dropping_from_3_of_3_to_2_of_3_get_the_exact_p_value():
     c = sim.score_frame(cand)
     b = sim.score_frame(base)
     row = regression_report(c, b, RegressionConfig(min_pairs=5)).rows.iloc[0]
-    assert row["p_value"] == pytest.approx(0.0625)  # two-sided, descriptive
-    # the gate's one-sided exact p: all 5 non-zero differences are drops -> 1 / 2^5
-    assert row["p_worse"] == pytest.approx(1 / 32) and row["p_gate"] == pytest.approx(1 / 32)
-    assert row["verdict"] == "regression"
-    cand[4, 0] = True  # only 4 samples drop: one-sided exact p = 1 / 2^4 = 0.0625 -> not significant
-    row4 = regression_report(sim.score_frame(cand), b, RegressionConfig(min_pairs=5)).rows.iloc[0]
-    assert row4["p_worse"] == pytest.approx(1 / 16) and row4["verdict"] == "no_change"
+    # repeats: the sample is the unit, paired t-test of the per-sample pass fractions (no symmetry assumed)
+    assert row["test"] == "paired_t"
+    assert row["p_value"] == pytest.approx(stats.ttest_1samp(d, 0).pvalue)
+    assert row["p_worse"] == pytest.approx(stats.ttest_1samp(d, 0, alternative="less").pvalue)
 
 
 def test_nominal_5_percent_size_is_not_exceeded_with_few_tied_samples():
@@ -423,6 +429,9 @@ def test_pooled_nights_only_add_the_baseline_runs_samples_and_evaluators():
     other_eval = b.assign(evaluator_hash="changed-check")  # the same check, re-defined: other evidence
     for frame in (c, b, night):
         frame["evaluator_hash"] = "v1"
+    b["draw"] = "night0-" + b["sample_id"]
+    night["draw"] = "night1-" + night["sample_id"]  # fresh draws (fresh_samples_daily)
+    other_eval["draw"] = "night2-" + other_eval["sample_id"]
     from eval_pipeline.history.stats import RunRef
 
     rep = regression_report(
@@ -433,7 +442,7 @@ def test_pooled_nights_only_add_the_baseline_runs_samples_and_evaluators():
     )
     row = rep.rows.iloc[0]
     assert rep.baseline_pool == ["prod@2024-01-01"] and "prod@2024-01-01" in rep.message
-    assert (row["test"], row["repeats"], row["n_pairs"]) == ("stratified_exact", 2, 214)
+    assert (row["test"], row["repeats"], row["n_pairs"]) == ("paired_t", 2, 214)
     vals = pd.concat(
         [_frame(np.linspace(1, 5, 60), [None] * 60, "helpfulness"), _frame(np.ones(60), [None] * 60, "x")]
     )
@@ -485,7 +494,11 @@ def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tm
     assert rep.gate_regressions["segment"].tolist() == ["a"]
     assert not regression_gate(report_dict(rep))["passed"]
     assert report_dict(rep)["suite_configs"]["s"]["gate_segments"] is True
-    plain = load_suite(_suite_yaml(tmp_path, {"min_effect": 0.07}), tmp_path, validate_evaluators=False)
+    plain = load_suite(
+        _suite_yaml(tmp_path, {"min_effect": 0.07, "gate_segments": False}),
+        tmp_path,
+        validate_evaluators=False,
+    )
     assert not regression_report(
         c, b, {"s": plain.regression_config()}
     ).has_regression  # segments: drill-down only

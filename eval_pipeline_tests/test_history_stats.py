@@ -140,7 +140,7 @@ def test_min_effect_improvement_and_insufficient_data():
     )  # said, not a silent pass
 
 
-def test_repeats_use_the_stratified_exact_test_and_infra_errors_are_dropped():
+def test_repeats_use_the_per_sample_paired_t_test_and_infra_errors_are_dropped():
     rng = np.random.default_rng(5)
     p = sim.sample_pass_probabilities(300, rng=rng)
     base = sim.score_frame(sim.draw_outcomes(p, 3, rng))
@@ -149,8 +149,8 @@ def test_repeats_use_the_stratified_exact_test_and_infra_errors_are_dropped():
     cand.loc[cand["sample_id"] == "s00000", "passed"] = pd.NA  # every repeat an infra error
     rep = regression_report(cand, base)
     row = rep.rows.iloc[0]
-    assert row["test"] == "stratified_exact" and row["repeats"] == 3
-    assert row["n_pairs"] == 299
+    assert row["test"] == "paired_t" and row["repeats"] == 3
+    assert row["n_pairs"] == 299 and row["baseline_draws"] == 3
     assert row["verdict"] == "regression"
 
 
@@ -162,8 +162,12 @@ def test_continuous_scores_get_a_mean_value_row():
     c, b = _runs(vb >= 3, vc >= 3, values_b=vb, values_c=vc, family="judge")
     rep = regression_report(c, b, RegressionConfig(min_effect_by_metric={"m": 0.2}))
     mv = rep.rows[rep.rows["measure"] == "mean_value"].iloc[0]
-    assert mv["test"] == "wilcoxon" and mv["min_effect"] == 0.2 and mv["verdict"] == "regression"
-    assert mv["p_value"] == pytest.approx(stats.wilcoxon(vc - vb).pvalue)
+    assert mv["test"] == "t" and mv["min_effect"] == 0.2 and mv["verdict"] == "regression"
+    assert mv["p_value"] == pytest.approx(stats.ttest_1samp(vc - vb, 0).pvalue)
+    wil = regression_report(c, b, RegressionConfig(continuous_test="wilcoxon"))
+    assert wil.rows[wil.rows["measure"] == "mean_value"].iloc[0]["p_value"] == pytest.approx(
+        stats.wilcoxon(vc - vb).pvalue
+    )
 
 
 def test_first_run_without_baseline_is_not_an_error():
@@ -254,7 +258,9 @@ def test_gate_family_is_discrete_holm_over_overall_rows_and_segments_are_bh_dril
                 for m in ("m1", "m2", "m3")
             ]
         )
-    rep = regression_report(frames["c"], frames["b"], RegressionConfig(gate_procedure="holm"))
+    rep = regression_report(
+        frames["c"], frames["b"], RegressionConfig(gate_procedure="holm", gate_segments=False)
+    )
     rows = rep.rows
     composite = (
         rows["metric"] == "pass_rate"
@@ -272,7 +278,7 @@ def test_gate_family_is_discrete_holm_over_overall_rows_and_segments_are_bh_dril
     assert rep.summary()["gate_procedure"] == "holm" and rep.summary()["gate_family_size"] == 3
     # the default, discrete Holm: the same family, never a larger adjusted p-value than Holm, and the same
     # drill-down rows
-    dflt = regression_report(frames["c"], frames["b"])
+    dflt = regression_report(frames["c"], frames["b"], RegressionConfig(gate_segments=False))
     assert dflt.summary()["gate_procedure"] == "discrete_holm" and dflt.summary()["gate_family_size"] == 3
     assert (dflt.rows["gating"] == rows["gating"]).all()
     assert (dflt.rows["p_gate"][overall] <= rows["p_gate"][overall] + 1e-12).all()

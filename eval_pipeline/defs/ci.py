@@ -196,6 +196,7 @@ def evaluate(
     """Register and run each model version's partition (the baseline's first, when it has no run
     for ``date``); read back its artifact and decide its gates."""
     from eval_pipeline.defs.partitions import register_model_versions
+    from eval_pipeline.history.baselines import declared_baseline
     from eval_pipeline.scoring.release import quality_gate, regression_gate
     from eval_pipeline.storage import keys
 
@@ -229,10 +230,13 @@ def evaluate(
             continue
         res.artifact = json.loads(wh.read_bytes(art_key))
         res.quality = quality_gate(res.artifact)
-        if base_mv is not None and base_mv.key != mv.key:
+        declared = declared_baseline(project, mv.key)[0]
+        if base_mv is not None and base_mv.key != mv.key and base_mv.key != declared:
+            # another baseline than the declared one: an ad-hoc comparison (the stored report and the UI keep
+            # the declared baseline), computed by the same function as the stored report
             report, _ = compare(project, mv.key, base_mv.key, date)
-            res.baseline = f"{base_mv.name} ({base_mv.key}@{date})"
-        else:
+            res.baseline = f"{base_mv.name} ({base_mv.key}@{date}; not the declared baseline)"
+        else:  # the stored report: its baseline is the declared one (same rows, same verdict as the UI)
             rep_key = keys.regression_report(date, mv.key)
             report = json.loads(wh.read_bytes(rep_key)) if wh.exists(rep_key) else None
             if report:
@@ -248,12 +252,7 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
     ``date`` (default: the latest date both were scored), with the baseline's earlier nights pooled into the
     pass/fail rows as the gate does. Raises LookupError when a run is missing."""
     from eval_pipeline.history import stats
-    from eval_pipeline.history.runs import (
-        known_runs,
-        list_runs_from_files,
-        load_baseline_pool,
-        load_run_scores,
-    )
+    from eval_pipeline.history.runs import compare_runs, known_runs, list_runs_from_files, load_run_scores
     from eval_pipeline.history.sources import HistorySources
 
     def key_of(name: str) -> str:
@@ -284,23 +283,14 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
                 f"no scores for {key} on {date}; run it first (eval-pipeline run --model-version ... --date {date})"
             )
     configs = {name: suite.regression_config() for name, suite in project.suites.items()}
-    # as the gate does: pass/fail rows pool the baseline with its version's earlier nights (baseline_nights)
-    pool, earlier = load_baseline_pool(
+    # the stored report's path (history.runs.compare_runs): draws, distinct baseline nights when baseline_nights > 1
+    rep = compare_runs(
         con,
         sources,
         known_runs(con, sources, runs),
         stats.RunRef(date, cand),
         stats.RunRef(date, base),
         configs,
-    )
-    rep = stats.regression_report(
-        c,
-        b,
-        configs,
-        candidate=stats.RunRef(date, cand),
-        baseline=stats.RunRef(date, base),
         baseline_reason="given on the command line",
-        baseline_pool=pool,
-        pool_runs=earlier,
     )
     return json.loads(json.dumps(stats.report_dict(rep), default=str)), rep.to_markdown(max_rows=25)

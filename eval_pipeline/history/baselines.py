@@ -2,8 +2,8 @@
 
 In: the known runs (a frame of date, model_version and, where the run artifacts say, passed and
 live_answers_only) and the candidate's :class:`RunRef`. Out: the baseline :class:`RunRef` with the reason it was
-chosen (:func:`select_baseline`) and the baseline version's earlier nights the pass/fail rows pool
-(:func:`pool_runs`, ``RegressionConfig.baseline_nights``).
+chosen (:func:`select_baseline`; the version a candidate's suites declare, :func:`declared_baseline`) and the
+baseline version's earlier nights the pass/fail rows may pool (:func:`pool_runs`, ``RegressionConfig.baseline_nights``).
 """
 
 from __future__ import annotations
@@ -26,10 +26,38 @@ class RunRef:
         return f"{self.model_version}@{self.date}"
 
 
+def declared_baseline(project, model_version_key: str) -> tuple[str | None, str]:
+    """The baseline model version (its partition key) that ``model_version_key``'s suites declare
+    (``baseline_model_version``), else the registry's ``production: true`` version; ``(None, why)`` when neither.
+    Suites of one version that declare different baselines: the first suite's (by name), said in ``why``. The one
+    rule behind the stored regression report, ``eval-pipeline run`` and ``compare``."""
+    reg = project.registry
+    try:
+        suites = list(reg.by_key(model_version_key).suites)
+    except KeyError:
+        suites = []
+    declared = {
+        name: project.suites[name].baseline_model_version
+        for name in sorted(suites)
+        if name in project.suites and project.suites[name].baseline_model_version
+    }
+    if declared:
+        first = next(iter(declared))
+        mv = reg.by_name(declared[first])
+        others = sorted({v for v in declared.values()} - {declared[first]})
+        why = f"baseline_model_version {mv.name} declared by suite {first}" + (
+            f" (other suites declare {', '.join(others)}: compare with them by name)" if others else ""
+        )
+        return mv.key, why
+    prod = reg.production
+    return (prod.key, f"production model version {prod.name}") if prod else (None, "no declared baseline")
+
+
 def select_baseline(
     runs: pd.DataFrame,
     candidate: RunRef,
     production_model_version: str | None = None,
+    production_reason: str = "production model version",
 ) -> tuple[RunRef | None, str]:
     """Choose the baseline run for ``candidate`` from known runs (columns date, model_version[, passed]).
 
@@ -62,6 +90,8 @@ def select_baseline(
             else ""
         )
     ref, why = _pick_baseline(df[~is_cand.loc[df.index]], candidate, production_model_version)
+    if why == "production model version":
+        why = production_reason
     return ref, why + (suffix if ref else "")
 
 

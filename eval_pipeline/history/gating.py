@@ -38,7 +38,9 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
       ``cfg.gate_procedure``; drill-down families - segments, auxiliary overall rows - BH). Descriptive;
       decides ``improvement`` on every row and ``regression`` on drill-down rows.
     * ``p_gate`` (gated rows only): the one-sided ``p_worse`` ("is the candidate worse in the metric's
-      direction?", the question the gate asks) corrected over the gated family with ``cfg.gate_procedure``.
+      direction?", the question the gate asks) corrected over the gated family with ``cfg.gate_procedure``: overall
+      rows and segment rows (``gate_segments``) are corrected apart, at ``1 - segment_alpha_share`` and
+      ``segment_alpha_share`` of alpha, and ``p_gate`` is divided by that share (so ``p_gate < alpha`` decides).
       A gated row is a ``regression`` iff ``p_gate < alpha`` and the effect is >= ``min_effect`` worse:
       with discrete Holm (default; exact McNemar rows by their attainable p-values) or Holm the chance that any
       gated row of an equally good candidate blocks is <= alpha.
@@ -64,14 +66,22 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
                 cfg.alpha,
                 supports=_supports(df.loc[idx], "two-sided"),
             )
-    gate_idx = df.index[gating & enough]
-    if len(gate_idx):
-        df.loc[gate_idx, "p_gate"] = adjust(
-            df.loc[gate_idx, "p_worse"].to_numpy(),
-            gate_procedure,
-            cfg.alpha,
-            supports=_supports(df.loc[gate_idx], "worse"),
-        )
+    # the gated family in two parts (overall rows, segment rows), each corrected on its own at its share of alpha;
+    # p_gate is scaled so that ``p_gate < alpha`` <=> the row is rejected at its part's level: Bonferroni over the
+    # two parts keeps the chance of any false block <= alpha (closed testing with weights 1 - s, s)
+    segment = df["segment"] != SEGMENT_ALL
+    parts = [(gating & enough & ~segment), (gating & enough & segment)]
+    share = cfg.segment_alpha_share if parts[1].any() and parts[0].any() else (1.0 if parts[1].any() else 0.0)
+    for mask, weight in zip(parts, (1.0 - share, share)):
+        idx = df.index[mask]
+        if len(idx):
+            adj = adjust(
+                df.loc[idx, "p_worse"].to_numpy(),
+                gate_procedure,
+                cfg.alpha,
+                supports=_supports(df.loc[idx], "worse"),
+            )
+            df.loc[idx, "p_gate"] = np.minimum(1.0, adj / weight)
     df.loc[~enough, "gating"] = False
     gated = df["gating"].astype(bool)
     sig = df["p_adjusted"] < alpha
@@ -81,6 +91,7 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
     df["verdict"] = "no_change"
     df.loc[sig_worse & (better <= -df["min_effect"]), "verdict"] = "regression"
     df.loc[sig & (better >= df["min_effect"]), "verdict"] = "improvement"
+    df.loc[df["direction"] == "unknown", "verdict"] = "no_change"  # no side is worse or better
     df.loc[~enough, "verdict"] = "insufficient_data"
     return df
 
@@ -120,13 +131,18 @@ def gate_family(rows: pd.DataFrame) -> list[str]:
 def gate_description(cfg: RegressionConfig) -> str:
     """One line saying what the gate tests and how it is corrected (for the report metadata)."""
     proc = {
-        "discrete_holm": "discrete Holm (Doehler, Durand & Roquain 2018: Holm over the p-values each exact "
+        "discrete_holm": "discrete Holm (Doehler 2010; Zhu & Guo 2019: Holm over the p-values each exact "
         "test can attain; family-wise error <= alpha)",
         "holm": "Holm (family-wise error <= alpha)",
         "bonferroni": "Bonferroni (family-wise error <= alpha)",
         "bh": "Benjamini-Hochberg (FDR <= alpha; family-wise only under the global null)",
     }[cfg.gate_procedure]
-    scope = "overall and segment rows" if cfg.gate_segments else "overall rows (segments are drill-down)"
+    scope = (
+        f"overall rows at {1 - cfg.segment_alpha_share:g} of alpha and their category segment rows at "
+        f"{cfg.segment_alpha_share:g} of alpha (a segment blocks at >= {cfg.min_effect_segment * 100:g} points)"
+        if cfg.gate_segments
+        else "overall rows (segments are drill-down)"
+    )
     what = []
     if cfg.primary_metrics:
         what.append(
@@ -146,8 +162,10 @@ def gate_description(cfg: RegressionConfig) -> str:
         else "every non-auxiliary metric (pass rate for pass/fail checks, mean for continuous scores)"
     )
     return (
-        f"one-sided paired tests (candidate worse in the metric's direction: exact McNemar = binomial on "
-        f"the discordant pairs, Wilcoxon signed-rank exact/sign-flip for few non-zero differences), {proc} over "
+        f"one-sided paired tests against the baseline run (candidate worse in the metric's direction, from the "
+        f"thresholds; unknown direction never gates): exact McNemar = binomial on the discordant pairs with one draw "
+        f"a side, paired t-test of per-sample differences with repeats or pooled distinct draws and for scores "
+        f"({cfg.continuous_test}), {proc} over "
         f"the {scope} of {'; '.join(what)}; other rows are drill-down (two-sided, BH, never block), "
         f"alpha={cfg.alpha}; regression = p_gate < alpha and >= {cfg.min_effect * 100:g} points worse; "
         f"p_value / p_adjusted are two-sided (descriptive, improvements, drill-down)"

@@ -3,12 +3,17 @@
 In: paired outcomes or differences (numpy arrays). Out: p-values (two-sided or one-sided), effects with
 confidence intervals, and multiplicity-adjusted p-values (discrete Holm, Holm, Bonferroni, Benjamini-Hochberg).
 
-Paired pass/fail rows use the exact stratified test (:func:`stratified_exact`), which with one draw per side
-*is* McNemar's exact conditional test (:func:`mcnemar_exact`: binomial on the discordant pairs; closed-form
-support :func:`binomial_support`) and stays exact with repeats and pooled baseline nights. It is discrete: with
+Paired pass/fail rows with one draw per side use McNemar's exact conditional test (via :func:`stratified_exact`,
+which with one draw a side *is* :func:`mcnemar_exact`: binomial on the discordant pairs; closed-form support
+:func:`binomial_support`); it is exact under the gate's null "the candidate is no worse on the task distribution"
+because the (baseline, candidate) pairs of independently drawn samples are i.i.d. With repeats or pooled nights a
+sample's draws need not be exchangeable (a different model at temperature 0, replayed answers, drift), so those rows
+use :func:`paired_t` on the per-sample differences (the sample is the unit; valid for any draw counts). McNemar is
+discrete: with
 n discordant pairs only n + 1 p-values can occur, so a test at level alpha has an actual size below alpha, and
 plain Holm, which treats every p-value as if it could take any value, wastes that slack on every row.
-:func:`discrete_holm` (Westfall & Wolfinger 1997; Döhler, Durand & Roquain 2018, Electron. J. Statist. 12:1867)
+:func:`discrete_holm` (Döhler 2010, "Validation of credit default probabilities using multiple-testing
+procedures", J. Risk Model Validation 4(4); Zhu & Guo 2019, Biometrical J. 61(1):40; after Tarone 1990)
 spends it: at step l it sums, over the hypotheses not yet rejected, the largest p-value each one *can attain*
 at or below p_(l) (the support :func:`stratified_exact` returns) instead of p_(l) itself. Family-wise error stays <= alpha under any dependence between the rows, and it is never less
 powerful than Holm (a row without a known support - Wilcoxon, sign-flip - counts as continuous, F(t) = t,
@@ -22,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 GATE_PROCEDURES = ("discrete_holm", "holm", "bh", "bonferroni")
+_T_ALTERNATIVE = {"two-sided": "two-sided", "less": "less", "greater": "greater"}
 EXACT_MAX_NONZERO = 13  # up to this many non-zero paired differences: exact sign-flip enumeration (2^n)
 PERMUTATION_MAX_NONZERO = 50  # up to this many: Monte Carlo sign-flip p-value (valid: (hits+1)/(B+1))
 PERMUTATION_RESAMPLES = 4999
@@ -150,6 +156,29 @@ def _convolution_power(pmf: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
+def paired_t(diff: np.ndarray, alternative: str = "two-sided") -> float:
+    """p-value of the paired t-test that the mean per-sample difference is 0 (scipy ``ttest_1samp``).
+
+    The sample is the unit: ``diff[i]`` is sample i's candidate minus baseline (pass fraction or mean value over
+    however many draws each side has), i.i.d. across samples drawn from the task distribution, so the test is
+    (asymptotically) valid for unequal repeats, replayed or correlated draws and a different model - it assumes
+    neither symmetry (Wilcoxon, sign flips) nor independent draws within a sample (the stratified exact test).
+    ``alternative``: ``"two-sided"``, ``"less"`` or ``"greater"``. All-equal differences: p = 1 (0 mean) or, for
+    a non-zero constant, 0 / 1 by its side (no variance: the sign decides)."""
+    from scipy import stats
+
+    if alternative not in _T_ALTERNATIVE:
+        raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'less' or 'greater'")
+    d = np.asarray(diff, dtype=float)
+    d = d[~np.isnan(d)]
+    if d.size < 2 or np.all(d == d[0]):
+        m = float(d[0]) if d.size else 0.0
+        if m == 0 or d.size < 2:
+            return 1.0
+        return 0.0 if (alternative == "two-sided" or (m < 0) == (alternative == "less")) else 1.0
+    return float(stats.ttest_1samp(d, 0.0, alternative=alternative).pvalue)
+
+
 def paired_location_test(
     diff: np.ndarray,
     method: str = "wilcoxon",
@@ -172,6 +201,8 @@ def paired_location_test(
 
     if alternative not in ("two-sided", "less", "greater"):
         raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'less' or 'greater'")
+    if method == "t":
+        return paired_t(diff, alternative)
     d = np.asarray(diff, dtype=float)
     d = d[~np.isnan(d)]
     if d.size == 0 or np.all(d == 0):
@@ -213,7 +244,7 @@ def paired_location_test(
             rng=np.random.default_rng(seed),
         )
         return float(res.pvalue)
-    raise ValueError(f"unknown paired test {method!r}: use 'wilcoxon' or 'sign_flip'")
+    raise ValueError(f"unknown paired test {method!r}: use 't', 'wilcoxon' or 'sign_flip'")
 
 
 def effect_interval(
@@ -292,8 +323,8 @@ def binomial_support(n: int, alternative: str = "worse") -> np.ndarray:
 
 
 def discrete_holm(p_values, supports) -> np.ndarray:
-    """Adjusted p-values of the discrete Holm step-down procedure (Döhler, Durand & Roquain 2018, eq. for
-    [DHolm]; Westfall & Wolfinger 1997).
+    """Adjusted p-values of the discrete Holm step-down procedure (Döhler 2010; Zhu & Guo 2019; Westfall &
+    Wolfinger 1997). Döhler, Durand & Roquain (2018) is the discrete *FDR* paper, not this one.
 
     ``supports[i]``: the p-values test i can attain (for an exact McNemar row :func:`binomial_support`), or
     ``None`` for a test treated as continuous. With ``F_i(t)`` = the largest attainable p-value of test i at or

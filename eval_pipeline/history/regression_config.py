@@ -11,6 +11,9 @@ from typing import Any
 
 from eval_pipeline.history.paired_tests import GATE_PROCEDURES
 
+CONTINUOUS_TESTS = ("t", "wilcoxon", "sign_flip")
+DIRECTIONS = ("higher", "lower", "unknown")
+
 
 class RegressionConfigError(ValueError):
     """A bad ``regression:`` option; ``key`` is its path (``regression.alpha``), ``reason`` the fix."""
@@ -27,18 +30,35 @@ class RegressionConfig:
     Attributes:
         alpha: false-discovery rate for Benjamini-Hochberg (and the significance level).
         min_effect: smallest pass-rate change that counts, as a fraction (0.03 = 3 points).
-        min_effect_value: smallest mean-value change that counts for continuous metrics.
-        min_effect_by_metric: per-metric override of ``min_effect_value`` (e.g. ``{"helpfulness": 0.2}``
-            for a 1-5 judge scale).
+        min_effect_value: smallest mean-value change that counts for continuous metrics other than judge
+            dimensions (e.g. cosine, in its own units).
+        min_effect_judge: smallest change of a judge dimension's mean that counts, in **scale points**
+            (default 0.25: a quarter point on a 1-5 scale); ``min_effect_by_metric`` overrides it per dimension.
+        min_effect_by_metric: per-metric override of ``min_effect_value`` / ``min_effect_judge`` (e.g.
+            ``{"helpfulness": 0.5}``).
+        min_effect_segment: smallest pass-rate change of a *segment* row that blocks (default 0.10 = 10 points;
+            a segment has a fifth of the samples or fewer, so its noise and its meaningful effect are larger).
         min_pairs: fewer shared samples than this -> ``insufficient_data``.
         ci_level: confidence level of the effect interval.
         ci_method: ``"t"`` (t interval on paired differences) or ``"bootstrap"`` (paired BCa bootstrap).
-        continuous_test: ``"wilcoxon"`` or ``"sign_flip"`` (paired permutation test of the mean).
+        continuous_test: ``"t"`` (default: paired t-test of the mean per-sample difference, valid for any
+            repeats on either side because each sample is one unit), ``"wilcoxon"`` (signed-rank; assumes the
+            per-sample differences are symmetric, which unequal repeats break) or ``"sign_flip"``.
         segments: also test each category segment (drill-down rows), not only the overall row.
         gate_procedure: correction of the gated family: ``"discrete_holm"`` (default: Holm over the p-values each
             exact McNemar row can attain, family-wise error <= alpha and never less powerful than Holm),
             ``"holm"``, ``"bonferroni"`` or ``"bh"`` (Benjamini-Hochberg).
-        gate_segments: put segment rows into the gated family (default: drill-down only).
+        gate_segments: segment rows of the gated metrics gate too (default true), inside the same family-wise
+            error budget: the gated family is split, overall rows get ``1 - segment_alpha_share`` of alpha and
+            segment rows the rest (each part discrete Holm; the Bonferroni inequality over the two parts keeps the
+            chance of any false block <= alpha), and a segment row blocks only at ``min_effect_segment`` or more.
+            ``false``: segment rows are drill-down and the overall rows get the whole alpha.
+        segment_alpha_share: the share of alpha spent on segment rows when ``gate_segments`` (default 0.1).
+        directions: ``{eval_set: {metric: "higher" | "lower" | "unknown"}}``, the direction of a metric's value,
+            derived by ``Suite.regression_config`` from the thresholds (a ``max:`` bound = lower is better, a
+            ``min:`` bound = higher is better, both or contradicting = unknown) and from a judge dimension's
+            ``higher_is_better``; a metric not listed takes its name's direction (``metric_direction``). A row whose
+            direction is unknown never gates.
         primary_metrics: ``{eval_set: metric}``; an eval set listed here gates on that metric's overall row only
             (its other metrics become drill-down), which makes the gated family smaller and the gate more
             powerful for the declared headline metric; it overrides ``blocking_metrics``.
@@ -47,11 +67,13 @@ class RegressionConfig:
             one primary row per eval set; see ``project.suites.gated_rows``). Every other row of that eval set is
             drill-down. An eval set in neither mapping (a report built without its suite) gates on every
             non-auxiliary metric.
-        baseline_nights: pass/fail rows compare the candidate with this many nights of the baseline's model version
-            (the baseline run and the ``baseline_nights - 1`` latest earlier runs of that version that did not fail,
-            on the samples and evaluators the baseline run has; exact stratified test). 1 = the baseline run only.
-            More nights shrink the baseline's share of the noise: with 7, a 5-point drop at N = 500 is blocked
-            about 0.9 of the time instead of 0.77 at the same false-block rate (``benchmarks/detection``).
+        baseline_nights: 1 (default) = the gate compares the candidate with the baseline run alone - the same-night
+            paired comparison, valid when the provider drifts from night to night, when the baseline's answers are
+            replayed from the response store, and when the candidate is a different model. More than 1 pools the
+            baseline's earlier nights into the pass/fail rows, counting **distinct draws only** (a store hit of an
+            earlier night is that night's draw, so replayed nights add nothing; ``fresh_samples_daily`` gives fresh
+            draws), tested with the per-sample paired t-test; pooling assumes the provider does NOT drift between
+            nights (``docs/gate.md`` shows what drift does to it).
         n_resamples: resamples for bootstrap / permutation.
         seed: random seed for bootstrap / permutation (reproducible reports).
     """
@@ -59,17 +81,21 @@ class RegressionConfig:
     alpha: float = 0.05
     min_effect: float = 0.03
     min_effect_value: float = 0.03
+    min_effect_judge: float = 0.25
+    min_effect_segment: float = 0.10
     min_effect_by_metric: dict[str, float] = field(default_factory=dict)
     min_pairs: int = 20
     ci_level: float = 0.95
     ci_method: str = "t"
-    continuous_test: str = "wilcoxon"
+    continuous_test: str = "t"
     segments: bool = True
     gate_procedure: str = "discrete_holm"
-    gate_segments: bool = False
+    gate_segments: bool = True
+    segment_alpha_share: float = 0.1
+    directions: dict[str, dict[str, str]] = field(default_factory=dict)
     primary_metrics: dict[str, str] = field(default_factory=dict)
     blocking_metrics: dict[str, list[str]] = field(default_factory=dict)
-    baseline_nights: int = 7
+    baseline_nights: int = 1
     n_resamples: int = 2000
     seed: int = 0
 
@@ -115,8 +141,21 @@ class RegressionConfig:
             bad("min_effect", "give a fraction (0.03 = 3 points), not points")
         if self.ci_method not in ("t", "bootstrap"):
             bad("ci_method", "use 't' or 'bootstrap'")
-        if self.continuous_test not in ("wilcoxon", "sign_flip"):
-            bad("continuous_test", "use 'wilcoxon' or 'sign_flip'")
+        if self.continuous_test not in CONTINUOUS_TESTS:
+            bad("continuous_test", "use 't' (paired t-test, default), 'wilcoxon' or 'sign_flip'")
+        if self.min_effect_judge < 0:
+            bad("min_effect_judge", "must be >= 0 (judge scale points, e.g. 0.25)")
+        if not 0 <= self.min_effect_segment < 1:
+            bad("min_effect_segment", "give a fraction in [0, 1) (0.10 = 10 points)")
+        if not 0 < self.segment_alpha_share < 1:
+            bad("segment_alpha_share", "must be in (0, 1), e.g. 0.1")
+        if not all(
+            isinstance(k, str)
+            and isinstance(v, dict)
+            and all(isinstance(m, str) and d in DIRECTIONS for m, d in v.items())
+            for k, v in self.directions.items()
+        ):
+            bad("directions", "give a mapping eval_set -> {metric: 'higher' | 'lower' | 'unknown'}")
         if self.gate_procedure not in GATE_PROCEDURES:
             bad("gate_procedure", f"use one of {list(GATE_PROCEDURES)}")
         if self.min_pairs < 1:

@@ -20,6 +20,7 @@ REPORT_COLUMNS = [
     "test",
     "n_pairs",
     "repeats",
+    "baseline_draws",  # mean distinct baseline draws per sample (store hits of earlier nights count once)
     "baseline",
     "candidate",
     "effect",
@@ -47,6 +48,14 @@ def metric_direction(metric: str) -> str:
     m = str(metric)
     tokens = set(re.split(r"[._]", m.lower()))
     return "lower" if tokens & _LOWER_TOKENS or m.startswith("n_") else "higher"
+
+
+def row_direction(cfg, eval_set: str, metric: str) -> str:
+    """The direction of ``metric``'s value in ``eval_set``: the suite's (``RegressionConfig.directions``, from its
+    thresholds - ``max:`` = lower is better - and judge dimensions' ``higher_is_better``), else the name's
+    (:func:`metric_direction`). ``"unknown"`` (contradicting bounds) never gates."""
+    declared = (getattr(cfg, "directions", None) or {}).get(eval_set, {})
+    return declared.get(metric) or metric_direction(metric)
 
 
 def is_auxiliary(metric: str) -> bool:

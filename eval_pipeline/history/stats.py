@@ -70,9 +70,14 @@ from eval_pipeline.history.baselines import RunRef, pool_runs, select_baseline  
 from eval_pipeline.history.composite import with_composite_pass
 from eval_pipeline.history.gating import family_measures, gate_description, gate_family, gate_rows, verdicts
 from eval_pipeline.history.judge_changes import refuse_mixed_judges
-from eval_pipeline.history.paired_tests import effect_interval, paired_location_test, stratified_exact
+from eval_pipeline.history.paired_tests import (
+    effect_interval,
+    paired_location_test,
+    paired_t,
+    stratified_exact,
+)
 from eval_pipeline.history.regression_config import RegressionConfig
-from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, metric_direction
+from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, row_direction
 from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.scoring import verdict as verdict_words
 
@@ -145,20 +150,21 @@ def _test_rows(
             )
             graded = psg.dropna(subset=["pass_frac_c", "pass_frac_b"])
             if len(graded):
-                rows.append(
-                    base
-                    | _pass_rate_row(graded, cfg)
-                    | {"direction": "higher", "gating": gated and "pass_rate" in in_family}
-                )
+                row = base | _pass_rate_row(graded, cfg)
+                if segment != SEGMENT_ALL:  # a segment's meaningful effect is larger (and so is its noise)
+                    row["min_effect"] = max(cfg.min_effect, cfg.min_effect_segment)
+                rows.append(row | {"direction": "higher", "gating": gated and "pass_rate" in in_family})
             if continuous:
                 valued = sg.dropna(subset=["value_c", "value_b"])
+                direction = row_direction(cfg, str(keys[1]), metric)
                 if len(valued):
                     rows.append(
                         base
-                        | _value_row(valued, cfg, metric)
+                        | _value_row(valued, cfg, metric, direction, str(keys[2]))
                         | {
-                            "direction": metric_direction(metric),
-                            "gating": gated and "mean_value" in in_family,
+                            "direction": direction,
+                            # a row whose direction is unknown never gates: "worse" is not defined
+                            "gating": gated and "mean_value" in in_family and direction != "unknown",
                         }
                     )
     return rows
@@ -169,11 +175,20 @@ def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
     kb, kc = g["k_b"].to_numpy().astype(int), g["k_c"].to_numpy().astype(int)
     single = bool((kc == 1).all() and (kb == 1).all())
     d = cp - bp
-    # the exact stratified (Mantel-Haenszel) test on the pass counts; with one draw a side it is exact McNemar
-    xc, xb = np.rint(cp * kc).astype(int), np.rint(bp * kb).astype(int)
-    worse, better, p, support_two_sided = stratified_exact(xc, kc, xb, kb)
-    p_worse, support_worse = stratified_exact(xc, kc, xb, kb, alternative="worse")[2:]
-    test = "mcnemar_exact" if single else "stratified_exact"
+    if single:
+        # one draw a side: exact McNemar (the stratified exact test with one draw a side), exact under the null
+        # "no worse on the task distribution": the (baseline, candidate) pairs of the samples are i.i.d.
+        xc, xb = np.rint(cp * kc).astype(int), np.rint(bp * kb).astype(int)
+        worse, better, p, support_two_sided = stratified_exact(xc, kc, xb, kb)
+        p_worse, support_worse = stratified_exact(xc, kc, xb, kb, alternative="worse")[2:]
+        test = "mcnemar_exact"
+    else:
+        # repeats or pooled nights: a sample's draws need not be exchangeable (a different model at temperature 0,
+        # correlated repeats), so the sample is the unit: paired t-test of the per-sample pass-fraction difference
+        worse, better = int(np.sum(d < 0)), int(np.sum(d > 0))
+        p, p_worse = paired_t(d), paired_t(d, "less")
+        support_two_sided = support_worse = None
+        test = "paired_t"
     eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
     repeats = int(max(g["k_c"].max(), g["k_b"].max()))
     return dict(
@@ -191,19 +206,28 @@ def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
         p_value=p,
         p_worse=p_worse,
         min_effect=cfg.min_effect,
+        baseline_draws=float(kb.mean()),
         _support_worse=support_worse,
         _support_two_sided=support_two_sided,
     )
 
 
-def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str, Any]:
+def _value_row(
+    g: pd.DataFrame, cfg: RegressionConfig, metric: str, direction: str, family: str = ""
+) -> dict[str, Any]:
     bv, cv = g["value_b"].to_numpy(), g["value_c"].to_numpy()
     d = cv - bv
     p = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed)
-    worse_side = "greater" if metric_direction(metric) == "lower" else "less"
-    p_worse = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed, alternative=worse_side)
+    lower = direction == "lower"
+    if direction == "unknown":  # no side is "worse": the two-sided p-value, never gated
+        p_worse = p
+    else:
+        worse_side = "greater" if lower else "less"
+        p_worse = paired_location_test(
+            d, cfg.continuous_test, cfg.n_resamples, cfg.seed, alternative=worse_side
+        )
     eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
-    lower = metric_direction(metric) == "lower"
+    default_min = cfg.min_effect_judge if family == "judge" else cfg.min_effect_value
     return dict(
         measure="mean_value",
         test=cfg.continuous_test,
@@ -218,7 +242,8 @@ def _value_row(g: pd.DataFrame, cfg: RegressionConfig, metric: str) -> dict[str,
         n_better=int(np.sum(d < 0) if lower else np.sum(d > 0)),
         p_value=p,
         p_worse=p_worse,
-        min_effect=cfg.min_effect_by_metric.get(metric, cfg.min_effect_value),
+        min_effect=cfg.min_effect_by_metric.get(metric, default_min),
+        baseline_draws=float(g["k_b"].mean()),
     )
 
 
@@ -248,6 +273,9 @@ class RegressionReport:
     baseline_pool: list[str] = field(
         default_factory=list
     )  # earlier baseline nights pooled into pass/fail rows
+    # how many distinct baseline draws each sample had ({draws: samples}) and the baseline answers' origin
+    # (fresh provider calls vs response-store hits of an earlier night), from the score rows' ``draw`` / ``stored``
+    baseline_draws: dict[str, Any] = field(default_factory=dict)
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -277,6 +305,7 @@ class RegressionReport:
             "baseline": str(self.baseline) if self.baseline else None,
             "baseline_reason": self.baseline_reason,
             "baseline_pool": list(self.baseline_pool),
+            "baseline_draws": dict(self.baseline_draws),
             "rows": len(self.rows),
             **counts,
             "gate_regressions": int(len(self.gate_regressions)),
@@ -357,11 +386,13 @@ def regression_report(
             ``gate_procedure`` (discrete Holm when the suites disagree), each row compared with its suite's alpha -
             so the whole gate's false-block rate is at most the largest alpha.
         baseline_pool: earlier nights of the baseline's model version (one score frame per night, ``pool_runs``
-            names them; :func:`pool_runs` picks them). Pass/fail rows pool their draws with the baseline's, per
-            sample - only samples and evaluators the baseline run has - and use the exact stratified test
-            (:func:`~eval_pipeline.history.paired_tests.stratified_exact`): each sample's draws are exchangeable
-            under the null whatever their number, so the test stays exact while the baseline's noise shrinks (a
-            pass rate from 7 nights instead of 1). Mean-value rows compare with the baseline night only.
+            names them; :func:`pool_runs` picks them when ``baseline_nights`` > 1). Pass/fail rows pool their
+            **distinct draws** with the baseline's, per sample - only samples and evaluators the baseline run has.
+            A score row's ``draw`` column names the answer it scores (its response-store key,
+            :func:`eval_pipeline.history.draws.attach_draws`): an answer the store served again on a later night is
+            the draw of the night that produced it and counts once; a night without ``draw`` is not pooled. Pooled
+            rows use the per-sample paired t-test; it assumes the provider did not drift between the nights.
+            Mean-value rows compare with the baseline night only.
 
     Returns:
         A :class:`RegressionReport`; ``status="no_baseline"`` with an explanatory message when
@@ -393,11 +424,25 @@ def regression_report(
     pairs = pair_runs(cand_c, base_c)
     nights: list[
         tuple[str, pd.DataFrame]
-    ] = []  # (name, the night's rows that measure what the baseline run did)
+    ] = []  # (name, the night's rows that measure what the baseline run did, new draws only)
+    seen = _draw_keys(base_c)
+    no_draws: list[str] = []  # nights whose answers' identity is unknown: not pooled
+    replayed: list[str] = []  # nights whose every answer was a draw already counted (store hits)
     for i, frame in enumerate(baseline_pool or []):
+        name = str(pool_runs[i]) if pool_runs and i < len(pool_runs) else f"night {i + 1}"
         same = _same_evidence(with_composite_pass(frame), base_c)
-        if len(same):
-            nights.append((str(pool_runs[i]) if pool_runs and i < len(pool_runs) else f"night {i + 1}", same))
+        if not len(same):
+            continue
+        if seen is None or "draw" not in same or same["draw"].isna().any():
+            no_draws.append(name)
+            continue
+        key = _draw_key(same)
+        fresh = same[~key.isin(seen)]
+        seen |= set(key)
+        if len(fresh):
+            nights.append((name, fresh))
+        else:
+            replayed.append(name)
     pooled = (
         pair_runs(cand_c, pd.concat([base_c, *(f for _, f in nights)], ignore_index=True)) if nights else None
     )
@@ -446,9 +491,19 @@ def regression_report(
             else ""
         )
         + (
-            f"; pass/fail rows pool the baseline with {len(nights)} earlier night(s) of its model version "
-            f"({', '.join(pool_names)})"
+            f"; pass/fail rows pool the baseline with the distinct draws of {len(nights)} earlier night(s) of its "
+            f"model version ({', '.join(pool_names)})"
             if nights
+            else ""
+        )
+        + (
+            f"; NOT pooled, their answers are draws already counted (response-store hits): {', '.join(replayed)}"
+            if replayed
+            else ""
+        )
+        + (
+            f"; NOT pooled, which draw each answer is is unknown (no responses with cache keys): {', '.join(no_draws)}"
+            if no_draws
             else ""
         )
     )
@@ -462,8 +517,45 @@ def regression_report(
             f"only the thresholds decide these"
         )
     return RegressionReport(
-        "ok", msg, candidate, baseline, df.reset_index(drop=True), cfg, baseline_reason, configs, pool_names
+        "ok",
+        msg,
+        candidate,
+        baseline,
+        df.reset_index(drop=True),
+        cfg,
+        baseline_reason,
+        configs,
+        pool_names,
+        baseline_draws=_draw_summary(base_c, pooled if pooled is not None else pairs),
     )
+
+
+def _draw_summary(baseline: pd.DataFrame, paired: pd.DataFrame) -> dict[str, Any]:
+    """``{"per_sample": {draws: samples}, "origin": {fresh_calls, store_hits, ...}}``: the distinct baseline draws
+    each paired sample had (the most over its metrics) and where the baseline run's answers came from."""
+    from eval_pipeline.history.draws import draw_counts
+
+    per = (
+        paired.groupby(["suite", "eval_set", "sample_id"])["k_b"].max()
+        if len(paired)
+        else pd.Series(dtype=int)
+    )
+    hist = {str(int(k)): int(v) for k, v in per.value_counts().sort_index().items()}
+    return {"per_sample": hist, "origin": draw_counts(baseline)}
+
+
+def _draw_key(frame: pd.DataFrame) -> pd.Series:
+    """One string per score row naming the answer it scores: (suite, eval set, family, metric, sample, draw)."""
+    cols = [*GROUP_KEYS, "sample_id", "draw"]
+    return frame[cols].astype(str).agg("\x1f".join, axis=1)
+
+
+def _draw_keys(baseline: pd.DataFrame) -> set[str] | None:
+    """The baseline run's draws (``draw``: the answer's response-store key, :mod:`~eval_pipeline.history.draws`),
+    or None when they are unknown (then no earlier night can be shown to be a new draw)."""
+    if "draw" not in baseline or baseline["draw"].isna().any():
+        return None
+    return set(_draw_key(baseline))
 
 
 def _same_evidence(night: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:

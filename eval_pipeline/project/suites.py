@@ -31,6 +31,7 @@ __all__ = [
     "Threshold",
     "gated_rows",
     "load_suite",
+    "metric_directions",
     "load_suites",
 ]
 
@@ -200,6 +201,8 @@ class Suite(BaseModel):
         data = dict(self.regression)
         if "blocking_metrics" not in data:  # the gated family: what the blocking thresholds name
             data["blocking_metrics"] = {es.name: rows for es in self.eval_sets if (rows := gated_rows(es))}
+        if "directions" not in data:  # which way is worse: from the thresholds and the judge dimensions
+            data["directions"] = {es.name: d for es in self.eval_sets if (d := metric_directions(es))}
         return RegressionConfig.from_dict(data, where="regression")
 
     @field_validator("name")
@@ -254,6 +257,26 @@ def _threshold_rows(es: EvalSet, metric: str) -> list[str]:
     if metric in checks:
         return [f"{metric}:mean_value"]
     return []
+
+
+def metric_directions(es: EvalSet) -> dict[str, str]:
+    """``{metric: "higher" | "lower" | "unknown"}`` for the score metrics whose direction the eval set declares:
+    a judge dimension's ``higher_is_better``, and each threshold on a metric's mean (``<dim>.mean``,
+    ``mean_cosine``, a check's value): ``max:`` only = lower is better, ``min:`` only = higher is better, both
+    bounds (or a bound contradicting the dimension) = unknown, which never gates."""
+    out: dict[str, str] = {}
+    for d in (es.judge or {}).get("dimensions", []):
+        if isinstance(d, dict) and "name" in d and d.get("higher_is_better") is False:
+            out[str(d["name"])] = "lower"
+    for t in es.thresholds:
+        rows = [r.split(":", 1)[0] for r in _threshold_rows(es, t.metric) if r.endswith(":mean_value")]
+        said = (
+            "unknown" if t.min is not None and t.max is not None else ("lower" if t.min is None else "higher")
+        )
+        for metric in rows:
+            before = out.get(metric)
+            out[metric] = said if before in (None, said) else "unknown"
+    return out
 
 
 def gated_rows(es: EvalSet) -> list[str]:

@@ -258,7 +258,9 @@ def regression_report(
     root = _root(warehouse)
     con = wh.connect_duckdb()
     sources = aggregate.HistorySources.for_root(root)
-    prod = project.registry.production
+    from eval_pipeline.history.baselines import declared_baseline
+
+    declared, declared_why = declared_baseline(project, mv_key)  # the suites' baseline_model_version
     suite_configs = {
         name: suite.regression_config() for name, suite in project.suites.items()
     }  # suite YAML `regression:`
@@ -266,8 +268,9 @@ def regression_report(
         con,
         sources,
         stats.RunRef(date, mv_key),
-        production_model_version=prod.key if prod else None,
+        production_model_version=declared,
         config=suite_configs,
+        production_reason=declared_why,
     )
     reason = rep.baseline_reason
     report = stats.report_dict(rep)

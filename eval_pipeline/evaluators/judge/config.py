@@ -20,7 +20,17 @@ class JudgeDimension(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     description: str = ""
     scale: tuple[int, int] = (1, 5)
-    threshold: float | None = None  # passed if median >= threshold; None = report only
+    threshold: float | None = (
+        None  # passed if median >= threshold (<= when not higher_is_better); None = report only
+    )
+    # False for a dimension where a low score is good (toxicity, verbosity): passed = median <= threshold, and the
+    # regression gate tests its mean as lower-is-better
+    higher_is_better: bool = True
+
+    def passes(self, value: float) -> bool:
+        """Whether a (median / mean) score meets the threshold in this dimension's direction."""
+        assert self.threshold is not None
+        return bool(value >= self.threshold) if self.higher_is_better else bool(value <= self.threshold)
 
     @field_validator("name")
     @classmethod

@@ -115,7 +115,7 @@ def aggregate_panel(
             )
             if metric in dims:
                 d = dims[metric]
-                row["passed"] = None if d.threshold is None else bool(v >= d.threshold)
+                row["passed"] = None if d.threshold is None else d.passes(v)
                 out.append(
                     {
                         **row,

@@ -191,7 +191,7 @@ def aggregate_pointwise(
                 values = [s[d.name] for s in ok["scores"]]
                 med = statistics.median(values)
                 spread = max(values) - min(values)
-                passed = None if d.threshold is None else bool(med >= d.threshold)
+                passed = None if d.threshold is None else d.passes(med)
                 # Explain with the reasoning of the repeat closest to the median.
                 closest = min(range(len(values)), key=lambda k: abs(values[k] - med))
                 why = _excerpt(ok["reasoning"].iat[closest])

@@ -44,7 +44,7 @@ def evaluator_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) ->
         "model": config.model,
         "mode": config.mode,
         "use_reference": config.use_reference,
-        "dimensions": [d.model_dump() for d in config.dimensions],
+        "dimensions": [_dimension(d) for d in config.dimensions],
         "prompt": {"system": prompt.system, "user": prompt.user},
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
@@ -53,6 +53,15 @@ def evaluator_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) ->
     if config.is_panel:  # a panel's aggregated rows: the jury and its rule decide them too
         payload.update(models=list(config.models), aggregate=config.aggregate)
     return _hash(payload)
+
+
+def _dimension(d) -> dict[str, Any]:
+    """A dimension as hashed: ``higher_is_better`` only when False (it changes ``passed``), so every hash of a
+    rubric written before the field existed stays the same (stored verdicts and caches stay valid)."""
+    out = d.model_dump()
+    if out.get("higher_is_better", True):
+        out.pop("higher_is_better", None)
+    return out
 
 
 def _hash(payload: dict[str, Any]) -> str:
@@ -68,7 +77,7 @@ def rubric_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) -> st
         {
             "mode": config.mode,
             "use_reference": config.use_reference,
-            "dimensions": [d.model_dump() for d in config.dimensions],
+            "dimensions": [_dimension(d) for d in config.dimensions],
             "prompt": {"system": prompt.system, "user": prompt.user},
         }
     )
