@@ -6,7 +6,8 @@ content address of the request, which includes the date only when the model vers
 ``fresh_samples_daily``) and ``stored`` (True: the answer was a response-store hit - a draw of an earlier night
 or run, served again; False: a fresh provider call of this run). Two nights whose rows share a ``draw`` scored
 the *same* answer, so pooling them would count one draw twice (:func:`eval_pipeline.history.stats.regression_report`
-pools distinct draws only). :func:`draw_counts` summarises a run: fresh calls, store hits, distinct draws.
+pools distinct draws only, :func:`distinct_nights`). :func:`draw_counts` summarises a run: fresh calls, store
+hits, distinct draws; :func:`draw_summary` the distinct baseline draws per sample for the report.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from eval_pipeline.history.sources import has_files
 from eval_pipeline.storage import keys
 
 _JOIN = ["suite", "eval_set", "sample_id", "repeat"]
+_GROUP = ["suite", "eval_set", "family", "metric"]
 
 
 def load_draws(con: duckdb.DuckDBPyConnection, responses_glob: str | None, date: str, model_version: str):
@@ -68,4 +70,51 @@ def draw_counts(scores: pd.DataFrame) -> dict[str, int]:
         "fresh_calls": int((stored == False).sum()),  # noqa: E712
         "store_hits": int((stored == True).sum()),  # noqa: E712
         "distinct_draws": int(a["draw"].dropna().nunique()),
+    }
+
+
+def _draw_key(frame: pd.DataFrame) -> pd.Series:
+    """One string per score row naming the answer it scores: (suite, eval set, family, metric, sample, draw)."""
+    return frame[[*_GROUP, "sample_id", "draw"]].astype(str).agg("\x1f".join, axis=1)
+
+
+def distinct_nights(baseline: pd.DataFrame, frames: list[pd.DataFrame], names: list[str], same_evidence):
+    """The earlier nights' rows that are **new draws**: ``(nights, replayed, unknown)`` with ``nights`` a list of
+    (name, rows) - rows of a night that measure what the baseline run did (``same_evidence(frame, baseline)``)
+    and whose ``draw`` neither the baseline run nor a later night has -, ``replayed`` the nights that added no
+    new draw (store hits) and ``unknown`` those whose draws are not known (not pooled)."""
+    known = "draw" in baseline and not baseline["draw"].isna().any()
+    seen = set(_draw_key(baseline)) if known else None
+    nights, replayed, unknown = [], [], []
+    for i, frame in enumerate(frames):
+        name = names[i] if i < len(names) else f"night {i + 1}"
+        same = same_evidence(frame, baseline)
+        if not len(same):
+            continue
+        if seen is None or "draw" not in same or same["draw"].isna().any():
+            unknown.append(name)
+            continue
+        key = _draw_key(same)
+        fresh = same[~key.isin(seen)]
+        seen |= set(key)
+        (nights.append((name, fresh)) if len(fresh) else replayed.append(name))
+    return nights, replayed, unknown
+
+
+def draw_summary(baseline: pd.DataFrame, pooled: list[pd.DataFrame]) -> dict:
+    """``{"per_sample": {draws: (eval set, sample)s}, "origin": draw_counts(baseline)}``: the distinct baseline
+    draws each sample had - the baseline run's answers plus the new draws of pooled nights - and where the
+    baseline run's answers came from (fresh calls vs response-store hits)."""
+    frames = [f for f in (baseline, *pooled) if f is not None and len(f)]
+    if not frames:
+        return {"per_sample": {}, "origin": draw_counts(baseline)}
+    rows = pd.concat(frames, ignore_index=True)
+    if "draw" in rows and rows["draw"].notna().all():
+        tag = rows["draw"].astype(str)
+    else:  # identity unknown: count repeats per night
+        tag = rows["repeat"].astype(str) + "@" + (rows["date"].astype(str) if "date" in rows else "")
+    per = tag.groupby([rows["suite"], rows["eval_set"], rows["sample_id"]]).nunique()
+    return {
+        "per_sample": {str(int(k)): int(v) for k, v in per.value_counts().sort_index().items()},
+        "origin": draw_counts(baseline),
     }

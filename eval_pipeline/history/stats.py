@@ -9,13 +9,14 @@ Tests (one per piece of evidence):
 
 * ``pass_rate``: McNemar's exact conditional test (``mcnemar_exact``: binomial on the discordant pairs;
   its discreteness is spent by the gate's discrete Holm, see below) when every sample has one graded draw on
-  each side; with repeats, or with the baseline's earlier nights pooled in (``baseline_nights``), the exact
-  stratified test on each sample's pass counts (``stratified_exact``: Mantel-Haenszel, null distribution the
-  convolution of per-sample hypergeometrics; the sample is the unit, its draws exchangeable under the null, so
-  repeats are not counted as independent samples and unequal draw counts stay exact).
-* ``mean_value``: Wilcoxon signed-rank on per-sample mean values against the baseline night (**exact** sign-flip
-  enumeration with at most ``EXACT_MAX_NONZERO`` non-zero differences, Monte Carlo up to 50, tie-corrected normal
-  above), only for metrics whose raw values are not 0/1 (a binary check with repeats gets its ``pass_rate`` row only).
+  each side - exact under the gate's null, "the candidate is no worse on the task distribution the golden set was
+  drawn from", because the samples' (baseline, candidate) pairs are i.i.d.; with repeats, or with distinct draws
+  of the baseline's earlier nights pooled in (``baseline_nights`` > 1), the paired t-test of the per-sample
+  pass-fraction differences (``paired_t``: the sample is the unit, so correlated or replayed draws and a
+  different model at temperature 0 do not break it).
+* ``mean_value``: the paired t-test (default ``continuous_test``; Wilcoxon signed-rank or sign-flip on request) on
+  per-sample mean values against the baseline night, only for metrics whose raw values are not 0/1 (a binary check
+  with repeats gets its ``pass_rate`` row only).
 
 Direction: every metric has one (:func:`metric_direction`); "worse" is a drop for
 higher-is-better metrics and a rise for lower-is-better ones (``*_spread``,
@@ -68,6 +69,7 @@ import pandas as pd
 
 from eval_pipeline.history.baselines import RunRef, pool_runs, select_baseline  # noqa: F401 (re-exported)
 from eval_pipeline.history.composite import with_composite_pass
+from eval_pipeline.history.draws import distinct_nights, draw_summary
 from eval_pipeline.history.gating import family_measures, gate_description, gate_family, gate_rows, verdicts
 from eval_pipeline.history.judge_changes import refuse_mixed_judges
 from eval_pipeline.history.paired_tests import (
@@ -422,27 +424,13 @@ def regression_report(
     candidate_scores, baseline_scores, refused = refuse_mixed_judges(candidate_scores, baseline_scores)
     cand_c, base_c = with_composite_pass(candidate_scores), with_composite_pass(baseline_scores)
     pairs = pair_runs(cand_c, base_c)
-    nights: list[
-        tuple[str, pd.DataFrame]
-    ] = []  # (name, the night's rows that measure what the baseline run did, new draws only)
-    seen = _draw_keys(base_c)
-    no_draws: list[str] = []  # nights whose answers' identity is unknown: not pooled
-    replayed: list[str] = []  # nights whose every answer was a draw already counted (store hits)
-    for i, frame in enumerate(baseline_pool or []):
-        name = str(pool_runs[i]) if pool_runs and i < len(pool_runs) else f"night {i + 1}"
-        same = _same_evidence(with_composite_pass(frame), base_c)
-        if not len(same):
-            continue
-        if seen is None or "draw" not in same or same["draw"].isna().any():
-            no_draws.append(name)
-            continue
-        key = _draw_key(same)
-        fresh = same[~key.isin(seen)]
-        seen |= set(key)
-        if len(fresh):
-            nights.append((name, fresh))
-        else:
-            replayed.append(name)
+    # (name, the night's rows that measure what the baseline run did, new draws only)
+    nights, replayed, no_draws = distinct_nights(
+        base_c,
+        [with_composite_pass(f) for f in (baseline_pool or [])],
+        [str(r) for r in (pool_runs or [])],
+        _same_evidence,
+    )
     pooled = (
         pair_runs(cand_c, pd.concat([base_c, *(f for _, f in nights)], ignore_index=True)) if nights else None
     )
@@ -526,36 +514,8 @@ def regression_report(
         baseline_reason,
         configs,
         pool_names,
-        baseline_draws=_draw_summary(base_c, pooled if pooled is not None else pairs),
+        baseline_draws=draw_summary(base_c, [f for _, f in nights]),
     )
-
-
-def _draw_summary(baseline: pd.DataFrame, paired: pd.DataFrame) -> dict[str, Any]:
-    """``{"per_sample": {draws: samples}, "origin": {fresh_calls, store_hits, ...}}``: the distinct baseline draws
-    each paired sample had (the most over its metrics) and where the baseline run's answers came from."""
-    from eval_pipeline.history.draws import draw_counts
-
-    per = (
-        paired.groupby(["suite", "eval_set", "sample_id"])["k_b"].max()
-        if len(paired)
-        else pd.Series(dtype=int)
-    )
-    hist = {str(int(k)): int(v) for k, v in per.value_counts().sort_index().items()}
-    return {"per_sample": hist, "origin": draw_counts(baseline)}
-
-
-def _draw_key(frame: pd.DataFrame) -> pd.Series:
-    """One string per score row naming the answer it scores: (suite, eval set, family, metric, sample, draw)."""
-    cols = [*GROUP_KEYS, "sample_id", "draw"]
-    return frame[cols].astype(str).agg("\x1f".join, axis=1)
-
-
-def _draw_keys(baseline: pd.DataFrame) -> set[str] | None:
-    """The baseline run's draws (``draw``: the answer's response-store key, :mod:`~eval_pipeline.history.draws`),
-    or None when they are unknown (then no earlier night can be shown to be a new draw)."""
-    if "draw" not in baseline or baseline["draw"].isna().any():
-        return None
-    return set(_draw_key(baseline))
 
 
 def _same_evidence(night: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
