@@ -36,11 +36,13 @@ derived by ``Suite.regression_config``: ``pass_rate`` (the composite) -> the pas
 ``primary_metrics`` override; without suite information every non-auxiliary metric's row (pass rate for
 pass/fail checks, mean value for continuous scores). It is corrected as one family (their ``p_worse`` -> ``p_gate``) with
 ``gate_procedure`` (default ``discrete_holm``: Holm over the p-values each exact McNemar row can attain,
-Döhler, Durand & Roquain 2018; family-wise error <= alpha, i.e. the chance that the gate
+Döhler 2010, Zhu & Guo 2019; family-wise error <= alpha, i.e. the chance that the gate
 blocks on any false row is at most alpha; ``"holm"`` plain Holm; ``"bh"`` gives Benjamini-Hochberg, which
-equals that bound only under the global null). Segment rows and auxiliary rows are drill-down:
-Benjamini-Hochberg within their own family, labelled but ``gating=False`` - unless the suite
-opts in with ``gate_segments: true``, which puts segment rows into the gated family.
+equals that bound only under the global null). The category segment rows of the gated metrics are in the gated
+family too (``gate_segments``, default true): overall rows are corrected at ``1 - segment_alpha_share`` of alpha,
+segment rows at ``segment_alpha_share`` (Bonferroni over the two parts), a segment blocking at ``min_effect_segment``.
+Auxiliary rows (and segment rows with ``gate_segments: false``) are drill-down: Benjamini-Hochberg within their own
+family, labelled but ``gating=False``.
 
 A gated row is a **regression** when ``p_gate`` < alpha *and* the effect is at least ``min_effect``
 worse in the metric's direction; a drill-down row when its (two-sided, BH) ``p_adjusted`` < alpha and

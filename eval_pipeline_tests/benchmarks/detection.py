@@ -14,7 +14,7 @@ category segments, N samples) and decides the release:
   printed), so the rates below are those of the full path.
 
 Scenarios (default settings: ``RegressionConfig()`` from the suite, one night of the baseline, segment rows gated
-at 0.1 of alpha; the models are at temperature 0, so the A/A flip rate of exact_match is about 7.5 %):
+at 0.4 of alpha; the models are at temperature 0, so the A/A flip rate of exact_match is about 7.5 %):
 
 * A/A, each must block at most 0.05: fresh independent nights; nights replayed from the store under the default
   ``fresh_samples_daily: false``; provider drift between nights (logit SD 0.1 and 0.2, common to every model run
@@ -151,9 +151,12 @@ SCENARIOS = [
 ]
 
 
-def nights(sc: Scenario, rng: np.random.Generator) -> tuple[list[dict], dict, bool]:
+def nights(
+    sc: Scenario, rng: np.random.Generator, every: bool = True
+) -> tuple[list[dict | None], dict, bool]:
     """The baseline version's 7 nights (as drawn; which of them the store serves is the full path's business),
-    the candidate's night (the last date) and whether the candidate is the safety scenario."""
+    the candidate's night (the last date) and whether the candidate is the safety scenario. ``every=False``: only
+    the nights the gate reads are drawn (the others are None), for speed."""
     base = ds.Model(sc.n, rng, sc.concentration)
     drifts = rng.normal(0, sc.drift, len(DATES)) if sc.drift else np.zeros(len(DATES))
     if sc.other_model:
@@ -168,7 +171,8 @@ def nights(sc: Scenario, rng: np.random.Generator) -> tuple[list[dict], dict, bo
         cand = base.less_toxic(sc.less_toxic)
     else:
         cand = base
-    base_nights = [ds.draw(base, rng, 1, d) for d in drifts]
+    need = set(range(len(DATES))) if every or sc.baseline_nights > 1 else {len(DATES) - 1 if sc.fresh else 0}
+    base_nights = [ds.draw(base, rng, 1, d) if i in need else None for i, d in enumerate(drifts)]
     return base_nights, ds.draw(cand, rng, sc.cand_repeats, drifts[-1]), bool(sc.less_toxic)
 
 
@@ -294,7 +298,7 @@ def run_scenario(sc: Scenario, seeds: int, check_seeds: int, seed: int) -> dict:
     rng = np.random.default_rng([seed, SCENARIOS.index(sc)])
     blocked, agree, checked, quality_ok, detail = 0, 0, 0, 0, {}
     for s in range(seeds):
-        base_nights, cand, safety = nights(sc, rng)
+        base_nights, cand, safety = nights(sc, rng, every=s < check_seeds)
         b = fast_decision(sc, cfg, base_nights, cand, safety)
         blocked += b
         if s < check_seeds:

@@ -239,14 +239,12 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     group=GROUP,
     deps=["deterministic_scores", "similarity_scores", "judge_scores", "eval_run"],
     kinds=("duckdb", "json"),
-    description="Candidate vs baseline, sample by sample: McNemar's exact test or, with repeats or pooled baseline nights, the exact stratified test (pass/fail), Wilcoxon signed-rank "
-    "(exact for few non-zero differences) on per-sample scores, effect sizes with 95% intervals, each "
-    "metric in its own direction. Gate: one-sided tests (candidate worse), discrete Holm (Holm over the p-values each "
-    "exact test can attain) over the gated overall rows (family-wise error <= alpha); segment and auxiliary rows are BH-corrected two-sided drill-down; "
-    "options from each suite's `regression:` YAML section. A regression is significant AND larger "
-    "than the minimum effect (3 points). Baseline: the production model version, else the last passing run (from the "
-    "run artifacts of eval_run); pass/fail rows pool it with that version's earlier nights (`baseline_nights`, default "
-    "7; exact stratified test), listed in `baseline_pool`.",
+    description="Candidate vs its declared baseline (the suites' baseline_model_version, else the production version) "
+    "on the same night, sample by sample: exact McNemar with one draw a side, the paired t-test of per-sample "
+    "differences with repeats and for scores, effect sizes with 95% intervals, each metric in the direction its "
+    "thresholds give. Gate: one-sided tests, discrete Holm over the gated overall rows (0.6 of alpha) and their "
+    "segment rows (0.4 of alpha, >= 10 points), so the chance of any false block is <= alpha; other rows are "
+    "drill-down. `baseline_nights` > 1 pools distinct draws only. See docs/gate.md.",
 )
 def regression_report(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
