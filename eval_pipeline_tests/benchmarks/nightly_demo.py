@@ -28,7 +28,10 @@ CLI wall: ``eval-pipeline run --families deterministic --no-report`` start to ex
 after it is a separate step) (a fresh interpreter, a fresh
 DAGSTER_HOME) for 500 samples at C = 32 against the test server at 250 ms (separate process),
 next to a bare SDK script (fresh interpreter: import anthropic, 500 streaming requests through an
-``asyncio.Semaphore(32)``) in the same run. Target: cli_wall_vs_bare <= 2.
+``asyncio.Semaphore(32)``) in the same run. Target: cli_wall_vs_bare <= 1.3 (issue 26). The package is
+byte-compiled first (``compileall``): the libraries the bare script imports have their bytecode, and so does an
+installed eval_pipeline; a checkout run with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile its ~120
+modules from source on every start.
 
 Last line: ``nightly wall_s=<w> import_s=<i> overhead=<o> cli_wall_vs_bare=<r>``.
 """
@@ -47,7 +50,7 @@ from pathlib import Path
 
 IMPORT_TARGET_S = 3.0
 OVERHEAD_TARGET = 0.25
-CLI_VS_BARE_TARGET = 2.0
+CLI_VS_BARE_TARGET = 1.3
 notes_runs: list[tuple[float, float]] = []  # (run wall, step compute) of the in-process runs
 
 
@@ -223,6 +226,11 @@ def cli_vs_bare(
             }
         )
     )
+    import compileall
+
+    import eval_pipeline
+
+    compileall.compile_dir(Path(eval_pipeline.__file__).parent, quiet=1)
     home = work / "cli-home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

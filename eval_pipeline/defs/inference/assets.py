@@ -12,6 +12,7 @@ import pandas as pd
 
 from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.inference import warmup
 from eval_pipeline.inference.agent import agent_specs, run_agent_loops
 from eval_pipeline.inference.progress import emit_progress
 from eval_pipeline.inference.prompts import build_requests
@@ -132,6 +133,9 @@ def model_responses(
 
     provider = llm.provider_for(project.registry, mv)
     store = llm.store(warehouse.resolved_url())
+    # The process mostly waits on the network from here: import the later steps' libraries meanwhile.
+    selected = context.run.asset_selection
+    warmup.start(None if selected is None else [k.to_user_string() for k in selected])
     context.log.info(
         f"{mv_key} on {date}: {len(requests)} requests via {provider.name} (store: {len(store)} entries)"
     )
