@@ -479,6 +479,8 @@ def _one_chart(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
         base = vals[:b][~np.isnan(vals[:b])]
         emp = float(base.std(ddof=1)) if base.size > 1 else 0.0
         sigma = float(rules.control_sigma) if rules.control_sigma else max(sigma, emp)
+        # the centre's error includes the day-to-day variance (provider drift), not only the binomial one
+        se = max(se, emp / np.sqrt(base.size)) if base.size > 1 else se
     return CHARTS[rules.control_chart](
         vals, baseline=b, center=center, sigma=sigma, center_se=se, x=g["date"]
     )
