@@ -177,3 +177,36 @@ def test_json_schema_patterns_are_bounded_too():
     assert pd.isna(scores.loc[0, "passed"]) and scores.loc[0, "reason"].startswith(
         "check error: 'json_schema' on sample 'bad': JSON Schema pattern"
     )
+
+
+def test_tool_call_arguments_are_checked_with_bounded_patterns():
+    """A tool's input_schema pattern (golden-row tools) is checked on every tool call of a live answer."""
+    from eval_pipeline.inference.live import check_tool_calls
+    from eval_pipeline.inference.types import ModelRequest
+
+    tools = [
+        {
+            "name": "lookup",
+            "input_schema": {"type": "object", "properties": {"id": {"type": "string", "pattern": "(a+)+$"}}},
+        }
+    ]
+    req = ModelRequest(sample_id="s", model="m", messages=[{"role": "user", "content": "x"}], tools=tools)
+    t0 = time.perf_counter()
+    assert "does not match" in check_tool_calls([{"name": "lookup", "arguments": {"id": EVIL}}], req)
+    assert check_tool_calls([{"name": "lookup", "arguments": {"id": "aaa"}}], req) is None
+    assert time.perf_counter() - t0 < 2.0
+    slow = [
+        {
+            "name": "lookup",
+            "input_schema": {
+                "type": "object",
+                "properties": {"id": {"type": "string", "pattern": r"^(a|aa)+$(?<!b)"}},
+            },
+        }
+    ]
+    req = ModelRequest(sample_id="s", model="m", messages=[{"role": "user", "content": "x"}], tools=slow)
+    t0 = time.perf_counter()
+    assert (
+        check_tool_calls([{"name": "lookup", "arguments": {"id": "a" * 60 + "!"}}], req) is None
+    )  # over budget: not held against the answer
+    assert time.perf_counter() - t0 < 3.0

@@ -102,6 +102,8 @@ def check_tool_calls(calls: Sequence[dict[str, Any]], request: ModelRequest) -> 
     tool, or arguments that violate the tool's ``input_schema`` (None when all are fine)."""
     import jsonschema
 
+    from eval_pipeline.project.user_regex import bounded_validator  # a tool schema's pattern never hangs
+
     declared = {t.get("name") for t in request.tools or []}
     for c in calls:
         if set(c["arguments"]) == {"_raw"}:
@@ -111,7 +113,9 @@ def check_tool_calls(calls: Sequence[dict[str, Any]], request: ModelRequest) -> 
         schema = tool_schema(request, c["name"])
         if schema:
             errors = sorted(
-                jsonschema.Draft202012Validator(schema).iter_errors(c["arguments"]),
+                bounded_validator(jsonschema.Draft202012Validator, 0.2, True)(schema).iter_errors(
+                    c["arguments"]
+                ),
                 key=lambda e: list(e.path),
             )
             if errors:

@@ -43,8 +43,11 @@ def parse_tool_input(
     if schema:
         import jsonschema
 
+        from eval_pipeline.project.user_regex import bounded_validator  # a tool schema's pattern never hangs
+
         errors = sorted(
-            jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path)
+            bounded_validator(jsonschema.Draft202012Validator, 0.2, True)(schema).iter_errors(value),
+            key=lambda e: list(e.path),
         )
         if errors:
             e = errors[0]

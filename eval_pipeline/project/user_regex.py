@@ -24,6 +24,7 @@ Which engine matches a text:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import re2
 import regex as backtracking
@@ -139,3 +140,41 @@ def compile_user_regex(
         except backtracking.error as exc:
             raise ValueError(f"regex {pattern!r} is not supported ({exc})") from None
     return UserRegex(pattern, ignore_case, budget_s, reason, compiled, bt, unicode_sensitive)
+
+
+@lru_cache(maxsize=32)  # one class per (validator, budget, mode): compiled patterns are reused across calls
+def bounded_validator(validator_cls, budget_s: float = DEFAULT_BUDGET_S, skip_over_budget: bool = False):
+    """A jsonschema validator class whose ``pattern`` / ``patternProperties`` run through
+    :func:`compile_user_regex` instead of Python's ``re`` (jsonschema's own), so a schema's regex
+    never hangs. Over the budget: :class:`RegexBudgetError`, or with ``skip_over_budget`` the
+    pattern counts as matched (the value is not held against the answer) and a warning is logged."""
+    import logging
+
+    from jsonschema import ValidationError, validators
+
+    compiled: dict[str, UserRegex] = {}
+
+    def matches(p: str, value: str) -> bool:
+        if p not in compiled:
+            compiled[p] = compile_user_regex(p, budget_s=budget_s)
+        try:
+            return compiled[p].search(value) is not None
+        except RegexBudgetError as exc:
+            if not skip_over_budget:
+                raise
+            logging.getLogger(__name__).warning("JSON Schema %s: not checked", exc)
+            return True
+
+    def pattern(validator, patrn, instance, schema):
+        if validator.is_type(instance, "string") and not matches(patrn, instance):
+            yield ValidationError(f"{instance!r} does not match {patrn!r}")
+
+    def pattern_properties(validator, pattern_props, instance, schema):
+        if not validator.is_type(instance, "object"):
+            return
+        for p, subschema in pattern_props.items():
+            for k, v in instance.items():
+                if matches(p, k):
+                    yield from validator.descend(v, subschema, path=k, schema_path=p)
+
+    return validators.extend(validator_cls, {"pattern": pattern, "patternProperties": pattern_properties})

@@ -28,7 +28,7 @@ from eval_pipeline.evaluators.deterministic.base import (
     response_value,
 )
 from eval_pipeline.evaluators.deterministic.registry import BuildContext, check
-from eval_pipeline.project.user_regex import RegexBudgetError, UserRegex, compile_user_regex
+from eval_pipeline.project.user_regex import RegexBudgetError, bounded_validator
 
 
 @check("valid_json")
@@ -108,7 +108,7 @@ def json_schema(
     except jsonschema.SchemaError as exc:
         loc = "".join(f"[{p!r}]" for p in exc.path)
         raise ArgError(arg, f"invalid JSON Schema{(' at ' + loc) if loc else ''}: {exc.message}") from None
-    validator = _bounded_patterns(validator_cls)(schema)
+    validator = bounded_validator(validator_cls)(schema)
     parts = field_arg(field)
 
     def run(sample: Sample) -> CheckResult:
@@ -130,33 +130,6 @@ def json_schema(
         return CheckResult(False, f"schema violation at {where}: {error.message}")
 
     return run
-
-
-def _bounded_patterns(validator_cls):
-    """``validator_cls`` with ``pattern`` / ``patternProperties`` run by :mod:`eval_pipeline.project.user_regex`
-    (RE2, or a time budget per value) instead of Python's ``re``: a schema's regex never hangs a run."""
-    from jsonschema import ValidationError, validators
-
-    compiled: dict[str, UserRegex] = {}
-
-    def rx(p: str) -> UserRegex:
-        if p not in compiled:
-            compiled[p] = compile_user_regex(p)
-        return compiled[p]
-
-    def pattern(validator, patrn, instance, schema):
-        if validator.is_type(instance, "string") and rx(patrn).search(instance) is None:
-            yield ValidationError(f"{instance!r} does not match {patrn!r}")
-
-    def pattern_properties(validator, pattern_props, instance, schema):
-        if not validator.is_type(instance, "object"):
-            return
-        for p, subschema in pattern_props.items():
-            for k, v in instance.items():
-                if rx(p).search(k) is not None:
-                    yield from validator.descend(v, subschema, path=k, schema_path=p)
-
-    return validators.extend(validator_cls, {"pattern": pattern, "patternProperties": pattern_properties})
 
 
 @check("json_fields_match")
