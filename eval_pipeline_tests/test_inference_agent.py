@@ -240,6 +240,23 @@ def test_simulated_user_carries_the_conversation_until_done_stored_and_checked(s
     with ResponseStore(tmp_path / "store") as store:
         [again] = run_agent_loops(provider, [req], [spec], store)
     assert server.total == 0 and again.trajectory == out.trajectory
+    # the user model on its own endpoint: its turns go there, the assistant's stay here
+    user_srv = AnthropicTestServer(ServerConfig(api_key=KEY), responder=responder).start()
+    try:
+        server.reset_stats()
+        own = AgentSpec(
+            max_steps=1,
+            simulate=SimulatedUser(
+                "claude-user-sim",
+                "learn the delivery date",
+                max_turns=3,
+                provider=AnthropicProvider(KEY, base_url=user_srv.base_url, retry=FAST_RETRY),
+            ),
+        )
+        [routed] = run_agent_loops(provider, [_conversation_request(3)], [own])
+        assert server.total == 2 and user_srv.total == 2 and routed.text == "Answer 3."
+    finally:
+        user_srv.stop()
     # max_turns=1: one assistant turn, no simulated user
     server.reset_stats()
     one = AgentSpec(

@@ -47,6 +47,7 @@ class SimulatedUser:
     goal: str
     max_turns: int = 3
     params: dict[str, Any] = field(default_factory=dict)
+    provider: Provider | None = None  # the user model's provider (None = the assistant's)
 
 
 DONE = "[DONE]"
@@ -140,9 +141,17 @@ async def arun_with_agents(
     ] = {}  # simulated conversations: the assistant request awaiting the user's turn
     while current:
         order = sorted(current)
-        got = await arun_requests(provider, [current[i] for i in order], store, **options)
+        groups: dict[int, tuple[Provider, list[int]]] = {}  # by provider: the simulated users' may differ
+        for i in order:
+            sim = specs[i].simulate if specs[i] is not None and i in assistant else None  # type: ignore[union-attr]
+            p = sim.provider if sim is not None and sim.provider is not None else provider
+            groups.setdefault(id(p), (p, []))[1].append(i)
+        parts = await asyncio.gather(
+            *(arun_requests(p, [current[i] for i in idx], store, **options) for p, idx in groups.values())
+        )
+        by_index = {i: a for (_, idx), got in zip(groups.values(), parts) for i, a in zip(idx, got)}
         nxt: dict[int, ModelRequest] = {}
-        for i, answer in zip(order, got):
+        for i, answer in ((i, by_index[i]) for i in order):
             spec = specs[i]
             answers[i].append(answer)
             if spec is None:
@@ -291,11 +300,18 @@ def run_agent_loops(
 ) -> list[ModelResponse]:
     """Synchronous :func:`arun_with_agents` (its own event loop; the provider is closed after)."""
 
+    users = {
+        id(s.simulate.provider): s.simulate.provider
+        for s in specs
+        if s and s.simulate and s.simulate.provider
+    }
+
     async def main() -> list[ModelResponse]:
         try:
             return await arun_with_agents(provider, requests, specs, store, **options)
         finally:
-            await provider.aclose()
+            for p in [provider, *(u for u in users.values() if u is not provider)]:
+                await p.aclose()
 
     return asyncio.run(main())
 
@@ -317,11 +333,17 @@ def import_tool_fn(spec: str, where: str) -> ToolFn:
 
 
 def agent_specs(
-    eval_set: Any, golden: Any, requests: Sequence[ModelRequest], where: str, registry: Any = None
+    eval_set: Any,
+    golden: Any,
+    requests: Sequence[ModelRequest],
+    where: str,
+    registry: Any = None,
+    provider_for: Callable[[Any], Provider] | None = None,
 ) -> list[AgentSpec | None]:
     """One spec per request of an eval set (None for all when it has neither ``agent:`` nor
     ``simulate:``); scripted results from each golden row's ``input.tool_results``, the simulated
-    user's goal from ``simulate.goal_from`` and its model from the registry's model version."""
+    user's goal from ``simulate.goal_from``, its model and params from the registry's model version
+    and its provider from ``provider_for(model_version)`` (None: the assistant's provider)."""
     agent, sim = getattr(eval_set, "agent", None), getattr(eval_set, "simulate", None)
     if agent is None and sim is None:
         return [None] * len(requests)
@@ -331,7 +353,7 @@ def agent_specs(
     rows = {
         r["sample_id"]: r for r in golden[["sample_id", "input", "metadata", "expected"]].to_dict("records")
     }
-    user = None
+    user = user_provider = None
     if sim is not None:
         try:
             user = registry.by_name(sim.user)
@@ -350,7 +372,11 @@ def agent_specs(
                 raise ValueError(
                     f"{where}, sample {r.sample_id}: no goal at {sim.goal_from} (simulate.goal_from)"
                 )
-            simulated = SimulatedUser(user.model, goal, sim.max_turns, user.params.api_params())
+            if user_provider is None and provider_for is not None:
+                user_provider = provider_for(user)
+            simulated = SimulatedUser(
+                user.model, goal, sim.max_turns, user.params.api_params(), user_provider
+            )
         out.append(
             AgentSpec(agent.max_steps if agent else 1, scripted_results(row.get("input")), fn, simulated)
         )

@@ -128,7 +128,14 @@ def model_responses(
             continue
         reqs = build_requests(g, suite, es, mv, date)
         plan.append((suite.name, es.name, mv.prompt_hash(es.task), reqs))
-        specs += agent_specs(es, g, reqs, f"{suite.file}: eval set {es.name}", project.registry)
+        specs += agent_specs(
+            es,
+            g,
+            reqs,
+            f"{suite.file}: eval set {es.name}",
+            project.registry,
+            lambda user_mv: llm.provider_for(project.registry, user_mv),
+        )
     requests = [r for *_, reqs in plan for r in reqs]
 
     provider = llm.provider_for(project.registry, mv)
