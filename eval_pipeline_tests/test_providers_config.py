@@ -137,6 +137,7 @@ def test_judge_routed_to_an_openai_endpoint(tmp_path, monkeypatch):
             and provider.key_name(reqs[1]) == "anthropic"
         )
         assert srv.stats()["by_model"] == {"gpt-4o": 1, "claude-sonnet-4-5": 1}
+        assert KEY in provider.secrets() and srv.openai_base_url in provider.endpoint
     finally:
         srv.stop()
 

@@ -143,3 +143,13 @@ def test_store_keys_carry_the_endpoint(srv, tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         build_provider(ep, PRICES)
+
+
+def test_a_wrong_key_stops_the_step_after_a_few_rejections(srv):
+    from eval_pipeline.inference.guard import EndpointRejected
+
+    p = OpenAIProvider("wrong-" + KEY, base_url=srv.openai_base_url, max_concurrency=2)
+    with pytest.raises(EndpointRejected) as e:
+        run_requests(p, [_req(f"s{i}", f"q{i}") for i in range(20)])
+    assert srv.openai_base_url in str(e.value) and "HTTP 401" in str(e.value) and KEY not in str(e.value)
+    assert srv.stats()["total"] < 20  # nothing more was sent once the guard tripped

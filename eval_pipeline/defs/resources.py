@@ -296,6 +296,13 @@ class _MissingAnthropic:
     def key_name(self, request) -> str:
         return self.name
 
+    def secrets(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def endpoint(self) -> str:
+        return "anthropic (no ANTHROPIC_API_KEY)"
+
     async def astart(self) -> None:
         pass
 

@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from eval_pipeline.inference.live import Failure, LiveProvider, retry_after_s
+from eval_pipeline.inference.live import FATAL_KINDS, Failure, LiveProvider, retry_after_s
 from eval_pipeline.inference.tool_names import BEDROCK_TOOL_NAME
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.inference.wire import BEDROCK_STOP, converse_body, tool_names
@@ -213,9 +213,11 @@ class BedrockProvider(LiveProvider):
                 return Failure("timeout", msg, True, False, ra, rid)
             if code in _RETRYABLE or (status or 0) >= 500:
                 return Failure("api_error", msg, True, False, ra, rid)
+            kind = FATAL_KINDS.get(status or 0)
             if code in _AUTH or status in (401, 403):
+                kind = kind or "authentication"
                 msg = f"{code} (HTTP {status}): AWS authentication failed; check the AWS credential chain (AWS_PROFILE / AWS_ACCESS_KEY_ID / role) and the model's access"
-            return Failure("api_error", msg, False, False, None, rid)
+            return Failure("api_error", msg, False, False, None, rid, kind, status)
         if isinstance(exc, bx.NoCredentialsError):
             return Failure(
                 "api_error",

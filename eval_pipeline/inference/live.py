@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eval_pipeline.inference.guard import CURRENT_GUARD, StepGuard
 from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
 from eval_pipeline.inference.providers import Provider, compute_cost, error_response, validate_prices
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
@@ -40,6 +41,11 @@ class Failure:
     throttled: bool = False  # a rate-limit / overload signal: feeds the adaptive limiter
     retry_after_s: float | None = None
     request_id: str | None = None
+    fatal_kind: str | None = None  # authentication / permission / model_not_found / invalid_request
+    status: int | None = None
+
+
+FATAL_KINDS = {401: "authentication", 403: "permission", 404: "model_not_found", 400: "invalid_request"}
 
 
 @dataclass
@@ -90,7 +96,7 @@ def status_failure(
         return Failure("api_error", msg, True, False, ra, request_id)
     if status in (401, 403):
         msg = f"HTTP {status}: authentication failed; check the credential environment variable (its value is not shown)"
-    return Failure("api_error", msg, False, False, None, request_id)
+    return Failure("api_error", msg, False, False, None, request_id, FATAL_KINDS.get(status), status)
 
 
 def tool_schema(request: ModelRequest, name: str) -> dict[str, Any] | None:
@@ -210,11 +216,13 @@ class LiveProvider(Provider):
             await self._close(state.client)
 
     async def acomplete(self, request: ModelRequest, cache_key: str) -> ModelResponse:
-        """Attempts until an answer, a failure that is not retried, or ``retry.max_attempts``."""
+        """Attempts until an answer, a failure that is not retried, ``retry.max_attempts``, or the
+        step's guard (:mod:`.guard`: retry budget, stall timer, repeated rejections) says stop."""
         state = self._loop_state()
         estimate = 0.0
         if state.rate.active:
             estimate = len(json.dumps(request.messages)) / 4 + float(request.params.get("max_tokens", 1024))
+        guard = CURRENT_GUARD.get()
         failure: Failure | None = None
         attempt = backoffs = 0
         while attempt < self.retry.max_attempts:
@@ -222,11 +230,24 @@ class LiveProvider(Provider):
             if state.rate.active:
                 await state.rate.acquire(estimate)
             await state.limiter.acquire(0 if attempt > 1 else 1)
+            if guard is not None and guard.tripped is not None:  # the step stopped: send nothing more
+                state.limiter.release(None)
+                return error_response(
+                    request, cache_key, "api_error", f"not sent: {guard.tripped}", attempt - 1
+                )
             throttled: bool | None = None
             t0 = time.perf_counter()
             try:
-                async with asyncio.timeout(self.request_timeout_s):
-                    result = await self._call(state.client, request, cache_key, t0)
+                if guard is not None:
+                    guard.attempt_started()
+                try:
+                    async with asyncio.timeout(self.request_timeout_s):
+                        result = await self._call(state.client, request, cache_key, t0)
+                finally:
+                    if guard is not None:
+                        guard.attempt_ended()
+                if guard is not None:
+                    guard.answered()
                 throttled = False
                 result.attempts = attempt
                 if state.rate.active:
@@ -237,9 +258,13 @@ class LiveProvider(Provider):
             except Exception as exc:  # classified; nothing escapes
                 failure = self._classify(exc)
                 throttled = True if failure.throttled else None
+                if guard is not None:
+                    _report(guard, failure, self.request_timeout_s)
             finally:
                 state.limiter.release(throttled)
             if not failure.retryable or attempt >= self.retry.max_attempts:
+                break
+            if guard is not None and not guard.allow_retry(failure.category):
                 break
             if failure.retry_after_s is None:
                 backoffs += 1
@@ -326,3 +351,14 @@ class LiveProvider(Provider):
         )
         resp.tool_calls = calls
         return resp
+
+
+def _report(guard: StepGuard, failure: Failure, request_timeout_s: float) -> None:
+    """Tell the step's guard what a failed attempt got (a timeout, or an answer; a non-retryable
+    rejection counts towards stopping the step)."""
+    if failure.category == "timeout":
+        guard.timed_out(request_timeout_s)
+    elif failure.category != "connection":
+        guard.answered()
+        if failure.fatal_kind is not None:
+            guard.rejected(failure.fatal_kind, failure.status, failure.message)

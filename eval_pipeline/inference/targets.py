@@ -194,6 +194,16 @@ class RoutingProvider(Provider):
     def key_name(self, request: ModelRequest) -> str:
         return self.route(request).key_name(request)
 
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(x for p in self._members() for x in p.secrets())
+
+    @property
+    def endpoint(self) -> str:
+        return ", ".join(dict.fromkeys(p.endpoint for p in self._members()))
+
+    def _members(self) -> list[Provider]:
+        return list({id(p): p for p in [self.default, *self.routes.values()]}.values())
+
     async def acomplete(self, request: ModelRequest, cache_key: str) -> ModelResponse:
         p = self.route(request)
         resp = await p.acomplete(request, cache_key)
@@ -201,11 +211,11 @@ class RoutingProvider(Provider):
         return resp
 
     async def astart(self) -> None:
-        for p in {id(p): p for p in [self.default, *self.routes.values()]}.values():
+        for p in self._members():
             await p.astart()
 
     async def aclose(self) -> None:
-        for p in {id(p): p for p in [self.default, *self.routes.values()]}.values():
+        for p in self._members():
             await p.aclose()
 
     # Message Batches: only the default (Anthropic) provider has them.
