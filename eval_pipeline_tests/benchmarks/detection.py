@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"{args.seeds} seeds per row; full path (store, select_baseline, pool_runs, regression_report, "
         f"release_decision) on the first {args.check_seeds} seeds of each row, the rest through the gate's functions"
     )
-    print(f"{'scenario':<42}{'blocked [95% Wilson]':<26}{'target':<10}{'full path agrees':<18}draws/sample")
+    print(f"{'scenario':<46}{'blocked [95% Wilson]':<26}{'target':<10}{'full path agrees':<18}draws/sample")
     res = {}
     for sc in SCENARIOS:
         r = run_scenario(sc, args.seeds, args.check_seeds, args.seed)
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> dict:
         target = {"aa": "<= 0.05", "better": "<= 0.05", "power": ">= 0.80", "compare": "-"}[sc.target]
         ci = f"{r['rate']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
         per = r["detail"].get("draws", {}).get("per_sample", {})
-        print(f"{sc.name:<42}{ci:<26}{target:<10}{r['agree']}/{r['checked']:<16}{per}", flush=True)
+        print(f"{sc.name:<46}{ci:<26}{target:<10}{r['agree']}/{r['checked']:<16}{per}", flush=True)
     aa = max(r["rate"] for sc, r in res.values() if sc.target == "aa")
     power = res["5-point drop, N=500"][1]["rate"]
     seg = res["20-point collapse of 1 category"][1]["rate"]
