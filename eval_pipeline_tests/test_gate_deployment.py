@@ -145,7 +145,7 @@ def test_default_gate_is_the_same_night_comparison_and_holds_for_an_equally_good
     copies as 3 independent draws and blocks far more often.)"""
     assert RegressionConfig().baseline_nights == 1
     rng = np.random.default_rng(22)
-    n, blocked, trials = 300, 0, 150
+    n, blocked, trials = 200, 0, 100
     for _ in range(trials):
         pb = rng.random(n) < 0.8  # the baseline's deterministic outcome per sample
         pc = rng.random(n) < 0.8  # another model's, equally good on the distribution
@@ -293,7 +293,7 @@ def test_score_rows_with_unequal_repeats_keep_the_one_sided_level():
     "worse" test of the mean rejects at most ~5% (main's Wilcoxon on the per-sample means: ~15%, because the mean
     of 3 draws is less skewed than one draw, so the differences are not symmetric although their mean is 0)."""
     rng = np.random.default_rng(7)
-    n, trials, hits = 300, 150, 0
+    n, trials, hits = 300, 100, 0
     for _ in range(trials):
         q = rng.beta(0.6, 0.4, n) * 3 + 1.5  # per-sample quality on the 1-5 scale
         c, b = (np.clip(np.rint(q[:, None] - rng.exponential(0.8, (n, k)) + 0.8), 1, 5) for k in (3, 1))
@@ -321,3 +321,40 @@ def test_judge_mean_minimum_effect_is_in_scale_points_and_configurable():
     assert strict.rows.iloc[0]["verdict"] == "regression"
     with pytest.raises(ValueError, match="regression.min_effect_judge"):
         RegressionConfig.from_dict({"min_effect_judge": -1})
+
+
+def test_judge_aggregation_passes_a_lower_is_better_dimension_at_or_below_its_threshold():
+    from eval_pipeline.evaluators import judge
+
+    cfg = judge.validate_judge_config(
+        {
+            "model": "j",
+            "repeats": 1,
+            "dimensions": [{"name": "toxicity", "threshold": 2, "higher_is_better": False}],
+        }
+    )
+    samples = pd.DataFrame(
+        {"sample_id": ["a", "b"], "repeat": 0, "category": "c", "response_text": "x", "error_category": None}
+    )
+    verdict_rows = pd.DataFrame(
+        [
+            {
+                "row": i,
+                "sample_id": s,
+                "repeat": 0,
+                "judge_repeat": 0,
+                "status": judge.STATUS_OK,
+                "scores": {"toxicity": v},
+                "reasoning": "r",
+                "attempts": 1,
+                "cost_usd": 0.0,
+                "cached": False,
+                "message": None,
+            }  # fmt: skip
+            for i, (s, v) in enumerate((("a", 1), ("b", 4)))
+        ],
+        columns=judge.VERDICT_COLUMNS,
+    )
+    rows = judge.aggregate_pointwise(samples, verdict_rows, cfg, keys={"suite": "s", "eval_set": "e"})
+    tox = rows[rows["metric"] == "toxicity"].set_index("sample_id")["passed"]
+    assert bool(tox["a"]) and not bool(tox["b"])  # main: median >= threshold, so the toxic answer passed
