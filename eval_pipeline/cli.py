@@ -20,6 +20,8 @@ init        Scaffold a suite folder (golden sets, prompts, model versions, thres
 serve-model A SYNTHETIC Anthropic-compatible model on 127.0.0.1 answering from your golden sets: try a
             suite with no key and no network (EVAL_PROVIDER=synthetic; answers labelled synthetic).
 view        Refresh the history report and open it (or serve it on 127.0.0.1).
+plan        Per eval set and gated metric: the samples needed to detect a drop of min_effect (80% / 90%
+            power) and the minimal detectable effect of the current N (eval_pipeline/commands/plan.py).
 
 Inside a folder made by ``init`` (it has data/models.yaml) the commands use ./data, ./warehouse and
 ./.dagster_home unless EVAL_DATA_DIR / EVAL_WAREHOUSE_URL / DAGSTER_HOME are set.
@@ -344,8 +346,8 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def _add_everyday_commands(sub) -> None:
-    """``init``, ``serve-model``, ``view``: implemented in ``eval_pipeline/commands/``."""
-    from eval_pipeline.commands import init, serve_model, view
+    """``init``, ``serve-model``, ``view``, ``plan``: implemented in ``eval_pipeline/commands/``."""
+    from eval_pipeline.commands import init, plan, serve_model, view
 
     i = sub.add_parser("init", help="scaffold a suite folder that validates and runs right away")
     init.add_arguments(i)
@@ -359,6 +361,11 @@ def _add_everyday_commands(sub) -> None:
     v = sub.add_parser("view", help="refresh the history report and open it (or --serve it on 127.0.0.1)")
     view.add_arguments(v)
     v.set_defaults(fn=cmd_view)
+    pl = sub.add_parser(
+        "plan", help="sample sizes for 80%/90% power and the detectable drop of the current N"
+    )
+    plan.add_arguments(pl)
+    pl.set_defaults(fn=plan.run)
 
 
 def _freeze_heap_for_exit() -> None:

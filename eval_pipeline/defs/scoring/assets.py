@@ -114,6 +114,9 @@ def eval_run(
     context.log.info(f"run artifact {uri}: overall {artifact['overall']}")
     # Numeric entries per gated metric: the asset's "Plots" tab then shows them across materializations.
     plots = {f"{r.eval_set}/{r.metric}": float(r.value) for r in results if r.value is not None}
+    from eval_pipeline.history.planning import run_mde  # what a green regression gate could have missed
+
+    mde = run_mde(p.wh, [suite for suite, _ in p.eval_sets()], scores)
     verdict = vd.quality_verdict(vd.artifact_thresholds(artifact))
     return dg.MaterializeResult(
         metadata={
@@ -127,6 +130,7 @@ def eval_run(
             "cost_usd": artifact["cost_usd"],
             "samples": artifact["samples"],
             "artifact": dg.MetadataValue.path(uri),
+            **({"gate_mde": dg.MetadataValue.json(mde)} if mde else {}),
             # Which answers this run's verdict rests on: anything but live answers is said here.
             "answers": artifact["answers"],
             "live_answers_only": artifact["live_answers_only"],
