@@ -124,7 +124,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         answers = (r.artifact or {}).get("answers") or ""
         if answers.startswith("NOT LIVE"):
             print(f"answers of {r.name}: {answers}")
-    if not args.no_report:  # the history report (and eval_history in the UI) includes this run
+    # the history report (and eval_history in the UI) includes this run; not after an infrastructure
+    # error (the refresh would wait on the same broken storage again)
+    if not args.no_report and not any(r.error_kind == "infra" for r in results):
         from eval_pipeline.defs.cli_history import refresh
 
         ok, where = with_progress(instance, "history report", 2, lambda: refresh(instance))

@@ -14,7 +14,7 @@ import dagster as dg
 def refresh(instance=None) -> tuple[bool, str]:
     """Materialize ``eval_history`` (in process, on the instance); returns (success, report location)."""
     from eval_pipeline.commands.view import report_location
-    from eval_pipeline.defs.ci import eval_definitions
+    from eval_pipeline.defs.ci import eval_definitions, worker_tags
     from eval_pipeline.defs.partitions import local_instance
 
     defs = eval_definitions()
@@ -24,7 +24,7 @@ def refresh(instance=None) -> tuple[bool, str]:
         instance=instance or local_instance(),
         resources=defs.resources,
         raise_on_error=False,
-        tags={"eval/trigger": "cli"},
+        tags={"eval/trigger": "cli", **worker_tags()},
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
     return result.success, report_location()
