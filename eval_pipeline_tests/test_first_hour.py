@@ -98,7 +98,9 @@ def test_readme_try_your_own_suite_literally_without_a_key(tmp_path):
 
 def test_validate_in_a_suite_folder_names_its_segments_and_uses_the_folder(tmp_path, capsys, monkeypatch):
     for name in ("EVAL_DATA_DIR", "EVAL_WAREHOUSE_URL", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)  # restored after the test: the folder defaults set them
+        # empty = unset for the folder defaults; setenv records the original, so the values they set here
+        # are undone after the test (delenv of an absent variable would record nothing and leak them)
+        monkeypatch.setenv(name, "")
     assert cli.main(["init", str(tmp_path / "s")]) == 0
     monkeypatch.chdir(tmp_path / "s")
     assert cli.main(["validate"]) == 0
