@@ -262,3 +262,56 @@ def test_synthetic_server_through_the_sdk_labels_and_refuses_unlabelled_requests
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
+
+
+class _FakeTerminal:
+    """A text stream that says it is a terminal, so rich draws its live progress into it."""
+
+    def __init__(self):
+        import io
+
+        self.buf = io.StringIO()
+        self.encoding = "utf-8"
+
+    def write(self, s):
+        return self.buf.write(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+    def fileno(self):
+        raise OSError("not a real terminal")
+
+
+def test_progress_bars_draw_steps_and_requests_on_a_terminal(monkeypatch):
+    import time
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    from eval_pipeline.defs.progress import with_progress
+    from eval_pipeline.inference.progress import emit_progress
+
+    @dg.asset
+    def slow_step():
+        for done in (5, 10):
+            emit_progress(
+                "slow_step",
+                SimpleNamespace(done=done, total=10, cache_hits=2, in_flight=0, retried=1, errors=0),
+            )
+            time.sleep(0.8)
+
+    term = _FakeTerminal()
+    monkeypatch.setattr(sys, "__stderr__", term)
+    instance = dg.DagsterInstance.ephemeral()
+    result = with_progress(instance, "eval", 1, lambda: dg.materialize([slow_step], instance=instance))
+    assert result.success
+    out = term.buf.getvalue()
+    assert "eval" in out and "steps" in out and "slow_step" in out, out[-2000:]
+    assert "requests" in out and "2 from store" in out and "1 retried" in out, out[-2000:]
+    # not a terminal: nothing drawn, the function still runs
+    monkeypatch.setattr(sys, "__stderr__", None)
+    assert with_progress(instance, "eval", 1, lambda: 42) == 42
