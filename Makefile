@@ -52,6 +52,10 @@ fmt: setup
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
+# The fast tier: unit tests only (no chromium, no PostgreSQL, no servers); under 90 s on 2 cores.
+test-fast: setup
+	$(PY) -m pytest eval_pipeline_tests -m unit -q
+
 test: setup chromium postgresql
 	$(PY) -m pytest eval_pipeline_tests
 

@@ -53,3 +53,10 @@ def pytest_collection_finish(session):
 
     gc.collect()
     gc.freeze()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Give every test its tier marker (unit / integration / e2e; see eval_pipeline_tests/tiers.py)."""
+    from eval_pipeline_tests.tiers import mark_tiers
+
+    mark_tiers(items)
