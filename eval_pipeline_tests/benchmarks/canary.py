@@ -12,26 +12,9 @@ task-completion drop at 2,000 requests/hour (rolled back within 24 h); A/A at 30
 The vectorized :func:`simulate` / :func:`decide` below are the OLD pooled rule (cumulative cohorts,
 independent requests), kept only to show what a naive hourly test does in the tests.
 
-Old description:
-
-``python -m eval_pipeline_tests.benchmarks.canary`` simulates 500 rollouts of 24 hourly looks with
-2,000 requests per hour, 10% of them on the canary (200 / 1,800 per hour):
-
-* A/A: the canary equals production on every metric. Target: false rollback <= 5% (the configured
-  alpha) over every look and every metric; the naive rate (a fixed-sample 5% test on every metric at
-  every look, no sequential correction, no Bonferroni) is printed next to it.
-* degraded: thumbs-down among rated requests 10% -> 15%, everything else equal. Target: rolled back
-  within 24 h in >= 90% of rollouts; median hours to detection printed.
-
-Metrics simulated (per request, independent): rated 40% (thumbs-down 10% of rated), regenerate 5%,
+Their simulation (hourly binomial counts; rated 40% with thumbs-down 10% of rated, regenerate 5%,
 copy 15%, task completion 40%, invariant failure 2%, safety violation 0.2%, error 1%; latency
-log-normal (median 1.2 s, sigma 0.35), TTFT = latency x 0.25 x U(0.6, 1.4). Rates are simulated as
-hourly binomial counts (the mSPRT only sees counts); latency cohorts are capped at
-``max_latency_values`` per arm and look as in :func:`eval_pipeline.monitoring.canary.analyze_canary`
-(here an equal share of every hour: the values are iid, so this is a random subsample, as the
-request-hash subsample is). The decision rule is the one of ``analyze_canary`` vectorized over
-rollouts with the same :mod:`eval_pipeline.monitoring.sequential` functions
-(``eval_pipeline_tests/test_monitoring_canary.py`` checks both give the same verdicts).
+log-normal) is used by ``test_monitoring_canary.py`` through ``rows_from_sim``.
 """
 
 from __future__ import annotations
