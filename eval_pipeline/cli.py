@@ -89,6 +89,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         names = _versions(project, args.model_version, args.suite)
         if args.baseline:
             project.registry.by_name(args.baseline)
+        from eval_pipeline.inference import warmup
+
+        warmup.start_sdks(project.registry.by_name(n).provider for n in names)  # loads while Dagster starts
         from eval_pipeline.defs.ci import DEFAULT_FAMILIES, evaluate, selection
         from eval_pipeline.defs.partitions import local_instance
         from eval_pipeline.defs.progress import with_progress

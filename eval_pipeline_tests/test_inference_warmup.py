@@ -31,3 +31,15 @@ def test_the_thread_imports_them_and_ignores_a_failing_import(monkeypatch):
     thread.join(30)
     assert not thread.is_alive() and "colorsys" in sys.modules  # imported after the failing one
     assert warmup.start(["other"]) is None  # json is loaded: nothing to do
+
+
+def test_provider_sdks_only_for_live_providers(monkeypatch):
+    monkeypatch.setattr(warmup, "PROVIDER_SDKS", {"anthropic": ("colorsys",)})
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    monkeypatch.setenv("EVAL_PROVIDER", "replay")  # stored answers: no SDK is needed
+    assert warmup.start_sdks(["anthropic"]) is None
+    monkeypatch.setenv("EVAL_PROVIDER", "")
+    assert warmup.start_sdks(["python", "http"]) is None
+    thread = warmup.start_sdks(["anthropic", "anthropic"])
+    thread.join(30)
+    assert "colorsys" in sys.modules

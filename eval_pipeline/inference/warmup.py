@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import sys
 import threading
 from collections.abc import Iterable
@@ -29,6 +30,21 @@ STEP_LIBRARIES: dict[str, tuple[str, ...]] = {
     "eval_run": ("statsmodels.stats.proportion", "sklearn.metrics"),
     "regression_report": ("scipy.stats", "duckdb"),
 }
+
+
+# The SDK a provider imports on its first request (inside the request window, before any request is sent).
+PROVIDER_SDKS: dict[str, tuple[str, ...]] = {"anthropic": ("anthropic",), "openai": ("openai",)}
+
+
+def start_sdks(providers: Iterable[str]) -> threading.Thread | None:
+    """Import the SDKs of ``providers`` (model-version provider names) in a daemon thread, at the start of a
+    command: the Dagster instance and the run's first steps then wait on disk while the SDK loads, and the first
+    request does not wait for it. Unknown providers (python, http) import nothing, and nothing is imported when
+    ``EVAL_PROVIDER`` selects stored answers (``replay``) instead of the model versions' providers."""
+    if os.environ.get("EVAL_PROVIDER", "") not in ("", "auto", "anthropic", "openai", "synthetic"):
+        return None
+    modules = [m for p in dict.fromkeys(providers) for m in PROVIDER_SDKS.get(p, ()) if m not in sys.modules]
+    return _start(modules)
 
 
 def libraries_for(steps: Iterable[str] | None) -> list[str]:
@@ -46,7 +62,10 @@ def _import_all(modules: list[str]) -> None:
 
 def start(steps: Iterable[str] | None) -> threading.Thread | None:
     """Import the libraries of ``steps`` in a daemon thread; returns it (None when there is nothing to import)."""
-    modules = libraries_for(steps)
+    return _start(libraries_for(steps))
+
+
+def _start(modules: list[str]) -> threading.Thread | None:
     if not modules:
         return None
     thread = threading.Thread(target=_import_all, args=(modules,), name="eval-warmup-imports", daemon=True)
