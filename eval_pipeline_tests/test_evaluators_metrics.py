@@ -13,6 +13,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from statsmodels.stats.proportion import proportion_confint
 
 from eval_pipeline.evaluators import metrics as M
+from eval_pipeline.evaluators import text_overlap
 from eval_pipeline.evaluators.deterministic import score_deterministic, validate_check_specs
 from eval_pipeline.project.schemas import SCORE_COLUMNS
 
@@ -64,12 +65,16 @@ def test_ece_hand_computed_and_perfect_calibration():
 
 def test_rouge_and_bleu_known_values():
     # LCS("the cat sat on the mat", "the cat is on the mat") = 5 tokens -> P = R = F = 5/6
-    assert M.rouge_l_scores(["the cat sat on the mat"], ["the cat is on the mat"])[0] == pytest.approx(5 / 6)
-    assert M.sentence_bleu_scores(["the cat is on the mat"], ["the cat is on the mat"])[0] == pytest.approx(
+    assert text_overlap.rouge_l_scores(["the cat sat on the mat"], ["the cat is on the mat"])[
+        0
+    ] == pytest.approx(5 / 6)
+    assert text_overlap.sentence_bleu_scores(["the cat is on the mat"], ["the cat is on the mat"])[
+        0
+    ] == pytest.approx(1.0)
+    assert text_overlap.corpus_bleu(["the cat is on the mat"], ["the cat is on the mat"]) == pytest.approx(
         1.0
     )
-    assert M.corpus_bleu(["the cat is on the mat"], ["the cat is on the mat"]) == pytest.approx(1.0)
-    assert M.corpus_bleu(["a b c d"], ["w x y z"]) == pytest.approx(0.0)
+    assert text_overlap.corpus_bleu(["a b c d"], ["w x y z"]) == pytest.approx(0.0)
 
 
 def test_set_f1_samples_matches_sklearn_definition():

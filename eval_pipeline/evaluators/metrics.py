@@ -30,7 +30,6 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -176,38 +175,6 @@ def set_f1(
     gold = [set(g) for g in gold_sets]
     mlb = MultiLabelBinarizer().fit(pred + gold)
     return float(f1_score(mlb.transform(gold), mlb.transform(pred), average=average, zero_division=1.0))
-
-
-@lru_cache(maxsize=1)
-def _rouge_scorer() -> Any:
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-
-
-def rouge_l_scores(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
-    """Per-pair ROUGE-L F-measure (rouge-score, Porter stemming)."""
-    sc = _rouge_scorer()
-    return [
-        float(sc.score(ref, pred)["rougeL"].fmeasure)
-        for pred, ref in zip(predictions, references, strict=True)
-    ]
-
-
-def sentence_bleu_scores(predictions: Sequence[str], references: Sequence[str]) -> list[float]:
-    """Per-pair sentence BLEU (sacrebleu defaults, exp smoothing), scaled from 0-100 to 0-1."""
-    import sacrebleu
-
-    return [
-        sacrebleu.sentence_bleu(p, [r]).score / 100.0 for p, r in zip(predictions, references, strict=True)
-    ]
-
-
-def corpus_bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
-    """Corpus BLEU (sacrebleu, one reference per prediction), scaled to 0-1."""
-    import sacrebleu
-
-    return sacrebleu.corpus_bleu(list(predictions), [list(references)]).score / 100.0
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

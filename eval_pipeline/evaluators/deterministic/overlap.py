@@ -3,7 +3,7 @@
 In: the response text (or one JSON field of it) and the reference text in ``expected`` (or
 ``expected_field`` of it). Out: the score in [0, 1] as the row's ``value``; with ``min_score``
 also pass/fail, without it ``passed=None`` (the row only records the value). The scores come
-from :mod:`eval_pipeline.evaluators.metrics` (rouge-score, sacrebleu).
+from :mod:`eval_pipeline.evaluators.text_overlap` (rouge-score, sacrebleu).
 """
 
 from __future__ import annotations
@@ -61,14 +61,16 @@ Args:
 
 
 def _overlap_check(name: str, label: str, scorer: str, summary: str) -> Callable[..., CheckFn]:
-    """Register check ``name``: ``eval_pipeline.evaluators.metrics.<scorer>`` of one pair, reported as ``label``."""
+    """Register check ``name``: ``eval_pipeline.evaluators.text_overlap.<scorer>`` of one pair, reported as ``label``."""
 
     def factory(
         min_score: float | None = None, expected_field: str | None = None, field: str | None = None
     ) -> CheckFn:
-        from eval_pipeline.evaluators import metrics  # local: sacrebleu / rouge-score load only when used
+        from eval_pipeline.evaluators import (
+            text_overlap,  # local: sacrebleu / rouge-score load only when used
+        )
 
-        score_batch = getattr(metrics, scorer)
+        score_batch = getattr(text_overlap, scorer)
         return _reference_check(
             lambda p, r: score_batch([p], [r])[0], label, min_score, expected_field, field
         )
