@@ -15,6 +15,7 @@ run         The command a CI job runs: evaluate model versions for one date thro
 validate    Load and cross-check every suite, golden-set path and the model registry; read every
             golden set and render every prompt for a sample (no model call).
 compare     Print the regression report of CANDIDATE against BASELINE (stored runs of one date).
+diff        Write the per-sample diff page of CANDIDATE against BASELINE and print its path.
 register    Register the registry's model versions as Dagster partitions (what the sensor does).
 init        Scaffold a suite folder (golden sets, prompts, model versions, thresholds) that runs as is.
 serve-model A SYNTHETIC Anthropic-compatible model on 127.0.0.1 answering from your golden sets: try a
@@ -306,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("baseline", help="model version name or partition key")
     c.add_argument("--date", help="date of both runs (default: the latest date both were scored)")
     c.set_defaults(fn=cmd_compare)
+    from eval_pipeline.commands import diff as diff_cmd
+
+    df = sub.add_parser("diff", help="per-sample diff page of CANDIDATE against BASELINE (prints its path)")
+    diff_cmd.add_arguments(df)
+    df.set_defaults(fn=diff_cmd.run)
     sub.add_parser("validate", help="validate suites, golden-set paths and the model registry").set_defaults(
         fn=cmd_validate
     )

@@ -17,6 +17,8 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     releases/date=<d>/model_version=<mv>.json                    release(d, mv)
     reports/regression/date=<d>/model_version=<mv>/report.json   regression_report(d, mv)
     reports/regression/date=<d>/model_version=<mv>/comparison.png  regression_chart(d, mv)
+    reports/regression/date=<d>/model_version=<mv>/diff.html     diff_page(d, mv) (per-sample diff vs its baseline)
+    reports/diff/date=<d>/model_version=<mv>/vs-<mv2>-<d2>.html  diff_page(d, mv, against=(d2, mv2))
     reports/noise/date=<d>/model_version=<mv>/noise.json         noise_report(d, mv)
     review/date=<d>/model_version=<mv>/review.jsonl              review_file(d, mv)
     calibration/judge/<model>.json                               judge_calibration(model)
@@ -87,6 +89,7 @@ __all__ = [
     "check_key",
     "check_name",
     "day_partition",
+    "diff_page",
     "history_alerts",
     "history_part",
     "history_parts_glob",
@@ -346,6 +349,14 @@ def regression_report(date: str, mv_key: str) -> str:
 def regression_chart(date: str, mv_key: str) -> str:
     """The comparison chart beside the regression report."""
     return f"{_run_dir('reports/regression', date, mv_key)}/comparison.png"
+
+
+def diff_page(date: str, mv_key: str, against: tuple[str, str] | None = None) -> str:
+    """The per-sample diff page of one run: beside its regression report (against the baseline it was tested
+    against), or, for ``against=(date, model_version)``, under ``reports/diff/`` (``eval-pipeline diff``)."""
+    if against is None:
+        return f"{_run_dir('reports/regression', date, mv_key)}/diff.html"
+    return f"{_run_dir('reports/diff', date, mv_key)}/vs-{against[1]}-{against[0]}.html"
 
 
 def noise_report(date: str, mv_key: str) -> str:

@@ -1,0 +1,74 @@
+"""The per-sample diff: data assembly from the warehouse, the page's escaping and the ``eval-pipeline diff`` command
+(plain functions; the page in a real browser is ``test_diff_page_browser.py``)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from eval_pipeline.history.diff_data import diff_pieces, load_run_pair
+from eval_pipeline.history.diff_page import build_diff_html
+from eval_pipeline.storage import keys
+from eval_pipeline.storage.warehouse import Warehouse
+from eval_pipeline_tests import diff_synthetic as ds
+
+
+@pytest.fixture()
+def wh(tmp_path):
+    w = Warehouse.from_url(tmp_path / "wh")
+    ds.write_pair(w)
+    return w
+
+
+def test_diff_pieces_mark_only_changed_words():
+    a, b, ratio = diff_pieces("Open the app, then tap settings.", "Open the app and tap settings.")
+    assert "".join(p[0] for p in a) == "Open the app, then tap settings."
+    assert "".join(p[0] for p in b) == "Open the app and tap settings."
+    assert [p[0].strip() for p in a if p[1]] == [",", "then"]
+    assert [p[0].strip() for p in b if p[1]] == ["and"]
+    assert 0.5 < ratio < 1
+    assert diff_pieces("same", "same") == ([["same", 0]], [["same", 0]], 1.0)
+
+
+def test_samples_sorted_regressed_first_with_both_sides(wh):
+    data = load_run_pair(wh, (ds.DATE, ds.CAND), (ds.DATE, ds.BASE))
+    st = [s["st"] for s in data["samples"]]
+    n_reg = data["counts"]["regressed"]
+    # routing: every 7th sample regressed where the baseline was right; FAQ: judge score 4 -> 3 on every 3rd
+    assert n_reg == sum(1 for i in range(40) if i % 7 == 0 and i % 11 != 3) + len(range(0, 10, 3))
+    assert st[:n_reg] == ["regressed"] * n_reg and "regressed" not in st[n_reg:]
+    first = data["samples"][0]
+    assert (
+        first["set"] == "customer_support/routing" and first["size"] == 1.0
+    )  # a lost pass before a judge 4 -> 3
+    chk = dict(zip(data["checks"], range(len(data["checks"]))))["deterministic:exact_label"]
+    row = next(r for r in first["checks"] if r[0] == chk)
+    assert (row[1], row[4], row[7]) == (1.0, 0.0, -1.0)  # baseline pass, candidate fail
+    improved = [s for s in data["samples"] if s["st"] == "improved"]
+    assert improved and all(s["size"] > 0 for s in improved)
+    faq = next(s for s in data["samples"] if s["id"] == "faq-00000")
+    assert faq["input"] == "user: How do I do thing 0?"  # a conversation shown as turns
+
+
+def test_hostile_answer_cannot_close_the_script(wh):
+    page = build_diff_html(load_run_pair(wh, (ds.DATE, ds.CAND), (ds.DATE, ds.BASE)))
+    blob = re.search(r'<script type="application/json" id="diff-data">(.*?)</script>', page, re.S).group(1)
+    assert "</script" not in blob.lower()
+    assert json.loads(blob)["samples"][0]["cand"][0][0] == ds.HOSTILE  # the text itself is intact
+    assert page.count("<script") == 2  # the data block and the page's own script, nothing injected
+
+
+def test_cli_diff_writes_the_page_and_prints_its_path(wh, monkeypatch, capsys):
+    from eval_pipeline import cli
+
+    monkeypatch.setenv("EVAL_WAREHOUSE_URL", wh.root)
+    assert cli.main(["diff", ds.CAND, ds.BASE]) == 0
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert out.endswith(keys.diff_page(ds.DATE, ds.CAND, against=(ds.DATE, ds.BASE)))
+    assert "route-00007" in open(out, encoding="utf-8").read()
+    assert cli.main(["diff", ds.CAND, f"{ds.BASE}@2026-01-01"]) == 2
+    assert "no scored run to compare" in capsys.readouterr().err  # no candidate run on or before that date
+    assert cli.main(["diff", ds.CAND, ds.BASE, "--date", "2026-01-01"]) == 2
+    assert "no scores for cand-v2 on 2026-01-01" in capsys.readouterr().err
