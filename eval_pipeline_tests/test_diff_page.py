@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_cli_diff_writes_the_page_and_prints_its_path(wh, monkeypatch, capsys):
     assert cli.main(["diff", ds.CAND, ds.BASE]) == 0
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert out.endswith(keys.diff_page(ds.DATE, ds.CAND, against=(ds.DATE, ds.BASE)))
-    assert "route-00007" in open(out, encoding="utf-8").read()
+    assert "route-00007" in Path(out).read_text(encoding="utf-8")
     assert cli.main(["diff", ds.CAND, f"{ds.BASE}@2026-01-01"]) == 2
     assert "no scored run to compare" in capsys.readouterr().err  # no candidate run on or before that date
     assert cli.main(["diff", ds.CAND, ds.BASE, "--date", "2026-01-01"]) == 2
