@@ -1,0 +1,153 @@
+"""Benchmark of the anytime-valid sequential gate (issue 28 item 1) on the detection benchmark's suite.
+
+Each seed draws the baseline's and the candidate's night exactly as ``benchmarks.detection`` does (``detection.nights``
+and ``effective_baseline``: 3 eval sets, 7 gated pass-rate rows and their 35 category segment rows, N = 500, models
+at temperature 0), puts the samples in a random order and runs ``history.sequential.sequential_gate`` with the
+suite's ``RegressionConfig`` (alpha 0.05 split as the fixed gate splits it; ``row_levels``) and looks every
+``--chunk`` samples. The same draws also go through the fixed-N gate's functions (``detection.fast_decision``:
+the row tests, ``gating.verdicts``, ``gating.gate_rows``) for contrast. Synthetic draws (a simulation), not model
+answers.
+
+Rows: equal candidate (A/A, fresh nights; replayed; night drift SD 0.2; a different, equally good model), a 3-point
+drop (= the minimum effect, for contrast: what early "no worse" stops cost), a 5-point and a 10-point drop of
+exact_match, a 20-point collapse of one category. Per row: blocked by the sequential gate [95 % Wilson], blocked by
+the fixed gate, mean share of samples scored, share of runs stopped early.
+
+    python -m eval_pipeline_tests.benchmarks.sequential [--seeds 400] [--chunk 50] [--beta 0.2]
+
+Last line: ``sequential false_block=<worst A/A row> power_5pt=<x> share_used_10pt=<a> share_used_equal=<b>``
+(``share_used_equal``: the fresh A/A row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from eval_pipeline.history.sequential import (
+    DEFAULT_BETA,
+    DEFAULT_CHUNK,
+    DEFAULT_EARLY_SHARE,
+    final_config,
+    row_levels,
+    sequential_gate,
+)
+from eval_pipeline_tests.benchmarks import detection as det
+from eval_pipeline_tests.benchmarks import detection_sim as ds
+
+SCENARIOS = [
+    det.Scenario("A/A equal candidate (fresh nights)", "aa", fresh=True),
+    det.Scenario("A/A replayed from the store", "aa"),
+    det.Scenario("A/A night drift SD 0.2", "aa", fresh=True, drift=0.2),
+    det.Scenario("A/A other model, equally good", "aa", other_model=True),
+    det.Scenario("3-point drop (= min effect)", "compare", drop=0.03),
+    det.Scenario("5-point drop", "power", drop=0.05),
+    det.Scenario("10-point drop", "compare", drop=0.10),
+    det.Scenario("20-point collapse of 1 category", "compare", collapse=0.20),
+]
+
+
+def row_layout(cfg, n: int) -> tuple[list[tuple[int, np.ndarray]], np.ndarray, np.ndarray]:
+    """The gated family of the simulated suite: every ``detection_sim.ROWS`` row overall and per category segment
+    (``gate_segments``), as (row index, sample mask); per row whether it is a segment row and its minimum effect."""
+    layout, segment, min_effect = [], [], []
+    for r in range(len(ds.ROWS)):
+        for seg, mask in ds._segments(n) if cfg.gate_segments else ds._segments(n)[:1]:
+            layout.append((r, mask))
+            is_seg = seg != ds.SEGMENT_ALL
+            segment.append(is_seg)
+            min_effect.append(max(cfg.min_effect, cfg.min_effect_segment) if is_seg else cfg.min_effect)
+    return layout, np.array(segment), np.array(min_effect)
+
+
+def drops_of(cand: dict, base: dict, layout) -> tuple[np.ndarray, np.ndarray]:
+    """Per gated row the per-sample drop (baseline pass fraction minus candidate's) and membership, (rows, n)."""
+    frac_b, frac_c = base["passed"].mean(axis=-1), cand["passed"].mean(axis=-1)  # (7, n)
+    d = frac_b - frac_c
+    return np.stack([d[r] for r, _ in layout]), np.stack([mask for _, mask in layout])
+
+
+def run_scenario(sc: det.Scenario, seeds: int, chunk: int, beta: float, early: float, seed: int) -> dict:
+    su = det.suite()
+    cfg = su.regression_config()
+    end_cfg = final_config(cfg, early)
+    layout, segment, min_effect = row_layout(cfg, sc.n)
+    level, beta_level = row_levels(cfg, segment, beta, early)
+    rng = np.random.default_rng([seed, SCENARIOS.index(sc)])
+    drops, masks, fixed, final = [], [], 0, []
+    for _ in range(seeds):
+        base_nights, cand, safety = det.nights(sc, rng, every=False)
+        fixed += det.fast_decision(sc, cfg, base_nights, cand, safety)
+        final.append(det.fast_decision(sc, end_cfg, base_nights, cand, safety))
+        used = det.effective_baseline(sc, base_nights)
+        base = {"passed": np.concatenate([u["passed"] for u in used], axis=-1)}
+        d, w = drops_of(cand, base, layout)
+        order = rng.permutation(sc.n)  # the order the samples are sent and scored in
+        drops.append(d[:, order])
+        masks.append(w[:, order])
+    early, needs_final, share = [], [], []
+    for i in range(0, seeds, 50):  # batches of 50 seeds keep the (seeds, rows, n, bets) arrays small
+        res = sequential_gate(
+            np.stack(drops[i : i + 50]), np.stack(masks[i : i + 50]), min_effect, level, beta_level, chunk
+        )
+        early.append(res.early_blocked)
+        needs_final.append(res.needs_final)
+        share.append(res.share_used)
+    early, needs_final, share = (np.concatenate(x) for x in (early, needs_final, share))
+    # a run that scored every sample undecided: the fixed gate on all of them, at its share of alpha
+    blocked = int((early | (needs_final & np.array(final))).sum())
+    return {
+        "rate": blocked / seeds,
+        "ci": det._wilson(blocked, seeds),
+        "fixed": fixed / seeds,
+        "share": float(share.mean()),
+        "early": float((share < 1).mean()),
+        "seeds": seeds,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=400)
+    ap.add_argument("--chunk", type=int, default=DEFAULT_CHUNK)
+    ap.add_argument("--beta", type=float, default=DEFAULT_BETA)
+    ap.add_argument("--early-share", type=float, default=DEFAULT_EARLY_SHARE)
+    ap.add_argument("--seed", type=int, default=20261205)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    cfg = det.suite().regression_config()
+    print(
+        f"# sequential gate (history/sequential.py), SIMULATED draws of benchmarks.detection's suite, N=500: "
+        f"alpha={cfg.alpha}: {args.early_share:g} of it to the looks' e-processes over 7 overall rows "
+        f"({1 - cfg.segment_alpha_share:g}) and 35 segment rows ({cfg.segment_alpha_share:g}), Bonferroni, the rest "
+        f"to the fixed gate at N when undecided; no-worse beta={args.beta} split the same way; looks every "
+        f"{args.chunk} samples in random order; {args.seeds} seeds per row; fixed gate = discrete Holm at N=500"
+    )
+    print(f"{'scenario':<38}{'blocked [95% Wilson]':<26}{'fixed gate':<12}{'share scored':<14}stopped early")
+    res = {}
+    for sc in SCENARIOS:
+        r = run_scenario(sc, args.seeds, args.chunk, args.beta, args.early_share, args.seed)
+        res[sc.name] = (sc, r)
+        ci = f"{r['rate']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
+        print(f"{sc.name:<38}{ci:<26}{r['fixed']:<12.3f}{r['share']:<14.3f}{r['early']:.3f}", flush=True)
+    false_block = max(r["rate"] for sc, r in res.values() if sc.target == "aa")
+    power = res["5-point drop"][1]["rate"]
+    share10 = res["10-point drop"][1]["share"]
+    share_eq = res["A/A equal candidate (fresh nights)"][1]["share"]
+    print(f"# elapsed {time.perf_counter() - t0:.0f} s")
+    print(
+        f"sequential false_block={false_block:.3f} power_5pt={power:.3f} share_used_10pt={share10:.3f} "
+        f"share_used_equal={share_eq:.3f}"
+    )
+    return {
+        "false_block": false_block,
+        "power_5pt": power,
+        "share_used_10pt": share10,
+        "share_used_equal": share_eq,
+    }
+
+
+if __name__ == "__main__":
+    main()
