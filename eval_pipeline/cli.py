@@ -357,8 +357,8 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def _add_everyday_commands(sub) -> None:
-    """``init``, ``serve-model``, ``view``, ``plan``: implemented in ``eval_pipeline/commands/``."""
-    from eval_pipeline.commands import init, plan, serve_model, view
+    """``init``, ``serve-model``, ``view``, ``plan``, ``review``: implemented in ``eval_pipeline/commands/``."""
+    from eval_pipeline.commands import init, plan, review, serve_model, view
 
     i = sub.add_parser("init", help="scaffold a suite folder that validates and runs right away")
     init.add_arguments(i)
@@ -377,6 +377,11 @@ def _add_everyday_commands(sub) -> None:
     )
     plan.add_arguments(pl)
     pl.set_defaults(fn=plan.run)
+    rv = sub.add_parser(
+        "review", help="label the human review queue in a browser (127.0.0.1; feeds calibration)"
+    )
+    review.add_arguments(rv)
+    rv.set_defaults(fn=review.run)
 
 
 def _freeze_heap_for_exit() -> None:

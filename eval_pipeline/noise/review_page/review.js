@@ -1,0 +1,130 @@
+// The review page. Model text is only ever set with textContent (never innerHTML): hostile output stays text.
+"use strict";
+(function () {
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token");
+  if (token) history.replaceState(null, "", location.pathname); // keep the token out of the address bar
+  const headers = token ? { "X-Review-Token": token } : {};
+  let state = { items: [], total: 0, done: 0 };
+  let index = 0, active = 0, labels = {};
+  const $ = (id) => document.getElementById(id);
+  const text = (v) => (v === null || v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v, null, 2));
+  const el = (tag, content, cls) => {
+    const e = document.createElement(tag);
+    if (content !== undefined) e.textContent = content;
+    if (cls) e.className = cls;
+    return e;
+  };
+
+  async function load() {
+    const r = await fetch("api/queue", { headers });
+    if (!r.ok) { $("progress-text").textContent = "cannot load the queue: HTTP " + r.status; return; }
+    state = await r.json();
+    if (index >= state.items.length) index = Math.max(0, state.items.length - 1);
+    render();
+  }
+
+  function dims(item) {
+    return Object.entries(item.scales || {}).map(([name, s]) => ({ name, lo: s[0], hi: s[1] }));
+  }
+
+  function render() {
+    const open = state.items.length;
+    $("progress-text").textContent = `${state.done} of ${state.total} labelled · ${open} open`;
+    $("progress-bar").style.width = (state.total ? (100 * state.done) / state.total : 0) + "%";
+    const list = $("item-list");
+    list.replaceChildren();
+    state.items.forEach((it, i) => {
+      const li = el("li", it.review_id, i === index ? "current" : "");
+      li.addEventListener("click", () => { index = i; reset(); render(); });
+      list.appendChild(li);
+    });
+    $("empty").hidden = open > 0;
+    $("detail").hidden = open === 0;
+    if (!open) return;
+    const it = state.items[index];
+    $("item-id").textContent = it.review_id;
+    $("item-meta").textContent = `queue ${it.queue} · suite ${text(it.suite)} · eval set ${text(it.eval_set)} · ` +
+      `sample ${text(it.sample_id)} · repeat ${text(it.repeat)}` + (it.category ? ` · category ${it.category}` : "");
+    $("reasons").replaceChildren(...(it.reasons || []).map((r) => el("li", r)));
+    $("input").textContent = text(it.input);
+    $("response").textContent = text(it.response_text);
+    $("expected").textContent = text(it.expected);
+    const body = $("judge").tBodies[0];
+    body.replaceChildren();
+    for (const d of dims(it)) {
+      const tr = el("tr");
+      [d.name, text((it.judge_scores || {})[d.name]), text((it.judge_spread || {})[d.name]),
+        text((it.thresholds || {})[d.name])].forEach((c) => tr.appendChild(el("td", c)));
+      body.appendChild(tr);
+    }
+    $("cosine").textContent = it.cosine === null || it.cosine === undefined ? "" :
+      `cosine ${Number(it.cosine).toFixed(3)} (${it.cosine_passed ? "passes" : "fails"} its threshold)`;
+    const box = $("dims");
+    box.replaceChildren();
+    dims(it).forEach((d, i) => {
+      const row = el("div", undefined, "dim" + (i === active ? " active" : ""));
+      row.dataset.dim = d.name;
+      row.appendChild(el("span", d.name, "name"));
+      for (let v = d.lo; v <= d.hi; v++) {
+        const caption = d.lo === 0 && d.hi === 1 ? (v ? "pass" : "fail") : String(v);
+        const b = el("button", caption, labels[d.name] === v ? "chosen" : "");
+        b.addEventListener("click", () => { active = i; choose(v); });
+        row.appendChild(b);
+      }
+      box.appendChild(row);
+    });
+  }
+
+  function reset() { active = 0; labels = {}; $("notes").value = ""; $("status").textContent = ""; }
+
+  function choose(v) {
+    const ds = dims(state.items[index]);
+    const d = ds[active];
+    if (!d || v < d.lo || v > d.hi) return;
+    labels[d.name] = v;
+    if (active < ds.length - 1) active++;
+    render();
+  }
+
+  async function save() {
+    const it = state.items[index];
+    if (!it) return;
+    const status = $("status");
+    if (!Object.keys(labels).length) { status.textContent = "score at least one dimension first"; status.className = "error"; return; }
+    const r = await fetch("api/label", {
+      method: "POST",
+      headers: { ...headers, "Content-Type": "application/json" },
+      body: JSON.stringify({ queue: it.queue, review_id: it.review_id, human_label: labels, human_notes: $("notes").value }),
+    });
+    const answer = await r.json().catch(() => ({}));
+    if (!r.ok) { status.textContent = "not saved: " + (answer.error || "HTTP " + r.status); status.className = "error"; return; }
+    reset();
+    status.textContent = "saved " + answer.stored; status.className = "";
+    await load();
+  }
+
+  function move(step) {
+    if (!state.items.length) return;
+    index = (index + step + state.items.length) % state.items.length;
+    reset(); render();
+  }
+
+  document.addEventListener("keydown", (e) => {
+    if (e.target instanceof HTMLTextAreaElement) { if (e.key === "Escape") e.target.blur(); return; }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const ds = state.items.length ? dims(state.items[index]) : [];
+    if (/^[0-9]$/.test(e.key)) choose(Number(e.key));
+    else if ((e.key === "p" || e.key === "f") && ds[active] && ds[active].lo === 0 && ds[active].hi === 1) choose(e.key === "p" ? 1 : 0);
+    else if (e.key === "ArrowDown") { active = Math.min(active + 1, ds.length - 1); render(); }
+    else if (e.key === "ArrowUp") { active = Math.max(active - 1, 0); render(); }
+    else if (e.key === "Enter") save();
+    else if (e.key === "n" || e.key === "ArrowRight") move(1);
+    else if (e.key === "b" || e.key === "ArrowLeft") move(-1);
+    else return;
+    e.preventDefault();
+  });
+  $("save").addEventListener("click", save);
+  $("skip").addEventListener("click", () => move(1));
+  load();
+})();
