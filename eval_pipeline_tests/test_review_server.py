@@ -113,3 +113,15 @@ def test_label_is_validated_stored_once_and_leaves_the_queue(store):
     assert [p.name for p in path.parent.iterdir() if p.suffix == ".tmp"] == []
     got = ingest_review(path)
     assert sorted(zip(got.ratings["dimension"], got.ratings["human"])) == [("accuracy", 4.0), ("tone", 5.0)]
+
+
+def test_a_broken_labelled_file_is_named_and_never_overwritten(store):
+    client = TestClient(rs.create_app(store), base_url="http://127.0.0.1")
+    path = store.labelled_path(store.queues()[0])
+    path.parent.mkdir(parents=True)
+    path.write_text('{"review_id": "a", "human_label": {}}\n{"review_id": "half a li\n')
+    before = path.read_bytes()
+    r = client.get("/api/queue")
+    assert r.status_code == 500 and f"{path}:2: not a review record" in r.json()["error"]
+    assert client.post("/api/label", json=_label()).status_code == 500
+    assert path.read_bytes() == before

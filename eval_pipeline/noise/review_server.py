@@ -76,6 +76,10 @@ def check_bind(host: str, token: str | None) -> None:
 
 
 # ------------------------------------------------------------------------------------------- the store
+class ReviewStoreError(RuntimeError):
+    """A labelled file the server cannot read (named with its line); nothing is written over it."""
+
+
 @dataclass(frozen=True)
 class Queue:
     """One run's review queue: its warehouse key and the labelled file it feeds."""
@@ -110,8 +114,18 @@ class ReviewStore:
         path = self.labelled_path(q)
         if not path.exists():
             return {}
-        recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return {str(r["review_id"]): r for r in recs if "review_id" in r}
+        out = {}
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                out[str(rec["review_id"])] = rec
+            except (json.JSONDecodeError, TypeError, KeyError) as e:
+                raise ReviewStoreError(
+                    f"{path}:{n}: not a review record ({e}); fix or remove the line, then reload"
+                ) from e
+        return out
 
     def _items(self, q: Queue) -> list[dict[str, Any]]:
         text = self.wh.read_bytes(q.key).decode("utf-8")
@@ -221,7 +235,10 @@ def create_app(store: ReviewStore, token: str | None = None, loopback: bool = Tr
         return serve
 
     async def queue(request: Request) -> Response:
-        return JSONResponse(store.state())
+        try:
+            return JSONResponse(store.state())
+        except ReviewStoreError as e:
+            return JSONResponse({"error": str(e)}, status_code=500)
 
     async def label(request: Request) -> Response:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
@@ -236,6 +253,8 @@ def create_app(store: ReviewStore, token: str | None = None, loopback: bool = Tr
             )
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             return JSONResponse({"error": f"bad request body: {e}"}, status_code=400)
+        except ReviewStoreError as e:
+            return JSONResponse({"error": str(e)}, status_code=500)
         except LookupError as e:
             return JSONResponse({"error": str(e)}, status_code=404)
         except ValueError as e:

@@ -18,7 +18,11 @@
 
   async function load() {
     const r = await fetch("api/queue", { headers });
-    if (!r.ok) { $("progress-text").textContent = "cannot load the queue: HTTP " + r.status; return; }
+    if (!r.ok) {
+      const answer = await r.json().catch(() => ({}));
+      $("progress-text").textContent = "cannot load the queue: " + (answer.error || "HTTP " + r.status);
+      return;
+    }
     state = await r.json();
     if (index >= state.items.length) index = Math.max(0, state.items.length - 1);
     render();
