@@ -1,14 +1,10 @@
-"""The model registry: model versions (provider, model id, params, prompt templates) and prices.
+"""The model registry: model versions (provider, endpoint, model id, params, prompt templates) and prices.
 
 In: ``data/models.yaml``, the data folder and (optionally) the loaded suites. Out: a validated
-:class:`ModelRegistry` of :class:`ModelVersion` (``load_registry``) whose prompt files exist inside
-the data folder and parse as templates, whose suites are known and have a prompt for each task, and
-whose partition keys (``ModelVersion.key``: slug + config hash) are safe, and whose judges are of
-another model family than the model they grade (:func:`model_family`; same family = a warning in
-``ModelRegistry.warnings``, an error under the suite's ``forbid_same_family_judge``). Errors are
-:class:`ConfigError` naming the file and key path.
-
-Plain Python: no Dagster here.
+:class:`ModelRegistry` of :class:`ModelVersion` (``load_registry``): prompt files inside the data folder
+that parse, known suites with a prompt per task, safe partition keys (``ModelVersion.key``: slug + config
+hash), judges checked for self-preference (``project.model_families``). Errors are :class:`ConfigError`
+naming the file and key path. Plain Python: no Dagster here.
 """
 
 from __future__ import annotations
@@ -19,9 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from eval_pipeline.project import model_families as families
 from eval_pipeline.project.endpoints import Endpoint, endpoint_identity, parse_endpoint, resolve_endpoints
 from eval_pipeline.project.errors import ConfigError, check_slug, load_mapping, resolve_data_path, strict
 from eval_pipeline.project.hashing import sha256_obj, sha256_text
+from eval_pipeline.project.model_families import DEFAULT_MODEL_FAMILIES, judge_models, model_family
 from eval_pipeline.project.paths import data_dir
 from eval_pipeline.project.suites import EvalSet, Suite
 from eval_pipeline.project.tools import ToolSpec
@@ -44,73 +42,6 @@ __all__ = [
 
 # Dagster partition keys must not contain "," "|" or "..." (UI backfills and multi-partitions break).
 FORBIDDEN_KEY_PARTS = (",", "|", "...", "/", "=")
-
-# Model id prefix -> model family (self-preference: a judge should not grade its own family). The
-# registry's ``model_families:`` adds to / overrides these; the longest matching prefix wins.
-DEFAULT_MODEL_FAMILIES: dict[str, str] = {
-    "claude": "anthropic-claude",
-    "anthropic.claude": "anthropic-claude",
-    "us.anthropic.claude": "anthropic-claude",
-    "gpt": "openai-gpt",
-    "chatgpt": "openai-gpt",
-    "o1": "openai-gpt",
-    "o3": "openai-gpt",
-    "o4": "openai-gpt",
-    "gemini": "google-gemini",
-    "gemma": "google-gemma",
-    "llama": "meta-llama",
-    "meta-llama": "meta-llama",
-    "mistral": "mistral",
-    "mixtral": "mistral",
-    "codestral": "mistral",
-    "ministral": "mistral",
-    "command": "cohere-command",
-    "qwen": "alibaba-qwen",
-    "deepseek": "deepseek",
-    "grok": "xai-grok",
-    "nova": "amazon-nova",
-    "titan": "amazon-nova",
-    "jamba": "ai21-jamba",
-    "phi": "microsoft-phi",
-    "granite": "ibm-granite",
-    "kimi": "moonshot-kimi",
-}
-# Bedrock ids carry a cross-region inference prefix and a vendor prefix ("us.meta.llama3-1-8b-...",
-# "eu.amazon.nova-pro-v1:0"); OpenAI-compatible servers often an organisation ("meta-llama/Llama-3.1-8B",
-# "openai/gpt-oss-20b"). Both are stripped when the full id matches no prefix.
-_REGION_PREFIX = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
-_VENDOR_PREFIX = (
-    "anthropic.",
-    "meta.",
-    "mistral.",
-    "amazon.",
-    "cohere.",
-    "ai21.",
-    "deepseek.",
-    "qwen.",
-    "openai.",
-    "writer.",
-    "moonshot.",
-)
-
-
-def model_family(model_id: str, families: dict[str, str] | None = None) -> str:
-    """The family of a model id: the longest matching prefix (case-insensitive) of ``families``
-    (default :data:`DEFAULT_MODEL_FAMILIES`); ``"unknown"`` when none matches."""
-    table = DEFAULT_MODEL_FAMILIES if families is None else families
-    mid = str(model_id).lower()
-    candidates = [mid]
-    bare = mid
-    for prefixes in (_REGION_PREFIX, _VENDOR_PREFIX):
-        bare = next((bare[len(p) :] for p in prefixes if bare.startswith(p)), bare)
-        candidates.append(bare)
-    if "/" in mid:
-        candidates.append(mid.rsplit("/", 1)[1])
-    for cand in candidates:
-        best = max((p for p in table if cand.startswith(p.lower())), key=len, default=None)
-        if best is not None:
-            return table[best]
-    return "unknown"
 
 
 class ModelParams(BaseModel):
@@ -316,38 +247,6 @@ class ModelRegistry(BaseModel):
         return {k: v.model_dump() for k, v in self.pricing.items()}
 
 
-def judge_models(es: EvalSet) -> list[str]:
-    """The judge model ids of an eval set (``judge.models`` of a panel, else ``judge.model``)."""
-    j = es.judge or {}
-    models = j.get("models") or ([j["model"]] if j.get("model") else [])
-    return [str(x) for x in models]
-
-
-def _check_judge_family(
-    reg: ModelRegistry, path: Path, i: int, m: ModelVersion, suite: Suite, es: EvalSet
-) -> None:
-    """Self-preference: a judge of the candidate's own family is a warning, an error with
-    ``forbid_same_family_judge: true`` on the suite."""
-    fam = reg.family_of(m.model)
-    same = [j for j in judge_models(es) if fam != "unknown" and reg.family_of(j) == fam]
-    if not same:
-        return
-    msg = (
-        f"suite {suite.name!r} eval set {es.name!r}: judge {', '.join(same)} is of the same model family ({fam}) as "
-        f"model version {m.name!r} ({m.model}); LLM judges tend to prefer their own family's answers - use a judge of another family"
-    )
-    if suite.forbid_same_family_judge:
-        raise ConfigError(
-            suite.file,
-            f"eval_sets[{suite.eval_sets.index(es)}].judge",
-            msg + " (forbid_same_family_judge: true)",
-        )
-    reg._warnings.append(f"{path}: models[{i}]: {msg}")
-    # Not logged here (every command and asset loads the project): the judge step of this model version
-    # logs it (judge_scores) and `eval-pipeline validate` prints it - once, and only where a judge runs.
-    reg._warnings_by_version.setdefault(m.name, []).append(f"{path}: models[{i}]: {msg}")
-
-
 def load_registry(
     path: str | Path | None = None, base: Path | None = None, suites: dict[str, Suite] | None = None
 ) -> ModelRegistry:
@@ -383,7 +282,7 @@ def load_registry(
                         path, f"models[{i}].suites[{j}]", f"unknown suite {s!r}; known: {sorted(suites)}"
                     )
                 for es in suites[s].eval_sets:
-                    _check_judge_family(reg, path, i, m, suites[s], es)
+                    families.check_judge_family(reg, path, i, m, suites[s], es)
                     if es.task not in m.prompts:
                         raise ConfigError(
                             path,
