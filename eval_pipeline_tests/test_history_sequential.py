@@ -71,3 +71,27 @@ def test_segment_rows_use_only_their_samples_and_the_split_of_alpha():
         sequential_gate(d * 2, members, np.array([0.1]), np.array([0.01]), np.array([0.01]))
     order = random_order(n, np.random.default_rng(0))
     assert sorted(order) == list(range(n))
+
+
+def test_gated_drops_from_score_rows_match_the_gate_family_and_stop_a_big_drop_early():
+    """From two runs' score rows (the detection suite's simulated nights as the evaluators write them): the gated
+    family of the fixed gate (7 pass-rate rows + 35 category segments), the same per-sample drops, and a 10-point
+    drop of exact_match blocked before half the samples."""
+    from eval_pipeline.history.sequential import gated_drops
+    from eval_pipeline_tests.benchmarks import detection as det
+    from eval_pipeline_tests.benchmarks import detection_sim as ds
+
+    cfg = det.suite().regression_config()
+    sc = det.Scenario("10", "compare", drop=0.10)
+    base_nights, cand, _ = det.nights(sc, np.random.default_rng(5), every=False)
+    base = det.effective_baseline(sc, base_nights)[0]
+    g = gated_drops(ds.score_frames(cand, "cand", "d"), ds.score_frames(base, "prod", "d"), cfg)
+    assert len(g.names) == 42 and g.segment.sum() == 35 and not g.left_out
+    assert "sim/answers:exact_match.pass_rate" in g.names and len(g.order) == 500
+    row = g.names.index("sim/answers:exact_match.pass_rate")
+    want = base["passed"][0, :, 0].astype(float) - cand["passed"][0, :, 0]
+    assert g.drops[row].sum() == want.sum() and g.masks[row].all()
+    level, beta = row_levels(cfg, g.segment)
+    res = sequential_gate(g.drops[None], g.masks[None], g.min_effect, level, beta)
+    assert res.blocked[0] and res.share_used[0] <= 0.5
+    assert res.decision[0, row] == 1

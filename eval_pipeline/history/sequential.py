@@ -159,3 +159,79 @@ def random_order(n: int, rng: np.random.Generator) -> np.ndarray:
     """The order samples are sent and scored in: a uniform random permutation (what makes a look's samples a simple
     random sample of the golden set, so the rows' drops are i.i.d. draws of the task distribution)."""
     return rng.permutation(n)
+
+
+@dataclass
+class GatedDrops:
+    """The sequential gate's input built from two runs' score rows: ``names`` per row
+    (``suite/eval_set:metric.pass_rate[segment]``), ``drops`` / ``masks`` (rows, n) in ``order`` (sample ids),
+    ``min_effect`` and ``segment`` per row, and the gated rows it could not take (``left_out``: mean-value rows,
+    whose differences are unbounded; the fixed gate decides them at N)."""
+
+    names: list[str]
+    drops: np.ndarray
+    masks: np.ndarray
+    min_effect: np.ndarray
+    segment: np.ndarray
+    order: list[str]
+    left_out: list[str]
+
+
+def scoring_order(sample_ids, seed: int = 0) -> list[str]:
+    """A reproducible random order of sample ids: by the SHA-256 of (seed, id) - the order a sequential run sends
+    the samples in, independent of the file's order and of any outcome."""
+    import hashlib
+
+    ids = sorted({str(s) for s in sample_ids})
+    return sorted(ids, key=lambda s: hashlib.sha256(f"{seed}:{s}".encode()).hexdigest())
+
+
+def gated_drops(candidate_scores, baseline_scores, cfg, seed: int = 0) -> GatedDrops:
+    """Per gated pass-rate row (overall and, with ``gate_segments``, per category) of ``cfg``'s family, the per-sample
+    drops ``baseline pass fraction - candidate pass fraction`` of the shared samples, paired as the fixed gate pairs
+    them (``stats.pair_runs``, the composite from ``composite.with_composite_pass``, the family from
+    ``gating.family_measures``), ordered by :func:`scoring_order`."""
+    from eval_pipeline.history.composite import with_composite_pass
+    from eval_pipeline.history.gating import family_measures
+    from eval_pipeline.history.regression_schema import GROUP_KEYS
+    from eval_pipeline.history.sql import SEGMENT_ALL
+    from eval_pipeline.history.stats import pair_runs
+
+    pairs = pair_runs(with_composite_pass(candidate_scores), with_composite_pass(baseline_scores))
+    pairs = pairs.dropna(subset=["pass_frac_c", "pass_frac_b"])
+    order = scoring_order(pairs["sample_id"], seed)
+    pos = {s: i for i, s in enumerate(order)}
+    names, drops, masks, min_effect, segment, left_out = [], [], [], [], [], []
+    for keys, grp in pairs.groupby(GROUP_KEYS, sort=True, dropna=False):
+        continuous = bool(grp["nonbinary_c"].any() or grp["nonbinary_b"].any())
+        measures = family_measures(cfg, str(keys[1]), str(keys[3]), continuous)
+        name = f"{keys[0]}/{keys[1]}:{keys[3]}"
+        left_out += [f"{name}.{m}" for m in sorted(measures - {"pass_rate"})]
+        if "pass_rate" not in measures:
+            continue
+        idx = grp["sample_id"].astype(str).map(pos).to_numpy()
+        d = np.zeros(len(order))
+        d[idx] = (grp["pass_frac_b"] - grp["pass_frac_c"]).to_numpy(float)
+        cats = [(SEGMENT_ALL, np.ones(len(grp), bool))]
+        if cfg.gate_segments and cfg.segments and grp["category"].nunique() > 1:
+            cats += [(str(c), (grp["category"] == c).to_numpy()) for c in sorted(grp["category"].unique())]
+        for seg, member in cats:
+            w = np.zeros(len(order), bool)
+            w[idx[member]] = True
+            names.append(name + ".pass_rate" + ("" if seg == SEGMENT_ALL else f"[{seg}]"))
+            drops.append(d)
+            masks.append(w)
+            segment.append(seg != SEGMENT_ALL)
+            min_effect.append(
+                max(cfg.min_effect, cfg.min_effect_segment) if seg != SEGMENT_ALL else cfg.min_effect
+            )
+    shape = (0, len(order))
+    return GatedDrops(
+        names,
+        np.array(drops).reshape(-1, len(order)) if drops else np.zeros(shape),
+        np.array(masks).reshape(-1, len(order)) if masks else np.zeros(shape, bool),
+        np.array(min_effect, float),
+        np.array(segment, bool),
+        order,
+        left_out,
+    )
