@@ -39,25 +39,6 @@ def test_non_loopback_bind_without_token_is_refused(store):
     assert rs.is_loopback("127.0.0.2") and rs.is_loopback("::1") and not rs.is_loopback("10.0.0.1")
 
 
-def test_cli_prints_token_once_for_a_non_loopback_bind(monkeypatch, tmp_path, capsys):
-    import uvicorn
-
-    from eval_pipeline.cli import main
-
-    write_queue(tmp_path / "wh", [item(1)])
-    monkeypatch.setenv("EVAL_WAREHOUSE_URL", str(tmp_path / "wh"))
-    seen = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
-    assert main(["review", "--host", "0.0.0.0", "--port", "9", "--data-dir", str(tmp_path / "d")]) == 0
-    out = capsys.readouterr().out
-    token = out.split("access token (shown once): ")[1].split()[0]
-    assert out.count(token) == 2 and len(token) >= 40  # the token line and the link, nowhere else
-    assert seen["host"] == "0.0.0.0" and seen["access_log"] is False
-    client = TestClient(seen["app"], base_url="http://192.168.1.10")
-    assert client.get("/api/queue").status_code == 401
-    assert client.get("/api/queue", headers={"X-Review-Token": token}).json()["total"] == 1
-
-
 @pytest.mark.parametrize("given", [None, "", "wrong-token", "x" * 43])
 def test_wrong_or_missing_token_gets_401_and_writes_nothing(store, given):
     token = rs.new_token()
