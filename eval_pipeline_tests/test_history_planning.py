@@ -5,6 +5,7 @@ the gate's own tests (``mcnemar_exact``, ``paired_t``), history read from stored
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -128,3 +129,13 @@ def test_power_is_monotone_in_the_drop_and_at_most_level_without_one():
     suite = load_project().suites["customer_support"]
     plans = plan_suite(suite, [], {"intent_routing": 200}, sizes=False)
     assert all(p.n_for == {"0.8": None, "0.9": None} for p in plans)
+
+
+def test_plan_names_an_unknown_suite_and_exits_2(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("EVAL_WAREHOUSE_URL", str(tmp_path))
+    assert main(["plan", "--suite", "no_such_suite"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_suite" in err and "customer_support" in err
+    assert main(["plan"]) == 0  # every suite, human-readable
+    out = capsys.readouterr().out
+    assert re.search(r"suite customer_support: \d+ gated rows", out) and "80% power" in out
