@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                 f"suite {name}: {len(plans)} gated rows, alpha {cfg.alpha:g} ({cfg.gate_procedure}), "
                 f"min effect {cfg.min_effect * 100:g} points (pass rates)"
             )
-            print("\n".join("  " + line for line in plan_lines(plans)))
+            print("\n".join("  " + line for line in plan_lines(plans, cfg.alpha)))
     if args.json:
         print(json.dumps(rows, indent=1))
     return 0

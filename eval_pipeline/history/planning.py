@@ -370,14 +370,16 @@ def _fmt(x: float | None, points: bool) -> str:
 
 
 def plan_lines(plans: list[RowPlan], alpha: float | None = None) -> list[str]:
-    """Human-readable plan: one line per gated row, then what the figures mean."""
+    """Human-readable plan: one line per gated row, then what the figures mean; ``alpha`` (the suite's) lets a row
+    say its level as a share of it."""
     lines = []
     for p in plans:
         b = p.measure == "pass_rate"
         n80, n90 = p.n_for.get("0.8"), p.n_for.get("0.9")
         lines.append(
-            f"{p.suite}/{p.eval_set} {p.metric}.{p.measure} [{p.test}, level {p.level:.4g} = alpha/{p.family_size}"
-            f" rows]: drop {_fmt(p.min_effect, b)} needs N={n80 or '>' + str(N_MAX)} (80% power), "
+            f"{p.suite}/{p.eval_set} {p.metric}.{p.measure} [{p.test}, one-sided level {p.level:.4g}"
+            + (f" = {p.level * p.family_size / alpha:.2g} x alpha / {p.family_size} rows" if alpha else "")
+            + f"]: drop {_fmt(p.min_effect, b)} needs N={n80 or '>' + str(N_MAX)} (80% power), "
             f"N={n90 or '>' + str(N_MAX)} (90%); now N={p.n_current or '?'}: MDE {_fmt(p.mde_test, b)} (test, 80%), "
             f"{_fmt(p.mde_gate, b)} (gate: test + observed drop >= min effect); {p.source}"
             + (f"; baseline {p.baseline:.3g}" if p.baseline is not None else "")
