@@ -28,6 +28,7 @@ old or the new history, never a half-written one, and never hit DuckDB's
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -285,50 +286,58 @@ def refresh_history(
     # scanned Parquet block in the buffer pool (RSS grows with history). Off for the refresh.
     cache = con.execute("SELECT current_setting('enable_external_file_cache')").fetchone()[0]
     with FileLock(f"{db_path}.lock", timeout=lock_timeout_s):
-        con.execute("SET enable_external_file_cache = false")
         try:
-            files = list_source_files(con, sources)
-            current = date_fingerprints(files)
-            previous = _read_manifest(con, parts_dir)
-            present = _existing_parts(con, parts_dir)  # a reused date needs all its part files
-            previous = {d: f for d, f in previous.items() if all((t, d) in present for t in HISTORY_TABLES)}
-            changed = [d for d in current if previous.get(d) != current[d]]
-            reused = [d for d in current if previous.get(d) == current[d]]
-            removed = sorted(d for d in previous if d not in current)
-            by_date = dict(tuple(files.groupby("date", sort=True))) if len(files) else {}
-            for date in changed:
-                _aggregate_date(con, by_date[date], parts_dir, date)
-            for date in removed:
-                _drop_date(con, parts_dir, date)
-            if changed or removed or not previous:
-                _write_manifest(con, parts_dir, current)
-            con.execute(f"ATTACH {q._quote(tmp_db)} AS {alias}")
+            con.execute("SET enable_external_file_cache = false")
             try:
-                for table in HISTORY_TABLES:
-                    parts = [_part_path(parts_dir, table, d) for d in sorted(current)]
-                    select = (
-                        (
-                            f"SELECT * FROM read_parquet({_list(parts)}, union_by_name=true) "
-                            f"ORDER BY {_ORDER[table]}"
-                        )
-                        if parts
-                        else _selects(None, None)[table]
-                    )
-                    con.execute(f"CREATE TABLE {alias}.{table} AS {select}")
-                    counts[table] = con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()[0]
-                if parquet_dir is not None:
+                files = list_source_files(con, sources)
+                current = date_fingerprints(files)
+                previous = _read_manifest(con, parts_dir)
+                present = _existing_parts(con, parts_dir)  # a reused date needs all its part files
+                previous = {
+                    d: f for d, f in previous.items() if all((t, d) in present for t in HISTORY_TABLES)
+                }
+                changed = [d for d in current if previous.get(d) != current[d]]
+                reused = [d for d in current if previous.get(d) == current[d]]
+                removed = sorted(d for d in previous if d not in current)
+                by_date = dict(tuple(files.groupby("date", sort=True))) if len(files) else {}
+                for date in changed:
+                    _aggregate_date(con, by_date[date], parts_dir, date)
+                for date in removed:
+                    _drop_date(con, parts_dir, date)
+                if changed or removed or not previous:
+                    _write_manifest(con, parts_dir, current)
+                con.execute(f"ATTACH {q._quote(tmp_db)} AS {alias}")
+                try:
                     for table in HISTORY_TABLES:
-                        dest = f"{parts_dir}/{keys.history_table(table)}"
-                        _write_parquet(con, f"{alias}.{table}", dest)
-                        parquet_paths[table] = dest
-                con.execute(f"CHECKPOINT {alias}")
+                        parts = [_part_path(parts_dir, table, d) for d in sorted(current)]
+                        select = (
+                            (
+                                f"SELECT * FROM read_parquet({_list(parts)}, union_by_name=true) "
+                                f"ORDER BY {_ORDER[table]}"
+                            )
+                            if parts
+                            else _selects(None, None)[table]
+                        )
+                        con.execute(f"CREATE TABLE {alias}.{table} AS {select}")
+                        counts[table] = con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()[0]
+                    if parquet_dir is not None:
+                        for table in HISTORY_TABLES:
+                            dest = f"{parts_dir}/{keys.history_table(table)}"
+                            _write_parquet(con, f"{alias}.{table}", dest)
+                            parquet_paths[table] = dest
+                    con.execute(f"CHECKPOINT {alias}")
+                finally:
+                    con.execute(f"DETACH {alias}")
             finally:
-                con.execute(f"DETACH {alias}")
-        finally:
-            con.execute(f"SET enable_external_file_cache = {'true' if cache else 'false'}")
-        os.replace(tmp_db, db_path)
-        if os.path.exists(tmp_db + ".wal"):
-            os.remove(tmp_db + ".wal")
+                con.execute(f"SET enable_external_file_cache = {'true' if cache else 'false'}")
+            os.replace(tmp_db, db_path)
+            if os.path.exists(tmp_db + ".wal"):
+                os.remove(tmp_db + ".wal")
+        except BaseException:  # e.g. a full disk: leave no temp database behind
+            for leftover in (tmp_db, tmp_db + ".wal"):
+                with contextlib.suppress(OSError):
+                    os.remove(leftover)
+            raise
     return HistoryRefresh(
         db_path=db_path,
         parquet_paths=parquet_paths,

@@ -156,6 +156,15 @@ class Env:
                     keys.add(json.loads(line)["cache_key"])
         return keys
 
+    def logged(self, text: str) -> bool:
+        """Whether any run's Dagster event log has a message containing ``text``."""
+        import dagster as dg
+
+        inst = dg.DagsterInstance.from_config(str(self.home))
+        return any(
+            text in (rec.user_message or "") for run in inst.get_runs() for rec in inst.all_logs(run.run_id)
+        )
+
     def integrity(self, root: Path | None = None) -> str:
         """Temp files left, Parquet files that do not read, runs left STARTED: "no" if none."""
         import dagster as dg
@@ -252,7 +261,7 @@ def case_concurrent(base: str, tmp: Path, n: int) -> Result:
     r.paid_twice = max(0, r.paid - r.needed)
     r.half_written = e.integrity()
     r.held = r.codes == [0, 0] and r.paid_twice == 0 and r.half_written == "no"
-    waited = any("is being run by" in o for o in outs)
+    waited = any("is being run by" in o for o in outs) or e.logged("is being run by")
     r.note = f"both finished in {time.monotonic() - t0:.0f} s; second waited on the claim: {waited}"
     if not r.held:
         r.note += " | " + " / ".join(_last_lines(o, 1) for o in outs)
