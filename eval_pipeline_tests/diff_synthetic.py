@@ -21,8 +21,17 @@ HOSTILE = '</script><script>window.__pwned=1</script><img src=x onerror="window.
 INTENTS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed", "transfer_timing"]
 
 
-def runs(n: int = 40, n_faq: int = 10) -> dict[str, dict[str, pd.DataFrame]]:
-    """{version: {"golden", "responses", "scores": frames}} of the two runs."""
+FILLER = (
+    "You can find it under Settings, Cards, where the card details and the limits are listed; if the card was "
+    "ordered in the last week it may still be on its way, and the tracking link in the confirmation email "
+    "shows where it is. "
+)
+
+
+def runs(n: int = 40, n_faq: int = 10, filler: int = 0) -> dict[str, dict[str, pd.DataFrame]]:
+    """{version: {"golden", "responses", "scores": frames}} of the two runs (``filler``: sentences of ~40 words
+    appended to every FAQ answer, for realistic answer lengths in the benchmark)."""
+    pad = (" " + FILLER * filler).rstrip() if filler else ""
     golden, out = [], {BASE: {"responses": [], "scores": []}, CAND: {"responses": [], "scores": []}}
     for i in range(n):
         sid, label = f"route-{i:05d}", INTENTS[i % len(INTENTS)]
@@ -69,8 +78,8 @@ def runs(n: int = 40, n_faq: int = 10) -> dict[str, dict[str, pd.DataFrame]]:
             )
         )
         for mv, text, score in (
-            (BASE, f"Open the app, then tap thing {i} in settings.", 4.0),
-            (CAND, f"Open the app and go to settings, then choose thing {i}.", 4.0 + (i % 3 - 1)),
+            (BASE, f"Open the app, then tap thing {i} in settings.{pad}", 4.0),
+            (CAND, f"Open the app and go to settings, then choose thing {i}.{pad}", 4.0 + (i % 3 - 1)),
         ):
             out[mv]["responses"].append(("customer_support", "faq", sid, 0, text))
             out[mv]["scores"].append(
@@ -113,9 +122,9 @@ def runs(n: int = 40, n_faq: int = 10) -> dict[str, dict[str, pd.DataFrame]]:
     return res
 
 
-def write_pair(wh, n: int = 40, n_faq: int = 10, date: str = DATE) -> None:
+def write_pair(wh, n: int = 40, n_faq: int = 10, date: str = DATE, filler: int = 0) -> None:
     """Write both runs' golden / responses / scores partitions (one file per family) into ``wh``."""
-    for mv, t in runs(n, n_faq).items():
+    for mv, t in runs(n, n_faq, filler).items():
         part = {"date": date, "model_version": mv}
         wh.write_table(keys.GOLDEN, t["golden"], part)
         wh.write_table(keys.RESPONSES, t["responses"], part)

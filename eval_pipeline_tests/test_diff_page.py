@@ -27,7 +27,7 @@ def test_diff_pieces_mark_only_changed_words():
     a, b, ratio = diff_pieces("Open the app, then tap settings.", "Open the app and tap settings.")
     assert "".join(p[0] for p in a) == "Open the app, then tap settings."
     assert "".join(p[0] for p in b) == "Open the app and tap settings."
-    assert [p[0].strip() for p in a if p[1]] == [",", "then"]
+    assert [p[0].strip() for p in a if p[1]] == [", then"]
     assert [p[0].strip() for p in b if p[1]] == ["and"]
     assert 0.5 < ratio < 1
     assert diff_pieces("same", "same") == ([["same", 0]], [["same", 0]], 1.0)

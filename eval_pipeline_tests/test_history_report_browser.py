@@ -170,6 +170,44 @@ def test_demo_week_report_renders_every_chart_toggles_and_hovers(demo_week, brow
     page.close()
 
 
+def test_demo_candidate_regression_row_opens_its_per_sample_diff(demo_week, browser):
+    """The failing candidate's regression cell links to its diff page (written by ``regression_report``): the
+    regressed routing samples come first, both answers side by side; the status filter and search work."""
+    report = demo_week / keys.history_report()
+    page, outside, errors = _open(browser, report)
+    links = page.locator("#matrix td.regression a.diff-link")
+    assert links.count() > 0 and outside == [] and errors == []
+    target = (report.parent / links.first.get_attribute("href")).resolve()
+    page.close()
+    assert target.is_file() and target.name == "diff.html", target
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(target.as_uri())
+    page.wait_for_function("window.diffStatus && window.diffStatus.done_ms !== null", timeout=30_000)
+    first = page.locator(".sample").first
+    assert first.get_attribute("data-status") == "regressed"
+    assert "customer_support/intent_routing" in first.inner_text()
+    base, cand = (
+        first.locator("pre.answer.base").bounding_box(),
+        first.locator("pre.answer.cand").bounding_box(),
+    )
+    assert cand["x"] > base["x"] + base["width"] - 1 and abs(cand["y"] - base["y"]) < 2  # side by side
+    assert first.locator("tr.worse").count() >= 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "diff_page_demo.png"))
+    total = page.evaluate("window.diffStatus.total")
+    page.select_option("#f-status", "unchanged")
+    page.wait_for_function(f"window.diffStatus.matched < {total}")
+    assert page.locator(".sample[data-status=unchanged]").count() == page.locator(".sample").count() > 0
+    page.select_option("#f-status", "all")
+    sid = page.locator(".sample b.sid").first.inner_text()
+    page.fill("#f-q", sid)
+    page.wait_for_function(f"window.diffStatus.matched < {total}")
+    assert sid in page.locator(".sample b.sid").first.inner_text()
+    assert errors == []
+    page.close()
+
+
 def test_single_date_history_is_a_point_on_a_date_axis(tmp_path, browser):
     """One run on one date: the axis shows that date (not 00:00 .. 23:00 hours) and one point."""
     from eval_pipeline.history.report_page import build_report_html

@@ -7,7 +7,8 @@ In: a warehouse (its ``golden`` / ``responses`` / ``scores`` partitions of the t
 (:mod:`difflib`, word level), every check's verdict and value on both sides with the judge's / check's
 reason, the text similarity of the two answers, the sample's status (``regressed`` / ``improved`` /
 ``mixed`` / ``unchanged`` / ``only_one``) and the size of its change. Samples come sorted: regressed
-first, largest change first.
+first; among them those worse in a metric the stored regression report found regressed (``regressions``,
+:func:`report_regressions`), then the largest change first.
 
 A check's verdict per side is its pass fraction over the sample's graded repeats (1 or 0 with one
 repeat); a check without pass/fail (a judge score, a cosine) compares its mean value in the metric's
@@ -30,7 +31,7 @@ from eval_pipeline.storage import keys
 
 STATUS_ORDER = {"regressed": 0, "mixed": 1, "improved": 2, "only_one": 3, "unchanged": 4}
 MAX_TEXT = 20_000  # characters of one answer / input kept in the page (the rest is cut, with a note)
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+_TOKEN = re.compile(r"\s*\w+|\s*[^\w\s]+|\s+")  # a word or a run of punctuation with the spaces before it
 EPS = 1e-9
 
 
@@ -97,7 +98,36 @@ def load_run_pair(wh, candidate: tuple[str, str], baseline: tuple[str, str]) -> 
         golden,
         candidate=f"{candidate[1]}@{candidate[0]}",
         baseline=f"{baseline[1]}@{baseline[0]}",
+        regressions=report_regressions(wh, candidate, baseline),
     )
+
+
+def report_regressions(wh, candidate: tuple[str, str], baseline: tuple[str, str]) -> list[dict]:
+    """The overall regression rows of the candidate's stored regression report when it was tested against this
+    baseline (``[]`` otherwise): ``{"set", "check", "measure", "effect", "ci_low", "ci_high", "n", "gating"}``."""
+    key = keys.regression_report(*candidate)
+    if not wh.exists(key):
+        return []
+    try:
+        rep = json.loads(wh.read_bytes(key))
+    except ValueError:
+        return []
+    if (rep.get("summary") or {}).get("baseline") != f"{baseline[1]}@{baseline[0]}":
+        return []
+    return [
+        {
+            "set": f"{r['suite']}/{r['eval_set']}",
+            "check": f"{r['family']}:{r['metric']}",
+            "measure": r.get("measure"),
+            "effect": _score(r.get("effect")),
+            "ci_low": _score(r.get("ci_low")),
+            "ci_high": _score(r.get("ci_high")),
+            "n": r.get("n_pairs"),
+            "gating": bool(r.get("gating")),
+        }
+        for r in rep.get("rows") or []
+        if r.get("verdict") == "regression" and r.get("segment") == "__all__"
+    ]
 
 
 def _text(v) -> str:
@@ -138,7 +168,16 @@ def diff_pieces(a: str, b: str) -> tuple[list, list, float]:
     if a == b:
         return ([[a, 0]] if a else []), ([[b, 0]] if b else []), 1.0
     ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
-    sm = difflib.SequenceMatcher(None, ta, tb, autojunk=False)
+    # the common head and tail are equal pieces; only the middle goes through SequenceMatcher (which is
+    # quadratic in the worst case: a long answer with one changed word costs its changed middle only)
+    head = 0
+    while head < min(len(ta), len(tb)) and ta[head] == tb[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(ta), len(tb)) - head and ta[-1 - tail] == tb[-1 - tail]:
+        tail += 1
+    mid_a, mid_b = ta[head : len(ta) - tail], tb[head : len(tb) - tail]
+    sm = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
     pa, pb = [], []
 
     def add(out, text, changed):
@@ -149,11 +188,18 @@ def diff_pieces(a: str, b: str) -> tuple[list, list, float]:
         else:
             out.append([text, changed])
 
+    for out, toks in ((pa, ta), (pb, tb)):
+        add(out, "".join(toks[:head]), 0)
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         ch = 0 if op == "equal" else 1
-        add(pa, "".join(ta[i1:i2]), ch)
-        add(pb, "".join(tb[j1:j2]), ch)
-    return pa, pb, round(sm.ratio(), 3)
+        add(pa, "".join(mid_a[i1:i2]), ch)
+        add(pb, "".join(mid_b[j1:j2]), ch)
+    for out, toks in ((pa, ta), (pb, tb)):
+        add(out, "".join(toks[len(toks) - tail :]), 0)
+    # difflib's ratio over the whole answers: 2 * matches / total tokens
+    matches = head + tail + sum(m.size for m in sm.get_matching_blocks())
+    ratio = 2.0 * matches / (len(ta) + len(tb)) if ta or tb else 1.0
+    return pa, pb, round(ratio, 3)
 
 
 def _score(v):
@@ -198,9 +244,12 @@ def assemble(
     *,
     candidate: str,
     baseline: str,
+    regressions: list[dict] | None = None,
 ) -> dict:
     """The diff data (see the module docstring). Score frames: one row per sample and check with
     ``passed`` (pass fraction), ``value``, ``reason``, ``category``; responses: ``text`` (+ ``tools``)."""
+    regressions = regressions or []
+    focus = {(r["set"], r["check"]) for r in regressions}
     cs, bs = _side(cand_scores), _side(base_scores)
     cr, br, gd = _by_sample(cand_resp), _by_sample(base_resp), _by_sample(golden)
     checks = sorted({c for s in (cs, bs) for v in s.values() for c in v})
@@ -223,12 +272,13 @@ def assemble(
         a_base = _answer(br.get(key, {}))
         a_cand = _answer(cr.get(key, {}))
         pa, pb, ratio = diff_pieces(a_base, a_cand)
-        rows, worse, better, size = [], 0, 0, 0.0
+        rows, worse, better, size, hits = [], 0, 0, 0.0, 0
         for ch in sorted(set(c_rows) | set(b_rows)):
             c, b = c_rows.get(ch), b_rows.get(ch)
             d = _delta(ch, c, b)
             if d < -EPS:
                 worse += 1
+                hits += (f"{suite}/{eval_set}", ch) in focus
             elif d > EPS:
                 better += 1
             size += abs(d)
@@ -257,6 +307,7 @@ def assemble(
                 "seg": seg_i,
                 "st": status,
                 "size": round(size, 4),
+                "focus": hits,
                 "sim": ratio,
                 "input": _pretty(g.get("input_json")),
                 "expected": _pretty(g.get("expected_json")),
@@ -265,7 +316,7 @@ def assemble(
                 "checks": rows,
             }
         )
-    samples.sort(key=lambda s: (STATUS_ORDER[s["st"]], -s["size"], s["set"], s["id"]))
+    samples.sort(key=lambda s: (STATUS_ORDER[s["st"]], -s["focus"], -s["size"], s["set"], s["id"]))
     counts = {k: 0 for k in STATUS_ORDER}
     for s in samples:
         counts[s["st"]] += 1
@@ -276,5 +327,6 @@ def assemble(
         "segments": list(segments),
         "sets": sorted({s["set"] for s in samples}),
         "counts": counts,
+        "regressions": regressions,
         "samples": samples,
     }

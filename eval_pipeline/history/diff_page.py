@@ -44,6 +44,28 @@ def _json_script(data: dict) -> str:
     )
 
 
+def _regressions_html(rows: list[dict]) -> str:
+    """The regressions the stored report found (its paired tests), which the sort puts first."""
+    if not rows:
+        return ""
+    items = []
+    for r in rows:
+        q, unit = (100.0, " pts") if r.get("measure") == "pass_rate" else (1.0, "")
+        eff = (
+            f"{r['effect'] * q:+.3g}{unit} [{r['ci_low'] * q:+.3g}, {r['ci_high'] * q:+.3g}]"
+            if None not in (r.get("effect"), r.get("ci_low"), r.get("ci_high"))
+            else ""
+        )
+        items.append(
+            f"<li>{html.escape(r['set'])} <b>{html.escape(r['check'])}</b> {html.escape(str(r.get('measure')))} "
+            f"{html.escape(eff)}, n={html.escape(str(r.get('n')))} pairs{' (gated)' if r.get('gating') else ''}</li>"
+        )
+    return (
+        '<p class="note">The regression report of these two runs found (paired tests, 95% intervals; samples '
+        f'worse in these checks are listed first):</p><ul id="regressions">{"".join(items)}</ul>'
+    )
+
+
 def build_diff_html(data: dict, *, title: str | None = None, back_link: str | None = None) -> str:
     """The diff page of ``data`` (see :func:`eval_pipeline.history.diff_data.assemble`)."""
     title = title or f"{data['candidate']} vs {data['baseline']}: sample by sample"
@@ -63,6 +85,7 @@ def build_diff_html(data: dict, *, title: str | None = None, back_link: str | No
             "over the sample's repeats; checks without pass/fail compare their value. Changed words are marked "
             "(red: only in the baseline, green: only in the candidate; the lowest repeat's answer). Per-sample "
             f"changes are descriptive: the paired tests and the gate are in the regression report.{back}</p>",
+            _regressions_html(data.get("regressions") or []),
             '<div id="controls"><select id="f-status" title="status"></select><select id="f-set" title="eval set">'
             '</select><select id="f-seg" title="segment"></select><select id="f-check" title="check"></select>'
             '<input id="f-q" type="search" placeholder="search input, answers, reasons" size="32">'

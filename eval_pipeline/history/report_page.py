@@ -80,9 +80,12 @@ def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) ->
                 f"{_e(p)}, baseline {r.get('baseline')!s:.6} -> candidate {r.get('candidate')!s:.6}; "
                 f"{v}@{r['date']} vs {r.get('against')}"
             )
+            text = html.escape(_effect_text(r))
+            diff = r.get("diff")
+            if isinstance(diff, str) and diff:  # the per-sample diff of this run against its baseline
+                text = f'<a class="diff-link" href="{html.escape(diff)}" title="sample by sample">{text}</a>'
             cells.append(
-                f'<td class="num {html.escape(str(r["verdict"]))}" title="{html.escape(title)}">'
-                f"{html.escape(_effect_text(r))}</td>"
+                f'<td class="num {html.escape(str(r["verdict"]))}" title="{html.escape(title)}">{text}</td>'
             )
         link = rd.chart_id(suite, eval_set, metric)
         body.append(
@@ -93,7 +96,7 @@ def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) ->
         f'<p class="note">Latest run of each version against {html.escape(production or "its baseline")}: '
         "candidate - baseline with the 95% interval of the paired regression report (pass rates in points), "
         "verdict from its test (gated rows: one-sided, discrete-Holm-corrected p_gate; others: BH p_adjusted) and the "
-        "minimum effect. Hover a cell for the test, n and p.</p>"
+        "minimum effect. Hover a cell for the test, n and p; click it for the per-sample diff of the two runs.</p>"
         f'<table id="matrix"><thead><tr><th>eval set</th><th>metric</th><th>measure</th>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )

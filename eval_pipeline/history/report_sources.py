@@ -9,7 +9,8 @@ and the runs of the history. Out:
 * :func:`comparisons`: the rows of each version's latest regression report
   (``reports/regression/.../report.json``, written by the ``regression_report`` asset with the
   paired tests of :mod:`eval_pipeline.history.stats`), overall segment only, with the baseline
-  each was tested against. Nothing is re-tested here.
+  each was tested against and the link to its per-sample diff page (``diff``, relative to the report, when
+  written). Nothing is re-tested here.
 * :func:`failing_samples`: per eval set, the samples of one run with the most failed checks /
   dimensions, joined to their input, expected output and the model's answer; text cut to excerpts.
 """
@@ -17,6 +18,7 @@ and the runs of the history. Out:
 from __future__ import annotations
 
 import json
+import posixpath
 
 import pandas as pd
 
@@ -102,9 +104,15 @@ def comparisons(wh, runs: pd.DataFrame, production: str | None) -> pd.DataFrame:
             continue
         df = pd.DataFrame(rep["rows"])
         df = df[df["segment"] == SEGMENT_ALL]
+        diff = keys.diff_page(r.date, r.model_version)  # the per-sample diff, linked relative to the report
         frames.append(
             df.assign(
-                model_version=r.model_version, date=r.date, against=(rep.get("summary") or {}).get("baseline")
+                model_version=r.model_version,
+                date=r.date,
+                against=(rep.get("summary") or {}).get("baseline"),
+                diff=posixpath.relpath(diff, posixpath.dirname(keys.history_report()))
+                if wh.exists(diff)
+                else None,
             )
         )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -296,6 +296,13 @@ def regression_report(
         "report": dg.MetadataValue.md(rep.to_markdown(max_rows=15)),
         "path": dg.MetadataValue.path(uri),
     }
+    if rep.baseline is not None:  # the per-sample diff against that baseline, beside the report
+        from eval_pipeline.history.diff_page import write_run_diff
+
+        base = (rep.baseline.date, rep.baseline.model_version)
+        md["diff_page"] = dg.MetadataValue.path(
+            write_run_diff(wh, (date, mv_key), base, keys.diff_page(date, mv_key))
+        )
     if len(rep.rows):
         from eval_pipeline.history.sql import SEGMENT_ALL
 
