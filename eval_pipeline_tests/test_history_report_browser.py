@@ -177,6 +177,16 @@ def test_demo_candidate_regression_row_opens_its_per_sample_diff(demo_week, brow
     page, outside, errors = _open(browser, report)
     links = page.locator("#matrix td.regression a.diff-link")
     assert links.count() > 0 and outside == [] and errors == []
+    # the report opens with the latest date's verdicts: the candidate's failing gate first, naming its metric
+    first_row = page.locator("#summary tr.verdict-row").first.inner_text()
+    assert (
+        first_row.startswith("FAIL")
+        and "support-bot-v2" in first_row
+        and "intent_routing exact_match" in first_row
+    )
+    assert page.locator("#summary a.diff-link").first.get_attribute("href") == links.first.get_attribute(
+        "href"
+    )
     target = (report.parent / links.first.get_attribute("href")).resolve()
     page.close()
     assert target.is_file() and target.name == "diff.html", target

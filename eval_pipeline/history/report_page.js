@@ -9,7 +9,11 @@
     "#e6550d", "#31a354", "#756bb1"];
   const DAY = 86400000;
   const EVENT_SYMBOL = {"release approved": "star", "config change": "diamond", "judge change": "square", "alert": "x"};
-  const color = (v) => PALETTE[v % PALETTE.length];
+  // a version's colour comes from its name (FNV-1a hash), so it stays the same between builds whatever
+  // other versions are added; production is always the first colour
+  const fnv = (t) => { let h = 2166136261; for (let i = 0; i < t.length; i++) { h ^= t.charCodeAt(i); h = Math.imul(h, 16777619); } return h >>> 0; };
+  const COLORS = D.versions.map((name) => (name === D.production ? PALETTE[0] : PALETTE[1 + (fnv(name) % (PALETTE.length - 1))]));
+  const color = (v) => COLORS[v];
   // The versions drawn: production + the latest ones (D.visible), or every version with #all; the
   // version picker (#version-picker) adds / removes a version in every chart, a legend click in one.
   const DRAWN = new Set(window.location.hash === "#all" ? D.versions.map((_, i) => i) : (D.visible || []));

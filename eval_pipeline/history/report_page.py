@@ -22,6 +22,7 @@ from importlib import resources
 import pandas as pd
 
 from eval_pipeline.history import report_data as rd
+from eval_pipeline.history.report_summary import effect_label, summary_html
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222}
@@ -30,7 +31,7 @@ h3{font-size:1.05em;margin-top:1.2em}nav a{margin-right:1em}
 table{border-collapse:collapse;font-size:.82em;margin:.5em 0}th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{text-align:right;white-space:nowrap}
 .regression{background:#f5b7b1}.improvement{background:#abebc6}.no_change{background:#f2f3f4}.insufficient_data{background:#fdfefe;color:#888}
-.ERROR{background:#fdecea}.WARN{background:#fef9e7}
+.inconclusive{background:#fcf3cf}.ERROR{background:#fdecea}td.why{max-width:60em}.WARN{background:#fef9e7}
 .note{color:#555;font-size:.88em}.chart{min-height:300px;border:1px solid #eee;margin:.4em 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:.6em}
 td.excerpt{max-width:28em;font-family:ui-monospace,monospace;font-size:.95em}
@@ -48,10 +49,9 @@ def _e(v) -> str:
 def _effect_text(r) -> str:
     scale, unit = (100.0, " pts") if r.measure == "pass_rate" else (1.0, "")
     if r.effect is None or (isinstance(r.effect, float) and math.isnan(r.effect)):
-        return r.verdict
+        return effect_label(r)
     return (
-        f"{r.effect * scale:+.3g}{unit} [{r.ci_low * scale:+.3g}, {r.ci_high * scale:+.3g}] "
-        f"{r.verdict.replace('_', ' ')}"
+        f"{r.effect * scale:+.3g}{unit} [{r.ci_low * scale:+.3g}, {r.ci_high * scale:+.3g}] {effect_label(r)}"
     )
 
 
@@ -84,9 +84,8 @@ def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) ->
             diff = r.get("diff")
             if isinstance(diff, str) and diff:  # the per-sample diff of this run against its baseline
                 text = f'<a class="diff-link" href="{html.escape(diff)}" title="sample by sample">{text}</a>'
-            cells.append(
-                f'<td class="num {html.escape(str(r["verdict"]))}" title="{html.escape(title)}">{text}</td>'
-            )
+            cls = "inconclusive" if effect_label(r) == "inconclusive" else str(r["verdict"])
+            cells.append(f'<td class="num {html.escape(cls)}" title="{html.escape(title)}">{text}</td>')
         link = rd.chart_id(suite, eval_set, metric)
         body.append(
             f'<tr><td><a href="#{link}">{html.escape(f"{suite}/{eval_set}")}</a></td>'
@@ -96,7 +95,7 @@ def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) ->
         f'<p class="note">Latest run of each version against {html.escape(production or "its baseline")}: '
         "candidate - baseline with the 95% interval of the paired regression report (pass rates in points), "
         "verdict from its test (gated rows: one-sided, discrete-Holm-corrected p_gate; others: BH p_adjusted) and the "
-        "minimum effect. Hover a cell for the test, n and p; click it for the per-sample diff of the two runs.</p>"
+        "minimum effect (no change: the interval within +-minimum effect; inconclusive: it reaches past it). Hover a cell for the test, n and p; click it for the per-sample diff of the two runs.</p>"
         f'<table id="matrix"><thead><tr><th>eval set</th><th>metric</th><th>measure</th>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
@@ -222,8 +221,10 @@ def build_report_html(
     events: pd.DataFrame | None = None,
     comparisons: pd.DataFrame | None = None,
     samples: pd.DataFrame | None = None,
+    summary: list[dict] | None = None,
 ) -> str:
-    """The report: comparison matrix, alerts, one chart per eval set and metric (every version, 95 %
+    """The report: the latest date's verdicts (``summary``: :func:`~eval_pipeline.history.report_summary.latest_verdicts`),
+    comparison matrix, alerts, one chart per eval set and metric (every version, 95 %
     bands, production control limits, events, alerts), operations, failure modes, drill-down."""
     data = rd.build_report_data(scores, ops, production=production, rules=rules, alerts=alerts, events=events)
     versions = data["versions"]
@@ -240,6 +241,8 @@ def build_report_html(
         f"{len(versions)} model version(s); production: {html.escape(production or 'none')}. "
         "Click a legend entry to hide / show a version; hover a point for its n and 95% interval.</p>",
         _visible_note(data),
+        '<h2 id="sec-summary">Verdicts of the latest date</h2>',
+        summary_html(summary),
         '<nav><a href="#sec-matrix">comparison</a><a href="#sec-alerts">alerts</a><a href="#sec-quality">quality</a>'
         '<a href="#sec-ops">operations</a></nav>',
         '<h2 id="sec-matrix">Every version against production (latest run)</h2>',

@@ -1,0 +1,119 @@
+"""The morning summary at the top of the history report: today's verdict of every version, and honest labels.
+
+In: a warehouse (``runs/.../run.json`` and ``reports/regression/.../report.json`` of the runs of the latest date,
+keys from :mod:`eval_pipeline.storage.keys`), the runs of the history. Out:
+
+* :func:`latest_verdicts`: one row per version evaluated on the latest date: PASS / FAIL / NOT TESTED of its
+  release decision (thresholds and regression gate, :func:`eval_pipeline.scoring.verdict.release_verdict`,
+  the wording used everywhere else), the sentence that says why (deciding metric, value, interval, effect, p,
+  n), and the link to its per-sample diff (relative to the report) when one was written;
+* :func:`summary_html`: those rows as the table the report opens with (failing versions first);
+* :func:`effect_label`: a comparison row's label: ``no change`` only when the 95% interval lies within the
+  minimum effect, ``inconclusive`` when it reaches past it (in one or both directions) without a significant
+  verdict; significant verdicts and intervals that exclude 0 keep their label
+  (:func:`eval_pipeline.scoring.verdict.row_label`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import posixpath
+
+import pandas as pd
+
+from eval_pipeline.scoring import verdict as vd
+from eval_pipeline.storage import keys
+
+ORDER = {vd.FAIL: 0, vd.NOT_TESTED: 1, vd.PASS: 2}
+
+
+def _read(wh, key: str) -> dict | None:
+    if not wh.exists(key):
+        return None
+    try:
+        return json.loads(wh.read_bytes(key))
+    except (OSError, ValueError):
+        return None
+
+
+def _rel(key: str) -> str:
+    return posixpath.relpath(key, posixpath.dirname(keys.history_report()))
+
+
+def latest_verdicts(wh, runs: pd.DataFrame, production: str | None) -> list[dict]:
+    """``[{"model_version", "date", "production", "verdict", "why", "quality", "regression", "diff"}]`` for the
+    runs of the latest date of ``runs`` (date, model_version), failing first, then production, then by name."""
+    if runs is None or runs.empty:
+        return []
+    dates = runs["date"].astype(str)
+    latest = dates.max()
+    out = []
+    for mv in sorted(set(runs.loc[dates == latest, "model_version"].astype(str))):
+        artifact = _read(wh, keys.run_artifact(latest, mv))
+        report = _read(wh, keys.regression_report(latest, mv))
+        release = vd.release_verdict(artifact, report)
+        diff = keys.diff_page(latest, mv)
+        out.append(
+            {
+                "model_version": mv,
+                "date": latest,
+                "production": mv == production,
+                "verdict": release.verdict,
+                "why": release.why,
+                "quality": vd.quality_verdict(vd.artifact_thresholds(artifact)).verdict
+                if artifact
+                else vd.NOT_TESTED,
+                "regression": vd.regression_verdict(report).verdict,
+                "diff": _rel(diff) if wh.exists(diff) else None,
+            }
+        )
+    out.sort(key=lambda r: (ORDER.get(r["verdict"], 1), not r["production"], r["model_version"]))
+    return out
+
+
+def summary_html(rows: list[dict] | None) -> str:
+    """The summary table: verdict (coloured), version, thresholds / regression gate, why, the diff link."""
+    if not rows:
+        return '<p class="note">No run on the latest date.</p>'
+    body = []
+    for r in rows:
+        link = (
+            f'<a class="diff-link" href="{html.escape(r["diff"])}">samples</a>'
+            if r.get("diff")
+            else '<span class="note">no baseline</span>'
+        )
+        cls = {vd.FAIL: "regression", vd.PASS: "improvement"}.get(r["verdict"], "insufficient_data")
+        body.append(
+            f'<tr class="verdict-row"><td class="{cls}"><b>{html.escape(r["verdict"])}</b></td>'
+            f"<td>{html.escape(r['model_version'])}{' (production)' if r['production'] else ''}</td>"
+            f"<td>{html.escape(r['quality'])}</td><td>{html.escape(r['regression'])}</td>"
+            f'<td class="why">{html.escape(r["why"])}</td><td>{link}</td></tr>'
+        )
+    return (
+        f'<p class="note">Every version evaluated on {html.escape(rows[0]["date"])}: the release decision '
+        "(thresholds on the run, and the paired regression gate against its baseline), the metric that decided it "
+        "with its value or effect, 95% interval, p and n, and a link to its answers sample by sample.</p>"
+        '<table id="summary"><thead><tr><th>verdict</th><th>version</th><th>thresholds</th>'
+        f"<th>regression gate</th><th>why</th><th>diff</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def effect_label(row) -> str:
+    """The label of a comparison row (see the module docstring): ``regression`` / ``improvement`` as tested;
+    a ``no_change`` row says ``no change`` only when its interval lies within +-``min_effect``."""
+    get = row.get if hasattr(row, "get") else (lambda k: getattr(row, k, None))
+    verdict = str(get("verdict") or "")
+    lo, hi, m = get("ci_low"), get("ci_high"), get("min_effect")
+    if verdict != "no_change" or _missing(lo) or _missing(hi):
+        return verdict.replace("_", " ")
+    if not (lo <= 0 <= hi):
+        return vd.row_label({k: get(k) for k in ("verdict", "ci_low", "ci_high", "direction")})
+    if _missing(m) or (-m <= lo and hi <= m):
+        return "no change"
+    return "inconclusive"
