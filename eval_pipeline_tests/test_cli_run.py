@@ -164,7 +164,7 @@ def test_the_cli_job_is_the_code_locations_nightly_job():
 
 
 def test_a_failed_gate_check_step_is_a_gate_not_an_error(env, monkeypatch, capsys):
-    """A blocking check (no_significant_regression) that fails shows as a failed step; it must not turn
+    """A gate step (no_significant_regression, release_approval) that fails shows as a failed step; it must not turn
     the verdict into an error (exit 2 or 3): the decision is read from the artifacts."""
     from eval_pipeline.defs import ci
 
