@@ -50,3 +50,25 @@ def test_latest_verdicts_fail_first_with_why_and_diff_link(tmp_path):
     assert page.index("cand") < page.index("prod (production)") and 'class="diff-link"' in page
     hostile = summary_html([{**rows[0], "why": "<script>x</script>"}])
     assert "<script>" not in hostile and "&lt;script&gt;" in hostile
+
+
+def test_threshold_lines_go_on_the_charts_they_name(tmp_path):
+    from eval_pipeline.history.report_summary import attach_thresholds, chart_thresholds
+
+    wh = Warehouse.from_url(tmp_path / "wh")
+    d = "2026-01-07"
+    ts = [
+        {"suite": "s", "eval_set": "faq", "metric": "cosine_pass_rate", "min": 0.7, "max": None, "enforced_blocking": True},
+        {"suite": "s", "eval_set": "faq", "metric": "mean_cosine", "min": 0.6, "max": None, "enforced_blocking": False},
+        {"suite": "s", "eval_set": "routing", "metric": "pass_rate", "min": 0.8, "max": None, "enforced_blocking": True},
+    ]  # fmt: skip
+    wh.write_bytes(keys.run_artifact(d, "cand"), json.dumps({"eval_sets": [{"thresholds": ts}]}).encode())
+    thr = chart_thresholds(wh, pd.DataFrame({"date": [d], "model_version": ["cand"]}))
+    charts = [
+        {"suite": "s", "eval_set": "faq", "metric": "cosine", "measure": "pass_rate"},
+        {"suite": "s", "eval_set": "routing", "metric": "exact_match", "measure": "pass_rate"},
+    ]
+    attach_thresholds(charts, thr)
+    # the cosine pass-rate chart gets its blocking min line (not the mean's); a set-level pass_rate has no chart
+    assert charts[0]["thr"] == [{"y": 0.7, "bound": "min", "blocking": True}]
+    assert "thr" not in charts[1]

@@ -87,7 +87,15 @@
         hovertemplate: "%{x}<br>%{text}<extra></extra>"});
     }
     const ev = eventTraces(shown);
-    return {traces: traces.concat(ev.traces), layout: {
+    const thr = c.thr || [];  // threshold lines of the latest runs: red when blocking
+    for (const t of thr) {
+      ev.shapes.push({type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: t.y, y1: t.y,
+        line: {color: t.blocking ? "#c0392b" : "#7f8c8d", width: 1.2, dash: "dot"}});
+    }
+    const annotations = thr.map((t) => ({xref: "paper", x: 1, xanchor: "right", yref: "y", y: t.y, yanchor: "bottom",
+      showarrow: false, font: {size: 10, color: t.blocking ? "#c0392b" : "#7f8c8d"},
+      text: `threshold ${t.bound} ${Number(t.y)}${t.blocking ? " (blocking)" : ""}`}));
+    return {traces: traces.concat(ev.traces), layout: {annotations,
       title: {text: `${c.suite}/${c.eval_set}: ${c.metric} (${c.measure.replace("_", " ")})`, font: {size: 14}, x: 0.01, xanchor: "left"},
       xaxis: dateAxis(allDates), yaxis: {tickformat: pct ? ".0%" : "", title: c.measure},
       yaxis2: {overlaying: "y", range: [0, 1], visible: false, fixedrange: true},

@@ -22,7 +22,7 @@ from importlib import resources
 import pandas as pd
 
 from eval_pipeline.history import report_data as rd
-from eval_pipeline.history.report_summary import effect_label, summary_html
+from eval_pipeline.history.report_summary import attach_thresholds, effect_label, summary_html
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222}
@@ -222,11 +222,13 @@ def build_report_html(
     comparisons: pd.DataFrame | None = None,
     samples: pd.DataFrame | None = None,
     summary: list[dict] | None = None,
+    thresholds: list[dict] | None = None,
 ) -> str:
     """The report: the latest date's verdicts (``summary``: :func:`~eval_pipeline.history.report_summary.latest_verdicts`),
     comparison matrix, alerts, one chart per eval set and metric (every version, 95 %
     bands, production control limits, events, alerts), operations, failure modes, drill-down."""
     data = rd.build_report_data(scores, ops, production=production, rules=rules, alerts=alerts, events=events)
+    attach_thresholds(data["charts"], thresholds)  # threshold lines (report_summary.chart_thresholds)
     versions = data["versions"]
     by_set: dict[tuple[str, str], list[dict]] = {}
     for c in data["charts"]:
@@ -251,7 +253,7 @@ def build_report_html(
         alerts_html(alerts),
         '<h2 id="sec-quality">Quality over time</h2>',
         '<p class="note">Per eval set and metric: every model version a line with its 95% interval band (Wilson '
-        "for pass rates, t for means), the production version's control limits (dashed), events (markers at the top; config and judge changes also as dotted lines; "
+        "for pass rates, t for means), the production version's control limits (dashed), thresholds of the latest runs (dotted; red when blocking), events (markers at the top; config and judge changes also as dotted lines; "
         "star: release approved, diamond: config change, square: judge change) and alerts (red x).</p>",
     ]
     for (suite, eval_set), charts in sorted(by_set.items()):

@@ -22,7 +22,7 @@ import posixpath
 
 import pandas as pd
 
-from eval_pipeline.history.report_summary import latest_verdicts
+from eval_pipeline.history.report_summary import chart_thresholds, latest_verdicts
 from eval_pipeline.history.sql import SEGMENT_ALL, _quote
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.errors import WarehouseError
@@ -192,7 +192,7 @@ def report_inputs(wh, scores: pd.DataFrame, production: str | None, max_versions
 
     Failing samples: the runs of the latest date, production first, at most ``max_versions``."""
     if scores is None or scores.empty:
-        return {"events": None, "comparisons": None, "samples": None, "summary": None}
+        return {"events": None, "comparisons": None, "samples": None, "summary": None, "thresholds": None}
     runs = scores[["date", "model_version"]].drop_duplicates().assign(date=lambda d: d["date"].astype(str))
     latest = runs["date"].max()
     on_latest = sorted(runs.loc[runs["date"] == latest, "model_version"], key=lambda v: (v != production, v))
@@ -203,4 +203,5 @@ def report_inputs(wh, scores: pd.DataFrame, production: str | None, max_versions
         "comparisons": comparisons(wh, runs, production),
         "samples": pd.concat(samples, ignore_index=True) if samples else None,
         "summary": latest_verdicts(wh, runs, production),
+        "thresholds": chart_thresholds(wh, runs),
     }

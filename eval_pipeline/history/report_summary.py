@@ -11,7 +11,9 @@ keys from :mod:`eval_pipeline.storage.keys`), the runs of the history. Out:
 * :func:`effect_label`: a comparison row's label: ``no change`` only when the 95% interval lies within the
   minimum effect, ``inconclusive`` when it reaches past it (in one or both directions) without a significant
   verdict; significant verdicts and intervals that exclude 0 keep their label
-  (:func:`eval_pipeline.scoring.verdict.row_label`).
+  (:func:`eval_pipeline.scoring.verdict.row_label`);
+* :func:`chart_thresholds` / :func:`attach_thresholds`: the threshold lines of the charts (from the latest run
+  artifacts; a set-level threshold is drawn where it names a charted metric).
 """
 
 from __future__ import annotations
@@ -117,3 +119,58 @@ def effect_label(row) -> str:
     if _missing(m) or (-m <= lo and hi <= m):
         return "no change"
     return "inconclusive"
+
+
+def _target(metric: str) -> tuple[str, str | None]:
+    """The chart a set-level threshold metric is drawn on: ``cosine_pass_rate`` -> (cosine, pass_rate),
+    ``mean_cosine`` -> (cosine, mean_value), else the metric itself (either measure)."""
+    if metric.endswith("_pass_rate"):
+        return metric.removesuffix("_pass_rate"), "pass_rate"
+    if metric.startswith("mean_"):
+        return metric.removeprefix("mean_"), "mean_value"
+    return metric, None
+
+
+def chart_thresholds(wh, runs: pd.DataFrame) -> list[dict]:
+    """Thresholds of the latest date's run artifacts that name a charted metric:
+    ``{"suite", "eval_set", "metric", "measure" (None: any), "bound" ("min"/"max"), "value", "blocking"}``.
+    Set-level metrics without a chart of their own (``pass_rate`` over every check, ``macro_f1``) draw nothing."""
+    if runs is None or runs.empty:
+        return []
+    dates = runs["date"].astype(str)
+    latest = dates.max()
+    seen, out = set(), []
+    for mv in sorted(set(runs.loc[dates == latest, "model_version"].astype(str))):
+        for t in vd.artifact_thresholds(_read(wh, keys.run_artifact(latest, mv))):
+            metric, measure = _target(str(t.get("metric")))
+            for bound in ("min", "max"):
+                v = t.get(bound)
+                key = (t.get("suite"), t.get("eval_set"), metric, measure, bound)
+                if v is None or _missing(v) or key in seen:
+                    continue
+                seen.add(key)
+                out.append(
+                    {
+                        "suite": t.get("suite"),
+                        "eval_set": t.get("eval_set"),
+                        "metric": metric,
+                        "measure": measure,
+                        "bound": bound,
+                        "value": float(v),
+                        "blocking": bool(t.get("enforced_blocking", t.get("blocking"))),
+                    }
+                )
+    return out
+
+
+def attach_thresholds(charts: list[dict], thresholds: list[dict] | None) -> None:
+    """Add ``thr`` (``[{"y", "bound", "blocking"}]``) to each chart of ``charts`` a threshold names (in place)."""
+    for c in charts:
+        thr = [
+            {"y": t["value"], "bound": t["bound"], "blocking": t["blocking"]}
+            for t in thresholds or []
+            if (t["suite"], t["eval_set"], t["metric"]) == (c["suite"], c["eval_set"], c["metric"])
+            and t["measure"] in (None, c["measure"])
+        ]
+        if thr:
+            c["thr"] = thr

@@ -209,7 +209,7 @@ def main(argv=None) -> None:
     figures.update(diff_build_s=d["diff_build_s"], diff_render_s=d["diff_render_s"])
     for key, value in figures.items():
         ok = "ok" if value < TARGETS[key] else "OVER TARGET"
-        print(f"{key:>9}: {value:7.2f}   target < {TARGETS[key]:g}   {ok}")
+        print(f"{key:>13}: {value:7.2f}   target < {TARGETS[key]:g}   {ok}")
     print(
         "peer: the PNG report it replaces held one matplotlib image per (metric, version): 600 images at this scale"
     )
