@@ -33,6 +33,24 @@ def test_diff_pieces_mark_only_changed_words():
     assert diff_pieces("same", "same") == ([["same", 0]], [["same", 0]], 1.0)
 
 
+def test_long_different_answers_are_diffed_by_line_quickly():
+    import time
+
+    a = "\n".join(f"line {i} of the old answer with some words" for i in range(1500))
+    b = "\n".join(
+        f"line {i} of the new reply with other words"
+        if i % 3
+        else f"line {i} of the old answer with some words"
+        for i in range(1500)
+    )
+    t = time.perf_counter()
+    pa, pb, ratio = diff_pieces(a, b)
+    assert time.perf_counter() - t < 2.0  # word level would be 13,500 x 13,500 tokens
+    assert "".join(p[0] for p in pa) == a and "".join(p[0] for p in pb) == b
+    assert any(not p[1] and "line 3 of the old" in p[0] for p in pb)  # unchanged lines stay unmarked
+    assert 0.2 < ratio < 0.5
+
+
 def test_samples_sorted_regressed_first_with_both_sides(wh):
     data = load_run_pair(wh, (ds.DATE, ds.CAND), (ds.DATE, ds.BASE))
     st = [s["st"] for s in data["samples"]]

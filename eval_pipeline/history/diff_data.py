@@ -33,6 +33,13 @@ STATUS_ORDER = {"regressed": 0, "mixed": 1, "improved": 2, "only_one": 3, "uncha
 MAX_TEXT = 20_000  # characters of one answer / input kept in the page (the rest is cut, with a note)
 _TOKEN = re.compile(r"\s*\w+|\s*[^\w\s]+|\s+")  # a word or a run of punctuation with the spaces before it
 EPS = 1e-9
+MAX_WORD_PAIRS = (
+    1_000_000  # above this (words of one answer x the other's), the changed middle is diffed by lines
+)
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
 
 
 def _run_frames(con, wh, date: str, mv: str) -> dict[str, pd.DataFrame]:
@@ -164,7 +171,7 @@ def _answer(r) -> str:
 
 def diff_pieces(a: str, b: str) -> tuple[list, list, float]:
     """Word-level diff of baseline ``a`` and candidate ``b``: ``(pieces_a, pieces_b, ratio)``; a piece is
-    ``[text, changed]`` (changed 1: not in the other answer); ratio: difflib's similarity in [0, 1]."""
+    ``[text, changed]`` (changed 1: not in the other answer); ratio: the share of characters unchanged, in [0, 1]."""
     if a == b:
         return ([[a, 0]] if a else []), ([[b, 0]] if b else []), 1.0
     ta, tb = _TOKEN.findall(a), _TOKEN.findall(b)
@@ -177,6 +184,8 @@ def diff_pieces(a: str, b: str) -> tuple[list, list, float]:
     while tail < min(len(ta), len(tb)) - head and ta[-1 - tail] == tb[-1 - tail]:
         tail += 1
     mid_a, mid_b = ta[head : len(ta) - tail], tb[head : len(tb) - tail]
+    if len(mid_a) * len(mid_b) > MAX_WORD_PAIRS:  # two long, different answers: diff them line by line
+        mid_a, mid_b = _lines("".join(mid_a)), _lines("".join(mid_b))
     sm = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
     pa, pb = [], []
 
@@ -196,9 +205,9 @@ def diff_pieces(a: str, b: str) -> tuple[list, list, float]:
         add(pb, "".join(mid_b[j1:j2]), ch)
     for out, toks in ((pa, ta), (pb, tb)):
         add(out, "".join(toks[len(toks) - tail :]), 0)
-    # difflib's ratio over the whole answers: 2 * matches / total tokens
-    matches = head + tail + sum(m.size for m in sm.get_matching_blocks())
-    ratio = 2.0 * matches / (len(ta) + len(tb)) if ta or tb else 1.0
+    # similarity: the share of both answers' characters left unchanged (difflib's ratio, in characters)
+    same = sum(len(t) for out in (pa, pb) for t, changed in out if not changed)
+    ratio = same / (len(a) + len(b))
     return pa, pb, round(ratio, 3)
 
 
