@@ -188,3 +188,32 @@ def test_a_run_without_its_run_json_is_not_history(tmp_path):
     hist = duckdb.connect(str(files.db_path), read_only=True)
     mvs = {r[0] for r in hist.execute("SELECT DISTINCT model_version FROM score_history").fetchall()}
     assert mvs == {"done"}
+
+
+def test_two_processes_opening_a_fresh_instance_at_once_leave_it_usable(tmp_path, monkeypatch):
+    """Without the lock in local_instance, 5 of 5 fresh homes ended with a doubled alembic_version
+    ("more than one head") and no longer opened."""
+    from eval_pipeline.defs.partitions import local_instance
+
+    for i in range(3):
+        home = tmp_path / f"home{i}"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        barrier = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def go(barrier=barrier, errors=errors):
+            barrier.wait()
+            try:
+                local_instance().get_runs()
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=go) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        dg.DagsterInstance.from_config(str(home)).get_runs()  # still opens

@@ -45,11 +45,17 @@ def local_instance() -> dg.DagsterInstance:
     """The Dagster instance of ``DAGSTER_HOME`` (default ``<project>/.dagster_home``, created), for the CLI and the demo."""
     from pathlib import Path
 
+    from filelock import FileLock
+
     from eval_pipeline.project.paths import PROJECT_ROOT
 
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-    return dg.DagsterInstance.get()
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    # Two processes opening a fresh instance at once both create its SQLite tables and stamp the
+    # schema version twice ("alembic_version has more than one head": the instance no longer opens).
+    with FileLock(str(home / ".eval_pipeline_instance.lock"), timeout=120):
+        return dg.DagsterInstance.get()
 
 
 def unregistered(instance: dg.DagsterInstance, keys) -> list[str]:

@@ -160,7 +160,7 @@ class Env:
         """Whether any run's Dagster event log has a message containing ``text``."""
         import dagster as dg
 
-        inst = dg.DagsterInstance.from_config(str(self.home))
+        inst = dg.DagsterInstance.from_config(str(self.home))  # raises if two processes broke the instance
         return any(
             text in (rec.user_message or "") for run in inst.get_runs() for rec in inst.all_logs(run.run_id)
         )
