@@ -188,12 +188,8 @@ def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRes
     group=GROUP,
     deps=["eval_run", "regression_report"],
     kinds=("json",),
-    description="The release decision and the one place the gates are enforced: materialized only when every "
-    "blocking quality-gate threshold passed and there is no significant regression against the baseline (it re-applies "
-    "the quality_gate and no_significant_regression decisions, scoring.release.release_decision); otherwise it fails the "
-    "run with the verdict (FAIL and why: the deciding metric, value, interval and bound, or the effect with its interval "
-    "and p) as its message and metadata. A deploy pipeline can wait for this partition: "
-    "releases/date=<d>/model_version=<mv>.json.",
+    description="The release decision, the one place the gates are enforced: materialized only when every blocking "
+    "threshold passed and no significant regression was found, otherwise the run fails with the verdict and why.",
 )
 def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from eval_pipeline.scoring.release import release_decision
