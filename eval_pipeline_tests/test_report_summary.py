@@ -72,3 +72,23 @@ def test_threshold_lines_go_on_the_charts_they_name(tmp_path):
     # the cosine pass-rate chart gets its blocking min line (not the mean's); a set-level pass_rate has no chart
     assert charts[0]["thr"] == [{"y": 0.7, "bound": "min", "blocking": True}]
     assert "thr" not in charts[1]
+
+
+def test_constant_charts_are_folded_with_their_anchor():
+    from eval_pipeline.history.report_summary import fold_constant, folded_html
+
+    flat = {"id": "c-flat", "metric": "judge_refusal", "measure": "mean_value", "q": 0.5,
+            "series": [{"y": [0, 0, None]}, {"y": [0]}]}  # fmt: skip
+    moving = {
+        "id": "c-move",
+        "metric": "exact_match",
+        "measure": "pass_rate",
+        "q": 0.01,
+        "series": [{"y": [90, 91]}],
+    }
+    alerted = {**flat, "id": "c-alert", "alerts": [{"x": 0}]}
+    kept, folded = fold_constant([flat, moving, alerted])
+    assert [c["id"] for c in kept] == ["c-move", "c-alert"] and [c["id"] for c in folded] == ["c-flat"]
+    assert 'id="c-flat"' in folded_html(
+        folded
+    ) and "judge_refusal (mean value): 0 in every run" in folded_html(folded)

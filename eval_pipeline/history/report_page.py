@@ -22,7 +22,13 @@ from importlib import resources
 import pandas as pd
 
 from eval_pipeline.history import report_data as rd
-from eval_pipeline.history.report_summary import attach_thresholds, effect_label, summary_html
+from eval_pipeline.history.report_summary import (
+    attach_thresholds,
+    effect_label,
+    fold_constant,
+    folded_html,
+    summary_html,
+)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222}
@@ -229,6 +235,10 @@ def build_report_html(
     bands, production control limits, events, alerts), operations, failure modes, drill-down."""
     data = rd.build_report_data(scores, ops, production=production, rules=rules, alerts=alerts, events=events)
     attach_thresholds(data["charts"], thresholds)  # threshold lines (report_summary.chart_thresholds)
+    data["charts"], folded = fold_constant(data["charts"])  # constant series carry no information
+    folded_by_set: dict[tuple[str, str], list[dict]] = {}
+    for c in folded:
+        folded_by_set.setdefault((c["suite"], c["eval_set"]), []).append(c)
     versions = data["versions"]
     by_set: dict[tuple[str, str], list[dict]] = {}
     for c in data["charts"]:
@@ -256,12 +266,15 @@ def build_report_html(
         "for pass rates, t for means), the production version's control limits (dashed), thresholds of the latest runs (dotted; red when blocking), events (markers at the top; config and judge changes also as dotted lines; "
         "star: release approved, diamond: config change, square: judge change) and alerts (red x).</p>",
     ]
+    for key in set(folded_by_set) - set(by_set):  # an eval set whose every chart is constant
+        by_set[key] = []
     for (suite, eval_set), charts in sorted(by_set.items()):
         parts.append(
             f'<h3 id="set-{html.escape(rd.chart_id(suite, eval_set, ""))}">{html.escape(f"{suite}/{eval_set}")}</h3><div class="grid">'
         )
         parts += [f'<div class="chart metric-chart" id="{c["id"]}"></div>' for c in charts]
         parts.append("</div>")
+        parts.append(folded_html(folded_by_set.pop((suite, eval_set), [])))
         f = failures.get((suite, eval_set))
         if f:
             opts = "".join(

@@ -174,3 +174,39 @@ def attach_thresholds(charts: list[dict], thresholds: list[dict] | None) -> None
         ]
         if thr:
             c["thr"] = thr
+
+
+def fold_constant(charts: list[dict]) -> tuple[list[dict], list[dict]]:
+    """``(kept, folded)``: a chart whose every version has one and the same value on every date (at least two
+    runs of one version; no alert or threshold line) carries no information and is folded into one line of its eval set's section."""
+    kept, folded = [], []
+    for c in charts:
+        ys = {v for s in c["series"] for v in s["y"] if v is not None}
+        runs = max((sum(v is not None for v in s["y"]) for s in c["series"]), default=0)
+        if len(ys) <= 1 and runs >= 2 and not c.get("alerts") and not c.get("thr"):
+            folded.append({**c, "value": (next(iter(ys)) * c["q"]) if ys else None})
+        else:
+            kept.append(c)
+    return kept, folded
+
+
+def folded_html(folded: list[dict]) -> str:
+    """The folded charts of one eval set: one line each, with the chart's id so links to it still land."""
+    if not folded:
+        return ""
+
+    def val(c):
+        v = c["value"]
+        if v is None:
+            return "no value"
+        return f"{v:.1%}" if c["measure"] == "pass_rate" else f"{v:.4g}"
+
+    items = "".join(
+        f'<li id="{html.escape(c["id"])}">{html.escape(c["metric"])} ({html.escape(c["measure"].replace("_", " "))}): '
+        f"{html.escape(val(c))} in every run of every version</li>"
+        for c in folded
+    )
+    return (
+        f'<details class="folded note"><summary>{len(folded)} constant chart(s) folded away</summary>'
+        f"<ul>{items}</ul></details>"
+    )
