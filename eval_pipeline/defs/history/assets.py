@@ -300,9 +300,13 @@ def regression_report(
         from eval_pipeline.history.diff_page import write_run_diff
 
         base = (rep.baseline.date, rep.baseline.model_version)
-        md["diff_page"] = dg.MetadataValue.path(
-            write_run_diff(wh, (date, mv_key), base, keys.diff_page(date, mv_key))
-        )
+        try:  # a page that cannot be built must not stop the gate: said in the metadata and the log
+            md["diff_page"] = dg.MetadataValue.path(
+                write_run_diff(wh, (date, mv_key), base, keys.diff_page(date, mv_key))
+            )
+        except Exception as e:  # noqa: BLE001
+            md["diff_page"] = f"not written: {type(e).__name__}: {e}"
+            context.log.warning(f"per-sample diff page not written: {e}")
     if len(rep.rows):
         from eval_pipeline.history.sql import SEGMENT_ALL
 
