@@ -31,7 +31,8 @@ def os_error(
 ) -> WarehouseError:
     """An OSError on the warehouse as a WarehouseError naming the path, the warehouse and the fix."""
     hint = _OS_HINTS.get(exc.errno or 0, "check the folder")
-    reason = exc.strerror or type(exc).__name__
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    code = f"[Errno {exc.errno}] " if exc.errno is not None else ""
     return WarehouseError(
-        f"{action} of {path} failed: [Errno {exc.errno}] {reason} on the warehouse {root}: {hint}. {note}"
+        f"{action} of {path} failed: {code}{reason} on the warehouse {root}: {hint}. {note}"
     )
