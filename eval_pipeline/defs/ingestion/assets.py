@@ -80,7 +80,9 @@ def golden_samples(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(df),
-            "eval_sets": dg.MetadataValue.md(table.to_markdown(index=False)),
+            # Plain text first (the UI shows it without a click), the full table beside it.
+            "eval_sets": ", ".join(f"{r['eval_set']} ({r['sampled']} of {r['records']})" for r in summary),
+            "eval_sets_table": dg.MetadataValue.md(table.to_markdown(index=False)),
             "content_hash": "-".join(s["sha256"][:8] for s in summary),
             "path": dg.MetadataValue.path(uri),
             "dagster/column_schema": dg.TableSchema(
