@@ -38,6 +38,16 @@ def test_wrong_api_key_exits_2_naming_the_endpoint_and_sends_only_a_few(env, ser
     assert "sk-wrong-key-000000" not in out + summary.read_text()
 
 
+def test_wrong_api_key_in_batch_mode_exits_2_and_sends_nothing_more(env, server, monkeypatch, capsys):  # noqa: F811
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-wrong-key-000000")
+    code = _run("--model-version", "bot-a", "--batch")
+    out = capsys.readouterr().out
+    assert code == 2
+    assert f"authentication failed at {server.base_url}: check ANTHROPIC_API_KEY" in out
+    assert server.stats()["batch_calls"] == {"create": 1} and server.stats()["total"] == 0
+    assert "sk-wrong-key-000000" not in out
+
+
 def test_hanging_model_endpoint_exits_3_naming_it(env, server, monkeypatch, capsys):  # noqa: F811
     server.config.fault_probabilities = {"slow": 1.0}
     server.config.slow_s = 3600

@@ -20,6 +20,7 @@ from eval_pipeline.inference import (
     summarize,
 )
 from eval_pipeline.inference.batches import BatchLedger, BatchOptions
+from eval_pipeline.inference.guard import EndpointRejected
 from eval_pipeline.inference.providers import compute_cost, validate_prices
 from eval_pipeline.storage import keys
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
@@ -190,6 +191,37 @@ def test_killed_run_reattaches_to_its_batch(srv, tmp_path):
     assert srv.stats()["batches_created"] == 1, "the rerun submitted again instead of re-attaching"
     assert timing.batch.attached == [record["batch_id"]] and timing.batch.created == []
     assert all(r.text and r.batch_id == record["batch_id"] for r in out)
+
+
+def test_wrong_key_at_batch_create_stops_at_once_and_sends_nothing_more(srv, tmp_path):
+    wrong = AnthropicProvider("wrong-key-123456", base_url=srv.base_url, prices=PRICES)
+    opts = BatchOptions(poll_interval_s=0.02, max_requests=5)  # 3 batches' worth of requests
+    with pytest.raises(EndpointRejected) as e:
+        run_requests(wrong, requests(12), ResponseStore(tmp_path), batch=opts)
+    assert f"authentication failed at {srv.base_url}: check ANTHROPIC_API_KEY" in str(e.value)
+    assert "wrong-key-123456" not in str(e.value) and e.value.exit_kind == "config"
+    stats = srv.stats()
+    assert stats["batch_calls"] == {"create": 1}, "a rejected key was used again for batches"
+    assert stats["total"] == 0, "requests were sent live after the key was rejected"
+    assert BatchLedger(tmp_path).open_batches() == []
+
+
+def test_key_revoked_while_polling_stops_with_the_same_error(srv, tmp_path):
+    srv.config.batch_delay_s = 5.0
+
+    def revoke(message):  # the key stops working right after the batch was accepted
+        if message.startswith("submitted batch"):
+            srv.config.api_key = "rotated-key"
+
+    opts = BatchOptions(poll_interval_s=0.02, log=revoke)
+    with pytest.raises(EndpointRejected) as e:
+        run_requests(provider(srv), requests(12), ResponseStore(tmp_path), batch=opts)
+    assert f"authentication failed at {srv.base_url}: check ANTHROPIC_API_KEY" in str(e.value)
+    stats = srv.stats()
+    assert stats["batch_calls"]["create"] == 1 and stats["total"] == 0
+    assert stats["batch_calls"]["retrieve"] == 1, "polling went on with a rejected key"
+    # the accepted batch stays open in the ledger: a rerun with a working key re-attaches to it
+    assert len(BatchLedger(tmp_path).open_batches()) == 1
 
 
 def test_pipeline_batch_run_writes_the_same_rows_and_scores_as_live(srv, tmp_path):

@@ -20,6 +20,10 @@ soon as its batch's results are read (the runner stores it at once, as for a liv
   ``canceled`` results (someone cancelled the batch) are not resubmitted unless
   ``retry_canceled``: they become ``api_error`` answers saying so, which are not stored, so the
   next run asks again.
+* A 401/403 from any batches call (create, retrieve, results) stops the step at once with the live
+  path's :class:`~eval_pipeline.inference.guard.EndpointRejected` ("authentication failed at <base
+  URL>: check ANTHROPIC_API_KEY", exit code 2): every further call would carry the same key, so no
+  other batch is created or polled and nothing is sent live.
 * Batch answers have ``latency_s`` / ``ttft_s`` = None (a batch takes minutes to hours; there is no
   per-request latency to measure) and their cost carries the batch discount.
 """
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval_pipeline.inference.guard import CURRENT_GUARD, StepGuard
 from eval_pipeline.inference.providers import error_response
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.storage import keys
@@ -157,6 +162,21 @@ class BatchLedger:
         return out
 
 
+_KEY_REJECTED = {401: "authentication", 403: "permission"}
+
+
+def _raise_if_key_rejected(provider: Any, exc: BaseException, call: str) -> None:
+    """A 401/403 from a batches call: every further call (create, retrieve, results, live) carries
+    the same key, so stop the step at once with the live path's message (exit code 2)."""
+    status = getattr(exc, "status_code", None)
+    if status not in _KEY_REJECTED:
+        return
+    guard = CURRENT_GUARD.get() or StepGuard(endpoint=getattr(provider, "endpoint", "the model endpoint"))
+    raise guard.stop(
+        _KEY_REJECTED[status], status, f"Message Batches {call} answered HTTP {status}"
+    ) from None
+
+
 @dataclass
 class _Failed:
     kind: str  # errored / expired / canceled
@@ -211,13 +231,21 @@ async def _collect(
     ledger: BatchLedger,
 ) -> dict[str, _Failed]:
     """Poll one batch to its end, deliver its successes, return its failures by key."""
-    batch = await _poll(client, batch_id, n, options)
+    try:
+        batch = await _poll(client, batch_id, n, options)
+    except Exception as exc:
+        _raise_if_key_rejected(provider, exc, f"retrieve of batch {batch_id}")
+        raise
     c = batch.request_counts
     options.say(
         f"batch {batch_id} ended: {c.succeeded} succeeded, {c.errored} errored, {c.expired} expired, {c.canceled} canceled"
     )
     failed: dict[str, _Failed] = {}
-    results = await client.messages.batches.results(batch_id)
+    try:
+        results = await client.messages.batches.results(batch_id)
+    except Exception as exc:
+        _raise_if_key_rejected(provider, exc, f"results of batch {batch_id}")
+        raise
     async for item in results:
         key = item.custom_id
         request = wanted.get(key)
@@ -290,6 +318,7 @@ async def arun_batches(
                     requests=[{"custom_id": k, "params": p} for k, p in chunk]
                 )
             except Exception as exc:  # the batch was not accepted: these requests go to the next round / live
+                _raise_if_key_rejected(provider, exc, "create")
                 msg = f"batch create failed: {type(exc).__name__}: {str(exc)[:200]}"
                 options.say(msg)
                 remaining.update({k: _Failed("errored", msg, True) for k, _ in chunk})
@@ -298,9 +327,15 @@ async def arun_batches(
             stats.created.append(batch.id)
             jobs.append((batch.id, len(chunk)))
             options.say(f"submitted batch {batch.id}: {len(chunk)} requests (round {round_no + 1})")
-        outcomes = await asyncio.gather(
-            *(_collect(provider, client, bid, wanted, n, deliver, options, stats, ledger) for bid, n in jobs)
-        )
+        polls = [
+            asyncio.ensure_future(_collect(provider, client, bid, wanted, n, deliver, options, stats, ledger))
+            for bid, n in jobs
+        ]
+        try:
+            outcomes = await asyncio.gather(*polls)
+        finally:  # one poll failed (e.g. the key was rejected): stop polling the others
+            for t in polls:
+                t.cancel()
         for failed in outcomes:
             remaining.update(failed)
         jobs = []

@@ -156,6 +156,16 @@ class StepGuard:
                 f"nothing more was sent: {detail[:200]})"
             )
 
+    def stop(self, kind: str, status: int | None, detail: str) -> StepStopped:
+        """Trip at once on a rejection that no other request can escape (a Message Batches call
+        answered 401/403: every further call uses the same key); returns the trip to raise."""
+        if self.tripped is None:
+            hint = _FATAL_HINTS.get(kind, "requests rejected by {endpoint}").format(
+                endpoint=self.endpoint, key_env=self.key_env
+            )
+            self.tripped = EndpointRejected(f"{hint} (HTTP {status}; nothing more was sent: {detail[:200]})")
+        return self.tripped
+
     def allow_retry(self, category: str) -> bool:
         """Take one retry from the step's budget; False (and the guard trips) once it is used up."""
         if self.tripped is not None:

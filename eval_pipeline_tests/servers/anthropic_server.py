@@ -35,7 +35,8 @@ What it implements
   ``GET .../{id}/results`` (JSONL), ``POST .../{id}/cancel``. A batch ends ``batch_delay_s`` after
   creation; per-request outcomes are scripted by ``batch_outcome_by_match`` (substring of the user
   message -> outcome per submission: ``errored`` / ``errored_invalid`` / ``expired`` / ``canceled`` /
-  None = succeeded). Counted in ``stats()["batches_created"]`` / ``["batch_requests"]``.
+  None = succeeded). Counted in ``stats()["batches_created"]`` / ``["batch_requests"]``; every batches
+  call (rejected ones too) in ``["batch_calls"]``. A wrong key gets 401 on each batches endpoint.
 * Request counting (total, by model, by status, by fault): ``server.stats()`` in-process or
   ``GET /_admin/stats`` across processes; ``POST /_admin/reset``; ``POST /_admin/config`` patches
   the configuration (JSON of :class:`ServerConfig` fields).
@@ -426,6 +427,7 @@ class AnthropicTestServer:
             self._match_attempts = Counter()
             self.batches_created = 0
             self.batch_requests = 0
+            self.batch_calls: Counter[str] = Counter()  # create / retrieve / results / cancel, rejected too
             self._batch_match_attempts: Counter[str] = Counter()
             self.batches: dict[str, dict[str, Any]] = {}
 
@@ -440,6 +442,7 @@ class AnthropicTestServer:
             "max_in_flight": self.max_in_flight,
             "batches_created": self.batches_created,
             "batch_requests": self.batch_requests,
+            "batch_calls": dict(self.batch_calls),
         }
 
     def occurrence(self, body: dict[str, Any]) -> int:
@@ -761,6 +764,7 @@ class AnthropicTestServer:
 
     async def handle_batch_create(self, request: web.Request) -> web.Response:
         request_id = "req_" + uuid.uuid4().hex[:24]
+        self.batch_calls["create"] += 1
         if not self._auth_ok(request):
             return self._error(401, "authentication_error", "invalid x-api-key / authorization", request_id)
         body = json.loads(await request.read())
@@ -795,13 +799,24 @@ class AnthropicTestServer:
     def _get_batch(self, request: web.Request) -> dict[str, Any] | None:
         return self.batches.get(request.match_info["batch_id"])
 
+    def _batch_auth_error(self, request: web.Request, call: str) -> web.Response | None:
+        """Count a retrieve / results / cancel call; 401 (as the API does) when the key is wrong."""
+        self.batch_calls[call] += 1
+        if self._auth_ok(request):
+            return None
+        return self._error(401, "authentication_error", "invalid x-api-key / authorization", "req_none")
+
     async def handle_batch_retrieve(self, request: web.Request) -> web.Response:
+        if (denied := self._batch_auth_error(request, "retrieve")) is not None:
+            return denied
         batch = self._get_batch(request)
         if batch is None:
             return self._error(404, "not_found_error", "batch not found", "req_none")
         return web.json_response(self._batch_json(batch))
 
     async def handle_batch_results(self, request: web.Request) -> web.Response:
+        if (denied := self._batch_auth_error(request, "results")) is not None:
+            return denied
         batch = self._get_batch(request)
         if batch is None or self._batch_json(batch)["processing_status"] != "ended":
             return self._error(404, "not_found_error", "batch not found or not ended", "req_none")
@@ -809,6 +824,8 @@ class AnthropicTestServer:
         return web.Response(body=lines.encode(), content_type="application/binary")
 
     async def handle_batch_cancel(self, request: web.Request) -> web.Response:
+        if (denied := self._batch_auth_error(request, "cancel")) is not None:
+            return denied
         batch = self._get_batch(request)
         if batch is None:
             return self._error(404, "not_found_error", "batch not found", "req_none")
