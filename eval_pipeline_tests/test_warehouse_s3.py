@@ -168,3 +168,54 @@ def test_bytes_objects_on_s3(seaweed_s3, wh, prefix):
     assert wh.list_tables() == ["responses"]  # "reports" holds no partitions
     assert wh.delete_partition("responses", DAY) is True
     assert wh.read_table("responses").empty
+
+
+# -- a write the client reports failed ("S3 write reported failed", issue 24) -------------------------
+PART = {"family": "judge", **DAY}
+
+
+def _inject(wh, event: str, times: int | None) -> dict:
+    """Raise a ReadTimeoutError from a botocore event of PutObject on the warehouse's own client:
+    ``after-call`` = the PUT reached the server and was stored, then the client reports failure;
+    ``before-call`` = it never left. ``times`` None = every time. Counts the PUTs actually sent."""
+    seen = {"raised": 0, "sent": 0}
+
+    def fail(**kwargs):
+        if times is None or seen["raised"] < times:
+            seen["raised"] += 1
+            raise botocore.exceptions.ReadTimeoutError(endpoint_url=wh.backend.endpoint_url)
+
+    def sent(**kwargs):
+        seen["sent"] += 1
+
+    events = wh.backend.client.meta.events
+    events.register(f"{event}.s3.PutObject", fail)
+    events.register("before-send.s3.PutObject", sent)
+    return seen
+
+
+def test_write_reported_failed_that_landed_counts_as_written(seaweed_s3, wh, prefix):
+    seen = _inject(wh, "after-call", times=1)
+    wh.write_table("scores", _scores(1.0), PART)  # the client said ReadTimeout; the object is there
+    assert seen == {"raised": 1, "sent": 1}, "the landed write was sent again"
+    assert list(wh.read_table("scores")["value"]) == [1.0, 2.0, 3.0]
+    assert len(_object_keys(seaweed_s3, f"{prefix}/scores/")) == 1
+
+
+def test_write_that_did_not_land_is_sent_again_not_mistaken_for_the_earlier_object(seaweed_s3, wh, prefix):
+    wh.write_table("scores", _scores(1.0), PART)  # yesterday's run: the key already holds other bytes
+    seen = _inject(wh, "before-call", times=1)
+    wh.write_table("scores", _scores(5.0, 2), PART)
+    assert seen == {"raised": 1, "sent": 1}
+    assert list(wh.read_table("scores")["value"]) == [5.0, 6.0]
+
+
+def test_write_that_keeps_failing_says_it_did_not_land_and_loses_nothing(seaweed_s3, wh, prefix):
+    wh.write_table("scores", _scores(1.0), PART)
+    _inject(wh, "before-call", times=None)
+    with pytest.raises(WarehouseError) as e:
+        wh.write_table("scores", _scores(5.0, 2), PART)
+    msg = str(e.value)
+    assert f"s3://{seaweed_s3.bucket}/{prefix}/scores/family=judge" in msg
+    assert "did not land" in msg and "A rerun writes it again" in msg
+    assert list(wh.read_table("scores")["value"]) == [1.0, 2.0, 3.0]  # the earlier object is intact

@@ -5,13 +5,23 @@ a bucket, prefix, optional ``endpoint_url`` (MinIO, SeaweedFS, R2, ...) and regi
 from the standard AWS chain. Out: bytes, key listings, ``s3://`` URIs, and a DuckDB connection
 set up to read the bucket (httpfs + a secret scoped to it).
 
-Every write is one whole-object PUT (atomic for readers). The bucket is checked with one HEAD
-before the first operation; every boto error becomes a WarehouseError that says what to fix
-(credentials, missing bucket, unreachable endpoint).
+Every write is one whole-object PUT (atomic for readers) carrying the SHA-256 of its bytes in the
+object's metadata (``x-amz-meta-sha256``). The bucket is checked with one HEAD before the first
+operation; every boto error becomes a WarehouseError that says what to fix (credentials, missing
+bucket, unreachable endpoint).
+
+A write that fails ambiguously (read timeout, connection closed or refused, 5xx: the PUT may have
+landed although the client reports failure) is checked with one short HEAD (one attempt, at most
+5 s): the object holds the expected bytes (same SHA-256 and length) -> the write succeeded; it is
+absent or holds other bytes -> the PUT is sent once more (same key, same bytes: nothing duplicated)
+and checked again; the HEAD itself fails -> the error says that whether it landed is unknown and
+that a rerun writes it again. Either way the error says what is known.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +31,10 @@ from eval_pipeline.storage.db import load_httpfs, sql_str
 from eval_pipeline.storage.errors import WarehouseError
 
 __all__ = ["S3Backend"]
+
+log = logging.getLogger(__name__)
+
+SHA256_META = "sha256"  # user metadata key (x-amz-meta-sha256) holding the hex SHA-256 of the body
 
 
 class S3Backend:
@@ -63,6 +77,19 @@ class S3Backend:
             "s3", endpoint_url=endpoint_url, region_name=self.region, config=config
         )
         self._checked = False
+        # One short attempt per check of an ambiguous write (a hanging endpoint must not double the wait).
+        self._verify_client = client or self.session.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=self.region,
+            config=config.merge(
+                Config(
+                    connect_timeout=5,
+                    read_timeout=min(5.0, self.read_timeout_s),
+                    retries={"total_max_attempts": 1, "mode": "standard"},
+                )
+            ),
+        )
 
     def describe(self) -> str:
         where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
@@ -169,10 +196,68 @@ class S3Backend:
     # -- key/value ------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """One whole-object PUT; an ambiguous failure is checked (and the PUT repeated once) before
+        it is reported (see the module docstring)."""
         self._ensure_checked()
+        digest = hashlib.sha256(data).hexdigest()
         extra = {"ContentType": content_type} if content_type else {}
-        with self._errors(f"write of {self.uri(key)}"):
-            self.client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=data, **extra)
+        action = f"write of {self.uri(key)}"
+        for attempt in (1, 2):
+            failure: BaseException | None = None
+            try:
+                with self._errors(action):
+                    try:
+                        self.client.put_object(
+                            Bucket=self.bucket,
+                            Key=self.object_key(key),
+                            Body=data,
+                            Metadata={SHA256_META: digest},
+                            **extra,
+                        )
+                        return
+                    except Exception as exc:
+                        failure = exc if _ambiguous(exc) else None
+                        raise
+            except WarehouseError as err:
+                if failure is None:
+                    raise
+                landed = self._landed(key, digest, len(data))
+                if landed is True:
+                    log.warning(
+                        "%s reported %s, but the object holds the expected bytes: written",
+                        action,
+                        type(failure).__name__,
+                    )
+                    return
+                if landed is False and attempt == 1:
+                    log.warning(
+                        "%s reported %s and did not land: sending it once more",
+                        action,
+                        type(failure).__name__,
+                    )
+                    continue
+                known = (
+                    "checked afterwards: it did not land (the object is absent or holds earlier bytes)"
+                    if landed is False
+                    else "whether it landed is unknown (the check afterwards failed too)"
+                )
+                raise WarehouseError(
+                    f"{err}; {known}. A rerun writes it again (one whole object per key: nothing is duplicated)"
+                ) from None
+
+    def _landed(self, key: str, digest: str, size: int) -> bool | None:
+        """Does the object hold exactly these bytes? None if the check itself failed."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self._verify_client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return False
+            return None
+        except Exception:
+            return None
+        return head.get("Metadata", {}).get(SHA256_META) == digest and head.get("ContentLength") == size
 
     def get(self, key: str) -> bytes:
         self._ensure_checked()
@@ -262,3 +347,22 @@ class S3Backend:
             con.close()
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise WarehouseError(f"could not configure DuckDB for {self.describe()}: {first}") from None
+
+
+def _ambiguous(exc: BaseException) -> bool:
+    """A failure after which a PUT may have landed: timeout, closed or refused connection, 5xx."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(
+        exc, (ReadTimeoutError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError)
+    ):
+        return True
+    if isinstance(exc, ClientError):
+        return (exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
+    return False
