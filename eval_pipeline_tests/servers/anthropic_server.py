@@ -63,6 +63,11 @@ from typing import Any
 
 from aiohttp import web
 
+# The answer-key helpers are the package's (eval-pipeline serve-model uses the same ones).
+from eval_pipeline.mock_server.answers import parse_labels, synth_from_schema
+from eval_pipeline.mock_server.answers import system_text as _system_text
+from eval_pipeline.mock_server.answers import unit as _unit
+
 FAULTS = (
     "rate_limit",
     "overloaded",
@@ -157,47 +162,6 @@ def _user_text(body: dict[str, Any]) -> str:
                 b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"
             )
     return ""
-
-
-def _unit(*parts: Any) -> float:
-    """Deterministic uniform number in [0, 1) from the parts."""
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-_LABELS_RE = re.compile(r"(?:labels?|categories|classes|one of|options?)\s*[:\-]\s*([^\n]+)", re.IGNORECASE)
-
-
-def parse_labels(text: str) -> list[str]:
-    """Labels listed in a classification prompt ("Labels: a, b, c" / "one of: a | b | c")."""
-    m = _LABELS_RE.search(text)
-    if not m:
-        return []
-    raw = re.split(r"\s*(?:,|\||/|\bor\b)\s*", m.group(1).strip().rstrip("."))
-    return [r.strip().strip("'\"`.") for r in raw if r.strip().strip("'\"`.")]
-
-
-def synth_from_schema(schema: dict[str, Any], u: float) -> Any:
-    """A value that fits a JSON schema (enum / integer bounds / object with required properties)."""
-    if "enum" in schema:
-        return schema["enum"][int(u * len(schema["enum"])) % len(schema["enum"])]
-    kind = schema.get("type", "object")
-    if isinstance(kind, list):
-        kind = kind[0]
-    if kind == "object":
-        props = schema.get("properties", {})
-        return {k: synth_from_schema(v, _unit(u, k)) for k, v in props.items()}
-    if kind == "integer":
-        lo, hi = schema.get("minimum", 1), schema.get("maximum", 5)
-        return int(lo + int(u * (hi - lo + 1)) % (hi - lo + 1))
-    if kind == "number":
-        lo, hi = schema.get("minimum", 0.0), schema.get("maximum", 1.0)
-        return round(lo + u * (hi - lo), 3)
-    if kind == "boolean":
-        return u >= 0.5
-    if kind == "array":
-        return [synth_from_schema(schema.get("items", {"type": "string"}), u)]
-    return f"synthetic rationale {int(u * 1e6):06d}"
 
 
 class DefaultResponder:
@@ -309,13 +273,6 @@ def _agent_answer(cfg: ServerConfig, body: dict[str, Any], u: float) -> Answer |
             tool_calls=[{"name": tool["name"], "input": synth_from_schema(tool.get("input_schema", {}), u)}]
         )
     return Answer(text=f"Synthetic final answer after {step} tool steps to: {first[:60]}")
-
-
-def _system_text(body: dict[str, Any]) -> str:
-    system = body.get("system")
-    if isinstance(system, list):
-        return "\n".join(b.get("text", "") for b in system if isinstance(b, dict))
-    return system or ""
 
 
 def _without_cache_marks(body: dict[str, Any]) -> dict[str, Any]:
