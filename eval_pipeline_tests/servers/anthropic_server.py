@@ -346,6 +346,8 @@ def _cache_prefixes(body: dict[str, Any]) -> list[tuple[str, str]]:
 class AnthropicTestServer:
     """The server. ``start()`` runs it in a background thread; ``serve_forever()`` in the current one."""
 
+    label = "anthropic-test-server"  # announced by serve_forever; each vendor server names itself
+
     def __init__(
         self,
         config: ServerConfig | None = None,
@@ -478,7 +480,7 @@ class AnthropicTestServer:
         """Serve in the running loop (used by the CLI)."""
         await self._astart()
         if announce:
-            print(f"anthropic-test-server listening on {self.base_url}", flush=True)
+            print(f"{self.label} listening on {self.base_url}", flush=True)
         await asyncio.Event().wait()
 
     # -- admin

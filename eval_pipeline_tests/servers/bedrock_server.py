@@ -117,6 +117,8 @@ def event_message(event_type: str, payload: dict[str, Any], message_type: str = 
 class BedrockTestServer(AnthropicTestServer):
     """The Anthropic test server's behaviour behind Bedrock's Converse routes."""
 
+    label = "bedrock-test-server"  # announced by serve_forever
+
     def _app(self) -> web.Application:
         app = super()._app()
         app.router.add_post("/model/{model_id}/converse", self.handle_converse)
@@ -281,12 +283,6 @@ class BedrockTestServer(AnthropicTestServer):
         await resp.write_eof()
         self.by_status["200"] += 1
         return resp
-
-    async def serve_forever(self, announce: bool = True) -> None:
-        await self._astart()
-        if announce:
-            print(f"bedrock-test-server listening on {self.base_url}", flush=True)
-        await asyncio.Event().wait()
 
 
 class BedrockServerProcess(ServerProcess):

@@ -56,6 +56,8 @@ ENDPOINT = {
 class SupportApp(AnthropicTestServer):
     """The Anthropic test server's behaviour behind the app's own ``/chat`` shape."""
 
+    label = "support-app"  # announced by serve_forever
+
     def _app(self) -> web.Application:
         app = super()._app()
         app.router.add_post("/chat", self.handle_app_chat)
@@ -138,12 +140,6 @@ class SupportApp(AnthropicTestServer):
     @property
     def chat_url(self) -> str:
         return f"{self.base_url}/chat"
-
-    async def serve_forever(self, announce: bool = True) -> None:
-        await self._astart()
-        if announce:
-            print(f"support-app listening on {self.base_url}", flush=True)
-        await asyncio.Event().wait()
 
 
 class SupportAppProcess(ServerProcess):

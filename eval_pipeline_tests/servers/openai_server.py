@@ -102,6 +102,8 @@ def anthropic_shape(body: dict[str, Any]) -> dict[str, Any]:
 class OpenAITestServer(AnthropicTestServer):
     """The Anthropic test server's behaviour behind ``/v1/chat/completions``."""
 
+    label = "openai-test-server"  # announced by serve_forever
+
     def _app(self) -> web.Application:
         app = super()._app()
         app.router.add_post("/v1/chat/completions", self.handle_chat)
@@ -292,12 +294,6 @@ class OpenAITestServer(AnthropicTestServer):
         await resp.write_eof()
         self.by_status["200"] += 1
         return resp
-
-    async def serve_forever(self, announce: bool = True) -> None:
-        await self._astart()
-        if announce:
-            print(f"openai-test-server listening on {self.base_url}", flush=True)
-        await asyncio.Event().wait()
 
 
 class OpenAIServerProcess(ServerProcess):
