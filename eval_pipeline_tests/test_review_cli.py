@@ -19,11 +19,12 @@ def test_cli_prints_token_once_for_a_non_loopback_bind(monkeypatch, tmp_path, ca
     monkeypatch.setenv("EVAL_WAREHOUSE_URL", str(tmp_path / "wh"))
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
-    assert main(["review", "--host", "0.0.0.0", "--port", "9", "--data-dir", str(tmp_path / "d")]) == 0
+    # A documentation address (TEST-NET-1): uvicorn.run is replaced, and were it not, nothing could bind there.
+    assert main(["review", "--host", "192.0.2.10", "--port", "9", "--data-dir", str(tmp_path / "d")]) == 0
     out = capsys.readouterr().out
     token = out.split("access token (shown once): ")[1].split()[0]
     assert out.count(token) == 2 and len(token) >= 40  # the token line and the link, nowhere else
-    assert seen["host"] == "0.0.0.0" and seen["access_log"] is False
-    client = TestClient(seen["app"], base_url="http://192.168.1.10")
+    assert seen["host"] == "192.0.2.10" and seen["access_log"] is False
+    client = TestClient(seen["app"], base_url="http://192.0.2.10")
     assert client.get("/api/queue").status_code == 401
     assert client.get("/api/queue", headers={"X-Review-Token": token}).json()["total"] == 1
