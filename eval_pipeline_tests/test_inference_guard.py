@@ -102,9 +102,12 @@ def test_retry_budget_bounds_a_failing_step(srv):
 
 def test_progress_reports_in_flight_and_retried_while_waiting(srv):
     srv.config.latency_s = 0.6
-    srv.config.fault_script = ["server_error"]
+    # Matched on this test's own prompt: a request the previous test left in flight must not consume it.
+    srv.config.fault_script_by_match = {"progress-probe-a": ["server_error"]}
     seen = []
-    run_requests(provider(srv), reqs(["a", "b"]), progress=seen.append, progress_interval_s=0.2)
+    run_requests(
+        provider(srv), reqs(["progress-probe-a", "progress-probe-b"]), progress=seen.append, progress_interval_s=0.2
+    )
     assert any(p.in_flight > 0 and p.done == 0 for p in seen)
     assert seen[-1].done == 2 and seen[-1].retried == 1 and seen[-1].sent == 3
 

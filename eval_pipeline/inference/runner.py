@@ -224,6 +224,8 @@ async def arun_requests(
                 dog.cancel()
                 for t in tasks:
                     t.cancel()
+                # Wait for the cancelled calls to unwind, so none is still on the wire when we return.
+                await asyncio.gather(*tasks, dog, return_exceptions=True)
             for t in done:
                 if not t.cancelled() and t.exception() is not None and guard.tripped is None:
                     raise t.exception()  # a bug, not a failed call (those are values)
