@@ -104,3 +104,16 @@ def test_project_judge_versions_cover_each_panel_member(tmp_path):
     assert sorted(v) == ["gemini-2.0-pro", "gpt-4o"] and all(len(x) == 1 for x in v.values())
     assert v["gpt-4o"] != v["gemini-2.0-pro"]
     assert json.dumps(v)  # cursor-serializable
+
+
+def test_three_review_labels_are_reported_but_do_not_decide_whether_the_judge_blocks():
+    cfg = J.JudgeConfig(**{**JUDGE_CFG, "min_calibration": {"weighted_kappa": 0.2}})
+    m = {
+        "ratings/helpful": rating_agreement(HUMAN, JUDGE, (1, 5)),
+        "human_review/helpful": rating_agreement([5, 1, 3], [1, 5, 3], (1, 5)),  # 3 labels, disagreeing
+    }
+    assert m["human_review/helpful"]["n"] == 3 and m["human_review/helpful"]["weighted_kappa"] < 0.2
+    held = payload(cfg, m) | {"reported_only": ["human_review/helpful"]}
+    assert C.may_block(held, cfg) == (True, "calibrated")
+    ok, note = C.may_block(payload(cfg, m), cfg)  # the same entry, deciding: the judge would only warn
+    assert not ok and "human_review/helpful" in note and "n=3" in note

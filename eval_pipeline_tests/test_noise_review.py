@@ -17,6 +17,7 @@ import yaml
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.noise import floor as nf
 from eval_pipeline.noise import review as R
+from eval_pipeline.noise import review_calibration as RC
 from eval_pipeline.project.config import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
@@ -234,15 +235,20 @@ def test_review_queue_exports_disagreeing_judge_repeats_and_round_trips(tmp_path
     ing = R.ingest_review(labelled)
     assert ing.n_labelled == 4 and len(ing.ratings) == 8 and len(ing.golden) == 4
     assert set(ing.ratings["dimension"]) == {"accuracy", "tone"}
-    metrics = nf.labelled_review_metrics(data, judge_model="claude-sonnet-4-5", project=project)
+    metrics = RC.labelled_review_metrics(data, judge_model="claude-sonnet-4-5", project=project)
     assert set(metrics) == {"human_review/accuracy", "human_review/tone"}
     assert metrics["human_review/accuracy"]["n"] == 4
     assert metrics["human_review/tone"]["exact_agreement"] == 1.0  # judge 5, human 5
     assert metrics["human_review/accuracy"]["agreement_within_one"] == pytest.approx(
         0.75
     )  # human 2..5 vs judge 3
-    assert nf.labelled_review_metrics(data, judge_model="another-judge", project=project) == {}
-    assert nf.labelled_review_metrics(data, judge_model="claude-sonnet-4-5", project=project, min_n=5) == {}
+    assert RC.labelled_review_metrics(data, judge_model="another-judge", project=project) == {}
+    # Every label counts; below 5 labels a dimension is reported, not deciding whether the judge blocks.
+    rc = RC.review_calibration(data, judge_model="claude-sonnet-4-5", project=project, min_n_to_decide=5)
+    assert rc.metrics == metrics and rc.reported_only == ["human_review/accuracy", "human_review/tone"]
+    assert rc.summary["n_per_dimension"] == {"accuracy": 4, "tone": 4} and rc.summary["items"] == 4
+    assert RC.deciding_metrics({"x": {}, **rc.metrics}, rc.reported_only) == {"x": {}}
+    assert "Reported, not deciding" in rc.markdown() and "8 labels from 4 reviewed items" in rc.markdown()
 
 
 def test_aa_noise_schedule_targets_the_registered_production_version():

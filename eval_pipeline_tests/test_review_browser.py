@@ -1,8 +1,10 @@
 """The review page in a real browser (Playwright + Debian's /usr/bin/chromium) against the real server
 (uvicorn on 127.0.0.1, a free port): three items labelled with the keyboard only land in
-``<data>/reviews/`` (a temporary copy of the data folder) and raise the judge-vs-human ``n`` of the next
-calibration (:func:`eval_pipeline.noise.floor.labelled_review_metrics`, what ``judge_calibration`` adds)
-by three; progress is shown; a hostile answer stays text. A screenshot goes to ``test-artifacts/``.
+``<data>/reviews/`` (a temporary copy of the data folder), and the next ``judge_calibration`` (the Dagster
+asset, replaying the judge's recorded calibration verdicts: synthetic) counts them: its ``human_review/*``
+entries' ``n`` and its reviewed items go up by exactly three, and they stay reported-only (fewer than 20
+labels) so the judge's blocking decision is unchanged. Progress is shown; a hostile answer stays text.
+A screenshot goes to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import shutil
 import threading
 import time
 
+import dagster as dg
 import pytest
 
+from eval_pipeline.defs.evaluators.calibration import judge_calibration
+from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.noise import review_server as rs
-from eval_pipeline.noise.floor import labelled_review_metrics
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.storage.warehouse import Warehouse
 from eval_pipeline_tests.review_fixtures import HOSTILE, JUDGE, item, write_queue
@@ -52,18 +56,45 @@ def served(tmp_path):
     thread.join(10)
 
 
-def _n(data) -> dict[str, int]:
-    metrics = labelled_review_metrics(data, judge_model=JUDGE, min_n=1)
-    return {k: int(v["n"]) for k, v in metrics.items()}
+def _calibrate(data, tmp) -> dict:
+    """Materialize ``judge_calibration`` over ``data`` (replayed verdicts); its stored payload for JUDGE."""
+    wh = tmp / "wh_cal"
+    result = dg.materialize(
+        [judge_calibration],
+        resources={
+            "eval_config": EvalConfigResource(data_dir=str(data)),
+            "warehouse": WarehouseResource(url=str(wh)),
+            "llm": LLMResource(
+                provider="replay",
+                store_path=str(tmp / "store_cal"),
+                recordings_path=str(PROJECT_ROOT / "data" / "recordings"),
+            ),
+        },
+    )
+    assert result.success
+    md = result.asset_materializations_for_node("judge_calibration")[0].metadata
+    payload = json.loads((wh / "calibration" / "judge" / f"{JUDGE}.json").read_text())
+    assert md["human_review"].value[JUDGE] == payload["human_review"]
+    assert md["human_review_labels"].value == payload["human_review"]["labels"]
+    return payload
 
 
-def test_three_items_labelled_with_the_keyboard_feed_calibration(served):
+def _n(payload) -> dict[str, int]:
+    return {k: int(v["n"]) for k, v in payload["metrics"].items() if k.startswith("human_review/")}
+
+
+def test_three_items_labelled_with_the_keyboard_feed_calibration(served, tmp_path, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
 
+    monkeypatch.setenv(
+        "EVAL_CALIBRATION_N", "50"
+    )  # the size the judge's calibration verdicts were recorded at
     url, data = served
     ARTIFACTS.mkdir(exist_ok=True)
-    before = _n(data)
+    first = _calibrate(data, tmp_path)
+    before = _n(first)
     assert before == {f"human_review/{d}": 2 for d in ("accuracy", "helpfulness", "tone")}
+    assert first["human_review"]["items"] == 2 and first["reported_only"] == sorted(before)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -98,5 +129,13 @@ def test_three_items_labelled_with_the_keyboard_feed_calibration(served):
     assert sorted(tuple(r["human_label"].values()) for r in stored) == sorted(
         [(4, 3, 5), (2, 2, 2), (5, 4, 1)]
     )
-    after = _n(data)
-    assert after == {k: v + 3 for k, v in before.items()}
+    second = _calibrate(data, tmp_path)
+    assert _n(second) == {k: v + 3 for k, v in before.items()}
+    assert second["human_review"]["items"] == first["human_review"]["items"] + 3
+    assert second["human_review"]["labels"] == first["human_review"]["labels"] + 9  # 3 items x 3 dimensions
+    assert "2026-01-05_claude-candidate.jsonl" in second["human_review"]["files"]
+    # 5 labels per dimension: reported with n, held back from the blocking decision, which is unchanged
+    assert second["reported_only"] == sorted(before) and second["may_block"] == first["may_block"]
+    assert second["reasons"] == first["reasons"]
+    others = {k: v for k, v in second["metrics"].items() if not k.startswith("human_review/")}
+    assert others == {k: v for k, v in first["metrics"].items() if not k.startswith("human_review/")}

@@ -287,7 +287,8 @@ def may_block(
     No ``min_calibration``: yes. No calibration, a calibration of another judge version (the judge model,
     rubric or prompt changed since: the config-change sensor schedules a re-calibration), or one from
     non-live verdicts for a live run: no, warn only. Else :func:`calibration_gate` with the suite's
-    ``calibration_gate`` (lower bound by default)."""
+    ``calibration_gate`` (lower bound by default) over the payload's metrics except its ``reported_only``
+    entries (review labels of a dimension below ``noise.review_calibration.MIN_N_TO_DECIDE``)."""
     if config.min_calibration is None:
         return True, "no minimum calibration required"
     if payload is None:
@@ -304,7 +305,9 @@ def may_block(
             f"judge {config.model} was calibrated on non-live verdicts ({payload.get('verdicts', 'replay')}); "
             f"materialize judge_calibration with a live provider"
         )
-    ok, reasons = calibration_gate(payload["metrics"], config.min_calibration, use=config.calibration_gate)
+    held = set(payload.get("reported_only") or ())  # small-n review entries: reported, not deciding
+    deciding = {k: v for k, v in payload["metrics"].items() if k not in held}
+    ok, reasons = calibration_gate(deciding, config.min_calibration, use=config.calibration_gate)
     return ok, (
         "calibrated" if config.calibration_gate == "lower_bound" else "calibrated (point estimate)"
     ) if ok else "; ".join(reasons[:3])

@@ -12,13 +12,10 @@ Review queue (``review_queue`` asset)
     :func:`review_items` runs :func:`eval_pipeline.noise.review.select_for_review` over
     every pointwise judge eval set of a partition (cosine rows of a similarity eval set over the
     same golden source and task are matched in, for the judge/cosine disagreement reason).
-    :func:`labelled_review_metrics` reads labelled files back (``data/reviews/*.jsonl`` or
-    ``*.csv``) into judge-vs-human agreement metrics for ``judge_calibration``.
+    Labelled files come back into ``judge_calibration`` through
+    :mod:`eval_pipeline.noise.review_calibration`.
 
 Plain Python (no Dagster): the CLI and tests call these directly.
-
-Why this module is long: it grew past 450 lines when the tree was first formatted with ruff
-(line length 110); splitting it is part of the layout work in issue 23.
 """
 
 from __future__ import annotations
@@ -41,7 +38,6 @@ from eval_pipeline.storage import keys
 
 AA_FAMILIES = ("deterministic", "similarity")
 AA_RUNS = ("A", "B")
-REVIEW_GLOBS = ("*.jsonl", "*.csv")
 
 
 def aa_epoch(date: str, run: str) -> str:
@@ -393,64 +389,3 @@ def review_preview(items: pd.DataFrame, n: int = 20, excerpt_chars: int = 80) ->
     if len(items) > n:
         lines.append(f"\n… and {len(items) - n} more (see the exported file)")
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- labelled reviews back
-
-
-def labelled_review_files(data_dir: str | Path) -> list[Path]:
-    """Labelled review files under ``<data_dir>/reviews`` (``*.jsonl`` and ``*.csv``), sorted."""
-    d = Path(data_dir) / "reviews"
-    return sorted({p for g in REVIEW_GLOBS for p in d.glob(g) if p.is_file()})
-
-
-def _labelled_ratings(files: Sequence[Path]) -> pd.DataFrame:
-    """Rating rows of every file, each validated by :func:`eval_pipeline.noise.review.ingest_review`."""
-    from eval_pipeline.noise.review import ingest_review
-
-    frames = [f for f in (ingest_review(p).ratings for p in files) if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _judged_by(ratings: pd.DataFrame, project: Project, judge_model: str) -> pd.DataFrame:
-    """The rating rows of eval sets judged by ``judge_model``."""
-    from eval_pipeline.evaluators import judge
-
-    sets = {
-        (s.name, es.name)
-        for s in project.suites.values()
-        for es in s.eval_sets
-        if es.family == "judge" and judge.validate_judge_config(es.judge).model == judge_model
-    }
-    return ratings[[(s, e) in sets for s, e in zip(ratings["suite"], ratings["eval_set"])]]
-
-
-def labelled_review_metrics(
-    data_dir: str | Path,
-    judge_model: str | None = None,
-    project: Project | None = None,
-    prefix: str = "human_review/",
-    min_n: int = 1,
-) -> dict[str, dict[str, float]]:
-    """Judge-vs-human agreement per dimension from the labelled files in ``<data_dir>/reviews``.
-
-    Each file is validated by :func:`eval_pipeline.noise.review.ingest_review` (errors name
-    file, line and field). With ``judge_model``, only rows of eval sets judged by that model count
-    (eval sets are looked up in ``project``, loaded from ``data_dir`` when not given). Returns
-    ``{"human_review/<dimension>": rating_agreement(...)}`` in the shape of
-    ``CalibrationResult.metrics`` (empty when there are no labelled rows). Dimensions with fewer
-    than ``min_n`` labelled rows are left out (a handful of labels should not decide whether a
-    judge may block).
-    """
-    from eval_pipeline.evaluators.calibration_metrics import rating_metrics_from_frame
-    from eval_pipeline.project.config import load_project
-
-    ratings = _labelled_ratings(labelled_review_files(data_dir))
-    if not ratings.empty and judge_model is not None:
-        ratings = _judged_by(ratings, project or load_project(Path(data_dir)), judge_model)
-    if ratings.empty:
-        return {}
-    ratings = ratings.dropna(subset=["judge"])
-    counts = ratings["dimension"].value_counts()
-    ratings = ratings[ratings["dimension"].isin(counts[counts >= min_n].index)]
-    return rating_metrics_from_frame(ratings, prefix=prefix) if len(ratings) else {}

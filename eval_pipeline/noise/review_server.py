@@ -4,7 +4,7 @@ In: the review queues the ``review_queue`` asset writes to the warehouse
 (``review/date=<d>/model_version=<mv>/review.jsonl``, :func:`eval_pipeline.storage.keys.review_file`,
 items in :data:`eval_pipeline.noise.review.REVIEW_FIELDS`) and the labels already in
 ``<data_dir>/reviews/``. Out: one labelled file per queue, ``<data_dir>/reviews/<date>_<mv>.jsonl``, in the
-exported review schema with ``human_label`` filled - the files :func:`eval_pipeline.noise.floor.labelled_review_metrics`
+exported review schema with ``human_label`` filled - the files :func:`eval_pipeline.noise.review_calibration`
 (``judge_calibration``) and :func:`eval_pipeline.noise.review.ingest_review` read. A label rewrites its file
 atomically (read, replace or add the item's line, temp file + ``os.replace``) under a file lock, so a reader
 never sees half a line and labelling an item twice keeps one line (``ingest_review`` rejects duplicates).

@@ -52,6 +52,7 @@ def judge_calibration(
     from eval_pipeline.inference.provenance import provenance_counts, provenance_label
 
     all_prov: dict = {}
+    review_summary: dict = {}
     for model, (cfg, suite) in sorted(judges.items()):  # noqa: B007
         datasets = [
             cal_dir / "sf_dialogue_nlg_ratings.jsonl",
@@ -74,14 +75,16 @@ def judge_calibration(
             )
         except LookupError as e:
             raise dg.Failure(str(e)) from e
-        # Human labels from the review loop (data/reviews/*.jsonl) count as calibration data too.
-        from eval_pipeline.noise.floor import labelled_review_metrics
+        # Every human label from the review loop (data/reviews/) joins as human_review/<dimension>;
+        # entries with fewer than MIN_N_TO_DECIDE labels are reported, not used to decide blocking.
+        from eval_pipeline.noise.review_calibration import deciding_metrics, review_calibration
 
-        result.metrics.update(
-            labelled_review_metrics(project.base, judge_model=model, project=project, min_n=20)
-        )
+        reviews = review_calibration(project.base, judge_model=model, project=project)
+        result.metrics.update(reviews.metrics)
         ok, reasons = calibration.calibration_gate(
-            result.metrics, cfg.min_calibration, use=cfg.calibration_gate
+            deciding_metrics(result.metrics, reviews.reported_only),
+            cfg.min_calibration,
+            use=cfg.calibration_gate,
         )
         for k, v in prov.items():
             all_prov[k] = all_prov.get(k, 0) + v
@@ -91,6 +94,8 @@ def judge_calibration(
             "calibration_versions": versions.get(model, []),
             "calibration_gate": cfg.calibration_gate,
             "metrics": result.metrics,
+            "reported_only": reviews.reported_only,
+            "human_review": reviews.summary,
             "may_block": ok,
             "reasons": reasons,
             "judge_failures": result.judge_failures,
@@ -105,11 +110,16 @@ def judge_calibration(
             f"### {model}: {'may block' if ok else 'warn only'} ({payload['verdicts']})\n"
             + ("\n".join(f"- {r}" for r in reasons) + "\n\n" if reasons else "\n")
             + calibration.metrics_table(result.metrics).round(3).to_markdown(index=False)
+            + "\n\n"
+            + reviews.markdown()
         )
+        review_summary[model] = reviews.summary
     return dg.MaterializeResult(
         metadata={
             "calibration": dg.MetadataValue.md("\n\n".join(tables) or "No judge eval sets configured."),
             "judges_may_block": dg.MetadataValue.json(summary),
+            "human_review": dg.MetadataValue.json(review_summary),
+            "human_review_labels": sum(s["labels"] for s in review_summary.values()),
             "verdicts": provenance_label(all_prov, llm.recordings_label()),
             "verdict_provenance": dg.MetadataValue.json(all_prov),
             "live_verdicts_only": set(all_prov) <= {"live"},

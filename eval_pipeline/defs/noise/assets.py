@@ -108,7 +108,7 @@ def thresholds_clear_noise_floor(
     description="Human review queue: judge samples whose repeats disagree, whose median sits within 0.5 of a "
     "threshold, where judge and cosine disagree, or where the judge failed; exported to "
     "review/date=<d>/model_version=<mv>/review.jsonl with empty human_label fields. Labelled files placed in "
-    "data/reviews/*.jsonl (or .csv) are read by judge_calibration (eval_pipeline.noise.floor.labelled_review_metrics) "
+    "data/reviews/*.jsonl (or .csv) are read by judge_calibration (eval_pipeline.noise.review_calibration) "
     "as judge-vs-human agreement entries human_review/<dimension>.",
 )
 def review_queue(
