@@ -9,7 +9,7 @@ on sustained throttling), client-side rate limits, retries after the provider's 
 (:class:`~.limits.RetryPolicy`), a per-attempt timeout, and :meth:`LiveProvider.response` turns
 text, tool calls, usage and timings into a ModelResponse with its cost (``prices``) and model-side
 outcome (refusal, empty, max_tokens, malformed_tool_output). Secrets given in ``secrets`` are
-scrubbed from every message. The Anthropic provider predates this class and keeps its own loop.
+scrubbed from every message. :class:`~.anthropic_provider.AnthropicProvider` is one too.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,13 +215,28 @@ class LiveProvider(Provider):
         if state is not None and state.loop is asyncio.get_running_loop():
             await self._close(state.client)
 
+    def _estimate(self, request: ModelRequest) -> float:
+        """Rough token budget of a request for the tokens/min limiter (4 characters per token + max_tokens)."""
+        return len(json.dumps(request.messages)) / 4 + float(request.params.get("max_tokens", 1024))
+
     async def acomplete(self, request: ModelRequest, cache_key: str) -> ModelResponse:
         """Attempts until an answer, a failure that is not retried, ``retry.max_attempts``, or the
         step's guard (:mod:`.guard`: retry budget, stall timer, repeated rejections) says stop."""
+        return await self._attempts(
+            request, cache_key, lambda client, t0: self._call(client, request, cache_key, t0)
+        )
+
+    async def _attempts(
+        self,
+        request: ModelRequest,
+        cache_key: str,
+        call: Callable[[Any, float], Awaitable[ModelResponse]],
+    ) -> ModelResponse:
+        """The retry loop every live provider shares: ``call(client, t0)`` is one attempt (raises on
+        failure, classified by :meth:`_classify`), run under the pool, the rate limits, the
+        per-attempt timeout and the step's guard."""
         state = self._loop_state()
-        estimate = 0.0
-        if state.rate.active:
-            estimate = len(json.dumps(request.messages)) / 4 + float(request.params.get("max_tokens", 1024))
+        estimate = self._estimate(request) if state.rate.active else 0.0
         guard = CURRENT_GUARD.get()
         failure: Failure | None = None
         attempt = backoffs = 0
@@ -242,7 +257,7 @@ class LiveProvider(Provider):
                     guard.attempt_started()
                 try:
                     async with asyncio.timeout(self.request_timeout_s):
-                        result = await self._call(state.client, request, cache_key, t0)
+                        result = await call(state.client, t0)
                 finally:
                     if guard is not None:
                         guard.attempt_ended()
@@ -266,6 +281,8 @@ class LiveProvider(Provider):
                 break
             if guard is not None and not guard.allow_retry(failure.category):
                 break
+            # The exponential backoff grows with the failures that gave no retry-after only: a
+            # 429 already waited what the server asked, and must not lengthen the next backoff.
             if failure.retry_after_s is None:
                 backoffs += 1
             wait = self.retry.delay(max(backoffs, 1), failure.retry_after_s, state.rng)
@@ -282,6 +299,16 @@ class LiveProvider(Provider):
         return error_response(
             request, cache_key, failure.category, self.scrub(failure.message), attempt, failure.request_id
         )
+
+    def _warn_unpriced(self, model: str) -> None:
+        """Log once per model that the price table has no entry for it (its cost is recorded as 0)."""
+        if model not in self.prices and model not in self._unpriced_warned:
+            self._unpriced_warned.add(model)
+            log.warning(
+                "%s: no price for model %r; its cost is recorded as 0. Add it under pricing: in models.yaml.",
+                self.name,
+                model,
+            )
 
     def response(
         self,
@@ -306,22 +333,9 @@ class LiveProvider(Provider):
             message = check_tool_calls(calls, request)
             if message:
                 category = "malformed_tool_output"
-        if stop_reason == "refusal":
-            category, message = "refusal", "the model refused (stop_reason=refusal)"
-        elif stop_reason == "max_tokens" and category is None:
-            category, message = "max_tokens", "the answer hit max_tokens and is truncated"
-        elif not text and not calls and category is None:
-            category, message = "empty", "the model returned no text and no tool call"
-        gen = None
-        if latency is not None:
-            gen = latency - ttft if ttft is not None and latency - ttft > 0.05 * latency else latency
-        if request.model not in self.prices and request.model not in self._unpriced_warned:
-            self._unpriced_warned.add(request.model)
-            log.warning(
-                "%s: no price for model %r; its cost is recorded as 0. Add it under pricing: in models.yaml.",
-                self.name,
-                request.model,
-            )
+        category, message = model_outcome(stop_reason, bool(text or calls), category, message)
+        gen = generation_time(latency, ttft)
+        self._warn_unpriced(request.model)
         resp = ModelResponse(
             sample_id=request.sample_id,
             repeat=request.repeat,
@@ -351,6 +365,27 @@ class LiveProvider(Provider):
         )
         resp.tool_calls = calls
         return resp
+
+
+def model_outcome(
+    stop_reason: str | None, has_output: bool, category: str | None, message: str | None
+) -> tuple[str | None, str | None]:
+    """The model-side outcome of an answer: refusal, max_tokens (truncated) or empty, else the
+    ``category`` / ``message`` already found (e.g. malformed_tool_output)."""
+    if stop_reason == "refusal":
+        return "refusal", "the model refused (stop_reason=refusal)"
+    if stop_reason == "max_tokens" and category is None:
+        return "max_tokens", "the answer hit max_tokens and is truncated"
+    if not has_output and category is None:
+        return "empty", "the model returned no text and no tool call"
+    return category, message
+
+
+def generation_time(latency: float | None, ttft: float | None) -> float | None:
+    """Seconds spent generating (latency minus time to first token, unless that leaves under 5%)."""
+    if latency is None:
+        return None
+    return latency - ttft if ttft is not None and latency - ttft > 0.05 * latency else latency
 
 
 def _report(guard: StepGuard, failure: Failure, request_timeout_s: float) -> None:
