@@ -272,7 +272,7 @@ def test_repeated_texts_are_redacted_like_single_ones_and_the_street_guard_loses
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from eval_pipeline.monitoring.pii_recognizers import ADDRESS_RXS, STREET_FIRST_PREFILTER
+    from eval_pipeline.monitoring.pii_patterns import ADDRESS_RXS, STREET_FIRST_PREFILTER
 
     red = redactor_for({"mode": "structured"})
     texts = [m.text for m in generate(40, seed=5)] + clean_messages()[:300]

@@ -15,7 +15,8 @@ from eval_pipeline.demo.synthetic_traffic import (
     generate_frame,
     write_synthetic_day,
 )
-from eval_pipeline.monitoring.pii import RedactionConfig, Redactor, luhn_valid
+from eval_pipeline.monitoring.pii import RedactionConfig, Redactor
+from eval_pipeline.monitoring.pii_recognizers import luhn_valid
 from eval_pipeline.monitoring.profile import profile_sample
 from eval_pipeline.monitoring.sampling import build_stored_sample, sample_mask, unit_hashes
 from eval_pipeline.monitoring.schema import SAMPLE_COLUMNS

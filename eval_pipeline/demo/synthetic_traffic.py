@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from eval_pipeline.monitoring.pii import luhn_valid
+from eval_pipeline.monitoring.pii_recognizers import luhn_valid
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, TRAFFIC_COLUMNS
 
 DATASET_DIR = Path(

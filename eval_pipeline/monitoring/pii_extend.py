@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 
-from eval_pipeline.monitoring.pii_recognizers import _NOT_NAMES, _PARTICLE, country_names
+from eval_pipeline.monitoring.pii_ner import country_names
+from eval_pipeline.monitoring.pii_patterns import NOT_NAMES, PARTICLE
 
 _UP = "A-ZÀ-ÖØ-Þ"
 _PHONE_EXT = re.compile(r"[ \t]*(?i:x|ext\.?|extension|#)[ \t]*\d{1,6}(?!\d)")
@@ -31,14 +32,14 @@ DEGREES = {
 }  # fmt: skip
 _MONTHS = {"January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December"}  # fmt: skip
-_STOP = (set(_NOT_NAMES) - _MONTHS) | {
+_STOP = (set(NOT_NAMES) - _MONTHS) | {
     "Kind", "Best", "Regards", "Many", "Cheers", "Yours", "Sincerely", "Warm", "Hey", "Send", "Add",
     "Call", "Tell", "Ask", "Pay", "Transfer", "Block", "Update", "Contact", "Help", "Check", "Thanks",
     "Bank", "Card", "Account", "Street", "Road", "Team", "Support", "Customer", "Service",
 }  # fmt: skip
 # a capitalised token, dots and hyphens inside ("B.Sc.", "Hans-H.", "Univ.Prof.", "O'Neil")
 _TOKEN = rf"[{_UP}][\w'’\-]*(?:\.[\w\-]+)*\.?"
-_RIGHT = re.compile(rf"(?P<dot>\.)?[ \t]+(?:{_PARTICLE}[ \t]+)?(?P<t>{_TOKEN})")
+_RIGHT = re.compile(rf"(?P<dot>\.)?[ \t]+(?:{PARTICLE}[ \t]+)?(?P<t>{_TOKEN})")
 _TAIL = re.compile(r"(?:\.-?[A-Za-zÀ-ÿ][\w\-]*)+\.?")  # the rest of "Dipl|.-Ing.", "B|.Sc."
 _INITIAL = re.compile(
     rf"(?:^|[\s\-.])[{_UP}][a-z]?$"

@@ -31,15 +31,14 @@ en/de/fr/nl/es/it, postcode + town). Full dates without a birth cue follow ``red
 (:mod:`.pii_dates`); spans then grow over phone extensions, titles, degrees, neighbouring names and
 the town after a street (:mod:`.pii_extend`).
 
-Why this module is long: it grew past 450 lines when the tree was first formatted with ruff
-(line length 110); splitting it is part of the layout work in issue 23.
+The project's patterns are in :mod:`.pii_patterns`; the NER recognizer in :mod:`.pii_ner`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -47,6 +46,24 @@ if TYPE_CHECKING:  # presidio pulls in transformers / torch: imported when a red
     from presidio_analyzer import RecognizerResult
 
 from eval_pipeline.monitoring.pii_config import RedactionConfig
+from eval_pipeline.monitoring.pii_patterns import (
+    ACCOUNT_RX,
+    ADDRESS_PART_RX,
+    ADDRESS_PREFILTER,
+    ADDRESS_RXS,
+    DOB_RX,
+    NAME_CONTEXT_RX,
+    NAME_HERE_RX,
+    NAME_PAIR_RX,
+    NOT_NAMES,
+    PASSPORT_RX,
+    PERSON_PREFILTER,
+    PHONE_PREFILTER,
+    PHONE_RUN,
+    PHONE_SHAPE_RX,
+    STREET_FIRST_PREFILTER,
+    trim_degrees,
+)
 
 
 @dataclass
@@ -64,7 +81,7 @@ class Recognizer:
     guard: str | None = None
 
 
-def _result(entity: str, start: int, end: int, score: float) -> RecognizerResult:
+def presidio_result(entity: str, start: int, end: int, score: float) -> RecognizerResult:
     """A presidio ``RecognizerResult`` (imported lazily: the definitions load without presidio)."""
     from presidio_analyzer import RecognizerResult
 
@@ -98,7 +115,7 @@ def _pattern(
             s, e = m.span(group)
             if s < 0 or (ok and not ok(m.group(group))):
                 continue
-            out.append(_result(entity, s, e, score))
+            out.append(presidio_result(entity, s, e, score))
         return out
 
     return find
@@ -141,193 +158,6 @@ def _email_recognizer():
             return _tld_extract()(pattern_text).fqdn != ""
 
     return OfflineEmailRecognizer()
-
-
-_NUM = r"(?:number|no\.?|num\.?|nr\.?|#)"
-_DATE = (
-    r"\d{1,2}[./\-]\d{1,2}[./\-](?:19|20)\d{2}|(?:19|20)\d{2}-\d{1,2}-\d{1,2}"
-    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?[A-Z][a-zé]{2,8}\.?,?\s+(?:19|20)\d{2}"
-    r"|[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2}"
-)
-DOB_RX = re.compile(
-    r"(?i:\b(?:born|date\s+of\s+birth|birth\s*date|birthdate|birthday|d\.?o\.?b\.?|geboren|n[ée]e?\s+le)\b)"
-    rf"[^\w\n]{{0,3}}(?:(?i:is|was|on|am|:|the)\W{{0,3}}){{0,3}}(?P<v>{_DATE})"
-)
-ACCOUNT_RX = re.compile(
-    rf"(?i:\b(?:account|acct|a/c|konto(?:nummer)?|compte|sort\s+code)\b(?:\s+{_NUM})?)"
-    r"(?:\s*(?i:is|:|-|=))?\s*(?P<v>\d[\d \-]{4,20}\d)\b"
-)
-PASSPORT_RX = re.compile(
-    rf"(?i:\b(?:passport|reisepass|passeport|pasaporte|passaporto)\b(?:\s+{_NUM})?)"
-    r"(?:\s*(?i:is|:|-|=))?\s*(?P<v>(?=[A-Z0-9]*\d)[A-Z0-9]{6,10})\b"
-)
-# Phone numbers in the shape users type that libphonenumber rejects as unassigned (e.g. US area code
-# 293) or with a trunk "(0)" after the country code: NANP shapes and "+<cc>" + 2-5 digit groups.
-PHONE_SHAPE_RX = re.compile(
-    r"(?P<v>\+\d{1,3}[ .\-]?(?:\(0\))?\(?\d{1,4}\)?(?:[ .\-]?\d{2,4}){2,4}(?:\b|(?=[xX]\d))"
-    r"|(?:\b(?:1|001)[ .\-])?(?:\(\b[2-9]\d{2}\)|\b[2-9]\d{2})[ .\-]?\d{3}[ .\-]\d{4}(?:\b|(?=[xX]\d))"
-    r"|\(0\d{2,5}\)\s?\d{2,9}(?:[ .\-]\d{2,5}){0,2}(?:\b|(?=[xX]\d))"
-    # national format with a trunk 0 ("0466 12018"), bare 10-digit NANP numbers ("7295868430"); not
-    # inside a longer run of digit groups (card-like references stay)
-    r"|(?<!\d[ \-])(?<![\d\-])(?:0\d{2,5}[ /\-]?\d{4,8}|[2-9]\d{2}[2-9]\d{6})(?![ \-]?\d))"
-)
-PHONE_PREFILTER = r"\d(?:[ \t().\-/]{0,3}\d){6,}"  # seven digits or more, in groups
-_PHONE_RUN = re.compile(PHONE_PREFILTER)
-_CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"
-_PARTICLE = r"(?:van|von|de|der|den|du|le|la|di|da|del|dos|ten|ter|zu)"
-NAME_CONTEXT_RX = re.compile(
-    r"(?i:\b(?:my\s+name\s+is|name\s+is|name:|this\s+is|i\s+am|i'm|signed|regards,?|thanks,?|cheers,?|"
-    r"mr\.?|mrs\.?|ms\.?|miss|dr\.?|sincerely,?|account\s+holder:?|holder\s+is|recipient\s+is|beneficiary:?|"
-    r"payee|my\s+(?:husband|wife|partner|son|daughter|mother|father|mum|mom|dad|friend|"
-    r"brother|sister|landlord|colleague)|called|named|mister))\s+"
-    rf"(?P<v>{_CAP}(?:\s+(?:{_PARTICLE}\s+){{0,2}}{_CAP}){{0,3}})"
-)
-# "<Name> <Surname> here": a sign-off at the start
-NAME_HERE_RX = re.compile(rf"^\W*(?P<v>{_CAP}(?:\s+(?:{_PARTICLE}\s+){{0,2}}{_CAP}){{1,3}})\s+here\b")
-# two or more capitalised words inside a sentence ("... to Josephine Holt but ...")
-NAME_PAIR_RX = re.compile(rf"(?<=[\w,]\s)(?P<v>{_CAP}(?:\s+(?:{_PARTICLE}\s+){{0,2}}{_CAP}){{1,3}})")
-_NOT_NAMES = {
-    "I",
-    "The",
-    "My",
-    "A",
-    "An",
-    "It",
-    "There",
-    "Here",
-    "Not",
-    "Very",
-    "So",
-    "Just",
-    "Still",
-    "Also",
-    "Trying",
-    "Having",
-    "Looking",
-    "Unable",
-    "In",
-    "On",
-    "At",
-    "From",
-    "Calling",
-    "Writing",
-    "You",
-    "Your",
-    "Please",
-    "Thanks",
-    "Thank",
-    "Hi",
-    "Hello",
-    "Dear",
-    "Can",
-    "Could",
-    "Why",
-    "What",
-    "How",
-    "When",
-    "Where",
-    "Is",
-    "Are",
-    "Do",
-    "Does",
-    "Did",
-    "Will",
-    "Would",
-    "Should",
-    "ATM",
-    "PIN",
-    "OK",
-    "App",
-    "Card",
-    "Bank",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-}
-
-_STREET_WORDS = (
-    r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|court|ct|boulevard|blvd|way|place|pl|square|sq|terrace|"
-    r"crescent|close|grove|gardens|park|parkway|row|walk|hill|mews|circle|trail|highway|hwy|route|"
-    r"stra(?:ß|ss)e|str\.?|weg|gasse|platz|allee|ring|damm|ufer|chaussee|"
-    r"straat|laan|plein|gracht|singel|kade|dijk|"
-    r"rue|avenue|boulevard|bd|chemin|all[ée]e|impasse|quai|cours|rond-point|"
-    r"calle|avenida|paseo|plaza|carrer|via|viale|piazza|corso|vicolo|largo"
-)
-_CAPW = r"[A-ZÀ-ÖØ-Þ][\w'’\-]+"  # a capitalised word of two letters or more ("I" is not a street)
-_SW = rf"(?i:{_STREET_WORDS})\b"
-_DE_COMPOUND = r"[\w\-]+(?:stra(?:ß|ss)e|str\.|weg|gasse|platz|allee|ring|damm|ufer)"
-ADDRESS_RXS = [
-    # number first: "77763 Tony Village Suite 690", "8, avenue Manon Gillet", "221B Baker Street"
-    re.compile(
-        rf"\b(?P<v>\d{{1,5}}[A-Za-z]?,?\s+(?:(?:{_CAPW}|{_SW}|{_PARTICLE}|d'|l')\.?\s+){{0,5}}"
-        rf"(?:{_CAPW}|{_SW})"
-        r"(?:,?\s+(?i:apt\.?|apartment|suite|unit|flat|#)\s*\w+)?)"
-    ),
-    # street word first / German compounds: "Agnes-Wesack-Straße 26-83", "Hauptstr. 5/1", "Calle Mayor 3"
-    re.compile(
-        rf"(?P<v>\b(?:(?:{_CAPW}[\s\-])*{_SW}|{_DE_COMPOUND})\.?(?:\s+{_CAPW}|\s+{_PARTICLE}){{0,4}}"
-        r"\s+\d{1,5}[a-zA-Z]?(?:\s*[-/]\s*\d{1,5}[a-zA-Z]?)?)\b"
-    ),
-    # "Flat 7, ..." / "Apt. 5" / "Studio 3"
-    re.compile(r"\b(?P<v>(?i:flat|apartment|apt\.?|suite|unit|studio)\s+\d+[A-Za-z]?)\b"),
-    # postcode + town: "66907 Werdau", "75001 Paris", "1012 AB Amsterdam"
-    re.compile(
-        rf"\b(?P<v>\d{{4,5}}(?:\s?[A-Z]{{2}})?\s+(?:{_CAPW}|{_PARTICLE})(?:[\s\-](?:{_CAPW}|{_PARTICLE}|sur|en|am|an|bei)){{0,4}})"
-    ),
-    # US town, state zip: "Port Judy, NV 12345"
-    re.compile(rf"(?P<v>(?:{_CAPW}\s+){{0,3}}{_CAPW},?\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?)\b"),
-    # UK postcode: "S6 7LJ", "SW1A 1AA"
-    re.compile(r"\b(?P<v>[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})\b"),
-]
-# a street without a number ("rue de Pasquier"): an address piece only next to another one
-ADDRESS_PART_RX = re.compile(
-    rf"\b(?P<v>(?i:rue|avenue|boulevard|chemin|all[ée]e|impasse|place|quai|route|calle|avenida|paseo|via|viale|piazza|corso)"
-    rf"\s+(?:(?:{_PARTICLE}|d'|l')\s*)*{_CAP}(?:\s+{_CAP}){{0,3}})"
-)
-ADDRESS_PREFILTER = r"\d.*\p{Lu}|\p{Lu}.*\d"  # a digit and a capital letter
-# The street-word-first pattern (ADDRESS_RXS[1]) tries its leading word loop at every position: ~100 us
-# per text in Python. It runs only on texts where this RE2 guard (vectorized) finds its tail, a street
-# word followed by up to four words and a number; every ADDRESS_RXS[1] match contains one (the classes
-# are supersets of Python's Unicode \w / \s / \d, the German compound suffixes are listed).
-_NW = r"[^\p{L}\p{N}_]"
-STREET_FIRST_PREFILTER = (
-    rf"(?i:{_STREET_WORDS}|stra(?:ß|ss)e|str\.|weg|gasse|platz|allee|ring|damm|ufer)\.?"
-    rf"(?:{_NW}+[A-ZÀ-ÖØ-Þ][\p{{L}}\p{{N}}_'’\-]+|{_NW}+{_PARTICLE}){{0,4}}{_NW}+\p{{Nd}}"
-)
-PERSON_PREFILTER = (
-    r"\p{Lu}[\p{Ll}'’\-]+\s+(?:\p{Ll}{1,3}\s+){0,2}\p{Lu}\p{Ll}"
-    r"|(?i:name|this is|i am|i'm|signed|regards|thanks|cheers|mrs?|ms|miss|dr|sincerely|holder|"
-    r"recipient|beneficiary|payee|husband|wife|partner|son|daughter|mother|father|mum|mom|dad|friend|"
-    r"brother|sister|landlord|colleague|called|named|mister)\W+\p{Lu}"
-)
-
-
-def _trim_degrees(text: str, start: int, end: int) -> int:
-    """End of a name match without its trailing degrees / generation marks (``B`` of ``B.Sc.``,
-    ``MBA``, ``II``: upper-case words that would void the name); the span growth of
-    :mod:`.pii_extend` adds them back whole."""
-    words = list(re.finditer(r"\S+", text[start:end]))
-    while len(words) > 1 and (
-        words[-1].group(0).isupper() or text[start + words[-1].end() : end + 1][:1] == "."
-    ):
-        words.pop()
-    return start + words[-1].end() if words else end
 
 
 def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = None) -> list[Recognizer]:
@@ -401,7 +231,7 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
             no phone-like digit run is left (a ``+<cc>`` number is found by the first region)."""
             out: list[RecognizerResult] = []
             for find in per_region:
-                if not _PHONE_RUN.search(text):
+                if not PHONE_RUN.search(text):
                     break
                 hits = find(text)
                 for h in hits:
@@ -436,7 +266,7 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
 
         def dates(text: str) -> list[RecognizerResult]:
             ref = year() if year is not None else date.today().year
-            return [_result(e, a, b, 0.6) for a, b, e in find_dates(text, cfg.dates, ref)]
+            return [presidio_result(e, a, b, 0.6) for a, b, e in find_dates(text, cfg.dates, ref)]
 
         recs.append(Recognizer("dates", "DATE_OF_BIRTH", PREFILTER, dates, source="project"))
     if "account_number" in want:
@@ -465,13 +295,13 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
             out = []
             for rx, score in ((NAME_CONTEXT_RX, 0.6), (NAME_HERE_RX, 0.6), (NAME_PAIR_RX, 0.5)):
                 for m in rx.finditer(text):
-                    end = _trim_degrees(text, m.start("v"), m.end("v"))
+                    end = trim_degrees(text, m.start("v"), m.end("v"))
                     words = [w for w in text[m.start("v") : end].split() if w[:1].isupper()]
                     if len(words) < (2 if rx is not NAME_CONTEXT_RX else 1) or any(
-                        w.strip(".,") in _NOT_NAMES or w.isupper() for w in words
+                        w.strip(".,") in NOT_NAMES or w.isupper() for w in words
                     ):
                         continue
-                    out.append(_result("PERSON", m.start("v"), end, score))
+                    out.append(presidio_result("PERSON", m.start("v"), end, score))
             return out
 
         recs.append(Recognizer("person_context", "PERSON", PERSON_PREFILTER, names, source="project"))
@@ -483,12 +313,12 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
                 for rx in rxs:
                     for m in rx.finditer(text):
                         words = m.group("v").split()
-                        if len(words) > 1 and words[0][:1].isdigit() and words[1].strip(".,") in _NOT_NAMES:
+                        if len(words) > 1 and words[0][:1].isdigit() and words[1].strip(".,") in NOT_NAMES:
                             continue  # "11 February", "3 Monday": a date, not a house number and street
                         if any(c.isupper() for c in m.group("v")):
-                            out.append(_result("ADDRESS", m.start("v"), m.end("v"), 0.6))
+                            out.append(presidio_result("ADDRESS", m.start("v"), m.end("v"), 0.6))
                 for m in ADDRESS_PART_RX.finditer(text) if parts else ():
-                    out.append(_result("ADDRESS_PART", m.start("v"), m.end("v"), 0.6))
+                    out.append(presidio_result("ADDRESS_PART", m.start("v"), m.end("v"), 0.6))
                 return out
 
             return addresses
@@ -514,94 +344,3 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
         )
     # masked recognizers (phone numbers) last: they only see the digits nothing else explained
     return [r for r in recs if not r.masked] + [r for r in recs if r.masked]
-
-
-# Mid-sentence capitalised word (or two capitalised words at the start): the texts NER runs on.
-NER_PREFILTER = r"[\p{Ll}\p{N},;:)]\s+\p{Lu}\p{Ll}|^\W*\p{Lu}\p{Ll}+\s+\p{Lu}\p{Ll}|[\p{Ll}]\s+\p{Lu}{2,}\b"
-_NER_LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
-
-
-@lru_cache(maxsize=1)
-def country_names() -> frozenset[str]:
-    """Lower-cased country / region names (libphonenumber's English region names) and a few aliases:
-    places too coarse to identify anyone, so NER LOCATION spans equal to one are kept."""
-    import phonenumbers
-    from phonenumbers.geocoder import _region_display_name  # libphonenumber's own region names
-
-    names = {_region_display_name(r, "en").lower() for r in phonenumbers.SUPPORTED_REGIONS}
-    names |= {r.lower() for r in phonenumbers.SUPPORTED_REGIONS}
-    names |= {
-        "usa",
-        "us",
-        "u.s.",
-        "u.s.a.",
-        "uk",
-        "u.k.",
-        "america",
-        "britain",
-        "great britain",
-        "england",
-        "scotland",
-        "wales",
-        "europe",
-        "asia",
-        "africa",
-        "eu",
-        "the united states",
-        "the us",
-        "the uk",
-        "the usa",
-        "the eu",
-        "the states",
-        "north america",
-        "south america",
-        "latin america",
-        "the netherlands",
-        "holland",
-        "metro",
-        "the metro",
-    }
-    return frozenset(n for n in names if n)
-
-
-@dataclass
-class NerRecognizer:
-    """spaCy NER (only the ``ner`` component runs) over the texts that pass :data:`NER_PREFILTER`."""
-
-    model: str
-    batch_size: int = 256
-    entities: set[str] = field(default_factory=lambda: {"PERSON", "LOCATION"})
-
-    def find_many(self, texts: list[str]) -> list[list[RecognizerResult]]:
-        nlp = load_ner(self.model)
-        countries = country_names()
-        out: list[list[RecognizerResult]] = []
-        for doc in nlp.pipe(texts, batch_size=self.batch_size):
-            spans = []
-            for ent in doc.ents:
-                kind = _NER_LABELS.get(ent.label_)
-                if kind is None or kind not in self.entities:
-                    continue
-                if kind == "LOCATION" and ent.text.lower().strip(" .") in countries:
-                    continue
-                spans.append(_result(kind, ent.start_char, ent.end_char, 0.85))
-            out.append(spans)
-        return out
-
-
-@lru_cache(maxsize=4)
-def load_ner(model: str):
-    """The installed spaCy pipeline package ``model`` with only its NER path enabled (loaded once per process)."""
-    import spacy
-
-    try:
-        # en_core_web_sm's NER has its own embedding layer: without the shared tok2vec it finds the
-        # same entities, ~1.4x faster
-        return spacy.load(
-            model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
-        )
-    except OSError as exc:
-        raise RuntimeError(
-            f"NER model {model!r} is not installed: it is a pinned dependency in pyproject.toml "
-            f"(pip install -e .), or set redaction.mode: structured in data/monitoring.yaml ({exc})"
-        ) from None
