@@ -8,13 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eval_pipeline.demo.synthetic_traffic import (
-    PII_KINDS,
-    PiiRates,
-    SyntheticTrafficConfig,
-    generate_frame,
-    write_synthetic_day,
-)
+from eval_pipeline.demo.synthetic_traffic import PII_KINDS, PiiRates, SyntheticTrafficConfig, generate_frame
+from eval_pipeline.demo.traffic_days import write_synthetic_day
 from eval_pipeline.monitoring.pii import RedactionConfig, Redactor
 from eval_pipeline.monitoring.pii_recognizers import luhn_valid
 from eval_pipeline.monitoring.profile import profile_sample

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from eval_pipeline.demo.synthetic_traffic import PiiRates, SyntheticTrafficConfig, write_synthetic_day
+from eval_pipeline.demo.synthetic_traffic import PiiRates, SyntheticTrafficConfig
+from eval_pipeline.demo.traffic_days import write_synthetic_day
 from eval_pipeline.monitoring.sampling import build_stored_sample
 from eval_pipeline.monitoring.traffic import read_traffic_day
 from eval_pipeline.storage import Warehouse

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from eval_pipeline.demo.synthetic_traffic import SyntheticTrafficConfig, generate_records, write_synthetic_day
+from eval_pipeline.demo.synthetic_traffic import SyntheticTrafficConfig, generate_records
+from eval_pipeline.demo.traffic_days import write_synthetic_day
 from eval_pipeline.monitoring.schema import TRAFFIC_COLUMNS
 from eval_pipeline.monitoring.traffic import errors_frame, malformed_summary, read_traffic_day
 

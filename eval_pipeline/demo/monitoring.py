@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 
 from eval_pipeline.defs.monitoring.schedules import MONITORING_ASSETS
-from eval_pipeline.demo.synthetic_traffic import write_demo_traffic
+from eval_pipeline.demo.traffic_days import write_demo_traffic
 from eval_pipeline.monitoring.config import REPORT_PREFIX
 from eval_pipeline.monitoring.day import traffic_location
 

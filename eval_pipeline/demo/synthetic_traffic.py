@@ -12,22 +12,16 @@ Base texts are user utterances from ``data/synthetic/clinc150_intent.jsonl`` (ca
 CLINC domain) and ``banking77_intent.jsonl`` (category ``banking``); if those files are missing a
 small built-in pool is used.
 
-Demo (``eval_pipeline demo``): :func:`write_demo_traffic` writes a few such days under the
-traffic prefix (``EVAL_TRAFFIC_PREFIX`` or ``<warehouse>/traffic``), the last one drifted
-(:func:`demo_day_config`). Simulated canary rollouts (share ramp, degradation hour, per-metric
-effects; hourly files) are built on this generator in ``eval_pipeline/demo/rollout.py``. Not part
-of the serving path: no asset imports this module; it stays with the generator (so ~430 lines) until both move to ``eval_pipeline/demo/``.
-
-Why this module is long: it grew past 450 lines when the tree was first formatted with ruff
-(line length 110); splitting it is part of the layout work in issue 23.
+Files (one JSONL folder per day, malformed lines, the demo's days in the warehouse) are written
+by :mod:`eval_pipeline.demo.traffic_days`. Simulated canary rollouts (share ramp, degradation hour,
+per-metric effects; hourly files) are built on this generator in ``eval_pipeline/demo/rollout.py``.
+Not part of the serving path: no asset imports this module.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from datetime import UTC
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,7 +31,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from eval_pipeline.monitoring.pii_recognizers import luhn_valid
-from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, TRAFFIC_COLUMNS
+from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, RECORD_FIELDS, TRAFFIC_COLUMNS
 
 DATASET_DIR = Path(
     os.environ.get("EVAL_SYNTHETIC_TEXTS_DIR", Path(__file__).resolve().parents[2] / "data" / "synthetic")
@@ -106,17 +100,6 @@ class SyntheticTrafficConfig(BaseModel):
     malformed_rate: float = Field(0.0, ge=0, le=1)
     n_files: int = Field(1, ge=1)
     id_prefix: str = "syn"
-
-
-@dataclass
-class WrittenDay:
-    """What :func:`write_synthetic_day` wrote, with ground truth for tests."""
-
-    files: list[str]
-    n_rows: int  # valid rows written
-    malformed: list[dict[str, Any]] = field(default_factory=list)  # {file, line, kind}
-    seeded_pii: list[dict[str, str]] = field(default_factory=list)  # {kind, value, request_id}
-    decoys: list[str] = field(default_factory=list)  # Luhn-invalid digit runs (must survive)
 
 
 @lru_cache(maxsize=1)
@@ -312,23 +295,7 @@ def generate_columns(cfg: SyntheticTrafficConfig) -> tuple[dict[str, Any], list[
     return cols, seeded, decoys
 
 
-_RECORD_KEYS = (
-    "request_id",
-    "timestamp",
-    "model_version",
-    "model_snapshot_id",
-    "config_hash",
-    "prompt_template",
-    "input",
-    "output",
-    "latency_s",
-    "ttft_s",
-    "input_tokens",
-    "output_tokens",
-    "session_id",
-    "category",
-    "feedback",
-)
+_RECORD_KEYS = ("request_id", "timestamp", *RECORD_FIELDS, "feedback")
 _META = {"synthetic": True, "generator": "eval_pipeline.demo.synthetic_traffic"}
 
 
@@ -365,23 +332,7 @@ def generate_frame(cfg: SyntheticTrafficConfig) -> tuple[pd.DataFrame, list[dict
             "request_id": cols["request_id"],
             "timestamp": pd.to_datetime(pd.Series(cols["timestamp"]), utc=True, format="ISO8601"),
             "date": cfg.day,
-            **{
-                k: cols[k]
-                for k in (
-                    "model_version",
-                    "model_snapshot_id",
-                    "config_hash",
-                    "prompt_template",
-                    "input",
-                    "output",
-                    "latency_s",
-                    "ttft_s",
-                    "input_tokens",
-                    "output_tokens",
-                    "session_id",
-                    "category",
-                )
-            },
+            **{k: cols[k] for k in RECORD_FIELDS},
             "synthetic": True,
             **{f"fb_{k}": cols[f"fb_{k}"] for k in FEEDBACK_TYPES},
             "n_feedback_events": np.fromiter((len(f) for f in cols["feedback"]), dtype=np.int64, count=n),
@@ -391,155 +342,3 @@ def generate_frame(cfg: SyntheticTrafficConfig) -> tuple[pd.DataFrame, list[dict
         columns=TRAFFIC_COLUMNS,
     )
     return frame, seeded, decoys
-
-
-_MALFORMED_KINDS = ("truncated_json", "missing_request_id", "bad_latency", "naive_timestamp")
-
-
-def _malform(rec: dict[str, Any], kind: str) -> str:
-    if kind == "truncated_json":
-        s = json.dumps(rec)
-        return s[: len(s) // 2]
-    bad = dict(rec)
-    if kind == "missing_request_id":
-        bad.pop("request_id")
-    elif kind == "bad_latency":
-        bad["latency_s"] = "fast"
-    elif kind == "naive_timestamp":
-        bad["timestamp"] = rec["timestamp"].rstrip("Z")
-    return json.dumps(bad)
-
-
-def write_synthetic_day(prefix: str | Path, cfg: SyntheticTrafficConfig) -> WrittenDay:
-    """Write ``<prefix>/date=<day>/part-NNNN.jsonl`` (overwrites the day: idempotent).
-
-    Malformed lines (``malformed_rate``) *replace* generated rows; their file, line and kind are
-    returned in ``WrittenDay.malformed``, and seeded PII of replaced rows is dropped from the truth.
-    """
-    records, seeded, decoys = generate_records(cfg)
-    rng = np.random.default_rng(cfg.seed + 7_777_777)
-    bad_rows = set(np.flatnonzero(rng.random(len(records)) < cfg.malformed_rate).tolist())
-    folder = Path(prefix) / f"date={cfg.day}"
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("part-*.jsonl"):
-        old.unlink()
-    bounds = np.linspace(0, len(records), cfg.n_files + 1).astype(int)
-    files, malformed, bad_ids = [], [], set()
-    for fi in range(cfg.n_files):
-        path = folder / f"part-{fi:04d}.jsonl"
-        lines = []
-        for line_no, r in enumerate(range(bounds[fi], bounds[fi + 1]), start=1):
-            rec = records[r]
-            if r in bad_rows:
-                kind = _MALFORMED_KINDS[r % len(_MALFORMED_KINDS)]
-                lines.append(_malform(rec, kind))
-                malformed.append({"file": str(path), "line": line_no, "kind": kind})
-                bad_ids.add(rec["request_id"])
-            else:
-                lines.append(json.dumps(rec, ensure_ascii=False))
-        path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
-        files.append(str(path))
-    seeded = [s for s in seeded if s["request_id"] not in bad_ids]
-    return WrittenDay(
-        files=files,
-        n_rows=len(records) - len(bad_rows),
-        malformed=malformed,
-        seeded_pii=seeded,
-        decoys=decoys,
-    )
-
-
-# ---------------------------------------------------------------- demo days in the warehouse
-
-
-def demo_day_config(day: str, seed: int, n_rows: int, drifted: bool) -> SyntheticTrafficConfig:
-    """The synthetic-traffic config of one demo day; ``drifted`` shifts the category mix to a few
-    travel-like categories, makes inputs longer and users unhappier (a drift and a behaviour drop)."""
-    pii = PiiRates(
-        email=0.02,
-        phone_us=0.02,
-        phone_intl=0.01,
-        card=0.01,
-        ipv4=0.01,
-        ipv6=0.005,
-        card_luhn_invalid=0.01,
-        echo_in_output=0.0,
-    )
-    # Normal days well below the default thumbs-down warn level (15% of rated requests).
-    fb = FeedbackRates(thumbs_up=0.25, thumbs_down=0.02, regenerate=0.05, task_completed=0.45)
-    cfg = SyntheticTrafficConfig(
-        day=day, n_rows=n_rows, seed=seed, pii=pii, feedback=fb, malformed_rate=0.002
-    )
-    if drifted:
-        cats = list(text_pool())
-        shifted = cats[: max(1, min(3, len(cats)))]
-        cfg = cfg.model_copy(
-            update={
-                "category_weights": {c: 1.0 for c in shifted},
-                "extra_sentences": 2.0,
-                "feedback": cfg.feedback.model_copy(
-                    update={"thumbs_down": 0.06, "thumbs_up": 0.04, "regenerate": 0.12}
-                ),
-            }
-        )
-    return cfg
-
-
-def write_demo_traffic(
-    wh: Any,
-    days: int = 8,
-    end_date: str | None = None,
-    seed: int = 0,
-    n_rows: int = 2000,
-    drift_last_day: bool = True,
-) -> list[dict[str, Any]]:
-    """Write ``days`` days of SYNTHETIC production traffic ending at ``end_date`` (default: yesterday,
-    UTC) under the traffic prefix (``EVAL_TRAFFIC_PREFIX`` or ``<warehouse>/traffic``), with a drift
-    on the last day. Every row is labelled synthetic. Idempotent (same seed -> same files).
-
-    Returns one ``{day, files, n_rows, malformed, seeded_pii, drifted}`` summary per day.
-    """
-    import tempfile
-    from datetime import datetime, timedelta
-
-    from eval_pipeline.monitoring.config import TRAFFIC_PREFIX_ENV
-    from eval_pipeline.monitoring.day import previous_days, traffic_location
-
-    end = end_date or (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
-    dates = [*previous_days(end, days - 1), end] if days > 1 else [end]
-    loc = traffic_location(wh)
-    if not loc.in_warehouse and "://" in loc.prefix:
-        raise ValueError(
-            f"{TRAFFIC_PREFIX_ENV}={loc.prefix} is outside the warehouse on object storage; the demo "
-            "writes local folders or warehouse prefixes only"
-        )
-    out = []
-    for i, day in enumerate(dates):
-        drifted = drift_last_day and i == len(dates) - 1
-        cfg = demo_day_config(day, seed + i, n_rows, drifted)
-        if loc.in_warehouse:
-            with tempfile.TemporaryDirectory() as tmp:
-                written = write_synthetic_day(tmp, cfg)
-                for old in wh.list_keys(f"{loc.prefix}/date={day}/"):
-                    wh.delete(old)
-                files = []
-                for f in written.files:
-                    key = f"{loc.prefix}/date={day}/{Path(f).name}"
-                    files.append(
-                        wh.write_bytes(key, Path(f).read_bytes(), content_type="application/x-ndjson")
-                    )
-        else:
-            written = write_synthetic_day(loc.prefix, cfg)
-            files = written.files
-        out.append(
-            {
-                "day": day,
-                "files": files,
-                "n_rows": written.n_rows,
-                "malformed": len(written.malformed),
-                "seeded_pii": len(written.seeded_pii),
-                "drifted": drifted,
-                "synthetic": True,
-            }
-        )
-    return out

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.monitoring.pii import Redactor, redactor_for
-from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
+from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, KEY_COLUMNS, SAMPLE_COLUMNS
 
 
 def _as_list(values: Iterable) -> list:
@@ -108,18 +108,7 @@ def build_stored_sample(
     # Columns are copied as Series (no object round-trips: those dominate the cost at 1M rows).
     out = pd.DataFrame(
         {
-            **{
-                c: s[c]
-                for c in (
-                    "request_id",
-                    "timestamp",
-                    "date",
-                    "model_version",
-                    "model_snapshot_id",
-                    "config_hash",
-                    "prompt_template",
-                )
-            },
+            **{c: s[c] for c in KEY_COLUMNS},
             "input_hash": _str_series(_sha256_hex_distinct(inputs, input_salt)),
             "input_redacted": red_in.to_pandas(),
             "output_redacted": red_out.to_pandas(),

@@ -52,8 +52,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 FEEDBACK_TYPES = ("thumbs_up", "thumbs_down", "regenerate", "copy", "task_completed")
 FeedbackType = Literal["thumbs_up", "thumbs_down", "regenerate", "copy", "task_completed"]
 
-# Columns of the DataFrame returned by the traffic reader (raw text still present, in memory only).
-TRAFFIC_COLUMNS = [
+# The request's identity and the model version / replay keys it ran under: the first columns of
+# both frames below, in this order.
+KEY_COLUMNS = [
     "request_id",
     "timestamp",
     "date",
@@ -61,16 +62,18 @@ TRAFFIC_COLUMNS = [
     "model_snapshot_id",
     "config_hash",
     "prompt_template",
-    "input",
-    "output",
-    "latency_s",
-    "ttft_s",
-    "input_tokens",
-    "output_tokens",
-    "session_id",
-    "category",
+]
+USAGE_COLUMNS = ["latency_s", "ttft_s", "input_tokens", "output_tokens"]
+# The fields of one log record, apart from request_id, timestamp and feedback (``date`` is derived).
+RECORD_FIELDS = [*KEY_COLUMNS[3:], "input", "output", *USAGE_COLUMNS, "session_id", "category"]
+FEEDBACK_COLUMNS = [f"fb_{t}" for t in FEEDBACK_TYPES]
+
+# Columns of the DataFrame returned by the traffic reader (raw text still present, in memory only).
+TRAFFIC_COLUMNS = [
+    *KEY_COLUMNS[:3],
+    *RECORD_FIELDS,
     "synthetic",
-    *[f"fb_{t}" for t in FEEDBACK_TYPES],
+    *FEEDBACK_COLUMNS,
     "n_feedback_events",
     "source_file",
     "source_line",
@@ -78,26 +81,17 @@ TRAFFIC_COLUMNS = [
 
 # Columns of the stored sample (after sampling + redaction). No raw text, no raw session id.
 SAMPLE_COLUMNS = [
-    "request_id",
-    "timestamp",
-    "date",
-    "model_version",
-    "model_snapshot_id",
-    "config_hash",
-    "prompt_template",
+    *KEY_COLUMNS,
     "input_hash",
     "input_redacted",
     "output_redacted",
     "input_chars",
     "output_chars",
-    "latency_s",
-    "ttft_s",
-    "input_tokens",
-    "output_tokens",
+    *USAGE_COLUMNS,
     "session_hash",
     "category",
     "synthetic",
-    *[f"fb_{t}" for t in FEEDBACK_TYPES],
+    *FEEDBACK_COLUMNS,
     "n_feedback_events",
     "pii_redactions",
 ]

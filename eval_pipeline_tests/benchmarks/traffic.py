@@ -43,12 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
 
-    from eval_pipeline.demo.synthetic_traffic import (
-        PiiRates,
-        SyntheticTrafficConfig,
-        generate_frame,
-        write_synthetic_day,
-    )
+    from eval_pipeline.demo.synthetic_traffic import PiiRates, SyntheticTrafficConfig, generate_frame
+    from eval_pipeline.demo.traffic_days import write_synthetic_day
     from eval_pipeline.monitoring.drift import input_length_drift
     from eval_pipeline.monitoring.feedback import feedback_metrics
     from eval_pipeline.monitoring.pii import Redactor
