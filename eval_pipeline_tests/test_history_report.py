@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.history import charts
-from eval_pipeline.history.alerts import AlertRules, evaluate_alerts
+from eval_pipeline.history.alert_rules import AlertRules
+from eval_pipeline.history.alerts import evaluate_alerts
 from eval_pipeline.history.control_charts import ewma_chart
 from eval_pipeline.history.report import build_history_report, markdown_table, summary_markdown
 from eval_pipeline.history.stats import regression_report

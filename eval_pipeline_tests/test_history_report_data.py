@@ -16,7 +16,8 @@ from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
 from eval_pipeline.history import report_data as rd
-from eval_pipeline.history.alerts import AlertRules, evaluate_alerts
+from eval_pipeline.history.alert_rules import AlertRules
+from eval_pipeline.history.alerts import evaluate_alerts
 from eval_pipeline.history.control_charts import p_chart
 from eval_pipeline.history.report_page import build_report_html, comparison_matrix_html
 from eval_pipeline.history.stats import RunRef, regression_report

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.history.alerts import AlertRules, evaluate_alerts
+from eval_pipeline.history.alert_rules import AlertRules
+from eval_pipeline.history.alerts import evaluate_alerts
 
 NO_CHART = AlertRules(control_chart=None)
 
@@ -56,7 +57,7 @@ def test_prediction_p_is_uniform_for_exchangeable_normal_days():
 
 def test_quality_alerts_description_comes_from_the_rules():
     from eval_pipeline.defs.history.assets import quality_alerts
-    from eval_pipeline.history.alerts import quality_alerts_description
+    from eval_pipeline.history.alert_rules import quality_alerts_description
 
     text = quality_alerts_description(AlertRules(pass_rate_drop=0.05, trailing_days=14, trend_alpha=0.01))
     assert "> 5 points" in text and "14-day" in text and "p < 0.01" in text

@@ -13,6 +13,7 @@ import pandas as pd
 from eval_pipeline.history import alerts as al
 from eval_pipeline.history import charts
 from eval_pipeline.history.aggregate import refresh_history
+from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.history.judge_changes import JUDGE_CHANGE_COLUMNS, judge_changes, judge_segments
 from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.history.stats import regression_report
@@ -107,7 +108,7 @@ def test_control_chart_breaks_at_judge_change(tmp_path):
         .sort_values("date")
         .assign(date=lambda d: d["date"].astype(str))
     )
-    rules = al.AlertRules(control_chart="shewhart", control_baseline_points=3)
+    rules = AlertRules(control_chart="shewhart", control_baseline_points=3)
     ch = al.control_chart_for(g, rules)
     assert ch["judge_change"].tolist() == [False] * 10 + [True, False, False, False]
     # limits recomputed: the second segment's centre is judge B's baseline (~0.55), not judge A's (~0.8)

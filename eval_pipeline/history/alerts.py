@@ -1,6 +1,7 @@
 """Alert rules over the history tables (``score_history`` / ``ops_history`` frames).
 
-Rules (all configurable through :class:`AlertRules`, defaults from the seeds):
+Rules (all configurable through :class:`~eval_pipeline.history.alert_rules.AlertRules`, defaults
+from the seeds):
 
 * ``pass_rate_drop``: pass rate more than ``pass_rate_drop`` (3 points, the effect size) below its
   trailing ``trailing_days`` (7) calendar-day average AND significantly below the pooled trailing
@@ -28,157 +29,23 @@ interval ``ci_low`` / ``ci_high`` of today's pass rate where the rule has one (N
 Point-wise breaches are debounced: a rule fires at a point only when at least
 ``debounce_k`` of the last ``debounce_m`` points of that series breached
 (``dimension_below_threshold`` is debounced by its consecutive-days definition).
-
-Why this module is long: it grew past 450 lines when the tree was first formatted with ruff
-(line length 110); splitting it is part of the layout work in issue 23.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
+from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.history.control_charts import CHARTS, binomial_baseline, debounce, p_chart
-from eval_pipeline.history.sql import ALL, SEGMENT_ALL
+from eval_pipeline.history.sql import ALL, SEGMENT_ALL, SERIES_COLUMNS
 from eval_pipeline.history.trend_test import combined_p, prediction_p
 
-ALERT_COLUMNS = [
-    "rule",
-    "severity",
-    "date",
-    "model_version",
-    "suite",
-    "eval_set",
-    "family",
-    "metric",
-    "segment",
-    "value",
-    "reference",
-    "n",
-    "p_value",
-    "ci_low",
-    "ci_high",
-    "message",
-]
-RULES = (
-    "pass_rate_drop",
-    "dimension_below_threshold",
-    "latency_p95_increase",
-    "cost_increase",
-    "control_chart",
-)
-SERIES_KEYS = ["model_version", "suite", "eval_set", "family", "metric", "segment"]
+# What an alert row says beyond the series it is about: the value, its reference and the evidence.
+EVIDENCE_COLUMNS = ["value", "reference", "n", "p_value", "ci_low", "ci_high", "message"]
+ALERT_COLUMNS = ["rule", "severity", *SERIES_COLUMNS, *EVIDENCE_COLUMNS]
+SERIES_KEYS = SERIES_COLUMNS[1:]  # a series: everything but the date
 OPS_KEYS = ["model_version", "suite", "eval_set"]
-
-
-@dataclass
-class DimensionThreshold:
-    """Minimum for one metric: ``field`` is ``mean_value`` (e.g. judge score) or ``pass_rate``."""
-
-    min: float
-    field: str = "mean_value"
-
-
-@dataclass
-class AlertRules:
-    """Alert configuration; every field has the seed default. Fractions: 0.03 = 3 points / 3 %."""
-
-    trailing_days: int = 7
-    min_trailing_points: int = 3
-    pass_rate_drop: float = 0.03
-    trend_alpha: float = 0.05
-    dimension_thresholds: dict[str, DimensionThreshold] = field(default_factory=dict)
-    consecutive_days: int = 2
-    latency_p95_increase: float = 0.20
-    quality_gain: float = 0.01
-    cost_increase: float = 0.25
-    debounce_k: int = 2
-    debounce_m: int = 3
-    control_chart: str | None = "ewma"
-    control_window: int = 30
-    control_baseline_points: int = 7
-    control_sigma: float | None = None
-    include_segments: bool = False
-    severity: dict[str, str] = field(
-        default_factory=lambda: {
-            "pass_rate_drop": "ERROR",
-            "dimension_below_threshold": "ERROR",
-            "latency_p95_increase": "WARN",
-            "cost_increase": "WARN",
-            "control_chart": "WARN",
-        }
-    )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None, where: str = "alerts") -> AlertRules:
-        """From a config mapping. ``dimension_thresholds`` values may be a number (minimum of
-        ``mean_value``) or ``{min: .., field: mean_value|pass_rate}``. Errors name ``where.<key>``."""
-        data = dict(data or {})
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(
-                f"{where}: unknown key(s) {unknown}; allowed: {sorted(cls.__dataclass_fields__)}"
-            )
-        dims = {}
-        for metric, spec in (data.pop("dimension_thresholds", None) or {}).items():
-            if isinstance(spec, (int, float)):
-                dims[metric] = DimensionThreshold(float(spec))
-            elif isinstance(spec, dict) and "min" in spec:
-                dims[metric] = DimensionThreshold(float(spec["min"]), spec.get("field", "mean_value"))
-            else:
-                raise ValueError(
-                    f"{where}.dimension_thresholds.{metric}: give a number or "
-                    f"{{min: <number>, field: mean_value|pass_rate}}, got {spec!r}"
-                )
-        sev = dict(cls().severity) | dict(data.pop("severity", None) or {})
-        rules = cls(dimension_thresholds=dims, severity=sev, **data)
-        rules.validate(where)
-        return rules
-
-    def validate(self, where: str = "alerts") -> None:
-        """Raise ``ValueError`` naming the bad key and the fix."""
-        if not 1 <= self.debounce_k <= self.debounce_m:
-            raise ValueError(
-                f"{where}.debounce_k/debounce_m: need 1 <= k <= m, got {self.debounce_k}/{self.debounce_m}"
-            )
-        if self.control_chart not in (None, "p_chart", *CHARTS):
-            raise ValueError(
-                f"{where}.control_chart={self.control_chart!r}: use one of {['p_chart', *CHARTS]} or null"
-            )
-        for k, v in self.severity.items():
-            if k not in RULES or v not in ("WARN", "ERROR"):
-                raise ValueError(
-                    f"{where}.severity.{k}={v!r}: rule must be one of {RULES}, severity WARN or ERROR"
-                )
-        for m, t in self.dimension_thresholds.items():
-            if t.field not in ("mean_value", "pass_rate"):
-                raise ValueError(
-                    f"{where}.dimension_thresholds.{m}.field={t.field!r}: use mean_value or pass_rate"
-                )
-        if not 0 < self.trend_alpha < 1:
-            raise ValueError(f"{where}.trend_alpha: must be in (0, 1), got {self.trend_alpha}")
-        for name in ("pass_rate_drop", "latency_p95_increase", "cost_increase"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{where}.{name}: must be >= 0 (a fraction)")
-
-
-def quality_alerts_description(rules: AlertRules | None = None) -> str:
-    """What the ``quality_alerts`` check tests, with the figures of ``rules`` (default: the seed defaults)."""
-    r = rules or AlertRules()
-    return (
-        f"Quality alerts on the latest date: pass-rate drop > {r.pass_rate_drop * 100:g} points below the "
-        f"trailing {r.trailing_days}-day average AND one-sided p < {r.trend_alpha:g} on both a two-proportion "
-        "score test against the pooled trailing counts and a t prediction test against the trailing days' "
-        f"day-to-day variance (provider drift); dimension below threshold {r.consecutive_days} days running "
-        f"(on its one-sided 95% upper bound); p95 latency up > {r.latency_p95_increase:.0%} without an "
-        f"evidenced quality gain; cost per (non-infra-error) response up > {r.cost_increase:.0%}; "
-        f"{r.control_chart or 'no'} control chart with sigma >= binomial from n (never zero-width). "
-        f"Debounced: {r.debounce_k} of the last {r.debounce_m} points must breach. Rows state n, p-value and "
-        "Wilson interval."
-    )
 
 
 def _trailing_mean(dates: pd.Series, values: pd.Series, days: int, min_points: int) -> np.ndarray:
@@ -240,10 +107,7 @@ def _alert(
     p_value: float = float("nan"),
     ci: tuple[float, float] | None = None,
 ) -> dict:
-    row = {
-        k: rec.get(k, "")
-        for k in ("date", "model_version", "suite", "eval_set", "family", "metric", "segment")
-    }
+    row = {k: rec.get(k, "") for k in SERIES_COLUMNS}
     lo, hi = ci if ci is not None else (float("nan"), float("nan"))
     return {
         "rule": rule,

@@ -22,7 +22,7 @@ Intervals: pass rates get the Wilson score interval (statsmodels ``proportion_co
 the t interval of the mean (scipy ``t.interval`` with the row's ``std_value`` and ``n_graded``);
 ops quantiles have no interval (their ``n`` is shown). Control limits: the production version's
 p-chart (pass rates) / Shewhart chart (means) over the same window the alert rules use
-(:class:`~eval_pipeline.history.alerts.AlertRules` ``control_window`` / ``control_baseline_points``).
+(:class:`~eval_pipeline.history.alert_rules.AlertRules` ``control_window`` / ``control_baseline_points``).
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ def build_report_data(
     events: pd.DataFrame | None = None,
 ) -> dict:
     """The whole blob (see the module docstring). ``events`` has date, model_version, kind, label."""
-    from eval_pipeline.history.alerts import AlertRules
+    from eval_pipeline.history.alert_rules import AlertRules
 
     rules = rules or AlertRules()
     scores = scores.assign(date=scores["date"].astype(str), model_version=scores["model_version"].astype(str))

@@ -22,6 +22,7 @@ from importlib import resources
 import pandas as pd
 
 from eval_pipeline.history import report_data as rd
+from eval_pipeline.history.alerts import EVIDENCE_COLUMNS
 from eval_pipeline.history.report_summary import (
     attach_thresholds,
     effect_label,
@@ -120,21 +121,7 @@ def alerts_html(alerts: pd.DataFrame | None, max_rows: int = 300) -> str:
     if alerts is None or alerts.empty:
         return '<p class="note">No alerts.</p>'
     a = alerts.sort_values(["date", "severity"], ascending=[False, True]).head(max_rows)
-    cols = [
-        "severity",
-        "rule",
-        "date",
-        "model_version",
-        "eval_set",
-        "metric",
-        "value",
-        "reference",
-        "n",
-        "p_value",
-        "ci_low",
-        "ci_high",
-        "message",
-    ]
+    cols = ["severity", "rule", "date", "model_version", "eval_set", "metric", *EVIDENCE_COLUMNS]
     head = "".join(f"<th>{c}</th>" for c in cols) + "<th>chart</th>"
     body = []
     for r in a.itertuples():

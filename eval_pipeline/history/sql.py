@@ -30,14 +30,10 @@ SEGMENT_ALL = "__all__"  # segment value of the roll-up over every category
 ALL = "__all__"  # suite / eval_set value of the ops roll-up per date and model version
 NO_CATEGORY = "(none)"  # segment of rows whose golden sample has no category
 
+# One score series per row of a day: the leading columns of score_history and of an alert row.
+SERIES_COLUMNS = ["date", "model_version", "suite", "eval_set", "family", "metric", "segment"]
 SCORE_HISTORY_COLUMNS = [
-    "date",
-    "model_version",
-    "suite",
-    "eval_set",
-    "family",
-    "metric",
-    "segment",
+    *SERIES_COLUMNS,
     "n_rows",
     "n_graded",
     "n_passed",

@@ -180,7 +180,7 @@ _THRESHOLD_ROW_METRIC = {"pass_rate": COMPOSITE_PASS_METRIC, "cosine_pass_rate":
 def effect_sizes() -> dict[str, float]:
     """The effect sizes the pipeline acts on (fractions): the regression report's minimum
     effect and the pass-rate-drop alert (both 3 points by default)."""
-    from eval_pipeline.history.alerts import AlertRules
+    from eval_pipeline.history.alert_rules import AlertRules
     from eval_pipeline.history.regression_config import RegressionConfig
 
     return {

@@ -38,7 +38,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.history.alerts import AlertRules, control_chart_alerts, evaluate_alerts
+from eval_pipeline.history.alert_rules import AlertRules
+from eval_pipeline.history.alerts import control_chart_alerts, evaluate_alerts
 from eval_pipeline_tests import simulate as sim
 
 NS = (50, 200, 500)

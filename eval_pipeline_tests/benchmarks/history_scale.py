@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from eval_pipeline.history import sql as q
     from eval_pipeline.history.aggregate import refresh_history
-    from eval_pipeline.history.alerts import AlertRules, evaluate_alerts
+    from eval_pipeline.history.alert_rules import AlertRules
+    from eval_pipeline.history.alerts import evaluate_alerts
     from eval_pipeline.history.runs import load_run_scores, open_history
     from eval_pipeline.history.sources import HistorySources
     from eval_pipeline.history.stats import regression_report

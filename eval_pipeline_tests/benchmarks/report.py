@@ -145,7 +145,8 @@ def main(argv=None) -> None:
     ap.add_argument("--diff-samples", type=int, default=5000, help="samples of the per-sample diff page")
     args = ap.parse_args(argv)
 
-    from eval_pipeline.history.alerts import AlertRules, evaluate_alerts
+    from eval_pipeline.history.alert_rules import AlertRules
+    from eval_pipeline.history.alerts import evaluate_alerts
     from eval_pipeline.history.report_page import build_report_html
     from eval_pipeline_tests.report_synthetic import synthetic_history
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from eval_pipeline.defs.partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
-from eval_pipeline.history.alerts import quality_alerts_description
+from eval_pipeline.history.alert_rules import AlertRules, quality_alerts_description
 from eval_pipeline.scoring import verdict as vd
 from eval_pipeline.storage import keys
 
@@ -129,7 +129,7 @@ def eval_history(
         ops = hist.execute("SELECT * FROM ops_history").df()
     finally:
         hist.close()
-    rules = alerts.AlertRules()
+    rules = AlertRules()
     alert_rows = alerts.evaluate_alerts(scores, ops, rules)
     latest = scores["date"].astype(str).max() if len(scores) else None
     current = alert_rows[alert_rows["date"] == latest] if latest else alert_rows
