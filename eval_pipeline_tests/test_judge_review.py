@@ -11,6 +11,7 @@ import pytest
 from eval_pipeline.evaluators import calibration_metrics as CM
 from eval_pipeline.evaluators import judge as J
 from eval_pipeline.noise import review as R
+from eval_pipeline.noise import review_ingest as RI
 from eval_pipeline_tests.judge_support import FakeExecutor, samples_frame, user_text
 
 CFG = J.JudgeConfig(
@@ -88,7 +89,7 @@ def test_export_label_ingest_round_trip(tmp_path, suffix):
     R.export_review(items, path)  # rerun overwrites, idempotent
     assert path.read_text() == R.export_review(items, tmp_path / f"again{suffix}").read_text()
     # nothing labelled yet
-    empty = R.ingest_review(path, CFG)
+    empty = RI.ingest_review(path, CFG)
     assert empty.golden == [] and empty.ratings.empty and len(empty.unlabelled) == 4
 
     # a human labels two items, one with a corrected reference
@@ -111,7 +112,7 @@ def test_export_label_ingest_round_trip(tmp_path, suffix):
             w.writeheader()
             w.writerows(recs)
 
-    got = R.ingest_review(path, CFG)
+    got = RI.ingest_review(path, CFG)
     assert got.n_rows == 4 and got.n_labelled == 2
     r = got.ratings.sort_values(["sample_id", "dimension"]).reset_index(drop=True)
     assert r[["sample_id", "dimension", "human"]].values.tolist() == [
@@ -130,7 +131,7 @@ def test_export_label_ingest_round_trip(tmp_path, suffix):
         "tone": 5,
     }
     assert g["s1"]["input"] == "question 1" and g["s1"]["metadata"]["category"] == "c1"
-    out = R.write_golden_jsonl(got.golden, tmp_path / "golden" / "human_review.jsonl")
+    out = RI.write_golden_jsonl(got.golden, tmp_path / "golden" / "human_review.jsonl")
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["hr-s1", "hr-s2"]
 
 
@@ -144,8 +145,8 @@ def test_ingest_errors_name_file_line_and_field(tmp_path):
     lines = [json.dumps(r) for r in recs]
     lines[3] = "{broken"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(R.ReviewFileError) as exc:
-        R.ingest_review(path, CFG)
+    with pytest.raises(RI.ReviewFileError) as exc:
+        RI.ingest_review(path, CFG)
     errs = exc.value.errors
     assert f"{path}:1: field 'human_label.accuracy': 7 is outside the scale [1, 5]" in errs[0]
     assert any(e.startswith(f"{path}:1: field 'human_label.tone': 'great' is not a number") for e in errs)
@@ -161,10 +162,10 @@ def test_ingest_without_config_uses_exported_scales_and_rejects_duplicates(tmp_p
     recs = [json.loads(x) for x in path.read_text().splitlines()]
     recs[0]["human_label"]["tone"] = 5
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
-    assert len(R.ingest_review(path).ratings) == 1
+    assert len(RI.ingest_review(path).ratings) == 1
     path.write_text("".join(json.dumps(r) + "\n" for r in [recs[0], recs[0]]))
-    with pytest.raises(R.ReviewFileError, match=r"labels\.jsonl:2: review_id .* duplicates line 1"):
-        R.ingest_review(path)
+    with pytest.raises(RI.ReviewFileError, match=r"labels\.jsonl:2: review_id .* duplicates line 1"):
+        RI.ingest_review(path)
     with pytest.raises(ValueError, match=r"\.txt: review files must end in \.jsonl or \.csv"):
         R.export_review(pd.DataFrame(columns=R.REVIEW_FIELDS), tmp_path / "x.txt")
 
@@ -177,8 +178,8 @@ def test_ingest_reads_lines_like_the_golden_reader(tmp_path):
     lines[1] = '{"review_id": "caf\xe9"}'.encode("latin-1")
     lines[2] = b"{}"
     path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n\n")  # a trailing blank line is fine
-    with pytest.raises(R.ReviewFileError) as exc:
-        R.ingest_review(path, CFG)
+    with pytest.raises(RI.ReviewFileError) as exc:
+        RI.ingest_review(path, CFG)
     errs = exc.value.errors
     assert (
         errs[0] == f"{path}:1: file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM"
@@ -196,11 +197,11 @@ def test_ingest_csv_bom_and_extra_cells_are_named(tmp_path):
     text = path.read_text().splitlines()
     text[1] += ",extra"
     path.write_bytes(b"\xef\xbb\xbf" + ("\n".join(text) + "\n").encode())
-    with pytest.raises(R.ReviewFileError) as exc:
-        R.ingest_review(path, CFG)
+    with pytest.raises(RI.ReviewFileError) as exc:
+        RI.ingest_review(path, CFG)
     assert exc.value.errors == [
         f"{path}:1: file starts with a UTF-8 byte-order mark (BOM); save it as UTF-8 without BOM",
         f"{path}:2: more cells than header columns; quote cells that contain commas",
     ]
     path.write_text("")  # an empty review file is nothing to ingest, not an error
-    assert R.ingest_review(path, CFG).n_rows == 0
+    assert RI.ingest_review(path, CFG).n_rows == 0

@@ -16,8 +16,8 @@ import yaml
 
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.noise import floor as nf
-from eval_pipeline.noise import review as R
 from eval_pipeline.noise import review_calibration as RC
+from eval_pipeline.noise import review_ingest as RI
 from eval_pipeline.project.config import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
@@ -232,7 +232,7 @@ def test_review_queue_exports_disagreeing_judge_repeats_and_round_trips(tmp_path
     labelled = data / "reviews" / "week1.jsonl"
     labelled.parent.mkdir()
     labelled.write_text("".join(json.dumps(it) + "\n" for it in items))
-    ing = R.ingest_review(labelled)
+    ing = RI.ingest_review(labelled)
     assert ing.n_labelled == 4 and len(ing.ratings) == 8 and len(ing.golden) == 4
     assert set(ing.ratings["dimension"]) == {"accuracy", "tone"}
     metrics = RC.labelled_review_metrics(data, judge_model="claude-sonnet-4-5", project=project)

@@ -2,7 +2,7 @@
 
 In: the labelled review files under ``<data_dir>/reviews/`` (``*.jsonl`` / ``*.csv``: what
 ``eval-pipeline review`` writes, or an export labelled by hand), each validated by
-:func:`eval_pipeline.noise.review.ingest_review` (errors name file, line and field); the judge model
+:func:`eval_pipeline.noise.review_ingest.ingest_review` (errors name file, line and field); the judge model
 and the project (which eval sets that model judges). Out: :class:`ReviewCalibration`, read by the
 ``judge_calibration`` asset:
 
@@ -44,9 +44,9 @@ def labelled_review_files(data_dir: str | Path) -> list[Path]:
 
 
 def labelled_ratings(files: Sequence[Path]) -> pd.DataFrame:
-    """Rating rows (``noise.review.RATING_COLUMNS`` + ``file``) of every file, each validated by
-    :func:`eval_pipeline.noise.review.ingest_review`."""
-    from eval_pipeline.noise.review import RATING_COLUMNS, ingest_review
+    """Rating rows (``noise.review_ingest.RATING_COLUMNS`` + ``file``) of every file, each validated by
+    :func:`eval_pipeline.noise.review_ingest.ingest_review`."""
+    from eval_pipeline.noise.review_ingest import RATING_COLUMNS, ingest_review
 
     frames = [ingest_review(p).ratings.assign(file=p.name) for p in files]
     frames = [f for f in frames if not f.empty]

@@ -5,7 +5,7 @@ In: the review queues the ``review_queue`` asset writes to the warehouse
 items in :data:`eval_pipeline.noise.review.REVIEW_FIELDS`) and the labels already in
 ``<data_dir>/reviews/``. Out: one labelled file per queue, ``<data_dir>/reviews/<date>_<mv>.jsonl``, in the
 exported review schema with ``human_label`` filled - the files :func:`eval_pipeline.noise.review_calibration`
-(``judge_calibration``) and :func:`eval_pipeline.noise.review.ingest_review` read. A label rewrites its file
+(``judge_calibration``) and :func:`eval_pipeline.noise.review_ingest.ingest_review` read. A label rewrites its file
 atomically (read, replace or add the item's line, temp file + ``os.replace``) under a file lock, so a reader
 never sees half a line and labelling an item twice keeps one line (``ingest_review`` rejects duplicates).
 
@@ -31,7 +31,8 @@ from typing import Any
 
 from filelock import FileLock
 
-from eval_pipeline.noise.review import REVIEW_FIELDS, _parse_label
+from eval_pipeline.noise.review import REVIEW_FIELDS
+from eval_pipeline.noise.review_ingest import parse_label
 from eval_pipeline.storage import keys
 
 PAGE_DIR = Path(__file__).with_name("review_page")
@@ -160,7 +161,7 @@ class ReviewStore:
             if dim not in scales:
                 raise ValueError(f"human_label.{dim}: unknown dimension; known: {sorted(scales)}")
             if value is not None:
-                parsed[dim] = _parse_label(value, scales[dim])
+                parsed[dim] = parse_label(value, scales[dim])
         if not parsed:
             raise ValueError("human_label: give a score for at least one dimension")
         rec = {f: item.get(f) for f in REVIEW_FIELDS}

@@ -28,11 +28,11 @@ PREFIX = "ppi:"
 
 
 def human_ratings(data_dir: str | Path, suite: str, eval_set: str) -> pd.DataFrame:
-    """The labelled review ratings (``noise.review.RATING_COLUMNS``) of one eval set, with the
+    """The labelled review ratings (``noise.review_ingest.RATING_COLUMNS``) of one eval set, with the
     judge's score of the reviewed answer; empty when there are none. A bad file raises
     ``ReviewFileError`` naming file, line and field."""
-    from eval_pipeline.noise.review import RATING_COLUMNS, ingest_review
     from eval_pipeline.noise.review_calibration import labelled_review_files
+    from eval_pipeline.noise.review_ingest import RATING_COLUMNS, ingest_review
 
     frames = [ingest_review(p).ratings for p in labelled_review_files(data_dir)]
     frames = [f for f in frames if not f.empty]
