@@ -106,7 +106,10 @@ def test_progress_reports_in_flight_and_retried_while_waiting(srv):
     srv.config.fault_script_by_match = {"progress-probe-a": ["server_error"]}
     seen = []
     run_requests(
-        provider(srv), reqs(["progress-probe-a", "progress-probe-b"]), progress=seen.append, progress_interval_s=0.2
+        provider(srv),
+        reqs(["progress-probe-a", "progress-probe-b"]),
+        progress=seen.append,
+        progress_interval_s=0.2,
     )
     assert any(p.in_flight > 0 and p.done == 0 for p in seen)
     assert seen[-1].done == 2 and seen[-1].retried == 1 and seen[-1].sent == 3
