@@ -9,14 +9,13 @@ from scipy.stats import entropy
 from eval_pipeline.demo.synthetic_traffic import SyntheticTrafficConfig, generate_frame
 from eval_pipeline.monitoring.drift import (
     category_drift,
-    divergence_flag,
-    drift_quality_report,
     embedding_cluster_drift,
-    hashing_embedder,
     input_length_drift,
     psi_kl,
     psi_level,
 )
+from eval_pipeline.monitoring.drift_report import divergence_flag, drift_quality_report
+from eval_pipeline.monitoring.embedders import hashing_embedder
 
 N = 2500
 

@@ -2,7 +2,7 @@
 
 Features: input length (quantile bins taken from the reference), category mix, and
 input-embedding clusters (k-means fitted on reference embeddings; the embedding function is
-injected: default MiniLM, tests may use :func:`hashing_embedder`).
+injected: default MiniLM, tests may use :func:`~.embedders.hashing_embedder`).
 
 Divergences (scipy): ``kl = scipy.stats.entropy(p_today, p_ref)`` and
 ``psi = entropy(p_today, p_ref) + entropy(p_ref, p_today)`` (= sum (p - q) ln(p / q)), on bin shares
@@ -15,40 +15,28 @@ the day's features (``p_adjusted``), so a quiet day has at most ``alpha`` chance
 Levels need both effect and evidence: ``psi >= 0.25`` and ``p < alpha`` (0.05) significant,
 ``psi >= 0.1`` and ``p < alpha`` moderate, else none.
 
-:func:`drift_quality_report` puts drift rows next to quality and behaviour rows and gives a
-diagnosis (distribution shift vs model degradation); :func:`divergence_flag` flags automated
-scores that stay high while behavioural signals fall.
-
-The ``traffic_drift`` step: :func:`compute_drift` takes today's stored sample, the reference
-window's samples (:mod:`.day`), the config and an embedder (:func:`embedder`: MiniLM, or hashing
-with ``EVAL_MONITORING_EMBEDDER=hashing``) and returns a :class:`DriftOutcome` (results, report,
-divergence; ``to_json`` is ``reports/monitoring/date=<d>/drift.json``).
-
-Why this module is long: it grew past 450 lines when the tree was first formatted with ruff
-(line length 110); splitting it is part of the layout work in issue 23.
+The embedders are in :mod:`.embedders`; the ``traffic_drift`` step (drift next to quality, the
+divergence flag, :func:`~eval_pipeline.monitoring.drift_report.compute_drift`) in :mod:`.drift_report`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.monitoring.config import EMBEDDER_ENV
+from eval_pipeline.monitoring.embedders import EmbedFn, minilm_embedder
 
 if TYPE_CHECKING:
-    from eval_pipeline.monitoring.config import MonitoringConfig
+    pass
 
 PSI_MODERATE = 0.10
 PSI_SIGNIFICANT = 0.25
 DRIFT_ALPHA = 0.05
 EPS = 1e-4
-
-EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
 
 @dataclass
@@ -237,42 +225,6 @@ def category_drift(
     return categorical_drift(ref_categories, cur_categories, "category", eps)
 
 
-def hashing_embedder(n_features: int = 256) -> EmbedFn:
-    """Cheap deterministic embedding (character 3-5-gram hashing + L2 norm, scikit-learn).
-
-    No model download; good for tests and as an offline fallback. Not semantic like MiniLM.
-    """
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    vec = HashingVectorizer(
-        analyzer="char_wb", ngram_range=(3, 5), n_features=n_features, alternate_sign=False, norm="l2"
-    )
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        return vec.transform([str(t) for t in texts]).toarray().astype(np.float32)
-
-    return embed
-
-
-def minilm_embedder(cache_dir: str | None = None, batch_size: int = 64) -> EmbedFn:
-    """MiniLM (all-MiniLM-L6-v2) sentence embeddings through the similarity evaluator's
-    ``SimilarityScorer`` (offline packaged model, content-addressed cache; ``cache_dir`` None =
-    memory only). The model loads lazily on the first call. Embed *redacted* text only.
-    """
-    state: dict[str, Any] = {}
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        if "scorer" not in state:
-            from eval_pipeline.evaluators.embeddings import SimilarityScorer
-
-            state["scorer"] = SimilarityScorer(cache_dir=cache_dir, batch_size=batch_size)
-        return np.asarray(
-            state["scorer"].embed_groups([([str(t) for t in texts], False)])[0], dtype=np.float32
-        )
-
-    return embed
-
-
 def embedding_cluster_drift(
     ref_texts: Sequence[str],
     cur_texts: Sequence[str],
@@ -311,229 +263,3 @@ def embedding_cluster_drift(
     rc = np.bincount(km.labels_, minlength=k).astype(float)
     cc = np.bincount(cur_labels, minlength=k).astype(float)
     return _result("embedding_cluster", [f"cluster_{i}" for i in range(k)], rc, cc, eps)
-
-
-# ----------------------------------------------------------------------------- drift next to quality
-
-
-@dataclass
-class Divergence:
-    """Automated scores stay high while behavioural signals fall."""
-
-    flagged: bool
-    automated_change: float
-    behavioural_change: float
-    message: str
-
-
-def divergence_flag(
-    automated_today: float,
-    automated_ref: float,
-    behaviour_today: float,
-    behaviour_ref: float,
-    auto_tolerance: float = 0.02,
-    behaviour_drop: float = 0.05,
-) -> Divergence:
-    """Flag when the automated score (e.g. judge/deterministic pass rate, higher is better) moved
-    less than ``auto_tolerance`` below its reference while the behavioural score (e.g.
-    ``implicit_quality``, higher is better) fell by at least ``behaviour_drop``."""
-    da = automated_today - automated_ref
-    db = behaviour_today - behaviour_ref
-    flagged = bool(da > -auto_tolerance and db <= -behaviour_drop)
-    msg = (
-        f"automated {automated_ref:.3f}->{automated_today:.3f} ({da:+.3f}), "
-        f"behavioural {behaviour_ref:.3f}->{behaviour_today:.3f} ({db:+.3f})"
-    )
-    if flagged:
-        msg = (
-            "DIVERGENCE: automated scores stable while users react worse - the evals may miss a "
-            "failure mode users see; " + msg
-        )
-    return Divergence(flagged, da, db, msg)
-
-
-def _diagnosis(any_drift: bool, quality_drop: bool, divergence: bool) -> str:
-    if divergence:
-        return "divergence: automated scores stable, behavioural signals falling"
-    if any_drift and quality_drop:
-        return "distribution shift with quality drop: check whether the new traffic is harder or the model regressed"
-    if any_drift:
-        return "distribution shift: inputs changed, quality stable"
-    if quality_drop:
-        return "model degradation: quality dropped on a stable input distribution"
-    return "stable"
-
-
-def drift_quality_report(
-    drift: Sequence[DriftResult],
-    quality: dict[str, tuple[float, float]] | None = None,
-    behaviour: dict[str, tuple[float, float]] | None = None,
-    quality_drop: float = 0.03,
-    divergence: Divergence | None = None,
-) -> pd.DataFrame:
-    """One table with drift next to quality.
-
-    ``quality`` / ``behaviour`` map metric names to ``(today, reference)`` (higher is better).
-    Rows: ``kind`` (drift | quality | behaviour | diagnosis), ``signal``, ``today``,
-    ``reference``, ``change``, ``level`` and, on the last row, the diagnosis in ``note``.
-    """
-    rows: list[dict[str, Any]] = []
-    for d in drift:
-        rows.append(
-            {
-                "kind": "drift",
-                "signal": d.feature,
-                "today": d.psi,
-                "reference": 0.0,
-                "change": d.psi,
-                "level": d.level,
-                "note": f"PSI {d.psi:.3f}, KL {d.kl:.3f}, chi-square p={d.p_value:.2g} "
-                f"(n {d.n_cur} vs {d.n_ref})",
-            }
-        )
-    dropped = False
-    for kind, table in (("quality", quality or {}), ("behaviour", behaviour or {})):
-        for name, (today, ref) in table.items():
-            change = today - ref
-            drop = change <= -quality_drop
-            dropped |= drop and kind == "quality"
-            rows.append(
-                {
-                    "kind": kind,
-                    "signal": name,
-                    "today": today,
-                    "reference": ref,
-                    "change": change,
-                    "level": "drop" if drop else "stable",
-                    "note": "",
-                }
-            )
-    any_drift = any(d.level == "significant" for d in drift)
-    diag = _diagnosis(any_drift, dropped, bool(divergence and divergence.flagged))
-    rows.append(
-        {
-            "kind": "diagnosis",
-            "signal": "overall",
-            "today": np.nan,
-            "reference": np.nan,
-            "change": np.nan,
-            "level": "flag" if diag != "stable" else "ok",
-            "note": diag + (f" | {divergence.message}" if divergence else ""),
-        }
-    )
-    return pd.DataFrame(rows, columns=["kind", "signal", "today", "reference", "change", "level", "note"])
-
-
-# ------------------------------------------------------------------ the traffic_drift step
-
-
-def embedder(
-    kind: str | None = None, scorer_factory: Callable[[], Any] | None = None
-) -> tuple[Callable, str]:
-    """``(embed_fn, name)``: MiniLM through ``scorer_factory()`` (a SimilarityScorer, cached) or the
-    hashing embedder when ``EVAL_MONITORING_EMBEDDER=hashing``."""
-    kind = (kind or os.environ.get(EMBEDDER_ENV) or "minilm").lower()
-    if kind == "hashing":
-        return hashing_embedder(), "hashing (char n-grams; not semantic)"
-    if kind != "minilm":
-        raise ValueError(f"{EMBEDDER_ENV}={kind!r}: use 'minilm' or 'hashing'")
-    if scorer_factory is None:
-        return minilm_embedder(), "all-MiniLM-L6-v2"
-    state: dict[str, Any] = {}
-
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        if "s" not in state:
-            state["s"] = scorer_factory()
-        return np.asarray(state["s"].embed([str(t) for t in texts], persist=True), dtype=np.float32)
-
-    return embed, "all-MiniLM-L6-v2"
-
-
-@dataclass
-class DriftOutcome:
-    """Drift of today vs the reference window, next to quality."""
-
-    status: str  # "ok" | "no_reference" | "no_traffic"
-    message: str
-    results: list = field(default_factory=list)  # DriftResult
-    report: pd.DataFrame = field(default_factory=pd.DataFrame)
-    divergence: Any = None
-    reference_dates: list[str] = field(default_factory=list)
-
-    @property
-    def significant(self) -> list:
-        return [r for r in self.results if r.level == "significant"]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "message": self.message,
-            "reference_dates": self.reference_dates,
-            "drift": [{**r.to_dict(), "bins": r.table.to_dict("records")} for r in self.results],
-            "divergence": None
-            if self.divergence is None
-            else {
-                "flagged": self.divergence.flagged,
-                "automated_change": self.divergence.automated_change,
-                "behavioural_change": self.divergence.behavioural_change,
-                "message": self.divergence.message,
-            },
-            "report": self.report.replace({np.nan: None}).to_dict("records"),
-        }
-
-
-def compute_drift(
-    today: pd.DataFrame,
-    reference: pd.DataFrame,
-    ref_dates: list[str],
-    cfg: MonitoringConfig,
-    embed_fn: Callable | None,
-    quality: Mapping[str, tuple[float, float]] | None = None,
-    behaviour: Mapping[str, tuple[float, float]] | None = None,
-) -> DriftOutcome:
-    """PSI/KL for input length, category mix and (if ``embed_fn``) embedding clusters; the
-    drift-next-to-quality report and the divergence flag. ``quality``/``behaviour`` map a metric
-    to ``(today, reference)``, higher is better; NaN pairs are left out."""
-    if today.empty:
-        return DriftOutcome(
-            "no_traffic", "no sampled traffic today: nothing to compare", reference_dates=ref_dates
-        )
-    if reference is None or reference.empty:
-        return DriftOutcome(
-            "no_reference",
-            f"no reference: no stored samples in the {cfg.reference_window_days} "
-            "days before this date (first day, or earlier days not materialized yet). Drift starts "
-            "from the next day.",
-            reference_dates=ref_dates,
-        )
-    dc = cfg.drift
-    results = [
-        input_length_drift(reference["input_chars"], today["input_chars"], n_bins=dc.length_bins),
-        category_drift(reference["category"], today["category"]),
-    ]
-    if embed_fn is not None and dc.embeddings:
-        results.append(
-            embedding_cluster_drift(
-                reference["input_redacted"].astype(str).tolist(),
-                today["input_redacted"].astype(str).tolist(),
-                embed_fn,
-                k=dc.embedding_clusters,
-                max_texts=dc.max_texts,
-            )
-        )
-
-    def clean(d):
-        return {k: v for k, v in (d or {}).items() if not any(pd.isna(x) for x in v)}
-
-    holm_levels(results)
-    quality, behaviour = clean(quality), clean(behaviour)
-    div = None
-    if quality and behaviour:
-        (qa, qr), (ba, br) = next(iter(quality.values())), next(iter(behaviour.values()))
-        div = divergence_flag(qa, qr, ba, br)
-    report = drift_quality_report(results, quality, behaviour, divergence=div)
-    sig = [r.feature for r in results if r.level == "significant"]
-    msg = (
-        f"significant drift in {', '.join(sig)}" if sig else "no significant drift"
-    ) + f" vs {len(ref_dates)} reference day(s) ({len(reference)} requests)"
-    return DriftOutcome("ok", msg, results, report, div, ref_dates)

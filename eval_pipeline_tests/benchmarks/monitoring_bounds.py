@@ -7,7 +7,7 @@ calibration_exceed_max_n20=..``.
 * Drift: ``seeds`` histories of 30 quiet days; every day 50 requests and a 7-day reference window of
   350, all from one distribution (input length log-normal, 6 categories with shares 40/25/15/10/7/3 %,
   texts from a 300-word vocabulary for the embedding clusters). Each day goes through the project's
-  :func:`eval_pipeline.monitoring.drift.compute_drift` (default config; hashing embedder). Counted:
+  :func:`eval_pipeline.monitoring.drift_report.compute_drift` (default config; hashing embedder). Counted:
   days with a ``significant`` level on any feature (what the ``no_significant_drift`` check fails
   on) and days with any level (moderate or significant), per 30 days, with a Poisson 95% interval.
 * Calibration: 400 sets of 20 labels; the share whose 95% lower bound is above the population value
@@ -52,7 +52,8 @@ def drift_quiet_alarms(
 ) -> dict:
     """Quiet-day drift levels per 30 days through ``compute_drift`` (see the module docstring)."""
     from eval_pipeline.monitoring.config import load_monitoring_config
-    from eval_pipeline.monitoring.drift import compute_drift, hashing_embedder
+    from eval_pipeline.monitoring.drift_report import compute_drift
+    from eval_pipeline.monitoring.embedders import hashing_embedder
 
     cfg = load_monitoring_config()
     embed = hashing_embedder() if embeddings else None

@@ -43,7 +43,8 @@ from eval_pipeline.monitoring.day import (
     reference_window,
     write_day_sample,
 )
-from eval_pipeline.monitoring.drift import compute_drift, embedder
+from eval_pipeline.monitoring.drift_report import compute_drift
+from eval_pipeline.monitoring.embedders import embedder
 from eval_pipeline.monitoring.feedback import ALERT_COLUMNS, alert_outcomes, control_chart, metrics_by_day
 from eval_pipeline.monitoring.scoring import judge_sample, metrics_frame, pass_rate, score_invariants
 from eval_pipeline.monitoring.shadow import run_shadow
