@@ -92,9 +92,7 @@ def test_artifact_keys_equal_the_literals_spelled_out_in_the_modules():
         monitoring_config.DRIFT_TABLE,
         monitoring_config.SHADOW_TABLE,
     )
-    from eval_pipeline.defs.monitoring.assets import _report_key
-
-    assert keys.monitoring_report(D, "drift.json") == _report_key(D, "drift.json")
+    assert keys.monitoring_report(D, "drift.json") == f"reports/monitoring/date={D}/drift.json"
     assert keys.release(D, MV) == f"releases/date={D}/model_version={MV}.json"
     assert keys.regression_report(D, MV) == f"reports/regression/date={D}/model_version={MV}/report.json"
     assert keys.regression_chart(D, MV) == f"reports/regression/date={D}/model_version={MV}/comparison.png"

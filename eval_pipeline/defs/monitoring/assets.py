@@ -13,112 +13,40 @@ The reference window (drift, latency baseline, debounced alerts) is whatever ear
 already materialized: backfill oldest first (or re-run the last days) for complete references.
 Every partition writes its outputs even for an empty day, so backfills never hang.
 
-Why this module is long: it grew past 450 lines when the tree was first formatted with ruff
-(line length 110); splitting it is part of the layout work in issue 23.
+This module holds the first three; ``traffic_drift`` is in :mod:`.drift`, ``shadow_comparison`` in
+:mod:`.shadow`, the canary in :mod:`.canary`, the shared preamble in :mod:`.common`.
 """
 
 import json
-from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.monitoring.partitions import TRAFFIC_DATE_PARTITIONS
-from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.monitoring.config import (
-    DRIFT_TABLE,
-    METRICS_TABLE,
-    REPORT_PREFIX,
-    SAMPLE_TABLE,
-    SCORES_TABLE,
-    SHADOW_TABLE,
-    MonitoringConfig,
-    load_monitoring_config,
+from eval_pipeline.defs.metadata import md_table
+from eval_pipeline.defs.monitoring.common import (
+    API_POOL,
+    day_asset,
+    monitoring_partition,
+    response_executor,
+    write_report,
 )
+from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.monitoring.config import METRICS_TABLE, SAMPLE_TABLE, SCORES_TABLE
 from eval_pipeline.monitoring.day import (
     build_day_sample,
     previous_days,
     read_sample,
-    read_window,
     reference_window,
     write_day_sample,
 )
-from eval_pipeline.monitoring.drift_report import compute_drift
-from eval_pipeline.monitoring.embedders import embedder
 from eval_pipeline.monitoring.feedback import ALERT_COLUMNS, alert_outcomes, control_chart, metrics_by_day
 from eval_pipeline.monitoring.scoring import judge_sample, metrics_frame, pass_rate, score_invariants
-from eval_pipeline.monitoring.shadow import run_shadow
-
-GROUP = "monitoring"
-API_POOL = "anthropic_api"  # same pool as inference and the judge (eval_pipeline.defs.inference.assets)
-
-
-def _day_asset(deps: tuple[str, ...] = (), kinds: tuple[str, ...] = ("python", "parquet"), **kwargs):
-    """``dg.asset`` of one traffic day (daily partitions, the monitoring group)."""
-    return dg.asset(
-        partitions_def=TRAFFIC_DATE_PARTITIONS, deps=list(deps), group_name=GROUP, kinds=set(kinds), **kwargs
-    )
-
-
-def _partition(
-    context, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> tuple[str, MonitoringConfig, Any]:
-    """``(day, monitoring config, warehouse)`` of the partition being materialized."""
-    from eval_pipeline.project.config import ConfigError
-
-    try:
-        cfg = load_monitoring_config(eval_config.data_dir or None)
-    except (ConfigError, ValueError) as e:
-        raise dg.Failure(f"invalid monitoring config: {e}") from None
-    return context.partition_key, cfg, warehouse.get()
-
-
-def md_table(df: pd.DataFrame | None, max_rows: int = 20, digits: int = 4, empty: str = "none") -> str:
-    """A DataFrame as a markdown table (first ``max_rows`` rows, floats rounded)."""
-    if df is None or df.empty:
-        return empty
-    d = df.head(max_rows).copy()
-    for c in d.columns:
-        if pd.api.types.is_float_dtype(d[c]):
-            d[c] = d[c].round(digits)
-    out = d.to_markdown(index=False)
-    if len(df) > max_rows:
-        out += f"\n\n(first {max_rows} of {len(df)} rows)"
-    return out
-
-
-def _report_key(day: str, name: str) -> str:
-    return f"{REPORT_PREFIX}/date={day}/{name}"
-
-
-def _write_json(wh, day: str, name: str, payload: dict) -> str:
-    data = json.dumps(payload, indent=1, default=str).encode("utf-8")
-    return wh.write_bytes(_report_key(day, name), data, content_type="application/json")
-
-
-def _executor(context, llm: LLMResource, warehouse: WarehouseResource, provider, tally: dict):
-    """``execute(requests) -> responses`` through ``provider`` (a model version's, or the judges')
-    and the response store (retries, cost ledger, replay); counts requests, API calls and cost into ``tally``."""
-    from eval_pipeline.inference.runner import run_requests, summarize
-
-    store = llm.store(warehouse.resolved_url())
-
-    def execute(requests):
-        out = run_requests(provider, requests, store)
-        s = summarize(out)
-        tally["requests"] = tally.get("requests", 0) + len(out)
-        tally["api_calls"] = tally.get("api_calls", 0) + s["api_calls"]
-        tally["cost_usd"] = round(tally.get("cost_usd", 0.0) + s["cost_usd"], 6)
-        context.log.info(f"{len(out)} requests, {s['cache_hits']} from the response store")
-        return out
-
-    return execute
-
+from eval_pipeline.storage import keys
 
 # ------------------------------------------------------------------------------------ traffic_sample
 
 
-@_day_asset(
+@day_asset(
     description="One day of production logs (EVAL_TRAFFIC_PREFIX, default <warehouse>/traffic/date=<d>/), sampled "
     "deterministically by request-id hash (sample_rate in data/monitoring.yaml or EVAL_TRAFFIC_SAMPLE_RATE) with PII "
     "redacted before storage: only hashes, redacted text, numbers, feedback flags and replay keys are written. "
@@ -127,7 +55,7 @@ def _executor(context, llm: LLMResource, warehouse: WarehouseResource, provider,
 def traffic_sample(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    day, cfg, wh = _partition(context, eval_config, warehouse)
+    day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
     ds = build_day_sample(wh, day, cfg)
     uris = write_day_sample(wh, ds)
     errors = pd.DataFrame(ds.errors, columns=["file", "line", "error"]).astype({"line": "Int64"})
@@ -164,7 +92,7 @@ def traffic_sample(
 # ------------------------------------------------------------------------------------- online_scores
 
 
-@_day_asset(
+@day_asset(
     deps=("traffic_sample",),
     pool=API_POOL,
     description="Reference-free evaluation of the day's sample: deterministic invariants per prompt template "
@@ -179,12 +107,14 @@ def online_scores(
 ) -> dg.MaterializeResult:
     from eval_pipeline.monitoring.profile import failure_mode_distribution, profile_sample
 
-    day, cfg, wh = _partition(context, eval_config, warehouse)
+    day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
     sample = read_sample(wh, day)
     scores = score_invariants(sample, cfg, day)
     tally: dict = {}
     if cfg.judge and len(sample):
-        execute = _executor(context, llm, warehouse, llm.judge_provider(eval_config.load().registry), tally)
+        execute = response_executor(
+            context, llm, warehouse, llm.judge_provider(eval_config.load().registry), tally
+        )
         try:
             judged = judge_sample(sample, cfg, day, execute)
         except LookupError as e:  # replay provider without recordings for these verdicts
@@ -239,7 +169,7 @@ def _metric_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return f[["model_version", "metric", "value", "95% CI", "count", "nobs"]]
 
 
-@_day_asset(
+@day_asset(
     deps=("traffic_sample", "online_scores"),
     description="Behavioural signals of the day's sample: thumbs-down, regenerate, copy and task-completion rates and "
     "the implicit quality score, each with a Wilson interval; safety-violation rate from the safety invariants; p99 "
@@ -249,7 +179,7 @@ def _metric_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def feedback_metrics(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    day, cfg, wh = _partition(context, eval_config, warehouse)
+    day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
     sample = read_sample(wh, day)
     scores = wh.read_table(SCORES_TABLE, {"date": day})
     ref_dates, reference = reference_window(wh, SAMPLE_TABLE, day, cfg.reference_window_days)
@@ -265,7 +195,7 @@ def feedback_metrics(
         else []
     )
     alerts = alert_outcomes(metrics, previous, cfg)
-    alerts_uri = _write_json(
+    alerts_uri = write_report(
         wh,
         day,
         "alerts.json",
@@ -316,7 +246,7 @@ def feedback_thresholds(
 ) -> dg.AssetCheckResult:
     day = context.partition_key
     wh = warehouse.get()
-    key = _report_key(day, "alerts.json")
+    key = keys.monitoring_report(day, "alerts.json")
     if not wh.exists(key):
         return dg.AssetCheckResult(
             passed=True, metadata={"note": "feedback_metrics did not write alerts for this day"}
@@ -334,200 +264,4 @@ def feedback_thresholds(
             "n_critical": len(critical),
             "n_warn": int((firing["firing"] == "warn").sum()),
         },
-    )
-
-
-# ------------------------------------------------------------------------------------- traffic_drift
-
-
-@_day_asset(
-    deps=("traffic_sample", "online_scores"),
-    description="PSI and KL of today's sample against the reference window (the previous reference_window_days of "
-    "stored samples) for input length, category mix and input-embedding clusters (k-means on MiniLM embeddings; "
-    "EVAL_MONITORING_EMBEDDER=hashing for a fast non-semantic embedder). Drift is reported next to quality and "
-    "behaviour, with a diagnosis and the divergence flag (automated scores stable while users react worse).",
-)
-def traffic_drift(
-    context: dg.AssetExecutionContext,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    embeddings: EmbeddingResource,
-) -> dg.MaterializeResult:
-    from eval_pipeline.monitoring.feedback import feedback_metrics as behaviour_metrics
-
-    day, cfg, wh = _partition(context, eval_config, warehouse)
-    today = read_sample(wh, day)
-    ref_dates, reference = reference_window(wh, SAMPLE_TABLE, day, cfg.reference_window_days)
-    embed_fn, embed_name = embedder(scorer_factory=lambda: embeddings.scorer(None, warehouse.resolved_url()))
-    quality, behaviour = {}, {}
-    if len(today) and len(reference):
-        q_today, _ = pass_rate(wh.read_table(SCORES_TABLE, {"date": day}))
-        q_ref, _ = pass_rate(read_window(wh, SCORES_TABLE, ref_dates))
-        quality["automated_pass_rate"] = (q_today, q_ref)
-        bt, br = behaviour_metrics(today), behaviour_metrics(reference)
-        for name in ("implicit_quality", "task_completion_rate"):
-            behaviour[name] = (bt[name].value, br[name].value)
-    out = compute_drift(today, reference, ref_dates, cfg, embed_fn, quality, behaviour)
-    table = (
-        out.report.assign(date=day)
-        if len(out.report)
-        else pd.DataFrame([{"kind": "status", "signal": out.status, "note": out.message, "date": day}])
-    )
-    uri = wh.write_table(DRIFT_TABLE, table, {"date": day})
-    report_uri = _write_json(wh, day, "drift.json", {"day": day, "embedder": embed_name, **out.to_json()})
-    drift_rows = pd.DataFrame([r.to_dict() for r in out.results])
-    md = {
-        "status": out.status,
-        "summary": out.message,
-        "drift": dg.MetadataValue.md(md_table(drift_rows, 10, empty=out.message)),
-        "drift_vs_quality": dg.MetadataValue.md(md_table(out.report, 20, empty=out.message)),
-        "max_psi": round(max((r.psi for r in out.results), default=0.0), 4),
-        "divergence": bool(out.divergence and out.divergence.flagged),
-        "embedder": embed_name,
-        "reference_dates": ", ".join(ref_dates) or "none",
-        "path": dg.MetadataValue.path(uri),
-        "report": dg.MetadataValue.path(report_uri),
-    }
-    context.log.info(f"{day}: {out.message}")
-    return dg.MaterializeResult(metadata=md)
-
-
-def _drift_report(context, warehouse: WarehouseResource) -> dict:
-    return json.loads(warehouse.get().read_bytes(_report_key(context.partition_key, "drift.json")))
-
-
-@dg.asset_check(
-    asset=traffic_drift,
-    description="WARN when any drift feature has PSI >= 0.25 (a large shift) AND "
-    "the chi-square test of homogeneity of its binned counts gives p < 0.05 (not sampling noise) against "
-    "the reference window. Passes with a note when there is no reference yet (first day).",
-)
-def no_significant_drift(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    from eval_pipeline.monitoring.drift import DRIFT_ALPHA, PSI_SIGNIFICANT
-
-    rep = _drift_report(context, warehouse)
-    rows = pd.DataFrame(
-        [
-            {k: d.get(k) for k in ("feature", "psi", "p_value", "kl", "level", "n_ref", "n_cur")}
-            for d in rep["drift"]
-        ]
-    )
-    sig = rows[rows["level"] == "significant"] if len(rows) else rows
-    return dg.AssetCheckResult(
-        passed=sig.empty,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "status": rep["status"],
-            "summary": rep["message"],
-            "rule": f"PSI >= {PSI_SIGNIFICANT} and chi-square p < {DRIFT_ALPHA}",
-            "drift": dg.MetadataValue.md(md_table(rows, 10, empty="none")),
-            "significant": dg.MetadataValue.md(md_table(sig, 10, empty="none")),
-            "max_psi": round(float(rows["psi"].max()), 4) if len(rows) else 0.0,
-        },
-    )
-
-
-@dg.asset_check(
-    asset=traffic_drift,
-    description="WARN when automated scores stay stable while behavioural signals "
-    "(implicit quality) fall: the evals may be missing a failure mode users see.",
-)
-def no_feedback_divergence(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    rep = _drift_report(context, warehouse)
-    div = rep.get("divergence")
-    return dg.AssetCheckResult(
-        passed=not (div and div["flagged"]),
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"message": div["message"] if div else f"not evaluated: {rep['message']}"},
-    )
-
-
-# --------------------------------------------------------------------------------- shadow_comparison
-
-
-@_day_asset(
-    deps=("traffic_sample",),
-    kinds=("anthropic", "parquet"),
-    pool=API_POOL,
-    description="Shadow comparison: the candidate model version (shadow.candidate_model_version in "
-    "data/monitoring.yaml) answers the day's sampled, redacted inputs; the pairwise judge compares it with the "
-    "production outputs in both orders; win rate with a Wilson interval overall and per category. Skipped (and "
-    "still materialized) when no candidate is configured.",
-)
-def shadow_comparison(
-    context: dg.AssetExecutionContext,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    llm: LLMResource,
-) -> dg.MaterializeResult:
-    day, cfg, wh = _partition(context, eval_config, warehouse)
-    name = cfg.shadow.candidate_model_version
-    if not name:
-        msg = (
-            "skipped: no shadow candidate configured (shadow.candidate_model_version in data/monitoring.yaml)"
-        )
-        uri = _write_json(wh, day, "shadow.json", {"day": day, "status": "skipped", "message": msg})
-        return dg.MaterializeResult(
-            metadata={"status": "skipped", "note": msg, "report": dg.MetadataValue.path(uri)}
-        )
-    project = eval_config.load()
-    try:
-        mv = project.registry.by_name(name)
-    except KeyError as e:
-        raise dg.Failure(f"shadow.candidate_model_version: {e}") from None
-    tally: dict = {}
-    candidate = _executor(context, llm, warehouse, llm.provider_for(project.registry, mv), tally)
-    judge = _executor(context, llm, warehouse, llm.judge_provider(project.registry), tally)
-    try:
-        out = run_shadow(read_sample(wh, day), mv, cfg, day, candidate, judge)
-    except LookupError as e:
-        raise dg.Failure(f"shadow comparison: {e}") from None
-    md = {
-        "status": out.status,
-        "summary": out.message,
-        "candidate": mv.name,
-        "candidate_key": mv.key,
-        **tally,
-    }
-    if len(out.verdicts):
-        stored = out.verdicts.merge(
-            out.pairs[["sample_id", "response_text"]].rename(columns={"response_text": "candidate_text"}),
-            on="sample_id",
-            how="left",
-        ).assign(date=day, candidate=mv.name)
-        md["path"] = dg.MetadataValue.path(wh.write_table(SHADOW_TABLE, stored, {"date": day}))
-    md["win_rates"] = dg.MetadataValue.md(md_table(out.win_rates, 30, 3, empty=out.message))
-    if out.decision:
-        md.update(verdict=out.decision["verdict"], win_rate=round(out.decision["win_rate"], 4))
-    payload = {
-        "day": day,
-        "status": out.status,
-        "message": out.message,
-        "candidate": mv.name,
-        "decision": out.decision,
-        "win_rates": out.win_rates.to_dict("records"),
-        "cost_usd": out.cost_usd,
-    }
-    md["report"] = dg.MetadataValue.path(_write_json(wh, day, "shadow.json", payload))
-    return dg.MaterializeResult(metadata=md)
-
-
-@dg.asset_check(
-    asset=shadow_comparison,
-    description="WARN when the candidate is significantly worse than production "
-    "on today's traffic (win-rate interval entirely below 0.5).",
-)
-def shadow_not_worse(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    rep = json.loads(warehouse.get().read_bytes(_report_key(context.partition_key, "shadow.json")))
-    verdict = (rep.get("decision") or {}).get("verdict")
-    return dg.AssetCheckResult(
-        passed=verdict != "worse",
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"status": rep["status"], "verdict": verdict or "none", "message": rep["message"]},
     )

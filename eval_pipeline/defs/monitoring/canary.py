@@ -22,7 +22,8 @@ import os
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.monitoring.assets import GROUP, _partition, md_table
+from eval_pipeline.defs.metadata import md_table
+from eval_pipeline.defs.monitoring.common import GROUP, monitoring_partition
 from eval_pipeline.defs.partitions import START_DATE
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.monitoring.canary import analyze_canary, canaries, production_version, rollout_hours
@@ -54,7 +55,7 @@ def _hour_asset(deps: tuple[str, ...] = (), **kwargs):
 
 def _hour(context, eval_config: EvalConfigResource, warehouse: WarehouseResource):
     """``(hour key, date, HH, monitoring config, warehouse)`` of the partition."""
-    key, cfg, wh = _partition(context, eval_config, warehouse)
+    key, cfg, wh = monitoring_partition(context, eval_config, warehouse)
     t = parse_hour(key)
     return key, t.date().isoformat(), f"{t.hour:02d}", cfg, wh
 

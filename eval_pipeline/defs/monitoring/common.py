@@ -1,0 +1,65 @@
+"""What the monitoring assets share: the daily asset decorator, the partition preamble, report writing.
+
+In: a traffic-day partition, the config and warehouse resources. Out: :func:`day_asset` (an asset
+of one traffic day in the monitoring group), :func:`monitoring_partition` (day, validated
+monitoring config, warehouse), :func:`write_report` (a JSON report at
+``keys.monitoring_report(day, name)``) and :func:`response_executor` (requests through a provider
+and the response store, tallied).
+"""
+
+import json
+from typing import Any
+
+import dagster as dg
+
+from eval_pipeline.defs.monitoring.partitions import TRAFFIC_DATE_PARTITIONS
+from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.monitoring.config import MonitoringConfig, load_monitoring_config
+from eval_pipeline.storage import keys
+
+GROUP = "monitoring"
+API_POOL = "anthropic_api"  # same pool as inference and the judge (eval_pipeline.defs.inference.assets)
+
+
+def day_asset(deps: tuple[str, ...] = (), kinds: tuple[str, ...] = ("python", "parquet"), **kwargs):
+    """``dg.asset`` of one traffic day (daily partitions, the monitoring group)."""
+    return dg.asset(
+        partitions_def=TRAFFIC_DATE_PARTITIONS, deps=list(deps), group_name=GROUP, kinds=set(kinds), **kwargs
+    )
+
+
+def monitoring_partition(
+    context, eval_config: EvalConfigResource, warehouse: WarehouseResource
+) -> tuple[str, MonitoringConfig, Any]:
+    """``(day, monitoring config, warehouse)`` of the partition being materialized."""
+    from eval_pipeline.project.config import ConfigError
+
+    try:
+        cfg = load_monitoring_config(eval_config.data_dir or None)
+    except (ConfigError, ValueError) as e:
+        raise dg.Failure(f"invalid monitoring config: {e}") from None
+    return context.partition_key, cfg, warehouse.get()
+
+
+def write_report(wh, day: str, name: str, payload: dict) -> str:
+    data = json.dumps(payload, indent=1, default=str).encode("utf-8")
+    return wh.write_bytes(keys.monitoring_report(day, name), data, content_type="application/json")
+
+
+def response_executor(context, llm: LLMResource, warehouse: WarehouseResource, provider, tally: dict):
+    """``execute(requests) -> responses`` through ``provider`` (a model version's, or the judges')
+    and the response store (retries, cost ledger, replay); counts requests, API calls and cost into ``tally``."""
+    from eval_pipeline.inference.runner import run_requests, summarize
+
+    store = llm.store(warehouse.resolved_url())
+
+    def execute(requests):
+        out = run_requests(provider, requests, store)
+        s = summarize(out)
+        tally["requests"] = tally.get("requests", 0) + len(out)
+        tally["api_calls"] = tally.get("api_calls", 0) + s["api_calls"]
+        tally["cost_usd"] = round(tally.get("cost_usd", 0.0) + s["cost_usd"], 6)
+        context.log.info(f"{len(out)} requests, {s['cache_hits']} from the response store")
+        return out
+
+    return execute
