@@ -91,3 +91,46 @@ def test_cli_diff_writes_the_page_and_prints_its_path(wh, monkeypatch, capsys):
     assert "no scored run to compare" in capsys.readouterr().err  # no candidate run on or before that date
     assert cli.main(["diff", ds.CAND, ds.BASE, "--date", "2026-01-01"]) == 2
     assert "no scores for cand-v2 on 2026-01-01" in capsys.readouterr().err
+
+
+def test_any_pair_of_versions_and_dates_and_the_pickers_link_written_pages(wh, monkeypatch, capsys):
+    """Any two runs: reversed roles, two dates, one version against itself a day apart; every page written is
+    listed by pair_index and linked (relative) from the pickers of the next page."""
+    from eval_pipeline import cli
+    from eval_pipeline.history.pair_index import picker_data, written_diffs
+
+    later = "2026-01-08"
+    ds.write_pair(wh, date=later)
+    monkeypatch.setenv("EVAL_WAREHOUSE_URL", wh.root)
+    pairs = [
+        (ds.BASE, ds.CAND, None),  # the other way round, latest common date
+        (f"{ds.CAND}@{later}", f"{ds.BASE}@{ds.DATE}", None),  # two dates
+        (f"{ds.CAND}@{later}", f"{ds.CAND}@{ds.DATE}", None),  # one version, a day apart
+        (ds.CAND, ds.BASE, ds.DATE),  # --date
+    ]
+    for c, b, date in pairs:
+        assert cli.main(["diff", c, b, *(["--date", date] if date else [])]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    got = {(d["c"], d["cd"], d["b"], d["bd"]) for d in written_diffs(wh)}
+    assert got == {
+        (ds.BASE, later, ds.CAND, later),
+        (ds.CAND, later, ds.BASE, ds.DATE),
+        (ds.CAND, later, ds.CAND, ds.DATE),
+        (ds.CAND, ds.DATE, ds.BASE, ds.DATE),
+    }
+    page = Path(wh.root) / keys.diff_page(later, ds.CAND, against=(ds.DATE, ds.CAND))
+    blob = json.loads(re.search(r'id="pair-data">(.*?)</script>', page.read_text()).group(1))
+    assert blob["here"] == {"c": ds.CAND, "cd": later, "b": ds.CAND, "bd": ds.DATE}
+    assert blob["runs"] == {ds.BASE: [ds.DATE, later], ds.CAND: [ds.DATE, later]}
+    here = keys.diff_page(later, ds.CAND, against=(ds.DATE, ds.CAND))
+    data = picker_data(wh, here)
+    for d in data["diffs"]:  # each link, relative to this page, lands on a written page of that pair
+        target = (page.parent / d["href"]).resolve()
+        assert target.is_file() and target.name.startswith("vs-"), d
+    # a regression report's own diff page (beside its report.json) is listed with the baseline it tested against
+    report_key = keys.regression_report(later, ds.BASE)
+    wh.write_bytes(report_key, json.dumps({"summary": {"baseline": f"{ds.BASE}@{ds.DATE}"}}).encode())
+    wh.write_bytes(keys.diff_page(later, ds.BASE), b"<html></html>")
+    assert (ds.BASE, later, ds.BASE, ds.DATE) in {
+        (d["c"], d["cd"], d["b"], d["bd"]) for d in written_diffs(wh)
+    }

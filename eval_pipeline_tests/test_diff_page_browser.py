@@ -4,7 +4,8 @@ Two synthetic runs (``diff_synthetic``: routing labels, FAQ answers judged 1-5, 
 written to a warehouse with its real table layout; ``eval-pipeline diff`` builds the page; it is opened from
 the file with every other request refused. Checks: regressed routing samples come first with both answers side
 by side and the changed words marked; the hostile answer shows as text and runs nothing; the status, segment
-and check filters, search and paging change what is listed. A screenshot goes to ``test-artifacts/``.
+and check filters, search and paging change what is listed; the pickers name this pair and, for another,
+the command that writes its page. A screenshot goes to ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -91,5 +92,13 @@ def test_diff_page_regressed_first_filters_search_paging(page_path):
         page.wait_for_function(f"window.diffStatus.matched === {120 + 12}")
         page.click("#next")
         assert "samples 26-50 of 132" in page.inner_text("#pager-info")
+        # the pickers: this pair, then any other pair of versions and dates (here: the other way round)
+        assert page.input_value("#pick-c") == ds.CAND and page.input_value("#pick-b") == ds.BASE
+        assert page.inner_text("#pair-result") == "(this page)"
+        page.select_option("#pick-c", ds.BASE)
+        page.select_option("#pick-b", ds.CAND)
+        assert (
+            page.inner_text("#pair-command") == f"eval-pipeline diff {ds.BASE}@{ds.DATE} {ds.CAND}@{ds.DATE}"
+        )
         assert outside == [] and errors == []
         b.close()

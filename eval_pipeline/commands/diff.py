@@ -66,9 +66,18 @@ def resolve(wh, candidate: str, baseline: str, date: str | None) -> tuple[tuple[
     return (cd, c), (bd, b)
 
 
+def _absolute(wh, here_key: str, href: str) -> str:
+    """A link relative to ``here_key`` as the warehouse's full location (``file://`` for a local one)."""
+    import posixpath
+
+    uri = wh.uri(posixpath.normpath(posixpath.join(posixpath.dirname(here_key), href)))
+    return uri if "://" in uri else Path(uri).as_uri()
+
+
 def run(args: argparse.Namespace) -> int:
     from eval_pipeline.history.diff_data import load_run_pair
     from eval_pipeline.history.diff_page import build_diff_html
+    from eval_pipeline.history.pair_index import picker_data
     from eval_pipeline.project.paths import default_warehouse_url
     from eval_pipeline.storage import keys
     from eval_pipeline.storage.warehouse import Warehouse
@@ -76,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
     wh = Warehouse.from_url(default_warehouse_url())
     try:
         cand, base = resolve(wh, args.candidate, args.baseline, args.date)
-        page = build_diff_html(load_run_pair(wh, cand, base))
+        key = keys.diff_page(*cand, against=base)
+        pairs = picker_data(wh, key, here_pair=(cand, base))
+        if args.out:  # the page is not in the warehouse: written pages are linked by their full location
+            pairs["diffs"] = [{**d, "href": _absolute(wh, key, d["href"])} for d in pairs["diffs"]]
+        page = build_diff_html(load_run_pair(wh, cand, base), pairs=pairs)
     except LookupError as e:
         print(f"eval-pipeline diff: {e}", file=sys.stderr)
         return 2
@@ -84,8 +97,6 @@ def run(args: argparse.Namespace) -> int:
         Path(args.out).write_text(page, encoding="utf-8")
         where = str(Path(args.out).resolve())
     else:
-        where = wh.write_bytes(
-            keys.diff_page(*cand, against=base), page.encode("utf-8"), "text/html; charset=utf-8"
-        )
+        where = wh.write_bytes(key, page.encode("utf-8"), "text/html; charset=utf-8")
     print(where.removeprefix("file://"))
     return 0

@@ -9,7 +9,7 @@ answer can close it); ``diff_page.js`` draws one page of samples at a time (25 b
 ``textContent``, so model output is never parsed as HTML, and 5,000 samples open in well under a second.
 Filters: status (regressed / improved / mixed / unchanged), eval set, segment, a check whose verdict changed,
 text search over input, answers and reasons; sort by the size of the change (default), by text similarity
-or by id.
+or by id. Pickers above the samples open any other pair of versions and dates (:mod:`eval_pipeline.history.pair_index`).
 """
 
 from __future__ import annotations
@@ -66,8 +66,22 @@ def _regressions_html(rows: list[dict]) -> str:
     )
 
 
-def build_diff_html(data: dict, *, title: str | None = None, back_link: str | None = None) -> str:
-    """The diff page of ``data`` (see :func:`eval_pipeline.history.diff_data.assemble`)."""
+def _pickers_html(pairs: dict | None) -> str:
+    """The "compare any two versions" pickers (``pair_picker.js``; data: :func:`~eval_pipeline.history.pair_index.picker_data`)."""
+    if not pairs:
+        return ""
+    script = resources.files("eval_pipeline.history").joinpath("pair_picker.js").read_text(encoding="utf-8")
+    return (
+        f'<p id="pair-picker" class="note"></p><script type="application/json" id="pair-data">{_json_script(pairs)}'
+        f"</script><script>{script}</script>"
+    )
+
+
+def build_diff_html(
+    data: dict, *, title: str | None = None, back_link: str | None = None, pairs: dict | None = None
+) -> str:
+    """The diff page of ``data`` (see :func:`eval_pipeline.history.diff_data.assemble`); with ``pairs``
+    (:func:`eval_pipeline.history.pair_index.picker_data`), pickers to open any other pair of runs."""
     title = title or f"{data['candidate']} vs {data['baseline']}: sample by sample"
     c = data["counts"]
     only = f", {c['only_one']} in one run only" if c["only_one"] else ""
@@ -85,6 +99,7 @@ def build_diff_html(data: dict, *, title: str | None = None, back_link: str | No
             "over the sample's repeats; checks without pass/fail compare their value. Changed words are marked "
             "(red: only in the baseline, green: only in the candidate; the lowest repeat's answer). Per-sample "
             f"changes are descriptive: the paired tests and the gate are in the regression report.{back}</p>",
+            _pickers_html(pairs),
             _regressions_html(data.get("regressions") or []),
             '<div id="controls"><select id="f-status" title="status"></select><select id="f-set" title="eval set">'
             '</select><select id="f-seg" title="segment"></select><select id="f-check" title="check"></select>'
@@ -105,9 +120,10 @@ def write_run_diff(wh, candidate: tuple[str, str], baseline: tuple[str, str], ke
     """Build the diff of two stored runs (``(date, model_version key)`` each) and write it to the warehouse at
     ``key`` (default :func:`keys.diff_page` of the candidate against that baseline). Returns its URI."""
     from eval_pipeline.history.diff_data import load_run_pair
+    from eval_pipeline.history.pair_index import picker_data
     from eval_pipeline.storage import keys
 
     data = load_run_pair(wh, candidate, baseline)
     key = key or keys.diff_page(candidate[0], candidate[1], against=baseline)
-    page = build_diff_html(data)
+    page = build_diff_html(data, pairs=picker_data(wh, key, here_pair=(candidate, baseline)))
     return wh.write_bytes(key, page.encode("utf-8"), content_type="text/html; charset=utf-8")

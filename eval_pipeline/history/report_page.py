@@ -21,6 +21,7 @@ from importlib import resources
 
 import pandas as pd
 
+from eval_pipeline.history import report_compare as rc
 from eval_pipeline.history import report_data as rd
 from eval_pipeline.history.alerts import EVIDENCE_COLUMNS
 from eval_pipeline.history.report_summary import (
@@ -216,6 +217,7 @@ def build_report_html(
     samples: pd.DataFrame | None = None,
     summary: list[dict] | None = None,
     thresholds: list[dict] | None = None,
+    pairs: dict | None = None,
 ) -> str:
     """The report: the latest date's verdicts (``summary``: :func:`~eval_pipeline.history.report_summary.latest_verdicts`),
     comparison matrix, alerts, one chart per eval set and metric (every version, 95 %
@@ -223,6 +225,9 @@ def build_report_html(
     data = rd.build_report_data(scores, ops, production=production, rules=rules, alerts=alerts, events=events)
     attach_thresholds(data["charts"], thresholds)  # threshold lines (report_summary.chart_thresholds)
     data["charts"], folded = fold_constant(data["charts"])  # constant series carry no information
+    rc.annotate_charts(data["charts"], comparisons)  # minimum effect and direction for the pair comparison
+    pairs = dict(pairs or {"runs": rc.runs_from_scores(scores), "diffs": []})
+    pairs["default"] = rc.default_pair(pairs, summary, production)
     folded_by_set: dict[tuple[str, str], list[dict]] = {}
     for c in folded:
         folded_by_set.setdefault((c["suite"], c["eval_set"]), []).append(c)
@@ -242,10 +247,11 @@ def build_report_html(
         _visible_note(data),
         '<h2 id="sec-summary">Verdicts of the latest date</h2>',
         summary_html(summary),
-        '<nav><a href="#sec-matrix">comparison</a><a href="#sec-alerts">alerts</a><a href="#sec-quality">quality</a>'
-        '<a href="#sec-ops">operations</a></nav>',
+        '<nav><a href="#sec-matrix">comparison</a><a href="#sec-compare">any two versions</a>'
+        '<a href="#sec-alerts">alerts</a><a href="#sec-quality">quality</a><a href="#sec-ops">operations</a></nav>',
         '<h2 id="sec-matrix">Every version against production (latest run)</h2>',
         comparison_matrix_html(comparisons, production),
+        rc.compare_section_html(pairs),
         f'<h2 id="sec-alerts">Alerts ({0 if alerts is None else len(alerts)})</h2>',
         alerts_html(alerts),
         '<h2 id="sec-quality">Quality over time</h2>',
@@ -282,6 +288,6 @@ def build_report_html(
     script = resources.files("eval_pipeline.history").joinpath("report_page.js").read_text(encoding="utf-8")
     parts.append(
         f'<script type="application/json" id="report-data">{_json_script(data)}</script>'
-        f"<script>{script}</script></body></html>"
+        f"<script>{script}</script>{rc.scripts()}</body></html>"
     )
     return "\n".join(parts)

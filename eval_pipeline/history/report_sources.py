@@ -11,6 +11,8 @@ and the runs of the history. Out:
   paired tests of :mod:`eval_pipeline.history.stats`), overall segment only, with the baseline
   each was tested against and the link to its per-sample diff page (``diff``, relative to the report, when
   written). Nothing is re-tested here.
+* ``pairs`` of :func:`report_inputs`: the runs and written diff pages behind the report's "compare any two
+  versions" pickers (:func:`eval_pipeline.history.pair_index.picker_data`).
 * :func:`failing_samples`: per eval set, the samples of one run with the most failed checks /
   dimensions, joined to their input, expected output and the model's answer; text cut to excerpts.
 """
@@ -22,6 +24,8 @@ import posixpath
 
 import pandas as pd
 
+from eval_pipeline.history.pair_index import picker_data
+from eval_pipeline.history.report_compare import runs_from_scores
 from eval_pipeline.history.report_summary import chart_thresholds, latest_verdicts
 from eval_pipeline.history.sql import SEGMENT_ALL, _quote
 from eval_pipeline.storage import keys
@@ -192,7 +196,14 @@ def report_inputs(wh, scores: pd.DataFrame, production: str | None, max_versions
 
     Failing samples: the runs of the latest date, production first, at most ``max_versions``."""
     if scores is None or scores.empty:
-        return {"events": None, "comparisons": None, "samples": None, "summary": None, "thresholds": None}
+        return {
+            "events": None,
+            "comparisons": None,
+            "samples": None,
+            "summary": None,
+            "thresholds": None,
+            "pairs": None,
+        }
     runs = scores[["date", "model_version"]].drop_duplicates().assign(date=lambda d: d["date"].astype(str))
     latest = runs["date"].max()
     on_latest = sorted(runs.loc[runs["date"] == latest, "model_version"], key=lambda v: (v != production, v))
@@ -204,4 +215,5 @@ def report_inputs(wh, scores: pd.DataFrame, production: str | None, max_versions
         "samples": pd.concat(samples, ignore_index=True) if samples else None,
         "summary": latest_verdicts(wh, runs, production),
         "thresholds": chart_thresholds(wh, runs),
+        "pairs": picker_data(wh, keys.history_report(), runs_from_scores(runs)),  # any two versions
     }
