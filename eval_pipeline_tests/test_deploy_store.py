@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from eval_pipeline.inference.segments import ROW_GROUP, SegmentStore, records_table
+from eval_pipeline.inference.segment_format import ROW_GROUP, records_table
+from eval_pipeline.inference.segments import SegmentStore
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelResponse
 from eval_pipeline.storage.warehouse import open_backend

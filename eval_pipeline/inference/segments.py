@@ -10,9 +10,8 @@ Layout (``keys.response_segment`` / ``keys.response_shard_segment``, relative to
     segments/shard=<xx>/c-<utc>-<pid>-<rand>.parquet  compacted: every key starting with <xx>
     segments/manifest/m-<utc>-<pid>-<rand>.parquet    index: footer + size of every compacted segment
 
-Every segment has the columns ``cache_key``, ``provenance``, ``stored_at`` and ``record`` (the whole
-store record as JSON) and is sorted by key, in row groups of :data:`ROW_GROUP` rows with min/max
-statistics on ``cache_key`` only. Segments are never modified: a writer only ever creates new,
+Every segment is a table of :mod:`.segment_format` (key, provenance, stored_at, the record as JSON;
+sorted by key, in row groups with key statistics only). Segments are never modified: a writer only ever creates new,
 uniquely named objects (one whole-object PUT, atomic for readers), so any number of processes on
 any number of hosts may append at once and none can lose another's answers.
 
@@ -38,14 +37,11 @@ that vanished (a concurrent compaction replaced it) means footers are read. Segm
 immutable, so a manifest entry is never wrong, at most incomplete, and cannot hide an answer.
 
 Duplicates (two writers that both missed and both called the model) are harmless: a reader serves
-one answer per key, :func:`prefer` (a non-synthetic answer over a synthetic one, then the earliest
+one answer per key, :func:`~.segment_format.prefer` (a non-synthetic answer over a synthetic one, then the earliest
 stored). :meth:`SegmentStore.compact` merges, per shard, the compacted segment(s) and the fresh rows
 of that shard into one new segment, then deletes exactly the inputs it read: idempotent, safe to
 interrupt (a reader may briefly see old and new copies; both are deduplicated) and safe to run
 concurrently with writers (a segment written after the listing is not touched).
-
-Why this module is long: it grew past 450 lines when the tree was first formatted with ruff
-(line length 110); splitting it is part of the layout work in issue 23.
 """
 
 from __future__ import annotations
@@ -55,8 +51,6 @@ import io
 import json
 import logging
 import os
-import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -68,71 +62,23 @@ import pyarrow.parquet as pq
 
 from eval_pipeline.inference import manifest as mf
 from eval_pipeline.inference.s3_range import HOLE, S3Range, coalesced
+from eval_pipeline.inference.segment_format import (
+    SCHEMA,
+    SHARD_CHARS,
+    dedupe,
+    new_segment_id,
+    prefer,
+    records_table,
+    shard_of,
+    table_bytes,
+)
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.errors import WarehouseError
 
 log = logging.getLogger(__name__)
 
-SHARD_CHARS = 2  # shard = first 2 hex characters of the key: 256 shards
-ROW_GROUP = 128  # rows per row group of a compacted shard (the unit a lookup reads)
-SCHEMA = pa.schema(
-    [
-        ("cache_key", pa.string()),
-        ("provenance", pa.string()),
-        ("stored_at", pa.float64()),
-        ("record", pa.string()),
-    ]
-)
-_SYNTHETIC = "synthetic"
 COALESCED_WORKERS = 8  # lookup workers when the manifest covers every segment read
 _READ_COLUMNS = ["cache_key", "record"]  # what a lookup reads (the record holds provenance and stored_at)
-
-
-def new_segment_id() -> str:
-    """A name no other writer can pick: UTC time, pid, random."""
-    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-
-
-def shard_of(key: str) -> str:
-    return key[:SHARD_CHARS]
-
-
-def prefer(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
-    """Whether ``new`` should replace ``old`` for the same key: live over synthetic, then earliest stored."""
-    if old is None:
-        return True
-    o_syn, n_syn = old.get("provenance") == _SYNTHETIC, new.get("provenance") == _SYNTHETIC
-    if o_syn != n_syn:
-        return o_syn
-    return float(new.get("stored_at") or 0.0) < float(old.get("stored_at") or 0.0)
-
-
-def records_table(records: Iterable[dict[str, Any]]) -> pa.Table:
-    """Records -> a segment table sorted by key (the record itself as JSON)."""
-    rows = sorted(records, key=lambda r: r["cache_key"])
-    return pa.table(
-        {
-            "cache_key": [r["cache_key"] for r in rows],
-            "provenance": [r.get("provenance") for r in rows],
-            "stored_at": [float(r.get("stored_at") or 0.0) for r in rows],
-            "record": [json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str) for r in rows],
-        },
-        schema=SCHEMA,
-    )
-
-
-def table_bytes(table: pa.Table) -> bytes:
-    """A segment table as Parquet bytes: zstd, row groups of ROW_GROUP, key statistics only."""
-    buf = io.BytesIO()
-    pq.write_table(
-        table,
-        buf,
-        row_group_size=ROW_GROUP,
-        compression="zstd",
-        write_statistics=["cache_key"],
-        use_dictionary=["provenance"],
-    )
-    return buf.getvalue()
 
 
 class SegmentStore:
@@ -487,16 +433,3 @@ class SegmentStore:
             return pq.read_table(io.BytesIO(self.backend.get(key)), schema=SCHEMA)
         except WarehouseError:
             return None
-
-
-def dedupe(t: pa.Table) -> pa.Table:
-    """One row per key, sorted by key: a non-synthetic row over a synthetic one, then the earliest stored."""
-    if t.num_rows == 0:
-        return t
-    syn = pc.fill_null(pc.equal(t["provenance"], _SYNTHETIC), False)
-    t = t.append_column("_syn", syn)
-    t = t.sort_by([("cache_key", "ascending"), ("_syn", "ascending"), ("stored_at", "ascending")])
-    k = t["cache_key"].combine_chunks()
-    keep = pc.not_equal(k, pa.concat_arrays([pa.array([None], pa.string()), k.slice(0, len(k) - 1)]))
-    keep = pc.fill_null(keep, True)
-    return t.filter(keep).drop_columns(["_syn"])

@@ -57,7 +57,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from eval_pipeline.inference.segments import SegmentStore, prefer
+from eval_pipeline.inference.segment_format import prefer
+from eval_pipeline.inference.segments import SegmentStore
 from eval_pipeline.inference.types import (
     INFRA_ERROR_CATEGORIES,
     PROVENANCE_LIVE,

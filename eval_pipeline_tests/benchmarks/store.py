@@ -116,7 +116,8 @@ def _build(where: str, s3: dict | None, entries: int, fresh_night: int, manifest
     """Write the compacted shards (and one night of fresh segments) of ``entries`` answers."""
     import pyarrow as pa
 
-    from eval_pipeline.inference.segments import SCHEMA, SegmentStore
+    from eval_pipeline.inference.segment_format import SCHEMA
+    from eval_pipeline.inference.segments import SegmentStore
 
     seg = SegmentStore(_backend(where, s3), PREFIX)
     by_shard: dict[str, list[int]] = {}
@@ -257,15 +258,15 @@ def main(argv: list[str] | None = None) -> None:
     )  # one night fully compacted, the last one still fresh
     work = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(prefix="store-bench-")
     os.makedirs(work, exist_ok=True)
-    from eval_pipeline.inference import segments
+    from eval_pipeline.inference import segment_format
     from eval_pipeline_tests.servers.seaweed import SeaweedS3
 
     layout = {
         "entries": n,
         "manifest": not args.no_manifest,
-        "row_group": segments.ROW_GROUP,
-        "shard_chars": segments.SHARD_CHARS,
-        "format": getattr(segments, "FORMAT", 1),
+        "row_group": segment_format.ROW_GROUP,
+        "shard_chars": segment_format.SHARD_CHARS,
+        "format": getattr(segment_format, "FORMAT", 1),
     }
 
     class BigSeaweed(
