@@ -8,13 +8,8 @@ import pandas as pd
 import pytest
 
 from eval_pipeline.monitoring import sequential as seq
-from eval_pipeline.monitoring.canary import (
-    CanaryConfig,
-    analyze_canary,
-    canaries,
-    production_version,
-    rollout_hours,
-)
+from eval_pipeline.monitoring.canary import analyze_canary, canaries, production_version, rollout_hours
+from eval_pipeline.monitoring.canary_config import CanaryConfig
 from eval_pipeline.monitoring.hourly import HOUR_COLUMNS, previous_hours
 from eval_pipeline_tests.benchmarks import canary as bench
 

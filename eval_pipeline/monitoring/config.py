@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from eval_pipeline.monitoring.canary import CanaryConfig
+from eval_pipeline.monitoring.canary_config import CanaryConfig
 from eval_pipeline.monitoring.feedback import AlertThresholds
 from eval_pipeline.monitoring.pii import RedactionConfig
 from eval_pipeline.project.errors import ConfigError, key_path
