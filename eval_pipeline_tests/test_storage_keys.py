@@ -21,7 +21,7 @@ from eval_pipeline.monitoring import config as monitoring_config
 from eval_pipeline.noise import floor as noise_floor
 from eval_pipeline.project import versions
 from eval_pipeline.project.config import load_project
-from eval_pipeline.storage import Warehouse, WarehouseError, keys
+from eval_pipeline.storage import Warehouse, WarehouseError, key_rules, keys
 
 D, MV = "2025-01-02", "bot-v1"
 
@@ -117,7 +117,7 @@ def test_every_run_key_is_a_valid_warehouse_key_that_names_its_date_and_model_ve
     ]
     for fn in run_keys:
         key = fn(D, MV)
-        assert keys.check_key(key) == key
+        assert key_rules.check_key(key) == key
         # the history extracts date and model version from paths with these regexes
         assert re.search("date=([^/]+)/", key).group(1) == D
         assert re.search(r"model_version=([^/]+?)(?:\.json)?(?:/|$)", key).group(1) == MV
@@ -131,7 +131,7 @@ def test_validation_rejects_bad_partitions_and_keys():
     with pytest.raises(WarehouseError, match="contains '/'"):
         keys.table_partition(keys.GOLDEN, D, "a/b")
     with pytest.raises(WarehouseError, match="invalid warehouse key"):
-        keys.check_key("runs/../x")
+        key_rules.check_key("runs/../x")
     assert keys.day_partition(D) == {"date": D}
 
 

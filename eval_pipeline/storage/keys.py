@@ -2,8 +2,8 @@
 
 In: a table name, a date, a model-version key, a judge model, a report name. Out: the key
 (a relative path under the warehouse root, ``/``-separated, no leading ``/``) of that table
-partition or artifact, or the partition dict a table is read/written with. Also the validation of
-partitions and keys the warehouse applies to every read and write.
+partition or artifact, or the partition dict a table is read/written with. Also the partition
+check the warehouse applies to every write (names, keys and values: :mod:`.key_rules`).
 
 Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
 
@@ -41,18 +41,15 @@ Layout (``<d>`` a ``YYYY-MM-DD`` date, ``<mv>`` a model-version key)::
     reports/monitoring/date=<d>/hour=<HH>/<name>                 monitoring_hour_report(d, HH, name)
 
 Artifact keys are built as given (no validation); the warehouse checks every key on use.
-
-Why this module is long: it spells out every storage key of the pipeline (the rule that paths live
-only here), one small function per key; splitting it would scatter the layout this docstring lists.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from eval_pipeline.storage.errors import WarehouseError
+from eval_pipeline.storage.key_rules import check_name, check_partition_values
 
 __all__ = [
     "BATCH_LEDGER",
@@ -86,8 +83,6 @@ __all__ = [
     "traffic_hour",
     "monitoring_hour_report",
     "batch_record",
-    "check_key",
-    "check_name",
     "day_partition",
     "diff_page",
     "history_alerts",
@@ -96,7 +91,6 @@ __all__ = [
     "history_report",
     "history_table",
     "history_trend_chart",
-    "is_name",
     "judge_calibration",
     "model_version_snapshot",
     "monitoring_report",
@@ -162,63 +156,17 @@ RESPONSE_MANIFESTS = (
 EMBEDDING_CACHE = "embedding_cache"  # default embedding-cache folder / prefix of a warehouse
 TRAFFIC_PREFIX = "traffic"
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@:-]*$")
-_VALUE_RULE = (
-    "partition values must be non-empty and use only letters, digits and . _ + @ : - "
-    "(first character a letter or digit; no '/', '=' or spaces)"
-)
-
-
 # -- validation -------------------------------------------------------------------------------
-
-
-def is_name(name: Any) -> bool:
-    """Whether ``name`` is a valid table or partition-key name."""
-    return isinstance(name, str) and bool(_NAME_RE.match(name))
-
-
-def check_name(kind: str, name: Any) -> str:
-    """``name`` if it is a valid table/partition-key name, else WarehouseError."""
-    if not is_name(name):
-        raise WarehouseError(
-            f"invalid {kind} name {name!r}: use lowercase letters, digits and '_' (starting with a letter)"
-        )
-    return name
-
-
-def _value_problem(value: str) -> str:
-    if value == "":
-        return "is empty"
-    for bad in ("/", "="):
-        if bad in value:
-            return f"contains {bad!r}"
-    return "is not allowed"
 
 
 def validate_partition(table: str, partition: Mapping[str, Any]) -> dict[str, str]:
     """Check a partition dict and return it in canonical key order.
 
-    Raises WarehouseError naming the table, key and value when a key or value is invalid, or
-    when a known table (``TABLE_PARTITION_KEYS``) is given the wrong set of keys.
+    Raises WarehouseError naming the table, key and value when a key or value is invalid
+    (:func:`~.key_rules.check_partition_values`), or when a known table (``TABLE_PARTITION_KEYS``)
+    is given the wrong set of keys.
     """
-    check_name("table", table)
-    if not isinstance(partition, Mapping) or not partition:
-        raise WarehouseError(
-            f"table {table!r}: partition must be a non-empty dict of key -> value, got {partition!r}"
-        )
-    for key, value in partition.items():
-        check_name(f"partition key (table {table!r})", key)
-        if not isinstance(value, str):
-            raise WarehouseError(
-                f"table {table!r}, partition key {key!r}: value {value!r} is a "
-                f"{type(value).__name__}; pass it as a string (e.g. {str(value)!r})"
-            )
-        if not _VALUE_RE.match(value):
-            raise WarehouseError(
-                f"table {table!r}, partition key {key!r}: value {value!r} "
-                f"{_value_problem(value)}; {_VALUE_RULE}"
-            )
+    check_partition_values(table, partition)
     expected = TABLE_PARTITION_KEYS.get(table)
     if expected is None:
         return dict(partition)
@@ -227,21 +175,6 @@ def validate_partition(table: str, partition: Mapping[str, Any]) -> dict[str, st
             f"table {table!r} is partitioned by {list(expected)}, got keys {list(partition)}"
         )
     return {k: partition[k] for k in expected}
-
-
-def check_key(key: str) -> str:
-    """``key`` if it is a relative object key without empty, '.' or '..' segments."""
-    if (
-        not isinstance(key, str)
-        or not key
-        or key.startswith("/")
-        or any(seg in ("", ".", "..") for seg in key.split("/"))
-    ):
-        raise WarehouseError(
-            f"invalid warehouse key {key!r}: use a relative path like 'reports/2025-01-01/x.html' "
-            "without empty, '.' or '..' segments"
-        )
-    return key
 
 
 # -- table partitions -------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 import pandas as pd
 
-from eval_pipeline.storage import db, keys, parquet
+from eval_pipeline.storage import db, key_rules, keys, parquet
 from eval_pipeline.storage.errors import WarehouseError
 from eval_pipeline.storage.local import LocalBackend
 from eval_pipeline.storage.s3 import S3Backend
@@ -125,24 +125,24 @@ class Warehouse:
 
     def uri(self, key: str) -> str:
         """Full location of ``key``: an absolute path (local) or ``s3://bucket/prefix/key``."""
-        return self._backend.uri(keys.check_key(key))
+        return self._backend.uri(key_rules.check_key(key))
 
     def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
         """Atomically create or replace object ``key``; returns its URI."""
-        self._backend.put(keys.check_key(key), bytes(data), content_type)
+        self._backend.put(key_rules.check_key(key), bytes(data), content_type)
         return self.uri(key)
 
     def read_bytes(self, key: str) -> bytes:
         """Contents of ``key``; WarehouseError if it does not exist."""
-        return self._backend.get(keys.check_key(key))
+        return self._backend.get(key_rules.check_key(key))
 
     def exists(self, key: str) -> bool:
         """Whether object ``key`` exists."""
-        return self._backend.exists(keys.check_key(key))
+        return self._backend.exists(key_rules.check_key(key))
 
     def delete(self, key: str) -> None:
         """Delete object ``key`` (no error if absent)."""
-        self._backend.delete(keys.check_key(key))
+        self._backend.delete(key_rules.check_key(key))
 
     def list_keys(self, prefix: str = "") -> list[str]:
         """Sorted keys starting with ``prefix`` (plain string prefix, relative to the root)."""
@@ -155,13 +155,13 @@ class Warehouse:
         tables = set()
         for key in self._backend.list(""):
             table = key.split("/", 1)[0]
-            if keys.is_name(table) and keys.parse_partition_key(table, key) is not None:
+            if key_rules.is_name(table) and keys.parse_partition_key(table, key) is not None:
                 tables.add(table)
         return sorted(tables)
 
     def list_partitions(self, table: str, where: Mapping[str, str] | None = None) -> list[dict[str, str]]:
         """Partitions of ``table`` (sorted), optionally only those matching every ``where`` item."""
-        keys.check_name("table", table)
+        key_rules.check_name("table", table)
         out = []
         for key in self._backend.list(f"{table}/"):
             part = keys.parse_partition_key(table, key)
