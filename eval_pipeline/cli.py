@@ -327,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     from eval_pipeline.scoring.errors_report import run_guarded
 
     code = run_guarded(args.fn, args, f"eval-pipeline {args.cmd}")
+    commits = sys.modules.get("eval_pipeline.defs.sqlite_commits")
+    if commits is not None:  # the command opened the local instance: its SQLite files synced now
+        commits.release()
     if argv is None:  # a command-line process (the ``eval-pipeline`` script, ``python -m``) about to exit
         _freeze_heap_for_exit()
     return code

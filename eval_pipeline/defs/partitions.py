@@ -14,6 +14,8 @@ import os
 
 import dagster as dg
 
+from eval_pipeline.defs.sqlite_commits import fast_commits
+
 MODEL_VERSION_PARTITIONS = dg.DynamicPartitionsDefinition(name="model_version")
 
 # The first date evaluations can be backfilled to; override with EVAL_START_DATE.
@@ -52,6 +54,7 @@ def local_instance() -> dg.DagsterInstance:
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
+    fast_commits(home)  # commits without an fsync each; synced when the command ends (see the module)
     # Two processes opening a fresh instance at once both create its SQLite tables and stamp the
     # schema version twice ("alembic_version has more than one head": the instance no longer opens).
     with FileLock(str(home / ".eval_pipeline_instance.lock"), timeout=120):
