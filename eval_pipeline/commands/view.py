@@ -1,16 +1,14 @@
 """``eval-pipeline view``: open the history report in a browser, or serve it on 127.0.0.1 (``--serve``).
 
 In: the warehouse of ``EVAL_WAREHOUSE_URL``. Out: the report's location printed, a browser opened (when
-there is a display) or a loopback HTTP server of the report's folder. The refresh before it
+there is a display) or a loopback server of the reports (:mod:`eval_pipeline.history.report_server`: the
+report, its diff pages, and any pair's per-sample diff built on request). The refresh before it
 (``eval_history`` in process) is :mod:`eval_pipeline.defs.cli_history`, called by ``cli.py``. Plain Python.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
-import http.server
 import os
 import sys
 import webbrowser
@@ -49,15 +47,16 @@ def show(args: argparse.Namespace) -> int:
         )
         return 2
     print(f"history report: {path}")
-    if args.serve:
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
-        with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as httpd:
-            print(
-                f"serving on http://127.0.0.1:{httpd.server_address[1]}/{path.name} (Ctrl-C stops)",
-                flush=True,
-            )
-            with contextlib.suppress(KeyboardInterrupt):
-                httpd.serve_forever()
+    if args.serve:  # the reports folder (diff links work) and any pair's diff on request
+        import uvicorn
+
+        from eval_pipeline.history.report_server import create_app
+        from eval_pipeline.project.paths import default_warehouse_url
+        from eval_pipeline.storage.warehouse import Warehouse
+
+        app = create_app(Warehouse.from_url(default_warehouse_url()))
+        print(f"serving on http://127.0.0.1:{args.port}/ (the history report; Ctrl-C stops)", flush=True)
+        uvicorn.run(app, host="127.0.0.1", port=args.port, access_log=False, log_level="warning")
         return 0
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32"):
         webbrowser.open(path.as_uri())
