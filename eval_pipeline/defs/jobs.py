@@ -37,31 +37,19 @@ import dagster as dg
 from eval_pipeline.defs.executor import EVAL_EXECUTOR
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS
 
+# What every evaluation of a partition ends with: the run, its regression report, the release decision.
+DECISION_ASSETS = ("eval_run", "regression_report", "release_approval")
 NIGHTLY_ASSETS = (
     "golden_samples",
     "model_responses",
     "deterministic_scores",
     "similarity_scores",
-    "eval_run",
-    "regression_report",
-    "release_approval",
+    *DECISION_ASSETS,
 )
-WEEKLY_JUDGE_ASSETS = (
-    "golden_samples",
-    "model_responses",
-    "judge_scores",
-    "eval_run",
-    "regression_report",
-    "release_approval",
-)
-RESCORE_ASSETS = (
-    "deterministic_scores",
-    "similarity_scores",
-    "judge_scores",
-    "eval_run",
-    "regression_report",
-    "release_approval",
-)
+WEEKLY_JUDGE_ASSETS = ("golden_samples", "model_responses", "judge_scores", *DECISION_ASSETS)
+RESCORE_ASSETS = ("deterministic_scores", "similarity_scores", "judge_scores", *DECISION_ASSETS)
+# Every family at once (the demo's full evaluation of a partition).
+ALL_FAMILIES_ASSETS = (*NIGHTLY_ASSETS[:-3], "judge_scores", *DECISION_ASSETS)
 CALIBRATION_ASSETS = ("judge_calibration", "similarity_calibration")
 HISTORY_ASSETS = ("eval_history",)
 AA_NOISE_ASSETS = ("aa_noise_floor",)

@@ -13,7 +13,8 @@ variable                 default         used by
 ``EVAL_TIMEZONE``        ``UTC``         all of them, and the date partitions
 =======================  ==============  ================================================
 
-All schedules are STOPPED by default (a fresh clone never spends API money on its own):
+All schedules are STOPPED by default (the A/A run needs golden_samples for its date, so it runs
+after the nightly one) (a fresh clone never spends API money on its own):
 turn them on in the UI (Automation -> toggle) or with
 ``dagster schedule start -w workspace.yaml nightly_eval_schedule``.
 
@@ -52,7 +53,7 @@ AA_NOISE_CRON = os.environ.get("EVAL_AA_NOISE_CRON", "0 4 * * 0")
 TIMEZONE = os.environ.get("EVAL_TIMEZONE", "UTC")
 
 
-def stopped_schedule(cron: str, job, description: str):
+def stopped_schedule(cron: str, job, description: str, name: str | None = None):
     """``dg.schedule`` on ``cron`` in ``EVAL_TIMEZONE``, STOPPED by default."""
     return dg.schedule(
         cron_schedule=cron,
@@ -60,6 +61,7 @@ def stopped_schedule(cron: str, job, description: str):
         job=job,
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description=description,
+        name=name,
     )
 
 
@@ -82,6 +84,26 @@ def dated_request(context: dg.ScheduleEvaluationContext, kind: str) -> dg.RunReq
     return dg.RunRequest(run_key=f"{kind}:{date}", tags={"eval/kind": kind, "eval/date": date})
 
 
+def partition_request(kind: str, date: str, key: str) -> dg.RunRequest:
+    """The run of one (date, model version) partition, with the stable run key ``<kind>:<date>:<key>``."""
+    return dg.RunRequest(
+        run_key=f"{kind}:{date}:{key}",
+        partition_key=eval_partition_key(date, key),
+        tags={"eval/kind": kind, "eval/model_version": key, "eval/date": date},
+    )
+
+
+def _scheduled(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource):
+    """``(date, project)`` of a tick, or the SkipReason when the date is too early or the config invalid."""
+    date = local_date(context.scheduled_execution_time)
+    if date < START_DATE:
+        return dg.SkipReason(f"{date} is before the first date partition {START_DATE} (EVAL_START_DATE)")
+    try:
+        return date, eval_config.load()
+    except ConfigError as e:
+        return dg.SkipReason(f"model registry or suites are invalid, nothing scheduled: {e}")
+
+
 def fan_out_requests(
     context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource, kind: str
 ) -> Iterator[dg.RunRequest | dg.SkipReason]:
@@ -90,15 +112,11 @@ def fan_out_requests(
     Unregistered keys and an invalid registry are reported, never raised: the schedule keeps
     ticking and the next tick picks up the fix.
     """
-    date = local_date(context.scheduled_execution_time)
-    if date < START_DATE:
-        yield dg.SkipReason(f"{date} is before the first date partition {START_DATE} (EVAL_START_DATE)")
+    scheduled = _scheduled(context, eval_config)
+    if isinstance(scheduled, dg.SkipReason):
+        yield scheduled
         return
-    try:
-        project = eval_config.load()
-    except ConfigError as e:
-        yield dg.SkipReason(f"model registry or suites are invalid, nothing scheduled: {e}")
-        return
+    date, project = scheduled
     wanted = registration.nightly_keys(project)
     registered = registered_model_versions(context.instance)
     missing = [k for k in wanted if k not in registered]
@@ -115,78 +133,77 @@ def fan_out_requests(
         )
         return
     for key in keys:
-        yield dg.RunRequest(
-            run_key=f"{kind}:{date}:{key}",
-            partition_key=eval_partition_key(date, key),
-            tags={"eval/kind": kind, "eval/model_version": key, "eval/date": date},
-        )
+        yield partition_request(kind, date, key)
 
 
-@stopped_schedule(
+def fan_out_schedule(name: str, cron: str, job, kind: str, description: str) -> dg.ScheduleDefinition:
+    """A stopped schedule with one run per registered nightly model version (:func:`fan_out_requests`)."""
+
+    @stopped_schedule(cron, job, description, name=name)
+    def schedule(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource):
+        yield from fan_out_requests(context, eval_config, kind)
+
+    return schedule
+
+
+def dated_schedule(name: str, cron: str, job, kind: str, description: str) -> dg.ScheduleDefinition:
+    """A stopped schedule with one run of an unpartitioned job per date (:func:`dated_request`)."""
+
+    @stopped_schedule(cron, job, description, name=name)
+    def schedule(context: dg.ScheduleEvaluationContext):
+        return dated_request(context, kind)
+
+    return schedule
+
+
+nightly_eval_schedule = fan_out_schedule(
+    "nightly_eval_schedule",
     NIGHTLY_CRON,
     nightly_eval_job,
-    description=f"Nightly ({NIGHTLY_CRON}, {TIMEZONE}): deterministic and semantic suites for every model version "
-    "marked nightly: true, one run per version for the scheduled date. STOPPED by default.",
+    "nightly",
+    f"Nightly ({NIGHTLY_CRON}, {TIMEZONE}) deterministic and semantic suites of every nightly model version.",
 )
-def nightly_eval_schedule(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource):
-    yield from fan_out_requests(context, eval_config, "nightly")
-
-
-@stopped_schedule(
+weekly_judge_schedule = fan_out_schedule(
+    "weekly_judge_schedule",
     WEEKLY_CRON,
     weekly_judge_job,
-    description=f"Weekly ({WEEKLY_CRON}, {TIMEZONE}): LLM-judge suites for every model version marked nightly: true. "
-    "STOPPED by default.",
+    "weekly_judge",
+    f"Weekly ({WEEKLY_CRON}, {TIMEZONE}) LLM-judge suites of every nightly model version.",
 )
-def weekly_judge_schedule(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource):
-    yield from fan_out_requests(context, eval_config, "weekly_judge")
-
-
-@stopped_schedule(
+weekly_calibration_schedule = dated_schedule(
+    "weekly_calibration_schedule",
     WEEKLY_CRON,
     calibration_job,
-    description=f"Weekly ({WEEKLY_CRON}, {TIMEZONE}): judge calibration against human ratings and similarity-threshold "
-    "calibration. STOPPED by default.",
+    "calibration",
+    f"Weekly ({WEEKLY_CRON}, {TIMEZONE}) judge calibration and similarity-threshold calibration.",
 )
-def weekly_calibration_schedule(context: dg.ScheduleEvaluationContext):
-    return dated_request(context, "calibration")
-
-
-@stopped_schedule(
+history_refresh_schedule = dated_schedule(
+    "history_refresh_schedule",
     HISTORY_CRON,
     history_job,
-    description=f"Daily ({HISTORY_CRON}, {TIMEZONE}), after the nightly runs: refresh the DuckDB history, control "
-    "charts and alerts. STOPPED by default.",
+    "history",
+    f"Daily ({HISTORY_CRON}, {TIMEZONE}) refresh of the history, its alerts and control charts.",
 )
-def history_refresh_schedule(context: dg.ScheduleEvaluationContext):
-    return dated_request(context, "history")
 
 
 @stopped_schedule(
     AA_NOISE_CRON,
     aa_noise_job,
-    description=f"Weekly ({AA_NOISE_CRON}, {TIMEZONE}): A/A noise floor of the production model version (runs it "
-    "twice; needs golden_samples for the date, so schedule it after the nightly run). STOPPED by default.",
+    f"Weekly ({AA_NOISE_CRON}, {TIMEZONE}) A/A noise floor of the production model version.",
 )
 def aa_noise_schedule(context: dg.ScheduleEvaluationContext, eval_config: EvalConfigResource):
-    date = local_date(context.scheduled_execution_time)
-    if date < START_DATE:
-        return dg.SkipReason(f"{date} is before the first date partition {START_DATE} (EVAL_START_DATE)")
-    try:
-        prod = eval_config.load().registry.production
-    except ConfigError as e:
-        return dg.SkipReason(f"model registry or suites are invalid, nothing scheduled: {e}")
+    scheduled = _scheduled(context, eval_config)
+    if isinstance(scheduled, dg.SkipReason):
+        return scheduled
+    date, project = scheduled
+    prod = project.registry.production
     if prod is None:
         return dg.SkipReason("no production model version in the registry: nothing to A/A test")
     if prod.key not in registered_model_versions(context.instance):
         return dg.SkipReason(
             f"production version {prod.key} is not registered as a partition yet (config_change_sensor registers it)"
         )
-    return dg.RunRequest(
-        run_key=f"aa_noise:{date}:{prod.key}",
-        partition_key=eval_partition_key(date, prod.key),
-        tags={"eval/kind": "aa_noise", "eval/model_version": prod.key, "eval/date": date},
-    )
+    return partition_request("aa_noise", date, prod.key)
 
 
 SCHEDULES = [

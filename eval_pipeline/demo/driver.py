@@ -62,6 +62,7 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from eval_pipeline.definitions import defs
+    from eval_pipeline.defs.jobs import ALL_FAMILIES_ASSETS
     from eval_pipeline.defs.partitions import eval_partition_key, register_model_versions
     from eval_pipeline.defs.resources import WarehouseResource
     from eval_pipeline.demo.calendar import CANDIDATE_DATES, DEMO_DATES
@@ -97,16 +98,7 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     summary["timings"]["calibration"] = steps
     if not ok:
         say("   calibration failed: see the Dagster run log (make ui)")
-    evaluation = [
-        "golden_samples",
-        "model_responses",
-        "deterministic_scores",
-        "similarity_scores",
-        "judge_scores",
-        "eval_run",
-        "regression_report",
-        "release_approval",
-    ]
+    evaluation = list(ALL_FAMILIES_ASSETS)
     for day in dates:
         for mv in versions:
             if not mv.production and date is None and day not in CANDIDATE_DATES:

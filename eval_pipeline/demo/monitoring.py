@@ -55,23 +55,9 @@ def run_monitoring_demo(
     out: dict = {"days": [], "traffic": traffic_location(wh).display}
     for w in written:
         day = w["day"]
-        result = dg.materialize(
-            [*defs.assets, *defs.asset_checks],
-            selection=list(MONITORING_ASSETS),
-            partition_key=day,
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-        )
-        checks = {
-            e.check_name: ("pass" if e.passed else e.severity.value)
-            for e in result.get_asset_check_evaluations()
-        }
+        result, checks, materialized = _materialize(defs, MONITORING_ASSETS, day, instance, resources)
         entry = {"day": day, "ok": result.success, "checks": checks, "synthetic": True}
-        for mat in result.get_asset_materialization_events():
-            m = mat.materialization
-            md = {k: getattr(v, "value", v) for k, v in m.metadata.items()}
-            name = m.asset_key.to_user_string()
+        for name, md in materialized:
             if name == "traffic_sample":
                 entry.update(
                     n_read=md.get("n_read"), n_sampled=md.get("n_sampled"), n_malformed=md.get("n_malformed")
@@ -141,22 +127,10 @@ def run_canary_demo(
         "synthetic": True,
     }
     for w in written:
-        result = dg.materialize(
-            [*defs.assets, *defs.asset_checks],
-            selection=list(CANARY_ASSETS),
-            partition_key=w["hour"],
-            instance=instance,
-            resources=resources,
-            raise_on_error=False,
-        )
-        checks = {
-            e.check_name: ("pass" if e.passed else e.severity.value)
-            for e in result.get_asset_check_evaluations()
-        }
+        _, checks, materialized = _materialize(defs, CANARY_ASSETS, w["hour"], instance, resources)
         verdict = "none"
-        for mat in result.get_asset_materialization_events():
-            md = {k: getattr(v, "value", v) for k, v in mat.materialization.metadata.items()}
-            if mat.materialization.asset_key.to_user_string() == "canary_analysis":
+        for name, md in materialized:
+            if name == "canary_analysis":
                 verdict = str(md.get(f"{cfg.canary_version}: verdict", "none"))
         entry = {
             "hour": w["hour"],
@@ -170,3 +144,27 @@ def run_canary_demo(
             out["rolled_back_at"] = w["hour"]
             break
     return out
+
+
+def _materialize(defs, selection, partition_key: str, instance, resources):
+    """Materialize ``selection`` for one partition (errors recorded, not raised): ``(result, {check:
+    pass | severity}, [(asset name, metadata values)])``."""
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=list(selection),
+        partition_key=partition_key,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    checks = {
+        e.check_name: ("pass" if e.passed else e.severity.value) for e in result.get_asset_check_evaluations()
+    }
+    materialized = [
+        (
+            mat.materialization.asset_key.to_user_string(),
+            {k: getattr(v, "value", v) for k, v in mat.materialization.metadata.items()},
+        )
+        for mat in result.get_asset_materialization_events()
+    ]
+    return result, checks, materialized
