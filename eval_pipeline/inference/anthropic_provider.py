@@ -34,10 +34,7 @@ from eval_pipeline.inference.live import (
     FATAL_KINDS,
     Failure,
     LiveProvider,
-    generation_time,
-    model_outcome,
 )
-from eval_pipeline.inference.providers import compute_cost
 from eval_pipeline.inference.sse import SSEAccumulator, StreamError, parse_tool_input
 from eval_pipeline.inference.tool_names import ToolNameMap
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
@@ -62,6 +59,7 @@ class AnthropicProvider(LiveProvider):
     """
 
     name = "anthropic"
+    speed_of_no_tokens = True  # an answer with no output tokens records 0.0 tokens/s
     default_headers: dict[str, str] | None = None  # sent with every request (the synthetic provider's label)
 
     def __init__(
@@ -254,39 +252,21 @@ class AnthropicProvider(LiveProvider):
                 if problem and category is None:
                     category, message = "malformed_tool_output", problem
                 tool_calls.append({"id": call_id or f"call_{n}", "name": name, "arguments": args or {}})
-        category, message = model_outcome(stop_reason, bool(text or tool_blocks), category, message)
-        out_tok = usage.get("output", 0)
-        gen_time = generation_time(latency, ttft)
-        self._warn_unpriced(request.model)
-        return ModelResponse(
-            sample_id=request.sample_id,
-            repeat=request.repeat,
-            model=request.model,
-            text=text or None,
+        return self.response(
+            request,
+            cache_key,
+            text=text,
+            tool_calls=tool_calls,
             stop_reason=stop_reason,
-            latency_s=latency,
-            ttft_s=ttft,
-            output_tokens_per_s=(out_tok / gen_time) if gen_time else None,
             input_tokens=usage.get("input", 0),
-            output_tokens=out_tok,
+            output_tokens=usage.get("output", 0),
             cache_read_tokens=usage.get("cache_read", 0),
             cache_creation_tokens=usage.get("cache_write", 0),
-            cost_usd=compute_cost(
-                self.prices,
-                request.model,
-                usage.get("input", 0),
-                out_tok,
-                usage.get("cache_read", 0),
-                usage.get("cache_write", 0),
-                batch=batch,
-            ),
             request_id=request_id,
-            error_category=category,
-            error_message=message,
-            cached=False,
-            cache_key=cache_key,
-            tool_input=tool_input,
-            tool_calls=tool_calls,
+            latency=latency,
+            ttft=ttft,
+            batch=batch,
+            parsed_tools=(tool_input, message),
         )
 
     def _classify(self, exc: BaseException) -> Failure:

@@ -135,6 +135,8 @@ class LiveProvider(Provider):
     """Base of the live providers: concurrency pool, rate limits, retries, timeout, cost."""
 
     name = "live"
+    # output_tokens_per_s of an answer with no output tokens: None (no speed), or 0.0 (Anthropic's record)
+    speed_of_no_tokens = False
 
     def __init__(
         self,
@@ -321,21 +323,33 @@ class LiveProvider(Provider):
         input_tokens: int = 0,
         output_tokens: int = 0,
         cache_read_tokens: int = 0,
+        cache_creation_tokens: int = 0,
         request_id: str | None = None,
         latency: float | None = None,
         ttft: float | None = None,
+        batch: bool = False,
+        parsed_tools: tuple[dict[str, Any] | None, str | None] | None = None,
     ) -> ModelResponse:
-        """A ModelResponse with cost and the model-side outcome (refusal / max_tokens / empty /
-        malformed_tool_output); ``tool_input`` is the first call's arguments."""
-        category = message = None
+        """A ModelResponse with cost (``batch``: at the batch discount) and the model-side outcome
+        (refusal / max_tokens / empty / malformed_tool_output). ``tool_input`` is the first call's
+        arguments, checked by :func:`check_tool_calls`, unless the provider parsed them itself:
+        ``parsed_tools`` = (first call's arguments, first problem or None)."""
         calls = tool_calls or None
-        if calls:
+        if parsed_tools is not None:
+            tool_input, message = parsed_tools
+        elif calls:
+            first = calls[0]["arguments"]
+            tool_input = first if set(first) != {"_raw"} else None
             message = check_tool_calls(calls, request)
-            if message:
-                category = "malformed_tool_output"
+        else:
+            tool_input = message = None
+        category = "malformed_tool_output" if message else None
         category, message = model_outcome(stop_reason, bool(text or calls), category, message)
         gen = generation_time(latency, ttft)
         self._warn_unpriced(request.model)
+        tokens = [
+            int(t or 0) for t in (input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
+        ]
         resp = ModelResponse(
             sample_id=request.sample_id,
             repeat=request.repeat,
@@ -344,24 +358,18 @@ class LiveProvider(Provider):
             stop_reason=stop_reason,
             latency_s=latency,
             ttft_s=ttft,
-            output_tokens_per_s=(output_tokens / gen) if gen and output_tokens else None,
-            input_tokens=int(input_tokens or 0),
-            output_tokens=int(output_tokens or 0),
-            cache_read_tokens=int(cache_read_tokens or 0),
-            cache_creation_tokens=0,
-            cost_usd=compute_cost(
-                self.prices,
-                request.model,
-                int(input_tokens or 0),
-                int(output_tokens or 0),
-                int(cache_read_tokens or 0),
-            ),
+            output_tokens_per_s=(tokens[1] / gen) if gen and (tokens[1] or self.speed_of_no_tokens) else None,
+            input_tokens=tokens[0],
+            output_tokens=tokens[1],
+            cache_read_tokens=tokens[2],
+            cache_creation_tokens=tokens[3],
+            cost_usd=compute_cost(self.prices, request.model, *tokens, batch=batch),
             request_id=request_id,
             error_category=category,
             error_message=message,
             cached=False,
             cache_key=cache_key,
-            tool_input=calls[0]["arguments"] if calls and set(calls[0]["arguments"]) != {"_raw"} else None,
+            tool_input=tool_input,
         )
         resp.tool_calls = calls
         return resp
