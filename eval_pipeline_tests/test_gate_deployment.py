@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.stats import RunRef, regression_report, report_dict
+from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.project.schemas import SCORE_COLUMNS
 from eval_pipeline.scoring.release import regression_gate
 from eval_pipeline_tests import simulate as sim
@@ -208,7 +208,7 @@ def test_a_max_bound_makes_lower_better_and_a_less_toxic_candidate_is_not_blocke
 
 
 def test_higher_is_better_false_and_unknown_direction(tmp_path):
-    from eval_pipeline.evaluators.judge.config import JudgeDimension
+    from eval_pipeline.project.judge import JudgeDimension
 
     d = JudgeDimension(name="verbosity", threshold=2, higher_is_better=False)
     assert d.passes(1.5) and not d.passes(3)

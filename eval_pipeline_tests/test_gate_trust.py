@@ -13,9 +13,9 @@ from scipy import stats
 from eval_pipeline.evaluators import judge
 from eval_pipeline.evaluators import metrics as M
 from eval_pipeline.history.paired_tests import paired_location_test
-from eval_pipeline.history.regression_config import RegressionConfig
-from eval_pipeline.history.regression_schema import metric_direction
 from eval_pipeline.history.stats import regression_report, report_dict
+from eval_pipeline.project.regression_config import RegressionConfig
+from eval_pipeline.project.regression_schema import metric_direction
 from eval_pipeline.scoring.release import regression_gate, release_decision
 from eval_pipeline_tests import simulate as sim
 

@@ -259,8 +259,8 @@ def test_refresh_from_s3_warehouse(tree: Path, tmp_path: Path, seaweed_s3, monke
 
 
 def test_regression_report_for_run_picks_baseline_and_flags(tree: Path):
-    from eval_pipeline.history.regression_config import RegressionConfig
     from eval_pipeline.history.runs import regression_report_for_run
+    from eval_pipeline.project.regression_config import RegressionConfig
 
     con = duckdb.connect()
     src = HistorySources.for_root(tree)

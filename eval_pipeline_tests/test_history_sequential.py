@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.sequential import final_config, random_order, row_levels, sequential_gate
+from eval_pipeline.project.regression_config import RegressionConfig
 
 
 def _drops(rng, seeds: int, rows: int, n: int, worse: float, better: float) -> np.ndarray:

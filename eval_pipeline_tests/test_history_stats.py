@@ -14,8 +14,8 @@ from eval_pipeline.history.paired_tests import (
     mcnemar_midp,
     paired_location_test,
 )
-from eval_pipeline.history.regression_config import RegressionConfig
 from eval_pipeline.history.stats import RunRef, regression_report, select_baseline
+from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline_tests import simulate as sim
 
 

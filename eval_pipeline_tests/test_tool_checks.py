@@ -222,8 +222,8 @@ def test_tool_calls_match_check_on_a_scored_row():
 def test_judge_sees_the_conversation_and_the_trajectory():
     import pandas as pd
 
-    from eval_pipeline.evaluators.judge.config import validate_judge_config
     from eval_pipeline.evaluators.judge.prompts import _sample_context
+    from eval_pipeline.project.judge import validate_judge_config
 
     cfg = validate_judge_config(
         {

@@ -45,7 +45,7 @@ class Partition:
     @cached_property
     def mv(self):
         """The partition's model version: from the registry, else its stored snapshot."""
-        from eval_pipeline.project import versions
+        from eval_pipeline.storage import model_versions as versions
 
         return versions.resolve(self.project, self.wh, self.mv_key)
 

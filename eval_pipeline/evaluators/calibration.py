@@ -315,14 +315,14 @@ def may_block(
 
 def project_judge_versions(project: Any) -> dict[str, list[str]]:
     """Judge model -> the calibration versions of every judge eval set of the project using it."""
-    from eval_pipeline.evaluators.judge import load_prompt, validate_judge_config
+    from eval_pipeline.evaluators.judge import load_prompt
 
     out: dict[str, set[str]] = {}
     for suite in project.suites.values():
         for es in suite.eval_sets:
             if es.family != "judge":
                 continue
-            cfg = validate_judge_config(es.judge)
+            cfg = es.judge_config
             prompt = load_prompt(cfg, base_dir=suite.file.parent)
             for model in cfg.judge_models:
                 single = cfg.single(model)

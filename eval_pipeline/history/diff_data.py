@@ -12,7 +12,7 @@ first; among them those worse in a metric the stored regression report found reg
 
 A check's verdict per side is its pass fraction over the sample's graded repeats (1 or 0 with one
 repeat); a check without pass/fail (a judge score, a cosine) compares its mean value in the metric's
-direction (:func:`~eval_pipeline.history.regression_schema.metric_direction`). The answer shown is the
+direction (:func:`~eval_pipeline.project.regression_schema.metric_direction`). The answer shown is the
 lowest repeat's. Nothing here is a test: the paired tests and the gate are in the regression report.
 """
 
@@ -25,8 +25,8 @@ import re
 
 import pandas as pd
 
-from eval_pipeline.history.regression_schema import metric_direction
 from eval_pipeline.history.sql import _quote
+from eval_pipeline.project.regression_schema import metric_direction
 from eval_pipeline.storage import keys
 
 STATUS_ORDER = {"regressed": 0, "mixed": 1, "improved": 2, "only_one": 3, "unchanged": 4}

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-GATE_PROCEDURES = ("discrete_holm", "holm", "bh", "bonferroni")
+from eval_pipeline.project.regression_config import GATE_PROCEDURES
+
 _T_ALTERNATIVE = {"two-sided": "two-sided", "less": "less", "greater": "greater"}
 EXACT_MAX_NONZERO = 13  # up to this many non-zero paired differences: exact sign-flip enumeration (2^n)
 PERMUTATION_MAX_NONZERO = 50  # up to this many: Monte Carlo sign-flip p-value (valid: (hits+1)/(B+1))

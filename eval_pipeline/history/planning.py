@@ -288,7 +288,7 @@ def plan_suite(
     for es, row in gated:
         metric, measure = row.split(":", 1)
         seen = history_spread(reports, suite.name, es.name, metric, measure)
-        repeats = int((es.judge or {}).get("repeats", 1) or 1) if es.family == "judge" else 1
+        repeats = es.judge_config.repeats if es.family == "judge" else 1
         test = seen.get("test") or (
             "mcnemar_exact" if measure == "pass_rate" and repeats == 1 else "paired_t"
         )

@@ -144,7 +144,7 @@ def load_baseline_pool(
     largest ``baseline_nights`` of ``config``, a ``RegressionConfig`` or ``{suite: RegressionConfig}``), loaded:
     ``(score frames, their RunRefs)``."""
     from eval_pipeline.history.baselines import pool_runs
-    from eval_pipeline.history.regression_config import RegressionConfig
+    from eval_pipeline.project.regression_config import RegressionConfig
 
     configs = list(config.values()) if isinstance(config, dict) else [config or RegressionConfig()]
     nights = max([c.baseline_nights for c in configs] or [RegressionConfig().baseline_nights])

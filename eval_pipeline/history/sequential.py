@@ -193,9 +193,9 @@ def gated_drops(candidate_scores, baseline_scores, cfg, seed: int = 0) -> GatedD
     ``gating.family_measures``), ordered by :func:`scoring_order`."""
     from eval_pipeline.history.composite import with_composite_pass
     from eval_pipeline.history.gating import family_measures
-    from eval_pipeline.history.regression_schema import GROUP_KEYS
     from eval_pipeline.history.sql import SEGMENT_ALL
     from eval_pipeline.history.stats import pair_runs
+    from eval_pipeline.project.regression_schema import GROUP_KEYS
 
     pairs = pair_runs(with_composite_pass(candidate_scores), with_composite_pass(baseline_scores))
     pairs = pairs.dropna(subset=["pass_frac_c", "pass_frac_b"])

@@ -49,8 +49,8 @@ worse in the metric's direction; a drill-down row when its (two-sided, BH) ``p_a
 the same effect rule; **improvement**: ``p_adjusted`` < alpha and at least ``min_effect`` better;
 **insufficient_data** below ``min_pairs`` shared samples; otherwise **no_change**.
 
-Where the pieces live: :mod:`~eval_pipeline.history.regression_schema` (columns, verdicts, metric
-directions), :mod:`~eval_pipeline.history.regression_config` (the ``regression:`` knobs),
+Where the pieces live: :mod:`~eval_pipeline.project.regression_schema` (columns, verdicts, metric
+directions), :mod:`~eval_pipeline.project.regression_config` (the ``regression:`` knobs),
 :mod:`~eval_pipeline.history.paired_tests` (exact McNemar, Wilcoxon / sign-flip, effect intervals, multiplicity
 adjustment incl. discrete Holm, the exact stratified test), :mod:`~eval_pipeline.history.gating` (the gated family,
 verdicts, the rows that block), :mod:`~eval_pipeline.history.baselines` (the baseline run and the nights pooled with it);
@@ -80,9 +80,9 @@ from eval_pipeline.history.paired_tests import (
     paired_t,
     stratified_exact,
 )
-from eval_pipeline.history.regression_config import RegressionConfig
-from eval_pipeline.history.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, row_direction
 from eval_pipeline.history.sql import SEGMENT_ALL
+from eval_pipeline.project.regression_config import RegressionConfig
+from eval_pipeline.project.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, row_direction
 from eval_pipeline.scoring import verdict as verdict_words
 
 # ---------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def effect_sizes() -> dict[str, float]:
     """The effect sizes the pipeline acts on (fractions): the regression report's minimum
     effect and the pass-rate-drop alert (both 3 points by default)."""
     from eval_pipeline.history.alert_rules import AlertRules
-    from eval_pipeline.history.regression_config import RegressionConfig
+    from eval_pipeline.project.regression_config import RegressionConfig
 
     return {
         "regression_min_effect": RegressionConfig().min_effect,
@@ -336,12 +336,11 @@ def review_items(
     ``task`` (the same responses) are matched to the judge's rows by sample and repeat.
     Pairwise judge sets are skipped (their verdicts have no per-dimension scores).
     """
-    from eval_pipeline.evaluators import judge
     from eval_pipeline.noise import review
 
     frames = []
     for suite, es in mv.eval_sets(project, "judge"):
-        cfg = judge.validate_judge_config(es.judge)
+        cfg = es.judge_config
         rows = _rows_of(judge_rows, suite.name, es.name)
         if cfg.mode != "pointwise" or rows.empty:
             continue

@@ -56,13 +56,12 @@ def labelled_ratings(files: Sequence[Path]) -> pd.DataFrame:
 def judged_by(ratings: pd.DataFrame, project: Project, judge_model: str) -> pd.DataFrame:
     """The rating rows of eval sets judged by ``judge_model`` (a panel's rows are not any one member's:
     their judge scores are the panel's)."""
-    from eval_pipeline.evaluators import judge
 
     sets = {
         (s.name, es.name)
         for s in project.suites.values()
         for es in s.eval_sets
-        if es.family == "judge" and judge.validate_judge_config(es.judge).model == judge_model
+        if es.family == "judge" and es.judge_config.model == judge_model
     }
     return ratings[[(s, e) in sets for s, e in zip(ratings["suite"], ratings["eval_set"], strict=True)]]
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
@@ -42,12 +43,28 @@ def key_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
+SECTION_ERROR = (
+    "section"  # a section validated by its own rules (checks, regression): its key path and reason
+)
+
+
+def section_error(key: str, reason: str) -> PydanticCustomError:
+    """A validator's error for a section with its own key paths: ``key`` is relative to the field (e.g.
+    ``checks[2].pattern`` of the field ``checks``, or ``regression.alpha``); :func:`first_error` joins it
+    to the field's location, so the ConfigError names ``eval_sets[0].checks[2].pattern``."""
+    return PydanticCustomError(SECTION_ERROR, "{key}: {reason}", {"key": key, "reason": reason})
+
+
 def first_error(file: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
     """The first error of ``exc`` as a ConfigError at its key path (under ``prefix``), counting the rest."""
     err = exc.errors()[0]
     key = key_path(tuple(err["loc"]))
-    key = f"{prefix}.{key}" if prefix and key else (prefix or key)
     msg = err["msg"]
+    if err["type"] == SECTION_ERROR:  # the section's own key path replaces the field's last part
+        ctx = err.get("ctx") or {}
+        parent = key_path(tuple(err["loc"])[:-1])
+        key, msg = (f"{parent}.{ctx['key']}" if parent else ctx["key"]), ctx["reason"]
+    key = f"{prefix}.{key}" if prefix and key else (prefix or key)
     if err["type"] == "extra_forbidden":
         msg = "unknown key (check the spelling; see docs/configuration.md for the allowed keys)"
     elif err["type"] == "missing":
@@ -88,14 +105,15 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(path, "", f"{where}invalid YAML ({getattr(e, 'problem', e)})") from None
 
 
-def load_mapping(path: Path, model: type[M], expected: str) -> M:
-    """Read ``path`` and validate it as ``model``; ``expected`` says what the top level must be when it
-    is not a mapping (e.g. ``"a mapping with a 'models' list at the top level"``)."""
+def load_mapping(path: Path, model: type[M], expected: str, context: dict[str, Any] | None = None) -> M:
+    """Read ``path`` and validate it as ``model`` (``context``: pydantic's validation context, e.g. the data
+    folder); ``expected`` says what the top level must be when it is not a mapping (e.g. ``"a mapping with a
+    'models' list at the top level"``)."""
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(path, "", f"expected {expected}")
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context=context)
     except ValidationError as e:
         raise first_error(path, e) from None
 

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 def _threshold_rows(es: EvalSet, metric: str) -> list[str]:
     """Regression rows (``<metric>:<measure>`` of ``history.stats``) that an eval-set threshold metric is about."""
-    checks = [str(c.get("name", c.get("type"))) for c in es.checks]
-    dims = [d for d in (es.judge or {}).get("dimensions", []) if isinstance(d, dict) and "name" in d]
-    scored = [d["name"] for d in dims if d.get("threshold") is not None] or [d["name"] for d in dims[:1]]
+    checks = [c.name or c.type for c in es.checks]
+    dims = es.judge.dimensions if es.judge else []
+    scored = [d.name for d in dims if d.threshold is not None] or [d.name for d in dims[:1]]
     if metric == "pass_rate":
         # The composite (a sample passes when every check / thresholded dimension passes): a regression in any
         # component breaks it, so every component's row is gated. Not the composite row itself
@@ -50,9 +50,9 @@ def metric_directions(es: EvalSet) -> dict[str, str]:
     ``mean_cosine``, a check's value): ``max:`` only = lower is better, ``min:`` only = higher is better, both
     bounds (or a bound contradicting the dimension) = unknown, which never gates."""
     out: dict[str, str] = {}
-    for d in (es.judge or {}).get("dimensions", []):
-        if isinstance(d, dict) and "name" in d and d.get("higher_is_better") is False:
-            out[str(d["name"])] = "lower"
+    for d in es.judge.dimensions if es.judge else []:
+        if not d.higher_is_better:
+            out[d.name] = "lower"
     for t in es.thresholds:
         rows = [r.split(":", 1)[0] for r in _threshold_rows(es, t.metric) if r.endswith(":mean_value")]
         said = (
@@ -77,8 +77,8 @@ def gated_rows(es: EvalSet) -> list[str]:
             rows = _threshold_rows(es, "pass_rate")[:1]
         elif es.family == "similarity":
             rows = ["cosine:mean_value"]
-        elif es.family == "judge" and (es.judge or {}).get("mode", "pointwise") == "pointwise":
-            dims = [d for d in (es.judge or {}).get("dimensions", []) if isinstance(d, dict) and "name" in d]
-            scored = [d["name"] for d in dims if d.get("threshold") is not None] or [d["name"] for d in dims]
+        elif es.family == "judge" and es.judge is not None and es.judge.mode == "pointwise":
+            dims = es.judge.dimensions
+            scored = [d.name for d in dims if d.threshold is not None] or [d.name for d in dims]
             rows = [f"{scored[0]}:mean_value"] if scored else []
     return list(dict.fromkeys(rows))

@@ -91,9 +91,7 @@ def model_family(model_id: str, families: dict[str, str] | None = None) -> str:
 
 def judge_models(es: EvalSet) -> list[str]:
     """The judge model ids of an eval set (``judge.models`` of a panel, else ``judge.model``)."""
-    j = es.judge or {}
-    models = j.get("models") or ([j["model"]] if j.get("model") else [])
-    return [str(x) for x in models]
+    return list(es.judge.judge_models) if es.judge else []
 
 
 def check_judge_family(

@@ -125,12 +125,11 @@ NOTES = {
 
 def _sections() -> list[tuple[str, str, type]]:
     """(heading, where in the file, model) in reading order."""
-    from eval_pipeline.evaluators.judge.config import JudgeConfig, JudgeDimension, MinCalibration
-    from eval_pipeline.history.regression_config import RegressionConfig
     from eval_pipeline.monitoring.canary import CanaryConfig
     from eval_pipeline.monitoring.config import DebounceConfig, DriftConfig, MonitoringConfig, ShadowConfig
     from eval_pipeline.monitoring.pii_config import RedactionConfig
     from eval_pipeline.project import endpoints
+    from eval_pipeline.project.judge import JudgeConfig, JudgeDimension, MinCalibration
     from eval_pipeline.project.registry import (
         ModelParams,
         ModelRegistry,
@@ -138,6 +137,7 @@ def _sections() -> list[tuple[str, str, type]]:
         Pricing,
         PromptTemplate,
     )
+    from eval_pipeline.project.regression_config import RegressionConfig
     from eval_pipeline.project.suites import (
         EvalSet,
         FieldMapping,

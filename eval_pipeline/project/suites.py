@@ -3,24 +3,43 @@
 In: a suite file (``data/suites/<name>.yaml``) and the data folder. A suite lists eval sets: where
 the golden set is, which evaluator family scores it, how to sample it, which checks / rubric /
 thresholds apply. Out: a validated :class:`Suite` of :class:`EvalSet` (``load_suite``, or every
-suite by name with ``load_suites``); every error is a :class:`ConfigError` naming the file and key
-path, the evaluator sections (``checks:``, ``judge:``) and ``regression:`` validated by their owners.
+suite by name with ``load_suites``) whose sections are typed: ``checks`` (:mod:`.checks`),
+``judge`` (:mod:`.judge`), ``regression`` (:mod:`.regression_config`); every error is a
+:class:`ConfigError` naming the file and key path.
 
-Plain Python: no Dagster here.
+Plain Python, a leaf of the package tree: no stage and no Dagster here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from eval_pipeline.project.errors import ConfigError, check_slug, load_mapping, resolve_data_path, strict
+from eval_pipeline.project.checks import AnyCheckSpec, CheckSpec, EvaluatorConfigError, parse_check_specs
+from eval_pipeline.project.errors import (
+    ConfigError,
+    check_slug,
+    load_mapping,
+    resolve_data_path,
+    section_error,
+    strict,
+)
+from eval_pipeline.project.eval_set_options import FieldMapping, SampleSpec, SimilaritySettings, Threshold
 from eval_pipeline.project.gate_rows import gated_rows, metric_directions
 from eval_pipeline.project.hashing import sha256_obj
+from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.paths import data_dir
+from eval_pipeline.project.regression_config import RegressionConfig, RegressionConfigError
 from eval_pipeline.project.tools import AgentSettings, SimulateSettings, ToolSpec
 
 __all__ = [
@@ -35,68 +54,6 @@ __all__ = [
     "metric_directions",
     "load_suites",
 ]
-
-
-class FieldMapping(BaseModel):
-    """Maps the golden set's column names onto ours (e.g. ``input: question``). Dotted paths reach into objects."""
-
-    model_config = strict()
-    id: str = "id"
-    input: str = "input"
-    expected: str = "expected"
-    metadata: str = "metadata"
-    category: str = "metadata.category"
-
-
-class SampleSpec(BaseModel):
-    """Deterministic sampling: the N records with the smallest hash of (seed, id)."""
-
-    model_config = strict()
-    n: int = Field(gt=0)
-    seed: int = 0
-
-
-class Threshold(BaseModel):
-    """A gate on an eval-set metric. ``blocking`` makes a failure stop downstream assets (ERROR severity)."""
-
-    model_config = strict()
-    metric: str
-    min: float | None = None
-    max: float | None = None
-    blocking: bool = False
-    estimator: Literal["raw", "ppi"] = "raw"  # ppi: corrected by review labels (scoring/ppi_metrics.py)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Threshold:
-        if self.min is None and self.max is None:
-            raise ValueError("give at least one of 'min' or 'max'")
-        rate_like = self.metric.endswith("rate") or self.metric in {
-            "accuracy",
-            "macro_f1",
-            "mean_cosine",
-            "win_rate",
-            "pass_at_k",
-            "pass_hat_k",
-        }
-        for name in ("min", "max"):
-            val = getattr(self, name)
-            if val is not None and rate_like and not 0.0 <= val <= 1.0:
-                raise ValueError(
-                    f"{name}={val} is out of range: {self.metric} is a fraction between 0 and 1 (write 0.8, not 80)"
-                )
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min={self.min} is greater than max={self.max}")
-        return self
-
-
-class SimilaritySettings(BaseModel):
-    model_config = strict()
-    threshold: float = Field(0.85, ge=-1.0, le=1.0)
-    model_path: str | None = (
-        None  # any sentence-transformers model folder; default: the packaged all-MiniLM-L6-v2
-    )
-    reference_field: str | None = None  # JSON path into `expected` when it is an object
-    response_field: str | None = None  # JSON path into the parsed response
 
 
 class EvalSet(BaseModel):
@@ -115,9 +72,11 @@ class EvalSet(BaseModel):
     repeats: int = Field(1, ge=1, le=20)
     max_record_bytes: int = Field(100_000, gt=0)
     prompt_vars: dict[str, Any] = Field(default_factory=dict)
-    checks: list[dict[str, Any]] = Field(default_factory=list)
+    checks: list[AnyCheckSpec | CheckSpec] = Field(
+        default_factory=list, description="deterministic checks, each {type: <check>, name?, <its arguments>}"
+    )
     similarity: SimilaritySettings | None = None
-    judge: dict[str, Any] | None = None
+    judge: JudgeConfig | None = None
     thresholds: list[Threshold] = Field(default_factory=list)
     tools: list[ToolSpec] = Field(default_factory=list)  # offered to the model (plus the row's input.tools)
     agent: AgentSettings | None = None  # run each sample as a tool loop (else one call)
@@ -125,11 +84,33 @@ class EvalSet(BaseModel):
 
     _source_path: Path | None = PrivateAttr(default=None)
     _base: Path | None = PrivateAttr(default=None)  # the data folder: relative paths in checks resolve here
+    _judge_raw: dict[str, Any] | None = PrivateAttr(default=None)  # the judge section as written (its hash)
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return check_slug(v, "eval set name")
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _checks(cls, v: Any, info: ValidationInfo) -> Any:
+        """Each check validated as its type's spec; errors keep the check's key path (``checks[2].pattern``)."""
+        base = (info.context or {}).get("base")
+        try:
+            return parse_check_specs(v, "checks", base_dir=base)
+        except EvaluatorConfigError as e:
+            key, _, reason = str(e).partition(": ")
+            raise section_error(key, reason) from None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_judge_raw(cls, data: Any, handler: Any) -> EvalSet:
+        es = handler(data)
+        raw = data.get("judge") if isinstance(data, dict) else None
+        if isinstance(raw, JudgeConfig):
+            raw = raw.model_dump(exclude_unset=True)
+        es._judge_raw = raw
+        return es
 
     @model_validator(mode="after")
     def _family_settings(self) -> EvalSet:
@@ -145,6 +126,13 @@ class EvalSet(BaseModel):
     def source_path(self) -> Path:
         assert self._source_path is not None, "suite was not loaded through load_suite()"
         return self._source_path
+
+    @property
+    def judge_config(self) -> JudgeConfig:
+        """The validated ``judge:`` section of a judge eval set (ValueError for an eval set without one)."""
+        if self.judge is None:
+            raise ValueError(f"eval set {self.name!r} has no 'judge' section")
+        return self.judge
 
     @property
     def needs_expected(self) -> bool:
@@ -164,9 +152,9 @@ class EvalSet(BaseModel):
         return sha256_obj(
             {
                 "family": self.family,
-                "checks": self.checks,
+                "checks": [c.raw for c in self.checks],
                 "similarity": self.similarity.model_dump() if self.similarity else None,
-                "judge": self.judge,
+                "judge": self._judge_raw if self.judge is not None else None,
             }
         )[:12]
 
@@ -184,27 +172,48 @@ class Suite(BaseModel):
         False,
         description="A judge of the same model family as a model version under test is an error (else a warning).",
     )
-    regression: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Options of the regression report / release gate for this suite's rows (keys of "
-        "eval_pipeline.history.regression_config.RegressionConfig: alpha, min_effect, gate_segments, gate_procedure, ...).",
+    regression: RegressionConfig = Field(
+        default_factory=RegressionConfig,
+        description="Options of the regression report / release gate for this suite's rows (alpha, min_effect, "
+        "gate_segments, gate_procedure, ...).",
     )
     eval_sets: list[EvalSet] = Field(min_length=1)
 
     _file: Path | None = PrivateAttr(default=None)
+    _regression_keys: frozenset[str] = PrivateAttr(default=frozenset())  # the keys the file sets
 
-    def regression_config(self):
-        """The suite's ``regression:`` section as a validated ``stats.RegressionConfig`` (defaults for missing keys)."""
-        from eval_pipeline.history.regression_config import (
-            RegressionConfig,
-        )  # local: keeps config import light
+    @field_validator("regression", mode="before")
+    @classmethod
+    def _regression(cls, v: Any) -> Any:
+        """The section validated by :meth:`RegressionConfig.from_dict` (its messages name ``regression.<key>``)."""
+        if isinstance(v, RegressionConfig):
+            return v
+        if v is not None and not isinstance(v, dict):
+            raise section_error("regression", f"expected a mapping of options, got {type(v).__name__}")
+        try:
+            return RegressionConfig.from_dict(v, where="regression")
+        except RegressionConfigError as e:
+            raise section_error(e.key, e.reason) from None
 
-        data = dict(self.regression)
-        if "blocking_metrics" not in data:  # the gated family: what the blocking thresholds name
-            data["blocking_metrics"] = {es.name: rows for es in self.eval_sets if (rows := gated_rows(es))}
-        if "directions" not in data:  # which way is worse: from the thresholds and the judge dimensions
-            data["directions"] = {es.name: d for es in self.eval_sets if (d := metric_directions(es))}
-        return RegressionConfig.from_dict(data, where="regression")
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_regression_keys(cls, data: Any, handler: Any) -> Suite:
+        suite = handler(data)
+        raw = data.get("regression") if isinstance(data, dict) else None
+        suite._regression_keys = frozenset(raw) if isinstance(raw, dict) else frozenset()
+        return suite
+
+    def regression_config(self) -> RegressionConfig:
+        """The suite's ``regression:`` options (validated at load) with the gated family and the metric
+        directions derived from its eval sets when the file does not set them."""
+        derived: dict[str, Any] = {}
+        if (
+            "blocking_metrics" not in self._regression_keys
+        ):  # the gated family: what the blocking thresholds name
+            derived["blocking_metrics"] = {es.name: rows for es in self.eval_sets if (rows := gated_rows(es))}
+        if "directions" not in self._regression_keys:  # which way is worse: thresholds and judge dimensions
+            derived["directions"] = {es.name: d for es in self.eval_sets if (d := metric_directions(es))}
+        return dataclasses.replace(self.regression, **derived)
 
     @field_validator("name")
     @classmethod
@@ -232,45 +241,20 @@ class Suite(BaseModel):
         raise KeyError(f"suite {self.name!r} has no eval set {name!r}")
 
 
-def _in_file(path: Path, validate: Callable[..., Any], *args: Any, **kw: Any) -> None:
-    """Run an evaluator module's validator; its ValueError becomes a ConfigError of ``path``."""
-    try:
-        validate(*args, **kw)
-    except ValueError as e:
-        raise ConfigError(path, "", str(e).removeprefix(f"{path}: ")) from None
-
-
-def _validate_family_specs(suite: Suite, path: Path, base: Path) -> None:
-    """Let the evaluator modules validate their own sections, so errors carry the key path."""
-    from eval_pipeline.evaluators import deterministic, judge  # local: keeps config import light
-
-    for i, es in enumerate(suite.eval_sets):
-        where = f"{path}: eval_sets[{i}]"
-        if es.checks:
-            _in_file(
-                path, deterministic.validate_check_specs, es.checks, where=f"{where}.checks", base_dir=base
-            )
-        if es.judge:
-            _in_file(path, judge.validate_judge_config, es.judge, where=f"{where}.judge")
-
-
 def load_suite(path: str | Path, base: Path | None = None, validate_evaluators: bool = True) -> Suite:
-    """Parse and validate one suite file. Raises ConfigError naming the file and key path."""
+    """Parse and validate one suite file, every section included (its checks, judge and regression options
+    are typed from here on). Raises ConfigError naming the file and key path. ``validate_evaluators`` is
+    kept for callers: the sections are always validated, once, here."""
+    del validate_evaluators
     base = (base or data_dir()).resolve()
     path = Path(path).resolve()
-    suite = load_mapping(path, Suite, "a mapping with 'name' and 'eval_sets' at the top level")
+    suite = load_mapping(
+        path, Suite, "a mapping with 'name' and 'eval_sets' at the top level", context={"base": base}
+    )
     suite._file = path
     for i, es in enumerate(suite.eval_sets):
         es._source_path = resolve_data_path(es.source, base, path, f"eval_sets[{i}].source")
         es._base = base
-    from eval_pipeline.history.regression_config import RegressionConfigError
-
-    try:
-        suite.regression_config()
-    except RegressionConfigError as e:
-        raise ConfigError(path, e.key, e.reason) from None
-    if validate_evaluators:
-        _validate_family_specs(suite, path, base)
     return suite
 
 

@@ -114,7 +114,7 @@ def score_judge_family(
 
     frames = []
     for suite, es, g in _graded_sets(project, mv, graded, "judge"):
-        cfg = judge.validate_judge_config(es.judge)
+        cfg = es.judge_config
         prompt = judge.load_prompt(cfg, base_dir=suite.file.parent)
         keys = {"date": date, "model_version": mv_key, "suite": suite.name, "eval_set": es.name}
         if cfg.mode == "pairwise":

@@ -52,7 +52,7 @@ def set_metrics(
     if undecided is not None:
         out["check_error_count"] = metrics.metric_value(undecided[0], n=undecided[1])
     if es.family == "judge" and not scores.empty:
-        cfg = judge.validate_judge_config(es.judge)
+        cfg = es.judge_config
         if cfg.is_panel:  # inter-judge agreement of the panel, per dimension (Krippendorff's alpha)
             from eval_pipeline.evaluators.judge.panel import (
                 DISAGREEMENT_METRIC,

@@ -32,7 +32,7 @@ def judge_calibration(
     warehouse: WarehouseResource,
     llm: LLMResource,
 ) -> dg.MaterializeResult:
-    from eval_pipeline.evaluators import calibration, judge
+    from eval_pipeline.evaluators import calibration
     from eval_pipeline.evaluators.judge.executor import store_executor
     from eval_pipeline.inference.batches import BatchOptions
 
@@ -43,7 +43,7 @@ def judge_calibration(
     for suite in project.suites.values():
         for es in suite.eval_sets:
             if es.family == "judge":
-                cfg = judge.validate_judge_config(es.judge)
+                cfg = es.judge_config
                 for model in cfg.judge_models:  # each member of a panel is calibrated on its own
                     judges.setdefault(model, (cfg.single(model), suite))
     versions = calibration.project_judge_versions(project)

@@ -16,8 +16,8 @@ from eval_pipeline.ingestion.golden import (
     read_golden_set,
     sample_records,
 )
-from eval_pipeline.project import versions
 from eval_pipeline.project.schemas import GOLDEN_COLUMNS
+from eval_pipeline.storage import model_versions as versions
 
 
 def _preview(df: pd.DataFrame, n: int = 5) -> str:

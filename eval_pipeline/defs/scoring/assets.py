@@ -33,7 +33,7 @@ def judge_calibration_status(wh, es, live_run: bool = False, suite=None) -> tupl
 
     from eval_pipeline.evaluators import calibration, judge
 
-    cfg = judge.validate_judge_config(es.judge)
+    cfg = es.judge_config
     prompt = (
         judge.load_prompt(cfg, base_dir=suite.file.parent) if suite is not None else None
     )  # the version includes it

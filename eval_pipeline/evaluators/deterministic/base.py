@@ -19,18 +19,10 @@ from dataclasses import field as dc_field
 from functools import cached_property
 from typing import Any
 
-
-class EvaluatorConfigError(ValueError):
-    """A suite's evaluator configuration is invalid; the message starts with the key path."""
-
-
-class ArgError(Exception):
-    """Raised by a check factory for an invalid argument; :func:`build_check` adds the key path."""
-
-    def __init__(self, arg: str, message: str):
-        super().__init__(message)
-        self.arg = arg
-        self.message = message
+from eval_pipeline.project.checks import NORMALIZER_NAMES
+from eval_pipeline.project.checks import ArgError as ArgError  # declared with the check specs (config)
+from eval_pipeline.project.checks import EvaluatorConfigError as EvaluatorConfigError
+from eval_pipeline.project.checks import parse_field_path as parse_field_path
 
 
 class CheckError(Exception):
@@ -103,25 +95,6 @@ CheckFn = Callable[[Sample], CheckResult]
 # --------------------------------------------------------------------------------------------
 # JSON paths and the checked value
 # --------------------------------------------------------------------------------------------
-_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def parse_field_path(path: str) -> list[str | int]:
-    """Parse a JSON path like ``a.b[0].c`` into keys/indices; raises ValueError if malformed."""
-    if not isinstance(path, str) or not path.strip():
-        raise ValueError("empty field path")
-    parts: list[str | int] = []
-    pos = 0
-    for m in _PATH_TOKEN.finditer(path):
-        if m.start() != pos and path[pos : m.start()] != ".":
-            raise ValueError(f"malformed field path {path!r} at position {pos}")
-        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
-        pos = m.end()
-    if pos != len(path) or not parts:
-        raise ValueError(f"malformed field path {path!r} at position {pos}")
-    return parts
-
-
 def get_field(obj: Any, parts: list[str | int]) -> tuple[bool, Any]:
     """Follow a parsed path into a JSON value -> ``(found, value)``."""
     cur = obj
@@ -215,6 +188,7 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
     "strip_punctuation": lambda s: s.translate(str.maketrans("", "", string.punctuation)),
     "strip_quotes": lambda s: s.strip().strip("\"'`"),
 }
+assert tuple(NORMALIZERS) == NORMALIZER_NAMES, "the config's normalizer names are these"
 
 
 def normalizer(names: list[str], arg: str = "normalize") -> Callable[[str], str]:

@@ -8,35 +8,12 @@ part of the evaluator hash, so editing it re-keys the scores.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 from eval_pipeline.evaluators.deterministic.base import ArgError, CheckFn, CheckResult, Sample
 from eval_pipeline.evaluators.deterministic.registry import BuildContext, check
-
-
-def import_function(path: str) -> Callable[..., Any]:
-    """Import ``package.module:function`` (or ``package.module.function``)."""
-    if ":" in path:
-        mod_name, _, attr = path.partition(":")
-    else:
-        mod_name, _, attr = path.rpartition(".")
-    if not mod_name or not attr:
-        raise ValueError(f"{path!r} is not a dotted import path like 'package.module:function'")
-    try:
-        module = importlib.import_module(mod_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import module {mod_name!r} ({exc})") from None
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"module {mod_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ValueError(f"{path!r} is not callable")
-    return obj
+from eval_pipeline.project.checks import import_function as import_function  # declared with the check specs
 
 
 def _function_source(args: dict[str, Any], context: BuildContext) -> str:

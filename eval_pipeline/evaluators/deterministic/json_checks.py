@@ -10,7 +10,6 @@ run in RE2 or with a time budget (``project/user_regex.py``), like the ``regex``
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any, Literal
 
 from eval_pipeline.evaluators.deterministic.base import (
@@ -28,6 +27,7 @@ from eval_pipeline.evaluators.deterministic.base import (
     response_value,
 )
 from eval_pipeline.evaluators.deterministic.registry import BuildContext, check
+from eval_pipeline.project.checks import read_schema_file
 from eval_pipeline.project.user_regex import RegexBudgetError, bounded_validator
 
 
@@ -61,24 +61,6 @@ def _schema_file_hash(args: dict[str, Any], context: BuildContext) -> str:
     return hashlib.sha256(context.resolve(args["schema_file"]).read_bytes()).hexdigest()
 
 
-def _read_schema_file(schema_file: str, context: BuildContext) -> dict:
-    path = context.resolve(schema_file)
-    if not path.is_file():
-        raise ArgError("schema_file", f"schema file not found: {path}")
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            schema = yaml.safe_load(path.read_text())
-        else:
-            schema = json.loads(path.read_text())
-    except Exception as exc:  # noqa: BLE001 - reported with the key path
-        raise ArgError("schema_file", f"cannot read schema file {path}: {exc}") from None
-    if not isinstance(schema, dict):
-        raise ArgError("schema_file", f"schema file {path} does not hold a JSON object")
-    return schema
-
-
 @check("json_schema", hash_extra=_schema_file_hash)
 def json_schema(
     schema: dict | None = None,
@@ -101,7 +83,7 @@ def json_schema(
     arg = "schema"
     if schema_file is not None:
         arg = "schema_file"
-        schema = _read_schema_file(schema_file, context)
+        schema = read_schema_file(schema_file, context)
     validator_cls = jsonschema.validators.validator_for(schema)
     try:
         validator_cls.check_schema(schema)

@@ -5,6 +5,11 @@ spec; a ``context: BuildContext`` parameter is injected, not read from YAML). Ou
 :data:`CHECK_TYPES` (name -> :class:`CheckType`), read by :mod:`.build` to validate and build a
 :class:`Check`. A factory whose result depends on more than its arguments (a schema file, the
 source of a custom function) passes ``hash_extra`` so the evaluator hash changes with it.
+
+What a check *accepts* is declared in the config package (:mod:`eval_pipeline.project.checks`, one
+spec model per built-in type): registering a built-in asserts that the factory's parameters are its
+spec model's fields; a type with no spec model there (a user's own check) gets one derived from the
+factory's signature, whose validation calls the factory (so a suite naming it is validated at load).
 """
 
 from __future__ import annotations
@@ -13,26 +18,25 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from pydantic import create_model
+
 from eval_pipeline.evaluators.deterministic.base import CheckFn, CheckResult, Sample
+from eval_pipeline.project.checks import (
+    CHECK_SPECS,
+    CheckContext,
+    CheckSpec,
+    register_check_spec,
+    user_check_base,
+)
 
 CONTEXT_PARAM = "context"  # factories may take a `context: BuildContext` injected by build_check
 RESERVED_KEYS = ("type", "name")
 
 
-@dataclass(frozen=True)
-class BuildContext:
-    """What a factory may need beyond its arguments: where relative files are resolved from."""
-
-    base_dir: Path
-    where: str
-
-    def resolve(self, path: str) -> Path:
-        """``path`` as is when absolute, else relative to :attr:`base_dir` (the suite's folder)."""
-        p = Path(path)
-        return p if p.is_absolute() else self.base_dir / p
+# What a factory may need beyond its arguments (where relative files are resolved from): the config's context.
+BuildContext = CheckContext
 
 
 # (validated YAML arguments, context) -> text mixed into the evaluator hash
@@ -68,6 +72,11 @@ def check(
         params = {n: p for n, p in sig.parameters.items() if n != CONTEXT_PARAM}
         hints = typing.get_type_hints(factory)
         CHECK_TYPES[name] = CheckType(name, factory, params, hints, inspect.getdoc(factory) or "", hash_extra)
+        spec = CHECK_SPECS.get(name)
+        if spec is None or issubclass(spec, user_check_base()):
+            register_check_spec(name, _user_spec(name, factory, params, hints))
+        else:
+            _assert_same_params(name, spec, params)
         return factory
 
     return register
@@ -85,3 +94,37 @@ class Check:
 
     def __call__(self, sample: Sample) -> CheckResult:
         return self.fn(sample)
+
+
+def _assert_same_params(name: str, spec: type[CheckSpec], params: dict[str, inspect.Parameter]) -> None:
+    """A built-in factory takes exactly its spec model's arguments, with the same defaults."""
+    fields = {(f.alias or k): f for k, f in spec.params().items()}
+    assert set(fields) == set(params), (
+        f"check {name!r}: factory arguments {sorted(params)} != spec {sorted(fields)}"
+    )
+    for arg, p in params.items():
+        f = fields[arg]
+        default = f.get_default(call_default_factory=True) if not f.is_required() else inspect.Parameter.empty
+        assert default == p.default, (
+            f"check {name!r}: default of {arg!r} differs (factory {p.default!r}, spec {default!r})"
+        )
+
+
+def _user_spec(
+    name: str, factory: Callable[..., CheckFn], params: dict[str, inspect.Parameter], hints: dict[str, Any]
+) -> type[CheckSpec]:
+    """A spec model of a check type known only here: fields from the factory's signature; validating it builds the check."""
+    fields: dict[str, Any] = {
+        arg: (hints.get(arg, Any), ... if p.default is inspect.Parameter.empty else p.default)
+        for arg, p in params.items()
+    }
+    model = create_model(f"UserCheck_{name}", __base__=user_check_base(), **fields)
+
+    def validate(args: dict[str, Any], context: CheckContext) -> None:
+        kwargs = dict(args)
+        if CONTEXT_PARAM in inspect.signature(factory).parameters:
+            kwargs[CONTEXT_PARAM] = context
+        factory(**kwargs)
+
+    model.validator = staticmethod(validate)  # type: ignore[attr-defined]
+    return model

@@ -40,12 +40,6 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.evaluators.judge.config import (
-    JudgeConfig,
-    JudgeDimension,
-    MinCalibration,
-    validate_judge_config,
-)
 from eval_pipeline.evaluators.judge.pairwise import (
     PAIR_VERDICT_COLUMNS,
     aggregate_pairwise,
@@ -76,6 +70,12 @@ from eval_pipeline.evaluators.judge.prompts import (
 from eval_pipeline.evaluators.judge.requests import JUDGE_VERSION, Executor, evaluator_hash, judge_call_key
 from eval_pipeline.evaluators.judge.rows import FAMILY, REASON_EXCERPT_CHARS
 from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS
+from eval_pipeline.project.judge import (
+    JudgeConfig,
+    JudgeDimension,
+    MinCalibration,
+    validate_judge_config,
+)
 
 __all__ = [
     "DEFAULT_PAIRWISE",

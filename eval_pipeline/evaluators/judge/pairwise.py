@@ -24,7 +24,6 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.length_control import (
     BASELINE_LENGTH_METRIC,
     LENGTH_METRIC,
@@ -57,6 +56,7 @@ from eval_pipeline.evaluators.judge.samples import (
     _response_skip_reason,
     _row_ids,
 )
+from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
 PAIR_VERDICT_COLUMNS = [

@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.length_control import LENGTH_METRICS
 from eval_pipeline.evaluators.judge.parse import STATUS_REFUSAL, STATUS_UNPARSEABLE
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, default_prompt
 from eval_pipeline.evaluators.judge.requests import Executor, evaluator_hash, judge_identity
 from eval_pipeline.evaluators.judge.rows import FAMILY
+from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
 DISAGREE_SPREAD = 2.0

@@ -17,11 +17,11 @@ from typing import Any
 import jsonschema
 import pandas as pd
 
-from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.prompts import TOOL_NAME, PromptTemplate, default_prompt, verdict_tool
 from eval_pipeline.evaluators.judge.requests import Executor, _request, evaluator_hash, judge_call_key
 from eval_pipeline.evaluators.judge.samples import _require_columns
 from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, ModelResponse
+from eval_pipeline.project.judge import JudgeConfig
 
 # Verdict statuses (the ``status`` column of a verdict frame).
 STATUS_OK = "ok"

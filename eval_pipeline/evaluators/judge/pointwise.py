@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.length_control import (
     LENGTH_METRIC,
     REFERENCE_LENGTH_METRIC,
@@ -55,6 +54,7 @@ from eval_pipeline.evaluators.judge.samples import (
     _row_ids,
     _row_value,
 )
+from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
 VERDICT_COLUMNS = [

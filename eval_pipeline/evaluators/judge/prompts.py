@@ -19,9 +19,9 @@ import yaml
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.samples import _is_missing, _row_value
 from eval_pipeline.inference.conversation import is_conversation, trajectory_text, transcript
+from eval_pipeline.project.judge import JudgeConfig
 
 TOOL_NAME = "record_verdict"
 

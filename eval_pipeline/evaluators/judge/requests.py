@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.prompts import (
     TOOL_NAME,
     PromptTemplate,
@@ -24,6 +23,7 @@ from eval_pipeline.evaluators.judge.prompts import (
     verdict_tool,
 )
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
+from eval_pipeline.project.judge import JudgeConfig
 
 # ``execute(requests) -> responses``, in order. A judge whose config sets ``batch: true`` calls it as
 # ``execute(requests, batch=True)`` (Message Batches; see :mod:`.executor`, which builds the standard one).

@@ -14,11 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.evaluators.judge.config import JudgeConfig
 from eval_pipeline.evaluators.judge.parse import STATUS_REFUSAL, STATUS_UNPARSEABLE
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, default_prompt
 from eval_pipeline.evaluators.judge.requests import evaluator_hash, judge_identity
 from eval_pipeline.evaluators.judge.samples import _key_columns, _row_value
+from eval_pipeline.project.judge import JudgeConfig
 
 FAMILY = "judge"
 REASON_EXCERPT_CHARS = 300

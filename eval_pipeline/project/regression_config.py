@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eval_pipeline.history.paired_tests import GATE_PROCEDURES
-
+# Corrections of the gated family (implemented by the paired tests of the regression stage).
+GATE_PROCEDURES = ("discrete_holm", "holm", "bh", "bonferroni")
 CONTINUOUS_TESTS = ("t", "wilcoxon", "sign_flip")
 DIRECTIONS = ("higher", "lower", "unknown")
 
