@@ -354,7 +354,7 @@ def test_a_calibration_from_synthetic_verdicts_never_lets_a_live_run_block(tmp_p
         e
         for s in project.suites.values()
         for e in s.eval_sets
-        if e.family == "judge" and e.judge.get("min_calibration")
+        if e.family == "judge" and e.judge.min_calibration
     )
     wh = WarehouseResource(url=str(tmp_path / "wh")).get()
     metrics = {
@@ -369,14 +369,14 @@ def test_a_calibration_from_synthetic_verdicts_never_lets_a_live_run_block(tmp_p
 
     def write(live_only):
         payload = {
-            "judge_model": es.judge["model"],
+            "judge_model": es.judge.model,
             "metrics": metrics,
             "live_verdicts_only": live_only,
             "verdicts": "NOT LIVE - synthetic answers: 50/50 (replay of data/recordings)"
             if not live_only
             else "live answers: 50/50",
         }
-        wh.write_bytes(f"calibration/judge/{es.judge['model']}.json", json.dumps(payload).encode())
+        wh.write_bytes(f"calibration/judge/{es.judge.model}.json", json.dumps(payload).encode())
 
     write(False)
     ok, note = judge_calibration_status(wh, es, live_run=True)

@@ -22,7 +22,7 @@ JUDGE = {
     "family": "judge",
     "task": "t",
     "source": "golden/g.jsonl",
-    "judge": {"model": "m", "dimensions": ["x"]},
+    "judge": {"model": "m", "dimensions": [{"name": "x"}]},
 }
 SUITES = {
     "alpha": [{"name": "a_det", **DET}, {"name": "a_sim", **SIM}],

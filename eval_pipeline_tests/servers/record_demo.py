@@ -22,7 +22,7 @@ import pandas as pd
 
 from eval_pipeline import scoring
 from eval_pipeline.demo.calendar import CANDIDATE_DATES, DEMO_DATES  # noqa: E402  (the recorded window)
-from eval_pipeline.evaluators import calibration, judge
+from eval_pipeline.evaluators import calibration
 from eval_pipeline.inference.anthropic_provider import AnthropicProvider
 from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.inference.runner import run_requests
@@ -276,7 +276,7 @@ def record(
         for suite in project.suites.values() if only is None else ():
             for es in suite.eval_sets:
                 if es.family == "judge":
-                    cfg = judge.validate_judge_config(es.judge)
+                    cfg = es.judge_config
                     res = calibration.run_calibration(
                         execute,
                         cfg,
