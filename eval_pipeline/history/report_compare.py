@@ -19,7 +19,7 @@ from importlib import resources
 
 import pandas as pd
 
-from eval_pipeline.history.regression_schema import metric_direction
+from eval_pipeline.project.regression_schema import metric_direction
 
 
 def annotate_charts(charts: list[dict], comparisons: pd.DataFrame | None) -> None:
