@@ -36,6 +36,7 @@ def item(i: int, response: str | None = None, judge: float = 3.0) -> dict:
         judge_spread=dict.fromkeys(dims, 0.0),
         thresholds=dict.fromkeys(dims, 3.5),
         scales={d: [1, 5] for d in dims},
+        judge_passed=judge + i % 2 >= 3.5,  # the judge's own verdict (every dimension at the threshold 3.5)
         evaluator_hash="h0",
         human_label=dict.fromkeys(dims),
         human_expected=None,

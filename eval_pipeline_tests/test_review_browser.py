@@ -114,7 +114,10 @@ def test_three_items_labelled_with_the_keyboard_feed_calibration(served, tmp_pat
             rid = page.locator("#item-id").inner_text()
             for s in scores:  # a digit scores the active dimension, then the next one is active
                 page.keyboard.press(s)
-            expect(page.locator(".dim button.chosen")).to_have_count(3)
+            expect(page.locator(".dim:not(.verdict) button.chosen")).to_have_count(3)
+            if k == 2:  # the whole item fails (p / f): a verdict beside the scores
+                page.keyboard.press("f")
+                expect(page.locator(".dim.verdict button.chosen")).to_have_text("fail")
             if k == 1:  # the docs' screenshot (docs/img/review-page.png): the hostile answer, scored, as text
                 page.screenshot(path=str(ARTIFACTS / "review_page.png"))
             page.keyboard.press("Enter")
@@ -129,13 +132,17 @@ def test_three_items_labelled_with_the_keyboard_feed_calibration(served, tmp_pat
     assert sorted(tuple(r["human_label"].values()) for r in stored) == sorted(
         [(4, 3, 5), (2, 2, 2), (5, 4, 1)]
     )
+    assert sorted(r["human_verdict"] or "-" for r in stored) == ["-", "-", "fail"]
     second = _calibrate(data, tmp_path)
-    assert _n(second) == {k: v + 3 for k, v in before.items()}
+    # every dimension's n up by exactly three; the one whole-item verdict is its own 0-1 entry beside the judge's
+    assert _n(second) == {**{k: v + 3 for k, v in before.items()}, "human_review/pass_fail": 1}
     assert second["human_review"]["items"] == first["human_review"]["items"] + 3
-    assert second["human_review"]["labels"] == first["human_review"]["labels"] + 9  # 3 items x 3 dimensions
+    assert (
+        second["human_review"]["labels"] == first["human_review"]["labels"] + 10
+    )  # 3 items x 3 dimensions + 1 verdict
     assert "2026-01-05_claude-candidate.jsonl" in second["human_review"]["files"]
     # 5 labels per dimension: reported with n, held back from the blocking decision, which is unchanged
-    assert second["reported_only"] == sorted(before) and second["may_block"] == first["may_block"]
+    assert second["reported_only"] == sorted(_n(second)) and second["may_block"] == first["may_block"]
     assert second["reasons"] == first["reasons"]
     others = {k: v for k, v in second["metrics"].items() if not k.startswith("human_review/")}
     assert others == {k: v for k, v in first["metrics"].items() if not k.startswith("human_review/")}

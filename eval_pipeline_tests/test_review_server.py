@@ -106,3 +106,20 @@ def test_a_broken_labelled_file_is_named_and_never_overwritten(store):
     assert r.status_code == 500 and f"{path}:2: not a review record" in r.json()["error"]
     assert client.post("/api/label", json=_label()).status_code == 500
     assert path.read_bytes() == before
+
+
+def test_a_whole_item_verdict_alone_is_a_label_and_is_read_back_against_the_judge(store):
+    client = TestClient(rs.create_app(store), base_url="http://127.0.0.1")
+    bad = dict(_label(), human_label={}, human_verdict="maybe")
+    assert client.post("/api/label", json=bad).status_code == 422 and not store.reviews_dir.exists()
+    empty = dict(_label(), human_label={}, human_verdict=None)
+    assert "pass / fail verdict" in client.post("/api/label", json=empty).json()["error"]
+    assert (
+        client.post("/api/label", json=dict(_label(), human_label={}, human_verdict="fail")).status_code
+        == 200
+    )
+    got = ingest_review(store.reviews_dir / f"{QUEUE}.jsonl")
+    assert got.n_labelled == 1 and list(got.ratings["dimension"]) == ["pass_fail"]
+    # item 1's judge scores 4 >= 3.5 on every dimension: the judge passed it, the human fails it
+    assert got.ratings[["human", "judge", "scale_lo", "scale_hi"]].values.tolist() == [[0.0, 1.0, 0, 1]]
+    assert client.get("/api/queue").json()["done"] == 1

@@ -10,7 +10,8 @@
    * ``judges_disagree`` - the judges of a panel (``judge.models``) disagree on a dimension.
 
 2. :func:`export_review` writes the items as JSONL (nested) or CSV (flat; ``human_label.<dim>``
-   columns) with empty ``human_label`` / ``human_expected`` / ``human_notes`` fields.
+   columns) with empty ``human_label`` / ``human_verdict`` (whole item: pass / fail) / ``human_expected`` /
+   ``human_notes`` fields.
 3. :func:`eval_pipeline.noise.review_ingest.ingest_review` reads the labelled file back.
 """
 
@@ -28,7 +29,7 @@ import pandas as pd
 
 from eval_pipeline.evaluators.judge import FAMILY, STATUS_REFUSAL, STATUS_UNPARSEABLE, JudgeConfig
 
-HUMAN_FIELDS = ("human_label", "human_expected", "human_notes")
+HUMAN_FIELDS = ("human_label", "human_verdict", "human_expected", "human_notes")
 REVIEW_FIELDS = [
     "review_id",
     "suite",
@@ -46,6 +47,7 @@ REVIEW_FIELDS = [
     "scales",
     "cosine",
     "cosine_passed",
+    "judge_passed",  # the judge's own verdict on the item: every thresholded dimension passes (None: none)
     "evaluator_hash",
     *HUMAN_FIELDS,
 ]
@@ -177,9 +179,11 @@ def select_for_review(
                 "scales": {n: list(d.scale) for n, d in dims.items()},
                 "cosine": cos,
                 "cosine_passed": cos_passed,
+                "judge_passed": all(gated) if gated and all(p is not None for p in gated) else None,
                 "evaluator_hash": e["hash"],
                 "human_label": {n: None for n in dims},
                 "human_expected": None,
+                "human_verdict": None,
                 "human_notes": "",
             }
         )

@@ -1,9 +1,10 @@
 """Reading a labelled human-review file back (step 3 of the review loop in :mod:`.review`).
 
 In: a review file (JSONL or CSV, as :func:`~eval_pipeline.noise.review.export_review` wrote it)
-with ``human_label`` / ``human_expected`` filled in, and the judge config (the scales). Out:
+with ``human_label`` / ``human_verdict`` / ``human_expected`` filled in, and the judge config (the scales). Out:
 :func:`ingest_review` validates it (every error names file, line and field, all raised together as
-:class:`ReviewFileError`) and returns (a) long rating rows (:data:`RATING_COLUMNS`) for
+:class:`ReviewFileError`) and returns (a) long rating rows (:data:`RATING_COLUMNS`; a whole-item pass / fail verdict is the 0-1
+dimension :data:`VERDICT_DIMENSION` against the judge's own verdict ``judge_passed``) for
 :func:`eval_pipeline.evaluators.calibration_metrics.rating_metrics_from_frame` and (b) golden-set
 records (``id, input, expected, metadata``) with ``metadata.source = "human_review"``.
 """
@@ -27,12 +28,18 @@ from eval_pipeline.noise.review import JSON_CSV_FIELDS, is_missing
 MAX_RECORD_BYTES = 10_000_000  # one review line; the golden-set reader reports a longer one
 _NULLABLE_CSV_FIELDS = (
     "human_expected",
+    "human_verdict",
+    "judge_passed",
     "cosine",
     "cosine_passed",
     "suite",
     "eval_set",
     "category",
 )  # "" -> None
+VERDICT_DIMENSION = (
+    "pass_fail"  # the whole-item verdict as a 0-1 rating row (human vs the judge's judge_passed)
+)
+_VERDICTS = {"pass": 1, "fail": 0, "true": 1, "false": 0, "1": 1, "0": 0}
 RATING_COLUMNS = [
     "review_id",
     "suite",
@@ -158,13 +165,18 @@ class _Ingest:
         if parsed is None:
             return
         human_expected = _human_expected(rec)
-        if not parsed and human_expected is None:
+        verdict = self._verdict(line, rec)
+        if verdict is False:
+            return
+        if not parsed and human_expected is None and verdict is None:
             self.unlabelled.append(rid)
             return
         repeat = self._repeat(line, rec)
         if repeat is None:
             return
         self.ratings.extend(_rating_rows(rid, rec, repeat, parsed, scales))
+        if verdict is not None:
+            self.ratings.append(_verdict_row(rid, rec, repeat, verdict))
         # another reviewed repeat of the same sample: the first labelled one wins
         self.golden.setdefault(
             f"hr-{rec['sample_id']}", self._golden_record(line, rid, rec, parsed, human_expected)
@@ -220,6 +232,17 @@ class _Ingest:
             self.error(line, f"human_label.{dim}", f"{exc}; use an integer in [{lo}, {hi}] or leave empty")
             return None
 
+    def _verdict(self, line: int, rec: dict[str, Any]) -> int | None | bool:
+        """The whole-item ``human_verdict``: 1 pass, 0 fail, None when empty, False (reported) when invalid."""
+        value = rec.get("human_verdict")
+        if is_missing(value) or value == "":
+            return None
+        key = str(value).strip().lower()
+        if isinstance(value, bool) or key in _VERDICTS:
+            return int(value) if isinstance(value, bool) else _VERDICTS[key]
+        self.error(line, "human_verdict", f"{value!r} is not a verdict; use pass, fail or leave empty")
+        return False
+
     def _repeat(self, line: int, rec: dict[str, Any]) -> int | None:
         repeat = rec.get("repeat")
         if repeat in (None, ""):
@@ -247,6 +270,7 @@ class _Ingest:
                 "review_file": self.path.name,
                 "review_line": line,
                 "human_label": parsed,
+                "human_verdict": rec.get("human_verdict"),
                 "human_notes": rec.get("human_notes") or "",
                 "judge_scores": rec.get("judge_scores") or {},
                 "reasons": rec.get("reasons") or [],
@@ -286,6 +310,24 @@ def _rating_rows(
             }
         )
     return rows
+
+
+def _verdict_row(rid: str, rec: dict[str, Any], repeat: int, verdict: int) -> dict[str, Any]:
+    """The whole-item verdict as a 0-1 rating row beside the judge's own (``judge_passed``; NaN when unknown)."""
+    j = rec.get("judge_passed")
+    judge = math.nan if is_missing(j) or j == "" else float(str(j).strip().lower() in ("true", "1", "pass"))
+    return {
+        "review_id": rid,
+        "suite": rec.get("suite"),
+        "eval_set": rec.get("eval_set"),
+        "sample_id": str(rec["sample_id"]),
+        "repeat": repeat,
+        "dimension": VERDICT_DIMENSION,
+        "human": float(verdict),
+        "judge": judge,
+        "scale_lo": 0,
+        "scale_hi": 1,
+    }
 
 
 def ingest_review(path: str | Path, config: JudgeConfig | None = None) -> ReviewIngest:

@@ -145,8 +145,16 @@ class ReviewStore:
                     open_items.append({**it, "queue": q.name})
         return {"items": open_items, "total": total, "done": done}
 
-    def label(self, queue: str, review_id: str, labels: dict[str, Any], notes: str = "") -> dict[str, Any]:
-        """Validate and store one label; returns the stored record. ``LookupError`` / ``ValueError`` on bad input."""
+    def label(
+        self,
+        queue: str,
+        review_id: str,
+        labels: dict[str, Any] | None,
+        notes: str = "",
+        verdict: str | None = None,
+    ) -> dict[str, Any]:
+        """Validate and store one label (scores per dimension and / or the whole item's ``verdict``, "pass" /
+        "fail"); returns the stored record. ``LookupError`` / ``ValueError`` on bad input."""
         q = next((q for q in self.queues() if q.name == queue), None)
         if q is None:
             raise LookupError(f"no review queue {queue!r}")
@@ -154,18 +162,21 @@ class ReviewStore:
         if item is None:
             raise LookupError(f"no item {review_id!r} in queue {queue!r}")
         scales = {k: (int(v[0]), int(v[1])) for k, v in (item.get("scales") or {}).items()}
-        if not isinstance(labels, dict) or not labels:
-            raise ValueError("human_label: give a score for at least one dimension")
+        if verdict not in (None, "pass", "fail"):
+            raise ValueError(f"human_verdict: {verdict!r}; use 'pass', 'fail' or leave it out")
+        if labels is not None and not isinstance(labels, dict):
+            raise ValueError("human_label: an object {dimension: score}")
         parsed = {}
-        for dim, value in labels.items():
+        for dim, value in (labels or {}).items():
             if dim not in scales:
                 raise ValueError(f"human_label.{dim}: unknown dimension; known: {sorted(scales)}")
             if value is not None:
                 parsed[dim] = parse_label(value, scales[dim])
-        if not parsed:
-            raise ValueError("human_label: give a score for at least one dimension")
+        if not parsed and verdict is None:
+            raise ValueError("human_label: give a score for at least one dimension, or a pass / fail verdict")
         rec = {f: item.get(f) for f in REVIEW_FIELDS}
         rec["human_label"] = {d: parsed.get(d) for d in scales}
+        rec["human_verdict"] = verdict
         rec["human_notes"] = str(notes or "")
         rec["labelled_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self._write(q, rec)
@@ -251,6 +262,7 @@ def create_app(store: ReviewStore, token: str | None = None, loopback: bool = Tr
                 str(body["review_id"]),
                 body.get("human_label"),
                 body.get("human_notes", ""),
+                body.get("human_verdict"),
             )
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             return JSONResponse({"error": f"bad request body: {e}"}, status_code=400)

@@ -6,7 +6,7 @@
   if (token) history.replaceState(null, "", location.pathname); // keep the token out of the address bar
   const headers = token ? { "X-Review-Token": token } : {};
   let state = { items: [], total: 0, done: 0 };
-  let index = 0, active = 0, labels = {};
+  let index = 0, active = 0, labels = {}, verdict = null;
   const $ = (id) => document.getElementById(id);
   const text = (v) => (v === null || v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v, null, 2));
   const el = (tag, content, cls) => {
@@ -78,9 +78,20 @@
       }
       box.appendChild(row);
     });
+    const whole = el("div", undefined, "dim verdict");  // the whole item: pass / fail (keys p / f)
+    whole.appendChild(el("span", "whole item", "name"));
+    for (const v of ["pass", "fail"]) {
+      const b = el("button", v, verdict === v ? "chosen" : "");
+      b.dataset.verdict = v;
+      b.addEventListener("click", () => { verdict = verdict === v ? null : v; render(); });
+      whole.appendChild(b);
+    }
+    whole.appendChild(el("span", it.judge_passed === null || it.judge_passed === undefined ? "" :
+      `judge: ${it.judge_passed ? "pass" : "fail"}`, "meta"));
+    box.appendChild(whole);
   }
 
-  function reset() { active = 0; labels = {}; $("notes").value = ""; $("status").textContent = ""; }
+  function reset() { active = 0; labels = {}; verdict = null; $("notes").value = ""; $("status").textContent = ""; }
 
   function choose(v) {
     const ds = dims(state.items[index]);
@@ -95,11 +106,12 @@
     const it = state.items[index];
     if (!it) return;
     const status = $("status");
-    if (!Object.keys(labels).length) { status.textContent = "score at least one dimension first"; status.className = "error"; return; }
+    if (!Object.keys(labels).length && !verdict) { status.textContent = "score a dimension or give a pass / fail verdict first"; status.className = "error"; return; }
     const r = await fetch("api/label", {
       method: "POST",
       headers: { ...headers, "Content-Type": "application/json" },
-      body: JSON.stringify({ queue: it.queue, review_id: it.review_id, human_label: labels, human_notes: $("notes").value }),
+      body: JSON.stringify({ queue: it.queue, review_id: it.review_id, human_label: labels, human_verdict: verdict,
+        human_notes: $("notes").value }),
     });
     const answer = await r.json().catch(() => ({}));
     if (!r.ok) { status.textContent = "not saved: " + (answer.error || "HTTP " + r.status); status.className = "error"; return; }
@@ -120,6 +132,7 @@
     const ds = state.items.length ? dims(state.items[index]) : [];
     if (/^[0-9]$/.test(e.key)) choose(Number(e.key));
     else if ((e.key === "p" || e.key === "f") && ds[active] && ds[active].lo === 0 && ds[active].hi === 1) choose(e.key === "p" ? 1 : 0);
+    else if (e.key === "p" || e.key === "f") { verdict = e.key === "p" ? "pass" : "fail"; render(); }  // the whole item
     else if (e.key === "ArrowDown") { active = Math.min(active + 1, ds.length - 1); render(); }
     else if (e.key === "ArrowUp") { active = Math.max(active - 1, 0); render(); }
     else if (e.key === "Enter") save();
