@@ -76,8 +76,9 @@ def test_store_hit_of_an_earlier_night_is_told_from_a_fresh_call(tmp_path: Path)
     responses carry the key, the report's draws say store hits, and pooling does not count them again."""
     from eval_pipeline.history.draws import attach_draws, draw_counts, load_draws
     from eval_pipeline.history.sources import HistorySources
-    from eval_pipeline.inference.store import ResponseStore, request_key
+    from eval_pipeline.inference.store import ResponseStore
     from eval_pipeline.inference.types import ModelRequest, ModelResponse
+    from eval_pipeline.project.hashing import request_key
 
     store = ResponseStore(tmp_path / "store")
     reqs = [

@@ -29,9 +29,10 @@ from eval_pipeline.defs.resources import (
 from eval_pipeline.demo.calendar import DEMO_DATES
 from eval_pipeline.inference.providers import ReplayProvider
 from eval_pipeline.inference.runner import run_requests
-from eval_pipeline.inference.store import ResponseStore, request_key
+from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.config import load_project
+from eval_pipeline.project.hashing import request_key
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 

@@ -8,7 +8,7 @@ demo stops replaying). Change them only together with a deliberate ``JUDGE_VERSI
 from __future__ import annotations
 
 from eval_pipeline.evaluators import judge as J
-from eval_pipeline.inference.store import request_key
+from eval_pipeline.project.hashing import request_key
 from eval_pipeline_tests.judge_support import FakeExecutor, samples_frame
 
 # The judge block of the faq_answer_quality eval set in data/suites/customer_support.yaml.

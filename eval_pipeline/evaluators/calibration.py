@@ -57,6 +57,7 @@ from eval_pipeline.evaluators.judge import (
     judge_pairwise_verdicts,
     judge_pointwise_verdicts,
 )
+from eval_pipeline.project.hashing import digest16
 
 
 # --------------------------------------------------------------------------------------
@@ -271,9 +272,9 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
 def calibration_version(config: JudgeConfig, prompt: PromptTemplate | None = None) -> str:
     """The version a calibration is valid for: hash of the judge model, the suite's rubric and the prompt
     (:func:`eval_pipeline.evaluators.judge.requests.judge_identity`)."""
-    from eval_pipeline.evaluators.judge.requests import _hash, judge_identity
+    from eval_pipeline.evaluators.judge.requests import judge_identity
 
-    return _hash({"model": config.model, **judge_identity(config, prompt)})
+    return digest16({"model": config.model, **judge_identity(config, prompt)})
 
 
 def may_block(

@@ -36,7 +36,7 @@ from eval_pipeline.inference.runner import (
     run_requests,
     summarize,
 )
-from eval_pipeline.inference.store import ResponseStore, is_storable, request_key
+from eval_pipeline.inference.store import ResponseStore, is_storable
 from eval_pipeline.inference.types import (
     INFRA_ERROR_CATEGORIES,
     MODEL_ERROR_CATEGORIES,
@@ -44,6 +44,7 @@ from eval_pipeline.inference.types import (
     ModelRequest,
     ModelResponse,
 )
+from eval_pipeline.project.hashing import request_key
 
 __all__ = [
     "AdaptiveLimiter",

@@ -27,13 +27,14 @@ from eval_pipeline.inference.batches import BatchLedger, BatchOptions, BatchStat
 from eval_pipeline.inference.guard import CURRENT_GUARD, StepBudget, StepGuard, StepStopped  # noqa: F401
 from eval_pipeline.inference.provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
 from eval_pipeline.inference.providers import Provider, ReplayMissError
-from eval_pipeline.inference.store import ResponseStore, is_storable, request_key
+from eval_pipeline.inference.store import ResponseStore, is_storable
 from eval_pipeline.inference.types import (
     INFRA_ERROR_CATEGORIES,
     MODEL_ERROR_CATEGORIES,
     ModelRequest,
     ModelResponse,
 )
+from eval_pipeline.project.hashing import request_key
 from eval_pipeline.project.secret_values import configured_secrets, redact, redact_response
 
 log = logging.getLogger(__name__)

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -72,23 +71,6 @@ from eval_pipeline.storage import keys
 log = logging.getLogger(__name__)
 
 _RESPONSE_FIELDS = {f.name for f in fields(ModelResponse)}
-
-
-def request_key(provider: str, request: ModelRequest) -> str:
-    """sha256 hex of everything that determines an answer (never the sample id or the API key)."""
-    payload = {
-        "provider": provider,
-        "model": request.model,
-        "params": request.params,
-        "system": request.system,
-        "messages": request.messages,
-        "tools": request.tools,
-        "tool_choice": request.tool_choice,
-        "repeat": request.repeat,
-        "epoch": request.epoch,
-    }
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def is_storable(response: ModelResponse) -> bool:

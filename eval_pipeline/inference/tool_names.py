@@ -18,19 +18,16 @@ with a letter (:data:`BEDROCK_TOOL_NAME`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
+
+from eval_pipeline.project.hashing import tool_name_digest
 
 ANTHROPIC_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 OPENAI_TOOL_NAME = ANTHROPIC_TOOL_NAME
 BEDROCK_TOOL_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
 _BAD_CHAR = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-def _digest(name: str) -> str:
-    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
 
 
 class ToolNameMap:
@@ -57,7 +54,7 @@ class ToolNameMap:
                 if not pattern.match(wire[:max_len]):
                     wire = "t_" + wire  # e.g. a pattern that needs a leading letter
                 if len(wire) > max_len or wire in taken:
-                    wire = f"{wire[: max_len - 9]}_{_digest(name)}"
+                    wire = f"{wire[: max_len - 9]}_{tool_name_digest(name)}"
                 taken.add(wire)
             self._to_wire[name] = wire
             self._to_canonical[wire] = name

@@ -50,9 +50,10 @@ import pandas as pd
 from eval_pipeline import scoring
 from eval_pipeline.history.baselines import RunRef, pool_runs, select_baseline
 from eval_pipeline.history.stats import regression_report, report_dict
-from eval_pipeline.inference.store import ResponseStore, request_key
+from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.config import EvalSet, Suite, Threshold
+from eval_pipeline.project.hashing import request_key
 from eval_pipeline.scoring.release import release_decision
 from eval_pipeline_tests.benchmarks import detection_sim as ds
 

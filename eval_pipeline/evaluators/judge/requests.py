@@ -10,8 +10,6 @@ rubric changes the hash and so every key: stored verdicts are re-judged, never r
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +21,7 @@ from eval_pipeline.evaluators.judge.prompts import (
     verdict_tool,
 )
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
+from eval_pipeline.project.hashing import digest16
 from eval_pipeline.project.judge import JudgeConfig
 
 # ``execute(requests) -> responses``, in order. A judge whose config sets ``batch: true`` calls it as
@@ -52,7 +51,7 @@ def evaluator_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) ->
     }
     if config.is_panel:  # a panel's aggregated rows: the jury and its rule decide them too
         payload.update(models=list(config.models), aggregate=config.aggregate)
-    return _hash(payload)
+    return digest16(payload)
 
 
 def _dimension(d) -> dict[str, Any]:
@@ -64,16 +63,11 @@ def _dimension(d) -> dict[str, Any]:
     return out
 
 
-def _hash(payload: dict[str, Any]) -> str:
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=list)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
-
-
 def rubric_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) -> str:
     """Hash of what the judge is asked, without who asks: mode, rubric, reference use and prompt text.
     With the judge model it is the judge's identity (``judge_model`` + ``rubric_hash`` in history)."""
     prompt = prompt or default_prompt(config.mode)
-    return _hash(
+    return digest16(
         {
             "mode": config.mode,
             "use_reference": config.use_reference,
