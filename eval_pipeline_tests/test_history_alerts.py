@@ -10,7 +10,7 @@ from scipy import stats
 from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.history.alerts import evaluate_alerts, worst_severity
 from eval_pipeline.history.control_charts import cusum_chart, debounce, ewma_chart, p_chart, shewhart_chart
-from eval_pipeline.noise.stats import aa_noise_floor, check_thresholds
+from eval_pipeline.noise.aa_noise import aa_noise_floor, check_thresholds
 from eval_pipeline_tests import simulate as sim
 
 

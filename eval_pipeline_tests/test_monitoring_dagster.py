@@ -28,7 +28,7 @@ import yaml
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.demo.synthetic_traffic import FeedbackRates, PiiRates, SyntheticTrafficConfig, text_pool
 from eval_pipeline.demo.traffic_days import write_demo_traffic, write_synthetic_day
-from eval_pipeline.monitoring.config import (
+from eval_pipeline.monitoring.settings import (
     DRIFT_TABLE,
     METRICS_TABLE,
     SAMPLE_TABLE,

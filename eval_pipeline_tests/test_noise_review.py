@@ -175,7 +175,7 @@ def test_threshold_report_clears_small_noise_and_flags_a_gate_inside_it():
 
 def test_threshold_check_of_nothing_keeps_its_columns():
     """An empty check (no noise rows, or no thresholds) has the report's columns, so callers can filter it."""
-    from eval_pipeline.noise.stats import THRESHOLD_COLUMNS, check_thresholds
+    from eval_pipeline.noise.aa_noise import THRESHOLD_COLUMNS, check_thresholds
 
     noise = nf.noise_frame(nf.AARun(_frame([True, False]), _frame([False, True]), 4, 0, []))
     assert list(check_thresholds(noise, {}).columns) == THRESHOLD_COLUMNS

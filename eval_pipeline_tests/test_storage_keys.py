@@ -17,7 +17,7 @@ import pytest
 
 from eval_pipeline.history import aggregate
 from eval_pipeline.history import runs as history_runs
-from eval_pipeline.monitoring import config as monitoring_config
+from eval_pipeline.monitoring import settings as monitoring_config
 from eval_pipeline.noise import floor as noise_floor
 from eval_pipeline.project.config import load_project
 from eval_pipeline.storage import Warehouse, WarehouseError, key_rules, keys

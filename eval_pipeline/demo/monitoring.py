@@ -18,8 +18,8 @@ import dagster as dg
 
 from eval_pipeline.defs.monitoring.schedules import MONITORING_ASSETS
 from eval_pipeline.demo.traffic_days import write_demo_traffic
-from eval_pipeline.monitoring.config import REPORT_PREFIX
 from eval_pipeline.monitoring.day import traffic_location
+from eval_pipeline.monitoring.settings import REPORT_PREFIX
 
 
 def warehouse_of(resources: dict):

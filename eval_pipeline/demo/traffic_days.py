@@ -26,8 +26,8 @@ from eval_pipeline.demo.synthetic_traffic import (
     generate_records,
     text_pool,
 )
-from eval_pipeline.monitoring.config import TRAFFIC_PREFIX_ENV
 from eval_pipeline.monitoring.day import previous_days, traffic_location
+from eval_pipeline.monitoring.settings import TRAFFIC_PREFIX_ENV
 
 
 @dataclass

@@ -15,7 +15,7 @@ Note on p-charts for fixed golden sets: re-running the same samples, the day-
 to-day variance of a pass rate is ``sum p_i (1 - p_i) / n**2``, *smaller* than the
 binomial ``p (1 - p) / n`` the p-chart assumes (samples differ in difficulty),
 so p-chart limits are conservative (wide). A Shewhart/EWMA chart with ``sigma``
-from the A/A noise floor (:func:`eval_pipeline.noise.stats.aa_noise_floor`)
+from the A/A noise floor (:func:`eval_pipeline.noise.aa_noise.aa_noise_floor`)
 has tighter, honest limits.
 
 Limits are never zero-width: a p-chart floors ``p`` at ``0.5 / n`` (and ``1 - 0.5 / n``), and

@@ -27,7 +27,7 @@ from eval_pipeline.monitoring.drift import (
 )
 
 if TYPE_CHECKING:
-    from eval_pipeline.monitoring.config import MonitoringConfig
+    from eval_pipeline.monitoring.settings import MonitoringConfig
 
 
 @dataclass

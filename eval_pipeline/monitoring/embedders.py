@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from eval_pipeline.monitoring.config import EMBEDDER_ENV
+from eval_pipeline.monitoring.settings import EMBEDDER_ENV
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 

@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
 
 if TYPE_CHECKING:  # config imports this module (AlertThresholds)
-    from eval_pipeline.monitoring.config import MonitoringConfig
+    from eval_pipeline.monitoring.settings import MonitoringConfig
 
 Level = Literal["ok", "warn", "critical"]
 

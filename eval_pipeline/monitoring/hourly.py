@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.monitoring.config import MonitoringConfig
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
+from eval_pipeline.monitoring.settings import MonitoringConfig
 from eval_pipeline.storage import keys
 
 HOUR_COLUMNS = [

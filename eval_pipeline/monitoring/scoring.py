@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.monitoring.config import ONLINE_SUITE, MonitoringConfig
 from eval_pipeline.monitoring.feedback import (
     ALL_VERSIONS,
     feedback_metrics,
@@ -27,6 +26,7 @@ from eval_pipeline.monitoring.feedback import (
     safety_violation_rate,
 )
 from eval_pipeline.monitoring.sampling import judge_subsample
+from eval_pipeline.monitoring.settings import ONLINE_SUITE, MonitoringConfig
 
 
 def graded_frame(sample: pd.DataFrame) -> pd.DataFrame:

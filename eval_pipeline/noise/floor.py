@@ -4,7 +4,7 @@ A/A noise floor (``aa_noise_floor`` asset)
     :func:`aa_plan` builds the requests of one model version's deterministic and similarity
     eval sets twice, with request epochs ``aa:<date>:A`` / ``aa:<date>:B`` (distinct response-store
     keys, so both are fresh samples and a rerun is free). :func:`run_aa` executes and scores both
-    runs; :func:`noise_frame` hands them to :func:`eval_pipeline.noise.stats.aa_noise_floor`
+    runs; :func:`noise_frame` hands them to :func:`eval_pipeline.noise.aa_noise.aa_noise_floor`
     and :func:`noise_threshold_report` says which eval sets are too noisy to gate at the
     configured effect sizes.
 
@@ -165,8 +165,8 @@ def run_aa(
 
 
 def noise_frame(run: AARun) -> pd.DataFrame:
-    """:func:`eval_pipeline.noise.stats.aa_noise_floor` of the two runs (with the composite pass metric)."""
-    from eval_pipeline.noise.stats import aa_noise_floor
+    """:func:`eval_pipeline.noise.aa_noise.aa_noise_floor` of the two runs (with the composite pass metric)."""
+    from eval_pipeline.noise.aa_noise import aa_noise_floor
 
     return aa_noise_floor(with_composite_pass(run.scores_a, 1), with_composite_pass(run.scores_b, 1))
 
@@ -194,7 +194,7 @@ def _gate_check(t: Any, noise: pd.DataFrame, scores: pd.DataFrame, quantile: str
 
     ``noise`` and ``scores`` are already the eval set's rows of the metric behind the threshold.
     """
-    from eval_pipeline.noise.stats import check_thresholds
+    from eval_pipeline.noise.aa_noise import check_thresholds
 
     graded = scores["passed"].dropna()
     bounds = [b for b in (t.min, t.max) if b is not None]
@@ -233,7 +233,7 @@ def noise_threshold_report(
 ) -> pd.DataFrame:
     """Which thresholds clear the A/A noise floor.
 
-    Two kinds of rows (columns of :func:`eval_pipeline.noise.stats.check_thresholds`):
+    Two kinds of rows (columns of :func:`eval_pipeline.noise.aa_noise.check_thresholds`):
 
     * effect sizes (:func:`effect_sizes`) against every metric's noise band: a regression or
       alert smaller than the band cannot be told from noise;
@@ -241,7 +241,7 @@ def noise_threshold_report(
       between the observed rate (mean of A and B) and the bound must exceed the band, else the
       gate's verdict flips by chance. Needs ``run`` (the observed rates).
     """
-    from eval_pipeline.noise.stats import THRESHOLD_COLUMNS, check_thresholds
+    from eval_pipeline.noise.aa_noise import THRESHOLD_COLUMNS, check_thresholds
 
     if noise.empty:
         return pd.DataFrame(columns=THRESHOLD_COLUMNS)

@@ -126,8 +126,8 @@ NOTES = {
 def _sections() -> list[tuple[str, str, type]]:
     """(heading, where in the file, model) in reading order."""
     from eval_pipeline.monitoring.canary import CanaryConfig
-    from eval_pipeline.monitoring.config import DebounceConfig, DriftConfig, MonitoringConfig, ShadowConfig
     from eval_pipeline.monitoring.pii_config import RedactionConfig
+    from eval_pipeline.monitoring.settings import DebounceConfig, DriftConfig, MonitoringConfig, ShadowConfig
     from eval_pipeline.project import endpoints
     from eval_pipeline.project.judge import JudgeConfig, JudgeDimension, MinCalibration
     from eval_pipeline.project.registry import (

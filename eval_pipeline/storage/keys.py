@@ -132,7 +132,7 @@ TABLE_PARTITION_KEYS: dict[str, tuple[str, ...]] = {
     RESPONSES: ("date", "model_version"),
     SCORES: ("family", "date", "model_version"),
 }
-# Online-monitoring tables, partitioned by day only (eval_pipeline/monitoring/config.py names them by role).
+# Online-monitoring tables, partitioned by day only (eval_pipeline/monitoring/settings.py names them by role).
 TRAFFIC_SAMPLE, ONLINE_SCORES, MONITORING_METRICS = "traffic_sample", "online_scores", "monitoring_metrics"
 TRAFFIC_DRIFT, SHADOW_VERDICTS = "traffic_drift", "shadow_verdicts"
 DAY_TABLES = (TRAFFIC_SAMPLE, ONLINE_SCORES, MONITORING_METRICS, TRAFFIC_DRIFT, SHADOW_VERDICTS)

@@ -31,7 +31,6 @@ from eval_pipeline.defs.monitoring.common import (
     write_report,
 )
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.monitoring.config import METRICS_TABLE, SAMPLE_TABLE, SCORES_TABLE
 from eval_pipeline.monitoring.day import (
     build_day_sample,
     previous_days,
@@ -41,6 +40,7 @@ from eval_pipeline.monitoring.day import (
 )
 from eval_pipeline.monitoring.feedback import ALERT_COLUMNS, alert_outcomes, control_chart, metrics_by_day
 from eval_pipeline.monitoring.scoring import judge_sample, metrics_frame, pass_rate, score_invariants
+from eval_pipeline.monitoring.settings import METRICS_TABLE, SAMPLE_TABLE, SCORES_TABLE
 from eval_pipeline.storage import keys
 
 # ------------------------------------------------------------------------------------ traffic_sample

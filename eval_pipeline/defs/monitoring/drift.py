@@ -14,11 +14,11 @@ import pandas as pd
 from eval_pipeline.defs.metadata import md_table
 from eval_pipeline.defs.monitoring.common import day_asset, monitoring_partition, write_report
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, WarehouseResource
-from eval_pipeline.monitoring.config import DRIFT_TABLE, SAMPLE_TABLE, SCORES_TABLE
 from eval_pipeline.monitoring.day import read_sample, read_window, reference_window
 from eval_pipeline.monitoring.drift_report import compute_drift
 from eval_pipeline.monitoring.embedders import embedder
 from eval_pipeline.monitoring.scoring import pass_rate
+from eval_pipeline.monitoring.settings import DRIFT_TABLE, SAMPLE_TABLE, SCORES_TABLE
 from eval_pipeline.storage import keys
 
 

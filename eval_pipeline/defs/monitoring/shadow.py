@@ -18,8 +18,8 @@ from eval_pipeline.defs.monitoring.common import (
     write_report,
 )
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.monitoring.config import SHADOW_TABLE
 from eval_pipeline.monitoring.day import read_sample
+from eval_pipeline.monitoring.settings import SHADOW_TABLE
 from eval_pipeline.monitoring.shadow import run_shadow
 from eval_pipeline.storage import keys
 
