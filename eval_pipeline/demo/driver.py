@@ -150,4 +150,6 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
         from eval_pipeline.demo.monitoring import run_canary_demo
 
         summary["canary"] = run_canary_demo(instance, day=last, say=say)
+        say("   the history report again, now with the monitoring and canary sections ...")
+        materialize(defs, ["eval_history"], instance)
     return summary

@@ -57,10 +57,11 @@
       const first = el("td"); first.appendChild(link); tr.appendChild(first);
       tr.appendChild(el("td", "", c.metric));
       tr.appendChild(el("td", "", c.measure.replace("_", " ")));
-      tr.appendChild(el("td", "num", `${fmt(c, a.y)} [${fmt(c, a.lo)}, ${fmt(c, a.hi)}] n=${a.n}`));
-      tr.appendChild(el("td", "num", `${fmt(c, b.y)} [${fmt(c, b.lo)}, ${fmt(c, b.hi)}] n=${b.n}`));
+      const run = (r) => (r.lo === null || r.hi === null ? `${fmt(c, r.y)} (no interval) n=${r.n}` : `${fmt(c, r.y)} [${fmt(c, r.lo)}, ${fmt(c, r.hi)}] n=${r.n}`);
+      tr.appendChild(el("td", "num", run(a)));
+      tr.appendChild(el("td", "num", run(b)));
       const d = a.y - b.y;
-      if (a.lo === null || b.lo === null) {
+      if (a.lo === null || b.lo === null || a.hi === null || b.hi === null) {
         tr.appendChild(el("td", "num", `${fmtD(c, d)} (no interval)`));
         tr.appendChild(el("td", "insufficient_data", "no interval"));
       } else {

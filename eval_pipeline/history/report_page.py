@@ -24,6 +24,7 @@ import pandas as pd
 from eval_pipeline.history import report_compare as rc
 from eval_pipeline.history import report_data as rd
 from eval_pipeline.history.alerts import EVIDENCE_COLUMNS
+from eval_pipeline.history.report_monitoring import monitoring_html
 from eval_pipeline.history.report_summary import (
     attach_thresholds,
     effect_label,
@@ -218,6 +219,7 @@ def build_report_html(
     summary: list[dict] | None = None,
     thresholds: list[dict] | None = None,
     pairs: dict | None = None,
+    monitoring: dict | None = None,
 ) -> str:
     """The report: the latest date's verdicts (``summary``: :func:`~eval_pipeline.history.report_summary.latest_verdicts`),
     comparison matrix, alerts, one chart per eval set and metric (every version, 95 %
@@ -248,12 +250,14 @@ def build_report_html(
         '<h2 id="sec-summary">Verdicts of the latest date</h2>',
         summary_html(summary),
         '<nav><a href="#sec-matrix">comparison</a><a href="#sec-compare">any two versions</a>'
-        '<a href="#sec-alerts">alerts</a><a href="#sec-quality">quality</a><a href="#sec-ops">operations</a></nav>',
+        '<a href="#sec-alerts">alerts</a><a href="#sec-monitoring">monitoring</a><a href="#sec-canary">canary</a>'
+        '<a href="#sec-quality">quality</a><a href="#sec-ops">operations</a></nav>',
         '<h2 id="sec-matrix">Every version against production (latest run)</h2>',
         comparison_matrix_html(comparisons, production),
         rc.compare_section_html(pairs),
         f'<h2 id="sec-alerts">Alerts ({0 if alerts is None else len(alerts)})</h2>',
         alerts_html(alerts),
+        monitoring_html(monitoring),  # online monitoring and the canary (report_monitoring.monitoring_inputs)
         '<h2 id="sec-quality">Quality over time</h2>',
         '<p class="note">Per eval set and metric: every model version a line with its 95% interval band (Wilson '
         "for pass rates, t for means), the production version's control limits (dashed), thresholds of the latest runs (dotted; red when blocking), events (markers at the top; config and judge changes also as dotted lines; "

@@ -13,6 +13,8 @@ and the runs of the history. Out:
   written). Nothing is re-tested here.
 * ``pairs`` of :func:`report_inputs`: the runs and written diff pages behind the report's "compare any two
   versions" pickers (:func:`eval_pipeline.history.pair_index.picker_data`).
+* ``monitoring`` of :func:`report_inputs`: online monitoring and the latest canary rollout
+  (:func:`eval_pipeline.history.report_monitoring.monitoring_inputs`).
 * :func:`failing_samples`: per eval set, the samples of one run with the most failed checks /
   dimensions, joined to their input, expected output and the model's answer; text cut to excerpts.
 """
@@ -26,6 +28,7 @@ import pandas as pd
 
 from eval_pipeline.history.pair_index import picker_data
 from eval_pipeline.history.report_compare import runs_from_scores
+from eval_pipeline.history.report_monitoring import monitoring_inputs
 from eval_pipeline.history.report_summary import chart_thresholds, latest_verdicts
 from eval_pipeline.history.sql import SEGMENT_ALL, _quote
 from eval_pipeline.storage import keys
@@ -203,6 +206,7 @@ def report_inputs(wh, scores: pd.DataFrame, production: str | None, max_versions
             "summary": None,
             "thresholds": None,
             "pairs": None,
+            "monitoring": monitoring_inputs(wh),
         }
     runs = scores[["date", "model_version"]].drop_duplicates().assign(date=lambda d: d["date"].astype(str))
     latest = runs["date"].max()
@@ -216,4 +220,5 @@ def report_inputs(wh, scores: pd.DataFrame, production: str | None, max_versions
         "summary": latest_verdicts(wh, runs, production),
         "thresholds": chart_thresholds(wh, runs),
         "pairs": picker_data(wh, keys.history_report(), runs_from_scores(runs)),  # any two versions
+        "monitoring": monitoring_inputs(wh),  # feedback, drift, shadow and the canary
     }
