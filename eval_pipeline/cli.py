@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import os
 
     from eval_pipeline.project.config import ConfigError, load_project
-    from eval_pipeline.scoring import ci_report
+    from eval_pipeline.release import ci_report
 
     try:
         project = load_project()
@@ -177,8 +177,8 @@ class ConfigErrorLike(ValueError):
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from eval_pipeline.project.config import ConfigError, load_project
-    from eval_pipeline.scoring.release import regression_gate
-    from eval_pipeline.scoring.verdict import regression_verdict
+    from eval_pipeline.release.decision import regression_gate
+    from eval_pipeline.release.verdict import regression_verdict
 
     try:
         from eval_pipeline.defs.ci import compare

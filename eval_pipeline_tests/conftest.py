@@ -45,7 +45,7 @@ def pytest_collection_finish(session):
     """Freeze the heap built by importing the package, Dagster, sklearn, torch, ... (gc.freeze).
 
     statsmodels ``multipletests(method="holm")`` - the gate's correction, via
-    ``history.stats.adjust`` - calls ``gc.collect()`` on every call; a full collection walks that
+    ``regression.paired_tests.adjust`` - calls ``gc.collect()`` on every call; a full collection walks that
     whole import heap (~55-65 ms here), so a simulation with 800 Holm corrections spent 200 s in
     the garbage collector. Frozen objects are skipped by collections; everything a test creates
     afterwards is still collected as usual. Nothing a test computes or asserts changes."""

@@ -105,7 +105,8 @@ def power_curve(
 
     One metric, no segments; regression = a ``drop`` in mean pass probability.
     """
-    from eval_pipeline.history.stats import RegressionConfig, regression_report
+    from eval_pipeline.project.regression_config import RegressionConfig
+    from eval_pipeline.regression.compare import regression_report
 
     cfg = RegressionConfig(alpha=alpha, min_effect=min_effect, segments=False)
     rng = np.random.default_rng(seed)

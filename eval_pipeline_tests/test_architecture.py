@@ -173,6 +173,8 @@ def test_stage_folders_exist_with_their_dagster_mirror():
         "inference",
         "evaluators",
         "scoring",
+        "regression",
+        "release",
         "history",
         "noise",
         "monitoring",
@@ -183,7 +185,17 @@ def test_stage_folders_exist_with_their_dagster_mirror():
         assert ast.get_docstring(ast.parse(init.read_text())), (
             f"{stage}/__init__.py needs a docstring saying what flows in and out"
         )
-    for stage in ("ingestion", "inference", "evaluators", "scoring", "history", "noise", "monitoring"):
+    for stage in (
+        "ingestion",
+        "inference",
+        "evaluators",
+        "scoring",
+        "regression",
+        "release",
+        "history",
+        "noise",
+        "monitoring",
+    ):
         assert (PKG / "defs" / stage).is_dir(), stage
     roots = sorted(p.name for p in PKG.glob("*.py"))
     assert roots == ["__init__.py", "cli.py", "definitions.py"], roots
@@ -213,3 +225,53 @@ def test_dg_project_config(name):
     cfg = tomllib.loads((PKG.parent / "pyproject.toml").read_text())
     assert cfg["tool"]["dg"]["project"]["root_module"] == "eval_pipeline"
     assert "load_from_defs_folder" in (PKG / "definitions.py").read_text()
+
+
+# Which Dagster module defines each stage asset: the defs/ folder mirrors the stage that computes it.
+ASSET_HOME = {
+    "eval_run": "defs/scoring/assets.py",
+    "regression_report": "defs/regression/assets.py",
+    "release_approval": "defs/release/assets.py",
+    "eval_history": "defs/history/assets.py",
+}
+
+
+def test_stage_assets_live_in_their_stage_mirror():
+    found = {}
+    for path, tree in _modules(PKG / "defs"):
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name in ASSET_HOME:
+                found[node.name] = path.relative_to(PKG).as_posix()
+    assert found == ASSET_HOME
+
+
+# The stages in flow order: a stage never imports a later stage of the release path
+# (regression reads history's warehouse readers and its regression config; release reads nothing before it).
+RELEASE_PATH_LATER = {
+    "scoring": ("eval_pipeline.regression", "eval_pipeline.release"),
+    "regression": ("eval_pipeline.release.decision", "eval_pipeline.release.ci_report"),
+    "evaluators": ("eval_pipeline.scoring", "eval_pipeline.regression", "eval_pipeline.release"),
+}
+
+
+def test_release_path_stages_never_import_a_later_stage():
+    offenders = []
+    for stage, later in RELEASE_PATH_LATER.items():
+        for path, tree in _modules(PKG / stage):
+            for mod in _imports(tree):
+                if mod.startswith(later):
+                    offenders.append(f"{path.relative_to(PKG)} imports {mod}")
+    assert not offenders, offenders
+
+
+def test_release_decides_from_stored_artifacts_only():
+    """release/ reads the run artifact and the report dict: it imports no stage module but its own
+    and the gate's row selection (regression.gating)."""
+    offenders = []
+    for path, tree in _modules(PKG / "release"):
+        for mod in _imports(tree):
+            if mod.startswith("eval_pipeline.") and not mod.startswith(
+                ("eval_pipeline.release", "eval_pipeline.regression.gating")
+            ):
+                offenders.append(f"{path.relative_to(PKG)} imports {mod}")
+    assert not offenders, offenders

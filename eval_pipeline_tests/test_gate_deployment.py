@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eval_pipeline.history.stats import RunRef, regression_report, report_dict
 from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.project.schemas import SCORE_COLUMNS
-from eval_pipeline.scoring.release import regression_gate
+from eval_pipeline.regression.baselines import RunRef
+from eval_pipeline.regression.compare import regression_report, report_dict
+from eval_pipeline.release.decision import regression_gate
 from eval_pipeline_tests import simulate as sim
 
 
@@ -74,11 +75,11 @@ def test_a_replayed_night_is_not_counted_as_a_second_draw():
 def test_store_hit_of_an_earlier_night_is_told_from_a_fresh_call(tmp_path: Path):
     """Through the response store: night 2 replays night 1's answers (same keys, ``cached``); the warehouse's
     responses carry the key, the report's draws say store hits, and pooling does not count them again."""
-    from eval_pipeline.history.draws import attach_draws, draw_counts, load_draws
     from eval_pipeline.history.sources import HistorySources
     from eval_pipeline.inference.store import ResponseStore
     from eval_pipeline.inference.types import ModelRequest, ModelResponse
     from eval_pipeline.project.hashing import request_key
+    from eval_pipeline.regression.draws import attach_draws, draw_counts, load_draws
 
     store = ResponseStore(tmp_path / "store")
     reqs = [
@@ -256,10 +257,11 @@ def _warehouse(tmp_path: Path, runs: dict[tuple[str, str], np.ndarray]) -> Path:
 
 
 def test_declared_baseline_is_the_stored_reports_and_compare_gives_the_same_rows(tmp_path):
-    from eval_pipeline.history.baselines import declared_baseline
-    from eval_pipeline.history.runs import compare_runs, known_runs, regression_report_for_run
+    from eval_pipeline.history.runs import known_runs
     from eval_pipeline.history.sources import HistorySources
     from eval_pipeline.project.config import load_project
+    from eval_pipeline.regression.baselines import declared_baseline
+    from eval_pipeline.regression.stored_runs import compare_runs, regression_report_for_run
 
     project = load_project()
     v1, v2 = project.registry.by_name("support-bot-v1"), project.registry.by_name("support-bot-v2")

@@ -12,11 +12,11 @@ from scipy import stats
 
 from eval_pipeline.evaluators import judge
 from eval_pipeline.evaluators import metrics as M
-from eval_pipeline.history.paired_tests import paired_location_test
-from eval_pipeline.history.stats import regression_report, report_dict
 from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.project.regression_schema import metric_direction
-from eval_pipeline.scoring.release import regression_gate, release_decision
+from eval_pipeline.regression.compare import regression_report, report_dict
+from eval_pipeline.regression.paired_tests import paired_location_test
+from eval_pipeline.release.decision import regression_gate, release_decision
 from eval_pipeline_tests import simulate as sim
 
 
@@ -264,7 +264,7 @@ def test_discrete_holm_spends_the_slack_of_discrete_tests_that_holm_wastes():
     Check B: 3 discordant samples; the smallest p-value it can attain is 1/8, so it can never be rejected at
     0.031 and costs A nothing: discrete Holm p_gate(A) = 0.031 + 0 < 0.05 (blocks, a true 5-point loss on
     100 samples); plain Holm doubles it to 0.0625 (passes) - the power loss of issue 10's detection figure."""
-    from eval_pipeline.history.paired_tests import adjust, binomial_support, discrete_holm
+    from eval_pipeline.regression.paired_tests import adjust, binomial_support, discrete_holm
 
     ca, ba = _mcnemar_runs(5, 0, n_same=95, metric="a")
     cb, bb = _mcnemar_runs(2, 1, n_same=97, metric="b")
@@ -350,7 +350,7 @@ def test_one_sided_gate_keeps_the_whole_gate_false_block_rate_within_alpha():
     """A/A (same model, fresh draws) on 4 gated checks: one-sided exact McNemar + discrete Holm, as the gate does,
     blocks at most 5 % of equally good candidates (upper bound of its rate checked with a binomial test), and a
     5-point drop in one check is blocked more often than with plain Holm on the same draws."""
-    from eval_pipeline.history.paired_tests import adjust, binomial_support, mcnemar_exact
+    from eval_pipeline.regression.paired_tests import adjust, binomial_support, mcnemar_exact
 
     rng = np.random.default_rng(12)
 
@@ -383,7 +383,12 @@ def test_pooled_baseline_nights_keep_the_false_block_rate_and_raise_power():
     """4 gated checks, the baseline's last 7 nights pooled per sample (exact stratified test + discrete Holm, as the
     gate does): A/A blocks at most 5 %; a 5-point drop in one check is blocked more often than against the baseline
     night alone (exact McNemar) on the same draws."""
-    from eval_pipeline.history.paired_tests import adjust, binomial_support, mcnemar_exact, stratified_exact
+    from eval_pipeline.regression.paired_tests import (
+        adjust,
+        binomial_support,
+        mcnemar_exact,
+        stratified_exact,
+    )
 
     rng = np.random.default_rng(13)
     n = 300
@@ -430,7 +435,7 @@ def test_pooled_nights_only_add_the_baseline_runs_samples_and_evaluators():
     b["draw"] = "night0-" + b["sample_id"]
     night["draw"] = "night1-" + night["sample_id"]  # fresh draws (fresh_samples_daily)
     other_eval["draw"] = "night2-" + other_eval["sample_id"]
-    from eval_pipeline.history.stats import RunRef
+    from eval_pipeline.regression.baselines import RunRef
 
     rep = regression_report(
         c,

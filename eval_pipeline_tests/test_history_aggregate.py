@@ -21,8 +21,9 @@ from eval_pipeline.history.runs import (
     query_history,
 )
 from eval_pipeline.history.sources import HistorySources
-from eval_pipeline.history.stats import RunRef, regression_report, select_baseline
 from eval_pipeline.project.schemas import SCORE_COLUMNS
+from eval_pipeline.regression.baselines import RunRef, select_baseline
+from eval_pipeline.regression.compare import regression_report
 from eval_pipeline.storage import Warehouse
 from eval_pipeline_tests.servers.seaweed import seaweed_fixture
 
@@ -259,8 +260,8 @@ def test_refresh_from_s3_warehouse(tree: Path, tmp_path: Path, seaweed_s3, monke
 
 
 def test_regression_report_for_run_picks_baseline_and_flags(tree: Path):
-    from eval_pipeline.history.runs import regression_report_for_run
     from eval_pipeline.project.regression_config import RegressionConfig
+    from eval_pipeline.regression.stored_runs import regression_report_for_run
 
     con = duckdb.connect()
     src = HistorySources.for_root(tree)

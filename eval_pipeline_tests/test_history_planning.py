@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from eval_pipeline.cli import main
-from eval_pipeline.history.paired_tests import mcnemar_exact, paired_t
-from eval_pipeline.history.planning import mcnemar_power, plan_suite, run_mde
 from eval_pipeline.project.config import load_project
+from eval_pipeline.regression.paired_tests import mcnemar_exact, paired_t
+from eval_pipeline.regression.planning import mcnemar_power, plan_suite, run_mde
 from eval_pipeline.storage.warehouse import Warehouse
 
 SEEDS = 1500

@@ -20,7 +20,8 @@ from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.history.alerts import evaluate_alerts
 from eval_pipeline.history.control_charts import p_chart
 from eval_pipeline.history.report_page import build_report_html, comparison_matrix_html
-from eval_pipeline.history.stats import RunRef, regression_report
+from eval_pipeline.regression.baselines import RunRef
+from eval_pipeline.regression.compare import regression_report
 from eval_pipeline_tests import simulate as sim
 from eval_pipeline_tests.report_synthetic import synthetic_history
 

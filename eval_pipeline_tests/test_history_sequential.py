@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eval_pipeline.history.sequential import final_config, random_order, row_levels, sequential_gate
 from eval_pipeline.project.regression_config import RegressionConfig
+from eval_pipeline.regression.sequential import final_config, random_order, row_levels, sequential_gate
 
 
 def _drops(rng, seeds: int, rows: int, n: int, worse: float, better: float) -> np.ndarray:
@@ -77,7 +77,7 @@ def test_gated_drops_from_score_rows_match_the_gate_family_and_stop_a_big_drop_e
     """From two runs' score rows (the detection suite's simulated nights as the evaluators write them): the gated
     family of the fixed gate (7 pass-rate rows + 35 category segments), the same per-sample drops, and a 10-point
     drop of exact_match blocked before half the samples."""
-    from eval_pipeline.history.sequential import gated_drops
+    from eval_pipeline.regression.sequential import gated_drops
     from eval_pipeline_tests.benchmarks import detection as det
     from eval_pipeline_tests.benchmarks import detection_sim as ds
 

@@ -7,15 +7,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from eval_pipeline.history.paired_tests import (
+from eval_pipeline.project.regression_config import RegressionConfig
+from eval_pipeline.regression.baselines import RunRef, select_baseline
+from eval_pipeline.regression.compare import regression_report
+from eval_pipeline.regression.paired_tests import (
     bh_adjust,
     effect_interval,
     mcnemar_exact,
     mcnemar_midp,
     paired_location_test,
 )
-from eval_pipeline.history.stats import RunRef, regression_report, select_baseline
-from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline_tests import simulate as sim
 
 
@@ -391,7 +392,7 @@ def test_gated_family_is_what_the_blocking_thresholds_name():
 def test_composite_row_is_the_share_of_samples_passing_every_check():
     """The composite regression row (drill-down) compares exactly the outcome the quality gate's ``pass_rate``
     measures, so the report shows the eval set's pass rate next to its checks."""
-    from eval_pipeline.history.composite import with_composite_pass
+    from eval_pipeline.regression.composite import with_composite_pass
 
     f = _two_check_frames(-0.15, -0.10)
     rep = regression_report(
@@ -456,7 +457,7 @@ def test_threshold_metrics_map_to_regression_rows():
 def test_vectorized_adjust_equals_multipletests():
     from statsmodels.stats.multitest import multipletests
 
-    from eval_pipeline.history.paired_tests import adjust
+    from eval_pipeline.regression.paired_tests import adjust
 
     rng = np.random.default_rng(5)
     for m in (1, 2, 3, 7, 20):
@@ -472,7 +473,7 @@ def test_vectorized_adjust_equals_multipletests():
 def test_stratified_exact_is_mcnemar_with_one_draw_and_exact_with_many():
     from itertools import combinations, product
 
-    from eval_pipeline.history.paired_tests import binomial_support, stratified_exact
+    from eval_pipeline.regression.paired_tests import binomial_support, stratified_exact
 
     rng = np.random.default_rng(0)
     b, c = rng.random(300) < 0.8, rng.random(300) < 0.75
@@ -504,7 +505,7 @@ def test_stratified_exact_is_mcnemar_with_one_draw_and_exact_with_many():
 
 
 def test_pool_runs_are_earlier_nights_of_the_baseline_version_that_did_not_fail():
-    from eval_pipeline.history.stats import pool_runs
+    from eval_pipeline.regression.baselines import pool_runs
 
     runs = pd.DataFrame(
         {

@@ -348,7 +348,7 @@ def test_cli_demo_selects_replay_explicitly(monkeypatch):
 
 
 def test_a_calibration_from_synthetic_verdicts_never_lets_a_live_run_block(tmp_path):
-    from eval_pipeline.defs.scoring.assets import judge_calibration_status
+    from eval_pipeline.evaluators.calibration_policy import judge_calibration_status
 
     project = load_project()
     es = next(

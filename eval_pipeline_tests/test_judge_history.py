@@ -14,10 +14,10 @@ from eval_pipeline.history import alerts as al
 from eval_pipeline.history import charts
 from eval_pipeline.history.aggregate import refresh_history
 from eval_pipeline.history.alert_rules import AlertRules
-from eval_pipeline.history.judge_changes import JUDGE_CHANGE_COLUMNS, judge_changes, judge_segments
 from eval_pipeline.history.sources import HistorySources
-from eval_pipeline.history.stats import regression_report
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS, SCORE_COLUMNS
+from eval_pipeline.regression.compare import regression_report
+from eval_pipeline.regression.judge_changes import JUDGE_CHANGE_COLUMNS, judge_changes, judge_segments
 
 N = 100
 

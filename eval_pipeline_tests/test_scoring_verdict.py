@@ -1,9 +1,9 @@
-"""The verdict wording (``eval_pipeline.scoring.verdict``): one sentence per decision, with its numbers."""
+"""The verdict wording (``eval_pipeline.release.verdict``): one sentence per decision, with its numbers."""
 
 from __future__ import annotations
 
-from eval_pipeline.scoring import verdict as vd
-from eval_pipeline.scoring.release import quality_gate, regression_gate
+from eval_pipeline.release import verdict as vd
+from eval_pipeline.release.decision import quality_gate, regression_gate
 
 
 def threshold(value, lo=None, hi=None, passed=None, blocking=True, metric="accuracy", n=200):

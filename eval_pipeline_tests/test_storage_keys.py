@@ -17,6 +17,7 @@ import pytest
 
 from eval_pipeline.history import aggregate
 from eval_pipeline.history import runs as history_runs
+from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.monitoring import settings as monitoring_config
 from eval_pipeline.noise import floor as noise_floor
 from eval_pipeline.project.config import load_project
@@ -49,7 +50,7 @@ def test_table_partition_is_the_file_write_table_writes_and_the_history_glob_mat
     assert keys.table_partition(keys.SCORES, D, MV, family="judge") == (
         f"scores/family=judge/date={D}/model_version={MV}/data.parquet"
     )
-    sources = aggregate.HistorySources.for_warehouse(wh)
+    sources = HistorySources.for_warehouse(wh)
     assert sources.scores_glob == f"{wh.root}/{keys.partition_files_glob(keys.SCORES)}"
     assert sources.responses_glob == f"{wh.root}/{keys.partition_files_glob(keys.RESPONSES)}"
     assert sources.runs_glob == f"{wh.root}/{keys.run_artifacts_glob()}"
@@ -63,7 +64,7 @@ def test_run_artifact_key_is_read_back_by_the_history(wh: Warehouse):
     assert keys.run_artifact(D, MV) == f"runs/date={D}/model_version={MV}/run.json"
     con = wh.connect_duckdb()
     try:
-        runs = history_runs.load_runs(con, aggregate.HistorySources.for_warehouse(wh).runs_glob)
+        runs = history_runs.load_runs(con, HistorySources.for_warehouse(wh).runs_glob)
     finally:
         con.close()
     assert runs.to_dict("records") == [
@@ -187,7 +188,7 @@ def test_run_files_glob_narrows_the_history_read_to_one_run(wh: Warehouse):
     assert keys.run_files_glob(D, MV, table=keys.RESPONSES) == f"date={D}/model_version={MV}/*.parquet"
     con = wh.connect_duckdb()
     try:
-        glob = aggregate.HistorySources.for_warehouse(wh).scores_glob
+        glob = HistorySources.for_warehouse(wh).scores_glob
         every = history_runs.load_run_scores(con, glob, D, MV)
         judge = history_runs.load_run_scores(con, glob, D, MV, families=["judge"])
     finally:

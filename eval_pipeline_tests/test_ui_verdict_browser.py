@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from eval_pipeline import cli
-from eval_pipeline.scoring import verdict as vd
+from eval_pipeline.release import verdict as vd
 from eval_pipeline_tests.orchestration_support import edit_yaml, small_data
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.test_ui_dagster_dev import (

@@ -3,7 +3,7 @@
 In: the project's suites (their ``regression:`` options and blocking thresholds make the gated family), the stored
 regression reports of the warehouse (``reports/regression/.../report.json``: discordance, SD, baseline, N seen) and
 the golden sets (the current N where no report says it). Out: per eval set and gated metric, the N for 80 % / 90 %
-power to detect a drop of ``min_effect`` and the minimal detectable effect now (``history/planning.py``), printed;
+power to detect a drop of ``min_effect`` and the minimal detectable effect now (``regression/planning.py``), printed;
 ``--json`` prints the rows as JSON. Exit 0, or 2 on a configuration error. No model call, nothing written.
 """
 
@@ -33,9 +33,9 @@ def current_n(es) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eval_pipeline.history.planning import plan_lines, plan_suite, stored_reports
     from eval_pipeline.project.config import ConfigError, load_project
     from eval_pipeline.project.paths import default_warehouse_url
+    from eval_pipeline.regression.planning import plan_lines, plan_suite, stored_reports
     from eval_pipeline.storage.warehouse import Warehouse
 
     try:

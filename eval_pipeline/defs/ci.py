@@ -1,7 +1,7 @@
 """The Dagster side of ``eval-pipeline run`` / ``compare``: one partition of the nightly job, in process.
 
 In: the project, model-version names, a date, the score families, an optional baseline name, the
-Dagster instance of ``DAGSTER_HOME``. Out: one :class:`~eval_pipeline.scoring.ci_report.CIResult`
+Dagster instance of ``DAGSTER_HOME``. Out: one :class:`~eval_pipeline.release.ci_report.CIResult`
 per model version (run artifact, quality gate, regression gate, or the error that stopped it);
 :func:`compare` returns the regression report of two stored runs.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import dagster as dg
 
-from eval_pipeline.scoring.ci_report import CIResult
+from eval_pipeline.release.ci_report import CIResult
 
 FAMILY_ASSETS = {
     "deterministic": "deterministic_scores",
@@ -73,6 +73,8 @@ EVAL_MODULES = (
     "eval_pipeline.defs.evaluators.assets",
     "eval_pipeline.defs.evaluators.calibration",
     "eval_pipeline.defs.scoring.assets",
+    "eval_pipeline.defs.regression.assets",
+    "eval_pipeline.defs.release.assets",
     "eval_pipeline.defs.history.assets",
 )
 
@@ -196,8 +198,8 @@ def evaluate(
     """Register and run each model version's partition (the baseline's first, when it has no run
     for ``date``); read back its artifact and decide its gates."""
     from eval_pipeline.defs.partitions import register_model_versions
-    from eval_pipeline.history.baselines import declared_baseline
-    from eval_pipeline.scoring.release import quality_gate, regression_gate
+    from eval_pipeline.regression.baselines import declared_baseline
+    from eval_pipeline.release.decision import quality_gate, regression_gate
     from eval_pipeline.storage import keys
 
     reg = project.registry
@@ -251,9 +253,11 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
     """Regression report (dict, markdown) of two stored runs (model-version names or keys) on
     ``date`` (default: the latest date both were scored), with the baseline's earlier nights pooled into the
     pass/fail rows as the gate does. Raises LookupError when a run is missing."""
-    from eval_pipeline.history import stats
-    from eval_pipeline.history.runs import compare_runs, known_runs, list_runs_from_files, load_run_scores
+    from eval_pipeline.history.runs import known_runs, list_runs_from_files, load_run_scores
     from eval_pipeline.history.sources import HistorySources
+    from eval_pipeline.regression.baselines import RunRef
+    from eval_pipeline.regression.compare import report_dict
+    from eval_pipeline.regression.stored_runs import compare_runs
 
     def key_of(name: str) -> str:
         for m in project.registry.models:
@@ -283,14 +287,14 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
                 f"no scores for {key} on {date}; run it first (eval-pipeline run --model-version ... --date {date})"
             )
     configs = {name: suite.regression_config() for name, suite in project.suites.items()}
-    # the stored report's path (history.runs.compare_runs): draws, distinct baseline nights when baseline_nights > 1
+    # the stored report's path (regression.stored_runs.compare_runs): draws, distinct baseline nights when baseline_nights > 1
     rep = compare_runs(
         con,
         sources,
         known_runs(con, sources, runs),
-        stats.RunRef(date, cand),
-        stats.RunRef(date, base),
+        RunRef(date, cand),
+        RunRef(date, base),
         configs,
         baseline_reason="given on the command line",
     )
-    return json.loads(json.dumps(stats.report_dict(rep), default=str)), rep.to_markdown(max_rows=25)
+    return json.loads(json.dumps(report_dict(rep), default=str)), rep.to_markdown(max_rows=25)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from eval_pipeline.defs.partitions import local_instance
 from eval_pipeline.project.paths import default_warehouse_url
-from eval_pipeline.scoring import verdict as vd
+from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys
 
 

@@ -1,9 +1,9 @@
-"""Longitudinal history: aggregation, regression detection, control charts, alerts, charts, report.
+"""Longitudinal history: aggregation, control charts, alerts, charts, the report and diff pages.
 
 In: every run's score rows, responses and run artifacts in the warehouse (globs from
 :mod:`eval_pipeline.storage.keys`). Out: the ``score_history`` / ``ops_history`` /
-``failure_modes`` tables (Parquet + DuckDB), paired candidate-vs-baseline regression reports,
-control-chart alerts, PNG charts and the HTML report.
+``failure_modes`` tables (Parquet + DuckDB), control-chart alerts, PNG charts and the HTML report.
+The paired candidate-vs-baseline regression report is :mod:`eval_pipeline.regression`'s.
 
 Plain Python (no Dagster). One stage per module:
 
@@ -11,11 +11,9 @@ Plain Python (no Dagster). One stage per module:
 * ``sources.py``        the warehouse globs the history is built from (scores, responses, runs).
 * ``aggregate.py``      DuckDB over the warehouse Parquet -> ``score_history`` / ``ops_history`` /
                         ``failure_modes`` (Parquet + a DuckDB file, one writer, atomic swap).
-* ``runs.py``           read it back: the history database, one run's scores, the run list,
-                        the regression report of a candidate run.
-* ``stats.py``          candidate vs baseline: paired tests, effect CIs, BH, verdicts, baseline choice.
+* ``runs.py``           read it back: the history database, one run's scores, the run list.
 * ``control_charts.py`` Shewhart, p-chart, EWMA, CUSUM, debounce.
-* ``alerts.py``         the configurable alert rules over the history tables.
+* ``alerts.py``         the configurable alert rules over the history tables (``trend_test.py``: their trend test).
 * ``charts.py``         PNG charts (matplotlib, lazy) for the Dagster UI's inline charts.
 * ``report.py``         markdown tables; ``build_history_report`` (the interactive HTML report):
   ``report_data.py`` (aggregates -> one compact JSON blob: series, 95 % intervals, control limits,

@@ -42,7 +42,6 @@ import pandas as pd
 from filelock import FileLock
 
 from eval_pipeline.history import sql as q
-from eval_pipeline.history.runs import open_history, regression_report_for_run  # noqa: F401  (re-exported: defs/history/assets.py)
 from eval_pipeline.history.sources import HistorySources, has_files
 from eval_pipeline.storage import keys
 

@@ -319,7 +319,7 @@ def control_chart_for(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
     g = g.tail(rules.control_window)
     if "judge_model" in g and g["judge_model"].notna().any():
         from eval_pipeline.history.control_charts import segmented_chart
-        from eval_pipeline.history.judge_changes import judge_segments
+        from eval_pipeline.regression.judge_changes import judge_segments
 
         seg = judge_segments(g["judge_model"], g["rubric_hash"])
         if seg.max() > 0:

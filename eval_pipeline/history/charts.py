@@ -81,7 +81,7 @@ def comparison_chart_png(
 ) -> bytes:
     """Effect (candidate - baseline) with its CI per metric / segment, coloured by verdict.
 
-    ``rows`` are :func:`eval_pipeline.history.stats.regression_report` rows; dashed lines mark
+    ``rows`` are :func:`eval_pipeline.regression.compare.regression_report` rows; dashed lines mark
     +/- the minimum effect. Pass-rate effects are shown in points.
     """
     df = rows[rows["measure"] == measure].head(max_rows) if len(rows) else rows

@@ -8,7 +8,7 @@ and the runs of the history. Out:
   ``model`` / ``prompt_version`` between two runs of one model-version name) from ``run.json``.
 * :func:`comparisons`: the rows of each version's latest regression report
   (``reports/regression/.../report.json``, written by the ``regression_report`` asset with the
-  paired tests of :mod:`eval_pipeline.history.stats`), overall segment only, with the baseline
+  paired tests of :mod:`eval_pipeline.regression.compare`), overall segment only, with the baseline
   each was tested against and the link to its per-sample diff page (``diff``, relative to the report, when
   written). Nothing is re-tested here.
 * ``pairs`` of :func:`report_inputs`: the runs and written diff pages behind the report's "compare any two

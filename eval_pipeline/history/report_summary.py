@@ -4,14 +4,14 @@ In: a warehouse (``runs/.../run.json`` and ``reports/regression/.../report.json`
 keys from :mod:`eval_pipeline.storage.keys`), the runs of the history. Out:
 
 * :func:`latest_verdicts`: one row per version evaluated on the latest date: PASS / FAIL / NOT TESTED of its
-  release decision (thresholds and regression gate, :func:`eval_pipeline.scoring.verdict.release_verdict`,
+  release decision (thresholds and regression gate, :func:`eval_pipeline.release.verdict.release_verdict`,
   the wording used everywhere else), the sentence that says why (deciding metric, value, interval, effect, p,
   n), and the link to its per-sample diff (relative to the report) when one was written;
 * :func:`summary_html`: those rows as the table the report opens with (failing versions first);
 * :func:`effect_label`: a comparison row's label: ``no change`` only when the 95% interval lies within the
   minimum effect, ``inconclusive`` when it reaches past it (in one or both directions) without a significant
   verdict; significant verdicts and intervals that exclude 0 keep their label
-  (:func:`eval_pipeline.scoring.verdict.row_label`);
+  (:func:`eval_pipeline.release.verdict.row_label`);
 * :func:`chart_thresholds` / :func:`attach_thresholds`: the threshold lines of the charts (from the latest run
   artifacts; a set-level threshold is drawn where it names a charted metric).
 """
@@ -25,7 +25,7 @@ import posixpath
 
 import pandas as pd
 
-from eval_pipeline.scoring import verdict as vd
+from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys
 
 ORDER = {vd.FAIL: 0, vd.NOT_TESTED: 1, vd.PASS: 2}

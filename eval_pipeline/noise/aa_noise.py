@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.history.stats import GROUP_KEYS, pair_runs
+from eval_pipeline.project.regression_schema import GROUP_KEYS
+from eval_pipeline.regression.pairing import pair_runs
 
 NOISE_COLUMNS = GROUP_KEYS + [
     "n_pairs",

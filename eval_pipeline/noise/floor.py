@@ -29,11 +29,11 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.history.composite import COMPOSITE_PASS_METRIC, with_composite_pass
 from eval_pipeline.inference.trajectory import response_table_row
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.config import Project
 from eval_pipeline.project.registry import ModelVersion
+from eval_pipeline.regression.composite import COMPOSITE_PASS_METRIC, with_composite_pass
 from eval_pipeline.storage import keys
 
 AA_FAMILIES = ("deterministic", "similarity")

@@ -17,14 +17,14 @@ if TYPE_CHECKING:
 
 
 def _threshold_rows(es: EvalSet, metric: str) -> list[str]:
-    """Regression rows (``<metric>:<measure>`` of ``history.stats``) that an eval-set threshold metric is about."""
+    """Regression rows (``<metric>:<measure>`` of ``regression.compare``) that an eval-set threshold metric is about."""
     checks = [c.name or c.type for c in es.checks]
     dims = es.judge.dimensions if es.judge else []
     scored = [d.name for d in dims if d.threshold is not None] or [d.name for d in dims[:1]]
     if metric == "pass_rate":
         # The composite (a sample passes when every check / thresholded dimension passes): a regression in any
         # component breaks it, so every component's row is gated. Not the composite row itself
-        # (``history.composite``, drill-down): measured in benchmarks/detection, its noise is the sum of the
+        # (``regression.composite``, drill-down): measured in benchmarks/detection, its noise is the sum of the
         # components' run-to-run flips, and a 5-point drop in one check was blocked 0.32 of the time against
         # 0.73 with per-component rows.
         if es.family == "deterministic" and checks:
@@ -70,7 +70,7 @@ def gated_rows(es: EvalSet) -> list[str]:
     ``cosine_pass_rate`` -> cosine pass rate, ``mean_cosine`` -> cosine mean, ``<dimension>.mean``); with no
     blocking threshold that maps, one primary row (deterministic: first check's pass rate; similarity: cosine
     mean; pointwise judge: first scored dimension's mean). ``[]``
-    (pairwise judge, nothing known): ``history.stats`` gates every metric."""
+    (pairwise judge, nothing known): ``regression.compare`` gates every metric."""
     rows = [r for t in es.thresholds if t.blocking for r in _threshold_rows(es, t.metric)]
     if not rows:
         if es.family == "deterministic" and es.checks:

@@ -1,7 +1,7 @@
 """What a regression row is: its columns, the verdicts, and each metric's direction.
 
 In: metric names. Out: ``metric_direction`` ("higher" / "lower" is better), ``is_auxiliary`` (tested, never
-gates); ``REPORT_COLUMNS`` / ``VERDICTS`` / ``GROUP_KEYS`` of :func:`eval_pipeline.history.stats.regression_report`.
+gates); ``REPORT_COLUMNS`` / ``VERDICTS`` / ``GROUP_KEYS`` of :func:`eval_pipeline.regression.compare.regression_report`.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ version. Flow, one module per step:
 
 Out: the ``scores`` rows of each family, the eval-set metrics and threshold verdicts, and the run
 artifact (``keys.run_artifact(date, mv)``); the release decision is built from run artifacts and
-the regression report.
+the regression report by :mod:`eval_pipeline.release`.
 
-The release decision over run artifacts is ``eval_pipeline/scoring/release.py``. The Dagster assets in
+The Dagster assets in
 ``eval_pipeline/defs/scoring/`` and ``defs/evaluators/`` are thin wrappers over these; the CLI and tests call them directly.
 """
 

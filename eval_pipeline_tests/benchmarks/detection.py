@@ -6,8 +6,8 @@ category segments, N samples) and decides the release:
 * **full path** (the first ``--check-seeds`` seeds of every scenario): each night's answers go through the
   project's ``ResponseStore`` (request keys with the date as epoch only under ``fresh_samples_daily``; a store hit
   serves the answer of the night that drew it, with ``cached``), score rows carry ``draw`` / ``stored``
-  (``history.draws``), the baseline comes from ``baselines.select_baseline`` (the suite's declared baseline
-  version), earlier nights from ``baselines.pool_runs`` (``baseline_nights``), then ``stats.regression_report`` and
+  (``regression.draws``), the baseline comes from ``baselines.select_baseline`` (the suite's declared baseline
+  version), earlier nights from ``baselines.pool_runs`` (``baseline_nights``), then ``compare.regression_report`` and
   ``release.release_decision``;
 * **fast path** (every seed): the gate's own functions on the same draws - the row tests, ``gating.verdicts`` and
   ``gating.gate_rows`` (``detection_sim.fast_gate``). On the check seeds the two must agree (asserted; the count is
@@ -48,13 +48,13 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.history.baselines import RunRef, pool_runs, select_baseline
-from eval_pipeline.history.stats import regression_report, report_dict
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.config import EvalSet, Suite, Threshold
 from eval_pipeline.project.hashing import request_key
-from eval_pipeline.scoring.release import release_decision
+from eval_pipeline.regression.baselines import RunRef, pool_runs, select_baseline
+from eval_pipeline.regression.compare import regression_report, report_dict
+from eval_pipeline.release.decision import release_decision
 from eval_pipeline_tests.benchmarks import detection_sim as ds
 
 TARGET_FALSE_BLOCK, TARGET_POWER = 0.05, 0.80

@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     from eval_pipeline.history.alerts import evaluate_alerts
     from eval_pipeline.history.runs import load_run_scores, open_history
     from eval_pipeline.history.sources import HistorySources
-    from eval_pipeline.history.stats import regression_report
+    from eval_pipeline.regression.compare import regression_report
 
     server = None if args.local else _start_seaweed()
     s3 = server[1] if server else None

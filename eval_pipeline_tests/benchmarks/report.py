@@ -6,7 +6,7 @@ Synthetic aggregates (``eval_pipeline_tests/report_synthetic.py``): 20 model ver
 (5 eval sets) x 365 days, every version every day (219,000 ``score_history`` rows, 43,800
 ``ops_history`` rows), weekly release approvals, one config change per version, the alerts of the
 real rules (:func:`~eval_pipeline.history.alerts.evaluate_alerts`, timed apart), and the
-comparison matrix from real paired regression reports (``stats.regression_report`` of every
+comparison matrix from real paired regression reports (``compare.regression_report`` of every
 version's latest run against production, 200 samples x 30 metrics, timed apart: in the pipeline
 the ``regression_report`` asset computes them per run, the report only reads them).
 
@@ -44,7 +44,8 @@ CHROMIUM = "/usr/bin/chromium"
 
 def comparisons(n_versions: int, n_metrics: int, versions: list[str], date: str) -> pd.DataFrame:
     """Overall rows of the paired regression report of each version's latest run vs production."""
-    from eval_pipeline.history.stats import RunRef, regression_report
+    from eval_pipeline.regression.baselines import RunRef
+    from eval_pipeline.regression.compare import regression_report
     from eval_pipeline_tests.report_synthetic import latest_run_samples
 
     base = latest_run_samples(0, n_metrics)

@@ -2,7 +2,7 @@
 
 Each seed draws the baseline's and the candidate's night exactly as ``benchmarks.detection`` does (``detection.nights``
 and ``effective_baseline``: 3 eval sets, 7 gated pass-rate rows and their 35 category segment rows, N = 500, models
-at temperature 0), puts the samples in a random order and runs ``history.sequential.sequential_gate`` with the
+at temperature 0), puts the samples in a random order and runs ``regression.sequential.sequential_gate`` with the
 suite's ``RegressionConfig`` (alpha 0.05 split as the fixed gate splits it; ``row_levels``) and looks every
 ``--chunk`` samples. The same draws also go through the fixed-N gate's functions (``detection.fast_decision``:
 the row tests, ``gating.verdicts``, ``gating.gate_rows``) for contrast. Synthetic draws (a simulation), not model
@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from eval_pipeline.history.sequential import (
+from eval_pipeline.regression.sequential import (
     DEFAULT_BETA,
     DEFAULT_CHUNK,
     DEFAULT_EARLY_SHARE,
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     cfg = det.suite().regression_config()
     print(
-        f"# sequential gate (history/sequential.py), SIMULATED draws of benchmarks.detection's suite, N=500: "
+        f"# sequential gate (regression/sequential.py), SIMULATED draws of benchmarks.detection's suite, N=500: "
         f"alpha={cfg.alpha}: {args.early_share:g} of it to the looks' e-processes over 7 overall rows "
         f"({1 - cfg.segment_alpha_share:g}) and 35 segment rows ({cfg.segment_alpha_share:g}), Bonferroni, the rest "
         f"to the fixed gate at N when undecided; no-worse beta={args.beta} split the same way; looks every "

@@ -1,10 +1,9 @@
-"""Longitudinal history: DuckDB over every scores / responses Parquet file, regression reports
-against the baseline, control charts, alerts and a self-contained HTML report.
+"""Longitudinal history: DuckDB over every scores / responses Parquet file, control charts, alerts and a
+self-contained HTML report.
 
 In: every run's scores, responses and run artifacts in the warehouse. Out: ``eval_history`` (the
-DuckDB history, ``keys.history_report()`` / ``history_alerts()``; check ``quality_alerts``) and the
-partitioned ``regression_report`` (``keys.regression_report(date, mv)``; check ``no_significant_regression``,
-enforced by ``release_approval``, which is in ``defs/scoring/assets.py``).
+DuckDB history, ``keys.history_report()`` / ``history_alerts()``; check ``quality_alerts``). The partitioned
+``regression_report`` is in ``defs/regression/assets.py``, ``release_approval`` in ``defs/release/assets.py``.
 """
 
 import json
@@ -12,10 +11,8 @@ import json
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.history.alert_rules import AlertRules, quality_alerts_description
-from eval_pipeline.scoring import verdict as vd
 from eval_pipeline.storage import keys
 
 GROUP = "history"
@@ -116,14 +113,15 @@ def eval_history(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     from eval_pipeline.history import aggregate, alerts, report, runs
+    from eval_pipeline.history.sources import HistorySources
 
     wh = warehouse.get()
     root = _root(warehouse)
     con = wh.connect_duckdb()
-    sources = aggregate.HistorySources.for_root(root, complete_runs_only=True)
+    sources = HistorySources.for_root(root, complete_runs_only=True)
     db_path = _history_db_path(warehouse)
     refresh = aggregate.refresh_history(con, sources, db_path=db_path, parquet_dir=f"{root}/history")
-    hist = aggregate.open_history(db_path)
+    hist = runs.open_history(db_path)
     try:
         scores = hist.execute("SELECT * FROM score_history").df()
         ops = hist.execute("SELECT * FROM ops_history").df()
@@ -231,151 +229,5 @@ def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
                     ]
                 ].to_markdown(index=False)
             ),
-        },
-    )
-
-
-@partitioned_asset(
-    group=GROUP,
-    deps=["deterministic_scores", "similarity_scores", "judge_scores", "eval_run"],
-    kinds=("duckdb", "json"),
-    description="Candidate vs its declared baseline (the suites' baseline_model_version, else the production version) "
-    "on the same night, sample by sample: exact McNemar with one draw a side, the paired t-test of per-sample "
-    "differences with repeats and for scores, effect sizes with 95% intervals, each metric in the direction its "
-    "thresholds give. Gate: one-sided tests, discrete Holm over the gated overall rows (0.6 of alpha) and their "
-    "segment rows (0.4 of alpha, >= 10 points), so the chance of any false block is <= alpha; other rows are "
-    "drill-down. `baseline_nights` > 1 pools distinct draws only. See docs/gate.md.",
-)
-def regression_report(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    from eval_pipeline.history import aggregate, charts, stats
-
-    p = partition(context, eval_config, warehouse)
-    date, mv_key, project, wh = p.date, p.mv_key, p.project, p.wh
-    root = _root(warehouse)
-    con = wh.connect_duckdb()
-    sources = aggregate.HistorySources.for_root(root)
-    from eval_pipeline.history.baselines import declared_baseline
-
-    declared, declared_why = declared_baseline(project, mv_key)  # the suites' baseline_model_version
-    suite_configs = {
-        name: suite.regression_config() for name, suite in project.suites.items()
-    }  # suite YAML `regression:`
-    rep = aggregate.regression_report_for_run(
-        con,
-        sources,
-        stats.RunRef(date, mv_key),
-        production_model_version=declared,
-        config=suite_configs,
-        production_reason=declared_why,
-    )
-    reason = rep.baseline_reason
-    report = stats.report_dict(rep)
-    uri = wh.write_bytes(
-        keys.regression_report(date, mv_key),
-        json.dumps(report, default=str, indent=2).encode("utf-8"),
-        content_type="application/json",
-    )
-    verdict = vd.regression_verdict(json.loads(json.dumps(report, default=str)))
-    md = {
-        # first: the gate's decision and why (the blocking metric, its effect, interval and p)
-        "verdict": verdict.verdict,
-        "why": verdict.why,
-        "status": vd.report_status(report["summary"], len(rep.gate_regressions)),
-        "baseline": str(rep.baseline) if rep.baseline else "none",
-        "baseline_reason": reason,
-        "baseline_pool": dg.MetadataValue.json(list(rep.baseline_pool)),
-        "regressions": int(len(rep.regressions)),
-        "gate_regressions": int(len(rep.gate_regressions)),
-        "gate_procedure": rep.config.gate_procedure,
-        "gate": stats.gate_description(rep.config),
-        "gate_family": dg.MetadataValue.json(stats.gate_family(rep.rows)),
-        "gate_family_size": len(stats.gate_family(rep.rows)),
-        "improvements": int(len(rep.improvements)),
-        "report": dg.MetadataValue.md(rep.to_markdown(max_rows=15)),
-        "path": dg.MetadataValue.path(uri),
-    }
-    if rep.baseline is not None:  # the per-sample diff against that baseline, beside the report
-        from eval_pipeline.history.diff_page import write_run_diff
-
-        base = (rep.baseline.date, rep.baseline.model_version)
-        try:  # a page that cannot be built must not stop the gate: said in the metadata and the log
-            md["diff_page"] = dg.MetadataValue.path(
-                write_run_diff(wh, (date, mv_key), base, keys.diff_page(date, mv_key))
-            )
-        except Exception as e:  # noqa: BLE001
-            md["diff_page"] = f"not written: {type(e).__name__}: {e}"
-            context.log.warning(f"per-sample diff page not written: {e}")
-    if len(rep.rows):
-        from eval_pipeline.history.sql import SEGMENT_ALL
-
-        overall = rep.rows[rep.rows["segment"] == SEGMENT_ALL]  # segments are in the JSON and the HTML report
-        png = charts.comparison_chart_png(
-            overall if len(overall) else rep.rows,
-            measure="pass_rate",
-            title=f"{mv_key} vs {rep.baseline} (pass rate, 95% CI)",
-        )
-        md["chart"] = dg.MetadataValue.md(_inline_png(png))
-        md["chart_png"] = dg.MetadataValue.path(
-            wh.write_bytes(keys.regression_chart(date, mv_key), png, content_type="image/png")
-        )
-    context.log.info(rep.message)
-    return dg.MaterializeResult(metadata=md)
-
-
-@partitioned_check(
-    asset=regression_report,
-    description="Regression gate of this partition; `verdict` and `why` name the blocking metric with its effect, "
-    "95% interval and p. It gates the release through release_approval, which re-applies it "
-    "(scoring.release.regression_gate) and fails the run with this verdict instead of being materialized; it is not "
-    "Dagster-blocking, so the run page shows that verdict, not a DagsterAssetCheckFailedError. Fails (ERROR) when a row of the gated family (overall "
-    "rows of the metrics each eval set's blocking thresholds name, else one primary row per eval set; "
-    "`regression: primary_metrics` overrides; one-sided test 'candidate worse'; discrete-Holm-corrected so the chance of "
-    "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "
-    "significant regression larger than the minimum effect. Segment and auxiliary rows are drill-down.",
-)
-def no_significant_regression(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    from eval_pipeline.scoring.release import regression_gate
-
-    p = partition(context, None, warehouse)
-    data = p.read_json(keys.regression_report(p.date, p.mv_key))
-    gate = regression_gate(data)
-    regs = pd.DataFrame(gate["blocking"])
-    cols = [
-        "suite",
-        "eval_set",
-        "metric",
-        "segment",
-        "measure",
-        "test",
-        "n_pairs",
-        "baseline",
-        "candidate",
-        "effect",
-        "ci_low",
-        "ci_high",
-        "p_worse",
-        "p_gate",
-    ]
-    table = regs[[c for c in cols if c in regs]].to_markdown(index=False) if len(regs) else "none"
-    verdict = vd.regression_verdict(data)
-    # Text only (no numbers): Dagster plots a check's numeric metadata across every partition's results.
-    return dg.AssetCheckResult(
-        passed=gate["passed"],
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "verdict": verdict.verdict,
-            "why": verdict.why,
-            "partition": f"{p.date}|{p.mv_key}",
-            "status": vd.report_status(data.get("summary") or {}, gate["n_blocking"]),
-            "message": gate["message"] or "",
-            "regressions": dg.MetadataValue.md(table),
-            "gate_procedure": str(gate["gate_procedure"]),
-            "gate": str(gate["gate"]),
-            "gate_family": f"{gate['gate_family_size'] or 0} gated row(s) at alpha={gate['alpha']}",
-            "gated_rows": dg.MetadataValue.json(gate["gated_rows"]),
         },
     )

@@ -1,1 +1,1 @@
-"""Dagster layer of the scoring stage: ``eval_run`` with its ``quality_gate`` check, and ``release_approval``."""
+"""Dagster layer of the scoring stage: ``eval_run`` with its ``quality_gate`` check."""

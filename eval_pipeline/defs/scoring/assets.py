@@ -1,11 +1,11 @@
-"""Scoring: the run artifact with its quality gate, and the release decision.
+"""Scoring: the run artifact with its quality gate.
 
 In: the partition's scores of every family, its responses, the judge calibration (judge thresholds
-block only when the judge is calibrated) and, for the release, the regression report. Out:
-``keys.run_artifact(date, mv)`` (per-eval-set metrics, thresholds, PASS/FAIL, cost, provenance)
-and ``keys.release(date, mv)``. The decisions are :mod:`eval_pipeline.scoring.release`'s; their wording
+block only when the judge is calibrated). Out: ``keys.run_artifact(date, mv)`` (per-eval-set metrics,
+thresholds, PASS/FAIL, cost, provenance). ``release_approval`` is in ``defs/release/assets.py``.
+The gate's decision is :mod:`eval_pipeline.release.decision`'s; its wording
 (``verdict`` PASS / FAIL / NOT TESTED and ``why``, the first metadata entries) is
-:mod:`eval_pipeline.scoring.verdict`'s.
+:mod:`eval_pipeline.release.verdict`'s.
 """
 
 import time
@@ -16,40 +16,11 @@ import pandas as pd
 from eval_pipeline import scoring
 from eval_pipeline.defs.partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
-from eval_pipeline.scoring import verdict as vd
+from eval_pipeline.evaluators.calibration_policy import judge_calibration_status
+from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys
 
 GROUP = "scoring"
-
-
-def judge_calibration_status(wh, es, live_run: bool = False, suite=None) -> tuple[bool, str]:
-    """May this judge eval set's thresholds block? Reads the latest judge_calibration result.
-
-    ``live_run``: the run's answers are all live; a calibration computed from replayed or
-    synthetic verdicts (``live_verdicts_only: false``) then never lets the judge block. A calibration
-    of another judge version (model, rubric or prompt changed) never does either
-    (:func:`eval_pipeline.evaluators.calibration.may_block`)."""
-    import json
-
-    from eval_pipeline.evaluators import calibration, judge
-
-    cfg = es.judge_config
-    prompt = (
-        judge.load_prompt(cfg, base_dir=suite.file.parent) if suite is not None else None
-    )  # the version includes it
-    notes = []
-    for model in cfg.judge_models:  # a panel blocks only when every member is calibrated
-        key = keys.judge_calibration(model)
-        payload = (
-            json.loads(wh.read_bytes(key)) if cfg.min_calibration is not None and wh.exists(key) else None
-        )
-        ok, note = calibration.may_block(payload, cfg.single(model), prompt, live_run)
-        if not ok:
-            return False, note
-        notes.append(note)
-    return True, notes[0] if len(notes) == 1 else "; ".join(
-        f"{m}: {n}" for m, n in zip(cfg.judge_models, notes)
-    )
 
 
 @partitioned_asset(
@@ -114,7 +85,7 @@ def eval_run(
     context.log.info(f"run artifact {uri}: overall {artifact['overall']}")
     # Numeric entries per gated metric: the asset's "Plots" tab then shows them across materializations.
     plots = {f"{r.eval_set}/{r.metric}": float(r.value) for r in results if r.value is not None}
-    from eval_pipeline.history.planning import run_mde  # what a green regression gate could have missed
+    from eval_pipeline.regression.planning import run_mde  # what a green regression gate could have missed
 
     mde = run_mde(p.wh, [suite for suite, _ in p.eval_sets()], scores)
     verdict = vd.quality_verdict(vd.artifact_thresholds(artifact))
@@ -149,12 +120,12 @@ def eval_run(
     description="Quality gate of this partition: FAIL (ERROR) when a blocking threshold fails, WARN when only "
     "warning thresholds fail; `verdict` and `why` name the deciding metric, its value, 95% interval, n and bound. "
     "Judge thresholds block only when the judge is calibrated. It gates the release through release_approval, "
-    "which re-applies it (scoring.release.quality_gate) and fails the run with this verdict instead of being "
+    "which re-applies it (release.decision.quality_gate) and fails the run with this verdict instead of being "
     "materialized. It is not Dagster-blocking on purpose: that would also skip regression_report, which must still "
     "compare a failing candidate with its baseline, and show the verdict as a DagsterAssetCheckFailedError.",
 )
 def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    from eval_pipeline.scoring.release import quality_gate as gate_of
+    from eval_pipeline.release.decision import quality_gate as gate_of
 
     p = partition(context, None, warehouse)
     art = p.read_json(keys.run_artifact(p.date, p.mv_key))
@@ -181,55 +152,4 @@ def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRes
             "blocking": f"{len(blocking)} of {gate['n_thresholds']} thresholds fail and block; "
             f"{len(failing) - len(blocking)} fail as warnings",
         },
-    )
-
-
-@partitioned_asset(
-    group=GROUP,
-    deps=["eval_run", "regression_report"],
-    kinds=("json",),
-    description="The release decision, the one place the gates are enforced: materialized only when every blocking "
-    "threshold passed and no significant regression was found, otherwise the run fails with the verdict and why.",
-)
-def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from eval_pipeline.scoring.release import release_decision
-
-    p = partition(context, None, warehouse)
-    date, mv_key = p.date, p.mv_key
-    art = p.read_json(keys.run_artifact(date, mv_key))
-    report = p.read_json(keys.regression_report(date, mv_key))
-    rep = report["summary"]
-    gate = release_decision(art, report)  # the same decision the two checks made
-    verdict = vd.release_verdict(art, report)
-    if not gate["approved"]:
-        # The run fails here (a deploy waits for this partition; eval_failure_sensor alerts): the message
-        # and the metadata are the verdict, shown first on the run page.
-        raise dg.Failure(
-            description=f"release gate FAIL for {mv_key}@{date}: {verdict.why}",
-            metadata={"verdict": vd.FAIL, "why": verdict.why},
-            allow_retries=False,
-        )
-    decision = {
-        "date": date,
-        "model_version": mv_key,
-        "approved": True,
-        "run_id": context.run_id,
-        "gate_procedure": rep.get("gate_procedure"),
-        "gate": rep.get("gate"),
-        "overall": art["overall"],
-        "warnings": art["warnings"],
-        "baseline": rep.get("baseline"),
-        "improvements": rep.get("improvement", 0),
-        "cost_usd": art["cost_usd"],
-    }
-    uri = p.write_json(keys.release(date, mv_key), decision)
-    return dg.MaterializeResult(
-        metadata={
-            "verdict": verdict.verdict,
-            "why": verdict.why,
-            "approved": True,
-            "warnings": ", ".join(art["warnings"]) or "none",
-            "baseline": str(rep.get("baseline")),
-            "path": dg.MetadataValue.path(uri),
-        }
     )

@@ -189,13 +189,13 @@ def scoring_order(sample_ids, seed: int = 0) -> list[str]:
 def gated_drops(candidate_scores, baseline_scores, cfg, seed: int = 0) -> GatedDrops:
     """Per gated pass-rate row (overall and, with ``gate_segments``, per category) of ``cfg``'s family, the per-sample
     drops ``baseline pass fraction - candidate pass fraction`` of the shared samples, paired as the fixed gate pairs
-    them (``stats.pair_runs``, the composite from ``composite.with_composite_pass``, the family from
+    them (``pairing.pair_runs``, the composite from ``composite.with_composite_pass``, the family from
     ``gating.family_measures``), ordered by :func:`scoring_order`."""
-    from eval_pipeline.history.composite import with_composite_pass
-    from eval_pipeline.history.gating import family_measures
     from eval_pipeline.history.sql import SEGMENT_ALL
-    from eval_pipeline.history.stats import pair_runs
     from eval_pipeline.project.regression_schema import GROUP_KEYS
+    from eval_pipeline.regression.composite import with_composite_pass
+    from eval_pipeline.regression.gating import family_measures
+    from eval_pipeline.regression.pairing import pair_runs
 
     pairs = pair_runs(with_composite_pass(candidate_scores), with_composite_pass(baseline_scores))
     pairs = pairs.dropna(subset=["pass_frac_c", "pass_frac_b"])

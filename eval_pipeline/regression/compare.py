@@ -51,14 +51,12 @@ the same effect rule; **improvement**: ``p_adjusted`` < alpha and at least ``min
 
 Where the pieces live: :mod:`~eval_pipeline.project.regression_schema` (columns, verdicts, metric
 directions), :mod:`~eval_pipeline.project.regression_config` (the ``regression:`` knobs),
-:mod:`~eval_pipeline.history.paired_tests` (exact McNemar, Wilcoxon / sign-flip, effect intervals, multiplicity
-adjustment incl. discrete Holm, the exact stratified test), :mod:`~eval_pipeline.history.gating` (the gated family,
-verdicts, the rows that block), :mod:`~eval_pipeline.history.baselines` (the baseline run and the nights pooled with it);
-this module pairs the runs, tests every row and builds the report.
-:func:`gate_rows` returns the rows that block.
-
-Why this module is long: it grew past 450 lines when the tree was first formatted with ruff
-(line length 110); splitting it is part of the layout work in issue 23.
+:mod:`~eval_pipeline.regression.paired_tests` (exact McNemar, Wilcoxon / sign-flip, effect intervals, multiplicity
+adjustment incl. discrete Holm, the exact stratified test), :mod:`~eval_pipeline.regression.pairing` (the runs paired
+sample by sample, one test row per comparison), :mod:`~eval_pipeline.regression.gating` (the gated family,
+verdicts, the rows that block), :mod:`~eval_pipeline.regression.baselines` (the baseline run and the nights pooled with
+it); this module builds the report from them. :func:`~eval_pipeline.regression.gating.gate_rows` returns the rows
+that block.
 """
 
 from __future__ import annotations
@@ -69,191 +67,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.history.baselines import RunRef, pool_runs, select_baseline  # noqa: F401 (re-exported)
-from eval_pipeline.history.composite import with_composite_pass
-from eval_pipeline.history.draws import distinct_nights, draw_summary
-from eval_pipeline.history.gating import family_measures, gate_description, gate_family, gate_rows, verdicts
-from eval_pipeline.history.judge_changes import refuse_mixed_judges
-from eval_pipeline.history.paired_tests import (
-    effect_interval,
-    paired_location_test,
-    paired_t,
-    stratified_exact,
-)
-from eval_pipeline.history.sql import SEGMENT_ALL
+from eval_pipeline.history.report import markdown_table
 from eval_pipeline.project.regression_config import RegressionConfig
-from eval_pipeline.project.regression_schema import GROUP_KEYS, REPORT_COLUMNS, VERDICTS, row_direction
-from eval_pipeline.scoring import verdict as verdict_words
-
-# ---------------------------------------------------------------------------
-# Pairing
-# ---------------------------------------------------------------------------
-
-
-def per_sample(scores: pd.DataFrame) -> pd.DataFrame:
-    """Collapse repeats: one row per (suite, eval_set, family, metric, sample_id).
-
-    ``pass_frac`` = share of graded repeats that passed (NaN if none graded,
-    e.g. every repeat was an infrastructure error), ``value`` = mean value,
-    ``k`` = graded repeats, ``nonbinary`` = some raw value is neither 0 nor 1.
-    """
-    df = scores.copy()
-    df["passed_f"] = df["passed"].astype("Float64").astype(float)
-    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
-    df["nonbinary"] = df["value"].notna() & ~df["value"].isin([0.0, 1.0])
-    if "category" not in df:
-        df["category"] = None
-    df["category"] = df["category"].fillna("(none)").astype(str)
-    g = df.groupby(GROUP_KEYS + ["sample_id"], sort=False, dropna=False)
-    return g.agg(
-        pass_frac=("passed_f", "mean"),
-        k=("passed_f", "count"),
-        value=("value", "mean"),
-        nonbinary=("nonbinary", "any"),
-        category=("category", "first"),
-    ).reset_index()
-
-
-def pair_runs(candidate: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
-    """Inner join of the two runs' per-sample rows on the shared samples (suffixes ``_c`` / ``_b``)."""
-    c = per_sample(candidate)
-    b = per_sample(baseline)
-    m = c.merge(b, on=GROUP_KEYS + ["sample_id"], suffixes=("_c", "_b"), how="inner")
-    m["category"] = m["category_c"]
-    return m
-
-
-def _test_rows(
-    pairs: pd.DataFrame, cfg: RegressionConfig, pooled: pd.DataFrame | None = None
-) -> list[dict[str, Any]]:
-    """Test every (group, segment, measure) of a paired frame; verdicts without correction yet.
-
-    ``pooled``: the same pairing with the baseline's earlier nights added to the baseline side (see
-    :func:`regression_report`); pass/fail rows are tested on it, mean-value rows on ``pairs``.
-    A metric gets a ``mean_value`` row only when its *raw* values are not all 0/1 (per-sample means
-    of a binary check with repeats are fractions, but the evidence is the 0/1 rows: one test)."""
-    rows: list[dict[str, Any]] = []
-    pooled_groups = (
-        dict(iter(pooled.groupby(GROUP_KEYS, sort=True, dropna=False))) if pooled is not None else {}
-    )
-    for keys, grp in pairs.groupby(GROUP_KEYS, sort=True, dropna=False):
-        segments = [(SEGMENT_ALL, grp)]
-        if cfg.segments and grp["category"].nunique() > 1:
-            segments += [(str(s), sg) for s, sg in grp.groupby("category", sort=True)]
-        continuous = bool(grp["nonbinary_c"].any() or grp["nonbinary_b"].any())
-        metric = str(keys[3])
-        in_family = family_measures(cfg, str(keys[1]), metric, continuous)
-        pgrp = pooled_groups.get(keys)
-        for segment, sg in segments:
-            base = dict(zip(GROUP_KEYS, keys)) | {"segment": segment}
-            gated = segment == SEGMENT_ALL or cfg.gate_segments
-            psg = (
-                sg
-                if pgrp is None
-                else (pgrp if segment == SEGMENT_ALL else pgrp[pgrp["category"] == segment])
-            )
-            graded = psg.dropna(subset=["pass_frac_c", "pass_frac_b"])
-            if len(graded):
-                row = base | _pass_rate_row(graded, cfg)
-                if segment != SEGMENT_ALL:  # a segment's meaningful effect is larger (and so is its noise)
-                    row["min_effect"] = max(cfg.min_effect, cfg.min_effect_segment)
-                rows.append(row | {"direction": "higher", "gating": gated and "pass_rate" in in_family})
-            if continuous:
-                valued = sg.dropna(subset=["value_c", "value_b"])
-                direction = row_direction(cfg, str(keys[1]), metric)
-                if len(valued):
-                    rows.append(
-                        base
-                        | _value_row(valued, cfg, metric, direction, str(keys[2]))
-                        | {
-                            "direction": direction,
-                            # a row whose direction is unknown never gates: "worse" is not defined
-                            "gating": gated and "mean_value" in in_family and direction != "unknown",
-                        }
-                    )
-    return rows
-
-
-def _pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
-    bp, cp = g["pass_frac_b"].to_numpy(), g["pass_frac_c"].to_numpy()
-    kb, kc = g["k_b"].to_numpy().astype(int), g["k_c"].to_numpy().astype(int)
-    single = bool((kc == 1).all() and (kb == 1).all())
-    d = cp - bp
-    if single:
-        # one draw a side: exact McNemar (the stratified exact test with one draw a side), exact under the null
-        # "no worse on the task distribution": the (baseline, candidate) pairs of the samples are i.i.d.
-        xc, xb = np.rint(cp * kc).astype(int), np.rint(bp * kb).astype(int)
-        worse, better, p, support_two_sided = stratified_exact(xc, kc, xb, kb)
-        p_worse, support_worse = stratified_exact(xc, kc, xb, kb, alternative="worse")[2:]
-        test = "mcnemar_exact"
-    else:
-        # repeats or pooled nights: a sample's draws need not be exchangeable (a different model at temperature 0,
-        # correlated repeats), so the sample is the unit: paired t-test of the per-sample pass-fraction difference
-        worse, better = int(np.sum(d < 0)), int(np.sum(d > 0))
-        p, p_worse = paired_t(d), paired_t(d, "less")
-        support_two_sided = support_worse = None
-        test = "paired_t"
-    eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
-    repeats = int(max(g["k_c"].max(), g["k_b"].max()))
-    return dict(
-        measure="pass_rate",
-        test=test,
-        n_pairs=len(g),
-        repeats=repeats,
-        baseline=float(bp.mean()),
-        candidate=float(cp.mean()),
-        effect=eff,
-        ci_low=lo,
-        ci_high=hi,
-        n_worse=worse,
-        n_better=better,
-        p_value=p,
-        p_worse=p_worse,
-        min_effect=cfg.min_effect,
-        baseline_draws=float(kb.mean()),
-        _support_worse=support_worse,
-        _support_two_sided=support_two_sided,
-    )
-
-
-def _value_row(
-    g: pd.DataFrame, cfg: RegressionConfig, metric: str, direction: str, family: str = ""
-) -> dict[str, Any]:
-    bv, cv = g["value_b"].to_numpy(), g["value_c"].to_numpy()
-    d = cv - bv
-    p = paired_location_test(d, cfg.continuous_test, cfg.n_resamples, cfg.seed)
-    lower = direction == "lower"
-    if direction == "unknown":  # no side is "worse": the two-sided p-value, never gated
-        p_worse = p
-    else:
-        worse_side = "greater" if lower else "less"
-        p_worse = paired_location_test(
-            d, cfg.continuous_test, cfg.n_resamples, cfg.seed, alternative=worse_side
-        )
-    eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
-    default_min = cfg.min_effect_judge if family == "judge" else cfg.min_effect_value
-    return dict(
-        measure="mean_value",
-        test=cfg.continuous_test,
-        n_pairs=len(g),
-        repeats=int(max(g["k_c"].max(), g["k_b"].max())),
-        baseline=float(bv.mean()),
-        candidate=float(cv.mean()),
-        effect=eff,
-        ci_low=lo,
-        ci_high=hi,
-        n_worse=int(np.sum(d > 0) if lower else np.sum(d < 0)),
-        n_better=int(np.sum(d < 0) if lower else np.sum(d > 0)),
-        p_value=p,
-        p_worse=p_worse,
-        min_effect=cfg.min_effect_by_metric.get(metric, default_min),
-        baseline_draws=float(g["k_b"].mean()),
-    )
-
-
-# ---------------------------------------------------------------------------
-# Report
-# ---------------------------------------------------------------------------
+from eval_pipeline.project.regression_schema import REPORT_COLUMNS, VERDICTS
+from eval_pipeline.regression.baselines import RunRef
+from eval_pipeline.regression.composite import with_composite_pass
+from eval_pipeline.regression.draws import distinct_nights, draw_summary
+from eval_pipeline.regression.gating import gate_description, gate_family, gate_rows, verdicts
+from eval_pipeline.regression.judge_changes import refuse_mixed_judges
+from eval_pipeline.regression.pairing import pair_runs, same_evidence, tested_rows
+from eval_pipeline.release import verdict as verdict_words
 
 
 @dataclass
@@ -327,8 +150,6 @@ class RegressionReport:
 
     def to_markdown(self, max_rows: int = 25, only_changes: bool = False) -> str:
         """Markdown table of the most important rows (regressions first), for metadata / PR comments."""
-        from eval_pipeline.history.report import markdown_table
-
         status = verdict_words.report_status({"status": self.status}, len(self.gate_regressions))
         head = f"**{status}**: {self.message}\n\n"
         if self.rows.empty:
@@ -393,7 +214,7 @@ def regression_report(
             names them; :func:`pool_runs` picks them when ``baseline_nights`` > 1). Pass/fail rows pool their
             **distinct draws** with the baseline's, per sample - only samples and evaluators the baseline run has.
             A score row's ``draw`` column names the answer it scores (its response-store key,
-            :func:`eval_pipeline.history.draws.attach_draws`): an answer the store served again on a later night is
+            :func:`eval_pipeline.regression.draws.attach_draws`): an answer the store served again on a later night is
             the draw of the night that produced it and counts once; a night without ``draw`` is not pooled. Pooled
             rows use the per-sample paired t-test; it assumes the provider did not drift between the nights.
             Mean-value rows compare with the baseline night only.
@@ -431,7 +252,7 @@ def regression_report(
         base_c,
         [with_composite_pass(f) for f in (baseline_pool or [])],
         [str(r) for r in (pool_runs or [])],
-        _same_evidence,
+        same_evidence,
     )
     pooled = (
         pair_runs(cand_c, pd.concat([base_c, *(f for _, f in nights)], ignore_index=True)) if nights else None
@@ -444,7 +265,7 @@ def regression_report(
     for suite_name, sp in pairs.groupby("suite", sort=True) if len(pairs) else []:
         scfg = configs.get(str(suite_name), cfg)
         psp = pooled[pooled["suite"] == suite_name] if pooled is not None else None
-        rows += [r | {"_alpha": scfg.alpha, "_min_pairs": scfg.min_pairs} for r in _test_rows(sp, scfg, psp)]
+        rows += [r | {"_alpha": scfg.alpha, "_min_pairs": scfg.min_pairs} for r in tested_rows(sp, scfg, psp)]
     present = sorted(set(pairs["suite"].astype(str))) if len(pairs) else []
     if len(present) == 1 and present[0] in configs:
         cfg = configs[present[0]]  # one suite (the usual case): its options are the report's options
@@ -518,19 +339,6 @@ def regression_report(
         pool_names,
         baseline_draws=draw_summary(base_c, [f for _, f in nights]),
     )
-
-
-def _same_evidence(night: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
-    """The rows of an earlier baseline night that measure what the baseline run measured: the same (suite,
-    eval set, family, metric, sample) and, where recorded, the same evaluator (a changed check or judge is
-    other evidence)."""
-    if night is None or not len(night) or baseline is None or not len(baseline):
-        return night.iloc[0:0] if night is not None else pd.DataFrame()
-    on = GROUP_KEYS + ["sample_id"]
-    if "evaluator_hash" in night.columns and "evaluator_hash" in baseline.columns:
-        on = on + ["evaluator_hash"]
-    keys = baseline[on].drop_duplicates()
-    return night.merge(keys, on=on, how="inner")[list(night.columns)]
 
 
 def report_dict(report: RegressionReport) -> dict[str, Any]:

@@ -16,7 +16,7 @@ alternative keeps the discordance d of the history and moves delta of it to the 
 The level of a row is the gate's first Holm step, ``alpha * (1 - segment_alpha_share) / m`` over the m gated
 overall rows (Bonferroni: what a single regression among m rows has to beat; discrete Holm and later Holm steps can
 only be more lenient, so the N is conservative). The gate blocks only when the test rejects **and** the observed
-drop is at least ``min_effect`` (:func:`eval_pipeline.history.gating.verdicts`), so a true drop of exactly
+drop is at least ``min_effect`` (:func:`eval_pipeline.regression.gating.verdicts`), so a true drop of exactly
 ``min_effect`` blocks at most about half of the time however large N is: :attr:`RowPlan.mde_gate` is the smallest
 true drop the whole rule blocks with 80 % at the current N, next to the test's own MDE (:attr:`RowPlan.mde_test`).
 """
@@ -45,7 +45,7 @@ N_MAX = 200_000
 
 def mcnemar_critical(k: np.ndarray, level: float) -> np.ndarray:
     """Per number of discordant pairs ``k``, the smallest worse-count c with ``P(Binomial(k, 1/2) >= c) <= level``
-    (the one-sided exact McNemar test of :func:`~eval_pipeline.history.paired_tests.mcnemar_exact` rejects at
+    (the one-sided exact McNemar test of :func:`~eval_pipeline.regression.paired_tests.mcnemar_exact` rejects at
     X >= c); ``k + 1`` when no count can reject."""
     from scipy import stats
 

@@ -1,8 +1,8 @@
 """What ``eval-pipeline run`` prints and writes for CI: the PASS/FAIL table, JUnit XML, a markdown summary.
 
 In: one :class:`CIResult` per evaluated model version: the run artifact (``runs/.../run.json``), its
-quality gate (:func:`~eval_pipeline.scoring.release.quality_gate`) and regression gate
-(:func:`~eval_pipeline.scoring.release.regression_gate`), or the error that stopped it.
+quality gate (:func:`~eval_pipeline.release.decision.quality_gate`) and regression gate
+(:func:`~eval_pipeline.release.decision.regression_gate`), or the error that stopped it.
 Out: :func:`exit_code` (0 pass, 1 a blocking gate failed, 2 an error of configuration or data,
 3 an infrastructure error),
 :func:`table` (plain text), :func:`junit_xml` (one ``testsuite`` per model version, one
@@ -11,7 +11,7 @@ blocking regression is a ``failure``, a failed warning threshold is reported in 
 and passes), :func:`markdown` (for ``$GITHUB_STEP_SUMMARY``). Every threshold line states its
 value, 95% interval, n and bound; the regression line names the blocking metric with its effect,
 interval and p (or the largest gated drop), and the baseline. The wording is
-:mod:`eval_pipeline.scoring.verdict`'s, the same as in the Dagster UI.
+:mod:`eval_pipeline.release.verdict`'s, the same as in the Dagster UI.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from eval_pipeline.scoring import verdict as vd
+from eval_pipeline.release import verdict as vd
 
 EXIT_PASS, EXIT_GATE_FAILED, EXIT_ERROR, EXIT_INFRA = 0, 1, 2, 3  # see scoring/errors_report.py
 
@@ -61,7 +61,7 @@ class CIResult:
         return vd.Verdict(vd.PASS if g.get("status") == "ok" else vd.NOT_TESTED, str(g.get("message")))
 
     def why(self) -> str:
-        """What decided the status, in the words of :mod:`eval_pipeline.scoring.verdict`."""
+        """What decided the status, in the words of :mod:`eval_pipeline.release.verdict`."""
         if self.error:
             return self.error
         q, r = self.quality_verdict(), self.regression_verdict()

@@ -1,14 +1,14 @@
 """The release gate as plain functions: what blocks a candidate's ``release_approval``.
 
 In: the run artifact (``runs/.../run.json``: its eval sets' threshold results) and the regression
-report (``reports/regression/.../report.json``, :func:`eval_pipeline.history.stats.report_dict`).
+report (``reports/regression/.../report.json``, :func:`eval_pipeline.regression.compare.report_dict`).
 Out: JSON-able decisions. The Dagster checks ``quality_gate`` / ``no_significant_regression`` and the
 ``release_approval`` asset call these, and so does the detection benchmark - one implementation.
 
 * :func:`quality_gate`: blocked when an enforced-blocking threshold fails (judge thresholds block
   only when the judge is calibrated; that is decided upstream in ``scoring.apply_thresholds``).
 * :func:`regression_gate`: blocked when a row of the gated family is a significant regression
-  (:func:`eval_pipeline.history.gating.gate_rows`; the family and its correction are named in the
+  (:func:`eval_pipeline.regression.gating.gate_rows`; the family and its correction are named in the
   report summary ``gate_procedure`` / ``gate``, the rows in ``gated_rows``; gated rows are decided on
   their one-sided ``p_gate``); no baseline or no overlap does not block.
 * :func:`release_decision`: approved iff neither blocks.
@@ -41,7 +41,7 @@ def quality_gate(artifact_or_thresholds: dict[str, Any] | list[dict[str, Any]]) 
 
 def regression_gate(report: dict[str, Any]) -> dict[str, Any]:
     """Regression gate over a report dict (``summary`` + ``rows``)."""
-    from eval_pipeline.history.gating import gate_rows
+    from eval_pipeline.regression.gating import gate_rows
 
     summary = report.get("summary", {})
     rows = pd.DataFrame(report.get("rows") or [])

@@ -1,7 +1,7 @@
 """The verdict in words: PASS / FAIL / NOT TESTED and *why*, one wording for every place that shows it.
 
 In: threshold results (the ``thresholds`` of a run artifact's eval sets, :class:`ThresholdResult` dicts),
-regression report rows and summaries (:func:`eval_pipeline.history.stats.report_dict`), the run artifact.
+regression report rows and summaries (:func:`eval_pipeline.regression.compare.report_dict`), the run artifact.
 Out: :class:`Verdict` (``verdict`` + ``why``) of the quality gate (:func:`quality_verdict`), the regression
 gate (:func:`regression_verdict`) and the release (:func:`release_verdict`), and the one-line phrases they
 are built from:

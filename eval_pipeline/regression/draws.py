@@ -5,7 +5,7 @@ suite, eval set, sample and repeat). Out: the score rows plus ``draw`` (the answ
 content address of the request, which includes the date only when the model version sets
 ``fresh_samples_daily``) and ``stored`` (True: the answer was a response-store hit - a draw of an earlier night
 or run, served again; False: a fresh provider call of this run). Two nights whose rows share a ``draw`` scored
-the *same* answer, so pooling them would count one draw twice (:func:`eval_pipeline.history.stats.regression_report`
+the *same* answer, so pooling them would count one draw twice (:func:`eval_pipeline.regression.compare.regression_report`
 pools distinct draws only, :func:`distinct_nights`). :func:`draw_counts` summarises a run: fresh calls, store
 hits, distinct draws; :func:`draw_summary` the distinct baseline draws per sample for the report.
 """

@@ -38,7 +38,9 @@ def with_composite_pass(scores: pd.DataFrame, min_components: int = 2) -> pd.Dat
     part = part[n_comp >= min_components]
     if part.empty:
         return base.reset_index(drop=True)
-    keys = [k for k in (*_KEYS, "draw") if k in part.columns]  # draw: the answer's identity (history.draws)
+    keys = [
+        k for k in (*_KEYS, "draw") if k in part.columns
+    ]  # draw: the answer's identity (regression.draws)
     has_cat = "category" in part.columns
     agg = {"passed": ("passed", lambda s: bool(s.astype(bool).all())), "n_parts": ("metric", "size")}
     if has_cat:

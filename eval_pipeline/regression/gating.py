@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.history.composite import COMPOSITE_PASS_METRIC
-from eval_pipeline.history.paired_tests import adjust
 from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.project.regression_schema import REPORT_COLUMNS, is_auxiliary
+from eval_pipeline.regression.composite import COMPOSITE_PASS_METRIC
+from eval_pipeline.regression.paired_tests import adjust
 
 
 def family_measures(cfg: RegressionConfig, eval_set: str, metric: str, continuous: bool) -> set[str]:

@@ -1,0 +1,1 @@
+"""Dagster layer of the release stage: ``release_approval``."""

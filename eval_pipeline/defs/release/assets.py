@@ -1,0 +1,67 @@
+"""The release stage in Dagster: ``release_approval``, the one place the gates are enforced.
+
+In: the partition's run artifact (``eval_run``) and its regression report (``regression_report``). Out:
+``keys.release(date, mv)`` when :func:`eval_pipeline.release.decision.release_decision` approves, else a failed
+run whose message is the verdict (:mod:`eval_pipeline.release.verdict`). The asset stays in the ``scoring``
+asset group (the UI and stored runs know it so).
+"""
+
+import dagster as dg
+
+from eval_pipeline.defs.partition import partition, partitioned_asset
+from eval_pipeline.defs.resources import WarehouseResource
+from eval_pipeline.release import verdict as vd
+from eval_pipeline.storage import keys
+
+GROUP = "scoring"  # the asset group the UI and stored runs know it by (unchanged when it moved here)
+
+
+@partitioned_asset(
+    group=GROUP,
+    deps=["eval_run", "regression_report"],
+    kinds=("json",),
+    description="The release decision, the one place the gates are enforced: materialized only when every blocking "
+    "threshold passed and no significant regression was found, otherwise the run fails with the verdict and why.",
+)
+def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from eval_pipeline.release.decision import release_decision
+
+    p = partition(context, None, warehouse)
+    date, mv_key = p.date, p.mv_key
+    art = p.read_json(keys.run_artifact(date, mv_key))
+    report = p.read_json(keys.regression_report(date, mv_key))
+    rep = report["summary"]
+    gate = release_decision(art, report)  # the same decision the two checks made
+    verdict = vd.release_verdict(art, report)
+    if not gate["approved"]:
+        # The run fails here (a deploy waits for this partition; eval_failure_sensor alerts): the message
+        # and the metadata are the verdict, shown first on the run page.
+        raise dg.Failure(
+            description=f"release gate FAIL for {mv_key}@{date}: {verdict.why}",
+            metadata={"verdict": vd.FAIL, "why": verdict.why},
+            allow_retries=False,
+        )
+    decision = {
+        "date": date,
+        "model_version": mv_key,
+        "approved": True,
+        "run_id": context.run_id,
+        "gate_procedure": rep.get("gate_procedure"),
+        "gate": rep.get("gate"),
+        "overall": art["overall"],
+        "warnings": art["warnings"],
+        "baseline": rep.get("baseline"),
+        "improvements": rep.get("improvement", 0),
+        "cost_usd": art["cost_usd"],
+    }
+    uri = p.write_json(keys.release(date, mv_key), decision)
+    return dg.MaterializeResult(
+        metadata={
+            "verdict": verdict.verdict,
+            "why": verdict.why,
+            "approved": True,
+            "warnings": ", ".join(art["warnings"]) or "none",
+            "baseline": str(rep.get("baseline")),
+            "path": dg.MetadataValue.path(uri),
+        }
+    )
