@@ -23,6 +23,8 @@ serve-model A SYNTHETIC Anthropic-compatible model on 127.0.0.1 answering from y
 view        Refresh the history report and open it (or serve it on 127.0.0.1).
 plan        Per eval set and gated metric: the samples needed to detect a drop of min_effect (80% / 90%
             power) and the minimal detectable effect of the current N (eval_pipeline/commands/plan.py).
+schema      The JSON Schema of each YAML file you write (suite, models, prompt, monitoring), printed or
+            written with --out DIR, for editor completion (eval_pipeline/commands/schema.py).
 
 Inside a folder made by ``init`` (it has data/models.yaml) the commands use ./data, ./warehouse and
 ./.dagster_home unless EVAL_DATA_DIR / EVAL_WAREHOUSE_URL / DAGSTER_HOME are set.
@@ -361,7 +363,7 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 def _add_everyday_commands(sub) -> None:
     """``init``, ``serve-model``, ``view``, ``plan``, ``review``: implemented in ``eval_pipeline/commands/``."""
-    from eval_pipeline.commands import init, plan, review, serve_model, view
+    from eval_pipeline.commands import init, plan, review, schema, serve_model, view
 
     i = sub.add_parser("init", help="scaffold a suite folder that validates and runs right away")
     init.add_arguments(i)
@@ -385,6 +387,11 @@ def _add_everyday_commands(sub) -> None:
     )
     review.add_arguments(rv)
     rv.set_defaults(fn=review.run)
+    sc = sub.add_parser(
+        "schema", help="JSON Schema of the YAML files (editor completion); --out DIR writes them"
+    )
+    schema.add_arguments(sc)
+    sc.set_defaults(fn=schema.run)
 
 
 def _freeze_heap_for_exit() -> None:

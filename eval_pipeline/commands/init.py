@@ -4,7 +4,8 @@ In: a target folder (default ``.``; created; refused if it already holds a ``dat
 of ``scaffold/`` - ``data/models.yaml`` (two model versions, production and a candidate), a suite
 ``data/suites/my_suite.yaml`` (a deterministic routing eval set and a similarity FAQ eval set with
 blocking thresholds), two golden sets in the row format (``id`` / ``input`` / ``expected`` /
-``metadata.category``) and their prompts - and the next commands to type. Plain Python.
+``metadata.category``) and their prompts, the JSON Schemas their YAML names (``schemas/``) - and the next
+commands to type. Plain Python.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+
+from eval_pipeline.commands.schema import SCHEMA_DIR, write_schemas
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
 
@@ -31,8 +34,9 @@ def scaffold(target: Path) -> list[Path]:
         )
     target.mkdir(parents=True, exist_ok=True)
     shutil.copytree(SCAFFOLD / "data", target / "data")
+    write_schemas(target / SCHEMA_DIR)  # the scaffold's YAML names them in its first line (editor completion)
     (target / ".gitignore").write_text("/warehouse/\n/.dagster_home/\n", encoding="utf-8")
-    return sorted(p for p in (target / "data").rglob("*") if p.is_file())
+    return sorted(p for d in ("data", SCHEMA_DIR) for p in (target / d).rglob("*") if p.is_file())
 
 
 def run(args: argparse.Namespace) -> int:

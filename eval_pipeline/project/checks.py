@@ -36,6 +36,14 @@ from eval_pipeline.project.check_spec import (
     strings_ok,
     user_check_base,
 )
+from eval_pipeline.project.tool_check_specs import (
+    MaxSteps,
+    ToolCalled,
+    ToolCallsMatch,
+    ToolNotCalled,
+    ToolOrder,
+    Turns,
+)
 from eval_pipeline.project.user_regex import DEFAULT_BUDGET_S, compile_user_regex
 
 __all__ = [
@@ -57,12 +65,16 @@ __all__ = [
 
 
 class ValidJson(CheckSpec):
+    """The response parses as JSON."""
+
     type: Literal["valid_json"] = "valid_json"
     allow_code_fence: bool = True
     require_type: Literal["any", "object", "array"] = "any"
 
 
 class JsonSchema(CheckSpec):
+    """The parsed response (or ``field`` of it) validates against a JSON Schema (``schema`` or ``schema_file``)."""
+
     type: Literal["json_schema"] = "json_schema"
     schema_: dict | None = Field(None, alias="schema")
     schema_file: str | None = None
@@ -89,6 +101,8 @@ class JsonSchema(CheckSpec):
 
 
 class JsonFieldsMatch(CheckSpec):
+    """Fields of the parsed JSON response equal those of ``expected`` (exact, set or normalized)."""
+
     type: Literal["json_fields_match"] = "json_fields_match"
     fields: dict[str, Literal["exact", "set", "normalized"]] = Field(
         default_factory=lambda: {"intents": "set", "slots": "exact"}
@@ -103,6 +117,8 @@ class JsonFieldsMatch(CheckSpec):
 
 
 class LabelInSet(CheckSpec):
+    """The response (or ``field``) is one of the allowed labels (``labels`` or ``labels_from``)."""
+
     type: Literal["label_in_set"] = "label_in_set"
     labels: list[str] | None = None
     labels_from: Literal["expected_values"] | None = None
@@ -121,6 +137,8 @@ class LabelInSet(CheckSpec):
 
 
 class ExactMatch(CheckSpec):
+    """The response (or ``field``) equals the expected value after normalization."""
+
     type: Literal["exact_match"] = "exact_match"
     normalize: list[str] = Field(default_factory=lambda: ["strip"])
     field: str | None = None
@@ -136,6 +154,8 @@ class ExactMatch(CheckSpec):
 
 
 class Regex(CheckSpec):
+    """The response (or ``field``) matches / does not match a regular expression (RE2, or a time budget)."""
+
     type: Literal["regex"] = "regex"
     pattern: str
     must_match: bool = True
@@ -157,6 +177,8 @@ class Regex(CheckSpec):
 
 
 class ForbiddenPhrases(CheckSpec):
+    """None of the phrases occurs in the response (substring match)."""
+
     type: Literal["forbidden_phrases"] = "forbidden_phrases"
     phrases: list[str]
     ignore_case: bool = True
@@ -169,6 +191,8 @@ class ForbiddenPhrases(CheckSpec):
 
 
 class ContainsAll(CheckSpec):
+    """Every value occurs in the response (substring match)."""
+
     type: Literal["contains_all"] = "contains_all"
     values: list[str]
     ignore_case: bool = True
@@ -181,10 +205,14 @@ class ContainsAll(CheckSpec):
 
 
 class ContainsAny(ContainsAll):
+    """At least one value occurs in the response (substring match)."""
+
     type: Literal["contains_any"] = "contains_any"  # type: ignore[assignment]
 
 
 class Length(CheckSpec):
+    """The response length is within bounds (characters after stripping; whitespace-separated words)."""
+
     type: Literal["length"] = "length"
     min_chars: int | None = None
     max_chars: int | None = None
@@ -208,6 +236,8 @@ class Length(CheckSpec):
 
 
 class RougeL(CheckSpec):
+    """ROUGE-L F-measure of the response against the reference (``expected``)."""
+
     type: Literal["rouge_l"] = "rouge_l"
     min_score: float | None = None
     expected_field: str | None = None
@@ -223,10 +253,14 @@ class RougeL(CheckSpec):
 
 
 class Bleu(RougeL):
+    """Sentence BLEU of the response against the reference, scaled to [0, 1]."""
+
     type: Literal["bleu"] = "bleu"  # type: ignore[assignment]
 
 
 class Custom(CheckSpec):
+    """A user function ``f(sample, **kwargs)`` imported by dotted path."""
+
     type: Literal["custom"] = "custom"
     function: str = Field(description="package.module:function, called as f(sample, **kwargs)")
     kwargs: dict = Field(default_factory=dict)
@@ -239,61 +273,9 @@ class Custom(CheckSpec):
             raise ArgError("function", str(exc)) from None
 
 
-class ToolCallsMatch(CheckSpec):
-    type: Literal["tool_calls_match"] = "tool_calls_match"
-    expected_field: str | None = None
-
-
-class ToolCalled(CheckSpec):
-    type: Literal["tool_called"] = "tool_called"
-    tool: str
-    min_times: int = 1
-
-    @classmethod
-    def check_args(cls, args: dict[str, Any], context: CheckContext) -> None:
-        if args.get("min_times", 1) < 1:
-            raise ArgError("min_times", "must be at least 1 (use tool_not_called for 0)")
-
-
-class ToolNotCalled(CheckSpec):
-    type: Literal["tool_not_called"] = "tool_not_called"
-    tool: str
-
-
-class ToolOrder(CheckSpec):
-    type: Literal["tool_order"] = "tool_order"
-    tools: list[str]
-    mode: Literal["exact", "in_order", "any_order"] = "in_order"
-
-    @classmethod
-    def check_args(cls, args: dict[str, Any], context: CheckContext) -> None:
-        if not args["tools"]:
-            raise ArgError("tools", "list at least one tool name")
-
-
-class MaxSteps(CheckSpec):
-    type: Literal["max_steps"] = "max_steps"
-    max: int
-
-    @classmethod
-    def check_args(cls, args: dict[str, Any], context: CheckContext) -> None:
-        if args["max"] < 1:
-            raise ArgError("max", "must be at least 1")
-
-
-class Turns(CheckSpec):
-    type: Literal["turns"] = "turns"
-    min: int = 1
-    max: int | None = None
-
-    @classmethod
-    def check_args(cls, args: dict[str, Any], context: CheckContext) -> None:
-        lo, hi = args.get("min", 1), args.get("max")
-        if lo < 0 or (hi is not None and hi < lo):
-            raise ArgError("max", "need 0 <= min <= max")
-
-
 class EveryTurn(CheckSpec):
+    """Another check applied to every assistant turn."""
+
     type: Literal["every_turn"] = "every_turn"
     check: dict[str, Any] = Field(
         description="another check mapping (not every_turn), applied to every assistant turn"

@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from eval_pipeline.project.checks import AnyCheckSpec, CheckSpec, EvaluatorConfigError, parse_check_specs
 from eval_pipeline.project.errors import (
@@ -72,7 +73,7 @@ class EvalSet(BaseModel):
     repeats: int = Field(1, ge=1, le=20)
     max_record_bytes: int = Field(100_000, gt=0)
     prompt_vars: dict[str, Any] = Field(default_factory=dict)
-    checks: list[AnyCheckSpec | CheckSpec] = Field(
+    checks: list[AnyCheckSpec | SkipJsonSchema[CheckSpec]] = Field(
         default_factory=list, description="deterministic checks, each {type: <check>, name?, <its arguments>}"
     )
     similarity: SimilaritySettings | None = None
