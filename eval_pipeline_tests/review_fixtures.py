@@ -50,3 +50,30 @@ def write_queue(warehouse: Path, items: list[dict], date: str = DATE, mv: str = 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
     return path
+
+
+def pair_item(i: int, judge: str | None = "A") -> dict:
+    """A pairwise review item (answer A the candidate, B the baseline) whose judge flipped with the order."""
+    rec = {f: None for f in REVIEW_FIELDS}
+    rec.update(
+        review_id=f"{SUITE}/faq_pairwise/s{i}/r0",
+        kind="pairwise",
+        suite=SUITE,
+        eval_set="faq_pairwise",
+        sample_id=f"s{i}",
+        repeat=0,
+        reasons=["position_inconsistent: the verdict flipped with the order in 50% of repeats"],
+        input={"question": f"Question {i}: can I change my PIN?"},
+        response_text=f"Answer A {i}: yes, in the app under Cards.",
+        baseline_text=f"Answer B {i}: yes, at any ATM or in the app.",
+        judge_scores={},
+        judge_spread={},
+        thresholds={},
+        scales={},
+        judge_preference=judge,
+        judge_reason="outcomes ['candidate', 'tie']",
+        evaluator_hash="h1",
+        human_label={},
+        human_notes="",
+    )
+    return rec

@@ -9,6 +9,7 @@ A screenshot goes to ``test-artifacts/``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -22,25 +23,18 @@ from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, Wareho
 from eval_pipeline.noise import review_server as rs
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.storage.warehouse import Warehouse
-from eval_pipeline_tests.review_fixtures import HOSTILE, JUDGE, item, write_queue
+from eval_pipeline_tests.review_fixtures import DATE, HOSTILE, JUDGE, MV, item, pair_item, write_queue
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
-@pytest.fixture
-def served(tmp_path):
-    """(url, data folder): the review server over a 4-item queue and a data copy with 2 earlier labels."""
+@contextlib.contextmanager
+def _serve(store):
+    """The review app on uvicorn, 127.0.0.1 and a free port; yields its URL."""
     import uvicorn
 
-    data = tmp_path / "data"
-    shutil.copytree(PROJECT_ROOT / "data", data, ignore=shutil.ignore_patterns("recordings", "synthetic"))
-    (data / "reviews").mkdir()
-    earlier = [dict(item(i), human_label={"accuracy": 4, "helpfulness": 4, "tone": 5}) for i in (8, 9)]
-    (data / "reviews" / "earlier.jsonl").write_text("".join(json.dumps(r) + "\n" for r in earlier))
-    write_queue(tmp_path / "wh", [item(1), item(2, HOSTILE), item(3), item(4)])
-    store = rs.ReviewStore(Warehouse.from_url(str(tmp_path / "wh")), data / "reviews")
     server = uvicorn.Server(
         uvicorn.Config(rs.create_app(store), host="127.0.0.1", port=0, access_log=False, log_level="warning")
     )
@@ -51,9 +45,24 @@ def served(tmp_path):
         assert time.monotonic() < deadline, "review server did not start"
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/", data
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """(url, data folder): the review server over a 4-item queue and a data copy with 2 earlier labels."""
+    data = tmp_path / "data"
+    shutil.copytree(PROJECT_ROOT / "data", data, ignore=shutil.ignore_patterns("recordings", "synthetic"))
+    (data / "reviews").mkdir()
+    earlier = [dict(item(i), human_label={"accuracy": 4, "helpfulness": 4, "tone": 5}) for i in (8, 9)]
+    (data / "reviews" / "earlier.jsonl").write_text("".join(json.dumps(r) + "\n" for r in earlier))
+    write_queue(tmp_path / "wh", [item(1), item(2, HOSTILE), item(3), item(4)])
+    with _serve(rs.ReviewStore(Warehouse.from_url(str(tmp_path / "wh")), data / "reviews")) as url:
+        yield url, data
 
 
 def _calibrate(data, tmp) -> dict:
@@ -146,3 +155,31 @@ def test_three_items_labelled_with_the_keyboard_feed_calibration(served, tmp_pat
     assert second["reasons"] == first["reasons"]
     others = {k: v for k, v in second["metrics"].items() if not k.startswith("human_review/")}
     assert others == {k: v for k, v in first["metrics"].items() if not k.startswith("human_review/")}
+
+
+def test_a_pairwise_item_shows_both_answers_and_takes_the_preferred_one_by_key(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    write_queue(tmp_path / "wh", [pair_item(1, "A")])
+    reviews = tmp_path / "data" / "reviews"
+    with (
+        _serve(rs.ReviewStore(Warehouse.from_url(str(tmp_path / "wh")), reviews)) as url,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        expect(page.locator("#progress-text")).to_have_text("0 of 1 labelled · 1 open")
+        a, b = page.locator("#response"), page.locator("#baseline")
+        expect(b).to_have_text("Answer B 1: yes, at any ATM or in the app.")
+        ba, bb = a.bounding_box(), b.bounding_box()
+        assert bb["x"] > ba["x"] + ba["width"] - 1 and abs(bb["y"] - ba["y"]) < 2  # side by side
+        expect(page.locator("#judge-pair")).to_contain_text("judge prefers: A")
+        page.keyboard.press("2")
+        expect(page.locator(".dim.preference button.chosen")).to_have_text("B (2)")
+        page.screenshot(path=str(ARTIFACTS / "review_page_pairwise.png"))
+        page.keyboard.press("Enter")
+        expect(page.locator("#progress-text")).to_have_text("1 of 1 labelled · 0 open")
+        browser.close()
+    stored = [json.loads(line) for line in (reviews / f"{DATE}_{MV}.jsonl").read_text().splitlines()]
+    assert [(r["human_preference"], r["judge_preference"]) for r in stored] == [("B", "A")]

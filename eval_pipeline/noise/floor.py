@@ -329,22 +329,29 @@ def review_items(
     graded: pd.DataFrame,
     judge_rows: pd.DataFrame,
     similarity_rows: pd.DataFrame | None = None,
+    baseline: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """:func:`select_for_review` over every pointwise judge eval set of the model version.
+    """:func:`select_for_review` over every pointwise judge eval set of the model version, and
+    :func:`eval_pipeline.noise.review_pairwise.select_pairwise_for_review` over every pairwise one (with the
+    ``baseline`` graded samples of the same date: answer B).
 
     Cosine rows of a similarity eval set in the same suite with the same golden ``source`` and
     ``task`` (the same responses) are matched to the judge's rows by sample and repeat.
-    Pairwise judge sets are skipped (their verdicts have no per-dimension scores).
     """
     from eval_pipeline.noise import review
+    from eval_pipeline.noise.review_pairwise import select_pairwise_for_review
 
     frames = []
     for suite, es in mv.eval_sets(project, "judge"):
         cfg = es.judge_config
         rows = _rows_of(judge_rows, suite.name, es.name)
-        if cfg.mode != "pointwise" or rows.empty:
+        if rows.empty:
             continue
         samples = _rows_of(graded, suite.name, es.name)
+        if cfg.mode == "pairwise":
+            base = _rows_of(baseline, suite.name, es.name) if baseline is not None else None
+            frames.append(select_pairwise_for_review(samples, rows, cfg, base))
+            continue
         frames.append(
             review.select_for_review(samples, rows, cfg, _twin_cosine_rows(suite, es, similarity_rows))
         )

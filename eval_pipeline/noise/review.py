@@ -29,9 +29,10 @@ import pandas as pd
 
 from eval_pipeline.evaluators.judge import FAMILY, STATUS_REFUSAL, STATUS_UNPARSEABLE, JudgeConfig
 
-HUMAN_FIELDS = ("human_label", "human_verdict", "human_expected", "human_notes")
+HUMAN_FIELDS = ("human_label", "human_verdict", "human_preference", "human_expected", "human_notes")
 REVIEW_FIELDS = [
     "review_id",
+    "kind",  # None: a pointwise item (scores per dimension); "pairwise": two answers, a preferred one
     "suite",
     "eval_set",
     "sample_id",
@@ -48,6 +49,9 @@ REVIEW_FIELDS = [
     "cosine",
     "cosine_passed",
     "judge_passed",  # the judge's own verdict on the item: every thresholded dimension passes (None: none)
+    "baseline_text",  # pairwise: answer B (the baseline); answer A is response_text
+    "judge_preference",  # pairwise: the judge's final A / B / tie
+    "judge_reason",  # pairwise: the judge's outcomes and reasoning (excerpt)
     "evaluator_hash",
     *HUMAN_FIELDS,
 ]

@@ -6,7 +6,8 @@ In: the labelled review files under ``<data_dir>/reviews/`` (``*.jsonl`` / ``*.c
 and the project (which eval sets that model judges). Out: :class:`ReviewCalibration`, read by the
 ``judge_calibration`` asset:
 
-* ``metrics``: one entry ``human_review/<dimension>`` per labelled dimension, the judge-vs-human
+* ``metrics``: one entry ``human_review/<dimension>`` per labelled dimension (``pass_fail`` for whole-item
+  verdicts, ``preference`` - pairwise agreement - for the preferred answers of pairwise items), the judge-vs-human
   agreement of :func:`eval_pipeline.evaluators.calibration_metrics.rating_metrics_from_frame` over
   **every** label of that dimension (``n`` = the number of labels; three new labels raise it by three);
 * ``reported_only``: the entries with fewer than ``min_n_to_decide`` labels (20 by default). They are
@@ -34,6 +35,7 @@ from eval_pipeline.project.config import Project
 
 PREFIX = "human_review/"
 REVIEW_GLOBS = ("*.jsonl", "*.csv")
+PREFERENCE = "preference"  # the entry of pairwise items' preferred answers (human_review/preference)
 MIN_N_TO_DECIDE = 20  # labels of one dimension before they may decide whether a judge blocks
 
 
@@ -43,14 +45,30 @@ def labelled_review_files(data_dir: str | Path) -> list[Path]:
     return sorted({p for g in REVIEW_GLOBS for p in d.glob(g) if p.is_file()})
 
 
-def labelled_ratings(files: Sequence[Path]) -> pd.DataFrame:
-    """Rating rows (``noise.review_ingest.RATING_COLUMNS`` + ``file``) of every file, each validated by
-    :func:`eval_pipeline.noise.review_ingest.ingest_review`."""
-    from eval_pipeline.noise.review_ingest import RATING_COLUMNS, ingest_review
+def labelled_reviews(files: Sequence[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rating rows, pairwise preference rows) of every file (``noise.review_ingest.RATING_COLUMNS`` /
+    ``PREFERENCE_COLUMNS`` + ``file``), each file validated by :func:`eval_pipeline.noise.review_ingest.ingest_review`."""
+    from eval_pipeline.noise.review_ingest import PREFERENCE_COLUMNS, RATING_COLUMNS, ingest_review
 
-    frames = [ingest_review(p).ratings.assign(file=p.name) for p in files]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*RATING_COLUMNS, "file"])
+    got = [(ingest_review(p), p.name) for p in files]
+    out = []
+    for attr, cols in (("ratings", RATING_COLUMNS), ("preferences", PREFERENCE_COLUMNS)):
+        frames = [getattr(g, attr).assign(file=name) for g, name in got if len(getattr(g, attr))]
+        out.append(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*cols, "file"]))
+    return out[0], out[1]
+
+
+def labelled_ratings(files: Sequence[Path]) -> pd.DataFrame:
+    """Rating rows (``noise.review_ingest.RATING_COLUMNS`` + ``file``) of every file."""
+    return labelled_reviews(files)[0]
+
+
+def _preference_metrics(prefs: pd.DataFrame) -> dict[str, float]:
+    """Pairwise agreement of the judge's A / B / tie with the human's A / B (human ties are not comparable)."""
+    from eval_pipeline.evaluators.calibration_metrics import pairwise_agreement
+
+    code = {"A": 1, "B": 2, "tie": 0}
+    return pairwise_agreement(prefs["human"].map(code).to_numpy(), prefs["judge"].map(code).to_numpy())
 
 
 def judged_by(ratings: pd.DataFrame, project: Project, judge_model: str) -> pd.DataFrame:
@@ -63,7 +81,8 @@ def judged_by(ratings: pd.DataFrame, project: Project, judge_model: str) -> pd.D
         for es in s.eval_sets
         if es.family == "judge" and es.judge_config.model == judge_model
     }
-    return ratings[[(s, e) in sets for s, e in zip(ratings["suite"], ratings["eval_set"], strict=True)]]
+    keep = [(s, e) in sets for s, e in zip(ratings["suite"], ratings["eval_set"], strict=True)]
+    return ratings.loc[pd.Series(keep, index=ratings.index, dtype=bool)]
 
 
 def labelled_review_metrics(
@@ -121,12 +140,19 @@ def review_calibration(
     from eval_pipeline.project.config import load_project
 
     files = labelled_review_files(data_dir)
-    ratings = labelled_ratings(files)
-    if not ratings.empty and judge_model is not None:
-        ratings = judged_by(ratings, project or load_project(Path(data_dir)), judge_model)
+    ratings, prefs = labelled_reviews(files)
+    if judge_model is not None and (len(ratings) or len(prefs)):
+        proj = project or load_project(Path(data_dir))
+        ratings, prefs = judged_by(ratings, proj, judge_model), judged_by(prefs, proj, judge_model)
     scored = ratings.dropna(subset=["judge"])
     metrics = rating_metrics_from_frame(scored, prefix=prefix) if len(scored) else {}
     counts = {str(d): int(n) for d, n in scored["dimension"].value_counts().sort_index().items()}
+    # pairwise items: the preferred answer (A / B) against the judge's final A / B / tie
+    comparable = prefs[prefs["human"].isin(["A", "B"]) & prefs["judge"].notna()]
+    if len(comparable):
+        metrics[f"{prefix}{PREFERENCE}"] = _preference_metrics(comparable)
+        counts[PREFERENCE] = len(comparable)
+    scored = pd.concat([scored, comparable.assign(dimension=PREFERENCE)], ignore_index=True)
     held = sorted(f"{prefix}{d}" for d, n in counts.items() if n < min_n_to_decide)
     summary = {
         "source": "data/reviews/",
@@ -134,7 +160,10 @@ def review_calibration(
         "items": int(scored["review_id"].nunique()),
         "labels": len(scored),
         "n_per_dimension": counts,
-        "without_judge_score": len(ratings) - len(scored),
+        "without_judge_score": len(ratings) + len(prefs) - len(scored) - int((prefs["human"] == "tie").sum()),
+        "human_ties": int(
+            (prefs["human"] == "tie").sum()
+        ),  # a preferred "tie" is not comparable, counted here
         "min_n_to_decide": min_n_to_decide,
         "deciding": sorted(k for k in metrics if k not in held),
         "reported_only": held,

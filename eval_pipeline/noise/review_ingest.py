@@ -4,7 +4,8 @@ In: a review file (JSONL or CSV, as :func:`~eval_pipeline.noise.review.export_re
 with ``human_label`` / ``human_verdict`` / ``human_expected`` filled in, and the judge config (the scales). Out:
 :func:`ingest_review` validates it (every error names file, line and field, all raised together as
 :class:`ReviewFileError`) and returns (a) long rating rows (:data:`RATING_COLUMNS`; a whole-item pass / fail verdict is the 0-1
-dimension :data:`VERDICT_DIMENSION` against the judge's own verdict ``judge_passed``) for
+dimension :data:`VERDICT_DIMENSION` against the judge's own verdict ``judge_passed``; a pairwise item's
+``human_preference`` goes to ``preferences``, :data:`PREFERENCE_COLUMNS`, beside the judge's) for
 :func:`eval_pipeline.evaluators.calibration_metrics.rating_metrics_from_frame` and (b) golden-set
 records (``id, input, expected, metadata``) with ``metadata.source = "human_review"``.
 """
@@ -25,9 +26,20 @@ from eval_pipeline.evaluators.judge import JudgeConfig
 from eval_pipeline.ingestion.golden import Problem, csv_rows, jsonl_objects
 from eval_pipeline.noise.review import JSON_CSV_FIELDS, is_missing
 
+PREFERENCES = (
+    "A",
+    "B",
+    "tie",
+)  # a pairwise item: answer A (the candidate), answer B (the baseline), or a tie
+
 MAX_RECORD_BYTES = 10_000_000  # one review line; the golden-set reader reports a longer one
 _NULLABLE_CSV_FIELDS = (
     "human_expected",
+    "human_preference",
+    "kind",
+    "baseline_text",
+    "judge_preference",
+    "judge_reason",
     "human_verdict",
     "judge_passed",
     "cosine",
@@ -40,6 +52,15 @@ VERDICT_DIMENSION = (
     "pass_fail"  # the whole-item verdict as a 0-1 rating row (human vs the judge's judge_passed)
 )
 _VERDICTS = {"pass": 1, "fail": 0, "true": 1, "false": 0, "1": 1, "0": 0}
+PREFERENCE_COLUMNS = [
+    "review_id",
+    "suite",
+    "eval_set",
+    "sample_id",
+    "repeat",
+    "human",
+    "judge",
+]  # A / B / tie
 RATING_COLUMNS = [
     "review_id",
     "suite",
@@ -72,6 +93,7 @@ class ReviewIngest:
     n_rows: int = 0
     n_labelled: int = 0
     unlabelled: list[str] = field(default_factory=list)  # review_ids left empty
+    preferences: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PREFERENCE_COLUMNS))
 
 
 def _error_text(p: Problem) -> str:
@@ -147,6 +169,7 @@ class _Ingest:
     config: JudgeConfig | None
     problems: list[Problem] = field(default_factory=list)
     ratings: list[dict[str, Any]] = field(default_factory=list)
+    preferences: list[dict[str, Any]] = field(default_factory=list)
     golden: dict[str, dict[str, Any]] = field(default_factory=dict)
     unlabelled: list[str] = field(default_factory=list)
     seen_ids: dict[str, int] = field(default_factory=dict)
@@ -166,9 +189,10 @@ class _Ingest:
             return
         human_expected = _human_expected(rec)
         verdict = self._verdict(line, rec)
-        if verdict is False:
+        preference = self._preference(line, rec)
+        if verdict is False or preference is False:
             return
-        if not parsed and human_expected is None and verdict is None:
+        if not parsed and human_expected is None and verdict is None and preference is None:
             self.unlabelled.append(rid)
             return
         repeat = self._repeat(line, rec)
@@ -177,6 +201,20 @@ class _Ingest:
         self.ratings.extend(_rating_rows(rid, rec, repeat, parsed, scales))
         if verdict is not None:
             self.ratings.append(_verdict_row(rid, rec, repeat, verdict))
+        if preference is not None:
+            self.preferences.append(
+                {
+                    "review_id": rid,
+                    "suite": rec.get("suite"),
+                    "eval_set": rec.get("eval_set"),
+                    "sample_id": str(rec["sample_id"]),
+                    "repeat": repeat,
+                    "human": preference,
+                    "judge": rec.get("judge_preference")
+                    if rec.get("judge_preference") in PREFERENCES
+                    else None,
+                }
+            )
         # another reviewed repeat of the same sample: the first labelled one wins
         self.golden.setdefault(
             f"hr-{rec['sample_id']}", self._golden_record(line, rid, rec, parsed, human_expected)
@@ -243,6 +281,21 @@ class _Ingest:
         self.error(line, "human_verdict", f"{value!r} is not a verdict; use pass, fail or leave empty")
         return False
 
+    def _preference(self, line: int, rec: dict[str, Any]) -> str | None | bool:
+        """A pairwise item's ``human_preference`` (A, B or tie); None when empty, False (reported) when invalid."""
+        value = rec.get("human_preference")
+        if is_missing(value) or value == "":
+            return None
+        if rec.get("kind") != "pairwise":
+            self.error(
+                line, "human_preference", "only a pairwise item (kind: pairwise) takes a preferred answer"
+            )
+            return False
+        if str(value) not in PREFERENCES:
+            self.error(line, "human_preference", f"{value!r}; use A (answer A), B (answer B) or tie")
+            return False
+        return str(value)
+
     def _repeat(self, line: int, rec: dict[str, Any]) -> int | None:
         repeat = rec.get("repeat")
         if repeat in (None, ""):
@@ -280,6 +333,7 @@ class _Ingest:
     def result(self) -> ReviewIngest:
         return ReviewIngest(
             ratings=pd.DataFrame(self.ratings, columns=RATING_COLUMNS),
+            preferences=pd.DataFrame(self.preferences, columns=PREFERENCE_COLUMNS),
             golden=list(self.golden.values()),
             n_rows=self.n_rows,
             n_labelled=self.n_rows - len(self.unlabelled),

@@ -152,6 +152,7 @@ class ReviewStore:
         labels: dict[str, Any] | None,
         notes: str = "",
         verdict: str | None = None,
+        preference: str | None = None,
     ) -> dict[str, Any]:
         """Validate and store one label (scores per dimension and / or the whole item's ``verdict``, "pass" /
         "fail"); returns the stored record. ``LookupError`` / ``ValueError`` on bad input."""
@@ -172,11 +173,17 @@ class ReviewStore:
                 raise ValueError(f"human_label.{dim}: unknown dimension; known: {sorted(scales)}")
             if value is not None:
                 parsed[dim] = parse_label(value, scales[dim])
-        if not parsed and verdict is None:
-            raise ValueError("human_label: give a score for at least one dimension, or a pass / fail verdict")
+        if preference is not None and (item.get("kind") != "pairwise" or preference not in ("A", "B", "tie")):
+            raise ValueError(f"human_preference: {preference!r}; a pairwise item takes A, B or tie")
+        if not parsed and verdict is None and preference is None:
+            raise ValueError(
+                "human_label: give a score for at least one dimension, a pass / fail verdict, "
+                "or (pairwise) the preferred answer"
+            )
         rec = {f: item.get(f) for f in REVIEW_FIELDS}
         rec["human_label"] = {d: parsed.get(d) for d in scales}
         rec["human_verdict"] = verdict
+        rec["human_preference"] = preference
         rec["human_notes"] = str(notes or "")
         rec["labelled_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         self._write(q, rec)
@@ -263,6 +270,7 @@ def create_app(store: ReviewStore, token: str | None = None, loopback: bool = Tr
                 body.get("human_label"),
                 body.get("human_notes", ""),
                 body.get("human_verdict"),
+                body.get("human_preference"),
             )
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             return JSONResponse({"error": f"bad request body: {e}"}, status_code=400)

@@ -118,7 +118,11 @@ def review_queue(
     date, mv_key = p.date, p.mv_key
     judge_rows, sim_rows = p.read("scores", family="judge"), p.read("scores", family="similarity")
     graded = p.graded() if len(judge_rows) else pd.DataFrame()
-    items = nf.review_items(p.project, p.mv, graded, judge_rows, sim_rows)
+    prod = (
+        p.project.registry.production
+    )  # a pairwise eval set's answer B: the baseline's, as judge_scores used
+    baseline = p.samples(prod.key) if prod is not None and prod.key != mv_key and len(judge_rows) else None
+    items = nf.review_items(p.project, p.mv, graded, judge_rows, sim_rows, baseline)
     uri = p.wh.write_bytes(
         nf.review_key(date, mv_key), nf.export_review_bytes(items), content_type="application/x-ndjson"
     )

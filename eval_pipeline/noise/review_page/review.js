@@ -6,7 +6,9 @@
   if (token) history.replaceState(null, "", location.pathname); // keep the token out of the address bar
   const headers = token ? { "X-Review-Token": token } : {};
   let state = { items: [], total: 0, done: 0 };
-  let index = 0, active = 0, labels = {}, verdict = null;
+  let index = 0, active = 0, labels = {}, verdict = null, preference = null;
+  const PREF = { "1": "A", "2": "B", "0": "tie" };
+  const pairwise = (it) => Boolean(it && it.kind === "pairwise");
   const $ = (id) => document.getElementById(id);
   const text = (v) => (v === null || v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v, null, 2));
   const el = (tag, content, cls) => {
@@ -53,6 +55,14 @@
     $("reasons").replaceChildren(...(it.reasons || []).map((r) => el("li", r)));
     $("input").textContent = text(it.input);
     $("response").textContent = text(it.response_text);
+    const pair = pairwise(it);  // two answers side by side and a preferred one
+    $("answers").className = pair ? "pair" : "";
+    $("answer-title").textContent = pair ? "Answer A (candidate)" : "Answer";
+    $("baseline-box").hidden = !pair;
+    $("baseline").textContent = pair ? text(it.baseline_text) : "";
+    $("judge-pair").hidden = !pair;
+    $("judge-pair").textContent = pair ? `judge prefers: ${text(it.judge_preference) || "no verdict"} · ${text(it.judge_reason)}` : "";
+    $("judge").hidden = pair;
     $("expected").textContent = text(it.expected);
     const body = $("judge").tBodies[0];
     body.replaceChildren();
@@ -78,6 +88,18 @@
       }
       box.appendChild(row);
     });
+    if (pair) {  // the preferred answer (keys 1 / 2 / 0)
+      const row = el("div", undefined, "dim preference active");
+      row.appendChild(el("span", "preferred answer", "name"));
+      for (const [key, v] of Object.entries(PREF)) {
+        const b = el("button", `${v} (${key})`, preference === v ? "chosen" : "");
+        b.dataset.preference = v;
+        b.addEventListener("click", () => { preference = v; render(); });
+        row.appendChild(b);
+      }
+      box.appendChild(row);
+      return;
+    }
     const whole = el("div", undefined, "dim verdict");  // the whole item: pass / fail (keys p / f)
     whole.appendChild(el("span", "whole item", "name"));
     for (const v of ["pass", "fail"]) {
@@ -91,7 +113,7 @@
     box.appendChild(whole);
   }
 
-  function reset() { active = 0; labels = {}; verdict = null; $("notes").value = ""; $("status").textContent = ""; }
+  function reset() { active = 0; labels = {}; verdict = null; preference = null; $("notes").value = ""; $("status").textContent = ""; }
 
   function choose(v) {
     const ds = dims(state.items[index]);
@@ -106,11 +128,11 @@
     const it = state.items[index];
     if (!it) return;
     const status = $("status");
-    if (!Object.keys(labels).length && !verdict) { status.textContent = "score a dimension or give a pass / fail verdict first"; status.className = "error"; return; }
+    if (!Object.keys(labels).length && !verdict && !preference) { status.textContent = "score a dimension or give a pass / fail verdict first"; status.className = "error"; return; }
     const r = await fetch("api/label", {
       method: "POST",
       headers: { ...headers, "Content-Type": "application/json" },
-      body: JSON.stringify({ queue: it.queue, review_id: it.review_id, human_label: labels, human_verdict: verdict,
+      body: JSON.stringify({ queue: it.queue, review_id: it.review_id, human_label: labels, human_verdict: verdict, human_preference: preference,
         human_notes: $("notes").value }),
     });
     const answer = await r.json().catch(() => ({}));
@@ -130,7 +152,8 @@
     if (e.target instanceof HTMLTextAreaElement) { if (e.key === "Escape") e.target.blur(); return; }
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const ds = state.items.length ? dims(state.items[index]) : [];
-    if (/^[0-9]$/.test(e.key)) choose(Number(e.key));
+    if (pairwise(state.items[index]) && PREF[e.key]) { preference = PREF[e.key]; render(); }
+    else if (/^[0-9]$/.test(e.key)) choose(Number(e.key));
     else if ((e.key === "p" || e.key === "f") && ds[active] && ds[active].lo === 0 && ds[active].hi === 1) choose(e.key === "p" ? 1 : 0);
     else if (e.key === "p" || e.key === "f") { verdict = e.key === "p" ? "pass" : "fail"; render(); }  // the whole item
     else if (e.key === "ArrowDown") { active = Math.min(active + 1, ds.length - 1); render(); }
