@@ -169,3 +169,70 @@ def test_run_artifact_lists_sets_in_model_version_order_and_gates_on_blocking_fa
     assert art["answer_provenance"] == {"live": 1, "replay": 1} and art["live_answers_only"] is False
     assert art["cost_usd_cached"] == pytest.approx(0.02)
     assert b"NaN" not in scoring.dumps({"x": float("nan"), "y": [float("inf")]})
+
+
+def test_families_are_the_evaluator_folders_that_register_one():
+    from pathlib import Path
+
+    from eval_pipeline.evaluators import family as registry
+
+    names = registry.family_names()
+    assert names == scoring.FAMILIES  # in order: the order eval_run concatenates score rows in
+    root = Path(registry.__file__).parent
+    assert {p.parent.name for p in root.glob("*/family.py")} == set(names)
+    for name in names:
+        assert registry.get_family(name).name == name
+    with pytest.raises(
+        KeyError, match=r"unknown evaluator family 'toxicity'; known: deterministic, similarity, judge"
+    ):
+        registry.get_family("toxicity")
+
+
+def test_a_family_registered_twice_under_one_name_is_refused():
+    from eval_pipeline.evaluators import family as registry
+
+    class Other:
+        name, order = "deterministic", 99
+
+        def score_eval_set(self, suite, es, graded, keys, **resources):
+            return None
+
+    registry.family_names()
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register_family(Other())
+    assert type(registry.get_family("deterministic")).__name__ == "DeterministicFamily"
+
+
+def test_score_family_dispatches_each_eval_set_to_the_registered_family(project, monkeypatch):
+    """A family sees each of the model version's eval sets of its name once, with the row keys and the
+    resources; ``None`` skips an eval set; rows come back in the model version's order."""
+    from eval_pipeline.evaluators import family as registry
+
+    calls = []
+
+    class Recorder:
+        name, order = "deterministic", 10
+
+        def score_eval_set(self, suite, es, graded, keys, **resources):
+            calls.append((suite.name, es.name, len(graded), keys, resources))
+            if es.name == "a_det":
+                return None
+            row = {c: None for c in families.SCORE_COLUMNS} | keys | {"metric": "seen", "sample_id": "1"}
+            return pd.DataFrame([row])
+
+    registry.family_names()
+    monkeypatch.setitem(registry._REGISTRY, "deterministic", Recorder())
+    v1 = project.registry.models[0]
+    graded = _graded(
+        [("alpha", "a_det", "x"), ("beta", "b_det", "y"), ("gamma", "g_det", "z"), ("alpha", "a_sim", "w")]
+    )
+    out = families.score_family("deterministic", project, v1, graded, "2026-01-01", v1.key, marker=7)
+    assert [(s, e, n) for s, e, n, _, _ in calls] == [("beta", "b_det", 1), ("alpha", "a_det", 1)]
+    assert calls[0][3] == {
+        "date": "2026-01-01",
+        "model_version": v1.key,
+        "suite": "beta",
+        "eval_set": "b_det",
+    }
+    assert all(r == {"marker": 7} for *_, r in calls)
+    assert list(zip(out["suite"], out["eval_set"], out["metric"])) == [("beta", "b_det", "seen")]

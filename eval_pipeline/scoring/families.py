@@ -1,8 +1,10 @@
 """Running each evaluator family over the graded samples of one partition.
 
 In: the golden samples and the model's responses of one (date, model version) partition, the project
-and the model version. ``graded_samples`` joins them (one row per sample and repeat); each
-``score_*_family`` runs one family's evaluator over the model version's eval sets of that family.
+and the model version. ``graded_samples`` joins them (one row per sample and repeat); ``score_family`` runs one
+registered evaluator family (:mod:`eval_pipeline.evaluators.family`: each family is a folder under
+``evaluators/`` with a ``family.py``) over the model version's eval sets of that family; ``score_*_family``
+name the three built-in ones.
 Out: score rows in the ``SCORE_COLUMNS`` layout (``schemas.py``), empty when no eval set of the
 family has graded rows.
 """
@@ -14,12 +16,13 @@ from typing import Any
 
 import pandas as pd
 
+from eval_pipeline.evaluators.family import get_family
 from eval_pipeline.project.config import Project
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.project.schemas import JUDGE_IDENTITY_COLUMNS, SCORE_COLUMNS
 from eval_pipeline.project.suites import EvalSet, Suite
 
-FAMILIES = ("deterministic", "similarity", "judge")
+FAMILIES = ("deterministic", "similarity", "judge")  # = evaluators.family.family_names() (a test checks it)
 
 
 def graded_samples(golden: pd.DataFrame, responses: pd.DataFrame) -> pd.DataFrame:
@@ -57,22 +60,31 @@ def _graded_sets(
             yield suite, es, g
 
 
+def score_family(
+    family: str,
+    project: Project,
+    mv: ModelVersion,
+    graded: pd.DataFrame,
+    date: str,
+    mv_key: str,
+    **resources: Any,
+) -> pd.DataFrame:
+    """Run the registered evaluator ``family`` (:func:`eval_pipeline.evaluators.family.get_family`) over the model
+    version's eval sets of that family; ``resources`` go to every eval set's ``score_eval_set``."""
+    fam = get_family(family)
+    frames = []
+    for suite, es, g in _graded_sets(project, mv, graded, family):
+        keys = {"date": date, "model_version": mv_key, "suite": suite.name, "eval_set": es.name}
+        rows = fam.score_eval_set(suite, es, g, keys, **resources)
+        if rows is not None:
+            frames.append(rows)
+    return _concat(frames)
+
+
 def score_deterministic_family(
     project: Project, mv: ModelVersion, graded: pd.DataFrame, date: str, mv_key: str
 ) -> pd.DataFrame:
-    from eval_pipeline.evaluators import deterministic
-
-    frames = []
-    for suite, es, g in _graded_sets(project, mv, graded, "deterministic"):
-        checks = deterministic.validate_check_specs(
-            es.checks, where=f"{suite.file}: eval_sets[{suite.eval_sets.index(es)}].checks", base_dir=es._base
-        )
-        frames.append(
-            deterministic.score_deterministic(
-                g, checks, date=date, model_version=mv_key, suite=suite.name, eval_set=es.name
-            )
-        )
-    return _concat(frames)
+    return score_family("deterministic", project, mv, graded, date, mv_key)
 
 
 def score_similarity_family(
@@ -84,20 +96,7 @@ def score_similarity_family(
     scorer_factory: Callable[[str | None], Any],
 ) -> pd.DataFrame:
     """``scorer_factory(model_path)`` returns a similarity scorer (cached model + embedding cache)."""
-    from eval_pipeline.evaluators import similarity
-
-    frames = []
-    for suite, es, g in _graded_sets(project, mv, graded, "similarity"):
-        scorer = scorer_factory(es.similarity.model_path)
-        cfg = similarity.SimilarityConfig(
-            es.similarity.threshold, es.similarity.reference_field, es.similarity.response_field
-        )
-        frames.append(
-            similarity.score_similarity(
-                g, scorer, cfg, date=date, model_version=mv_key, suite=suite.name, eval_set=es.name
-            )
-        )
-    return _concat(frames)
+    return score_family("similarity", project, mv, graded, date, mv_key, scorer_factory=scorer_factory)
 
 
 def score_judge_family(
@@ -110,24 +109,4 @@ def score_judge_family(
     baseline: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Pointwise or pairwise judge per eval set. Pairwise needs ``baseline`` graded samples."""
-    from eval_pipeline.evaluators import judge
-
-    frames = []
-    for suite, es, g in _graded_sets(project, mv, graded, "judge"):
-        cfg = es.judge_config
-        prompt = judge.load_prompt(cfg, base_dir=suite.file.parent)
-        keys = {"date": date, "model_version": mv_key, "suite": suite.name, "eval_set": es.name}
-        if cfg.mode == "pairwise":
-            if baseline is None or baseline.empty:
-                continue  # no baseline answers (e.g. this *is* the baseline): nothing to compare
-            b = baseline[(baseline["suite"] == suite.name) & (baseline["eval_set"] == es.name)][
-                ["sample_id", "repeat", "response_text"]
-            ]
-            g = g.merge(
-                b.rename(columns={"response_text": "baseline_text"}), on=["sample_id", "repeat"], how="inner"
-            )
-            if g.empty:
-                continue
-        rows, _verdicts = judge.score(g, cfg, execute, prompt=prompt, keys=keys)
-        frames.append(rows)
-    return _concat(frames)
+    return score_family("judge", project, mv, graded, date, mv_key, execute=execute, baseline=baseline)

@@ -1,0 +1,45 @@
+"""The similarity family in the evaluator registry: cosine of each response against its reference.
+
+In: one eval set (its ``similarity:`` settings), its graded rows and the ``scorer_factory`` resource
+(``scorer_factory(model_path)`` returns a scorer with its cached model and embedding cache). Out: one
+``similarity``/``cosine`` score row per (sample, repeat) (:func:`score_similarity`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eval_pipeline.evaluators.family import register_family
+from eval_pipeline.evaluators.similarity import SimilarityConfig, score_similarity
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from eval_pipeline.project.suites import EvalSet, Suite
+
+
+class SimilarityFamily:
+    """Sentence-embedding cosine against a reference answer, ``passed = cosine >= threshold``."""
+
+    name, order = "similarity", 20
+
+    def score_eval_set(
+        self,
+        suite: Suite,
+        es: EvalSet,
+        graded: pd.DataFrame,
+        keys: dict[str, str],
+        *,
+        scorer_factory: Any = None,
+        **resources: Any,
+    ) -> pd.DataFrame:
+        if scorer_factory is None:
+            raise ValueError("the similarity family needs scorer_factory (model path -> similarity scorer)")
+        scorer = scorer_factory(es.similarity.model_path)
+        cfg = SimilarityConfig(
+            es.similarity.threshold, es.similarity.reference_field, es.similarity.response_field
+        )
+        return score_similarity(graded, scorer, cfg, **keys)
+
+
+register_family(SimilarityFamily())
