@@ -384,8 +384,10 @@ def test_gated_family_is_what_the_blocking_thresholds_name():
     rep = regression_report(side_drop["c"], side_drop["b"], blocking_side.regression_config())
     assert rep.has_regression and list(rep.gate_regressions["metric"]) == ["side"]
     # declared primary metrics override the thresholds
-    over = _suite({"metric": "pass_rate", "min": 0.5, "blocking": True})
-    over.regression = {"primary_metrics": {"golden": "side"}}
+    from eval_pipeline.project.suites import Suite
+
+    base = _suite({"metric": "pass_rate", "min": 0.5, "blocking": True})
+    over = Suite(name="s", eval_sets=base.eval_sets, regression={"primary_metrics": {"golden": "side"}})
     assert regression_report(side_drop["c"], side_drop["b"], over.regression_config()).has_regression
 
 
