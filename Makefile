@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chromium postgresql demo test ui validate benchmarks clean-warehouse lint fmt docs
+.PHONY: setup chromium postgresql demo test ui validate benchmarks clean-warehouse lint fmt typecheck docs
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ lint: setup
 fmt: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Type check (mypy, configured in pyproject.toml [tool.mypy]: the whole package, strict where listed).
+typecheck: setup
+	$(VENV)/bin/mypy
 
 # The documentation site (mkdocs.yml, docs/): fails on a broken link, a missing page or a bad snippet.
 # `.venv/bin/mkdocs serve` serves it on http://127.0.0.1:8000 while you edit.

@@ -380,7 +380,7 @@ def _add_everyday_commands(sub) -> None:
     view.add_arguments(v)
     v.set_defaults(fn=cmd_view)
     pl = sub.add_parser(
-        "plan", help="sample sizes for 80%/90% power and the detectable drop of the current N"
+        "plan", help="sample sizes for 80%%/90%% power and the detectable drop of the current N"
     )
     plan.add_arguments(pl)
     pl.set_defaults(fn=plan.run)
