@@ -11,7 +11,7 @@ from eval_pipeline.ingestion.golden import (
     decode_golden,
     golden_frame,
     read_golden_set,
-    sample_records,
+    sample_in_file_order,
 )
 from eval_pipeline.project.config import FieldMapping
 
@@ -189,13 +189,13 @@ def test_csv_and_parquet_sources(tmp_path):
 def test_sampling_is_deterministic_and_stable_under_growth(tmp_path):
     p = _write_jsonl(tmp_path / "g.jsonl", _rows(200))
     recs = read_golden_set(p)
-    a = [r.id for r in sample_records(recs, 50, seed=7)]
-    b = [r.id for r in sample_records(list(reversed(recs)), 50, seed=7)]
+    a = [r.id for r in sample_in_file_order(recs, 50, seed=7)]
+    b = [r.id for r in sample_in_file_order(list(reversed(recs)), 50, seed=7)]
     assert len(a) == 50 and sorted(a) == sorted(b)
-    assert sorted(a) != sorted(r.id for r in sample_records(recs, 50, seed=8))
+    assert sorted(a) != sorted(r.id for r in sample_in_file_order(recs, 50, seed=8))
     # a sample of 20 is a subset of the sample of 50 with the same seed
-    assert set(r.id for r in sample_records(recs, 20, seed=7)) <= set(a)
-    assert len(sample_records(recs, None)) == 200 and len(sample_records(recs, 999)) == 200
+    assert set(r.id for r in sample_in_file_order(recs, 20, seed=7)) <= set(a)
+    assert len(sample_in_file_order(recs, None)) == 200 and len(sample_in_file_order(recs, 999)) == 200
 
 
 def test_nan_infinity_and_empty_expected_are_rejected_like_null(tmp_path):

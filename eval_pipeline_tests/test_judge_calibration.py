@@ -103,13 +103,13 @@ def test_calibration_gate():
 
 
 # ----------------------------------------------------------------------------- data
-def test_sample_records_is_deterministic_and_order_invariant():
+def test_sample_in_hash_order_is_deterministic_and_order_invariant():
     recs = [{"id": f"r{i}"} for i in range(100)]
-    a = [r["id"] for r in CD.sample_records(recs, 10, seed=1)]
-    b = [r["id"] for r in CD.sample_records(list(reversed(recs)), 10, seed=1)]
-    c = [r["id"] for r in CD.sample_records(recs, 10, seed=2)]
+    a = [r["id"] for r in CD.sample_in_hash_order(recs, 10, seed=1)]
+    b = [r["id"] for r in CD.sample_in_hash_order(list(reversed(recs)), 10, seed=1)]
+    c = [r["id"] for r in CD.sample_in_hash_order(recs, 10, seed=2)]
     assert a == b and a != c and len(set(a)) == 10
-    assert len(CD.sample_records(recs, None)) == 100
+    assert len(CD.sample_in_hash_order(recs, None)) == 100
 
 
 def test_build_samples_from_shared_datasets():

@@ -3,14 +3,13 @@
 In: a human-labelled JSONL file (``data/calibration/<name>.jsonl``, a registry name from
 :data:`RATING_DATASETS` / :data:`PAIRWISE_DATASETS`). Out: the judge's input frame plus the
 human labels (:func:`build_rating_samples`, :func:`build_pairwise_samples`), ``n`` rows sampled
-deterministically (:func:`sample_records`: order by ``sha256(seed|id)``, stable under file
+deterministically (:func:`sample_in_hash_order`: order by ``sha256(seed|id)``, stable under file
 reordering), and the suite's judge config with the dataset's rubric
 (:func:`rating_judge_config`, :func:`pairwise_judge_config`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 
 from eval_pipeline.evaluators.judge import JudgeConfig, JudgeDimension
 from eval_pipeline.ingestion.golden import read_jsonl
+from eval_pipeline.project.hashing import sha256_text
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "calibration"
 
@@ -118,12 +118,15 @@ def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def sample_records(records: Sequence[dict[str, Any]], n: int | None, seed: int = 0) -> list[dict[str, Any]]:
-    """Deterministic sample of ``n`` records: order by ``sha256(f"{seed}|{id}")``, take the first n.
-
-    The result does not depend on the file's row order; ``n=None`` keeps all records.
+def sample_in_hash_order(
+    records: Sequence[dict[str, Any]], n: int | None, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Deterministic sample of ``n`` records in hash order: order by ``sha256(f"{seed}|{id}")``, take
+    the first n (unlike :func:`eval_pipeline.ingestion.golden.sample_in_file_order`, the result is in
+    that order, not the file's). The choice does not depend on the file's row order; ``n=None``
+    keeps all records.
     """
-    ranked = sorted(records, key=lambda r: hashlib.sha256(f"{seed}|{r['id']}".encode()).hexdigest())
+    ranked = sorted(records, key=lambda r: sha256_text(f"{seed}|{r['id']}"))
     return ranked if n is None else ranked[:n]
 
 
@@ -145,7 +148,7 @@ def build_rating_samples(
     """
     path = Path(path)
     spec = RATING_DATASETS[dataset_name(path)]
-    recs = sample_records(load_jsonl(path), n, seed)
+    recs = sample_in_hash_order(load_jsonl(path), n, seed)
     rows, human = [], []
     for rec in recs:
         context = {k: _field(rec, k, path) for k in spec.context_fields}
@@ -192,7 +195,7 @@ def build_pairwise_samples(
     """
     path = Path(path)
     dataset_name(path)
-    recs = sample_records(load_jsonl(path), n, seed)
+    recs = sample_in_hash_order(load_jsonl(path), n, seed)
     rows, labels = [], {}
     for rec in recs:
         if rec.get("expected") not in (1, 2):

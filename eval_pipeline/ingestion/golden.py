@@ -398,8 +398,9 @@ def read_golden_set(
     return records
 
 
-def sample_records(records: list[GoldenRecord], n: int | None, seed: int = 0) -> list[GoldenRecord]:
-    """Deterministic sample: the ``n`` records with the smallest hash of (seed, id), in file order.
+def sample_in_file_order(records: list[GoldenRecord], n: int | None, seed: int = 0) -> list[GoldenRecord]:
+    """Deterministic sample: the ``n`` records with the smallest hash of (seed, id), in file order
+    (:func:`eval_pipeline.evaluators.calibration_data.sample_in_hash_order` returns hash order).
 
     Adding or removing other records never changes whether a given record is chosen at a
     fixed rank cut-off, so samples stay stable as golden sets grow.

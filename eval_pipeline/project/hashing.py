@@ -3,7 +3,8 @@
 Their outputs are persisted: response-store keys (:func:`request_key`), judge evaluator and rubric
 hashes and calibration versions (:func:`digest16`), wire names of long tool names
 (:func:`tool_name_digest`), config / prompt / file hashes in run artifacts and sensor cursors
-(:func:`sha256_obj`, :func:`sha256_text`, :func:`sha256_file`) and the traffic / golden-set
+(:func:`sha256_obj`, :func:`sha256_text`, :func:`sha256_file`; :func:`sha256_text` also orders the
+calibration records sampled) and the traffic / golden-set
 sampling decisions (:func:`unit_interval`). A changed output silently misses every stored answer
 (paid again), re-judges stored verdicts, breaks the recorded demo and re-samples traffic.
 ``eval_pipeline_tests/unit/project/test_hashing.py`` pins each on fixed inputs; a deliberate

@@ -33,7 +33,7 @@ import time
 from eval_pipeline.inference import AnthropicProvider, ResponseStore, run_requests, summarize
 from eval_pipeline.inference.batches import BatchOptions
 from eval_pipeline.inference.prompts import build_requests
-from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_records
+from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_in_file_order
 from eval_pipeline.project.config import load_project
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
@@ -56,7 +56,7 @@ def nightly_requests(cache: bool):
         records = read_golden_set(
             es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes
         )
-        picked = sample_records(
+        picked = sample_in_file_order(
             records, es.sample.n if es.sample else None, es.sample.seed if es.sample else 0
         )
         golden = decode_golden(golden_frame(suite.name, es.name, picked, str(es.source_path)))

@@ -27,7 +27,7 @@ from eval_pipeline.inference.anthropic_provider import AnthropicProvider
 from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
-from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_records
+from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_in_file_order
 from eval_pipeline.project.config import load_project
 from eval_pipeline.project.hashing import unit_interval
 from eval_pipeline_tests.servers.anthropic_server import Answer, AnthropicTestServer, ServerConfig, _wire_name
@@ -228,7 +228,7 @@ def record(
             recs = read_golden_set(
                 es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes
             )
-            picked = sample_records(
+            picked = sample_in_file_order(
                 recs, es.sample.n if es.sample else None, es.sample.seed if es.sample else 0
             )
             frames.append(

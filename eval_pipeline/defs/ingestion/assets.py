@@ -14,7 +14,7 @@ from eval_pipeline.ingestion.golden import (
     file_fingerprint,
     golden_frame,
     read_golden_set,
-    sample_records,
+    sample_in_file_order,
 )
 from eval_pipeline.project.schemas import GOLDEN_COLUMNS
 from eval_pipeline.storage import model_versions as versions
@@ -52,7 +52,7 @@ def golden_samples(
         except GoldenSetError as e:
             problems.append(str(e))
             continue
-        picked = sample_records(
+        picked = sample_in_file_order(
             records, es.sample.n if es.sample else None, es.sample.seed if es.sample else 0
         )
         rel = str(es.source_path.relative_to(project.base))
