@@ -196,3 +196,16 @@ def trim_degrees(text: str, start: int, end: int) -> int:
     ):
         words.pop()
     return start + words[-1].end() if words else end
+
+
+# RE2 pre-filters: a text is searched by a recognizer only when its pre-filter matches.
+IBAN_PREFILTER = r"(?i)\b[a-z]{2}\d{2}"
+CARD_PREFILTER = r"\d(?:[ \-]?\d){11,18}"
+SSN_PREFILTER = r"\d{3}[ .\-]?\d{2}[ .\-]?\d{4}"
+IP_PREFILTER = r"\d\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:"
+PHONE_SHAPE_PREFILTER = r"\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}|\+\d|\(0\d|\b0\d{2,5}[ /\-]?\d{4}|\b[2-9]\d{9}\b"
+DOB_PREFILTER = r"(?i)(?:born|birth|d\.?o\.?b|geboren|n[ée]e? le)\D{0,30}\d"
+ACCOUNT_PREFILTER = r"(?i)(?:account|acct|a/c|konto|compte|sort code)\D{0,20}\d"
+PASSPORT_PREFILTER = r"(?i)(?:passport|reisepass|passeport|pasaporte|passaporto)\W.{0,20}\d"
+# 12-19 digits passing Luhn: the Maestro / 19-digit card numbers Presidio's pattern does not span
+CARD_RX = re.compile(r"(?<![\d\-])(?P<v>\d(?:[ \-]?\d){11,18})(?![\d\-])")

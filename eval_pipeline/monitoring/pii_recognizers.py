@@ -40,27 +40,36 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # presidio pulls in transformers / torch: imported when a redactor is built, not at load
     from presidio_analyzer import RecognizerResult
 
 from eval_pipeline.monitoring.pii_config import RedactionConfig
 from eval_pipeline.monitoring.pii_patterns import (
+    ACCOUNT_PREFILTER,
     ACCOUNT_RX,
     ADDRESS_PART_RX,
     ADDRESS_PREFILTER,
     ADDRESS_RXS,
+    CARD_PREFILTER,
+    CARD_RX,
+    DOB_PREFILTER,
     DOB_RX,
+    IBAN_PREFILTER,
+    IP_PREFILTER,
     NAME_CONTEXT_RX,
     NAME_HERE_RX,
     NAME_PAIR_RX,
     NOT_NAMES,
+    PASSPORT_PREFILTER,
     PASSPORT_RX,
     PERSON_PREFILTER,
     PHONE_PREFILTER,
     PHONE_RUN,
+    PHONE_SHAPE_PREFILTER,
     PHONE_SHAPE_RX,
+    SSN_PREFILTER,
     STREET_FIRST_PREFILTER,
     trim_degrees,
 )
@@ -160,6 +169,23 @@ def _email_recognizer():
     return OfflineEmailRecognizer()
 
 
+def _maintained(name: str, entity: str, prefilter: str, recognizer: Any) -> Recognizer:
+    """A recognizer of a maintained library (a Presidio recognizer) for ``entity``."""
+    return Recognizer(name, entity, prefilter, _presidio(recognizer, entity))
+
+
+def _project(
+    name: str,
+    entity: str,
+    prefilter: str,
+    rx: re.Pattern,
+    score: float,
+    ok: Callable[[str], bool] | None = None,
+) -> Recognizer:
+    """A recognizer of the project's own pattern ``rx`` (its ``v`` group is the span)."""
+    return Recognizer(name, entity, prefilter, _pattern(rx, entity, score, ok=ok), source="project")
+
+
 def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = None) -> list[Recognizer]:
     """The structured recognizers for the configured entities (NER is separate: :class:`NerRecognizer`).
 
@@ -175,51 +201,16 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
     want = set(cfg.entities)
     recs: list[Recognizer] = []
     if "email" in want:
-        recs.append(
-            Recognizer("email", "EMAIL_ADDRESS", "@", _presidio(_email_recognizer(), "EMAIL_ADDRESS"))
-        )
+        recs.append(_maintained("email", "EMAIL_ADDRESS", "@", _email_recognizer()))
     if "iban" in want:
-        recs.append(
-            Recognizer("iban", "IBAN_CODE", r"(?i)\b[a-z]{2}\d{2}", _presidio(IbanRecognizer(), "IBAN_CODE"))
-        )
+        recs.append(_maintained("iban", "IBAN_CODE", IBAN_PREFILTER, IbanRecognizer()))
     if "card" in want:
-        recs.append(
-            Recognizer(
-                "card",
-                "CREDIT_CARD",
-                r"\d(?:[ \-]?\d){11,18}",
-                _presidio(CreditCardRecognizer(), "CREDIT_CARD"),
-            )
-        )
-        recs.append(
-            Recognizer(
-                "card_luhn",
-                "CREDIT_CARD",
-                r"\d(?:[ \-]?\d){11,18}",
-                _pattern(
-                    re.compile(r"(?<![\d\-])(?P<v>\d(?:[ \-]?\d){11,18})(?![\d\-])"),
-                    "CREDIT_CARD",
-                    0.9,
-                    ok=_card_ok,
-                ),
-                source="project",
-            )
-        )
+        recs.append(_maintained("card", "CREDIT_CARD", CARD_PREFILTER, CreditCardRecognizer()))
+        recs.append(_project("card_luhn", "CREDIT_CARD", CARD_PREFILTER, CARD_RX, 0.9, ok=_card_ok))
     if "ssn" in want:
-        recs.append(
-            Recognizer(
-                "ssn", "US_SSN", r"\d{3}[ .\-]?\d{2}[ .\-]?\d{4}", _presidio(UsSsnRecognizer(), "US_SSN")
-            )
-        )
+        recs.append(_maintained("ssn", "US_SSN", SSN_PREFILTER, UsSsnRecognizer()))
     if "ip" in want:
-        recs.append(
-            Recognizer(
-                "ip",
-                "IP_ADDRESS",
-                r"\d\.\d+\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]*:",
-                _presidio(IpRecognizer(), "IP_ADDRESS"),
-            )
-        )
+        recs.append(_maintained("ip", "IP_ADDRESS", IP_PREFILTER, IpRecognizer()))
     if "phone" in want:
         per_region = [
             _min_digits(_presidio(PhoneRecognizer(supported_regions=[r], leniency=1), "PHONE_NUMBER"), 7)
@@ -240,25 +231,9 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
             return out
 
         recs.append(Recognizer("phone", "PHONE_NUMBER", PHONE_PREFILTER, phones, masked=True))
-        recs.append(
-            Recognizer(
-                "phone_shape",
-                "PHONE_NUMBER",
-                r"\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}|\+\d|\(0\d|\b0\d{2,5}[ /\-]?\d{4}|\b[2-9]\d{9}\b",
-                _pattern(PHONE_SHAPE_RX, "PHONE_NUMBER", 0.4),
-                source="project",
-            )
-        )
+        recs.append(_project("phone_shape", "PHONE_NUMBER", PHONE_SHAPE_PREFILTER, PHONE_SHAPE_RX, 0.4))
     if "date_of_birth" in want:
-        recs.append(
-            Recognizer(
-                "date_of_birth",
-                "DATE_OF_BIRTH",
-                r"(?i)(?:born|birth|d\.?o\.?b|geboren|n[ée]e? le)\D{0,30}\d",
-                _pattern(DOB_RX, "DATE_OF_BIRTH", 0.85),
-                source="project",
-            )
-        )
+        recs.append(_project("date_of_birth", "DATE_OF_BIRTH", DOB_PREFILTER, DOB_RX, 0.85))
     if "date_of_birth" in want and cfg.dates != "none":
         from datetime import date
 
@@ -270,25 +245,9 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
 
         recs.append(Recognizer("dates", "DATE_OF_BIRTH", PREFILTER, dates, source="project"))
     if "account_number" in want:
-        recs.append(
-            Recognizer(
-                "account_number",
-                "ACCOUNT_NUMBER",
-                r"(?i)(?:account|acct|a/c|konto|compte|sort code)\D{0,20}\d",
-                _pattern(ACCOUNT_RX, "ACCOUNT_NUMBER", 0.7),
-                source="project",
-            )
-        )
+        recs.append(_project("account_number", "ACCOUNT_NUMBER", ACCOUNT_PREFILTER, ACCOUNT_RX, 0.7))
     if "passport" in want:
-        recs.append(
-            Recognizer(
-                "passport",
-                "PASSPORT",
-                r"(?i)(?:passport|reisepass|passeport|pasaporte|passaporto)\W.{0,20}\d",
-                _pattern(PASSPORT_RX, "PASSPORT", 0.7),
-                source="project",
-            )
-        )
+        recs.append(_project("passport", "PASSPORT", PASSPORT_PREFILTER, PASSPORT_RX, 0.7))
     if "person" in want:
 
         def names(text: str) -> list[RecognizerResult]:
