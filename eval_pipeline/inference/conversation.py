@@ -29,6 +29,20 @@ def _text(content: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
 
 
+def last_user_text(messages: list[dict[str, Any]] | None, sep: str = "\n") -> str:
+    """The text of the last user message of an Anthropic-format conversation: its string content,
+    or its text blocks joined by ``sep`` ("" when there is no user message)."""
+    for msg in reversed(messages or []):
+        if msg.get("role") == "user":
+            content = msg.get("content")
+            if isinstance(content, str):
+                return content
+            return sep.join(
+                b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"
+            )
+    return ""
+
+
 def last_user_turn(sample_input: dict[str, Any], where: str) -> str:
     """The content of the last turn, which must be a user turn (what the model answers)."""
     msgs = sample_input["messages"]

@@ -27,6 +27,7 @@ from typing import Any
 
 from jinja2 import Undefined
 
+from eval_pipeline.inference.conversation import last_user_text
 from eval_pipeline.inference.live import Failure, LiveProvider, status_failure
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.inference.wire import openai_messages, openai_tools, tool_names
@@ -84,7 +85,7 @@ class HttpProvider(LiveProvider):
         """The request body (a JSON value, or text for a string template)."""
         names = names or tool_names(request)
         ctx = {
-            "prompt": _last_user_text(request.messages),
+            "prompt": last_user_text(request.messages, sep=""),
             "messages": request.messages,
             "system": request.system,
             "tools": request.tools or [],
@@ -147,18 +148,6 @@ class HttpProvider(LiveProvider):
         if isinstance(exc, ValueError):
             return Failure("api_error", f"the app's response is not JSON: {self.scrub(str(exc))[:200]}", True)
         return super()._classify(exc)
-
-
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    for m in reversed(messages):
-        if m.get("role") == "user":
-            c = m.get("content")
-            if isinstance(c, str):
-                return c
-            return "".join(
-                b.get("text", "") for b in c or [] if isinstance(b, dict) and b.get("type") == "text"
-            )
-    return ""
 
 
 def _compile(env: Any, body: Any) -> Any:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eval_pipeline.inference.conversation import last_user_text
+
 
 @dataclass
 class Answer:
@@ -43,15 +45,7 @@ def unit(*parts: Any) -> float:
 
 def user_text(body: dict[str, Any]) -> str:
     """Concatenated text of the last user message."""
-    for msg in reversed(body.get("messages") or []):
-        if msg.get("role") == "user":
-            content = msg.get("content")
-            if isinstance(content, str):
-                return content
-            return "\n".join(
-                b.get("text", "") for b in content or [] if isinstance(b, dict) and b.get("type") == "text"
-            )
-    return ""
+    return last_user_text(body.get("messages"))
 
 
 def system_text(body: dict[str, Any]) -> str:

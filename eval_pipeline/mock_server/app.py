@@ -113,13 +113,40 @@ class SyntheticServer:
         total = self.latency_s * (math.exp(self.rng.gauss(0, self.jitter)) if self.jitter else 1.0)
         return total * self.ttft_fraction, total * (1 - self.ttft_fraction)
 
-    async def handle_messages(self, request: web.Request) -> web.StreamResponse:
+    async def _labelled_body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        """The JSON body of a labelled request, or the 400 answer to give instead."""
         if request.headers.get(SYNTHETIC_HEADER) != "1":
             return self._error(400, "invalid_request_error", NOT_LABELLED)
         try:
-            body = json.loads(await request.read())
+            return json.loads(await request.read())
         except ValueError:
             return self._error(400, "invalid_request_error", "body is not JSON")
+
+    async def _answer(
+        self, request: web.Request, body: dict[str, Any], full: Any, head: bytes, tail: bytes, headers: dict
+    ) -> web.StreamResponse:
+        """``full`` as JSON after the whole latency, or streamed: ``head`` after the time to first
+        token, ``tail`` after the rest."""
+        ttft, rest = self._latency()
+        if not body.get("stream"):
+            await asyncio.sleep(ttft + rest)
+            return web.json_response(full, headers=headers)
+        resp = web.StreamResponse(
+            status=200, headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
+        )
+        await asyncio.sleep(ttft)
+        await resp.prepare(request)
+        await resp.write(head)
+        if rest > 0:
+            await asyncio.sleep(rest)
+        await resp.write(tail)
+        await resp.write_eof()
+        return resp
+
+    async def handle_messages(self, request: web.Request) -> web.StreamResponse:
+        body = await self._labelled_body(request)
+        if isinstance(body, web.Response):
+            return body
         for key in ("model", "messages", "max_tokens"):
             if key not in body:
                 return self._error(400, "invalid_request_error", f"{key}: Field required")
@@ -136,55 +163,25 @@ class SyntheticServer:
             "stop_sequence": None,
             "usage": usage,
         }
-        ttft, rest = self._latency()
-        headers = {"request-id": request_id, SYNTHETIC_HEADER: "1"}
-        if not body.get("stream"):
-            await asyncio.sleep(ttft + rest)
-            return web.json_response(message, headers=headers)
-        resp = web.StreamResponse(
-            status=200, headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
-        )
         head, tail = _sse(message)
-        await asyncio.sleep(ttft)
-        await resp.prepare(request)
-        await resp.write(head)
-        if rest > 0:
-            await asyncio.sleep(rest)
-        await resp.write(tail)
-        await resp.write_eof()
-        return resp
+        return await self._answer(
+            request, body, message, head, tail, {"request-id": request_id, SYNTHETIC_HEADER: "1"}
+        )
 
     async def handle_chat(self, request: web.Request) -> web.StreamResponse:
         """OpenAI Chat Completions (:mod:`.openai_routes`), same answers and labelling as ``/v1/messages``."""
         from eval_pipeline.mock_server.openai_routes import as_anthropic, completion
 
-        if request.headers.get(SYNTHETIC_HEADER) != "1":
-            return self._error(400, "invalid_request_error", NOT_LABELLED)
-        try:
-            body = json.loads(await request.read())
-        except ValueError:
-            return self._error(400, "invalid_request_error", "body is not JSON")
+        body = await self._labelled_body(request)
+        if isinstance(body, web.Response):
+            return body
         if not body.get("model") or not isinstance(body.get("messages"), list):
             return self._error(400, "invalid_request_error", "model and messages are required")
         self.requests += 1
         request_id = "req_synthetic_" + uuid.uuid4().hex[:16]
         full, lines = completion(body, self.model(as_anthropic(body)), request_id)
-        ttft, rest = self._latency()
         headers = {"x-request-id": request_id, SYNTHETIC_HEADER: "1"}
-        if not body.get("stream"):
-            await asyncio.sleep(ttft + rest)
-            return web.json_response(full, headers=headers)
-        resp = web.StreamResponse(
-            status=200, headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
-        )
-        await asyncio.sleep(ttft)
-        await resp.prepare(request)
-        await resp.write(b"".join(lines[:2]))
-        if rest > 0:
-            await asyncio.sleep(rest)
-        await resp.write(b"".join(lines[2:]))
-        await resp.write_eof()
-        return resp
+        return await self._answer(request, body, full, b"".join(lines[:2]), b"".join(lines[2:]), headers)
 
     @staticmethod
     def _finish(body: dict[str, Any], answer: Answer) -> tuple[list[dict[str, Any]], str, dict[str, int]]:
