@@ -33,16 +33,18 @@ def _key_of(name: str) -> str:
     return name
 
 
-def resolve(wh, candidate: str, baseline: str, date: str | None) -> tuple[tuple[str, str], tuple[str, str]]:
+def resolve(
+    warehouse, candidate: str, baseline: str, date: str | None
+) -> tuple[tuple[str, str], tuple[str, str]]:
     """``((date, key), (date, key))`` of the two runs; LookupError naming what is missing."""
     from eval_pipeline.history.runs import list_runs_from_files
     from eval_pipeline.history.sources import HistorySources
 
     (c, _, cd), (b, _, bd) = candidate.partition("@"), baseline.partition("@")
     c, b = _key_of(c), _key_of(b)
-    con = wh.connect_duckdb()
+    con = warehouse.connect_duckdb()
     try:
-        runs = list_runs_from_files(con, HistorySources.for_root(wh.root).scores_glob)
+        runs = list_runs_from_files(con, HistorySources.for_root(warehouse.root).scores_glob)
     finally:
         con.close()
     dates = {mv: set(runs.loc[runs["model_version"] == mv, "date"]) for mv in (c, b)}
@@ -60,7 +62,7 @@ def resolve(wh, candidate: str, baseline: str, date: str | None) -> tuple[tuple[
     for mv, d in ((c, cd), (b, bd)):
         if d not in dates[mv]:
             raise LookupError(
-                f"no scores for {mv} on {d} under {wh.root}; run it first (eval-pipeline run --model-version {mv} "
+                f"no scores for {mv} on {d} under {warehouse.root}; run it first (eval-pipeline run --model-version {mv} "
                 f"--date {d})"
             )
     return (cd, c), (bd, b)

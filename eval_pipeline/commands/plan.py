@@ -19,17 +19,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the plan rows as JSON")
 
 
-def current_n(es) -> int | None:
+def current_n(eval_set) -> int | None:
     """Rows of the eval set's golden set after ``sample:`` (``None`` when the file does not read)."""
     from eval_pipeline.ingestion.golden import GoldenSetError, read_golden_set
 
     try:
         n = len(
-            read_golden_set(es.source_path, es.file_format, es.fields, es.needs_expected, es.max_record_bytes)
+            read_golden_set(
+                eval_set.source_path,
+                eval_set.file_format,
+                eval_set.fields,
+                eval_set.needs_expected,
+                eval_set.max_record_bytes,
+            )
         )
     except (GoldenSetError, OSError, ValueError):
         return None
-    return min(n, es.sample.n) if es.sample is not None and getattr(es.sample, "n", None) else n
+    return (
+        min(n, eval_set.sample.n)
+        if eval_set.sample is not None and getattr(eval_set.sample, "n", None)
+        else n
+    )
 
 
 def run(args: argparse.Namespace) -> int:

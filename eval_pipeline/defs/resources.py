@@ -203,16 +203,16 @@ class LLMResource(dg.ConfigurableResource):
         except ValueError as e:  # TargetConfigError, an unset ${VAR}
             raise dg.Failure(str(e)) from None
 
-    def provider_for(self, registry, mv):
+    def provider_for(self, registry, model_version):
         """The provider of model version ``mv``: its own endpoint (``provider:`` + ``endpoint:`` in
         models.yaml; anthropic = this resource's key and base URL); ``replay`` (EVAL_PROVIDER=replay,
         or a version with provider replay) serves the store under the same endpoint identity."""
         from eval_pipeline.project.endpoints import AnthropicEndpoint
 
-        ep = mv.endpoint_settings
-        if isinstance(ep, AnthropicEndpoint) and mv._endpoint is None:
+        ep = model_version.endpoint_settings
+        if isinstance(ep, AnthropicEndpoint) and model_version._endpoint is None:
             ep = None  # the deployment's Anthropic settings, as before
-        if mv.provider == "replay":
+        if model_version.provider == "replay":
             from eval_pipeline.inference.providers import ReplayProvider
 
             return ReplayProvider()

@@ -114,7 +114,9 @@ def run_canary_demo(
             "base_feedback": cfg.base_feedback.model_copy(update={"thumbs_up": 0.36, "thumbs_down": 0.04})
         }
     )
-    written = write_rollout(loc.prefix, cfg, wh=wh) if loc.in_warehouse else write_rollout(loc.prefix, cfg)
+    written = (
+        write_rollout(loc.prefix, cfg, warehouse=wh) if loc.in_warehouse else write_rollout(loc.prefix, cfg)
+    )
     say(
         f"canary: SYNTHETIC rollout of {cfg.canary_version} next to {cfg.production_version} on {day} "
         f"({requests_per_hour} requests/hour, canary 20% -> 30%, degraded from hour 02: thumbs-down 10% -> 20% of rated requests)"

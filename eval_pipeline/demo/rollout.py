@@ -110,7 +110,9 @@ def _hour_records(cfg: RolloutConfig, h: int, t0: datetime) -> list[dict[str, An
     return out
 
 
-def write_rollout(prefix: str | Path | None, cfg: RolloutConfig, wh: Any = None) -> list[dict[str, Any]]:
+def write_rollout(
+    prefix: str | Path | None, cfg: RolloutConfig, warehouse: Any = None
+) -> list[dict[str, Any]]:
     """Write the rollout's hourly files under ``prefix`` (a folder) or, with ``wh``, under the warehouse
     key ``prefix`` (default ``traffic``). Idempotent. Returns ``{hour, files, n_rows, n_canary, degraded}``."""
     t0 = datetime.fromisoformat(cfg.start.replace("Z", "+00:00")).astimezone(UTC)
@@ -120,8 +122,8 @@ def write_rollout(prefix: str | Path | None, cfg: RolloutConfig, wh: Any = None)
         t = t0 + timedelta(hours=h)
         rel = f"date={t.date().isoformat()}/hour={t.hour:02d}/part-0000.jsonl"
         data = ("\n".join(json.dumps(r, ensure_ascii=False) for r in recs) + "\n").encode("utf-8")
-        if wh is not None:
-            where = wh.write_bytes(
+        if warehouse is not None:
+            where = warehouse.write_bytes(
                 f"{(prefix or 'traffic')}/{rel}", data, content_type="application/x-ndjson"
             )
         else:

@@ -61,18 +61,18 @@ def build_requests(
     golden: pd.DataFrame,
     suite: Suite,
     eval_set: EvalSet,
-    mv: ModelVersion,
+    model_version: ModelVersion,
     date: str,
 ) -> list[ModelRequest]:
     """One request per (sample, repeat) of a decoded golden frame for one eval set."""
-    template = mv.prompt_template(eval_set.task)
+    template = model_version.prompt_template(eval_set.task)
     labels = eval_set_labels(golden)
-    where = f"{mv._prompt_paths.get(eval_set.task, eval_set.task)} (model version {mv.name}, eval set {suite.name}/{eval_set.name})"
-    epoch = date if mv.fresh_samples_daily else ""
-    params = mv.params.api_params()
+    where = f"{model_version._prompt_paths.get(eval_set.task, eval_set.task)} (model version {model_version.name}, eval set {suite.name}/{eval_set.name})"
+    epoch = date if model_version.fresh_samples_daily else ""
+    params = model_version.params.api_params()
     rendered = []
     base_tools = merge_tools(
-        [t.as_request_tool() for t in getattr(mv, "tools", [])],
+        [t.as_request_tool() for t in getattr(model_version, "tools", [])],
         [t.as_request_tool() for t in getattr(eval_set, "tools", [])],
     )
     for row in golden.itertuples(index=False):
@@ -94,7 +94,7 @@ def build_requests(
             messages = [{"role": "user", "content": user}]
         tools = merge_tools(base_tools, row_tools(row.input, row_where))
         rendered.append((row.sample_id, system, user, messages, tools))
-    cache = getattr(mv, "cache_prompt", False)
+    cache = getattr(model_version, "cache_prompt", False)
     prefix = (
         static_prefix_chars([user for _, _, user, messages, _ in rendered if len(messages) == 1])
         if cache
@@ -106,7 +106,7 @@ def build_requests(
             out.append(
                 ModelRequest(
                     sample_id=sample_id,
-                    model=mv.model,
+                    model=model_version.model,
                     messages=messages,
                     system=system,
                     tools=tools,

@@ -53,16 +53,16 @@ def _key(stage: str, date: str, model_version: str) -> str:
 
 
 def write_stage_provenance(
-    wh, stage: str, date: str, model_version: str, counts: dict[str, int], source: str = ""
+    warehouse, stage: str, date: str, model_version: str, counts: dict[str, int], source: str = ""
 ) -> str:
     """Persist one stage's provenance counts (and the recordings label) for a partition; returns the URI."""
     body = json.dumps({"counts": counts, "source": source, "label": provenance_label(counts, source)}).encode(
         "utf-8"
     )
-    return wh.write_bytes(_key(stage, date, model_version), body, content_type="application/json")
+    return warehouse.write_bytes(_key(stage, date, model_version), body, content_type="application/json")
 
 
-def read_stage_provenance(wh, stage: str, date: str, model_version: str) -> dict[str, Any] | None:
+def read_stage_provenance(warehouse, stage: str, date: str, model_version: str) -> dict[str, Any] | None:
     """``{"counts", "source", "label"}`` written by :func:`write_stage_provenance`, or None."""
     key = _key(stage, date, model_version)
-    return json.loads(wh.read_bytes(key)) if wh.exists(key) else None
+    return json.loads(warehouse.read_bytes(key)) if warehouse.exists(key) else None

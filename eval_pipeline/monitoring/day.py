@@ -37,11 +37,11 @@ class TrafficLocation:
     display: str
 
 
-def traffic_location(wh: Any) -> TrafficLocation:
+def traffic_location(warehouse: Any) -> TrafficLocation:
     """``EVAL_TRAFFIC_PREFIX`` (a prefix under the warehouse root is read through the warehouse, so
     S3 endpoints and credentials apply), else ``<warehouse>/traffic``."""
     env = (os.environ.get(TRAFFIC_PREFIX_ENV) or "").rstrip("/")
-    root = wh.root.rstrip("/")
+    root = warehouse.root.rstrip("/")
     if not env:
         return TrafficLocation(keys.TRAFFIC_PREFIX, True, f"{root}/{keys.TRAFFIC_PREFIX}")
     norm = env if "://" in env else os.path.abspath(env)
@@ -62,11 +62,11 @@ class DaySample:
     location: str
 
 
-def build_day_sample(wh: Any, day: str, cfg: MonitoringConfig) -> DaySample:
+def build_day_sample(warehouse: Any, day: str, cfg: MonitoringConfig) -> DaySample:
     """Read one day of logs, sample deterministically, redact PII. Raw text stays in memory only."""
-    loc = traffic_location(wh)
+    loc = traffic_location(warehouse)
     if loc.in_warehouse:
-        frame, errors = read_traffic_day(loc.prefix, day, warehouse=wh)
+        frame, errors = read_traffic_day(loc.prefix, day, warehouse=warehouse)
     else:
         frame, errors = read_traffic_day(loc.prefix, day)
     redactor = redactor_for(cfg.redaction, day)
@@ -84,9 +84,9 @@ def build_day_sample(wh: Any, day: str, cfg: MonitoringConfig) -> DaySample:
     return DaySample(day, sample, errors, n_read, rate, loc.display)
 
 
-def write_day_sample(wh: Any, ds: DaySample) -> dict[str, str]:
+def write_day_sample(warehouse: Any, ds: DaySample) -> dict[str, str]:
     """Write the stored sample (always, even empty) and the full malformed-line list; returns URIs."""
-    uri = wh.write_table(SAMPLE_TABLE, ds.sample, keys.day_partition(ds.day))
+    uri = warehouse.write_table(SAMPLE_TABLE, ds.sample, keys.day_partition(ds.day))
     payload = {
         "day": ds.day,
         "location": ds.location,
@@ -94,7 +94,7 @@ def write_day_sample(wh: Any, ds: DaySample) -> dict[str, str]:
         "n_malformed": len(ds.errors),
         "errors": ds.errors,
     }
-    err_uri = wh.write_bytes(
+    err_uri = warehouse.write_bytes(
         keys.monitoring_report(ds.day, "malformed.json"),
         json.dumps(payload, indent=1, default=str).encode("utf-8"),
         content_type="application/json",
@@ -122,9 +122,9 @@ def empty_sample() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(c, "str")) for c in SAMPLE_COLUMNS})
 
 
-def read_sample(wh: Any, day: str) -> pd.DataFrame:
+def read_sample(warehouse: Any, day: str) -> pd.DataFrame:
     """The stored sample of ``day`` (empty frame if the partition was never written)."""
-    df = wh.read_table(SAMPLE_TABLE, keys.day_partition(day))
+    df = warehouse.read_table(SAMPLE_TABLE, keys.day_partition(day))
     return df if len(df.columns) else empty_sample()
 
 
@@ -134,20 +134,20 @@ def previous_days(day: str, n: int) -> list[str]:
     return [(d - timedelta(days=i)).isoformat() for i in range(n, 0, -1)]
 
 
-def reference_dates(wh: Any, table: str, day: str, n: int) -> list[str]:
+def reference_dates(warehouse: Any, table: str, day: str, n: int) -> list[str]:
     """Dates of the ``n``-day window before ``day`` that have a partition of ``table``."""
-    have = {p.get("date") for p in wh.list_partitions(table)}
+    have = {p.get("date") for p in warehouse.list_partitions(table)}
     return [d for d in previous_days(day, n) if d in have]
 
 
-def read_window(wh: Any, table: str, dates: Sequence[str]) -> pd.DataFrame:
+def read_window(warehouse: Any, table: str, dates: Sequence[str]) -> pd.DataFrame:
     """The partitions of ``table`` for ``dates`` that have rows, concatenated (empty frame if none)."""
-    frames = [wh.read_table(table, keys.day_partition(d)) for d in dates]
+    frames = [warehouse.read_table(table, keys.day_partition(d)) for d in dates]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def reference_window(wh: Any, table: str, day: str, n: int) -> tuple[list[str], pd.DataFrame]:
+def reference_window(warehouse: Any, table: str, day: str, n: int) -> tuple[list[str], pd.DataFrame]:
     """``(dates, rows)`` of the ``n``-day window of ``table`` before ``day`` (only dates that have a partition)."""
-    dates = reference_dates(wh, table, day, n)
-    return dates, read_window(wh, table, dates)
+    dates = reference_dates(warehouse, table, day, n)
+    return dates, read_window(warehouse, table, dates)

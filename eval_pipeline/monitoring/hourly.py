@@ -66,15 +66,15 @@ def previous_hours(key: str, n: int) -> list[str]:
     return [hour_key(t - timedelta(hours=i)) for i in range(n - 1, -1, -1)]
 
 
-def read_traffic_hour(wh: Any, hour: str) -> tuple[pd.DataFrame, list[dict[str, Any]], str]:
+def read_traffic_hour(warehouse: Any, hour: str) -> tuple[pd.DataFrame, list[dict[str, Any]], str]:
     """Reader frame of one hour (raw text: memory only), the malformed lines and where it was read."""
     from eval_pipeline.monitoring.day import traffic_location
     from eval_pipeline.monitoring.traffic import read_traffic_day
 
     t = parse_hour(hour)
     day, hh = t.date().isoformat(), f"{t.hour:02d}"
-    loc = traffic_location(wh)
-    kw = {"warehouse": wh} if loc.in_warehouse else {}
+    loc = traffic_location(warehouse)
+    kw = {"warehouse": warehouse} if loc.in_warehouse else {}
     hour_prefix = keys.traffic_hour(day, hh, loc.prefix)
     frame, errors = read_traffic_day(hour_prefix, day, **kw)  # files directly in the hour folder
     where = f"{loc.display}/{keys.traffic_hour(day, hh)}"

@@ -209,12 +209,12 @@ def shadow_decision(win_rates: pd.DataFrame, min_n: int = 30) -> dict[str, Any]:
 # --------------------------------------------------------------- the shadow_comparison step
 
 
-def shadow_model_requests(sample: pd.DataFrame, mv: Any, sc: ShadowConfig, day: str) -> list:
+def shadow_model_requests(sample: pd.DataFrame, model_version: Any, sc: ShadowConfig, day: str) -> list:
     """One request per sampled (redacted) input, rendered with the candidate's prompt for the task."""
     from eval_pipeline.inference.prompts import render
     from eval_pipeline.inference.types import ModelRequest
 
-    params = mv.params.api_params()
+    params = model_version.params.api_params()
     out, templates = [], {}
     for rid, tpl, text in zip(
         sample["request_id"].astype(str),
@@ -223,16 +223,16 @@ def shadow_model_requests(sample: pd.DataFrame, mv: Any, sc: ShadowConfig, day: 
     ):
         task = sc.tasks.get(tpl, sc.task)
         if task not in templates:
-            templates[task] = mv.prompt_template(task)
+            templates[task] = model_version.prompt_template(task)
         system, user = render(
             templates[task],
             {"input": text, "metadata": {}, "sample_id": rid, "labels": []},
-            f"shadow prompt {task} of {mv.name}",
+            f"shadow prompt {task} of {model_version.name}",
         )
         out.append(
             ModelRequest(
                 sample_id=rid,
-                model=mv.model,
+                model=model_version.model,
                 messages=[{"role": "user", "content": user}],
                 system=system,
                 params=params,
@@ -257,7 +257,7 @@ class ShadowOutcome:
 
 def run_shadow(
     sample: pd.DataFrame,
-    mv: Any,
+    model_version: Any,
     cfg: MonitoringConfig,
     day: str,
     answer: Callable[[list], list],
@@ -271,7 +271,7 @@ def run_shadow(
     sub = judge_subsample(sample, sc.max_samples)
     if sub.empty:
         return ShadowOutcome("skipped", "no sampled traffic today")
-    responses = answer(shadow_model_requests(sub, mv, sc, day))
+    responses = answer(shadow_model_requests(sub, model_version, sc, day))
     redactor = redactor_for(cfg.redaction, day)
     texts, _ = redactor.redact_series([r.text or "" for r in responses])
     cand = pd.DataFrame(
@@ -281,7 +281,7 @@ def run_shadow(
             "error_category": [r.error_category for r in responses],
         }
     )
-    pairs = build_shadow_pairs(sub, cand, mv.name)
+    pairs = build_shadow_pairs(sub, cand, model_version.name)
     jc = cfg.shadow_judge_config()
     prompt = judge.load_prompt(jc, base_dir=cfg.base_dir)
     verdicts = judge.judge_pairwise_verdicts(pairs, jc, judge_execute, prompt=prompt)
@@ -298,7 +298,7 @@ def run_shadow(
     rates = shadow_win_rates(valid, pairs)
     decision = shadow_decision(rates, sc.min_n)
     msg = (
-        f"{mv.name} vs production: win rate {decision['win_rate']:.3f} "
+        f"{model_version.name} vs production: win rate {decision['win_rate']:.3f} "
         f"[{decision['ci'][0]:.3f}, {decision['ci'][1]:.3f}] on {decision['n']} requests -> {decision['verdict']}"
     )
     return ShadowOutcome(

@@ -68,7 +68,7 @@ class AAPlanItem:
 
 
 def aa_plan(
-    project: Project, mv: ModelVersion, golden: pd.DataFrame, date: str, run: str
+    project: Project, model_version: ModelVersion, golden: pd.DataFrame, date: str, run: str
 ) -> list[AAPlanItem]:
     """Requests of one A/A run over the model version's deterministic and similarity eval sets.
 
@@ -78,11 +78,13 @@ def aa_plan(
 
     epoch = aa_epoch(date, run)
     plan = []
-    for suite, es in mv.eval_sets(project, AA_FAMILIES):
+    for suite, es in model_version.eval_sets(project, AA_FAMILIES):
         g = _rows_of(golden, suite.name, es.name)
         if g.empty:
             continue
-        reqs = [dataclasses.replace(r, epoch=epoch) for r in build_requests(g, suite, es, mv, date)]
+        reqs = [
+            dataclasses.replace(r, epoch=epoch) for r in build_requests(g, suite, es, model_version, date)
+        ]
         plan.append(AAPlanItem(suite.name, es.name, reqs))
     return plan
 
@@ -134,10 +136,10 @@ def _score_run(
 
 def run_aa(
     project: Project,
-    mv: ModelVersion,
+    model_version: ModelVersion,
     golden: pd.DataFrame,
     date: str,
-    mv_key: str,
+    model_version_key: str,
     execute: Callable[[list[ModelRequest]], list[ModelResponse]],
     scorer_factory: Callable[[str | None], Any],
 ) -> AARun:
@@ -146,13 +148,15 @@ def run_aa(
     ``execute`` runs requests through a provider and the response store (and raises
     ``LookupError`` on a replay miss); ``scorer_factory(model_path)`` returns a similarity scorer.
     """
-    plans = {run: aa_plan(project, mv, golden, date, run) for run in AA_RUNS}
+    plans = {run: aa_plan(project, model_version, golden, date, run) for run in AA_RUNS}
     requests = [r for run in AA_RUNS for item in plans[run] for r in item.requests]
     responses = execute(requests) if requests else []
     n_a = sum(len(item.requests) for item in plans["A"])
     chunks = {"A": responses[:n_a], "B": responses[n_a:]}
     scores = {
-        run: _score_run(project, mv, golden, date, mv_key, plans[run], chunks[run], scorer_factory)
+        run: _score_run(
+            project, model_version, golden, date, model_version_key, plans[run], chunks[run], scorer_factory
+        )
         for run in AA_RUNS
     }
     return AARun(
@@ -226,7 +230,7 @@ def _gate_checks(
 
 def noise_threshold_report(
     project: Project,
-    mv: ModelVersion,
+    model_version: ModelVersion,
     noise: pd.DataFrame,
     run: AARun | None = None,
     quantile: str = "diff_q95",
@@ -247,7 +251,7 @@ def noise_threshold_report(
         return pd.DataFrame(columns=THRESHOLD_COLUMNS)
     frames = [check_thresholds(noise, effect_sizes(), quantile=quantile)]
     if run is not None:
-        frames += _gate_checks(project, mv, noise, run, quantile)
+        frames += _gate_checks(project, model_version, noise, run, quantile)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -290,12 +294,12 @@ def too_noisy_summary(report: pd.DataFrame) -> str:
 
 
 def noise_payload(
-    date: str, mv_key: str, noise: pd.DataFrame, report: pd.DataFrame, run: AARun
+    date: str, model_version_key: str, noise: pd.DataFrame, report: pd.DataFrame, run: AARun
 ) -> dict[str, Any]:
     """The JSON written to ``reports/noise/...``: the noise frame, the threshold report, run facts."""
     return {
         "date": date,
-        "model_version": mv_key,
+        "model_version": model_version_key,
         "runs": [aa_epoch(date, r) for r in AA_RUNS],
         "requests": run.requests,
         "cache_hits": run.cache_hits,
@@ -325,7 +329,7 @@ def _twin_cosine_rows(suite: Any, es: Any, similarity_rows: pd.DataFrame | None)
 
 def review_items(
     project: Project,
-    mv: ModelVersion,
+    model_version: ModelVersion,
     graded: pd.DataFrame,
     judge_rows: pd.DataFrame,
     similarity_rows: pd.DataFrame | None = None,
@@ -342,7 +346,7 @@ def review_items(
     from eval_pipeline.noise.review_pairwise import select_pairwise_for_review
 
     frames = []
-    for suite, es in mv.eval_sets(project, "judge"):
+    for suite, es in model_version.eval_sets(project, "judge"):
         cfg = es.judge_config
         rows = _rows_of(judge_rows, suite.name, es.name)
         if rows.empty:

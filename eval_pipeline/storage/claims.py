@@ -62,7 +62,7 @@ def step_claim(
     backend: Any,
     step: str,
     date: str,
-    mv_key: str,
+    model_version_key: str,
     *,
     wait_s: float = 3600.0,
     ttl_s: float = 120.0,
@@ -70,8 +70,8 @@ def step_claim(
     log: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
     """Hold the claim on ``step`` of (``date``, ``mv_key``) for the block (waiting up to ``wait_s``)."""
-    key = keys.step_claim(step, date, mv_key)
-    what = f"{step} of {mv_key} on {date}"
+    key = keys.step_claim(step, date, model_version_key)
+    what = f"{step} of {model_version_key} on {date}"
     if backend.kind == "s3":
         with _s3_claim(backend, key, what, wait_s, ttl_s, poll_s, log):
             yield

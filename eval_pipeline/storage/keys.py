@@ -200,14 +200,14 @@ def parse_partition_key(table: str, key: str) -> dict[str, str] | None:
     return out
 
 
-def run_partition(date: str, mv_key: str) -> dict[str, str]:
+def run_partition(date: str, model_version_key: str) -> dict[str, str]:
     """Partition of one run in ``golden`` / ``responses``: ``{"date", "model_version"}``."""
-    return {"date": date, "model_version": mv_key}
+    return {"date": date, "model_version": model_version_key}
 
 
-def scores_partition(family: str, date: str, mv_key: str) -> dict[str, str]:
+def scores_partition(family: str, date: str, model_version_key: str) -> dict[str, str]:
     """Partition of one run's scores of one evaluator family."""
-    return {"family": family, **run_partition(date, mv_key)}
+    return {"family": family, **run_partition(date, model_version_key)}
 
 
 def day_partition(day: str) -> dict[str, str]:
@@ -215,9 +215,13 @@ def day_partition(day: str) -> dict[str, str]:
     return {"date": day}
 
 
-def table_partition(table: str, date: str, mv_key: str, family: str | None = None) -> str:
+def table_partition(table: str, date: str, model_version_key: str, family: str | None = None) -> str:
     """Data-file key of one run's partition of ``table`` (``family`` for ``scores``)."""
-    part = run_partition(date, mv_key) if family is None else scores_partition(family, date, mv_key)
+    part = (
+        run_partition(date, model_version_key)
+        if family is None
+        else scores_partition(family, date, model_version_key)
+    )
     return partition_key(table, part)
 
 
@@ -231,11 +235,13 @@ def partition_files_glob(table: str) -> str:
     return "/".join([table, *("*" for _ in TABLE_PARTITION_KEYS[table]), "*.parquet"])
 
 
-def run_files_glob(date: str, mv_key: str, family: str | None = None, *, table: str = SCORES) -> str:
+def run_files_glob(
+    date: str, model_version_key: str, family: str | None = None, *, table: str = SCORES
+) -> str:
     """Glob of one run's data files, relative to the folder of ``table``: for ``scores``
     ``family=<f>/date=<d>/model_version=<mv>/*.parquet`` (``*/...`` for every family when ``family``
     is None); for ``golden`` / ``responses`` ``date=<d>/model_version=<mv>/*.parquet``."""
-    run = f"date={date}/model_version={mv_key}/*.parquet"
+    run = f"date={date}/model_version={model_version_key}/*.parquet"
     if "family" not in TABLE_PARTITION_KEYS[table]:
         return run
     return f"{'*' if family is None else f'family={family}'}/{run}"
@@ -248,15 +254,15 @@ def _run_dir(prefix: str, date: str, mv_key: str) -> str:
     return f"{prefix}/date={date}/model_version={mv_key}"
 
 
-def run_artifact(date: str, mv_key: str) -> str:
+def run_artifact(date: str, model_version_key: str) -> str:
     """The run artifact (scores summary, gate verdict, versions) of one run."""
-    return f"{_run_dir('runs', date, mv_key)}/run.json"
+    return f"{_run_dir('runs', date, model_version_key)}/run.json"
 
 
-def step_claim(step: str, date: str, mv_key: str) -> str:
+def step_claim(step: str, date: str, model_version_key: str) -> str:
     """The claim a paid step of one partition holds while it runs (:mod:`eval_pipeline.storage.claims`)."""
     prefix = "claims/" + check_name("step", step)
-    return _run_dir(prefix, date, mv_key) + ".json"
+    return _run_dir(prefix, date, model_version_key) + ".json"
 
 
 def run_artifacts_glob() -> str:
@@ -264,47 +270,47 @@ def run_artifacts_glob() -> str:
     return "runs/*/*/run.json"
 
 
-def model_version_snapshot(mv_key: str) -> str:
+def model_version_snapshot(model_version_key: str) -> str:
     """The frozen snapshot (model, prompt, params, suites) of a model version."""
-    return f"model_versions/{mv_key}.json"
+    return f"model_versions/{model_version_key}.json"
 
 
-def release(date: str, mv_key: str) -> str:
+def release(date: str, model_version_key: str) -> str:
     """The release decision of one run."""
-    return f"{_run_dir('releases', date, mv_key)}.json"
+    return f"{_run_dir('releases', date, model_version_key)}.json"
 
 
-def regression_report(date: str, mv_key: str) -> str:
+def regression_report(date: str, model_version_key: str) -> str:
     """The regression report (candidate vs baseline) of one run."""
-    return f"{_run_dir('reports/regression', date, mv_key)}/report.json"
+    return f"{_run_dir('reports/regression', date, model_version_key)}/report.json"
 
 
-def regression_chart(date: str, mv_key: str) -> str:
+def regression_chart(date: str, model_version_key: str) -> str:
     """The comparison chart beside the regression report."""
-    return f"{_run_dir('reports/regression', date, mv_key)}/comparison.png"
+    return f"{_run_dir('reports/regression', date, model_version_key)}/comparison.png"
 
 
-def diff_page(date: str, mv_key: str, against: tuple[str, str] | None = None) -> str:
+def diff_page(date: str, model_version_key: str, against: tuple[str, str] | None = None) -> str:
     """The per-sample diff page of one run: beside its regression report (against the baseline it was tested
     against), or, for ``against=(date, model_version)``, under ``reports/diff/`` (``eval-pipeline diff``)."""
     if against is None:
-        return f"{_run_dir('reports/regression', date, mv_key)}/diff.html"
-    return f"{_run_dir('reports/diff', date, mv_key)}/vs-{against[1]}-{against[0]}.html"
+        return f"{_run_dir('reports/regression', date, model_version_key)}/diff.html"
+    return f"{_run_dir('reports/diff', date, model_version_key)}/vs-{against[1]}-{against[0]}.html"
 
 
-def noise_report(date: str, mv_key: str) -> str:
+def noise_report(date: str, model_version_key: str) -> str:
     """The A/A noise-floor report of one run."""
-    return f"{_run_dir('reports/noise', date, mv_key)}/noise.json"
+    return f"{_run_dir('reports/noise', date, model_version_key)}/noise.json"
 
 
-def review_file(date: str, mv_key: str) -> str:
+def review_file(date: str, model_version_key: str) -> str:
     """The human-review queue (JSON lines) of one run."""
-    return f"{_run_dir('review', date, mv_key)}/review.jsonl"
+    return f"{_run_dir('review', date, model_version_key)}/review.jsonl"
 
 
-def provenance(stage: str, date: str, mv_key: str) -> str:
+def provenance(stage: str, date: str, model_version_key: str) -> str:
     """Answer provenance counts (live / replay / synthetic) of one stage of one run."""
-    return f"{_run_dir(f'provenance/{stage}', date, mv_key)}.json"
+    return f"{_run_dir(f'provenance/{stage}', date, model_version_key)}.json"
 
 
 def judge_calibration(model: str) -> str:

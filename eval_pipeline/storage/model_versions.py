@@ -15,14 +15,18 @@ from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.storage import keys
 
 
-def snapshot(mv: ModelVersion) -> dict[str, Any]:
-    return {"key": mv.key, "config": mv.model_dump(), "prompt_texts": dict(mv._prompt_texts)}
+def snapshot(model_version: ModelVersion) -> dict[str, Any]:
+    return {
+        "key": model_version.key,
+        "config": model_version.model_dump(),
+        "prompt_texts": dict(model_version._prompt_texts),
+    }
 
 
-def save_snapshot(warehouse: Any, mv: ModelVersion) -> str:
+def save_snapshot(warehouse: Any, model_version: ModelVersion) -> str:
     return warehouse.write_bytes(
-        keys.model_version_snapshot(mv.key),
-        json.dumps(snapshot(mv), indent=2, sort_keys=True).encode("utf-8"),
+        keys.model_version_snapshot(model_version.key),
+        json.dumps(snapshot(model_version), indent=2, sort_keys=True).encode("utf-8"),
         content_type="application/json",
     )
 

@@ -60,15 +60,15 @@ def _hour(context, eval_config: EvalConfigResource, warehouse: WarehouseResource
     return key, t.date().isoformat(), f"{t.hour:02d}", cfg, wh
 
 
-def read_hours(wh, hours: list[str]) -> pd.DataFrame:
+def read_hours(warehouse, hours: list[str]) -> pd.DataFrame:
     """The ``traffic_hourly`` rows of ``hours`` that were materialized (empty frame if none)."""
-    have = {(p.get("date"), p.get("hour")) for p in wh.list_partitions(keys.TRAFFIC_HOURLY)}
+    have = {(p.get("date"), p.get("hour")) for p in warehouse.list_partitions(keys.TRAFFIC_HOURLY)}
     frames = []
     for h in hours:
         t = parse_hour(h)
         part = (t.date().isoformat(), f"{t.hour:02d}")
         if part in have:
-            f = wh.read_table(keys.TRAFFIC_HOURLY, keys.hour_partition(*part))
+            f = warehouse.read_table(keys.TRAFFIC_HOURLY, keys.hour_partition(*part))
             if len(f):  # the table's date / hour columns are the partition's; rows carry the hour key
                 frames.append(f.drop(columns=["date"], errors="ignore").assign(hour=h))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

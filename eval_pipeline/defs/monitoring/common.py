@@ -41,9 +41,9 @@ def monitoring_partition(
     return context.partition_key, cfg, warehouse.get()
 
 
-def write_report(wh, day: str, name: str, payload: dict) -> str:
+def write_report(warehouse, day: str, name: str, payload: dict) -> str:
     data = json.dumps(payload, indent=1, default=str).encode("utf-8")
-    return wh.write_bytes(keys.monitoring_report(day, name), data, content_type="application/json")
+    return warehouse.write_bytes(keys.monitoring_report(day, name), data, content_type="application/json")
 
 
 def response_executor(context, llm: LLMResource, warehouse: WarehouseResource, provider, tally: dict):
