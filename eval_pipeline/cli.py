@@ -41,6 +41,7 @@ from pathlib import Path
 
 from eval_pipeline.commands.dates import check_date
 from eval_pipeline.project.paths import default_warehouse_url
+from eval_pipeline.storage.location import Location
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -223,10 +224,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"eval-pipeline demo: {e}", file=sys.stderr)
             return 2
     # Dagster's per-run console logs go to a file; the terminal shows the demo's own progress.
+    warehouse_location = Location.parse(default_warehouse_url())
     log_path = (
-        Path(default_warehouse_url()) / "demo-dagster.log"
-        if "://" not in default_warehouse_url()
-        else Path("demo-dagster.log")
+        Path("demo-dagster.log")
+        if warehouse_location.scheme
+        else warehouse_location.path / "demo-dagster.log"
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stderr(log):

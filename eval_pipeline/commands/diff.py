@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from eval_pipeline.storage.location import Location
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("candidate", help="model version name or key, optionally VERSION@YYYY-MM-DD")
@@ -73,7 +75,7 @@ def _absolute(wh, here_key: str, href: str) -> str:
     import posixpath
 
     uri = wh.uri(posixpath.normpath(posixpath.join(posixpath.dirname(here_key), href)))
-    return uri if "://" in uri else Path(uri).as_uri()
+    return Location.parse(uri).as_uri()
 
 
 def run(args: argparse.Namespace) -> int:

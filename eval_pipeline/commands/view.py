@@ -14,15 +14,14 @@ import sys
 import webbrowser
 from pathlib import Path
 
+from eval_pipeline.storage.location import Location
+
 
 def report_location() -> str:
     from eval_pipeline.project.paths import default_warehouse_url
     from eval_pipeline.storage import keys
 
-    url = default_warehouse_url()
-    if "://" in url and not url.startswith("file://"):
-        return f"{url.rstrip('/')}/{keys.history_report()}"
-    return str(Path(url.removeprefix("file://")) / keys.history_report())
+    return Location.parse(default_warehouse_url()).child(keys.history_report())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def show(args: argparse.Namespace) -> int:
     """Print where the report is and open it (or ``--serve`` it); 2 when there is none yet."""
     where = report_location()
-    if "://" in where:
+    if Location.parse(where).is_remote:
         print(f"history report: {where} (on object storage: download it, or use a local EVAL_WAREHOUSE_URL)")
         return 0
     path = Path(where)

@@ -11,6 +11,7 @@ from pydantic import PrivateAttr
 
 from eval_pipeline.project.config import Project, load_project
 from eval_pipeline.project.paths import data_dir, default_warehouse_url
+from eval_pipeline.storage.location import Location
 
 
 class EvalConfigResource(dg.ConfigurableResource):
@@ -254,11 +255,12 @@ class LLMResource(dg.ConfigurableResource):
         from eval_pipeline.storage import keys
         from eval_pipeline.storage.warehouse import open_backend
 
-        remote = "://" in warehouse_url and not warehouse_url.startswith("file://")
+        location = Location.parse(warehouse_url)
+        remote = location.is_remote
         if self.store_path:
             root = Path(self.store_path)
         elif not remote:
-            root = Path(warehouse_url.removeprefix("file://")) / keys.RESPONSE_STORE
+            root = location.path / keys.RESPONSE_STORE
         else:
             root = Path.home() / ".eval_pipeline" / keys.RESPONSE_STORE
         root.mkdir(parents=True, exist_ok=True)
@@ -331,11 +333,12 @@ class EmbeddingResource(dg.ConfigurableResource):
         from eval_pipeline.storage import keys
         from eval_pipeline.storage.warehouse import open_backend
 
-        remote = bool(warehouse_url) and "://" in warehouse_url and not warehouse_url.startswith("file://")
+        location = Location.parse(warehouse_url) if warehouse_url else None
+        remote = location is not None and location.is_remote
         if self.cache_path:
             cache = Path(self.cache_path)
-        elif warehouse_url and not remote:
-            cache = Path(warehouse_url.removeprefix("file://")) / keys.EMBEDDING_CACHE
+        elif location is not None and not remote:
+            cache = location.path / keys.EMBEDDING_CACHE
         else:
             cache = Path.home() / ".eval_pipeline" / keys.EMBEDDING_CACHE
         shared = (

@@ -12,12 +12,12 @@ import datetime as dt
 import json
 import os
 import time
-from pathlib import Path
 
 from eval_pipeline.defs.partitions import local_instance
 from eval_pipeline.project.paths import default_warehouse_url
 from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.location import Location
 
 
 def materialize(defs, selection: list[str], instance, partition_key=None) -> tuple[bool, dict[str, float]]:
@@ -129,11 +129,7 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     say("3/4 refreshing the history (DuckDB, alerts, control charts, HTML report) ...")
     ok, steps = materialize(defs, ["eval_history"], instance)
     summary["timings"]["history"] = steps
-    summary["history_report"] = (
-        str(Path(wh_url) / keys.history_report())
-        if "://" not in wh_url
-        else f"{wh_url.rstrip('/')}/{keys.history_report()}"
-    )
+    summary["history_report"] = Location.parse(wh_url).child(keys.history_report())
     if with_monitoring:
         say(
             "4/4 online monitoring on SYNTHETIC production traffic (8 days, drift injected on the last day) ..."

@@ -28,6 +28,7 @@ from eval_pipeline.demo.synthetic_traffic import (
 )
 from eval_pipeline.monitoring.day import previous_days, traffic_location
 from eval_pipeline.monitoring.settings import TRAFFIC_PREFIX_ENV
+from eval_pipeline.storage.location import Location
 
 
 @dataclass
@@ -150,7 +151,7 @@ def write_demo_traffic(
     end = end_date or (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     dates = [*previous_days(end, days - 1), end] if days > 1 else [end]
     loc = traffic_location(warehouse)
-    if not loc.in_warehouse and "://" in loc.prefix:
+    if not loc.in_warehouse and Location.parse(loc.prefix).scheme:
         raise ValueError(
             f"{TRAFFIC_PREFIX_ENV}={loc.prefix} is outside the warehouse on object storage; the demo "
             "writes local folders or warehouse prefixes only"

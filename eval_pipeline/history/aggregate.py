@@ -44,6 +44,7 @@ from filelock import FileLock
 from eval_pipeline.history import sql as q
 from eval_pipeline.history.sources import HistorySources, has_files
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.location import Location
 
 HISTORY_TABLES = ("score_history", "ops_history", "failure_modes")
 
@@ -163,7 +164,7 @@ def _completed_runs_only(
 
 
 def _mtime_ns(path: str) -> int | str:
-    if "://" in path:
+    if Location.parse(path).scheme:
         return ""
     try:
         return os.stat(path).st_mtime_ns
@@ -233,7 +234,7 @@ def _drop_date(con: duckdb.DuckDBPyConnection, parts_dir: str, date: str) -> Non
     """Remove a date whose partitions are gone: delete its files (local) or overwrite them empty (S3)."""
     for table in HISTORY_TABLES:
         path = _part_path(parts_dir, table, date)
-        if "://" in path:
+        if Location.parse(path).scheme:
             _write_parquet(con, f"({_selects(None, None)[table]})", path)
         elif os.path.exists(path):
             os.remove(path)
@@ -357,7 +358,7 @@ def _list(paths: list[str]) -> str:
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, relation: str, dest: str) -> None:
     """COPY a table to one Parquet file; local files are written to a temp name and renamed in."""
-    if "://" in dest:
+    if Location.parse(dest).scheme:
         con.execute(f"COPY (SELECT * FROM {relation}) TO {q._quote(dest)} (FORMAT parquet)")
         return
     Path(dest).parent.mkdir(parents=True, exist_ok=True)

@@ -18,10 +18,10 @@ Loopback only: the Host header must be a loopback name (no DNS rebinding); nothi
 from __future__ import annotations
 
 import posixpath
-from pathlib import Path
 from urllib.parse import quote
 
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.location import Location
 
 REPORTS = keys.history_report().split("/", 1)[0]  # "reports": every page the server shows lives under it
 
@@ -56,7 +56,7 @@ def create_app(wh):
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    root = Path(wh.root.removeprefix("file://")) / REPORTS
+    root = Location.parse(wh.root).path / REPORTS
     root.mkdir(parents=True, exist_ok=True)
 
     async def view(request: Request) -> Response:

@@ -26,6 +26,7 @@ from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
 from eval_pipeline.monitoring.settings import SAMPLE_TABLE, TRAFFIC_PREFIX_ENV, MonitoringConfig
 from eval_pipeline.monitoring.traffic import read_traffic_day
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.location import Location
 
 
 @dataclass
@@ -44,7 +45,7 @@ def traffic_location(warehouse: Any) -> TrafficLocation:
     root = warehouse.root.rstrip("/")
     if not env:
         return TrafficLocation(keys.TRAFFIC_PREFIX, True, f"{root}/{keys.TRAFFIC_PREFIX}")
-    norm = env if "://" in env else os.path.abspath(env)
+    norm = env if Location.parse(env).scheme else os.path.abspath(env)
     if norm == root or norm.startswith(root + "/"):
         return TrafficLocation(norm[len(root) :].strip("/"), True, norm)
     return TrafficLocation(norm, False, norm)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from eval_pipeline.monitoring.schema import TRAFFIC_COLUMNS, TrafficRecord
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.location import Location
 
 LOG_SUFFIXES = (".jsonl", ".json", ".parquet")
 
@@ -51,10 +52,10 @@ class _FsSource(_Source):
         if filesystem is not None:
             self.fs, self.root, self.shown = (
                 filesystem,
-                prefix.split("://", 1)[-1].rstrip("/"),
+                Location.parse(prefix).without_scheme.rstrip("/"),
                 prefix.rstrip("/"),
             )
-        elif "://" in prefix:
+        elif Location.parse(prefix).scheme:
             self.fs, path = pafs.FileSystem.from_uri(prefix)
             self.root, self.shown = path.rstrip("/"), prefix.rstrip("/")
         else:
