@@ -27,6 +27,15 @@ import pandas as pd
 
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
+# The figures of rating_agreement / pairwise_agreement besides n (NaN when undefined).
+RATING_AGREEMENT = ("exact_agreement", "agreement_within_one", "weighted_kappa", "spearman", "spearman_p")
+PAIRWISE_AGREEMENT = (
+    "pairwise_accuracy",
+    "pairwise_accuracy_ties_half",
+    "pairwise_kappa",
+    "tie_rate",
+    "position_consistency",
+)
 
 
 def bootstrap_interval(
@@ -152,6 +161,12 @@ def spearman_along_axis(a: Any, b: Any, axis: int = -1) -> np.ndarray:
     return np.where(constant, np.nan, np.clip(rho, -1.0, 1.0))
 
 
+def finite_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` without the positions where either is NaN."""
+    keep = ~(np.isnan(a) | np.isnan(b))
+    return a[keep], b[keep]
+
+
 def _with_ci(out: dict[str, Any], name: str, interval: tuple[float, float]) -> None:
     lo, hi = interval
     out[f"{name}_ci_low"] = math.nan if math.isnan(lo) else lo
@@ -198,22 +213,14 @@ def rating_agreement(
     j = np.asarray(judge, dtype=float)
     if h.shape != j.shape or h.ndim != 1:
         raise ValueError(f"human and judge must be 1-D arrays of equal length, got {h.shape} and {j.shape}")
-    mask = ~(np.isnan(h) | np.isnan(j))
-    h, j = h[mask], j[mask]
+    h, j = finite_pairs(h, j)
     if human_scale is not None and tuple(human_scale) != tuple(scale):
         h = map_to_scale(h, human_scale, scale)
     lo, hi = scale
     hr = np.clip(round_half_up(h), lo, hi)
     jr = np.clip(round_half_up(j), lo, hi)
     n = int(len(h))
-    out = {
-        "n": n,
-        "exact_agreement": math.nan,
-        "agreement_within_one": math.nan,
-        "weighted_kappa": math.nan,
-        "spearman": math.nan,
-        "spearman_p": math.nan,
-    }
+    out = {"n": n, **dict.fromkeys(RATING_AGREEMENT, math.nan)}
     names = ("exact_agreement", "agreement_within_one", "weighted_kappa", "spearman")
     if ci:
         for name in names:
@@ -282,14 +289,7 @@ def pairwise_agreement(
     if h.shape != f.shape:
         raise ValueError(f"human and final must have equal length, got {h.shape} and {f.shape}")
     n = int(len(h))
-    out = {
-        "n": n,
-        "pairwise_accuracy": math.nan,
-        "pairwise_accuracy_ties_half": math.nan,
-        "pairwise_kappa": math.nan,
-        "tie_rate": math.nan,
-        "position_consistency": math.nan,
-    }
+    out = {"n": n, **dict.fromkeys(PAIRWISE_AGREEMENT, math.nan)}
     if ci:
         for name in ("pairwise_accuracy", "pairwise_kappa", "position_consistency"):
             _with_ci(out, name, (math.nan, math.nan))

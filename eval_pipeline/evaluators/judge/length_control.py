@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eval_pipeline.evaluators.calibration_metrics import bootstrap_interval, finite_pairs, spearman_along_axis
+
 LENGTH_METRIC = "response_word_count"
 BASELINE_LENGTH_METRIC = "baseline_word_count"
 REFERENCE_LENGTH_METRIC = "reference_word_count"
@@ -75,8 +77,7 @@ def length_controlled_win_rate(
 
     y = np.asarray(outcomes, dtype=float)
     d = np.asarray(length_diff, dtype=float)
-    ok = ~(np.isnan(y) | np.isnan(d))
-    y, d = y[ok], d[ok]
+    y, d = finite_pairs(y, d)
     n = int(len(y))
     out: dict[str, Any] = {
         "n": n,
@@ -160,12 +161,9 @@ def length_association(
     import statsmodels.api as sm
     from scipy.stats import spearmanr
 
-    from eval_pipeline.evaluators.calibration_metrics import bootstrap_interval, spearman_along_axis
-
     s = np.asarray(scores, dtype=float)
     ln = np.asarray(lengths, dtype=float)
-    ok = ~(np.isnan(s) | np.isnan(ln))
-    s, ln = s[ok], ln[ok]
+    s, ln = finite_pairs(s, ln)
     n = int(len(s))
     out: dict[str, Any] = {
         "n": n,
