@@ -12,8 +12,8 @@ import dagster as dg
 import pandas as pd
 
 from eval_pipeline import scoring
+from eval_pipeline.defs.eval_partition import Partition, partition, partitioned_asset
 from eval_pipeline.defs.inference.assets import API_POOL
-from eval_pipeline.defs.partition import Partition, partition, partitioned_asset
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 
 GROUP = "evaluators"

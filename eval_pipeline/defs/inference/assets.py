@@ -10,7 +10,7 @@ import time
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.partition import partition, partitioned_asset
+from eval_pipeline.defs.eval_partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.inference import warmup
 from eval_pipeline.inference.agent import agent_specs, run_agent_loops

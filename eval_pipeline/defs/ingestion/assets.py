@@ -7,7 +7,7 @@ fails the run with file, line and field *before* a single model call is made.
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.partition import partition, partitioned_asset
+from eval_pipeline.defs.eval_partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.ingestion.golden import (
     GoldenSetError,

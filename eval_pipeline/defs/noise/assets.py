@@ -11,8 +11,8 @@ In: the partition's golden samples (A/A) or its judge and similarity scores (rev
 import dagster as dg
 import pandas as pd
 
+from eval_pipeline.defs.eval_partition import partition, partitioned_asset
 from eval_pipeline.defs.inference.assets import API_POOL
-from eval_pipeline.defs.partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.noise import floor as nf
 

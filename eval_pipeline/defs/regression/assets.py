@@ -11,8 +11,8 @@ import json
 import dagster as dg
 import pandas as pd
 
+from eval_pipeline.defs.eval_partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.history.assets import _inline_png, _root
-from eval_pipeline.defs.partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys

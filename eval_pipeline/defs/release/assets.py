@@ -8,7 +8,7 @@ asset group (the UI and stored runs know it so).
 
 import dagster as dg
 
-from eval_pipeline.defs.partition import partition, partitioned_asset
+from eval_pipeline.defs.eval_partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import WarehouseResource
 from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys

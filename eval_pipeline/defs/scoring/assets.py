@@ -14,7 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.defs.partition import partition, partitioned_asset, partitioned_check
+from eval_pipeline.defs.eval_partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.evaluators.calibration_policy import judge_calibration_status
 from eval_pipeline.release import verdict as vd

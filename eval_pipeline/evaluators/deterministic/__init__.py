@@ -15,7 +15,7 @@ How it is built (in the spirit of inspect_ai scorers, one small file per group o
 
 * :mod:`.base`: :class:`Sample` in, :class:`CheckResult` out; JSON paths, normalizers, and
   :func:`text_check`, the one plumbing function text-valued checks share.
-* :mod:`.registry`: the ``@check("type")`` decorator and :data:`CHECK_TYPES`.
+* :mod:`.check_registry`: the ``@check("type")`` decorator and :data:`CHECK_TYPES`.
 * check files: :mod:`.json_checks` (valid_json, json_schema, json_fields_match),
   :mod:`.labels` (label_in_set, exact_match), :mod:`.text` (regex, forbidden_phrases,
   contains_all, contains_any, length), :mod:`.overlap` (rouge_l, bleu), :mod:`.custom`,
@@ -64,6 +64,14 @@ from eval_pipeline.evaluators.deterministic.base import (
     text_check,
 )
 from eval_pipeline.evaluators.deterministic.build import build_check, describe_checks, validate_check_specs
+from eval_pipeline.evaluators.deterministic.check_registry import (
+    CHECK_TYPES,
+    RESERVED_KEYS,
+    BuildContext,
+    Check,
+    CheckType,
+    check,
+)
 from eval_pipeline.evaluators.deterministic.conversation import every_turn, turns
 from eval_pipeline.evaluators.deterministic.custom import custom, import_function
 from eval_pipeline.evaluators.deterministic.frame import (
@@ -80,14 +88,6 @@ from eval_pipeline.evaluators.deterministic.frame import (
 from eval_pipeline.evaluators.deterministic.json_checks import json_fields_match, json_schema, valid_json
 from eval_pipeline.evaluators.deterministic.labels import exact_match, label_in_set
 from eval_pipeline.evaluators.deterministic.overlap import bleu, rouge_l
-from eval_pipeline.evaluators.deterministic.registry import (
-    CHECK_TYPES,
-    RESERVED_KEYS,
-    BuildContext,
-    Check,
-    CheckType,
-    check,
-)
 from eval_pipeline.evaluators.deterministic.text import (
     contains_all,
     contains_any,

@@ -5,7 +5,7 @@ In: a :class:`Sample` (one response joined with its golden row). Out: a :class:`
 (:func:`parse_field_path`, :func:`get_field`, :func:`field_arg`), :func:`response_value` (the
 checked value: the whole text or one JSON field) and :func:`text_check`, the one plumbing
 function text-valued checks are built from; the string normalizers of label comparisons.
-No check types are registered here (see :mod:`.registry` and the check files).
+No check types are registered here (see :mod:`.check_registry` and the check files).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eval_pipeline.evaluators.deterministic.registry import (
+from eval_pipeline.evaluators.deterministic.check_registry import (
     CHECK_TYPES,
     CONTEXT_PARAM,
     BuildContext,

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from eval_pipeline.evaluators.deterministic.base import ArgError, CheckFn, CheckResult, Sample
-from eval_pipeline.evaluators.deterministic.registry import BuildContext, check
+from eval_pipeline.evaluators.deterministic.check_registry import BuildContext, check
 
 
 def assistant_turns(sample: Sample) -> list[str]:

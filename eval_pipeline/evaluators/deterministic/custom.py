@@ -12,7 +12,7 @@ import inspect
 from typing import Any
 
 from eval_pipeline.evaluators.deterministic.base import ArgError, CheckFn, CheckResult, Sample
-from eval_pipeline.evaluators.deterministic.registry import BuildContext, check
+from eval_pipeline.evaluators.deterministic.check_registry import BuildContext, check
 from eval_pipeline.project.checks import import_function as import_function  # declared with the check specs
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.evaluators.deterministic.base import CheckError, CheckResult, Sample
-from eval_pipeline.evaluators.deterministic.registry import Check
+from eval_pipeline.evaluators.deterministic.check_registry import Check
 from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES
 from eval_pipeline.project.schemas import SCORE_COLUMNS
 

@@ -26,7 +26,7 @@ from eval_pipeline.evaluators.deterministic.base import (
     parse_json_text,
     response_value,
 )
-from eval_pipeline.evaluators.deterministic.registry import BuildContext, check
+from eval_pipeline.evaluators.deterministic.check_registry import BuildContext, check
 from eval_pipeline.project.checks import read_schema_file
 from eval_pipeline.project.user_regex import RegexBudgetError, bounded_validator
 

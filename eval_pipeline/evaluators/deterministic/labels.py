@@ -26,7 +26,7 @@ from eval_pipeline.evaluators.deterministic.base import (
     response_value,
     text_check,
 )
-from eval_pipeline.evaluators.deterministic.registry import check
+from eval_pipeline.evaluators.deterministic.check_registry import check
 
 
 @check("label_in_set")

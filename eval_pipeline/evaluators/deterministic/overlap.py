@@ -20,7 +20,7 @@ from eval_pipeline.evaluators.deterministic.base import (
     field_arg,
     response_value,
 )
-from eval_pipeline.evaluators.deterministic.registry import check
+from eval_pipeline.evaluators.deterministic.check_registry import check
 
 
 def _reference_check(

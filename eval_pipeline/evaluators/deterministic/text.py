@@ -18,7 +18,7 @@ from eval_pipeline.evaluators.deterministic.base import (
     field_arg,
     text_check,
 )
-from eval_pipeline.evaluators.deterministic.registry import check
+from eval_pipeline.evaluators.deterministic.check_registry import check
 from eval_pipeline.project.user_regex import DEFAULT_BUDGET_S, RegexBudgetError, compile_user_regex
 
 # budget overruns of one regex check after which the rest of its answers get a 20x shorter budget

@@ -24,7 +24,7 @@ import re
 from typing import Any, Literal
 
 from eval_pipeline.evaluators.deterministic.base import ArgError, CheckFn, CheckResult, Sample, excerpt
-from eval_pipeline.evaluators.deterministic.registry import check
+from eval_pipeline.evaluators.deterministic.check_registry import check
 
 _STRIP = re.compile(r"[ ,./\-_*^]")
 
