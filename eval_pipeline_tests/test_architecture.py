@@ -145,15 +145,12 @@ def test_serving_path_never_imports_the_demo_or_the_tests():
 MAX_LINES = 450
 
 
-def test_modules_are_small_or_say_why():
-    big = []
-    for path in sorted(PKG.rglob("*.py")):
-        text = path.read_text()
-        n = text.count("\n")
-        if n > MAX_LINES:
-            doc = ast.get_docstring(ast.parse(text)) or ""
-            if "Why this module is long" not in doc:
-                big.append(f"{path.relative_to(PKG)}: {n} lines")
+def test_no_module_is_over_450_lines():
+    big = [
+        f"{path.relative_to(PKG)}: {n} lines"
+        for path in sorted(PKG.rglob("*.py"))
+        if (n := path.read_text().count("\n")) > MAX_LINES
+    ]
     assert not big, big
 
 
@@ -276,3 +273,133 @@ def test_release_decides_from_stored_artifacts_only():
             ):
                 offenders.append(f"{path.relative_to(PKG)} imports {mod}")
     assert not offenders, offenders
+
+
+# The folders a partition passes through from golden set to release decision, in flow order
+# (ARCHITECTURE.md). A stage imports only earlier stages and the shared infrastructure.
+FLOW = ["project", "ingestion", "inference", "evaluators", "scoring", "regression", "release"]
+SHARED = (
+    "eval_pipeline.storage",
+    "eval_pipeline.history.sql",
+    "eval_pipeline.history.sources",
+    "eval_pipeline.history.runs",
+)
+# Named exceptions, each with its reason; a new backward or sideways import fails until it is listed here.
+ALLOWED_BACKWARD = {
+    # the reference page documents the monitoring sections of data/monitoring.yaml (until their typed
+    # config moves into project/, issue 23 item 2)
+    ("project/reference.py", "eval_pipeline.monitoring"),
+    # the regression report's text uses the verdict words the release decision uses
+    ("regression/compare.py", "eval_pipeline.release.verdict"),
+    # the regression report renders its rows with the history report's markdown table
+    ("regression/compare.py", "eval_pipeline.history.report"),
+    # PPI scoring reads the labelled human reviews of the review loop (noise/)
+    ("scoring/ppi_metrics.py", "eval_pipeline.noise"),
+}
+
+
+def _imported_module(module: str, name: str) -> str:
+    """``module.name`` when that is a module of the package (``from x import submodule``), else ``module``."""
+    sub = PKG.parent.joinpath(*f"{module}.{name}".split("."))
+    return f"{module}.{name}" if sub.with_suffix(".py").exists() or sub.is_dir() else module
+
+
+def _stage_imports():
+    for stage in FLOW:
+        for path, tree in _modules(PKG / stage):
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    mods = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    mods = [_imported_module(node.module, a.name) for a in node.names]
+                else:
+                    continue
+                for mod in mods:
+                    if mod.startswith("eval_pipeline."):
+                        yield stage, path.relative_to(PKG).as_posix(), mod
+
+
+def test_stages_import_only_earlier_stages():
+    offenders = []
+    for stage, rel, mod in _stage_imports():
+        target = mod.split(".")[1]
+        if (
+            target == stage
+            or mod.startswith(SHARED)
+            or (target in FLOW and FLOW.index(target) < FLOW.index(stage))
+        ):
+            continue
+        if any(rel == r and mod.startswith(m) for r, m in ALLOWED_BACKWARD):
+            continue
+        offenders.append(f"{rel} ({FLOW.index(stage) + 1}. {stage}) imports {mod}")
+    assert not offenders, sorted(set(offenders))
+
+
+def test_architecture_lists_the_flow_in_order():
+    text = (PKG.parent / "ARCHITECTURE.md").read_text()
+    rows = re.findall(r"^\| (\d) \| `(\w+)/` \|", text, flags=re.M)
+    assert [name for _, name in rows] == FLOW
+    assert [int(n) for n, _ in rows] == list(range(1, len(FLOW) + 1))
+
+
+def test_shared_infrastructure_imports_only_config():
+    offenders = [
+        f"{path.relative_to(PKG)} imports {mod}"
+        for path, tree in _modules(PKG / "storage")
+        for mod in _imports(tree)
+        if mod.startswith("eval_pipeline.")
+        and not mod.startswith(("eval_pipeline.storage", "eval_pipeline.project"))
+    ]
+    assert not offenders, offenders
+
+
+MAX_BODY_LINES = 40
+# Assets whose bodies still assemble plans and rows in the Dagster layer (issue 23 item 4, not done yet):
+# their current length is the ceiling, so none may grow; move the assembly into the stage and drop the entry.
+LONG_BODIES = {
+    "model_responses": 144,
+    "judge_calibration": 93,
+    "eval_run": 79,
+    "eval_history": 74,
+    "regression_report": 76,
+    "canary_analysis": 71,
+    "judge_scores": 62,
+    "feedback_metrics": 53,
+    "golden_samples": 52,
+    "shadow_comparison": 50,
+    "online_scores": 49,
+    "no_significant_regression": 41,
+    "release_approval": 41,
+}
+
+
+def _asset_bodies():
+    for _path, tree in _modules(PKG / "defs"):
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef) or not node.decorator_list:
+                continue
+            names = [ast.unparse(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list]
+            if not any(re.search(r"asset|check", n) for n in names):
+                continue
+            body = node.body[1:] if ast.get_docstring(node) else node.body
+            yield node.name, (node.end_lineno - body[0].lineno + 1) if body else 0
+
+
+def test_asset_bodies_are_short():
+    long = {name: n for name, n in _asset_bodies() if n > LONG_BODIES.get(name, MAX_BODY_LINES)}
+    assert not long, f"asset/check bodies over {MAX_BODY_LINES} lines (or over their listed ceiling): {long}"
+
+
+def test_asset_and_check_descriptions_are_one_sentence():
+    from eval_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    texts = {k.to_user_string(): graph.get(k).description for k in graph.get_all_asset_keys()}
+    texts |= {c.name: graph.get_check_spec(c).description for c in graph.asset_check_keys}
+    bad = {}
+    for name, text in texts.items():
+        text = (text or "").strip()
+        sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z(])", text)
+        if not text or len(sentences) > 1 or len(text) > 300:
+            bad[name] = text
+    assert not bad, bad

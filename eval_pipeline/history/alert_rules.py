@@ -114,16 +114,13 @@ class AlertRules:
 
 
 def quality_alerts_description(rules: AlertRules | None = None) -> str:
-    """What the ``quality_alerts`` check tests, with the figures of ``rules`` (default: the seed defaults)."""
+    """What the ``quality_alerts`` check tests, in one sentence with the figures of ``rules`` (default:
+    the seed defaults)."""
     r = rules or AlertRules()
     return (
-        f"Quality alerts on the latest date: pass-rate drop > {r.pass_rate_drop * 100:g} points below the "
-        f"trailing {r.trailing_days}-day average AND one-sided p < {r.trend_alpha:g} on both a two-proportion "
-        "score test against the pooled trailing counts and a t prediction test against the trailing days' "
-        f"day-to-day variance (provider drift); dimension below threshold {r.consecutive_days} days running "
-        f"(on its one-sided 95% upper bound); p95 latency up > {r.latency_p95_increase:.0%} without an "
-        f"evidenced quality gain; cost per (non-infra-error) response up > {r.cost_increase:.0%}; "
-        f"{r.control_chart or 'no'} control chart with sigma >= binomial from n (never zero-width). "
-        f"Debounced: {r.debounce_k} of the last {r.debounce_m} points must breach. Rows state n, p-value and "
-        "Wilson interval."
+        f"Alerts on the latest date: a pass rate > {r.pass_rate_drop * 100:g} points below its trailing "
+        f"{r.trailing_days}-day average at one-sided p < {r.trend_alpha:g}, a dimension below its threshold "
+        f"{r.consecutive_days} days running, p95 latency up > {r.latency_p95_increase:.0%} or cost up > "
+        f"{r.cost_increase:.0%}, or a {r.control_chart or 'no'} control-chart point out of limits, "
+        f"each debounced ({r.debounce_k} of the last {r.debounce_m} points)."
     )

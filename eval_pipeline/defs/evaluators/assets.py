@@ -137,8 +137,7 @@ class JudgeRunConfig(dg.Config):
     deps=["model_responses"],
     kinds=("anthropic", "parquet"),
     pool=API_POOL,
-    description="LLM-as-judge rubric scores (median of repeats, spread) or pairwise wins against the production "
-    "baseline (both orders). Verdicts via tool use; unparseable verdicts are counted, never dropped.",
+    description="LLM-as-judge scores of the responses (rubric medians over repeats, or pairwise wins against the baseline), unparseable verdicts counted.",
 )
 def judge_scores(
     context: dg.AssetExecutionContext,

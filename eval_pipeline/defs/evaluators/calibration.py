@@ -22,9 +22,7 @@ GROUP = "calibration"
     group_name=GROUP,
     kinds={"anthropic", "json"},
     pool=API_POOL,
-    description="Runs each suite's judge over human-labelled data (ratings and pairwise preferences) and reports "
-    "weighted kappa, Spearman, exact / within-one agreement and position consistency. Judge thresholds only block "
-    "when the suite's min_calibration is met.",
+    description="Agreement of each suite's judge with human ratings, and whether its thresholds may block.",
 )
 def judge_calibration(
     context: dg.AssetExecutionContext,

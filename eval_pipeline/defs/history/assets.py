@@ -105,9 +105,7 @@ def _interactive_report(
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
     pool=DUCKDB_POOL,
-    description="Aggregates of every scored run (per date, model version, suite, eval set, metric and segment), "
-    "latency / cost per run and failure modes over time: Parquet in the warehouse plus a DuckDB file for ad hoc "
-    "queries. Alerts (debounced) and control charts are computed here and shown as asset checks and an HTML report.",
+    description="Aggregates of every scored run in DuckDB over Parquet, with the control charts and alerts of the HTML history report.",
 )
 def eval_history(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource

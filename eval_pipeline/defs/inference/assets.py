@@ -106,8 +106,7 @@ def _cache_cell(c: dict) -> str:
     deps=["golden_samples"],
     kinds=("anthropic", "parquet"),
     pool=API_POOL,
-    description="One response per golden sample (and repeat) from the partition's model version: text, "
-    "stop reason, latency, TTFT, tokens, cost, error category. Served from the response store when possible.",
+    description="One response per golden sample and repeat from the partition's model version, from the response store when it has the answer.",
 )
 def model_responses(
     context: dg.AssetExecutionContext,

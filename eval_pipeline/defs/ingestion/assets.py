@@ -33,8 +33,7 @@ def _preview(df: pd.DataFrame, n: int = 5) -> str:
 @partitioned_asset(
     group="ingestion",
     kinds=("python", "parquet"),
-    description="Validated, deterministically sampled golden sets for every eval set the model version runs. "
-    "Fails loudly (file, line, field) before any model call.",
+    description="The partition's golden samples: each eval set's golden file, validated and sampled deterministically.",
 )
 def golden_samples(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource

@@ -47,10 +47,7 @@ from eval_pipeline.storage import keys
 
 
 @day_asset(
-    description="One day of production logs (EVAL_TRAFFIC_PREFIX, default <warehouse>/traffic/date=<d>/), sampled "
-    "deterministically by request-id hash (sample_rate in data/monitoring.yaml or EVAL_TRAFFIC_SAMPLE_RATE) with PII "
-    "redacted before storage: only hashes, redacted text, numbers, feedback flags and replay keys are written. "
-    "Malformed lines are counted and listed with file and line, never dropped silently.",
+    description="One day of production logs, sampled by request-id hash and PII-redacted before storage, malformed lines listed by file and line.",
 )
 def traffic_sample(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
@@ -95,9 +92,7 @@ def traffic_sample(
 @day_asset(
     deps=("traffic_sample",),
     pool=API_POOL,
-    description="Reference-free evaluation of the day's sample: deterministic invariants per prompt template "
-    "(data/monitoring.yaml invariants), the optional judge rubric without reference (through the response store), "
-    "latency / TTFT percentiles by prompt template and input-length bucket, and the failure-mode distribution.",
+    description="Reference-free scores of the day's sample (invariants, the optional judge) and its latency profile.",
 )
 def online_scores(
     context: dg.AssetExecutionContext,
@@ -171,10 +166,7 @@ def _metric_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 @day_asset(
     deps=("traffic_sample", "online_scores"),
-    description="Behavioural signals of the day's sample: thumbs-down, regenerate, copy and task-completion rates and "
-    "the implicit quality score, each with a Wilson interval; safety-violation rate from the safety invariants; p99 "
-    "latency against the trailing reference window. Levels against the alert thresholds, debounced over the last "
-    "days, and p-charts of the rates (history's control charts).",
+    description="Behavioural signals of the day's sample (feedback rates, implicit quality, safety violations, p99 latency) with intervals, levels and p-charts.",
 )
 def feedback_metrics(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
@@ -236,10 +228,7 @@ def feedback_metrics(
 
 @dg.asset_check(
     asset=feedback_metrics,
-    description="Alert thresholds (data/monitoring.yaml thresholds; defaults from the seeds: thumbs-down 15%/25%, "
-    "regenerate 20%/35%, safety violations 0.1%/0.5%, p99 latency 2x/5x the reference window). A rate reaches a level "
-    "only when its 95% Wilson lower bound does (upper bound for 'below' levels; n shown), not its point estimate. "
-    "ERROR when a critical level is reached, WARN when a warn level is sustained (k of the last m days, debounce).",
+    description="ERROR when a feedback metric's interval reaches a critical level, WARN when it stays at a warn level (thresholds in data/monitoring.yaml).",
 )
 def feedback_thresholds(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource

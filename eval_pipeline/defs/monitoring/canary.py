@@ -27,6 +27,7 @@ from eval_pipeline.defs.monitoring.common import GROUP, monitoring_partition
 from eval_pipeline.defs.partitions import START_DATE
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.monitoring.canary import analyze_canary, canaries, production_version, rollout_hours
+from eval_pipeline.monitoring.canary_config import CanaryConfig
 from eval_pipeline.monitoring.hourly import (
     build_hour_rows,
     cohort_windows,
@@ -75,11 +76,7 @@ def read_hours(warehouse, hours: list[str]) -> pd.DataFrame:
 
 
 @_hour_asset(
-    description="One hour of production logs (date=YYYY-MM-DD/hour=HH/ folders, else the day's files filtered by "
-    "timestamp) as per-request numbers and flags: latency, TTFT, feedback, error (no output), reference-free invariant "
-    "and safety verdicts (run in memory on the PII-redacted text), session signals. No text is stored. Metadata: "
-    "per-version cohorts for the short window (last hour, operations) and the long window (24 h, quality). Hourly "
-    "partitions rather than a file sensor: every hour is backfillable and visible in the UI.",
+    description="One hour of production logs as per-request numbers and flags (no text), with per-version cohorts in metadata.",
 )
 def traffic_hourly(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
@@ -149,12 +146,7 @@ def _verdict_rows(results, hour: str) -> pd.DataFrame:
 
 @_hour_asset(
     deps=("traffic_hourly",),
-    description="Every model version serving next to production this hour, compared with it on every look since its "
-    "rollout started: rates compared within each hour and combined across hours (stratified), with session-clustered "
-    "variances, by mixture SPRT (always-valid p-values and confidence sequences, Johari et al. 2017), "
-    "latency p95/p99 and TTFT by Mann-Whitney with alpha spending; Bonferroni over the gated metrics, so the false "
-    "rollback rate over the whole rollout is at most canary.alpha. Verdict promote / continue / cannot decide yet "
-    "(minimal detectable effect above the minimum effect at the current traffic) / roll back with the deciding metrics and the hourly story; promote and roll back go to the alert log and EVAL_ALERT_WEBHOOK_URL.",
+    description=f"Each canary version against production over every hourly look: promote, continue, cannot decide yet or roll back, false rollbacks at most canary.alpha ({CanaryConfig().alpha:g}).",
 )
 def canary_analysis(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
@@ -235,9 +227,7 @@ def canary_analysis(
 @dg.asset_check(
     asset=canary_analysis,
     blocking=True,
-    description="Fails (ERROR) when a canary's verdict this hour is `roll back`: some gated metric is worse "
-    "than production with an always-valid p-value <= alpha/m and an estimated harm of at least its minimum "
-    "effect. Blocking, so nothing downstream of the hour proceeds.",
+    description="Fails (ERROR, blocking) when a canary's verdict this hour is roll back.",
 )
 def canary_not_rolled_back(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource

@@ -15,6 +15,7 @@ from eval_pipeline.defs.metadata import md_table
 from eval_pipeline.defs.monitoring.common import day_asset, monitoring_partition, write_report
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, WarehouseResource
 from eval_pipeline.monitoring.day import read_sample, read_window, reference_window
+from eval_pipeline.monitoring.drift import DRIFT_ALPHA, PSI_SIGNIFICANT
 from eval_pipeline.monitoring.drift_report import compute_drift
 from eval_pipeline.monitoring.embedders import embedder
 from eval_pipeline.monitoring.scoring import pass_rate
@@ -24,10 +25,7 @@ from eval_pipeline.storage import keys
 
 @day_asset(
     deps=("traffic_sample", "online_scores"),
-    description="PSI and KL of today's sample against the reference window (the previous reference_window_days of "
-    "stored samples) for input length, category mix and input-embedding clusters (k-means on MiniLM embeddings; "
-    "EVAL_MONITORING_EMBEDDER=hashing for a fast non-semantic embedder). Drift is reported next to quality and "
-    "behaviour, with a diagnosis and the divergence flag (automated scores stable while users react worse).",
+    description="Drift of today's sample against the reference window (input length, category mix, embedding clusters), next to quality and behaviour.",
 )
 def traffic_drift(
     context: dg.AssetExecutionContext,
@@ -80,14 +78,11 @@ def _drift_report(context, warehouse: WarehouseResource) -> dict:
 
 @dg.asset_check(
     asset=traffic_drift,
-    description="WARN when any drift feature has PSI >= 0.25 (a large shift) AND "
-    "the chi-square test of homogeneity of its binned counts gives p < 0.05 (not sampling noise) against "
-    "the reference window. Passes with a note when there is no reference yet (first day).",
+    description=f"WARN when a drift feature has PSI >= {PSI_SIGNIFICANT} and chi-square p < {DRIFT_ALPHA} against the reference window.",
 )
 def no_significant_drift(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    from eval_pipeline.monitoring.drift import DRIFT_ALPHA, PSI_SIGNIFICANT
 
     rep = _drift_report(context, warehouse)
     rows = pd.DataFrame(

@@ -28,10 +28,7 @@ from eval_pipeline.storage import keys
     deps=("traffic_sample",),
     kinds=("anthropic", "parquet"),
     pool=API_POOL,
-    description="Shadow comparison: the candidate model version (shadow.candidate_model_version in "
-    "data/monitoring.yaml) answers the day's sampled, redacted inputs; the pairwise judge compares it with the "
-    "production outputs in both orders; win rate with a Wilson interval overall and per category. Skipped (and "
-    "still materialized) when no candidate is configured.",
+    description="The shadow candidate's answers to the day's redacted inputs judged pairwise against production's in both orders, with its win rate.",
 )
 def shadow_comparison(
     context: dg.AssetExecutionContext,

@@ -14,6 +14,7 @@ import pandas as pd
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset
 from eval_pipeline.defs.inference.assets import API_POOL
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.noise import floor as nf
 
 GROUP = "noise"
@@ -24,12 +25,7 @@ GROUP = "noise"
     deps=["golden_samples"],
     kinds=("anthropic", "json"),
     pool=API_POOL,
-    description="A/A noise floor: the partition's model version runs twice on its deterministic and similarity eval "
-    "sets (request epochs aa:<date>:A and aa:<date>:B, so both are fresh samples; reruns come from the response "
-    "store). Reports per eval set and metric the share of samples on which the runs disagree and the 95% / 99% "
-    "bands of the pass-rate difference noise alone produces: reports/noise/date=<d>/model_version=<mv>/noise.json. "
-    "Meant for the production version, weekly (aa_noise_job). The replay provider (demo recordings) has no A/A "
-    "recordings, so without an API key this asset fails with the replay-miss message; it is not part of the demo.",
+    description="The A/A noise floor of the production model version: how much two runs of the same version differ by chance, per metric.",
 )
 def aa_noise_floor(
     context: dg.AssetExecutionContext,
@@ -79,9 +75,7 @@ def _aa_metadata(noise: pd.DataFrame, report: pd.DataFrame, run: nf.AARun, uri: 
 
 @dg.asset_check(
     asset=aa_noise_floor,
-    description="WARN when a threshold sits inside the A/A noise band (95%): the regression minimum effect and the "
-    "pass-rate-drop alert (3 points) against every metric's band, and each gated pass-rate threshold's margin. "
-    "Lists the eval sets too noisy to gate at that effect size.",
+    description=f"WARN when a regression minimum effect, the pass-rate-drop alert ({AlertRules().pass_rate_drop * 100:g} points) or a gated threshold sits inside the 95% A/A noise band.",
 )
 def thresholds_clear_noise_floor(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
@@ -105,11 +99,7 @@ def thresholds_clear_noise_floor(
     group=GROUP,
     deps=["judge_scores", "similarity_scores"],
     kinds=("json",),
-    description="Human review queue: judge samples whose repeats disagree, whose median sits within 0.5 of a "
-    "threshold, where judge and cosine disagree, or where the judge failed; exported to "
-    "review/date=<d>/model_version=<mv>/review.jsonl with empty human_label fields. Labelled files placed in "
-    "data/reviews/*.jsonl (or .csv) are read by judge_calibration (eval_pipeline.noise.review_calibration) "
-    "as judge-vs-human agreement entries human_review/<dimension>.",
+    description="Samples worth a human look (judge repeats or judges disagree, low margin, judge and similarity disagree), exported for labelling.",
 )
 def review_queue(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource

@@ -14,6 +14,7 @@ import pandas as pd
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.history.assets import _inline_png, _root
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys
 
@@ -24,12 +25,7 @@ GROUP = "history"  # the asset group the UI and stored runs know it by (unchange
     group=GROUP,
     deps=["deterministic_scores", "similarity_scores", "judge_scores", "eval_run"],
     kinds=("duckdb", "json"),
-    description="Candidate vs its declared baseline (the suites' baseline_model_version, else the production version) "
-    "on the same night, sample by sample: exact McNemar with one draw a side, the paired t-test of per-sample "
-    "differences with repeats and for scores, effect sizes with 95% intervals, each metric in the direction its "
-    "thresholds give. Gate: one-sided tests, discrete Holm over the gated overall rows (0.6 of alpha) and their "
-    "segment rows (0.4 of alpha, >= 10 points), so the chance of any false block is <= alpha; other rows are "
-    "drill-down. `baseline_nights` > 1 pools distinct draws only. See docs/gate.md.",
+    description=f"The paired regression report of the candidate against its baseline (alpha {RegressionConfig().alpha:g}, minimum effect {RegressionConfig().min_effect:g} unless a suite sets them).",
 )
 def regression_report(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
@@ -114,14 +110,7 @@ def regression_report(
 
 @partitioned_check(
     asset=regression_report,
-    description="Regression gate of this partition; `verdict` and `why` name the blocking metric with its effect, "
-    "95% interval and p. It gates the release through release_approval, which re-applies it "
-    "(release.decision.regression_gate) and fails the run with this verdict instead of being materialized; it is not "
-    "Dagster-blocking, so the run page shows that verdict, not a DagsterAssetCheckFailedError. Fails (ERROR) when a row of the gated family (overall "
-    "rows of the metrics each eval set's blocking thresholds name, else one primary row per eval set; "
-    "`regression: primary_metrics` overrides; one-sided test 'candidate worse'; discrete-Holm-corrected so the chance of "
-    "any false block is <= alpha; the suite's `regression: gate_segments: true` adds segment rows) is a "
-    "significant regression larger than the minimum effect. Segment and auxiliary rows are drill-down.",
+    description="FAIL when a gated metric of the regression report is significantly worse than the baseline by at least its minimum effect.",
 )
 def no_significant_regression(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource

@@ -20,8 +20,7 @@ GROUP = "scoring"  # the asset group the UI and stored runs know it by (unchange
     group=GROUP,
     deps=["eval_run", "regression_report"],
     kinds=("json",),
-    description="The release decision, the one place the gates are enforced: materialized only when every blocking "
-    "threshold passed and no significant regression was found, otherwise the run fails with the verdict and why.",
+    description="The release decision: materialized only when the quality gate and the regression gate both pass.",
 )
 def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     from eval_pipeline.release.decision import release_decision

@@ -27,9 +27,7 @@ GROUP = "scoring"
     group=GROUP,
     deps=["deterministic_scores", "similarity_scores", "judge_scores", "judge_calibration"],
     kinds=("json",),
-    description="The run artifact: per-eval-set metrics with 95% intervals, thresholds and PASS/FAIL, cost, duration, "
-    "prompt version and code commit. Judge thresholds block only when judge_calibration says the judge is calibrated. "
-    "Written to runs/date=<d>/model_version=<mv>/run.json.",
+    description="The run artifact (run.json): per-eval-set metrics with 95% intervals against their thresholds, cost and duration.",
 )
 def eval_run(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
@@ -117,12 +115,7 @@ def eval_run(
 
 @partitioned_check(
     asset=eval_run,
-    description="Quality gate of this partition: FAIL (ERROR) when a blocking threshold fails, WARN when only "
-    "warning thresholds fail; `verdict` and `why` name the deciding metric, its value, 95% interval, n and bound. "
-    "Judge thresholds block only when the judge is calibrated. It gates the release through release_approval, "
-    "which re-applies it (release.decision.quality_gate) and fails the run with this verdict instead of being "
-    "materialized. It is not Dagster-blocking on purpose: that would also skip regression_report, which must still "
-    "compare a failing candidate with its baseline, and show the verdict as a DagsterAssetCheckFailedError.",
+    description="FAIL (ERROR) when a blocking threshold of the run fails, WARN when only a warning threshold does.",
 )
 def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
     from eval_pipeline.release.decision import quality_gate as gate_of
