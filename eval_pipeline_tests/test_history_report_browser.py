@@ -190,6 +190,13 @@ def test_demo_candidate_regression_row_opens_its_per_sample_diff(demo_week, brow
         "href"
     )
     target = (report.parent / links.first.get_attribute("href")).resolve()
+    # compare any two versions: opens on the failing candidate against production, linked to the same diff page
+    page.wait_for_function("window.compareStatus && window.compareStatus.rows > 0")
+    pair = page.evaluate("window.compareStatus.pair")
+    assert pair["c"].startswith("support-bot-v2") and pair["b"].startswith("support-bot-v1")
+    assert (report.parent / page.locator("#pair-link").get_attribute("href")).resolve() == target
+    worse = page.locator("#compare-table tr.compare-row", has_text="exact_match").first.inner_text()
+    assert "intent_routing" in worse and worse.endswith("worse")
     page.close()
     assert target.is_file() and target.name == "diff.html", target
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
