@@ -1,78 +1,69 @@
-"""Anytime-valid early stopping of the release gate: score samples in random order in chunks, stop paying when every
-gated row is decided.
+"""Anytime-valid early stopping of the release gate: score samples in random order in chunks, pay only for the
+samples that can still change a gated row's decision.
 
-In: per gated row the per-sample paired **drops** ``D_i = baseline pass - candidate pass`` in [-1, 1] (pass
-fractions with repeats are fine; a sample outside a segment row contributes nothing: ``masks``), in the order the
-samples were scored, the row's minimum effect, and the gate's :class:`RegressionConfig` (alpha, the gated family
-split into overall and segment rows, ``segment_alpha_share``). Out: per row the look at which it was decided and how
-(``regression`` / ``no_worse`` / ``undecided``), the gate's verdict, the samples used (:class:`SequentialResult`).
-Vectorised over a leading axis (seeds, in the benchmark).
+In: per gated row its members among the N samples (a segment row: its category), the per-sample paired **drops**
+``D_i = baseline pass - candidate pass`` in [-1, 1] as they are scored (pass fractions with repeats are fine), the
+row's minimum effect and its levels (:func:`row_levels`, from the gate's :class:`RegressionConfig`). Out:
+:class:`SequentialGate` - per look the row statuses, which samples to score next, whether the run stops, the
+verdict and the samples used. The driver (``commands/sequential_run.py``, the benchmark) sends what
+:meth:`SequentialGate.next_samples` asks for, feeds the drops to :meth:`~SequentialGate.add` and calls
+:meth:`~SequentialGate.look`.
 
-Two e-processes per row, each a mixture over a grid of bets (an average of test supermartingales is one; Ville's
-inequality makes them valid under optional stopping, Waudby-Smith & Ramdas 2023, "Estimating means of bounded random
-variables by betting", JRSS-B; Howard et al. 2021):
+A row is **open**, or settled one of three ways:
 
-* **regression**: H0 "no worse" (E[D] <= 0), ``E = mean_l prod_i (1 + l D_i)``. On the discordant pairs of a
-  one-draw-a-side row this is the likelihood ratio of "a discordant pair is candidate-worse with probability
-  (1 + l) / 2" against 1/2 (McNemar's null), mixed over l. A row **blocks** at a look when ``E >= 1 / level`` -
-  level = ``early_share`` of alpha, split like the fixed gate (overall rows ``1 - segment_alpha_share`` of it,
-  segment rows the rest, Bonferroni within each part) - *and* the observed drop is at least the row's minimum
-  effect (the fixed gate's rule).
-* **no worse** (non-inferiority): H0' "worse by the minimum effect or more" (E[D] >= m), ``E' = mean_l prod_i
-  (1 + l (m - D_i))``. A row is decided **no_worse** when ``E' >= 1 / beta_row`` (``beta`` split over the rows
-  like alpha): the chance that a candidate worse by the minimum effect on a row stops as "no worse" on it is at
-  most ``beta_row``. This side can only pass a candidate early; it never adds a false block.
+* **regression** (blocks, final): a mixture-of-bets e-process for H0 "no worse" (E[D] <= 0),
+  ``E = mean_l prod_i (1 + l D_i)`` (Waudby-Smith & Ramdas 2023; an average of test supermartingales is one, and
+  Ville's inequality makes ``E >= 1 / level`` a valid test at every look, however many) reaches ``1 / level`` *and*
+  the observed drop is at least the row's minimum effect (the fixed gate's rule). ``level``: ``early_share`` of
+  alpha, split as the fixed gate splits it (overall rows ``1 - segment_alpha_share``, segment rows the rest,
+  Bonferroni within each part). The run stops at the first block.
+* **no_worse** (non-inferiority at the minimum effect m, anytime-valid): the e-process for H0' "worse by m or
+  more" (E[D] >= m), ``E' = mean_l prod_i (1 + l (m - D_i))``, reaches ``1 / beta_row``: a row worse by m or more
+  is settled this way with probability <= ``beta_row`` (``beta`` split like alpha).
+* **cannot_reach** (futility): the conditional power of the row's final test - the probability that the fixed
+  gate's test at the row's full n would block it, given the drops so far and a true drop of exactly m - is below
+  ``gamma`` (Lan, Simon & Halperin 1982, stochastic curtailment). Normal approximation: the remaining members'
+  sum ~ N(rem m, rem (v - m^2)), v = max(observed mean D^2, m) (a binary row worse by m discords at >= m); the
+  final test blocks when the sum reaches ``max(m n, z_level sqrt(Q_n))`` (drop >= m and one-sided significance at
+  the row's Bonferroni share of the final alpha, McNemar's ``(W - B) / sqrt(W + B)``). Re-evaluated at every look
+  while the row's samples are still scored (non-binding): a row can reopen.
 
-The run stops at the first look where a row blocks (blocking is final) or every row is ``no_worse``. A run that
-scores every sample undecided is decided by the **fixed-N gate** (exact McNemar / paired t, discrete Holm) at
-``1 - early_share`` of alpha (:func:`final_config`). False blocks: P(some true-null row crosses at a look, ever)
-<= early_share alpha (Ville + Bonferroni) plus P(the final fixed gate blocks falsely) <= (1 - early_share) alpha:
-at most alpha in all, under any stopping. Samples are scored in a uniformly random order
-(:func:`random_order`): an i.i.d. golden set in random order is an i.i.d. sequence, so each look sees a simple random
-sample of it - the file's order (sorted by category, by difficulty) must not leak into the looks.
+**Which samples are scored.** A sample is scored only while some open row contains it; rows whose remaining
+members are no longer all scored are **frozen** (their status is final - once the scoring order is restricted to
+some categories, an overall row's stream is no longer a random sample). While any overall row is open every sample
+is scored; once every overall row is settled, only the categories with an open segment row are. The run stops
+when a row blocks or no open row has an unscored member. Rows still open then have all their members: the
+**fixed-N gate** decides them (exact McNemar / paired t, discrete Holm) at ``1 - early_share`` of alpha
+(:func:`final_config`), frozen rows taking p = 1 (they cannot block; raising p-values never adds a Holm rejection).
 
-What it cannot do (``benchmarks.sequential`` measures it): at N = 500 and a 3-point minimum effect, an equally good
-candidate is almost never shown "no worse" on every gated row before the end - the per-row evidence for a 3-point
-margin at half the samples is about 1-2 standard errors, and the 42 rows of the detection suite must all have it.
-The savings come from regressions (a 10-point drop stops at about 0.4 of the samples).
+**Errors.** False blocks: P(some true-null row's e-process crosses, ever) <= early_share alpha (Ville +
+Bonferroni) plus P(the final gate blocks falsely) <= (1 - early_share) alpha - at most alpha under any stopping;
+the no_worse and cannot_reach rules only remove blocks, so they never add a false one. Power: a row truly worse
+by m loses at most ``gamma`` of its final test's blocking chance to cannot_reach (Lan-Simon-Halperin: at a stop
+the chance the final test would still have blocked is < gamma) plus ``beta_row`` to no_worse; at larger drops the
+loss is smaller, below m the row rarely blocks anyway (``benchmarks.sequential`` measures 3-, 5-, 10-point drops
+and a 20-point category collapse). Assumes samples scored in a uniformly random order (:func:`scoring_order`),
+so each look sees a simple random sample of the golden set (and of each category), and per-sample drops
+independent across samples (one draw a side, or a sample's repeats averaged into one value).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from scipy import stats
 
 BETS = np.array([0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.95])  # bets as shares of the largest one allowed
 DEFAULT_BETA = 0.2
+DEFAULT_Z = 1.0  # below_mde: one-sided upper bound at 84 % (a z of 1) of the drop
+DEFAULT_GAMMA = 0.5
+Z_POWER = float(stats.norm.isf(0.2))  # the MDE's power: 80 %
 DEFAULT_CHUNK = 50
 DEFAULT_EARLY_SHARE = 0.3  # share of alpha the looks spend; the rest is the fixed gate's at full N
-
-
-@dataclass
-class SequentialResult:
-    """One sequential gate per leading index. ``decided_at``: (..., rows) samples scored when the row was decided
-    (``n`` if never); ``decision``: (..., rows) 1 regression, -1 no_worse, 0 undecided; ``blocked``: (...) the gate
-    blocks; ``used``: (...) samples scored when the run stopped; ``n``: samples available."""
-
-    decided_at: np.ndarray
-    decision: np.ndarray
-    blocked: np.ndarray
-    used: np.ndarray
-    n: int
-    early_blocked: np.ndarray | None = (
-        None  # (...) blocked at a look by the e-process (before any final test)
-    )
-
-    @property
-    def needs_final(self) -> np.ndarray:
-        """Runs that scored every sample without a decision: the fixed-N gate decides them at its share of alpha
-        (:func:`final_config`)."""
-        return (self.used >= self.n) & ~self.blocked
-
-    @property
-    def share_used(self) -> np.ndarray:
-        return self.used / self.n
+OPEN, REGRESSION, NO_WORSE, BELOW_MDE = 0, 1, -1, -2
+STATUS_NAMES = {OPEN: "open", REGRESSION: "regression", NO_WORSE: "no_worse", BELOW_MDE: "below_mde"}
 
 
 def row_levels(
@@ -88,71 +79,173 @@ def row_levels(
     return cfg.alpha * early_share * part, beta * part
 
 
-def final_config(cfg, early_share: float = DEFAULT_EARLY_SHARE):
-    """The fixed-N gate's options for a run that scored every sample undecided: alpha reduced to ``1 - early_share``
-    of it, so that P(false block at a look) + P(false block at the end) <= early_share alpha + (1 - early_share)
-    alpha = alpha (union bound; the final test is the fixed gate on all samples, whatever the looks did)."""
-    from dataclasses import replace
+def final_levels(cfg, segment: np.ndarray, early_share: float = DEFAULT_EARLY_SHARE) -> np.ndarray:
+    """Per row the one-sided level its final fixed-N test is assumed to face in the conditional power: its
+    Bonferroni share of ``1 - early_share`` of alpha (the first Holm step; later steps are reached only when another
+    row of its part already blocks)."""
+    return row_levels(cfg, segment, 0.0, 1.0)[0] * (1.0 - early_share)
 
+
+def final_config(cfg, early_share: float = DEFAULT_EARLY_SHARE):
+    """The fixed-N gate's options for the rows still open when every sample they contain is scored: alpha reduced to
+    ``1 - early_share`` of it, so that P(false block at a look) + P(false block at the end) <= early_share alpha +
+    (1 - early_share) alpha = alpha (union bound)."""
     return replace(cfg, alpha=cfg.alpha * (1.0 - early_share))
 
 
-def _log_mixture(increments: np.ndarray) -> np.ndarray:
-    """log of the mean over the last axis (the bets) of exp(cumulative log wealth): a numerically safe log-mean-exp."""
-    top = increments.max(axis=-1, keepdims=True)
-    return (top + np.log(np.mean(np.exp(increments - top), axis=-1, keepdims=True)))[..., 0]
+def _log_mixture(log_wealth: np.ndarray) -> np.ndarray:
+    """log of the mean over the last axis (the bets) of exp(log wealth): a numerically safe log-mean-exp."""
+    top = log_wealth.max(axis=-1, keepdims=True)
+    return (top + np.log(np.mean(np.exp(log_wealth - top), axis=-1, keepdims=True)))[..., 0]
 
 
-def sequential_gate(
-    drops: np.ndarray,
-    masks: np.ndarray,
-    min_effect: np.ndarray,
-    level: np.ndarray,
-    beta_level: np.ndarray,
-    chunk: int = DEFAULT_CHUNK,
-) -> SequentialResult:
-    """Run the sequential gate on ``drops`` / ``masks`` of shape (..., rows, n), samples in scoring order (random);
-    looks after every ``chunk`` samples and at n. ``min_effect``, ``level``, ``beta_level``: per row (rows,)."""
-    d = np.asarray(drops, dtype=float)
-    w = np.asarray(masks, dtype=bool)
-    if d.shape != w.shape or d.ndim < 2:
-        raise ValueError(f"drops {d.shape} and masks {w.shape} must both be (..., rows, n)")
-    if np.nanmax(np.abs(np.where(w, d, 0.0)), initial=0.0) > 1:
-        raise ValueError("drops must lie in [-1, 1] (pass fractions: baseline minus candidate)")
-    n = d.shape[-1]
-    m = np.asarray(min_effect, float)[:, None]
-    d = np.where(w, np.nan_to_num(d), 0.0)
-    looks = np.unique(np.r_[np.arange(chunk, n, chunk), n])
-    # cumulative log wealth at each look, per bet: regression bets l in (0, 1); no-worse bets l in (0, 1 / (1 - m))
-    lam_r = BETS * 0.99
-    lam_f = BETS[None, :] * 0.99 / (1 - m)  # (rows, bets)
-    inc_r = np.log1p(d[..., None] * lam_r)
-    inc_f = np.where(w[..., None], np.log1p((m[..., None] - d[..., None]) * lam_f[:, None, :]), 0.0)
-    cum_r = np.cumsum(inc_r, axis=-2)[..., looks - 1, :]
-    cum_f = np.cumsum(inc_f, axis=-2)[..., looks - 1, :]
-    log_e_r, log_e_f = _log_mixture(cum_r), _log_mixture(cum_f)  # (..., rows, looks)
-    k = np.cumsum(w, axis=-1)[..., looks - 1]
-    drop_mean = np.cumsum(d, axis=-1)[..., looks - 1] / np.maximum(k, 1)
-    block = (log_e_r >= -np.log(np.asarray(level))[:, None]) & (drop_mean >= m - 1e-12) & (k > 0)
-    fine = log_e_f >= -np.log(np.asarray(beta_level))[:, None]
-    # the first look at which each row is decided (a block wins a tie: it is the one that ends the run)
-    first_block = np.where(block.any(-1), block.argmax(-1), len(looks))
-    first_fine = np.where(fine.any(-1), fine.argmax(-1), len(looks))
-    decision = np.where(
-        first_block <= first_fine, np.where(first_block < len(looks), 1, 0), -1
-    )  # (..., rows)
-    at = np.minimum(first_block, first_fine)
-    # the run stops at the first block, or when every row is no_worse
-    stop_block = np.where(decision == 1, at, len(looks)).min(-1)
-    stop_all = np.where((decision == -1).all(-1), at.max(-1), len(looks))
-    stop = np.minimum(stop_block, stop_all)
-    blocked = stop_block <= stop_all
-    blocked &= stop_block < len(looks)
-    used = looks[np.minimum(stop, len(looks) - 1)]
-    # rows not decided by the stop are undecided
-    decision = np.where(at <= stop[..., None], decision, 0)
-    decided_at = np.where(decision != 0, looks[np.minimum(at, len(looks) - 1)], n)
-    return SequentialResult(decided_at, decision, blocked, used, n, early_blocked=blocked.copy())
+def row_mde(Q, k, n_row, min_effect, final_level) -> np.ndarray:
+    """Per row the drop its final test at ``n_row`` members is sized to catch: blocked with 80 % at the row's final
+    level by the gate's rule (one-sided significance and an observed drop >= ``min_effect``), normal approximation
+    with the per-sample variance seen so far, ``v = max(Q / k, min_effect)`` (a binary row worse by m discords on
+    >= m of the samples)."""
+    Q, k, n_row, m = (np.asarray(x, float) for x in (Q, k, n_row, min_effect))
+    se = np.sqrt(np.maximum(Q / np.maximum(k, 1), m) / np.maximum(n_row, 1))
+    return np.maximum(m, stats.norm.isf(np.asarray(final_level, float)) * se) + Z_POWER * se
+
+
+def conditional_power(S, Q, k, n_row, min_effect, final_level, drop) -> np.ndarray:
+    """Per row P(the final test at ``n_row`` members blocks | the ``k`` drops seen (sum ``S``, sum of squares
+    ``Q``), a true drop of ``drop``): the remaining members' sum ~ N(rem drop, rem (v - drop^2)), v = max(Q / k,
+    drop); the test blocks when the sum reaches ``max(m n, z_level sqrt(Q_n))`` (observed drop >= m and McNemar's
+    ``(W - B) / sqrt(W + B)`` at the row's level)."""
+    S, Q, k, n_row, m, drop = (np.asarray(x, float) for x in (S, Q, k, n_row, min_effect, drop))
+    rem = n_row - k
+    v = np.maximum(Q / np.maximum(k, 1), drop)
+    need = np.maximum(m * n_row, stats.norm.isf(np.asarray(final_level, float)) * np.sqrt(Q + rem * v))
+    sd = np.sqrt(np.maximum(rem * (v - drop**2), 1e-12))
+    return np.where(rem > 0, stats.norm.sf((need - 1e-9 - S - rem * drop) / sd), (S >= need - 1e-9) * 1.0)
+
+
+def below_mde(S, Q, k, n_row, min_effect, final_level, z: float, gamma: float) -> np.ndarray:
+    """Per row: the drop the data still allow - the upper bound ``mean + z SE`` - is below the row's MDE
+    (:func:`row_mde`: even the smallest drop the full-N gate is sized to catch is implausible) *and* the final test
+    would block with probability < ``gamma`` even at a true drop of the MDE (:func:`conditional_power`)."""
+    S, Q, k = (np.asarray(x, float) for x in (S, Q, k))
+    mde = row_mde(Q, k, n_row, min_effect, final_level)
+    v = np.maximum(Q / np.maximum(k, 1), np.asarray(min_effect, float))
+    upper = S / np.maximum(k, 1) + z * np.sqrt(v / np.maximum(k, 1))
+    cp = conditional_power(S, Q, k, n_row, min_effect, final_level, mde)
+    return (k > 0) & (upper < mde) & (cp < gamma)
+
+
+@dataclass
+class SequentialGate:
+    """One sequential run over ``members`` (rows, n) bool. Feed scored samples with :meth:`add`, then :meth:`look`;
+    :meth:`next_samples` says what to score next. ``status`` per row (:data:`STATUS_NAMES`), ``frozen`` rows no
+    longer scored, ``blocked``, ``stopped``, ``used`` (samples scored), ``looks`` (per look: samples scored, rows
+    open)."""
+
+    members: np.ndarray
+    min_effect: np.ndarray
+    level: np.ndarray
+    beta_level: np.ndarray
+    final_level: np.ndarray
+    z: float = DEFAULT_Z
+    gamma: float = DEFAULT_GAMMA
+    binding: bool = False
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.members = np.asarray(self.members, bool)
+        rows, n = self.members.shape
+        self.min_effect = np.broadcast_to(np.asarray(self.min_effect, float), (rows,)).copy()
+        if np.any(self.min_effect >= 1) or np.any(self.min_effect < 0):
+            raise ValueError(f"min_effect must lie in [0, 1) (a fraction), got {self.min_effect}")
+        self.n_row = self.members.sum(axis=1)
+        self.k, self.S, self.Q = np.zeros(rows), np.zeros(rows), np.zeros(rows)
+        self._lam_r = BETS * 0.99
+        self._lam_f = BETS[None, :] * 0.99 / (1.0 - self.min_effect[:, None])
+        self._log_r = np.zeros((rows, len(BETS)))
+        self._log_f = np.zeros((rows, len(BETS)))
+        self.scored = np.zeros(n, bool)
+        self.status = np.full(rows, OPEN)
+        self.no_worse = np.zeros(rows, bool)
+        self.frozen = np.zeros(rows, bool)
+        self.blocked = self.stopped = False
+        self.looks: list[dict] = []
+
+    @property
+    def n(self) -> int:
+        return int(self.members.shape[1])
+
+    @property
+    def used(self) -> int:
+        return int(self.scored.sum())
+
+    @property
+    def needs_final(self) -> bool:
+        """Stopped with rows still open (all their members scored): the fixed-N gate decides them."""
+        return self.stopped and not self.blocked and bool((self.status == OPEN).any())
+
+    def needed(self) -> np.ndarray:
+        """Per sample: not scored yet and a member of some open, unfrozen row."""
+        open_ = (self.status == OPEN) & ~self.frozen
+        return ~self.scored & self.members[open_].any(axis=0)
+
+    def next_samples(self, order: Sequence[int], chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+        """The next ``chunk`` sample indices in ``order`` (the random scoring order) that are still needed."""
+        order = np.asarray(order, int)
+        return order[self.needed()[order]][:chunk]
+
+    def add(self, idx, drops) -> None:
+        """Record the scored samples ``idx`` with their drops (rows, len(idx)); entries outside a row's members,
+        and rows already frozen, are ignored."""
+        idx = np.asarray(idx, int)
+        if np.any(self.scored[idx]):
+            raise ValueError("a sample was added twice: each sample is scored (and paid) once")
+        d = np.asarray(drops, float).reshape(len(self.k), len(idx))
+        w = self.members[:, idx] & ~self.frozen[:, None]
+        d = np.where(w, np.nan_to_num(d), 0.0)
+        if np.abs(d).max(initial=0.0) > 1:
+            raise ValueError("drops must lie in [-1, 1] (pass fractions: baseline minus candidate)")
+        self.k += w.sum(axis=1)
+        self.S += d.sum(axis=1)
+        self.Q += (d * d).sum(axis=1)
+        self._log_r += np.log1p(d[..., None] * self._lam_r).sum(axis=1)
+        inc_f = np.log1p((self.min_effect[:, None, None] - d[..., None]) * self._lam_f[:, None, :])
+        self._log_f += np.where(w[..., None], inc_f, 0.0).sum(axis=1)
+        self.scored[idx] = True
+
+    def look(self) -> bool:
+        """Update every unfrozen row's status, freeze rows no longer fully scored; True when the run stops."""
+        live = ~self.frozen
+        e_r, e_f = _log_mixture(self._log_r), _log_mixture(self._log_f)
+        drop = self.S / np.maximum(self.k, 1)
+        block = live & (self.k > 0) & (e_r >= -np.log(self.level)) & (drop >= self.min_effect - 1e-12)
+        self.no_worse |= live & (e_f >= -np.log(self.beta_level))
+        low = below_mde(self.S, self.Q, self.k, self.n_row, self.min_effect, self.final_level, self.z, self.gamma)
+        status = np.where(block, REGRESSION, np.where(self.no_worse, NO_WORSE, np.where(low, BELOW_MDE, OPEN)))
+        self.status = np.where(live, status, self.status)
+        self.blocked = bool(block.any())
+        needed = self.needed()
+        unscored = ~self.scored
+        # a row whose unscored members are not all going to be scored can no longer be watched: its status is final
+        self.frozen |= (self.members & unscored & ~needed).any(axis=1)
+        if self.binding:
+            self.frozen |= self.status != OPEN
+        self.stopped = self.blocked or not needed.any()
+        self.looks.append({"used": self.used, "open": int((self.status == OPEN).sum())})
+        return self.stopped
+
+    def statuses(self) -> list[str]:
+        return [STATUS_NAMES[int(s)] for s in self.status]
+
+
+def run_known(gate: SequentialGate, drops: np.ndarray, order: Sequence[int], chunk: int = DEFAULT_CHUNK):
+    """Drive ``gate`` over drops known in advance (rows, n) - a simulation or a replay - in ``order``; returns it
+    stopped."""
+    while not gate.stopped:
+        idx = gate.next_samples(order, chunk)
+        if len(idx):
+            gate.add(idx, drops[:, idx])
+        gate.look()
+    return gate
 
 
 def random_order(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -30,13 +30,19 @@ from eval_pipeline.regression.sequential import (
     DEFAULT_BETA,
     DEFAULT_CHUNK,
     DEFAULT_EARLY_SHARE,
+    DEFAULT_Z,
+    SequentialGate,
     final_config,
+    final_levels,
     row_levels,
-    sequential_gate,
+    run_known,
 )
 from eval_pipeline_tests.benchmarks import detection as det
 from eval_pipeline_tests.benchmarks import detection_sim as ds
 
+import os
+GAMMA = float(os.environ.get('SEQ_GAMMA', '0.5'))
+BINDING = bool(os.environ.get('SEQ_BINDING'))
 SCENARIOS = [
     det.Scenario("A/A equal candidate (fresh nights)", "aa", fresh=True),
     det.Scenario("A/A replayed from the store", "aa"),
@@ -69,41 +75,44 @@ def drops_of(cand: dict, base: dict, layout) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([d[r] for r, _ in layout]), np.stack([mask for _, mask in layout])
 
 
-def run_scenario(sc: det.Scenario, seeds: int, chunk: int, beta: float, early: float, seed: int) -> dict:
+def final_blocks(sc: det.Scenario, end_cfg, base: dict, cand: dict, frozen: np.ndarray) -> bool:
+    """The fixed-N gate (``detection_sim.pass_rows`` tests, ``gating.verdicts``, ``gating.gate_rows``) at its share of
+    alpha on the rows still open at the end, every frozen row at p = 1 (its samples stopped early: it cannot block)."""
+    rows = ds.pass_rows(cand, base, end_cfg)
+    for row, cold in zip(rows, frozen):
+        if cold:
+            row["p_worse"] = 1.0
+    return ds.fast_gate(rows, end_cfg)[0]
+
+
+def run_scenario(sc: det.Scenario, seeds: int, chunk: int, beta: float, z: float, early: float, seed: int) -> dict:
     su = det.suite()
     cfg = su.regression_config()
     end_cfg = final_config(cfg, early)
     layout, segment, min_effect = row_layout(cfg, sc.n)
     level, beta_level = row_levels(cfg, segment, beta, early)
+    fin_level = final_levels(cfg, segment, early)
     rng = np.random.default_rng([seed, SCENARIOS.index(sc)])
-    drops, masks, fixed, final = [], [], 0, []
+    fixed = blocked = stopped_early = 0
+    share = []
     for _ in range(seeds):
         base_nights, cand, safety = det.nights(sc, rng, every=False)
         fixed += det.fast_decision(sc, cfg, base_nights, cand, safety)
-        final.append(det.fast_decision(sc, end_cfg, base_nights, cand, safety))
         used = det.effective_baseline(sc, base_nights)
         base = {"passed": np.concatenate([u["passed"] for u in used], axis=-1)}
         d, w = drops_of(cand, base, layout)
         order = rng.permutation(sc.n)  # the order the samples are sent and scored in
-        drops.append(d[:, order])
-        masks.append(w[:, order])
-    early, needs_final, share = [], [], []
-    for i in range(0, seeds, 50):  # batches of 50 seeds keep the (seeds, rows, n, bets) arrays small
-        res = sequential_gate(
-            np.stack(drops[i : i + 50]), np.stack(masks[i : i + 50]), min_effect, level, beta_level, chunk
-        )
-        early.append(res.early_blocked)
-        needs_final.append(res.needs_final)
-        share.append(res.share_used)
-    early, needs_final, share = (np.concatenate(x) for x in (early, needs_final, share))
-    # a run that scored every sample undecided: the fixed gate on all of them, at its share of alpha
-    blocked = int((early | (needs_final & np.array(final))).sum())
+        gate = SequentialGate(w, min_effect, level, beta_level, fin_level, z, GAMMA, binding=BINDING)
+        run_known(gate, d, order, chunk)
+        blocked += gate.blocked or (gate.needs_final and final_blocks(sc, end_cfg, base, cand, gate.frozen))
+        share.append(gate.used / sc.n)
+        stopped_early += gate.used < sc.n
     return {
         "rate": blocked / seeds,
         "ci": det._wilson(blocked, seeds),
         "fixed": fixed / seeds,
-        "share": float(share.mean()),
-        "early": float((share < 1).mean()),
+        "share": float(np.mean(share)),
+        "early": stopped_early / seeds,
         "seeds": seeds,
     }
 
@@ -113,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", type=int, default=400)
     ap.add_argument("--chunk", type=int, default=DEFAULT_CHUNK)
     ap.add_argument("--beta", type=float, default=DEFAULT_BETA)
+    ap.add_argument("--z", type=float, default=DEFAULT_Z)
     ap.add_argument("--early-share", type=float, default=DEFAULT_EARLY_SHARE)
     ap.add_argument("--seed", type=int, default=20261205)
     args = ap.parse_args(argv)
@@ -128,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{'scenario':<38}{'blocked [95% Wilson]':<26}{'fixed gate':<12}{'share scored':<14}stopped early")
     res = {}
     for sc in SCENARIOS:
-        r = run_scenario(sc, args.seeds, args.chunk, args.beta, args.early_share, args.seed)
+        r = run_scenario(sc, args.seeds, args.chunk, args.beta, args.z, args.early_share, args.seed)
         res[sc.name] = (sc, r)
         ci = f"{r['rate']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
         print(f"{sc.name:<38}{ci:<26}{r['fixed']:<12.3f}{r['share']:<14.3f}{r['early']:.3f}", flush=True)
