@@ -20,13 +20,14 @@ A row is **open**, or settled one of three ways:
 * **no_worse** (non-inferiority at the minimum effect m, anytime-valid): the e-process for H0' "worse by m or
   more" (E[D] >= m), ``E' = mean_l prod_i (1 + l (m - D_i))``, reaches ``1 / beta_row``: a row worse by m or more
   is settled this way with probability <= ``beta_row`` (``beta`` split like alpha).
-* **cannot_reach** (futility): the conditional power of the row's final test - the probability that the fixed
-  gate's test at the row's full n would block it, given the drops so far and a true drop of exactly m - is below
-  ``gamma`` (Lan, Simon & Halperin 1982, stochastic curtailment). Normal approximation: the remaining members'
-  sum ~ N(rem m, rem (v - m^2)), v = max(observed mean D^2, m) (a binary row worse by m discords at >= m); the
-  final test blocks when the sum reaches ``max(m n, z_level sqrt(Q_n))`` (drop >= m and one-sided significance at
-  the row's Bonferroni share of the final alpha, McNemar's ``(W - B) / sqrt(W + B)``). Re-evaluated at every look
-  while the row's samples are still scored (non-binding): a row can reopen.
+* **below_mde** (futility, non-binding): the drop the data still allow - the one-sided upper bound
+  ``mean + z SE`` (``z`` 1: 84 %) - is below the row's **MDE** (the drop its final test at the row's full n is
+  sized to catch, 80 % power: :func:`row_mde`, as ``eval-pipeline plan`` computes it) *and* the conditional power
+  at the MDE - the chance the final test would still block, given the drops so far and a true drop of the MDE
+  (Lan, Simon & Halperin 1982) - is below ``gamma`` (0.5; it keeps a row that is close to blocking near the end
+  open). Normal approximations with the per-sample variance seen so far, floored at m (a binary row worse by m
+  discords on >= m of the samples). Re-evaluated at every look while the row's samples are still scored: a row
+  can reopen.
 
 **Which samples are scored.** A sample is scored only while some open row contains it; rows whose remaining
 members are no longer all scored are **frozen** (their status is final - once the scoring order is restricted to
@@ -38,28 +39,35 @@ when a row blocks or no open row has an unscored member. Rows still open then ha
 
 **Errors.** False blocks: P(some true-null row's e-process crosses, ever) <= early_share alpha (Ville +
 Bonferroni) plus P(the final gate blocks falsely) <= (1 - early_share) alpha - at most alpha under any stopping;
-the no_worse and cannot_reach rules only remove blocks, so they never add a false one. Power: a row truly worse
-by m loses at most ``gamma`` of its final test's blocking chance to cannot_reach (Lan-Simon-Halperin: at a stop
-the chance the final test would still have blocked is < gamma) plus ``beta_row`` to no_worse; at larger drops the
-loss is smaller, below m the row rarely blocks anyway (``benchmarks.sequential`` measures 3-, 5-, 10-point drops
-and a 20-point category collapse). Assumes samples scored in a uniformly random order (:func:`scoring_order`),
-so each look sees a simple random sample of the golden set (and of each category), and per-sample drops
-independent across samples (one draw a side, or a sample's repeats averaged into one value).
+no_worse and below_mde only remove blocks, so they never add a false one (Holm and discrete Holm are monotone: a
+p-value raised to 1 never adds a rejection). Power: no_worse costs a row worse by m at most ``beta_row``;
+below_mde has **no** guarantee - it trades power for samples, and ``benchmarks.sequential`` measures the trade
+(3-, 5-, 10-point drops, a 20-point category collapse, against the fixed gate on the same draws). Assumes samples
+scored in a uniformly random order (:func:`scoring_order`), so each look sees a simple random sample of the golden
+set and of each category, and per-sample drops independent across samples (one draw a side, or a sample's
+repeats averaged into one value).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy import stats
+from scipy import special
+
+from eval_pipeline.history.sql import SEGMENT_ALL
+from eval_pipeline.project.regression_schema import GROUP_KEYS
+from eval_pipeline.regression.composite import with_composite_pass
+from eval_pipeline.regression.gating import family_measures
+from eval_pipeline.regression.pairing import pair_runs
 
 BETS = np.array([0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.95])  # bets as shares of the largest one allowed
 DEFAULT_BETA = 0.2
 DEFAULT_Z = 1.0  # below_mde: one-sided upper bound at 84 % (a z of 1) of the drop
 DEFAULT_GAMMA = 0.5
-Z_POWER = float(stats.norm.isf(0.2))  # the MDE's power: 80 %
+Z_POWER = float(-special.ndtri(0.2))  # the MDE's power: 80 %
 DEFAULT_CHUNK = 50
 DEFAULT_EARLY_SHARE = 0.3  # share of alpha the looks spend; the rest is the fixed gate's at full N
 OPEN, REGRESSION, NO_WORSE, BELOW_MDE = 0, 1, -1, -2
@@ -106,7 +114,7 @@ def row_mde(Q, k, n_row, min_effect, final_level) -> np.ndarray:
     >= m of the samples)."""
     Q, k, n_row, m = (np.asarray(x, float) for x in (Q, k, n_row, min_effect))
     se = np.sqrt(np.maximum(Q / np.maximum(k, 1), m) / np.maximum(n_row, 1))
-    return np.maximum(m, stats.norm.isf(np.asarray(final_level, float)) * se) + Z_POWER * se
+    return np.maximum(m, -special.ndtri(np.asarray(final_level, float)) * se) + Z_POWER * se
 
 
 def conditional_power(S, Q, k, n_row, min_effect, final_level, drop) -> np.ndarray:
@@ -117,9 +125,9 @@ def conditional_power(S, Q, k, n_row, min_effect, final_level, drop) -> np.ndarr
     S, Q, k, n_row, m, drop = (np.asarray(x, float) for x in (S, Q, k, n_row, min_effect, drop))
     rem = n_row - k
     v = np.maximum(Q / np.maximum(k, 1), drop)
-    need = np.maximum(m * n_row, stats.norm.isf(np.asarray(final_level, float)) * np.sqrt(Q + rem * v))
+    need = np.maximum(m * n_row, -special.ndtri(np.asarray(final_level, float)) * np.sqrt(Q + rem * v))
     sd = np.sqrt(np.maximum(rem * (v - drop**2), 1e-12))
-    return np.where(rem > 0, stats.norm.sf((need - 1e-9 - S - rem * drop) / sd), (S >= need - 1e-9) * 1.0)
+    return np.where(rem > 0, special.ndtr((S + rem * drop - need + 1e-9) / sd), (need - 1e-9 <= S) * 1.0)
 
 
 def below_mde(S, Q, k, n_row, min_effect, final_level, z: float, gamma: float) -> np.ndarray:
@@ -148,7 +156,6 @@ class SequentialGate:
     final_level: np.ndarray
     z: float = DEFAULT_Z
     gamma: float = DEFAULT_GAMMA
-    binding: bool = False
     names: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -219,16 +226,18 @@ class SequentialGate:
         drop = self.S / np.maximum(self.k, 1)
         block = live & (self.k > 0) & (e_r >= -np.log(self.level)) & (drop >= self.min_effect - 1e-12)
         self.no_worse |= live & (e_f >= -np.log(self.beta_level))
-        low = below_mde(self.S, self.Q, self.k, self.n_row, self.min_effect, self.final_level, self.z, self.gamma)
-        status = np.where(block, REGRESSION, np.where(self.no_worse, NO_WORSE, np.where(low, BELOW_MDE, OPEN)))
+        low = below_mde(
+            self.S, self.Q, self.k, self.n_row, self.min_effect, self.final_level, self.z, self.gamma
+        )
+        status = np.where(
+            block, REGRESSION, np.where(self.no_worse, NO_WORSE, np.where(low, BELOW_MDE, OPEN))
+        )
         self.status = np.where(live, status, self.status)
         self.blocked = bool(block.any())
         needed = self.needed()
         unscored = ~self.scored
         # a row whose unscored members are not all going to be scored can no longer be watched: its status is final
         self.frozen |= (self.members & unscored & ~needed).any(axis=1)
-        if self.binding:
-            self.frozen |= self.status != OPEN
         self.stopped = self.blocked or not needed.any()
         self.looks.append({"used": self.used, "open": int((self.status == OPEN).sum())})
         return self.stopped
@@ -273,8 +282,6 @@ class GatedDrops:
 def scoring_order(sample_ids, seed: int = 0) -> list[str]:
     """A reproducible random order of sample ids: by the SHA-256 of (seed, id) - the order a sequential run sends
     the samples in, independent of the file's order and of any outcome."""
-    import hashlib
-
     ids = sorted({str(s) for s in sample_ids})
     return sorted(ids, key=lambda s: hashlib.sha256(f"{seed}:{s}".encode()).hexdigest())
 
@@ -284,12 +291,6 @@ def gated_drops(candidate_scores, baseline_scores, cfg, seed: int = 0) -> GatedD
     drops ``baseline pass fraction - candidate pass fraction`` of the shared samples, paired as the fixed gate pairs
     them (``pairing.pair_runs``, the composite from ``composite.with_composite_pass``, the family from
     ``gating.family_measures``), ordered by :func:`scoring_order`."""
-    from eval_pipeline.history.sql import SEGMENT_ALL
-    from eval_pipeline.project.regression_schema import GROUP_KEYS
-    from eval_pipeline.regression.composite import with_composite_pass
-    from eval_pipeline.regression.gating import family_measures
-    from eval_pipeline.regression.pairing import pair_runs
-
     pairs = pair_runs(with_composite_pass(candidate_scores), with_composite_pass(baseline_scores))
     pairs = pairs.dropna(subset=["pass_frac_c", "pass_frac_b"])
     order = scoring_order(pairs["sample_id"], seed)

@@ -2,18 +2,19 @@
 
 Each seed draws the baseline's and the candidate's night exactly as ``benchmarks.detection`` does (``detection.nights``
 and ``effective_baseline``: 3 eval sets, 7 gated pass-rate rows and their 35 category segment rows, N = 500, models
-at temperature 0), puts the samples in a random order and runs ``regression.sequential.sequential_gate`` with the
-suite's ``RegressionConfig`` (alpha 0.05 split as the fixed gate splits it; ``row_levels``) and looks every
-``--chunk`` samples. The same draws also go through the fixed-N gate's functions (``detection.fast_decision``:
-the row tests, ``gating.verdicts``, ``gating.gate_rows``) for contrast. Synthetic draws (a simulation), not model
-answers.
+at temperature 0), puts the samples in a random order and drives ``regression.sequential.SequentialGate`` with the
+suite's ``RegressionConfig`` (alpha 0.05 split as the fixed gate splits it; ``row_levels``), a look every
+``--chunk`` scored samples, scoring only the samples an open row still needs. A run that ends with rows open is
+decided by the fixed gate's functions (``detection_sim.pass_rows``, ``gating.verdicts``, ``gating.gate_rows``) at
+its share of alpha, frozen rows at p = 1 (:func:`final_blocks`). The same draws also go through the fixed-N gate
+at full alpha for contrast. Synthetic draws (a simulation), not model answers.
 
 Rows: equal candidate (A/A, fresh nights; replayed; night drift SD 0.2; a different, equally good model), a 3-point
-drop (= the minimum effect, for contrast: what early "no worse" stops cost), a 5-point and a 10-point drop of
+drop (= the minimum effect: what early "no regression" stops cost there), a 5-point and a 10-point drop of
 exact_match, a 20-point collapse of one category. Per row: blocked by the sequential gate [95 % Wilson], blocked by
-the fixed gate, mean share of samples scored, share of runs stopped early.
+the fixed gate, mean share of samples scored, share of runs stopped before scoring every sample.
 
-    python -m eval_pipeline_tests.benchmarks.sequential [--seeds 400] [--chunk 50] [--beta 0.2]
+    python -m eval_pipeline_tests.benchmarks.sequential [--seeds 400] [--chunk 50] [--z 1] [--gamma 0.5]
 
 Last line: ``sequential false_block=<worst A/A row> power_5pt=<x> share_used_10pt=<a> share_used_equal=<b>``
 (``share_used_equal``: the fresh A/A row).
@@ -30,6 +31,7 @@ from eval_pipeline.regression.sequential import (
     DEFAULT_BETA,
     DEFAULT_CHUNK,
     DEFAULT_EARLY_SHARE,
+    DEFAULT_GAMMA,
     DEFAULT_Z,
     SequentialGate,
     final_config,
@@ -40,9 +42,6 @@ from eval_pipeline.regression.sequential import (
 from eval_pipeline_tests.benchmarks import detection as det
 from eval_pipeline_tests.benchmarks import detection_sim as ds
 
-import os
-GAMMA = float(os.environ.get('SEQ_GAMMA', '0.5'))
-BINDING = bool(os.environ.get('SEQ_BINDING'))
 SCENARIOS = [
     det.Scenario("A/A equal candidate (fresh nights)", "aa", fresh=True),
     det.Scenario("A/A replayed from the store", "aa"),
@@ -85,7 +84,9 @@ def final_blocks(sc: det.Scenario, end_cfg, base: dict, cand: dict, frozen: np.n
     return ds.fast_gate(rows, end_cfg)[0]
 
 
-def run_scenario(sc: det.Scenario, seeds: int, chunk: int, beta: float, z: float, early: float, seed: int) -> dict:
+def run_scenario(
+    sc: det.Scenario, seeds: int, chunk: int, beta: float, z: float, gamma: float, early: float, seed: int
+) -> dict:
     su = det.suite()
     cfg = su.regression_config()
     end_cfg = final_config(cfg, early)
@@ -102,7 +103,7 @@ def run_scenario(sc: det.Scenario, seeds: int, chunk: int, beta: float, z: float
         base = {"passed": np.concatenate([u["passed"] for u in used], axis=-1)}
         d, w = drops_of(cand, base, layout)
         order = rng.permutation(sc.n)  # the order the samples are sent and scored in
-        gate = SequentialGate(w, min_effect, level, beta_level, fin_level, z, GAMMA, binding=BINDING)
+        gate = SequentialGate(w, min_effect, level, beta_level, fin_level, z, gamma)
         run_known(gate, d, order, chunk)
         blocked += gate.blocked or (gate.needs_final and final_blocks(sc, end_cfg, base, cand, gate.frozen))
         share.append(gate.used / sc.n)
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--chunk", type=int, default=DEFAULT_CHUNK)
     ap.add_argument("--beta", type=float, default=DEFAULT_BETA)
     ap.add_argument("--z", type=float, default=DEFAULT_Z)
+    ap.add_argument("--gamma", type=float, default=DEFAULT_GAMMA)
     ap.add_argument("--early-share", type=float, default=DEFAULT_EARLY_SHARE)
     ap.add_argument("--seed", type=int, default=20261205)
     args = ap.parse_args(argv)
@@ -132,13 +134,16 @@ def main(argv: list[str] | None = None) -> dict:
         f"# sequential gate (regression/sequential.py), SIMULATED draws of benchmarks.detection's suite, N=500: "
         f"alpha={cfg.alpha}: {args.early_share:g} of it to the looks' e-processes over 7 overall rows "
         f"({1 - cfg.segment_alpha_share:g}) and 35 segment rows ({cfg.segment_alpha_share:g}), Bonferroni, the rest "
-        f"to the fixed gate at N when undecided; no-worse beta={args.beta} split the same way; looks every "
-        f"{args.chunk} samples in random order; {args.seeds} seeds per row; fixed gate = discrete Holm at N=500"
+        f"to the fixed gate when rows stay open; no-worse beta={args.beta} split the same way; below-MDE futility at "
+        f"z={args.z:g}, conditional power < {args.gamma:g}; looks every {args.chunk} scored samples in random order, "
+        f"only samples of open rows scored; {args.seeds} seeds per row; fixed gate = discrete Holm at N=500"
     )
     print(f"{'scenario':<38}{'blocked [95% Wilson]':<26}{'fixed gate':<12}{'share scored':<14}stopped early")
     res = {}
     for sc in SCENARIOS:
-        r = run_scenario(sc, args.seeds, args.chunk, args.beta, args.z, args.early_share, args.seed)
+        r = run_scenario(
+            sc, args.seeds, args.chunk, args.beta, args.z, args.gamma, args.early_share, args.seed
+        )
         res[sc.name] = (sc, r)
         ci = f"{r['rate']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
         print(f"{sc.name:<38}{ci:<26}{r['fixed']:<12.3f}{r['share']:<14.3f}{r['early']:.3f}", flush=True)
