@@ -197,8 +197,8 @@ class SequentialGate:
 
     def next_samples(self, order: Sequence[int], chunk: int = DEFAULT_CHUNK) -> np.ndarray:
         """The next ``chunk`` sample indices in ``order`` (the random scoring order) that are still needed."""
-        order = np.asarray(order, int)
-        return order[self.needed()[order]][:chunk]
+        pos = np.asarray(order, int)
+        return pos[self.needed()[pos]][:chunk]
 
     def add(self, idx, drops) -> None:
         """Record the scored samples ``idx`` with their drops (rows, len(idx)); entries outside a row's members,
