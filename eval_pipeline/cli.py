@@ -45,7 +45,8 @@ from eval_pipeline.storage.location import Location
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from eval_pipeline.project.config import ConfigError, load_project
+    from eval_pipeline.project.errors import ConfigError
+    from eval_pipeline.project.loader import load_project
 
     try:
         project = load_project()
@@ -83,7 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import datetime as dt
     import os
 
-    from eval_pipeline.project.config import ConfigError, load_project
+    from eval_pipeline.project.errors import ConfigError
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline.release import ci_report
 
     try:
@@ -179,7 +181,8 @@ class ConfigErrorLike(ValueError):
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from eval_pipeline.project.config import ConfigError, load_project
+    from eval_pipeline.project.errors import ConfigError
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline.release.decision import regression_gate
     from eval_pipeline.release.verdict import regression_verdict
 
@@ -202,7 +205,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         local_instance,
         register_model_versions,
     )
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     instance = local_instance()
     new = register_model_versions(instance, [m.key for m in load_project().registry.models])

@@ -118,7 +118,7 @@ def test_disk_full_on_the_warehouse_names_the_path_and_leaves_nothing_half_writt
 def test_root_cause_of_a_failed_step_is_the_projects_error(env, monkeypatch):  # noqa: F811
     from eval_pipeline.defs.ci import run_partition
     from eval_pipeline.defs.partitions import local_instance, register_model_versions
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-wrong-key-000000")
     mv = load_project(env["data"]).registry.by_name("bot-a")

@@ -25,7 +25,7 @@ import dagster as dg
 import pytest
 
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline_tests.orchestration_support import small_data
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.servers.postgres import PostgresServer, wait_for

@@ -36,7 +36,7 @@ import dagster as dg
 from eval_pipeline.definitions import defs
 from eval_pipeline.defs.partitions import eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 data, wh_url, endpoint, local, base_url, key = sys.argv[1:7]
 from pathlib import Path
 mv = load_project(Path(data)).registry.models[0]

@@ -156,7 +156,7 @@ def test_check_date_range():
 
 
 def test_same_family_judge_warning_is_not_logged_at_load_only_kept_per_version(caplog):
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     with caplog.at_level(logging.WARNING):
         project = load_project(REPO / "data")

@@ -5,13 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eval_pipeline.project.config import (
-    FORBIDDEN_KEY_PARTS,
-    ConfigError,
-    load_project,
-    load_registry,
-    load_suite,
-)
+from eval_pipeline.project.errors import ConfigError
+from eval_pipeline.project.loader import load_project
+from eval_pipeline.project.registry import FORBIDDEN_KEY_PARTS, load_registry
+from eval_pipeline.project.suites import load_suite
 
 SUITE = {
     "name": "mini",
@@ -189,31 +186,20 @@ def test_demo_project_loads_with_evaluator_validation():
     assert len(project.registry.models) >= 2
 
 
-def test_config_is_split_into_small_modules_and_reexports_the_same_objects():
-    """project/config.py was one 520-line file; now errors / suites / registry / config, each small,
-    and the old import path still gives the very same classes and functions."""
+def test_config_is_split_into_small_modules_with_no_reexport_shim():
+    """project/config.py was one 520-line file, then a re-export shim; now errors / suites / registry / loader,
+    each small, imported from where they are defined (the shim is gone)."""
     import ast
+    import importlib.util
 
-    from eval_pipeline.project import config, errors, registry, suites
+    from eval_pipeline.project import errors, loader, registry, suites
 
-    for mod in (errors, suites, registry, config):
+    for mod in (errors, suites, registry, loader):
         text = Path(mod.__file__).read_text()
         assert text.count("\n") < 300, mod.__name__
         assert "In:" in ast.get_docstring(ast.parse(text)), mod.__name__
-    assert config.ConfigError is errors.ConfigError
-    assert (config.Suite, config.EvalSet, config.Threshold, config.FieldMapping, config.load_suite) == (
-        suites.Suite,
-        suites.EvalSet,
-        suites.Threshold,
-        suites.FieldMapping,
-        suites.load_suite,
-    )
-    assert (config.ModelVersion, config.ModelRegistry, config.load_registry, config.FORBIDDEN_KEY_PARTS) == (
-        registry.ModelVersion,
-        registry.ModelRegistry,
-        registry.load_registry,
-        registry.FORBIDDEN_KEY_PARTS,
-    )
+    assert importlib.util.find_spec("eval_pipeline.project.config") is None
+    assert loader.Project.model_fields["suites"].annotation == dict[str, suites.Suite]
 
 
 def test_top_level_must_be_a_mapping_in_suites_and_registry(data):

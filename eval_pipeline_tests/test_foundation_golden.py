@@ -13,7 +13,7 @@ from eval_pipeline.ingestion.golden import (
     read_golden_set,
     sample_in_file_order,
 )
-from eval_pipeline.project.config import FieldMapping
+from eval_pipeline.project.eval_set_options import FieldMapping
 
 
 def _rows(n: int) -> list[dict]:

@@ -161,7 +161,7 @@ def test_default_gate_is_the_same_night_comparison_and_holds_for_an_equally_good
 def _judge_suite(tmp_path: Path, dims: list[dict], thresholds: list[dict]):
     import yaml
 
-    from eval_pipeline.project.config import load_suite
+    from eval_pipeline.project.suites import load_suite
 
     (tmp_path / "suites").mkdir(exist_ok=True)
     (tmp_path / "golden").mkdir(exist_ok=True)
@@ -259,7 +259,7 @@ def _warehouse(tmp_path: Path, runs: dict[tuple[str, str], np.ndarray]) -> Path:
 def test_declared_baseline_is_the_stored_reports_and_compare_gives_the_same_rows(tmp_path):
     from eval_pipeline.history.runs import known_runs
     from eval_pipeline.history.sources import HistorySources
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline.regression.baselines import declared_baseline
     from eval_pipeline.regression.stored_runs import compare_runs, regression_report_for_run
 

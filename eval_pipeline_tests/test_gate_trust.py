@@ -482,7 +482,7 @@ def _suite_yaml(tmp_path, regression: dict | None) -> Path:
 
 
 def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tmp_path):
-    from eval_pipeline.project.config import load_suite
+    from eval_pipeline.project.suites import load_suite
 
     c, b = _segment_a_drop()
     opted = load_suite(
@@ -520,7 +520,8 @@ def test_suite_regression_section_reaches_the_report_and_gate_segments_blocks(tm
     ],
 )
 def test_bad_regression_section_fails_at_load_naming_file_and_key(tmp_path, section, key, needle):
-    from eval_pipeline.project.config import ConfigError, load_suite
+    from eval_pipeline.project.errors import ConfigError
+    from eval_pipeline.project.suites import load_suite
 
     p = _suite_yaml(tmp_path, section)
     with pytest.raises(ConfigError) as ei:

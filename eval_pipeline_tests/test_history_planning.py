@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from eval_pipeline.cli import main
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.regression.paired_tests import mcnemar_exact, paired_t
 from eval_pipeline.regression.planning import mcnemar_power, plan_suite, run_mde
 from eval_pipeline.storage.warehouse import Warehouse

@@ -238,7 +238,7 @@ def test_pipeline_batch_run_writes_the_same_rows_and_scores_as_live(srv, tmp_pat
         LLMResource,
         WarehouseResource,
     )
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline_tests.orchestration_support import small_data
 
     data = small_data(tmp_path / "data", n_samples=6, model_names=("bot-a",))

@@ -114,7 +114,7 @@ def test_hit_rate_and_latency_split_in_metadata_and_ops_history(srv, tmp_path):
     )
     from eval_pipeline.history.aggregate import refresh_history
     from eval_pipeline.history.sources import HistorySources
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline_tests.orchestration_support import edit_yaml, small_data
 
     data = small_data(tmp_path / "data", n_samples=6, model_names=("bot-a",))

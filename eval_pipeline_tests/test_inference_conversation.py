@@ -7,7 +7,7 @@ import pytest
 
 from eval_pipeline.inference.conversation import ConversationError, row_tools, to_messages, transcript
 from eval_pipeline.inference.prompts import build_requests
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 
 CONVO = {
     "messages": [

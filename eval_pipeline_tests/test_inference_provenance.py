@@ -31,8 +31,8 @@ from eval_pipeline.inference.providers import ReplayProvider
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
-from eval_pipeline.project.config import load_project
 from eval_pipeline.project.hashing import request_key
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 

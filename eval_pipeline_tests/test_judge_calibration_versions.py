@@ -96,7 +96,7 @@ def test_sensor_requests_recalibration_on_judge_change():
 
 
 def test_project_judge_versions_cover_each_panel_member(tmp_path):
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline_tests.test_judge_families import _project
 
     p = load_project(_project(tmp_path, {"model": None, "models": ["gpt-4o", "gemini-2.0-pro"]}))

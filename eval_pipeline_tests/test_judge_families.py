@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from eval_pipeline.project.config import ConfigError, load_project
+from eval_pipeline.project.errors import ConfigError
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.registry import model_family
 
 JUDGE_SET = {

@@ -248,7 +248,7 @@ def test_online_scores_catch_pii_echo_and_profile_latency(run):
 
 
 def test_config_errors_name_the_key_path(tmp_path, monkeypatch):
-    from eval_pipeline.project.config import ConfigError
+    from eval_pipeline.project.errors import ConfigError
 
     monkeypatch.delenv("EVAL_MONITORING_CONFIG", raising=False)
     cases = [

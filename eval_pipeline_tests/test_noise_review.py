@@ -18,7 +18,7 @@ from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partiti
 from eval_pipeline.noise import floor as nf
 from eval_pipeline.noise import review_calibration as RC
 from eval_pipeline.noise import review_ingest as RI
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.test_pipeline_e2e import API_KEY, _answer_key, _resources, _small_data

@@ -12,7 +12,7 @@ import pytest
 
 from eval_pipeline.defs.partitions import eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline_tests.orchestration_support import SMALL_LABELS, edit_yaml, project_defs, small_data
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 

@@ -123,7 +123,7 @@ def test_failure_sensor_logs_and_posts_a_real_failed_run(tmp_path, monkeypatch):
         eval_config=EvalConfigResource(data_dir=str(data)),
         warehouse=WarehouseResource(url=str(tmp_path / "wh")),
     )
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     key = load_project(data).registry.models[0].key
     instance = dg.DagsterInstance.ephemeral()

@@ -70,7 +70,7 @@ def test_a_step_that_raises_fails_alone_in_a_launched_run(tmp_path, monkeypatch,
     steps that need similarity scores are skipped, and the run is marked failed - in process (the default) and in
     the multiprocess mode a run selects (forkserver, a process per step)."""
     from eval_pipeline.defs.partitions import eval_partition_key
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     wh = tmp_path / "wh"
     monkeypatch.delenv("EVAL_EXECUTOR", raising=False)

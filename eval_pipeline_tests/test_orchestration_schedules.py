@@ -20,7 +20,7 @@ from eval_pipeline.defs.schedules import (
     weekly_judge_schedule,
 )
 from eval_pipeline.project import registration
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.orchestration_support import copy_data, edit_yaml
 

@@ -16,7 +16,7 @@ from eval_pipeline.defs.resources import EvalConfigResource
 from eval_pipeline.defs.schedules import local_date
 from eval_pipeline.defs.sensors import config_change_sensor, read_cursor
 from eval_pipeline.project import registration
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline_tests.orchestration_support import apply_dynamic_partition_requests, copy_data, edit_yaml
 
 

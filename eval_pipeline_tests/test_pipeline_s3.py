@@ -7,7 +7,7 @@ import boto3
 
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.test_pipeline_e2e import _answer_key, _small_data, instance, materialize  # noqa: F401 (fixture)
 

@@ -8,7 +8,8 @@ import yaml
 
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.types import ModelRequest
-from eval_pipeline.project.config import ConfigError, load_project
+from eval_pipeline.project.errors import ConfigError
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.registry import model_family
 from eval_pipeline_tests.orchestration_support import edit_yaml, small_data
 from eval_pipeline_tests.servers.anthropic_server import ServerConfig

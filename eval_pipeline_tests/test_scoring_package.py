@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from eval_pipeline import scoring
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.scoring import families, thresholds
 
 DET = {

@@ -20,7 +20,7 @@ from eval_pipeline.history import runs as history_runs
 from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.monitoring import settings as monitoring_config
 from eval_pipeline.noise import floor as noise_floor
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.storage import Warehouse, WarehouseError, key_rules, keys
 from eval_pipeline.storage import model_versions as versions
 

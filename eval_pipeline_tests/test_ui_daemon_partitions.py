@@ -30,7 +30,7 @@ import pytest
 
 from eval_pipeline.defs.jobs import NIGHTLY_ASSETS
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.orchestration_support import small_data
 from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig

@@ -25,7 +25,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from eval_pipeline.project.config import load_project
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 
 CHROMIUM = "/usr/bin/chromium"

@@ -76,7 +76,7 @@ def failing_candidate(tmp_path, monkeypatch):
         assert cli.main([*run, "bot-b", "--baseline", "bot-a"]) == 1
     finally:
         srv.stop()
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     bkey = load_project().registry.by_name("bot-b").key
     return {"env": env, "home": home, "wh": tmp_path / "wh", "key": bkey, "tmp": tmp_path}

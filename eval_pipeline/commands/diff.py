@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _key_of(name: str) -> str:
     """The partition key of a model-version name (a key or an unknown name is returned as given)."""
     try:
-        from eval_pipeline.project.config import load_project
+        from eval_pipeline.project.loader import load_project
 
         for m in load_project().registry.models:
             if name in (m.name, m.key):

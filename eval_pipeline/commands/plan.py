@@ -43,7 +43,8 @@ def current_n(eval_set) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eval_pipeline.project.config import ConfigError, load_project
+    from eval_pipeline.project.errors import ConfigError
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline.project.paths import default_warehouse_url
     from eval_pipeline.regression.planning import plan_lines, plan_suite, stored_reports
     from eval_pipeline.storage.warehouse import Warehouse

@@ -66,7 +66,7 @@ def parse_accuracy(items: list[str]) -> dict[str, float]:
 
 def _default_key_files() -> tuple[list[Path], list]:
     """Every golden set of the data folder's suites, with its field mapping."""
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     seen: dict[Path, object] = {}
     for suite in load_project().suites.values():

@@ -9,7 +9,7 @@ import os
 import dagster as dg
 from pydantic import PrivateAttr
 
-from eval_pipeline.project.config import Project, load_project
+from eval_pipeline.project.loader import Project, load_project
 from eval_pipeline.project.paths import data_dir, default_warehouse_url
 from eval_pipeline.storage.location import Location
 

@@ -44,7 +44,7 @@ from eval_pipeline.defs.jobs import (
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, START_DATE, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
 from eval_pipeline.project import registration
-from eval_pipeline.project.config import ConfigError
+from eval_pipeline.project.errors import ConfigError
 
 NIGHTLY_CRON = os.environ.get("EVAL_NIGHTLY_CRON", "0 2 * * *")
 WEEKLY_CRON = os.environ.get("EVAL_WEEKLY_CRON", "0 3 * * 0")

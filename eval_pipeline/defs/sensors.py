@@ -42,7 +42,8 @@ from eval_pipeline.defs.partitions import add_requests, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
 from eval_pipeline.defs.schedules import local_date, registered_model_versions
 from eval_pipeline.project import registration
-from eval_pipeline.project.config import ConfigError, Project
+from eval_pipeline.project.errors import ConfigError
+from eval_pipeline.project.loader import Project
 
 CURSOR_VERSION = 1
 

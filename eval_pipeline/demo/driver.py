@@ -66,7 +66,7 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     from eval_pipeline.defs.partitions import eval_partition_key, register_model_versions
     from eval_pipeline.defs.resources import WarehouseResource
     from eval_pipeline.demo.calendar import CANDIDATE_DATES, DEMO_DATES
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     say = (lambda *a: None) if quiet else print
     # The demo prints its own summary; Dagster's console log (stack traces of the expected gate

@@ -1,6 +1,6 @@
 """Preflight for ``eval-pipeline validate``: read every golden set and render every prompt for a sample.
 
-In: a loaded :class:`~eval_pipeline.project.config.Project`. Out: a list of problems (empty = fine),
+In: a loaded :class:`~eval_pipeline.project.loader.Project`. Out: a list of problems (empty = fine),
 each naming the file (and line / field, from :class:`~eval_pipeline.ingestion.golden.GoldenSetError`)
 or the template, model version and eval set (from
 :class:`~eval_pipeline.inference.prompts.PromptRenderError`). Every golden set any model version

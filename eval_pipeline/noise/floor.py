@@ -31,7 +31,7 @@ import pandas as pd
 from eval_pipeline import scoring
 from eval_pipeline.inference.trajectory import response_table_row
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
-from eval_pipeline.project.config import Project
+from eval_pipeline.project.loader import Project
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.regression.composite import COMPOSITE_PASS_METRIC, with_composite_pass
 from eval_pipeline.storage import keys

@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.project.config import Project
+from eval_pipeline.project.loader import Project
 
 PREFIX = "human_review/"
 REVIEW_GLOBS = ("*.jsonl", "*.csv")
@@ -137,7 +137,7 @@ def review_calibration(
 ) -> ReviewCalibration:
     """Every labelled review row of ``judge_model``'s eval sets as calibration entries, with the rule stated."""
     from eval_pipeline.evaluators.calibration_metrics import rating_metrics_from_frame
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     files = labelled_review_files(data_dir)
     ratings, prefs = labelled_reviews(files)

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eval_pipeline.project.config import Project
 from eval_pipeline.project.hashing import sha256_file, sha256_obj
+from eval_pipeline.project.loader import Project
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.project.suites import Suite
 

@@ -25,7 +25,7 @@ from eval_pipeline.project.suites import EvalSet, Suite
 from eval_pipeline.project.tools import ToolSpec
 
 if TYPE_CHECKING:
-    from eval_pipeline.project.config import Project
+    from eval_pipeline.project.loader import Project
 
 __all__ = [
     "DEFAULT_MODEL_FAMILIES",

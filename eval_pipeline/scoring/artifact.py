@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.project.config import Project
+from eval_pipeline.project.loader import Project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.scoring.thresholds import ThresholdResult

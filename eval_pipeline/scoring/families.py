@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.evaluators.family import get_family
-from eval_pipeline.project.config import Project
+from eval_pipeline.project.loader import Project
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.project.schemas import JUDGE_IDENTITY_COLUMNS, SCORE_COLUMNS
 from eval_pipeline.project.suites import EvalSet, Suite

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eval_pipeline.project.config import Project
+from eval_pipeline.project.loader import Project
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.storage import keys
 

@@ -50,8 +50,9 @@ import pandas as pd
 from eval_pipeline import scoring
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
-from eval_pipeline.project.config import EvalSet, Suite, Threshold
+from eval_pipeline.project.eval_set_options import Threshold
 from eval_pipeline.project.hashing import request_key
+from eval_pipeline.project.suites import EvalSet, Suite
 from eval_pipeline.regression.baselines import RunRef, pool_runs, select_baseline
 from eval_pipeline.regression.compare import regression_report, report_dict
 from eval_pipeline.release.decision import release_decision

@@ -112,7 +112,7 @@ def launched_overheads(date: str | None, work: Path) -> dict[str, list[tuple[flo
 
     from eval_pipeline.defs.partitions import eval_partition_key
     from eval_pipeline.defs.schedules import local_date
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline.project.paths import PROJECT_ROOT
 
     date = date or local_date()
@@ -299,7 +299,7 @@ def run_nightly(date: str | None, work: Path) -> tuple[float, dict[str, float], 
     from eval_pipeline.defs.partitions import eval_partition_key
     from eval_pipeline.defs.resources import LLMResource, WarehouseResource
     from eval_pipeline.defs.schedules import local_date
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline.project.paths import PROJECT_ROOT
     from eval_pipeline_tests.orchestration_support import project_defs
 

@@ -28,8 +28,8 @@ from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_in_file_order
-from eval_pipeline.project.config import load_project
 from eval_pipeline.project.hashing import unit_interval
+from eval_pipeline.project.loader import load_project
 from eval_pipeline_tests.servers.anthropic_server import Answer, AnthropicTestServer, ServerConfig, _wire_name
 
 GENERIC = "Thanks for your question. Please check the official guidance of your local health authority for the latest information."

@@ -32,7 +32,7 @@ def monitoring_partition(
     context, eval_config: EvalConfigResource, warehouse: WarehouseResource
 ) -> tuple[str, MonitoringConfig, Any]:
     """``(day, monitoring config, warehouse)`` of the partition being materialized."""
-    from eval_pipeline.project.config import ConfigError
+    from eval_pipeline.project.errors import ConfigError
 
     try:
         cfg = load_monitoring_config(eval_config.data_dir or None)

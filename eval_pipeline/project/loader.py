@@ -3,13 +3,11 @@
 In: the data folder (``data/``: ``suites/*.yaml``, ``models.yaml``, the prompt files). Out: a
 :class:`Project` (``load_project``) whose suites (:mod:`.suites`) and registry (:mod:`.registry`)
 are validated and whose suites' ``baseline_model_version`` names a registered model version.
-Errors are :class:`ConfigError` (:mod:`.errors`) naming the file and key path.
+Errors are :class:`~.errors.ConfigError` naming the file and key path. The models live in their own
+modules (:mod:`.suites`, :mod:`.eval_set_options`, :mod:`.registry`, :mod:`.errors`); import them
+from there.
 
-The names of :mod:`.errors`, :mod:`.suites` and :mod:`.registry` are re-exported here, so
-``from eval_pipeline.project.config import ConfigError, Suite, ModelVersion, ...`` keeps working;
-new code imports them from their own module.
-
-Plain Python: no Dagster here.
+Plain Python, part of the config leaf: no stage and no Dagster here.
 """
 
 from __future__ import annotations
@@ -19,52 +17,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from eval_pipeline.project.errors import SLUG_RE, ConfigError, read_yaml, resolve_data_path
+from eval_pipeline.project.errors import ConfigError
 from eval_pipeline.project.hashing import sha256_obj
 from eval_pipeline.project.paths import data_dir
-from eval_pipeline.project.registry import (
-    FORBIDDEN_KEY_PARTS,
-    ModelParams,
-    ModelRegistry,
-    ModelVersion,
-    Pricing,
-    PromptTemplate,
-    load_registry,
-)
-from eval_pipeline.project.suites import (
-    EvalSet,
-    FieldMapping,
-    SampleSpec,
-    SimilaritySettings,
-    Suite,
-    Threshold,
-    load_suite,
-    load_suites,
-)
-
-__all__ = [
-    "FORBIDDEN_KEY_PARTS",
-    "SLUG_RE",
-    "ConfigError",
-    "EvalSet",
-    "FieldMapping",
-    "ModelParams",
-    "ModelRegistry",
-    "ModelVersion",
-    "Pricing",
-    "Project",
-    "PromptTemplate",
-    "SampleSpec",
-    "SimilaritySettings",
-    "Suite",
-    "Threshold",
-    "load_project",
-    "load_registry",
-    "load_suite",
-    "load_suites",
-    "read_yaml",
-    "resolve_data_path",
-]
+from eval_pipeline.project.registry import ModelRegistry, load_registry
+from eval_pipeline.project.suites import Suite, load_suites
 
 
 class Project(BaseModel):
