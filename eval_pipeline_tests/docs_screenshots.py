@@ -49,7 +49,7 @@ def run_demo(tmp: Path) -> Path:
     from eval_pipeline.definitions import defs
     from eval_pipeline.defs.partitions import eval_partition_key
     from eval_pipeline.demo import driver
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
 
     summary = driver.run_demo(quiet=True, with_monitoring=True)
     candidate = next(m for m in load_project().registry.models if m.nightly and not m.production)
