@@ -99,3 +99,47 @@ def test_preferred_answer_is_stored_and_read_back_as_pairwise_agreement(tmp_path
     )  # agrees on s1, not on s2; the human tie is counted
     assert rc.summary["human_ties"] == 1 and rc.summary["n_per_dimension"] == {"preference": 2}
     assert rc.reported_only == ["human_review/preference"]
+
+
+def test_review_items_queue_a_pairwise_eval_set_with_the_baselines_answer(tmp_path):
+    """The review_queue asset's step (noise.floor.review_items) on the demo project with faq_answer_quality made
+    pairwise: the baseline's graded answer of the same date becomes answer B; without a baseline nothing is shown."""
+    import shutil
+
+    from eval_pipeline.noise import floor as nf
+    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.paths import PROJECT_ROOT
+
+    data = tmp_path / "data"
+    shutil.copytree(
+        PROJECT_ROOT / "data", data, ignore=shutil.ignore_patterns("recordings", "synthetic", "reviews")
+    )
+    suite = data / "suites" / "customer_support.yaml"
+    text = suite.read_text()
+    assert "      mode: pointwise\n" in text
+    suite.write_text(text.replace("      mode: pointwise\n", "      mode: pairwise\n", 1))
+    project = load_project(data)
+    mv = next(m for m in project.registry.models if not m.production and m.nightly)
+    rows = pd.DataFrame(_rows("covidfaq-0001", 1.0, 0.5)).assign(
+        suite="customer_support", eval_set="faq_answer_quality"
+    )
+    graded = pd.DataFrame(
+        {
+            "suite": "customer_support",
+            "eval_set": "faq_answer_quality",
+            "sample_id": ["covidfaq-0001"],
+            "repeat": 0,
+            "input": "q",
+            "expected": "r",
+            "category": "c",
+            "response_text": "candidate says",
+        }
+    )
+    base = graded.assign(response_text="production says")
+    items = nf.review_items(project, mv, graded, rows, None, base)
+    assert len(items) == 1 and items["kind"].iat[0] == "pairwise"
+    assert (items["response_text"].iat[0], items["baseline_text"].iat[0]) == (
+        "candidate says",
+        "production says",
+    )
+    assert nf.review_items(project, mv, graded, rows, None, None).empty
