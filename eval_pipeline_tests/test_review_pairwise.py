@@ -107,7 +107,7 @@ def test_review_items_queue_a_pairwise_eval_set_with_the_baselines_answer(tmp_pa
     import shutil
 
     from eval_pipeline.noise import floor as nf
-    from eval_pipeline.project.config import load_project
+    from eval_pipeline.project.loader import load_project
     from eval_pipeline.project.paths import PROJECT_ROOT
 
     data = tmp_path / "data"
