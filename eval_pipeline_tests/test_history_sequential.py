@@ -118,8 +118,9 @@ def test_conditional_power_and_the_split_of_alpha():
 
 def test_gated_drops_from_score_rows_match_the_gate_family_and_stop_a_big_drop_early():
     """From two runs' score rows (the detection suite's simulated nights as the evaluators write them): the gated
-    family of the fixed gate (7 pass-rate rows + 35 category segments), the same per-sample drops, and a 10-point
-    drop of exact_match blocked before half the samples."""
+    family of the fixed gate (7 pass-rate rows + 35 category segments) over 3 x 500 units (one per eval set and
+    sample: one request each), the same per-sample drops, and a 10-point drop of exact_match blocked early; with
+    part of the candidate scored, only those units count as scored."""
     from eval_pipeline_tests.benchmarks import detection as det
     from eval_pipeline_tests.benchmarks import detection_sim as ds
 
@@ -129,12 +130,16 @@ def test_gated_drops_from_score_rows_match_the_gate_family_and_stop_a_big_drop_e
     base = det.effective_baseline(sc, base_nights)[0]
     g = gated_drops(ds.score_frames(cand, "cand", "d"), ds.score_frames(base, "prod", "d"), cfg)
     assert len(g.names) == 42 and g.segment.sum() == 35 and not g.left_out
-    assert "sim/answers:exact_match.pass_rate" in g.names and len(g.order) == 500
+    assert "sim/answers:exact_match.pass_rate" in g.names and len(g.order) == 1500 and g.scored.all()
     row = g.names.index("sim/answers:exact_match.pass_rate")
     want = base["passed"][0, :, 0].astype(float) - cand["passed"][0, :, 0]
-    assert g.drops[row].sum() == want.sum() and g.masks[row].all()
+    assert g.drops[row].sum() == want.sum() and g.masks[row].sum() == 500
+    assert all(u.startswith("answers/") for u in np.array(g.order)[g.masks[row]])
     level, beta = row_levels(cfg, g.segment)
     gate = SequentialGate(g.masks, g.min_effect, level, beta, final_levels(cfg, g.segment))
     run_known(gate, g.drops, np.arange(len(g.order)))
-    assert gate.blocked and gate.used <= 250
+    assert gate.blocked and gate.used <= 500
     assert gate.status[row] == REGRESSION
+    frame = ds.score_frames(cand, "cand", "d")
+    part = gated_drops(frame[frame["sample_id"] < "s00100"], ds.score_frames(base, "prod", "d"), cfg)
+    assert part.scored.sum() == 300 and part.masks.shape == g.masks.shape

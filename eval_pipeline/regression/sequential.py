@@ -21,7 +21,7 @@ A row is **open**, or settled one of three ways:
   more" (E[D] >= m), ``E' = mean_l prod_i (1 + l (m - D_i))``, reaches ``1 / beta_row``: a row worse by m or more
   is settled this way with probability <= ``beta_row`` (``beta`` split like alpha).
 * **below_mde** (futility, non-binding): the drop the data still allow - the one-sided upper bound
-  ``mean + z SE`` (``z`` 1: 84 %) - is below the row's **MDE** (the drop its final test at the row's full n is
+  ``mean + z SE`` (``z`` 0.8: 79 %) - is below the row's **MDE** (the drop its final test at the row's full n is
   sized to catch, 80 % power: :func:`row_mde`, as ``eval-pipeline plan`` computes it) *and* the conditional power
   at the MDE - the chance the final test would still block, given the drops so far and a true drop of the MDE
   (Lan, Simon & Halperin 1982) - is below ``gamma`` (0.5; it keeps a row that is close to blocking near the end
@@ -61,15 +61,15 @@ from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.project.regression_schema import GROUP_KEYS
 from eval_pipeline.regression.composite import with_composite_pass
 from eval_pipeline.regression.gating import family_measures
-from eval_pipeline.regression.pairing import pair_runs
+from eval_pipeline.regression.pairing import per_sample
 
 BETS = np.array([0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.95])  # bets as shares of the largest one allowed
 DEFAULT_BETA = 0.2
-DEFAULT_Z = 1.0  # below_mde: one-sided upper bound at 84 % (a z of 1) of the drop
+DEFAULT_Z = 0.8  # below_mde: one-sided upper bound at 79 % (a z of 0.8) of the drop
 DEFAULT_GAMMA = 0.5
 Z_POWER = float(-special.ndtri(0.2))  # the MDE's power: 80 %
-DEFAULT_CHUNK = 50
-DEFAULT_EARLY_SHARE = 0.3  # share of alpha the looks spend; the rest is the fixed gate's at full N
+DEFAULT_CHUNK = 25
+DEFAULT_EARLY_SHARE = 0.1  # share of alpha the looks spend; the rest is the fixed gate's at full N
 OPEN, REGRESSION, NO_WORSE, BELOW_MDE = 0, 1, -1, -2
 STATUS_NAMES = {OPEN: "open", REGRESSION: "regression", NO_WORSE: "no_worse", BELOW_MDE: "below_mde"}
 
@@ -265,10 +265,11 @@ def random_order(n: int, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass
 class GatedDrops:
-    """The sequential gate's input built from two runs' score rows: ``names`` per row
-    (``suite/eval_set:metric.pass_rate[segment]``), ``drops`` / ``masks`` (rows, n) in ``order`` (sample ids),
-    ``min_effect`` and ``segment`` per row, and the gated rows it could not take (``left_out``: mean-value rows,
-    whose differences are unbounded; the fixed gate decides them at N)."""
+    """The sequential gate's input built from two runs' score rows. Units are ``eval_set/sample_id`` (one request
+    each), all of the baseline's, in ``order``; ``names`` per gated row (``suite/eval_set:metric.pass_rate[segment]``),
+    ``drops`` / ``masks`` (rows, units), ``min_effect`` and ``segment`` per row, ``scored`` per unit (the candidate
+    has its scores), and the gated rows it cannot take (``left_out``: mean-value rows, whose differences are
+    unbounded)."""
 
     names: list[str]
     drops: np.ndarray
@@ -276,41 +277,57 @@ class GatedDrops:
     min_effect: np.ndarray
     segment: np.ndarray
     order: list[str]
+    scored: np.ndarray
     left_out: list[str]
 
 
-def scoring_order(sample_ids, seed: int = 0) -> list[str]:
-    """A reproducible random order of sample ids: by the SHA-256 of (seed, id) - the order a sequential run sends
-    the samples in, independent of the file's order and of any outcome."""
-    ids = sorted({str(s) for s in sample_ids})
+def scoring_order(units, seed: int = 0) -> list[str]:
+    """A reproducible random order of units (``eval_set/sample_id``): by the SHA-256 of (seed, unit) - the order a
+    sequential run sends them in, independent of the file's order and of any outcome."""
+    ids = sorted({str(s) for s in units})
     return sorted(ids, key=lambda s: hashlib.sha256(f"{seed}:{s}".encode()).hexdigest())
 
 
+def _units(frame) -> np.ndarray:
+    return (frame["eval_set"].astype(str) + "/" + frame["sample_id"].astype(str)).to_numpy()
+
+
 def gated_drops(candidate_scores, baseline_scores, cfg, seed: int = 0) -> GatedDrops:
-    """Per gated pass-rate row (overall and, with ``gate_segments``, per category) of ``cfg``'s family, the per-sample
-    drops ``baseline pass fraction - candidate pass fraction`` of the shared samples, paired as the fixed gate pairs
-    them (``pairing.pair_runs``, the composite from ``composite.with_composite_pass``, the family from
-    ``gating.family_measures``), ordered by :func:`scoring_order`."""
-    pairs = pair_runs(with_composite_pass(candidate_scores), with_composite_pass(baseline_scores))
-    pairs = pairs.dropna(subset=["pass_frac_c", "pass_frac_b"])
-    order = scoring_order(pairs["sample_id"], seed)
-    pos = {s: i for i, s in enumerate(order)}
+    """Per gated pass-rate row (overall and, with ``gate_segments``, per category) of ``cfg``'s family: members =
+    the baseline's graded units of the row, drops ``baseline pass fraction - candidate pass fraction`` where the
+    candidate has been scored (per sample as the fixed gate pairs them: ``pairing.per_sample``, the composite from
+    ``composite.with_composite_pass``, the family from ``gating.family_measures``), in :func:`scoring_order`."""
+    base = per_sample(with_composite_pass(baseline_scores))
+    cand = per_sample(with_composite_pass(candidate_scores)) if len(candidate_scores) else None
+    base = base.dropna(subset=["pass_frac"])
+    order = scoring_order(_units(base), seed)
+    pos = {u: i for i, u in enumerate(order)}
+    n = len(order)
+    scored = np.zeros(n, bool)
+    if cand is not None and len(cand):
+        scored[[pos[u] for u in set(_units(cand)) if u in pos]] = True
+        both = base.merge(cand, on=GROUP_KEYS + ["sample_id"], suffixes=("_b", "_c"), how="left")
+    else:
+        both = base.rename(columns={c: f"{c}_b" for c in ("pass_frac", "nonbinary", "category")})
+        both["pass_frac_c"], both["nonbinary_c"] = np.nan, False
     names, drops, masks, min_effect, segment, left_out = [], [], [], [], [], []
-    for keys, grp in pairs.groupby(GROUP_KEYS, sort=True, dropna=False):
-        continuous = bool(grp["nonbinary_c"].any() or grp["nonbinary_b"].any())
+    for keys, grp in both.groupby(GROUP_KEYS, sort=True, dropna=False):
+        continuous = bool(grp["nonbinary_b"].any() or grp["nonbinary_c"].fillna(False).astype(bool).any())
         measures = family_measures(cfg, str(keys[1]), str(keys[3]), continuous)
         name = f"{keys[0]}/{keys[1]}:{keys[3]}"
         left_out += [f"{name}.{m}" for m in sorted(measures - {"pass_rate"})]
         if "pass_rate" not in measures:
             continue
-        idx = grp["sample_id"].astype(str).map(pos).to_numpy()
-        d = np.zeros(len(order))
-        d[idx] = (grp["pass_frac_b"] - grp["pass_frac_c"]).to_numpy(float)
+        idx = np.array([pos[u] for u in _units(grp)], int)
+        d = np.zeros(n)
+        d[idx] = (grp["pass_frac_b"] - grp["pass_frac_c"]).fillna(0.0).to_numpy(float)
         cats = [(SEGMENT_ALL, np.ones(len(grp), bool))]
-        if cfg.gate_segments and cfg.segments and grp["category"].nunique() > 1:
-            cats += [(str(c), (grp["category"] == c).to_numpy()) for c in sorted(grp["category"].unique())]
+        if cfg.gate_segments and cfg.segments and grp["category_b"].nunique() > 1:
+            cats += [
+                (str(c), (grp["category_b"] == c).to_numpy()) for c in sorted(grp["category_b"].unique())
+            ]
         for seg, member in cats:
-            w = np.zeros(len(order), bool)
+            w = np.zeros(n, bool)
             w[idx[member]] = True
             names.append(name + ".pass_rate" + ("" if seg == SEGMENT_ALL else f"[{seg}]"))
             drops.append(d)
@@ -319,13 +336,13 @@ def gated_drops(candidate_scores, baseline_scores, cfg, seed: int = 0) -> GatedD
             min_effect.append(
                 max(cfg.min_effect, cfg.min_effect_segment) if seg != SEGMENT_ALL else cfg.min_effect
             )
-    shape = (0, len(order))
     return GatedDrops(
         names,
-        np.array(drops).reshape(-1, len(order)) if drops else np.zeros(shape),
-        np.array(masks).reshape(-1, len(order)) if masks else np.zeros(shape, bool),
+        np.array(drops).reshape(-1, n),
+        np.array(masks, bool).reshape(-1, n),
         np.array(min_effect, float),
         np.array(segment, bool),
         order,
+        scored,
         left_out,
     )

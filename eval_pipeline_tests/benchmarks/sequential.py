@@ -54,13 +54,21 @@ SCENARIOS = [
 ]
 
 
+EVAL_SETS = list(dict.fromkeys(es for es, _, _ in ds.ROWS))  # answers, summaries, support
+
+
 def row_layout(cfg, n: int) -> tuple[list[tuple[int, np.ndarray]], np.ndarray, np.ndarray]:
     """The gated family of the simulated suite: every ``detection_sim.ROWS`` row overall and per category segment
-    (``gate_segments``), as (row index, sample mask); per row whether it is a segment row and its minimum effect."""
+    (``gate_segments``), as (row index, members among the ``len(EVAL_SETS) * n`` units); per row whether it is a
+    segment row and its minimum effect. A unit is one (eval set, sample): what a run pays a request for, so a row
+    of ``answers`` has members in the ``answers`` block only (the sim draws each eval set's outcomes on its own)."""
     layout, segment, min_effect = [], [], []
-    for r in range(len(ds.ROWS)):
+    for r, (eval_set, _, _) in enumerate(ds.ROWS):
+        block = EVAL_SETS.index(eval_set)
         for seg, mask in ds._segments(n) if cfg.gate_segments else ds._segments(n)[:1]:
-            layout.append((r, mask))
+            members = np.zeros(len(EVAL_SETS) * n, bool)
+            members[block * n : (block + 1) * n] = mask
+            layout.append((r, members))
             is_seg = seg != ds.SEGMENT_ALL
             segment.append(is_seg)
             min_effect.append(max(cfg.min_effect, cfg.min_effect_segment) if is_seg else cfg.min_effect)
@@ -68,10 +76,13 @@ def row_layout(cfg, n: int) -> tuple[list[tuple[int, np.ndarray]], np.ndarray, n
 
 
 def drops_of(cand: dict, base: dict, layout) -> tuple[np.ndarray, np.ndarray]:
-    """Per gated row the per-sample drop (baseline pass fraction minus candidate's) and membership, (rows, n)."""
+    """Per gated row the per-unit drop (baseline pass fraction minus candidate's; 0 outside the row's eval set) and
+    membership, (rows, units)."""
     frac_b, frac_c = base["passed"].mean(axis=-1), cand["passed"].mean(axis=-1)  # (7, n)
     d = frac_b - frac_c
-    return np.stack([d[r] for r, _ in layout]), np.stack([mask for _, mask in layout])
+    return np.stack([np.tile(d[r], len(EVAL_SETS)) * members for r, members in layout]), np.stack(
+        [members for _, members in layout]
+    )
 
 
 def final_blocks(sc: det.Scenario, end_cfg, base: dict, cand: dict, frozen: np.ndarray) -> bool:
@@ -102,12 +113,12 @@ def run_scenario(
         used = det.effective_baseline(sc, base_nights)
         base = {"passed": np.concatenate([u["passed"] for u in used], axis=-1)}
         d, w = drops_of(cand, base, layout)
-        order = rng.permutation(sc.n)  # the order the samples are sent and scored in
+        order = rng.permutation(len(EVAL_SETS) * sc.n)  # the order the units are sent and scored in
         gate = SequentialGate(w, min_effect, level, beta_level, fin_level, z, gamma)
         run_known(gate, d, order, chunk)
         blocked += gate.blocked or (gate.needs_final and final_blocks(sc, end_cfg, base, cand, gate.frozen))
-        share.append(gate.used / sc.n)
-        stopped_early += gate.used < sc.n
+        share.append(gate.used / gate.n)
+        stopped_early += gate.used < gate.n
     return {
         "rate": blocked / seeds,
         "ci": det._wilson(blocked, seeds),

@@ -15,7 +15,9 @@ def test_local_folder_plain_path_and_file_url_are_the_same_folder(tmp_path):
         assert not loc.is_remote
         assert loc.path == tmp_path
         assert loc.child("reports/history/latest.html") == str(tmp_path / "reports/history/latest.html")
-    assert Location.parse(str(tmp_path)).scheme == "" and Location.parse(f"file://{tmp_path}").scheme == "file"
+    assert (
+        Location.parse(str(tmp_path)).scheme == "" and Location.parse(f"file://{tmp_path}").scheme == "file"
+    )
     assert Location.parse(str(tmp_path)).as_uri() == tmp_path.as_uri()
 
 
