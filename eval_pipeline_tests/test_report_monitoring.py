@@ -74,6 +74,7 @@ def _warehouse(tmp_path, synthetic: bool) -> Warehouse:
             "message": "",
             "candidate": "v2",
             "decision": {"verdict": "worse", "win_rate": 0.31, "ci": [0.22, 0.41], "n": 96},
+            "answers": "NOT LIVE - replay answers: 192/192",
         }
         wh.write_bytes(keys.monitoring_report(d, "shadow.json"), json.dumps(shadow).encode())
     hourly = pd.DataFrame({"model_version": [PROD] * 7 + [CANARY] * 3, "synthetic": [synthetic] * 10})
@@ -132,7 +133,7 @@ def test_sections_state_intervals_n_and_synthetic(tmp_path):
     assert "0.93 (no interval)" in page
     assert "thumbs_down_rate: warn" in page  # the debounced alert that fired
     assert "drift message 2026-11-21" in page and "Drift of 2026-11-21 by feature" in page
-    assert "worse: win rate 31.0% [22.0%, 41.0%] n=96" in page
+    assert "worse: win rate 31.0% [22.0%, 41.0%] n=96; NOT LIVE - replay answers: 192/192" in page
     assert 'id="canary-verdict">roll back' in page and "3 of 10 (30.0%)" in page  # verdict and traffic share
     assert (
         "+5.0 pts [+0.3 pts, +9.9 pts]" in page and "+5.8 pts" in page

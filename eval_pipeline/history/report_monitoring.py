@@ -104,7 +104,9 @@ def monitoring_inputs(wh, days: int = 14) -> dict[str, Any]:
                 }
                 if drift
                 else None,
-                "shadow": {k: shadow.get(k) for k in ("status", "message", "candidate", "decision")}
+                "shadow": {
+                    k: shadow.get(k) for k in ("status", "message", "candidate", "decision", "answers")
+                }
                 if shadow
                 else None,
             }
@@ -214,6 +216,7 @@ def _daily_table(daily: list[dict], synthetic: dict[str, list[int]]) -> str:
         shadow_txt = (
             f"{dec.get('verdict')}: win rate {_pct(dec.get('win_rate'))} [{_pct((dec.get('ci') or [None])[0])}, "
             f"{_pct((dec.get('ci') or [None, None])[1])}] n={dec.get('n')}"
+            + (f"; {shadow['answers']}" if shadow.get("answers") else "")  # e.g. NOT LIVE - synthetic answers
             if dec
             else (shadow.get("message") or "not run")
         )

@@ -49,6 +49,7 @@ def write_report(warehouse, day: str, name: str, payload: dict) -> str:
 def response_executor(context, llm: LLMResource, warehouse: WarehouseResource, provider, tally: dict):
     """``execute(requests) -> responses`` through ``provider`` (a model version's, or the judges')
     and the response store (retries, cost ledger, replay); counts requests, API calls and cost into ``tally``."""
+    from eval_pipeline.inference.provenance import provenance_counts
     from eval_pipeline.inference.runner import run_requests, summarize
 
     store = llm.store(warehouse.resolved_url())
@@ -59,6 +60,9 @@ def response_executor(context, llm: LLMResource, warehouse: WarehouseResource, p
         tally["requests"] = tally.get("requests", 0) + len(out)
         tally["api_calls"] = tally.get("api_calls", 0) + s["api_calls"]
         tally["cost_usd"] = round(tally.get("cost_usd", 0.0) + s["cost_usd"], 6)
+        prov = tally.setdefault("answer_provenance", {})  # live / replay / synthetic: said wherever shown
+        for k, v in provenance_counts(r.provenance for r in out).items():
+            prov[k] = prov.get(k, 0) + v
         context.log.info(f"{len(out)} requests, {s['cache_hits']} from the response store")
         return out
 

@@ -18,6 +18,7 @@ from eval_pipeline.defs.monitoring.common import (
     write_report,
 )
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.inference.provenance import provenance_label
 from eval_pipeline.monitoring.day import read_sample
 from eval_pipeline.monitoring.settings import SHADOW_TABLE
 from eval_pipeline.monitoring.shadow import run_shadow
@@ -83,6 +84,7 @@ def shadow_comparison(
         "decision": out.decision,
         "win_rates": out.win_rates.to_dict("records"),
         "cost_usd": out.cost_usd,
+        "answers": provenance_label(tally.get("answer_provenance", {})),  # candidate answers and verdicts
     }
     md["report"] = dg.MetadataValue.path(write_report(wh, day, "shadow.json", payload))
     return dg.MaterializeResult(metadata=md)
