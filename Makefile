@@ -30,7 +30,7 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-# The deployment test (eval_pipeline_tests/test_deploy_daemon.py) starts a real PostgreSQL from Debian's
+# The deployment test (eval_pipeline_tests/e2e/test_deploy_daemon.py) starts a real PostgreSQL from Debian's
 # postgresql package (initdb + pg_ctl under /usr/lib/postgresql/*/bin): installed here when missing.
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
@@ -56,9 +56,10 @@ typecheck: setup
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-# The fast tier: unit tests only (no chromium, no PostgreSQL, no servers); under 90 s on 2 cores.
+# The fast tier: eval_pipeline_tests/unit (no chromium, no PostgreSQL, no servers, no Dagster); under 90 s on 2 cores.
+# Tiers are folders (eval_pipeline_tests/README.md); `pytest eval_pipeline_tests/integration` runs one tier.
 test-fast: setup
-	$(PY) -m pytest eval_pipeline_tests -m unit -q
+	$(PY) -m pytest eval_pipeline_tests/unit -q
 
 test: setup chromium postgresql
 	$(PY) -m pytest eval_pipeline_tests

@@ -1,4 +1,4 @@
-"""Shared test setup: offline model loading, no real API, loopback only."""
+"""Shared test setup: offline model loading, no real API, loopback only; tiers from folders (tiers.py)."""
 
 import os
 
@@ -11,34 +11,10 @@ for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_BEARER_TOKEN_BEDROCK"):
     os.environ.pop(_name, None)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from eval_pipeline_tests.servers.seaweed import seaweed_fixture  # noqa: E402
+from eval_pipeline_tests.support.servers.seaweed import seaweed_fixture  # noqa: E402
 
 # One real SeaweedFS S3 server on 127.0.0.1 for the whole session (modules may define their own).
 seaweed_s3 = seaweed_fixture()
-
-
-import pytest  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _no_stale_dagster_defs_state_storage():
-    """Dagster keeps the "current" defs-state storage in a ContextVar set by ``with instance:``.
-    A module-scoped ``instance_for_test()`` fixture torn down in another context leaves it pointing
-    at a dead instance, and the next ``materialize`` fails with "undefined DagsterInstance weakref".
-    Each test starts with none; a test's own ``with instance`` sets it again."""
-    from dagster._core.definitions.definitions_load_context import DefinitionsLoadContext, DefinitionsLoadType
-    from dagster._core.storage.defs_state.base import set_defs_state_storage
-
-    with set_defs_state_storage(None):
-        # Our definitions keep no defs-state: pin a load context with none, so building a repository
-        # never consults whatever storage some earlier code left current (seen as a flaky
-        # "Attempted to resolve undefined DagsterInstance weakref" depending on test order).
-        previous = DefinitionsLoadContext._instance
-        DefinitionsLoadContext.set(DefinitionsLoadContext(load_type=DefinitionsLoadType.INITIALIZATION))
-        try:
-            yield
-        finally:
-            DefinitionsLoadContext._instance = previous
 
 
 def pytest_collection_finish(session):
@@ -56,7 +32,8 @@ def pytest_collection_finish(session):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Give every test its tier marker (unit / integration / e2e; see eval_pipeline_tests/tiers.py)."""
+    """Mark every test with its folder's tier (unit / integration / e2e); a test file outside those
+    folders fails collection (eval_pipeline_tests/tiers.py)."""
     from eval_pipeline_tests.tiers import mark_tiers
 
     mark_tiers(items)

@@ -14,7 +14,7 @@ gives beyond that is small in these jobs: steps only run side by side where two 
 deterministic checks beside the MiniLM encode), and on 2 cores that saved less than a second.
 
 Kept in process: a step that raises fails alone - the steps that do not depend on it still run and
-materialize, and the run is marked failed (tested in ``test_orchestration_executor.py``). Given up in process:
+materialize, and the run is marked failed (tested in ``integration/defs/test_executor.py``). Given up in process:
 a hard crash (segfault, out-of-memory kill) ends the whole run instead of one step, and families do not run in
 parallel. A deployment with many cores, or a model library that can crash the interpreter, selects
 ``multiprocess`` (per run in the launchpad, or for every run with ``EVAL_EXECUTOR=multiprocess``); its default

@@ -21,7 +21,7 @@ Plain Python (no Dagster). One stage per module:
   from the warehouse), ``report_page.py`` + ``report_page.js`` (the self-contained Plotly page).
 
 The A/A noise floor is in :mod:`eval_pipeline.noise`; simulated runs (benchmarks, power analysis)
-are in ``eval_pipeline_tests/simulate.py``.
+are in ``eval_pipeline_tests/support/simulate.py``.
 
 Example queries over the history database (``sql.EXAMPLE_QUERIES``)::
 

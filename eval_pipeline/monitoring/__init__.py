@@ -31,7 +31,7 @@ The canary assets are partitioned by hour (``defs/monitoring/canary.py``); the r
 
 :mod:`.schema` holds the log schema (``TrafficRecord``) and the stored-sample columns. The labelled
 synthetic traffic and demo days are in ``eval_pipeline/demo/synthetic_traffic.py``; the one-day
-chain read -> sample -> profile -> feedback used by the tests is ``eval_pipeline_tests/monitoring_daily.py``.
+chain read -> sample -> profile -> feedback used by the tests is ``eval_pipeline_tests/support/monitoring_daily.py``.
 
 Privacy: only the stored sample (hashes + redacted text, see :mod:`.sampling`) is ever written;
 every later step reads that sample, so raw production text never reaches the warehouse, the

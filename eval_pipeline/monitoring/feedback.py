@@ -86,7 +86,7 @@ def clopper_pearson(count: float, nobs: int, alpha: float = 0.05) -> MetricValue
     For rare rates (safety violations): each one-sided bound keeps its level ``alpha / 2`` at every n
     and rate, which Wilson does not near 0 (at a true rate of 0.1 % and n = 500 the Wilson lower
     bound reaches 0.1 % on 9.0 % of days; this bound on 1.4 %; Jeffreys is not guaranteed either:
-    3.3 % at n = 3,000). Exceedance figures: ``test_monitoring_rare_rates.py`` computes them exactly."""
+    3.3 % at n = 3,000). Exceedance figures: ``unit/monitoring/test_feedback_rare_rates.py`` computes them exactly."""
     from statsmodels.stats.proportion import proportion_confint
 
     if nobs <= 0:

@@ -1,7 +1,7 @@
 """Benchmark of the history alert rules: false alarms on quiet days and delay to detect a real drop.
 
 In: ``seeds`` simulated histories per sample size n in (50, 200, 500). Each history is one golden
-set of n samples with per-sample pass probabilities from :mod:`eval_pipeline_tests.simulate`
+set of n samples with per-sample pass probabilities from :mod:`eval_pipeline_tests.support.simulate`
 (Beta, mean 0.8, fresh Bernoulli draws every day: the realistic day-to-day noise of re-running the
 same set) plus day-level provider drift (every sample's logit shifted by one ``Normal(0, drift_sd)``
 draw per day, default 0.4: about 2 points SD of the true pass rate). Out: a dict (and a printed table next to the ideal: 0 false alarms, delay 1 day) with,
@@ -40,7 +40,7 @@ import pandas as pd
 
 from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.history.alerts import control_chart_alerts, evaluate_alerts
-from eval_pipeline_tests import simulate as sim
+from eval_pipeline_tests.support import simulate as sim
 
 NS = (50, 200, 500)
 CHARTS = ("ewma", "shewhart", "cusum", "p_chart")

@@ -14,7 +14,7 @@ independent requests), kept only to show what a naive hourly test does in the te
 
 Their simulation (hourly binomial counts; rated 40% with thumbs-down 10% of rated, regenerate 5%,
 copy 15%, task completion 40%, invariant failure 2%, safety violation 0.2%, error 1%; latency
-log-normal) is used by ``test_monitoring_canary.py`` through ``rows_from_sim``.
+log-normal) is used by ``unit/monitoring/test_canary.py`` through ``rows_from_sim``.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from eval_pipeline.project.paths import PROJECT_ROOT
-from eval_pipeline_tests.orchestration_support import edit_yaml, small_data
-from eval_pipeline_tests.servers.anthropic_server import (
+from eval_pipeline_tests.support.orchestration import edit_yaml, small_data
+from eval_pipeline_tests.support.servers.anthropic_server import (
     ServerProcess,
     remote_configure,
     remote_reset,
@@ -386,7 +386,7 @@ def case_s3_hang(base: str, tmp: Path, n: int) -> Result:
 
 
 def case_s3_killed(base: str, tmp: Path, n: int) -> Result:
-    from eval_pipeline_tests.servers.seaweed import SeaweedS3
+    from eval_pipeline_tests.support.servers.seaweed import SeaweedS3
 
     r = Result("S3 killed mid-write, restarted (rerun)")
     _reset(base)

@@ -35,7 +35,7 @@ from eval_pipeline.inference.batches import BatchOptions
 from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.ingestion.golden import decode_golden, golden_frame, read_golden_set, sample_in_file_order
 from eval_pipeline.project.loader import load_project
-from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
 KEY = "bench-cost-key"
 NIGHTLY_FAMILIES = ("deterministic", "similarity")

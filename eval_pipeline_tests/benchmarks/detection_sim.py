@@ -34,7 +34,7 @@ from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.project.regression_schema import row_direction
 from eval_pipeline.regression.gating import gate_rows, verdicts
 from eval_pipeline.regression.paired_tests import binomial_support, paired_location_test, paired_t
-from eval_pipeline_tests import simulate as sim
+from eval_pipeline_tests.support import simulate as sim
 
 CONCENTRATION = 0.3
 CATEGORIES = np.array(["billing", "shipping", "returns", "account", "technical"])

@@ -29,7 +29,7 @@ from eval_pipeline.inference import (
     summarize,
 )
 from eval_pipeline_tests.benchmarks.inference import API_KEY, MODEL, make_requests
-from eval_pipeline_tests.servers.anthropic_server import (
+from eval_pipeline_tests.support.servers.anthropic_server import (
     ServerProcess,
     remote_configure,
     remote_reset,

@@ -3,7 +3,7 @@
 1. Generate long-format score rows (``SCORE_COLUMNS``) as Hive-partitioned
    Parquet ``scores/family=deterministic/date=<d>/model_version=<mv>/data.parquet``,
    ~1,370 rows per partition (274 samples x 5 metrics), vectorized numpy, written by
-   parallel threads; into S3 on SeaweedFS (``eval_pipeline_tests/servers/seaweed.py``)
+   parallel threads; into S3 on SeaweedFS (``eval_pipeline_tests/support/servers/seaweed.py``)
    or, with ``--local`` / when that server is unavailable, into a local folder.
 2. ``refresh_history`` over every partition (DuckDB, 2 threads; incremental, one date at a
    time): time of the first refresh, then one more day is written and the incremental
@@ -70,7 +70,7 @@ def _generate(
     import pyarrow.parquet as pq
 
     from eval_pipeline.project.schemas import SCORE_COLUMNS
-    from eval_pipeline_tests import simulate as sim
+    from eval_pipeline_tests.support import simulate as sim
 
     t0 = time.perf_counter()
     dates, mvs = _plan(rows, extra_days=1 if new_day else 0)
@@ -146,7 +146,7 @@ def _generate_in_child(root, rows, s3, new_day=False) -> tuple[int, float]:
 def _start_seaweed():
     """Start the SeaweedFS S3 test server; returns (server, s3 settings) or None if unavailable."""
     try:
-        from eval_pipeline_tests.servers.seaweed import SeaweedS3
+        from eval_pipeline_tests.support.servers.seaweed import SeaweedS3
     except ImportError:
         return None
     srv = SeaweedS3(bucket="history-bench").start()

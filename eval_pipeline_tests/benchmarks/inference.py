@@ -32,7 +32,7 @@ from typing import Any
 
 from eval_pipeline.inference import AnthropicProvider, ModelRequest, ResponseStore, RunTiming, arun_requests
 from eval_pipeline_tests.benchmarks.inference_providers import agent_ratio, provider_points
-from eval_pipeline_tests.servers.anthropic_server import ServerProcess
+from eval_pipeline_tests.support.servers.anthropic_server import ServerProcess
 
 API_KEY = "bench-key"
 MODEL = "claude-bench"

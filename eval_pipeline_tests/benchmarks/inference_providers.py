@@ -57,9 +57,9 @@ async def _span(provider: Provider, requests: list[ModelRequest], store_dir: str
 
 
 def _servers(latency: float) -> dict[str, Any]:
-    from eval_pipeline_tests.servers.bedrock_server import BedrockServerProcess
-    from eval_pipeline_tests.servers.http_app import SupportAppProcess
-    from eval_pipeline_tests.servers.openai_server import OpenAIServerProcess
+    from eval_pipeline_tests.support.servers.bedrock_server import BedrockServerProcess
+    from eval_pipeline_tests.support.servers.http_app import SupportAppProcess
+    from eval_pipeline_tests.support.servers.openai_server import OpenAIServerProcess
 
     common = {"latency_s": latency, "ttft_fraction": 0.3}
     return {
@@ -87,7 +87,7 @@ def _factory(name: str, base_url: str, c: int) -> Callable[[], Provider]:
     if name == "http":
         from eval_pipeline.inference.http_provider import HttpProvider
         from eval_pipeline.project.endpoints import HttpEndpoint
-        from eval_pipeline_tests.servers.http_app import ENDPOINT
+        from eval_pipeline_tests.support.servers.http_app import ENDPOINT
 
         os.environ["SUPPORT_APP_TOKEN"] = KEY
         return lambda: HttpProvider(
@@ -95,14 +95,16 @@ def _factory(name: str, base_url: str, c: int) -> Callable[[], Provider]:
         )
     from eval_pipeline.inference.python_provider import PythonProvider
 
-    return lambda: PythonProvider("eval_pipeline_tests.targets:slow_router", max_concurrency=c, prices=prices)
+    return lambda: PythonProvider(
+        "eval_pipeline_tests.support.targets:slow_router", max_concurrency=c, prices=prices
+    )
 
 
 def provider_points(
     make_requests: Callable[[int, str], list[ModelRequest]], n: int, c: int, latency: float, repeats: int
 ) -> dict[str, dict[str, float]]:
     """Efficiency of each provider at (N, C); prints one line per provider."""
-    from eval_pipeline_tests import targets
+    from eval_pipeline_tests.support import targets
 
     targets.LATENCY_S = latency
     out: dict[str, dict[str, float]] = {}
@@ -149,7 +151,7 @@ def agent_ratio(
 
     from eval_pipeline.inference import AnthropicProvider
     from eval_pipeline.inference.agent import AgentSpec, arun_with_agents
-    from eval_pipeline_tests.servers.anthropic_server import remote_configure
+    from eval_pipeline_tests.support.servers.anthropic_server import remote_configure
 
     remote_configure(base_url, agent_tool_steps=3)
     walls: dict[int, list[float]] = {1: [], 3: []}

@@ -2,7 +2,7 @@
 
 Runs :func:`eval_pipeline.evaluators.calibration.run_calibration` (the production judge path: real SDK provider,
 both presentation orders) over ``llmbar_pairwise`` and ``human_preference_pairwise`` (``data/calibration/``),
-judged by the test server's ``noisy-judge`` (``servers/scripted_judges.py``: copies the human label with
+judged by the test server's ``noisy-judge`` (``support/servers/scripted_judges.py``: copies the human label with
 probability ``--accuracy``, answers "A" on ``--position-bias`` of presentations). Prints per dataset: pairwise
 accuracy, Cohen's kappa, position consistency, the length-controlled rate of preferring output_1 (judge and
 humans), each with its 95 % interval and n.
@@ -29,8 +29,12 @@ from eval_pipeline.inference.limits import RetryPolicy
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.project.paths import data_dir
-from eval_pipeline_tests.servers.anthropic_server import AnthropicTestServer
-from eval_pipeline_tests.servers.scripted_judges import labelled_pairs, noisy_copy_judge, scripted_judge
+from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer
+from eval_pipeline_tests.support.servers.scripted_judges import (
+    labelled_pairs,
+    noisy_copy_judge,
+    scripted_judge,
+)
 
 DATASETS = ("llmbar_pairwise", "human_preference_pairwise")
 

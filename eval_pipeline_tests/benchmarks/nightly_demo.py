@@ -167,7 +167,7 @@ def cli_vs_bare(
 
     import yaml
 
-    from eval_pipeline_tests.servers.anthropic_server import ServerProcess
+    from eval_pipeline_tests.support.servers.anthropic_server import ServerProcess
 
     key = "bench-cli-key"
     data = work / "cli-data"
@@ -301,7 +301,7 @@ def run_nightly(date: str | None, work: Path) -> tuple[float, dict[str, float], 
     from eval_pipeline.defs.schedules import local_date
     from eval_pipeline.project.loader import load_project
     from eval_pipeline.project.paths import PROJECT_ROOT
-    from eval_pipeline_tests.orchestration_support import project_defs
+    from eval_pipeline_tests.support.orchestration import project_defs
 
     date = date or local_date()
     defs = project_defs(

@@ -1,9 +1,9 @@
 """Benchmark: PII redaction recall, precision, over-redaction and throughput (full and structured mode).
 
-Data: the Faker-labelled PII set of :mod:`eval_pipeline_tests.pii_testset` (``--per-kind`` support
+Data: the Faker-labelled PII set of :mod:`eval_pipeline_tests.support.pii_testset` (``--per-kind`` support
 messages per entity kind, four locales, seed ``--seed``); the PII-free support messages of the
 shared banking77 + clinc150 intent datasets. A value counts as caught when the detected spans cover
-all its identifying characters (:func:`~eval_pipeline_tests.pii_testset.value_caught`); precision is
+all its identifying characters (:func:`~eval_pipeline_tests.support.pii_testset.value_caught`); precision is
 the share of detected spans that overlap a labelled value. Recall intervals are Wilson 95%
 (statsmodels). Throughput is measured on a support-traffic mix (the clean messages with the PII
 messages mixed in at ~10%): wall clock in one process and in ``--workers`` forked processes (the
@@ -77,7 +77,7 @@ def throughput(redactor, texts: list[str], workers: int = 1, repeat: int = 1) ->
 
 def main(argv: list[str] | None = None) -> None:
     from eval_pipeline.monitoring.pii import Redactor
-    from eval_pipeline_tests.pii_testset import (
+    from eval_pipeline_tests.support.pii_testset import (
         FREE_KINDS,
         KINDS,
         LOCALES,

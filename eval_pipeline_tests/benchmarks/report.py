@@ -2,7 +2,7 @@
 
     python -m eval_pipeline_tests.benchmarks.report [--versions 20] [--metrics 30] [--days 365] [--keep FILE]
 
-Synthetic aggregates (``eval_pipeline_tests/report_synthetic.py``): 20 model versions x 30 metrics
+Synthetic aggregates (``eval_pipeline_tests/support/report_synthetic.py``): 20 model versions x 30 metrics
 (5 eval sets) x 365 days, every version every day (219,000 ``score_history`` rows, 43,800
 ``ops_history`` rows), weekly release approvals, one config change per version, the alerts of the
 real rules (:func:`~eval_pipeline.history.alerts.evaluate_alerts`, timed apart), and the
@@ -18,7 +18,7 @@ the others are one tick in the version picker away); the same with every version
 (``#all``) is printed for information. Targets: build < 10 s, file < 10 MB, render < 5 s. The
 machine's load average is printed too: on 2 shared cores another process can double the render.
 
-The per-sample diff (``--diff-samples 5000``; ``eval_pipeline_tests/diff_synthetic.py``: half routing labels, half
+The per-sample diff (``--diff-samples 5000``; ``eval_pipeline_tests/support/diff_synthetic.py``: half routing labels, half
 FAQ answers of ~130 words judged 1-5, both runs written to a temporary warehouse in its real layout first):
 ``diff_build_s`` is reading both runs' golden / responses / scores back, the word-level diffs and the page
 (:func:`~eval_pipeline.history.diff_data.load_run_pair` + :func:`~eval_pipeline.history.diff_page.build_diff_html`);
@@ -46,7 +46,7 @@ def comparisons(n_versions: int, n_metrics: int, versions: list[str], date: str)
     """Overall rows of the paired regression report of each version's latest run vs production."""
     from eval_pipeline.regression.baselines import RunRef
     from eval_pipeline.regression.compare import regression_report
-    from eval_pipeline_tests.report_synthetic import latest_run_samples
+    from eval_pipeline_tests.support.report_synthetic import latest_run_samples
 
     base = latest_run_samples(0, n_metrics)
     frames = []
@@ -105,7 +105,7 @@ def diff_figures(n_samples: int) -> dict:
     from eval_pipeline.history.diff_data import load_run_pair
     from eval_pipeline.history.diff_page import build_diff_html
     from eval_pipeline.storage.warehouse import Warehouse
-    from eval_pipeline_tests import diff_synthetic as ds
+    from eval_pipeline_tests.support import diff_synthetic as ds
 
     with tempfile.TemporaryDirectory() as tmp:
         wh = Warehouse.from_url(Path(tmp) / "wh")
@@ -149,7 +149,7 @@ def main(argv=None) -> None:
     from eval_pipeline.history.alert_rules import AlertRules
     from eval_pipeline.history.alerts import evaluate_alerts
     from eval_pipeline.history.report_page import build_report_html
-    from eval_pipeline_tests.report_synthetic import synthetic_history
+    from eval_pipeline_tests.support.report_synthetic import synthetic_history
 
     t = time.perf_counter()
     h = synthetic_history(args.versions, args.metrics, args.days)

@@ -3,7 +3,7 @@
 1. Build a compacted store of ``--entries`` answers (default 5,000,000: a year of nightly runs over
    ten model versions) as :mod:`eval_pipeline.inference.segments` writes it - 256 key-prefix shards,
    Parquet, sorted by key, row groups of ``ROW_GROUP`` - on local disk and on S3 (a SeaweedFS
-   server on 127.0.0.1, ``eval_pipeline_tests/servers/seaweed.py``), plus one night of fresh
+   server on 127.0.0.1, ``eval_pipeline_tests/support/servers/seaweed.py``), plus one night of fresh
    (uncompacted) segments, and the manifest compaction writes at its end (``write_manifest``: footer +
    size of every compacted segment; ``--no-manifest`` leaves it out). Answer ``i`` belongs to night ``i // 2000``; its key is a sha256, so one
    night's keys are spread over every shard, as real request keys are.
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     work = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(prefix="store-bench-")
     os.makedirs(work, exist_ok=True)
     from eval_pipeline.inference import segment_format
-    from eval_pipeline_tests.servers.seaweed import SeaweedS3
+    from eval_pipeline_tests.support.servers.seaweed import SeaweedS3
 
     layout = {
         "entries": n,
