@@ -350,7 +350,9 @@ def test_shadow_candidate_judged_in_both_orders_on_redacted_inputs(tmp_path, mon
     assert md["status"] == "ok" and "__all__" in md["win_rates"]
     rep = json.loads((tmp_path / "wh" / "reports" / "monitoring" / f"date={day}" / "shadow.json").read_text())
     assert rep["decision"]["n"] == 40 and rep["decision"]["verdict"] in ("better", "worse", "inconclusive")
-    assert rep["answers"].startswith("live answers: ")  # candidate answers and verdicts, all from the test server
+    assert rep["answers"].startswith(
+        "live answers: "
+    )  # candidate answers and verdicts, all from the test server
     sent = " ".join(stats["by_user_text"])
     assert written.seeded_pii and not [s for s in written.seeded_pii if s["value"] in sent]
     assert "[EMAIL]" in sent or "[CARD]" in sent or "[PHONE]" in sent
