@@ -178,7 +178,7 @@ def _feedback_table(feedback: list[dict], synthetic: dict[str, list[int]]) -> st
     dates = sorted({str(r["date"]) for r in feedback})[-FEEDBACK_SHOWN:]
     metrics = sorted({r["metric"] for r in feedback})
     cell = {(str(r["date"]), r["metric"]): r for r in feedback}
-    head = "".join(f"<th>{_e(d)}{' (synthetic)' if synthetic.get(d, [0])[0] else ''}</th>" for d in dates)
+    head = "".join(f"<th>{_e(d)}{'<br>synthetic' if synthetic.get(d, [0])[0] else ''}</th>" for d in dates)
     body = []
     for m in metrics:
         tds = []
@@ -193,7 +193,7 @@ def _feedback_table(feedback: list[dict], synthetic: dict[str, list[int]]) -> st
                 tds.append(f'<td class="num">{_pct(r["value"])} [{lo}, {hi}] n={_e(r["nobs"])}</td>')
         body.append(f"<tr><td>{_e(m)}</td>{''.join(tds)}</tr>")
     return (
-        '<table id="feedback"><thead><tr><th>feedback metric</th>'
+        '<table id="feedback" style="font-size:.76em"><thead><tr><th>feedback metric</th>'
         + head
         + "</tr></thead><tbody>"
         + "".join(body)
