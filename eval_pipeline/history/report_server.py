@@ -12,7 +12,8 @@ In: a local :class:`~eval_pipeline.storage.warehouse.Warehouse`. Out: a Starlett
   answers 404 with the reason.
 
 Loopback only: the Host header must be a loopback name (no DNS rebinding); nothing is served outside
-``reports/``.
+``reports/``; another site's page cannot make a browser build diffs here (``Sec-Fetch-Site`` must be
+same-origin or none).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def create_app(wh):
         return JSONResponse({"diff_on_request": True})
 
     async def diff(request: Request) -> Response:
+        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            return PlainTextResponse("a diff is built only from this server's own pages", status_code=403)
         c, b = request.query_params.get("candidate"), request.query_params.get("baseline")
         if not c or not b:
             return PlainTextResponse("give ?candidate=VERSION@DATE&baseline=VERSION@DATE", status_code=400)

@@ -127,7 +127,7 @@ def test_three_items_labelled_with_the_keyboard_feed_calibration(served, tmp_pat
             if k == 2:  # the whole item fails (p / f): a verdict beside the scores
                 page.keyboard.press("f")
                 expect(page.locator(".dim.verdict button.chosen")).to_have_text("fail")
-            if k == 1:  # the docs' screenshot (docs/img/review-page.png): the hostile answer, scored, as text
+            if k == 1:  # test-artifacts/review_page.png: the hostile answer, scored, shown as text
                 page.screenshot(path=str(ARTIFACTS / "review_page.png"))
             page.keyboard.press("Enter")
             expect(page.locator("#status")).to_have_text(f"saved {rid}")

@@ -48,6 +48,8 @@ def test_reports_served_and_any_pair_built_on_request(client):
     )
     assert missing.status_code == 404 and "no scores for cand-v2 on 2025-01-01" in missing.text
     assert c.get("/diff", params={"candidate": ds.CAND}).status_code == 400
+    cross = {"candidate": ds.CAND, "baseline": ds.BASE}
+    assert c.get("/diff", params=cross, headers={"sec-fetch-site": "cross-site"}).status_code == 403
 
 
 def test_only_loopback_hosts_and_only_reports(client):
