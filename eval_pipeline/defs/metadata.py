@@ -1,9 +1,15 @@
 """Formatting of asset and check metadata: the one place tables and numbers become markdown.
 
 In: DataFrames and figures an asset or check reports. Out: markdown text for
-``dg.MetadataValue.md`` (:func:`md_table`: first rows, floats rounded, a note when rows are cut).
+``dg.MetadataValue.md`` (:func:`md_table`: first rows, floats rounded, a note when rows are cut),
+and the metadata dict of plain figures with their JSON, markdown and path values wrapped
+(:func:`as_metadata`), so a stage's plain module can return the figures and the asset only wraps them.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
 import pandas as pd
 
 
@@ -18,4 +24,28 @@ def md_table(df: pd.DataFrame | None, max_rows: int = 20, digits: int = 4, empty
     out = d.to_markdown(index=False)
     if len(df) > max_rows:
         out += f"\n\n(first {max_rows} of {len(df)} rows)"
+    return out
+
+
+def md_sections(sections: list[tuple[str, pd.DataFrame]], max_rows: int, empty: str) -> str:
+    """Markdown tables under their headings (``empty`` when there is none)."""
+    return "\n\n".join(f"{heading}\n\n{md_table(df, max_rows)}" for heading, df in sections) or empty
+
+
+def as_metadata(
+    values: Mapping[str, Any],
+    *,
+    json: Mapping[str, Any] | None = None,
+    md: Mapping[str, str] | None = None,
+    paths: Mapping[str, str] | None = None,
+    tables: Mapping[str, tuple[pd.DataFrame | None, int, int, str]] | None = None,
+) -> dict[str, Any]:
+    """Asset metadata: ``values`` as they are (numbers, short text), ``json`` as JSON, ``md`` as
+    markdown, ``paths`` as paths, ``tables`` = ``{name: (frame, max rows, digits, text when empty)}``
+    as markdown tables."""
+    out = dict(values)
+    out.update({k: dg.MetadataValue.md(md_table(*t)) for k, t in (tables or {}).items()})
+    out.update({k: dg.MetadataValue.json(v) for k, v in (json or {}).items()})
+    out.update({k: dg.MetadataValue.md(v) for k, v in (md or {}).items()})
+    out.update({k: dg.MetadataValue.path(v) for k, v in (paths or {}).items()})
     return out

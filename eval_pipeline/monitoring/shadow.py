@@ -255,6 +255,44 @@ class ShadowOutcome:
     cost_usd: float = 0.0
 
 
+SKIPPED = "skipped: no shadow candidate configured (shadow.candidate_model_version in data/monitoring.yaml)"
+
+
+def stored_verdicts(out: ShadowOutcome, day: str, candidate: str) -> pd.DataFrame:
+    """The verdict rows as stored in the shadow table: with the candidate's answer text, day and name."""
+    texts = out.pairs[["sample_id", "response_text"]].rename(columns={"response_text": "candidate_text"})
+    return out.verdicts.merge(texts, on="sample_id", how="left").assign(date=day, candidate=candidate)
+
+
+def shadow_report(out: ShadowOutcome, day: str, candidate: str, answers: str) -> dict[str, Any]:
+    """``reports/monitoring/date=<d>/shadow.json``: status, decision, win rates, cost and where the
+    answers came from (``answers``: the provenance label of the candidate's answers and the verdicts)."""
+    return {
+        "day": day,
+        "status": out.status,
+        "message": out.message,
+        "candidate": candidate,
+        "decision": out.decision,
+        "win_rates": out.win_rates.to_dict("records"),
+        "cost_usd": out.cost_usd,
+        "answers": answers,
+    }
+
+
+def shadow_figures(out: ShadowOutcome, candidate: Any, tally: dict[str, Any]) -> dict[str, Any]:
+    """What ``shadow_comparison`` reports besides its tables: status, candidate, verdict, win rate, cost."""
+    numbers = {
+        "status": out.status,
+        "summary": out.message,
+        "candidate": candidate.name,
+        "candidate_key": candidate.key,
+        **tally,
+    }
+    if out.decision:
+        numbers.update(verdict=out.decision["verdict"], win_rate=round(out.decision["win_rate"], 4))
+    return numbers
+
+
 def run_shadow(
     sample: pd.DataFrame,
     model_version: Any,

@@ -22,7 +22,7 @@ import json
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.metadata import md_table
+from eval_pipeline.defs.metadata import as_metadata, md_sections, md_table
 from eval_pipeline.defs.monitoring.common import (
     API_POOL,
     day_asset,
@@ -33,13 +33,13 @@ from eval_pipeline.defs.monitoring.common import (
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.monitoring.day import (
     build_day_sample,
-    previous_days,
     read_sample,
     reference_window,
     write_day_sample,
 )
-from eval_pipeline.monitoring.feedback import ALERT_COLUMNS, alert_outcomes, control_chart, metrics_by_day
-from eval_pipeline.monitoring.scoring import judge_sample, metrics_frame, pass_rate, score_invariants
+from eval_pipeline.monitoring.feedback import ALERT_COLUMNS, alert_outcomes
+from eval_pipeline.monitoring.figures import feedback_figures, online_figures, p_charts, previous_metrics
+from eval_pipeline.monitoring.scoring import judge_sample, metrics_frame, score_invariants
 from eval_pipeline.monitoring.settings import METRICS_TABLE, SAMPLE_TABLE, SCORES_TABLE
 from eval_pipeline.storage import keys
 
@@ -100,68 +100,23 @@ def online_scores(
     warehouse: WarehouseResource,
     llm: LLMResource,
 ) -> dg.MaterializeResult:
-    from eval_pipeline.monitoring.profile import failure_mode_distribution, profile_sample
-
     day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
     sample = read_sample(wh, day)
     scores = score_invariants(sample, cfg, day)
     tally: dict = {}
     if cfg.judge and len(sample):
-        execute = response_executor(
-            context, llm, warehouse, llm.judge_provider(eval_config.load().registry), tally
-        )
+        judge = llm.judge_provider(eval_config.load().registry)
         try:
-            judged = judge_sample(sample, cfg, day, execute)
+            judged = judge_sample(sample, cfg, day, response_executor(context, llm, warehouse, judge, tally))
         except LookupError as e:  # replay provider without recordings for these verdicts
             raise dg.Failure(f"online judge: {e}") from None
         scores = pd.concat([scores, judged], ignore_index=True) if len(judged) else scores
     uri = wh.write_table(SCORES_TABLE, scores, {"date": day})
-    rate, n = pass_rate(scores)
-    md = {
-        "dagster/row_count": len(scores),
-        "n_requests": len(sample),
-        "automated_pass_rate": None if n == 0 else round(rate, 4),
-        "path": dg.MetadataValue.path(uri),
-    }
-    if len(scores):
-        fm = failure_mode_distribution(scores, by=("eval_set", "metric")).rename(
-            columns={"eval_set": "prompt_template"}
-        )
-        md["failure_modes"] = dg.MetadataValue.md(md_table(fm, 20))
-    else:
-        md["failure_modes"] = (
-            "No scores: no sampled traffic or no invariants configured for its prompt templates."
-        )
-    if len(sample):
-        prof = profile_sample(sample)
-        md["latency_by_template"] = dg.MetadataValue.md(md_table(prof["by_template"], 30, 3))
-        md["latency_by_input_length"] = dg.MetadataValue.md(md_table(prof["by_length_bucket"], 30, 3))
-        md["latency_p99_s"] = round(prof["overall"]["latency_p99"], 4)
-        md["ttft_p50_s"] = (
-            round(prof["overall"]["ttft_p50"], 4)
-            if prof["overall"]["ttft_p50"] == prof["overall"]["ttft_p50"]
-            else None
-        )
-    if tally:
-        md.update(
-            judge_requests=tally["requests"],
-            judge_api_calls=tally["api_calls"],
-            judge_cost_usd=tally["cost_usd"],
-        )
-    return dg.MaterializeResult(metadata=md)
+    numbers, tables = online_figures(sample, scores, tally)
+    return dg.MaterializeResult(metadata=as_metadata(numbers, tables=tables, paths={"path": uri}))
 
 
 # ---------------------------------------------------------------------------------- feedback_metrics
-
-
-def _metric_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    if frame.empty:
-        return frame
-    f = frame.copy()
-    f["95% CI"] = [
-        ("-" if pd.isna(lo) else f"[{lo:.3f}, {hi:.3f}]") for lo, hi in zip(f["ci_low"], f["ci_high"])
-    ]
-    return f[["model_version", "metric", "value", "95% CI", "count", "nobs"]]
 
 
 @day_asset(
@@ -177,53 +132,26 @@ def feedback_metrics(
     ref_dates, reference = reference_window(wh, SAMPLE_TABLE, day, cfg.reference_window_days)
     frame, metrics, notes = metrics_frame(sample, scores, cfg, reference, day)
     uri = wh.write_table(METRICS_TABLE, frame, {"date": day})
-
-    window = max(cfg.reference_window_days, cfg.debounce.m)
-    _, history = reference_window(wh, METRICS_TABLE, day, window)
-    by_day = metrics_by_day(history)
-    previous = (
-        [by_day.get(d, {}) for d in previous_days(day, max(cfg.debounce.m - 1, 0))]
-        if cfg.debounce.m > 1
-        else []
-    )
-    alerts = alert_outcomes(metrics, previous, cfg)
-    alerts_uri = write_report(
-        wh,
-        day,
-        "alerts.json",
-        {
-            "day": day,
-            "alerts": alerts.to_dict("records"),
-            "notes": notes,
-            "debounce": cfg.debounce.model_dump(),
-        },
-    )
-    charts = []
-    for metric in ("thumbs_down_rate", "regenerate_rate"):
-        cc = control_chart(history, metrics, day, metric)
-        if len(cc):
-            charts.append(
-                f"**{metric}** (p-chart, center from the reference days)\n\n"
-                + md_table(cc[["x", "value", "center", "lcl", "ucl", "out_of_control"]], 15)
-            )
-    firing = alerts[alerts["firing"] != "none"] if len(alerts) else alerts
-    md = {
-        "dagster/row_count": len(frame),
-        "n_requests": len(sample),
-        "metrics": dg.MetadataValue.md(
-            md_table(_metric_rows(frame), 40, empty="No traffic today: no metrics.")
-        ),
-        "alerts": dg.MetadataValue.md(md_table(alerts, 20, empty="No thresholds evaluated (no data).")),
-        "n_alerts_firing": len(firing),
-        "notes": dg.MetadataValue.md("\n".join(f"- {k}: {v}" for k, v in notes.items()) or "none"),
-        "control_charts": dg.MetadataValue.md(
-            "\n\n".join(charts) or "No reference days yet: control charts start tomorrow."
-        ),
-        "reference_days": len(ref_dates),
-        "path": dg.MetadataValue.path(uri),
-        "alerts_json": dg.MetadataValue.path(alerts_uri),
+    _, history = reference_window(wh, METRICS_TABLE, day, max(cfg.reference_window_days, cfg.debounce.m))
+    alerts = alert_outcomes(metrics, previous_metrics(history, day, cfg), cfg)
+    report = {
+        "day": day,
+        "alerts": alerts.to_dict("records"),
+        "notes": notes,
+        "debounce": cfg.debounce.model_dump(),
     }
-    return dg.MaterializeResult(metadata=md)
+    alerts_uri = write_report(wh, day, "alerts.json", report)
+    numbers, tables, md = feedback_figures(frame, len(sample), alerts, notes, len(ref_dates))
+    charts = md_sections(
+        p_charts(history, metrics, day), 15, "No reference days yet: control charts start tomorrow."
+    )
+    metadata = as_metadata(
+        numbers,
+        md={**md, "control_charts": charts},
+        tables=tables,
+        paths={"path": uri, "alerts_json": alerts_uri},
+    )
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset_check(

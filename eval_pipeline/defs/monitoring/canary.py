@@ -22,12 +22,12 @@ import os
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.metadata import md_table
+from eval_pipeline.defs.metadata import as_metadata, md_table
 from eval_pipeline.defs.monitoring.common import GROUP, monitoring_partition
 from eval_pipeline.defs.partitions import START_DATE
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
-from eval_pipeline.monitoring.canary import analyze_canary, canaries, production_version, rollout_hours
 from eval_pipeline.monitoring.canary_config import CanaryConfig
+from eval_pipeline.monitoring.canary_report import analyze_hour, canary_figures, verdict_alert, verdict_rows
 from eval_pipeline.monitoring.hourly import (
     build_hour_rows,
     cohort_windows,
@@ -112,38 +112,6 @@ def traffic_hourly(
     )
 
 
-def _verdict_rows(results, hour: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "hour": hour,
-                "canary": r.canary,
-                "production": r.production,
-                "verdict": r.verdict,
-                "deciding": ", ".join(r.deciding),
-                "severity": r.severity,
-                "n_looks": r.n_looks,
-                "bonferroni_m": r.m,
-                "alpha": r.alpha,
-                "reason": r.reason,
-            }
-            for r in results
-        ],
-        columns=[
-            "hour",
-            "canary",
-            "production",
-            "verdict",
-            "deciding",
-            "severity",
-            "n_looks",
-            "bonferroni_m",
-            "alpha",
-            "reason",
-        ],
-    )
-
-
 @_hour_asset(
     deps=("traffic_hourly",),
     description=f"Each canary version against production over every hourly look: promote, continue, cannot decide yet or roll back, false rollbacks at most canary.alpha ({CanaryConfig().alpha:g}).",
@@ -154,19 +122,12 @@ def canary_analysis(
     from eval_pipeline.defs.sensors import post_alert
 
     hour, day, hh, cfg, wh = _hour(context, eval_config, warehouse)
-    ccfg = cfg.canary
-    hours = previous_hours(hour, ccfg.lookback_hours)
-    rows = read_hours(wh, hours)
-    results = []
-    prod = production_version(rows, ccfg) if len(rows) else None  # most traffic over the lookback window
-    if prod is not None:
-        for canary in canaries(rows, prod, hour):
-            results.append(analyze_canary(rows, canary, prod, rollout_hours(rows, canary, hours), ccfg))
-    verdicts = _verdict_rows(results, hour)
+    hours = previous_hours(hour, cfg.canary.lookback_hours)
+    prod, results = analyze_hour(read_hours(wh, hours), hour, hours, cfg.canary)
+    verdicts = verdict_rows(results, hour)
+    partition = keys.hour_partition(day, hh)
     uri = wh.write_table(
-        keys.CANARY_VERDICTS,
-        verdicts.drop(columns=["hour"]).assign(hour_key=hour),
-        keys.hour_partition(day, hh),
+        keys.CANARY_VERDICTS, verdicts.drop(columns=["hour"]).assign(hour_key=hour), partition
     )
     payload = {"hour": hour, "production": prod, "canaries": [r.to_json() for r in results]}
     report = wh.write_bytes(
@@ -177,51 +138,11 @@ def canary_analysis(
     ui = os.environ.get("EVAL_UI_URL", "http://127.0.0.1:3000").rstrip("/")
     for r in results:
         if r.verdict in ("promote", "roll back"):  # not "continue" / "cannot decide yet"
-            post_alert(
-                {
-                    "kind": "canary_verdict",
-                    "hour": hour,
-                    "canary": r.canary,
-                    "production": r.production,
-                    "verdict": r.verdict,
-                    "deciding_metrics": r.deciding,
-                    "severity": r.severity,
-                    "reason": r.reason,
-                    "n_looks": r.n_looks,
-                    "report": report,
-                    "metrics": r.metrics[r.metrics.metric.isin(r.deciding)].to_dict("records"),
-                    "url": f"{ui}/assets/canary_analysis",
-                },
-                context.log,
-            )
-    md = {
-        "production": prod or "none",
-        "n_canaries": len(results),
-        "verdicts": dg.MetadataValue.md(md_table(verdicts, 20, empty="no canary served traffic this hour")),
-        "path": dg.MetadataValue.path(uri),
-        "report": dg.MetadataValue.path(report),
-    }
-    for r in results:
-        cols = [
-            "metric",
-            "status",
-            "effect",
-            "ci_low",
-            "ci_high",
-            "min_effect",
-            "p_value",
-            "naive_p",
-            "level",
-            "n_canary",
-            "n_production",
-            "test",
-        ]
-        md[f"{r.canary}: verdict"] = f"{r.verdict} ({r.reason}; look {r.n_looks}, alpha {r.alpha} / m={r.m})"
-        md[f"{r.canary}: metrics"] = dg.MetadataValue.md(md_table(r.metrics[cols], 20, 5))
-        md[f"{r.canary}: hourly story"] = dg.MetadataValue.md(
-            md_table(r.story.assign(deciding=r.story["deciding"].map(", ".join)), 72)
-        )
-    return dg.MaterializeResult(metadata=md)
+            post_alert(verdict_alert(r, hour, report, ui), context.log)
+    numbers, tables = canary_figures(prod, results, verdicts)
+    return dg.MaterializeResult(
+        metadata=as_metadata(numbers, tables=tables, paths={"path": uri, "report": report})
+    )
 
 
 @dg.asset_check(

@@ -9,7 +9,7 @@ import json
 
 import dagster as dg
 
-from eval_pipeline.defs.metadata import md_table
+from eval_pipeline.defs.metadata import as_metadata
 from eval_pipeline.defs.monitoring.common import (
     API_POOL,
     day_asset,
@@ -21,7 +21,13 @@ from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, Wareho
 from eval_pipeline.inference.provenance import provenance_label
 from eval_pipeline.monitoring.day import read_sample
 from eval_pipeline.monitoring.settings import SHADOW_TABLE
-from eval_pipeline.monitoring.shadow import run_shadow
+from eval_pipeline.monitoring.shadow import (
+    SKIPPED,
+    run_shadow,
+    shadow_figures,
+    shadow_report,
+    stored_verdicts,
+)
 from eval_pipeline.storage import keys
 
 
@@ -40,54 +46,30 @@ def shadow_comparison(
     day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
     name = cfg.shadow.candidate_model_version
     if not name:
-        msg = (
-            "skipped: no shadow candidate configured (shadow.candidate_model_version in data/monitoring.yaml)"
-        )
-        uri = write_report(wh, day, "shadow.json", {"day": day, "status": "skipped", "message": msg})
+        uri = write_report(wh, day, "shadow.json", {"day": day, "status": "skipped", "message": SKIPPED})
         return dg.MaterializeResult(
-            metadata={"status": "skipped", "note": msg, "report": dg.MetadataValue.path(uri)}
+            metadata=as_metadata({"status": "skipped", "note": SKIPPED}, paths={"report": uri})
         )
-    project = eval_config.load()
+    registry = eval_config.load().registry
     try:
-        mv = project.registry.by_name(name)
+        mv = registry.by_name(name)
     except KeyError as e:
         raise dg.Failure(f"shadow.candidate_model_version: {e}") from None
     tally: dict = {}
-    candidate = response_executor(context, llm, warehouse, llm.provider_for(project.registry, mv), tally)
-    judge = response_executor(context, llm, warehouse, llm.judge_provider(project.registry), tally)
+    candidate = response_executor(context, llm, warehouse, llm.provider_for(registry, mv), tally)
+    judge = response_executor(context, llm, warehouse, llm.judge_provider(registry), tally)
     try:
         out = run_shadow(read_sample(wh, day), mv, cfg, day, candidate, judge)
     except LookupError as e:
         raise dg.Failure(f"shadow comparison: {e}") from None
-    md = {
-        "status": out.status,
-        "summary": out.message,
-        "candidate": mv.name,
-        "candidate_key": mv.key,
-        **tally,
-    }
+    answers = provenance_label(tally.get("answer_provenance", {}))  # candidate answers and verdicts
+    paths = {"report": write_report(wh, day, "shadow.json", shadow_report(out, day, mv.name, answers))}
     if len(out.verdicts):
-        stored = out.verdicts.merge(
-            out.pairs[["sample_id", "response_text"]].rename(columns={"response_text": "candidate_text"}),
-            on="sample_id",
-            how="left",
-        ).assign(date=day, candidate=mv.name)
-        md["path"] = dg.MetadataValue.path(wh.write_table(SHADOW_TABLE, stored, {"date": day}))
-    md["win_rates"] = dg.MetadataValue.md(md_table(out.win_rates, 30, 3, empty=out.message))
-    if out.decision:
-        md.update(verdict=out.decision["verdict"], win_rate=round(out.decision["win_rate"], 4))
-    payload = {
-        "day": day,
-        "status": out.status,
-        "message": out.message,
-        "candidate": mv.name,
-        "decision": out.decision,
-        "win_rates": out.win_rates.to_dict("records"),
-        "cost_usd": out.cost_usd,
-        "answers": provenance_label(tally.get("answer_provenance", {})),  # candidate answers and verdicts
-    }
-    md["report"] = dg.MetadataValue.path(write_report(wh, day, "shadow.json", payload))
-    return dg.MaterializeResult(metadata=md)
+        paths["path"] = wh.write_table(SHADOW_TABLE, stored_verdicts(out, day, mv.name), {"date": day})
+    tables = {"win_rates": (out.win_rates, 30, 3, out.message)}
+    return dg.MaterializeResult(
+        metadata=as_metadata(shadow_figures(out, mv, tally), tables=tables, paths=paths)
+    )
 
 
 @dg.asset_check(
