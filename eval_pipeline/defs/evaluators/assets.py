@@ -15,6 +15,11 @@ from eval_pipeline import scoring
 from eval_pipeline.defs.eval_partition import Partition, partition, partitioned_asset
 from eval_pipeline.defs.inference.assets import API_POOL
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.evaluators.judge.executor import store_executor
+from eval_pipeline.evaluators.judge.tally import VerdictTally
+from eval_pipeline.inference.batches import BatchOptions
+from eval_pipeline.inference.provenance import provenance_label, write_stage_provenance
+from eval_pipeline.storage.claims import step_claim
 
 GROUP = "evaluators"
 METRICS_SHOWN = (
@@ -146,65 +151,37 @@ def judge_scores(
     warehouse: WarehouseResource,
     llm: LLMResource,
 ) -> dg.MaterializeResult:
-    from eval_pipeline.evaluators.judge.executor import store_executor
-    from eval_pipeline.inference.batches import BatchOptions
-    from eval_pipeline.inference.runner import summarize
-
     p = partition(context, eval_config, warehouse)
     for warning in p.project.registry.warnings_for(p.mv.name):  # a judge of this version's own family
         context.log.warning(warning)
     graded = p.graded()
     prod = p.project.registry.production
     baseline = p.samples(prod.key) if prod is not None and prod.key != p.mv_key else None
-    provider = llm.judge_provider(p.project.registry)
-    store = llm.store(warehouse.resolved_url())
-    calls = {"requests": 0, "api_calls": 0, "cost": 0.0, "batch": 0}
-    provenance: dict = {}
-    answers: list = []  # every verdict response of this run: prompt-cache split at the end
+    store, tally = llm.store(warehouse.resolved_url()), VerdictTally()
 
     def count(out):
-        answers.extend(out)
-        s = summarize(out)
-        for k, v in s["answer_provenance"].items():
-            provenance[k] = provenance.get(k, 0) + v
-        calls["requests"] += len(out)
-        calls["api_calls"] += s["api_calls"]
-        calls["cost"] += s["cost_usd"]
-        calls["batch"] += s["batch_answers"]
+        s = tally.record(out)
         context.log.info(
             f"judge: {len(out)} verdict requests, {s['cache_hits']} from store, {s['batch_answers']} by Message Batches"
         )
 
     batch = BatchOptions(poll_interval_s=config.batch_poll_interval_s, log=context.log.info)
-    execute = store_executor(provider, store, batch_options=batch, on_responses=count)
-
-    from eval_pipeline.storage.claims import step_claim
-
+    execute = store_executor(
+        llm.judge_provider(p.project.registry), store, batch_options=batch, on_responses=count
+    )
     try:
         with step_claim(p.wh.backend, "judge_scores", p.date, p.mv_key, log=context.log.warning):
             scores = scoring.score_judge_family(p.project, p.mv, graded, p.date, p.mv_key, execute, baseline)
             store.publish()
     except LookupError as e:
         raise dg.Failure(str(e)) from e
-    md = _scored(p, "judge", scores, graded)
-    md.update(
-        judge_requests=calls["requests"],
-        judge_api_calls=calls["api_calls"],
-        judge_cost_usd=round(calls["cost"], 6),
-        judge_batch_answers=calls["batch"],
-    )
-    if calls["api_calls"]:
-        from eval_pipeline.inference.runner import prompt_cache_split
-
-        split = prompt_cache_split(answers)
-        if split["cache_read_tokens"] or split["cache_creation_tokens"]:  # a judge with cache_prompt: true
-            md["judge_prompt_cache"] = dg.MetadataValue.json(split)
-    if provenance:  # what produced the verdicts (live / replay / synthetic); eval_run reports it in run.json
-        from eval_pipeline.inference.provenance import provenance_label, write_stage_provenance
-
-        write_stage_provenance(p.wh, "judge", p.date, p.mv_key, provenance, llm.recordings_label())
-        md.update(
-            judge_verdict_provenance=dg.MetadataValue.json(provenance),
-            judge_verdicts=provenance_label(provenance, llm.recordings_label()),
-        )
+    md = {**_scored(p, "judge", scores, graded), **tally.figures()}
+    if (split := tally.prompt_cache()) is not None:  # a judge with cache_prompt: true
+        md["judge_prompt_cache"] = dg.MetadataValue.json(split)
+    if (
+        tally.provenance
+    ):  # what produced the verdicts (live / replay / synthetic); eval_run reports it in run.json
+        write_stage_provenance(p.wh, "judge", p.date, p.mv_key, tally.provenance, llm.recordings_label())
+        md["judge_verdict_provenance"] = dg.MetadataValue.json(tally.provenance)
+        md["judge_verdicts"] = provenance_label(tally.provenance, llm.recordings_label())
     return dg.MaterializeResult(metadata=md)
