@@ -19,7 +19,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from eval_pipeline.inference.anthropic_request import (
@@ -29,7 +28,6 @@ from eval_pipeline.inference.anthropic_request import (
     retry_after,
 )
 from eval_pipeline.inference.guard import CURRENT_GUARD
-from eval_pipeline.inference.limits import RetryPolicy
 from eval_pipeline.inference.live import (
     FATAL_KINDS,
     Failure,
@@ -45,10 +43,11 @@ log = logging.getLogger(__name__)
 class AnthropicProvider(LiveProvider):
     """Anthropic Messages API through the official async SDK.
 
-    Parameters: ``api_key`` (never logged), ``base_url`` (None = SDK default), ``max_concurrency``
+    Parameters: ``api_key`` (never logged), ``base_url`` (None = SDK default); the flow-control
+    arguments of :class:`~eval_pipeline.inference.live.LiveProvider`: ``max_concurrency``
     (upper bound on requests in flight), ``requests_per_minute`` / ``tokens_per_minute`` (client-side
     limits, None = off), ``adaptive`` (back off on 429/529), ``retry`` (:class:`RetryPolicy`),
-    ``request_timeout_s`` (per attempt, whole response), ``stream`` (True measures TTFT),
+    ``request_timeout_s`` (per attempt, whole response), ``seed``; ``stream`` (True measures TTFT),
     ``prices`` (``{model: {input, output, cache_read, cache_write}}`` USD per million tokens),
     ``default_max_tokens`` (used when a request's params have none), ``http_backend``
     (``"aiohttp"``: the SDK's aiohttp transport, much cheaper per request at high concurrency than
@@ -67,19 +66,12 @@ class AnthropicProvider(LiveProvider):
         api_key: str,
         *,
         base_url: str | None = None,
-        max_concurrency: int = 16,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        adaptive: bool = True,
-        retry: RetryPolicy | None = None,
-        request_timeout_s: float = 120.0,
         connect_timeout_s: float = 10.0,
         stream: bool = True,
-        prices: Mapping[str, Mapping[str, float]] | None = None,
         default_max_tokens: int = 1024,
-        seed: int | None = None,
         http_backend: str = "aiohttp",
         open_telemetry: Any = None,
+        **flow: Any,
     ):
         if not api_key:
             raise ValueError(
@@ -89,17 +81,7 @@ class AnthropicProvider(LiveProvider):
             raise ValueError(
                 f"AnthropicProvider(http_backend={http_backend!r}): use 'aiohttp' (faster at high concurrency) or 'httpx'"
             )
-        super().__init__(
-            max_concurrency=max_concurrency,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            adaptive=adaptive,
-            retry=retry,
-            request_timeout_s=request_timeout_s,
-            prices=prices,
-            seed=seed,
-            secrets=(api_key,),
-        )
+        super().__init__(secrets=(api_key,), **flow)
         self._api_key = api_key
         self.base_url = base_url
         self.connect_timeout_s = connect_timeout_s

@@ -17,8 +17,6 @@ This module holds the first three; ``traffic_drift`` is in :mod:`.drift`, ``shad
 :mod:`.shadow`, the canary in :mod:`.canary`, the shared preamble in :mod:`.common`.
 """
 
-import json
-
 import dagster as dg
 import pandas as pd
 
@@ -27,6 +25,7 @@ from eval_pipeline.defs.monitoring.common import (
     API_POOL,
     day_asset,
     monitoring_partition,
+    report_check,
     response_executor,
     write_report,
 )
@@ -41,7 +40,6 @@ from eval_pipeline.monitoring.feedback import ALERT_COLUMNS, alert_outcomes
 from eval_pipeline.monitoring.figures import feedback_figures, online_figures, p_charts, previous_metrics
 from eval_pipeline.monitoring.scoring import judge_sample, metrics_frame, score_invariants
 from eval_pipeline.monitoring.settings import METRICS_TABLE, SAMPLE_TABLE, SCORES_TABLE
-from eval_pipeline.storage import keys
 
 # ------------------------------------------------------------------------------------ traffic_sample
 
@@ -154,31 +152,24 @@ def feedback_metrics(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset_check(
-    asset=feedback_metrics,
-    description="ERROR when a feedback metric's interval reaches a critical level, WARN when it stays at a warn level (thresholds in data/monitoring.yaml).",
+@report_check(
+    feedback_metrics,
+    "alerts.json",
+    "ERROR when a feedback metric's interval reaches a critical level, WARN when it stays at a warn level (thresholds in data/monitoring.yaml).",
+    missing="feedback_metrics did not write alerts for this day",
 )
-def feedback_thresholds(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    day = context.partition_key
-    wh = warehouse.get()
-    key = keys.monitoring_report(day, "alerts.json")
-    if not wh.exists(key):
-        return dg.AssetCheckResult(
-            passed=True, metadata={"note": "feedback_metrics did not write alerts for this day"}
-        )
-    data = json.loads(wh.read_bytes(key))
-    alerts = pd.DataFrame(data["alerts"], columns=ALERT_COLUMNS)
+def feedback_thresholds(report: dict) -> tuple:
+    alerts = pd.DataFrame(report["alerts"], columns=ALERT_COLUMNS)
     firing = alerts[alerts["firing"] != "none"]
     critical = firing[firing["firing"] == "critical"]
-    return dg.AssetCheckResult(
-        passed=firing.empty,
-        severity=dg.AssetCheckSeverity.ERROR if len(critical) else dg.AssetCheckSeverity.WARN,
-        metadata={
-            "firing": dg.MetadataValue.md(md_table(firing, 20, empty="none")),
-            "all_thresholds": dg.MetadataValue.md(md_table(alerts, 20, empty="no data today")),
-            "n_critical": len(critical),
-            "n_warn": int((firing["firing"] == "warn").sum()),
-        },
+    metadata = {
+        "firing": dg.MetadataValue.md(md_table(firing, 20, empty="none")),
+        "all_thresholds": dg.MetadataValue.md(md_table(alerts, 20, empty="no data today")),
+        "n_critical": len(critical),
+        "n_warn": int((firing["firing"] == "warn").sum()),
+    }
+    return (
+        firing.empty,
+        metadata,
+        dg.AssetCheckSeverity.ERROR if len(critical) else dg.AssetCheckSeverity.WARN,
     )

@@ -3,11 +3,12 @@
 In: a traffic-day partition, the config and warehouse resources. Out: :func:`day_asset` (an asset
 of one traffic day in the monitoring group), :func:`monitoring_partition` (day, validated
 monitoring config, warehouse), :func:`write_report` (a JSON report at
-``keys.monitoring_report(day, name)``) and :func:`response_executor` (requests through a provider
-and the response store, tallied).
+``keys.monitoring_report(day, name)``), :func:`report_check` (a check that decides from such a
+report) and :func:`response_executor` (requests through a provider and the response store, tallied).
 """
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -67,3 +68,31 @@ def response_executor(context, llm: LLMResource, warehouse: WarehouseResource, p
         return out
 
     return execute
+
+
+Decision = tuple[bool, dict[str, Any]] | tuple[bool, dict[str, Any], dg.AssetCheckSeverity]
+
+
+def report_check(asset: Any, report: str, description: str, missing: str | None = None):
+    """An asset check of ``asset`` that decides from the day's JSON report ``report``: the decorated
+    function takes the parsed report and returns ``(passed, metadata[, severity])`` (WARN unless
+    given). ``missing``: the note of a pass when the report is absent (else reading it fails)."""
+
+    def wrap(decide: Callable[[dict[str, Any]], Decision]) -> dg.AssetChecksDefinition:
+        @dg.asset_check(asset=asset, name=decide.__name__, description=description)
+        def check(
+            context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+        ) -> dg.AssetCheckResult:
+            wh, key = warehouse.get(), keys.monitoring_report(context.partition_key, report)
+            if missing is not None and not wh.exists(key):
+                return dg.AssetCheckResult(passed=True, metadata={"note": missing})
+            passed, metadata, *severity = decide(json.loads(wh.read_bytes(key)))
+            return dg.AssetCheckResult(
+                passed=passed,
+                severity=severity[0] if severity else dg.AssetCheckSeverity.WARN,
+                metadata=metadata,
+            )
+
+        return check
+
+    return wrap

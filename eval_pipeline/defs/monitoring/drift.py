@@ -6,13 +6,11 @@ In: the day's stored sample and online scores, the reference window's samples. O
 :func:`eval_pipeline.monitoring.drift_report.compute_drift`.
 """
 
-import json
-
 import dagster as dg
 import pandas as pd
 
 from eval_pipeline.defs.metadata import md_table
-from eval_pipeline.defs.monitoring.common import day_asset, monitoring_partition, write_report
+from eval_pipeline.defs.monitoring.common import day_asset, monitoring_partition, report_check, write_report
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, WarehouseResource
 from eval_pipeline.monitoring.day import read_sample, read_window, reference_window
 from eval_pipeline.monitoring.drift import DRIFT_ALPHA, PSI_SIGNIFICANT
@@ -20,7 +18,6 @@ from eval_pipeline.monitoring.drift_report import compute_drift
 from eval_pipeline.monitoring.embedders import embedder
 from eval_pipeline.monitoring.scoring import pass_rate
 from eval_pipeline.monitoring.settings import DRIFT_TABLE, SAMPLE_TABLE, SCORES_TABLE
-from eval_pipeline.storage import keys
 
 
 @day_asset(
@@ -72,52 +69,33 @@ def traffic_drift(
     return dg.MaterializeResult(metadata=md)
 
 
-def _drift_report(context, warehouse: WarehouseResource) -> dict:
-    return json.loads(warehouse.get().read_bytes(keys.monitoring_report(context.partition_key, "drift.json")))
-
-
-@dg.asset_check(
-    asset=traffic_drift,
-    description=f"WARN when a drift feature has PSI >= {PSI_SIGNIFICANT} and chi-square p < {DRIFT_ALPHA} against the reference window.",
+@report_check(
+    traffic_drift,
+    "drift.json",
+    f"WARN when a drift feature has PSI >= {PSI_SIGNIFICANT} and chi-square p < {DRIFT_ALPHA} against the reference window.",
 )
-def no_significant_drift(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-
-    rep = _drift_report(context, warehouse)
-    rows = pd.DataFrame(
-        [
-            {k: d.get(k) for k in ("feature", "psi", "p_value", "kl", "level", "n_ref", "n_cur")}
-            for d in rep["drift"]
-        ]
-    )
+def no_significant_drift(report: dict) -> tuple:
+    columns = ("feature", "psi", "p_value", "kl", "level", "n_ref", "n_cur")
+    rows = pd.DataFrame([{k: d.get(k) for k in columns} for d in report["drift"]])
     sig = rows[rows["level"] == "significant"] if len(rows) else rows
-    return dg.AssetCheckResult(
-        passed=sig.empty,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "status": rep["status"],
-            "summary": rep["message"],
-            "rule": f"PSI >= {PSI_SIGNIFICANT} and chi-square p < {DRIFT_ALPHA}",
-            "drift": dg.MetadataValue.md(md_table(rows, 10, empty="none")),
-            "significant": dg.MetadataValue.md(md_table(sig, 10, empty="none")),
-            "max_psi": round(float(rows["psi"].max()), 4) if len(rows) else 0.0,
-        },
-    )
+    metadata = {
+        "status": report["status"],
+        "summary": report["message"],
+        "rule": f"PSI >= {PSI_SIGNIFICANT} and chi-square p < {DRIFT_ALPHA}",
+        "drift": dg.MetadataValue.md(md_table(rows, 10, empty="none")),
+        "significant": dg.MetadataValue.md(md_table(sig, 10, empty="none")),
+        "max_psi": round(float(rows["psi"].max()), 4) if len(rows) else 0.0,
+    }
+    return sig.empty, metadata
 
 
-@dg.asset_check(
-    asset=traffic_drift,
-    description="WARN when automated scores stay stable while behavioural signals "
-    "(implicit quality) fall: the evals may be missing a failure mode users see.",
+@report_check(
+    traffic_drift,
+    "drift.json",
+    "WARN when automated scores stay stable while behavioural signals (implicit quality) fall: the evals may be missing a failure mode users see.",
 )
-def no_feedback_divergence(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    rep = _drift_report(context, warehouse)
-    div = rep.get("divergence")
-    return dg.AssetCheckResult(
-        passed=not (div and div["flagged"]),
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"message": div["message"] if div else f"not evaluated: {rep['message']}"},
-    )
+def no_feedback_divergence(report: dict) -> tuple:
+    div = report.get("divergence")
+    return not (div and div["flagged"]), {
+        "message": div["message"] if div else f"not evaluated: {report['message']}"
+    }

@@ -5,8 +5,6 @@ Out: ``shadow_comparison`` (the verdicts table, ``keys.monitoring_report(day, "s
 and the check ``shadow_not_worse``. The work is :func:`eval_pipeline.monitoring.shadow.run_shadow`.
 """
 
-import json
-
 import dagster as dg
 
 from eval_pipeline.defs.metadata import as_metadata
@@ -14,6 +12,7 @@ from eval_pipeline.defs.monitoring.common import (
     API_POOL,
     day_asset,
     monitoring_partition,
+    report_check,
     response_executor,
     write_report,
 )
@@ -28,7 +27,6 @@ from eval_pipeline.monitoring.shadow import (
     shadow_report,
     stored_verdicts,
 )
-from eval_pipeline.storage import keys
 
 
 @day_asset(
@@ -72,18 +70,15 @@ def shadow_comparison(
     )
 
 
-@dg.asset_check(
-    asset=shadow_comparison,
-    description="WARN when the candidate is significantly worse than production "
-    "on today's traffic (win-rate interval entirely below 0.5).",
+@report_check(
+    shadow_comparison,
+    "shadow.json",
+    "WARN when the candidate is significantly worse than production on today's traffic (win-rate interval entirely below 0.5).",
 )
-def shadow_not_worse(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    rep = json.loads(warehouse.get().read_bytes(keys.monitoring_report(context.partition_key, "shadow.json")))
-    verdict = (rep.get("decision") or {}).get("verdict")
-    return dg.AssetCheckResult(
-        passed=verdict != "worse",
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"status": rep["status"], "verdict": verdict or "none", "message": rep["message"]},
-    )
+def shadow_not_worse(report: dict) -> tuple:
+    verdict = (report.get("decision") or {}).get("verdict")
+    return verdict != "worse", {
+        "status": report["status"],
+        "verdict": verdict or "none",
+        "message": report["message"],
+    }
