@@ -102,5 +102,5 @@ def run(args: argparse.Namespace) -> int:
         where = str(Path(args.out).resolve())
     else:
         where = wh.write_bytes(key, page.encode("utf-8"), "text/html; charset=utf-8")
-    print(where.removeprefix("file://"))
+    print(Location.parse(where).root)
     return 0

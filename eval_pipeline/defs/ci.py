@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 
 from eval_pipeline.release.ci_report import CIResult
+from eval_pipeline.storage.location import Location
 
 FAMILY_ASSETS = {
     "deterministic": "deterministic_scores",
@@ -268,7 +269,7 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
     cand, base = key_of(candidate), key_of(baseline)
     resource, wh = _warehouse()
     con = wh.connect_duckdb()
-    sources = HistorySources.for_root(resource.resolved_url().rstrip("/").removeprefix("file://"))
+    sources = HistorySources.for_root(Location.parse(resource.resolved_url()).root)
     runs = list_runs_from_files(con, sources.scores_glob)
     if date is None:
         both = set(runs.loc[runs["model_version"] == cand, "date"]) & set(

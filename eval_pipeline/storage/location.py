@@ -38,6 +38,12 @@ class Location:
         return self.url.split("://", 1)[-1]
 
     @property
+    def root(self) -> str:
+        """What DuckDB and pyarrow open: the folder of a local location (no ``file://``), else the URL;
+        without a trailing ``/``."""
+        return self.url.rstrip("/").removeprefix("file://")
+
+    @property
     def path(self) -> Path:
         """The local folder; ValueError for a remote location."""
         if self.is_remote:

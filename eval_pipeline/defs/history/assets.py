@@ -14,6 +14,7 @@ import pandas as pd
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.history.alert_rules import AlertRules, quality_alerts_description
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.location import Location
 
 GROUP = "history"
 DUCKDB_POOL = "duckdb_writer"
@@ -21,8 +22,7 @@ MAX_TREND_CHARTS = 12
 
 
 def _root(warehouse: WarehouseResource) -> str:
-    url = warehouse.resolved_url().rstrip("/")
-    return url.removeprefix("file://")
+    return Location.parse(warehouse.resolved_url()).root
 
 
 def _history_db_path(warehouse: WarehouseResource) -> str:
@@ -33,9 +33,9 @@ def _history_db_path(warehouse: WarehouseResource) -> str:
 
     if os.environ.get("EVAL_HISTORY_DB"):
         return os.environ["EVAL_HISTORY_DB"]
-    root = _root(warehouse)
-    if "://" not in root:
-        return str(Path(root) / "history" / "history.duckdb")
+    location = Location.parse(warehouse.resolved_url())
+    if not location.is_remote:
+        return str(location.path / "history" / "history.duckdb")
     return str(Path.home() / ".eval_pipeline" / "history.duckdb")
 
 
@@ -146,9 +146,7 @@ def eval_history(
         "dates_removed": len(refresh.dates_removed),
         "duckdb_file": dg.MetadataValue.path(db_path),
         "html_report": dg.MetadataValue.path(report_uri),
-        "html_report_link": dg.MetadataValue.url(
-            report_uri if "://" in report_uri else f"file://{report_uri}"
-        ),
+        "html_report_link": dg.MetadataValue.url(Location.parse(report_uri).as_uri()),
         "html_report_mb": round(len(html.encode("utf-8")) / 1e6, 2),
         "alerts_json": dg.MetadataValue.path(alerts_uri),
         "alerts_latest_date": dg.MetadataValue.md(

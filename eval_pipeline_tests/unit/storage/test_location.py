@@ -19,6 +19,7 @@ def test_local_folder_plain_path_and_file_url_are_the_same_folder(tmp_path):
         Location.parse(str(tmp_path)).scheme == "" and Location.parse(f"file://{tmp_path}").scheme == "file"
     )
     assert Location.parse(str(tmp_path)).as_uri() == tmp_path.as_uri()
+    assert Location.parse(f"file://{tmp_path}/").root == str(tmp_path)
 
 
 def test_object_store_url_is_remote_and_has_no_local_folder():
@@ -27,6 +28,7 @@ def test_object_store_url_is_remote_and_has_no_local_folder():
     assert loc.without_scheme == "bucket/prefix/"
     assert loc.child("reports/x.html") == "s3://bucket/prefix/reports/x.html"
     assert loc.as_uri() == "s3://bucket/prefix/"
+    assert loc.root == "s3://bucket/prefix"
     with pytest.raises(ValueError, match="object storage"):
         _ = loc.path
 
