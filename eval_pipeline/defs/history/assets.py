@@ -11,8 +11,12 @@ import json
 import dagster as dg
 import pandas as pd
 
+from eval_pipeline.defs.metadata import as_metadata
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.history.alert_rules import AlertRules, quality_alerts_description
+from eval_pipeline.history.alerts import evaluate_alerts
+from eval_pipeline.history.charts import trend_chart_png
+from eval_pipeline.history.refresh_step import history_figures, refresh_and_read
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.location import Location
 
@@ -110,78 +114,35 @@ def _interactive_report(
 def eval_history(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from eval_pipeline.history import aggregate, alerts, report, runs
-    from eval_pipeline.history.sources import HistorySources
-
-    wh = warehouse.get()
-    root = _root(warehouse)
-    con = wh.connect_duckdb()
-    sources = HistorySources.for_root(root, complete_runs_only=True)
-    db_path = _history_db_path(warehouse)
-    refresh = aggregate.refresh_history(con, sources, db_path=db_path, parquet_dir=f"{root}/history")
-    hist = runs.open_history(db_path)
-    try:
-        scores = hist.execute("SELECT * FROM score_history").df()
-        ops = hist.execute("SELECT * FROM ops_history").df()
-    finally:
-        hist.close()
-    rules = AlertRules()
-    alert_rows = alerts.evaluate_alerts(scores, ops, rules)
+    wh, db_path, rules = warehouse.get(), _history_db_path(warehouse), AlertRules()
+    refresh, scores, ops = refresh_and_read(wh.connect_duckdb(), _root(warehouse), db_path)
+    alert_rows = evaluate_alerts(scores, ops, rules)
     latest = scores["date"].astype(str).max() if len(scores) else None
     current = alert_rows[alert_rows["date"] == latest] if latest else alert_rows
-    trends = _series_charts(scores, rules)
-    html = _interactive_report(wh, eval_config, scores, ops, alert_rows, rules, refresh, latest)
-    report_uri = wh.write_bytes(keys.history_report(), html.encode("utf-8"), content_type="text/html")
-    alerts_uri = wh.write_bytes(
-        keys.history_alerts(),
-        alert_rows.to_json(orient="records").encode("utf-8"),
-        content_type="application/json",
+    html = _interactive_report(wh, eval_config, scores, ops, alert_rows, rules, refresh, latest).encode(
+        "utf-8"
     )
-    md = {
-        "dagster/row_count": int(refresh.row_counts.get("score_history", 0)),
-        "row_counts": dg.MetadataValue.json(refresh.row_counts),
-        "refresh_seconds": round(refresh.seconds, 3),
-        "dates_reaggregated": len(refresh.dates_aggregated),
-        "dates_reused": len(refresh.dates_reused),
-        "dates_removed": len(refresh.dates_removed),
-        "duckdb_file": dg.MetadataValue.path(db_path),
-        "html_report": dg.MetadataValue.path(report_uri),
-        "html_report_link": dg.MetadataValue.url(Location.parse(report_uri).as_uri()),
-        "html_report_mb": round(len(html.encode("utf-8")) / 1e6, 2),
-        "alerts_json": dg.MetadataValue.path(alerts_uri),
-        "alerts_latest_date": dg.MetadataValue.md(
-            report.markdown_table(current) if len(current) else "No alerts on the latest date."
-        ),
-        "n_alerts_latest_date": len(current),
-    }
-    non_live = runs.non_live_runs(ops)
-    md["n_non_live_runs"] = len(non_live)
-    md["non_live_runs"] = dg.MetadataValue.md(
-        "NOT LIVE - these runs used replayed or synthetic answers; a live candidate is never compared with them:\n\n"
-        + report.markdown_table(non_live)
-        if len(non_live)
-        else "Every recorded answer was live."
-    )
-    if refresh.empty:
-        md["note"] = (
-            "No scored runs yet: history is empty (it fills as evaluation partitions are materialized)."
-        )
+    report_uri = wh.write_bytes(keys.history_report(), html, content_type="text/html")
+    alerts_json = alert_rows.to_json(orient="records").encode("utf-8")
+    alerts_uri = wh.write_bytes(keys.history_alerts(), alerts_json, content_type="application/json")
+    numbers, json_values, md = history_figures(refresh, ops, current, len(html))
+    paths = {"duckdb_file": db_path, "html_report": report_uri, "alerts_json": alerts_uri}
+    metadata = as_metadata(numbers, json=json_values, md=md, paths=paths)
+    metadata["html_report_link"] = dg.MetadataValue.url(Location.parse(report_uri).as_uri())
     # The first trend chart inline as a small PNG link; all charts are in the HTML report.
-    if trends:
-        from eval_pipeline.history import charts
-
+    if trends := _series_charts(scores, rules):
         caption, frame = next(iter(trends.items()))
-        png = charts.trend_chart_png(frame, title=caption)
+        png = trend_chart_png(frame, title=caption)
         png_uri = wh.write_bytes(keys.history_trend_chart(0), png, content_type="image/png")
-        md["trend_chart"] = dg.MetadataValue.md(
+        metadata["trend_chart"] = dg.MetadataValue.md(
             f"**{caption}** (all charts: html_report)\n\n" + _inline_png(png)
         )
-        md["trend_chart_png"] = dg.MetadataValue.path(png_uri)
+        metadata["trend_chart_png"] = dg.MetadataValue.path(png_uri)
     context.log.info(
         f"history refreshed in {refresh.seconds:.2f}s ({len(refresh.dates_aggregated)} date(s) "
         f"re-aggregated, {len(refresh.dates_reused)} reused): {refresh.row_counts}; {len(current)} alert(s) on {latest}"
     )
-    return dg.MaterializeResult(metadata=md)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset_check(
