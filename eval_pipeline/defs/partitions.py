@@ -14,6 +14,7 @@ import os
 
 import dagster as dg
 
+from eval_pipeline.defs.migration_scripts import read_once
 from eval_pipeline.defs.sqlite_commits import fast_commits
 
 MODEL_VERSION_PARTITIONS = dg.DynamicPartitionsDefinition(name="model_version")
@@ -55,6 +56,7 @@ def local_instance() -> dg.DagsterInstance:
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     fast_commits(home)  # commits without an fsync each; synced when the command ends (see the module)
+    read_once()  # Dagster's migration scripts parsed once, not per database (defs/migration_scripts.py)
     # Two processes opening a fresh instance at once both create its SQLite tables and stamp the
     # schema version twice ("alembic_version has more than one head": the instance no longer opens).
     with FileLock(str(home / ".eval_pipeline_instance.lock"), timeout=120):

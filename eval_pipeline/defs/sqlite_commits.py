@@ -31,9 +31,6 @@ import os
 import sqlite3
 import threading
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-
 _lock = threading.Lock()
 _roots: set[str] = set()
 _held: dict[str, sqlite3.Connection] = {}
@@ -72,6 +69,11 @@ def fast_commits(home: str | os.PathLike) -> None:
         first = not _roots
         _roots.add(root)
     if first:
+        # imported here, not at the top: the code location (``import eval_pipeline.definitions``) would
+        # otherwise load SQLAlchemy for nothing (~0.1 s); only a CLI process opening its instance needs it
+        from sqlalchemy import event  # noqa: PLC0415
+        from sqlalchemy.engine import Engine  # noqa: PLC0415
+
         event.listen(Engine, "connect", _on_connect)
         atexit.register(release)
 

@@ -63,3 +63,48 @@ def test_release_is_idempotent_and_a_new_connection_is_held_again(tmp_path):
     finally:
         sqlite_commits.release()
     assert not (tmp_path / "a.db-wal").exists()
+
+
+def test_migration_scripts_are_parsed_once_and_every_database_still_gets_the_head_revision(
+    tmp_path, monkeypatch
+):
+    """After read_once, two fresh instances (three databases each, plus a run shard) build one
+    ScriptDirectory; every database is still checked and stamped with the installed Dagster's head."""
+    import dagster as dg
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.sql import get_alembic_config
+
+    from eval_pipeline.defs import migration_scripts
+
+    migration_scripts.read_once()
+    built: list[object] = []
+    original_init = ScriptDirectory.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(ScriptDirectory, "__init__", counting_init)
+    cfg = get_alembic_config(sqlite_run_storage.__file__)
+    assert ScriptDirectory.from_config(cfg) is ScriptDirectory.from_config(cfg)
+    heads = set()
+    for name in ("a", "b"):
+        home = tmp_path / name
+        home.mkdir()
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.add_dynamic_partitions("model_version", ["v1"])
+            with instance.event_log_storage.run_connection("some-run"):
+                pass
+        for db in (
+            home / "history" / "runs.db",
+            home / "history" / "runs" / "index.db",
+            home / "history" / "runs" / "some-run.db",
+            home / "schedules" / "schedules.db",
+        ):
+            con = sqlite3.connect(db)
+            heads |= {r[0] for r in con.execute("SELECT version_num FROM alembic_version")}
+            con.close()
+    assert len(built) <= 1  # at most the first from_config of this process built one
+    fresh = ScriptDirectory(ScriptDirectory.from_config(cfg).dir)  # an uncached read of the same scripts
+    assert heads == {fresh.get_current_head()}
