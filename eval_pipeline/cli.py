@@ -99,6 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         warmup.start_sdks(project.registry.by_name(n).provider for n in names)  # loads while Dagster starts
         from eval_pipeline.defs.ci import DEFAULT_FAMILIES, evaluate, selection
+        from eval_pipeline.defs.ci_sequential import cli_run_sequential, suite_sequential
         from eval_pipeline.defs.partitions import local_instance
         from eval_pipeline.defs.progress import with_progress
 
@@ -109,6 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         set_progress_sink(stderr_sink())
         run_config = {"ops": {"model_responses": {"config": {"batch": True}}}} if args.batch else None
+        if args.sequential or suite_sequential(project, names, args.suite):
+            return cli_run_sequential(args, project, instance, names, date, families, run_config)
         results = with_progress(
             instance,
             "eval",
@@ -308,6 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         help="send the model requests through the Message Batches API (half price, slower)",
     )
     r.add_argument("--no-report", action="store_true", help="do not refresh the history report afterwards")
+    r.add_argument(
+        "--sequential",
+        action="store_true",
+        help="send samples in a random order, a look every --chunk, and stop paying once the sequential gate "
+        "decides (docs/sequential.md); also a suite's regression: sequential: true",
+    )
+    r.add_argument("--chunk", type=int, default=25, help="samples per look of --sequential (default 25)")
+    r.add_argument("--seed", type=int, default=0, help="seed of --sequential's sample order (default 0)")
     r.set_defaults(fn=cmd_run)
     c = sub.add_parser("compare", help="regression report of CANDIDATE against BASELINE")
     c.add_argument("candidate", help="model version name or partition key")

@@ -76,6 +76,8 @@ class RegressionConfig:
             earlier night is that night's draw, so replayed nights add nothing; ``fresh_samples_daily`` gives fresh
             draws), tested with the per-sample paired t-test; pooling assumes the provider does NOT drift between
             nights (``docs/gate.md`` shows what drift does to it).
+        sequential: ``eval-pipeline run`` decides this suite with the sequential gate (as ``--sequential``: samples
+            in a random order, a look every ``--chunk``, paying only for what the gate needs; docs/sequential.md).
         n_resamples: resamples for bootstrap / permutation.
         seed: random seed for bootstrap / permutation (reproducible reports).
     """
@@ -98,6 +100,7 @@ class RegressionConfig:
     primary_metrics: dict[str, str] = field(default_factory=dict)
     blocking_metrics: dict[str, list[str]] = field(default_factory=dict)
     baseline_nights: int = 1
+    sequential: bool = False
     n_resamples: int = 2000
     seed: int = 0
 

@@ -5,7 +5,7 @@ In: per gated row its members among the N samples (a segment row: its category),
 ``D_i = baseline pass - candidate pass`` in [-1, 1] as they are scored (pass fractions with repeats are fine), the
 row's minimum effect and its levels (:func:`row_levels`, from the gate's :class:`RegressionConfig`). Out:
 :class:`SequentialGate` - per look the row statuses, which samples to score next, whether the run stops, the
-verdict and the samples used. The driver (``commands/sequential_run.py``, the benchmark) sends what
+verdict and the samples used. The driver (``defs/ci_sequential.py`` for ``eval-pipeline run --sequential``, the benchmark) sends what
 :meth:`SequentialGate.next_samples` asks for, feeds the drops to :meth:`~SequentialGate.add` and calls
 :meth:`~SequentialGate.look`.
 
@@ -195,7 +195,7 @@ class SequentialGate:
         open_ = (self.status == OPEN) & ~self.frozen
         return ~self.scored & self.members[open_].any(axis=0)
 
-    def next_samples(self, order: Sequence[int], chunk: int = DEFAULT_CHUNK) -> np.ndarray:
+    def next_samples(self, order: Sequence[int] | np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
         """The next ``chunk`` sample indices in ``order`` (the random scoring order) that are still needed."""
         pos = np.asarray(order, int)
         return pos[self.needed()[pos]][:chunk]
@@ -246,7 +246,9 @@ class SequentialGate:
         return [STATUS_NAMES[int(s)] for s in self.status]
 
 
-def run_known(gate: SequentialGate, drops: np.ndarray, order: Sequence[int], chunk: int = DEFAULT_CHUNK):
+def run_known(
+    gate: SequentialGate, drops: np.ndarray, order: Sequence[int] | np.ndarray, chunk: int = DEFAULT_CHUNK
+) -> SequentialGate:
     """Drive ``gate`` over drops known in advance (rows, n) - a simulation or a replay - in ``order``; returns it
     stopped."""
     while not gate.stopped:

@@ -47,8 +47,15 @@ def regression_gate(report: dict[str, Any]) -> dict[str, Any]:
     rows = pd.DataFrame(report.get("rows") or [])
     blocking = gate_rows(rows)
     gated = rows[rows["gating"].fillna(False).astype(bool)] if "gating" in rows else rows.iloc[0:0]
+    sequential = report.get("sequential") or {}
+    pending = sequential.get("state") == "continue"  # a sequential run between looks: not decided yet
     return {
-        "passed": len(blocking) == 0,
+        "passed": len(blocking) == 0 and not pending,
+        **(
+            {"sequential": {k: v for k, v in sequential.items() if k not in ("rows", "looks")}}
+            if sequential
+            else {}
+        ),
         "status": summary.get("status"),
         "message": summary.get("message"),
         "gate_procedure": summary.get("gate_procedure"),

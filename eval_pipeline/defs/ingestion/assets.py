@@ -10,8 +10,16 @@ import pandas as pd
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.ingestion.partition_golden import golden_preview, read_partition_golden
+from eval_pipeline.ingestion.units import keep_units
 from eval_pipeline.project.schemas import GOLDEN_COLUMNS
 from eval_pipeline.storage import model_versions as versions
+
+
+class GoldenConfig(dg.Config):
+    """Run config of ``golden_samples``: ``only`` keeps just these units (``eval_set/sample_id``) - what
+    ``eval-pipeline run --sequential`` sends one look at a time; empty = every sampled record."""
+
+    only: list[str] = []
 
 
 @partitioned_asset(
@@ -20,7 +28,10 @@ from eval_pipeline.storage import model_versions as versions
     description="The partition's golden samples: each eval set's golden file, validated and sampled deterministically.",
 )
 def golden_samples(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: GoldenConfig,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     p = partition(context, eval_config, warehouse)
     date, mv_key, project, wh, mv = p.date, p.mv_key, p.project, p.wh, p.mv
@@ -32,7 +43,7 @@ def golden_samples(
             description="Golden-set validation failed; no model was called.\n" + "\n".join(problems),
             metadata={"problems": dg.MetadataValue.md("```\n" + "\n".join(problems) + "\n```")},
         )
-    uri = p.write("golden", df)
+    uri = p.write("golden", df := keep_units(df, config.only))  # a sequential run: its looks so far
     table = pd.DataFrame(summary)
     context.log.info(f"golden samples for {mv_key} on {date}: {len(df)} rows from {len(summary)} eval sets")
     return dg.MaterializeResult(

@@ -15,10 +15,45 @@ from eval_pipeline.defs.eval_partition import partition, partitioned_asset, part
 from eval_pipeline.defs.history.assets import _inline_png, _root
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.project.regression_config import RegressionConfig
+from eval_pipeline.regression.sequential import DEFAULT_CHUNK
+from eval_pipeline.regression.sequential_replay import SequentialOptions, report_section, summary_line
+from eval_pipeline.regression.stored_runs import load_run_scores_with_draws
 from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys
 
 GROUP = "history"  # the asset group the UI and stored runs know it by (unchanged when it moved here)
+
+
+class RegressionReportConfig(dg.Config):
+    """Run config of ``regression_report``: ``sequential`` = decide by the sequential gate
+    (``eval-pipeline run --sequential`` sets it, with the scoring order's ``seed`` and the look size ``chunk``)."""
+
+    sequential: bool = False
+    seed: int = 0
+    chunk: int = DEFAULT_CHUNK
+
+
+def _sequential(config: RegressionReportConfig, rep, con, sources, p) -> dict:
+    """``{"sequential": section}`` when the run is sequential (the report's gated rows then say the sequential gate's
+    verdicts: ``regression.sequential_replay.report_section``), else ``{}``."""
+    if not config.sequential or rep.baseline is None:
+        return {}
+    return {
+        "sequential": report_section(
+            rep,
+            load_run_scores_with_draws(con, sources, rep.candidate),
+            load_run_scores_with_draws(con, sources, rep.baseline),
+            SequentialOptions(seed=config.seed, chunk=config.chunk),
+            p.read("responses"),
+        )
+    }
+
+
+def _sequential_metadata(section: dict | None) -> dict:
+    if not section:
+        return {}
+    brief = {k: v for k, v in section.items() if k not in ("rows", "looks", "next_units")}
+    return {"sequential": summary_line(section), "sequential_detail": dg.MetadataValue.json(brief)}
 
 
 @partitioned_asset(
@@ -28,7 +63,10 @@ GROUP = "history"  # the asset group the UI and stored runs know it by (unchange
     description=f"The paired regression report of the candidate against its baseline (alpha {RegressionConfig().alpha:g}, minimum effect {RegressionConfig().min_effect:g} unless a suite sets them).",
 )
 def regression_report(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: RegressionReportConfig,
+    eval_config: EvalConfigResource,
+    warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     from eval_pipeline.history import charts
     from eval_pipeline.history.sources import HistorySources
@@ -43,9 +81,7 @@ def regression_report(
     con = wh.connect_duckdb()
     sources = HistorySources.for_root(root)
     declared, declared_why = declared_baseline(project, mv_key)  # the suites' baseline_model_version
-    suite_configs = {
-        name: suite.regression_config() for name, suite in project.suites.items()
-    }  # suite YAML `regression:`
+    suite_configs = {name: suite.regression_config() for name, suite in project.suites.items()}
     rep = regression_report_for_run(
         con,
         sources,
@@ -54,8 +90,8 @@ def regression_report(
         config=suite_configs,
         production_reason=declared_why,
     )
-    reason = rep.baseline_reason
-    report = report_dict(rep)
+    # first: a sequential run's section, which also sets the gated rows' verdicts (run --sequential)
+    report = _sequential(config, rep, con, sources, p) | report_dict(rep)
     uri = wh.write_bytes(
         keys.regression_report(date, mv_key),
         json.dumps(report, default=str, indent=2).encode("utf-8"),
@@ -68,7 +104,7 @@ def regression_report(
         "why": verdict.why,
         "status": vd.report_status(report["summary"], len(rep.gate_regressions)),
         "baseline": str(rep.baseline) if rep.baseline else "none",
-        "baseline_reason": reason,
+        "baseline_reason": rep.baseline_reason,
         "baseline_pool": dg.MetadataValue.json(list(rep.baseline_pool)),
         "regressions": int(len(rep.regressions)),
         "gate_regressions": int(len(rep.gate_regressions)),
@@ -77,6 +113,7 @@ def regression_report(
         "gate_family": dg.MetadataValue.json(gate_family(rep.rows)),
         "gate_family_size": len(gate_family(rep.rows)),
         "improvements": int(len(rep.improvements)),
+        **_sequential_metadata(report.get("sequential")),
         "report": dg.MetadataValue.md(rep.to_markdown(max_rows=15)),
         "path": dg.MetadataValue.path(uri),
     }

@@ -1,0 +1,102 @@
+"""``eval-pipeline run --sequential`` end to end against the Anthropic test server: a clearly regressed candidate
+and an equal one both stop before every sample is sent (counted at the server), the verdict and the samples used
+are in the stored report, the release decision and the CLI output, and a rerun pays for nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from eval_pipeline import cli
+from eval_pipeline_tests.support.orchestration import small_data
+from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+
+KEY = "sk-test-sequential-SECRET"
+DATE = "2026-11-05"
+N = 200
+LABELS = ["card_arrival", "card_lost", "exchange_rate", "top_up_failed"]
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def env(tmp_path, server, monkeypatch):
+    """200 distinct routing messages (so each is its own paid request); bot-a is production, bot-b answers with a
+    degraded model, bot-c with the same one as bot-a (every model answers from the key at accuracy 1.0 but the
+    degraded one)."""
+    data = small_data(tmp_path / "data", n_samples=4, model_names=("bot-a", "bot-b", "bot-c"))
+    server.config = ServerConfig(api_key=KEY, model_accuracy={"claude-haiku-4-5": 1.0})
+    with (data / "golden" / "intents.jsonl").open("w", encoding="utf-8") as f:
+        for i in range(N):
+            label = LABELS[i % len(LABELS)]
+            text = f"ticket {i:04d}: please help with {label.replace('_', ' ')}"
+            f.write(json.dumps({"id": f"s{i:04d}", "input": text, "expected": label,
+                                "metadata": {"category": label}}) + "\n")  # fmt: skip
+            server.config.answer_key[text] = label
+    models = yaml.safe_load((data / "models.yaml").read_text())
+    models["models"][1]["model"] = "claude-haiku-4-5-degraded"
+    models["pricing"]["claude-haiku-4-5-degraded"] = {"input": 1.0, "output": 5.0}
+    (data / "models.yaml").write_text(yaml.safe_dump(models, sort_keys=False))
+    suite = yaml.safe_load((data / "suites" / "mini.yaml").read_text())
+    suite["eval_sets"][0]["thresholds"] = [{"metric": "pass_rate", "min": 0.0, "blocking": True}]
+    (data / "suites" / "mini.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    for k, v in {
+        "DAGSTER_HOME": str(home),
+        "EVAL_DATA_DIR": str(data),
+        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
+        "EVAL_PROVIDER": "anthropic",
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": server.base_url,
+    }.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    return {"data": data, "wh": tmp_path / "wh"}
+
+
+def _run(*argv) -> int:
+    return cli.main(["run", "--date", DATE, "--families", "deterministic", "--no-report", *argv])
+
+
+def _sequential_section(env, name: str) -> dict:
+    """The ``sequential`` section of ``name``'s stored regression report (reports/regression/.../report.json)."""
+    reports = [p for p in (env["wh"] / "reports" / "regression").rglob("report.json") if name in str(p)]
+    assert len(reports) == 1, reports
+    return json.loads(reports[0].read_text())["sequential"]
+
+
+def test_sequential_stops_early_for_a_regression_and_an_equal_candidate_and_reruns_free(env, server, capsys):
+    assert _run("--model-version", "bot-a") == 0  # the baseline's full run: N requests
+    assert server.stats()["total"] == N
+    capsys.readouterr()
+
+    server.reset_stats()
+    assert _run("--model-version", "bot-b", "--sequential", "--chunk", "20") == 1  # blocked
+    out = capsys.readouterr().out
+    paid = server.stats()["by_model"].get("claude-haiku-4-5-degraded", 0)
+    assert 0 < paid < N / 2, paid
+    assert "sequential gate: blocked after" in out and f"of {N} samples" in out
+    section = _sequential_section(env, "bot-b")
+    assert section["verdict"] == "blocked" and section["used"] == paid and section["saved_units"] == N - paid
+    assert section["saved_usd"] > 0 and any(r["status"] == "regression" for r in section["rows"])
+
+    server.reset_stats()
+    assert _run("--model-version", "bot-c", "--sequential", "--chunk", "20") == 0  # equal: passes early
+    out = capsys.readouterr().out
+    paid_equal = server.stats()["total"]
+    assert 0 < paid_equal < N, paid_equal
+    assert "sequential gate: passed after" in out
+
+    server.reset_stats()  # the same command again: every answer is in the response store
+    assert _run("--model-version", "bot-c", "--sequential", "--chunk", "20") == 0
+    assert server.stats()["total"] == 0
+    assert f"sequential gate: passed after {paid_equal} of {N}" in capsys.readouterr().out
