@@ -37,3 +37,19 @@ def pytest_collection_modifyitems(config, items):
     from eval_pipeline_tests.tiers import mark_tiers
 
     mark_tiers(items)
+
+
+def pytest_sessionstart(session):
+    """Point absl's log handler (absl comes with ``rouge_score``) at the real stderr.
+
+    absl builds its handler on ``sys.stderr`` at import, which under pytest is the session's capture file.
+    Every in-process Dagster run on an instance with a ``dagster.yaml`` calls ``logging.config.dictConfig``,
+    which closes all existing handlers; absl's ``close()`` closes its stream when that stream is no longer
+    ``sys.stderr`` - true in any test using ``capsys`` - so pytest's capture file was closed under the
+    session ("I/O operation on closed file", then "lost sys.stderr") whenever a test that imported absl ran
+    before a CLI test. A user's process keeps one ``sys.stderr``, so this is a test-harness effect only."""
+    import sys
+
+    import absl.logging
+
+    absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
