@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from eval_pipeline.monitoring.settings import MonitoringConfig
+from eval_pipeline.project.monitoring import MonitoringConfig
 from eval_pipeline.project.registry import ModelRegistry, PromptTemplate
 from eval_pipeline.project.suites import Suite
 

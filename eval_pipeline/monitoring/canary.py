@@ -48,7 +48,7 @@ import pandas as pd
 
 from eval_pipeline.monitoring import canary_stats as cs
 from eval_pipeline.monitoring import sequential as seq
-from eval_pipeline.monitoring.canary_config import CanaryConfig, MetricDef
+from eval_pipeline.project.canary import CanaryConfig, MetricDef
 
 Verdict = Literal["promote", "continue", "cannot decide yet", "roll back"]
 UNDECIDED = "cannot decide yet"

@@ -19,7 +19,7 @@ from eval_pipeline.monitoring.canary import (
     production_version,
     rollout_hours,
 )
-from eval_pipeline.monitoring.canary_config import CanaryConfig
+from eval_pipeline.project.canary import CanaryConfig
 
 METRIC_TABLE = [
     "metric",

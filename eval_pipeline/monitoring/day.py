@@ -23,8 +23,9 @@ import pandas as pd
 from eval_pipeline.monitoring.pii import redactor_for
 from eval_pipeline.monitoring.sampling import build_stored_sample
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, SAMPLE_COLUMNS
-from eval_pipeline.monitoring.settings import SAMPLE_TABLE, TRAFFIC_PREFIX_ENV, MonitoringConfig
+from eval_pipeline.monitoring.settings import SAMPLE_TABLE, TRAFFIC_PREFIX_ENV
 from eval_pipeline.monitoring.traffic import read_traffic_day
+from eval_pipeline.project.monitoring import MonitoringConfig
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.location import Location
 

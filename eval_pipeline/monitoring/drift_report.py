@@ -27,7 +27,7 @@ from eval_pipeline.monitoring.drift import (
 )
 
 if TYPE_CHECKING:
-    from eval_pipeline.monitoring.settings import MonitoringConfig
+    from eval_pipeline.project.monitoring import MonitoringConfig
 
 
 @dataclass

@@ -45,14 +45,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
+from eval_pipeline.project.monitoring import AlertThresholds, Level
 
 if TYPE_CHECKING:  # config imports this module (AlertThresholds)
-    from eval_pipeline.monitoring.settings import MonitoringConfig
-
-Level = Literal["ok", "warn", "critical"]
+    from eval_pipeline.project.monitoring import MonitoringConfig
 
 
 @dataclass
@@ -176,52 +175,6 @@ def p99_latency_ratio(latencies: Any, baseline_p99_s: float) -> float:
 
 
 # --------------------------------------------------------------------------------------- thresholds
-
-
-class Threshold(BaseModel):
-    """Warn / critical levels; ``direction="above"`` fires when value >= level (``below``: <=)."""
-
-    model_config = ConfigDict(extra="forbid")
-    warn: float
-    critical: float
-    direction: Literal["above", "below"] = "above"
-
-    @model_validator(mode="after")
-    def _order(self) -> Threshold:
-        if self.direction == "above" and self.critical < self.warn:
-            raise ValueError(
-                f"critical ({self.critical}) must be >= warn ({self.warn}) for direction 'above'"
-            )
-        if self.direction == "below" and self.critical > self.warn:
-            raise ValueError(
-                f"critical ({self.critical}) must be <= warn ({self.warn}) for direction 'below'"
-            )
-        return self
-
-    def level(self, value: float) -> Level:
-        """``critical`` / ``warn`` / ``ok`` for ``value`` (boundaries are inclusive)."""
-        if self.direction == "above":
-            return "critical" if value >= self.critical else "warn" if value >= self.warn else "ok"
-        return "critical" if value <= self.critical else "warn" if value <= self.warn else "ok"
-
-
-class AlertThresholds(BaseModel):
-    """Default alert thresholds from the seeds; override any field, add more under ``extra``."""
-
-    model_config = ConfigDict(extra="forbid")
-    thumbs_down_rate: Threshold = Field(default_factory=lambda: Threshold(warn=0.15, critical=0.25))
-    regenerate_rate: Threshold = Field(default_factory=lambda: Threshold(warn=0.20, critical=0.35))
-    safety_violation_rate: Threshold = Field(default_factory=lambda: Threshold(warn=0.001, critical=0.005))
-    p99_latency_ratio: Threshold = Field(default_factory=lambda: Threshold(warn=2.0, critical=5.0))
-    extra: dict[str, Threshold] = Field(default_factory=dict)
-
-    def items(self) -> list[tuple[str, Threshold]]:
-        """All (metric name, threshold) pairs, built-ins first."""
-        fixed = [
-            (k, getattr(self, k))
-            for k in ("thumbs_down_rate", "regenerate_rate", "safety_violation_rate", "p99_latency_ratio")
-        ]
-        return fixed + sorted(self.extra.items())
 
 
 @dataclass

@@ -16,7 +16,7 @@ from eval_pipeline.monitoring.day import previous_days
 from eval_pipeline.monitoring.feedback import control_chart, metrics_by_day
 from eval_pipeline.monitoring.profile import failure_mode_distribution, profile_sample
 from eval_pipeline.monitoring.scoring import pass_rate
-from eval_pipeline.monitoring.settings import MonitoringConfig
+from eval_pipeline.project.monitoring import MonitoringConfig
 
 Tables = dict[str, tuple[pd.DataFrame | None, int, int, str]]
 NO_SCORES = "No scores: no sampled traffic or no invariants configured for its prompt templates."

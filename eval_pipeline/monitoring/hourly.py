@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
-from eval_pipeline.monitoring.settings import MonitoringConfig
+from eval_pipeline.project.monitoring import MonitoringConfig
 from eval_pipeline.storage import keys
 
 HOUR_COLUMNS = [

@@ -39,9 +39,9 @@ import pyarrow.compute as pc
 import re2
 import regex
 
-from eval_pipeline.monitoring.pii_config import ENTITIES, ExtraPattern, RedactionConfig  # noqa: F401 (re-export)
 from eval_pipeline.monitoring.pii_extend import extend_spans
 from eval_pipeline.monitoring.pii_ner import NER_PREFILTER
+from eval_pipeline.project.redaction import ENTITIES, ExtraPattern, RedactionConfig  # noqa: F401 (re-export)
 
 TOKENS = {etype: token for etype, token in ENTITIES.values()} | {"DATE": "[DATE]"}  # DATE: dates: all
 _NER_RX = regex.compile(NER_PREFILTER)

@@ -45,7 +45,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # presidio pulls in transformers / torch: imported when a redactor is built, not at load
     from presidio_analyzer import RecognizerResult
 
-from eval_pipeline.monitoring.pii_config import RedactionConfig
 from eval_pipeline.monitoring.pii_patterns import (
     ACCOUNT_PREFILTER,
     ACCOUNT_RX,
@@ -73,6 +72,7 @@ from eval_pipeline.monitoring.pii_patterns import (
     STREET_FIRST_PREFILTER,
     trim_degrees,
 )
+from eval_pipeline.project.redaction import RedactionConfig
 
 
 @dataclass

@@ -26,7 +26,8 @@ from eval_pipeline.monitoring.feedback import (
     safety_violation_rate,
 )
 from eval_pipeline.monitoring.sampling import judge_subsample
-from eval_pipeline.monitoring.settings import ONLINE_SUITE, MonitoringConfig
+from eval_pipeline.monitoring.settings import ONLINE_SUITE, invariant_checks
+from eval_pipeline.project.monitoring import MonitoringConfig
 
 
 def graded_frame(sample: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +62,7 @@ def score_invariants(sample: pd.DataFrame, cfg: MonitoringConfig, day: str) -> p
     g = graded_frame(sample)
     frames = []
     for (tpl, mv), part in g.groupby(["prompt_template", "model_version"], sort=True):
-        checks = cfg.checks_for(str(tpl))
+        checks = invariant_checks(cfg, str(tpl))
         if checks:
             frames.append(
                 score_deterministic(

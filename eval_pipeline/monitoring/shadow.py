@@ -34,7 +34,7 @@ from eval_pipeline.monitoring.pii import redactor_for
 from eval_pipeline.monitoring.sampling import judge_subsample
 
 if TYPE_CHECKING:
-    from eval_pipeline.monitoring.settings import MonitoringConfig, ShadowConfig
+    from eval_pipeline.project.monitoring import MonitoringConfig, ShadowConfig
 
 PAIR_COLUMNS = [
     "sample_id",

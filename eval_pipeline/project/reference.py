@@ -18,6 +18,28 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from eval_pipeline.project import endpoints
+from eval_pipeline.project.canary import CanaryConfig
+from eval_pipeline.project.judge import JudgeConfig, JudgeDimension, MinCalibration
+from eval_pipeline.project.monitoring import DebounceConfig, DriftConfig, MonitoringConfig, ShadowConfig
+from eval_pipeline.project.redaction import RedactionConfig
+from eval_pipeline.project.registry import (
+    ModelParams,
+    ModelRegistry,
+    ModelVersion,
+    Pricing,
+    PromptTemplate,
+)
+from eval_pipeline.project.regression_config import RegressionConfig
+from eval_pipeline.project.suites import (
+    EvalSet,
+    FieldMapping,
+    SampleSpec,
+    SimilaritySettings,
+    Suite,
+    Threshold,
+)
+
 MARKER = "<!-- generated: config-reference -->"
 
 # Meanings of the keys whose model gives none (no ``description``, no comment on the line). The type,
@@ -125,28 +147,6 @@ NOTES = {
 
 def _sections() -> list[tuple[str, str, type]]:
     """(heading, where in the file, model) in reading order."""
-    from eval_pipeline.monitoring.canary import CanaryConfig
-    from eval_pipeline.monitoring.pii_config import RedactionConfig
-    from eval_pipeline.monitoring.settings import DebounceConfig, DriftConfig, MonitoringConfig, ShadowConfig
-    from eval_pipeline.project import endpoints
-    from eval_pipeline.project.judge import JudgeConfig, JudgeDimension, MinCalibration
-    from eval_pipeline.project.registry import (
-        ModelParams,
-        ModelRegistry,
-        ModelVersion,
-        Pricing,
-        PromptTemplate,
-    )
-    from eval_pipeline.project.regression_config import RegressionConfig
-    from eval_pipeline.project.suites import (
-        EvalSet,
-        FieldMapping,
-        SampleSpec,
-        SimilaritySettings,
-        Suite,
-        Threshold,
-    )
-
     out = [
         ("Suite", "`data/suites/<name>.yaml`", Suite),
         ("Eval set", "`eval_sets[]` of a suite", EvalSet),

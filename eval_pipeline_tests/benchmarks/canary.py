@@ -25,7 +25,7 @@ import numpy as np
 
 from eval_pipeline.monitoring import sequential as seq
 from eval_pipeline.monitoring.canary import UNDECIDED, analyze_canary
-from eval_pipeline.monitoring.canary_config import CanaryConfig
+from eval_pipeline.project.canary import CanaryConfig
 from eval_pipeline_tests.benchmarks.canary_traffic import CANARY, PRODUCTION, ramp, rollout_rows
 
 RATES = {  # metric -> (per-request probability, denominator)

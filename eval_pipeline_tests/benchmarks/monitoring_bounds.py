@@ -53,7 +53,7 @@ def drift_quiet_alarms(
     """Quiet-day drift levels per 30 days through ``compute_drift`` (see the module docstring)."""
     from eval_pipeline.monitoring.drift_report import compute_drift
     from eval_pipeline.monitoring.embedders import hashing_embedder
-    from eval_pipeline.monitoring.settings import load_monitoring_config
+    from eval_pipeline.project.monitoring import load_monitoring_config
 
     cfg = load_monitoring_config()
     embed = hashing_embedder() if embeddings else None

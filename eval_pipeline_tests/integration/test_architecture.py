@@ -142,6 +142,31 @@ def test_serving_path_never_imports_the_demo_or_the_tests():
     assert not offenders, offenders
 
 
+CONFIG_PACKAGE = "project"  # the typed config: every YAML file's models, loaders and JSON Schemas' source
+
+
+def test_config_package_is_a_leaf():
+    """eval_pipeline/project/ imports nothing else of eval_pipeline (no stage, no storage, no defs), not even
+    inside a function: every stage may import the config, and the config never depends on a stage."""
+    offenders = []
+    for path, tree in _modules(PKG / CONFIG_PACKAGE):
+        rel = path.relative_to(PKG)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level > 0:
+                offenders.append(f"{rel}: relative import (write eval_pipeline.{CONFIG_PACKAGE}....)")
+        for mod in _imports(tree):
+            inside = mod == f"eval_pipeline.{CONFIG_PACKAGE}" or mod.startswith(
+                f"eval_pipeline.{CONFIG_PACKAGE}."
+            )
+            if (
+                mod == "eval_pipeline"
+                or mod.startswith("eval_pipeline.")
+                or mod.startswith("eval_pipeline_tests")
+            ) and not inside:
+                offenders.append(f"{rel} imports {mod}")
+    assert not offenders, offenders
+
+
 MAX_LINES = 450
 
 

@@ -26,7 +26,6 @@ from eval_pipeline.defs.metadata import as_metadata, md_table
 from eval_pipeline.defs.monitoring.common import GROUP, monitoring_partition
 from eval_pipeline.defs.partitions import START_DATE
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
-from eval_pipeline.monitoring.canary_config import CanaryConfig
 from eval_pipeline.monitoring.canary_report import analyze_hour, canary_figures, verdict_alert, verdict_rows
 from eval_pipeline.monitoring.hourly import (
     build_hour_rows,
@@ -35,6 +34,7 @@ from eval_pipeline.monitoring.hourly import (
     previous_hours,
     read_traffic_hour,
 )
+from eval_pipeline.project.canary import CanaryConfig
 from eval_pipeline.storage import keys
 
 TRAFFIC_HOUR_PARTITIONS = dg.HourlyPartitionsDefinition(

@@ -15,7 +15,7 @@ import dagster as dg
 
 from eval_pipeline.defs.monitoring.partitions import TRAFFIC_DATE_PARTITIONS
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
-from eval_pipeline.monitoring.settings import MonitoringConfig, load_monitoring_config
+from eval_pipeline.project.monitoring import MonitoringConfig, load_monitoring_config
 from eval_pipeline.storage import keys
 
 GROUP = "monitoring"

@@ -239,8 +239,8 @@ def test_monitoring_run_over_the_generated_pii_set_writes_no_pii(tmp_path, monke
 
 
 def test_redaction_block_of_monitoring_yaml(tmp_path, monkeypatch):
-    from eval_pipeline.monitoring.settings import load_monitoring_config
     from eval_pipeline.project.errors import ConfigError
+    from eval_pipeline.project.monitoring import load_monitoring_config
 
     monkeypatch.delenv("EVAL_MONITORING_CONFIG", raising=False)
     (tmp_path / "monitoring.yaml").write_text(

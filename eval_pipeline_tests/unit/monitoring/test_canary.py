@@ -9,8 +9,8 @@ import pytest
 
 from eval_pipeline.monitoring import sequential as seq
 from eval_pipeline.monitoring.canary import analyze_canary, canaries, production_version, rollout_hours
-from eval_pipeline.monitoring.canary_config import CanaryConfig
 from eval_pipeline.monitoring.hourly import HOUR_COLUMNS, previous_hours
+from eval_pipeline.project.canary import CanaryConfig
 from eval_pipeline_tests.benchmarks import canary as bench
 
 HOURS = previous_hours("2026-11-02-23:00", 24)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from eval_pipeline.monitoring.canary import analyze_canary
-from eval_pipeline.monitoring.canary_config import CanaryConfig
 from eval_pipeline.monitoring.canary_stats import stratified_rate
+from eval_pipeline.project.canary import CanaryConfig
 from eval_pipeline_tests.benchmarks.canary_traffic import CANARY, PRODUCTION, ramp, rollout_rows
 
 

@@ -34,8 +34,8 @@ from eval_pipeline.monitoring.settings import (
     SAMPLE_TABLE,
     SCORES_TABLE,
     SHADOW_TABLE,
-    load_monitoring_config,
 )
+from eval_pipeline.project.monitoring import load_monitoring_config
 
 DAYS = ["2026-10-05", "2026-10-06", "2026-10-07", "2026-10-08"]
 ASSETS = ["traffic_sample", "online_scores", "feedback_metrics", "traffic_drift", "shadow_comparison"]

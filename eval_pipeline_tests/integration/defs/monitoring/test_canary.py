@@ -17,7 +17,7 @@ import pandas as pd
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.demo.rollout import RolloutConfig, write_rollout
 from eval_pipeline.monitoring.hourly import build_hour_rows, cohort_windows, read_traffic_hour
-from eval_pipeline.monitoring.settings import load_monitoring_config
+from eval_pipeline.project.monitoring import load_monitoring_config
 from eval_pipeline.storage import keys
 
 ROLLOUT = RolloutConfig(
