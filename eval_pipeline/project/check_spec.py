@@ -178,6 +178,6 @@ class UserCheck(CheckSpec):
             cls.validator(args, context)
 
 
-def user_check_base() -> type[CheckSpec]:
+def user_check_base() -> type[UserCheck]:
     """The base class the evaluators derive a user check's spec model from."""
     return UserCheck

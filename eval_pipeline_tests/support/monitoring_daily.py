@@ -14,7 +14,6 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.monitoring.feedback import (
-    AlertThresholds,
     MetricValue,
     evaluate_thresholds,
     feedback_metrics,
@@ -24,6 +23,7 @@ from eval_pipeline.monitoring.pii import RedactionConfig, Redactor
 from eval_pipeline.monitoring.profile import profile_sample
 from eval_pipeline.monitoring.sampling import build_stored_sample
 from eval_pipeline.monitoring.traffic import malformed_summary, read_traffic_day
+from eval_pipeline.project.monitoring import AlertThresholds
 
 
 @dataclass

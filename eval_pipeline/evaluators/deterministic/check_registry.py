@@ -18,11 +18,12 @@ import inspect
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import create_model
 
 from eval_pipeline.evaluators.deterministic.base import CheckFn, CheckResult, Sample
+from eval_pipeline.project.check_spec import UserCheck
 from eval_pipeline.project.checks import (
     CHECK_SPECS,
     CheckContext,
@@ -118,7 +119,7 @@ def _user_spec(
         arg: (hints.get(arg, Any), ... if p.default is inspect.Parameter.empty else p.default)
         for arg, p in params.items()
     }
-    model = create_model(f"UserCheck_{name}", __base__=user_check_base(), **fields)
+    model = cast("type[UserCheck]", create_model(f"UserCheck_{name}", __base__=user_check_base(), **fields))
 
     def validate(args: dict[str, Any], context: CheckContext) -> None:
         kwargs = dict(args)
@@ -126,5 +127,5 @@ def _user_spec(
             kwargs[CONTEXT_PARAM] = context
         factory(**kwargs)
 
-    model.validator = staticmethod(validate)  # type: ignore[attr-defined]
+    model.validator = validate
     return model

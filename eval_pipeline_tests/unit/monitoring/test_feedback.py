@@ -9,9 +9,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from eval_pipeline.demo.synthetic_traffic import FeedbackRates, SyntheticTrafficConfig, generate_frame
 from eval_pipeline.monitoring.feedback import (
-    AlertThresholds,
     MetricValue,
-    Threshold,
     evaluate_thresholds,
     feedback_metrics,
     implicit_scores,
@@ -27,6 +25,8 @@ from eval_pipeline.monitoring.profile import (
 )
 from eval_pipeline.monitoring.sampling import build_stored_sample
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
+from eval_pipeline.project.monitoring import AlertThreshold as Threshold
+from eval_pipeline.project.monitoring import AlertThresholds
 
 
 def _fb_frame(n: int, **counts: int) -> pd.DataFrame:

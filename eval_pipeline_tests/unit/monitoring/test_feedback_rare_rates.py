@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from eval_pipeline.monitoring.feedback import AlertThresholds, evaluate_thresholds, safety_violation_rate
+from eval_pipeline.monitoring.feedback import evaluate_thresholds, safety_violation_rate
+from eval_pipeline.project.monitoring import AlertThresholds
 
 
 def _scores(violations: int, n: int) -> pd.DataFrame:
