@@ -157,6 +157,9 @@ class MonitoringConfig(BaseModel):
     file: SkipJsonSchema[str] = Field("<defaults>", exclude=True)
     base_dir: SkipJsonSchema[str] = Field(".", exclude=True)
     _invariant_specs: dict[str, list[CheckSpec]] = PrivateAttr(default_factory=dict)
+    _judges: dict[str, JudgeConfig] = PrivateAttr(
+        default_factory=dict
+    )  # "judge" / "shadow.judge", validated at load
 
     def effective_rate(self) -> float:
         """``EVAL_TRAFFIC_SAMPLE_RATE`` if set, else ``sample_rate``."""
@@ -184,11 +187,15 @@ class MonitoringConfig(BaseModel):
         return list(specs.get(template, specs.get("*")) or [])
 
     def judge_config(self) -> JudgeConfig | None:
-        """The ``judge:`` section validated (it was at load, so this does not fail)."""
+        """The ``judge:`` section as validated at load (validated here for a config built without the loader)."""
+        if "judge" in self._judges:
+            return self._judges["judge"]
         return validate_judge_config(self.judge, "judge") if self.judge else None
 
     def shadow_judge_config(self) -> JudgeConfig | None:
-        """The ``shadow.judge:`` section validated (it was at load, so this does not fail)."""
+        """The ``shadow.judge:`` section as validated at load (validated here for a config built without the loader)."""
+        if "shadow.judge" in self._judges:
+            return self._judges["shadow.judge"]
         return validate_judge_config(self.shadow.judge, "shadow.judge") if self.shadow.judge else None
 
 
@@ -275,6 +282,7 @@ def _validate_semantics(cfg: MonitoringConfig, path: Path) -> None:
             jc = validate_judge_config(block, key)
         except ValueError as exc:
             raise ConfigError(path, "", str(exc)) from None
+        cfg._judges[key] = jc
         if jc.mode != mode:
             raise ConfigError(path, f"{key}.mode", f"must be {mode!r} here")
         if jc.use_reference:
