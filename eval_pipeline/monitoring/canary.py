@@ -34,7 +34,7 @@ How the verdict is made (Kayenta-style metric-by-metric comparison, with sequent
   still rolls back at any traffic: the false-rollback bound holds at every look.
 * ``continue``: otherwise.
 
-The metric table and its configuration are in :mod:`.canary_config`, the rate statistics in
+The metric table and its configuration are in :mod:`eval_pipeline.project.canary`, the rate statistics in
 :mod:`.canary_stats`, the sequential tests in :mod:`.sequential`.
 """
 

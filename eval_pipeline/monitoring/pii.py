@@ -1,6 +1,6 @@
 """PII redaction for traffic text: Presidio recognizers, libphonenumber and a spaCy NER model.
 
-In: an array-like of strings and a :class:`~.pii_config.RedactionConfig` (``redaction:`` of
+In: an array-like of strings and a :class:`~eval_pipeline.project.redaction.RedactionConfig` (``redaction:`` of
 ``data/monitoring.yaml``). Out: the redacted Arrow array and the number of redactions per text
 (:meth:`Redactor.redact_array`), or the detected spans (:meth:`Redactor.analyze`). Every path that
 stores traffic text (stored sample, hourly canary rows, shadow candidate answers, malformed-line

@@ -1,6 +1,6 @@
 """The recognizers behind the PII redactor, each with a cheap RE2 pre-filter.
 
-In: a :class:`~.pii_config.RedactionConfig`. Out: :func:`build_recognizers` -> a list of
+In: a :class:`~eval_pipeline.project.redaction.RedactionConfig`. Out: :func:`build_recognizers` -> a list of
 :class:`Recognizer` (``name``, ``entity``, ``prefilter`` RE2 pattern, ``find(text) -> spans``), and
 :class:`NerRecognizer` (the spaCy model, full mode). A recognizer only runs on the texts whose
 pre-filter matches (vectorized in Arrow), so clean texts cost one RE2 scan per recognizer.
