@@ -41,7 +41,6 @@ from pathlib import Path
 
 from eval_pipeline.commands.dates import check_date
 from eval_pipeline.project.paths import default_warehouse_url
-from eval_pipeline.storage.location import Location
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -230,6 +229,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"eval-pipeline demo: {e}", file=sys.stderr)
             return 2
     # Dagster's per-run console logs go to a file; the terminal shows the demo's own progress.
+    from eval_pipeline.storage.location import Location
+
     warehouse_location = Location.parse(default_warehouse_url())
     log_path = (
         Path("demo-dagster.log")

@@ -12,8 +12,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from eval_pipeline.storage.location import Location
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("candidate", help="model version name or key, optionally VERSION@YYYY-MM-DD")
@@ -75,6 +73,8 @@ def _absolute(wh, here_key: str, href: str) -> str:
     import posixpath
 
     uri = wh.uri(posixpath.normpath(posixpath.join(posixpath.dirname(here_key), href)))
+    from eval_pipeline.storage.location import Location
+
     return Location.parse(uri).as_uri()
 
 
@@ -102,5 +102,7 @@ def run(args: argparse.Namespace) -> int:
         where = str(Path(args.out).resolve())
     else:
         where = wh.write_bytes(key, page.encode("utf-8"), "text/html; charset=utf-8")
+    from eval_pipeline.storage.location import Location
+
     print(Location.parse(where).root)
     return 0

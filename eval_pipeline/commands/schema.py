@@ -13,20 +13,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-from eval_pipeline.project.monitoring import MonitoringConfig
-from eval_pipeline.project.registry import ModelRegistry, PromptTemplate
-from eval_pipeline.project.suites import Suite
-
-# name -> (model, the files it describes, relative to the project root)
-SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
-    "suite": (Suite, "data/suites/*.yaml"),
-    "models": (ModelRegistry, "data/models.yaml"),
-    "prompt": (PromptTemplate, "data/prompts/*.yaml"),
-    "monitoring": (MonitoringConfig, "data/monitoring.yaml"),
+# name -> the files it describes, relative to the project root (the models: `model`)
+SCHEMAS: dict[str, str] = {
+    "suite": "data/suites/*.yaml",
+    "models": "data/models.yaml",
+    "prompt": "data/prompts/*.yaml",
+    "monitoring": "data/monitoring.yaml",
 }
 SCHEMA_DIR = "schemas"  # beside data/: the YAML files' $schema lines point here
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -36,10 +33,26 @@ def file_name(name: str) -> str:
     return f"{name}.schema.json"
 
 
+def model(name: str) -> type[BaseModel]:
+    """The config model of one YAML file kind. Imported here: `eval-pipeline --help` imports this
+    module (for its arguments), and the models pull in the evaluators, pandas and the warehouse."""
+    from eval_pipeline.project.monitoring import MonitoringConfig
+    from eval_pipeline.project.registry import ModelRegistry, PromptTemplate
+    from eval_pipeline.project.suites import Suite
+
+    models: dict[str, type[BaseModel]] = {
+        "suite": Suite,
+        "models": ModelRegistry,
+        "prompt": PromptTemplate,
+        "monitoring": MonitoringConfig,
+    }
+    return models[name]
+
+
 def json_schema(name: str) -> dict[str, Any]:
     """The JSON Schema of one YAML file kind (``suite``, ``models``, ``prompt``, ``monitoring``)."""
-    model, files = SCHEMAS[name]
-    body = model.model_json_schema(mode="validation")
+    files = SCHEMAS[name]
+    body = model(name).model_json_schema(mode="validation")
     return {
         "$schema": DIALECT,
         "$id": file_name(name),

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from eval_pipeline.ingestion.golden import GoldenSetError, read_golden_set
+
 
 def segment_lines(project, shown: int = 6) -> list[str]:
-    from eval_pipeline.ingestion.golden import GoldenSetError, read_golden_set
 
     lines = []
     for suite in project.suites.values():

@@ -14,12 +14,11 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from eval_pipeline.storage.location import Location
-
 
 def report_location() -> str:
     from eval_pipeline.project.paths import default_warehouse_url
     from eval_pipeline.storage import keys
+    from eval_pipeline.storage.location import Location
 
     return Location.parse(default_warehouse_url()).child(keys.history_report())
 
@@ -35,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def show(args: argparse.Namespace) -> int:
     """Print where the report is and open it (or ``--serve`` it); 2 when there is none yet."""
     where = report_location()
+    from eval_pipeline.storage.location import Location
+
     if Location.parse(where).is_remote:
         print(f"history report: {where} (on object storage: download it, or use a local EVAL_WAREHOUSE_URL)")
         return 0

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from eval_pipeline.project.paths import PROJECT_ROOT
+
 FOLDER_DEFAULTS = {
     "EVAL_DATA_DIR": "data",
     "EVAL_WAREHOUSE_URL": "warehouse",
@@ -26,7 +28,6 @@ def is_suite_folder(path: Path) -> bool:
 
 def apply_folder_defaults(cwd: Path | None = None) -> Path | None:
     """Default the settings to the suite folder ``cwd`` (if it is one); returns the folder, else None."""
-    from eval_pipeline.project.paths import PROJECT_ROOT
 
     cwd = (cwd or Path.cwd()).resolve()
     if not is_suite_folder(cwd) or cwd == PROJECT_ROOT.resolve():  # the repository: its defaults already

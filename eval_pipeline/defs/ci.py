@@ -15,13 +15,27 @@ families' steps run. The resources are built from the environment at call time
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import socket
 import time
 from typing import Any
 
 import dagster as dg
 
+from eval_pipeline.defs.jobs import nightly_eval_job
+from eval_pipeline.defs.partitions import eval_partition_key, register_model_versions
+from eval_pipeline.defs.resources import WarehouseResource, build_resources
+from eval_pipeline.history.runs import known_runs, list_runs_from_files, load_run_scores
+from eval_pipeline.history.sources import HistorySources
+from eval_pipeline.regression.baselines import RunRef, declared_baseline
+from eval_pipeline.regression.compare import report_dict
+from eval_pipeline.regression.stored_runs import compare_runs
 from eval_pipeline.release.ci_report import CIResult
+from eval_pipeline.release.decision import quality_gate, regression_gate
+from eval_pipeline.scoring.errors_report import root_cause
+from eval_pipeline.storage import keys
 from eval_pipeline.storage.location import Location
 
 FAMILY_ASSETS = {
@@ -37,9 +51,6 @@ GATE_STEPS = ("release_approval", "regression_report_no_significant_regression",
 
 def _warehouse():
     """(resource, warehouse) of ``EVAL_WAREHOUSE_URL`` read now (outside a run, so no EnvVar to resolve)."""
-    import os
-
-    from eval_pipeline.defs.resources import WarehouseResource
 
     res = WarehouseResource(
         url=os.environ.get("EVAL_WAREHOUSE_URL", ""),
@@ -82,10 +93,6 @@ EVAL_MODULES = (
 
 def eval_definitions() -> dg.Definitions:
     """The evaluation assets, their checks and the nightly job, with resources built from the environment now."""
-    import importlib
-
-    from eval_pipeline.defs.jobs import nightly_eval_job
-    from eval_pipeline.defs.resources import build_resources
 
     mods = [importlib.import_module(m) for m in EVAL_MODULES]
     return dg.Definitions(
@@ -97,7 +104,6 @@ def eval_definitions() -> dg.Definitions:
 
 
 def _job() -> dg.JobDefinition:
-    from eval_pipeline.defs.jobs import nightly_eval_job
 
     return eval_definitions().resolve_job_def(nightly_eval_job.name)
 
@@ -105,8 +111,6 @@ def _job() -> dg.JobDefinition:
 def worker_tags() -> dict[str, str]:
     """Tags that name this process as the run's worker (host and pid), so a later CLI call can tell a
     run whose process died (SIGKILL, OOM, a closed laptop) from one still running."""
-    import os
-    import socket
 
     return {"eval/host": socket.gethostname(), "eval/pid": str(os.getpid())}
 
@@ -117,8 +121,6 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     An in-process run (``eval-pipeline run``) has no daemon watching it: killed, it would stay STARTED
     forever. Runs the daemon launches are watched by Dagster's run monitoring (``run_monitoring:`` in
     the shipped instance config: start timeout, and ``max_runtime_seconds`` for a worker that died)."""
-    import os
-    import socket
 
     host, out = socket.gethostname(), []
     records = instance.get_run_records(
@@ -156,7 +158,6 @@ def run_partition(
     ``log_level``: of the console log only (the instance's event log, which the UI shows, keeps every event);
     ``eval-pipeline run`` passes CRITICAL unless ``--verbose``, so a gate that fails (an expected outcome,
     printed as a verdict) prints no traceback; another step's failure is reported by its root cause."""
-    from eval_pipeline.defs.partitions import eval_partition_key
 
     t0 = time.perf_counter()
     result = _job().execute_in_process(
@@ -167,7 +168,6 @@ def run_partition(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},
         tags={"eval/trigger": "cli", "eval/kind": "nightly", **worker_tags()},
     )
-    from eval_pipeline.scoring.errors_report import root_cause
 
     failed, causes = {}, {}
     for ev in result.all_events:
@@ -198,10 +198,6 @@ def evaluate(
 ) -> list[CIResult]:
     """Register and run each model version's partition (the baseline's first, when it has no run
     for ``date``); read back its artifact and decide its gates."""
-    from eval_pipeline.defs.partitions import register_model_versions
-    from eval_pipeline.regression.baselines import declared_baseline
-    from eval_pipeline.release.decision import quality_gate, regression_gate
-    from eval_pipeline.storage import keys
 
     reg = project.registry
     mvs = [reg.by_name(n) for n in names]
@@ -254,11 +250,6 @@ def compare(project, candidate: str, baseline: str, date: str | None = None) -> 
     """Regression report (dict, markdown) of two stored runs (model-version names or keys) on
     ``date`` (default: the latest date both were scored), with the baseline's earlier nights pooled into the
     pass/fail rows as the gate does. Raises LookupError when a run is missing."""
-    from eval_pipeline.history.runs import known_runs, list_runs_from_files, load_run_scores
-    from eval_pipeline.history.sources import HistorySources
-    from eval_pipeline.regression.baselines import RunRef
-    from eval_pipeline.regression.compare import report_dict
-    from eval_pipeline.regression.stored_runs import compare_runs
 
     def key_of(name: str) -> str:
         for m in project.registry.models:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dagster as dg
 
+from eval_pipeline.commands.view import report_location
+from eval_pipeline.defs.ci import eval_definitions, worker_tags
+from eval_pipeline.defs.partitions import local_instance
+
 
 def refresh(instance=None) -> tuple[bool, str]:
     """Materialize ``eval_history`` (in process, on the instance); returns (success, report location)."""
-    from eval_pipeline.commands.view import report_location
-    from eval_pipeline.defs.ci import eval_definitions, worker_tags
-    from eval_pipeline.defs.partitions import local_instance
 
     defs = eval_definitions()
     result = dg.materialize(

@@ -24,8 +24,12 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from eval_pipeline import scoring
 from eval_pipeline.defs.partitions import EVAL_PARTITIONS, partition_parts
+from eval_pipeline.ingestion.golden import decode_golden
+from eval_pipeline.scoring.artifact import dumps
 from eval_pipeline.storage import keys
+from eval_pipeline.storage import model_versions as versions
 
 
 @dataclass
@@ -45,7 +49,6 @@ class Partition:
     @cached_property
     def mv(self):
         """The partition's model version: from the registry, else its stored snapshot."""
-        from eval_pipeline.storage import model_versions as versions
 
         return versions.resolve(self.project, self.wh, self.mv_key)
 
@@ -74,14 +77,11 @@ class Partition:
 
     def write_json(self, key: str, payload: Any) -> str:
         """Write ``payload`` as JSON (NaN/inf as null) under ``key``; returns its URI."""
-        from eval_pipeline.scoring.artifact import dumps
 
         return self.wh.write_bytes(key, dumps(payload), content_type="application/json")
 
     def samples(self, mv_key: str | None = None) -> pd.DataFrame | None:
         """Golden samples joined with their responses (of ``mv_key`` on this date when given); None if either is missing."""
-        from eval_pipeline import scoring
-        from eval_pipeline.ingestion.golden import decode_golden
 
         golden, responses = self.read("golden", mv_key), self.read("responses", mv_key)
         if golden.empty or responses.empty:
@@ -100,7 +100,6 @@ class Partition:
 
     def golden(self) -> pd.DataFrame:
         """This partition's decoded golden rows; ``dg.Failure`` when golden_samples has not run."""
-        from eval_pipeline.ingestion.golden import decode_golden
 
         golden = self.read("golden")
         if golden.empty:

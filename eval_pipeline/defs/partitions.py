@@ -11,11 +11,14 @@ Removing a version from the registry never deletes its partitions or stored hist
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
+from filelock import FileLock
 
 from eval_pipeline.defs.migration_scripts import read_once
 from eval_pipeline.defs.sqlite_commits import fast_commits
+from eval_pipeline.project.paths import PROJECT_ROOT
 
 MODEL_VERSION_PARTITIONS = dg.DynamicPartitionsDefinition(name="model_version")
 
@@ -46,11 +49,6 @@ def eval_partition_key(date: str, model_version: str) -> dg.MultiPartitionKey:
 
 def local_instance() -> dg.DagsterInstance:
     """The Dagster instance of ``DAGSTER_HOME`` (default ``<project>/.dagster_home``, created), for the CLI and the demo."""
-    from pathlib import Path
-
-    from filelock import FileLock
-
-    from eval_pipeline.project.paths import PROJECT_ROOT
 
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
     home = Path(os.environ["DAGSTER_HOME"])

@@ -16,12 +16,15 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import dagster as dg
+
+from eval_pipeline.inference import progress as sinks
+
 T = TypeVar("T")
 POLL_S = 0.4
 
 
 def _step_events(instance, run_id: str):
-    import dagster as dg
 
     kinds = {
         dg.DagsterEventType.STEP_START,
@@ -42,8 +45,8 @@ def with_progress(instance, label: str, expected_steps: int, fn: Callable[[], T]
     term = sys.__stderr__  # the terminal even while the demo sends Dagster's log (sys.stderr) to a file
     if quiet or term is None or not term.isatty():
         return fn()
-    from rich.console import Console
-    from rich.progress import (
+    from rich.console import Console  # noqa: PLC0415 - keeps rich out of `import eval_pipeline.definitions`
+    from rich.progress import (  # noqa: PLC0415 - keeps rich out of `import eval_pipeline.definitions`
         BarColumn,
         MofNCompleteColumn,
         Progress,
@@ -82,7 +85,6 @@ def with_progress(instance, label: str, expected_steps: int, fn: Callable[[], T]
         TextColumn("{task.fields[unit]}  {task.fields[status]}"),
         TimeElapsedColumn(),
     )
-    from eval_pipeline.inference import progress as sinks
 
     with Progress(*columns, console=Console(file=term), transient=True) as progress:
         task = progress.add_task(label, total=expected_steps, status="starting", unit="steps")

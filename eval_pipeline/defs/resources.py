@@ -5,13 +5,25 @@ Configured with ``dg.EnvVar`` so secrets and deployment settings come from the e
 """
 
 import os
+from pathlib import Path
 
 import dagster as dg
 from pydantic import PrivateAttr
 
+from eval_pipeline.evaluators.embeddings import SimilarityScorer
+from eval_pipeline.inference.anthropic_provider import AnthropicProvider
+from eval_pipeline.inference.guard import StepBudget
+from eval_pipeline.inference.providers import ReplayProvider
+from eval_pipeline.inference.segments import SegmentStore
+from eval_pipeline.inference.store import ResponseStore
+from eval_pipeline.inference.synthetic_provider import SyntheticProvider, synthetic_openai_provider
+from eval_pipeline.inference.targets import Defaults, RoutingProvider, build_provider
+from eval_pipeline.project.endpoints import AnthropicEndpoint
 from eval_pipeline.project.loader import Project, load_project
-from eval_pipeline.project.paths import data_dir, default_warehouse_url
+from eval_pipeline.project.paths import PROJECT_ROOT, data_dir, default_warehouse_url
+from eval_pipeline.storage import Warehouse, keys
 from eval_pipeline.storage.location import Location
+from eval_pipeline.storage.warehouse import open_backend
 
 
 class EvalConfigResource(dg.ConfigurableResource):
@@ -20,7 +32,6 @@ class EvalConfigResource(dg.ConfigurableResource):
     data_dir: str = ""
 
     def load(self) -> Project:
-        from pathlib import Path
 
         return load_project(Path(self.data_dir) if self.data_dir else data_dir())
 
@@ -41,7 +52,6 @@ class WarehouseResource(dg.ConfigurableResource):
         return self.url or default_warehouse_url()
 
     def get(self):
-        from eval_pipeline.storage import Warehouse
 
         return Warehouse.from_url(
             self.resolved_url(), endpoint_url=self.endpoint_url or None, region=self.region or None
@@ -97,9 +107,6 @@ class LLMResource(dg.ConfigurableResource):
 
     def recordings_label(self) -> str:
         """``recordings_path`` as shown in provenance labels (relative to the project when inside it)."""
-        from pathlib import Path
-
-        from eval_pipeline.project.paths import PROJECT_ROOT
 
         if self.provider == "synthetic":
             return f"from the synthetic model server at {self.base_url}"
@@ -113,7 +120,6 @@ class LLMResource(dg.ConfigurableResource):
 
     def budget(self):
         """The step's retry budget and stall timeout (:class:`~eval_pipeline.inference.guard.StepBudget`)."""
-        from eval_pipeline.inference.guard import StepBudget
 
         return StepBudget(
             max_retries=None if self.max_retries < 0 else self.max_retries,
@@ -121,15 +127,11 @@ class LLMResource(dg.ConfigurableResource):
         )
 
     def make_provider(self, prices: dict):
-        from eval_pipeline.inference.anthropic_provider import AnthropicProvider
-        from eval_pipeline.inference.providers import ReplayProvider
 
         name = self.provider_name()
         if name == "replay":
             return ReplayProvider()
         if name == "synthetic":  # eval-pipeline serve-model on loopback; answers labelled synthetic
-            from eval_pipeline.inference.synthetic_provider import SyntheticProvider
-
             try:
                 return SyntheticProvider(
                     self.base_url or None,
@@ -157,7 +159,6 @@ class LLMResource(dg.ConfigurableResource):
         )
 
     def _defaults(self):
-        from eval_pipeline.inference.targets import Defaults
 
         return Defaults(
             anthropic_api_key=self.api_key or None,
@@ -170,13 +171,10 @@ class LLMResource(dg.ConfigurableResource):
         )
 
     def _build(self, endpoint, prices: dict):
-        from eval_pipeline.inference.targets import build_provider
 
         if self.provider == "synthetic":  # `eval-pipeline serve-model` stands in (Anthropic or OpenAI API)
             kind = getattr(endpoint, "provider", "anthropic") if endpoint is not None else "anthropic"
             if kind == "openai":
-                from eval_pipeline.inference.synthetic_provider import synthetic_openai_provider
-
                 try:
                     return synthetic_openai_provider(
                         self.base_url or None, stream=endpoint.stream, max_concurrency=self.max_concurrency
@@ -208,14 +206,11 @@ class LLMResource(dg.ConfigurableResource):
         """The provider of model version ``mv``: its own endpoint (``provider:`` + ``endpoint:`` in
         models.yaml; anthropic = this resource's key and base URL); ``replay`` (EVAL_PROVIDER=replay,
         or a version with provider replay) serves the store under the same endpoint identity."""
-        from eval_pipeline.project.endpoints import AnthropicEndpoint
 
         ep = model_version.endpoint_settings
         if isinstance(ep, AnthropicEndpoint) and model_version._endpoint is None:
             ep = None  # the deployment's Anthropic settings, as before
         if model_version.provider == "replay":
-            from eval_pipeline.inference.providers import ReplayProvider
-
             return ReplayProvider()
         return self._build(ep, registry.price_table())
 
@@ -231,7 +226,6 @@ class LLMResource(dg.ConfigurableResource):
         }
         if not routes:
             return default if default is not None else self.make_provider(registry.price_table())
-        from eval_pipeline.inference.targets import RoutingProvider
 
         if default is None:  # every judge may live elsewhere: fail only when a request needs Anthropic
             default = _MissingAnthropic(AUTO_WITHOUT_KEY)
@@ -248,12 +242,6 @@ class LLMResource(dg.ConfigurableResource):
         The read-only recordings (``recordings_path``) are read in place into the store's recordings
         namespace: served to ``replay`` only, and used to recognise old copies of them inside the
         store (earlier versions copied them in), which a live provider then never gets either."""
-        from pathlib import Path
-
-        from eval_pipeline.inference.segments import SegmentStore
-        from eval_pipeline.inference.store import ResponseStore
-        from eval_pipeline.storage import keys
-        from eval_pipeline.storage.warehouse import open_backend
 
         location = Location.parse(warehouse_url)
         remote = location.is_remote
@@ -327,11 +315,6 @@ class EmbeddingResource(dg.ConfigurableResource):
         for an S3 warehouse also in its bucket under ``<prefix>/embedding_cache/`` (shared by every
         host; the local folder, default ``~/.eval_pipeline/embedding_cache``, keeps a copy).
         Loaded models are shared within the process."""
-        from pathlib import Path
-
-        from eval_pipeline.evaluators.embeddings import SimilarityScorer
-        from eval_pipeline.storage import keys
-        from eval_pipeline.storage.warehouse import open_backend
 
         location = Location.parse(warehouse_url) if warehouse_url else None
         remote = location is not None and location.is_remote
@@ -397,7 +380,6 @@ SETTINGS: dict[str, str] = {
 def declare_settings() -> None:
     """Give every unset deployment setting its default (see :data:`SETTINGS`), so the
     ``dg.EnvVar`` fields resolve at run time; values already set are left alone."""
-    from eval_pipeline.project.paths import PROJECT_ROOT
 
     for name, default in {
         **SETTINGS,

@@ -41,6 +41,7 @@ from eval_pipeline.defs.jobs import EVAL_JOBS, calibration_job, nightly_eval_job
 from eval_pipeline.defs.partitions import add_requests, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
 from eval_pipeline.defs.schedules import local_date, registered_model_versions
+from eval_pipeline.evaluators.calibration import project_judge_versions
 from eval_pipeline.project import registration
 from eval_pipeline.project.errors import ConfigError
 from eval_pipeline.project.loader import Project
@@ -183,7 +184,6 @@ def config_change_sensor(context: dg.SensorEvaluationContext, eval_config: EvalC
         )
     hashes = registration.content_hashes(project.base)
     inputs = registration.suite_inference_hashes(project)
-    from eval_pipeline.evaluators.calibration import project_judge_versions
 
     judges = project_judge_versions(project)
     cursor = make_cursor(hashes, inputs, judges)

@@ -10,10 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import time
 
-from eval_pipeline.defs.partitions import local_instance
+import dagster as dg
+
+from eval_pipeline.definitions import defs
+from eval_pipeline.defs.jobs import ALL_FAMILIES_ASSETS
+from eval_pipeline.defs.partitions import eval_partition_key, local_instance, register_model_versions
+from eval_pipeline.defs.progress import with_progress
+from eval_pipeline.defs.resources import WarehouseResource, build_resources
+from eval_pipeline.demo.calendar import CANDIDATE_DATES, DEMO_DATES
+from eval_pipeline.demo.monitoring import run_canary_demo, run_monitoring_demo
+from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import default_warehouse_url
 from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys
@@ -22,10 +32,6 @@ from eval_pipeline.storage.location import Location
 
 def materialize(defs, selection: list[str], instance, partition_key=None) -> tuple[bool, dict[str, float]]:
     """Materialize an asset selection (with its checks) in process; returns (success, seconds per step)."""
-    import dagster as dg
-
-    from eval_pipeline.defs.progress import with_progress
-    from eval_pipeline.defs.resources import build_resources
 
     t0 = time.monotonic()
     result = with_progress(  # a progress bar of the run's steps on a terminal
@@ -61,17 +67,10 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
         os.environ["EVAL_PROVIDER"] = "replay"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from eval_pipeline.definitions import defs
-    from eval_pipeline.defs.jobs import ALL_FAMILIES_ASSETS
-    from eval_pipeline.defs.partitions import eval_partition_key, register_model_versions
-    from eval_pipeline.defs.resources import WarehouseResource
-    from eval_pipeline.demo.calendar import CANDIDATE_DATES, DEMO_DATES
-    from eval_pipeline.project.loader import load_project
 
     say = (lambda *a: None) if quiet else print
     # The demo prints its own summary; Dagster's console log (stack traces of the expected gate
     # failure included) stays in the run's event log, visible in the UI.
-    import logging
 
     logging.getLogger("dagster").setLevel(logging.CRITICAL)
     instance = local_instance()
@@ -134,7 +133,6 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
         say(
             "4/4 online monitoring on SYNTHETIC production traffic (8 days, drift injected on the last day) ..."
         )
-        from eval_pipeline.demo.monitoring import run_monitoring_demo
 
         yesterday = (
             dt.date.fromisoformat(last) - dt.timedelta(days=1)
@@ -143,7 +141,6 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
             instance, days=8, end_date=yesterday, n_rows=1000, say=say
         )
         say("   canary rollout on SYNTHETIC hourly traffic: one degraded canary, analysed hour by hour ...")
-        from eval_pipeline.demo.monitoring import run_canary_demo
 
         summary["canary"] = run_canary_demo(instance, day=last, say=say)
         say("   the history report again, now with the monitoring and canary sections ...")

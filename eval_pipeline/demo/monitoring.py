@@ -16,7 +16,11 @@ from typing import Any
 
 import dagster as dg
 
+from eval_pipeline.definitions import defs
+from eval_pipeline.defs.monitoring.canary import CANARY_ASSETS
 from eval_pipeline.defs.monitoring.schedules import MONITORING_ASSETS
+from eval_pipeline.defs.resources import build_resources
+from eval_pipeline.demo.rollout import RolloutConfig, write_rollout
 from eval_pipeline.demo.traffic_days import write_demo_traffic
 from eval_pipeline.monitoring.day import traffic_location
 from eval_pipeline.monitoring.settings import REPORT_PREFIX
@@ -41,8 +45,6 @@ def run_monitoring_demo(
     """Write ``days`` synthetic days ending ``end_date`` (default yesterday, UTC) under the traffic
     prefix and materialize the monitoring assets for each, oldest first. Returns a summary:
     ``{"days": [{day, ok, n_sampled, max_psi, drift, alerts_firing, checks}], "drift_flagged_last_day", ...}``."""
-    from eval_pipeline.definitions import defs
-    from eval_pipeline.defs.resources import build_resources
 
     resources = resources or build_resources()
     instance = instance or dg.DagsterInstance.ephemeral()
@@ -90,10 +92,6 @@ def run_canary_demo(
     requests). ``traffic_hourly`` and ``canary_analysis`` are materialized hour by hour until the
     verdict is ``roll back`` (the hourly story is the partition list of ``canary_analysis`` in the UI).
     Returns ``{"hours": [{hour, verdict, deciding, check}], "rolled_back_at", "canary", ...}``."""
-    from eval_pipeline.definitions import defs
-    from eval_pipeline.defs.monitoring.canary import CANARY_ASSETS
-    from eval_pipeline.defs.resources import build_resources
-    from eval_pipeline.demo.rollout import RolloutConfig, write_rollout
 
     resources = resources or build_resources()
     instance = instance or dg.DagsterInstance.ephemeral()

@@ -56,7 +56,10 @@ from eval_pipeline.evaluators.judge import (
     PromptTemplate,
     judge_pairwise_verdicts,
     judge_pointwise_verdicts,
+    load_prompt,
 )
+from eval_pipeline.evaluators.judge.length_control import length_controlled_win_rate, word_count
+from eval_pipeline.evaluators.judge.requests import judge_identity
 from eval_pipeline.project.hashing import digest16
 
 
@@ -165,7 +168,6 @@ def pairwise_length_metrics(samples: pd.DataFrame, frame: pd.DataFrame) -> dict[
     output_1 (``lc_win_rate`` with its interval, ``length_coef`` / ``length_p`` / ``length_bias``) next to the
     same regression on the human labels (``human_length_coef``): a judge coefficient above the humans' is a
     length preference the humans do not share."""
-    from eval_pipeline.evaluators.judge.length_control import length_controlled_win_rate, word_count
 
     s = samples.set_index("sample_id")
     diff = pd.Series(
@@ -272,7 +274,6 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
 def calibration_version(config: JudgeConfig, prompt: PromptTemplate | None = None) -> str:
     """The version a calibration is valid for: hash of the judge model, the suite's rubric and the prompt
     (:func:`eval_pipeline.evaluators.judge.requests.judge_identity`)."""
-    from eval_pipeline.evaluators.judge.requests import judge_identity
 
     return digest16({"model": config.model, **judge_identity(config, prompt)})
 
@@ -316,7 +317,6 @@ def may_block(
 
 def project_judge_versions(project: Any) -> dict[str, list[str]]:
     """Judge model -> the calibration versions of every judge eval set of the project using it."""
-    from eval_pipeline.evaluators.judge import load_prompt
 
     out: dict[str, set[str]] = {}
     for suite in project.suites.values():

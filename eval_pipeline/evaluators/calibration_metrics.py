@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import bootstrap, rankdata, spearmanr
 
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
@@ -52,7 +53,6 @@ def bootstrap_interval(
     resamples, hence the same interval, as the scalar form for a given seed - only faster).
     Resamples where the statistic is undefined (NaN, e.g. a constant resample for Spearman) are
     dropped; with more than 10 % of them, or fewer than 3 items, the interval is ``(nan, nan)``."""
-    from scipy.stats import bootstrap
 
     if len(arrays[0]) < 3:
         return math.nan, math.nan
@@ -82,7 +82,7 @@ def exact_share_interval(hits: Any, level: float = CI_LEVEL) -> tuple[float, flo
     For the agreement shares: each one-sided bound keeps its level at any n. The percentile bootstrap
     did not at small n (20 labels, true within-one agreement 0.94: its lower bound was above the
     truth in 25 % of label sets, since 30 % of them agree everywhere and the bootstrap gives [1, 1])."""
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     x = np.asarray(hits, dtype=bool)
     if x.size == 0:
@@ -149,7 +149,6 @@ def kappa_along_axis(a: Any, b: Any, labels: Any, weights: str | None = None, ax
 def spearman_along_axis(a: Any, b: Any, axis: int = -1) -> np.ndarray:
     """Spearman's rho along ``axis`` (Pearson correlation of average ranks, as scipy ``spearmanr``);
     NaN where either side is constant."""
-    from scipy.stats import rankdata
 
     ra = np.moveaxis(rankdata(a, axis=axis), axis, -1)
     rb = np.moveaxis(rankdata(b, axis=axis), axis, -1)
@@ -206,7 +205,6 @@ def rating_agreement(
     ``<name>_ci_low`` / ``<name>_ci_high`` (shares: exact Clopper-Pearson; kappa and Spearman:
     paired bootstrap, :func:`bootstrap_interval`; off with ``ci=False``). Undefined values (e.g. a constant input) are NaN.
     """
-    from scipy.stats import spearmanr
     from sklearn.metrics import cohen_kappa_score
 
     h = np.asarray(human, dtype=float)

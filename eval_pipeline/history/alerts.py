@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from eval_pipeline.history.alert_rules import AlertRules
-from eval_pipeline.history.control_charts import CHARTS, binomial_baseline, debounce, p_chart
+from eval_pipeline.history.control_charts import CHARTS, binomial_baseline, debounce, p_chart, segmented_chart
 from eval_pipeline.history.sql import ALL, SEGMENT_ALL, SERIES_COLUMNS
 from eval_pipeline.history.trend_test import combined_p, prediction_p
+from eval_pipeline.regression.judge_changes import judge_segments
 
 # What an alert row says beyond the series it is about: the value, its reference and the evidence.
 EVIDENCE_COLUMNS = ["value", "reference", "n", "p_value", "ci_low", "ci_high", "message"]
@@ -73,7 +75,7 @@ def _counts(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def lower_test(k, n, k_ref, n_ref) -> np.ndarray:
     """One-sided p-values of "today's rate k/n is below the reference rate k_ref/n_ref" (two-proportion
     score test, statsmodels ``test_proportions_2indep``); NaN where either side has no counts."""
-    from statsmodels.stats.proportion import test_proportions_2indep
+    from statsmodels.stats.proportion import test_proportions_2indep  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     k, n, k_ref, n_ref = (np.asarray(a, dtype=float) for a in (k, n, k_ref, n_ref))
     out = np.full(k.shape, np.nan)
@@ -88,7 +90,7 @@ def lower_test(k, n, k_ref, n_ref) -> np.ndarray:
 
 
 def _wilson(k: float, n: float) -> tuple[float, float]:
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     if not n or np.isnan(n) or np.isnan(k):
         return float("nan"), float("nan")
@@ -176,8 +178,7 @@ def upper_bound(g: pd.DataFrame, field: str, level: float = 0.95) -> np.ndarray:
     """One-sided ``level`` upper confidence bound of each day's ``field``: for ``pass_rate`` the Wilson bound of
     ``n_passed / n_graded`` (statsmodels, two-sided ``2 * level - 1``), for a mean the t bound ``mean + t * std /
     sqrt(n)`` (scipy) with n = graded rows. NaN (no evidence) where counts or spread are missing."""
-    from scipy import stats
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     vals = pd.to_numeric(g[field], errors="coerce").to_numpy(dtype=float)
     k, n = _counts(g)
@@ -318,9 +319,6 @@ def control_chart_for(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
     (a constant baseline then has no limits and flags nothing)."""
     g = g.tail(rules.control_window)
     if "judge_model" in g and g["judge_model"].notna().any():
-        from eval_pipeline.history.control_charts import segmented_chart
-        from eval_pipeline.regression.judge_changes import judge_segments
-
         seg = judge_segments(g["judge_model"], g["rubric_hash"])
         if seg.max() > 0:
             return segmented_chart(

@@ -25,6 +25,7 @@ import re
 
 import pandas as pd
 
+from eval_pipeline.history.sources import has_files
 from eval_pipeline.history.sql import _quote
 from eval_pipeline.project.regression_schema import metric_direction
 from eval_pipeline.storage import keys
@@ -44,7 +45,6 @@ def _lines(text: str) -> list[str]:
 
 def _run_frames(con, wh, date: str, mv: str) -> dict[str, pd.DataFrame]:
     """The golden, responses and scores rows of one run (empty frames when a table is absent)."""
-    from eval_pipeline.history.sources import has_files
 
     out = {}
     for table, cols in (

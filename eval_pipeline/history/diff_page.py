@@ -18,6 +18,10 @@ import html
 import json
 from importlib import resources
 
+from eval_pipeline.history.diff_data import load_run_pair
+from eval_pipeline.history.pair_index import picker_data
+from eval_pipeline.storage import keys
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.2em;color:#222}
 h1{font-size:1.4em}.note{color:#555;font-size:.88em}
@@ -119,9 +123,6 @@ def build_diff_html(
 def write_run_diff(wh, candidate: tuple[str, str], baseline: tuple[str, str], key: str | None = None) -> str:
     """Build the diff of two stored runs (``(date, model_version key)`` each) and write it to the warehouse at
     ``key`` (default :func:`keys.diff_page` of the candidate against that baseline). Returns its URI."""
-    from eval_pipeline.history.diff_data import load_run_pair
-    from eval_pipeline.history.pair_index import picker_data
-    from eval_pipeline.storage import keys
 
     data = load_run_pair(wh, candidate, baseline)
     key = key or keys.diff_page(candidate[0], candidate[1], against=baseline)

@@ -23,6 +23,8 @@ import posixpath
 import re
 from typing import Any
 
+from eval_pipeline.history.runs import list_runs_from_files
+from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.storage import keys
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
@@ -48,8 +50,6 @@ _REPORT_DIFF = _pattern(keys.diff_page("CDATE", "CMV"), CDATE=_DATE, CMV="[^/]+"
 
 def scored_runs(wh) -> dict[str, list[str]]:
     """``{model version: sorted dates}`` of every scored partition (file listing only)."""
-    from eval_pipeline.history.runs import list_runs_from_files
-    from eval_pipeline.history.sources import HistorySources
 
     con = wh.connect_duckdb()
     try:

@@ -40,7 +40,7 @@ def markdown_table(df: pd.DataFrame, max_rows: int = 25) -> str:
 def build_history_report(scores: pd.DataFrame, ops: pd.DataFrame | None = None, **kwargs) -> str:
     """The interactive history report (one self-contained HTML file); see
     :func:`eval_pipeline.history.report_page.build_report_html` for the arguments."""
-    from eval_pipeline.history.report_page import build_report_html
+    from eval_pipeline.history.report_page import build_report_html  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     return build_report_html(scores, ops, **kwargs)
 

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
+from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.history.control_charts import p_chart, shewhart_chart
 from eval_pipeline.history.sql import ALL, SEGMENT_ALL
 
@@ -325,7 +326,6 @@ def build_report_data(
     events: pd.DataFrame | None = None,
 ) -> dict:
     """The whole blob (see the module docstring). ``events`` has date, model_version, kind, label."""
-    from eval_pipeline.history.alert_rules import AlertRules
 
     rules = rules or AlertRules()
     scores = scores.assign(date=scores["date"].astype(str), model_version=scores["model_version"].astype(str))

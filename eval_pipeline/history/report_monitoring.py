@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from eval_pipeline.history.sources import has_files
 from eval_pipeline.storage import keys
 
 FEEDBACK_SHOWN = 7  # days of feedback rates in the table
@@ -35,7 +36,6 @@ def _read(wh, key: str) -> dict | None:
 
 def _rows(wh, sql: str, table: str) -> pd.DataFrame:
     """``sql`` over one table (a view named ``t``); empty when the table has no files."""
-    from eval_pipeline.history.sources import has_files
 
     con = wh.connect_duckdb()
     try:

@@ -189,7 +189,7 @@ VENDORED_PLOTLY = "vendor/plotly-basic.min.js"
 def plotly_js() -> str:
     """plotly.js to inline: the vendored basic bundle (scatter + bar, 1.2 MB; ``vendor/README.md``) when
     its version equals the pinned ``plotly`` package's plotly.js, else that package's full bundle (4.8 MB)."""
-    import plotly.offline
+    import plotly.offline  # noqa: PLC0415 - keeps plotly out of `import eval_pipeline.definitions`
 
     f = resources.files("eval_pipeline.history").joinpath(VENDORED_PLOTLY)
     if f.is_file():

@@ -21,6 +21,18 @@ from __future__ import annotations
 import posixpath
 from urllib.parse import quote
 
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from eval_pipeline.commands.diff import resolve
+from eval_pipeline.history.diff_data import load_run_pair
+from eval_pipeline.history.diff_page import build_diff_html
+from eval_pipeline.history.pair_index import picker_data
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.location import Location
 
@@ -35,10 +47,6 @@ def _key_url(key: str) -> str:
 def build_pair(wh, candidate: str, baseline: str) -> str:
     """Write the diff page of ``candidate`` against ``baseline`` (``VERSION[@DATE]`` each); returns its key.
     ``LookupError`` naming what is missing."""
-    from eval_pipeline.commands.diff import resolve
-    from eval_pipeline.history.diff_data import load_run_pair
-    from eval_pipeline.history.diff_page import build_diff_html
-    from eval_pipeline.history.pair_index import picker_data
 
     cand, base = resolve(wh, candidate, baseline, None)
     key = keys.diff_page(*cand, against=base)
@@ -49,13 +57,6 @@ def build_pair(wh, candidate: str, baseline: str) -> str:
 
 def create_app(wh):
     """The app over a local warehouse (see the module docstring)."""
-    from starlette.applications import Starlette
-    from starlette.middleware import Middleware
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-    from starlette.routing import Mount, Route
-    from starlette.staticfiles import StaticFiles
 
     root = Location.parse(wh.root).path / REPORTS
     root.mkdir(parents=True, exist_ok=True)

@@ -144,7 +144,7 @@ def failing_samples(wh, date: str, model_version: str, per_eval_set: int = 5) ->
         def glob(table: str) -> str:
             return wh.uri(f"{table}/{keys.run_files_glob(date, model_version, table=table)}")
 
-        from eval_pipeline.history.sources import has_files
+        from eval_pipeline.history.sources import has_files  # noqa: PLC0415 - keeps duckdb out of `import eval_pipeline.definitions`
 
         if not has_files(con, glob(keys.SCORES)):
             return pd.DataFrame()

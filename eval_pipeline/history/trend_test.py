@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 
 def prediction_p(dates, rates, days: int, min_points: int = 3, lag: int = 0) -> np.ndarray:
@@ -32,7 +33,6 @@ def prediction_p(dates, rates, days: int, min_points: int = 3, lag: int = 0) -> 
     of, so a real drop does not widen its own yardstick. NaN where fewer than ``max(min_points, 2)``
     reference days exist; 0 when the reference rates are all equal and today is below them (the score
     test then decides). Dates must be sorted."""
-    from scipy import stats
 
     x = np.asarray(rates, dtype=float)
     d = pd.to_datetime(np.asarray(dates)).to_numpy()

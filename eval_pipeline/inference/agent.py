@@ -25,6 +25,7 @@ samples together; :func:`run_agent_loops` is the synchronous entry the benchmark
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -318,7 +319,6 @@ def run_agent_loops(
 
 def import_tool_fn(spec: str, where: str) -> ToolFn:
     """``module:function`` -> the function; a ValueError naming ``where`` and the fix otherwise."""
-    import importlib
 
     module, _, name = spec.partition(":")
     try:

@@ -297,7 +297,7 @@ def _default_open_telemetry() -> Any:
     if any(k.startswith("ANTHROPIC_OPEN_TELEMETRY") or k.startswith("OTEL_") for k in os.environ):
         return None
     try:
-        from opentelemetry import trace
+        from opentelemetry import trace  # noqa: PLC0415 - optional: opentelemetry is not a dependency
 
         if type(trace.get_tracer_provider()).__name__ != "ProxyTracerProvider":
             return None
@@ -309,10 +309,10 @@ def _default_open_telemetry() -> Any:
 def _httpx_module() -> Any:
     """The HTTP library the installed SDK is built on (``httpx2`` for anthropic>=2.x, else ``httpx``)."""
     try:
-        import httpx2
+        import httpx2  # noqa: PLC0415 - whichever HTTP library the installed SDK is built on
 
         return httpx2
     except ImportError:
-        import httpx
+        import httpx  # noqa: PLC0415 - whichever HTTP library the installed SDK is built on
 
         return httpx

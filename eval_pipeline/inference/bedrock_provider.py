@@ -19,6 +19,7 @@ connections; access and validation errors are not retried.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -79,7 +80,7 @@ class BedrockProvider(LiveProvider):
     def _open(self) -> Any:
         if self._client is None:  # boto3 clients are thread-safe and not bound to an event loop
             import boto3
-            from botocore.config import Config
+            from botocore.config import Config  # noqa: PLC0415 - keeps botocore out of `import eval_pipeline.definitions`
 
             session = boto3.Session(profile_name=self.profile) if self.profile else boto3.Session()
             self._client = session.client(
@@ -147,7 +148,6 @@ class BedrockProvider(LiveProvider):
 
     @staticmethod
     def _stream_call(client: Any, body: dict[str, Any], t0: float) -> tuple:
-        import json
 
         out = client.converse_stream(**body)
         rid = out.get("ResponseMetadata", {}).get("RequestId")
@@ -194,7 +194,7 @@ class BedrockProvider(LiveProvider):
         return "".join(texts), calls, stop, usage, rid, ttft
 
     def _classify(self, exc: BaseException) -> Failure:
-        from botocore import exceptions as bx
+        from botocore import exceptions as bx  # noqa: PLC0415 - keeps botocore out of `import eval_pipeline.definitions`
 
         if isinstance(exc, bx.ClientError):
             err = exc.response.get("Error", {})

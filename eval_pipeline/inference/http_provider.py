@@ -25,7 +25,9 @@ import json
 import time
 from typing import Any
 
+import jinja2
 from jinja2 import Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from eval_pipeline.inference.conversation import last_user_text
 from eval_pipeline.inference.live import Failure, LiveProvider, status_failure
@@ -44,9 +46,7 @@ class HttpProvider(LiveProvider):
     """POSTs each request to the app, rendered from the body template; reads the answer by JMESPath."""
 
     def __init__(self, endpoint: HttpEndpoint, **flow: Any):
-        import jinja2
-        import jmespath
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
+        import jmespath  # noqa: PLC0415 - keeps jmespath out of `import eval_pipeline.definitions`
 
         self.url = expand_env(endpoint.url, "http endpoint url") or ""
         self.method = endpoint.method
@@ -71,7 +71,7 @@ class HttpProvider(LiveProvider):
         return self.url
 
     def _open(self) -> Any:
-        import aiohttp
+        import aiohttp  # noqa: PLC0415 - keeps aiohttp out of `import eval_pipeline.definitions`
 
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.max_concurrency + 16),
@@ -130,8 +130,7 @@ class HttpProvider(LiveProvider):
         )
 
     def _classify(self, exc: BaseException) -> Failure:
-        import aiohttp
-        import jinja2
+        import aiohttp  # noqa: PLC0415 - keeps aiohttp out of `import eval_pipeline.definitions`
 
         if isinstance(exc, jinja2.TemplateError):
             return Failure(

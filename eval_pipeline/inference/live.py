@@ -21,12 +21,16 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
+
+import jsonschema
 
 from eval_pipeline.inference.guard import CURRENT_GUARD, StepGuard
 from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
 from eval_pipeline.inference.providers import Provider, compute_cost, error_response, validate_prices
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
+from eval_pipeline.project.user_regex import bounded_validator  # a tool schema's pattern never hangs
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +77,6 @@ def retry_after_s(headers: Mapping[str, str] | None) -> float | None:
     try:
         return float(value)
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
         try:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
@@ -106,9 +108,6 @@ def tool_schema(request: ModelRequest, name: str) -> dict[str, Any] | None:
 def check_tool_calls(calls: Sequence[dict[str, Any]], request: ModelRequest) -> str | None:
     """The first problem of a list of tool calls: arguments that were not a JSON object, an unknown
     tool, or arguments that violate the tool's ``input_schema`` (None when all are fine)."""
-    import jsonschema
-
-    from eval_pipeline.project.user_regex import bounded_validator  # a tool schema's pattern never hangs
 
     declared = {t.get("name") for t in request.tools or []}
     for c in calls:

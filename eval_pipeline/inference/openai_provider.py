@@ -72,7 +72,7 @@ class OpenAIProvider(LiveProvider):
         return self.base_url
 
     def _open(self) -> Any:
-        import httpx2
+        import httpx2  # noqa: PLC0415 - keeps httpx2 out of `import eval_pipeline.definitions`
         import openai
 
         pool = httpx2.Limits(
@@ -173,7 +173,7 @@ class OpenAIProvider(LiveProvider):
         )
 
     def _classify(self, exc: BaseException) -> Failure:
-        import httpx2
+        import httpx2  # noqa: PLC0415 - keeps httpx2 out of `import eval_pipeline.definitions`
         import openai
 
         if isinstance(exc, (openai.APITimeoutError, httpx2.TimeoutException)):

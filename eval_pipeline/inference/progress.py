@@ -10,6 +10,8 @@ never raise; errors in it are swallowed so progress display can never fail a ste
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,8 +35,6 @@ def emit_progress(step: str, progress: Any) -> None:
 def stderr_sink(min_elapsed_s: float = 5.0, every_s: float = 5.0) -> Callable[[str, Any], None]:
     """A minimal sink for the CLI: once a step has waited ``min_elapsed_s``, one line to stderr every
     ``every_s`` (and when it ends): ``<step>: done/total done, n in flight, n retried (s)``."""
-    import sys
-    import time
 
     last: dict[str, float] = {}
 

@@ -10,6 +10,7 @@ prefix is (:func:`static_prefix_chars`), which the provider marks with ``cache_c
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any
 
@@ -124,7 +125,6 @@ def static_prefix_chars(users: list[str]) -> int:
     """Length of the static part of an eval set's rendered user messages (the text every sample
     shares before its own values, e.g. the routing label list), cut at a line end so no sample's
     value is part of it; 0 for fewer than two messages or no shared line."""
-    import os
 
     if len(users) < 2:
         return 0

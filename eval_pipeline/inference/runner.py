@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypedDict, Unpack
 
+import numpy as np
+
 from eval_pipeline.inference.batches import BatchLedger, BatchOptions, BatchStats, arun_batches
 from eval_pipeline.inference.guard import CURRENT_GUARD, StepBudget, StepGuard, StepStopped  # noqa: F401
 from eval_pipeline.inference.provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
@@ -294,7 +296,6 @@ def run_requests(
 
 
 def _percentiles(values: list[float]) -> dict[str, float | None]:
-    import numpy as np
 
     if not values:
         return {"p50": None, "p95": None, "p99": None}
@@ -347,7 +348,7 @@ def prompt_cache_split(responses: Sequence[ModelResponse]) -> dict[str, Any]:
     answers called in this run (response-store hits are not calls); ``hit_rate_ci95`` is the Wilson
     interval of the hit rate, ``n`` its denominator. Latency / TTFT medians of live answers only
     (batch answers have none)."""
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     fresh = [r for r in responses if not r.cached and not r.is_infra_error]
     hits = [r for r in fresh if r.cache_hit]

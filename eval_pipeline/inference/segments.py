@@ -55,9 +55,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from eval_pipeline.inference import manifest as mf
@@ -239,10 +241,6 @@ class SegmentStore:
     def _arrow_s3(self) -> Any:
         """pyarrow's own S3 client (C++: ranged reads without the GIL), with the backend's credentials and endpoint."""
         if getattr(self, "_s3fs", None) is None:
-            from urllib.parse import urlparse
-
-            import pyarrow.fs as pafs
-
             creds = self.backend.session.get_credentials()
             frozen = creds.get_frozen_credentials() if creds is not None else None
             opts: dict[str, Any] = {"region": self.backend.region}

@@ -13,7 +13,10 @@ import json
 import time
 from typing import Any
 
+import jsonschema
+
 from eval_pipeline.inference.types import ModelRequest
+from eval_pipeline.project.user_regex import bounded_validator  # a tool schema's pattern never hangs
 
 
 def parse_tool_input(
@@ -41,10 +44,6 @@ def parse_tool_input(
             schema,
         )
     if schema:
-        import jsonschema
-
-        from eval_pipeline.project.user_regex import bounded_validator  # a tool schema's pattern never hangs
-
         errors = sorted(
             bounded_validator(jsonschema.Draft202012Validator, 0.2, True)(schema).iter_errors(value),
             key=lambda e: list(e.path),

@@ -67,6 +67,8 @@ from eval_pipeline.inference.types import (
     ModelResponse,
 )
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.errors import os_error
+from eval_pipeline.storage.local import LocalBackend
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +106,6 @@ class ResponseStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         if segments is None:
-            from eval_pipeline.storage.local import LocalBackend
-
             segments = SegmentStore(LocalBackend(self.root))
         self.segments = segments
         self.shared = segments.shared
@@ -277,8 +277,6 @@ class ResponseStore:
             if self.fsync:
                 os.fsync(fh.fileno())
         except OSError as exc:  # ENOSPC / EROFS: name the store's folder (a torn line is skipped on read)
-            from eval_pipeline.storage.errors import os_error
-
             raise os_error(
                 exc,
                 "append",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from eval_pipeline.inference.anthropic_provider import AnthropicProvider
+from eval_pipeline.inference.openai_provider import OpenAIProvider
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SYNTHETIC_KEY = "synthetic-no-key"  # what the SDK sends as x-api-key; the synthetic server ignores it
@@ -50,7 +51,6 @@ def synthetic_openai_provider(base_url: str | None, **kwargs):
     """An :class:`~eval_pipeline.inference.openai_provider.OpenAIProvider` against the synthetic server's
     ``/v1/chat/completions`` (a model version with ``provider: openai``): store-key name
     ``synthetic-openai``, answers ``synthetic``."""
-    from eval_pipeline.inference.openai_provider import OpenAIProvider
 
     provider = OpenAIProvider(
         SYNTHETIC_KEY,

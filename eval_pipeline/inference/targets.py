@@ -22,7 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eval_pipeline.inference.anthropic_provider import AnthropicProvider
+from eval_pipeline.inference.bedrock_provider import BedrockProvider
+from eval_pipeline.inference.http_provider import HttpProvider
+from eval_pipeline.inference.openai_provider import DEFAULT_BASE_URL, OpenAIProvider
 from eval_pipeline.inference.providers import Provider, ReplayProvider
+from eval_pipeline.inference.python_provider import PythonProvider
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.endpoints import (
     AnthropicEndpoint,
@@ -59,8 +64,6 @@ def key_name(endpoint: Endpoint | None) -> str:
         return "anthropic"
     where = f"endpoint of provider {endpoint.provider!r}"
     if isinstance(endpoint, OpenAIEndpoint):
-        from eval_pipeline.inference.openai_provider import DEFAULT_BASE_URL
-
         return f"openai:{(expand_env(endpoint.base_url, where) or DEFAULT_BASE_URL).rstrip('/')}"
     if isinstance(endpoint, BedrockEndpoint):
         region = (
@@ -115,8 +118,6 @@ def build_provider(
     if replay:
         return ReplayProvider(key_provider=name)
     if endpoint is None or isinstance(endpoint, AnthropicEndpoint):
-        from eval_pipeline.inference.anthropic_provider import AnthropicProvider
-
         ep = endpoint or AnthropicEndpoint()
         key = (
             os.environ.get(ep.api_key_env)
@@ -141,8 +142,6 @@ def build_provider(
     flow = _flow(endpoint, defaults, prices)
     provider: Provider
     if isinstance(endpoint, OpenAIEndpoint):
-        from eval_pipeline.inference.openai_provider import OpenAIProvider
-
         provider = OpenAIProvider(
             _secret(endpoint.api_key_env, f"openai endpoint {name}"),
             base_url=expand_env(endpoint.base_url, "openai endpoint base_url"),
@@ -151,8 +150,6 @@ def build_provider(
             **flow,
         )
     elif isinstance(endpoint, BedrockEndpoint):
-        from eval_pipeline.inference.bedrock_provider import BedrockProvider
-
         provider = BedrockProvider(
             region=expand_env(endpoint.region, "bedrock endpoint region"),
             endpoint_url=expand_env(endpoint.endpoint_url, "bedrock endpoint endpoint_url"),
@@ -161,12 +158,8 @@ def build_provider(
             **flow,
         )
     elif isinstance(endpoint, HttpEndpoint):
-        from eval_pipeline.inference.http_provider import HttpProvider
-
         provider = HttpProvider(endpoint, **flow)
     elif isinstance(endpoint, PythonEndpoint):
-        from eval_pipeline.inference.python_provider import PythonProvider
-
         provider = PythonProvider(endpoint.function, **flow)
     else:
         raise TargetConfigError(f"unknown endpoint type {type(endpoint).__name__}")

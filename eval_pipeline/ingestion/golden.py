@@ -27,6 +27,7 @@ import pandas as pd
 
 from eval_pipeline.project.hashing import sha256_file, unit_interval
 from eval_pipeline.project.schemas import GOLDEN_COLUMNS
+from eval_pipeline.project.suites import FieldMapping
 
 MAX_REPORTED = 20
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -292,7 +293,6 @@ def read_golden_set(
     ``fields`` is a mapping object with attributes id/input/expected/metadata/category (see
     ``config.FieldMapping``); dotted names reach into nested objects.
     """
-    from eval_pipeline.project.suites import FieldMapping
 
     path = Path(path)
     fields = fields or FieldMapping()

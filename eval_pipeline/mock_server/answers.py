@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from eval_pipeline.inference.conversation import last_user_text
+from eval_pipeline.ingestion.golden import read_golden_set
 
 
 @dataclass
@@ -115,7 +116,6 @@ class AnswerKey:
     def from_files(cls, paths: Iterable[str | Path], fields: Any = None) -> AnswerKey:
         """Golden sets (JSONL / CSV / Parquet, the golden row format) -> an answer key. Raises the
         golden-set reader's error (file, line, field) for a bad file."""
-        from eval_pipeline.ingestion.golden import read_golden_set
 
         pairs: list[tuple[str, str]] = []
         for path in paths:

@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from eval_pipeline.mock_server.answers import Answer, SyntheticModel
+from eval_pipeline.mock_server.openai_routes import as_anthropic, completion
 
 SYNTHETIC_HEADER = "x-eval-pipeline-synthetic"
 NOT_LABELLED = (
@@ -170,7 +171,6 @@ class SyntheticServer:
 
     async def handle_chat(self, request: web.Request) -> web.StreamResponse:
         """OpenAI Chat Completions (:mod:`.openai_routes`), same answers and labelling as ``/v1/messages``."""
-        from eval_pipeline.mock_server.openai_routes import as_anthropic, completion
 
         body = await self._labelled_body(request)
         if isinstance(body, web.Response):

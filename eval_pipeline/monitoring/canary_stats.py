@@ -31,6 +31,7 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.optimize import brentq
 
 POWER = 0.80
 
@@ -149,7 +150,6 @@ def hours_to_power(
 ) -> float:
     """Hours more at the traffic of the last ``recent`` looks until the MDE reaches ``target`` (inf when
     information does not grow; 0 when it already does). ``var``: the variance per look; ``j``: this look."""
-    from scipy.optimize import brentq
 
     v = float(var[j]) if np.isfinite(var[j]) else float("nan")
     if not np.isfinite(v) or target <= 0:

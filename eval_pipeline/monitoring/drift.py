@@ -21,12 +21,14 @@ divergence flag, :func:`~eval_pipeline.monitoring.drift_report.compute_drift`) i
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2_contingency, entropy, random_table
 
 from eval_pipeline.monitoring.embedders import EmbedFn, minilm_embedder
 
@@ -101,7 +103,6 @@ def homogeneity_p_value(
     #{X^2_sim >= X^2_obs}) / (B + 1)``, valid at any n. The draws are seeded from the table itself
     (reproducible; one fixed seed for every table would reuse one Monte Carlo error for all days
     with the same margins)."""
-    from scipy.stats import chi2_contingency, random_table
 
     table = np.vstack([np.asarray(ref_counts, dtype=float), np.asarray(cur_counts, dtype=float)])
     table = table[:, table.sum(axis=0) > 0]
@@ -114,8 +115,6 @@ def homogeneity_p_value(
     if exp.min() >= 1 and np.mean(exp < 5) <= 0.2:  # Cochran's rule: the approximation holds
         return float(res.pvalue)
     if seed is None:
-        import zlib
-
         seed = zlib.crc32(table.astype(np.int64).tobytes())
     sims = random_table(table.sum(axis=1).astype(int), table.sum(axis=0).astype(int), seed=seed).rvs(
         MC_RESAMPLES
@@ -128,7 +127,7 @@ def holm_levels(results: list) -> list:
     """Holm-adjust the p-values of one day's features (statsmodels ``multipletests``), so the chance of
     any false drift level on a quiet day is at most ``DRIFT_ALPHA``; levels recomputed from the
     adjusted p (``p_adjusted``). Returns ``results`` (changed in place)."""
-    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.multitest import multipletests  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     ok = [r for r in results if not np.isnan(r.p_value)]
     if ok:
@@ -147,7 +146,6 @@ def _shares(counts: np.ndarray, eps: float) -> np.ndarray:
 
 def psi_kl(ref_counts: Sequence[float], cur_counts: Sequence[float], eps: float = EPS) -> tuple[float, float]:
     """(PSI, KL(today || ref)) from aligned bin counts, via ``scipy.stats.entropy``."""
-    from scipy.stats import entropy
 
     r = _shares(np.asarray(ref_counts, dtype=float), eps)
     c = _shares(np.asarray(cur_counts, dtype=float), eps)
@@ -242,7 +240,7 @@ def embedding_cluster_drift(
     more threads oversubscribe and run ~10x slower for a few thousand texts).
     """
     from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415 - keeps threadpoolctl out of `import eval_pipeline.definitions`
 
     _require(len(ref_texts), len(cur_texts), "embedding_cluster")
     embed_fn = embed_fn or minilm_embedder()

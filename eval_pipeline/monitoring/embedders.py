@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from eval_pipeline.evaluators.embeddings import SimilarityScorer
 from eval_pipeline.monitoring.settings import EMBEDDER_ENV
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
@@ -45,8 +46,6 @@ def minilm_embedder(cache_dir: str | None = None, batch_size: int = 64) -> Embed
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         if "scorer" not in state:
-            from eval_pipeline.evaluators.embeddings import SimilarityScorer
-
             state["scorer"] = SimilarityScorer(cache_dir=cache_dir, batch_size=batch_size)
         return np.asarray(
             state["scorer"].embed_groups([([str(t) for t in texts], False)])[0], dtype=np.float32

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from eval_pipeline.history.control_charts import debounce, p_chart
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
 from eval_pipeline.project.monitoring import AlertThresholds, Level
 
@@ -71,7 +72,7 @@ class MetricValue:
 
 def wilson(count: float, nobs: int, alpha: float = 0.05) -> MetricValue:
     """Proportion ``count / nobs`` with a Wilson score interval (statsmodels)."""
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     if nobs <= 0:
         return MetricValue(float("nan"), float("nan"), float("nan"), float(count), 0)
@@ -86,7 +87,7 @@ def clopper_pearson(count: float, nobs: int, alpha: float = 0.05) -> MetricValue
     and rate, which Wilson does not near 0 (at a true rate of 0.1 % and n = 500 the Wilson lower
     bound reaches 0.1 % on 9.0 % of days; this bound on 1.4 %; Jeffreys is not guaranteed either:
     3.3 % at n = 3,000). Exceedance figures: ``unit/monitoring/test_feedback_rare_rates.py`` computes them exactly."""
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     if nobs <= 0:
         return MetricValue(float("nan"), float("nan"), float("nan"), float(count), 0, "Clopper-Pearson")
@@ -333,7 +334,6 @@ def alert_outcomes(
     least ``k`` of the last ``m`` days were at warn or worse; a critical fires at once when
     ``critical_immediate`` (else like a warn, with critical days counted).
     """
-    from eval_pipeline.history.control_charts import debounce
 
     d = cfg.debounce
     m = max(d.m, d.k)
@@ -376,7 +376,6 @@ def alert_outcomes(
 def control_chart(history: pd.DataFrame, today: Mapping[str, Any], day: str, metric: str) -> pd.DataFrame:
     """p-chart of a proportion metric over the reference window + today (history's ``p_chart``);
     the reference days set the center line."""
-    from eval_pipeline.history.control_charts import p_chart
 
     by_day = metrics_by_day(history)
     days = sorted(by_day)

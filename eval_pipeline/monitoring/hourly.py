@@ -26,7 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eval_pipeline.monitoring.day import traffic_location
+from eval_pipeline.monitoring.pii import redactor_for
+from eval_pipeline.monitoring.sampling import build_stored_sample, unit_hashes
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES
+from eval_pipeline.monitoring.scoring import score_invariants
+from eval_pipeline.monitoring.traffic import read_traffic_day
 from eval_pipeline.project.monitoring import MonitoringConfig
 from eval_pipeline.storage import keys
 
@@ -68,8 +73,6 @@ def previous_hours(key: str, n: int) -> list[str]:
 
 def read_traffic_hour(warehouse: Any, hour: str) -> tuple[pd.DataFrame, list[dict[str, Any]], str]:
     """Reader frame of one hour (raw text: memory only), the malformed lines and where it was read."""
-    from eval_pipeline.monitoring.day import traffic_location
-    from eval_pipeline.monitoring.traffic import read_traffic_day
 
     t = parse_hour(hour)
     day, hh = t.date().isoformat(), f"{t.hour:02d}"
@@ -87,9 +90,6 @@ def read_traffic_hour(warehouse: Any, hour: str) -> tuple[pd.DataFrame, list[dic
 
 def build_hour_rows(frame: pd.DataFrame, cfg: MonitoringConfig, hour: str) -> pd.DataFrame:
     """Per-request numeric rows (``HOUR_COLUMNS``) of one hour's reader frame."""
-    from eval_pipeline.monitoring.pii import redactor_for
-    from eval_pipeline.monitoring.sampling import build_stored_sample, unit_hashes
-    from eval_pipeline.monitoring.scoring import score_invariants
 
     if frame.empty:
         return pd.DataFrame(

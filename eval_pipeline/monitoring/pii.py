@@ -40,7 +40,8 @@ import re2
 import regex
 
 from eval_pipeline.monitoring.pii_extend import extend_spans
-from eval_pipeline.monitoring.pii_ner import NER_PREFILTER
+from eval_pipeline.monitoring.pii_ner import NER_PREFILTER, NerRecognizer, country_names
+from eval_pipeline.monitoring.pii_recognizers import build_recognizers
 from eval_pipeline.project.redaction import ENTITIES, ExtraPattern, RedactionConfig  # noqa: F401 (re-export)
 
 TOKENS = {etype: token for etype, token in ENTITIES.values()} | {"DATE": "[DATE]"}  # DATE: dates: all
@@ -77,8 +78,6 @@ class Redactor:
     """Finds and replaces PII in many texts at once; build once and reuse (:func:`redactor_for` caches)."""
 
     def __init__(self, config: RedactionConfig | dict | None = None, day: str | None = None):
-        from eval_pipeline.monitoring.pii_ner import NerRecognizer
-        from eval_pipeline.monitoring.pii_recognizers import build_recognizers
 
         if isinstance(config, dict):
             config = RedactionConfig.model_validate(config)
@@ -187,7 +186,6 @@ class Redactor:
 
     def _allowed(self, value: str) -> bool:
         """An allow-listed term, a country, or a span holding an allow-listed word (``Mastercard ATM``)."""
-        from eval_pipeline.monitoring.pii_ner import country_names
 
         v = value.strip(" .,").lower()
         if v in self._allow or v in country_names() or (v.startswith("the ") and v[4:] in country_names()):

@@ -25,8 +25,8 @@ _NER_LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": 
 def country_names() -> frozenset[str]:
     """Lower-cased country / region names (libphonenumber's English region names) and a few aliases:
     places too coarse to identify anyone, so NER LOCATION spans equal to one are kept."""
-    import phonenumbers
-    from phonenumbers.geocoder import _region_display_name  # libphonenumber's own region names
+    import phonenumbers  # noqa: PLC0415 - keeps phonenumbers out of `import eval_pipeline.definitions`
+    from phonenumbers.geocoder import _region_display_name  # libphonenumber's own region names  # noqa: PLC0415 - keeps phonenumbers out of `import eval_pipeline.definitions`
 
     names = {_region_display_name(r, "en").lower() for r in phonenumbers.SUPPORTED_REGIONS}
     names |= {r.lower() for r in phonenumbers.SUPPORTED_REGIONS}

@@ -39,8 +39,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from eval_pipeline.monitoring.pii_dates import PREFILTER, find_dates
 
 if TYPE_CHECKING:  # presidio pulls in transformers / torch: imported when a redactor is built, not at load
     from presidio_analyzer import RecognizerResult
@@ -154,7 +157,7 @@ def _card_ok(m: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _tld_extract():
-    import tldextract
+    import tldextract  # noqa: PLC0415 - keeps tldextract out of `import eval_pipeline.definitions`
 
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # bundled snapshot: never fetches
 
@@ -235,9 +238,6 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
     if "date_of_birth" in want:
         recs.append(_project("date_of_birth", "DATE_OF_BIRTH", DOB_PREFILTER, DOB_RX, 0.85))
     if "date_of_birth" in want and cfg.dates != "none":
-        from datetime import date
-
-        from eval_pipeline.monitoring.pii_dates import PREFILTER, find_dates
 
         def dates(text: str) -> list[RecognizerResult]:
             ref = year() if year is not None else date.today().year

@@ -15,10 +15,13 @@ keys (model snapshot id, config hash). Raw text is never part of its result.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing as mp
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from eval_pipeline.monitoring.pii import Redactor, redactor_for
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, KEY_COLUMNS, SAMPLE_COLUMNS
@@ -69,7 +72,6 @@ def _sha256_hex_distinct(values: pd.Series, salt: str = "") -> list[str]:
 
 def _str_series(values: list[str]) -> pd.Series:
     """List of str -> Arrow-backed string Series (much faster than letting pandas infer)."""
-    import pyarrow as pa
 
     return pa.array(values, type=pa.string()).to_pandas()
 
@@ -150,8 +152,6 @@ def _build_parallel(
     input_salt: str,
     workers: int,
 ) -> pd.DataFrame:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
 
     if len(frame) < 20_000 or "fork" not in mp.get_all_start_methods():
         return build_stored_sample(frame, rate, salt, redactor, session_salt, input_salt)

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eval_pipeline.evaluators import judge
+from eval_pipeline.evaluators.deterministic import score_deterministic
 from eval_pipeline.monitoring.feedback import (
     ALL_VERSIONS,
     feedback_metrics,
@@ -28,6 +30,7 @@ from eval_pipeline.monitoring.feedback import (
 from eval_pipeline.monitoring.sampling import judge_subsample
 from eval_pipeline.monitoring.settings import ONLINE_SUITE, invariant_checks
 from eval_pipeline.project.monitoring import MonitoringConfig
+from eval_pipeline.scoring import empty_scores
 
 
 def graded_frame(sample: pd.DataFrame) -> pd.DataFrame:
@@ -54,8 +57,6 @@ def graded_frame(sample: pd.DataFrame) -> pd.DataFrame:
 def score_invariants(sample: pd.DataFrame, cfg: MonitoringConfig, day: str) -> pd.DataFrame:
     """Deterministic invariants per prompt template -> long-format scores (``SCORE_COLUMNS``;
     ``suite="online"``, ``eval_set=<prompt_template>``, ``model_version`` from the row)."""
-    from eval_pipeline.evaluators.deterministic import score_deterministic
-    from eval_pipeline.scoring import empty_scores
 
     if sample.empty or not cfg.invariants:
         return empty_scores()
@@ -79,8 +80,6 @@ def score_invariants(sample: pd.DataFrame, cfg: MonitoringConfig, day: str) -> p
 
 def judge_sample(sample: pd.DataFrame, cfg: MonitoringConfig, day: str, execute: Callable) -> pd.DataFrame:
     """Pointwise judge rubric (no reference) on a stable subsample -> long-format judge scores."""
-    from eval_pipeline.evaluators import judge
-    from eval_pipeline.scoring import empty_scores
 
     jc = cfg.judge_config()
     if jc is None or sample.empty:

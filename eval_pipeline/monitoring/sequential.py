@@ -87,7 +87,7 @@ def naive_two_proportions(x_c, n_c, x_p, n_p, alternative: str = "larger") -> np
     """Fixed-sample score test of two proportions at each look (statsmodels), ignoring repeated looks.
 
     What a naive hourly check does; used to show how often it rolls back an A/A canary."""
-    from statsmodels.stats.proportion import test_proportions_2indep
+    from statsmodels.stats.proportion import test_proportions_2indep  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     x_c, n_c, x_p, n_p = (np.asarray(a, dtype=float) for a in (x_c, n_c, x_p, n_p))
     with np.errstate(divide="ignore", invalid="ignore"):

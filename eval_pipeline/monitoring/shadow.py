@@ -29,6 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from eval_pipeline.evaluators import judge
+from eval_pipeline.inference.prompts import render
+from eval_pipeline.inference.types import ModelRequest
 from eval_pipeline.monitoring.feedback import wilson
 from eval_pipeline.monitoring.pii import redactor_for
 from eval_pipeline.monitoring.sampling import judge_subsample
@@ -211,8 +214,6 @@ def shadow_decision(win_rates: pd.DataFrame, min_n: int = 30) -> dict[str, Any]:
 
 def shadow_model_requests(sample: pd.DataFrame, model_version: Any, sc: ShadowConfig, day: str) -> list:
     """One request per sampled (redacted) input, rendered with the candidate's prompt for the task."""
-    from eval_pipeline.inference.prompts import render
-    from eval_pipeline.inference.types import ModelRequest
 
     params = model_version.params.api_params()
     out, templates = [], {}
@@ -303,7 +304,6 @@ def run_shadow(
 ) -> ShadowOutcome:
     """Candidate answers the sampled inputs (``answer(requests) -> responses``), the pairwise judge
     compares with production outputs in both orders, win rates with Wilson intervals per category."""
-    from eval_pipeline.evaluators import judge
 
     sc = cfg.shadow
     sub = judge_subsample(sample, sc.max_samples)

@@ -10,12 +10,16 @@ entry in the returned error list, and reading continues with the next line / fil
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 from collections.abc import Iterator
 from datetime import date as date_type
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from eval_pipeline.monitoring.schema import TRAFFIC_COLUMNS, TrafficRecord
@@ -45,9 +49,6 @@ def _keep(name: str) -> bool:
 
 class _FsSource(_Source):
     def __init__(self, prefix: str, filesystem: Any = None):
-        import os
-
-        import pyarrow.fs as pafs
 
         if filesystem is not None:
             self.fs, self.root, self.shown = (
@@ -63,7 +64,6 @@ class _FsSource(_Source):
             self.shown = self.root
 
     def list(self, sub: str, recursive: bool) -> list[str]:
-        import pyarrow.fs as pafs
 
         root = posixpath.join(self.root, sub) if sub else self.root
         if self.fs.get_file_info(root).type != pafs.FileType.Directory:
@@ -125,8 +125,6 @@ def _iter_jsonl(data: bytes) -> Iterator[tuple[int, TrafficRecord | None, str | 
 
 
 def _iter_parquet(data: bytes) -> Iterator[tuple[int, TrafficRecord | None, str | None]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     table = pq.read_table(pa.BufferReader(data))
     for rowno, obj in enumerate(table.to_pylist(), start=1):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from eval_pipeline.project.regression_schema import GROUP_KEYS
 from eval_pipeline.regression.pairing import pair_runs
@@ -35,7 +36,6 @@ THRESHOLD_COLUMNS = GROUP_KEYS + ["threshold", "value", "noise_floor", "clears_n
 
 def _abs_diff_quantile(d: np.ndarray, level: float) -> float:
     """Two-sided ``level`` quantile of |mean difference| under the no-difference (sign-flip) null."""
-    from scipy import stats
 
     n = d.size
     if n == 0:

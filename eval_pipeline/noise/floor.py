@@ -21,6 +21,7 @@ Plain Python (no Dagster): the CLI and tests call these directly.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,10 +30,17 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline import scoring
+from eval_pipeline.history.alert_rules import AlertRules
+from eval_pipeline.inference.prompts import build_requests
 from eval_pipeline.inference.trajectory import response_table_row
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
+from eval_pipeline.noise import review
+from eval_pipeline.noise.aa_noise import THRESHOLD_COLUMNS, aa_noise_floor, check_thresholds
+from eval_pipeline.noise.review import export_review
+from eval_pipeline.noise.review_pairwise import select_pairwise_for_review
 from eval_pipeline.project.loader import Project
 from eval_pipeline.project.registry import ModelVersion
+from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.regression.composite import COMPOSITE_PASS_METRIC, with_composite_pass
 from eval_pipeline.storage import keys
 
@@ -74,7 +82,6 @@ def aa_plan(
 
     ``golden`` is the decoded golden frame of the partition. Eval sets without golden rows are skipped.
     """
-    from eval_pipeline.inference.prompts import build_requests
 
     epoch = aa_epoch(date, run)
     plan = []
@@ -170,7 +177,6 @@ def run_aa(
 
 def noise_frame(run: AARun) -> pd.DataFrame:
     """:func:`eval_pipeline.noise.aa_noise.aa_noise_floor` of the two runs (with the composite pass metric)."""
-    from eval_pipeline.noise.aa_noise import aa_noise_floor
 
     return aa_noise_floor(with_composite_pass(run.scores_a, 1), with_composite_pass(run.scores_b, 1))
 
@@ -184,8 +190,6 @@ _THRESHOLD_ROW_METRIC = {"pass_rate": COMPOSITE_PASS_METRIC, "cosine_pass_rate":
 def effect_sizes() -> dict[str, float]:
     """The effect sizes the pipeline acts on (fractions): the regression report's minimum
     effect and the pass-rate-drop alert (both 3 points by default)."""
-    from eval_pipeline.history.alert_rules import AlertRules
-    from eval_pipeline.project.regression_config import RegressionConfig
 
     return {
         "regression_min_effect": RegressionConfig().min_effect,
@@ -198,7 +202,6 @@ def _gate_check(t: Any, noise: pd.DataFrame, scores: pd.DataFrame, quantile: str
 
     ``noise`` and ``scores`` are already the eval set's rows of the metric behind the threshold.
     """
-    from eval_pipeline.noise.aa_noise import check_thresholds
 
     graded = scores["passed"].dropna()
     bounds = [b for b in (t.min, t.max) if b is not None]
@@ -245,7 +248,6 @@ def noise_threshold_report(
       between the observed rate (mean of A and B) and the bound must exceed the band, else the
       gate's verdict flips by chance. Needs ``run`` (the observed rates).
     """
-    from eval_pipeline.noise.aa_noise import THRESHOLD_COLUMNS, check_thresholds
 
     if noise.empty:
         return pd.DataFrame(columns=THRESHOLD_COLUMNS)
@@ -342,8 +344,6 @@ def review_items(
     Cosine rows of a similarity eval set in the same suite with the same golden ``source`` and
     ``task`` (the same responses) are matched to the judge's rows by sample and repeat.
     """
-    from eval_pipeline.noise import review
-    from eval_pipeline.noise.review_pairwise import select_pairwise_for_review
 
     frames = []
     for suite, es in model_version.eval_sets(project, "judge"):
@@ -367,9 +367,6 @@ def review_items(
 
 def export_review_bytes(items: pd.DataFrame) -> bytes:
     """JSONL bytes of review items, exactly as :func:`export_review` writes them."""
-    import tempfile
-
-    from eval_pipeline.noise.review import export_review
 
     with tempfile.TemporaryDirectory() as tmp:
         return export_review(items, Path(tmp) / "review.jsonl").read_bytes()

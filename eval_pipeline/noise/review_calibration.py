@@ -31,7 +31,9 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.project.loader import Project
+from eval_pipeline.evaluators.calibration_metrics import pairwise_agreement, rating_metrics_from_frame
+from eval_pipeline.noise.review_ingest import PREFERENCE_COLUMNS, RATING_COLUMNS, ingest_review
+from eval_pipeline.project.loader import Project, load_project
 
 PREFIX = "human_review/"
 REVIEW_GLOBS = ("*.jsonl", "*.csv")
@@ -48,7 +50,6 @@ def labelled_review_files(data_dir: str | Path) -> list[Path]:
 def labelled_reviews(files: Sequence[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rating rows, pairwise preference rows) of every file (``noise.review_ingest.RATING_COLUMNS`` /
     ``PREFERENCE_COLUMNS`` + ``file``), each file validated by :func:`eval_pipeline.noise.review_ingest.ingest_review`."""
-    from eval_pipeline.noise.review_ingest import PREFERENCE_COLUMNS, RATING_COLUMNS, ingest_review
 
     got = [(ingest_review(p), p.name) for p in files]
     out = []
@@ -65,7 +66,6 @@ def labelled_ratings(files: Sequence[Path]) -> pd.DataFrame:
 
 def _preference_metrics(prefs: pd.DataFrame) -> dict[str, float]:
     """Pairwise agreement of the judge's A / B / tie with the human's A / B (human ties are not comparable)."""
-    from eval_pipeline.evaluators.calibration_metrics import pairwise_agreement
 
     code = {"A": 1, "B": 2, "tie": 0}
     return pairwise_agreement(prefs["human"].map(code).to_numpy(), prefs["judge"].map(code).to_numpy())
@@ -136,8 +136,6 @@ def review_calibration(
     prefix: str = PREFIX,
 ) -> ReviewCalibration:
     """Every labelled review row of ``judge_model``'s eval sets as calibration entries, with the rule stated."""
-    from eval_pipeline.evaluators.calibration_metrics import rating_metrics_from_frame
-    from eval_pipeline.project.loader import load_project
 
     files = labelled_review_files(data_dir)
     ratings, prefs = labelled_reviews(files)

@@ -30,6 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
 
 from eval_pipeline.noise.review import REVIEW_FIELDS
 from eval_pipeline.noise.review_ingest import parse_label
@@ -216,13 +223,6 @@ def create_app(store: ReviewStore, token: str | None = None, loopback: bool = Tr
     GET also as ``?token=`` (the printed link, which sets a SameSite=Strict cookie for the page's assets).
     With ``loopback``, the Host header must name a loopback address (else 400).
     """
-    from starlette.applications import Starlette
-    from starlette.middleware import Middleware
-    from starlette.middleware.base import BaseHTTPMiddleware
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
-    from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse, Response
-    from starlette.routing import Route
 
     if not loopback:
         check_bind("0.0.0.0", token)

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as VE
+
+from eval_pipeline.project.errors import ConfigError
 
 PROVIDERS = ("anthropic", "openai", "bedrock", "http", "python", "replay")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -155,9 +158,6 @@ def endpoint_identity(endpoint: Endpoint) -> dict[str, Any]:
 
 def resolve_endpoints(reg: Any, path: Path) -> None:
     """Validate ``endpoints:``, ``judge_endpoints:`` and each model version's ``endpoint:``."""
-    from pydantic import ValidationError as VE
-
-    from eval_pipeline.project.errors import ConfigError
 
     for name, raw in reg.endpoints.items():
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class JudgeDimension(BaseModel):
@@ -154,7 +154,6 @@ class JudgeConfig(BaseModel):
 
 def validate_judge_config(data: dict[str, Any], where: str = "judge") -> JudgeConfig:
     """Validate a raw ``judge:`` mapping; errors name the key path (``where`` prefixes it)."""
-    from pydantic import ValidationError
 
     try:
         return JudgeConfig.model_validate(data)

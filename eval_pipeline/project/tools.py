@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 from pydantic import BaseModel, Field, field_validator
 
 from eval_pipeline.project.errors import strict
@@ -26,7 +27,6 @@ class ToolSpec(BaseModel):
     @field_validator("input_schema")
     @classmethod
     def _schema(cls, v: dict[str, Any]) -> dict[str, Any]:
-        import jsonschema
 
         try:
             jsonschema.Draft202012Validator.check_schema(v)

@@ -23,11 +23,15 @@ Which engine matches a text:
 
 from __future__ import annotations
 
+import logging
+import re
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import re2
 import regex as backtracking
+from jsonschema import ValidationError, validators
 
 DEFAULT_BUDGET_S = 1.0
 _UNICODE_ESCAPES = frozenset("wWdDsSbB")
@@ -114,8 +118,6 @@ def compile_user_regex(
     pattern: str, *, ignore_case: bool = False, budget_s: float = DEFAULT_BUDGET_S
 ) -> UserRegex:
     """Compile a user pattern (Python ``re`` syntax); ``ValueError`` with Python's reason if invalid."""
-    import re
-    import warnings
 
     flags = re.IGNORECASE if ignore_case else 0
     try:
@@ -148,9 +150,6 @@ def bounded_validator(validator_cls, budget_s: float = DEFAULT_BUDGET_S, skip_ov
     :func:`compile_user_regex` instead of Python's ``re`` (jsonschema's own), so a schema's regex
     never hangs. Over the budget: :class:`RegexBudgetError`, or with ``skip_over_budget`` the
     pattern counts as matched (the value is not held against the answer) and a warning is logged."""
-    import logging
-
-    from jsonschema import ValidationError, validators
 
     compiled: dict[str, UserRegex] = {}
 

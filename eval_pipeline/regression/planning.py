@@ -28,6 +28,10 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
+
+from eval_pipeline.history.sql import SEGMENT_ALL
+from eval_pipeline.storage import keys
 
 ASSUMED_DISCORDANCE = (
     0.10  # no history: 1 in 10 samples flips between two runs (A/A at temperature 0: ~7.5 %)
@@ -47,7 +51,6 @@ def mcnemar_critical(k: np.ndarray, level: float) -> np.ndarray:
     """Per number of discordant pairs ``k``, the smallest worse-count c with ``P(Binomial(k, 1/2) >= c) <= level``
     (the one-sided exact McNemar test of :func:`~eval_pipeline.regression.paired_tests.mcnemar_exact` rejects at
     X >= c); ``k + 1`` when no count can reject."""
-    from scipy import stats
 
     k = np.asarray(k, dtype=int)
     c = stats.binom.isf(level, k, 0.5).astype(int) + 1
@@ -64,7 +67,6 @@ def mcnemar_power(
     """Exact power of the one-sided exact McNemar test with ``n`` pairs, discordance ``discordance`` and a true drop
     ``drop`` (both fractions), at ``level``. ``min_effect``: also require the observed drop ``(X - (K - X)) / n`` to
     be at least it (the gate's rule) - the chance the gate blocks."""
-    from scipy import stats
 
     d = max(float(discordance), float(drop), 1e-9)
     q = min(1.0, (d + drop) / (2 * d))  # given a discordant pair, the chance it is candidate-worse
@@ -80,7 +82,7 @@ def mcnemar_power(
 def t_power(n: int, sd: float, drop: float, level: float) -> float:
     """Power of the one-sided paired t-test (statsmodels ``TTestPower``) for a mean drop ``drop`` with per-sample
     difference SD ``sd``."""
-    from statsmodels.stats.power import TTestPower
+    from statsmodels.stats.power import TTestPower  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     if n < 2 or sd <= 0:
         return float("nan")
@@ -184,7 +186,6 @@ def plan_row(
             p = t_power(n, spread, drop, level)
             if rule is None:
                 return p
-            from scipy import stats  # observed mean drop >= rule: normal approximation of the mean's spread
 
             return min(p, float(stats.norm.sf((rule - drop) / (spread / math.sqrt(n)))))
 
@@ -231,9 +232,6 @@ def history_spread(reports: list[dict], suite: str, eval_set: str, metric: str, 
     ``discordance`` (sum of discordant samples over sum of pairs, McNemar rows), ``sd`` (SD of the per-sample
     differences, from each report's t interval: ``(ci_high - ci_low) / 2 / t_q * sqrt(n)``, pooled by n),
     ``baseline`` and ``n`` (the latest report's), ``reports`` (how many had the row). Empty when none had it."""
-    from scipy import stats
-
-    from eval_pipeline.history.sql import SEGMENT_ALL
 
     disc = pairs = 0.0
     var_n = var_w = 0.0
@@ -335,7 +333,6 @@ def plan_suite(
 def stored_reports(wh, suite: str | None = None, latest: int = 30) -> list[dict]:
     """The ``latest`` stored regression reports (``reports/regression/date=.../report.json``, oldest date first)
     that have rows of ``suite`` (any suite when None); an unreadable one is skipped."""
-    from eval_pipeline.storage import keys
 
     prefix = keys.regression_report("DATE", "MV").split("date=DATE")[0]
     out = []

@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from eval_pipeline.regression.gating import gate_rows
+
 
 def quality_gate(artifact_or_thresholds: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
     """Threshold gate over a run artifact (or a list of threshold-result dicts)."""
@@ -41,7 +43,6 @@ def quality_gate(artifact_or_thresholds: dict[str, Any] | list[dict[str, Any]]) 
 
 def regression_gate(report: dict[str, Any]) -> dict[str, Any]:
     """Regression gate over a report dict (``summary`` + ``rows``)."""
-    from eval_pipeline.regression.gating import gate_rows
 
     summary = report.get("summary", {})
     rows = pd.DataFrame(report.get("rows") or [])

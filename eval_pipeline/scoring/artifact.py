@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from eval_pipeline.inference.runner import provenance_counts, provenance_label
 from eval_pipeline.project.loader import Project
 from eval_pipeline.project.paths import PROJECT_ROOT
-from eval_pipeline.project.registry import ModelVersion
+from eval_pipeline.project.registry import ModelVersion, judge_models
 from eval_pipeline.scoring.thresholds import ThresholdResult
 
 
@@ -45,7 +46,6 @@ def provenance_fields(
     for rows written before it was recorded), ``judge_verdict_provenance`` the judge verdicts' (when
     given); ``live_answers_only`` is false and ``answers`` says so whenever anything but live answers
     was used."""
-    from eval_pipeline.inference.runner import provenance_counts, provenance_label
 
     answer_prov = provenance_counts(
         responses["provenance"] if "provenance" in responses else [None] * len(responses)
@@ -89,7 +89,6 @@ def _set_entries(
 
 def _judge_identity(project: Project, mv: ModelVersion, es: Any) -> dict[str, Any]:
     """Who judged (self-preference): judge model(s) and families, the candidate's family, same-family flag."""
-    from eval_pipeline.project.registry import judge_models
 
     reg = project.registry
     judges = judge_models(es)

@@ -19,6 +19,7 @@ Exit codes, the same for every command (:data:`EXIT_PASS` ...):
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +165,6 @@ def exit_code_for(kinds: list[str]) -> int:
 def run_guarded(fn: Any, args: Any, prog: str) -> int:
     """``fn(args)``, with any exception that escapes it printed as one line (its root cause, redacted)
     and turned into exit 2 (configuration / data) or 3 (infrastructure / crash)."""
-    import sys
 
     try:
         return fn(args)

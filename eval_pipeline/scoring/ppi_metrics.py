@@ -24,6 +24,11 @@ from typing import Any
 
 import pandas as pd
 
+from eval_pipeline.evaluators.metrics import metric_value
+from eval_pipeline.evaluators.ppi import ppi_mean
+from eval_pipeline.noise.review_calibration import labelled_review_files
+from eval_pipeline.noise.review_ingest import RATING_COLUMNS, ingest_review
+
 PREFIX = "ppi:"
 
 
@@ -31,8 +36,6 @@ def human_ratings(data_dir: str | Path, suite: str, eval_set: str) -> pd.DataFra
     """The labelled review ratings (``noise.review_ingest.RATING_COLUMNS``) of one eval set, with the
     judge's score of the reviewed answer; empty when there are none. A bad file raises
     ``ReviewFileError`` naming file, line and field."""
-    from eval_pipeline.noise.review_calibration import labelled_review_files
-    from eval_pipeline.noise.review_ingest import RATING_COLUMNS, ingest_review
 
     frames = [ingest_review(p).ratings for p in labelled_review_files(data_dir)]
     frames = [f for f in frames if not f.empty]
@@ -43,8 +46,6 @@ def human_ratings(data_dir: str | Path, suite: str, eval_set: str) -> pd.DataFra
 
 
 def _record(y, yhat, yu, n_total: int) -> dict[str, Any]:
-    from eval_pipeline.evaluators.metrics import metric_value
-    from eval_pipeline.evaluators.ppi import ppi_mean
 
     e = ppi_mean(y, yhat, yu)
     return metric_value(

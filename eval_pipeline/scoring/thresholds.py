@@ -15,6 +15,13 @@ from typing import Any
 
 import pandas as pd
 
+from eval_pipeline.evaluators import judge, metrics
+from eval_pipeline.evaluators.deterministic.frame import check_errors
+from eval_pipeline.evaluators.judge.panel import (
+    DISAGREEMENT_METRIC,
+    panel_agreement,
+    votes_by_judge,
+)
 from eval_pipeline.project.suites import EvalSet, Suite
 
 
@@ -43,9 +50,7 @@ def set_metrics(
     pass) and, in pairwise mode, ``win_rate`` and the length-controlled ``lc_win_rate`` (with
     ``length_bias``); pointwise, per dimension ``<dim>.length_spearman`` and ``<dim>.length_adjusted_mean``,
     and with ``human`` (review ratings of the eval set) the PPI++ ``ppi:<metric>`` records (ppi_metrics.py)."""
-    from eval_pipeline.evaluators import judge, metrics
-    from eval_pipeline.evaluators.deterministic.frame import check_errors
-    from eval_pipeline.scoring.ppi_metrics import ppi_metrics
+    from eval_pipeline.scoring.ppi_metrics import ppi_metrics  # noqa: PLC0415 - import cycle: scoring.ppi_metrics imports this module
 
     out = metrics.eval_set_metrics(scores)
     undecided = check_errors(scores)  # a regex over its time budget: counted (0 too, so it can gate)
@@ -54,12 +59,6 @@ def set_metrics(
     if es.family == "judge" and not scores.empty:
         cfg = es.judge_config
         if cfg.is_panel:  # inter-judge agreement of the panel, per dimension (Krippendorff's alpha)
-            from eval_pipeline.evaluators.judge.panel import (
-                DISAGREEMENT_METRIC,
-                panel_agreement,
-                votes_by_judge,
-            )
-
             for name, a in panel_agreement(votes_by_judge(scores, cfg), cfg).items():
                 out[f"{name}.panel_alpha"] = metrics.metric_value(
                     a["alpha"], *a["alpha_ci"], n=a["n"], judges=a["judges"], test=a["test"]
@@ -124,7 +123,7 @@ def apply_thresholds(
     judge_note: str = "",
 ) -> list[ThresholdResult]:
     out = []
-    from eval_pipeline.scoring.ppi_metrics import threshold_key
+    from eval_pipeline.scoring.ppi_metrics import threshold_key  # noqa: PLC0415 - import cycle: scoring.ppi_metrics imports this module
 
     for t in es.thresholds:
         key = threshold_key(t.metric, t.estimator)

@@ -120,7 +120,7 @@ def _local_claim(backend: Any, key: str, what: str, wait_s: float, poll_s: float
 def _s3_claim(
     backend: Any, key: str, what: str, wait_s: float, ttl_s: float, poll_s: float, log: Any
 ) -> Iterator[None]:
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - keeps botocore out of `import eval_pipeline.definitions`
 
     client, bucket, obj = backend.client, backend.bucket, backend.object_key(key)
     me = _owner()

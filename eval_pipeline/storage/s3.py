@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,7 +52,7 @@ class S3Backend:
         client: Any = None,
     ):
         import boto3
-        from botocore.config import Config
+        from botocore.config import Config  # noqa: PLC0415 - keeps botocore out of `eval-pipeline --help`
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -62,7 +63,6 @@ class S3Backend:
         if region is None and self.session.region_name is None:
             region = "us-east-1"  # S3-compatible stores ignore it; AWS needs some value
         self.region = region or self.session.region_name
-        import os
 
         # A hanging endpoint fails within about (read_timeout x attempts): 3 x 20 s by default.
         self.read_timeout_s = float(os.environ.get("EVAL_S3_READ_TIMEOUT_S") or 20)
@@ -110,7 +110,7 @@ class S3Backend:
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
         """Translate boto errors into WarehouseError messages that say what to fix."""
-        from botocore.exceptions import (
+        from botocore.exceptions import (  # noqa: PLC0415 - keeps botocore out of `eval-pipeline --help`
             ClientError,
             ConnectionClosedError,
             ConnectTimeoutError,
@@ -247,7 +247,7 @@ class S3Backend:
 
     def _landed(self, key: str, digest: str, size: int) -> bool | None:
         """Does the object hold exactly these bytes? None if the check itself failed."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - keeps botocore out of `eval-pipeline --help`
 
         try:
             head = self._verify_client.head_object(Bucket=self.bucket, Key=self.object_key(key))
@@ -261,7 +261,7 @@ class S3Backend:
 
     def get(self, key: str) -> bytes:
         self._ensure_checked()
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - keeps botocore out of `eval-pipeline --help`
 
         with self._errors(f"read of {self.uri(key)}"):
             try:
@@ -274,7 +274,7 @@ class S3Backend:
 
     def exists(self, key: str) -> bool:
         self._ensure_checked()
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # noqa: PLC0415 - keeps botocore out of `eval-pipeline --help`
 
         with self._errors(f"lookup of {self.uri(key)}"):
             try:
@@ -338,7 +338,7 @@ class S3Backend:
         On a DuckDB error ``con`` is closed and the error reported without the statement
         (which holds the secret).
         """
-        import duckdb
+        import duckdb  # noqa: PLC0415 - keeps duckdb out of `eval-pipeline --help`
 
         try:
             load_httpfs(con)
@@ -351,7 +351,7 @@ class S3Backend:
 
 def _ambiguous(exc: BaseException) -> bool:
     """A failure after which a PUT may have landed: timeout, closed or refused connection, 5xx."""
-    from botocore.exceptions import (
+    from botocore.exceptions import (  # noqa: PLC0415 - keeps botocore out of `eval-pipeline --help`
         ClientError,
         ConnectionClosedError,
         ConnectTimeoutError,

@@ -17,6 +17,7 @@ from eval_pipeline.defs.inference.assets import API_POOL
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.evaluators.judge.executor import store_executor
 from eval_pipeline.evaluators.judge.tally import VerdictTally
+from eval_pipeline.evaluators.metrics import top_failures
 from eval_pipeline.inference.batches import BatchOptions
 from eval_pipeline.inference.provenance import provenance_label, write_stage_provenance
 from eval_pipeline.storage.claims import step_claim
@@ -37,7 +38,6 @@ JUDGE_SUFFIXES = (".length_spearman", ".length_adjusted_mean", ".panel_alpha")
 
 
 def _family_metadata(p: Partition, scores: pd.DataFrame, graded: pd.DataFrame, family: str, uri: str) -> dict:
-    from eval_pipeline.evaluators.metrics import top_failures
 
     rows = []
     for suite, es in p.eval_sets(family):

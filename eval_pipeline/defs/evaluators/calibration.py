@@ -8,6 +8,8 @@ this asset re-runs, which the config-change sensor requests) and
 ``keys.similarity_calibration()``.
 """
 
+import os
+
 import dagster as dg
 
 from eval_pipeline import scoring
@@ -15,6 +17,7 @@ from eval_pipeline.defs.inference.assets import API_POOL
 from eval_pipeline.defs.metadata import as_metadata
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.evaluators import calibration
+from eval_pipeline.evaluators import similarity_calibration as similarity_calibration_module
 from eval_pipeline.evaluators.calibration_step import ProvenanceCounter, calibrate_judge, project_judges
 from eval_pipeline.evaluators.judge.executor import store_executor
 from eval_pipeline.inference.batches import BatchOptions
@@ -74,7 +77,6 @@ def judge_calibration(
 
 
 def calibration_n() -> int:
-    import os
 
     return int(os.environ.get("EVAL_CALIBRATION_N", "50"))
 
@@ -91,8 +93,6 @@ def similarity_calibration(
     warehouse: WarehouseResource,
     embeddings: EmbeddingResource,
 ) -> dg.MaterializeResult:
-    from eval_pipeline.evaluators import similarity_calibration
-
     project, wh = eval_config.load(), warehouse.get()
     configured = sorted(
         {
@@ -103,7 +103,7 @@ def similarity_calibration(
         }
     ) or [0.85]
     scorer = embeddings.scorer(None, warehouse.resolved_url())
-    cal = similarity_calibration.calibrate_similarity(
+    cal = similarity_calibration_module.calibrate_similarity(
         scorer,
         project.base / "calibration" / "covid_question_similarity.jsonl",
         configured_threshold=configured[0],

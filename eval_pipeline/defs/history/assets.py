@@ -6,17 +6,24 @@ DuckDB history, ``keys.history_report()`` / ``history_alerts()``; check ``qualit
 ``regression_report`` is in ``defs/regression/assets.py``, ``release_approval`` in ``defs/release/assets.py``.
 """
 
+import base64
 import json
+import os
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from eval_pipeline.defs.metadata import as_metadata
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.history import alerts, report, report_sources
+from eval_pipeline.history import alerts as al
 from eval_pipeline.history.alert_rules import AlertRules, quality_alerts_description
 from eval_pipeline.history.alerts import evaluate_alerts
 from eval_pipeline.history.charts import trend_chart_png
+from eval_pipeline.history.control_charts import p_chart
 from eval_pipeline.history.refresh_step import history_figures, refresh_and_read
+from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.location import Location
 
@@ -32,8 +39,6 @@ def _root(warehouse: WarehouseResource) -> str:
 def _history_db_path(warehouse: WarehouseResource) -> str:
     """The DuckDB file is local (DuckDB cannot write a database on S3): beside a local warehouse,
     else under ~/.eval_pipeline. The Parquet copies of the history tables go to the warehouse itself."""
-    import os
-    from pathlib import Path
 
     if os.environ.get("EVAL_HISTORY_DB"):
         return os.environ["EVAL_HISTORY_DB"]
@@ -46,15 +51,12 @@ def _history_db_path(warehouse: WarehouseResource) -> str:
 def _inline_png(png: bytes) -> str:
     """A chart the UI shows in the metadata panel (Dagster renders base64 images in markdown).
     Only one small chart per asset is inlined; every chart is a file in the warehouse too."""
-    import base64
 
     return f"![chart](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def _series_charts(score_history: pd.DataFrame, rules) -> dict[str, pd.DataFrame]:
     """Control-chart frames of the main pass-rate series (segment ALL, non-auxiliary metrics)."""
-    from eval_pipeline.history import alerts as al
-    from eval_pipeline.history.sql import SEGMENT_ALL
 
     if score_history.empty:
         return {}
@@ -69,8 +71,6 @@ def _series_charts(score_history: pd.DataFrame, rules) -> dict[str, pd.DataFrame
         if len(g) > rules.control_baseline_points:
             out[caption] = al.control_chart_for(g, rules)
         else:
-            from eval_pipeline.history.control_charts import p_chart
-
             out[caption] = p_chart(g["n_passed"], g["n_graded"], baseline=len(g), x=g["date"])
     return out
 
@@ -87,7 +87,6 @@ def _interactive_report(
 ) -> str:
     """The interactive HTML history report (every version per eval set and metric, the comparison
     matrix from the regression reports, operations, failure modes, alerts, failing samples)."""
-    from eval_pipeline.history import report, report_sources
 
     prod = eval_config.load().registry.production
     production = prod.key if prod else None
@@ -150,7 +149,6 @@ def eval_history(
     description=quality_alerts_description(),
 )
 def quality_alerts(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    from eval_pipeline.history import alerts
 
     wh = warehouse.get()
     if not wh.exists(keys.history_alerts()):

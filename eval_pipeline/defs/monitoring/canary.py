@@ -26,6 +26,7 @@ from eval_pipeline.defs.metadata import as_metadata, md_table
 from eval_pipeline.defs.monitoring.common import GROUP, monitoring_partition
 from eval_pipeline.defs.partitions import START_DATE
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.sensors import post_alert
 from eval_pipeline.monitoring.canary_report import analyze_hour, canary_figures, verdict_alert, verdict_rows
 from eval_pipeline.monitoring.hourly import (
     build_hour_rows,
@@ -119,7 +120,6 @@ def traffic_hourly(
 def canary_analysis(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from eval_pipeline.defs.sensors import post_alert
 
     hour, day, hh, cfg, wh = _hour(context, eval_config, warehouse)
     hours = previous_hours(hour, cfg.canary.lookback_hours)

@@ -15,6 +15,9 @@ import dagster as dg
 
 from eval_pipeline.defs.monitoring.partitions import TRAFFIC_DATE_PARTITIONS
 from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.inference.provenance import provenance_counts
+from eval_pipeline.inference.runner import run_requests, summarize
+from eval_pipeline.project.errors import ConfigError
 from eval_pipeline.project.monitoring import MonitoringConfig, load_monitoring_config
 from eval_pipeline.storage import keys
 
@@ -33,7 +36,6 @@ def monitoring_partition(
     context, eval_config: EvalConfigResource, warehouse: WarehouseResource
 ) -> tuple[str, MonitoringConfig, Any]:
     """``(day, monitoring config, warehouse)`` of the partition being materialized."""
-    from eval_pipeline.project.errors import ConfigError
 
     try:
         cfg = load_monitoring_config(eval_config.data_dir or None)
@@ -50,8 +52,6 @@ def write_report(warehouse, day: str, name: str, payload: dict) -> str:
 def response_executor(context, llm: LLMResource, warehouse: WarehouseResource, provider, tally: dict):
     """``execute(requests) -> responses`` through ``provider`` (a model version's, or the judges')
     and the response store (retries, cost ledger, replay); counts requests, API calls and cost into ``tally``."""
-    from eval_pipeline.inference.provenance import provenance_counts
-    from eval_pipeline.inference.runner import run_requests, summarize
 
     store = llm.store(warehouse.resolved_url())
 

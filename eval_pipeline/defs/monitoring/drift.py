@@ -16,6 +16,7 @@ from eval_pipeline.monitoring.day import read_sample, read_window, reference_win
 from eval_pipeline.monitoring.drift import DRIFT_ALPHA, PSI_SIGNIFICANT
 from eval_pipeline.monitoring.drift_report import compute_drift
 from eval_pipeline.monitoring.embedders import embedder
+from eval_pipeline.monitoring.feedback import feedback_metrics as behaviour_metrics
 from eval_pipeline.monitoring.scoring import pass_rate
 from eval_pipeline.monitoring.settings import DRIFT_TABLE, SAMPLE_TABLE, SCORES_TABLE
 
@@ -30,7 +31,6 @@ def traffic_drift(
     warehouse: WarehouseResource,
     embeddings: EmbeddingResource,
 ) -> dg.MaterializeResult:
-    from eval_pipeline.monitoring.feedback import feedback_metrics as behaviour_metrics
 
     day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
     today = read_sample(wh, day)

@@ -15,6 +15,7 @@ from eval_pipeline.defs.eval_partition import partition, partitioned_asset
 from eval_pipeline.defs.inference.assets import API_POOL
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.history.alert_rules import AlertRules
+from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.noise import floor as nf
 
 GROUP = "noise"
@@ -34,7 +35,6 @@ def aa_noise_floor(
     llm: LLMResource,
     embeddings: EmbeddingResource,
 ) -> dg.MaterializeResult:
-    from eval_pipeline.inference.runner import run_requests
 
     p = partition(context, eval_config, warehouse)
     date, mv_key = p.date, p.mv_key

@@ -14,11 +14,19 @@ import pandas as pd
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.history.assets import _inline_png, _root
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.history import charts
+from eval_pipeline.history.diff_page import write_run_diff
+from eval_pipeline.history.sources import HistorySources
+from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.project.regression_config import RegressionConfig
+from eval_pipeline.regression.baselines import RunRef, declared_baseline
+from eval_pipeline.regression.compare import report_dict
+from eval_pipeline.regression.gating import gate_description, gate_family
 from eval_pipeline.regression.sequential import DEFAULT_CHUNK
 from eval_pipeline.regression.sequential_replay import SequentialOptions, report_section, summary_line
-from eval_pipeline.regression.stored_runs import load_run_scores_with_draws
+from eval_pipeline.regression.stored_runs import load_run_scores_with_draws, regression_report_for_run
 from eval_pipeline.release import verdict as vd
+from eval_pipeline.release.decision import regression_gate
 from eval_pipeline.storage import keys
 
 GROUP = "history"  # the asset group the UI and stored runs know it by (unchanged when it moved here)
@@ -68,12 +76,6 @@ def regression_report(
     eval_config: EvalConfigResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    from eval_pipeline.history import charts
-    from eval_pipeline.history.sources import HistorySources
-    from eval_pipeline.regression.baselines import RunRef, declared_baseline
-    from eval_pipeline.regression.compare import report_dict
-    from eval_pipeline.regression.gating import gate_description, gate_family
-    from eval_pipeline.regression.stored_runs import regression_report_for_run
 
     p = partition(context, eval_config, warehouse)
     date, mv_key, project, wh = p.date, p.mv_key, p.project, p.wh
@@ -118,8 +120,6 @@ def regression_report(
         "path": dg.MetadataValue.path(uri),
     }
     if rep.baseline is not None:  # the per-sample diff against that baseline, beside the report
-        from eval_pipeline.history.diff_page import write_run_diff
-
         base = (rep.baseline.date, rep.baseline.model_version)
         try:  # a page that cannot be built must not stop the gate: said in the metadata and the log
             md["diff_page"] = dg.MetadataValue.path(
@@ -129,8 +129,6 @@ def regression_report(
             md["diff_page"] = f"not written: {type(e).__name__}: {e}"
             context.log.warning(f"per-sample diff page not written: {e}")
     if len(rep.rows):
-        from eval_pipeline.history.sql import SEGMENT_ALL
-
         overall = rep.rows[rep.rows["segment"] == SEGMENT_ALL]  # segments are in the JSON and the HTML report
         png = charts.comparison_chart_png(
             overall if len(overall) else rep.rows,
@@ -152,7 +150,6 @@ def regression_report(
 def no_significant_regression(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    from eval_pipeline.release.decision import regression_gate
 
     p = partition(context, None, warehouse)
     data = p.read_json(keys.regression_report(p.date, p.mv_key))

@@ -11,6 +11,7 @@ import dagster as dg
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset
 from eval_pipeline.defs.resources import WarehouseResource
 from eval_pipeline.release import verdict as vd
+from eval_pipeline.release.decision import release_decision
 from eval_pipeline.storage import keys
 
 GROUP = "scoring"  # the asset group the UI and stored runs know it by (unchanged when it moved here)
@@ -23,7 +24,6 @@ GROUP = "scoring"  # the asset group the UI and stored runs know it by (unchange
     description="The release decision: materialized only when the quality gate and the regression gate both pass.",
 )
 def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    from eval_pipeline.release.decision import release_decision
 
     p = partition(context, None, warehouse)
     date, mv_key = p.date, p.mv_key

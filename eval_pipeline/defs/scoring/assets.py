@@ -17,7 +17,10 @@ from eval_pipeline import scoring
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.evaluators.calibration_policy import judge_calibration_status
+from eval_pipeline.inference.provenance import read_stage_provenance
+from eval_pipeline.regression.planning import run_mde  # what a green regression gate could have missed
 from eval_pipeline.release import verdict as vd
+from eval_pipeline.release.decision import quality_gate as gate_of
 from eval_pipeline.storage import keys
 
 GROUP = "scoring"
@@ -32,7 +35,6 @@ GROUP = "scoring"
 def eval_run(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    from eval_pipeline.inference.provenance import read_stage_provenance
 
     started = time.time()
     p = partition(context, eval_config, warehouse)
@@ -83,7 +85,6 @@ def eval_run(
     context.log.info(f"run artifact {uri}: overall {artifact['overall']}")
     # Numeric entries per gated metric: the asset's "Plots" tab then shows them across materializations.
     plots = {f"{r.eval_set}/{r.metric}": float(r.value) for r in results if r.value is not None}
-    from eval_pipeline.regression.planning import run_mde  # what a green regression gate could have missed
 
     mde = run_mde(p.wh, [suite for suite, _ in p.eval_sets()], scores)
     verdict = vd.quality_verdict(vd.artifact_thresholds(artifact))
@@ -118,7 +119,6 @@ def eval_run(
     description="FAIL (ERROR) when a blocking threshold of the run fails, WARN when only a warning threshold does.",
 )
 def quality_gate(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    from eval_pipeline.release.decision import quality_gate as gate_of
 
     p = partition(context, None, warehouse)
     art = p.read_json(keys.run_artifact(p.date, p.mv_key))

@@ -41,7 +41,7 @@ def turns(min: int = 1, max: int | None = None) -> CheckFn:  # noqa: A002 - the 
 def every_turn(check: dict[str, Any], context: BuildContext) -> CheckFn:
     """Another check (``check: {type: ..., ...}``) applied to every assistant turn; passes when it
     passes on each, the reason names the first turn that failed."""
-    from eval_pipeline.evaluators.deterministic.build import build_check
+    from eval_pipeline.evaluators.deterministic.build import build_check  # noqa: PLC0415 - import cycle: evaluators.deterministic.build imports this module
 
     if not isinstance(check, dict) or check.get("type") in (None, "every_turn"):
         raise ArgError("check", "give one check mapping with a `type` (not every_turn)")

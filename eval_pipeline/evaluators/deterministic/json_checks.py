@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
+import jsonschema
+
 from eval_pipeline.evaluators.deterministic.base import (
     ArgError,
     CheckError,
@@ -76,7 +78,6 @@ def json_schema(
         schema_file: path to a JSON (or YAML) schema, relative to the suite file.
         field: JSON path into the response to validate instead of the whole document.
     """
-    import jsonschema
 
     if (schema is None) == (schema_file is None):
         raise ArgError("schema", "give exactly one of `schema` or `schema_file`")

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from eval_pipeline.evaluators import (
+    text_overlap,  # local: sacrebleu / rouge-score load only when used
+)
 from eval_pipeline.evaluators.deterministic.base import (
     ArgError,
     CheckFn,
@@ -66,9 +69,6 @@ def _overlap_check(name: str, label: str, scorer: str, summary: str) -> Callable
     def factory(
         min_score: float | None = None, expected_field: str | None = None, field: str | None = None
     ) -> CheckFn:
-        from eval_pipeline.evaluators import (
-            text_overlap,  # local: sacrebleu / rouge-score load only when used
-        )
 
         score_batch = getattr(text_overlap, scorer)
         return _reference_check(

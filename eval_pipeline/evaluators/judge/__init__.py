@@ -128,7 +128,7 @@ def score(
     """Dispatch on ``config.mode`` to :func:`score_pointwise` or :func:`score_pairwise`; a panel
     (``judge.models``) to :func:`.panel.score_panel` (the second item is then every judge's score rows)."""
     if config.is_panel:
-        from eval_pipeline.evaluators.judge.panel import score_panel
+        from eval_pipeline.evaluators.judge.panel import score_panel  # noqa: PLC0415 - import cycle: evaluators.judge.panel imports this module
 
         rows, per_judge = score_panel(samples, config, execute, prompt=prompt, keys=keys)
         return rows, pd.concat(list(per_judge.values()), ignore_index=True)

@@ -22,6 +22,7 @@ from eval_pipeline.evaluators.judge.requests import Executor
 from eval_pipeline.inference.batches import BatchOptions
 from eval_pipeline.inference.progress import emit_progress
 from eval_pipeline.inference.providers import Provider
+from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
@@ -35,7 +36,6 @@ def store_executor(
 ) -> Executor:
     """An executor over ``provider`` and ``store``; ``batch_options`` are used for ``batch=True`` calls
     (default :class:`BatchOptions`); ``on_responses`` is called with each call's responses."""
-    from eval_pipeline.inference.runner import run_requests
 
     def execute(requests: list[ModelRequest], batch: bool = False) -> list[ModelResponse]:
         opts = (batch_options or BatchOptions()) if batch and not provider.replay_only else None

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
+from scipy.stats import norm, spearmanr
 
 from eval_pipeline.evaluators.calibration_metrics import bootstrap_interval, finite_pairs, spearman_along_axis
 
@@ -53,7 +55,7 @@ def word_count(text: Any) -> int | None:
 
 
 def _wilson(successes: float, n: int) -> tuple[float, float]:
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     lo, hi = proportion_confint(successes, n, alpha=ALPHA, method="wilson")
     return float(lo), float(hi)
@@ -72,8 +74,6 @@ def length_controlled_win_rate(
     not fitted: ``lc_win_rate`` is the raw rate and the reason is in ``test``.
     """
     import statsmodels.api as sm
-    from scipy.special import expit
-    from scipy.stats import norm
 
     y = np.asarray(outcomes, dtype=float)
     d = np.asarray(length_diff, dtype=float)
@@ -159,7 +159,6 @@ def length_association(
     (default: the mean answer length), else ``adjusted_mean`` = ``mean``.
     """
     import statsmodels.api as sm
-    from scipy.stats import spearmanr
 
     s = np.asarray(scores, dtype=float)
     ln = np.asarray(lengths, dtype=float)

@@ -56,6 +56,7 @@ from eval_pipeline.evaluators.judge.samples import (
     _response_skip_reason,
     _row_ids,
 )
+from eval_pipeline.evaluators.metrics import clustered_proportion
 from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
@@ -266,7 +267,7 @@ def score_pairwise(
 
 def wilson_interval(successes: float, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval via statsmodels (``successes`` may be fractional: ties count half)."""
-    from statsmodels.stats.proportion import proportion_confint
+    from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     if n <= 0:
         return (math.nan, math.nan)
@@ -292,8 +293,6 @@ def summarize_pairwise(rows: pd.DataFrame) -> dict[str, Any]:
     total = float(win.sum())
     ci, method = wilson_interval(total, n), "wilson (statsmodels), ties counted as half a win"
     if n and won["sample_id"].duplicated().any():  # response repeats: the sample is the unit, not the repeat
-        from eval_pipeline.evaluators.metrics import clustered_proportion
-
         m = clustered_proportion(win.to_numpy(), won["sample_id"].to_numpy())
         ci = (m["ci_low"], m["ci_high"])
         method = f"{m['interval']} (ties counted as half a win; {m['n_clusters']} samples)"

@@ -32,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.evaluators.judge.length_control import LENGTH_METRICS
+from eval_pipeline.evaluators.judge.pairwise import score_pairwise
 from eval_pipeline.evaluators.judge.parse import STATUS_REFUSAL, STATUS_UNPARSEABLE
+from eval_pipeline.evaluators.judge.pointwise import score_pointwise
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, default_prompt
 from eval_pipeline.evaluators.judge.requests import Executor, evaluator_hash, judge_identity
 from eval_pipeline.evaluators.judge.rows import FAMILY
@@ -64,8 +66,6 @@ def score_panel(
     keys: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Score with every judge of the panel, then aggregate (see the module docstring)."""
-    from eval_pipeline.evaluators.judge.pairwise import score_pairwise
-    from eval_pipeline.evaluators.judge.pointwise import score_pointwise
 
     fn = score_pairwise if config.mode == "pairwise" else score_pointwise
     per_judge = {
@@ -192,7 +192,7 @@ def _disagreement(key, index, models, decided, dims, mode) -> tuple[int, list[st
 
 
 def _alpha(data: np.ndarray, level: str, domain: list[float] | None) -> float:
-    import krippendorff
+    import krippendorff  # noqa: PLC0415 - keeps krippendorff out of `import eval_pipeline.definitions`
 
     ok = (~np.isnan(data)).sum(axis=0) >= 2
     data = data[:, ok]

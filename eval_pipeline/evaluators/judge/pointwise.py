@@ -54,6 +54,7 @@ from eval_pipeline.evaluators.judge.samples import (
     _row_ids,
     _row_value,
 )
+from eval_pipeline.evaluators.metrics import clustered_proportion
 from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
@@ -245,7 +246,6 @@ def score_pointwise(
 def _pass_interval(rows: pd.DataFrame) -> tuple[float, float]:
     """95% interval of a pass share over (sample, repeat) rows: Wilson with one repeat per sample,
     clustered by sample with several (``metrics.clustered_proportion``)."""
-    from eval_pipeline.evaluators.metrics import clustered_proportion
 
     keys = (
         rows["eval_set"].astype(str) + "\x1f" + rows["sample_id"].astype(str)
