@@ -67,11 +67,12 @@ def _run(*argv) -> int:
     return cli.main(["run", "--date", DATE, "--families", "deterministic", "--no-report", *argv])
 
 
-def _sequential_section(env, name: str) -> dict:
-    """The ``sequential`` section of ``name``'s stored regression report (reports/regression/.../report.json)."""
-    reports = [p for p in (env["wh"] / "reports" / "regression").rglob("report.json") if name in str(p)]
-    assert len(reports) == 1, reports
-    return json.loads(reports[0].read_text())["sequential"]
+def _stored(env, name: str, folder: str) -> dict:
+    """``name``'s one stored JSON artifact under ``folder`` (reports/regression: the regression report; releases:
+    the release decision)."""
+    found = [p for p in (env["wh"] / folder).rglob("*.json") if f"model_version={name}" in str(p)]
+    assert len(found) == 1, found
+    return json.loads(found[0].read_text())
 
 
 def test_sequential_stops_early_for_a_regression_and_an_equal_candidate_and_reruns_free(env, server, capsys):
@@ -80,23 +81,26 @@ def test_sequential_stops_early_for_a_regression_and_an_equal_candidate_and_reru
     capsys.readouterr()
 
     server.reset_stats()
-    assert _run("--model-version", "bot-b", "--sequential", "--chunk", "20") == 1  # blocked
+    assert _run("--model-version", "bot-b", "--sequential", "--chunk", "40") == 1  # blocked
     out = capsys.readouterr().out
     paid = server.stats()["by_model"].get("claude-haiku-4-5-degraded", 0)
     assert 0 < paid < N / 2, paid
     assert "sequential gate: blocked after" in out and f"of {N} samples" in out
-    section = _sequential_section(env, "bot-b")
+    section = _stored(env, "bot-b", "reports/regression")["sequential"]
     assert section["verdict"] == "blocked" and section["used"] == paid and section["saved_units"] == N - paid
     assert section["saved_usd"] > 0 and any(r["status"] == "regression" for r in section["rows"])
 
     server.reset_stats()
-    assert _run("--model-version", "bot-c", "--sequential", "--chunk", "20") == 0  # equal: passes early
+    assert _run("--model-version", "bot-c", "--sequential", "--chunk", "40") == 0  # equal: passes early
     out = capsys.readouterr().out
     paid_equal = server.stats()["total"]
     assert 0 < paid_equal < N, paid_equal
     assert "sequential gate: passed after" in out
+    section = _stored(env, "bot-c", "reports/regression")["sequential"]
+    assert section["verdict"] == "passed" and section["used"] == paid_equal and section["state"] == "stopped"
+    assert _stored(env, "bot-c", "releases")["approved"]  # the release decision is written: approved
 
     server.reset_stats()  # the same command again: every answer is in the response store
-    assert _run("--model-version", "bot-c", "--sequential", "--chunk", "20") == 0
+    assert _run("--model-version", "bot-c", "--sequential", "--chunk", "40") == 0
     assert server.stats()["total"] == 0
     assert f"sequential gate: passed after {paid_equal} of {N}" in capsys.readouterr().out
