@@ -24,7 +24,7 @@ from pydantic.json_schema import SkipJsonSchema
 from eval_pipeline.project.canary import CanaryConfig
 from eval_pipeline.project.checks import CheckSpec, parse_check_specs
 from eval_pipeline.project.errors import ConfigError, key_path
-from eval_pipeline.project.judge import JudgeConfig, validate_judge_config
+from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.paths import data_dir as default_data_dir
 from eval_pipeline.project.redaction import RedactionConfig
 
@@ -115,7 +115,7 @@ class ShadowConfig(BaseModel):
     )
     task: str = Field("answer_faq", description="prompt task of the candidate used for every input")
     tasks: dict[str, str] = Field(default_factory=dict, description="prompt_template -> task overrides")
-    judge: dict[str, Any] | None = Field(
+    judge: JudgeConfig | None = Field(
         None, description="pairwise judge config (mode: pairwise, use_reference: false)"
     )
     max_samples: int = Field(100, ge=1)
@@ -144,9 +144,7 @@ class MonitoringConfig(BaseModel):
     safety_metrics: list[str] = Field(
         default_factory=list, description="invariant names counted as safety violations"
     )
-    judge: dict[str, Any] | None = Field(
-        None, description="pointwise judge rubric without reference (optional)"
-    )
+    judge: JudgeConfig | None = Field(None, description="pointwise judge rubric without reference (optional)")
     judge_max_samples: int = Field(50, ge=1)
     reference_window_days: int = Field(7, ge=1, le=90)
     drift: DriftConfig = Field(default_factory=DriftConfig)
@@ -187,16 +185,12 @@ class MonitoringConfig(BaseModel):
         return list(specs.get(template, specs.get("*")) or [])
 
     def judge_config(self) -> JudgeConfig | None:
-        """The ``judge:`` section as validated at load (validated here for a config built without the loader)."""
-        if "judge" in self._judges:
-            return self._judges["judge"]
-        return validate_judge_config(self.judge, "judge") if self.judge else None
+        """The ``judge:`` section (validated at load)."""
+        return self.judge
 
     def shadow_judge_config(self) -> JudgeConfig | None:
-        """The ``shadow.judge:`` section as validated at load (validated here for a config built without the loader)."""
-        if "shadow.judge" in self._judges:
-            return self._judges["shadow.judge"]
-        return validate_judge_config(self.shadow.judge, "shadow.judge") if self.shadow.judge else None
+        """The ``shadow.judge:`` section (validated at load)."""
+        return self.shadow.judge
 
 
 def config_path(data_dir: str | Path | None = None) -> Path:
@@ -272,17 +266,12 @@ def _validate_semantics(cfg: MonitoringConfig, path: Path) -> None:
                 f"safety_metrics[{i}]",
                 f"{m!r} is not the name of any invariant; known: {sorted(names)}",
             )
-    for key, block, mode in (
+    for key, jc, mode in (
         ("judge", cfg.judge, "pointwise"),
         ("shadow.judge", cfg.shadow.judge, "pairwise"),
     ):
-        if block is None:
+        if jc is None:
             continue
-        try:
-            jc = validate_judge_config(block, key)
-        except ValueError as exc:
-            raise ConfigError(path, "", str(exc)) from None
-        cfg._judges[key] = jc
         if jc.mode != mode:
             raise ConfigError(path, f"{key}.mode", f"must be {mode!r} here")
         if jc.use_reference:
