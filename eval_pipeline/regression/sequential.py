@@ -29,10 +29,11 @@ A row is **open**, or settled one of three ways:
   discords on >= m of the samples). Re-evaluated at every look while the row's samples are still scored: a row
   can reopen.
 
-**Which samples are scored.** A sample is scored only while some open row contains it; rows whose remaining
-members are no longer all scored are **frozen** (their status is final - once the scoring order is restricted to
-some categories, an overall row's stream is no longer a random sample). While any overall row is open every sample
-is scored; once every overall row is settled, only the categories with an open segment row are. The run stops
+**Which samples are scored.** A unit is one eval set's sample (one request). It is scored only while some open
+row contains it; rows whose remaining members are no longer all scored are **frozen** (their status is final - once
+the scoring order is restricted to some categories, an overall row's stream is no longer a random sample). While
+an eval set's overall row is open every sample of that eval set is scored; once they are all settled, only its
+categories with an open segment row are, and an eval set whose rows are all settled is not paid for. The run stops
 when a row blocks or no open row has an unscored member. Rows still open then have all their members: the
 **fixed-N gate** decides them (exact McNemar / paired t, discrete Holm) at ``1 - early_share`` of alpha
 (:func:`final_config`), frozen rows taking p = 1 (they cannot block; raising p-values never adds a Holm rejection).
