@@ -9,8 +9,10 @@ asset group (the UI and stored runs know it so).
 import dagster as dg
 
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset
+from eval_pipeline.defs.metadata import as_metadata
 from eval_pipeline.defs.resources import WarehouseResource
 from eval_pipeline.release import verdict as vd
+from eval_pipeline.release.approval import approval_figures, approval_record
 from eval_pipeline.release.decision import release_decision
 from eval_pipeline.storage import keys
 
@@ -24,12 +26,10 @@ GROUP = "scoring"  # the asset group the UI and stored runs know it by (unchange
     description="The release decision: materialized only when the quality gate and the regression gate both pass.",
 )
 def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-
     p = partition(context, None, warehouse)
     date, mv_key = p.date, p.mv_key
     art = p.read_json(keys.run_artifact(date, mv_key))
     report = p.read_json(keys.regression_report(date, mv_key))
-    rep = report["summary"]
     gate = release_decision(art, report)  # the same decision the two checks made
     verdict = vd.release_verdict(art, report)
     if not gate["approved"]:
@@ -40,27 +40,6 @@ def release_approval(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             metadata={"verdict": vd.FAIL, "why": verdict.why},
             allow_retries=False,
         )
-    decision = {
-        "date": date,
-        "model_version": mv_key,
-        "approved": True,
-        "run_id": context.run_id,
-        "gate_procedure": rep.get("gate_procedure"),
-        "gate": rep.get("gate"),
-        "overall": art["overall"],
-        "warnings": art["warnings"],
-        "baseline": rep.get("baseline"),
-        "improvements": rep.get("improvement", 0),
-        "cost_usd": art["cost_usd"],
-    }
-    uri = p.write_json(keys.release(date, mv_key), decision)
-    return dg.MaterializeResult(
-        metadata={
-            "verdict": verdict.verdict,
-            "why": verdict.why,
-            "approved": True,
-            "warnings": ", ".join(art["warnings"]) or "none",
-            "baseline": str(rep.get("baseline")),
-            "path": dg.MetadataValue.path(uri),
-        }
-    )
+    uri = p.write_json(keys.release(date, mv_key), approval_record(art, report, date, mv_key, context.run_id))
+    values = {"verdict": verdict.verdict, "why": verdict.why, **approval_figures(art, report)}
+    return dg.MaterializeResult(metadata=as_metadata(values, paths={"path": uri}))

@@ -15,12 +15,14 @@ import pandas as pd
 
 from eval_pipeline import scoring
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset, partitioned_check
+from eval_pipeline.defs.metadata import as_metadata
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.evaluators.calibration_policy import judge_calibration_status
 from eval_pipeline.inference.provenance import read_stage_provenance
-from eval_pipeline.regression.planning import run_mde  # what a green regression gate could have missed
+from eval_pipeline.regression.planning import run_mde
 from eval_pipeline.release import verdict as vd
 from eval_pipeline.release.decision import quality_gate as gate_of
+from eval_pipeline.scoring.run_step import eval_set_results, is_live_run, run_figures
 from eval_pipeline.storage import keys
 
 GROUP = "scoring"
@@ -35,35 +37,17 @@ GROUP = "scoring"
 def eval_run(
     context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-
-    started = time.time()
-    p = partition(context, eval_config, warehouse)
+    started, p = time.time(), partition(context, eval_config, warehouse)
     scores = pd.concat([p.read("scores", family=f) for f in scoring.FAMILIES], ignore_index=True)
     responses = p.read("responses")
-    metrics_by_set, results = {}, []
-    live_run = (
-        "provenance" in responses and len(responses) > 0 and bool((responses["provenance"] == "live").all())
+    live_run = is_live_run(responses)
+    metrics_by_set, results = eval_set_results(
+        scores,
+        p.eval_sets(),
+        p.project.base,
+        lambda suite, es: judge_calibration_status(p.wh, es, live_run, suite),
+        context.log.warning,
     )
-    for suite, es in p.eval_sets():
-        s = (
-            scores[(scores["suite"] == suite.name) & (scores["eval_set"] == es.name)]
-            if len(scores)
-            else scores
-        )
-        if s.empty:
-            continue  # family not run in this partition (e.g. the judge runs weekly)
-        human = None
-        if es.family == "judge":  # judge sets with review labels: also the PPI++ metrics
-            try:
-                human = scoring.human_ratings(p.project.base, suite.name, es.name)
-            except ValueError as e:  # a bad review file: judge_calibration fails on it; the run goes on
-                context.log.warning(f"{suite.name}/{es.name}: PPI++ metrics skipped: {e}")
-        m = scoring.set_metrics(s, es, human)
-        metrics_by_set[(suite.name, es.name)] = m
-        may_block, note = (
-            judge_calibration_status(p.wh, es, live_run, suite) if es.family == "judge" else (True, "")
-        )
-        results.extend(scoring.apply_thresholds(suite, es, m, may_block, note))
     resp_prov, judge_prov = (
         read_stage_provenance(p.wh, stage, p.date, p.mv_key) for stage in ("responses", "judge")
     )
@@ -83,34 +67,15 @@ def eval_run(
     )
     uri = p.write_json(keys.run_artifact(p.date, p.mv_key), artifact)
     context.log.info(f"run artifact {uri}: overall {artifact['overall']}")
-    # Numeric entries per gated metric: the asset's "Plots" tab then shows them across materializations.
-    plots = {f"{r.eval_set}/{r.metric}": float(r.value) for r in results if r.value is not None}
-
-    mde = run_mde(p.wh, [suite for suite, _ in p.eval_sets()], scores)
+    mde = run_mde(
+        p.wh, [suite for suite, _ in p.eval_sets()], scores
+    )  # what a green regression gate could miss
     verdict = vd.quality_verdict(vd.artifact_thresholds(artifact))
+    numbers, json_values, md = run_figures(artifact, results)
+    values = {"verdict": verdict.verdict, "why": verdict.why, **numbers}  # the decision and why, first
+    json_values |= {"gate_mde": mde} if mde else {}
     return dg.MaterializeResult(
-        metadata={
-            # first: the decision and the sentence that says why (shown without opening anything)
-            "verdict": verdict.verdict,
-            "why": verdict.why,
-            **plots,
-            "overall": artifact["overall"],
-            "thresholds": dg.MetadataValue.md(scoring.thresholds_markdown(results)),
-            "blocking_failures": ", ".join(artifact["blocking_failures"]) or "none",
-            "cost_usd": artifact["cost_usd"],
-            "samples": artifact["samples"],
-            "artifact": dg.MetadataValue.path(uri),
-            **({"gate_mde": dg.MetadataValue.json(mde)} if mde else {}),
-            # Which answers this run's verdict rests on: anything but live answers is said here.
-            "answers": artifact["answers"],
-            "live_answers_only": artifact["live_answers_only"],
-            "answer_provenance": dg.MetadataValue.json(artifact["answer_provenance"]),
-            **(
-                {"judge_verdict_provenance": dg.MetadataValue.json(artifact["judge_verdict_provenance"])}
-                if artifact["judge_verdict_provenance"]
-                else {}
-            ),
-        }
+        metadata=as_metadata(values, json=json_values, md=md, paths={"artifact": uri})
     )
 
 
