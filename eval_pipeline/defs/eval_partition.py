@@ -56,13 +56,13 @@ class Partition:
         """``(suite, eval set)`` pairs of the model version (only ``family`` when given)."""
         return self.mv.eval_sets(self.project, family)
 
-    def part(self, mv_key: str | None = None) -> dict[str, str]:
+    def part(self, model_version_key: str | None = None) -> dict[str, str]:
         """The ``{"date", "model_version"}`` partition dict (of ``mv_key`` on the same date when given)."""
-        return keys.run_partition(self.date, mv_key or self.mv_key)
+        return keys.run_partition(self.date, model_version_key or self.mv_key)
 
-    def read(self, table: str, mv_key: str | None = None, **extra: str) -> pd.DataFrame:
+    def read(self, table: str, model_version_key: str | None = None, **extra: str) -> pd.DataFrame:
         """This partition of ``table`` (``extra`` keys such as ``family=`` for ``scores``); empty if absent."""
-        return self.wh.read_table(table, {**extra, **self.part(mv_key)})
+        return self.wh.read_table(table, {**extra, **self.part(model_version_key)})
 
     def write(self, table: str, df: pd.DataFrame, **extra: str) -> str:
         """Write this partition of ``table``; returns its URI."""
@@ -80,10 +80,10 @@ class Partition:
 
         return self.wh.write_bytes(key, dumps(payload), content_type="application/json")
 
-    def samples(self, mv_key: str | None = None) -> pd.DataFrame | None:
+    def samples(self, model_version_key: str | None = None) -> pd.DataFrame | None:
         """Golden samples joined with their responses (of ``mv_key`` on this date when given); None if either is missing."""
 
-        golden, responses = self.read("golden", mv_key), self.read("responses", mv_key)
+        golden, responses = self.read("golden", model_version_key), self.read("responses", model_version_key)
         if golden.empty or responses.empty:
             return None
         return scoring.graded_samples(decode_golden(golden), responses)

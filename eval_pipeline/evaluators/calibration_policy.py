@@ -15,14 +15,14 @@ from eval_pipeline.evaluators import calibration, judge
 from eval_pipeline.storage import keys
 
 
-def judge_calibration_status(wh, es, live_run: bool = False, suite=None) -> tuple[bool, str]:
+def judge_calibration_status(warehouse, eval_set, live_run: bool = False, suite=None) -> tuple[bool, str]:
     """May this judge eval set's thresholds block? Reads the latest judge_calibration result.
 
     ``live_run``: the run's answers are all live; a calibration computed from replayed or
     synthetic verdicts (``live_verdicts_only: false``) then never lets the judge block. A calibration
     of another judge version (model, rubric or prompt changed) never does either
     (:func:`eval_pipeline.evaluators.calibration.may_block`)."""
-    cfg = es.judge_config
+    cfg = eval_set.judge_config
     prompt = (
         judge.load_prompt(cfg, base_dir=suite.file.parent) if suite is not None else None
     )  # the version includes it
@@ -30,7 +30,9 @@ def judge_calibration_status(wh, es, live_run: bool = False, suite=None) -> tupl
     for model in cfg.judge_models:  # a panel blocks only when every member is calibrated
         key = keys.judge_calibration(model)
         payload = (
-            json.loads(wh.read_bytes(key)) if cfg.min_calibration is not None and wh.exists(key) else None
+            json.loads(warehouse.read_bytes(key))
+            if cfg.min_calibration is not None and warehouse.exists(key)
+            else None
         )
         ok, note = calibration.may_block(payload, cfg.single(model), prompt, live_run)
         if not ok:

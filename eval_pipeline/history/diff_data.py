@@ -82,18 +82,18 @@ def _run_frames(con, wh, date: str, mv: str) -> dict[str, pd.DataFrame]:
     return out
 
 
-def load_run_pair(wh, candidate: tuple[str, str], baseline: tuple[str, str]) -> dict:
+def load_run_pair(warehouse, candidate: tuple[str, str], baseline: tuple[str, str]) -> dict:
     """:func:`assemble` of two stored runs, each ``(date, model_version key)``. LookupError when a run has no scores."""
-    con = wh.connect_duckdb()
+    con = warehouse.connect_duckdb()
     try:
-        cand = _run_frames(con, wh, *candidate)
-        base = _run_frames(con, wh, *baseline)
+        cand = _run_frames(con, warehouse, *candidate)
+        base = _run_frames(con, warehouse, *baseline)
     finally:
         con.close()
     for (d, mv), fr in ((candidate, cand), (baseline, base)):
         if fr[keys.SCORES].empty:
             raise LookupError(
-                f"no scores for {mv} on {d} under {wh.root}; run it first "
+                f"no scores for {mv} on {d} under {warehouse.root}; run it first "
                 f"(eval-pipeline run --model-version {mv} --date {d})"
             )
     golden = pd.concat([cand[keys.GOLDEN], base[keys.GOLDEN]], ignore_index=True)
@@ -105,18 +105,18 @@ def load_run_pair(wh, candidate: tuple[str, str], baseline: tuple[str, str]) -> 
         golden,
         candidate=f"{candidate[1]}@{candidate[0]}",
         baseline=f"{baseline[1]}@{baseline[0]}",
-        regressions=report_regressions(wh, candidate, baseline),
+        regressions=report_regressions(warehouse, candidate, baseline),
     )
 
 
-def report_regressions(wh, candidate: tuple[str, str], baseline: tuple[str, str]) -> list[dict]:
+def report_regressions(warehouse, candidate: tuple[str, str], baseline: tuple[str, str]) -> list[dict]:
     """The overall regression rows of the candidate's stored regression report when it was tested against this
     baseline (``[]`` otherwise): ``{"set", "check", "measure", "effect", "ci_low", "ci_high", "n", "gating"}``."""
     key = keys.regression_report(*candidate)
-    if not wh.exists(key):
+    if not warehouse.exists(key):
         return []
     try:
-        rep = json.loads(wh.read_bytes(key))
+        rep = json.loads(warehouse.read_bytes(key))
     except ValueError:
         return []
     if (rep.get("summary") or {}).get("baseline") != f"{baseline[1]}@{baseline[0]}":

@@ -120,11 +120,13 @@ def build_diff_html(
     )
 
 
-def write_run_diff(wh, candidate: tuple[str, str], baseline: tuple[str, str], key: str | None = None) -> str:
+def write_run_diff(
+    warehouse, candidate: tuple[str, str], baseline: tuple[str, str], key: str | None = None
+) -> str:
     """Build the diff of two stored runs (``(date, model_version key)`` each) and write it to the warehouse at
     ``key`` (default :func:`keys.diff_page` of the candidate against that baseline). Returns its URI."""
 
-    data = load_run_pair(wh, candidate, baseline)
+    data = load_run_pair(warehouse, candidate, baseline)
     key = key or keys.diff_page(candidate[0], candidate[1], against=baseline)
-    page = build_diff_html(data, pairs=picker_data(wh, key, here_pair=(candidate, baseline)))
-    return wh.write_bytes(key, page.encode("utf-8"), content_type="text/html; charset=utf-8")
+    page = build_diff_html(data, pairs=picker_data(warehouse, key, here_pair=(candidate, baseline)))
+    return warehouse.write_bytes(key, page.encode("utf-8"), content_type="text/html; charset=utf-8")

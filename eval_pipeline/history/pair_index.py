@@ -48,12 +48,12 @@ _CLI_DIFF = _pattern(
 _REPORT_DIFF = _pattern(keys.diff_page("CDATE", "CMV"), CDATE=_DATE, CMV="[^/]+")
 
 
-def scored_runs(wh) -> dict[str, list[str]]:
+def scored_runs(warehouse) -> dict[str, list[str]]:
     """``{model version: sorted dates}`` of every scored partition (file listing only)."""
 
-    con = wh.connect_duckdb()
+    con = warehouse.connect_duckdb()
     try:
-        runs = list_runs_from_files(con, HistorySources.for_root(wh.root).scores_glob)
+        runs = list_runs_from_files(con, HistorySources.for_root(warehouse.root).scores_glob)
     finally:
         con.close()
     out: dict[str, list[str]] = {}
@@ -73,28 +73,28 @@ def _baseline_of(wh, date: str, mv: str) -> tuple[str, str] | None:
     return (mv_b, d_b) if mv_b and re.fullmatch(_DATE, d_b) else None
 
 
-def written_diffs(wh, window: int = 90) -> list[dict[str, str]]:
+def written_diffs(warehouse, window: int = 90) -> list[dict[str, str]]:
     """Every diff page in the warehouse: ``{"c", "cd", "b", "bd", "key"}``, sorted."""
     diff_prefix = keys.diff_page("D", "M", against=("D", "M")).split("/date=", 1)[0] + "/"
     report_prefix = keys.diff_page("D", "M").split("/date=", 1)[0] + "/"
     out = []
-    for key in wh.list_keys(diff_prefix):
+    for key in warehouse.list_keys(diff_prefix):
         m = _CLI_DIFF.match(key)
         if m:
             out.append({"c": m["cmv"], "cd": m["cdate"], "b": m["bmv"], "bd": m["bdate"], "key": key})
     report_diffs = [
-        (m["cdate"], m["cmv"], k) for k in wh.list_keys(report_prefix) if (m := _REPORT_DIFF.match(k))
+        (m["cdate"], m["cmv"], k) for k in warehouse.list_keys(report_prefix) if (m := _REPORT_DIFF.match(k))
     ]
     recent = set(sorted({d for d, _, _ in report_diffs})[-window:])
     for date, mv, key in report_diffs:
-        base = _baseline_of(wh, date, mv) if date in recent else None
+        base = _baseline_of(warehouse, date, mv) if date in recent else None
         if base:
             out.append({"c": mv, "cd": date, "b": base[0], "bd": base[1], "key": key})
     return sorted(out, key=lambda r: (r["c"], r["cd"], r["b"], r["bd"], r["key"]))
 
 
 def picker_data(
-    wh,
+    warehouse,
     here_key: str,
     runs: dict[str, list[str]] | None = None,
     here_pair: tuple[tuple[str, str], tuple[str, str]] | None = None,
@@ -104,9 +104,9 @@ def picker_data(
     base_dir = posixpath.dirname(here_key)
     diffs = [
         {k: v for k, v in d.items() if k != "key"} | {"href": posixpath.relpath(d["key"], base_dir)}
-        for d in written_diffs(wh)
+        for d in written_diffs(warehouse)
     ]
-    data: dict[str, Any] = {"runs": runs if runs is not None else scored_runs(wh), "diffs": diffs}
+    data: dict[str, Any] = {"runs": runs if runs is not None else scored_runs(warehouse), "diffs": diffs}
     if here_pair:
         (cd, c), (bd, b) = here_pair
         data["here"] = {"c": c, "cd": cd, "b": b, "bd": bd}

@@ -44,21 +44,23 @@ def _key_url(key: str) -> str:
     return "/" + quote(posixpath.relpath(key, REPORTS), safe="/=@")
 
 
-def build_pair(wh, candidate: str, baseline: str) -> str:
+def build_pair(warehouse, candidate: str, baseline: str) -> str:
     """Write the diff page of ``candidate`` against ``baseline`` (``VERSION[@DATE]`` each); returns its key.
     ``LookupError`` naming what is missing."""
 
-    cand, base = resolve(wh, candidate, baseline, None)
+    cand, base = resolve(warehouse, candidate, baseline, None)
     key = keys.diff_page(*cand, against=base)
-    page = build_diff_html(load_run_pair(wh, cand, base), pairs=picker_data(wh, key, here_pair=(cand, base)))
-    wh.write_bytes(key, page.encode("utf-8"), "text/html; charset=utf-8")
+    page = build_diff_html(
+        load_run_pair(warehouse, cand, base), pairs=picker_data(warehouse, key, here_pair=(cand, base))
+    )
+    warehouse.write_bytes(key, page.encode("utf-8"), "text/html; charset=utf-8")
     return key
 
 
-def create_app(wh):
+def create_app(warehouse):
     """The app over a local warehouse (see the module docstring)."""
 
-    root = Location.parse(wh.root).path / REPORTS
+    root = Location.parse(warehouse.root).path / REPORTS
     root.mkdir(parents=True, exist_ok=True)
 
     async def view(request: Request) -> Response:
@@ -71,7 +73,7 @@ def create_app(wh):
         if not c or not b:
             return PlainTextResponse("give ?candidate=VERSION@DATE&baseline=VERSION@DATE", status_code=400)
         try:
-            key = build_pair(wh, c, b)
+            key = build_pair(warehouse, c, b)
         except LookupError as e:
             return PlainTextResponse(f"no diff of {c} against {b}: {e}", status_code=404)
         return RedirectResponse(_key_url(key), status_code=303)

@@ -48,14 +48,14 @@ def _read_json(wh, key: str) -> dict | None:
         return None
 
 
-def run_events(wh, runs: pd.DataFrame) -> pd.DataFrame:
+def run_events(warehouse, runs: pd.DataFrame) -> pd.DataFrame:
     """Release approvals and config changes of the ``runs`` (date, model_version), as event rows."""
     rows = []
     last_by_name: dict[str, tuple] = {}
     seen_versions: set[str] = set()
     for r in runs.sort_values(["date", "model_version"]).itertuples():
         date, mv = str(r.date), str(r.model_version)
-        rel = _read_json(wh, keys.release(date, mv))
+        rel = _read_json(warehouse, keys.release(date, mv))
         if rel and rel.get("approved"):
             rows.append(
                 {
@@ -65,7 +65,7 @@ def run_events(wh, runs: pd.DataFrame) -> pd.DataFrame:
                     "label": f"{mv} approved (baseline {rel.get('baseline') or '-'})",
                 }
             )
-        art = _read_json(wh, keys.run_artifact(date, mv))
+        art = _read_json(warehouse, keys.run_artifact(date, mv))
         if not art:
             continue
         ident = (
@@ -97,7 +97,7 @@ def run_events(wh, runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=EVENT_COLUMNS)
 
 
-def comparisons(wh, runs: pd.DataFrame, production: str | None) -> pd.DataFrame:
+def comparisons(warehouse, runs: pd.DataFrame, production: str | None) -> pd.DataFrame:
     """Overall rows of the latest regression report of every version other than ``production``
     (of every version when there is none), with ``model_version``, ``date``, ``against``."""
     frames = []
@@ -107,7 +107,7 @@ def comparisons(wh, runs: pd.DataFrame, production: str | None) -> pd.DataFrame:
     for r in latest.itertuples():
         if production is not None and r.model_version == production:
             continue
-        rep = _read_json(wh, keys.regression_report(r.date, r.model_version))
+        rep = _read_json(warehouse, keys.regression_report(r.date, r.model_version))
         if not rep or not rep.get("rows"):
             continue
         df = pd.DataFrame(rep["rows"])
@@ -119,7 +119,7 @@ def comparisons(wh, runs: pd.DataFrame, production: str | None) -> pd.DataFrame:
                 date=r.date,
                 against=(rep.get("summary") or {}).get("baseline"),
                 diff=posixpath.relpath(diff, posixpath.dirname(keys.history_report()))
-                if wh.exists(diff)
+                if warehouse.exists(diff)
                 else None,
             )
         )
@@ -133,16 +133,16 @@ def _excerpt(text, n: int = EXCERPT_CHARS) -> str:
     return s if len(s) <= n else s[: n - 1] + "\u2026"
 
 
-def failing_samples(wh, date: str, model_version: str, per_eval_set: int = 5) -> pd.DataFrame:
+def failing_samples(warehouse, date: str, model_version: str, per_eval_set: int = 5) -> pd.DataFrame:
     """The ``per_eval_set`` samples of one run with the most failed rows per eval set.
 
     Columns: suite, eval_set, sample_id, n_failed, failed (metric names), reason, input, expected,
     output (excerpts of at most :data:`EXCERPT_CHARS` characters). Empty when the run has no scores."""
-    con = wh.connect_duckdb()
+    con = warehouse.connect_duckdb()
     try:
 
         def glob(table: str) -> str:
-            return wh.uri(f"{table}/{keys.run_files_glob(date, model_version, table=table)}")
+            return warehouse.uri(f"{table}/{keys.run_files_glob(date, model_version, table=table)}")
 
         from eval_pipeline.history.sources import has_files  # noqa: PLC0415 - keeps duckdb out of `import eval_pipeline.definitions`
 
@@ -194,7 +194,7 @@ WITH f AS (
     return df.drop(columns=["repeat"]).assign(date=date, model_version=model_version)
 
 
-def report_inputs(wh, scores: pd.DataFrame, production: str | None, max_versions: int = 4) -> dict:
+def report_inputs(warehouse, scores: pd.DataFrame, production: str | None, max_versions: int = 4) -> dict:
     """Events, comparisons, failing samples and the latest date's verdicts (``summary``) for :func:`~eval_pipeline.history.report_page.build_report_html`.
 
     Failing samples: the runs of the latest date, production first, at most ``max_versions``."""
@@ -206,19 +206,19 @@ def report_inputs(wh, scores: pd.DataFrame, production: str | None, max_versions
             "summary": None,
             "thresholds": None,
             "pairs": None,
-            "monitoring": monitoring_inputs(wh),
+            "monitoring": monitoring_inputs(warehouse),
         }
     runs = scores[["date", "model_version"]].drop_duplicates().assign(date=lambda d: d["date"].astype(str))
     latest = runs["date"].max()
     on_latest = sorted(runs.loc[runs["date"] == latest, "model_version"], key=lambda v: (v != production, v))
-    samples = [failing_samples(wh, latest, mv) for mv in on_latest[:max_versions]]
+    samples = [failing_samples(warehouse, latest, mv) for mv in on_latest[:max_versions]]
     samples = [s for s in samples if len(s)]
     return {
-        "events": run_events(wh, runs),
-        "comparisons": comparisons(wh, runs, production),
+        "events": run_events(warehouse, runs),
+        "comparisons": comparisons(warehouse, runs, production),
         "samples": pd.concat(samples, ignore_index=True) if samples else None,
-        "summary": latest_verdicts(wh, runs, production),
-        "thresholds": chart_thresholds(wh, runs),
-        "pairs": picker_data(wh, keys.history_report(), runs_from_scores(runs)),  # any two versions
-        "monitoring": monitoring_inputs(wh),  # feedback, drift, shadow and the canary
+        "summary": latest_verdicts(warehouse, runs, production),
+        "thresholds": chart_thresholds(warehouse, runs),
+        "pairs": picker_data(warehouse, keys.history_report(), runs_from_scores(runs)),  # any two versions
+        "monitoring": monitoring_inputs(warehouse),  # feedback, drift, shadow and the canary
     }

@@ -44,7 +44,7 @@ def _rel(key: str) -> str:
     return posixpath.relpath(key, posixpath.dirname(keys.history_report()))
 
 
-def latest_verdicts(wh, runs: pd.DataFrame, production: str | None) -> list[dict]:
+def latest_verdicts(warehouse, runs: pd.DataFrame, production: str | None) -> list[dict]:
     """``[{"model_version", "date", "production", "verdict", "why", "quality", "regression", "diff"}]`` for the
     runs of the latest date of ``runs`` (date, model_version), failing first, then production, then by name."""
     if runs is None or runs.empty:
@@ -53,8 +53,8 @@ def latest_verdicts(wh, runs: pd.DataFrame, production: str | None) -> list[dict
     latest = dates.max()
     out = []
     for mv in sorted(set(runs.loc[dates == latest, "model_version"].astype(str))):
-        artifact = _read(wh, keys.run_artifact(latest, mv))
-        report = _read(wh, keys.regression_report(latest, mv))
+        artifact = _read(warehouse, keys.run_artifact(latest, mv))
+        report = _read(warehouse, keys.regression_report(latest, mv))
         release = vd.release_verdict(artifact, report)
         diff = keys.diff_page(latest, mv)
         out.append(
@@ -68,7 +68,7 @@ def latest_verdicts(wh, runs: pd.DataFrame, production: str | None) -> list[dict
                 if artifact
                 else vd.NOT_TESTED,
                 "regression": vd.regression_verdict(report).verdict,
-                "diff": _rel(diff) if wh.exists(diff) else None,
+                "diff": _rel(diff) if warehouse.exists(diff) else None,
             }
         )
     out.sort(key=lambda r: (ORDER.get(r["verdict"], 1), not r["production"], r["model_version"]))
@@ -131,7 +131,7 @@ def _target(metric: str) -> tuple[str, str | None]:
     return metric, None
 
 
-def chart_thresholds(wh, runs: pd.DataFrame) -> list[dict]:
+def chart_thresholds(warehouse, runs: pd.DataFrame) -> list[dict]:
     """Thresholds of the latest date's run artifacts that name a charted metric:
     ``{"suite", "eval_set", "metric", "measure" (None: any), "bound" ("min"/"max"), "value", "blocking"}``.
     Set-level metrics without a chart of their own (``pass_rate`` over every check, ``macro_f1``) draw nothing."""
@@ -141,7 +141,7 @@ def chart_thresholds(wh, runs: pd.DataFrame) -> list[dict]:
     latest = dates.max()
     seen, out = set(), []
     for mv in sorted(set(runs.loc[dates == latest, "model_version"].astype(str))):
-        for t in vd.artifact_thresholds(_read(wh, keys.run_artifact(latest, mv))):
+        for t in vd.artifact_thresholds(_read(warehouse, keys.run_artifact(latest, mv))):
             metric, measure = _target(str(t.get("metric")))
             for bound in ("min", "max"):
                 v = t.get(bound)

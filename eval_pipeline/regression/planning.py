@@ -330,15 +330,15 @@ def plan_suite(
     return plans
 
 
-def stored_reports(wh, suite: str | None = None, latest: int = 30) -> list[dict]:
+def stored_reports(warehouse, suite: str | None = None, latest: int = 30) -> list[dict]:
     """The ``latest`` stored regression reports (``reports/regression/date=.../report.json``, oldest date first)
     that have rows of ``suite`` (any suite when None); an unreadable one is skipped."""
 
     prefix = keys.regression_report("DATE", "MV").split("date=DATE")[0]
     out = []
-    for key in sorted(k for k in wh.list_keys(prefix) if k.endswith("/report.json"))[-latest:]:
+    for key in sorted(k for k in warehouse.list_keys(prefix) if k.endswith("/report.json"))[-latest:]:
         try:
-            rep = json.loads(wh.read_bytes(key))
+            rep = json.loads(warehouse.read_bytes(key))
         except (OSError, ValueError):
             continue
         if isinstance(rep, dict) and any(
@@ -391,7 +391,7 @@ def plan_lines(plans: list[RowPlan], alpha: float | None = None) -> list[str]:
     return lines
 
 
-def run_mde(wh, suites, scores) -> dict[str, str]:
+def run_mde(warehouse, suites, scores) -> dict[str, str]:
     """The MDE of every gated row of a scored run (``eval_run`` metadata): the N is the run's graded samples per
     eval set (``scores``: long-format score rows), the discordance / SD the suite's stored regression reports'."""
     out: dict[str, str] = {}
@@ -399,5 +399,5 @@ def run_mde(wh, suites, scores) -> dict[str, str]:
         mine = scores[scores["suite"] == suite.name] if len(scores) else scores
         n = mine.groupby("eval_set")["sample_id"].nunique().to_dict() if len(mine) else {}
         if n:
-            out |= mde_metadata(plan_suite(suite, stored_reports(wh, suite.name), n, sizes=False))
+            out |= mde_metadata(plan_suite(suite, stored_reports(warehouse, suite.name), n, sizes=False))
     return out

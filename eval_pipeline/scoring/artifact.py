@@ -109,8 +109,8 @@ def run_artifact(
     *,
     run_id: str,
     date: str,
-    mv: ModelVersion,
-    mv_key: str,
+    model_version: ModelVersion,
+    model_version_key: str,
     project: Project,
     metrics_by_set: dict[tuple[str, str], dict[str, dict[str, Any]]],
     thresholds: list[ThresholdResult],
@@ -123,19 +123,23 @@ def run_artifact(
     blocking_failed = [t for t in thresholds if t.enforced_blocking and not t.passed]
     warn_failed = [t for t in thresholds if not t.passed and not t.enforced_blocking]
     cost = float(responses["cost_usd"].sum()) if "cost_usd" in responses else 0.0
-    prompt_versions = {task: mv.prompt_hash(task) for task in mv.prompts} if mv._prompt_texts else {}
+    prompt_versions = (
+        {task: model_version.prompt_hash(task) for task in model_version.prompts}
+        if model_version._prompt_texts
+        else {}
+    )
     return {
         "run_id": run_id,
         "date": date,
-        "model_version": mv_key,
-        "model_version_name": mv.name,
-        "model": mv.model,
-        "provider": mv.provider,
+        "model_version": model_version_key,
+        "model_version_name": model_version.name,
+        "model": model_version.model,
+        "provider": model_version.provider,
         "prompt_version": prompt_versions,
-        "config_hash": mv.config_hash() if mv._prompt_texts else None,
+        "config_hash": model_version.config_hash() if model_version._prompt_texts else None,
         "code_commit": code_commit(),
         "timestamp": pd.Timestamp.utcnow().isoformat(),
-        "eval_sets": _set_entries(project, mv, metrics_by_set, thresholds),
+        "eval_sets": _set_entries(project, model_version, metrics_by_set, thresholds),
         "overall": "FAIL" if blocking_failed else "PASS",
         "passed": not blocking_failed,
         "blocking_failures": [f"{t.suite}/{t.eval_set}:{t.metric}" for t in blocking_failed],

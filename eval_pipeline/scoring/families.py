@@ -63,18 +63,18 @@ def _graded_sets(
 def score_family(
     family: str,
     project: Project,
-    mv: ModelVersion,
+    model_version: ModelVersion,
     graded: pd.DataFrame,
     date: str,
-    mv_key: str,
+    model_version_key: str,
     **resources: Any,
 ) -> pd.DataFrame:
     """Run the registered evaluator ``family`` (:func:`eval_pipeline.evaluators.family.get_family`) over the model
     version's eval sets of that family; ``resources`` go to every eval set's ``score_eval_set``."""
     fam = get_family(family)
     frames = []
-    for suite, es, g in _graded_sets(project, mv, graded, family):
-        keys = {"date": date, "model_version": mv_key, "suite": suite.name, "eval_set": es.name}
+    for suite, es, g in _graded_sets(project, model_version, graded, family):
+        keys = {"date": date, "model_version": model_version_key, "suite": suite.name, "eval_set": es.name}
         rows = fam.score_eval_set(suite, es, g, keys, **resources)
         if rows is not None:
             frames.append(rows)
@@ -82,31 +82,35 @@ def score_family(
 
 
 def score_deterministic_family(
-    project: Project, mv: ModelVersion, graded: pd.DataFrame, date: str, mv_key: str
+    project: Project, model_version: ModelVersion, graded: pd.DataFrame, date: str, model_version_key: str
 ) -> pd.DataFrame:
-    return score_family("deterministic", project, mv, graded, date, mv_key)
+    return score_family("deterministic", project, model_version, graded, date, model_version_key)
 
 
 def score_similarity_family(
     project: Project,
-    mv: ModelVersion,
+    model_version: ModelVersion,
     graded: pd.DataFrame,
     date: str,
-    mv_key: str,
+    model_version_key: str,
     scorer_factory: Callable[[str | None], Any],
 ) -> pd.DataFrame:
     """``scorer_factory(model_path)`` returns a similarity scorer (cached model + embedding cache)."""
-    return score_family("similarity", project, mv, graded, date, mv_key, scorer_factory=scorer_factory)
+    return score_family(
+        "similarity", project, model_version, graded, date, model_version_key, scorer_factory=scorer_factory
+    )
 
 
 def score_judge_family(
     project: Project,
-    mv: ModelVersion,
+    model_version: ModelVersion,
     graded: pd.DataFrame,
     date: str,
-    mv_key: str,
+    model_version_key: str,
     execute: Callable,
     baseline: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Pointwise or pairwise judge per eval set. Pairwise needs ``baseline`` graded samples."""
-    return score_family("judge", project, mv, graded, date, mv_key, execute=execute, baseline=baseline)
+    return score_family(
+        "judge", project, model_version, graded, date, model_version_key, execute=execute, baseline=baseline
+    )

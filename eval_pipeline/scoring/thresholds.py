@@ -44,7 +44,7 @@ class ThresholdResult:
 
 
 def set_metrics(
-    scores: pd.DataFrame, es: EvalSet, human: pd.DataFrame | None = None
+    scores: pd.DataFrame, eval_set: EvalSet, human: pd.DataFrame | None = None
 ) -> dict[str, dict[str, Any]]:
     """Eval-set metrics (with intervals). Judge sets also get ``pass_rate`` (all thresholded dimensions
     pass) and, in pairwise mode, ``win_rate`` and the length-controlled ``lc_win_rate`` (with
@@ -56,8 +56,8 @@ def set_metrics(
     undecided = check_errors(scores)  # a regex over its time budget: counted (0 too, so it can gate)
     if undecided is not None:
         out["check_error_count"] = metrics.metric_value(undecided[0], n=undecided[1])
-    if es.family == "judge" and not scores.empty:
-        cfg = es.judge_config
+    if eval_set.family == "judge" and not scores.empty:
+        cfg = eval_set.judge_config
         if cfg.is_panel:  # inter-judge agreement of the panel, per dimension (Krippendorff's alpha)
             for name, a in panel_agreement(votes_by_judge(scores, cfg), cfg).items():
                 out[f"{name}.panel_alpha"] = metrics.metric_value(
@@ -117,7 +117,7 @@ def _missing(value: Any) -> bool:
 
 def apply_thresholds(
     suite: Suite,
-    es: EvalSet,
+    eval_set: EvalSet,
     m: dict[str, dict[str, Any]],
     judge_may_block: bool = True,
     judge_note: str = "",
@@ -125,7 +125,7 @@ def apply_thresholds(
     out = []
     from eval_pipeline.scoring.ppi_metrics import threshold_key  # noqa: PLC0415 - import cycle: scoring.ppi_metrics imports this module
 
-    for t in es.thresholds:
+    for t in eval_set.thresholds:
         key = threshold_key(t.metric, t.estimator)
         mv = m.get(key)
         value = None if mv is None else mv.get("value")
@@ -143,7 +143,7 @@ def apply_thresholds(
             passed = (t.min is None or value >= t.min) and (t.max is None or value <= t.max)
             note = ""
         enforced = t.blocking
-        if es.family == "judge" and t.blocking and not judge_may_block:
+        if eval_set.family == "judge" and t.blocking and not judge_may_block:
             enforced = False
             note = (
                 note + "; " if note else ""
@@ -151,8 +151,8 @@ def apply_thresholds(
         out.append(
             ThresholdResult(
                 suite.name,
-                es.name,
-                es.family,
+                eval_set.name,
+                eval_set.family,
                 key,
                 value,
                 (mv or {}).get("ci_low"),

@@ -55,8 +55,8 @@ def eval_run(
     artifact = scoring.run_artifact(
         run_id=context.run_id,
         date=p.date,
-        mv=p.mv,
-        mv_key=p.mv_key,
+        model_version=p.mv,
+        model_version_key=p.mv_key,
         project=p.project,
         metrics_by_set=metrics_by_set,
         thresholds=results,

@@ -119,8 +119,8 @@ def test_run_artifact_records_judge_and_candidate_families(tmp_path):
     art = scoring.run_artifact(
         run_id="r",
         date="2025-01-01",
-        mv=mv,
-        mv_key=mv.key,
+        model_version=mv,
+        model_version_key=mv.key,
         project=p,
         metrics_by_set={("mini", "quality"): m},
         thresholds=[],

@@ -153,8 +153,8 @@ def test_run_artifact_lists_sets_in_model_version_order_and_gates_on_blocking_fa
     art = scoring.run_artifact(
         run_id="r",
         date="2026-01-01",
-        mv=v1,
-        mv_key=v1.key,
+        model_version=v1,
+        model_version_key=v1.key,
         project=project,
         metrics_by_set=metrics_by_set,
         thresholds=results,
