@@ -149,7 +149,7 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
 def run_partition(
     instance: dg.DagsterInstance,
     date: str,
-    mv_key: str,
+    model_version_key: str,
     families,
     run_config: dict | None = None,
     log_level: str = "WARNING",
@@ -162,7 +162,7 @@ def run_partition(
     t0 = time.perf_counter()
     result = _job().execute_in_process(
         instance=instance,
-        partition_key=eval_partition_key(date, mv_key),
+        partition_key=eval_partition_key(date, model_version_key),
         raise_on_error=False,
         asset_selection=[dg.AssetKey(a) for a in selection(families)],
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})},

@@ -50,7 +50,7 @@ class EvaluatorFamily(Protocol):
     order: int
 
     def score_eval_set(
-        self, suite: Suite, es: EvalSet, graded: pd.DataFrame, keys: dict[str, str], **resources: Any
+        self, suite: Suite, eval_set: EvalSet, graded: pd.DataFrame, keys: dict[str, str], **resources: Any
     ) -> pd.DataFrame | None: ...
 
 

@@ -55,10 +55,10 @@ def _clean(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def monitoring_inputs(wh, days: int = 14) -> dict[str, Any]:
+def monitoring_inputs(warehouse, days: int = 14) -> dict[str, Any]:
     """Feedback, alerts, drift and shadow of the last ``days`` monitored days and the latest canary rollout."""
     traffic = _rows(
-        wh,
+        warehouse,
         "SELECT date, count(*) AS n, sum(CAST(synthetic AS INTEGER)) AS synthetic FROM t GROUP BY date ORDER BY date",
         keys.TRAFFIC_SAMPLE,
     )
@@ -67,7 +67,7 @@ def monitoring_inputs(wh, days: int = 14) -> dict[str, Any]:
         str(r.date): [int(r.synthetic or 0), int(r.n)] for r in traffic.itertuples() if str(r.date) in dates
     }
     fb = _rows(
-        wh,
+        warehouse,
         "SELECT date, metric, value, ci_low, ci_high, nobs FROM t WHERE model_version = '__all__' ORDER BY date, metric",
         keys.MONITORING_METRICS,
     )
@@ -81,9 +81,9 @@ def monitoring_inputs(wh, days: int = 14) -> dict[str, Any]:
     )
     daily = []
     for d in dates:
-        alerts = _read(wh, keys.monitoring_report(d, "alerts.json")) or {}
-        drift = _read(wh, keys.monitoring_report(d, "drift.json")) or {}
-        shadow = _read(wh, keys.monitoring_report(d, "shadow.json")) or {}
+        alerts = _read(warehouse, keys.monitoring_report(d, "alerts.json")) or {}
+        drift = _read(warehouse, keys.monitoring_report(d, "drift.json")) or {}
+        shadow = _read(warehouse, keys.monitoring_report(d, "shadow.json")) or {}
         daily.append(
             {
                 "date": d,
@@ -111,21 +111,21 @@ def monitoring_inputs(wh, days: int = 14) -> dict[str, Any]:
                 else None,
             }
         )
-    return {"synthetic": synthetic, "feedback": feedback, "daily": daily, "canary": canary_inputs(wh)}
+    return {"synthetic": synthetic, "feedback": feedback, "daily": daily, "canary": canary_inputs(warehouse)}
 
 
-def canary_inputs(wh) -> dict[str, Any] | None:
+def canary_inputs(warehouse) -> dict[str, Any] | None:
     """The latest hour with a canary report: its verdicts, metrics and hourly story, and each hour's traffic share."""
     prefix = keys.monitoring_report("D", "x").split("/date=", 1)[0] + "/"
-    reports = sorted(k for k in wh.list_keys(prefix) if k.endswith("/canary.json"))
+    reports = sorted(k for k in warehouse.list_keys(prefix) if k.endswith("/canary.json"))
     if not reports:
         return None
-    latest = _read(wh, reports[-1])
+    latest = _read(warehouse, reports[-1])
     if not latest:
         return None
     day = reports[-1].split("date=", 1)[1].split("/", 1)[0]
     share = _rows(
-        wh,
+        warehouse,
         f"SELECT hour, model_version, count(*) AS n, sum(CAST(synthetic AS INTEGER)) AS synthetic FROM t "
         f"WHERE date = '{day}' GROUP BY hour, model_version ORDER BY hour, model_version",
         keys.TRAFFIC_HOURLY,

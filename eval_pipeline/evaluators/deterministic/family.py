@@ -24,10 +24,12 @@ class DeterministicFamily:
     name, order = "deterministic", 10
 
     def score_eval_set(
-        self, suite: Suite, es: EvalSet, graded: pd.DataFrame, keys: dict[str, str], **resources: Any
+        self, suite: Suite, eval_set: EvalSet, graded: pd.DataFrame, keys: dict[str, str], **resources: Any
     ) -> pd.DataFrame:
         checks = validate_check_specs(
-            es.checks, where=f"{suite.file}: eval_sets[{suite.eval_sets.index(es)}].checks", base_dir=es._base
+            eval_set.checks,
+            where=f"{suite.file}: eval_sets[{suite.eval_sets.index(eval_set)}].checks",
+            base_dir=eval_set._base,
         )
         return score_deterministic(graded, checks, **keys)
 

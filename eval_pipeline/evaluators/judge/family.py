@@ -26,7 +26,7 @@ class JudgeFamily:
     def score_eval_set(
         self,
         suite: Suite,
-        es: EvalSet,
+        eval_set: EvalSet,
         graded: pd.DataFrame,
         keys: dict[str, str],
         *,
@@ -34,12 +34,12 @@ class JudgeFamily:
         baseline: pd.DataFrame | None = None,
         **resources: Any,
     ) -> pd.DataFrame | None:
-        cfg = es.judge_config
+        cfg = eval_set.judge_config
         prompt = load_prompt(cfg, base_dir=suite.file.parent)
         if cfg.mode == "pairwise":
             if baseline is None or baseline.empty:
                 return None  # no baseline answers (e.g. this *is* the baseline): nothing to compare
-            b = baseline[(baseline["suite"] == suite.name) & (baseline["eval_set"] == es.name)][
+            b = baseline[(baseline["suite"] == suite.name) & (baseline["eval_set"] == eval_set.name)][
                 ["sample_id", "repeat", "response_text"]
             ]
             graded = graded.merge(

@@ -26,7 +26,7 @@ class SimilarityFamily:
     def score_eval_set(
         self,
         suite: Suite,
-        es: EvalSet,
+        eval_set: EvalSet,
         graded: pd.DataFrame,
         keys: dict[str, str],
         *,
@@ -35,9 +35,11 @@ class SimilarityFamily:
     ) -> pd.DataFrame:
         if scorer_factory is None:
             raise ValueError("the similarity family needs scorer_factory (model path -> similarity scorer)")
-        scorer = scorer_factory(es.similarity.model_path)
+        scorer = scorer_factory(eval_set.similarity.model_path)
         cfg = SimilarityConfig(
-            es.similarity.threshold, es.similarity.reference_field, es.similarity.response_field
+            eval_set.similarity.threshold,
+            eval_set.similarity.reference_field,
+            eval_set.similarity.response_field,
         )
         return score_similarity(graded, scorer, cfg, **keys)
 
