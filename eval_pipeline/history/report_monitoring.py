@@ -13,7 +13,6 @@ and on every day it was seen; nothing here re-tests anything.
 from __future__ import annotations
 
 import html
-import json
 import math
 from typing import Any
 
@@ -23,15 +22,6 @@ from eval_pipeline.history.sources import has_files
 from eval_pipeline.storage import keys
 
 FEEDBACK_SHOWN = 7  # days of feedback rates in the table
-
-
-def _read(wh, key: str) -> dict | None:
-    if not wh.exists(key):
-        return None
-    try:
-        return json.loads(wh.read_bytes(key))
-    except (OSError, ValueError):
-        return None
 
 
 def _rows(wh, sql: str, table: str) -> pd.DataFrame:
@@ -81,9 +71,9 @@ def monitoring_inputs(warehouse, days: int = 14) -> dict[str, Any]:
     )
     daily = []
     for d in dates:
-        alerts = _read(warehouse, keys.monitoring_report(d, "alerts.json")) or {}
-        drift = _read(warehouse, keys.monitoring_report(d, "drift.json")) or {}
-        shadow = _read(warehouse, keys.monitoring_report(d, "shadow.json")) or {}
+        alerts = warehouse.read_json_if_present(keys.monitoring_report(d, "alerts.json")) or {}
+        drift = warehouse.read_json_if_present(keys.monitoring_report(d, "drift.json")) or {}
+        shadow = warehouse.read_json_if_present(keys.monitoring_report(d, "shadow.json")) or {}
         daily.append(
             {
                 "date": d,
@@ -120,7 +110,7 @@ def canary_inputs(warehouse) -> dict[str, Any] | None:
     reports = sorted(k for k in warehouse.list_keys(prefix) if k.endswith("/canary.json"))
     if not reports:
         return None
-    latest = _read(warehouse, reports[-1])
+    latest = warehouse.read_json_if_present(reports[-1])
     if not latest:
         return None
     day = reports[-1].split("date=", 1)[1].split("/", 1)[0]

@@ -19,7 +19,6 @@ keys from :mod:`eval_pipeline.storage.keys`), the runs of the history. Out:
 from __future__ import annotations
 
 import html
-import json
 import math
 import posixpath
 
@@ -29,15 +28,6 @@ from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys
 
 ORDER = {vd.FAIL: 0, vd.NOT_TESTED: 1, vd.PASS: 2}
-
-
-def _read(wh, key: str) -> dict | None:
-    if not wh.exists(key):
-        return None
-    try:
-        return json.loads(wh.read_bytes(key))
-    except (OSError, ValueError):
-        return None
 
 
 def _rel(key: str) -> str:
@@ -53,8 +43,8 @@ def latest_verdicts(warehouse, runs: pd.DataFrame, production: str | None) -> li
     latest = dates.max()
     out = []
     for mv in sorted(set(runs.loc[dates == latest, "model_version"].astype(str))):
-        artifact = _read(warehouse, keys.run_artifact(latest, mv))
-        report = _read(warehouse, keys.regression_report(latest, mv))
+        artifact = warehouse.read_json_if_present(keys.run_artifact(latest, mv))
+        report = warehouse.read_json_if_present(keys.regression_report(latest, mv))
         release = vd.release_verdict(artifact, report)
         diff = keys.diff_page(latest, mv)
         out.append(
@@ -141,7 +131,7 @@ def chart_thresholds(warehouse, runs: pd.DataFrame) -> list[dict]:
     latest = dates.max()
     seen, out = set(), []
     for mv in sorted(set(runs.loc[dates == latest, "model_version"].astype(str))):
-        for t in vd.artifact_thresholds(_read(warehouse, keys.run_artifact(latest, mv))):
+        for t in vd.artifact_thresholds(warehouse.read_json_if_present(keys.run_artifact(latest, mv))):
             metric, measure = _target(str(t.get("metric")))
             for bound in ("min", "max"):
                 v = t.get(bound)

@@ -19,6 +19,7 @@ Typical use::
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -135,6 +136,16 @@ class Warehouse:
     def read_bytes(self, key: str) -> bytes:
         """Contents of ``key``; WarehouseError if it does not exist."""
         return self._backend.get(key_rules.check_key(key))
+
+    def read_json_if_present(self, key: str) -> Any:
+        """The JSON artifact at ``key``, or None when it is absent or unreadable (a report page shows
+        what exists and never fails on a half-written or foreign file)."""
+        if not self.exists(key):
+            return None
+        try:
+            return json.loads(self.read_bytes(key))
+        except (OSError, ValueError):
+            return None
 
     def exists(self, key: str) -> bool:
         """Whether object ``key`` exists."""
