@@ -89,6 +89,7 @@ def _non_finite(value: Any, where: str) -> str | None:
     into a sample that is paid for and then silently drops out of the denominator."""
     if isinstance(value, float) and not math.isfinite(value):
         return f"{where}={value!r}"
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):
@@ -386,9 +387,9 @@ def read_golden_set(
         first_line_of[rid] = line
         expected = _get_path(obj, fields.expected)[1]
         late = [(fields.metadata, meta)] + ([] if require_expected else [(fields.expected, expected)])
-        why = [(f, w) for f, v in late if (w := _value_problem(v, f, expected=False))]
-        if why:
-            problems.append(Problem(name, line, why[0][0], why[0][1]))
+        late_why = [(f, w) for f, v in late if (w := _value_problem(v, f, expected=False))]
+        if late_why:
+            problems.append(Problem(name, line, late_why[0][0], late_why[0][1]))
             continue
         records.append(GoldenRecord(rid, inp, expected, meta, str(cat) if cat is not None else "", line, obj))
     if problems:

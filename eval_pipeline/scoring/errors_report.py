@@ -20,6 +20,7 @@ Exit codes, the same for every command (:data:`EXIT_PASS` ...):
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +110,7 @@ def kind_of_exception(exc: BaseException) -> str:
     """``"config"`` or ``"infra"`` for a live exception (its class or any base class decides)."""
     kind = getattr(exc, "exit_kind", None)
     if kind in ("config", "infra"):
-        return kind
+        return str(kind)
     if isinstance(exc, OSError):
         return "infra"
     names = [c.__name__ for c in type(exc).__mro__]
@@ -162,7 +163,7 @@ def exit_code_for(kinds: list[str]) -> int:
     return EXIT_INFRA if "infra" in kinds else EXIT_CONFIG
 
 
-def run_guarded(fn: Any, args: Any, prog: str) -> int:
+def run_guarded(fn: Callable[[Any], int], args: Any, prog: str) -> int:
     """``fn(args)``, with any exception that escapes it printed as one line (its root cause, redacted)
     and turned into exit 2 (configuration / data) or 3 (infrastructure / crash)."""
 

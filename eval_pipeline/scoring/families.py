@@ -107,7 +107,7 @@ def score_judge_family(
     graded: pd.DataFrame,
     date: str,
     model_version_key: str,
-    execute: Callable,
+    execute: Callable[..., Any],
     baseline: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Pointwise or pairwise judge per eval set. Pairwise needs ``baseline`` graded samples."""

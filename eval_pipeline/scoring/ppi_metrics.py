@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from eval_pipeline.evaluators.metrics import metric_value
@@ -45,7 +46,9 @@ def human_ratings(data_dir: str | Path, suite: str, eval_set: str) -> pd.DataFra
     return r[(r["suite"] == suite) & (r["eval_set"] == eval_set) & r["judge"].notna()].reset_index(drop=True)
 
 
-def _record(y, yhat, yu, n_total: int) -> dict[str, Any]:
+def _record(
+    y: np.ndarray | list[float], yhat: np.ndarray | list[float], yu: np.ndarray | list[float], n_total: int
+) -> dict[str, Any]:
 
     e = ppi_mean(y, yhat, yu)
     return metric_value(

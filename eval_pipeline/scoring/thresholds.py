@@ -61,7 +61,12 @@ def set_metrics(
         if cfg.is_panel:  # inter-judge agreement of the panel, per dimension (Krippendorff's alpha)
             for name, a in panel_agreement(votes_by_judge(scores, cfg), cfg).items():
                 out[f"{name}.panel_alpha"] = metrics.metric_value(
-                    a["alpha"], *a["alpha_ci"], n=a["n"], judges=a["judges"], test=a["test"]
+                    a["alpha"],
+                    a["alpha_ci"][0],
+                    a["alpha_ci"][1],
+                    n=a["n"],
+                    judges=a["judges"],
+                    test=a["test"],
                 )
             dis = scores[(scores["metric"] == DISAGREEMENT_METRIC) & scores["value"].notna()]
             out["panel_disagreements"] = metrics.metric_value(int((dis["value"] > 0).sum()), n=len(dis))
@@ -73,7 +78,8 @@ def set_metrics(
             lc = s["length_control"]  # gate on it with a threshold on `lc_win_rate` (length-controlled)
             out["lc_win_rate"] = metrics.metric_value(
                 lc["lc_win_rate"],
-                *lc["lc_win_rate_ci"],
+                lc["lc_win_rate_ci"][0],
+                lc["lc_win_rate_ci"][1],
                 n=lc["n"],
                 length_bias=lc["length_bias"],
                 length_p=lc["length_p"],
@@ -94,7 +100,8 @@ def set_metrics(
                 ):  # score vs length; the adjusted mean differs from the mean only when significant
                     out[f"{name}.length_spearman"] = metrics.metric_value(
                         la["spearman"],
-                        *la["spearman_ci"],
+                        la["spearman_ci"][0],
+                        la["spearman_ci"][1],
                         n=la["n"],
                         p_value=la["spearman_p"],
                         length_bias=la["length_bias"],
@@ -102,7 +109,8 @@ def set_metrics(
                     )
                     out[f"{name}.length_adjusted_mean"] = metrics.metric_value(
                         la["adjusted_mean"],
-                        *la["adjusted_mean_ci"],
+                        la["adjusted_mean_ci"][0],
+                        la["adjusted_mean_ci"][1],
                         n=la["n"],
                         reference_length=la["reference_length"],
                     )
@@ -140,6 +148,7 @@ def apply_thresholds(
                 ),
             )
         else:
+            assert value is not None  # _missing() is true for None
             passed = (t.min is None or value >= t.min) and (t.max is None or value <= t.max)
             note = ""
         enforced = t.blocking
@@ -173,7 +182,7 @@ def thresholds_markdown(results: list[ThresholdResult]) -> str:
     if not results:
         return "No thresholds configured."
 
-    def f(x):
+    def f(x: float | None) -> str:
         return "-" if _missing(x) else f"{x:.3f}"
 
     lines = ["| eval set | metric | value (95% CI) | n | gate | result |", "|---|---|---|---|---|---|"]

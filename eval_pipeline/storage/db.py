@@ -14,10 +14,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from eval_pipeline.storage.errors import WarehouseError
+
+if TYPE_CHECKING:
+    import duckdb
+    from filelock import FileLock
 
 __all__ = [
     "connect",
@@ -59,7 +64,7 @@ def httpfs_extension_path() -> Path:
     )
 
 
-def new_duckdb_connection(database: str = ":memory:", read_only: bool = False):
+def new_duckdb_connection(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that never downloads extensions."""
     import duckdb  # noqa: PLC0415 - keeps duckdb out of `eval-pipeline --help`
 
@@ -70,12 +75,12 @@ def new_duckdb_connection(database: str = ":memory:", read_only: bool = False):
     )
 
 
-def load_httpfs(con) -> None:
+def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
     """LOAD the httpfs extension from the pip package into ``con`` (no download)."""
     con.execute(f"LOAD {sql_str(str(httpfs_extension_path()))}")
 
 
-def duckdb_writer_lock(path: str | os.PathLike[str], timeout: float = 60.0):
+def duckdb_writer_lock(path: str | os.PathLike[str], timeout: float = 60.0) -> FileLock:
     """A cross-process lock guarding writes to one DuckDB database file.
 
     DuckDB allows only one writing process per file; hold this lock around
@@ -91,7 +96,7 @@ def duckdb_writer_lock(path: str | os.PathLike[str], timeout: float = 60.0):
     return FileLock(f"{os.fspath(path)}.lock", timeout=timeout)
 
 
-def connect(backend, database: str = ":memory:", read_only: bool = False):
+def connect(backend: Any, database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection configured by ``backend.configure_duckdb`` (S3: httpfs + a bucket secret)."""
     con = new_duckdb_connection(database, read_only=read_only)
     backend.configure_duckdb(con)
@@ -106,7 +111,7 @@ def parquet_source_sql(glob_uri: str) -> str:
     )
 
 
-def run_query(con, sql: str, views: Mapping[str, str], where: str) -> pd.DataFrame:
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, views: Mapping[str, str], where: str) -> pd.DataFrame:
     """Create one view per ``name -> source SQL`` in ``views``, then run ``sql`` as a DataFrame.
 
     A failing ``sql`` raises WarehouseError naming ``where`` (the warehouse root) and the views.
@@ -116,7 +121,8 @@ def run_query(con, sql: str, views: Mapping[str, str], where: str) -> pd.DataFra
     for name, source in views.items():
         con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {source}')
     try:
-        return con.execute(sql).df()
+        frame: pd.DataFrame = con.execute(sql).df()
+        return frame
     except duckdb.Error as exc:
         raise WarehouseError(
             f"query on warehouse {where} failed: {exc} (tables available: {list(views)})"

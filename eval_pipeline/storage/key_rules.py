@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from eval_pipeline.storage.errors import WarehouseError
 
@@ -32,7 +32,7 @@ def check_name(kind: str, name: Any) -> str:
         raise WarehouseError(
             f"invalid {kind} name {name!r}: use lowercase letters, digits and '_' (starting with a letter)"
         )
-    return name
+    return cast(str, name)
 
 
 def _value_problem(value: str) -> str:

@@ -12,8 +12,12 @@ import contextlib
 import os
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eval_pipeline.storage.errors import WarehouseError, os_error
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["LocalBackend"]
 
@@ -40,7 +44,7 @@ class LocalBackend:
         if not os.access(self.root, os.W_OK):
             raise WarehouseError(f"warehouse folder {self.root} is not writable; fix its permissions")
 
-    def configure_duckdb(self, con) -> None:
+    def configure_duckdb(self, con: duckdb.DuckDBPyConnection) -> None:
         """Nothing to set up: DuckDB reads local files directly."""
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> None:

@@ -8,11 +8,14 @@ since edited or removed read the snapshot, so history is never orphaned.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eval_pipeline.project.loader import Project
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.storage import keys
+
+if TYPE_CHECKING:
+    from eval_pipeline.storage.warehouse import Warehouse
 
 
 def snapshot(model_version: ModelVersion) -> dict[str, Any]:
@@ -23,7 +26,7 @@ def snapshot(model_version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def save_snapshot(warehouse: Any, model_version: ModelVersion) -> str:
+def save_snapshot(warehouse: Warehouse, model_version: ModelVersion) -> str:
     return warehouse.write_bytes(
         keys.model_version_snapshot(model_version.key),
         json.dumps(snapshot(model_version), indent=2, sort_keys=True).encode("utf-8"),

@@ -85,4 +85,5 @@ def decode_partitions(
                 f"read_table({table!r}): unknown columns {missing}; available: {arrow.column_names}"
             )
         arrow = arrow.select(list(columns))
-    return arrow.to_pandas()
+    frame: pd.DataFrame = arrow.to_pandas()
+    return frame

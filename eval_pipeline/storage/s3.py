@@ -25,11 +25,14 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from eval_pipeline.storage.db import load_httpfs, sql_str
 from eval_pipeline.storage.errors import WarehouseError
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["S3Backend"]
 
@@ -200,7 +203,7 @@ class S3Backend:
         it is reported (see the module docstring)."""
         self._ensure_checked()
         digest = hashlib.sha256(data).hexdigest()
-        extra = {"ContentType": content_type} if content_type else {}
+        extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
         action = f"write of {self.uri(key)}"
         for attempt in (1, 2):
             failure: BaseException | None = None
@@ -313,7 +316,7 @@ class S3Backend:
                 "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)"
             )
         frozen = creds.get_frozen_credentials()
-        opts = {
+        opts: dict[str, str | bool | None] = {
             "TYPE": "s3",
             "KEY_ID": frozen.access_key,
             "SECRET": frozen.secret_key,
@@ -332,7 +335,7 @@ class S3Backend:
         )
         return f"CREATE OR REPLACE SECRET {name} ({body})"
 
-    def configure_duckdb(self, con) -> None:
+    def configure_duckdb(self, con: duckdb.DuckDBPyConnection) -> None:
         """LOAD httpfs from the pip package and create this bucket's secret in ``con``.
 
         On a DuckDB error ``con`` is closed and the error reported without the statement

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -31,6 +31,9 @@ from eval_pipeline.storage import db, key_rules, keys, parquet
 from eval_pipeline.storage.errors import WarehouseError
 from eval_pipeline.storage.local import LocalBackend
 from eval_pipeline.storage.s3 import S3Backend
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["WAREHOUSE_URL_ENV", "Warehouse", "open_backend"]
 
@@ -231,7 +234,9 @@ class Warehouse:
         """A ``read_parquet(...)`` expression over ``table`` with partition columns as VARCHAR."""
         return db.parquet_source_sql(self.table_glob(table))
 
-    def connect_duckdb(self, database: str = ":memory:", read_only: bool = False):
+    def connect_duckdb(
+        self, database: str = ":memory:", read_only: bool = False
+    ) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection that can read this warehouse.
 
         Never downloads extensions. For S3 it LOADs httpfs from the pip package and creates a
