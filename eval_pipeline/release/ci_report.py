@@ -78,7 +78,7 @@ class CIResult:
 
     @property
     def regression_blocks(self) -> bool:
-        return bool(self.regression) and not self.regression["passed"]
+        return self.regression is not None and bool(self.regression) and not self.regression["passed"]
 
     @property
     def status(self) -> str:

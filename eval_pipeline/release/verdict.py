@@ -142,7 +142,7 @@ def effect_text(row: dict[str, Any]) -> str:
     """``-6.2 pts [-9.1, -3.3]`` for pass rates (percentage points), ``-0.062 [-0.091, -0.033]`` for means."""
     if _is_points(row):
 
-        def f(x):
+        def f(x: Any) -> str:
             return "-" if _missing(x) else f"{x * 100:+.1f}"
 
         return f"{f(row.get('effect'))} pts [{f(row.get('ci_low'))}, {f(row.get('ci_high'))}]"
@@ -179,7 +179,8 @@ def row_label(row: dict[str, Any]) -> str:
     ``worse (n.s. after correction)`` / ``better (n.s. after correction)`` (significance or the minimum
     effect not reached), in the metric's direction."""
     verdict = str(row.get("verdict") or "")
-    lo, hi = row.get("ci_low"), row.get("ci_high")
+    lo: Any = row.get("ci_low")
+    hi: Any = row.get("ci_high")
     if verdict != "no_change" or _missing(lo) or _missing(hi) or lo <= 0 <= hi:
         return verdict
     up = lo > 0
@@ -209,8 +210,8 @@ def regression_verdict(report: dict[str, Any] | None, name_baseline: bool = True
     if not gated:
         return Verdict(NOT_TESTED, f"no gated comparison{base} (too few shared samples or nothing gated)")
 
-    def worse(r):
-        e = r.get("effect")
+    def worse(r: dict[str, Any]) -> float:
+        e: Any = r.get("effect")
         return math.inf if _missing(e) else (e if r.get("direction") != "lower" else -e)
 
     w = min(gated, key=worse)
