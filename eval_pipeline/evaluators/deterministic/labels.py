@@ -13,7 +13,6 @@ import json
 from typing import Any, Literal
 
 from eval_pipeline.evaluators.deterministic.base import (
-    ArgError,
     CheckFn,
     CheckResult,
     Sample,
@@ -44,10 +43,6 @@ def label_in_set(
         normalize: normalizers applied to both sides (strip, lower, casefold, collapse_whitespace, ...).
         field: JSON path of the label in a JSON response (e.g. ``label``).
     """
-    if (labels is None) == (labels_from is None):
-        raise ArgError("labels", "give exactly one of `labels` or `labels_from: expected_values`")
-    if labels is not None and not labels:
-        raise ArgError("labels", "the label list is empty")
     norm = normalizer(normalize)
     fixed = frozenset(norm(x) for x in labels) if labels is not None else None
 

@@ -14,7 +14,6 @@ from eval_pipeline.evaluators import (
     text_overlap,  # local: sacrebleu / rouge-score load only when used
 )
 from eval_pipeline.evaluators.deterministic.base import (
-    ArgError,
     CheckFn,
     CheckResult,
     Sample,
@@ -34,8 +33,6 @@ def _reference_check(
     field: str | None,
 ) -> CheckFn:
     """Plumbing for reference-overlap metrics: value = score(response, reference), optional threshold."""
-    if min_score is not None and not 0.0 <= min_score <= 1.0:
-        raise ArgError("min_score", f"must be within [0, 1], got {min_score}")
     gold_parts = field_arg(expected_field, "expected_field")
     parts = field_arg(field)
 

@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any, Literal
 
-from eval_pipeline.evaluators.deterministic.base import ArgError, CheckFn, CheckResult, Sample, excerpt
+from eval_pipeline.evaluators.deterministic.base import CheckFn, CheckResult, Sample, excerpt
 from eval_pipeline.evaluators.deterministic.check_registry import check
 
 _STRIP = re.compile(r"[ ,./\-_*^]")
@@ -183,8 +183,6 @@ def tool_calls_match(expected_field: str | None = None) -> CheckFn:
 @check("tool_called")
 def tool_called(tool: str, min_times: int = 1) -> CheckFn:
     """The model called ``tool`` (by name) at least ``min_times`` times, over every step."""
-    if min_times < 1:
-        raise ArgError("min_times", "must be at least 1 (use tool_not_called for 0)")
 
     def fn(sample: Sample) -> CheckResult:
         n = sum(1 for c in _calls(sample) if c.get("name") == tool)
@@ -209,8 +207,6 @@ def tool_order(tools: list[str], mode: Literal["exact", "in_order", "any_order"]
     """The sequence of called tool names against ``tools``: ``exact`` (the same sequence),
     ``in_order`` (``tools`` appear in this order, other calls in between allowed), ``any_order``
     (each of ``tools`` called, as often as listed, in any order)."""
-    if not tools:
-        raise ArgError("tools", "list at least one tool name")
 
     def fn(sample: Sample) -> CheckResult:
         got = [c.get("name") for c in _calls(sample)]
@@ -229,8 +225,6 @@ def tool_order(tools: list[str], mode: Literal["exact", "in_order", "any_order"]
 @check("max_steps")
 def max_steps(max: int) -> CheckFn:  # noqa: A002 - the YAML key
     """The agent took at most ``max`` model calls and ended with a final answer (no call left pending)."""
-    if max < 1:
-        raise ArgError("max", "must be at least 1")
 
     def fn(sample: Sample) -> CheckResult:
         steps = [s for s in sample.trajectory or [] if s.get("role") != "simulated_user"]
