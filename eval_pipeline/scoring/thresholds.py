@@ -60,32 +60,16 @@ def set_metrics(
         cfg = eval_set.judge_config
         if cfg.is_panel:  # inter-judge agreement of the panel, per dimension (Krippendorff's alpha)
             for name, a in panel_agreement(votes_by_judge(scores, cfg), cfg).items():
-                out[f"{name}.panel_alpha"] = metrics.metric_value(
-                    a["alpha"],
-                    a["alpha_ci"][0],
-                    a["alpha_ci"][1],
-                    n=a["n"],
-                    judges=a["judges"],
-                    test=a["test"],
-                )
+                out[f"{name}.panel_alpha"] = _interval_metric(a, "alpha", "judges", "test")
             dis = scores[(scores["metric"] == DISAGREEMENT_METRIC) & scores["value"].notna()]
             out["panel_disagreements"] = metrics.metric_value(int((dis["value"] > 0).sum()), n=len(dis))
         if cfg.mode == "pairwise":
             s = judge.summarize_pairwise(scores)
-            lo, hi = s["win_rate_ci"]
-            out["win_rate"] = metrics.metric_value(s["win_rate"], lo, hi, n=s["n"])
+            out["win_rate"] = _interval_metric(s, "win_rate")
             out["position_consistency"] = metrics.metric_value(s["position_consistency"], n=s["n"])
             lc = s["length_control"]  # gate on it with a threshold on `lc_win_rate` (length-controlled)
-            out["lc_win_rate"] = metrics.metric_value(
-                lc["lc_win_rate"],
-                lc["lc_win_rate_ci"][0],
-                lc["lc_win_rate_ci"][1],
-                n=lc["n"],
-                length_bias=lc["length_bias"],
-                length_p=lc["length_p"],
-                length_coef=lc["length_coef"],
-                mean_length_diff=lc["mean_length_diff"],
-                test=lc["test"],
+            out["lc_win_rate"] = _interval_metric(
+                lc, "lc_win_rate", "length_bias", "length_p", "length_coef", "mean_length_diff", "test"
             )
         else:
             s = judge.summarize_pointwise(scores, cfg)
@@ -98,25 +82,23 @@ def set_metrics(
                 if (
                     la and la["n"]
                 ):  # score vs length; the adjusted mean differs from the mean only when significant
-                    out[f"{name}.length_spearman"] = metrics.metric_value(
-                        la["spearman"],
-                        la["spearman_ci"][0],
-                        la["spearman_ci"][1],
-                        n=la["n"],
-                        p_value=la["spearman_p"],
-                        length_bias=la["length_bias"],
-                        test=la["test"],
+                    out[f"{name}.length_spearman"] = _interval_metric(
+                        la, "spearman", p_value="spearman_p", length_bias="length_bias", test="test"
                     )
-                    out[f"{name}.length_adjusted_mean"] = metrics.metric_value(
-                        la["adjusted_mean"],
-                        la["adjusted_mean_ci"][0],
-                        la["adjusted_mean_ci"][1],
-                        n=la["n"],
-                        reference_length=la["reference_length"],
+                    out[f"{name}.length_adjusted_mean"] = _interval_metric(
+                        la, "adjusted_mean", "reference_length"
                     )
             out["judge_unparseable"] = metrics.metric_value(s.get("judge_unparseable", 0), n=len(scores))
             out.update(ppi_metrics(scores, cfg, human))
     return out
+
+
+def _interval_metric(summary: dict[str, Any], value: str, *same: str, **renamed: str) -> metrics.MetricValue:
+    """The metric record of ``summary[value]`` with its interval ``summary[value + "_ci"]`` and ``summary["n"]``;
+    ``same`` keys are copied under their own name, ``renamed`` ones as ``{record key: summary key}``."""
+    lo, hi = summary[f"{value}_ci"]
+    extra = {**{k: summary[k] for k in same}, **{k: summary[v] for k, v in renamed.items()}}
+    return metrics.metric_value(summary[value], lo, hi, n=summary["n"], **extra)
 
 
 def _missing(value: Any) -> bool:
