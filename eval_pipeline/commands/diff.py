@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eval_pipeline.storage.warehouse import Warehouse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,7 +38,7 @@ def _key_of(name: str) -> str:
 
 
 def resolve(
-    warehouse, candidate: str, baseline: str, date: str | None
+    warehouse: Warehouse, candidate: str, baseline: str, date: str | None
 ) -> tuple[tuple[str, str], tuple[str, str]]:
     """``((date, key), (date, key))`` of the two runs; LookupError naming what is missing."""
     from eval_pipeline.history.runs import list_runs_from_files
@@ -48,7 +52,7 @@ def resolve(
     finally:
         con.close()
     dates = {mv: set(runs.loc[runs["model_version"] == mv, "date"]) for mv in (c, b)}
-    cd, bd = cd or date, bd or date
+    cd, bd = cd or date or "", bd or date or ""
     if not cd or not bd:
         both = (dates[c] & dates[b]) if not (cd or bd) else dates[c if not cd else b]
         if cd or bd:  # one side dated: the other side's latest run on or before it
@@ -68,7 +72,7 @@ def resolve(
     return (cd, c), (bd, b)
 
 
-def _absolute(wh, here_key: str, href: str) -> str:
+def _absolute(wh: Warehouse, here_key: str, href: str) -> str:
     """A link relative to ``here_key`` as the warehouse's full location (``file://`` for a local one)."""
     import posixpath
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eval_pipeline.project.suites import EvalSet
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the plan rows as JSON")
 
 
-def current_n(eval_set) -> int | None:
+def current_n(eval_set: EvalSet) -> int | None:
     """Rows of the eval set's golden set after ``sample:`` (``None`` when the file does not read)."""
     from eval_pipeline.ingestion.golden import GoldenSetError, read_golden_set
 

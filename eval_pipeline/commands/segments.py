@@ -8,11 +8,15 @@ has none. A golden set that does not read is skipped here (the preflight reports
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from eval_pipeline.ingestion.golden import GoldenSetError, read_golden_set
 
+if TYPE_CHECKING:
+    from eval_pipeline.project.loader import Project
 
-def segment_lines(project, shown: int = 6) -> list[str]:
+
+def segment_lines(project: Project, shown: int = 6) -> list[str]:
 
     lines = []
     for suite in project.suites.values():

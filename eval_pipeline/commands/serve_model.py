@@ -17,6 +17,11 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eval_pipeline.mock_server.answers import SyntheticModel
+    from eval_pipeline.mock_server.app import SyntheticServer
 
 DEFAULT_PORT = 8765
 
@@ -64,7 +69,7 @@ def parse_accuracy(items: list[str]) -> dict[str, float]:
     return out
 
 
-def _default_key_files() -> tuple[list[Path], list]:
+def _default_key_files() -> tuple[list[Path], list[Any]]:
     """Every golden set of the data folder's suites, with its field mapping."""
     from eval_pipeline.project.loader import load_project
 
@@ -75,7 +80,7 @@ def _default_key_files() -> tuple[list[Path], list]:
     return list(seen), list(seen.values())
 
 
-def build_model(args: argparse.Namespace):
+def build_model(args: argparse.Namespace) -> tuple[SyntheticModel, list[Path]]:
     from eval_pipeline.mock_server.answers import AnswerKey, SyntheticModel
 
     if args.answer_key:
@@ -97,7 +102,7 @@ def build_model(args: argparse.Namespace):
     return SyntheticModel(key, parse_accuracy(args.accuracy), seed=args.seed), files
 
 
-async def _serve(server, files) -> None:
+async def _serve(server: SyntheticServer, files: list[Path]) -> None:
     await server.start()
     acc = ", ".join(f"{m}: {p:g}" for m, p in server.model.accuracy.items())
     print(

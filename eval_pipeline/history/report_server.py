@@ -35,6 +35,7 @@ from eval_pipeline.history.diff_page import build_diff_html
 from eval_pipeline.history.pair_index import picker_data
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.location import Location
+from eval_pipeline.storage.warehouse import Warehouse
 
 REPORTS = keys.history_report().split("/", 1)[0]  # "reports": every page the server shows lives under it
 
@@ -57,7 +58,7 @@ def build_pair(warehouse, candidate: str, baseline: str) -> str:
     return key
 
 
-def create_app(warehouse):
+def create_app(warehouse: Warehouse) -> Starlette:
     """The app over a local warehouse (see the module docstring)."""
 
     root = Location.parse(warehouse.root).path / REPORTS

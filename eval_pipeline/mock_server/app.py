@@ -119,12 +119,19 @@ class SyntheticServer:
         if request.headers.get(SYNTHETIC_HEADER) != "1":
             return self._error(400, "invalid_request_error", NOT_LABELLED)
         try:
-            return json.loads(await request.read())
+            body: dict[str, Any] = json.loads(await request.read())
+            return body
         except ValueError:
             return self._error(400, "invalid_request_error", "body is not JSON")
 
     async def _answer(
-        self, request: web.Request, body: dict[str, Any], full: Any, head: bytes, tail: bytes, headers: dict
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        full: Any,
+        head: bytes,
+        tail: bytes,
+        headers: dict[str, str],
     ) -> web.StreamResponse:
         """``full`` as JSON after the whole latency, or streamed: ``head`` after the time to first
         token, ``tail`` after the rest."""
@@ -214,6 +221,7 @@ def _sse(message: dict[str, Any]) -> tuple[bytes, bytes]:
     head = [ev("message_start", {"type": "message_start", "message": start})]
     tail: list[bytes] = []
     for i, block in enumerate(message["content"]):
+        first: dict[str, Any]
         if block["type"] == "text":
             first = {"type": "text", "text": ""}
             delta_kind, key, payload = "text_delta", "text", block["text"]

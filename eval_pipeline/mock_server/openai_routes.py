@@ -14,7 +14,10 @@ import json
 import math
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eval_pipeline.mock_server.answers import Answer
 
 
 def _text(content: Any) -> str:
@@ -49,12 +52,13 @@ def as_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def completion(body: dict[str, Any], answer, request_id: str) -> tuple[dict[str, Any], list[bytes]]:
+def completion(body: dict[str, Any], answer: Answer, request_id: str) -> tuple[dict[str, Any], list[bytes]]:
     """(the ``chat.completion`` JSON, its streamed form as SSE lines) for a synthetic answer."""
     model = body.get("model", "")
     limit = int(body.get("max_tokens") or body.get("max_completion_tokens") or 1024) * 4
     prompt_tokens = max(1, math.ceil(len(json.dumps(body.get("messages"), default=str)) / 4))
-    calls = []
+    calls: list[dict[str, Any]] = []
+    text: str | None
     if answer.tool_input is not None:
         args = json.dumps(answer.tool_input)
         calls = [
@@ -117,6 +121,7 @@ def completion(body: dict[str, Any], answer, request_id: str) -> tuple[dict[str,
             chunk({"tool_calls": [{"index": 0, "function": {"arguments": c["function"]["arguments"]}}]})
         )
     else:
+        assert text is not None  # no tool call: the answer's text
         cut = max(1, len(text) // 3)
         lines += [chunk({"content": part}) for part in (text[:cut], text[cut:]) if part]
     lines.append(chunk({}, finish))
