@@ -238,6 +238,11 @@ def _daily_table(daily: list[dict], synthetic: dict[str, list[int]]) -> str:
     )
 
 
+def _verdict_class(verdict: str | None) -> str:
+    """The CSS class of a canary verdict (an hour's or the rollout's): roll back, promote, or still undecided."""
+    return {"roll back": "regression", "promote": "improvement"}.get(verdict or "", "insufficient_data")
+
+
 def _canary_html(c: dict | None) -> str:
     if not c:
         return '<p class="note">No canary rollout analysed (canary_analysis has not run).</p>'
@@ -262,9 +267,7 @@ def _canary_html(c: dict | None) -> str:
                 if n_all
                 else ""
             )
-            cls = {"roll back": "regression", "promote": "improvement"}.get(
-                s.get("verdict"), "insufficient_data"
-            )
+            cls = _verdict_class(s.get("verdict"))
             story.append(
                 f'<tr class="canary-hour"><td>{_e(s.get("hour"))}</td><td class="num">{_e(s.get("look"))}</td>'
                 f'<td class="num">{_e(share)}</td><td class="{cls}">{_e(s.get("verdict"))}</td>'
@@ -284,9 +287,7 @@ def _canary_html(c: dict | None) -> str:
                 f'<td class="num">{_e(m.get("n_canary"))} / {_e(m.get("n_production"))}</td>'
                 f'<td class="{ {"worse": "regression", "not worse": "improvement"}.get(m.get("status"), "") }">{_e(m.get("status"))}</td></tr>'
             )
-        cls = {"roll back": "regression", "promote": "improvement"}.get(
-            can.get("verdict"), "insufficient_data"
-        )
+        cls = _verdict_class(can.get("verdict"))
         parts.append(
             f"<h3>{_e(can.get('canary'))} against {_e(can.get('production'))}: "
             f'<span class="{cls}" id="canary-verdict">{_e(can.get("verdict"))}</span> at {_e(can.get("hour"))}</h3>'

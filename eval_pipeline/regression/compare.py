@@ -78,6 +78,20 @@ from eval_pipeline.regression.judge_changes import refuse_mixed_judges
 from eval_pipeline.regression.pairing import pair_runs, same_evidence, tested_rows
 from eval_pipeline.release import verdict as verdict_words
 
+# What a markdown table of report rows shows of each comparison: the segment and measure compared, the test,
+# n, both sides and the effect with its interval (the report's table and the gate check's blocking rows).
+EFFECT_TABLE_COLUMNS = (
+    "segment",
+    "measure",
+    "test",
+    "n_pairs",
+    "baseline",
+    "candidate",
+    "effect",
+    "ci_low",
+    "ci_high",
+)
+
 
 @dataclass
 class RegressionReport:
@@ -165,15 +179,7 @@ class RegressionReport:
             "suite",
             "family",
             "metric",
-            "segment",
-            "measure",
-            "test",
-            "n_pairs",
-            "baseline",
-            "candidate",
-            "effect",
-            "ci_low",
-            "ci_high",
+            *EFFECT_TABLE_COLUMNS,
             "p_adjusted",
             "p_gate",
         ]

@@ -20,7 +20,7 @@ from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.regression.baselines import RunRef, declared_baseline
-from eval_pipeline.regression.compare import report_dict
+from eval_pipeline.regression.compare import EFFECT_TABLE_COLUMNS, report_dict
 from eval_pipeline.regression.gating import gate_description, gate_family
 from eval_pipeline.regression.sequential import DEFAULT_CHUNK
 from eval_pipeline.regression.sequential_replay import SequentialOptions, report_section, summary_line
@@ -155,22 +155,7 @@ def no_significant_regression(
     data = p.read_json(keys.regression_report(p.date, p.mv_key))
     gate = regression_gate(data)
     regs = pd.DataFrame(gate["blocking"])
-    cols = [
-        "suite",
-        "eval_set",
-        "metric",
-        "segment",
-        "measure",
-        "test",
-        "n_pairs",
-        "baseline",
-        "candidate",
-        "effect",
-        "ci_low",
-        "ci_high",
-        "p_worse",
-        "p_gate",
-    ]
+    cols = ["suite", "eval_set", "metric", *EFFECT_TABLE_COLUMNS, "p_worse", "p_gate"]
     table = regs[[c for c in cols if c in regs]].to_markdown(index=False) if len(regs) else "none"
     verdict = vd.regression_verdict(data)
     # Text only (no numbers): Dagster plots a check's numeric metadata across every partition's results.
