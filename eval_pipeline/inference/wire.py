@@ -141,6 +141,23 @@ def openai_tool_choice(choice: dict[str, Any] | None, names: ToolNameMap) -> Any
     return {"any": "required", "auto": "auto", "none": "none"}.get(kind)
 
 
+# A request's params under each API's names (the params an API has no argument for go where its body says).
+OPENAI_PARAMS = {"temperature": "temperature", "top_p": "top_p", "stop_sequences": "stop", "seed": "seed"}
+CONVERSE_INFERENCE_PARAMS = {
+    "max_tokens": "maxTokens",
+    "temperature": "temperature",
+    "top_p": "topP",
+    "stop_sequences": "stopSequences",
+}
+
+
+def _move_params(params: dict[str, Any], names: dict[str, str], into: dict[str, Any]) -> None:
+    """Pop each param that ``names`` maps (ours -> the API's name) from ``params`` into ``into``, renamed."""
+    for ours, theirs in names.items():
+        if ours in params:
+            into[theirs] = params.pop(ours)
+
+
 def openai_body(
     request: ModelRequest, names: ToolNameMap, max_tokens_param: str = "max_tokens"
 ) -> dict[str, Any]:
@@ -150,14 +167,7 @@ def openai_body(
     body: dict[str, Any] = {"model": request.model, "messages": openai_messages(request, names)}
     if "max_tokens" in params:
         body[max_tokens_param] = params.pop("max_tokens")
-    for ours, theirs in (
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("stop_sequences", "stop"),
-        ("seed", "seed"),
-    ):
-        if ours in params:
-            body[theirs] = params.pop(ours)
+    _move_params(params, OPENAI_PARAMS, body)
     tools = openai_tools(request, names)
     if tools:
         body["tools"] = tools
@@ -227,14 +237,7 @@ def converse_body(request: ModelRequest, names: ToolNameMap) -> dict[str, Any]:
         messages.append({"role": m.get("role"), "content": blocks or [{"text": " "}]})
     params = dict(request.params)
     inference: dict[str, Any] = {}
-    for ours, theirs in (
-        ("max_tokens", "maxTokens"),
-        ("temperature", "temperature"),
-        ("top_p", "topP"),
-        ("stop_sequences", "stopSequences"),
-    ):
-        if ours in params:
-            inference[theirs] = params.pop(ours)
+    _move_params(params, CONVERSE_INFERENCE_PARAMS, inference)
     body: dict[str, Any] = {"modelId": request.model, "messages": messages}
     if request.system:
         body["system"] = [{"text": request.system}]
