@@ -160,8 +160,9 @@ def spearman_along_axis(a: Any, b: Any, axis: int = -1) -> np.ndarray:
     return np.where(constant, np.nan, np.clip(rho, -1.0, 1.0))
 
 
-def finite_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``a`` and ``b`` without the positions where either is NaN."""
+def finite_pairs(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` as float arrays, without the positions where either is NaN."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     keep = ~(np.isnan(a) | np.isnan(b))
     return a[keep], b[keep]
 

@@ -75,9 +75,7 @@ def length_controlled_win_rate(
     """
     import statsmodels.api as sm
 
-    y = np.asarray(outcomes, dtype=float)
-    d = np.asarray(length_diff, dtype=float)
-    y, d = finite_pairs(y, d)
+    y, d = finite_pairs(outcomes, length_diff)
     n = int(len(y))
     out: dict[str, Any] = {
         "n": n,
@@ -160,9 +158,7 @@ def length_association(
     """
     import statsmodels.api as sm
 
-    s = np.asarray(scores, dtype=float)
-    ln = np.asarray(lengths, dtype=float)
-    s, ln = finite_pairs(s, ln)
+    s, ln = finite_pairs(scores, lengths)
     n = int(len(s))
     out: dict[str, Any] = {
         "n": n,
