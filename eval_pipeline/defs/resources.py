@@ -66,6 +66,10 @@ AUTO_WITHOUT_KEY = (
     "EVAL_PROVIDER=synthetic (docs/getting-started.md). 'auto' never falls back to replay."
 )
 
+# The Dagster concurrency pool of every step that calls a model API (inference, judges, shadow, A/A noise);
+# its limit is set in the instance's dagster.yaml.
+API_POOL = "anthropic_api"
+
 
 class LLMResource(dg.ConfigurableResource):
     """The model provider and the response store.

@@ -13,8 +13,13 @@ import pandas as pd
 
 from eval_pipeline import scoring
 from eval_pipeline.defs.eval_partition import Partition, partition, partitioned_asset
-from eval_pipeline.defs.inference.assets import API_POOL
-from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import (
+    API_POOL,
+    EmbeddingResource,
+    EvalConfigResource,
+    LLMResource,
+    WarehouseResource,
+)
 from eval_pipeline.evaluators.judge.executor import store_executor
 from eval_pipeline.evaluators.judge.tally import VerdictTally
 from eval_pipeline.evaluators.metrics import top_failures

@@ -13,9 +13,14 @@ import os
 import dagster as dg
 
 from eval_pipeline import scoring
-from eval_pipeline.defs.inference.assets import API_POOL
 from eval_pipeline.defs.metadata import as_metadata
-from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import (
+    API_POOL,
+    EmbeddingResource,
+    EvalConfigResource,
+    LLMResource,
+    WarehouseResource,
+)
 from eval_pipeline.evaluators import calibration
 from eval_pipeline.evaluators import similarity_calibration as similarity_calibration_module
 from eval_pipeline.evaluators.calibration_step import ProvenanceCounter, calibrate_judge, project_judges

@@ -11,7 +11,7 @@ import dagster as dg
 
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset
 from eval_pipeline.defs.metadata import as_metadata
-from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import API_POOL, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.inference import warmup
 from eval_pipeline.inference.batches import BatchOptions
 from eval_pipeline.inference.progress import emit_progress
@@ -24,8 +24,6 @@ from eval_pipeline.inference.response_run import (
     summary_markdown,
 )
 from eval_pipeline.inference.runner import ErrorRateExceeded, RunTiming, check_error_rate
-
-API_POOL = "anthropic_api"
 
 
 class InferenceConfig(dg.Config):

@@ -22,14 +22,13 @@ import pandas as pd
 
 from eval_pipeline.defs.metadata import as_metadata, md_sections, md_table
 from eval_pipeline.defs.monitoring.common import (
-    API_POOL,
     day_asset,
     monitoring_partition,
     report_check,
     response_executor,
     write_report,
 )
-from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import API_POOL, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.monitoring.day import (
     build_day_sample,
     read_sample,

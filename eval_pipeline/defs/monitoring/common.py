@@ -22,7 +22,6 @@ from eval_pipeline.project.monitoring import MonitoringConfig, load_monitoring_c
 from eval_pipeline.storage import keys
 
 GROUP = "monitoring"
-API_POOL = "anthropic_api"  # same pool as inference and the judge (eval_pipeline.defs.inference.assets)
 
 
 def day_asset(deps: tuple[str, ...] = (), kinds: tuple[str, ...] = ("python", "parquet"), **kwargs):

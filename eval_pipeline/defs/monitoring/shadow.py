@@ -9,14 +9,13 @@ import dagster as dg
 
 from eval_pipeline.defs.metadata import as_metadata
 from eval_pipeline.defs.monitoring.common import (
-    API_POOL,
     day_asset,
     monitoring_partition,
     report_check,
     response_executor,
     write_report,
 )
-from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import API_POOL, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.inference.provenance import provenance_label
 from eval_pipeline.monitoring.day import read_sample
 from eval_pipeline.monitoring.settings import SHADOW_TABLE

@@ -12,8 +12,13 @@ import dagster as dg
 import pandas as pd
 
 from eval_pipeline.defs.eval_partition import partition, partitioned_asset
-from eval_pipeline.defs.inference.assets import API_POOL
-from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import (
+    API_POOL,
+    EmbeddingResource,
+    EvalConfigResource,
+    LLMResource,
+    WarehouseResource,
+)
 from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.noise import floor as nf
