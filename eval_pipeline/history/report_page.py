@@ -41,7 +41,7 @@ table{border-collapse:collapse;font-size:.82em;margin:.5em 0}th,td{border:1px so
 th{background:#f4f4f4}td.num{text-align:right;white-space:nowrap}
 .regression{background:#f5b7b1}.improvement{background:#abebc6}.no_change{background:#f2f3f4}.insufficient_data{background:#fdfefe;color:#888}
 .inconclusive{background:#fcf3cf}.ERROR{background:#fdecea}td.why{max-width:60em}.WARN{background:#fef9e7}
-.note{color:#555;font-size:.88em}.chart{min-height:300px;border:1px solid #eee;margin:.4em 0}
+.note{color:#555;font-size:.88em}.not-live{color:#a04000;font-weight:bold;font-size:.88em}.chart{min-height:300px;border:1px solid #eee;margin:.4em 0}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:.6em}
 td.excerpt{max-width:28em;font-family:ui-monospace,monospace;font-size:.95em}
 """

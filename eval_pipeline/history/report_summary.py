@@ -35,7 +35,8 @@ def _rel(key: str) -> str:
 
 
 def latest_verdicts(warehouse, runs: pd.DataFrame, production: str | None) -> list[dict]:
-    """``[{"model_version", "date", "production", "verdict", "why", "quality", "regression", "diff"}]`` for the
+    """``[{"model_version", "date", "production", "verdict", "why", "quality", "regression", "diff", "not_live"}]``
+    (``not_live``: the run artifact's answer label when not every answer was live, else None) for the
     runs of the latest date of ``runs`` (date, model_version), failing first, then production, then by name."""
     if runs is None or runs.empty:
         return []
@@ -59,6 +60,10 @@ def latest_verdicts(warehouse, runs: pd.DataFrame, production: str | None) -> li
                 else vd.NOT_TESTED,
                 "regression": vd.regression_verdict(report).verdict,
                 "diff": _rel(diff) if warehouse.exists(diff) else None,
+                # replayed or synthetic answers say so on the row (the artifact's own label)
+                "not_live": (artifact or {}).get("answers")
+                if (artifact or {}).get("live_answers_only") is False
+                else None,
             }
         )
     out.sort(key=lambda r: (ORDER.get(r["verdict"], 1), not r["production"], r["model_version"]))
@@ -79,7 +84,9 @@ def summary_html(rows: list[dict] | None) -> str:
         cls = {vd.FAIL: "regression", vd.PASS: "improvement"}.get(r["verdict"], "insufficient_data")
         body.append(
             f'<tr class="verdict-row"><td class="{cls}"><b>{html.escape(r["verdict"])}</b></td>'
-            f"<td>{html.escape(r['model_version'])}{' (production)' if r['production'] else ''}</td>"
+            f"<td>{html.escape(r['model_version'])}{' (production)' if r['production'] else ''}"
+            + (f'<br><span class="not-live">{html.escape(r["not_live"])}</span>' if r.get("not_live") else "")
+            + "</td>"
             f"<td>{html.escape(r['quality'])}</td><td>{html.escape(r['regression'])}</td>"
             f'<td class="why">{html.escape(r["why"])}</td><td>{link}</td></tr>'
         )

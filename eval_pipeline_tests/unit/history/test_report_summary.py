@@ -48,6 +48,18 @@ def test_latest_verdicts_fail_first_with_why_and_diff_link(tmp_path):
     assert rows[1]["diff"] is None
     page = summary_html(rows)
     assert page.index("cand") < page.index("prod (production)") and 'class="diff-link"' in page
+    assert rows[0]["not_live"] is None and "not-live" not in page  # no artifact: nothing claimed
+    label = "NOT LIVE - synthetic answers: 200/200 (replay of data/recordings)"
+    wh.write_bytes(
+        keys.run_artifact(d, "cand"), json.dumps({"live_answers_only": False, "answers": label}).encode()
+    )
+    wh.write_bytes(
+        keys.run_artifact(d, "prod"), json.dumps({"live_answers_only": True, "answers": "live"}).encode()
+    )
+    rows = latest_verdicts(wh, runs, production="prod")
+    by = {r["model_version"]: r for r in rows}
+    assert by["cand"]["not_live"] == label and by["prod"]["not_live"] is None
+    assert f'<span class="not-live">{label}</span>' in summary_html(rows)
     hostile = summary_html([{**rows[0], "why": "<script>x</script>"}])
     assert "<script>" not in hostile and "&lt;script&gt;" in hostile
 
