@@ -12,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.history import aggregate, report, runs
+from eval_pipeline.history import aggregate, runs
 from eval_pipeline.history.sources import HistorySources
+from eval_pipeline.regression.markdown import markdown_table
 
 NOT_LIVE = (
     "NOT LIVE - these runs used replayed or synthetic answers; a live candidate is never compared with them:"
@@ -54,10 +55,10 @@ def history_figures(
     if refresh.empty:
         numbers["note"] = EMPTY
     md = {
-        "alerts_latest_date": report.markdown_table(current_alerts)
+        "alerts_latest_date": markdown_table(current_alerts)
         if len(current_alerts)
         else "No alerts on the latest date.",
-        "non_live_runs": f"{NOT_LIVE}\n\n{report.markdown_table(non_live)}"
+        "non_live_runs": f"{NOT_LIVE}\n\n{markdown_table(non_live)}"
         if len(non_live)
         else "Every recorded answer was live.",
     }

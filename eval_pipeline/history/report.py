@@ -1,36 +1,15 @@
-"""Human-facing output: markdown tables for Dagster metadata; the entry point of the HTML report.
+"""Human-facing output: the markdown summary for Dagster metadata; the entry point of the HTML report.
 
-In: DataFrames (history tables, regression rows, alerts). Out: markdown text, and (through
+In: DataFrames (history tables, regression rows, alerts). Out: markdown text (tables by
+:func:`eval_pipeline.regression.markdown.markdown_table`), and (through
 :mod:`eval_pipeline.history.report_page`) one self-contained interactive HTML page.
 """
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-
-def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(df: pd.DataFrame, max_rows: int = 25) -> str:
-    """A small GitHub-style markdown table of the first ``max_rows`` rows (notes how many were cut)."""
-    if df is None or df.empty:
-        return "_(no rows)_\n"
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for rec in df.head(max_rows).itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt(v) for v in rec) + " |")
-    if len(df) > max_rows:
-        lines.append(f"\n_{len(df) - max_rows} more row(s) not shown_")
-    return "\n".join(lines) + "\n"
-
+from eval_pipeline.regression.markdown import markdown_table
 
 # ---------------------------------------------------------------------------
 # Self-contained interactive HTML report (page assembly: eval_pipeline.history.report_page)

@@ -16,6 +16,7 @@ Plain Python (no Dagster). One step per module, in flow order:
 * ``pairing.py``       the two runs paired sample by sample; one uncorrected test row per comparison.
 * ``gating.py``        the gated family, its correction, verdicts, the rows that block.
 * ``compare.py``       :func:`~eval_pipeline.regression.compare.regression_report`: the report from the above.
+* ``markdown.py``      the markdown table of report rows (and of the history's tables).
 * ``stored_runs.py``   the report of stored runs (load both runs and the pooled nights from the warehouse).
 * ``planning.py``      sample-size planning and what a green gate could have missed (MDE).
 * ``sequential.py``    early stopping (group-sequential gate; a plain module, not yet a ``run`` option).

@@ -67,7 +67,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval_pipeline.history.report import markdown_table
 from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.project.regression_schema import REPORT_COLUMNS, VERDICTS
 from eval_pipeline.regression.baselines import RunRef
@@ -75,6 +74,7 @@ from eval_pipeline.regression.composite import with_composite_pass
 from eval_pipeline.regression.draws import distinct_nights, draw_summary
 from eval_pipeline.regression.gating import gate_description, gate_family, gate_rows, verdicts
 from eval_pipeline.regression.judge_changes import refuse_mixed_judges
+from eval_pipeline.regression.markdown import markdown_table
 from eval_pipeline.regression.pairing import pair_runs, same_evidence, tested_rows
 from eval_pipeline.release import verdict as verdict_words
 

@@ -311,13 +311,8 @@ SHARED = (
 )
 # Named exceptions, each with its reason; a new backward or sideways import fails until it is listed here.
 ALLOWED_BACKWARD = {
-    # the reference page documents the monitoring sections of data/monitoring.yaml (until their typed
-    # config moves into project/, issue 23 item 2)
-    ("project/reference.py", "eval_pipeline.monitoring"),
     # the regression report's text uses the verdict words the release decision uses
     ("regression/compare.py", "eval_pipeline.release.verdict"),
-    # the regression report renders its rows with the history report's markdown table
-    ("regression/compare.py", "eval_pipeline.history.report"),
     # PPI scoring reads the labelled human reviews of the review loop (noise/)
     ("scoring/ppi_metrics.py", "eval_pipeline.noise"),
     # judge calibration counts every human label of the review loop (noise/) beside the datasets

@@ -11,8 +11,9 @@ from eval_pipeline.history import charts
 from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.history.alerts import evaluate_alerts
 from eval_pipeline.history.control_charts import ewma_chart
-from eval_pipeline.history.report import build_history_report, markdown_table, summary_markdown
+from eval_pipeline.history.report import build_history_report, summary_markdown
 from eval_pipeline.regression.compare import regression_report
+from eval_pipeline.regression.markdown import markdown_table
 from eval_pipeline_tests.support import simulate as sim
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
