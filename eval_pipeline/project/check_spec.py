@@ -80,7 +80,7 @@ def import_function(path: str) -> Callable[..., Any]:
         module = importlib.import_module(mod_name)
     except ImportError as exc:
         raise ValueError(f"cannot import module {mod_name!r} ({exc})") from None
-    obj: Any = module
+    obj: object = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ValueError(f"module {mod_name!r} has no attribute {attr!r}")

@@ -76,14 +76,15 @@ class JsonSchema(CheckSpec):
     """The parsed response (or ``field`` of it) validates against a JSON Schema (``schema`` or ``schema_file``)."""
 
     type: Literal["json_schema"] = "json_schema"
-    schema_: dict | None = Field(None, alias="schema")
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
     schema_file: str | None = None
     field: str | None = None
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @classmethod
     def check_args(cls, args: dict[str, Any], context: CheckContext) -> None:
-        schema, schema_file = args.get("schema"), args.get("schema_file")
+        schema: Any = args.get("schema")  # the YAML value as given: check_schema says if it is a schema
+        schema_file = args.get("schema_file")
         if (schema is None) == (schema_file is None):
             raise ArgError("schema", "give exactly one of `schema` or `schema_file`")
         arg = "schema"
@@ -100,12 +101,15 @@ class JsonSchema(CheckSpec):
         field_ok(args.get("field"), "field")
 
 
+FieldMatch = Literal["exact", "set", "normalized"]
+
+
 class JsonFieldsMatch(CheckSpec):
     """Fields of the parsed JSON response equal those of ``expected`` (exact, set or normalized)."""
 
     type: Literal["json_fields_match"] = "json_fields_match"
-    fields: dict[str, Literal["exact", "set", "normalized"]] = Field(
-        default_factory=lambda: {"intents": "set", "slots": "exact"}
+    fields: dict[str, FieldMatch] = Field(
+        default_factory=lambda: dict[str, FieldMatch](intents="set", slots="exact")
     )
     field: str | None = None
 
@@ -263,7 +267,7 @@ class Custom(CheckSpec):
 
     type: Literal["custom"] = "custom"
     function: str = Field(description="package.module:function, called as f(sample, **kwargs)")
-    kwargs: dict = Field(default_factory=dict)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def check_args(cls, args: dict[str, Any], context: CheckContext) -> None:

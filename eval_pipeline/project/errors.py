@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -75,7 +75,7 @@ def first_error(file: Path, exc: ValidationError, prefix: str = "") -> ConfigErr
     return ConfigError(file, key, msg)
 
 
-def strict(**kw: Any) -> ConfigDict:
+def strict(**kw: Unpack[ConfigDict]) -> ConfigDict:
     """Model config that refuses unknown keys (so a misspelt key is an error, not ignored)."""
     return ConfigDict(extra="forbid", **kw)
 

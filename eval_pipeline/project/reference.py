@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import re
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -39,6 +39,12 @@ from eval_pipeline.project.suites import (
     Suite,
     Threshold,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# a section's keys: a pydantic model or a dataclass
+ConfigModel: TypeAlias = "type[BaseModel] | type[DataclassInstance]"
 
 MARKER = "<!-- generated: config-reference -->"
 
@@ -145,9 +151,9 @@ NOTES = {
 }
 
 
-def _sections() -> list[tuple[str, str, type]]:
+def _sections() -> list[tuple[str, str, ConfigModel]]:
     """(heading, where in the file, model) in reading order."""
-    out = [
+    out: list[tuple[str, str, ConfigModel]] = [
         ("Suite", "`data/suites/<name>.yaml`", Suite),
         ("Eval set", "`eval_sets[]` of a suite", EvalSet),
         ("Field mapping", "`eval_sets[].fields`", FieldMapping),
@@ -246,7 +252,8 @@ def _default(value: Any) -> str:
     if isinstance(value, BaseModel):
         return "(defaults below)"
     if value in ({}, [], ""):
-        return {dict: "`{}`", list: "`[]`", str: '`""`'}[type(value)]
+        empty: dict[type, str] = {dict: "`{}`", list: "`[]`", str: '`""`'}
+        return empty[type(value)]
     return f"`{value!r}`".replace("|", "\\|")
 
 
@@ -258,7 +265,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def model_table(cls: type) -> str:
+def model_table(cls: ConfigModel) -> str:
     """A markdown table of the keys of one config model (pydantic model or dataclass)."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     comments = _comments(cls)
@@ -275,17 +282,18 @@ def model_table(cls: type) -> str:
                 f"| `{f.name}` | {_type(f.type if not isinstance(f.type, str) else eval_type(cls, f))} | {_default(default)} | {_cell(meaning)} |"
             )
         return "\n".join(rows)
-    for name, f in cls.model_fields.items():
-        key = f.alias or name
-        default = f.default if f.default_factory is None else f.default_factory()
-        if f.is_required():
+    for name, info in cls.model_fields.items():
+        key = info.alias or name
+        # no config model's default_factory takes the validated data (pydantic's one-argument form)
+        default = info.default if info.default_factory is None else info.default_factory()  # type: ignore[call-arg]
+        if info.is_required():
             default = PydanticUndefined
-        meaning = f.description or comments.get(name) or _note(cls, name)
-        rows.append(f"| `{key}` | {_type(f.annotation)} | {_default(default)} | {_cell(meaning)} |")
+        meaning = info.description or comments.get(name) or _note(cls, name)
+        rows.append(f"| `{key}` | {_type(info.annotation)} | {_default(default)} | {_cell(meaning)} |")
     return "\n".join(rows)
 
 
-def eval_type(cls: type, f: dataclasses.Field) -> Any:
+def eval_type(cls: type, f: dataclasses.Field[Any]) -> Any:
     """A dataclass field's annotation (postponed, a string) resolved in its module."""
     try:
         return typing.get_type_hints(cls).get(f.name, f.type)

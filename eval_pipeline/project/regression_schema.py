@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from eval_pipeline.project.regression_config import RegressionConfig
+
 VERDICTS = ("regression", "improvement", "no_change", "insufficient_data")
 GROUP_KEYS = ["suite", "eval_set", "family", "metric"]
 REPORT_COLUMNS = [
@@ -50,11 +52,11 @@ def metric_direction(metric: str) -> str:
     return "lower" if tokens & _LOWER_TOKENS or m.startswith("n_") else "higher"
 
 
-def row_direction(cfg, eval_set: str, metric: str) -> str:
+def row_direction(cfg: RegressionConfig, eval_set: str, metric: str) -> str:
     """The direction of ``metric``'s value in ``eval_set``: the suite's (``RegressionConfig.directions``, from its
     thresholds - ``max:`` = lower is better - and judge dimensions' ``higher_is_better``), else the name's
     (:func:`metric_direction`). ``"unknown"`` (contradicting bounds) never gates."""
-    declared = (getattr(cfg, "directions", None) or {}).get(eval_set, {})
+    declared = cfg.directions.get(eval_set, {})
     return declared.get(metric) or metric_direction(metric)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import (
     BaseModel,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
     ValidationInfo,
     field_validator,
@@ -105,7 +106,7 @@ class EvalSet(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _keep_judge_raw(cls, data: Any, handler: Any) -> EvalSet:
+    def _keep_judge_raw(cls, data: Any, handler: ModelWrapValidatorHandler[EvalSet]) -> EvalSet:
         es = handler(data)
         raw = data.get("judge") if isinstance(data, dict) else None
         if isinstance(raw, JudgeConfig):
@@ -198,7 +199,7 @@ class Suite(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _keep_regression_keys(cls, data: Any, handler: Any) -> Suite:
+    def _keep_regression_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Suite]) -> Suite:
         suite = handler(data)
         raw = data.get("regression") if isinstance(data, dict) else None
         suite._regression_keys = frozenset(raw) if isinstance(raw, dict) else frozenset()

@@ -26,12 +26,18 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
 
 import re2
 import regex as backtracking
 from jsonschema import ValidationError, validators
+from jsonschema.protocols import Validator
+
+if TYPE_CHECKING:  # the class jsonschema hands to keyword functions (the Validator protocol has no descend())
+    from jsonschema.validators import _Validator
 
 DEFAULT_BUDGET_S = 1.0
 _UNICODE_ESCAPES = frozenset("wWdDsSbB")
@@ -54,7 +60,21 @@ def _escapes(pattern: str) -> set[str]:
     return out
 
 
-def _re2(pattern: str, ignore_case: bool) -> tuple[object | None, str]:
+class _Re2Match(Protocol):
+    """What this module reads of an RE2 match (``google-re2`` ships no type information)."""
+
+    def start(self) -> int: ...
+    def end(self) -> int: ...
+    def group(self, index: int, /) -> str: ...
+
+
+class _Re2Pattern(Protocol):
+    """What this module calls on a compiled RE2 pattern."""
+
+    def search(self, text: str, /) -> _Re2Match | None: ...
+
+
+def _re2(pattern: str, ignore_case: bool) -> tuple[_Re2Pattern | None, str]:
     """RE2's compiled pattern, or None and why RE2 cannot run it exactly like Python's ``re``."""
     if "[:" in pattern:
         return None, "it has '[:' (a POSIX class in RE2, literal characters in Python)"
@@ -76,8 +96,8 @@ class UserRegex:
     ignore_case: bool = False
     budget_s: float = DEFAULT_BUDGET_S
     re2_reason: str = ""  # why RE2 does not run every text ("" when it does)
-    _re2: object | None = field(default=None, repr=False)
-    _bt: object | None = field(default=None, repr=False)
+    _re2: _Re2Pattern | None = field(default=None, repr=False)
+    _bt: backtracking.Pattern[str] | None = field(default=None, repr=False)
     _unicode_sensitive: bool = False
 
     @property
@@ -97,13 +117,14 @@ class UserRegex:
         """The first match as ``(start, end, matched text)``, or None; :class:`RegexBudgetError` when
         the backtracking engine runs over ``budget_s`` (default: the pattern's) on this text."""
         budget = self.budget_s if budget_s is None else budget_s
-        if self.uses_re2(text):
+        if self._re2 is not None and self.uses_re2(text):
             m = self._re2.search(text)
             if m is None and "$" in self.pattern and text.endswith("\n"):
                 m = self._re2.search(text[:-1])  # Python's $ also matches before a final newline
             return None if m is None else (m.start(), m.end(), m.group(0))
+        assert self._bt is not None  # compile_user_regex builds it whenever RE2 cannot match every text
         try:
-            m = self._bt.search(text, timeout=budget)
+            found = self._bt.search(text, timeout=budget)
         except TimeoutError:
             why = self.re2_reason or "the text has non-ASCII characters and the pattern Unicode classes"
             raise RegexBudgetError(
@@ -111,7 +132,7 @@ class UserRegex:
                 f"text (backtracking engine: {why}); simplify the pattern (no nested repeats such as (a+)+) "
                 "or raise timeout_s"
             ) from None
-        return None if m is None else (m.start(), m.end(), m.group(0))
+        return None if found is None else (found.start(), found.end(), found.group(0))
 
 
 def compile_user_regex(
@@ -145,7 +166,9 @@ def compile_user_regex(
 
 
 @lru_cache(maxsize=32)  # one class per (validator, budget, mode): compiled patterns are reused across calls
-def bounded_validator(validator_cls, budget_s: float = DEFAULT_BUDGET_S, skip_over_budget: bool = False):
+def bounded_validator(
+    validator_cls: type[Validator], budget_s: float = DEFAULT_BUDGET_S, skip_over_budget: bool = False
+) -> type[Validator]:
     """A jsonschema validator class whose ``pattern`` / ``patternProperties`` run through
     :func:`compile_user_regex` instead of Python's ``re`` (jsonschema's own), so a schema's regex
     never hangs. Over the budget: :class:`RegexBudgetError`, or with ``skip_over_budget`` the
@@ -164,11 +187,13 @@ def bounded_validator(validator_cls, budget_s: float = DEFAULT_BUDGET_S, skip_ov
             logging.getLogger(__name__).warning("JSON Schema %s: not checked", exc)
             return True
 
-    def pattern(validator, patrn, instance, schema):
+    def pattern(validator: _Validator, patrn: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
         if validator.is_type(instance, "string") and not matches(patrn, instance):
             yield ValidationError(f"{instance!r} does not match {patrn!r}")
 
-    def pattern_properties(validator, pattern_props, instance, schema):
+    def pattern_properties(
+        validator: _Validator, pattern_props: dict[str, Any], instance: Any, schema: Any
+    ) -> Iterator[ValidationError]:
         if not validator.is_type(instance, "object"):
             return
         for p, subschema in pattern_props.items():
@@ -176,4 +201,10 @@ def bounded_validator(validator_cls, budget_s: float = DEFAULT_BUDGET_S, skip_ov
                 if matches(p, k):
                     yield from validator.descend(v, subschema, path=k, schema_path=p)
 
-    return validators.extend(validator_cls, {"pattern": pattern, "patternProperties": pattern_properties})
+    keywords: dict[str, Callable[..., Iterator[ValidationError]]] = {
+        "pattern": pattern,
+        "patternProperties": pattern_properties,
+    }
+    # types-jsonschema leaves validators.extend() unannotated; it returns a validator class
+    extended: type[Validator] = validators.extend(validator_cls, keywords)  # type: ignore[no-untyped-call]
+    return extended
