@@ -28,7 +28,14 @@ import jsonschema
 
 from eval_pipeline.inference.guard import CURRENT_GUARD, StepGuard
 from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
-from eval_pipeline.inference.providers import Provider, compute_cost, error_response, validate_prices
+from eval_pipeline.inference.providers import (
+    TOKEN_FIELDS,
+    Provider,
+    compute_cost,
+    error_response,
+    response_to,
+    validate_prices,
+)
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.user_regex import bounded_validator  # a tool schema's pattern never hangs
 
@@ -349,29 +356,23 @@ class LiveProvider(Provider):
         tokens = [
             int(t or 0) for t in (input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
         ]
-        resp = ModelResponse(
-            sample_id=request.sample_id,
-            repeat=request.repeat,
-            model=request.model,
+        speed = (tokens[1] / gen) if gen and (tokens[1] or self.speed_of_no_tokens) else None
+        return response_to(
+            request,
+            cache_key,
             text=text or None,
             stop_reason=stop_reason,
             latency_s=latency,
             ttft_s=ttft,
-            output_tokens_per_s=(tokens[1] / gen) if gen and (tokens[1] or self.speed_of_no_tokens) else None,
-            input_tokens=tokens[0],
-            output_tokens=tokens[1],
-            cache_read_tokens=tokens[2],
-            cache_creation_tokens=tokens[3],
+            output_tokens_per_s=speed,
+            **dict(zip(TOKEN_FIELDS, tokens, strict=True)),
             cost_usd=compute_cost(self.prices, request.model, *tokens, batch=batch),
             request_id=request_id,
             error_category=category,
             error_message=message,
-            cached=False,
-            cache_key=cache_key,
             tool_input=tool_input,
+            tool_calls=calls,
         )
-        resp.tool_calls = calls
-        return resp
 
 
 def model_outcome(

@@ -3,8 +3,8 @@
 In: a :class:`~eval_pipeline.inference.types.ModelRequest` and its store key. Out: one
 :class:`~eval_pipeline.inference.types.ModelResponse`, never an exception for a failed call.
 
-* :class:`Provider` - the interface (``name`` is part of the store key); :func:`error_response`
-  records a failed call.
+* :class:`Provider` - the interface (``name`` is part of the store key); :func:`response_to` builds
+  a fresh response over :data:`NO_ANSWER`, :func:`error_response` one that records a failed call.
 * :func:`validate_prices` / :func:`compute_cost` - ``{model: {input, output, cache_read,
   cache_write}}`` USD per million tokens -> USD of one call.
 * :class:`ReplayProvider` - serves only from a :class:`~eval_pipeline.inference.store.ResponseStore`
@@ -17,10 +17,13 @@ The Anthropic provider is :mod:`eval_pipeline.inference.anthropic_provider`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write")
+# The ModelResponse token counts, in the order of PRICE_FIELDS (the price each is charged at).
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
 # Anthropic's multipliers of the input price when a row gives no cache price, and the Message
 # Batches discount (every token of a batch answer, cache reads/writes included, at half price).
 CACHE_READ_FACTOR, CACHE_WRITE_FACTOR, BATCH_DISCOUNT = 0.1, 1.25, 0.5
@@ -126,6 +129,34 @@ class Provider:
         """Release clients bound to the running event loop."""
 
 
+# What a response holds where the model gave no answer (a failed call): no text, no timing, no
+# tokens, no cost. A response's own fields are laid over it (:func:`response_to`).
+NO_ANSWER: dict[str, Any] = {
+    "text": None,
+    "stop_reason": None,
+    "latency_s": None,
+    "ttft_s": None,
+    "output_tokens_per_s": None,
+    **dict.fromkeys(TOKEN_FIELDS, 0),
+    "cost_usd": 0.0,
+    "request_id": None,
+    "error_category": None,
+    "error_message": None,
+}
+
+
+def response_to(request: ModelRequest, cache_key: str, **fields: Any) -> ModelResponse:
+    """A fresh (not stored) ModelResponse to ``request``: ``fields`` laid over :data:`NO_ANSWER`."""
+    return ModelResponse(
+        sample_id=request.sample_id,
+        repeat=request.repeat,
+        model=request.model,
+        cached=False,
+        cache_key=cache_key,
+        **(NO_ANSWER | fields),
+    )
+
+
 def error_response(
     request: ModelRequest,
     cache_key: str,
@@ -136,26 +167,14 @@ def error_response(
     latency_s: float | None = None,
 ) -> ModelResponse:
     """A ModelResponse that records a failure."""
-    return ModelResponse(
-        sample_id=request.sample_id,
-        repeat=request.repeat,
-        model=request.model,
-        text=None,
-        stop_reason=None,
-        latency_s=latency_s,
-        ttft_s=None,
-        output_tokens_per_s=None,
-        input_tokens=0,
-        output_tokens=0,
-        cache_read_tokens=0,
-        cache_creation_tokens=0,
-        cost_usd=0.0,
-        request_id=request_id,
+    return response_to(
+        request,
+        cache_key,
         error_category=category,
         error_message=message,
-        cached=False,
-        cache_key=cache_key,
         attempts=attempts,
+        request_id=request_id,
+        latency_s=latency_s,
     )
 
 
