@@ -131,27 +131,8 @@ def pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
         p, p_worse = paired_t(d), paired_t(d, "less")
         support_two_sided = support_worse = None
         test = "paired_t"
-    eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
-    repeats = int(max(g["k_c"].max(), g["k_b"].max()))
-    return dict(
-        measure="pass_rate",
-        test=test,
-        n_pairs=len(g),
-        repeats=repeats,
-        baseline=float(bp.mean()),
-        candidate=float(cp.mean()),
-        effect=eff,
-        ci_low=lo,
-        ci_high=hi,
-        n_worse=worse,
-        n_better=better,
-        p_value=p,
-        p_worse=p_worse,
-        min_effect=cfg.min_effect,
-        baseline_draws=float(kb.mean()),
-        _support_worse=support_worse,
-        _support_two_sided=support_two_sided,
-    )
+    tested = paired_row("pass_rate", test, g, bp, cp, cfg, (worse, better, p, p_worse), cfg.min_effect)
+    return tested | {"_support_worse": support_worse, "_support_two_sided": support_two_sided}
 
 
 def value_row(
@@ -168,25 +149,48 @@ def value_row(
         p_worse = paired_location_test(
             d, cfg.continuous_test, cfg.n_resamples, cfg.seed, alternative=worse_side
         )
-    eff, lo, hi = effect_interval(d, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed)
     default_min = cfg.min_effect_judge if family == "judge" else cfg.min_effect_value
-    return dict(
-        measure="mean_value",
-        test=cfg.continuous_test,
-        n_pairs=len(g),
-        repeats=int(max(g["k_c"].max(), g["k_b"].max())),
-        baseline=float(bv.mean()),
-        candidate=float(cv.mean()),
-        effect=eff,
-        ci_low=lo,
-        ci_high=hi,
-        n_worse=int(np.sum(d > 0) if lower else np.sum(d < 0)),
-        n_better=int(np.sum(d < 0) if lower else np.sum(d > 0)),
-        p_value=p,
-        p_worse=p_worse,
-        min_effect=cfg.min_effect_by_metric.get(metric, default_min),
-        baseline_draws=float(g["k_b"].mean()),
+    worse, better = (d > 0, d < 0) if lower else (d < 0, d > 0)
+    outcome = (int(worse.sum()), int(better.sum()), p, p_worse)
+    min_effect = cfg.min_effect_by_metric.get(metric, default_min)
+    return paired_row("mean_value", cfg.continuous_test, g, bv, cv, cfg, outcome, min_effect)
+
+
+def paired_row(
+    measure: str,
+    test: str,
+    g: pd.DataFrame,
+    baseline: np.ndarray,
+    candidate: np.ndarray,
+    cfg: RegressionConfig,
+    outcome: tuple[int, int, float, float],
+    min_effect: float,
+) -> dict[str, Any]:
+    """One tested row of the report: the per-sample ``baseline`` and ``candidate`` values of the pairs
+    ``g`` (with their ``k_b`` / ``k_c`` draws), the effect (mean of candidate - baseline) and its
+    interval (``cfg.ci_method``), and the test's ``outcome``: (samples worse, samples better,
+    two-sided p, one-sided p of "worse")."""
+    worse, better, p, p_worse = outcome
+    eff, lo, hi = effect_interval(
+        candidate - baseline, cfg.ci_level, cfg.ci_method, cfg.n_resamples, cfg.seed
     )
+    return {
+        "measure": measure,
+        "test": test,
+        "n_pairs": len(g),
+        "repeats": int(max(g["k_c"].max(), g["k_b"].max())),
+        "baseline": float(baseline.mean()),
+        "candidate": float(candidate.mean()),
+        "effect": eff,
+        "ci_low": lo,
+        "ci_high": hi,
+        "n_worse": worse,
+        "n_better": better,
+        "p_value": p,
+        "p_worse": p_worse,
+        "min_effect": min_effect,
+        "baseline_draws": float(g["k_b"].mean()),
+    }
 
 
 def same_evidence(night: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
