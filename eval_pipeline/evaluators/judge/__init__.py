@@ -28,10 +28,11 @@ The stages, one module each, in the order a run uses them:
 6. :mod:`.length_control` - verbosity bias: the length-controlled win rate (logistic regression
    of the pairwise outcome on the length difference, AlpacaEval 2.0 style) and, pointwise, the
    score-vs-length Spearman per dimension with a length-adjusted mean.
-7. :mod:`.panel` - a judge panel (``judge.models``): independent judges, mean / majority verdict,
+7. :mod:`.panel` - a judge panel (``judge.models``): independent judges (run by :func:`score`), mean / majority verdict,
    Krippendorff's alpha per dimension, disagreements to the review queue.
 
-:mod:`.samples` reads the graded-samples frame. :func:`score` dispatches on ``config.mode``.
+:mod:`.samples` reads the graded-samples frame; :mod:`.run` is the plumbing of one judge run both modes
+share (which rows are sent, their calls, the verdict frame). :func:`score` dispatches on ``config.mode``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from eval_pipeline.evaluators.judge.pairwise import (
     summarize_pairwise,
     wilson_interval,
 )
+from eval_pipeline.evaluators.judge.panel import aggregate_panel
 from eval_pipeline.evaluators.judge.parse import STATUS_OK, STATUS_REFUSAL, STATUS_UNPARSEABLE
 from eval_pipeline.evaluators.judge.pointwise import (
     VERDICT_COLUMNS,
@@ -125,12 +127,14 @@ def score(
     prompt: PromptTemplate | None = None,
     keys: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Dispatch on ``config.mode`` to :func:`score_pointwise` or :func:`score_pairwise`; a panel
-    (``judge.models``) to :func:`.panel.score_panel` (the second item is then every judge's score rows)."""
-    if config.is_panel:
-        from eval_pipeline.evaluators.judge.panel import score_panel  # noqa: PLC0415 - import cycle: evaluators.judge.panel imports this module
-
-        rows, per_judge = score_panel(samples, config, execute, prompt=prompt, keys=keys)
-        return rows, pd.concat(list(per_judge.values()), ignore_index=True)
-    fn = score_pairwise if config.mode == "pairwise" else score_pointwise
-    return fn(samples, config, execute, prompt=prompt, keys=keys)
+    """Dispatch on ``config.mode`` to :func:`score_pointwise` or :func:`score_pairwise`: ``(score rows, verdicts)``.
+    A panel (``judge.models``) runs each judge as a single judge (``config.single(model)``) and aggregates their
+    rows with :func:`.panel.aggregate_panel`; the second item is then every judge's own score rows."""
+    single = score_pairwise if config.mode == "pairwise" else score_pointwise
+    if not config.is_panel:
+        return single(samples, config, execute, prompt=prompt, keys=keys)
+    per_judge = {
+        m: single(samples, config.single(m), execute, prompt=prompt, keys=keys)[0]
+        for m in config.judge_models
+    }
+    return aggregate_panel(per_judge, config, prompt), pd.concat(list(per_judge.values()), ignore_index=True)

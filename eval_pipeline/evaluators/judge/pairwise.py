@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -28,7 +30,6 @@ from eval_pipeline.evaluators.judge.length_control import (
     BASELINE_LENGTH_METRIC,
     LENGTH_METRIC,
     summarize_length_pairwise,
-    word_count,
 )
 from eval_pipeline.evaluators.judge.parse import (
     STATUS_OK,
@@ -36,26 +37,19 @@ from eval_pipeline.evaluators.judge.parse import (
     STATUS_UNPARSEABLE,
     _Call,
     _infra_only,
-    _prepare_run,
-    _run_calls,
-    _verdict_frame,
 )
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_context
 from eval_pipeline.evaluators.judge.requests import Executor
 from eval_pipeline.evaluators.judge.rows import (
     FAMILY,
-    _count_statuses,
     _excerpt,
+    _length_row,
     _sample_groups,
     _score_row,
     _status_totals,
 )
-from eval_pipeline.evaluators.judge.samples import (
-    _SAMPLE_COLUMNS,
-    _is_missing,
-    _response_skip_reason,
-    _row_ids,
-)
+from eval_pipeline.evaluators.judge.run import judge_verdicts
+from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _is_missing, _response_skip_reason
 from eval_pipeline.evaluators.metrics import clustered_proportion
 from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
@@ -109,70 +103,52 @@ def judge_pairwise_verdicts(
     ``outcome`` (``candidate``/``baseline``/``tie``, None if either order failed) and
     ``position_consistent``.
     """
-    columns = (*_SAMPLE_COLUMNS, baseline_column)
-    prompt, h = _prepare_run(samples, config, prompt, "pairwise", columns, "judge_pairwise_verdicts")
-    calls: list[_Call] = []
-    skipped: list[tuple[int, str]] = []
-    for i in range(len(samples)):
-        _, why = _response_skip_reason(samples, i)
-        if why is None:
-            base = samples[baseline_column].iat[i]
-            if _is_missing(base) or not str(base).strip():
-                why = "no baseline text"
-        if why is not None:
-            skipped.append((i, why))
-            continue
-        cand, base = str(samples["response_text"].iat[i]), str(samples[baseline_column].iat[i])
-        ctx_ab = _sample_context(config, samples, i, answer_a=cand, answer_b=base)
-        ctx_ba = _sample_context(config, samples, i, answer_a=base, answer_b=cand)
-        for r in range(config.repeats):
-            calls.append(_Call(i, r, "AB", ctx_ab))
-            calls.append(_Call(i, r, "BA", ctx_ba))
-    _run_calls(calls, config, prompt, execute, samples, h)
-    rows = []
-    for ab, ba in zip(calls[0::2], calls[1::2]):
-        w_ab = ab.verdict.get("winner") if ab.status == STATUS_OK else None
-        w_ba = ba.verdict.get("winner") if ba.status == STATUS_OK else None
+
+    def contexts(i: int) -> dict[str, dict[str, Any]] | str:
+        cand, base = samples["response_text"].iat[i], samples[baseline_column].iat[i]
+        if _is_missing(base) or not str(base).strip():
+            return "no baseline text"
+        cand, base = str(cand), str(base)
+        return {
+            "AB": _sample_context(config, samples, i, answer_a=cand, answer_b=base),
+            "BA": _sample_context(config, samples, i, answer_a=base, answer_b=cand),
+        }
+
+    def verdict_row(calls: Sequence[_Call]) -> dict[str, Any]:
+        ab, ba = calls
+        w_ab = ab.verdict.get("winner") if ab.verdict is not None and ab.status == STATUS_OK else None
+        w_ba = ba.verdict.get("winner") if ba.verdict is not None and ba.status == STATUS_OK else None
         outcome, consistent = _pair_outcome(w_ab, w_ba)
         msgs = [
             f"{o}: {c.status}: {c.error_message}"
             for o, c in (("AB", ab), ("BA", ba))
             if c.status != STATUS_OK
         ]
-        rows.append(
-            {
-                **_row_ids(samples, ab.row),
-                "judge_repeat": ab.judge_repeat,
-                "status_ab": ab.status,
-                "status_ba": ba.status,
-                "winner_ab": w_ab,
-                "winner_ba": w_ba,
-                "outcome": outcome,
-                "position_consistent": consistent,
-                "reasoning": (ab.verdict or {}).get("reasoning") or (ba.verdict or {}).get("reasoning"),
-                "attempts": ab.attempts + ba.attempts,
-                "cost_usd": ab.cost_usd + ba.cost_usd,
-                "message": "; ".join(msgs) or None,
-            }
-        )
-    for i, why in skipped:
-        rows.append(
-            {
-                **_row_ids(samples, i),
-                "judge_repeat": None,
-                "status_ab": "skipped",
-                "status_ba": "skipped",
-                "winner_ab": None,
-                "winner_ba": None,
-                "outcome": None,
-                "position_consistent": None,
-                "reasoning": None,
-                "attempts": 0,
-                "cost_usd": 0.0,
-                "message": why,
-            }
-        )
-    return _verdict_frame(rows, PAIR_VERDICT_COLUMNS)
+        return {
+            "status_ab": ab.status,
+            "status_ba": ba.status,
+            "winner_ab": w_ab,
+            "winner_ba": w_ba,
+            "outcome": outcome,
+            "position_consistent": consistent,
+            "reasoning": (ab.verdict or {}).get("reasoning") or (ba.verdict or {}).get("reasoning"),
+            "attempts": ab.attempts + ba.attempts,
+            "cost_usd": ab.cost_usd + ba.cost_usd,
+            "message": "; ".join(msgs) or None,
+        }
+
+    return judge_verdicts(
+        samples,
+        config,
+        execute,
+        prompt,
+        "pairwise",
+        sample_columns=(*_SAMPLE_COLUMNS, baseline_column),
+        columns=PAIR_VERDICT_COLUMNS,
+        status_columns=["status_ab", "status_ba"],
+        contexts=contexts,
+        verdict_row=verdict_row,
+    )
 
 
 def aggregate_pairwise(
@@ -195,7 +171,7 @@ def aggregate_pairwise(
     value_of = {"candidate": 1.0, "tie": 0.5, "baseline": 0.0}
     out: list[dict[str, Any]] = []
     for i, base, g in _sample_groups(samples, verdicts, config, prompt, keys):
-        statuses = _count_statuses([*g["status_ab"], *g["status_ba"]])
+        statuses = Counter([*g["status_ab"], *g["status_ba"]])
         if (g["status_ab"] == "skipped").all():
             why = str(g["message"].iat[0])
             infra, _ = _response_skip_reason(samples, i)
@@ -224,25 +200,9 @@ def aggregate_pairwise(
         for status in (STATUS_UNPARSEABLE, STATUS_REFUSAL):
             out.append(_score_row(base, status, statuses.get(status, 0), None, "", None))
         # Answer lengths (words): the length-controlled win rate regresses the outcome on their difference.
+        out.append(_length_row(base, LENGTH_METRIC, samples["response_text"].iat[i], "candidate answer"))
         out.append(
-            _score_row(
-                base,
-                LENGTH_METRIC,
-                word_count(samples["response_text"].iat[i]),
-                None,
-                "words of the candidate answer",
-                None,
-            )
-        )
-        out.append(
-            _score_row(
-                base,
-                BASELINE_LENGTH_METRIC,
-                word_count(samples[baseline_column].iat[i]),
-                None,
-                "words of the baseline answer",
-                None,
-            )
+            _length_row(base, BASELINE_LENGTH_METRIC, samples[baseline_column].iat[i], "baseline answer")
         )
     return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
 

@@ -1,9 +1,9 @@
 """A judge panel ("jury", Verga et al. 2024): several judges score independently, verdicts aggregated.
 
-In: a graded-samples frame, a :class:`~.config.JudgeConfig` with ``models: [a, b, c]`` and
-``aggregate: mean | majority``, and an ``execute`` provider function. Out:
+In: each judge's own score rows (``{model: rows}``) and a :class:`~.config.JudgeConfig` with
+``models: [a, b, c]`` and ``aggregate: mean | majority``. Out:
 
-* :func:`score_panel` - ``(rows, per_judge)``: the panel's score rows (same metrics as one judge:
+* :func:`aggregate_panel` - the panel's score rows from each judge's own score rows (same metrics as one judge:
   per dimension the mean - or the majority, ties broken by the median - of the judges' medians,
   ``passed`` against the threshold, ``<dim>_spread`` = max - min ACROSS judges; pairwise
   ``pairwise_win`` the mean or the majority outcome; failure counts summed; lengths) plus one
@@ -11,8 +11,8 @@ In: a graded-samples frame, a :class:`~.config.JudgeConfig` with ``models: [a, b
   >= :data:`DISAGREE_SPREAD` or a pass/fail split; pairwise: one judge's win against another's loss),
   which the review queue (:func:`eval_pipeline.noise.review.select_for_review`) turns into
   ``judges_disagree`` items; each judge's own verdict as auxiliary ``vote.<k>.<metric>`` rows (k =
-  index in ``judge_models``; :func:`votes_by_judge` recovers them); and ``per_judge``
-  ``{model: score rows}``, each judge's own rows.
+  index in ``judge_models``; :func:`votes_by_judge` recovers them). :func:`eval_pipeline.evaluators.judge.score`
+  runs the judges and calls it.
 * :func:`panel_agreement` - inter-judge agreement per dimension: Krippendorff's alpha (the
   ``krippendorff`` package; ordinal for rubric scores, nominal for pairwise outcomes) with a 95 %
   percentile bootstrap interval over samples, n (samples rated by at least two judges) and the
@@ -32,11 +32,9 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.evaluators.judge.length_control import LENGTH_METRICS
-from eval_pipeline.evaluators.judge.pairwise import score_pairwise
 from eval_pipeline.evaluators.judge.parse import STATUS_REFUSAL, STATUS_UNPARSEABLE
-from eval_pipeline.evaluators.judge.pointwise import score_pointwise
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, default_prompt
-from eval_pipeline.evaluators.judge.requests import Executor, evaluator_hash, judge_identity
+from eval_pipeline.evaluators.judge.requests import evaluator_hash, judge_identity
 from eval_pipeline.evaluators.judge.rows import FAMILY
 from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
@@ -55,23 +53,6 @@ def _majority(values: list[float]) -> float:
 
 def _combine(values: list[float], how: str) -> float:
     return float(np.mean(values)) if how == "mean" else _majority(values)
-
-
-def score_panel(
-    samples: pd.DataFrame,
-    config: JudgeConfig,
-    execute: Executor,
-    *,
-    prompt: PromptTemplate | None = None,
-    keys: dict[str, Any] | None = None,
-) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Score with every judge of the panel, then aggregate (see the module docstring)."""
-
-    fn = score_pairwise if config.mode == "pairwise" else score_pointwise
-    per_judge = {
-        m: fn(samples, config.single(m), execute, prompt=prompt, keys=keys)[0] for m in config.judge_models
-    }
-    return aggregate_panel(per_judge, config, prompt), per_judge
 
 
 def aggregate_panel(

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -26,7 +28,6 @@ from eval_pipeline.evaluators.judge.length_control import (
     LENGTH_METRIC,
     REFERENCE_LENGTH_METRIC,
     summarize_length_pointwise,
-    word_count,
 )
 from eval_pipeline.evaluators.judge.parse import (
     STATUS_OK,
@@ -34,26 +35,19 @@ from eval_pipeline.evaluators.judge.parse import (
     STATUS_UNPARSEABLE,
     _Call,
     _infra_only,
-    _prepare_run,
-    _run_calls,
-    _verdict_frame,
 )
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, _sample_context
 from eval_pipeline.evaluators.judge.requests import Executor
 from eval_pipeline.evaluators.judge.rows import (
     FAMILY,
-    _count_statuses,
     _excerpt,
+    _length_row,
     _sample_groups,
     _score_row,
     _status_totals,
 )
-from eval_pipeline.evaluators.judge.samples import (
-    _SAMPLE_COLUMNS,
-    _response_skip_reason,
-    _row_ids,
-    _row_value,
-)
+from eval_pipeline.evaluators.judge.run import judge_verdicts
+from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _response_skip_reason, _row_value
 from eval_pipeline.evaluators.metrics import clustered_proportion
 from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
@@ -82,53 +76,37 @@ def judge_pointwise_verdicts(
     status, scores (dict dim->int or None), reasoning, attempts, cost_usd, cached, message``.
     Rows whose response is an infra error or has no text are not sent (status ``skipped``).
     """
-    prompt, h = _prepare_run(
-        samples, config, prompt, "pointwise", _SAMPLE_COLUMNS, "judge_pointwise_verdicts"
-    )
-    calls: list[_Call] = []
-    skipped: list[tuple[int, str]] = []
-    for i in range(len(samples)):
-        _, why = _response_skip_reason(samples, i)
-        if why is not None:
-            skipped.append((i, why))
-            continue
-        ctx = _sample_context(config, samples, i, response=str(samples["response_text"].iat[i]))
-        for r in range(config.repeats):
-            calls.append(_Call(row=i, judge_repeat=r, order="", context=ctx))
-    _run_calls(calls, config, prompt, execute, samples, h)
     dims = [d.name for d in config.dimensions]
-    rows = []
-    for c in calls:
+
+    def contexts(i: int) -> dict[str, dict[str, Any]]:
+        return {"": _sample_context(config, samples, i, response=str(samples["response_text"].iat[i]))}
+
+    def verdict_row(calls: Sequence[_Call]) -> dict[str, Any]:
+        (c,) = calls
         v = c.verdict or {}
         ok = c.status == STATUS_OK
-        rows.append(
-            {
-                **_row_ids(samples, c.row),
-                "judge_repeat": c.judge_repeat,
-                "status": c.status,
-                "scores": {d: int(v[d]) for d in dims} if ok else None,
-                "reasoning": v.get("reasoning") if ok else None,
-                "attempts": c.attempts,
-                "cost_usd": c.cost_usd,
-                "cached": c.cached,
-                "message": c.error_message,
-            }
-        )
-    for i, why in skipped:
-        rows.append(
-            {
-                **_row_ids(samples, i),
-                "judge_repeat": None,
-                "status": "skipped",
-                "scores": None,
-                "reasoning": None,
-                "attempts": 0,
-                "cost_usd": 0.0,
-                "cached": False,
-                "message": why,
-            }
-        )
-    return _verdict_frame(rows, VERDICT_COLUMNS)
+        return {
+            "status": c.status,
+            "scores": {d: int(v[d]) for d in dims} if ok else None,
+            "reasoning": v.get("reasoning") if ok else None,
+            "attempts": c.attempts,
+            "cost_usd": c.cost_usd,
+            "cached": c.cached,
+            "message": c.error_message,
+        }
+
+    return judge_verdicts(
+        samples,
+        config,
+        execute,
+        prompt,
+        "pointwise",
+        sample_columns=_SAMPLE_COLUMNS,
+        columns=VERDICT_COLUMNS,
+        status_columns=["status"],
+        contexts=contexts,
+        verdict_row=verdict_row,
+    )
 
 
 def aggregate_pointwise(
@@ -163,7 +141,7 @@ def aggregate_pointwise(
                     passed = None if d.threshold is None else False
                     out.append(_score_row(base, d.name, d.scale[0], passed, why, None))
             continue
-        statuses = _count_statuses(list(g["status"]))
+        statuses = Counter(list(g["status"]))
         ok = g[g["status"] == STATUS_OK]
         note = f"{len(ok)}/{len(g)} judge repeats valid"
         if len(ok) < len(g):
@@ -205,28 +183,10 @@ def aggregate_pointwise(
             msg = next((m for s, m in zip(g["status"], g["message"]) if s == status), None)
             out.append(_score_row(base, status, n, None, _excerpt(msg, 200) if n else "", None))
         # Lengths (words) of the answer and of a text reference: the score-vs-length association (length_control).
-        out.append(
-            _score_row(
-                base,
-                LENGTH_METRIC,
-                word_count(samples["response_text"].iat[i]),
-                None,
-                "words of the answer",
-                None,
-            )
-        )
+        out.append(_length_row(base, LENGTH_METRIC, samples["response_text"].iat[i], "answer"))
         ref = _row_value(samples, "expected", i)
         if isinstance(ref, str) and ref.strip():
-            out.append(
-                _score_row(
-                    base,
-                    REFERENCE_LENGTH_METRIC,
-                    word_count(ref),
-                    None,
-                    "words of the reference answer",
-                    None,
-                )
-            )
+            out.append(_length_row(base, REFERENCE_LENGTH_METRIC, ref, "reference answer"))
     return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
 
 

@@ -4,16 +4,17 @@ In: a graded-samples frame and its verdict frame (pointwise or pairwise), the co
 prompt. Out: per sample row the common columns of its score rows (key columns, ``sample_id``,
 ``repeat``, ``family="judge"``, ``category``, ``evaluator_hash``, ``judge_model``, ``rubric_hash``) with its verdicts
 (:func:`_sample_groups`), and one row of :data:`eval_pipeline.project.schemas.SCORE_COLUMNS` per metric
-(:func:`_score_row`), with reasons cut to an excerpt.
+(:func:`_score_row`; an answer's words: :func:`_length_row`), with reasons cut to an excerpt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
+from eval_pipeline.evaluators.judge.length_control import word_count
 from eval_pipeline.evaluators.judge.parse import STATUS_REFUSAL, STATUS_UNPARSEABLE
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, default_prompt
 from eval_pipeline.evaluators.judge.requests import evaluator_hash, judge_identity
@@ -43,11 +44,9 @@ def _score_row(
     return row
 
 
-def _count_statuses(statuses: Sequence[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for s in statuses:
-        out[s] = out.get(s, 0) + 1
-    return out
+def _length_row(base: dict[str, Any], metric: str, text: Any, what: str) -> dict[str, Any]:
+    """The words of one answer (``metric`` of :mod:`.length_control`: the score-vs-length association)."""
+    return _score_row(base, metric, word_count(text), None, f"words of the {what}", None)
 
 
 def _sample_groups(
