@@ -43,7 +43,7 @@ class EvaluatorFamily(Protocol):
 
     ``keys`` are the score rows' identity columns (``date``, ``model_version``, ``suite``, ``eval_set``);
     ``resources`` what the caller hands every family (``scorer_factory`` for similarity; ``execute`` and
-    ``baseline`` for the judge); a family takes the ones it needs by name. Returns ``SCORE_COLUMNS`` rows, or
+    ``baseline`` for the judge); a family takes the ones it needs by name (:func:`required_resource`). Returns ``SCORE_COLUMNS`` rows, or
     ``None`` when the eval set has nothing to score (e.g. a pairwise judge without baseline answers)."""
 
     name: str
@@ -52,6 +52,15 @@ class EvaluatorFamily(Protocol):
     def score_eval_set(
         self, suite: Suite, eval_set: EvalSet, graded: pd.DataFrame, keys: dict[str, str], **resources: Any
     ) -> pd.DataFrame | None: ...
+
+
+def required_resource(resources: dict[str, Any], name: str, family: str, what: str) -> Any:
+    """The resource ``name`` (``what`` it is) that ``family`` needs from ``resources``; an error naming it when
+    the caller did not pass it."""
+    value = resources.get(name)
+    if value is None:
+        raise ValueError(f"the {family} family needs {name} ({what})")
+    return value
 
 
 def register_family(family: EvaluatorFamily) -> EvaluatorFamily:

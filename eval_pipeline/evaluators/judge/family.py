@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eval_pipeline.evaluators.family import register_family
+from eval_pipeline.evaluators.family import register_family, required_resource
 from eval_pipeline.evaluators.judge import load_prompt, score
 
 if TYPE_CHECKING:
@@ -24,19 +24,12 @@ class JudgeFamily:
     name, order = "judge", 30
 
     def score_eval_set(
-        self,
-        suite: Suite,
-        eval_set: EvalSet,
-        graded: pd.DataFrame,
-        keys: dict[str, str],
-        *,
-        execute: Any = None,
-        baseline: pd.DataFrame | None = None,
-        **resources: Any,
+        self, suite: Suite, eval_set: EvalSet, graded: pd.DataFrame, keys: dict[str, str], **resources: Any
     ) -> pd.DataFrame | None:
         cfg = eval_set.judge_config
         prompt = load_prompt(cfg, base_dir=suite.file.parent)
         if cfg.mode == "pairwise":
+            baseline = resources.get("baseline")
             if baseline is None or baseline.empty:
                 return None  # no baseline answers (e.g. this *is* the baseline): nothing to compare
             b = baseline[(baseline["suite"] == suite.name) & (baseline["eval_set"] == eval_set.name)][
@@ -47,8 +40,7 @@ class JudgeFamily:
             )
             if graded.empty:
                 return None
-        if execute is None:
-            raise ValueError("the judge family needs execute (the judge-call executor)")
+        execute = required_resource(resources, "execute", self.name, "the judge-call executor")
         rows, _verdicts = score(graded, cfg, execute, prompt=prompt, keys=dict(keys))
         return rows
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eval_pipeline.evaluators.family import register_family
+from eval_pipeline.evaluators.family import register_family, required_resource
 from eval_pipeline.evaluators.similarity import SimilarityConfig, score_similarity
 
 if TYPE_CHECKING:
@@ -24,17 +24,11 @@ class SimilarityFamily:
     name, order = "similarity", 20
 
     def score_eval_set(
-        self,
-        suite: Suite,
-        eval_set: EvalSet,
-        graded: pd.DataFrame,
-        keys: dict[str, str],
-        *,
-        scorer_factory: Any = None,
-        **resources: Any,
+        self, suite: Suite, eval_set: EvalSet, graded: pd.DataFrame, keys: dict[str, str], **resources: Any
     ) -> pd.DataFrame:
-        if scorer_factory is None:
-            raise ValueError("the similarity family needs scorer_factory (model path -> similarity scorer)")
+        scorer_factory = required_resource(
+            resources, "scorer_factory", self.name, "model path -> similarity scorer"
+        )
         scorer = scorer_factory(eval_set.similarity.model_path)
         cfg = SimilarityConfig(
             eval_set.similarity.threshold,
