@@ -214,21 +214,23 @@ class ModelRegistry(BaseModel):
             raise ValueError("at most one model version may be marked production: true")
         return self
 
-    def by_name(self, name: str) -> ModelVersion:
+    def _one(self, field: str, value: str, missing: str) -> ModelVersion:
+        """The model version whose ``field`` is ``value``; a ``KeyError`` saying ``missing`` when there is none."""
         for m in self.models:
-            if m.name == name:
+            if getattr(m, field) == value:
                 return m
-        raise KeyError(
-            f"no model version named {name!r} in {self._file}; known: {[m.name for m in self.models]}"
-        )
+        raise KeyError(missing)
+
+    def by_name(self, name: str) -> ModelVersion:
+        known = [m.name for m in self.models]
+        return self._one("name", name, f"no model version named {name!r} in {self._file}; known: {known}")
 
     def by_key(self, key: str) -> ModelVersion:
-        for m in self.models:
-            if m.key == key:
-                return m
-        raise KeyError(
+        return self._one(
+            "key",
+            key,
             f"model version key {key!r} is not in the current registry {self._file} (it may be a historical version "
-            f"whose config changed or was removed; its stored responses and scores are kept). Current keys: {[m.key for m in self.models]}"
+            f"whose config changed or was removed; its stored responses and scores are kept). Current keys: {[m.key for m in self.models]}",
         )
 
     @property

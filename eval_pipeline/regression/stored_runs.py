@@ -4,7 +4,7 @@ In: a DuckDB connection that can read the warehouse and its
 :class:`~eval_pipeline.history.sources.HistorySources`, the known runs
 (:func:`eval_pipeline.history.runs.known_runs`), run identities (:class:`~eval_pipeline.regression.baselines.RunRef`)
 and the suites' ``RegressionConfig`` s. Out: score rows carrying which answer they score
-(:func:`load_run_scores_with_draws`), the baseline version's earlier nights (:func:`load_baseline_pool`) and the
+(:func:`load_run_scores_with_draws`), how many of the baseline version's nights are pooled (:func:`pooled_nights`) and the
 :class:`~eval_pipeline.regression.compare.RegressionReport` of a candidate against its chosen baseline
 (:func:`regression_report_for_run`) or a given one (:func:`compare_runs`, the same path).
 """
@@ -22,22 +22,11 @@ from eval_pipeline.regression.compare import regression_report
 from eval_pipeline.regression.draws import attach_draws, load_draws
 
 
-def load_baseline_pool(
-    con: duckdb.DuckDBPyConnection,
-    sources: HistorySources,
-    runs: pd.DataFrame,
-    candidate,
-    baseline,
-    config=None,
-    families: list[str] | None = None,
-) -> tuple[list[pd.DataFrame], list]:
-    """The baseline version's earlier nights the pass/fail rows pool (``baselines.pool_runs``; as many as the
-    largest ``baseline_nights`` of ``config``, a ``RegressionConfig`` or ``{suite: RegressionConfig}``), loaded:
-    ``(score frames, their RunRefs)``."""
+def pooled_nights(config=None) -> int:
+    """How many of the baseline version's nights the pass/fail rows pool (``baselines.pool_runs``): the largest
+    ``baseline_nights`` of ``config``, a ``RegressionConfig`` or ``{suite: RegressionConfig}`` (None: the default)."""
     configs = list(config.values()) if isinstance(config, dict) else [config or RegressionConfig()]
-    nights = max([c.baseline_nights for c in configs] or [RegressionConfig().baseline_nights])
-    earlier = pool_runs(runs, candidate, baseline, nights)
-    return [load_run_scores_with_draws(con, sources, r, families) for r in earlier], earlier
+    return max([c.baseline_nights for c in configs] or [RegressionConfig().baseline_nights])
 
 
 def load_run_scores_with_draws(con: duckdb.DuckDBPyConnection, sources: HistorySources, run, families=None):
@@ -63,7 +52,8 @@ def compare_runs(
     --baseline``, so they show the same rows and the same verdict for the same two runs."""
     cand = load_run_scores_with_draws(con, sources, candidate, families)
     base = load_run_scores_with_draws(con, sources, baseline, families) if baseline else None
-    pool, earlier = load_baseline_pool(con, sources, runs, candidate, baseline, config, families)
+    earlier = pool_runs(runs, candidate, baseline, pooled_nights(config))
+    pool = [load_run_scores_with_draws(con, sources, r, families) for r in earlier]
     return regression_report(
         cand,
         base,
@@ -93,7 +83,7 @@ def regression_report_for_run(
     partition from the file listing; merged with ``runs/.../run.json`` pass/fail (:func:`known_runs`). Pass
     ``families`` (e.g. ``SELECT DISTINCT family FROM score_history``) for exact S3 prefixes.
     The baseline's earlier nights (``RegressionConfig.baseline_nights``, the largest of the suites') are loaded
-    too and pooled into the pass/fail rows (:func:`load_baseline_pool`).
+    too and pooled into the pass/fail rows (:func:`pooled_nights`).
     Returns a ``RegressionReport`` (``status="no_baseline"`` on a first run).
     """
     runs = known_runs(con, sources, runs)
