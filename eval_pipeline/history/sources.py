@@ -17,9 +17,10 @@ from eval_pipeline.storage import keys
 
 @dataclass(frozen=True)
 class HistorySources:
-    """Globs of the warehouse tables the history is built from (``None``: table absent)."""
+    """Globs of the warehouse tables the history is built from (``None``: table absent; the scores table is
+    what a history is made of, so it always has a glob)."""
 
-    scores_glob: str | None
+    scores_glob: str
     responses_glob: str | None = None
     runs_glob: str | None = None
     # Only (date, model version) partitions with a run artifact (run.json, written last by eval_run)

@@ -9,10 +9,13 @@ baseline version's earlier nights the pass/fail rows may pool (:func:`pool_runs`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # the loader pulls in every config module; only its type is needed here
+    from eval_pipeline.project.loader import Project
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class RunRef:
         return f"{self.model_version}@{self.date}"
 
 
-def declared_baseline(project, model_version_key: str) -> tuple[str | None, str]:
+def declared_baseline(project: Project, model_version_key: str) -> tuple[str | None, str]:
     """The baseline model version (its partition key) that ``model_version_key``'s suites declare
     (``baseline_model_version``), else the registry's ``production: true`` version; ``(None, why)`` when neither.
     Suites of one version that declare different baselines: the first suite's (by name), said in ``why``. The one
@@ -37,9 +40,9 @@ def declared_baseline(project, model_version_key: str) -> tuple[str | None, str]
     except KeyError:
         suites = []
     declared = {
-        name: project.suites[name].baseline_model_version
+        name: version
         for name in sorted(suites)
-        if name in project.suites and project.suites[name].baseline_model_version
+        if name in project.suites and (version := project.suites[name].baseline_model_version)
     }
     if declared:
         first = next(iter(declared))

@@ -62,7 +62,7 @@ that block.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -170,7 +170,10 @@ class RegressionReport:
             return head.rstrip() + "\n"
         order = {"regression": 0, "improvement": 1, "insufficient_data": 2, "no_change": 3}
         df = self.rows.assign(_o=self.rows["verdict"].map(order)).sort_values(["_o", "p_adjusted", "effect"])
-        df["verdict"] = [verdict_words.row_label(r) for r in df.to_dict(orient="records")]
+        records = cast(
+            list[dict[str, Any]], df.to_dict(orient="records")
+        )  # pandas-stubs: keys Hashable; these are str
+        df["verdict"] = [verdict_words.row_label(r) for r in records]
         if only_changes:
             df = df[df["verdict"].isin(["regression", "improvement"])]
         cols = [

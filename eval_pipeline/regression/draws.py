@@ -12,6 +12,9 @@ hits, distinct draws; :func:`draw_summary` the distinct baseline draws per sampl
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import duckdb
 import pandas as pd
 
@@ -22,7 +25,9 @@ _JOIN = ["suite", "eval_set", "sample_id", "repeat"]
 _GROUP = ["suite", "eval_set", "family", "metric"]
 
 
-def load_draws(con: duckdb.DuckDBPyConnection, responses_glob: str | None, date: str, model_version: str):
+def load_draws(
+    con: duckdb.DuckDBPyConnection, responses_glob: str | None, date: str, model_version: str
+) -> pd.DataFrame:
     """One run's answers as (suite, eval_set, sample_id, repeat, draw, stored); empty when it has none."""
     empty = pd.DataFrame(columns=[*_JOIN, "draw", "stored"])
     suffix = keys.partition_files_glob(keys.RESPONSES).removeprefix(keys.RESPONSES)
@@ -78,14 +83,21 @@ def _draw_key(frame: pd.DataFrame) -> pd.Series:
     return frame[[*_GROUP, "sample_id", "draw"]].astype(str).agg("\x1f".join, axis=1)
 
 
-def distinct_nights(baseline: pd.DataFrame, frames: list[pd.DataFrame], names: list[str], same_evidence):
+def distinct_nights(
+    baseline: pd.DataFrame,
+    frames: list[pd.DataFrame],
+    names: list[str],
+    same_evidence: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame],
+) -> tuple[list[tuple[str, pd.DataFrame]], list[str], list[str]]:
     """The earlier nights' rows that are **new draws**: ``(nights, replayed, unknown)`` with ``nights`` a list of
     (name, rows) - rows of a night that measure what the baseline run did (``same_evidence(frame, baseline)``)
     and whose ``draw`` neither the baseline run nor a later night has -, ``replayed`` the nights that added no
     new draw (store hits) and ``unknown`` those whose draws are not known (not pooled)."""
     known = "draw" in baseline and not baseline["draw"].isna().any()
     seen = set(_draw_key(baseline)) if known else None
-    nights, replayed, unknown = [], [], []
+    nights: list[tuple[str, pd.DataFrame]] = []
+    replayed: list[str] = []
+    unknown: list[str] = []
     for i, frame in enumerate(frames):
         name = names[i] if i < len(names) else f"night {i + 1}"
         same = same_evidence(frame, baseline)
@@ -101,7 +113,7 @@ def distinct_nights(baseline: pd.DataFrame, frames: list[pd.DataFrame], names: l
     return nights, replayed, unknown
 
 
-def draw_summary(baseline: pd.DataFrame, pooled: list[pd.DataFrame]) -> dict:
+def draw_summary(baseline: pd.DataFrame, pooled: list[pd.DataFrame]) -> dict[str, Any]:
     """``{"per_sample": {draws: (eval set, sample)s}, "origin": draw_counts(baseline)}``: the distinct baseline
     draws each sample had - the baseline run's answers plus the new draws of pooled nights - and where the
     baseline run's answers came from (fresh calls vs response-store hits)."""
@@ -114,7 +126,8 @@ def draw_summary(baseline: pd.DataFrame, pooled: list[pd.DataFrame]) -> dict:
     else:  # identity unknown: count repeats per night
         tag = rows["repeat"].astype(str) + "@" + (rows["date"].astype(str) if "date" in rows else "")
     per = tag.groupby([rows["suite"], rows["eval_set"], rows["sample_id"]]).nunique()
+    samples_with = per.value_counts().sort_index()  # draws -> samples that had that many
     return {
-        "per_sample": {str(int(k)): int(v) for k, v in per.value_counts().sort_index().items()},
+        "per_sample": {str(int(k)): int(v) for k, v in zip(samples_with.index, samples_with)},
         "origin": draw_counts(baseline),
     }

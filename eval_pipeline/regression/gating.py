@@ -87,7 +87,9 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
     sig = df["p_adjusted"] < alpha
     sig_worse = np.where(gated, df["p_gate"] < alpha, sig)
     sign = np.where(df["direction"] == "lower", -1.0, 1.0)
-    better = df["effect"].astype(float) * sign  # > 0: the candidate is better in the metric's direction
+    better: pd.Series = (
+        df["effect"].astype(float) * sign
+    )  # > 0: the candidate is better in the metric's direction
     df["verdict"] = "no_change"
     df.loc[sig_worse & (better <= -df["min_effect"]), "verdict"] = "regression"
     df.loc[sig & (better >= df["min_effect"]), "verdict"] = "improvement"
@@ -96,7 +98,7 @@ def verdicts(df: pd.DataFrame, cfg: RegressionConfig, procedure: str | None = No
     return df
 
 
-def _supports(rows: pd.DataFrame, alternative: str) -> list:
+def _supports(rows: pd.DataFrame, alternative: str) -> list[np.ndarray | None]:
     """Per row, the p-values its test can attain (pass/fail rows carry them: ``_support_worse`` /
     ``_support_two_sided`` from the exact test), else ``None`` (treated as continuous); what ``discrete_holm``
     needs, ignored by the other procedures."""

@@ -24,12 +24,18 @@ so it is kept for reference and does not gate.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 from eval_pipeline.project.regression_config import GATE_PROCEDURES
 
-_T_ALTERNATIVE = {"two-sided": "two-sided", "less": "less", "greater": "greater"}
+ScipyAlternative = Literal["two-sided", "less", "greater"]
+_T_ALTERNATIVE: dict[str, ScipyAlternative] = {"two-sided": "two-sided", "less": "less", "greater": "greater"}
+Supports = Sequence[npt.ArrayLike | None]  # per p-value, the p-values its test can attain (None: continuous)
 EXACT_MAX_NONZERO = 13  # up to this many non-zero paired differences: exact sign-flip enumeration (2^n)
 PERMUTATION_MAX_NONZERO = 50  # up to this many: Monte Carlo sign-flip p-value (valid: (hits+1)/(B+1))
 PERMUTATION_RESAMPLES = 4999
@@ -94,7 +100,11 @@ def mcnemar_midp(
 
 
 def stratified_exact(
-    cand_passes, cand_k, base_passes, base_k, alternative: str = "two-sided"
+    cand_passes: npt.ArrayLike,
+    cand_k: npt.ArrayLike,
+    base_passes: npt.ArrayLike,
+    base_k: npt.ArrayLike,
+    alternative: str = "two-sided",
 ) -> tuple[int, int, float, np.ndarray]:
     """Exact conditional test of paired pass/fail counts with any number of draws per sample and side: the
     Mantel-Haenszel statistic over per-sample 2 x 2 tables, its null distribution computed exactly.
@@ -174,7 +184,7 @@ def paired_t(diff: np.ndarray, alternative: str = "two-sided") -> float:
         if m == 0 or d.size < 2:
             return 1.0
         return 0.0 if (alternative == "two-sided" or (m < 0) == (alternative == "less")) else 1.0
-    return float(stats.ttest_1samp(d, 0.0, alternative=alternative).pvalue)
+    return float(stats.ttest_1samp(d, 0.0, alternative=_T_ALTERNATIVE[alternative]).pvalue)
 
 
 def paired_location_test(
@@ -196,8 +206,9 @@ def paired_location_test(
     the mean (exact when 2^n <= ``n_resamples``). All-zero differences give p = 1.
     """
 
-    if alternative not in ("two-sided", "less", "greater"):
+    if alternative not in _T_ALTERNATIVE:
         raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'less' or 'greater'")
+    alt = _T_ALTERNATIVE[alternative]
     if method == "t":
         return paired_t(diff, alternative)
     d = np.asarray(diff, dtype=float)
@@ -211,10 +222,15 @@ def paired_location_test(
                 return 1.0
             return 0.5 if (nz[0] < 0) == (alternative == "less") else 1.0
         if nz.size <= PERMUTATION_MAX_NONZERO:
-            ranks = stats.rankdata(np.abs(nz))  # mid-ranks; |d| is unchanged by any sign flip
+            ranks: npt.NDArray[np.float64] = stats.rankdata(
+                np.abs(nz)
+            )  # mid-ranks; |d| is unchanged by any sign flip
 
-            def t_plus(x, axis=-1):
-                return np.sum(ranks * (x > 0), axis=axis)
+            def t_plus(x: npt.NDArray[np.float64], axis: int = -1) -> npt.NDArray[np.float64]:
+                stat: npt.NDArray[np.float64] = np.sum(
+                    ranks * (x > 0), axis=axis
+                )  # numpy types sum(axis=) as Any
+                return stat
 
             b = 2**nz.size if nz.size <= EXACT_MAX_NONZERO else PERMUTATION_RESAMPLES
             res = stats.permutation_test(
@@ -222,22 +238,20 @@ def paired_location_test(
                 t_plus,
                 permutation_type="samples",
                 n_resamples=b,
-                alternative=alternative,
+                alternative=alt,
                 vectorized=True,
                 batch=2**14,
                 rng=np.random.default_rng(seed),
             )
             return float(min(1.0, res.pvalue))
-        return float(
-            stats.wilcoxon(nz, zero_method="wilcox", alternative=alternative, method="approx").pvalue
-        )
+        return float(stats.wilcoxon(nz, zero_method="wilcox", alternative=alt, method="approx").pvalue)
     if method == "sign_flip":
         res = stats.permutation_test(
             (d,),
             np.mean,
             permutation_type="samples",
             n_resamples=n_resamples,
-            alternative=alternative,
+            alternative=alt,
             rng=np.random.default_rng(seed),
         )
         return float(res.pvalue)
@@ -276,12 +290,14 @@ def effect_interval(
     return eff, float(lo), float(hi)
 
 
-def bh_adjust(p_values, alpha: float = 0.05) -> np.ndarray:
+def bh_adjust(p_values: npt.ArrayLike, alpha: float = 0.05) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (statsmodels ``multipletests(method="fdr_bh")``); NaN stays NaN."""
     return adjust(p_values, "bh", alpha)
 
 
-def adjust(p_values, procedure: str = "bh", alpha: float = 0.05, supports=None) -> np.ndarray:
+def adjust(
+    p_values: npt.ArrayLike, procedure: str = "bh", alpha: float = 0.05, supports: Supports | None = None
+) -> np.ndarray:
     """Adjusted p-values of one family (statsmodels ``multipletests``: ``holm``, ``bonferroni`` or
     ``bh`` = ``fdr_bh``; ``discrete_holm``: :func:`discrete_holm` with ``supports``, one entry per
     p-value, ``None`` for a continuous one); NaN stays NaN."""
@@ -292,7 +308,7 @@ def adjust(p_values, procedure: str = "bh", alpha: float = 0.05, supports=None) 
     ok = ~np.isnan(p)
     if ok.any():
         if procedure == "discrete_holm":
-            sup = [None] * p.size if supports is None else list(supports)
+            sup: list[npt.ArrayLike | None] = [None] * p.size if supports is None else list(supports)
             if len(sup) != p.size:
                 raise ValueError(f"{len(sup)} supports for {p.size} p-values")
             out[ok] = discrete_holm(p[ok], [s for s, keep in zip(sup, ok) if keep])
@@ -317,7 +333,7 @@ def binomial_support(n: int, alternative: str = "worse") -> np.ndarray:
     return np.unique(stats.binom.sf(np.arange(n + 1) - 1, n, 0.5))
 
 
-def discrete_holm(p_values, supports) -> np.ndarray:
+def discrete_holm(p_values: npt.ArrayLike, supports: Supports) -> np.ndarray:
     """Adjusted p-values of the discrete Holm step-down procedure (Döhler 2010; Zhu & Guo 2019; Westfall &
     Wolfinger 1997). Döhler, Durand & Roquain (2018) is the discrete *FDR* paper, not this one.
 
@@ -353,7 +369,7 @@ def discrete_holm(p_values, supports) -> np.ndarray:
     return out
 
 
-def _adjusted(p: np.ndarray, procedure: str) -> np.ndarray:
+def _adjusted(p: npt.NDArray[np.float64], procedure: str) -> npt.NDArray[np.float64]:
     """The adjusted p-values of statsmodels ``multipletests(method=holm|bonferroni|fdr_bh)[1]``, vectorized
     (multipletests runs a garbage collection per call; a test checks the equality)."""
     m = p.size

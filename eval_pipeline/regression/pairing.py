@@ -117,6 +117,10 @@ def pass_rate_row(g: pd.DataFrame, cfg: RegressionConfig) -> dict[str, Any]:
     kb, kc = g["k_b"].to_numpy().astype(int), g["k_c"].to_numpy().astype(int)
     single = bool((kc == 1).all() and (kb == 1).all())
     d = cp - bp
+    support_two_sided: (
+        np.ndarray | None
+    )  # the p-values the exact test can attain (None: the t-test's, continuous)
+    support_worse: np.ndarray | None
     if single:
         # one draw a side: exact McNemar (the stratified exact test with one draw a side), exact under the null
         # "no worse on the task distribution": the (baseline, candidate) pairs of the samples are i.i.d.

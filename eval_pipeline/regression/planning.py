@@ -25,13 +25,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 from scipy import stats
 
 from eval_pipeline.history.sql import SEGMENT_ALL
+from eval_pipeline.project.regression_config import RegressionConfig
+from eval_pipeline.project.suites import Suite
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.warehouse import Warehouse
 
 ASSUMED_DISCORDANCE = (
     0.10  # no history: 1 in 10 samples flips between two runs (A/A at temperature 0: ~7.5 %)
@@ -47,18 +54,18 @@ N_MAX = 200_000
 # ---------------------------------------------------------------------------
 
 
-def mcnemar_critical(k: np.ndarray, level: float) -> np.ndarray:
+def mcnemar_critical(k: npt.ArrayLike, level: float) -> npt.NDArray[np.int_]:
     """Per number of discordant pairs ``k``, the smallest worse-count c with ``P(Binomial(k, 1/2) >= c) <= level``
     (the one-sided exact McNemar test of :func:`~eval_pipeline.regression.paired_tests.mcnemar_exact` rejects at
     X >= c); ``k + 1`` when no count can reject."""
 
-    k = np.asarray(k, dtype=int)
-    c = stats.binom.isf(level, k, 0.5).astype(int) + 1
+    ks = np.asarray(k, dtype=np.int_)
+    c: npt.NDArray[np.int_] = stats.binom.isf(level, ks, 0.5).astype(int) + 1  # type: ignore[union-attr]  # an array k gives an array
     c = np.where(
-        stats.binom.sf(c - 2, k, 0.5) <= level, c - 1, c
+        stats.binom.sf(c - 2, ks, 0.5) <= level, c - 1, c
     )  # isf rounding: step down if that rejects too
-    c = np.where(stats.binom.sf(c - 1, k, 0.5) <= level, c, c + 1)  # ... or up if it does not
-    return np.minimum(c, k + 1)
+    c = np.where(stats.binom.sf(c - 1, ks, 0.5) <= level, c, c + 1)  # ... or up if it does not
+    return np.minimum(c, ks + 1)
 
 
 def mcnemar_power(
@@ -89,7 +96,7 @@ def t_power(n: int, sd: float, drop: float, level: float) -> float:
     return float(TTestPower().power(effect_size=drop / sd, nobs=n, alpha=level, alternative="larger"))
 
 
-def _smallest_n(power_at, target: float, start: int = 20) -> int | None:
+def _smallest_n(power_at: Callable[[int], float], target: float, start: int = 20) -> int | None:
     """The smallest N with ``power_at(N) >= target`` that stays there for the next few N (the exact test's power
     saw-tooths in N); ``None`` above :data:`N_MAX`. Doubling, then bisection, then a short forward scan."""
     hi = max(2, start)
@@ -110,7 +117,7 @@ def _smallest_n(power_at, target: float, start: int = 20) -> int | None:
     return n
 
 
-def _smallest_effect(power_at, target: float, upper: float) -> float | None:
+def _smallest_effect(power_at: Callable[[float], float], target: float, upper: float) -> float | None:
     """The smallest true effect in (0, upper] with ``power_at(effect) >= target`` (bisection); None if none."""
     if power_at(upper) < target:
         return None
@@ -151,8 +158,9 @@ class RowPlan:
     mde_test: float | None  # at n_current: smallest drop the test detects with 80 %
     mde_gate: float | None  # at n_current: smallest drop the gate's rule (test + min_effect) blocks with 80 %
 
-    def to_dict(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(json.dumps(asdict(self)))  # JSON types: n_for's keys stay strings
+        return out
 
 
 def plan_row(
@@ -215,7 +223,7 @@ def plan_row(
     )
 
 
-def row_level(cfg, family_size: int, segments: bool = True) -> float:
+def row_level(cfg: RegressionConfig, family_size: int, segments: bool = True) -> float:
     """The one-sided level one overall row is planned at: the gate's first Holm step over ``family_size`` rows,
     with ``1 - segment_alpha_share`` of alpha when segment rows gate too (``segments``: the eval sets have them)."""
     share = (1.0 - cfg.segment_alpha_share) if (cfg.gate_segments and segments) else 1.0
@@ -227,7 +235,9 @@ def row_level(cfg, family_size: int, segments: bool = True) -> float:
 # ---------------------------------------------------------------------------
 
 
-def history_spread(reports: list[dict], suite: str, eval_set: str, metric: str, measure: str) -> dict:
+def history_spread(
+    reports: list[dict[str, Any]], suite: str, eval_set: str, metric: str, measure: str
+) -> dict[str, Any]:
     """What stored regression reports (``report_dict`` form, oldest first) say about one overall row: ``test``,
     ``discordance`` (sum of discordant samples over sum of pairs, McNemar rows), ``sd`` (SD of the per-sample
     differences, from each report's t interval: ``(ci_high - ci_low) / 2 / t_q * sqrt(n)``, pooled by n),
@@ -235,7 +245,7 @@ def history_spread(reports: list[dict], suite: str, eval_set: str, metric: str, 
 
     disc = pairs = 0.0
     var_n = var_w = 0.0
-    out: dict = {}
+    out: dict[str, Any] = {}
     for rep in reports:
         level = float(((rep.get("config") or {}).get("ci_level")) or 0.95)
         for r in rep.get("rows") or []:
@@ -268,9 +278,9 @@ def history_spread(reports: list[dict], suite: str, eval_set: str, metric: str, 
 
 
 def plan_suite(
-    suite,
-    reports: list[dict] | None = None,
-    n_by_eval_set: dict[str, int | None] | None = None,
+    suite: Suite,
+    reports: list[dict[str, Any]] | None = None,
+    n_by_eval_set: Mapping[str, int | None] | None = None,
     sizes: bool = True,
 ) -> list[RowPlan]:
     """Plan every gated overall row of ``suite`` (a ``project.Suite``): its ``regression_config()`` gives the gated
@@ -330,7 +340,7 @@ def plan_suite(
     return plans
 
 
-def stored_reports(warehouse, suite: str | None = None, latest: int = 30) -> list[dict]:
+def stored_reports(warehouse: Warehouse, suite: str | None = None, latest: int = 30) -> list[dict[str, Any]]:
     """The ``latest`` stored regression reports (``reports/regression/date=.../report.json``, oldest date first)
     that have rows of ``suite`` (any suite when None); an unreadable one is skipped."""
 
@@ -391,13 +401,17 @@ def plan_lines(plans: list[RowPlan], alpha: float | None = None) -> list[str]:
     return lines
 
 
-def run_mde(warehouse, suites, scores) -> dict[str, str]:
+def run_mde(warehouse: Warehouse, suites: Iterable[Suite], scores: pd.DataFrame) -> dict[str, str]:
     """The MDE of every gated row of a scored run (``eval_run`` metadata): the N is the run's graded samples per
     eval set (``scores``: long-format score rows), the discordance / SD the suite's stored regression reports'."""
     out: dict[str, str] = {}
     for suite in {s.name: s for s in suites}.values():
         mine = scores[scores["suite"] == suite.name] if len(scores) else scores
-        n = mine.groupby("eval_set")["sample_id"].nunique().to_dict() if len(mine) else {}
+        n = (
+            {str(es): int(count) for es, count in mine.groupby("eval_set")["sample_id"].nunique().items()}
+            if len(mine)
+            else {}
+        )
         if n:
             out |= mde_metadata(plan_suite(suite, stored_reports(warehouse, suite.name), n, sizes=False))
     return out

@@ -52,13 +52,16 @@ repeats averaged into one value).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 from scipy import special
 
 from eval_pipeline.history.sql import SEGMENT_ALL
+from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.project.regression_schema import GROUP_KEYS
 from eval_pipeline.regression.composite import with_composite_pass
 from eval_pipeline.regression.gating import family_measures
@@ -73,10 +76,14 @@ DEFAULT_CHUNK = 25
 DEFAULT_EARLY_SHARE = 0.1  # share of alpha the looks spend; the rest is the fixed gate's at full N
 OPEN, REGRESSION, NO_WORSE, BELOW_MDE = 0, 1, -1, -2
 STATUS_NAMES = {OPEN: "open", REGRESSION: "regression", NO_WORSE: "no_worse", BELOW_MDE: "below_mde"}
+# numpy types array arithmetic of unknown dtype as Any: ``out: np.ndarray = ...`` lines below state the result
 
 
 def row_levels(
-    cfg, segment: np.ndarray, beta: float = DEFAULT_BETA, early_share: float = DEFAULT_EARLY_SHARE
+    cfg: RegressionConfig,
+    segment: np.ndarray,
+    beta: float = DEFAULT_BETA,
+    early_share: float = DEFAULT_EARLY_SHARE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per gated row the level of its regression e-process (``early_share`` of alpha, split as the fixed gate splits
     it: overall / segment parts, Bonferroni within each) and its no-worse level (``beta`` split the same way).
@@ -88,14 +95,16 @@ def row_levels(
     return cfg.alpha * early_share * part, beta * part
 
 
-def final_levels(cfg, segment: np.ndarray, early_share: float = DEFAULT_EARLY_SHARE) -> np.ndarray:
+def final_levels(
+    cfg: RegressionConfig, segment: np.ndarray, early_share: float = DEFAULT_EARLY_SHARE
+) -> np.ndarray:
     """Per row the one-sided level its final fixed-N test is assumed to face in the conditional power: its
     Bonferroni share of ``1 - early_share`` of alpha (the first Holm step; later steps are reached only when another
     row of its part already blocks)."""
     return row_levels(cfg, segment, 0.0, 1.0)[0] * (1.0 - early_share)
 
 
-def final_config(cfg, early_share: float = DEFAULT_EARLY_SHARE):
+def final_config(cfg: RegressionConfig, early_share: float = DEFAULT_EARLY_SHARE) -> RegressionConfig:
     """The fixed-N gate's options for the rows still open when every sample they contain is scored: alpha reduced to
     ``1 - early_share`` of it, so that P(false block at a look) + P(false block at the end) <= early_share alpha +
     (1 - early_share) alpha = alpha (union bound)."""
@@ -105,20 +114,36 @@ def final_config(cfg, early_share: float = DEFAULT_EARLY_SHARE):
 def _log_mixture(log_wealth: np.ndarray) -> np.ndarray:
     """log of the mean over the last axis (the bets) of exp(log wealth): a numerically safe log-mean-exp."""
     top = log_wealth.max(axis=-1, keepdims=True)
-    return (top + np.log(np.mean(np.exp(log_wealth - top), axis=-1, keepdims=True)))[..., 0]
+    out: np.ndarray = (top + np.log(np.mean(np.exp(log_wealth - top), axis=-1, keepdims=True)))[..., 0]
+    return out
 
 
-def row_mde(Q, k, n_row, min_effect, final_level) -> np.ndarray:
+def row_mde(
+    Q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    n_row: npt.ArrayLike,
+    min_effect: npt.ArrayLike,
+    final_level: npt.ArrayLike,
+) -> np.ndarray:
     """Per row the drop its final test at ``n_row`` members is sized to catch: blocked with 80 % at the row's final
     level by the gate's rule (one-sided significance and an observed drop >= ``min_effect``), normal approximation
     with the per-sample variance seen so far, ``v = max(Q / k, min_effect)`` (a binary row worse by m discords on
     >= m of the samples)."""
     Q, k, n_row, m = (np.asarray(x, float) for x in (Q, k, n_row, min_effect))
     se = np.sqrt(np.maximum(Q / np.maximum(k, 1), m) / np.maximum(n_row, 1))
-    return np.maximum(m, -special.ndtri(np.asarray(final_level, float)) * se) + Z_POWER * se
+    out: np.ndarray = np.maximum(m, -special.ndtri(np.asarray(final_level, float)) * se) + Z_POWER * se
+    return out
 
 
-def conditional_power(S, Q, k, n_row, min_effect, final_level, drop) -> np.ndarray:
+def conditional_power(
+    S: npt.ArrayLike,
+    Q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    n_row: npt.ArrayLike,
+    min_effect: npt.ArrayLike,
+    final_level: npt.ArrayLike,
+    drop: npt.ArrayLike,
+) -> np.ndarray:
     """Per row P(the final test at ``n_row`` members blocks | the ``k`` drops seen (sum ``S``, sum of squares
     ``Q``), a true drop of ``drop``): the remaining members' sum ~ N(rem drop, rem (v - drop^2)), v = max(Q / k,
     drop); the test blocks when the sum reaches ``max(m n, z_level sqrt(Q_n))`` (observed drop >= m and McNemar's
@@ -128,10 +153,22 @@ def conditional_power(S, Q, k, n_row, min_effect, final_level, drop) -> np.ndarr
     v = np.maximum(Q / np.maximum(k, 1), drop)
     need = np.maximum(m * n_row, -special.ndtri(np.asarray(final_level, float)) * np.sqrt(Q + rem * v))
     sd = np.sqrt(np.maximum(rem * (v - drop**2), 1e-12))
-    return np.where(rem > 0, special.ndtr((S + rem * drop - need + 1e-9) / sd), (need - 1e-9 <= S) * 1.0)
+    out: np.ndarray = np.where(
+        rem > 0, special.ndtr((S + rem * drop - need + 1e-9) / sd), (need - 1e-9 <= S) * 1.0
+    )
+    return out
 
 
-def below_mde(S, Q, k, n_row, min_effect, final_level, z: float, gamma: float) -> np.ndarray:
+def below_mde(
+    S: npt.ArrayLike,
+    Q: npt.ArrayLike,
+    k: npt.ArrayLike,
+    n_row: npt.ArrayLike,
+    min_effect: npt.ArrayLike,
+    final_level: npt.ArrayLike,
+    z: float,
+    gamma: float,
+) -> np.ndarray:
     """Per row: the drop the data still allow - the upper bound ``mean + z SE`` - is below the row's MDE
     (:func:`row_mde`: even the smallest drop the full-N gate is sized to catch is implausible) *and* the final test
     would block with probability < ``gamma`` even at a true drop of the MDE (:func:`conditional_power`)."""
@@ -140,7 +177,8 @@ def below_mde(S, Q, k, n_row, min_effect, final_level, z: float, gamma: float) -
     v = np.maximum(Q / np.maximum(k, 1), np.asarray(min_effect, float))
     upper = S / np.maximum(k, 1) + z * np.sqrt(v / np.maximum(k, 1))
     cp = conditional_power(S, Q, k, n_row, min_effect, final_level, mde)
-    return (k > 0) & (upper < mde) & (cp < gamma)
+    out: np.ndarray = (k > 0) & (upper < mde) & (cp < gamma)
+    return out
 
 
 @dataclass
@@ -159,7 +197,7 @@ class SequentialGate:
     gamma: float = DEFAULT_GAMMA
     names: list[str] = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.members = np.asarray(self.members, bool)
         rows, n = self.members.shape
         self.min_effect = np.broadcast_to(np.asarray(self.min_effect, float), (rows,)).copy()
@@ -176,7 +214,7 @@ class SequentialGate:
         self.no_worse = np.zeros(rows, bool)
         self.frozen = np.zeros(rows, bool)
         self.blocked = self.stopped = False
-        self.looks: list[dict] = []
+        self.looks: list[dict[str, int]] = []
 
     @property
     def n(self) -> int:
@@ -194,14 +232,16 @@ class SequentialGate:
     def needed(self) -> np.ndarray:
         """Per sample: not scored yet and a member of some open, unfrozen row."""
         open_ = (self.status == OPEN) & ~self.frozen
-        return ~self.scored & self.members[open_].any(axis=0)
+        out: np.ndarray = ~self.scored & self.members[open_].any(axis=0)
+        return out
 
     def next_samples(self, order: Sequence[int] | np.ndarray, chunk: int = DEFAULT_CHUNK) -> np.ndarray:
         """The next ``chunk`` sample indices in ``order`` (the random scoring order) that are still needed."""
         pos = np.asarray(order, int)
-        return pos[self.needed()[pos]][:chunk]
+        out: np.ndarray = pos[self.needed()[pos]][:chunk]
+        return out
 
-    def add(self, idx, drops) -> None:
+    def add(self, idx: npt.ArrayLike, drops: npt.ArrayLike) -> None:
         """Record the scored samples ``idx`` with their drops (rows, len(idx)); entries outside a row's members,
         and rows already frozen, are ignored."""
         idx = np.asarray(idx, int)
@@ -284,18 +324,20 @@ class GatedDrops:
     left_out: list[str]
 
 
-def scoring_order(units, seed: int = 0) -> list[str]:
+def scoring_order(units: Iterable[object], seed: int = 0) -> list[str]:
     """A reproducible random order of units (``eval_set/sample_id``): by the SHA-256 of (seed, unit) - the order a
     sequential run sends them in, independent of the file's order and of any outcome."""
     ids = sorted({str(s) for s in units})
     return sorted(ids, key=lambda s: hashlib.sha256(f"{seed}:{s}".encode()).hexdigest())
 
 
-def _units(frame) -> np.ndarray:
+def _units(frame: pd.DataFrame) -> np.ndarray:
     return (frame["eval_set"].astype(str) + "/" + frame["sample_id"].astype(str)).to_numpy()
 
 
-def gated_drops(candidate_scores, baseline_scores, cfg, seed: int = 0) -> GatedDrops:
+def gated_drops(
+    candidate_scores: pd.DataFrame, baseline_scores: pd.DataFrame, cfg: RegressionConfig, seed: int = 0
+) -> GatedDrops:
     """Per gated pass-rate row (overall and, with ``gate_segments``, per category) of ``cfg``'s family: members =
     the baseline's graded units of the row, drops ``baseline pass fraction - candidate pass fraction`` where the
     candidate has been scored (per sample as the fixed gate pairs them: ``pairing.per_sample``, the composite from

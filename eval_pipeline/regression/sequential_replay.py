@@ -13,12 +13,16 @@ of the same command replays to the same verdict (and the response store answers 
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from eval_pipeline.history.sql import SEGMENT_ALL
+from eval_pipeline.project.regression_config import RegressionConfig
+from eval_pipeline.regression.compare import RegressionReport
 from eval_pipeline.regression.gating import verdicts
 from eval_pipeline.regression.sequential import (
     DEFAULT_BETA,
@@ -54,6 +58,14 @@ class SequentialOptions:
     early_share: float = DEFAULT_EARLY_SHARE
 
 
+class RowStatus(TypedDict):
+    """One gated row of a replay: its name, status (:data:`STATUS_NAMES`) and whether it is frozen."""
+
+    name: str
+    status: str
+    frozen: bool
+
+
 @dataclass
 class SequentialOutcome:
     """``state``: ``continue`` (``next_units`` to score) or ``stopped``; ``blocked`` at a look; ``needs_final``: rows
@@ -66,22 +78,27 @@ class SequentialOutcome:
     used: int
     n: int
     next_units: list[str]
-    rows: list[dict]
-    looks: list[dict] = field(default_factory=list)
-    options: dict = field(default_factory=dict)
+    rows: list[RowStatus]
+    looks: list[dict[str, int]] = field(default_factory=list)  # per look: samples "used", rows "open"
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def share_used(self) -> float:
         return self.used / self.n if self.n else 1.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["share_used"] = round(self.share_used, 4)
         out["saved_units"] = self.n - self.used
         return out
 
 
-def replay(candidate_scores: pd.DataFrame, baseline_scores: pd.DataFrame, cfg, opts: SequentialOptions):
+def replay(
+    candidate_scores: pd.DataFrame,
+    baseline_scores: pd.DataFrame,
+    cfg: RegressionConfig,
+    opts: SequentialOptions,
+) -> SequentialOutcome:
     """Drive the sequential gate over the units the candidate has scored, in the scoring order; stop where it asks
     for a unit not scored yet (``continue``) or where it stops."""
     g = gated_drops(candidate_scores, baseline_scores, cfg, opts.seed)
@@ -104,7 +121,7 @@ def replay(candidate_scores: pd.DataFrame, baseline_scores: pd.DataFrame, cfg, o
         gate.add(idx, g.drops[:, idx])
         gate.look()
     rows = [
-        {"name": name, "status": STATUS_NAMES[int(s)], "frozen": bool(f)}
+        RowStatus(name=name, status=STATUS_NAMES[int(s)], frozen=bool(f))
         for name, s, f in zip(g.names, gate.status, gate.frozen)
     ]
     return SequentialOutcome(
@@ -120,18 +137,18 @@ def replay(candidate_scores: pd.DataFrame, baseline_scores: pd.DataFrame, cfg, o
     )
 
 
-def first_units(units, opts: SequentialOptions) -> list[str]:
+def first_units(units: Iterable[object], opts: SequentialOptions) -> list[str]:
     """The first look's units (``eval_set/sample_id``) of a run that has scored nothing: the first ``chunk``."""
     return scoring_order(units, opts.seed)[: opts.chunk]
 
 
-def _row_name(r: dict) -> str:
+def _row_name(r: Mapping[Hashable, Any]) -> str:
     seg = "" if r["segment"] == SEGMENT_ALL else f"[{r['segment']}]"
     return f"{r['suite']}/{r['eval_set']}:{r['metric']}.{r['measure']}{seg}"
 
 
 def apply_verdicts(
-    rows: pd.DataFrame, outcome: SequentialOutcome, cfg, opts: SequentialOptions
+    rows: pd.DataFrame, outcome: SequentialOutcome, cfg: RegressionConfig, opts: SequentialOptions
 ) -> pd.DataFrame:
     """The report's gated rows with the sequential gate's verdicts: blocked at a look -> its ``regression`` rows;
     stopped with rows open -> the fixed gate (``gating.verdicts``) at ``1 - early_share`` of alpha on them, every
@@ -139,7 +156,7 @@ def apply_verdicts(
     ``insufficient_data`` (the run is not finished). Drill-down rows keep their verdicts."""
     if rows.empty:
         return rows
-    status = {r["name"]: r for r in outcome.rows}
+    status = {r["name"]: r["status"] for r in outcome.rows}
     df = rows.copy()
     names = [_row_name(r) for r in df.to_dict(orient="records")]
     gated = df["gating"].fillna(False).astype(bool).to_numpy()
@@ -148,11 +165,11 @@ def apply_verdicts(
         df.loc[gated, "verdict"] = "insufficient_data"
         return df
     if outcome.blocked:
-        hit = np.array([status.get(n, {}).get("status") == STATUS_NAMES[REGRESSION] for n in names])
+        hit = np.array([status.get(n) == STATUS_NAMES[REGRESSION] for n in names])
         df.loc[gated & ~hit & (df["verdict"] == "regression"), "verdict"] = "no_change"
         df.loc[gated & hit, "verdict"] = "regression"
         return df
-    open_ = np.array([status.get(n, {}).get("status") == STATUS_NAMES[OPEN] for n in names])
+    open_ = np.array([status.get(n) == STATUS_NAMES[OPEN] for n in names])
     closed = gated & known & ~open_
     final = df.copy()
     final.loc[closed, "p_worse"] = 1.0
@@ -162,7 +179,13 @@ def apply_verdicts(
     return df
 
 
-def report_section(rep, candidate_scores, baseline_scores, opts: SequentialOptions, responses=None) -> dict:
+def report_section(
+    rep: RegressionReport,
+    candidate_scores: pd.DataFrame,
+    baseline_scores: pd.DataFrame,
+    opts: SequentialOptions,
+    responses: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Replay the sequential gate for a regression report ``rep`` (its candidate's and baseline's score rows), make
     its gated rows say the sequential verdict (:func:`apply_verdicts`, in place) and return the report's
     ``sequential`` section: state, verdict, units used and saved, and the money saved at the run's mean cost per
@@ -183,7 +206,7 @@ def report_section(rep, candidate_scores, baseline_scores, opts: SequentialOptio
     return out
 
 
-def summary_line(section: dict) -> str:
+def summary_line(section: Mapping[str, Any]) -> str:
     """One line for the CLI and the metadata: verdict, units used of n, units and money saved."""
     saved = "" if section.get("saved_usd") is None else f", ~${section['saved_usd']:.4f} saved"
     return (

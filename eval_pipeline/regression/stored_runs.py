@@ -17,19 +17,21 @@ import pandas as pd
 from eval_pipeline.history.runs import known_runs, load_run_scores
 from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.project.regression_config import RegressionConfig
-from eval_pipeline.regression.baselines import pool_runs, select_baseline
-from eval_pipeline.regression.compare import regression_report
+from eval_pipeline.regression.baselines import RunRef, pool_runs, select_baseline
+from eval_pipeline.regression.compare import RegressionReport, regression_report
 from eval_pipeline.regression.draws import attach_draws, load_draws
 
 
-def pooled_nights(config=None) -> int:
+def pooled_nights(config: RegressionConfig | dict[str, RegressionConfig] | None = None) -> int:
     """How many of the baseline version's nights the pass/fail rows pool (``baselines.pool_runs``): the largest
     ``baseline_nights`` of ``config``, a ``RegressionConfig`` or ``{suite: RegressionConfig}`` (None: the default)."""
     configs = list(config.values()) if isinstance(config, dict) else [config or RegressionConfig()]
     return max([c.baseline_nights for c in configs] or [RegressionConfig().baseline_nights])
 
 
-def load_run_scores_with_draws(con: duckdb.DuckDBPyConnection, sources: HistorySources, run, families=None):
+def load_run_scores_with_draws(
+    con: duckdb.DuckDBPyConnection, sources: HistorySources, run: RunRef, families: list[str] | None = None
+) -> pd.DataFrame:
     """:func:`load_run_scores` of ``run`` (a ``RunRef``) with each row's ``draw`` / ``stored``
     (:mod:`eval_pipeline.regression.draws`: which answer it scores, and whether that was a response-store hit)."""
     scores = load_run_scores(con, sources.scores_glob, run.date, run.model_version, families)
@@ -40,12 +42,12 @@ def compare_runs(
     con: duckdb.DuckDBPyConnection,
     sources: HistorySources,
     runs: pd.DataFrame,
-    candidate,
-    baseline,
-    config=None,
+    candidate: RunRef,
+    baseline: RunRef | None,
+    config: RegressionConfig | dict[str, RegressionConfig] | None = None,
     families: list[str] | None = None,
     baseline_reason: str = "",
-):
+) -> RegressionReport:
     """The regression report of ``candidate`` against ``baseline`` (``RunRef`` s; ``baseline`` None = a first run):
     both runs' scores with their draws, the baseline version's earlier nights when ``baseline_nights`` > 1. The one
     path of the stored report (:func:`regression_report_for_run`) and ``eval-pipeline compare`` / ``run
@@ -69,14 +71,14 @@ def compare_runs(
 def regression_report_for_run(
     con: duckdb.DuckDBPyConnection,
     sources: HistorySources,
-    candidate,
+    candidate: RunRef,
     *,
     production_model_version: str | None = None,
-    config=None,
+    config: RegressionConfig | dict[str, RegressionConfig] | None = None,
     families: list[str] | None = None,
     runs: pd.DataFrame | None = None,
     production_reason: str = "production model version",
-):
+) -> RegressionReport:
     """Choose the baseline for ``candidate`` (a ``RunRef``), load both runs and compare them.
 
     Known runs: ``runs`` if given (e.g. ``list_scored_runs(history_db)``, cheap), else every scored
