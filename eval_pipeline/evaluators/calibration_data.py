@@ -37,25 +37,21 @@ class RatingSpec:
     dimensions: tuple[JudgeDimension, ...]
 
 
+def rated_on(scale: tuple[int, int], **descriptions: str) -> tuple[JudgeDimension, ...]:
+    """The rubric dimensions a dataset's humans rated on one ``scale``: one per ``name=description``."""
+    return tuple(JudgeDimension(name=name, scale=scale, description=d) for name, d in descriptions.items())
+
+
 RATING_DATASETS: dict[str, RatingSpec] = {
     "sf_dialogue_nlg_ratings": RatingSpec(
         response_field="system_output",
         context_fields=("dialogue_act",),
         reference_field="reference",
-        dimensions=(
-            JudgeDimension(
-                name="informativeness",
-                scale=(1, 6),
-                description="Does the utterance convey all the information in the dialogue act (and nothing false)?",
-            ),
-            JudgeDimension(
-                name="naturalness",
-                scale=(1, 6),
-                description="Could a native speaker have said this? Fluent, grammatical, natural.",
-            ),
-            JudgeDimension(
-                name="overall", scale=(1, 6), description="Overall quality of the system utterance."
-            ),
+        dimensions=rated_on(
+            (1, 6),
+            informativeness="Does the utterance convey all the information in the dialogue act (and nothing false)?",
+            naturalness="Could a native speaker have said this? Fluent, grammatical, natural.",
+            overall="Overall quality of the system utterance.",
         ),
     ),
     "topicalchat_usr_response_ratings": RatingSpec(
@@ -63,20 +59,13 @@ RATING_DATASETS: dict[str, RatingSpec] = {
         context_fields=("dialogue_history", "knowledge"),
         reference_field=None,
         dimensions=(
-            JudgeDimension(
-                name="naturalness",
-                scale=(1, 3),
-                description="Is the response natural, like a person would say?",
+            *rated_on(
+                (1, 3),
+                naturalness="Is the response natural, like a person would say?",
+                coherence="Does the response follow coherently from the dialogue history?",
+                engagingness="Is the response engaging and interesting?",
             ),
-            JudgeDimension(
-                name="coherence",
-                scale=(1, 3),
-                description="Does the response follow coherently from the dialogue history?",
-            ),
-            JudgeDimension(
-                name="engagingness", scale=(1, 3), description="Is the response engaging and interesting?"
-            ),
-            JudgeDimension(name="overall", scale=(1, 5), description="Overall quality of the response."),
+            *rated_on((1, 5), overall="Overall quality of the response."),
         ),
     ),
 }
