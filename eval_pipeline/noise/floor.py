@@ -41,7 +41,10 @@ from eval_pipeline.noise.review_pairwise import select_pairwise_for_review
 from eval_pipeline.project.loader import Project
 from eval_pipeline.project.registry import ModelVersion
 from eval_pipeline.project.regression_config import RegressionConfig
-from eval_pipeline.regression.composite import COMPOSITE_PASS_METRIC, with_composite_pass
+from eval_pipeline.regression.composite import (
+    COMPOSITE_PASS_METRIC as COMPOSITE_PASS_METRIC,  # re-exported: defs/noise reads it from here
+)
+from eval_pipeline.regression.composite import with_composite_pass
 from eval_pipeline.storage import keys
 
 AA_FAMILIES = ("deterministic", "similarity")
@@ -391,8 +394,9 @@ def review_preview(items: pd.DataFrame, n: int = 20, excerpt_chars: int = 80) ->
         return s.replace("|", "\\|")
 
     lines = ["| sample id | reason | response excerpt |", "|---|---|---|"]
-    for r in items.head(n).itertuples():
-        lines.append(f"| {cell(r.review_id)} | {cell('; '.join(r.reasons))} | {cell(r.response_text)} |")
+    top = items.head(n)
+    for review_id, reasons, text in zip(top["review_id"], top["reasons"], top["response_text"], strict=True):
+        lines.append(f"| {cell(review_id)} | {cell('; '.join(reasons))} | {cell(text)} |")
     if len(items) > n:
         lines.append(f"\n… and {len(items) - n} more (see the exported file)")
     return "\n".join(lines)

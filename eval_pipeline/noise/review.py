@@ -22,8 +22,9 @@ import io
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pandas as pd
 
@@ -65,7 +66,30 @@ def is_missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _key(eval_set: Any, sample_id: Any, repeat: Any) -> tuple[str, str, int]:
+class ScoreTuple(Protocol):
+    """One ``itertuples(index=False)`` row of score rows (``SCORE_COLUMNS``) as read here; the fields that can be
+    missing (NaN / None) or of either type stay ``Any``."""
+
+    suite: Any
+    eval_set: Any
+    sample_id: Any
+    repeat: Any
+    metric: str
+    value: Any
+    passed: Any
+    reason: Any
+    evaluator_hash: Any
+
+
+def score_tuples(rows: pd.DataFrame) -> Iterator[ScoreTuple]:
+    """``rows.itertuples(index=False)`` with the score columns' fields (pandas-stubs type each as any scalar)."""
+    return cast(Iterator[ScoreTuple], rows.itertuples(index=False))
+
+
+Key = tuple[str, str, int]  # (eval set or "", sample id, repeat)
+
+
+def _key(eval_set: Any, sample_id: Any, repeat: Any) -> Key:
     return ("" if is_missing(eval_set) else str(eval_set), str(sample_id), int(repeat))
 
 
@@ -89,8 +113,8 @@ def select_for_review(
         raise ValueError("select_for_review needs pointwise judge rows (judge.mode = pointwise)")
     rows = judge_rows[judge_rows["family"] == FAMILY]
     dims = {d.name: d for d in config.dimensions}
-    per: dict[tuple, dict[str, Any]] = {}
-    for r in rows.itertuples(index=False):
+    per: dict[Key, dict[str, Any]] = {}
+    for r in score_tuples(rows):
         k = _key(r.eval_set, r.sample_id, r.repeat)
         e = per.setdefault(
             k,
@@ -113,10 +137,10 @@ def select_for_review(
             e["failures"][r.metric] = int(val)
         elif r.metric == "panel_disagreement_count" and val:  # a judge panel split (judge/panel.py)
             e["panel"] = [x for x in str(r.reason).split("; ") if x]
-    cosine: dict[tuple, tuple[float | None, bool | None]] = {}
+    cosine: dict[Key, tuple[float | None, bool | None]] = {}
     if similarity_rows is not None and not similarity_rows.empty:
         sim = similarity_rows[similarity_rows["metric"] == cosine_metric]
-        for r in sim.itertuples(index=False):
+        for r in score_tuples(sim):
             cosine[_key(r.eval_set, r.sample_id, r.repeat)] = (
                 None if is_missing(r.value) else float(r.value),
                 None if is_missing(r.passed) else bool(r.passed),
@@ -151,9 +175,9 @@ def select_for_review(
         reasons.extend(e.get("panel", []))
         if not reasons:
             continue
-        i = sample_by_key.get(k)
+        at = sample_by_key.get(k)
 
-        def get(c, i=i):
+        def get(c: str, i: int | None = at) -> Any:
             return samples[c].iat[i] if (i is not None and c in samples.columns) else None
 
         items.append(

@@ -184,7 +184,9 @@ class _Ingest:
             return
         rid = str(rec["review_id"])
         scales = self._scales(line, rec)
-        parsed = self._labels(line, rec, scales) if scales is not None else None
+        if scales is None:
+            return
+        parsed = self._labels(line, rec, scales)
         if parsed is None:
             return
         human_expected = _human_expected(rec)
@@ -239,7 +241,7 @@ class _Ingest:
     def _scales(self, line: int, rec: dict[str, Any]) -> dict[str, tuple[int, int]] | None:
         """The suite's rubric scales when a config is given, else the row's exported ``scales``."""
         if self.config is not None:
-            return {d.name: tuple(d.scale) for d in self.config.dimensions}
+            return {d.name: d.scale for d in self.config.dimensions}
         raw_scales = rec.get("scales") or {}
         if not isinstance(raw_scales, dict):
             self.error(line, "scales", "must be an object {dimension: [low, high]}")
@@ -348,7 +350,7 @@ def _rating_rows(
     judge_scores = rec.get("judge_scores") or {}
     rows = []
     for dim, h in parsed.items():
-        j = judge_scores.get(dim) if isinstance(judge_scores, dict) else None
+        j: Any = judge_scores.get(dim) if isinstance(judge_scores, dict) else None  # a number, None or NaN
         rows.append(
             {
                 "review_id": rid,

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.evaluators.judge import FAMILY, STATUS_REFUSAL, STATUS_UNPARSEABLE
-from eval_pipeline.noise.review import REVIEW_FIELDS, is_missing
+from eval_pipeline.noise.review import REVIEW_FIELDS, Key, is_missing, score_tuples
 from eval_pipeline.project.judge import JudgeConfig
 
 
@@ -40,8 +40,8 @@ def select_pairwise_for_review(
     if config.mode != "pairwise":
         raise ValueError("select_pairwise_for_review needs pairwise judge rows (judge.mode = pairwise)")
     rows = judge_rows[judge_rows["family"] == FAMILY]
-    per: dict[tuple, dict[str, Any]] = {}
-    for r in rows.itertuples(index=False):
+    per: dict[Key, dict[str, Any]] = {}
+    for r in score_tuples(rows):
         k = ("" if is_missing(r.eval_set) else str(r.eval_set), str(r.sample_id), int(r.repeat))
         e = per.setdefault(k, {"suite": r.suite, "hash": r.evaluator_hash, "failures": {}, "reason": ""})
         val = None if is_missing(r.value) else float(r.value)
@@ -52,7 +52,7 @@ def select_pairwise_for_review(
         elif r.metric in (STATUS_UNPARSEABLE, STATUS_REFUSAL) and val:
             e["failures"][r.metric] = int(val)
 
-    def index(frame: pd.DataFrame | None) -> dict[tuple, int]:
+    def index(frame: pd.DataFrame | None) -> dict[Key, int]:
         if frame is None or frame.empty:
             return {}
         es = frame["eval_set"] if "eval_set" in frame.columns else pd.Series([""] * len(frame))
@@ -78,8 +78,9 @@ def select_pairwise_for_review(
             continue  # nothing to review, or no baseline answer to show beside it
 
         at = cand_at.get(k)
+        assert baseline is not None  # k is in base_at, the baseline's index
 
-        def cand(c, i=at):
+        def cand(c: str, i: int | None = at) -> Any:
             return samples[c].iat[i] if i is not None and c in samples.columns else None
 
         item = dict.fromkeys(REVIEW_FIELDS)

@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any
 from filelock import FileLock
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -216,7 +217,7 @@ class ReviewStore:
 
 
 # --------------------------------------------------------------------------------------------- the app
-def create_app(store: ReviewStore, token: str | None = None, loopback: bool = True):
+def create_app(store: ReviewStore, token: str | None = None, loopback: bool = True) -> Starlette:
     """The Starlette app: ``/`` (page), ``/review.js``, ``/review.css``, ``GET /api/queue``, ``POST /api/label``.
 
     With ``token``, every request needs it, else 401: a label (POST) in the ``X-Review-Token`` header only; a
@@ -235,7 +236,7 @@ def create_app(store: ReviewStore, token: str | None = None, loopback: bool = Tr
             given = request.query_params.get("token") or request.cookies.get(COOKIE)
         return secrets.compare_digest((given or "").encode(), token.encode())
 
-    async def guard(request: Request, call_next):
+    async def guard(request: Request, call_next: RequestResponseEndpoint) -> Response:
         if not authorized(request):
             return JSONResponse({"error": "missing or wrong access token"}, status_code=401)
         response = await call_next(request)
@@ -247,7 +248,7 @@ def create_app(store: ReviewStore, token: str | None = None, loopback: bool = Tr
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def static(name: str, media: str):
+    def static(name: str, media: str) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
             return FileResponse(PAGE_DIR / name, media_type=media)
 
