@@ -23,16 +23,13 @@ from typing import Any
 
 from eval_pipeline.inference.anthropic_request import (
     estimate_tokens,
-    message_parts,
+    message_answer,
     messages_kwargs,
     retry_after,
 )
+from eval_pipeline.inference.api_provider import ModelAPIProvider
 from eval_pipeline.inference.guard import CURRENT_GUARD
-from eval_pipeline.inference.live import (
-    FATAL_KINDS,
-    Failure,
-    LiveProvider,
-)
+from eval_pipeline.inference.live import FATAL_KINDS, Failure, WireAnswer
 from eval_pipeline.inference.sse import SSEAccumulator, StreamError, parse_tool_input
 from eval_pipeline.inference.tool_names import ToolNameMap
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
@@ -40,11 +37,12 @@ from eval_pipeline.inference.types import ModelRequest, ModelResponse
 log = logging.getLogger(__name__)
 
 
-class AnthropicProvider(LiveProvider):
+class AnthropicProvider(ModelAPIProvider):
     """Anthropic Messages API through the official async SDK.
 
-    Parameters: ``api_key`` (never logged), ``base_url`` (None = SDK default); the flow-control
-    arguments of :class:`~eval_pipeline.inference.live.LiveProvider`: ``max_concurrency``
+    Parameters: ``api_key`` (never logged), ``base_url`` (None = SDK default); ``stream``,
+    ``connect_timeout_s`` and ``default_max_tokens`` of :class:`~.api_provider.ModelAPIProvider`; the
+    flow-control arguments of :class:`~eval_pipeline.inference.live.LiveProvider`: ``max_concurrency``
     (upper bound on requests in flight), ``requests_per_minute`` / ``tokens_per_minute`` (client-side
     limits, None = off), ``adaptive`` (back off on 429/529), ``retry`` (:class:`RetryPolicy`),
     ``request_timeout_s`` (per attempt, whole response), ``seed``; ``stream`` (True measures TTFT),
@@ -66,12 +64,9 @@ class AnthropicProvider(LiveProvider):
         api_key: str,
         *,
         base_url: str | None = None,
-        connect_timeout_s: float = 10.0,
-        stream: bool = True,
-        default_max_tokens: int = 1024,
         http_backend: str = "aiohttp",
         open_telemetry: Any = None,
-        **flow: Any,
+        **options: Any,
     ):
         if not api_key:
             raise ValueError(
@@ -81,12 +76,9 @@ class AnthropicProvider(LiveProvider):
             raise ValueError(
                 f"AnthropicProvider(http_backend={http_backend!r}): use 'aiohttp' (faster at high concurrency) or 'httpx'"
             )
-        super().__init__(secrets=(api_key,), **flow)
+        super().__init__(secrets=(api_key,), **options)
         self._api_key = api_key
         self.base_url = base_url
-        self.connect_timeout_s = connect_timeout_s
-        self.stream = stream
-        self.default_max_tokens = default_max_tokens
         self.http_backend = http_backend
         self.open_telemetry = open_telemetry
 
@@ -102,7 +94,7 @@ class AnthropicProvider(LiveProvider):
 
         httpx = _httpx_module()
         pool = httpx.Limits(
-            max_connections=self.max_concurrency + 16, max_keepalive_connections=self.max_concurrency + 16
+            max_connections=self.pool_connections, max_keepalive_connections=self.pool_connections
         )
         http_timeout = httpx.Timeout(self.request_timeout_s, connect=self.connect_timeout_s)
         if self.http_backend == "aiohttp":
@@ -161,10 +153,7 @@ class AnthropicProvider(LiveProvider):
     ) -> ModelResponse:
         """A succeeded batch result (an SDK ``Message``) as a ModelResponse: no latency or TTFT (a
         batch answer has none that means anything), cost at the batch discount."""
-        text, tools, usage = message_parts(message)
-        resp = self._response(
-            request, cache_key, text, tools, message.stop_reason, usage, message.id, None, None, batch=True
-        )
+        resp = self.response(request, cache_key, message_answer(message, message.id), None, batch=True)
         resp.batch_id = batch_id
         return resp
 
@@ -183,73 +172,35 @@ class AnthropicProvider(LiveProvider):
             async for chunk in resp.iter_bytes():
                 acc.feed(chunk)
             acc.finish()
-        latency = time.perf_counter() - t0
-        return self._response(
-            request,
-            cache_key,
-            "".join(acc.texts),
-            acc.tool_blocks(),
-            acc.stop_reason,
-            acc.usage,
-            request_id,
-            latency,
-            acc.ttft,
-        )
+        return self.response(request, cache_key, acc.answer(request_id), time.perf_counter() - t0)
 
     async def _unary(
         self, client: Any, request: ModelRequest, kwargs: dict[str, Any], cache_key: str, t0: float
     ) -> ModelResponse:
         msg = await client.messages.create(**kwargs)
         latency = time.perf_counter() - t0
-        text, tools, usage = message_parts(msg)
-        return self._response(
-            request, cache_key, text, tools, msg.stop_reason, usage, msg._request_id, latency, None
-        )
+        return self.response(request, cache_key, message_answer(msg, msg._request_id), latency)
 
-    def _response(
-        self,
-        request: ModelRequest,
-        cache_key: str,
-        text: str,
-        tool_blocks: list[tuple[str | None, str, str]],
-        stop_reason: str | None,
-        usage: dict[str, int],
-        request_id: str | None,
-        latency: float | None,
-        ttft: float | None,
-        batch: bool = False,
-    ) -> ModelResponse:
-        """Build the ModelResponse, with cost and model-side outcome category. ``tool_blocks``:
-        every tool_use block as (id, name on the wire, raw input JSON)."""
-        tool_input, category, message = None, None, None
-        tool_calls = None
-        if tool_blocks:
-            names = ToolNameMap.for_request(request.tools, request.messages, request.tool_choice)
-            tool_calls = []
-            for n, (call_id, wire_name, raw) in enumerate(tool_blocks):
-                name = names.canonical(wire_name)
-                args, problem = parse_tool_input(raw, request, name if request.tools else None)
-                if n == 0:
-                    tool_input = args
-                if problem and category is None:
-                    category, message = "malformed_tool_output", problem
-                tool_calls.append({"id": call_id or f"call_{n}", "name": name, "arguments": args or {}})
-        return self.response(
-            request,
-            cache_key,
-            text=text,
-            tool_calls=tool_calls,
-            stop_reason=stop_reason,
-            input_tokens=usage.get("input", 0),
-            output_tokens=usage.get("output", 0),
-            cache_read_tokens=usage.get("cache_read", 0),
-            cache_creation_tokens=usage.get("cache_write", 0),
-            request_id=request_id,
-            latency=latency,
-            ttft=ttft,
-            batch=batch,
-            parsed_tools=(tool_input, message),
-        )
+    def _tools(
+        self, request: ModelRequest, answer: WireAnswer
+    ) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None, str | None]:
+        """The answer's tool_use blocks, each (id, name on the wire, raw input JSON), as tool calls with
+        the request's tool names, each input parsed and checked against its tool's ``input_schema``
+        (:func:`~.sse.parse_tool_input`): (calls, the first call's input, the first problem or None)."""
+        if not answer.tool_calls:
+            return None, None, None
+        names = ToolNameMap.for_request(request.tools, request.messages, request.tool_choice)
+        tool_input, message = None, None
+        tool_calls = []
+        for n, (call_id, wire_name, raw) in enumerate(answer.tool_calls):
+            name = names.canonical(wire_name)
+            args, problem = parse_tool_input(raw, request, name if request.tools else None)
+            if n == 0:
+                tool_input = args
+            if problem and message is None:
+                message = problem
+            tool_calls.append({"id": call_id or f"call_{n}", "name": name, "arguments": args or {}})
+        return tool_calls, tool_input, message
 
     def _classify(self, exc: BaseException) -> Failure:
         """Map an exception from one attempt to an error category and a retry decision."""

@@ -4,8 +4,8 @@ In: a ModelRequest (messages, system, tools, params, ``cache_prompt``). Out: the
 arguments of ``messages.create`` (:func:`messages_kwargs`: params the installed SDK has no
 argument for go in ``extra_body``; tool names mapped to the wire; ``cache_control`` breakpoints on
 the static prefix, :func:`mark_cache`), the token budget the rate limiter charges
-(:func:`estimate_tokens`), and an SDK ``Message``'s text, tool blocks and usage
-(:func:`message_parts`). Used by :mod:`.anthropic_provider` for live calls and Message Batches.
+(:func:`estimate_tokens`), and an SDK ``Message``'s text, tool blocks, stop reason and
+token counts (:func:`message_answer`). Used by :mod:`.anthropic_provider` for live calls and Message Batches.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from eval_pipeline.inference.live import WireAnswer
 from eval_pipeline.inference.tool_names import ToolNameMap
 from eval_pipeline.inference.types import ModelRequest
 
@@ -94,19 +95,14 @@ def estimate_tokens(request: ModelRequest, max_tokens: int) -> float:
     return (len(json.dumps(request.messages)) + len(request.system or "")) / 4 + max_tokens
 
 
-def message_parts(message: Any) -> tuple[str, list[tuple[str | None, str, str]], dict[str, int]]:
-    """An SDK ``Message``'s joined text, its tool_use blocks as (id, name on the wire, input JSON),
-    and its usage as ``{input, output, cache_read, cache_write}``."""
+def message_answer(message: Any, request_id: str | None) -> WireAnswer:
+    """An SDK ``Message`` as a :class:`~.live.WireAnswer`: its joined text, its tool_use blocks as
+    (id, name on the wire, input JSON), its stop reason and its token counts."""
     texts = [b.text for b in message.content if b.type == "text"]
     tools = [(b.id, b.name, json.dumps(b.input)) for b in message.content if b.type == "tool_use"]
     u = message.usage
-    usage = {
-        "input": u.input_tokens or 0,
-        "output": u.output_tokens or 0,
-        "cache_read": u.cache_read_input_tokens or 0,
-        "cache_write": u.cache_creation_input_tokens or 0,
-    }
-    return "".join(texts), tools, usage
+    tokens = (u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens)
+    return WireAnswer("".join(texts), tools, message.stop_reason, tokens, request_id)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

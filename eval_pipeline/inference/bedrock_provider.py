@@ -22,12 +22,14 @@ import asyncio
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
-from eval_pipeline.inference.live import FATAL_KINDS, Failure, LiveProvider, retry_after_s
+from eval_pipeline.inference.api_provider import ModelAPIProvider
+from eval_pipeline.inference.live import FATAL_KINDS, Failure, WireAnswer, retry_after_s
 from eval_pipeline.inference.tool_names import BEDROCK_TOOL_NAME
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
-from eval_pipeline.inference.wire import BEDROCK_STOP, converse_body, tool_names
+from eval_pipeline.inference.wire import BEDROCK_STOP, anthropic_stop, converse_body, tool_names
 
 _THROTTLED = {"ThrottlingException": "rate_limited", "TooManyRequestsException": "rate_limited"}
 _OVERLOADED = {"ServiceUnavailableException", "ModelNotReadyException", "ServiceUnavailable"}
@@ -45,8 +47,15 @@ _AUTH = {
 }
 
 
-class BedrockProvider(LiveProvider):
-    """Converse (``stream=False``) or ConverseStream (default) with boto3."""
+def _tokens(usage: dict[str, Any] | None) -> tuple[int, int, int, int]:
+    """The token counts (input, output, cache read, cache write) of a Converse ``usage``."""
+    u = usage or {}
+    return u.get("inputTokens", 0), u.get("outputTokens", 0), u.get("cacheReadInputTokens", 0), 0
+
+
+class BedrockProvider(ModelAPIProvider):
+    """Converse (``stream=False``) or ConverseStream (default) with boto3; ``stream``,
+    ``connect_timeout_s`` and ``default_max_tokens`` are :class:`.api_provider.ModelAPIProvider`'s."""
 
     def __init__(
         self,
@@ -54,18 +63,12 @@ class BedrockProvider(LiveProvider):
         region: str | None = None,
         endpoint_url: str | None = None,
         profile: str | None = None,
-        stream: bool = True,
-        connect_timeout_s: float = 10.0,
-        default_max_tokens: int = 1024,
-        **flow: Any,
+        **options: Any,
     ):
-        super().__init__(**flow)
+        super().__init__(**options)
         self.region = region
         self.endpoint_url = endpoint_url
         self.profile = profile
-        self.stream = stream
-        self.connect_timeout_s = connect_timeout_s
-        self.default_max_tokens = default_max_tokens
         self.name = f"bedrock:{region or ''}:{endpoint_url or 'aws'}"
         self._client: Any = None
         self._pool: ThreadPoolExecutor | None = None
@@ -88,7 +91,7 @@ class BedrockProvider(LiveProvider):
                 region_name=self.region or session.region_name or "us-east-1",
                 endpoint_url=self.endpoint_url,
                 config=Config(
-                    max_pool_connections=self.max_concurrency + 16,
+                    max_pool_connections=self.pool_connections,
                     retries={"total_max_attempts": 1, "mode": "standard"},
                     connect_timeout=self.connect_timeout_s,
                     read_timeout=self.request_timeout_s,
@@ -113,26 +116,15 @@ class BedrockProvider(LiveProvider):
         body, names = self.body(request)
         fn = self._stream_call if self.stream else self._unary_call
         loop = asyncio.get_running_loop()
-        text, calls, stop, usage, rid, ttft = await loop.run_in_executor(self._pool, fn, client, body, t0)
+        answer = await loop.run_in_executor(self._pool, fn, client, body, t0)
         latency = time.perf_counter() - t0
-        for c in calls:
+        for c in answer.tool_calls or []:
             c["name"] = names.canonical(c["name"])
-        return self.response(
-            request,
-            cache_key,
-            text=text,
-            tool_calls=calls or None,
-            stop_reason=BEDROCK_STOP.get(stop, stop),
-            input_tokens=usage.get("inputTokens", 0),
-            output_tokens=usage.get("outputTokens", 0),
-            cache_read_tokens=usage.get("cacheReadInputTokens", 0),
-            request_id=rid,
-            latency=latency,
-            ttft=ttft,
-        )
+        stop = anthropic_stop(BEDROCK_STOP, answer.stop_reason)
+        return self.response(request, cache_key, replace(answer, stop_reason=stop), latency)
 
     @staticmethod
-    def _unary_call(client: Any, body: dict[str, Any], t0: float) -> tuple:
+    def _unary_call(client: Any, body: dict[str, Any], t0: float) -> WireAnswer:
         out = client.converse(**body)
         texts, calls = [], []
         for block in out["output"]["message"]["content"]:
@@ -144,16 +136,18 @@ class BedrockProvider(LiveProvider):
                     {"id": tu.get("toolUseId", ""), "name": tu["name"], "arguments": tu.get("input") or {}}
                 )
         rid = out.get("ResponseMetadata", {}).get("RequestId")
-        return "".join(texts), calls, out.get("stopReason"), out.get("usage") or {}, rid, None
+        return WireAnswer("".join(texts), calls, out.get("stopReason"), _tokens(out.get("usage")), rid)
 
     @staticmethod
-    def _stream_call(client: Any, body: dict[str, Any], t0: float) -> tuple:
+    def _stream_call(client: Any, body: dict[str, Any], t0: float) -> WireAnswer:
 
         out = client.converse_stream(**body)
         rid = out.get("ResponseMetadata", {}).get("RequestId")
         texts: list[str] = []
         tools: dict[int, dict[str, Any]] = {}
-        stop, usage, ttft = None, {}, None
+        stop: str | None = None
+        usage: dict[str, Any] = {}
+        ttft: float | None = None
         for event in out["stream"]:
             if "contentBlockStart" in event:
                 ev = event["contentBlockStart"]
@@ -191,7 +185,7 @@ class BedrockProvider(LiveProvider):
                     "arguments": args if isinstance(args, dict) else {"_raw": t["raw"]},
                 }
             )
-        return "".join(texts), calls, stop, usage, rid, ttft
+        return WireAnswer("".join(texts), calls, stop, _tokens(usage), rid, ttft)
 
     def _classify(self, exc: BaseException) -> Failure:
         from botocore import exceptions as bx  # noqa: PLC0415 - keeps botocore out of `import eval_pipeline.definitions`

@@ -30,7 +30,7 @@ from jinja2 import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from eval_pipeline.inference.conversation import last_user_text
-from eval_pipeline.inference.live import Failure, LiveProvider, status_failure
+from eval_pipeline.inference.live import Failure, LiveProvider, WireAnswer, status_failure
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.inference.wire import openai_messages, openai_tools, tool_names
 from eval_pipeline.project.endpoints import HttpEndpoint, expand_env
@@ -117,17 +117,11 @@ class HttpProvider(LiveProvider):
         calls = [_tool_call(c, i) for i, c in enumerate(got.get("tool_calls") or [])]
         for c in calls:  # an app that was sent openai_tools answers with their wire names
             c["name"] = names.canonical(c["name"])
-        return self.response(
-            request,
-            cache_key,
-            text=answer if isinstance(answer, str) else (json.dumps(answer) if answer is not None else None),
-            tool_calls=calls or None,
-            stop_reason=got.get("stop_reason") or ("tool_use" if calls else "end_turn"),
-            input_tokens=int(got.get("input_tokens") or 0),
-            output_tokens=int(got.get("output_tokens") or 0),
-            request_id=str(got.get("request_id") or headers.get("x-request-id") or "") or None,
-            latency=latency,
-        )
+        text = answer if isinstance(answer, str) else (json.dumps(answer) if answer is not None else None)
+        stop = got.get("stop_reason") or ("tool_use" if calls else "end_turn")
+        tokens = (int(got.get("input_tokens") or 0), int(got.get("output_tokens") or 0), 0, 0)
+        rid = str(got.get("request_id") or headers.get("x-request-id") or "") or None
+        return self.response(request, cache_key, WireAnswer(text, calls, stop, tokens, rid), latency)
 
     def _classify(self, exc: BaseException) -> Failure:
         import aiohttp  # noqa: PLC0415 - keeps aiohttp out of `import eval_pipeline.definitions`

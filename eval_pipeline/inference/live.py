@@ -1,4 +1,4 @@
-"""LiveProvider: what every provider that calls a live target shares (OpenAI, Bedrock, HTTP, Python).
+"""LiveProvider: what every provider that calls a live target shares (Anthropic, OpenAI, Bedrock, HTTP, Python).
 
 In: a ModelRequest and its store key. Out: a ModelResponse, or a categorized failure, never an
 exception. A subclass implements :meth:`LiveProvider._open` (its client for the running loop),
@@ -7,9 +7,11 @@ exception. A subclass implements :meth:`LiveProvider._open` (its client for the 
 class runs the attempts: its own concurrency pool (:class:`~.limits.AdaptiveLimiter`, backing off
 on sustained throttling), client-side rate limits, retries after the provider's retry signal
 (:class:`~.limits.RetryPolicy`), a per-attempt timeout, and :meth:`LiveProvider.response` turns
-text, tool calls, usage and timings into a ModelResponse with its cost (``prices``) and model-side
-outcome (refusal, empty, max_tokens, malformed_tool_output). Secrets given in ``secrets`` are
-scrubbed from every message. :class:`~.anthropic_provider.AnthropicProvider` is one too.
+what the attempt got back (a :class:`WireAnswer`: text, tool calls, stop reason, token counts,
+request id, TTFT) into a ModelResponse with its cost (``prices``) and model-side outcome (refusal,
+empty, max_tokens, malformed_tool_output). Secrets given in ``secrets`` are scrubbed from every
+message. The model-API providers (Anthropic, OpenAI, Bedrock) share
+:class:`~.api_provider.ModelAPIProvider` on top of this class.
 """
 
 from __future__ import annotations
@@ -56,7 +58,26 @@ class Failure:
     status: int | None = None
 
 
+@dataclass
+class WireAnswer:
+    """What one attempt got back, before the model-side checks and the cost (:meth:`LiveProvider.response`):
+    the text; the tool calls, ``{"id", "name", "arguments"}`` with the request's tool names (a
+    provider's parser may hold the API's own shape until the provider maps them); the stop reason in
+    the Messages API's terms; the token counts in the order of
+    :data:`~eval_pipeline.inference.providers.TOKEN_FIELDS` (input, output, cache read, cache
+    write); the API's request id; the time to first token (None: not streamed)."""
+
+    text: str | None
+    tool_calls: list[Any] | None
+    stop_reason: str | None
+    tokens: tuple[int, ...] = (0, 0, 0, 0)
+    request_id: str | None = None
+    ttft: float | None = None
+
+
 FATAL_KINDS = {401: "authentication", 403: "permission", 404: "model_not_found", 400: "invalid_request"}
+# Connections a client's pool holds beyond ``max_concurrency`` (:attr:`LiveProvider.pool_connections`).
+CONNECTION_HEADROOM = 16
 
 
 @dataclass
@@ -212,6 +233,11 @@ class LiveProvider(Provider):
         return self._state
 
     @property
+    def pool_connections(self) -> int:
+        """Size of the client's connection pool: ``max_concurrency`` plus :data:`CONNECTION_HEADROOM`."""
+        return self.max_concurrency + CONNECTION_HEADROOM
+
+    @property
     def limiter(self) -> AdaptiveLimiter | None:
         return self._state.limiter if self._state else None
 
@@ -318,44 +344,37 @@ class LiveProvider(Provider):
                 model,
             )
 
+    def _tools(
+        self, request: ModelRequest, answer: WireAnswer
+    ) -> tuple[list[dict[str, Any]] | None, dict[str, Any] | None, str | None]:
+        """The answer's tool calls, the first call's arguments (``tool_input``; None if they are not
+        a JSON object) and the first problem :func:`check_tool_calls` finds (None: all fine)."""
+        calls = answer.tool_calls
+        if not calls:
+            return None, None, None
+        first = calls[0]["arguments"]
+        return calls, (first if set(first) != {"_raw"} else None), check_tool_calls(calls, request)
+
     def response(
         self,
         request: ModelRequest,
         cache_key: str,
+        answer: WireAnswer,
+        latency: float | None,
         *,
-        text: str | None,
-        tool_calls: list[dict[str, Any]] | None,
-        stop_reason: str | None,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        cache_read_tokens: int = 0,
-        cache_creation_tokens: int = 0,
-        request_id: str | None = None,
-        latency: float | None = None,
-        ttft: float | None = None,
         batch: bool = False,
-        parsed_tools: tuple[dict[str, Any] | None, str | None] | None = None,
     ) -> ModelResponse:
-        """A ModelResponse with cost (``batch``: at the batch discount) and the model-side outcome
-        (refusal / max_tokens / empty / malformed_tool_output). ``tool_input`` is the first call's
-        arguments, checked by :func:`check_tool_calls`, unless the provider parsed them itself:
-        ``parsed_tools`` = (first call's arguments, first problem or None)."""
-        calls = tool_calls or None
-        if parsed_tools is not None:
-            tool_input, message = parsed_tools
-        elif calls:
-            first = calls[0]["arguments"]
-            tool_input = first if set(first) != {"_raw"} else None
-            message = check_tool_calls(calls, request)
-        else:
-            tool_input = message = None
+        """The ModelResponse of ``answer`` with cost (``batch``: at the batch discount) and the
+        model-side outcome (refusal / max_tokens / empty / malformed_tool_output); its tool calls
+        and ``tool_input`` are :meth:`_tools`'."""
+        text, stop_reason, ttft = answer.text, answer.stop_reason, answer.ttft
+        calls, tool_input, message = self._tools(request, answer)
+        calls = calls or None
         category = "malformed_tool_output" if message else None
         category, message = model_outcome(stop_reason, bool(text or calls), category, message)
         gen = generation_time(latency, ttft)
         self._warn_unpriced(request.model)
-        tokens = [
-            int(t or 0) for t in (input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
-        ]
+        tokens = [int(t or 0) for t in answer.tokens]
         speed = (tokens[1] / gen) if gen and (tokens[1] or self.speed_of_no_tokens) else None
         return response_to(
             request,
@@ -367,7 +386,7 @@ class LiveProvider(Provider):
             output_tokens_per_s=speed,
             **dict(zip(TOKEN_FIELDS, tokens, strict=True)),
             cost_usd=compute_cost(self.prices, request.model, *tokens, batch=batch),
-            request_id=request_id,
+            request_id=answer.request_id,
             error_category=category,
             error_message=message,
             tool_input=tool_input,

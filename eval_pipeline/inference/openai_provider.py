@@ -23,46 +23,50 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from eval_pipeline.inference.live import Failure, LiveProvider, status_failure
+from eval_pipeline.inference.api_provider import ModelAPIProvider
+from eval_pipeline.inference.live import Failure, WireAnswer, status_failure
+from eval_pipeline.inference.tool_names import ToolNameMap
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
-from eval_pipeline.inference.wire import OPENAI_STOP, openai_body, openai_tool_calls, tool_names
+from eval_pipeline.inference.wire import (
+    OPENAI_STOP,
+    anthropic_stop,
+    openai_body,
+    openai_tool_calls,
+    tool_names,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class OpenAIProvider(LiveProvider):
-    """Chat Completions. ``base_url`` (None = OpenAI's), ``api_key``, ``stream``, ``default_headers``
+class OpenAIProvider(ModelAPIProvider):
+    """Chat Completions. ``base_url`` (None = OpenAI's), ``api_key``, ``default_headers``
     (non-secret), ``max_tokens_param`` (``max_tokens``, or ``max_completion_tokens`` for OpenAI's
-    reasoning models), plus the flow-control arguments of :class:`.live.LiveProvider`."""
+    reasoning models), plus ``stream``, ``connect_timeout_s`` and ``default_max_tokens`` of
+    :class:`.api_provider.ModelAPIProvider` and the flow-control arguments of :class:`.live.LiveProvider`."""
 
     def __init__(
         self,
         api_key: str,
         *,
         base_url: str | None = None,
-        stream: bool = True,
         max_tokens_param: str = "max_tokens",
         default_headers: Mapping[str, str] | None = None,
-        connect_timeout_s: float = 10.0,
-        default_max_tokens: int = 1024,
-        **flow: Any,
+        **options: Any,
     ):
         if not api_key:
             raise ValueError(
                 "OpenAIProvider: api_key is empty; set the environment variable the model version names "
                 "(endpoint api_key_env, default OPENAI_API_KEY); a local server without auth accepts any value"
             )
-        super().__init__(secrets=[api_key], **flow)
+        super().__init__(secrets=[api_key], **options)
         self._api_key = api_key
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.name = f"openai:{self.base_url}"
-        self.stream = stream
         self.max_tokens_param = max_tokens_param
         self.default_headers = dict(default_headers or {})
-        self.connect_timeout_s = connect_timeout_s
-        self.default_max_tokens = default_max_tokens
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(base_url={self.base_url!r}, max_concurrency={self.max_concurrency}, stream={self.stream}, api_key=<redacted>)"
@@ -76,7 +80,7 @@ class OpenAIProvider(LiveProvider):
         import openai
 
         pool = httpx2.Limits(
-            max_connections=self.max_concurrency + 16, max_keepalive_connections=self.max_concurrency + 16
+            max_connections=self.pool_connections, max_keepalive_connections=self.pool_connections
         )
         timeout = httpx2.Timeout(self.request_timeout_s, connect=self.connect_timeout_s)
         client = openai.AsyncOpenAI(
@@ -113,18 +117,10 @@ class OpenAIProvider(LiveProvider):
                 {"id": tc.id, "name": tc.function.name, "arguments": tc.function.arguments}
                 for tc in choice.message.tool_calls or []
             ]
-            return self._finish(
-                request,
-                cache_key,
-                choice.message.content,
-                raw_calls,
-                choice.finish_reason,
-                _usage(c.usage),
-                rid,
-                names,
-                latency,
-                None,
+            answer = WireAnswer(
+                choice.message.content, raw_calls, choice.finish_reason, _tokens(c.usage), rid
             )
+            return self._finish(request, cache_key, answer, names, latency)
         # The SDK walks typed arguments through its TypedDict transform (~40% of its CPU per call
         # here); messages and tools need none, so they travel in extra_body, which the SDK merges
         # into the JSON body unchanged (it overrides the empty typed list).
@@ -139,38 +135,17 @@ class OpenAIProvider(LiveProvider):
             acc = _StreamAccumulator(t0)
             async for line in resp.iter_lines():
                 acc.feed_line(line)
-        latency = time.perf_counter() - t0
-        return self._finish(
-            request,
-            cache_key,
-            "".join(acc.texts),
-            acc.calls(),
-            acc.finish,
-            acc.usage,
-            rid,
-            names,
-            latency,
-            acc.ttft,
-        )
+        return self._finish(request, cache_key, acc.answer(rid), names, time.perf_counter() - t0)
 
     def _finish(
-        self, request, cache_key, text, raw_calls, finish, usage, rid, names, latency, ttft
+        self, request: ModelRequest, cache_key: str, answer: WireAnswer, names: ToolNameMap, latency: float
     ) -> ModelResponse:
-        calls = openai_tool_calls(raw_calls, names) if raw_calls else None
-        prompt, cached, completion = usage
-        return self.response(
-            request,
-            cache_key,
-            text=text,
-            tool_calls=calls,
-            stop_reason=OPENAI_STOP.get(finish, finish),
-            input_tokens=max(0, prompt - cached),
-            output_tokens=completion,
-            cache_read_tokens=cached,
-            request_id=rid,
-            latency=latency,
-            ttft=ttft,
-        )
+        """The ModelResponse of a Chat Completions answer as on the wire: its ``tool_calls``
+        ``{"id", "name", "arguments" (JSON text)}`` and its finish reason get the request's tool names
+        and the Messages API's stop reasons."""
+        calls = openai_tool_calls(answer.tool_calls, names) if answer.tool_calls else None
+        stop = anthropic_stop(OPENAI_STOP, answer.stop_reason)
+        return self.response(request, cache_key, replace(answer, tool_calls=calls, stop_reason=stop), latency)
 
     def _classify(self, exc: BaseException) -> Failure:
         import httpx2  # noqa: PLC0415 - keeps httpx2 out of `import eval_pipeline.definitions`
@@ -212,18 +187,16 @@ class _StreamError(Exception):
         self.code = code
 
 
-def _usage(u: Any) -> tuple[int, int, int]:
-    """(prompt tokens, cached prompt tokens, completion tokens) of an SDK usage object or a dict."""
+def _tokens(u: Any) -> tuple[int, int, int, int]:
+    """The token counts (input, output, cache read, cache write) of an SDK usage object or a dict:
+    the prompt tokens that were not cached, the completion tokens, the cached prompt tokens, 0."""
     if u is None:
-        return 0, 0, 0
+        return 0, 0, 0, 0
     if not isinstance(u, dict):
         u = u.model_dump()
     details = u.get("prompt_tokens_details") or {}
-    return (
-        int(u.get("prompt_tokens") or 0),
-        int(details.get("cached_tokens") or 0),
-        int(u.get("completion_tokens") or 0),
-    )
+    prompt, cached = int(u.get("prompt_tokens") or 0), int(details.get("cached_tokens") or 0)
+    return max(0, prompt - cached), int(u.get("completion_tokens") or 0), cached, 0
 
 
 class _StreamAccumulator:
@@ -236,7 +209,7 @@ class _StreamAccumulator:
         self.texts: list[str] = []
         self._calls: dict[int, dict[str, Any]] = {}
         self.finish: str | None = None
-        self.usage: tuple[int, int, int] = (0, 0, 0)
+        self.tokens: tuple[int, int, int, int] = (0, 0, 0, 0)
         self.done = False
 
     def feed_line(self, line: str) -> None:
@@ -253,7 +226,7 @@ class _StreamAccumulator:
                 str(err.get("code") or err.get("type") or "error"), str(err.get("message", ""))
             )
         if chunk.get("usage"):
-            self.usage = _usage(chunk["usage"])
+            self.tokens = _tokens(chunk["usage"])
         for ch in chunk.get("choices") or []:
             delta = ch.get("delta") or {}
             if delta.get("content"):
@@ -275,3 +248,7 @@ class _StreamAccumulator:
 
     def calls(self) -> list[dict[str, Any]]:
         return [self._calls[i] for i in sorted(self._calls)]
+
+    def answer(self, request_id: str | None) -> WireAnswer:
+        """The collected answer with the API's ``request_id``."""
+        return WireAnswer("".join(self.texts), self.calls(), self.finish, self.tokens, request_id, self.ttft)

@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from eval_pipeline.inference.live import Failure, LiveProvider
+from eval_pipeline.inference.live import Failure, LiveProvider, WireAnswer
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
 RETURN_HINT = 'return a str, or a dict {"text", "tool_calls": [{"name", "arguments"}], "usage": {"input_tokens", "output_tokens"}}'
@@ -116,16 +116,9 @@ class PythonProvider(LiveProvider):
                 }
             )
         usage = out.get("usage") or {}
-        return self.response(
-            request,
-            cache_key,
-            text=out.get("text"),
-            tool_calls=calls or None,
-            stop_reason=out.get("stop_reason") or ("tool_use" if calls else "end_turn"),
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-            latency=latency,
-        )
+        stop = out.get("stop_reason") or ("tool_use" if calls else "end_turn")
+        tokens = (int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0), 0, 0)
+        return self.response(request, cache_key, WireAnswer(out.get("text"), calls, stop, tokens), latency)
 
     def _classify(self, exc: BaseException) -> Failure:
         if isinstance(exc, TargetFunctionError):

@@ -2,7 +2,8 @@
 
 In: the raw bytes of a streamed Messages API response (in chunks), or one tool_use input JSON
 and the request that declared the tool. Out: :class:`SSEAccumulator` collects text, tool input,
-usage, stop reason and time to first token; :func:`parse_tool_input` gives ``(input, problem)``
+usage, stop reason and time to first token (:meth:`SSEAccumulator.answer`, a
+:class:`~.live.WireAnswer`); :func:`parse_tool_input` gives ``(input, problem)``
 after checking the tool's ``input_schema``. An ``error`` event raises :class:`StreamError`.
 Plain ``json.loads`` per event: far cheaper per request than the SDK's typed event objects.
 """
@@ -15,6 +16,8 @@ from typing import Any
 
 import jsonschema
 
+from eval_pipeline.inference.live import WireAnswer
+from eval_pipeline.inference.providers import PRICE_FIELDS
 from eval_pipeline.inference.types import ModelRequest
 from eval_pipeline.project.user_regex import bounded_validator  # a tool schema's pattern never hangs
 
@@ -133,6 +136,13 @@ class SSEAccumulator:
     def tool_raw(self) -> str | None:
         """Concatenated input JSON of the first tool_use block, if any."""
         return next(("".join(b["parts"]) for b in self.blocks.values() if "name" in b), None)
+
+    def answer(self, request_id: str | None) -> WireAnswer:
+        """The collected answer (tool calls as :meth:`tool_blocks`) with the API's ``request_id``."""
+        tokens = tuple(self.usage.get(k, 0) for k in PRICE_FIELDS)  # the usage keys are the price fields'
+        return WireAnswer(
+            "".join(self.texts), self.tool_blocks(), self.stop_reason, tokens, request_id, self.ttft
+        )
 
     def tool_blocks(self) -> list[tuple[str | None, str, str]]:
         """Every tool_use block in order: (id, name as sent by the API, raw input JSON)."""

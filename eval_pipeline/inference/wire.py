@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from eval_pipeline.inference.tool_names import OPENAI_TOOL_NAME, ToolNameMap
@@ -38,6 +39,12 @@ BEDROCK_STOP = {
     "content_filtered": "refusal",
     "model_context_window_exceeded": "max_tokens",
 }
+
+
+def anthropic_stop(vendor: Mapping[str, str], reason: str | None) -> str | None:
+    """A vendor's stop reason in the Anthropic vocabulary through its table (``OPENAI_STOP``,
+    ``BEDROCK_STOP``); a reason the table lacks stays as it is, None stays None."""
+    return vendor.get(reason, reason) if reason is not None else None
 
 
 def tool_names(request: ModelRequest, pattern: re.Pattern[str] = OPENAI_TOOL_NAME) -> ToolNameMap:
