@@ -65,7 +65,9 @@ def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float,
     return float(lo), float(hi)
 
 
-def clustered_proportion(passed: Sequence[bool], clusters: Sequence[Any], alpha: float = 0.05) -> MetricValue:
+def clustered_proportion(
+    passed: Iterable[float], clusters: Iterable[Any], alpha: float = 0.05
+) -> MetricValue:
     """Share of true values when rows come in clusters (the repeats of one sample are correlated).
 
     One row per cluster: the Wilson interval. Several: a cluster-robust interval - the pooled share

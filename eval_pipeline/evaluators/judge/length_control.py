@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.special import expit
 from scipy.stats import norm, spearmanr
@@ -62,7 +63,7 @@ def _wilson(successes: float, n: int) -> tuple[float, float]:
 
 
 def length_controlled_win_rate(
-    outcomes: Sequence[float], length_diff: Sequence[float], alpha: float = ALPHA
+    outcomes: npt.ArrayLike, length_diff: npt.ArrayLike, alpha: float = ALPHA
 ) -> dict[str, Any]:
     """Length-controlled win rate of a candidate (outcome 1 win / 0.5 tie / 0 loss per pair).
 
@@ -143,8 +144,8 @@ def length_controlled_win_rate(
 
 
 def length_association(
-    scores: Sequence[float],
-    lengths: Sequence[float],
+    scores: npt.ArrayLike,
+    lengths: npt.ArrayLike,
     reference_length: float | None = None,
     alpha: float = ALPHA,
     seed: int = 0,

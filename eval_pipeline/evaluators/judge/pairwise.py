@@ -49,7 +49,7 @@ from eval_pipeline.evaluators.judge.rows import (
     _status_totals,
 )
 from eval_pipeline.evaluators.judge.run import judge_verdicts
-from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _is_missing, _response_skip_reason
+from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _cell, _is_missing, _response_skip_reason
 from eval_pipeline.evaluators.metrics import clustered_proportion
 from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
@@ -190,7 +190,7 @@ def aggregate_pairwise(
             med = statistics.median(values)
             cons = float(sum(bool(c) for c in done["position_consistent"]) / len(done))
             outcomes = list(done["outcome"])
-            reason = f"outcomes {outcomes} ({len(done)}/{len(g)} repeats complete). {_excerpt(done['reasoning'].iat[0])}"
+            reason = f"outcomes {outcomes} ({len(done)}/{len(g)} repeats complete). {_excerpt(_cell(done, 'reasoning', 0))}"
             out.append(_score_row(base, "pairwise_win", med, None, reason, None))
             out.append(
                 _score_row(

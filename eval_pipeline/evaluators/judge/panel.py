@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -67,10 +67,10 @@ def aggregate_panel(
     decided = ["pairwise_win"] if config.mode == "pairwise" else list(dims)
     out: list[dict[str, Any]] = []
     index = {
-        m: {(tuple(r[k] for k in _KEY), r["metric"]): r for r in rows.to_dict("records")}
+        m: {(tuple(r[k] for k in _KEY), r["metric"]): r for r in _records(rows)}
         for m, rows in per_judge.items()
     }
-    for base in first.to_dict("records"):
+    for base in _records(first):
         metric, key = base["metric"], tuple(base[k] for k in _KEY)
         if metric not in decided and metric not in (
             STATUS_UNPARSEABLE,
@@ -134,6 +134,10 @@ def aggregate_panel(
     return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
 
 
+def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    return cast(list[dict[str, Any]], rows.to_dict("records"))
+
+
 def vote_metric(k: int, metric: str) -> str:
     """The metric name of judge ``k``'s (index in ``config.judge_models``) own verdict on ``metric``."""
     return f"vote.{k}.{metric}"
@@ -172,7 +176,10 @@ def _disagreement(key, index, models, decided, dims, mode) -> tuple[int, list[st
     return len(why), why
 
 
-def _alpha(data: np.ndarray, level: str, domain: list[float] | None) -> float:
+Level = Literal["nominal", "ordinal"]
+
+
+def _alpha(data: np.ndarray, level: Level, domain: list[float] | None) -> float:
     import krippendorff  # noqa: PLC0415 - keeps krippendorff out of `import eval_pipeline.definitions`
 
     ok = (~np.isnan(data)).sum(axis=0) >= 2
@@ -198,6 +205,7 @@ def panel_agreement(
     Returns ``{dimension: {alpha, alpha_ci (95 % percentile bootstrap over samples), n, judges, level, test}}``.
     """
     models = list(per_judge)
+    targets: dict[str, tuple[Level, list[float]]]
     if config.mode == "pairwise":
         targets = {"pairwise_win": ("nominal", [0.0, 0.5, 1.0])}
     else:
@@ -223,9 +231,9 @@ def panel_agreement(
                 _alpha(data[:, rng.integers(0, data.shape[1], data.shape[1])], level, domain)
                 for _ in range(n_resamples)
             ]
-            boots = np.asarray([b for b in boots if not math.isnan(b)])
-            if len(boots) >= 0.9 * n_resamples:
-                lo, hi = float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+            valid = np.asarray([b for b in boots if not math.isnan(b)])
+            if len(valid) >= 0.9 * n_resamples:
+                lo, hi = float(np.quantile(valid, 0.025)), float(np.quantile(valid, 0.975))
         out[metric] = {
             "alpha": alpha,
             "alpha_ci": (lo, hi),

@@ -47,7 +47,7 @@ from eval_pipeline.evaluators.judge.rows import (
     _status_totals,
 )
 from eval_pipeline.evaluators.judge.run import judge_verdicts
-from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _response_skip_reason, _row_value
+from eval_pipeline.evaluators.judge.samples import _SAMPLE_COLUMNS, _cell, _response_skip_reason, _row_value
 from eval_pipeline.evaluators.metrics import clustered_proportion
 from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
@@ -173,15 +173,15 @@ def aggregate_pointwise(
                 passed = None if d.threshold is None else d.passes(med)
                 # Explain with the reasoning of the repeat closest to the median.
                 closest = min(range(len(values)), key=lambda k: abs(values[k] - med))
-                why = _excerpt(ok["reasoning"].iat[closest])
+                why = _excerpt(_cell(ok, "reasoning", closest))
                 thr = "" if d.threshold is None else f" vs threshold {d.threshold:g}"
                 reason = f"median {med:g}{thr} over {values}; {note}. {why}"
                 out.append(_score_row(base, d.name, med, passed, reason, None))
                 out.append(_score_row(base, f"{d.name}_spread", spread, None, f"max-min over {values}", None))
         for status in (STATUS_UNPARSEABLE, STATUS_REFUSAL):
             n = statuses.get(status, 0)
-            msg = next((m for s, m in zip(g["status"], g["message"]) if s == status), None)
-            out.append(_score_row(base, status, n, None, _excerpt(msg, 200) if n else "", None))
+            example = next((m for s, m in zip(g["status"], g["message"]) if s == status), None)
+            out.append(_score_row(base, status, n, None, _excerpt(example, 200) if n else "", None))
         # Lengths (words) of the answer and of a text reference: the score-vs-length association (length_control).
         out.append(_length_row(base, LENGTH_METRIC, samples["response_text"].iat[i], "answer"))
         ref = _row_value(samples, "expected", i)

@@ -18,7 +18,7 @@ from eval_pipeline.evaluators.judge.length_control import word_count
 from eval_pipeline.evaluators.judge.parse import STATUS_REFUSAL, STATUS_UNPARSEABLE
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, default_prompt
 from eval_pipeline.evaluators.judge.requests import evaluator_hash, judge_identity
-from eval_pipeline.evaluators.judge.samples import _key_columns, _row_value
+from eval_pipeline.evaluators.judge.samples import _cell, _key_columns, _row_value
 from eval_pipeline.project.judge import JudgeConfig
 
 FAMILY = "judge"
@@ -69,7 +69,7 @@ def _sample_groups(
         base = {
             **_key_columns(samples, i, keys),
             "sample_id": samples["sample_id"].iat[i],
-            "repeat": int(samples["repeat"].iat[i]),
+            "repeat": int(_cell(samples, "repeat", i)),
             "family": FAMILY,
             "category": _row_value(samples, "category", i),
             "evaluator_hash": h,

@@ -43,7 +43,7 @@ def _response_skip_reason(
     samples: pd.DataFrame, i: int, column: str = "response_text"
 ) -> tuple[str | None, str | None]:
     """Why a sample is not sent to the judge: (infra category, reason) or (None, reason) or (None, None)."""
-    err = samples["error_category"].iat[i]
+    err = _cell(samples, "error_category", i)
     err = None if _is_missing(err) else err
     if err in INFRA_ERROR_CATEGORIES:
         return err, f"response infra error: {err}"
@@ -51,6 +51,11 @@ def _response_skip_reason(
     if _is_missing(text) or not str(text).strip():
         return None, f"no response text ({err or 'empty'})"
     return None, None
+
+
+def _cell(samples: pd.DataFrame, col: str, i: int) -> Any:
+    """The value of the required column ``col`` at row ``i``."""
+    return samples[col].iat[i]
 
 
 def _row_value(samples: pd.DataFrame, col: str, i: int, default: Any = None) -> Any:
@@ -62,4 +67,4 @@ def _row_value(samples: pd.DataFrame, col: str, i: int, default: Any = None) -> 
 
 def _row_ids(samples: pd.DataFrame, i: int) -> dict[str, Any]:
     """The ids a verdict row starts with: sample row index, ``sample_id`` and response ``repeat``."""
-    return {"row": i, "sample_id": samples["sample_id"].iat[i], "repeat": int(samples["repeat"].iat[i])}
+    return {"row": i, "sample_id": samples["sample_id"].iat[i], "repeat": int(_cell(samples, "repeat", i))}
