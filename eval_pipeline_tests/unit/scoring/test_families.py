@@ -137,6 +137,18 @@ def test_deterministic_family_scores_only_the_model_versions_sets(project):
     assert set(out["eval_set"]) == {"b_det", "a_det"}
 
 
+def test_a_family_without_the_resource_it_needs_names_it(project):
+    """The similarity and judge families say which resource the caller left out (evaluators.family.required_resource)."""
+    v1 = project.registry.models[0]
+    graded = _graded([("alpha", "a_sim", "greet"), ("beta", "b_judge", "greet")])
+    with pytest.raises(
+        ValueError, match=r"the similarity family needs scorer_factory \(model path -> similarity"
+    ):
+        families.score_family("similarity", project, v1, graded, "2026-01-01", v1.key)
+    with pytest.raises(ValueError, match=r"the judge family needs execute \(the judge-call executor\)"):
+        families.score_family("judge", project, v1, graded, "2026-01-01", v1.key, execute=None)
+
+
 def test_run_artifact_lists_sets_in_model_version_order_and_gates_on_blocking_failures(project):
     v1 = project.registry.models[0]
     graded = _graded([("alpha", "a_det", "greet"), ("beta", "b_det", "nope")])
