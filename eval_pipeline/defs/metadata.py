@@ -3,7 +3,8 @@
 In: DataFrames and figures an asset or check reports. Out: markdown text for
 ``dg.MetadataValue.md`` (:func:`md_table`: first rows, floats rounded, a note when rows are cut),
 and the metadata dict of plain figures with their JSON, markdown and path values wrapped
-(:func:`as_metadata`), so a stage's plain module can return the figures and the asset only wraps them.
+(:func:`as_metadata`; :func:`in_order` where the order of the fields is the stage's), so a stage's plain
+module can return the figures and the asset only wraps them.
 """
 
 from collections.abc import Mapping
@@ -49,3 +50,20 @@ def as_metadata(
     out.update({k: dg.MetadataValue.md(v) for k, v in (md or {}).items()})
     out.update({k: dg.MetadataValue.path(v) for k, v in (paths or {}).items()})
     return out
+
+
+def in_order(
+    fields: Mapping[str, Any],
+    *,
+    json: tuple[str, ...] = (),
+    md: tuple[str, ...] = (),
+    paths: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Asset or check metadata in the order of ``fields`` (the UI lists it so), the fields named in ``json``,
+    ``md`` and ``paths`` wrapped as JSON, markdown and paths, the others as they are."""
+    wrap = {
+        **dict.fromkeys(json, dg.MetadataValue.json),
+        **dict.fromkeys(md, dg.MetadataValue.md),
+        **dict.fromkeys(paths, dg.MetadataValue.path),
+    }
+    return {k: wrap[k](v) if k in wrap else v for k, v in fields.items()}

@@ -18,6 +18,8 @@ Plain Python (no Dagster). One step per module, in flow order:
 * ``compare.py``       :func:`~eval_pipeline.regression.compare.regression_report`: the report from the above.
 * ``markdown.py``      the markdown table of report rows (and of the history's tables).
 * ``stored_runs.py``   the report of stored runs (load both runs and the pooled nights from the warehouse).
+* ``partition_report.py`` one partition's report as the ``regression_report`` asset stores and shows it, and
+                        the regression gate as its check shows it.
 * ``planning.py``      sample-size planning and what a green gate could have missed (MDE).
 * ``sequential.py``    early stopping (group-sequential gate; a plain module, not yet a ``run`` option).
 

@@ -6,26 +6,29 @@ its chart and per-sample diff page; the check's verdict, enforced by ``release_a
 (``defs/release/assets.py``). The asset stays in the ``history`` asset group (the UI and stored runs name it so).
 """
 
-import json
-
 import dagster as dg
-import pandas as pd
 
-from eval_pipeline.defs.eval_partition import partition, partitioned_asset, partitioned_check
+from eval_pipeline.defs.eval_partition import Partition, partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.history.assets import _inline_png, _root
+from eval_pipeline.defs.metadata import in_order
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
 from eval_pipeline.history import charts
 from eval_pipeline.history.diff_page import write_run_diff
-from eval_pipeline.history.sources import HistorySources
-from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.project.regression_config import RegressionConfig
-from eval_pipeline.regression.baselines import RunRef, declared_baseline
-from eval_pipeline.regression.compare import EFFECT_TABLE_COLUMNS, report_dict
-from eval_pipeline.regression.gating import gate_description, gate_family
+from eval_pipeline.regression.baselines import RunRef
+from eval_pipeline.regression.compare import RegressionReport
+from eval_pipeline.regression.partition_report import (
+    CHECK_JSON,
+    CHECK_MD,
+    SUMMARY_JSON,
+    SUMMARY_MD,
+    build_partition_report,
+    gate_check_fields,
+    overall_rows,
+    summary_fields,
+)
 from eval_pipeline.regression.sequential import DEFAULT_CHUNK
-from eval_pipeline.regression.sequential_replay import SequentialOptions, report_section, summary_line
-from eval_pipeline.regression.stored_runs import load_run_scores_with_draws, regression_report_for_run
-from eval_pipeline.release import verdict as vd
+from eval_pipeline.regression.sequential_replay import SequentialOptions
 from eval_pipeline.release.decision import regression_gate
 from eval_pipeline.storage import keys
 
@@ -41,27 +44,28 @@ class RegressionReportConfig(dg.Config):
     chunk: int = DEFAULT_CHUNK
 
 
-def _sequential(config: RegressionReportConfig, rep, con, sources, p) -> dict:
-    """``{"sequential": section}`` when the run is sequential (the report's gated rows then say the sequential gate's
-    verdicts: ``regression.sequential_replay.report_section``), else ``{}``."""
-    if not config.sequential or rep.baseline is None:
-        return {}
-    return {
-        "sequential": report_section(
-            rep,
-            load_run_scores_with_draws(con, sources, rep.candidate),
-            load_run_scores_with_draws(con, sources, rep.baseline),
-            SequentialOptions(seed=config.seed, chunk=config.chunk),
-            p.read("responses"),
+def _diff_page(context: dg.AssetExecutionContext, p: Partition, baseline: RunRef) -> dict:
+    """The per-sample diff page against ``baseline``, beside the report; a page that cannot be built must not
+    stop the gate: said in the metadata and the log."""
+    try:
+        uri = write_run_diff(
+            p.wh,
+            (p.date, p.mv_key),
+            (baseline.date, baseline.model_version),
+            keys.diff_page(p.date, p.mv_key),
         )
-    }
+        return {"diff_page": dg.MetadataValue.path(uri)}
+    except Exception as e:  # noqa: BLE001
+        context.log.warning(f"per-sample diff page not written: {e}")
+        return {"diff_page": f"not written: {type(e).__name__}: {e}"}
 
 
-def _sequential_metadata(section: dict | None) -> dict:
-    if not section:
-        return {}
-    brief = {k: v for k, v in section.items() if k not in ("rows", "looks", "next_units")}
-    return {"sequential": summary_line(section), "sequential_detail": dg.MetadataValue.json(brief)}
+def _chart(p: Partition, rep: RegressionReport) -> dict:
+    """The pass-rate comparison chart (95% CI), inline and as a file."""
+    title = f"{p.mv_key} vs {rep.baseline} (pass rate, 95% CI)"
+    png = charts.comparison_chart_png(overall_rows(rep), measure="pass_rate", title=title)
+    uri = p.wh.write_bytes(keys.regression_chart(p.date, p.mv_key), png, content_type="image/png")
+    return {"chart": dg.MetadataValue.md(_inline_png(png)), "chart_png": dg.MetadataValue.path(uri)}
 
 
 @partitioned_asset(
@@ -78,68 +82,20 @@ def regression_report(
 ) -> dg.MaterializeResult:
 
     p = partition(context, eval_config, warehouse)
-    date, mv_key, project, wh = p.date, p.mv_key, p.project, p.wh
-    root = _root(warehouse)
-    con = wh.connect_duckdb()
-    sources = HistorySources.for_root(root)
-    declared, declared_why = declared_baseline(project, mv_key)  # the suites' baseline_model_version
-    suite_configs = {name: suite.regression_config() for name, suite in project.suites.items()}
-    rep = regression_report_for_run(
-        con,
-        sources,
-        RunRef(date, mv_key),
-        production_model_version=declared,
-        config=suite_configs,
-        production_reason=declared_why,
+    sequential = SequentialOptions(seed=config.seed, chunk=config.chunk) if config.sequential else None
+    run = RunRef(p.date, p.mv_key)
+    part = build_partition_report(
+        p.project, p.wh, _root(warehouse), run, sequential, lambda: p.read("responses")
     )
-    # first: a sequential run's section, which also sets the gated rows' verdicts (run --sequential)
-    report = _sequential(config, rep, con, sources, p) | report_dict(rep)
-    uri = wh.write_bytes(
-        keys.regression_report(date, mv_key),
-        json.dumps(report, default=str, indent=2).encode("utf-8"),
-        content_type="application/json",
+    uri = p.wh.write_bytes(
+        keys.regression_report(p.date, p.mv_key), part.stored_bytes(), content_type="application/json"
     )
-    verdict = vd.regression_verdict(json.loads(json.dumps(report, default=str)))
-    md = {
-        # first: the gate's decision and why (the blocking metric, its effect, interval and p)
-        "verdict": verdict.verdict,
-        "why": verdict.why,
-        "status": vd.report_status(report["summary"], len(rep.gate_regressions)),
-        "baseline": str(rep.baseline) if rep.baseline else "none",
-        "baseline_reason": rep.baseline_reason,
-        "baseline_pool": dg.MetadataValue.json(list(rep.baseline_pool)),
-        "regressions": int(len(rep.regressions)),
-        "gate_regressions": int(len(rep.gate_regressions)),
-        "gate_procedure": rep.config.gate_procedure,
-        "gate": gate_description(rep.config),
-        "gate_family": dg.MetadataValue.json(gate_family(rep.rows)),
-        "gate_family_size": len(gate_family(rep.rows)),
-        "improvements": int(len(rep.improvements)),
-        **_sequential_metadata(report.get("sequential")),
-        "report": dg.MetadataValue.md(rep.to_markdown(max_rows=15)),
-        "path": dg.MetadataValue.path(uri),
-    }
-    if rep.baseline is not None:  # the per-sample diff against that baseline, beside the report
-        base = (rep.baseline.date, rep.baseline.model_version)
-        try:  # a page that cannot be built must not stop the gate: said in the metadata and the log
-            md["diff_page"] = dg.MetadataValue.path(
-                write_run_diff(wh, (date, mv_key), base, keys.diff_page(date, mv_key))
-            )
-        except Exception as e:  # noqa: BLE001
-            md["diff_page"] = f"not written: {type(e).__name__}: {e}"
-            context.log.warning(f"per-sample diff page not written: {e}")
-    if len(rep.rows):
-        overall = rep.rows[rep.rows["segment"] == SEGMENT_ALL]  # segments are in the JSON and the HTML report
-        png = charts.comparison_chart_png(
-            overall if len(overall) else rep.rows,
-            measure="pass_rate",
-            title=f"{mv_key} vs {rep.baseline} (pass rate, 95% CI)",
-        )
-        md["chart"] = dg.MetadataValue.md(_inline_png(png))
-        md["chart_png"] = dg.MetadataValue.path(
-            wh.write_bytes(keys.regression_chart(date, mv_key), png, content_type="image/png")
-        )
-    context.log.info(rep.message)
+    md = in_order(summary_fields(part, uri), json=SUMMARY_JSON, md=SUMMARY_MD, paths=("path",))
+    if part.rep.baseline is not None:
+        md.update(_diff_page(context, p, part.rep.baseline))
+    if len(part.rep.rows):
+        md.update(_chart(p, part.rep))
+    context.log.info(part.rep.message)
     return dg.MaterializeResult(metadata=md)
 
 
@@ -152,26 +108,11 @@ def no_significant_regression(
 ) -> dg.AssetCheckResult:
 
     p = partition(context, None, warehouse)
-    data = p.read_json(keys.regression_report(p.date, p.mv_key))
-    gate = regression_gate(data)
-    regs = pd.DataFrame(gate["blocking"])
-    cols = ["suite", "eval_set", "metric", *EFFECT_TABLE_COLUMNS, "p_worse", "p_gate"]
-    table = regs[[c for c in cols if c in regs]].to_markdown(index=False) if len(regs) else "none"
-    verdict = vd.regression_verdict(data)
-    # Text only (no numbers): Dagster plots a check's numeric metadata across every partition's results.
+    report = p.read_json(keys.regression_report(p.date, p.mv_key))
+    gate = regression_gate(report)
+    fields = gate_check_fields(report, gate, f"{p.date}|{p.mv_key}")
     return dg.AssetCheckResult(
         passed=gate["passed"],
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "verdict": verdict.verdict,
-            "why": verdict.why,
-            "partition": f"{p.date}|{p.mv_key}",
-            "status": vd.report_status(data.get("summary") or {}, gate["n_blocking"]),
-            "message": gate["message"] or "",
-            "regressions": dg.MetadataValue.md(table),
-            "gate_procedure": str(gate["gate_procedure"]),
-            "gate": str(gate["gate"]),
-            "gate_family": f"{gate['gate_family_size'] or 0} gated row(s) at alpha={gate['alpha']}",
-            "gated_rows": dg.MetadataValue.json(gate["gated_rows"]),
-        },
+        metadata=in_order(fields, json=CHECK_JSON, md=CHECK_MD),
     )
