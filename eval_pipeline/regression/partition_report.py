@@ -71,7 +71,7 @@ def build_partition_report(
     )
     section = {}
     if sequential is not None and rep.baseline is not None:
-        candidate = load_run_scores_with_draws(con, sources, rep.candidate)
+        candidate = load_run_scores_with_draws(con, sources, run)  # rep.candidate is run
         baseline = load_run_scores_with_draws(con, sources, rep.baseline)
         section = {"sequential": report_section(rep, candidate, baseline, sequential, responses())}
     return PartitionReport(rep, section | report_dict(rep))
