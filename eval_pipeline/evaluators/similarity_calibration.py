@@ -56,7 +56,8 @@ def load_pair_labels(path: str | Path) -> tuple[list[str], list[str], list[int]]
     a, b, y = [], [], []
     for lineno, rec in read_jsonl(path):
         inp = rec.get("input")
-        texts = [v for v in inp.values() if isinstance(v, str)] if isinstance(inp, dict) else []
+        inp = inp if isinstance(inp, dict) else {}
+        texts = [v for v in inp.values() if isinstance(v, str)]
         if len(texts) < 2 or rec.get("expected") not in (0, 1, True, False):
             raise ValueError(f"{path}:{lineno}: need `input` with two text fields and `expected` 0/1")
         a.append(inp.get("question_1", texts[0]))

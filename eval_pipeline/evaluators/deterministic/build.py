@@ -12,7 +12,7 @@ import hashlib
 import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eval_pipeline.evaluators.deterministic.check_registry import (
     CHECK_TYPES,
@@ -78,9 +78,11 @@ def validate_check_specs(
             errors read ``<where>[<i>].<key>: <problem>``.
         base_dir: folder relative ``schema_file`` paths are resolved from (the suite file's folder).
     """
-    if not (isinstance(specs, list) and specs and all(isinstance(s, CheckSpec) for s in specs)):
-        specs = parse_check_specs(specs, where, base_dir=base_dir)
-    return [_build(spec, f"{where}[{i}]") for i, spec in enumerate(specs)]
+    if isinstance(specs, list) and specs and all(isinstance(s, CheckSpec) for s in specs):
+        checks = cast(list[CheckSpec], specs)
+    else:
+        checks = parse_check_specs(specs, where, base_dir=base_dir)
+    return [_build(spec, f"{where}[{i}]") for i, spec in enumerate(checks)]
 
 
 def describe_checks() -> str:

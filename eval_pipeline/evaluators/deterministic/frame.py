@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -42,7 +43,7 @@ def _none_if_nan(v: Any) -> Any:
     return v
 
 
-def _decoded(row: dict[str, Any], col: str) -> Any:
+def _decoded(row: Mapping[Hashable, Any], col: str) -> Any:
     """Column ``col`` of a sample row, or the decoded ``<col>_json`` column when only that exists."""
     if col in row:
         return _none_if_nan(row[col])
