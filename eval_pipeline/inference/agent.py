@@ -353,7 +353,8 @@ def agent_specs(
     rows = {
         r["sample_id"]: r for r in golden[["sample_id", "input", "metadata", "expected"]].to_dict("records")
     }
-    user = user_provider = None
+    user: Any = None  # the simulated user's model version
+    user_provider: Any = None
     if sim is not None:
         try:
             user = registry.by_name(sim.user)

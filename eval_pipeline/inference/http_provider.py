@@ -177,7 +177,8 @@ def _tool_call(c: Any, i: int) -> dict[str, Any]:
     """One tool call in any of the accepted shapes -> ``{"id", "name", "arguments"}``."""
     if not isinstance(c, dict):
         return {"id": f"call_{i}", "name": str(c), "arguments": {"_raw": str(c)}}
-    fn = c.get("function") if isinstance(c.get("function"), dict) else c
+    function = c.get("function")
+    fn = function if isinstance(function, dict) else c
     args = fn.get("arguments", fn.get("input", c.get("input", {})))
     if isinstance(args, str):
         try:

@@ -137,7 +137,7 @@ def check_tool_calls(calls: Sequence[dict[str, Any]], request: ModelRequest) -> 
     """The first problem of a list of tool calls: arguments that were not a JSON object, an unknown
     tool, or arguments that violate the tool's ``input_schema`` (None when all are fine)."""
 
-    declared = {t.get("name") for t in request.tools or []}
+    declared: set[Any] = {t.get("name") for t in request.tools or []}
     for c in calls:
         if set(c["arguments"]) == {"_raw"}:
             return f"tool call {c['name']!r}: arguments are not a JSON object"

@@ -112,6 +112,7 @@ def read_manifest(data: bytes, key_of: Callable[[str], str]) -> Manifest:
     t = pq.read_table(pa.BufferReader(data), use_threads=False)
     indexed = "rg_min" in t.column_names
     segs, sizes, footers = t["segment"].to_pylist(), t["size"].to_pylist(), t["footer"].to_pylist()
+    ranges: Iterable[tuple[Any, Any]]
     if indexed:
         ranges = zip(t["rg_min"].to_pylist(), t["rg_max"].to_pylist())
     else:  # written before the key index: derive it, one parsed footer at a time

@@ -54,7 +54,7 @@ def render(
 
 
 def eval_set_labels(golden: pd.DataFrame) -> list[str]:
-    vals = golden.get("expected", [])
+    vals: Any = golden.get("expected", [])
     return sorted({v for v in vals if isinstance(v, str)})
 
 
@@ -76,6 +76,7 @@ def build_requests(
         [t.as_request_tool() for t in getattr(model_version, "tools", [])],
         [t.as_request_tool() for t in getattr(eval_set, "tools", [])],
     )
+    row: Any  # a golden row (itertuples: its fields are attributes)
     for row in golden.itertuples(index=False):
         convo = is_conversation(row.input)
         row_where = f"{where}, sample {row.sample_id}"

@@ -230,8 +230,9 @@ async def arun_requests(
                 # Wait for the cancelled calls to unwind, so none is still on the wire when we return.
                 await asyncio.gather(*tasks, dog, return_exceptions=True)
             for t in done:
-                if not t.cancelled() and t.exception() is not None and guard.tripped is None:
-                    raise t.exception()  # a bug, not a failed call (those are values)
+                error = None if t.cancelled() else t.exception()
+                if error is not None and guard.tripped is None:
+                    raise error  # a bug, not a failed call (those are values)
     finally:
         CURRENT_GUARD.reset(token)
         if tick is not None:

@@ -351,10 +351,10 @@ class SegmentStore:
         for k in want:
             if k not in out:
                 by_shard[shard_of(k)].append(k)
-        jobs = [(seg, by_shard[s]) for s in by_shard for seg in shards.get(s, ())]
-        if jobs:
+        segments = [(seg, by_shard[s]) for s in by_shard for seg in shards.get(s, ())]
+        if segments:
             entries = self._load_manifest().entries
-            jobs = [(seg, w, entries.get(seg)) for seg, w in jobs]
+            jobs = [(seg, w, entries.get(seg)) for seg, w in segments]
             # coalesced reads (every segment in the manifest) are few and large: 8 workers keep the server busy
             # without 32 workers' buffers; footer reads are many small requests: self.threads workers
             workers = COALESCED_WORKERS if all(e is not None for _, _, e in jobs) else self.threads

@@ -145,7 +145,7 @@ def openai_tool_choice(choice: dict[str, Any] | None, names: ToolNameMap) -> Any
     kind = choice.get("type")
     if kind == "tool":
         return {"type": "function", "function": {"name": names.wire(choice["name"])}}
-    return {"any": "required", "auto": "auto", "none": "none"}.get(kind)
+    return {"any": "required", "auto": "auto", "none": "none"}.get(kind) if kind else None
 
 
 # A request's params under each API's names (the params an API has no argument for go where its body says).
