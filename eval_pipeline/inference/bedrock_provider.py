@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -71,7 +70,6 @@ class BedrockProvider(ModelAPIProvider):
         self.profile = profile
         self.name = f"bedrock:{region or ''}:{endpoint_url or 'aws'}"
         self._client: Any = None
-        self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"BedrockProvider(region={self.region!r}, endpoint_url={self.endpoint_url!r}, stream={self.stream})"
@@ -97,14 +95,8 @@ class BedrockProvider(ModelAPIProvider):
                     read_timeout=self.request_timeout_s,
                 ),
             )
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="bedrock")
+        self._start_threads("bedrock")
         return self._client
-
-    async def _close(self, client: Any) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
     def body(self, request: ModelRequest) -> tuple[dict[str, Any], Any]:
         names = tool_names(request, BEDROCK_TOOL_NAME)
@@ -115,8 +107,7 @@ class BedrockProvider(ModelAPIProvider):
     async def _call(self, client: Any, request: ModelRequest, cache_key: str, t0: float) -> ModelResponse:
         body, names = self.body(request)
         fn = self._stream_call if self.stream else self._unary_call
-        loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(self._pool, fn, client, body, t0)
+        answer = await self._in_thread(fn, client, body, t0)
         latency = time.perf_counter() - t0
         for c in answer.tool_calls or []:
             c["name"] = names.canonical(c["name"])

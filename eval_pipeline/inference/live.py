@@ -22,6 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -190,6 +191,7 @@ class LiveProvider(Provider):
         self.seed = seed
         self._secrets = [s for s in secrets if s]
         self._state: _LoopState | None = None
+        self._threads: ThreadPoolExecutor | None = None
         self._unpriced_warned: set[str] = set()
 
     def secrets(self) -> tuple[str, ...]:
@@ -201,7 +203,20 @@ class LiveProvider(Provider):
         return None
 
     async def _close(self, client: Any) -> None:
-        """Release the client."""
+        """Release the client (here: stop the worker threads of :meth:`_start_threads`, if any)."""
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=False, cancel_futures=True)
+
+    def _start_threads(self, name: str) -> None:
+        """Start this provider's own pool of ``max_concurrency`` worker threads (once), for a blocking
+        client: its calls run there (:meth:`_in_thread`) and the event loop only waits."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix=name)
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the worker threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
     async def _call(self, client: Any, request: ModelRequest, cache_key: str, t0: float) -> ModelResponse:
         """One attempt; raises on failure (classified by :meth:`_classify`)."""

@@ -16,11 +16,9 @@ value of another shape is an ``api_error`` that says what to return.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from eval_pipeline.inference.live import Failure, LiveProvider, WireAnswer
@@ -59,7 +57,6 @@ class PythonProvider(LiveProvider):
         self.fn = load_function(function) if isinstance(function, str) else function
         self.is_async = inspect.iscoroutinefunction(self.fn)
         self.name = f"python:{self.spec}"
-        self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"PythonProvider({self.spec}, max_concurrency={self.max_concurrency})"
@@ -69,14 +66,9 @@ class PythonProvider(LiveProvider):
         return self.spec
 
     def _open(self) -> Any:
-        if not self.is_async and self._pool is None:
-            self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="python-target")
+        if not self.is_async:
+            self._start_threads("python-target")
         return None
-
-    async def _close(self, client: Any) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
     async def _call(self, client: Any, request: ModelRequest, cache_key: str, t0: float) -> ModelResponse:
         payload = {
@@ -91,7 +83,7 @@ class PythonProvider(LiveProvider):
             if self.is_async:
                 out = await self.fn(payload)
             else:
-                out = await asyncio.get_running_loop().run_in_executor(self._pool, self.fn, payload)
+                out = await self._in_thread(self.fn, payload)
         except (TimeoutError, ConnectionError):
             raise
         except Exception as e:
