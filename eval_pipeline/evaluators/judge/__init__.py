@@ -20,10 +20,10 @@ The stages, one module each, in the order a run uses them:
    ``judge_refusal`` or with an infrastructure error category.
 5. :mod:`.pointwise` / :mod:`.pairwise` - :func:`judge_pointwise_verdicts` /
    :func:`judge_pairwise_verdicts`, :func:`aggregate_pointwise` / :func:`aggregate_pairwise`
-   (score rows; :mod:`.rows` holds what both share), :func:`score_pointwise` /
-   :func:`score_pairwise` (both steps in one call) and :func:`summarize_pointwise` /
+   (score rows; :mod:`.rows` holds what both share) and :func:`summarize_pointwise` /
    :func:`summarize_pairwise` (per-dimension pass rates with intervals; win rate with a Wilson
-   interval, ties count half, and position consistency).
+   interval, ties count half, and position consistency); :func:`score` runs the two steps of the
+   config's mode in one call.
 
 6. :mod:`.length_control` - verbosity bias: the length-controlled win rate (logistic regression
    of the pairwise outcome on the length difference, AlpacaEval 2.0 style) and, pointwise, the
@@ -45,7 +45,6 @@ from eval_pipeline.evaluators.judge.pairwise import (
     PAIR_VERDICT_COLUMNS,
     aggregate_pairwise,
     judge_pairwise_verdicts,
-    score_pairwise,
     summarize_pairwise,
     wilson_interval,
 )
@@ -55,7 +54,6 @@ from eval_pipeline.evaluators.judge.pointwise import (
     VERDICT_COLUMNS,
     aggregate_pointwise,
     judge_pointwise_verdicts,
-    score_pointwise,
     summarize_pointwise,
 )
 from eval_pipeline.evaluators.judge.prompts import (
@@ -106,8 +104,6 @@ __all__ = [
     "render_prompt",
     "judge_call_key",
     "score",
-    "score_pairwise",
-    "score_pointwise",
     "summarize_pairwise",
     "summarize_pointwise",
     "validate_judge_config",
@@ -119,6 +115,13 @@ __all__ = [
 ]
 
 
+# the two steps of each mode: verdicts from the judge, then score rows from the verdicts
+_STEPS = {
+    "pointwise": (judge_pointwise_verdicts, aggregate_pointwise),
+    "pairwise": (judge_pairwise_verdicts, aggregate_pairwise),
+}
+
+
 def score(
     samples: pd.DataFrame,
     config: JudgeConfig,
@@ -127,14 +130,24 @@ def score(
     prompt: PromptTemplate | None = None,
     keys: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Dispatch on ``config.mode`` to :func:`score_pointwise` or :func:`score_pairwise`: ``(score rows, verdicts)``.
+    """Judge ``samples`` in ``config.mode`` (pointwise or pairwise) and aggregate: ``(score rows, verdicts)``.
     A panel (``judge.models``) runs each judge as a single judge (``config.single(model)``) and aggregates their
     rows with :func:`.panel.aggregate_panel`; the second item is then every judge's own score rows."""
-    single = score_pairwise if config.mode == "pairwise" else score_pointwise
     if not config.is_panel:
-        return single(samples, config, execute, prompt=prompt, keys=keys)
+        return _score_one(samples, config, execute, prompt, keys)
     per_judge = {
-        m: single(samples, config.single(m), execute, prompt=prompt, keys=keys)[0]
-        for m in config.judge_models
+        m: _score_one(samples, config.single(m), execute, prompt, keys)[0] for m in config.judge_models
     }
     return aggregate_panel(per_judge, config, prompt), pd.concat(list(per_judge.values()), ignore_index=True)
+
+
+def _score_one(
+    samples: pd.DataFrame,
+    config: JudgeConfig,
+    execute: Executor,
+    prompt: PromptTemplate | None,
+    keys: dict[str, Any] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    judge, aggregate = _STEPS[config.mode]
+    verdicts = judge(samples, config, execute, prompt=prompt)
+    return aggregate(samples, verdicts, config, prompt=prompt, keys=keys), verdicts

@@ -10,7 +10,7 @@ function. Out:
   cancelled) and ``position_consistent`` False.
 * :func:`aggregate_pairwise` - score rows ``pairwise_win`` (1 win / 0.5 tie / 0 loss, median
   over judge repeats), ``position_consistency`` and the unparseable / refusal counts;
-  :func:`score_pairwise` does both.
+  :func:`eval_pipeline.evaluators.judge.score` runs both.
 * :func:`summarize_pairwise` - win rate with a Wilson 95% interval (ties count half), n, wins,
   ties, losses, position consistency and ``length_control`` (the length-controlled win rate,
   :func:`.length_control.length_controlled_win_rate`).
@@ -205,24 +205,6 @@ def aggregate_pairwise(
             _length_row(base, BASELINE_LENGTH_METRIC, samples[baseline_column].iat[i], "baseline answer")
         )
     return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
-
-
-def score_pairwise(
-    samples: pd.DataFrame,
-    config: JudgeConfig,
-    execute: Executor,
-    *,
-    prompt: PromptTemplate | None = None,
-    keys: dict[str, Any] | None = None,
-    baseline_column: str = "baseline_text",
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Pairwise judge and aggregate in one call: returns ``(score_rows, verdicts)``."""
-    verdicts = judge_pairwise_verdicts(
-        samples, config, execute, prompt=prompt, baseline_column=baseline_column
-    )
-    return aggregate_pairwise(
-        samples, verdicts, config, prompt=prompt, keys=keys, baseline_column=baseline_column
-    ), verdicts
 
 
 def wilson_interval(successes: float, n: int, alpha: float = 0.05) -> tuple[float, float]:

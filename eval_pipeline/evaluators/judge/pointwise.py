@@ -8,7 +8,8 @@ In: a graded-samples frame (``response_text`` per sample row), a pointwise
 * :func:`aggregate_pointwise` - score rows: per dimension the median over valid judge repeats
   (passed = median >= threshold), a ``<dim>_spread`` row (max - min), and per sample the counts of
   ``judge_unparseable`` / ``judge_refusal`` repeats, and the words of the answer and of a text
-  reference (``response_word_count`` / ``reference_word_count``). :func:`score_pointwise` does both.
+  reference (``response_word_count`` / ``reference_word_count``). :func:`eval_pipeline.evaluators.judge.score`
+  runs both.
 * :func:`summarize_pointwise` - per-dimension mean, pass rate with a 95% interval (Wilson, or
   clustered by sample with several response repeats) and n, for asset metadata and gates, and
   ``length_association`` (score vs length per dimension, :mod:`.length_control`).
@@ -188,19 +189,6 @@ def aggregate_pointwise(
         if isinstance(ref, str) and ref.strip():
             out.append(_length_row(base, REFERENCE_LENGTH_METRIC, ref, "reference answer"))
     return pd.DataFrame(out, columns=JUDGE_SCORE_COLUMNS)
-
-
-def score_pointwise(
-    samples: pd.DataFrame,
-    config: JudgeConfig,
-    execute: Executor,
-    *,
-    prompt: PromptTemplate | None = None,
-    keys: dict[str, Any] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Judge and aggregate in one call: returns ``(score_rows, verdicts)``."""
-    verdicts = judge_pointwise_verdicts(samples, config, execute, prompt=prompt)
-    return aggregate_pointwise(samples, verdicts, config, prompt=prompt, keys=keys), verdicts
 
 
 def _pass_interval(rows: pd.DataFrame) -> tuple[float, float]:

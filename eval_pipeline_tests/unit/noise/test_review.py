@@ -45,7 +45,7 @@ def judged():
                 return {"tool_input": {"reasoning": f"r{req.repeat}", "accuracy": a, "tone": t}}
         raise AssertionError(text)
 
-    rows, _ = J.score_pointwise(samples, CFG, FakeExecutor(responder))
+    rows, _ = J.score(samples, CFG, FakeExecutor(responder))
     sim = pd.DataFrame(
         {
             "eval_set": "faq",

@@ -46,7 +46,7 @@ def provider(srv):
 def test_batch_judge_gives_the_live_verdicts_at_half_the_cost_and_reruns_for_free(server, tmp_path):
     live_seen, batch_seen = [], []
     live = store_executor(provider(server), ResponseStore(tmp_path / "live"), on_responses=live_seen.extend)
-    rows_live, _ = J.score_pointwise(SAMPLES, CFG, live)
+    rows_live, _ = J.score(SAMPLES, CFG, live)
     assert server.stats()["batches_created"] == 0
 
     cfg = CFG.model_copy(update={"batch": True})
@@ -55,7 +55,7 @@ def test_batch_judge_gives_the_live_verdicts_at_half_the_cost_and_reruns_for_fre
     )  # how verdicts are paid for is not part of what they are
     store = ResponseStore(tmp_path / "batch")
     batched = store_executor(provider(server), store, batch_options=FAST, on_responses=batch_seen.extend)
-    rows_batch, _ = J.score_pointwise(SAMPLES, cfg, batched)
+    rows_batch, _ = J.score(SAMPLES, cfg, batched)
     stats = server.stats()
     assert stats["batches_created"] == 1 and stats["batch_requests"] == len(SAMPLES) * CFG.repeats
     pd.testing.assert_frame_equal(
@@ -68,7 +68,7 @@ def test_batch_judge_gives_the_live_verdicts_at_half_the_cost_and_reruns_for_fre
 
     # the verdicts are stored like live ones: a rerun makes no call and submits no batch
     total = stats["total"]
-    again, _ = J.score_pointwise(SAMPLES, cfg, store_executor(provider(server), store, batch_options=FAST))
+    again, _ = J.score(SAMPLES, cfg, store_executor(provider(server), store, batch_options=FAST))
     assert server.stats()["batches_created"] == 1 and server.stats()["total"] == total
     pd.testing.assert_frame_equal(
         again[SHOWN].reset_index(drop=True), rows_batch[SHOWN].reset_index(drop=True)
@@ -79,9 +79,7 @@ def test_cache_prompt_judge_reads_its_rubric_prefix_from_the_cache_with_the_same
     cfg = CFG.model_copy(update={"cache_prompt": True})
     seen = []
     store = ResponseStore(tmp_path / "store")
-    rows, _ = J.score_pointwise(
-        SAMPLES, cfg, store_executor(provider(server), store, on_responses=seen.extend)
-    )
+    rows, _ = J.score(SAMPLES, cfg, store_executor(provider(server), store, on_responses=seen.extend))
     split = prompt_cache_split(seen)
     # one request at a time: the first writes the cached prefix (system prompt + verdict tool), every later one reads it
     assert split["n"] == len(SAMPLES) * CFG.repeats and split["hits"] == split["n"] - 1
@@ -92,14 +90,12 @@ def test_cache_prompt_judge_reads_its_rubric_prefix_from_the_cache_with_the_same
     # caching changes neither the verdicts nor their keys: the uncached judge is served from the same store
     calls = server.stats()["total"]
     plain_seen = []
-    plain, _ = J.score_pointwise(
-        SAMPLES, CFG, store_executor(provider(server), store, on_responses=plain_seen.extend)
-    )
+    plain, _ = J.score(SAMPLES, CFG, store_executor(provider(server), store, on_responses=plain_seen.extend))
     assert server.stats()["total"] == calls and all(r.cached for r in plain_seen)
     pd.testing.assert_frame_equal(plain[SHOWN].reset_index(drop=True), rows[SHOWN].reset_index(drop=True))
     # and uncached it costs more (a fresh store: every request pays the full input price)
     fresh_seen = []
-    J.score_pointwise(
+    J.score(
         SAMPLES,
         CFG,
         store_executor(provider(server), ResponseStore(tmp_path / "fresh"), on_responses=fresh_seen.extend),

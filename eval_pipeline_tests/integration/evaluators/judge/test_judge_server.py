@@ -81,7 +81,7 @@ def test_pointwise_judge_against_test_server(server, tmp_path):
             {"response_text": "ANS-REFUSE"},
         ]
     )
-    rows, verdicts = J.score_pointwise(samples, CFG, execute)
+    rows, verdicts = J.score(samples, CFG, execute)
 
     def get(sid, m):
         return rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
@@ -115,7 +115,7 @@ def test_pointwise_judge_against_test_server(server, tmp_path):
     assert summary["judge_unparseable"] == 2 and summary["judge_refusal"] == 2
 
     # rerun: everything comes from the store, same verdicts, no new server calls
-    rows2, verdicts2 = J.score_pointwise(samples, CFG, execute)
+    rows2, verdicts2 = J.score(samples, CFG, execute)
     assert server.stats()["total"] == calls
     pd.testing.assert_frame_equal(rows.reset_index(drop=True), rows2.reset_index(drop=True))
 
@@ -123,7 +123,7 @@ def test_pointwise_judge_against_test_server(server, tmp_path):
     changed = CFG.model_copy(
         update={"dimensions": [CFG.dimensions[0], J.JudgeDimension(name="tone", threshold=3)]}
     )
-    rows3, _ = J.score_pointwise(samples.iloc[:1], changed, execute)
+    rows3, _ = J.score(samples.iloc[:1], changed, execute)
     assert server.stats()["total"] == calls + 2
     assert rows3.evaluator_hash.iat[0] != rows.evaluator_hash.iat[0]
     assert bool(rows3[rows3.metric == "tone"].passed.iat[0])
@@ -140,7 +140,7 @@ def test_pairwise_judge_against_test_server(server, tmp_path):
         ],
         pairwise=True,
     )
-    rows, verdicts = J.score_pairwise(samples, cfg, execute)
+    rows, verdicts = J.score(samples, cfg, execute)
     win = rows[rows.metric == "pairwise_win"].set_index("sample_id").value
     assert win["s0"] == 1.0 and win["s1"] == 0.0 and pd.isna(win["s2"])
     assert rows[(rows.sample_id == "s2") & (rows.metric == "judge_refusal")].value.iat[0] == 2

@@ -74,7 +74,7 @@ def eval_set(judge_cfg, thresholds=()):
 def test_length_judge_raw_high_lc_near_half_flagged(server, tmp_path):
     cfg_dict = {**PAIRWISE, "model": "claude-length-judge"}
     samples = pairs([0.5] * N_PAIRS, [0.5] * N_PAIRS)  # equal quality: the true quality win rate is 0.5
-    rows, _ = J.score_pairwise(samples, J.JudgeConfig(**cfg_dict), executor(server, tmp_path))
+    rows, _ = J.score(samples, J.JudgeConfig(**cfg_dict), executor(server, tmp_path))
     s = J.summarize_pairwise(rows)
     lc = s["length_control"]
     assert s["win_rate"] > 0.7, s["win_rate"]
@@ -102,7 +102,7 @@ def test_quality_judge_raw_and_lc_near_true_rate(server, tmp_path):
     cq = rng.uniform(0.3, 0.9, N_PAIRS)
     bq = rng.uniform(0.2, 0.8, N_PAIRS)
     samples = pairs(cq, bq)
-    rows, _ = J.score_pairwise(
+    rows, _ = J.score(
         samples, J.JudgeConfig(**{**PAIRWISE, "model": "claude-quality-judge"}), executor(server, tmp_path)
     )
     s = J.summarize_pairwise(rows)
@@ -144,7 +144,7 @@ def test_pointwise_length_association_and_adjusted_mean(server, tmp_path):
         {"response_text": " ".join(["w"] * int(rng.integers(1, 45))), "expected": "w w w w w"}
         for _ in range(40)
     ]
-    rows, _ = J.score_pointwise(samples_frame(rows_in), cfg, executor(server, tmp_path))
+    rows, _ = J.score(samples_frame(rows_in), cfg, executor(server, tmp_path))
     s = J.summarize_pointwise(rows, cfg)
     la = s["length_association"]["helpful"]
     assert la["spearman"] > 0.8 and la["spearman_ci"][0] > 0.5 and la["length_bias"] and la["n"] == 40
@@ -157,7 +157,7 @@ def test_pointwise_length_association_and_adjusted_mean(server, tmp_path):
     # the quality judge on the same lengths: no association, adjusted mean = mean
     qcfg = cfg.model_copy(update={"model": "claude-quality-judge"})
     rows_q = [{"response_text": f"[q={rng.uniform():.2f}] " + r["response_text"]} for r in rows_in]
-    rq, _ = J.score_pointwise(samples_frame(rows_q), qcfg, executor(server, tmp_path))
+    rq, _ = J.score(samples_frame(rows_q), qcfg, executor(server, tmp_path))
     laq = J.summarize_pointwise(rq, qcfg)["length_association"]["helpful"]
     assert not laq["length_bias"] and laq["adjusted_mean"] == pytest.approx(laq["mean"])
     assert not math.isnan(laq["spearman"])

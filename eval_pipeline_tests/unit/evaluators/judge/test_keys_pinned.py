@@ -52,9 +52,7 @@ def test_pointwise_evaluator_hash_and_request_keys_are_pinned():
     config = J.validate_judge_config(SEED_JUDGE)
     assert J.evaluator_hash(config) == "f065857084ede96b"
     ex = FakeExecutor(_responder)
-    rows, _ = J.score_pointwise(
-        samples_frame([{"response_text": "Wash your hands.", "repeat": 1}]), config, ex
-    )
+    rows, _ = J.score(samples_frame([{"response_text": "Wash your hands.", "repeat": 1}]), config, ex)
     assert set(rows.evaluator_hash) == {"f065857084ede96b"}
     assert [r.epoch for r in ex.requests] == ["judge:f065857084ede96b:sr1:a0"] * 3
     assert [r.repeat for r in ex.requests] == [0, 1, 2]
@@ -69,7 +67,7 @@ def test_pairwise_evaluator_hash_and_request_keys_are_pinned():
     config = J.validate_judge_config(PAIR_JUDGE)
     assert J.evaluator_hash(config) == "5594de0ed6eb8d92"
     ex = FakeExecutor(_responder)
-    J.score_pairwise(samples_frame([{"response_text": "Wash your hands."}], pairwise=True), config, ex)
+    J.score(samples_frame([{"response_text": "Wash your hands."}], pairwise=True), config, ex)
     assert [r.epoch for r in ex.requests] == [
         "judge:5594de0ed6eb8d92:sr0:AB:a0",
         "judge:5594de0ed6eb8d92:sr0:BA:a0",

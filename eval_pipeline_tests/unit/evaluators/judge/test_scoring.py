@@ -165,7 +165,7 @@ def test_pointwise_median_spread_and_threshold():
         ]
     )
     ex = FakeExecutor(scripted({"ANS-GOOD": [5, 4, 5], "ANS-SPLIT": [2, 5, 4], "ANS-BAD": [1, 2, 1]}))
-    rows, verdicts = J.score_pointwise(samples, cfg(), ex)
+    rows, verdicts = J.score(samples, cfg(), ex)
     assert list(rows.columns) == SCORE_COLUMNS + [
         "judge_model",
         "rubric_hash",
@@ -204,10 +204,10 @@ def test_changing_rubric_changes_request_keys():
     samples = samples_frame([{"response_text": "ANS-GOOD"}])
     ex1 = FakeExecutor(scripted({"ANS-GOOD": [5]}))
     ex2 = FakeExecutor(scripted({"ANS-GOOD": [5]}))
-    J.score_pointwise(samples, cfg(repeats=1), ex1)
+    J.score(samples, cfg(repeats=1), ex1)
     dims = [dict(d) for d in RUBRIC["dimensions"]]
     dims[0]["threshold"] = 4.5
-    rows2, _ = J.score_pointwise(samples, cfg(repeats=1, dimensions=dims), ex2)
+    rows2, _ = J.score(samples, cfg(repeats=1, dimensions=dims), ex2)
     assert ex1.requests[0].epoch != ex2.requests[0].epoch
     assert rows2.evaluator_hash.iat[0] == J.evaluator_hash(cfg(dimensions=dims))
 
@@ -231,7 +231,7 @@ def test_invalid_verdict_is_retried_with_new_key_then_unparseable():
         return {"tool_input": {"reasoning": "fine", "accuracy": 4, "helpfulness": 4, "tone": 4}}
 
     ex = FakeExecutor(responder)
-    rows, verdicts = J.score_pointwise(samples, cfg(max_attempts=3), ex)
+    rows, verdicts = J.score(samples, cfg(max_attempts=3), ex)
     flaky = verdicts[verdicts.sample_id == "s0"]
     assert (flaky.status == "ok").all() and (flaky.attempts == 2).all()
     broken = verdicts[verdicts.sample_id == "s1"]
@@ -272,7 +272,7 @@ def test_refusal_and_infra_errors_are_counted_not_scored():
         return {"tool_input": {"reasoning": "ok", "accuracy": 4, "helpfulness": 4, "tone": 5}}
 
     ex = FakeExecutor(responder)
-    rows, verdicts = J.score_pointwise(samples, cfg(), ex)
+    rows, verdicts = J.score(samples, cfg(), ex)
 
     def get(sid, m):
         return rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
@@ -333,7 +333,7 @@ def test_pairwise_both_orders_and_win_rate():
         return winner_by_content("BETTER")(req)
 
     ex = FakeExecutor(better)
-    rows, verdicts = J.score_pairwise(samples, pair_cfg(repeats=1), ex)
+    rows, verdicts = J.score(samples, pair_cfg(repeats=1), ex)
     assert len(ex.requests) == 8
     orders = {r.epoch.rsplit(":", 2)[-2] for r in ex.requests}
     assert orders == {"AB", "BA"}
@@ -351,7 +351,7 @@ def test_pairwise_both_orders_and_win_rate():
 def test_pairwise_position_bias_becomes_tie():
     samples = samples_frame([{"response_text": "CAND-BETTER"}, {"response_text": "x"}], pairwise=True)
     always_a = FakeExecutor(lambda req: {"tool_input": {"reasoning": "first is best", "winner": "A"}})
-    rows, verdicts = J.score_pairwise(samples, pair_cfg(repeats=3), always_a)
+    rows, verdicts = J.score(samples, pair_cfg(repeats=3), always_a)
     assert (verdicts.outcome == "tie").all() and not verdicts.position_consistent.any()
     s = J.summarize_pairwise(rows)
     assert s["win_rate"] == 0.5 and s["ties"] == 2 and s["position_consistency"] == 0.0
@@ -372,7 +372,7 @@ def test_pairwise_unparseable_and_refusal_counted():
         return {"tool_input": {"reasoning": "x", "winner": "tie"}}
 
     ex = FakeExecutor(responder)
-    rows, verdicts = J.score_pairwise(samples, pair_cfg(repeats=2, max_attempts=2), ex)
+    rows, verdicts = J.score(samples, pair_cfg(repeats=2, max_attempts=2), ex)
 
     def get(sid, m):
         return rows[(rows.sample_id == sid) & (rows.metric == m)].iloc[0]
