@@ -305,7 +305,14 @@ def analyze_canary(
     )
 
 
-def _story(per_look, defs, hours, cfg: CanaryConfig, c: pd.DataFrame, lc: np.ndarray) -> pd.DataFrame:
+def _story(
+    per_look: dict[str, dict[str, np.ndarray]],
+    defs: dict[str, MetricDef],
+    hours: list[str],
+    cfg: CanaryConfig,
+    c: pd.DataFrame,
+    lc: np.ndarray,
+) -> pd.DataFrame:
     """The verdict at every look (the first rollback / promotion is final: later looks keep it)."""
     gated = [n for n in per_look if defs[n].gate]
     n_by_look = np.bincount(lc, minlength=len(hours))[: len(hours)]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 from scipy.optimize import brentq
@@ -36,7 +37,9 @@ from scipy.optimize import brentq
 POWER = 0.80
 
 
-def msprt_normal(d, v, tau, alpha: float, ok) -> dict[str, np.ndarray]:
+def msprt_normal(
+    d: npt.ArrayLike, v: npt.ArrayLike, tau: npt.ArrayLike, alpha: float, ok: npt.ArrayLike
+) -> dict[str, np.ndarray]:
     """Normal-mixture SPRT of ``theta = 0`` from estimates ``d`` with variance ``v`` (last axis = looks).
 
     ``ok`` marks looks with evidence (elsewhere: Lambda = 1, interval [-1, 1]). Returns ``p_value``
@@ -180,7 +183,9 @@ def arms_frame(both: pd.DataFrame, canary: str, look: np.ndarray) -> pd.DataFram
     return both.assign(_look=look, _canary=(both["model_version"] == canary).to_numpy(), _cluster=codes)
 
 
-def rate_looks(a: pd.DataFrame, num: str, den: str, k: int, tau: float, alpha: float, min_n: int) -> dict:
+def rate_looks(
+    a: pd.DataFrame, num: str, den: str, k: int, tau: float, alpha: float, min_n: int
+) -> dict[str, np.ndarray]:
     """:func:`stratified_rate` of the rate ``num`` among the rows with ``den`` (``"one"``: every row)
     over the rows of :func:`arms_frame`."""
     keep = np.ones(len(a), dtype=bool) if den == "one" else a[den].to_numpy(dtype=bool)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.stats import chi2_contingency, entropy, random_table
 
@@ -41,6 +42,9 @@ DRIFT_ALPHA = 0.05
 EPS = 1e-4
 
 
+DriftLevel = Literal["none", "moderate", "significant"]
+
+
 @dataclass
 class DriftResult:
     """Drift of one feature. ``table`` has ``bin, ref_n, cur_n, ref_share, cur_share``."""
@@ -48,7 +52,7 @@ class DriftResult:
     feature: str
     psi: float
     kl: float
-    level: Literal["none", "moderate", "significant"]
+    level: DriftLevel
     n_ref: int
     n_cur: int
     table: pd.DataFrame = field(repr=False)
@@ -79,7 +83,7 @@ def psi_level(
     significant: float = PSI_SIGNIFICANT,
     p_value: float | None = None,
     alpha: float = DRIFT_ALPHA,
-) -> str:
+) -> DriftLevel:
     """``none`` / ``moderate`` / ``significant`` for a PSI value; with ``p_value``, a level above
     ``none`` also needs ``p_value < alpha`` (a NaN p-value is no evidence)."""
     if p_value is not None and not p_value < alpha:
@@ -91,7 +95,7 @@ MC_RESAMPLES = 2000
 
 
 def homogeneity_p_value(
-    ref_counts: Sequence[float], cur_counts: Sequence[float], seed: int | None = None
+    ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike, seed: int | None = None
 ) -> float:
     """p-value of "both samples come from the same binned distribution": Pearson chi-square test of
     homogeneity on the 2 x bins table (``scipy.stats.chi2_contingency``); bins empty on both sides
@@ -123,7 +127,7 @@ def homogeneity_p_value(
     return float((1 + np.sum(stat >= res.statistic * (1 - 1e-12))) / (MC_RESAMPLES + 1))
 
 
-def holm_levels(results: list) -> list:
+def holm_levels(results: list[DriftResult]) -> list[DriftResult]:
     """Holm-adjust the p-values of one day's features (statsmodels ``multipletests``), so the chance of
     any false drift level on a quiet day is at most ``DRIFT_ALPHA``; levels recomputed from the
     adjusted p (``p_adjusted``). Returns ``results`` (changed in place)."""
@@ -138,13 +142,14 @@ def holm_levels(results: list) -> list:
     return results
 
 
-def _shares(counts: np.ndarray, eps: float) -> np.ndarray:
+def _shares(counts: npt.NDArray[np.float64], eps: float) -> npt.NDArray[np.float64]:
     p = counts / max(counts.sum(), 1)
     p = np.maximum(p, eps)
-    return p / p.sum()
+    shares: npt.NDArray[np.float64] = p / p.sum()  # numpy types the division as Any
+    return shares
 
 
-def psi_kl(ref_counts: Sequence[float], cur_counts: Sequence[float], eps: float = EPS) -> tuple[float, float]:
+def psi_kl(ref_counts: npt.ArrayLike, cur_counts: npt.ArrayLike, eps: float = EPS) -> tuple[float, float]:
     """(PSI, KL(today || ref)) from aligned bin counts, via ``scipy.stats.entropy``."""
 
     r = _shares(np.asarray(ref_counts, dtype=float), eps)
@@ -181,7 +186,7 @@ def _require(n_ref: int, n_cur: int, feature: str) -> None:
 
 
 def numeric_drift(
-    ref: Sequence[float], cur: Sequence[float], n_bins: int = 10, feature: str = "numeric", eps: float = EPS
+    ref: npt.ArrayLike, cur: npt.ArrayLike, n_bins: int = 10, feature: str = "numeric", eps: float = EPS
 ) -> DriftResult:
     """PSI/KL of a numeric feature on quantile bins computed from the reference."""
     r = np.asarray(ref, dtype=float)
@@ -197,14 +202,17 @@ def numeric_drift(
 
 
 def input_length_drift(
-    ref_lengths: Sequence[float], cur_lengths: Sequence[float], n_bins: int = 10, eps: float = EPS
+    ref_lengths: npt.ArrayLike, cur_lengths: npt.ArrayLike, n_bins: int = 10, eps: float = EPS
 ) -> DriftResult:
     """Input-length drift (characters or tokens), quantile bins from the reference."""
     return numeric_drift(ref_lengths, cur_lengths, n_bins, "input_length", eps)
 
 
 def categorical_drift(
-    ref: Sequence[Any], cur: Sequence[Any], feature: str = "category", eps: float = EPS
+    ref: Sequence[Any] | pd.Series,
+    cur: Sequence[Any] | pd.Series,
+    feature: str = "category",
+    eps: float = EPS,
 ) -> DriftResult:
     """PSI/KL of a categorical mix over the union of categories (nulls as ``<none>``)."""
     r = pd.Series(ref, dtype="object").fillna("<none>").astype(str)
@@ -217,7 +225,7 @@ def categorical_drift(
 
 
 def category_drift(
-    ref_categories: Sequence[Any], cur_categories: Sequence[Any], eps: float = EPS
+    ref_categories: Sequence[Any] | pd.Series, cur_categories: Sequence[Any] | pd.Series, eps: float = EPS
 ) -> DriftResult:
     """Category-mix drift."""
     return categorical_drift(ref_categories, cur_categories, "category", eps)

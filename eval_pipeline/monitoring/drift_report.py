@@ -11,7 +11,7 @@ scores that stay high while behavioural signals fall.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from eval_pipeline.monitoring.drift import (
     holm_levels,
     input_length_drift,
 )
+from eval_pipeline.monitoring.embedders import EmbedFn
 
 if TYPE_CHECKING:
     from eval_pipeline.project.monitoring import MonitoringConfig
@@ -144,13 +145,13 @@ class DriftOutcome:
 
     status: str  # "ok" | "no_reference" | "no_traffic"
     message: str
-    results: list = field(default_factory=list)  # DriftResult
+    results: list[DriftResult] = field(default_factory=list)
     report: pd.DataFrame = field(default_factory=pd.DataFrame)
-    divergence: Any = None
+    divergence: Divergence | None = None
     reference_dates: list[str] = field(default_factory=list)
 
     @property
-    def significant(self) -> list:
+    def significant(self) -> list[DriftResult]:
         return [r for r in self.results if r.level == "significant"]
 
     def to_json(self) -> dict[str, Any]:
@@ -176,7 +177,7 @@ def compute_drift(
     reference: pd.DataFrame,
     ref_dates: list[str],
     cfg: MonitoringConfig,
-    embed_fn: Callable | None,
+    embed_fn: EmbedFn | None,
     quality: Mapping[str, tuple[float, float]] | None = None,
     behaviour: Mapping[str, tuple[float, float]] | None = None,
 ) -> DriftOutcome:
@@ -211,16 +212,16 @@ def compute_drift(
             )
         )
 
-    def clean(d):
+    def clean(d: Mapping[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]]:
         return {k: v for k, v in (d or {}).items() if not any(pd.isna(x) for x in v)}
 
     holm_levels(results)
-    quality, behaviour = clean(quality), clean(behaviour)
+    quality_pairs, behaviour_pairs = clean(quality), clean(behaviour)
     div = None
-    if quality and behaviour:
-        (qa, qr), (ba, br) = next(iter(quality.values())), next(iter(behaviour.values()))
+    if quality_pairs and behaviour_pairs:
+        (qa, qr), (ba, br) = next(iter(quality_pairs.values())), next(iter(behaviour_pairs.values()))
         div = divergence_flag(qa, qr, ba, br)
-    report = drift_quality_report(results, quality, behaviour, divergence=div)
+    report = drift_quality_report(results, quality_pairs, behaviour_pairs, divergence=div)
     sig = [r.feature for r in results if r.level == "significant"]
     msg = (
         f"significant drift in {', '.join(sig)}" if sig else "no significant drift"

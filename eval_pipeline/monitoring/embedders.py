@@ -32,7 +32,10 @@ def hashing_embedder(n_features: int = 256) -> EmbedFn:
     )
 
     def embed(texts: Sequence[str]) -> np.ndarray:
-        return vec.transform([str(t) for t in texts]).toarray().astype(np.float32)
+        out: np.ndarray = (
+            vec.transform([str(t) for t in texts]).toarray().astype(np.float32)
+        )  # sklearn: untyped
+        return out
 
     return embed
 
@@ -54,9 +57,7 @@ def minilm_embedder(cache_dir: str | None = None, batch_size: int = 64) -> Embed
     return embed
 
 
-def embedder(
-    kind: str | None = None, scorer_factory: Callable[[], Any] | None = None
-) -> tuple[Callable, str]:
+def embedder(kind: str | None = None, scorer_factory: Callable[[], Any] | None = None) -> tuple[EmbedFn, str]:
     """``(embed_fn, name)``: MiniLM through ``scorer_factory()`` (a SimilarityScorer, cached) or the
     hashing embedder when ``EVAL_MONITORING_EMBEDDER=hashing``."""
     kind = (kind or os.environ.get(EMBEDDER_ENV) or "minilm").lower()

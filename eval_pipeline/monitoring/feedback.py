@@ -117,7 +117,7 @@ def _flag(sample: pd.DataFrame, kind: str) -> np.ndarray:
 def implicit_scores(sample: pd.DataFrame, weights: ImplicitQualityWeights | None = None) -> np.ndarray:
     """Per-request implicit quality score in [0, 1] (NaN for requests without any feedback)."""
     weights = weights or ImplicitQualityWeights()
-    score = np.full(len(sample), 0.5)
+    score: np.ndarray = np.full(len(sample), 0.5)
     any_event = np.zeros(len(sample), dtype=bool)
     for kind in FEEDBACK_TYPES:
         f = _flag(sample, kind)
@@ -200,7 +200,7 @@ class Alert:
 
 def _as_float(v: Any, statistic: str) -> float:
     if isinstance(v, MetricValue):
-        return getattr(v, statistic)
+        return float(getattr(v, statistic))
     if isinstance(v, Mapping):
         return float(v[statistic])
     return float(v)

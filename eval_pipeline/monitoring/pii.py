@@ -29,9 +29,9 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +43,11 @@ from eval_pipeline.monitoring.pii_extend import extend_spans
 from eval_pipeline.monitoring.pii_ner import NER_PREFILTER, NerRecognizer, country_names
 from eval_pipeline.monitoring.pii_recognizers import build_recognizers
 from eval_pipeline.project.redaction import ENTITIES, ExtraPattern, RedactionConfig  # noqa: F401 (re-export)
+
+if TYPE_CHECKING:  # presidio pulls in transformers / torch: imported when a redactor is built, not at load
+    from presidio_analyzer import RecognizerResult
+
+Replacer = Callable[[str, str], str]  # (value, entity type) -> replacement
 
 TOKENS = {etype: token for etype, token in ENTITIES.values()} | {"DATE": "[DATE]"}  # DATE: dates: all
 _NER_RX = regex.compile(NER_PREFILTER)
@@ -77,7 +82,7 @@ def _rows(mask: pa.Array) -> np.ndarray:
 class Redactor:
     """Finds and replaces PII in many texts at once; build once and reuse (:func:`redactor_for` caches)."""
 
-    def __init__(self, config: RedactionConfig | dict | None = None, day: str | None = None):
+    def __init__(self, config: RedactionConfig | dict[str, Any] | None = None, day: str | None = None):
 
         if isinstance(config, dict):
             config = RedactionConfig.model_validate(config)
@@ -86,7 +91,7 @@ class Redactor:
         self.recognizers = build_recognizers(cfg, (lambda: int(day[:4])) if day else None)
         self._union = "|".join(f"(?:{r.prefilter})" for r in self.recognizers)
         want = {ENTITIES[e][0] for e in cfg.entities}
-        ner_types = {t for t in ("PERSON", "LOCATION") if t in want}
+        ner_types: set[str] = {t for t in ("PERSON", "LOCATION") if t in want}
         if "ADDRESS" in want:
             ner_types.add("LOCATION")  # joined with address patterns; a lone place stays LOCATION-or-nothing
         self.ner = (
@@ -104,17 +109,17 @@ class Redactor:
                 f"redaction.replacement: hash needs a secret salt in ${cfg.hash_salt_env} "
                 "(the salt is read from the environment and never stored)"
             )
-        self._rep = None
+        self._rep: Replacer | None = None
 
     # ------------------------------------------------------------------ detection
-    def analyze(self, texts: Any) -> list[list[Any]]:
+    def analyze(self, texts: Any) -> list[list[RecognizerResult]]:
         """Detected spans (Presidio ``RecognizerResult``: entity_type, start, end, score) per text,
         after threshold, allow-list, address joining and overlap resolution."""
         arr = _to_arrow(texts)
         found = self._analyze(arr, arr.to_pylist() if len(arr) < 64 else None)
         return [list(found.get(i, ())) for i in range(len(arr))]
 
-    def _analyze(self, arr: pa.Array, pylist: list[str] | None) -> dict[int, list[Any]]:
+    def _analyze(self, arr: pa.Array, pylist: list[str] | None) -> dict[int, list[RecognizerResult]]:
         """Spans of the texts of ``arr`` that have any, by row (sparse: 1M empty lists cost more than
         the analysis of a day's clean texts). Each distinct text is analyzed once (traffic repeats
         itself: greetings, templated prompts and answers); rows get copies of their text's span list."""
@@ -130,9 +135,9 @@ class Redactor:
                 return {i: list(spans_u[codes[i]]) for i in np.flatnonzero(hit[codes]).tolist()}
         return self._analyze_distinct(arr, pylist)
 
-    def _analyze_distinct(self, arr: pa.Array, pylist: list[str] | None) -> dict[int, list[Any]]:
+    def _analyze_distinct(self, arr: pa.Array, pylist: list[str] | None) -> dict[int, list[RecognizerResult]]:
         len(arr)
-        found: dict[int, list] = {}
+        found: dict[int, list[RecognizerResult]] = {}
         cache: dict[int, str] = {}
 
         def text(i: int) -> str:
@@ -149,6 +154,7 @@ class Redactor:
             cand = _rows(pc.match_substring_regex(arr, self._union))
             sub = arr.take(pa.array(cand, type=pa.int64())) if len(cand) else None
             for rec in self.recognizers if len(cand) else ():
+                assert sub is not None  # taken whenever there are candidates
                 js = _rows(pc.match_substring_regex(sub, rec.prefilter))
                 if rec.guard is not None and len(js):
                     js = js[
@@ -177,7 +183,7 @@ class Redactor:
                 for i, spans in zip(idx, self.ner.find_many([text(i) for i in idx])):
                     if spans:
                         found.setdefault(i, []).extend(spans)
-        out: dict[int, list] = {}
+        out: dict[int, list[RecognizerResult]] = {}
         for i, spans in found.items():
             kept = self._finish(text(i), spans)
             if kept:
@@ -192,7 +198,7 @@ class Redactor:
             return True
         return any(w in self._allow for w in v.split()) and len(v.split()) <= 3
 
-    def _finish(self, text: str, spans: list) -> list:
+    def _finish(self, text: str, spans: list[RecognizerResult]) -> list[RecognizerResult]:
         spans = [s for s in spans if not self._allowed(text[s.start : s.end])]
         spans = extend_spans(text, _join_addresses(text, spans), self._allow)
         if not self._keep_location:
@@ -200,7 +206,7 @@ class Redactor:
         return _resolve(spans)
 
     # ---------------------------------------------------------------- replacement
-    def _replacer(self):
+    def _replacer(self) -> Replacer:
         """``value, entity_type -> replacement``: the token, or the token with a daily HMAC of the value."""
         if self.config.replacement == "token":
             return lambda value, etype: _token(etype)
@@ -213,7 +219,7 @@ class Redactor:
 
         return hashed
 
-    def _replace(self, text: str, spans: list) -> str:
+    def _replace(self, text: str, spans: list[RecognizerResult]) -> str:
         """Splice the replacements into ``text`` (spans are non-overlapping after :func:`_resolve`)."""
         if self._rep is None:
             self._rep = self._replacer()
@@ -261,7 +267,7 @@ class Redactor:
             self._apply(a, sp) if len(a) else (a, np.zeros(0, dtype=np.int64)) for a, sp in zip(arrs, spans)
         ]
 
-    def _apply(self, arr: pa.Array, spans: dict[int, list]) -> tuple[pa.Array, np.ndarray]:
+    def _apply(self, arr: pa.Array, spans: dict[int, list[RecognizerResult]]) -> tuple[pa.Array, np.ndarray]:
         counts = np.zeros(len(arr), dtype=np.int64)
         rows = sorted(i for i, s in spans.items() if s)
         if not rows:
@@ -276,7 +282,8 @@ class Redactor:
     def redact_text(self, text: str | None) -> str:
         """Redact one string (same code path as :meth:`redact_array`)."""
         out, _ = self.redact_array([text])
-        return out[0].as_py()
+        redacted: str = out[0].as_py()  # pyarrow ships no types
+        return redacted
 
     def redact_series(self, texts: Iterable[str]) -> tuple[list[str], np.ndarray]:
         """Like :meth:`redact_array` but returns a Python list (convenient for small inputs)."""
@@ -294,7 +301,7 @@ def _find_all(text: str, value: str) -> list[int]:
     return out
 
 
-def _blank(text: str, spans: Iterable) -> str:
+def _blank(text: str, spans: Iterable[RecognizerResult]) -> str:
     """``text`` with the characters of ``spans`` replaced by spaces (offsets unchanged)."""
     for s in spans:
         text = text[: s.start] + " " * (s.end - s.start) + text[s.end :]
@@ -309,7 +316,7 @@ def _today() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
-def _join_addresses(text: str, spans: list) -> list:
+def _join_addresses(text: str, spans: list[RecognizerResult]) -> list[RecognizerResult]:
     """Address pieces (pattern spans and NER places) that touch or are separated only by commas and
     spaces become one ADDRESS span; a NER place next to no address piece stays LOCATION."""
     from presidio_analyzer import RecognizerResult
@@ -319,7 +326,7 @@ def _join_addresses(text: str, spans: list) -> list:
     if not any(s.entity_type == "ADDRESS" for s in addr):
         return [s for s in spans if s.entity_type != "ADDRESS_PART"]
     rest = [s for s in spans if s.entity_type not in parts]
-    groups: list[list] = []
+    groups: list[list[RecognizerResult]] = []
     end = -1
     for s in addr:
         if groups and (s.start <= end or _MERGE_GAP.match(text[end : s.start])):
@@ -339,12 +346,12 @@ def _join_addresses(text: str, spans: list) -> list:
     return rest
 
 
-def _resolve(spans: list) -> list:
+def _resolve(spans: list[RecognizerResult]) -> list[RecognizerResult]:
     """Non-overlapping spans: the longer (then higher-scoring) span wins an overlap; overlapping
     spans of different entities are merged under the winner's type, so nothing partly survives."""
     from presidio_analyzer import RecognizerResult
 
-    out: list = []
+    out: list[RecognizerResult] = []
     for s in sorted(spans, key=lambda s: (s.start, -(s.end - s.start), -s.score)):
         if out and s.start < out[-1].end:
             last = out[-1]
@@ -359,7 +366,7 @@ def _resolve(spans: list) -> list:
 _CACHE: dict[tuple[str, str | None], Redactor] = {}
 
 
-def redactor_for(config: RedactionConfig | dict | None = None, day: str | None = None) -> Redactor:
+def redactor_for(config: RedactionConfig | dict[str, Any] | None = None, day: str | None = None) -> Redactor:
     """The redactor of a configuration (and day, for hash replacement), built once per process.
 
     This is the one place the monitoring steps get a redactor from (recognizers and the NER model
@@ -373,6 +380,6 @@ def redactor_for(config: RedactionConfig | dict | None = None, day: str | None =
     return red
 
 
-def redact_text(text: str | None, config: RedactionConfig | dict | None = None) -> str:
+def redact_text(text: str | None, config: RedactionConfig | dict[str, Any] | None = None) -> str:
     """Convenience: redact one string with the default (or given) configuration."""
     return redactor_for(config).redact_text(text)

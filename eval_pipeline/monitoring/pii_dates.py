@@ -69,7 +69,7 @@ def _real(y: int, m: int, d: int) -> bool:
     return True
 
 
-def _valid(m: re.Match) -> int | None:
+def _valid(m: re.Match[str]) -> int | None:
     """The year of a real calendar date matched by one of the patterns, else None."""
     y = int(m.group("y"))
     gd = m.groupdict()

@@ -16,9 +16,14 @@ Stop words (greetings, months, weekdays, ``Please``...) and allow-listed terms n
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING
 
 from eval_pipeline.monitoring.pii_ner import country_names
 from eval_pipeline.monitoring.pii_patterns import NOT_NAMES, PARTICLE
+
+if TYPE_CHECKING:  # presidio is imported when a redactor is built, not at load
+    from presidio_analyzer import RecognizerResult
 
 _UP = "A-ZÀ-ÖØ-Þ"
 _PHONE_EXT = re.compile(r"[ \t]*(?i:x|ext\.?|extension|#)[ \t]*\d{1,6}(?!\d)")
@@ -55,7 +60,7 @@ def _norm(tok: str) -> str:
     return tok.replace(".", "").replace(" ", "").lower()
 
 
-def _person_token(tok: str, after: str, allow: set[str]) -> tuple[bool, int]:
+def _person_token(tok: str, after: str, allow: AbstractSet[str]) -> tuple[bool, int]:
     """Whether ``tok`` may join a PERSON span, and how many of its characters (a sentence-final dot
     of an ordinary word stays outside)."""
     core = tok.rstrip(".")
@@ -67,7 +72,7 @@ def _person_token(tok: str, after: str, allow: set[str]) -> tuple[bool, int]:
     return True, len(tok) if titled else len(core)
 
 
-def _grow_person(text: str, start: int, end: int, allow: set[str]) -> tuple[int, int]:
+def _grow_person(text: str, start: int, end: int, allow: AbstractSet[str]) -> tuple[int, int]:
     tail = _TAIL.match(text, end)
     end = tail.end() if tail else end
     for _ in range(3):
@@ -91,7 +96,7 @@ def _grow_person(text: str, start: int, end: int, allow: set[str]) -> tuple[int,
     return start, end
 
 
-def _grow_address(text: str, end: int, allow: set[str]) -> int:
+def _grow_address(text: str, end: int, allow: AbstractSet[str]) -> int:
     for _ in range(2):
         m = _CITY.match(text, end)
         if not m:
@@ -104,7 +109,9 @@ def _grow_address(text: str, end: int, allow: set[str]) -> int:
     return end
 
 
-def extend_spans(text: str, spans: list, allow: set[str] | frozenset[str] = frozenset()) -> list:
+def extend_spans(
+    text: str, spans: list[RecognizerResult], allow: AbstractSet[str] = frozenset()
+) -> list[RecognizerResult]:
     """The spans grown over extensions, titles, degrees, first names / surnames and towns (see module doc)."""
     from presidio_analyzer import RecognizerResult
 

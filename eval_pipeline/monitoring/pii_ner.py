@@ -15,6 +15,7 @@ from eval_pipeline.monitoring.pii_recognizers import presidio_result
 
 if TYPE_CHECKING:
     from presidio_analyzer import RecognizerResult
+    from spacy.language import Language
 
 # Mid-sentence capitalised word (or two capitalised words at the start): the texts NER runs on.
 NER_PREFILTER = r"[\p{Ll}\p{N},;:)]\s+\p{Lu}\p{Ll}|^\W*\p{Lu}\p{Ll}+\s+\p{Lu}\p{Ll}|[\p{Ll}]\s+\p{Lu}{2,}\b"
@@ -90,7 +91,7 @@ class NerRecognizer:
 
 
 @lru_cache(maxsize=4)
-def load_ner(model: str):
+def load_ner(model: str) -> Language:
     """The installed spaCy pipeline package ``model`` with only its NER path enabled (loaded once per process)."""
     import spacy
 

@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 from eval_pipeline.monitoring.pii_dates import PREFILTER, find_dates
 
 if TYPE_CHECKING:  # presidio pulls in transformers / torch: imported when a redactor is built, not at load
-    from presidio_analyzer import RecognizerResult
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+    from tldextract import TLDExtract
 
 from eval_pipeline.monitoring.pii_patterns import (
     ACCOUNT_PREFILTER,
@@ -100,9 +101,10 @@ def presidio_result(entity: str, start: int, end: int, score: float) -> Recogniz
     return RecognizerResult(entity, start, end, score)
 
 
-def _presidio(rec, entity: str) -> Callable[[str], list[RecognizerResult]]:
+def _presidio(rec: EntityRecognizer, entity: str) -> Callable[[str], list[RecognizerResult]]:
     def find(text: str) -> list[RecognizerResult]:
-        return rec.analyze(text, [entity], None)
+        # these recognizers use no NLP artifacts; presidio annotates the argument without None
+        return rec.analyze(text, [entity], None)  # type: ignore[arg-type]
 
     return find
 
@@ -119,7 +121,11 @@ def _min_digits(
 
 
 def _pattern(
-    rx: re.Pattern, entity: str, score: float, group: int | str = "v", ok: Callable[[str], bool] | None = None
+    rx: re.Pattern[str],
+    entity: str,
+    score: float,
+    group: int | str = "v",
+    ok: Callable[[str], bool] | None = None,
 ) -> Callable[[str], list[RecognizerResult]]:
     def find(text: str) -> list[RecognizerResult]:
         out = []
@@ -156,17 +162,17 @@ def _card_ok(m: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _tld_extract():
+def _tld_extract() -> TLDExtract:
     import tldextract  # noqa: PLC0415 - keeps tldextract out of `import eval_pipeline.definitions`
 
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # bundled snapshot: never fetches
 
 
-def _email_recognizer():
+def _email_recognizer() -> EntityRecognizer:
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
     class OfflineEmailRecognizer(EmailRecognizer):
-        def validate_result(self, pattern_text: str):  # noqa: D102
+        def validate_result(self, pattern_text: str) -> bool:  # noqa: D102
             return _tld_extract()(pattern_text).fqdn != ""
 
     return OfflineEmailRecognizer()
@@ -181,7 +187,7 @@ def _project(
     name: str,
     entity: str,
     prefilter: str,
-    rx: re.Pattern,
+    rx: re.Pattern[str],
     score: float,
     ok: Callable[[str], bool] | None = None,
 ) -> Recognizer:
@@ -266,7 +272,7 @@ def build_recognizers(cfg: RedactionConfig, year: Callable[[], int] | None = Non
         recs.append(Recognizer("person_context", "PERSON", PERSON_PREFILTER, names, source="project"))
     if "address" in want:
 
-        def address_spans(rxs: list[re.Pattern], parts: bool) -> Callable[[str], list[RecognizerResult]]:
+        def address_spans(rxs: list[re.Pattern[str]], parts: bool) -> Callable[[str], list[RecognizerResult]]:
             def addresses(text: str) -> list[RecognizerResult]:
                 out = []
                 for rx in rxs:

@@ -59,8 +59,8 @@ def latency_percentiles(
     g = df.groupby(by, sort=True, observed=True)
     out = g.size().rename("n").to_frame()
     for col, name in (("latency_s", "latency"), ("ttft_s", "ttft")):
-        q = g[col].quantile(list(quantiles)).unstack()
-        q.columns = [f"{name}_p{int(round(x * 100))}" for x in q.columns]
+        q = g[col].quantile(list(quantiles)).unstack()  # type: ignore[arg-type]  # pandas-stubs: q may be a list
+        q.columns = [f"{name}_p{int(round(float(x) * 100))}" for x in q.columns]
         out = out.join(q)
     return out.reset_index()
 

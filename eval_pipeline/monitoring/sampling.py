@@ -18,6 +18,7 @@ import hashlib
 import multiprocessing as mp
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from eval_pipeline.monitoring.pii import Redactor, redactor_for
 from eval_pipeline.monitoring.schema import FEEDBACK_TYPES, KEY_COLUMNS, SAMPLE_COLUMNS
 
 
-def _as_list(values: Iterable) -> list:
+def _as_list(values: Iterable[Any]) -> list[Any]:
     """Fast conversion to a Python list (iterating an Arrow-backed Series item by item is slow)."""
     return values.tolist() if hasattr(values, "tolist") else list(values)
 
@@ -73,7 +74,8 @@ def _sha256_hex_distinct(values: pd.Series, salt: str = "") -> list[str]:
 def _str_series(values: list[str]) -> pd.Series:
     """List of str -> Arrow-backed string Series (much faster than letting pandas infer)."""
 
-    return pa.array(values, type=pa.string()).to_pandas()
+    out: pd.Series = pa.array(values, type=pa.string()).to_pandas()  # pyarrow ships no types
+    return out
 
 
 def build_stored_sample(
@@ -132,15 +134,14 @@ def build_stored_sample(
     return out
 
 
-_SHARED: dict[str, object] = {}
+_SHARED: dict[str, Any] = {}  # "frame" (pd.DataFrame) and "redactor" (Redactor), for the forked workers
 
 
-def _chunk_worker(args: tuple) -> pd.DataFrame:
+def _chunk_worker(args: tuple[int, int, float, str, str, str]) -> pd.DataFrame:
     start, stop, rate, salt, session_salt, input_salt = args
-    frame = _SHARED["frame"]
-    return build_stored_sample(
-        frame.iloc[start:stop], rate, salt, _SHARED["redactor"], session_salt, input_salt
-    )
+    frame: pd.DataFrame = _SHARED["frame"]
+    redactor: Redactor = _SHARED["redactor"]
+    return build_stored_sample(frame.iloc[start:stop], rate, salt, redactor, session_salt, input_salt)
 
 
 def _build_parallel(

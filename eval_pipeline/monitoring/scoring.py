@@ -12,7 +12,6 @@ and per model version. Alerts on these metrics are in :mod:`.feedback`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -78,7 +77,9 @@ def score_invariants(sample: pd.DataFrame, cfg: MonitoringConfig, day: str) -> p
     return pd.concat(frames, ignore_index=True) if frames else empty_scores()
 
 
-def judge_sample(sample: pd.DataFrame, cfg: MonitoringConfig, day: str, execute: Callable) -> pd.DataFrame:
+def judge_sample(
+    sample: pd.DataFrame, cfg: MonitoringConfig, day: str, execute: judge.Executor
+) -> pd.DataFrame:
     """Pointwise judge rubric (no reference) on a stable subsample -> long-format judge scores."""
 
     jc = cfg.judge_config()

@@ -36,16 +36,29 @@ binomial order-statistic intervals of each cohort (distribution free), combined 
 from __future__ import annotations
 
 import math
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
+
+# ``(estimate, low, high)``: floats for 1-D input, one array entry per row for 2-D input
+Interval: TypeAlias = tuple[float, float, float] | tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _running_min(a: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(a, axis=-1)
 
 
-def msprt_two_proportions(x_c, n_c, x_p, n_p, tau, alpha: float, min_n: int = 50) -> dict[str, np.ndarray]:
+def msprt_two_proportions(
+    x_c: npt.ArrayLike,
+    n_c: npt.ArrayLike,
+    x_p: npt.ArrayLike,
+    n_p: npt.ArrayLike,
+    tau: npt.ArrayLike,
+    alpha: float,
+    min_n: int = 50,
+) -> dict[str, np.ndarray]:
     """Always-valid test and confidence sequence of ``p_c - p_p`` over looks (last axis).
 
     ``x_*`` / ``n_*``: cumulative successes / trials of canary and production at each look; ``tau``:
@@ -83,7 +96,13 @@ def msprt_two_proportions(x_c, n_c, x_p, n_p, tau, alpha: float, min_n: int = 50
     }
 
 
-def naive_two_proportions(x_c, n_c, x_p, n_p, alternative: str = "larger") -> np.ndarray:
+def naive_two_proportions(
+    x_c: npt.ArrayLike,
+    n_c: npt.ArrayLike,
+    x_p: npt.ArrayLike,
+    n_p: npt.ArrayLike,
+    alternative: str = "larger",
+) -> np.ndarray:
     """Fixed-sample score test of two proportions at each look (statsmodels), ignoring repeated looks.
 
     What a naive hourly check does; used to show how often it rolls back an A/A canary."""
@@ -105,7 +124,7 @@ def spending_increments(planned_looks: int, alpha: float, n_looks: int | None = 
     return np.diff(spent)
 
 
-def mann_whitney_greater(canary, production, axis: int = -1) -> np.ndarray:
+def mann_whitney_greater(canary: np.ndarray, production: np.ndarray, axis: int = -1) -> np.ndarray:
     """One-sided Mann-Whitney U p-value that the canary's values are stochastically larger (scipy;
     vectorized over the other axes)."""
     return np.asarray(
@@ -122,7 +141,7 @@ def spent_p_values(p_per_look: np.ndarray, increments: np.ndarray, alpha: float)
     return _running_min(np.minimum(1.0, scaled))
 
 
-def quantile_interval(values: np.ndarray, q: float, level: float, presorted: bool = False):
+def quantile_interval(values: np.ndarray, q: float, level: float, presorted: bool = False) -> Interval:
     """``(estimate, low, high)`` of the ``q`` quantile along the last axis: a distribution-free binomial
     order-statistic interval with coverage >= ``level`` (``scipy.stats.binom``). 1-D input gives
     floats; 2-D input (rows of equal length, no NaN) gives arrays (one per row)."""
@@ -147,7 +166,7 @@ def quantile_interval(values: np.ndarray, q: float, level: float, presorted: boo
 
 def quantile_ratio(
     canary: np.ndarray, production: np.ndarray, q: float, level: float, presorted: bool = False
-):
+) -> Interval:
     """``(ratio, low, high)`` of canary / production ``q`` quantiles (last axis); each cohort's interval
     at ``1 - (1 - level)/2`` so the ratio interval has coverage >= ``level`` (Bonferroni)."""
     each = 1 - (1 - level) / 2
@@ -160,4 +179,5 @@ def quantile_ratio(
             np.where(ok, np.divide(c_lo, p_hi), np.nan),
             np.where(ok, np.divide(c_hi, p_lo), np.nan),
         )
-    return tuple(float(v) for v in out) if np.ndim(out[0]) == 0 else out
+    ratio, low, high = out
+    return (float(ratio), float(low), float(high)) if np.ndim(ratio) == 0 else out

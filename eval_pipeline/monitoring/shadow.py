@@ -24,14 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from eval_pipeline.evaluators import judge
 from eval_pipeline.inference.prompts import render
-from eval_pipeline.inference.types import ModelRequest
+from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.monitoring.feedback import wilson
 from eval_pipeline.monitoring.pii import redactor_for
 from eval_pipeline.monitoring.sampling import judge_subsample
@@ -133,7 +133,8 @@ def _per_request_values(results: pd.DataFrame, pairs: pd.DataFrame | None) -> pd
         df = pd.DataFrame(
             {"sample_id": v["sample_id"].astype(str), "value": v["outcome"].map(_OUTCOME_VALUE).astype(float)}
         )
-        df = df.groupby("sample_id", as_index=False)["value"].median()
+        # as_index=False gives a frame (sample_id, value); pandas-stubs type it as a Series
+        df = cast(pd.DataFrame, df.groupby("sample_id", as_index=False)["value"].median())
         if pairs is None:
             raise ValueError("verdicts carry no category: pass pairs=<build_shadow_pairs output>")
         cats = pairs.drop_duplicates("sample_id").set_index("sample_id")["category"]
@@ -212,7 +213,9 @@ def shadow_decision(win_rates: pd.DataFrame, min_n: int = 30) -> dict[str, Any]:
 # --------------------------------------------------------------- the shadow_comparison step
 
 
-def shadow_model_requests(sample: pd.DataFrame, model_version: Any, sc: ShadowConfig, day: str) -> list:
+def shadow_model_requests(
+    sample: pd.DataFrame, model_version: Any, sc: ShadowConfig, day: str
+) -> list[ModelRequest]:
     """One request per sampled (redacted) input, rendered with the candidate's prompt for the task."""
 
     params = model_version.params.api_params()
@@ -299,8 +302,8 @@ def run_shadow(
     model_version: Any,
     cfg: MonitoringConfig,
     day: str,
-    answer: Callable[[list], list],
-    judge_execute: Callable,
+    answer: Callable[[list[ModelRequest]], list[ModelResponse]],
+    judge_execute: judge.Executor,
 ) -> ShadowOutcome:
     """Candidate answers the sampled inputs (``answer(requests) -> responses``), the pairwise judge
     compares with production outputs in both orders, win rates with Wilson intervals per category."""
@@ -321,6 +324,7 @@ def run_shadow(
     )
     pairs = build_shadow_pairs(sub, cand, model_version.name)
     jc = cfg.shadow_judge_config()
+    assert jc is not None  # load_monitoring_config refuses a shadow candidate without shadow.judge
     prompt = judge.load_prompt(jc, base_dir=cfg.base_dir)
     verdicts = judge.judge_pairwise_verdicts(pairs, jc, judge_execute, prompt=prompt)
     verdicts = verdicts.merge(pairs[["sample_id", "category"]], on="sample_id", how="left")

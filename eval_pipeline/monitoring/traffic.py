@@ -14,7 +14,7 @@ import os
 import posixpath
 from collections.abc import Iterator
 from datetime import date as date_type
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa
@@ -27,6 +27,13 @@ from eval_pipeline.storage import keys
 from eval_pipeline.storage.location import Location
 
 LOG_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+class KeyStore(Protocol):
+    """What the reader needs of a warehouse (e.g. :class:`eval_pipeline.storage.Warehouse`)."""
+
+    def list_keys(self, prefix: str = "") -> list[str]: ...
+    def read_bytes(self, key: str) -> bytes: ...
 
 
 class _Source:
@@ -77,7 +84,8 @@ class _FsSource(_Source):
 
     def read(self, key: str) -> bytes:
         with self.fs.open_input_stream(posixpath.join(self.root, key)) as f:
-            return f.read()
+            data: bytes = f.read()  # pyarrow ships no types
+            return data
 
     def display(self, key: str) -> str:
         return posixpath.join(self.shown, key)
@@ -86,7 +94,7 @@ class _FsSource(_Source):
 class _WarehouseSource(_Source):
     """Any object with ``list_keys(prefix)`` and ``read_bytes(key)`` (e.g. ``eval_pipeline.storage.Warehouse``)."""
 
-    def __init__(self, warehouse: Any, prefix: str):
+    def __init__(self, warehouse: KeyStore, prefix: str):
         self.wh, self.prefix = warehouse, prefix.strip("/")
 
     def list(self, sub: str, recursive: bool) -> list[str]:
@@ -138,7 +146,7 @@ def read_traffic_day(
     prefix: str,
     day: str | date_type,
     filesystem: Any = None,
-    warehouse: Any = None,
+    warehouse: KeyStore | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Read every valid interaction of ``day`` under ``prefix``.
 
@@ -177,6 +185,7 @@ def read_traffic_day(
                 if err is not None:
                     errors.append({"file": display, "line": lineno, "error": err})
                     continue
+                assert rec is not None  # a reader yields a record or an error
                 row = rec.to_row()
                 if filter_by_timestamp and row["date"] != day_str:
                     continue

@@ -6,6 +6,8 @@ In: the day's stored sample and online scores, the reference window's samples. O
 :func:`eval_pipeline.monitoring.drift_report.compute_drift`.
 """
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -53,7 +55,7 @@ def traffic_drift(
     uri = wh.write_table(DRIFT_TABLE, table, {"date": day})
     report_uri = write_report(wh, day, "drift.json", {"day": day, "embedder": embed_name, **out.to_json()})
     drift_rows = pd.DataFrame([r.to_dict() for r in out.results])
-    md = {
+    md: dict[str, Any] = {
         "status": out.status,
         "summary": out.message,
         "drift": dg.MetadataValue.md(md_table(drift_rows, 10, empty=out.message)),
