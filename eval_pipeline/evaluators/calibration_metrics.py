@@ -244,7 +244,7 @@ def rating_agreement(
         def kappa_batch(a, b, axis=-1):
             return kappa_along_axis(a, b, labels, weights="quadratic", axis=axis)
 
-        boot = dict(seed=seed, vectorized=True)
+        boot: dict[str, Any] = {"seed": seed, "vectorized": True}
         _with_ci(out, "exact_agreement", exact_share_interval(hr == jr))
         _with_ci(out, "agreement_within_one", exact_share_interval(np.abs(hr - jr) <= 1))
         _with_ci(out, "weighted_kappa", bootstrap_interval(kappa_batch, hr, jr, **boot))
@@ -330,10 +330,11 @@ def rating_metrics_from_frame(frame: pd.DataFrame, prefix: str = "") -> dict[str
     """
     out: dict[str, dict[str, float]] = {}
     for dim, g in frame.groupby("dimension", sort=True):
-        scale = (int(g["scale_lo"].iat[0]), int(g["scale_hi"].iat[0]))
+        first = g.iloc[0]
+        scale = (int(first["scale_lo"]), int(first["scale_hi"]))
         hs = None
         if "human_scale_lo" in g.columns and g["human_scale_lo"].notna().all():
-            hs = (float(g["human_scale_lo"].iat[0]), float(g["human_scale_hi"].iat[0]))
+            hs = (float(first["human_scale_lo"]), float(first["human_scale_hi"]))
         out[f"{prefix}{dim}"] = rating_agreement(
             g["human"].to_numpy(float), g["judge"].to_numpy(float), scale, hs
         )
