@@ -45,8 +45,9 @@ def judge_verdicts(
     verdict_row: VerdictRow,
 ) -> pd.DataFrame:
     """The verdict frame (``columns``) of one judge run in ``mode`` (see the module docstring; a config of
-    another mode is an error). ``sample_columns`` are the columns the samples frame must have; ``status_columns`` the verdict columns set
-    to ``skipped`` on a row that was not sent (its other columns None)."""
+    another mode is an error). ``sample_columns`` are the columns the samples frame must have;
+    ``status_columns`` the verdict columns set to ``skipped`` on a row that was not sent (its other
+    columns None)."""
     prompt, evaluator = _prepare_run(samples, config, prompt, mode, sample_columns, f"judge_{mode}_verdicts")
     calls: list[_Call] = []
     skipped: list[tuple[int, str]] = []
