@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         families = families or list(DEFAULT_FAMILIES)
         selection(families)
-        instance = local_instance()
+        instance = local_instance(capture_compute_logs=False)  # no tail -F per run (defs/partitions.py)
         from eval_pipeline.inference.progress import set_progress_sink, stderr_sink
 
         set_progress_sink(stderr_sink())

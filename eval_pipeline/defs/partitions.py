@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import yaml
 from filelock import FileLock
 
 from eval_pipeline.defs.migration_scripts import read_once
@@ -47,8 +48,25 @@ def eval_partition_key(date: str, model_version: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": date, "model_version": model_version})
 
 
-def local_instance() -> dg.DagsterInstance:
-    """The Dagster instance of ``DAGSTER_HOME`` (default ``<project>/.dagster_home``, created), for the CLI and the demo."""
+# The instance override of ``local_instance(capture_compute_logs=False)``: Dagster's no-op compute-log manager.
+NO_COMPUTE_LOGS = {
+    "compute_logs": {
+        "module": "dagster._core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+        "config": {},
+    }
+}
+
+
+def local_instance(*, capture_compute_logs: bool = True) -> dg.DagsterInstance:
+    """The Dagster instance of ``DAGSTER_HOME`` (default ``<project>/.dagster_home``, created), for the CLI and the demo.
+
+    ``capture_compute_logs=False`` (``eval-pipeline run``): when the home's ``dagster.yaml`` leaves
+    ``compute_logs`` at Dagster's default (local files, mirrored to the terminal by a ``tail -F`` subprocess and a
+    watcher process per stream, started and stopped for every run: ~0.1 s), this process's runs capture no
+    stdout/stderr files: the command's output goes straight to the terminal, the UI's stdout/stderr view of such
+    a run is empty, and its event log (step logs, metadata, failures) is complete as before. A ``compute_logs``
+    configured in ``dagster.yaml`` (e.g. S3 in a deployment) is kept. Same storages either way."""
 
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
     home = Path(os.environ["DAGSTER_HOME"])
@@ -58,7 +76,20 @@ def local_instance() -> dg.DagsterInstance:
     # Two processes opening a fresh instance at once both create its SQLite tables and stamp the
     # schema version twice ("alembic_version has more than one head": the instance no longer opens).
     with FileLock(str(home / ".eval_pipeline_instance.lock"), timeout=120):
-        return dg.DagsterInstance.get()
+        if capture_compute_logs or _configures_compute_logs(home):
+            return dg.DagsterInstance.get()
+        # ``local_temp(home, overrides)`` is Dagster's public way to open the instance of a folder (its
+        # dagster.yaml, its storages: what ``get()`` opens) with overrides; the folder is not temporary
+        return dg.DagsterInstance.local_temp(str(home.resolve()), overrides=NO_COMPUTE_LOGS)
+
+
+def _configures_compute_logs(home: Path) -> bool:
+    """Whether ``home/dagster.yaml`` names a compute-log manager (then it is always used as configured)."""
+    path = home / "dagster.yaml"
+    if not path.exists():
+        return False
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return isinstance(config, dict) and "compute_logs" in config
 
 
 def unregistered(instance: dg.DagsterInstance, keys) -> list[str]:

@@ -54,3 +54,34 @@ def test_api_bound_assets_share_the_api_pool():
         assert pools[name] == {"anthropic_api"}, (name, pools[name])
     used = set().union(*pools.values())
     assert used <= {"anthropic_api", "duckdb_writer"}, f"pool without documented limit: {used}"
+
+
+def test_cli_instance_captures_no_compute_logs_unless_configured(tmp_path, monkeypatch):
+    """``eval-pipeline run`` opens its home without Dagster's per-run ``tail -F`` capture, on the same storages
+    and settings; a ``compute_logs`` set in the home's dagster.yaml is kept."""
+    from eval_pipeline.defs.partitions import local_instance
+
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(CONFIG, home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    cli = local_instance(capture_compute_logs=False)
+    assert type(cli.compute_log_manager).__name__ == "NoOpComputeLogManager"
+    assert type(cli.run_storage).__name__ == "SqliteRunStorage"
+    assert cli.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+    cli.add_dynamic_partitions("model_version", ["mv-1"])
+    default = local_instance()  # the demo, `register`, the UI: as configured (Dagster's default here)
+    assert type(default.compute_log_manager).__name__ == "LocalComputeLogManager"
+    assert default.get_dynamic_partitions("model_version") == ["mv-1"]  # the same databases
+
+    configured = {
+        "module": "dagster._core.storage.local_compute_log_manager",
+        "class": "LocalComputeLogManager",
+    }
+    raw = yaml.safe_load((home / "dagster.yaml").read_text(encoding="utf-8"))
+    raw["compute_logs"] = {**configured, "config": {"base_dir": str(tmp_path / "logs")}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    kept = local_instance(capture_compute_logs=False)
+    assert type(kept.compute_log_manager).__name__ == "LocalComputeLogManager"
+    for inst in (cli, default, kept):
+        inst.dispose()
