@@ -141,22 +141,20 @@ class EmbeddingCache:
             len(shards) > self.max_shards and self._index and self.shared is None
         ):  # shared shards are never merged locally
             keys = list(self._index)
-            self._write(keys, self.matrix()[[self._index[k] for k in keys]])
+            self._write(self.folder, keys, self.matrix()[[self._index[k] for k in keys]])
             for shard in shards:
                 shard.unlink(missing_ok=True)
 
-    def _shared_key(self, name: str) -> str:
-
-        backend, prefix = self.shared
+    def _shared_key(self, prefix: str, name: str) -> str:
         return f"{prefix}/{storage_keys.embedding_shard(self.model_dir, name.removeprefix('shard-').removesuffix('.npz'))}"
 
     def _pull_shared(self) -> None:
         """Copy the shards other hosts wrote to the shared prefix into the local folder (once each)."""
         if self.shared is None or self.folder is None:
             return
-        backend, _ = self.shared
+        backend, prefix = self.shared
         self.folder.mkdir(parents=True, exist_ok=True)
-        base = self._shared_key("shard-x.npz").rsplit("/", 1)[0] + "/"
+        base = self._shared_key(prefix, "shard-x.npz").rsplit("/", 1)[0] + "/"
         for key in backend.list(base):
             name = key.rsplit("/", 1)[-1]
             if name.startswith("shard-") and name.endswith(".npz") and not (self.folder / name).exists():
@@ -194,17 +192,18 @@ class EmbeddingCache:
             return
         self._append(keys, vectors)
         if persist and self.folder is not None:
-            self._write([keys[i] for i in fresh], np.asarray(vectors)[fresh])
+            self._write(self.folder, [keys[i] for i in fresh], np.asarray(vectors)[fresh])
 
-    def _write(self, keys: list[str], vectors: np.ndarray) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def _write(self, folder: Path, keys: list[str], vectors: np.ndarray) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         name = f"shard-{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
-        tmp = self.folder / f".{name}.tmp"
+        tmp = folder / f".{name}.tmp"
         with open(tmp, "wb") as f:
             np.savez(f, keys=np.array(keys, dtype="S64"), vectors=np.asarray(vectors, dtype=np.float32))
         if self.shared is not None:
-            self.shared[0].put(self._shared_key(name), tmp.read_bytes(), "application/octet-stream")
-        os.replace(tmp, self.folder / name)
+            backend, prefix = self.shared
+            backend.put(self._shared_key(prefix, name), tmp.read_bytes(), "application/octet-stream")
+        os.replace(tmp, folder / name)
 
 
 # --------------------------------------------------------------------------------------------
