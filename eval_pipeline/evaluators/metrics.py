@@ -30,7 +30,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -105,7 +105,7 @@ def clustered_proportion(
 
 
 def proportion_metric(
-    passed: Iterable[bool], alpha: float = 0.05, clusters: Sequence[Any] | None = None
+    passed: Iterable[bool], alpha: float = 0.05, clusters: Iterable[Any] | None = None
 ) -> MetricValue:
     """Share of true values with its Wilson interval; with ``clusters`` (e.g. the sample id of each
     (sample, repeat) row) the interval accounts for clustering (:func:`clustered_proportion`)."""
@@ -239,11 +239,10 @@ def _outcomes(det: pd.DataFrame) -> pd.DataFrame:
     if scored.empty:
         return pd.DataFrame(columns=["sample_id", "repeat", "ok"])
     # vectorized groupby-all (a Python lambda per sample cost ~0.2 s per 500 samples, twice per run)
-    return (
-        scored.assign(ok=scored["passed"].astype(bool))
-        .groupby(["sample_id", "repeat"], as_index=False)["ok"]
-        .all()
+    per_sample = scored.assign(ok=scored["passed"].astype(bool)).groupby(
+        ["sample_id", "repeat"], as_index=False
     )
+    return cast(pd.DataFrame, per_sample["ok"].all())  # as_index=False: a frame, not the Series the stubs say
 
 
 def _strip_prefix(names: list[str]) -> dict[str, str]:
@@ -275,7 +274,8 @@ def eval_set_metrics(scores: pd.DataFrame) -> dict[str, MetricValue]:
                 gp = g[g["passed"].notna()]
                 out[f"{m}.pass_rate"] = proportion_metric(gp["passed"].astype(bool), clusters=gp["sample_id"])
         out.update(_pass_at_k_metrics(main))
-    for m, g in main.groupby("metric", sort=True):
+    for metric, g in main.groupby("metric", sort=True):
+        m = str(metric)
         if m.startswith(("rouge_l", "bleu")):
             out[m] = mean_metric(g["value"].dropna(), bounds=(0.0, 1.0))
 
@@ -295,14 +295,14 @@ def eval_set_metrics(scores: pd.DataFrame) -> dict[str, MetricValue]:
             sp = sim[sim["passed"].notna()]
             out["cosine_pass_rate"] = proportion_metric(sp["passed"].astype(bool), clusters=sp["sample_id"])
 
-    for (fam, m), g in df[~df["family"].isin(["deterministic", "similarity"])].groupby(
+    for (fam, fam_metric), g in df[~df["family"].isin(["deterministic", "similarity"])].groupby(
         ["family", "metric"], sort=True
     ):
         if g["value"].notna().any():
-            out[f"{fam}.{m}.mean"] = mean_metric(g["value"].dropna())
+            out[f"{fam}.{fam_metric}.mean"] = mean_metric(g["value"].dropna())
         if g["passed"].notna().any():
             gp = g[g["passed"].notna()]
-            out[f"{fam}.{m}.pass_rate"] = proportion_metric(
+            out[f"{fam}.{fam_metric}.pass_rate"] = proportion_metric(
                 gp["passed"].astype(bool), clusters=gp["sample_id"]
             )
 
