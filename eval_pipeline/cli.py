@@ -39,6 +39,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from eval_pipeline.commands import collector
 from eval_pipeline.commands.dates import check_date
 from eval_pipeline.project.paths import default_warehouse_url
 
@@ -109,6 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         set_progress_sink(stderr_sink())
         run_config = {"ops": {"model_responses": {"config": {"batch": True}}}} if args.batch else None
+        collector.resume_for_run()
         if args.sequential or suite_sequential(project, names, args.suite):
             return cli_run_sequential(args, project, instance, names, date, families, run_config)
         results = with_progress(
@@ -340,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     _add_everyday_commands(sub)
     args = ap.parse_args(argv)
     if argv is None and args.cmd in ("run", "demo"):  # a command-line process that imports the pipeline
-        _fewer_collections()
+        collector.fewer_collections()
+        if args.cmd == "run":
+            collector.pause_until_run()  # resumed when the run starts (commands/collector.py)
     if args.cmd != "demo":  # the demo always uses the project's own data
         from eval_pipeline.commands.workdir import apply_folder_defaults
 
@@ -352,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     if commits is not None:  # the command opened the local instance: its SQLite files synced now
         commits.release()
     if argv is None:  # a command-line process (the ``eval-pipeline`` script, ``python -m``) about to exit
-        _freeze_heap_for_exit()
+        collector.freeze_heap_for_exit()
     return code
 
 
@@ -411,30 +415,6 @@ def _add_everyday_commands(sub) -> None:
     )
     schema.add_arguments(sc)
     sc.set_defaults(fn=schema.run)
-
-
-def _fewer_collections() -> None:
-    """Run the garbage collector less often for the rest of an ``eval-pipeline run`` / ``demo`` process:
-    the youngest generation is collected every 50,000 new objects instead of 700, the older ones every 50 and
-    100 collections instead of 10 and 10. Importing Dagster, pandas, the SDK and scipy creates ~700,000
-    objects that live until the process ends, and with the default thresholds the collector scans them again
-    and again: 0.8-0.9 s of the ~6 s CPU of a 500-sample ``eval-pipeline run`` on a 2-core machine
-    (``nightly_demo``'s ``cli_wall_vs_bare``). Reference cycles are still freed, in fewer, larger
-    collections. Only when ``main`` runs as the process's command, never inside a test or a server."""
-    import gc
-
-    gc.set_threshold(50_000, 50, 100)
-
-
-def _freeze_heap_for_exit() -> None:
-    """Move every live object to the garbage collector's permanent generation (``gc.freeze``), so the full
-    collection the interpreter runs at shutdown does not walk the heap of pandas, Dagster and SDK objects a run
-    leaves: 0.8 s of every ``eval-pipeline run`` on a 2-core machine, 0.05 s after this. Finalizers and
-    ``atexit`` handlers still run, files are still closed; only cycles left at exit are not collected, which
-    the process ending frees anyway. Only when ``main`` runs as the process's command, never inside a test."""
-    import gc
-
-    gc.freeze()
 
 
 if __name__ == "__main__":
