@@ -34,7 +34,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -70,13 +70,13 @@ def rating_frame_from_verdicts(verdicts: pd.DataFrame, human: pd.DataFrame) -> p
     """Join judge medians (valid repeats only) with human ratings: one row per (sample, dimension)."""
     rows = []
     ok = verdicts[verdicts["status"] == STATUS_OK]
-    medians: dict[tuple[str, str], float] = {}
+    medians: dict[tuple[Any, str], float] = {}
     for sid, g in ok.groupby("sample_id"):
-        dims = g["scores"].iat[0].keys()
+        dims = cast(dict[str, int], g["scores"].iat[0]).keys()
         for d in dims:
             medians[(sid, d)] = float(statistics.median(s[d] for s in g["scores"]))
-    for rec in human.itertuples(index=False):
-        rows.append({**rec._asdict(), "judge": medians.get((rec.sample_id, rec.dimension), math.nan)})
+    for rec in human.to_dict("records"):
+        rows.append({**rec, "judge": medians.get((rec["sample_id"], rec["dimension"]), math.nan)})
     return pd.DataFrame(rows)
 
 
@@ -172,7 +172,8 @@ def pairwise_length_metrics(samples: pd.DataFrame, frame: pd.DataFrame) -> dict[
     s = samples.set_index("sample_id")
     diff = pd.Series(
         {
-            sid: word_count(s.at[sid, "response_text"]) - word_count(s.at[sid, "baseline_text"])
+            sid: cast(int, word_count(s.at[sid, "response_text"]))
+            - cast(int, word_count(s.at[sid, "baseline_text"]))
             for sid in frame.index
         }
     )
@@ -247,7 +248,7 @@ def calibration_gate(
                 shown = "undefined (NaN)" if math.isnan(value) else f"{value:.3f}"
                 note = ""
                 if has_ci and not math.isnan(value):
-                    hi = e.get(f"{metric}_ci_high")
+                    hi: Any = e.get(f"{metric}_ci_high")
                     shown += (
                         f" [95% CI {lo:.3f}, {float(hi):.3f}]: lower bound {lo:.3f}"
                         if not math.isnan(lo)
