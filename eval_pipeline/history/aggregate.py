@@ -42,7 +42,7 @@ import pandas as pd
 from filelock import FileLock
 
 from eval_pipeline.history import sql as q
-from eval_pipeline.history.sources import HistorySources, has_files
+from eval_pipeline.history.sources import HistorySources, has_files, scalar
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.location import Location
 
@@ -77,7 +77,12 @@ def history_selects(con: duckdb.DuckDBPyConnection, sources: HistorySources) -> 
     :func:`date_selects`); kept for ad hoc use and as the reference a full rebuild must equal.
     """
     scores = q.parquet_source(sources.scores_glob) if has_files(con, sources.scores_glob) else None
-    responses = q.parquet_source(sources.responses_glob) if has_files(con, sources.responses_glob) else None
+    responses_glob = sources.responses_glob
+    responses = (
+        q.parquet_source(responses_glob)
+        if responses_glob is not None and has_files(con, responses_glob)
+        else None
+    )
     return _selects(scores, responses)
 
 
@@ -284,7 +289,7 @@ def refresh_history(
     parquet_paths: dict[str, str] = {}
     # A scan never re-reads a block: DuckDB's external file cache would only keep every
     # scanned Parquet block in the buffer pool (RSS grows with history). Off for the refresh.
-    cache = con.execute("SELECT current_setting('enable_external_file_cache')").fetchone()[0]
+    cache = scalar(con, "SELECT current_setting('enable_external_file_cache')")
     with FileLock(f"{db_path}.lock", timeout=lock_timeout_s):
         try:
             con.execute("SET enable_external_file_cache = false")
@@ -319,7 +324,7 @@ def refresh_history(
                             else _selects(None, None)[table]
                         )
                         con.execute(f"CREATE TABLE {alias}.{table} AS {select}")
-                        counts[table] = con.execute(f"SELECT count(*) FROM {alias}.{table}").fetchone()[0]
+                        counts[table] = scalar(con, f"SELECT count(*) FROM {alias}.{table}")
                     if parquet_dir is not None:
                         for table in HISTORY_TABLES:
                             dest = f"{parts_dir}/{keys.history_table(table)}"

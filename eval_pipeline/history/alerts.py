@@ -58,7 +58,7 @@ def _trailing_mean(dates: pd.Series, values: pd.Series, days: int, min_points: i
     return np.where(count >= min_points, mean, np.nan)
 
 
-def _trailing_sum(dates: pd.Series, values: pd.Series, days: int) -> np.ndarray:
+def _trailing_sum(dates: pd.Series, values: pd.Series | np.ndarray, days: int) -> np.ndarray:
     """Sum of the values in the ``days`` calendar days before each date (current day excluded)."""
     s = pd.Series(np.asarray(values, dtype=float), index=pd.to_datetime(dates.to_numpy()))
     return s.rolling(f"{days}D", closed="left").sum().to_numpy()
@@ -330,6 +330,8 @@ def control_chart_for(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
 def _one_chart(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
     b = rules.control_baseline_points
     k, n = _counts(g)
+    center: float | None
+    sigma: float | None
     center, sigma, se = binomial_baseline(k, n, baseline=b)
     if rules.control_chart == "p_chart":
         return p_chart(k, n, baseline=b, center_se=0.0 if np.isnan(se) else se, x=g["date"])
@@ -343,6 +345,7 @@ def _one_chart(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
         sigma = float(rules.control_sigma) if rules.control_sigma else max(sigma, emp)
         # the centre's error includes the day-to-day variance (provider drift), not only the binomial one
         se = max(se, emp / np.sqrt(base.size)) if base.size > 1 else se
+    assert rules.control_chart is not None  # control_chart_alerts returns early without a chart
     return CHARTS[rules.control_chart](
         vals, baseline=b, center=center, sigma=sigma, center_se=se, x=g["date"]
     )

@@ -43,8 +43,8 @@ def trend_chart_png(chart: pd.DataFrame, title: str = "", ylabel: str = "pass ra
     """
     fig = _figure(8, 3.6)
     ax = fig.add_subplot(1, 1, 1)
-    x = pd.to_datetime(chart["x"], errors="coerce") if len(chart) else chart["x"]
-    if len(chart) and x.isna().any():
+    x: pd.Series | np.ndarray = pd.to_datetime(chart["x"], errors="coerce") if len(chart) else chart["x"]
+    if len(chart) and pd.isna(x).any():
         x = np.arange(len(chart))
     stat = chart["statistic"].to_numpy(dtype=float)
     val = chart["value"].to_numpy(dtype=float)

@@ -31,6 +31,8 @@ control charts to wrap.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -189,7 +191,11 @@ def cusum_chart(
     return _frame(x, v, stat, np.zeros(v.shape), np.full(v.shape, -h), np.full(v.shape, h))
 
 
-CHARTS = {"shewhart": shewhart_chart, "ewma": ewma_chart, "cusum": cusum_chart}
+CHARTS: dict[str, Callable[..., pd.DataFrame]] = {
+    "shewhart": shewhart_chart,
+    "ewma": ewma_chart,
+    "cusum": cusum_chart,
+}
 
 
 def segmented_chart(build, frame: pd.DataFrame, segments, *, baseline: int = 7) -> pd.DataFrame:
@@ -200,7 +206,7 @@ def segmented_chart(build, frame: pd.DataFrame, segments, *, baseline: int = 7) 
     concatenated with ``segment`` and ``judge_change`` (True at the first point of every later segment:
     the chart's marker). The baseline points of a later segment are never flagged (they set its limits)."""
     seg = np.asarray(segments)
-    parts = []
+    parts: list[pd.DataFrame] = []
     for s in pd.unique(seg):
         idx = np.flatnonzero(seg == s)
         ch = build(frame.iloc[idx]).reset_index(drop=True)

@@ -22,6 +22,8 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Hashable
+from typing import Any
 
 import pandas as pd
 
@@ -187,9 +189,10 @@ def diff_pieces(a: str, b: str) -> tuple[list, list, float]:
     if len(mid_a) * len(mid_b) > MAX_WORD_PAIRS:  # two long, different answers: diff them line by line
         mid_a, mid_b = _lines("".join(mid_a)), _lines("".join(mid_b))
     sm = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
-    pa, pb = [], []
+    pa: list[list[Any]] = []  # [text, changed]: runs of equal "changed", text grown in place
+    pb: list[list[Any]] = []
 
-    def add(out, text, changed):
+    def add(out: list[list[Any]], text: str, changed: int) -> None:
         if not text:
             return
         if out and out[-1][1] == changed:
@@ -215,15 +218,18 @@ def _score(v):
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
 
 
-def _side(rows: pd.DataFrame) -> dict[str, dict]:
+SampleKey = tuple[str, str, str]  # (suite, eval set, sample id)
+
+
+def _side(rows: pd.DataFrame) -> dict[SampleKey, dict[str, dict[Hashable, Any]]]:
     """{(suite, eval_set, sample_id): {check: row}}."""
-    out: dict = {}
+    out: dict[SampleKey, dict[str, dict[Hashable, Any]]] = {}
     for r in rows.to_dict("records"):
         out.setdefault((r["suite"], r["eval_set"], r["sample_id"]), {})[f"{r['family']}:{r['metric']}"] = r
     return out
 
 
-def _by_sample(df: pd.DataFrame) -> dict:
+def _by_sample(df: pd.DataFrame | None) -> dict[SampleKey, dict[Hashable, Any]]:
     if df is None or df.empty:
         return {}
     return {(r["suite"], r["eval_set"], r["sample_id"]): r for r in df.to_dict("records")}
@@ -264,7 +270,7 @@ def assemble(
     checks = sorted({c for s in (cs, bs) for v in s.values() for c in v})
     check_ix = {c: i for i, c in enumerate(checks)}
     segments: dict[str, int] = {}
-    samples = []
+    samples: list[dict[str, Any]] = []
     for key in sorted(set(cs) | set(bs)):
         suite, eval_set, sample_id = key
         c_rows, b_rows = cs.get(key, {}), bs.get(key, {})

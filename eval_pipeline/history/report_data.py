@@ -28,6 +28,8 @@ p-chart (pass rates) / Shewhart chart (means) over the same window the alert rul
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Iterator
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -50,8 +52,13 @@ OPS_FIELDS = {  # ops_history column -> title
 SERIES_KEYS = ["suite", "eval_set", "family", "metric"]
 
 
-def chart_id(suite: str, eval_set: str, metric: str) -> str:
-    """The HTML id of one metric chart (alerts and the matrix link to it)."""
+def _code(key: object) -> int:
+    """A category code (``_vi``) used as a groupby key; pandas-stubs type group keys as any scalar or a tuple."""
+    return int(cast(int, key))
+
+
+def chart_id(suite: Hashable, eval_set: Hashable, metric: Hashable) -> str:
+    """The HTML id of one metric chart (alerts and the matrix link to it); the parts are group keys, formatted."""
     raw = f"c-{suite}-{eval_set}-{metric}"
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in raw)
 
@@ -77,10 +84,10 @@ def _ints(values: np.ndarray, q: float) -> list:
     return res.tolist()
 
 
-def _x_encoding(idx: np.ndarray) -> dict:
+def _x_encoding(idx: np.ndarray) -> dict[str, int | list[int]]:
     """Date indices as a start and steps (``dx`` omitted when every step is one day)."""
     steps = np.diff(idx)
-    enc = {"x0": int(idx[0])}
+    enc: dict[str, int | list[int]] = {"x0": int(idx[0])}
     if len(steps) and not (steps == 1).all():
         enc["dx"] = [int(s) for s in steps]
     return enc
@@ -166,7 +173,7 @@ def metric_charts(
             v = h["_v"].to_numpy(float)
             series.append(
                 {
-                    "v": int(vi),
+                    "v": _code(vi),
                     **_x_encoding(idx),
                     "y": _ints(v, q),
                     "lo": _ints(v - h["_lo"].to_numpy(float), q),
@@ -198,14 +205,16 @@ def metric_charts(
                     "y": None if not np.isfinite(r.value) else int(round(r.value / q)),
                     "text": f"{r.severity} {r.rule}: {r.message}",
                 }
-                for r in a.itertuples()
+                for r in cast(Iterator[Any], a.itertuples())  # alert rows (pandas-stubs: fields any scalar)
                 if str(r.date) in date_index
             ]
         charts.append(chart)
     return charts
 
 
-def ops_charts(ops: pd.DataFrame, date_index: dict[str, int], version_index: dict[str, int]) -> list[dict]:
+def ops_charts(
+    ops: pd.DataFrame | None, date_index: dict[str, int], version_index: dict[str, int]
+) -> list[dict]:
     """One chart per ops field over the per-run roll-up (suite ``__all__``), every version a line."""
     if ops is None or ops.empty:
         return []
@@ -221,7 +230,7 @@ def ops_charts(ops: pd.DataFrame, date_index: dict[str, int], version_index: dic
             n = h["n_responses"] - (h["n_infra_error"] if field != "infra_error_rate" else 0)
             series.append(
                 {
-                    "v": int(vi),
+                    "v": _code(vi),
                     **_x_encoding(idx),
                     "y": _ints(h[field].to_numpy(float), q),
                     "n": _n_encoding(n.to_numpy()),
@@ -265,7 +274,7 @@ def failure_charts(
             idx = h.index.get_level_values("_di").to_numpy()
             per_version.append(
                 {
-                    "v": int(vi),
+                    "v": _code(vi),
                     **_x_encoding(idx),
                     "counts": [h[lab].to_numpy(np.int64).tolist() for lab in labels],
                 }

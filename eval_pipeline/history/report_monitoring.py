@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 import pandas as pd
 
@@ -22,6 +23,11 @@ from eval_pipeline.history.sources import has_files
 from eval_pipeline.storage import keys
 
 FEEDBACK_SHOWN = 7  # days of feedback rates in the table
+
+
+def _tuples(frame: pd.DataFrame) -> Iterator[Any]:
+    """``frame.itertuples()``; its fields are the SQL's columns (pandas-stubs type each as any scalar)."""
+    return cast(Iterator[Any], frame.itertuples())
 
 
 def _rows(wh, sql: str, table: str) -> pd.DataFrame:
@@ -54,7 +60,7 @@ def monitoring_inputs(warehouse, days: int = 14) -> dict[str, Any]:
     )
     dates = [str(d) for d in traffic["date"]][-days:] if len(traffic) else []
     synthetic = {
-        str(r.date): [int(r.synthetic or 0), int(r.n)] for r in traffic.itertuples() if str(r.date) in dates
+        str(r.date): [int(r.synthetic or 0), int(r.n)] for r in _tuples(traffic) if str(r.date) in dates
     }
     fb = _rows(
         warehouse,
@@ -122,7 +128,7 @@ def canary_inputs(warehouse) -> dict[str, Any] | None:
     )
     hours: dict[str, dict[str, int]] = {}
     syn = [0, 0]
-    for r in share.itertuples() if len(share) else []:
+    for r in _tuples(share) if len(share) else []:
         hours.setdefault(str(r.hour), {})[str(r.model_version)] = int(r.n)
         syn[0] += int(r.synthetic or 0)
         syn[1] += int(r.n)

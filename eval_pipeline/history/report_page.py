@@ -98,7 +98,7 @@ def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) ->
         link = rd.chart_id(suite, eval_set, metric)
         body.append(
             f'<tr><td><a href="#{link}">{html.escape(f"{suite}/{eval_set}")}</a></td>'
-            f"<td>{html.escape(metric)}</td><td>{html.escape(measure)}</td>{''.join(cells)}</tr>"
+            f"<td>{html.escape(str(metric))}</td><td>{html.escape(str(measure))}</td>{''.join(cells)}</tr>"
         )
     return (
         f'<p class="note">Latest run of each version against {html.escape(production or "its baseline")}: '

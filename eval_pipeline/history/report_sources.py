@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Iterator
+from typing import Any, cast
 
 import pandas as pd
 
@@ -104,7 +106,7 @@ def comparisons(warehouse, runs: pd.DataFrame, production: str | None) -> pd.Dat
     if runs is None or runs.empty:
         return pd.DataFrame()
     latest = runs.assign(date=runs["date"].astype(str)).sort_values("date").groupby("model_version").tail(1)
-    for r in latest.itertuples():
+    for r in cast(Iterator[Any], latest.itertuples()):  # date, model_version: str (pandas-stubs: any scalar)
         if production is not None and r.model_version == production:
             continue
         rep = _read_json(warehouse, keys.regression_report(r.date, r.model_version))

@@ -21,6 +21,8 @@ from __future__ import annotations
 import html
 import math
 import posixpath
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -42,7 +44,7 @@ def latest_verdicts(warehouse, runs: pd.DataFrame, production: str | None) -> li
         return []
     dates = runs["date"].astype(str)
     latest = dates.max()
-    out = []
+    out: list[dict[str, Any]] = []
     for mv in sorted(set(runs.loc[dates == latest, "model_version"].astype(str))):
         artifact = warehouse.read_json_if_present(keys.run_artifact(latest, mv))
         report = warehouse.read_json_if_present(keys.regression_report(latest, mv))
@@ -106,7 +108,7 @@ def _missing(x) -> bool:
 def effect_label(row) -> str:
     """The label of a comparison row (see the module docstring): ``regression`` / ``improvement`` as tested;
     a ``no_change`` row says ``no change`` only when its interval lies within +-``min_effect``."""
-    get = row.get if hasattr(row, "get") else (lambda k: getattr(row, k, None))
+    get: Callable[[str], Any] = row.get if hasattr(row, "get") else (lambda k: getattr(row, k, None))
     verdict = str(get("verdict") or "")
     lo, hi, m = get("ci_low"), get("ci_high"), get("min_effect")
     if verdict != "no_change" or _missing(lo) or _missing(hi):

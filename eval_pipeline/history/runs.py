@@ -93,7 +93,7 @@ def load_run_scores(
 
 def load_runs(con: duckdb.DuckDBPyConnection, runs_glob: str | None) -> pd.DataFrame:
     """Run artifacts as date, model_version, passed, live_answers_only (null when run.json does not say)."""
-    if not has_files(con, runs_glob):
+    if runs_glob is None or not has_files(con, runs_glob):
         return pd.DataFrame(columns=q.RUN_COLUMNS)
     return con.execute(q.runs_sql(runs_glob)).df()
 

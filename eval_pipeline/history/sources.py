@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -44,11 +45,18 @@ class HistorySources:
         return cls.for_root(warehouse.root)
 
 
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    """The one value of a query that always returns one row (``count(*)``, ``current_setting``)."""
+    row = con.execute(sql, params).fetchone()
+    assert row is not None  # an aggregate or setting query has its row
+    return row[0]
+
+
 def has_files(con: duckdb.DuckDBPyConnection, glob: str | None) -> bool:
     """True if ``glob`` (local or ``s3://``) matches at least one file."""
     if not glob:
         return False
     try:
-        return con.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()[0] > 0
+        return bool(scalar(con, "SELECT count(*) FROM glob(?)", [glob]) > 0)
     except duckdb.IOException:
         return False
