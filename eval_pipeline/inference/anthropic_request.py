@@ -101,7 +101,8 @@ def message_answer(message: Any, request_id: str | None) -> WireAnswer:
     texts = [b.text for b in message.content if b.type == "text"]
     tools = [(b.id, b.name, json.dumps(b.input)) for b in message.content if b.type == "tool_use"]
     u = message.usage
-    tokens = (u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens)
+    counts = (u.input_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens)
+    tokens = tuple(n or 0 for n in counts)  # the SDK gives None for a count the API left out
     return WireAnswer("".join(texts), tools, message.stop_reason, tokens, request_id)
 
 
