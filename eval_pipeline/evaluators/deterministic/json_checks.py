@@ -80,6 +80,8 @@ def json_schema(
 
     if schema_file is not None:  # which of the two is given, and that it is a valid schema: checked at load
         schema = read_schema_file(schema_file, context)
+    if schema is None:  # the spec (project/checks.py) requires one of the two; only a direct call misses both
+        raise ValueError("json_schema needs schema or schema_file")
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = bounded_validator(validator_cls)(schema)
     parts = field_arg(field)

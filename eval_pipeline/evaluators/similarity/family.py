@@ -29,13 +29,20 @@ class SimilarityFamily:
         scorer_factory = required_resource(
             resources, "scorer_factory", self.name, "model path -> similarity scorer"
         )
-        scorer = scorer_factory(eval_set.similarity.model_path)
-        cfg = SimilarityConfig(
-            eval_set.similarity.threshold,
-            eval_set.similarity.reference_field,
-            eval_set.similarity.response_field,
+        settings = eval_set.similarity
+        if settings is None:  # filled with the defaults at load for every similarity eval set
+            raise ValueError(f"eval set {eval_set.name!r} has no similarity settings")
+        scorer = scorer_factory(settings.model_path)
+        cfg = SimilarityConfig(settings.threshold, settings.reference_field, settings.response_field)
+        return score_similarity(
+            graded,
+            scorer,
+            cfg,
+            date=keys["date"],
+            model_version=keys["model_version"],
+            suite=keys["suite"],
+            eval_set=keys["eval_set"],
         )
-        return score_similarity(graded, scorer, cfg, **keys)
 
 
 register_family(SimilarityFamily())
