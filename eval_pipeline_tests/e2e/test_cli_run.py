@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from eval_pipeline import cli
+from eval_pipeline_tests.support.cli_env import answer_golden, cli_env, use_env
 from eval_pipeline_tests.support.orchestration import edit_yaml, small_data
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
@@ -34,24 +35,10 @@ def env(tmp_path, server, monkeypatch):
         ),
     )
     server.config = ServerConfig(api_key=KEY)
-    for line in (data / "golden" / "intents.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        server.config.answer_key[rec["input"]] = rec["expected"]
+    answer_golden(server, data)
     server.reset_stats()
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    for k, v in {
-        "DAGSTER_HOME": str(home),
-        "EVAL_DATA_DIR": str(data),
-        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
-        "EVAL_PROVIDER": "anthropic",
-        "ANTHROPIC_API_KEY": KEY,
-        "ANTHROPIC_BASE_URL": server.base_url,
-    }.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    return {"data": data, "home": home, "wh": tmp_path / "wh", "tmp": tmp_path}
+    use_env(monkeypatch, cli_env(tmp_path, data, KEY, server.base_url))
+    return {"data": data, "home": tmp_path / "dagster_home", "wh": tmp_path / "wh", "tmp": tmp_path}
 
 
 def _run(*argv, report: bool = False):

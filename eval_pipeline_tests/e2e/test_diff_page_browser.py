@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.storage.warehouse import Warehouse
 from eval_pipeline_tests.support import diff_synthetic as ds
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+from eval_pipeline_tests.support.browser import ARTIFACTS, chromium_page, open_offline
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +32,8 @@ def page_path(tmp_path_factory):
 
 
 def test_diff_page_regressed_first_filters_search_paging(page_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        outside, errors = [], []
-        page.route(
-            "**/*",
-            lambda r: (
-                r.continue_()
-                if r.request.url == page_path.as_uri()
-                else (outside.append(r.request.url), r.abort())
-            ),
-        )
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(page_path.as_uri())
+    with chromium_page(1400, 1000) as page:
+        outside, errors = open_offline(page, page_path)
         page.wait_for_function("window.diffStatus && window.diffStatus.done_ms !== null")
         cards = page.locator(".sample")
         n_reg = sum(1 for i in range(120) if i % 7 == 0 and i % 11 != 3) + len(range(0, 12, 3))
@@ -66,8 +49,6 @@ def test_diff_page_regressed_first_filters_search_paging(page_path):
         assert first.locator("mark.chg").count() == 2
         assert first.locator("tr.worse td.v.fail").count() == 1
         assert page.evaluate("window.__pwned") is None and page.locator("img").count() == 0
-        ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "diff_page.png"))
 
         def listed():
@@ -101,4 +82,3 @@ def test_diff_page_regressed_first_filters_search_paging(page_path):
             page.inner_text("#pair-command") == f"eval-pipeline diff {ds.BASE}@{ds.DATE} {ds.CAND}@{ds.DATE}"
         )
         assert outside == [] and errors == []
-        b.close()

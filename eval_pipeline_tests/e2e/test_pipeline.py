@@ -5,6 +5,7 @@ DuckDB and the embeddings are all real.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,10 +20,12 @@ from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partiti
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
+from eval_pipeline_tests.support.cli_env import answer_golden, cli_env
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
 DATE = "2026-11-02"
 API_KEY = "sk-test-e2e-SECRET-0123456789"
+GOLDEN = "banking77_intent.jsonl"  # the golden set the test server answers from
 EVAL_ASSETS = [
     "golden_samples",
     "model_responses",
@@ -80,12 +83,6 @@ def _resources(data: Path, wh: Path, server) -> dict:
     }
 
 
-def _answer_key(data: Path, server) -> None:
-    for line in (data / "golden" / "banking77_intent.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        server.config.answer_key[rec["input"]] = rec["expected"]
-
-
 def materialize(**kwargs):
     """``dg.materialize`` of the project's assets and checks. Our definitions keep no Dagster
     defs-state, so none is looked up (a stale one left by another test module cannot break this)."""
@@ -103,7 +100,7 @@ def _run(resources, instance, key, selection=EVAL_ASSETS):
 
 def test_pipeline_end_to_end_rerun_is_free_and_key_never_leaks(tmp_path, server, instance, caplog):
     data, wh = _small_data(tmp_path), tmp_path / "wh"
-    _answer_key(data, server)
+    answer_golden(server, data, GOLDEN)
     project = load_project(data)
     mv = project.registry.by_name("support-bot-v1")
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [mv.key])
@@ -171,22 +168,15 @@ def test_blocking_gate_fails_the_cli_and_leaves_downstream_unmaterialized(tmp_pa
     """`dagster asset materialize` works as a CI gate: non-zero exit, release_approval not materialized."""
     data, wh = _small_data(tmp_path, intent_gate=0.99), tmp_path / "wh"
     server.config.model_accuracy = {"claude-haiku-4-5": 0.5}
-    _answer_key(data, server)
+    answer_golden(server, data, GOLDEN)
     mv = load_project(data).registry.by_name("support-bot-v1")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {
-        **{k: v for k, v in __import__("os").environ.items() if not k.startswith("ANTHROPIC")},
-        "DAGSTER_HOME": str(home),
-        "EVAL_DATA_DIR": str(data),
-        "EVAL_WAREHOUSE_URL": str(wh),
-        "EVAL_PROVIDER": "anthropic",
-        "ANTHROPIC_API_KEY": API_KEY,
-        "ANTHROPIC_BASE_URL": server.base_url,
+        **{k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC")},
+        **cli_env(tmp_path, data, API_KEY, server.base_url),
     }
+    home = env["DAGSTER_HOME"]
     dagster = str(Path(sys.executable).parent / "dagster")
-    instance = dg.DagsterInstance.from_config(str(home))
+    instance = dg.DagsterInstance.from_config(home)
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [mv.key])
     select = "golden_samples,model_responses,deterministic_scores,eval_run,regression_report,release_approval"
     proc = subprocess.run(
@@ -231,7 +221,7 @@ def test_degraded_candidate_is_flagged_and_unchanged_candidate_is_not(tmp_path, 
             es["sample"]["n"] = 150
             es["thresholds"] = [{"metric": "pass_rate", "min": 0.0}]  # the gate is not what is tested here
     suite_path.write_text(yaml.safe_dump(suite, sort_keys=False))
-    _answer_key(data, server)
+    answer_golden(server, data, GOLDEN)
     project = load_project(data)
     v1, v2 = project.registry.by_name("support-bot-v1"), project.registry.by_name("support-bot-v2")
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [v1.key, v2.key])

@@ -8,7 +8,8 @@ import boto3
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
 from eval_pipeline.project.loader import load_project
-from eval_pipeline_tests.e2e.test_pipeline import _answer_key, _small_data, instance, materialize  # noqa: F401 (fixture)
+from eval_pipeline_tests.e2e.test_pipeline import GOLDEN, _small_data, instance, materialize  # noqa: F401 (fixture)
+from eval_pipeline_tests.support.cli_env import answer_golden
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
 DATE = "2026-11-03"
@@ -22,7 +23,7 @@ def test_pipeline_on_s3_warehouse(tmp_path, seaweed_s3, monkeypatch, instance): 
     data = _small_data(tmp_path)
     server = AnthropicTestServer(ServerConfig(api_key="k3")).start()
     try:
-        _answer_key(data, server)
+        answer_golden(server, data, GOLDEN)
         mvs = load_project(data).registry.models
         instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [m.key for m in mvs])
         url = f"s3://{seaweed_s3.bucket}/evals"

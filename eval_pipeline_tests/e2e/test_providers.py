@@ -4,12 +4,11 @@ through the regression gate."""
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pytest
 
 from eval_pipeline import cli
+from eval_pipeline_tests.support.cli_env import answer_golden, cli_env, use_env
 from eval_pipeline_tests.support.orchestration import edit_yaml, small_data
 from eval_pipeline_tests.support.servers.anthropic_server import ServerConfig
 from eval_pipeline_tests.support.servers.http_app import ENDPOINT
@@ -59,29 +58,21 @@ def env(tmp_path, server, monkeypatch):
 
     edit_yaml(data / "models.yaml", point)
     server.config = ServerConfig(api_key=KEY)
-    for line in (data / "golden" / "intents.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        server.config.answer_key[rec["input"]] = rec["expected"]
+    answer_golden(server, data)
     server.reset_stats()
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    for k, v in {
-        "DAGSTER_HOME": str(home),
-        "EVAL_DATA_DIR": str(data),
-        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
-        "EVAL_PROVIDER": "auto",
-        "ANTHROPIC_API_KEY": KEY,
-        "ANTHROPIC_BASE_URL": server.base_url,
-        "E2E_OPENAI_KEY": KEY,
-        "AWS_ACCESS_KEY_ID": KEY,
-        "AWS_SECRET_ACCESS_KEY": "e2e-aws-secret",
-        "AWS_REGION": "us-east-1",
-        "SUPPORT_APP_TOKEN": KEY,
-    }.items():
-        monkeypatch.setenv(k, v)
+    env = cli_env(tmp_path, data, KEY, server.base_url, provider="auto")
+    use_env(
+        monkeypatch,
+        {
+            **env,
+            "E2E_OPENAI_KEY": KEY,
+            "AWS_ACCESS_KEY_ID": KEY,
+            "AWS_SECRET_ACCESS_KEY": "e2e-aws-secret",
+            "AWS_REGION": "us-east-1",
+            "SUPPORT_APP_TOKEN": KEY,
+        },
+    )
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     return {"data": data, "wh": tmp_path / "wh"}
 
 

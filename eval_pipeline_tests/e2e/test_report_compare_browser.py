@@ -16,10 +16,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from eval_pipeline.history.report_compare import runs_from_scores
 from eval_pipeline.history.report_page import build_report_html
+from eval_pipeline_tests.support.browser import chromium_page, open_offline
 from eval_pipeline_tests.support.report_synthetic import synthetic_history
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 def _mover(scores, c, cd, b, bd, metric):
@@ -47,25 +45,11 @@ def report(tmp_path_factory):
 
 
 def test_any_version_at_any_date_against_any_other(report):
-    from playwright.sync_api import sync_playwright
-
     path, h, dates = report
     v, scores = h["versions"], h["scores"]
     metrics = sorted(scores["metric"].unique())
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = b.new_page(viewport={"width": 1400, "height": 1000})
-        outside, errors = [], []
-        page.route(
-            "**/*",
-            lambda r: (
-                r.continue_()
-                if r.request.url == path.as_uri()
-                else (outside.append(r.request.url), r.abort())
-            ),
-        )
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(path.as_uri())
+    with chromium_page(1400, 1000) as page:
+        outside, errors = open_offline(page, path)
         page.wait_for_function("window.compareStatus && window.compareStatus.rows > 0")
         # opens on a non-production version's latest run against production's
         assert page.evaluate("window.compareStatus.pair") == {
@@ -109,5 +93,4 @@ def test_any_version_at_any_date_against_any_other(report):
         page.select_option("#pick-bd", dates[2])
         assert page.locator("#pair-link").get_attribute("href") == "../diff/written.html"
         assert page.locator("#pair-command").count() == 0
-        b.close()
     assert outside == [] and errors == []

@@ -21,10 +21,8 @@ import pytest
 
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.storage import keys
+from eval_pipeline_tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, open_offline
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -59,25 +57,14 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
 
 def _open(browser, path: Path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    outside = []
-
-    def route(r):
-        if r.request.url.startswith("file://") and r.request.url.split("#")[0] == path.as_uri():
-            return r.continue_()
-        outside.append(r.request.url)
-        return r.abort()
-
-    page.route("**/*", route)
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
+    outside, errors = open_offline(page, path)
     page.wait_for_function("window.reportStatus && window.reportStatus.done_ms !== null", timeout=60_000)
     return page, outside, errors
 

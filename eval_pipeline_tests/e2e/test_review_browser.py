@@ -23,11 +23,8 @@ from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, Wareho
 from eval_pipeline.noise import review_server as rs
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.storage.warehouse import Warehouse
+from eval_pipeline_tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from eval_pipeline_tests.support.review_fixtures import DATE, HOSTILE, JUDGE, MV, item, pair_item, write_queue
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
 @contextlib.contextmanager
@@ -105,7 +102,7 @@ def test_three_items_labelled_with_the_keyboard_feed_calibration(served, tmp_pat
     assert before == {f"human_review/{d}": 2 for d in ("accuracy", "helpfulness", "tone")}
     assert first["human_review"]["items"] == 2 and first["reported_only"] == sorted(before)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors, dialogs = [], []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -166,7 +163,7 @@ def test_a_pairwise_item_shows_both_answers_and_takes_the_preferred_one_by_key(t
         _serve(rs.ReviewStore(Warehouse.from_url(str(tmp_path / "wh")), reviews)) as url,
         sync_playwright() as p,
     ):
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
         expect(page.locator("#progress-text")).to_have_text("0 of 1 labelled · 1 open")

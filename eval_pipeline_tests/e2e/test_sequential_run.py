@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from eval_pipeline import cli
+from eval_pipeline_tests.support.cli_env import cli_env, use_env
 from eval_pipeline_tests.support.orchestration import small_data
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
@@ -47,19 +48,7 @@ def env(tmp_path, server, monkeypatch):
     suite = yaml.safe_load((data / "suites" / "mini.yaml").read_text())
     suite["eval_sets"][0]["thresholds"] = [{"metric": "pass_rate", "min": 0.0, "blocking": True}]
     (data / "suites" / "mini.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    for k, v in {
-        "DAGSTER_HOME": str(home),
-        "EVAL_DATA_DIR": str(data),
-        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
-        "EVAL_PROVIDER": "anthropic",
-        "ANTHROPIC_API_KEY": KEY,
-        "ANTHROPIC_BASE_URL": server.base_url,
-    }.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    use_env(monkeypatch, cli_env(tmp_path, data, KEY, server.base_url))
     return {"data": data, "wh": tmp_path / "wh"}
 
 

@@ -17,11 +17,8 @@ partition (counted at the server). Screenshots: ``test-artifacts/daemon_ui_*.png
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,15 +29,8 @@ from eval_pipeline.defs.jobs import NIGHTLY_ASSETS
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS
 from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
-from eval_pipeline_tests.e2e.test_ui_dagster_dev import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    _free_port,
-    _stop_group,
-    _wait_http,
-    pick_partitions,
-)
+from eval_pipeline_tests.support.browser import ARTIFACTS, chromium_page, dagster_web, pick_partitions
+from eval_pipeline_tests.support.cli_env import answer_golden
 from eval_pipeline_tests.support.orchestration import small_data
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
@@ -55,9 +45,7 @@ def daemon_dev(tmp_path):
     project in EVAL_DATA_DIR and the test Anthropic server (answer key = the golden labels)."""
     data = small_data(tmp_path / "data", n_samples=N)
     server = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
-    for line in (data / "golden" / "intents.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        server.config.answer_key[rec["input"]] = rec["expected"]
+    answer_golden(server, data)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -72,7 +60,6 @@ def daemon_dev(tmp_path):
     instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, keys)
     instance.dispose()
 
-    port = _free_port()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -89,28 +76,17 @@ def daemon_dev(tmp_path):
         "TRANSFORMERS_OFFLINE": "1",
     }
     log = tmp_path / "dagster_dev.log"
-    dagster_bin = Path(sys.executable).parent / "dagster"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(dagster_bin), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/server_info", 90, proc, log)
-        yield {
-            "url": f"http://127.0.0.1:{port}",
-            "keys": keys,
-            "home": home,
-            "log": log,
-            "server": server,
-            "wh": tmp_path / "wh",
-        }
+        with dagster_web("dagster", ["dev", "-w", "workspace.yaml"], env, log, timeout=90) as url:
+            yield {
+                "url": url,
+                "keys": keys,
+                "home": home,
+                "log": log,
+                "server": server,
+                "wh": tmp_path / "wh",
+            }
     finally:
-        _stop_group(proc)
         server.stop()
 
 
@@ -157,9 +133,8 @@ def _daemon_dequeued(instance: dg.DagsterInstance, run_id: str) -> bool:
 
 def test_nightly_partition_and_two_partition_backfill_from_the_ui_through_the_daemon(daemon_dev):
     from dagster._core.execution.backfill import BulkActionStatus
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
     ARTIFACTS.mkdir(exist_ok=True)
     for old in ARTIFACTS.glob("daemon_ui_*.png"):
         old.unlink()
@@ -172,52 +147,42 @@ def test_nightly_partition_and_two_partition_backfill_from_the_ui_through_the_da
         runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": partition}), limit=1)
         return runs[0] if runs and runs[0].is_finished else None
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(60_000)
-        try:
-            # 1. The whole nightly selection for one partition, from the job page.
-            page.goto(f"{base}/locations/eval_pipeline/jobs/nightly_eval_job", wait_until="networkidle")
-            dialog = _materialize_all(page, [single])
-            expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "daemon_ui_1_nightly_dialog.png")
-            dialog.get_by_role("button", name="Launch 1 run").click()
-            expect(dialog).to_be_hidden()
+    with chromium_page(1400, 900, timeout_ms=60_000, failure_shot="daemon_ui_failure.png") as page:
+        # 1. The whole nightly selection for one partition, from the job page.
+        page.goto(f"{base}/locations/eval_pipeline/jobs/nightly_eval_job", wait_until="networkidle")
+        dialog = _materialize_all(page, [single])
+        expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "daemon_ui_1_nightly_dialog.png")
+        dialog.get_by_role("button", name="Launch 1 run").click()
+        expect(dialog).to_be_hidden()
 
-            # 2. A two-partition backfill from the same dialog (while the first run may still be queued or running),
-            # from a freshly loaded job page (the first launch's toasts and re-renders can swallow the dropdown click).
-            page.goto(f"{base}/locations/eval_pipeline/jobs/nightly_eval_job", wait_until="networkidle")
-            dialog = _materialize_all(page, pair)
-            expect(dialog.get_by_text("2 partitions", exact=True)).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "daemon_ui_2_backfill_dialog.png")
-            dialog.get_by_role("button", name="Launch backfill").click()
-            expect(dialog).to_be_hidden()
+        # 2. A two-partition backfill from the same dialog (while the first run may still be queued or running),
+        # from a freshly loaded job page (the first launch's toasts and re-renders can swallow the dropdown click).
+        page.goto(f"{base}/locations/eval_pipeline/jobs/nightly_eval_job", wait_until="networkidle")
+        dialog = _materialize_all(page, pair)
+        expect(dialog.get_by_text("2 partitions", exact=True)).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "daemon_ui_2_backfill_dialog.png")
+        dialog.get_by_role("button", name="Launch backfill").click()
+        expect(dialog).to_be_hidden()
 
-            # Read back: the run, the backfill and its runs, from the instance.
-            run = _wait(lambda: finished_run(f"{DATE}|{single}"), 180, "the nightly run", log)
-            assert run.status == dg.DagsterRunStatus.SUCCESS, f"run {run.run_id} ended {run.status}"
-            page.goto(f"{base}/runs/{run.run_id}", wait_until="networkidle")
-            expect(page.get_by_text("Success", exact=True).first).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "daemon_ui_3_nightly_run.png")
+        # Read back: the run, the backfill and its runs, from the instance.
+        run = _wait(lambda: finished_run(f"{DATE}|{single}"), 180, "the nightly run", log)
+        assert run.status == dg.DagsterRunStatus.SUCCESS, f"run {run.run_id} ended {run.status}"
+        page.goto(f"{base}/runs/{run.run_id}", wait_until="networkidle")
+        expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "daemon_ui_3_nightly_run.png")
 
-            backfill = _wait(lambda: next(iter(instance.get_backfills()), None), 60, "a backfill", log)
-            done = _wait(
-                lambda: (
-                    (b := instance.get_backfill(backfill.backfill_id)).status != BulkActionStatus.REQUESTED
-                    and b
-                ),
-                180,
-                "the backfill to finish",
-                log,
-            )
-            page.goto(f"{base}/runs/b/{backfill.backfill_id}?tab=partitions", wait_until="networkidle")
-            page.screenshot(path=ARTIFACTS / "daemon_ui_4_backfill.png", full_page=True)
-        except Exception:
-            page.screenshot(path=ARTIFACTS / "daemon_ui_failure.png", full_page=True)
-            raise
-        finally:
-            browser.close()
+        backfill = _wait(lambda: next(iter(instance.get_backfills()), None), 60, "a backfill", log)
+        done = _wait(
+            lambda: (
+                (b := instance.get_backfill(backfill.backfill_id)).status != BulkActionStatus.REQUESTED and b
+            ),
+            180,
+            "the backfill to finish",
+            log,
+        )
+        page.goto(f"{base}/runs/b/{backfill.backfill_id}?tab=partitions", wait_until="networkidle")
+        page.screenshot(path=ARTIFACTS / "daemon_ui_4_backfill.png", full_page=True)
 
     # The single run: the nightly job, every asset of its selection, through the daemon's queue.
     assert run.job_name == "nightly_eval_job", run.job_name

@@ -18,22 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from eval_pipeline import cli
 from eval_pipeline.release import verdict as vd
-from eval_pipeline_tests.e2e.test_ui_dagster_dev import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    _free_port,
-    _stop_group,
-    _wait_http,
-)
+from eval_pipeline_tests.support.browser import ARTIFACTS, chromium_page, dagster_web
+from eval_pipeline_tests.support.cli_env import answer_golden, cli_env, use_env
 from eval_pipeline_tests.support.orchestration import edit_yaml, small_data
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
@@ -51,24 +42,11 @@ def failing_candidate(tmp_path, monkeypatch):
             thresholds=[{"metric": "pass_rate", "min": 0.8, "blocking": True}]
         ),
     )
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {
-        "DAGSTER_HOME": str(home),
-        "EVAL_DATA_DIR": str(data),
-        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
-        "EVAL_PROVIDER": "anthropic",
-        "ANTHROPIC_API_KEY": KEY,
-    }
+    env = cli_env(tmp_path, data, KEY)
     srv = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
     try:
-        for line in (data / "golden" / "intents.jsonl").read_text().splitlines():
-            rec = json.loads(line)
-            srv.config.answer_key[rec["input"]] = rec["expected"]
-        for k, v in {**env, "ANTHROPIC_BASE_URL": srv.base_url}.items():
-            monkeypatch.setenv(k, v)
-        monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        answer_golden(srv, data)
+        use_env(monkeypatch, {**env, "ANTHROPIC_BASE_URL": srv.base_url})
         run = ["run", "--date", DATE, "--families", "deterministic", "--model-version"]
         srv.config.model_accuracy = {"claude-haiku-4-5": 1.0}
         assert cli.main([*run, "bot-a"]) == 0
@@ -79,31 +57,22 @@ def failing_candidate(tmp_path, monkeypatch):
     from eval_pipeline.project.loader import load_project
 
     bkey = load_project().registry.by_name("bot-b").key
-    return {"env": env, "home": home, "wh": tmp_path / "wh", "key": bkey, "tmp": tmp_path}
+    return {
+        "env": env,
+        "home": tmp_path / "dagster_home",
+        "wh": tmp_path / "wh",
+        "key": bkey,
+        "tmp": tmp_path,
+    }
 
 
 @pytest.fixture
 def webserver(failing_candidate):
     """``dagster-webserver`` on a free loopback port over the candidate's instance."""
-    port = _free_port()
     env = {**os.environ, **failing_candidate["env"], "EVAL_PROVIDER": "replay", "HF_HUB_OFFLINE": "1"}
     log = failing_candidate["tmp"] / "webserver.log"
-    exe = Path(sys.executable).parent / "dagster-webserver"
-    root = Path(__file__).resolve().parents[2]
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(exe), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait_http(f"http://127.0.0.1:{port}/server_info", 120, proc, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        _stop_group(proc)
+    with dagster_web("dagster-webserver", ["-w", "workspace.yaml"], env, log, timeout=120) as url:
+        yield url
 
 
 def _dismiss_popup(page) -> None:
@@ -114,9 +83,8 @@ def _dismiss_popup(page) -> None:
 
 
 def test_the_ui_shows_fail_and_why_on_the_failing_partition(failing_candidate, webserver):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
     ARTIFACTS.mkdir(exist_ok=True)
     wh, key = failing_candidate["wh"], failing_candidate["key"]
     art = json.loads((wh / f"runs/date={DATE}/model_version={key}/run.json").read_text())
@@ -125,49 +93,43 @@ def test_the_ui_shows_fail_and_why_on_the_failing_partition(failing_candidate, w
     assert quality.verdict == regression.verdict == "FAIL"
     assert " < 0.8 (n=40)" in quality.why and " pts [" in regression.why and "p=" in regression.why
     partition = f"{DATE}|{key}"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        try:
-            # 1. eval_run on the candidate's partition: verdict FAIL and why, in the metadata table.
-            page.goto(
-                f"{webserver}/assets/eval_run?view=partitions&partition={partition}", wait_until="networkidle"
-            )
-            _dismiss_popup(page)
-            verdict_row = page.locator("tr").filter(has=page.get_by_text("verdict", exact=True)).first
-            expect(verdict_row).to_contain_text("FAIL")
-            expect(page.get_by_text(quality.why, exact=True).first).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "ui_verdict_1_eval_run_partition.png")
+    with chromium_page(1400, 1000, timeout_ms=60_000) as page:
+        # 1. eval_run on the candidate's partition: verdict FAIL and why, in the metadata table.
+        page.goto(
+            f"{webserver}/assets/eval_run?view=partitions&partition={partition}", wait_until="networkidle"
+        )
+        _dismiss_popup(page)
+        verdict_row = page.locator("tr").filter(has=page.get_by_text("verdict", exact=True)).first
+        expect(verdict_row).to_contain_text("FAIL")
+        expect(page.get_by_text(quality.why, exact=True).first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "ui_verdict_1_eval_run_partition.png")
 
-            # 2. The quality gate check: Failed, on that partition, with why (not behind "Show Markdown").
-            page.goto(f"{webserver}/assets/eval_run?view=checks", wait_until="networkidle")
-            _dismiss_popup(page)
-            expect(page.get_by_text("Failed").first).to_be_visible()
-            expect(page.get_by_text(partition, exact=True).first).to_be_visible()
-            expect(page.get_by_text(quality.why, exact=True).first).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "ui_verdict_2_quality_gate.png")
-            page.get_by_text("Partitions", exact=True).last.click()
-            expect(page.get_by_text("Failed (1)")).to_be_visible()
+        # 2. The quality gate check: Failed, on that partition, with why (not behind "Show Markdown").
+        page.goto(f"{webserver}/assets/eval_run?view=checks", wait_until="networkidle")
+        _dismiss_popup(page)
+        expect(page.get_by_text("Failed").first).to_be_visible()
+        expect(page.get_by_text(partition, exact=True).first).to_be_visible()
+        expect(page.get_by_text(quality.why, exact=True).first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "ui_verdict_2_quality_gate.png")
+        page.get_by_text("Partitions", exact=True).last.click()
+        expect(page.get_by_text("Failed (1)")).to_be_visible()
 
-            # 3. The regression gate check: Failed, with the regressed metric's effect, interval and p.
-            page.goto(f"{webserver}/assets/regression_report?view=checks", wait_until="networkidle")
-            _dismiss_popup(page)
-            expect(page.get_by_text(partition, exact=True).first).to_be_visible()
-            expect(page.get_by_text(regression.why, exact=True).first).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "ui_verdict_3_regression_gate.png")
+        # 3. The regression gate check: Failed, with the regressed metric's effect, interval and p.
+        page.goto(f"{webserver}/assets/regression_report?view=checks", wait_until="networkidle")
+        _dismiss_popup(page)
+        expect(page.get_by_text(partition, exact=True).first).to_be_visible()
+        expect(page.get_by_text(regression.why, exact=True).first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "ui_verdict_3_regression_gate.png")
 
-            # 4. The run page: the release gate's verdict is the failure, not a blocking-check stack trace.
-            import dagster as dg
+        # 4. The run page: the release gate's verdict is the failure, not a blocking-check stack trace.
+        import dagster as dg
 
-            with dg.DagsterInstance.from_config(str(failing_candidate["home"])) as instance:
-                run_id = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": partition}), limit=1)[
-                    0
-                ].run_id
-            page.goto(f"{webserver}/runs/{run_id}", wait_until="networkidle")
-            _dismiss_popup(page)
-            expect(page.get_by_text(f"release gate FAIL for {key}@{DATE}").first).to_be_visible()
-            expect(page.get_by_text("DagsterAssetCheckFailedError")).to_have_count(0)
-            page.screenshot(path=ARTIFACTS / "ui_verdict_4_run.png")
-        finally:
-            browser.close()
+        with dg.DagsterInstance.from_config(str(failing_candidate["home"])) as instance:
+            run_id = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": partition}), limit=1)[
+                0
+            ].run_id
+        page.goto(f"{webserver}/runs/{run_id}", wait_until="networkidle")
+        _dismiss_popup(page)
+        expect(page.get_by_text(f"release gate FAIL for {key}@{DATE}").first).to_be_visible()
+        expect(page.get_by_text("DagsterAssetCheckFailedError")).to_have_count(0)
+        page.screenshot(path=ARTIFACTS / "ui_verdict_4_run.png")

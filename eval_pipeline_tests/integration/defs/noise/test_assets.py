@@ -20,7 +20,8 @@ from eval_pipeline.noise import review_calibration as RC
 from eval_pipeline.noise import review_ingest as RI
 from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
-from eval_pipeline_tests.e2e.test_pipeline import API_KEY, _answer_key, _resources, _small_data
+from eval_pipeline_tests.e2e.test_pipeline import API_KEY, GOLDEN, _resources, _small_data
+from eval_pipeline_tests.support.cli_env import answer_golden
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
 DATE = "2026-11-09"
@@ -54,7 +55,7 @@ def _setup(tmp_path, server, judge_repeats=None, temperature=None):
             judge_repeats
         )
         f.write_text(yaml.safe_dump(suite, sort_keys=False))
-    _answer_key(data, server)
+    answer_golden(server, data, GOLDEN)
     project = load_project(data)
     mv = project.registry.by_name("support-bot-v1")
     instance = dg.DagsterInstance.ephemeral()
