@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import struct
 import uuid
@@ -32,10 +31,10 @@ from aiohttp import web
 from eval_pipeline_tests.support.servers.anthropic_server import (
     AnthropicTestServer,
     ServerProcess,
-    _parse_args,
-    _user_text,
+    parse_args,
     serve,
 )
+from eval_pipeline_tests.support.servers.anthropic_server.core import retry_after
 
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
 
@@ -137,14 +136,8 @@ class BedrockTestServer(AnthropicTestServer):
         return web.json_response({"message": message}, status=status, headers=headers)
 
     async def handle_converse(self, request: web.Request) -> web.StreamResponse:
-        rid = str(uuid.uuid4())
-        self.total += 1
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            return await self._converse(request, rid, request.path.endswith("/converse-stream"))
-        finally:
-            self.in_flight -= 1
+        stream = request.path.endswith("/converse-stream")
+        return await self._counted(self._converse, request, str(uuid.uuid4()), stream)
 
     async def _converse(self, request: web.Request, rid: str, stream: bool) -> web.StreamResponse:
         cfg = self.config
@@ -167,33 +160,21 @@ class BedrockTestServer(AnthropicTestServer):
                 f"toolSpec.name {bad[0]!r} fails the pattern [a-zA-Z][a-zA-Z0-9_-]*",
                 rid,
             )
-        self.by_model[body["model"]] += 1
-        text = _user_text(body)
-        self.by_user_text[text[:200]] += 1
-        fault = self._pick_fault(body, text)
-        if fault:
-            self.by_fault[fault] += 1
-        if fault == "rate_limit":
-            ra = cfg.retry_after_s
-            return self._aws_error(
-                429,
-                "ThrottlingException",
-                "Too many requests, please wait before trying again.",
-                rid,
-                {"Retry-After": str(max(0, math.ceil(ra)) if ra >= 1 else ra)},
-            )
-        if fault == "overloaded":
-            return self._aws_error(503, "ServiceUnavailableException", "Service is unavailable.", rid)
-        if fault == "server_error":
-            return self._aws_error(500, "InternalServerException", "Internal server error.", rid)
-        ttft, rest = self._latency()
-        if fault == "slow":
-            ttft = cfg.slow_s
-        if fault == "drop":
-            self.by_status["dropped"] += 1
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError()
+        throttled = "Too many requests, please wait before trying again."
+        retry = {"Retry-After": retry_after(cfg.retry_after_s)}
+        errors = {
+            "rate_limit": lambda: self._aws_error(429, "ThrottlingException", throttled, rid, retry),
+            "overloaded": lambda: self._aws_error(
+                503, "ServiceUnavailableException", "Service is unavailable.", rid
+            ),
+            "server_error": lambda: self._aws_error(
+                500, "InternalServerException", "Internal server error.", rid
+            ),
+        }
+        played = await self._play_fault(request, body, errors)
+        if isinstance(played, web.Response):
+            return played
+        fault, ttft, rest = played
         answer = self._answer(body, fault)
         content, stop, usage = self._finish(body, answer)
         blocks = [
@@ -270,19 +251,8 @@ class BedrockTestServer(AnthropicTestServer):
             tail.append(event_message("messageStop", {"stopReason": stop}))
             ms = int((ttft + rest) * 1000)
             tail.append(event_message("metadata", {"usage": u, "metrics": {"latencyMs": ms}}))
-        resp = web.StreamResponse(
-            status=200,
-            headers={"x-amzn-RequestId": rid, "content-type": "application/vnd.amazon.eventstream"},
-        )
-        await asyncio.sleep(ttft)
-        await resp.prepare(request)
-        await resp.write(b"".join(head))
-        if rest > 0:
-            await asyncio.sleep(rest)
-        await resp.write(b"".join(tail))
-        await resp.write_eof()
-        self.by_status["200"] += 1
-        return resp
+        headers = {"x-amzn-RequestId": rid, "content-type": "application/vnd.amazon.eventstream"}
+        return await self._stream_reply(request, headers, head, tail, ttft, rest)
 
 
 class BedrockServerProcess(ServerProcess):
@@ -290,7 +260,7 @@ class BedrockServerProcess(ServerProcess):
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg, port = _parse_args(argv)
+    cfg, port = parse_args(argv)
     serve(BedrockTestServer(cfg, port=port))
 
 

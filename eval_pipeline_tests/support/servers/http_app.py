@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import uuid
 from typing import Any
 
@@ -28,10 +27,10 @@ from aiohttp import web
 from eval_pipeline_tests.support.servers.anthropic_server import (
     AnthropicTestServer,
     ServerProcess,
-    _parse_args,
-    _user_text,
+    parse_args,
     serve,
 )
+from eval_pipeline_tests.support.servers.anthropic_server.core import retry_after
 
 # The models.yaml endpoint that points the http provider at this app (url filled in by the caller).
 ENDPOINT = {
@@ -68,13 +67,7 @@ class SupportApp(AnthropicTestServer):
         return web.json_response({"error": message}, status=status, headers=extra or {})
 
     async def handle_app_chat(self, request: web.Request) -> web.StreamResponse:
-        self.total += 1
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            return await self._app_chat(request)
-        finally:
-            self.in_flight -= 1
+        return await self._counted(self._app_chat, request)
 
     async def _app_chat(self, request: web.Request) -> web.StreamResponse:
         cfg = self.config
@@ -94,29 +87,16 @@ class SupportApp(AnthropicTestServer):
             body["system"] = raw["instructions"]
         if raw.get("tools"):
             body["tools"] = raw["tools"]
-        self.by_model[body["model"]] += 1
-        text = _user_text(body)
-        self.by_user_text[text[:200]] += 1
-        fault = self._pick_fault(body, text)
-        if fault:
-            self.by_fault[fault] += 1
-        if fault == "rate_limit":
-            ra = cfg.retry_after_s
-            return self._app_error(
-                429, "slow down", {"Retry-After": str(max(0, math.ceil(ra)) if ra >= 1 else ra)}
-            )
-        if fault == "overloaded":
-            return self._app_error(503, "busy")
-        if fault == "server_error":
-            return self._app_error(500, "internal error")
-        ttft, rest = self._latency()
-        if fault == "slow":
-            ttft = cfg.slow_s
-        if fault == "drop":
-            self.by_status["dropped"] += 1
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError()
+        retry = {"Retry-After": retry_after(cfg.retry_after_s)}
+        errors = {
+            "rate_limit": lambda: self._app_error(429, "slow down", retry),
+            "overloaded": lambda: self._app_error(503, "busy"),
+            "server_error": lambda: self._app_error(500, "internal error"),
+        }
+        played = await self._play_fault(request, body, errors)
+        if isinstance(played, web.Response):
+            return played
+        fault, ttft, rest = played
         await asyncio.sleep(ttft + rest)
         self.by_status["200"] += 1
         if fault == "malformed":
@@ -147,7 +127,7 @@ class SupportAppProcess(ServerProcess):
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg, port = _parse_args(argv)
+    cfg, port = parse_args(argv)
     serve(SupportApp(cfg, port=port))
 
 

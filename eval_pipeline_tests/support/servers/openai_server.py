@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import time
 import uuid
@@ -35,10 +34,10 @@ from eval_pipeline_tests.support.servers.anthropic_server import (
     Answer,
     AnthropicTestServer,
     ServerProcess,
-    _parse_args,
-    _user_text,
+    parse_args,
     serve,
 )
+from eval_pipeline_tests.support.servers.anthropic_server.core import retry_after
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -121,14 +120,7 @@ class OpenAITestServer(AnthropicTestServer):
         return web.json_response(body, status=status, headers={"x-request-id": rid, **(extra or {})})
 
     async def handle_chat(self, request: web.Request) -> web.StreamResponse:
-        rid = "req_" + uuid.uuid4().hex[:24]
-        self.total += 1
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            return await self._chat(request, rid)
-        finally:
-            self.in_flight -= 1
+        return await self._counted(self._chat, request, "req_" + uuid.uuid4().hex[:24])
 
     async def _chat(self, request: web.Request, rid: str) -> web.StreamResponse:
         cfg = self.config
@@ -147,49 +139,26 @@ class OpenAITestServer(AnthropicTestServer):
                 f"tools[].function.name {bad[0]!r} does not match '^[a-zA-Z0-9_-]{{1,64}}$'",
                 rid,
             )
-        self.by_model[body["model"]] += 1
-        text = _user_text(body)
-        self.by_user_text[text[:200]] += 1
-        fault = self._pick_fault(body, text)
-        if fault:
-            self.by_fault[fault] += 1
-        if fault in ("rate_limit", "overloaded", "server_error"):
-            if cfg.fault_delay_s:
-                await asyncio.sleep(cfg.fault_delay_s)
-            if fault == "rate_limit":
-                ra = cfg.retry_after_s
-                headers = {
-                    "retry-after": str(max(0, math.ceil(ra)) if ra >= 1 else ra),
-                    "retry-after-ms": str(int(ra * 1000)),
-                }
-                return self._oai_error(
-                    429, "rate_limit_exceeded", "Rate limit reached for requests", rid, headers
-                )
-            if fault == "overloaded":
-                return self._oai_error(503, "server_overloaded", "The server is overloaded", rid)
-            return self._oai_error(500, "server_error", "The server had an error", rid)
-        ttft, rest = self._latency()
-        if fault == "slow":
-            ttft = cfg.slow_s
-        if fault == "drop":
-            if cfg.drop_after_latency:
-                await asyncio.sleep(ttft + rest)
-            self.by_status["dropped"] += 1
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError()
+        ra = cfg.retry_after_s
+        rate_headers = {"retry-after": retry_after(ra), "retry-after-ms": str(int(ra * 1000))}
+        errors = {
+            "rate_limit": lambda: self._oai_error(
+                429, "rate_limit_exceeded", "Rate limit reached for requests", rid, rate_headers
+            ),
+            "overloaded": lambda: self._oai_error(503, "server_overloaded", "The server is overloaded", rid),
+            "server_error": lambda: self._oai_error(500, "server_error", "The server had an error", rid),
+        }
+        played = await self._play_fault(request, body, errors)
+        if isinstance(played, web.Response):
+            return played
+        fault, ttft, rest = played
         answer = self._answer(body, fault)
         if raw.get("stream"):
             include_usage = bool((raw.get("stream_options") or {}).get("include_usage"))
             return await self._chat_stream(request, body, answer, rid, ttft, rest, fault, include_usage)
         await asyncio.sleep(ttft + rest)
         if fault == "malformed":
-            self.by_status["200"] += 1
-            return web.Response(
-                body=b'{"id": "chatcmpl-broken", "choices": [{"mess',
-                content_type="application/json",
-                headers={"x-request-id": rid},
-            )
+            return self._malformed(b'{"id": "chatcmpl-broken", "choices": [{"mess', {"x-request-id": rid})
         message, finish, usage = self._chat_parts(body, answer)
         self.by_status["200"] += 1
         return web.json_response(
@@ -281,19 +250,8 @@ class OpenAITestServer(AnthropicTestServer):
         if include_usage:
             tail.append(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
         tail.append(b"data: [DONE]\n\n")
-        resp = web.StreamResponse(
-            status=200,
-            headers={"x-request-id": rid, "content-type": "text/event-stream", "cache-control": "no-cache"},
-        )
-        await asyncio.sleep(ttft)
-        await resp.prepare(request)
-        await resp.write(b"".join(head))
-        if rest > 0:
-            await asyncio.sleep(rest)
-        await resp.write(b"".join(tail))
-        await resp.write_eof()
-        self.by_status["200"] += 1
-        return resp
+        headers = {"x-request-id": rid, "content-type": "text/event-stream", "cache-control": "no-cache"}
+        return await self._stream_reply(request, headers, head, tail, ttft, rest)
 
 
 class OpenAIServerProcess(ServerProcess):
@@ -303,7 +261,7 @@ class OpenAIServerProcess(ServerProcess):
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg, port = _parse_args(argv)
+    cfg, port = parse_args(argv)
     serve(OpenAITestServer(cfg, port=port))
 
 

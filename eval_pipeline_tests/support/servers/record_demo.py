@@ -34,7 +34,7 @@ from eval_pipeline_tests.support.servers.anthropic_server import (
     Answer,
     AnthropicTestServer,
     ServerConfig,
-    _wire_name,
+    wire_name,
 )
 
 GENERIC = "Thanks for your question. Please check the official guidance of your local health authority for the latest information."
@@ -147,10 +147,10 @@ class DemoResponder:
                 arg = sorted(calls[0]["input"])[0]
                 calls[0]["input"][arg] = "unknown"
             else:  # another tool
-                right = _wire_name(calls[0]["name"], offered)
+                right = wire_name(calls[0]["name"], offered)
                 calls[0]["name"] = next((n for n in offered if n != right), right)
         return Answer(
-            tool_calls=[{"name": _wire_name(c["name"], offered), "input": c["input"]} for c in calls]
+            tool_calls=[{"name": wire_name(c["name"], offered), "input": c["input"]} for c in calls]
         )
 
     def reply(self, text: str, seed: str) -> Answer:

@@ -26,7 +26,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from eval_pipeline_tests.support.servers.anthropic_server import _unit, _user_text, synth_from_schema
+from eval_pipeline.mock_server.answers import synth_from_schema
+from eval_pipeline.mock_server.answers import unit as _unit
+from eval_pipeline_tests.support.servers.anthropic_server import user_text
 
 QUALITY_SLOPE = 4.0
 LENGTH_SLOPE = 0.15  # logit per word of length difference
@@ -54,7 +56,7 @@ def _dims(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _pointwise(body: dict[str, Any], score_of: Callable[[str, int, int], int], why: str) -> dict[str, Any]:
-    resp = _response(_user_text(body))
+    resp = _response(user_text(body))
     out: dict[str, Any] = {"reasoning": why}
     for name, schema in _dims(body).items():
         lo, hi = int(schema.get("minimum", 1)), int(schema.get("maximum", 5))
@@ -65,7 +67,7 @@ def _pointwise(body: dict[str, Any], score_of: Callable[[str, int, int], int], w
 def length_judge(body: dict[str, Any]) -> dict[str, Any]:
     props = body["tools"][0]["input_schema"]["properties"]
     if "winner" in props:
-        a, b = _answers(_user_text(body))
+        a, b = _answers(user_text(body))
         return {
             "reasoning": "the longer answer is more thorough",
             "winner": _draw("length-judge", a, b, LENGTH_SLOPE * (len(a.split()) - len(b.split()))),
@@ -89,7 +91,7 @@ def _quality_pick(a: str, b: str) -> str:
 def quality_judge(body: dict[str, Any], contrarian: bool = False) -> dict[str, Any]:
     props = body["tools"][0]["input_schema"]["properties"]
     if "winner" in props:
-        a, b = _answers(_user_text(body))
+        a, b = _answers(user_text(body))
         w = _quality_pick(a, b)
         if contrarian:
             w = "B" if w == "A" else "A"
@@ -110,7 +112,7 @@ def noisy_copy_judge(
     probability ``position_bias`` per presentation it just answers "A" (a position-biased verdict)."""
 
     def hook(body: dict[str, Any]) -> dict[str, Any]:
-        a, b = _answers(_user_text(body))
+        a, b = _answers(user_text(body))
         a_s, b_s = a.strip(), b.strip()
         if _unit("position", a_s, b_s) < position_bias:
             return {"reasoning": "the first answer", "winner": "A"}

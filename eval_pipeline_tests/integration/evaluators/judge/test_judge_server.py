@@ -17,7 +17,7 @@ from eval_pipeline.inference.limits import RetryPolicy
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline_tests.support.judge import samples_frame
-from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig, _user_text
+from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig, user_text
 
 CFG = J.JudgeConfig(
     model="claude-sonnet-4-5",
@@ -32,7 +32,7 @@ CFG = J.JudgeConfig(
 
 def judge_hook(body):
     """The server-side judge: scores by a marker in the answer; pairwise picks the GOOD answer's slot."""
-    text = _user_text(body)
+    text = user_text(body)
     props = body["tools"][0]["input_schema"]["properties"]
     if "winner" in props:
         a = text.split("## Answer A\n", 1)[1].split("\n\n## Answer B\n", 1)[0]
