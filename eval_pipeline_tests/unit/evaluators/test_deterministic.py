@@ -1,11 +1,11 @@
-"""Deterministic checks: every check type passes and fails with the right reason; bad
-configuration fails at load with the key path; infra errors are never quality failures."""
+"""Deterministic checks: every check type passes and fails with the right reason, and the package's layout (bad
+configuration: test_deterministic_config.py; scoring a frame, infra errors never quality failures:
+test_deterministic_frame.py)."""
 
 from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 
 from eval_pipeline.evaluators.deterministic import (
@@ -14,12 +14,7 @@ from eval_pipeline.evaluators.deterministic import (
     EvaluatorConfigError,
     Sample,
     build_check,
-    score_deterministic,
-    validate_check_specs,
 )
-from eval_pipeline.project.schemas import SCORE_COLUMNS
-
-WHERE = "data/suites/x.yaml: eval_sets[0].checks"
 
 
 def run(spec: dict, text: str | None, expected=None, labels=(), **kw) -> CheckResult:
@@ -280,202 +275,6 @@ def test_custom_check_that_raises_fails_the_sample_with_reason():
     c = build_check({"type": "custom", "function": f"{__name__}:crashes"}, "t")
     res = c(Sample("s", text="{bad"))
     assert res.passed is False and res.reason == "custom check raised ZeroDivisionError: division by zero"
-
-
-# ------------------------------------------------------------------ configuration errors
-@pytest.mark.parametrize(
-    "spec, message",
-    [
-        (
-            {"type": "regexp", "pattern": "x"},
-            f"{WHERE}[1].type: unknown check 'regexp'; known checks: bleu, contains_all",
-        ),
-        ({"pattern": "x"}, f"{WHERE}[1].type: unknown check None"),
-        (
-            {"type": "regex", "pattern": "ab("},
-            f"{WHERE}[1].pattern: invalid regex 'ab(' (missing ), unterminated subpattern at position 2)",
-        ),
-        (
-            {"type": "json_schema", "schema": {"type": "objekt"}},
-            f"{WHERE}[1].schema: invalid JSON Schema at ['type']",
-        ),
-        (
-            {"type": "json_schema", "schema": {"type": "object", "minProperties": -1}},
-            f"{WHERE}[1].schema: invalid JSON Schema at ['minProperties']",
-        ),
-        (
-            {"type": "json_schema", "schema_file": "missing.json"},
-            f"{WHERE}[1].schema_file: schema file not found",
-        ),
-        ({"type": "json_schema"}, f"{WHERE}[1].schema: give exactly one of `schema` or `schema_file`"),
-        ({"type": "regex"}, f"{WHERE}[1].pattern: missing required argument for check 'regex'"),
-        ({"type": "forbidden_phrases"}, f"{WHERE}[1].phrases: missing required argument"),
-        (
-            {"type": "regex", "pattern": "x", "must_mach": True},
-            f"{WHERE}[1].must_mach: unknown argument for check 'regex'; allowed: field, ignore_case, must_match, pattern",
-        ),
-        (
-            {"type": "regex", "pattern": "x", "must_match": "yes"},
-            f"{WHERE}[1].must_match: input should be a valid boolean",
-        ),
-        (
-            {"type": "length", "min_chars": 10, "max_chars": 5},
-            f"{WHERE}[1].max_chars: max_chars=5 is below min_chars=10",
-        ),
-        ({"type": "length"}, f"{WHERE}[1].min_chars: give at least one of"),
-        ({"type": "rouge_l", "min_score": 1.5}, f"{WHERE}[1].min_score: must be within [0, 1], got 1.5"),
-        (
-            {"type": "label_in_set"},
-            f"{WHERE}[1].labels: give exactly one of `labels` or `labels_from: expected_values`",
-        ),
-        (
-            {"type": "label_in_set", "labels_from": "golden"},
-            f"{WHERE}[1].labels_from: input should be 'expected_values'",
-        ),
-        (
-            {"type": "exact_match", "normalize": ["strip", "upper"]},
-            f"{WHERE}[1].normalize: unknown normalizer(s) ['upper']",
-        ),
-        ({"type": "exact_match", "field": "a..b"}, f"{WHERE}[1].field: malformed field path"),
-        (
-            {"type": "custom", "function": "no_such_pkg.mod:f"},
-            f"{WHERE}[1].function: cannot import module 'no_such_pkg.mod'",
-        ),
-        (
-            {"type": "custom", "function": "json:nope"},
-            f"{WHERE}[1].function: module 'json' has no attribute 'nope'",
-        ),
-        (
-            {"type": "custom", "function": "justaname"},
-            f"{WHERE}[1].function: 'justaname' is not a dotted import path",
-        ),
-        ({"type": "valid_json", "name": "a.b"}, f"{WHERE}[1].name: must be a word"),
-        ({"type": "valid_json", "name": "first"}, f"{WHERE}[1].name: duplicate check name 'first'"),
-        ("valid_json", f"{WHERE}[1]: a check must be a mapping"),
-    ],
-)
-def test_bad_configuration_names_the_key_path(spec, message):
-    with pytest.raises(EvaluatorConfigError) as err:
-        validate_check_specs([{"type": "valid_json", "name": "first"}, spec], WHERE)
-    assert str(err.value).startswith(message), str(err.value)
-
-
-def test_checks_list_must_be_a_list():
-    with pytest.raises(EvaluatorConfigError, match=r"^x\.yaml: checks: must be a list"):
-        validate_check_specs({"type": "valid_json"}, "x.yaml: checks")
-
-
-def test_repeated_check_types_get_distinct_names_and_hashes():
-    checks = validate_check_specs(
-        [{"type": "regex", "pattern": "a"}, {"type": "regex", "pattern": "b"}], WHERE
-    )
-    assert [c.name for c in checks] == ["regex", "regex_2"]
-    assert checks[0].evaluator_hash != checks[1].evaluator_hash
-    again = validate_check_specs([{"type": "regex", "pattern": "a"}], WHERE)
-    assert again[0].evaluator_hash == checks[0].evaluator_hash  # stable across loads
-
-
-# ------------------------------------------------------------------ scoring a frame
-def _frame(rows):
-    base = {"input": "q", "metadata": {}, "category": "c", "error_category": None}
-    return pd.DataFrame([{**base, **r} for r in rows])
-
-
-def test_score_frame_columns_infra_errors_and_refusals():
-    checks = validate_check_specs(
-        [{"type": "exact_match", "field": "label"}, {"type": "forbidden_phrases", "phrases": ["sorry"]}],
-        WHERE,
-    )
-    df = _frame(
-        [
-            {
-                "sample_id": "a",
-                "repeat": 0,
-                "response_text": '{"label": "x", "confidence": 0.7}',
-                "expected": "x",
-            },
-            {
-                "sample_id": "b",
-                "repeat": 0,
-                "response_text": None,
-                "expected": "y",
-                "error_category": "timeout",
-            },
-            {
-                "sample_id": "c",
-                "repeat": 0,
-                "response_text": None,
-                "expected": "y",
-                "error_category": "refusal",
-            },
-            {
-                "sample_id": "d",
-                "repeat": 0,
-                "response_text": '{"label": "x"}',
-                "expected": "y",
-                "error_category": "max_tokens",
-            },
-        ]
-    )
-    out = score_deterministic(df, checks, date="2024-05-01", model_version="m1", suite="s", eval_set="e")
-    assert list(out.columns) == SCORE_COLUMNS
-    assert set(out["date"]) == {"2024-05-01"} and set(out["family"]) == {"deterministic"}
-
-    infra = out[out["sample_id"] == "b"]
-    assert len(infra) == 2  # one per check, no auxiliary rows
-    assert infra["passed"].isna().all() and set(infra["infra_error"]) == {"timeout"}
-    assert infra["reason"].str.contains("infra error: timeout").all()
-
-    refusal = out[(out["sample_id"] == "c") & ~out["metric"].str.contains(".", regex=False)]
-    assert (refusal["passed"] == False).all() and refusal["infra_error"].isna().all()  # noqa: E712
-    assert refusal["reason"].str.startswith("model refusal").all()
-
-    d = out[(out["sample_id"] == "d") & (out["metric"] == "exact_match")].iloc[0]
-    assert not d["passed"] and "expected 'y', got 'x'" in d["reason"]
-
-    pred = out[(out["sample_id"] == "a") & (out["metric"] == "exact_match.prediction")].iloc[0]
-    assert pd.isna(pred["passed"]) and json.loads(pred["reason"]) == {
-        "pred": "x",
-        "gold": "x",
-        "confidence": 0.7,
-    }
-
-
-def test_unknown_error_category_is_not_a_quality_failure():
-    checks = validate_check_specs([{"type": "valid_json"}], WHERE)
-    out = score_deterministic(
-        _frame(
-            [
-                {
-                    "sample_id": "a",
-                    "repeat": 0,
-                    "response_text": None,
-                    "expected": None,
-                    "error_category": "gremlins",
-                }
-            ]
-        ),
-        checks,
-    )
-    assert out["passed"].isna().all() and out["infra_error"].iloc[0] == "gremlins"
-
-
-def test_expected_json_column_is_decoded_and_labels_come_from_the_set():
-    checks = validate_check_specs([{"type": "label_in_set", "labels_from": "expected_values"}], WHERE)
-    df = pd.DataFrame(
-        {
-            "sample_id": ["a", "b"],
-            "repeat": [0, 0],
-            "response_text": ["y", "z"],
-            "error_category": [None, None],
-            "input_json": ['"q1"', '"q2"'],
-            "expected_json": ['"x"', '"y"'],
-            "metadata_json": ["{}", "{}"],
-            "category": ["c", "c"],
-        }
-    )
-    out = score_deterministic(df, checks)
-    assert out.set_index("sample_id")["passed"].to_dict() == {"a": True, "b": False}
 
 
 # ------------------------------------------------------------------ the package layout

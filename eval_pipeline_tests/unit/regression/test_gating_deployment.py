@@ -19,6 +19,7 @@ from eval_pipeline.regression.baselines import RunRef
 from eval_pipeline.regression.compare import regression_report, report_dict
 from eval_pipeline.release.decision import regression_gate
 from eval_pipeline_tests.support import simulate as sim
+from eval_pipeline_tests.support.gate_inputs import one_set_suite
 
 
 def _frame(passed, metric="m", family="deterministic", values=None, repeats=1, draw=None, cats=None):
@@ -159,28 +160,10 @@ def test_default_gate_is_the_same_night_comparison_and_holds_for_an_equally_good
 
 # --------------------------------------------------------------------------- 3. direction from the threshold
 def _judge_suite(tmp_path: Path, dims: list[dict], thresholds: list[dict]):
-    import yaml
-
     from eval_pipeline.project.suites import load_suite
 
-    (tmp_path / "suites").mkdir(exist_ok=True)
-    (tmp_path / "golden").mkdir(exist_ok=True)
-    (tmp_path / "golden" / "g.jsonl").write_text('{"id": "1", "input": "hi", "expected": "x"}\n')
-    suite = {
-        "name": "s",
-        "eval_sets": [
-            {
-                "name": "e",
-                "family": "judge",
-                "task": "t",
-                "source": "golden/g.jsonl",
-                "judge": {"model": "j", "dimensions": dims},
-                "thresholds": thresholds,
-            }
-        ],
-    }
-    p = tmp_path / "suites" / "s.yaml"
-    p.write_text(yaml.safe_dump(suite))
+    judge = {"model": "j", "dimensions": dims}
+    p = one_set_suite(tmp_path, {"family": "judge", "judge": judge, "thresholds": thresholds})
     return load_suite(p, tmp_path, validate_evaluators=False)
 
 
