@@ -24,18 +24,10 @@ from typing import Any
 
 from eval_pipeline.inference import ModelRequest, ResponseStore, RunTiming, arun_requests
 from eval_pipeline.inference.providers import Provider
+from eval_pipeline_tests.support.tools import ORDER_LOOKUP
 
 KEY = "bench-key"
 AWS_KEY_ID = "AKIABENCHMARK"
-TOOL = {
-    "name": "orders.lookup",
-    "description": "Look an order up",
-    "input_schema": {
-        "type": "object",
-        "properties": {"order_id": {"type": "integer", "minimum": 1, "maximum": 9}},
-        "required": ["order_id"],
-    },
-}
 
 
 async def _span(provider: Provider, requests: list[ModelRequest], store_dir: str) -> float:
@@ -158,7 +150,7 @@ def agent_ratio(
     try:
         for rep in range(repeats):
             for steps in (1, 3):
-                reqs = [replace(r, tools=[TOOL]) for r in make_requests(n, f"agent{steps}r{rep}")]
+                reqs = [replace(r, tools=[ORDER_LOOKUP]) for r in make_requests(n, f"agent{steps}r{rep}")]
                 provider = AnthropicProvider(KEY, base_url=base_url, max_concurrency=c)
 
                 async def run(provider=provider, reqs=reqs, steps=steps) -> tuple[float, list[Any]]:

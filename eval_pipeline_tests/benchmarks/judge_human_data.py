@@ -24,11 +24,9 @@ from pathlib import Path
 from eval_pipeline.evaluators import calibration as C
 from eval_pipeline.evaluators import judge as J
 from eval_pipeline.evaluators.calibration_data import DEFAULT_DATA_DIR
-from eval_pipeline.inference.anthropic_provider import AnthropicProvider
-from eval_pipeline.inference.limits import RetryPolicy
-from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.project.paths import data_dir
+from eval_pipeline_tests.support.judge import server_executor
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer
 from eval_pipeline_tests.support.servers.scripted_judges import (
     labelled_pairs,
@@ -52,19 +50,11 @@ def run(n: int | None, accuracy: float, position_bias: float, store_dir: Path) -
         position_bias=position_bias,
     )
     with AnthropicTestServer(judge_hook=partial(scripted_judge, noisy=noisy)) as srv:
-        provider = AnthropicProvider(
-            api_key="test-key",
-            base_url=srv.base_url,
-            max_concurrency=16,
-            retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01),
-            request_timeout_s=30,
-        )
-        store = ResponseStore(store_dir)
         cfg = J.JudgeConfig(
             model="claude-noisy-judge", mode="pairwise", repeats=1, dimensions=[{"name": "overall"}]
         )
         return C.run_calibration(
-            lambda reqs: run_requests(provider, reqs, store),
+            server_executor(srv, ResponseStore(store_dir), max_concurrency=16, request_timeout_s=30),
             cfg,
             [cal / f"{d}.jsonl" for d in DATASETS],
             n=n,

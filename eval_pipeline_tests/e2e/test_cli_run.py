@@ -12,16 +12,13 @@ from eval_pipeline import cli
 from eval_pipeline_tests.support.cli_env import answer_golden, cli_env, use_env
 from eval_pipeline_tests.support.orchestration import edit_yaml, small_data
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 KEY = "sk-test-cli-run-SECRET"
 DATE = "2026-11-04"
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=KEY)
 
 
 @pytest.fixture

@@ -25,16 +25,13 @@ from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.storage import Warehouse
 from eval_pipeline.storage.claims import ClaimTimeout, step_claim
 from eval_pipeline_tests.integration.history.test_aggregate import _scores
-from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 KEY = "test-key-concurrent-runs"
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=KEY, latency_s=0.2)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=KEY, latency_s=0.2)
 
 
 def _two_workers(backend, store_root: Path, server, n: int = 12) -> list[float]:

@@ -11,6 +11,7 @@ from eval_pipeline import cli
 from eval_pipeline_tests.support.cli_env import answer_golden, cli_env, use_env
 from eval_pipeline_tests.support.orchestration import edit_yaml, small_data
 from eval_pipeline_tests.support.servers.anthropic_server import ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 from eval_pipeline_tests.support.servers.http_app import ENDPOINT
 from eval_pipeline_tests.support.servers.vendors import VendorsServer
 
@@ -22,11 +23,7 @@ N = 8
 PROVIDERS = ("openai", "bedrock", "http", "python")
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = VendorsServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", VendorsServer, api_key=KEY)
 
 
 def _target(provider: str, srv) -> dict:

@@ -13,6 +13,7 @@ from eval_pipeline import cli
 from eval_pipeline_tests.support.cli_env import cli_env, use_env
 from eval_pipeline_tests.support.orchestration import small_data
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 KEY = "sk-test-sequential-SECRET"
 DATE = "2026-11-05"
@@ -20,11 +21,7 @@ N = 200
 LABELS = ["card_arrival", "card_lost", "exchange_rate", "top_up_failed"]
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=KEY)
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 ``FakeExecutor`` stands in for the provider layer in unit tests: it turns each
 ``ModelRequest`` into a ``ModelResponse`` via a ``responder(request) -> dict`` whose keys
 override the response fields (``tool_input``, ``error_category``, ``stop_reason``, ...).
-It records every request so tests can assert on keys, retries and prompts.
+It records every request so tests can assert on keys, retries and prompts. ``server_executor`` is the real
+thing against a test server: the Anthropic provider and the response store.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from eval_pipeline.inference.anthropic_provider import AnthropicProvider
+from eval_pipeline.inference.limits import RetryPolicy
+from eval_pipeline.inference.runner import run_requests
+from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 
 
@@ -85,3 +90,18 @@ def samples_frame(rows: list[dict[str, Any]], pairwise: bool = False) -> pd.Data
         base.update(r)
         out.append(base)
     return pd.DataFrame(out)
+
+
+def server_executor(
+    srv: Any, store: ResponseStore, max_concurrency: int = 8, request_timeout_s: float = 10
+) -> Callable[[list[ModelRequest]], list[ModelResponse]]:
+    """The judge's executor against the test server ``srv``: the real Anthropic provider (two attempts, 10 ms
+    backoff) through ``store``."""
+    provider = AnthropicProvider(
+        api_key="test-key",
+        base_url=srv.base_url,
+        max_concurrency=max_concurrency,
+        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01),
+        request_timeout_s=request_timeout_s,
+    )
+    return lambda requests: run_requests(provider, requests, store)

@@ -12,12 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from eval_pipeline.inference import AnthropicProvider, ModelRequest, ResponseStore, RetryPolicy
 from eval_pipeline.inference.agent import AgentSpec, run_agent_loops
 from eval_pipeline.inference.providers import ReplayProvider
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 KEY = "test-key-agent"
 REPO = Path(__file__).resolve().parents[3]
@@ -42,11 +41,7 @@ CHANGE = {
 }
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=KEY)
 
 
 def _agent_request(i: int) -> ModelRequest:

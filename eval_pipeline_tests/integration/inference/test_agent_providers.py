@@ -12,37 +12,16 @@ from eval_pipeline.inference.targets import build_provider
 from eval_pipeline.inference.types import ModelRequest
 from eval_pipeline.project.endpoints import BedrockEndpoint, HttpEndpoint, OpenAIEndpoint
 from eval_pipeline_tests.support.servers.anthropic_server import ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 from eval_pipeline_tests.support.servers.http_app import ENDPOINT
 from eval_pipeline_tests.support.servers.vendors import VendorsServer
+from eval_pipeline_tests.support.tools import ORDER_CANCEL, ORDER_LOOKUP
 
 KEY = "sk-agent-SECRET"
-TOOLS = [
-    {
-        "name": "orders.lookup",
-        "description": "Look an order up",
-        "input_schema": {
-            "type": "object",
-            "properties": {"order_id": {"type": "integer", "minimum": 1, "maximum": 9}},
-            "required": ["order_id"],
-        },
-    },
-    {
-        "name": "orders.cancel",
-        "description": "Cancel an order",
-        "input_schema": {
-            "type": "object",
-            "properties": {"order_id": {"type": "integer", "minimum": 1, "maximum": 9}},
-            "required": ["order_id"],
-        },
-    },
-]
+TOOLS = [ORDER_LOOKUP, ORDER_CANCEL]
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = VendorsServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", VendorsServer, api_key=KEY)
 
 
 def _endpoint(provider, srv):

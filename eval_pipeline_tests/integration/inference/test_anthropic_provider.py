@@ -20,6 +20,7 @@ from eval_pipeline.inference import (
     summarize,
 )
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 KEY = "test-key-inference"
 PRICES = {
@@ -42,11 +43,7 @@ VERDICT_TOOL = {
 }
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=KEY, latency_s=0.01)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=KEY, latency_s=0.01)
 
 
 @pytest.fixture

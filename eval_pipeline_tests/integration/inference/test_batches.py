@@ -24,6 +24,7 @@ from eval_pipeline.inference.guard import EndpointRejected
 from eval_pipeline.inference.providers import compute_cost, validate_prices
 from eval_pipeline.storage import keys
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 KEY = "test-key-batches"
 PRICES = {"claude-good": {"input": 1.0, "output": 5.0}}
@@ -32,11 +33,7 @@ ANSWERS = {f"message q{i} ": ["billing", "card_lost", "refund", "greeting"][i % 
 FAST = BatchOptions(poll_interval_s=0.02, log_every_s=0.0)
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=KEY)
 
 
 @pytest.fixture

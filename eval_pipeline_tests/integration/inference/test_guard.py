@@ -19,15 +19,12 @@ from eval_pipeline.inference.guard import (
 from eval_pipeline.inference.limits import RetryPolicy
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 KEY = "test-key-guard-0123456789"
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=KEY)
 
 
 @pytest.fixture

@@ -19,27 +19,16 @@ from eval_pipeline.inference.targets import build_provider, key_name
 from eval_pipeline.inference.types import ModelRequest
 from eval_pipeline.project.endpoints import OpenAIEndpoint
 from eval_pipeline_tests.support.servers.anthropic_server import ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 from eval_pipeline_tests.support.servers.openai_server import OpenAITestServer
+from eval_pipeline_tests.support.tools import ORDER_LOOKUP
 
 KEY = "sk-openai-test-SECRET"
 MODEL = "gpt-4o-mini"
 PRICES = {MODEL: {"input": 0.15, "output": 0.6}}
-LOOKUP = {
-    "name": "orders.lookup",  # a dot: OpenAI refuses it, the provider maps it
-    "description": "Look an order up",
-    "input_schema": {
-        "type": "object",
-        "properties": {"order_id": {"type": "integer", "minimum": 1, "maximum": 9}},
-        "required": ["order_id"],
-    },
-}
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = OpenAITestServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", OpenAITestServer, api_key=KEY)
 
 
 @pytest.fixture
@@ -64,7 +53,12 @@ def _provider(srv, **kw) -> OpenAIProvider:
 def test_text_and_tool_call_with_usage_cost_and_ttft(srv, stream):
     reqs = [
         _req("a", "my card is late. Labels: card_arrival, lost", system="Route it."),
-        _req("b", "where is order 5?", tools=[LOOKUP], tool_choice={"type": "tool", "name": "orders.lookup"}),
+        _req(
+            "b",
+            "where is order 5?",
+            tools=[ORDER_LOOKUP],
+            tool_choice={"type": "tool", "name": "orders.lookup"},
+        ),
     ]
     text, tool = run_requests(_provider(srv, stream=stream), reqs)
     assert text.text == "card_arrival" and text.stop_reason == "end_turn" and text.error_category is None
@@ -96,7 +90,8 @@ def test_conversation_with_tool_results_reaches_the_server_in_openai_form(srv):
     ]
     try:
         (r,) = run_requests(
-            _provider(srv), [ModelRequest("c", MODEL, history, tools=[LOOKUP], params={"max_tokens": 20})]
+            _provider(srv),
+            [ModelRequest("c", MODEL, history, tools=[ORDER_LOOKUP], params={"max_tokens": 20})],
         )
     finally:
         srv.responder = None

@@ -12,17 +12,14 @@ import pytest
 from eval_pipeline.inference import AnthropicProvider, ModelRequest, run_requests, summarize
 from eval_pipeline.inference.prompts import static_prefix_chars
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 KEY = "test-key-caching"
 PRICES = {"claude-good": {"input": 1.0, "output": 5.0}}  # cache prices default to 0.1x / 1.25x input
 LABELS = "Intents: " + ", ".join(f"label_{i:02d}" for i in range(77))
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=KEY)
 
 
 @pytest.fixture

@@ -29,16 +29,13 @@ from eval_pipeline.inference import (
 )
 from eval_pipeline.inference.limits import TokenBucket
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 SECRET = "sk-ant-api03-SECRETSECRET-do-not-leak-7f3a"
 REPO = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=SECRET, latency_s=0.01)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=SECRET, latency_s=0.01)
 
 
 @pytest.fixture

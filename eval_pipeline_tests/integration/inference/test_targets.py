@@ -20,21 +20,14 @@ from eval_pipeline.inference.types import ModelRequest
 from eval_pipeline.project.endpoints import BedrockEndpoint, HttpEndpoint, PythonEndpoint
 from eval_pipeline_tests.support.servers.anthropic_server import ServerConfig
 from eval_pipeline_tests.support.servers.bedrock_server import BedrockTestServer
+from eval_pipeline_tests.support.servers.fixtures import module_server
 from eval_pipeline_tests.support.servers.http_app import ENDPOINT, SupportApp
+from eval_pipeline_tests.support.tools import ORDER_LOOKUP
 
 AWS_KEY_ID = "AKIATESTPROVIDERS"
 APP_TOKEN = "app-token-SECRET-123"
 MODEL = "us.meta.llama3-1-8b-instruct-v1:0"
 PRICES = {MODEL: {"input": 0.2, "output": 0.4}, "support-app": {"input": 0.0, "output": 0.0}}
-LOOKUP = {
-    "name": "orders.lookup",
-    "description": "Look an order up",
-    "input_schema": {
-        "type": "object",
-        "properties": {"order_id": {"type": "integer", "minimum": 1, "maximum": 9}},
-        "required": ["order_id"],
-    },
-}
 FAST = RetryPolicy(initial_backoff_s=0.01)
 
 
@@ -42,18 +35,10 @@ def _req(sid, text, model=MODEL, **kw):
     return ModelRequest(sid, model, [{"role": "user", "content": text}], params={"max_tokens": 40}, **kw)
 
 
-@pytest.fixture(scope="module")
-def bedrock():
-    srv = BedrockTestServer(ServerConfig(api_key=AWS_KEY_ID)).start()
-    yield srv
-    srv.stop()
+bedrock = module_server("bedrock", BedrockTestServer, api_key=AWS_KEY_ID)
 
 
-@pytest.fixture(scope="module")
-def app():
-    srv = SupportApp(ServerConfig(api_key=APP_TOKEN)).start()
-    yield srv
-    srv.stop()
+app = module_server("app", SupportApp, api_key=APP_TOKEN)
 
 
 @pytest.fixture
@@ -91,7 +76,7 @@ def test_bedrock_converse_text_tools_usage_and_ttft(bedrock, aws, stream):
             _req(
                 "b",
                 "where is order 5?",
-                tools=[LOOKUP],
+                tools=[ORDER_LOOKUP],
                 tool_choice={"type": "tool", "name": "orders.lookup"},
             ),
         ],
@@ -159,7 +144,7 @@ def test_http_app_template_paths_headers_from_env(app, monkeypatch):
         p,
         [
             _req("a", "my card is late. Labels: card_arrival, lost", model="support-app", system="Route it."),
-            _req("b", "where is order 5?", model="support-app", tools=[LOOKUP]),
+            _req("b", "where is order 5?", model="support-app", tools=[ORDER_LOOKUP]),
         ],
     )
     assert (
@@ -212,7 +197,7 @@ def test_python_target_sync_and_async_bounded(monkeypatch):
     msg = "Allowed intents: card_arrival, lost_or_stolen_card, exchange_rate\nMessage: someone stole my card\nIntent:"
     (r,) = run_requests(p, [_req("a", msg, model="support-app")])
     assert r.text == "lost_or_stolen_card" and r.input_tokens > 0 and r.error_category is None
-    (t,) = run_requests(p, [_req("b", "order 5", model="support-app", tools=[LOOKUP])])
+    (t,) = run_requests(p, [_req("b", "order 5", model="support-app", tools=[ORDER_LOOKUP])])
     assert t.tool_calls[0]["name"] == "orders.lookup" and t.tool_input == {"order_id": 1}
     # bounded: never more than max_concurrency calls of the async target at once
     live, peak, lock = [0], [0], threading.Lock()

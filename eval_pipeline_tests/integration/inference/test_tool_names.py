@@ -10,6 +10,7 @@ import pytest
 from eval_pipeline.inference import AnthropicProvider, ModelRequest, ResponseStore, RetryPolicy, run_requests
 from eval_pipeline.inference.tool_names import ANTHROPIC_TOOL_NAME, BEDROCK_TOOL_NAME, ToolNameMap
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
+from eval_pipeline_tests.support.servers.fixtures import module_server
 
 KEY = "test-key-tools"
 FAST_RETRY = RetryPolicy(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.05)
@@ -31,11 +32,7 @@ TOOLS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = AnthropicTestServer(ServerConfig(api_key=KEY)).start()
-    yield srv
-    srv.stop()
+server = module_server("server", AnthropicTestServer, api_key=KEY)
 
 
 def test_tool_name_map_is_deterministic_collision_free_and_reversible():

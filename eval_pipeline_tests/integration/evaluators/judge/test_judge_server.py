@@ -12,11 +12,8 @@ import pytest
 
 from eval_pipeline.evaluators import calibration as C
 from eval_pipeline.evaluators import judge as J
-from eval_pipeline.inference.anthropic_provider import AnthropicProvider
-from eval_pipeline.inference.limits import RetryPolicy
-from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
-from eval_pipeline_tests.support.judge import samples_frame
+from eval_pipeline_tests.support.judge import samples_frame, server_executor
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig, user_text
 
 CFG = J.JudgeConfig(
@@ -58,20 +55,9 @@ def server():
         yield srv
 
 
-def executor(srv, store):
-    provider = AnthropicProvider(
-        api_key="test-key",
-        base_url=srv.base_url,
-        max_concurrency=8,
-        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01),
-        request_timeout_s=10,
-    )
-    return lambda requests: run_requests(provider, requests, store)
-
-
 def test_pointwise_judge_against_test_server(server, tmp_path):
     store = ResponseStore(tmp_path / "store")
-    execute = executor(server, store)
+    execute = server_executor(server, store)
     samples = samples_frame(
         [
             {"response_text": "ANS-GOOD"},
@@ -130,7 +116,7 @@ def test_pointwise_judge_against_test_server(server, tmp_path):
 
 
 def test_pairwise_judge_against_test_server(server, tmp_path):
-    execute = executor(server, ResponseStore(tmp_path / "store"))
+    execute = server_executor(server, ResponseStore(tmp_path / "store"))
     cfg = CFG.model_copy(update={"mode": "pairwise", "repeats": 1})
     samples = samples_frame(
         [
@@ -151,7 +137,7 @@ def test_pairwise_judge_against_test_server(server, tmp_path):
 
 def test_calibration_run_against_test_server(server, tmp_path):
     """Calibration goes through the same provider path; the synthetic judge is not calibrated -> gate fails."""
-    execute = executor(server, ResponseStore(tmp_path / "store"))
+    execute = server_executor(server, ResponseStore(tmp_path / "store"))
     res = C.run_calibration(execute, CFG.model_copy(update={"repeats": 1}), ["llmbar_pairwise"], n=6)
     m = res.metrics["llmbar_pairwise"]
     assert m["n"] == 6 and 0.0 <= m["position_consistency"] <= 1.0

@@ -14,13 +14,10 @@ import pytest
 
 from eval_pipeline.evaluators import judge as J
 from eval_pipeline.evaluators.judge import length_control as L
-from eval_pipeline.inference.anthropic_provider import AnthropicProvider
-from eval_pipeline.inference.limits import RetryPolicy
-from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.inference.store import ResponseStore
 from eval_pipeline.project.suites import EvalSet
 from eval_pipeline.scoring.thresholds import set_metrics
-from eval_pipeline_tests.support.judge import samples_frame
+from eval_pipeline_tests.support.judge import samples_frame, server_executor
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer
 from eval_pipeline_tests.support.servers.scripted_judges import QUALITY_SLOPE, scripted_judge
 
@@ -35,15 +32,7 @@ def server():
 
 
 def executor(srv, tmp_path):
-    provider = AnthropicProvider(
-        api_key="test-key",
-        base_url=srv.base_url,
-        max_concurrency=8,
-        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01),
-        request_timeout_s=10,
-    )
-    store = ResponseStore(tmp_path / "store")
-    return lambda requests: run_requests(provider, requests, store)
+    return server_executor(srv, ResponseStore(tmp_path / "store"))
 
 
 def _text(i: int, words: int, q: float, who: str) -> str:
