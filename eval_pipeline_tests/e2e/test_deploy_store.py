@@ -70,6 +70,30 @@ def _key(i: int) -> str:
     return hashlib.sha256(str(i).encode()).hexdigest()
 
 
+def _answer(i: int) -> ModelResponse:
+    """Sample ``s<i>``'s stored answer ``t<i>`` under key ``_key(i)``."""
+    return ModelResponse(
+        f"s{i}",
+        0,
+        "m",
+        f"t{i}",
+        "end_turn",
+        0.1,
+        None,
+        None,
+        1,
+        1,
+        0,
+        0,
+        0.0,
+        None,
+        None,
+        None,
+        False,
+        _key(i),
+    )
+
+
 @pytest.fixture
 def s3_prefix(seaweed_s3, monkeypatch):
     for k, v in seaweed_s3.env().items():
@@ -328,28 +352,7 @@ os._exit(0)  # dies without closing: nothing sealed yet
 def test_local_store_compaction_keeps_every_answer(tmp_path):
     store = ResponseStore(tmp_path)
     for i in range(30):
-        store.put(
-            ModelResponse(
-                f"s{i}",
-                0,
-                "m",
-                f"t{i}",
-                "end_turn",
-                0.1,
-                None,
-                None,
-                1,
-                1,
-                0,
-                0,
-                0.0,
-                None,
-                None,
-                None,
-                False,
-                _key(i),
-            )
-        )
+        store.put(_answer(i))
     live = ResponseStore(tmp_path)
     assert live.compact()["journal_answers_sealed"] == 0  # the writer is alive: its journal is left alone
     store.close()
@@ -372,28 +375,7 @@ def test_compaction_job_seals_and_merges_the_deployment_store(tmp_path):
         s = ResponseStore(root)
         for i in range(10):
             j = batch * 10 + i
-            s.put(
-                ModelResponse(
-                    f"s{j}",
-                    0,
-                    "m",
-                    f"t{j}",
-                    "end_turn",
-                    0.1,
-                    None,
-                    None,
-                    1,
-                    1,
-                    0,
-                    0,
-                    0.0,
-                    None,
-                    None,
-                    None,
-                    False,
-                    _key(j),
-                )
-            )
+            s.put(_answer(j))
         s.close()
     defs = dg.Definitions(
         jobs=[response_store_compaction_job],

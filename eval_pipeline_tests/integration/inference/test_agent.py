@@ -5,16 +5,12 @@ with nothing asked twice."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from eval_pipeline.inference import AnthropicProvider, ModelRequest, ResponseStore, RetryPolicy
 from eval_pipeline.inference.agent import AgentSpec, run_agent_loops
 from eval_pipeline.inference.providers import ReplayProvider
+from eval_pipeline_tests.support.killed_run import kill_when_stored
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.support.servers.fixtures import module_server
 
@@ -150,19 +146,7 @@ specs = [None] * {n} + [AgentSpec(max_steps=6, scripted=[{{"name": "orders.looku
 p = AnthropicProvider({KEY!r}, base_url={server.base_url!r}, max_concurrency=2)
 run_agent_loops(p, reqs, specs, ResponseStore({str(store_dir)!r}))
 """
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
-    )
-    deadline, stored = time.time() + 30, 0
-    while time.time() < deadline and stored < 12:
-        time.sleep(0.02)
-        stored = (
-            sum(p.read_text().count("\n") for p in store_dir.glob("responses-*.jsonl"))
-            if store_dir.exists()
-            else 0
-        )
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    stored = kill_when_stored(script, store_dir, 12, 30, 0.02)
     total_calls = n + 4 * n
     assert 12 <= stored < total_calls, stored
     store = ResponseStore(store_dir)

@@ -5,12 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -28,11 +23,11 @@ from eval_pipeline.inference import (
     summarize,
 )
 from eval_pipeline.inference.limits import TokenBucket
+from eval_pipeline_tests.support.killed_run import kill_when_stored
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.support.servers.fixtures import module_server
 
 SECRET = "sk-ant-api03-SECRETSECRET-do-not-leak-7f3a"
-REPO = Path(__file__).resolve().parents[3]
 
 
 server = module_server("server", AnthropicTestServer, api_key=SECRET, latency_s=0.01)
@@ -88,19 +83,7 @@ reqs = [ModelRequest(f"id-{{i:04d}}", "claude-good", [{{"role": "user", "content
 p = AnthropicProvider(sys.argv[1], base_url={srv.base_url!r}, max_concurrency=2)
 run_requests(p, reqs, ResponseStore({str(store_dir)!r}))
 """
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", script, SECRET], env=env, cwd=REPO)
-    deadline = time.time() + 20
-    stored = 0
-    while time.time() < deadline and stored < 10:
-        time.sleep(0.05)
-        stored = (
-            sum(p.read_text().count("\n") for p in store_dir.glob("responses-*.jsonl"))
-            if store_dir.exists()
-            else 0
-        )
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    stored = kill_when_stored(script, store_dir, 10, 20, 0.05, SECRET)
     assert 10 <= stored < n, stored
     shard = next(store_dir.glob("responses-*.jsonl"))
     with open(shard, "a") as fh:  # a torn line, as if the writer died in the middle of it

@@ -74,21 +74,20 @@ def test_row_tools_are_checked():
         row_tools({"tools": [{"description": "x"}]}, "sample s1")
 
 
+def _one_turn_golden() -> pd.DataFrame:
+    """One golden row whose input is a one-message conversation ("hi")."""
+    messages = [{"role": "user", "content": "hi"}]
+    return pd.DataFrame(
+        [{"sample_id": "c1", "input": {"messages": messages}, "metadata": {}, "expected": "x"}]
+    )
+
+
 def test_build_requests_for_conversation_and_tool_rows_of_the_demo_suite():
     project = load_project()
     suite = project.suites["customer_support"]
     mv = project.registry.production
     es = next(e for e in suite.eval_sets if e.name == "next_turn")
-    golden = pd.DataFrame(
-        [
-            {
-                "sample_id": "c1",
-                "input": {"messages": [{"role": "user", "content": "hi"}]},
-                "metadata": {},
-                "expected": "x",
-            }
-        ]
-    )
+    golden = _one_turn_golden()
     [req] = build_requests(golden, suite, es, mv, "2026-11-20")
     assert req.messages == [{"role": "user", "content": "hi"}] and "conversation partner" in req.system
     assert req.tools is None and req.static_prefix_chars == 0
@@ -169,16 +168,7 @@ def test_tool_results_from_a_named_function_and_model_version_tools():
     mv2._prompt_texts, mv2._prompt_paths = mv._prompt_texts, mv._prompt_paths
     assert mv2.key != key  # declaring tools is a new model version
     es = next(e for e in suite.eval_sets if e.name == "next_turn")
-    golden = pd.DataFrame(
-        [
-            {
-                "sample_id": "c1",
-                "input": {"messages": [{"role": "user", "content": "hi"}]},
-                "metadata": {},
-                "expected": "x",
-            }
-        ]
-    )
+    golden = _one_turn_golden()
     [req] = build_requests(golden, suite, es, mv2, "2026-11-20")
     assert [t["name"] for t in req.tools] == ["kb.search"]
     with pytest.raises(ValueError, match="type: object"):
