@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ PAIRWISE_AGREEMENT = (
 
 
 def bootstrap_interval(
-    statistic,
+    statistic: Callable[..., Any],
     *arrays: np.ndarray,
     n_resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
@@ -93,12 +94,16 @@ def exact_share_interval(hits: Any, level: float = CI_LEVEL) -> tuple[float, flo
 
 def share_equal(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     """Share of positions where ``a == b`` along ``axis`` (a vectorized bootstrap statistic)."""
-    return np.mean(np.asarray(a) == np.asarray(b), axis=axis)
+    share: np.ndarray = np.mean(np.asarray(a) == np.asarray(b), axis=axis)  # numpy: mean(axis=) is Any
+    return share
 
 
 def share_within_one(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     """Share of positions where ``|a - b| <= 1`` along ``axis``."""
-    return np.mean(np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)) <= 1, axis=axis)
+    share: np.ndarray = np.mean(
+        np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)) <= 1, axis=axis
+    )
+    return share
 
 
 def kappa_along_axis(a: Any, b: Any, labels: Any, weights: str | None = None, axis: int = -1) -> np.ndarray:
@@ -117,7 +122,7 @@ def kappa_along_axis(a: Any, b: Any, labels: Any, weights: str | None = None, ax
     order = np.argsort(labels, kind="stable")
     ordered = labels[order]
 
-    def position(x):
+    def position(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pos = np.clip(np.searchsorted(ordered, x), 0, k - 1)
         return order[pos], ordered[pos] == x
 
@@ -228,7 +233,7 @@ def rating_agreement(
         return out
     labels = list(range(lo, hi + 1))
 
-    def kappa(a, b):
+    def kappa(a: np.ndarray, b: np.ndarray) -> float:
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # undefined kappa (one label only) is reported as NaN
             return float(cohen_kappa_score(a, b, labels=labels, weights="quadratic"))
@@ -241,7 +246,7 @@ def rating_agreement(
         out["spearman"], out["spearman_p"] = float(res.statistic), float(res.pvalue)
     if ci:
 
-        def kappa_batch(a, b, axis=-1):
+        def kappa_batch(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
             return kappa_along_axis(a, b, labels, weights="quadratic", axis=axis)
 
         boot: dict[str, Any] = {"seed": seed, "vectorized": True}
@@ -305,7 +310,7 @@ def pairwise_agreement(
     out["pairwise_accuracy_ties_half"] = float(np.mean(correct + 0.5 * ties))
     out["tie_rate"] = float(np.mean(ties))
 
-    def kappa(a, b):
+    def kappa(a: np.ndarray, b: np.ndarray) -> float:
         with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return float(cohen_kappa_score(a, b, labels=[1, 2, TIE]))
@@ -313,7 +318,7 @@ def pairwise_agreement(
     out["pairwise_kappa"] = kappa(h, f)
     if ci:
 
-        def kappa_batch(a, b, axis=-1):
+        def kappa_batch(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
             return kappa_along_axis(a, b, [1, 2, TIE], axis=axis)
 
         _with_ci(out, "pairwise_accuracy", exact_share_interval(correct))

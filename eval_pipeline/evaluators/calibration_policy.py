@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 
 from eval_pipeline.evaluators import calibration, judge
+from eval_pipeline.project.suites import EvalSet, Suite
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.warehouse import Warehouse
 
 
-def judge_calibration_status(warehouse, eval_set, live_run: bool = False, suite=None) -> tuple[bool, str]:
+def judge_calibration_status(
+    warehouse: Warehouse, eval_set: EvalSet, live_run: bool = False, suite: Suite | None = None
+) -> tuple[bool, str]:
     """May this judge eval set's thresholds block? Reads the latest judge_calibration result.
 
     ``live_run``: the run's answers are all live; a calibration computed from replayed or

@@ -10,10 +10,10 @@ the human-review labels, cost, verdict provenance) and its markdown section, thr
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from eval_pipeline.evaluators import calibration
+from eval_pipeline.evaluators.judge import Executor
 from eval_pipeline.inference.provenance import provenance_counts, provenance_label
 from eval_pipeline.noise.review_calibration import deciding_metrics, review_calibration
 
@@ -47,7 +47,7 @@ def calibrate_judge(
     model: str,
     cfg: Any,
     project: Any,
-    execute: Callable,
+    execute: Executor,
     provenance: dict[str, int],
     versions: list[str],
     n: int,

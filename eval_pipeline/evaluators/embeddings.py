@@ -254,13 +254,14 @@ class SimilarityScorer:
     def _encode(self, texts: list[str]) -> np.ndarray:
         self.encode_calls += 1
         self.encoded_texts += len(texts)
-        return self.model.encode(
+        vectors: np.ndarray = self.model.encode(  # a numpy array with convert_to_numpy (typed as a union)
             texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
+        return vectors
 
     def embed_groups(self, groups: Sequence[tuple[Sequence[str], bool]]) -> list[np.ndarray]:
         """Embed several text lists at once: ``[(texts, persist), ...]`` -> one matrix per list.
@@ -306,4 +307,5 @@ class SimilarityScorer:
         if not responses:
             return np.zeros(0, dtype=np.float32)
         r, f = self.embed_groups([(responses, self.cache_responses), (references, True)])
-        return np.einsum("ij,ij->i", r, f)
+        cosines: np.ndarray = np.einsum("ij,ij->i", r, f)  # numpy types einsum as Any
+        return cosines

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -49,7 +49,7 @@ def metric_value(
 ) -> MetricValue:
     """The uniform metric record."""
 
-    def f(x):
+    def f(x: Any) -> float | None:
         return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
     return {"value": f(value), "ci_low": f(ci_low), "ci_high": f(ci_high), "n": int(n), **extra}
@@ -352,9 +352,9 @@ def confusion_summary(scores: pd.DataFrame, top_n: int = 5) -> list[dict[str, An
     """Most confused (gold, predicted) label pairs from ``*.prediction`` rows (infra rows excluded)."""
     rows = scores[(scores["metric"].astype(str).str.endswith(".prediction")) & scores["infra_error"].isna()]
     recs = [json.loads(r) for r in rows["reason"]]
-    return classification_metrics([r["gold"] for r in recs], [r["pred"] for r in recs], top_n)[
-        "confused_pairs"
-    ]
+    summary = classification_metrics([r["gold"] for r in recs], [r["pred"] for r in recs], top_n)
+    pairs: list[dict[str, Any]] = summary["confused_pairs"]
+    return pairs
 
 
 def metrics_by_eval_set(scores: pd.DataFrame) -> dict[str, dict[str, MetricValue]]:
@@ -396,7 +396,7 @@ def top_failures(
         ascending=[False, True, True, True],
         na_position="last",
     ).head(n)
-    lookup: dict[tuple, dict] = {}
+    lookup: dict[tuple[Any, ...], dict[Hashable, Any]] = {}
     if samples is not None and not samples.empty:
         # only the rows of the listed samples (a 500-row frame's to_dict was most of this function's time)
         listed = samples[samples["sample_id"].astype(str).isin({str(x) for x in agg["sample_id"]})]

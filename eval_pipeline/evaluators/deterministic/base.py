@@ -76,7 +76,7 @@ class Sample:
     text: str = ""  # response text ("" when the model gave none)
     input: Any = None
     expected: Any = None
-    metadata: dict = dc_field(default_factory=dict)
+    metadata: dict[str, Any] = dc_field(default_factory=dict)
     category: str | None = None
     error_category: str | None = None
     eval_set_labels: frozenset[str] = frozenset()  # all string expected values of the eval set
@@ -206,7 +206,9 @@ def normalizer(names: list[str], arg: str = "normalize") -> Callable[[str], str]
     return apply
 
 
-def map_strings(fn: Callable[[str], Any], value: Any, list_fn: Callable[[list], Any] = lambda x: x) -> Any:
+def map_strings(
+    fn: Callable[[str], Any], value: Any, list_fn: Callable[[list[Any]], Any] = lambda x: x
+) -> Any:
     """Apply ``fn`` to every string inside a JSON value (lists passed through ``list_fn``)."""
     if isinstance(value, str):
         return fn(value)

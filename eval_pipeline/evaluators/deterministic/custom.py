@@ -25,7 +25,7 @@ def _function_source(args: dict[str, Any], context: BuildContext) -> str:
 
 
 @check("custom", hash_extra=_function_source)
-def custom(function: str, kwargs: dict = {}) -> CheckFn:  # noqa: B006 - never mutated
+def custom(function: str, kwargs: dict[str, Any] = {}) -> CheckFn:  # noqa: B006 - never mutated
     """A user function ``f(sample: Sample, **kwargs)`` imported by dotted path.
 
     It may return a :class:`CheckResult`, a bool, or ``(passed, reason)``.

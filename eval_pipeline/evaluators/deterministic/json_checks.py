@@ -64,7 +64,7 @@ def _schema_file_hash(args: dict[str, Any], context: BuildContext) -> str:
 
 @check("json_schema", hash_extra=_schema_file_hash)
 def json_schema(
-    schema: dict | None = None,
+    schema: dict[str, Any] | None = None,
     schema_file: str | None = None,
     field: str | None = None,
     *,
@@ -164,7 +164,7 @@ def json_fields_match(
     return run
 
 
-def _set_f1(pred: set, gold: set) -> float:
+def _set_f1(pred: set[Any], gold: set[Any]) -> float:
     """Per-sample F1 of two sets (1.0 when both are empty, as sklearn's zero_division=1)."""
     if not pred and not gold:
         return 1.0

@@ -102,7 +102,7 @@ def exact_match(
             pred = canon(value)
             passed = pred == canon(gold)
             reason = "ok" if passed else f"expected {excerpt(canon(gold))}, got {excerpt(pred)}"
-        extras: tuple = ()
+        extras: tuple[tuple[str, float | None, str], ...] = ()
         if isinstance(gold, str):
             conf = None
             okj, obj, _ = sample.parsed

@@ -36,7 +36,7 @@ from eval_pipeline.evaluators.judge.parse import STATUS_REFUSAL, STATUS_UNPARSEA
 from eval_pipeline.evaluators.judge.prompts import PromptTemplate, default_prompt
 from eval_pipeline.evaluators.judge.requests import evaluator_hash, judge_identity
 from eval_pipeline.evaluators.judge.rows import FAMILY
-from eval_pipeline.project.judge import JudgeConfig
+from eval_pipeline.project.judge import JudgeConfig, JudgeDimension
 from eval_pipeline.project.schemas import JUDGE_SCORE_COLUMNS
 
 DISAGREE_SPREAD = 2.0
@@ -156,7 +156,14 @@ def _nan(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _disagreement(key, index, models, decided, dims, mode) -> tuple[int, list[str]]:
+def _disagreement(
+    key: tuple[Any, ...],
+    index: dict[str, dict[tuple[tuple[Any, ...], Any], dict[str, Any]]],
+    models: list[str],
+    decided: list[str],
+    dims: dict[str, JudgeDimension],
+    mode: str,
+) -> tuple[int, list[str]]:
     why = []
     for metric in decided:
         rs = {m: index[m].get((key, metric)) for m in models}

@@ -156,7 +156,7 @@ def _prompt_context(
     response: str | None = None,
     answer_a: str | None = None,
     answer_b: str | None = None,
-    metadata: dict | None = None,
+    metadata: dict[str, Any] | None = None,
     category: str | None = None,
 ) -> dict[str, Any]:
     reference = (

@@ -22,7 +22,7 @@ from eval_pipeline.evaluators.judge.prompts import (
 )
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.hashing import digest16
-from eval_pipeline.project.judge import JudgeConfig
+from eval_pipeline.project.judge import JudgeConfig, JudgeDimension
 
 # ``execute(requests) -> responses``, in order. A judge whose config sets ``batch: true`` calls it as
 # ``execute(requests, batch=True)`` (Message Batches; see :mod:`.executor`, which builds the standard one).
@@ -54,10 +54,10 @@ def evaluator_hash(config: JudgeConfig, prompt: PromptTemplate | None = None) ->
     return digest16(payload)
 
 
-def _dimension(d) -> dict[str, Any]:
+def _dimension(d: JudgeDimension) -> dict[str, Any]:
     """A dimension as hashed: ``higher_is_better`` only when False (it changes ``passed``), so every hash of a
     rubric written before the field existed stays the same (stored verdicts and caches stay valid)."""
-    out = d.model_dump()
+    out: dict[str, Any] = d.model_dump()
     if out.get("higher_is_better", True):
         out.pop("higher_is_better", None)
     return out
