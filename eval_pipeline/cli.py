@@ -39,7 +39,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eval_pipeline.commands import collector
+from eval_pipeline.commands import process
 from eval_pipeline.commands.dates import check_date
 from eval_pipeline.project.paths import default_warehouse_url
 
@@ -110,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         set_progress_sink(stderr_sink())
         run_config = {"ops": {"model_responses": {"config": {"batch": True}}}} if args.batch else None
-        collector.resume_for_run()
+        process.resume_for_run()
         if args.sequential or suite_sequential(project, names, args.suite):
             return cli_run_sequential(args, project, instance, names, date, families, run_config)
         results = with_progress(
@@ -342,9 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     _add_everyday_commands(sub)
     args = ap.parse_args(argv)
     if argv is None and args.cmd in ("run", "demo"):  # a command-line process that imports the pipeline
-        collector.fewer_collections()
+        process.fewer_collections()
         if args.cmd == "run":
-            collector.pause_until_run()  # resumed when the run starts (commands/collector.py)
+            process.pause_until_run()  # resumed when the run starts (commands/process.py)
     if args.cmd != "demo":  # the demo always uses the project's own data
         from eval_pipeline.commands.workdir import apply_folder_defaults
 
@@ -356,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     if commits is not None:  # the command opened the local instance: its SQLite files synced now
         commits.release()
     if argv is None:  # a command-line process (the ``eval-pipeline`` script, ``python -m``) about to exit
-        collector.freeze_heap_for_exit()
+        process.freeze_heap_for_exit()
+        if args.cmd == "run":
+            process.exit_without_teardown(code)
     return code
 
 

@@ -1,4 +1,4 @@
-"""Start-up settings of the ``eval-pipeline`` process (``nightly_demo``'s ``cli_wall_vs_bare``): the garbage
+"""Start-up and exit settings of the ``eval-pipeline`` process (``nightly_demo``'s ``cli_wall_vs_bare``): the garbage
 collector runs less often in a ``run`` / ``demo`` process, and only there (not in other commands, not when
 ``main`` is called inside another program such as a test)."""
 
@@ -13,9 +13,10 @@ from pathlib import Path
 from eval_pipeline import cli
 
 REPO = Path(__file__).resolve().parents[2]
+# the thresholds at exit, from an exit handler (a `run` process ends in os._exit after its exit handlers)
 PROBE = (
-    "import gc, sys; sys.argv = ['eval-pipeline', *sys.argv[1:]]; from eval_pipeline import cli; "
-    "code = cli.main(); print('RESULT', code, *gc.get_threshold())"
+    "import atexit, gc, sys; sys.argv = ['eval-pipeline', *sys.argv[1:]]; from eval_pipeline import cli; "
+    "atexit.register(lambda: print('RESULT', *gc.get_threshold(), flush=True)); sys.exit(cli.main())"
 )
 
 
@@ -33,8 +34,7 @@ def _thresholds(tmp_path: Path, *argv: str) -> tuple[int, tuple[int, ...]]:
         timeout=120,
     )
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
-    code, *thresholds = (int(x) for x in line.split()[1:])
-    return code, tuple(thresholds)
+    return out.returncode, tuple(int(x) for x in line.split()[1:])
 
 
 def test_run_process_collects_less_often_other_commands_keep_the_defaults(tmp_path):
@@ -48,3 +48,27 @@ def test_main_called_in_process_leaves_the_collector_alone(tmp_path, monkeypatch
     before = gc.get_threshold()
     assert cli.main(["run", "--date", "2026-13-40"]) == 2
     assert gc.get_threshold() == before
+
+
+def test_run_process_exits_without_teardown_after_the_exit_handlers(tmp_path):
+    out = tmp_path / "handler.txt"
+    script = (
+        "import atexit, sys; from eval_pipeline.commands import process; "
+        f"atexit.register(lambda: open({str(out)!r}, 'w').write('ran')); "
+        "print('printed', end=''); sys.stderr.write('warned'); process.exit_without_teardown(3); "
+        "print('not reached')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "printed", "warned")  # buffered output flushed
+    assert out.read_text() == "ran"
+    # a running non-daemon thread: the process is left to exit normally (the thread is joined)
+    waiting = (
+        "import threading, time; from eval_pipeline.commands import process; "
+        "t = threading.Thread(target=lambda: (time.sleep(0.3), print('joined'))); t.start(); "
+        "process.exit_without_teardown(3); print('returned')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", waiting], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["returned", "joined"])

@@ -7,7 +7,7 @@ import gc
 
 import pytest
 
-from eval_pipeline.commands import collector
+from eval_pipeline.commands import process
 
 
 @pytest.fixture
@@ -17,15 +17,15 @@ def restore_gc():
     gc.unfreeze()
     gc.set_threshold(*thresholds)
     (gc.enable if enabled else gc.disable)()
-    collector._paused[0] = False
+    process._paused[0] = False
 
 
 def test_start_up_is_not_collected_and_the_run_is(restore_gc):
     gc.enable()
-    collector.pause_until_run()
+    process.pause_until_run()
     assert not gc.isenabled()
     start_up = [[i] for i in range(1000)]  # what start-up builds (lives until exit)
-    collector.resume_for_run()
+    process.resume_for_run()
     assert gc.isenabled()
     assert gc.get_freeze_count() >= len(start_up)  # never scanned again
     cycle: list = []
@@ -37,8 +37,8 @@ def test_start_up_is_not_collected_and_the_run_is(restore_gc):
 def test_resume_without_a_pause_changes_nothing(restore_gc):
     gc.enable()
     frozen = gc.get_freeze_count()
-    collector.resume_for_run()
+    process.resume_for_run()
     assert gc.isenabled() and gc.get_freeze_count() == frozen
     gc.disable()  # disabled by someone else (not paused here): left disabled
-    collector.resume_for_run()
+    process.resume_for_run()
     assert not gc.isenabled()
