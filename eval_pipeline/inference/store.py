@@ -118,8 +118,7 @@ class ResponseStore:
             set()
         )  # (cache_key, request_id) of every synthetic recorded line
         self.recordings = [Path(r) for r in recordings]
-        for folder in self.recordings:
-            self._read_recordings(folder)
+        self._recordings_read = not self.recordings  # read on first need (_read_all_recordings)
         self._offsets: dict[Path, int] = {}
         self._fh: Any = None
         self._shard: Path | None = None
@@ -130,8 +129,17 @@ class ResponseStore:
     def __repr__(self) -> str:
         return (
             f"ResponseStore(root={str(self.root)!r}, segments={self.segments!r}, entries={len(self._index)}, "
-            f"recordings={len(self._recorded)})"
+            f"recordings={self.recorded_count})"
         )
+
+    def _read_all_recordings(self) -> None:
+        """Index the recordings the first time they are needed (a replay lookup, a stored line without its
+        provenance, the count): a live run on a store of labelled lines never reads them (~0.06 s of CPU for the
+        demo's 3.8 MB before the first request of every ``model_responses`` step)."""
+        if not self._recordings_read:
+            self._recordings_read = True
+            for folder in self.recordings:
+                self._read_recordings(folder)
 
     def _read_recordings(self, folder: Path) -> None:
         """Index a read-only recording folder in its own namespace (``synthetic`` unless a line says otherwise)."""
@@ -153,6 +161,7 @@ class ResponseStore:
         """``synthetic`` for synthetic lines and for old copies of a recording inside ``root``, else ``live``."""
         if record.get("provenance"):
             return record["provenance"]
+        self._read_all_recordings()
         if (record.get("cache_key"), record.get("request_id")) in self._synthetic_ids:
             return PROVENANCE_SYNTHETIC
         return PROVENANCE_LIVE
@@ -232,6 +241,7 @@ class ResponseStore:
     @property
     def recorded_count(self) -> int:
         """How many answers the recordings namespace holds (served to replay only)."""
+        self._read_all_recordings()
         return len(self._recorded)
 
     def lookup(self, request: ModelRequest, key: str, *, replay: bool = False) -> ModelResponse | None:
@@ -244,6 +254,7 @@ class ResponseStore:
         if record is not None and record["provenance"] == PROVENANCE_SYNTHETIC and not replay:
             record = None
         if record is None and replay:
+            self._read_all_recordings()
             record = self._recorded.get(key)
         if record is None:
             return None

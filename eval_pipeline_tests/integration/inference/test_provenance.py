@@ -125,6 +125,30 @@ def test_store_keeps_recordings_in_their_own_namespace(tmp_path):
     assert reopened.lookup(req, key, replay=True).provenance == "replay"
 
 
+def test_recordings_are_read_only_when_a_lookup_needs_them(tmp_path, monkeypatch):
+    """A live provider's store never reads the recordings while its lines carry their provenance; a replay lookup
+    (or a line without provenance) reads them, once."""
+    req = ModelRequest(sample_id="s", model="m", messages=[{"role": "user", "content": "q"}])
+    key = request_key("anthropic", req)
+    rec_dir = tmp_path / "recordings"
+    rec_dir.mkdir()
+    line = json.dumps({**_response(key, "invented", "req_synth").__dict__, "stored_at": 0.0})
+    (rec_dir / "responses-demo-recordings.jsonl").write_text(line + "\n")
+    reads: list[Path] = []
+    real = ResponseStore._read_recordings
+    monkeypatch.setattr(ResponseStore, "_read_recordings", lambda self, f: (reads.append(f), real(self, f)))
+    store = ResponseStore(tmp_path / "store", recordings=[rec_dir])
+    live = _response(key, "real", "req_live")
+    live.provenance = "live"
+    store.put(live)
+    assert store.lookup(req, key).text == "real" and reads == []  # a live run: nothing read
+    other = request_key("anthropic", ModelRequest(sample_id="t", model="m", messages=[]))
+    assert store.lookup(req, other) is None and reads == []
+    assert store.lookup(req, key, replay=True).provenance == "replay"  # a stored live answer first
+    assert store.lookup(req, other, replay=True) is None and reads == [rec_dir]  # a miss: the recordings
+    assert store.recorded_count == 1 and reads == [rec_dir]  # read once
+
+
 def test_runner_labels_live_answers_and_replays(server, tmp_path):
     from eval_pipeline.inference.anthropic_provider import AnthropicProvider
 
