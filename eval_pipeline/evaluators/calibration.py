@@ -291,7 +291,7 @@ def may_block(
     rubric or prompt changed since: the config-change sensor schedules a re-calibration), or one from
     non-live verdicts for a live run: no, warn only. Else :func:`calibration_gate` with the suite's
     ``calibration_gate`` (lower bound by default) over the payload's metrics except its ``reported_only``
-    entries (review labels of a dimension below ``noise.review_calibration.MIN_N_TO_DECIDE``)."""
+    entries (review labels of a dimension below ``evaluators.review_calibration.MIN_N_TO_DECIDE``)."""
     if config.min_calibration is None:
         return True, "no minimum calibration required"
     if payload is None:

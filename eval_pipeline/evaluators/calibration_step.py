@@ -14,8 +14,8 @@ from typing import Any
 
 from eval_pipeline.evaluators import calibration
 from eval_pipeline.evaluators.judge import Executor
+from eval_pipeline.evaluators.review_calibration import deciding_metrics, review_calibration
 from eval_pipeline.inference.provenance import provenance_counts, provenance_label
-from eval_pipeline.noise.review_calibration import deciding_metrics, review_calibration
 
 DATASETS = ("sf_dialogue_nlg_ratings.jsonl", "llmbar_pairwise.jsonl", "human_preference_pairwise.jsonl")
 

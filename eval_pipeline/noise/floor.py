@@ -13,7 +13,7 @@ Review queue (``review_queue`` asset)
     every pointwise judge eval set of a partition (cosine rows of a similarity eval set over the
     same golden source and task are matched in, for the judge/cosine disagreement reason).
     Labelled files come back into ``judge_calibration`` through
-    :mod:`eval_pipeline.noise.review_calibration`.
+    :mod:`eval_pipeline.evaluators.review_calibration`.
 
 Plain Python (no Dagster): the CLI and tests call these directly.
 """

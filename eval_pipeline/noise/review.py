@@ -12,7 +12,7 @@
 2. :func:`export_review` writes the items as JSONL (nested) or CSV (flat; ``human_label.<dim>``
    columns) with empty ``human_label`` / ``human_verdict`` (whole item: pass / fail) / ``human_expected`` /
    ``human_notes`` fields.
-3. :func:`eval_pipeline.noise.review_ingest.ingest_review` reads the labelled file back.
+3. :func:`eval_pipeline.ingestion.reviews.ingest_review` reads the labelled file back.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any, Protocol, cast
 import pandas as pd
 
 from eval_pipeline.evaluators.judge import FAMILY, STATUS_REFUSAL, STATUS_UNPARSEABLE, JudgeConfig
+from eval_pipeline.ingestion.reviews import JSON_CSV_FIELDS, is_missing
 
 HUMAN_FIELDS = ("human_label", "human_verdict", "human_preference", "human_expected", "human_notes")
 REVIEW_FIELDS = [
@@ -56,16 +57,11 @@ REVIEW_FIELDS = [
     "evaluator_hash",
     *HUMAN_FIELDS,
 ]
-JSON_CSV_FIELDS = ("reasons", "input", "expected", "judge_scores", "judge_spread", "thresholds", "scales")
 
 
 # --------------------------------------------------------------------------------------
 # 1. Selection
 # --------------------------------------------------------------------------------------
-def is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 class ScoreTuple(Protocol):
     """One ``itertuples(index=False)`` row of score rows (``SCORE_COLUMNS``) as read here; the fields that can be
     missing (NaN / None) or of either type stay ``Any``."""

@@ -12,7 +12,7 @@ of 1 candidate / 0.5 tie / 0 baseline, ``position_consistency``, failure counts)
 
 Answer A is the candidate (``response_text``), answer B the baseline (``baseline_text``); ``judge_preference``
 is the judge's final A / B / tie. A reviewer fills ``human_preference`` (A, B or tie); it comes back through
-:func:`eval_pipeline.noise.review_ingest.ingest_review` as a preference row and into ``judge_calibration`` as
+:func:`eval_pipeline.ingestion.reviews.ingest_review` as a preference row and into ``judge_calibration`` as
 the pairwise agreement entry ``human_review/preference``.
 """
 
@@ -23,7 +23,8 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.evaluators.judge import FAMILY, STATUS_REFUSAL, STATUS_UNPARSEABLE
-from eval_pipeline.noise.review import REVIEW_FIELDS, Key, is_missing, score_tuples
+from eval_pipeline.ingestion.reviews import is_missing
+from eval_pipeline.noise.review import REVIEW_FIELDS, Key, score_tuples
 from eval_pipeline.project.judge import JudgeConfig
 
 

@@ -4,8 +4,8 @@ In: the review queues the ``review_queue`` asset writes to the warehouse
 (``review/date=<d>/model_version=<mv>/review.jsonl``, :func:`eval_pipeline.storage.keys.review_file`,
 items in :data:`eval_pipeline.noise.review.REVIEW_FIELDS`) and the labels already in
 ``<data_dir>/reviews/``. Out: one labelled file per queue, ``<data_dir>/reviews/<date>_<mv>.jsonl``, in the
-exported review schema with ``human_label`` filled - the files :func:`eval_pipeline.noise.review_calibration`
-(``judge_calibration``) and :func:`eval_pipeline.noise.review_ingest.ingest_review` read. A label rewrites its file
+exported review schema with ``human_label`` filled - the files :func:`eval_pipeline.evaluators.review_calibration`
+(``judge_calibration``) and :func:`eval_pipeline.ingestion.reviews.ingest_review` read. A label rewrites its file
 atomically (read, replace or add the item's line, temp file + ``os.replace``) under a file lock, so a reader
 never sees half a line and labelling an item twice keeps one line (``ingest_review`` rejects duplicates).
 
@@ -39,8 +39,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from eval_pipeline.ingestion.reviews import parse_label
 from eval_pipeline.noise.review import REVIEW_FIELDS
-from eval_pipeline.noise.review_ingest import parse_label
 from eval_pipeline.storage import keys
 
 PAGE_DIR = Path(__file__).with_name("review_page")

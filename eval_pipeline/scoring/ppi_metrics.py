@@ -27,14 +27,14 @@ import pandas as pd
 
 from eval_pipeline.evaluators.metrics import metric_value
 from eval_pipeline.evaluators.ppi import ppi_mean
-from eval_pipeline.noise.review_calibration import labelled_review_files
-from eval_pipeline.noise.review_ingest import RATING_COLUMNS, ingest_review
+from eval_pipeline.evaluators.review_calibration import labelled_review_files
+from eval_pipeline.ingestion.reviews import RATING_COLUMNS, ingest_review
 
 PREFIX = "ppi:"
 
 
 def human_ratings(data_dir: str | Path, suite: str, eval_set: str) -> pd.DataFrame:
-    """The labelled review ratings (``noise.review_ingest.RATING_COLUMNS``) of one eval set, with the
+    """The labelled review ratings (``ingestion.reviews.RATING_COLUMNS``) of one eval set, with the
     judge's score of the reviewed answer; empty when there are none. A bad file raises
     ``ReviewFileError`` naming file, line and field."""
 

@@ -316,10 +316,6 @@ ALLOWED_BACKWARD = {
     ("regression/compare.py", "eval_pipeline.release.verdict"),
     # ... and so do the regression_report asset's summary and its check's fields, which lead with the verdict
     ("regression/partition_report.py", "eval_pipeline.release.verdict"),
-    # PPI scoring reads the labelled human reviews of the review loop (noise/)
-    ("scoring/ppi_metrics.py", "eval_pipeline.noise"),
-    # judge calibration counts every human label of the review loop (noise/) beside the datasets
-    ("evaluators/calibration_step.py", "eval_pipeline.noise.review_calibration"),
 }
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from eval_pipeline.evaluators import calibration_metrics as CM
 from eval_pipeline.evaluators import judge as J
+from eval_pipeline.ingestion import reviews as RI
 from eval_pipeline.noise import review as R
-from eval_pipeline.noise import review_ingest as RI
 from eval_pipeline_tests.support.judge import FakeExecutor, samples_frame, user_text
 
 CFG = J.JudgeConfig(

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
+from eval_pipeline.evaluators.review_calibration import review_calibration
 from eval_pipeline.noise import review_server as rs
-from eval_pipeline.noise.review_calibration import review_calibration
 from eval_pipeline.noise.review_pairwise import select_pairwise_for_review
 from eval_pipeline.project.judge import JudgeConfig
 from eval_pipeline.storage.warehouse import Warehouse

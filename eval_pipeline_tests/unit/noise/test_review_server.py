@@ -10,8 +10,8 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
+from eval_pipeline.ingestion.reviews import ingest_review
 from eval_pipeline.noise import review_server as rs
-from eval_pipeline.noise.review_ingest import ingest_review
 from eval_pipeline.storage.warehouse import Warehouse
 from eval_pipeline_tests.support.review_fixtures import DATE, HOSTILE, MV, item, write_queue
 

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
+from eval_pipeline.evaluators import review_calibration as RC
+from eval_pipeline.ingestion import reviews as RI
 from eval_pipeline.noise import floor as nf
-from eval_pipeline.noise import review_calibration as RC
-from eval_pipeline.noise import review_ingest as RI
 from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.e2e.test_pipeline import API_KEY, GOLDEN, _resources, _small_data

@@ -2,7 +2,7 @@
 
 In: the labelled review files under ``<data_dir>/reviews/`` (``*.jsonl`` / ``*.csv``: what
 ``eval-pipeline review`` writes, or an export labelled by hand), each validated by
-:func:`eval_pipeline.noise.review_ingest.ingest_review` (errors name file, line and field); the judge model
+:func:`eval_pipeline.ingestion.reviews.ingest_review` (errors name file, line and field); the judge model
 and the project (which eval sets that model judges). Out: :class:`ReviewCalibration`, read by the
 ``judge_calibration`` asset:
 
@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from eval_pipeline.evaluators.calibration_metrics import pairwise_agreement, rating_metrics_from_frame
-from eval_pipeline.noise.review_ingest import PREFERENCE_COLUMNS, RATING_COLUMNS, ingest_review
+from eval_pipeline.ingestion.reviews import PREFERENCE_COLUMNS, RATING_COLUMNS, ingest_review
 from eval_pipeline.project.loader import Project, load_project
 
 PREFIX = "human_review/"
@@ -48,8 +48,8 @@ def labelled_review_files(data_dir: str | Path) -> list[Path]:
 
 
 def labelled_reviews(files: Sequence[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rating rows, pairwise preference rows) of every file (``noise.review_ingest.RATING_COLUMNS`` /
-    ``PREFERENCE_COLUMNS`` + ``file``), each file validated by :func:`eval_pipeline.noise.review_ingest.ingest_review`."""
+    """(rating rows, pairwise preference rows) of every file (``ingestion.reviews.RATING_COLUMNS`` /
+    ``PREFERENCE_COLUMNS`` + ``file``), each file validated by :func:`eval_pipeline.ingestion.reviews.ingest_review`."""
 
     got = [(ingest_review(p), p.name) for p in files]
     out = []
@@ -60,7 +60,7 @@ def labelled_reviews(files: Sequence[Path]) -> tuple[pd.DataFrame, pd.DataFrame]
 
 
 def labelled_ratings(files: Sequence[Path]) -> pd.DataFrame:
-    """Rating rows (``noise.review_ingest.RATING_COLUMNS`` + ``file``) of every file."""
+    """Rating rows (``ingestion.reviews.RATING_COLUMNS`` + ``file``) of every file."""
     return labelled_reviews(files)[0]
 
 

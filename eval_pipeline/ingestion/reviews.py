@@ -1,4 +1,4 @@
-"""Reading a labelled human-review file back (step 3 of the review loop in :mod:`.review`).
+"""Reading a labelled human-review file back (step 3 of the review loop in :mod:`eval_pipeline.noise.review`).
 
 In: a review file (JSONL or CSV, as :func:`~eval_pipeline.noise.review.export_review` wrote it)
 with ``human_label`` / ``human_verdict`` / ``human_expected`` filled in, and the judge config (the scales). Out:
@@ -22,9 +22,16 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.evaluators.judge import JudgeConfig
 from eval_pipeline.ingestion.golden import Problem, csv_rows, jsonl_objects
-from eval_pipeline.noise.review import JSON_CSV_FIELDS, is_missing
+from eval_pipeline.project.judge import JudgeConfig
+
+# the review file's fields that a CSV export holds as JSON text (:func:`eval_pipeline.noise.review.export_review`)
+JSON_CSV_FIELDS = ("reasons", "input", "expected", "judge_scores", "judge_spread", "thresholds", "scales")
+
+
+def is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
 
 PREFERENCES = (
     "A",
