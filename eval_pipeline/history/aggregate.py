@@ -45,6 +45,7 @@ from eval_pipeline.history import sql as q
 from eval_pipeline.history.sources import HistorySources, has_files, scalar
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.location import Location
+from eval_pipeline.storage.warehouse import Warehouse
 
 HISTORY_TABLES = ("score_history", "ops_history", "failure_modes")
 
@@ -245,7 +246,7 @@ def _drop_date(con: duckdb.DuckDBPyConnection, parts_dir: str, date: str) -> Non
             os.remove(path)
 
 
-def default_parts_dir(db_path: str | os.PathLike) -> str:
+def default_parts_dir(db_path: str | os.PathLike[str]) -> str:
     """Local folder of per-date aggregates when no ``parquet_dir`` is given: ``<db>.parts``."""
     return f"{db_path}.parts"
 
@@ -254,7 +255,7 @@ def refresh_history(
     con: duckdb.DuckDBPyConnection,
     sources: HistorySources,
     *,
-    db_path: str | os.PathLike,
+    db_path: str | os.PathLike[str],
     parquet_dir: str | None = None,
     lock_timeout_s: float = 600.0,
 ) -> HistoryRefresh:
@@ -377,9 +378,9 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, relation: str, dest: str) -> 
 
 
 def refresh_warehouse_history(
-    warehouse,
+    warehouse: Warehouse,
     *,
-    db_path: str | os.PathLike,
+    db_path: str | os.PathLike[str],
     parquet_prefix: str = keys.HISTORY_AGGREGATES,
     threads: int | None = None,
     memory_limit: str | None = None,

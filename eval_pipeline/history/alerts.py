@@ -33,7 +33,11 @@ Point-wise breaches are debounced: a rule fires at a point only when at least
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
@@ -72,7 +76,7 @@ def _counts(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return k, n
 
 
-def lower_test(k, n, k_ref, n_ref) -> np.ndarray:
+def lower_test(k: npt.ArrayLike, n: npt.ArrayLike, k_ref: npt.ArrayLike, n_ref: npt.ArrayLike) -> np.ndarray:
     """One-sided p-values of "today's rate k/n is below the reference rate k_ref/n_ref" (two-proportion
     score test, statsmodels ``test_proportions_2indep``); NaN where either side has no counts."""
     from statsmodels.stats.proportion import test_proportions_2indep  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
@@ -101,14 +105,14 @@ def _wilson(k: float, n: float) -> tuple[float, float]:
 def _alert(
     rule: str,
     rules: AlertRules,
-    rec: dict,
+    rec: dict[str, Any],
     value: float,
     reference: float,
     message: str,
     n: float = float("nan"),
     p_value: float = float("nan"),
     ci: tuple[float, float] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     row = {k: rec.get(k, "") for k in SERIES_COLUMNS}
     lo, hi = ci if ci is not None else (float("nan"), float("nan"))
     return {
@@ -125,12 +129,12 @@ def _alert(
     }
 
 
-def _series(df: pd.DataFrame, keys: list[str]):
+def _series(df: pd.DataFrame, keys: list[str]) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
     for key, g in df.groupby(keys, sort=True):
         yield dict(zip(keys, key)), g.sort_values("date").reset_index(drop=True)
 
 
-def pass_rate_drop_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
+def pass_rate_drop_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict[str, Any]]:
     """Debounced 'pass rate more than N points below its trailing average, and significantly below
     the pooled trailing rate' alerts (every date). A day breaches only on both: effect and evidence."""
     out = []
@@ -197,7 +201,7 @@ def upper_bound(g: pd.DataFrame, field: str, level: float = 0.95) -> np.ndarray:
         return np.where(n > 1, vals + stats.t.ppf(level, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
 
 
-def dimension_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
+def dimension_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict[str, Any]]:
     """'Metric below its threshold on N consecutive days' alerts, on evidence: a day counts as below only when
     the one-sided 95 % upper bound of its value (:func:`upper_bound`) is below the minimum, so a noisy day of a
     small set whose interval still reaches the threshold does not count."""
@@ -240,7 +244,7 @@ def _quality_by_run(scores: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
+def ops_alerts(ops: pd.DataFrame, scores: pd.DataFrame, rules: AlertRules) -> list[dict[str, Any]]:
     """Debounced latency-p95 and cost-per-sample increase alerts per model version and suite."""
     if ops is None or ops.empty:
         return []
@@ -351,7 +355,7 @@ def _one_chart(g: pd.DataFrame, rules: AlertRules) -> pd.DataFrame:
     )
 
 
-def control_chart_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict]:
+def control_chart_alerts(scores: pd.DataFrame, rules: AlertRules) -> list[dict[str, Any]]:
     """Debounced out-of-control (low side) points of the configured chart on each pass-rate series."""
     if not rules.control_chart:
         return []
@@ -398,7 +402,7 @@ def evaluate_alerts(
     rules = rules or AlertRules()
     rules.validate()
     if scores is None or scores.empty:
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
     else:
         s = scores if rules.include_segments else scores[scores["segment"] == SEGMENT_ALL]
         s = s.assign(date=s["date"].astype(str))

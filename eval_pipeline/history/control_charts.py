@@ -31,15 +31,19 @@ control charts to wrap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 CHART_COLUMNS = ["x", "value", "statistic", "center", "lcl", "ucl", "out_of_control", "direction"]
 
 
-def _baseline_stats(values: np.ndarray, baseline: int, center: float | None, sigma: float | None):
+def _baseline_stats(
+    values: np.ndarray, baseline: int, center: float | None, sigma: float | None
+) -> tuple[float, float]:
     """Centre and sigma; a zero sigma (a constant baseline) becomes NaN: no limits, nothing flagged,
     rather than zero-width limits that flag any change (pass ``sigma``, e.g. :func:`binomial_baseline`)."""
     base = values[: max(int(baseline), 0)]
@@ -49,7 +53,9 @@ def _baseline_stats(values: np.ndarray, baseline: int, center: float | None, sig
     return c, (s if s > 0 else float("nan"))
 
 
-def binomial_baseline(n_passed, n, baseline: int = 7) -> tuple[float, float, float]:
+def binomial_baseline(
+    n_passed: npt.ArrayLike, n: npt.ArrayLike, baseline: int = 7
+) -> tuple[float, float, float]:
     """``(center, sigma, center_se)`` of a pass-rate series from its baseline points' counts.
 
     ``center`` = pooled pass rate of the first ``baseline`` points; ``sigma`` = binomial standard
@@ -69,7 +75,14 @@ def binomial_baseline(n_passed, n, baseline: int = 7) -> tuple[float, float, flo
     return c, float(np.sqrt(p * (1 - p) / n_med)), float(np.sqrt(p * (1 - p) / m.sum()))
 
 
-def _frame(x, values, stat, center, lcl, ucl) -> pd.DataFrame:
+def _frame(
+    x: Iterable[Any] | None,
+    values: np.ndarray,
+    stat: npt.ArrayLike,
+    center: np.ndarray,
+    lcl: npt.ArrayLike,
+    ucl: npt.ArrayLike,
+) -> pd.DataFrame:
     stat = np.asarray(stat, dtype=float)
     low, high = stat < lcl, stat > ucl
     return pd.DataFrame(
@@ -87,14 +100,14 @@ def _frame(x, values, stat, center, lcl, ucl) -> pd.DataFrame:
 
 
 def shewhart_chart(
-    values,
+    values: npt.ArrayLike,
     *,
     baseline: int = 7,
     n_sigma: float = 3.0,
     center: float | None = None,
     sigma: float | None = None,
     center_se: float = 0.0,
-    x=None,
+    x: Iterable[Any] | None = None,
 ) -> pd.DataFrame:
     """Individuals chart: flag points outside ``center +/- n_sigma * sqrt(sigma**2 + center_se**2)``.
 
@@ -109,14 +122,14 @@ def shewhart_chart(
 
 
 def p_chart(
-    n_passed,
-    n,
+    n_passed: npt.ArrayLike,
+    n: npt.ArrayLike,
     *,
     baseline: int = 7,
     n_sigma: float = 3.0,
     center: float | None = None,
     center_se: float = 0.0,
-    x=None,
+    x: Iterable[Any] | None = None,
 ) -> pd.DataFrame:
     """p-chart for pass rates with per-point sample size ``n``:
     ``p +/- n_sigma * sqrt(p' (1 - p') / n_t + center_se**2)``.
@@ -137,7 +150,7 @@ def p_chart(
 
 
 def ewma_chart(
-    values,
+    values: npt.ArrayLike,
     *,
     baseline: int = 7,
     lam: float = 0.2,
@@ -145,7 +158,7 @@ def ewma_chart(
     center: float | None = None,
     sigma: float | None = None,
     center_se: float = 0.0,
-    x=None,
+    x: Iterable[Any] | None = None,
 ) -> pd.DataFrame:
     """EWMA chart for slow drift: ``z_t = lam * x_t + (1 - lam) * z_{t-1}``, ``z_0 = center``.
 
@@ -161,7 +174,7 @@ def ewma_chart(
 
 
 def cusum_chart(
-    values,
+    values: npt.ArrayLike,
     *,
     baseline: int = 7,
     k: float = 0.5,
@@ -169,7 +182,7 @@ def cusum_chart(
     center: float | None = None,
     sigma: float | None = None,
     center_se: float = 0.0,
-    x=None,
+    x: Iterable[Any] | None = None,
 ) -> pd.DataFrame:
     """Tabular CUSUM in sigma units: ``S+_t = max(0, S+_{t-1} + z_t - k)``, ``S-`` likewise; flag when > ``h``.
 
@@ -198,7 +211,13 @@ CHARTS: dict[str, Callable[..., pd.DataFrame]] = {
 }
 
 
-def segmented_chart(build, frame: pd.DataFrame, segments, *, baseline: int = 7) -> pd.DataFrame:
+def segmented_chart(
+    build: Callable[[pd.DataFrame], pd.DataFrame],
+    frame: pd.DataFrame,
+    segments: npt.ArrayLike,
+    *,
+    baseline: int = 7,
+) -> pd.DataFrame:
     """A chart that breaks where the measuring instrument changed (e.g. a judge change).
 
     ``build(sub_frame) -> chart frame`` is run on each run of equal ``segments`` values separately, so
@@ -221,7 +240,7 @@ def segmented_chart(build, frame: pd.DataFrame, segments, *, baseline: int = 7) 
     return pd.concat(parts, ignore_index=True) if parts else build(frame)
 
 
-def debounce(flags, k: int = 2, m: int = 3) -> np.ndarray:
+def debounce(flags: npt.ArrayLike, k: int = 2, m: int = 3) -> np.ndarray:
     """Sustained breaches: True at point t when at least ``k`` of the last ``m`` points (t included) are flagged."""
     if not 1 <= k <= m:
         raise ValueError(f"debounce needs 1 <= k <= m, got k={k}, m={m}")

@@ -25,12 +25,14 @@ import re
 from collections.abc import Hashable
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from eval_pipeline.history.sources import has_files
 from eval_pipeline.history.sql import _quote
 from eval_pipeline.project.regression_schema import metric_direction
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.warehouse import Warehouse
 
 STATUS_ORDER = {"regressed": 0, "mixed": 1, "improved": 2, "only_one": 3, "unchanged": 4}
 MAX_TEXT = 20_000  # characters of one answer / input kept in the page (the rest is cut, with a note)
@@ -45,7 +47,7 @@ def _lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-def _run_frames(con, wh, date: str, mv: str) -> dict[str, pd.DataFrame]:
+def _run_frames(con: duckdb.DuckDBPyConnection, wh: Warehouse, date: str, mv: str) -> dict[str, pd.DataFrame]:
     """The golden, responses and scores rows of one run (empty frames when a table is absent)."""
 
     out = {}
@@ -84,7 +86,9 @@ def _run_frames(con, wh, date: str, mv: str) -> dict[str, pd.DataFrame]:
     return out
 
 
-def load_run_pair(warehouse, candidate: tuple[str, str], baseline: tuple[str, str]) -> dict:
+def load_run_pair(
+    warehouse: Warehouse, candidate: tuple[str, str], baseline: tuple[str, str]
+) -> dict[str, Any]:
     """:func:`assemble` of two stored runs, each ``(date, model_version key)``. LookupError when a run has no scores."""
     con = warehouse.connect_duckdb()
     try:
@@ -111,7 +115,9 @@ def load_run_pair(warehouse, candidate: tuple[str, str], baseline: tuple[str, st
     )
 
 
-def report_regressions(warehouse, candidate: tuple[str, str], baseline: tuple[str, str]) -> list[dict]:
+def report_regressions(
+    warehouse: Warehouse, candidate: tuple[str, str], baseline: tuple[str, str]
+) -> list[dict[str, Any]]:
     """The overall regression rows of the candidate's stored regression report when it was tested against this
     baseline (``[]`` otherwise): ``{"set", "check", "measure", "effect", "ci_low", "ci_high", "n", "gating"}``."""
     key = keys.regression_report(*candidate)
@@ -139,13 +145,13 @@ def report_regressions(warehouse, candidate: tuple[str, str], baseline: tuple[st
     ]
 
 
-def _text(v) -> str:
+def _text(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     return str(v)
 
 
-def _pretty(v) -> str:
+def _pretty(v: Any) -> str:
     """A JSON cell as readable text: a conversation as ``role: content`` turns, else indented JSON."""
     s = _text(v)
     try:
@@ -161,7 +167,7 @@ def _pretty(v) -> str:
     return json.dumps(obj, indent=1, ensure_ascii=False)[:MAX_TEXT] if obj is not None else ""
 
 
-def _answer(r) -> str:
+def _answer(r: Any) -> str:
     text = _text(r.get("text"))
     tools = _text(r.get("tools"))
     if tools and tools != "null":
@@ -171,7 +177,7 @@ def _answer(r) -> str:
     return text[:MAX_TEXT]
 
 
-def diff_pieces(a: str, b: str) -> tuple[list, list, float]:
+def diff_pieces(a: str, b: str) -> tuple[list[list[Any]], list[list[Any]], float]:
     """Word-level diff of baseline ``a`` and candidate ``b``: ``(pieces_a, pieces_b, ratio)``; a piece is
     ``[text, changed]`` (changed 1: not in the other answer); ratio: the share of characters unchanged, in [0, 1]."""
     if a == b:
@@ -214,7 +220,7 @@ def diff_pieces(a: str, b: str) -> tuple[list, list, float]:
     return pa, pb, round(ratio, 3)
 
 
-def _score(v):
+def _score(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
 
 
@@ -235,7 +241,7 @@ def _by_sample(df: pd.DataFrame | None) -> dict[SampleKey, dict[Hashable, Any]]:
     return {(r["suite"], r["eval_set"], r["sample_id"]): r for r in df.to_dict("records")}
 
 
-def _delta(check: str, c: dict | None, b: dict | None) -> float:
+def _delta(check: str, c: dict[Hashable, Any] | None, b: dict[Hashable, Any] | None) -> float:
     """Candidate - baseline of one check, in "better" units (positive: the candidate is better)."""
     if not c or not b:
         return 0.0
@@ -259,8 +265,8 @@ def assemble(
     *,
     candidate: str,
     baseline: str,
-    regressions: list[dict] | None = None,
-) -> dict:
+    regressions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The diff data (see the module docstring). Score frames: one row per sample and check with
     ``passed`` (pass fraction), ``value``, ``reason``, ``category``; responses: ``text`` (+ ``tools``)."""
     regressions = regressions or []

@@ -17,10 +17,12 @@ from __future__ import annotations
 import html
 import json
 from importlib import resources
+from typing import Any
 
 from eval_pipeline.history.diff_data import load_run_pair
 from eval_pipeline.history.pair_index import picker_data
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.warehouse import Warehouse
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.2em;color:#222}
@@ -41,14 +43,14 @@ td.v.fail{color:#a93226;font-weight:600}td.v.pass{color:#1e8449}td.reason{max-wi
 """
 
 
-def _json_script(data: dict) -> str:
+def _json_script(data: dict[str, Any]) -> str:
     # every "<" as \u003c (the same JSON): no answer can close the element or open a "<!--<script" escape state
     return json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False).replace(
         "<", "\\u003c"
     )
 
 
-def _regressions_html(rows: list[dict]) -> str:
+def _regressions_html(rows: list[dict[str, Any]]) -> str:
     """The regressions the stored report found (its paired tests), which the sort puts first."""
     if not rows:
         return ""
@@ -70,7 +72,7 @@ def _regressions_html(rows: list[dict]) -> str:
     )
 
 
-def _pickers_html(pairs: dict | None) -> str:
+def _pickers_html(pairs: dict[str, Any] | None) -> str:
     """The "compare any two versions" pickers (``pair_picker.js``; data: :func:`~eval_pipeline.history.pair_index.picker_data`)."""
     if not pairs:
         return ""
@@ -82,7 +84,11 @@ def _pickers_html(pairs: dict | None) -> str:
 
 
 def build_diff_html(
-    data: dict, *, title: str | None = None, back_link: str | None = None, pairs: dict | None = None
+    data: dict[str, Any],
+    *,
+    title: str | None = None,
+    back_link: str | None = None,
+    pairs: dict[str, Any] | None = None,
 ) -> str:
     """The diff page of ``data`` (see :func:`eval_pipeline.history.diff_data.assemble`); with ``pairs``
     (:func:`eval_pipeline.history.pair_index.picker_data`), pickers to open any other pair of runs."""
@@ -121,7 +127,7 @@ def build_diff_html(
 
 
 def write_run_diff(
-    warehouse, candidate: tuple[str, str], baseline: tuple[str, str], key: str | None = None
+    warehouse: Warehouse, candidate: tuple[str, str], baseline: tuple[str, str], key: str | None = None
 ) -> str:
     """Build the diff of two stored runs (``(date, model_version key)`` each) and write it to the warehouse at
     ``key`` (default :func:`keys.diff_page` of the candidate against that baseline). Returns its URI."""

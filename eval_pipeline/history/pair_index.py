@@ -26,11 +26,12 @@ from typing import Any
 from eval_pipeline.history.runs import list_runs_from_files
 from eval_pipeline.history.sources import HistorySources
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.warehouse import Warehouse
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
 
 
-def _pattern(template: str, **groups: str) -> re.Pattern:
+def _pattern(template: str, **groups: str) -> re.Pattern[str]:
     """A regex of a key layout from keys.py (placeholders -> named groups), so no path is spelled here."""
     text = re.escape(template)
     for name, rx in groups.items():
@@ -48,7 +49,7 @@ _CLI_DIFF = _pattern(
 _REPORT_DIFF = _pattern(keys.diff_page("CDATE", "CMV"), CDATE=_DATE, CMV="[^/]+")
 
 
-def scored_runs(warehouse) -> dict[str, list[str]]:
+def scored_runs(warehouse: Warehouse) -> dict[str, list[str]]:
     """``{model version: sorted dates}`` of every scored partition (file listing only)."""
 
     con = warehouse.connect_duckdb()
@@ -62,7 +63,7 @@ def scored_runs(warehouse) -> dict[str, list[str]]:
     return {mv: sorted(set(d)) for mv, d in sorted(out.items())}
 
 
-def _baseline_of(wh, date: str, mv: str) -> tuple[str, str] | None:
+def _baseline_of(wh: Warehouse, date: str, mv: str) -> tuple[str, str] | None:
     """(baseline key, its date) the regression report of a run tested against, from its ``summary``."""
     try:
         rep = json.loads(wh.read_bytes(keys.regression_report(date, mv)))
@@ -73,7 +74,7 @@ def _baseline_of(wh, date: str, mv: str) -> tuple[str, str] | None:
     return (mv_b, d_b) if mv_b and re.fullmatch(_DATE, d_b) else None
 
 
-def written_diffs(warehouse, window: int = 90) -> list[dict[str, str]]:
+def written_diffs(warehouse: Warehouse, window: int = 90) -> list[dict[str, str]]:
     """Every diff page in the warehouse: ``{"c", "cd", "b", "bd", "key"}``, sorted."""
     diff_prefix = keys.diff_page("D", "M", against=("D", "M")).split("/date=", 1)[0] + "/"
     report_prefix = keys.diff_page("D", "M").split("/date=", 1)[0] + "/"
@@ -94,7 +95,7 @@ def written_diffs(warehouse, window: int = 90) -> list[dict[str, str]]:
 
 
 def picker_data(
-    warehouse,
+    warehouse: Warehouse,
     here_key: str,
     runs: dict[str, list[str]] | None = None,
     here_pair: tuple[tuple[str, str], tuple[str, str]] | None = None,

@@ -7,6 +7,8 @@ In: DataFrames (history tables, regression rows, alerts). Out: markdown text (ta
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import pandas as pd
 
 from eval_pipeline.regression.markdown import markdown_table
@@ -16,7 +18,7 @@ from eval_pipeline.regression.markdown import markdown_table
 # ---------------------------------------------------------------------------
 
 
-def build_history_report(scores: pd.DataFrame, ops: pd.DataFrame | None = None, **kwargs) -> str:
+def build_history_report(scores: pd.DataFrame, ops: pd.DataFrame | None = None, **kwargs: Any) -> str:
     """The interactive history report (one self-contained HTML file); see
     :func:`eval_pipeline.history.report_page.build_report_html` for the arguments."""
     from eval_pipeline.history.report_page import build_report_html  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
@@ -24,7 +26,15 @@ def build_history_report(scores: pd.DataFrame, ops: pd.DataFrame | None = None, 
     return build_report_html(scores, ops, **kwargs)
 
 
-def summary_markdown(regression=None, alerts: pd.DataFrame | None = None, max_rows: int = 10) -> str:
+class MarkdownSummary(Protocol):
+    """A report that renders itself as markdown (e.g. :class:`~eval_pipeline.regression.compare.RegressionReport`)."""
+
+    def to_markdown(self, max_rows: int = ..., only_changes: bool = ...) -> str: ...
+
+
+def summary_markdown(
+    regression: MarkdownSummary | None = None, alerts: pd.DataFrame | None = None, max_rows: int = 10
+) -> str:
     """Short markdown for Dagster metadata: verdict counts, top regressions, firing alerts."""
     out = []
     if regression is not None:

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Hashable
 from importlib import resources
+from typing import Any
 
 import pandas as pd
 
 from eval_pipeline.project.regression_schema import metric_direction
 
 
-def annotate_charts(charts: list[dict], comparisons: pd.DataFrame | None) -> None:
+def annotate_charts(charts: list[dict[str, Any]], comparisons: pd.DataFrame | None) -> None:
     """Add ``lower: true`` (lower is better) and ``me`` (minimum effect of the stored regression rows) in place."""
-    rows: dict[tuple, dict] = {}
+    rows: dict[tuple[Any, ...], dict[Hashable, Any]] = {}
     if comparisons is not None and not comparisons.empty:
         for r in comparisons.to_dict(orient="records"):
             rows.setdefault((r.get("suite"), r.get("eval_set"), r.get("metric"), r.get("measure")), r)
@@ -38,7 +40,9 @@ def annotate_charts(charts: list[dict], comparisons: pd.DataFrame | None) -> Non
             c["me"] = float(me)
 
 
-def default_pair(pairs: dict, summary: list[dict] | None, production: str | None) -> dict:
+def default_pair(
+    pairs: dict[str, Any], summary: list[dict[str, Any]] | None, production: str | None
+) -> dict[str, Any]:
     """The pair the pickers open on: the first version of the summary (failing first) that is not production,
     at its latest run, against production (or the previous version) at its latest run."""
     runs = pairs.get("runs") or {}
@@ -51,11 +55,11 @@ def default_pair(pairs: dict, summary: list[dict] | None, production: str | None
     return {"c": c, "cd": runs[c][-1], "b": b, "bd": runs[b][-1]}
 
 
-def _json(data: dict) -> str:
+def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
 
 
-def compare_section_html(pairs: dict) -> str:
+def compare_section_html(pairs: dict[str, Any]) -> str:
     """The section (heading, pickers, empty table); the scripts are :func:`scripts`."""
     return (
         '<h2 id="sec-compare">Compare any two versions</h2>'

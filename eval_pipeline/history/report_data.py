@@ -32,6 +32,7 @@ from collections.abc import Hashable, Iterator
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
@@ -73,15 +74,17 @@ def quantum(values: np.ndarray) -> float:
     return 10.0 ** (math.ceil(math.log10(top)) - 3)
 
 
-def _ints(values: np.ndarray, q: float) -> list:
+def _ints(values: np.ndarray, q: float) -> list[int | None]:
     out = np.round(np.asarray(values, dtype=float) / q)
     ok = np.isfinite(out)
     if ok.all():
-        return out.astype(np.int64).tolist()
+        ints: list[int | None] = out.astype(np.int64).tolist()
+        return ints
     res = out.astype(object)
     res[~ok] = None
     res[ok] = out[ok].astype(np.int64).tolist()
-    return res.tolist()
+    with_gaps: list[int | None] = res.tolist()  # None where the value is not finite
+    return with_gaps
 
 
 def _x_encoding(idx: np.ndarray) -> dict[str, int | list[int]]:
@@ -93,12 +96,19 @@ def _x_encoding(idx: np.ndarray) -> dict[str, int | list[int]]:
     return enc
 
 
-def _n_encoding(n: np.ndarray):
+def _n_encoding(n: np.ndarray) -> int | list[int]:
     n = np.nan_to_num(n.astype(float), nan=0).astype(np.int64)
     return int(n[0]) if len(n) and (n == n[0]).all() else [int(v) for v in n]
 
 
-def intervals(measure: str, value, n, k=None, std=None, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def intervals(
+    measure: str,
+    value: npt.ArrayLike,
+    n: npt.ArrayLike,
+    k: npt.ArrayLike | None = None,
+    std: npt.ArrayLike | None = None,
+    level: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
     """95 % interval per row: Wilson for a pass rate (``k`` passes of ``n``), t for a mean (``std``, ``n``)."""
     n = np.asarray(n, dtype=float)
     value = np.asarray(value, dtype=float)
@@ -116,7 +126,9 @@ def intervals(measure: str, value, n, k=None, std=None, level: float = 0.95) -> 
     return lo, hi
 
 
-def _limits(g: pd.DataFrame, measure: str, rules, date_index: dict[str, int], q: float) -> dict | None:
+def _limits(
+    g: pd.DataFrame, measure: str, rules: AlertRules, date_index: dict[str, int], q: float
+) -> dict[str, Any] | None:
     """The production version's control limits over the alert rules' window (ints in units of q)."""
     g = g.tail(rules.control_window)
     if len(g) < 2:
@@ -149,9 +161,9 @@ def metric_charts(
     date_index: dict[str, int],
     version_index: dict[str, int],
     production: str | None,
-    rules,
+    rules: AlertRules,
     alerts: pd.DataFrame | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """One chart per (suite, eval set, metric): overall-segment rows of every version."""
     s = scores[scores["segment"] == SEGMENT_ALL]
     if s.empty:
@@ -214,7 +226,7 @@ def metric_charts(
 
 def ops_charts(
     ops: pd.DataFrame | None, date_index: dict[str, int], version_index: dict[str, int]
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """One chart per ops field over the per-run roll-up (suite ``__all__``), every version a line."""
     if ops is None or ops.empty:
         return []
@@ -242,7 +254,7 @@ def ops_charts(
 
 def failure_charts(
     scores: pd.DataFrame, ops: pd.DataFrame | None, versions: list[int], top: int = 8
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Per eval set and version (``versions``: indices): failed samples per check / dimension and errors per date.
 
     From the aggregates: ``n_graded - n_passed`` of each pass/fail metric (overall segment;
@@ -330,10 +342,10 @@ def build_report_data(
     ops: pd.DataFrame | None,
     *,
     production: str | None = None,
-    rules=None,
+    rules: AlertRules | None = None,
     alerts: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The whole blob (see the module docstring). ``events`` has date, model_version, kind, label."""
 
     rules = rules or AlertRules()

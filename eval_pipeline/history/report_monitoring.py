@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import pandas as pd
 
 from eval_pipeline.history.sources import has_files
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.warehouse import Warehouse
 
 FEEDBACK_SHOWN = 7  # days of feedback rates in the table
 
@@ -30,7 +31,7 @@ def _tuples(frame: pd.DataFrame) -> Iterator[Any]:
     return cast(Iterator[Any], frame.itertuples())
 
 
-def _rows(wh, sql: str, table: str) -> pd.DataFrame:
+def _rows(wh: Warehouse, sql: str, table: str) -> pd.DataFrame:
     """``sql`` over one table (a view named ``t``); empty when the table has no files."""
 
     con = wh.connect_duckdb()
@@ -51,7 +52,7 @@ def _clean(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def monitoring_inputs(warehouse, days: int = 14) -> dict[str, Any]:
+def monitoring_inputs(warehouse: Warehouse, days: int = 14) -> dict[str, Any]:
     """Feedback, alerts, drift and shadow of the last ``days`` monitored days and the latest canary rollout."""
     traffic = _rows(
         warehouse,
@@ -110,7 +111,7 @@ def monitoring_inputs(warehouse, days: int = 14) -> dict[str, Any]:
     return {"synthetic": synthetic, "feedback": feedback, "daily": daily, "canary": canary_inputs(warehouse)}
 
 
-def canary_inputs(warehouse) -> dict[str, Any] | None:
+def canary_inputs(warehouse: Warehouse) -> dict[str, Any] | None:
     """The latest hour with a canary report: its verdicts, metrics and hourly story, and each hour's traffic share."""
     prefix = keys.monitoring_report("D", "x").split("/date=", 1)[0] + "/"
     reports = sorted(k for k in warehouse.list_keys(prefix) if k.endswith("/canary.json"))
@@ -168,7 +169,7 @@ def _synthetic_note(counts: dict[str, list[int]]) -> str:
     return "Live traffic: no sampled request is flagged synthetic."
 
 
-def _feedback_table(feedback: list[dict], synthetic: dict[str, list[int]]) -> str:
+def _feedback_table(feedback: list[dict[str, Any]], synthetic: dict[str, list[int]]) -> str:
     if not feedback:
         return '<p class="note">No feedback metrics yet (feedback_metrics has not run).</p>'
     dates = sorted({str(r["date"]) for r in feedback})[-FEEDBACK_SHOWN:]
@@ -197,7 +198,7 @@ def _feedback_table(feedback: list[dict], synthetic: dict[str, list[int]]) -> st
     )
 
 
-def _daily_table(daily: list[dict], synthetic: dict[str, list[int]]) -> str:
+def _daily_table(daily: list[dict[str, Any]], synthetic: dict[str, list[int]]) -> str:
     if not daily:
         return ""
     body = []
@@ -249,7 +250,7 @@ def _verdict_class(verdict: str | None) -> str:
     return {"roll back": "regression", "promote": "improvement"}.get(verdict or "", "insufficient_data")
 
 
-def _canary_html(c: dict | None) -> str:
+def _canary_html(c: dict[str, Any] | None) -> str:
     if not c:
         return '<p class="note">No canary rollout analysed (canary_analysis has not run).</p>'
     rep, traffic = c["report"], c["traffic"]
@@ -282,7 +283,7 @@ def _canary_html(c: dict | None) -> str:
         metrics = []
         for m in can.get("metrics", []):
             pct = str(m.get("effect_unit", "")).startswith("difference")
-            f = _pct if pct else (lambda v: "" if _missing(v) else f"{float(v):.3g}")
+            f: Callable[[Any], str] = _pct if pct else (lambda v: "" if _missing(v) else f"{float(v):.3g}")
             d = _pts if pct else f  # a difference of two rates in points, a latency ratio as it is
             metrics.append(
                 f'<tr><td>{_e(m.get("metric"))}</td><td class="num">{f(m.get("canary"))}</td>'
@@ -308,7 +309,7 @@ def _canary_html(c: dict | None) -> str:
     return "".join(parts)
 
 
-def monitoring_html(m: dict | None) -> str:
+def monitoring_html(m: dict[str, Any] | None) -> str:
     """The "Online monitoring" and "Canary" sections (empty string when nothing was monitored)."""
     if not m or (not m["daily"] and not m["canary"]):
         return ""

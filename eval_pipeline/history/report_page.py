@@ -18,11 +18,13 @@ import html
 import json
 import math
 from importlib import resources
+from typing import Any
 
 import pandas as pd
 
 from eval_pipeline.history import report_compare as rc
 from eval_pipeline.history import report_data as rd
+from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.history.alerts import EVIDENCE_COLUMNS
 from eval_pipeline.history.report_monitoring import monitoring_html
 from eval_pipeline.history.report_summary import (
@@ -47,7 +49,7 @@ td.excerpt{max-width:28em;font-family:ui-monospace,monospace;font-size:.95em}
 """
 
 
-def _e(v) -> str:
+def _e(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
@@ -55,7 +57,7 @@ def _e(v) -> str:
     return html.escape(str(v))
 
 
-def _effect_text(r) -> str:
+def _effect_text(r: Any) -> str:
     scale, unit = (100.0, " pts") if r.measure == "pass_rate" else (1.0, "")
     if r.effect is None or (isinstance(r.effect, float) and math.isnan(r.effect)):
         return effect_label(r)
@@ -110,7 +112,7 @@ def comparison_matrix_html(rows: pd.DataFrame | None, production: str | None) ->
     )
 
 
-def _alert_anchor(r) -> str:
+def _alert_anchor(r: Any) -> str:
     if r.rule == "latency_p95_increase":
         return "ops-latency_p95"
     if r.rule == "cost_increase":
@@ -169,7 +171,7 @@ def samples_html(samples: pd.DataFrame | None, eval_set: str) -> str:
     )
 
 
-def _visible_note(data: dict) -> str:
+def _visible_note(data: dict[str, Any]) -> str:
     """The version picker (filled by the page's script) and what is drawn when the page opens."""
     hidden = len(data["versions"]) - len(data["visible"])
     why = (
@@ -196,10 +198,11 @@ def plotly_js() -> str:
         text = f.read_text(encoding="utf-8")
         if f"v{plotly.offline.get_plotlyjs_version()}\n" in text[:200]:
             return text
-    return plotly.offline.get_plotlyjs()
+    js: str = plotly.offline.get_plotlyjs()  # plotly ships no types
+    return js
 
 
-def _json_script(data: dict) -> str:
+def _json_script(data: dict[str, Any]) -> str:
     text = json.dumps(data, separators=(",", ":"), allow_nan=False)
     return text.replace("</", "<\\/")
 
@@ -211,15 +214,15 @@ def build_report_html(
     title: str = "Eval history",
     subtitle: str = "",
     production: str | None = None,
-    rules=None,
+    rules: AlertRules | None = None,
     alerts: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
     comparisons: pd.DataFrame | None = None,
     samples: pd.DataFrame | None = None,
-    summary: list[dict] | None = None,
-    thresholds: list[dict] | None = None,
-    pairs: dict | None = None,
-    monitoring: dict | None = None,
+    summary: list[dict[str, Any]] | None = None,
+    thresholds: list[dict[str, Any]] | None = None,
+    pairs: dict[str, Any] | None = None,
+    monitoring: dict[str, Any] | None = None,
 ) -> str:
     """The report: the latest date's verdicts (``summary``: :func:`~eval_pipeline.history.report_summary.latest_verdicts`),
     comparison matrix, alerts, one chart per eval set and metric (every version, 95 %
@@ -230,11 +233,11 @@ def build_report_html(
     rc.annotate_charts(data["charts"], comparisons)  # minimum effect and direction for the pair comparison
     pairs = dict(pairs or {"runs": rc.runs_from_scores(scores), "diffs": []})
     pairs["default"] = rc.default_pair(pairs, summary, production)
-    folded_by_set: dict[tuple[str, str], list[dict]] = {}
+    folded_by_set: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for c in folded:
         folded_by_set.setdefault((c["suite"], c["eval_set"]), []).append(c)
     versions = data["versions"]
-    by_set: dict[tuple[str, str], list[dict]] = {}
+    by_set: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for c in data["charts"]:
         by_set.setdefault((c["suite"], c["eval_set"]), []).append(c)
     failures = {(f["suite"], f["eval_set"]): f for f in data["failures"]}

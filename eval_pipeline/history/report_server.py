@@ -45,7 +45,7 @@ def _key_url(key: str) -> str:
     return "/" + quote(posixpath.relpath(key, REPORTS), safe="/=@")
 
 
-def build_pair(warehouse, candidate: str, baseline: str) -> str:
+def build_pair(warehouse: Warehouse, candidate: str, baseline: str) -> str:
     """Write the diff page of ``candidate`` against ``baseline`` (``VERSION[@DATE]`` each); returns its key.
     ``LookupError`` naming what is missing."""
 

@@ -35,25 +35,27 @@ from eval_pipeline.history.report_summary import chart_thresholds, latest_verdic
 from eval_pipeline.history.sql import SEGMENT_ALL, _quote
 from eval_pipeline.storage import keys
 from eval_pipeline.storage.errors import WarehouseError
+from eval_pipeline.storage.warehouse import Warehouse
 
 EVENT_COLUMNS = ["date", "model_version", "kind", "label"]
 EXCERPT_CHARS = 160
 
 
-def _read_json(wh, key: str) -> dict | None:
+def _read_json(wh: Warehouse, key: str) -> dict[str, Any] | None:
     """The JSON object at ``key``, or None when it is absent or unreadable."""
     if not wh.exists(key):
         return None
     try:
-        return json.loads(wh.read_bytes(key))
+        data: dict[str, Any] | None = json.loads(wh.read_bytes(key))
+        return data
     except (WarehouseError, OSError, ValueError):
         return None
 
 
-def run_events(warehouse, runs: pd.DataFrame) -> pd.DataFrame:
+def run_events(warehouse: Warehouse, runs: pd.DataFrame) -> pd.DataFrame:
     """Release approvals and config changes of the ``runs`` (date, model_version), as event rows."""
     rows = []
-    last_by_name: dict[str, tuple] = {}
+    last_by_name: dict[str, tuple[Any, ...]] = {}
     seen_versions: set[str] = set()
     for r in runs.sort_values(["date", "model_version"]).itertuples():
         date, mv = str(r.date), str(r.model_version)
@@ -99,7 +101,7 @@ def run_events(warehouse, runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=EVENT_COLUMNS)
 
 
-def comparisons(warehouse, runs: pd.DataFrame, production: str | None) -> pd.DataFrame:
+def comparisons(warehouse: Warehouse, runs: pd.DataFrame, production: str | None) -> pd.DataFrame:
     """Overall rows of the latest regression report of every version other than ``production``
     (of every version when there is none), with ``model_version``, ``date``, ``against``."""
     frames = []
@@ -128,14 +130,16 @@ def comparisons(warehouse, runs: pd.DataFrame, production: str | None) -> pd.Dat
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _excerpt(text, n: int = EXCERPT_CHARS) -> str:
+def _excerpt(text: Any, n: int = EXCERPT_CHARS) -> str:
     if text is None or (isinstance(text, float) and pd.isna(text)):
         return ""
     s = " ".join(str(text).split())
     return s if len(s) <= n else s[: n - 1] + "\u2026"
 
 
-def failing_samples(warehouse, date: str, model_version: str, per_eval_set: int = 5) -> pd.DataFrame:
+def failing_samples(
+    warehouse: Warehouse, date: str, model_version: str, per_eval_set: int = 5
+) -> pd.DataFrame:
     """The ``per_eval_set`` samples of one run with the most failed rows per eval set.
 
     Columns: suite, eval_set, sample_id, n_failed, failed (metric names), reason, input, expected,
@@ -151,7 +155,7 @@ def failing_samples(warehouse, date: str, model_version: str, per_eval_set: int 
         if not has_files(con, glob(keys.SCORES)):
             return pd.DataFrame()
 
-        def src(t):
+        def src(t: str) -> str:
             return f"read_parquet({_quote(glob(t))}, hive_partitioning=true, hive_types_autocast=false, union_by_name=true)"  # noqa: E731
 
         sql = f"""
@@ -196,7 +200,9 @@ WITH f AS (
     return df.drop(columns=["repeat"]).assign(date=date, model_version=model_version)
 
 
-def report_inputs(warehouse, scores: pd.DataFrame, production: str | None, max_versions: int = 4) -> dict:
+def report_inputs(
+    warehouse: Warehouse, scores: pd.DataFrame, production: str | None, max_versions: int = 4
+) -> dict[str, Any]:
     """Events, comparisons, failing samples and the latest date's verdicts (``summary``) for :func:`~eval_pipeline.history.report_page.build_report_html`.
 
     Failing samples: the runs of the latest date, production first, at most ``max_versions``."""

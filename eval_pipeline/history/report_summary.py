@@ -28,6 +28,7 @@ import pandas as pd
 
 from eval_pipeline.release import verdict as vd
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.warehouse import Warehouse
 
 ORDER = {vd.FAIL: 0, vd.NOT_TESTED: 1, vd.PASS: 2}
 
@@ -36,7 +37,7 @@ def _rel(key: str) -> str:
     return posixpath.relpath(key, posixpath.dirname(keys.history_report()))
 
 
-def latest_verdicts(warehouse, runs: pd.DataFrame, production: str | None) -> list[dict]:
+def latest_verdicts(warehouse: Warehouse, runs: pd.DataFrame, production: str | None) -> list[dict[str, Any]]:
     """``[{"model_version", "date", "production", "verdict", "why", "quality", "regression", "diff", "not_live"}]``
     (``not_live``: the run artifact's answer label when not every answer was live, else None) for the
     runs of the latest date of ``runs`` (date, model_version), failing first, then production, then by name."""
@@ -72,7 +73,7 @@ def latest_verdicts(warehouse, runs: pd.DataFrame, production: str | None) -> li
     return out
 
 
-def summary_html(rows: list[dict] | None) -> str:
+def summary_html(rows: list[dict[str, Any]] | None) -> str:
     """The summary table: verdict (coloured), version, thresholds / regression gate, why, the diff link."""
     if not rows:
         return '<p class="note">No run on the latest date.</p>'
@@ -101,11 +102,11 @@ def summary_html(rows: list[dict] | None) -> str:
     )
 
 
-def _missing(x) -> bool:
+def _missing(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def effect_label(row) -> str:
+def effect_label(row: Any) -> str:
     """The label of a comparison row (see the module docstring): ``regression`` / ``improvement`` as tested;
     a ``no_change`` row says ``no change`` only when its interval lies within +-``min_effect``."""
     get: Callable[[str], Any] = row.get if hasattr(row, "get") else (lambda k: getattr(row, k, None))
@@ -130,7 +131,7 @@ def _target(metric: str) -> tuple[str, str | None]:
     return metric, None
 
 
-def chart_thresholds(warehouse, runs: pd.DataFrame) -> list[dict]:
+def chart_thresholds(warehouse: Warehouse, runs: pd.DataFrame) -> list[dict[str, Any]]:
     """Thresholds of the latest date's run artifacts that name a charted metric:
     ``{"suite", "eval_set", "metric", "measure" (None: any), "bound" ("min"/"max"), "value", "blocking"}``.
     Set-level metrics without a chart of their own (``pass_rate`` over every check, ``macro_f1``) draw nothing."""
@@ -162,7 +163,7 @@ def chart_thresholds(warehouse, runs: pd.DataFrame) -> list[dict]:
     return out
 
 
-def attach_thresholds(charts: list[dict], thresholds: list[dict] | None) -> None:
+def attach_thresholds(charts: list[dict[str, Any]], thresholds: list[dict[str, Any]] | None) -> None:
     """Add ``thr`` (``[{"y", "bound", "blocking"}]``) to each chart of ``charts`` a threshold names (in place)."""
     for c in charts:
         thr = [
@@ -175,7 +176,7 @@ def attach_thresholds(charts: list[dict], thresholds: list[dict] | None) -> None
             c["thr"] = thr
 
 
-def fold_constant(charts: list[dict]) -> tuple[list[dict], list[dict]]:
+def fold_constant(charts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``(kept, folded)``: a chart whose every version has one and the same value on every date (at least two
     runs of one version; no alert or threshold line) carries no information and is folded into one line of its eval set's section."""
     kept, folded = [], []
@@ -189,12 +190,12 @@ def fold_constant(charts: list[dict]) -> tuple[list[dict], list[dict]]:
     return kept, folded
 
 
-def folded_html(folded: list[dict]) -> str:
+def folded_html(folded: list[dict[str, Any]]) -> str:
     """The folded charts of one eval set: one line each, with the chart's id so links to it still land."""
     if not folded:
         return ""
 
-    def val(c):
+    def val(c: dict[str, Any]) -> str:
         v = c["value"]
         if v is None:
             return "no value"

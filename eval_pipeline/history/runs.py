@@ -12,6 +12,7 @@ report of a stored run is :mod:`eval_pipeline.regression.stored_runs`'s.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -21,7 +22,7 @@ from eval_pipeline.history.sources import HistorySources, has_files
 from eval_pipeline.storage import keys
 
 
-def open_history(db_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+def open_history(db_path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
     """Read-only connection to the history database; an in-memory empty history if it does not exist yet."""
     if os.path.exists(db_path):
         return duckdb.connect(str(db_path), read_only=True)
@@ -35,7 +36,7 @@ def open_history(db_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def query_history(db_path: str | os.PathLike, sql: str, params: list | None = None) -> pd.DataFrame:
+def query_history(db_path: str | os.PathLike[str], sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     """Run one (small-result) query against the history database, e.g. a :data:`sql.EXAMPLE_QUERIES` entry."""
     con = open_history(db_path)
     try:

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from eval_pipeline.storage import keys
+from eval_pipeline.storage.warehouse import Warehouse
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class HistorySources:
     complete_runs_only: bool = False
 
     @classmethod
-    def for_root(cls, root: str | os.PathLike, complete_runs_only: bool = False) -> HistorySources:
+    def for_root(cls, root: str | os.PathLike[str], complete_runs_only: bool = False) -> HistorySources:
         """Standard layout under a warehouse root (local path or ``s3://bucket/prefix``)."""
         r = str(root).rstrip("/")
         return cls(
@@ -40,7 +41,7 @@ class HistorySources:
         )
 
     @classmethod
-    def for_warehouse(cls, warehouse) -> HistorySources:
+    def for_warehouse(cls, warehouse: Warehouse) -> HistorySources:
         """Standard layout under an ``eval_pipeline.storage.Warehouse`` (local or S3)."""
         return cls.for_root(warehouse.root)
 

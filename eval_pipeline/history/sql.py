@@ -24,6 +24,9 @@ Tables produced (one row per group):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from eval_pipeline.inference.types import INFRA_ERROR_CATEGORIES, MODEL_ERROR_CATEGORIES
 
 SEGMENT_ALL = "__all__"  # segment value of the roll-up over every category
@@ -86,7 +89,7 @@ def _quote(literal: str) -> str:
     return "'" + str(literal).replace("'", "''") + "'"
 
 
-def _in_list(values) -> str:
+def _in_list(values: Iterable[Any]) -> str:
     return "(" + ", ".join(_quote(v) for v in values) + ")"
 
 

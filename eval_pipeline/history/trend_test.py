@@ -21,11 +21,14 @@ exactly (``s = 0``), the prediction test the drifting case.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
 
-def prediction_p(dates, rates, days: int, min_points: int = 3, lag: int = 0) -> np.ndarray:
+def prediction_p(
+    dates: npt.ArrayLike, rates: npt.ArrayLike, days: int, min_points: int = 3, lag: int = 0
+) -> np.ndarray:
     """One-sided p of "rate below the trailing ``days``-day prediction interval" for every point.
 
     The reference days of the point on date ``d`` are those in ``[d - lag - days, d - lag)``: with
