@@ -1,12 +1,14 @@
 """The one way an evaluation asset or check reads and writes its (date, model version) partition.
 
 In: the execution context of a partitioned asset or check, the ``eval_config`` and ``warehouse``
-resources. Out: a :class:`Partition` with the date, the model-version key, the project, the
-warehouse, the resolved :class:`~eval_pipeline.project.registry.ModelVersion` (lazily, via
-``versions.resolve``), the version's eval sets, table reads/writes of this partition and JSON
-artifacts under the keys of :mod:`eval_pipeline.storage.keys`::
+resources - an asset asks for both at once as the ``project`` resource (:class:`EvalProject`,
+``project: ProjectParam``; :func:`~eval_pipeline.defs.resources.project_resource`). Out: a
+:class:`Partition` with the date, the model-version key, the project, the warehouse, the resolved
+:class:`~eval_pipeline.project.registry.ModelVersion` (lazily, via ``versions.resolve``), the version's
+eval sets, table reads/writes of this partition and JSON artifacts under the keys of
+:mod:`eval_pipeline.storage.keys`::
 
-    p = partition(context, eval_config, warehouse)
+    p = project.partition(context)  # a check that only reads artifacts: partition(context, None, warehouse)
     for suite, es in p.eval_sets("judge"): ...
     scores = p.read("scores", family="judge")
     p.write_json(keys.run_artifact(p.date, p.mv_key), artifact)
@@ -119,6 +121,35 @@ def partition(
     return Partition(
         date, mv_key, warehouse.get(), eval_config.load if eval_config is not None else _no_project
     )
+
+
+@dataclass(frozen=True)
+class EvalProject:
+    """The ``project`` resource: the run's ``eval_config`` and ``warehouse`` resources, which an asset asks
+    for once (``project: ProjectParam``)."""
+
+    eval_config: Any  # EvalConfigResource
+    warehouse: Any  # WarehouseResource
+
+    def partition(self, context: dg.AssetExecutionContext) -> Partition:
+        """The (date, model version) :class:`Partition` being materialized."""
+        return partition(context, self.eval_config, self.warehouse)
+
+    def load(self) -> Any:
+        """The validated :class:`~eval_pipeline.project.loader.Project`."""
+        return self.eval_config.load()
+
+    def wh(self) -> Any:
+        """The :class:`~eval_pipeline.storage.Warehouse`."""
+        return self.warehouse.get()
+
+    @property
+    def url(self) -> str:
+        """The warehouse's location (a folder or ``s3://bucket/prefix``)."""
+        return self.warehouse.resolved_url()
+
+
+ProjectParam = dg.ResourceParam[EvalProject]
 
 
 def partitioned_asset(*, group: str, deps=(), kinds=("python",), **kwargs):

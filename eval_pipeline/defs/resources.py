@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
+from eval_pipeline.defs.eval_partition import EvalProject
 from eval_pipeline.evaluators.embeddings import SimilarityScorer
 from eval_pipeline.inference.anthropic_provider import AnthropicProvider
 from eval_pipeline.inference.guard import StepBudget
@@ -56,6 +57,15 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse.from_url(
             self.resolved_url(), endpoint_url=self.endpoint_url or None, region=self.region or None
         )
+
+
+@dg.resource(
+    required_resource_keys={"eval_config", "warehouse"},
+    description="The eval_config and warehouse resources of the run, read together by the evaluation assets.",
+)
+def project_resource(context: dg.InitResourceContext) -> EvalProject:
+    """Bound by key, so a run that replaces ``eval_config`` or ``warehouse`` replaces it here too."""
+    return EvalProject(context.resources.eval_config, context.resources.warehouse)
 
 
 AUTO_WITHOUT_KEY = (
@@ -401,6 +411,7 @@ def build_resources() -> dict:
         "warehouse": WarehouseResource(
             url=env("EVAL_WAREHOUSE_URL"), endpoint_url=env("EVAL_S3_ENDPOINT_URL")
         ),
+        "project": project_resource,
         "llm": LLMResource(
             provider=env("EVAL_PROVIDER"),
             api_key=env("ANTHROPIC_API_KEY"),

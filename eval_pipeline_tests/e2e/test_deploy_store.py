@@ -35,7 +35,7 @@ import sys, json
 import dagster as dg
 from eval_pipeline.definitions import defs
 from eval_pipeline.defs.partitions import eval_partition_key
-from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource, project_resource
 from eval_pipeline.project.loader import load_project
 data, wh_url, endpoint, local, base_url, key = sys.argv[1:7]
 from pathlib import Path
@@ -43,6 +43,7 @@ mv = load_project(Path(data)).registry.models[0]
 instance = dg.DagsterInstance.ephemeral()
 instance.add_dynamic_partitions("model_version", [mv.key])
 res = {"eval_config": EvalConfigResource(data_dir=data), "warehouse": WarehouseResource(url=wh_url, endpoint_url=endpoint),
+       "project": project_resource,
        "llm": LLMResource(provider="anthropic", api_key=key, base_url=base_url, store_path=local, s3_endpoint_url=endpoint)}
 r = dg.materialize([a for a in defs.assets if a.key.path[-1] in ("golden_samples", "model_responses")], partition_key=eval_partition_key(sys.argv[7], mv.key),
                    instance=instance, resources=res, raise_on_error=False)

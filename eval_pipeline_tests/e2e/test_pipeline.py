@@ -17,7 +17,13 @@ import pytest
 import yaml
 
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
-from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import (
+    EmbeddingResource,
+    EvalConfigResource,
+    LLMResource,
+    WarehouseResource,
+    project_resource,
+)
 from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.support.cli_env import answer_golden, cli_env
@@ -75,6 +81,7 @@ def server():
 def _resources(data: Path, wh: Path, server) -> dict:
     return {
         "eval_config": EvalConfigResource(data_dir=str(data)),
+        "project": project_resource,
         "warehouse": WarehouseResource(url=str(wh)),
         "llm": LLMResource(
             provider="anthropic", api_key=API_KEY, base_url=server.base_url, max_concurrency=8

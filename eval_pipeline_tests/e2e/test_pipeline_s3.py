@@ -6,7 +6,13 @@ import json
 import boto3
 
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
-from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import (
+    EmbeddingResource,
+    EvalConfigResource,
+    LLMResource,
+    WarehouseResource,
+    project_resource,
+)
 from eval_pipeline.project.loader import load_project
 from eval_pipeline_tests.e2e.test_pipeline import GOLDEN, _small_data, instance, materialize  # noqa: F401 (fixture)
 from eval_pipeline_tests.support.cli_env import answer_golden
@@ -29,6 +35,7 @@ def test_pipeline_on_s3_warehouse(tmp_path, seaweed_s3, monkeypatch, instance): 
         url = f"s3://{seaweed_s3.bucket}/evals"
         resources = {
             "eval_config": EvalConfigResource(data_dir=str(data)),
+            "project": project_resource,
             "warehouse": WarehouseResource(url=url, endpoint_url=seaweed_s3.endpoint_url),
             "llm": LLMResource(
                 provider="anthropic",

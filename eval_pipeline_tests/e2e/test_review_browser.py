@@ -19,7 +19,7 @@ import dagster as dg
 import pytest
 
 from eval_pipeline.defs.evaluators.calibration import judge_calibration
-from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource, project_resource
 from eval_pipeline.noise import review_server as rs
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.storage.warehouse import Warehouse
@@ -69,6 +69,7 @@ def _calibrate(data, tmp) -> dict:
         [judge_calibration],
         resources={
             "eval_config": EvalConfigResource(data_dir=str(data)),
+            "project": project_resource,
             "warehouse": WarehouseResource(url=str(wh)),
             "llm": LLMResource(
                 provider="replay",

@@ -7,19 +7,14 @@ so backfills never hang.
 """
 
 import time
+from functools import partial
 
 import dagster as dg
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.defs.eval_partition import Partition, partition, partitioned_asset
-from eval_pipeline.defs.resources import (
-    API_POOL,
-    EmbeddingResource,
-    EvalConfigResource,
-    LLMResource,
-    WarehouseResource,
-)
+from eval_pipeline.defs.eval_partition import Partition, ProjectParam, partitioned_asset
+from eval_pipeline.defs.resources import API_POOL, EmbeddingResource, LLMResource
 from eval_pipeline.evaluators.judge.executor import store_executor
 from eval_pipeline.evaluators.judge.tally import VerdictTally
 from eval_pipeline.evaluators.metrics import top_failures
@@ -28,6 +23,7 @@ from eval_pipeline.inference.provenance import provenance_label, write_stage_pro
 from eval_pipeline.storage.claims import step_claim
 
 GROUP = "evaluators"
+family_asset = partial(partitioned_asset, group=GROUP, deps=["model_responses"])  # one asset per family
 METRICS_SHOWN = (
     "pass_rate",
     "cosine_pass_rate",
@@ -94,38 +90,24 @@ def _scored(p: Partition, family: str, scores: pd.DataFrame, graded: pd.DataFram
     return _family_metadata(p, scores, graded, family, uri)
 
 
-@partitioned_asset(
-    group=GROUP,
-    deps=["model_responses"],
-    kinds=("python", "parquet"),
-    description="Deterministic checks (JSON schema, label in set, exact match, regex, forbidden phrases...) per sample, with reasons.",
-)
-def deterministic_scores(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    p = partition(context, eval_config, warehouse)
+@family_asset(kinds=("python", "parquet"))
+def deterministic_scores(context: dg.AssetExecutionContext, project: ProjectParam) -> dg.MaterializeResult:
+    """Deterministic checks (JSON schema, label in set, exact match, regex, forbidden phrases...) per sample, with reasons."""
+    p = project.partition(context)
     graded = p.graded()
     scores = scoring.score_deterministic_family(p.project, p.mv, graded, p.date, p.mv_key)
     return dg.MaterializeResult(metadata=_scored(p, "deterministic", scores, graded))
 
 
-@partitioned_asset(
-    group=GROUP,
-    deps=["model_responses"],
-    kinds=("pytorch", "parquet"),
-    description="Cosine similarity of each response to its reference answer (sentence-transformers all-MiniLM-L6-v2, "
-    "reference embeddings cached by content hash).",
-)
+@family_asset(kinds=("pytorch", "parquet"))
 def similarity_scores(
-    context: dg.AssetExecutionContext,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    embeddings: EmbeddingResource,
+    context: dg.AssetExecutionContext, project: ProjectParam, embeddings: EmbeddingResource
 ) -> dg.MaterializeResult:
-    p = partition(context, eval_config, warehouse)
+    """Cosine similarity of each response to its reference answer (sentence-transformers all-MiniLM-L6-v2, reference embeddings cached by content hash)."""
+    p = project.partition(context)
     graded = p.graded()
     t0 = time.monotonic()
-    factory = embeddings.scorer_factory(warehouse.resolved_url())
+    factory = embeddings.scorer_factory(project.url)
     scores = scoring.score_similarity_family(p.project, p.mv, graded, p.date, p.mv_key, factory)
     encoded = sum(s.encoded_texts for s in factory.scorers.values())
     context.log.info(
@@ -142,27 +124,18 @@ class JudgeRunConfig(dg.Config):
     batch_poll_interval_s: float = 30.0
 
 
-@partitioned_asset(
-    group=GROUP,
-    deps=["model_responses"],
-    kinds=("anthropic", "parquet"),
-    pool=API_POOL,
-    description="LLM-as-judge scores of the responses (rubric medians over repeats, or pairwise wins against the baseline), unparseable verdicts counted.",
-)
+@family_asset(kinds=("anthropic", "parquet"), pool=API_POOL)
 def judge_scores(
-    context: dg.AssetExecutionContext,
-    config: JudgeRunConfig,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    llm: LLMResource,
+    context: dg.AssetExecutionContext, config: JudgeRunConfig, project: ProjectParam, llm: LLMResource
 ) -> dg.MaterializeResult:
-    p = partition(context, eval_config, warehouse)
+    """LLM-as-judge scores of the responses (rubric medians over repeats, or pairwise wins against the baseline), unparseable verdicts counted."""
+    p = project.partition(context)
     for warning in p.project.registry.warnings_for(p.mv.name):  # a judge of this version's own family
         context.log.warning(warning)
     graded = p.graded()
     prod = p.project.registry.production
     baseline = p.samples(prod.key) if prod is not None and prod.key != p.mv_key else None
-    store, tally = llm.store(warehouse.resolved_url()), VerdictTally()
+    store, tally = llm.store(project.url), VerdictTally()
 
     def count(out):
         s = tally.record(out)

@@ -13,14 +13,9 @@ import os
 import dagster as dg
 
 from eval_pipeline import scoring
+from eval_pipeline.defs.eval_partition import ProjectParam
 from eval_pipeline.defs.metadata import as_metadata
-from eval_pipeline.defs.resources import (
-    API_POOL,
-    EmbeddingResource,
-    EvalConfigResource,
-    LLMResource,
-    WarehouseResource,
-)
+from eval_pipeline.defs.resources import API_POOL, EmbeddingResource, LLMResource
 from eval_pipeline.evaluators import calibration
 from eval_pipeline.evaluators import similarity_calibration as similarity_calibration_module
 from eval_pipeline.evaluators.calibration_step import ProvenanceCounter, calibrate_judge, project_judges
@@ -32,23 +27,16 @@ from eval_pipeline.storage import keys
 GROUP = "calibration"
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"anthropic", "json"},
-    pool=API_POOL,
-    description="Agreement of each suite's judge with human ratings, and whether its thresholds may block.",
-)
+@dg.asset(group_name=GROUP, kinds={"anthropic", "json"}, pool=API_POOL)
 def judge_calibration(
-    context: dg.AssetExecutionContext,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    llm: LLMResource,
+    context: dg.AssetExecutionContext, project: ProjectParam, llm: LLMResource
 ) -> dg.MaterializeResult:
-    project, wh = eval_config.load(), warehouse.get()
-    provider, store = llm.judge_provider(project.registry), llm.store(warehouse.resolved_url())
-    versions = calibration.project_judge_versions(project)
+    """Agreement of each suite's judge with human ratings, and whether its thresholds may block."""
+    loaded, wh = project.load(), project.wh()
+    provider, store = llm.judge_provider(loaded.registry), llm.store(project.url)
+    versions = calibration.project_judge_versions(loaded)
     sections, may_block, review_summary, all_prov = [], {}, {}, {}
-    for model, (cfg, _suite) in sorted(project_judges(project).items()):
+    for model, (cfg, _suite) in sorted(project_judges(loaded).items()):
         counter = ProvenanceCounter()
         execute = store_executor(
             provider, store, batch_options=BatchOptions(log=context.log.info), on_responses=counter
@@ -57,7 +45,7 @@ def judge_calibration(
             payload, section = calibrate_judge(
                 model,
                 cfg,
-                project,
+                loaded,
                 execute,
                 counter.counts,
                 versions.get(model, []),
@@ -86,31 +74,24 @@ def calibration_n() -> int:
     return int(os.environ.get("EVAL_CALIBRATION_N", "50"))
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"pytorch", "json"},
-    description="ROC AUC of MiniLM cosine on human-labelled paraphrase pairs and the threshold that best separates "
-    "them (Youden's J): choose similarity thresholds from data.",
-)
+@dg.asset(group_name=GROUP, kinds={"pytorch", "json"})
 def similarity_calibration(
-    context: dg.AssetExecutionContext,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    embeddings: EmbeddingResource,
+    context: dg.AssetExecutionContext, project: ProjectParam, embeddings: EmbeddingResource
 ) -> dg.MaterializeResult:
-    project, wh = eval_config.load(), warehouse.get()
+    """ROC AUC of MiniLM cosine on human-labelled paraphrase pairs and the threshold that best separates them (Youden's J): choose similarity thresholds from data."""
+    loaded, wh = project.load(), project.wh()
     configured = sorted(
         {
             es.similarity.threshold
-            for s in project.suites.values()
+            for s in loaded.suites.values()
             for es in s.eval_sets
             if es.family == "similarity"
         }
     ) or [0.85]
-    scorer = embeddings.scorer(None, warehouse.resolved_url())
+    scorer = embeddings.scorer(None, project.url)
     cal = similarity_calibration_module.calibrate_similarity(
         scorer,
-        project.base / "calibration" / "covid_question_similarity.jsonl",
+        loaded.base / "calibration" / "covid_question_similarity.jsonl",
         configured_threshold=configured[0],
     )
     payload = cal.to_dict()

@@ -14,8 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from eval_pipeline.defs.eval_partition import EvalProject, ProjectParam
 from eval_pipeline.defs.metadata import as_metadata
-from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.resources import WarehouseResource
 from eval_pipeline.history import alerts, report, report_sources
 from eval_pipeline.history import alerts as al
 from eval_pipeline.history.alert_rules import AlertRules, quality_alerts_description
@@ -77,7 +78,7 @@ def _series_charts(score_history: pd.DataFrame, rules) -> dict[str, pd.DataFrame
 
 def _interactive_report(
     wh,
-    eval_config: EvalConfigResource,
+    project: EvalProject,
     scores: pd.DataFrame,
     ops: pd.DataFrame,
     alert_rows: pd.DataFrame,
@@ -88,7 +89,7 @@ def _interactive_report(
     """The interactive HTML history report (every version per eval set and metric, the comparison
     matrix from the regression reports, operations, failure modes, alerts, failing samples)."""
 
-    prod = eval_config.load().registry.production
+    prod = project.load().registry.production
     production = prod.key if prod else None
     inputs = report_sources.report_inputs(wh, scores, production)
     return report.build_history_report(
@@ -108,19 +109,15 @@ def _interactive_report(
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
     pool=DUCKDB_POOL,
-    description="Aggregates of every scored run in DuckDB over Parquet, with the control charts and alerts of the HTML history report.",
 )
-def eval_history(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    wh, db_path, rules = warehouse.get(), _history_db_path(warehouse), AlertRules()
-    refresh, scores, ops = refresh_and_read(wh.connect_duckdb(), _root(warehouse), db_path)
+def eval_history(context: dg.AssetExecutionContext, project: ProjectParam) -> dg.MaterializeResult:
+    """Aggregates of every scored run in DuckDB over Parquet, with the control charts and alerts of the HTML history report."""
+    wh, db_path, rules = project.wh(), _history_db_path(project.warehouse), AlertRules()
+    refresh, scores, ops = refresh_and_read(wh.connect_duckdb(), _root(project.warehouse), db_path)
     alert_rows = evaluate_alerts(scores, ops, rules)
     latest = scores["date"].astype(str).max() if len(scores) else None
     current = alert_rows[alert_rows["date"] == latest] if latest else alert_rows
-    html = _interactive_report(wh, eval_config, scores, ops, alert_rows, rules, refresh, latest).encode(
-        "utf-8"
-    )
+    html = _interactive_report(wh, project, scores, ops, alert_rows, rules, refresh, latest).encode("utf-8")
     report_uri = wh.write_bytes(keys.history_report(), html, content_type="text/html")
     alerts_json = alert_rows.to_json(orient="records").encode("utf-8")
     alerts_uri = wh.write_bytes(keys.history_alerts(), alerts_json, content_type="application/json")

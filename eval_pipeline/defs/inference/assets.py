@@ -9,9 +9,9 @@ import time
 
 import dagster as dg
 
-from eval_pipeline.defs.eval_partition import partition, partitioned_asset
+from eval_pipeline.defs.eval_partition import ProjectParam, partitioned_asset
 from eval_pipeline.defs.metadata import as_metadata
-from eval_pipeline.defs.resources import API_POOL, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import API_POOL, LLMResource
 from eval_pipeline.inference import warmup
 from eval_pipeline.inference.batches import BatchOptions
 from eval_pipeline.inference.progress import emit_progress
@@ -104,26 +104,17 @@ def _batch_options(
     )
 
 
-@partitioned_asset(
-    group="inference",
-    deps=["golden_samples"],
-    kinds=("anthropic", "parquet"),
-    pool=API_POOL,
-    description="One response per golden sample and repeat from the partition's model version, from the response store when it has the answer.",
-)
+@partitioned_asset(group="inference", deps=["golden_samples"], kinds=("anthropic", "parquet"), pool=API_POOL)
 def model_responses(
-    context: dg.AssetExecutionContext,
-    config: InferenceConfig,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    llm: LLMResource,
+    context: dg.AssetExecutionContext, config: InferenceConfig, project: ProjectParam, llm: LLMResource
 ) -> dg.MaterializeResult:
-    p = partition(context, eval_config, warehouse)
+    """One response per golden sample and repeat from the partition's model version, from the response store when it has the answer."""
+    p = project.partition(context)
     date, mv_key, registry, mv = p.date, p.mv_key, p.project.registry, p.mv
     plan = plan_inference(
         p.golden(), p.eval_sets(), mv, date, registry, lambda user_mv: llm.provider_for(registry, user_mv)
     )
-    provider, store = llm.provider_for(registry, mv), llm.store(warehouse.resolved_url())
+    provider, store = llm.provider_for(registry, mv), llm.store(project.url)
     _announce(
         context,
         f"{mv_key} on {date}: {len(plan.requests)} requests via {provider.name} (store: {len(store)} entries)",

@@ -7,8 +7,7 @@ fails the run with file, line and field *before* a single model call is made.
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.eval_partition import partition, partitioned_asset
-from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.eval_partition import ProjectParam, partitioned_asset
 from eval_pipeline.ingestion.partition_golden import golden_preview, read_partition_golden
 from eval_pipeline.ingestion.units import keep_units
 from eval_pipeline.project.schemas import GOLDEN_COLUMNS
@@ -22,22 +21,16 @@ class GoldenConfig(dg.Config):
     only: list[str] = []
 
 
-@partitioned_asset(
-    group="ingestion",
-    kinds=("python", "parquet"),
-    description="The partition's golden samples: each eval set's golden file, validated and sampled deterministically.",
-)
+@partitioned_asset(group="ingestion", kinds=("python", "parquet"))
 def golden_samples(
-    context: dg.AssetExecutionContext,
-    config: GoldenConfig,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
+    context: dg.AssetExecutionContext, config: GoldenConfig, project: ProjectParam
 ) -> dg.MaterializeResult:
-    p = partition(context, eval_config, warehouse)
-    date, mv_key, project, wh, mv = p.date, p.mv_key, p.project, p.wh, p.mv
-    if mv in project.registry.models:
+    """The partition's golden samples: each eval set's golden file, validated and sampled deterministically."""
+    p = project.partition(context)
+    date, mv_key, wh, mv = p.date, p.mv_key, p.wh, p.mv
+    if mv in p.project.registry.models:
         versions.save_snapshot(wh, mv)
-    df, summary, problems = read_partition_golden(p.eval_sets(), project.base)
+    df, summary, problems = read_partition_golden(p.eval_sets(), p.project.base)
     if problems:
         raise dg.Failure(
             description="Golden-set validation failed; no model was called.\n" + "\n".join(problems),

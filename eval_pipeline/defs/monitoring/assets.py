@@ -20,6 +20,7 @@ This module holds the first three; ``traffic_drift`` is in :mod:`.drift`, ``shad
 import dagster as dg
 import pandas as pd
 
+from eval_pipeline.defs.eval_partition import ProjectParam
 from eval_pipeline.defs.metadata import as_metadata, md_sections, md_table
 from eval_pipeline.defs.monitoring.common import (
     day_asset,
@@ -28,7 +29,7 @@ from eval_pipeline.defs.monitoring.common import (
     response_executor,
     write_report,
 )
-from eval_pipeline.defs.resources import API_POOL, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import API_POOL, LLMResource
 from eval_pipeline.monitoring.day import (
     build_day_sample,
     read_sample,
@@ -43,13 +44,10 @@ from eval_pipeline.monitoring.settings import METRICS_TABLE, SAMPLE_TABLE, SCORE
 # ------------------------------------------------------------------------------------ traffic_sample
 
 
-@day_asset(
-    description="One day of production logs, sampled by request-id hash and PII-redacted before storage, malformed lines listed by file and line.",
-)
-def traffic_sample(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
+@day_asset()
+def traffic_sample(context: dg.AssetExecutionContext, project: ProjectParam) -> dg.MaterializeResult:
+    """One day of production logs, sampled by request-id hash and PII-redacted before storage, malformed lines listed by file and line."""
+    day, cfg, wh = monitoring_partition(context, project)
     ds = build_day_sample(wh, day, cfg)
     uris = write_day_sample(wh, ds)
     errors = pd.DataFrame(ds.errors, columns=["file", "line", "error"]).astype({"line": "Int64"})
@@ -86,25 +84,21 @@ def traffic_sample(
 # ------------------------------------------------------------------------------------- online_scores
 
 
-@day_asset(
-    deps=("traffic_sample",),
-    pool=API_POOL,
-    description="Reference-free scores of the day's sample (invariants, the optional judge) and its latency profile.",
-)
+@day_asset(deps=("traffic_sample",), pool=API_POOL)
 def online_scores(
-    context: dg.AssetExecutionContext,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    llm: LLMResource,
+    context: dg.AssetExecutionContext, project: ProjectParam, llm: LLMResource
 ) -> dg.MaterializeResult:
-    day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
+    """Reference-free scores of the day's sample (invariants, the optional judge) and its latency profile."""
+    day, cfg, wh = monitoring_partition(context, project)
     sample = read_sample(wh, day)
     scores = score_invariants(sample, cfg, day)
     tally: dict = {}
     if cfg.judge and len(sample):
-        judge = llm.judge_provider(eval_config.load().registry)
+        judge = llm.judge_provider(project.load().registry)
         try:
-            judged = judge_sample(sample, cfg, day, response_executor(context, llm, warehouse, judge, tally))
+            judged = judge_sample(
+                sample, cfg, day, response_executor(context, llm, project.warehouse, judge, tally)
+            )
         except LookupError as e:  # replay provider without recordings for these verdicts
             raise dg.Failure(f"online judge: {e}") from None
         scores = pd.concat([scores, judged], ignore_index=True) if len(judged) else scores
@@ -116,14 +110,10 @@ def online_scores(
 # ---------------------------------------------------------------------------------- feedback_metrics
 
 
-@day_asset(
-    deps=("traffic_sample", "online_scores"),
-    description="Behavioural signals of the day's sample (feedback rates, implicit quality, safety violations, p99 latency) with intervals, levels and p-charts.",
-)
-def feedback_metrics(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
+@day_asset(deps=("traffic_sample", "online_scores"))
+def feedback_metrics(context: dg.AssetExecutionContext, project: ProjectParam) -> dg.MaterializeResult:
+    """Behavioural signals of the day's sample (feedback rates, implicit quality, safety violations, p99 latency) with intervals, levels and p-charts."""
+    day, cfg, wh = monitoring_partition(context, project)
     sample = read_sample(wh, day)
     scores = wh.read_table(SCORES_TABLE, {"date": day})
     ref_dates, reference = reference_window(wh, SAMPLE_TABLE, day, cfg.reference_window_days)

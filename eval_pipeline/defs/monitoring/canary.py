@@ -22,10 +22,11 @@ import os
 import dagster as dg
 import pandas as pd
 
+from eval_pipeline.defs.eval_partition import EvalProject, ProjectParam
 from eval_pipeline.defs.metadata import as_metadata, md_table
 from eval_pipeline.defs.monitoring.common import GROUP, monitoring_partition
 from eval_pipeline.defs.partitions import START_DATE
-from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.resources import WarehouseResource
 from eval_pipeline.defs.sensors import post_alert
 from eval_pipeline.monitoring.canary_report import analyze_hour, canary_figures, verdict_alert, verdict_rows
 from eval_pipeline.monitoring.hourly import (
@@ -55,9 +56,9 @@ def _hour_asset(deps: tuple[str, ...] = (), **kwargs):
     )
 
 
-def _hour(context, eval_config: EvalConfigResource, warehouse: WarehouseResource):
+def _hour(context, project: EvalProject):
     """``(hour key, date, HH, monitoring config, warehouse)`` of the partition."""
-    key, cfg, wh = monitoring_partition(context, eval_config, warehouse)
+    key, cfg, wh = monitoring_partition(context, project)
     t = parse_hour(key)
     return key, t.date().isoformat(), f"{t.hour:02d}", cfg, wh
 
@@ -76,13 +77,10 @@ def read_hours(warehouse, hours: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-@_hour_asset(
-    description="One hour of production logs as per-request numbers and flags (no text), with per-version cohorts in metadata.",
-)
-def traffic_hourly(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    hour, day, hh, cfg, wh = _hour(context, eval_config, warehouse)
+@_hour_asset()
+def traffic_hourly(context: dg.AssetExecutionContext, project: ProjectParam) -> dg.MaterializeResult:
+    """One hour of production logs as per-request numbers and flags (no text), with per-version cohorts in metadata."""
+    hour, day, hh, cfg, wh = _hour(context, project)
     frame, errors, where = read_traffic_hour(wh, hour)
     rows = build_hour_rows(frame, cfg, hour)
     uri = wh.write_table(keys.TRAFFIC_HOURLY, rows.drop(columns=["hour"]), keys.hour_partition(day, hh))
@@ -117,11 +115,8 @@ def traffic_hourly(
     deps=("traffic_hourly",),
     description=f"Each canary version against production over every hourly look: promote, continue, cannot decide yet or roll back, false rollbacks at most canary.alpha ({CanaryConfig().alpha:g}).",
 )
-def canary_analysis(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-
-    hour, day, hh, cfg, wh = _hour(context, eval_config, warehouse)
+def canary_analysis(context: dg.AssetExecutionContext, project: ProjectParam) -> dg.MaterializeResult:
+    hour, day, hh, cfg, wh = _hour(context, project)
     hours = previous_hours(hour, cfg.canary.lookback_hours)
     prod, results = analyze_hour(read_hours(wh, hours), hour, hours, cfg.canary)
     verdicts = verdict_rows(results, hour)

@@ -1,7 +1,7 @@
 """What the monitoring assets share: the daily asset decorator, the partition preamble, report writing.
 
-In: a traffic-day partition, the config and warehouse resources. Out: :func:`day_asset` (an asset
-of one traffic day in the monitoring group), :func:`monitoring_partition` (day, validated
+In: a traffic-day partition, the ``project`` resource (config and warehouse). Out: :func:`day_asset` (an
+asset of one traffic day in the monitoring group), :func:`monitoring_partition` (day, validated
 monitoring config, warehouse), :func:`write_report` (a JSON report at
 ``keys.monitoring_report(day, name)``), :func:`report_check` (a check that decides from such a
 report) and :func:`response_executor` (requests through a provider and the response store, tallied).
@@ -13,8 +13,9 @@ from typing import Any
 
 import dagster as dg
 
+from eval_pipeline.defs.eval_partition import EvalProject
 from eval_pipeline.defs.monitoring.partitions import TRAFFIC_DATE_PARTITIONS
-from eval_pipeline.defs.resources import EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import LLMResource, WarehouseResource
 from eval_pipeline.inference.provenance import provenance_counts
 from eval_pipeline.inference.runner import run_requests, summarize
 from eval_pipeline.project.errors import ConfigError
@@ -31,16 +32,14 @@ def day_asset(deps: tuple[str, ...] = (), kinds: tuple[str, ...] = ("python", "p
     )
 
 
-def monitoring_partition(
-    context, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> tuple[str, MonitoringConfig, Any]:
-    """``(day, monitoring config, warehouse)`` of the partition being materialized."""
+def monitoring_partition(context, project: EvalProject) -> tuple[str, MonitoringConfig, Any]:
+    """``(partition key, monitoring config, warehouse)`` of the partition being materialized."""
 
     try:
-        cfg = load_monitoring_config(eval_config.data_dir or None)
+        cfg = load_monitoring_config(project.eval_config.data_dir or None)
     except (ConfigError, ValueError) as e:
         raise dg.Failure(f"invalid monitoring config: {e}") from None
-    return context.partition_key, cfg, warehouse.get()
+    return context.partition_key, cfg, project.wh()
 
 
 def write_report(warehouse, day: str, name: str, payload: dict) -> str:

@@ -11,9 +11,10 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from eval_pipeline.defs.eval_partition import ProjectParam
 from eval_pipeline.defs.metadata import md_table
 from eval_pipeline.defs.monitoring.common import day_asset, monitoring_partition, report_check, write_report
-from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.resources import EmbeddingResource
 from eval_pipeline.monitoring.day import read_sample, read_window, reference_window
 from eval_pipeline.monitoring.drift import DRIFT_ALPHA, PSI_SIGNIFICANT
 from eval_pipeline.monitoring.drift_report import compute_drift
@@ -23,21 +24,15 @@ from eval_pipeline.monitoring.scoring import pass_rate
 from eval_pipeline.monitoring.settings import DRIFT_TABLE, SAMPLE_TABLE, SCORES_TABLE
 
 
-@day_asset(
-    deps=("traffic_sample", "online_scores"),
-    description="Drift of today's sample against the reference window (input length, category mix, embedding clusters), next to quality and behaviour.",
-)
+@day_asset(deps=("traffic_sample", "online_scores"))
 def traffic_drift(
-    context: dg.AssetExecutionContext,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    embeddings: EmbeddingResource,
+    context: dg.AssetExecutionContext, project: ProjectParam, embeddings: EmbeddingResource
 ) -> dg.MaterializeResult:
-
-    day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
+    """Drift of today's sample against the reference window (input length, category mix, embedding clusters), next to quality and behaviour."""
+    day, cfg, wh = monitoring_partition(context, project)
     today = read_sample(wh, day)
     ref_dates, reference = reference_window(wh, SAMPLE_TABLE, day, cfg.reference_window_days)
-    embed_fn, embed_name = embedder(scorer_factory=lambda: embeddings.scorer(None, warehouse.resolved_url()))
+    embed_fn, embed_name = embedder(scorer_factory=lambda: embeddings.scorer(None, project.url))
     quality, behaviour = {}, {}
     if len(today) and len(reference):
         q_today, _ = pass_rate(wh.read_table(SCORES_TABLE, {"date": day}))

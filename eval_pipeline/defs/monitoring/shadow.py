@@ -7,6 +7,7 @@ and the check ``shadow_not_worse``. The work is :func:`eval_pipeline.monitoring.
 
 import dagster as dg
 
+from eval_pipeline.defs.eval_partition import ProjectParam
 from eval_pipeline.defs.metadata import as_metadata
 from eval_pipeline.defs.monitoring.common import (
     day_asset,
@@ -15,7 +16,7 @@ from eval_pipeline.defs.monitoring.common import (
     response_executor,
     write_report,
 )
-from eval_pipeline.defs.resources import API_POOL, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import API_POOL, LLMResource
 from eval_pipeline.inference.provenance import provenance_label
 from eval_pipeline.monitoring.day import read_sample
 from eval_pipeline.monitoring.settings import SHADOW_TABLE
@@ -28,33 +29,26 @@ from eval_pipeline.monitoring.shadow import (
 )
 
 
-@day_asset(
-    deps=("traffic_sample",),
-    kinds=("anthropic", "parquet"),
-    pool=API_POOL,
-    description="The shadow candidate's answers to the day's redacted inputs judged pairwise against production's in both orders, with its win rate.",
-)
+@day_asset(deps=("traffic_sample",), kinds=("anthropic", "parquet"), pool=API_POOL)
 def shadow_comparison(
-    context: dg.AssetExecutionContext,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    llm: LLMResource,
+    context: dg.AssetExecutionContext, project: ProjectParam, llm: LLMResource
 ) -> dg.MaterializeResult:
-    day, cfg, wh = monitoring_partition(context, eval_config, warehouse)
+    """The shadow candidate's answers to the day's redacted inputs judged pairwise against production's in both orders, with its win rate."""
+    day, cfg, wh = monitoring_partition(context, project)
     name = cfg.shadow.candidate_model_version
     if not name:
         uri = write_report(wh, day, "shadow.json", {"day": day, "status": "skipped", "message": SKIPPED})
         return dg.MaterializeResult(
             metadata=as_metadata({"status": "skipped", "note": SKIPPED}, paths={"report": uri})
         )
-    registry = eval_config.load().registry
+    registry = project.load().registry
     try:
         mv = registry.by_name(name)
     except KeyError as e:
         raise dg.Failure(f"shadow.candidate_model_version: {e}") from None
     tally: dict = {}
-    candidate = response_executor(context, llm, warehouse, llm.provider_for(registry, mv), tally)
-    judge = response_executor(context, llm, warehouse, llm.judge_provider(registry), tally)
+    candidate = response_executor(context, llm, project.warehouse, llm.provider_for(registry, mv), tally)
+    judge = response_executor(context, llm, project.warehouse, llm.judge_provider(registry), tally)
     try:
         out = run_shadow(read_sample(wh, day), mv, cfg, day, candidate, judge)
     except LookupError as e:

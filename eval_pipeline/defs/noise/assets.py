@@ -11,14 +11,8 @@ In: the partition's golden samples (A/A) or its judge and similarity scores (rev
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.eval_partition import partition, partitioned_asset
-from eval_pipeline.defs.resources import (
-    API_POOL,
-    EmbeddingResource,
-    EvalConfigResource,
-    LLMResource,
-    WarehouseResource,
-)
+from eval_pipeline.defs.eval_partition import ProjectParam, partition, partitioned_asset
+from eval_pipeline.defs.resources import API_POOL, EmbeddingResource, LLMResource, WarehouseResource
 from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.inference.runner import run_requests
 from eval_pipeline.noise import floor as nf
@@ -26,27 +20,17 @@ from eval_pipeline.noise import floor as nf
 GROUP = "noise"
 
 
-@partitioned_asset(
-    group=GROUP,
-    deps=["golden_samples"],
-    kinds=("anthropic", "json"),
-    pool=API_POOL,
-    description="The A/A noise floor of the production model version: how much two runs of the same version differ by chance, per metric.",
-)
+@partitioned_asset(group=GROUP, deps=["golden_samples"], kinds=("anthropic", "json"), pool=API_POOL)
 def aa_noise_floor(
-    context: dg.AssetExecutionContext,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
-    llm: LLMResource,
-    embeddings: EmbeddingResource,
+    context: dg.AssetExecutionContext, project: ProjectParam, llm: LLMResource, embeddings: EmbeddingResource
 ) -> dg.MaterializeResult:
-
-    p = partition(context, eval_config, warehouse)
+    """The A/A noise floor of the production model version: how much two runs of the same version differ by chance, per metric."""
+    p = project.partition(context)
     date, mv_key = p.date, p.mv_key
     golden = p.golden()
     provider = llm.provider_for(p.project.registry, p.mv)
-    store = llm.store(warehouse.resolved_url())
-    factory = embeddings.scorer_factory(warehouse.resolved_url())
+    store = llm.store(project.url)
+    factory = embeddings.scorer_factory(project.url)
     try:
         run = nf.run_aa(
             p.project, p.mv, golden, date, mv_key, lambda reqs: run_requests(provider, reqs, store), factory
@@ -100,16 +84,10 @@ def thresholds_clear_noise_floor(
     )
 
 
-@partitioned_asset(
-    group=GROUP,
-    deps=["judge_scores", "similarity_scores"],
-    kinds=("json",),
-    description="Samples worth a human look (judge repeats or judges disagree, low margin, judge and similarity disagree), exported for labelling.",
-)
-def review_queue(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    p = partition(context, eval_config, warehouse)
+@partitioned_asset(group=GROUP, deps=["judge_scores", "similarity_scores"], kinds=("json",))
+def review_queue(context: dg.AssetExecutionContext, project: ProjectParam) -> dg.MaterializeResult:
+    """Samples worth a human look (judge repeats or judges disagree, low margin, judge and similarity disagree), exported for labelling."""
+    p = project.partition(context)
     date, mv_key = p.date, p.mv_key
     judge_rows, sim_rows = p.read("scores", family="judge"), p.read("scores", family="similarity")
     graded = p.graded() if len(judge_rows) else pd.DataFrame()

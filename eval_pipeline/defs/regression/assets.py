@@ -8,10 +8,16 @@ its chart and per-sample diff page; the check's verdict, enforced by ``release_a
 
 import dagster as dg
 
-from eval_pipeline.defs.eval_partition import Partition, partition, partitioned_asset, partitioned_check
+from eval_pipeline.defs.eval_partition import (
+    Partition,
+    ProjectParam,
+    partition,
+    partitioned_asset,
+    partitioned_check,
+)
 from eval_pipeline.defs.history.assets import _inline_png, _root
 from eval_pipeline.defs.metadata import in_order
-from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.resources import WarehouseResource
 from eval_pipeline.history import charts
 from eval_pipeline.history.diff_page import write_run_diff
 from eval_pipeline.project.regression_config import RegressionConfig
@@ -75,17 +81,13 @@ def _chart(p: Partition, rep: RegressionReport) -> dict:
     description=f"The paired regression report of the candidate against its baseline (alpha {RegressionConfig().alpha:g}, minimum effect {RegressionConfig().min_effect:g} unless a suite sets them).",
 )
 def regression_report(
-    context: dg.AssetExecutionContext,
-    config: RegressionReportConfig,
-    eval_config: EvalConfigResource,
-    warehouse: WarehouseResource,
+    context: dg.AssetExecutionContext, config: RegressionReportConfig, project: ProjectParam
 ) -> dg.MaterializeResult:
-
-    p = partition(context, eval_config, warehouse)
+    p = project.partition(context)
     sequential = SequentialOptions(seed=config.seed, chunk=config.chunk) if config.sequential else None
     run = RunRef(p.date, p.mv_key)
     part = build_partition_report(
-        p.project, p.wh, _root(warehouse), run, sequential, lambda: p.read("responses")
+        p.project, p.wh, _root(project.warehouse), run, sequential, lambda: p.read("responses")
     )
     uri = p.wh.write_bytes(
         keys.regression_report(p.date, p.mv_key), part.stored_bytes(), content_type="application/json"

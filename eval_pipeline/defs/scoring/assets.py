@@ -14,9 +14,9 @@ import dagster as dg
 import pandas as pd
 
 from eval_pipeline import scoring
-from eval_pipeline.defs.eval_partition import partition, partitioned_asset, partitioned_check
+from eval_pipeline.defs.eval_partition import ProjectParam, partition, partitioned_asset, partitioned_check
 from eval_pipeline.defs.metadata import as_metadata
-from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.resources import WarehouseResource
 from eval_pipeline.evaluators.calibration_policy import judge_calibration_status
 from eval_pipeline.inference.provenance import read_stage_provenance
 from eval_pipeline.regression.planning import run_mde
@@ -32,12 +32,10 @@ GROUP = "scoring"
     group=GROUP,
     deps=["deterministic_scores", "similarity_scores", "judge_scores", "judge_calibration"],
     kinds=("json",),
-    description="The run artifact (run.json): per-eval-set metrics with 95% intervals against their thresholds, cost and duration.",
 )
-def eval_run(
-    context: dg.AssetExecutionContext, eval_config: EvalConfigResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    started, p = time.time(), partition(context, eval_config, warehouse)
+def eval_run(context: dg.AssetExecutionContext, project: ProjectParam) -> dg.MaterializeResult:
+    """The run artifact (run.json): per-eval-set metrics with 95% intervals against their thresholds, cost and duration."""
+    started, p = time.time(), project.partition(context)
     scores = pd.concat([p.read("scores", family=f) for f in scoring.FAMILIES], ignore_index=True)
     responses = p.read("responses")
     live_run = is_live_run(responses)

@@ -234,6 +234,7 @@ def test_pipeline_batch_run_writes_the_same_rows_and_scores_as_live(srv, tmp_pat
         EvalConfigResource,
         LLMResource,
         WarehouseResource,
+        project_resource,
     )
     from eval_pipeline.project.loader import load_project
     from eval_pipeline_tests.support.orchestration import small_data
@@ -251,6 +252,7 @@ def test_pipeline_batch_run_writes_the_same_rows_and_scores_as_live(srv, tmp_pat
             wh = tmp_path / f"wh-{mode}"
             resources = {
                 "eval_config": EvalConfigResource(data_dir=str(data)),
+                "project": project_resource,
                 "warehouse": WarehouseResource(url=str(wh)),
                 "llm": LLMResource(provider="anthropic", api_key=KEY, base_url=srv.base_url),
                 "embeddings": EmbeddingResource(),

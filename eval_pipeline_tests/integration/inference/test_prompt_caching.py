@@ -108,6 +108,7 @@ def test_hit_rate_and_latency_split_in_metadata_and_ops_history(srv, tmp_path):
         EvalConfigResource,
         LLMResource,
         WarehouseResource,
+        project_resource,
     )
     from eval_pipeline.history.aggregate import refresh_history
     from eval_pipeline.history.sources import HistorySources
@@ -121,6 +122,7 @@ def test_hit_rate_and_latency_split_in_metadata_and_ops_history(srv, tmp_path):
     wh = tmp_path / "wh"
     resources = {
         "eval_config": EvalConfigResource(data_dir=str(data)),
+        "project": project_resource,
         "warehouse": WarehouseResource(url=str(wh)),
         "llm": LLMResource(provider="anthropic", api_key=KEY, base_url=srv.base_url, max_concurrency=1),
         "embeddings": EmbeddingResource(),

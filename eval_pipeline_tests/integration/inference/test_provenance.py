@@ -25,6 +25,7 @@ from eval_pipeline.defs.resources import (
     EvalConfigResource,
     LLMResource,
     WarehouseResource,
+    project_resource,
 )
 from eval_pipeline.demo.calendar import DEMO_DATES
 from eval_pipeline.inference.providers import ReplayProvider
@@ -198,6 +199,7 @@ def test_live_provider_on_a_recorded_date_and_judge_calibration_call_the_api(
     )
     resources = {
         "eval_config": EvalConfigResource(),
+        "project": project_resource,
         "warehouse": WarehouseResource(url=str(wh)),
         "llm": llm,
         "embeddings": EmbeddingResource(),

@@ -169,6 +169,7 @@ def test_monitoring_run_over_the_generated_pii_set_writes_no_pii(tmp_path, monke
         EvalConfigResource,
         LLMResource,
         WarehouseResource,
+        project_resource,
     )
 
     msgs = generate(12, seed=23)
@@ -193,6 +194,7 @@ def test_monitoring_run_over_the_generated_pii_set_writes_no_pii(tmp_path, monke
 
     resources = {
         "eval_config": EvalConfigResource(data_dir=str(data)),
+        "project": project_resource,
         "warehouse": WarehouseResource(url=str(wh)),
         "llm": LLMResource(provider="replay"),
         "embeddings": EmbeddingResource(),

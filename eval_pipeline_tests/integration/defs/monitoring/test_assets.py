@@ -25,7 +25,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from eval_pipeline.defs.resources import EmbeddingResource, EvalConfigResource, LLMResource, WarehouseResource
+from eval_pipeline.defs.resources import (
+    EmbeddingResource,
+    EvalConfigResource,
+    LLMResource,
+    WarehouseResource,
+    project_resource,
+)
 from eval_pipeline.demo.synthetic_traffic import FeedbackRates, PiiRates, SyntheticTrafficConfig, text_pool
 from eval_pipeline.demo.traffic_days import write_demo_traffic, write_synthetic_day
 from eval_pipeline.monitoring.settings import (
@@ -110,6 +116,7 @@ def run(tmp_path_factory):
 
     resources = {
         "eval_config": EvalConfigResource(data_dir=str(data)),
+        "project": project_resource,
         "warehouse": WarehouseResource(url=str(wh_dir)),
         "llm": LLMResource(provider="replay"),
         "embeddings": EmbeddingResource(),
@@ -331,6 +338,7 @@ def test_shadow_candidate_judged_in_both_orders_on_redacted_inputs(tmp_path, mon
     with AnthropicTestServer(ServerConfig(api_key="k")) as server:
         resources = {
             "eval_config": EvalConfigResource(data_dir=str(data)),
+            "project": project_resource,
             "warehouse": WarehouseResource(url=str(tmp_path / "wh")),
             "llm": LLMResource(
                 provider="anthropic", api_key="k", base_url=server.base_url, max_concurrency=8
@@ -372,6 +380,7 @@ def test_empty_day_still_materializes_every_asset(tmp_path, monkeypatch):
 
     resources = {
         "eval_config": EvalConfigResource(data_dir=str(tmp_path / "data")),
+        "project": project_resource,
         "warehouse": WarehouseResource(url=str(tmp_path / "wh")),
         "llm": LLMResource(provider="replay"),
         "embeddings": EmbeddingResource(),

@@ -14,7 +14,7 @@ import threading
 import dagster as dg
 import pandas as pd
 
-from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource
+from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource, project_resource
 from eval_pipeline.demo.rollout import RolloutConfig, write_rollout
 from eval_pipeline.monitoring.hourly import build_hour_rows, cohort_windows, read_traffic_hour
 from eval_pipeline.project.monitoring import load_monitoring_config
@@ -45,7 +45,11 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 
 
 def _resources(tmp_path):
-    return {"eval_config": EvalConfigResource(), "warehouse": WarehouseResource(url=str(tmp_path / "wh"))}
+    return {
+        "eval_config": EvalConfigResource(),
+        "warehouse": WarehouseResource(url=str(tmp_path / "wh")),
+        "project": project_resource,
+    }
 
 
 def test_degraded_canary_rolled_back_blocking_check_alert_log_and_webhook(tmp_path, monkeypatch):
