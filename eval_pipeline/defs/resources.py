@@ -1,7 +1,9 @@
 """Resources: thin, configurable handles on the plain-Python layer.
 
 Configured with ``dg.EnvVar`` so secrets and deployment settings come from the environment
-(never read at import time). ``resources_for_env()`` picks the set for the deployment.
+(never read at import time); :func:`build_resources` gives the deployment's set: ``eval_config``,
+``warehouse``, ``llm``, ``embeddings`` and ``project`` (:func:`project_resource`: the first two together,
+bound by key, which is what an evaluation asset asks for).
 """
 
 import os
