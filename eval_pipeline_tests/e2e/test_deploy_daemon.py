@@ -26,6 +26,7 @@ import pytest
 
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
 from eval_pipeline.project.loader import load_project
+from eval_pipeline_tests.support.cli_env import served_env
 from eval_pipeline_tests.support.orchestration import small_data
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.support.servers.postgres import PostgresServer, wait_for
@@ -130,18 +131,9 @@ def test_backfill_through_the_daemon_on_postgres_survives_a_daemon_kill(tmp_path
     env = {
         **os.environ,
         **postgres.env("dagster"),
-        "DAGSTER_HOME": str(home),
+        **served_env(tmp_path, data, home, KEY, server.base_url, max_concurrency=2),
         "PYTHONPATH": str(REPO),
-        "EVAL_DATA_DIR": str(data),
-        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
-        "EVAL_RESPONSE_STORE": str(tmp_path / "store"),
-        "EVAL_PROVIDER": "anthropic",
-        "ANTHROPIC_API_KEY": KEY,
-        "ANTHROPIC_BASE_URL": server.base_url,
-        "EVAL_MAX_CONCURRENCY": "2",
         "EVAL_HISTORY_CRON": "* * * * *",
-        "EVAL_HISTORY_DB": str(tmp_path / "history.duckdb"),
-        "EVAL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
         "DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT": "",
     }
     env.pop("DAGSTER_CLI_API_GRPC_CONTAINER_CONTEXT")

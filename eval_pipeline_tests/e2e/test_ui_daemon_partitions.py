@@ -30,7 +30,7 @@ from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS
 from eval_pipeline.project.loader import load_project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline_tests.support.browser import ARTIFACTS, chromium_page, dagster_web, pick_partitions
-from eval_pipeline_tests.support.cli_env import answer_golden
+from eval_pipeline_tests.support.cli_env import answer_golden, served_env
 from eval_pipeline_tests.support.orchestration import small_data
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 
@@ -62,16 +62,7 @@ def daemon_dev(tmp_path):
 
     env = {
         **os.environ,
-        "DAGSTER_HOME": str(home),
-        "EVAL_DATA_DIR": str(data),
-        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
-        "EVAL_RESPONSE_STORE": str(tmp_path / "store"),
-        "EVAL_PROVIDER": "anthropic",
-        "ANTHROPIC_API_KEY": KEY,
-        "ANTHROPIC_BASE_URL": server.base_url,
-        "EVAL_MAX_CONCURRENCY": "4",
-        "EVAL_HISTORY_DB": str(tmp_path / "history.duckdb"),
-        "EVAL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+        **served_env(tmp_path, data, home, KEY, server.base_url, max_concurrency=4),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }

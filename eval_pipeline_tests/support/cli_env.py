@@ -3,7 +3,7 @@
 In: a temp folder, a project data folder (e.g. ``orchestration.small_data``), a test model server and its key.
 Out: a scratch ``DAGSTER_HOME`` (telemetry off), the server's answer key taught from a golden set, and the
 environment variables that point the CLI at all of them (set through ``monkeypatch``, or returned as a dict
-for a subprocess).
+for a subprocess), and those of a long-running Dagster process (``dagster dev``, the daemon) over the same.
 """
 
 from __future__ import annotations
@@ -46,6 +46,26 @@ def cli_env(
     if base_url is not None:
         env["ANTHROPIC_BASE_URL"] = base_url
     return env
+
+
+def served_env(
+    tmp_path: Path, data: Path, home: Path, key: str, base_url: str, max_concurrency: int
+) -> dict[str, str]:
+    """The environment of a long-running Dagster process (``dagster dev``, the daemon, a code server) over ``data``
+    and the test server at ``base_url``: its instance in ``home``; warehouse, response store, history database
+    and alert log in ``tmp_path``; at most ``max_concurrency`` model requests at once."""
+    return {
+        "DAGSTER_HOME": str(home),
+        "EVAL_DATA_DIR": str(data),
+        "EVAL_WAREHOUSE_URL": str(tmp_path / "wh"),
+        "EVAL_RESPONSE_STORE": str(tmp_path / "store"),
+        "EVAL_PROVIDER": "anthropic",
+        "ANTHROPIC_API_KEY": key,
+        "ANTHROPIC_BASE_URL": base_url,
+        "EVAL_MAX_CONCURRENCY": str(max_concurrency),
+        "EVAL_HISTORY_DB": str(tmp_path / "history.duckdb"),
+        "EVAL_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+    }
 
 
 def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
