@@ -23,6 +23,7 @@ from eval_pipeline.inference.batches import BatchLedger, BatchOptions
 from eval_pipeline.inference.guard import EndpointRejected
 from eval_pipeline.inference.providers import compute_cost, validate_prices
 from eval_pipeline.storage import keys
+from eval_pipeline_tests.support.cli_env import answer_golden
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig
 from eval_pipeline_tests.support.servers.fixtures import module_server
 
@@ -241,9 +242,7 @@ def test_pipeline_batch_run_writes_the_same_rows_and_scores_as_live(srv, tmp_pat
 
     data = small_data(tmp_path / "data", n_samples=6, model_names=("bot-a",))
     mv = load_project(data).registry.by_name("bot-a")
-    for line in (data / "golden" / "intents.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        srv.config.answer_key[rec["input"]] = rec["expected"]
+    answer_golden(srv, data)
     date = "2026-11-02"
     frames = {}
     with dg.instance_for_test() as instance:
