@@ -76,7 +76,8 @@ class AnthropicProvider(ModelAPIProvider):
             raise ValueError(
                 f"AnthropicProvider(http_backend={http_backend!r}): use 'aiohttp' (faster at high concurrency) or 'httpx'"
             )
-        super().__init__(secrets=(api_key,), **options)
+        endpoint = base_url or "https://api.anthropic.com (the SDK default)"
+        super().__init__(secrets=(api_key,), endpoint=endpoint, **options)
         self._api_key = api_key
         self.base_url = base_url
         self.http_backend = http_backend
@@ -128,11 +129,6 @@ class AnthropicProvider(ModelAPIProvider):
 
     def _estimate(self, request: ModelRequest) -> float:
         return estimate_tokens(request, request.params.get("max_tokens", self.default_max_tokens))
-
-    @property
-    def endpoint(self) -> str:
-        """The base URL requests go to (for error messages)."""
-        return self.base_url or "https://api.anthropic.com (the SDK default)"
 
     def _kwargs(self, request: ModelRequest) -> dict[str, Any]:
         return messages_kwargs(request, self.default_max_tokens)

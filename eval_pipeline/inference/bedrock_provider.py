@@ -64,7 +64,8 @@ class BedrockProvider(ModelAPIProvider):
         profile: str | None = None,
         **options: Any,
     ):
-        super().__init__(**options)
+        endpoint = endpoint_url or f"bedrock-runtime ({region or 'default region'})"
+        super().__init__(endpoint=endpoint, **options)
         self.region = region
         self.endpoint_url = endpoint_url
         self.profile = profile
@@ -73,10 +74,6 @@ class BedrockProvider(ModelAPIProvider):
 
     def __repr__(self) -> str:
         return f"BedrockProvider(region={self.region!r}, endpoint_url={self.endpoint_url!r}, stream={self.stream})"
-
-    @property
-    def endpoint(self) -> str:
-        return self.endpoint_url or f"bedrock-runtime ({self.region or 'default region'})"
 
     def _open(self) -> Any:
         if self._client is None:  # boto3 clients are thread-safe and not bound to an event loop

@@ -52,7 +52,7 @@ class HttpProvider(LiveProvider):
         self.method = endpoint.method
         headers = {k: expand_env(v, f"http endpoint headers.{k}") or "" for k, v in endpoint.headers.items()}
         secrets = [v for k, v in headers.items() if "${" in endpoint.headers[k]]
-        super().__init__(secrets=secrets, **flow)
+        super().__init__(secrets=secrets, endpoint=self.url, **flow)
         self._headers = headers
         self.name = f"http:{self.method} {self.url}"
         env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
@@ -65,10 +65,6 @@ class HttpProvider(LiveProvider):
 
     def __repr__(self) -> str:
         return f"HttpProvider({self.method} {self.url}, headers={sorted(self._headers)} (values not shown))"
-
-    @property
-    def endpoint(self) -> str:
-        return self.url
 
     def _open(self) -> Any:
         import aiohttp  # noqa: PLC0415 - keeps aiohttp out of `import eval_pipeline.definitions`

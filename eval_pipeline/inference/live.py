@@ -178,6 +178,7 @@ class LiveProvider(Provider):
         prices: Mapping[str, Mapping[str, float]] | None = None,
         seed: int | None = None,
         secrets: Sequence[str] = (),
+        endpoint: str = "",
     ):
         if max_concurrency < 1:
             raise ValueError(f"{type(self).__name__}: max_concurrency={max_concurrency} must be at least 1")
@@ -190,12 +191,19 @@ class LiveProvider(Provider):
         self.prices = validate_prices(prices or {})
         self.seed = seed
         self._secrets = [s for s in secrets if s]
+        self._endpoint = endpoint
         self._state: _LoopState | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._unpriced_warned: set[str] = set()
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(self._secrets)
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for error messages: the constructor's ``endpoint`` (a base URL, a target
+        function), else the provider's name."""
+        return self._endpoint or self.name
 
     # -- what a subclass provides
     def _open(self) -> Any:

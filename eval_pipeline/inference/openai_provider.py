@@ -61,19 +61,15 @@ class OpenAIProvider(ModelAPIProvider):
                 "OpenAIProvider: api_key is empty; set the environment variable the model version names "
                 "(endpoint api_key_env, default OPENAI_API_KEY); a local server without auth accepts any value"
             )
-        super().__init__(secrets=[api_key], **options)
-        self._api_key = api_key
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        super().__init__(secrets=[api_key], endpoint=self.base_url, **options)
+        self._api_key = api_key
         self.name = f"openai:{self.base_url}"
         self.max_tokens_param = max_tokens_param
         self.default_headers = dict(default_headers or {})
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(base_url={self.base_url!r}, max_concurrency={self.max_concurrency}, stream={self.stream}, api_key=<redacted>)"
-
-    @property
-    def endpoint(self) -> str:
-        return self.base_url
 
     def _open(self) -> Any:
         import httpx2  # noqa: PLC0415 - keeps httpx2 out of `import eval_pipeline.definitions`

@@ -50,20 +50,16 @@ class PythonProvider(LiveProvider):
     """Calls ``function`` (a ``package.module:function`` string, or the callable itself)."""
 
     def __init__(self, function: Any, **flow: Any):
-        super().__init__(**flow)
         self.spec = (
             function if isinstance(function, str) else f"{function.__module__}:{function.__qualname__}"
         )
+        super().__init__(endpoint=self.spec, **flow)
         self.fn = load_function(function) if isinstance(function, str) else function
         self.is_async = inspect.iscoroutinefunction(self.fn)
         self.name = f"python:{self.spec}"
 
     def __repr__(self) -> str:
         return f"PythonProvider({self.spec}, max_concurrency={self.max_concurrency})"
-
-    @property
-    def endpoint(self) -> str:
-        return self.spec
 
     def _open(self) -> Any:
         if not self.is_async:
