@@ -54,6 +54,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -118,40 +119,40 @@ def _log_mixture(log_wealth: np.ndarray) -> np.ndarray:
     return out
 
 
-def row_mde(
-    Q: npt.ArrayLike,
-    k: npt.ArrayLike,
-    n_row: npt.ArrayLike,
-    min_effect: npt.ArrayLike,
-    final_level: npt.ArrayLike,
-) -> np.ndarray:
+class RowTally(NamedTuple):
+    """Per gated row (arrays, or numbers for one row): the sum ``S`` and sum of squares ``Q`` of the ``k`` drops seen,
+    the row's members ``n_row``, its ``min_effect`` and the one-sided level its final fixed-N test faces
+    (:func:`final_levels`). What the MDE, the conditional power and the futility rule read."""
+
+    S: npt.ArrayLike
+    Q: npt.ArrayLike
+    k: npt.ArrayLike
+    n_row: npt.ArrayLike
+    min_effect: npt.ArrayLike
+    final_level: npt.ArrayLike
+
+
+def row_mde(rows: RowTally) -> np.ndarray:
     """Per row the drop its final test at ``n_row`` members is sized to catch: blocked with 80 % at the row's final
     level by the gate's rule (one-sided significance and an observed drop >= ``min_effect``), normal approximation
     with the per-sample variance seen so far, ``v = max(Q / k, min_effect)`` (a binary row worse by m discords on
     >= m of the samples)."""
-    Q, k, n_row, m = (np.asarray(x, float) for x in (Q, k, n_row, min_effect))
+    Q, k, n_row, m = (np.asarray(x, float) for x in (rows.Q, rows.k, rows.n_row, rows.min_effect))
     se = np.sqrt(np.maximum(Q / np.maximum(k, 1), m) / np.maximum(n_row, 1))
-    out: np.ndarray = np.maximum(m, -special.ndtri(np.asarray(final_level, float)) * se) + Z_POWER * se
+    out: np.ndarray = np.maximum(m, -special.ndtri(np.asarray(rows.final_level, float)) * se) + Z_POWER * se
     return out
 
 
-def conditional_power(
-    S: npt.ArrayLike,
-    Q: npt.ArrayLike,
-    k: npt.ArrayLike,
-    n_row: npt.ArrayLike,
-    min_effect: npt.ArrayLike,
-    final_level: npt.ArrayLike,
-    drop: npt.ArrayLike,
-) -> np.ndarray:
+def conditional_power(rows: RowTally, drop: npt.ArrayLike) -> np.ndarray:
     """Per row P(the final test at ``n_row`` members blocks | the ``k`` drops seen (sum ``S``, sum of squares
     ``Q``), a true drop of ``drop``): the remaining members' sum ~ N(rem drop, rem (v - drop^2)), v = max(Q / k,
     drop); the test blocks when the sum reaches ``max(m n, z_level sqrt(Q_n))`` (observed drop >= m and McNemar's
     ``(W - B) / sqrt(W + B)`` at the row's level)."""
-    S, Q, k, n_row, m, drop = (np.asarray(x, float) for x in (S, Q, k, n_row, min_effect, drop))
+    S, Q, k, n_row, m = (np.asarray(x, float) for x in (rows.S, rows.Q, rows.k, rows.n_row, rows.min_effect))
+    drop = np.asarray(drop, float)
     rem = n_row - k
     v = np.maximum(Q / np.maximum(k, 1), drop)
-    need = np.maximum(m * n_row, -special.ndtri(np.asarray(final_level, float)) * np.sqrt(Q + rem * v))
+    need = np.maximum(m * n_row, -special.ndtri(np.asarray(rows.final_level, float)) * np.sqrt(Q + rem * v))
     sd = np.sqrt(np.maximum(rem * (v - drop**2), 1e-12))
     out: np.ndarray = np.where(
         rem > 0, special.ndtr((S + rem * drop - need + 1e-9) / sd), (need - 1e-9 <= S) * 1.0
@@ -159,25 +160,15 @@ def conditional_power(
     return out
 
 
-def below_mde(
-    S: npt.ArrayLike,
-    Q: npt.ArrayLike,
-    k: npt.ArrayLike,
-    n_row: npt.ArrayLike,
-    min_effect: npt.ArrayLike,
-    final_level: npt.ArrayLike,
-    z: float,
-    gamma: float,
-) -> np.ndarray:
+def below_mde(rows: RowTally, z: float, gamma: float) -> np.ndarray:
     """Per row: the drop the data still allow - the upper bound ``mean + z SE`` - is below the row's MDE
     (:func:`row_mde`: even the smallest drop the full-N gate is sized to catch is implausible) *and* the final test
     would block with probability < ``gamma`` even at a true drop of the MDE (:func:`conditional_power`)."""
-    S, Q, k = (np.asarray(x, float) for x in (S, Q, k))
-    mde = row_mde(Q, k, n_row, min_effect, final_level)
-    v = np.maximum(Q / np.maximum(k, 1), np.asarray(min_effect, float))
+    S, Q, k = (np.asarray(x, float) for x in (rows.S, rows.Q, rows.k))
+    mde = row_mde(rows)
+    v = np.maximum(Q / np.maximum(k, 1), np.asarray(rows.min_effect, float))
     upper = S / np.maximum(k, 1) + z * np.sqrt(v / np.maximum(k, 1))
-    cp = conditional_power(S, Q, k, n_row, min_effect, final_level, mde)
-    out: np.ndarray = (k > 0) & (upper < mde) & (cp < gamma)
+    out: np.ndarray = (k > 0) & (upper < mde) & (conditional_power(rows, mde) < gamma)
     return out
 
 
@@ -267,9 +258,8 @@ class SequentialGate:
         drop = self.S / np.maximum(self.k, 1)
         block = live & (self.k > 0) & (e_r >= -np.log(self.level)) & (drop >= self.min_effect - 1e-12)
         self.no_worse |= live & (e_f >= -np.log(self.beta_level))
-        low = below_mde(
-            self.S, self.Q, self.k, self.n_row, self.min_effect, self.final_level, self.z, self.gamma
-        )
+        tally = RowTally(self.S, self.Q, self.k, self.n_row, self.min_effect, self.final_level)
+        low = below_mde(tally, self.z, self.gamma)
         status = np.where(
             block, REGRESSION, np.where(self.no_worse, NO_WORSE, np.where(low, BELOW_MDE, OPEN))
         )

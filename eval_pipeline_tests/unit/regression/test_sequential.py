@@ -14,6 +14,7 @@ from eval_pipeline.regression.sequential import (
     NO_WORSE,
     OPEN,
     REGRESSION,
+    RowTally,
     SequentialGate,
     conditional_power,
     final_config,
@@ -112,8 +113,9 @@ def test_conditional_power_and_the_split_of_alpha():
     rest = _drops(rng, 20000, n - k, 0.07, 0.02)
     s_n, q_n = S + rest.sum(1), Q + np.abs(rest).sum(1)
     sim = np.mean((s_n >= m * n) & (s_n / np.sqrt(q_n) >= stats.norm.isf(lv)))
-    assert conditional_power(S, Q, k, n, m, lv, 0.05) == pytest.approx(sim, abs=0.05)
-    assert conditional_power(S, Q, n, n, m, lv, 0.05) == 0.0  # nothing left: decided by what was seen
+    assert conditional_power(RowTally(S, Q, k, n, m, lv), 0.05) == pytest.approx(sim, abs=0.05)
+    # nothing left: decided by what was seen
+    assert conditional_power(RowTally(S, Q, n, n, m, lv), 0.05) == 0.0
 
 
 def test_gated_drops_from_score_rows_match_the_gate_family_and_stop_a_big_drop_early():
