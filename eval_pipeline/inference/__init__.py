@@ -18,6 +18,7 @@ Typical use (what the ``model_responses`` asset does)::
 
 from eval_pipeline.inference.anthropic_provider import AnthropicProvider
 from eval_pipeline.inference.limits import AdaptiveLimiter, RateLimiter, RetryPolicy
+from eval_pipeline.inference.provenance import provenance_counts, provenance_label
 from eval_pipeline.inference.providers import (
     Provider,
     ReplayMissError,
@@ -31,8 +32,6 @@ from eval_pipeline.inference.runner import (
     RunTiming,
     arun_requests,
     check_error_rate,
-    provenance_counts,
-    provenance_label,
     run_requests,
     summarize,
 )

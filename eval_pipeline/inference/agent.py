@@ -86,7 +86,8 @@ class AgentSpec:
 def scripted_results(sample_input: Any) -> list[dict[str, Any]]:
     """The scripted tool results of a golden row's input (``input.tool_results``), or []."""
     if isinstance(sample_input, dict) and isinstance(sample_input.get("tool_results"), list):
-        return sample_input["tool_results"]
+        results: list[dict[str, Any]] = sample_input["tool_results"]
+        return results
     return []
 
 
@@ -322,7 +323,7 @@ def import_tool_fn(spec: str, where: str) -> ToolFn:
 
     module, _, name = spec.partition(":")
     try:
-        fn = getattr(importlib.import_module(module), name) if module and name else None
+        fn: ToolFn | None = getattr(importlib.import_module(module), name) if module and name else None
     except ImportError as exc:
         raise ValueError(
             f"{where}: cannot import {module!r} ({exc}); give 'package.module:function'"

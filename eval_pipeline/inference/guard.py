@@ -97,8 +97,8 @@ class StepGuard:
     started_at: float = field(default_factory=time.monotonic)
     last_answer_at: float | None = None
     tripped: StepStopped | None = None
-    _fatal: Counter = field(default_factory=Counter)
-    _fatal_detail: dict = field(default_factory=dict)
+    _fatal: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _fatal_detail: dict[tuple[str, str], tuple[int | None, str]] = field(default_factory=dict)
 
     def max_retries(self) -> int:
         return self.budget.retries_for(self.total)

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import pandas as pd
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from eval_pipeline.inference.conversation import is_conversation, last_user_turn, row_tools, to_messages
@@ -35,7 +35,7 @@ def _env() -> SandboxedEnvironment:
 
 
 @lru_cache(maxsize=256)
-def _compile(text: str):
+def _compile(text: str) -> Template:
     return _env().from_string(text)
 
 

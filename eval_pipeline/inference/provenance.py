@@ -17,14 +17,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eval_pipeline.storage import keys
+
+if TYPE_CHECKING:
+    from eval_pipeline.storage.warehouse import Warehouse
 
 
 def provenance_counts(values: Iterable[Any]) -> dict[str, int]:
     """``{"live": n, "replay": m, "synthetic": k}`` (only non-zero; None / NaN counted as ``unknown``)."""
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     for v in values:
         counts[v if isinstance(v, str) and v else "unknown"] += 1
     return dict(sorted(counts.items()))
@@ -53,7 +56,7 @@ def _key(stage: str, date: str, model_version: str) -> str:
 
 
 def write_stage_provenance(
-    warehouse, stage: str, date: str, model_version: str, counts: dict[str, int], source: str = ""
+    warehouse: Warehouse, stage: str, date: str, model_version: str, counts: dict[str, int], source: str = ""
 ) -> str:
     """Persist one stage's provenance counts (and the recordings label) for a partition; returns the URI."""
     body = json.dumps({"counts": counts, "source": source, "label": provenance_label(counts, source)}).encode(
@@ -62,7 +65,12 @@ def write_stage_provenance(
     return warehouse.write_bytes(_key(stage, date, model_version), body, content_type="application/json")
 
 
-def read_stage_provenance(warehouse, stage: str, date: str, model_version: str) -> dict[str, Any] | None:
+def read_stage_provenance(
+    warehouse: Warehouse, stage: str, date: str, model_version: str
+) -> dict[str, Any] | None:
     """``{"counts", "source", "label"}`` written by :func:`write_stage_provenance`, or None."""
     key = _key(stage, date, model_version)
-    return json.loads(warehouse.read_bytes(key)) if warehouse.exists(key) else None
+    if not warehouse.exists(key):
+        return None
+    record: dict[str, Any] = json.loads(warehouse.read_bytes(key))
+    return record

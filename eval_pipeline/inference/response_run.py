@@ -17,7 +17,8 @@ import pandas as pd
 
 from eval_pipeline.inference.agent import agent_specs, run_agent_loops
 from eval_pipeline.inference.prompts import build_requests
-from eval_pipeline.inference.runner import prompt_cache_split, provenance_label, run_requests, summarize
+from eval_pipeline.inference.provenance import provenance_label
+from eval_pipeline.inference.runner import prompt_cache_split, run_requests, summarize
 from eval_pipeline.inference.trajectory import response_table_row
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.project.schemas import RESPONSE_KEY_COLUMNS
@@ -151,14 +152,14 @@ def _fmt(x: Any, spec: str = ".3f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def _cache_cell(c: dict) -> str:
+def _cache_cell(c: dict[str, Any]) -> str:
     if not c.get("n"):
         return "-"
     lo, hi = c["hit_rate_ci95"]
     return f"{c['hit_rate']:.1%} [{lo:.1%}, {hi:.1%}] (n={c['n']})"
 
 
-def summary_markdown(summary: dict) -> str:
+def summary_markdown(summary: dict[str, Any]) -> str:
     """The run summary as a two-column markdown table."""
     lat, ttft = summary.get("latency_s", {}), summary.get("ttft_s", {})
     cache = summary.get("prompt_cache") or {}

@@ -27,7 +27,7 @@ import numpy as np
 
 from eval_pipeline.inference.batches import BatchLedger, BatchOptions, BatchStats, arun_batches
 from eval_pipeline.inference.guard import CURRENT_GUARD, StepBudget, StepGuard, StepStopped  # noqa: F401
-from eval_pipeline.inference.provenance import provenance_counts, provenance_label  # noqa: F401  (re-exported)
+from eval_pipeline.inference.provenance import provenance_counts
 from eval_pipeline.inference.providers import Provider, ReplayMissError
 from eval_pipeline.inference.store import ResponseStore, is_storable
 from eval_pipeline.inference.types import (
@@ -277,20 +277,21 @@ def run_requests(
     except RuntimeError:
         return asyncio.run(main())
     # Called from inside an event loop (e.g. a notebook): run in a helper thread with its own loop.
-    box: dict[str, Any] = {}
+    answers: list[ModelResponse] = []
+    errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            box["value"] = asyncio.run(main())
+            answers.extend(asyncio.run(main()))
         except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
+            errors.append(exc)
 
     th = threading.Thread(target=target, name="run_requests")
     th.start()
     th.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    if errors:
+        raise errors[0]
+    return answers
 
 
 # ----------------------------------------------------------------------------- summaries

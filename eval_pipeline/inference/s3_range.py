@@ -101,6 +101,7 @@ class S3Range(io.RawIOBase):
         end = self._size if n is None or n < 0 else min(self._size, self._pos + n)
         if end <= self._pos:
             return b""
+        data: bytes
         if self._pos >= self._tail_at:
             data = self._tail[self._pos - self._tail_at : end - self._tail_at]
         else:

@@ -159,8 +159,9 @@ class ResponseStore:
 
     def _provenance_of(self, record: dict[str, Any]) -> str:
         """``synthetic`` for synthetic lines and for old copies of a recording inside ``root``, else ``live``."""
-        if record.get("provenance"):
-            return record["provenance"]
+        provenance: str | None = record.get("provenance")
+        if provenance:
+            return provenance
         self._read_all_recordings()
         if (record.get("cache_key"), record.get("request_id")) in self._synthetic_ids:
             return PROVENANCE_SYNTHETIC

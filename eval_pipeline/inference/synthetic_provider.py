@@ -12,6 +12,7 @@ never labels a paid answer synthetic. No API key is needed. Plain Python; no Dag
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 from eval_pipeline.inference.anthropic_provider import AnthropicProvider
@@ -40,14 +41,14 @@ class SyntheticProvider(AnthropicProvider):
     provenance = "synthetic"
     default_headers = {"x-eval-pipeline-synthetic": "1"}
 
-    def __init__(self, base_url: str | None, **kwargs):
+    def __init__(self, base_url: str | None, **kwargs: Any):
         super().__init__(SYNTHETIC_KEY, base_url=check_loopback(base_url), **kwargs)
 
     def __repr__(self) -> str:
         return f"SyntheticProvider(base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
 
 
-def synthetic_openai_provider(base_url: str | None, **kwargs):
+def synthetic_openai_provider(base_url: str | None, **kwargs: Any) -> OpenAIProvider:
     """An :class:`~eval_pipeline.inference.openai_provider.OpenAIProvider` against the synthetic server's
     ``/v1/chat/completions`` (a model version with ``provider: openai``): store-key name
     ``synthetic-openai``, answers ``synthetic``."""

@@ -217,10 +217,21 @@ class RoutingProvider(Provider):
             raise TargetConfigError(
                 f"judge model {request.model!r} is not on the Anthropic endpoint: batch: true is not available for it"
             )
-        return self.default.batch_params(request)  # type: ignore[attr-defined]
+        return self._batcher().batch_params(request)
 
     async def batch_client(self) -> Any:
-        return await self.default.batch_client()  # type: ignore[attr-defined]
+        return await self._batcher().batch_client()
 
-    def batch_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
-        return self.default.batch_response(*args, **kwargs)  # type: ignore[attr-defined]
+    def batch_response(
+        self, request: ModelRequest, cache_key: str, message: Any, batch_id: str
+    ) -> ModelResponse:
+        return self._batcher().batch_response(request, cache_key, message, batch_id)
+
+    def _batcher(self) -> AnthropicProvider:
+        """The default provider, which answers batches (the registry allows ``batch: true`` only for
+        ``provider: anthropic``, :mod:`eval_pipeline.project.endpoints`)."""
+        if not isinstance(self.default, AnthropicProvider):
+            raise TargetConfigError(
+                f"batch: true needs an Anthropic endpoint; the default is {self.default!r}"
+            )
+        return self.default

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from eval_pipeline.inference.runner import provenance_counts, provenance_label
+from eval_pipeline.inference.provenance import provenance_counts, provenance_label
 from eval_pipeline.project.loader import Project
 from eval_pipeline.project.paths import PROJECT_ROOT
 from eval_pipeline.project.registry import ModelVersion, judge_models
