@@ -49,7 +49,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from eval_pipeline_tests.benchmarks.nightly_demo_cli import BARE, cli_env, write_cli_suite
+from eval_pipeline_tests.benchmarks.nightly_demo_cli import BARE, answer_key, cli_env, write_cli_suite
 
 IMPORT_TARGET_S = 3.0
 OVERHEAD_TARGET = 0.25
@@ -178,7 +178,7 @@ def cli_vs_bare(
     home = work / "cli-home"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    with ServerProcess(api_key=key, latency_s=latency) as srv:
+    with ServerProcess(api_key=key, latency_s=latency, answer_key=answer_key(n)) as srv:
         env = cli_env(work, data, home, srv.base_url, key, concurrency)
         cli = [str(Path(sys.executable).parent / "eval-pipeline")]
         if not Path(cli[0]).exists():

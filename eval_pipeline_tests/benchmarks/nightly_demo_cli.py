@@ -2,7 +2,7 @@
 
 In: a scratch folder, a sample count, the test server's URL and key, the concurrency.
 Out: the benchmark's suite folder (``n`` routing samples, one deterministic eval set, one Anthropic model
-version ``claude-bench``), the environment of the timed ``eval-pipeline run`` (and of the bare script), and the
+version ``claude-bench``), the test server's answer key (intents that fit ``max_tokens``), the environment of the timed ``eval-pipeline run`` (and of the bare script), and the
 bare SDK script itself (``BARE``: import anthropic, ``n`` streaming requests through an ``asyncio.Semaphore``).
 """
 
@@ -10,6 +10,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+LABELS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"]
+
+
+def answer_key(n: int) -> dict[str, str]:
+    """The test server's answer key for the ``n`` samples (message substring -> expected intent), so its
+    answers are intents that fit ``max_tokens: 16`` (right at the server's default accuracy, else another
+    intent) and the run scores real passes and failures; without it the server answers a long synthetic
+    sentence, every answer is cut at max_tokens and counts as an error."""
+    return {f"ticket {i}:": LABELS[i % 4] for i in range(n)}
 
 
 def write_cli_suite(work: Path, n: int) -> Path:
@@ -22,12 +32,11 @@ def write_cli_suite(work: Path, n: int) -> Path:
     data = work / "cli-data"
     for sub in ("golden", "prompts", "suites"):
         (data / sub).mkdir(parents=True, exist_ok=True)
-    labels = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"]
     with (data / "golden" / "intents.jsonl").open("w") as f:
         for i in range(n):
             f.write(
                 json.dumps(
-                    {"id": f"s{i:04d}", "input": f"ticket {i}: where is my card", "expected": labels[i % 4]}
+                    {"id": f"s{i:04d}", "input": f"ticket {i}: where is my card", "expected": LABELS[i % 4]}
                 )
                 + "\n"
             )
