@@ -230,6 +230,7 @@ def evaluate(
         res.artifact = json.loads(wh.read_bytes(art_key))
         res.quality = quality_gate(res.artifact)
         declared = declared_baseline(project, mv.key)[0]
+        report: dict[str, Any] | None
         if base_mv is not None and base_mv.key != mv.key and base_mv.key != declared:
             # another baseline than the declared one: an ad-hoc comparison (the stored report and the UI keep
             # the declared baseline), computed by the same function as the stored report

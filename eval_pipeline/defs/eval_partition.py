@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 import dagster as dg
 import pandas as pd
@@ -41,7 +41,7 @@ class Partition:
     date: str
     mv_key: str
     wh: Any  # eval_pipeline.storage.Warehouse
-    load_project: Callable[[], Any] = field(repr=False, default=None)
+    load_project: Callable[[], Any] = field(repr=False)
 
     @cached_property
     def project(self):
@@ -173,5 +173,5 @@ def partitioned_check(*, asset, **kwargs):
     return decorate
 
 
-def _no_project():
+def _no_project() -> NoReturn:
     raise RuntimeError("this asset or check was given no eval_config resource; pass it to partition()")

@@ -21,7 +21,8 @@ from eval_pipeline.defs.migration_scripts import read_once
 from eval_pipeline.defs.sqlite_commits import fast_commits
 from eval_pipeline.project.paths import PROJECT_ROOT
 
-MODEL_VERSION_PARTITIONS = dg.DynamicPartitionsDefinition(name="model_version")
+MODEL_VERSION = "model_version"  # the dynamic partitions' name (the definition's .name is typed Optional)
+MODEL_VERSION_PARTITIONS = dg.DynamicPartitionsDefinition(name=MODEL_VERSION)
 
 # The first date evaluations can be backfilled to; override with EVAL_START_DATE.
 START_DATE = os.environ.get("EVAL_START_DATE", "2026-10-01")
@@ -94,7 +95,7 @@ def _configures_compute_logs(home: Path) -> bool:
 
 def unregistered(instance: dg.DagsterInstance, keys) -> list[str]:
     """The model-version ``keys`` (in order, without repeats) the instance does not know as partitions yet."""
-    known = set(instance.get_dynamic_partitions(MODEL_VERSION_PARTITIONS.name))
+    known = set(instance.get_dynamic_partitions(MODEL_VERSION))
     return [k for k in dict.fromkeys(keys) if k not in known]
 
 
@@ -108,7 +109,7 @@ def register_model_versions(instance: dg.DagsterInstance, keys) -> list[str]:
         if not new:
             return added
         try:
-            instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, new)
+            instance.add_dynamic_partitions(MODEL_VERSION, new)
             return added + new
         except Exception as exc:
             # Another process registered some of them between our read and our insert (SQLite:
@@ -117,7 +118,7 @@ def register_model_versions(instance: dg.DagsterInstance, keys) -> list[str]:
                 raise
             for k in unregistered(instance, new):
                 try:
-                    instance.add_dynamic_partitions(MODEL_VERSION_PARTITIONS.name, [k])
+                    instance.add_dynamic_partitions(MODEL_VERSION, [k])
                     added.append(k)
                 except Exception as exc1:
                     if not _is_duplicate(exc1):

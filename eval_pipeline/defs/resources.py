@@ -7,6 +7,8 @@ bound by key, which is what an evaluation asset asks for).
 """
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -326,7 +328,7 @@ class EmbeddingResource(dg.ConfigurableResource):
     cache_path: str = ""
     s3_endpoint_url: str | None = None
 
-    def scorer(self, model_path: str | None, warehouse_url: str):
+    def scorer(self, model_path: str | None, warehouse_url: str) -> SimilarityScorer:
         """A SimilarityScorer whose embedding cache lives beside a local warehouse (or ``cache_path``);
         for an S3 warehouse also in its bucket under ``<prefix>/embedding_cache/`` (shared by every
         host; the local folder, default ``~/.eval_pipeline/embedding_cache``, keeps a copy).
@@ -352,19 +354,25 @@ class EmbeddingResource(dg.ConfigurableResource):
             _MODELS[path] = scorer.model
         return scorer
 
-    def scorer_factory(self, warehouse_url: str):
-        """``model_path -> SimilarityScorer`` for the scoring functions: one scorer per model path
-        (None: this resource's model); the scorers made so far are in the function's ``scorers``."""
-        scorers: dict = {}
+    def scorer_factory(self, warehouse_url: str) -> "ScorerFactory":
+        """``model_path -> SimilarityScorer`` for the scoring functions (see :class:`ScorerFactory`)."""
+        return ScorerFactory(lambda path: self.scorer(path, warehouse_url), self.model_path or None)
 
-        def factory(model_path: str | None = None):
-            key = model_path or self.model_path or None
-            if key not in scorers:
-                scorers[key] = self.scorer(key, warehouse_url)
-            return scorers[key]
 
-        factory.scorers = scorers
-        return factory
+@dataclass
+class ScorerFactory:
+    """``model_path -> SimilarityScorer``: one scorer per model path (None: ``default_path``, the
+    embeddings resource's model); the scorers made so far are in ``scorers``."""
+
+    make: Callable[[str | None], SimilarityScorer]
+    default_path: str | None
+    scorers: dict[str | None, SimilarityScorer] = field(default_factory=dict)
+
+    def __call__(self, model_path: str | None = None) -> SimilarityScorer:
+        key = model_path or self.default_path
+        if key not in self.scorers:
+            self.scorers[key] = self.make(key)
+        return self.scorers[key]
 
 
 _MODELS: dict = {}

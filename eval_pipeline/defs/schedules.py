@@ -41,7 +41,7 @@ from eval_pipeline.defs.jobs import (
     nightly_eval_job,
     weekly_judge_job,
 )
-from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, START_DATE, eval_partition_key
+from eval_pipeline.defs.partitions import MODEL_VERSION, START_DATE, eval_partition_key
 from eval_pipeline.defs.resources import EvalConfigResource
 from eval_pipeline.project import registration
 from eval_pipeline.project.errors import ConfigError
@@ -75,7 +75,7 @@ def local_date(when: dt.datetime | None = None) -> str:
 
 def registered_model_versions(instance: dg.DagsterInstance) -> set[str]:
     """The ``model_version`` partition keys the instance knows."""
-    return set(instance.get_dynamic_partitions(MODEL_VERSION_PARTITIONS.name))
+    return set(instance.get_dynamic_partitions(MODEL_VERSION))
 
 
 def dated_request(context: dg.ScheduleEvaluationContext, kind: str) -> dg.RunRequest:

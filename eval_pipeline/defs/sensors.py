@@ -242,7 +242,7 @@ def failure_summary(context: dg.RunFailureSensorContext) -> dict[str, Any]:
     run = context.dagster_run
     steps = []
     for event in context.get_step_failure_events():
-        error = event.event_specific_data.error if event.event_specific_data else None
+        error = event.step_failure_data.error if event.event_specific_data else None
         steps.append(
             {
                 "step": event.step_key,

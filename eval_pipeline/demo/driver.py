@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from typing import Any
 
 import dagster as dg
 
@@ -47,9 +48,9 @@ def materialize(defs, selection: list[str], instance, partition_key=None) -> tup
             raise_on_error=False,
         ),
     )
-    steps = {}
+    steps: dict[str, float] = {}
     for ev in result.all_events:
-        if ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+        if ev.step_key is not None and ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             steps[ev.step_key] = round(getattr(ev.event_specific_data, "duration_ms", 0.0) / 1000, 3)
     steps["_total"] = round(time.monotonic() - t0, 3)
     return result.success, steps
@@ -105,7 +106,7 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
             ok, steps = materialize(defs, evaluation, instance, partition_key=eval_partition_key(day, mv.key))
             summary["timings"][f"{mv.key}@{day}"] = steps
             art_key = keys.run_artifact(day, mv.key)
-            entry = {"pipeline_ok": ok}
+            entry: dict[str, Any] = {"pipeline_ok": ok}
             if wh.exists(art_key):
                 art = json.loads(wh.read_bytes(art_key))
                 entry.update(

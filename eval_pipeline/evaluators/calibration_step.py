@@ -10,6 +10,7 @@ the human-review labels, cost, verdict provenance) and its markdown section, thr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from eval_pipeline.evaluators import calibration
@@ -38,7 +39,7 @@ class ProvenanceCounter:
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
 
-    def __call__(self, out: list[Any]) -> None:
+    def __call__(self, out: Sequence[Any]) -> None:
         for k, v in provenance_counts(r.provenance for r in out).items():
             self.counts[k] = self.counts.get(k, 0) + v
 

@@ -35,7 +35,8 @@ def judge_calibration(
     loaded, wh = project.load(), project.wh()
     provider, store = llm.judge_provider(loaded.registry), llm.store(project.url)
     versions = calibration.project_judge_versions(loaded)
-    sections, may_block, review_summary, all_prov = [], {}, {}, {}
+    sections, may_block, review_summary = [], {}, {}
+    all_prov: dict[str, int] = {}
     for model, (cfg, _suite) in sorted(project_judges(loaded).items()):
         counter = ProvenanceCounter()
         execute = store_executor(

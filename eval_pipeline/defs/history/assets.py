@@ -63,7 +63,7 @@ def _series_charts(score_history: pd.DataFrame, rules) -> dict[str, pd.DataFrame
         return {}
     s = score_history[(score_history["segment"] == SEGMENT_ALL) & score_history["pass_rate"].notna()]
     s = s[~s["metric"].str.contains(".", regex=False) & ~s["metric"].str.endswith("_spread")]
-    out = {}
+    out: dict[str, pd.DataFrame] = {}
     for key, g in s.sort_values("date").groupby(["suite", "eval_set", "metric", "model_version"], sort=True):
         if len(out) >= MAX_TREND_CHARTS:
             break

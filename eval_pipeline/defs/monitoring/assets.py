@@ -17,6 +17,8 @@ This module holds the first three; ``traffic_drift`` is in :mod:`.drift`, ``shad
 :mod:`.shadow`, the canary in :mod:`.canary`, the shared preamble in :mod:`.common`.
 """
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -54,7 +56,7 @@ def traffic_sample(context: dg.AssetExecutionContext, project: ProjectParam) -> 
     per_file = (
         errors.groupby("file").size().rename("malformed lines").reset_index() if len(errors) else errors
     )
-    md = {
+    md: dict[str, Any] = {
         "dagster/row_count": len(ds.sample),
         "n_read": ds.n_read,
         "n_sampled": len(ds.sample),
