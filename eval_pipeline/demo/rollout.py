@@ -126,6 +126,10 @@ def write_rollout(
             where = warehouse.write_bytes(
                 f"{(prefix or 'traffic')}/{rel}", data, content_type="application/x-ndjson"
             )
+        elif prefix is None:  # before the first file is written
+            raise ValueError(
+                "write_rollout: give prefix (the folder to write the hourly files to) or warehouse"
+            )
         else:
             path = Path(prefix) / rel
             path.parent.mkdir(parents=True, exist_ok=True)

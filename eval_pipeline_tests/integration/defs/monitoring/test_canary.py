@@ -13,6 +13,7 @@ import threading
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from eval_pipeline.defs.resources import EvalConfigResource, WarehouseResource, project_resource
 from eval_pipeline.demo.rollout import RolloutConfig, write_rollout
@@ -161,3 +162,8 @@ def test_demo_rollout_ends_with_the_degraded_canary_rolled_back(tmp_path, monkey
     assert (
         tmp_path / "wh" / "traffic" / "date=2026-11-22" / "hour=00"
     ).is_dir()  # hour folders, labelled synthetic
+
+
+def test_rollout_without_folder_or_warehouse_is_a_clear_error():
+    with pytest.raises(ValueError, match="give prefix"):
+        write_rollout(None, ROLLOUT)
