@@ -205,7 +205,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_register(args: argparse.Namespace) -> int:
     from eval_pipeline.defs.partitions import (
-        MODEL_VERSION_PARTITIONS,
+        MODEL_VERSION,
         local_instance,
         register_model_versions,
     )
@@ -214,7 +214,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     instance = local_instance()
     new = register_model_versions(instance, [m.key for m in load_project().registry.models])
     print(
-        f"registered {len(new)} new model version partition(s); known: {sorted(instance.get_dynamic_partitions(MODEL_VERSION_PARTITIONS.name))}"
+        f"registered {len(new)} new model version partition(s); known: {sorted(instance.get_dynamic_partitions(MODEL_VERSION))}"
     )
     return 0
 
@@ -227,8 +227,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.date:
         try:
             args.date = check_date(args.date)
-        except ValueError as e:
-            print(f"eval-pipeline demo: {e}", file=sys.stderr)
+        except ValueError as exc:
+            print(f"eval-pipeline demo: {exc}", file=sys.stderr)
             return 2
     # Dagster's per-run console logs go to a file; the terminal shows the demo's own progress.
     from eval_pipeline.storage.location import Location

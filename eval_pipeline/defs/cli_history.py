@@ -15,12 +15,14 @@ from eval_pipeline.defs.ci import eval_definitions, worker_tags
 from eval_pipeline.defs.partitions import local_instance
 
 
-def refresh(instance=None) -> tuple[bool, str]:
+def refresh(instance: dg.DagsterInstance | None = None) -> tuple[bool, str]:
     """Materialize ``eval_history`` (in process, on the instance); returns (success, report location)."""
 
     defs = eval_definitions()
     result = dg.materialize(
-        [*defs.assets, *(defs.asset_checks or [])],
+        # Definitions.assets may hold a CacheableAssetsDefinition, which materialize() does not take;
+        # eval_definitions() has none (the project defines none)
+        [*(defs.assets or []), *(defs.asset_checks or [])],  # type: ignore[list-item]
         selection=["eval_history"],
         instance=instance or local_instance(),
         resources=defs.resources,

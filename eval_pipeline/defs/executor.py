@@ -25,6 +25,7 @@ start method there is ``forkserver`` with :data:`PRELOAD_MODULES` preloaded. ``e
 from __future__ import annotations
 
 import os
+from typing import Any, cast
 
 import dagster as dg
 
@@ -73,12 +74,17 @@ def _build(mode: str) -> dg.ExecutorDefinition:
         ),
         requirements=_requirements,
     )
-    def eval_executor(init_context: dg.InitExecutorContext):
-        chosen, config = next(iter(init_context.executor_config.items()))
+    def eval_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+        # Dagster types executor_config as Mapping[str, object]; the Selector above makes it {mode: dict}
+        chosen, config = cast(tuple[str, dict[str, Any]], next(iter(init_context.executor_config.items())))
         inner = dg.in_process_executor if chosen == "in_process" else dg.multiprocess_executor
         if chosen == "multiprocess" and not config.get("start_method"):
             config = {**config, "start_method": FORKSERVER}
-        return inner.executor_creation_fn(
+        create = inner.executor_creation_fn
+        assert (
+            create is not None
+        )  # typed Optional; both built-in executors are made by @executor, which sets it
+        return create(
             dg.InitExecutorContext(
                 job=init_context.job,
                 executor_def=inner,

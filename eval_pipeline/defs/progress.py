@@ -51,6 +51,7 @@ def with_progress(instance, label: str, expected_steps: int, fn: Callable[[], T]
         MofNCompleteColumn,
         Progress,
         SpinnerColumn,
+        TaskID,
         TextColumn,
         TimeElapsedColumn,
     )
@@ -88,7 +89,7 @@ def with_progress(instance, label: str, expected_steps: int, fn: Callable[[], T]
 
     with Progress(*columns, console=Console(file=term), transient=True) as progress:
         task = progress.add_task(label, total=expected_steps, status="starting", unit="steps")
-        requests: dict[str, object] = {}
+        requests: dict[str, TaskID] = {}
 
         def request_sink(step: str, p) -> None:  # the model calls of a waiting step, as a second bar
             if step not in requests:
