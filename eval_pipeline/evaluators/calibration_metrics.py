@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import bootstrap, rankdata, spearmanr
 
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95
@@ -54,6 +53,8 @@ def bootstrap_interval(
     resamples, hence the same interval, as the scalar form for a given seed - only faster).
     Resamples where the statistic is undefined (NaN, e.g. a constant resample for Spearman) are
     dropped; with more than 10 % of them, or fewer than 3 items, the interval is ``(nan, nan)``."""
+
+    from scipy.stats import bootstrap  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     if len(arrays[0]) < 3:
         return math.nan, math.nan
@@ -155,6 +156,8 @@ def spearman_along_axis(a: Any, b: Any, axis: int = -1) -> np.ndarray:
     """Spearman's rho along ``axis`` (Pearson correlation of average ranks, as scipy ``spearmanr``);
     NaN where either side is constant."""
 
+    from scipy.stats import rankdata  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+
     ra = np.moveaxis(rankdata(a, axis=axis), axis, -1)
     rb = np.moveaxis(rankdata(b, axis=axis), axis, -1)
     ra = ra - ra.mean(-1, keepdims=True)
@@ -211,6 +214,7 @@ def rating_agreement(
     ``<name>_ci_low`` / ``<name>_ci_high`` (shares: exact Clopper-Pearson; kappa and Spearman:
     paired bootstrap, :func:`bootstrap_interval`; off with ``ci=False``). Undefined values (e.g. a constant input) are NaN.
     """
+    from scipy.stats import spearmanr  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
     from sklearn.metrics import cohen_kappa_score
 
     h = np.asarray(human, dtype=float)

@@ -34,8 +34,6 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.special import comb
 
 MetricValue = dict[str, Any]
 NO_PREDICTION = "<none>"  # predicted label when the response had no usable label
@@ -124,6 +122,8 @@ def mean_metric(
 ) -> MetricValue:
     """Mean with a Student-t interval (scipy), clipped to ``bounds``; no interval below two values."""
 
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+
     arr = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     if arr.size == 0:
         return metric_value(None, n=0)
@@ -184,6 +184,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k of one sample with ``c`` passing among ``n`` attempts (Chen et al. 2021):
     ``1 - C(n-c, k) / C(n, k)``."""
 
+    from scipy.special import comb  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+
     if not 0 <= c <= n or not 1 <= k <= n:
         raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")
     if n - c < k:
@@ -193,6 +195,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def pass_hat_k(n: int, c: int, k: int) -> float:
     """Unbiased pass^k (tau-bench, Yao et al. 2024): chance that k of n attempts all pass, C(c,k)/C(n,k)."""
+
+    from scipy.special import comb  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     if not 0 <= c <= n or not 1 <= k <= n:
         raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n} c={c} k={k}")

@@ -32,7 +32,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,8 @@ def ppi_mean(
     Raises:
         ValueError: fewer than 2 labelled samples, mismatched lengths, or non-finite values.
     """
+    from scipy.stats import norm  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+
     y, yhat, yu = (np.asarray(a, dtype=float).ravel() for a in (y, yhat, yhat_unlabelled))
     n, big_n = len(y), len(yu)
     if len(yhat) != n:

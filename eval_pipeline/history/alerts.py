@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from eval_pipeline.history.alert_rules import AlertRules
 from eval_pipeline.history.control_charts import CHARTS, binomial_baseline, debounce, p_chart, segmented_chart
@@ -182,6 +181,7 @@ def upper_bound(g: pd.DataFrame, field: str, level: float = 0.95) -> np.ndarray:
     """One-sided ``level`` upper confidence bound of each day's ``field``: for ``pass_rate`` the Wilson bound of
     ``n_passed / n_graded`` (statsmodels, two-sided ``2 * level - 1``), for a mean the t bound ``mean + t * std /
     sqrt(n)`` (scipy) with n = graded rows. NaN (no evidence) where counts or spread are missing."""
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
     from statsmodels.stats.proportion import proportion_confint  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     vals = pd.to_numeric(g[field], errors="coerce").to_numpy(dtype=float)

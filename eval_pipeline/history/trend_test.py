@@ -23,7 +23,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 
 def prediction_p(
@@ -36,6 +35,8 @@ def prediction_p(
     of, so a real drop does not widen its own yardstick. NaN where fewer than ``max(min_points, 2)``
     reference days exist; 0 when the reference rates are all equal and today is below them (the score
     test then decides). Dates must be sorted."""
+
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     x = np.asarray(rates, dtype=float)
     d = pd.to_datetime(np.asarray(dates)).to_numpy()

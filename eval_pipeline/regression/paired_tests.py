@@ -29,7 +29,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from eval_pipeline.project.regression_config import GATE_PROCEDURES
 
@@ -55,6 +54,7 @@ def mcnemar_exact(
     ``scipy.stats.binomtest(n_worse, n_worse + n_better, 0.5, alternative="greater")`` on the
     discordant pairs; ``"better"``: the mirror image.
     """
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
     from statsmodels.stats.contingency_tables import mcnemar  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     b = np.asarray(baseline_pass, dtype=bool)
@@ -82,6 +82,8 @@ def mcnemar_midp(
     ``"two-sided"``: ``2 [P(X < m) + 0.5 P(X = m)]`` with ``m = min(b, c)``, capped at 1
     (``scipy.stats.binom`` ``sf`` / ``cdf`` / ``pmf``). No discordant pair gives ``(0, 0, 1.0)``.
     """
+
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     b = np.asarray(baseline_pass, dtype=bool)
     c = np.asarray(candidate_pass, dtype=bool)
@@ -120,6 +122,8 @@ def stratified_exact(
     Returns ``(n_worse, n_better, p, support)``: samples whose candidate pass fraction is below / above the
     baseline's, the p-value and every p-value the test could give for these margins (for :func:`discrete_holm`).
     """
+
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     if alternative not in ("two-sided", "worse", "better"):
         raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'worse' or 'better'")
@@ -175,6 +179,8 @@ def paired_t(diff: np.ndarray, alternative: str = "two-sided") -> float:
     ``alternative``: ``"two-sided"``, ``"less"`` or ``"greater"``. All-equal differences: p = 1 (0 mean) or, for
     a non-zero constant, 0 / 1 by its side (no variance: the sign decides)."""
 
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+
     if alternative not in _T_ALTERNATIVE:
         raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'less' or 'greater'")
     d = np.asarray(diff, dtype=float)
@@ -205,6 +211,8 @@ def paired_location_test(
     never make a small test anti-conservative. ``sign_flip``: ``scipy.stats.permutation_test`` of
     the mean (exact when 2^n <= ``n_resamples``). All-zero differences give p = 1.
     """
+
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     if alternative not in _T_ALTERNATIVE:
         raise ValueError(f"alternative={alternative!r}: use 'two-sided', 'less' or 'greater'")
@@ -266,6 +274,7 @@ def effect_interval(
     ``t``: statsmodels ``DescrStatsW(diff).tconfint_mean``; ``bootstrap``:
     ``scipy.stats.bootstrap`` (BCa) of the mean difference.
     """
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
     from statsmodels.stats.weightstats import DescrStatsW  # noqa: PLC0415 - keeps statsmodels out of `import eval_pipeline.definitions`
 
     d = np.asarray(diff, dtype=float)
@@ -323,6 +332,8 @@ def binomial_support(n: int, alternative: str = "worse") -> np.ndarray:
     One-sided (``"worse"`` / ``"better"``): ``P(X >= k)`` for k = 0..n, ``X ~ Binomial(n, 1/2)``
     (scipy ``binom.sf(k - 1)``; the p-values :func:`mcnemar_exact` returns). ``"two-sided"``:
     ``min(1, 2 P(X <= m))`` for m = 0..n // 2 (statsmodels' exact McNemar). ``n = 0``: ``[1.0]``."""
+
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     if n <= 0:
         return np.array([1.0])

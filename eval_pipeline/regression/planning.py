@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.project.regression_config import RegressionConfig
@@ -59,6 +58,8 @@ def mcnemar_critical(k: npt.ArrayLike, level: float) -> npt.NDArray[np.int_]:
     (the one-sided exact McNemar test of :func:`~eval_pipeline.regression.paired_tests.mcnemar_exact` rejects at
     X >= c); ``k + 1`` when no count can reject."""
 
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+
     ks = np.asarray(k, dtype=np.int_)
     c: npt.NDArray[np.int_] = stats.binom.isf(level, ks, 0.5).astype(int) + 1  # type: ignore[union-attr]  # an array k gives an array
     c = np.where(
@@ -74,6 +75,8 @@ def mcnemar_power(
     """Exact power of the one-sided exact McNemar test with ``n`` pairs, discordance ``discordance`` and a true drop
     ``drop`` (both fractions), at ``level``. ``min_effect``: also require the observed drop ``(X - (K - X)) / n`` to
     be at least it (the gate's rule) - the chance the gate blocks."""
+
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     d = max(float(discordance), float(drop), 1e-9)
     q = min(1.0, (d + drop) / (2 * d))  # given a discordant pair, the chance it is candidate-worse
@@ -181,6 +184,8 @@ def plan_row(
 ) -> RowPlan:
     """Plan one row: N for :data:`POWERS` at a drop of ``min_effect`` (``sizes``; else ``None``), MDEs at
     ``n_current``."""
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+
     if binary:
 
         def power(n: int, drop: float = min_effect, rule: float | None = None) -> float:
@@ -242,6 +247,8 @@ def history_spread(
     ``discordance`` (sum of discordant samples over sum of pairs, McNemar rows), ``sd`` (SD of the per-sample
     differences, from each report's t interval: ``(ci_high - ci_low) / 2 / t_q * sqrt(n)``, pooled by n),
     ``baseline`` and ``n`` (the latest report's), ``reports`` (how many had the row). Empty when none had it."""
+
+    from scipy import stats  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     disc = pairs = 0.0
     var_n = var_w = 0.0

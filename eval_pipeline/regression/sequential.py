@@ -59,7 +59,6 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special
 
 from eval_pipeline.history.sql import SEGMENT_ALL
 from eval_pipeline.project.regression_config import RegressionConfig
@@ -72,7 +71,6 @@ BETS = np.array([0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 0.95])  # bets as shares o
 DEFAULT_BETA = 0.2
 DEFAULT_Z = 0.8  # below_mde: one-sided upper bound at 79 % (a z of 0.8) of the drop
 DEFAULT_GAMMA = 0.5
-Z_POWER = float(-special.ndtri(0.2))  # the MDE's power: 80 %
 DEFAULT_CHUNK = 25
 DEFAULT_EARLY_SHARE = 0.1  # share of alpha the looks spend; the rest is the fixed gate's at full N
 OPEN, REGRESSION, NO_WORSE, BELOW_MDE = 0, 1, -1, -2
@@ -137,9 +135,12 @@ def row_mde(rows: RowTally) -> np.ndarray:
     level by the gate's rule (one-sided significance and an observed drop >= ``min_effect``), normal approximation
     with the per-sample variance seen so far, ``v = max(Q / k, min_effect)`` (a binary row worse by m discords on
     >= m of the samples)."""
+    from scipy import special  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+
     Q, k, n_row, m = (np.asarray(x, float) for x in (rows.Q, rows.k, rows.n_row, rows.min_effect))
+    z_power = float(-special.ndtri(0.2))  # the MDE's power: 80 %
     se = np.sqrt(np.maximum(Q / np.maximum(k, 1), m) / np.maximum(n_row, 1))
-    out: np.ndarray = np.maximum(m, -special.ndtri(np.asarray(rows.final_level, float)) * se) + Z_POWER * se
+    out: np.ndarray = np.maximum(m, -special.ndtri(np.asarray(rows.final_level, float)) * se) + z_power * se
     return out
 
 
@@ -148,6 +149,8 @@ def conditional_power(rows: RowTally, drop: npt.ArrayLike) -> np.ndarray:
     ``Q``), a true drop of ``drop``): the remaining members' sum ~ N(rem drop, rem (v - drop^2)), v = max(Q / k,
     drop); the test blocks when the sum reaches ``max(m n, z_level sqrt(Q_n))`` (observed drop >= m and McNemar's
     ``(W - B) / sqrt(W + B)`` at the row's level)."""
+    from scipy import special  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+
     S, Q, k, n_row, m = (np.asarray(x, float) for x in (rows.S, rows.Q, rows.k, rows.n_row, rows.min_effect))
     drop = np.asarray(drop, float)
     rem = n_row - k

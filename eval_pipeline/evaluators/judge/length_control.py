@@ -35,8 +35,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.special import expit
-from scipy.stats import norm, spearmanr
 
 from eval_pipeline.evaluators.calibration_metrics import bootstrap_interval, finite_pairs, spearman_along_axis
 
@@ -75,6 +73,8 @@ def length_controlled_win_rate(
     not fitted: ``lc_win_rate`` is the raw rate and the reason is in ``test``.
     """
     import statsmodels.api as sm
+    from scipy.special import expit  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
+    from scipy.stats import norm  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     y, d = finite_pairs(outcomes, length_diff)
     n = int(len(y))
@@ -158,6 +158,7 @@ def length_association(
     (default: the mean answer length), else ``adjusted_mean`` = ``mean``.
     """
     import statsmodels.api as sm
+    from scipy.stats import spearmanr  # noqa: PLC0415 - keeps scipy out of `eval-pipeline run`'s start-up (inference/warmup.py loads it during the requests)
 
     s, ln = finite_pairs(scores, lengths)
     n = int(len(s))
