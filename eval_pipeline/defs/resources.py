@@ -106,7 +106,7 @@ class LLMResource(dg.ConfigurableResource):
     tokens_per_minute: float | None = None
     request_timeout_s: int = 120  # per attempt, whole answer
     stall_timeout_s: int = 90  # no answer at all for this long while waiting: the step stops
-    max_retries: int = -1  # retries per step (-1: 32 + 20% of the step's requests)
+    max_retries: int = -1  # retries after failures per step, not throttling (-1: 32 + 20% of requests)
     stream: bool = True
     store_path: str = ""
     s3_endpoint_url: str | None = None
@@ -394,7 +394,7 @@ SETTINGS: dict[str, str] = {
     "EVAL_MAX_CONCURRENCY": "16",  # in-flight requests per run worker
     "EVAL_REQUEST_TIMEOUT_S": "120",  # per attempt (the whole answer)
     "EVAL_STALL_TIMEOUT_S": "90",  # a step stops when its endpoint answers nothing for this long
-    "EVAL_MAX_RETRIES": "-1",  # retries per step (-1: 32 + 20% of the step's requests)
+    "EVAL_MAX_RETRIES": "-1",  # retries after failures per step, throttling not counted (-1: 32 + 20% of the step's requests)
     "EVAL_RESPONSE_STORE": "",  # local folder of the store's journals (empty: see LLMResource.store)
     "EVAL_EMBEDDING_MODEL": "",  # sentence-transformers folder (empty: packaged MiniLM)
     "EVAL_EMBEDDING_CACHE": "",  # local embedding-cache folder (empty: beside a local warehouse)

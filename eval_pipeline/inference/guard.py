@@ -15,8 +15,11 @@ wrong, how long the step waited, and what to fix:
 * :class:`EndpointUnresponsive` - the endpoint gave no answer at all (no status, no header, no
   byte) for ``stall_timeout_s`` (default 90 s) while requests were in flight (a watchdog in the
   runner checks every second; a timed-out attempt checks too): an infrastructure error (exit code 3).
-* :class:`RetryBudgetExhausted` - the step used ``max_retries`` retries (default: 32 + 20% of its
-  requests): an infrastructure error (exit code 3).
+* :class:`RetryBudgetExhausted` - the step used ``max_retries`` retries of failures (default: 32 + 20% of
+  its requests): an infrastructure error (exit code 3). Retries after throttling (429 rate limited,
+  529/503 overloaded) are counted in ``retried`` but do not use the budget: the endpoint is answering and
+  asking to slow down, the adaptive limiter does, and each request's ``max_attempts`` still bounds them.
+  (Counting them stopped a 500-request step under a 22% fault mix, 15 points of it throttling.)
 
 No I/O, no Dagster.
 """
@@ -92,7 +95,8 @@ class StepGuard:
     errors: int = 0
     sent: int = 0  # attempts sent (first attempts and retries)
     in_flight: int = 0
-    retried: int = 0
+    retried: int = 0  # every retry, throttled or not (progress)
+    failed_retries: int = 0  # retries after a failure that is not throttling (the budget)
     timeouts: int = 0
     started_at: float = field(default_factory=time.monotonic)
     last_answer_at: float | None = None
@@ -166,19 +170,23 @@ class StepGuard:
             self.tripped = EndpointRejected(f"{hint} (HTTP {status}; nothing more was sent: {detail[:200]})")
         return self.tripped
 
-    def allow_retry(self, category: str) -> bool:
-        """Take one retry from the step's budget; False (and the guard trips) once it is used up."""
+    def allow_retry(self, category: str, throttled: bool = False) -> bool:
+        """Take one retry; a retry after a failure that is not throttling uses the step's budget. False
+        (and the guard trips) once the budget is used up."""
         if self.tripped is not None:
             return False
-        if self.retried >= self.max_retries():
+        if not throttled and self.failed_retries >= self.max_retries():
             self.tripped = RetryBudgetExhausted(
-                f"retry budget used up at {self.endpoint}: {self.retried} retries in {self.waited_s():.0f} s "
-                f"(last failure: {category}; {self.done} of {self.total} requests done). The endpoint is "
-                f"failing; answers already received are stored and a rerun sends only the missing ones. "
-                f"Raise max_retries if the endpoint is only throttling."
+                f"retry budget used up at {self.endpoint}: {self.failed_retries} retries after failures "
+                f"in {self.waited_s():.0f} s (last failure: {category}; {self.done} of {self.total} requests "
+                f"done; retries after throttling are not counted). The endpoint is failing; answers already "
+                f"received are stored and a rerun sends only the missing ones. Raise EVAL_MAX_RETRIES if "
+                f"these failures are expected."
             )
             return False
         self.retried += 1
+        if not throttled:
+            self.failed_retries += 1
         return True
 
     def line(self) -> str:

@@ -336,7 +336,7 @@ class LiveProvider(Provider):
                 state.limiter.release(throttled)
             if not failure.retryable or attempt >= self.retry.max_attempts:
                 break
-            if guard is not None and not guard.allow_retry(failure.category):
+            if guard is not None and not guard.allow_retry(failure.category, failure.throttled):
                 break
             # The exponential backoff grows with the failures that gave no retry-after only: a
             # 429 already waited what the server asked, and must not lengthen the next backoff.

@@ -53,7 +53,7 @@ class Progress:
     errors: int  # responses with any error category so far
     elapsed_s: float
     in_flight: int = 0  # attempts sent and not answered yet
-    retried: int = 0  # retries so far (each counts against the step's retry budget)
+    retried: int = 0  # retries so far (those after a failure that is not throttling count against the budget)
     sent: int = 0  # attempts sent so far (first attempts and retries)
 
 

@@ -97,6 +97,19 @@ def test_retry_budget_bounds_a_failing_step(srv):
     assert srv.stats()["total"] <= 10 + 4 + 4  # first attempts in flight + the budget
 
 
+def test_throttling_does_not_use_the_retry_budget(srv):
+    """429s ask the client to slow down: their retries are counted but do not stop the step; a budget
+    of 1 is still enough for 30 requests of which about half are first answered 429."""
+    srv.config.fault_probabilities = {"rate_limit": 0.5}
+    srv.config.retry_after_s = 0.05
+    guard = StepGuard()
+    out = run_requests(
+        provider(srv), reqs([f"t{i}" for i in range(30)]), budget=StepBudget(max_retries=1), guard=guard
+    )
+    assert all(r.error_category is None for r in out), [r.error_message for r in out if r.error_category]
+    assert guard.retried > 1 and guard.failed_retries == 0 and guard.tripped is None
+
+
 def test_progress_reports_in_flight_and_retried_while_waiting(srv):
     srv.config.latency_s = 0.6
     # Matched on this test's own prompt: a request the previous test left in flight must not consume it.
