@@ -17,8 +17,9 @@ wrong, how long the step waited, and what to fix:
   runner checks every second; a timed-out attempt checks too): an infrastructure error (exit code 3).
 * :class:`RetryBudgetExhausted` - the step used ``max_retries`` retries of failures (default: 32 + 20% of
   its requests): an infrastructure error (exit code 3). Retries after throttling (429 rate limited,
-  529/503 overloaded) are counted in ``retried`` but do not use the budget: the endpoint is answering and
-  asking to slow down, the adaptive limiter does, and each request's ``max_attempts`` still bounds them.
+  overloaded, e.g. 529: what the provider classifies as throttled) are counted in ``retried`` but do not
+  use the budget: the endpoint is answering and asking to slow down, the adaptive limiter does, and each
+  request's ``max_attempts`` still bounds them.
   (Counting them stopped a 500-request step under a 22% fault mix, 15 points of it throttling.)
 
 No I/O, no Dagster.
