@@ -43,6 +43,8 @@ EPS = 1e-4
 
 
 DriftLevel = Literal["none", "moderate", "significant"]
+# DriftResult.to_dict's keys, in order: the columns of a drift row (the bins go to the report)
+RESULT_KEYS = ("feature", "psi", "kl", "level", "p_value", "p_adjusted", "n_ref", "n_cur", "test")
 
 
 @dataclass
@@ -64,17 +66,8 @@ class DriftResult:
     p_adjusted: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "feature": self.feature,
-            "psi": self.psi,
-            "kl": self.kl,
-            "level": self.level,
-            "p_value": self.p_value,
-            "p_adjusted": self.p_adjusted,
-            "n_ref": self.n_ref,
-            "n_cur": self.n_cur,
-            "test": self.test,
-        }
+        """Every field but ``table``, in the order of :data:`RESULT_KEYS` (a drift row's columns)."""
+        return {k: getattr(self, k) for k in RESULT_KEYS}
 
 
 def psi_level(
