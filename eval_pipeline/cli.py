@@ -84,6 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import datetime as dt
     import os
 
+    from eval_pipeline.inference import head_start
     from eval_pipeline.project.errors import ConfigError
     from eval_pipeline.project.loader import load_project
     from eval_pipeline.release import ci_report
@@ -96,10 +97,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.baseline:
             project.registry.by_name(args.baseline)
         from eval_pipeline.inference import warmup
+        from eval_pipeline.regression.sequential_replay import suite_sequential
 
         warmup.start_sdks(project.registry.by_name(n).provider for n in names)  # loads while Dagster starts
+        sequential = args.sequential or suite_sequential(project, names, args.suite)
+        if not (sequential or args.batch or (args.baseline and args.baseline not in names)):
+            _head_start(project, names[0], date)  # its requests are in flight while Dagster starts
         from eval_pipeline.defs.ci import DEFAULT_FAMILIES, evaluate, selection
-        from eval_pipeline.defs.ci_sequential import cli_run_sequential, suite_sequential
+        from eval_pipeline.defs.ci_sequential import cli_run_sequential
         from eval_pipeline.defs.partitions import local_instance
         from eval_pipeline.defs.progress import with_progress
 
@@ -111,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         set_progress_sink(stderr_sink())
         run_config = {"ops": {"model_responses": {"config": {"batch": True}}}} if args.batch else None
         process.resume_for_run()
-        if args.sequential or suite_sequential(project, names, args.suite):
+        if sequential:
             return cli_run_sequential(args, project, instance, names, date, families, run_config)
         results = with_progress(
             instance,
@@ -132,6 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError, KeyError, LookupError) as e:
         print(f"eval-pipeline run: configuration error: {e}", file=sys.stderr)
         return ci_report.EXIT_ERROR
+    finally:
+        head_start.settle()  # requests started for a run that stopped before using them: stored before exit
     print(ci_report.table(results))
     for r in results:  # synthetic / replayed answers are said next to the verdict they decided
         answers = (r.artifact or {}).get("answers") or ""
@@ -156,6 +163,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"Dagster runs (DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}): {', '.join(r.run_id or '-' for r in results)}"
     )
     return ci_report.exit_code(results)
+
+
+def _head_start(project, name: str, date: str) -> None:
+    """Start the first partition's model requests now, before Dagster is imported
+    (:mod:`eval_pipeline.inference.head_start`; its ``model_responses`` step takes them)."""
+    import os
+
+    from eval_pipeline.inference import head_start
+    from eval_pipeline.inference.settings import InferenceSettings
+
+    head_start.start(
+        project,
+        date,
+        project.registry.by_name(name),
+        InferenceSettings.from_env(),
+        os.environ.get("EVAL_WAREHOUSE_URL") or default_warehouse_url(),
+        os.environ.get("EVAL_S3_ENDPOINT_URL") or None,
+    )
 
 
 def _versions(project, name: str | None, suite: str | None) -> list[str]:

@@ -116,13 +116,6 @@ def run_sequential(
     raise RuntimeError(f"the sequential run did not stop within {MAX_LOOKS} looks")
 
 
-def suite_sequential(project: Project, names: list[str], suite: str | None) -> bool:
-    """A suite's ``regression: sequential: true`` asks ``eval-pipeline run`` of one model version for the
-    sequential gate (a nightly run of several versions keeps the fixed gate)."""
-    suites = [suite] if suite else [s for n in names for s in project.registry.by_name(n).suites]
-    return len(names) == 1 and any(project.suites[s].regression_config().sequential for s in suites)
-
-
 def cli_run_sequential(
     args: argparse.Namespace,
     project: Project,

@@ -10,22 +10,18 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 from eval_pipeline.defs.eval_partition import EvalProject
 from eval_pipeline.evaluators.embeddings import SimilarityScorer
-from eval_pipeline.inference.anthropic_provider import AnthropicProvider
-from eval_pipeline.inference.guard import StepBudget
-from eval_pipeline.inference.providers import ReplayProvider
-from eval_pipeline.inference.segments import SegmentStore
-from eval_pipeline.inference.store import ResponseStore
-from eval_pipeline.inference.synthetic_provider import SyntheticProvider, synthetic_openai_provider
-from eval_pipeline.inference.targets import Defaults, RoutingProvider, build_provider
-from eval_pipeline.project.endpoints import AnthropicEndpoint
+from eval_pipeline.inference.settings import AUTO_WITHOUT_KEY, InferenceSettings, ProviderSetupError
+from eval_pipeline.inference.targets import RoutingProvider
+from eval_pipeline.project.environment import deployment_defaults
 from eval_pipeline.project.loader import Project, load_project
-from eval_pipeline.project.paths import PROJECT_ROOT, data_dir, default_warehouse_url
+from eval_pipeline.project.paths import data_dir, default_warehouse_url
 from eval_pipeline.storage import Warehouse, keys
 from eval_pipeline.storage.location import Location
 from eval_pipeline.storage.warehouse import open_backend
@@ -72,21 +68,15 @@ def project_resource(context: dg.InitResourceContext) -> EvalProject:
     return EvalProject(context.resources.eval_config, context.resources.warehouse)
 
 
-AUTO_WITHOUT_KEY = (
-    "no model provider: EVAL_PROVIDER is 'auto' (the default) and ANTHROPIC_API_KEY is not set. "
-    "To call the Anthropic API set the key (export ANTHROPIC_API_KEY=sk-ant-..., or in the deployment's environment). "
-    "To serve stored answers and the synthetic demo recordings instead, choose it explicitly: EVAL_PROVIDER=replay "
-    "(its results are labelled synthetic). To try a suite with no key, start `eval-pipeline serve-model` and set "
-    "EVAL_PROVIDER=synthetic (docs/getting-started.md). 'auto' never falls back to replay."
-)
+T = TypeVar("T")
 
 # The Dagster concurrency pool of every step that calls a model API (inference, judges, shadow, A/A noise);
 # its limit is set in the instance's dagster.yaml.
 API_POOL = "anthropic_api"
 
 
-class LLMResource(dg.ConfigurableResource):
-    """The model provider and the response store.
+class LLMResource(InferenceSettings, dg.ConfigurableResource):
+    """The model provider and the response store (the fields and what they give: :class:`~eval_pipeline.inference.settings.InferenceSettings`).
 
     ``provider``: ``anthropic`` calls the Messages API (key from ``ANTHROPIC_API_KEY`` via
     ``dg.EnvVar``; never logged or stored); ``replay`` serves only from the response store and
@@ -98,139 +88,21 @@ class LLMResource(dg.ConfigurableResource):
     from them; a live provider never is (see :mod:`eval_pipeline.inference.store`).
     """
 
-    provider: str = "auto"
-    api_key: str | None = None
-    base_url: str | None = None
-    max_concurrency: int = 16
-    requests_per_minute: float | None = None
-    tokens_per_minute: float | None = None
-    request_timeout_s: int = 120  # per attempt, whole answer
-    stall_timeout_s: int = 90  # no answer at all for this long while waiting: the step stops
-    max_retries: int = -1  # retries after failures per step, not throttling (-1: 32 + 20% of requests)
-    stream: bool = True
-    store_path: str = ""
-    s3_endpoint_url: str | None = None
-    recordings_path: str = ""
-    seal_every: int = 200
-
     _stores: list = PrivateAttr(default_factory=list)
 
     def provider_name(self) -> str:
         """``anthropic`` or ``replay``; raises ``dg.Failure`` for ``auto`` without a key."""
-        if self.provider in ("auto", ""):
-            if not self.api_key:
-                raise dg.Failure(AUTO_WITHOUT_KEY)
-            return "anthropic"
-        return self.provider
-
-    def recordings_label(self) -> str:
-        """``recordings_path`` as shown in provenance labels (relative to the project when inside it)."""
-
-        if self.provider == "synthetic":
-            return f"from the synthetic model server at {self.base_url}"
-        if not self.recordings_path:
-            return "the response store"
-        p = Path(self.recordings_path).resolve()
-        try:
-            return str(p.relative_to(PROJECT_ROOT))
-        except ValueError:
-            return str(p)
-
-    def budget(self):
-        """The step's retry budget and stall timeout (:class:`~eval_pipeline.inference.guard.StepBudget`)."""
-
-        return StepBudget(
-            max_retries=None if self.max_retries < 0 else self.max_retries,
-            stall_timeout_s=float(self.stall_timeout_s),
-        )
+        return _failing(super().provider_name)
 
     def make_provider(self, prices: dict):
+        return _failing(super().make_provider, prices)
 
-        name = self.provider_name()
-        if name == "replay":
-            return ReplayProvider()
-        if name == "synthetic":  # eval-pipeline serve-model on loopback; answers labelled synthetic
-            try:
-                return SyntheticProvider(
-                    self.base_url or None,
-                    max_concurrency=self.max_concurrency,
-                    stream=self.stream,
-                    prices=prices,
-                )
-            except ValueError as e:
-                raise dg.Failure(str(e)) from None
-        if name != "anthropic":
-            raise dg.Failure(f"unknown provider {self.provider!r}; use anthropic, replay, synthetic or auto")
-        if not self.api_key:
-            raise dg.Failure(
-                "provider 'anthropic' needs an API key: set ANTHROPIC_API_KEY in the environment"
-            )
-        return AnthropicProvider(
-            self.api_key,
-            base_url=self.base_url or None,
-            max_concurrency=self.max_concurrency,
-            requests_per_minute=self.requests_per_minute,
-            tokens_per_minute=self.tokens_per_minute,
-            request_timeout_s=float(self.request_timeout_s),
-            stream=self.stream,
-            prices=prices,
-        )
-
-    def _defaults(self):
-
-        return Defaults(
-            anthropic_api_key=self.api_key or None,
-            anthropic_base_url=self.base_url or None,
-            max_concurrency=self.max_concurrency,
-            requests_per_minute=self.requests_per_minute,
-            tokens_per_minute=self.tokens_per_minute,
-            request_timeout_s=self.request_timeout_s,
-            stream=self.stream,
-        )
-
-    def _build(self, endpoint, prices: dict):
-
-        if self.provider == "synthetic":  # `eval-pipeline serve-model` stands in (Anthropic or OpenAI API)
-            kind = getattr(endpoint, "provider", "anthropic") if endpoint is not None else "anthropic"
-            if kind == "openai":
-                try:
-                    return synthetic_openai_provider(
-                        self.base_url or None, stream=endpoint.stream, max_concurrency=self.max_concurrency
-                    )
-                except ValueError as e:
-                    raise dg.Failure(str(e)) from None
-            if kind != "anthropic":
-                raise dg.Failure(
-                    f"EVAL_PROVIDER=synthetic answers through `eval-pipeline serve-model` (Anthropic and OpenAI "
-                    f"APIs); an endpoint of provider {kind!r} cannot use it: give the model version provider: "
-                    "anthropic or openai for the synthetic run, or unset EVAL_PROVIDER"
-                )
-            return self.make_provider(prices)
-        replay = self.provider == "replay"
-        if not replay and self.provider not in ("auto", "", "anthropic"):
-            raise dg.Failure(f"unknown provider {self.provider!r}; use anthropic, replay, synthetic or auto")
-        if not replay and endpoint is None and not self.api_key:
-            raise dg.Failure(
-                AUTO_WITHOUT_KEY
-                if self.provider in ("auto", "")
-                else "provider 'anthropic' needs an API key: set ANTHROPIC_API_KEY in the environment"
-            )
-        try:
-            return build_provider(endpoint, prices, self._defaults(), replay=replay)
-        except ValueError as e:  # TargetConfigError, an unset ${VAR}
-            raise dg.Failure(str(e)) from None
+    def build(self, endpoint, prices: dict):
+        return _failing(super().build, endpoint, prices)
 
     def provider_for(self, registry, model_version):
-        """The provider of model version ``mv``: its own endpoint (``provider:`` + ``endpoint:`` in
-        models.yaml; anthropic = this resource's key and base URL); ``replay`` (EVAL_PROVIDER=replay,
-        or a version with provider replay) serves the store under the same endpoint identity."""
-
-        ep = model_version.endpoint_settings
-        if isinstance(ep, AnthropicEndpoint) and model_version._endpoint is None:
-            ep = None  # the deployment's Anthropic settings, as before
-        if model_version.provider == "replay":
-            return ReplayProvider()
-        return self._build(ep, registry.price_table())
+        """The provider of model version ``mv`` (:meth:`~eval_pipeline.inference.settings.InferenceSettings.provider_for`)."""
+        return _failing(super().provider_for, registry, model_version)
 
     def judge_provider(self, registry):
         """The judges' provider: the deployment's Anthropic one, with judge model ids listed in
@@ -239,7 +111,7 @@ class LLMResource(dg.ConfigurableResource):
             self.make_provider(registry.price_table()) if self.provider == "replay" or self.api_key else None
         )
         routes = {
-            m: self._build(registry.judge_endpoint(m), registry.price_table())
+            m: self.build(registry.judge_endpoint(m), registry.price_table())
             for m in registry.judge_endpoints
         }
         if not routes:
@@ -250,37 +122,9 @@ class LLMResource(dg.ConfigurableResource):
         return RoutingProvider(default, routes)
 
     def store(self, warehouse_url: str):
-        """The response store. Its journals live in a local folder: ``store_path`` if set, else
-        ``<local warehouse>/response_store``, else (S3 warehouse) ``~/.eval_pipeline/response_store``.
-        Its segments live beside the journals for a local warehouse, and in the warehouse's bucket
-        under ``<prefix>/response_store/`` for an S3 warehouse - shared by every process and host, so
-        an answer any worker paid for is never paid again. Stores made here are closed (sealed)
-        when the step's resources are torn down.
-
-        The read-only recordings (``recordings_path``) are read in place into the store's recordings
-        namespace: served to ``replay`` only, and used to recognise old copies of them inside the
-        store (earlier versions copied them in), which a live provider then never gets either."""
-
-        location = Location.parse(warehouse_url)
-        remote = location.is_remote
-        if self.store_path:
-            root = Path(self.store_path)
-        elif not remote:
-            root = location.path / keys.RESPONSE_STORE
-        else:
-            root = Path.home() / ".eval_pipeline" / keys.RESPONSE_STORE
-        root.mkdir(parents=True, exist_ok=True)
-        segments = (
-            SegmentStore(open_backend(warehouse_url, self.s3_endpoint_url or None), keys.RESPONSE_STORE)
-            if remote
-            else None
-        )
-        store = ResponseStore(
-            root,
-            recordings=[self.recordings_path] if self.recordings_path else (),
-            segments=segments,
-            seal_every=self.seal_every,
-        )
+        """The response store (:meth:`~eval_pipeline.inference.settings.InferenceSettings.open_store`). Stores
+        made here are closed (sealed) when the step's resources are torn down."""
+        store = self.open_store(warehouse_url)
         self._stores.append(store)
         return store
 
@@ -289,6 +133,14 @@ class LLMResource(dg.ConfigurableResource):
         for store in self._stores:
             store.close()
         self._stores.clear()
+
+
+def _failing(fn: Callable[..., T], *args) -> T:
+    """``fn(*args)``, a :class:`ProviderSetupError` raised as the step's ``dg.Failure`` with the same text."""
+    try:
+        return fn(*args)
+    except ProviderSetupError as e:
+        raise dg.Failure(str(e)) from None
 
 
 class _MissingAnthropic:
@@ -378,37 +230,11 @@ class ScorerFactory:
 _MODELS: dict = {}
 
 
-# Deployment settings: (environment variable, default when unset). Every resource field below is
-# given ``dg.EnvVar(name)`` unconditionally, so Dagster reads the value when a run starts (in the
-# run worker), never when the code location loads: a rotated key or a moved warehouse needs no
-# redeploy. Dagster fails a run whose EnvVar is unset, so ``declare_settings()`` gives each unset
-# variable its documented default (an empty string means "not configured") - it only ever
-# *adds* a missing name, it never reads a value into the definitions.
-SETTINGS: dict[str, str] = {
-    "EVAL_DATA_DIR": "",  # suites, golden sets, models.yaml (empty: the project's data/)
-    "EVAL_WAREHOUSE_URL": "",  # folder or s3://bucket/prefix (empty: <project>/warehouse)
-    "EVAL_S3_ENDPOINT_URL": "",  # S3-compatible endpoint (empty: AWS_ENDPOINT_URL_S3 / AWS default)
-    "EVAL_PROVIDER": "",  # anthropic | replay | synthetic | auto (empty: auto)
-    "ANTHROPIC_API_KEY": "",  # the secret; never logged, never stored (only its name is in run config)
-    "ANTHROPIC_BASE_URL": "",  # empty: the SDK default
-    "EVAL_MAX_CONCURRENCY": "16",  # in-flight requests per run worker
-    "EVAL_REQUEST_TIMEOUT_S": "120",  # per attempt (the whole answer)
-    "EVAL_STALL_TIMEOUT_S": "90",  # a step stops when its endpoint answers nothing for this long
-    "EVAL_MAX_RETRIES": "-1",  # retries after failures per step, throttling not counted (-1: 32 + 20% of the step's requests)
-    "EVAL_RESPONSE_STORE": "",  # local folder of the store's journals (empty: see LLMResource.store)
-    "EVAL_EMBEDDING_MODEL": "",  # sentence-transformers folder (empty: packaged MiniLM)
-    "EVAL_EMBEDDING_CACHE": "",  # local embedding-cache folder (empty: beside a local warehouse)
-}
-
-
 def declare_settings() -> None:
-    """Give every unset deployment setting its default (see :data:`SETTINGS`), so the
+    """Give every unset deployment setting its default (:data:`~eval_pipeline.project.environment.SETTINGS`), so the
     ``dg.EnvVar`` fields resolve at run time; values already set are left alone."""
 
-    for name, default in {
-        **SETTINGS,
-        "EVAL_RECORDINGS_DIR": str(PROJECT_ROOT / "data" / "recordings"),
-    }.items():
+    for name, default in deployment_defaults().items():
         os.environ.setdefault(name, default)
 
 
@@ -422,7 +248,9 @@ def build_resources() -> dict:
             url=env("EVAL_WAREHOUSE_URL"), endpoint_url=env("EVAL_S3_ENDPOINT_URL")
         ),
         "project": project_resource,
-        "llm": LLMResource(
+        # (ignore[call-arg]: mypy's pydantic plugin does not see fields a ConfigurableResource inherits from a plain
+        # pydantic model (InferenceSettings); Dagster and pydantic do (the deploy test checks every field is an EnvVar)
+        "llm": LLMResource(  # type: ignore[call-arg]
             provider=env("EVAL_PROVIDER"),
             api_key=env("ANTHROPIC_API_KEY"),
             base_url=env("ANTHROPIC_BASE_URL"),

@@ -64,7 +64,7 @@ def run_demo(date: str | None = None, quiet: bool = False, with_monitoring: bool
     is already set: ``auto`` no longer falls back to replay without a key."""
     if not os.environ.get(
         "EVAL_PROVIDER"
-    ):  # unset or empty (= not configured, see defs/resources.py SETTINGS)
+    ):  # unset or empty (= not configured, see project/environment.py SETTINGS)
         os.environ["EVAL_PROVIDER"] = "replay"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

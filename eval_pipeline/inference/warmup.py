@@ -47,6 +47,12 @@ def start_sdks(providers: Iterable[str]) -> threading.Thread | None:
     return _start(modules)
 
 
+def import_sdks(providers: Iterable[str]) -> None:
+    """Import the SDKs of ``providers`` now, in this thread (waiting for :func:`start_sdks`' thread if it is
+    importing one): before a request is sent, so the SDK's import does not compete with other start-up work."""
+    _import_all([m for p in dict.fromkeys(providers) for m in PROVIDER_SDKS.get(p, ())])
+
+
 def libraries_for(steps: Iterable[str] | None) -> list[str]:
     """The libraries of ``steps`` (``None``: of every step), each once, not yet imported."""
     names = STEP_LIBRARIES if steps is None else [s for s in steps if s in STEP_LIBRARIES]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from eval_pipeline.history.sql import SEGMENT_ALL
+from eval_pipeline.project.loader import Project
 from eval_pipeline.project.regression_config import RegressionConfig
 from eval_pipeline.regression.compare import RegressionReport
 from eval_pipeline.regression.gating import verdicts
@@ -213,3 +214,10 @@ def summary_line(section: Mapping[str, Any]) -> str:
         f"sequential gate: {section['verdict']} after {section['used']} of {section['n']} samples "
         f"({section['share_used']:.0%}); {section['saved_units']} not paid for{saved}"
     )
+
+
+def suite_sequential(project: Project, names: list[str], suite: str | None) -> bool:
+    """A suite's ``regression: sequential: true`` asks ``eval-pipeline run`` of one model version for the
+    sequential gate (a nightly run of several versions keeps the fixed gate)."""
+    suites = [suite] if suite else [s for n in names for s in project.registry.by_name(n).suites]
+    return len(names) == 1 and any(project.suites[s].regression_config().sequential for s in suites)

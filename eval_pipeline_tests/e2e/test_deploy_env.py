@@ -11,7 +11,8 @@ from __future__ import annotations
 import dagster as dg
 
 from eval_pipeline.defs.partitions import MODEL_VERSION_PARTITIONS, eval_partition_key
-from eval_pipeline.defs.resources import SETTINGS, build_resources
+from eval_pipeline.defs.resources import build_resources
+from eval_pipeline.project.environment import SETTINGS
 from eval_pipeline.project.loader import load_project
 from eval_pipeline_tests.support.orchestration import small_data
 from eval_pipeline_tests.support.servers.anthropic_server import AnthropicTestServer, ServerConfig

@@ -12,7 +12,7 @@ import dagster as dg
 from eval_pipeline.defs.eval_partition import ProjectParam, partitioned_asset
 from eval_pipeline.defs.metadata import as_metadata
 from eval_pipeline.defs.resources import API_POOL, LLMResource
-from eval_pipeline.inference import warmup
+from eval_pipeline.inference import head_start, warmup
 from eval_pipeline.inference.batches import BatchOptions
 from eval_pipeline.inference.progress import emit_progress
 from eval_pipeline.inference.provenance import write_stage_provenance
@@ -36,10 +36,15 @@ class InferenceConfig(dg.Config):
     batch_then_live: bool = True
 
 
-def _answer(context, config: InferenceConfig, llm: LLMResource, p, plan, provider, store, timing) -> list:
-    """The partition's answers (:func:`~eval_pipeline.inference.response_run.run_plan`): batch mode as
-    configured, progress in the UI and the log; a replay without a recording fails the step."""
+def _answer(
+    context, config: InferenceConfig, llm: LLMResource, p, plan, provider, store, timing, head
+) -> list:
+    """The partition's answers (:func:`~eval_pipeline.inference.response_run.run_plan`, or the command's
+    :mod:`~eval_pipeline.inference.head_start` of this very plan): batch mode as configured, progress in the UI and
+    the log; a replay without a recording fails the step."""
     try:
+        if head is not None:
+            return _taken(context, head)
         return run_plan(
             plan,
             provider,
@@ -53,6 +58,23 @@ def _answer(context, config: InferenceConfig, llm: LLMResource, p, plan, provide
         )
     except LookupError as e:  # ReplayMissError: the replay provider has no recording for some samples
         raise dg.Failure(str(e)) from e
+
+
+def _taken(context: dg.AssetExecutionContext, head: head_start.HeadStart) -> list:
+    """The head start's answers once the last arrives, with its warnings and last progress in this step's log."""
+    responses = head.wait()
+    for warning in head.warnings:
+        context.log.warning(warning)
+    if head.last_progress is not None:
+        _progress_logger(context)(head.last_progress)
+    return responses
+
+
+def _store_note(store, head: head_start.HeadStart | None) -> str:
+    """The store's size for the step's first log line (and that the requests started before the run, if they did)."""
+    if head is None:
+        return f"(store: {len(store)} entries)"
+    return f"(store: {head.store_entries} entries; sent since the command started, before this run)"
 
 
 def _announce(context: dg.AssetExecutionContext, message: str) -> None:
@@ -114,13 +136,15 @@ def model_responses(
     plan = plan_inference(
         p.golden(), p.eval_sets(), mv, date, registry, lambda user_mv: llm.provider_for(registry, user_mv)
     )
-    provider, store = llm.provider_for(registry, mv), llm.store(project.url)
+    provider = llm.provider_for(registry, mv)
+    head = head_start.take(date, mv_key, plan.requests, llm, project.url)  # `eval-pipeline run` started them
+    store = None if head is not None else llm.store(project.url)
     _announce(
         context,
-        f"{mv_key} on {date}: {len(plan.requests)} requests via {provider.name} (store: {len(store)} entries)",
+        f"{mv_key} on {date}: {len(plan.requests)} requests via {provider.name} " + _store_note(store, head),
     )
-    timing = RunTiming()
-    responses = _answer(context, config, llm, p, plan, provider, store, timing)
+    timing = head.timing if head is not None else RunTiming()
+    responses = _answer(context, config, llm, p, plan, provider, store, timing, head)
     uri = p.write("responses", response_frame(plan, responses, date, mv_key, mv.config_hash()))
     numbers, detail, summary = response_figures(plan, responses, timing.api_calls, llm.recordings_label())
     batch_detail = {"batch": timing.batch.as_dict()} if timing.batch is not None else {}
