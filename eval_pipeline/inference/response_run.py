@@ -95,20 +95,18 @@ def response_frame(
     plan: InferencePlan, responses: list[ModelResponse], date: str, model_version_key: str, config_hash: str
 ) -> pd.DataFrame:
     """The ``responses`` table: one row per answer, keyed by date, model version, suite and eval set."""
+    keys = {"date": date, "model_version": model_version_key}
     rows, i = [], 0
     for suite_name, es_name, prompt_hash, reqs in plan.entries:
-        for _ in reqs:
-            row = response_table_row(responses[i])
-            row.update(
-                date=date,
-                model_version=model_version_key,
-                suite=suite_name,
-                eval_set=es_name,
-                config_hash=config_hash,
-                prompt_hash=prompt_hash,
-            )
-            rows.append(row)
-            i += 1
+        entry = {
+            **keys,
+            "suite": suite_name,
+            "eval_set": es_name,
+            "config_hash": config_hash,
+            "prompt_hash": prompt_hash,
+        }
+        rows += [{**response_table_row(answer), **entry} for answer in responses[i : i + len(reqs)]]
+        i += len(reqs)
     df = pd.DataFrame(rows)
     return df[RESPONSE_KEY_COLUMNS + [c for c in df.columns if c not in RESPONSE_KEY_COLUMNS]]
 

@@ -70,18 +70,13 @@ class DriftResult:
         return {k: getattr(self, k) for k in RESULT_KEYS}
 
 
-def psi_level(
-    psi: float,
-    moderate: float = PSI_MODERATE,
-    significant: float = PSI_SIGNIFICANT,
-    p_value: float | None = None,
-    alpha: float = DRIFT_ALPHA,
-) -> DriftLevel:
-    """``none`` / ``moderate`` / ``significant`` for a PSI value; with ``p_value``, a level above
-    ``none`` also needs ``p_value < alpha`` (a NaN p-value is no evidence)."""
-    if p_value is not None and not p_value < alpha:
+def psi_level(psi: float, p_value: float | None = None) -> DriftLevel:
+    """``none`` / ``moderate`` / ``significant`` for a PSI value (:data:`PSI_MODERATE`, :data:`PSI_SIGNIFICANT`);
+    with ``p_value``, a level above ``none`` also needs ``p_value <`` :data:`DRIFT_ALPHA` (a NaN p-value is no
+    evidence)."""
+    if p_value is not None and not p_value < DRIFT_ALPHA:
         return "none"
-    return "significant" if psi >= significant else "moderate" if psi >= moderate else "none"
+    return "significant" if psi >= PSI_SIGNIFICANT else "moderate" if psi >= PSI_MODERATE else "none"
 
 
 MC_RESAMPLES = 2000

@@ -41,20 +41,20 @@ class Divergence:
     message: str
 
 
+# Divergence: the automated score held (fell less than this) while the behavioural one fell at least this much.
+AUTO_TOLERANCE = 0.02
+BEHAVIOUR_DROP = 0.05
+
+
 def divergence_flag(
-    automated_today: float,
-    automated_ref: float,
-    behaviour_today: float,
-    behaviour_ref: float,
-    auto_tolerance: float = 0.02,
-    behaviour_drop: float = 0.05,
+    automated_today: float, automated_ref: float, behaviour_today: float, behaviour_ref: float
 ) -> Divergence:
     """Flag when the automated score (e.g. judge/deterministic pass rate, higher is better) moved
-    less than ``auto_tolerance`` below its reference while the behavioural score (e.g.
-    ``implicit_quality``, higher is better) fell by at least ``behaviour_drop``."""
+    less than :data:`AUTO_TOLERANCE` below its reference while the behavioural score (e.g.
+    ``implicit_quality``, higher is better) fell by at least :data:`BEHAVIOUR_DROP`."""
     da = automated_today - automated_ref
     db = behaviour_today - behaviour_ref
-    flagged = bool(da > -auto_tolerance and db <= -behaviour_drop)
+    flagged = bool(da > -AUTO_TOLERANCE and db <= -BEHAVIOUR_DROP)
     msg = (
         f"automated {automated_ref:.3f}->{automated_today:.3f} ({da:+.3f}), "
         f"behavioural {behaviour_ref:.3f}->{behaviour_today:.3f} ({db:+.3f})"
