@@ -102,7 +102,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         warmup.start_sdks(project.registry.by_name(n).provider for n in names)  # loads while Dagster starts
         sequential = args.sequential or suite_sequential(project, names, args.suite)
         if not (sequential or args.batch or (args.baseline and args.baseline not in names)):
-            _head_start(project, names[0], date)  # its requests are in flight while Dagster starts
+            head_start.start_from_env(
+                project, project.registry.by_name(names[0]), date
+            )  # in flight while Dagster starts
         from eval_pipeline.defs.ci import DEFAULT_FAMILIES, evaluate, selection
         from eval_pipeline.defs.ci_sequential import cli_run_sequential
         from eval_pipeline.defs.partitions import local_instance
@@ -163,24 +165,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"Dagster runs (DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}): {', '.join(r.run_id or '-' for r in results)}"
     )
     return ci_report.exit_code(results)
-
-
-def _head_start(project, name: str, date: str) -> None:
-    """Start the first partition's model requests now, before Dagster is imported
-    (:mod:`eval_pipeline.inference.head_start`; its ``model_responses`` step takes them)."""
-    import os
-
-    from eval_pipeline.inference import head_start
-    from eval_pipeline.inference.settings import InferenceSettings
-
-    head_start.start(
-        project,
-        date,
-        project.registry.by_name(name),
-        InferenceSettings.from_env(),
-        os.environ.get("EVAL_WAREHOUSE_URL") or default_warehouse_url(),
-        os.environ.get("EVAL_S3_ENDPOINT_URL") or None,
-    )
 
 
 def _versions(project, name: str | None, suite: str | None) -> list[str]:

@@ -23,6 +23,7 @@ command line calls :func:`start`, for the first partition it runs.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from eval_pipeline.inference.settings import InferenceSettings
 from eval_pipeline.inference.types import ModelRequest, ModelResponse
 from eval_pipeline.ingestion.golden import decode_golden
 from eval_pipeline.ingestion.partition_golden import read_partition_golden
+from eval_pipeline.project.paths import default_warehouse_url
 from eval_pipeline.storage.warehouse import Warehouse
 
 STEP = "model_responses"
@@ -124,7 +126,8 @@ def start(
         if any(plan.specs) or not plan.requests:
             return None
         provider = settings.provider_for(project.registry, model_version)
-        warmup.import_sdks([model_version.provider])  # loaded before Dagster's import competes with it
+        if not getattr(provider, "replay_only", False):  # replay answers from the store: no SDK
+            warmup.import_sdks([model_version.provider])  # loaded before Dagster's import competes with it
         backend = Warehouse.from_url(warehouse_url, endpoint_url=endpoint_url).backend
     except Exception:  # the step computes the same again and reports it with its context
         return None
@@ -156,6 +159,18 @@ def start(
         _STARTED[(date, model_version.key)] = head
     head.thread.start()
     return head
+
+
+def start_from_env(project: Any, model_version: Any, date: str) -> HeadStart | None:
+    """:func:`start` with the settings, warehouse and S3 endpoint of the environment (what the run will resolve)."""
+    return start(
+        project,
+        date,
+        model_version,
+        InferenceSettings.from_env(),
+        os.environ.get("EVAL_WAREHOUSE_URL") or default_warehouse_url(),
+        os.environ.get("EVAL_S3_ENDPOINT_URL") or None,
+    )
 
 
 def take(
