@@ -110,8 +110,8 @@ def start(
     with _LOCK:
         if getattr(model_version, "batch", False) or (date, model_version.key) in _STARTED:
             return None  # batch mode; or this partition's requests are started already
-    eval_sets = model_version.eval_sets(project)
     try:
+        eval_sets = model_version.eval_sets(project)
         frame, _, problems = read_partition_golden(eval_sets, project.base)
         if problems:
             return None
