@@ -17,7 +17,12 @@ from pydantic import PrivateAttr
 
 from eval_pipeline.defs.eval_partition import EvalProject
 from eval_pipeline.evaluators.embeddings import SimilarityScorer
-from eval_pipeline.inference.settings import AUTO_WITHOUT_KEY, InferenceSettings, ProviderSetupError
+from eval_pipeline.inference.settings import (
+    AUTO_WITHOUT_KEY,
+    ENVIRONMENT,
+    InferenceSettings,
+    ProviderSetupError,
+)
 from eval_pipeline.inference.targets import RoutingProvider
 from eval_pipeline.project.environment import deployment_defaults
 from eval_pipeline.project.loader import Project, load_project
@@ -238,6 +243,19 @@ def declare_settings() -> None:
         os.environ.setdefault(name, default)
 
 
+def _llm_from_env() -> LLMResource:
+    """The ``llm`` resource with every setting of :data:`~eval_pipeline.inference.settings.ENVIRONMENT` (the one
+    field -> variable table, which the command line's head start reads too) as a ``dg.EnvVar`` (``EnvVar.int``
+    for an integer field)."""
+    fields = InferenceSettings.model_fields
+    return LLMResource(
+        **{
+            name: dg.EnvVar.int(var) if fields[name].annotation is int else dg.EnvVar(var)
+            for name, var in ENVIRONMENT
+        }
+    )
+
+
 def build_resources() -> dict:
     """The deployment's resources, every setting a ``dg.EnvVar`` read when the run starts."""
     declare_settings()
@@ -248,20 +266,7 @@ def build_resources() -> dict:
             url=env("EVAL_WAREHOUSE_URL"), endpoint_url=env("EVAL_S3_ENDPOINT_URL")
         ),
         "project": project_resource,
-        # (ignore[call-arg]: mypy's pydantic plugin does not see fields a ConfigurableResource inherits from a plain
-        # pydantic model (InferenceSettings); Dagster and pydantic do (the deploy test checks every field is an EnvVar)
-        "llm": LLMResource(  # type: ignore[call-arg]
-            provider=env("EVAL_PROVIDER"),
-            api_key=env("ANTHROPIC_API_KEY"),
-            base_url=env("ANTHROPIC_BASE_URL"),
-            max_concurrency=env.int("EVAL_MAX_CONCURRENCY"),
-            request_timeout_s=env.int("EVAL_REQUEST_TIMEOUT_S"),
-            stall_timeout_s=env.int("EVAL_STALL_TIMEOUT_S"),
-            max_retries=env.int("EVAL_MAX_RETRIES"),
-            store_path=env("EVAL_RESPONSE_STORE"),
-            s3_endpoint_url=env("EVAL_S3_ENDPOINT_URL"),
-            recordings_path=env("EVAL_RECORDINGS_DIR"),
-        ),
+        "llm": _llm_from_env(),
         "embeddings": EmbeddingResource(
             model_path=env("EVAL_EMBEDDING_MODEL"),
             cache_path=env("EVAL_EMBEDDING_CACHE"),
